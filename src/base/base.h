@@ -1,0 +1,13 @@
+/* dtpipe base: the few helpers every module shares (errors for people, logging,
+ * the counter-based PRNG, aligned memory and arenas, the monotonic clock).
+ * Nothing here knows about models, data, transports or schedules. */
+#ifndef DTP_BASE_H
+#define DTP_BASE_H
+
+#include "base/err.h"
+#include "base/log.h"
+#include "base/prng.h"
+#include "base/mem.h"
+#include "base/clock.h"
+
+#endif

@@ -1,0 +1,55 @@
+#include "config.h"
+#include "base/mem.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+void *dtp_alloc_aligned(size_t bytes, size_t align)
+{
+	void *p = NULL;
+
+	if (bytes == 0)
+		bytes = 1;
+	if (posix_memalign(&p, align, dtp_align_up(bytes, align)) != 0)
+		return NULL;
+	memset(p, 0, bytes);
+	return p;
+}
+
+void dtp_free(void *p)
+{
+	free(p);
+}
+
+int dtp_arena_init(struct dtp_arena *a, size_t bytes)
+{
+	size_t size = dtp_align_up(bytes ? bytes : 1, DTP_PAGE);
+	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (p == MAP_FAILED)
+		return -ENOMEM;
+	a->base = p;
+	a->size = size;
+	a->used = 0;
+	return 0;
+}
+
+void *dtp_arena_take(struct dtp_arena *a, size_t bytes, size_t align)
+{
+	size_t off = dtp_align_up(a->used, align);
+
+	if (off > a->size || bytes > a->size - off)
+		return NULL;
+	a->used = off + bytes;
+	return a->base + off;
+}
+
+void dtp_arena_release(struct dtp_arena *a)
+{
+	if (a->base)
+		munmap(a->base, a->size);
+	a->base = NULL;
+	a->size = a->used = 0;
+}

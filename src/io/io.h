@@ -1,0 +1,73 @@
+/* dtpipe io: sharded datasets streamed from disk with io_uring.
+ *
+ * A dataset is a directory (or glob) of shards of one format:
+ *   - record shards (dtpipe's own, docs/record-shard-format.md): fixed-size
+ *     records of features (u8 or f32) and an int32 label;
+ *   - token shards (llm.c .bin: magic 20240520 v1 uint16 tokens, or magic
+ *     20240801 v7 uint32 tokens). A sample is a window of T+1 tokens at
+ *     offsets i*T: inputs the first T, targets the last T (shifted by one).
+ * The loader keeps a fixed ring of aligned buffers fed by io_uring reads and
+ * never holds more than its budget, whatever the dataset size. The sample
+ * order is a function of (seed, epoch) only, so the first stage (inputs) and
+ * the last stage (targets) of a pipeline see the same samples.
+ */
+#ifndef DTP_IO_H
+#define DTP_IO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/base.h"
+
+enum dtp_dataset_kind { DTP_DATASET_RECORDS = 1, DTP_DATASET_TOKENS = 2 };
+
+struct dtp_dataset_info {
+	enum dtp_dataset_kind kind;
+	uint64_t samples;          /* per epoch */
+	int num_shards;
+	size_t input_elems;        /* per sample: features, or T tokens */
+	size_t target_elems;       /* per sample: 1 label, or T tokens */
+	int num_classes;           /* records: from the header (0 if unknown); tokens: 0 */
+	uint64_t total_bytes;      /* sum of shard sizes */
+};
+
+struct dtp_loader_config {
+	const char *path;          /* directory of shards, or a glob ("data/train_*.bin") */
+	size_t budget_bytes;       /* all loader memory (ring + index + shuffle window); default 64 MiB */
+	uint64_t seed;
+	int seq_len;               /* T for token shards; ignored for records */
+	int shuffle;               /* 0: file order (evaluation); 1: seeded shard order + window shuffle */
+	size_t shuffle_window;     /* samples held for the window shuffle (bounded by the budget) */
+	int wrap;                  /* 1: epochs follow each other (training); 0: stop at epoch end */
+	int direct;                /* -1 auto (O_DIRECT where accepted), 0 never, 1 required */
+	int queue_depth;           /* io_uring reads in flight, > 1; default 8 */
+	size_t block_bytes;        /* read size; default 1 MiB */
+};
+void dtp_loader_config_default(struct dtp_loader_config *c);
+
+struct dtp_loader;
+
+/* Opens the dataset, checks every shard (magic, version, dtype, size), builds or
+ * reads the index. Bad input: -EINVAL / -EBADMSG / -ENOENT with a message that
+ * names the file and what is wrong. */
+int dtp_loader_open(const struct dtp_loader_config *cfg, struct dtp_loader **out, struct dtp_err *err);
+void dtp_loader_info(const struct dtp_loader *l, struct dtp_dataset_info *out);
+/* The next up to B samples in the seeded order.
+ *   inputs  (if not NULL): records -> float32 (B, features), u8 features scaled by
+ *           1/255; tokens -> int32 (B, T)
+ *   targets (if not NULL): records -> int32 (B); tokens -> int32 (B, T)
+ * Returns the number of samples delivered (B, or fewer at the end of an epoch
+ * when wrap == 0, then 0), or a negative errno (a shard that became short or
+ * unreadable: named in err). */
+int dtp_loader_next(struct dtp_loader *l, int B, void *inputs, int32_t *targets, struct dtp_err *err);
+
+/* Exact position, for checkpoints: a resumed loader continues with the same samples. */
+struct dtp_loader_pos {
+	uint64_t epoch;
+	uint64_t sample;           /* samples delivered in this epoch */
+};
+void dtp_loader_tell(const struct dtp_loader *l, struct dtp_loader_pos *out);
+int dtp_loader_seek(struct dtp_loader *l, const struct dtp_loader_pos *pos, struct dtp_err *err);
+void dtp_loader_close(struct dtp_loader *l);
+
+#endif

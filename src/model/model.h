@@ -1,0 +1,166 @@
+/* dtpipe model core: specs, layer units, stage models, loss, optimizers.
+ *
+ * A model is an ordered chain of *units* (the thing the partitioner assigns to
+ * stages):
+ *   mlp:784-1024-1024-10  -> units: linear+relu (784->1024), linear+relu (1024->1024),
+ *                            linear (1024->10, logits)          (n_widths-1 units)
+ *   gpt:layers=L,...      -> units: 0 token+position embedding, 1..L pre-norm
+ *                            transformer blocks, L+1 final layernorm + LM head
+ *                                                               (L+2 units)
+ * A *stage model* holds a contiguous range [first, last) of units with its
+ * parameters, gradients and scratch in arenas allocated once at creation.
+ * All matmuls go through OpenBLAS cblas_sgemm.
+ *
+ * "Sample": one row of the mlp input (a feature vector) or one sequence of T
+ * tokens for the gpt. B = samples per micro-batch.
+ *
+ * Stage input/output formats:
+ *   - the first unit of a gpt takes int32 token ids (B, T); every other unit
+ *     takes float32 activations: mlp (B, width), gpt (B, T, C);
+ *   - the last unit outputs float32 logits: mlp (B, classes), gpt (B, T, V).
+ */
+#ifndef DTP_MODEL_H
+#define DTP_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/base.h"
+
+/* ------------------------------------------------------------------ specs */
+
+enum dtp_model_kind { DTP_MODEL_MLP = 1, DTP_MODEL_GPT = 2 };
+
+#define DTP_MLP_MAX_WIDTHS 65
+
+struct dtp_model_spec {
+	enum dtp_model_kind kind;
+	/* mlp */
+	int n_widths;                        /* >= 2 */
+	int widths[DTP_MLP_MAX_WIDTHS];      /* widths[0] = input features, last = classes */
+	/* gpt */
+	int layers;                          /* L >= 1 */
+	int dim;                             /* C, divisible by heads */
+	int heads;                           /* H */
+	int seq_len;                         /* T */
+	int vocab;                           /* V */
+};
+
+/* Parse "mlp:784-1024-1024-10" or "gpt:layers=4,dim=256,heads=4,seq=128,vocab=256"
+ * (gpt keys may be abbreviated L, C, H, T, V). Validates (see below). On error
+ * returns -EINVAL with a message naming the bad part and the accepted forms. */
+int dtp_model_spec_parse(const char *text, struct dtp_model_spec *out, struct dtp_err *err);
+/* Zero or negative sizes, heads not dividing dim, too many widths, unknown kind:
+ * -EINVAL with a clear message. */
+int dtp_model_spec_validate(const struct dtp_model_spec *spec, struct dtp_err *err);
+/* Canonical text form (parses back to the same spec); returns length or -ENOSPC. */
+int dtp_model_spec_format(const struct dtp_model_spec *spec, char *buf, size_t len);
+int dtp_model_num_units(const struct dtp_model_spec *spec);
+
+enum dtp_dtype { DTP_DTYPE_F32 = 1, DTP_DTYPE_I32 = 2 };
+
+/* Static facts about one unit, for the partitioner, planner and transport sizing. */
+struct dtp_unit_info {
+	char name[32];                 /* "linear+relu", "embed", "block", "lnf+head", ... */
+	size_t n_params;               /* floats */
+	enum dtp_dtype in_dtype;       /* I32 only for the gpt embedding */
+	size_t in_elems;               /* per sample */
+	size_t out_elems;              /* per sample (float32) */
+	size_t save_floats;            /* per sample: what forward keeps for backward */
+	double fwd_flops;              /* per sample, approximate (2*m*n*k per matmul) */
+};
+int dtp_unit_describe(const struct dtp_model_spec *spec, int unit, struct dtp_unit_info *out);
+/* total parameters of the whole model, in floats */
+size_t dtp_model_num_params(const struct dtp_model_spec *spec);
+
+/* ------------------------------------------------------------ stage model */
+
+struct dtp_stage_model;   /* opaque */
+
+/* Build units [first, last) for micro-batches of at most max_batch samples.
+ * Parameters are initialised from (seed, global unit index) with the
+ * counter-based PRNG, so any partition of a model starts from the same weights.
+ * Gradients start at zero. */
+int dtp_stage_model_create(const struct dtp_model_spec *spec, int first, int last,
+			   int max_batch, uint64_t seed,
+			   struct dtp_stage_model **out, struct dtp_err *err);
+void dtp_stage_model_destroy(struct dtp_stage_model *m);
+
+int dtp_stage_model_first(const struct dtp_stage_model *m);
+int dtp_stage_model_last(const struct dtp_stage_model *m);     /* exclusive */
+const struct dtp_model_spec *dtp_stage_model_spec(const struct dtp_stage_model *m);
+
+/* Parameters and gradients: one contiguous float array each, units in order. */
+float *dtp_stage_model_params(struct dtp_stage_model *m);
+float *dtp_stage_model_grads(struct dtp_stage_model *m);
+size_t dtp_stage_model_num_params(const struct dtp_stage_model *m);
+/* offset (in floats) of unit u's parameters inside the arrays above */
+size_t dtp_stage_model_unit_offset(const struct dtp_stage_model *m, int unit);
+
+/* Byte sizes for B samples: the stage input, the stage output, and one stash
+ * slot (everything forward keeps for backward, not counting the input). */
+size_t dtp_stage_model_in_bytes(const struct dtp_stage_model *m, int B);
+size_t dtp_stage_model_out_bytes(const struct dtp_stage_model *m, int B);
+size_t dtp_stage_model_save_bytes(const struct dtp_stage_model *m, int B);
+
+/* Forward B <= max_batch samples through units [first, last): reads `in`,
+ * writes `out`, keeps what backward needs in `save` (save_bytes(B) bytes).
+ * No allocation. Returns 0 or -EINVAL (B out of range). */
+int dtp_stage_forward(struct dtp_stage_model *m, const void *in, void *out, void *save, int B);
+/* Backward: dout is d(loss)/d(out) (B x out elems, float). Adds the parameter
+ * gradients to the stage's gradient array (+=, so micro-batches accumulate in
+ * call order) and writes d(loss)/d(in) to din unless din is NULL (first stage).
+ * `in` and `save` must be what the matching forward saw/wrote. */
+int dtp_stage_backward(struct dtp_stage_model *m, const void *in, const void *save,
+		       const float *dout, float *din, int B);
+void dtp_stage_zero_grads(struct dtp_stage_model *m);
+
+/* Sum of squared gradients per unit of this stage, in unit order
+ * (out[u - first], double), for global gradient-norm clipping: the pipeline
+ * gathers every stage's values and adds them in global unit order. */
+void dtp_stage_grad_sumsq(const struct dtp_stage_model *m, double *out);
+
+/* ------------------------------------------------------------------- loss */
+
+/* Softmax cross-entropy. logits (N, V), targets (N) in [0, V) -> returns the
+ * SUM of the N per-row losses (double) and writes dlogits = (softmax - onehot)
+ * * grad_scale (dlogits may alias logits). A target out of range: returns NAN
+ * and writes nothing. `correct`, if not NULL, receives the argmax hits. */
+double dtp_xent(const float *logits, const int32_t *targets, int N, int V,
+		float *dlogits, float grad_scale, int *correct);
+
+/* -------------------------------------------------------------- optimizers */
+
+enum dtp_optim_kind { DTP_OPTIM_SGD = 1, DTP_OPTIM_ADAMW = 2 };
+
+struct dtp_optim_config {
+	enum dtp_optim_kind kind;
+	float lr;              /* peak learning rate */
+	float momentum;        /* SGD; 0 = plain SGD */
+	float beta1, beta2, eps;   /* AdamW (defaults 0.9, 0.999, 1e-8) */
+	float weight_decay;    /* decoupled (AdamW) / L2 (SGD); matrices only, not biases or norms */
+	float clip_norm;       /* global gradient-norm clip; 0 = off */
+	long warmup_steps;     /* linear warmup from 0 to lr */
+	long total_steps;      /* cosine decay to min_lr_ratio*lr at total_steps; 0 = constant */
+	float min_lr_ratio;
+};
+/* Fill defaults (SGD momentum 0.9, lr 0.05, AdamW betas/eps, no decay, no clip). */
+void dtp_optim_config_default(struct dtp_optim_config *c, enum dtp_optim_kind kind);
+int dtp_optim_config_validate(const struct dtp_optim_config *c, struct dtp_err *err);
+/* learning rate at step (0-based): warmup then cosine */
+float dtp_lr_at(const struct dtp_optim_config *c, long step);
+/* global clip factor from the total sum of squares: min(1, clip/(sqrt(sumsq)+1e-6)) */
+float dtp_clip_factor(const struct dtp_optim_config *c, double total_sumsq);
+
+struct dtp_optim;   /* opaque; state arrays allocated once */
+int dtp_optim_create(const struct dtp_optim_config *c, struct dtp_stage_model *m,
+		     struct dtp_optim **out, struct dtp_err *err);
+void dtp_optim_destroy(struct dtp_optim *o);
+/* One update of every parameter of the stage from its gradients multiplied by
+ * grad_mult (the clip factor times any loss scaling), at schedule step `step`.
+ * Does not zero the gradients. */
+void dtp_optim_step(struct dtp_optim *o, long step, float grad_mult);
+/* optimizer state (momentum, or Adam m then v) for checkpoints */
+float *dtp_optim_state(struct dtp_optim *o, size_t *n_floats);
+
+#endif

@@ -1,0 +1,3 @@
+#ifndef DTP_PARTITION_H
+#define DTP_PARTITION_H
+#endif

@@ -1,0 +1,3 @@
+#ifndef DTP_PIPELINE_H
+#define DTP_PIPELINE_H
+#endif

@@ -1,0 +1,5 @@
+UNIT_TESTS += tests/base/test_base
+check_PROGRAMS += tests/base/test_base
+tests_base_test_base_SOURCES = tests/base/test_base.c
+tests_base_test_base_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_base_test_base_LDADD = $(CMOCKA_TEST_LIBS)

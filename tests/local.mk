@@ -1,0 +1,8 @@
+# tests: each module's tests are in tests/<module>/local.mk
+include tests/base/local.mk
+include tests/model/local.mk
+include tests/io/local.mk
+include tests/rdma/local.mk
+include tests/partition/local.mk
+include tests/pipeline/local.mk
+include tests/integration/local.mk

@@ -1,0 +1,1 @@
+# programs: each tool's rules are in tools/<tool>.mk
