@@ -1,3 +1,3 @@
 noinst_LIBRARIES += src/pipeline/libdtp_pipeline.a
 src_pipeline_libdtp_pipeline_a_SOURCES = \
-	src/pipeline/pipeline.h src/pipeline/placeholder.c
+	src/pipeline/pipeline.h

@@ -1,3 +1,0 @@
-#ifndef DTP_PARTITION_H
-#define DTP_PARTITION_H
-#endif

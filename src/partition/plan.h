@@ -1,0 +1,78 @@
+/* The stage plan: which units each stage runs, where, and how to train.
+ * Read from an INI file (docs/plan-format.md) with inih; validated at load
+ * time, every error naming the file and line. Plain data: the pipeline turns
+ * the strings (schedule, transport) into its own types. */
+#ifndef DTP_PARTITION_PLAN_H
+#define DTP_PARTITION_PLAN_H
+
+#include <limits.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "base/base.h"
+#include "model/model.h"
+
+#define DTP_MAX_STAGES 64
+#define DTP_PLAN_PATH_MAX 1024
+
+enum dtp_schedule_kind { DTP_SCHEDULE_GPIPE = 1, DTP_SCHEDULE_1F1B = 2 };
+
+struct dtp_stage_plan {
+	int first_unit;                  /* inclusive */
+	int last_unit;                   /* exclusive */
+	char host[256];                  /* "" = localhost */
+	char cores[128];                 /* cpulist "0-3,8"; "" = let dtpipe choose */
+	char nic[64];                    /* RDMA device ("mlx5_0"); "" = nearest / auto */
+	int line;                        /* line of its [stage.N] section */
+};
+
+struct dtp_plan {
+	char path[DTP_PLAN_PATH_MAX];    /* file it came from ("<string>" if parsed from text) */
+	struct dtp_model_spec model;     /* [model] */
+	/* [train] */
+	int micro_batch;                 /* samples per micro-batch, >= 1 */
+	int micro_batches;               /* M >= 1 (M < stages allowed, warned) */
+	enum dtp_schedule_kind schedule;
+	int recompute;                   /* keep only stage inputs, recompute before backward */
+	struct dtp_optim_config optim;
+	long steps;                      /* optimizer steps; 0 = derive from epochs */
+	int epochs;                      /* used when steps == 0 */
+	uint64_t seed;
+	int log_every;                   /* metrics line every N steps */
+	size_t mem_cap_bytes;            /* per-stage memory cap (0 = none) */
+	/* [data] */
+	char train_path[DTP_PLAN_PATH_MAX];   /* dataset dir/glob */
+	char test_path[DTP_PLAN_PATH_MAX];    /* "" = no evaluation */
+	size_t loader_budget_bytes;
+	int shuffle_window;
+	/* [checkpoint] */
+	char checkpoint_dir[DTP_PLAN_PATH_MAX];  /* "" = none */
+	long checkpoint_every;           /* steps; 0 = only at the end */
+	/* [transport] */
+	char transport[16];              /* "auto", "verbs", "tcp", "shm" */
+	int base_port;                   /* stage s listens on base_port + s */
+	int gid_index;                   /* -1 = auto */
+	int connect_timeout_ms;
+	/* [stage.N] */
+	int num_stages;
+	struct dtp_stage_plan stages[DTP_MAX_STAGES];
+};
+
+/* Defaults for everything but the model and the stages. */
+void dtp_plan_defaults(struct dtp_plan *p);
+/* Load and validate. Errors: -ENOENT (cannot open), -EINVAL with
+ * "file:line: what is wrong; what to do" (unknown section or key, bad value,
+ * a unit dropped, repeated or out of order, stage sections not 0..K-1). */
+int dtp_plan_load(const char *path, struct dtp_plan *out, struct dtp_err *err);
+int dtp_plan_parse_string(const char *text, const char *name, struct dtp_plan *out, struct dtp_err *err);
+/* Checks that hold whatever the source (also for generated plans). */
+int dtp_plan_validate(const struct dtp_plan *p, struct dtp_err *err);
+/* Write a plan that dtp_plan_load reads back to the same struct (minus path/lines). */
+int dtp_plan_write(const struct dtp_plan *p, FILE *f);
+/* Hash of everything that must agree between stages (model, training settings,
+ * stage ranges); exchanged in the transport handshake. */
+uint64_t dtp_plan_hash(const struct dtp_plan *p);
+int dtp_schedule_parse(const char *s, enum dtp_schedule_kind *out);
+const char *dtp_schedule_name(enum dtp_schedule_kind k);
+
+#endif
