@@ -6,3 +6,4 @@ include tests/rdma/local.mk
 include tests/partition/local.mk
 include tests/pipeline/local.mk
 include tests/integration/local.mk
+include tests/rxe/local.mk

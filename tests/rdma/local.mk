@@ -1,1 +1,2 @@
-# tests for rdma
+# tests for src/rdma (tcp, shm, the shared transport suite)
+include tests/rdma/verbs.mk

@@ -1,0 +1,1 @@
+# verbs tests: CMocka fakes of the verbs state machine, and the Soft-RoCE VM runs

@@ -1,0 +1,1 @@
+# the Soft-RoCE VM harness (tests/rxe)
