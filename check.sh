@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# The README's second command (and CI's): set everything up, then run the whole
+# test suite:
+#   1. build with -Wall -Wextra -Werror and run `make check` (CMocka unit tests,
+#      multi-process integration tests, verbs tests in the Soft-RoCE VM);
+#   2. a second tree with AddressSanitizer + UndefinedBehaviorSanitizer running
+#      the unit tests;
+#   3. `make distcheck` (the tarball builds, installs and passes its unit tests).
+# Ends with one line "N passed, N failed" and a non-zero exit if anything failed
+# or no test ran at all.
+set -uo pipefail
+top=$(cd "$(dirname "$0")" && pwd)
+cd "$top"
+jobs=$(nproc)
+failed_phases=()
+pass=0
+fail=0
+
+phase() { echo; echo "=================== $* ==================="; }
+
+# add the counts of a tree's test-suite.log to the totals
+count() {
+	local log=$1 p f e x
+	if [ ! -f "$log" ]; then
+		echo "check.sh: no $log: that phase ran no test" >&2
+		fail=$((fail + 1))
+		return
+	fi
+	p=$(sed -n 's/^# PASS: *//p' "$log" | head -1)
+	f=$(sed -n 's/^# FAIL: *//p' "$log" | head -1)
+	e=$(sed -n 's/^# ERROR: *//p' "$log" | head -1)
+	x=$(sed -n 's/^# XPASS: *//p' "$log" | head -1)
+	pass=$((pass + ${p:-0}))
+	fail=$((fail + ${f:-0} + ${e:-0} + ${x:-0}))
+	if [ "${p:-0}" = 0 ]; then
+		echo "check.sh: $log counts no passing test" >&2
+		fail=$((fail + 1))
+	fi
+}
+
+phase "set-up: packages and the -Werror build"
+if ! "$top/scripts/setup.sh" --test --werror; then
+	echo "check.sh: set-up or build failed" >&2
+	echo "0 passed, 1 failed"
+	exit 1
+fi
+
+phase "make check (unit, integration, Soft-RoCE verbs)"
+make -C build -j"$jobs" check || failed_phases+=("make check")
+count build/test-suite.log
+
+phase "unit tests under AddressSanitizer + UndefinedBehaviorSanitizer"
+mkdir -p build-asan
+( cd build-asan &&
+  { [ -f Makefile ] && [ ../configure -ot Makefile ] || ../configure -q --enable-werror --enable-sanitizers; } &&
+  make -j"$jobs" &&
+  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  make -j"$jobs" check-unit ) || failed_phases+=("sanitizers")
+count build-asan/test-suite.log
+
+phase "make distcheck"
+make -C build -j"$jobs" distcheck || failed_phases+=("distcheck")
+
+echo
+if [ ${#failed_phases[@]} -gt 0 ]; then
+	echo "check.sh: FAILED: ${failed_phases[*]} (see the logs above; each tree's test-suite.log has the details)"
+	[ "$fail" = 0 ] && fail=${#failed_phases[@]}
+fi
+echo "$pass passed, $fail failed"
+[ ${#failed_phases[@]} -eq 0 ] && [ "$fail" = 0 ] && [ "$pass" -gt 0 ]
