@@ -1,0 +1,158 @@
+/* Wire formats shared by every transport: the connection handshake (hello)
+ * and the frame header of the byte-stream transports (docs/wire-protocol.md). */
+#include "config.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "rdma/link.h"
+
+static void put32(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static void put64(uint8_t *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint32_t get32(const uint8_t *p)
+{
+	uint32_t v = 0;
+
+	for (int i = 3; i >= 0; i--)
+		v = (v << 8) | p[i];
+	return v;
+}
+
+static uint64_t get64(const uint8_t *p)
+{
+	uint64_t v = 0;
+
+	for (int i = 7; i >= 0; i--)
+		v = (v << 8) | p[i];
+	return v;
+}
+
+void dtp_link_peer_desc(const struct dtp_link_config *cfg, char *buf, size_t len)
+{
+	snprintf(buf, len, "peer stage %d (%s:%d)", cfg->peer_stage, cfg->host, cfg->port);
+}
+
+void dtp_hello_pack(const struct dtp_link_config *cfg, uint8_t out[DTP_HELLO_BYTES])
+{
+	put32(out + 0, DTP_PROTO_MAGIC);
+	put32(out + 4, DTP_PROTO_VERSION);
+	put64(out + 8, cfg->job_key);
+	put32(out + 16, (uint32_t)cfg->self_stage);
+	put32(out + 20, (uint32_t)cfg->peer_stage);
+	put64(out + 24, cfg->plan_hash);
+}
+
+int dtp_hello_check(const struct dtp_link_config *cfg, const uint8_t *buf, size_t len,
+		    struct dtp_hello *out, struct dtp_err *err)
+{
+	struct dtp_hello h;
+	int self = cfg->self_stage;
+
+	if (len < DTP_HELLO_BYTES)
+		return dtp_errf(err, -EPROTO,
+				"stage %d: handshake from the peer is %zu bytes, expected %d: "
+				"not a dtpipe peer, or a truncated connection; check that %s:%d "
+				"belongs to this job", self, len, DTP_HELLO_BYTES, cfg->host, cfg->port);
+	h.magic = get32(buf + 0);
+	h.version = get32(buf + 4);
+	h.job_key = get64(buf + 8);
+	h.from_stage = get32(buf + 16);
+	h.to_stage = get32(buf + 20);
+	h.plan_hash = get64(buf + 24);
+	if (h.magic != DTP_PROTO_MAGIC)
+		return dtp_errf(err, -EPROTO,
+				"stage %d: handshake magic is 0x%08" PRIx32 ", expected 0x%08x: "
+				"the other end is not a dtpipe stage (a stranger on port %d?); "
+				"check the plan's host:port for stage %d",
+				self, h.magic, DTP_PROTO_MAGIC, cfg->port, cfg->peer_stage);
+	if (h.version != DTP_PROTO_VERSION)
+		return dtp_errf(err, -EPROTO,
+				"stage %d: peer speaks protocol version %" PRIu32 ", this build "
+				"speaks %u: run the same dtpipe build on every stage",
+				self, h.version, DTP_PROTO_VERSION);
+	if (h.job_key != cfg->job_key)
+		return dtp_errf(err, -EPROTO,
+				"stage %d: peer's job key is 0x%016" PRIx64 ", ours is 0x%016" PRIx64
+				": the peer belongs to another job; start every stage with the "
+				"same job key", self, h.job_key, cfg->job_key);
+	if (h.plan_hash != cfg->plan_hash)
+		return dtp_errf(err, -EPROTO,
+				"stage %d: peer's plan hash is 0x%016" PRIx64 ", ours is 0x%016"
+				PRIx64 ": the stages loaded different plans; give every stage "
+				"the same plan file", self, h.plan_hash, cfg->plan_hash);
+	if (h.from_stage != (uint32_t)cfg->peer_stage || h.to_stage != (uint32_t)self)
+		return dtp_errf(err, -EPROTO,
+				"stage %d: peer says it is stage %" PRIu32 " talking to stage %"
+				PRIu32 ", expected stage %d talking to stage %d: check the "
+				"stage numbers (--stage / launcher rank) and the ports in the plan",
+				self, h.from_stage, h.to_stage, cfg->peer_stage, self);
+	if (out)
+		*out = h;
+	return 0;
+}
+
+void dtp_frame_pack(uint32_t seq, const struct dtp_tag *tag, uint64_t len,
+		    uint8_t out[DTP_FRAME_BYTES])
+{
+	put32(out + 0, DTP_FRAME_MAGIC);
+	put32(out + 4, seq);
+	put32(out + 8, tag->step);
+	out[12] = (uint8_t)tag->micro;
+	out[13] = (uint8_t)(tag->micro >> 8);
+	out[14] = (uint8_t)tag->kind;
+	out[15] = (uint8_t)(tag->kind >> 8);
+	put64(out + 16, len);
+}
+
+int dtp_frame_check(const uint8_t hdr[DTP_FRAME_BYTES], uint32_t expect_seq,
+		    const struct dtp_tag *want, size_t cap, size_t max_msg,
+		    const char *peer, struct dtp_frame *out, struct dtp_err *err)
+{
+	struct dtp_frame f;
+	uint32_t magic = get32(hdr);
+
+	if (magic != DTP_FRAME_MAGIC)
+		return dtp_errf(err, -EPROTO,
+				"%s: corrupt frame header (magic 0x%08" PRIx32 ", expected 0x%08x) "
+				"while expecting tag (step %" PRIu32 ", micro %u, kind %u): the "
+				"stream is out of sync; restart the job", peer, magic,
+				DTP_FRAME_MAGIC, want->step, want->micro, want->kind);
+	f.seq = get32(hdr + 4);
+	f.tag.step = get32(hdr + 8);
+	f.tag.micro = (uint16_t)(hdr[12] | hdr[13] << 8);
+	f.tag.kind = (uint16_t)(hdr[14] | hdr[15] << 8);
+	f.len = get64(hdr + 16);
+	if (f.seq != expect_seq)
+		return dtp_errf(err, -EPROTO,
+				"%s: frame sequence number %" PRIu32 ", expected %" PRIu32
+				": messages were lost or duplicated; restart the job",
+				peer, f.seq, expect_seq);
+	if (f.tag.step != want->step || f.tag.micro != want->micro || f.tag.kind != want->kind)
+		return dtp_errf(err, -EPROTO,
+				"%s sent tag (step %" PRIu32 ", micro %u, kind %u) but the "
+				"receive posted here expects (step %" PRIu32 ", micro %u, kind %u): "
+				"the two stages run different schedules",
+				peer, f.tag.step, f.tag.micro, f.tag.kind,
+				want->step, want->micro, want->kind);
+	if (f.len > cap || f.len > max_msg)
+		return dtp_errf(err, -EPROTO,
+				"%s sent %" PRIu64 " bytes for tag (step %" PRIu32 ", micro %u, "
+				"kind %u) but the receive posted here holds %zu (largest message "
+				"%zu): the stages disagree on tensor shapes",
+				peer, f.len, f.tag.step, f.tag.micro, f.tag.kind, cap, max_msg);
+	if (out)
+		*out = f;
+	return 0;
+}
