@@ -1,1 +1,6 @@
-# tests for pipeline
+# tests for src/pipeline
+UNIT_TESTS += tests/pipeline/test_schedule
+check_PROGRAMS += tests/pipeline/test_schedule
+tests_pipeline_test_schedule_SOURCES = tests/pipeline/test_schedule.c
+tests_pipeline_test_schedule_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_pipeline_test_schedule_LDADD = $(CMOCKA_TEST_LIBS)

@@ -1,0 +1,124 @@
+/* Schedules as data: the per-stage op lists of GPipe and 1F1B. */
+#include "config.h"
+#include "pipeline/pipeline.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *dtp_op_name(int kind)
+{
+	switch (kind) {
+	case DTP_OP_RECV_ACT: return "recv_act";
+	case DTP_OP_FWD: return "fwd";
+	case DTP_OP_SEND_ACT: return "send_act";
+	case DTP_OP_RECV_GRAD: return "recv_grad";
+	case DTP_OP_BWD: return "bwd";
+	case DTP_OP_SEND_GRAD: return "send_grad";
+	}
+	return "?";
+}
+
+struct op_builder {
+	struct dtp_op *ops;
+	int n;
+	int first;   /* stage s == 0 */
+	int last;    /* stage s == K-1 */
+};
+
+static void push(struct op_builder *b, int kind, int m)
+{
+	b->ops[b->n].kind = kind;
+	b->ops[b->n].micro = m;
+	b->n++;
+}
+
+static void push_fwd(struct op_builder *b, int m)
+{
+	if (!b->first)
+		push(b, DTP_OP_RECV_ACT, m);
+	push(b, DTP_OP_FWD, m);
+	if (!b->last)
+		push(b, DTP_OP_SEND_ACT, m);
+}
+
+static void push_bwd(struct op_builder *b, int m)
+{
+	if (!b->last)
+		push(b, DTP_OP_RECV_GRAD, m);
+	push(b, DTP_OP_BWD, m);
+	if (!b->first)
+		push(b, DTP_OP_SEND_GRAD, m);
+}
+
+int dtp_schedule_stash_needed(const struct dtp_op *ops, int n_ops)
+{
+	int live = 0, most = 0;
+
+	for (int i = 0; i < n_ops; i++) {
+		if (ops[i].kind == DTP_OP_FWD && ++live > most)
+			most = live;
+		else if (ops[i].kind == DTP_OP_BWD)
+			live--;
+	}
+	return most;
+}
+
+int dtp_schedule_build(enum dtp_schedule_kind kind, int stage, int stages, int micro,
+		       struct dtp_schedule *out, struct dtp_err *err)
+{
+	struct op_builder b = { 0 };
+	int warmup, next_fwd, next_bwd;
+
+	if (stages < 1 || stages > DTP_MAX_STAGES || stage < 0 || stage >= stages)
+		return dtp_errf(err, -EINVAL, "schedule: stage %d of %d is out of range (1..%d stages)",
+				stage, stages, DTP_MAX_STAGES);
+	if (micro < 1 || micro > 65535)
+		return dtp_errf(err, -EINVAL, "schedule: %d micro-batches; use 1..65535", micro);
+	if (kind != DTP_SCHEDULE_GPIPE && kind != DTP_SCHEDULE_1F1B)
+		return dtp_errf(err, -EINVAL, "schedule: unknown kind %d; use gpipe or 1f1b", (int)kind);
+	b.ops = calloc((size_t)micro * 6, sizeof(*b.ops));
+	if (!b.ops)
+		return dtp_errf(err, -ENOMEM, "schedule: out of memory for %d ops", micro * 6);
+	b.first = stage == 0;
+	b.last = stage == stages - 1;
+
+	if (kind == DTP_SCHEDULE_GPIPE) {
+		for (int m = 0; m < micro; m++)
+			push_fwd(&b, m);
+		for (int m = 0; m < micro; m++)
+			push_bwd(&b, m);
+	} else {
+		/* PipeDream-flush: stage s runs K-s-1 forwards ahead, then
+		 * alternates one forward and one backward, then drains. */
+		warmup = stages - stage - 1;
+		if (warmup > micro)
+			warmup = micro;
+		for (next_fwd = 0; next_fwd < warmup; next_fwd++)
+			push_fwd(&b, next_fwd);
+		for (next_bwd = 0; next_fwd < micro; next_fwd++, next_bwd++) {
+			push_fwd(&b, next_fwd);
+			push_bwd(&b, next_bwd);
+		}
+		for (; next_bwd < micro; next_bwd++)
+			push_bwd(&b, next_bwd);
+	}
+
+	out->kind = kind;
+	out->stage = stage;
+	out->stages = stages;
+	out->micro = micro;
+	out->n_ops = b.n;
+	out->ops = b.ops;
+	out->max_stash = dtp_schedule_stash_needed(b.ops, b.n);
+	return 0;
+}
+
+void dtp_schedule_free(struct dtp_schedule *s)
+{
+	if (!s)
+		return;
+	free(s->ops);
+	s->ops = NULL;
+	s->n_ops = 0;
+}

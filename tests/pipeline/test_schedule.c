@@ -1,0 +1,239 @@
+/* Unit tests for the schedules (src/pipeline/schedule.c) and the simulator
+ * (src/pipeline/simulate.c): every micro-batch exactly once each way, the
+ * backward order, no deadlock, the 1F1B stash bound, predicted step times. */
+#include "config.h"
+
+#include <errno.h>
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "pipeline/pipeline.h"
+
+static const enum dtp_schedule_kind kinds[] = { DTP_SCHEDULE_GPIPE, DTP_SCHEDULE_1F1B };
+
+static void build_all(enum dtp_schedule_kind kind, int K, int M, struct dtp_schedule *sch)
+{
+	struct dtp_err err = { 0 };
+
+	for (int s = 0; s < K; s++)
+		assert_int_equal(dtp_schedule_build(kind, s, K, M, &sch[s], &err), 0);
+}
+
+static void free_all(struct dtp_schedule *sch, int K)
+{
+	for (int s = 0; s < K; s++)
+		dtp_schedule_free(&sch[s]);
+}
+
+/* Every (stage, m) has exactly one FWD and one BWD, each with exactly the
+ * receive and send it implies, forwards and backwards in micro-batch order,
+ * and FWD m before BWD m. */
+static void test_each_micro_once_in_order(void **state)
+{
+	(void)state;
+	for (size_t k = 0; k < 2; k++) {
+		for (int K = 1; K <= 6; K++) {
+			for (int M = 1; M <= 10; M++) {
+				struct dtp_schedule sch[6];
+
+				build_all(kinds[k], K, M, sch);
+				for (int s = 0; s < K; s++) {
+					int count[7][10] = { { 0 } }, next_f = 0, next_b = 0;
+					int fwd_at[10], bwd_at[10];
+
+					for (int i = 0; i < sch[s].n_ops; i++) {
+						const struct dtp_op *op = &sch[s].ops[i];
+
+						assert_true(op->kind >= 1 && op->kind <= 6);
+						assert_true(op->micro >= 0 && op->micro < M);
+						count[op->kind][op->micro]++;
+						if (op->kind == DTP_OP_FWD) {
+							assert_int_equal(op->micro, next_f++);
+							fwd_at[op->micro] = i;
+						}
+						if (op->kind == DTP_OP_BWD) {
+							assert_int_equal(op->micro, next_b++);
+							bwd_at[op->micro] = i;
+						}
+						/* a receive comes right before its compute, a send right after */
+						if (op->kind == DTP_OP_RECV_ACT || op->kind == DTP_OP_RECV_GRAD) {
+							assert_true(i + 1 < sch[s].n_ops);
+							assert_int_equal(sch[s].ops[i + 1].micro, op->micro);
+						}
+					}
+					for (int m = 0; m < M; m++) {
+						assert_int_equal(count[DTP_OP_FWD][m], 1);
+						assert_int_equal(count[DTP_OP_BWD][m], 1);
+						assert_int_equal(count[DTP_OP_RECV_ACT][m], s > 0);
+						assert_int_equal(count[DTP_OP_SEND_GRAD][m], s > 0);
+						assert_int_equal(count[DTP_OP_SEND_ACT][m], s < K - 1);
+						assert_int_equal(count[DTP_OP_RECV_GRAD][m], s < K - 1);
+						assert_true(fwd_at[m] < bwd_at[m]);
+					}
+					assert_int_equal(sch[s].n_ops,
+							 M * (2 + 2 * (s > 0) + 2 * (s < K - 1)));
+				}
+				free_all(sch, K);
+			}
+		}
+	}
+}
+
+/* The K lists run against each other to the end, with unbounded buffering
+ * and with a single credit per link direction. */
+static void test_no_deadlock(void **state)
+{
+	(void)state;
+	for (size_t k = 0; k < 2; k++) {
+		for (int K = 1; K <= 6; K++) {
+			for (int M = 1; M <= 10; M++) {
+				struct dtp_schedule sch[6];
+				struct dtp_err err = { 0 };
+
+				build_all(kinds[k], K, M, sch);
+				for (int cap = 0; cap <= 2; cap++) {
+					int r = dtp_schedule_check(sch, K, cap, &err);
+
+					if (r)
+						print_error("kind %d K=%d M=%d cap=%d: %s\n",
+							    (int)kinds[k], K, M, cap, err.msg);
+					assert_int_equal(r, 0);
+				}
+				free_all(sch, K);
+			}
+		}
+	}
+}
+
+/* The checker is not vacuous: a stage that sends its gradients in reverse
+ * order is a protocol error, and one that waits for a gradient before it
+ * has sent the activation deadlocks. */
+static void test_check_catches_broken_lists(void **state)
+{
+	struct dtp_schedule sch[2];
+	struct dtp_err err = { 0 };
+	struct dtp_op tmp;
+
+	(void)state;
+	build_all(DTP_SCHEDULE_GPIPE, 2, 3, sch);
+	/* stage 1 = RA0 F0 RA1 F1 RA2 F2 B0 SG0 B1 SG1 B2 SG2: swap SG0 and SG2 */
+	tmp = sch[1].ops[7];
+	sch[1].ops[7] = sch[1].ops[11];
+	sch[1].ops[11] = tmp;
+	assert_int_equal(dtp_schedule_check(sch, 2, 0, &err), -EPROTO);
+	assert_non_null(strstr(err.msg, "stage 0"));
+	free_all(sch, 2);
+
+	build_all(DTP_SCHEDULE_GPIPE, 2, 1, sch);
+	/* stage 0 = F0 SA0 RG0 B0: swap SA0 and RG0 */
+	tmp = sch[0].ops[1];
+	sch[0].ops[1] = sch[0].ops[2];
+	sch[0].ops[2] = tmp;
+	assert_int_equal(dtp_schedule_check(sch, 2, 0, &err), -EDEADLK);
+	assert_non_null(strstr(err.msg, "deadlock"));
+	assert_non_null(strstr(err.msg, "stage 0 at recv_grad 0"));
+	free_all(sch, 2);
+}
+
+/* 1F1B keeps at most K-s micro-batches stashed (min(K-s, M)); GPipe all M. */
+static void test_stash_bound(void **state)
+{
+	(void)state;
+	for (int K = 1; K <= 6; K++) {
+		for (int M = 1; M <= 10; M++) {
+			struct dtp_schedule g[6], f[6];
+
+			build_all(DTP_SCHEDULE_GPIPE, K, M, g);
+			build_all(DTP_SCHEDULE_1F1B, K, M, f);
+			for (int s = 0; s < K; s++) {
+				int bound = K - s < M ? K - s : M;
+
+				assert_int_equal(g[s].max_stash, M);
+				assert_true(f[s].max_stash <= K - s);
+				assert_int_equal(f[s].max_stash, bound);
+				assert_int_equal(dtp_schedule_stash_needed(f[s].ops, f[s].n_ops),
+						 f[s].max_stash);
+			}
+			free_all(g, K);
+			free_all(f, K);
+		}
+	}
+}
+
+static void test_bad_arguments(void **state)
+{
+	struct dtp_schedule s;
+	struct dtp_err err = { 0 };
+
+	(void)state;
+	assert_int_equal(dtp_schedule_build(DTP_SCHEDULE_GPIPE, 2, 2, 4, &s, &err), -EINVAL);
+	assert_int_equal(dtp_schedule_build(DTP_SCHEDULE_GPIPE, 0, 2, 0, &s, &err), -EINVAL);
+	assert_int_equal(dtp_schedule_build((enum dtp_schedule_kind)7, 0, 2, 4, &s, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "gpipe"));
+}
+
+/* Equal stages, no transfer time: both schedules take (M+K-1)(f+b) and the
+ * bubble is (K-1)/(M+K-1). */
+static void test_simulate_equal_stages(void **state)
+{
+	(void)state;
+	for (size_t k = 0; k < 2; k++) {
+		for (int K = 1; K <= 6; K++) {
+			for (int M = 1; M <= 10; M++) {
+				struct dtp_schedule sch[6];
+				struct dtp_sim_result r;
+				struct dtp_err err = { 0 };
+				double f[6], b[6];
+
+				for (int s = 0; s < K; s++)
+					f[s] = 1.0, b[s] = 2.0;
+				build_all(kinds[k], K, M, sch);
+				assert_int_equal(dtp_schedule_simulate(sch, K, f, b, 0.0, &r, &err), 0);
+				assert_true(fabs(r.step_time - (M + K - 1) * 3.0) < 1e-9);
+				assert_true(fabs(r.bubble - (double)(K - 1) / (M + K - 1)) < 1e-9);
+				free_all(sch, K);
+			}
+		}
+	}
+}
+
+/* Uneven stages and a transfer time, worked by hand. GPipe K=2 M=4,
+ * f = (1, 2), b = (2, 4), x = 0.5: stage 1 forwards start at 1.5, 3.5, 5.5,
+ * 7.5 and end at 9.5; its backwards end at 13.5, 17.5, 21.5, 25.5; stage 0's
+ * last backward starts when gradient 3 arrives at 26 and ends at 28. */
+static void test_simulate_uneven_with_transfer(void **state)
+{
+	struct dtp_schedule sch[2];
+	struct dtp_sim_result r;
+	struct dtp_err err = { 0 };
+	double f[2] = { 1, 2 }, b[2] = { 2, 4 };
+
+	(void)state;
+	build_all(DTP_SCHEDULE_GPIPE, 2, 4, sch);
+	assert_int_equal(dtp_schedule_simulate(sch, 2, f, b, 0.5, &r, &err), 0);
+	assert_true(fabs(r.step_time - 28.0) < 1e-9);
+	assert_true(fabs(r.busy[0] - 12.0) < 1e-9);
+	assert_true(fabs(r.busy[1] - 24.0) < 1e-9);
+	assert_true(fabs(r.bubble - (1.0 - 36.0 / 56.0)) < 1e-9);
+	free_all(sch, 2);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_each_micro_once_in_order),
+		cmocka_unit_test(test_no_deadlock),
+		cmocka_unit_test(test_check_catches_broken_lists),
+		cmocka_unit_test(test_stash_bound),
+		cmocka_unit_test(test_bad_arguments),
+		cmocka_unit_test(test_simulate_equal_stages),
+		cmocka_unit_test(test_simulate_uneven_with_transfer),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
