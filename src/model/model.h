@@ -163,4 +163,22 @@ void dtp_optim_step(struct dtp_optim *o, long step, float grad_mult);
 /* optimizer state (momentum, or Adam m then v) for checkpoints */
 float *dtp_optim_state(struct dtp_optim *o, size_t *n_floats);
 
+/* ------------------------------------------------------------ matmul list */
+
+/* One shape of cblas_sgemm call (row-major) that a training step makes. */
+struct dtp_matmul {
+	int trans_a, trans_b;      /* 0 or 1 */
+	int m, n, k, lda, ldb, ldc;
+	float beta;
+	long count;                /* calls of this shape */
+};
+/* The sgemm calls of one forward + backward of units [first, last) of spec on
+ * B samples (input_grad: whether d(in) of unit `first` is computed; the
+ * executor skips it on the first stage). Writes at most max entries to out
+ * (out may be NULL with max 0) and returns the number of entries needed, or
+ * -EINVAL for a bad range. FLOPs of an entry: 2*m*n*k*count. For the
+ * benchmark's sgemm reference and the partitioner's cost model. */
+int dtp_model_matmuls(const struct dtp_model_spec *spec, int first, int last, int B,
+		      int input_grad, struct dtp_matmul *out, int max);
+
 #endif

@@ -1,0 +1,126 @@
+/* Internal kernels of the model core: one function per layer operation, every
+ * matmul through cblas_sgemm (row-major). Shapes are given as (rows, cols);
+ * N = B*T rows for the gpt, N = B for the mlp. Backward kernels ADD parameter
+ * gradients (+=) so micro-batches accumulate; input gradients are written
+ * (=) unless a kernel says it accumulates. No kernel allocates.
+ * Not part of the public API: only src/model and its tests include this. */
+#ifndef DTP_MODEL_KERNELS_H
+#define DTP_MODEL_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* ------------------------------------------------------------- linear.c */
+/* in (N,IC), w (OC,IC), b (OC) or NULL -> out (N,OC) = in w^T + b.
+ * relu != 0 applies max(0, .) in the same pass as the bias. */
+void dtp_linear_forward(float *out, const float *in, const float *w, const float *b,
+			int N, int IC, int OC, int relu);
+/* dout (N,OC), in (N,IC), w (OC,IC) -> dw (OC,IC) +=, db (OC) += (if not NULL),
+ * din (N,IC) = dout w (skipped when din is NULL). */
+void dtp_linear_backward(float *din, float *dw, float *db, const float *dout,
+			 const float *in, const float *w, int N, int IC, int OC);
+/* out (N,OC) += sum of rows of d (N,OC) into db (OC) */
+void dtp_colsum_add(float *db, const float *d, int N, int OC);
+
+/* --------------------------------------------------------- activation.c */
+/* out (n) relu: d (n) = dout * (out > 0); d may alias dout */
+void dtp_relu_backward(float *d, const float *dout, const float *out, size_t n);
+/* GELU, tanh form: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) */
+void dtp_gelu_forward(float *out, const float *in, size_t n);
+/* in (n), dout (n) -> d (n) = dout * gelu'(in); d may alias dout */
+void dtp_gelu_backward(float *d, const float *dout, const float *in, size_t n);
+/* x (N,OC) += b (OC), then out (N,OC) = gelu(x): bias and activation in one pass */
+void dtp_bias_gelu_forward(float *out, float *x, const float *b, int N, int OC);
+
+/* ---------------------------------------------------------- layernorm.c */
+/* in (N,C), w (C), b (C) -> out (N,C), mean (N), rstd (N); eps 1e-5 */
+void dtp_layernorm_forward(float *out, float *mean, float *rstd, const float *in,
+			   const float *w, const float *b, int N, int C);
+/* dout (N,C), in (N,C), mean, rstd (N), w (C) -> din (N,C) += (accumulates),
+ * dw (C) +=, db (C) += */
+void dtp_layernorm_backward(float *din, float *dw, float *db, const float *dout,
+			    const float *in, const float *mean, const float *rstd,
+			    const float *w, int N, int C);
+
+/* ---------------------------------------------------------- embedding.c */
+/* tokens (B,T) in [0,V), wte (V,C), wpe (T,C) -> out (B,T,C) */
+void dtp_embedding_forward(float *out, const int32_t *tokens, const float *wte,
+			   const float *wpe, int B, int T, int C);
+/* dout (B,T,C) -> dwte (V,C) +=, dwpe (T,C) += (rows in (b,t) order) */
+void dtp_embedding_backward(float *dwte, float *dwpe, const float *dout,
+			    const int32_t *tokens, int B, int T, int C);
+
+/* ---------------------------------------------------------- attention.c */
+/* qkv (B,T,3C) [q | k | v, head h at columns h*hs..] -> att (B,H,T,T) softmax
+ * probabilities (zero above the diagonal), y (B,T,C) per-head outputs. */
+void dtp_attention_forward(float *y, float *att, const float *qkv, int B, int T, int C, int H);
+/* dy (B,T,C), qkv, att -> dqkv (B,T,3C) (=). scratch: T*T floats. */
+void dtp_attention_backward(float *dqkv, float *scratch, const float *dy, const float *qkv,
+			    const float *att, int B, int T, int C, int H);
+
+/* -------------------------------------------------------------- block.c */
+/* Pre-norm transformer block: x -> x + attn(ln1(x)) = r; r + mlp(ln2(r)) = y.
+ * Parameters in this order (floats): */
+struct dtp_block_params {
+	float *ln1w, *ln1b;     /* (C), (C) */
+	float *qkvw, *qkvb;     /* (3C,C), (3C) */
+	float *projw, *projb;   /* (C,C), (C) */
+	float *ln2w, *ln2b;     /* (C), (C) */
+	float *fcw, *fcb;       /* (4C,C), (4C) */
+	float *fcprojw, *fcprojb; /* (C,4C), (C) */
+};
+/* What forward keeps for backward, per micro-batch of B sequences. */
+struct dtp_block_save {
+	float *ln1, *mean1, *rstd1;  /* (N,C), (N), (N) */
+	float *qkv;                  /* (N,3C) */
+	float *att;                  /* (B,H,T,T) */
+	float *atty;                 /* (N,C) */
+	float *res1;                 /* (N,C) */
+	float *ln2, *mean2, *rstd2;  /* (N,C), (N), (N) */
+	float *fch, *fchg;           /* (N,4C) pre- and post-GELU */
+};
+/* Backward scratch, sized for the largest micro-batch. */
+struct dtp_block_scratch {
+	float *dres1;   /* (N,C) */
+	float *dln;     /* (N,C) */
+	float *datty;   /* (N,C) */
+	float *dqkv;    /* (N,3C) */
+	float *dfch;    /* (N,4C) */
+	float *datt;    /* (T,T) */
+};
+size_t dtp_block_num_params(int C);
+/* carve params from p (NULL: just count); returns floats used */
+size_t dtp_block_params_map(struct dtp_block_params *bp, float *p, int C);
+/* carve the save area for B sequences from base (NULL: just count); returns floats */
+size_t dtp_block_save_map(struct dtp_block_save *s, float *base, int B, int T, int C, int H);
+size_t dtp_block_scratch_map(struct dtp_block_scratch *s, float *base, int B, int T, int C);
+/* x (B,T,C) -> y (B,T,C) */
+void dtp_block_forward(float *y, const float *x, const struct dtp_block_params *p,
+		       const struct dtp_block_save *s, int B, int T, int C, int H);
+/* dy (B,T,C) -> dx (B,T,C) (=, may not alias dy); grads into g (+=) */
+void dtp_block_backward(float *dx, const struct dtp_block_params *g, const float *dy,
+			const float *x, const struct dtp_block_params *p,
+			const struct dtp_block_save *s, const struct dtp_block_scratch *sc,
+			int B, int T, int C, int H);
+
+/* --------------------------------------------------------------- head.c */
+/* x (N,C), lnw, lnb (C), w (V,C) -> lnf (N,C), mean, rstd (N), logits (N,V) */
+void dtp_head_forward(float *logits, float *lnf, float *mean, float *rstd, const float *x,
+		      const float *lnw, const float *lnb, const float *w, int N, int C, int V);
+/* dlogits (N,V) -> dx (N,C) (=, skipped if NULL); dlnw, dlnb, dw +=; dln: (N,C) scratch */
+void dtp_head_backward(float *dx, float *dlnw, float *dlnb, float *dw, float *dln,
+		       const float *dlogits, const float *x, const float *lnf,
+		       const float *mean, const float *rstd, const float *lnw,
+		       const float *w, int N, int C, int V);
+
+/* helper: take n floats at *cursor (rounded up to 16 floats = 64 bytes so that
+ * every buffer starts on a cache line); base NULL only counts */
+static inline float *dtp_carve(float *base, size_t *cursor, size_t n)
+{
+	float *p = base ? base + *cursor : NULL;
+
+	*cursor += (n + 15) & ~(size_t)15;
+	return p;
+}
+
+#endif

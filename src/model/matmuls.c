@@ -1,0 +1,103 @@
+/* The list of sgemm shapes a training step makes: it mirrors linear.c,
+ * attention.c, block.c and head.c call for call (the benchmark times the list
+ * alone as its reference, so a mismatch would show as a ratio far from 1). */
+#include "config.h"
+#include "model/model.h"
+
+#include <errno.h>
+
+struct mm_list {
+	struct dtp_matmul *out;
+	int max, n;
+};
+
+static void add(struct mm_list *l, int ta, int tb, int m, int n, int k, int lda, int ldb,
+		int ldc, float beta, long count)
+{
+	if (l->n < l->max) {
+		struct dtp_matmul *e = &l->out[l->n];
+
+		e->trans_a = ta;
+		e->trans_b = tb;
+		e->m = m;
+		e->n = n;
+		e->k = k;
+		e->lda = lda;
+		e->ldb = ldb;
+		e->ldc = ldc;
+		e->beta = beta;
+		e->count = count;
+	}
+	l->n++;
+}
+
+/* linear forward: in (N,IC) w^T -> (N,OC) */
+static void lin_fwd(struct mm_list *l, int N, int IC, int OC, float beta)
+{
+	add(l, 0, 1, N, OC, IC, IC, IC, OC, beta, 1);
+}
+
+/* linear backward: dw += dout^T in; din = dout w */
+static void lin_bwd(struct mm_list *l, int N, int IC, int OC, int din)
+{
+	add(l, 1, 0, OC, IC, N, OC, IC, IC, 1.0f, 1);
+	if (din)
+		add(l, 0, 0, N, IC, OC, OC, IC, IC, 0.0f, 1);
+}
+
+int dtp_model_matmuls(const struct dtp_model_spec *s, int first, int last, int B,
+		      int input_grad, struct dtp_matmul *out, int max)
+{
+	struct mm_list l = { out, out ? max : 0, 0 };
+	int nu = dtp_model_num_units(s);
+
+	if (first < 0 || last > nu || first >= last || B < 1)
+		return -EINVAL;
+	for (int u = first; u < last; u++) {
+		if (s->kind == DTP_MODEL_MLP) {
+			lin_fwd(&l, B, s->widths[u], s->widths[u + 1], 0.0f);
+			continue;
+		}
+		int T = s->seq_len, C = s->dim, H = s->heads, hs = C / H, N = B * T;
+		long bh = (long)B * H;
+
+		if (u == 0)
+			continue;
+		if (u <= s->layers) {
+			lin_fwd(&l, N, C, 3 * C, 0.0f);
+			add(&l, 0, 1, T, T, hs, 3 * C, 3 * C, T, 0.0f, bh);
+			add(&l, 0, 0, T, hs, T, T, 3 * C, C, 0.0f, bh);
+			lin_fwd(&l, N, C, C, 1.0f);
+			lin_fwd(&l, N, C, 4 * C, 0.0f);
+			lin_fwd(&l, N, 4 * C, C, 1.0f);
+		} else {
+			lin_fwd(&l, N, C, s->vocab, 0.0f);
+		}
+	}
+	for (int u = last - 1; u >= first; u--) {
+		int din = u > first || input_grad;
+
+		if (s->kind == DTP_MODEL_MLP) {
+			lin_bwd(&l, B, s->widths[u], s->widths[u + 1], din);
+			continue;
+		}
+		int T = s->seq_len, C = s->dim, H = s->heads, hs = C / H, N = B * T;
+		long bh = (long)B * H;
+
+		if (u == 0)
+			continue;
+		if (u <= s->layers) {
+			lin_bwd(&l, N, 4 * C, C, 1);
+			lin_bwd(&l, N, C, 4 * C, 1);
+			lin_bwd(&l, N, C, C, 1);
+			add(&l, 0, 1, T, T, hs, C, 3 * C, T, 0.0f, bh);
+			add(&l, 1, 0, T, hs, T, T, C, 3 * C, 0.0f, bh);
+			add(&l, 0, 0, T, hs, T, T, 3 * C, 3 * C, 0.0f, bh);
+			add(&l, 1, 0, T, hs, T, T, 3 * C, 3 * C, 0.0f, bh);
+			lin_bwd(&l, N, C, 3 * C, 1);
+		} else {
+			lin_bwd(&l, N, C, s->vocab, 1);
+		}
+	}
+	return l.n;
+}

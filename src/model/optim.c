@@ -1,0 +1,206 @@
+/* Optimizers (SGD with momentum, AdamW with decoupled weight decay), the
+ * warmup + cosine learning-rate schedule and global gradient-norm clipping.
+ * Weight decay applies to matrices only (embeddings included), never to
+ * biases or layernorm parameters. */
+#include "config.h"
+#include "model/stage.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct dtp_optim {
+	struct dtp_optim_config c;
+	struct dtp_stage_model *m;
+	struct dtp_param_range *ranges;
+	int n_ranges;
+	float *state;          /* SGD: momentum (n); AdamW: m (n) then v (n) */
+	size_t n_state;
+};
+
+void dtp_optim_config_default(struct dtp_optim_config *c, enum dtp_optim_kind kind)
+{
+	memset(c, 0, sizeof(*c));
+	c->kind = kind;
+	c->lr = kind == DTP_OPTIM_ADAMW ? 3e-4f : 0.05f;
+	c->momentum = kind == DTP_OPTIM_SGD ? 0.9f : 0.0f;
+	c->beta1 = 0.9f;
+	c->beta2 = 0.999f;
+	c->eps = 1e-8f;
+	c->min_lr_ratio = 0.0f;
+}
+
+int dtp_optim_config_validate(const struct dtp_optim_config *c, struct dtp_err *err)
+{
+	if (c->kind != DTP_OPTIM_SGD && c->kind != DTP_OPTIM_ADAMW)
+		return dtp_errf(err, -EINVAL, "optimizer kind %d unknown: use sgd or adamw",
+				(int)c->kind);
+	if (!(c->lr > 0.0f) || !isfinite(c->lr))
+		return dtp_errf(err, -EINVAL, "learning rate %g: it must be a positive number",
+				(double)c->lr);
+	if (!(c->momentum >= 0.0f && c->momentum < 1.0f))
+		return dtp_errf(err, -EINVAL, "momentum %g: it must be in [0, 1)",
+				(double)c->momentum);
+	if (c->kind == DTP_OPTIM_ADAMW &&
+	    (!(c->beta1 >= 0.0f && c->beta1 < 1.0f) || !(c->beta2 >= 0.0f && c->beta2 < 1.0f)))
+		return dtp_errf(err, -EINVAL, "adamw betas %g, %g: each must be in [0, 1)",
+				(double)c->beta1, (double)c->beta2);
+	if (c->kind == DTP_OPTIM_ADAMW && !(c->eps > 0.0f))
+		return dtp_errf(err, -EINVAL, "adamw eps %g: it must be positive", (double)c->eps);
+	if (!(c->weight_decay >= 0.0f) || !isfinite(c->weight_decay))
+		return dtp_errf(err, -EINVAL, "weight decay %g: it must be >= 0",
+				(double)c->weight_decay);
+	if (!(c->clip_norm >= 0.0f) || !isfinite(c->clip_norm))
+		return dtp_errf(err, -EINVAL, "clip norm %g: it must be >= 0 (0 turns it off)",
+				(double)c->clip_norm);
+	if (c->warmup_steps < 0 || c->total_steps < 0)
+		return dtp_errf(err, -EINVAL, "warmup %ld / total %ld steps: they must be >= 0",
+				c->warmup_steps, c->total_steps);
+	if (c->total_steps > 0 && c->warmup_steps > c->total_steps)
+		return dtp_errf(err, -EINVAL, "warmup %ld steps is longer than the %ld total steps",
+				c->warmup_steps, c->total_steps);
+	if (!(c->min_lr_ratio >= 0.0f && c->min_lr_ratio <= 1.0f))
+		return dtp_errf(err, -EINVAL, "min lr ratio %g: it must be in [0, 1]",
+				(double)c->min_lr_ratio);
+	return 0;
+}
+
+/* step 0-based. Warmup: lr * (step+1) / warmup for step < warmup (the first
+ * step already moves). Then cosine from lr at step = warmup to
+ * min_lr_ratio * lr at step = total_steps, constant after; total 0: constant. */
+float dtp_lr_at(const struct dtp_optim_config *c, long step)
+{
+	if (step < 0)
+		step = 0;
+	if (step < c->warmup_steps)
+		return c->lr * (float)(step + 1) / (float)c->warmup_steps;
+	if (c->total_steps <= 0 || c->total_steps <= c->warmup_steps)
+		return c->lr;
+	double ratio = (double)(step - c->warmup_steps) /
+		       (double)(c->total_steps - c->warmup_steps);
+
+	if (ratio > 1.0)
+		ratio = 1.0;
+	double coeff = 0.5 * (1.0 + cos(M_PI * ratio));
+
+	return (float)((double)c->lr * (c->min_lr_ratio + (1.0 - c->min_lr_ratio) * coeff));
+}
+
+float dtp_clip_factor(const struct dtp_optim_config *c, double total_sumsq)
+{
+	if (c->clip_norm <= 0.0f)
+		return 1.0f;
+	double f = (double)c->clip_norm / (sqrt(total_sumsq) + 1e-6);
+
+	return f < 1.0 ? (float)f : 1.0f;
+}
+
+int dtp_optim_create(const struct dtp_optim_config *c, struct dtp_stage_model *m,
+		     struct dtp_optim **out, struct dtp_err *err)
+{
+	struct dtp_optim *o;
+	int rc = dtp_optim_config_validate(c, err);
+
+	if (rc < 0)
+		return rc;
+	o = calloc(1, sizeof(*o));
+	if (!o)
+		return dtp_errf(err, -ENOMEM, "out of memory creating the optimizer");
+	o->c = *c;
+	o->m = m;
+	o->ranges = calloc((size_t)m->n_units * 12, sizeof(*o->ranges));
+	if (!o->ranges) {
+		rc = dtp_errf(err, -ENOMEM, "out of memory creating the optimizer");
+		goto out_free;
+	}
+	for (int i = 0; i < m->n_units; i++)
+		o->n_ranges += dtp_unit_param_ranges(&m->spec, m->units[i].global,
+						     m->units[i].poff, o->ranges + o->n_ranges);
+	o->n_state = (c->kind == DTP_OPTIM_ADAMW ? 2 : 1) * m->n_params;
+	o->state = dtp_alloc_aligned(o->n_state * sizeof(float), DTP_CACHELINE);
+	if (!o->state) {
+		rc = dtp_errf(err, -ENOMEM, "cannot allocate %zu bytes of optimizer state",
+			      o->n_state * sizeof(float));
+		goto out_free_ranges;
+	}
+	*out = o;
+	return 0;
+
+out_free_ranges:
+	free(o->ranges);
+out_free:
+	free(o);
+	return rc;
+}
+
+void dtp_optim_destroy(struct dtp_optim *o)
+{
+	if (!o)
+		return;
+	dtp_free(o->state);
+	free(o->ranges);
+	free(o);
+}
+
+float *dtp_optim_state(struct dtp_optim *o, size_t *n_floats)
+{
+	if (n_floats)
+		*n_floats = o->n_state;
+	return o->state;
+}
+
+/* p, g, buf (n): buf = mom*buf + (g*mult + wd*p); p -= lr*buf */
+static void sgd_range(float *p, const float *g, float *buf, size_t n, float lr, float mom,
+		      float wd, float mult)
+{
+	for (size_t i = 0; i < n; i++) {
+		float d = g[i] * mult + wd * p[i];
+
+		buf[i] = mom * buf[i] + d;
+		p[i] -= lr * buf[i];
+	}
+}
+
+/* p, g, mo, v (n): AdamW with bias corrections c1 = 1/(1-b1^t), c2 = 1/(1-b2^t) */
+static void adamw_range(float *p, const float *g, float *mo, float *v, size_t n, float lr,
+			float b1, float b2, float eps, float wd, float mult, float c1, float c2)
+{
+	for (size_t i = 0; i < n; i++) {
+		float gi = g[i] * mult;
+		float mi = b1 * mo[i] + (1.0f - b1) * gi;
+		float vi = b2 * v[i] + (1.0f - b2) * gi * gi;
+
+		mo[i] = mi;
+		v[i] = vi;
+		p[i] -= lr * ((mi * c1) / (sqrtf(vi * c2) + eps) + wd * p[i]);
+	}
+}
+
+void dtp_optim_step(struct dtp_optim *o, long step, float grad_mult)
+{
+	const struct dtp_optim_config *c = &o->c;
+	float lr = dtp_lr_at(c, step);
+	float *p = o->m->params, *g = o->m->grads;
+	size_t n = o->m->n_params;
+	float c1 = 1.0f, c2 = 1.0f;
+
+	if (c->kind == DTP_OPTIM_ADAMW) {
+		double t = (double)(step + 1);
+
+		c1 = (float)(1.0 / (1.0 - pow((double)c->beta1, t)));
+		c2 = (float)(1.0 / (1.0 - pow((double)c->beta2, t)));
+	}
+	for (int r = 0; r < o->n_ranges; r++) {
+		const struct dtp_param_range *q = &o->ranges[r];
+		float wd = q->decay ? c->weight_decay : 0.0f;
+
+		if (c->kind == DTP_OPTIM_SGD)
+			sgd_range(p + q->off, g + q->off, o->state + q->off, q->n, lr,
+				  c->momentum, wd, grad_mult);
+		else
+			adamw_range(p + q->off, g + q->off, o->state + q->off,
+				    o->state + n + q->off, q->n, lr, c->beta1, c->beta2, c->eps,
+				    wd, grad_mult, c1, c2);
+	}
+}

@@ -1,0 +1,312 @@
+/* Stage model: units [first, last) of a model with parameters, gradients and
+ * backward scratch carved once from one arena; forward/backward over the
+ * range. A micro-batch's save slot holds, per unit, what its backward needs
+ * plus its output when a later unit of the stage reads it (the last unit's
+ * output goes to the caller's `out`). */
+#include "config.h"
+#include "model/stage.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX(a, b) ((a) > (b) ? (a) : (b))
+
+int dtp_stage_model_first(const struct dtp_stage_model *m) { return m->first; }
+int dtp_stage_model_last(const struct dtp_stage_model *m) { return m->last; }
+const struct dtp_model_spec *dtp_stage_model_spec(const struct dtp_stage_model *m)
+{
+	return &m->spec;
+}
+float *dtp_stage_model_params(struct dtp_stage_model *m) { return m->params; }
+float *dtp_stage_model_grads(struct dtp_stage_model *m) { return m->grads; }
+size_t dtp_stage_model_num_params(const struct dtp_stage_model *m) { return m->n_params; }
+
+size_t dtp_stage_model_unit_offset(const struct dtp_stage_model *m, int unit)
+{
+	if (unit < m->first || unit >= m->last)
+		return m->n_params;
+	return m->units[unit - m->first].poff;
+}
+
+static int seq(const struct dtp_stage_model *m)
+{
+	return m->spec.kind == DTP_MODEL_GPT ? m->spec.seq_len : 1;
+}
+
+size_t dtp_stage_model_in_bytes(const struct dtp_stage_model *m, int B)
+{
+	const struct dtp_unit_rt *u = &m->units[0];
+
+	if (u->kind == DTP_UNIT_EMBED)
+		return (size_t)B * (size_t)seq(m) * sizeof(int32_t);
+	return (size_t)B * (size_t)seq(m) * (size_t)u->in_dim * sizeof(float);
+}
+
+size_t dtp_stage_model_out_bytes(const struct dtp_stage_model *m, int B)
+{
+	return (size_t)B * (size_t)seq(m) * (size_t)m->units[m->n_units - 1].out_dim *
+	       sizeof(float);
+}
+
+/* Lay out one save slot for B samples at base (NULL: only count); fills bufs
+ * (unless NULL) with the pointers; `out` is the stage output. Returns floats. */
+static size_t layout(const struct dtp_stage_model *m, int B, float *base, float *out,
+		     struct dtp_unit_buf *bufs)
+{
+	size_t cur = 0, rows = (size_t)B * (size_t)seq(m);
+	int T = seq(m), C = m->spec.dim;
+
+	for (int i = 0; i < m->n_units; i++) {
+		const struct dtp_unit_rt *u = &m->units[i];
+		struct dtp_unit_buf b;
+		int last = i == m->n_units - 1;
+
+		memset(&b, 0, sizeof(b));
+		if (u->kind == DTP_UNIT_BLOCK) {
+			cur += dtp_block_save_map(&b.bs, base ? base + cur : NULL, B, T, C,
+						  m->spec.heads);
+		} else if (u->kind == DTP_UNIT_HEAD) {
+			b.lnf = dtp_carve(base, &cur, rows * (size_t)C);
+			b.mean = dtp_carve(base, &cur, rows);
+			b.rstd = dtp_carve(base, &cur, rows);
+		}
+		/* ReLU backward reads the unit's own output, so it is kept even when last */
+		if (!last || u->relu)
+			b.out = dtp_carve(base, &cur, rows * (size_t)u->out_dim);
+		else
+			b.out = out;
+		if (bufs)
+			bufs[i] = b;
+	}
+	return cur;
+}
+
+size_t dtp_stage_model_save_bytes(const struct dtp_stage_model *m, int B)
+{
+	return layout(m, B, NULL, NULL, NULL) * sizeof(float);
+}
+
+void dtp_stage_zero_grads(struct dtp_stage_model *m)
+{
+	memset(m->grads, 0, m->n_params * sizeof(float));
+}
+
+void dtp_stage_grad_sumsq(const struct dtp_stage_model *m, double *out)
+{
+	for (int i = 0; i < m->n_units; i++) {
+		const float *g = m->grads + m->units[i].poff;
+		double s = 0.0;
+
+		for (size_t j = 0; j < m->units[i].np; j++)
+			s += (double)g[j] * g[j];
+		out[i] = s;
+	}
+}
+
+int dtp_stage_model_create(const struct dtp_model_spec *spec, int first, int last,
+			   int max_batch, uint64_t seed,
+			   struct dtp_stage_model **out, struct dtp_err *err)
+{
+	struct dtp_stage_model *m;
+	size_t np = 0, ping = 0, dpre = 0, scratch = 0, bytes;
+	int n, rc;
+
+	rc = dtp_model_spec_validate(spec, err);
+	if (rc < 0)
+		return rc;
+	n = dtp_model_num_units(spec);
+	if (first < 0 || last > n || first >= last)
+		return dtp_errf(err, -EINVAL,
+				"stage unit range [%d, %d) is not inside the model's %d units: "
+				"use 0 <= first < last <= %d", first, last, n, n);
+	if (max_batch < 1)
+		return dtp_errf(err, -EINVAL, "max_batch %d: it must be at least 1", max_batch);
+	m = calloc(1, sizeof(*m));
+	if (!m)
+		return dtp_errf(err, -ENOMEM, "out of memory creating a stage model");
+	m->spec = *spec;
+	m->first = first;
+	m->last = last;
+	m->n_units = last - first;
+	m->max_batch = max_batch;
+	m->units = calloc((size_t)m->n_units, sizeof(*m->units));
+	m->bufs = calloc((size_t)m->n_units, sizeof(*m->bufs));
+	if (!m->units || !m->bufs) {
+		rc = dtp_errf(err, -ENOMEM, "out of memory creating a stage model");
+		goto out_free;
+	}
+
+	size_t T = (size_t)seq(m), rows = (size_t)max_batch * T;
+
+	for (int i = 0; i < m->n_units; i++) {
+		struct dtp_unit_rt *u = &m->units[i];
+		struct dtp_unit_info info;
+		int g = first + i;
+
+		dtp_unit_describe(spec, g, &info);
+		u->global = g;
+		u->poff = np;
+		u->np = info.n_params;
+		np += info.n_params;
+		if (spec->kind == DTP_MODEL_MLP) {
+			u->kind = DTP_UNIT_LINEAR;
+			u->in_dim = spec->widths[g];
+			u->out_dim = spec->widths[g + 1];
+			u->relu = g < spec->n_widths - 2;
+			if (u->relu)
+				dpre = MAX(dpre, rows * (size_t)u->out_dim);
+		} else {
+			u->kind = g == 0 ? DTP_UNIT_EMBED :
+				  g <= spec->layers ? DTP_UNIT_BLOCK : DTP_UNIT_HEAD;
+			u->in_dim = spec->dim;
+			u->out_dim = u->kind == DTP_UNIT_HEAD ? spec->vocab : spec->dim;
+			if (u->kind == DTP_UNIT_BLOCK && !scratch)
+				scratch = dtp_block_scratch_map(&m->bsc, NULL, max_batch, (int)T,
+								spec->dim);
+		}
+		ping = MAX(ping, rows * (size_t)(u->kind == DTP_UNIT_EMBED ? 0 : u->in_dim));
+	}
+	m->n_params = np;
+	ping = dtp_align_up(ping, 16);
+	dpre = dtp_align_up(dpre, 16);
+	size_t dln = spec->kind == DTP_MODEL_GPT ? dtp_align_up(rows * (size_t)spec->dim, 16) : 0;
+
+	bytes = (2 * dtp_align_up(np, 16) + 2 * ping + dpre + dln + scratch) * sizeof(float);
+	rc = dtp_arena_init(&m->arena, bytes);
+	if (rc < 0) {
+		rc = dtp_errf(err, rc, "cannot map %zu bytes for units [%d, %d): lower the "
+			      "micro-batch size or split the model over more stages", bytes,
+			      first, last);
+		goto out_free;
+	}
+	m->params = dtp_arena_take(&m->arena, np * sizeof(float), DTP_CACHELINE);
+	m->grads = dtp_arena_take(&m->arena, np * sizeof(float), DTP_CACHELINE);
+	m->ping[0] = dtp_arena_take(&m->arena, ping * sizeof(float), DTP_CACHELINE);
+	m->ping[1] = dtp_arena_take(&m->arena, ping * sizeof(float), DTP_CACHELINE);
+	m->dpre = dtp_arena_take(&m->arena, dpre * sizeof(float), DTP_CACHELINE);
+	m->head_dln = dtp_arena_take(&m->arena, dln * sizeof(float), DTP_CACHELINE);
+	if (scratch) {
+		float *s = dtp_arena_take(&m->arena, scratch * sizeof(float), DTP_CACHELINE);
+
+		dtp_block_scratch_map(&m->bsc, s, max_batch, (int)T, spec->dim);
+	}
+	for (int i = 0; i < m->n_units; i++)
+		dtp_unit_init(spec, m->units[i].global, seed, m->params + m->units[i].poff);
+	*out = m;
+	return 0;
+
+out_free:
+	free(m->bufs);
+	free(m->units);
+	free(m);
+	return rc;
+}
+
+void dtp_stage_model_destroy(struct dtp_stage_model *m)
+{
+	if (!m)
+		return;
+	dtp_arena_release(&m->arena);
+	free(m->bufs);
+	free(m->units);
+	free(m);
+}
+
+int dtp_stage_forward(struct dtp_stage_model *m, const void *in, void *out, void *save, int B)
+{
+	int T = seq(m), C = m->spec.dim, V = m->spec.vocab, H = m->spec.heads;
+	const float *x = in;
+
+	if (B < 1 || B > m->max_batch)
+		return -EINVAL;
+	if (m->units[0].kind == DTP_UNIT_EMBED) {
+		const int32_t *tok = in;
+
+		for (size_t i = 0; i < (size_t)B * T; i++)
+			if (tok[i] < 0 || tok[i] >= V)
+				return -EINVAL;
+	}
+	layout(m, B, save, out, m->bufs);
+	for (int i = 0; i < m->n_units; i++) {
+		const struct dtp_unit_rt *u = &m->units[i];
+		struct dtp_unit_buf *b = &m->bufs[i];
+		float *p = m->params + u->poff;
+
+		switch (u->kind) {
+		case DTP_UNIT_LINEAR:
+			dtp_linear_forward(b->out, x, p, p + (size_t)u->out_dim * u->in_dim,
+					   B, u->in_dim, u->out_dim, u->relu);
+			if (b->out != out && i == m->n_units - 1)
+				memcpy(out, b->out, (size_t)B * u->out_dim * sizeof(float));
+			break;
+		case DTP_UNIT_EMBED:
+			dtp_embedding_forward(b->out, in, p, p + (size_t)V * C, B, T, C);
+			break;
+		case DTP_UNIT_BLOCK: {
+			struct dtp_block_params bp;
+
+			dtp_block_params_map(&bp, p, C);
+			dtp_block_forward(b->out, x, &bp, &b->bs, B, T, C, H);
+			break;
+		}
+		case DTP_UNIT_HEAD:
+			dtp_head_forward(b->out, b->lnf, b->mean, b->rstd, x, p, p + C, p + 2 * C,
+					 B * T, C, V);
+			break;
+		}
+		x = b->out;
+	}
+	return 0;
+}
+
+int dtp_stage_backward(struct dtp_stage_model *m, const void *in, const void *save,
+		       const float *dout, float *din, int B)
+{
+	int T = seq(m), C = m->spec.dim, V = m->spec.vocab, H = m->spec.heads;
+	const float *g = dout;
+
+	if (B < 1 || B > m->max_batch)
+		return -EINVAL;
+	/* the save slot is only read; layout() needs a writable base type */
+	layout(m, B, (float *)(uintptr_t)save, NULL, m->bufs);
+	for (int i = m->n_units - 1; i >= 0; i--) {
+		const struct dtp_unit_rt *u = &m->units[i];
+		const struct dtp_unit_buf *b = &m->bufs[i];
+		const float *x = i == 0 ? in : m->bufs[i - 1].out;
+		float *p = m->params + u->poff, *gp = m->grads + u->poff;
+		float *dx = i > 0 ? m->ping[i & 1] : din ? din : m->ping[i & 1];
+
+		switch (u->kind) {
+		case DTP_UNIT_LINEAR: {
+			size_t nw = (size_t)u->out_dim * u->in_dim;
+			const float *d = g;
+
+			if (u->relu) {
+				dtp_relu_backward(m->dpre, g, b->out, (size_t)B * u->out_dim);
+				d = m->dpre;
+			}
+			dtp_linear_backward(i == 0 && !din ? NULL : dx, gp, gp + nw, d, x, p,
+					    B, u->in_dim, u->out_dim);
+			break;
+		}
+		case DTP_UNIT_EMBED:
+			dtp_embedding_backward(gp, gp + (size_t)V * C, g, in, B, T, C);
+			break;
+		case DTP_UNIT_BLOCK: {
+			struct dtp_block_params bp, bg;
+
+			dtp_block_params_map(&bp, p, C);
+			dtp_block_params_map(&bg, gp, C);
+			dtp_block_backward(dx, &bg, g, x, &bp, &b->bs, &m->bsc, B, T, C, H);
+			break;
+		}
+		case DTP_UNIT_HEAD:
+			dtp_head_backward(dx, gp, gp + C, gp + 2 * C, m->head_dln, g, x, b->lnf,
+					  b->mean, b->rstd, p, p + 2 * C, B * T, C, V);
+			break;
+		}
+		g = dx;
+	}
+	return 0;
+}

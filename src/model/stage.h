@@ -1,0 +1,51 @@
+/* Internal layout of a stage model, shared by stage.c, init.c and optim.c. */
+#ifndef DTP_MODEL_STAGE_H
+#define DTP_MODEL_STAGE_H
+
+#include "model/model.h"
+#include "model/kernels.h"
+
+enum dtp_unit_kind { DTP_UNIT_LINEAR = 1, DTP_UNIT_EMBED, DTP_UNIT_BLOCK, DTP_UNIT_HEAD };
+
+/* a run of parameters with one optimizer treatment */
+struct dtp_param_range {
+	size_t off, n;     /* floats, inside the stage's parameter array */
+	int decay;         /* 1: a matrix (weight decay applies); 0: bias or norm */
+};
+
+/* per-forward pointers into one micro-batch's save slot */
+struct dtp_unit_buf {
+	float *out;                 /* unit output kept in the save slot, or the stage out */
+	struct dtp_block_save bs;   /* block */
+	float *lnf, *mean, *rstd;   /* head */
+};
+
+struct dtp_unit_rt {
+	enum dtp_unit_kind kind;
+	int global;                 /* index in the whole model */
+	int in_dim, out_dim;        /* linear: features; gpt: per token C (head: V out) */
+	int relu;
+	size_t poff, np;            /* parameter offset and count */
+};
+
+struct dtp_stage_model {
+	struct dtp_model_spec spec;
+	int first, last, n_units, max_batch;
+	struct dtp_unit_rt *units;
+	struct dtp_unit_buf *bufs;  /* n_units, filled by each forward/backward */
+	struct dtp_arena arena;     /* params, grads, backward scratch */
+	float *params, *grads;
+	size_t n_params;
+	float *ping[2];             /* input gradients between units */
+	float *dpre;                /* ReLU backward */
+	float *head_dln;
+	struct dtp_block_scratch bsc;
+};
+
+/* the runs of parameters of unit `unit` of spec at offset `off` (max 12) */
+int dtp_unit_param_ranges(const struct dtp_model_spec *spec, int unit, size_t off,
+			  struct dtp_param_range *out);
+/* initialise unit `unit` (global index)'s parameters p from (seed, unit) */
+void dtp_unit_init(const struct dtp_model_spec *spec, int unit, uint64_t seed, float *p);
+
+#endif
