@@ -56,6 +56,11 @@ struct dtp_plan {
 	/* [stage.N] */
 	int num_stages;
 	struct dtp_stage_plan stages[DTP_MAX_STAGES];
+	/* added after the first contract (appended so nothing above moves): */
+	int cosine_to_end;               /* [train] lr_schedule = cosine without total_steps
+					  * and steps = 0: the program sets optim.total_steps
+					  * to the run's total steps once it knows them */
+	char warnings[1024];             /* "" or lines "file:line: warning: ...\n" (load only) */
 };
 
 /* Defaults for everything but the model and the stages. */
@@ -72,6 +77,13 @@ int dtp_plan_write(const struct dtp_plan *p, FILE *f);
 /* Hash of everything that must agree between stages (model, training settings,
  * stage ranges); exchanged in the transport handshake. */
 uint64_t dtp_plan_hash(const struct dtp_plan *p);
+/* The warnings dtp_plan_load/parse_string found (M < stages, ...): "" when none,
+ * else one line per warning, each ending in '\n'. Never NULL. */
+const char *dtp_plan_warnings(const struct dtp_plan *p);
+/* Parse sizes such as "512", "64K", "1.5G", "4MiB" (binary multiples). 0 or -EINVAL/-ERANGE. */
+int dtp_parse_size(const char *s, size_t *out);
+/* Syntax check of a cpulist ("0-3,8,10-11"): 0 or -EINVAL. */
+int dtp_cpulist_check(const char *s);
 int dtp_schedule_parse(const char *s, enum dtp_schedule_kind *out);
 const char *dtp_schedule_name(enum dtp_schedule_kind k);
 

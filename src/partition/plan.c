@@ -1,0 +1,415 @@
+/* The stage plan outside the INI parser: defaults, validation (whatever the
+ * source of the plan), writing a plan back out, the hash the stages compare in
+ * their handshake, and small value parsers shared with plan_parse.c. */
+#include "config.h"
+#include "partition/plan.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+void dtp_plan_defaults(struct dtp_plan *p)
+{
+	memset(p, 0, sizeof(*p));
+	snprintf(p->path, sizeof(p->path), "<plan>");
+	p->micro_batch = 32;
+	p->micro_batches = 4;
+	p->schedule = DTP_SCHEDULE_GPIPE;
+	dtp_optim_config_default(&p->optim, DTP_OPTIM_SGD);
+	p->epochs = 1;
+	p->seed = 1234;
+	p->log_every = 10;
+	p->loader_budget_bytes = (size_t)64 << 20;
+	p->shuffle_window = 1024;
+	snprintf(p->transport, sizeof(p->transport), "auto");
+	p->base_port = 29500;
+	p->gid_index = -1;
+	p->connect_timeout_ms = 30000;
+}
+
+const char *dtp_plan_warnings(const struct dtp_plan *p)
+{
+	return p->warnings;
+}
+
+int dtp_schedule_parse(const char *s, enum dtp_schedule_kind *out)
+{
+	if (strcmp(s, "gpipe") == 0)
+		*out = DTP_SCHEDULE_GPIPE;
+	else if (strcmp(s, "1f1b") == 0)
+		*out = DTP_SCHEDULE_1F1B;
+	else
+		return -EINVAL;
+	return 0;
+}
+
+const char *dtp_schedule_name(enum dtp_schedule_kind k)
+{
+	switch (k) {
+	case DTP_SCHEDULE_GPIPE: return "gpipe";
+	case DTP_SCHEDULE_1F1B: return "1f1b";
+	}
+	return "?";
+}
+
+int dtp_parse_size(const char *s, size_t *out)
+{
+	char *end;
+	double v, mult = 1;
+
+	while (isspace((unsigned char)*s))
+		s++;
+	if (!isdigit((unsigned char)*s) && *s != '.')
+		return -EINVAL;
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno || end == s || !isfinite(v) || v < 0)
+		return -EINVAL;
+	switch (toupper((unsigned char)*end)) {
+	case 'K': mult = 1024.0; end++; break;
+	case 'M': mult = 1024.0 * 1024; end++; break;
+	case 'G': mult = 1024.0 * 1024 * 1024; end++; break;
+	case 'T': mult = 1024.0 * 1024 * 1024 * 1024; end++; break;
+	default: break;
+	}
+	if (mult > 1 && (*end == 'i' || *end == 'I'))
+		end++;
+	if (*end == 'B' || *end == 'b')
+		end++;
+	while (isspace((unsigned char)*end))
+		end++;
+	if (*end)
+		return -EINVAL;
+	v *= mult;
+	if (v >= 18446744073709551616.0 || v > (double)SIZE_MAX)
+		return -ERANGE;
+	*out = (size_t)v;
+	return 0;
+}
+
+int dtp_cpulist_check(const char *s)
+{
+	/* item (',' item)*, item = N | N-M with N <= M */
+	for (;;) {
+		char *end;
+		long a, b;
+
+		if (!isdigit((unsigned char)*s))
+			return -EINVAL;
+		a = strtol(s, &end, 10);
+		b = a;
+		s = end;
+		if (*s == '-') {
+			s++;
+			if (!isdigit((unsigned char)*s))
+				return -EINVAL;
+			b = strtol(s, &end, 10);
+			s = end;
+		}
+		if (a < 0 || b < a || b > 1 << 20)
+			return -EINVAL;
+		if (*s == '\0')
+			return 0;
+		if (*s != ',')
+			return -EINVAL;
+		s++;
+	}
+}
+
+/* "path:line: " or "path: " */
+static void where(const struct dtp_plan *p, int line, char *buf, size_t len)
+{
+	if (line > 0)
+		snprintf(buf, len, "%s:%d: ", p->path, line);
+	else
+		snprintf(buf, len, "%s: ", p->path);
+}
+
+/* index of the stage that holds unit u, or -1 */
+static int stage_of(const struct dtp_plan *p, int u)
+{
+	for (int s = 0; s < p->num_stages; s++)
+		if (u >= p->stages[s].first_unit && u < p->stages[s].last_unit)
+			return s;
+	return -1;
+}
+
+static int validate_stages(const struct dtp_plan *p, int n_units, struct dtp_err *err)
+{
+	char at[DTP_PLAN_PATH_MAX + 32];
+	int expected = 0;
+
+	if (p->num_stages < 1 || p->num_stages > DTP_MAX_STAGES) {
+		where(p, 0, at, sizeof(at));
+		return dtp_errf(err, -EINVAL, "%s%d stages: a plan needs 1 to %d [stage.N] sections "
+				"(N = 0, 1, ...), together holding units 0-%d", at, p->num_stages,
+				DTP_MAX_STAGES, n_units - 1);
+	}
+	for (int s = 0; s < p->num_stages; s++) {
+		const struct dtp_stage_plan *st = &p->stages[s];
+		const struct dtp_stage_plan *prev = s ? &p->stages[s - 1] : NULL;
+
+		where(p, st->line, at, sizeof(at));
+		if (st->first_unit < 0 || st->last_unit <= st->first_unit)
+			return dtp_errf(err, -EINVAL, "%s[stage.%d] has no units (first %d, end %d): "
+					"give it units = A-B with 0 <= A <= B", at, s,
+					st->first_unit, st->last_unit);
+		if (st->first_unit > expected) {
+			int t = stage_of(p, expected);
+
+			if (t > s)
+				return dtp_errf(err, -EINVAL, "%s[stage.%d] holds units %d-%d but unit %d "
+						"comes later, in [stage.%d] (line %d): stages must hold the "
+						"units in order (stage 0 the first ones); swap their ranges",
+						at, s, st->first_unit, st->last_unit - 1, expected, t,
+						p->stages[t].line);
+			if (!prev)
+				return dtp_errf(err, -EINVAL, "%sunit(s) %d-%d are in no stage: [stage.0] "
+						"starts at unit %d; make it start at unit 0",
+						at, 0, st->first_unit - 1, st->first_unit);
+			return dtp_errf(err, -EINVAL, "%sunit(s) %d-%d are in no stage: [stage.%d] "
+					"(line %d) ends at unit %d and [stage.%d] starts at unit %d; "
+					"every unit must be in exactly one stage: make [stage.%d] "
+					"start at unit %d", at, expected, st->first_unit - 1, s - 1,
+					prev->line, prev->last_unit - 1, s, st->first_unit, s, expected);
+		}
+		if (st->first_unit < expected) {
+			int t = stage_of(p, st->first_unit);
+
+			return dtp_errf(err, -EINVAL, "%s[stage.%d] units %d-%d repeat unit(s) %d-%d "
+					"already in [stage.%d] (line %d): every unit must be in "
+					"exactly one stage, in order; make [stage.%d] start at unit %d",
+					at, s, st->first_unit, st->last_unit - 1, st->first_unit,
+					expected - 1, t, t >= 0 ? p->stages[t].line : 0, s, expected);
+		}
+		if (st->last_unit > n_units)
+			return dtp_errf(err, -EINVAL, "%s[stage.%d] units %d-%d go past the model's last "
+					"unit %d (it has %d units, 0-%d)", at, s, st->first_unit,
+					st->last_unit - 1, n_units - 1, n_units, n_units - 1);
+		if (st->cores[0] && dtp_cpulist_check(st->cores))
+			return dtp_errf(err, -EINVAL, "%s[stage.%d] cores = '%s' is not a cpulist: "
+					"write core numbers and ranges such as 0-3,8", at, s, st->cores);
+		expected = st->last_unit;
+	}
+	if (expected < n_units) {
+		const struct dtp_stage_plan *last = &p->stages[p->num_stages - 1];
+
+		where(p, last->line, at, sizeof(at));
+		return dtp_errf(err, -EINVAL, "%sunit(s) %d-%d are in no stage: the last stage "
+				"[stage.%d] ends at unit %d but the model has %d units (0-%d); "
+				"extend it or add a [stage.%d]", at, expected, n_units - 1,
+				p->num_stages - 1, expected - 1, n_units, n_units - 1, p->num_stages);
+	}
+	return 0;
+}
+
+int dtp_plan_validate(const struct dtp_plan *p, struct dtp_err *err)
+{
+	char at[DTP_PLAN_PATH_MAX + 32];
+	int n_units, ret;
+
+	where(p, 0, at, sizeof(at));
+	ret = dtp_model_spec_validate(&p->model, err);
+	if (ret) {
+		dtp_err_prefix(err, "%s[model]: ", at);
+		return ret;
+	}
+	if (p->micro_batch < 1)
+		return dtp_errf(err, -EINVAL, "%s[train] micro_batch = %d: give at least 1 sample "
+				"per micro-batch", at, p->micro_batch);
+	if (p->micro_batches < 1)
+		return dtp_errf(err, -EINVAL, "%s[train] micro_batches = %d: M must be at least 1",
+				at, p->micro_batches);
+	if (p->schedule != DTP_SCHEDULE_GPIPE && p->schedule != DTP_SCHEDULE_1F1B)
+		return dtp_errf(err, -EINVAL, "%s[train] schedule: use gpipe or 1f1b", at);
+	ret = dtp_optim_config_validate(&p->optim, err);
+	if (ret) {
+		dtp_err_prefix(err, "%s[train]: ", at);
+		return ret;
+	}
+	if (p->cosine_to_end && (p->optim.total_steps != 0 || p->steps != 0))
+		return dtp_errf(err, -EINVAL, "%s[train] cosine to the end of the run needs steps = 0 "
+				"and no total_steps (else the total is known: set total_steps)", at);
+	if (p->steps < 0 || (p->steps == 0 && p->epochs < 1))
+		return dtp_errf(err, -EINVAL, "%s[train] steps = %ld, epochs = %d: give steps >= 1, "
+				"or steps = 0 and epochs >= 1", at, p->steps, p->epochs);
+	if (p->log_every < 1)
+		return dtp_errf(err, -EINVAL, "%s[train] log_every = %d: give 1 or more", at,
+				p->log_every);
+	if (p->shuffle_window < 0 || p->checkpoint_every < 0)
+		return dtp_errf(err, -EINVAL, "%s[data] shuffle_window and [checkpoint] every must "
+				"not be negative", at);
+	if (strcmp(p->transport, "auto") && strcmp(p->transport, "verbs") &&
+	    strcmp(p->transport, "tcp") && strcmp(p->transport, "shm"))
+		return dtp_errf(err, -EINVAL, "%s[transport] kind = '%s': use auto, verbs, tcp or shm",
+				at, p->transport);
+	if (p->base_port < 1 || p->base_port + p->num_stages > 65536)
+		return dtp_errf(err, -EINVAL, "%s[transport] base_port = %d: stage s listens on "
+				"base_port + s, which must stay in 1-65535", at, p->base_port);
+	if (p->gid_index < -1 || p->connect_timeout_ms < 1)
+		return dtp_errf(err, -EINVAL, "%s[transport] gid_index must be >= -1 (-1 = auto) and "
+				"connect_timeout_ms >= 1", at);
+	n_units = dtp_model_num_units(&p->model);
+	if (n_units < 1)
+		return dtp_errf(err, -EINVAL, "%s[model] has no units", at);
+	return validate_stages(p, n_units, err);
+}
+
+/* A string written as an INI value must read back the same: inih strips
+ * surrounding blanks and cuts at " ;" (inline comment). */
+static int ini_safe(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0)
+		return 1;
+	if (isspace((unsigned char)s[0]) || isspace((unsigned char)s[n - 1]))
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] == '\n' || s[i] == '\r')
+			return 0;
+		if (s[i] == ';' && i > 0 && isspace((unsigned char)s[i - 1]))
+			return 0;
+	}
+	return n < 190;   /* inih's line limit is 200 characters */
+}
+
+int dtp_plan_write(const struct dtp_plan *p, FILE *f)
+{
+	const struct dtp_model_spec *m = &p->model;
+	const struct dtp_optim_config *o = &p->optim;
+
+	if (!ini_safe(p->train_path) || !ini_safe(p->test_path) ||
+	    !ini_safe(p->checkpoint_dir) || !ini_safe(p->transport))
+		return -EINVAL;
+	for (int s = 0; s < p->num_stages; s++)
+		if (!ini_safe(p->stages[s].host) || !ini_safe(p->stages[s].cores) ||
+		    !ini_safe(p->stages[s].nic))
+			return -EINVAL;
+
+	fprintf(f, "# dtpipe stage plan (see docs/plan-format.md)\n\n[model]\n");
+	if (m->kind == DTP_MODEL_MLP) {
+		fprintf(f, "kind = mlp\nwidths = ");
+		for (int i = 0; i < m->n_widths; i++)
+			fprintf(f, "%s%d", i ? "-" : "", m->widths[i]);
+		fprintf(f, "\n");
+	} else if (m->kind == DTP_MODEL_GPT) {
+		fprintf(f, "kind = gpt\nlayers = %d\ndim = %d\nheads = %d\nseq_len = %d\nvocab = %d\n",
+			m->layers, m->dim, m->heads, m->seq_len, m->vocab);
+	} else {
+		return -EINVAL;
+	}
+	fprintf(f, "\n[train]\nmicro_batch = %d\nmicro_batches = %d\nschedule = %s\n"
+		"recompute = %s\n", p->micro_batch, p->micro_batches,
+		dtp_schedule_name(p->schedule), p->recompute ? "true" : "false");
+	fprintf(f, "optimizer = %s\nlr = %.9g\nmomentum = %.9g\nbeta1 = %.9g\nbeta2 = %.9g\n"
+		"eps = %.9g\nweight_decay = %.9g\nclip_norm = %.9g\nwarmup_steps = %ld\n",
+		o->kind == DTP_OPTIM_ADAMW ? "adamw" : "sgd", (double)o->lr, (double)o->momentum,
+		(double)o->beta1, (double)o->beta2, (double)o->eps, (double)o->weight_decay,
+		(double)o->clip_norm, o->warmup_steps);
+	if (o->total_steps > 0)
+		fprintf(f, "lr_schedule = cosine\ntotal_steps = %ld\n", o->total_steps);
+	else
+		fprintf(f, "lr_schedule = %s\n", p->cosine_to_end ? "cosine" : "constant");
+	fprintf(f, "min_lr_ratio = %.9g\nsteps = %ld\nepochs = %d\nseed = %llu\nlog_every = %d\n"
+		"mem_cap = %zu\n", (double)o->min_lr_ratio, p->steps, p->epochs,
+		(unsigned long long)p->seed, p->log_every, p->mem_cap_bytes);
+	fprintf(f, "\n[data]\ntrain = %s\ntest = %s\nloader_budget = %zu\nshuffle_window = %d\n",
+		p->train_path, p->test_path, p->loader_budget_bytes, p->shuffle_window);
+	fprintf(f, "\n[checkpoint]\ndir = %s\nevery = %ld\n", p->checkpoint_dir,
+		p->checkpoint_every);
+	fprintf(f, "\n[transport]\nkind = %s\nbase_port = %d\ngid_index = %d\n"
+		"connect_timeout_ms = %d\n", p->transport, p->base_port, p->gid_index,
+		p->connect_timeout_ms);
+	for (int s = 0; s < p->num_stages; s++) {
+		const struct dtp_stage_plan *st = &p->stages[s];
+
+		fprintf(f, "\n[stage.%d]\n", s);
+		if (st->last_unit - st->first_unit == 1)
+			fprintf(f, "units = %d\n", st->first_unit);
+		else
+			fprintf(f, "units = %d-%d\n", st->first_unit, st->last_unit - 1);
+		if (st->host[0])
+			fprintf(f, "host = %s\n", st->host);
+		if (st->cores[0])
+			fprintf(f, "cores = %s\n", st->cores);
+		if (st->nic[0])
+			fprintf(f, "nic = %s\n", st->nic);
+	}
+	return ferror(f) ? -EIO : 0;
+}
+
+/* FNV-1a 64 over fixed-width values (the stages run the same build on the same
+ * architecture, so native byte order is shared). */
+static uint64_t fnv(uint64_t h, const void *data, size_t n)
+{
+	const unsigned char *b = data;
+
+	for (size_t i = 0; i < n; i++) {
+		h ^= b[i];
+		h *= 0x100000001b3ull;
+	}
+	return h;
+}
+
+static uint64_t fnv_i64(uint64_t h, int64_t v)
+{
+	return fnv(h, &v, sizeof(v));
+}
+
+static uint64_t fnv_f32(uint64_t h, float v)
+{
+	uint32_t bits;
+
+	memcpy(&bits, &v, sizeof(bits));
+	return fnv(h, &bits, sizeof(bits));
+}
+
+uint64_t dtp_plan_hash(const struct dtp_plan *p)
+{
+	const struct dtp_model_spec *m = &p->model;
+	const struct dtp_optim_config *o = &p->optim;
+	uint64_t h = 0xcbf29ce484222325ull;
+
+	h = fnv(h, "dtpipe-plan-1", 13);
+	h = fnv_i64(h, m->kind);
+	if (m->kind == DTP_MODEL_MLP) {
+		h = fnv_i64(h, m->n_widths);
+		for (int i = 0; i < m->n_widths && i < DTP_MLP_MAX_WIDTHS; i++)
+			h = fnv_i64(h, m->widths[i]);
+	} else {
+		h = fnv_i64(h, m->layers);
+		h = fnv_i64(h, m->dim);
+		h = fnv_i64(h, m->heads);
+		h = fnv_i64(h, m->seq_len);
+		h = fnv_i64(h, m->vocab);
+	}
+	h = fnv_i64(h, p->micro_batch);
+	h = fnv_i64(h, p->micro_batches);
+	h = fnv_i64(h, p->schedule);
+	h = fnv_i64(h, p->recompute);
+	h = fnv_i64(h, o->kind);
+	h = fnv_f32(h, o->lr);
+	h = fnv_f32(h, o->momentum);
+	h = fnv_f32(h, o->beta1);
+	h = fnv_f32(h, o->beta2);
+	h = fnv_f32(h, o->eps);
+	h = fnv_f32(h, o->weight_decay);
+	h = fnv_f32(h, o->clip_norm);
+	h = fnv_i64(h, o->warmup_steps);
+	h = fnv_i64(h, o->total_steps);
+	h = fnv_f32(h, o->min_lr_ratio);
+	h = fnv_i64(h, p->cosine_to_end);
+	h = fnv_i64(h, p->steps);
+	h = fnv_i64(h, p->epochs);
+	h = fnv_i64(h, (int64_t)p->seed);
+	h = fnv_i64(h, p->shuffle_window);
+	h = fnv_i64(h, p->num_stages);
+	for (int s = 0; s < p->num_stages && s < DTP_MAX_STAGES; s++) {
+		h = fnv_i64(h, p->stages[s].first_unit);
+		h = fnv_i64(h, p->stages[s].last_unit);
+	}
+	return h;
+}
