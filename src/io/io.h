@@ -42,6 +42,9 @@ struct dtp_loader_config {
 	int direct;                /* -1 auto (O_DIRECT where accepted), 0 never, 1 required */
 	int queue_depth;           /* io_uring reads in flight, > 1; default 8 */
 	size_t block_bytes;        /* read size; default 1 MiB */
+	/* added by the io work (after the contract fields, so designated
+	 * initializers elsewhere stay valid): */
+	int register_buffers;      /* -1 auto (fall back when refused), 0 never */
 };
 void dtp_loader_config_default(struct dtp_loader_config *c);
 
@@ -69,5 +72,50 @@ struct dtp_loader_pos {
 void dtp_loader_tell(const struct dtp_loader *l, struct dtp_loader_pos *out);
 int dtp_loader_seek(struct dtp_loader *l, const struct dtp_loader_pos *pos, struct dtp_err *err);
 void dtp_loader_close(struct dtp_loader *l);
+
+/* ---- additions by the io work (declarations only; the contract above is unchanged) ---- */
+
+/* How the loader's reads are being done, for tests and benchmarks. */
+struct dtp_loader_io_stats {
+	int direct;                /* 1: O_DIRECT reads, 0: buffered */
+	int fixed_buffers;         /* 1: registered buffers (read_fixed) */
+	int queue_depth;
+	size_t block_bytes;
+	size_t window_samples;     /* shuffle window actually used (0 without shuffle) */
+	size_t memory_bytes;       /* loader memory held (ring + window + index) */
+	uint64_t reads;            /* reads submitted, re-queued ones included */
+	uint64_t requeued;         /* short reads and -EAGAIN resubmitted */
+	uint64_t bytes_read;
+};
+void dtp_loader_io_stats(const struct dtp_loader *l, struct dtp_loader_io_stats *out);
+
+/* Record shard writer (docs/record-shard-format.md) and llm.c token shard
+ * writer. The shard is written to PATH.tmp and renamed on finish. */
+enum dtp_rec_dtype { DTP_REC_U8 = 1, DTP_REC_F32 = 2, DTP_REC_I32 = 3 };
+
+struct dtp_record_spec {
+	int feature_dtype;         /* DTP_REC_U8 or DTP_REC_F32 */
+	int ndim;                  /* 1..4 */
+	uint32_t dims[4];          /* feature shape, e.g. {28, 28} */
+	int label_dtype;           /* DTP_REC_I32 (or DTP_REC_U8) */
+	int num_classes;           /* 0 if unknown */
+};
+
+struct dtp_shard_writer;
+int dtp_shard_writer_records(const char *path, const struct dtp_record_spec *spec,
+			     struct dtp_shard_writer **out, struct dtp_err *err);
+/* token_bytes 2 (magic 20240520 v1) or 4 (magic 20240801 v7) */
+int dtp_shard_writer_tokens(const char *path, int token_bytes, struct dtp_shard_writer **out,
+			    struct dtp_err *err);
+/* one record: features in the spec's dtype (little-endian), and its label */
+int dtp_shard_writer_add_record(struct dtp_shard_writer *w, const void *features, int32_t label,
+				struct dtp_err *err);
+int dtp_shard_writer_add_tokens(struct dtp_shard_writer *w, const uint32_t *tokens, size_t n,
+				struct dtp_err *err);
+uint64_t dtp_shard_writer_count(const struct dtp_shard_writer *w);
+/* writes the header, flushes, renames into place, frees w (also on error) */
+int dtp_shard_writer_finish(struct dtp_shard_writer *w, struct dtp_err *err);
+/* drops the temporary file and frees w */
+void dtp_shard_writer_abort(struct dtp_shard_writer *w);
 
 #endif

@@ -1,1 +1,6 @@
-# tests for io
+# tests for io (each test makes its own shards in a temporary directory)
+UNIT_TESTS += tests/io/test_formats
+check_PROGRAMS += tests/io/test_formats
+tests_io_test_formats_SOURCES = tests/io/test_formats.c tests/io/io_fixture.h
+tests_io_test_formats_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_io_test_formats_LDADD = $(CMOCKA_TEST_LIBS)

@@ -1,0 +1,402 @@
+/* The loader: the dataset, the epoch's sample order and the read ring.
+ *
+ * Sample order (docs/record-shard-format.md, "Sample order"): for epoch e the
+ * shards are permuted with Fisher-Yates drawn from dtp_rng(seed, 2e) (file
+ * order without shuffle); the epoch's stream is the concatenation of their
+ * samples. With shuffle the stream is cut into blocks of W samples (the
+ * window) and block b is delivered in the Fisher-Yates permutation drawn from
+ * dtp_rng(seed + golden * (b + 1), 2e + 1). The order is a function of the seed,
+ * the epoch, W and the shard list only: any two loaders with the same config
+ * over the same shards deliver the same samples, and a position (epoch,
+ * sample) is enough to resume. */
+#include "config.h"
+#include "io/ring.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DTP_INDEX_BYTES_PER_SHARD 512   /* fixed estimate: W must not depend on path lengths */
+#define DTP_GOLDEN 0x9E3779B97F4A7C15ull
+
+struct dtp_loader {
+	struct dtp_loader_config cfg;
+	char *path;
+	struct dtp_dataset ds;
+	struct dtp_ring ring;
+	uint32_t *order;        /* this epoch's shard order */
+	uint64_t *prefix;       /* samples before order[k] */
+	uint8_t *scratch;       /* one sample that straddles two ring buffers */
+	uint8_t *win;           /* W samples of the current window block */
+	uint32_t *perm;         /* the block's permutation */
+	size_t W, win_n, win_o;
+	size_t memory_bytes;
+	uint64_t epoch, pos;    /* position: samples delivered in this epoch */
+	int sk;                 /* stream cursor: order position and sample in it */
+	uint64_t sj;
+};
+
+void dtp_loader_config_default(struct dtp_loader_config *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->budget_bytes = 64u << 20;
+	c->shuffle = 1;
+	c->shuffle_window = 0;   /* as many samples as the budget allows */
+	c->wrap = 1;
+	c->direct = -1;
+	c->queue_depth = 8;
+	c->block_bytes = 1u << 20;
+	c->register_buffers = -1;
+}
+
+static void shuffle_u32(uint32_t *a, uint64_t n, uint64_t seed, uint64_t stream)
+{
+	struct dtp_rng r;
+	uint64_t i, j;
+	uint32_t t;
+
+	for (i = 0; i < n; i++)
+		a[i] = (uint32_t)i;
+	dtp_rng_init(&r, seed, stream);
+	for (i = n; i > 1; i--) {
+		j = dtp_rng_below(&r, i);
+		t = a[i - 1];
+		a[i - 1] = a[j];
+		a[j] = t;
+	}
+}
+
+static void make_order(struct dtp_loader *l, uint64_t epoch)
+{
+	int k, S = l->ds.num_shards;
+
+	if (l->cfg.shuffle)
+		shuffle_u32(l->order, (uint64_t)S, l->cfg.seed, 2 * epoch);
+	else
+		for (k = 0; k < S; k++)
+			l->order[k] = (uint32_t)k;
+	l->prefix[0] = 0;
+	for (k = 0; k < S; k++)
+		l->prefix[k + 1] = l->prefix[k] + l->ds.shards[l->order[k]].samples;
+}
+
+/* next sample of the epoch's stream (file order within the shard) */
+static int stream_next(struct dtp_loader *l, const uint8_t **out, struct dtp_err *err)
+{
+	const struct dtp_shard *s = &l->ds.shards[l->order[l->sk]];
+	int rc;
+
+	while (l->sj >= s->samples) {
+		l->sk++;
+		l->sj = 0;
+		if (l->sk >= l->ds.num_shards)
+			return dtp_errf(err, -EIO, "loader: internal error: stream ran past the epoch");
+		s = &l->ds.shards[l->order[l->sk]];
+	}
+	rc = dtp_ring_sample(&l->ring, l->sk, s->data_offset + l->sj * l->ds.stride_bytes, l->scratch,
+			     out, err);
+	if (rc)
+		return rc;
+	l->sj++;
+	return 0;
+}
+
+/* read the window block that starts at stream index pos, and permute it */
+static int fill_window(struct dtp_loader *l, struct dtp_err *err)
+{
+	uint64_t b = l->pos / l->W, left = l->ds.samples - b * l->W;
+	size_t n = left < l->W ? (size_t)left : l->W, i, sb = l->ds.sample_bytes;
+	const uint8_t *p;
+	int rc;
+
+	for (i = 0; i < n; i++) {
+		rc = stream_next(l, &p, err);
+		if (rc)
+			return rc;
+		memcpy(l->win + i * sb, p, sb);
+	}
+	shuffle_u32(l->perm, n, l->cfg.seed + DTP_GOLDEN * (b + 1), 2 * l->epoch + 1);
+	l->win_n = n;
+	l->win_o = 0;
+	return 0;
+}
+
+static int start_at(struct dtp_loader *l, uint64_t epoch, uint64_t q, struct dtp_err *err)
+{
+	uint64_t p0 = l->W ? (q / l->W) * l->W : q;
+	int lo = 0, hi = l->ds.num_shards, rc;
+
+	make_order(l, epoch);
+	l->epoch = epoch;
+	l->win_n = l->win_o = 0;
+	if (p0 >= l->ds.samples) {   /* at the end of the epoch */
+		l->pos = q;
+		l->sk = l->ds.num_shards;
+		return dtp_ring_start(&l->ring, l->order, l->ds.num_shards, l->ds.num_shards, 0, err);
+	}
+	while (hi - lo > 1) {        /* prefix[lo] <= p0 < prefix[hi] */
+		int mid = (lo + hi) / 2;
+
+		if (l->prefix[mid] <= p0)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	l->sk = lo;
+	l->sj = p0 - l->prefix[lo];
+	rc = dtp_ring_start(&l->ring, l->order, l->ds.num_shards, l->sk, l->sj, err);
+	if (rc)
+		return rc;
+	l->pos = p0;
+	if (l->W) {
+		rc = fill_window(l, err);
+		if (rc)
+			return rc;
+		l->win_o = (size_t)(q - p0);
+	}
+	l->pos = q;
+	return 0;
+}
+
+static int check_config(const struct dtp_loader_config *c, struct dtp_err *err)
+{
+	if (c->queue_depth < 2 || c->queue_depth > 4096)
+		return dtp_errf(err, -EINVAL, "loader: queue depth %d, expected 2..4096", c->queue_depth);
+	if (c->block_bytes < DTP_IO_ALIGN || c->block_bytes % DTP_IO_ALIGN || c->block_bytes > (1u << 30))
+		return dtp_errf(err, -EINVAL, "loader: block size %zu: expected a multiple of %u up to 1 GiB",
+				c->block_bytes, DTP_IO_ALIGN);
+	if (c->direct < -1 || c->direct > 1)
+		return dtp_errf(err, -EINVAL, "loader: direct = %d, expected -1 (auto), 0 or 1", c->direct);
+	return 0;
+}
+
+int dtp_loader_open(const struct dtp_loader_config *cfg, struct dtp_loader **out, struct dtp_err *err)
+{
+	struct dtp_loader *l;
+	size_t ring_bytes, index_bytes, avail, sb;
+	int S, rc;
+
+	rc = check_config(cfg, err);
+	if (rc)
+		return rc;
+	l = calloc(1, sizeof(*l));
+	if (!l)
+		return dtp_errf(err, -ENOMEM, "loader: out of memory");
+	l->cfg = *cfg;
+	l->path = strdup(cfg->path ? cfg->path : "");
+	if (!l->path) {
+		rc = dtp_errf(err, -ENOMEM, "loader: out of memory");
+		goto out_free;
+	}
+	l->cfg.path = l->path;
+	rc = dtp_dataset_open(l->path, cfg->seq_len, &l->ds, err);
+	if (rc)
+		goto out_free;
+	S = l->ds.num_shards;
+	sb = l->ds.sample_bytes;
+	if (sb > (size_t)(cfg->queue_depth - 1) * cfg->block_bytes) {
+		rc = dtp_errf(err, -EINVAL, "%s: a sample is %zu bytes, more than (queue depth - 1) x block (%d x %zu): raise block_bytes",
+			      l->path, sb, cfg->queue_depth - 1, cfg->block_bytes);
+		goto out_close_ds;
+	}
+	ring_bytes = (size_t)cfg->queue_depth * (cfg->block_bytes + sizeof(struct dtp_ring_buf));
+	index_bytes = (size_t)S * DTP_INDEX_BYTES_PER_SHARD;
+	if (ring_bytes + index_bytes + sb > cfg->budget_bytes) {
+		rc = dtp_errf(err, -EINVAL, "%s: budget %zu bytes is too small: the read ring alone needs %zu (queue depth %d x block %zu) and the index %zu",
+			      l->path, cfg->budget_bytes, ring_bytes, cfg->queue_depth, cfg->block_bytes, index_bytes);
+		goto out_close_ds;
+	}
+	avail = cfg->budget_bytes - ring_bytes - index_bytes - sb;
+	if (cfg->shuffle) {
+		l->W = avail / (sb + sizeof(uint32_t));
+		if (cfg->shuffle_window && cfg->shuffle_window < l->W)
+			l->W = cfg->shuffle_window;
+		if (l->W > l->ds.samples)
+			l->W = (size_t)l->ds.samples;
+		if (l->W < 1) {
+			rc = dtp_errf(err, -EINVAL, "%s: budget %zu bytes leaves no room for a shuffle window", l->path,
+				      cfg->budget_bytes);
+			goto out_close_ds;
+		}
+	}
+	l->order = calloc((size_t)S, sizeof(*l->order));
+	l->prefix = calloc((size_t)S + 1, sizeof(*l->prefix));
+	l->scratch = dtp_alloc_aligned(sb, DTP_CACHELINE);
+	if (l->W) {
+		l->win = dtp_alloc_aligned(l->W * sb, DTP_CACHELINE);
+		l->perm = calloc(l->W, sizeof(*l->perm));
+	}
+	if (!l->order || !l->prefix || !l->scratch || (l->W && (!l->win || !l->perm))) {
+		rc = dtp_errf(err, -ENOMEM, "%s: out of memory for the loader", l->path);
+		goto out_free_arrays;
+	}
+	l->memory_bytes = ring_bytes + index_bytes + sb + l->W * (sb + sizeof(uint32_t));
+	rc = dtp_ring_init(&l->ring, &l->ds, cfg->queue_depth, cfg->block_bytes, cfg->direct,
+			   cfg->register_buffers != 0, err);
+	if (rc)
+		goto out_free_arrays;
+	rc = start_at(l, 0, 0, err);
+	if (rc)
+		goto out_ring;
+	*out = l;
+	return 0;
+out_ring:
+	dtp_ring_destroy(&l->ring);
+out_free_arrays:
+	free(l->perm);
+	dtp_free(l->win);
+	dtp_free(l->scratch);
+	free(l->prefix);
+	free(l->order);
+out_close_ds:
+	dtp_dataset_close(&l->ds);
+out_free:
+	free(l->path);
+	free(l);
+	return rc;
+}
+
+void dtp_loader_info(const struct dtp_loader *l, struct dtp_dataset_info *out)
+{
+	const struct dtp_shard *s = &l->ds.shards[0];
+	size_t elems = 1;
+	int i;
+
+	memset(out, 0, sizeof(*out));
+	out->kind = l->ds.kind;
+	out->samples = l->ds.samples;
+	out->num_shards = l->ds.num_shards;
+	out->total_bytes = l->ds.total_bytes;
+	if (l->ds.kind == DTP_DATASET_RECORDS) {
+		for (i = 0; i < s->rec.ndim; i++)
+			elems *= s->rec.dims[i];
+		out->input_elems = elems;
+		out->target_elems = 1;
+		out->num_classes = s->rec.num_classes;
+	} else {
+		out->input_elems = out->target_elems = (size_t)l->cfg.seq_len;
+	}
+}
+
+/* one sample: records -> float32 features, int32 label; tokens -> T inputs, T targets */
+static void decode(const struct dtp_loader *l, const uint8_t *p, float *in, int32_t *tg)
+{
+	const struct dtp_shard *s = &l->ds.shards[0];
+	size_t i, n;
+
+	if (l->ds.kind == DTP_DATASET_RECORDS) {
+		size_t fb = s->record_bytes - dtp_rec_dtype_size(s->rec.label_dtype);
+
+		if (in && s->rec.feature_dtype == DTP_REC_U8) {
+			for (i = 0; i < fb; i++)
+				in[i] = (float)p[i] * (1.0f / 255.0f);
+		} else if (in) {
+			memcpy(in, p, fb);   /* little-endian f32 */
+		}
+		if (tg)
+			*tg = s->rec.label_dtype == DTP_REC_U8 ? (int32_t)p[fb] : (int32_t)dtp_le32(p + fb);
+		return;
+	}
+	n = (size_t)l->cfg.seq_len;
+	if (s->token_bytes == 2) {
+		int32_t *ii = (int32_t *)in;
+		uint16_t t;
+
+		for (i = 0; in && i < n; i++) {
+			memcpy(&t, p + 2 * i, 2);
+			ii[i] = t;
+		}
+		for (i = 0; tg && i < n; i++) {
+			memcpy(&t, p + 2 * i + 2, 2);
+			tg[i] = t;
+		}
+	} else {
+		if (in)
+			memcpy(in, p, 4 * n);
+		if (tg)
+			memcpy(tg, p + 4, 4 * n);
+	}
+}
+
+int dtp_loader_next(struct dtp_loader *l, int B, void *inputs, int32_t *targets, struct dtp_err *err)
+{
+	size_t in_elems = l->ds.kind == DTP_DATASET_RECORDS
+		? (l->ds.shards[0].record_bytes - dtp_rec_dtype_size(l->ds.shards[0].rec.label_dtype)) /
+		  dtp_rec_dtype_size(l->ds.shards[0].rec.feature_dtype)
+		: (size_t)l->cfg.seq_len;
+	size_t tg_elems = l->ds.kind == DTP_DATASET_RECORDS ? 1 : (size_t)l->cfg.seq_len;
+	const uint8_t *p;
+	int n = 0, rc;
+
+	if (B < 0)
+		return dtp_errf(err, -EINVAL, "loader: batch size %d", B);
+	while (n < B) {
+		if (l->pos >= l->ds.samples) {
+			if (!l->cfg.wrap)
+				break;
+			rc = start_at(l, l->epoch + 1, 0, err);
+			if (rc)
+				return rc;
+		}
+		if (l->W) {
+			if (l->win_o == l->win_n) {
+				rc = fill_window(l, err);
+				if (rc)
+					return rc;
+			}
+			p = l->win + (size_t)l->perm[l->win_o++] * l->ds.sample_bytes;
+		} else {
+			rc = stream_next(l, &p, err);
+			if (rc)
+				return rc;
+		}
+		decode(l, p, inputs ? (float *)inputs + (size_t)n * in_elems : NULL,
+		       targets ? targets + (size_t)n * tg_elems : NULL);
+		l->pos++;
+		n++;
+	}
+	return n;
+}
+
+void dtp_loader_tell(const struct dtp_loader *l, struct dtp_loader_pos *out)
+{
+	out->epoch = l->epoch;
+	out->sample = l->pos;
+}
+
+int dtp_loader_seek(struct dtp_loader *l, const struct dtp_loader_pos *pos, struct dtp_err *err)
+{
+	if (pos->sample > l->ds.samples)
+		return dtp_errf(err, -ERANGE, "%s: position %llu is past the epoch's %llu samples", l->path,
+				(unsigned long long)pos->sample, (unsigned long long)l->ds.samples);
+	return start_at(l, pos->epoch, pos->sample, err);
+}
+
+void dtp_loader_io_stats(const struct dtp_loader *l, struct dtp_loader_io_stats *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->direct = l->ring.direct;
+	out->fixed_buffers = l->ring.fixed;
+	out->queue_depth = l->ring.qd;
+	out->block_bytes = l->ring.block;
+	out->window_samples = l->W;
+	out->memory_bytes = l->memory_bytes;
+	out->reads = l->ring.reads;
+	out->requeued = l->ring.requeued;
+	out->bytes_read = l->ring.bytes_read;
+}
+
+void dtp_loader_close(struct dtp_loader *l)
+{
+	if (!l)
+		return;
+	dtp_ring_destroy(&l->ring);
+	free(l->perm);
+	dtp_free(l->win);
+	dtp_free(l->scratch);
+	free(l->prefix);
+	free(l->order);
+	dtp_dataset_close(&l->ds);
+	free(l->path);
+	free(l);
+}

@@ -1,0 +1,56 @@
+/* Internal to src/io: a fixed ring of aligned buffers fed by io_uring reads.
+ * The producer walks the epoch's shards (in the given order) and reads each
+ * one's sample bytes in block-sized pieces, queue_depth reads ahead; the
+ * consumer asks for one sample at a time (a pointer into a ring buffer, or a
+ * copy in scratch when the sample straddles two buffers) and the buffers it
+ * has walked past are read again further on. */
+#ifndef DTP_IO_RING_H
+#define DTP_IO_RING_H
+
+#include <liburing.h>
+#include <stdint.h>
+
+#include "io/shard.h"
+
+struct dtp_ring_buf {
+	uint8_t *mem;
+	int state;          /* DTP_RB_FREE, DTP_RB_INFLIGHT, DTP_RB_READY */
+	int kpos;           /* position in the epoch's shard order */
+	int shard;          /* index into the dataset's shards */
+	int direct;         /* submitted on an O_DIRECT descriptor */
+	uint64_t off;       /* file offset of mem[0] */
+	uint32_t need;      /* bytes from off the consumer uses */
+	uint32_t want;      /* bytes asked for (need rounded up for O_DIRECT) */
+	uint32_t got;       /* bytes read so far */
+};
+
+struct dtp_ring {
+	struct io_uring uring;
+	int qd;
+	size_t block;
+	uint8_t *mem;               /* qd * block, aligned for O_DIRECT */
+	struct dtp_ring_buf *bufs;  /* qd, in FIFO order from head */
+	int head, used, inflight;
+	int fixed;                  /* registered buffers in use */
+	int direct;                 /* O_DIRECT in use now */
+	int direct_req;             /* -1 auto, 0 never, 1 required */
+	const struct dtp_dataset *ds;
+	int *fds;                   /* per shard, -1 when closed */
+	const uint32_t *order;      /* the epoch's shard order */
+	int norder;
+	int pk;                     /* producer: order position, offsets */
+	uint64_t poff, pend;
+	uint64_t reads, requeued, bytes_read;
+};
+
+int dtp_ring_init(struct dtp_ring *r, const struct dtp_dataset *ds, int qd, size_t block,
+		  int direct, int register_buffers, struct dtp_err *err);
+/* Forget what is in flight and start reading at sample j of order[k]. */
+int dtp_ring_start(struct dtp_ring *r, const uint32_t *order, int norder, int k, uint64_t j,
+		   struct dtp_err *err);
+/* The sample at byte offset so of shard order[k] (ds->sample_bytes long). */
+int dtp_ring_sample(struct dtp_ring *r, int k, uint64_t so, uint8_t *scratch, const uint8_t **out,
+		    struct dtp_err *err);
+void dtp_ring_destroy(struct dtp_ring *r);
+
+#endif

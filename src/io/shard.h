@@ -1,0 +1,85 @@
+/* Internal to src/io: the two shard formats and the dataset (list of shards).
+ * Record shards: docs/record-shard-format.md. Token shards: llm.c .bin. */
+#ifndef DTP_IO_SHARD_H
+#define DTP_IO_SHARD_H
+
+#include <stdint.h>
+#include <stddef.h>
+
+#include "io/io.h"
+
+#define DTP_REC_MAGIC 0x52505444u   /* "DTPR" little-endian */
+#define DTP_REC_VERSION 1u
+#define DTP_REC_HEADER_BYTES 64u
+#define DTP_REC_MAX_DIMS 4
+
+#define DTP_TOK_HEADER_BYTES 1024u
+#define DTP_TOK_MAGIC_U16 20240520
+#define DTP_TOK_VERSION_U16 1
+#define DTP_TOK_MAGIC_U32 20240801
+#define DTP_TOK_VERSION_U32 7
+
+/* O_DIRECT offsets and lengths are multiples of this */
+#define DTP_IO_ALIGN 4096u
+
+struct dtp_shard {
+	char *path;
+	enum dtp_dataset_kind kind;
+	uint64_t file_bytes;
+	int64_t mtime_ns;
+	uint64_t data_offset;      /* first byte of the records or tokens */
+	uint64_t items;            /* records, or tokens */
+	uint64_t samples;          /* records, or (tokens - 1) / T for a sequence length T */
+	struct dtp_record_spec rec;  /* records only */
+	uint32_t record_bytes;     /* records only */
+	int token_bytes;           /* tokens only: 2 or 4 */
+};
+
+/* Reads and checks one shard's header and size (seq_len: T for tokens). */
+int dtp_shard_probe(const char *path, int seq_len, struct dtp_shard *out, struct dtp_err *err);
+void dtp_shard_free(struct dtp_shard *s);
+
+/* sizes of the record format's dtypes, 0 for an unknown code */
+size_t dtp_rec_dtype_size(int dtype);
+/* encode / decode the 64-byte record header (little-endian, CRC over bytes 0..59) */
+void dtp_rec_header_encode(const struct dtp_record_spec *spec, uint64_t records, uint8_t out[DTP_REC_HEADER_BYTES]);
+
+struct dtp_dataset {
+	struct dtp_shard *shards;
+	int num_shards;
+	enum dtp_dataset_kind kind;
+	uint64_t samples;           /* per epoch */
+	uint64_t total_bytes;
+	size_t sample_bytes;        /* bytes one sample spans in a shard */
+	size_t stride_bytes;        /* bytes between consecutive samples (tokens: T tokens) */
+};
+
+/* path: directory (every *.bin and *.dtpr file in it) or glob. */
+int dtp_dataset_open(const char *path, int seq_len, struct dtp_dataset *out, struct dtp_err *err);
+void dtp_dataset_close(struct dtp_dataset *ds);
+
+static inline uint32_t dtp_le32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static inline uint64_t dtp_le64(const uint8_t *p)
+{
+	return (uint64_t)dtp_le32(p) | (uint64_t)dtp_le32(p + 4) << 32;
+}
+
+static inline void dtp_put_le32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)v;
+	p[1] = (uint8_t)(v >> 8);
+	p[2] = (uint8_t)(v >> 16);
+	p[3] = (uint8_t)(v >> 24);
+}
+
+static inline void dtp_put_le64(uint8_t *p, uint64_t v)
+{
+	dtp_put_le32(p, (uint32_t)v);
+	dtp_put_le32(p + 4, (uint32_t)(v >> 32));
+}
+
+#endif
