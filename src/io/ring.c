@@ -236,8 +236,9 @@ int dtp_ring_init(struct dtp_ring *r, const struct dtp_dataset *ds, int qd, size
 	}
 	rc = io_uring_queue_init((unsigned)qd, &r->uring, 0);
 	if (rc < 0) {
-		rc = dtp_errf(err, rc, "io_uring_queue_init(%d): %s: is io_uring disabled (sysctl kernel.io_uring_disabled)?",
-			      qd, strerror(-rc));
+		rc = dtp_errf(err, rc, "io_uring_queue_init(%d): %s: %s", qd, strerror(-rc),
+			      rc == -ENOMEM ? "raise RLIMIT_MEMLOCK (ulimit -l)"
+					    : "is io_uring disabled (sysctl kernel.io_uring_disabled)?");
 		goto out_free;
 	}
 	if (register_buffers) {

@@ -4,3 +4,9 @@ check_PROGRAMS += tests/io/test_formats
 tests_io_test_formats_SOURCES = tests/io/test_formats.c tests/io/io_fixture.h
 tests_io_test_formats_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_io_test_formats_LDADD = $(CMOCKA_TEST_LIBS)
+
+UNIT_TESTS += tests/io/test_loader
+check_PROGRAMS += tests/io/test_loader
+tests_io_test_loader_SOURCES = tests/io/test_loader.c tests/io/io_fixture.h
+tests_io_test_loader_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_io_test_loader_LDADD = $(CMOCKA_TEST_LIBS)
