@@ -1,0 +1,371 @@
+/* The verbs transport (struct dtp_transport_ops dtp_verbs_ops): librdmacm
+ * connection set-up (verbs_cm.c), one RC queue pair per link, the protocol
+ * of verbs_proto.c, and a progress thread per link that polls its CQ (spin
+ * then block on the completion channel, or block at once with
+ * cfg.verbs_blocking), so every link progresses on its own. */
+#include "config.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "base/base.h"
+#include "rdma/verbs.h"
+
+#define SPIN_NS 200000u          /* polling mode: spin this long on an idle CQ, then block */
+
+static struct dtp_verbs_link *vl(struct dtp_link *l)
+{
+	return (struct dtp_verbs_link *)l;
+}
+
+/* a connection event after set-up: the peer disconnected (closed or died) */
+static void drain_cm_events(struct dtp_verbs_link *l)
+{
+	struct rdma_cm_event *ev;
+
+	while (rdma_get_cm_event(l->ch, &ev) == 0) {
+		int type = ev->event;
+
+		rdma_ack_cm_event(ev);
+		if (type == RDMA_CM_EVENT_DISCONNECTED || type == RDMA_CM_EVENT_DEVICE_REMOVAL ||
+		    type == RDMA_CM_EVENT_TIMEWAIT_EXIT) {
+			pthread_mutex_lock(&l->mu);
+			dtp_vq_fail(&l->q, -ECONNRESET, "verbs link stage %d <-> stage %d: %s "
+				    "disconnected (%s): it closed the link or died",
+				    l->base.cfg.self_stage, l->base.cfg.peer_stage, l->peer_desc,
+				    rdma_event_str(type));
+			pthread_cond_broadcast(&l->cv);
+			pthread_mutex_unlock(&l->mu);
+		}
+	}
+}
+
+static int poll_once(struct dtp_verbs_link *l)
+{
+	int n;
+
+	pthread_mutex_lock(&l->mu);
+	n = dtp_vq_poll(&l->q);
+	if (n > 0 || l->q.fatal)
+		pthread_cond_broadcast(&l->cv);
+	pthread_mutex_unlock(&l->mu);
+	return n;
+}
+
+static void *progress_main(void *arg)
+{
+	struct dtp_verbs_link *l = arg;
+	uint64_t idle_since = dtp_now_ns();
+	unsigned spins = 0;
+
+	while (!__atomic_load_n(&l->stop, __ATOMIC_ACQUIRE)) {
+		struct pollfd pf[3] = {
+			{ .fd = l->comp->fd, .events = POLLIN },
+			{ .fd = l->ch->fd, .events = POLLIN },
+			{ .fd = l->wake_fd, .events = POLLIN },
+		};
+		struct ibv_cq *cq;
+		void *ctx;
+
+		if (poll_once(l) > 0) {
+			idle_since = dtp_now_ns();
+			continue;
+		}
+		if (!l->base.cfg.verbs_blocking && dtp_now_ns() - idle_since < SPIN_NS) {
+			if ((++spins & 1023) == 0)
+				drain_cm_events(l);
+			continue;
+		}
+		/* block: arm the CQ, poll again to close the race, then sleep */
+		if (l->api->req_notify_cq(l->cq, 0)) {
+			pthread_mutex_lock(&l->mu);
+			dtp_vq_fail(&l->q, -EIO, "verbs link stage %d <-> stage %d: ibv_req_notify_cq "
+				    "failed: the device is gone", l->base.cfg.self_stage,
+				    l->base.cfg.peer_stage);
+			pthread_cond_broadcast(&l->cv);
+			pthread_mutex_unlock(&l->mu);
+			break;
+		}
+		if (poll_once(l) > 0) {
+			idle_since = dtp_now_ns();
+			continue;
+		}
+		if (poll(pf, 3, 1000) > 0) {
+			if ((pf[0].revents & POLLIN) && l->api->get_cq_event(l->comp, &cq, &ctx) == 0)
+				l->api->ack_cq_events(cq, 1);
+			if (pf[1].revents & POLLIN)
+				drain_cm_events(l);
+			if (pf[2].revents & POLLIN) {
+				uint64_t v;
+
+				if (read(l->wake_fd, &v, sizeof(v)) < 0)
+					v = 0;
+			}
+		}
+		idle_since = dtp_now_ns();
+	}
+	return NULL;
+}
+
+static int verbs_open(const struct dtp_link_config *cfg, struct dtp_link **out, struct dtp_err *err)
+{
+	struct dtp_verbs_link *l;
+	pthread_condattr_t ca;
+	int rc;
+
+	if (cfg->slots < 1)
+		return dtp_errf(err, -EINVAL, "verbs link stage %d <-> stage %d: slots = %d, need >= 1",
+				cfg->self_stage, cfg->peer_stage, cfg->slots);
+	l = calloc(1, sizeof(*l));
+	if (!l)
+		return dtp_errf(err, -ENOMEM, "verbs link: out of memory");
+	l->base.ops = &dtp_verbs_ops;
+	l->base.cfg = *cfg;
+	l->api = &dtp_verbs_api_real;
+	l->wake_fd = -1;
+	snprintf(l->peer_desc, sizeof(l->peer_desc), "peer stage %d (%s:%d)", cfg->peer_stage,
+		 cfg->host, cfg->port);
+	pthread_mutex_init(&l->mu, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&l->cv, &ca);
+	pthread_condattr_destroy(&ca);
+	l->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (l->wake_fd < 0) {
+		rc = dtp_errf(err, -errno, "verbs link: eventfd: %s", strerror(errno));
+		goto out_free;
+	}
+	rc = dtp_verbs_establish(l, err);
+	if (rc)
+		goto out_close_wake;
+	rc = pthread_create(&l->thread, NULL, progress_main, l);
+	if (rc) {
+		rc = dtp_errf(err, -rc, "verbs link stage %d <-> stage %d: progress thread: %s",
+			      cfg->self_stage, cfg->peer_stage, strerror(rc));
+		goto out_teardown;
+	}
+	l->thread_started = 1;
+	dtp_debug("verbs: stage %d connected to %s on %s", cfg->self_stage, l->peer_desc,
+		  ibv_get_device_name(l->id->verbs->device));
+	*out = (struct dtp_link *)l;
+	return 0;
+
+out_teardown:
+	dtp_verbs_teardown(l);
+out_close_wake:
+	close(l->wake_fd);
+out_free:
+	pthread_cond_destroy(&l->cv);
+	pthread_mutex_destroy(&l->mu);
+	free(l);
+	return rc;
+}
+
+static int verbs_reg(struct dtp_link *link, void *buf, size_t len, struct dtp_mr **out,
+		     struct dtp_err *err)
+{
+	struct dtp_verbs_link *l = vl(link);
+	const struct dtp_link_config *c = &l->base.cfg;
+	size_t need = l->reg_bytes + len + (size_t)(4 * c->slots + 3) * DTP_VMSG_BYTES;
+	struct rlimit rl;
+	struct dtp_mr *m;
+
+	if (getrlimit(RLIMIT_MEMLOCK, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+	    need > rl.rlim_cur && geteuid() != 0)
+		return dtp_errf(err, -ENOMEM, "verbs link stage %d <-> stage %d: registering %zu bytes "
+				"needs %zu bytes of locked memory, RLIMIT_MEMLOCK is %llu: raise it to "
+				"at least %zu bytes (`ulimit -l %zu` in KiB, or 'memlock' in "
+				"/etc/security/limits.conf, or LimitMEMLOCK= for a systemd unit)",
+				c->self_stage, c->peer_stage, len, need,
+				(unsigned long long)rl.rlim_cur, need, (need + 1023) / 1024);
+	m = calloc(1, sizeof(*m));
+	if (!m)
+		return dtp_errf(err, -ENOMEM, "verbs link: out of memory");
+	m->mr = l->api->reg_mr(l->pd, buf, len, IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE);
+	if (!m->mr) {
+		int e = errno ? errno : ENOMEM;
+
+		free(m);
+		return dtp_errf(err, -e, "verbs link stage %d <-> stage %d: ibv_reg_mr of %zu bytes "
+				"at %p: %s%s%zu bytes (`ulimit -l %zu`, or 'memlock' in "
+				"/etc/security/limits.conf)", c->self_stage, c->peer_stage, len, buf,
+				strerror(e), e == ENOMEM || e == EPERM || e == EAGAIN ?
+				": the locked-memory limit is probably too low; raise RLIMIT_MEMLOCK to at least " :
+				"; locked memory needed: ", need, (need + 1023) / 1024);
+	}
+	m->base = buf;
+	m->len = len;
+	l->reg_bytes += len;
+	*out = m;
+	return 0;
+}
+
+static void verbs_dereg(struct dtp_link *link, struct dtp_mr *m)
+{
+	struct dtp_verbs_link *l = vl(link);
+
+	if (!m)
+		return;
+	l->api->dereg_mr(m->mr);
+	l->reg_bytes -= m->len;
+	free(m);
+}
+
+static int check_buf(struct dtp_verbs_link *l, const char *op, const void *buf, size_t len,
+		     const struct dtp_mr *m)
+{
+	const char *p = buf;
+
+	if (!m || p < m->base || len > m->len || (size_t)(p - m->base) > m->len - len) {
+		dtp_errf(NULL, -EINVAL, "verbs link stage %d <-> stage %d: %s of %zu bytes at %p: the "
+			 "buffer is not inside the registered region passed with it (use dtp_link_reg)",
+			 l->base.cfg.self_stage, l->base.cfg.peer_stage, op, len, buf);
+		return -EINVAL;
+	}
+	if (len > UINT32_MAX) {
+		dtp_errf(NULL, -EMSGSIZE, "verbs link: %s of %zu bytes: at most 4 GiB - 1 per tensor",
+			 op, len);
+		return -EMSGSIZE;
+	}
+	return 0;
+}
+
+static int verbs_isend(struct dtp_link *link, const struct dtp_tag *tag, const void *buf,
+		       size_t len, struct dtp_mr *mr, struct dtp_req *req)
+{
+	struct dtp_verbs_link *l = vl(link);
+	int rc = check_buf(l, "isend", buf, len, mr);
+
+	if (rc)
+		return rc;
+	req->mr = mr;
+	pthread_mutex_lock(&l->mu);
+	dtp_vq_isend(&l->q, tag, buf, len, mr->mr->lkey, req);
+	pthread_mutex_unlock(&l->mu);
+	return 0;
+}
+
+static int verbs_irecv(struct dtp_link *link, const struct dtp_tag *tag, void *buf, size_t cap,
+		       struct dtp_mr *mr, struct dtp_req *req)
+{
+	struct dtp_verbs_link *l = vl(link);
+	int rc = check_buf(l, "irecv", buf, cap, mr);
+
+	if (rc)
+		return rc;
+	req->mr = mr;
+	pthread_mutex_lock(&l->mu);
+	dtp_vq_irecv(&l->q, tag, buf, cap, mr->mr->rkey, req);
+	pthread_mutex_unlock(&l->mu);
+	return 0;
+}
+
+static int finish(struct dtp_verbs_link *l, struct dtp_req *req, struct dtp_err *err)
+{
+	int rc = 0;
+
+	if (req->status < 0) {
+		pthread_mutex_lock(&l->mu);
+		rc = dtp_vq_req_err(&l->q, req, err);
+		pthread_mutex_unlock(&l->mu);
+	}
+	return rc;
+}
+
+static int verbs_test(struct dtp_link *link, struct dtp_req *req, int *done, struct dtp_err *err)
+{
+	if (__atomic_load_n(&req->state, __ATOMIC_ACQUIRE) != DTP_VREQ_DONE) {
+		*done = 0;
+		return 0;
+	}
+	*done = 1;
+	return finish(vl(link), req, err);
+}
+
+static int verbs_wait(struct dtp_link *link, struct dtp_req *req, int timeout_ms, struct dtp_err *err)
+{
+	struct dtp_verbs_link *l = vl(link);
+	uint64_t t0 = dtp_now_ns(), deadline = t0 + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0) * 1000000u;
+	struct timespec ts = { .tv_sec = (time_t)(deadline / 1000000000u),
+			       .tv_nsec = (long)(deadline % 1000000000u) };
+	int rc = 0;
+
+	/* a short spin: a completion is often microseconds away */
+	while (__atomic_load_n(&req->state, __ATOMIC_ACQUIRE) != DTP_VREQ_DONE &&
+	       dtp_now_ns() - t0 < 20000u)
+		;
+	pthread_mutex_lock(&l->mu);
+	while (__atomic_load_n(&req->state, __ATOMIC_ACQUIRE) != DTP_VREQ_DONE) {
+		if (timeout_ms < 0) {
+			pthread_cond_wait(&l->cv, &l->mu);
+		} else if (pthread_cond_timedwait(&l->cv, &l->mu, &ts) == ETIMEDOUT &&
+			   __atomic_load_n(&req->state, __ATOMIC_ACQUIRE) != DTP_VREQ_DONE) {
+			rc = -ETIMEDOUT;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&l->mu);
+	if (rc)
+		return dtp_errf(err, rc, "verbs link stage %d <-> %s: timed out after %d ms waiting to "
+				"%s tag (step %u, micro %u, kind %u): the peer is stalled or dead",
+				l->base.cfg.self_stage, l->peer_desc, timeout_ms,
+				(req->priv[3] & 1u) ? "send" : "receive", req->tag.step,
+				req->tag.micro, req->tag.kind);
+	return finish(l, req, err);
+}
+
+static void verbs_close(struct dtp_link *link)
+{
+	struct dtp_verbs_link *l = vl(link);
+	uint64_t t0, v = 1;
+
+	if (!l)
+		return;
+	/* tell the peer (so its pending requests fail at once), give the BYE a moment */
+	pthread_mutex_lock(&l->mu);
+	dtp_vq_send_bye(&l->q);
+	t0 = dtp_now_ns();
+	while (!l->q.fatal && !l->q.bye_done && dtp_now_ns() - t0 < 200000000u) {
+		struct timespec ts;
+
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_nsec += 10000000;
+		if (ts.tv_nsec >= 1000000000) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000;
+		}
+		pthread_cond_timedwait(&l->cv, &l->mu, &ts);
+	}
+	pthread_mutex_unlock(&l->mu);
+	if (l->thread_started) {
+		__atomic_store_n(&l->stop, 1, __ATOMIC_RELEASE);
+		if (write(l->wake_fd, &v, sizeof(v)) < 0)
+			dtp_debug("verbs: waking the progress thread: %s", strerror(errno));
+		pthread_join(l->thread, NULL);
+	}
+	if (l->id)
+		rdma_disconnect(l->id);
+	dtp_verbs_teardown(l);
+	close(l->wake_fd);
+	pthread_cond_destroy(&l->cv);
+	pthread_mutex_destroy(&l->mu);
+	free(l);
+}
+
+const struct dtp_transport_ops dtp_verbs_ops = {
+	.name = "verbs",
+	.open = verbs_open,
+	.reg = verbs_reg,
+	.dereg = verbs_dereg,
+	.isend = verbs_isend,
+	.irecv = verbs_irecv,
+	.test = verbs_test,
+	.wait = verbs_wait,
+	.close = verbs_close,
+};

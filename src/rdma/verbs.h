@@ -1,0 +1,47 @@
+/* The verbs transport's link (internal to src/rdma): librdmacm connection
+ * set-up (verbs_cm.c), the ops table and the per-link progress thread
+ * (verbs.c), the protocol state machine (verbs_proto.c). */
+#ifndef DTP_RDMA_VERBS_H
+#define DTP_RDMA_VERBS_H
+
+#include <pthread.h>
+#include <rdma/rdma_cma.h>
+
+#include "rdma/link.h"
+#include "rdma/verbs_proto.h"
+
+struct dtp_mr {
+	struct ibv_mr *mr;
+	char *base;
+	size_t len;
+};
+
+struct dtp_verbs_link {
+	struct dtp_link_base base;           /* must come first */
+	const struct dtp_verbs_api *api;
+	struct rdma_event_channel *ch;       /* connection events (non-blocking fd) */
+	struct rdma_cm_id *id;               /* the connected id */
+	struct ibv_pd *pd;
+	struct ibv_comp_channel *comp;
+	struct ibv_cq *cq;
+	int qp_created;
+	int vq_ready;
+	struct dtp_vq q;                     /* protected by mu */
+	pthread_mutex_t mu;
+	pthread_cond_t cv;                   /* broadcast when requests complete */
+	pthread_t thread;
+	int thread_started;
+	int stop;                            /* atomic: ask the progress thread to exit */
+	int wake_fd;                         /* eventfd that wakes the progress thread */
+	size_t reg_bytes;                    /* bytes registered on this link */
+	char peer_desc[320];
+};
+
+/* Connect (cfg.listen == 0, with retries until connect_timeout_ms) or accept
+ * (cfg.listen == 1, refusing strangers until the deadline). On success the
+ * link has its channel, id, PD, CQ, QP and a started dtp_vq. */
+int dtp_verbs_establish(struct dtp_verbs_link *l, struct dtp_err *err);
+/* Undo dtp_verbs_establish (QP, CQ, PD, ids, channel). */
+void dtp_verbs_teardown(struct dtp_verbs_link *l);
+
+#endif
