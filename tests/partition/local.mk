@@ -1,6 +1,9 @@
 # tests for partition
-UNIT_TESTS += tests/partition/test_plan
-check_PROGRAMS += tests/partition/test_plan
+UNIT_TESTS += tests/partition/test_plan tests/partition/test_place
+check_PROGRAMS += tests/partition/test_plan tests/partition/test_place
 tests_partition_test_plan_SOURCES = tests/partition/test_plan.c
 tests_partition_test_plan_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_partition_test_plan_LDADD = $(CMOCKA_TEST_LIBS)
+tests_partition_test_place_SOURCES = tests/partition/test_place.c
+tests_partition_test_place_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_partition_test_place_LDADD = $(CMOCKA_TEST_LIBS)

@@ -1,0 +1,304 @@
+/* Placement with hwloc 2.x: core sets, process binding, the nearest NIC. */
+#include "config.h"
+#include "partition/place.h"
+
+#include <errno.h>
+#include <hwloc.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+struct dtp_topo {
+	hwloc_topology_t topo;
+};
+
+int dtp_topo_load(const char *xml, struct dtp_topo **out, struct dtp_err *err)
+{
+	struct dtp_topo *t;
+	int r;
+
+	t = calloc(1, sizeof(*t));
+	if (!t)
+		return dtp_errf(err, -ENOMEM, "out of memory loading the machine topology");
+	if (hwloc_topology_init(&t->topo) < 0) {
+		r = dtp_errf(err, -ENOMEM, "hwloc_topology_init failed");
+		goto out_free;
+	}
+	/* I/O devices (PCI, OS devices such as mlx5_0) are filtered out by default */
+	hwloc_topology_set_io_types_filter(t->topo, HWLOC_TYPE_FILTER_KEEP_IMPORTANT);
+	if (xml && hwloc_topology_set_xmlbuffer(t->topo, xml, (int)strlen(xml) + 1) < 0) {
+		r = dtp_errf(err, -EINVAL, "the topology XML cannot be read: give an hwloc 2 "
+			     "XML export (lstopo --of xml)");
+		goto out_destroy;
+	}
+	if (hwloc_topology_load(t->topo) < 0) {
+		r = -(errno ? errno : EINVAL);
+		r = dtp_errf(err, r, "cannot load the %s topology with hwloc: %s",
+			     xml ? "XML" : "machine's", strerror(-r));
+		goto out_destroy;
+	}
+	*out = t;
+	return 0;
+out_destroy:
+	hwloc_topology_destroy(t->topo);
+out_free:
+	free(t);
+	return r;
+}
+
+void dtp_topo_destroy(struct dtp_topo *t)
+{
+	if (!t)
+		return;
+	hwloc_topology_destroy(t->topo);
+	free(t);
+}
+
+/* Cores (or PUs where hwloc found no cores) in logical order. */
+static hwloc_obj_type_t core_type(const struct dtp_topo *t)
+{
+	return hwloc_get_nbobjs_by_type(t->topo, HWLOC_OBJ_CORE) > 0 ? HWLOC_OBJ_CORE
+								       : HWLOC_OBJ_PU;
+}
+
+int dtp_topo_num_cores(const struct dtp_topo *t)
+{
+	return hwloc_get_nbobjs_by_type(t->topo, core_type(t));
+}
+
+int dtp_place_split(const struct dtp_topo *t, int n, char (*lists)[DTP_CPULIST_MAX],
+		    int *shared, struct dtp_err *err)
+{
+	hwloc_obj_type_t type = core_type(t);
+	int cores = hwloc_get_nbobjs_by_type(t->topo, type);
+	hwloc_bitmap_t set;
+	int r = 0;
+
+	if (n < 1 || n > DTP_MAX_STAGES)
+		return dtp_errf(err, -EINVAL, "cannot split the machine into %d stages", n);
+	if (cores < 1)
+		return dtp_errf(err, -ENODEV, "hwloc found no cores on this machine");
+	set = hwloc_bitmap_alloc();
+	if (!set)
+		return dtp_errf(err, -ENOMEM, "out of memory");
+	for (int s = 0; s < n; s++) {
+		/* stage s takes cores [lo, hi): sizes differ by at most one */
+		int lo = cores >= n ? (int)((long)s * cores / n) : s % cores;
+		int hi = cores >= n ? (int)((long)(s + 1) * cores / n) : lo + 1;
+
+		hwloc_bitmap_zero(set);
+		for (int c = lo; c < hi; c++)
+			hwloc_bitmap_or(set, set, hwloc_get_obj_by_type(t->topo, type, (unsigned)c)->cpuset);
+		if (hwloc_bitmap_list_snprintf(lists[s], DTP_CPULIST_MAX, set) >= DTP_CPULIST_MAX) {
+			r = dtp_errf(err, -ENOSPC, "the core list of stage %d is too long", s);
+			goto out_free;
+		}
+	}
+	*shared = cores < n;
+out_free:
+	hwloc_bitmap_free(set);
+	return r;
+}
+
+/* cpulist -> new bitmap, or NULL (bad syntax) */
+static hwloc_bitmap_t parse_list(const char *cpulist)
+{
+	hwloc_bitmap_t set;
+
+	if (dtp_cpulist_check(cpulist))
+		return NULL;
+	set = hwloc_bitmap_alloc();
+	if (set && hwloc_bitmap_list_sscanf(set, cpulist) < 0) {
+		hwloc_bitmap_free(set);
+		return NULL;
+	}
+	return set;
+}
+
+int dtp_cpulist_count(const char *cpulist)
+{
+	hwloc_bitmap_t set = parse_list(cpulist);
+	int n;
+
+	if (!set)
+		return -EINVAL;
+	n = hwloc_bitmap_weight(set);
+	hwloc_bitmap_free(set);
+	return n;
+}
+
+/* parse cpulist and check that every PU is on this machine */
+static int machine_set(struct dtp_topo *t, const char *cpulist, hwloc_bitmap_t *out,
+		       struct dtp_err *err)
+{
+	hwloc_const_bitmap_t all = hwloc_topology_get_allowed_cpuset(t->topo);
+	hwloc_bitmap_t set = parse_list(cpulist);
+	char have[DTP_CPULIST_MAX];
+
+	if (!set)
+		return dtp_errf(err, -EINVAL, "cores '%s' is not a cpulist: write core numbers and "
+				"ranges such as 0-3,8", cpulist);
+	if (hwloc_bitmap_iszero(set) || !hwloc_bitmap_isincluded(set, all)) {
+		hwloc_bitmap_list_snprintf(have, sizeof(have), all);
+		hwloc_bitmap_free(set);
+		return dtp_errf(err, -EINVAL, "cores %s are not all on this machine (this process "
+				"may use %s): fix the stage's cores in the plan or leave them out",
+				cpulist, have);
+	}
+	*out = set;
+	return 0;
+}
+
+int dtp_place_bind(struct dtp_topo *t, const char *cpulist, struct dtp_bind_info *out,
+		   struct dtp_err *err)
+{
+	struct dtp_bind_info info = { 0 };
+	hwloc_bitmap_t set, nodes;
+	int r;
+
+	r = machine_set(t, cpulist, &set, err);
+	if (r)
+		return r;
+	nodes = hwloc_bitmap_alloc();
+	if (!nodes) {
+		r = dtp_errf(err, -ENOMEM, "out of memory");
+		goto out_free_set;
+	}
+	if (hwloc_set_cpubind(t->topo, set, HWLOC_CPUBIND_PROCESS) < 0) {
+		r = -errno;
+		r = dtp_errf(err, r, "cannot bind to cores %s: %s", cpulist, strerror(-r));
+		goto out_free_nodes;
+	}
+	info.n_pus = hwloc_bitmap_weight(set);
+	hwloc_cpuset_to_nodeset(t->topo, set, nodes);
+	hwloc_bitmap_list_snprintf(info.nodes, sizeof(info.nodes), nodes);
+	if (hwloc_set_membind(t->topo, nodes, HWLOC_MEMBIND_BIND,
+			      HWLOC_MEMBIND_PROCESS | HWLOC_MEMBIND_BYNODESET) == 0) {
+		info.mem_bound = 1;
+	} else if (errno != ENOSYS && errno != EXDEV && errno != EPERM) {
+		r = -errno;
+		r = dtp_errf(err, r, "cannot bind memory to NUMA node(s) %s: %s", info.nodes,
+			     strerror(-r));
+		goto out_free_nodes;
+	}
+	*out = info;
+out_free_nodes:
+	hwloc_bitmap_free(nodes);
+out_free_set:
+	hwloc_bitmap_free(set);
+	return r;
+}
+
+int dtp_place_nearest_nic(struct dtp_topo *t, const char *cpulist, char *name, size_t len,
+			  struct dtp_err *err)
+{
+	hwloc_obj_t cover, dev = NULL, best = NULL;
+	hwloc_bitmap_t set;
+	int best_depth = -1, r;
+
+	r = machine_set(t, cpulist, &set, err);
+	if (r)
+		return r;
+	cover = hwloc_get_obj_covering_cpuset(t->topo, set);
+	hwloc_bitmap_free(set);
+	if (!cover)
+		return dtp_errf(err, -EINVAL, "no object covers cores %s", cpulist);
+	while ((dev = hwloc_get_next_osdev(t->topo, dev))) {
+		hwloc_obj_t anc, common;
+
+		if (dev->attr->osdev.type != HWLOC_OBJ_OSDEV_OPENFABRICS || !dev->name)
+			continue;
+		anc = hwloc_get_non_io_ancestor_obj(t->topo, dev);
+		common = hwloc_get_common_ancestor_obj(t->topo, anc, cover);
+		if (common && common->depth > best_depth) {
+			best_depth = common->depth;
+			best = dev;
+		}
+	}
+	if (!best)
+		return -ENODEV;
+	if (strlen(best->name) >= len)
+		return dtp_errf(err, -ENOSPC, "NIC name %s is too long", best->name);
+	snprintf(name, len, "%s", best->name);
+	return 0;
+}
+
+static int is_localhost(const char *h)
+{
+	return !h[0] || strcmp(h, "localhost") == 0 || strncmp(h, "127.", 4) == 0;
+}
+
+int dtp_host_is_local(const char *host)
+{
+	char me[256];
+	size_t n;
+
+	if (is_localhost(host))
+		return 1;
+	if (gethostname(me, sizeof(me)) < 0)
+		return 0;
+	me[sizeof(me) - 1] = '\0';
+	if (strcmp(host, me) == 0)
+		return 1;
+	/* short names: "node1" matches "node1.cluster" either way round */
+	n = strcspn(me, ".");
+	return strlen(host) == n ? strncmp(host, me, n) == 0
+				 : strncmp(host, me, strlen(host)) == 0 && me[strlen(host)] == '.';
+}
+
+static int same_host(const char *a, const char *b)
+{
+	return (is_localhost(a) && is_localhost(b)) || strcmp(a, b) == 0;
+}
+
+int dtp_place_stage(struct dtp_topo *t, const struct dtp_plan *p, int stage,
+		    char cores[DTP_CPULIST_MAX], char nic[DTP_NIC_MAX], int *shared,
+		    struct dtp_err *err)
+{
+	const struct dtp_stage_plan *st;
+	char (*lists)[DTP_CPULIST_MAX] = NULL;
+	char c[DTP_CPULIST_MAX], n[DTP_NIC_MAX] = "";
+	int group = 0, index = 0, sh = 0, r;
+
+	if (stage < 0 || stage >= p->num_stages)
+		return dtp_errf(err, -EINVAL, "stage %d is not in the plan (it has %d)", stage,
+				p->num_stages);
+	st = &p->stages[stage];
+	if (st->cores[0]) {
+		snprintf(c, sizeof(c), "%s", st->cores);
+	} else {
+		/* its share of the machine among the stages on the same host that
+		 * name no cores of their own */
+		for (int s = 0; s < p->num_stages; s++)
+			if (!p->stages[s].cores[0] && same_host(p->stages[s].host, st->host)) {
+				if (s < stage)
+					index++;
+				group++;
+			}
+		lists = calloc((size_t)group, sizeof(*lists));
+		if (!lists)
+			return dtp_errf(err, -ENOMEM, "out of memory");
+		r = dtp_place_split(t, group, lists, &sh, err);
+		if (r)
+			goto out_free;
+		snprintf(c, sizeof(c), "%s", lists[index]);
+	}
+	if (st->nic[0]) {
+		snprintf(n, sizeof(n), "%s", st->nic);
+	} else {
+		r = dtp_place_nearest_nic(t, c, n, sizeof(n), err);
+		if (r == -ENODEV)
+			n[0] = '\0';
+		else if (r)
+			goto out_free;
+	}
+	memcpy(cores, c, sizeof(c));
+	memcpy(nic, n, sizeof(n));
+	*shared = sh;
+	r = 0;
+out_free:
+	if (r)
+		dtp_err_prefix(err, "%s:%d: [stage.%d]: ", p->path, st->line, stage);
+	free(lists);
+	return r;
+}
