@@ -59,20 +59,24 @@ static inline int fx_record_shard(const char *path, uint32_t feat, uint64_t firs
 	struct dtp_record_spec spec = { .feature_dtype = DTP_REC_U8, .ndim = 1, .dims = { feat },
 					.label_dtype = DTP_REC_I32, .num_classes = 0 };
 	struct dtp_shard_writer *w;
-	uint8_t f[4096];
+	uint8_t *f = malloc(feat);
 	uint64_t i;
 	uint32_t k;
 
-	if (feat > sizeof(f) || dtp_shard_writer_records(path, &spec, &w, NULL))
+	if (!f || dtp_shard_writer_records(path, &spec, &w, NULL)) {
+		free(f);
 		return -1;
+	}
 	for (i = 0; i < n; i++) {
 		for (k = 0; k < feat; k++)
 			f[k] = (uint8_t)((first_id + i) * 7 + k);
 		if (dtp_shard_writer_add_record(w, f, (int32_t)(first_id + i), NULL)) {
 			dtp_shard_writer_abort(w);
+			free(f);
 			return -1;
 		}
 	}
+	free(f);
 	return dtp_shard_writer_finish(w, NULL);
 }
 

@@ -10,3 +10,9 @@ check_PROGRAMS += tests/io/test_loader
 tests_io_test_loader_SOURCES = tests/io/test_loader.c tests/io/io_fixture.h
 tests_io_test_loader_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_io_test_loader_LDADD = $(CMOCKA_TEST_LIBS)
+
+UNIT_TESTS += tests/io/test_budget
+check_PROGRAMS += tests/io/test_budget
+tests_io_test_budget_SOURCES = tests/io/test_budget.c tests/io/io_fixture.h
+tests_io_test_budget_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_io_test_budget_LDADD = $(CMOCKA_TEST_LIBS)
