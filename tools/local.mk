@@ -1,1 +1,2 @@
 # programs: each tool's rules are in tools/<tool>.mk
+include tools/bench-model.mk

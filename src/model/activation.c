@@ -14,11 +14,13 @@ void dtp_relu_backward(float *d, const float *dout, const float *out, size_t n)
 		d[i] = out[i] > 0.0f ? dout[i] : 0.0f;
 }
 
+/* 0.5 x (1 + tanh(u)) == x * sigmoid(2u): one expf instead of tanhf (which
+ * glibc computes through the much slower expm1f) */
 static inline float gelu1(float x)
 {
 	float u = GELU_K * (x + GELU_A * x * x * x);
 
-	return 0.5f * x * (1.0f + tanhf(u));
+	return x / (1.0f + expf(-2.0f * u));
 }
 
 /* in (n) -> out (n) */
@@ -44,16 +46,15 @@ void dtp_bias_gelu_forward(float *out, float *x, const float *b, int N, int OC)
 	}
 }
 
-/* in (n), dout (n) -> d (n) = dout * gelu'(in) */
+/* in (n), dout (n) -> d (n) = dout * gelu'(in), with s = sigmoid(2u):
+ * tanh(u) = 2s - 1 and 1 - tanh(u)^2 = 4 s (1 - s) */
 void dtp_gelu_backward(float *d, const float *dout, const float *in, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
 		float x = in[i];
 		float u = GELU_K * (x + GELU_A * x * x * x);
-		float t = tanhf(u);
-		float sech2 = 1.0f - t * t;
-		float g = 0.5f * (1.0f + t) +
-			  0.5f * x * sech2 * GELU_K * (1.0f + 3.0f * GELU_A * x * x);
+		float s = 1.0f / (1.0f + expf(-2.0f * u));
+		float g = s + 2.0f * x * s * (1.0f - s) * GELU_K * (1.0f + 3.0f * GELU_A * x * x);
 
 		d[i] = dout[i] * g;
 	}

@@ -1,0 +1,235 @@
+/* dtpipe-bench-model: training throughput of the 1-stage model (forward,
+ * softmax cross-entropy, backward, optimizer step) beside OpenBLAS
+ * cblas_sgemm measured in the same run on exactly the matmul shapes the step
+ * makes (dtp_model_matmuls). Threads: OPENBLAS_NUM_THREADS.
+ *
+ *   dtpipe-bench-model [--case mlp|gpt|gpt2s|all] [--steps N] [--gpt2s-steps N]
+ *
+ * One line per case, key=value, for scripts/bench-model.sh. */
+#include "config.h"
+
+#include <cblas.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/base.h"
+#include "model/model.h"
+
+/* OpenBLAS extensions (declared in its cblas.h, repeated here for clarity) */
+extern int openblas_get_num_threads(void);
+extern char *openblas_get_corename(void);
+
+struct bench_case {
+	const char *name, *spec;
+	int B;
+	enum dtp_optim_kind optim;
+};
+
+static const struct bench_case cases[] = {
+	{ "mlp", "mlp:784-1024-1024-1024-10", 256, DTP_OPTIM_SGD },
+	{ "gpt", "gpt:layers=4,dim=256,heads=4,seq=128,vocab=256", 16, DTP_OPTIM_ADAMW },
+	{ "gpt2s", "gpt:layers=12,dim=768,heads=12,seq=128,vocab=50257", 8, DTP_OPTIM_ADAMW },
+};
+
+/* time the matmul list `reps` times; returns seconds per pass */
+static double time_sgemm(const struct dtp_matmul *mm, int n, int reps)
+{
+	size_t amax = 0, bmax = 0, cmax = 0;
+	float *A, *Bm, *C;
+	double t0, best = 1e30;
+
+	for (int i = 0; i < n; i++) {
+		size_t ar = mm[i].trans_a ? (size_t)mm[i].k : (size_t)mm[i].m;
+		size_t br = mm[i].trans_b ? (size_t)mm[i].n : (size_t)mm[i].k;
+
+		amax = ar * mm[i].lda > amax ? ar * mm[i].lda : amax;
+		bmax = br * mm[i].ldb > bmax ? br * mm[i].ldb : bmax;
+		cmax = (size_t)mm[i].m * mm[i].ldc > cmax ? (size_t)mm[i].m * mm[i].ldc : cmax;
+	}
+	A = dtp_alloc_aligned(amax * sizeof(float), DTP_PAGE);
+	Bm = dtp_alloc_aligned(bmax * sizeof(float), DTP_PAGE);
+	C = dtp_alloc_aligned(cmax * sizeof(float), DTP_PAGE);
+	if (!A || !Bm || !C) {
+		fprintf(stderr, "dtpipe-bench-model: out of memory for the sgemm reference\n");
+		exit(DTP_EXIT_FAIL);
+	}
+	for (size_t i = 0; i < amax; i++)
+		A[i] = (float)((i * 7) % 13) * 0.01f;
+	for (size_t i = 0; i < bmax; i++)
+		Bm[i] = (float)((i * 5) % 11) * 0.01f;
+	for (int r = 0; r <= reps; r++) {
+		t0 = dtp_now();
+		for (int i = 0; i < n; i++)
+			for (long c = 0; c < mm[i].count; c++)
+				cblas_sgemm(CblasRowMajor,
+					    mm[i].trans_a ? CblasTrans : CblasNoTrans,
+					    mm[i].trans_b ? CblasTrans : CblasNoTrans,
+					    mm[i].m, mm[i].n, mm[i].k, 1.0f, A, mm[i].lda,
+					    Bm, mm[i].ldb, mm[i].beta, C, mm[i].ldc);
+		double t = dtp_now() - t0;
+
+		if (r > 0 && t < best)   /* pass 0 warms up */
+			best = t;
+	}
+	dtp_free(A);
+	dtp_free(Bm);
+	dtp_free(C);
+	return best;
+}
+
+static int run_case(const struct bench_case *bc, int steps)
+{
+	struct dtp_model_spec spec;
+	struct dtp_stage_model *m;
+	struct dtp_optim_config oc;
+	struct dtp_optim *o;
+	struct dtp_err err;
+	struct dtp_rng r;
+	int rc, n, B = bc->B;
+
+	rc = dtp_model_spec_parse(bc->spec, &spec, &err);
+	if (rc < 0)
+		goto out_err;
+	n = dtp_model_num_units(&spec);
+	rc = dtp_stage_model_create(&spec, 0, n, B, 1234, &m, &err);
+	if (rc < 0)
+		goto out_err;
+	dtp_optim_config_default(&oc, bc->optim);
+	oc.lr = bc->optim == DTP_OPTIM_SGD ? 0.01f : 1e-4f;
+	oc.weight_decay = bc->optim == DTP_OPTIM_ADAMW ? 0.1f : 0.0f;
+	rc = dtp_optim_create(&oc, m, &o, &err);
+	if (rc < 0)
+		goto out_destroy_model;
+
+	int gpt = spec.kind == DTP_MODEL_GPT;
+	int V = gpt ? spec.vocab : spec.widths[spec.n_widths - 1];
+	int N = gpt ? B * spec.seq_len : B;
+	size_t inb = dtp_stage_model_in_bytes(m, B);
+	void *in = dtp_alloc_aligned(inb, DTP_PAGE);
+	float *out = dtp_alloc_aligned(dtp_stage_model_out_bytes(m, B), DTP_PAGE);
+	void *save = dtp_alloc_aligned(dtp_stage_model_save_bytes(m, B), DTP_PAGE);
+	int32_t *tg = dtp_alloc_aligned((size_t)N * sizeof(int32_t), DTP_PAGE);
+
+	if (!in || !out || !save || !tg) {
+		rc = dtp_errf(&err, -ENOMEM, "out of memory for the %s batch", bc->name);
+		goto out_free;
+	}
+	dtp_rng_init(&r, 1, 1);
+	if (gpt)
+		for (size_t i = 0; i < inb / 4; i++)
+			((int32_t *)in)[i] = (int32_t)dtp_rng_below(&r, (uint64_t)V);
+	else
+		for (size_t i = 0; i < inb / 4; i++)
+			((float *)in)[i] = dtp_rng_uniform(&r);
+	for (int i = 0; i < N; i++)
+		tg[i] = (int32_t)dtp_rng_below(&r, (uint64_t)V);
+
+	double t_best = 1e30, t_sum = 0, loss0 = 0, loss = 0;
+
+	for (int s = 0; s <= steps; s++) {   /* step 0 warms up, not timed */
+		double t0 = dtp_now();
+
+		dtp_stage_zero_grads(m);
+		dtp_stage_forward(m, in, out, save, B);
+		loss = dtp_xent(out, tg, N, V, out, 1.0f / N, NULL) / N;
+		dtp_stage_backward(m, in, save, out, NULL, B);
+		dtp_optim_step(o, s, 1.0f);
+		double t = dtp_now() - t0;
+
+		if (s == 0)
+			loss0 = loss;
+		else {
+			t_sum += t;
+			t_best = t < t_best ? t : t_best;
+		}
+	}
+
+	int nmm = dtp_model_matmuls(&spec, 0, n, B, 0, NULL, 0);
+	struct dtp_matmul *mm = calloc((size_t)nmm, sizeof(*mm));
+	double flops = 0;
+
+	if (!mm) {
+		rc = dtp_errf(&err, -ENOMEM, "out of memory");
+		goto out_free;
+	}
+	dtp_model_matmuls(&spec, 0, n, B, 0, mm, nmm);
+	for (int i = 0; i < nmm; i++)
+		flops += 2.0 * mm[i].m * (double)mm[i].n * mm[i].k * (double)mm[i].count;
+	double t_mm = time_sgemm(mm, nmm, steps < 3 ? 2 : 3);
+	double t_mean = t_sum / steps;
+	double per_step = gpt ? (double)B * spec.seq_len : (double)B;
+
+	printf("case=%s threads=%d core=%s B=%d steps=%d step_ms_mean=%.2f step_ms_best=%.2f "
+	       "%s=%.0f model_gflops=%.1f sgemm_gflops=%.1f ratio=%.3f "
+	       "loss_first=%.4f loss_last=%.4f\n",
+	       bc->name, openblas_get_num_threads(), openblas_get_corename(), B, steps,
+	       t_mean * 1e3, t_best * 1e3, gpt ? "tokens_per_s" : "samples_per_s",
+	       per_step / t_best, flops / t_best * 1e-9, flops / t_mm * 1e-9,
+	       t_mm / t_best, loss0, loss);
+	fflush(stdout);
+	free(mm);
+	rc = 0;
+out_free:
+	dtp_free(tg);
+	dtp_free(save);
+	dtp_free(out);
+	dtp_free(in);
+	dtp_optim_destroy(o);
+out_destroy_model:
+	dtp_stage_model_destroy(m);
+out_err:
+	if (rc < 0)
+		fprintf(stderr, "dtpipe-bench-model: %s: %s\n", bc->name, err.msg);
+	return rc;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: dtpipe-bench-model [--case mlp|gpt|gpt2s|all] [--steps N] "
+		"[--gpt2s-steps N]\n"
+		"  times full training steps of the 1-stage model and OpenBLAS sgemm on the\n"
+		"  same shapes; threads from OPENBLAS_NUM_THREADS\n");
+}
+
+int main(int argc, char **argv)
+{
+	const char *which = "all";
+	int steps = 10, big_steps = 2;
+
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--case") && i + 1 < argc)
+			which = argv[++i];
+		else if (!strcmp(argv[i], "--steps") && i + 1 < argc)
+			steps = atoi(argv[++i]);
+		else if (!strcmp(argv[i], "--gpt2s-steps") && i + 1 < argc)
+			big_steps = atoi(argv[++i]);
+		else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+			usage(stdout);
+			return 0;
+		} else {
+			usage(stderr);
+			return DTP_EXIT_BADINPUT;
+		}
+	}
+	if (steps < 1 || big_steps < 1) {
+		fprintf(stderr, "dtpipe-bench-model: --steps and --gpt2s-steps must be >= 1\n");
+		return DTP_EXIT_BADINPUT;
+	}
+	int found = 0;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		if (strcmp(which, "all") && strcmp(which, cases[i].name))
+			continue;
+		found = 1;
+		if (run_case(&cases[i], strcmp(cases[i].name, "gpt2s") ? steps : big_steps) < 0)
+			return DTP_EXIT_FAIL;
+	}
+	if (!found) {
+		fprintf(stderr, "dtpipe-bench-model: unknown case \"%s\"\n", which);
+		usage(stderr);
+		return DTP_EXIT_BADINPUT;
+	}
+	return 0;
+}
