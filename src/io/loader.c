@@ -289,7 +289,7 @@ static void decode(const struct dtp_loader *l, const uint8_t *p, float *in, int3
 
 		if (in && s->rec.feature_dtype == DTP_REC_U8) {
 			for (i = 0; i < fb; i++)
-				in[i] = (float)p[i] * (1.0f / 255.0f);
+				in[i] = (float)p[i] / 255.0f;
 		} else if (in) {
 			memcpy(in, p, fb);   /* little-endian f32 */
 		}

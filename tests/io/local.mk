@@ -16,3 +16,10 @@ check_PROGRAMS += tests/io/test_budget
 tests_io_test_budget_SOURCES = tests/io/test_budget.c tests/io/io_fixture.h
 tests_io_test_budget_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_io_test_budget_LDADD = $(CMOCKA_TEST_LIBS)
+
+# runs $(DTP_BUILDDIR)/tools/dtpipe-shard (built by `make all`, which check runs first)
+UNIT_TESTS += tests/io/test_fmnist
+check_PROGRAMS += tests/io/test_fmnist
+tests_io_test_fmnist_SOURCES = tests/io/test_fmnist.c tests/io/io_fixture.h
+tests_io_test_fmnist_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_io_test_fmnist_LDADD = $(CMOCKA_TEST_LIBS)

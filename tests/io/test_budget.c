@@ -64,7 +64,7 @@ static int child(const char *dir)
 		for (i = 0; i < n; i++) {
 			if (labels[i] < 0 || labels[i] >= SHARDS * RECS_PER_SHARD || seen[labels[i]]++)
 				return 12;
-			if (in[i * REC_FEAT + 5] != (float)(uint8_t)(labels[i] * 7 + 5) * (1.0f / 255.0f))
+			if (in[i * REC_FEAT + 5] != (float)(uint8_t)(labels[i] * 7 + 5) / 255.0f)
 				return 13;
 		}
 		total += n;

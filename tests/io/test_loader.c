@@ -139,7 +139,7 @@ static void read_ids(struct dtp_loader *l, int n, int B, int32_t *ids)
 		assert_int_equal(r, want);
 		for (i = 0; i < r; i++)
 			for (k = 0; k < FEAT; k++)
-				assert_true(in[i * FEAT + k] == (float)(uint8_t)(ids[got + i] * 7 + k) * (1.0f / 255.0f));
+				assert_true(in[i * FEAT + k] == (float)(uint8_t)(ids[got + i] * 7 + k) / 255.0f);
 		got += r;
 	}
 }
