@@ -1,2 +1,3 @@
 # programs: each tool's rules are in tools/<tool>.mk
 include tools/bench-model.mk
+include tools/dtpipe-shard.mk
