@@ -1,0 +1,60 @@
+/* The min-max partitioner: split a chain of units into K contiguous stages so
+ * that the slowest stage is as fast as possible, exactly (dynamic programming
+ * over the chain), with the activation transfer on each cut charged to both
+ * stages beside it and an optional per-stage memory cap.
+ *
+ * Cost model of stage s holding units [a, b) (all per micro-batch):
+ *   time(s) = sum_u time[u] + (a > 0 ? cut_bytes[a-1] : 0) / bandwidth
+ *                           + (b < n ? cut_bytes[b-1] : 0) / bandwidth
+ *   mem(s)  = sum_u state_mem[u] + slots(s) * (in_mem[a] + sum_u save_mem[u])
+ * where slots(s) = micro-batches stage s keeps in flight (GPipe: M; 1F1B:
+ * min(M, K - s)); with recompute only the stage input is kept per slot and the
+ * saves of one micro-batch: sum state + slots * in_mem[a] + sum save. */
+#ifndef DTP_PARTITION_PARTITION_H
+#define DTP_PARTITION_PARTITION_H
+
+#include <stddef.h>
+
+#include "base/base.h"
+
+struct dtp_chain_unit {
+	double time;          /* seconds per micro-batch, forward + backward */
+	size_t state_mem;     /* parameters, gradients and optimizer state, bytes */
+	size_t save_mem;      /* what forward keeps for backward, bytes per micro-batch */
+	size_t in_mem;        /* this unit's input, bytes per micro-batch */
+	size_t cut_bytes;     /* bytes crossing a cut after this unit per micro-batch
+			       * (activation forward + its gradient back) */
+};
+
+struct dtp_partition_opts {
+	int stages;            /* K >= 1 */
+	double bandwidth;      /* bytes/s between stages; 0 = transfers are free */
+	size_t mem_cap;        /* per-stage bytes; 0 = no cap */
+	int micro_batches;     /* M >= 1, for the stash */
+	int one_f_one_b;       /* 1F1B keeps min(M, K - s) in flight instead of M */
+	int recompute;
+};
+
+struct dtp_stage_cost {
+	int first, last;       /* units [first, last) */
+	double time;           /* per micro-batch, with transfers */
+	double compute;        /* per micro-batch, without transfers */
+	size_t mem;
+};
+
+/* Time and memory of stage s holding [a, b) under opts. */
+struct dtp_stage_cost dtp_stage_cost(const struct dtp_chain_unit *u, int n, int a, int b, int s,
+				     const struct dtp_partition_opts *o);
+
+/* Best split of n units into o->stages stages: bounds[0] = 0 < bounds[1] < ...
+ * < bounds[K] = n (K + 1 entries), and the slowest stage's time.
+ * -EINVAL: K < 1 or K > n; -ERANGE: no split meets the memory cap (the message
+ * gives the least cap any split could meet). */
+int dtp_partition_chain(const struct dtp_chain_unit *u, int n, const struct dtp_partition_opts *o,
+			int *bounds, double *slowest, struct dtp_err *err);
+
+/* GPipe step time for M micro-batches over stages whose slowest takes t:
+ * (M + K - 1) * t; the bubble fraction is (K - 1) / (M + K - 1). */
+double dtp_gpipe_step_time(double slowest, int stages, int micro_batches);
+
+#endif

@@ -1,0 +1,220 @@
+/* Unit tests for the min-max partitioner: against brute force on random small
+ * chains, and hand-made cases (uneven stages, transfer cost, memory cap,
+ * infeasible cap, 1F1B and recompute memory). */
+#include "config.h"
+
+#include <errno.h>
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "partition/partition.h"
+
+static struct dtp_partition_opts opts(int K)
+{
+	struct dtp_partition_opts o = { .stages = K, .micro_batches = 4 };
+
+	return o;
+}
+
+/* slowest stage of the split given by bounds, or INFINITY when over the cap */
+static double evaluate(const struct dtp_chain_unit *u, int n, const struct dtp_partition_opts *o,
+		       const int *bounds)
+{
+	double worst = 0;
+
+	for (int s = 0; s < o->stages; s++) {
+		struct dtp_stage_cost c = dtp_stage_cost(u, n, bounds[s], bounds[s + 1], s, o);
+
+		if (o->mem_cap && c.mem > o->mem_cap)
+			return INFINITY;
+		if (c.time > worst)
+			worst = c.time;
+	}
+	return worst;
+}
+
+/* every way to place K-1 cuts among n-1 gaps */
+static double brute(const struct dtp_chain_unit *u, int n, const struct dtp_partition_opts *o,
+		    int *bounds, int k)
+{
+	double best = INFINITY;
+
+	if (k == o->stages) {
+		bounds[k] = n;
+		return bounds[k - 1] < n ? evaluate(u, n, o, bounds) : INFINITY;
+	}
+	for (int b = bounds[k - 1] + 1; b <= n - (o->stages - k); b++) {
+		double v;
+
+		bounds[k] = b;
+		v = brute(u, n, o, bounds, k + 1);
+		if (v < best)
+			best = v;
+	}
+	return best;
+}
+
+static uint64_t lcg(uint64_t *s)
+{
+	*s = *s * 6364136223846793005ull + 1442695040888963407ull;
+	return *s >> 33;
+}
+
+static void test_matches_brute_force(void **state)
+{
+	uint64_t seed = 12345;
+	int feasible = 0, infeasible = 0;
+
+	(void)state;
+	for (int trial = 0; trial < 600; trial++) {
+		struct dtp_chain_unit u[9];
+		int n = 1 + (int)(lcg(&seed) % 9), bounds[10], bb[10] = { 0 };
+		struct dtp_partition_opts o = opts(1 + (int)(lcg(&seed) % (uint64_t)n));
+		struct dtp_err err = { 0 };
+		double got = -1, want;
+		int r;
+
+		for (int i = 0; i < n; i++) {
+			u[i].time = (double)(1 + lcg(&seed) % 1000) * 1e-4;
+			u[i].state_mem = (size_t)(lcg(&seed) % 1000);
+			u[i].save_mem = (size_t)(lcg(&seed) % 100);
+			u[i].in_mem = (size_t)(lcg(&seed) % 100);
+			u[i].cut_bytes = (size_t)(lcg(&seed) % 100000);
+		}
+		o.bandwidth = lcg(&seed) % 2 ? (double)(1 + lcg(&seed) % 100) * 1e6 : 0;
+		o.micro_batches = 1 + (int)(lcg(&seed) % 8);
+		o.one_f_one_b = (int)(lcg(&seed) % 2);
+		o.recompute = (int)(lcg(&seed) % 2);
+		o.mem_cap = lcg(&seed) % 2 ? (size_t)(500 + lcg(&seed) % 3000) : 0;
+		want = brute(u, n, &o, bb, 1);
+		r = dtp_partition_chain(u, n, &o, bounds, &got, &err);
+		if (isinf(want)) {
+			assert_int_equal(r, -ERANGE);
+			infeasible++;
+			continue;
+		}
+		assert_int_equal(r, 0);
+		feasible++;
+		assert_true(got == want);
+		assert_int_equal(bounds[0], 0);
+		assert_int_equal(bounds[o.stages], n);
+		for (int s = 0; s < o.stages; s++)
+			assert_true(bounds[s] < bounds[s + 1]);
+		assert_true(evaluate(u, n, &o, bounds) == got);
+	}
+	/* both kinds of case were exercised */
+	assert_true(feasible > 100);
+	assert_true(infeasible > 10);
+}
+
+static void test_uneven_and_uniform(void **state)
+{
+	struct dtp_chain_unit u[6] = { { .time = 5 }, { .time = 1 }, { .time = 1 },
+				       { .time = 1 }, { .time = 1 }, { .time = 1 } };
+	struct dtp_partition_opts o = opts(2);
+	int bounds[7];
+	double t;
+
+	(void)state;
+	assert_int_equal(dtp_partition_chain(u, 6, &o, bounds, &t, NULL), 0);
+	assert_true(t == 5);
+	assert_int_equal(bounds[1], 1);    /* one heavy unit alone, five light ones together */
+	for (int i = 0; i < 6; i++)
+		u[i].time = 1;
+	o.stages = 3;
+	assert_int_equal(dtp_partition_chain(u, 6, &o, bounds, &t, NULL), 0);
+	assert_true(t == 2);
+	assert_int_equal(bounds[1], 2);
+	assert_int_equal(bounds[2], 4);
+	o.stages = 6;
+	assert_int_equal(dtp_partition_chain(u, 6, &o, bounds, &t, NULL), 0);
+	assert_true(t == 1);
+}
+
+static void test_transfer_cost_moves_the_cut(void **state)
+{
+	/* cutting after unit 1 would send 1000 bytes each way at 100 B/s */
+	struct dtp_chain_unit u[4] = { { .time = 1, .cut_bytes = 10 },
+				       { .time = 1, .cut_bytes = 1000 },
+				       { .time = 1, .cut_bytes = 10 }, { .time = 1 } };
+	struct dtp_partition_opts o = opts(2);
+	int bounds[3];
+	double t;
+
+	(void)state;
+	assert_int_equal(dtp_partition_chain(u, 4, &o, bounds, &t, NULL), 0);
+	assert_int_equal(bounds[1], 2);    /* free transfers: the even split */
+	assert_true(t == 2);
+	o.bandwidth = 100;
+	assert_int_equal(dtp_partition_chain(u, 4, &o, bounds, &t, NULL), 0);
+	assert_int_not_equal(bounds[1], 2);
+	assert_true(fabs(t - 3.1) < 1e-12);
+}
+
+static void test_memory_cap(void **state)
+{
+	struct dtp_chain_unit u[4] = { { .time = 1, .state_mem = 100 },
+				       { .time = 1, .state_mem = 100 },
+				       { .time = 1, .state_mem = 1 }, { .time = 1, .state_mem = 1 } };
+	struct dtp_partition_opts o = opts(2);
+	struct dtp_err err = { 0 };
+	int bounds[3];
+	double t;
+
+	(void)state;
+	o.mem_cap = 150;   /* units 0 and 1 cannot share a stage */
+	assert_int_equal(dtp_partition_chain(u, 4, &o, bounds, &t, &err), 0);
+	assert_int_equal(bounds[1], 1);
+	assert_true(t == 3);
+	o.mem_cap = 50;    /* nothing fits: the least workable cap is 102 (100 | 100+1+1) */
+	assert_int_equal(dtp_partition_chain(u, 4, &o, bounds, &t, &err), -ERANGE);
+	assert_non_null(strstr(err.msg, "memory cap of 50 bytes"));
+	assert_non_null(strstr(err.msg, "needs 102 bytes"));
+	o.mem_cap = 0;
+	o.stages = 5;
+	assert_int_equal(dtp_partition_chain(u, 4, &o, bounds, &t, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "4 units into 5 stages"));
+}
+
+static void test_stash_memory_model(void **state)
+{
+	struct dtp_chain_unit u[2] = { { .state_mem = 1000, .save_mem = 10, .in_mem = 7 },
+				       { .state_mem = 1000, .save_mem = 20, .in_mem = 5 } };
+	struct dtp_partition_opts o = opts(4);   /* K = 4, M = 4 */
+	struct dtp_stage_cost c;
+
+	(void)state;
+	/* GPipe: M slots of (stage input + saves) */
+	c = dtp_stage_cost(u, 2, 0, 2, 0, &o);
+	assert_int_equal(c.mem, 2000 + 4 * (7 + 30));
+	/* 1F1B: stage s keeps min(M, K - s) in flight */
+	o.one_f_one_b = 1;
+	c = dtp_stage_cost(u, 2, 1, 2, 3, &o);
+	assert_int_equal(c.mem, 1000 + 1 * (5 + 20));
+	c = dtp_stage_cost(u, 2, 1, 2, 1, &o);
+	assert_int_equal(c.mem, 1000 + 3 * (5 + 20));
+	/* recompute: inputs per slot, saves once */
+	o.one_f_one_b = 0;
+	o.recompute = 1;
+	c = dtp_stage_cost(u, 2, 0, 2, 0, &o);
+	assert_int_equal(c.mem, 2000 + 4 * 7 + 30);
+	assert_true(dtp_gpipe_step_time(2.0, 4, 8) == 22.0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_matches_brute_force),
+		cmocka_unit_test(test_uneven_and_uniform),
+		cmocka_unit_test(test_transfer_cost_moves_the_cut),
+		cmocka_unit_test(test_memory_cap),
+		cmocka_unit_test(test_stash_memory_model),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
