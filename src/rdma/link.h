@@ -64,7 +64,7 @@ int dtp_frame_check(const uint8_t hdr[DTP_FRAME_BYTES], uint32_t expect_seq,
 
 /* transport.c: does `host` name this machine (loopback, or an address a socket
  * can bind to)?  And what `auto` resolves to for this config. */
-int dtp_host_is_local(const char *host);
+int dtp_link_host_is_local(const char *host);
 enum dtp_transport_kind dtp_transport_resolve(const struct dtp_link_config *cfg);
 
 /* "host:port" of the config's listener, for messages */

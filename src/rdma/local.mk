@@ -1,6 +1,9 @@
 noinst_LIBRARIES += src/rdma/libdtp_rdma.a
 src_rdma_libdtp_rdma_a_SOURCES = \
-	src/rdma/transport.h src/rdma/link.h \
-	src/rdma/hello.c
+	src/rdma/transport.h src/rdma/link.h src/rdma/transport.c \
+	src/rdma/hello.c \
+	src/rdma/stream.h src/rdma/stream.c src/rdma/sock.c \
+	src/rdma/tcp.c src/rdma/shm.c \
+	src/rdma/bootstrap.h src/rdma/bootstrap.c
 # the verbs transport keeps its rules in its own fragment
 include src/rdma/verbs.mk

@@ -55,7 +55,7 @@ void dtp_link_config_default(struct dtp_link_config *c)
 
 /* Does `host` name an address of this machine? Loopback addresses do; any
  * other address does when a socket can be bound to it. */
-int dtp_host_is_local(const char *host)
+int dtp_link_host_is_local(const char *host)
 {
 	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_DGRAM };
 	struct addrinfo *res, *ai;
@@ -96,7 +96,7 @@ enum dtp_transport_kind dtp_transport_resolve(const struct dtp_link_config *cfg)
 		return cfg->kind;
 	if (rdma_device_present())
 		return DTP_TRANSPORT_VERBS;
-	if (dtp_host_is_local(cfg->host))
+	if (dtp_link_host_is_local(cfg->host))
 		return DTP_TRANSPORT_SHM;
 	return DTP_TRANSPORT_TCP;
 }

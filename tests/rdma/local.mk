@@ -1,2 +1,17 @@
-# tests for src/rdma (tcp, shm, the shared transport suite)
+# tests for src/rdma: CMocka units (handshake, frame header, bootstrap), and
+# the transport suite run per transport by small wrappers
+UNIT_TESTS += tests/rdma/test_wire tests/rdma/test_bootstrap
+check_PROGRAMS += tests/rdma/test_wire tests/rdma/test_bootstrap tests/rdma/test_transport
+tests_rdma_test_wire_SOURCES = tests/rdma/test_wire.c
+tests_rdma_test_wire_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_rdma_test_wire_LDADD = $(CMOCKA_TEST_LIBS)
+tests_rdma_test_bootstrap_SOURCES = tests/rdma/test_bootstrap.c
+tests_rdma_test_bootstrap_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_rdma_test_bootstrap_LDADD = $(CMOCKA_TEST_LIBS)
+# one suite program, --transport tcp|shm|verbs (the verbs run is in tests/rxe)
+tests_rdma_test_transport_SOURCES = tests/rdma/transport_suite.c
+tests_rdma_test_transport_LDADD = $(DTP_ALL_LIBS)
+INTEGRATION_TESTS += tests/rdma/transport-tcp.sh tests/rdma/transport-shm.sh
+dist_check_SCRIPTS += tests/rdma/transport-tcp.sh tests/rdma/transport-shm.sh
+# verbs tests: CMocka fakes of the verbs state machine, and the Soft-RoCE VM runs
 include tests/rdma/verbs.mk

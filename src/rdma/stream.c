@@ -1,0 +1,457 @@
+/* The message engine of the byte-stream transports (stream.h): queues,
+ * framing, header checks, and progress by the caller or a progress thread. */
+#include "config.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rdma/stream.h"
+
+enum { REQ_PENDING = 1, REQ_DONE = 2 };
+
+struct dtp_mr {
+	char *buf;
+	size_t len;
+};
+
+static struct dtp_req *next_of(const struct dtp_req *r)
+{
+	return (struct dtp_req *)(uintptr_t)r->priv[0];
+}
+
+static void set_next(struct dtp_req *r, struct dtp_req *n)
+{
+	r->priv[0] = (uint64_t)(uintptr_t)n;
+}
+
+#define CAP(r) ((r)->priv[1])
+#define IS_RECV(r) ((r)->priv[2])
+
+int dtp_stream_init(struct dtp_stream *s, const struct dtp_stream_io *io, void *ctx,
+		    const struct dtp_link_config *cfg, size_t stage_cap, struct dtp_err *err)
+{
+	memset(s, 0, sizeof(*s));
+	s->io = io;
+	s->ctx = ctx;
+	s->max_msg = cfg->max_msg_bytes;
+	dtp_link_peer_desc(cfg, s->peer, sizeof(s->peer));
+	if (stage_cap) {
+		s->stage = malloc(stage_cap);
+		if (!s->stage)
+			return dtp_errf(err, -ENOMEM, "stage %d: no memory for a link buffer",
+					cfg->self_stage);
+		s->stage_cap = stage_cap;
+	}
+	pthread_mutex_init(&s->mu, NULL);
+	return 0;
+}
+
+static void *progress_thread(void *arg);
+
+int dtp_stream_start(struct dtp_stream *s, struct dtp_err *err)
+{
+	int rc = pthread_create(&s->thr, NULL, progress_thread, s);
+
+	if (rc)
+		return dtp_errf(err, -rc, "%s: cannot start the link's progress thread: %s",
+				s->peer, strerror(rc));
+	s->thr_started = 1;
+	return 0;
+}
+
+void dtp_stream_fini(struct dtp_stream *s)
+{
+	if (s->thr_started) {
+		pthread_mutex_lock(&s->mu);
+		s->stop = 1;
+		pthread_mutex_unlock(&s->mu);
+		s->io->kick(s->ctx);
+		pthread_join(s->thr, NULL);
+		s->thr_started = 0;
+	}
+	pthread_mutex_destroy(&s->mu);
+	free(s->stage);
+	s->stage = NULL;
+}
+
+static void complete(struct dtp_req *r, int status)
+{
+	r->status = status;
+	r->state = REQ_DONE;
+}
+
+static void fail_all(struct dtp_stream *s, int code)
+{
+	struct dtp_req *r, *n;
+
+	if (!s->fail) {
+		s->fail = code;
+		if (code == -ECONNRESET)
+			dtp_errf(&s->fail_err, code, "%s closed the connection", s->peer);
+		else if (code == -ETIMEDOUT)
+			dtp_errf(&s->fail_err, -ECONNRESET,
+				 "%s stopped answering (no acknowledgement within the TCP "
+				 "user timeout): its host is down or unreachable", s->peer);
+		else if (code != -EPROTO)
+			dtp_errf(&s->fail_err, code, "%s: link I/O failed: %s", s->peer,
+				 strerror(-code));
+		if (code == -ETIMEDOUT)
+			s->fail = -ECONNRESET;
+	}
+	for (r = s->sq; r; r = n) {
+		n = next_of(r);
+		complete(r, s->fail);
+	}
+	for (r = s->rq; r; r = n) {
+		n = next_of(r);
+		complete(r, s->fail);
+	}
+	s->sq = s->sq_tail = s->rq = s->rq_tail = NULL;
+}
+
+static void pop_send(struct dtp_stream *s)
+{
+	struct dtp_req *r = s->sq;
+
+	s->sq = next_of(r);
+	if (!s->sq)
+		s->sq_tail = NULL;
+	s->tx_off = 0;
+	s->tx_seq++;
+	complete(r, 0);
+}
+
+static void tx_progress(struct dtp_stream *s)
+{
+	while (s->sq && !s->fail) {
+		struct dtp_req *r = s->sq;
+		struct iovec iov[2];
+		int n = 0;
+		ssize_t got;
+
+		if (s->tx_off == 0)
+			dtp_frame_pack(s->tx_seq, &r->tag, r->len, s->tx_hdr);
+		if (s->tx_off < DTP_FRAME_BYTES) {
+			iov[n].iov_base = s->tx_hdr + s->tx_off;
+			iov[n++].iov_len = DTP_FRAME_BYTES - s->tx_off;
+			if (r->len) {
+				iov[n].iov_base = r->buf;
+				iov[n++].iov_len = r->len;
+			}
+		} else {
+			iov[n].iov_base = (char *)r->buf + (s->tx_off - DTP_FRAME_BYTES);
+			iov[n++].iov_len = r->len - (s->tx_off - DTP_FRAME_BYTES);
+		}
+		got = s->io->writev(s->ctx, iov, n);
+		if (got == 0)
+			return;
+		if (got < 0) {
+			fail_all(s, (int)got);
+			return;
+		}
+		s->tx_off += (size_t)got;
+		if (s->tx_off == DTP_FRAME_BYTES + r->len)
+			pop_send(s);
+	}
+}
+
+static void pop_recv(struct dtp_stream *s)
+{
+	struct dtp_req *r = s->rq;
+
+	s->rq = next_of(r);
+	if (!s->rq)
+		s->rq_tail = NULL;
+	s->rx_have_hdr = 0;
+	s->rx_hdr_got = 0;
+	s->rx_off = 0;
+	s->rx_seq++;
+	complete(r, 0);
+}
+
+/* move up to n staged bytes to dst; how many */
+static size_t unstage(struct dtp_stream *s, void *dst, size_t n)
+{
+	size_t have = s->stage_w - s->stage_r;
+
+	if (n > have)
+		n = have;
+	memcpy(dst, s->stage + s->stage_r, n);
+	s->stage_r += n;
+	return n;
+}
+
+/* read more into the (empty) read-ahead buffer: 1 progress, 0 would block, <0 error */
+static ssize_t restage(struct dtp_stream *s)
+{
+	ssize_t got;
+
+	s->stage_r = s->stage_w = 0;
+	got = s->io->read(s->ctx, s->stage, s->stage_cap);
+	if (got > 0)
+		s->stage_w = (size_t)got;
+	return got;
+}
+
+static void rx_progress(struct dtp_stream *s)
+{
+	while (s->rq && !s->fail) {
+		struct dtp_req *r = s->rq;
+		ssize_t got;
+
+		if (!s->rx_have_hdr) {
+			size_t need = DTP_FRAME_BYTES - s->rx_hdr_got;
+			struct dtp_frame f;
+
+			if (s->stage)
+				s->rx_hdr_got += unstage(s, s->rx_hdr + s->rx_hdr_got, need);
+			need = DTP_FRAME_BYTES - s->rx_hdr_got;
+			if (need) {
+				got = s->stage ? restage(s)
+					       : s->io->read(s->ctx, s->rx_hdr + s->rx_hdr_got, need);
+				if (got <= 0)
+					goto io_result;
+				if (!s->stage)
+					s->rx_hdr_got += (size_t)got;
+				continue;
+			}
+			if (dtp_frame_check(s->rx_hdr, s->rx_seq, &r->tag, CAP(r), s->max_msg,
+					    s->peer, &f, &s->fail_err) < 0) {
+				fail_all(s, -EPROTO);
+				return;
+			}
+			r->len = f.len;
+			s->rx_have_hdr = 1;
+			s->rx_off = 0;
+		}
+		if (s->stage)
+			s->rx_off += unstage(s, (char *)r->buf + s->rx_off, r->len - s->rx_off);
+		if (s->rx_off == r->len) {
+			pop_recv(s);
+			continue;
+		}
+		if (s->stage && r->len - s->rx_off < s->stage_cap / 2) {
+			got = restage(s);
+		} else {
+			got = s->io->read(s->ctx, (char *)r->buf + s->rx_off, r->len - s->rx_off);
+			if (got > 0)
+				s->rx_off += (size_t)got;
+		}
+		if (got > 0)
+			continue;
+io_result:
+		if (got < 0)
+			fail_all(s, (int)got);
+		return;
+	}
+}
+
+static void progress(struct dtp_stream *s)
+{
+	tx_progress(s);
+	rx_progress(s);
+}
+
+/* wake the progress thread if it does not already block on what is pending */
+static void maybe_kick(struct dtp_stream *s)
+{
+	int rd = s->rq != NULL, wr = s->sq != NULL;
+
+	if (s->callers == 0 && ((rd && !s->thr_rd) || (wr && !s->thr_wr))) {
+		s->thr_rd |= rd;
+		s->thr_wr |= wr;
+		s->io->kick(s->ctx);
+	}
+}
+
+static int post_failed(struct dtp_stream *s, struct dtp_req *req)
+{
+	complete(req, s->fail);
+	return s->fail;
+}
+
+static void enqueue(struct dtp_req **head, struct dtp_req **tail, struct dtp_req *r)
+{
+	set_next(r, NULL);
+	if (*tail)
+		set_next(*tail, r);
+	else
+		*head = r;
+	*tail = r;
+}
+
+int dtp_stream_isend(struct dtp_stream *s, const struct dtp_tag *tag, const void *buf,
+		     size_t len, struct dtp_req *req)
+{
+	int rc = 0;
+
+	if (len > s->max_msg)
+		return -EMSGSIZE;
+	req->state = REQ_PENDING;
+	req->status = 0;
+	req->tag = *tag;
+	req->len = len;
+	req->buf = (void *)buf;
+	IS_RECV(req) = 0;
+	pthread_mutex_lock(&s->mu);
+	if (s->fail) {
+		rc = post_failed(s, req);
+	} else {
+		enqueue(&s->sq, &s->sq_tail, req);
+		if (s->sq == req)
+			tx_progress(s);   /* small tensors leave right here */
+		maybe_kick(s);
+	}
+	pthread_mutex_unlock(&s->mu);
+	return rc;
+}
+
+int dtp_stream_irecv(struct dtp_stream *s, const struct dtp_tag *tag, void *buf, size_t cap,
+		     struct dtp_req *req)
+{
+	int rc = 0;
+
+	req->state = REQ_PENDING;
+	req->status = 0;
+	req->tag = *tag;
+	req->len = 0;
+	req->buf = buf;
+	CAP(req) = cap;
+	IS_RECV(req) = 1;
+	pthread_mutex_lock(&s->mu);
+	if (s->fail) {
+		rc = post_failed(s, req);
+	} else {
+		enqueue(&s->rq, &s->rq_tail, req);
+		maybe_kick(s);
+	}
+	pthread_mutex_unlock(&s->mu);
+	return rc;
+}
+
+static int finish(struct dtp_stream *s, struct dtp_req *req, struct dtp_err *err)
+{
+	if (req->status < 0 && err) {
+		err->code = req->status;
+		memcpy(err->msg, s->fail_err.msg, sizeof(err->msg));
+	}
+	return req->status;
+}
+
+int dtp_stream_test(struct dtp_stream *s, struct dtp_req *req, int *done, struct dtp_err *err)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&s->mu);
+	if (req->state != REQ_DONE)
+		progress(s);
+	if (req->state == REQ_DONE)
+		rc = finish(s, req, err);
+	if (rc == 0)
+		*done = req->state == REQ_DONE;
+	pthread_mutex_unlock(&s->mu);
+	return rc;
+}
+
+int dtp_stream_wait(struct dtp_stream *s, struct dtp_req *req, int timeout_ms,
+		    struct dtp_err *err)
+{
+	uint64_t t0 = dtp_now_ns();
+	int rc;
+
+	pthread_mutex_lock(&s->mu);
+	s->callers++;
+	for (;;) {
+		int rd, wr, left = -1;
+
+		if (req->state != REQ_DONE)
+			progress(s);
+		if (req->state == REQ_DONE)
+			break;
+		if (timeout_ms >= 0) {
+			uint64_t el = (dtp_now_ns() - t0) / 1000000u;
+
+			if (el >= (uint64_t)timeout_ms) {
+				s->callers--;
+				maybe_kick(s);
+				pthread_mutex_unlock(&s->mu);
+				return dtp_errf(err, -ETIMEDOUT,
+						"%s: %s of tag (step %u, micro %u, kind %u) "
+						"not complete within %d ms: the peer is slow, "
+						"stuck or runs another schedule", s->peer,
+						IS_RECV(req) ? "receive" : "send",
+						req->tag.step, req->tag.micro, req->tag.kind,
+						timeout_ms);
+			}
+			left = timeout_ms - (int)el;
+		}
+		rd = s->rq != NULL;
+		wr = s->sq != NULL;
+		pthread_mutex_unlock(&s->mu);
+		rc = s->io->block(s->ctx, rd, wr, left, 0);
+		pthread_mutex_lock(&s->mu);
+		if (rc < 0)
+			fail_all(s, rc);
+	}
+	s->callers--;
+	maybe_kick(s);
+	rc = finish(s, req, err);
+	pthread_mutex_unlock(&s->mu);
+	return rc;
+}
+
+static void *progress_thread(void *arg)
+{
+	struct dtp_stream *s = arg;
+
+	pthread_mutex_lock(&s->mu);
+	while (!s->stop) {
+		int rd = 0, wr = 0, rc;
+
+		if (s->callers == 0 && !s->fail) {
+			progress(s);
+			rd = s->rq != NULL;
+			wr = s->sq != NULL;
+		}
+		s->thr_rd = rd;
+		s->thr_wr = wr;
+		pthread_mutex_unlock(&s->mu);
+		rc = s->io->block(s->ctx, rd, wr, -1, 1);
+		pthread_mutex_lock(&s->mu);
+		if (rc < 0 && (rd || wr))
+			fail_all(s, rc);
+	}
+	pthread_mutex_unlock(&s->mu);
+	return NULL;
+}
+
+int dtp_stream_reg(void *buf, size_t len, struct dtp_mr **out, struct dtp_err *err)
+{
+	struct dtp_mr *mr = malloc(sizeof(*mr));
+
+	if (!mr)
+		return dtp_errf(err, -ENOMEM, "no memory to register a buffer");
+	mr->buf = buf;
+	mr->len = len;
+	*out = mr;
+	return 0;
+}
+
+void dtp_stream_dereg(struct dtp_mr *mr)
+{
+	free(mr);
+}
+
+int dtp_stream_mr_covers(const struct dtp_mr *mr, const void *buf, size_t len)
+{
+	const char *p = buf;
+
+	if (!mr)
+		return 0;
+	if (p < mr->buf || len > mr->len || (size_t)(p - mr->buf) > mr->len - len)
+		return -EINVAL;
+	return 0;
+}

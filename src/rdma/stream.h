@@ -1,0 +1,91 @@
+/* Internal to src/rdma: the message engine shared by the byte-stream
+ * transports (tcp, shm). It keeps the caller-owned send and receive queues of
+ * one link, frames tensors (link.h: 24-byte header + payload), checks every
+ * header against the posted receive before touching the payload, and makes
+ * progress either in the caller (inside wait/test) or, while no caller is
+ * waiting on this link, in a progress thread of its own: so a link completes
+ * its requests without anyone driving another link.
+ *
+ * A transport provides non-blocking byte I/O and a way to block. */
+#ifndef DTP_RDMA_STREAM_H
+#define DTP_RDMA_STREAM_H
+
+#include <pthread.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#include "rdma/link.h"
+
+struct dtp_stream_io {
+	/* non-blocking: bytes moved (> 0), 0 when it would block, or -errno
+	 * (-ECONNRESET: the peer closed; -ETIMEDOUT: the peer stopped answering) */
+	ssize_t (*writev)(void *ctx, const struct iovec *iov, int n);
+	ssize_t (*read)(void *ctx, void *buf, size_t n);
+	/* Block until the stream may be readable (rd) / writable (wr), or until
+	 * kicked (thread == 1: the progress thread is calling), or timeout_ms
+	 * (< 0: no limit). Spurious returns are fine. 0, or -ECONNRESET when the
+	 * transport finds the peer dead while waiting. */
+	int (*block)(void *ctx, int rd, int wr, int timeout_ms, int thread);
+	/* wake the progress thread out of block() */
+	void (*kick)(void *ctx);
+};
+
+struct dtp_stream {
+	pthread_mutex_t mu;
+	const struct dtp_stream_io *io;
+	void *ctx;
+	size_t max_msg;
+	char peer[320];                /* "peer stage N (host:port)" */
+	struct dtp_req *sq, *sq_tail;  /* sends, linked through priv[0] */
+	struct dtp_req *rq, *rq_tail;  /* receives */
+	uint32_t tx_seq, rx_seq;
+	uint8_t tx_hdr[DTP_FRAME_BYTES];
+	size_t tx_off;                 /* bytes of the head send (header + payload) written */
+	uint8_t rx_hdr[DTP_FRAME_BYTES];
+	size_t rx_hdr_got;
+	int rx_have_hdr;               /* the head receive's header passed the checks */
+	size_t rx_off;                 /* payload bytes of the head receive */
+	uint8_t *stage;                /* optional read-ahead for small frames */
+	size_t stage_cap, stage_r, stage_w;
+	int callers;                   /* callers inside wait() on this link */
+	int thr_rd, thr_wr;            /* what the progress thread is blocked on */
+	int stop;
+	int fail;                      /* sticky: 0 or negative errno */
+	struct dtp_err fail_err;
+	pthread_t thr;
+	int thr_started;
+};
+
+/* stage_cap 0: no read-ahead (shm); tcp uses it to read header and small
+ * payloads in one system call. */
+int dtp_stream_init(struct dtp_stream *s, const struct dtp_stream_io *io, void *ctx,
+		    const struct dtp_link_config *cfg, size_t stage_cap, struct dtp_err *err);
+int dtp_stream_start(struct dtp_stream *s, struct dtp_err *err);
+/* stop and join the progress thread, free what init took */
+void dtp_stream_fini(struct dtp_stream *s);
+
+int dtp_stream_isend(struct dtp_stream *s, const struct dtp_tag *tag, const void *buf,
+		     size_t len, struct dtp_req *req);
+int dtp_stream_irecv(struct dtp_stream *s, const struct dtp_tag *tag, void *buf, size_t cap,
+		     struct dtp_req *req);
+int dtp_stream_test(struct dtp_stream *s, struct dtp_req *req, int *done, struct dtp_err *err);
+int dtp_stream_wait(struct dtp_stream *s, struct dtp_req *req, int timeout_ms,
+		    struct dtp_err *err);
+
+/* registration is bookkeeping only on tcp/shm */
+int dtp_stream_reg(void *buf, size_t len, struct dtp_mr **out, struct dtp_err *err);
+void dtp_stream_dereg(struct dtp_mr *mr);
+/* -EINVAL when [buf, buf+len) is not inside mr (mr NULL: no check) */
+int dtp_stream_mr_covers(const struct dtp_mr *mr, const void *buf, size_t len);
+
+/* sock.c: the TCP connection and handshake used by tcp and by the shm
+ * rendezvous. The listener refuses strangers (logging why) and keeps waiting
+ * until the deadline; the connector retries until the deadline. */
+int dtp_sock_accept_peer(const struct dtp_link_config *cfg, int *fd_out, struct dtp_err *err);
+int dtp_sock_connect_peer(const struct dtp_link_config *cfg, int *fd_out, struct dtp_err *err);
+/* blocking helpers with a deadline (dtp_now_ns() clock); 0, -ETIMEDOUT, -ECONNRESET */
+int dtp_sock_read_full(int fd, void *buf, size_t n, uint64_t deadline_ns);
+int dtp_sock_write_full(int fd, const void *buf, size_t n, uint64_t deadline_ns);
+
+#endif

@@ -1,0 +1,194 @@
+/* The tcp transport: one TCP connection per link (sock.c sets it up and runs
+ * the handshake), tensors framed by the engine in stream.c. The kernel's
+ * socket buffers are the credits: a sender that runs ahead of the receiver
+ * waits in the kernel, never overruns it. */
+#include "config.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "rdma/stream.h"
+
+#define TCP_READAHEAD (64 << 10)
+
+struct dtp_tcp_link {
+	struct dtp_link_base base;
+	struct dtp_stream st;
+	int fd;
+	int evfd;        /* kicks the progress thread */
+};
+
+static ssize_t tcp_writev(void *ctx, const struct iovec *iov, int n)
+{
+	struct dtp_tcp_link *t = ctx;
+	struct msghdr m = { .msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)n };
+	ssize_t put = sendmsg(t->fd, &m, MSG_DONTWAIT | MSG_NOSIGNAL);
+
+	if (put >= 0)
+		return put;
+	if (errno == EAGAIN || errno == EINTR)
+		return 0;
+	return errno == EPIPE ? -ECONNRESET : -errno;
+}
+
+static ssize_t tcp_read(void *ctx, void *buf, size_t n)
+{
+	struct dtp_tcp_link *t = ctx;
+	ssize_t got = recv(t->fd, buf, n, MSG_DONTWAIT);
+
+	if (got > 0)
+		return got;
+	if (got == 0)
+		return -ECONNRESET;
+	if (errno == EAGAIN || errno == EINTR)
+		return 0;
+	return errno == EPIPE ? -ECONNRESET : -errno;
+}
+
+static int tcp_block(void *ctx, int rd, int wr, int timeout_ms, int thread)
+{
+	struct dtp_tcp_link *t = ctx;
+	struct pollfd p[2];
+	int n = 0;
+
+	if (rd || wr) {
+		p[n].fd = t->fd;
+		p[n++].events = (short)((rd ? POLLIN : 0) | (wr ? POLLOUT : 0));
+	}
+	if (thread) {
+		p[n].fd = t->evfd;
+		p[n++].events = POLLIN;
+	}
+	if (poll(p, (nfds_t)n, timeout_ms) > 0 && thread && (p[n - 1].revents & POLLIN)) {
+		uint64_t v;
+
+		if (read(t->evfd, &v, sizeof(v)) < 0)
+			return 0;
+	}
+	return 0;
+}
+
+static void tcp_kick(void *ctx)
+{
+	struct dtp_tcp_link *t = ctx;
+	uint64_t one = 1;
+
+	if (write(t->evfd, &one, sizeof(one)) < 0)
+		return;   /* the counter is full: the thread is awake anyway */
+}
+
+static const struct dtp_stream_io tcp_io = {
+	.writev = tcp_writev,
+	.read = tcp_read,
+	.block = tcp_block,
+	.kick = tcp_kick,
+};
+
+static int tcp_open(const struct dtp_link_config *cfg, struct dtp_link **out, struct dtp_err *err)
+{
+	struct dtp_tcp_link *t = calloc(1, sizeof(*t));
+	int rc;
+
+	if (!t)
+		return dtp_errf(err, -ENOMEM, "stage %d: no memory for a link", cfg->self_stage);
+	t->base.ops = &dtp_tcp_ops;
+	t->base.cfg = *cfg;
+	t->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (t->evfd < 0) {
+		rc = dtp_errf(err, -errno, "stage %d: eventfd: %s", cfg->self_stage, strerror(errno));
+		goto out_free;
+	}
+	rc = dtp_stream_init(&t->st, &tcp_io, t, cfg, TCP_READAHEAD, err);
+	if (rc)
+		goto out_close_evfd;
+	rc = cfg->listen ? dtp_sock_accept_peer(cfg, &t->fd, err)
+			 : dtp_sock_connect_peer(cfg, &t->fd, err);
+	if (rc)
+		goto out_fini;
+	rc = dtp_stream_start(&t->st, err);
+	if (rc)
+		goto out_close_fd;
+	*out = (struct dtp_link *)(void *)t;
+	return 0;
+out_close_fd:
+	close(t->fd);
+out_fini:
+	dtp_stream_fini(&t->st);
+out_close_evfd:
+	close(t->evfd);
+out_free:
+	free(t);
+	return rc;
+}
+
+static struct dtp_tcp_link *tcp_of(struct dtp_link *l)
+{
+	return (struct dtp_tcp_link *)(void *)l;
+}
+
+static int tcp_reg(struct dtp_link *l, void *buf, size_t len, struct dtp_mr **out,
+		   struct dtp_err *err)
+{
+	return dtp_stream_reg(buf, len, out, err);
+}
+
+static void tcp_dereg(struct dtp_link *l, struct dtp_mr *mr)
+{
+	dtp_stream_dereg(mr);
+}
+
+static int tcp_isend(struct dtp_link *l, const struct dtp_tag *tag, const void *buf,
+		     size_t len, struct dtp_mr *mr, struct dtp_req *req)
+{
+	if (dtp_stream_mr_covers(mr, buf, len))
+		return -EINVAL;
+	req->mr = mr;
+	return dtp_stream_isend(&tcp_of(l)->st, tag, buf, len, req);
+}
+
+static int tcp_irecv(struct dtp_link *l, const struct dtp_tag *tag, void *buf, size_t cap,
+		     struct dtp_mr *mr, struct dtp_req *req)
+{
+	if (dtp_stream_mr_covers(mr, buf, cap))
+		return -EINVAL;
+	req->mr = mr;
+	return dtp_stream_irecv(&tcp_of(l)->st, tag, buf, cap, req);
+}
+
+static int tcp_test(struct dtp_link *l, struct dtp_req *req, int *done, struct dtp_err *err)
+{
+	return dtp_stream_test(&tcp_of(l)->st, req, done, err);
+}
+
+static int tcp_wait(struct dtp_link *l, struct dtp_req *req, int timeout_ms,
+		    struct dtp_err *err)
+{
+	return dtp_stream_wait(&tcp_of(l)->st, req, timeout_ms, err);
+}
+
+static void tcp_close(struct dtp_link *l)
+{
+	struct dtp_tcp_link *t = tcp_of(l);
+
+	dtp_stream_fini(&t->st);
+	close(t->fd);
+	close(t->evfd);
+	free(t);
+}
+
+const struct dtp_transport_ops dtp_tcp_ops = {
+	.name = "tcp",
+	.open = tcp_open,
+	.reg = tcp_reg,
+	.dereg = tcp_dereg,
+	.isend = tcp_isend,
+	.irecv = tcp_irecv,
+	.test = tcp_test,
+	.wait = tcp_wait,
+	.close = tcp_close,
+};
