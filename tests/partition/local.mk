@@ -1,6 +1,8 @@
 # tests for partition
-UNIT_TESTS += tests/partition/test_plan tests/partition/test_place tests/partition/test_partition
-check_PROGRAMS += tests/partition/test_plan tests/partition/test_place tests/partition/test_partition
+UNIT_TESTS += tests/partition/test_plan tests/partition/test_place tests/partition/test_partition \
+	tests/partition/test_profile
+check_PROGRAMS += tests/partition/test_plan tests/partition/test_place tests/partition/test_partition \
+	tests/partition/test_profile
 tests_partition_test_plan_SOURCES = tests/partition/test_plan.c
 tests_partition_test_plan_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_partition_test_plan_LDADD = $(CMOCKA_TEST_LIBS)
@@ -10,3 +12,6 @@ tests_partition_test_place_LDADD = $(CMOCKA_TEST_LIBS)
 tests_partition_test_partition_SOURCES = tests/partition/test_partition.c
 tests_partition_test_partition_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_partition_test_partition_LDADD = $(CMOCKA_TEST_LIBS)
+tests_partition_test_profile_SOURCES = tests/partition/test_profile.c
+tests_partition_test_profile_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_partition_test_profile_LDADD = $(CMOCKA_TEST_LIBS)

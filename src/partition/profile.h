@@ -1,0 +1,58 @@
+/* Cost profile of a model's units on this machine: forward and backward time
+ * per micro-batch (each unit built alone with dtp_stage_model_create and timed
+ * with dtp_stage_forward/backward), and the bytes each unit holds and sends.
+ * Also the glue from a profile to the partitioner and to a plan. */
+#ifndef DTP_PARTITION_PROFILE_H
+#define DTP_PARTITION_PROFILE_H
+
+#include <stddef.h>
+
+#include "base/base.h"
+#include "model/model.h"
+#include "partition/partition.h"
+#include "partition/plan.h"
+
+struct dtp_unit_cost {
+	char name[32];
+	double fwd_s, bwd_s;      /* median seconds per micro-batch of `batch` samples */
+	size_t params;            /* floats */
+	size_t param_bytes;       /* parameters */
+	size_t in_bytes;          /* unit input per micro-batch */
+	size_t out_bytes;         /* unit output per micro-batch (what a cut after it sends) */
+	size_t save_bytes;        /* kept by forward for backward, per micro-batch */
+	double fwd_flops;         /* per micro-batch */
+};
+
+struct dtp_profile {
+	struct dtp_model_spec spec;
+	int batch;                /* samples per micro-batch */
+	int n_units;
+	int measured;             /* 0: times are zero (static profile) */
+	struct dtp_unit_cost *units;
+};
+
+/* Sizes only (no timing): fills units from dtp_unit_describe. */
+int dtp_profile_static(const struct dtp_model_spec *spec, int batch, struct dtp_profile *out,
+		       struct dtp_err *err);
+/* Sizes and timings: `reps` timed forward+backward passes per unit after one
+ * warm-up (median taken). Runs on the calling thread (pin it first for
+ * meaningful numbers; OpenBLAS threads as configured). */
+int dtp_profile_measure(const struct dtp_model_spec *spec, int batch, int reps,
+			struct dtp_profile *out, struct dtp_err *err);
+void dtp_profile_free(struct dtp_profile *p);
+
+/* Optimizer state per parameter: 1 (SGD momentum) or 2 (AdamW m and v). */
+int dtp_optim_state_mult(enum dtp_optim_kind kind);
+
+/* Chain for the partitioner (n_units entries): time = fwd + bwd (+ fwd again
+ * with recompute), state = param bytes x (2 + state_mult) (parameters,
+ * gradients, optimizer state), cut = out x 2
+ * (activation forward, its gradient back). */
+int dtp_profile_chain(const struct dtp_profile *p, enum dtp_optim_kind optim, int recompute,
+		      struct dtp_chain_unit **out, struct dtp_err *err);
+
+/* Partitioner options for a plan: its K, M, schedule, recompute, mem cap. */
+void dtp_plan_partition_opts(const struct dtp_plan *p, double bandwidth,
+			     struct dtp_partition_opts *o);
+
+#endif
