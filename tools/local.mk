@@ -1,3 +1,5 @@
 # programs: each tool's rules are in tools/<tool>.mk
 include tools/bench-model.mk
 include tools/dtpipe-shard.mk
+include tools/bench-io.mk
+include tools/bench-net.mk
