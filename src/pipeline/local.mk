@@ -2,4 +2,11 @@ noinst_LIBRARIES += src/pipeline/libdtp_pipeline.a
 src_pipeline_libdtp_pipeline_a_SOURCES = \
 	src/pipeline/pipeline.h \
 	src/pipeline/schedule.c \
-	src/pipeline/simulate.c
+	src/pipeline/simulate.c \
+	src/pipeline/stage.h \
+	src/pipeline/setup.c \
+	src/pipeline/executor.c \
+	src/pipeline/checkpoint.h src/pipeline/checkpoint.c \
+	src/pipeline/report.h src/pipeline/report.c \
+	src/pipeline/trace.c \
+	src/pipeline/run.c

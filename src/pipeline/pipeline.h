@@ -85,4 +85,45 @@ int dtp_schedule_simulate(const struct dtp_schedule *scheds, int K, const double
 			  const double *bwd, double xfer, struct dtp_sim_result *out,
 			  struct dtp_err *err);
 
+/* ----------------------------------------------------------- running a stage */
+
+struct dtp_trace;
+
+struct dtp_stage_opts {
+	int stage;                     /* this process's stage */
+	int transport;                 /* enum dtp_transport_kind */
+	long steps;                    /* > 0 overrides the plan */
+	int epochs;                    /* > 0 overrides the plan (with steps = 0) */
+	const char *data_dir;          /* non-NULL: train = DIR/train, test = DIR/test */
+	const char *checkpoint_dir;    /* non-NULL overrides the plan */
+	int resume;                    /* continue from checkpoint_dir */
+	const char *metrics_path;      /* last stage writes JSON lines here */
+	const char *trace_path;        /* each stage writes PATH.stage-N (events), merged later */
+	const char *dump_dir;          /* tests: params per stage, losses in hex */
+	size_t mem_cap;                /* > 0 overrides the plan's mem_cap */
+	int quiet;                     /* no per-step lines */
+	int progress;                  /* draw a progress bar (stdout is a terminal) */
+	uint64_t job_key;
+	int connect_timeout_ms;        /* 0: the plan's */
+	int wait_timeout_ms;           /* a receive that waits longer fails; 0: 120 s */
+};
+void dtp_stage_opts_default(struct dtp_stage_opts *o);
+
+/* Run one stage of the plan to the end: connect to the neighbours, train,
+ * checkpoint, evaluate, report. Returns 0 or a negative errno (with err). */
+int dtp_stage_run(const struct dtp_plan *plan, const struct dtp_stage_opts *o,
+		  struct dtp_err *err);
+
+/* Memory a stage will allocate, by arena (bytes), computed before allocating;
+ * dtp_stage_run refuses to start when the total is over the cap. */
+struct dtp_stage_mem {
+	size_t params, grads, optim, stash, buffers, loader, model_scratch, total;
+};
+int dtp_stage_mem_predict(const struct dtp_plan *plan, int stage, struct dtp_stage_mem *out,
+			  struct dtp_err *err);
+
+/* Merge the per-stage trace files PATH.stage-0 .. PATH.stage-(K-1) into one
+ * Chrome trace-event JSON file at PATH (removing the parts). */
+int dtp_trace_merge(const char *path, int stages, struct dtp_err *err);
+
 #endif

@@ -1,1 +1,7 @@
-# tests for integration
+# multi-process tests of the pipeline: stages as processes over tcp/shm on localhost
+check_PROGRAMS += tests/integration/mkdata
+tests_integration_mkdata_SOURCES = tests/integration/mkdata.c
+tests_integration_mkdata_LDADD = $(DTP_ALL_LIBS)
+INTEGRATION_TESTS += tests/integration/bit_identical.sh
+dist_check_SCRIPTS += tests/integration/bit_identical.sh
+EXTRA_DIST += tests/integration/lib.sh

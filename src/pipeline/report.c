@@ -1,0 +1,238 @@
+/* The run's report: a line per step (or every log_every steps) with the loss,
+ * throughput, step time, bubble and each stage's compute/wait split; a
+ * progress bar on a terminal; JSON lines for --metrics; the evaluation; the
+ * final line with every stage's peak RSS. */
+#include "config.h"
+#include "pipeline/report.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+size_t dtp_peak_rss(void)
+{
+	char line[256];
+	size_t kb = 0;
+	FILE *f = fopen("/proc/self/status", "r");
+
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f)) {
+		if (strncmp(line, "VmHWM:", 6) == 0) {
+			kb = strtoull(line + 6, NULL, 10);
+			break;
+		}
+	}
+	fclose(f);
+	return kb * 1024;
+}
+
+int dtp_report_open(struct dtp_report *r, const struct dtp_stage *st,
+		    const struct dtp_stage_opts *o, long total, long start, struct dtp_err *err)
+{
+	const struct dtp_plan *p = st->plan;
+
+	memset(r, 0, sizeof(*r));
+	r->st = st;
+	r->o = o;
+	r->total = total;
+	r->start = start;
+	r->log_every = p->log_every > 0 ? p->log_every : 1;
+	r->units_per_step = (double)st->M * st->B * (double)st->tgt_elems;
+	r->unit_name = p->model.kind == DTP_MODEL_GPT ? "tokens" : "samples";
+	r->t_start = r->t_last = dtp_now_ns();
+	if (!st->is_last)
+		return 0;
+	if (o->metrics_path) {
+		r->metrics = fopen(o->metrics_path, start > 0 ? "a" : "w");
+		if (!r->metrics)
+			return dtp_errf(err, -errno, "--metrics %s: cannot write: %s", o->metrics_path,
+					strerror(errno));
+	}
+	if (o->dump_dir) {
+		char path[DTP_PLAN_PATH_MAX + 32];
+
+		mkdir(o->dump_dir, 0777);
+		snprintf(path, sizeof(path), "%s/losses", o->dump_dir);
+		r->losses = fopen(path, "a");
+		if (!r->losses) {
+			if (r->metrics)
+				fclose(r->metrics);
+			return dtp_errf(err, -errno, "cannot write %s: %s", path, strerror(errno));
+		}
+	}
+	if (!o->quiet)
+		printf("training %ld steps (from step %ld): %d stages, %s schedule%s, M=%d x %d %s\n",
+		       total - start, start, st->K, dtp_schedule_name(p->schedule),
+		       st->recompute ? " with recompute" : "", st->M, st->B,
+		       p->model.kind == DTP_MODEL_GPT ? "sequences" : "samples");
+	fflush(stdout);
+	return 0;
+}
+
+static void draw_bar(struct dtp_report *r, long step, double loss)
+{
+	int width = 30, done = (int)((double)(step + 1 - r->start) * width /
+				     (double)(r->total - r->start > 0 ? r->total - r->start : 1));
+
+	printf("\r[");
+	for (int i = 0; i < width; i++)
+		putchar(i < done ? '#' : '.');
+	printf("] %ld/%ld loss %.4f\r", step + 1, r->total, loss);
+	fflush(stdout);
+	r->bar_drawn = 1;
+}
+
+void dtp_report_step(struct dtp_report *r, long step, double loss, double gnorm,
+		     const double *t)
+{
+	const struct dtp_stage *st = r->st;
+	uint64_t now = dtp_now_ns();
+	double dt = (double)(now - r->t_last) * 1e-9, busy = 0;
+	char split[16 * DTP_MAX_STAGES];
+	size_t len = 0;
+	int K = st->K;
+
+	r->t_last = now;
+	if (!st->is_last)
+		return;
+	r->sum_step_time += dt;
+	r->steps_timed++;
+	for (int k = 0; k < K; k++) {
+		busy += t[2 * k];
+		if (len < sizeof(split) - 32)
+			len += (size_t)snprintf(split + len, sizeof(split) - len, " s%d %.1f/%.1f", k,
+						t[2 * k] * 1e3, t[2 * k + 1] * 1e3);
+	}
+	double bubble = dt > 0 ? 1.0 - busy / (K * dt) : 0;
+
+	if (bubble < 0)
+		bubble = 0;
+	if (r->metrics) {
+		json_t *o = json_object(), *stages = json_array();
+
+		for (int k = 0; k < K; k++) {
+			json_t *e = json_object();
+
+			json_object_set_new(e, "compute", json_real(t[2 * k]));
+			json_object_set_new(e, "wait", json_real(t[2 * k + 1]));
+			json_array_append_new(stages, e);
+		}
+		json_object_set_new(o, "step", json_integer(step + 1));
+		json_object_set_new(o, "loss", json_real(loss));
+		json_object_set_new(o, "grad_norm", json_real(gnorm));
+		json_object_set_new(o, "lr", json_real(dtp_lr_at(&st->plan->optim, step)));
+		json_object_set_new(o, "step_time", json_real(dt));
+		json_object_set_new(o, r->st->plan->model.kind == DTP_MODEL_GPT ? "tokens_per_s" : "samples_per_s",
+				    json_real(dt > 0 ? r->units_per_step / dt : 0));
+		json_object_set_new(o, "bubble", json_real(bubble));
+		json_object_set_new(o, "stages", stages);
+		json_dumpf(o, r->metrics, JSON_COMPACT);
+		fputc('\n', r->metrics);
+		fflush(r->metrics);
+		json_decref(o);
+	}
+	if (r->o->quiet)
+		return;
+	if ((step + 1) % r->log_every == 0 || step + 1 == r->total || step == r->start) {
+		if (r->bar_drawn)
+			printf("\r\033[K");
+		printf("step %ld/%ld | loss %.4f | %.0f %s/s | %.1f ms/step | bubble %.1f%% | compute/wait ms:%s\n",
+		       step + 1, r->total, loss, dt > 0 ? r->units_per_step / dt : 0, r->unit_name,
+		       dt * 1e3, bubble * 100, split);
+		r->bar_drawn = 0;
+	}
+	if (r->o->progress)
+		draw_bar(r, step, loss);
+	fflush(stdout);
+}
+
+void dtp_report_dump_loss(struct dtp_report *r, const char *dir, long step, double loss)
+{
+	(void)dir;
+	if (r->losses) {
+		fprintf(r->losses, "%ld %a\n", step, loss);
+		fflush(r->losses);
+	}
+}
+
+void dtp_report_train_end(struct dtp_report *r)
+{
+	double secs = (double)(dtp_now_ns() - r->t_start) * 1e-9;
+
+	r->t_train_end = dtp_now_ns();
+	if (!r->st->is_last || r->o->quiet)
+		return;
+	if (r->bar_drawn)
+		printf("\r\033[K");
+	r->bar_drawn = 0;
+	printf("trained %ld steps in %.1f s: %.0f %s/s on average\n", r->total - r->start, secs,
+	       secs > 0 ? r->units_per_step * (double)(r->total - r->start) / secs : 0,
+	       r->unit_name);
+	fflush(stdout);
+}
+
+void dtp_report_eval(struct dtp_report *r, int64_t correct, int64_t count, double loss_sum)
+{
+	if (count <= 0)
+		return;
+	printf("test accuracy: %.2f%% (%lld/%lld), test loss %.4f\n", 100.0 * (double)correct / count,
+	       (long long)correct, (long long)count, loss_sum / (double)count);
+	if (r->metrics) {
+		json_t *o = json_pack("{s:s, s:f, s:I, s:I, s:f}", "event", "eval", "accuracy",
+				      (double)correct / count, "correct", (json_int_t)correct, "count",
+				      (json_int_t)count, "loss", loss_sum / (double)count);
+
+		json_dumpf(o, r->metrics, JSON_COMPACT);
+		fputc('\n', r->metrics);
+		json_decref(o);
+	}
+	fflush(stdout);
+}
+
+int dtp_report_finish(struct dtp_report *r, struct dtp_stage *st, struct dtp_err *err)
+{
+	double *v = st->ctrl_up;
+	size_t n = 2 * (size_t)st->K;
+	char line[64 * DTP_MAX_STAGES];
+	size_t len = 0;
+	int rc;
+
+	if (st->is_first)
+		memset(v, 0, n * sizeof(double));
+	else if ((rc = dtp_stage_ctrl_recv(st, st->prev, 0xfffffff8u, 0, v, n, err)))
+		return rc;
+	v[2 * st->s] = (double)dtp_peak_rss();
+	v[2 * st->s + 1] = (double)st->mem_bytes;
+	if (!st->is_last)
+		return dtp_stage_ctrl_send(st, st->next, 0xfffffff8u, 0, v, n, err);
+	for (int k = 0; k < st->K && len < sizeof(line) - 64; k++)
+		len += (size_t)snprintf(line + len, sizeof(line) - len, "%s s%d %.1f MiB (arenas %.1f)",
+					k ? "," : "", k, v[2 * k] / 1048576.0, v[2 * k + 1] / 1048576.0);
+	if (!r->o->quiet || r->metrics)
+		printf("peak RSS per stage:%s\n", line);
+	if (r->metrics) {
+		json_t *o = json_object(), *a = json_array();
+
+		for (int k = 0; k < st->K; k++)
+			json_array_append_new(a, json_integer((json_int_t)v[2 * k]));
+		json_object_set_new(o, "event", json_string("end"));
+		json_object_set_new(o, "peak_rss", a);
+		json_dumpf(o, r->metrics, JSON_COMPACT);
+		fputc('\n', r->metrics);
+		json_decref(o);
+	}
+	fflush(stdout);
+	return 0;
+}
+
+void dtp_report_close(struct dtp_report *r)
+{
+	if (r->metrics)
+		fclose(r->metrics);
+	if (r->losses)
+		fclose(r->losses);
+	r->metrics = r->losses = NULL;
+}

@@ -1,0 +1,357 @@
+/* Start-up and tear-down of one stage: the model and optimizer, the loaders,
+ * the links to the neighbours, and ONE arena holding every buffer a step
+ * uses (stash slots, send and receive buffers, control messages), registered
+ * once with each link. Nothing is allocated after this. */
+#include "config.h"
+#include "pipeline/stage.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+void dtp_stage_opts_default(struct dtp_stage_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->stage = -1;
+	o->transport = DTP_TRANSPORT_AUTO;
+	o->steps = -1;
+	o->epochs = -1;
+}
+
+/* Sizes of the buffer arena for stage s, before anything is allocated. */
+struct arena_plan {
+	size_t in_b, out_b, save_b, tgt_b, ctrl_up_n, ctrl_down_n;
+	int n_slots;
+	size_t total;
+};
+
+static size_t up8(size_t x)
+{
+	return dtp_align_up(x ? x : 8, DTP_CACHELINE);
+}
+
+static void plan_arena(const struct dtp_plan *p, int s, int n_slots, size_t in_b, size_t out_b,
+		       size_t save_b, size_t tgt_elems, int total_units, struct arena_plan *a)
+{
+	int K = p->num_stages, first = s == 0, last = s == K - 1;
+	size_t per_slot, t = 0;
+
+	a->in_b = in_b, a->out_b = out_b, a->save_b = save_b;
+	a->tgt_b = tgt_elems * sizeof(int32_t) * (size_t)p->micro_batch;
+	a->n_slots = n_slots;
+	per_slot = up8(in_b) + (p->recompute ? 0 : up8(save_b));
+	if (last)
+		per_slot += up8(a->tgt_b) + (p->recompute ? 0 : up8(out_b));
+	t += per_slot * (size_t)n_slots;
+	if (p->recompute)
+		t += up8(save_b) + up8(out_b);
+	if (!last)
+		t += 2 * up8(out_b) + 2 * up8(out_b);   /* act_out, grad_in */
+	if (!first)
+		t += 2 * up8(in_b);                     /* grad_out */
+	a->ctrl_up_n = (size_t)total_units + 2 * (size_t)K + 4;
+	a->ctrl_down_n = 4 + 2 * (size_t)K;
+	t += up8(a->ctrl_up_n * sizeof(double)) + up8(a->ctrl_down_n * sizeof(double));
+	a->total = dtp_align_up(t, DTP_PAGE);
+}
+
+static int stash_slots(const struct dtp_plan *p, int s)
+{
+	int K = p->num_stages, M = p->micro_batches;
+
+	if (p->schedule == DTP_SCHEDULE_1F1B)
+		return K - s < M ? K - s : M;
+	return M;
+}
+
+int dtp_stage_mem_predict(const struct dtp_plan *p, int s, struct dtp_stage_mem *out,
+			  struct dtp_err *err)
+{
+	struct dtp_stage_mem m = { 0 };
+	struct dtp_unit_info ui;
+	struct arena_plan a;
+	size_t np = 0, in_e = 0, out_e = 0, save_e = 0, tgt_e;
+	int first = p->stages[s].first_unit, last = p->stages[s].last_unit, r;
+	int B = p->micro_batch, in_i32 = 0;
+
+	for (int u = first; u < last; u++) {
+		r = dtp_unit_describe(&p->model, u, &ui);
+		if (r)
+			return dtp_errf(err, r, "stage %d: cannot describe unit %d", s, u);
+		np += ui.n_params;
+		if (u == first) {
+			in_e = ui.in_elems;
+			in_i32 = ui.in_dtype == DTP_DTYPE_I32;
+		}
+		out_e = ui.out_elems;
+		save_e += ui.save_floats + ui.out_elems;
+	}
+	tgt_e = p->model.kind == DTP_MODEL_GPT ? (size_t)p->model.seq_len : 1;
+	(void)in_i32;
+	plan_arena(p, s, stash_slots(p, s), in_e * 4 * (size_t)B, out_e * 4 * (size_t)B,
+		   save_e * 4 * (size_t)B, tgt_e, dtp_model_num_units(&p->model), &a);
+	m.params = m.grads = np * sizeof(float);
+	m.optim = (p->optim.kind == DTP_OPTIM_ADAMW ? 2 : 1) * np *
+		  sizeof(float);
+	m.stash = (size_t)a.n_slots * (up8(a.in_b) + (p->recompute ? 0 : up8(a.save_b)));
+	m.buffers = a.total - m.stash;
+	m.loader = (s == 0 || s == p->num_stages - 1) ?
+		   p->loader_budget_bytes * (p->test_path[0] ? 2 : 1) : 0;
+	/* the model's own backward scratch: two unit-input gradients and the widest unit's
+	 * work area, at most a few activations of one micro-batch */
+	m.model_scratch = 4 * (out_e > in_e ? out_e : in_e) * 4 * (size_t)B;
+	m.total = m.params + m.grads + m.optim + m.stash + m.buffers + m.loader + m.model_scratch;
+	*out = m;
+	return 0;
+}
+
+static void carve_xbufs(struct dtp_xbuf *x, struct dtp_arena *a, size_t bytes)
+{
+	for (int i = 0; i < 2; i++)
+		x[i].buf = dtp_arena_take(a, up8(bytes), DTP_CACHELINE);
+}
+
+static int open_loader(const struct dtp_plan *p, const char *path, int train,
+		       struct dtp_loader **out, uint64_t *samples, struct dtp_err *err)
+{
+	struct dtp_loader_config c;
+	struct dtp_dataset_info info;
+	int r;
+
+	dtp_loader_config_default(&c);
+	c.path = path;
+	if (p->loader_budget_bytes)
+		c.budget_bytes = p->loader_budget_bytes;
+	c.seed = p->seed;
+	c.seq_len = p->model.kind == DTP_MODEL_GPT ? p->model.seq_len : 0;
+	c.shuffle = train;
+	if (p->shuffle_window > 0)
+		c.shuffle_window = (size_t)p->shuffle_window;
+	c.wrap = train;
+	r = dtp_loader_open(&c, out, err);
+	if (r)
+		return r;
+	dtp_loader_info(*out, &info);
+	*samples = info.samples;
+	return 0;
+}
+
+static int open_link(struct dtp_stage *st, const struct dtp_stage_opts *o, int peer,
+		     struct dtp_link **out, struct dtp_err *err)
+{
+	const struct dtp_plan *p = st->plan;
+	struct dtp_link_config c;
+	int lower = peer < st->s ? peer : st->s;
+	const char *host = p->stages[lower].host;
+	int r;
+
+	dtp_link_config_default(&c);
+	c.kind = (enum dtp_transport_kind)o->transport;
+	if (c.kind == DTP_TRANSPORT_AUTO && p->transport[0])
+		dtp_transport_kind_parse(p->transport, &c.kind);
+	c.self_stage = st->s;
+	c.peer_stage = peer;
+	c.listen = st->s < peer;
+	snprintf(c.host, sizeof(c.host), "%s", host[0] ? host : "127.0.0.1");
+	c.port = p->base_port + lower;
+	c.job_key = o->job_key;
+	c.plan_hash = dtp_plan_hash(p);
+	c.connect_timeout_ms = o->connect_timeout_ms > 0 ? o->connect_timeout_ms :
+			       (p->connect_timeout_ms > 0 ? p->connect_timeout_ms : 30000);
+	c.max_msg_bytes = st->in_bytes > st->out_bytes ? st->in_bytes : st->out_bytes;
+	if (c.max_msg_bytes < st->ctrl_up_n * sizeof(double))
+		c.max_msg_bytes = st->ctrl_up_n * sizeof(double);
+	if (c.slots < 2)
+		c.slots = 2;
+	if (p->gid_index >= 0)
+		c.gid_index = p->gid_index;
+	if (p->stages[st->s].nic[0])
+		snprintf(c.ib_dev, sizeof(c.ib_dev), "%s", p->stages[st->s].nic);
+	r = dtp_link_open(&c, out, err);
+	if (r)
+		dtp_err_prefix(err, "stage %d: link to stage %d: ", st->s, peer);
+	return r;
+}
+
+int dtp_stage_open(const struct dtp_plan *p, const struct dtp_stage_opts *o,
+		   struct dtp_stage **out, struct dtp_err *err)
+{
+	struct dtp_stage *st;
+	struct dtp_unit_info ui;
+	struct arena_plan a;
+	int r, s = o->stage, max_slots = (int)(sizeof(st->slots) / sizeof(st->slots[0]));
+
+	st = calloc(1, sizeof(*st));
+	if (!st)
+		return dtp_errf(err, -ENOMEM, "stage %d: out of memory", s);
+	st->plan = p;
+	st->s = s;
+	st->K = p->num_stages;
+	st->M = p->micro_batches;
+	st->B = p->micro_batch;
+	st->first_unit = p->stages[s].first_unit;
+	st->last_unit = p->stages[s].last_unit;
+	st->n_units = st->last_unit - st->first_unit;
+	st->total_units = dtp_model_num_units(&p->model);
+	st->is_first = s == 0;
+	st->is_last = s == st->K - 1;
+	st->recompute = p->recompute;
+	st->seed = p->seed;
+	st->wait_timeout_ms = o->wait_timeout_ms > 0 ? o->wait_timeout_ms : 120000;
+	st->tgt_elems = p->model.kind == DTP_MODEL_GPT ? (size_t)p->model.seq_len : 1;
+
+	r = dtp_stage_model_create(&p->model, st->first_unit, st->last_unit, st->B, p->seed,
+				   &st->model, err);
+	if (r)
+		goto out_free;
+	r = dtp_schedule_build(p->schedule, s, st->K, st->M, &st->sched, err);
+	if (r)
+		goto out_model;
+	st->n_slots = st->sched.max_stash;
+	if (st->n_slots > max_slots) {
+		r = dtp_errf(err, -EINVAL,
+			     "stage %d: the %s schedule stashes %d micro-batches, at most %d supported: use 1f1b or fewer micro-batches",
+			     s, dtp_schedule_name(p->schedule), st->n_slots, max_slots);
+		goto out_sched;
+	}
+	r = dtp_unit_describe(&p->model, st->last_unit - 1, &ui);
+	if (r)
+		goto out_sched;
+	st->vocab = (int)(ui.out_elems / st->tgt_elems);
+	st->in_bytes = dtp_stage_model_in_bytes(st->model, st->B);
+	st->out_bytes = dtp_stage_model_out_bytes(st->model, st->B);
+	st->save_bytes = dtp_stage_model_save_bytes(st->model, st->B);
+	plan_arena(p, s, st->n_slots, st->in_bytes, st->out_bytes, st->save_bytes, st->tgt_elems,
+		   st->total_units, &a);
+	r = dtp_arena_init(&st->arena, a.total);
+	if (r) {
+		r = dtp_errf(err, r, "stage %d: cannot map %zu bytes of pipeline buffers", s, a.total);
+		goto out_sched;
+	}
+	for (int i = 0; i < st->n_slots; i++) {
+		struct dtp_slot *sl = &st->slots[i];
+
+		sl->in = dtp_arena_take(&st->arena, up8(a.in_b), DTP_CACHELINE);
+		if (!st->recompute)
+			sl->save = dtp_arena_take(&st->arena, up8(a.save_b), DTP_CACHELINE);
+		if (st->is_last) {
+			sl->tgt = dtp_arena_take(&st->arena, up8(a.tgt_b), DTP_CACHELINE);
+			if (!st->recompute)
+				sl->logits = dtp_arena_take(&st->arena, up8(a.out_b), DTP_CACHELINE);
+		}
+	}
+	if (st->recompute) {
+		st->scratch_save = dtp_arena_take(&st->arena, up8(a.save_b), DTP_CACHELINE);
+		st->scratch_out = dtp_arena_take(&st->arena, up8(a.out_b), DTP_CACHELINE);
+	}
+	if (!st->is_last) {
+		carve_xbufs(st->act_out, &st->arena, a.out_b);
+		carve_xbufs(st->grad_in, &st->arena, a.out_b);
+	}
+	if (!st->is_first)
+		carve_xbufs(st->grad_out, &st->arena, a.in_b);
+	st->ctrl_up_n = a.ctrl_up_n;
+	st->ctrl_down_n = a.ctrl_down_n;
+	st->ctrl_up = dtp_arena_take(&st->arena, up8(a.ctrl_up_n * 8), DTP_CACHELINE);
+	st->ctrl_down = dtp_arena_take(&st->arena, up8(a.ctrl_down_n * 8), DTP_CACHELINE);
+	st->sumsq = calloc((size_t)st->n_units, sizeof(double));
+	if (!st->ctrl_down || !st->sumsq) {
+		r = dtp_errf(err, -ENOMEM, "stage %d: buffer arena too small (internal error)", s);
+		goto out_arena;
+	}
+
+	/* data: the first stage reads inputs, the last one targets, in the same order */
+	if (st->is_first || st->is_last) {
+		r = open_loader(p, p->train_path, 1, &st->train_in, &st->train_samples, err);
+		if (r)
+			goto out_arena;
+		if (p->test_path[0]) {
+			r = open_loader(p, p->test_path, 0, &st->test_in, &st->test_samples, err);
+			if (r)
+				goto out_loaders;
+		}
+		if (st->is_last) {
+			st->train_tgt = st->train_in;
+			st->test_tgt = st->test_in;
+			if (!st->is_first)
+				st->train_in = st->test_in = NULL;
+		}
+	}
+
+	/* links: the lower stage of each pair listens */
+	if (!st->is_last) {
+		r = open_link(st, o, s + 1, &st->next, err);
+		if (r)
+			goto out_loaders;
+		r = dtp_link_reg(st->next, st->arena.base, st->arena.size, &st->next_mr, err);
+		if (r)
+			goto out_next;
+	}
+	if (!st->is_first) {
+		r = open_link(st, o, s - 1, &st->prev, err);
+		if (r)
+			goto out_next_mr;
+		r = dtp_link_reg(st->prev, st->arena.base, st->arena.size, &st->prev_mr, err);
+		if (r)
+			goto out_prev;
+	}
+	*out = st;
+	return 0;
+
+out_prev:
+	dtp_link_close(st->prev);
+out_next_mr:
+	if (st->next_mr)
+		dtp_link_dereg(st->next, st->next_mr);
+out_next:
+	if (st->next)
+		dtp_link_close(st->next);
+out_loaders:
+	if (st->train_in)
+		dtp_loader_close(st->train_in);
+	if (st->test_in)
+		dtp_loader_close(st->test_in);
+	if (st->train_tgt && st->train_tgt != st->train_in)
+		dtp_loader_close(st->train_tgt);
+	if (st->test_tgt && st->test_tgt != st->test_in)
+		dtp_loader_close(st->test_tgt);
+out_arena:
+	free(st->sumsq);
+	dtp_arena_release(&st->arena);
+out_sched:
+	dtp_schedule_free(&st->sched);
+out_model:
+	dtp_stage_model_destroy(st->model);
+out_free:
+	free(st);
+	return r;
+}
+
+void dtp_stage_close(struct dtp_stage *st)
+{
+	if (!st)
+		return;
+	if (st->prev) {
+		dtp_link_dereg(st->prev, st->prev_mr);
+		dtp_link_close(st->prev);
+	}
+	if (st->next) {
+		dtp_link_dereg(st->next, st->next_mr);
+		dtp_link_close(st->next);
+	}
+	if (st->train_in)
+		dtp_loader_close(st->train_in);
+	if (st->test_in)
+		dtp_loader_close(st->test_in);
+	if (st->train_tgt && st->train_tgt != st->train_in)
+		dtp_loader_close(st->train_tgt);
+	if (st->test_tgt && st->test_tgt != st->test_in)
+		dtp_loader_close(st->test_tgt);
+	free(st->sumsq);
+	dtp_arena_release(&st->arena);
+	dtp_schedule_free(&st->sched);
+	if (st->optim)
+		dtp_optim_destroy(st->optim);
+	dtp_stage_model_destroy(st->model);
+	free(st);
+}

@@ -1,0 +1,141 @@
+/* Internal to src/pipeline: the state of one running stage. Everything here is
+ * allocated by dtp_stage_open at start-up; a step allocates nothing. */
+#ifndef DTP_PIPELINE_STAGE_H
+#define DTP_PIPELINE_STAGE_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "io/io.h"
+#include "model/model.h"
+#include "pipeline/pipeline.h"
+#include "rdma/transport.h"
+
+#define DTP_MAX_SLOTS 1024
+
+/* One micro-batch's stash: its stage input and what forward keeps. */
+struct dtp_slot {
+	void *in;              /* stage input, in_bytes(B) */
+	void *save;            /* save_bytes(B); NULL when recomputing */
+	int32_t *tgt;          /* last stage: targets (B * target_elems) */
+	float *logits;         /* last stage without recompute: logits, then dlogits */
+	struct dtp_req recv;   /* activation receive (non-first stages) */
+	int recv_posted;
+};
+
+/* A buffer with its own request, for sends and gradient receives. */
+struct dtp_xbuf {
+	void *buf;
+	struct dtp_req req;
+	int pending;
+};
+
+struct dtp_stage {
+	const struct dtp_plan *plan;
+	int s, K, M, B;
+	int first_unit, last_unit, n_units, total_units;
+	int is_first, is_last;
+	int recompute;
+	uint64_t seed;
+
+	struct dtp_stage_model *model;
+	struct dtp_optim *optim;
+	struct dtp_schedule sched;
+
+	/* data: stage 0 reads inputs, the last stage targets (K = 1: both, one loader) */
+	struct dtp_loader *train_in, *train_tgt;
+	struct dtp_loader *test_in, *test_tgt;
+	uint64_t train_samples, test_samples;
+	size_t tgt_elems;      /* per sample: 1 (labels) or T */
+	int vocab;             /* logits per target row */
+
+	/* links and the registered buffer arena */
+	struct dtp_link *prev, *next;
+	struct dtp_mr *prev_mr, *next_mr;
+	struct dtp_arena arena;
+	size_t in_bytes, out_bytes, save_bytes;
+
+	int n_slots;
+	struct dtp_slot slots[DTP_MAX_SLOTS];
+	void *scratch_save;    /* recompute: the one save area */
+	void *scratch_out;     /* recompute: forward output (non-last) or logits (last) */
+	struct dtp_xbuf act_out[2];   /* non-last: outputs being sent */
+	struct dtp_xbuf grad_in[2];   /* non-last: gradients being received */
+	struct dtp_xbuf grad_out[2];  /* non-first: input gradients being sent */
+	double *ctrl_up;       /* per-unit sumsq, per-stage compute/wait */
+	double *ctrl_down;     /* clip factor, loss, grad norm */
+	size_t ctrl_up_n, ctrl_down_n;
+	double *sumsq;         /* this stage's units */
+
+	/* per-step accounting (seconds) */
+	double t_compute, t_wait, t_data;
+	double loss_sum;       /* last stage: sum of xent over the step, in micro-batch order */
+	int wait_timeout_ms;
+
+	struct dtp_trace *trace;   /* may be NULL */
+	size_t mem_bytes;      /* predicted: every arena this stage allocates */
+};
+
+/* ---- executor.c */
+/* One training step (schedule ops, gradient-norm gather, optimizer step).
+ * On the last stage, *loss gets the step's mean loss; clip gets the factor. */
+int dtp_stage_train_step(struct dtp_stage *st, long step, double *loss, double *gnorm,
+			 double *stage_times, struct dtp_err *err);
+/* Forward the test set; last stage: *correct, *count, *loss_sum */
+int dtp_stage_evaluate(struct dtp_stage *st, uint32_t tag_step, int64_t *correct,
+		       int64_t *count, double *loss_sum, struct dtp_err *err);
+/* small control messages along the chain (blocking) */
+int dtp_stage_ctrl_send(struct dtp_stage *st, struct dtp_link *l, uint32_t step, uint16_t micro,
+			const double *v, size_t n, struct dtp_err *err);
+int dtp_stage_ctrl_recv(struct dtp_stage *st, struct dtp_link *l, uint32_t step, uint16_t micro,
+			double *v, size_t n, struct dtp_err *err);
+
+/* ---- setup.c */
+int dtp_stage_open(const struct dtp_plan *plan, const struct dtp_stage_opts *o,
+		   struct dtp_stage **out, struct dtp_err *err);
+void dtp_stage_close(struct dtp_stage *st);
+
+/* ---- trace.c: spans recorded into a buffer allocated at start-up */
+enum dtp_span_kind {
+	DTP_SPAN_FWD = 0, DTP_SPAN_BWD, DTP_SPAN_RECOMPUTE, DTP_SPAN_SEND, DTP_SPAN_RECV,
+	DTP_SPAN_WAIT, DTP_SPAN_OPTIM, DTP_SPAN_DATA, DTP_SPAN_SYNC, DTP_SPAN_EVAL,
+	DTP_SPAN_CKPT, DTP_SPAN_N
+};
+int dtp_trace_open(const char *path, int stage, size_t max_spans, struct dtp_trace **out,
+		   struct dtp_err *err);
+static inline void dtp_trace_span(struct dtp_trace *t, int kind, long step, int micro,
+				  uint64_t t0, uint64_t t1);
+/* writes PATH.stage-N and frees t */
+int dtp_trace_close(struct dtp_trace *t, struct dtp_err *err);
+
+struct dtp_span {
+	uint64_t t0, t1;
+	int32_t step;
+	int16_t micro;
+	int16_t kind;
+};
+struct dtp_trace {
+	char *path;
+	int stage;
+	size_t n, cap, dropped;
+	struct dtp_span *spans;
+};
+static inline void dtp_trace_span(struct dtp_trace *t, int kind, long step, int micro,
+				  uint64_t t0, uint64_t t1)
+{
+	struct dtp_span *sp;
+
+	if (!t)
+		return;
+	if (t->n == t->cap) {
+		t->dropped++;
+		return;
+	}
+	sp = &t->spans[t->n++];
+	sp->t0 = t0, sp->t1 = t1;
+	sp->step = (int32_t)step;
+	sp->micro = (int16_t)micro;
+	sp->kind = (int16_t)kind;
+}
+
+#endif

@@ -1,0 +1,112 @@
+/* Chrome trace-event output (Perfetto): each stage records spans into a buffer
+ * allocated at start-up, writes them as one event per line to PATH.stage-N at
+ * the end, and dtp_trace_merge joins the parts into PATH with one track
+ * (pid) per stage. */
+#include "config.h"
+#include "pipeline/stage.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char *const span_names[DTP_SPAN_N] = {
+	"fwd", "bwd", "recompute", "send", "recv", "wait", "optim", "data", "sync", "eval", "checkpoint",
+};
+
+int dtp_trace_open(const char *path, int stage, size_t max_spans, struct dtp_trace **out,
+		   struct dtp_err *err)
+{
+	struct dtp_trace *t = calloc(1, sizeof(*t));
+
+	if (!t)
+		return dtp_errf(err, -ENOMEM, "trace: out of memory");
+	t->spans = calloc(max_spans, sizeof(*t->spans));
+	t->path = strdup(path);
+	if (!t->spans || !t->path) {
+		free(t->spans);
+		free(t->path);
+		free(t);
+		return dtp_errf(err, -ENOMEM, "trace: cannot allocate %zu spans", max_spans);
+	}
+	t->cap = max_spans;
+	t->stage = stage;
+	*out = t;
+	return 0;
+}
+
+int dtp_trace_close(struct dtp_trace *t, struct dtp_err *err)
+{
+	char part[DTP_PLAN_PATH_MAX + 32];
+	FILE *f;
+	int r = 0;
+
+	if (!t)
+		return 0;
+	snprintf(part, sizeof(part), "%s.stage-%d", t->path, t->stage);
+	f = fopen(part, "w");
+	if (!f) {
+		r = dtp_errf(err, -errno, "trace: cannot write %s: %s", part, strerror(errno));
+		goto out_free;
+	}
+	fprintf(f, "{\"name\":\"process_name\",\"ph\":\"M\",\"pid\":%d,\"tid\":0,"
+		"\"args\":{\"name\":\"stage %d\"}}\n", t->stage, t->stage);
+	fprintf(f, "{\"name\":\"process_sort_index\",\"ph\":\"M\",\"pid\":%d,\"tid\":0,"
+		"\"args\":{\"sort_index\":%d}}\n", t->stage, t->stage);
+	for (size_t i = 0; i < t->n; i++) {
+		const struct dtp_span *sp = &t->spans[i];
+
+		fprintf(f, "{\"name\":\"%s\",\"cat\":\"%s\",\"ph\":\"X\",\"pid\":%d,\"tid\":0,"
+			"\"ts\":%.3f,\"dur\":%.3f,\"args\":{\"step\":%d,\"micro\":%d}}\n",
+			span_names[sp->kind], span_names[sp->kind], t->stage, (double)sp->t0 * 1e-3,
+			(double)(sp->t1 - sp->t0) * 1e-3, (int)sp->step, (int)sp->micro);
+	}
+	if (fclose(f) != 0)
+		r = dtp_errf(err, -EIO, "trace: cannot write %s", part);
+	if (t->dropped)
+		dtp_warn("stage %d: trace buffer full, %zu spans not recorded", t->stage, t->dropped);
+out_free:
+	free(t->spans);
+	free(t->path);
+	free(t);
+	return r;
+}
+
+int dtp_trace_merge(const char *path, int stages, struct dtp_err *err)
+{
+	char part[DTP_PLAN_PATH_MAX + 32], line[512];
+	char tmp[DTP_PLAN_PATH_MAX + 32];
+	FILE *out, *in;
+	int first = 1, r = 0;
+
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	out = fopen(tmp, "w");
+	if (!out)
+		return dtp_errf(err, -errno, "trace: cannot write %s: %s", tmp, strerror(errno));
+	fputs("{\"displayTimeUnit\":\"ms\",\"traceEvents\":[\n", out);
+	for (int s = 0; s < stages; s++) {
+		snprintf(part, sizeof(part), "%s.stage-%d", path, s);
+		in = fopen(part, "r");
+		if (!in) {
+			r = dtp_errf(err, -ENOENT, "trace: stage %d wrote no %s", s, part);
+			continue;
+		}
+		while (fgets(line, sizeof(line), in)) {
+			size_t n = strlen(line);
+
+			if (n && line[n - 1] == '\n')
+				line[--n] = '\0';
+			if (!n)
+				continue;
+			fprintf(out, "%s%s", first ? "" : ",\n", line);
+			first = 0;
+		}
+		fclose(in);
+		unlink(part);
+	}
+	fputs("\n]}\n", out);
+	if (fclose(out) != 0 || rename(tmp, path) != 0)
+		return dtp_errf(err, -EIO, "trace: cannot write %s", path);
+	return r;
+}

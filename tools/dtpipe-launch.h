@@ -1,0 +1,24 @@
+/* dtpipe's local launcher: start every stage of a plan on this machine as a
+ * child process, forward their output with a "[stage N] " prefix, and stop
+ * the rest when one fails. */
+#ifndef DTP_TOOLS_DTPIPE_LAUNCH_H
+#define DTP_TOOLS_DTPIPE_LAUNCH_H
+
+#include "partition/plan.h"
+#include "pipeline/pipeline.h"
+
+struct dtp_launch_args {
+	struct dtp_stage_opts o;
+	const char *plan_path;
+	int stage_opt;           /* --stage, -1 if not given */
+	int threads;             /* --threads, 0 = the stage's cores */
+	int transport_given;
+	int no_bind;
+	int print_default, help, version;
+};
+
+/* Returns the exit status for dtpipe: 0, the failing stage's status, 2 on bad input. */
+int dtp_launch_all(const struct dtp_launch_args *a, const struct dtp_plan *plan, int argc,
+		   char **argv);
+
+#endif

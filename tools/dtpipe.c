@@ -1,0 +1,291 @@
+/* dtpipe: train a model with synchronous pipeline parallelism.
+ *
+ * With a rank (--stage N, or the launcher's environment) this process runs
+ * that stage; with none it launches every stage of the plan on this machine
+ * and supervises them (dtpipe-launch.c). Without --plan it runs the embedded
+ * default plan (examples/fashion-mnist.ini). */
+#include "config.h"
+
+#include <cblas.h>
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "base/base.h"
+#include "partition/place.h"
+#include "partition/plan.h"
+#include "pipeline/pipeline.h"
+#include "rdma/bootstrap.h"
+#include "rdma/transport.h"
+#include "dtpipe-launch.h"
+#include "tools/default-plan.h"
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+"Usage: dtpipe [--plan PLAN.ini] [options]\n"
+"Train a model with synchronous pipeline parallelism (GPipe or 1F1B), one\n"
+"process per stage. Without a rank (--stage, or OMPI_COMM_WORLD_RANK, PMIX_RANK,\n"
+"PMI_RANK, SLURM_PROCID) dtpipe launches every stage of the plan on this machine\n"
+"and supervises them. Without --plan it trains the built-in default plan: a\n"
+"4-stage mlp on Fashion-MNIST from data/fashion-mnist/{train,test} (make them with\n"
+"`dtpipe-shard fashion-mnist --out data/fashion-mnist`).\n"
+"\n"
+"Options:\n"
+"  -p, --plan FILE          stage plan (docs/plan-format.md)\n"
+"  -s, --stage N            run only stage N (under a launcher: from its environment)\n"
+"      --steps N            optimizer steps (overrides the plan)\n"
+"      --epochs N           epochs over the training set (when steps are not given)\n"
+"  -t, --transport KIND     auto, verbs, tcp or shm (default: the plan's, else auto)\n"
+"      --metrics FILE       JSON lines: one per step, the evaluation, the end\n"
+"      --trace FILE         Chrome trace-event JSON (open in ui.perfetto.dev)\n"
+"      --checkpoint-dir DIR per-stage checkpoints (overrides the plan)\n"
+"      --resume             continue from the checkpoints in that directory\n"
+"      --mem-cap SIZE       per-stage memory cap (e.g. 512M); refuse to start above it\n"
+"      --threads N          OpenBLAS threads per stage (default: the stage's cores)\n"
+"      --data DIR           datasets DIR/train and DIR/test (overrides the plan)\n"
+"  -q, --quiet              no per-step lines\n"
+"      --print-default-plan print the built-in plan and exit\n"
+"  -h, --help               this text\n"
+"  -V, --version            the version\n"
+"\n"
+"Exit status: 0 on success, 2 on bad input (options, plan, data, checkpoint),\n"
+"1 on any other failure (a stage died, a peer vanished, out of memory).\n");
+}
+
+enum {
+	OPT_STEPS = 256, OPT_EPOCHS, OPT_METRICS, OPT_TRACE, OPT_CKPT, OPT_RESUME, OPT_MEMCAP,
+	OPT_THREADS, OPT_DATA, OPT_DEFAULT_PLAN, OPT_JOB_KEY, OPT_PROGRESS, OPT_DUMP,
+	OPT_NO_BIND,
+};
+
+static const struct option long_opts[] = {
+	{ "plan", required_argument, NULL, 'p' },
+	{ "stage", required_argument, NULL, 's' },
+	{ "steps", required_argument, NULL, OPT_STEPS },
+	{ "epochs", required_argument, NULL, OPT_EPOCHS },
+	{ "transport", required_argument, NULL, 't' },
+	{ "metrics", required_argument, NULL, OPT_METRICS },
+	{ "trace", required_argument, NULL, OPT_TRACE },
+	{ "checkpoint-dir", required_argument, NULL, OPT_CKPT },
+	{ "resume", no_argument, NULL, OPT_RESUME },
+	{ "mem-cap", required_argument, NULL, OPT_MEMCAP },
+	{ "threads", required_argument, NULL, OPT_THREADS },
+	{ "data", required_argument, NULL, OPT_DATA },
+	{ "quiet", no_argument, NULL, 'q' },
+	{ "print-default-plan", no_argument, NULL, OPT_DEFAULT_PLAN },
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, 'V' },
+	/* internal: set by the supervisor for the stages it starts, or by tests */
+	{ "job-key", required_argument, NULL, OPT_JOB_KEY },
+	{ "progress", no_argument, NULL, OPT_PROGRESS },
+	{ "dump", required_argument, NULL, OPT_DUMP },
+	{ "no-bind", no_argument, NULL, OPT_NO_BIND },
+	{ NULL, 0, NULL, 0 },
+};
+
+static int parse_long(const char *opt, const char *s, long lo, long *out)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || end == s || *end || v < lo) {
+		fprintf(stderr, "dtpipe: %s %s: expected an integer >= %ld\n", opt, s, lo);
+		return -EINVAL;
+	}
+	*out = v;
+	return 0;
+}
+
+static int parse_args(int argc, char **argv, struct dtp_launch_args *a)
+{
+	long v;
+	int c;
+
+	dtp_stage_opts_default(&a->o);
+	a->stage_opt = -1;
+	a->threads = 0;
+	while ((c = getopt_long(argc, argv, "p:s:t:qhV", long_opts, NULL)) != -1) {
+		switch (c) {
+		case 'p': a->plan_path = optarg; break;
+		case 's':
+			if (parse_long("--stage", optarg, 0, &v))
+				return -EINVAL;
+			a->stage_opt = (int)v;
+			break;
+		case OPT_STEPS:
+			if (parse_long("--steps", optarg, 1, &v))
+				return -EINVAL;
+			a->o.steps = v;
+			break;
+		case OPT_EPOCHS:
+			if (parse_long("--epochs", optarg, 1, &v))
+				return -EINVAL;
+			a->o.epochs = (int)v;
+			break;
+		case 't': {
+			enum dtp_transport_kind k;
+
+			if (dtp_transport_kind_parse(optarg, &k)) {
+				fprintf(stderr, "dtpipe: --transport %s: use auto, verbs, tcp or shm\n",
+					optarg);
+				return -EINVAL;
+			}
+			a->o.transport = k;
+			a->transport_given = 1;
+			break;
+		}
+		case OPT_METRICS: a->o.metrics_path = optarg; break;
+		case OPT_TRACE: a->o.trace_path = optarg; break;
+		case OPT_CKPT: a->o.checkpoint_dir = optarg; break;
+		case OPT_RESUME: a->o.resume = 1; break;
+		case OPT_MEMCAP:
+			if (dtp_parse_size(optarg, &a->o.mem_cap) || a->o.mem_cap == 0) {
+				fprintf(stderr, "dtpipe: --mem-cap %s: expected a size such as 512M or 2G\n",
+					optarg);
+				return -EINVAL;
+			}
+			break;
+		case OPT_THREADS:
+			if (parse_long("--threads", optarg, 1, &v))
+				return -EINVAL;
+			a->threads = (int)v;
+			break;
+		case OPT_DATA: a->o.data_dir = optarg; break;
+		case 'q': a->o.quiet = 1; break;
+		case OPT_DEFAULT_PLAN: a->print_default = 1; break;
+		case 'h': a->help = 1; break;
+		case 'V': a->version = 1; break;
+		case OPT_JOB_KEY: a->o.job_key = strtoull(optarg, NULL, 0); break;
+		case OPT_PROGRESS: a->o.progress = 1; break;
+		case OPT_DUMP: a->o.dump_dir = optarg; break;
+		case OPT_NO_BIND: a->no_bind = 1; break;
+		default:
+			fprintf(stderr, "Try 'dtpipe --help'.\n");
+			return -EINVAL;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "dtpipe: unexpected argument '%s'; try 'dtpipe --help'\n", argv[optind]);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int load_plan(const struct dtp_launch_args *a, struct dtp_plan *plan, struct dtp_err *err)
+{
+	if (a->plan_path)
+		return dtp_plan_load(a->plan_path, plan, err);
+	return dtp_plan_parse_string(dtp_default_plan_text, "<default plan: examples/fashion-mnist.ini>",
+				     plan, err);
+}
+
+/* Pin this stage to its cores and size OpenBLAS's pool to them. */
+static int place_self(const struct dtp_launch_args *a, const struct dtp_plan *plan, int stage,
+		      struct dtp_err *err)
+{
+	struct dtp_topo *topo;
+	struct dtp_bind_info bi;
+	char cores[DTP_CPULIST_MAX], nic[DTP_NIC_MAX];
+	int shared, r, threads = a->threads;
+
+	if (!a->no_bind) {
+		r = dtp_topo_load(NULL, &topo, err);
+		if (r)
+			return r;
+		r = dtp_place_stage(topo, plan, stage, cores, nic, &shared, err);
+		if (r == 0)
+			r = dtp_place_bind(topo, cores, &bi, err);
+		dtp_topo_destroy(topo);
+		if (r)
+			return r;
+		if (threads <= 0)
+			threads = bi.n_pus;
+		dtp_debug("stage %d: bound to cores %s%s, nic %s", stage, cores,
+			  shared ? " (shared)" : "", nic[0] ? nic : "-");
+	}
+	if (threads > 0)
+		openblas_set_num_threads(threads);
+	return 0;
+}
+
+static int run_stage(struct dtp_launch_args *a, const struct dtp_plan *plan, int stage)
+{
+	struct dtp_err err = { 0 };
+	const char *key;
+	int r;
+
+	r = place_self(a, plan, stage, &err);
+	if (r) {
+		fprintf(stderr, "dtpipe: stage %d: %s\n", stage, err.msg);
+		return dtp_exit_code(r);
+	}
+	if (!a->o.job_key && (key = getenv("DTP_JOB_KEY")))
+		a->o.job_key = strtoull(key, NULL, 0);
+	if (!a->o.job_key && (key = getenv("SLURM_JOB_ID")))
+		a->o.job_key = strtoull(key, NULL, 10);
+	a->o.stage = stage;
+	r = dtp_stage_run(plan, &a->o, &err);
+	if (r) {
+		fprintf(stderr, "dtpipe: stage %d: %s\n", stage, err.msg);
+		return dtp_exit_code(r);
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct dtp_launch_args a = { 0 };
+	struct dtp_err err = { 0 };
+	struct dtp_plan *plan;
+	enum dtp_rank_source src;
+	int r, rank, status;
+
+	if (parse_args(argc, argv, &a))
+		return DTP_EXIT_BADINPUT;
+	if (a.help) {
+		usage(stdout);
+		return 0;
+	}
+	if (a.version) {
+		printf("dtpipe %s\n", PACKAGE_VERSION);
+		return 0;
+	}
+	if (a.print_default) {
+		fputs(dtp_default_plan_text, stdout);
+		return 0;
+	}
+	plan = malloc(sizeof(*plan));
+	if (!plan)
+		return DTP_EXIT_FAIL;
+	r = load_plan(&a, plan, &err);
+	if (r) {
+		fprintf(stderr, "dtpipe: %s\n", err.msg);
+		free(plan);
+		return dtp_exit_code(r);
+	}
+	r = dtp_rank_detect(a.stage_opt, &rank, &src, &err);
+	if (r) {
+		fprintf(stderr, "dtpipe: %s\n", err.msg);
+		free(plan);
+		return DTP_EXIT_BADINPUT;
+	}
+	if (src == DTP_RANK_NONE) {
+		if (dtp_plan_warnings(plan)[0])
+			fputs(dtp_plan_warnings(plan), stderr);
+		status = dtp_launch_all(&a, plan, argc, argv);
+	} else if (rank >= plan->num_stages) {
+		fprintf(stderr, "dtpipe: stage %d (from %s) does not exist: %s has stages 0..%d\n",
+			rank, dtp_rank_source_name(src), plan->path, plan->num_stages - 1);
+		status = DTP_EXIT_BADINPUT;
+	} else {
+		status = run_stage(&a, plan, rank);
+	}
+	free(plan);
+	return status;
+}
