@@ -3,3 +3,5 @@ include tools/bench-model.mk
 include tools/dtpipe-shard.mk
 include tools/bench-io.mk
 include tools/bench-net.mk
+include tools/dtpipe.mk
+include tools/dtpipe-partition.mk
