@@ -276,8 +276,20 @@ static int ini_safe(const char *s)
 	return n < 190;   /* inih's line limit is 200 characters */
 }
 
+/* shortest %g form that reads back as the same float */
+static const char *fmt_float(float v, char *buf, size_t len)
+{
+	for (int prec = 6; prec <= 9; prec++) {
+		snprintf(buf, len, "%.*g", prec, (double)v);
+		if (strtof(buf, NULL) == v)
+			break;
+	}
+	return buf;
+}
+
 int dtp_plan_write(const struct dtp_plan *p, FILE *f)
 {
+	char b[7][32];
 	const struct dtp_model_spec *m = &p->model;
 	const struct dtp_optim_config *o = &p->optim;
 
@@ -304,17 +316,19 @@ int dtp_plan_write(const struct dtp_plan *p, FILE *f)
 	fprintf(f, "\n[train]\nmicro_batch = %d\nmicro_batches = %d\nschedule = %s\n"
 		"recompute = %s\n", p->micro_batch, p->micro_batches,
 		dtp_schedule_name(p->schedule), p->recompute ? "true" : "false");
-	fprintf(f, "optimizer = %s\nlr = %.9g\nmomentum = %.9g\nbeta1 = %.9g\nbeta2 = %.9g\n"
-		"eps = %.9g\nweight_decay = %.9g\nclip_norm = %.9g\nwarmup_steps = %ld\n",
-		o->kind == DTP_OPTIM_ADAMW ? "adamw" : "sgd", (double)o->lr, (double)o->momentum,
-		(double)o->beta1, (double)o->beta2, (double)o->eps, (double)o->weight_decay,
-		(double)o->clip_norm, o->warmup_steps);
+	fprintf(f, "optimizer = %s\nlr = %s\nmomentum = %s\nbeta1 = %s\nbeta2 = %s\n"
+		"eps = %s\nweight_decay = %s\nclip_norm = %s\nwarmup_steps = %ld\n",
+		o->kind == DTP_OPTIM_ADAMW ? "adamw" : "sgd", fmt_float(o->lr, b[0], 32),
+		fmt_float(o->momentum, b[1], 32), fmt_float(o->beta1, b[2], 32),
+		fmt_float(o->beta2, b[3], 32), fmt_float(o->eps, b[4], 32),
+		fmt_float(o->weight_decay, b[5], 32), fmt_float(o->clip_norm, b[6], 32),
+		o->warmup_steps);
 	if (o->total_steps > 0)
 		fprintf(f, "lr_schedule = cosine\ntotal_steps = %ld\n", o->total_steps);
 	else
 		fprintf(f, "lr_schedule = %s\n", p->cosine_to_end ? "cosine" : "constant");
-	fprintf(f, "min_lr_ratio = %.9g\nsteps = %ld\nepochs = %d\nseed = %llu\nlog_every = %d\n"
-		"mem_cap = %zu\n", (double)o->min_lr_ratio, p->steps, p->epochs,
+	fprintf(f, "min_lr_ratio = %s\nsteps = %ld\nepochs = %d\nseed = %llu\nlog_every = %d\n"
+		"mem_cap = %zu\n", fmt_float(o->min_lr_ratio, b[0], 32), p->steps, p->epochs,
 		(unsigned long long)p->seed, p->log_every, p->mem_cap_bytes);
 	fprintf(f, "\n[data]\ntrain = %s\ntest = %s\nloader_budget = %zu\nshuffle_window = %d\n",
 		p->train_path, p->test_path, p->loader_budget_bytes, p->shuffle_window);

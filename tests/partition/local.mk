@@ -15,3 +15,5 @@ tests_partition_test_partition_LDADD = $(CMOCKA_TEST_LIBS)
 tests_partition_test_profile_SOURCES = tests/partition/test_profile.c
 tests_partition_test_profile_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_partition_test_profile_LDADD = $(CMOCKA_TEST_LIBS)
+INTEGRATION_TESTS += tests/partition/test_tool.sh
+dist_check_SCRIPTS += tests/partition/test_tool.sh

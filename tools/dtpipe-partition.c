@@ -1,0 +1,476 @@
+/* dtpipe-partition: profile a model's units on this machine, plan a balanced
+ * pipeline (exact min-max split), and report a plan's predicted balance beside
+ * what a dtpipe trace measured. See docs/man/dtpipe-partition.1. */
+#include "config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "partition/partition.h"
+#include "partition/place.h"
+#include "partition/plan.h"
+#include "partition/profile.h"
+
+#define STATIC_FLOPS 1e10   /* --static: times from FLOPs at this rate */
+
+static const char usage[] =
+	"usage: dtpipe-partition profile --model SPEC [--batch B] [--reps N] [--static]\n"
+	"       dtpipe-partition plan --model SPEC --stages K [--batch B] [--micro-batches M]\n"
+	"                        [--optimizer sgd|adamw] [--schedule gpipe|1f1b] [--recompute]\n"
+	"                        [--mem-cap SIZE] [--bandwidth GB/s] [--reps N] [--static]\n"
+	"                        [-o plan.ini]\n"
+	"       dtpipe-partition report --plan plan.ini [--trace trace.json] [--bandwidth GB/s]\n"
+	"                        [--reps N] [--static]\n"
+	"\n"
+	"  profile  time each unit's forward and backward at micro-batch size B on this\n"
+	"           machine and print its parameter, activation and stash bytes\n"
+	"  plan     split the model into K stages minimising the slowest stage (with the\n"
+	"           activation transfer on each cut at --bandwidth, and every stage's\n"
+	"           parameters + gradients + optimizer state + stash under --mem-cap);\n"
+	"           writes a plan file (stdout without -o) with cores split over this machine\n"
+	"  report   per stage: units, predicted time per micro-batch, share, memory; the GPipe\n"
+	"           bubble and step time; with --trace, the per-stage compute measured by\n"
+	"           dtpipe --trace beside the prediction\n"
+	"\n"
+	"  --model SPEC   mlp:784-1024-10 or gpt:L=4,C=128,H=4,T=64,V=256\n"
+	"  --static       estimate times from FLOPs (10 GFLOP/s) instead of measuring\n"
+	"  SIZE           bytes with K, M, G suffixes (binary): 512M\n"
+	"Exit status: 0 ok, 2 bad input, 1 other failure.\n";
+
+struct opts {
+	const char *model, *plan, *trace, *output;
+	int stages, batch, micro_batches, reps, is_static, recompute;
+	enum dtp_optim_kind optim;
+	enum dtp_schedule_kind schedule;
+	size_t mem_cap;
+	double bandwidth;   /* bytes/s */
+};
+
+static int bad(const char *fmt, const char *arg)
+{
+	fprintf(stderr, "dtpipe-partition: ");
+	fprintf(stderr, fmt, arg);
+	fprintf(stderr, "\nTry 'dtpipe-partition --help'.\n");
+	return DTP_EXIT_BADINPUT;
+}
+
+static int to_int(const char *s, int lo, int *out)
+{
+	char *end;
+	long v = strtol(s, &end, 10);
+
+	if (end == s || *end || v < lo || v > 1 << 24)
+		return -1;
+	*out = (int)v;
+	return 0;
+}
+
+static int parse_opts(int argc, char **argv, struct opts *o)
+{
+	static const struct option longopts[] = {
+		{ "model", required_argument, NULL, 'm' },
+		{ "batch", required_argument, NULL, 'b' },
+		{ "stages", required_argument, NULL, 'k' },
+		{ "micro-batches", required_argument, NULL, 'M' },
+		{ "optimizer", required_argument, NULL, 'O' },
+		{ "schedule", required_argument, NULL, 'S' },
+		{ "recompute", no_argument, NULL, 'r' },
+		{ "mem-cap", required_argument, NULL, 'c' },
+		{ "bandwidth", required_argument, NULL, 'w' },
+		{ "reps", required_argument, NULL, 'n' },
+		{ "static", no_argument, NULL, 's' },
+		{ "plan", required_argument, NULL, 'p' },
+		{ "trace", required_argument, NULL, 't' },
+		{ "output", required_argument, NULL, 'o' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
+
+	while ((c = getopt_long(argc, argv, "o:h", longopts, NULL)) != -1) {
+		char *end;
+
+		switch (c) {
+		case 'm': o->model = optarg; break;
+		case 'p': o->plan = optarg; break;
+		case 't': o->trace = optarg; break;
+		case 'o': o->output = optarg; break;
+		case 'r': o->recompute = 1; break;
+		case 's': o->is_static = 1; break;
+		case 'b':
+			if (to_int(optarg, 1, &o->batch))
+				return bad("--batch '%s': give a whole number >= 1", optarg);
+			break;
+		case 'k':
+			if (to_int(optarg, 1, &o->stages) || o->stages > DTP_MAX_STAGES)
+				return bad("--stages '%s': give 1 to 64", optarg);
+			break;
+		case 'M':
+			if (to_int(optarg, 1, &o->micro_batches))
+				return bad("--micro-batches '%s': give a whole number >= 1", optarg);
+			break;
+		case 'n':
+			if (to_int(optarg, 1, &o->reps))
+				return bad("--reps '%s': give a whole number >= 1", optarg);
+			break;
+		case 'O':
+			if (strcmp(optarg, "sgd") == 0)
+				o->optim = DTP_OPTIM_SGD;
+			else if (strcmp(optarg, "adamw") == 0)
+				o->optim = DTP_OPTIM_ADAMW;
+			else
+				return bad("--optimizer '%s': use sgd or adamw", optarg);
+			break;
+		case 'S':
+			if (dtp_schedule_parse(optarg, &o->schedule))
+				return bad("--schedule '%s': use gpipe or 1f1b", optarg);
+			break;
+		case 'c':
+			if (dtp_parse_size(optarg, &o->mem_cap))
+				return bad("--mem-cap '%s': give bytes with an optional K, M, G suffix",
+					   optarg);
+			break;
+		case 'w':
+			o->bandwidth = strtod(optarg, &end) * 1e9;
+			if (end == optarg || *end || !(o->bandwidth > 0))
+				return bad("--bandwidth '%s': give GB/s as a positive number", optarg);
+			break;
+		case 'h':
+			fputs(usage, stdout);
+			exit(DTP_EXIT_OK);
+		default:
+			return bad("%s", "unknown option");
+		}
+	}
+	return 0;
+}
+
+static int get_profile(const struct dtp_model_spec *spec, const struct opts *o,
+		       struct dtp_profile *p, struct dtp_err *err)
+{
+	int r;
+
+	if (!o->is_static)
+		return dtp_profile_measure(spec, o->batch, o->reps, p, err);
+	r = dtp_profile_static(spec, o->batch, p, err);
+	if (r)
+		return r;
+	for (int u = 0; u < p->n_units; u++) {
+		p->units[u].fwd_s = p->units[u].fwd_flops / STATIC_FLOPS;
+		p->units[u].bwd_s = 2 * p->units[u].fwd_s;
+	}
+	return 0;
+}
+
+static double mib(size_t b)
+{
+	return (double)b / (1 << 20);
+}
+
+static int cmd_profile(const struct opts *o, const struct dtp_model_spec *spec,
+		       struct dtp_err *err)
+{
+	struct dtp_profile p;
+	double tf = 0, tb = 0;
+	int r = get_profile(spec, o, &p, err);
+
+	if (r)
+		return r;
+	printf("# %s profile, micro-batch %d%s\n", o->model, o->batch,
+	       o->is_static ? " (static: FLOPs at 10 GFLOP/s)" : "");
+	printf("%4s %-12s %12s %10s %10s %10s %10s %10s %8s\n", "unit", "name", "params", "fwd_ms",
+	       "bwd_ms", "in_MiB", "out_MiB", "save_MiB", "GFLOP/s");
+	for (int u = 0; u < p.n_units; u++) {
+		const struct dtp_unit_cost *c = &p.units[u];
+		double t = c->fwd_s + c->bwd_s;
+
+		printf("%4d %-12s %12zu %10.3f %10.3f %10.3f %10.3f %10.3f %8.2f\n", u, c->name,
+		       c->params, c->fwd_s * 1e3, c->bwd_s * 1e3, mib(c->in_bytes),
+		       mib(c->out_bytes), mib(c->save_bytes),
+		       t > 0 ? 3 * c->fwd_flops / t * 1e-9 : 0.0);
+		tf += c->fwd_s;
+		tb += c->bwd_s;
+	}
+	printf("%4s %-12s %12zu %10.3f %10.3f\n", "all", "", dtp_model_num_params(spec), tf * 1e3,
+	       tb * 1e3);
+	dtp_profile_free(&p);
+	return 0;
+}
+
+/* one line per stage, the GPipe prediction; `measured` (ms per micro-batch per
+ * stage, or NULL) printed beside */
+static void print_report(FILE *f, const struct dtp_plan *plan, const struct dtp_profile *prof,
+			 const struct dtp_chain_unit *chain, const struct dtp_partition_opts *po,
+			 const double *measured)
+{
+	int K = plan->num_stages, M = plan->micro_batches;
+	double total = 0, slowest = 0, mtotal = 0, mslow = 0;
+	struct dtp_stage_cost c;
+
+	for (int s = 0; s < K; s++) {
+		c = dtp_stage_cost(chain, prof->n_units, plan->stages[s].first_unit,
+				   plan->stages[s].last_unit, s, po);
+		total += c.time;
+		if (c.time > slowest)
+			slowest = c.time;
+		if (measured) {
+			mtotal += measured[s];
+			if (measured[s] > mslow)
+				mslow = measured[s];
+		}
+	}
+	fprintf(f, "%5s %-9s %12s %12s %7s %11s", "stage", "units", "compute_ms", "time_ms", "share",
+	       "memory_MiB");
+	if (measured)
+		fprintf(f, " %12s %7s", "measured_ms", "share");
+	fprintf(f, "\n");
+	for (int s = 0; s < K; s++) {
+		char units[32];
+
+		c = dtp_stage_cost(chain, prof->n_units, plan->stages[s].first_unit,
+				   plan->stages[s].last_unit, s, po);
+		snprintf(units, sizeof(units), "%d-%d", c.first, c.last - 1);
+		fprintf(f, "%5d %-9s %12.3f %12.3f %6.1f%% %11.1f", s, units, c.compute * 1e3,
+		       c.time * 1e3, total > 0 ? 100 * c.time / total : 0.0, mib(c.mem));
+		if (measured)
+			fprintf(f, " %12.3f %6.1f%%", measured[s], mtotal > 0 ? 100 * measured[s] / mtotal : 0.0);
+		fprintf(f, "%s\n", plan->mem_cap_bytes && c.mem > plan->mem_cap_bytes ? "  over mem_cap" : "");
+	}
+	fprintf(f, "slowest stage %.3f ms per micro-batch; M = %d, K = %d\n", slowest * 1e3, M, K);
+	fprintf(f, "GPipe: step %.3f ms = (M+K-1) x slowest; (M+K-1)/M = %.3f; bubble %.1f%%\n",
+	       dtp_gpipe_step_time(slowest, K, M) * 1e3, (double)(M + K - 1) / M,
+	       100.0 * (K - 1) / (M + K - 1));
+	if (measured)
+		fprintf(f, "measured: slowest stage %.3f ms per micro-batch, ideal GPipe step %.3f ms\n",
+		       mslow, (M + K - 1) * mslow);
+}
+
+static int plan_from_bounds(const struct opts *o, const struct dtp_model_spec *spec,
+			    const int *bounds, struct dtp_plan *plan, struct dtp_err *err)
+{
+	char (*lists)[DTP_CPULIST_MAX];
+	struct dtp_topo *topo;
+	int shared = 0, r;
+
+	dtp_plan_defaults(plan);
+	plan->model = *spec;
+	plan->micro_batch = o->batch;
+	plan->micro_batches = o->micro_batches;
+	plan->schedule = o->schedule;
+	plan->recompute = o->recompute;
+	dtp_optim_config_default(&plan->optim, o->optim);
+	plan->mem_cap_bytes = o->mem_cap;
+	plan->num_stages = o->stages;
+	for (int s = 0; s < o->stages; s++) {
+		plan->stages[s].first_unit = bounds[s];
+		plan->stages[s].last_unit = bounds[s + 1];
+	}
+	lists = calloc((size_t)o->stages, sizeof(*lists));
+	if (!lists)
+		return dtp_errf(err, -ENOMEM, "out of memory");
+	r = dtp_topo_load(NULL, &topo, err);
+	if (!r) {
+		r = dtp_place_split(topo, o->stages, lists, &shared, err);
+		dtp_topo_destroy(topo);
+	}
+	if (!r)
+		for (int s = 0; s < o->stages; s++)
+			snprintf(plan->stages[s].cores, sizeof(plan->stages[s].cores), "%s", lists[s]);
+	if (!r && shared)
+		fprintf(stderr, "dtpipe-partition: note: this machine has fewer cores than %d stages; "
+			"stages share cores\n", o->stages);
+	free(lists);
+	return r ? r : dtp_plan_validate(plan, err);
+}
+
+static int cmd_plan(struct opts *o, const struct dtp_model_spec *spec, struct dtp_err *err)
+{
+	struct dtp_chain_unit *chain = NULL;
+	struct dtp_partition_opts po;
+	struct dtp_profile p;
+	struct dtp_plan *plan;
+	int bounds[DTP_MAX_STAGES + 1], r;
+	double slowest;
+	FILE *f;
+
+	if (o->stages < 1)
+		return dtp_errf(err, -EINVAL, "plan needs --stages K");
+	plan = calloc(1, sizeof(*plan));
+	if (!plan)
+		return dtp_errf(err, -ENOMEM, "out of memory");
+	r = get_profile(spec, o, &p, err);
+	if (r)
+		goto out_free_plan;
+	r = dtp_profile_chain(&p, o->optim, o->recompute, &chain, err);
+	if (r)
+		goto out_free_profile;
+	po = (struct dtp_partition_opts){ .stages = o->stages, .bandwidth = o->bandwidth,
+					  .mem_cap = o->mem_cap, .micro_batches = o->micro_batches,
+					  .one_f_one_b = o->schedule == DTP_SCHEDULE_1F1B,
+					  .recompute = o->recompute };
+	r = dtp_partition_chain(chain, p.n_units, &po, bounds, &slowest, err);
+	if (r)
+		goto out_free_chain;
+	r = plan_from_bounds(o, spec, bounds, plan, err);
+	if (r)
+		goto out_free_chain;
+	f = o->output ? fopen(o->output, "w") : stdout;
+	if (!f) {
+		r = dtp_errf(err, -errno, "cannot write %s: %s", o->output, strerror(errno));
+		goto out_free_chain;
+	}
+	r = dtp_plan_write(plan, f);
+	if ((f != stdout && fclose(f)) || r)
+		r = dtp_errf(err, r ? r : -EIO, "cannot write the plan to %s",
+			     o->output ? o->output : "stdout");
+	if (!r) {
+		/* the summary goes where it does not mix with a plan on stdout */
+		fflush(stdout);
+		print_report(o->output ? stdout : stderr, plan, &p, chain, &po, NULL);
+	}
+out_free_chain:
+	free(chain);
+out_free_profile:
+	dtp_profile_free(&p);
+out_free_plan:
+	free(plan);
+	return r;
+}
+
+/* Sum of "fwd"/"bwd" complete events per stage (pid) in microseconds, divided
+ * by the number of forward events: ms of compute per micro-batch. */
+static int read_trace(const char *path, int K, double *ms, struct dtp_err *err)
+{
+	json_error_t je;
+	json_t *root = json_load_file(path, 0, &je), *events, *ev;
+	double sum[DTP_MAX_STAGES] = { 0 };
+	int nfwd[DTP_MAX_STAGES] = { 0 }, r = 0;
+	size_t i;
+
+	if (!root)
+		return dtp_errf(err, -EINVAL, "%s:%d: not a Chrome trace (JSON): %s", path, je.line,
+				je.text);
+	events = json_is_array(root) ? root : json_object_get(root, "traceEvents");
+	if (!json_is_array(events)) {
+		r = dtp_errf(err, -EINVAL, "%s: no trace events: expected an array or an object "
+			     "with \"traceEvents\" (write it with dtpipe --trace)", path);
+		goto out_decref;
+	}
+	json_array_foreach(events, i, ev) {
+		const char *ph = json_string_value(json_object_get(ev, "ph"));
+		const char *name = json_string_value(json_object_get(ev, "name"));
+		json_t *pid = json_object_get(ev, "pid"), *dur = json_object_get(ev, "dur");
+		int s;
+
+		if (!ph || strcmp(ph, "X") || !name || !json_is_integer(pid) || !json_is_number(dur))
+			continue;
+		s = (int)json_integer_value(pid);
+		if (strncmp(name, "fwd", 3) && strncmp(name, "bwd", 3))
+			continue;
+		if (s < 0 || s >= K) {
+			r = dtp_errf(err, -EINVAL, "%s: event %zu is for stage %d but the plan has %d "
+				     "stages: is this the trace of this plan?", path, i, s, K);
+			goto out_decref;
+		}
+		sum[s] += json_number_value(dur);
+		nfwd[s] += strncmp(name, "fwd", 3) == 0;
+	}
+	for (int s = 0; s < K; s++) {
+		if (!nfwd[s]) {
+			r = dtp_errf(err, -EINVAL, "%s: no \"fwd\" events for stage %d (pid %d)",
+				     path, s, s);
+			goto out_decref;
+		}
+		ms[s] = sum[s] / nfwd[s] * 1e-3;
+	}
+out_decref:
+	json_decref(root);
+	return r;
+}
+
+static int cmd_report(struct opts *o, struct dtp_err *err)
+{
+	struct dtp_chain_unit *chain = NULL;
+	struct dtp_partition_opts po;
+	struct dtp_profile p;
+	struct dtp_plan *plan;
+	double measured[DTP_MAX_STAGES];
+	int r;
+
+	if (!o->plan)
+		return dtp_errf(err, -EINVAL, "report needs --plan plan.ini");
+	plan = calloc(1, sizeof(*plan));
+	if (!plan)
+		return dtp_errf(err, -ENOMEM, "out of memory");
+	r = dtp_plan_load(o->plan, plan, err);
+	if (r)
+		goto out_free_plan;
+	fputs(dtp_plan_warnings(plan), stderr);
+	if (o->trace) {
+		r = read_trace(o->trace, plan->num_stages, measured, err);
+		if (r)
+			goto out_free_plan;
+	}
+	o->batch = plan->micro_batch;
+	r = get_profile(&plan->model, o, &p, err);
+	if (r)
+		goto out_free_plan;
+	r = dtp_profile_chain(&p, plan->optim.kind, plan->recompute, &chain, err);
+	if (r)
+		goto out_free_profile;
+	dtp_plan_partition_opts(plan, o->bandwidth, &po);
+	printf("# %s: %d stages, micro-batch %d, M = %d, %s%s\n", o->plan, plan->num_stages,
+	       plan->micro_batch, plan->micro_batches, dtp_schedule_name(plan->schedule),
+	       plan->recompute ? ", recompute" : "");
+	print_report(stdout, plan, &p, chain, &po, o->trace ? measured : NULL);
+	free(chain);
+out_free_profile:
+	dtp_profile_free(&p);
+out_free_plan:
+	free(plan);
+	return r;
+}
+
+int main(int argc, char **argv)
+{
+	struct opts o = { .batch = 32, .micro_batches = 4, .reps = 5, .optim = DTP_OPTIM_ADAMW,
+			  .schedule = DTP_SCHEDULE_GPIPE };
+	struct dtp_err err = { 0 };
+	struct dtp_model_spec spec;
+	const char *cmd;
+	int r;
+
+	if (argc < 2)
+		return bad("%s", "missing command: profile, plan or report");
+	cmd = argv[1];
+	if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
+		fputs(usage, stdout);
+		return DTP_EXIT_OK;
+	}
+	if (strcmp(cmd, "profile") && strcmp(cmd, "plan") && strcmp(cmd, "report"))
+		return bad("unknown command '%s': use profile, plan or report", cmd);
+	r = parse_opts(argc - 1, argv + 1, &o);
+	if (r)
+		return r;
+	if (optind + 1 < argc)
+		return bad("unexpected argument '%s'", argv[optind + 1]);
+	if (strcmp(cmd, "report") == 0) {
+		r = cmd_report(&o, &err);
+	} else if (!o.model) {
+		return bad("%s needs --model SPEC (e.g. mlp:784-1024-10)", cmd);
+	} else {
+		r = dtp_model_spec_parse(o.model, &spec, &err);
+		if (!r)
+			r = strcmp(cmd, "profile") == 0 ? cmd_profile(&o, &spec, &err)
+							: cmd_plan(&o, &spec, &err);
+	}
+	if (r) {
+		fprintf(stderr, "dtpipe-partition: error: %s\n", err.msg);
+		return dtp_exit_code(r);
+	}
+	return DTP_EXIT_OK;
+}

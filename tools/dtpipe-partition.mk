@@ -1,0 +1,5 @@
+# dtpipe-partition: profile units, plan a balanced pipeline, report balance
+bin_PROGRAMS += tools/dtpipe-partition
+tools_dtpipe_partition_SOURCES = tools/dtpipe-partition.c
+tools_dtpipe_partition_LDADD = $(DTP_ALL_LIBS)
+dist_man1_MANS += docs/man/dtpipe-partition.1
