@@ -110,6 +110,7 @@ static void fail_all(struct dtp_stream *s, int code)
 		complete(r, s->fail);
 	}
 	s->sq = s->sq_tail = s->rq = s->rq_tail = NULL;
+	s->big_rx = 0;
 }
 
 static void pop_send(struct dtp_stream *s)
@@ -169,6 +170,8 @@ static void pop_recv(struct dtp_stream *s)
 	s->rx_hdr_got = 0;
 	s->rx_off = 0;
 	s->rx_seq++;
+	if (CAP(r) >= DTP_STREAM_BIG_RX)
+		s->big_rx--;
 	complete(r, 0);
 }
 
@@ -255,10 +258,14 @@ static void progress(struct dtp_stream *s)
 	rx_progress(s);
 }
 
-/* wake the progress thread if it does not already block on what is pending */
+/* Wake the progress thread if it does not already block on what is pending
+ * and the pending work needs it: a send that did not leave at once, or a
+ * receive large enough that its sender may wait for us. Small receives are
+ * left to the caller's wait (their senders complete into the kernel's or the
+ * ring's buffer), which keeps a thread wake-up off the ping-pong path. */
 static void maybe_kick(struct dtp_stream *s)
 {
-	int rd = s->rq != NULL, wr = s->sq != NULL;
+	int rd = s->big_rx > 0, wr = s->sq != NULL;
 
 	if (s->callers == 0 && ((rd && !s->thr_rd) || (wr && !s->thr_wr))) {
 		s->thr_rd |= rd;
@@ -326,6 +333,8 @@ int dtp_stream_irecv(struct dtp_stream *s, const struct dtp_tag *tag, void *buf,
 		rc = post_failed(s, req);
 	} else {
 		enqueue(&s->rq, &s->rq_tail, req);
+		if (cap >= DTP_STREAM_BIG_RX)
+			s->big_rx++;
 		maybe_kick(s);
 	}
 	pthread_mutex_unlock(&s->mu);
@@ -413,7 +422,8 @@ static void *progress_thread(void *arg)
 
 		if (s->callers == 0 && !s->fail) {
 			progress(s);
-			rd = s->rq != NULL;
+			/* small receives are left to the caller (see maybe_kick) */
+			rd = s->big_rx > 0;
 			wr = s->sq != NULL;
 		}
 		s->thr_rd = rd;

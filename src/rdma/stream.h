@@ -31,6 +31,9 @@ struct dtp_stream_io {
 	void (*kick)(void *ctx);
 };
 
+/* receives at least this large get the progress thread's help */
+#define DTP_STREAM_BIG_RX (64u << 10)
+
 struct dtp_stream {
 	pthread_mutex_t mu;
 	const struct dtp_stream_io *io;
@@ -49,6 +52,7 @@ struct dtp_stream {
 	uint8_t *stage;                /* optional read-ahead for small frames */
 	size_t stage_cap, stage_r, stage_w;
 	int callers;                   /* callers inside wait() on this link */
+	int big_rx;                    /* receives posted with cap >= DTP_STREAM_BIG_RX */
 	int thr_rd, thr_wr;            /* what the progress thread is blocked on */
 	int stop;
 	int fail;                      /* sticky: 0 or negative errno */

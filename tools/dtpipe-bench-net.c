@@ -1,0 +1,265 @@
+/* dtpipe-bench-net: one-way bandwidth (64 KiB .. 64 MiB tensors) and
+ * ping-pong latency (small tensors) over one dtpipe link.
+ *
+ *   dtpipe-bench-net --transport tcp|shm|verbs [--host H] [--port P]
+ *                    [--server | --client] [--seconds S] [--memcpy-ref]
+ *
+ * Without --server/--client it forks both sides (stage 0 receives, stage 1
+ * sends). --memcpy-ref also prints a memcpy into a shared mapping per size,
+ * the reference for shm. scripts/bench-net.sh runs it beside qperf. */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "rdma/transport.h"
+
+#define MAX_SIZE ((size_t)64 << 20)
+#define WINDOW 4
+#define LAT_ITERS 3000
+
+static const size_t bw_sizes[] = { 64 << 10, 256 << 10, 1 << 20, 4 << 20, 16 << 20, 64 << 20 };
+static const size_t lat_sizes[] = { 8, 64, 1024, 4096 };
+#define N_BW (sizeof(bw_sizes) / sizeof(bw_sizes[0]))
+#define N_LAT (sizeof(lat_sizes) / sizeof(lat_sizes[0]))
+
+struct opts {
+	struct dtp_link_config cfg;
+	double seconds;        /* target time per bandwidth size */
+	int memcpy_ref;
+};
+
+static int die(const char *what, int rc, const struct dtp_err *err)
+{
+	fprintf(stderr, "dtpipe-bench-net: %s failed (%d): %s\n", what, rc, err ? err->msg : "");
+	return 1;
+}
+
+/* messages per size so one size takes about `seconds` at ~4 GB/s, >= 2 windows */
+static int count_for(size_t sz, double seconds)
+{
+	double n = seconds * 4e9 / (double)sz;
+
+	return n < 2 * WINDOW ? 2 * WINDOW : n > 20000 ? 20000 : (int)n;
+}
+
+static int side(const struct opts *o, int stage)
+{
+	struct dtp_link_config c = o->cfg;
+	struct dtp_link *l;
+	struct dtp_err err = { 0 };
+	struct dtp_req req[WINDOW], ack;
+	char *buf = dtp_alloc_aligned(MAX_SIZE * WINDOW, DTP_PAGE), one = 0;
+	struct dtp_mr *mr;
+	int rc;
+
+	c.self_stage = stage;
+	c.peer_stage = !stage;
+	c.listen = stage == 0;
+	c.max_msg_bytes = MAX_SIZE;
+	c.slots = WINDOW;
+	if (!buf)
+		return die("allocation", -ENOMEM, NULL);
+	rc = dtp_link_open(&c, &l, &err);
+	if (rc)
+		return die("open", rc, &err);
+	rc = dtp_link_reg(l, buf, MAX_SIZE * WINDOW, &mr, &err);
+	if (rc)
+		return die("register", rc, &err);
+	memset(buf, stage + 1, MAX_SIZE * WINDOW);
+	if (stage == 1)
+		printf("%-6s %-10s %12s %12s\n", "link", "size", "GB/s", "");
+	for (size_t k = 0; k < N_BW; k++) {
+		size_t sz = bw_sizes[k];
+		int n = count_for(sz, o->seconds);
+		uint64_t t0 = dtp_now_ns();
+		struct dtp_tag at = { (uint32_t)k, 0, DTP_MSG_CTRL };
+
+		for (int i = 0; i < n + WINDOW; i++) {
+			struct dtp_req *r = &req[i % WINDOW];
+			struct dtp_tag t = { (uint32_t)k, (uint16_t)i, DTP_MSG_ACT };
+			char *b = buf + (size_t)(i % WINDOW) * MAX_SIZE;
+
+			if (i >= WINDOW && (rc = dtp_link_wait(l, r, 60000, &err)))
+				return die("transfer", rc, &err);
+			if (i >= n)
+				continue;
+			rc = stage ? dtp_link_isend(l, &t, b, sz, mr, r)
+				   : dtp_link_irecv(l, &t, b, sz, mr, r);
+			if (rc)
+				return die("post", rc, &err);
+		}
+		/* the receiver's ack closes the clock: everything has landed */
+		rc = stage ? dtp_link_irecv(l, &at, &one, 1, NULL, &ack)
+			   : dtp_link_isend(l, &at, &one, 1, NULL, &ack);
+		if (rc == 0)
+			rc = dtp_link_wait(l, &ack, 60000, &err);
+		if (rc)
+			return die("ack", rc, &err);
+		if (stage == 1)
+			printf("%-6s %-10zu %12.2f %12s\n", dtp_link_transport(l), sz,
+			       (double)sz * n / (double)(dtp_now_ns() - t0), "bandwidth");
+		fflush(stdout);
+	}
+	if (stage == 1)
+		printf("%-6s %-10s %12s %12s\n", "link", "size", "one-way us", "round trip us");
+	for (size_t k = 0; k < N_LAT; k++) {
+		size_t sz = lat_sizes[k];
+		uint64_t t0 = 0;
+
+		for (int i = 0; i < LAT_ITERS + 200; i++) {
+			struct dtp_tag t = { 1000 + (uint32_t)k, (uint16_t)i, DTP_MSG_CTRL };
+
+			if (i == 200)
+				t0 = dtp_now_ns();
+			if (stage == 1) {
+				rc = dtp_link_isend(l, &t, buf, sz, mr, &req[0]);
+				if (!rc)
+					rc = dtp_link_irecv(l, &t, buf + MAX_SIZE, sz, mr, &req[1]);
+				if (!rc)
+					rc = dtp_link_wait(l, &req[0], 60000, &err);
+				if (!rc)
+					rc = dtp_link_wait(l, &req[1], 60000, &err);
+			} else {
+				rc = dtp_link_irecv(l, &t, buf, sz, mr, &req[1]);
+				if (!rc)
+					rc = dtp_link_wait(l, &req[1], 60000, &err);
+				if (!rc)
+					rc = dtp_link_isend(l, &t, buf, sz, mr, &req[0]);
+				if (!rc)
+					rc = dtp_link_wait(l, &req[0], 60000, &err);
+			}
+			if (rc)
+				return die("ping-pong", rc, &err);
+		}
+		if (stage == 1) {
+			double rtt = (double)(dtp_now_ns() - t0) / LAT_ITERS / 1e3;
+
+			printf("%-6s %-10zu %12.1f %12.1f\n", dtp_link_transport(l), sz, rtt / 2, rtt);
+		}
+	}
+	fflush(stdout);
+	dtp_link_dereg(l, mr);
+	dtp_link_close(l);
+	dtp_free(buf);
+	return 0;
+}
+
+/* the shm reference: memcpy from private memory into a shared mapping */
+static void memcpy_ref(double seconds)
+{
+	char *src = dtp_alloc_aligned(MAX_SIZE, DTP_PAGE);
+	char *dst = mmap(NULL, MAX_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+
+	if (!src || dst == MAP_FAILED)
+		return;
+	memset(src, 1, MAX_SIZE);
+	memset(dst, 2, MAX_SIZE);
+	printf("%-6s %-10s %12s %12s\n", "ref", "size", "GB/s", "");
+	for (size_t k = 0; k < N_BW; k++) {
+		size_t sz = bw_sizes[k];
+		int n = count_for(sz, seconds) * 2;
+		uint64_t t0 = dtp_now_ns();
+
+		for (int i = 0; i < n; i++) {
+			memcpy(dst, src, sz);
+			__asm__ __volatile__("" : : "r"(dst) : "memory");
+		}
+		printf("%-6s %-10zu %12.2f %12s\n", "memcpy", sz,
+		       (double)sz * n / (double)(dtp_now_ns() - t0), "shared map");
+	}
+	munmap(dst, MAX_SIZE);
+	dtp_free(src);
+}
+
+static int free_port(const char *host)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET };
+	socklen_t len = sizeof(a);
+	int fd = socket(AF_INET, SOCK_STREAM, 0), port = 0;
+
+	inet_pton(AF_INET, host, &a.sin_addr);
+	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
+	    getsockname(fd, (struct sockaddr *)&a, &len) == 0)
+		port = ntohs(a.sin_port);
+	close(fd);
+	return port;
+}
+
+int main(int argc, char **argv)
+{
+	struct opts o = { .seconds = 0.5 };
+	int role = -1, st[2] = { 0, 0 };
+	pid_t pid[2];
+
+	dtp_link_config_default(&o.cfg);
+	o.cfg.kind = DTP_TRANSPORT_TCP;
+	o.cfg.port = 0;
+	o.cfg.job_key = 0xbe7c4;
+	o.cfg.connect_timeout_ms = 20000;
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+
+		if (!strcmp(a, "--transport") && v) {
+			if (dtp_transport_kind_parse(v, &o.cfg.kind)) {
+				fprintf(stderr, "dtpipe-bench-net: unknown transport '%s'\n", v);
+				return 2;
+			}
+			i++;
+		} else if (!strcmp(a, "--host") && v) {
+			snprintf(o.cfg.host, sizeof(o.cfg.host), "%s", v);
+			i++;
+		} else if (!strcmp(a, "--port") && v) {
+			o.cfg.port = atoi(v);
+			i++;
+		} else if (!strcmp(a, "--seconds") && v) {
+			o.seconds = atof(v);
+			i++;
+		} else if (!strcmp(a, "--server")) {
+			role = 0;
+		} else if (!strcmp(a, "--client")) {
+			role = 1;
+		} else if (!strcmp(a, "--memcpy-ref")) {
+			o.memcpy_ref = 1;
+		} else {
+			fprintf(stderr, "usage: dtpipe-bench-net --transport tcp|shm|verbs [--host H] "
+				"[--port P] [--server|--client] [--seconds S] [--memcpy-ref]\n");
+			return 2;
+		}
+	}
+	signal(SIGPIPE, SIG_IGN);
+	if (o.memcpy_ref)
+		memcpy_ref(o.seconds);
+	if (role >= 0) {
+		if (!o.cfg.port) {
+			fprintf(stderr, "dtpipe-bench-net: --server/--client need --port\n");
+			return 2;
+		}
+		return side(&o, role);
+	}
+	if (!o.cfg.port)
+		o.cfg.port = free_port(o.cfg.host);
+	fflush(stdout);
+	for (int s = 0; s < 2; s++) {
+		pid[s] = fork();
+		if (pid[s] < 0)
+			return 1;
+		if (pid[s] == 0)
+			_exit(side(&o, s));
+	}
+	for (int s = 0; s < 2; s++)
+		waitpid(pid[s], &st[s], 0);
+	for (int s = 0; s < 2; s++)
+		if (!WIFEXITED(st[s]) || WEXITSTATUS(st[s]))
+			return 1;
+	return 0;
+}
