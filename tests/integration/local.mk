@@ -5,3 +5,7 @@ tests_integration_mkdata_LDADD = $(DTP_ALL_LIBS)
 INTEGRATION_TESTS += tests/integration/bit_identical.sh
 dist_check_SCRIPTS += tests/integration/bit_identical.sh
 EXTRA_DIST += tests/integration/lib.sh
+INTEGRATION_TESTS += tests/integration/resume.sh tests/integration/failure.sh \
+	tests/integration/observe.sh
+dist_check_SCRIPTS += tests/integration/resume.sh tests/integration/failure.sh \
+	tests/integration/observe.sh

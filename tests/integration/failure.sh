@@ -1,0 +1,70 @@
+#!/bin/sh
+# Nothing hangs: a stage killed in the middle of a run makes its neighbour
+# exit non-zero with a message naming the peer, and under the launcher the
+# whole job stops with a non-zero status; bad input exits with status 2.
+. "$DTP_SRCDIR/tests/integration/lib.sh"
+
+"$MKDATA" records "$WORK/rec" 200 20 12 4 5
+write_plan "$WORK/p.ini" "mlp:12-24-24-24-4" "$WORK/rec" gpipe no tcp 'lr = 0.01' 0-1 2-3
+
+# 1. stages started by hand (as under srun): kill stage 1, stage 0 must fail
+"$DTPIPE" --plan "$WORK/p.ini" --stage 0 --threads 1 --no-bind --quiet --steps 1000000 \
+	>"$WORK/s0.out" 2>&1 &
+s0=$!
+"$DTPIPE" --plan "$WORK/p.ini" --stage 1 --threads 1 --no-bind --quiet --steps 1000000 \
+	>"$WORK/s1.out" 2>&1 &
+s1=$!
+sleep 2
+kill -9 "$s1"
+i=0
+while kill -0 "$s0" 2>/dev/null && [ $i -lt 60 ]; do sleep 0.5; i=$((i + 1)); done
+if kill -0 "$s0" 2>/dev/null; then
+	kill -9 "$s0"
+	echo "FAIL: stage 0 still running 30 s after its peer died"
+	exit 1
+fi
+set +e
+wait "$s0"
+rc=$?
+wait "$s1" 2>/dev/null
+set -e
+test "$rc" -ne 0 || { cat "$WORK/s0.out"; echo "FAIL: stage 0 exited 0 after its peer died"; exit 1; }
+grep -q "stage 1" "$WORK/s0.out" || { cat "$WORK/s0.out"; echo "FAIL: message does not name the peer"; exit 1; }
+echo "ok: peer killed -> stage 0 exits $rc: $(tail -n 1 "$WORK/s0.out")"
+
+# 2. under the launcher: kill one stage, the job stops, non-zero
+next_port
+write_plan "$WORK/p2.ini" "mlp:12-24-24-24-4" "$WORK/rec" gpipe no tcp 'lr = 0.01' 0 1 2 3
+"$DTPIPE" --plan "$WORK/p2.ini" --threads 1 --no-bind --quiet --steps 1000000 >"$WORK/sup.out" 2>&1 &
+sup=$!
+sleep 2
+victim=$(ps -o pid= --ppid "$sup" | sed -n 3p | tr -d ' ')
+test -n "$victim" || { cat "$WORK/sup.out"; echo "FAIL: launcher has no children"; kill "$sup"; exit 1; }
+kill -9 "$victim"
+i=0
+while kill -0 "$sup" 2>/dev/null && [ $i -lt 60 ]; do sleep 0.5; i=$((i + 1)); done
+if kill -0 "$sup" 2>/dev/null; then
+	kill -TERM "$sup"
+	echo "FAIL: launcher still running 30 s after a stage died"
+	exit 1
+fi
+set +e
+wait "$sup"
+rc=$?
+set -e
+test "$rc" -ne 0 || { cat "$WORK/sup.out"; echo "FAIL: launcher exited 0"; exit 1; }
+grep -q "failed" "$WORK/sup.out" || { cat "$WORK/sup.out"; echo "FAIL: launcher said nothing"; exit 1; }
+test -z "$(ps -o pid= --ppid "$sup" 2>/dev/null)" || { echo "FAIL: stages left running"; exit 1; }
+echo "ok: stage killed under the launcher -> job exits $rc"
+
+# 3. bad input: exit 2 with a message
+set +e
+"$DTPIPE" --plan "$WORK/nonexistent.ini" >"$WORK/out" 2>&1; rc1=$?
+"$DTPIPE" --plan "$WORK/p.ini" --steps x >"$WORK/out2" 2>&1; rc2=$?
+"$DTPIPE" --plan "$WORK/p.ini" --threads 1 --quiet --data "$WORK/none" >"$WORK/out3" 2>&1; rc3=$?
+set -e
+test "$rc1" -eq 2 && test "$rc2" -eq 2 && test "$rc3" -eq 2 ||
+	{ cat "$WORK/out" "$WORK/out2" "$WORK/out3"; echo "FAIL: bad input gave $rc1 $rc2 $rc3, want 2"; exit 1; }
+grep -q "$WORK/none" "$WORK/out3" || { cat "$WORK/out3"; echo "FAIL: no path in message"; exit 1; }
+echo "ok: bad plan, bad option, missing data -> exit 2"
+echo PASS

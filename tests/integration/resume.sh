@@ -1,0 +1,47 @@
+#!/bin/sh
+# Checkpoints: a run of 6 steps and a run of 3 steps + checkpoint + resume for
+# 3 more give identical losses and weights (3 stages, 1F1B, AdamW, so the
+# optimizer state and the loader positions must come back exactly); a
+# checkpoint of another plan is refused with exit status 2.
+. "$DTP_SRCDIR/tests/integration/lib.sh"
+
+"$MKDATA" records "$WORK/rec" 200 20 12 4 5
+optim='optimizer = adamw\nlr = 0.01\nclip_norm = 1.0'
+write_plan "$WORK/p.ini" "mlp:12-24-24-24-4" "$WORK/rec" 1f1b no tcp "$optim" 0 1-2 3
+
+"$DTPIPE" --plan "$WORK/p.ini" --threads 1 --quiet --steps 6 --dump "$WORK/full" >"$WORK/out" 2>&1 ||
+	{ cat "$WORK/out"; echo "FAIL: full run"; exit 1; }
+"$DTPIPE" --plan "$WORK/p.ini" --threads 1 --quiet --steps 3 --checkpoint-dir "$WORK/ck" \
+	--dump "$WORK/half" >"$WORK/out" 2>&1 || { cat "$WORK/out"; echo "FAIL: first half"; exit 1; }
+for s in 0 1 2; do
+	test -s "$WORK/ck/stage-$s.ckpt" || { echo "FAIL: no checkpoint for stage $s"; exit 1; }
+done
+test ! -e "$WORK/ck/stage-0.ckpt.tmp"
+"$DTPIPE" --plan "$WORK/p.ini" --threads 1 --quiet --steps 6 --checkpoint-dir "$WORK/ck" --resume \
+	--dump "$WORK/half" >"$WORK/out" 2>&1 || { cat "$WORK/out"; echo "FAIL: resumed half"; exit 1; }
+cmp "$WORK/full/losses" "$WORK/half/losses" || { echo "FAIL: resumed losses differ"; exit 1; }
+concat_params "$WORK/full" 3
+concat_params "$WORK/half" 3
+cmp "$WORK/full/all.params" "$WORK/half/all.params" || { echo "FAIL: resumed weights differ"; exit 1; }
+echo "ok: 3 + resume 3 == 6 steps, bit for bit"
+
+# another split of the same model: refused, naming what differs, exit 2
+write_plan "$WORK/q.ini" "mlp:12-24-24-24-4" "$WORK/rec" 1f1b no tcp "$optim" 0-1 2 3
+set +e
+"$DTPIPE" --plan "$WORK/q.ini" --threads 1 --quiet --checkpoint-dir "$WORK/ck" --resume >"$WORK/out" 2>&1
+rc=$?
+set -e
+test "$rc" -eq 2 || { cat "$WORK/out"; echo "FAIL: mismatched checkpoint gave exit $rc, want 2"; exit 1; }
+grep -q "ckpt: made \(for stage\|with another plan\)" "$WORK/out" || { cat "$WORK/out"; echo "FAIL: no clear message"; exit 1; }
+echo "ok: mismatched checkpoint refused (exit 2)"
+
+# another model: refused
+write_plan "$WORK/r.ini" "mlp:12-24-20-24-4" "$WORK/rec" 1f1b no tcp "$optim" 0 1-2 3
+set +e
+"$DTPIPE" --plan "$WORK/r.ini" --threads 1 --quiet --checkpoint-dir "$WORK/ck" --resume >"$WORK/out" 2>&1
+rc=$?
+set -e
+test "$rc" -eq 2 && grep -q "made for model" "$WORK/out" ||
+	{ cat "$WORK/out"; echo "FAIL: checkpoint of another model: exit $rc"; exit 1; }
+echo "ok: checkpoint of another model refused (exit 2)"
+echo PASS
