@@ -79,4 +79,10 @@ expect 2 "$B" plan --stages 2
 expect 2 "$B" plan --model mlp:8-4 --stages 0
 expect 2 "$B" profile --model mlp:8-x
 
+# the shipped examples load without warnings and fit their memory caps
+for f in "${DTP_SRCDIR:-.}"/examples/*.ini; do
+	expect 0 "$B" report --plan "$f" --static
+	grep -q 'warning\|over mem_cap' "$T/out" && { fail "$f"; cat "$T/out"; }
+done
+
 [ "$fails" = 0 ] && echo "PASS: dtpipe-partition" || exit 1
