@@ -201,7 +201,11 @@ static int verbs_reg(struct dtp_link *link, void *buf, size_t len, struct dtp_mr
 	}
 	m->base = buf;
 	m->len = len;
+	pthread_mutex_lock(&l->mu);
+	m->next = l->mrs;
+	l->mrs = m;
 	l->reg_bytes += len;
+	pthread_mutex_unlock(&l->mu);
 	*out = m;
 	return 0;
 }
@@ -210,10 +214,20 @@ static void verbs_dereg(struct dtp_link *link, struct dtp_mr *m)
 {
 	struct dtp_verbs_link *l = vl(link);
 
+	struct dtp_mr **p;
+
 	if (!m)
 		return;
-	l->api->dereg_mr(m->mr);
+	pthread_mutex_lock(&l->mu);
+	for (p = &l->mrs; *p; p = &(*p)->next) {
+		if (*p == m) {
+			*p = m->next;
+			break;
+		}
+	}
 	l->reg_bytes -= m->len;
+	pthread_mutex_unlock(&l->mu);
+	l->api->dereg_mr(m->mr);
 	free(m);
 }
 
@@ -236,17 +250,77 @@ static int check_buf(struct dtp_verbs_link *l, const char *op, const void *buf, 
 	return 0;
 }
 
+static struct dtp_mr *find_mr(struct dtp_verbs_link *l, const void *buf, size_t len)
+{
+	const char *p = buf;
+	struct dtp_mr *m;
+
+	pthread_mutex_lock(&l->mu);
+	for (m = l->mrs; m; m = m->next)
+		if (p >= m->base && len <= m->len && (size_t)(p - m->base) <= m->len - len)
+			break;
+	pthread_mutex_unlock(&l->mu);
+	return m;
+}
+
+/* the key for buf: from the region passed or the link's regions; else (slow
+ * path, for callers that registered nothing) a registration for this request
+ * only, released when it completes */
+static int buf_key(struct dtp_verbs_link *l, const char *op, const void *buf, size_t len,
+		   struct dtp_mr **mr, struct ibv_mr **tmp, uint32_t *key, int remote)
+{
+	int rc;
+
+	*tmp = NULL;
+	if (!*mr)
+		*mr = find_mr(l, buf, len);
+	if (*mr) {
+		rc = check_buf(l, op, buf, len, *mr);
+		if (rc)
+			return rc;
+		*key = remote ? (*mr)->mr->rkey : (*mr)->mr->lkey;
+		return 0;
+	}
+	rc = check_buf(l, op, buf, len, &(struct dtp_mr){ .base = (char *)(uintptr_t)buf, .len = len });
+	if (rc)
+		return rc;
+	*key = 0;
+	if (len == 0)
+		return 0;
+	*tmp = l->api->reg_mr(l->pd, (void *)(uintptr_t)buf, len,
+			      IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE);
+	if (!*tmp) {
+		int e = errno ? errno : ENOMEM;
+
+		dtp_errf(NULL, -e, "verbs link stage %d <-> stage %d: %s of %zu bytes at %p: the buffer "
+			 "is in no registered region and registering it failed (%s): register buffers "
+			 "once with dtp_link_reg and raise RLIMIT_MEMLOCK (ulimit -l) to cover them",
+			 l->base.cfg.self_stage, l->base.cfg.peer_stage, op, len, buf, strerror(e));
+		return -e;
+	}
+	if (!l->warned_unreg) {
+		l->warned_unreg = 1;
+		dtp_debug("verbs: stage %d: %s of an unregistered buffer: registering it for this "
+			  "message only (slow path; register buffers once with dtp_link_reg)",
+			  l->base.cfg.self_stage, op);
+	}
+	*key = remote ? (*tmp)->rkey : (*tmp)->lkey;
+	return 0;
+}
+
 static int verbs_isend(struct dtp_link *link, const struct dtp_tag *tag, const void *buf,
 		       size_t len, struct dtp_mr *mr, struct dtp_req *req)
 {
 	struct dtp_verbs_link *l = vl(link);
-	int rc = check_buf(l, "isend", buf, len, mr);
+	struct ibv_mr *tmp;
+	uint32_t key;
+	int rc = buf_key(l, "isend", buf, len, &mr, &tmp, &key, 0);
 
 	if (rc)
 		return rc;
 	req->mr = mr;
 	pthread_mutex_lock(&l->mu);
-	dtp_vq_isend(&l->q, tag, buf, len, mr->mr->lkey, req);
+	dtp_vq_isend(&l->q, tag, buf, len, key, tmp, req);
 	pthread_mutex_unlock(&l->mu);
 	return 0;
 }
@@ -255,13 +329,15 @@ static int verbs_irecv(struct dtp_link *link, const struct dtp_tag *tag, void *b
 		       struct dtp_mr *mr, struct dtp_req *req)
 {
 	struct dtp_verbs_link *l = vl(link);
-	int rc = check_buf(l, "irecv", buf, cap, mr);
+	struct ibv_mr *tmp;
+	uint32_t key;
+	int rc = buf_key(l, "irecv", buf, cap, &mr, &tmp, &key, 1);
 
 	if (rc)
 		return rc;
 	req->mr = mr;
 	pthread_mutex_lock(&l->mu);
-	dtp_vq_irecv(&l->q, tag, buf, cap, mr->mr->rkey, req);
+	dtp_vq_irecv(&l->q, tag, buf, cap, key, tmp, req);
 	pthread_mutex_unlock(&l->mu);
 	return 0;
 }

@@ -11,6 +11,7 @@
 #include "rdma/verbs_proto.h"
 
 struct dtp_mr {
+	struct dtp_mr *next;                 /* the link's registered regions */
 	struct ibv_mr *mr;
 	char *base;
 	size_t len;
@@ -34,6 +35,8 @@ struct dtp_verbs_link {
 	int stop;                            /* atomic: ask the progress thread to exit */
 	int wake_fd;                         /* eventfd that wakes the progress thread */
 	size_t reg_bytes;                    /* bytes registered on this link */
+	struct dtp_mr *mrs;                  /* regions from dtp_link_reg (under mu) */
+	int warned_unreg;                    /* logged the per-message registration once */
 	char peer_desc[320];
 };
 

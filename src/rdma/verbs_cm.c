@@ -202,8 +202,11 @@ static int try_connect(struct dtp_verbs_link *l, struct sockaddr *dst, uint64_t 
 		return dtp_errf(err, -errno, "verbs link stage %d -> stage %d: rdma_create_id: %s",
 				c->self_stage, c->peer_stage, strerror(errno));
 	rc = -EHOSTUNREACH;
-	if (rdma_resolve_addr(id, NULL, dst, 2000) || next_event(l->ch, deadline, &ev))
+	if (rdma_resolve_addr(id, NULL, dst, 2000))
 		goto out_destroy_id;
+	if ((rc = next_event(l->ch, deadline, &ev)))
+		goto out_destroy_id;
+	rc = -EHOSTUNREACH;
 	type = ev->event;
 	rdma_ack_cm_event(ev);
 	if (type != RDMA_CM_EVENT_ADDR_RESOLVED) {
@@ -214,8 +217,11 @@ static int try_connect(struct dtp_verbs_link *l, struct sockaddr *dst, uint64_t 
 			      c->host, rdma_event_str(type));
 		goto out_destroy_id;
 	}
-	if (rdma_resolve_route(id, 2000) || next_event(l->ch, deadline, &ev))
+	if (rdma_resolve_route(id, 2000))
 		goto out_destroy_id;
+	if ((rc = next_event(l->ch, deadline, &ev)))
+		goto out_destroy_id;
+	rc = -EHOSTUNREACH;
 	type = ev->event;
 	rdma_ack_cm_event(ev);
 	if (type != RDMA_CM_EVENT_ROUTE_RESOLVED)
@@ -228,7 +234,9 @@ static int try_connect(struct dtp_verbs_link *l, struct sockaddr *dst, uint64_t 
 	dtp_hello_pack(c, hello);
 	conn_param(&p, hello);
 	rc = -ECONNREFUSED;
-	if (rdma_connect(id, &p) || next_event(l->ch, deadline, &ev))
+	if (rdma_connect(id, &p))
+		goto out_drop;
+	if ((rc = next_event(l->ch, deadline, &ev)))
 		goto out_drop;
 	type = ev->event;
 	status = ev->status;
@@ -257,7 +265,7 @@ static int try_connect(struct dtp_verbs_link *l, struct sockaddr *dst, uint64_t 
 			      c->port, (char *)pdata + 4);
 		goto out_drop;
 	}
-	dtp_errf(err, -ECONNREFUSED, "verbs link stage %d -> stage %d: %s:%d did not accept (%s, "
+	rc = dtp_errf(err, -ECONNREFUSED, "verbs link stage %d -> stage %d: %s:%d did not accept (%s, "
 		 "status %d): is stage %d running and listening there?", c->self_stage,
 		 c->peer_stage, c->host, c->port, rdma_event_str(type), status, c->peer_stage);
 out_drop:
@@ -274,19 +282,30 @@ out_destroy_id:
 static int do_connect(struct dtp_verbs_link *l, struct sockaddr *dst, uint64_t deadline,
 		      struct dtp_err *err)
 {
+	const struct dtp_link_config *c = &l->base.cfg;
+	struct dtp_err last = { 0 };
 	int permanent, rc, tries = 0;
 
 	for (;;) {
+		struct dtp_err e1 = { 0 };
+
 		tries++;
-		rc = try_connect(l, dst, deadline, &permanent, err);
-		if (rc == 0 || permanent)
-			return rc;
+		rc = try_connect(l, dst, deadline, &permanent, &e1);
+		if (rc == 0)
+			return 0;
+		if (permanent)
+			return dtp_errf(err, rc, "%s", e1.msg);
+		if (e1.code)
+			last = e1;
 		if (ms_left(deadline) == 0)
 			break;
 		usleep(50 * 1000);
 	}
-	dtp_err_prefix(err, "gave up after %d attempts in %d ms: ", tries, l->base.cfg.connect_timeout_ms);
-	return rc == -ECONNREFUSED ? -ETIMEDOUT : rc;
+	return dtp_errf(err, -ETIMEDOUT, "verbs link stage %d -> stage %d: could not connect to %s:%d "
+			"within %d ms (%d attempts; last: %s): is stage %d running and listening "
+			"there with this plan?", c->self_stage, c->peer_stage, c->host, c->port,
+			c->connect_timeout_ms, tries, last.code ? last.msg : "no answer",
+			c->peer_stage);
 }
 
 static void refuse(struct rdma_cm_id *id, const char *why)
@@ -312,7 +331,8 @@ static int do_listen(struct dtp_verbs_link *l, struct sockaddr *addr, uint64_t d
 	struct rdma_conn_param p;
 	struct rdma_cm_event *ev;
 	struct dtp_err herr;
-	int rc;
+	char last[200] = "";
+	int rc, refusals = 0;
 
 	if (rdma_create_id(l->ch, &lid, l, RDMA_PS_TCP))
 		return dtp_errf(err, -errno, "verbs link stage %d <- stage %d: rdma_create_id: %s",
@@ -331,10 +351,15 @@ static int do_listen(struct dtp_verbs_link *l, struct sockaddr *addr, uint64_t d
 
 		rc = next_event(l->ch, deadline, &ev);
 		if (rc) {
-			rc = dtp_errf(err, rc == -ETIMEDOUT ? -ETIMEDOUT : rc,
-				      "verbs link stage %d <- stage %d: no peer connected to %s:%d within "
-				      "%d ms: is stage %d running with this plan?", c->self_stage,
-				      c->peer_stage, c->host, c->port, c->connect_timeout_ms, c->peer_stage);
+			char why[260] = "";
+
+			if (refusals)
+				snprintf(why, sizeof(why), " It refused %d connection(s), the last because: %s",
+					 refusals, last);
+			rc = dtp_errf(err, rc, "verbs link stage %d <- stage %d: no peer connected to "
+				      "%s:%d within %d ms: is stage %d running with this plan?%s",
+				      c->self_stage, c->peer_stage, c->host, c->port,
+				      c->connect_timeout_ms, c->peer_stage, why);
 			goto out_drop_pending;
 		}
 		type = ev->event;
@@ -354,6 +379,8 @@ static int do_listen(struct dtp_verbs_link *l, struct sockaddr *addr, uint64_t d
 				dtp_warn("verbs: stage %d refused a connection on %s:%d: %s", c->self_stage,
 					 c->host, c->port, herr.msg);
 				refuse(id, herr.msg);
+				refusals++;
+				snprintf(last, sizeof(last), "%.150s", herr.msg);
 				continue;
 			}
 			rc = setup_resources(l, id, err);

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/log.h"
 #include "rdma/verbs_proto.h"
 
 /* struct dtp_req.priv use: [0] list link, then the sequence number; [1] the
@@ -17,6 +18,7 @@
  * [3] flags */
 #define RQ_SEND 1u
 #define RQ_STASH 2u
+#define RQ_TMPMR 4u     /* req->mr holds a struct ibv_mr * registered for this request */
 
 /* ---------------------------------------------------------------- wire */
 
@@ -85,8 +87,13 @@ static uint8_t *ctrl_nack(struct dtp_vq *q, uint32_t seq)
 }
 static uint8_t *ctrl_bye(struct dtp_vq *q) { return ctrl_recv(q, (uint32_t)(q->rq_depth + 2 * q->slots)); }
 
-static void req_done(struct dtp_req *r, int status)
+static void req_done(struct dtp_vq *q, struct dtp_req *r, int status)
 {
+	if (r->priv[3] & RQ_TMPMR) {
+		q->api->dereg_mr((struct ibv_mr *)(void *)r->mr);
+		r->mr = NULL;
+		r->priv[3] &= ~(uint64_t)RQ_TMPMR;
+	}
 	r->status = status;
 	__atomic_store_n(&r->state, DTP_VREQ_DONE, __ATOMIC_RELEASE);
 }
@@ -172,12 +179,12 @@ void dtp_vq_fail(struct dtp_vq *q, int code, const char *fmt, ...)
 		va_end(ap);
 	}
 	while ((r = list_pop(&q->spend_head, &q->spend_tail)))
-		req_done(r, q->fatal);
+		req_done(q, r, q->fatal);
 	while ((r = list_pop(&q->rpend_head, &q->rpend_tail)))
-		req_done(r, q->fatal);
+		req_done(q, r, q->fatal);
 	for (i = 0; i < q->slots; i++) {
 		if (q->rslot[i]) {
-			req_done(q->rslot[i], q->fatal);
+			req_done(q, q->rslot[i], q->fatal);
 			q->rslot[i] = NULL;
 		}
 	}
@@ -327,13 +334,18 @@ static void kick_send(struct dtp_vq *q)
 		q->smatched++;
 		r->priv[0] = seq;
 		if (!tag_eq(&r->tag, &adv->tag) || r->len > adv->len) {
+			/* as on every transport, the error is the receiver's (-EPROTO on
+			 * its irecv, told by the NACK); the send completes, and says so */
 			struct dtp_vmsg nack = { .type = DTP_VMSG_NACK, .seq = seq, .len = r->len,
 						 .tag = r->tag };
 
-			r->priv[1] = tag_pack(&adv->tag);
-			r->priv[2] = adv->len;
-			r->priv[3] |= RQ_STASH;
-			req_done(r, -EPROTO);
+			dtp_warn("verbs link stage %d -> stage %d: message %u: sent tag (step %u, micro "
+				 "%u, kind %u) with %zu bytes, but the peer posted tag (step %u, micro %u, "
+				 "kind %u) into %llu bytes: its receive fails with -EPROTO",
+				 q->self_stage, q->peer_stage, seq, r->tag.step, r->tag.micro, r->tag.kind,
+				 r->len, adv->tag.step, adv->tag.micro, adv->tag.kind,
+				 (unsigned long long)adv->len);
+			req_done(q, r, 0);
 			post_ctrl(q, DTP_VWR_NACK, seq, ctrl_nack(q, seq), &nack);
 			continue;
 		}
@@ -354,7 +366,7 @@ static void kick_send(struct dtp_vq *q)
 			rc = q->api->post_send(q->qp, &wr, &bad);
 			if (rc) {
 				q->sslot[seq % (uint32_t)q->slots] = NULL;
-				req_done(r, rc > 0 ? -rc : -EIO);
+				req_done(q, r, rc > 0 ? -rc : -EIO);
 				dtp_vq_fail(q, rc > 0 ? -rc : -EIO,
 					    "verbs link stage %d -> stage %d: ibv_post_send (RDMA WRITE of "
 					    "%zu bytes): %s: the queue pair is broken or full",
@@ -365,7 +377,7 @@ static void kick_send(struct dtp_vq *q)
 }
 
 void dtp_vq_isend(struct dtp_vq *q, const struct dtp_tag *tag, const void *buf, size_t len,
-		  uint32_t lkey, struct dtp_req *req)
+		  uint32_t lkey, struct ibv_mr *tmp, struct dtp_req *req)
 {
 	req->tag = *tag;
 	req->buf = (void *)(uintptr_t)buf;
@@ -374,9 +386,13 @@ void dtp_vq_isend(struct dtp_vq *q, const struct dtp_tag *tag, const void *buf, 
 	req->priv[1] = (uint64_t)lkey << 32;
 	req->priv[2] = 0;
 	req->priv[3] = RQ_SEND;
+	if (tmp) {
+		req->mr = (struct dtp_mr *)(void *)tmp;
+		req->priv[3] |= RQ_TMPMR;
+	}
 	__atomic_store_n(&req->state, DTP_VREQ_PENDING, __ATOMIC_RELAXED);
 	if (q->fatal) {
-		req_done(req, q->fatal);
+		req_done(q, req, q->fatal);
 		return;
 	}
 	list_push(&q->spend_head, &q->spend_tail, req);
@@ -401,7 +417,7 @@ static void kick_recv(struct dtp_vq *q)
 }
 
 void dtp_vq_irecv(struct dtp_vq *q, const struct dtp_tag *tag, void *buf, size_t cap,
-		  uint32_t rkey, struct dtp_req *req)
+		  uint32_t rkey, struct ibv_mr *tmp, struct dtp_req *req)
 {
 	req->tag = *tag;
 	req->buf = buf;
@@ -410,9 +426,13 @@ void dtp_vq_irecv(struct dtp_vq *q, const struct dtp_tag *tag, void *buf, size_t
 	req->priv[1] = (uint64_t)rkey << 32;
 	req->priv[2] = cap;
 	req->priv[3] = 0;
+	if (tmp) {
+		req->mr = (struct dtp_mr *)(void *)tmp;
+		req->priv[3] |= RQ_TMPMR;
+	}
 	__atomic_store_n(&req->state, DTP_VREQ_PENDING, __ATOMIC_RELAXED);
 	if (q->fatal) {
-		req_done(req, q->fatal);
+		req_done(q, req, q->fatal);
 		return;
 	}
 	list_push(&q->rpend_head, &q->rpend_tail, req);
@@ -455,10 +475,10 @@ static void on_data(struct dtp_vq *q, const struct ibv_wc *wc)
 		r->priv[1] = (uint64_t)r->tag.step << 32 | (imm >> 16) << 16 | r->tag.kind;
 		r->priv[2] = wc->byte_len;
 		r->priv[3] |= RQ_STASH;
-		req_done(r, -EPROTO);
+		req_done(q, r, -EPROTO);
 	} else {
 		r->len = wc->byte_len;
-		req_done(r, 0);
+		req_done(q, r, 0);
 	}
 	kick_recv(q);
 }
@@ -495,7 +515,7 @@ static void on_ctrl(struct dtp_vq *q, const struct ibv_wc *wc, uint32_t idx)
 		r->priv[1] = tag_pack(&m.tag);
 		r->priv[2] = m.len;
 		r->priv[3] |= RQ_STASH;
-		req_done(r, -EPROTO);
+		req_done(q, r, -EPROTO);
 		kick_recv(q);
 		break;
 	case DTP_VMSG_BYE:
@@ -524,13 +544,13 @@ void dtp_vq_handle_wc(struct dtp_vq *q, const struct ibv_wc *wc)
 				    ibv_wc_status_str(wc->status), (int)wc->status, wc->vendor_err,
 				    dtp_vq_wc_hint(wc->status));
 		if (r)
-			req_done(r, q->fatal);
+			req_done(q, r, q->fatal);
 		return;
 	}
 	switch (kind) {
 	case DTP_VWR_DATA:
 		if (r)
-			req_done(r, 0);
+			req_done(q, r, 0);
 		break;
 	case DTP_VWR_RECV:
 		if (val >= (uint32_t)q->rq_depth)

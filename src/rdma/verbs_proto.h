@@ -10,8 +10,9 @@
  *    `slots` advertisements outstanding (the credits);
  *  - the sender's n-th isend waits for advertisement n, checks tag and size,
  *    and RDMA-WRITEs the payload with immediate (seq & 0xffff) | micro << 16;
- *    on a mismatch it fails with -EPROTO and SENDs a NACK so that the receiver
- *    fails the matching irecv with -EPROTO too. */
+ *    on a mismatch it SENDs a NACK instead, so that the receiver fails the
+ *    matching irecv with -EPROTO naming both tags (the send itself completes,
+ *    as on the stream transports, with a warning in the log). */
 #ifndef DTP_RDMA_VERBS_PROTO_H
 #define DTP_RDMA_VERBS_PROTO_H
 
@@ -94,10 +95,13 @@ void dtp_vq_destroy(struct dtp_vq *q);
 /* post the rq_depth receive buffers (once, after the QP reaches RTR) */
 int dtp_vq_start(struct dtp_vq *q, struct dtp_err *err);
 
+/* tmp: a registration made for this request only (the caller passed no
+ * dtp_mr and the buffer is in no registered region); it is deregistered when
+ * the request completes. NULL otherwise. */
 void dtp_vq_isend(struct dtp_vq *q, const struct dtp_tag *tag, const void *buf, size_t len,
-		  uint32_t lkey, struct dtp_req *req);
+		  uint32_t lkey, struct ibv_mr *tmp, struct dtp_req *req);
 void dtp_vq_irecv(struct dtp_vq *q, const struct dtp_tag *tag, void *buf, size_t cap,
-		  uint32_t rkey, struct dtp_req *req);
+		  uint32_t rkey, struct ibv_mr *tmp, struct dtp_req *req);
 /* handle one work completion */
 void dtp_vq_handle_wc(struct dtp_vq *q, const struct ibv_wc *wc);
 /* poll the CQ once (up to 16 completions); returns how many were handled */

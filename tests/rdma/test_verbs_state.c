@@ -29,6 +29,7 @@ struct fake {
 	int nrecv;
 	uint64_t recv_id[256];
 	int fail_send;           /* errno returned by post_send when nonzero */
+	int ndereg;              /* deregistrations other than the control buffers */
 	int nwc, wcpos;
 	struct ibv_wc wc[16];
 };
@@ -88,7 +89,12 @@ static struct ibv_mr *f_reg_mr(struct ibv_pd *pd, void *addr, size_t len, int ac
 	return &f->mr;
 }
 
-static int f_dereg_mr(struct ibv_mr *mr) { return 0; }
+static int f_dereg_mr(struct ibv_mr *mr)
+{
+	if (mr->lkey == 0x5555)
+		FAKE_OF(mr->pd, pd)->ndereg++;
+	return 0;
+}
 
 static const struct dtp_verbs_api fake_api = {
 	.post_send = f_post_send, .post_recv = f_post_recv, .poll_cq = f_poll_cq,
@@ -192,7 +198,7 @@ static void test_recv_credits(void **state)
 
 	for (i = 0; i < 3; i++) {
 		t.micro = (uint16_t)i;
-		dtp_vq_irecv(&x->q, &t, buf[i], sizeof(buf[i]), 0x77, &r[i]);
+		dtp_vq_irecv(&x->q, &t, buf[i], sizeof(buf[i]), 0x77, NULL, &r[i]);
 	}
 	assert_int_equal(x->f.nsend, 2);           /* credits exhausted: the third waits */
 	for (i = 0; i < 2; i++) {
@@ -232,7 +238,7 @@ static void test_send_credits_in_order(void **state)
 
 	for (i = 0; i < 3; i++) {
 		t.micro = (uint16_t)(10 + i);
-		dtp_vq_isend(&x->q, &t, buf[i], 16 + (size_t)i, 0x2222, &s[i]);
+		dtp_vq_isend(&x->q, &t, buf[i], 16 + (size_t)i, 0x2222, NULL, &s[i]);
 	}
 	assert_int_equal(x->f.nsend, 0);           /* nothing advertised yet: nothing sent */
 	for (i = 0; i < 2; i++) {
@@ -274,7 +280,7 @@ static void test_adv_out_of_order(void **state)
 	struct dtp_err err;
 	char b[8] = { 0 };
 
-	dtp_vq_isend(&x->q, &t, b, 8, 1, &s);
+	dtp_vq_isend(&x->q, &t, b, 8, 1, NULL, &s);
 	deliver_adv(x, 1, 0x1000, 8, &t);           /* seq 0 expected */
 	assert_int_equal(x->q.fatal, -EPROTO);
 	assert_true(done(&s));
@@ -304,8 +310,8 @@ static void check_hint(struct fixture *x, enum ibv_wc_status st, int code, const
 	struct dtp_err err;
 	char b[8] = { 0 }, rb[8];
 
-	dtp_vq_irecv(&x->q, &t, rb, 8, 1, &r);      /* pending in the other direction */
-	dtp_vq_isend(&x->q, &t, b, 8, 1, &s);
+	dtp_vq_irecv(&x->q, &t, rb, 8, 1, NULL, &r);      /* pending in the other direction */
+	dtp_vq_isend(&x->q, &t, b, 8, 1, NULL, &s);
 	deliver_adv(x, 0, 0x1000, 8, &t);
 	assert_int_equal(x->f.nsend, 2);            /* our ADV, then the WRITE */
 	complete_send(x, 1, st);
@@ -325,7 +331,7 @@ static void check_hint(struct fixture *x, enum ibv_wc_status st, int code, const
 		assert_non_null(strstr(x->q.ferr.msg, hint));
 	}
 	/* later requests fail at once with the same error */
-	dtp_vq_isend(&x->q, &t, b, 8, 1, &s);
+	dtp_vq_isend(&x->q, &t, b, 8, 1, NULL, &s);
 	assert_true(done(&s));
 	assert_int_equal(s.status, code);
 }
@@ -345,25 +351,27 @@ static void test_tag_mismatch_sender(void **state)
 {
 	struct fixture *x = *state;
 	struct dtp_tag sent = { 4, 2, DTP_MSG_ACT }, want = { 4, 3, DTP_MSG_ACT };
-	struct dtp_req s;
-	struct dtp_err err;
+	struct dtp_req s, s2;
 	struct dtp_vmsg m;
 	char b[16] = { 0 };
 
-	dtp_vq_isend(&x->q, &sent, b, 16, 1, &s);
+	dtp_vq_isend(&x->q, &sent, b, 16, 1, NULL, &s);
 	deliver_adv(x, 0, 0x1000, 16, &want);
-	assert_true(done(&s));
-	assert_int_equal(s.status, -EPROTO);
+	assert_true(done(&s));                      /* the receiver's error, not ours */
+	assert_int_equal(s.status, 0);
 	assert_int_equal(x->f.nsend, 1);            /* a NACK, no WRITE */
 	assert_int_equal(x->f.send[0].opcode, IBV_WR_SEND);
 	assert_int_equal(dtp_vmsg_unpack(x->f.data[0], DTP_VMSG_WIRE, &m), 0);
 	assert_int_equal(m.type, DTP_VMSG_NACK);
 	assert_int_equal(m.seq, 0);
 	assert_int_equal(m.tag.micro, 2);
-	assert_int_equal(dtp_vq_req_err(&x->q, &s, &err), -EPROTO);
-	assert_non_null(strstr(err.msg, "micro 2"));
-	assert_non_null(strstr(err.msg, "micro 3"));
+	assert_int_equal(m.len, 16);
 	assert_int_equal(x->q.fatal, 0);            /* the link stays usable */
+	dtp_vq_isend(&x->q, &want, b, 16, 1, NULL, &s2);
+	deliver_adv(x, 1, 0x2000, 16, &want);
+	assert_int_equal(x->f.nsend, 2);
+	assert_int_equal(x->f.send[1].opcode, IBV_WR_RDMA_WRITE_WITH_IMM);
+	assert_int_equal(ntohl(x->f.send[1].imm_data), dtp_vimm_encode(1, 3));
 }
 
 static void test_size_mismatch_sender(void **state)
@@ -373,10 +381,16 @@ static void test_size_mismatch_sender(void **state)
 	struct dtp_req s;
 	char b[64] = { 0 };
 
-	dtp_vq_isend(&x->q, &t, b, 64, 1, &s);
-	deliver_adv(x, 0, 0x1000, 63, &t);
-	assert_int_equal(s.status, -EPROTO);
+	struct dtp_vmsg m;
+
+	dtp_vq_isend(&x->q, &t, b, 64, 1, NULL, &s);
+	deliver_adv(x, 0, 0x1000, 63, &t);          /* 64 bytes do not fit in 63 */
+	assert_int_equal(s.status, 0);
+	assert_int_equal(x->f.nsend, 1);
 	assert_int_equal(x->f.send[0].opcode, IBV_WR_SEND);
+	assert_int_equal(dtp_vmsg_unpack(x->f.data[0], DTP_VMSG_WIRE, &m), 0);
+	assert_int_equal(m.type, DTP_VMSG_NACK);
+	assert_int_equal(m.len, 64);
 }
 
 static void test_mismatch_receiver(void **state)
@@ -388,9 +402,9 @@ static void test_mismatch_receiver(void **state)
 	struct dtp_err err;
 	char b[3][32];
 
-	dtp_vq_irecv(&x->q, &want, b[0], 32, 1, &r[0]);
-	dtp_vq_irecv(&x->q, &want, b[1], 32, 1, &r[1]);
-	dtp_vq_irecv(&x->q, &want, b[2], 32, 1, &r[2]);
+	dtp_vq_irecv(&x->q, &want, b[0], 32, 1, NULL, &r[0]);
+	dtp_vq_irecv(&x->q, &want, b[1], 32, 1, NULL, &r[1]);
+	dtp_vq_irecv(&x->q, &want, b[2], 32, 1, NULL, &r[2]);
 	deliver_msg(x, 3, &nack);
 	assert_int_equal(r[0].status, -EPROTO);
 	assert_int_equal(dtp_vq_req_err(&x->q, &r[0], &err), -EPROTO);
@@ -414,7 +428,7 @@ static void test_bye_and_post_failure(void **state)
 	struct dtp_err err;
 	char b[8] = { 0 };
 
-	dtp_vq_irecv(&x->q, &t, b, 8, 1, &r);
+	dtp_vq_irecv(&x->q, &t, b, 8, 1, NULL, &r);
 	deliver_msg(x, 0, &bye);
 	assert_int_equal(r.status, -ECONNRESET);
 	assert_int_equal(dtp_vq_req_err(&x->q, &r, &err), -ECONNRESET);
@@ -423,11 +437,34 @@ static void test_bye_and_post_failure(void **state)
 	setup2(state);
 	x = *state;
 	x->f.fail_send = ENOMEM;
-	dtp_vq_irecv(&x->q, &t, b, 8, 1, &r);
+	dtp_vq_irecv(&x->q, &t, b, 8, 1, NULL, &r);
 	assert_int_equal(x->q.fatal, -ENOMEM);
 	assert_int_equal(r.status, -ENOMEM);
-	dtp_vq_isend(&x->q, &t, b, 8, 1, &s);
+	dtp_vq_isend(&x->q, &t, b, 8, 1, NULL, &s);
 	assert_int_equal(s.status, -ENOMEM);
+}
+
+/* an unregistered buffer's per-message registration is released on completion */
+static void test_tmp_mr_released(void **state)
+{
+	struct fixture *x = *state;
+	struct dtp_tag t = { 2, 0, DTP_MSG_CTRL };
+	struct ibv_mr m1 = { .pd = &x->f.pd, .lkey = 0x5555, .rkey = 0x5555 }, m2 = m1;
+	struct dtp_req s, r;
+	char b[8] = { 0 }, rb[8];
+
+	dtp_vq_isend(&x->q, &t, b, 8, m1.lkey, &m1, &s);
+	dtp_vq_irecv(&x->q, &t, rb, 8, m2.rkey, &m2, &r);
+	deliver_adv(x, 0, 0x1000, 8, &t);
+	assert_int_equal(x->f.ndereg, 0);
+	complete_send(x, 1, IBV_WC_SUCCESS);         /* [0] our ADV, [1] the WRITE */
+	assert_int_equal(s.status, 0);
+	assert_int_equal(x->f.ndereg, 1);
+	assert_null(s.mr);
+	deliver_data(x, 0, 0, 8);
+	assert_int_equal(r.status, 0);
+	assert_int_equal(x->f.ndereg, 2);
+	assert_null(r.mr);
 }
 
 int main(void)
@@ -444,6 +481,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_size_mismatch_sender, setup2, teardown),
 		cmocka_unit_test_setup_teardown(test_mismatch_receiver, setup2, teardown),
 		cmocka_unit_test_setup_teardown(test_bye_and_post_failure, setup2, teardown),
+		cmocka_unit_test_setup_teardown(test_tmp_mr_released, setup2, teardown),
 	};
 
 	return cmocka_run_group_tests_name("verbs_state", tests, NULL, NULL);

@@ -1,0 +1,42 @@
+#!/bin/sh
+# The verbs transport on real verbs: directly on this host when `ibv_devices`
+# lists an RDMA device, else inside a Soft-RoCE QEMU VM (tests/rxe/rxe-vm.sh,
+# or $RXE_VM): test_verbs_link (verbs-specific cases) and the shared transport
+# suite `test_transport --transport verbs`. A VM that cannot boot FAILS.
+# env: DTP_BUILDDIR, DTP_SRCDIR (set by make check); RXE_VM (launcher);
+#      DTP_VERBS_HOST (host mode: the IP of an interface on the RDMA device)
+set -u
+B=${DTP_BUILDDIR:-.}
+S=${DTP_SRCDIR:-$(dirname "$0")/../..}
+LINK=$B/tests/rdma/test_verbs_link
+SUITE=$B/tests/rdma/test_transport
+[ -x "$LINK" ] || { echo "FAIL: $LINK is not built (make check builds it)"; exit 1; }
+
+ndev=$(ibv_devices 2>/dev/null | awk 'NR > 2 && NF >= 1' | wc -l)
+if [ "$ndev" -gt 0 ]; then
+  host=${DTP_VERBS_HOST:-}
+  if [ -z "$host" ]; then
+    nd=$(rdma link show 2>/dev/null | awk '/state ACTIVE/ {for (i = 1; i < NF; i++) if ($i == "netdev") {print $(i+1); exit}}')
+    [ -n "$nd" ] && host=$(ip -4 -o addr show dev "$nd" | awk '{sub(/\/.*/, "", $4); print $4; exit}')
+  fi
+  [ -n "$host" ] || { echo "FAIL: RDMA device present but no IPv4 address on its netdev; set DTP_VERBS_HOST"; exit 1; }
+  echo "verbs-suite: RDMA device on this host, running directly on $host"
+  "$LINK" --host "$host" || exit 1
+  if [ -x "$SUITE" ]; then "$SUITE" --transport verbs --host "$host" || exit 1; fi
+  exit 0
+fi
+
+echo "verbs-suite: no RDMA device here; running in a Soft-RoCE VM"
+VM=${RXE_VM:-$S/tests/rxe/rxe-vm.sh}
+JOB=$(mktemp -d /tmp/dtpipe-verbs-job.XXXXXX) || exit 1
+trap 'rm -rf "$JOB"' EXIT
+cp "$LINK" "$JOB/"
+[ -x "$SUITE" ] && cp "$SUITE" "$JOB/"
+bash "$VM" -t 170 "$JOB" '
+  rc=0
+  timeout 100 ./test_verbs_link || rc=1
+  if [ -x ./test_transport ]; then timeout 60 ./test_transport --transport verbs --host $RXE_IP || rc=1; fi
+  exit $rc'
+rc=$?
+[ $rc = 0 ] || echo "FAIL: verbs tests in the Soft-RoCE VM (exit $rc; 124 timeout, 125 VM did not boot)"
+exit $rc
