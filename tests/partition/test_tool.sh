@@ -85,4 +85,8 @@ for f in "${DTP_SRCDIR:-.}"/examples/*.ini; do
 	grep -q 'warning\|over mem_cap' "$T/out" && { fail "$f"; cat "$T/out"; }
 done
 
+# so does the full example in docs/plan-format.md
+awk '/^```ini/{f=1;next}/^```/{f=0}f' "${DTP_SRCDIR:-.}/docs/plan-format.md" >"$T/doc.ini"
+expect 0 "$B" report --plan "$T/doc.ini" --static
+
 [ "$fails" = 0 ] && echo "PASS: dtpipe-partition" || exit 1
