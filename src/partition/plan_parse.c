@@ -250,7 +250,7 @@ static int parse_long(const char *v, long lo, long hi, long *out)
 	long x;
 
 	errno = 0;
-	x = strtol(v, &end, 0);
+	x = strtol(v, &end, 10);
 	if (end == v || *end || errno)
 		return -EINVAL;
 	if (x < lo || x > hi)
