@@ -12,7 +12,6 @@
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
-#include <stdlib.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -35,8 +34,6 @@ static int ms_left(uint64_t deadline_ns)
 static void set_buffers(int fd)
 {
 	int v = SOCK_BUF_BYTES;
-	if (getenv("DTP_TCP_BUF")) v = atoi(getenv("DTP_TCP_BUF"));
-	if (v == 0) return;
 
 	/* the FORCE variants pass the rmem_max/wmem_max caps when privileged */
 	if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &v, sizeof(v)) < 0)
