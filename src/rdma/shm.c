@@ -16,6 +16,7 @@
 #include <linux/futex.h>
 #include <poll.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,6 +65,10 @@ struct dtp_shm_link {
 };
 
 _Static_assert(sizeof(struct shm_ctrl) <= SHM_DATA_OFF, "control block fits a page");
+/* the layout docs/wire-protocol.md describes */
+_Static_assert(offsetof(struct shm_ctrl, side) == 64 && sizeof(struct shm_side) == 64 &&
+	       offsetof(struct shm_ctrl, ring) == 192 && sizeof(struct shm_ring) == 128,
+	       "shm layout as documented");
 
 static void futex_wait(_Atomic uint32_t *w, uint32_t v, int ms, int shared)
 {
