@@ -136,13 +136,33 @@ void dtp_report_step(struct dtp_report *r, long step, double loss, double gnorm,
 	}
 	if (r->o->quiet)
 		return;
+	r->acc_dt += dt;
+	r->acc_n++;
+	for (int k = 0; k < 2 * K; k++)
+		r->acc_t[k] += t[k];
 	if ((step + 1) % r->log_every == 0 || step + 1 == r->total || step == r->start) {
+		double n = (double)r->acc_n, adt = r->acc_dt / n, abusy = 0;
+
+		len = 0;
+		for (int k = 0; k < K; k++) {
+			abusy += r->acc_t[2 * k] / n;
+			if (len < sizeof(split) - 32)
+				len += (size_t)snprintf(split + len, sizeof(split) - len, " s%d %.1f/%.1f",
+							k, r->acc_t[2 * k] / n * 1e3,
+							r->acc_t[2 * k + 1] / n * 1e3);
+		}
+		bubble = adt > 0 ? 1.0 - abusy / (K * adt) : 0;
+		if (bubble < 0)
+			bubble = 0;
 		if (r->bar_drawn)
 			printf("\r\033[K");
 		printf("step %ld/%ld | loss %.4f | %.0f %s/s | %.1f ms/step | bubble %.1f%% | compute/wait ms:%s\n",
-		       step + 1, r->total, loss, dt > 0 ? r->units_per_step / dt : 0, r->unit_name,
-		       dt * 1e3, bubble * 100, split);
+		       step + 1, r->total, loss, adt > 0 ? r->units_per_step / adt : 0, r->unit_name,
+		       adt * 1e3, bubble * 100, split);
 		r->bar_drawn = 0;
+		r->acc_dt = 0;
+		r->acc_n = 0;
+		memset(r->acc_t, 0, sizeof(r->acc_t));
 	}
 	if (r->o->progress)
 		draw_bar(r, step, loss);

@@ -21,6 +21,9 @@ struct dtp_report {
 	double sum_step_time;
 	long steps_timed;
 	int bar_drawn;
+	/* since the last printed line: averaged over log_every steps */
+	double acc_dt, acc_t[2 * DTP_MAX_STAGES];
+	long acc_n;
 };
 
 int dtp_report_open(struct dtp_report *r, const struct dtp_stage *st,
