@@ -341,8 +341,9 @@ out_free_plan:
 	return r;
 }
 
-/* Sum of "fwd"/"bwd" complete events per stage (pid) in microseconds, divided
- * by the number of forward events: ms of compute per micro-batch. */
+/* Sum of "fwd", "bwd" and "recompute" complete events per stage (pid) in
+ * microseconds, divided by the number of forward events: ms of compute per
+ * micro-batch (the prediction counts the recomputed forward too). */
 static int read_trace(const char *path, int K, double *ms, struct dtp_err *err)
 {
 	json_error_t je;
@@ -369,7 +370,7 @@ static int read_trace(const char *path, int K, double *ms, struct dtp_err *err)
 		if (!ph || strcmp(ph, "X") || !name || !json_is_integer(pid) || !json_is_number(dur))
 			continue;
 		s = (int)json_integer_value(pid);
-		if (strncmp(name, "fwd", 3) && strncmp(name, "bwd", 3))
+		if (strcmp(name, "fwd") && strcmp(name, "bwd") && strcmp(name, "recompute"))
 			continue;
 		if (s < 0 || s >= K) {
 			r = dtp_errf(err, -EINVAL, "%s: event %zu is for stage %d but the plan has %d "
@@ -377,7 +378,7 @@ static int read_trace(const char *path, int K, double *ms, struct dtp_err *err)
 			goto out_decref;
 		}
 		sum[s] += json_number_value(dur);
-		nfwd[s] += strncmp(name, "fwd", 3) == 0;
+		nfwd[s] += strcmp(name, "fwd") == 0;
 	}
 	for (int s = 0; s < K; s++) {
 		if (!nfwd[s]) {

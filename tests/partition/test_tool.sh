@@ -35,7 +35,8 @@ grep -q '^ *2 ' "$T/out" || { fail "report has no stage 2"; cat "$T/out"; }
 expect 2 "$B" plan --model gpt:L=4,C=64,H=4,T=32,V=256 --stages 2 --static --mem-cap 1K
 grep -q 'memory cap of 1024 bytes' "$T/out" || { fail "mem cap message"; cat "$T/out"; }
 
-# report beside a trace: stage 0 2 x (1000 + 2000) us, stage 1 2 x (500 + 500) us
+# report beside a trace: stage 0 2 x (1000 + 2000) us, stage 1 2 x (500 + 500)
+# + 1000 us of recompute, per micro-batch 3 ms and 1.5 ms
 cat >"$T/mlp.ini" <<'INI'
 [model]
 kind = mlp
@@ -59,12 +60,14 @@ cat >"$T/trace.json" <<'JSON'
  {"name": "fwd", "ph": "X", "pid": 1, "tid": 0, "ts": 2000, "dur": 500},
  {"name": "bwd", "ph": "X", "pid": 1, "tid": 0, "ts": 3000, "dur": 500},
  {"name": "bwd", "ph": "X", "pid": 1, "tid": 0, "ts": 4000, "dur": 500},
+ {"name": "recompute", "ph": "X", "pid": 1, "tid": 0, "ts": 4500, "dur": 1000},
+ {"name": "fwdx", "ph": "X", "pid": 1, "tid": 0, "ts": 4500, "dur": 1000},
  {"name": "step", "ph": "i", "pid": 1, "tid": 0, "ts": 9000}
 ]}
 JSON
 expect 0 "$B" report --plan "$T/mlp.ini" --trace "$T/trace.json" --static
-grep -E -q '^ +0 0-1 .* 3\.000 +75\.0%' "$T/out" || { fail "measured stage 0"; cat "$T/out"; }
-grep -E -q '^ +1 2-2 .* 1\.000 +25\.0%' "$T/out" || { fail "measured stage 1"; cat "$T/out"; }
+grep -E -q '^ +0 0-1 .* 3\.000 +66\.7%' "$T/out" || { fail "measured stage 0"; cat "$T/out"; }
+grep -E -q '^ +1 2-2 .* 1\.500 +33\.3%' "$T/out" || { fail "measured stage 1"; cat "$T/out"; }
 grep -q 'ideal GPipe step 9.000 ms' "$T/out" || { fail "measured ideal step"; cat "$T/out"; }
 
 # bad input: exit 2, and the message says where
