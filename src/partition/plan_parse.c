@@ -195,6 +195,8 @@ static void scan_line(struct parse_ctx *c, const char *line)
 	const char *s = line, *e;
 	char sec[64];
 
+	if (c->line == 1 && strncmp(s, "\xEF\xBB\xBF", 3) == 0)
+		s += 3;   /* a UTF-8 byte order mark, which inih skips too */
 	while (isspace((unsigned char)*s))
 		s++;
 	if (*s != '[')

@@ -119,6 +119,10 @@ static void test_load_gpt_spec_and_keys(void **state)
 	assert_memory_equal(&a.model, &b.model, sizeof(a.model));
 	assert_int_equal(dtp_plan_hash(&a), dtp_plan_hash(&b));
 	assert_string_equal(a.path, "<string>");
+	/* a UTF-8 byte order mark before the first section */
+	assert_int_equal(dtp_plan_parse_string("\xEF\xBB\xBF[model]\nspec = mlp:4-2\n"
+					       "[stage.0]\nunits = 0\n", NULL, &a, &err), 0);
+	assert_int_equal(a.num_stages, 1);
 }
 
 /* Parse `text`; expect -EINVAL with "<name>:line:" and each given fragment. */
