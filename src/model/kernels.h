@@ -107,7 +107,7 @@ void dtp_block_backward(float *dx, const struct dtp_block_params *g, const float
 /* x (N,C), lnw, lnb (C), w (V,C) -> lnf (N,C), mean, rstd (N), logits (N,V) */
 void dtp_head_forward(float *logits, float *lnf, float *mean, float *rstd, const float *x,
 		      const float *lnw, const float *lnb, const float *w, int N, int C, int V);
-/* dlogits (N,V) -> dx (N,C) (=, skipped if NULL); dlnw, dlnb, dw +=; dln: (N,C) scratch */
+/* dlogits (N,V) -> dx (N,C) (=, required); dlnw, dlnb, dw +=; dln: (N,C) scratch */
 void dtp_head_backward(float *dx, float *dlnw, float *dlnb, float *dw, float *dln,
 		       const float *dlogits, const float *x, const float *lnf,
 		       const float *mean, const float *rstd, const float *lnw,
