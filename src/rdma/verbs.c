@@ -18,6 +18,7 @@
 #include "rdma/verbs.h"
 
 #define SPIN_NS 200000u          /* polling mode: spin this long on an idle CQ, then block */
+#define WAIT_SPIN_NS 500000u     /* wait(): the caller polls the CQ itself this long */
 
 static struct dtp_verbs_link *vl(struct dtp_link *l)
 {
@@ -36,6 +37,9 @@ static void drain_cm_events(struct dtp_verbs_link *l)
 		if (type == RDMA_CM_EVENT_DISCONNECTED || type == RDMA_CM_EVENT_DEVICE_REMOVAL ||
 		    type == RDMA_CM_EVENT_TIMEWAIT_EXIT) {
 			pthread_mutex_lock(&l->mu);
+			/* what the peer sent before it left is in the CQ: take it first */
+			while (!l->q.fatal && dtp_vq_poll(&l->q) > 0)
+				;
 			dtp_vq_fail(&l->q, -ECONNRESET, "verbs link stage %d <-> stage %d: %s "
 				    "disconnected (%s): it closed the link or died",
 				    l->base.cfg.self_stage, l->base.cfg.peer_stage, l->peer_desc,
@@ -77,7 +81,9 @@ static void *progress_main(void *arg)
 			idle_since = dtp_now_ns();
 			continue;
 		}
-		if (!l->base.cfg.verbs_blocking && dtp_now_ns() - idle_since < SPIN_NS) {
+		/* spin unless blocking mode, or a caller in wait() is polling already */
+		if (!l->base.cfg.verbs_blocking && !__atomic_load_n(&l->waiters, __ATOMIC_RELAXED) &&
+		    dtp_now_ns() - idle_since < SPIN_NS) {
 			if ((++spins & 1023) == 0)
 				drain_cm_events(l);
 			continue;
@@ -357,8 +363,11 @@ static int finish(struct dtp_verbs_link *l, struct dtp_req *req, struct dtp_err 
 static int verbs_test(struct dtp_link *link, struct dtp_req *req, int *done, struct dtp_err *err)
 {
 	if (__atomic_load_n(&req->state, __ATOMIC_ACQUIRE) != DTP_VREQ_DONE) {
-		*done = 0;
-		return 0;
+		poll_once(vl(link));
+		if (__atomic_load_n(&req->state, __ATOMIC_ACQUIRE) != DTP_VREQ_DONE) {
+			*done = 0;
+			return 0;
+		}
 	}
 	*done = 1;
 	return finish(vl(link), req, err);
@@ -372,10 +381,16 @@ static int verbs_wait(struct dtp_link *link, struct dtp_req *req, int timeout_ms
 			       .tv_nsec = (long)(deadline % 1000000000u) };
 	int rc = 0;
 
-	/* a short spin: a completion is often microseconds away */
-	while (__atomic_load_n(&req->state, __ATOMIC_ACQUIRE) != DTP_VREQ_DONE &&
-	       dtp_now_ns() - t0 < 20000u)
-		;
+	/* polling mode: the caller polls the CQ itself for a while (no thread
+	 * hand-off on the small-message path; a sleeping wake-up costs tens of us
+	 * here and a scheduler tick under emulation), then sleeps on cv */
+	if (!l->base.cfg.verbs_blocking) {
+		__atomic_add_fetch(&l->waiters, 1, __ATOMIC_RELAXED);
+		while (__atomic_load_n(&req->state, __ATOMIC_ACQUIRE) != DTP_VREQ_DONE &&
+		       dtp_now_ns() - t0 < WAIT_SPIN_NS)
+			poll_once(l);
+		__atomic_sub_fetch(&l->waiters, 1, __ATOMIC_RELAXED);
+	}
 	pthread_mutex_lock(&l->mu);
 	while (__atomic_load_n(&req->state, __ATOMIC_ACQUIRE) != DTP_VREQ_DONE) {
 		if (timeout_ms < 0) {

@@ -33,6 +33,7 @@ struct dtp_verbs_link {
 	pthread_t thread;
 	int thread_started;
 	int stop;                            /* atomic: ask the progress thread to exit */
+	int waiters;                         /* atomic: callers polling the CQ in wait() */
 	int wake_fd;                         /* eventfd that wakes the progress thread */
 	size_t reg_bytes;                    /* bytes registered on this link */
 	struct dtp_mr *mrs;                  /* regions from dtp_link_reg (under mu) */

@@ -1,0 +1,50 @@
+#!/bin/sh
+# Verbs transport benchmark (docs/benchmarks.md, "Transport"): net's
+# tools/dtpipe-bench-net --transport verbs (64 KiB .. 64 MiB one-way bandwidth,
+# small-message ping-pong latency) beside perftest's ib_write_bw / ib_write_lat
+# measured in the same run. Without an RDMA device on this host, both run in
+# one boot of the Soft-RoCE VM (tests/rxe/rxe-vm.sh; QEMU TCG, so absolute
+# figures are emulation speed, ~30-50 MB/s: compare the ratio).
+# usage: scripts/bench-verbs.sh [BUILDDIR] [SECONDS]   (SECONDS: dtpipe-bench-net --seconds,
+#        sized for 4 GB/s, so 0.01 moves ~40 MB per size here)
+# env: DTP_VERBS_HOST=IP  run on this host's RDMA device at IP instead of the VM
+set -eu
+B=${1:-${DTP_BUILDDIR:-build}}
+SEC=${2:-0.01}
+SRC=$(cd "$(dirname "$0")/.." && pwd)
+bin=$B/tools/dtpipe-bench-net
+[ -x "$bin" ] || { echo "bench-verbs: $bin not found: make -C $B tools/dtpipe-bench-net" >&2; exit 1; }
+
+# runs where the RDMA device is; $1 = IP, $2 = GID index, $3 = device
+cat >"${TMPDIR:-/tmp}/bench-verbs-inner.$$" <<'INNER'
+IP=$1 G=$2 D=$3 SEC=$4 BIN=$5
+pair() {   # pair SERVER-ARGS -- prints the client's result line
+  "$@" -d "$D" -x "$G" >/tmp/srv.$$ 2>&1 & sp=$!
+  sleep 0.7
+  "$@" -d "$D" -x "$G" "$IP" 2>&1 | awk '/^ *[0-9]+ +[0-9]+ +[0-9.]+/ {print; exit}'
+  wait $sp || true
+}
+echo "== reference: perftest on $D (gid index $G), same run"
+echo "   #bytes  #iters  BW peak[MB/s]  BW average[MB/s]  MsgRate[Mpps]"
+for s in 65536:600 1048576:40 16777216:5 67108864:5; do
+  pair ib_write_bw -s ${s%:*} -n ${s#*:}
+done
+echo "   #bytes  #iters  t_min[us]  t_max[us]  t_typical[us]  t_avg[us]  t_stdev[us] ..."
+for s in 8 64 1024 4096; do pair ib_write_lat -s $s -n 1000; done
+echo "== dtpipe-bench-net --transport verbs --seconds $SEC (GB/s = 1e9 B/s)"
+$BIN --transport verbs --host "$IP" --port 19875 --seconds "$SEC"
+INNER
+inner=${TMPDIR:-/tmp}/bench-verbs-inner.$$
+trap 'rm -f "$inner"' EXIT
+if [ -n "${DTP_VERBS_HOST:-}" ]; then
+  dev=$(ibv_devices | awk 'NR > 2 && NF {print $1; exit}')
+  echo "== host $(hostname), $dev"
+  bash "$inner" "$DTP_VERBS_HOST" "${DTP_VERBS_GID:-0}" "$dev" "$SEC" "$bin"
+  exit
+fi
+job=$(mktemp -d /tmp/dtpipe-bench-verbs.XXXXXX)
+trap 'rm -f "$inner"; rm -rf "$job"' EXIT
+cp "$bin" "$inner" "$job/"
+echo "== Soft-RoCE VM (QEMU TCG, 2 vCPUs) on $(nproc) host cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
+bash "$SRC/tests/rxe/rxe-vm.sh" -t 580 -m 2048 "$job" \
+  "uname -r; bash ./$(basename "$inner") \$RXE_IP \$RXE_GID_INDEX \$RXE_DEV $SEC ./dtpipe-bench-net"
