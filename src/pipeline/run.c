@@ -42,7 +42,7 @@ static int check_mem_cap(const struct dtp_plan *p, int s, struct dtp_stage_mem *
 	if (p->mem_cap_bytes == 0 || m->total <= p->mem_cap_bytes)
 		return 0;
 	return dtp_errf(err, -ENOMEM,
-			"stage %d needs %.1f MiB, over the memory cap of %.1f MiB (params %.1f, grads %.1f, optimizer %.1f, stash %.1f, buffers %.1f, loader %.1f, model scratch %.1f MiB): split the model over more stages, recompute, fewer micro-batches, or raise mem_cap",
+			"this stage (%d) needs %.1f MiB, over the memory cap of %.1f MiB (params %.1f, grads %.1f, optimizer %.1f, stash %.1f, buffers %.1f, loader %.1f, model scratch %.1f MiB): split the model over more stages, recompute, fewer micro-batches, or raise mem_cap",
 			s, m->total / 1048576.0, p->mem_cap_bytes / 1048576.0, m->params / 1048576.0,
 			m->grads / 1048576.0, m->optim / 1048576.0, m->stash / 1048576.0,
 			m->buffers / 1048576.0, m->loader / 1048576.0, m->model_scratch / 1048576.0);

@@ -122,6 +122,10 @@ static int open_loader(const struct dtp_plan *p, const char *path, int train,
 	c.path = path;
 	if (p->loader_budget_bytes)
 		c.budget_bytes = p->loader_budget_bytes;
+	/* keep the read ring within half the budget (the rest: index and shuffle window) */
+	if (c.queue_depth > 0 && c.block_bytes * (size_t)c.queue_depth > c.budget_bytes / 2 &&
+	    c.budget_bytes / 2 / (size_t)c.queue_depth >= 65536)
+		c.block_bytes = (c.budget_bytes / 2 / (size_t)c.queue_depth) & ~(size_t)65535;
 	c.seed = p->seed;
 	c.seq_len = p->model.kind == DTP_MODEL_GPT ? p->model.seq_len : 0;
 	c.shuffle = train;

@@ -42,6 +42,23 @@ check_model() {
 	done
 }
 
+# fewer micro-batches than stages (M=2, K=4; a warning, not an error)
+MICRO=2
+write_plan "$WORK/m2-ref.ini" "mlp:12-24-24-24-4" "$WORK/rec" gpipe no tcp 'lr = 0.1' 0-3
+"$DTPIPE" --plan "$WORK/m2-ref.ini" --threads 1 --quiet --dump "$WORK/m2-ref" >"$WORK/out" 2>&1 ||
+	{ cat "$WORK/out"; echo "FAIL: M=2 1-stage run"; exit 1; }
+for sched in gpipe 1f1b; do
+	write_plan "$WORK/m2-$sched.ini" "mlp:12-24-24-24-4" "$WORK/rec" $sched yes shm 'lr = 0.1' 0 1 2 3
+	"$DTPIPE" --plan "$WORK/m2-$sched.ini" --threads 1 --quiet --dump "$WORK/m2-$sched" >"$WORK/out" 2>&1 ||
+		{ cat "$WORK/out"; echo "FAIL: M=2 K=4 $sched"; exit 1; }
+	concat_params "$WORK/m2-ref" 1
+	concat_params "$WORK/m2-$sched" 4
+	cmp "$WORK/m2-ref/losses" "$WORK/m2-$sched/losses" && cmp "$WORK/m2-ref/all.params" "$WORK/m2-$sched/all.params" ||
+		{ echo "FAIL: M=2 K=4 $sched differs from 1 stage"; exit 1; }
+	echo "ok: mlp-K4-M2-$sched-rcyes bit-identical to 1 stage"
+done
+MICRO=3
+
 check_model mlp "mlp:12-24-24-24-4" "$WORK/rec" \
 	'optimizer = sgd\nlr = 0.1\nmomentum = 0.9\nclip_norm = 0.5\nweight_decay = 0.01'
 check_model gpt "gpt:layers=2,dim=16,heads=2,seq=8,vocab=32" "$WORK/tok" \

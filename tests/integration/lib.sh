@@ -12,14 +12,14 @@ PORT=$(( 20000 + ($$ * 37) % 30000 ))
 next_port() { PORT=$((PORT + 8)); }
 
 # write_plan FILE SPEC DATA SCHEDULE RECOMPUTE TRANSPORT OPTIM_LINES UNITS...
-# UNITS: one range per stage ("0-1" "2-3")
+# UNITS: one range per stage ("0-1" "2-3"); M = $MICRO (default 3)
 write_plan() {
 	f=$1 spec=$2 data=$3 sched=$4 rc=$5 tr=$6 optim=$7
 	shift 7
 	next_port
 	{
 		printf '[model]\nspec = %s\n\n' "$spec"
-		printf '[train]\nmicro_batch = 4\nmicro_batches = 3\nschedule = %s\n' "$sched"
+		printf '[train]\nmicro_batch = 4\nmicro_batches = %d\nschedule = %s\n' "${MICRO:-3}" "$sched"
 		printf 'recompute = %s\nsteps = 5\nseed = 11\nlog_every = 1\n' "$rc"
 		printf '%b\n' "$optim"
 		printf '[data]\ntrain = %s/train\ntest = %s/test\nloader_budget = 16M\n\n' "$data" "$data"
