@@ -15,6 +15,7 @@
 #include <limits.h>
 #include <linux/futex.h>
 #include <poll.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -30,7 +31,8 @@
 #define SHM_MAGIC 0x4d485344u          /* "DSHM" */
 #define SHM_RING (4u << 20)            /* bytes per direction, a power of two */
 #define SHM_CHUNK (256u << 10)         /* publish progress every chunk */
-#define SHM_SPIN_NS 50000u             /* spin before sleeping */
+#define SHM_PAUSE_NS 2000u             /* spin with pause, then ... */
+#define SHM_SPIN_NS 50000u             /* ... spin with sched_yield, then sleep */
 #define SHM_SLEEP_MS 100               /* liveness check period while asleep */
 #define SHM_DATA_OFF 4096u
 
@@ -215,7 +217,11 @@ static int shm_block(void *ctx, int rd, int wr, int timeout_ms, int thread)
 		do {
 			if (ready(t, rd, wr))
 				return 0;
-			__builtin_ia32_pause();
+			/* on a busy machine the peer may need this core to answer */
+			if (dtp_now_ns() - t0 < SHM_PAUSE_NS)
+				__builtin_ia32_pause();
+			else
+				sched_yield();
 		} while (dtp_now_ns() - t0 < SHM_SPIN_NS);
 	}
 	atomic_fetch_add(&me->sleepers, 1);

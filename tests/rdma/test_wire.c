@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <cmocka.h>
 
@@ -189,6 +190,30 @@ static void test_host_is_local(void **state)
 	assert_false(dtp_link_host_is_local("no-such-host.invalid"));
 }
 
+/* auto: verbs when an RDMA device is present, else shm for this host, else tcp */
+static void test_auto_resolution(void **state)
+{
+	struct dtp_link_config c;
+	enum dtp_transport_kind here, there;
+
+	(void)state;
+	dtp_link_config_default(&c);
+	assert_int_equal(c.kind, DTP_TRANSPORT_AUTO);
+	snprintf(c.host, sizeof(c.host), "127.0.0.1");
+	here = dtp_transport_resolve(&c);
+	snprintf(c.host, sizeof(c.host), "192.0.2.1");
+	there = dtp_transport_resolve(&c);
+	if (here == DTP_TRANSPORT_VERBS) {
+		assert_int_equal(there, DTP_TRANSPORT_VERBS);
+	} else {
+		assert_int_equal(here, DTP_TRANSPORT_SHM);
+		assert_int_equal(there, DTP_TRANSPORT_TCP);
+	}
+	c.kind = DTP_TRANSPORT_TCP;   /* an explicit kind is kept */
+	snprintf(c.host, sizeof(c.host), "127.0.0.1");
+	assert_int_equal(dtp_transport_resolve(&c), DTP_TRANSPORT_TCP);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -199,6 +224,7 @@ int main(void)
 		cmocka_unit_test(test_frame_bounds),
 		cmocka_unit_test(test_kind_names),
 		cmocka_unit_test(test_host_is_local),
+		cmocka_unit_test(test_auto_resolution),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

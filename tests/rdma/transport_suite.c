@@ -10,6 +10,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <glob.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
@@ -128,6 +129,14 @@ static int case_many_sizes(struct env *e)
 	cfg_for(e, &c);
 	if (!sbuf || !rbuf || !scratch || open_link(e, &c, &l))
 		return 1;
+	if (e->kind == DTP_TRANSPORT_SHM && e->stage == 0) {
+		/* the listener's segment name is gone once the link is up */
+		char pat[64];
+		glob_t g;
+
+		snprintf(pat, sizeof(pat), "/dev/shm/dtpipe-%d-*", (int)getpid());
+		CHECK(glob(pat, 0, NULL, &g) == GLOB_NOMATCH, "%s left behind", pat);
+	}
 	for (size_t i = 0; i < NSIZES; i++) {
 		off[i] = o;
 		o += sizes[i];
