@@ -4,6 +4,7 @@
  * once with each link. Nothing is allocated after this. */
 #include "config.h"
 #include "pipeline/stage.h"
+#include "rdma/bootstrap.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -147,6 +148,8 @@ static int open_link(struct dtp_stage *st, const struct dtp_stage_opts *o, int p
 	struct dtp_link_config c;
 	int lower = peer < st->s ? peer : st->s;
 	const char *host = p->stages[lower].host;
+	char slurm_host[256];
+	struct dtp_err ignore = { 0 };
 	int r;
 
 	dtp_link_config_default(&c);
@@ -156,6 +159,9 @@ static int open_link(struct dtp_stage *st, const struct dtp_stage_opts *o, int p
 	c.self_stage = st->s;
 	c.peer_stage = peer;
 	c.listen = st->s < peer;
+	/* no host in the plan: under Slurm the job's node list says where the stage runs */
+	if (!host[0] && dtp_slurm_host_of_stage(lower, slurm_host, sizeof(slurm_host), &ignore) == 0)
+		host = slurm_host;
 	snprintf(c.host, sizeof(c.host), "%s", host[0] ? host : "127.0.0.1");
 	c.port = p->base_port + lower;
 	c.job_key = o->job_key;

@@ -67,4 +67,11 @@ test "$rc1" -eq 2 && test "$rc2" -eq 2 && test "$rc3" -eq 2 ||
 	{ cat "$WORK/out" "$WORK/out2" "$WORK/out3"; echo "FAIL: bad input gave $rc1 $rc2 $rc3, want 2"; exit 1; }
 grep -q "$WORK/none" "$WORK/out3" || { cat "$WORK/out3"; echo "FAIL: no path in message"; exit 1; }
 echo "ok: bad plan, bad option, missing data -> exit 2"
+
+# 4. --help, --version, the embedded default plan
+"$DTPIPE" --help | grep -q -- "--plan FILE" || { echo "FAIL: --help"; exit 1; }
+"$DTPIPE" --version | grep -q "^dtpipe [0-9]" || { echo "FAIL: --version"; exit 1; }
+"$DTPIPE" --print-default-plan > "$WORK/default.ini"
+cmp "$WORK/default.ini" "$DTP_SRCDIR/examples/fashion-mnist.ini" || { echo "FAIL: embedded plan differs"; exit 1; }
+echo "ok: --help, --version, --print-default-plan"
 echo PASS

@@ -44,4 +44,14 @@ set -e
 test "$rc" -eq 2 && grep -q "made for model" "$WORK/out" ||
 	{ cat "$WORK/out"; echo "FAIL: checkpoint of another model: exit $rc"; exit 1; }
 echo "ok: checkpoint of another model refused (exit 2)"
+# a corrupt checkpoint (one byte of the parameters flipped): refused, exit 2
+size=$(wc -c < "$WORK/ck/stage-1.ckpt")
+printf '\377' | dd of="$WORK/ck/stage-1.ckpt" bs=1 seek=$((size - 5)) conv=notrunc 2>/dev/null
+set +e
+"$DTPIPE" --plan "$WORK/p.ini" --threads 1 --quiet --steps 8 --checkpoint-dir "$WORK/ck" --resume >"$WORK/out" 2>&1
+rc=$?
+set -e
+test "$rc" -eq 2 && grep -q "stage-1.ckpt: truncated or corrupt" "$WORK/out" ||
+	{ cat "$WORK/out"; echo "FAIL: corrupt checkpoint: exit $rc"; exit 1; }
+echo "ok: corrupt checkpoint refused (exit 2)"
 echo PASS
