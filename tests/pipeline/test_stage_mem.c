@@ -1,0 +1,173 @@
+/* Unit tests for the per-stage memory prediction (the --mem-cap check) and
+ * the trace merge: what a stage stashes follows its schedule (GPipe: M
+ * micro-batches, 1F1B: at most K-s, recompute: the stage inputs only), and
+ * the merged trace is valid JSON with one track per stage. */
+#include "config.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "pipeline/stage.h"
+
+static void make_plan(struct dtp_plan *p, const char *spec, int K, int M, int sched, int rc)
+{
+	struct dtp_err err = { 0 };
+	int U;
+
+	dtp_plan_defaults(p);
+	assert_int_equal(dtp_model_spec_parse(spec, &p->model, &err), 0);
+	U = dtp_model_num_units(&p->model);
+	p->micro_batch = 8;
+	p->micro_batches = M;
+	p->schedule = sched;
+	p->recompute = rc;
+	p->num_stages = K;
+	for (int s = 0; s < K; s++) {
+		p->stages[s].first_unit = s * U / K;
+		p->stages[s].last_unit = (s + 1) * U / K;
+	}
+}
+
+/* one stash slot of stage s: its input plus (without recompute) its save area */
+static size_t slot_bytes(const struct dtp_plan *p, int s, int rc)
+{
+	struct dtp_stage_model *m;
+	struct dtp_err err = { 0 };
+	size_t b;
+
+	assert_int_equal(dtp_stage_model_create(&p->model, p->stages[s].first_unit,
+						p->stages[s].last_unit, p->micro_batch, 1, &m, &err), 0);
+	b = dtp_align_up(dtp_stage_model_in_bytes(m, p->micro_batch), 64);
+	if (!rc)
+		b += dtp_align_up(dtp_stage_model_save_bytes(m, p->micro_batch), 64);
+	dtp_stage_model_destroy(m);
+	return b;
+}
+
+static void test_stash_follows_schedule(void **state)
+{
+	const char *spec = "gpt:layers=2,dim=32,heads=2,seq=16,vocab=64";
+	struct dtp_plan *p = malloc(sizeof(*p));
+	struct dtp_stage_mem g, f, r;
+	struct dtp_err err = { 0 };
+
+	(void)state;
+	for (int s = 0; s < 4; s++) {
+		make_plan(p, spec, 4, 8, DTP_SCHEDULE_GPIPE, 0);
+		assert_int_equal(dtp_stage_mem_predict(p, s, &g, &err), 0);
+		/* an upper bound of what the stage will allocate, and a close one */
+		assert_true(g.stash >= 8 * slot_bytes(p, s, 0));
+		assert_true(g.stash <= 8 * slot_bytes(p, s, 0) * 11 / 10 + 8 * 4096);
+		make_plan(p, spec, 4, 8, DTP_SCHEDULE_1F1B, 0);
+		assert_int_equal(dtp_stage_mem_predict(p, s, &f, &err), 0);
+		assert_true(f.stash >= (size_t)(4 - s) * slot_bytes(p, s, 0));
+		assert_true(f.stash * 8 == g.stash * (size_t)(4 - s));
+		make_plan(p, spec, 4, 8, DTP_SCHEDULE_GPIPE, 1);
+		assert_int_equal(dtp_stage_mem_predict(p, s, &r, &err), 0);
+		assert_int_equal(r.stash, 8 * slot_bytes(p, s, 1));   /* inputs only: exact */
+		assert_true(r.stash < g.stash);
+		/* parameters, gradients and AdamW's two moments are the same either way */
+		assert_int_equal(g.params, f.params);
+		assert_int_equal(g.grads, g.params);
+		assert_int_equal(g.total, g.params + g.grads + g.optim + g.stash + g.buffers +
+					  g.loader + g.model_scratch);
+	}
+	/* the stages' parameters add up to the model's */
+	{
+		size_t sum = 0;
+
+		make_plan(p, spec, 4, 8, DTP_SCHEDULE_GPIPE, 0);
+		for (int s = 0; s < 4; s++) {
+			assert_int_equal(dtp_stage_mem_predict(p, s, &g, &err), 0);
+			sum += g.params;
+		}
+		assert_int_equal(sum, dtp_model_num_params(&p->model) * sizeof(float));
+	}
+	free(p);
+}
+
+/* the mlp: ReLU units keep their output, the last unit nothing */
+static void test_mlp_prediction(void **state)
+{
+	struct dtp_plan *p = malloc(sizeof(*p));
+	struct dtp_stage_mem g;
+	struct dtp_err err = { 0 };
+
+	(void)state;
+	make_plan(p, "mlp:100-200-300-10", 3, 4, DTP_SCHEDULE_GPIPE, 0);
+	for (int s = 0; s < 3; s++) {
+		assert_int_equal(dtp_stage_mem_predict(p, s, &g, &err), 0);
+		assert_true(g.stash >= 4 * slot_bytes(p, s, 0));
+		assert_true(g.stash <= 4 * slot_bytes(p, s, 0) + 4 * 4096);
+	}
+	free(p);
+}
+
+static void test_trace_merge(void **state)
+{
+	char dir[] = "/tmp/dtp-trace-XXXXXX", path[256];
+	struct dtp_trace *t;
+	struct dtp_err err = { 0 };
+	json_error_t jerr;
+	json_t *root, *ev;
+	size_t i, n_x = 0;
+	int seen[2] = { 0, 0 };
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/t.json", dir);
+	for (int s = 0; s < 2; s++) {
+		assert_int_equal(dtp_trace_open(path, s, 4, &t, &err), 0);
+		for (int k = 0; k < 6; k++)   /* 2 more than fit: dropped, counted */
+			dtp_trace_span(t, DTP_SPAN_FWD + (k & 1), 0, k, 1000 * (uint64_t)k,
+				       1000 * (uint64_t)k + 500);
+		assert_int_equal(t->dropped, 2);
+		assert_int_equal(dtp_trace_close(t, &err), 0);
+	}
+	assert_int_equal(dtp_trace_merge(path, 2, &err), 0);
+	root = json_load_file(path, 0, &jerr);
+	assert_non_null(root);
+	json_array_foreach(json_object_get(root, "traceEvents"), i, ev) {
+		int pid = (int)json_integer_value(json_object_get(ev, "pid"));
+
+		assert_true(pid == 0 || pid == 1);
+		seen[pid] = 1;
+		if (strcmp(json_string_value(json_object_get(ev, "ph")), "X") == 0) {
+			n_x++;
+			assert_true(json_number_value(json_object_get(ev, "dur")) > 0);
+		}
+	}
+	assert_int_equal(n_x, 8);
+	assert_true(seen[0] && seen[1]);
+	json_decref(root);
+	snprintf(path, sizeof(path), "%s/t.json.stage-0", dir);
+	assert_int_equal(access(path, F_OK), -1);   /* parts removed */
+	/* a missing part is an error naming the stage */
+	snprintf(path, sizeof(path), "%s/u.json", dir);
+	assert_int_equal(dtp_trace_merge(path, 1, &err), -ENOENT);
+	assert_non_null(strstr(err.msg, "stage 0"));
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/t.json", dir);
+	unlink(path);
+	rmdir(dir);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_stash_follows_schedule),
+		cmocka_unit_test(test_mlp_prediction),
+		cmocka_unit_test(test_trace_merge),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
