@@ -130,7 +130,8 @@ int dtp_link_irecv(struct dtp_link *l, const struct dtp_tag *tag, void *buf, siz
 		   struct dtp_mr *mr, struct dtp_req *req);
 int dtp_link_test(struct dtp_link *l, struct dtp_req *req, int *done, struct dtp_err *err);
 /* Wait until the request completes. timeout_ms < 0: no limit. -ETIMEDOUT names
- * the peer and the tag; a dead peer gives -ECONNRESET naming the peer stage. */
+ * the peer and the tag and leaves the request pending (wait again, or close
+ * the link); a dead peer gives -ECONNRESET naming the peer stage. */
 int dtp_link_wait(struct dtp_link *l, struct dtp_req *req, int timeout_ms, struct dtp_err *err);
 void dtp_link_close(struct dtp_link *l);
 
