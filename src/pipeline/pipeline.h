@@ -91,7 +91,7 @@ struct dtp_trace;
 
 struct dtp_stage_opts {
 	int stage;                     /* this process's stage */
-	int transport;                 /* enum dtp_transport_kind */
+	int transport;                 /* enum dtp_transport_kind; -1: the plan's */
 	long steps;                    /* > 0 overrides the plan */
 	int epochs;                    /* > 0 overrides the plan (with steps = 0) */
 	const char *data_dir;          /* non-NULL: train = DIR/train, test = DIR/test */

@@ -14,7 +14,7 @@ void dtp_stage_opts_default(struct dtp_stage_opts *o)
 {
 	memset(o, 0, sizeof(*o));
 	o->stage = -1;
-	o->transport = DTP_TRANSPORT_AUTO;
+	o->transport = -1;   /* not given: the plan's */
 	o->steps = -1;
 	o->epochs = -1;
 }
@@ -172,9 +172,13 @@ static int open_link(struct dtp_stage *st, const struct dtp_stage_opts *o, int p
 	int r;
 
 	dtp_link_config_default(&c);
-	c.kind = (enum dtp_transport_kind)o->transport;
-	if (c.kind == DTP_TRANSPORT_AUTO && p->transport[0])
-		dtp_transport_kind_parse(p->transport, &c.kind);
+	/* --transport, else the plan's [transport] kind, else auto */
+	c.kind = DTP_TRANSPORT_AUTO;
+	if (o->transport >= 0)
+		c.kind = (enum dtp_transport_kind)o->transport;
+	else if (p->transport[0] && dtp_transport_kind_parse(p->transport, &c.kind) != 0)
+		return dtp_errf(err, -EINVAL, "%s: [transport] kind = %s: use auto, verbs, tcp or shm",
+				p->path, p->transport);
 	c.self_stage = st->s;
 	c.peer_stage = peer;
 	c.listen = st->s < peer;
