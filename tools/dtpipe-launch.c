@@ -284,6 +284,11 @@ int dtp_launch_all(const struct dtp_launch_args *a, const struct dtp_plan *plan,
 	}
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	close(sfd);
+	/* bad input on one stage (exit 2) is the cause of its neighbours' lost
+	 * connections (exit 1), whichever exited first */
+	for (int s = 0; s < K && status == DTP_EXIT_FAIL; s++)
+		if (c[s].reaped && c[s].status == DTP_EXIT_BADINPUT)
+			status = DTP_EXIT_BADINPUT;
 	if (topo)
 		dtp_topo_destroy(topo);
 	if (status == 0 && a->o.trace_path) {
