@@ -88,6 +88,13 @@ static void *progress_main(void *arg)
 				drain_cm_events(l);
 			continue;
 		}
+		/* a caller polls the CQ in wait(): stay off the CPU and do not arm
+		 * the CQ (no completion wake-ups competing with the poller) */
+		if (__atomic_load_n(&l->waiters, __ATOMIC_RELAXED)) {
+			if (poll(&pf[1], 2, 1) > 0 && (pf[1].revents & POLLIN))
+				drain_cm_events(l);
+			continue;
+		}
 		/* block: arm the CQ, poll again to close the race, then sleep */
 		if (l->api->req_notify_cq(l->cq, 0)) {
 			pthread_mutex_lock(&l->mu);
