@@ -8,6 +8,7 @@
 # usage: scripts/bench-verbs.sh [BUILDDIR] [SECONDS]   (SECONDS: dtpipe-bench-net --seconds,
 #        sized for 4 GB/s, so 0.01 moves ~40 MB per size here)
 # env: DTP_VERBS_HOST=IP  run on this host's RDMA device at IP instead of the VM
+#      DTP_VERBS_GID=N     perftest -x GID index there (RoCE: the IPv4 one; default 0)
 set -eu
 B=${1:-${DTP_BUILDDIR:-build}}
 SEC=${2:-0.01}
