@@ -5,6 +5,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,10 +55,26 @@ static void progress(struct progress *p, uint64_t done)
 	p->last = pct;
 }
 
+/* mkdir -p: create d and any missing parents */
 static int make_dir(const char *d, struct dtp_err *err)
 {
-	if (mkdir(d, 0755) != 0 && errno != EEXIST)
-		return dtp_errf(err, -errno, "%s: cannot create: %s", d, strerror(errno));
+	char path[PATH_MAX];
+	size_t n = strlen(d);
+
+	if (n == 0 || n >= sizeof(path))
+		return dtp_errf(err, -ENAMETOOLONG, "'%s': bad output directory name", d);
+	memcpy(path, d, n + 1);
+	for (char *p = path + 1; ; p++) {
+		if (*p != '/' && *p != '\0')
+			continue;
+		char c = *p;
+		*p = '\0';
+		if (mkdir(path, 0755) != 0 && errno != EEXIST)
+			return dtp_errf(err, -errno, "%s: cannot create: %s", path, strerror(errno));
+		*p = c;
+		if (c == '\0')
+			break;
+	}
 	return 0;
 }
 
