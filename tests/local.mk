@@ -7,3 +7,4 @@ include tests/partition/local.mk
 include tests/pipeline/local.mk
 include tests/integration/local.mk
 include tests/rxe/local.mk
+include tests/slurm/local.mk

@@ -1,0 +1,254 @@
+# tests/slurm/slurm-lib.sh - a private, throwaway Slurm for the test suite
+# (sourced by bash scripts; needs root). Everything lives in a temp dir with
+# ports of its own, so it never meets a Slurm another test (or the machine)
+# runs:
+#   munged      its own key and socket
+#   slurmctld   SlurmctldHost=<hostname>(ADDR), a free port
+#   slurmd      one per node on the next port (several nodes only inside
+#               network namespaces: srun-netns.sh)
+# No systemd, no cgroups, no accounting database (facts: shared/cluster-sim).
+#
+# Nothing is left behind: the daemons run in a PID namespace of their own
+# (unshare --pid --mount-proc), and so do the slurmstepds they fork and the
+# tasks of every job. slurm_stop cancels the jobs, TERMs the daemons by PID,
+# then SIGKILLs the namespace's init, which makes the kernel kill whatever
+# still runs in it. slurm_init sets an EXIT trap that calls slurm_stop (and
+# first the caller's cleanup in $SLURM_ON_EXIT), so a failing test cleans up
+# too. Slurm missing or not starting is a FAILURE (scripts/setup.sh --test
+# installs it), never a skip.
+#
+#   slurm_init                 temp dir $SR, PID namespace, munged, SLURM_CONF, trap
+#   slurm_free_ports N         -> $SLURM_PORTS: first of N consecutive free TCP ports
+#   slurm_write_conf ADDR LINE...   slurm.conf, controller at ADDR, then LINEs
+#   slurm_start_ctld [PREFIX...]    slurmctld (PREFIX: e.g. ip netns exec NS)
+#   slurm_start_slurmd NODE [PREFIX...]
+#   slurm_wait_idle "NODE..." SECONDS   (clients run through ${SLURM_CLIENT[@]})
+#   slurm_start_single         all of it: one node "localhost" at 127.0.0.1
+#   slurm_stop
+
+# srun inside an outer allocation (make check under a real Slurm) would talk
+# to the outer controller about the outer job: forget every SLURM_ variable.
+for _v in $(env | sed -n 's/^\(SLURM[A-Z0-9_]*\)=.*/\1/p'); do unset "$_v"; done
+unset _v
+
+SR=
+SLURM_NS_INIT=
+SLURM_NS_ID=
+SLURM_HOLDER=
+SLURM_PIDS=
+SLURM_ON_EXIT=${SLURM_ON_EXIT:-}
+SLURM_CLIENT=()     # prefix for client commands (sinfo, squeue, scancel)
+
+slurm_need() {
+	local c miss=
+	for c in munged mungekey munge unmunge slurmctld slurmd srun sinfo squeue scancel \
+		 ss unshare nsenter timeout; do
+		command -v "$c" >/dev/null 2>&1 || miss="$miss $c"
+	done
+	if [ -n "$miss" ]; then
+		echo "FAIL: missing:$miss (Debian: slurm-wlm munge iproute2 util-linux;" \
+		     "scripts/setup.sh --test installs them)"
+		return 1
+	fi
+	[ "$(id -u)" = 0 ] || { echo "FAIL: the Slurm tests run the daemons as root"; return 1; }
+}
+
+slurm_port_free() {
+	[ -z "$(ss -Htan "( sport = :$1 )" 2>/dev/null)" ]
+}
+
+# slurm_free_ports N: N consecutive TCP ports with no socket on them. The
+# search starts at a place derived from our PID, so parallel tests seldom
+# race for the same ports.
+slurm_free_ports() {
+	local n=$1 base try i ok
+	base=$(( 31000 + ($$ * 53 + RANDOM) % 26000 ))
+	for try in $(seq 200); do
+		ok=1
+		for i in $(seq 0 $((n - 1))); do
+			slurm_port_free $((base + i)) || { ok=0; break; }
+		done
+		if [ $ok = 1 ]; then SLURM_PORTS=$base; return 0; fi
+		base=$(( 31000 + (base - 31000 + 97) % 26000 ))
+	done
+	echo "FAIL: found no $n consecutive free TCP ports"
+	return 1
+}
+
+slurm_on_exit() {
+	local rc=$?
+	set +e
+	[ -n "$SLURM_ON_EXIT" ] && eval "$SLURM_ON_EXIT"
+	slurm_stop
+	exit $rc
+}
+
+# Run "$@" inside the daemons' PID (and mount) namespace.
+slurm_ns() {
+	nsenter -t "$SLURM_NS_INIT" --pid --mount -- "$@"
+}
+
+slurm_init() {
+	local i
+	slurm_need || return 1
+	SR=$(mktemp -d "${TMPDIR:-/tmp}/dtp-slurm.XXXXXX") || return 1
+	trap slurm_on_exit EXIT
+	trap 'exit 130' INT
+	trap 'exit 143' TERM
+	chmod 755 "$SR"      # munged: every directory above the socket needs o+x
+	mkdir -p "$SR/munge/key" "$SR/ctld" "$SR/log" "$SR/spool"
+	chmod 755 "$SR/munge"
+	chmod 700 "$SR/munge/key"
+	export SLURM_CONF=$SR/slurm.conf
+	# the namespace: its init is a sleep; --kill-child ends it if unshare dies
+	unshare --pid --fork --mount-proc --kill-child sleep 100000 >/dev/null 2>&1 &
+	SLURM_HOLDER=$!
+	for i in $(seq 100); do
+		SLURM_NS_INIT=$(ps -o pid= --ppid "$SLURM_HOLDER" 2>/dev/null | tr -d ' ')
+		[ -n "$SLURM_NS_INIT" ] && break
+		sleep 0.05
+	done
+	[ -n "$SLURM_NS_INIT" ] || { echo "FAIL: unshare --pid --fork did not start"; return 1; }
+	SLURM_NS_ID=$(ps -o pidns= -p "$SLURM_NS_INIT" | tr -d ' ')
+	mungekey -c -k "$SR/munge/key/munge.key" 2>"$SR/log/mungekey.err" ||
+		{ cat "$SR/log/mungekey.err"; echo "FAIL: mungekey"; return 1; }
+	slurm_ns munged -F --socket="$SR/munge/munge.sock" --key-file="$SR/munge/key/munge.key" \
+		--pid-file="$SR/munge/munged.pid" --seed-file="$SR/munge/munged.seed" \
+		--log-file="$SR/log/munged.log" >"$SR/log/munged.fg" 2>&1 &
+	SLURM_PIDS="$SLURM_PIDS $!"
+	for i in $(seq 100); do [ -S "$SR/munge/munge.sock" ] && break; sleep 0.05; done
+	munge -S "$SR/munge/munge.sock" -n 2>/dev/null | unmunge -S "$SR/munge/munge.sock" >/dev/null 2>&1 ||
+		{ cat "$SR/log/munged.fg" "$SR/log/munged.log" 2>/dev/null; echo "FAIL: munged did not start"; return 1; }
+}
+
+# slurm_write_conf CTLD_ADDR LINE...: controller on CTLD_ADDR, every slurmd on
+# the next port; the LINEs (nodes, partition, options) go at the end.
+slurm_write_conf() {
+	local addr=$1 l
+	shift
+	slurm_free_ports 2 || return 1
+	cat > "$SLURM_CONF" <<EOF
+ClusterName=dtpci$$
+SlurmctldHost=$(hostname)($addr)
+SlurmUser=root
+SlurmdUser=root
+AuthType=auth/munge
+CredType=cred/munge
+AuthInfo=socket=$SR/munge/munge.sock
+SlurmctldPort=$SLURM_PORTS
+SlurmdPort=$((SLURM_PORTS + 1))
+StateSaveLocation=$SR/ctld
+SlurmdSpoolDir=$SR/spool/%n
+SlurmctldPidFile=$SR/slurmctld.pid
+SlurmdPidFile=$SR/slurmd-%n.pid
+SlurmctldLogFile=$SR/log/slurmctld.log
+SlurmdLogFile=$SR/log/slurmd-%n.log
+SlurmctldDebug=info
+SlurmdDebug=info
+MailProg=/bin/true
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/none
+JobAcctGatherType=jobacct_gather/none
+AccountingStorageType=accounting_storage/none
+SchedulerType=sched/builtin
+SelectType=select/cons_tres
+SelectTypeParameters=CR_Core
+MpiDefault=none
+ReturnToService=2
+KillWait=2
+SlurmdTimeout=10
+EOF
+	for l in "$@"; do printf '%s\n' "$l" >> "$SLURM_CONF"; done
+}
+
+slurm_start_ctld() {
+	slurm_ns "$@" slurmctld -D -i >"$SR/log/slurmctld.fg" 2>&1 &
+	SLURM_PIDS="$SLURM_PIDS $!"
+}
+
+slurm_start_slurmd() {
+	local node=$1
+	shift
+	mkdir -p "$SR/spool/$node"
+	slurm_ns "$@" slurmd -D -N "$node" >"$SR/log/slurmd-$node.fg" 2>&1 &
+	SLURM_PIDS="$SLURM_PIDS $!"
+}
+
+slurm_wait_idle() {
+	local nodes=$1 to=$2 i n p want
+	want=$(echo "$nodes" | wc -w)
+	for i in $(seq $((to * 10))); do
+		n=$("${SLURM_CLIENT[@]}" sinfo -h -N -o '%N %T' 2>/dev/null |
+		    awk '$2 == "idle" { n++ } END { print n + 0 }')
+		[ "$n" -ge "$want" ] && return 0
+		for p in $SLURM_PIDS; do   # a daemon that died will not come back
+			kill -0 "$p" 2>/dev/null || break 2
+		done
+		sleep 0.1
+	done
+	"${SLURM_CLIENT[@]}" sinfo -N -o '%N %T %E' 2>&1
+	tail -n 15 "$SR"/log/* 2>/dev/null
+	echo "FAIL: Slurm nodes ($nodes) not idle (a daemon exited, or ${to}s passed; logs above)"
+	return 1
+}
+
+# One node "localhost" (127.0.0.1) with DTP_SLURM_CPUS cpus (default 2: more tasks need srun -O).
+slurm_start_single() {
+	slurm_init || return 1
+	slurm_write_conf 127.0.0.1 \
+		"NodeName=localhost NodeAddr=127.0.0.1 CPUs=${DTP_SLURM_CPUS:-2} State=UNKNOWN" \
+		"PartitionName=ci Nodes=ALL Default=YES MaxTime=INFINITE State=UP OverSubscribe=FORCE" ||
+		return 1
+	slurm_start_ctld
+	slurm_start_slurmd localhost
+	slurm_wait_idle localhost 30
+}
+
+# PIDs (as seen here) of the processes still in the daemons' PID namespace
+slurm_ns_members() {
+	[ -n "$SLURM_NS_ID" ] || return 0
+	# zombies (orphans the sleeping init never reaps) do not count
+	ps -e -o pid=,pidns=,stat= | awk -v ns="$SLURM_NS_ID" '$2 == ns && $3 !~ /^Z/ { print $1 }'
+}
+
+slurm_stop() {
+	local p i left
+	[ -n "$SR" ] || return 0
+	# our own sruns (and other background jobs of the test) first
+	for p in $(jobs -p); do
+		case " $SLURM_HOLDER $SLURM_PIDS " in *" $p "*) ;; *) kill -TERM "$p" 2>/dev/null ;; esac
+	done
+	# jobs first, so that slurmstepd ends their tasks
+	if [ -S "$SR/munge/munge.sock" ] && [ -f "$SLURM_CONF" ]; then
+		for i in $(timeout 5 "${SLURM_CLIENT[@]}" squeue -h -o %i 2>/dev/null); do
+			timeout 5 "${SLURM_CLIENT[@]}" scancel "$i" 2>/dev/null
+		done
+	fi
+	# the daemons by PID (their pid files hold namespace PIDs): slurmds,
+	# slurmctld, munged
+	for p in $(cat "$SR"/slurmd-*.pid "$SR"/slurmctld.pid "$SR"/munge/munged.pid 2>/dev/null); do
+		[ -n "$SLURM_NS_INIT" ] && slurm_ns kill -TERM "$p" 2>/dev/null
+	done
+	for i in $(seq 30); do
+		[ "$(slurm_ns_members | wc -l)" -le 1 ] && break
+		sleep 0.1
+	done
+	# then the namespace's init: the kernel kills what is left in it
+	if [ -n "$SLURM_NS_INIT" ]; then
+		kill -KILL "$SLURM_NS_INIT" 2>/dev/null
+		for i in $(seq 50); do
+			left=$(slurm_ns_members)
+			[ -z "$left" ] && break
+			sleep 0.1
+		done
+		[ -z "$left" ] || printf 'slurm-lib: still in the namespace: %s\n' "$left" >&2
+	fi
+	for p in $SLURM_HOLDER $SLURM_PIDS; do wait "$p" 2>/dev/null; done
+	SLURM_PIDS= SLURM_HOLDER= SLURM_NS_INIT= SLURM_NS_ID=
+	if [ -n "${SLURM_KEEP:-}" ]; then
+		printf 'slurm-lib: kept %s\n' "$SR" >&2
+	else
+		rm -rf "$SR"
+	fi
+	SR=
+}
