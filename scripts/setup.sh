@@ -22,10 +22,12 @@ pkgs=(gcc make autoconf automake pkg-config
       libopenblas-dev liburing-dev libhwloc-dev libinih-dev libjansson-dev zlib1g-dev
       libibverbs-dev librdmacm-dev rdma-core ibverbs-providers
       dataset-fashion-mnist)
-# what the test suite needs: CMocka, and the Soft-RoCE VM for real verbs
+# what the test suite needs: CMocka, the Soft-RoCE VM for real verbs, and a
+# private Slurm (tests/slurm) to run dtpipe under srun
 if [ "$want_test" = 1 ]; then
 	pkgs+=(libcmocka-dev qemu-system-x86 busybox-static ibverbs-utils rdmacm-utils
-	       perftest iproute2 cpio kmod xz-utils)
+	       perftest iproute2 cpio kmod xz-utils
+	       slurm-wlm munge procps)
 fi
 
 missing=()
