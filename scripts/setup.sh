@@ -52,15 +52,25 @@ fi
 cd "$top"
 if [ ! -x configure ] || [ configure.ac -nt configure ] || [ Makefile.am -nt configure ]; then
 	echo "==> autoreconf"
-	autoreconf -fi
+	autoreconf -fi 2>&1 | grep -v '^configure.ac.*installing' || true
 fi
 mkdir -p build
 cd build
 cfg=()
 [ "$werror" = 1 ] && cfg+=(--enable-werror)
 if [ ! -f Makefile ] || [ ../configure -nt Makefile ] || [ "${DTP_RECONFIGURE:-0}" = 1 ]; then
-	echo "==> configure ${cfg[*]}"
-	../configure "${cfg[@]}"
+	echo "==> configure ${cfg[*]} (log: build/configure.log)"
+	if ! ../configure "${cfg[@]}" > configure.log 2>&1; then
+		tail -20 configure.log >&2
+		echo "setup.sh: configure failed; the whole log is build/configure.log" >&2
+		exit 1
+	fi
+	# the summary configure prints at its end
+	sed -n '/dtpipe .* configured/,$p' configure.log
 fi
-echo "==> make"
-make -j"$(nproc)"
+echo "==> make (log: build/make.log)"
+if ! make -j"$(nproc)" > make.log 2>&1; then
+	grep -E 'error|Error' make.log | head -20 >&2
+	echo "setup.sh: the build failed; the whole log is build/make.log" >&2
+	exit 1
+fi
