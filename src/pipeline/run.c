@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #define MAX_TRACE_SPANS (1u << 20)
@@ -46,6 +47,25 @@ static int check_mem_cap(const struct dtp_plan *p, int s, struct dtp_stage_mem *
 			s, m->total / 1048576.0, p->mem_cap_bytes / 1048576.0, m->params / 1048576.0,
 			m->grads / 1048576.0, m->optim / 1048576.0, m->stash / 1048576.0,
 			m->buffers / 1048576.0, m->loader / 1048576.0, m->model_scratch / 1048576.0);
+}
+
+/* The cap is enforced twice: before anything is allocated, from the predicted
+ * sizes (check_mem_cap), and after every step from the process's real peak
+ * resident set (getrusage: one system call, no allocation), which also counts
+ * what the prediction cannot see (libraries, OpenBLAS's buffers, the heap). */
+static int check_peak_rss(const struct dtp_plan *p, long step, struct dtp_err *err)
+{
+	struct rusage ru;
+	double peak;
+
+	if (p->mem_cap_bytes == 0 || getrusage(RUSAGE_SELF, &ru) != 0)
+		return 0;
+	peak = (double)ru.ru_maxrss * 1024.0;     /* Linux reports KiB */
+	if (peak <= (double)p->mem_cap_bytes)
+		return 0;
+	return dtp_errf(err, -ENOMEM,
+			"peak resident memory %.1f MiB after step %ld is over the memory cap of %.1f MiB: split the model over more stages, recompute, fewer micro-batches, or raise mem_cap",
+			peak / 1048576.0, step + 1, p->mem_cap_bytes / 1048576.0);
 }
 
 /* Stage 0 decides the step count and the first step; the others check. */
@@ -170,6 +190,8 @@ int dtp_stage_run(const struct dtp_plan *plan, const struct dtp_stage_opts *o,
 
 	for (step = start; step < total; step++) {
 		r = dtp_stage_train_step(st, step, &loss, &gnorm, stage_times, err);
+		if (r == 0)
+			r = check_peak_rss(p, step, err);
 		if (r)
 			goto out_report;
 		dtp_report_step(&rep, step, loss, gnorm, stage_times);

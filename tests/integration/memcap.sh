@@ -20,4 +20,18 @@ write_plan "$WORK/four.ini" "mlp:12-1024-1024-1024-4" "$WORK/rec" gpipe no tcp "
 "$DTPIPE" --plan "$WORK/four.ini" --threads 1 --steps 2 --mem-cap 45M >"$WORK/out" 2>&1 ||
 	{ cat "$WORK/out"; echo "FAIL: 4 stages under the cap did not run"; exit 1; }
 grep "peak RSS per stage" "$WORK/out"
+
+# the cap also holds at run time, against the real peak RSS: a stage whose
+# predicted arenas (about 2 MiB) fit a 4 MiB cap but whose process does not
+# (libraries and heap: several MiB) stops after its first step
+write_plan "$WORK/small.ini" "mlp:12-256-4" "$WORK/rec" gpipe no tcp "optimizer = sgd" 0-1
+sed -i 's/^loader_budget = .*/loader_budget = 1M/' "$WORK/small.ini"
+set +e
+"$DTPIPE" --plan "$WORK/small.ini" --threads 1 --quiet --steps 3 --mem-cap 4M >"$WORK/out" 2>&1
+rc=$?
+set -e
+test "$rc" -ne 0 || { cat "$WORK/out"; echo "FAIL: ran over the cap at run time"; exit 1; }
+grep -q "peak resident memory .* after step 1 is over the memory cap of 4.0 MiB" "$WORK/out" ||
+	{ cat "$WORK/out"; echo "FAIL: no clear run-time message"; exit 1; }
+echo "ok: run-time cap: $(grep -o 'peak resident memory [0-9.]* MiB' "$WORK/out")"
 echo PASS
