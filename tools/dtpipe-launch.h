@@ -14,6 +14,7 @@ struct dtp_launch_args {
 	int threads;             /* --threads, 0 = the stage's cores */
 	int transport_given;
 	int no_bind;
+	const char *merge_trace;     /* --merge-trace FILE: join FILE.stage-N and exit */
 	int print_default, help, version;
 };
 

@@ -50,6 +50,8 @@ static void usage(FILE *f)
 "      --data DIR           datasets DIR/train and DIR/test (overrides the plan)\n"
 "  -q, --quiet              no per-step lines\n"
 "      --print-default-plan print the built-in plan and exit\n"
+"      --merge-trace FILE   join the per-stage parts FILE.stage-N that stages started\n"
+"                           by srun/mpirun leave into FILE, then exit\n"
 "  -h, --help               this text\n"
 "  -V, --version            the version\n"
 "\n"
@@ -60,7 +62,7 @@ static void usage(FILE *f)
 enum {
 	OPT_STEPS = 256, OPT_EPOCHS, OPT_METRICS, OPT_TRACE, OPT_CKPT, OPT_RESUME, OPT_MEMCAP,
 	OPT_THREADS, OPT_DATA, OPT_DEFAULT_PLAN, OPT_JOB_KEY, OPT_PROGRESS, OPT_DUMP,
-	OPT_NO_BIND,
+	OPT_NO_BIND, OPT_MERGE_TRACE,
 };
 
 static const struct option long_opts[] = {
@@ -78,6 +80,7 @@ static const struct option long_opts[] = {
 	{ "data", required_argument, NULL, OPT_DATA },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "print-default-plan", no_argument, NULL, OPT_DEFAULT_PLAN },
+	{ "merge-trace", required_argument, NULL, OPT_MERGE_TRACE },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	/* internal: set by the supervisor for the stages it starts, or by tests */
@@ -166,6 +169,7 @@ static int parse_args(int argc, char **argv, struct dtp_launch_args *a)
 		case OPT_PROGRESS: a->o.progress = 1; break;
 		case OPT_DUMP: a->o.dump_dir = optarg; break;
 		case OPT_NO_BIND: a->no_bind = 1; break;
+		case OPT_MERGE_TRACE: a->merge_trace = optarg; break;
 		default:
 			fprintf(stderr, "Try 'dtpipe --help'.\n");
 			return -EINVAL;
@@ -267,6 +271,15 @@ int main(int argc, char **argv)
 	r = load_plan(&a, plan, &err);
 	if (r) {
 		fprintf(stderr, "dtpipe: %s\n", err.msg);
+		free(plan);
+		return dtp_exit_code(r);
+	}
+	if (a.merge_trace) {
+		r = dtp_trace_merge(a.merge_trace, plan->num_stages, &err);
+		if (r)
+			fprintf(stderr, "dtpipe: %s\n", err.msg);
+		else
+			printf("trace written to %s (open it in https://ui.perfetto.dev)\n", a.merge_trace);
 		free(plan);
 		return dtp_exit_code(r);
 	}

@@ -45,4 +45,20 @@ assert sum(1 for e in t if e.get("name") == "fwd" and e["pid"] == 0) == 15
 print("ok: metrics and trace parse and hold what they should")
 PY
 fi
+
+# stages started one by one (as srun or mpirun would) leave FILE.stage-N;
+# dtpipe --merge-trace joins them into one trace with a track per stage
+write_plan "$WORK/q.ini" "mlp:12-24-4" "$WORK/rec" gpipe no tcp 'lr = 0.05' 0 1
+"$DTPIPE" --plan "$WORK/q.ini" --stage 1 --threads 1 --no-bind --quiet --job-key 7 --trace "$WORK/s.json" >"$WORK/o1" 2>&1 &
+pid1=$!
+"$DTPIPE" --plan "$WORK/q.ini" --stage 0 --threads 1 --no-bind --quiet --job-key 7 --trace "$WORK/s.json" >"$WORK/o0" 2>&1 ||
+	{ cat "$WORK/o0" "$WORK/o1"; echo "FAIL: stage 0 alone"; exit 1; }
+wait "$pid1" || { cat "$WORK/o1"; echo "FAIL: stage 1 alone"; exit 1; }
+test -s "$WORK/s.json.stage-0" && test -s "$WORK/s.json.stage-1" ||
+	{ echo "FAIL: no per-stage trace parts"; exit 1; }
+"$DTPIPE" --plan "$WORK/q.ini" --merge-trace "$WORK/s.json" >"$WORK/out" 2>&1 ||
+	{ cat "$WORK/out"; echo "FAIL: --merge-trace"; exit 1; }
+python3 -c 'import json,sys; t=json.load(open(sys.argv[1]))["traceEvents"]; p={e["pid"] for e in t}; assert p=={0,1}, p' "$WORK/s.json" ||
+	{ echo "FAIL: merged trace"; exit 1; }
+echo "ok: per-stage traces merged"
 echo PASS
