@@ -1,5 +1,6 @@
-# dtpipe under a real Slurm: a private single-node Slurm (munged, slurmctld,
-# slurmd) per test, started and stopped by tests/slurm/slurm-lib.sh
-INTEGRATION_TESTS += tests/slurm/srun-pipeline.sh
-dist_check_SCRIPTS += tests/slurm/srun-pipeline.sh
+# dtpipe under a real Slurm: a private Slurm (munged, slurmctld, slurmd) per
+# test, started and stopped by tests/slurm/slurm-lib.sh; srun-netns.sh puts two
+# slurmds in network namespaces (two "hosts" on one machine)
+INTEGRATION_TESTS += tests/slurm/srun-pipeline.sh tests/slurm/srun-netns.sh
+dist_check_SCRIPTS += tests/slurm/srun-pipeline.sh tests/slurm/srun-netns.sh
 EXTRA_DIST += tests/slurm/slurm-lib.sh

@@ -1,0 +1,158 @@
+#!/bin/bash
+# dtpipe across two "hosts" under srun: two network namespaces (node2
+# 10.78.0.2, node3 10.78.0.3, bridged in a third), a slurmd in each, the
+# controller in a fourth (10.78.0.1). The plans name no hosts: each stage finds
+# its peers' hosts in the Slurm node list (src/rdma/bootstrap.c), so stages
+# on different nodes talk TCP over the namespace addresses and stages on one
+# node use shared memory (transport = auto says which, and why).
+#   -N2 -n2: stage 0 on node2, stage 1 on node3, one TCP link
+#   -N2 -n4: stages 0,1 on node2 and 2,3 on node3 (block distribution,
+#            SLURM_STEP_TASKS_PER_NODE=2(x2)): shm, tcp, shm
+# Losses and weights must be bit-identical to the 1-stage run. Every packet
+# stays on loopback or inside the namespaces made here; clients run inside
+# the controller's namespace. Needs root (namespaces, Slurm as root).
+[ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
+set -u
+: "${DTP_BUILDDIR:?run through make check}" "${DTP_SRCDIR:?run through make check}"
+DTPIPE=$DTP_BUILDDIR/tools/dtpipe
+SHARD=$DTP_BUILDDIR/tools/dtpipe-shard
+export OPENBLAS_NUM_THREADS=1
+fail() { echo "FAIL: $*"; exit 1; }
+for p in "$DTPIPE" "$SHARD"; do [ -x "$p" ] || fail "$p is not built"; done
+command -v ip >/dev/null || fail "ip (iproute2) missing: scripts/setup.sh --test installs it"
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/dtp-srunns.XXXXXX") || exit 1
+NS=dtp$$             # namespaces: ${NS}c (controller), ${NS}n2, ${NS}n3, ${NS}sw (bridge)
+NETS="${NS}c ${NS}n2 ${NS}n3 ${NS}sw"
+net_down() { local n; for n in $NETS; do ip netns del "$n" 2>/dev/null; done; }
+SLURM_ON_EXIT='net_down; rm -rf "$WORK"'
+. "$DTP_SRCDIR/tests/slurm/slurm-lib.sh"
+trap 'net_down; rm -rf "$WORK"' EXIT   # until slurm_init takes over (it chains SLURM_ON_EXIT)
+
+# the network first: slurm_init's mount namespace must see /run/netns/*
+ip netns add "${NS}sw" || fail "ip netns add (root needed)"
+ip -n "${NS}sw" link add br0 type bridge && ip -n "${NS}sw" link set br0 up || fail "bridge"
+for n in c:1 n2:2 n3:3; do
+	name=$NS${n%%:*} host=${n##*:}
+	ip netns add "$name" || fail "ip netns add $name"
+	ip -n "$name" link set lo up
+	ip -n "${NS}sw" link add "p$host" type veth peer name eth0 netns "$name" || fail "veth for $name"
+	ip -n "${NS}sw" link set "p$host" master br0 up
+	ip -n "$name" addr add "10.78.0.$host/24" dev eth0
+	ip -n "$name" link set eth0 up
+done
+
+slurm_init || exit 1
+SLURM_CLIENT=(ip netns exec "${NS}c")
+cat > "$SR/hosts" <<EOF
+127.0.0.1 localhost
+10.78.0.2 node2
+10.78.0.3 node3
+EOF
+slurm_write_conf 10.78.0.1 \
+	"NodeName=node2 NodeAddr=10.78.0.2 CPUs=2 State=UNKNOWN" \
+	"NodeName=node3 NodeAddr=10.78.0.3 CPUs=2 State=UNKNOWN" \
+	"PartitionName=ci Nodes=ALL Default=YES MaxTime=INFINITE State=UP OverSubscribe=FORCE" || exit 1
+slurm_start_ctld ip netns exec "${NS}c"
+for n in 2 3; do
+	# nsenter --net, not ip netns exec: that remounts /sys and slurmd 22.05 then
+	# finds no /sys/fs/cgroup. Own UTS (hostname) and mount namespace, where
+	# /etc/hosts names the nodes, for slurmd and so for its tasks.
+	mkdir -p "$SR/spool/node$n"
+	slurm_ns nsenter --net="/run/netns/${NS}n$n" unshare --uts --mount sh -c \
+		"mount --bind '$SR/hosts' /etc/hosts && hostname node$n && exec slurmd -D -N node$n" \
+		>"$SR/log/slurmd-node$n.fg" 2>&1 &
+	SLURM_PIDS="$SLURM_PIDS $!"
+done
+slurm_wait_idle "node2 node3" 30 || exit 1
+echo "ok: Slurm with node2 and node3 in their own network namespaces is up"
+cd "$WORK" || exit 1
+
+awk 'BEGIN { for (i = 0; i < 3000; i++)
+	printf "node %d sends activations to node %d over tcp.\n", 2 + i % 2, 3 - i % 2 }' > text.txt
+"$SHARD" text text.txt --out data >shard.out 2>&1 || { cat shard.out; fail "dtpipe-shard text"; }
+
+# write_plan FILE KIND SCHEDULE UNITS...
+write_plan() {
+	local f=$1 kind=$2 sched=$3 s=0 u
+	shift 3
+	slurm_free_ports 4 || exit 1
+	{
+		printf '[model]\nkind = gpt\nlayers = 2\ndim = 16\nheads = 2\nseq_len = 16\nvocab = 256\n\n'
+		printf '[train]\nmicro_batch = 2\nmicro_batches = 4\nschedule = %s\n' "$sched"
+		printf 'optimizer = adamw\nlr = 1e-2\nclip_norm = 1.0\nsteps = 6\nseed = 7\nlog_every = 1\n\n'
+		printf '[data]\ntrain = %s/data\nloader_budget = 8M\n\n' "$WORK"
+		printf '[transport]\nkind = %s\nbase_port = %d\nconnect_timeout_ms = 20000\n\n' "$kind" "$SLURM_PORTS"
+		for u in "$@"; do printf '[stage.%d]\nunits = %s\n\n' $s "$u"; s=$((s + 1)); done
+	} > "$f"
+}
+params() { local d=$1 k=$2 s; for s in $(seq 0 $((k - 1))); do cat "$d/params.stage-$s"; done; }
+same_as_ref() {
+	[ "$(wc -l < "$1/losses")" -eq 6 ] || fail "$3: $(wc -l < "$1/losses") losses, want 6"
+	cmp -s ref/losses "$1/losses" || { paste ref/losses "$1/losses"; fail "$3: losses differ from the 1-stage run"; }
+	cmp -s <(params ref 1) <(params "$1" "$2") || fail "$3: weights differ from the 1-stage run"
+}
+# expect_link OUT STAGE PEER KIND WHY
+expect_link() {
+	grep -q "^ *$2: dtpipe: stage $2: link to stage $3 uses $4 (transport = auto: $5)" "$1" ||
+		{ cat "$1"; fail "stage $2 -> $3: expected $4 ($5)"; }
+}
+
+write_plan ref.ini tcp 1f1b 0-3   # the reference: one stage, no srun, no network
+"$DTPIPE" --plan ref.ini --threads 1 --quiet --dump ref >ref.out 2>&1 || { cat ref.out; fail "1-stage run"; }
+
+# report which node and address each task ran on, then become dtpipe
+cat > where.sh <<'EOF'
+#!/bin/sh
+echo "task $SLURM_PROCID on $(hostname) $(ip -4 -o addr show dev eth0 | awk '{ print $4 }')"
+exec "$@"
+EOF
+chmod +x where.sh
+
+# run_job NAME SRUN_OPTIONS... -- PLAN: srun from the controller's namespace
+run_job() {
+	local name=$1 plan
+	shift
+	plan=${*: -1}
+	set -- "${@:1:$#-2}"
+	timeout 60 "${SLURM_CLIENT[@]}" srun -l --kill-on-bad-exit=1 "$@" ./where.sh "$DTPIPE" --plan "$plan" \
+		--threads 1 --quiet --dump "$name" >"$name.out" 2>&1
+	rc=$?
+	[ $rc = 0 ] || { cat "$name.out"; fail "$name: srun $* exited $rc"; }
+}
+# on_nodes OUT TASK:NODE...
+on_nodes() {
+	local out=$1 t
+	shift
+	for t in "$@"; do
+		grep -q "^ *${t%%:*}: task ${t%%:*} on ${t##*:} 10.78.0.${t##*node}/24" "$out" ||
+			{ cat "$out"; fail "task ${t%%:*} not on ${t##*:}"; }
+	done
+}
+
+# 1. transport = tcp: the hosts come from the node list alone
+write_plan p2.ini tcp gpipe 0-1 2-3
+run_job tcp2 -N2 -n2 -- p2.ini
+on_nodes tcp2.out 0:node2 1:node3
+same_as_ref tcp2 2 "tcp -N2 -n2"
+echo "ok: tcp, -N2 -n2: stage 0 on node2, stage 1 on node3 (host from the node list), bit-identical to 1 stage"
+write_plan p4.ini tcp 1f1b 0 1 2 3
+run_job tcp4 -N2 -n4 --distribution=block -- p4.ini
+on_nodes tcp4.out 0:node2 1:node2 2:node3 3:node3
+same_as_ref tcp4 4 "tcp -N2 -n4"
+echo "ok: tcp, -N2 -n4: stages 0,1 on node2 and 2,3 on node3 (tasks per node 2(x2)), bit-identical to 1 stage"
+
+# 2. transport = auto: both ends of a link must make the same choice, shm
+# between stages on one node and tcp between nodes
+write_plan p4a.ini auto 1f1b 0 1 2 3
+run_job auto4 -N2 -n4 --distribution=block -- p4a.ini
+on_nodes auto4.out 0:node2 1:node2 2:node3 3:node3
+expect_link auto4.out 0 1 shm "no RDMA device, peer on this host"
+expect_link auto4.out 1 0 shm "no RDMA device, peer on this host"
+expect_link auto4.out 1 2 tcp "no RDMA device, peer on another host"
+expect_link auto4.out 2 1 tcp "no RDMA device, peer on another host"
+expect_link auto4.out 2 3 shm "no RDMA device, peer on this host"
+expect_link auto4.out 3 2 shm "no RDMA device, peer on this host"
+same_as_ref auto4 4 "auto -N2 -n4"
+echo "ok: auto, -N2 -n4: shm on each node, tcp between them, bit-identical to 1 stage"
+echo PASS
