@@ -27,6 +27,8 @@ void dtp_plan_defaults(struct dtp_plan *p)
 	p->base_port = 29500;
 	p->gid_index = -1;
 	p->connect_timeout_ms = 30000;
+	p->ib_port = -1;
+	p->verbs_blocking = 0;
 }
 
 const char *dtp_plan_warnings(const struct dtp_plan *p)
@@ -248,9 +250,9 @@ int dtp_plan_validate(const struct dtp_plan *p, struct dtp_err *err)
 	if (p->base_port < 1 || p->base_port + p->num_stages > 65536)
 		return dtp_errf(err, -EINVAL, "%s[transport] base_port = %d: stage s listens on "
 				"base_port + s, which must stay in 1-65535", at, p->base_port);
-	if (p->gid_index < -1 || p->connect_timeout_ms < 1)
-		return dtp_errf(err, -EINVAL, "%s[transport] gid_index must be >= -1 (-1 = auto) and "
-				"connect_timeout_ms >= 1", at);
+	if (p->gid_index < -1 || p->ib_port < -1 || p->ib_port == 0 || p->connect_timeout_ms < 1)
+		return dtp_errf(err, -EINVAL, "%s[transport] gid_index and ib_port must be >= -1 "
+				"(-1 = auto; ports count from 1) and connect_timeout_ms >= 1", at);
 	n_units = dtp_model_num_units(&p->model);
 	if (n_units < 1)
 		return dtp_errf(err, -EINVAL, "%s[model] has no units", at);
@@ -335,7 +337,8 @@ int dtp_plan_write(const struct dtp_plan *p, FILE *f)
 	fprintf(f, "\n[checkpoint]\ndir = %s\nevery = %ld\n", p->checkpoint_dir,
 		p->checkpoint_every);
 	fprintf(f, "\n[transport]\nkind = %s\nbase_port = %d\ngid_index = %d\n"
-		"connect_timeout_ms = %d\n", p->transport, p->base_port, p->gid_index,
+		"ib_port = %d\nverbs_blocking = %s\nconnect_timeout_ms = %d\n", p->transport,
+		p->base_port, p->gid_index, p->ib_port, p->verbs_blocking ? "yes" : "no",
 		p->connect_timeout_ms);
 	for (int s = 0; s < p->num_stages; s++) {
 		const struct dtp_stage_plan *st = &p->stages[s];

@@ -53,6 +53,8 @@ struct dtp_plan {
 	int base_port;                   /* stage s listens on base_port + s */
 	int gid_index;                   /* -1 = auto */
 	int connect_timeout_ms;
+	int ib_port;                     /* RDMA port number, -1 = auto */
+	int verbs_blocking;              /* wait on a completion channel instead of polling */
 	/* [stage.N] */
 	int num_stages;
 	struct dtp_stage_plan stages[DTP_MAX_STAGES];

@@ -198,6 +198,9 @@ static int open_link(struct dtp_stage *st, const struct dtp_stage_opts *o, int p
 		c.slots = 2;
 	if (p->gid_index >= 0)
 		c.gid_index = p->gid_index;
+	if (p->ib_port > 0)
+		c.ib_port = p->ib_port;
+	c.verbs_blocking = p->verbs_blocking;
 	if (p->stages[st->s].nic[0])
 		snprintf(c.ib_dev, sizeof(c.ib_dev), "%s", p->stages[st->s].nic);
 	r = dtp_link_open(&c, out, err);

@@ -269,6 +269,8 @@ static void assert_same_plan(const struct dtp_plan *a, const struct dtp_plan *b)
 	assert_int_equal(a->base_port, b->base_port);
 	assert_int_equal(a->gid_index, b->gid_index);
 	assert_int_equal(a->connect_timeout_ms, b->connect_timeout_ms);
+	assert_int_equal(a->ib_port, b->ib_port);
+	assert_int_equal(a->verbs_blocking, b->verbs_blocking);
 	assert_int_equal(a->num_stages, b->num_stages);
 	for (int s = 0; s < a->num_stages; s++) {
 		assert_int_equal(a->stages[s].first_unit, b->stages[s].first_unit);
@@ -313,7 +315,20 @@ static void test_write_roundtrip(void **state)
 	p.epochs = 3;
 	p.cosine_to_end = 1;
 	p.seed = UINT64_MAX;
+	p.ib_port = 2;
+	p.verbs_blocking = 1;
 	roundtrip(&p);
+	/* the verbs keys parse, and port 0 (ports count from 1) is refused */
+	assert_int_equal(dtp_plan_parse_string(
+		"[model]\nspec = mlp:4-3\n[transport]\nib_port = 1\nverbs_blocking = yes\n"
+		"[stage.0]\nunits = 0\n", "v.ini", &p, &err), 0);
+	assert_int_equal(p.ib_port, 1);
+	assert_int_equal(p.verbs_blocking, 1);
+	assert_int_equal(dtp_plan_parse_string(
+		"[model]\nspec = mlp:4-3\n[transport]\nib_port = 0\n[stage.0]\nunits = 0\n",
+		"v.ini", &p, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "ib_port"));
+	assert_int_equal(dtp_plan_parse_string(mlp_plan, "t.ini", &p, &err), 0);
 	assert_int_equal(dtp_plan_parse_string(
 		"[model]\nspec = gpt:L=3,C=32,H=2,T=16,V=97\n[train]\noptimizer = sgd\n"
 		"momentum = 0\n[stage.0]\nunits = 0-4\n", NULL, &p, &err), 0);
