@@ -12,7 +12,9 @@
 # (unshare --pid --mount-proc), and so do the slurmstepds they fork and the
 # tasks of every job. slurm_stop cancels the jobs, TERMs the daemons by PID,
 # then SIGKILLs the namespace's init, which makes the kernel kill whatever
-# still runs in it. slurm_init sets an EXIT trap that calls slurm_stop (and
+# still runs in it. Should the test itself be SIGKILLed (no trap runs), the
+# init still ends: it reads a FIFO whose only writer is the test shell (and
+# its sruns, each under a timeout), so it sees EOF and the namespace goes. slurm_init sets an EXIT trap that calls slurm_stop (and
 # first the caller's cleanup in $SLURM_ON_EXIT), so a failing test cleans up
 # too. Slurm missing or not starting is a FAILURE (scripts/setup.sh --test
 # installs it), never a skip.
@@ -20,6 +22,7 @@
 #   slurm_init                 temp dir $SR, PID namespace, munged, SLURM_CONF, trap
 #   slurm_free_ports N         -> $SLURM_PORTS: first of N consecutive free TCP ports
 #   slurm_write_conf ADDR LINE...   slurm.conf, controller at ADDR, then LINEs
+#   slurm_bg LOG CMD...        run CMD in the namespace in the background (a daemon)
 #   slurm_start_ctld [PREFIX...]    slurmctld (PREFIX: e.g. ip netns exec NS)
 #   slurm_start_slurmd NODE [PREFIX...]
 #   slurm_wait_idle "NODE..." SECONDS   (clients run through ${SLURM_CLIENT[@]})
@@ -36,6 +39,7 @@ SLURM_NS_INIT=
 SLURM_NS_ID=
 SLURM_HOLDER=
 SLURM_PIDS=
+SLURM_LIFE_FD=
 SLURM_ON_EXIT=${SLURM_ON_EXIT:-}
 SLURM_CLIENT=()     # prefix for client commands (sinfo, squeue, scancel)
 
@@ -61,9 +65,9 @@ slurm_port_free() {
 # search starts at a place derived from our PID, so parallel tests seldom
 # race for the same ports.
 slurm_free_ports() {
-	local n=$1 base try i ok
+	local n=$1 base i ok
 	base=$(( 31000 + ($$ * 53 + RANDOM) % 26000 ))
-	for try in $(seq 200); do
+	for _ in $(seq 200); do
 		ok=1
 		for i in $(seq 0 $((n - 1))); do
 			slurm_port_free $((base + i)) || { ok=0; break; }
@@ -78,6 +82,7 @@ slurm_free_ports() {
 slurm_on_exit() {
 	local rc=$?
 	set +e
+	trap '' INT TERM    # a second signal must not cut the cleanup short
 	[ -n "$SLURM_ON_EXIT" ] && eval "$SLURM_ON_EXIT"
 	slurm_stop
 	exit $rc
@@ -86,6 +91,15 @@ slurm_on_exit() {
 # Run "$@" inside the daemons' PID (and mount) namespace.
 slurm_ns() {
 	nsenter -t "$SLURM_NS_INIT" --pid --mount -- "$@"
+}
+
+# slurm_bg LOG CMD...: CMD in the namespace, in the background, without the
+# FIFO's write end (exec: no shell is left holding it)
+slurm_bg() {
+	local log=$1
+	shift
+	( exec {SLURM_LIFE_FD}>&- ; exec nsenter -t "$SLURM_NS_INIT" --pid --mount -- "$@" ) >"$log" 2>&1 &
+	SLURM_PIDS="$SLURM_PIDS $!"
 }
 
 slurm_init() {
@@ -100,9 +114,12 @@ slurm_init() {
 	chmod 755 "$SR/munge"
 	chmod 700 "$SR/munge/key"
 	export SLURM_CONF=$SR/slurm.conf
-	# the namespace: its init is a sleep; --kill-child ends it if unshare dies
-	unshare --pid --fork --mount-proc --kill-child sleep 100000 >/dev/null 2>&1 &
+	# the namespace: its init waits for EOF on the FIFO (the test shell is its
+	# writer); --kill-child ends it if unshare dies
+	mkfifo "$SR/life" || return 1
+	unshare --pid --fork --mount-proc --kill-child sh -c 'read -r _ || :' <"$SR/life" >/dev/null 2>&1 &
 	SLURM_HOLDER=$!
+	exec {SLURM_LIFE_FD}>"$SR/life"
 	for i in $(seq 100); do
 		SLURM_NS_INIT=$(ps -o pid= --ppid "$SLURM_HOLDER" 2>/dev/null | tr -d ' ')
 		[ -n "$SLURM_NS_INIT" ] && break
@@ -112,10 +129,9 @@ slurm_init() {
 	SLURM_NS_ID=$(ps -o pidns= -p "$SLURM_NS_INIT" | tr -d ' ')
 	mungekey -c -k "$SR/munge/key/munge.key" 2>"$SR/log/mungekey.err" ||
 		{ cat "$SR/log/mungekey.err"; echo "FAIL: mungekey"; return 1; }
-	slurm_ns munged -F --socket="$SR/munge/munge.sock" --key-file="$SR/munge/key/munge.key" \
-		--pid-file="$SR/munge/munged.pid" --seed-file="$SR/munge/munged.seed" \
-		--log-file="$SR/log/munged.log" >"$SR/log/munged.fg" 2>&1 &
-	SLURM_PIDS="$SLURM_PIDS $!"
+	slurm_bg "$SR/log/munged.fg" munged -F --socket="$SR/munge/munge.sock" \
+		--key-file="$SR/munge/key/munge.key" --pid-file="$SR/munge/munged.pid" \
+		--seed-file="$SR/munge/munged.seed" --log-file="$SR/log/munged.log"
 	for i in $(seq 100); do [ -S "$SR/munge/munge.sock" ] && break; sleep 0.05; done
 	munge -S "$SR/munge/munge.sock" -n 2>/dev/null | unmunge -S "$SR/munge/munge.sock" >/dev/null 2>&1 ||
 		{ cat "$SR/log/munged.fg" "$SR/log/munged.log" 2>/dev/null; echo "FAIL: munged did not start"; return 1; }
@@ -162,16 +178,14 @@ EOF
 }
 
 slurm_start_ctld() {
-	slurm_ns "$@" slurmctld -D -i >"$SR/log/slurmctld.fg" 2>&1 &
-	SLURM_PIDS="$SLURM_PIDS $!"
+	slurm_bg "$SR/log/slurmctld.fg" "$@" slurmctld -D -i
 }
 
 slurm_start_slurmd() {
 	local node=$1
 	shift
 	mkdir -p "$SR/spool/$node"
-	slurm_ns "$@" slurmd -D -N "$node" >"$SR/log/slurmd-$node.fg" 2>&1 &
-	SLURM_PIDS="$SLURM_PIDS $!"
+	slurm_bg "$SR/log/slurmd-$node.fg" "$@" slurmd -D -N "$node"
 }
 
 slurm_wait_idle() {
@@ -207,7 +221,7 @@ slurm_start_single() {
 # PIDs (as seen here) of the processes still in the daemons' PID namespace
 slurm_ns_members() {
 	[ -n "$SLURM_NS_ID" ] || return 0
-	# zombies (orphans the sleeping init never reaps) do not count
+	# zombies (orphans the waiting init never reaps) do not count
 	ps -e -o pid=,pidns=,stat= | awk -v ns="$SLURM_NS_ID" '$2 == ns && $3 !~ /^Z/ { print $1 }'
 }
 
@@ -243,8 +257,9 @@ slurm_stop() {
 		done
 		[ -z "$left" ] || printf 'slurm-lib: still in the namespace: %s\n' "$left" >&2
 	fi
+	[ -n "$SLURM_LIFE_FD" ] && exec {SLURM_LIFE_FD}>&-
 	for p in $SLURM_HOLDER $SLURM_PIDS; do wait "$p" 2>/dev/null; done
-	SLURM_PIDS= SLURM_HOLDER= SLURM_NS_INIT= SLURM_NS_ID=
+	SLURM_PIDS="" SLURM_HOLDER="" SLURM_NS_INIT="" SLURM_NS_ID="" SLURM_LIFE_FD=""
 	if [ -n "${SLURM_KEEP:-}" ]; then
 		printf 'slurm-lib: kept %s\n' "$SR" >&2
 	else

@@ -59,10 +59,8 @@ for n in 2 3; do
 	# finds no /sys/fs/cgroup. Own UTS (hostname) and mount namespace, where
 	# /etc/hosts names the nodes, for slurmd and so for its tasks.
 	mkdir -p "$SR/spool/node$n"
-	slurm_ns nsenter --net="/run/netns/${NS}n$n" unshare --uts --mount sh -c \
-		"mount --bind '$SR/hosts' /etc/hosts && hostname node$n && exec slurmd -D -N node$n" \
-		>"$SR/log/slurmd-node$n.fg" 2>&1 &
-	SLURM_PIDS="$SLURM_PIDS $!"
+	slurm_bg "$SR/log/slurmd-node$n.fg" nsenter --net="/run/netns/${NS}n$n" unshare --uts --mount \
+		sh -c "mount --bind '$SR/hosts' /etc/hosts && hostname node$n && exec slurmd -D -N node$n"
 done
 slurm_wait_idle "node2 node3" 30 || exit 1
 echo "ok: Slurm with node2 and node3 in their own network namespaces is up"
