@@ -324,9 +324,16 @@ static int post_ctrl(struct dtp_vq *q, int kind, uint32_t seq, uint8_t *buf, con
 
 /* ---------------------------------------------------------------- sending */
 
+/* Match pending isends to received advertisements, in order. Advertisement
+ * n + slots can arrive before the completion of our WRITE n (the receiver
+ * returns the credit when payload n lands, and its SEND may overtake the
+ * acknowledgement of the WRITE): slot n % slots is then still in flight, and
+ * the match waits for that completion (handle_wc calls us again), so at most
+ * `slots` WRITEs are in flight and each completion finds its own request. */
 static void kick_send(struct dtp_vq *q)
 {
-	while (!q->fatal && q->spend_head && q->smatched != q->sadv_recv) {
+	while (!q->fatal && q->spend_head && q->smatched != q->sadv_recv &&
+	       !q->sslot[q->smatched % (uint32_t)q->slots]) {
 		uint32_t seq = q->smatched;
 		const struct dtp_vmsg *adv = &q->sadv[seq % (uint32_t)q->slots];
 		struct dtp_req *r = list_pop(&q->spend_head, &q->spend_tail);
@@ -549,8 +556,16 @@ void dtp_vq_handle_wc(struct dtp_vq *q, const struct ibv_wc *wc)
 	}
 	switch (kind) {
 	case DTP_VWR_DATA:
-		if (r)
-			req_done(q, r, 0);
+		if (!r || (uint32_t)r->priv[0] != val) {
+			dtp_vq_fail(q, -EPROTO, "verbs link stage %d -> stage %d: completion of WRITE %u "
+				    "finds %s in its slot (protocol bug)", q->self_stage,
+				    q->peer_stage, val, r ? "another message" : "no message");
+			if (r)
+				req_done(q, r, q->fatal);
+			break;
+		}
+		req_done(q, r, 0);
+		kick_send(q);            /* the slot is free: a credit may be waiting for it */
 		break;
 	case DTP_VWR_RECV:
 		if (val >= (uint32_t)q->rq_depth)

@@ -78,7 +78,8 @@ struct dtp_vq {
 	struct dtp_vmsg *sadv;   /* [slots] advertisements received, by seq % slots */
 	uint32_t sadv_recv;      /* advertisements received so far */
 	uint32_t smatched;       /* isends matched to an advertisement so far */
-	struct dtp_req **sslot;  /* [slots] the isend whose WRITE is in flight */
+	struct dtp_req **sslot;  /* [slots] the isend whose WRITE is in flight; an
+				  * advertisement waits until its slot is free */
 	struct dtp_req *spend_head, *spend_tail;   /* isends waiting for an advertisement */
 	/* first fatal error; every pending and later request fails with it */
 	int fatal;

@@ -272,6 +272,65 @@ static void test_send_credits_in_order(void **state)
 	assert_int_equal(x->q.fatal, 0);
 }
 
+/* The race behind the CI failure "timed out waiting to send tag (step 7,
+ * micro 1, kind 2)" in test_verbs_link's credits case: the receiver returns a
+ * credit (advertisement n + slots) as soon as payload n lands, and that SEND
+ * can reach us before the acknowledgement of our WRITE n does (busy host,
+ * Soft-RoCE). WRITE n is still in flight in slot n % slots; the WRITE for
+ * n + slots must not be posted into the same slot (it overwrote the request
+ * of WRITE n, whose completion then finished the wrong request and left the
+ * other one pending forever). It is posted when WRITE n completes. */
+static void test_credit_before_write_completion(void **state)
+{
+	struct fixture *x = *state;
+	struct dtp_tag t = { 7, 0, DTP_MSG_GRAD };
+	struct dtp_req s[4];
+	char buf[4][32];
+	int i;
+
+	for (i = 0; i < 4; i++) {
+		t.micro = (uint16_t)i;
+		dtp_vq_isend(&x->q, &t, buf[i], 32, 0x2222, NULL, &s[i]);
+	}
+	for (i = 0; i < 2; i++) {
+		t.micro = (uint16_t)i;
+		deliver_adv(x, (uint32_t)i, 0x1000u * (i + 1), 64, &t);
+	}
+	assert_int_equal(x->f.nsend, 2);            /* WRITE 0 and 1 in flight */
+	/* payload 0 and 1 landed; both credits come back before either ack */
+	t.micro = 2;
+	deliver_adv(x, 2, 0x3000, 64, &t);
+	t.micro = 3;
+	deliver_adv(x, 3, 0x4000, 64, &t);
+	assert_int_equal(x->q.fatal, 0);
+	assert_int_equal(x->f.nsend, 2);            /* slots 0 and 1 still busy: nothing more */
+	assert_false(done(&s[0]) || done(&s[1]) || done(&s[2]) || done(&s[3]));
+	/* the acks arrive (in post order, as on any RC queue pair) */
+	complete_send(x, 0, IBV_WC_SUCCESS);
+	assert_true(done(&s[0]));
+	assert_false(done(&s[1]) || done(&s[2]) || done(&s[3]));
+	assert_int_equal(x->f.nsend, 3);            /* slot 0 free: WRITE 2 */
+	complete_send(x, 1, IBV_WC_SUCCESS);
+	assert_true(done(&s[1]));
+	assert_int_equal(x->f.nsend, 4);            /* slot 1 free: WRITE 3 */
+	for (i = 2; i < 4; i++) {
+		assert_int_equal(x->f.send[i].opcode, IBV_WR_RDMA_WRITE_WITH_IMM);
+		assert_true(x->f.send[i].wr.rdma.remote_addr == 0x1000u * (uint64_t)(i + 1));
+		assert_int_equal(ntohl(x->f.send[i].imm_data), dtp_vimm_encode((uint32_t)i, (uint16_t)i));
+		assert_true(x->f.sge[i].addr == (uintptr_t)buf[i]);
+	}
+	assert_false(done(&s[2]) || done(&s[3]));   /* not before their own completions */
+	complete_send(x, 2, IBV_WC_SUCCESS);
+	assert_true(done(&s[2]));
+	assert_false(done(&s[3]));
+	complete_send(x, 3, IBV_WC_SUCCESS);
+	for (i = 0; i < 4; i++) {
+		assert_true(done(&s[i]));
+		assert_int_equal(s[i].status, 0);
+	}
+	assert_int_equal(x->q.fatal, 0);
+}
+
 static void test_adv_out_of_order(void **state)
 {
 	struct fixture *x = *state;
@@ -473,6 +532,7 @@ int main(void)
 		cmocka_unit_test(test_vmsg_roundtrip),
 		cmocka_unit_test_setup_teardown(test_recv_credits, setup2, teardown),
 		cmocka_unit_test_setup_teardown(test_send_credits_in_order, setup2, teardown),
+		cmocka_unit_test_setup_teardown(test_credit_before_write_completion, setup2, teardown),
 		cmocka_unit_test_setup_teardown(test_adv_out_of_order, setup2, teardown),
 		cmocka_unit_test_setup_teardown(test_adv_overrun, setup2, teardown),
 		cmocka_unit_test_setup_teardown(test_err_retry_exceeded, setup2, teardown),
