@@ -100,6 +100,7 @@ slurm_bg() {
 	shift
 	( exec {SLURM_LIFE_FD}>&- ; exec nsenter -t "$SLURM_NS_INIT" --pid --mount -- "$@" ) >"$log" 2>&1 &
 	SLURM_PIDS="$SLURM_PIDS $!"
+	disown $!   # no "Killed" job notice when slurm_stop ends the namespace
 }
 
 slurm_init() {
@@ -258,7 +259,10 @@ slurm_stop() {
 		[ -z "$left" ] || printf 'slurm-lib: still in the namespace: %s\n' "$left" >&2
 	fi
 	[ -n "$SLURM_LIFE_FD" ] && exec {SLURM_LIFE_FD}>&-
-	for p in $SLURM_HOLDER $SLURM_PIDS; do wait "$p" 2>/dev/null; done
+	wait "$SLURM_HOLDER" 2>/dev/null
+	for p in $SLURM_PIDS; do   # the nsenters (disowned) follow their children
+		for i in $(seq 20); do kill -0 "$p" 2>/dev/null || break; sleep 0.05; done
+	done
 	SLURM_PIDS="" SLURM_HOLDER="" SLURM_NS_INIT="" SLURM_NS_ID="" SLURM_LIFE_FD=""
 	if [ -n "${SLURM_KEEP:-}" ]; then
 		printf 'slurm-lib: kept %s\n' "$SR" >&2
