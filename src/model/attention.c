@@ -4,6 +4,7 @@
  * score matrix is computed; the causal mask zeroes the upper triangle. */
 #include "config.h"
 #include "model/kernels.h"
+#include "model/vecmath.h"
 
 #include <cblas.h>
 #include <math.h>
@@ -25,15 +26,11 @@ void dtp_attention_forward(float *y, float *att, const float *qkv, int B, int T,
 				    scale, q, ld, k, ld, 0.0f, a, T);
 			for (int i = 0; i < T; i++) {
 				float *r = a + (size_t)i * T;
-				float mx = r[0], sum = 0.0f;
+				float mx = dtp_vmax(r, i + 1);
 
-				for (int j = 1; j <= i; j++)
-					mx = r[j] > mx ? r[j] : mx;
-				for (int j = 0; j <= i; j++) {
-					r[j] = expf(r[j] - mx);
-					sum += r[j];
-				}
-				float inv = 1.0f / sum;
+				for (int j = 0; j <= i; j++)
+					r[j] = dtp_vexpf(r[j] - mx);
+				float inv = 1.0f / dtp_vsum(r, i + 1);
 
 				for (int j = 0; j <= i; j++)
 					r[j] *= inv;
@@ -72,10 +69,8 @@ void dtp_attention_backward(float *dqkv, float *scratch, const float *dy, const 
 			for (int i = 0; i < T; i++) {
 				const float *ar = a + (size_t)i * T;
 				float *dr = d + (size_t)i * T;
-				float s = 0.0f;
+				float s = dtp_vdot(ar, dr, i + 1);
 
-				for (int j = 0; j <= i; j++)
-					s += ar[j] * dr[j];
 				for (int j = 0; j <= i; j++)
 					dr[j] = ar[j] * (dr[j] - s);
 				for (int j = i + 1; j < T; j++)

@@ -99,10 +99,9 @@ void dtp_block_forward(float *y, const float *x, const struct dtp_block_params *
 	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, C, C,
 		    1.0f, s->atty, C, p->projw, C, 1.0f, s->res1, C);
 	dtp_layernorm_forward(s->ln2, s->mean2, s->rstd2, s->res1, p->ln2w, p->ln2b, N, C);
-	/* fch = ln2 fcw^T + fcb; fchg = gelu(fch) */
-	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, 4 * C, C,
-		    1.0f, s->ln2, C, p->fcw, C, 0.0f, s->fch, 4 * C);
-	dtp_bias_gelu_forward(s->fchg, s->fch, p->fcb, N, 4 * C);
+	/* fch = ln2 fcw^T + fcb (the bias first, see dtp_linear_forward); fchg = gelu(fch) */
+	dtp_linear_forward(s->fch, s->ln2, p->fcw, p->fcb, N, C, 4 * C, 0);
+	dtp_gelu_forward(s->fchg, s->fch, (size_t)N * 4 * C);
 	/* y = res1 + fcprojb + fchg fcprojw^T */
 	residual_bias(y, s->res1, p->fcprojb, (size_t)N, C);
 	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, C, 4 * C,

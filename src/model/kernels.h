@@ -19,6 +19,8 @@ void dtp_linear_forward(float *out, const float *in, const float *w, const float
  * din (N,IC) = dout w (skipped when din is NULL). */
 void dtp_linear_backward(float *din, float *dw, float *db, const float *dout,
 			 const float *in, const float *w, int N, int IC, int OC);
+/* b (OC) -> out (N,OC): b copied into every row (a bias before a beta = 1 sgemm) */
+void dtp_bias_rows(float *out, const float *b, int N, int OC);
 /* out (N,OC) += sum of rows of d (N,OC) into db (OC) */
 void dtp_colsum_add(float *db, const float *d, int N, int OC);
 
@@ -29,8 +31,6 @@ void dtp_relu_backward(float *d, const float *dout, const float *out, size_t n);
 void dtp_gelu_forward(float *out, const float *in, size_t n);
 /* in (n), dout (n) -> d (n) = dout * gelu'(in); d may alias dout */
 void dtp_gelu_backward(float *d, const float *dout, const float *in, size_t n);
-/* x (N,OC) += b (OC), then out (N,OC) = gelu(x): bias and activation in one pass */
-void dtp_bias_gelu_forward(float *out, float *x, const float *b, int N, int OC);
 
 /* ---------------------------------------------------------- layernorm.c */
 /* in (N,C), w (C), b (C) -> out (N,C), mean (N), rstd (N); eps 1e-5 */

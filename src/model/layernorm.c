@@ -1,10 +1,34 @@
-/* Layer normalisation over the last dimension (eps 1e-5), llm.c style. */
+/* Layer normalisation over the last dimension (eps 1e-5), llm.c style. The
+ * row reductions keep DTP_VLANES partial sums (vecmath.h) so they vectorize;
+ * the mean and the variance stay two passes over the row (the row is in L1;
+ * the one-pass E[x^2] - m^2 form loses digits when |mean| >> std). */
 #include "config.h"
 #include "model/kernels.h"
+#include "model/vecmath.h"
 
 #include <math.h>
 
 #define LN_EPS 1e-5f
+
+/* x (C), m -> sum of (x - m)^2 */
+static inline float sumsq_dev(const float *x, float m, int C)
+{
+	float a[DTP_VLANES] = { 0 };
+	int i = 0;
+
+	for (; i + DTP_VLANES <= C; i += DTP_VLANES)
+		for (int k = 0; k < DTP_VLANES; k++) {
+			float d = x[i + k] - m;
+
+			a[k] += d * d;
+		}
+	for (int k = 0; i < C; i++, k++) {
+		float d = x[i] - m;
+
+		a[k] += d * d;
+	}
+	return ((a[0] + a[4]) + (a[2] + a[6])) + ((a[1] + a[5]) + (a[3] + a[7]));
+}
 
 /* in (N,C), w (C), b (C) -> out (N,C), mean (N), rstd (N) */
 void dtp_layernorm_forward(float *out, float *mean, float *rstd, const float *in,
@@ -13,17 +37,8 @@ void dtp_layernorm_forward(float *out, float *mean, float *rstd, const float *in
 	for (int n = 0; n < N; n++) {
 		const float *x = in + (size_t)n * C;
 		float *o = out + (size_t)n * C;
-		float m = 0.0f, v = 0.0f;
-
-		for (int i = 0; i < C; i++)
-			m += x[i];
-		m /= (float)C;
-		for (int i = 0; i < C; i++) {
-			float d = x[i] - m;
-
-			v += d * d;
-		}
-		v /= (float)C;
+		float m = dtp_vsum(x, C) / (float)C;
+		float v = sumsq_dev(x, m, C) / (float)C;
 		float s = 1.0f / sqrtf(v + LN_EPS);
 
 		for (int i = 0; i < C; i++)
@@ -43,18 +58,30 @@ void dtp_layernorm_backward(float *din, float *dw, float *db, const float *dout,
 		const float *g = dout + (size_t)n * C;
 		float *dx = din + (size_t)n * C;
 		float m = mean[n], s = rstd[n];
-		float dmean = 0.0f, dnorm = 0.0f;
+		float am[DTP_VLANES] = { 0 }, an[DTP_VLANES] = { 0 };
+		int i = 0;
 
-		for (int i = 0; i < C; i++) {
+		for (; i + DTP_VLANES <= C; i += DTP_VLANES)
+			for (int k = 0; k < DTP_VLANES; k++) {
+				float xh = (x[i + k] - m) * s;
+				float dxh = g[i + k] * w[i + k];
+
+				am[k] += dxh;
+				an[k] += dxh * xh;
+			}
+		for (int k = 0; i < C; i++, k++) {
 			float xh = (x[i] - m) * s;
 			float dxh = g[i] * w[i];
 
-			dmean += dxh;
-			dnorm += dxh * xh;
+			am[k] += dxh;
+			an[k] += dxh * xh;
 		}
-		dmean /= (float)C;
-		dnorm /= (float)C;
-		for (int i = 0; i < C; i++) {
+		float dmean = (((am[0] + am[4]) + (am[2] + am[6])) +
+			       ((am[1] + am[5]) + (am[3] + am[7]))) / (float)C;
+		float dnorm = (((an[0] + an[4]) + (an[2] + an[6])) +
+			       ((an[1] + an[5]) + (an[3] + an[7]))) / (float)C;
+
+		for (i = 0; i < C; i++) {
 			float xh = (x[i] - m) * s;
 			float dxh = g[i] * w[i];
 

@@ -3,6 +3,7 @@ src_model_libdtp_model_a_SOURCES = \
 	src/model/model.h \
 	src/model/kernels.h \
 	src/model/stage.h \
+	src/model/vecmath.h \
 	src/model/linear.c \
 	src/model/activation.c \
 	src/model/layernorm.c \
@@ -19,6 +20,14 @@ src_model_libdtp_model_a_SOURCES = \
 # gcc 12 at -O2 only vectorizes loops whose trip count is a known multiple of
 # the vector width ("very-cheap" cost model); the elementwise kernels here have
 # run-time lengths. An explicit -f option wins over the -O level whatever the
-# order, so this survives the user's CFLAGS. Float reductions stay in order
-# (no -ffast-math), so results do not change, only speed.
-src_model_libdtp_model_a_CFLAGS = $(AM_CFLAGS) -fvect-cost-model=dynamic
+# order, so this survives the user's CFLAGS. No -ffast-math: float
+# arithmetic is never reassociated behind our back; the reductions that
+# vectorize do so because vecmath.h spells out their lanes.
+# -fno-trapping-math: a float compare may raise the "invalid" flag on a NaN,
+# so under the default -ftrapping-math gcc will not if-convert a clamp or a
+# ReLU select and the loop stays scalar; nothing here reads the FP flags.
+# -fno-math-errno: sqrtf becomes one instruction (vectorizable) instead of a
+# call on the errno path; nothing here reads errno after math calls.
+# Neither option changes a computed value.
+src_model_libdtp_model_a_CFLAGS = $(AM_CFLAGS) -fvect-cost-model=dynamic \
+	-fno-trapping-math -fno-math-errno

@@ -31,7 +31,8 @@ static void add(struct mm_list *l, int ta, int tb, int m, int n, int k, int lda,
 	l->n++;
 }
 
-/* linear forward: in (N,IC) w^T -> (N,OC) */
+/* linear forward: in (N,IC) w^T -> (N,OC); beta 1 where a bias (or a
+ * residual) is put in C first */
 static void lin_fwd(struct mm_list *l, int N, int IC, int OC, float beta)
 {
 	add(l, 0, 1, N, OC, IC, IC, IC, OC, beta, 1);
@@ -55,7 +56,7 @@ int dtp_model_matmuls(const struct dtp_model_spec *s, int first, int last, int B
 		return -EINVAL;
 	for (int u = first; u < last; u++) {
 		if (s->kind == DTP_MODEL_MLP) {
-			lin_fwd(&l, B, s->widths[u], s->widths[u + 1], 0.0f);
+			lin_fwd(&l, B, s->widths[u], s->widths[u + 1], 1.0f);
 			continue;
 		}
 		int T = s->seq_len, C = s->dim, H = s->heads, hs = C / H, N = B * T;
@@ -64,11 +65,11 @@ int dtp_model_matmuls(const struct dtp_model_spec *s, int first, int last, int B
 		if (u == 0)
 			continue;
 		if (u <= s->layers) {
-			lin_fwd(&l, N, C, 3 * C, 0.0f);
+			lin_fwd(&l, N, C, 3 * C, 1.0f);
 			add(&l, 0, 1, T, T, hs, 3 * C, 3 * C, T, 0.0f, bh);
 			add(&l, 0, 0, T, hs, T, T, 3 * C, C, 0.0f, bh);
 			lin_fwd(&l, N, C, C, 1.0f);
-			lin_fwd(&l, N, C, 4 * C, 0.0f);
+			lin_fwd(&l, N, C, 4 * C, 1.0f);
 			lin_fwd(&l, N, 4 * C, C, 1.0f);
 		} else {
 			lin_fwd(&l, N, C, s->vocab, 0.0f);
