@@ -186,6 +186,18 @@ static int open_link(struct dtp_stage *st, const struct dtp_stage_opts *o, int p
 	if (!host[0] && dtp_slurm_host_of_stage(lower, slurm_host, sizeof(slurm_host), &ignore) == 0)
 		host = slurm_host;
 	snprintf(c.host, sizeof(c.host), "%s", host[0] ? host : "127.0.0.1");
+	/* and where the connecting (higher) stage runs, so that both ends resolve
+	 * transport = auto alike */
+	{
+		int upper = peer < st->s ? st->s : peer;
+		const char *uhost = p->stages[upper].host;
+		char slurm_uhost[256];
+
+		if (!uhost[0] && dtp_slurm_host_of_stage(upper, slurm_uhost, sizeof(slurm_uhost),
+							 &ignore) == 0)
+			uhost = slurm_uhost;
+		snprintf(c.connect_host, sizeof(c.connect_host), "%s", uhost[0] ? uhost : "127.0.0.1");
+	}
 	c.port = p->base_port + lower;
 	c.job_key = o->job_key;
 	c.plan_hash = dtp_plan_hash(p);

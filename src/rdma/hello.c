@@ -47,7 +47,10 @@ void dtp_link_peer_desc(const struct dtp_link_config *cfg, char *buf, size_t len
 void dtp_hello_pack(const struct dtp_link_config *cfg, uint8_t out[DTP_HELLO_BYTES])
 {
 	put32(out + 0, DTP_PROTO_MAGIC);
-	put32(out + 4, DTP_PROTO_VERSION);
+	out[4] = (uint8_t)DTP_PROTO_VERSION;
+	out[5] = (uint8_t)(DTP_PROTO_VERSION >> 8);
+	out[6] = (uint8_t)cfg->kind;
+	out[7] = (uint8_t)((unsigned)cfg->kind >> 8);
 	put64(out + 8, cfg->job_key);
 	put32(out + 16, (uint32_t)cfg->self_stage);
 	put32(out + 20, (uint32_t)cfg->peer_stage);
@@ -66,7 +69,8 @@ int dtp_hello_check(const struct dtp_link_config *cfg, const uint8_t *buf, size_
 				"not a dtpipe peer, or a truncated connection; check that %s:%d "
 				"belongs to this job", self, len, DTP_HELLO_BYTES, cfg->host, cfg->port);
 	h.magic = get32(buf + 0);
-	h.version = get32(buf + 4);
+	h.version = (uint16_t)(buf[4] | buf[5] << 8);
+	h.transport = (uint16_t)(buf[6] | buf[7] << 8);
 	h.job_key = get64(buf + 8);
 	h.from_stage = get32(buf + 16);
 	h.to_stage = get32(buf + 20);
@@ -79,9 +83,17 @@ int dtp_hello_check(const struct dtp_link_config *cfg, const uint8_t *buf, size_
 				self, h.magic, DTP_PROTO_MAGIC, cfg->port, cfg->peer_stage);
 	if (h.version != DTP_PROTO_VERSION)
 		return dtp_errf(err, -EPROTO,
-				"stage %d: peer speaks protocol version %" PRIu32 ", this build "
+				"stage %d: peer speaks protocol version %u, this build "
 				"speaks %u: run the same dtpipe build on every stage",
-				self, h.version, DTP_PROTO_VERSION);
+				self, (unsigned)h.version, DTP_PROTO_VERSION);
+	if (h.transport != (uint16_t)cfg->kind)
+		return dtp_errf(err, -EPROTO,
+				"stage %d: peer stage %d chose transport %s for this link, this "
+				"side %s: both ends of a link must use the same one; set "
+				"[transport] kind (or --transport) explicitly, or give every stage "
+				"its host in the plan", self, cfg->peer_stage,
+				dtp_transport_kind_name((enum dtp_transport_kind)h.transport),
+				dtp_transport_kind_name(cfg->kind));
 	if (h.job_key != cfg->job_key)
 		return dtp_errf(err, -EPROTO,
 				"stage %d: peer's job key is 0x%016" PRIx64 ", ours is 0x%016" PRIx64

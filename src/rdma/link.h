@@ -20,7 +20,8 @@ struct dtp_link_base {
  * hello plus a status; it fits in the 56 bytes of rdma_cm private data. */
 struct dtp_hello {
 	uint32_t magic;          /* DTP_PROTO_MAGIC */
-	uint32_t version;        /* DTP_PROTO_VERSION */
+	uint16_t version;        /* DTP_PROTO_VERSION */
+	uint16_t transport;      /* enum dtp_transport_kind the sender chose: both ends must agree */
 	uint64_t job_key;
 	uint32_t from_stage;
 	uint32_t to_stage;

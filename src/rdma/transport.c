@@ -96,7 +96,11 @@ enum dtp_transport_kind dtp_transport_resolve(const struct dtp_link_config *cfg)
 		return cfg->kind;
 	if (rdma_device_present())
 		return DTP_TRANSPORT_VERBS;
-	if (dtp_link_host_is_local(cfg->host))
+	/* both ends must choose alike: shm only when the listener's host and the
+	 * connecting side's host are both this machine (an unknown connecting host
+	 * counts as this one) */
+	if (dtp_link_host_is_local(cfg->host) &&
+	    (!cfg->connect_host[0] || dtp_link_host_is_local(cfg->connect_host)))
 		return DTP_TRANSPORT_SHM;
 	return DTP_TRANSPORT_TCP;
 }

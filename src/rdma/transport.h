@@ -32,7 +32,7 @@
 #include "base/base.h"
 
 #define DTP_PROTO_MAGIC 0x44545049u      /* "DTPI" */
-#define DTP_PROTO_VERSION 1u
+#define DTP_PROTO_VERSION 2u      /* 2: the hello carries the transport kind */
 
 enum dtp_transport_kind {
 	DTP_TRANSPORT_AUTO = 0,   /* verbs if an RDMA device is present, else shm
@@ -74,6 +74,10 @@ struct dtp_link_config {
 	int ib_port;
 	int gid_index;
 	int verbs_blocking;          /* wait on a completion channel instead of polling */
+	/* the connecting side's host as the plan (or the Slurm node list) names it;
+	 * "" = unknown. auto picks shm only when BOTH ends are on this machine, so
+	 * the listener must know where its peer runs, not only where it listens. */
+	char connect_host[256];
 };
 void dtp_link_config_default(struct dtp_link_config *c);
 

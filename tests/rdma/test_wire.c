@@ -34,6 +34,7 @@ static void test_hello_layout_is_little_endian(void **state)
 	assert_int_equal(b[0], 0x49);   /* "DTPI" = 0x44545049, LE */
 	assert_int_equal(b[3], 0x44);
 	assert_int_equal(b[4], DTP_PROTO_VERSION);
+	assert_int_equal(b[6], c.kind);     /* the transport this side chose */
 	assert_int_equal(b[8], 0xef);
 	assert_int_equal(b[15], 0x01);
 	assert_int_equal(b[16], 1);     /* from stage */
@@ -94,6 +95,17 @@ static void test_hello_mismatches(void **state)
 	buf[4] = 9;   /* version */
 	assert_int_equal(dtp_hello_check(&b, buf, sizeof(buf), NULL, &err), -EPROTO);
 	assert_non_null(strstr(err.msg, "version 9"));
+
+	/* the two ends chose different transports for the link (auto resolved
+	 * differently): refused, naming both */
+	base_cfg(&a, 1, 0);
+	a.kind = DTP_TRANSPORT_TCP;
+	b.kind = DTP_TRANSPORT_SHM;
+	dtp_hello_pack(&a, buf);
+	assert_int_equal(dtp_hello_check(&b, buf, sizeof(buf), NULL, &err), -EPROTO);
+	assert_non_null(strstr(err.msg, "chose transport tcp"));
+	assert_non_null(strstr(err.msg, "this side shm"));
+	base_cfg(&b, 0, 1);
 
 	memcpy(buf, "GET / HTTP/1.1\r\nHost: x\r\n\r\n12345", DTP_HELLO_BYTES);
 	assert_int_equal(dtp_hello_check(&b, buf, sizeof(buf), NULL, &err), -EPROTO);
@@ -208,6 +220,19 @@ static void test_auto_resolution(void **state)
 	} else {
 		assert_int_equal(here, DTP_TRANSPORT_SHM);
 		assert_int_equal(there, DTP_TRANSPORT_TCP);
+	}
+	if (here != DTP_TRANSPORT_VERBS) {
+		/* the listener on this host whose peer connects from elsewhere must
+		 * choose what that peer chooses (tcp), not shm: both ends agree */
+		snprintf(c.host, sizeof(c.host), "127.0.0.1");
+		snprintf(c.connect_host, sizeof(c.connect_host), "192.0.2.7");
+		assert_int_equal(dtp_transport_resolve(&c), DTP_TRANSPORT_TCP);
+		snprintf(c.host, sizeof(c.host), "192.0.2.1");
+		snprintf(c.connect_host, sizeof(c.connect_host), "localhost");
+		assert_int_equal(dtp_transport_resolve(&c), DTP_TRANSPORT_TCP);
+		snprintf(c.host, sizeof(c.host), "localhost");
+		assert_int_equal(dtp_transport_resolve(&c), DTP_TRANSPORT_SHM);
+		c.connect_host[0] = '\0';
 	}
 	c.kind = DTP_TRANSPORT_TCP;   /* an explicit kind is kept */
 	snprintf(c.host, sizeof(c.host), "127.0.0.1");
