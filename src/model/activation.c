@@ -10,6 +10,7 @@
 /* out (n), dout (n) -> d (n). dout is loaded unconditionally: a load under the
  * condition cannot be if-converted, and the branchy loop mispredicted on
  * every other element (~6% of an mlp step). */
+DTP_VEC_CLONES
 void dtp_relu_backward(float *d, const float *dout, const float *out, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
@@ -28,6 +29,7 @@ static inline float gelu1(float x)
 }
 
 /* in (n) -> out (n) */
+DTP_VEC_CLONES
 void dtp_gelu_forward(float *out, const float *in, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
@@ -36,6 +38,7 @@ void dtp_gelu_forward(float *out, const float *in, size_t n)
 
 /* in (n), dout (n) -> d (n) = dout * gelu'(in), with s = sigmoid(2u):
  * tanh(u) = 2s - 1 and 1 - tanh(u)^2 = 4 s (1 - s) */
+DTP_VEC_CLONES
 void dtp_gelu_backward(float *d, const float *dout, const float *in, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {

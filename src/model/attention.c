@@ -10,6 +10,7 @@
 #include <math.h>
 
 /* qkv (B,T,3C) -> att (B,H,T,T), y (B,T,C) */
+DTP_VEC_CLONES
 void dtp_attention_forward(float *y, float *att, const float *qkv, int B, int T, int C, int H)
 {
 	int hs = C / H, ld = 3 * C;
@@ -44,6 +45,7 @@ void dtp_attention_forward(float *y, float *att, const float *qkv, int B, int T,
 }
 
 /* dy (B,T,C), qkv (B,T,3C), att (B,H,T,T) -> dqkv (B,T,3C); scratch (T,T) */
+DTP_VEC_CLONES
 void dtp_attention_backward(float *dqkv, float *scratch, const float *dy, const float *qkv,
 			    const float *att, int B, int T, int C, int H)
 {

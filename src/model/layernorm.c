@@ -31,6 +31,7 @@ static inline float sumsq_dev(const float *x, float m, int C)
 }
 
 /* in (N,C), w (C), b (C) -> out (N,C), mean (N), rstd (N) */
+DTP_VEC_CLONES
 void dtp_layernorm_forward(float *out, float *mean, float *rstd, const float *in,
 			   const float *w, const float *b, int N, int C)
 {
@@ -49,6 +50,7 @@ void dtp_layernorm_forward(float *out, float *mean, float *rstd, const float *in
 }
 
 /* dout (N,C), in (N,C), mean, rstd (N), w (C) -> din (N,C) +=, dw (C) +=, db (C) += */
+DTP_VEC_CLONES
 void dtp_layernorm_backward(float *din, float *dw, float *db, const float *dout,
 			    const float *in, const float *mean, const float *rstd,
 			    const float *w, int N, int C)

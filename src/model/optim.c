@@ -4,6 +4,7 @@
  * biases or layernorm parameters. */
 #include "config.h"
 #include "model/stage.h"
+#include "model/vecmath.h"
 
 #include <errno.h>
 #include <math.h>
@@ -177,6 +178,7 @@ static void adamw_range(float *p, const float *g, float *mo, float *v, size_t n,
 	}
 }
 
+DTP_VEC_CLONES
 void dtp_optim_step(struct dtp_optim *o, long step, float grad_mult)
 {
 	const struct dtp_optim_config *c = &o->c;

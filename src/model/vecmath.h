@@ -27,6 +27,23 @@
 
 #define DTP_VLANES 8
 
+/* DTP_VEC_CLONES on an elementwise kernel: gcc builds it twice, for the
+ * baseline x86-64 (SSE2, 4 floats a vector) and for x86-64-v3 (AVX2 + FMA, 8
+ * floats), and picks one at load time from the CPU (an ifunc). The build
+ * stays portable (no -march) and the kernels run at AVX2 width where there
+ * is AVX2. A given machine always runs the same clone, so results stay
+ * bit-identical across stage splits; another CPU may round differently
+ * (FMA), as OpenBLAS's own per-CPU kernels already do. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && \
+	defined(__has_attribute)
+#if __has_attribute(target_clones) && __GNUC__ >= 12
+#define DTP_VEC_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
+#endif
+#endif
+#ifndef DTP_VEC_CLONES
+#define DTP_VEC_CLONES
+#endif
+
 /* x clamped to [lo, hi] with bit masks, not branches: with `x < lo ? lo : x`
  * gcc threads the constant into a copy of the rest of the caller's loop
  * (e.g. x / (1 + e^88.3), a denormal result), and the vectorized loop then

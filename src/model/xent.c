@@ -20,6 +20,7 @@ static float sum_exp(const float *x, float mx, int V)
 }
 
 /* logits (N,V), targets (N) -> sum of losses; dlogits (N,V) (may alias logits, may be NULL) */
+DTP_VEC_CLONES
 double dtp_xent(const float *logits, const int32_t *targets, int N, int V,
 		float *dlogits, float grad_scale, int *correct)
 {
