@@ -164,8 +164,8 @@ static int verbs_open(const struct dtp_link_config *cfg, struct dtp_link **out, 
 		goto out_teardown;
 	}
 	l->thread_started = 1;
-	dtp_debug("verbs: stage %d connected to %s on %s", cfg->self_stage, l->peer_desc,
-		  ibv_get_device_name(l->id->verbs->device));
+	dtp_debug("verbs: stage %d connected to %s on %s (inline up to %u bytes)", cfg->self_stage,
+		  l->peer_desc, ibv_get_device_name(l->id->verbs->device), l->q.max_inline);
 	*out = (struct dtp_link *)l;
 	return 0;
 
@@ -298,8 +298,8 @@ static int buf_key(struct dtp_verbs_link *l, const char *op, const void *buf, si
 	if (rc)
 		return rc;
 	*key = 0;
-	if (len == 0)
-		return 0;
+	if (len == 0 || (!remote && len <= l->q.max_inline))
+		return 0;        /* sent inline: no key needed */
 	*tmp = l->api->reg_mr(l->pd, (void *)(uintptr_t)buf, len,
 			      IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE);
 	if (!*tmp) {

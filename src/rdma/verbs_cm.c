@@ -149,13 +149,22 @@ static int setup_resources(struct dtp_verbs_link *l, struct rdma_cm_id *id, stru
 	qa.cap.max_recv_wr = (uint32_t)rq;
 	qa.cap.max_send_sge = 1;
 	qa.cap.max_recv_sge = 1;
-	if (rdma_create_qp(id, l->pd, &qa))
-		goto out_drop;
+	/* small tensors and control messages go inline (no DMA read of the
+	 * buffer, and a small isend completes when posted); a device that
+	 * cannot inline this much gets a QP without inline data */
+	qa.cap.max_inline_data = DTP_VINLINE_BYTES;
+	if (rdma_create_qp(id, l->pd, &qa)) {
+		qa.cap.max_inline_data = 0;
+		if (rdma_create_qp(id, l->pd, &qa))
+			goto out_drop;
+	}
 	l->qp_created = 1;
 	rc = dtp_vq_init(&l->q, l->api, l->pd, id->qp, l->cq, c->slots, c->self_stage,
 			 c->peer_stage, err);
 	if (rc)
 		goto out_drop_quiet;
+	l->q.max_inline = qa.cap.max_inline_data < DTP_VINLINE_BYTES ? qa.cap.max_inline_data :
+			  DTP_VINLINE_BYTES;
 	l->vq_ready = 1;
 	rc = dtp_vq_start(&l->q, err);
 	if (rc)

@@ -308,7 +308,8 @@ static int post_ctrl(struct dtp_vq *q, int kind, uint32_t seq, uint8_t *buf, con
 {
 	struct ibv_sge sge = { .addr = (uintptr_t)buf, .length = DTP_VMSG_WIRE, .lkey = q->ctrl_mr->lkey };
 	struct ibv_send_wr wr = { .wr_id = DTP_VWR(kind, seq), .sg_list = &sge, .num_sge = 1,
-				  .opcode = IBV_WR_SEND, .send_flags = IBV_SEND_SIGNALED };
+				  .opcode = IBV_WR_SEND, .send_flags = IBV_SEND_SIGNALED |
+				  (q->max_inline >= DTP_VMSG_WIRE ? IBV_SEND_INLINE : 0) };
 	struct ibv_send_wr *bad = NULL;
 	int rc;
 
@@ -357,20 +358,26 @@ static void kick_send(struct dtp_vq *q)
 			continue;
 		}
 		{
+			/* small: inline, and the isend is done once posted (the slot
+			 * stays busy until the WRITE's completion) */
+			int inl = r->len <= q->max_inline;
 			struct ibv_sge sge = { .addr = (uintptr_t)r->buf, .length = (uint32_t)r->len,
 					       .lkey = (uint32_t)(r->priv[1] >> 32) };
 			struct ibv_send_wr wr = {
 				.wr_id = DTP_VWR(DTP_VWR_DATA, seq),
 				.sg_list = &sge, .num_sge = r->len ? 1 : 0,
-				.opcode = IBV_WR_RDMA_WRITE_WITH_IMM, .send_flags = IBV_SEND_SIGNALED,
+				.opcode = IBV_WR_RDMA_WRITE_WITH_IMM,
+				.send_flags = IBV_SEND_SIGNALED | (inl && r->len ? IBV_SEND_INLINE : 0),
 				.imm_data = htonl(dtp_vimm_encode(seq, r->tag.micro)),
 				.wr.rdma = { .remote_addr = adv->addr, .rkey = adv->rkey },
 			};
 			struct ibv_send_wr *bad = NULL;
 			int rc;
 
-			q->sslot[seq % (uint32_t)q->slots] = r;
+			q->sslot[seq % (uint32_t)q->slots] = inl ? &q->inlined : r;
 			rc = q->api->post_send(q->qp, &wr, &bad);
+			if (!rc && inl)
+				req_done(q, r, 0);
 			if (rc) {
 				q->sslot[seq % (uint32_t)q->slots] = NULL;
 				req_done(q, r, rc > 0 ? -rc : -EIO);
@@ -550,12 +557,16 @@ void dtp_vq_handle_wc(struct dtp_vq *q, const struct ibv_wc *wc)
 				    "error 0x%x): %s", q->self_stage, q->peer_stage, wr_name(kind),
 				    ibv_wc_status_str(wc->status), (int)wc->status, wc->vendor_err,
 				    dtp_vq_wc_hint(wc->status));
-		if (r)
+		if (r && r != &q->inlined)
 			req_done(q, r, q->fatal);
 		return;
 	}
 	switch (kind) {
 	case DTP_VWR_DATA:
+		if (r == &q->inlined) {          /* its isend completed when posted */
+			kick_send(q);
+			break;
+		}
 		if (!r || (uint32_t)r->priv[0] != val) {
 			dtp_vq_fail(q, -EPROTO, "verbs link stage %d -> stage %d: completion of WRITE %u "
 				    "finds %s in its slot (protocol bug)", q->self_stage,

@@ -12,7 +12,11 @@
  *    and RDMA-WRITEs the payload with immediate (seq & 0xffff) | micro << 16;
  *    on a mismatch it SENDs a NACK instead, so that the receiver fails the
  *    matching irecv with -EPROTO naming both tags (the send itself completes,
- *    as on the stream transports, with a warning in the log). */
+ *    as on the stream transports, with a warning in the log);
+ *  - a payload of at most max_inline bytes goes inline (IBV_SEND_INLINE: the
+ *    data is copied into the work request) and its isend completes when it is
+ *    posted, as a small send on tcp does once the kernel has it; its slot stays
+ *    busy until the WRITE's own completion. */
 #ifndef DTP_RDMA_VERBS_PROTO_H
 #define DTP_RDMA_VERBS_PROTO_H
 
@@ -23,6 +27,7 @@
 
 #define DTP_VMSG_BYTES 64        /* size of one control buffer */
 #define DTP_VMSG_WIRE 40         /* bytes of a control message on the wire */
+#define DTP_VINLINE_BYTES 128    /* max_inline_data asked of the QP */
 
 enum dtp_vmsg_type {
 	DTP_VMSG_ADV = 1,        /* receiver -> sender: a slot is ready */
@@ -85,6 +90,8 @@ struct dtp_vq {
 	int fatal;
 	struct dtp_err ferr;
 	int bye_done;            /* our BYE was sent (its completion came back) */
+	uint32_t max_inline;     /* the QP's max_inline_data (0: none); set after init */
+	struct dtp_req inlined;  /* sslot marker: an inline WRITE whose isend completed */
 	uint64_t completions;    /* work completions handled */
 };
 

@@ -331,6 +331,50 @@ static void test_credit_before_write_completion(void **state)
 	assert_int_equal(x->q.fatal, 0);
 }
 
+/* small payloads go inline and their isend completes when posted; the slot
+ * stays busy until the WRITE's completion; larger ones wait for it */
+static void test_inline_small_send(void **state)
+{
+	struct fixture *x = *state;
+	struct dtp_tag t = { 3, 0, DTP_MSG_CTRL };
+	struct dtp_req s[3];
+	char small[8] = { 1 }, big[200] = { 2 };
+	struct ibv_wc wc = { .status = IBV_WC_RETRY_EXC_ERR };
+
+	x->q.max_inline = 128;
+	dtp_vq_isend(&x->q, &t, small, sizeof(small), 0, NULL, &s[0]);
+	dtp_vq_isend(&x->q, &t, big, sizeof(big), 0x2222, NULL, &s[1]);
+	dtp_vq_isend(&x->q, &t, small, sizeof(small), 0, NULL, &s[2]);
+	assert_false(done(&s[0]));                  /* no advertisement yet */
+	deliver_adv(x, 0, 0x1000, 256, &t);
+	assert_int_equal(x->f.nsend, 1);
+	assert_int_equal(x->f.send[0].opcode, IBV_WR_RDMA_WRITE_WITH_IMM);
+	assert_true(x->f.send[0].send_flags & IBV_SEND_INLINE);
+	assert_true(done(&s[0]));                   /* complete once posted */
+	assert_int_equal(s[0].status, 0);
+	deliver_adv(x, 1, 0x2000, 256, &t);
+	assert_int_equal(x->f.nsend, 2);
+	assert_int_equal(x->f.send[1].opcode, IBV_WR_RDMA_WRITE_WITH_IMM);
+	assert_false(x->f.send[1].send_flags & IBV_SEND_INLINE);
+	assert_false(done(&s[1]));                  /* 200 B: waits for its completion */
+	/* ADV 2 reuses slot 0, whose inline WRITE has not completed yet */
+	deliver_adv(x, 2, 0x3000, 256, &t);
+	assert_int_equal(x->f.nsend, 2);
+	assert_false(done(&s[2]));
+	complete_send(x, 0, IBV_WC_SUCCESS);        /* the inline WRITE's completion frees it */
+	assert_int_equal(x->f.nsend, 3);
+	assert_true(x->f.send[2].wr.rdma.remote_addr == 0x3000);
+	assert_true(done(&s[2]));
+	assert_false(done(&s[1]));
+	complete_send(x, 1, IBV_WC_SUCCESS);
+	assert_true(done(&s[1]));
+	assert_int_equal(x->q.fatal, 0);
+	/* an error on an inline WRITE is still fatal for the link */
+	wc.wr_id = x->f.send[x->f.nsend - 1].wr_id;
+	dtp_vq_handle_wc(&x->q, &wc);
+	assert_int_equal(x->q.fatal, -EIO);
+}
+
 static void test_adv_out_of_order(void **state)
 {
 	struct fixture *x = *state;
@@ -533,6 +577,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_recv_credits, setup2, teardown),
 		cmocka_unit_test_setup_teardown(test_send_credits_in_order, setup2, teardown),
 		cmocka_unit_test_setup_teardown(test_credit_before_write_completion, setup2, teardown),
+		cmocka_unit_test_setup_teardown(test_inline_small_send, setup2, teardown),
 		cmocka_unit_test_setup_teardown(test_adv_out_of_order, setup2, teardown),
 		cmocka_unit_test_setup_teardown(test_adv_overrun, setup2, teardown),
 		cmocka_unit_test_setup_teardown(test_err_retry_exceeded, setup2, teardown),
