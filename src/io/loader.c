@@ -10,6 +10,7 @@
  * over the same shards deliver the same samples, and a position (epoch,
  * sample) is enough to resume. */
 #include "config.h"
+#include "io/decode.h"
 #include "io/ring.h"
 
 #include <errno.h>
@@ -34,6 +35,11 @@ struct dtp_loader {
 	uint64_t epoch, pos;    /* position: samples delivered in this epoch */
 	int sk;                 /* stream cursor: order position and sample in it */
 	uint64_t sj;
+	/* the sample layout, fixed at open (what decode needs per run) */
+	size_t in_elems, tg_elems;  /* delivered per sample */
+	size_t feat_bytes;      /* records: feature bytes before the label */
+	int feat_u8, label_u8;  /* records: u8 features / u8 label */
+	int token_bytes;        /* tokens: 2 or 4 */
 };
 
 void dtp_loader_config_default(struct dtp_loader_config *c)
@@ -80,10 +86,13 @@ static void make_order(struct dtp_loader *l, uint64_t epoch)
 		l->prefix[k + 1] = l->prefix[k] + l->ds.shards[l->order[k]].samples;
 }
 
-/* next sample of the epoch's stream (file order within the shard) */
-static int stream_next(struct dtp_loader *l, const uint8_t **out, struct dtp_err *err)
+/* the next run of up to max (>= 1) consecutive samples of the epoch's
+ * stream, all from one shard and one ring buffer (file order in the shard) */
+static int stream_span(struct dtp_loader *l, uint64_t max, const uint8_t **out, uint64_t *count,
+		       struct dtp_err *err)
 {
 	const struct dtp_shard *s = &l->ds.shards[l->order[l->sk]];
+	uint64_t cnt;
 	int rc;
 
 	while (l->sj >= s->samples) {
@@ -93,27 +102,34 @@ static int stream_next(struct dtp_loader *l, const uint8_t **out, struct dtp_err
 			return dtp_errf(err, -EIO, "loader: internal error: stream ran past the epoch");
 		s = &l->ds.shards[l->order[l->sk]];
 	}
-	rc = dtp_ring_sample(&l->ring, l->sk, s->data_offset + l->sj * l->ds.stride_bytes, l->scratch,
-			     out, err);
+	if (max > s->samples - l->sj)
+		max = s->samples - l->sj;
+	rc = dtp_ring_span(&l->ring, l->sk, s->data_offset + l->sj * l->ds.stride_bytes, max, l->scratch,
+			   out, &cnt, err);
 	if (rc)
 		return rc;
-	l->sj++;
+	l->sj += cnt;
+	*count = cnt;
 	return 0;
 }
 
 /* read the window block that starts at stream index pos, and permute it */
 static int fill_window(struct dtp_loader *l, struct dtp_err *err)
 {
-	uint64_t b = l->pos / l->W, left = l->ds.samples - b * l->W;
-	size_t n = left < l->W ? (size_t)left : l->W, i, sb = l->ds.sample_bytes;
+	uint64_t b = l->pos / l->W, left = l->ds.samples - b * l->W, cnt, j;
+	size_t n = left < l->W ? (size_t)left : l->W, i, sb = l->ds.sample_bytes, st = l->ds.stride_bytes;
 	const uint8_t *p;
 	int rc;
 
-	for (i = 0; i < n; i++) {
-		rc = stream_next(l, &p, err);
+	for (i = 0; i < n; i += (size_t)cnt) {
+		rc = stream_span(l, n - i, &p, &cnt, err);
 		if (rc)
 			return rc;
-		memcpy(l->win + i * sb, p, sb);
+		if (sb == st)   /* records: the run is contiguous */
+			memcpy(l->win + i * sb, p, (size_t)cnt * sb);
+		else            /* token windows overlap by one token */
+			for (j = 0; j < cnt; j++)
+				memcpy(l->win + (i + j) * sb, p + j * st, sb);
 	}
 	shuffle_u32(l->perm, n, l->cfg.seed + DTP_GOLDEN * (b + 1), 2 * l->epoch + 1);
 	l->win_n = n;
@@ -231,6 +247,18 @@ int dtp_loader_open(const struct dtp_loader_config *cfg, struct dtp_loader **out
 		goto out_free_arrays;
 	}
 	l->memory_bytes = ring_bytes + index_bytes + sb + l->W * (sb + sizeof(uint32_t));
+	if (l->ds.kind == DTP_DATASET_RECORDS) {
+		const struct dtp_shard *s0 = &l->ds.shards[0];
+
+		l->feat_bytes = s0->record_bytes - dtp_rec_dtype_size(s0->rec.label_dtype);
+		l->feat_u8 = s0->rec.feature_dtype == DTP_REC_U8;
+		l->label_u8 = s0->rec.label_dtype == DTP_REC_U8;
+		l->in_elems = l->feat_bytes / dtp_rec_dtype_size(s0->rec.feature_dtype);
+		l->tg_elems = 1;
+	} else {
+		l->token_bytes = l->ds.shards[0].token_bytes;
+		l->in_elems = l->tg_elems = (size_t)cfg->seq_len;
+	}
 	rc = dtp_ring_init(&l->ring, &l->ds, cfg->queue_depth, cfg->block_bytes, cfg->direct,
 			   cfg->register_buffers != 0, err);
 	if (rc)
@@ -278,59 +306,87 @@ void dtp_loader_info(const struct dtp_loader *l, struct dtp_dataset_info *out)
 	}
 }
 
-/* one sample: records -> float32 features, int32 label; tokens -> T inputs, T targets */
-static void decode(const struct dtp_loader *l, const uint8_t *p, float *in, int32_t *tg)
+/* n samples stride bytes apart from p (records):
+ * -> in (n, features) float32 or f32, tg (n) int32 labels */
+static void decode_records(const struct dtp_loader *l, const uint8_t *p, size_t stride, size_t n,
+			   float *in, int32_t *tg)
 {
-	const struct dtp_shard *s = &l->ds.shards[0];
-	size_t i, n;
+	size_t j, fe = l->in_elems, fb = l->feat_bytes;
 
+	if (in && l->feat_u8)
+		for (j = 0; j < n; j++)
+			dtp_decode_u8_f32(in + j * fe, p + j * stride, fe);
+	else if (in)
+		for (j = 0; j < n; j++)
+			dtp_decode_le32(in + j * fe, p + j * stride, fe);
+	if (tg && l->label_u8)
+		for (j = 0; j < n; j++)
+			tg[j] = p[j * stride + fb];
+	else if (tg)
+		for (j = 0; j < n; j++)
+			tg[j] = (int32_t)dtp_le32(p + j * stride + fb);
+}
+
+/* tokens from p (count of them) -> out (count) int32 */
+static void decode_tokens(const struct dtp_loader *l, const uint8_t *p, size_t count, int32_t *out)
+{
+	if (l->token_bytes == 2)
+		dtp_decode_u16_i32(out, p, count);
+	else
+		dtp_decode_le32(out, p, count);
+}
+
+/* n consecutive samples of the stream at p (file order, no shuffle):
+ * records -> in (n, F), tg (n); tokens -> in (n, T), tg (n, T). Consecutive
+ * token windows are contiguous, so their inputs (and their targets, one token
+ * on) are each one run of n*T tokens. */
+static void decode_run(const struct dtp_loader *l, const uint8_t *p, size_t n, float *in, int32_t *tg)
+{
 	if (l->ds.kind == DTP_DATASET_RECORDS) {
-		size_t fb = s->record_bytes - dtp_rec_dtype_size(s->rec.label_dtype);
-
-		if (in && s->rec.feature_dtype == DTP_REC_U8) {
-			for (i = 0; i < fb; i++)
-				in[i] = (float)p[i] / 255.0f;
-		} else if (in) {
-			memcpy(in, p, fb);   /* little-endian f32 */
-		}
-		if (tg)
-			*tg = s->rec.label_dtype == DTP_REC_U8 ? (int32_t)p[fb] : (int32_t)dtp_le32(p + fb);
+		decode_records(l, p, l->ds.stride_bytes, n, in, tg);
 		return;
 	}
-	n = (size_t)l->cfg.seq_len;
-	if (s->token_bytes == 2) {
-		int32_t *ii = (int32_t *)in;
-		uint16_t t;
+	if (in)
+		decode_tokens(l, p, n * l->in_elems, (int32_t *)in);
+	if (tg)
+		decode_tokens(l, p + l->token_bytes, n * l->tg_elems, tg);
+}
 
-		for (i = 0; in && i < n; i++) {
-			memcpy(&t, p + 2 * i, 2);
-			ii[i] = t;
-		}
-		for (i = 0; tg && i < n; i++) {
-			memcpy(&t, p + 2 * i + 2, 2);
-			tg[i] = t;
-		}
-	} else {
+/* n samples of the window in the order perm[0..n) -> in, tg */
+static void decode_perm(const struct dtp_loader *l, const uint32_t *perm, size_t n, float *in, int32_t *tg)
+{
+	size_t j, sb = l->ds.sample_bytes, T = l->in_elems;
+	const uint8_t *w = l->win;
+
+	if (l->ds.kind == DTP_DATASET_RECORDS) {
+		for (j = 0; j < n; j++)
+			decode_records(l, w + (size_t)perm[j] * sb, sb, 1, in ? in + j * T : NULL,
+				       tg ? tg + j : NULL);
+		return;
+	}
+	for (j = 0; j < n; j++) {
+		const uint8_t *p = w + (size_t)perm[j] * sb;
+
 		if (in)
-			memcpy(in, p, 4 * n);
+			decode_tokens(l, p, T, (int32_t *)in + j * T);
 		if (tg)
-			memcpy(tg, p + 4, 4 * n);
+			decode_tokens(l, p + l->token_bytes, T, tg + j * T);
 	}
 }
 
 int dtp_loader_next(struct dtp_loader *l, int B, void *inputs, int32_t *targets, struct dtp_err *err)
 {
-	size_t in_elems = l->ds.kind == DTP_DATASET_RECORDS
-		? (l->ds.shards[0].record_bytes - dtp_rec_dtype_size(l->ds.shards[0].rec.label_dtype)) /
-		  dtp_rec_dtype_size(l->ds.shards[0].rec.feature_dtype)
-		: (size_t)l->cfg.seq_len;
-	size_t tg_elems = l->ds.kind == DTP_DATASET_RECORDS ? 1 : (size_t)l->cfg.seq_len;
 	const uint8_t *p;
-	int n = 0, rc;
+	uint64_t want, cnt;
+	size_t n = 0;
+	int rc;
 
 	if (B < 0)
 		return dtp_errf(err, -EINVAL, "loader: batch size %d", B);
-	while (n < B) {
+	while (n < (size_t)B) {
+		float *in = inputs ? (float *)inputs + n * l->in_elems : NULL;
+		int32_t *tg = targets ? targets + n * l->tg_elems : NULL;
+
 		if (l->pos >= l->ds.samples) {
 			if (!l->cfg.wrap)
 				break;
@@ -338,24 +394,32 @@ int dtp_loader_next(struct dtp_loader *l, int B, void *inputs, int32_t *targets,
 			if (rc)
 				return rc;
 		}
+		want = l->ds.samples - l->pos;
+		if (want > (size_t)B - n)
+			want = (size_t)B - n;
 		if (l->W) {
 			if (l->win_o == l->win_n) {
 				rc = fill_window(l, err);
 				if (rc)
 					return rc;
 			}
-			p = l->win + (size_t)l->perm[l->win_o++] * l->ds.sample_bytes;
+			cnt = l->win_n - l->win_o;
+			if (cnt > want)
+				cnt = want;
+			if (inputs || targets)
+				decode_perm(l, l->perm + l->win_o, (size_t)cnt, in, tg);
+			l->win_o += (size_t)cnt;
 		} else {
-			rc = stream_next(l, &p, err);
+			rc = stream_span(l, want, &p, &cnt, err);
 			if (rc)
 				return rc;
+			if (inputs || targets)
+				decode_run(l, p, (size_t)cnt, in, tg);
 		}
-		decode(l, p, inputs ? (float *)inputs + (size_t)n * in_elems : NULL,
-		       targets ? targets + (size_t)n * tg_elems : NULL);
-		l->pos++;
-		n++;
+		l->pos += cnt;
+		n += (size_t)cnt;
 	}
-	return n;
+	return (int)n;
 }
 
 void dtp_loader_tell(const struct dtp_loader *l, struct dtp_loader_pos *out)

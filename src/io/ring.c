@@ -294,8 +294,8 @@ static int wait_ready(struct dtp_ring *r, struct dtp_ring_buf *b, struct dtp_err
 	return 0;
 }
 
-int dtp_ring_sample(struct dtp_ring *r, int k, uint64_t so, uint8_t *scratch, const uint8_t **out,
-		    struct dtp_err *err)
+int dtp_ring_span(struct dtp_ring *r, int k, uint64_t so, uint64_t max, uint8_t *scratch,
+		  const uint8_t **out, uint64_t *count, struct dtp_err *err)
 {
 	size_t n = r->ds->sample_bytes, copied = 0;
 	struct dtp_ring_buf *b;
@@ -333,7 +333,11 @@ int dtp_ring_sample(struct dtp_ring *r, int k, uint64_t so, uint8_t *scratch, co
 	if (rc)
 		return rc;
 	if (so + n <= b->off + b->need) {
+		/* every sample that ends inside this buffer, at most max */
+		uint64_t whole = 1 + (b->off + b->need - (so + n)) / r->ds->stride_bytes;
+
 		*out = b->mem + (so - b->off);
+		*count = whole < max ? whole : max;
 		return 0;
 	}
 	for (i = 0, pos = so; copied < n; i++) {
@@ -353,6 +357,7 @@ int dtp_ring_sample(struct dtp_ring *r, int k, uint64_t so, uint8_t *scratch, co
 		pos += take;
 	}
 	*out = scratch;
+	*count = 1;
 	return 0;
 }
 

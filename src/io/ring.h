@@ -1,9 +1,9 @@
 /* Internal to src/io: a fixed ring of aligned buffers fed by io_uring reads.
  * The producer walks the epoch's shards (in the given order) and reads each
  * one's sample bytes in block-sized pieces, queue_depth reads ahead; the
- * consumer asks for one sample at a time (a pointer into a ring buffer, or a
- * copy in scratch when the sample straddles two buffers) and the buffers it
- * has walked past are read again further on. */
+ * consumer asks for a run of consecutive samples at a time (a pointer into a
+ * ring buffer, or a copy in scratch when a sample straddles two buffers) and
+ * the buffers it has walked past are read again further on. */
 #ifndef DTP_IO_RING_H
 #define DTP_IO_RING_H
 
@@ -48,9 +48,13 @@ int dtp_ring_init(struct dtp_ring *r, const struct dtp_dataset *ds, int qd, size
 /* Forget what is in flight and start reading at sample j of order[k]. */
 int dtp_ring_start(struct dtp_ring *r, const uint32_t *order, int norder, int k, uint64_t j,
 		   struct dtp_err *err);
-/* The sample at byte offset so of shard order[k] (ds->sample_bytes long). */
-int dtp_ring_sample(struct dtp_ring *r, int k, uint64_t so, uint8_t *scratch, const uint8_t **out,
-		    struct dtp_err *err);
+/* Up to max consecutive samples (ds->sample_bytes long, ds->stride_bytes
+ * apart) from byte offset so of shard order[k]: *out points at the first and
+ * *count (1..max) of them lie whole in one ring buffer. A first sample that
+ * straddles two buffers is copied into scratch and comes alone (*count 1).
+ * The pointer stays valid until the next call. */
+int dtp_ring_span(struct dtp_ring *r, int k, uint64_t so, uint64_t max, uint8_t *scratch,
+		  const uint8_t **out, uint64_t *count, struct dtp_err *err);
 void dtp_ring_destroy(struct dtp_ring *r);
 
 #endif

@@ -23,3 +23,9 @@ check_PROGRAMS += tests/io/test_fmnist
 tests_io_test_fmnist_SOURCES = tests/io/test_fmnist.c tests/io/io_fixture.h
 tests_io_test_fmnist_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_io_test_fmnist_LDADD = $(CMOCKA_TEST_LIBS)
+
+UNIT_TESTS += tests/io/test_delivery
+check_PROGRAMS += tests/io/test_delivery
+tests_io_test_delivery_SOURCES = tests/io/test_delivery.c tests/io/io_fixture.h
+tests_io_test_delivery_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_io_test_delivery_LDADD = $(CMOCKA_TEST_LIBS)
