@@ -29,8 +29,9 @@ struct dtp_loader {
 	uint64_t *prefix;       /* samples before order[k] */
 	uint8_t *scratch;       /* one sample that straddles two ring buffers */
 	uint8_t *win;           /* W samples of the current window block */
-	uint32_t *perm;         /* the block's permutation */
-	size_t W, win_n, win_o;
+	uint32_t *perm;         /* the window slot of each delivery of the block (see fill_block) */
+	size_t W, win_n, win_o; /* window size, current block's samples, delivered of them */
+	size_t nxt_n, nxt_f;    /* next block's samples (0: none this epoch), read of them */
 	size_t memory_bytes;
 	uint64_t epoch, pos;    /* position: samples delivered in this epoch */
 	int sk;                 /* stream cursor: order position and sample in it */
@@ -55,14 +56,14 @@ void dtp_loader_config_default(struct dtp_loader_config *c)
 	c->register_buffers = -1;
 }
 
-static void shuffle_u32(uint32_t *a, uint64_t n, uint64_t seed, uint64_t stream)
+/* Fisher-Yates over a[0..n) as it stands: a[j] becomes a0[pi[j]], pi the
+ * permutation the same draws make of the identity */
+static void permute_u32(uint32_t *a, uint64_t n, uint64_t seed, uint64_t stream)
 {
 	struct dtp_rng r;
 	uint64_t i, j;
 	uint32_t t;
 
-	for (i = 0; i < n; i++)
-		a[i] = (uint32_t)i;
 	dtp_rng_init(&r, seed, stream);
 	for (i = n; i > 1; i--) {
 		j = dtp_rng_below(&r, i);
@@ -70,6 +71,15 @@ static void shuffle_u32(uint32_t *a, uint64_t n, uint64_t seed, uint64_t stream)
 		a[i - 1] = a[j];
 		a[j] = t;
 	}
+}
+
+static void shuffle_u32(uint32_t *a, uint64_t n, uint64_t seed, uint64_t stream)
+{
+	uint64_t i;
+
+	for (i = 0; i < n; i++)
+		a[i] = (uint32_t)i;
+	permute_u32(a, n, seed, stream);
 }
 
 static void make_order(struct dtp_loader *l, uint64_t epoch)
@@ -88,8 +98,8 @@ static void make_order(struct dtp_loader *l, uint64_t epoch)
 
 /* the next run of up to max (>= 1) consecutive samples of the epoch's
  * stream, all from one shard and one ring buffer (file order in the shard) */
-static int stream_span(struct dtp_loader *l, uint64_t max, const uint8_t **out, uint64_t *count,
-		       struct dtp_err *err)
+static int stream_span(struct dtp_loader *l, uint64_t max, int nowait, const uint8_t **out,
+		       uint64_t *count, struct dtp_err *err)
 {
 	const struct dtp_shard *s = &l->ds.shards[l->order[l->sk]];
 	uint64_t cnt;
@@ -104,8 +114,8 @@ static int stream_span(struct dtp_loader *l, uint64_t max, const uint8_t **out, 
 	}
 	if (max > s->samples - l->sj)
 		max = s->samples - l->sj;
-	rc = dtp_ring_span(&l->ring, l->sk, s->data_offset + l->sj * l->ds.stride_bytes, max, l->scratch,
-			   out, &cnt, err);
+	rc = dtp_ring_span(&l->ring, l->sk, s->data_offset + l->sj * l->ds.stride_bytes, max, nowait,
+			   l->scratch, out, &cnt, err);
 	if (rc)
 		return rc;
 	l->sj += cnt;
@@ -113,27 +123,59 @@ static int stream_span(struct dtp_loader *l, uint64_t max, const uint8_t **out, 
 	return 0;
 }
 
-/* read the window block that starts at stream index pos, and permute it */
-static int fill_window(struct dtp_loader *l, struct dtp_err *err)
+/* The window refills as it drains. While block b is delivered, the slots it
+ * has delivered from (perm[0..win_o)) are free, and block b+1's stream
+ * samples are read into them as the ring has them: sample i of block b+1 goes
+ * to slot perm[i]. The reads of the next block thus overlap the delivery of
+ * this one instead of stalling once per window. */
+
+/* read block b+1's samples up to upto (<= win_o) into their slots; nowait:
+ * stop at the first one whose read is still in flight */
+static int refill(struct dtp_loader *l, size_t upto, int nowait, struct dtp_err *err)
 {
-	uint64_t b = l->pos / l->W, left = l->ds.samples - b * l->W, cnt, j;
-	size_t n = left < l->W ? (size_t)left : l->W, i, sb = l->ds.sample_bytes, st = l->ds.stride_bytes;
+	size_t sb = l->ds.sample_bytes, st = l->ds.stride_bytes;
 	const uint8_t *p;
+	uint64_t cnt, j;
 	int rc;
 
-	for (i = 0; i < n; i += (size_t)cnt) {
-		rc = stream_span(l, n - i, &p, &cnt, err);
+	while (l->nxt_f < upto) {
+		rc = stream_span(l, upto - l->nxt_f, nowait, &p, &cnt, err);
 		if (rc)
 			return rc;
-		if (sb == st)   /* records: the run is contiguous */
-			memcpy(l->win + i * sb, p, (size_t)cnt * sb);
-		else            /* token windows overlap by one token */
-			for (j = 0; j < cnt; j++)
-				memcpy(l->win + (i + j) * sb, p + j * st, sb);
+		if (cnt == 0)
+			break;
+		for (j = 0; j < cnt; j++)
+			memcpy(l->win + (size_t)l->perm[l->nxt_f + j] * sb, p + j * st, sb);
+		l->nxt_f += (size_t)cnt;
 	}
-	shuffle_u32(l->perm, n, l->cfg.seed + DTP_GOLDEN * (b + 1), 2 * l->epoch + 1);
-	l->win_n = n;
+	return 0;
+}
+
+/* samples in the window block after the one that holds stream index p */
+static size_t block_after(const struct dtp_loader *l, uint64_t p)
+{
+	uint64_t next = (p / l->W + 1) * l->W;
+
+	return next >= l->ds.samples ? 0 : (size_t)(l->ds.samples - next < l->W ? l->ds.samples - next : l->W);
+}
+
+/* make the next block current (all slots free): finish reading it, then
+ * permute its slot map with the block's Fisher-Yates draws, so delivery j
+ * reads slot perm[j], which holds stream sample pi[j] of the block
+ * (docs/record-shard-format.md, "Sample order") */
+static int fill_block(struct dtp_loader *l, struct dtp_err *err)
+{
+	uint64_t b = l->pos / l->W;
+	int rc;
+
+	rc = refill(l, l->nxt_n, 0, err);
+	if (rc)
+		return rc;
+	permute_u32(l->perm, l->nxt_n, l->cfg.seed + DTP_GOLDEN * (b + 1), 2 * l->epoch + 1);
+	l->win_n = l->nxt_n;
 	l->win_o = 0;
+	l->nxt_n = block_after(l, l->pos);
+	l->nxt_f = 0;
 	return 0;
 }
 
@@ -144,7 +186,7 @@ static int start_at(struct dtp_loader *l, uint64_t epoch, uint64_t q, struct dtp
 
 	make_order(l, epoch);
 	l->epoch = epoch;
-	l->win_n = l->win_o = 0;
+	l->win_n = l->win_o = l->nxt_n = l->nxt_f = 0;
 	if (p0 >= l->ds.samples) {   /* at the end of the epoch */
 		l->pos = q;
 		l->sk = l->ds.num_shards;
@@ -165,7 +207,13 @@ static int start_at(struct dtp_loader *l, uint64_t epoch, uint64_t q, struct dtp
 		return rc;
 	l->pos = p0;
 	if (l->W) {
-		rc = fill_window(l, err);
+		size_t i, n = l->ds.samples - p0 < l->W ? (size_t)(l->ds.samples - p0) : l->W;
+
+		for (i = 0; i < n; i++)   /* an empty window: block p0 / W goes to slot i */
+			l->perm[i] = (uint32_t)i;
+		l->nxt_n = n;
+		l->nxt_f = 0;
+		rc = fill_block(l, err);
 		if (rc)
 			return rc;
 		l->win_o = (size_t)(q - p0);
@@ -399,7 +447,7 @@ int dtp_loader_next(struct dtp_loader *l, int B, void *inputs, int32_t *targets,
 			want = (size_t)B - n;
 		if (l->W) {
 			if (l->win_o == l->win_n) {
-				rc = fill_window(l, err);
+				rc = fill_block(l, err);
 				if (rc)
 					return rc;
 			}
@@ -410,7 +458,7 @@ int dtp_loader_next(struct dtp_loader *l, int B, void *inputs, int32_t *targets,
 				decode_perm(l, l->perm + l->win_o, (size_t)cnt, in, tg);
 			l->win_o += (size_t)cnt;
 		} else {
-			rc = stream_span(l, want, &p, &cnt, err);
+			rc = stream_span(l, want, 0, &p, &cnt, err);
 			if (rc)
 				return rc;
 			if (inputs || targets)
@@ -418,6 +466,11 @@ int dtp_loader_next(struct dtp_loader *l, int B, void *inputs, int32_t *targets,
 		}
 		l->pos += cnt;
 		n += (size_t)cnt;
+	}
+	if (l->W && l->nxt_n) {   /* read what the ring has of the next block into the freed slots */
+		rc = refill(l, l->win_o < l->nxt_n ? l->win_o : l->nxt_n, 1, err);
+		if (rc)
+			return rc;
 	}
 	return (int)n;
 }

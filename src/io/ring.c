@@ -152,15 +152,22 @@ static int to_buffered(struct dtp_ring *r, const char *path, struct dtp_err *err
 	return 0;
 }
 
-/* one completion; discard: the ring is being restarted, drop the data */
-static int reap(struct dtp_ring *r, int discard, struct dtp_err *err)
+/* one completion; discard: the ring is being restarted, drop the data;
+ * nowait: return 1 at once when no completion is there */
+static int reap(struct dtp_ring *r, int discard, int nowait, struct dtp_err *err)
 {
 	struct io_uring_cqe *cqe;
 	struct dtp_ring_buf *b;
 	const char *path;
 	int res, rc;
 
-	rc = io_uring_wait_cqe(&r->uring, &cqe);
+	if (nowait) {
+		rc = io_uring_peek_cqe(&r->uring, &cqe);
+		if (rc == -EAGAIN)
+			return 1;
+	} else {
+		rc = io_uring_wait_cqe(&r->uring, &cqe);
+	}
 	if (rc == -EINTR || rc == -EAGAIN)
 		return 0;
 	if (rc < 0)
@@ -262,7 +269,7 @@ out_free:
 static void drain(struct dtp_ring *r)
 {
 	while (r->inflight > 0)
-		if (reap(r, 1, NULL) < 0)
+		if (reap(r, 1, 0, NULL) < 0)
 			break;
 }
 
@@ -282,19 +289,20 @@ int dtp_ring_start(struct dtp_ring *r, const uint32_t *order, int norder, int k,
 	return fill(r, err);
 }
 
-static int wait_ready(struct dtp_ring *r, struct dtp_ring_buf *b, struct dtp_err *err)
+/* 0 when b is read, 1 (nowait only) when it is still in flight, or an error */
+static int wait_ready(struct dtp_ring *r, struct dtp_ring_buf *b, int nowait, struct dtp_err *err)
 {
 	int rc;
 
 	while (b->state != DTP_RB_READY) {
-		rc = reap(r, 0, err);
+		rc = reap(r, 0, nowait, err);
 		if (rc)
 			return rc;
 	}
 	return 0;
 }
 
-int dtp_ring_span(struct dtp_ring *r, int k, uint64_t so, uint64_t max, uint8_t *scratch,
+int dtp_ring_span(struct dtp_ring *r, int k, uint64_t so, uint64_t max, int nowait, uint8_t *scratch,
 		  const uint8_t **out, uint64_t *count, struct dtp_err *err)
 {
 	size_t n = r->ds->sample_bytes, copied = 0;
@@ -307,7 +315,7 @@ int dtp_ring_span(struct dtp_ring *r, int k, uint64_t so, uint64_t max, uint8_t 
 		b = &r->bufs[r->head];
 		if (b->kpos > k || (b->kpos == k && b->off + b->need > so))
 			break;
-		rc = wait_ready(r, b, err);
+		rc = wait_ready(r, b, 0, err);   /* consumed, so read already */
 		if (rc)
 			return rc;
 		b->state = DTP_RB_FREE;
@@ -329,9 +337,13 @@ int dtp_ring_span(struct dtp_ring *r, int k, uint64_t so, uint64_t max, uint8_t 
 	if (r->used == 0 || b->kpos != k || b->off > so)
 		return dtp_errf(err, -EIO, "loader: internal error: sample at offset %llu of shard %d not in the ring",
 				(unsigned long long)so, k);
-	rc = wait_ready(r, b, err);
-	if (rc)
+	rc = wait_ready(r, b, nowait, err);
+	if (rc < 0)
 		return rc;
+	if (rc > 0) {
+		*count = 0;
+		return 0;
+	}
 	if (so + n <= b->off + b->need) {
 		/* every sample that ends inside this buffer, at most max */
 		uint64_t whole = 1 + (b->off + b->need - (so + n)) / r->ds->stride_bytes;
@@ -346,9 +358,13 @@ int dtp_ring_span(struct dtp_ring *r, int k, uint64_t so, uint64_t max, uint8_t 
 		if (i >= r->used)
 			return dtp_errf(err, -EIO, "loader: internal error: sample straddles more buffers than the ring holds");
 		b = &r->bufs[(r->head + i) % r->qd];
-		rc = wait_ready(r, b, err);
-		if (rc)
+		rc = wait_ready(r, b, nowait, err);
+		if (rc < 0)
 			return rc;
+		if (rc > 0) {   /* a later piece is still in flight: nothing taken */
+			*count = 0;
+			return 0;
+		}
 		take = (size_t)(b->off + b->need - pos);
 		if (take > n - copied)
 			take = n - copied;

@@ -52,8 +52,9 @@ int dtp_ring_start(struct dtp_ring *r, const uint32_t *order, int norder, int k,
  * apart) from byte offset so of shard order[k]: *out points at the first and
  * *count (1..max) of them lie whole in one ring buffer. A first sample that
  * straddles two buffers is copied into scratch and comes alone (*count 1).
- * The pointer stays valid until the next call. */
-int dtp_ring_span(struct dtp_ring *r, int k, uint64_t so, uint64_t max, uint8_t *scratch,
+ * The pointer stays valid until the next call. nowait: never wait for a
+ * read; *count is 0 when the first sample is not all read yet. */
+int dtp_ring_span(struct dtp_ring *r, int k, uint64_t so, uint64_t max, int nowait, uint8_t *scratch,
 		  const uint8_t **out, uint64_t *count, struct dtp_err *err);
 void dtp_ring_destroy(struct dtp_ring *r);
 
