@@ -3,10 +3,14 @@
  *
  *   dtpipe-bench-net --transport tcp|shm|verbs [--host H] [--port P]
  *                    [--server | --client] [--seconds S] [--memcpy-ref]
+ *                    [--own-buffers]
  *
  * Without --server/--client it forks both sides (stage 0 receives, stage 1
- * sends). --memcpy-ref also prints a memcpy into a shared mapping per size,
- * the reference for shm. scripts/bench-net.sh runs it beside qperf. */
+ * sends). Buffers come from dtp_link_alloc (on shm: memory both processes
+ * map, one copy per tensor); --own-buffers uses the caller's own memory
+ * registered with dtp_link_reg instead (on shm: two copies through the ring).
+ * --memcpy-ref also prints a memcpy into a shared mapping per size, the
+ * reference for shm. scripts/bench-net.sh runs it beside qperf. */
 #include "config.h"
 
 #include <arpa/inet.h>
@@ -36,6 +40,7 @@ struct opts {
 	struct dtp_link_config cfg;
 	double seconds;        /* target time per bandwidth size */
 	int memcpy_ref;
+	int own_buffers;       /* dtp_link_reg of our memory instead of dtp_link_alloc */
 };
 
 static int die(const char *what, int rc, const struct dtp_err *err)
@@ -58,7 +63,7 @@ static int side(const struct opts *o, int stage)
 	struct dtp_link *l;
 	struct dtp_err err = { 0 };
 	struct dtp_req req[WINDOW], ack;
-	char *buf = dtp_alloc_aligned(MAX_SIZE * WINDOW, DTP_PAGE), one = 0;
+	char *buf = NULL, one = 0;
 	struct dtp_mr *mr;
 	int rc;
 
@@ -67,12 +72,17 @@ static int side(const struct opts *o, int stage)
 	c.listen = stage == 0;
 	c.max_msg_bytes = MAX_SIZE;
 	c.slots = WINDOW;
-	if (!buf)
-		return die("allocation", -ENOMEM, NULL);
 	rc = dtp_link_open(&c, &l, &err);
 	if (rc)
 		return die("open", rc, &err);
-	rc = dtp_link_reg(l, buf, MAX_SIZE * WINDOW, &mr, &err);
+	if (o->own_buffers) {
+		buf = dtp_alloc_aligned(MAX_SIZE * WINDOW, DTP_PAGE);
+		if (!buf)
+			return die("allocation", -ENOMEM, NULL);
+		rc = dtp_link_reg(l, buf, MAX_SIZE * WINDOW, &mr, &err);
+	} else {
+		rc = dtp_link_alloc(l, MAX_SIZE * WINDOW, (void **)&buf, &mr, &err);
+	}
 	if (rc)
 		return die("register", rc, &err);
 	memset(buf, stage + 1, MAX_SIZE * WINDOW);
@@ -107,7 +117,8 @@ static int side(const struct opts *o, int stage)
 			return die("ack", rc, &err);
 		if (stage == 1)
 			printf("%-6s %-10zu %12.2f %12s\n", dtp_link_transport(l), sz,
-			       (double)sz * n / (double)(dtp_now_ns() - t0), "bandwidth");
+			       (double)sz * n / (double)(dtp_now_ns() - t0),
+			       o->own_buffers ? "own buffers" : "link_alloc");
 		fflush(stdout);
 	}
 	if (stage == 1)
@@ -148,36 +159,52 @@ static int side(const struct opts *o, int stage)
 		}
 	}
 	fflush(stdout);
-	dtp_link_dereg(l, mr);
+	if (o->own_buffers) {
+		dtp_link_dereg(l, mr);
+		dtp_free(buf);
+	} else {
+		dtp_link_free(l, buf, mr);
+	}
 	dtp_link_close(l);
-	dtp_free(buf);
 	return 0;
 }
 
-/* the shm reference: memcpy from private memory into a shared mapping */
+/* the shm reference: memcpy from private memory into a shared mapping, one
+ * buffer each way (the issue's reference: source and destination stay in
+ * cache up to a few MiB), and rotating over WINDOW buffers each way like the
+ * link does (the same working set as the link: the memory system's share) */
+static double memcpy_rate(char *dst, const char *src, size_t sz, int bufs, int n)
+{
+	uint64_t t0 = dtp_now_ns();
+
+	for (int i = 0; i < n; i++) {
+		memcpy(dst + (size_t)(i % bufs) * MAX_SIZE, src + (size_t)(i % bufs) * MAX_SIZE, sz);
+		__asm__ __volatile__("" : : "r"(dst) : "memory");
+	}
+	return (double)sz * n / (double)(dtp_now_ns() - t0);
+}
+
 static void memcpy_ref(double seconds)
 {
-	char *src = dtp_alloc_aligned(MAX_SIZE, DTP_PAGE);
-	char *dst = mmap(NULL, MAX_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	char *src = dtp_alloc_aligned(MAX_SIZE * WINDOW, DTP_PAGE);
+	char *dst = mmap(NULL, MAX_SIZE * WINDOW, PROT_READ | PROT_WRITE,
+			 MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 
 	if (!src || dst == MAP_FAILED)
 		return;
-	memset(src, 1, MAX_SIZE);
-	memset(dst, 2, MAX_SIZE);
+	memset(src, 1, MAX_SIZE * WINDOW);
+	memset(dst, 2, MAX_SIZE * WINDOW);
 	printf("%-6s %-10s %12s %12s\n", "ref", "size", "GB/s", "");
 	for (size_t k = 0; k < N_BW; k++) {
 		size_t sz = bw_sizes[k];
 		int n = count_for(sz, seconds) * 2;
-		uint64_t t0 = dtp_now_ns();
 
-		for (int i = 0; i < n; i++) {
-			memcpy(dst, src, sz);
-			__asm__ __volatile__("" : : "r"(dst) : "memory");
-		}
+		printf("%-6s %-10zu %12.2f %12s\n", "memcpy", sz, memcpy_rate(dst, src, sz, 1, n),
+		       "shared map");
 		printf("%-6s %-10zu %12.2f %12s\n", "memcpy", sz,
-		       (double)sz * n / (double)(dtp_now_ns() - t0), "shared map");
+		       memcpy_rate(dst, src, sz, WINDOW, n), "4 buffers");
 	}
-	munmap(dst, MAX_SIZE);
+	munmap(dst, MAX_SIZE * WINDOW);
 	dtp_free(src);
 }
 
@@ -230,9 +257,12 @@ int main(int argc, char **argv)
 			role = 1;
 		} else if (!strcmp(a, "--memcpy-ref")) {
 			o.memcpy_ref = 1;
+		} else if (!strcmp(a, "--own-buffers")) {
+			o.own_buffers = 1;
 		} else {
 			fprintf(stderr, "usage: dtpipe-bench-net --transport tcp|shm|verbs [--host H] "
-				"[--port P] [--server|--client] [--seconds S] [--memcpy-ref]\n");
+				"[--port P] [--server|--client] [--seconds S] [--memcpy-ref] "
+				"[--own-buffers]\n");
 			return 2;
 		}
 	}

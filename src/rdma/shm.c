@@ -1,13 +1,15 @@
 /* The shm transport, for two stages on one host: a byte ring per direction in
- * a shared mapping, tensors framed by the engine in stream.c and streamed
- * through the ring in chunks, so that the sender's copy in and the receiver's
- * copy out overlap.
+ * a shared mapping carries the frames of stream.c; and a tensor received into
+ * memory both processes map (dtp_link_alloc) is copied once, by the sender
+ * straight into the receive buffer the receiver advertised, the ring then
+ * carrying only its header.
  *
  * Rendezvous on the plan's host:port: a TCP connection (sock.c) carries the
  * handshake, then the name of a file under /dev/shm that the listener created;
  * the connector maps it and says so, and the listener removes the name. The
  * connection stays open as the liveness signal: when it closes, the peer is
- * gone. Waiting spins a bounded time, then sleeps on a futex in the mapping. */
+ * gone. Waiting spins a bounded time, then sleeps on a futex in the mapping.
+ * docs/wire-protocol.md describes the layout. */
 #include "config.h"
 
 #include <errno.h>
@@ -23,18 +25,24 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include "rdma/stream.h"
 
-#define SHM_MAGIC 0x4d485344u          /* "DSHM" */
+#define SHM_MAGIC 0x324d4844u          /* "DHM2": layout 2 (regions, adverts) */
 #define SHM_RING (4u << 20)            /* bytes per direction, a power of two */
 #define SHM_CHUNK (256u << 10)         /* publish progress every chunk */
 #define SHM_PAUSE_NS 2000u             /* spin with pause, then ... */
 #define SHM_SPIN_NS 50000u             /* ... spin with sched_yield, then sleep */
 #define SHM_SLEEP_MS 100               /* liveness check period while asleep */
 #define SHM_DATA_OFF 4096u
+#define SHM_REGIONS 16                 /* shared buffers per side and link */
+#define SHM_ADVERTS 32                 /* advertised receives in flight per direction */
+#define SHM_PLACE_MIN (16u << 10)      /* smaller tensors go through the ring */
+#define SHM_NO_SLOT UINT32_MAX         /* advertised receive not in shared memory */
 
 struct shm_side {                      /* one per process, own cache line */
 	_Alignas(64) _Atomic uint32_t bell;   /* futex word: bumped on every event */
@@ -47,11 +55,37 @@ struct shm_ring {
 	_Alignas(64) _Atomic uint64_t tail;   /* bytes consumed */
 };
 
+/* a buffer of one side that the other may map: /proc/<pid>/fd/<fd> */
+struct shm_region {
+	_Atomic uint32_t gen;          /* 0: free; written last */
+	int32_t pid, fd;
+	uint32_t pad;
+	uint64_t size, ino, dev;       /* of the file; checked after opening it */
+};
+
+/* the receiver's offer for the sender's seq-th tensor */
+struct shm_advert {
+	_Atomic uint32_t seq1;         /* seq + 1; written last */
+	uint32_t slot, gen, pad;       /* region of the receiver */
+	uint64_t off, cap;             /* file offset and size of the receive buffer */
+};
+
 struct shm_ctrl {
 	uint32_t magic;
 	uint32_t ring_bytes;
 	struct shm_side side[2];           /* 0: the listener, 1: the connector */
 	struct shm_ring ring[2];           /* ring[i] carries side i's sends */
+	struct {                           /* sends of side i routed (placed or ring) */
+		_Alignas(64) _Atomic uint32_t n;
+	} routed[2];
+	struct shm_region region[2][SHM_REGIONS];   /* side i's shared buffers */
+	struct shm_advert advert[2][SHM_ADVERTS];   /* offers for side i's sends */
+};
+
+struct shm_peer_map {                  /* the sender's view of a peer region */
+	uint32_t gen;
+	char *base;                        /* NULL: could not map it, use the ring */
+	size_t size;
 };
 
 struct dtp_shm_link {
@@ -64,12 +98,19 @@ struct dtp_shm_link {
 	char *tx_data, *rx_data;
 	_Atomic uint32_t kick;             /* private futex for the progress thread */
 	uint32_t kick_seen;                /* the thread's last look at kick */
+	_Atomic uint32_t need_advert;      /* seq + 1 of the send waiting for an advert */
+	uint32_t gen_next;                 /* for this side's region entries */
+	int map_warned;
+	struct shm_peer_map peer[SHM_REGIONS];
 };
 
 _Static_assert(sizeof(struct shm_ctrl) <= SHM_DATA_OFF, "control block fits a page");
 /* the layout docs/wire-protocol.md describes */
 _Static_assert(offsetof(struct shm_ctrl, side) == 64 && sizeof(struct shm_side) == 64 &&
-	       offsetof(struct shm_ctrl, ring) == 192 && sizeof(struct shm_ring) == 128,
+	       offsetof(struct shm_ctrl, ring) == 192 && sizeof(struct shm_ring) == 128 &&
+	       offsetof(struct shm_ctrl, routed) == 448 && sizeof(struct shm_region) == 40 &&
+	       offsetof(struct shm_ctrl, region) == 576 && sizeof(struct shm_advert) == 32 &&
+	       offsetof(struct shm_ctrl, advert) == 576 + 2 * SHM_REGIONS * 40,
 	       "shm layout as documented");
 
 static void futex_wait(_Atomic uint32_t *w, uint32_t v, int ms, int shared)
@@ -173,10 +214,14 @@ static ssize_t shm_read(void *ctx, void *buf, size_t n)
 static int ready(struct dtp_shm_link *t, int rd, int wr)
 {
 	struct shm_ring *in = &t->ctrl->ring[!t->me], *out = &t->ctrl->ring[t->me];
+	uint32_t want = atomic_load_explicit(&t->need_advert, memory_order_relaxed);
 
 	if (rd && atomic_load_explicit(&in->head, memory_order_acquire) !=
 		  atomic_load_explicit(&in->tail, memory_order_relaxed))
 		return 1;
+	if (want && wr)    /* a send waits for its receive to be posted */
+		return atomic_load_explicit(&t->ctrl->advert[t->me][(want - 1) % SHM_ADVERTS].seq1,
+					    memory_order_acquire) == want;
 	if (wr && atomic_load_explicit(&out->head, memory_order_relaxed) -
 		  atomic_load_explicit(&out->tail, memory_order_acquire) < SHM_RING)
 		return 1;
@@ -246,104 +291,266 @@ static void shm_kick(void *ctx)
 	ring_bell(&t->ctrl->side[t->me]);
 }
 
+
+static struct dtp_shm_link *shm_of(struct dtp_link *l)
+{
+	return (struct dtp_shm_link *)(void *)l;
+}
+
+/* ---- one copy: shared receive buffers, adverts and placement ---- */
+
+/* the sender: map region `slot` of the peer at generation gen (NULL: use the ring) */
+static char *peer_region(struct dtp_shm_link *t, uint32_t slot, uint32_t gen, size_t *size)
+{
+	struct shm_region *r;
+	struct shm_peer_map *pm;
+	char path[64];
+	struct stat sb;
+	void *map;
+	int fd;
+	const char *why = NULL;
+
+	if (slot >= SHM_REGIONS)
+		return NULL;
+	pm = &t->peer[slot];
+	if (pm->gen == gen) {
+		*size = pm->size;
+		return pm->base;
+	}
+	r = &t->ctrl->region[!t->me][slot];
+	if (atomic_load_explicit(&r->gen, memory_order_acquire) != gen)
+		return NULL;                  /* freed since it was advertised */
+	if (pm->base)
+		munmap(pm->base, pm->size);
+	pm->gen = gen;
+	pm->base = NULL;
+	pm->size = 0;
+	snprintf(path, sizeof(path), "/proc/%d/fd/%d", (int)r->pid, (int)r->fd);
+	fd = open(path, O_RDWR | O_CLOEXEC);
+	if (fd < 0) {
+		why = strerror(errno);
+		goto out_warn;
+	}
+	if (fstat(fd, &sb) < 0 || (uint64_t)sb.st_ino != r->ino || (uint64_t)sb.st_dev != r->dev ||
+	    (uint64_t)sb.st_size < r->size) {
+		why = "another file (the peer runs in another PID namespace?)";
+		goto out_close;
+	}
+	map = mmap(NULL, (size_t)r->size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd,
+		   0);
+	if (map == MAP_FAILED) {
+		why = strerror(errno);
+		goto out_close;
+	}
+	close(fd);
+	pm->base = map;
+	pm->size = (size_t)r->size;
+	*size = pm->size;
+	return pm->base;
+out_close:
+	close(fd);
+out_warn:
+	if (!t->map_warned++)
+		dtp_warn("stage %d: cannot map a receive buffer of stage %d (%s: %s): those "
+			 "tensors go through the ring (two copies instead of one)",
+			 t->base.cfg.self_stage, t->base.cfg.peer_stage, path, why);
+	return NULL;
+}
+
+/* io->place: route the seq-th send. Small ones go through the ring at once;
+ * larger ones wait for the receiver's advertisement and are copied straight
+ * into its buffer when it lies in memory we can map. */
+static int shm_place(void *ctx, uint32_t seq, const void *buf, size_t len)
+{
+	struct dtp_shm_link *t = ctx;
+	struct shm_advert *a = &t->ctrl->advert[t->me][seq % SHM_ADVERTS];
+	int placed = 0;
+
+	if (len >= SHM_PLACE_MIN) {
+		size_t size = 0;
+		char *base;
+
+		if (atomic_load_explicit(&a->seq1, memory_order_acquire) != seq + 1) {
+			atomic_store_explicit(&t->need_advert, seq + 1, memory_order_relaxed);
+			return -EAGAIN;
+		}
+		base = a->slot == SHM_NO_SLOT ? NULL : peer_region(t, a->slot, a->gen, &size);
+		if (base && len <= a->cap && a->off <= size && len <= size - a->off) {
+			memcpy(base + a->off, buf, len);
+			placed = 1;
+		}
+	}
+	atomic_store_explicit(&t->need_advert, 0, memory_order_relaxed);
+	/* done with advertisement seq: the receiver may reuse its entry */
+	atomic_store_explicit(&t->ctrl->routed[t->me].n, seq + 1, memory_order_release);
+	return placed;
+}
+
+/* io->advertise: tell the sender where the seq-th receive goes */
+static int shm_advertise(void *ctx, uint32_t seq, void *buf, size_t cap, struct dtp_mr *mr)
+{
+	struct dtp_shm_link *t = ctx;
+	uint32_t routed = atomic_load_explicit(&t->ctrl->routed[!t->me].n, memory_order_acquire);
+	struct shm_advert *a = &t->ctrl->advert[!t->me][seq % SHM_ADVERTS];
+	int shared = mr && mr->shm_slot >= 0 && cap >= SHM_PLACE_MIN;
+
+	if ((int32_t)(seq - routed) < 0)
+		return 0;                     /* the sender routed it already */
+	if (seq - routed >= SHM_ADVERTS)
+		return -EAGAIN;               /* the entry still holds an older offer */
+	a->slot = shared ? (uint32_t)mr->shm_slot : SHM_NO_SLOT;
+	a->gen = shared ? mr->shm_gen : 0;
+	a->off = shared ? mr->shm_off + (uint64_t)((char *)buf - mr->buf) : 0;
+	a->cap = cap;
+	atomic_store_explicit(&a->seq1, seq + 1, memory_order_release);
+	ring_bell(&t->ctrl->side[!t->me]);   /* the sender may wait for it */
+	return shared;
+}
+
+/* publish a shared file of this process in this side's region table */
+static int region_publish(struct dtp_shm_link *t, int fd, const struct stat *sb,
+			  struct dtp_mr *mr, struct dtp_err *err)
+{
+	struct shm_region *tab = t->ctrl->region[t->me];
+	int slot;
+
+	pthread_mutex_lock(&t->st.mu);
+	for (slot = 0; slot < SHM_REGIONS; slot++)
+		if (atomic_load(&tab[slot].gen) == 0)
+			break;
+	if (slot == SHM_REGIONS) {
+		pthread_mutex_unlock(&t->st.mu);
+		return dtp_errf(err, -ENOSPC, "stage %d: link to stage %d: more than %d shared "
+				"buffers: allocate fewer, larger ones", t->base.cfg.self_stage,
+				t->base.cfg.peer_stage, SHM_REGIONS);
+	}
+	if (++t->gen_next == 0)
+		t->gen_next = 1;
+	tab[slot].pid = (int32_t)getpid();
+	tab[slot].fd = fd;
+	tab[slot].size = (uint64_t)sb->st_size;
+	tab[slot].ino = (uint64_t)sb->st_ino;
+	tab[slot].dev = (uint64_t)sb->st_dev;
+	atomic_store_explicit(&tab[slot].gen, t->gen_next, memory_order_release);
+	mr->shm_slot = slot;
+	mr->shm_gen = t->gen_next;
+	pthread_mutex_unlock(&t->st.mu);
+	return 0;
+}
+
+static void region_unpublish(struct dtp_shm_link *t, const struct dtp_mr *mr)
+{
+	if (mr->shm_slot >= 0)
+		atomic_store(&t->ctrl->region[t->me][mr->shm_slot].gen, 0);
+}
+
+/* ops->alloc: a memfd both processes map */
+static int shm_alloc(struct dtp_link *l, size_t len, void **buf, struct dtp_mr **out,
+		     struct dtp_err *err)
+{
+	struct dtp_shm_link *t = shm_of(l);
+	size_t size = dtp_align_up(len ? len : 1, DTP_PAGE);
+	struct dtp_mr *mr;
+	struct stat sb;
+	void *map;
+	int fd, rc;
+
+	fd = memfd_create("dtpipe-shm", MFD_CLOEXEC);
+	if (fd < 0)
+		return dtp_errf(err, -errno, "stage %d: memfd_create: %s",
+				t->base.cfg.self_stage, strerror(errno));
+	if (ftruncate(fd, (off_t)size) < 0 || fstat(fd, &sb) < 0) {
+		rc = dtp_errf(err, -errno, "stage %d: cannot size a %zu-byte shared buffer: %s",
+			      t->base.cfg.self_stage, size, strerror(errno));
+		goto out_close;
+	}
+	map = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, 0);
+	if (map == MAP_FAILED) {
+		rc = dtp_errf(err, -errno, "stage %d: cannot map a %zu-byte shared buffer: %s",
+			      t->base.cfg.self_stage, size, strerror(errno));
+		goto out_close;
+	}
+	rc = dtp_stream_reg(map, len, &mr, err);
+	if (rc)
+		goto out_unmap;
+	mr->shm_fd = fd;
+	mr->shm_map = map;
+	mr->shm_map_len = size;
+	rc = region_publish(t, fd, &sb, mr, err);
+	if (rc)
+		goto out_dereg;
+	*buf = map;
+	*out = mr;
+	return 0;
+out_dereg:
+	dtp_stream_dereg(mr);
+out_unmap:
+	munmap(map, size);
+out_close:
+	close(fd);
+	return rc;
+}
+
+static void shm_free(struct dtp_link *l, void *buf, struct dtp_mr *mr)
+{
+	struct dtp_shm_link *t = shm_of(l);
+
+	(void)buf;
+	region_unpublish(t, mr);
+	if (mr->shm_fd >= 0) {
+		munmap(mr->shm_map, mr->shm_map_len);
+		close(mr->shm_fd);
+	}
+	dtp_stream_dereg(mr);
+}
+
+/* dtp_link_reg of memory another shm link allocated (or any shared file
+ * mapping this process holds open): find the mapping and an fd of its file
+ * so that the peer can map it too. 0 with *fd_out, *sb, *off; -1 if none. */
+static int find_shared_file(const void *buf, size_t len, int *fd_out, struct stat *sb,
+			    uint64_t *off)
+{
+	FILE *f = fopen("/proc/self/maps", "re");
+	char line[512], perms[8] = "";
+	unsigned long lo, hi, ino = 0;
+	unsigned long long foff = 0;
+	unsigned maj, min;
+	int found = 0, fd = -1;
+
+	if (!f)
+		return -1;
+	while (!found && fgets(line, sizeof(line), f))
+		if (sscanf(line, "%lx-%lx %7s %llx %x:%x %lu", &lo, &hi, perms, &foff, &maj, &min,
+			   &ino) == 7 && (uintptr_t)buf >= lo && (uintptr_t)buf + len <= hi)
+			found = perms[3] == 's' && ino != 0;
+	fclose(f);
+	if (!found)
+		return -1;
+	for (int i = 3; i < 1024 && fd < 0; i++)
+		if (fstat(i, sb) == 0 && (unsigned long)sb->st_ino == ino &&
+		    major(sb->st_dev) == maj && minor(sb->st_dev) == min)
+			fd = i;
+	if (fd < 0)
+		return -1;
+	*fd_out = fd;
+	*off = foff + ((uintptr_t)buf - lo);
+	return 0;
+}
 static const struct dtp_stream_io shm_io = {
 	.writev = shm_writev,
 	.read = shm_read,
 	.block = shm_block,
 	.kick = shm_kick,
+	.advertise = shm_advertise,
+	.place = shm_place,
 };
-
-/* listener: create and size the segment, send its name, wait for "mapped" */
-static int share_segment(struct dtp_shm_link *t, const struct dtp_link_config *cfg,
-			 struct dtp_err *err)
-{
-	uint64_t deadline = dtp_now_ns() + (uint64_t)cfg->connect_timeout_ms * 1000000u;
-	char name[128];
-	uint8_t len, ack = 0;
-	int fd, rc;
-
-	snprintf(name, sizeof(name), "/dev/shm/dtpipe-%d-s%d-s%d-%llx", (int)getpid(),
-		 cfg->self_stage, cfg->peer_stage, (unsigned long long)(dtp_now_ns() & 0xffffffffffull));
-	fd = open(name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return dtp_errf(err, -errno, "stage %d: cannot create %s: %s; is /dev/shm mounted "
-				"and writable?", cfg->self_stage, name, strerror(errno));
-	if (ftruncate(fd, (off_t)t->map_bytes) < 0) {
-		rc = dtp_errf(err, -errno, "stage %d: cannot size %s to %zu bytes: %s (is "
-			      "/dev/shm full?)", cfg->self_stage, name, t->map_bytes, strerror(errno));
-		goto out_unlink;
-	}
-	t->ctrl = mmap(NULL, t->map_bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	if (t->ctrl == MAP_FAILED) {
-		t->ctrl = NULL;
-		rc = dtp_errf(err, -errno, "stage %d: mmap %s: %s", cfg->self_stage, name,
-			      strerror(errno));
-		goto out_unlink;
-	}
-	t->ctrl->magic = SHM_MAGIC;
-	t->ctrl->ring_bytes = SHM_RING;
-	len = (uint8_t)strlen(name);
-	rc = dtp_sock_write_full(t->fd, &len, 1, deadline);
-	if (rc == 0)
-		rc = dtp_sock_write_full(t->fd, name, len, deadline);
-	if (rc == 0)
-		rc = dtp_sock_read_full(t->fd, &ack, 1, deadline);
-	if (rc == 0 && ack != 1)
-		rc = -EPROTO;
-	if (rc)
-		rc = dtp_errf(err, rc, "stage %d: stage %d could not map the shared segment %s "
-			      "(%s): is it on this host?", cfg->self_stage, cfg->peer_stage, name,
-			      strerror(-rc));
-out_unlink:
-	unlink(name);
-	close(fd);
-	return rc;
-}
-
-/* connector: map the segment the listener named, then acknowledge */
-static int map_segment(struct dtp_shm_link *t, const struct dtp_link_config *cfg,
-		       struct dtp_err *err)
-{
-	uint64_t deadline = dtp_now_ns() + (uint64_t)cfg->connect_timeout_ms * 1000000u;
-	char name[256];
-	uint8_t len = 0, ack = 1;
-	int fd, rc;
-
-	rc = dtp_sock_read_full(t->fd, &len, 1, deadline);
-	if (rc == 0)
-		rc = dtp_sock_read_full(t->fd, name, len, deadline);
-	if (rc)
-		return dtp_errf(err, rc, "stage %d: stage %d at %s:%d did not send the name of "
-				"its shared segment (%s)", cfg->self_stage, cfg->peer_stage,
-				cfg->host, cfg->port, strerror(-rc));
-	name[len] = 0;
-	if (strncmp(name, "/dev/shm/dtpipe-", 16) != 0 || strstr(name, ".."))
-		return dtp_errf(err, -EPROTO, "stage %d: stage %d named a shared segment "
-				"outside /dev/shm/dtpipe-*: refusing", cfg->self_stage,
-				cfg->peer_stage);
-	fd = open(name, O_RDWR | O_CLOEXEC);
-	if (fd < 0)
-		return dtp_errf(err, -errno, "stage %d: cannot open %s from stage %d: %s; the "
-				"shm transport needs both stages on one host (use tcp otherwise)",
-				cfg->self_stage, name, cfg->peer_stage, strerror(errno));
-	t->ctrl = mmap(NULL, t->map_bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	close(fd);
-	if (t->ctrl == MAP_FAILED) {
-		t->ctrl = NULL;
-		return dtp_errf(err, -errno, "stage %d: mmap %s: %s", cfg->self_stage, name,
-				strerror(errno));
-	}
-	if (t->ctrl->magic != SHM_MAGIC || t->ctrl->ring_bytes != SHM_RING)
-		return dtp_errf(err, -EPROTO, "stage %d: the shared segment of stage %d has "
-				"another layout: run the same dtpipe build on both stages",
-				cfg->self_stage, cfg->peer_stage);
-	return dtp_sock_write_full(t->fd, &ack, 1, deadline);
-}
 
 static int shm_open_link(const struct dtp_link_config *cfg, struct dtp_link **out,
 			 struct dtp_err *err)
 {
 	struct dtp_shm_link *t = calloc(1, sizeof(*t));
+	struct { uint32_t magic, ring_bytes; } head;
+	void *map;
 	int rc;
 
 	if (!t)
@@ -359,9 +566,13 @@ static int shm_open_link(const struct dtp_link_config *cfg, struct dtp_link **ou
 			 : dtp_sock_connect_peer(cfg, &t->fd, err);
 	if (rc)
 		goto out_fini;
-	rc = cfg->listen ? share_segment(t, cfg, err) : map_segment(t, cfg, err);
+	head.magic = SHM_MAGIC;
+	head.ring_bytes = SHM_RING;
+	rc = cfg->listen ? dtp_sock_share_segment(t->fd, cfg, t->map_bytes, &head, 8, &map, err)
+			 : dtp_sock_map_segment(t->fd, cfg, t->map_bytes, &head, 8, &map, err);
 	if (rc)
-		goto out_unmap;
+		goto out_close;
+	t->ctrl = map;
 	t->tx_data = (char *)t->ctrl + SHM_DATA_OFF + (size_t)t->me * SHM_RING;
 	t->rx_data = (char *)t->ctrl + SHM_DATA_OFF + (size_t)!t->me * SHM_RING;
 	rc = dtp_stream_start(&t->st, err);
@@ -370,8 +581,8 @@ static int shm_open_link(const struct dtp_link_config *cfg, struct dtp_link **ou
 	*out = (struct dtp_link *)(void *)t;
 	return 0;
 out_unmap:
-	if (t->ctrl)
-		munmap(t->ctrl, t->map_bytes);
+	munmap(t->ctrl, t->map_bytes);
+out_close:
 	close(t->fd);
 out_fini:
 	dtp_stream_fini(&t->st);
@@ -380,19 +591,28 @@ out_free:
 	return rc;
 }
 
-static struct dtp_shm_link *shm_of(struct dtp_link *l)
-{
-	return (struct dtp_shm_link *)(void *)l;
-}
-
+/* bookkeeping, and sharing with the peer when buf is in a shared file */
 static int shm_reg(struct dtp_link *l, void *buf, size_t len, struct dtp_mr **out,
 		   struct dtp_err *err)
 {
-	return dtp_stream_reg(buf, len, out, err);
+	struct dtp_mr *mr;
+	struct dtp_err full;          /* no room to share it: private is fine */
+	struct stat sb;
+	uint64_t off;
+	int fd, rc = dtp_stream_reg(buf, len, &mr, err);
+
+	if (rc)
+		return rc;
+	if (len >= SHM_PLACE_MIN && find_shared_file(buf, len, &fd, &sb, &off) == 0 &&
+	    region_publish(shm_of(l), fd, &sb, mr, &full) == 0)
+		mr->shm_off = off;
+	*out = mr;
+	return 0;
 }
 
 static void shm_dereg(struct dtp_link *l, struct dtp_mr *mr)
 {
+	region_unpublish(shm_of(l), mr);
 	dtp_stream_dereg(mr);
 }
 
@@ -432,9 +652,25 @@ static void shm_close(struct dtp_link *l)
 	dtp_stream_fini(&t->st);
 	atomic_store(&t->ctrl->side[t->me].closed, 1);
 	ring_bell(&t->ctrl->side[!t->me]);
+	for (int i = 0; i < SHM_REGIONS; i++)
+		if (t->peer[i].base)
+			munmap(t->peer[i].base, t->peer[i].size);
 	munmap(t->ctrl, t->map_bytes);
 	close(t->fd);
 	free(t);
+}
+
+int dtp_shm_placed(struct dtp_link *l, uint64_t *sent, uint64_t *received)
+{
+	struct dtp_shm_link *t = shm_of(l);
+
+	if (t->base.ops != &dtp_shm_ops)
+		return -EINVAL;
+	pthread_mutex_lock(&t->st.mu);
+	*sent = t->st.placed_tx;
+	*received = t->st.placed_rx;
+	pthread_mutex_unlock(&t->st.mu);
+	return 0;
 }
 
 const struct dtp_transport_ops dtp_shm_ops = {
@@ -447,4 +683,6 @@ const struct dtp_transport_ops dtp_shm_ops = {
 	.test = shm_test,
 	.wait = shm_wait,
 	.close = shm_close,
+	.alloc = shm_alloc,
+	.free = shm_free,
 };

@@ -12,6 +12,7 @@
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -347,4 +348,102 @@ int dtp_sock_connect_peer(const struct dtp_link_config *cfg, int *fd_out, struct
 out_free:
 	freeaddrinfo(res);
 	return rc;
+}
+
+/* ---- the shm rendezvous: share a file under /dev/shm over the connection ---- */
+
+int dtp_sock_share_segment(int fd, const struct dtp_link_config *cfg, size_t bytes,
+			   const void *head, size_t head_len, void **map_out, struct dtp_err *err)
+{
+	uint64_t deadline = dtp_now_ns() + (uint64_t)cfg->connect_timeout_ms * 1000000u;
+	char name[128];
+	uint8_t len, ack = 0;
+	void *map = MAP_FAILED;
+	int sfd, rc;
+
+	snprintf(name, sizeof(name), "/dev/shm/dtpipe-%d-s%d-s%d-%llx", (int)getpid(),
+		 cfg->self_stage, cfg->peer_stage, (unsigned long long)(dtp_now_ns() & 0xffffffffffull));
+	sfd = open(name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (sfd < 0)
+		return dtp_errf(err, -errno, "stage %d: cannot create %s: %s; is /dev/shm mounted "
+				"and writable?", cfg->self_stage, name, strerror(errno));
+	if (ftruncate(sfd, (off_t)bytes) < 0) {
+		rc = dtp_errf(err, -errno, "stage %d: cannot size %s to %zu bytes: %s (is "
+			      "/dev/shm full?)", cfg->self_stage, name, bytes, strerror(errno));
+		goto out_unlink;
+	}
+	map = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, sfd, 0);
+	if (map == MAP_FAILED) {
+		rc = dtp_errf(err, -errno, "stage %d: mmap %s: %s", cfg->self_stage, name,
+			      strerror(errno));
+		goto out_unlink;
+	}
+	memcpy(map, head, head_len);
+	len = (uint8_t)strlen(name);
+	rc = dtp_sock_write_full(fd, &len, 1, deadline);
+	if (rc == 0)
+		rc = dtp_sock_write_full(fd, name, len, deadline);
+	if (rc == 0)
+		rc = dtp_sock_read_full(fd, &ack, 1, deadline);
+	if (rc == 0 && ack != 1)
+		rc = -EPROTO;
+	if (rc) {
+		rc = dtp_errf(err, rc, "stage %d: stage %d could not map the shared segment %s "
+			      "(%s): is it on this host?", cfg->self_stage, cfg->peer_stage, name,
+			      strerror(-rc));
+		munmap(map, bytes);
+	} else {
+		*map_out = map;
+	}
+out_unlink:
+	unlink(name);
+	close(sfd);
+	return rc;
+}
+
+int dtp_sock_map_segment(int fd, const struct dtp_link_config *cfg, size_t bytes,
+			 const void *head, size_t head_len, void **map_out, struct dtp_err *err)
+{
+	uint64_t deadline = dtp_now_ns() + (uint64_t)cfg->connect_timeout_ms * 1000000u;
+	char name[256];
+	uint8_t len = 0, ack = 1;
+	void *map;
+	int sfd, rc;
+
+	rc = dtp_sock_read_full(fd, &len, 1, deadline);
+	if (rc == 0)
+		rc = dtp_sock_read_full(fd, name, len, deadline);
+	if (rc)
+		return dtp_errf(err, rc, "stage %d: stage %d at %s:%d did not send the name of "
+				"its shared segment (%s)", cfg->self_stage, cfg->peer_stage,
+				cfg->host, cfg->port, strerror(-rc));
+	name[len] = 0;
+	if (strncmp(name, "/dev/shm/dtpipe-", 16) != 0 || strstr(name, ".."))
+		return dtp_errf(err, -EPROTO, "stage %d: stage %d named a shared segment "
+				"outside /dev/shm/dtpipe-*: refusing", cfg->self_stage,
+				cfg->peer_stage);
+	sfd = open(name, O_RDWR | O_CLOEXEC);
+	if (sfd < 0)
+		return dtp_errf(err, -errno, "stage %d: cannot open %s from stage %d: %s; the "
+				"shm transport needs both stages on one host (use tcp otherwise)",
+				cfg->self_stage, name, cfg->peer_stage, strerror(errno));
+	map = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, sfd, 0);
+	close(sfd);
+	if (map == MAP_FAILED)
+		return dtp_errf(err, -errno, "stage %d: mmap %s: %s", cfg->self_stage, name,
+				strerror(errno));
+	if (memcmp(map, head, head_len) != 0) {
+		munmap(map, bytes);
+		return dtp_errf(err, -EPROTO, "stage %d: the shared segment of stage %d has "
+				"another layout: run the same dtpipe build on both stages",
+				cfg->self_stage, cfg->peer_stage);
+	}
+	rc = dtp_sock_write_full(fd, &ack, 1, deadline);
+	if (rc) {
+		munmap(map, bytes);
+		return dtp_errf(err, rc, "stage %d: stage %d went away during the shm rendezvous",
+				cfg->self_stage, cfg->peer_stage);
+	}
+	*map_out = map;
+	return 0;
 }

@@ -12,11 +12,6 @@
 
 enum { REQ_PENDING = 1, REQ_DONE = 2 };
 
-struct dtp_mr {
-	char *buf;
-	size_t len;
-};
-
 static struct dtp_req *next_of(const struct dtp_req *r)
 {
 	return (struct dtp_req *)(uintptr_t)r->priv[0];
@@ -29,6 +24,10 @@ static void set_next(struct dtp_req *r, struct dtp_req *n)
 
 #define CAP(r) ((r)->priv[1])
 #define IS_RECV(r) ((r)->priv[2])
+#define ADVERTISED(r) ((r)->priv[3])   /* 0 not yet, 1 into shared memory, 2 not */
+/* a receive the progress thread helps with: large, and not one the peer
+ * writes straight into its buffer (which needs nobody's help) */
+#define THREAD_HELPS(r) (CAP(r) >= DTP_STREAM_BIG_RX && ADVERTISED(r) != 1)
 
 int dtp_stream_init(struct dtp_stream *s, const struct dtp_stream_io *io, void *ctx,
 		    const struct dtp_link_config *cfg, size_t stage_cap, struct dtp_err *err)
@@ -121,6 +120,7 @@ static void pop_send(struct dtp_stream *s)
 	if (!s->sq)
 		s->sq_tail = NULL;
 	s->tx_off = 0;
+	s->tx_route = 0;
 	s->tx_seq++;
 	complete(r, 0);
 }
@@ -133,12 +133,27 @@ static void tx_progress(struct dtp_stream *s)
 		int n = 0;
 		ssize_t got;
 
-		if (s->tx_off == 0)
+		if (s->tx_route == 0) {
+			int placed = s->io->place ? s->io->place(s->ctx, s->tx_seq, r->buf, r->len)
+						  : 0;
+
+			if (placed == -EAGAIN)
+				return;       /* the receiver has not posted it yet */
+
 			dtp_frame_pack(s->tx_seq, &r->tag, r->len, s->tx_hdr);
+			s->tx_route = placed ? 2 : 1;
+			s->placed_tx += placed == 1;
+			if (placed) {         /* the payload is in the peer's buffer already */
+				uint32_t m = DTP_FRAME_MAGIC_PLACED;
+
+				for (int i = 0; i < 4; i++)
+					s->tx_hdr[i] = (uint8_t)(m >> (8 * i));
+			}
+		}
 		if (s->tx_off < DTP_FRAME_BYTES) {
 			iov[n].iov_base = s->tx_hdr + s->tx_off;
 			iov[n++].iov_len = DTP_FRAME_BYTES - s->tx_off;
-			if (r->len) {
+			if (r->len && s->tx_route == 1) {
 				iov[n].iov_base = r->buf;
 				iov[n++].iov_len = r->len;
 			}
@@ -154,7 +169,7 @@ static void tx_progress(struct dtp_stream *s)
 			return;
 		}
 		s->tx_off += (size_t)got;
-		if (s->tx_off == DTP_FRAME_BYTES + r->len)
+		if (s->tx_off == DTP_FRAME_BYTES + (s->tx_route == 2 ? 0 : r->len))
 			pop_send(s);
 	}
 }
@@ -170,7 +185,7 @@ static void pop_recv(struct dtp_stream *s)
 	s->rx_hdr_got = 0;
 	s->rx_off = 0;
 	s->rx_seq++;
-	if (CAP(r) >= DTP_STREAM_BIG_RX)
+	if (THREAD_HELPS(r))
 		s->big_rx--;
 	complete(r, 0);
 }
@@ -199,11 +214,53 @@ static ssize_t restage(struct dtp_stream *s)
 	return got;
 }
 
+/* io->advertise the posted receives not advertised yet, in order */
+static void advertise(struct dtp_stream *s)
+{
+	struct dtp_req *r = s->rq;
+
+	if (!s->io->advertise) {
+		s->rx_advertised = s->rx_posted;
+		return;
+	}
+	if ((int32_t)(s->rx_advertised - s->rx_seq) < 0)
+		s->rx_advertised = s->rx_seq;    /* completed before we got to them */
+	for (uint32_t i = s->rx_seq; r && i != s->rx_advertised; i++)
+		r = next_of(r);
+	for (; r; r = next_of(r)) {
+		int rc = s->io->advertise(s->ctx, s->rx_advertised, r->buf, CAP(r), r->mr);
+
+		if (rc < 0)
+			return;
+		if (rc == 1 && THREAD_HELPS(r))
+			s->big_rx--;
+		ADVERTISED(r) = rc == 1 ? 1 : 2;
+		s->rx_advertised++;
+	}
+}
+
+/* A placed frame's header: turn its magic into the ordinary one for the
+ * checks and say whether it was placed. */
+static int take_placed_magic(uint8_t hdr[DTP_FRAME_BYTES])
+{
+	uint32_t m = (uint32_t)hdr[0] | (uint32_t)hdr[1] << 8 | (uint32_t)hdr[2] << 16 |
+		     (uint32_t)hdr[3] << 24;
+
+	if (m != DTP_FRAME_MAGIC_PLACED)
+		return 0;
+	for (int i = 0; i < 4; i++)
+		hdr[i] = (uint8_t)(DTP_FRAME_MAGIC >> (8 * i));
+	return 1;
+}
+
 static void rx_progress(struct dtp_stream *s)
 {
+	if (s->rx_advertised != s->rx_posted)
+		advertise(s);
 	while (s->rq && !s->fail) {
 		struct dtp_req *r = s->rq;
 		ssize_t got;
+		int placed;
 
 		if (!s->rx_have_hdr) {
 			size_t need = DTP_FRAME_BYTES - s->rx_hdr_got;
@@ -221,6 +278,14 @@ static void rx_progress(struct dtp_stream *s)
 					s->rx_hdr_got += (size_t)got;
 				continue;
 			}
+			placed = take_placed_magic(s->rx_hdr);
+			if (placed && ADVERTISED(r) != 1) {
+				dtp_errf(&s->fail_err, -EPROTO, "%s: frame %u placed its payload "
+					 "into a receive that was never advertised: protocol "
+					 "error (mixed dtpipe builds?)", s->peer, s->rx_seq);
+				fail_all(s, -EPROTO);
+				return;
+			}
 			if (dtp_frame_check(s->rx_hdr, s->rx_seq, &r->tag, CAP(r), s->max_msg,
 					    s->peer, &f, &s->fail_err) < 0) {
 				fail_all(s, -EPROTO);
@@ -228,7 +293,8 @@ static void rx_progress(struct dtp_stream *s)
 			}
 			r->len = f.len;
 			s->rx_have_hdr = 1;
-			s->rx_off = 0;
+			s->rx_off = placed ? r->len : 0;
+			s->placed_rx += (uint64_t)placed;
 		}
 		if (s->stage)
 			s->rx_off += unstage(s, (char *)r->buf + s->rx_off, r->len - s->rx_off);
@@ -328,13 +394,16 @@ int dtp_stream_irecv(struct dtp_stream *s, const struct dtp_tag *tag, void *buf,
 	req->buf = buf;
 	CAP(req) = cap;
 	IS_RECV(req) = 1;
+	ADVERTISED(req) = 0;
 	pthread_mutex_lock(&s->mu);
 	if (s->fail) {
 		rc = post_failed(s, req);
 	} else {
+		s->rx_posted++;
 		enqueue(&s->rq, &s->rq_tail, req);
-		if (cap >= DTP_STREAM_BIG_RX)
+		if (THREAD_HELPS(req))
 			s->big_rx++;
+		advertise(s);
 		maybe_kick(s);
 	}
 	pthread_mutex_unlock(&s->mu);
@@ -444,8 +513,11 @@ int dtp_stream_reg(void *buf, size_t len, struct dtp_mr **out, struct dtp_err *e
 
 	if (!mr)
 		return dtp_errf(err, -ENOMEM, "no memory to register a buffer");
+	memset(mr, 0, sizeof(*mr));
 	mr->buf = buf;
 	mr->len = len;
+	mr->shm_slot = -1;
+	mr->shm_fd = -1;
 	*out = mr;
 	return 0;
 }
@@ -464,4 +536,41 @@ int dtp_stream_mr_covers(const struct dtp_mr *mr, const void *buf, size_t len)
 	if (p < mr->buf || len > mr->len || (size_t)(p - mr->buf) > mr->len - len)
 		return -EINVAL;
 	return 0;
+}
+
+/* dtp_link_alloc/free (transport.h): the transport's own allocator when it
+ * has one, else aligned memory and an ordinary registration. (Generic code,
+ * kept with the tcp/shm registration helpers in this file.) */
+int dtp_link_alloc(struct dtp_link *l, size_t len, void **buf, struct dtp_mr **mr,
+		   struct dtp_err *err)
+{
+	const struct dtp_link_base *b = (const struct dtp_link_base *)(const void *)l;
+	void *p;
+	int rc;
+
+	if (b->ops->alloc)
+		return b->ops->alloc(l, len, buf, mr, err);
+	p = dtp_alloc_aligned(len, DTP_PAGE);
+	if (!p)
+		return dtp_errf(err, -ENOMEM, "stage %d: no memory for a %zu-byte link buffer",
+				b->cfg.self_stage, len);
+	rc = dtp_link_reg(l, p, len, mr, err);
+	if (rc) {
+		dtp_free(p);
+		return rc;
+	}
+	*buf = p;
+	return 0;
+}
+
+void dtp_link_free(struct dtp_link *l, void *buf, struct dtp_mr *mr)
+{
+	const struct dtp_link_base *b = (const struct dtp_link_base *)(const void *)l;
+
+	if (b->ops->free) {
+		b->ops->free(l, buf, mr);
+		return;
+	}
+	dtp_link_dereg(l, mr);
+	dtp_free(buf);
 }

@@ -29,6 +29,34 @@ struct dtp_stream_io {
 	int (*block)(void *ctx, int rd, int wr, int timeout_ms, int thread);
 	/* wake the progress thread out of block() */
 	void (*kick)(void *ctx);
+	/* Optional (shm), both under the stream's lock. advertise: tell the
+	 * sender where the receive posted as the seq-th of this direction goes
+	 * (1: into memory the peer maps, 0: through the stream or already
+	 * routed, -EAGAIN: no room yet, ask again later). Every receive is
+	 * advertised, in order. place: route the seq-th send, in order, once:
+	 * 1: copied straight into the buffer the peer advertised for it (the
+	 * frame then carries no payload), 0: send it through the stream,
+	 * -EAGAIN: wait for the peer's advertisement (block(wr) wakes then). */
+	int (*advertise)(void *ctx, uint32_t seq, void *buf, size_t cap, struct dtp_mr *mr);
+	int (*place)(void *ctx, uint32_t seq, const void *buf, size_t len);
+};
+
+/* A placed frame (the payload is already in the receiver's advertised
+ * buffer): the frame header with this magic instead of DTP_FRAME_MAGIC and no
+ * payload after it. Only a receive that was advertised accepts one. */
+#define DTP_FRAME_MAGIC_PLACED 0x50505444u   /* "DTPP" */
+
+/* A registered buffer. tcp/shm: bookkeeping; shm also records where the
+ * peer can map it (shm_slot >= 0: an entry of this side's region table). */
+struct dtp_mr {
+	char *buf;
+	size_t len;
+	int shm_slot;                  /* -1: private memory */
+	uint32_t shm_gen;
+	uint64_t shm_off;              /* file offset of buf in the shared file */
+	int shm_fd;                    /* >= 0: the memfd dtp_link_alloc created (owned) */
+	void *shm_map;                 /* what to munmap when it is owned */
+	size_t shm_map_len;
 };
 
 /* receives at least this large get the progress thread's help */
@@ -43,6 +71,10 @@ struct dtp_stream {
 	struct dtp_req *sq, *sq_tail;  /* sends, linked through priv[0] */
 	struct dtp_req *rq, *rq_tail;  /* receives */
 	uint32_t tx_seq, rx_seq;
+	uint32_t rx_posted;            /* receives posted so far (the next one's seq) */
+	uint32_t rx_advertised;        /* receives advertised so far (io->advertise) */
+	int tx_route;                  /* head send: 0 not decided, 1 through the stream,
+					  2 placed by io->place (header only) */
 	uint8_t tx_hdr[DTP_FRAME_BYTES];
 	size_t tx_off;                 /* bytes of the head send (header + payload) written */
 	uint8_t rx_hdr[DTP_FRAME_BYTES];
@@ -55,6 +87,7 @@ struct dtp_stream {
 	int big_rx;                    /* receives posted with cap >= DTP_STREAM_BIG_RX */
 	int thr_rd, thr_wr;            /* what the progress thread is blocked on */
 	int stop;
+	uint64_t placed_tx, placed_rx; /* frames whose payload io->place moved */
 	int fail;                      /* sticky: 0 or negative errno */
 	struct dtp_err fail_err;
 	pthread_t thr;
@@ -77,6 +110,11 @@ int dtp_stream_test(struct dtp_stream *s, struct dtp_req *req, int *done, struct
 int dtp_stream_wait(struct dtp_stream *s, struct dtp_req *req, int timeout_ms,
 		    struct dtp_err *err);
 
+/* shm.c, for tests and diagnostics: how many tensors of this link went by
+ * one copy (placed straight into the receiver's buffer), sent and received.
+ * -EINVAL when l is not an shm link. */
+int dtp_shm_placed(struct dtp_link *l, uint64_t *sent, uint64_t *received);
+
 /* registration is bookkeeping only on tcp/shm */
 int dtp_stream_reg(void *buf, size_t len, struct dtp_mr **out, struct dtp_err *err);
 void dtp_stream_dereg(struct dtp_mr *mr);
@@ -88,6 +126,15 @@ int dtp_stream_mr_covers(const struct dtp_mr *mr, const void *buf, size_t len);
  * until the deadline; the connector retries until the deadline. */
 int dtp_sock_accept_peer(const struct dtp_link_config *cfg, int *fd_out, struct dtp_err *err);
 int dtp_sock_connect_peer(const struct dtp_link_config *cfg, int *fd_out, struct dtp_err *err);
+/* The shm rendezvous over that connection. The listener creates a file of
+ * `bytes` under /dev/shm, maps it, writes `head` at its start, sends the name,
+ * waits for the connector's acknowledgement and removes the name. The
+ * connector maps the named file, checks that it starts with `head` (same
+ * layout) and acknowledges. Both return the mapping. */
+int dtp_sock_share_segment(int fd, const struct dtp_link_config *cfg, size_t bytes,
+			   const void *head, size_t head_len, void **map_out, struct dtp_err *err);
+int dtp_sock_map_segment(int fd, const struct dtp_link_config *cfg, size_t bytes,
+			 const void *head, size_t head_len, void **map_out, struct dtp_err *err);
 /* blocking helpers with a deadline (dtp_now_ns() clock); 0, -ETIMEDOUT, -ECONNRESET */
 int dtp_sock_read_full(int fd, void *buf, size_t n, uint64_t deadline_ns);
 int dtp_sock_write_full(int fd, const void *buf, size_t n, uint64_t deadline_ns);

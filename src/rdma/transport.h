@@ -108,6 +108,10 @@ struct dtp_transport_ops {
 	int (*test)(struct dtp_link *l, struct dtp_req *req, int *done, struct dtp_err *err);
 	int (*wait)(struct dtp_link *l, struct dtp_req *req, int timeout_ms, struct dtp_err *err);
 	void (*close)(struct dtp_link *l);
+	/* optional (NULL: dtp_link_alloc falls back to aligned memory + reg) */
+	int (*alloc)(struct dtp_link *l, size_t len, void **buf, struct dtp_mr **mr,
+		     struct dtp_err *err);
+	void (*free)(struct dtp_link *l, void *buf, struct dtp_mr *mr);
 };
 
 extern const struct dtp_transport_ops dtp_tcp_ops;
@@ -126,6 +130,16 @@ const char *dtp_link_transport(const struct dtp_link *l);
  * must lie inside a registered region. */
 int dtp_link_reg(struct dtp_link *l, void *buf, size_t len, struct dtp_mr **out, struct dtp_err *err);
 void dtp_link_dereg(struct dtp_link *l, struct dtp_mr *mr);
+/* Optional, for the fastest path: allocate len bytes (zeroed, page-aligned)
+ * already registered on this link, in memory the transport likes best. On
+ * shm it is memory the peer maps too, so a tensor received into it is copied
+ * once (the sender writes it straight into this buffer) instead of twice
+ * through the ring; registering it (dtp_link_reg) on another shm link of this
+ * process shares it there too. Elsewhere: dtp_alloc_aligned + dtp_link_reg.
+ * Free with dtp_link_free on the same link, before closing the link. */
+int dtp_link_alloc(struct dtp_link *l, size_t len, void **buf, struct dtp_mr **mr,
+		   struct dtp_err *err);
+void dtp_link_free(struct dtp_link *l, void *buf, struct dtp_mr *mr);
 /* Post a send of len bytes; buf must stay untouched until the request completes. */
 int dtp_link_isend(struct dtp_link *l, const struct dtp_tag *tag, const void *buf, size_t len,
 		   struct dtp_mr *mr, struct dtp_req *req);

@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "rdma/stream.h"      /* dtp_shm_placed */
 #include "rdma/transport.h"
 
 #define CASE_LIMIT_S 40
@@ -174,6 +175,85 @@ static int case_many_sizes(struct env *e)
 	dtp_link_close(l);
 	free(sbuf);
 	free(rbuf);
+	free(scratch);
+	return 0;
+}
+
+/* Buffers from dtp_link_alloc (shm: memory the peer maps, one copy) mixed
+ * with private ones, in both directions, with more receives posted ahead than
+ * the shm transport advertises at once; on shm, exactly the receives of
+ * 16 KiB or more into shared memory must have gone by one copy. */
+static int case_link_alloc(struct env *e)
+{
+	enum { ROUNDS = 3 };
+	struct dtp_link_config c;
+	struct dtp_link *l;
+	struct dtp_req sr[ROUNDS][NSIZES], rr[ROUNDS][NSIZES];
+	struct dtp_mr *rmr, *smr;
+	struct dtp_err err;
+	size_t off[NSIZES], o = 0;
+	char *rshared, *sshared, *rpriv, *spriv = malloc(MAX_MSG), *scratch = malloc(MAX_MSG);
+	uint64_t placed_tx = 0, placed_rx = 0, want = 0;
+
+	cfg_for(e, &c);
+	for (size_t i = 0; i < NSIZES; i++) {
+		off[i] = o;
+		o += sizes[i] + 1;
+	}
+	rpriv = malloc(o * ROUNDS);
+	if (!rpriv || !spriv || !scratch || o > MAX_MSG || open_link(e, &c, &l))
+		return 1;
+	CHECK(dtp_link_alloc(l, o * ROUNDS, (void **)&rshared, &rmr, &err) == 0, "alloc: %s",
+	      err.msg);
+	CHECK(dtp_link_alloc(l, o, (void **)&sshared, &smr, &err) == 0, "alloc: %s", err.msg);
+	/* receives: even sizes into shared memory, odd ones into private memory */
+	for (uint32_t r = 0; r < ROUNDS; r++)
+		for (size_t i = 0; i < NSIZES; i++) {
+			struct dtp_tag t = { r, (uint16_t)i, DTP_MSG_ACT + (uint16_t)!e->stage };
+			char *b = (i % 2 ? rpriv : rshared) + r * o + off[i];
+
+			want += i % 2 == 0 && sizes[i] >= (16u << 10);
+			CHECK(dtp_link_irecv(l, &t, b, sizes[i] + (r == 1), i % 2 ? NULL : rmr,
+					     &rr[r][i]) == 0, "irecv %zu", i);
+		}
+	for (uint32_t r = 0; r < ROUNDS; r++) {
+		for (size_t i = 0; i < NSIZES; i++) {
+			struct dtp_tag t = { r, (uint16_t)i, DTP_MSG_ACT + (uint16_t)e->stage };
+			char *b = (i + r) % 2 ? spriv + off[i] : sshared + off[i];
+
+			if (r)   /* the buffer is reused: the previous round must be out */
+				CHECK(dtp_link_wait(l, &sr[r - 1][i], 20000, &err) == 0, "send: %s",
+				      err.msg);
+			fill(b, sizes[i], (uint64_t)e->stage << 32 | r << 16 | i);
+			CHECK(dtp_link_isend(l, &t, b, sizes[i], (i + r) % 2 ? NULL : smr,
+					     &sr[r][i]) == 0, "isend %zu", i);
+		}
+	}
+	for (uint32_t r = 0; r < ROUNDS; r++)
+		for (size_t i = 0; i < NSIZES; i++) {
+			uint64_t seed = (uint64_t)!e->stage << 32 | r << 16 | i;
+
+			CHECK(dtp_link_wait(l, &rr[r][i], 20000, &err) == 0, "recv %zu: %s", i,
+			      err.msg);
+			CHECK(rr[r][i].len == sizes[i], "recv %zu: %zu bytes, expected %zu", i,
+			      rr[r][i].len, sizes[i]);
+			CHECK(same(rr[r][i].buf, sizes[i], seed, scratch),
+			      "recv %zu (%zu bytes, round %u, %s memory): content differs", i,
+			      sizes[i], r, i % 2 ? "private" : "shared");
+		}
+	for (size_t i = 0; i < NSIZES; i++)
+		CHECK(dtp_link_wait(l, &sr[ROUNDS - 1][i], 20000, &err) == 0, "send: %s", err.msg);
+	if (e->kind == DTP_TRANSPORT_SHM) {
+		CHECK(dtp_shm_placed(l, &placed_tx, &placed_rx) == 0, "not an shm link");
+		CHECK(placed_rx == want && placed_tx == want, "%llu tensors received and %llu "
+		      "sent by one copy, expected %llu", (unsigned long long)placed_rx,
+		      (unsigned long long)placed_tx, (unsigned long long)want);
+	}
+	dtp_link_free(l, sshared, smr);
+	dtp_link_free(l, rshared, rmr);
+	dtp_link_close(l);
+	free(rpriv);
+	free(spriv);
 	free(scratch);
 	return 0;
 }
@@ -492,6 +572,7 @@ struct tcase {
 
 static const struct tcase cases[] = {
 	{ "many_sizes_both_directions", case_many_sizes },
+	{ "link_alloc_one_copy", case_link_alloc },
 	{ "credit_exhaustion_and_recovery", case_credits },
 	{ "peer_close_mid_stream", case_peer_close },
 	{ "refused_handshake", case_refused },
