@@ -26,7 +26,6 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/sysmacros.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -75,8 +74,9 @@ struct shm_ctrl {
 	uint32_t ring_bytes;
 	struct shm_side side[2];           /* 0: the listener, 1: the connector */
 	struct shm_ring ring[2];           /* ring[i] carries side i's sends */
-	struct {                           /* sends of side i routed (placed or ring) */
-		_Alignas(64) _Atomic uint32_t n;
+	struct {
+		_Alignas(64) _Atomic uint32_t n;   /* sends of side i routed (placed or ring) */
+		_Atomic uint32_t regions;          /* entries side i has in region[i] */
 	} routed[2];
 	struct shm_region region[2][SHM_REGIONS];   /* side i's shared buffers */
 	struct shm_advert advert[2][SHM_ADVERTS];   /* offers for side i's sends */
@@ -258,7 +258,7 @@ static int shm_block(void *ctx, int rd, int wr, int timeout_ms, int thread)
 			return 0;
 		}
 	}
-	if (!thread) {
+	if (!thread && !(rd == 2 && !wr)) {
 		do {
 			if (ready(t, rd, wr))
 				return 0;
@@ -304,11 +304,8 @@ static char *peer_region(struct dtp_shm_link *t, uint32_t slot, uint32_t gen, si
 {
 	struct shm_region *r;
 	struct shm_peer_map *pm;
-	char path[64];
-	struct stat sb;
+	const char *why;
 	void *map;
-	int fd;
-	const char *why = NULL;
 
 	if (slot >= SHM_REGIONS)
 		return NULL;
@@ -325,36 +322,19 @@ static char *peer_region(struct dtp_shm_link *t, uint32_t slot, uint32_t gen, si
 	pm->gen = gen;
 	pm->base = NULL;
 	pm->size = 0;
-	snprintf(path, sizeof(path), "/proc/%d/fd/%d", (int)r->pid, (int)r->fd);
-	fd = open(path, O_RDWR | O_CLOEXEC);
-	if (fd < 0) {
-		why = strerror(errno);
-		goto out_warn;
+	why = dtp_shm_map_peer_file(r->pid, r->fd, r->ino, r->dev, (size_t)r->size, &map);
+	if (why) {
+		if (!t->map_warned++)
+			dtp_warn("stage %d: cannot map a receive buffer of stage %d (/proc/%d/fd/%d: "
+				 "%s): those tensors go through the ring (two copies instead of "
+				 "one)", t->base.cfg.self_stage, t->base.cfg.peer_stage, (int)r->pid,
+				 (int)r->fd, why);
+		return NULL;
 	}
-	if (fstat(fd, &sb) < 0 || (uint64_t)sb.st_ino != r->ino || (uint64_t)sb.st_dev != r->dev ||
-	    (uint64_t)sb.st_size < r->size) {
-		why = "another file (the peer runs in another PID namespace?)";
-		goto out_close;
-	}
-	map = mmap(NULL, (size_t)r->size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd,
-		   0);
-	if (map == MAP_FAILED) {
-		why = strerror(errno);
-		goto out_close;
-	}
-	close(fd);
 	pm->base = map;
 	pm->size = (size_t)r->size;
 	*size = pm->size;
 	return pm->base;
-out_close:
-	close(fd);
-out_warn:
-	if (!t->map_warned++)
-		dtp_warn("stage %d: cannot map a receive buffer of stage %d (%s: %s): those "
-			 "tensors go through the ring (two copies instead of one)",
-			 t->base.cfg.self_stage, t->base.cfg.peer_stage, path, why);
-	return NULL;
 }
 
 /* io->place: route the seq-th send. Small ones go through the ring at once;
@@ -371,6 +351,10 @@ static int shm_place(void *ctx, uint32_t seq, const void *buf, size_t len)
 		char *base;
 
 		if (atomic_load_explicit(&a->seq1, memory_order_acquire) != seq + 1) {
+			/* no shared buffer on the other side: no point waiting */
+			if (!atomic_load_explicit(&t->ctrl->routed[!t->me].regions,
+						  memory_order_relaxed))
+				goto out_routed;
 			atomic_store_explicit(&t->need_advert, seq + 1, memory_order_relaxed);
 			return -EAGAIN;
 		}
@@ -380,6 +364,7 @@ static int shm_place(void *ctx, uint32_t seq, const void *buf, size_t len)
 			placed = 1;
 		}
 	}
+out_routed:
 	atomic_store_explicit(&t->need_advert, 0, memory_order_relaxed);
 	/* done with advertisement seq: the receiver may reuse its entry */
 	atomic_store_explicit(&t->ctrl->routed[t->me].n, seq + 1, memory_order_release);
@@ -432,6 +417,7 @@ static int region_publish(struct dtp_shm_link *t, int fd, const struct stat *sb,
 	tab[slot].ino = (uint64_t)sb->st_ino;
 	tab[slot].dev = (uint64_t)sb->st_dev;
 	atomic_store_explicit(&tab[slot].gen, t->gen_next, memory_order_release);
+	atomic_fetch_add(&t->ctrl->routed[t->me].regions, 1);
 	mr->shm_slot = slot;
 	mr->shm_gen = t->gen_next;
 	pthread_mutex_unlock(&t->st.mu);
@@ -440,8 +426,10 @@ static int region_publish(struct dtp_shm_link *t, int fd, const struct stat *sb,
 
 static void region_unpublish(struct dtp_shm_link *t, const struct dtp_mr *mr)
 {
-	if (mr->shm_slot >= 0)
+	if (mr->shm_slot >= 0) {
 		atomic_store(&t->ctrl->region[t->me][mr->shm_slot].gen, 0);
+		atomic_fetch_sub(&t->ctrl->routed[t->me].regions, 1);
+	}
 }
 
 /* ops->alloc: a memfd both processes map */
@@ -504,38 +492,6 @@ static void shm_free(struct dtp_link *l, void *buf, struct dtp_mr *mr)
 	dtp_stream_dereg(mr);
 }
 
-/* dtp_link_reg of memory another shm link allocated (or any shared file
- * mapping this process holds open): find the mapping and an fd of its file
- * so that the peer can map it too. 0 with *fd_out, *sb, *off; -1 if none. */
-static int find_shared_file(const void *buf, size_t len, int *fd_out, struct stat *sb,
-			    uint64_t *off)
-{
-	FILE *f = fopen("/proc/self/maps", "re");
-	char line[512], perms[8] = "";
-	unsigned long lo, hi, ino = 0;
-	unsigned long long foff = 0;
-	unsigned maj, min;
-	int found = 0, fd = -1;
-
-	if (!f)
-		return -1;
-	while (!found && fgets(line, sizeof(line), f))
-		if (sscanf(line, "%lx-%lx %7s %llx %x:%x %lu", &lo, &hi, perms, &foff, &maj, &min,
-			   &ino) == 7 && (uintptr_t)buf >= lo && (uintptr_t)buf + len <= hi)
-			found = perms[3] == 's' && ino != 0;
-	fclose(f);
-	if (!found)
-		return -1;
-	for (int i = 3; i < 1024 && fd < 0; i++)
-		if (fstat(i, sb) == 0 && (unsigned long)sb->st_ino == ino &&
-		    major(sb->st_dev) == maj && minor(sb->st_dev) == min)
-			fd = i;
-	if (fd < 0)
-		return -1;
-	*fd_out = fd;
-	*off = foff + ((uintptr_t)buf - lo);
-	return 0;
-}
 static const struct dtp_stream_io shm_io = {
 	.writev = shm_writev,
 	.read = shm_read,
@@ -603,7 +559,7 @@ static int shm_reg(struct dtp_link *l, void *buf, size_t len, struct dtp_mr **ou
 
 	if (rc)
 		return rc;
-	if (len >= SHM_PLACE_MIN && find_shared_file(buf, len, &fd, &sb, &off) == 0 &&
+	if (len >= SHM_PLACE_MIN && dtp_shm_find_shared_file(buf, len, &fd, &sb, &off) == 0 &&
 	    region_publish(shm_of(l), fd, &sb, mr, &full) == 0)
 		mr->shm_off = off;
 	*out = mr;

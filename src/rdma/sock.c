@@ -1,6 +1,9 @@
-/* TCP connection set-up and the handshake, for the tcp transport and the shm
- * rendezvous: the lower stage listens and refuses strangers while it keeps
- * waiting for its real peer; the higher stage connects with retries. */
+/* How two stages find each other: TCP connection set-up and the handshake,
+ * for the tcp transport and the shm rendezvous (the lower stage listens and
+ * refuses strangers while it keeps waiting for its real peer; the higher
+ * stage connects with retries); the shm segment shared over that connection;
+ * and the shared files (dtp_link_alloc buffers) one process maps of the
+ * other. */
 #include "config.h"
 
 #include <arpa/inet.h>
@@ -14,6 +17,8 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -445,5 +450,62 @@ int dtp_sock_map_segment(int fd, const struct dtp_link_config *cfg, size_t bytes
 				cfg->self_stage, cfg->peer_stage);
 	}
 	*map_out = map;
+	return 0;
+}
+
+/* ---- shared files of the peer (shm one-copy buffers) ---- */
+
+const char *dtp_shm_map_peer_file(int pid, int fd, uint64_t ino, uint64_t dev, size_t size,
+				  void **map_out)
+{
+	char path[64];
+	struct stat sb;
+	void *map;
+	int pfd;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd/%d", pid, fd);
+	pfd = open(path, O_RDWR | O_CLOEXEC);
+	if (pfd < 0)
+		return strerror(errno);
+	if (fstat(pfd, &sb) < 0 || (uint64_t)sb.st_ino != ino || (uint64_t)sb.st_dev != dev ||
+	    (uint64_t)sb.st_size < size) {
+		close(pfd);
+		return "another file (does the peer run in another PID namespace?)";
+	}
+	map = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, pfd, 0);
+	close(pfd);
+	if (map == MAP_FAILED)
+		return strerror(errno);
+	*map_out = map;
+	return NULL;
+}
+
+int dtp_shm_find_shared_file(const void *buf, size_t len, int *fd_out, struct stat *sb,
+			     uint64_t *off)
+{
+	FILE *f = fopen("/proc/self/maps", "re");
+	char line[512], perms[8] = "";
+	unsigned long lo = 0, hi, ino = 0;
+	unsigned long long foff = 0;
+	unsigned maj = 0, min = 0;
+	int found = 0, fd = -1;
+
+	if (!f)
+		return -1;
+	while (!found && fgets(line, sizeof(line), f))
+		if (sscanf(line, "%lx-%lx %7s %llx %x:%x %lu", &lo, &hi, perms, &foff, &maj, &min,
+			   &ino) == 7 && (uintptr_t)buf >= lo && (uintptr_t)buf + len <= hi)
+			found = perms[3] == 's' && ino != 0;
+	fclose(f);
+	if (!found)
+		return -1;
+	for (int i = 3; i < 1024 && fd < 0; i++)
+		if (fstat(i, sb) == 0 && (unsigned long)sb->st_ino == ino &&
+		    major(sb->st_dev) == maj && minor(sb->st_dev) == min)
+			fd = i;
+	if (fd < 0)
+		return -1;
+	*fd_out = fd;
+	*off = foff + ((uintptr_t)buf - lo);
 	return 0;
 }

@@ -467,6 +467,11 @@ int dtp_stream_wait(struct dtp_stream *s, struct dtp_req *req, int timeout_ms,
 			left = timeout_ms - (int)el;
 		}
 		rd = s->rq != NULL;
+		/* the peer copies a large tensor straight into place: let it have
+		 * the CPU (spinning here slows its copy on a busy or SMT host) */
+		if (rd && !s->rx_have_hdr && ADVERTISED(s->rq) == 1 &&
+		    CAP(s->rq) >= DTP_STREAM_SLEEP_RX)
+			rd = 2;
 		wr = s->sq != NULL;
 		pthread_mutex_unlock(&s->mu);
 		rc = s->io->block(s->ctx, rd, wr, left, 0);

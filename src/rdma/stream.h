@@ -61,6 +61,9 @@ struct dtp_mr {
 
 /* receives at least this large get the progress thread's help */
 #define DTP_STREAM_BIG_RX (64u << 10)
+/* a caller waiting for an advertised receive at least this large passes
+ * rd = 2 to block(): the peer is copying it into place, sleep at once */
+#define DTP_STREAM_SLEEP_RX (512u << 10)
 
 struct dtp_stream {
 	pthread_mutex_t mu;
@@ -135,6 +138,17 @@ int dtp_sock_share_segment(int fd, const struct dtp_link_config *cfg, size_t byt
 			   const void *head, size_t head_len, void **map_out, struct dtp_err *err);
 int dtp_sock_map_segment(int fd, const struct dtp_link_config *cfg, size_t bytes,
 			 const void *head, size_t head_len, void **map_out, struct dtp_err *err);
+/* Open the peer's file /proc/<pid>/fd/<fd>, check that it is the one named
+ * (inode, device, at least size bytes) and map size bytes of it shared.
+ * NULL on success, else why not (for a message). */
+const char *dtp_shm_map_peer_file(int pid, int fd, uint64_t ino, uint64_t dev, size_t size,
+				  void **map_out);
+/* Is [buf, buf+len) inside one shared file mapping of this process whose file
+ * this process holds open? 0 with that fd, its stat and buf's file offset;
+ * -1 if not. (Reads /proc/self/maps and fstats open fds: start-up only.) */
+struct stat;
+int dtp_shm_find_shared_file(const void *buf, size_t len, int *fd_out, struct stat *sb,
+			     uint64_t *off);
 /* blocking helpers with a deadline (dtp_now_ns() clock); 0, -ETIMEDOUT, -ECONNRESET */
 int dtp_sock_read_full(int fd, void *buf, size_t n, uint64_t deadline_ns);
 int dtp_sock_write_full(int fd, const void *buf, size_t n, uint64_t deadline_ns);

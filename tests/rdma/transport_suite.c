@@ -216,6 +216,10 @@ static int case_link_alloc(struct env *e)
 			CHECK(dtp_link_irecv(l, &t, b, sizes[i] + (r == 1), i % 2 ? NULL : rmr,
 					     &rr[r][i]) == 0, "irecv %zu", i);
 		}
+	/* both sides have posted (a sender that finds no shared buffer on the
+	 * other side at all does not wait for one: it uses the ring) */
+	signal_peer(e);
+	CHECK(wait_peer(e, 20000) == 0, "the peer did not post its receives");
 	for (uint32_t r = 0; r < ROUNDS; r++) {
 		for (size_t i = 0; i < NSIZES; i++) {
 			struct dtp_tag t = { r, (uint16_t)i, DTP_MSG_ACT + (uint16_t)e->stage };
