@@ -1,46 +1,105 @@
 #!/bin/sh
 # Data loader benchmark: the loader beside fio (ioengine=io_uring) reading the
-# same llm.c token shards at the same block size and queue depth, page-cached,
-# cold (caches dropped, needs root) and O_DIRECT, in one run.
-#   scripts/bench-io.sh [BUILDDIR]     env: SHARDS=4 SHARD_MIB=512 QD=8 BS=1048576
-#                                           DIR=/var/tmp (the shards are removed after)
+# same shards at the same block size and queue depth, page-cached, cold
+# (caches dropped, needs root) and O_DIRECT, in one run, RUNS times; prints
+# each run's rows and then the medians.
+#   scripts/bench-io.sh [BUILDDIR]
+#   env: SHARDS=4 SHARD_MIB=512 QD=8 BS=1048576 RUNS=3 T=1024 DIR=/var/tmp
+# Two shard sets of SHARDS x SHARD_MIB MiB each (removed after): llm.c uint16
+# token shards (T=1024, batches of 8 windows) and dtpipe record shards
+# (784 u8 features + int32 label, batches of 64 records). Per set and mode:
+#   fio      sequential io_uring reads of the files, --bs BS --iodepth QD
+#   raw      dtpipe-bench-io --deliver raw: file order, NULL outputs (the read path)
+#   inputs   --deliver inputs --shuffle 1: what the first pipeline stage does
+#   targets  --deliver targets --shuffle 1: what the last pipeline stage does
+# Rates are shard bytes per second; ratio = loader / fio of the same run.
 set -eu
 B=${1:-${DTP_BUILDDIR:-$(pwd)}}
 BENCH="$B/tools/dtpipe-bench-io"
 SHARDS=${SHARDS:-4}; SHARD_MIB=${SHARD_MIB:-512}; QD=${QD:-8}; BS=${BS:-1048576}
+RUNS=${RUNS:-3}; T=${T:-1024}
 [ -x "$BENCH" ] || { echo "bench-io: build $BENCH first (make)" >&2; exit 1; }
 command -v fio >/dev/null || { echo "bench-io: fio not installed (apt install fio)" >&2; exit 1; }
 D=$(mktemp -d "${DIR:-/var/tmp}/dtp-bench-io.XXXXXX")
 trap 'rm -rf "$D"' EXIT INT TERM
+mkdir "$D/tok" "$D/rec"
 python3 - "$D" "$SHARDS" "$SHARD_MIB" <<'PY'
-import os, struct, sys
+import os, struct, sys, zlib
 d, n, mib = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 ntok = (mib << 20) // 2 - 512            # file = 1024 + 2 * ntok bytes
+rb = 784 + 4                             # 28x28 u8 features + int32 label
+nrec = ((mib << 20) - 64) // rb
 for s in range(n):
-    with open(f"{d}/bench_{s:06d}.bin", "wb") as f:
+    with open(f"{d}/tok/bench_{s:06d}.bin", "wb") as f:
         h = [0] * 256; h[0], h[1], h[2] = 20240520, 1, ntok
         f.write(struct.pack("<256i", *h))
         left = 2 * ntok
         while left:
             k = min(left, 64 << 20); f.write(os.urandom(k)); left -= k
+    with open(f"{d}/rec/bench_{s:06d}.dtpr", "wb") as f:
+        h = struct.pack("<IIQIIII4IIII", 0x52505444, 1, nrec, 1, 3, 10, 2, 28, 28, 0, 0, rb, 64, 0)
+        f.write(h + struct.pack("<I", zlib.crc32(h)))
+        left, per = nrec, (64 << 20) // rb
+        while left:
+            k = min(left, per); b = bytearray(os.urandom(k * rb))
+            for i in range(k):           # labels 0..9
+                b[i * rb + 784:i * rb + 788] = bytes((b[i * rb + 784] % 10, 0, 0, 0))
+            f.write(b); left -= k
 PY
-FILES=$(ls "$D"/*.bin | tr '\n' ':' | sed 's/:$//')
-TOTAL=$(cat "$D"/*.bin | wc -c)
 drop() { sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null || echo "bench-io: cannot drop caches (not root?)" >&2; }
-warm() { cat "$D"/*.bin > /dev/null; }
-fio_gbps() {   # $1 = direct 0|1
-	fio --name=seq --ioengine=io_uring --rw=read --bs="$BS" --iodepth="$QD" --direct="$1" --invalidate=0 \
-	    --filename="$FILES" --file_service_type=sequential --size="$TOTAL" --output-format=json 2>/dev/null |
+warm() { cat "$1"/* > /dev/null; }
+fio_gbps() {   # $1 = set dir, $2 = direct 0|1
+	files=$(ls "$1"/* | tr '\n' ':' | sed 's/:$//')
+	total=$(cat "$1"/* | wc -c)
+	fio --name=seq --ioengine=io_uring --rw=read --bs="$BS" --iodepth="$QD" --direct="$2" --invalidate=0 \
+	    --filename="$files" --file_service_type=sequential --size="$total" --output-format=json 2>/dev/null |
 	python3 -c 'import json,sys; j=json.load(sys.stdin)["jobs"][0]["read"]; print("%.3f" % (j["bw_bytes"]/1e9))'
 }
-loader() {     # $1 = direct, $2 = extra flag; prints GB/s and peak RSS
-	"$BENCH" "$D" --direct "$1" --qd "$QD" --block "$BS" --budget $((64 << 20)) $2 |
+loader() {     # $1 = set dir, $2 = direct, $3 = deliver; prints GB/s and peak RSS
+	sh=1; [ "$3" = raw ] && sh=0
+	"$BENCH" "$1" --seq-len "$T" --direct "$2" --qd "$QD" --block "$BS" --budget $((64 << 20)) \
+		--deliver "$3" --shuffle $sh |
 	sed -n 's/.*GBps=\([0-9.]*\).*peak_rss_MiB=\([0-9.]*\).*/\1 \2/p'
 }
-echo "shards: $SHARDS x $SHARD_MIB MiB llm.c uint16, T=1024; block $BS, queue depth $QD; $(nproc) cores; $(uname -r)"
-printf '%-22s %10s %10s %7s %14s\n' mode "fio GB/s" "dtp GB/s" ratio "dtp peak RSS"
-row() { printf '%-22s %10s %10s %6.0f%% %10s MiB\n' "$1" "$2" "$3" "$(echo "$3 $2" | awk '{print 100*$1/$2}')" "$4"; }
-warm; F=$(fio_gbps 0); warm; set -- $(loader 0 ""); row "page-cached" "$F" "$1" "$2"
-warm; set -- $(loader 0 --decode); row "page-cached + decode" "$F" "$1" "$2"
-drop; F=$(fio_gbps 0); drop; set -- $(loader 0 ""); row "cold (drop caches)" "$F" "$1" "$2"
-F=$(fio_gbps 1); set -- $(loader 1 ""); row "O_DIRECT" "$F" "$1" "$2"
+R="$D/rows"
+: > "$R"
+echo "shards: 2 sets of $SHARDS x $SHARD_MIB MiB (llm.c uint16 T=$T, batch 8; records 784 u8 + int32, batch 64);"
+echo "block $BS, queue depth $QD, budget 64 MiB; $RUNS runs; $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg); $(uname -r)"
+for run in $(seq 1 "$RUNS"); do
+	for set in tok rec; do
+		for mode in page-cached cold O_DIRECT; do
+			case $mode in
+			page-cached) dir=0; prep=warm ;;
+			cold) dir=0; prep=drop ;;
+			O_DIRECT) dir=1; prep=true ;;
+			esac
+			$prep "$D/$set"; F=$(fio_gbps "$D/$set" $dir)
+			for what in raw inputs targets; do
+				$prep "$D/$set"; set -- $(loader "$D/$set" $dir $what)
+				echo "$set $mode $what $F $1 $2" | tee -a "$R" |
+					awk '{printf "run '"$run"': %-4s %-12s %-8s fio %6.2f  dtp %6.2f GB/s  %4.0f%%  rss %s MiB\n", $1, $2, $3, $4, $5, 100*$5/$4, $6}'
+			done
+		done
+	done
+done
+echo
+echo "medians over $RUNS runs (shard bytes per second; ratio = median of the per-run loader/fio ratios):"
+python3 - "$R" <<'PY'
+import sys, statistics as st
+rows = {}
+for line in open(sys.argv[1]):
+    s, m, w, f, d, rss = line.split()
+    rows.setdefault((s, m, w), []).append((float(f), float(d), float(rss)))
+print("| set | mode | delivery | fio GB/s | dtp GB/s | ratio | dtp peak RSS |")
+print("|---|---|---|---|---|---|---|")
+name = {"tok": "tokens", "rec": "records"}
+for s in ("tok", "rec"):
+    for m in ("page-cached", "cold", "O_DIRECT"):
+        for w in ("raw", "inputs", "targets"):
+            v = rows.get((s, m, w))
+            if not v:
+                continue
+            print("| %s | %s | %s | %.2f | %.2f | %.0f%% | %.1f MiB |" % (
+                name[s], m, w, st.median(x[0] for x in v), st.median(x[1] for x in v),
+                100 * st.median(x[1] / x[0] for x in v), max(x[2] for x in v)))
+PY
