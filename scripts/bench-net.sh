@@ -2,7 +2,10 @@
 # Transport benchmark (docs/benchmarks.md, "Transport"): dtpipe-bench-net on
 # loopback, printed beside the references measured in the same run:
 #   tcp: qperf tcp_bw / tcp_lat (and iperf3 when installed),
-#   shm: a memcpy into a shared mapping (dtpipe-bench-net --memcpy-ref).
+#   shm: a memcpy into a shared mapping (dtpipe-bench-net --memcpy-ref), with
+#        one buffer each way and rotating over 4 like the link;
+# shm runs twice: buffers from dtp_link_alloc (one copy), then the caller's
+# own buffers (--own-buffers: two copies through the ring).
 # usage: scripts/bench-net.sh [BUILDDIR] [SECONDS_PER_SIZE]
 set -eu
 B=${1:-${DTP_BUILDDIR:-build}}
@@ -49,5 +52,7 @@ if command -v iperf3 >/dev/null 2>&1; then
 fi
 echo "== dtpipe tcp"
 "$bin" --transport tcp --seconds "$S" --port "$((port + 2))"
-echo "== reference memcpy into a shared mapping, then dtpipe shm"
+echo "== reference memcpy into a shared mapping, then dtpipe shm (dtp_link_alloc buffers)"
 "$bin" --transport shm --seconds "$S" --port "$((port + 3))" --memcpy-ref
+echo "== dtpipe shm, the caller's own buffers (ring)"
+"$bin" --transport shm --seconds "$S" --port "$((port + 4))" --own-buffers

@@ -133,24 +133,15 @@ static void ring_bell(struct shm_side *s)
 		futex_wake(&s->bell, 1);
 }
 
-static void copy_in(char *ring, uint64_t pos, const char *src, size_t n)
+/* n bytes between the ring at stream position pos and flat memory, wrapping */
+static void ring_copy(char *ring, uint64_t pos, char *flat, size_t n, int into_ring)
 {
 	size_t off = (size_t)(pos & (SHM_RING - 1)), first = SHM_RING - off;
 
 	if (first > n)
 		first = n;
-	memcpy(ring + off, src, first);
-	memcpy(ring, src + first, n - first);
-}
-
-static void copy_out(const char *ring, uint64_t pos, char *dst, size_t n)
-{
-	size_t off = (size_t)(pos & (SHM_RING - 1)), first = SHM_RING - off;
-
-	if (first > n)
-		first = n;
-	memcpy(dst, ring + off, first);
-	memcpy(dst + first, ring, n - first);
+	memcpy(into_ring ? ring + off : flat, into_ring ? flat : ring + off, first);
+	memcpy(into_ring ? ring : flat + first, into_ring ? flat + first : ring, n - first);
 }
 
 static ssize_t shm_writev(void *ctx, const struct iovec *iov, int n)
@@ -173,7 +164,7 @@ static ssize_t shm_writev(void *ctx, const struct iovec *iov, int n)
 				c = space;
 			if (c > SHM_CHUNK)
 				c = SHM_CHUNK;
-			copy_in(t->tx_data, head, (const char *)iov[i].iov_base + off, c);
+			ring_copy(t->tx_data, head, (char *)iov[i].iov_base + off, c, 1);
 			head += c;
 			off += c;
 			done += c;
@@ -202,7 +193,7 @@ static ssize_t shm_read(void *ctx, void *buf, size_t n)
 			c = avail;
 		if (c > SHM_CHUNK)
 			c = SHM_CHUNK;
-		copy_out(t->rx_data, tail, (char *)buf + done, c);
+		ring_copy(t->rx_data, tail, (char *)buf + done, c, 0);
 		tail += c;
 		done += c;
 		atomic_store_explicit(&r->tail, tail, memory_order_release);
