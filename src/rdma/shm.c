@@ -41,6 +41,7 @@
 #define SHM_REGIONS 16                 /* shared buffers per side and link */
 #define SHM_ADVERTS 32                 /* advertised receives in flight per direction */
 #define SHM_PLACE_MIN (16u << 10)      /* smaller tensors go through the ring */
+#define SHM_NT_MIN (2u << 20)          /* placed with non-temporal stores */
 #define SHM_NO_SLOT UINT32_MAX         /* advertised receive not in shared memory */
 
 struct shm_side {                      /* one per process, own cache line */
@@ -328,6 +329,38 @@ static char *peer_region(struct dtp_shm_link *t, uint32_t slot, uint32_t gen, si
 	return pm->base;
 }
 
+#if defined(__x86_64__)
+#include <emmintrin.h>
+#endif
+/* copy with non-temporal stores (large tensors: the destination would
+ * otherwise be read in before it is overwritten, and evict the cache) */
+static void copy_nt(char *dst, const char *src, size_t n)
+{
+#if defined(__x86_64__)
+	size_t head = (size_t)(-(uintptr_t)dst & 63);
+
+	if (head > n)
+		head = n;
+	memcpy(dst, src, head);
+	dst += head;
+	src += head;
+	n -= head;
+	for (; n >= 64; n -= 64, dst += 64, src += 64) {
+		__m128i a = _mm_loadu_si128((const __m128i *)(const void *)src);
+		__m128i b = _mm_loadu_si128((const __m128i *)(const void *)(src + 16));
+		__m128i c = _mm_loadu_si128((const __m128i *)(const void *)(src + 32));
+		__m128i d = _mm_loadu_si128((const __m128i *)(const void *)(src + 48));
+
+		_mm_stream_si128((__m128i *)(void *)dst, a);
+		_mm_stream_si128((__m128i *)(void *)(dst + 16), b);
+		_mm_stream_si128((__m128i *)(void *)(dst + 32), c);
+		_mm_stream_si128((__m128i *)(void *)(dst + 48), d);
+	}
+	_mm_sfence();
+#endif
+	memcpy(dst, src, n);
+}
+
 /* io->place: route the seq-th send. Small ones go through the ring at once;
  * larger ones wait for the receiver's advertisement and are copied straight
  * into its buffer when it lies in memory we can map. */
@@ -351,7 +384,10 @@ static int shm_place(void *ctx, uint32_t seq, const void *buf, size_t len)
 		}
 		base = a->slot == SHM_NO_SLOT ? NULL : peer_region(t, a->slot, a->gen, &size);
 		if (base && len <= a->cap && a->off <= size && len <= size - a->off) {
-			memcpy(base + a->off, buf, len);
+			if (len >= SHM_NT_MIN)
+				copy_nt(base + a->off, buf, len);
+			else
+				memcpy(base + a->off, buf, len);
 			placed = 1;
 		}
 	}
