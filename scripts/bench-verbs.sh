@@ -30,8 +30,8 @@ echo "   #bytes  #iters  BW peak[MB/s]  BW average[MB/s]  MsgRate[Mpps]"
 for s in 65536:600 1048576:40 16777216:5 67108864:5; do
   pair ib_write_bw -s ${s%:*} -n ${s#*:}
 done
-echo "   #bytes  #iters  t_min[us]  t_max[us]  t_typical[us]  t_avg[us]  t_stdev[us] ..."
-for s in 8 64 1024 4096; do pair ib_write_lat -s $s -n 1000; done
+echo "   #bytes  #iters  t_min[us]  t_max[us]  t_typical[us] (the median)  t_avg[us]  t_stdev[us]  99%[us]  99.9%[us]"
+for s in 8 64 1024 4096; do pair ib_write_lat -s $s -n 3000; done   # -n as dtpipe-bench-net's LAT_ITERS
 echo "== dtpipe-bench-net --transport verbs --seconds $SEC (GB/s = 1e9 B/s)"
 $BIN --transport verbs --host "$IP" --port 19875 --seconds "$SEC"
 INNER

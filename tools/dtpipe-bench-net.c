@@ -1,5 +1,9 @@
 /* dtpipe-bench-net: one-way bandwidth (64 KiB .. 64 MiB tensors) and
- * ping-pong latency (small tensors) over one dtpipe link.
+ * ping-pong latency (small tensors) over one dtpipe link. Latency rows give
+ * the mean one-way time (round trip / 2) and, from each round trip timed on
+ * its own, the median, minimum and 99th percentile: under a coarse scheduler
+ * tick (a QEMU TCG guest: 4 ms) round trips are bimodal and the mean says how
+ * often a tick was hit, the median what a typical message costs.
  *
  *   dtpipe-bench-net --transport tcp|shm|verbs [--host H] [--port P]
  *                    [--server | --client] [--seconds S] [--memcpy-ref]
@@ -9,14 +13,16 @@
  * sends). Buffers come from dtp_link_alloc (on shm: memory both processes
  * map, one copy per tensor); --own-buffers uses the caller's own memory
  * registered with dtp_link_reg instead (on shm: two copies through the ring).
- * --memcpy-ref also prints a memcpy into a shared mapping per size, the
- * reference for shm. scripts/bench-net.sh runs it beside qperf. */
+ * --memcpy-ref also prints the references for shm: a memcpy into a shared
+ * mapping per size, and a ping-pong through a shared mapping (pp_wait). scripts/bench-net.sh runs it beside qperf. */
 #include "config.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <sched.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,6 +55,21 @@ static int die(const char *what, int rc, const struct dtp_err *err)
 	return 1;
 }
 
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* the p-th percentile (nearest rank) of n sorted round trips, in us */
+static double pct_us(const uint64_t *sorted, int p)
+{
+	size_t i = ((size_t)LAT_ITERS * (size_t)p + 99) / 100;
+
+	return (double)sorted[i ? i - 1 : 0] / 1e3;
+}
+
 /* messages per size so one size takes about `seconds` at ~4 GB/s, >= 2 windows */
 static int count_for(size_t sz, double seconds)
 {
@@ -63,10 +84,13 @@ static int side(const struct opts *o, int stage)
 	struct dtp_link *l;
 	struct dtp_err err = { 0 };
 	struct dtp_req req[WINDOW], ack;
+	uint64_t *rtt_ns = calloc(LAT_ITERS, sizeof(*rtt_ns));   /* round trips of one size */
 	char *buf = NULL, one = 0;
 	struct dtp_mr *mr;
 	int rc;
 
+	if (!rtt_ns)
+		return die("allocation", -ENOMEM, NULL);
 	c.self_stage = stage;
 	c.peer_stage = !stage;
 	c.listen = stage == 0;
@@ -122,16 +146,22 @@ static int side(const struct opts *o, int stage)
 		fflush(stdout);
 	}
 	if (stage == 1)
-		printf("%-6s %-10s %12s %12s\n", "link", "size", "one-way us", "round trip us");
+		printf("%-6s %-10s %12s %12s %10s %10s %10s   (one-way = round trip / 2, %d "
+		       "round trips after 200 warm-up)\n", "link", "size", "one-way us", "round trip us",
+		       "median", "min", "p99", LAT_ITERS);
 	for (size_t k = 0; k < N_LAT; k++) {
 		size_t sz = lat_sizes[k];
-		uint64_t t0 = 0;
+		uint64_t t0 = 0, prev = 0;
 
 		for (int i = 0; i < LAT_ITERS + 200; i++) {
 			struct dtp_tag t = { 1000 + (uint32_t)k, (uint16_t)i, DTP_MSG_CTRL };
+			uint64_t now = dtp_now_ns();
 
 			if (i == 200)
-				t0 = dtp_now_ns();
+				t0 = now;
+			if (i > 200)
+				rtt_ns[i - 201] = now - prev;
+			prev = now;
 			if (stage == 1) {
 				rc = dtp_link_isend(l, &t, buf, sz, mr, &req[0]);
 				if (!rc)
@@ -153,9 +183,14 @@ static int side(const struct opts *o, int stage)
 				return die("ping-pong", rc, &err);
 		}
 		if (stage == 1) {
-			double rtt = (double)(dtp_now_ns() - t0) / LAT_ITERS / 1e3;
+			uint64_t end = dtp_now_ns();
+			double rtt = (double)(end - t0) / LAT_ITERS / 1e3;
 
-			printf("%-6s %-10zu %12.1f %12.1f\n", dtp_link_transport(l), sz, rtt / 2, rtt);
+			rtt_ns[LAT_ITERS - 1] = end - prev;
+			qsort(rtt_ns, LAT_ITERS, sizeof(rtt_ns[0]), cmp_u64);
+			printf("%-6s %-10zu %12.1f %12.1f %10.1f %10.1f %10.1f\n", dtp_link_transport(l),
+			       sz, rtt / 2, rtt, pct_us(rtt_ns, 50) / 2, (double)rtt_ns[0] / 2e3,
+			       pct_us(rtt_ns, 99) / 2);
 		}
 	}
 	fflush(stdout);
@@ -166,6 +201,7 @@ static int side(const struct opts *o, int stage)
 		dtp_link_free(l, buf, mr);
 	}
 	dtp_link_close(l);
+	free(rtt_ns);
 	return 0;
 }
 
@@ -206,6 +242,73 @@ static void memcpy_ref(double seconds)
 	}
 	munmap(dst, MAX_SIZE * WINDOW);
 	dtp_free(src);
+}
+
+/* the shm latency reference: two processes hand a small message back and
+ * forth through a shared mapping, each spinning on the other's counter (2 us
+ * with pause, then with sched_yield so as not to starve the peer on a busy
+ * machine: the floor of a handoff here, with no queues, framing or sleep) */
+struct pp {
+	_Alignas(64) _Atomic uint32_t seq[2];
+	_Alignas(64) char msg[2][4096];
+};
+
+static void pp_wait(_Atomic uint32_t *w, uint32_t v)
+{
+	uint64_t t0 = dtp_now_ns();
+
+	while (atomic_load_explicit(w, memory_order_acquire) != v) {
+		if (dtp_now_ns() - t0 < 2000)
+			__builtin_ia32_pause();
+		else
+			sched_yield();
+	}
+}
+
+static void pingpong_ref(void)
+{
+	struct pp *p = mmap(NULL, sizeof(*p), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+			    -1, 0);
+	char local[4096] = { 0 };
+	pid_t pid;
+
+	if (p == MAP_FAILED)
+		return;
+	memset(p, 0, sizeof(*p));
+	printf("%-6s %-10s %12s %12s\n", "ref", "size", "one-way us", "round trip us");
+	fflush(stdout);
+	for (size_t k = 0; k < N_LAT; k++) {
+		size_t sz = lat_sizes[k];
+		uint64_t t0 = 0;
+
+		pid = fork();
+		if (pid < 0)
+			break;
+		for (uint32_t i = 1; i <= LAT_ITERS + 200; i++) {
+			if (i == 201)
+				t0 = dtp_now_ns();
+			if (pid == 0) {        /* echo */
+				pp_wait(&p->seq[0], i);
+				memcpy(local, p->msg[0], sz);
+				memcpy(p->msg[1], local, sz);
+				atomic_store_explicit(&p->seq[1], i, memory_order_release);
+			} else {
+				memcpy(p->msg[0], local, sz);
+				atomic_store_explicit(&p->seq[0], i, memory_order_release);
+				pp_wait(&p->seq[1], i);
+				memcpy(local, p->msg[1], sz);
+			}
+		}
+		if (pid == 0)
+			_exit(0);
+		waitpid(pid, NULL, 0);
+		atomic_store(&p->seq[0], 0);
+		atomic_store(&p->seq[1], 0);
+		printf("%-6s %-10zu %12.1f %12.1f\n", "pp", sz,
+		       (double)(dtp_now_ns() - t0) / LAT_ITERS / 2e3,
+		       (double)(dtp_now_ns() - t0) / LAT_ITERS / 1e3);
+	}
+	munmap(p, sizeof(*p));
 }
 
 static int free_port(const char *host)
@@ -267,8 +370,10 @@ int main(int argc, char **argv)
 		}
 	}
 	signal(SIGPIPE, SIG_IGN);
-	if (o.memcpy_ref)
+	if (o.memcpy_ref) {
 		memcpy_ref(o.seconds);
+		pingpong_ref();
+	}
 	if (role >= 0) {
 		if (!o.cfg.port) {
 			fprintf(stderr, "dtpipe-bench-net: --server/--client need --port\n");
