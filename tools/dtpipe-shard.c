@@ -30,6 +30,7 @@ static void usage(FILE *f)
 	      "text           byte-level tokens (uint16, llm.c v1 format) of the files, in\n"
 	      "               order, into OUT/text_NNNNNN.bin (default 100000000 tokens per\n"
 	      "               shard); the first shard can serve as validation\n"
+	      "Each output directory also gets its dataset index, .dtpipe-index.\n"
 	      "--help         this text\n"
 	      "Exit status: 0 done, 2 bad input, 1 other failure. See dtpipe-shard(1).\n", f);
 }
@@ -184,6 +185,8 @@ static int fmnist_split(const char *src, const char *out, const char *split, con
 		if (i % 1000 == 0 || i + 1 == idims[0])
 			progress(&pr, i + 1);
 	}
+	/* the index (docs/record-shard-format.md): loaders skip the header scan */
+	rc = dtp_dataset_index(dir, err);
 	goto out_close_labels;
 out_abort:
 	dtp_shard_writer_abort(w);
@@ -264,6 +267,8 @@ static int text_shards(char **files, int nfiles, const char *out, uint64_t per_s
 	else if (shard == 0)
 		rc = dtp_errf(err, -EINVAL, "no text in the input files: nothing to shard");
 	progress(&pr, total);
+	if (!rc)   /* the index (docs/record-shard-format.md): loaders skip the header scan */
+		rc = dtp_dataset_index(out, err);
 	return rc;
 out_abort:
 	dtp_shard_writer_abort(w);

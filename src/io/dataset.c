@@ -1,7 +1,9 @@
 /* A dataset: the sorted list of shards named by a directory or a glob, all of
- * one format and one shape, each checked when the dataset is opened. */
+ * one format and one shape. Each shard's header is checked when the dataset
+ * is opened, unless the directory's index (index.h) stands for the shards as
+ * they are now; then the ring checks each header on its first read. */
 #include "config.h"
-#include "io/shard.h"
+#include "io/index.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -131,29 +133,191 @@ static int same_shape(const struct dtp_shard *a, const struct dtp_shard *b)
 	       memcmp(a->rec.dims, b->rec.dims, sizeof(a->rec.dims)) == 0;
 }
 
+/* The index side of opening: the directory whose index may stand for the
+ * shards, its shard files and their stat, and the index as loaded. */
+struct ixscan {
+	char *dir;                 /* NULL: the shards are in several directories */
+	char **all;                /* every shard file of dir, sorted */
+	int nall, own_all;         /* own_all: all is not the caller's names */
+	uint64_t *size;            /* per file of all; UINT64_MAX: missing or not a regular file */
+	int64_t *mtime;
+	struct dtp_index ix;
+	int ix_ok;
+	int64_t scan_ns;           /* before any stat: the index's scan time */
+};
+
+/* the directory every name is in ("." for names without one), or NULL */
+static char *common_dir(char **names, int n)
+{
+	const char *s = strrchr(names[0], '/');
+	size_t len = s ? (size_t)(s - names[0]) : 0;
+	int i;
+
+	for (i = 1; i < n; i++) {
+		const char *t = strrchr(names[i], '/');
+
+		if (!t != !s || (size_t)(t ? t - names[i] : 0) != len || (t && strncmp(names[i], names[0], len) != 0))
+			return NULL;
+	}
+	return s ? strndup(names[0], len ? len : 1) : strdup(".");
+}
+
+static void ixscan_free(struct ixscan *x)
+{
+	if (x->own_all)
+		free_names(x->all, x->nall);
+	free(x->size);
+	free(x->mtime);
+	if (x->ix_ok)
+		dtp_index_free(&x->ix);
+	free(x->dir);
+	memset(x, 0, sizeof(*x));
+}
+
+/* fills x; nothing here is an error of the dataset (a problem only means the
+ * index is not used: the headers are read as without one) */
+static void ixscan_start(struct ixscan *x, const char *path, int is_dir, char **names, int n, int seq_len)
+{
+	struct dtp_err e;
+	struct stat st;
+	int i, rc;
+
+	memset(x, 0, sizeof(*x));
+	x->scan_ns = dtp_index_now_ns();
+	x->dir = is_dir ? strdup(path) : common_dir(names, n);
+	if (!x->dir)
+		return;
+	dtp_err_clear(&e);
+	if (is_dir) {
+		x->all = names;
+		x->nall = n;
+	} else if (list_dir(x->dir, &x->all, &x->nall, &e) != 0) {
+		goto out_no_index;
+	} else {
+		x->own_all = 1;
+	}
+	x->size = calloc((size_t)x->nall, sizeof(*x->size));
+	x->mtime = calloc((size_t)x->nall, sizeof(*x->mtime));
+	if (!x->size || !x->mtime)
+		goto out_no_index;
+	for (i = 0; i < x->nall; i++) {
+		x->size[i] = UINT64_MAX;
+		if (stat(x->all[i], &st) == 0 && S_ISREG(st.st_mode)) {
+			x->size[i] = (uint64_t)st.st_size;
+			x->mtime[i] = (int64_t)st.st_mtim.tv_sec * 1000000000ll + st.st_mtim.tv_nsec;
+		}
+	}
+	rc = dtp_index_load(x->dir, seq_len, &x->ix, &e);
+	if (rc == 0)
+		x->ix_ok = 1;
+	else if (rc != -ENOENT)
+		dtp_debug("%s: ignoring the dataset index, the shard headers are read instead: %s", x->dir, e.msg);
+	return;
+out_no_index:
+	ixscan_free(x);
+}
+
+/* 1 when the index holds exactly the directory's shard files as they are
+ * now, and an entry for each of names */
+static int ixscan_fresh(const struct ixscan *x, char **names, int n)
+{
+	int i;
+
+	if (!x->ix_ok || x->ix.n != x->nall)
+		return 0;
+	for (i = 0; i < x->nall; i++)
+		if (!dtp_index_trusted(&x->ix, dtp_index_find(&x->ix, dtp_index_basename(x->all[i])),
+				       x->size[i], x->mtime[i]))
+			return 0;
+	for (i = 0; i < n; i++)
+		if (!dtp_index_find(&x->ix, dtp_index_basename(names[i])))
+			return 0;
+	return 1;
+}
+
+static int cmp_base(const void *key, const void *name)
+{
+	return strcmp((const char *)key, dtp_index_basename(*(char *const *)name));
+}
+
+/* after the headers were read: a new index for the directory, from the
+ * shards just read and, for the directory's other files (a glob's dataset),
+ * the old index's entries still trusted, else their headers; not written
+ * when one of those is bad (it is not part of this dataset: no error) */
+static void ixscan_rewrite(const struct ixscan *x, const struct dtp_dataset *ds, char **names)
+{
+	struct dtp_shard *list;
+	uint8_t *probed;
+	struct dtp_err werr;
+	int i, rc = 0;
+
+	if (!x->dir || !x->size)
+		return;
+	list = calloc((size_t)x->nall, sizeof(*list));
+	probed = calloc((size_t)x->nall, 1);
+	if (!list || !probed)
+		goto out_free;
+	dtp_err_clear(&werr);
+	for (i = 0; i < x->nall && !rc; i++) {
+		const char *base = dtp_index_basename(x->all[i]);
+		char **hit = bsearch(base, names, (size_t)ds->num_shards, sizeof(*names), cmp_base);
+		const struct dtp_shard *e = x->ix_ok ? dtp_index_find(&x->ix, base) : NULL;
+
+		if (hit) {
+			list[i] = ds->shards[hit - names];
+		} else if (dtp_index_trusted(&x->ix, e, x->size[i], x->mtime[i])) {
+			list[i] = *e;
+		} else {
+			rc = dtp_shard_probe(x->all[i], 0, &list[i], &werr);
+			probed[i] = rc == 0;
+		}
+	}
+	if (!rc)
+		rc = dtp_index_write(x->dir, list, x->nall, x->scan_ns, &werr);
+	if (rc)
+		dtp_debug("%s: going on without a dataset index: %s", x->dir, werr.msg);
+	for (i = 0; i < x->nall; i++)
+		if (probed[i])
+			dtp_shard_free(&list[i]);
+out_free:
+	free(probed);
+	free(list);   /* the others are shallow copies: their paths belong to ds and the old index */
+}
+
 int dtp_dataset_open(const char *path, int seq_len, struct dtp_dataset *out, struct dtp_err *err)
 {
 	struct dtp_dataset ds;
+	struct ixscan x;
 	struct stat st;
 	char **names = NULL;
-	int n = 0, i, rc;
+	int n = 0, i, rc, is_dir;
 
 	memset(&ds, 0, sizeof(ds));
 	if (!path || !*path)
 		return dtp_errf(err, -EINVAL, "no dataset path given");
-	if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+	is_dir = stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+	if (is_dir)
 		rc = list_dir(path, &names, &n, err);
 	else
 		rc = list_glob(path, &names, &n, err);
 	if (rc)
 		return rc;
+	ixscan_start(&x, path, is_dir, names, n, seq_len);
 	ds.shards = calloc((size_t)n, sizeof(*ds.shards));
 	if (!ds.shards) {
 		rc = dtp_errf(err, -ENOMEM, "%s: out of memory", path);
-		goto out_free_names;
+		goto out_free_scan;
 	}
+	ds.index_used = ixscan_fresh(&x, names, n);
 	for (i = 0; i < n; i++) {
-		rc = dtp_shard_probe(names[i], seq_len, &ds.shards[i], err);
+		if (ds.index_used) {   /* the header is checked when the ring first opens the shard */
+			ds.shards[i] = *dtp_index_find(&x.ix, dtp_index_basename(names[i]));
+			ds.shards[i].path = strdup(names[i]);
+			rc = ds.shards[i].path ? 0 : dtp_errf(err, -ENOMEM, "%s: out of memory", path);
+		} else {
+			rc = dtp_shard_probe(names[i], seq_len, &ds.shards[i], err);
+			ds.headers_read++;
+		}
 		if (rc)
 			goto out_free_shards;
 		ds.num_shards = i + 1;
@@ -179,11 +343,45 @@ int dtp_dataset_open(const char *path, int seq_len, struct dtp_dataset *out, str
 			      ds.kind == DTP_DATASET_TOKENS ? ", each shorter than T+1 tokens" : "");
 	if (rc)
 		goto out_free_shards;
+	if (!ds.index_used)
+		ixscan_rewrite(&x, &ds, names);
+	ixscan_free(&x);
 	free_names(names, n);
 	*out = ds;
 	return 0;
 out_free_shards:
 	dtp_dataset_close(&ds);
+out_free_scan:
+	ixscan_free(&x);
+	free_names(names, n);
+	return rc;
+}
+
+int dtp_dataset_index(const char *dir, struct dtp_err *err)
+{
+	struct dtp_shard *shards;
+	char **names = NULL;
+	int64_t scan_ns = dtp_index_now_ns();
+	int n = 0, i, done = 0, rc;
+
+	rc = list_dir(dir, &names, &n, err);
+	if (rc)
+		return rc;
+	shards = calloc((size_t)n, sizeof(*shards));
+	if (!shards) {
+		rc = dtp_errf(err, -ENOMEM, "%s: out of memory", dir);
+		goto out_free_names;
+	}
+	for (i = 0; i < n; i++, done++) {
+		rc = dtp_shard_probe(names[i], 0, &shards[i], err);
+		if (rc)
+			goto out_free_shards;
+	}
+	rc = dtp_index_write(dir, shards, n, scan_ns, err);
+out_free_shards:
+	for (i = 0; i < done; i++)
+		dtp_shard_free(&shards[i]);
+	free(shards);
 out_free_names:
 	free_names(names, n);
 	return rc;

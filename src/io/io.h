@@ -86,8 +86,18 @@ struct dtp_loader_io_stats {
 	uint64_t reads;            /* reads submitted, re-queued ones included */
 	uint64_t requeued;         /* short reads and -EAGAIN resubmitted */
 	uint64_t bytes_read;
+	/* the dataset index (docs/record-shard-format.md, "Dataset index") */
+	int index_used;            /* 1: the shard list came from DIR/.dtpipe-index */
+	int headers_scanned;       /* shard headers read by dtp_loader_open (0 with the index) */
+	uint64_t headers_checked;  /* indexed shards whose header was read on first use */
 };
 void dtp_loader_io_stats(const struct dtp_loader *l, struct dtp_loader_io_stats *out);
+
+/* Reads the header of every shard in dir (as a dataset directory) and
+ * writes dir/.dtpipe-index, atomically. dtp_loader_open keeps it up to date
+ * by itself where it can write; dtpipe-shard calls this after its shards.
+ * A bad shard is its usual error; a write failure -errno, named. */
+int dtp_dataset_index(const char *dir, struct dtp_err *err);
 
 /* Record shard writer (docs/record-shard-format.md) and llm.c token shard
  * writer. The shard is written to PATH.tmp and renamed on finish. */

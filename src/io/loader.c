@@ -501,6 +501,9 @@ void dtp_loader_io_stats(const struct dtp_loader *l, struct dtp_loader_io_stats 
 	out->reads = l->ring.reads;
 	out->requeued = l->ring.requeued;
 	out->bytes_read = l->ring.bytes_read;
+	out->index_used = l->ds.index_used;
+	out->headers_scanned = l->ds.headers_read;
+	out->headers_checked = l->ring.headers_checked;
 }
 
 void dtp_loader_close(struct dtp_loader *l)

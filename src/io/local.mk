@@ -3,6 +3,7 @@ src_io_libdtp_io_a_SOURCES = \
 	src/io/io.h \
 	src/io/shard.h src/io/shard.c \
 	src/io/writer.c \
+	src/io/index.h src/io/index.c \
 	src/io/dataset.c \
 	src/io/ring.h src/io/ring.c \
 	src/io/decode.h src/io/decode.c \

@@ -37,6 +37,16 @@ static int open_shard(struct dtp_ring *r, int shard, struct dtp_err *err)
 
 	if (r->fds[shard] >= 0)
 		return 0;
+	if (r->ds->shards[shard].indexed && !r->checked[shard]) {
+		/* the dataset came from the index: the header was not read at
+		 * open, so it is checked here, before any of the shard's data */
+		int rc = dtp_shard_verify(&r->ds->shards[shard], err);
+
+		if (rc)
+			return rc;
+		r->checked[shard] = 1;
+		r->headers_checked++;
+	}
 	if (r->direct) {
 		fd = open(path, O_RDONLY | O_CLOEXEC | O_DIRECT);
 		if (fd < 0 && errno == EINVAL && r->direct_req < 0) {
@@ -227,10 +237,11 @@ int dtp_ring_init(struct dtp_ring *r, const struct dtp_dataset *ds, int qd, size
 	r->direct_req = direct;
 	r->direct = direct != 0;
 	r->fds = malloc((size_t)ds->num_shards * sizeof(*r->fds));
+	r->checked = calloc((size_t)ds->num_shards, 1);
 	r->bufs = calloc((size_t)qd, sizeof(*r->bufs));
 	r->mem = dtp_alloc_aligned((size_t)qd * block, DTP_IO_ALIGN);
 	iov = calloc((size_t)qd, sizeof(*iov));
-	if (!r->fds || !r->bufs || !r->mem || !iov) {
+	if (!r->fds || !r->checked || !r->bufs || !r->mem || !iov) {
 		rc = dtp_errf(err, -ENOMEM, "loader: cannot allocate %d x %zu bytes of read buffers", qd, block);
 		goto out_free;
 	}
@@ -262,6 +273,7 @@ out_free:
 	free(iov);
 	dtp_free(r->mem);
 	free(r->bufs);
+	free(r->checked);
 	free(r->fds);
 	return rc;
 }
@@ -386,6 +398,7 @@ void dtp_ring_destroy(struct dtp_ring *r)
 	io_uring_queue_exit(&r->uring);
 	dtp_free(r->mem);
 	free(r->bufs);
+	free(r->checked);
 	free(r->fds);
 	r->mem = NULL;
 }

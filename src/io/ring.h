@@ -36,11 +36,13 @@ struct dtp_ring {
 	int direct_req;             /* -1 auto, 0 never, 1 required */
 	const struct dtp_dataset *ds;
 	int *fds;                   /* per shard, -1 when closed */
+	uint8_t *checked;           /* per shard: header read again (shards from the index) */
 	const uint32_t *order;      /* the epoch's shard order */
 	int norder;
 	int pk;                     /* producer: order position, offsets */
 	uint64_t poff, pend;
 	uint64_t reads, requeued, bytes_read;
+	uint64_t headers_checked;   /* indexed shards whose header was read on first use */
 };
 
 int dtp_ring_init(struct dtp_ring *r, const struct dtp_dataset *ds, int qd, size_t block,

@@ -145,6 +145,29 @@ static int probe_tokens(const char *path, const uint8_t *h, uint64_t size, int s
 	return 0;
 }
 
+int dtp_shard_parse(const char *path, const uint8_t *h, size_t hlen, uint64_t size, int seq_len,
+		    struct dtp_shard *out, struct dtp_err *err)
+{
+	struct dtp_shard s;
+	int rc;
+
+	memset(&s, 0, sizeof(s));
+	if (hlen < 4)
+		return dtp_errf(err, -EBADMSG, "%s: truncated: %zu bytes, too short for any shard header", path, hlen);
+	if (dtp_le32(h) == DTP_REC_MAGIC)
+		rc = probe_records(path, h, size, &s, err);
+	else if ((int32_t)dtp_le32(h) == DTP_TOK_MAGIC_U16 || (int32_t)dtp_le32(h) == DTP_TOK_MAGIC_U32)
+		rc = probe_tokens(path, h, size, seq_len, &s, err);
+	else
+		rc = dtp_errf(err, -EBADMSG, "%s: wrong magic 0x%08x: not a dtpipe record shard (0x%08x) nor an llm.c token shard (%d or %d)",
+			      path, dtp_le32(h), DTP_REC_MAGIC, DTP_TOK_MAGIC_U16, DTP_TOK_MAGIC_U32);
+	if (rc)
+		return rc;
+	s.file_bytes = size;
+	*out = s;
+	return 0;
+}
+
 int dtp_shard_probe(const char *path, int seq_len, struct dtp_shard *out, struct dtp_err *err)
 {
 	uint8_t h[DTP_TOK_HEADER_BYTES];
@@ -153,7 +176,6 @@ int dtp_shard_probe(const char *path, int seq_len, struct dtp_shard *out, struct
 	ssize_t n;
 	int fd, rc;
 
-	memset(&s, 0, sizeof(s));
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return dtp_errf(err, errno == ENOENT ? -ENOENT : -EINVAL, "%s: unreadable shard: %s",
@@ -168,20 +190,9 @@ int dtp_shard_probe(const char *path, int seq_len, struct dtp_shard *out, struct
 		rc = dtp_errf(err, -EINVAL, "%s: unreadable shard: %s", path, strerror(errno));
 		goto out_close_fd;
 	}
-	if (n < 4) {
-		rc = dtp_errf(err, -EBADMSG, "%s: truncated: %zd bytes, too short for any shard header", path, n);
-		goto out_close_fd;
-	}
-	if (dtp_le32(h) == DTP_REC_MAGIC)
-		rc = probe_records(path, h, (uint64_t)st.st_size, &s, err);
-	else if ((int32_t)dtp_le32(h) == DTP_TOK_MAGIC_U16 || (int32_t)dtp_le32(h) == DTP_TOK_MAGIC_U32)
-		rc = probe_tokens(path, h, (uint64_t)st.st_size, seq_len, &s, err);
-	else
-		rc = dtp_errf(err, -EBADMSG, "%s: wrong magic 0x%08x: not a dtpipe record shard (0x%08x) nor an llm.c token shard (%d or %d)",
-			      path, dtp_le32(h), DTP_REC_MAGIC, DTP_TOK_MAGIC_U16, DTP_TOK_MAGIC_U32);
+	rc = dtp_shard_parse(path, h, (size_t)n, (uint64_t)st.st_size, seq_len, &s, err);
 	if (rc)
 		goto out_close_fd;
-	s.file_bytes = (uint64_t)st.st_size;
 	s.mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000ll + st.st_mtim.tv_nsec;
 	s.path = strdup(path);
 	if (!s.path) {
@@ -191,6 +202,33 @@ int dtp_shard_probe(const char *path, int seq_len, struct dtp_shard *out, struct
 	*out = s;
 out_close_fd:
 	close(fd);
+	return rc;
+}
+
+/* the shard's header as it is now against what the index said of it */
+int dtp_shard_verify(const struct dtp_shard *s, struct dtp_err *err)
+{
+	struct dtp_shard now;
+	int rc, same;
+
+	rc = dtp_shard_probe(s->path, 0, &now, err);
+	if (rc)
+		return rc;
+	same = now.kind == s->kind && now.items == s->items && now.file_bytes == s->file_bytes &&
+	       now.data_offset == s->data_offset;
+	if (same && s->kind == DTP_DATASET_TOKENS)
+		same = now.token_bytes == s->token_bytes;
+	else if (same)
+		same = now.record_bytes == s->record_bytes && now.rec.feature_dtype == s->rec.feature_dtype &&
+		       now.rec.label_dtype == s->rec.label_dtype && now.rec.num_classes == s->rec.num_classes &&
+		       now.rec.ndim == s->rec.ndim && memcmp(now.rec.dims, s->rec.dims, sizeof(now.rec.dims)) == 0;
+	if (!same)
+		rc = dtp_errf(err, -EBADMSG, "%s: the shard changed after the dataset was opened from its index (" DTP_INDEX_NAME "): it now holds %llu %s in %llu bytes, the index said %llu in %llu; open the dataset again",
+			      s->path, (unsigned long long)now.items,
+			      now.kind == DTP_DATASET_TOKENS ? "tokens" : "records",
+			      (unsigned long long)now.file_bytes, (unsigned long long)s->items,
+			      (unsigned long long)s->file_bytes);
+	dtp_shard_free(&now);
 	return rc;
 }
 

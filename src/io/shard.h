@@ -22,6 +22,9 @@
 /* O_DIRECT offsets and lengths are multiples of this */
 #define DTP_IO_ALIGN 4096u
 
+/* the dataset index, a hidden file in the dataset directory (index.h) */
+#define DTP_INDEX_NAME ".dtpipe-index"
+
 struct dtp_shard {
 	char *path;
 	enum dtp_dataset_kind kind;
@@ -33,11 +36,20 @@ struct dtp_shard {
 	struct dtp_record_spec rec;  /* records only */
 	uint32_t record_bytes;     /* records only */
 	int token_bytes;           /* tokens only: 2 or 4 */
+	int indexed;               /* 1: taken from the dataset index, header not read yet */
 };
 
 /* Reads and checks one shard's header and size (seq_len: T for tokens). */
 int dtp_shard_probe(const char *path, int seq_len, struct dtp_shard *out, struct dtp_err *err);
 void dtp_shard_free(struct dtp_shard *s);
+/* Checks a header already read: h holds hlen bytes (zero-padded to
+ * DTP_TOK_HEADER_BYTES) of a file of size bytes; sets everything but path
+ * and mtime_ns. The same checks as dtp_shard_probe, which uses it. */
+int dtp_shard_parse(const char *path, const uint8_t *h, size_t hlen, uint64_t size, int seq_len,
+		    struct dtp_shard *out, struct dtp_err *err);
+/* Reads s->path's header again (s came from the dataset index): the probe's
+ * error if it is bad now, -EBADMSG if it differs from s. */
+int dtp_shard_verify(const struct dtp_shard *s, struct dtp_err *err);
 
 /* sizes of the record format's dtypes, 0 for an unknown code */
 size_t dtp_rec_dtype_size(int dtype);
@@ -52,6 +64,8 @@ struct dtp_dataset {
 	uint64_t total_bytes;
 	size_t sample_bytes;        /* bytes one sample spans in a shard */
 	size_t stride_bytes;        /* bytes between consecutive samples (tokens: T tokens) */
+	int index_used;             /* 1: the shard list came from the dataset index */
+	int headers_read;           /* shard headers read while opening */
 };
 
 /* path: directory (every *.bin and *.dtpr file in it) or glob. */

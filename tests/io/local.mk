@@ -29,3 +29,10 @@ check_PROGRAMS += tests/io/test_delivery
 tests_io_test_delivery_SOURCES = tests/io/test_delivery.c tests/io/io_fixture.h
 tests_io_test_delivery_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_io_test_delivery_LDADD = $(CMOCKA_TEST_LIBS)
+
+# the dataset index; runs $(DTP_BUILDDIR)/tools/dtpipe-shard too
+UNIT_TESTS += tests/io/test_index
+check_PROGRAMS += tests/io/test_index
+tests_io_test_index_SOURCES = tests/io/test_index.c tests/io/io_fixture.h
+tests_io_test_index_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_io_test_index_LDADD = $(CMOCKA_TEST_LIBS)
