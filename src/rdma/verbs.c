@@ -1,24 +1,39 @@
 /* The verbs transport (struct dtp_transport_ops dtp_verbs_ops): librdmacm
  * connection set-up (verbs_cm.c), one RC queue pair per link, the protocol
- * of verbs_proto.c, and a progress thread per link that polls its CQ (spin
- * then block on the completion channel, or block at once with
- * cfg.verbs_blocking), so every link progresses on its own. */
+ * of verbs_proto.c, and who polls the CQ:
+ *
+ *  - a caller in wait() polls the CQ itself (WAIT_SPIN_NS at most), under a
+ *    mutex nobody else takes meanwhile: one thread spins per process in a
+ *    ping-pong, as perftest's do, and a completion reaches the caller with no
+ *    thread hand-off and no wake-up;
+ *  - the link's progress thread stays parked on a futex while a caller polls
+ *    or has called into the link within the last PARK_NS, and drives the link
+ *    otherwise (a request progresses while the caller computes or waits on
+ *    another link: spin SPIN_NS, then block on the completion channel), or at
+ *    once when a caller hands it over: wait() past its spin budget (the caller
+ *    then sleeps on cv) or leaving with requests still queued for the peer;
+ *  - cfg.verbs_blocking: callers never spin, the thread blocks at once. */
 #include "config.h"
 
 #include <errno.h>
+#include <limits.h>
+#include <linux/futex.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "base/base.h"
 #include "rdma/verbs.h"
 
-#define SPIN_NS 200000u          /* polling mode: spin this long on an idle CQ, then block */
-#define WAIT_SPIN_NS 500000u     /* wait(): the caller polls the CQ itself this long */
+#define SPIN_NS 200000u          /* progress thread: spin this long on an idle CQ, then block */
+#define WAIT_SPIN_NS 10000000u   /* wait(): the caller polls the CQ itself this long (more
+				  * than two 4 ms ticks of an emulated guest), then sleeps */
+#define PARK_NS 1000000u         /* the thread re-checks whether callers still drive the link */
 
 static struct dtp_verbs_link *vl(struct dtp_link *l)
 {
@@ -62,11 +77,34 @@ static int poll_once(struct dtp_verbs_link *l)
 	return n;
 }
 
+static void futex_wait(uint32_t *w, uint32_t v, uint32_t ns)
+{
+	struct timespec ts = { .tv_sec = 0, .tv_nsec = (long)ns };
+
+	syscall(SYS_futex, w, FUTEX_WAIT_PRIVATE, v, &ts, NULL, 0);
+}
+
+/* ask the progress thread to drive the link now (it may be parked) */
+static void hand_over(struct dtp_verbs_link *l)
+{
+	__atomic_store_n(&l->handoff, 1, __ATOMIC_SEQ_CST);
+	__atomic_add_fetch(&l->unpark, 1, __ATOMIC_SEQ_CST);
+	if (__atomic_load_n(&l->parked, __ATOMIC_SEQ_CST))
+		syscall(SYS_futex, &l->unpark, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
+}
+
+/* a caller is in the link: the progress thread keeps off it for PARK_NS */
+static void note_call(struct dtp_verbs_link *l)
+{
+	__atomic_add_fetch(&l->calls, 1, __ATOMIC_RELAXED);
+}
+
 static void *progress_main(void *arg)
 {
 	struct dtp_verbs_link *l = arg;
 	uint64_t idle_since = dtp_now_ns();
-	unsigned spins = 0;
+	unsigned spins = 0, seen = __atomic_load_n(&l->calls, __ATOMIC_RELAXED);
+	int blocking = l->base.cfg.verbs_blocking;
 
 	while (!__atomic_load_n(&l->stop, __ATOMIC_ACQUIRE)) {
 		struct pollfd pf[3] = {
@@ -74,24 +112,31 @@ static void *progress_main(void *arg)
 			{ .fd = l->ch->fd, .events = POLLIN },
 			{ .fd = l->wake_fd, .events = POLLIN },
 		};
+		uint32_t u = __atomic_load_n(&l->unpark, __ATOMIC_SEQ_CST);
+		int w = __atomic_load_n(&l->waiters, __ATOMIC_SEQ_CST);
+		unsigned c = __atomic_load_n(&l->calls, __ATOMIC_RELAXED);
 		struct ibv_cq *cq;
 		void *ctx;
 
+		/* park while a caller polls the CQ in wait(), or (unless it handed
+		 * the link over) called into the link since we last looked: no
+		 * second spinner on the CPU, the CQ or the mutex */
+		if (!blocking && (w > 0 || (c != seen && !__atomic_load_n(&l->handoff, __ATOMIC_SEQ_CST)))) {
+			if (w > 0)
+				__atomic_store_n(&l->handoff, 0, __ATOMIC_SEQ_CST);
+			seen = c;
+			__atomic_store_n(&l->parked, 1, __ATOMIC_SEQ_CST);
+			futex_wait(&l->unpark, u, PARK_NS);
+			__atomic_store_n(&l->parked, 0, __ATOMIC_SEQ_CST);
+			idle_since = dtp_now_ns();
+			continue;
+		}
 		if (poll_once(l) > 0) {
 			idle_since = dtp_now_ns();
 			continue;
 		}
-		/* spin unless blocking mode, or a caller in wait() is polling already */
-		if (!l->base.cfg.verbs_blocking && !__atomic_load_n(&l->waiters, __ATOMIC_RELAXED) &&
-		    dtp_now_ns() - idle_since < SPIN_NS) {
+		if (!blocking && dtp_now_ns() - idle_since < SPIN_NS) {
 			if ((++spins & 1023) == 0)
-				drain_cm_events(l);
-			continue;
-		}
-		/* a caller polls the CQ in wait(): stay off the CPU and do not arm
-		 * the CQ (no completion wake-ups competing with the poller) */
-		if (__atomic_load_n(&l->waiters, __ATOMIC_RELAXED)) {
-			if (poll(&pf[1], 2, 1) > 0 && (pf[1].revents & POLLIN))
 				drain_cm_events(l);
 			continue;
 		}
@@ -121,6 +166,7 @@ static void *progress_main(void *arg)
 					v = 0;
 			}
 		}
+		/* woken while a caller polls: it has the CQ (the top of the loop parks) */
 		idle_since = dtp_now_ns();
 	}
 	return NULL;
@@ -331,6 +377,7 @@ static int verbs_isend(struct dtp_link *link, const struct dtp_tag *tag, const v
 
 	if (rc)
 		return rc;
+	note_call(l);
 	req->mr = mr;
 	pthread_mutex_lock(&l->mu);
 	dtp_vq_isend(&l->q, tag, buf, len, key, tmp, req);
@@ -348,6 +395,7 @@ static int verbs_irecv(struct dtp_link *link, const struct dtp_tag *tag, void *b
 
 	if (rc)
 		return rc;
+	note_call(l);
 	req->mr = mr;
 	pthread_mutex_lock(&l->mu);
 	dtp_vq_irecv(&l->q, tag, buf, cap, key, tmp, req);
@@ -370,6 +418,7 @@ static int finish(struct dtp_verbs_link *l, struct dtp_req *req, struct dtp_err 
 static int verbs_test(struct dtp_link *link, struct dtp_req *req, int *done, struct dtp_err *err)
 {
 	if (__atomic_load_n(&req->state, __ATOMIC_ACQUIRE) != DTP_VREQ_DONE) {
+		note_call(vl(link));
 		poll_once(vl(link));
 		if (__atomic_load_n(&req->state, __ATOMIC_ACQUIRE) != DTP_VREQ_DONE) {
 			*done = 0;
@@ -380,24 +429,56 @@ static int verbs_test(struct dtp_link *link, struct dtp_req *req, int *done, str
 	return finish(vl(link), req, err);
 }
 
+/* polling mode: poll the CQ until req is done, for WAIT_SPIN_NS at most (and
+ * not past the deadline); the progress thread is parked meanwhile, so the
+ * mutex taken per poll is not contended */
+static void wait_spin(struct dtp_verbs_link *l, struct dtp_req *req, uint64_t t0, uint64_t deadline)
+{
+	unsigned n = 0;
+
+	__atomic_add_fetch(&l->waiters, 1, __ATOMIC_SEQ_CST);
+	while (__atomic_load_n(&req->state, __ATOMIC_ACQUIRE) != DTP_VREQ_DONE) {
+		uint64_t now;
+
+		if (poll_once(l) > 0 || (++n & 63))
+			continue;
+		if ((n & 4095) == 0)
+			drain_cm_events(l);      /* the peer's disconnect fails req */
+		now = dtp_now_ns();
+		if (now - t0 >= WAIT_SPIN_NS || now >= deadline)
+			break;
+	}
+	__atomic_sub_fetch(&l->waiters, 1, __ATOMIC_SEQ_CST);
+}
+
 static int verbs_wait(struct dtp_link *link, struct dtp_req *req, int timeout_ms, struct dtp_err *err)
 {
 	struct dtp_verbs_link *l = vl(link);
-	uint64_t t0 = dtp_now_ns(), deadline = t0 + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0) * 1000000u;
-	struct timespec ts = { .tv_sec = (time_t)(deadline / 1000000000u),
-			       .tv_nsec = (long)(deadline % 1000000000u) };
-	int rc = 0;
+	uint64_t t0, deadline;
+	struct timespec ts;
+	int rc = 0, queued;
 
-	/* polling mode: the caller polls the CQ itself for a while (no thread
-	 * hand-off on the small-message path; a sleeping wake-up costs tens of us
-	 * here and a scheduler tick under emulation), then sleeps on cv */
-	if (!l->base.cfg.verbs_blocking) {
-		__atomic_add_fetch(&l->waiters, 1, __ATOMIC_RELAXED);
-		while (__atomic_load_n(&req->state, __ATOMIC_ACQUIRE) != DTP_VREQ_DONE &&
-		       dtp_now_ns() - t0 < WAIT_SPIN_NS)
-			poll_once(l);
-		__atomic_sub_fetch(&l->waiters, 1, __ATOMIC_RELAXED);
+	if (__atomic_load_n(&req->state, __ATOMIC_ACQUIRE) == DTP_VREQ_DONE)
+		return finish(l, req, err);
+	note_call(l);
+	t0 = dtp_now_ns();
+	deadline = timeout_ms < 0 ? UINT64_MAX : t0 + (uint64_t)timeout_ms * 1000000u;
+	if (!l->base.cfg.verbs_blocking)
+		wait_spin(l, req, t0, deadline);
+	if (__atomic_load_n(&req->state, __ATOMIC_ACQUIRE) == DTP_VREQ_DONE) {
+		/* requests still queued for the peer need the thread if this
+		 * caller now goes away (to compute, or to another link) */
+		pthread_mutex_lock(&l->mu);
+		queued = dtp_vq_queued(&l->q);
+		pthread_mutex_unlock(&l->mu);
+		if (queued)
+			hand_over(l);
+		return finish(l, req, err);
 	}
+	/* not imminent: the progress thread takes the CQ, we sleep on cv */
+	hand_over(l);
+	ts.tv_sec = (time_t)(deadline / 1000000000u);
+	ts.tv_nsec = (long)(deadline % 1000000000u);
 	pthread_mutex_lock(&l->mu);
 	while (__atomic_load_n(&req->state, __ATOMIC_ACQUIRE) != DTP_VREQ_DONE) {
 		if (timeout_ms < 0) {
@@ -426,6 +507,7 @@ static void verbs_close(struct dtp_link *link)
 	if (!l)
 		return;
 	/* tell the peer (so its pending requests fail at once), give the BYE a moment */
+	hand_over(l);                /* the thread polls for the BYE's completion */
 	pthread_mutex_lock(&l->mu);
 	dtp_vq_send_bye(&l->q);
 	t0 = dtp_now_ns();
@@ -443,6 +525,7 @@ static void verbs_close(struct dtp_link *link)
 	pthread_mutex_unlock(&l->mu);
 	if (l->thread_started) {
 		__atomic_store_n(&l->stop, 1, __ATOMIC_RELEASE);
+		hand_over(l);
 		if (write(l->wake_fd, &v, sizeof(v)) < 0)
 			dtp_debug("verbs: waking the progress thread: %s", strerror(errno));
 		pthread_join(l->thread, NULL);

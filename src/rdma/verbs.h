@@ -32,9 +32,17 @@ struct dtp_verbs_link {
 	pthread_cond_t cv;                   /* broadcast when requests complete */
 	pthread_t thread;
 	int thread_started;
-	int stop;                            /* atomic: ask the progress thread to exit */
-	int waiters;                         /* atomic: callers polling the CQ in wait() */
-	int wake_fd;                         /* eventfd that wakes the progress thread */
+	/* Who polls the CQ (verbs.c): a caller inside wait() polls it itself and
+	 * the progress thread is parked on `unpark` (a futex), off the CPU, the
+	 * CQ and the mutex; it drives the link when no caller has for a while or
+	 * a caller handed it over. All atomics. */
+	int stop;                            /* ask the progress thread to exit */
+	int waiters;                         /* callers polling the CQ in wait() */
+	unsigned calls;                      /* bumped by every isend/irecv/test/wait */
+	int handoff;                         /* a caller asked the thread to drive now */
+	int parked;                          /* the thread is (about to be) in futex_wait */
+	uint32_t unpark;                     /* futex word: bumped to wake a parked thread */
+	int wake_fd;                         /* eventfd that wakes the thread from poll() */
 	size_t reg_bytes;                    /* bytes registered on this link */
 	struct dtp_mr *mrs;                  /* regions from dtp_link_reg (under mu) */
 	int warned_unreg;                    /* logged the per-message registration once */

@@ -117,7 +117,7 @@ static int setup_resources(struct dtp_verbs_link *l, struct rdma_cm_id *id, stru
 	const struct dtp_link_config *c = &l->base.cfg;
 	const char *dev = ibv_get_device_name(id->verbs->device);
 	struct ibv_qp_init_attr qa;
-	int sq = 4 * c->slots + 8, rq = 2 * c->slots + 2, rc;
+	int sq = 4 * c->slots + 8, rq = dtp_vq_rq_depth(c->slots), rc;
 
 	if (c->ib_dev[0] && strcmp(c->ib_dev, dev))
 		return dtp_errf(err, -ENODEV, "verbs link stage %d <-> stage %d: %s:%d is reached "

@@ -234,13 +234,15 @@ int dtp_vq_init(struct dtp_vq *q, const struct dtp_verbs_api *api, struct ibv_pd
 	q->slots = slots;
 	q->self_stage = self_stage;
 	q->peer_stage = peer_stage;
-	q->rq_depth = 2 * slots + 2;
+	q->rq_depth = dtp_vq_rq_depth(slots);
+	q->rq_batch = dtp_vq_rq_batch(slots);
 	nbuf = (size_t)q->rq_depth + 2 * (size_t)slots + 1;
 	bytes = nbuf * DTP_VMSG_BYTES;
 	q->rslot = calloc((size_t)slots, sizeof(*q->rslot));
 	q->sslot = calloc((size_t)slots, sizeof(*q->sslot));
 	q->sadv = calloc((size_t)slots, sizeof(*q->sadv));
-	if (!q->rslot || !q->sslot || !q->sadv)
+	q->repost = calloc((size_t)q->rq_batch, sizeof(*q->repost));
+	if (!q->rslot || !q->sslot || !q->sadv || !q->repost)
 		goto out_free_arrays;
 	q->ctrl = aligned_alloc(4096, (bytes + 4095) & ~(size_t)4095);
 	if (!q->ctrl)
@@ -259,6 +261,7 @@ int dtp_vq_init(struct dtp_vq *q, const struct dtp_verbs_api *api, struct ibv_pd
 out_free_ctrl:
 	free(q->ctrl);
 out_free_arrays:
+	free(q->repost);
 	free(q->sadv);
 	free(q->sslot);
 	free(q->rslot);
@@ -273,19 +276,29 @@ void dtp_vq_destroy(struct dtp_vq *q)
 	if (q->ctrl_mr)
 		q->api->dereg_mr(q->ctrl_mr);
 	free(q->ctrl);
+	free(q->repost);
 	free(q->sadv);
 	free(q->sslot);
 	free(q->rslot);
 	memset(q, 0, sizeof(*q));
 }
 
-static int post_recv(struct dtp_vq *q, uint32_t i)
+/* post the receive buffers idx[0..n) as one chain (n <= 16) */
+static int post_recvs(struct dtp_vq *q, const uint32_t *idx, int n)
 {
-	struct ibv_sge sge = { .addr = (uintptr_t)ctrl_recv(q, i), .length = DTP_VMSG_BYTES,
-			       .lkey = q->ctrl_mr->lkey };
-	struct ibv_recv_wr wr = { .wr_id = DTP_VWR(DTP_VWR_RECV, i), .sg_list = &sge, .num_sge = 1 };
+	struct ibv_sge sge[16];
+	struct ibv_recv_wr wr[16];
 	struct ibv_recv_wr *bad = NULL;
-	int rc = q->api->post_recv(q->qp, &wr, &bad);
+	int i, rc;
+
+	for (i = 0; i < n; i++) {
+		sge[i] = (struct ibv_sge){ .addr = (uintptr_t)ctrl_recv(q, idx[i]),
+					   .length = DTP_VMSG_BYTES, .lkey = q->ctrl_mr->lkey };
+		wr[i] = (struct ibv_recv_wr){ .wr_id = DTP_VWR(DTP_VWR_RECV, idx[i]),
+					      .next = i + 1 < n ? &wr[i + 1] : NULL,
+					      .sg_list = &sge[i], .num_sge = 1 };
+	}
+	rc = q->api->post_recv(q->qp, wr, &bad);
 
 	if (rc)
 		dtp_vq_fail(q, rc > 0 ? -rc : -EIO,
@@ -296,12 +309,26 @@ static int post_recv(struct dtp_vq *q, uint32_t i)
 
 int dtp_vq_start(struct dtp_vq *q, struct dtp_err *err)
 {
-	int i;
+	uint32_t idx[16];
+	int i, n = 0;
 
-	for (i = 0; i < q->rq_depth; i++)
-		if (post_recv(q, (uint32_t)i))
+	for (i = 0; i < q->rq_depth; i++) {
+		idx[n++] = (uint32_t)i;
+		if ((n == 16 || i + 1 == q->rq_depth) && post_recvs(q, idx, n))
 			return dtp_errf(err, q->fatal, "%s", q->ferr.msg);
+		n %= 16;
+	}
 	return 0;
+}
+
+/* a receive buffer was consumed: re-post it with the next rq_batch - 1 */
+static void repost(struct dtp_vq *q, uint32_t i)
+{
+	q->repost[q->nrepost++] = i;
+	if (q->nrepost == q->rq_batch) {
+		q->nrepost = 0;
+		post_recvs(q, q->repost, q->rq_batch);
+	}
 }
 
 static int post_ctrl(struct dtp_vq *q, int kind, uint32_t seq, uint8_t *buf, const struct dtp_vmsg *m)
@@ -586,7 +613,7 @@ void dtp_vq_handle_wc(struct dtp_vq *q, const struct ibv_wc *wc)
 		else
 			on_ctrl(q, wc, val);
 		if (!q->fatal)
-			post_recv(q, val);
+			repost(q, val);
 		break;
 	case DTP_VWR_BYE:
 		q->bye_done = 1;

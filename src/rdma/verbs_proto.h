@@ -71,7 +71,10 @@ struct dtp_vq {
 	struct ibv_cq *cq;
 	int slots;
 	int self_stage, peer_stage;
-	int rq_depth;            /* receive buffers kept posted: 2 * slots + 2 */
+	int rq_depth;            /* receive buffers: dtp_vq_rq_depth(slots) */
+	int rq_batch;            /* consumed receive buffers are re-posted this many at a time */
+	int nrepost;             /* consumed, not yet re-posted (< rq_batch between calls) */
+	uint32_t *repost;        /* [rq_batch] their indices */
 	uint8_t *ctrl;           /* rq_depth + 2 * slots + 1 control buffers */
 	struct ibv_mr *ctrl_mr;
 	/* receive direction */
@@ -95,11 +98,23 @@ struct dtp_vq {
 	uint64_t completions;    /* work completions handled */
 };
 
+/* Receive buffers per link. The peer can have at most 2 * slots + 1 messages
+ * in flight that each take one (slots advertisements, slots payloads or
+ * NACKs, a BYE), so 2 * slots + 2 stay posted at all times; the rq_batch on
+ * top lets consumed ones be re-posted in batches (one chained ibv_post_recv)
+ * instead of one call per message. The QP's receive queue and the CQ are
+ * sized from this. */
+static inline int dtp_vq_rq_batch(int slots) { return slots < 8 ? slots : 8; }
+static inline int dtp_vq_rq_depth(int slots) { return 2 * slots + 2 + dtp_vq_rq_batch(slots); }
+
 /* Allocate and register the control buffers (api->reg_mr on pd). */
 int dtp_vq_init(struct dtp_vq *q, const struct dtp_verbs_api *api, struct ibv_pd *pd,
 		struct ibv_qp *qp, struct ibv_cq *cq, int slots, int self_stage, int peer_stage,
 		struct dtp_err *err);
 void dtp_vq_destroy(struct dtp_vq *q);
+/* requests waiting for the peer before anything can go on the wire: isends
+ * without an advertisement, irecvs without a credit */
+static inline int dtp_vq_queued(const struct dtp_vq *q) { return q->spend_head || q->rpend_head; }
 /* post the rq_depth receive buffers (once, after the QP reaches RTR) */
 int dtp_vq_start(struct dtp_vq *q, struct dtp_err *err);
 

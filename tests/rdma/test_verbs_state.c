@@ -26,7 +26,8 @@ struct fake {
 	struct ibv_send_wr send[64];
 	struct ibv_sge sge[64];
 	uint8_t data[64][DTP_VMSG_WIRE];
-	int nrecv;
+	int nrecv;               /* receive work requests posted */
+	int nrecv_calls;         /* post_recv calls (a chain is one) */
 	uint64_t recv_id[256];
 	int fail_send;           /* errno returned by post_send when nonzero */
 	int ndereg;              /* deregistrations other than the control buffers */
@@ -59,9 +60,12 @@ static int f_post_recv(struct ibv_qp *qp, struct ibv_recv_wr *wr, struct ibv_rec
 {
 	struct fake *f = FAKE_OF(qp, qp);
 
-	assert_int_equal(wr->num_sge, 1);
-	assert_true(wr->sg_list[0].length >= DTP_VMSG_WIRE);
-	f->recv_id[f->nrecv++ % 256] = wr->wr_id;
+	f->nrecv_calls++;
+	for (; wr; wr = wr->next) {
+		assert_int_equal(wr->num_sge, 1);
+		assert_true(wr->sg_list[0].length >= DTP_VMSG_WIRE);
+		f->recv_id[f->nrecv++ % 256] = wr->wr_id;
+	}
 	return 0;
 }
 
@@ -115,7 +119,8 @@ static int setup_slots(void **state, int slots)
 	assert_non_null(x);
 	assert_int_equal(dtp_vq_init(&x->q, &fake_api, &x->f.pd, &x->f.qp, &x->f.cq, slots, 0, 1, &err), 0);
 	assert_int_equal(dtp_vq_start(&x->q, &err), 0);
-	assert_int_equal(x->f.nrecv, 2 * slots + 2);
+	assert_int_equal(x->f.nrecv, dtp_vq_rq_depth(slots));
+	assert_true(dtp_vq_rq_depth(slots) >= 2 * slots + 2 + dtp_vq_rq_batch(slots));
 	*state = x;
 	return 0;
 }
@@ -224,7 +229,43 @@ static void test_recv_credits(void **state)
 	assert_int_equal(r[1].len, 0);
 	assert_int_equal(r[2].len, 64);
 	assert_int_equal(x->q.fatal, 0);
-	assert_int_equal(x->f.nrecv, 6 + 3);       /* each receive buffer reposted */
+	/* consumed receive buffers go back in batches of rq_batch (2 here), one
+	 * post_recv call each: two reposted, one waits for the next */
+	assert_int_equal(x->f.nrecv, dtp_vq_rq_depth(2) + 2);
+	assert_int_equal(x->q.nrepost, 1);
+}
+
+/* every consumed receive buffer is re-posted, rq_batch at a time in one
+ * chained call, and at least 2 * slots + 2 stay posted at every moment (what
+ * the peer may have in flight) */
+static void test_recv_repost_batched(void **state)
+{
+	struct fixture *x = *state;
+	int depth = dtp_vq_rq_depth(2), batch = dtp_vq_rq_batch(2), i;
+	int calls0 = x->f.nrecv_calls;
+	struct dtp_tag t = { 1, 0, DTP_MSG_ACT };
+	struct dtp_req r;
+	char buf[64];
+
+	assert_true(batch > 1);
+	for (i = 0; i < 3 * depth; i++) {
+		struct ibv_wc wc = { .wr_id = DTP_VWR(DTP_VWR_RECV, (uint32_t)(i % depth)),
+				     .status = IBV_WC_SUCCESS, .opcode = IBV_WC_RECV_RDMA_WITH_IMM,
+				     .byte_len = 8, .imm_data = htonl(dtp_vimm_encode((uint32_t)i, 0)) };
+		int consumed = i + 1, reposted = consumed / batch * batch;
+
+		dtp_vq_irecv(&x->q, &t, buf, sizeof(buf), 0x77, NULL, &r);
+		dtp_vq_handle_wc(&x->q, &wc);
+		assert_true(done(&r));
+		assert_int_equal(r.status, 0);
+		assert_int_equal(x->f.nrecv, depth + reposted);
+		assert_int_equal(x->f.nrecv_calls, calls0 + consumed / batch);
+		assert_true(depth - (consumed - reposted) >= 2 * 2 + 2);
+	}
+	/* the chain names the buffers consumed, in order */
+	for (i = 0; i < batch; i++)
+		assert_true(x->f.recv_id[(depth + i) % 256] == DTP_VWR(DTP_VWR_RECV, (uint32_t)i));
+	assert_int_equal(x->q.fatal, 0);
 }
 
 /* sender: waits for advertisements, consumes them in order, credits recover */
@@ -575,6 +616,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_vmsg_roundtrip),
 		cmocka_unit_test_setup_teardown(test_recv_credits, setup2, teardown),
+		cmocka_unit_test_setup_teardown(test_recv_repost_batched, setup2, teardown),
 		cmocka_unit_test_setup_teardown(test_send_credits_in_order, setup2, teardown),
 		cmocka_unit_test_setup_teardown(test_credit_before_write_completion, setup2, teardown),
 		cmocka_unit_test_setup_teardown(test_inline_small_send, setup2, teardown),
