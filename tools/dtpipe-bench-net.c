@@ -14,7 +14,9 @@
  * map, one copy per tensor); --own-buffers uses the caller's own memory
  * registered with dtp_link_reg instead (on shm: two copies through the ring).
  * --memcpy-ref also prints the references for shm: a memcpy into a shared
- * mapping per size, and a ping-pong through a shared mapping (pp_wait). scripts/bench-net.sh runs it beside qperf. */
+ * mapping per size, and (forked) a ping-pong through a shared mapping ("pp"
+ * rows, see pp_round) before each latency size. scripts/bench-net.sh runs it
+ * beside qperf. */
 #include "config.h"
 
 #include <arpa/inet.h>
@@ -47,6 +49,7 @@ struct opts {
 	double seconds;        /* target time per bandwidth size */
 	int memcpy_ref;
 	int own_buffers;       /* dtp_link_reg of our memory instead of dtp_link_alloc */
+	struct pp *pp;         /* --memcpy-ref, forked: the latency reference's mapping */
 };
 
 static int die(const char *what, int rc, const struct dtp_err *err)
@@ -78,6 +81,55 @@ static int count_for(size_t sz, double seconds)
 	return n < 2 * WINDOW ? 2 * WINDOW : n > 20000 ? 20000 : (int)n;
 }
 
+/* the shm latency reference, run by the same two processes right before
+ * each size of the link's ping-pong (same cores, same moment): the message is
+ * handed back and forth through a shared mapping, each side spinning on the
+ * other's counter (2 us with pause, then with sched_yield so as not to starve
+ * the peer on a busy machine): the floor of a handoff here, with no queues,
+ * framing or sleeping */
+struct pp {
+	_Alignas(64) _Atomic uint32_t seq[2];
+	_Alignas(64) char msg[2][4096];
+};
+
+static void pp_wait(_Atomic uint32_t *w, uint32_t v)
+{
+	uint64_t t0 = dtp_now_ns();
+
+	while (atomic_load_explicit(w, memory_order_acquire) != v) {
+		if (dtp_now_ns() - t0 < 2000)
+			__builtin_ia32_pause();
+		else
+			sched_yield();
+	}
+}
+
+/* round i (from 1, counting on across sizes): stage 1 pings, stage 0 echoes */
+static void pp_round(struct pp *p, int stage, uint32_t i, char *local, size_t sz)
+{
+	if (stage == 1) {
+		memcpy(p->msg[0], local, sz);
+		atomic_store_explicit(&p->seq[0], i, memory_order_release);
+		pp_wait(&p->seq[1], i);
+		memcpy(local, p->msg[1], sz);
+	} else {
+		pp_wait(&p->seq[0], i);
+		memcpy(local, p->msg[0], sz);
+		memcpy(p->msg[1], local, sz);
+		atomic_store_explicit(&p->seq[1], i, memory_order_release);
+	}
+}
+
+/* one latency row from LAT_ITERS round trips (rtt_ns, sorted here) */
+static void print_lat(const char *name, size_t sz, uint64_t total_ns, uint64_t *rtt_ns)
+{
+	double rtt = (double)total_ns / LAT_ITERS / 1e3;
+
+	qsort(rtt_ns, LAT_ITERS, sizeof(rtt_ns[0]), cmp_u64);
+	printf("%-6s %-10zu %12.1f %12.1f %10.1f %10.1f %10.1f\n", name, sz, rtt / 2, rtt,
+	       pct_us(rtt_ns, 50) / 2, (double)rtt_ns[0] / 2e3, pct_us(rtt_ns, 99) / 2);
+}
+
 static int side(const struct opts *o, int stage)
 {
 	struct dtp_link_config c = o->cfg;
@@ -87,6 +139,7 @@ static int side(const struct opts *o, int stage)
 	uint64_t *rtt_ns = calloc(LAT_ITERS, sizeof(*rtt_ns));   /* round trips of one size */
 	char *buf = NULL, one = 0;
 	struct dtp_mr *mr;
+	uint32_t pp_seq = 0;
 	int rc;
 
 	if (!rtt_ns)
@@ -151,46 +204,51 @@ static int side(const struct opts *o, int stage)
 		       "median", "min", "p99", LAT_ITERS);
 	for (size_t k = 0; k < N_LAT; k++) {
 		size_t sz = lat_sizes[k];
-		uint64_t t0 = 0, prev = 0;
 
-		for (int i = 0; i < LAT_ITERS + 200; i++) {
-			struct dtp_tag t = { 1000 + (uint32_t)k, (uint16_t)i, DTP_MSG_CTRL };
-			uint64_t now = dtp_now_ns();
+		/* pass 0: the reference through o->pp (when forked), pass 1: the link */
+		for (int pass = o->pp ? 0 : 1; pass < 2; pass++) {
+			uint64_t t0 = 0, prev = 0;
 
-			if (i == 200)
-				t0 = now;
-			if (i > 200)
-				rtt_ns[i - 201] = now - prev;
-			prev = now;
-			if (stage == 1) {
-				rc = dtp_link_isend(l, &t, buf, sz, mr, &req[0]);
-				if (!rc)
-					rc = dtp_link_irecv(l, &t, buf + MAX_SIZE, sz, mr, &req[1]);
-				if (!rc)
-					rc = dtp_link_wait(l, &req[0], 60000, &err);
-				if (!rc)
-					rc = dtp_link_wait(l, &req[1], 60000, &err);
-			} else {
-				rc = dtp_link_irecv(l, &t, buf, sz, mr, &req[1]);
-				if (!rc)
-					rc = dtp_link_wait(l, &req[1], 60000, &err);
-				if (!rc)
+			for (int i = 0; i < LAT_ITERS + 200; i++) {
+				struct dtp_tag t = { 1000 + (uint32_t)k, (uint16_t)i, DTP_MSG_CTRL };
+				uint64_t now = dtp_now_ns();
+
+				if (i == 200)
+					t0 = now;
+				if (i > 200)
+					rtt_ns[i - 201] = now - prev;
+				prev = now;
+				if (pass == 0) {
+					pp_round(o->pp, stage, ++pp_seq, buf, sz);
+					continue;
+				}
+				if (stage == 1) {
 					rc = dtp_link_isend(l, &t, buf, sz, mr, &req[0]);
-				if (!rc)
-					rc = dtp_link_wait(l, &req[0], 60000, &err);
+					if (!rc)
+						rc = dtp_link_irecv(l, &t, buf + MAX_SIZE, sz, mr,
+								    &req[1]);
+					if (!rc)
+						rc = dtp_link_wait(l, &req[0], 60000, &err);
+					if (!rc)
+						rc = dtp_link_wait(l, &req[1], 60000, &err);
+				} else {
+					rc = dtp_link_irecv(l, &t, buf, sz, mr, &req[1]);
+					if (!rc)
+						rc = dtp_link_wait(l, &req[1], 60000, &err);
+					if (!rc)
+						rc = dtp_link_isend(l, &t, buf, sz, mr, &req[0]);
+					if (!rc)
+						rc = dtp_link_wait(l, &req[0], 60000, &err);
+				}
+				if (rc)
+					return die("ping-pong", rc, &err);
 			}
-			if (rc)
-				return die("ping-pong", rc, &err);
-		}
-		if (stage == 1) {
-			uint64_t end = dtp_now_ns();
-			double rtt = (double)(end - t0) / LAT_ITERS / 1e3;
+			if (stage == 1) {
+				uint64_t end = dtp_now_ns();
 
-			rtt_ns[LAT_ITERS - 1] = end - prev;
-			qsort(rtt_ns, LAT_ITERS, sizeof(rtt_ns[0]), cmp_u64);
-			printf("%-6s %-10zu %12.1f %12.1f %10.1f %10.1f %10.1f\n", dtp_link_transport(l),
-			       sz, rtt / 2, rtt, pct_us(rtt_ns, 50) / 2, (double)rtt_ns[0] / 2e3,
-			       pct_us(rtt_ns, 99) / 2);
+				rtt_ns[LAT_ITERS - 1] = end - prev;
+				print_lat(pass ? dtp_link_transport(l) : "pp", sz, end - t0, rtt_ns);
+			}
 		}
 	}
 	fflush(stdout);
@@ -242,73 +300,6 @@ static void memcpy_ref(double seconds)
 	}
 	munmap(dst, MAX_SIZE * WINDOW);
 	dtp_free(src);
-}
-
-/* the shm latency reference: two processes hand a small message back and
- * forth through a shared mapping, each spinning on the other's counter (2 us
- * with pause, then with sched_yield so as not to starve the peer on a busy
- * machine: the floor of a handoff here, with no queues, framing or sleep) */
-struct pp {
-	_Alignas(64) _Atomic uint32_t seq[2];
-	_Alignas(64) char msg[2][4096];
-};
-
-static void pp_wait(_Atomic uint32_t *w, uint32_t v)
-{
-	uint64_t t0 = dtp_now_ns();
-
-	while (atomic_load_explicit(w, memory_order_acquire) != v) {
-		if (dtp_now_ns() - t0 < 2000)
-			__builtin_ia32_pause();
-		else
-			sched_yield();
-	}
-}
-
-static void pingpong_ref(void)
-{
-	struct pp *p = mmap(NULL, sizeof(*p), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
-			    -1, 0);
-	char local[4096] = { 0 };
-	pid_t pid;
-
-	if (p == MAP_FAILED)
-		return;
-	memset(p, 0, sizeof(*p));
-	printf("%-6s %-10s %12s %12s\n", "ref", "size", "one-way us", "round trip us");
-	fflush(stdout);
-	for (size_t k = 0; k < N_LAT; k++) {
-		size_t sz = lat_sizes[k];
-		uint64_t t0 = 0;
-
-		pid = fork();
-		if (pid < 0)
-			break;
-		for (uint32_t i = 1; i <= LAT_ITERS + 200; i++) {
-			if (i == 201)
-				t0 = dtp_now_ns();
-			if (pid == 0) {        /* echo */
-				pp_wait(&p->seq[0], i);
-				memcpy(local, p->msg[0], sz);
-				memcpy(p->msg[1], local, sz);
-				atomic_store_explicit(&p->seq[1], i, memory_order_release);
-			} else {
-				memcpy(p->msg[0], local, sz);
-				atomic_store_explicit(&p->seq[0], i, memory_order_release);
-				pp_wait(&p->seq[1], i);
-				memcpy(local, p->msg[1], sz);
-			}
-		}
-		if (pid == 0)
-			_exit(0);
-		waitpid(pid, NULL, 0);
-		atomic_store(&p->seq[0], 0);
-		atomic_store(&p->seq[1], 0);
-		printf("%-6s %-10zu %12.1f %12.1f\n", "pp", sz,
-		       (double)(dtp_now_ns() - t0) / LAT_ITERS / 2e3,
-		       (double)(dtp_now_ns() - t0) / LAT_ITERS / 1e3);
-	}
-	munmap(p, sizeof(*p));
 }
 
 static int free_port(const char *host)
@@ -370,10 +361,8 @@ int main(int argc, char **argv)
 		}
 	}
 	signal(SIGPIPE, SIG_IGN);
-	if (o.memcpy_ref) {
+	if (o.memcpy_ref)
 		memcpy_ref(o.seconds);
-		pingpong_ref();
-	}
 	if (role >= 0) {
 		if (!o.cfg.port) {
 			fprintf(stderr, "dtpipe-bench-net: --server/--client need --port\n");
@@ -383,6 +372,12 @@ int main(int argc, char **argv)
 	}
 	if (!o.cfg.port)
 		o.cfg.port = free_port(o.cfg.host);
+	if (o.memcpy_ref) {
+		o.pp = mmap(NULL, sizeof(*o.pp), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+			    -1, 0);
+		if (o.pp == MAP_FAILED)
+			o.pp = NULL;
+	}
 	fflush(stdout);
 	for (int s = 0; s < 2; s++) {
 		pid[s] = fork();
