@@ -262,6 +262,73 @@ static int case_link_alloc(struct env *e)
 	return 0;
 }
 
+/* A buffer from dtp_link_alloc on one link, registered with dtp_link_reg on a
+ * second link to the same peer, receives there (on shm: by one copy, the
+ * second link shares it too). Then the sender waits for a receive the peer
+ * never posts, and the peer dies: the wait ends with -ECONNRESET, not a hang. */
+static int case_alloc_second_link(struct env *e)
+{
+	enum { SZ = 1 << 20 };
+	struct dtp_link_config c, c2;
+	struct dtp_link *a, *b;
+	struct dtp_mr *amr, *bmr;
+	struct dtp_req req;
+	struct dtp_err err = { 0 };
+	struct dtp_tag t = { 3, 1, DTP_MSG_ACT };
+	char *buf, *scratch = malloc(SZ);
+	uint64_t ptx = 0, prx = 0;
+	uint64_t t0;
+	int rc;
+
+	cfg_for(e, &c);
+	c2 = c;
+	c2.port = e->port + 1000;    /* the second link: another port, same peer */
+	if (!scratch || open_link(e, &c, &a) || open_link(e, &c2, &b))
+		return 1;
+	CHECK(dtp_link_alloc(a, 2 * SZ, (void **)&buf, &amr, &err) == 0, "alloc: %s", err.msg);
+	CHECK(dtp_link_reg(b, buf, 2 * SZ, &bmr, &err) == 0, "reg on the second link: %s",
+	      err.msg);
+	if (e->stage == 0) {
+		CHECK(dtp_link_irecv(b, &t, buf + SZ, SZ, bmr, &req) == 0, "irecv");
+		signal_peer(e);
+		CHECK(dtp_link_wait(b, &req, 20000, &err) == 0, "recv: %s", err.msg);
+		CHECK(req.len == SZ && same(buf + SZ, SZ, 77, scratch), "content differs");
+		if (e->kind == DTP_TRANSPORT_SHM) {
+			CHECK(dtp_shm_placed(b, &ptx, &prx) == 0 && prx == 1,
+			      "%llu tensors placed into the buffer shared on the second link, "
+			      "expected 1", (unsigned long long)prx);
+		}
+		/* stage 1 now waits to send into a receive we never post: die */
+		CHECK(wait_peer(e, 20000) == 0, "no word from stage 1");
+		msleep(100);
+		_exit(0);
+	}
+	CHECK(wait_peer(e, 20000) == 0, "stage 0 did not post");
+	fill(buf, SZ, 77);
+	CHECK(dtp_link_isend(b, &t, buf, SZ, bmr, &req) == 0, "isend");
+	CHECK(dtp_link_wait(b, &req, 20000, &err) == 0, "send: %s", err.msg);
+	signal_peer(e);
+	t0 = dtp_now_ns();
+	/* shm: the first send waits for the receive (rendezvous); tcp: sends
+	 * fill the socket buffers first */
+	rc = 0;
+	for (int i = 0; i < 100 && rc == 0; i++) {
+		t.micro = (uint16_t)(2 + i);
+		rc = dtp_link_isend(b, &t, buf, SZ, bmr, &req);
+		if (rc == 0)
+			rc = dtp_link_wait(b, &req, 20000, &err);
+	}
+	CHECK(rc == -ECONNRESET && strstr(err.msg, "peer stage 0"),
+	      "send waiting for a receive of a dead peer: rc %d: %s", rc, err.msg);
+	CHECK(dtp_now_ns() - t0 < 10000000000ull, "the dead peer took over 10 s to notice");
+	dtp_link_dereg(b, bmr);
+	dtp_link_free(a, buf, amr);
+	dtp_link_close(b);
+	dtp_link_close(a);
+	free(scratch);
+	return 0;
+}
+
 /* more sends in flight than slots; the receiver is slow, then catches up */
 static int case_credits(struct env *e)
 {
@@ -577,6 +644,7 @@ struct tcase {
 static const struct tcase cases[] = {
 	{ "many_sizes_both_directions", case_many_sizes },
 	{ "link_alloc_one_copy", case_link_alloc },
+	{ "alloc_shared_on_second_link_then_peer_dies", case_alloc_second_link },
 	{ "credit_exhaustion_and_recovery", case_credits },
 	{ "peer_close_mid_stream", case_peer_close },
 	{ "refused_handshake", case_refused },
