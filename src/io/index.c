@@ -262,8 +262,8 @@ int dtp_index_write(const char *dir, const struct dtp_shard *shards, int n, int6
 	const struct dtp_shard **sorted;
 	char tmp[4200], path[4200];
 	size_t len = DTP_INDEX_HEADER_BYTES + 4, off, L;
-	uint8_t *b;
-	int i, fd, rc;
+	uint8_t *b = NULL;
+	int i, fd, rc = 0;
 
 	sorted = calloc(n > 0 ? (size_t)n : 1, sizeof(*sorted));
 	if (!sorted)
@@ -271,8 +271,8 @@ int dtp_index_write(const char *dir, const struct dtp_shard *shards, int n, int6
 	for (i = 0; i < n; i++) {
 		L = strlen(dtp_index_basename(shards[i].path));
 		if (L == 0 || L > 4095) {
-			free(sorted);
-			return dtp_errf(err, -ENAMETOOLONG, "%s: shard name of %zu bytes", shards[i].path, L);
+			rc = dtp_errf(err, -ENAMETOOLONG, "%s: shard name of %zu bytes", shards[i].path, L);
+			goto out_free;
 		}
 		sorted[i] = &shards[i];
 		len += DTP_INDEX_ENTRY_BYTES + L;
@@ -280,14 +280,14 @@ int dtp_index_write(const char *dir, const struct dtp_shard *shards, int n, int6
 	qsort(sorted, (size_t)n, sizeof(*sorted), cmp_shard_name);
 	for (i = 1; i < n; i++)
 		if (cmp_shard_name(&sorted[i - 1], &sorted[i]) == 0) {
-			free(sorted);
-			return dtp_errf(err, -EINVAL, "%s: two shards named %s", dir,
-					dtp_index_basename(sorted[i]->path));
+			rc = dtp_errf(err, -EINVAL, "%s: two shards named %s", dir,
+				      dtp_index_basename(sorted[i]->path));
+			goto out_free;
 		}
 	b = calloc(1, len);
 	if (!b) {
-		free(sorted);
-		return dtp_errf(err, -ENOMEM, "%s: out of memory", dir);
+		rc = dtp_errf(err, -ENOMEM, "%s: out of memory", dir);
+		goto out_free;
 	}
 	dtp_put_le32(b, DTP_INDEX_MAGIC);
 	dtp_put_le32(b + 4, DTP_INDEX_VERSION);
@@ -299,7 +299,6 @@ int dtp_index_write(const char *dir, const struct dtp_shard *shards, int n, int6
 		off += DTP_INDEX_ENTRY_BYTES + strlen(dtp_index_basename(sorted[i]->path));
 	}
 	dtp_put_le32(b + len - 4, (uint32_t)crc32(0L, b, (uInt)(len - 4)));
-	free(sorted);
 	snprintf(tmp, sizeof(tmp), "%.4000s/%s.XXXXXX", dir, DTP_INDEX_NAME);
 	snprintf(path, sizeof(path), "%.4000s/%s", dir, DTP_INDEX_NAME);
 	fd = mkostemp(tmp, O_CLOEXEC);
@@ -320,5 +319,6 @@ int dtp_index_write(const char *dir, const struct dtp_shard *shards, int n, int6
 	}
 out_free:
 	free(b);
+	free(sorted);
 	return rc;
 }
