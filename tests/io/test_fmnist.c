@@ -109,6 +109,11 @@ static void test_round_trip(void **state)
 	snprintf(cmd, sizeof(cmd), "'%s' fashion-mnist --out '%s/new/fm' --records-per-shard 7000 2>/dev/null", t, dir);
 	assert_int_equal(run(cmd), 0);
 	/* --out creates missing parents (new/fm) */
+	/* each split's directory has its dataset index (tests/io/test_index checks its contents) */
+	snprintf(sub, sizeof(sub), "%.4000s/new/fm/train/.dtpipe-index", dir);
+	assert_int_equal(access(sub, R_OK), 0);
+	snprintf(sub, sizeof(sub), "%.4000s/new/fm/test/.dtpipe-index", dir);
+	assert_int_equal(access(sub, R_OK), 0);
 	snprintf(sub, sizeof(sub), "%.4000s/new/fm/train", dir);
 	check_split(sub, "train", 60000);
 	snprintf(sub, sizeof(sub), "%.4000s/new/fm/test", dir);
