@@ -19,6 +19,7 @@
 #include <limits.h>
 #include <linux/futex.h>
 #include <poll.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +35,9 @@
 #define WAIT_SPIN_NS 10000000u   /* wait(): the caller polls the CQ itself this long (more
 				  * than two 4 ms ticks of an emulated guest), then sleeps */
 #define PARK_NS 1000000u         /* the thread re-checks whether callers still drive the link */
+#ifndef DTP_VERBS_YIELD_NS
+#define DTP_VERBS_YIELD_NS 50000u /* wait(): past this, yield the CPU every 64 empty polls */
+#endif
 
 static struct dtp_verbs_link *vl(struct dtp_link *l)
 {
@@ -447,6 +451,11 @@ static void wait_spin(struct dtp_verbs_link *l, struct dtp_req *req, uint64_t t0
 		now = dtp_now_ns();
 		if (now - t0 >= WAIT_SPIN_NS || now >= deadline)
 			break;
+		/* the completion is late: the peer (or the kernel's rxe work) may be
+		 * waiting for this CPU, as two processes on one CPU take turns only at
+		 * a scheduler tick otherwise; on an idle CPU this returns at once */
+		if (now - t0 >= DTP_VERBS_YIELD_NS)
+			sched_yield();
 	}
 	__atomic_sub_fetch(&l->waiters, 1, __ATOMIC_SEQ_CST);
 }
