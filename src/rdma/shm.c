@@ -42,6 +42,8 @@
 #define SHM_ADVERTS 32                 /* advertised receives in flight per direction */
 #define SHM_PLACE_MIN (16u << 10)      /* smaller tensors go through the ring */
 #define SHM_NT_MIN (2u << 20)          /* placed with non-temporal stores */
+#define SHM_ADVERT_WAIT_NS 1000000u    /* then a send stops waiting for its
+					  advert and takes the ring (eager) */
 #define SHM_NO_SLOT UINT32_MAX         /* advertised receive not in shared memory */
 
 struct shm_side {                      /* one per process, own cache line */
@@ -100,6 +102,7 @@ struct dtp_shm_link {
 	_Atomic uint32_t kick;             /* private futex for the progress thread */
 	uint32_t kick_seen;                /* the thread's last look at kick */
 	_Atomic uint32_t need_advert;      /* seq + 1 of the send waiting for an advert */
+	_Atomic uint64_t advert_since;     /* when it began to wait (dtp_now_ns) */
 	uint32_t gen_next;                 /* for this side's region entries */
 	int map_warned;
 	struct shm_peer_map peer[SHM_REGIONS];
@@ -264,8 +267,17 @@ static int shm_block(void *ctx, int rd, int wr, int timeout_ms, int thread)
 	atomic_fetch_add(&me->sleepers, 1);
 	bell = atomic_load(&me->bell);
 	if (!ready(t, rd, wr) && !peer_gone(t) && !(thread && atomic_load(&t->kick) != k)) {
+		uint64_t since = atomic_load(&t->advert_since);
+
 		if (timeout_ms >= 0 && timeout_ms < ms)
 			ms = timeout_ms;
+		if (wr && since) {         /* wake when the send stops waiting */
+			uint64_t end = since + SHM_ADVERT_WAIT_NS, now = dtp_now_ns();
+			int left = now >= end ? 0 : (int)((end - now) / 1000000u) + 1;
+
+			if (left < ms)
+				ms = left;
+		}
 		futex_wait(&me->bell, bell, ms, 1);
 	}
 	atomic_fetch_sub(&me->sleepers, 1);
@@ -375,10 +387,17 @@ static int shm_place(void *ctx, uint32_t seq, const void *buf, size_t len)
 		char *base;
 
 		if (atomic_load_explicit(&a->seq1, memory_order_acquire) != seq + 1) {
-			/* no shared buffer on the other side: no point waiting */
+			uint64_t now = dtp_now_ns(), since = atomic_load(&t->advert_since);
+
+			/* no shared buffer on the other side: no point waiting; and
+			 * not forever: a peer that receives only after its own sends
+			 * complete still finds them in the ring, as before */
 			if (!atomic_load_explicit(&t->ctrl->routed[!t->me].regions,
-						  memory_order_relaxed))
+						  memory_order_relaxed) ||
+			    (since && now - since >= SHM_ADVERT_WAIT_NS))
 				goto out_routed;
+			if (!since)
+				atomic_store(&t->advert_since, now);
 			atomic_store_explicit(&t->need_advert, seq + 1, memory_order_relaxed);
 			return -EAGAIN;
 		}
@@ -393,6 +412,7 @@ static int shm_place(void *ctx, uint32_t seq, const void *buf, size_t len)
 	}
 out_routed:
 	atomic_store_explicit(&t->need_advert, 0, memory_order_relaxed);
+	atomic_store(&t->advert_since, 0);
 	/* done with advertisement seq: the receiver may reuse its entry */
 	atomic_store_explicit(&t->ctrl->routed[t->me].n, seq + 1, memory_order_release);
 	return placed;

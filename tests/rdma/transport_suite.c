@@ -329,6 +329,58 @@ static int case_alloc_second_link(struct env *e)
 	return 0;
 }
 
+/* The peer has shared receive buffers but has not posted yet: sends still
+ * complete on their own (through the ring on shm, after a bounded wait for
+ * the advertisement), so a stage may wait for its sends before receiving.
+ * The receives then find the tensors, into shared memory. */
+static int case_eager_beside_shared(struct env *e)
+{
+	enum { SZ = 1 << 20, N = 2 };
+	struct dtp_link_config c;
+	struct dtp_link *l;
+	struct dtp_mr *mr;
+	struct dtp_req req[N];
+	struct dtp_err err = { 0 };
+	char *buf, *scratch = malloc(SZ);
+
+	cfg_for(e, &c);
+	if (!scratch || open_link(e, &c, &l))
+		return 1;
+	CHECK(dtp_link_alloc(l, (size_t)N * SZ, (void **)&buf, &mr, &err) == 0, "alloc: %s",
+	      err.msg);
+	signal_peer(e);   /* both have published a shared buffer */
+	CHECK(wait_peer(e, 20000) == 0, "no word from the peer");
+	if (e->stage == 0) {
+		for (int i = 0; i < N; i++) {
+			struct dtp_tag t = { 9, (uint16_t)i, DTP_MSG_ACT };
+
+			fill(buf + (size_t)i * SZ, SZ, 900 + (uint64_t)i);
+			CHECK(dtp_link_isend(l, &t, buf + (size_t)i * SZ, SZ, mr, &req[i]) == 0,
+			      "isend %d", i);
+			CHECK(dtp_link_wait(l, &req[i], 5000, &err) == 0,
+			      "send %d with no receive posted yet: %s", i, err.msg);
+		}
+		signal_peer(e);
+		CHECK(wait_peer(e, 20000) == 0, "stage 1 did not receive");
+	} else {
+		CHECK(wait_peer(e, 20000) == 0, "stage 0 did not send");
+		for (int i = 0; i < N; i++) {
+			struct dtp_tag t = { 9, (uint16_t)i, DTP_MSG_ACT };
+
+			CHECK(dtp_link_irecv(l, &t, buf + (size_t)i * SZ, SZ, mr, &req[i]) == 0,
+			      "irecv %d", i);
+			CHECK(dtp_link_wait(l, &req[i], 20000, &err) == 0, "recv %d: %s", i, err.msg);
+			CHECK(same(buf + (size_t)i * SZ, SZ, 900 + (uint64_t)i, scratch),
+			      "recv %d: content differs", i);
+		}
+		signal_peer(e);
+	}
+	dtp_link_free(l, buf, mr);
+	dtp_link_close(l);
+	free(scratch);
+	return 0;
+}
+
 /* more sends in flight than slots; the receiver is slow, then catches up */
 static int case_credits(struct env *e)
 {
@@ -645,6 +697,7 @@ static const struct tcase cases[] = {
 	{ "many_sizes_both_directions", case_many_sizes },
 	{ "link_alloc_one_copy", case_link_alloc },
 	{ "alloc_shared_on_second_link_then_peer_dies", case_alloc_second_link },
+	{ "eager_sends_beside_shared_buffers", case_eager_beside_shared },
 	{ "credit_exhaustion_and_recovery", case_credits },
 	{ "peer_close_mid_stream", case_peer_close },
 	{ "refused_handshake", case_refused },
