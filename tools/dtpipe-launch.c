@@ -20,6 +20,11 @@
 #include "dtpipe-launch.h"
 
 #define KILL_GRACE_MS 3000
+/* A stage that fails with 1 (a lost peer, usually) is often the echo of a
+ * neighbour that found bad input (2) and is still on its way out: give the
+ * others this long to exit on their own before SIGTERM, so that the cause's
+ * status is not lost to the signal. */
+#define ECHO_GRACE_MS 1000
 
 struct child {
 	pid_t pid;
@@ -168,7 +173,7 @@ int dtp_launch_all(const struct dtp_launch_args *a, const struct dtp_plan *plan,
 	struct dtp_err err = { 0 };
 	char nic[DTP_NIC_MAX], stage_buf[16], key_buf[32];
 	sigset_t mask, old;
-	uint64_t kill_at = 0;
+	uint64_t kill_at = 0, term_at = 0;
 
 	if (!c || !pf) {
 		free(c);
@@ -225,13 +230,18 @@ int dtp_launch_all(const struct dtp_launch_args *a, const struct dtp_plan *plan,
 		if (!live && n == 0)
 			break;
 		pf[n++] = (struct pollfd){ .fd = sfd, .events = POLLIN };
-		if (kill_at) {
-			uint64_t now = dtp_now_ns();
+		if (kill_at || term_at) {
+			uint64_t now = dtp_now_ns(), at = term_at ? term_at : kill_at;
 
-			timeout = now >= kill_at ? 0 : (int)((kill_at - now) / 1000000) + 1;
+			timeout = now >= at ? 0 : (int)((at - now) / 1000000) + 1;
 		}
 		if (poll(pf, (nfds_t)n, timeout) < 0 && errno != EINTR)
 			break;
+		if (term_at && dtp_now_ns() >= term_at) {
+			kill_live(c, K, SIGTERM);
+			term_at = 0;
+			kill_at = dtp_now_ns() + KILL_GRACE_MS * 1000000ull;
+		}
 		if (kill_at && dtp_now_ns() >= kill_at) {
 			kill_live(c, K, SIGKILL);
 			kill_at = 0;
@@ -276,8 +286,12 @@ int dtp_launch_all(const struct dtp_launch_args *a, const struct dtp_plan *plan,
 					status = c[s].status;
 					fprintf(stderr, "dtpipe: stage %d failed (exit status %d): stopping the other stages\n",
 						s, c[s].status);
-					kill_live(c, K, SIGTERM);
-					kill_at = dtp_now_ns() + KILL_GRACE_MS * 1000000ull;
+					if (c[s].status == DTP_EXIT_FAIL) {
+						term_at = dtp_now_ns() + ECHO_GRACE_MS * 1000000ull;
+					} else {
+						kill_live(c, K, SIGTERM);
+						kill_at = dtp_now_ns() + KILL_GRACE_MS * 1000000ull;
+					}
 				}
 			}
 		}
