@@ -221,6 +221,103 @@ static int open_link(struct dtp_stage *st, const struct dtp_stage_opts *o, int p
 	return r;
 }
 
+/* Cut every per-step buffer (stash slots, transfer buffers, control vectors)
+ * out of the one arena. */
+static int carve_arena(struct dtp_stage *st, const struct arena_plan *ap, struct dtp_err *err)
+{
+	const struct arena_plan a = *ap;
+
+	for (int i = 0; i < st->n_slots; i++) {
+		struct dtp_slot *sl = &st->slots[i];
+
+		sl->in = dtp_arena_take(&st->arena, up8(a.in_b), DTP_CACHELINE);
+		if (!st->recompute)
+			sl->save = dtp_arena_take(&st->arena, up8(a.save_b), DTP_CACHELINE);
+		if (st->is_last) {
+			sl->tgt = dtp_arena_take(&st->arena, up8(a.tgt_b), DTP_CACHELINE);
+			if (!st->recompute)
+				sl->logits = dtp_arena_take(&st->arena, up8(a.out_b), DTP_CACHELINE);
+		}
+	}
+	if (st->recompute) {
+		st->scratch_save = dtp_arena_take(&st->arena, up8(a.save_b), DTP_CACHELINE);
+		st->scratch_out = dtp_arena_take(&st->arena, up8(a.out_b), DTP_CACHELINE);
+	}
+	if (!st->is_last) {
+		carve_xbufs(st->act_out, &st->arena, a.out_b);
+		carve_xbufs(st->grad_in, &st->arena, a.out_b);
+	}
+	if (!st->is_first)
+		carve_xbufs(st->grad_out, &st->arena, a.in_b);
+	st->ctrl_up_n = a.ctrl_up_n;
+	st->ctrl_down_n = a.ctrl_down_n;
+	st->ctrl_up = dtp_arena_take(&st->arena, up8(a.ctrl_up_n * 8), DTP_CACHELINE);
+	st->ctrl_down = dtp_arena_take(&st->arena, up8(a.ctrl_down_n * 8), DTP_CACHELINE);
+	st->sumsq = calloc((size_t)st->n_units, sizeof(double));
+	if (!st->ctrl_down || !st->sumsq)
+		return dtp_errf(err, -ENOMEM, "stage %d: buffer arena too small (internal error)", st->s);
+	return 0;
+}
+
+
+/* The arena comes from a link when the stage has one (dtp_link_alloc: on shm
+ * the peer maps it and writes received tensors straight into it, one copy
+ * instead of two through a ring), and is registered once on the other link;
+ * a 1-stage run maps it privately. */
+static int alloc_arena(struct dtp_stage *st, size_t bytes, struct dtp_err *err)
+{
+	struct dtp_link *owner = st->next ? st->next : st->prev;
+	struct dtp_link *other = owner == st->next ? st->prev : NULL;
+	void *buf;
+	int r;
+
+	if (!owner) {
+		r = dtp_arena_init(&st->arena, bytes);
+		if (r)
+			return dtp_errf(err, r, "stage %d: cannot map %zu bytes of pipeline buffers",
+					st->s, bytes);
+		return 0;
+	}
+	bytes = dtp_align_up(bytes ? bytes : 1, DTP_PAGE);
+	r = dtp_link_alloc(owner, bytes, &buf, &st->arena_mr, err);
+	if (r)
+		return r;
+	memset(buf, 0, bytes);
+	st->arena.base = buf;
+	st->arena.size = bytes;
+	st->arena.used = 0;
+	st->arena_link = owner;
+	if (owner == st->next)
+		st->next_mr = st->arena_mr;
+	else
+		st->prev_mr = st->arena_mr;
+	if (other) {
+		r = dtp_link_reg(other, buf, bytes, &st->prev_mr, err);
+		if (r) {
+			dtp_link_free(owner, buf, st->arena_mr);
+			st->arena_link = NULL;
+			st->arena.base = NULL;
+			return r;
+		}
+	}
+	return 0;
+}
+
+/* undo alloc_arena */
+static void free_arena(struct dtp_stage *st)
+{
+	if (!st->arena_link) {
+		dtp_arena_release(&st->arena);
+		return;
+	}
+	if (st->prev && st->arena_link != st->prev && st->prev_mr)
+		dtp_link_dereg(st->prev, st->prev_mr);
+	dtp_link_free(st->arena_link, st->arena.base, st->arena_mr);
+	st->arena_link = NULL;
+	st->arena.base = NULL;
+	st->prev_mr = st->next_mr = NULL;
+}
+
 int dtp_stage_open(const struct dtp_plan *p, const struct dtp_stage_opts *o,
 		   struct dtp_stage **out, struct dtp_err *err)
 {
@@ -271,48 +368,14 @@ int dtp_stage_open(const struct dtp_plan *p, const struct dtp_stage_opts *o,
 	st->save_bytes = dtp_stage_model_save_bytes(st->model, st->B);
 	plan_arena(p, s, st->n_slots, st->in_bytes, st->out_bytes, st->save_bytes, st->tgt_elems,
 		   st->total_units, &a);
-	r = dtp_arena_init(&st->arena, a.total);
-	if (r) {
-		r = dtp_errf(err, r, "stage %d: cannot map %zu bytes of pipeline buffers", s, a.total);
-		goto out_sched;
-	}
-	for (int i = 0; i < st->n_slots; i++) {
-		struct dtp_slot *sl = &st->slots[i];
-
-		sl->in = dtp_arena_take(&st->arena, up8(a.in_b), DTP_CACHELINE);
-		if (!st->recompute)
-			sl->save = dtp_arena_take(&st->arena, up8(a.save_b), DTP_CACHELINE);
-		if (st->is_last) {
-			sl->tgt = dtp_arena_take(&st->arena, up8(a.tgt_b), DTP_CACHELINE);
-			if (!st->recompute)
-				sl->logits = dtp_arena_take(&st->arena, up8(a.out_b), DTP_CACHELINE);
-		}
-	}
-	if (st->recompute) {
-		st->scratch_save = dtp_arena_take(&st->arena, up8(a.save_b), DTP_CACHELINE);
-		st->scratch_out = dtp_arena_take(&st->arena, up8(a.out_b), DTP_CACHELINE);
-	}
-	if (!st->is_last) {
-		carve_xbufs(st->act_out, &st->arena, a.out_b);
-		carve_xbufs(st->grad_in, &st->arena, a.out_b);
-	}
-	if (!st->is_first)
-		carve_xbufs(st->grad_out, &st->arena, a.in_b);
+	/* open_link sizes its messages by the control vectors */
 	st->ctrl_up_n = a.ctrl_up_n;
 	st->ctrl_down_n = a.ctrl_down_n;
-	st->ctrl_up = dtp_arena_take(&st->arena, up8(a.ctrl_up_n * 8), DTP_CACHELINE);
-	st->ctrl_down = dtp_arena_take(&st->arena, up8(a.ctrl_down_n * 8), DTP_CACHELINE);
-	st->sumsq = calloc((size_t)st->n_units, sizeof(double));
-	if (!st->ctrl_down || !st->sumsq) {
-		r = dtp_errf(err, -ENOMEM, "stage %d: buffer arena too small (internal error)", s);
-		goto out_arena;
-	}
-
 	/* data: the first stage reads inputs, the last one targets, in the same order */
 	if (st->is_first || st->is_last) {
 		r = open_loader(p, p->train_path, 1, &st->train_in, &st->train_samples, err);
 		if (r)
-			goto out_arena;
+			goto out_sched;
 		if (p->test_path[0]) {
 			r = open_loader(p, p->test_path, 0, &st->test_in, &st->test_samples, err);
 			if (r)
@@ -331,27 +394,28 @@ int dtp_stage_open(const struct dtp_plan *p, const struct dtp_stage_opts *o,
 		r = open_link(st, o, s + 1, &st->next, err);
 		if (r)
 			goto out_loaders;
-		r = dtp_link_reg(st->next, st->arena.base, st->arena.size, &st->next_mr, err);
-		if (r)
-			goto out_next;
 	}
 	if (!st->is_first) {
 		r = open_link(st, o, s - 1, &st->prev, err);
 		if (r)
-			goto out_next_mr;
-		r = dtp_link_reg(st->prev, st->arena.base, st->arena.size, &st->prev_mr, err);
-		if (r)
-			goto out_prev;
+			goto out_links;
 	}
+	/* buffers: one arena, registered on both links */
+	r = alloc_arena(st, a.total, err);
+	if (r)
+		goto out_links;
+	r = carve_arena(st, &a, err);
+	if (r)
+		goto out_arena;
 	*out = st;
 	return 0;
 
-out_prev:
-	dtp_link_close(st->prev);
-out_next_mr:
-	if (st->next_mr)
-		dtp_link_dereg(st->next, st->next_mr);
-out_next:
+out_arena:
+	free(st->sumsq);
+	free_arena(st);
+out_links:
+	if (st->prev)
+		dtp_link_close(st->prev);
 	if (st->next)
 		dtp_link_close(st->next);
 out_loaders:
@@ -363,9 +427,6 @@ out_loaders:
 		dtp_loader_close(st->train_tgt);
 	if (st->test_tgt && st->test_tgt != st->test_in)
 		dtp_loader_close(st->test_tgt);
-out_arena:
-	free(st->sumsq);
-	dtp_arena_release(&st->arena);
 out_sched:
 	dtp_schedule_free(&st->sched);
 out_model:
@@ -379,14 +440,11 @@ void dtp_stage_close(struct dtp_stage *st)
 {
 	if (!st)
 		return;
-	if (st->prev) {
-		dtp_link_dereg(st->prev, st->prev_mr);
+	free_arena(st);
+	if (st->prev)
 		dtp_link_close(st->prev);
-	}
-	if (st->next) {
-		dtp_link_dereg(st->next, st->next_mr);
+	if (st->next)
 		dtp_link_close(st->next);
-	}
 	if (st->train_in)
 		dtp_loader_close(st->train_in);
 	if (st->test_in)
@@ -396,7 +454,6 @@ void dtp_stage_close(struct dtp_stage *st)
 	if (st->test_tgt && st->test_tgt != st->test_in)
 		dtp_loader_close(st->test_tgt);
 	free(st->sumsq);
-	dtp_arena_release(&st->arena);
 	dtp_schedule_free(&st->sched);
 	if (st->optim)
 		dtp_optim_destroy(st->optim);

@@ -53,6 +53,8 @@ struct dtp_stage {
 	struct dtp_link *prev, *next;
 	struct dtp_mr *prev_mr, *next_mr;
 	struct dtp_arena arena;
+	struct dtp_link *arena_link;   /* the link the arena came from (dtp_link_alloc), or NULL */
+	struct dtp_mr *arena_mr;       /* its registration on that link */
 	size_t in_bytes, out_bytes, save_bytes;
 
 	int n_slots;
