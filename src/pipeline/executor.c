@@ -97,6 +97,22 @@ static int loss_of(struct dtp_stage *st, float *logits, const int32_t *tgt, int 
 	return 0;
 }
 
+/* dtp_stage_forward fails only on input it cannot take: say which */
+static int forward(struct dtp_stage *st, const void *in, void *out, void *save, int n, int m,
+		   struct dtp_err *err)
+{
+	int r = dtp_stage_forward(st->model, in, out, save, n);
+
+	if (r && st->is_first && st->plan->model.kind == DTP_MODEL_GPT)
+		return dtp_errf(err, r,
+				"stage %d: micro-batch %d holds a token outside [0, %d): the dataset's vocabulary is larger than the model's (set [model] vocab to at least the largest token + 1)",
+				st->s, m, st->plan->model.vocab);
+	if (r)
+		return dtp_errf(err, r, "stage %d: forward of micro-batch %d failed (%d samples)",
+				st->s, m, n);
+	return 0;
+}
+
 static int fetch(struct dtp_stage *st, struct dtp_loader *l, int n, void *in, int32_t *tgt,
 		 long step, int m, struct dtp_err *err)
 {
@@ -139,7 +155,7 @@ static int op_fwd(struct dtp_stage *st, long step, int m, float scale, struct dt
 		out = st->act_out[m & 1].buf;
 	}
 	t0 = dtp_now_ns();
-	r = dtp_stage_forward(st->model, sl->in, out, save, st->B);
+	r = forward(st, sl->in, out, save, st->B, m, err);
 	if (r == 0 && st->is_last)
 		r = loss_of(st, out, sl->tgt, st->B, scale, &st->loss_sum, NULL, err);
 	span_end(st, DTP_SPAN_FWD, step, m, t0, &st->t_compute);
@@ -163,7 +179,7 @@ static int op_bwd(struct dtp_stage *st, long step, int m, float scale, struct dt
 	}
 	if (st->recompute) {
 		t0 = dtp_now_ns();
-		r = dtp_stage_forward(st->model, sl->in, st->scratch_out, st->scratch_save, st->B);
+		r = forward(st, sl->in, st->scratch_out, st->scratch_save, st->B, m, err);
 		if (r == 0 && st->is_last)
 			r = loss_of(st, st->scratch_out, sl->tgt, st->B, scale, &st->loss_sum, NULL, err);
 		span_end(st, DTP_SPAN_RECOMPUTE, step, m, t0, &st->t_compute);
@@ -401,9 +417,9 @@ int dtp_stage_evaluate(struct dtp_stage *st, uint32_t tag_step, int64_t *correct
 				return dtp_errf(err, -EPROTO, "stage %d: evaluation batch of %zu bytes",
 						st->s, req.len);
 		}
-		r = dtp_stage_forward(st->model, sl->in, out, save, n);
+		r = forward(st, sl->in, out, save, n, (int)b, err);
 		if (r)
-			return dtp_errf(err, r, "stage %d: evaluation forward failed", st->s);
+			return r;
 		if (!st->is_last) {
 			r = dtp_link_isend(st->next, &tag, out, (size_t)n * out_per, st->next_mr, &req);
 			if (r == 0)

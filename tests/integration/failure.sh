@@ -68,6 +68,17 @@ test "$rc1" -eq 2 && test "$rc2" -eq 2 && test "$rc3" -eq 2 ||
 grep -q "$WORK/none" "$WORK/out3" || { cat "$WORK/out3"; echo "FAIL: no path in message"; exit 1; }
 echo "ok: bad plan, bad option, missing data -> exit 2"
 
+# tokens the model cannot take (a dataset with 32 symbols, a model of 7): exit 2
+# naming the fix, not a bare failure
+"$MKDATA" tokens "$WORK/tok32" 400 40 32 3
+write_plan "$WORK/v7.ini" "gpt:L=1,C=8,H=2,T=8,V=7" "$WORK/tok32" gpipe no tcp 'lr = 0.01' 0-1 2
+set +e
+"$DTPIPE" --plan "$WORK/v7.ini" --threads 1 --quiet >"$WORK/out4" 2>&1; rc4=$?
+set -e
+test "$rc4" -eq 2 && grep -q "token outside \[0, 7).*vocab" "$WORK/out4" ||
+	{ cat "$WORK/out4"; echo "FAIL: out-of-vocabulary tokens gave $rc4, want 2 and a message"; exit 1; }
+echo "ok: tokens outside the vocabulary -> exit 2 with the fix named"
+
 # 4. --help, --version, the embedded default plan
 "$DTPIPE" --help | grep -q -- "--plan FILE" || { echo "FAIL: --help"; exit 1; }
 "$DTPIPE" --version | grep -q "^dtpipe [0-9]" || { echo "FAIL: --version"; exit 1; }
