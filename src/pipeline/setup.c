@@ -318,6 +318,27 @@ static void free_arena(struct dtp_stage *st)
 	st->prev_mr = st->next_mr = NULL;
 }
 
+static void close_links(struct dtp_stage *st)
+{
+	if (st->prev)
+		dtp_link_close(st->prev);
+	if (st->next)
+		dtp_link_close(st->next);
+}
+
+/* the last stage's target loaders may be the same as its input loaders (K = 1) */
+static void close_loaders(struct dtp_stage *st)
+{
+	if (st->train_in)
+		dtp_loader_close(st->train_in);
+	if (st->test_in)
+		dtp_loader_close(st->test_in);
+	if (st->train_tgt && st->train_tgt != st->train_in)
+		dtp_loader_close(st->train_tgt);
+	if (st->test_tgt && st->test_tgt != st->test_in)
+		dtp_loader_close(st->test_tgt);
+}
+
 int dtp_stage_open(const struct dtp_plan *p, const struct dtp_stage_opts *o,
 		   struct dtp_stage **out, struct dtp_err *err)
 {
@@ -414,19 +435,9 @@ out_arena:
 	free(st->sumsq);
 	free_arena(st);
 out_links:
-	if (st->prev)
-		dtp_link_close(st->prev);
-	if (st->next)
-		dtp_link_close(st->next);
+	close_links(st);
 out_loaders:
-	if (st->train_in)
-		dtp_loader_close(st->train_in);
-	if (st->test_in)
-		dtp_loader_close(st->test_in);
-	if (st->train_tgt && st->train_tgt != st->train_in)
-		dtp_loader_close(st->train_tgt);
-	if (st->test_tgt && st->test_tgt != st->test_in)
-		dtp_loader_close(st->test_tgt);
+	close_loaders(st);
 out_sched:
 	dtp_schedule_free(&st->sched);
 out_model:
@@ -441,18 +452,8 @@ void dtp_stage_close(struct dtp_stage *st)
 	if (!st)
 		return;
 	free_arena(st);
-	if (st->prev)
-		dtp_link_close(st->prev);
-	if (st->next)
-		dtp_link_close(st->next);
-	if (st->train_in)
-		dtp_loader_close(st->train_in);
-	if (st->test_in)
-		dtp_loader_close(st->test_in);
-	if (st->train_tgt && st->train_tgt != st->train_in)
-		dtp_loader_close(st->train_tgt);
-	if (st->test_tgt && st->test_tgt != st->test_in)
-		dtp_loader_close(st->test_tgt);
+	close_links(st);
+	close_loaders(st);
 	free(st->sumsq);
 	dtp_schedule_free(&st->sched);
 	if (st->optim)

@@ -2,5 +2,6 @@
 # (inside a QEMU VM with rdma_rxe when this host has no RDMA device)
 if DTP_HAVE_VERBS
 INTEGRATION_TESTS += tests/rxe/verbs-suite.sh tests/rxe/verbs-pipeline.sh
-dist_check_SCRIPTS += tests/rxe/verbs-suite.sh tests/rxe/verbs-pipeline.sh tests/rxe/rxe-vm.sh
+dist_check_SCRIPTS += tests/rxe/verbs-suite.sh tests/rxe/verbs-pipeline.sh tests/rxe/rxe-vm.sh \
+	tests/rxe/verbs-host.sh
 endif

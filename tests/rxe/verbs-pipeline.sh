@@ -39,15 +39,9 @@ done
 exit $rc
 RUN
 
-ndev=$(ibv_devices 2>/dev/null | awk 'NR > 2 && NF >= 1' | wc -l)
-if [ "$ndev" -gt 0 ]; then
-	host=${DTP_VERBS_HOST:-}
-	if [ -z "$host" ]; then
-		nd=$(rdma link show 2>/dev/null | awk '/state ACTIVE/ {for (i = 1; i < NF; i++) if ($i == "netdev") {print $(i+1); exit}}')
-		[ -n "$nd" ] && host=$(ip -4 -o addr show dev "$nd" | awk '{sub(/\/.*/, "", $4); print $4; exit}')
-	fi
-	[ -n "$host" ] || { echo "FAIL: RDMA device present but no IPv4 address on its netdev; set DTP_VERBS_HOST"; exit 1; }
-	(cd "$JOB" && sh ./run.sh "$host") || exit 1
+. "$DTP_SRCDIR/tests/rxe/verbs-host.sh"
+if [ -n "$VERBS_HOST" ]; then
+	(cd "$JOB" && sh ./run.sh "$VERBS_HOST") || exit 1
 	echo PASS
 	exit 0
 fi

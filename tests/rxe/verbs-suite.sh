@@ -12,14 +12,9 @@ LINK=$B/tests/rdma/test_verbs_link
 SUITE=$B/tests/rdma/test_transport
 [ -x "$LINK" ] || { echo "FAIL: $LINK is not built (make check builds it)"; exit 1; }
 
-ndev=$(ibv_devices 2>/dev/null | awk 'NR > 2 && NF >= 1' | wc -l)
-if [ "$ndev" -gt 0 ]; then
-  host=${DTP_VERBS_HOST:-}
-  if [ -z "$host" ]; then
-    nd=$(rdma link show 2>/dev/null | awk '/state ACTIVE/ {for (i = 1; i < NF; i++) if ($i == "netdev") {print $(i+1); exit}}')
-    [ -n "$nd" ] && host=$(ip -4 -o addr show dev "$nd" | awk '{sub(/\/.*/, "", $4); print $4; exit}')
-  fi
-  [ -n "$host" ] || { echo "FAIL: RDMA device present but no IPv4 address on its netdev; set DTP_VERBS_HOST"; exit 1; }
+. "$S/tests/rxe/verbs-host.sh"
+if [ -n "$VERBS_HOST" ]; then
+  host=$VERBS_HOST
   echo "verbs-suite: RDMA device on this host, running directly on $host"
   "$LINK" --host "$host" || exit 1
   if [ -x "$SUITE" ]; then "$SUITE" --transport verbs --host "$host" || exit 1; fi
