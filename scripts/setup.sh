@@ -27,7 +27,7 @@ pkgs=(gcc make autoconf automake pkg-config
 if [ "$want_test" = 1 ]; then
 	pkgs+=(libcmocka-dev qemu-system-x86 busybox-static ibverbs-utils rdmacm-utils
 	       perftest iproute2 cpio kmod xz-utils
-	       slurm-wlm munge procps)
+	       slurm-wlm munge procps python3)
 fi
 
 missing=()
