@@ -57,6 +57,12 @@ void dtp_attention_forward(float *y, float *att, const float *qkv, int B, int T,
 /* dy (B,T,C), qkv, att -> dqkv (B,T,3C) (=). scratch: T*T floats. */
 void dtp_attention_backward(float *dqkv, float *scratch, const float *dy, const float *qkv,
 			    const float *att, int B, int T, int C, int H);
+/* the same for the (batch, head) pairs p0 <= b*H + h < p1 only (a thread's share) */
+void dtp_attention_forward_pairs(float *y, float *att, const float *qkv, int B, int T,
+				 int C, int H, int p0, int p1);
+void dtp_attention_backward_pairs(float *dqkv, float *scratch, const float *dy,
+				  const float *qkv, const float *att, int B, int T, int C,
+				  int H, int p0, int p1);
 
 /* -------------------------------------------------------------- block.c */
 /* Pre-norm transformer block: x -> x + attn(ln1(x)) = r; r + mlp(ln2(r)) = y.
@@ -86,19 +92,24 @@ struct dtp_block_scratch {
 	float *datty;   /* (N,C) */
 	float *dqkv;    /* (N,3C) */
 	float *dfch;    /* (N,4C) */
-	float *datt;    /* (T,T) */
+	float *datt;    /* (nw,T,T): one (T,T) per pool participant */
 };
+struct dtp_pool;
 size_t dtp_block_num_params(int C);
 /* carve params from p (NULL: just count); returns floats used */
 size_t dtp_block_params_map(struct dtp_block_params *bp, float *p, int C);
 /* carve the save area for B sequences from base (NULL: just count); returns floats */
 size_t dtp_block_save_map(struct dtp_block_save *s, float *base, int B, int T, int C, int H);
-size_t dtp_block_scratch_map(struct dtp_block_scratch *s, float *base, int B, int T, int C);
-/* x (B,T,C) -> y (B,T,C) */
-void dtp_block_forward(float *y, const float *x, const struct dtp_block_params *p,
+size_t dtp_block_scratch_map(struct dtp_block_scratch *s, float *base, int B, int T, int C,
+			     int nw);
+/* x (B,T,C) -> y (B,T,C). pool (NULL: serial) runs the attention pairs, the
+ * layernorm forward rows and the GELU elements in shares; the results are the
+ * same bits whatever the pool size (sc->datt must hold one (T,T) per
+ * participant). */
+void dtp_block_forward(struct dtp_pool *pool, float *y, const float *x, const struct dtp_block_params *p,
 		       const struct dtp_block_save *s, int B, int T, int C, int H);
 /* dy (B,T,C) -> dx (B,T,C) (=, may not alias dy); grads into g (+=) */
-void dtp_block_backward(float *dx, const struct dtp_block_params *g, const float *dy,
+void dtp_block_backward(struct dtp_pool *pool, float *dx, const struct dtp_block_params *g, const float *dy,
 			const float *x, const struct dtp_block_params *p,
 			const struct dtp_block_save *s, const struct dtp_block_scratch *sc,
 			int B, int T, int C, int H);

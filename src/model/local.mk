@@ -4,6 +4,8 @@ src_model_libdtp_model_a_SOURCES = \
 	src/model/kernels.h \
 	src/model/stage.h \
 	src/model/vecmath.h \
+	src/model/pool.h \
+	src/model/pool.c \
 	src/model/linear.c \
 	src/model/activation.c \
 	src/model/layernorm.c \

@@ -4,6 +4,7 @@
  * biases or layernorm parameters. */
 #include "config.h"
 #include "model/stage.h"
+#include "model/pool.h"
 #include "model/vecmath.h"
 
 #include <errno.h>
@@ -178,31 +179,50 @@ static void adamw_range(float *p, const float *g, float *mo, float *v, size_t n,
 	}
 }
 
+struct optim_job {
+	const struct dtp_optim *o;
+	float lr, mult, c1, c2;
+};
+
+/* participant w's share of every range, in 64-float runs (elementwise, so
+ * the same bits whatever the split) */
 DTP_VEC_CLONES
+static void optim_share(void *v, int w, int nw)
+{
+	const struct optim_job *j = v;
+	const struct dtp_optim *o = j->o;
+	const struct dtp_optim_config *c = &o->c;
+	float *p = o->m->params, *g = o->m->grads;
+	size_t n = o->m->n_params;
+
+	for (int r = 0; r < o->n_ranges; r++) {
+		const struct dtp_param_range *q = &o->ranges[r];
+		float wd = q->decay ? c->weight_decay : 0.0f;
+		size_t lo, hi, off;
+
+		dtp_pool_share(q->n, 64, w, nw, &lo, &hi);
+		off = q->off + lo;
+		if (c->kind == DTP_OPTIM_SGD)
+			sgd_range(p + off, g + off, o->state + off, hi - lo, j->lr,
+				  c->momentum, wd, j->mult);
+		else
+			adamw_range(p + off, g + off, o->state + off, o->state + n + off,
+				    hi - lo, j->lr, c->beta1, c->beta2, c->eps, wd, j->mult,
+				    j->c1, j->c2);
+	}
+}
+
 void dtp_optim_step(struct dtp_optim *o, long step, float grad_mult)
 {
 	const struct dtp_optim_config *c = &o->c;
-	float lr = dtp_lr_at(c, step);
-	float *p = o->m->params, *g = o->m->grads;
-	size_t n = o->m->n_params;
-	float c1 = 1.0f, c2 = 1.0f;
+	struct optim_job j = { .o = o, .lr = dtp_lr_at(c, step), .mult = grad_mult,
+			       .c1 = 1.0f, .c2 = 1.0f };
 
 	if (c->kind == DTP_OPTIM_ADAMW) {
 		double t = (double)(step + 1);
 
-		c1 = (float)(1.0 / (1.0 - pow((double)c->beta1, t)));
-		c2 = (float)(1.0 / (1.0 - pow((double)c->beta2, t)));
+		j.c1 = (float)(1.0 / (1.0 - pow((double)c->beta1, t)));
+		j.c2 = (float)(1.0 / (1.0 - pow((double)c->beta2, t)));
 	}
-	for (int r = 0; r < o->n_ranges; r++) {
-		const struct dtp_param_range *q = &o->ranges[r];
-		float wd = q->decay ? c->weight_decay : 0.0f;
-
-		if (c->kind == DTP_OPTIM_SGD)
-			sgd_range(p + q->off, g + q->off, o->state + q->off, q->n, lr,
-				  c->momentum, wd, grad_mult);
-		else
-			adamw_range(p + q->off, g + q->off, o->state + q->off,
-				    o->state + n + q->off, q->n, lr, c->beta1, c->beta2, c->eps,
-				    wd, grad_mult, c1, c2);
-	}
+	dtp_pool_run(o->m->pool, optim_share, &j);
 }

@@ -5,6 +5,9 @@
  * output goes to the caller's `out`). */
 #include "config.h"
 #include "model/stage.h"
+#include "model/pool.h"
+
+#include <cblas.h>
 
 #include <errno.h>
 #include <stdlib.h>
@@ -108,6 +111,13 @@ int dtp_stage_model_create(const struct dtp_model_spec *spec, int first, int las
 			   int max_batch, uint64_t seed,
 			   struct dtp_stage_model **out, struct dtp_err *err)
 {
+	return dtp_stage_model_create_nw(spec, first, last, max_batch, seed, 0, out, err);
+}
+
+int dtp_stage_model_create_nw(const struct dtp_model_spec *spec, int first, int last,
+			      int max_batch, uint64_t seed, int nw,
+			      struct dtp_stage_model **out, struct dtp_err *err)
+{
 	struct dtp_stage_model *m;
 	size_t np = 0, ping = 0, dpre = 0, scratch = 0, bytes;
 	int n, rc;
@@ -122,6 +132,13 @@ int dtp_stage_model_create(const struct dtp_model_spec *spec, int first, int las
 				"use 0 <= first < last <= %d", first, last, n, n);
 	if (max_batch < 1)
 		return dtp_errf(err, -EINVAL, "max_batch %d: it must be at least 1", max_batch);
+	if (nw <= 0)
+		nw = openblas_get_num_threads();
+	/* only the gpt's blocks have loops to share */
+	if (nw < 1 || spec->kind != DTP_MODEL_GPT)
+		nw = 1;
+	if (nw > 64)
+		nw = 64;
 	m = calloc(1, sizeof(*m));
 	if (!m)
 		return dtp_errf(err, -ENOMEM, "out of memory creating a stage model");
@@ -163,7 +180,7 @@ int dtp_stage_model_create(const struct dtp_model_spec *spec, int first, int las
 			u->out_dim = u->kind == DTP_UNIT_HEAD ? spec->vocab : spec->dim;
 			if (u->kind == DTP_UNIT_BLOCK && !scratch)
 				scratch = dtp_block_scratch_map(&m->bsc, NULL, max_batch, (int)T,
-								spec->dim);
+								spec->dim, nw);
 		}
 		ping = MAX(ping, rows * (size_t)(u->kind == DTP_UNIT_EMBED ? 0 : u->in_dim));
 	}
@@ -189,13 +206,24 @@ int dtp_stage_model_create(const struct dtp_model_spec *spec, int first, int las
 	if (scratch) {
 		float *s = dtp_arena_take(&m->arena, scratch * sizeof(float), DTP_CACHELINE);
 
-		dtp_block_scratch_map(&m->bsc, s, max_batch, (int)T, spec->dim);
+		dtp_block_scratch_map(&m->bsc, s, max_batch, (int)T, spec->dim, nw);
+	}
+	if (nw > 1) {
+		rc = dtp_pool_create(nw, &m->pool);
+		if (rc < 0) {
+			rc = dtp_errf(err, rc, "cannot start %d model worker threads for units "
+				      "[%d, %d): set OPENBLAS_NUM_THREADS=1 to run without them",
+				      nw - 1, first, last);
+			goto out_release;
+		}
 	}
 	for (int i = 0; i < m->n_units; i++)
 		dtp_unit_init(spec, m->units[i].global, seed, m->params + m->units[i].poff);
 	*out = m;
 	return 0;
 
+out_release:
+	dtp_arena_release(&m->arena);
 out_free:
 	free(m->bufs);
 	free(m->units);
@@ -207,6 +235,7 @@ void dtp_stage_model_destroy(struct dtp_stage_model *m)
 {
 	if (!m)
 		return;
+	dtp_pool_destroy(m->pool);
 	dtp_arena_release(&m->arena);
 	free(m->bufs);
 	free(m->units);
@@ -247,7 +276,7 @@ int dtp_stage_forward(struct dtp_stage_model *m, const void *in, void *out, void
 			struct dtp_block_params bp;
 
 			dtp_block_params_map(&bp, p, C);
-			dtp_block_forward(b->out, x, &bp, &b->bs, B, T, C, H);
+			dtp_block_forward(m->pool, b->out, x, &bp, &b->bs, B, T, C, H);
 			break;
 		}
 		case DTP_UNIT_HEAD:
@@ -298,7 +327,7 @@ int dtp_stage_backward(struct dtp_stage_model *m, const void *in, const void *sa
 
 			dtp_block_params_map(&bp, p, C);
 			dtp_block_params_map(&bg, gp, C);
-			dtp_block_backward(dx, &bg, g, x, &bp, &b->bs, &m->bsc, B, T, C, H);
+			dtp_block_backward(m->pool, dx, &bg, g, x, &bp, &b->bs, &m->bsc, B, T, C, H);
 			break;
 		}
 		case DTP_UNIT_HEAD:

@@ -40,7 +40,15 @@ struct dtp_stage_model {
 	float *dpre;                /* ReLU backward */
 	float *head_dln;
 	struct dtp_block_scratch bsc;
+	struct dtp_pool *pool;      /* NULL: one thread */
 };
+
+/* dtp_stage_model_create with the worker pool's size given: nw 0 reads
+ * openblas_get_num_threads() (what dtp_stage_model_create does), 1 runs
+ * serially, nw > 1 starts nw - 1 workers (tests use it to compare the two) */
+int dtp_stage_model_create_nw(const struct dtp_model_spec *spec, int first, int last,
+			      int max_batch, uint64_t seed, int nw,
+			      struct dtp_stage_model **out, struct dtp_err *err);
 
 /* the runs of parameters of unit `unit` of spec at offset `off` (max 12) */
 int dtp_unit_param_ranges(const struct dtp_model_spec *spec, int unit, size_t off,
