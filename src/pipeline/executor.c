@@ -17,6 +17,17 @@ static struct dtp_tag mktag(uint32_t step, int micro, int kind)
 	return t;
 }
 
+/* A transport refused to post a send or receive: the link has failed, almost
+ * always because the peer went away; name it and the cause. */
+static int post_failed(struct dtp_stage *st, int r, const char *what, int m, long step, int peer,
+		       struct dtp_err *err)
+{
+	return dtp_errf(err, r,
+			"stage %d, step %ld, micro-batch %d: cannot %s: the link to peer stage %d has failed (%s)%s",
+			st->s, step, m, what, peer, strerror(-r),
+			r == -ECONNRESET || r == -EPIPE ? ": that stage stopped or died; see its own message" : "");
+}
+
 /* Wait for a request, counting the time as waiting. */
 static int wait_req(struct dtp_stage *st, struct dtp_link *l, struct dtp_req *req, int span,
 		    long step, int m, struct dtp_err *err)
@@ -53,8 +64,7 @@ static int post_act_recv(struct dtp_stage *st, long step, int m, struct dtp_err 
 	int r = dtp_link_irecv(st->prev, &tag, sl->in, st->in_bytes, st->prev_mr, &sl->recv);
 
 	if (r)
-		return dtp_errf(err, r, "stage %d: cannot post the receive of activation %d of step %ld",
-				st->s, m, step);
+		return post_failed(st, r, "post the receive of activation", m, step, st->s - 1, err);
 	sl->recv_posted = 1;
 	return 0;
 }
@@ -66,8 +76,7 @@ static int post_grad_recv(struct dtp_stage *st, long step, int m, struct dtp_err
 	int r = dtp_link_irecv(st->next, &tag, x->buf, st->out_bytes, st->next_mr, &x->req);
 
 	if (r)
-		return dtp_errf(err, r, "stage %d: cannot post the receive of gradient %d of step %ld",
-				st->s, m, step);
+		return post_failed(st, r, "post the receive of gradient", m, step, st->s + 1, err);
 	x->pending = 1;
 	return 0;
 }
@@ -231,8 +240,7 @@ static int run_op(struct dtp_stage *st, const struct dtp_op *op, long step, floa
 		tag = mktag((uint32_t)step, m, DTP_MSG_ACT);
 		r = dtp_link_isend(st->next, &tag, x->buf, st->out_bytes, st->next_mr, &x->req);
 		if (r)
-			return dtp_errf(err, r, "stage %d: cannot send activation %d to stage %d",
-					st->s, m, st->s + 1);
+			return post_failed(st, r, "send activation", m, step, st->s + 1, err);
 		x->pending = 1;
 		return 0;
 	case DTP_OP_RECV_GRAD:
@@ -248,8 +256,7 @@ static int run_op(struct dtp_stage *st, const struct dtp_op *op, long step, floa
 		tag = mktag((uint32_t)step, m, DTP_MSG_GRAD);
 		r = dtp_link_isend(st->prev, &tag, x->buf, st->in_bytes, st->prev_mr, &x->req);
 		if (r)
-			return dtp_errf(err, r, "stage %d: cannot send gradient %d to stage %d",
-					st->s, m, st->s - 1);
+			return post_failed(st, r, "send gradient", m, step, st->s - 1, err);
 		x->pending = 1;
 		return 0;
 	}
@@ -265,7 +272,8 @@ int dtp_stage_ctrl_send(struct dtp_stage *st, struct dtp_link *l, uint32_t step,
 	int r = dtp_link_isend(l, &tag, v, n * sizeof(double), mr, &req);
 
 	if (r)
-		return dtp_errf(err, r, "stage %d: cannot send a control message", st->s);
+		return post_failed(st, r, "send a control message", micro, step,
+				   l == st->prev ? st->s - 1 : st->s + 1, err);
 	return wait_req(st, l, &req, DTP_SPAN_SYNC, step, micro, err);
 }
 
