@@ -16,7 +16,7 @@ if [ ! -x "$bin" ]; then
 	exit 1
 fi
 echo "== $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg), $(uname -r)"
-port=$((20000 + $$ % 20000))
+port=$((10000 + $$ % 20000))   # below the ephemeral range (32768-)
 pids=""
 cleanup() { for p in $pids; do kill "$p" 2>/dev/null || true; done; }
 trap cleanup EXIT INT TERM

@@ -16,7 +16,7 @@ W=$(mktemp -d "${TMPDIR:-/tmp}/dtp-bench.XXXXXX")
 trap 'rm -rf "$W"' EXIT
 MB=${MB:-2}          # sequences per micro-batch
 STEPS=${STEPS:-6}
-PORT=$(( 21000 + ($$ % 20000) ))
+PORT=$(( 10000 + ($$ % 20000) ))   # below the ephemeral range (32768-)
 
 # byte-level text: this machine's licence texts and dtpipe's docs, repeated
 i=0

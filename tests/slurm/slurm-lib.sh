@@ -66,14 +66,17 @@ slurm_port_free() {
 # race for the same ports.
 slurm_free_ports() {
 	local n=$1 base i ok
-	base=$(( 31000 + ($$ * 53 + RANDOM) % 26000 ))
+	# 30400-32699: below Linux's ephemeral range (32768-), where a connection's
+	# local port could take ours between the check and the bind, and above
+	# the integration tests' range (tests/integration/lib.sh)
+	base=$(( 30400 + ($$ * 53 + RANDOM) % 2200 ))
 	for _ in $(seq 200); do
 		ok=1
 		for i in $(seq 0 $((n - 1))); do
 			slurm_port_free $((base + i)) || { ok=0; break; }
 		done
 		if [ $ok = 1 ]; then SLURM_PORTS=$base; return 0; fi
-		base=$(( 31000 + (base - 31000 + 97) % 26000 ))
+		base=$(( 30400 + (base - 30400 + 97) % 2200 ))
 	done
 	echo "FAIL: found no $n consecutive free TCP ports"
 	return 1
