@@ -22,21 +22,6 @@
 
 #include "io/io.h"
 
-static long vm_hwm_kib(void)
-{
-	FILE *f = fopen("/proc/self/status", "r");
-	char line[256];
-	long v = -1;
-
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "VmHWM: %ld kB", &v) == 1)
-			break;
-	fclose(f);
-	return v;
-}
-
 static int parse_deliver(const char *s)
 {
 	static const char *const names[] = { "raw", "inputs", "targets", "both" };
@@ -122,7 +107,7 @@ int main(int argc, char **argv)
 	       (unsigned long long)st.bytes_read, (unsigned long long)samples, dt, (double)st.bytes_read / dt / 1e9,
 	       st.direct, st.fixed_buffers, st.queue_depth, st.block_bytes, dnames[deliver], B, c.shuffle,
 	       st.window_samples, (unsigned long long)st.reads, (unsigned long long)st.requeued,
-	       (double)st.memory_bytes / 1048576.0, (double)vm_hwm_kib() / 1024.0);
+	       (double)st.memory_bytes / 1048576.0, (double)dtp_peak_rss() / 1048576.0);
 out_close:
 	dtp_loader_close(l);
 	free(in);

@@ -9,5 +9,6 @@
 #include "base/prng.h"
 #include "base/mem.h"
 #include "base/clock.h"
+#include "base/proc.h"
 
 #endif

@@ -5,4 +5,5 @@ src_base_libdtp_base_a_SOURCES = \
 	src/base/log.h src/base/log.c \
 	src/base/prng.h src/base/prng.c \
 	src/base/mem.h src/base/mem.c \
-	src/base/clock.h
+	src/base/clock.h \
+	src/base/proc.h src/base/proc.c

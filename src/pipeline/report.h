@@ -37,7 +37,5 @@ void dtp_report_eval(struct dtp_report *r, int64_t correct, int64_t count, doubl
 int dtp_report_finish(struct dtp_report *r, struct dtp_stage *st, struct dtp_err *err);
 void dtp_report_close(struct dtp_report *r);
 
-/* peak resident set size of this process (VmHWM), bytes; 0 if unknown */
-size_t dtp_peak_rss(void);
 
 #endif

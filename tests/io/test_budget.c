@@ -18,21 +18,6 @@
 #define SHARDS 4
 #define BUDGET (16u << 20)
 
-static long vm_hwm_kib(void)
-{
-	FILE *f = fopen("/proc/self/status", "r");
-	char line[256];
-	long v = -1;
-
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "VmHWM: %ld kB", &v) == 1)
-			break;
-	fclose(f);
-	return v;
-}
-
 /* in the child: exit 0 when the epoch is whole and the memory bound holds */
 static int child(const char *dir)
 {
@@ -50,7 +35,7 @@ static int child(const char *dir)
 	if (!in)
 		return 10;
 	memset(in, 0, 4 * REC_FEAT * sizeof(float));   /* the caller's batch: touched before */
-	before = vm_hwm_kib();
+	before = (long)(dtp_peak_rss() >> 10);
 	dtp_loader_config_default(&c);
 	c.path = dir;
 	c.budget_bytes = BUDGET;
@@ -74,7 +59,7 @@ static int child(const char *dir)
 		return 14;
 	}
 	dtp_loader_io_stats(l, &st);
-	after = vm_hwm_kib();
+	after = (long)(dtp_peak_rss() >> 10);
 	fprintf(stderr, "budget %u KiB, loader memory %zu KiB, window %zu samples, direct %d, fixed %d; VmHWM %ld -> %ld KiB (+%ld KiB)\n",
 		BUDGET >> 10, st.memory_bytes >> 10, st.window_samples, st.direct, st.fixed_buffers,
 		before, after, after - before);
@@ -84,7 +69,7 @@ static int child(const char *dir)
 		return 15;
 	if (st.memory_bytes > BUDGET)
 		return 16;
-	if (before < 0 || after - before > (long)(BUDGET >> 10) + 16 * 1024)
+	if (before <= 0 || after - before > (long)(BUDGET >> 10) + 16 * 1024)
 		return 17;
 	return 0;
 }
