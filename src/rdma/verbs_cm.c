@@ -194,6 +194,18 @@ static void conn_param(struct rdma_conn_param *p, const uint8_t *hello)
 	p->rnr_retry_count = 7;     /* infinite: a receiver that is slow to repost is not an error */
 }
 
+/* copy an event's connection private data (the peer's hello) into pdata[256]
+ * (private_data_len is a uint8_t, so it fits); its length, 0 when none */
+static size_t event_pdata(const struct rdma_cm_event *ev, uint8_t *pdata)
+{
+	size_t n = ev->param.conn.private_data_len;
+
+	if (!ev->param.conn.private_data || !n)
+		return 0;
+	memcpy(pdata, ev->param.conn.private_data, n);
+	return n;
+}
+
 /* one connection attempt; *permanent = 1 when retrying cannot help */
 static int try_connect(struct dtp_verbs_link *l, struct sockaddr *dst, uint64_t deadline,
 		       int *permanent, struct dtp_err *err)
@@ -249,11 +261,7 @@ static int try_connect(struct dtp_verbs_link *l, struct sockaddr *dst, uint64_t 
 		goto out_drop;
 	type = ev->event;
 	status = ev->status;
-	plen = ev->param.conn.private_data_len;   /* uint8_t: fits pdata[256] */
-	if (ev->param.conn.private_data && plen)
-		memcpy(pdata, ev->param.conn.private_data, plen);
-	else
-		plen = 0;
+	plen = event_pdata(ev, pdata);
 	rdma_ack_cm_event(ev);
 	if (type == RDMA_CM_EVENT_ESTABLISHED) {
 		rc = dtp_hello_check(c, pdata, plen, NULL, err);
@@ -373,11 +381,7 @@ static int do_listen(struct dtp_verbs_link *l, struct sockaddr *addr, uint64_t d
 		}
 		type = ev->event;
 		id = ev->id;
-		plen = ev->param.conn.private_data_len;   /* uint8_t: fits pdata[256] */
-		if (ev->param.conn.private_data && plen)
-			memcpy(pdata, ev->param.conn.private_data, plen);
-		else
-			plen = 0;
+		plen = event_pdata(ev, pdata);
 		rdma_ack_cm_event(ev);
 		if (type == RDMA_CM_EVENT_CONNECT_REQUEST) {
 			if (pending) {
