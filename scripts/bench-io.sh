@@ -5,6 +5,8 @@
 # each run's rows and then the medians.
 #   scripts/bench-io.sh [BUILDDIR]
 #   env: SHARDS=4 SHARD_MIB=512 QD=8 BS=1048576 RUNS=3 T=1024 DIR=/var/tmp
+#        SETS="tok rec" MODES="page-cached cold O_DIRECT" DELIVER="raw inputs targets"
+#        SETTLE=3 (seconds after each drop_caches) KEEP=1 (keep the shard sets) DATA=DIR (use the sets an earlier KEEP=1 run kept)
 # Two shard sets of SHARDS x SHARD_MIB MiB each (removed after): llm.c uint16
 # token shards (T=1024, batches of 8 windows) and dtpipe record shards
 # (784 u8 features + int32 label, batches of 64 records). Per set and mode:
@@ -13,16 +15,26 @@
 #   inputs   --deliver inputs --shuffle 1: what the first pipeline stage does
 #   targets  --deliver targets --shuffle 1: what the last pipeline stage does
 # Rates are shard bytes per second; ratio = loader / fio of the same run.
+# Cold: the page cache is dropped before every read (fio's and each loader
+# run's) and fincore checks that none of the set is left in it; O_DIRECT
+# starts from the same empty cache. fio goes first in odd runs, last in even.
 set -eu
 B=${1:-${DTP_BUILDDIR:-$(pwd)}}
 BENCH="$B/tools/dtpipe-bench-io"
 SHARDS=${SHARDS:-4}; SHARD_MIB=${SHARD_MIB:-512}; QD=${QD:-8}; BS=${BS:-1048576}
 RUNS=${RUNS:-3}; T=${T:-1024}
+SETTLE=${SETTLE:-3}; SETS=${SETS:-tok rec}; MODES=${MODES:-page-cached cold O_DIRECT}; DELIVER=${DELIVER:-raw inputs targets}
 [ -x "$BENCH" ] || { echo "bench-io: build $BENCH first (make)" >&2; exit 1; }
 command -v fio >/dev/null || { echo "bench-io: fio not installed (apt install fio)" >&2; exit 1; }
-D=$(mktemp -d "${DIR:-/var/tmp}/dtp-bench-io.XXXXXX")
-trap 'rm -rf "$D"' EXIT INT TERM
-mkdir "$D/tok" "$D/rec"
+if [ -n "${DATA:-}" ]; then   # shard sets made by an earlier run (KEEP=1): DATA/tok, DATA/rec
+	D=$(mktemp -d "${DIR:-/var/tmp}/dtp-bench-io.XXXXXX")
+	trap 'rm -rf "$D"' EXIT INT TERM
+	ln -s "$DATA/tok" "$D/tok"; ln -s "$DATA/rec" "$D/rec"
+else
+	D=$(mktemp -d "${DIR:-/var/tmp}/dtp-bench-io.XXXXXX")
+	[ "${KEEP:-0}" = 1 ] && echo "bench-io: keeping the shard sets in $D (DATA=$D next time)" ||
+		trap 'rm -rf "$D"' EXIT INT TERM
+	mkdir "$D/tok" "$D/rec"
 python3 - "$D" "$SHARDS" "$SHARD_MIB" <<'PY'
 import os, struct, sys, zlib
 d, n, mib = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
@@ -46,11 +58,26 @@ for s in range(n):
                 b[i * rb + 784:i * rb + 788] = bytes((b[i * rb + 784] % 10, 0, 0, 0))
             f.write(b); left -= k
 PY
-drop() { sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null || echo "bench-io: cannot drop caches (not root?)" >&2; }
+fi
+cached() {     # pages of the set's files in the page cache (fincore, util-linux)
+	fincore -n -b "$1"/* | awk '{r += $1} END {printf "%d", r}'
+}
+drop() {       # cold: drop the page cache and check that the set is out of it
+	sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null || { echo "bench-io: cannot drop caches (not root?)" >&2; exit 1; }
+	c=$(cached "$1")
+	[ "$c" -lt $((1 << 20)) ] || { echo "bench-io: $c bytes of $1 still cached after drop_caches" >&2; exit 1; }
+	# A guest with free page reporting (virtio-balloon; the Firecracker
+	# VM here) hands freed pages back to the host about 2 s after they
+	# are freed: a read that starts before that refills the page cache
+	# with pages the host still backs, one that starts after faults each
+	# one in on the host, 2-3x slower. Waiting puts every reader (fio
+	# and each loader run) in the same, second state.
+	sleep "$SETTLE"
+}
 warm() { cat "$1"/* > /dev/null; }
-fio_gbps() {   # $1 = set dir, $2 = direct 0|1
+fio_gbps() {   # $1 = set dir, $2 = direct 0|1 (the size from stat: reading it would warm the cache)
 	files=$(ls "$1"/* | tr '\n' ':' | sed 's/:$//')
-	total=$(cat "$1"/* | wc -c)
+	total=$(stat -c %s "$1"/* | awk '{t += $1} END {printf "%d", t}')
 	fio --name=seq --ioengine=io_uring --rw=read --bs="$BS" --iodepth="$QD" --direct="$2" --invalidate=0 \
 	    --filename="$files" --file_service_type=sequential --size="$total" --output-format=json 2>/dev/null |
 	python3 -c 'import json,sys; j=json.load(sys.stdin)["jobs"][0]["read"]; print("%.3f" % (j["bw_bytes"]/1e9))'
@@ -66,19 +93,25 @@ R="$D/rows"
 echo "shards: 2 sets of $SHARDS x $SHARD_MIB MiB (llm.c uint16 T=$T, batch 8; records 784 u8 + int32, batch 64);"
 echo "block $BS, queue depth $QD, budget 64 MiB; $RUNS runs; $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg); $(uname -r)"
 for run in $(seq 1 "$RUNS"); do
-	for set in tok rec; do
-		for mode in page-cached cold O_DIRECT; do
+	for set in $SETS; do
+		for mode in $MODES; do
 			case $mode in
 			page-cached) dir=0; prep=warm ;;
 			cold) dir=0; prep=drop ;;
-			O_DIRECT) dir=1; prep=true ;;
+			O_DIRECT) dir=1; prep=drop ;;
 			esac
-			$prep "$D/$set"; F=$(fio_gbps "$D/$set" $dir)
-			for what in raw inputs targets; do
-				$prep "$D/$set"; set -- $(loader "$D/$set" $dir $what)
-				echo "$set $mode $what $F $1 $2" | tee -a "$R" |
-					awk '{printf "run '"$run"': %-4s %-12s %-8s fio %6.2f  dtp %6.2f GB/s  %4.0f%%  rss %s MiB\n", $1, $2, $3, $4, $5, 100*$5/$4, $6}'
+			# fio first on odd runs, last on even ones: a drift of the
+			# disk's speed during a run does not favour either side
+			if [ $((run % 2)) = 1 ]; then $prep "$D/$set"; F=$(fio_gbps "$D/$set" $dir); fi
+			: > "$D/pending"
+			for what in $DELIVER; do
+				$prep "$D/$set"; echo "$what $(loader "$D/$set" $dir $what)" >> "$D/pending"
 			done
+			if [ $((run % 2)) = 0 ]; then $prep "$D/$set"; F=$(fio_gbps "$D/$set" $dir); fi
+			while read -r what g rss; do
+				echo "$set $mode $what $F $g $rss" | tee -a "$R" |
+					awk '{printf "run '"$run"': %-4s %-12s %-8s fio %6.2f  dtp %6.2f GB/s  %4.0f%%  rss %s MiB\n", $1, $2, $3, $4, $5, 100*$5/$4, $6}'
+			done < "$D/pending"
 		done
 	done
 done

@@ -52,7 +52,7 @@ int main(int argc, char **argv)
 	void *in = NULL;
 	int32_t *tg = NULL;
 	uint64_t samples = 0;
-	double t0, dt;
+	double t0, t_open, dt;
 
 	dtp_loader_config_default(&c);
 	c.seq_len = 1024;
@@ -82,6 +82,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "dtpipe-bench-io: %s\n", err.msg);
 		return dtp_exit_code(err.code);
 	}
+	t_open = dtp_now() - t0;
 	dtp_loader_info(l, &info);
 	if (B == 0)
 		B = info.kind == DTP_DATASET_TOKENS ? 8 : 64;
@@ -103,8 +104,8 @@ int main(int argc, char **argv)
 		goto out_close;
 	}
 	dtp_loader_io_stats(l, &st);
-	printf("loader bytes=%llu samples=%llu seconds=%.3f GBps=%.3f direct=%d fixed=%d qd=%d block=%zu deliver=%s batch=%d shuffle=%d window=%zu reads=%llu requeued=%llu memory_MiB=%.1f peak_rss_MiB=%.1f\n",
-	       (unsigned long long)st.bytes_read, (unsigned long long)samples, dt, (double)st.bytes_read / dt / 1e9,
+	printf("loader bytes=%llu samples=%llu seconds=%.3f open_seconds=%.3f GBps=%.3f direct=%d fixed=%d qd=%d block=%zu deliver=%s batch=%d shuffle=%d window=%zu reads=%llu requeued=%llu memory_MiB=%.1f peak_rss_MiB=%.1f\n",
+	       (unsigned long long)st.bytes_read, (unsigned long long)samples, dt, t_open, (double)st.bytes_read / dt / 1e9,
 	       st.direct, st.fixed_buffers, st.queue_depth, st.block_bytes, dnames[deliver], B, c.shuffle,
 	       st.window_samples, (unsigned long long)st.reads, (unsigned long long)st.requeued,
 	       (double)st.memory_bytes / 1048576.0, (double)dtp_peak_rss() / 1048576.0);

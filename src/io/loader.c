@@ -287,7 +287,7 @@ int dtp_loader_open(const struct dtp_loader_config *cfg, struct dtp_loader **out
 	l->prefix = calloc((size_t)S + 1, sizeof(*l->prefix));
 	l->scratch = dtp_alloc_aligned(sb, DTP_CACHELINE);
 	if (l->W) {
-		l->win = dtp_alloc_aligned(l->W * sb, DTP_CACHELINE);
+		l->win = dtp_io_alloc(l->W * sb);   /* huge pages: a random walk, few TLB misses */
 		l->perm = calloc(l->W, sizeof(*l->perm));
 	}
 	if (!l->order || !l->prefix || !l->scratch || (l->W && (!l->win || !l->perm))) {
@@ -320,7 +320,7 @@ out_ring:
 	dtp_ring_destroy(&l->ring);
 out_free_arrays:
 	free(l->perm);
-	dtp_free(l->win);
+	dtp_io_free(l->win, l->W * l->ds.sample_bytes);
 	dtp_free(l->scratch);
 	free(l->prefix);
 	free(l->order);
@@ -512,7 +512,7 @@ void dtp_loader_close(struct dtp_loader *l)
 		return;
 	dtp_ring_destroy(&l->ring);
 	free(l->perm);
-	dtp_free(l->win);
+	dtp_io_free(l->win, l->W * l->ds.sample_bytes);
 	dtp_free(l->scratch);
 	free(l->prefix);
 	free(l->order);

@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -17,6 +18,43 @@ enum { DTP_RB_FREE, DTP_RB_INFLIGHT, DTP_RB_READY };
 static uint64_t align_down(uint64_t x)
 {
 	return x & ~(uint64_t)(DTP_IO_ALIGN - 1);
+}
+
+#define DTP_HUGE_BYTES ((size_t)2 << 20)
+
+void *dtp_io_alloc(size_t bytes)
+{
+	size_t len = dtp_align_up(bytes ? bytes : 1, DTP_IO_ALIGN), head, tail;
+	uint8_t *p, *a;
+
+	if (len < DTP_HUGE_BYTES) {
+		p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (p == MAP_FAILED)
+			return NULL;
+		memset(p, 0, len);   /* fault it in now, not on the read path */
+		return p;
+	}
+	/* map a huge page more than asked, keep the 2 MiB-aligned part */
+	p = mmap(NULL, len + DTP_HUGE_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return NULL;
+	a = (uint8_t *)dtp_align_up((uintptr_t)p, DTP_HUGE_BYTES);
+	head = (size_t)(a - p);
+	tail = DTP_HUGE_BYTES - head;
+	if (head)
+		munmap(p, head);
+	if (tail)
+		munmap(a + len, tail);
+	/* a hint: without THP (never, or no huge page free) the pages are 4 KiB */
+	(void)madvise(a, len, MADV_HUGEPAGE);
+	memset(a, 0, len);   /* fault it in now, not on the read path */
+	return a;
+}
+
+void dtp_io_free(void *p, size_t bytes)
+{
+	if (p)
+		munmap(p, dtp_align_up(bytes ? bytes : 1, DTP_IO_ALIGN));
 }
 
 static void close_fds(struct dtp_ring *r)
@@ -239,7 +277,7 @@ int dtp_ring_init(struct dtp_ring *r, const struct dtp_dataset *ds, int qd, size
 	r->fds = malloc((size_t)ds->num_shards * sizeof(*r->fds));
 	r->checked = calloc((size_t)ds->num_shards, 1);
 	r->bufs = calloc((size_t)qd, sizeof(*r->bufs));
-	r->mem = dtp_alloc_aligned((size_t)qd * block, DTP_IO_ALIGN);
+	r->mem = dtp_io_alloc((size_t)qd * block);
 	iov = calloc((size_t)qd, sizeof(*iov));
 	if (!r->fds || !r->checked || !r->bufs || !r->mem || !iov) {
 		rc = dtp_errf(err, -ENOMEM, "loader: cannot allocate %d x %zu bytes of read buffers", qd, block);
@@ -271,7 +309,7 @@ int dtp_ring_init(struct dtp_ring *r, const struct dtp_dataset *ds, int qd, size
 	return 0;
 out_free:
 	free(iov);
-	dtp_free(r->mem);
+	dtp_io_free(r->mem, (size_t)r->qd * r->block);
 	free(r->bufs);
 	free(r->checked);
 	free(r->fds);
@@ -396,7 +434,7 @@ void dtp_ring_destroy(struct dtp_ring *r)
 	drain(r);
 	close_fds(r);
 	io_uring_queue_exit(&r->uring);
-	dtp_free(r->mem);
+	dtp_io_free(r->mem, (size_t)r->qd * r->block);
 	free(r->bufs);
 	free(r->checked);
 	free(r->fds);

@@ -28,7 +28,7 @@ struct dtp_ring {
 	struct io_uring uring;
 	int qd;
 	size_t block;
-	uint8_t *mem;               /* qd * block, aligned for O_DIRECT */
+	uint8_t *mem;               /* qd * block, from dtp_io_alloc */
 	struct dtp_ring_buf *bufs;  /* qd, in FIFO order from head */
 	int head, used, inflight;
 	int fixed;                  /* registered buffers in use */
@@ -44,6 +44,17 @@ struct dtp_ring {
 	uint64_t reads, requeued, bytes_read;
 	uint64_t headers_checked;   /* indexed shards whose header was read on first use */
 };
+
+/* Zeroed, page-aligned memory for the read ring and the shuffle window: a
+ * region of 2 MiB or more starts on a 2 MiB boundary and is advised for
+ * transparent huge pages (MADV_HUGEPAGE), so that a block-sized read lands
+ * in physically contiguous memory. An O_DIRECT read into 4 KiB pages needs
+ * one DMA segment per page and the block layer splits it at the device's
+ * max_segments (254 on virtio-blk: every 1 MiB read became two requests).
+ * Every byte is touched here (RSS = bytes, rounded up to pages). NULL when
+ * mmap fails. Free with dtp_io_free(p, bytes). */
+void *dtp_io_alloc(size_t bytes);
+void dtp_io_free(void *p, size_t bytes);
 
 int dtp_ring_init(struct dtp_ring *r, const struct dtp_dataset *ds, int qd, size_t block,
 		  int direct, int register_buffers, struct dtp_err *err);

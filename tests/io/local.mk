@@ -36,3 +36,10 @@ check_PROGRAMS += tests/io/test_index
 tests_io_test_index_SOURCES = tests/io/test_index.c tests/io/io_fixture.h
 tests_io_test_index_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_io_test_index_LDADD = $(CMOCKA_TEST_LIBS)
+
+# O_DIRECT at the benchmark geometry (huge-page ring) on unaligned records
+UNIT_TESTS += tests/io/test_direct
+check_PROGRAMS += tests/io/test_direct
+tests_io_test_direct_SOURCES = tests/io/test_direct.c tests/io/io_fixture.h
+tests_io_test_direct_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_io_test_direct_LDADD = $(CMOCKA_TEST_LIBS)
