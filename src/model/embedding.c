@@ -17,9 +17,10 @@ void dtp_embedding_forward(float *out, const int32_t *tokens, const float *wte,
 		}
 }
 
-/* dout (B,T,C) -> dwte (V,C) +=, dwpe (T,C) += */
-void dtp_embedding_backward(float *dwte, float *dwpe, const float *dout,
-			    const int32_t *tokens, int B, int T, int C)
+/* dout (B,T,C) -> columns [c0, c1) of dwte (V,C) +=, dwpe (T,C) +=, rows in
+ * (b,t) order (a column's sums never depend on the split) */
+void dtp_embedding_backward_cols(float *dwte, float *dwpe, const float *dout,
+				 const int32_t *tokens, int B, int T, int C, int c0, int c1)
 {
 	for (int b = 0; b < B; b++)
 		for (int t = 0; t < T; t++) {
@@ -27,9 +28,16 @@ void dtp_embedding_backward(float *dwte, float *dwpe, const float *dout,
 			float *de = dwte + (size_t)tokens[(size_t)b * T + t] * C;
 			float *dp = dwpe + (size_t)t * C;
 
-			for (int i = 0; i < C; i++) {
+			for (int i = c0; i < c1; i++) {
 				de[i] += g[i];
 				dp[i] += g[i];
 			}
 		}
+}
+
+/* dout (B,T,C) -> dwte (V,C) +=, dwpe (T,C) += */
+void dtp_embedding_backward(float *dwte, float *dwpe, const float *dout,
+			    const int32_t *tokens, int B, int T, int C)
+{
+	dtp_embedding_backward_cols(dwte, dwpe, dout, tokens, B, T, C, 0, C);
 }

@@ -11,18 +11,23 @@
 #include <stdint.h>
 
 /* ------------------------------------------------------------- linear.c */
+struct dtp_pool;
+/* pool: NULL runs on the caller; otherwise the sgemms and the bias rows are
+ * shared over it (par.c), with the same results. */
 /* in (N,IC), w (OC,IC), b (OC) or NULL -> out (N,OC) = in w^T + b.
  * relu != 0 applies max(0, .) in the same pass as the bias. */
-void dtp_linear_forward(float *out, const float *in, const float *w, const float *b,
-			int N, int IC, int OC, int relu);
+void dtp_linear_forward(struct dtp_pool *pool, float *out, const float *in, const float *w,
+			const float *b, int N, int IC, int OC, int relu);
 /* dout (N,OC), in (N,IC), w (OC,IC) -> dw (OC,IC) +=, db (OC) += (if not NULL),
  * din (N,IC) = dout w (skipped when din is NULL). */
-void dtp_linear_backward(float *din, float *dw, float *db, const float *dout,
-			 const float *in, const float *w, int N, int IC, int OC);
+void dtp_linear_backward(struct dtp_pool *pool, float *din, float *dw, float *db,
+			 const float *dout, const float *in, const float *w, int N, int IC,
+			 int OC);
 /* b (OC) -> out (N,OC): b copied into every row (a bias before a beta = 1 sgemm) */
 void dtp_bias_rows(float *out, const float *b, int N, int OC);
-/* out (N,OC) += sum of rows of d (N,OC) into db (OC) */
+/* db (OC) += sum of rows of d (N,OC) (columns [c0, c1) only: _cols) */
 void dtp_colsum_add(float *db, const float *d, int N, int OC);
+void dtp_colsum_add_cols(float *db, const float *d, int N, int OC, int c0, int c1);
 
 /* --------------------------------------------------------- activation.c */
 /* out (n) relu: d (n) = dout * (out > 0); d may alias dout */
@@ -36,11 +41,19 @@ void dtp_gelu_backward(float *d, const float *dout, const float *in, size_t n);
 /* in (N,C), w (C), b (C) -> out (N,C), mean (N), rstd (N); eps 1e-5 */
 void dtp_layernorm_forward(float *out, float *mean, float *rstd, const float *in,
 			   const float *w, const float *b, int N, int C);
-/* dout (N,C), in (N,C), mean, rstd (N), w (C) -> din (N,C) += (accumulates),
- * dw (C) +=, db (C) += */
-void dtp_layernorm_backward(float *din, float *dw, float *db, const float *dout,
-			    const float *in, const float *mean, const float *rstd,
-			    const float *w, int N, int C);
+/* dout (N,C), in (N,C), mean, rstd (N), w (C), dres (N,C) or NULL (zeros) ->
+ * din (N,C) = dres + d(in) (din may alias dres), dw (C) +=, db (C) +=.
+ * Two passes: rows (din) and columns (dw, db, rows summed in order), which a
+ * pool shares (par.c) with the bits of the serial call. */
+void dtp_layernorm_backward(float *din, const float *dres, float *dw, float *db,
+			    const float *dout, const float *in, const float *mean,
+			    const float *rstd, const float *w, int N, int C);
+void dtp_layernorm_backward_rows(float *din, const float *dres, const float *dout,
+				 const float *in, const float *mean, const float *rstd,
+				 const float *w, int n0, int n1, int C);
+void dtp_layernorm_backward_cols(float *dw, float *db, const float *dout, const float *in,
+				 const float *mean, const float *rstd, int N, int C, int c0,
+				 int c1);
 
 /* ---------------------------------------------------------- embedding.c */
 /* tokens (B,T) in [0,V), wte (V,C), wpe (T,C) -> out (B,T,C) */
@@ -49,6 +62,9 @@ void dtp_embedding_forward(float *out, const int32_t *tokens, const float *wte,
 /* dout (B,T,C) -> dwte (V,C) +=, dwpe (T,C) += (rows in (b,t) order) */
 void dtp_embedding_backward(float *dwte, float *dwpe, const float *dout,
 			    const int32_t *tokens, int B, int T, int C);
+/* the same for the columns [c0, c1) of dwte and dwpe only (a thread's share) */
+void dtp_embedding_backward_cols(float *dwte, float *dwpe, const float *dout,
+				 const int32_t *tokens, int B, int T, int C, int c0, int c1);
 
 /* ---------------------------------------------------------- attention.c */
 /* qkv (B,T,3C) [q | k | v, head h at columns h*hs..] -> att (B,H,T,T) softmax
@@ -116,13 +132,42 @@ void dtp_block_backward(struct dtp_pool *pool, float *dx, const struct dtp_block
 
 /* --------------------------------------------------------------- head.c */
 /* x (N,C), lnw, lnb (C), w (V,C) -> lnf (N,C), mean, rstd (N), logits (N,V) */
-void dtp_head_forward(float *logits, float *lnf, float *mean, float *rstd, const float *x,
-		      const float *lnw, const float *lnb, const float *w, int N, int C, int V);
+void dtp_head_forward(struct dtp_pool *pool, float *logits, float *lnf, float *mean,
+		      float *rstd, const float *x, const float *lnw, const float *lnb, const float *w, int N, int C, int V);
 /* dlogits (N,V) -> dx (N,C) (=, required); dlnw, dlnb, dw +=; dln: (N,C) scratch */
-void dtp_head_backward(float *dx, float *dlnw, float *dlnb, float *dw, float *dln,
-		       const float *dlogits, const float *x, const float *lnf,
+void dtp_head_backward(struct dtp_pool *pool, float *dx, float *dlnw, float *dlnb,
+		       float *dw, float *dln, const float *dlogits, const float *x, const float *lnf,
 		       const float *mean, const float *rstd, const float *lnw,
 		       const float *w, int N, int C, int V);
+
+/* ---------------------------------------------------------------- par.c */
+/* The kernels above shared over a worker pool (NULL: run serially), each with
+ * the bits of the serial call whatever the pool's size. */
+/* C (M,N) = alpha op(A) op(B) + beta C (row-major; ta, tb: 1 = transposed) */
+void dtp_par_sgemm(struct dtp_pool *pool, int ta, int tb, int M, int N, int K, float alpha,
+		   const float *A, int lda, const float *B, int ldb, float beta, float *C,
+		   int ldc);
+void dtp_par_layernorm_forward(struct dtp_pool *pool, float *out, float *mean, float *rstd,
+			       const float *in, const float *w, const float *b, int N, int C);
+void dtp_par_layernorm_backward(struct dtp_pool *pool, float *din, const float *dres,
+				float *dw, float *db, const float *dout, const float *in,
+				const float *mean, const float *rstd, const float *w, int N,
+				int C);
+void dtp_par_gelu_forward(struct dtp_pool *pool, float *out, const float *in, size_t n);
+void dtp_par_gelu_backward(struct dtp_pool *pool, float *d, const float *dout,
+			   const float *in, size_t n);
+/* out (N,C) = x + b in every row (x NULL: b); out may alias x */
+void dtp_par_add_rows(struct dtp_pool *pool, float *out, const float *x, const float *b,
+		      int N, int C);
+void dtp_par_colsum_add(struct dtp_pool *pool, float *db, const float *d, int N, int OC);
+void dtp_par_embedding_backward(struct dtp_pool *pool, float *dwte, float *dwpe,
+				const float *dout, const int32_t *tokens, int B, int T, int C);
+/* p (n) = 0 */
+void dtp_par_zero(struct dtp_pool *pool, float *p, size_t n);
+/* OpenBLAS on one thread while a pool shares the work (the caller's setting
+ * comes back at _end); returns what _end takes. No-op for a NULL pool. */
+int dtp_blas_solo_begin(const struct dtp_pool *pool);
+void dtp_blas_solo_end(int saved);
 
 /* helper: take n floats at *cursor (rounded up to 16 floats = 64 bytes so that
  * every buffer starts on a cache line); base NULL only counts */

@@ -49,13 +49,14 @@ void dtp_layernorm_forward(float *out, float *mean, float *rstd, const float *in
 	}
 }
 
-/* dout (N,C), in (N,C), mean, rstd (N), w (C) -> din (N,C) +=, dw (C) +=, db (C) += */
+/* dout (N,C), in (N,C), mean, rstd (N), w (C), dres (N,C) or NULL (zeros)
+ * -> din rows [n0, n1) = dres + d(loss)/d(in) (din may alias dres) */
 DTP_VEC_CLONES
-void dtp_layernorm_backward(float *din, float *dw, float *db, const float *dout,
-			    const float *in, const float *mean, const float *rstd,
-			    const float *w, int N, int C)
+void dtp_layernorm_backward_rows(float *din, const float *dres, const float *dout,
+				 const float *in, const float *mean, const float *rstd,
+				 const float *w, int n0, int n1, int C)
 {
-	for (int n = 0; n < N; n++) {
+	for (int n = n0; n < n1; n++) {
 		const float *x = in + (size_t)n * C;
 		const float *g = dout + (size_t)n * C;
 		float *dx = din + (size_t)n * C;
@@ -83,13 +84,50 @@ void dtp_layernorm_backward(float *din, float *dw, float *db, const float *dout,
 		float dnorm = (((an[0] + an[4]) + (an[2] + an[6])) +
 			       ((an[1] + an[5]) + (an[3] + an[7]))) / (float)C;
 
-		for (i = 0; i < C; i++) {
+		if (dres) {
+			const float *r = dres + (size_t)n * C;
+
+			for (i = 0; i < C; i++) {
+				float xh = (x[i] - m) * s;
+
+				dx[i] = r[i] + (g[i] * w[i] - dmean - xh * dnorm) * s;
+			}
+		} else {
+			for (i = 0; i < C; i++) {
+				float xh = (x[i] - m) * s;
+
+				dx[i] = (g[i] * w[i] - dmean - xh * dnorm) * s;
+			}
+		}
+	}
+}
+
+/* dout (N,C), in (N,C), mean, rstd (N) -> dw, db columns [c0, c1) +=, the
+ * rows added in order (a column's sum never depends on the split) */
+DTP_VEC_CLONES
+void dtp_layernorm_backward_cols(float *dw, float *db, const float *dout, const float *in,
+				 const float *mean, const float *rstd, int N, int C, int c0,
+				 int c1)
+{
+	for (int n = 0; n < N; n++) {
+		const float *x = in + (size_t)n * C;
+		const float *g = dout + (size_t)n * C;
+		float m = mean[n], s = rstd[n];
+
+		for (int i = c0; i < c1; i++) {
 			float xh = (x[i] - m) * s;
-			float dxh = g[i] * w[i];
 
 			db[i] += g[i];
 			dw[i] += g[i] * xh;
-			dx[i] += (dxh - dmean - xh * dnorm) * s;
 		}
 	}
+}
+
+/* the two passes over the whole layer */
+void dtp_layernorm_backward(float *din, const float *dres, float *dw, float *db,
+			    const float *dout, const float *in, const float *mean,
+			    const float *rstd, const float *w, int N, int C)
+{
+	dtp_layernorm_backward_rows(din, dres, dout, in, mean, rstd, w, 0, N, C);
+	dtp_layernorm_backward_cols(dw, db, dout, in, mean, rstd, N, C, 0, C);
 }

@@ -6,6 +6,7 @@ src_model_libdtp_model_a_SOURCES = \
 	src/model/vecmath.h \
 	src/model/pool.h \
 	src/model/pool.c \
+	src/model/par.c \
 	src/model/linear.c \
 	src/model/activation.c \
 	src/model/layernorm.c \

@@ -92,7 +92,7 @@ size_t dtp_stage_model_save_bytes(const struct dtp_stage_model *m, int B)
 
 void dtp_stage_zero_grads(struct dtp_stage_model *m)
 {
-	memset(m->grads, 0, m->n_params * sizeof(float));
+	dtp_par_zero(m->pool, m->grads, m->n_params);
 }
 
 void dtp_stage_grad_sumsq(const struct dtp_stage_model *m, double *out)
@@ -257,6 +257,9 @@ int dtp_stage_forward(struct dtp_stage_model *m, const void *in, void *out, void
 				return -EINVAL;
 	}
 	layout(m, B, save, out, m->bufs);
+	/* with a pool, its participants split the sgemms (par.c) */
+	int nb = dtp_blas_solo_begin(m->pool);
+
 	for (int i = 0; i < m->n_units; i++) {
 		const struct dtp_unit_rt *u = &m->units[i];
 		struct dtp_unit_buf *b = &m->bufs[i];
@@ -264,7 +267,7 @@ int dtp_stage_forward(struct dtp_stage_model *m, const void *in, void *out, void
 
 		switch (u->kind) {
 		case DTP_UNIT_LINEAR:
-			dtp_linear_forward(b->out, x, p, p + (size_t)u->out_dim * u->in_dim,
+			dtp_linear_forward(m->pool, b->out, x, p, p + (size_t)u->out_dim * u->in_dim,
 					   B, u->in_dim, u->out_dim, u->relu);
 			if (b->out != out && i == m->n_units - 1)
 				memcpy(out, b->out, (size_t)B * u->out_dim * sizeof(float));
@@ -280,12 +283,13 @@ int dtp_stage_forward(struct dtp_stage_model *m, const void *in, void *out, void
 			break;
 		}
 		case DTP_UNIT_HEAD:
-			dtp_head_forward(b->out, b->lnf, b->mean, b->rstd, x, p, p + C, p + 2 * C,
+			dtp_head_forward(m->pool, b->out, b->lnf, b->mean, b->rstd, x, p, p + C, p + 2 * C,
 					 B * T, C, V);
 			break;
 		}
 		x = b->out;
 	}
+	dtp_blas_solo_end(nb);
 	return 0;
 }
 
@@ -299,6 +303,8 @@ int dtp_stage_backward(struct dtp_stage_model *m, const void *in, const void *sa
 		return -EINVAL;
 	/* the save slot is only read; layout() needs a writable base type */
 	layout(m, B, (float *)(uintptr_t)save, NULL, m->bufs);
+	int nb = dtp_blas_solo_begin(m->pool);
+
 	for (int i = m->n_units - 1; i >= 0; i--) {
 		const struct dtp_unit_rt *u = &m->units[i];
 		const struct dtp_unit_buf *b = &m->bufs[i];
@@ -315,12 +321,13 @@ int dtp_stage_backward(struct dtp_stage_model *m, const void *in, const void *sa
 				dtp_relu_backward(m->dpre, g, b->out, (size_t)B * u->out_dim);
 				d = m->dpre;
 			}
-			dtp_linear_backward(i == 0 && !din ? NULL : dx, gp, gp + nw, d, x, p,
-					    B, u->in_dim, u->out_dim);
+			dtp_linear_backward(m->pool, i == 0 && !din ? NULL : dx, gp, gp + nw, d,
+					    x, p, B, u->in_dim, u->out_dim);
 			break;
 		}
 		case DTP_UNIT_EMBED:
-			dtp_embedding_backward(gp, gp + (size_t)V * C, g, in, B, T, C);
+			dtp_par_embedding_backward(m->pool, gp, gp + (size_t)V * C, g, in, B, T,
+						   C);
 			break;
 		case DTP_UNIT_BLOCK: {
 			struct dtp_block_params bp, bg;
@@ -331,11 +338,12 @@ int dtp_stage_backward(struct dtp_stage_model *m, const void *in, const void *sa
 			break;
 		}
 		case DTP_UNIT_HEAD:
-			dtp_head_backward(dx, gp, gp + C, gp + 2 * C, m->head_dln, g, x, b->lnf,
-					  b->mean, b->rstd, p, p + 2 * C, B * T, C, V);
+			dtp_head_backward(m->pool, dx, gp, gp + C, gp + 2 * C, m->head_dln, g, x,
+					  b->lnf, b->mean, b->rstd, p, p + 2 * C, B * T, C, V);
 			break;
 		}
 		g = dx;
 	}
+	dtp_blas_solo_end(nb);
 	return 0;
 }

@@ -14,6 +14,8 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include <cblas.h>
+
 #include "model/stage.h"
 #include "model/pool.h"
 
@@ -91,6 +93,12 @@ static void run_stage(const struct dtp_model_spec *s, int first, int last, int B
 	struct dtp_err err;
 	struct dtp_rng r;
 	int n = dtp_model_num_units(s), V = s->vocab;
+	/* the serial run is what a 1-thread run does: OpenBLAS on one thread too
+	 * (the pool's run puts OpenBLAS on one thread itself, par.c) */
+	int nb = openblas_get_num_threads();
+
+	if (nw == 1)
+		openblas_set_num_threads(1);
 
 	assert_int_equal(dtp_stage_model_create_nw(s, first, last, B, 5, nw, &m, &err), 0);
 	assert_int_equal(dtp_pool_size(m->pool), nw);
@@ -155,6 +163,7 @@ static void run_stage(const struct dtp_model_spec *s, int first, int last, int B
 	free(save);
 	free(t);
 	dtp_stage_model_destroy(m);
+	openblas_set_num_threads(nb);
 }
 
 static void check_same(const char *text, int first, int last, int B, int nw,
@@ -183,6 +192,40 @@ static void check_same(const char *text, int first, int last, int B, int nw,
 	free(b.out); free(b.din); free(b.grads); free(b.params);
 }
 
+/* Whether this OpenBLAS kernel gives an element of C the same sum whichever
+ * row or column block of C a call covers. OpenBLAS's own threads split a
+ * gemm the same way (over M and N, never K), so where this is false (the
+ * Haswell sgemm kernel: its edge tiles sum in another order) OpenBLAS's 1-
+ * and 2-thread results already differ, and a split over the pool cannot be
+ * bit-identical to the serial call either. */
+static int blas_split_invariant(void)
+{
+	int M = 300, N = 77, K = 129, same;
+	float *A = malloc((size_t)M * K * sizeof(float)), *B = malloc((size_t)K * N * sizeof(float));
+	float *C1 = calloc((size_t)M * N, sizeof(float)), *C2 = calloc((size_t)M * N, sizeof(float));
+	struct dtp_rng r;
+
+	assert_true(A && B && C1 && C2);
+	dtp_rng_init(&r, 77, 1);
+	for (size_t i = 0; i < (size_t)M * K; i++)
+		A[i] = dtp_rng_normal(&r);
+	for (size_t i = 0; i < (size_t)K * N; i++)
+		B[i] = dtp_rng_normal(&r);
+	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, N, K, 1.0f, A, K, B, N, 0.0f,
+		    C1, N);
+	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, 128, N, K, 1.0f, A, K, B, N,
+		    0.0f, C2, N);
+	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M - 128, N, K, 1.0f,
+		    A + 128 * K, K, B, N, 0.0f, C2 + 128 * N, N);
+	same = !memcmp(C1, C2, (size_t)M * N * sizeof(float));
+	free(A); free(B); free(C1); free(C2);
+	if (!same)
+		print_message("OpenBLAS's %s sgemm kernel sums differently by tile position "
+			      "(its own threads change results too): the split-sgemm "
+			      "bit-identity checks are skipped\n", openblas_get_corename());
+	return same;
+}
+
 static void test_pool_bit_identical(void **state)
 {
 	(void)state;
@@ -194,6 +237,108 @@ static void test_pool_bit_identical(void **state)
 	/* rows long enough for the vector paths; a stage ending in the head */
 	check_same("gpt:L=1,C=64,H=2,T=32,V=50", 1, 3, 2, 2, DTP_OPTIM_SGD);
 	check_same("gpt:L=1,C=64,H=2,T=32,V=50", 0, 3, 2, 3, DTP_OPTIM_ADAMW);
+	/* big enough that the pool splits the sgemms (dtp_par_sgemm shares
+	 * calls of >= 2^22 multiply-adds): N = 216 rows, uneven 64-row blocks,
+	 * a vocabulary that is not a multiple of the kernels' tile */
+	if (!blas_split_invariant())
+		return;
+	check_same("gpt:L=1,C=96,H=3,T=72,V=130", 0, 3, 3, 2, DTP_OPTIM_ADAMW);
+	check_same("gpt:L=1,C=96,H=3,T=72,V=130", 1, 3, 3, 3, DTP_OPTIM_SGD);
+}
+
+/* dtp_par_sgemm against one cblas_sgemm call on the same operands: every
+ * transpose pair, beta 0 and 1, both split directions, shapes that leave a
+ * partial 64-block and a partial kernel tile, alpha != 1, padded leading
+ * dimensions: the same bits (the split is over M or N only) */
+static void test_par_sgemm_bits(void **state)
+{
+	static const int shapes[][3] = {
+		{ 300, 77, 193 }, { 77, 300, 193 }, { 513, 130, 96 }, { 130, 1027, 64 },
+		{ 400, 400, 27 },
+	};
+	(void)state;
+	if (!blas_split_invariant())
+		skip();
+	for (int nw = 2; nw <= 3; nw++) {
+		struct dtp_pool *pool;
+
+		assert_int_equal(dtp_pool_create(nw, &pool), 0);
+		for (size_t si = 0; si < sizeof(shapes) / sizeof(shapes[0]); si++)
+			for (int tr = 0; tr < 4; tr++)
+				for (int bi = 0; bi < 2; bi++) {
+					int M = shapes[si][0], N = shapes[si][1], K = shapes[si][2];
+					int ta = tr & 1, tb = tr >> 1;
+					int lda = (ta ? M : K) + 3, ldb = (tb ? K : N) + 5, ldc = N + 7;
+					size_t na = (size_t)(ta ? K : M) * lda;
+					size_t nb = (size_t)(tb ? N : K) * ldb, nc = (size_t)M * ldc;
+					float *A = malloc(na * sizeof(float));
+					float *B = malloc(nb * sizeof(float));
+					float *C1 = malloc(nc * sizeof(float));
+					float *C2 = malloc(nc * sizeof(float));
+					float beta = (float)bi;
+					struct dtp_rng r;
+
+					assert_true(A && B && C1 && C2);
+					dtp_rng_init(&r, (uint64_t)si, (uint64_t)tr);
+					for (size_t i = 0; i < na; i++)
+						A[i] = dtp_rng_normal(&r);
+					for (size_t i = 0; i < nb; i++)
+						B[i] = dtp_rng_normal(&r);
+					for (size_t i = 0; i < nc; i++)
+						C1[i] = C2[i] = dtp_rng_normal(&r);
+					cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans,
+						    tb ? CblasTrans : CblasNoTrans, M, N, K, 1.0f, A,
+						    lda, B, ldb, beta, C1, ldc);
+					dtp_par_sgemm(pool, ta, tb, M, N, K, 1.0f, A, lda, B, ldb,
+						      beta, C2, ldc);
+					assert_memory_equal(C1, C2, nc * sizeof(float));
+					free(A); free(B); free(C1); free(C2);
+				}
+		dtp_pool_destroy(pool);
+	}
+}
+
+/* the layernorm backward's row and column passes shared over a pool give the
+ * serial call's bits, with and without the residual gradient added */
+static void test_par_layernorm_backward_bits(void **state)
+{
+	int N = 37, C = 83;
+	size_t nc = (size_t)N * C;
+	float *x = malloc(nc * sizeof(float)), *g = malloc(nc * sizeof(float));
+	float *res = malloc(nc * sizeof(float)), *y = malloc(nc * sizeof(float));
+	float *d1 = malloc(nc * sizeof(float)), *d2 = malloc(nc * sizeof(float));
+	float mean[37], rstd[37], w[83], b[83], dw1[83], db1[83], dw2[83], db2[83];
+	struct dtp_pool *pool;
+	struct dtp_rng r;
+
+	(void)state;
+	assert_true(x && g && res && y && d1 && d2);
+	dtp_rng_init(&r, 9, 9);
+	for (size_t i = 0; i < nc; i++) {
+		x[i] = dtp_rng_normal(&r) + 0.5f;
+		g[i] = dtp_rng_normal(&r);
+		res[i] = dtp_rng_normal(&r);
+	}
+	for (int i = 0; i < C; i++) {
+		w[i] = 1.0f + 0.1f * dtp_rng_normal(&r);
+		b[i] = 0.1f * dtp_rng_normal(&r);
+	}
+	dtp_layernorm_forward(y, mean, rstd, x, w, b, N, C);
+	assert_int_equal(dtp_pool_create(3, &pool), 0);
+	for (int with_res = 0; with_res < 2; with_res++) {
+		for (int i = 0; i < C; i++)
+			dw1[i] = dw2[i] = db1[i] = db2[i] = 0.25f;
+		dtp_layernorm_backward(d1, with_res ? res : NULL, dw1, db1, g, x, mean, rstd, w,
+				       N, C);
+		dtp_par_layernorm_backward(pool, d2, with_res ? res : NULL, dw2, db2, g, x,
+					   mean, rstd, w, N, C);
+		assert_memory_equal(d1, d2, nc * sizeof(float));
+		assert_memory_equal(dw1, dw2, sizeof(dw1));
+		assert_memory_equal(db1, db2, sizeof(db1));
+		assert_true(dw1[5] != 0.25f && d1[7] != 0.0f);
+	}
+	dtp_pool_destroy(pool);
+	free(x); free(g); free(res); free(y); free(d1); free(d2);
 }
 
 static void test_mlp_no_pool(void **state)
@@ -215,6 +360,8 @@ int main(void)
 		cmocka_unit_test(test_pool_shares),
 		cmocka_unit_test(test_pool_runs_all),
 		cmocka_unit_test(test_pool_bit_identical),
+		cmocka_unit_test(test_par_sgemm_bits),
+		cmocka_unit_test(test_par_layernorm_backward_bits),
 		cmocka_unit_test(test_mlp_no_pool),
 	};
 

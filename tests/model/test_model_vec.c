@@ -159,7 +159,7 @@ static void test_sgemm_beta(void **state)
 		run_sgemm(c1, A, Bm, NULL, 1.0f, M, N, K);
 		assert_memory_equal(c0, c1, (size_t)M * N * sizeof(float));
 		/* the fused bias path of dtp_linear_forward is that same sgemm onto the bias */
-		dtp_linear_forward(c0, A, Bm, b, M, K, N, 0);
+		dtp_linear_forward(NULL, c0, A, Bm, b, M, K, N, 0);
 		run_sgemm(c1, A, Bm, b, 1.0f, M, N, K);
 		assert_memory_equal(c0, c1, (size_t)M * N * sizeof(float));
 		free(A); free(Bm); free(b); free(c0); free(c1);
