@@ -2,6 +2,7 @@
  * over the worker pool when there is one (par.c). */
 #include "config.h"
 #include "model/kernels.h"
+#include "model/vecmath.h"
 
 /* b (OC) -> out (N,OC): b in every row */
 void dtp_bias_rows(float *out, const float *b, int N, int OC)
@@ -25,7 +26,9 @@ void dtp_linear_forward(struct dtp_pool *pool, float *out, const float *in, cons
 		out[i] = out[i] > 0.0f ? out[i] : 0.0f;
 }
 
-/* d (N,OC) -> db columns [c0, c1) += column sums, rows added in order */
+/* d (N,OC) -> db columns [c0, c1) += column sums, rows added in order (adds
+ * only, so the AVX2 clone gives the baseline's bits) */
+DTP_VEC_CLONES
 void dtp_colsum_add_cols(float *db, const float *d, int N, int OC, int c0, int c1)
 {
 	for (int n = 0; n < N; n++) {
