@@ -123,6 +123,29 @@ static int stream_span(struct dtp_loader *l, uint64_t max, int nowait, const uin
 	return 0;
 }
 
+/* The window is far larger than the caches and delivery walks it in a random
+ * order, so each sample's first lines are cache misses the hardware
+ * prefetcher cannot foresee (perf: half the decode's time on its first
+ * load). The walk asks for the samples DTP_PREFETCH_AHEAD deliveries ahead
+ * (rw 0: to read them; 1: to write them, for refill). */
+#define DTP_PREFETCH_AHEAD 4
+
+static void prefetch_sample(const uint8_t *p, size_t bytes, int rw)
+{
+	size_t o;
+
+	for (o = 0; o < bytes; o += DTP_CACHELINE) {
+		if (rw)
+			__builtin_prefetch(p + o, 1, 3);
+		else
+			__builtin_prefetch(p + o, 0, 3);
+	}
+	if (rw)
+		__builtin_prefetch(p + bytes - 1, 1, 3);
+	else
+		__builtin_prefetch(p + bytes - 1, 0, 3);
+}
+
 /* The window refills as it drains. While block b is delivered, the slots it
  * has delivered from (perm[0..win_o)) are free, and block b+1's stream
  * samples are read into them as the ring has them: sample i of block b+1 goes
@@ -144,8 +167,11 @@ static int refill(struct dtp_loader *l, size_t upto, int nowait, struct dtp_err 
 			return rc;
 		if (cnt == 0)
 			break;
-		for (j = 0; j < cnt; j++)
+		for (j = 0; j < cnt; j++) {   /* random slots: ask for them ahead */
+			if (l->nxt_f + j + DTP_PREFETCH_AHEAD < upto)
+				prefetch_sample(l->win + (size_t)l->perm[l->nxt_f + j + DTP_PREFETCH_AHEAD] * sb, sb, 1);
 			memcpy(l->win + (size_t)l->perm[l->nxt_f + j] * sb, p + j * st, sb);
+		}
 		l->nxt_f += (size_t)cnt;
 	}
 	return 0;
@@ -406,15 +432,22 @@ static void decode_perm(const struct dtp_loader *l, const uint32_t *perm, size_t
 	size_t j, sb = l->ds.sample_bytes, T = l->in_elems;
 	const uint8_t *w = l->win;
 
+	for (j = 0; j < n && j < DTP_PREFETCH_AHEAD; j++)
+		prefetch_sample(w + (size_t)perm[j] * sb, sb, 0);
 	if (l->ds.kind == DTP_DATASET_RECORDS) {
-		for (j = 0; j < n; j++)
+		for (j = 0; j < n; j++) {
+			if (j + DTP_PREFETCH_AHEAD < n)
+				prefetch_sample(w + (size_t)perm[j + DTP_PREFETCH_AHEAD] * sb, sb, 0);
 			decode_records(l, w + (size_t)perm[j] * sb, sb, 1, in ? in + j * T : NULL,
 				       tg ? tg + j : NULL);
+		}
 		return;
 	}
 	for (j = 0; j < n; j++) {
 		const uint8_t *p = w + (size_t)perm[j] * sb;
 
+		if (j + DTP_PREFETCH_AHEAD < n)
+			prefetch_sample(w + (size_t)perm[j + DTP_PREFETCH_AHEAD] * sb, sb, 0);
 		if (in)
 			decode_tokens(l, p, T, (int32_t *)in + j * T);
 		if (tg)
