@@ -34,6 +34,7 @@
 #define SPIN_NS 200000u          /* progress thread: spin this long on an idle CQ, then block */
 #define WAIT_SPIN_NS 10000000u   /* wait(): the caller polls the CQ itself this long (more
 				  * than two 4 ms ticks of an emulated guest), then sleeps */
+#define CLOSE_WAIT_NS 3000000000ull /* close(): wait this long at most for the BYE's completion */
 #define PARK_NS 1000000u         /* the thread re-checks whether callers still drive the link */
 #ifndef DTP_VERBS_YIELD_NS
 #define DTP_VERBS_YIELD_NS 50000u /* wait(): past this, yield the CPU every 64 empty polls */
@@ -192,6 +193,7 @@ static int verbs_open(const struct dtp_link_config *cfg, struct dtp_link **out, 
 	l->base.cfg = *cfg;
 	l->api = &dtp_verbs_api_real;
 	l->wake_fd = -1;
+	l->print_stats = getenv("DTP_VERBS_STATS") && atoi(getenv("DTP_VERBS_STATS")) > 0;
 	snprintf(l->peer_desc, sizeof(l->peer_desc), "peer stage %d (%s:%d)", cfg->peer_stage,
 		 cfg->host, cfg->port);
 	pthread_mutex_init(&l->mu, NULL);
@@ -235,7 +237,7 @@ static int verbs_reg(struct dtp_link *link, void *buf, size_t len, struct dtp_mr
 {
 	struct dtp_verbs_link *l = vl(link);
 	const struct dtp_link_config *c = &l->base.cfg;
-	size_t need = l->reg_bytes + len + (size_t)(4 * c->slots + 3) * DTP_VMSG_BYTES;
+	size_t need = l->reg_bytes + len + dtp_vq_ctrl_bytes(c->slots);
 	struct rlimit rl;
 	struct dtp_mr *m;
 
@@ -348,8 +350,8 @@ static int buf_key(struct dtp_verbs_link *l, const char *op, const void *buf, si
 	if (rc)
 		return rc;
 	*key = 0;
-	if (len == 0 || (!remote && len <= l->q.max_inline))
-		return 0;        /* sent inline: no key needed */
+	if (len <= DTP_VEAGER_MAX)
+		return 0;        /* eager: copied through the link's own buffers, no key needed */
 	*tmp = l->api->reg_mr(l->pd, (void *)(uintptr_t)buf, len,
 			      IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE);
 	if (!*tmp) {
@@ -508,6 +510,31 @@ static int verbs_wait(struct dtp_link *link, struct dtp_req *req, int timeout_ms
 	return finish(l, req, err);
 }
 
+void dtp_verbs_stats(struct dtp_link *link, struct dtp_vq_stats *out)
+{
+	struct dtp_verbs_link *l = vl(link);
+
+	pthread_mutex_lock(&l->mu);
+	*out = l->q.st;
+	out->held_now = l->q.held_n;
+	out->owed_now = l->q.unreturned;
+	pthread_mutex_unlock(&l->mu);
+}
+
+static void print_stats(struct dtp_verbs_link *l)
+{
+	const struct dtp_vq_stats *st = &l->q.st;
+
+	fprintf(stderr, "verbs stats: stage %d <-> stage %d: eager sent %llu received %llu (held "
+		"%llu), rendezvous sent %llu received %llu, adv sent %llu stale %llu, rts %llu, "
+		"credit msgs %llu\n", l->base.cfg.self_stage, l->base.cfg.peer_stage,
+		(unsigned long long)st->eager_sent, (unsigned long long)st->eager_recv,
+		(unsigned long long)st->eager_held, (unsigned long long)st->rndv_sent,
+		(unsigned long long)st->rndv_recv, (unsigned long long)st->adv_sent,
+		(unsigned long long)st->adv_stale, (unsigned long long)st->rts_sent,
+		(unsigned long long)st->credit_sent);
+}
+
 static void verbs_close(struct dtp_link *link)
 {
 	struct dtp_verbs_link *l = vl(link);
@@ -515,12 +542,16 @@ static void verbs_close(struct dtp_link *link)
 
 	if (!l)
 		return;
-	/* tell the peer (so its pending requests fail at once), give the BYE a moment */
+	/* tell the peer (so its pending requests fail at once), and wait for the
+	 * BYE's completion: sends complete in order, so eager sends (done for
+	 * their caller once posted) have then reached the peer too, before the
+	 * queue pair and their staging buffers go. A dead peer fails the BYE
+	 * (retry exceeded) and ends the wait; CLOSE_WAIT_NS bounds the rest. */
 	hand_over(l);                /* the thread polls for the BYE's completion */
 	pthread_mutex_lock(&l->mu);
 	dtp_vq_send_bye(&l->q);
 	t0 = dtp_now_ns();
-	while (!l->q.fatal && !l->q.bye_done && dtp_now_ns() - t0 < 200000000u) {
+	while (!l->q.fatal && !l->q.bye_done && dtp_now_ns() - t0 < CLOSE_WAIT_NS) {
 		struct timespec ts;
 
 		clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -539,6 +570,8 @@ static void verbs_close(struct dtp_link *link)
 			dtp_debug("verbs: waking the progress thread: %s", strerror(errno));
 		pthread_join(l->thread, NULL);
 	}
+	if (l->print_stats)
+		print_stats(l);
 	if (l->id)
 		rdma_disconnect(l->id);
 	dtp_verbs_teardown(l);

@@ -46,6 +46,7 @@ struct dtp_verbs_link {
 	size_t reg_bytes;                    /* bytes registered on this link */
 	struct dtp_mr *mrs;                  /* regions from dtp_link_reg (under mu) */
 	int warned_unreg;                    /* logged the per-message registration once */
+	int print_stats;                     /* DTP_VERBS_STATS set: print dtp_vq_stats at close */
 	char peer_desc[320];
 };
 
@@ -55,5 +56,9 @@ struct dtp_verbs_link {
 int dtp_verbs_establish(struct dtp_verbs_link *l, struct dtp_err *err);
 /* Undo dtp_verbs_establish (QP, CQ, PD, ids, channel). */
 void dtp_verbs_teardown(struct dtp_verbs_link *l);
+/* What went which way on a verbs link so far (eager or rendezvous, ...), for
+ * tests; with DTP_VERBS_STATS=1 in the environment each link also prints them
+ * to stderr when it closes ("verbs stats: ..."). */
+void dtp_verbs_stats(struct dtp_link *link, struct dtp_vq_stats *out);
 
 #endif

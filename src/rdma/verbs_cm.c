@@ -117,7 +117,7 @@ static int setup_resources(struct dtp_verbs_link *l, struct rdma_cm_id *id, stru
 	const struct dtp_link_config *c = &l->base.cfg;
 	const char *dev = ibv_get_device_name(id->verbs->device);
 	struct ibv_qp_init_attr qa;
-	int sq = 4 * c->slots + 8, rq = dtp_vq_rq_depth(c->slots), rc;
+	int sq = dtp_vq_sq_depth(c->slots), rq = dtp_vq_rq_depth(c->slots), rc;
 
 	if (c->ib_dev[0] && strcmp(c->ib_dev, dev))
 		return dtp_errf(err, -ENODEV, "verbs link stage %d <-> stage %d: %s:%d is reached "
@@ -149,9 +149,9 @@ static int setup_resources(struct dtp_verbs_link *l, struct rdma_cm_id *id, stru
 	qa.cap.max_recv_wr = (uint32_t)rq;
 	qa.cap.max_send_sge = 1;
 	qa.cap.max_recv_sge = 1;
-	/* small tensors and control messages go inline (no DMA read of the
-	 * buffer, and a small isend completes when posted); a device that
-	 * cannot inline this much gets a QP without inline data */
+	/* control messages and the smallest eager messages go inline (copied
+	 * into the work request, no DMA read); a device that cannot inline
+	 * this much gets a QP without inline data */
 	qa.cap.max_inline_data = DTP_VINLINE_BYTES;
 	if (rdma_create_qp(id, l->pd, &qa)) {
 		qa.cap.max_inline_data = 0;

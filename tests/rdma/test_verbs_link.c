@@ -9,6 +9,11 @@
  *   close      the peer closes mid-stream -> -ECONNRESET, not a hang
  *   refused    a stranger (wrong job key) is refused with a reason; the
  *              listener keeps listening and accepts the right peer
+ *   eager      small tensors (<= DTP_VEAGER_MAX) interleaved with large ones,
+ *              then 3 x DTP_VEAGER_SLOTS small ones before any receive is
+ *              posted: contents checked, and the link's counters say each
+ *              small one went as one eager SEND, the large ones by WRITE, the
+ *              early ones waited in eager buffers and credits held the sender
  * usage: test_verbs_link [--host IP] [--port P] [--only NAME] */
 #include "config.h"
 
@@ -22,6 +27,7 @@
 
 #include "base/base.h"
 #include "rdma/transport.h"
+#include "rdma/verbs.h"           /* dtp_verbs_stats */
 
 #define MAXSZ (2u << 20)
 #define WIN 6
@@ -335,6 +341,134 @@ static int refused(const struct opts *o, int stage, int port_off)
 	return 0;
 }
 
+static void pat_fill(char *b, size_t n, int from, int i)
+{
+	for (size_t j = 0; j < n; j++)
+		b[j] = (char)pat(from, i, j);
+}
+
+static int pat_ok(const char *b, size_t n, int from, int i)
+{
+	for (size_t j = 0; j < n; j++)
+		if ((uint8_t)b[j] != pat(from, i, j))
+			return 0;
+	return 1;
+}
+
+static int eager(const struct opts *o, int stage, int port_off)
+{
+	static const size_t sz[] = { 8, 4097, 0, 64, 65536, 1, 4096, 89, 1000, 88 };
+	enum { NS = 10, NSMALL = 8, ROUNDS = 4, NLATE = 3 * DTP_VEAGER_SLOTS, STRIDE = 1 << 17 };
+	struct dtp_link_config c;
+	struct dtp_link *l;
+	struct arena a;
+	struct dtp_req sr[NLATE], rr[NS];
+	struct dtp_vq_stats st;
+	struct dtp_err err;
+	int i, k, rc;
+
+	cfg_for(&c, o, stage, port_off);
+	if (open_link(&c, &l))
+		return 1;
+	CHECK(arena_reg(l, &a, 2 * (size_t)NLATE * STRIDE) == 0, "registering");
+	/* both ways at once: receives first, capacities exact or larger */
+	for (int round = 0; round < ROUNDS; round++) {
+		for (k = 0; k < NS; k++) {
+			struct dtp_tag t = { (uint32_t)round, (uint16_t)k, DTP_MSG_ACT };
+			size_t cap = (k + round) % 2 ? sz[k] : 2 * sz[k] + 1;
+			char *rb = a.a.base + (size_t)(NLATE + k) * STRIDE;
+
+			memset(rb, 0xee, STRIDE);
+			CHECK(ops->irecv(l, &t, rb, cap, a.mr, &rr[k]) == 0, "irecv");
+		}
+		for (k = 0; k < NS; k++) {
+			struct dtp_tag t = { (uint32_t)round, (uint16_t)k, DTP_MSG_ACT };
+			char *sb = a.a.base + (size_t)k * STRIDE;
+
+			pat_fill(sb, sz[k], stage, round * NS + k);
+			CHECK(ops->isend(l, &t, sb, sz[k], a.mr, &sr[k]) == 0, "isend");
+		}
+		for (k = 0; k < NS; k++) {
+			const char *rb = a.a.base + (size_t)(NLATE + k) * STRIDE;
+
+			rc = ops->wait(l, &rr[k], TMO, &err);
+			CHECK(rc == 0, "stage %d recv %d.%d: %s", stage, round, k, err.msg);
+			CHECK(rr[k].len == sz[k] && pat_ok(rb, sz[k], 1 - stage, round * NS + k) &&
+			      (uint8_t)rb[sz[k]] == 0xee, "stage %d recv %d.%d (%zu bytes): got %zu "
+			      "bytes or wrong content", stage, round, k, sz[k], rr[k].len);
+			CHECK(ops->wait(l, &sr[k], TMO, &err) == 0, "send: %s", err.msg);
+		}
+	}
+	/* stage 1 sends NLATE small tensors before stage 0 posts a receive */
+	if (stage == 1) {
+		for (i = 0; i < NLATE; i++) {
+			struct dtp_tag t = { 100, (uint16_t)i, DTP_MSG_GRAD };
+			char *sb = a.a.base + (size_t)i * STRIDE;
+
+			pat_fill(sb, (size_t)(i * 83 % 4000) + 1, 1, 1000 + i);
+			CHECK(ops->isend(l, &t, sb, (size_t)(i * 83 % 4000) + 1, a.mr, &sr[i]) == 0,
+			      "isend");
+		}
+		for (i = 0; i < NLATE; i++)
+			CHECK(ops->wait(l, &sr[i], TMO, &err) == 0, "late send %d: %s", i, err.msg);
+	} else {
+		/* the sender's DTP_VEAGER_SLOTS credits run out: what arrives waits
+		 * in eager buffers, the rest stays at the sender; every credit is
+		 * then in a held buffer or owed back (not yet returned: fewer than
+		 * a batch were consumed since the last return) */
+		uint64_t recv0;
+
+		for (i = 0; i < TMO / 10; i++) {
+			dtp_verbs_stats(l, &st);
+			if (st.held_now + st.owed_now == DTP_VEAGER_SLOTS)
+				break;
+			usleep(10000);
+		}
+		CHECK(st.held_now + st.owed_now == DTP_VEAGER_SLOTS && st.held_now > 0,
+		      "%llu eager messages held, %llu credits owed: expected %u in all",
+		      (unsigned long long)st.held_now, (unsigned long long)st.owed_now,
+		      DTP_VEAGER_SLOTS);
+		recv0 = st.eager_recv;
+		usleep(200000);
+		dtp_verbs_stats(l, &st);
+		CHECK(st.held_now + st.owed_now == DTP_VEAGER_SLOTS && st.eager_recv == recv0,
+		      "the sender overran its %u eager credits (%llu held, %llu owed)",
+		      DTP_VEAGER_SLOTS, (unsigned long long)st.held_now,
+		      (unsigned long long)st.owed_now);
+		for (i = 0; i < NLATE; i++) {
+			struct dtp_tag t = { 100, (uint16_t)i, DTP_MSG_GRAD };
+			size_t n = (size_t)(i * 83 % 4000) + 1;
+			char *rb = a.a.base + (size_t)(NLATE + i % 2) * STRIDE;
+
+			CHECK(ops->irecv(l, &t, rb, 4096, a.mr, &rr[0]) == 0, "irecv");
+			CHECK(ops->wait(l, &rr[0], TMO, &err) == 0, "late recv %d: %s", i, err.msg);
+			CHECK(rr[0].len == n && pat_ok(rb, n, 1, 1000 + i), "late recv %d: %zu bytes "
+			      "(want %zu) or wrong content", i, rr[0].len, n);
+		}
+	}
+	dtp_verbs_stats(l, &st);
+	printf("stage %d: eager sent %llu received %llu (held %llu), rendezvous sent %llu received "
+	       "%llu, adv %llu (stale %llu), rts %llu, credit msgs %llu\n", stage,
+	       (unsigned long long)st.eager_sent, (unsigned long long)st.eager_recv,
+	       (unsigned long long)st.eager_held, (unsigned long long)st.rndv_sent,
+	       (unsigned long long)st.rndv_recv, (unsigned long long)st.adv_sent,
+	       (unsigned long long)st.adv_stale, (unsigned long long)st.rts_sent,
+	       (unsigned long long)st.credit_sent);
+	CHECK(st.eager_sent == ROUNDS * NSMALL + (stage ? NLATE : 0) && st.rndv_sent == ROUNDS * 2,
+	      "stage %d: sent %llu eager, %llu by WRITE", stage, (unsigned long long)st.eager_sent,
+	      (unsigned long long)st.rndv_sent);
+	CHECK(st.eager_recv == ROUNDS * NSMALL + (stage ? 0 : NLATE) && st.rndv_recv == ROUNDS * 2,
+	      "stage %d: received %llu eager, %llu by WRITE", stage,
+	      (unsigned long long)st.eager_recv, (unsigned long long)st.rndv_recv);
+	/* stage 0 had nothing to send back in the late phase: CREDITs */
+	CHECK(stage || st.credit_sent >= (NLATE - DTP_VEAGER_SLOTS) / DTP_VEAGER_BATCH,
+	      "stage 0 sent %llu CREDITs", (unsigned long long)st.credit_sent);
+	arena_free(l, &a);
+	ops->close(l);
+	printf("stage %d: eager path ok\n", stage);
+	return 0;
+}
+
 /* Every stage runs in a fresh child: librdmacm caches the device context per
  * process, and a uverbs file inherited across fork() is refused (EACCES). */
 static int run_pair(const char *name, int (*fn)(const struct opts *, int, int), const struct opts *o,
@@ -389,6 +523,7 @@ int main(int argc, char **argv)
 	RUN("mismatch", mismatch, 3, 0);
 	RUN("close", peer_close, 4, 0);
 	RUN("refused", refused, 5, 1);
+	RUN("eager", eager, 6, 0);
 	printf("test_verbs_link: %s\n", fail ? "FAIL" : "PASS");
 	return fail;
 }
