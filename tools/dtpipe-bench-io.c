@@ -12,15 +12,28 @@
  * shard order and window shuffle of training (default 0: file order).
  * The time runs from before dtp_loader_open (which reads the first window)
  * to the end of the epoch; the batch buffers are allocated and zeroed before
- * the first read is waited for, a cost of well under a millisecond. */
+ * the first read is waited for, a cost of well under a millisecond.
+ *
+ * --reference (with --deliver inputs or targets): not the loader but the
+ * simplest loop that delivers the same values: each shard in file order,
+ * pread of --block bytes at a time (O_DIRECT with --direct 1), each sample
+ * decoded by the same conversions into a batch buffer, in file order (no
+ * shuffle, no window, no io_uring, one read at a time). A yardstick for the
+ * delivery rows, which fio (no decode) is not. --checksum prints a hash of
+ * the delivered values in order, the same for the loader in file order
+ * (--shuffle 0) and for the reference loop when both deliver the same. */
 #include "config.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
-#include "io/io.h"
+#include "io/decode.h"
+#include "io/shard.h"
 
 static int parse_deliver(const char *s)
 {
@@ -33,6 +46,135 @@ static int parse_deliver(const char *s)
 	return -1;
 }
 
+/* --checksum: a hash of the delivered values, sample by sample, in order (the
+ * loader in file order and the reference loop must agree) */
+static uint64_t fold(uint64_t h, const void *sample, size_t words)
+{
+	const uint32_t *w = sample;
+	size_t i;
+
+	for (i = 0; i < words; i++)
+		h = h * 1000003u + w[i];
+	return h;
+}
+
+/* one shard's samples (stride bytes apart from base, each stride bytes long
+ * for this purpose) decoded in file order into out (B samples, reused);
+ * buf: DTP_IO_ALIGN-aligned, lead + block bytes, lead >= stride rounded up */
+static int ref_shard(const struct dtp_shard *s, int direct, size_t block, uint8_t *buf, size_t lead,
+		     uint64_t base, size_t stride, int B, int deliver, void *out, uint64_t *bytes,
+		     uint64_t *samples, uint64_t *sum)
+{
+	uint64_t off = base & ~(uint64_t)(DTP_IO_ALIGN - 1), left = s->samples, end;
+	size_t have = 0, used, k = 0, skip, cut;   /* have: sample bytes not decoded yet, at p */
+	int fd = open(s->path, O_RDONLY | O_CLOEXEC | (direct ? O_DIRECT : 0));
+	ssize_t got;
+	/* 32-bit words a delivered sample has */
+	size_t elems = s->kind == DTP_DATASET_TOKENS ? stride / (size_t)s->token_bytes
+		       : deliver == 2 ? 1 : (stride - dtp_rec_dtype_size(s->rec.label_dtype)) /
+					     dtp_rec_dtype_size(s->rec.feature_dtype);
+
+	if (fd < 0)
+		return -errno;
+	end = base + left * stride;
+	while (left > 0) {
+		const uint8_t *p;
+
+		got = pread(fd, buf + lead, block, (off_t)off);
+		if (got <= 0) {
+			close(fd);
+			return got < 0 ? -errno : -EBADMSG;
+		}
+		*bytes += (uint64_t)got;
+		/* the new bytes that are sample bytes: from base (the first block
+		 * starts in the header) up to end (the last one reads past it) */
+		skip = off < base ? (size_t)(base - off) : 0;
+		cut = off + (uint64_t)got > end ? (size_t)(off + (uint64_t)got - end) : 0;
+		off += (uint64_t)got;
+		p = buf + lead - have + skip;   /* have or skip is 0: skip only in the first block */
+		have += (size_t)got - skip - cut;
+		for (used = 0; left > 0 && have - used >= stride; used += stride, left--, k = (k + 1) % (size_t)B) {
+			const uint8_t *q = p + used;
+
+			if (s->kind == DTP_DATASET_RECORDS && deliver == 1) {
+				size_t fb = stride - dtp_rec_dtype_size(s->rec.label_dtype);
+
+				if (s->rec.feature_dtype == DTP_REC_U8)
+					dtp_decode_u8_f32((float *)out + k * fb, q, fb);
+				else
+					dtp_decode_le32((float *)out + k * (fb / 4), q, fb / 4);
+			} else if (s->kind == DTP_DATASET_RECORDS) {
+				size_t fb = stride - dtp_rec_dtype_size(s->rec.label_dtype);
+
+				((int32_t *)out)[k] = s->rec.label_dtype == DTP_REC_U8 ? q[fb] : (int32_t)dtp_le32(q + fb);
+			} else if (s->token_bytes == 2) {
+				dtp_decode_u16_i32((int32_t *)out + k * (stride / 2), q, stride / 2);
+			} else {
+				dtp_decode_le32((int32_t *)out + k * (stride / 4), q, stride / 4);
+			}
+			if (sum)
+				*sum = fold(*sum, (uint32_t *)out + k * elems, elems);
+		}
+		*samples += used / stride;
+		have -= used;            /* a sample cut by the block: keep its start */
+		memmove(buf + lead - have, p + used, have);
+	}
+	close(fd);
+	return 0;
+}
+
+/* --reference: see the top of the file */
+static int reference(const struct dtp_loader_config *c, int deliver, int B, int check)
+{
+	struct dtp_dataset ds;
+	struct dtp_err err;
+	uint64_t bytes = 0, samples = 0, sum = 0;
+	double t0 = dtp_now(), dt;
+	size_t lead, elems;
+	uint8_t *buf;
+	void *out;
+	int i, rc;
+
+	if (dtp_dataset_open(c->path, c->seq_len, &ds, &err)) {
+		fprintf(stderr, "dtpipe-bench-io: %s\n", err.msg);
+		return dtp_exit_code(err.code);
+	}
+	if (B == 0)
+		B = ds.kind == DTP_DATASET_TOKENS ? 8 : 64;
+	lead = dtp_align_up(ds.stride_bytes, DTP_IO_ALIGN);
+	elems = ds.kind == DTP_DATASET_TOKENS ? (size_t)c->seq_len : deliver == 1 ? ds.stride_bytes : 1;
+	buf = dtp_alloc_aligned(lead + c->block_bytes, DTP_IO_ALIGN);
+	out = calloc((size_t)B * elems, 4);
+	if (!buf || !out) {
+		fprintf(stderr, "dtpipe-bench-io: out of memory for the reference loop\n");
+		rc = DTP_EXIT_FAIL;
+		goto out_free;
+	}
+	for (i = 0, rc = 0; i < ds.num_shards && rc == 0; i++) {
+		const struct dtp_shard *s = &ds.shards[i];
+		/* token targets are the windows one token on */
+		uint64_t base = s->data_offset + (ds.kind == DTP_DATASET_TOKENS && deliver == 2 ? (uint64_t)s->token_bytes : 0);
+
+		rc = ref_shard(s, c->direct == 1, c->block_bytes, buf, lead, base, ds.stride_bytes, B, deliver, out, &bytes,
+			       &samples, check ? &sum : NULL);
+		if (rc)
+			fprintf(stderr, "dtpipe-bench-io: %s: %s\n", s->path, strerror(-rc));
+	}
+	dt = dtp_now() - t0;
+	if (rc == 0)
+		printf("reference bytes=%llu samples=%llu seconds=%.3f GBps=%.3f direct=%d block=%zu deliver=%s batch=%d peak_rss_MiB=%.1f\n",
+		       (unsigned long long)bytes, (unsigned long long)samples, dt, (double)bytes / dt / 1e9, c->direct == 1, c->block_bytes,
+		       deliver == 1 ? "inputs" : "targets", B, (double)dtp_peak_rss() / 1048576.0);
+	if (rc == 0 && check)
+		printf("checksum %016llx\n", (unsigned long long)sum);
+	rc = rc ? DTP_EXIT_FAIL : 0;
+out_free:
+	free(out);
+	dtp_free(buf);
+	dtp_dataset_close(&ds);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -40,7 +182,9 @@ int main(int argc, char **argv)
 		{ "qd", required_argument, NULL, 'q' }, { "block", required_argument, NULL, 'b' },
 		{ "budget", required_argument, NULL, 'm' }, { "decode", no_argument, NULL, 'x' },
 		{ "deliver", required_argument, NULL, 'D' }, { "batch", required_argument, NULL, 'B' },
-		{ "shuffle", required_argument, NULL, 's' }, { NULL, 0, NULL, 0 },
+		{ "shuffle", required_argument, NULL, 's' }, { "reference", no_argument, NULL, 'R' },
+		{ "checksum", no_argument, NULL, 'C' },
+		{ NULL, 0, NULL, 0 },
 	};
 	static const char *const dnames[] = { "raw", "inputs", "targets", "both" };
 	struct dtp_loader_config c;
@@ -48,7 +192,8 @@ int main(int argc, char **argv)
 	struct dtp_dataset_info info;
 	struct dtp_loader_io_stats st;
 	struct dtp_err err;
-	int deliver = 0, o, n, B = 0, rc = 0;
+	int deliver = 0, o, n, B = 0, rc = 0, ref = 0, check = 0;
+	uint64_t sum = 0;
 	void *in = NULL;
 	int32_t *tg = NULL;
 	uint64_t samples = 0;
@@ -69,14 +214,20 @@ int main(int argc, char **argv)
 		case 'D': deliver = parse_deliver(optarg); break;
 		case 'B': B = atoi(optarg); break;
 		case 's': c.shuffle = atoi(optarg) != 0; break;
+		case 'R': ref = 1; break;
+		case 'C': check = 1; break;
 		default: return DTP_EXIT_BADINPUT;
 		}
 	}
-	if (optind + 1 != argc || deliver < 0 || B < 0) {
-		fprintf(stderr, "usage: dtpipe-bench-io PATH [--seq-len T] [--direct -1|0|1] [--qd N] [--block BYTES] [--budget BYTES] [--deliver raw|inputs|targets|both] [--batch B] [--shuffle 0|1]\n");
+	if (optind + 1 != argc || deliver < 0 || B < 0 || (ref && deliver != 1 && deliver != 2) ||
+	    c.block_bytes < DTP_IO_ALIGN || c.block_bytes % DTP_IO_ALIGN) {
+		fprintf(stderr, "usage: dtpipe-bench-io PATH [--seq-len T] [--direct -1|0|1] [--qd N] [--block BYTES] [--budget BYTES] [--deliver raw|inputs|targets|both] [--batch B] [--shuffle 0|1] [--checksum]\n"
+				"       dtpipe-bench-io PATH --reference --deliver inputs|targets [--checksum] [--seq-len T] [--direct 0|1] [--block BYTES] [--batch B]\n");
 		return DTP_EXIT_BADINPUT;
 	}
 	c.path = argv[optind];
+	if (ref)
+		return reference(&c, deliver, B, check);
 	t0 = dtp_now();   /* the open reads the headers and, with shuffle, the first window */
 	if (dtp_loader_open(&c, &l, &err)) {
 		fprintf(stderr, "dtpipe-bench-io: %s\n", err.msg);
@@ -95,8 +246,14 @@ int main(int argc, char **argv)
 		rc = DTP_EXIT_FAIL;
 		goto out_close;
 	}
-	while ((n = dtp_loader_next(l, B, in, tg, &err)) > 0)
+	while ((n = dtp_loader_next(l, B, in, tg, &err)) > 0) {
+		int i;
+
+		for (i = 0; check && i < n && (deliver == 1 || deliver == 2); i++)
+			sum = deliver == 1 ? fold(sum, (float *)in + (size_t)i * info.input_elems, info.input_elems)
+					   : fold(sum, tg + (size_t)i * info.target_elems, info.target_elems);
 		samples += (uint64_t)n;
+	}
 	dt = dtp_now() - t0;
 	if (n < 0) {
 		fprintf(stderr, "dtpipe-bench-io: %s\n", err.msg);
@@ -104,6 +261,8 @@ int main(int argc, char **argv)
 		goto out_close;
 	}
 	dtp_loader_io_stats(l, &st);
+	if (check)
+		printf("checksum %016llx\n", (unsigned long long)sum);
 	printf("loader bytes=%llu samples=%llu seconds=%.3f open_seconds=%.3f GBps=%.3f direct=%d fixed=%d qd=%d block=%zu deliver=%s batch=%d shuffle=%d window=%zu reads=%llu requeued=%llu memory_MiB=%.1f peak_rss_MiB=%.1f\n",
 	       (unsigned long long)st.bytes_read, (unsigned long long)samples, dt, t_open, (double)st.bytes_read / dt / 1e9,
 	       st.direct, st.fixed_buffers, st.queue_depth, st.block_bytes, dnames[deliver], B, c.shuffle,
