@@ -6,7 +6,7 @@
 #   scripts/bench-io.sh [BUILDDIR]
 #   env: SHARDS=4 SHARD_MIB=512 QD=8 BS=1048576 RUNS=3 T=1024 DIR=/var/tmp
 #        SETS="tok rec" MODES="page-cached cold O_DIRECT" DELIVER="raw inputs targets"
-#        SETTLE=3 (seconds after each drop_caches) KEEP=1 (keep the shard sets) DATA=DIR (use the sets an earlier KEEP=1 run kept)
+#        REF=1 (the reference loop beside inputs/targets) SETTLE=3 (seconds after each drop_caches) KEEP=1 (keep the shard sets) DATA=DIR (use the sets an earlier KEEP=1 run kept)
 # Two shard sets of SHARDS x SHARD_MIB MiB each (removed after): llm.c uint16
 # token shards (T=1024, batches of 8 windows) and dtpipe record shards
 # (784 u8 features + int32 label, batches of 64 records). Per set and mode:
@@ -14,6 +14,9 @@
 #   raw      dtpipe-bench-io --deliver raw: file order, NULL outputs (the read path)
 #   inputs   --deliver inputs --shuffle 1: what the first pipeline stage does
 #   targets  --deliver targets --shuffle 1: what the last pipeline stage does
+#   ref      dtpipe-bench-io --reference: the plain loop (pread one block at a
+#            time, decode in file order) that delivers the same values, the
+#            yardstick for inputs/targets (fio does no decode)
 # Rates are shard bytes per second; ratio = loader / fio of the same run.
 # Cold: the page cache is dropped before every read (fio's and each loader
 # run's) and fincore checks that none of the set is left in it; O_DIRECT
@@ -23,7 +26,7 @@ B=${1:-${DTP_BUILDDIR:-$(pwd)}}
 BENCH="$B/tools/dtpipe-bench-io"
 SHARDS=${SHARDS:-4}; SHARD_MIB=${SHARD_MIB:-512}; QD=${QD:-8}; BS=${BS:-1048576}
 RUNS=${RUNS:-3}; T=${T:-1024}
-SETTLE=${SETTLE:-3}; SETS=${SETS:-tok rec}; MODES=${MODES:-page-cached cold O_DIRECT}; DELIVER=${DELIVER:-raw inputs targets}
+SETTLE=${SETTLE:-3}; REF=${REF:-1}; SETS=${SETS:-tok rec}; MODES=${MODES:-page-cached cold O_DIRECT}; DELIVER=${DELIVER:-raw inputs targets}
 [ -x "$BENCH" ] || { echo "bench-io: build $BENCH first (make)" >&2; exit 1; }
 command -v fio >/dev/null || { echo "bench-io: fio not installed (apt install fio)" >&2; exit 1; }
 if [ -n "${DATA:-}" ]; then   # shard sets made by an earlier run (KEEP=1): DATA/tok, DATA/rec
@@ -88,6 +91,10 @@ loader() {     # $1 = set dir, $2 = direct, $3 = deliver; prints GB/s and peak R
 		--deliver "$3" --shuffle $sh |
 	sed -n 's/.*GBps=\([0-9.]*\).*peak_rss_MiB=\([0-9.]*\).*/\1 \2/p'
 }
+reference() { # $1 = set dir, $2 = direct, $3 = inputs|targets: the plain read+decode loop
+	"$BENCH" "$1" --reference --seq-len "$T" --direct "$2" --block "$BS" --deliver "$3" |
+	sed -n 's/.*GBps=\([0-9.]*\).*/\1/p'
+}
 R="$D/rows"
 : > "$R"
 echo "shards: 2 sets of $SHARDS x $SHARD_MIB MiB (llm.c uint16 T=$T, batch 8; records 784 u8 + int32, batch 64);"
@@ -105,26 +112,31 @@ for run in $(seq 1 "$RUNS"); do
 			if [ $((run % 2)) = 1 ]; then $prep "$D/$set"; F=$(fio_gbps "$D/$set" $dir); fi
 			: > "$D/pending"
 			for what in $DELIVER; do
-				$prep "$D/$set"; echo "$what $(loader "$D/$set" $dir $what)" >> "$D/pending"
+				$prep "$D/$set"; L=$(loader "$D/$set" $dir $what); ref=-
+				if [ "$what" != raw ] && [ "$REF" = 1 ]; then
+					$prep "$D/$set"; ref=$(reference "$D/$set" $dir $what)
+				fi
+				echo "$what $L $ref" >> "$D/pending"
 			done
 			if [ $((run % 2)) = 0 ]; then $prep "$D/$set"; F=$(fio_gbps "$D/$set" $dir); fi
-			while read -r what g rss; do
-				echo "$set $mode $what $F $g $rss" | tee -a "$R" |
-					awk '{printf "run '"$run"': %-4s %-12s %-8s fio %6.2f  dtp %6.2f GB/s  %4.0f%%  rss %s MiB\n", $1, $2, $3, $4, $5, 100*$5/$4, $6}'
+			while read -r what g rss ref; do
+				echo "$set $mode $what $F $g $rss $ref" | tee -a "$R" |
+					awk '{printf "run '"$run"': %-4s %-12s %-8s fio %6.2f  dtp %6.2f GB/s  %4.0f%%  rss %s MiB  ref %s\n", $1, $2, $3, $4, $5, 100*$5/$4, $6, $7}'
 			done < "$D/pending"
 		done
 	done
 done
 echo
-echo "medians over $RUNS runs (shard bytes per second; ratio = median of the per-run loader/fio ratios):"
+echo "medians over $RUNS runs (shard bytes per second; ratio = median of the per-run loader/fio ratios;"
+echo "ref = the plain read+decode loop, file order, one pread at a time; dtp/ref = median of the per-run ratios):"
 python3 - "$R" <<'PY'
 import sys, statistics as st
 rows = {}
 for line in open(sys.argv[1]):
-    s, m, w, f, d, rss = line.split()
-    rows.setdefault((s, m, w), []).append((float(f), float(d), float(rss)))
-print("| set | mode | delivery | fio GB/s | dtp GB/s | ratio | dtp peak RSS |")
-print("|---|---|---|---|---|---|---|")
+    s, m, w, f, d, rss, ref = line.split()
+    rows.setdefault((s, m, w), []).append((float(f), float(d), float(rss), None if ref == "-" else float(ref)))
+print("| set | mode | delivery | fio GB/s | dtp GB/s | dtp/fio | ref GB/s | dtp/ref | dtp peak RSS |")
+print("|---|---|---|---|---|---|---|---|---|")
 name = {"tok": "tokens", "rec": "records"}
 for s in ("tok", "rec"):
     for m in ("page-cached", "cold", "O_DIRECT"):
@@ -132,7 +144,10 @@ for s in ("tok", "rec"):
             v = rows.get((s, m, w))
             if not v:
                 continue
-            print("| %s | %s | %s | %.2f | %.2f | %.0f%% | %.1f MiB |" % (
+            r = [x for x in v if x[3] is not None]
+            refcols = ("%.2f | %.0f%%" % (st.median(x[3] for x in r), 100 * st.median(x[1] / x[3] for x in r))
+                       if r else "- | -")
+            print("| %s | %s | %s | %.2f | %.2f | %.0f%% | %s | %.1f MiB |" % (
                 name[s], m, w, st.median(x[0] for x in v), st.median(x[1] for x in v),
-                100 * st.median(x[1] / x[0] for x in v), max(x[2] for x in v)))
+                100 * st.median(x[1] / x[0] for x in v), refcols, max(x[2] for x in v)))
 PY
