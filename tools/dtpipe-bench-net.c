@@ -7,12 +7,13 @@
  *
  *   dtpipe-bench-net --transport tcp|shm|verbs [--host H] [--port P]
  *                    [--server | --client] [--seconds S] [--memcpy-ref]
- *                    [--own-buffers]
+ *                    [--own-buffers] [--size BYTES]
  *
  * Without --server/--client it forks both sides (stage 0 receives, stage 1
  * sends). Buffers come from dtp_link_alloc (on shm: memory both processes
  * map, one copy per tensor); --own-buffers uses the caller's own memory
  * registered with dtp_link_reg instead (on shm: two copies through the ring).
+ * --size runs one bandwidth size only (for profiling), no latency rows.
  * --memcpy-ref also prints the references for shm: a memcpy into a shared
  * mapping per size, and (forked) a ping-pong through a shared mapping ("pp"
  * rows, see pp_round) before each latency size. scripts/bench-net.sh runs it
@@ -33,6 +34,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "rdma/stream.h"   /* dtp_shm_helped */
 #include "rdma/transport.h"
 
 #define MAX_SIZE ((size_t)64 << 20)
@@ -49,6 +51,7 @@ struct opts {
 	double seconds;        /* target time per bandwidth size */
 	int memcpy_ref;
 	int own_buffers;       /* dtp_link_reg of our memory instead of dtp_link_alloc */
+	size_t only;           /* --size: this bandwidth size only, no latency rows */
 	struct pp *pp;         /* --memcpy-ref, forked: the latency reference's mapping */
 };
 
@@ -126,7 +129,7 @@ static void print_lat(const char *name, size_t sz, uint64_t total_ns, uint64_t *
 	double rtt = (double)total_ns / LAT_ITERS / 1e3;
 
 	qsort(rtt_ns, LAT_ITERS, sizeof(rtt_ns[0]), cmp_u64);
-	printf("%-6s %-10zu %12.1f %12.1f %10.1f %10.1f %10.1f\n", name, sz, rtt / 2, rtt,
+	printf("%-6s %-10zu %12.3f %12.3f %10.3f %10.3f %10.3f\n", name, sz, rtt / 2, rtt,
 	       pct_us(rtt_ns, 50) / 2, (double)rtt_ns[0] / 2e3, pct_us(rtt_ns, 99) / 2);
 }
 
@@ -168,36 +171,53 @@ static int side(const struct opts *o, int stage)
 	for (size_t k = 0; k < N_BW; k++) {
 		size_t sz = bw_sizes[k];
 		int n = count_for(sz, o->seconds);
-		uint64_t t0 = dtp_now_ns();
-		struct dtp_tag at = { (uint32_t)k, 0, DTP_MSG_CTRL };
+		uint64_t t0;
 
-		for (int i = 0; i < n + WINDOW; i++) {
-			struct dtp_req *r = &req[i % WINDOW];
-			struct dtp_tag t = { (uint32_t)k, (uint16_t)i, DTP_MSG_ACT };
-			char *b = buf + (size_t)(i % WINDOW) * MAX_SIZE;
+		if (o->only && sz != o->only)
+			continue;
+		/* pass 0, not timed: each buffer used twice (first-touch faults of
+		 * the mappings, caches), so the timed pass measures the steady state */
+		for (int pass = 0; pass < 2; pass++) {
+			struct dtp_tag at = { (uint32_t)k, (uint16_t)pass, DTP_MSG_CTRL };
+			int cnt = pass ? n : 2 * WINDOW;
 
-			if (i >= WINDOW && (rc = dtp_link_wait(l, r, 60000, &err)))
-				return die("transfer", rc, &err);
-			if (i >= n)
-				continue;
-			rc = stage ? dtp_link_isend(l, &t, b, sz, mr, r)
-				   : dtp_link_irecv(l, &t, b, sz, mr, r);
+			t0 = dtp_now_ns();
+			for (int i = 0; i < cnt + WINDOW; i++) {
+				struct dtp_req *r = &req[i % WINDOW];
+				struct dtp_tag t = { (uint32_t)k, (uint16_t)i, DTP_MSG_ACT };
+				char *b = buf + (size_t)(i % WINDOW) * MAX_SIZE;
+
+				if (i >= WINDOW && (rc = dtp_link_wait(l, r, 60000, &err)))
+					return die("transfer", rc, &err);
+				if (i >= cnt)
+					continue;
+				rc = stage ? dtp_link_isend(l, &t, b, sz, mr, r)
+					   : dtp_link_irecv(l, &t, b, sz, mr, r);
+				if (rc)
+					return die("post", rc, &err);
+			}
+			/* the receiver's ack closes the clock: everything has landed */
+			rc = stage ? dtp_link_irecv(l, &at, &one, 1, NULL, &ack)
+				   : dtp_link_isend(l, &at, &one, 1, NULL, &ack);
+			if (rc == 0)
+				rc = dtp_link_wait(l, &ack, 60000, &err);
 			if (rc)
-				return die("post", rc, &err);
+				return die("ack", rc, &err);
 		}
-		/* the receiver's ack closes the clock: everything has landed */
-		rc = stage ? dtp_link_irecv(l, &at, &one, 1, NULL, &ack)
-			   : dtp_link_isend(l, &at, &one, 1, NULL, &ack);
-		if (rc == 0)
-			rc = dtp_link_wait(l, &ack, 60000, &err);
-		if (rc)
-			return die("ack", rc, &err);
+		if (stage == 0 && getenv("DTP_BENCH_HELPED")) {
+			uint64_t h = 0;
+
+			dtp_shm_helped(l, &h);
+			fprintf(stderr, "helped %zu: %llu chunks\n", sz, (unsigned long long)h);
+		}
 		if (stage == 1)
 			printf("%-6s %-10zu %12.2f %12s\n", dtp_link_transport(l), sz,
 			       (double)sz * n / (double)(dtp_now_ns() - t0),
 			       o->own_buffers ? "own buffers" : "link_alloc");
 		fflush(stdout);
 	}
+	if (o->only)
+		goto out;
 	if (stage == 1)
 		printf("%-6s %-10s %12s %12s %10s %10s %10s   (one-way = round trip / 2, %d "
 		       "round trips after 200 warm-up)\n", "link", "size", "one-way us", "round trip us",
@@ -251,6 +271,7 @@ static int side(const struct opts *o, int stage)
 			}
 		}
 	}
+out:
 	fflush(stdout);
 	if (o->own_buffers) {
 		dtp_link_dereg(l, mr);
@@ -353,10 +374,13 @@ int main(int argc, char **argv)
 			o.memcpy_ref = 1;
 		} else if (!strcmp(a, "--own-buffers")) {
 			o.own_buffers = 1;
+		} else if (!strcmp(a, "--size") && v) {
+			o.only = (size_t)strtoull(v, NULL, 0);
+			i++;
 		} else {
 			fprintf(stderr, "usage: dtpipe-bench-net --transport tcp|shm|verbs [--host H] "
 				"[--port P] [--server|--client] [--seconds S] [--memcpy-ref] "
-				"[--own-buffers]\n");
+				"[--own-buffers] [--size BYTES]\n");
 			return 2;
 		}
 	}

@@ -29,93 +29,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "rdma/stream.h"
-
-#define SHM_MAGIC 0x324d4844u          /* "DHM2": layout 2 (regions, adverts) */
-#define SHM_RING (4u << 20)            /* bytes per direction, a power of two */
-#define SHM_CHUNK (256u << 10)         /* publish progress every chunk */
-#define SHM_PAUSE_NS 2000u             /* spin with pause, then ... */
-#define SHM_SPIN_NS 50000u             /* ... spin with sched_yield, then sleep */
-#define SHM_SLEEP_MS 100               /* liveness check period while asleep */
-#define SHM_DATA_OFF 4096u
-#define SHM_REGIONS 16                 /* shared buffers per side and link */
-#define SHM_ADVERTS 32                 /* advertised receives in flight per direction */
-#define SHM_PLACE_MIN (16u << 10)      /* smaller tensors go through the ring */
-#define SHM_NT_MIN (2u << 20)          /* placed with non-temporal stores */
-#define SHM_ADVERT_WAIT_NS 1000000u    /* then a send stops waiting for its
-					  advert and takes the ring (eager) */
-#define SHM_NO_SLOT UINT32_MAX         /* advertised receive not in shared memory */
-
-struct shm_side {                      /* one per process, own cache line */
-	_Alignas(64) _Atomic uint32_t bell;   /* futex word: bumped on every event */
-	_Atomic uint32_t sleepers;
-	_Atomic uint32_t closed;
-};
-
-struct shm_ring {
-	_Alignas(64) _Atomic uint64_t head;   /* bytes produced */
-	_Alignas(64) _Atomic uint64_t tail;   /* bytes consumed */
-};
-
-/* a buffer of one side that the other may map: /proc/<pid>/fd/<fd> */
-struct shm_region {
-	_Atomic uint32_t gen;          /* 0: free; written last */
-	int32_t pid, fd;
-	uint32_t pad;
-	uint64_t size, ino, dev;       /* of the file; checked after opening it */
-};
-
-/* the receiver's offer for the sender's seq-th tensor */
-struct shm_advert {
-	_Atomic uint32_t seq1;         /* seq + 1; written last */
-	uint32_t slot, gen, pad;       /* region of the receiver */
-	uint64_t off, cap;             /* file offset and size of the receive buffer */
-};
-
-struct shm_ctrl {
-	uint32_t magic;
-	uint32_t ring_bytes;
-	struct shm_side side[2];           /* 0: the listener, 1: the connector */
-	struct shm_ring ring[2];           /* ring[i] carries side i's sends */
-	struct {
-		_Alignas(64) _Atomic uint32_t n;   /* sends of side i routed (placed or ring) */
-		_Atomic uint32_t regions;          /* entries side i has in region[i] */
-	} routed[2];
-	struct shm_region region[2][SHM_REGIONS];   /* side i's shared buffers */
-	struct shm_advert advert[2][SHM_ADVERTS];   /* offers for side i's sends */
-};
-
-struct shm_peer_map {                  /* the sender's view of a peer region */
-	uint32_t gen;
-	char *base;                        /* NULL: could not map it, use the ring */
-	size_t size;
-};
-
-struct dtp_shm_link {
-	struct dtp_link_base base;
-	struct dtp_stream st;
-	int fd;                            /* the rendezvous connection: liveness */
-	int me;
-	struct shm_ctrl *ctrl;
-	size_t map_bytes;
-	char *tx_data, *rx_data;
-	_Atomic uint32_t kick;             /* private futex for the progress thread */
-	uint32_t kick_seen;                /* the thread's last look at kick */
-	_Atomic uint32_t need_advert;      /* seq + 1 of the send waiting for an advert */
-	_Atomic uint64_t advert_since;     /* when it began to wait (dtp_now_ns) */
-	uint32_t gen_next;                 /* for this side's region entries */
-	int map_warned;
-	struct shm_peer_map peer[SHM_REGIONS];
-};
-
-_Static_assert(sizeof(struct shm_ctrl) <= SHM_DATA_OFF, "control block fits a page");
-/* the layout docs/wire-protocol.md describes */
-_Static_assert(offsetof(struct shm_ctrl, side) == 64 && sizeof(struct shm_side) == 64 &&
-	       offsetof(struct shm_ctrl, ring) == 192 && sizeof(struct shm_ring) == 128 &&
-	       offsetof(struct shm_ctrl, routed) == 448 && sizeof(struct shm_region) == 40 &&
-	       offsetof(struct shm_ctrl, region) == 576 && sizeof(struct shm_advert) == 32 &&
-	       offsetof(struct shm_ctrl, advert) == 576 + 2 * SHM_REGIONS * 40,
-	       "shm layout as documented");
+#include "rdma/shm.h"
 
 static void futex_wait(_Atomic uint32_t *w, uint32_t v, int ms, int shared)
 {
@@ -130,7 +44,7 @@ static void futex_wake(_Atomic uint32_t *w, int shared)
 	syscall(SYS_futex, w, shared ? FUTEX_WAKE : FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
 }
 
-static void ring_bell(struct shm_side *s)
+void dtp_shm_ring_bell(struct shm_side *s)
 {
 	atomic_fetch_add(&s->bell, 1);
 	if (atomic_load(&s->sleepers))
@@ -173,7 +87,7 @@ static ssize_t shm_writev(void *ctx, const struct iovec *iov, int n)
 			off += c;
 			done += c;
 			atomic_store_explicit(&r->head, head, memory_order_release);
-			ring_bell(&t->ctrl->side[!t->me]);
+			dtp_shm_ring_bell(&t->ctrl->side[!t->me]);
 		}
 	}
 out:
@@ -201,7 +115,7 @@ static ssize_t shm_read(void *ctx, void *buf, size_t n)
 		tail += c;
 		done += c;
 		atomic_store_explicit(&r->tail, tail, memory_order_release);
-		ring_bell(&t->ctrl->side[!t->me]);
+		dtp_shm_ring_bell(&t->ctrl->side[!t->me]);
 	}
 	return (ssize_t)done;
 }
@@ -224,7 +138,7 @@ static int ready(struct dtp_shm_link *t, int rd, int wr)
 }
 
 /* the peer closed its link, exited or was killed */
-static int peer_gone(struct dtp_shm_link *t)
+int dtp_shm_peer_gone(struct dtp_shm_link *t)
 {
 	struct pollfd p = { .fd = t->fd, .events = POLLIN };
 
@@ -253,20 +167,22 @@ static int shm_block(void *ctx, int rd, int wr, int timeout_ms, int thread)
 			return 0;
 		}
 	}
-	if (!thread && !(rd == 2 && !wr)) {
+	if (!thread) {
+		/* rd == 2: the peer copies our head receive into place; its copy
+		 * may be ours to share (dtp_shm_help) */
 		do {
-			if (ready(t, rd, wr))
+			if (ready(t, rd, wr) || (rd == 2 && dtp_shm_job_open(t)))
 				return 0;
 			/* on a busy machine the peer may need this core to answer */
 			if (dtp_now_ns() - t0 < SHM_PAUSE_NS)
 				__builtin_ia32_pause();
 			else
 				sched_yield();
-		} while (dtp_now_ns() - t0 < SHM_SPIN_NS);
+		} while (dtp_now_ns() - t0 < (rd == 2 ? SHM_HELP_SPIN_NS : SHM_SPIN_NS));
 	}
 	atomic_fetch_add(&me->sleepers, 1);
 	bell = atomic_load(&me->bell);
-	if (!ready(t, rd, wr) && !peer_gone(t) && !(thread && atomic_load(&t->kick) != k)) {
+	if (!ready(t, rd, wr) && !(rd == 2 && dtp_shm_job_open(t)) && !dtp_shm_peer_gone(t) && !(thread && atomic_load(&t->kick) != k)) {
 		uint64_t since = atomic_load(&t->advert_since);
 
 		if (timeout_ms >= 0 && timeout_ms < ms)
@@ -281,7 +197,7 @@ static int shm_block(void *ctx, int rd, int wr, int timeout_ms, int thread)
 		futex_wait(&me->bell, bell, ms, 1);
 	}
 	atomic_fetch_sub(&me->sleepers, 1);
-	if (!ready(t, rd, wr) && peer_gone(t))
+	if (!ready(t, rd, wr) && dtp_shm_peer_gone(t))
 		return -ECONNRESET;
 	return 0;
 }
@@ -292,191 +208,13 @@ static void shm_kick(void *ctx)
 
 	atomic_fetch_add(&t->kick, 1);
 	futex_wake(&t->kick, 0);
-	ring_bell(&t->ctrl->side[t->me]);
+	dtp_shm_ring_bell(&t->ctrl->side[t->me]);
 }
 
 
 static struct dtp_shm_link *shm_of(struct dtp_link *l)
 {
 	return (struct dtp_shm_link *)(void *)l;
-}
-
-/* ---- one copy: shared receive buffers, adverts and placement ---- */
-
-/* the sender: map region `slot` of the peer at generation gen (NULL: use the ring) */
-static char *peer_region(struct dtp_shm_link *t, uint32_t slot, uint32_t gen, size_t *size)
-{
-	struct shm_region *r;
-	struct shm_peer_map *pm;
-	const char *why;
-	void *map;
-
-	if (slot >= SHM_REGIONS)
-		return NULL;
-	pm = &t->peer[slot];
-	if (pm->gen == gen) {
-		*size = pm->size;
-		return pm->base;
-	}
-	r = &t->ctrl->region[!t->me][slot];
-	if (atomic_load_explicit(&r->gen, memory_order_acquire) != gen)
-		return NULL;                  /* freed since it was advertised */
-	if (pm->base)
-		munmap(pm->base, pm->size);
-	pm->gen = gen;
-	pm->base = NULL;
-	pm->size = 0;
-	why = dtp_shm_map_peer_file(r->pid, r->fd, r->ino, r->dev, (size_t)r->size, &map);
-	if (why) {
-		if (!t->map_warned++)
-			dtp_warn("stage %d: cannot map a receive buffer of stage %d (/proc/%d/fd/%d: "
-				 "%s): those tensors go through the ring (two copies instead of "
-				 "one)", t->base.cfg.self_stage, t->base.cfg.peer_stage, (int)r->pid,
-				 (int)r->fd, why);
-		return NULL;
-	}
-	pm->base = map;
-	pm->size = (size_t)r->size;
-	*size = pm->size;
-	return pm->base;
-}
-
-#if defined(__x86_64__)
-#include <emmintrin.h>
-#endif
-/* copy with non-temporal stores (large tensors: the destination would
- * otherwise be read in before it is overwritten, and evict the cache) */
-static void copy_nt(char *dst, const char *src, size_t n)
-{
-#if defined(__x86_64__)
-	size_t head = (size_t)(-(uintptr_t)dst & 63);
-
-	if (head > n)
-		head = n;
-	memcpy(dst, src, head);
-	dst += head;
-	src += head;
-	n -= head;
-	for (; n >= 64; n -= 64, dst += 64, src += 64) {
-		__m128i a = _mm_loadu_si128((const __m128i *)(const void *)src);
-		__m128i b = _mm_loadu_si128((const __m128i *)(const void *)(src + 16));
-		__m128i c = _mm_loadu_si128((const __m128i *)(const void *)(src + 32));
-		__m128i d = _mm_loadu_si128((const __m128i *)(const void *)(src + 48));
-
-		_mm_stream_si128((__m128i *)(void *)dst, a);
-		_mm_stream_si128((__m128i *)(void *)(dst + 16), b);
-		_mm_stream_si128((__m128i *)(void *)(dst + 32), c);
-		_mm_stream_si128((__m128i *)(void *)(dst + 48), d);
-	}
-	_mm_sfence();
-#endif
-	memcpy(dst, src, n);
-}
-
-/* io->place: route the seq-th send. Small ones go through the ring at once;
- * larger ones wait for the receiver's advertisement and are copied straight
- * into its buffer when it lies in memory we can map. */
-static int shm_place(void *ctx, uint32_t seq, const void *buf, size_t len)
-{
-	struct dtp_shm_link *t = ctx;
-	struct shm_advert *a = &t->ctrl->advert[t->me][seq % SHM_ADVERTS];
-	int placed = 0;
-
-	if (len >= SHM_PLACE_MIN) {
-		size_t size = 0;
-		char *base;
-
-		if (atomic_load_explicit(&a->seq1, memory_order_acquire) != seq + 1) {
-			uint64_t now = dtp_now_ns(), since = atomic_load(&t->advert_since);
-
-			/* no shared buffer on the other side: no point waiting; and
-			 * not forever: a peer that receives only after its own sends
-			 * complete still finds them in the ring, as before */
-			if (!atomic_load_explicit(&t->ctrl->routed[!t->me].regions,
-						  memory_order_relaxed) ||
-			    (since && now - since >= SHM_ADVERT_WAIT_NS))
-				goto out_routed;
-			if (!since)
-				atomic_store(&t->advert_since, now);
-			atomic_store_explicit(&t->need_advert, seq + 1, memory_order_relaxed);
-			return -EAGAIN;
-		}
-		base = a->slot == SHM_NO_SLOT ? NULL : peer_region(t, a->slot, a->gen, &size);
-		if (base && len <= a->cap && a->off <= size && len <= size - a->off) {
-			if (len >= SHM_NT_MIN)
-				copy_nt(base + a->off, buf, len);
-			else
-				memcpy(base + a->off, buf, len);
-			placed = 1;
-		}
-	}
-out_routed:
-	atomic_store_explicit(&t->need_advert, 0, memory_order_relaxed);
-	atomic_store(&t->advert_since, 0);
-	/* done with advertisement seq: the receiver may reuse its entry */
-	atomic_store_explicit(&t->ctrl->routed[t->me].n, seq + 1, memory_order_release);
-	return placed;
-}
-
-/* io->advertise: tell the sender where the seq-th receive goes */
-static int shm_advertise(void *ctx, uint32_t seq, void *buf, size_t cap, struct dtp_mr *mr)
-{
-	struct dtp_shm_link *t = ctx;
-	uint32_t routed = atomic_load_explicit(&t->ctrl->routed[!t->me].n, memory_order_acquire);
-	struct shm_advert *a = &t->ctrl->advert[!t->me][seq % SHM_ADVERTS];
-	int shared = mr && mr->shm_slot >= 0 && cap >= SHM_PLACE_MIN;
-
-	if ((int32_t)(seq - routed) < 0)
-		return 0;                     /* the sender routed it already */
-	if (seq - routed >= SHM_ADVERTS)
-		return -EAGAIN;               /* the entry still holds an older offer */
-	a->slot = shared ? (uint32_t)mr->shm_slot : SHM_NO_SLOT;
-	a->gen = shared ? mr->shm_gen : 0;
-	a->off = shared ? mr->shm_off + (uint64_t)((char *)buf - mr->buf) : 0;
-	a->cap = cap;
-	atomic_store_explicit(&a->seq1, seq + 1, memory_order_release);
-	ring_bell(&t->ctrl->side[!t->me]);   /* the sender may wait for it */
-	return shared;
-}
-
-/* publish a shared file of this process in this side's region table */
-static int region_publish(struct dtp_shm_link *t, int fd, const struct stat *sb,
-			  struct dtp_mr *mr, struct dtp_err *err)
-{
-	struct shm_region *tab = t->ctrl->region[t->me];
-	int slot;
-
-	pthread_mutex_lock(&t->st.mu);
-	for (slot = 0; slot < SHM_REGIONS; slot++)
-		if (atomic_load(&tab[slot].gen) == 0)
-			break;
-	if (slot == SHM_REGIONS) {
-		pthread_mutex_unlock(&t->st.mu);
-		return dtp_errf(err, -ENOSPC, "stage %d: link to stage %d: more than %d shared "
-				"buffers: allocate fewer, larger ones", t->base.cfg.self_stage,
-				t->base.cfg.peer_stage, SHM_REGIONS);
-	}
-	if (++t->gen_next == 0)
-		t->gen_next = 1;
-	tab[slot].pid = (int32_t)getpid();
-	tab[slot].fd = fd;
-	tab[slot].size = (uint64_t)sb->st_size;
-	tab[slot].ino = (uint64_t)sb->st_ino;
-	tab[slot].dev = (uint64_t)sb->st_dev;
-	atomic_store_explicit(&tab[slot].gen, t->gen_next, memory_order_release);
-	atomic_fetch_add(&t->ctrl->routed[t->me].regions, 1);
-	mr->shm_slot = slot;
-	mr->shm_gen = t->gen_next;
-	pthread_mutex_unlock(&t->st.mu);
-	return 0;
-}
-
-static void region_unpublish(struct dtp_shm_link *t, const struct dtp_mr *mr)
-{
-	if (mr->shm_slot >= 0) {
-		atomic_store(&t->ctrl->region[t->me][mr->shm_slot].gen, 0);
-		atomic_fetch_sub(&t->ctrl->routed[t->me].regions, 1);
-	}
 }
 
 /* ops->alloc: a memfd both processes map */
@@ -511,7 +249,7 @@ static int shm_alloc(struct dtp_link *l, size_t len, void **buf, struct dtp_mr *
 	mr->shm_fd = fd;
 	mr->shm_map = map;
 	mr->shm_map_len = size;
-	rc = region_publish(t, fd, &sb, mr, err);
+	rc = dtp_shm_region_publish(t, fd, &sb, mr, err);
 	if (rc)
 		goto out_dereg;
 	*buf = map;
@@ -531,7 +269,7 @@ static void shm_free(struct dtp_link *l, void *buf, struct dtp_mr *mr)
 	struct dtp_shm_link *t = shm_of(l);
 
 	(void)buf;
-	region_unpublish(t, mr);
+	dtp_shm_region_unpublish(t, mr);
 	if (mr->shm_fd >= 0) {
 		munmap(mr->shm_map, mr->shm_map_len);
 		close(mr->shm_fd);
@@ -544,8 +282,9 @@ static const struct dtp_stream_io shm_io = {
 	.read = shm_read,
 	.block = shm_block,
 	.kick = shm_kick,
-	.advertise = shm_advertise,
-	.place = shm_place,
+	.advertise = dtp_shm_advertise,
+	.place = dtp_shm_place,
+	.help = dtp_shm_help,
 };
 
 static int shm_open_link(const struct dtp_link_config *cfg, struct dtp_link **out,
@@ -607,7 +346,7 @@ static int shm_reg(struct dtp_link *l, void *buf, size_t len, struct dtp_mr **ou
 	if (rc)
 		return rc;
 	if (len >= SHM_PLACE_MIN && dtp_shm_find_shared_file(buf, len, &fd, &sb, &off) == 0 &&
-	    region_publish(shm_of(l), fd, &sb, mr, &full) == 0)
+	    dtp_shm_region_publish(shm_of(l), fd, &sb, mr, &full) == 0)
 		mr->shm_off = off;
 	*out = mr;
 	return 0;
@@ -615,7 +354,7 @@ static int shm_reg(struct dtp_link *l, void *buf, size_t len, struct dtp_mr **ou
 
 static void shm_dereg(struct dtp_link *l, struct dtp_mr *mr)
 {
-	region_unpublish(shm_of(l), mr);
+	dtp_shm_region_unpublish(shm_of(l), mr);
 	dtp_stream_dereg(mr);
 }
 
@@ -654,10 +393,8 @@ static void shm_close(struct dtp_link *l)
 
 	dtp_stream_fini(&t->st);
 	atomic_store(&t->ctrl->side[t->me].closed, 1);
-	ring_bell(&t->ctrl->side[!t->me]);
-	for (int i = 0; i < SHM_REGIONS; i++)
-		if (t->peer[i].base)
-			munmap(t->peer[i].base, t->peer[i].size);
+	dtp_shm_ring_bell(&t->ctrl->side[!t->me]);
+	dtp_shm_unmap_peers(t);
 	munmap(t->ctrl, t->map_bytes);
 	close(t->fd);
 	free(t);
@@ -672,6 +409,18 @@ int dtp_shm_placed(struct dtp_link *l, uint64_t *sent, uint64_t *received)
 	pthread_mutex_lock(&t->st.mu);
 	*sent = t->st.placed_tx;
 	*received = t->st.placed_rx;
+	pthread_mutex_unlock(&t->st.mu);
+	return 0;
+}
+
+int dtp_shm_helped(struct dtp_link *l, uint64_t *chunks)
+{
+	struct dtp_shm_link *t = shm_of(l);
+
+	if (t->base.ops != &dtp_shm_ops)
+		return -EINVAL;
+	pthread_mutex_lock(&t->st.mu);
+	*chunks = t->helped;
 	pthread_mutex_unlock(&t->st.mu);
 	return 0;
 }

@@ -134,11 +134,15 @@ static void tx_progress(struct dtp_stream *s)
 		ssize_t got;
 
 		if (s->tx_route == 0) {
-			int placed = s->io->place ? s->io->place(s->ctx, s->tx_seq, r->buf, r->len)
-						  : 0;
+			int placed = s->io->place ? s->io->place(s->ctx, s->tx_seq, r->buf, r->len,
+								 r->mr) : 0;
 
 			if (placed == -EAGAIN)
 				return;       /* the receiver has not posted it yet */
+			if (placed < 0) {
+				fail_all(s, placed);
+				return;
+			}
 
 			dtp_frame_pack(s->tx_seq, &r->tag, r->len, s->tx_hdr);
 			s->tx_route = placed ? 2 : 1;
@@ -467,11 +471,14 @@ int dtp_stream_wait(struct dtp_stream *s, struct dtp_req *req, int timeout_ms,
 			left = timeout_ms - (int)el;
 		}
 		rd = s->rq != NULL;
-		/* the peer copies a large tensor straight into place: let it have
-		 * the CPU (spinning here slows its copy on a busy or SMT host) */
+		/* the peer copies a large tensor straight into place: share the
+		 * copy if it lets us */
 		if (rd && !s->rx_have_hdr && ADVERTISED(s->rq) == 1 &&
-		    CAP(s->rq) >= DTP_STREAM_SLEEP_RX)
+		    CAP(s->rq) >= DTP_STREAM_SLEEP_RX) {
 			rd = 2;
+			if (s->io->help && s->io->help(s->ctx, s->rx_seq, s->rq->buf, CAP(s->rq)))
+				continue;
+		}
 		wr = s->sq != NULL;
 		pthread_mutex_unlock(&s->mu);
 		rc = s->io->block(s->ctx, rd, wr, left, 0);

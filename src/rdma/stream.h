@@ -36,9 +36,15 @@ struct dtp_stream_io {
 	 * advertised, in order. place: route the seq-th send, in order, once:
 	 * 1: copied straight into the buffer the peer advertised for it (the
 	 * frame then carries no payload), 0: send it through the stream,
-	 * -EAGAIN: wait for the peer's advertisement (block(wr) wakes then). */
+	 * -EAGAIN: wait for the peer's advertisement (block(wr) wakes then),
+	 * other -errno: the link failed. */
 	int (*advertise)(void *ctx, uint32_t seq, void *buf, size_t cap, struct dtp_mr *mr);
-	int (*place)(void *ctx, uint32_t seq, const void *buf, size_t len);
+	int (*place)(void *ctx, uint32_t seq, const void *buf, size_t len, struct dtp_mr *mr);
+	/* Optional (shm), under the stream's lock: the caller waits for the
+	 * seq-th receive (buf, cap), advertised into memory the peer maps and
+	 * its header not read yet: do a share of the peer's work on it, e.g.
+	 * copy a chunk of it. 1: did some (ask again), 0: nothing to do. */
+	int (*help)(void *ctx, uint32_t seq, void *buf, size_t cap);
 };
 
 /* A placed frame (the payload is already in the receiver's advertised
@@ -61,8 +67,9 @@ struct dtp_mr {
 
 /* receives at least this large get the progress thread's help */
 #define DTP_STREAM_BIG_RX (64u << 10)
-/* a caller waiting for an advertised receive at least this large passes
- * rd = 2 to block(): the peer is copying it into place, sleep at once */
+/* a caller waiting for an advertised receive at least this large asks
+ * io->help for work, then passes rd = 2 to block(): the peer is copying it
+ * into place (and may share the copy) */
 #define DTP_STREAM_SLEEP_RX (512u << 10)
 
 struct dtp_stream {
@@ -117,6 +124,9 @@ int dtp_stream_wait(struct dtp_stream *s, struct dtp_req *req, int timeout_ms,
  * one copy (placed straight into the receiver's buffer), sent and received.
  * -EINVAL when l is not an shm link. */
 int dtp_shm_placed(struct dtp_link *l, uint64_t *sent, uint64_t *received);
+/* ... and how many chunks of the peer's copies into our receive buffers
+ * this side copied itself (the shared copy, docs/wire-protocol.md) */
+int dtp_shm_helped(struct dtp_link *l, uint64_t *chunks);
 
 /* registration is bookkeeping only on tcp/shm */
 int dtp_stream_reg(void *buf, size_t len, struct dtp_mr **out, struct dtp_err *err);
