@@ -13,7 +13,7 @@
  * sends). Buffers come from dtp_link_alloc (on shm: memory both processes
  * map, one copy per tensor); --own-buffers uses the caller's own memory
  * registered with dtp_link_reg instead (on shm: two copies through the ring).
- * --size runs one bandwidth size only (for profiling), no latency rows.
+ * --size runs one size only (for profiling): a bandwidth size, or a latency one.
  * --memcpy-ref also prints the references for shm: a memcpy into a shared
  * mapping per size, and (forked) a ping-pong through a shared mapping ("pp"
  * rows, see pp_round) before each latency size. scripts/bench-net.sh runs it
@@ -51,7 +51,7 @@ struct opts {
 	double seconds;        /* target time per bandwidth size */
 	int memcpy_ref;
 	int own_buffers;       /* dtp_link_reg of our memory instead of dtp_link_alloc */
-	size_t only;           /* --size: this bandwidth size only, no latency rows */
+	size_t only;           /* --size: this size only (bandwidth or latency) */
 	struct pp *pp;         /* --memcpy-ref, forked: the latency reference's mapping */
 };
 
@@ -216,7 +216,7 @@ static int side(const struct opts *o, int stage)
 			       o->own_buffers ? "own buffers" : "link_alloc");
 		fflush(stdout);
 	}
-	if (o->only)
+	if (o->only && o->only > lat_sizes[N_LAT - 1])
 		goto out;
 	if (stage == 1)
 		printf("%-6s %-10s %12s %12s %10s %10s %10s   (one-way = round trip / 2, %d "
@@ -225,6 +225,8 @@ static int side(const struct opts *o, int stage)
 	for (size_t k = 0; k < N_LAT; k++) {
 		size_t sz = lat_sizes[k];
 
+		if (o->only && sz != o->only)
+			continue;
 		/* pass 0: the reference through o->pp (when forked), pass 1: the link */
 		for (int pass = o->pp ? 0 : 1; pass < 2; pass++) {
 			uint64_t t0 = 0, prev = 0;

@@ -73,9 +73,14 @@ static ssize_t shm_writev(void *ctx, const struct iovec *iov, int n)
 		size_t off = 0;
 
 		while (off < iov[i].iov_len) {
-			uint64_t tail = atomic_load_explicit(&r->tail, memory_order_acquire);
-			size_t space = SHM_RING - (size_t)(head - tail), c = iov[i].iov_len - off;
+			/* the consumer's tail only when the last one we read leaves
+			 * too little room: it is a cache line the consumer writes */
+			size_t space = SHM_RING - (size_t)(head - t->tx_tail), c = iov[i].iov_len - off;
 
+			if (space < c && space < SHM_CHUNK) {
+				t->tx_tail = atomic_load_explicit(&r->tail, memory_order_acquire);
+				space = SHM_RING - (size_t)(head - t->tx_tail);
+			}
 			if (space == 0)
 				goto out;
 			if (c > space)
@@ -151,7 +156,7 @@ static int shm_block(void *ctx, int rd, int wr, int timeout_ms, int thread)
 {
 	struct dtp_shm_link *t = ctx;
 	struct shm_side *me = &t->ctrl->side[t->me];
-	uint64_t t0 = dtp_now_ns();
+	uint64_t t0;
 	uint32_t bell;
 	int ms = SHM_SLEEP_MS;
 
@@ -170,6 +175,9 @@ static int shm_block(void *ctx, int rd, int wr, int timeout_ms, int thread)
 	if (!thread) {
 		/* rd == 2: the peer copies our head receive into place; its copy
 		 * may be ours to share (dtp_shm_help) */
+		if (ready(t, rd, wr))
+			return 0;
+		t0 = dtp_now_ns();
 		do {
 			if (ready(t, rd, wr) || (rd == 2 && dtp_shm_job_open(t)))
 				return 0;

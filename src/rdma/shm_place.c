@@ -260,8 +260,10 @@ int dtp_shm_place(void *ctx, uint32_t seq, const void *buf, size_t len, struct d
 		}
 	}
 out_routed:
-	atomic_store_explicit(&t->need_advert, 0, memory_order_relaxed);
-	atomic_store(&t->advert_since, 0);
+	if (atomic_load_explicit(&t->need_advert, memory_order_relaxed))
+		atomic_store_explicit(&t->need_advert, 0, memory_order_relaxed);
+	if (atomic_load_explicit(&t->advert_since, memory_order_relaxed))
+		atomic_store(&t->advert_since, 0);
 	/* done with advertisement seq: the receiver may reuse its entry */
 	atomic_store_explicit(&t->ctrl->routed[t->me].n, seq + 1, memory_order_release);
 	return placed;

@@ -441,7 +441,7 @@ int dtp_stream_test(struct dtp_stream *s, struct dtp_req *req, int *done, struct
 int dtp_stream_wait(struct dtp_stream *s, struct dtp_req *req, int timeout_ms,
 		    struct dtp_err *err)
 {
-	uint64_t t0 = dtp_now_ns();
+	uint64_t t0 = 0;     /* read once the request did not complete at once */
 	int rc;
 
 	pthread_mutex_lock(&s->mu);
@@ -454,7 +454,11 @@ int dtp_stream_wait(struct dtp_stream *s, struct dtp_req *req, int timeout_ms,
 		if (req->state == REQ_DONE)
 			break;
 		if (timeout_ms >= 0) {
-			uint64_t el = (dtp_now_ns() - t0) / 1000000u;
+			uint64_t el;
+
+			if (!t0)
+				t0 = dtp_now_ns();
+			el = (dtp_now_ns() - t0) / 1000000u;
 
 			if (el >= (uint64_t)timeout_ms) {
 				s->callers--;
