@@ -305,11 +305,12 @@ static uint16_t take_credits(struct dtp_vq *q)
 	return c;
 }
 
-static int post_send(struct dtp_vq *q, int kind, uint64_t wr_id, uint8_t *buf, size_t n)
+static int post_send(struct dtp_vq *q, int kind, uint64_t wr_id, uint8_t *buf, size_t n, int signaled)
 {
 	struct ibv_sge sge = { .addr = (uintptr_t)buf, .length = (uint32_t)n, .lkey = q->ctrl_mr->lkey };
 	struct ibv_send_wr wr = { .wr_id = wr_id, .sg_list = &sge, .num_sge = 1,
-				  .opcode = IBV_WR_SEND, .send_flags = IBV_SEND_SIGNALED |
+				  .opcode = IBV_WR_SEND, .send_flags =
+				  (signaled ? IBV_SEND_SIGNALED : 0) |
 				  (q->max_inline >= n ? IBV_SEND_INLINE : 0) };
 	struct ibv_send_wr *bad = NULL;
 	int rc = q->api->post_send(q->qp, &wr, &bad);
@@ -326,7 +327,7 @@ int dtp_vq_post_ctrl(struct dtp_vq *q, int kind, uint32_t seq, uint8_t *buf, str
 {
 	m->credits = take_credits(q);
 	dtp_vmsg_pack(m, buf);
-	return post_send(q, kind, DTP_VWR(kind, seq), buf, DTP_VMSG_WIRE);
+	return post_send(q, kind, DTP_VWR(kind, seq), buf, DTP_VMSG_WIRE, 1);
 }
 
 int dtp_vq_post_staged(struct dtp_vq *q, struct dtp_vmsg *m, const void *payload, size_t len)
@@ -338,8 +339,12 @@ int dtp_vq_post_staged(struct dtp_vq *q, struct dtp_vmsg *m, const void *payload
 	dtp_vmsg_pack(m, b);
 	if (len)
 		memcpy(b + DTP_VMSG_WIRE, payload, len);
+	/* one in DTP_VSTAGE_SIGNAL asks for a completion, which frees its
+	 * staging buffer and the unsignaled ones before it (sends complete in
+	 * order): half the completions per ping-pong, and the rxe work for them */
 	rc = post_send(q, DTP_VWR_STAGED, DTP_VWR(DTP_VWR_STAGED, q->stage_posted), b,
-		       DTP_VMSG_WIRE + len);
+		       DTP_VMSG_WIRE + len,
+		       q->stage_posted % DTP_VSTAGE_SIGNAL == DTP_VSTAGE_SIGNAL - 1);
 	if (!rc)
 		q->stage_posted++;
 	return rc;
@@ -417,7 +422,7 @@ void dtp_vq_handle_wc(struct dtp_vq *q, const struct ibv_wc *wc)
 		dtp_vq_kick_send(q);     /* the slot is free: a credit may be waiting for it */
 		break;
 	case DTP_VWR_STAGED:             /* in post order, as every send on the QP */
-		q->stage_done++;
+		q->stage_done = val + 1;     /* val and the unsignaled ones before it */
 		dtp_vq_kick_send(q);
 		break;
 	case DTP_VWR_RECV:

@@ -50,6 +50,7 @@
 #define DTP_VEAGER_BATCH 8u      /* a standalone CREDIT once this many wait to go back */
 #define DTP_VRBUF_BYTES 4160u    /* a receive buffer: header + DTP_VEAGER_MAX, 64-aligned */
 #define DTP_VSTAGE 32u           /* staging buffers for SENDs of eager-class messages and CREDITs */
+#define DTP_VSTAGE_SIGNAL 8u     /* one staged SEND in this many is signaled */
 
 enum dtp_vmsg_type {
 	DTP_VMSG_ADV = 1,        /* receiver -> sender: a slot is ready */

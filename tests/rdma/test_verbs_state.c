@@ -482,6 +482,37 @@ static void test_eager_send_and_credits(void **state)
 	assert_non_null(strstr(x->q.ferr.msg, "eager credits"));
 }
 
+/* staged SENDs ask for a completion one in DTP_VSTAGE_SIGNAL; that
+ * completion frees the staging buffers up to it; with credits to spare, a
+ * full staging ring holds the next message until then */
+static void test_eager_staging_ring(void **state)
+{
+	struct fixture *x = *state;
+	struct dtp_tag t = { 3, 0, DTP_MSG_CTRL };
+	struct dtp_req s[DTP_VSTAGE + 2];
+	struct dtp_vmsg credit = { .type = DTP_VMSG_CREDIT, .credits = DTP_VEAGER_SLOTS };
+	char p[8] = { 0 };
+	uint32_t i;
+
+	for (i = 0; i < DTP_VSTAGE + 2; i++) {
+		dtp_vq_isend(&x->q, &t, p, sizeof(p), 0, NULL, &s[i]);
+		if (i == DTP_VEAGER_SLOTS - 1)
+			deliver_msg(x, 0, &credit);  /* credits back, no completion yet */
+		if (i == DTP_VSTAGE - 1)
+			deliver_msg(x, 1, &credit);
+	}
+	assert_int_equal(x->f.nsend, (int)DTP_VSTAGE);   /* the ring is full */
+	for (i = 0; i < DTP_VSTAGE; i++)
+		assert_int_equal(!!(x->f.send[i].send_flags & IBV_SEND_SIGNALED),
+				 i % DTP_VSTAGE_SIGNAL == DTP_VSTAGE_SIGNAL - 1);
+	assert_false(done(&s[DTP_VSTAGE]));
+	complete_send(x, (int)DTP_VSTAGE_SIGNAL - 1, IBV_WC_SUCCESS);   /* frees 0..7 */
+	assert_int_equal(x->f.nsend, (int)DTP_VSTAGE + 2);
+	assert_true(done(&s[DTP_VSTAGE]) && done(&s[DTP_VSTAGE + 1]));
+	assert_int_equal(x->q.stage_posted - x->q.stage_done, DTP_VSTAGE - DTP_VSTAGE_SIGNAL + 2);
+	assert_int_equal(x->q.fatal, 0);
+}
+
 /* eager messages that arrive before their irecv wait in their receive
  * buffer (not re-posted, credit not returned) until the irecv takes them;
  * consumed credits go back on our next message, or in a CREDIT per batch */
@@ -967,6 +998,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_send_credits_in_order, setup2, teardown),
 		cmocka_unit_test_setup_teardown(test_credit_before_write_completion, setup2, teardown),
 		cmocka_unit_test_setup_teardown(test_eager_send_and_credits, setup2, teardown),
+		cmocka_unit_test_setup_teardown(test_eager_staging_ring, setup2, teardown),
 		cmocka_unit_test_setup_teardown(test_eager_before_irecv, setup2, teardown),
 		cmocka_unit_test_setup_teardown(test_eager_held_across_bye, setup2, teardown),
 		cmocka_unit_test_setup_teardown(test_eager_interleaved_with_rendezvous, setup2, teardown),
