@@ -27,7 +27,7 @@ if command -v qperf >/dev/null 2>&1; then
 	qp=$!
 	pids="$pids $qp"
 	sleep 0.5
-	for m in 64K 1M 4M; do
+	for m in 64K 1M 4M 16M 64M; do
 		qperf -lp "$port" -t 2 127.0.0.1 -m "$m" tcp_bw |
 			sed -n "s/^ *bw *= */qperf  tcp_bw  msg $m: /p"
 	done
