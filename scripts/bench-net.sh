@@ -4,8 +4,10 @@
 #   tcp: qperf tcp_bw / tcp_lat (and iperf3 when installed),
 #   shm: a memcpy into a shared mapping (dtpipe-bench-net --memcpy-ref), with
 #        one buffer each way and rotating over 4 like the link;
-# shm runs twice: buffers from dtp_link_alloc (one copy), then the caller's
-# own buffers (--own-buffers: two copies through the ring).
+# shm runs three times: buffers from dtp_link_alloc (one copy) rotating over 4
+# per side; the same with one buffer per side (--buffers 1: the working set of
+# the one-buffer memcpy reference); then the caller's own buffers
+# (--own-buffers: two copies through the ring).
 # usage: scripts/bench-net.sh [BUILDDIR] [SECONDS_PER_SIZE]
 set -eu
 B=${1:-${DTP_BUILDDIR:-build}}
@@ -54,5 +56,7 @@ echo "== dtpipe tcp"
 "$bin" --transport tcp --seconds "$S" --port "$((port + 2))"
 echo "== reference memcpy into a shared mapping, then dtpipe shm (dtp_link_alloc buffers)"
 "$bin" --transport shm --seconds "$S" --port "$((port + 3))" --memcpy-ref
+echo "== dtpipe shm, dtp_link_alloc buffers, one per side (the one-buffer memcpy's working set)"
+"$bin" --transport shm --seconds "$S" --port "$((port + 5))" --buffers 1
 echo "== dtpipe shm, the caller's own buffers (ring)"
 "$bin" --transport shm --seconds "$S" --port "$((port + 4))" --own-buffers

@@ -7,13 +7,16 @@
  *
  *   dtpipe-bench-net --transport tcp|shm|verbs [--host H] [--port P]
  *                    [--server | --client] [--seconds S] [--memcpy-ref]
- *                    [--own-buffers] [--size BYTES]
+ *                    [--own-buffers] [--size BYTES] [--buffers N]
  *
  * Without --server/--client it forks both sides (stage 0 receives, stage 1
  * sends). Buffers come from dtp_link_alloc (on shm: memory both processes
  * map, one copy per tensor); --own-buffers uses the caller's own memory
  * registered with dtp_link_reg instead (on shm: two copies through the ring).
  * --size runs one size only (for profiling): a bandwidth size, or a latency one.
+ * --buffers N (1..4, default 4): bandwidth rotates over N buffers per side with
+ * N tensors in flight; --buffers 1 has the working set of the one-buffer
+ * memcpy reference (the sender's buffer and the receiver's, one tensor each).
  * --memcpy-ref also prints the references for shm: a memcpy into a shared
  * mapping per size, and (forked) a ping-pong through a shared mapping ("pp"
  * rows, see pp_round) before each latency size. scripts/bench-net.sh runs it
@@ -52,6 +55,7 @@ struct opts {
 	int memcpy_ref;
 	int own_buffers;       /* dtp_link_reg of our memory instead of dtp_link_alloc */
 	size_t only;           /* --size: this size only (bandwidth or latency) */
+	int bufs;              /* --buffers: buffers per side = tensors in flight */
 	struct pp *pp;         /* --memcpy-ref, forked: the latency reference's mapping */
 };
 
@@ -179,15 +183,15 @@ static int side(const struct opts *o, int stage)
 		 * the mappings, caches), so the timed pass measures the steady state */
 		for (int pass = 0; pass < 2; pass++) {
 			struct dtp_tag at = { (uint32_t)k, (uint16_t)pass, DTP_MSG_CTRL };
-			int cnt = pass ? n : 2 * WINDOW;
+			int cnt = pass ? n : 2 * WINDOW, w = o->bufs;
 
 			t0 = dtp_now_ns();
-			for (int i = 0; i < cnt + WINDOW; i++) {
-				struct dtp_req *r = &req[i % WINDOW];
+			for (int i = 0; i < cnt + w; i++) {
+				struct dtp_req *r = &req[i % w];
 				struct dtp_tag t = { (uint32_t)k, (uint16_t)i, DTP_MSG_ACT };
-				char *b = buf + (size_t)(i % WINDOW) * MAX_SIZE;
+				char *b = buf + (size_t)(i % w) * MAX_SIZE;
 
-				if (i >= WINDOW && (rc = dtp_link_wait(l, r, 60000, &err)))
+				if (i >= w && (rc = dtp_link_wait(l, r, 60000, &err)))
 					return die("transfer", rc, &err);
 				if (i >= cnt)
 					continue;
@@ -211,9 +215,10 @@ static int side(const struct opts *o, int stage)
 			fprintf(stderr, "helped %zu: %llu chunks\n", sz, (unsigned long long)h);
 		}
 		if (stage == 1)
-			printf("%-6s %-10zu %12.2f %12s\n", dtp_link_transport(l), sz,
+			printf("%-6s %-10zu %12.2f %12s %d buf%s\n", dtp_link_transport(l), sz,
 			       (double)sz * n / (double)(dtp_now_ns() - t0),
-			       o->own_buffers ? "own buffers" : "link_alloc");
+			       o->own_buffers ? "own buffers" : "link_alloc", o->bufs,
+			       o->bufs > 1 ? "s" : "");
 		fflush(stdout);
 	}
 	if (o->only && o->only > lat_sizes[N_LAT - 1])
@@ -341,7 +346,7 @@ static int free_port(const char *host)
 
 int main(int argc, char **argv)
 {
-	struct opts o = { .seconds = 0.5 };
+	struct opts o = { .seconds = 0.5, .bufs = WINDOW };
 	int role = -1, st[2] = { 0, 0 };
 	pid_t pid[2];
 
@@ -376,13 +381,20 @@ int main(int argc, char **argv)
 			o.memcpy_ref = 1;
 		} else if (!strcmp(a, "--own-buffers")) {
 			o.own_buffers = 1;
+		} else if (!strcmp(a, "--buffers") && v) {
+			o.bufs = atoi(v);
+			if (o.bufs < 1 || o.bufs > WINDOW) {
+				fprintf(stderr, "dtpipe-bench-net: --buffers takes 1 to %d\n", WINDOW);
+				return 2;
+			}
+			i++;
 		} else if (!strcmp(a, "--size") && v) {
 			o.only = (size_t)strtoull(v, NULL, 0);
 			i++;
 		} else {
 			fprintf(stderr, "usage: dtpipe-bench-net --transport tcp|shm|verbs [--host H] "
 				"[--port P] [--server|--client] [--seconds S] [--memcpy-ref] "
-				"[--own-buffers] [--size BYTES]\n");
+				"[--own-buffers] [--size BYTES] [--buffers N]\n");
 			return 2;
 		}
 	}
