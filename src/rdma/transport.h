@@ -32,7 +32,7 @@
 #include "base/base.h"
 
 #define DTP_PROTO_MAGIC 0x44545049u      /* "DTPI" */
-#define DTP_PROTO_VERSION 2u      /* 2: the hello carries the transport kind */
+#define DTP_PROTO_VERSION 3u      /* 2: the hello carries the transport kind; 3: verbs eager messages */
 
 enum dtp_transport_kind {
 	DTP_TRANSPORT_AUTO = 0,   /* verbs if an RDMA device is present, else shm
