@@ -130,8 +130,8 @@ static int ready(struct dtp_shm_link *t, int rd, int wr)
 	struct shm_ring *in = &t->ctrl->ring[!t->me], *out = &t->ctrl->ring[t->me];
 	uint32_t want = atomic_load_explicit(&t->need_advert, memory_order_relaxed);
 
-	if (rd && atomic_load_explicit(&in->head, memory_order_acquire) !=
-		  atomic_load_explicit(&in->tail, memory_order_relaxed))
+	if (rd && (atomic_load_explicit(&in->head, memory_order_acquire) !=
+		   atomic_load_explicit(&in->tail, memory_order_relaxed) || dtp_shm_fast_ready(t)))
 		return 1;
 	if (want && wr)    /* a send waits for its receive to be posted */
 		return atomic_load_explicit(&t->ctrl->advert[t->me][(want - 1) % SHM_ADVERTS].seq1,
@@ -293,6 +293,9 @@ static const struct dtp_stream_io shm_io = {
 	.advertise = dtp_shm_advertise,
 	.place = dtp_shm_place,
 	.help = dtp_shm_help,
+	.fast_send = dtp_shm_fast_send,
+	.fast_recv = dtp_shm_fast_recv,
+	.fast_max = SHM_FAST_MAX,
 };
 
 static int shm_open_link(const struct dtp_link_config *cfg, struct dtp_link **out,
@@ -325,6 +328,10 @@ static int shm_open_link(const struct dtp_link_config *cfg, struct dtp_link **ou
 	t->ctrl = map;
 	t->tx_data = (char *)t->ctrl + SHM_DATA_OFF + (size_t)t->me * SHM_RING;
 	t->rx_data = (char *)t->ctrl + SHM_DATA_OFF + (size_t)!t->me * SHM_RING;
+	t->fast_tx = (struct shm_fast *)(void *)((char *)t->ctrl + SHM_FAST_OFF +
+						 (size_t)t->me * SHM_FAST_AREA);
+	t->fast_rx = (struct shm_fast *)(void *)((char *)t->ctrl + SHM_FAST_OFF +
+						 (size_t)!t->me * SHM_FAST_AREA);
 	rc = dtp_stream_start(&t->st, err);
 	if (rc)
 		goto out_unmap;
@@ -418,6 +425,16 @@ int dtp_shm_placed(struct dtp_link *l, uint64_t *sent, uint64_t *received)
 	*sent = t->st.placed_tx;
 	*received = t->st.placed_rx;
 	pthread_mutex_unlock(&t->st.mu);
+	return 0;
+}
+
+int dtp_shm_fast(struct dtp_link *l, uint64_t *sent, uint64_t *received)
+{
+	struct dtp_shm_link *t = shm_of(l);
+
+	if (t->base.ops != &dtp_shm_ops)
+		return -EINVAL;
+	dtp_stream_fast_counts(&t->st, sent, received);
 	return 0;
 }
 

@@ -10,13 +10,23 @@
 
 #include "rdma/stream.h"
 
-#define SHM_MAGIC 0x334d4844u          /* "DHM3": layout 3 (regions, adverts, jobs) */
+#define SHM_MAGIC 0x344d4844u          /* "DHM4": layout 4 (regions, adverts, jobs, slots) */
 #define SHM_RING (4u << 20)            /* bytes per direction, a power of two */
 #define SHM_CHUNK (256u << 10)         /* publish progress every chunk */
 #define SHM_PAUSE_NS 2000u             /* spin with pause, then ... */
 #define SHM_SPIN_NS 50000u             /* ... spin with sched_yield, then sleep */
 #define SHM_SLEEP_MS 100               /* liveness check period while asleep */
-#define SHM_DATA_OFF 4096u
+/* the small-message slots (shm_fast.c): per direction a `done` line,
+ * SHM_FAST_SLOTS slots and SHM_FAST_BIG payload areas, from SHM_FAST_OFF;
+ * the rings' data after them */
+#define SHM_FAST_MAX 4096u             /* payload bytes a slot carries, at most */
+#define SHM_FAST_INLINE 48u            /* payload bytes in the slot's first line */
+#define SHM_FAST_SLOTS 16              /* slots per direction */
+#define SHM_FAST_MID 1024u             /* larger payloads go to one of ... */
+#define SHM_FAST_BIG 4                 /* ... these areas, so that few lines rotate */
+#define SHM_FAST_OFF 4096u
+#define SHM_FAST_AREA (36u << 10)      /* bytes per direction (struct shm_fast) */
+#define SHM_DATA_OFF (SHM_FAST_OFF + 2u * SHM_FAST_AREA)
 #define SHM_REGIONS 16                 /* shared buffers per side and link */
 #define SHM_ADVERTS 32                 /* advertised receives in flight per direction */
 #define SHM_PLACE_MIN (16u << 10)      /* smaller tensors go through the ring */
@@ -72,6 +82,25 @@ struct shm_job {
 	uint64_t src_off, len;
 };
 
+/* One small message (shm_fast.c). The sender writes the payload, then the
+ * fields and seq1 = seq + 1 (release) back to back, all in the first line
+ * for payloads up to 48 bytes; the slot is its again once the receiver's
+ * `done` passed it. */
+struct shm_slot {
+	_Alignas(64) _Atomic uint32_t seq1;    /* the frame's seq + 1; written last */
+	uint32_t step;
+	uint16_t micro, kind;
+	uint32_t len;                          /* payload bytes, <= SHM_FAST_MAX */
+	char data[SHM_FAST_INLINE + SHM_FAST_MID];   /* <= 48 bytes at data, <= 1 KiB from
+							the second line (data + 48) */
+};
+
+struct shm_fast {                      /* the slots of one direction */
+	_Alignas(64) _Atomic uint32_t done;    /* slots consumed by the receiver */
+	struct shm_slot slot[SHM_FAST_SLOTS];
+	_Alignas(4096) char big[SHM_FAST_BIG][SHM_FAST_MAX];   /* payload of slot n: big[n % 4] */
+};
+
 struct shm_ctrl {
 	uint32_t magic;
 	uint32_t ring_bytes;
@@ -108,10 +137,17 @@ struct dtp_shm_link {
 	uint32_t gen_next;                 /* for this side's region entries */
 	int map_warned;
 	uint64_t helped;                   /* chunks of the peer's copies done here */
+	struct shm_fast *fast_tx, *fast_rx;     /* the slots of our sends / receives */
+	uint32_t f_tx, f_tx_done;          /* slots used; the receiver's done last read */
+	_Atomic uint32_t f_rx;             /* slots consumed (written under the stream's gate) */
+	_Atomic uint32_t f_rx_last1;       /* seq1 of the last slot consumed */
 	struct shm_peer_map peer[SHM_REGIONS];   /* under st.mu */
 };
 
-_Static_assert(sizeof(struct shm_ctrl) <= SHM_DATA_OFF, "control block fits a page");
+_Static_assert(sizeof(struct shm_ctrl) <= SHM_FAST_OFF, "control block fits a page");
+_Static_assert(sizeof(struct shm_slot) == 17 * 64 && sizeof(struct shm_fast) == SHM_FAST_AREA &&
+	       offsetof(struct shm_fast, big) == 20480 &&
+	       SHM_DATA_OFF % 4096 == 0, "slot layout as documented");
 /* the layout docs/wire-protocol.md describes */
 _Static_assert(offsetof(struct shm_ctrl, side) == 64 && sizeof(struct shm_side) == 64 &&
 	       offsetof(struct shm_ctrl, ring) == 192 && sizeof(struct shm_ring) == 128 &&
@@ -137,5 +173,14 @@ int dtp_shm_region_publish(struct dtp_shm_link *t, int fd, const struct stat *sb
 			   struct dtp_mr *mr, struct dtp_err *err);
 void dtp_shm_region_unpublish(struct dtp_shm_link *t, const struct dtp_mr *mr);
 void dtp_shm_unmap_peers(struct dtp_shm_link *t);
+
+/* shm_fast.c: the stream's io->fast_send, io->fast_recv; and whether a
+ * message waits in the next slot (for block()) */
+int dtp_shm_fast_send(void *ctx, uint32_t seq, const struct dtp_tag *tag, const void *buf,
+		      size_t len);
+int dtp_shm_fast_recv(void *ctx, uint32_t seq, const struct dtp_tag *want, void *buf,
+		      size_t cap, size_t max_msg, const char *peer, size_t *len,
+		      struct dtp_err *err);
+int dtp_shm_fast_ready(struct dtp_shm_link *t);
 
 #endif

@@ -3,6 +3,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +12,43 @@
 #include "rdma/stream.h"
 
 enum { REQ_PENDING = 1, REQ_DONE = 2 };
+
+/* the lock-free paths spin this long for a small message (pause, then
+ * sched_yield: the peer may need this core), then take the engine's path */
+#define FAST_PAUSE_NS 2000u
+#define FAST_SPIN_NS 50000u
+
+static int gate_try(struct dtp_stream *s)
+{
+	int z = 0;
+
+	return atomic_compare_exchange_strong_explicit(&s->gate, &z, 1, memory_order_acquire,
+						       memory_order_relaxed);
+}
+
+static void gate_release(struct dtp_stream *s)
+{
+	atomic_store_explicit(&s->gate, 0, memory_order_release);
+}
+
+/* mu, then the gate: a lock-free path holds it for a copy of at most
+ * io->fast_max bytes and never blocks */
+static void lock(struct dtp_stream *s)
+{
+	pthread_mutex_lock(&s->mu);
+	for (unsigned i = 0; !gate_try(s); i++) {
+		if (i < 64)
+			__builtin_ia32_pause();
+		else
+			sched_yield();
+	}
+}
+
+static void unlock(struct dtp_stream *s)
+{
+	gate_release(s);
+	pthread_mutex_unlock(&s->mu);
+}
 
 static struct dtp_req *next_of(const struct dtp_req *r)
 {
@@ -64,9 +102,9 @@ int dtp_stream_start(struct dtp_stream *s, struct dtp_err *err)
 void dtp_stream_fini(struct dtp_stream *s)
 {
 	if (s->thr_started) {
-		pthread_mutex_lock(&s->mu);
+		lock(s);
 		s->stop = 1;
-		pthread_mutex_unlock(&s->mu);
+		unlock(s);
 		s->io->kick(s->ctx);
 		pthread_join(s->thr, NULL);
 		s->thr_started = 0;
@@ -76,10 +114,16 @@ void dtp_stream_fini(struct dtp_stream *s)
 	s->stage = NULL;
 }
 
+/* state last, released: the lock-free wait/test read it without the lock */
 static void complete(struct dtp_req *r, int status)
 {
 	r->status = status;
-	r->state = REQ_DONE;
+	__atomic_store_n(&r->state, REQ_DONE, __ATOMIC_RELEASE);
+}
+
+static int is_done(const struct dtp_req *r)
+{
+	return __atomic_load_n(&r->state, __ATOMIC_ACQUIRE) == REQ_DONE;
 }
 
 static void fail_all(struct dtp_stream *s, int code)
@@ -133,6 +177,12 @@ static void tx_progress(struct dtp_stream *s)
 		int n = 0;
 		ssize_t got;
 
+		if (s->tx_route == 0 && s->io->fast_send && r->len <= s->io->fast_max &&
+		    s->io->fast_send(s->ctx, s->tx_seq, &r->tag, r->buf, r->len) == 1) {
+			s->fast_tx++;
+			pop_send(s);
+			continue;
+		}
 		if (s->tx_route == 0) {
 			int placed = s->io->place ? s->io->place(s->ctx, s->tx_seq, r->buf, r->len,
 								 r->mr) : 0;
@@ -270,6 +320,24 @@ static void rx_progress(struct dtp_stream *s)
 			size_t need = DTP_FRAME_BYTES - s->rx_hdr_got;
 			struct dtp_frame f;
 
+			if (s->rx_hdr_got == 0 && s->io->fast_recv) {
+				int rc = s->io->fast_recv(s->ctx, s->rx_seq, &r->tag, r->buf, CAP(r),
+							  s->max_msg, s->peer, &r->len,
+							  &s->fail_err);
+
+				if (rc == 1) {
+					s->fast_rx++;
+					pop_recv(s);
+					continue;
+				}
+				if (rc == -EAGAIN)
+					return;
+				if (rc < 0) {
+					fail_all(s, rc);
+					return;
+				}
+			}
+
 			if (s->stage)
 				s->rx_hdr_got += unstage(s, s->rx_hdr + s->rx_hdr_got, need);
 			need = DTP_FRAME_BYTES - s->rx_hdr_got;
@@ -373,7 +441,20 @@ int dtp_stream_isend(struct dtp_stream *s, const struct dtp_tag *tag, const void
 	req->len = len;
 	req->buf = (void *)buf;
 	IS_RECV(req) = 0;
-	pthread_mutex_lock(&s->mu);
+	/* a small tensor with nothing queued ahead of it leaves without the
+	 * lock when the gate is free (nobody else is inside the engine) */
+	if (s->io->fast_send && len <= s->io->fast_max && gate_try(s)) {
+		if (!s->sq && !s->fail &&
+		    s->io->fast_send(s->ctx, s->tx_seq, tag, buf, len) == 1) {
+			s->tx_seq++;
+			s->fast_tx++;
+			complete(req, 0);
+			gate_release(s);
+			return 0;
+		}
+		gate_release(s);
+	}
+	lock(s);
 	if (s->fail) {
 		rc = post_failed(s, req);
 	} else {
@@ -382,7 +463,7 @@ int dtp_stream_isend(struct dtp_stream *s, const struct dtp_tag *tag, const void
 			tx_progress(s);   /* small tensors leave right here */
 		maybe_kick(s);
 	}
-	pthread_mutex_unlock(&s->mu);
+	unlock(s);
 	return rc;
 }
 
@@ -399,7 +480,7 @@ int dtp_stream_irecv(struct dtp_stream *s, const struct dtp_tag *tag, void *buf,
 	CAP(req) = cap;
 	IS_RECV(req) = 1;
 	ADVERTISED(req) = 0;
-	pthread_mutex_lock(&s->mu);
+	lock(s);
 	if (s->fail) {
 		rc = post_failed(s, req);
 	} else {
@@ -410,8 +491,75 @@ int dtp_stream_irecv(struct dtp_stream *s, const struct dtp_tag *tag, void *buf,
 		advertise(s);
 		maybe_kick(s);
 	}
-	pthread_mutex_unlock(&s->mu);
+	unlock(s);
 	return rc;
+}
+
+/* The lock-free receive of the head receive `req` from io->fast_recv: 1 req
+ * is complete, 0 not there yet, -1 take the engine's path (the gate is
+ * taken, req is not the head receive, its frame is in the stream, ...). */
+static int fast_recv(struct dtp_stream *s, struct dtp_req *req)
+{
+	int rc, ret = -1;
+
+	if (is_done(req))
+		return 1;
+	if (!gate_try(s))
+		return -1;
+	if (s->rq == req && !s->rx_have_hdr && !s->rx_hdr_got && !s->fail &&
+	    s->rx_advertised == s->rx_posted) {
+		rc = s->io->fast_recv(s->ctx, s->rx_seq, &req->tag, req->buf, CAP(req),
+				      s->max_msg, s->peer, &req->len, &s->fail_err);
+		if (rc == 1) {
+			s->fast_rx++;
+			pop_recv(s);
+			ret = 1;
+		} else if (rc == -EAGAIN) {
+			ret = 0;
+		} else if (rc < 0) {
+			fail_all(s, rc);
+			ret = 1;
+		}
+	}
+	gate_release(s);
+	return ret;
+}
+
+/* wait()'s lock-free start: spin on the head receive's slot up to
+ * FAST_SPIN_NS (less when timeout_ms says so); 1 complete, else 0 */
+static int fast_wait(struct dtp_stream *s, struct dtp_req *req, int timeout_ms)
+{
+	uint64_t t0 = 0, el = 0, lim = FAST_SPIN_NS;
+	int rc;
+
+	if (timeout_ms >= 0 && (uint64_t)timeout_ms * 1000000u < lim)
+		lim = (uint64_t)timeout_ms * 1000000u;
+	for (unsigned i = 0;; i++) {
+		rc = fast_recv(s, req);
+		if (rc)
+			return rc > 0;
+		if ((i & 15) == 0) {
+			uint64_t now = dtp_now_ns();
+
+			if (!t0)
+				t0 = now;
+			el = now - t0;
+			if (el >= lim)
+				return 0;
+		}
+		if (el < FAST_PAUSE_NS)
+			__builtin_ia32_pause();
+		else
+			sched_yield();
+	}
+}
+
+void dtp_stream_fast_counts(struct dtp_stream *s, uint64_t *sent, uint64_t *received)
+{
+	lock(s);
+	*sent = s->fast_tx;
+	*received = s->fast_rx;
+	unlock(s);
 }
 
 static int finish(struct dtp_stream *s, struct dtp_req *req, struct dtp_err *err)
@@ -427,14 +575,22 @@ int dtp_stream_test(struct dtp_stream *s, struct dtp_req *req, int *done, struct
 {
 	int rc = 0;
 
-	pthread_mutex_lock(&s->mu);
+	if (IS_RECV(req) && s->io->fast_recv && fast_recv(s, req) == 1 && req->status == 0) {
+		*done = 1;
+		return 0;
+	}
+	if (is_done(req) && req->status == 0) {
+		*done = 1;
+		return 0;
+	}
+	lock(s);
 	if (req->state != REQ_DONE)
 		progress(s);
 	if (req->state == REQ_DONE)
 		rc = finish(s, req, err);
 	if (rc == 0)
 		*done = req->state == REQ_DONE;
-	pthread_mutex_unlock(&s->mu);
+	unlock(s);
 	return rc;
 }
 
@@ -444,7 +600,12 @@ int dtp_stream_wait(struct dtp_stream *s, struct dtp_req *req, int timeout_ms,
 	uint64_t t0 = 0;     /* read once the request did not complete at once */
 	int rc;
 
-	pthread_mutex_lock(&s->mu);
+	if (IS_RECV(req) && s->io->fast_recv && fast_wait(s, req, timeout_ms) &&
+	    req->status == 0)
+		return 0;
+	if (is_done(req) && req->status == 0)
+		return 0;
+	lock(s);
 	s->callers++;
 	for (;;) {
 		int rd, wr, left = -1;
@@ -463,7 +624,7 @@ int dtp_stream_wait(struct dtp_stream *s, struct dtp_req *req, int timeout_ms,
 			if (el >= (uint64_t)timeout_ms) {
 				s->callers--;
 				maybe_kick(s);
-				pthread_mutex_unlock(&s->mu);
+				unlock(s);
 				return dtp_errf(err, -ETIMEDOUT,
 						"%s: %s of tag (step %u, micro %u, kind %u) "
 						"not complete within %d ms: the peer is slow, "
@@ -484,16 +645,16 @@ int dtp_stream_wait(struct dtp_stream *s, struct dtp_req *req, int timeout_ms,
 				continue;
 		}
 		wr = s->sq != NULL;
-		pthread_mutex_unlock(&s->mu);
+		unlock(s);
 		rc = s->io->block(s->ctx, rd, wr, left, 0);
-		pthread_mutex_lock(&s->mu);
+		lock(s);
 		if (rc < 0)
 			fail_all(s, rc);
 	}
 	s->callers--;
 	maybe_kick(s);
 	rc = finish(s, req, err);
-	pthread_mutex_unlock(&s->mu);
+	unlock(s);
 	return rc;
 }
 
@@ -501,7 +662,7 @@ static void *progress_thread(void *arg)
 {
 	struct dtp_stream *s = arg;
 
-	pthread_mutex_lock(&s->mu);
+	lock(s);
 	while (!s->stop) {
 		int rd = 0, wr = 0, rc;
 
@@ -513,13 +674,13 @@ static void *progress_thread(void *arg)
 		}
 		s->thr_rd = rd;
 		s->thr_wr = wr;
-		pthread_mutex_unlock(&s->mu);
+		unlock(s);
 		rc = s->io->block(s->ctx, rd, wr, -1, 1);
-		pthread_mutex_lock(&s->mu);
+		lock(s);
 		if (rc < 0 && (rd || wr))
 			fail_all(s, rc);
 	}
-	pthread_mutex_unlock(&s->mu);
+	unlock(s);
 	return NULL;
 }
 

@@ -11,6 +11,7 @@
 #define DTP_RDMA_STREAM_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <sys/types.h>
 #include <sys/uio.h>
@@ -45,6 +46,19 @@ struct dtp_stream_io {
 	 * its header not read yet: do a share of the peer's work on it, e.g.
 	 * copy a chunk of it. 1: did some (ask again), 0: nothing to do. */
 	int (*help)(void *ctx, uint32_t seq, void *buf, size_t cap);
+	/* Optional (shm): small messages (len <= fast_max) outside the stream,
+	 * called under the stream's gate (below). fast_send: send the seq-th
+	 * frame now, complete: 1, or 0 (no room: send it through the stream).
+	 * fast_recv, for the seq-th receive whose header was not begun: 1
+	 * received (*len set), 0 frame seq is in the stream (read it there),
+	 * -EAGAIN not there yet, -EPROTO mismatch (err says so, as
+	 * dtp_frame_check would). */
+	int (*fast_send)(void *ctx, uint32_t seq, const struct dtp_tag *tag, const void *buf,
+			 size_t len);
+	int (*fast_recv)(void *ctx, uint32_t seq, const struct dtp_tag *want, void *buf,
+			 size_t cap, size_t max_msg, const char *peer, size_t *len,
+			 struct dtp_err *err);
+	size_t fast_max;
 };
 
 /* A placed frame (the payload is already in the receiver's advertised
@@ -72,8 +86,16 @@ struct dtp_mr {
  * into place (and may share the copy) */
 #define DTP_STREAM_SLEEP_RX (512u << 10)
 
+/* Locking: `mu` serializes the engine; every holder of mu also holds `gate`,
+ * a spin word, for as long (lock()/unlock() in stream.c). The lock-free small
+ * message paths (isend of a small tensor with nothing queued ahead, and
+ * wait/test of the head receive) only try the gate, never block holding it,
+ * and fall back to mu when it is taken: a progress thread or another caller
+ * is then inside. The queues, sequence numbers, header state, `fail` and the
+ * transport's slot counters are written only with the gate held. */
 struct dtp_stream {
 	pthread_mutex_t mu;
+	_Atomic int gate;
 	const struct dtp_stream_io *io;
 	void *ctx;
 	size_t max_msg;
@@ -98,6 +120,7 @@ struct dtp_stream {
 	int thr_rd, thr_wr;            /* what the progress thread is blocked on */
 	int stop;
 	uint64_t placed_tx, placed_rx; /* frames whose payload io->place moved */
+	uint64_t fast_tx, fast_rx;     /* frames that went by io->fast_send/fast_recv */
 	int fail;                      /* sticky: 0 or negative errno */
 	struct dtp_err fail_err;
 	pthread_t thr;
@@ -124,6 +147,9 @@ int dtp_stream_wait(struct dtp_stream *s, struct dtp_req *req, int timeout_ms,
  * one copy (placed straight into the receiver's buffer), sent and received.
  * -EINVAL when l is not an shm link. */
 int dtp_shm_placed(struct dtp_link *l, uint64_t *sent, uint64_t *received);
+/* ... and how many went by the small-message slots (io->fast_send/recv) */
+int dtp_shm_fast(struct dtp_link *l, uint64_t *sent, uint64_t *received);
+void dtp_stream_fast_counts(struct dtp_stream *s, uint64_t *sent, uint64_t *received);
 /* ... and how many chunks of the peer's copies into our receive buffers
  * this side copied itself (the shared copy, docs/wire-protocol.md) */
 int dtp_shm_helped(struct dtp_link *l, uint64_t *chunks);

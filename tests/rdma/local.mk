@@ -10,7 +10,8 @@ tests_rdma_test_bootstrap_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_rdma_test_bootstrap_LDADD = $(CMOCKA_TEST_LIBS)
 # one suite program, --transport tcp|shm|verbs (the verbs run is in tests/rxe)
 tests_rdma_test_transport_SOURCES = tests/rdma/transport_suite.h \
-	tests/rdma/transport_suite.c tests/rdma/transport_shared.c
+	tests/rdma/transport_suite.c tests/rdma/transport_shared.c \
+	tests/rdma/transport_small.c
 tests_rdma_test_transport_LDADD = $(DTP_ALL_LIBS)
 INTEGRATION_TESTS += tests/rdma/transport-tcp.sh tests/rdma/transport-shm.sh
 dist_check_SCRIPTS += tests/rdma/transport-tcp.sh tests/rdma/transport-shm.sh

@@ -476,6 +476,7 @@ struct tcase {
 
 static const struct tcase cases[] = {
 	{ "many_sizes_both_directions", case_many_sizes },
+	{ "small_messages_slots_and_ring", case_small_messages },
 	{ "link_alloc_one_copy", case_link_alloc },
 	{ "alloc_shared_on_second_link_then_peer_dies", case_alloc_second_link },
 	{ "eager_sends_beside_shared_buffers", case_eager_beside_shared },

@@ -45,5 +45,7 @@ int case_link_alloc(struct env *e);
 int case_alloc_second_link(struct env *e);
 int case_eager_beside_shared(struct env *e);
 int case_shared_copy(struct env *e);
+/* transport_small.c */
+int case_small_messages(struct env *e);
 
 #endif
