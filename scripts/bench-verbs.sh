@@ -17,6 +17,11 @@
 #                          (two processes, each a spinning caller and a parked progress thread,
 #                          migrating over 2 vCPUs with the rxe work); pinned, 13.1-13.4 us at 8 B
 #                          over 3 rounds, while ib_write_lat read the same pinned or not.
+#      DTP_VERBS_MTU=N     (VM only) the guest NIC's MTU before the runs (default 9000, which
+#                          gives rxe an active path MTU of 4096, as on an InfiniBand fabric;
+#                          1500 gives 1024). At 1024 a 1 KiB tensor plus its 40-byte header is
+#                          two packets where ib_write_lat's bare 1024 bytes are one: 1.7x
+#                          (ib_write_lat -s 1064 itself: 1.45x its 1024-byte figure).
 set -eu
 B=${1:-${DTP_BUILDDIR:-build}}
 SEC=${2:-0.01}
@@ -63,4 +68,4 @@ trap 'rm -f "$inner"; rm -rf "$job"' EXIT
 cp "$bin" "$inner" "$job/"
 echo "== Soft-RoCE VM (QEMU TCG, 2 vCPUs) on $(nproc) host cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
 bash "$SRC/tests/rxe/rxe-vm.sh" -t 580 -m 2048 "$job" \
-  "uname -r; bash ./$(basename "$inner") \$RXE_IP \$RXE_GID_INDEX \$RXE_DEV $SEC ./dtpipe-bench-net '$PIN'"
+  "uname -r; ip link set \$RXE_NETDEV mtu ${DTP_VERBS_MTU:-9000} && sleep 0.5; ibv_devinfo -d \$RXE_DEV | grep active_mtu; bash ./$(basename "$inner") \$RXE_IP \$RXE_GID_INDEX \$RXE_DEV $SEC ./dtpipe-bench-net '$PIN'"

@@ -215,7 +215,7 @@ static int side(const struct opts *o, int stage)
 			fprintf(stderr, "helped %zu: %llu chunks\n", sz, (unsigned long long)h);
 		}
 		if (stage == 1)
-			printf("%-6s %-10zu %12.2f %12s %d buf%s\n", dtp_link_transport(l), sz,
+			printf("%-6s %-10zu %12.3f %12s %d buf%s\n", dtp_link_transport(l), sz,
 			       (double)sz * n / (double)(dtp_now_ns() - t0),
 			       o->own_buffers ? "own buffers" : "link_alloc", o->bufs,
 			       o->bufs > 1 ? "s" : "");
