@@ -506,11 +506,10 @@ static int fast_recv(struct dtp_stream *s, struct dtp_req *req)
 		return 1;
 	if (!gate_try(s))
 		return -1;
-	/* not a receive the peer may be copying into place with our help
-	 * (wait() shares that copy, io->help) */
+	/* not a receive advertised into shared memory: the peer copies its
+	 * tensor into place (and wait() may share that copy, io->help) */
 	if (s->rq == req && !s->rx_have_hdr && !s->rx_hdr_got && !s->fail &&
-	    s->rx_advertised == s->rx_posted &&
-	    !(ADVERTISED(req) == 1 && CAP(req) >= DTP_STREAM_SLEEP_RX)) {
+	    s->rx_advertised == s->rx_posted && ADVERTISED(req) != 1) {
 		rc = s->io->fast_recv(s->ctx, s->rx_seq, &req->tag, req->buf, CAP(req),
 				      s->max_msg, s->peer, &req->len, &s->fail_err);
 		if (rc == 1) {
