@@ -399,7 +399,10 @@ void dtp_vq_handle_wc(struct dtp_vq *q, const struct ibv_wc *wc)
 	}
 	if (wc->status != IBV_WC_SUCCESS) {
 		if (wc->status != IBV_WC_WR_FLUSH_ERR || !q->fatal)
-			dtp_vq_fail(q, wc->status == IBV_WC_WR_FLUSH_ERR ? -ECONNRESET : -EIO,
+			/* flushed, or the peer's QP in error (its process died): the
+			 * connection is gone, as a reset tcp link; anything else -EIO */
+			dtp_vq_fail(q, wc->status == IBV_WC_WR_FLUSH_ERR ||
+					       wc->status == IBV_WC_REM_OP_ERR ? -ECONNRESET : -EIO,
 				    "verbs link stage %d <-> stage %d: %s failed: %s (status %d, vendor "
 				    "error 0x%x): %s", q->self_stage, q->peer_stage, wr_name(kind),
 				    ibv_wc_status_str(wc->status), (int)wc->status, wc->vendor_err,

@@ -857,6 +857,12 @@ static void test_err_remote_access(void **state)
 	check_hint(*state, IBV_WC_REM_ACCESS_ERR, -EIO, "remote write");
 }
 
+/* a SEND to a peer whose process died finds its QP in error: a reset link */
+static void test_err_remote_op(void **state)
+{
+	check_hint(*state, IBV_WC_REM_OP_ERR, -ECONNRESET, "queue pair is in error");
+}
+
 /* an error completion of an eager SEND is fatal too */
 static void test_err_eager_send(void **state)
 {
@@ -1008,6 +1014,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_adv_out_of_order, setup2, teardown),
 		cmocka_unit_test_setup_teardown(test_adv_overrun, setup2, teardown),
 		cmocka_unit_test_setup_teardown(test_err_retry_exceeded, setup2, teardown),
+		cmocka_unit_test_setup_teardown(test_err_remote_op, setup2, teardown),
 		cmocka_unit_test_setup_teardown(test_err_remote_access, setup2, teardown),
 		cmocka_unit_test_setup_teardown(test_tag_mismatch_sender, setup2, teardown),
 		cmocka_unit_test_setup_teardown(test_size_mismatch_sender, setup2, teardown),
