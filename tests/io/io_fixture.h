@@ -117,4 +117,24 @@ static inline void fx_patch(const char *path, long off, const void *bytes, size_
 	fclose(f);
 }
 
+/* a dataset of n record shards DIR/PREFIX0.dtpr .. in one id sequence (ids
+ * 0, 1, ... across the shards), shard s holding counts[s] records */
+static inline int fx_record_set(const char *dir, const char *prefix, uint32_t feat,
+				const uint64_t *counts, int n)
+{
+	char p[4400];
+	uint64_t id = 0;
+
+	for (int s = 0; s < n; s++) {
+		int rc;
+
+		snprintf(p, sizeof(p), "%.4000s/%s%d.dtpr", dir, prefix, s);
+		rc = fx_record_shard(p, feat, id, counts[s]);
+		if (rc)
+			return rc;
+		id += counts[s];
+	}
+	return 0;
+}
+
 #endif

@@ -31,17 +31,11 @@ struct fx {
 static int setup(void **state)
 {
 	struct fx *f = calloc(1, sizeof(*f));
-	char p[4400];
-	uint64_t id = 0;
-	int s;
 
 	f->dir = fx_tmpdir();
-	for (s = 0; s < NSHARDS; s++) {
-		snprintf(p, sizeof(p), "%.4000s/d%d.dtpr", f->dir, s);
-		assert_int_equal(fx_record_shard(p, FEAT, id, counts[s]), 0);
-		id += counts[s];
+	assert_int_equal(fx_record_set(f->dir, "d", FEAT, counts, NSHARDS), 0);
+	for (int s = 0; s < NSHARDS; s++)
 		f->file_bytes += 64 + counts[s] * (FEAT + 4);
-	}
 	*state = f;
 	return 0;
 }

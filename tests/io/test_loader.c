@@ -29,16 +29,9 @@ struct fx {
 static int setup(void **state)
 {
 	struct fx *f = calloc(1, sizeof(*f));
-	char p[4400];
-	uint64_t id = 0;
-	int s;
 
 	f->dir = fx_tmpdir();
-	for (s = 0; s < NSHARDS; s++) {
-		snprintf(p, sizeof(p), "%.4000s/a%d.dtpr", f->dir, s);
-		assert_int_equal(fx_record_shard(p, FEAT, id, counts[s]), 0);
-		id += counts[s];
-	}
+	assert_int_equal(fx_record_set(f->dir, "a", FEAT, counts, NSHARDS), 0);
 	*state = f;
 	return 0;
 }
