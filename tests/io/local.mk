@@ -43,3 +43,10 @@ check_PROGRAMS += tests/io/test_direct
 tests_io_test_direct_SOURCES = tests/io/test_direct.c tests/io/io_fixture.h
 tests_io_test_direct_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_io_test_direct_LDADD = $(CMOCKA_TEST_LIBS)
+
+# safetensors writer and reader: round trip, every corruption refused
+UNIT_TESTS += tests/io/test_safetensors
+check_PROGRAMS += tests/io/test_safetensors
+tests_io_test_safetensors_SOURCES = tests/io/test_safetensors.c tests/io/io_fixture.h
+tests_io_test_safetensors_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_io_test_safetensors_LDADD = $(CMOCKA_TEST_LIBS)
