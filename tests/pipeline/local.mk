@@ -9,3 +9,9 @@ check_PROGRAMS += tests/pipeline/test_stage_mem
 tests_pipeline_test_stage_mem_SOURCES = tests/pipeline/test_stage_mem.c
 tests_pipeline_test_stage_mem_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_pipeline_test_stage_mem_LDADD = $(CMOCKA_TEST_LIBS)
+# the layout-free checkpoint store: reload under another split, corruptions, keep-N
+UNIT_TESTS += tests/pipeline/test_ckpt_store
+check_PROGRAMS += tests/pipeline/test_ckpt_store
+tests_pipeline_test_ckpt_store_SOURCES = tests/pipeline/test_ckpt_store.c
+tests_pipeline_test_ckpt_store_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_pipeline_test_ckpt_store_LDADD = $(CMOCKA_TEST_LIBS)
