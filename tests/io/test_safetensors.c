@@ -274,6 +274,64 @@ static void test_truncated_and_missing(void **state)
 	refused(missing, -ENOENT, "cannot open");
 }
 
+/* examples/safetensors_read.py (numpy only) reads what the writer wrote:
+ * a file any safetensors reader can use. numpy is required, not optional
+ * (scripts/setup.sh --test installs python3-numpy). */
+static void test_python_reader(void **state)
+{
+	static const char *pythons[] = { "python3", "/usr/bin/python3" };
+	struct fx *fx = *state;
+	const char *src = getenv("DTP_SRCDIR"), *py = NULL;
+	char cmd[9000], line[4096];
+	int seen = 0;
+	FILE *out;
+
+	for (size_t i = 0; i < sizeof(pythons) / sizeof(pythons[0]) && !py; i++) {
+		snprintf(cmd, sizeof(cmd), "%s -c 'import numpy' >/dev/null 2>&1", pythons[i]);
+		if (system(cmd) == 0)
+			py = pythons[i];
+	}
+	if (!py)
+		fail_msg("no python3 with numpy: install python3-numpy (scripts/setup.sh --test)");
+	write_sample(fx->path, NULL, 0);
+	snprintf(cmd, sizeof(cmd), "%s '%s/examples/safetensors_read.py' '%s'", py,
+		 src ? src : "..", fx->path);
+	out = popen(cmd, "r");
+	assert_non_null(out);
+	while (fgets(line, sizeof(line), out)) {
+		char *save = NULL, *name = strtok_r(line, " \n", &save),
+		     *dtype = strtok_r(NULL, " \n", &save), *shape = strtok_r(NULL, " \n", &save),
+		     *v;
+		int k = 0;
+
+		assert_non_null(shape);
+		if (strcmp(name, "a") == 0) {
+			assert_string_equal(dtype, "float32");
+			assert_string_equal(shape, "shape=2,3");
+			while ((v = strtok_r(NULL, " \n", &save)))
+				assert_true(strtof(v, NULL) == A[k++]);
+			assert_int_equal(k, 6);
+		} else if (strcmp(name, "b.int") == 0) {
+			assert_string_equal(dtype, "int32");
+			assert_string_equal(shape, "shape=4");
+			while ((v = strtok_r(NULL, " \n", &save)))
+				assert_int_equal(strtol(v, NULL, 10), B[k++]);
+			assert_int_equal(k, 4);
+		} else if (strcmp(name, "scalar") == 0) {
+			assert_string_equal(shape, "shape=");
+			v = strtok_r(NULL, " \n", &save);
+			assert_non_null(v);
+			assert_true(strtof(v, NULL) == S);
+		} else {
+			assert_string_equal(name, "empty");
+			assert_string_equal(shape, "shape=0");
+		}
+		seen++;
+	}
+	assert_int_equal(pclose(out), 0);
+	assert_int_equal(seen, 4);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -281,6 +339,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_bad_crc, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_corrupt_headers, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_truncated_and_missing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_python_reader, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
