@@ -105,7 +105,7 @@ static void test_round_trip(void **state)
 	struct dtp_err e;
 	float a[6], s;
 	int32_t b[4];
-	uint64_t sa[2] = { 2, 3 }, sb[1] = { 4 }, sbig[1] = { nbig };
+	uint64_t sa[2] = { 2, 3 }, sb[1] = { 4 }, sbig[1] = { nbig }, wrong[2] = { 3, 2 };
 	unsigned char le[8];
 	uint64_t hlen = 0;
 
@@ -128,8 +128,8 @@ static void test_round_trip(void **state)
 	assert_true(dtp_st_find(f, "b.int")->has_crc);
 	/* wrong shape, dtype, name: refused, naming both */
 	dtp_err_clear(&e);
-	assert_int_equal(dtp_st_read(f, "a", DTP_ST_F32, 2, sb, a, sizeof(a), &e), -EINVAL);
-	assert_non_null(strstr(e.msg, "\"a\" has shape [2, 3], [4"));
+	assert_int_equal(dtp_st_read(f, "a", DTP_ST_F32, 2, wrong, a, sizeof(a), &e), -EINVAL);
+	assert_non_null(strstr(e.msg, "\"a\" has shape [2, 3], [3, 2] was expected"));
 	assert_int_equal(dtp_st_read(f, "a", DTP_ST_I32, 2, sa, a, sizeof(a), &e), -EINVAL);
 	assert_non_null(strstr(e.msg, "is F32, I32 was expected"));
 	assert_int_equal(dtp_st_read(f, "nope", DTP_ST_F32, 2, sa, a, sizeof(a), &e), -ENOENT);
