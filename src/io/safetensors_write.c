@@ -16,6 +16,9 @@
 #include <string.h>
 #include <unistd.h>
 
+/* longest tensor name written (its CRC key must fit the key buffer below) */
+#define ST_NAME_MAX 512
+
 struct st_wtensor {
 	struct dtp_st_tensor t;
 	char *name;
@@ -59,9 +62,10 @@ int dtp_st_writer_add(struct dtp_st_writer *w, const char *name, enum dtp_st_dty
 	uint64_t bytes = dtp_st_dtype_size(dt);
 	struct st_wtensor *e;
 
-	if (!name || !*name || strcmp(name, "__metadata__") == 0)
-		return dtp_errf(err, -EINVAL, "safetensors writer: bad tensor name \"%s\"",
-				name ? name : "(null)");
+	if (!name || !*name || strcmp(name, "__metadata__") == 0 || strlen(name) > ST_NAME_MAX)
+		return dtp_errf(err, -EINVAL,
+				"safetensors writer: bad tensor name \"%.64s\" (empty, \"__metadata__\" or over %d bytes)",
+				name ? name : "(null)", ST_NAME_MAX);
 	json_t *utf8 = json_string(name);
 
 	if (!utf8)
@@ -144,7 +148,7 @@ uint64_t dtp_st_writer_data_bytes(const struct dtp_st_writer *w)
 static char *header_text(const struct dtp_st_writer *w)
 {
 	json_t *root = json_object(), *meta = json_deep_copy(w->meta);
-	char key[1024], hex[9];
+	char key[ST_NAME_MAX + sizeof(DTP_ST_CRC_PREFIX)], hex[9];
 	char *text = NULL;
 
 	if (!root || !meta)

@@ -357,9 +357,13 @@ int dtp_ckpt_find(const char *dir, long before, struct dtp_ckpt **out, struct dt
 		dtp_warn("checkpoint step %ld skipped (left as it is): %s", steps[i], why.msg);
 	}
 	free(steps);
+	if (before == LONG_MAX)
+		return dtp_errf(err, -ENOENT,
+				"%s: no complete checkpoint (%d tried); run without --resume to start afresh",
+				dir, tried);
 	return dtp_errf(err, -ENOENT,
-			"%s: no complete checkpoint%s (%d tried); run without --resume to start afresh",
-			dir, before == LONG_MAX ? "" : " before the one refused", tried);
+			"%s: no complete checkpoint before step %ld (%d tried); run without --resume to start afresh",
+			dir, before, tried);
 }
 
 int dtp_ckpt_compatible(const struct dtp_ckpt_info *have, const struct dtp_ckpt_info *want,

@@ -91,6 +91,13 @@ static void write_sample(const char *path, float *big, size_t nbig)
 	/* refused: a repeated name, a reserved key */
 	assert_int_equal(dtp_st_writer_add(w, "a", DTP_ST_F32, 2, sa, A, &e), -EINVAL);
 	assert_int_equal(dtp_st_writer_meta(w, DTP_ST_CRC_PREFIX "a", "0", &e), -EINVAL);
+	{
+		char longname[600];
+
+		memset(longname, 'x', sizeof(longname) - 1);
+		longname[sizeof(longname) - 1] = '\0';
+		assert_int_equal(dtp_st_writer_add(w, longname, DTP_ST_F32, 2, sa, A, &e), -EINVAL);
+	}
 	assert_int_equal(dtp_st_writer_write(w, path, &e), 0);
 	assert_int_equal(dtp_st_writer_tensor(w, 0)->crc32c, dtp_crc32c(0, A, sizeof(A)));
 	dtp_st_writer_destroy(w);
