@@ -272,10 +272,14 @@ static int check_units(struct dtp_ckpt *c, const char *mpath, struct dtp_err *er
 static int load_manifest(struct dtp_ckpt *c, const char *mpath, struct dtp_err *err)
 {
 	json_error_t je;
+	struct stat sb;
 	const char *sum;
 	uint32_t want;
 	char hex[9];
 
+	if (stat(mpath, &sb) == 0 && (uint64_t)sb.st_size > MANIFEST_MAX)
+		return dtp_errf(err, -EBADMSG, "%s: %lld bytes, more than a manifest can be (%u): the manifest is corrupt",
+				mpath, (long long)sb.st_size, MANIFEST_MAX);
 	c->manifest = json_load_file(mpath, JSON_REJECT_DUPLICATES, &je);
 	if (!c->manifest) {
 		FILE *f = fopen(mpath, "r");
