@@ -228,7 +228,7 @@ static int run_stage(struct dtp_launch_args *a, const struct dtp_plan *plan, int
 	r = place_self(a, plan, stage, &err);
 	if (r) {
 		fprintf(stderr, "dtpipe: stage %d: %s\n", stage, err.msg);
-		return dtp_exit_code(r);
+		return dtp_err_exit(&err, r);
 	}
 	if (!a->o.job_key && (key = getenv("DTP_JOB_KEY")))
 		a->o.job_key = strtoull(key, NULL, 0);
@@ -238,7 +238,7 @@ static int run_stage(struct dtp_launch_args *a, const struct dtp_plan *plan, int
 	r = dtp_stage_run(plan, &a->o, &err);
 	if (r) {
 		fprintf(stderr, "dtpipe: stage %d: %s\n", stage, err.msg);
-		return dtp_exit_code(r);
+		return dtp_err_exit(&err, r);
 	}
 	return 0;
 }
@@ -272,7 +272,7 @@ int main(int argc, char **argv)
 	if (r) {
 		fprintf(stderr, "dtpipe: %s\n", err.msg);
 		free(plan);
-		return dtp_exit_code(r);
+		return dtp_err_exit(&err, r);
 	}
 	if (a.merge_trace) {
 		r = dtp_trace_merge(a.merge_trace, plan->num_stages, &err);
@@ -281,7 +281,7 @@ int main(int argc, char **argv)
 		else
 			printf("trace written to %s (open it in https://ui.perfetto.dev)\n", a.merge_trace);
 		free(plan);
-		return dtp_exit_code(r);
+		return dtp_err_exit(&err, r);
 	}
 	r = dtp_rank_detect(a.stage_opt, &rank, &src, &err);
 	if (r) {
