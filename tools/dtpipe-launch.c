@@ -81,7 +81,8 @@ static int merge_trace(const struct dtp_launch_args *a, const struct dtp_plan *p
 int dtp_launch_all(const struct dtp_launch_args *a, const struct dtp_plan *plan, int argc,
 		   char **argv)
 {
-	struct dtp_launch l = { .num_stages = plan->num_stages, .sfd = -1, .failed = -1 };
+	struct dtp_launch l = { .num_stages = plan->num_stages, .sfd = -1, .failed = -1,
+				  .echo = -1 };
 	struct dtp_err err = { 0 };
 	int status;
 

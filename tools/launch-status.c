@@ -24,19 +24,21 @@ static const char *signal_name(int sig, char buf[32])
 	return buf;
 }
 
-int dtp_launch_report_end(int s, int wstatus)
+int dtp_launch_stage_ok(int wstatus)
+{
+	return WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == DTP_EXIT_OK;
+}
+
+void dtp_launch_report_end(int s, int wstatus)
 {
 	char name[32];
 
-	if (WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0)
-		return 0;
 	if (WIFSIGNALED(wstatus))
 		fprintf(stderr, "dtpipe: stage %d was killed by signal %s: stopping the other stages\n",
 			s, signal_name(WTERMSIG(wstatus), name));
 	else
 		fprintf(stderr, "dtpipe: stage %d failed (exit status %d): stopping the other stages\n",
 			s, WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : -1);
-	return 1;
 }
 
 void dtp_launch_report_interrupt(int sig)

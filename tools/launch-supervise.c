@@ -17,9 +17,10 @@
 
 #define KILL_GRACE_MS 3000
 /* A stage that fails with 1 (a lost peer, usually) is often the echo of a
- * neighbour that found bad input (2) and is still on its way out: give the
- * others this long to exit on their own before SIGTERM, so that the cause's
- * status is not lost to the signal. */
+ * neighbour that found bad input (2) or was killed and is still on its way
+ * out or not reaped yet: give the others this long to end on their own
+ * before SIGTERM, so that the cause is the one reported and its status is
+ * not lost to the signal. */
 #define ECHO_GRACE_MS 1000
 #define MS 1000000ull
 
@@ -96,6 +97,16 @@ static void stop_after(struct dtp_launch *l, unsigned grace_ms)
 		l->kill_at = dtp_now_ns() + grace_ms * MS;
 }
 
+/* stage s is the first that failed: say how, stop the others */
+static void declare_failed(struct dtp_launch *l, int s)
+{
+	l->failed = s;
+	l->echo = -1;
+	l->term_at = 0;
+	dtp_launch_report_end(s, l->st[s].wstatus);
+	stop_after(l, KILL_GRACE_MS);
+}
+
 static void reap(struct dtp_launch *l)
 {
 	for (;;) {
@@ -111,13 +122,17 @@ static void reap(struct dtp_launch *l)
 		l->st[s].reaped = 1;
 		l->st[s].wstatus = wst;
 		/* after the first failure or the user's signal the others' ends are echoes */
-		if (l->failed >= 0 || l->interrupted || l->broken || !dtp_launch_report_end(s, wst))
+		if (l->failed >= 0 || l->interrupted || l->broken || dtp_launch_stage_ok(wst))
 			continue;
-		l->failed = s;
-		if (WIFEXITED(wst) && WEXITSTATUS(wst) == DTP_EXIT_FAIL)
-			l->term_at = dtp_now_ns() + ECHO_GRACE_MS * MS;
-		else
-			stop_after(l, KILL_GRACE_MS);
+		if (WIFEXITED(wst) && WEXITSTATUS(wst) == DTP_EXIT_FAIL) {
+			/* maybe the echo of a cause still on its way: wait for it */
+			if (l->echo < 0) {
+				l->echo = s;
+				l->term_at = dtp_now_ns() + ECHO_GRACE_MS * MS;
+			}
+			continue;
+		}
+		declare_failed(l, s);
 	}
 }
 
@@ -132,6 +147,8 @@ static void on_signal(struct dtp_launch *l)
 		reap(l);
 		return;
 	}
+	if (l->echo >= 0)
+		declare_failed(l, l->echo);
 	if (!l->interrupted && l->failed < 0 && !l->broken)
 		dtp_launch_report_interrupt((int)si.ssi_signo);
 	if (!l->interrupted)
@@ -190,7 +207,8 @@ static void escalate(struct dtp_launch *l)
 {
 	if (l->term_at && dtp_now_ns() >= l->term_at) {
 		l->term_at = 0;
-		stop_after(l, KILL_GRACE_MS);
+		if (l->echo >= 0)
+			declare_failed(l, l->echo);
 	}
 	if (l->kill_at && dtp_now_ns() >= l->kill_at) {
 		dtp_launch_kill_live(l, SIGKILL);
@@ -222,8 +240,11 @@ void dtp_launch_supervise(struct dtp_launch *l)
 
 	for (;;) {
 		n = build_pollset(l, pf, &live);
-		if (!live && n == 0)
+		if (!live && n == 0) {
+			if (l->echo >= 0)
+				declare_failed(l, l->echo);
 			return;
+		}
 		pf[n] = (struct pollfd){ .fd = l->sfd, .events = POLLIN };
 		if (poll(pf, (nfds_t)n + 1, poll_timeout_ms(l)) < 0) {
 			if (errno == EINTR)

@@ -35,9 +35,12 @@ struct dtp_launch {
 	sigset_t old_mask;              /* the mask before the launcher blocked its signals */
 	int sfd;                        /* signalfd: SIGCHLD and the user's signals */
 	int bar;                        /* a '\r' progress line is on the terminal */
-	uint64_t term_at, kill_at;      /* when to SIGTERM / SIGKILL the stages left, 0: not */
+	uint64_t term_at;               /* when the echo's grace ends, 0: not running */
+	uint64_t kill_at;               /* when to SIGKILL the stages left, 0: not */
 	/* how it ended (launch-status.c) */
 	int failed;                     /* the first stage that failed, -1: none */
+	int echo;                       /* the first that exited 1 (maybe an echo of the
+					 * cause) while the others are given time, -1 */
 	int interrupted;                /* the user's signal, 0: none */
 	int broken;                     /* the launcher itself failed (start, poll) */
 };
@@ -59,10 +62,10 @@ void dtp_launch_supervise(struct dtp_launch *l);
 void dtp_launch_kill_live(struct dtp_launch *l, int sig);
 
 /* launch-status.c */
-/* A stage ended with waitpid status wstatus: 0 when it succeeded, else say
- * how it ended ("failed (exit status 2)", "was killed by signal SIGKILL") and
- * return 1. */
-int dtp_launch_report_end(int s, int wstatus);
+/* Whether a stage that ended with waitpid status wstatus succeeded; if not,
+ * say how it ended ("failed (exit status 2)", "was killed by signal SIGKILL"). */
+int dtp_launch_stage_ok(int wstatus);
+void dtp_launch_report_end(int s, int wstatus);
 /* The user's signal sig arrived: say so (once). */
 void dtp_launch_report_interrupt(int sig);
 /* The job's exit status (base/exit.h) from how the stages ended. */
