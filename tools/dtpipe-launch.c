@@ -57,7 +57,7 @@ static void start_all(struct dtp_launch *l, int argc, char **argv)
 		if (dtp_launch_start(l, s, argc, argv, key, isatty(STDOUT_FILENO), &err)) {
 			fprintf(stderr, "dtpipe: %s: stopping the stages started\n", err.msg);
 			l->broken = 1;
-			dtp_launch_kill_live(l, SIGTERM);
+			dtp_launch_stop(l);
 			return;
 		}
 		l->started = s + 1;

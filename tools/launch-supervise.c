@@ -90,11 +90,11 @@ void dtp_launch_kill_live(struct dtp_launch *l, int sig)
 			kill(l->st[s].pid, sig);
 }
 
-static void stop_after(struct dtp_launch *l, unsigned grace_ms)
+void dtp_launch_stop(struct dtp_launch *l)
 {
 	dtp_launch_kill_live(l, SIGTERM);
 	if (!l->kill_at)
-		l->kill_at = dtp_now_ns() + grace_ms * MS;
+		l->kill_at = dtp_now_ns() + KILL_GRACE_MS * MS;
 }
 
 /* stage s is the first that failed: say how, stop the others */
@@ -104,7 +104,7 @@ static void declare_failed(struct dtp_launch *l, int s)
 	l->echo = -1;
 	l->term_at = 0;
 	dtp_launch_report_end(s, l->st[s].wstatus);
-	stop_after(l, KILL_GRACE_MS);
+	dtp_launch_stop(l);
 }
 
 static void reap(struct dtp_launch *l)
@@ -153,7 +153,7 @@ static void on_signal(struct dtp_launch *l)
 		dtp_launch_report_interrupt((int)si.ssi_signo);
 	if (!l->interrupted)
 		l->interrupted = (int)si.ssi_signo;
-	stop_after(l, KILL_GRACE_MS);
+	dtp_launch_stop(l);
 }
 
 /* poll itself failed: nothing can be forwarded any more; kill and reap */

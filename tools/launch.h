@@ -60,6 +60,8 @@ int dtp_launch_start(struct dtp_launch *l, int s, int argc, char **argv,
  * user interrupts. */
 void dtp_launch_supervise(struct dtp_launch *l);
 void dtp_launch_kill_live(struct dtp_launch *l, int sig);
+/* SIGTERM to the stages still running, SIGKILL to those left after a grace */
+void dtp_launch_stop(struct dtp_launch *l);
 
 /* launch-status.c */
 /* Whether a stage that ended with waitpid status wstatus succeeded; if not,

@@ -55,6 +55,15 @@ test "$rc" -eq 1 && grep -q "stage [0-9] was killed by signal SIGSEGV" "$WORK/se
 test -z "$(stages_of "$WORK/segv.ini")" || { echo "FAIL: stages left after SIGSEGV"; exit 1; }
 echo "ok: a stage killed by SIGSEGV -> 1"
 
+# 1: the launcher cannot start a stage (no file descriptor left for its
+# second pipe): it says so, stops the stages it started, and exits 1
+write_plan "$WORK/fd.ini" "mlp:12-24-24-4" "$WORK/rec" gpipe no tcp 'lr = 0.01' 0 1 2
+expect 1 no-fds sh -c 'ulimit -n $(($(ls /proc/$$/fd | wc -l) + 6)) &&
+	exec "$0" --plan "$1" --threads 1 --no-bind --quiet --steps 1000000' "$DTPIPE" "$WORK/fd.ini"
+grep -q "^dtpipe: cannot start stage [12]: pipe: " "$WORK/no-fds.out" ||
+	{ cat "$WORK/no-fds.out"; echo "FAIL: no-fds: no message for the stage"; exit 1; }
+test -z "$(stages_of "$WORK/fd.ini")" || { echo "FAIL: stages left after a failed start"; exit 1; }
+
 # 128 + N: the user's SIGINT, SIGTERM, SIGHUP to the launcher
 for sig in INT:130 TERM:143 HUP:129; do
 	name=${sig%:*} want=${sig#*:}
