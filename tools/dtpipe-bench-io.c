@@ -137,7 +137,7 @@ static int reference(const struct dtp_loader_config *c, int deliver, int B, int 
 
 	if (dtp_dataset_open(c->path, c->seq_len, &ds, &err)) {
 		fprintf(stderr, "dtpipe-bench-io: %s\n", err.msg);
-		return dtp_exit_code(err.code);
+		return dtp_err_exit(&err, err.code);
 	}
 	if (B == 0)
 		B = ds.kind == DTP_DATASET_TOKENS ? 8 : 64;
@@ -231,7 +231,7 @@ int main(int argc, char **argv)
 	t0 = dtp_now();   /* the open reads the headers and, with shuffle, the first window */
 	if (dtp_loader_open(&c, &l, &err)) {
 		fprintf(stderr, "dtpipe-bench-io: %s\n", err.msg);
-		return dtp_exit_code(err.code);
+		return dtp_err_exit(&err, err.code);
 	}
 	t_open = dtp_now() - t0;
 	dtp_loader_info(l, &info);
@@ -257,7 +257,7 @@ int main(int argc, char **argv)
 	dt = dtp_now() - t0;
 	if (n < 0) {
 		fprintf(stderr, "dtpipe-bench-io: %s\n", err.msg);
-		rc = dtp_exit_code(n);
+		rc = dtp_err_exit(&err, n);
 		goto out_close;
 	}
 	dtp_loader_io_stats(l, &st);

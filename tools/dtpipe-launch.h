@@ -18,7 +18,9 @@ struct dtp_launch_args {
 	int print_default, help, version;
 };
 
-/* Returns the exit status for dtpipe: 0, the failing stage's status, 2 on bad input. */
+/* Returns the exit status for dtpipe (base/exit.h): 0; 2 when a stage found
+ * bad input; 1 when a stage failed otherwise or was killed by a signal; 128 + N
+ * when the user's signal N (SIGINT, SIGTERM, SIGHUP) stopped the job. */
 int dtp_launch_all(const struct dtp_launch_args *a, const struct dtp_plan *plan, int argc,
 		   char **argv);
 

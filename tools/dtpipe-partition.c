@@ -298,7 +298,7 @@ static int cmd_plan(struct opts *o, const struct dtp_model_spec *spec, struct dt
 	FILE *f;
 
 	if (o->stages < 1)
-		return dtp_errf(err, -EINVAL, "plan needs --stages K");
+		return dtp_errf_input(err, -EINVAL, "plan needs --stages K");
 	plan = calloc(1, sizeof(*plan));
 	if (!plan)
 		return dtp_errf(err, -ENOMEM, "out of memory");
@@ -353,11 +353,11 @@ static int read_trace(const char *path, int K, double *ms, struct dtp_err *err)
 	size_t i;
 
 	if (!root)
-		return dtp_errf(err, -EINVAL, "%s:%d: not a Chrome trace (JSON): %s", path, je.line,
+		return dtp_errf_input(err, -EINVAL, "%s:%d: not a Chrome trace (JSON): %s", path, je.line,
 				je.text);
 	events = json_is_array(root) ? root : json_object_get(root, "traceEvents");
 	if (!json_is_array(events)) {
-		r = dtp_errf(err, -EINVAL, "%s: no trace events: expected an array or an object "
+		r = dtp_errf_input(err, -EINVAL, "%s: no trace events: expected an array or an object "
 			     "with \"traceEvents\" (write it with dtpipe --trace)", path);
 		goto out_decref;
 	}
@@ -373,7 +373,7 @@ static int read_trace(const char *path, int K, double *ms, struct dtp_err *err)
 		if (strcmp(name, "fwd") && strcmp(name, "bwd") && strcmp(name, "recompute"))
 			continue;
 		if (s < 0 || s >= K) {
-			r = dtp_errf(err, -EINVAL, "%s: event %zu is for stage %d but the plan has %d "
+			r = dtp_errf_input(err, -EINVAL, "%s: event %zu is for stage %d but the plan has %d "
 				     "stages: is this the trace of this plan?", path, i, s, K);
 			goto out_decref;
 		}
@@ -382,7 +382,7 @@ static int read_trace(const char *path, int K, double *ms, struct dtp_err *err)
 	}
 	for (int s = 0; s < K; s++) {
 		if (!nfwd[s]) {
-			r = dtp_errf(err, -EINVAL, "%s: no \"fwd\" events for stage %d (pid %d)",
+			r = dtp_errf_input(err, -EINVAL, "%s: no \"fwd\" events for stage %d (pid %d)",
 				     path, s, s);
 			goto out_decref;
 		}
@@ -403,7 +403,7 @@ static int cmd_report(struct opts *o, struct dtp_err *err)
 	int r;
 
 	if (!o->plan)
-		return dtp_errf(err, -EINVAL, "report needs --plan plan.ini");
+		return dtp_errf_input(err, -EINVAL, "report needs --plan plan.ini");
 	plan = calloc(1, sizeof(*plan));
 	if (!plan)
 		return dtp_errf(err, -ENOMEM, "out of memory");
@@ -471,7 +471,7 @@ int main(int argc, char **argv)
 	}
 	if (r) {
 		fprintf(stderr, "dtpipe-partition: error: %s\n", err.msg);
-		return dtp_exit_code(r);
+		return dtp_err_exit(&err, r);
 	}
 	return DTP_EXIT_OK;
 }

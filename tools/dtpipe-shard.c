@@ -63,7 +63,7 @@ static int make_dir(const char *d, struct dtp_err *err)
 	size_t n = strlen(d);
 
 	if (n == 0 || n >= sizeof(path))
-		return dtp_errf(err, -ENAMETOOLONG, "'%s': bad output directory name", d);
+		return dtp_errf_input(err, -ENAMETOOLONG, "'%s': bad output directory name", d);
 	memcpy(path, d, n + 1);
 	for (char *p = path + 1; ; p++) {
 		if (*p != '/' && *p != '\0')
@@ -71,7 +71,7 @@ static int make_dir(const char *d, struct dtp_err *err)
 		char c = *p;
 		*p = '\0';
 		if (mkdir(path, 0755) != 0 && errno != EEXIST)
-			return dtp_errf(err, -errno, "%s: cannot create: %s", path, strerror(errno));
+			return dtp_errf_input(err, -errno, "%s: cannot create: %s", path, strerror(errno));
 		*p = c;
 		if (c == '\0')
 			break;
@@ -84,7 +84,7 @@ static int gz_u32be(gzFile g, const char *path, uint32_t *v, struct dtp_err *err
 	unsigned char b[4];
 
 	if (gzread(g, b, 4) != 4)
-		return dtp_errf(err, -EBADMSG, "%s: truncated IDX header", path);
+		return dtp_errf_input(err, -EBADMSG, "%s: truncated IDX header", path);
 	*v = (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
 	return 0;
 }
@@ -98,16 +98,16 @@ static int idx_open(const char *path, uint32_t magic, uint32_t *dims, int ndim, 
 	int i, rc;
 
 	if (!g)
-		return dtp_errf(err, errno == ENOENT ? -ENOENT : -EINVAL, "%s: cannot open: %s", path,
+		return dtp_errf_input(err, errno == ENOENT ? -ENOENT : -EINVAL, "%s: cannot open: %s", path,
 				errno ? strerror(errno) : "zlib error");
 	rc = gz_u32be(g, path, &m, err);
 	if (!rc && m != magic)
-		rc = dtp_errf(err, -EBADMSG, "%s: IDX magic 0x%08x, expected 0x%08x (u8 data, %d dims)", path, m,
+		rc = dtp_errf_input(err, -EBADMSG, "%s: IDX magic 0x%08x, expected 0x%08x (u8 data, %d dims)", path, m,
 			      magic, ndim);
 	for (i = 0; !rc && i < ndim; i++) {
 		rc = gz_u32be(g, path, &dims[i], err);
 		if (!rc && (dims[i] == 0 || dims[i] > (1u << 28)))
-			rc = dtp_errf(err, -EBADMSG, "%s: IDX dimension %d is %u", path, i, dims[i]);
+			rc = dtp_errf_input(err, -EBADMSG, "%s: IDX dimension %d is %u", path, i, dims[i]);
 	}
 	if (rc) {
 		gzclose(g);
@@ -140,11 +140,11 @@ static int fmnist_split(const char *src, const char *out, const char *split, con
 	if (rc)
 		goto out_close_images;
 	if (idims[1] * idims[2] != sizeof(img)) {
-		rc = dtp_errf(err, -EBADMSG, "%s: images are %ux%u, expected 28x28", ip, idims[1], idims[2]);
+		rc = dtp_errf_input(err, -EBADMSG, "%s: images are %ux%u, expected 28x28", ip, idims[1], idims[2]);
 		goto out_close_labels;
 	}
 	if (idims[0] != ldims[0]) {
-		rc = dtp_errf(err, -EBADMSG, "%s holds %u images but %s %u labels", ip, idims[0], lp, ldims[0]);
+		rc = dtp_errf_input(err, -EBADMSG, "%s holds %u images but %s %u labels", ip, idims[0], lp, ldims[0]);
 		goto out_close_labels;
 	}
 	spec.dims[0] = idims[1];
@@ -162,15 +162,15 @@ static int fmnist_split(const char *src, const char *out, const char *split, con
 				goto out_close_labels;
 		}
 		if (gzread(gi, img, sizeof(img)) != (int)sizeof(img)) {
-			rc = dtp_errf(err, -EBADMSG, "%s: truncated at image %u of %u", ip, i, idims[0]);
+			rc = dtp_errf_input(err, -EBADMSG, "%s: truncated at image %u of %u", ip, i, idims[0]);
 			goto out_abort;
 		}
 		if (gzread(gl, &lab, 1) != 1) {
-			rc = dtp_errf(err, -EBADMSG, "%s: truncated at label %u of %u", lp, i, ldims[0]);
+			rc = dtp_errf_input(err, -EBADMSG, "%s: truncated at label %u of %u", lp, i, ldims[0]);
 			goto out_abort;
 		}
 		if (lab > 9) {
-			rc = dtp_errf(err, -EBADMSG, "%s: label %u of item %u is not a class 0..9", lp, lab, i);
+			rc = dtp_errf_input(err, -EBADMSG, "%s: label %u of item %u is not a class 0..9", lp, lab, i);
 			goto out_abort;
 		}
 		rc = dtp_shard_writer_add_record(w, img, lab, err);
@@ -211,7 +211,7 @@ static int text_shards(char **files, int nfiles, const char *out, uint64_t per_s
 		struct stat st;
 
 		if (stat(files[i], &st) != 0)
-			return dtp_errf(err, -ENOENT, "%s: %s", files[i], strerror(errno));
+			return dtp_errf_input(err, -ENOENT, "%s: %s", files[i], strerror(errno));
 		total += (uint64_t)st.st_size;
 	}
 	rc = make_dir(out, err);
@@ -223,7 +223,7 @@ static int text_shards(char **files, int nfiles, const char *out, uint64_t per_s
 		size_t n, k, off;
 
 		if (!f) {
-			rc = dtp_errf(err, -EINVAL, "%s: unreadable: %s", files[i], strerror(errno));
+			rc = dtp_errf_input(err, -EINVAL, "%s: unreadable: %s", files[i], strerror(errno));
 			goto out_abort;
 		}
 		while ((n = fread(buf, 1, sizeof(buf), f)) > 0) {
@@ -265,7 +265,7 @@ static int text_shards(char **files, int nfiles, const char *out, uint64_t per_s
 	if (w)
 		rc = dtp_shard_writer_finish(w, err);
 	else if (shard == 0)
-		rc = dtp_errf(err, -EINVAL, "no text in the input files: nothing to shard");
+		rc = dtp_errf_input(err, -EINVAL, "no text in the input files: nothing to shard");
 	progress(&pr, total);
 	if (!rc)   /* the index (docs/record-shard-format.md): loaders skip the header scan */
 		rc = dtp_dataset_index(out, err);
@@ -348,7 +348,7 @@ int main(int argc, char **argv)
 	}
 	if (rc) {
 		fprintf(stderr, "dtpipe-shard: error: %s\n", err.msg);
-		return dtp_exit_code(rc);
+		return dtp_err_exit(&err, rc);
 	}
 	return 0;
 }

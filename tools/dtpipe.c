@@ -9,6 +9,7 @@
 #include <cblas.h>
 #include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,10 +54,17 @@ static void usage(FILE *f)
 "      --merge-trace FILE   join the per-stage parts FILE.stage-N that stages started\n"
 "                           by srun/mpirun leave into FILE, then exit\n"
 "  -h, --help               this text\n"
-"  -V, --version            the version\n"
+"  -V, --version            the version\n");
+	fprintf(f,
 "\n"
-"Exit status: 0 on success, 2 on bad input (options, plan, data, checkpoint),\n"
-"1 on any other failure (a stage died, a peer vanished, out of memory).\n");
+"Exit status (the launcher's is the job's):\n"
+"  %-5d success\n"
+"  %-5d runtime failure: a stage failed or was killed by a signal, a peer\n"
+"        vanished, an I/O error, out of memory\n"
+"  %-5d bad input: options, plan, model spec, data, checkpoint\n"
+"  128+N interrupted by the user's signal N: %d SIGINT, %d SIGTERM, %d SIGHUP\n",
+		DTP_EXIT_OK, DTP_EXIT_FAIL, DTP_EXIT_BADINPUT, DTP_EXIT_SIGINT, DTP_EXIT_SIGTERM,
+		dtp_exit_status(DTP_ERRC_INTERRUPTED, SIGHUP));
 }
 
 enum {
@@ -228,7 +236,7 @@ static int run_stage(struct dtp_launch_args *a, const struct dtp_plan *plan, int
 	r = place_self(a, plan, stage, &err);
 	if (r) {
 		fprintf(stderr, "dtpipe: stage %d: %s\n", stage, err.msg);
-		return dtp_exit_code(r);
+		return dtp_err_exit(&err, r);
 	}
 	if (!a->o.job_key && (key = getenv("DTP_JOB_KEY")))
 		a->o.job_key = strtoull(key, NULL, 0);
@@ -238,7 +246,7 @@ static int run_stage(struct dtp_launch_args *a, const struct dtp_plan *plan, int
 	r = dtp_stage_run(plan, &a->o, &err);
 	if (r) {
 		fprintf(stderr, "dtpipe: stage %d: %s\n", stage, err.msg);
-		return dtp_exit_code(r);
+		return dtp_err_exit(&err, r);
 	}
 	return 0;
 }
@@ -272,7 +280,7 @@ int main(int argc, char **argv)
 	if (r) {
 		fprintf(stderr, "dtpipe: %s\n", err.msg);
 		free(plan);
-		return dtp_exit_code(r);
+		return dtp_err_exit(&err, r);
 	}
 	if (a.merge_trace) {
 		r = dtp_trace_merge(a.merge_trace, plan->num_stages, &err);
@@ -281,7 +289,7 @@ int main(int argc, char **argv)
 		else
 			printf("trace written to %s (open it in https://ui.perfetto.dev)\n", a.merge_trace);
 		free(plan);
-		return dtp_exit_code(r);
+		return dtp_err_exit(&err, r);
 	}
 	r = dtp_rank_detect(a.stage_opt, &rank, &src, &err);
 	if (r) {

@@ -6,19 +6,47 @@
 #include <stdio.h>
 #include <string.h>
 
-int dtp_errf(struct dtp_err *err, int code, const char *fmt, ...)
+static int verrf(struct dtp_err *err, enum dtp_err_class cls, int code, const char *fmt,
+		 va_list ap)
 {
-	va_list ap;
-
-	va_start(ap, fmt);
 	if (err) {
 		err->code = code;
+		err->cls = code ? cls : DTP_ERRC_NONE;
 		vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
 	} else {
 		fputs("dtpipe: error: ", stderr);
 		vfprintf(stderr, fmt, ap);
 		fputc('\n', stderr);
 	}
+	return code;
+}
+
+int dtp_errf(struct dtp_err *err, int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	verrf(err, dtp_err_class_of_code(code), code, fmt, ap);
+	va_end(ap);
+	return code;
+}
+
+int dtp_errf_input(struct dtp_err *err, int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	verrf(err, DTP_ERRC_INPUT, code, fmt, ap);
+	va_end(ap);
+	return code;
+}
+
+int dtp_errf_runtime(struct dtp_err *err, int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	verrf(err, DTP_ERRC_RUNTIME, code, fmt, ap);
 	va_end(ap);
 	return code;
 }
@@ -52,19 +80,40 @@ void dtp_err_clear(struct dtp_err *err)
 {
 	if (err) {
 		err->code = 0;
+		err->cls = DTP_ERRC_NONE;
 		err->msg[0] = '\0';
 	}
 }
 
-int dtp_exit_code(int code)
+enum dtp_err_class dtp_err_class_of_code(int code)
 {
 	if (code == 0)
-		return DTP_EXIT_OK;
+		return DTP_ERRC_NONE;
 	switch (-code) {
-	case EINVAL: case EBADMSG: case ENOENT: case EPROTO: case ERANGE:
+	case EINVAL: case EBADMSG: case ENOENT: case ERANGE:
 	case ENOEXEC: case EISDIR: case ENOTDIR: case EOVERFLOW:
-		return DTP_EXIT_BADINPUT;
+		return DTP_ERRC_INPUT;
+	case EPROTO: case ECONNRESET: case EPIPE: case ETIMEDOUT:
 	default:
-		return DTP_EXIT_FAIL;
+		return DTP_ERRC_RUNTIME;
 	}
+}
+
+enum dtp_err_class dtp_err_class(const struct dtp_err *err, int code)
+{
+	if (code == 0)
+		return DTP_ERRC_NONE;
+	if (err && err->code == code && err->cls != DTP_ERRC_NONE)
+		return err->cls;
+	return dtp_err_class_of_code(code);
+}
+
+int dtp_err_exit(const struct dtp_err *err, int code)
+{
+	return dtp_exit_status(dtp_err_class(err, code), 0);
+}
+
+int dtp_exit_code(int code)
+{
+	return dtp_exit_status(dtp_err_class_of_code(code), 0);
 }

@@ -1,7 +1,7 @@
 noinst_LIBRARIES += src/base/libdtp_base.a
 src_base_libdtp_base_a_SOURCES = \
 	src/base/base.h \
-	src/base/err.h src/base/err.c \
+	src/base/err.h src/base/err.c src/base/exit.h \
 	src/base/log.h src/base/log.c \
 	src/base/prng.h src/base/prng.c \
 	src/base/mem.h src/base/mem.c \

@@ -290,7 +290,7 @@ int dtp_plan_load(const char *path, struct dtp_plan *out, struct dtp_err *err)
 
 	if (!f) {
 		r = -errno;
-		return dtp_errf(err, r, "%s: cannot open the plan file: %s; check the path "
+		return dtp_errf_input(err, r, "%s: cannot open the plan file: %s; check the path "
 				"(relative paths are from the current directory)", path, strerror(-r));
 	}
 	r = parse_source(NULL, f, path, out, err);

@@ -78,9 +78,9 @@ void dtp_plan_fail(struct dtp_plan_ctx *c, const char *fmt, ...)
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	if (c->line > 0)
-		c->code = dtp_errf(c->err, -EINVAL, "%s:%d: %s", c->name, c->line, msg);
+		c->code = dtp_errf_input(c->err, -EINVAL, "%s:%d: %s", c->name, c->line, msg);
 	else
-		c->code = dtp_errf(c->err, -EINVAL, "%s: %s", c->name, msg);
+		c->code = dtp_errf_input(c->err, -EINVAL, "%s: %s", c->name, msg);
 }
 
 static const char *valid_keys(const char *section, char *buf, size_t len)

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -118,6 +119,71 @@ static void test_errf_and_exit_codes(void **state)
 	assert_int_equal(dtp_exit_code(-ECONNRESET), 1);
 }
 
+/* the class set where the error is made decides the exit status, not the errno */
+static void test_err_class_decides_exit_status(void **state)
+{
+	struct dtp_err e;
+
+	(void)state;
+	dtp_err_clear(&e);
+	assert_int_equal(e.cls, DTP_ERRC_NONE);
+	/* an unreadable plan (EACCES) is bad input when its maker says so */
+	assert_int_equal(dtp_errf_input(&e, -EACCES, "plan.ini: cannot open"), -EACCES);
+	assert_int_equal(e.code, -EACCES);
+	assert_int_equal(e.cls, DTP_ERRC_INPUT);
+	assert_string_equal(e.msg, "plan.ini: cannot open");
+	assert_int_equal(dtp_err_exit(&e, -EACCES), DTP_EXIT_BADINPUT);
+	assert_int_equal(dtp_exit_code(-EACCES), DTP_EXIT_FAIL);
+	/* the prefix keeps the class */
+	dtp_err_prefix(&e, "stage %d: ", 1);
+	assert_int_equal(e.cls, DTP_ERRC_INPUT);
+	assert_int_equal(dtp_err_exit(&e, -EACCES), 2);
+	/* a file that vanishes mid-run (ENOENT) is a runtime failure when said so */
+	dtp_errf_runtime(&e, -ENOENT, "shard disappeared");
+	assert_int_equal(e.cls, DTP_ERRC_RUNTIME);
+	assert_int_equal(dtp_err_exit(&e, -ENOENT), DTP_EXIT_FAIL);
+	assert_int_equal(dtp_exit_code(-ENOENT), DTP_EXIT_BADINPUT);
+	/* dtp_errf derives the class: a corrupt frame or a tag mismatch (EPROTO), a
+	 * lost peer or a time-out are runtime failures, never "bad input" */
+	dtp_errf(&e, -EPROTO, "corrupt frame");
+	assert_int_equal(e.cls, DTP_ERRC_RUNTIME);
+	assert_int_equal(dtp_err_exit(&e, -EPROTO), 1);
+	assert_int_equal(dtp_exit_code(-EPROTO), 1);
+	assert_int_equal(dtp_exit_code(-ECONNRESET), 1);
+	assert_int_equal(dtp_exit_code(-EPIPE), 1);
+	assert_int_equal(dtp_exit_code(-ETIMEDOUT), 1);
+	assert_int_equal(dtp_exit_code(-ENOMEM), 1);
+	dtp_errf(&e, -EINVAL, "bad key");
+	assert_int_equal(e.cls, DTP_ERRC_INPUT);
+	assert_int_equal(dtp_err_exit(&e, -EINVAL), 2);
+	/* an err holding another error than the call's code, or none: from the code */
+	assert_int_equal(dtp_err_exit(&e, -EIO), 1);
+	assert_int_equal(dtp_err_exit(NULL, -EBADMSG), 2);
+	assert_int_equal(dtp_err_exit(&e, 0), 0);
+	assert_int_equal(dtp_err_class(NULL, 0), DTP_ERRC_NONE);
+	/* a success recorded through errf has no class */
+	dtp_errf_input(&e, 0, "nothing");
+	assert_int_equal(e.cls, DTP_ERRC_NONE);
+	dtp_err_clear(&e);
+	assert_int_equal(e.cls, DTP_ERRC_NONE);
+}
+
+/* one table of statuses (base/exit.h) */
+static void test_exit_status_of_class(void **state)
+{
+	(void)state;
+	assert_int_equal(dtp_exit_status(DTP_ERRC_NONE, 0), 0);
+	assert_int_equal(dtp_exit_status(DTP_ERRC_RUNTIME, 0), 1);
+	assert_int_equal(dtp_exit_status(DTP_ERRC_INPUT, 0), 2);
+	assert_int_equal(dtp_exit_status(DTP_ERRC_INTERRUPTED, SIGINT), 130);
+	assert_int_equal(dtp_exit_status(DTP_ERRC_INTERRUPTED, SIGTERM), 143);
+	assert_int_equal(dtp_exit_status(DTP_ERRC_INTERRUPTED, SIGHUP), 129);
+	assert_int_equal(dtp_exit_status(DTP_ERRC_INTERRUPTED, 0), DTP_EXIT_SIGINT);
+	/* the signal matters only for an interruption */
+	assert_int_equal(dtp_exit_status(DTP_ERRC_RUNTIME, SIGKILL), DTP_EXIT_FAIL);
+	assert_int_equal(DTP_EXIT_SIGTERM, 143);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -127,6 +193,8 @@ int main(void)
 		cmocka_unit_test(test_below_is_in_range),
 		cmocka_unit_test(test_arena),
 		cmocka_unit_test(test_errf_and_exit_codes),
+		cmocka_unit_test(test_err_class_decides_exit_status),
+		cmocka_unit_test(test_exit_status_of_class),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

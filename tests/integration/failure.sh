@@ -52,8 +52,9 @@ set +e
 wait "$sup"
 rc=$?
 set -e
-test "$rc" -ne 0 || { cat "$WORK/sup.out"; echo "FAIL: launcher exited 0"; exit 1; }
-grep -q "failed" "$WORK/sup.out" || { cat "$WORK/sup.out"; echo "FAIL: launcher said nothing"; exit 1; }
+test "$rc" -eq 1 || { cat "$WORK/sup.out"; echo "FAIL: launcher exited $rc, want 1 (runtime failure)"; exit 1; }
+grep -q "stage [0-9] was killed by signal SIGKILL" "$WORK/sup.out" ||
+	{ cat "$WORK/sup.out"; echo "FAIL: launcher did not say how the stage ended"; exit 1; }
 test -z "$(ps -o pid= --ppid "$sup" 2>/dev/null)" || { echo "FAIL: stages left running"; exit 1; }
 echo "ok: stage killed under the launcher -> job exits $rc"
 

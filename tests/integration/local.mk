@@ -4,8 +4,11 @@ tests_integration_mkdata_SOURCES = tests/integration/mkdata.c
 tests_integration_mkdata_LDADD = $(DTP_ALL_LIBS)
 INTEGRATION_TESTS += tests/integration/bit_identical.sh
 dist_check_SCRIPTS += tests/integration/bit_identical.sh
-EXTRA_DIST += tests/integration/lib.sh
+EXTRA_DIST += tests/integration/lib.sh tests/integration/lib-launch.sh
 INTEGRATION_TESTS += tests/integration/resume.sh tests/integration/failure.sh \
 	tests/integration/observe.sh tests/integration/memcap.sh
 dist_check_SCRIPTS += tests/integration/resume.sh tests/integration/failure.sh \
 	tests/integration/observe.sh tests/integration/memcap.sh
+# the launcher: no stage outlives it; one documented exit status per outcome
+INTEGRATION_TESTS += tests/integration/orphans.sh tests/integration/exit_status.sh
+dist_check_SCRIPTS += tests/integration/orphans.sh tests/integration/exit_status.sh

@@ -1,0 +1,76 @@
+/* The parts of dtpipe's local launcher (dtpipe-launch.c): starting the stages
+ * (launch-start.c), supervising them (launch-supervise.c) and turning how they
+ * ended into one exit status (launch-status.c). Internal to tools/dtpipe. */
+#ifndef DTP_TOOLS_LAUNCH_H
+#define DTP_TOOLS_LAUNCH_H
+
+#include <signal.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "base/base.h"
+#include "partition/place.h"
+#include "partition/plan.h"
+
+#define DTP_LAUNCH_OUT_BUF 4096
+
+struct dtp_launch_stage {
+	pid_t pid;                      /* 0 until started */
+	int out_fd, err_fd;             /* read ends of its stdout, stderr; -1 once closed */
+	int reaped;
+	int wstatus;                    /* waitpid's status once reaped */
+	char out_buf[DTP_LAUNCH_OUT_BUF], err_buf[DTP_LAUNCH_OUT_BUF];
+	size_t out_len, err_len;
+	int placed;                     /* cores is this stage's cpulist on this machine */
+	char cores[DTP_CPULIST_MAX];
+	int threads;                    /* OPENBLAS_NUM_THREADS for it */
+};
+
+struct dtp_launch {
+	int num_stages;                 /* in the plan */
+	int started;                    /* stages 0..started-1 have a process */
+	struct dtp_launch_stage *st;
+	struct dtp_topo *topo;          /* NULL: do not pin */
+	pid_t self;                     /* the launcher, the stages' parent */
+	sigset_t old_mask;              /* the mask before the launcher blocked its signals */
+	int sfd;                        /* signalfd: SIGCHLD and the user's signals */
+	int bar;                        /* a '\r' progress line is on the terminal */
+	uint64_t term_at;               /* when the echo's grace ends, 0: not running */
+	uint64_t kill_at;               /* when to SIGKILL the stages left, 0: not */
+	/* how it ended (launch-status.c) */
+	int failed;                     /* the first stage that failed, -1: none */
+	int echo;                       /* the first that exited 1 (maybe an echo of the
+					 * cause) while the others are given time, -1 */
+	int interrupted;                /* the user's signal, 0: none */
+	int broken;                     /* the launcher itself failed (start, poll) */
+};
+
+/* the signals the launcher reads from its signalfd instead of dying of them */
+void dtp_launch_sigset(sigset_t *set);
+
+/* launch-start.c: place each stage (cores, threads) and start stage s as
+ * `argv --stage s --job-key key [--progress]`, its output on two pipes. A
+ * started stage gets SIGKILL when the launcher dies. */
+void dtp_launch_place(struct dtp_launch *l, const struct dtp_plan *plan, int threads_opt);
+int dtp_launch_start(struct dtp_launch *l, int s, int argc, char **argv,
+		     unsigned long long key, int progress, struct dtp_err *err);
+
+/* launch-supervise.c: forward the stages' output until every stage has
+ * exited and its pipes are drained; stop the others when one fails or the
+ * user interrupts. */
+void dtp_launch_supervise(struct dtp_launch *l);
+void dtp_launch_kill_live(struct dtp_launch *l, int sig);
+/* SIGTERM to the stages still running, SIGKILL to those left after a grace */
+void dtp_launch_stop(struct dtp_launch *l);
+
+/* launch-status.c */
+/* Whether a stage that ended with waitpid status wstatus succeeded; if not,
+ * say how it ended ("failed (exit status 2)", "was killed by signal SIGKILL"). */
+int dtp_launch_stage_ok(int wstatus);
+void dtp_launch_report_end(int s, int wstatus);
+/* The user's signal sig arrived: say so (once). */
+void dtp_launch_report_interrupt(int sig);
+/* The job's exit status (base/exit.h) from how the stages ended. */
+int dtp_launch_status(const struct dtp_launch *l);
+
+#endif
