@@ -156,6 +156,11 @@ struct dtp_optim;   /* opaque; state arrays allocated once */
 int dtp_optim_create(const struct dtp_optim_config *c, struct dtp_stage_model *m,
 		     struct dtp_optim **out, struct dtp_err *err);
 void dtp_optim_destroy(struct dtp_optim *o);
+/* Set the end of the cosine decay once the run's length is known (a plan
+ * that decays to the end of the run); -EINVAL when the warmup is longer. */
+int dtp_optim_set_total_steps(struct dtp_optim *o, long total_steps, struct dtp_err *err);
+/* the learning rate the optimizer uses at step (dtp_lr_at of its config) */
+float dtp_optim_lr_at(const struct dtp_optim *o, long step);
 /* One update of every parameter of the stage from its gradients multiplied by
  * grad_mult (the clip factor times any loss scaling), at schedule step `step`.
  * Does not zero the gradients. */

@@ -3,7 +3,7 @@
  * uses (stash slots, send and receive buffers, control messages), registered
  * once with each link. Nothing is allocated after this. */
 #include "config.h"
-#include "pipeline/stage.h"
+#include "pipeline/ctrl.h"
 #include "rdma/bootstrap.h"
 
 #include <errno.h>
@@ -50,8 +50,8 @@ static void plan_arena(const struct dtp_plan *p, int s, int n_slots, size_t in_b
 		t += 2 * up8(out_b) + 2 * up8(out_b);   /* act_out, grad_in */
 	if (!first)
 		t += 2 * up8(in_b);                     /* grad_out */
-	a->ctrl_up_n = (size_t)total_units + 2 * (size_t)K + 4;
-	a->ctrl_down_n = 4 + 2 * (size_t)K;
+	a->ctrl_up_n = dtp_ctrl_up_len(total_units, K);
+	a->ctrl_down_n = dtp_ctrl_down_len(K);
 	t += up8(a->ctrl_up_n * sizeof(double)) + up8(a->ctrl_down_n * sizeof(double));
 	a->total = dtp_align_up(t, DTP_PAGE);
 }
@@ -370,9 +370,14 @@ int dtp_stage_open(const struct dtp_plan *p, const struct dtp_stage_opts *o,
 				   &st->model, err);
 	if (r)
 		goto out_free;
-	r = dtp_schedule_build(p->schedule, s, st->K, st->M, &st->sched, err);
+	/* a cosine decay to the end of the run gets its total steps once the
+	 * stages agree on them (dtp_optim_set_total_steps in run.c) */
+	r = dtp_optim_create(&p->optim, st->model, &st->optim, err);
 	if (r)
 		goto out_model;
+	r = dtp_schedule_build(p->schedule, s, st->K, st->M, &st->sched, err);
+	if (r)
+		goto out_optim;
 	st->n_slots = st->sched.max_stash;
 	if (st->n_slots > max_slots) {
 		r = dtp_errf(err, -EINVAL,
@@ -440,6 +445,8 @@ out_loaders:
 	close_loaders(st);
 out_sched:
 	dtp_schedule_free(&st->sched);
+out_optim:
+	dtp_optim_destroy(st->optim);
 out_model:
 	dtp_stage_model_destroy(st->model);
 out_free:
@@ -456,8 +463,7 @@ void dtp_stage_close(struct dtp_stage *st)
 	close_loaders(st);
 	free(st->sumsq);
 	dtp_schedule_free(&st->sched);
-	if (st->optim)
-		dtp_optim_destroy(st->optim);
+	dtp_optim_destroy(st->optim);
 	dtp_stage_model_destroy(st->model);
 	free(st);
 }
