@@ -9,5 +9,5 @@ src_pipeline_libdtp_pipeline_a_SOURCES = \
 	src/pipeline/ctrl.h src/pipeline/ctrl.c \
 	src/pipeline/checkpoint.h src/pipeline/checkpoint.c \
 	src/pipeline/report.h src/pipeline/report.c \
-	src/pipeline/trace.c \
+	src/pipeline/trace.c src/pipeline/trace_read.c \
 	src/pipeline/run.c

@@ -56,15 +56,6 @@ static void plan_arena(const struct dtp_plan *p, int s, int n_slots, size_t in_b
 	a->total = dtp_align_up(t, DTP_PAGE);
 }
 
-static int stash_slots(const struct dtp_plan *p, int s)
-{
-	int K = p->num_stages, M = p->micro_batches;
-
-	if (p->schedule == DTP_SCHEDULE_1F1B)
-		return K - s < M ? K - s : M;
-	return M;
-}
-
 int dtp_stage_mem_predict(const struct dtp_plan *p, int s, struct dtp_stage_mem *out,
 			  struct dtp_err *err)
 {
@@ -73,7 +64,7 @@ int dtp_stage_mem_predict(const struct dtp_plan *p, int s, struct dtp_stage_mem 
 	struct arena_plan a;
 	size_t np = 0, in_e = 0, out_e = 0, save_e = 0, save_pad = 0, widest = 0, tgt_e;
 	int first = p->stages[s].first_unit, last = p->stages[s].last_unit, r;
-	int B = p->micro_batch, in_i32 = 0;
+	int B = p->micro_batch, in_i32 = 0, slots[DTP_MAX_STAGES];
 
 	for (int u = first; u < last; u++) {
 		r = dtp_unit_describe(&p->model, u, &ui);
@@ -100,7 +91,10 @@ int dtp_stage_mem_predict(const struct dtp_plan *p, int s, struct dtp_stage_mem 
 	}
 	tgt_e = p->model.kind == DTP_MODEL_GPT ? (size_t)p->model.seq_len : 1;
 	(void)in_i32;
-	plan_arena(p, s, stash_slots(p, s), in_e * 4 * (size_t)B, out_e * 4 * (size_t)B,
+	r = dtp_schedule_stash_slots(p->schedule, p->num_stages, p->micro_batches, slots, err);
+	if (r)
+		return r;
+	plan_arena(p, s, slots[s], in_e * 4 * (size_t)B, out_e * 4 * (size_t)B,
 		   save_e * 4 * (size_t)B + save_pad, tgt_e, dtp_model_num_units(&p->model), &a);
 	m.params = m.grads = np * sizeof(float);
 	m.optim = (p->optim.kind == DTP_OPTIM_ADAMW ? 2 : 1) * np *

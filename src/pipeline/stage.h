@@ -104,6 +104,8 @@ enum dtp_span_kind {
 	DTP_SPAN_WAIT, DTP_SPAN_OPTIM, DTP_SPAN_DATA, DTP_SPAN_SYNC, DTP_SPAN_EVAL,
 	DTP_SPAN_CKPT, DTP_SPAN_N
 };
+/* the event name of a span kind in the trace ("fwd", "bwd", ...) */
+const char *dtp_span_name(int kind);
 int dtp_trace_open(const char *path, int stage, size_t max_spans, struct dtp_trace **out,
 		   struct dtp_err *err);
 static inline void dtp_trace_span(struct dtp_trace *t, int kind, long step, int micro,
