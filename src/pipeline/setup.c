@@ -62,7 +62,7 @@ int dtp_stage_mem_predict(const struct dtp_plan *p, int s, struct dtp_stage_mem 
 	struct dtp_stage_mem m = { 0 };
 	struct dtp_unit_info ui;
 	struct arena_plan a;
-	size_t np = 0, in_e = 0, out_e = 0, save_e = 0, save_pad = 0, widest = 0, tgt_e;
+	size_t np = 0, in_e = 0, out_e = 0, save_e = 0, save_pad = 0, tgt_e;
 	int first = p->stages[s].first_unit, last = p->stages[s].last_unit, r;
 	int B = p->micro_batch, in_i32 = 0, slots[DTP_MAX_STAGES];
 
@@ -76,10 +76,6 @@ int dtp_stage_mem_predict(const struct dtp_plan *p, int s, struct dtp_stage_mem 
 			in_i32 = ui.in_dtype == DTP_DTYPE_I32;
 		}
 		out_e = ui.out_elems;
-		if (ui.out_elems > widest)
-			widest = ui.out_elems;
-		if (ui.in_elems > widest)
-			widest = ui.in_elems;
 		/* what forward keeps: save_floats counts a unit's own output where its
 		 * backward needs it (ReLU, blocks); a unit that keeps nothing else still
 		 * keeps its output for the next unit of the stage; plus the 64-byte
@@ -103,17 +99,8 @@ int dtp_stage_mem_predict(const struct dtp_plan *p, int s, struct dtp_stage_mem 
 	m.buffers = a.total - m.stash;
 	m.loader = (s == 0 || s == p->num_stages - 1) ?
 		   p->loader_budget_bytes * (p->test_path[0] ? 2 : 1) : 0;
-	/* the model's own backward scratch (an estimate from its layout: two
-	 * unit-input gradients and the ReLU buffer for the mlp; for the gpt the
-	 * same plus a block's backward work area, about 10 activations and T x T) */
-	if (p->model.kind == DTP_MODEL_GPT) {
-		size_t TC = (size_t)p->model.seq_len * (size_t)p->model.dim;
-
-		m.model_scratch = ((size_t)B * TC * 14 + (size_t)p->model.seq_len *
-				   (size_t)p->model.seq_len) * sizeof(float);
-	} else {
-		m.model_scratch = 3 * (size_t)B * widest * sizeof(float);
-	}
+	/* the model's own backward scratch, as the model will map it */
+	m.model_scratch = dtp_stage_model_scratch_bytes(&p->model, first, last, B);
 	m.total = m.params + m.grads + m.optim + m.stash + m.buffers + m.loader + m.model_scratch;
 	*out = m;
 	return 0;

@@ -354,6 +354,39 @@ static void test_mlp_no_pool(void **state)
 	dtp_stage_model_destroy(m);
 }
 
+/* the scratch a memory prediction asks for (dtp_stage_model_scratch_bytes)
+ * is what the model maps beside its parameters and gradients, for any pool
+ * size the model picks from OpenBLAS's thread count */
+static void test_scratch_bytes(void **state)
+{
+	static const struct { const char *spec; int first, last; } cases[] = {
+		{ "gpt:L=2,C=32,H=2,T=16,V=64", 0, 4 }, { "gpt:L=2,C=32,H=2,T=16,V=64", 1, 3 },
+		{ "gpt:L=2,C=32,H=2,T=16,V=64", 3, 4 }, { "gpt:L=2,C=32,H=2,T=16,V=64", 0, 1 },
+		{ "mlp:12-24-40-4", 0, 3 }, { "mlp:12-24-40-4", 1, 2 }, { "mlp:12-24-40-4", 2, 3 },
+	};
+	int nb = openblas_get_num_threads();
+
+	(void)state;
+	for (int threads = 1; threads <= 3; threads += 2) {
+		openblas_set_num_threads(threads);
+		for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+			struct dtp_model_spec spec;
+			struct dtp_stage_model *m;
+			struct dtp_err err;
+			size_t want;
+
+			assert_int_equal(dtp_model_spec_parse(cases[i].spec, &spec, &err), 0);
+			assert_int_equal(dtp_stage_model_create(&spec, cases[i].first, cases[i].last, 3,
+								1, &m, &err), 0);
+			want = 2 * dtp_align_up(m->n_params, 16) * sizeof(float) +
+			       dtp_stage_model_scratch_bytes(&spec, cases[i].first, cases[i].last, 3);
+			assert_int_equal(m->arena.used, want);
+			dtp_stage_model_destroy(m);
+		}
+	}
+	openblas_set_num_threads(nb);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -363,6 +396,7 @@ int main(void)
 		cmocka_unit_test(test_par_sgemm_bits),
 		cmocka_unit_test(test_par_layernorm_backward_bits),
 		cmocka_unit_test(test_mlp_no_pool),
+		cmocka_unit_test(test_scratch_bytes),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
