@@ -174,6 +174,15 @@ void dtp_optim_step(struct dtp_optim *o, long step, float grad_mult);
 /* optimizer state (momentum, or Adam m then v) for checkpoints */
 float *dtp_optim_state(struct dtp_optim *o, size_t *n_floats);
 
+/* ---------------------------------------------------------------- threads */
+
+/* OpenBLAS's thread count, process-wide, set in one place (src/model/par.c):
+ * the program sets it once (n > 0), before creating stage models. A gpt
+ * stage model made while it is n > 1 runs a worker pool of n participants
+ * and keeps OpenBLAS on one thread until it is destroyed. */
+void dtp_blas_set_threads(int n);
+int dtp_blas_threads(void);
+
 /* ------------------------------------------------------------ matmul list */
 
 /* One shape of cblas_sgemm call (row-major) that a training step makes. */

@@ -118,7 +118,7 @@ int dtp_stage_model_create(const struct dtp_model_spec *spec, int first, int las
 static int pool_size(const struct dtp_model_spec *spec, int nw)
 {
 	if (nw <= 0)
-		nw = openblas_get_num_threads();
+		nw = dtp_blas_threads();
 	/* only the gpt's blocks have loops to share */
 	if (nw < 1 || spec->kind != DTP_MODEL_GPT)
 		nw = 1;
@@ -264,6 +264,7 @@ int dtp_stage_model_create_nw(const struct dtp_model_spec *spec, int first, int 
 				      nw - 1, first, last);
 			goto out_release;
 		}
+		m->blas_saved = dtp_blas_solo_begin(m->pool);
 	}
 	for (int i = 0; i < m->n_units; i++)
 		dtp_unit_init(spec, m->units[i].global, seed, m->params + m->units[i].poff);
@@ -283,6 +284,7 @@ void dtp_stage_model_destroy(struct dtp_stage_model *m)
 {
 	if (!m)
 		return;
+	dtp_blas_solo_end(m->blas_saved);
 	dtp_pool_destroy(m->pool);
 	dtp_arena_release(&m->arena);
 	free(m->bufs);
@@ -305,9 +307,8 @@ int dtp_stage_forward(struct dtp_stage_model *m, const void *in, void *out, void
 				return -EINVAL;
 	}
 	layout(m, B, save, out, m->bufs);
-	/* with a pool, its participants split the sgemms (par.c) */
-	int nb = dtp_blas_solo_begin(m->pool);
-
+	/* with a pool, its participants split the sgemms, OpenBLAS on one thread
+	 * for the model's lifetime (par.c) */
 	for (int i = 0; i < m->n_units; i++) {
 		const struct dtp_unit_rt *u = &m->units[i];
 		struct dtp_unit_buf *b = &m->bufs[i];
@@ -337,7 +338,6 @@ int dtp_stage_forward(struct dtp_stage_model *m, const void *in, void *out, void
 		}
 		x = b->out;
 	}
-	dtp_blas_solo_end(nb);
 	return 0;
 }
 
@@ -351,8 +351,6 @@ int dtp_stage_backward(struct dtp_stage_model *m, const void *in, const void *sa
 		return -EINVAL;
 	/* the save slot is only read; layout() needs a writable base type */
 	layout(m, B, (float *)(uintptr_t)save, NULL, m->bufs);
-	int nb = dtp_blas_solo_begin(m->pool);
-
 	for (int i = m->n_units - 1; i >= 0; i--) {
 		const struct dtp_unit_rt *u = &m->units[i];
 		const struct dtp_unit_buf *b = &m->bufs[i];
@@ -392,6 +390,5 @@ int dtp_stage_backward(struct dtp_stage_model *m, const void *in, const void *sa
 		}
 		g = dx;
 	}
-	dtp_blas_solo_end(nb);
 	return 0;
 }
