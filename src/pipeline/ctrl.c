@@ -39,7 +39,7 @@ static int xfer(struct dtp_stage *st, struct dtp_link *l, int send, uint32_t tag
 		     : dtp_link_irecv(l, &tag, v, bytes, mr, &req);
 
 	if (r)
-		r = dtp_stage_link_failed(st, r, peer, err);
+		r = dtp_stage_link_failed(r, peer, err);
 	else
 		r = dtp_stage_wait(st, l, &req, DTP_SPAN_SYNC, (long)tag_step, micro, err);
 	if (r == 0 && !send && req.len != bytes)

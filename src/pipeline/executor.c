@@ -19,9 +19,8 @@ static struct dtp_tag mktag(uint32_t step, int micro, int kind)
 
 /* A transport refused to post a send or receive: the link has failed, almost
  * always because the peer went away; name it and the cause. */
-int dtp_stage_link_failed(struct dtp_stage *st, int r, int peer, struct dtp_err *err)
+int dtp_stage_link_failed(int r, int peer, struct dtp_err *err)
 {
-	(void)st;
 	return dtp_errf(err, r, "the link to peer stage %d has failed (%s)%s", peer, strerror(-r),
 			r == -ECONNRESET || r == -EPIPE ? ": that stage stopped or died; see its own message" : "");
 }
@@ -29,7 +28,7 @@ int dtp_stage_link_failed(struct dtp_stage *st, int r, int peer, struct dtp_err 
 static int post_failed(struct dtp_stage *st, int r, const char *what, int m, long step, int peer,
 		       struct dtp_err *err)
 {
-	dtp_stage_link_failed(st, r, peer, err);
+	dtp_stage_link_failed(r, peer, err);
 	dtp_err_prefix(err, "stage %d, step %ld, micro-batch %d: cannot %s: ", st->s, step, m, what);
 	return r;
 }
@@ -371,7 +370,7 @@ int dtp_stage_evaluate(struct dtp_stage *st, int64_t *correct, int64_t *count,
 			if (r == 0)
 				r = dtp_stage_wait(st, st->prev, &req, DTP_SPAN_RECV, tstep, 0, err);
 			else
-				r = dtp_stage_link_failed(st, r, st->s - 1, err);
+				r = dtp_stage_link_failed(r, st->s - 1, err);
 			if (r) {
 				dtp_err_prefix(err, "stage %d, evaluation batch %ld: ", st->s, b);
 				return r;
@@ -389,7 +388,7 @@ int dtp_stage_evaluate(struct dtp_stage *st, int64_t *correct, int64_t *count,
 			if (r == 0)
 				r = dtp_stage_wait(st, st->next, &req, DTP_SPAN_SEND, tstep, 0, err);
 			else
-				r = dtp_stage_link_failed(st, r, st->s + 1, err);
+				r = dtp_stage_link_failed(r, st->s + 1, err);
 			if (r) {
 				dtp_err_prefix(err, "stage %d, evaluation batch %ld: ", st->s, b);
 				return r;

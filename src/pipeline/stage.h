@@ -91,7 +91,7 @@ int dtp_stage_evaluate(struct dtp_stage *st, int64_t *correct, int64_t *count,
 int dtp_stage_wait(struct dtp_stage *st, struct dtp_link *l, struct dtp_req *req, int span,
 		   long step, int m, struct dtp_err *err);
 /* a transport refused to post (r < 0): the link to `peer` has failed */
-int dtp_stage_link_failed(struct dtp_stage *st, int r, int peer, struct dtp_err *err);
+int dtp_stage_link_failed(int r, int peer, struct dtp_err *err);
 
 /* ---- setup.c */
 int dtp_stage_open(const struct dtp_plan *plan, const struct dtp_stage_opts *o,
