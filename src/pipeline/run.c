@@ -83,6 +83,10 @@ static int agree_on_steps(struct dtp_stage *st, struct dtp_plan *p, long resumed
 					"%s: %llu samples make no full mini-batch of %d x %d: use fewer or smaller micro-batches",
 					p->train_path, (unsigned long long)st->train_samples, st->M, st->B);
 		m->total_steps = p->steps > 0 ? p->steps : (long)p->epochs * per_epoch;
+		if (m->total_steps >= (long)DTP_CTRL_TAG_FIRST)
+			return dtp_errf(err, -EINVAL,
+					"%s: %ld steps, at most %ld supported (a step's messages are tagged with its number): train fewer steps or epochs",
+					p->path, m->total_steps, (long)DTP_CTRL_TAG_FIRST - 1);
 		m->start_step = resumed;
 		m->eval_batches = (long)((st->test_samples + (uint64_t)st->B - 1) / (uint64_t)st->B);
 	} else {
