@@ -5,7 +5,6 @@
 
 #include <errno.h>
 #include <getopt.h>
-#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +13,7 @@
 #include "partition/place.h"
 #include "partition/plan.h"
 #include "partition/profile.h"
+#include "pipeline/pipeline.h"
 
 #define STATIC_FLOPS 1e10   /* --static: times from FLOPs at this rate */
 
@@ -32,9 +32,9 @@ static const char usage[] =
 	"           activation transfer on each cut at --bandwidth, and every stage's\n"
 	"           parameters + gradients + optimizer state + stash under --mem-cap);\n"
 	"           writes a plan file (stdout without -o) with cores split over this machine\n"
-	"  report   per stage: units, predicted time per micro-batch, share, memory; the GPipe\n"
-	"           bubble and step time; with --trace, the per-stage compute measured by\n"
-	"           dtpipe --trace beside the prediction\n"
+	"  report   per stage: units, predicted time per micro-batch, share, memory; the\n"
+	"           step time and bubble of the plan's schedule (simulated); with --trace,\n"
+	"           the per-stage compute measured by dtpipe --trace beside the prediction\n"
 	"\n"
 	"  --model SPEC   mlp:784-1024-10 or gpt:L=4,C=128,H=4,T=64,V=256\n"
 	"  --static       estimate times from FLOPs (10 GFLOP/s) instead of measuring\n"
@@ -201,14 +201,31 @@ static int cmd_profile(const struct opts *o, const struct dtp_model_spec *spec,
 	return 0;
 }
 
-/* one line per stage, the GPipe prediction; `measured` (ms per micro-batch per
- * stage, or NULL) printed beside */
-static void print_report(FILE *f, const struct dtp_plan *plan, const struct dtp_profile *prof,
-			 const struct dtp_chain_unit *chain, const struct dtp_partition_opts *po,
-			 const double *measured)
+/* The schedule's step from per-stage forward and backward seconds per
+ * micro-batch (the schedule simulator, src/pipeline/simulate.c). */
+static int print_step(FILE *f, const char *what, const struct dtp_plan *plan, const double *fwd,
+		      const double *bwd, double xfer, struct dtp_err *err)
 {
-	int K = plan->num_stages, M = plan->micro_batches;
-	double total = 0, slowest = 0, mtotal = 0, mslow = 0;
+	struct dtp_sim_result res;
+	int r = dtp_schedule_predict(plan->schedule, plan->num_stages, plan->micro_batches, fwd,
+				     bwd, xfer, &res, err);
+
+	if (r)
+		return r;
+	fprintf(f, "%s%s step %.3f ms (simulated); bubble %.1f%%\n", what,
+		dtp_schedule_name(plan->schedule), res.step_time * 1e3, 100.0 * res.bubble);
+	return 0;
+}
+
+/* one line per stage, the prediction for the plan's schedule; measured_fwd
+ * and _bwd (ms per micro-batch per stage, or NULL) printed beside */
+static int print_report(FILE *f, const struct dtp_plan *plan, const struct dtp_profile *prof,
+			const struct dtp_chain_unit *chain, const struct dtp_partition_opts *po,
+			const double *measured_fwd, const double *measured_bwd, struct dtp_err *err)
+{
+	int K = plan->num_stages, M = plan->micro_batches, r;
+	double total = 0, slowest = 0, mtotal = 0, mslow = 0, xfer = 0;
+	double fwd[DTP_MAX_STAGES], bwd[DTP_MAX_STAGES], measured[DTP_MAX_STAGES];
 	struct dtp_stage_cost c;
 
 	for (int s = 0; s < K; s++) {
@@ -217,7 +234,19 @@ static void print_report(FILE *f, const struct dtp_plan *plan, const struct dtp_
 		total += c.time;
 		if (c.time > slowest)
 			slowest = c.time;
-		if (measured) {
+		fwd[s] = bwd[s] = 0;
+		for (int u = c.first; u < c.last; u++) {
+			const struct dtp_unit_cost *uc = &prof->units[u];
+
+			fwd[s] += uc->fwd_s;
+			bwd[s] += uc->bwd_s + (plan->recompute ? uc->fwd_s : 0);
+			/* one activation (or gradient) over the slowest cut */
+			if (po->bandwidth > 0 && u + 1 == c.last && s + 1 < K &&
+			    (double)uc->out_bytes / po->bandwidth > xfer)
+				xfer = (double)uc->out_bytes / po->bandwidth;
+		}
+		if (measured_fwd) {
+			measured[s] = measured_fwd[s] + measured_bwd[s];
 			mtotal += measured[s];
 			if (measured[s] > mslow)
 				mslow = measured[s];
@@ -225,7 +254,7 @@ static void print_report(FILE *f, const struct dtp_plan *plan, const struct dtp_
 	}
 	fprintf(f, "%5s %-9s %12s %12s %7s %11s", "stage", "units", "compute_ms", "time_ms", "share",
 	       "memory_MiB");
-	if (measured)
+	if (measured_fwd)
 		fprintf(f, " %12s %7s", "measured_ms", "share");
 	fprintf(f, "\n");
 	for (int s = 0; s < K; s++) {
@@ -236,17 +265,20 @@ static void print_report(FILE *f, const struct dtp_plan *plan, const struct dtp_
 		snprintf(units, sizeof(units), "%d-%d", c.first, c.last - 1);
 		fprintf(f, "%5d %-9s %12.3f %12.3f %6.1f%% %11.1f", s, units, c.compute * 1e3,
 		       c.time * 1e3, total > 0 ? 100 * c.time / total : 0.0, mib(c.mem));
-		if (measured)
+		if (measured_fwd)
 			fprintf(f, " %12.3f %6.1f%%", measured[s], mtotal > 0 ? 100 * measured[s] / mtotal : 0.0);
 		fprintf(f, "%s\n", plan->mem_cap_bytes && c.mem > plan->mem_cap_bytes ? "  over mem_cap" : "");
 	}
 	fprintf(f, "slowest stage %.3f ms per micro-batch; M = %d, K = %d\n", slowest * 1e3, M, K);
-	fprintf(f, "GPipe: step %.3f ms = (M+K-1) x slowest; (M+K-1)/M = %.3f; bubble %.1f%%\n",
-	       dtp_gpipe_step_time(slowest, K, M) * 1e3, (double)(M + K - 1) / M,
-	       100.0 * (K - 1) / (M + K - 1));
-	if (measured)
-		fprintf(f, "measured: slowest stage %.3f ms per micro-batch, ideal GPipe step %.3f ms\n",
-		       mslow, (M + K - 1) * mslow);
+	r = print_step(f, "predicted: ", plan, fwd, bwd, xfer, err);
+	if (r || !measured_fwd)
+		return r;
+	for (int s = 0; s < K; s++) {
+		fwd[s] = measured_fwd[s] * 1e-3;
+		bwd[s] = measured_bwd[s] * 1e-3;
+	}
+	fprintf(f, "measured: slowest stage %.3f ms per micro-batch\n", mslow);
+	return print_step(f, "measured compute, no transfers: ", plan, fwd, bwd, 0, err);
 }
 
 static int plan_from_bounds(const struct opts *o, const struct dtp_model_spec *spec,
@@ -309,9 +341,11 @@ static int cmd_plan(struct opts *o, const struct dtp_model_spec *spec, struct dt
 	if (r)
 		goto out_free_profile;
 	po = (struct dtp_partition_opts){ .stages = o->stages, .bandwidth = o->bandwidth,
-					  .mem_cap = o->mem_cap, .micro_batches = o->micro_batches,
-					  .one_f_one_b = o->schedule == DTP_SCHEDULE_1F1B,
-					  .recompute = o->recompute };
+					  .mem_cap = o->mem_cap, .recompute = o->recompute };
+	r = dtp_schedule_stash_slots(o->schedule, o->stages, o->micro_batches, po.stash_slots,
+				     err);
+	if (r)
+		goto out_free_chain;
 	r = dtp_partition_chain(chain, p.n_units, &po, bounds, &slowest, err);
 	if (r)
 		goto out_free_chain;
@@ -330,7 +364,7 @@ static int cmd_plan(struct opts *o, const struct dtp_model_spec *spec, struct dt
 	if (!r) {
 		/* the summary goes where it does not mix with a plan on stdout */
 		fflush(stdout);
-		print_report(o->output ? stdout : stderr, plan, &p, chain, &po, NULL);
+		r = print_report(o->output ? stdout : stderr, plan, &p, chain, &po, NULL, NULL, err);
 	}
 out_free_chain:
 	free(chain);
@@ -341,65 +375,13 @@ out_free_plan:
 	return r;
 }
 
-/* Sum of "fwd", "bwd" and "recompute" complete events per stage (pid) in
- * microseconds, divided by the number of forward events: ms of compute per
- * micro-batch (the prediction counts the recomputed forward too). */
-static int read_trace(const char *path, int K, double *ms, struct dtp_err *err)
-{
-	json_error_t je;
-	json_t *root = json_load_file(path, 0, &je), *events, *ev;
-	double sum[DTP_MAX_STAGES] = { 0 };
-	int nfwd[DTP_MAX_STAGES] = { 0 }, r = 0;
-	size_t i;
-
-	if (!root)
-		return dtp_errf_input(err, -EINVAL, "%s:%d: not a Chrome trace (JSON): %s", path, je.line,
-				je.text);
-	events = json_is_array(root) ? root : json_object_get(root, "traceEvents");
-	if (!json_is_array(events)) {
-		r = dtp_errf_input(err, -EINVAL, "%s: no trace events: expected an array or an object "
-			     "with \"traceEvents\" (write it with dtpipe --trace)", path);
-		goto out_decref;
-	}
-	json_array_foreach(events, i, ev) {
-		const char *ph = json_string_value(json_object_get(ev, "ph"));
-		const char *name = json_string_value(json_object_get(ev, "name"));
-		json_t *pid = json_object_get(ev, "pid"), *dur = json_object_get(ev, "dur");
-		int s;
-
-		if (!ph || strcmp(ph, "X") || !name || !json_is_integer(pid) || !json_is_number(dur))
-			continue;
-		s = (int)json_integer_value(pid);
-		if (strcmp(name, "fwd") && strcmp(name, "bwd") && strcmp(name, "recompute"))
-			continue;
-		if (s < 0 || s >= K) {
-			r = dtp_errf_input(err, -EINVAL, "%s: event %zu is for stage %d but the plan has %d "
-				     "stages: is this the trace of this plan?", path, i, s, K);
-			goto out_decref;
-		}
-		sum[s] += json_number_value(dur);
-		nfwd[s] += strcmp(name, "fwd") == 0;
-	}
-	for (int s = 0; s < K; s++) {
-		if (!nfwd[s]) {
-			r = dtp_errf_input(err, -EINVAL, "%s: no \"fwd\" events for stage %d (pid %d)",
-				     path, s, s);
-			goto out_decref;
-		}
-		ms[s] = sum[s] / nfwd[s] * 1e-3;
-	}
-out_decref:
-	json_decref(root);
-	return r;
-}
-
 static int cmd_report(struct opts *o, struct dtp_err *err)
 {
 	struct dtp_chain_unit *chain = NULL;
 	struct dtp_partition_opts po;
 	struct dtp_profile p;
 	struct dtp_plan *plan;
-	double measured[DTP_MAX_STAGES];
+	double mfwd[DTP_MAX_STAGES], mbwd[DTP_MAX_STAGES];
 	int r;
 
 	if (!o->plan)
@@ -412,7 +394,7 @@ static int cmd_report(struct opts *o, struct dtp_err *err)
 		goto out_free_plan;
 	fputs(dtp_plan_warnings(plan), stderr);
 	if (o->trace) {
-		r = read_trace(o->trace, plan->num_stages, measured, err);
+		r = dtp_trace_read_compute(o->trace, plan->num_stages, mfwd, mbwd, err);
 		if (r)
 			goto out_free_plan;
 	}
@@ -424,10 +406,16 @@ static int cmd_report(struct opts *o, struct dtp_err *err)
 	if (r)
 		goto out_free_profile;
 	dtp_plan_partition_opts(plan, o->bandwidth, &po);
+	r = dtp_schedule_stash_slots(plan->schedule, plan->num_stages, plan->micro_batches,
+				     po.stash_slots, err);
+	if (r)
+		goto out_free_chain;
 	printf("# %s: %d stages, micro-batch %d, M = %d, %s%s\n", o->plan, plan->num_stages,
 	       plan->micro_batch, plan->micro_batches, dtp_schedule_name(plan->schedule),
 	       plan->recompute ? ", recompute" : "");
-	print_report(stdout, plan, &p, chain, &po, o->trace ? measured : NULL);
+	r = print_report(stdout, plan, &p, chain, &po, o->trace ? mfwd : NULL,
+			 o->trace ? mbwd : NULL, err);
+out_free_chain:
 	free(chain);
 out_free_profile:
 	dtp_profile_free(&p);

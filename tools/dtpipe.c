@@ -6,7 +6,6 @@
  * default plan (examples/fashion-mnist.ini). */
 #include "config.h"
 
-#include <cblas.h>
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
@@ -222,8 +221,7 @@ static int place_self(const struct dtp_launch_args *a, const struct dtp_plan *pl
 		dtp_debug("stage %d: bound to cores %s%s, nic %s", stage, cores,
 			  shared ? " (shared)" : "", nic[0] ? nic : "-");
 	}
-	if (threads > 0)
-		openblas_set_num_threads(threads);
+	dtp_blas_set_threads(threads);
 	return 0;
 }
 

@@ -103,17 +103,12 @@ static void par_attn_bwd(void *v, int w, int nw)
  * OpenBLAS's threading threshold: with OPENBLAS_NUM_THREADS=2 each call
  * would split across OpenBLAS's own threads, which gains nothing at this
  * size and, called from every pool participant at once, oversubscribes the
- * cores (measured slower than serial). So OpenBLAS runs one thread per call
- * while the pool shares the pairs (the stage has usually done so for its
- * whole pass already, see par.c). This is OpenBLAS's process-wide setting:
- * another thread's sgemm in that window runs on one thread (slower, never
- * different: OpenBLAS's split of a gemm does not change its sums). */
+ * cores (measured slower than serial). A stage model with a pool keeps
+ * OpenBLAS on one thread for its lifetime (par.c), so the pool shares the
+ * pairs alone. */
 static void run_attn(struct dtp_pool *pool, dtp_pool_fn *fn, struct attn_job *j)
 {
-	int nb = dtp_blas_solo_begin(pool);
-
 	dtp_pool_run(pool, fn, j);
-	dtp_blas_solo_end(nb);
 }
 
 /* x (B,T,C) -> y (B,T,C) */

@@ -165,7 +165,8 @@ void dtp_par_embedding_backward(struct dtp_pool *pool, float *dwte, float *dwpe,
 /* p (n) = 0 */
 void dtp_par_zero(struct dtp_pool *pool, float *p, size_t n);
 /* OpenBLAS on one thread while a pool shares the work (the caller's setting
- * comes back at _end); returns what _end takes. No-op for a NULL pool. */
+ * comes back at _end); returns what _end takes. No-op for a NULL pool. A
+ * stage model holds it from create to destroy (par.c). */
 int dtp_blas_solo_begin(const struct dtp_pool *pool);
 void dtp_blas_solo_end(int saved);
 

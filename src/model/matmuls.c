@@ -1,6 +1,8 @@
 /* The list of sgemm shapes a training step makes: it mirrors linear.c,
  * attention.c, block.c and head.c call for call (the benchmark times the list
- * alone as its reference, so a mismatch would show as a ratio far from 1). */
+ * alone as its reference). tests/model/test_model_matmuls records the
+ * cblas_sgemm calls a stage model really makes and fails when this list
+ * differs from them in any shape or count. */
 #include "config.h"
 #include "model/model.h"
 

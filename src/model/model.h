@@ -102,6 +102,12 @@ size_t dtp_stage_model_unit_offset(const struct dtp_stage_model *m, int unit);
 size_t dtp_stage_model_in_bytes(const struct dtp_stage_model *m, int B);
 size_t dtp_stage_model_out_bytes(const struct dtp_stage_model *m, int B);
 size_t dtp_stage_model_save_bytes(const struct dtp_stage_model *m, int B);
+/* Bytes of backward scratch dtp_stage_model_create maps for units [first,
+ * last) at max_batch beside the parameters and gradients (the worker pool's
+ * size as it would choose it); 0 for a bad range. For memory predictions
+ * made before the model exists. */
+size_t dtp_stage_model_scratch_bytes(const struct dtp_model_spec *spec, int first, int last,
+				     int max_batch);
 
 /* Forward B <= max_batch samples through units [first, last): reads `in`,
  * writes `out`, keeps what backward needs in `save` (save_bytes(B) bytes).
@@ -156,12 +162,26 @@ struct dtp_optim;   /* opaque; state arrays allocated once */
 int dtp_optim_create(const struct dtp_optim_config *c, struct dtp_stage_model *m,
 		     struct dtp_optim **out, struct dtp_err *err);
 void dtp_optim_destroy(struct dtp_optim *o);
+/* Set the end of the cosine decay once the run's length is known (a plan
+ * that decays to the end of the run); -EINVAL when the warmup is longer. */
+int dtp_optim_set_total_steps(struct dtp_optim *o, long total_steps, struct dtp_err *err);
+/* the learning rate the optimizer uses at step (dtp_lr_at of its config) */
+float dtp_optim_lr_at(const struct dtp_optim *o, long step);
 /* One update of every parameter of the stage from its gradients multiplied by
  * grad_mult (the clip factor times any loss scaling), at schedule step `step`.
  * Does not zero the gradients. */
 void dtp_optim_step(struct dtp_optim *o, long step, float grad_mult);
 /* optimizer state (momentum, or Adam m then v) for checkpoints */
 float *dtp_optim_state(struct dtp_optim *o, size_t *n_floats);
+
+/* ---------------------------------------------------------------- threads */
+
+/* OpenBLAS's thread count, process-wide, set in one place (src/model/par.c):
+ * the program sets it once (n > 0), before creating stage models. A gpt
+ * stage model made while it is n > 1 runs a worker pool of n participants
+ * and keeps OpenBLAS on one thread until it is destroyed. */
+void dtp_blas_set_threads(int n);
+int dtp_blas_threads(void);
 
 /* ------------------------------------------------------------ matmul list */
 

@@ -145,6 +145,24 @@ void dtp_optim_destroy(struct dtp_optim *o)
 	free(o);
 }
 
+int dtp_optim_set_total_steps(struct dtp_optim *o, long total_steps, struct dtp_err *err)
+{
+	struct dtp_optim_config c = o->c;
+	int rc;
+
+	c.total_steps = total_steps;
+	rc = dtp_optim_config_validate(&c, err);
+	if (rc < 0)
+		return rc;
+	o->c = c;
+	return 0;
+}
+
+float dtp_optim_lr_at(const struct dtp_optim *o, long step)
+{
+	return dtp_lr_at(&o->c, step);
+}
+
 float *dtp_optim_state(struct dtp_optim *o, size_t *n_floats)
 {
 	if (n_floats)

@@ -4,8 +4,12 @@
  * never split across participants, so a pool of any size gives the bits of
  * the serial call (NULL pool). tests/model/test_model_threads checks it.
  *
- * The sgemms: with a pool, the stage runs OpenBLAS on one thread for the
- * whole forward / backward (dtp_blas_solo_begin) and splits each large call
+ * OpenBLAS's thread count is process-wide, and this file is the one place
+ * that sets it. The program sets it once (dtp_blas_set_threads: dtpipe from
+ * the stage's cores, --threads or OPENBLAS_NUM_THREADS); a gpt stage model
+ * reads it (dtp_blas_threads) for its pool's size, and a model with a pool
+ * takes OpenBLAS to one thread for its lifetime (dtp_blas_solo_begin at
+ * create, _end at destroy; their lifetimes nest) and splits each large sgemm
  * into one row (or column) block per participant here. With OpenBLAS's own
  * threads as well, three spinning or working threads shared two cores: the
  * pool's worker and OpenBLAS's worker (which spins in sched_yield for ~2^28
@@ -13,13 +17,28 @@
  * ~12% of the 2-thread gpt step's samples were in sched_yield, and the step
  * time was bimodal (244 or 277 ms on the quiet machine). OpenBLAS's split of
  * a gemm and this one are both over M and N only, never K, so each element's
- * sum is the same (checked on odd shapes in test_model_threads). */
+ * sum is the same (checked on odd shapes in test_model_threads). Nothing
+ * else in a step calls OpenBLAS, so holding it at one thread for the model's
+ * lifetime runs the same calls as switching around each forward and
+ * backward did. */
 #include "config.h"
 #include "model/kernels.h"
+#include "model/model.h"
 #include "model/pool.h"
 
 #include <cblas.h>
 #include <string.h>
+
+void dtp_blas_set_threads(int n)
+{
+	if (n > 0)
+		openblas_set_num_threads(n);
+}
+
+int dtp_blas_threads(void)
+{
+	return openblas_get_num_threads();
+}
 
 int dtp_blas_solo_begin(const struct dtp_pool *pool)
 {

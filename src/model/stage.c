@@ -114,12 +114,74 @@ int dtp_stage_model_create(const struct dtp_model_spec *spec, int first, int las
 	return dtp_stage_model_create_nw(spec, first, last, max_batch, seed, 0, out, err);
 }
 
+/* the pool's size for nw as dtp_stage_model_create_nw takes it */
+static int pool_size(const struct dtp_model_spec *spec, int nw)
+{
+	if (nw <= 0)
+		nw = dtp_blas_threads();
+	/* only the gpt's blocks have loops to share */
+	if (nw < 1 || spec->kind != DTP_MODEL_GPT)
+		nw = 1;
+	return nw > 64 ? 64 : nw;
+}
+
+/* The backward scratch of units [first, last) at max_batch with a pool of
+ * nw (floats, each part a multiple of 16): two unit-input gradients (ping),
+ * the ReLU buffer (dpre), the head's layernorm gradient (dln) and a block's
+ * work area (scratch). One computation for the model's arena and for
+ * dtp_stage_model_scratch_bytes. */
+struct scratch_layout {
+	size_t ping, dpre, dln, scratch;
+};
+
+static void scratch_layout(const struct dtp_model_spec *spec, int first, int last,
+			   int max_batch, int nw, struct scratch_layout *l)
+{
+	size_t T = spec->kind == DTP_MODEL_GPT ? (size_t)spec->seq_len : 1;
+	size_t rows = (size_t)max_batch * T;
+
+	memset(l, 0, sizeof(*l));
+	for (int g = first; g < last; g++) {
+		size_t in_dim;
+
+		if (spec->kind == DTP_MODEL_MLP) {
+			in_dim = (size_t)spec->widths[g];
+			if (g < spec->n_widths - 2)   /* ReLU after it */
+				l->dpre = MAX(l->dpre, rows * (size_t)spec->widths[g + 1]);
+		} else {
+			in_dim = g == 0 ? 0 : (size_t)spec->dim;
+			if (g > 0 && g <= spec->layers && !l->scratch) {
+				struct dtp_block_scratch bsc;
+
+				l->scratch = dtp_block_scratch_map(&bsc, NULL, max_batch, (int)T,
+								   spec->dim, nw);
+			}
+		}
+		l->ping = MAX(l->ping, rows * in_dim);
+	}
+	l->ping = dtp_align_up(l->ping, 16);
+	l->dpre = dtp_align_up(l->dpre, 16);
+	l->dln = spec->kind == DTP_MODEL_GPT ? dtp_align_up(rows * (size_t)spec->dim, 16) : 0;
+}
+
+size_t dtp_stage_model_scratch_bytes(const struct dtp_model_spec *spec, int first, int last,
+				     int max_batch)
+{
+	struct scratch_layout l;
+
+	if (first < 0 || last > dtp_model_num_units(spec) || first >= last || max_batch < 1)
+		return 0;
+	scratch_layout(spec, first, last, max_batch, pool_size(spec, 0), &l);
+	return (2 * l.ping + l.dpre + l.dln + l.scratch) * sizeof(float);
+}
+
 int dtp_stage_model_create_nw(const struct dtp_model_spec *spec, int first, int last,
 			      int max_batch, uint64_t seed, int nw,
 			      struct dtp_stage_model **out, struct dtp_err *err)
 {
 	struct dtp_stage_model *m;
-	size_t np = 0, ping = 0, dpre = 0, scratch = 0, bytes;
+	struct scratch_layout sl;
+	size_t np = 0, bytes;
 	int n, rc;
 
 	rc = dtp_model_spec_validate(spec, err);
@@ -132,13 +194,7 @@ int dtp_stage_model_create_nw(const struct dtp_model_spec *spec, int first, int 
 				"use 0 <= first < last <= %d", first, last, n, n);
 	if (max_batch < 1)
 		return dtp_errf(err, -EINVAL, "max_batch %d: it must be at least 1", max_batch);
-	if (nw <= 0)
-		nw = openblas_get_num_threads();
-	/* only the gpt's blocks have loops to share */
-	if (nw < 1 || spec->kind != DTP_MODEL_GPT)
-		nw = 1;
-	if (nw > 64)
-		nw = 64;
+	nw = pool_size(spec, nw);
 	m = calloc(1, sizeof(*m));
 	if (!m)
 		return dtp_errf(err, -ENOMEM, "out of memory creating a stage model");
@@ -154,7 +210,7 @@ int dtp_stage_model_create_nw(const struct dtp_model_spec *spec, int first, int 
 		goto out_free;
 	}
 
-	size_t T = (size_t)seq(m), rows = (size_t)max_batch * T;
+	size_t T = (size_t)seq(m);
 
 	for (int i = 0; i < m->n_units; i++) {
 		struct dtp_unit_rt *u = &m->units[i];
@@ -171,25 +227,17 @@ int dtp_stage_model_create_nw(const struct dtp_model_spec *spec, int first, int 
 			u->in_dim = spec->widths[g];
 			u->out_dim = spec->widths[g + 1];
 			u->relu = g < spec->n_widths - 2;
-			if (u->relu)
-				dpre = MAX(dpre, rows * (size_t)u->out_dim);
 		} else {
 			u->kind = g == 0 ? DTP_UNIT_EMBED :
 				  g <= spec->layers ? DTP_UNIT_BLOCK : DTP_UNIT_HEAD;
 			u->in_dim = spec->dim;
 			u->out_dim = u->kind == DTP_UNIT_HEAD ? spec->vocab : spec->dim;
-			if (u->kind == DTP_UNIT_BLOCK && !scratch)
-				scratch = dtp_block_scratch_map(&m->bsc, NULL, max_batch, (int)T,
-								spec->dim, nw);
 		}
-		ping = MAX(ping, rows * (size_t)(u->kind == DTP_UNIT_EMBED ? 0 : u->in_dim));
 	}
 	m->n_params = np;
-	ping = dtp_align_up(ping, 16);
-	dpre = dtp_align_up(dpre, 16);
-	size_t dln = spec->kind == DTP_MODEL_GPT ? dtp_align_up(rows * (size_t)spec->dim, 16) : 0;
-
-	bytes = (2 * dtp_align_up(np, 16) + 2 * ping + dpre + dln + scratch) * sizeof(float);
+	scratch_layout(spec, first, last, max_batch, nw, &sl);
+	bytes = (2 * dtp_align_up(np, 16) + 2 * sl.ping + sl.dpre + sl.dln + sl.scratch) *
+		sizeof(float);
 	rc = dtp_arena_init(&m->arena, bytes);
 	if (rc < 0) {
 		rc = dtp_errf(err, rc, "cannot map %zu bytes for units [%d, %d): lower the "
@@ -199,12 +247,12 @@ int dtp_stage_model_create_nw(const struct dtp_model_spec *spec, int first, int 
 	}
 	m->params = dtp_arena_take(&m->arena, np * sizeof(float), DTP_CACHELINE);
 	m->grads = dtp_arena_take(&m->arena, np * sizeof(float), DTP_CACHELINE);
-	m->ping[0] = dtp_arena_take(&m->arena, ping * sizeof(float), DTP_CACHELINE);
-	m->ping[1] = dtp_arena_take(&m->arena, ping * sizeof(float), DTP_CACHELINE);
-	m->dpre = dtp_arena_take(&m->arena, dpre * sizeof(float), DTP_CACHELINE);
-	m->head_dln = dtp_arena_take(&m->arena, dln * sizeof(float), DTP_CACHELINE);
-	if (scratch) {
-		float *s = dtp_arena_take(&m->arena, scratch * sizeof(float), DTP_CACHELINE);
+	m->ping[0] = dtp_arena_take(&m->arena, sl.ping * sizeof(float), DTP_CACHELINE);
+	m->ping[1] = dtp_arena_take(&m->arena, sl.ping * sizeof(float), DTP_CACHELINE);
+	m->dpre = dtp_arena_take(&m->arena, sl.dpre * sizeof(float), DTP_CACHELINE);
+	m->head_dln = dtp_arena_take(&m->arena, sl.dln * sizeof(float), DTP_CACHELINE);
+	if (sl.scratch) {
+		float *s = dtp_arena_take(&m->arena, sl.scratch * sizeof(float), DTP_CACHELINE);
 
 		dtp_block_scratch_map(&m->bsc, s, max_batch, (int)T, spec->dim, nw);
 	}
@@ -216,6 +264,7 @@ int dtp_stage_model_create_nw(const struct dtp_model_spec *spec, int first, int 
 				      nw - 1, first, last);
 			goto out_release;
 		}
+		m->blas_saved = dtp_blas_solo_begin(m->pool);
 	}
 	for (int i = 0; i < m->n_units; i++)
 		dtp_unit_init(spec, m->units[i].global, seed, m->params + m->units[i].poff);
@@ -235,6 +284,7 @@ void dtp_stage_model_destroy(struct dtp_stage_model *m)
 {
 	if (!m)
 		return;
+	dtp_blas_solo_end(m->blas_saved);
 	dtp_pool_destroy(m->pool);
 	dtp_arena_release(&m->arena);
 	free(m->bufs);
@@ -257,9 +307,8 @@ int dtp_stage_forward(struct dtp_stage_model *m, const void *in, void *out, void
 				return -EINVAL;
 	}
 	layout(m, B, save, out, m->bufs);
-	/* with a pool, its participants split the sgemms (par.c) */
-	int nb = dtp_blas_solo_begin(m->pool);
-
+	/* with a pool, its participants split the sgemms, OpenBLAS on one thread
+	 * for the model's lifetime (par.c) */
 	for (int i = 0; i < m->n_units; i++) {
 		const struct dtp_unit_rt *u = &m->units[i];
 		struct dtp_unit_buf *b = &m->bufs[i];
@@ -289,7 +338,6 @@ int dtp_stage_forward(struct dtp_stage_model *m, const void *in, void *out, void
 		}
 		x = b->out;
 	}
-	dtp_blas_solo_end(nb);
 	return 0;
 }
 
@@ -303,8 +351,6 @@ int dtp_stage_backward(struct dtp_stage_model *m, const void *in, const void *sa
 		return -EINVAL;
 	/* the save slot is only read; layout() needs a writable base type */
 	layout(m, B, (float *)(uintptr_t)save, NULL, m->bufs);
-	int nb = dtp_blas_solo_begin(m->pool);
-
 	for (int i = m->n_units - 1; i >= 0; i--) {
 		const struct dtp_unit_rt *u = &m->units[i];
 		const struct dtp_unit_buf *b = &m->bufs[i];
@@ -344,6 +390,5 @@ int dtp_stage_backward(struct dtp_stage_model *m, const void *in, const void *sa
 		}
 		g = dx;
 	}
-	dtp_blas_solo_end(nb);
 	return 0;
 }

@@ -41,10 +41,12 @@ struct dtp_stage_model {
 	float *head_dln;
 	struct dtp_block_scratch bsc;
 	struct dtp_pool *pool;      /* NULL: one thread */
+	int blas_saved;             /* OpenBLAS's threads before the pool took it to
+				     * one (dtp_blas_solo_begin), given back at destroy */
 };
 
 /* dtp_stage_model_create with the worker pool's size given: nw 0 reads
- * openblas_get_num_threads() (what dtp_stage_model_create does), 1 runs
+ * dtp_blas_threads() (what dtp_stage_model_create does), 1 runs
  * serially, nw > 1 starts nw - 1 workers (tests use it to compare the two) */
 int dtp_stage_model_create_nw(const struct dtp_model_spec *spec, int first, int last,
 			      int max_batch, uint64_t seed, int nw,

@@ -26,19 +26,12 @@ struct dtp_stage_cost dtp_stage_cost(const struct dtp_chain_unit *u, int n, int 
 			t += (double)u[b - 1].cut_bytes / o->bandwidth;
 	}
 	c.time = t;
-	slots = (size_t)o->micro_batches;
-	if (o->one_f_one_b && o->stages - s < o->micro_batches)
-		slots = (size_t)(o->stages - s);
+	slots = (size_t)o->stash_slots[s];
 	if (o->recompute)
 		c.mem = state + slots * u[a].in_mem + save;
 	else
 		c.mem = state + slots * (u[a].in_mem + save);
 	return c;
-}
-
-double dtp_gpipe_step_time(double slowest, int stages, int micro_batches)
-{
-	return (double)(micro_batches + stages - 1) * slowest;
 }
 
 /* best[k][j]: least objective splitting units [0, j) into k stages (the
@@ -110,8 +103,11 @@ int dtp_partition_chain(const struct dtp_chain_unit *u, int n, const struct dtp_
 	if (o->stages < 1 || o->stages > n)
 		return dtp_errf(err, -EINVAL, "cannot split %d units into %d stages: each stage "
 				"needs at least one unit; use 1 to %d stages", n, o->stages, n);
-	if (o->micro_batches < 1)
-		return dtp_errf(err, -EINVAL, "micro-batches must be at least 1");
+	for (int s = 0; s < o->stages; s++)
+		if (o->stash_slots[s] < 1)
+			return dtp_errf(err, -EINVAL, "stage %d keeps %d micro-batches in flight: "
+					"every stage keeps at least 1 (fill the stash slots from "
+					"the schedule)", s, o->stash_slots[s]);
 	tmp = malloc(sizeof(int) * (size_t)(o->stages + 1));
 	if (!tmp)
 		return dtp_errf(err, -ENOMEM, "out of memory");

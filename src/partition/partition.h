@@ -7,15 +7,18 @@
  *   time(s) = sum_u time[u] + (a > 0 ? cut_bytes[a-1] : 0) / bandwidth
  *                           + (b < n ? cut_bytes[b-1] : 0) / bandwidth
  *   mem(s)  = sum_u state_mem[u] + slots(s) * (in_mem[a] + sum_u save_mem[u])
- * where slots(s) = micro-batches stage s keeps in flight (GPipe: M; 1F1B:
- * min(M, K - s)); with recompute only the stage input is kept per slot and the
- * saves of one micro-batch: sum state + slots * in_mem[a] + sum save. */
+ * where slots(s) = micro-batches stage s keeps in flight, given by the caller
+ * (the pipeline computes them from the schedule that will run:
+ * dtp_schedule_stash_slots; partition does not depend on pipeline); with
+ * recompute only the stage input is kept per slot and the saves of one
+ * micro-batch: sum state + slots * in_mem[a] + sum save. */
 #ifndef DTP_PARTITION_PARTITION_H
 #define DTP_PARTITION_PARTITION_H
 
 #include <stddef.h>
 
 #include "base/base.h"
+#include "partition/plan.h"
 
 struct dtp_chain_unit {
 	double time;          /* seconds per micro-batch, forward + backward */
@@ -30,8 +33,8 @@ struct dtp_partition_opts {
 	int stages;            /* K >= 1 */
 	double bandwidth;      /* bytes/s between stages; 0 = transfers are free */
 	size_t mem_cap;        /* per-stage bytes; 0 = no cap */
-	int micro_batches;     /* M >= 1, for the stash */
-	int one_f_one_b;       /* 1F1B keeps min(M, K - s) in flight instead of M */
+	int stash_slots[DTP_MAX_STAGES];   /* per stage s < stages: micro-batches in
+					    * flight (>= 1; dtp_schedule_stash_slots) */
 	int recompute;
 };
 
@@ -52,9 +55,5 @@ struct dtp_stage_cost dtp_stage_cost(const struct dtp_chain_unit *u, int n, int 
  * gives the least cap any split could meet). */
 int dtp_partition_chain(const struct dtp_chain_unit *u, int n, const struct dtp_partition_opts *o,
 			int *bounds, double *slowest, struct dtp_err *err);
-
-/* GPipe step time for M micro-batches over stages whose slowest takes t:
- * (M + K - 1) * t; the bubble fraction is (K - 1) / (M + K - 1). */
-double dtp_gpipe_step_time(double slowest, int stages, int micro_batches);
 
 #endif

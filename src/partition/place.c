@@ -6,7 +6,6 @@
 #include <hwloc.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 struct dtp_topo {
 	hwloc_topology_t topo;
@@ -226,24 +225,6 @@ int dtp_place_nearest_nic(struct dtp_topo *t, const char *cpulist, char *name, s
 static int is_localhost(const char *h)
 {
 	return !h[0] || strcmp(h, "localhost") == 0 || strncmp(h, "127.", 4) == 0;
-}
-
-int dtp_host_is_local(const char *host)
-{
-	char me[256];
-	size_t n;
-
-	if (is_localhost(host))
-		return 1;
-	if (gethostname(me, sizeof(me)) < 0)
-		return 0;
-	me[sizeof(me) - 1] = '\0';
-	if (strcmp(host, me) == 0)
-		return 1;
-	/* short names: "node1" matches "node1.cluster" either way round */
-	n = strcspn(me, ".");
-	return strlen(host) == n ? strncmp(host, me, n) == 0
-				 : strncmp(host, me, strlen(host)) == 0 && me[strlen(host)] == '.';
 }
 
 static int same_host(const char *a, const char *b)

@@ -31,9 +31,6 @@ int dtp_place_split(const struct dtp_topo *t, int n, char (*lists)[DTP_CPULIST_M
 /* Number of PUs in a cpulist, or -EINVAL. */
 int dtp_cpulist_count(const char *cpulist);
 
-/* 1 when a plan's host names this machine ("" and "localhost" do). */
-int dtp_host_is_local(const char *host);
-
 /* What stage `stage` of plan p should use on this machine: the plan's cores,
  * or its share of dtp_place_split over the stages of the plan on the same host
  * ("" and "localhost" are one host) that give no cores (in stage order; cores a

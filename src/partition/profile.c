@@ -201,7 +201,5 @@ void dtp_plan_partition_opts(const struct dtp_plan *p, double bandwidth,
 	o->stages = p->num_stages;
 	o->bandwidth = bandwidth;
 	o->mem_cap = p->mem_cap_bytes;
-	o->micro_batches = p->micro_batches;
-	o->one_f_one_b = p->schedule == DTP_SCHEDULE_1F1B;
 	o->recompute = p->recompute;
 }

@@ -51,7 +51,9 @@ int dtp_optim_state_mult(enum dtp_optim_kind kind);
 int dtp_profile_chain(const struct dtp_profile *p, enum dtp_optim_kind optim, int recompute,
 		      struct dtp_chain_unit **out, struct dtp_err *err);
 
-/* Partitioner options for a plan: its K, M, schedule, recompute, mem cap. */
+/* Partitioner options for a plan: its K, recompute and mem cap; the stash
+ * slots are the caller's to fill from the plan's schedule (the pipeline's
+ * dtp_schedule_stash_slots: partition does not depend on pipeline). */
 void dtp_plan_partition_opts(const struct dtp_plan *p, double bandwidth,
 			     struct dtp_partition_opts *o);
 

@@ -4,7 +4,7 @@
  * is free) so that transfers overlap compute; sends are waited for only when
  * their buffer is needed again. Nothing is allocated here. */
 #include "config.h"
-#include "pipeline/stage.h"
+#include "pipeline/ctrl.h"
 
 #include <errno.h>
 #include <math.h>
@@ -19,18 +19,23 @@ static struct dtp_tag mktag(uint32_t step, int micro, int kind)
 
 /* A transport refused to post a send or receive: the link has failed, almost
  * always because the peer went away; name it and the cause. */
-static int post_failed(struct dtp_stage *st, int r, const char *what, int m, long step, int peer,
-		       struct dtp_err *err)
+int dtp_stage_link_failed(int r, int peer, struct dtp_err *err)
 {
-	return dtp_errf(err, r,
-			"stage %d, step %ld, micro-batch %d: cannot %s: the link to peer stage %d has failed (%s)%s",
-			st->s, step, m, what, peer, strerror(-r),
+	return dtp_errf(err, r, "the link to peer stage %d has failed (%s)%s", peer, strerror(-r),
 			r == -ECONNRESET || r == -EPIPE ? ": that stage stopped or died; see its own message" : "");
 }
 
+static int post_failed(struct dtp_stage *st, int r, const char *what, int m, long step, int peer,
+		       struct dtp_err *err)
+{
+	dtp_stage_link_failed(r, peer, err);
+	dtp_err_prefix(err, "stage %d, step %ld, micro-batch %d: cannot %s: ", st->s, step, m, what);
+	return r;
+}
+
 /* Wait for a request, counting the time as waiting. */
-static int wait_req(struct dtp_stage *st, struct dtp_link *l, struct dtp_req *req, int span,
-		    long step, int m, struct dtp_err *err)
+int dtp_stage_wait(struct dtp_stage *st, struct dtp_link *l, struct dtp_req *req, int span,
+		   long step, int m, struct dtp_err *err)
 {
 	uint64_t t0 = dtp_now_ns(), t1;
 	int r = dtp_link_wait(l, req, st->wait_timeout_ms, err);
@@ -40,8 +45,20 @@ static int wait_req(struct dtp_stage *st, struct dtp_link *l, struct dtp_req *re
 	dtp_trace_span(st->trace, span, step, m, t0, t1);
 	if (r == 0 && req->status < 0)
 		r = dtp_errf(err, req->status, "request failed with status %d", req->status);
-	if (r)
+	return r;
+}
+
+/* m < 0: the step's last sends, waited for after its last op */
+static int wait_req(struct dtp_stage *st, struct dtp_link *l, struct dtp_req *req, int span,
+		    long step, int m, struct dtp_err *err)
+{
+	int r = dtp_stage_wait(st, l, req, span, step, m, err);
+
+	if (r && m >= 0)
 		dtp_err_prefix(err, "stage %d, step %ld, micro-batch %d: ", st->s, step, m);
+	else if (r)
+		dtp_err_prefix(err, "stage %d, step %ld: while finishing the step's sends: ", st->s,
+			       step);
 	return r;
 }
 
@@ -263,84 +280,11 @@ static int run_op(struct dtp_stage *st, const struct dtp_op *op, long step, floa
 	return dtp_errf(err, -EINVAL, "stage %d: unknown op %d", st->s, op->kind);
 }
 
-int dtp_stage_ctrl_send(struct dtp_stage *st, struct dtp_link *l, uint32_t step, uint16_t micro,
-			const double *v, size_t n, struct dtp_err *err)
-{
-	struct dtp_tag tag = mktag(step, micro, DTP_MSG_CTRL);
-	struct dtp_req req;
-	struct dtp_mr *mr = l == st->prev ? st->prev_mr : st->next_mr;
-	int r = dtp_link_isend(l, &tag, v, n * sizeof(double), mr, &req);
-
-	if (r)
-		return post_failed(st, r, "send a control message", micro, step,
-				   l == st->prev ? st->s - 1 : st->s + 1, err);
-	return wait_req(st, l, &req, DTP_SPAN_SYNC, step, micro, err);
-}
-
-int dtp_stage_ctrl_recv(struct dtp_stage *st, struct dtp_link *l, uint32_t step, uint16_t micro,
-			double *v, size_t n, struct dtp_err *err)
-{
-	struct dtp_tag tag = mktag(step, micro, DTP_MSG_CTRL);
-	struct dtp_req req;
-	struct dtp_mr *mr = l == st->prev ? st->prev_mr : st->next_mr;
-	int r = dtp_link_irecv(l, &tag, v, n * sizeof(double), mr, &req);
-
-	if (r)
-		return dtp_errf(err, r, "stage %d: cannot post a control receive", st->s);
-	r = wait_req(st, l, &req, DTP_SPAN_SYNC, step, micro, err);
-	if (r == 0 && req.len != n * sizeof(double))
-		r = dtp_errf(err, -EPROTO, "stage %d: control message of %zu bytes, expected %zu",
-			     st->s, req.len, n * sizeof(double));
-	return r;
-}
-
-/* Gather every unit's gradient sum of squares and every stage's times up the
- * chain; the last stage adds them in global unit order and sends the clip
- * factor, the loss and the times back down. */
-static int chain_sync(struct dtp_stage *st, long step, double *down, struct dtp_err *err)
-{
-	const struct dtp_plan *p = st->plan;
-	size_t U = (size_t)st->total_units, K = (size_t)st->K;
-	double *up = st->ctrl_up, total = 0;
-	int r;
-
-	if (!st->is_first) {
-		r = dtp_stage_ctrl_recv(st, st->prev, (uint32_t)step, 0, up, st->ctrl_up_n, err);
-		if (r)
-			return r;
-	} else {
-		memset(up, 0, st->ctrl_up_n * sizeof(double));
-	}
-	dtp_stage_grad_sumsq(st->model, st->sumsq);
-	memcpy(up + st->first_unit, st->sumsq, (size_t)st->n_units * sizeof(double));
-	up[U + 2 * (size_t)st->s] = st->t_compute + st->t_data;
-	up[U + 2 * (size_t)st->s + 1] = st->t_wait;
-	if (!st->is_last) {
-		r = dtp_stage_ctrl_send(st, st->next, (uint32_t)step, 0, up, st->ctrl_up_n, err);
-		if (r == 0)
-			r = dtp_stage_ctrl_recv(st, st->next, (uint32_t)step, 1, down, st->ctrl_down_n,
-						err);
-		if (r == 0 && !st->is_first)
-			r = dtp_stage_ctrl_send(st, st->prev, (uint32_t)step, 1, down, st->ctrl_down_n,
-						err);
-		return r;
-	}
-	for (size_t u = 0; u < U; u++)
-		total += up[u];
-	down[0] = p->optim.clip_norm > 0 ? (double)dtp_clip_factor(&p->optim, total) : 1.0;
-	down[1] = st->loss_sum;
-	down[2] = sqrt(total);
-	memcpy(down + 4, up + U, 2 * K * sizeof(double));
-	if (st->is_first)
-		return 0;
-	return dtp_stage_ctrl_send(st, st->prev, (uint32_t)step, 1, down, st->ctrl_down_n, err);
-}
-
 int dtp_stage_train_step(struct dtp_stage *st, long step, double *loss, double *gnorm,
 			 double *stage_times, struct dtp_err *err)
 {
 	float scale = 1.0f / ((float)st->M * (float)st->B * (float)st->tgt_elems);
-	double *down = st->ctrl_down;
+	struct dtp_ctrl_down down;
 	uint64_t t0;
 	int r;
 
@@ -370,42 +314,49 @@ int dtp_stage_train_step(struct dtp_stage *st, long step, double *loss, double *
 		if (!st->is_first && (r = xbuf_ready(st, st->prev, &st->grad_out[i], step, -1, err)))
 			return r;
 	}
-	r = chain_sync(st, step, down, err);
+	dtp_stage_grad_sumsq(st->model, st->sumsq);
+	r = dtp_ctrl_step_sync(st, step, st->sumsq, &down, err);
 	if (r)
 		return r;
 	t0 = dtp_now_ns();
-	dtp_optim_step(st->optim, step, (float)down[0]);
+	dtp_optim_step(st->optim, step, (float)down.clip);
 	span_end(st, DTP_SPAN_OPTIM, step, 0, t0, &st->t_compute);
-	*loss = down[1] * (double)scale;
-	*gnorm = down[2];
+	*loss = down.loss_sum * (double)scale;
+	*gnorm = down.grad_norm;
 	if (stage_times)
-		memcpy(stage_times, down + 4, 2 * (size_t)st->K * sizeof(double));
+		memcpy(stage_times, down.times, 2 * (size_t)st->K * sizeof(double));
 	return 0;
 }
 
 /* Forward the whole test set once (the loaders stop at the epoch end). */
-int dtp_stage_evaluate(struct dtp_stage *st, uint32_t tag_step, int64_t *correct,
-		       int64_t *count, double *loss_sum, struct dtp_err *err)
+int dtp_stage_evaluate(struct dtp_stage *st, int64_t *correct, int64_t *count,
+		       double *loss_sum, struct dtp_err *err)
 {
 	struct dtp_slot *sl = &st->slots[0];
 	size_t in_per = st->in_bytes / (size_t)st->B, out_per = st->out_bytes / (size_t)st->B;
 	void *save = st->recompute ? st->scratch_save : sl->save;
 	void *out = st->is_last ? (st->recompute ? st->scratch_out : (void *)sl->logits) :
 				  st->act_out[0].buf;
-	double *nb_msg = st->ctrl_up, sum = 0;
+	struct dtp_ctrl_eval msg = { 0 };
+	double sum = 0;
 	int64_t hits = 0, seen = 0;
 	long nb;
 	int r, n;
 
-	if (st->is_first)
-		nb_msg[0] = (double)((st->test_samples + (uint64_t)st->B - 1) / (uint64_t)st->B);
-	else if ((r = dtp_stage_ctrl_recv(st, st->prev, tag_step, 0, nb_msg, 1, err)))
+	if (st->is_first) {
+		msg.batches = (long)((st->test_samples + (uint64_t)st->B - 1) / (uint64_t)st->B);
+		if (msg.batches > DTP_CTRL_EVAL_MAX_BATCHES)
+			return dtp_errf(err, -EINVAL,
+					"%s: %ld test batches of %d, at most %ld supported: use a smaller test set or larger micro-batches",
+					st->plan->test_path, msg.batches, st->B,
+					DTP_CTRL_EVAL_MAX_BATCHES);
+	}
+	r = dtp_ctrl_eval_pass(st, &msg, err);
+	if (r)
 		return r;
-	nb = (long)nb_msg[0];
-	if (!st->is_last && (r = dtp_stage_ctrl_send(st, st->next, tag_step, 0, nb_msg, 1, err)))
-		return r;
+	nb = msg.batches;
 	for (long b = 0; b < nb; b++) {
-		uint32_t tstep = tag_step + 1 + (uint32_t)(b >> 16);
+		uint32_t tstep = dtp_ctrl_eval_batch_tag(b);
 		struct dtp_tag tag = mktag(tstep, (int)(b & 0xffff), DTP_MSG_ACT);
 		struct dtp_req req;
 		int c = 0;
@@ -417,9 +368,13 @@ int dtp_stage_evaluate(struct dtp_stage *st, uint32_t tag_step, int64_t *correct
 		} else {
 			r = dtp_link_irecv(st->prev, &tag, sl->in, st->in_bytes, st->prev_mr, &req);
 			if (r == 0)
-				r = wait_req(st, st->prev, &req, DTP_SPAN_RECV, tstep, 0, err);
-			if (r)
+				r = dtp_stage_wait(st, st->prev, &req, DTP_SPAN_RECV, tstep, 0, err);
+			else
+				r = dtp_stage_link_failed(r, st->s - 1, err);
+			if (r) {
+				dtp_err_prefix(err, "stage %d, evaluation batch %ld: ", st->s, b);
 				return r;
+			}
 			n = (int)(req.len / in_per);
 			if (n < 1 || n > st->B || req.len != (size_t)n * in_per)
 				return dtp_errf(err, -EPROTO, "stage %d: evaluation batch of %zu bytes",
@@ -431,9 +386,13 @@ int dtp_stage_evaluate(struct dtp_stage *st, uint32_t tag_step, int64_t *correct
 		if (!st->is_last) {
 			r = dtp_link_isend(st->next, &tag, out, (size_t)n * out_per, st->next_mr, &req);
 			if (r == 0)
-				r = wait_req(st, st->next, &req, DTP_SPAN_SEND, tstep, 0, err);
-			if (r)
+				r = dtp_stage_wait(st, st->next, &req, DTP_SPAN_SEND, tstep, 0, err);
+			else
+				r = dtp_stage_link_failed(r, st->s + 1, err);
+			if (r) {
+				dtp_err_prefix(err, "stage %d, evaluation batch %ld: ", st->s, b);
 				return r;
+			}
 			continue;
 		}
 		if (!st->is_first && (r = fetch(st, st->test_tgt, n, NULL, sl->tgt, tstep, 0, err)))

@@ -58,6 +58,12 @@ const char *dtp_op_name(int kind);
 /* Stash slots a schedule needs: the maximum over the list of forwards done
  * minus backwards done. */
 int dtp_schedule_stash_needed(const struct dtp_op *ops, int n_ops);
+/* The one source of the stash slot counts: slots[s] = max_stash of stage s's
+ * built list, for s in [0, stages). The memory cap (dtp_stage_mem_predict),
+ * the stage's arena and the partitioner (struct dtp_partition_opts, filled by
+ * the tool) all take them from here. */
+int dtp_schedule_stash_slots(enum dtp_schedule_kind kind, int stages, int micro, int *slots,
+			     struct dtp_err *err);
 
 /* ---------------------------------------------------------------- simulator */
 
@@ -84,6 +90,12 @@ struct dtp_sim_result {
 int dtp_schedule_simulate(const struct dtp_schedule *scheds, int K, const double *fwd,
 			  const double *bwd, double xfer, struct dtp_sim_result *out,
 			  struct dtp_err *err);
+
+/* dtp_schedule_simulate of the op lists of every stage of a (kind, stages,
+ * micro) schedule, built for the call. */
+int dtp_schedule_predict(enum dtp_schedule_kind kind, int stages, int micro, const double *fwd,
+			 const double *bwd, double xfer, struct dtp_sim_result *out,
+			 struct dtp_err *err);
 
 /* ----------------------------------------------------------- running a stage */
 
@@ -125,5 +137,13 @@ int dtp_stage_mem_predict(const struct dtp_plan *plan, int stage, struct dtp_sta
 /* Merge the per-stage trace files PATH.stage-0 .. PATH.stage-(K-1) into one
  * Chrome trace-event JSON file at PATH (removing the parts). */
 int dtp_trace_merge(const char *path, int stages, struct dtp_err *err);
+
+/* Read a trace written by dtp_trace_merge (or any Chrome trace with the
+ * same event names): per stage s < stages (pid s), the forward ("fwd") and
+ * backward ("bwd" plus "recompute") compute per micro-batch in ms, the sums
+ * divided by the number of forward events. -EINVAL with the path on a file
+ * that is not such a trace, a stage out of range or one without forwards. */
+int dtp_trace_read_compute(const char *path, int stages, double *fwd_ms, double *bwd_ms,
+			   struct dtp_err *err);
 
 #endif

@@ -3,6 +3,7 @@
  * progress bar on a terminal; JSON lines for --metrics; the evaluation; the
  * final line with every stage's peak RSS. */
 #include "config.h"
+#include "pipeline/ctrl.h"
 #include "pipeline/report.h"
 
 #include <errno.h>
@@ -105,7 +106,7 @@ void dtp_report_step(struct dtp_report *r, long step, double loss, double gnorm,
 		json_object_set_new(o, "step", json_integer(step + 1));
 		json_object_set_new(o, "loss", json_real(loss));
 		json_object_set_new(o, "grad_norm", json_real(gnorm));
-		json_object_set_new(o, "lr", json_real(dtp_lr_at(&st->plan->optim, step)));
+		json_object_set_new(o, "lr", json_real(dtp_optim_lr_at(st->optim, step)));
 		json_object_set_new(o, "step_time", json_real(dt));
 		json_object_set_new(o, r->st->plan->model.kind == DTP_MODEL_GPT ? "tokens_per_s" : "samples_per_s",
 				    json_real(dt > 0 ? r->units_per_step / dt : 0));
@@ -196,30 +197,25 @@ void dtp_report_eval(struct dtp_report *r, int64_t correct, int64_t count, doubl
 
 int dtp_report_finish(struct dtp_report *r, struct dtp_stage *st, struct dtp_err *err)
 {
-	double *v = st->ctrl_up;
-	size_t n = 2 * (size_t)st->K;
+	struct dtp_ctrl_finish m;
 	char line[64 * DTP_MAX_STAGES];
 	size_t len = 0;
 	int rc;
 
-	if (st->is_first)
-		memset(v, 0, n * sizeof(double));
-	else if ((rc = dtp_stage_ctrl_recv(st, st->prev, 0xfffffff8u, 0, v, n, err)))
+	rc = dtp_ctrl_finish_gather(st, (double)dtp_peak_rss(), (double)st->mem_bytes, &m, err);
+	if (rc || !st->is_last)
 		return rc;
-	v[2 * st->s] = (double)dtp_peak_rss();
-	v[2 * st->s + 1] = (double)st->mem_bytes;
-	if (!st->is_last)
-		return dtp_stage_ctrl_send(st, st->next, 0xfffffff8u, 0, v, n, err);
 	for (int k = 0; k < st->K && len < sizeof(line) - 64; k++)
 		len += (size_t)snprintf(line + len, sizeof(line) - len, "%s s%d %.1f MiB (arenas %.1f)",
-					k ? "," : "", k, v[2 * k] / 1048576.0, v[2 * k + 1] / 1048576.0);
+					k ? "," : "", k, m.peak_rss[k] / 1048576.0,
+					m.arenas[k] / 1048576.0);
 	if (!r->o->quiet || r->metrics)
 		printf("peak RSS per stage:%s\n", line);
 	if (r->metrics) {
 		json_t *o = json_object(), *a = json_array();
 
 		for (int k = 0; k < st->K; k++)
-			json_array_append_new(a, json_integer((json_int_t)v[2 * k]));
+			json_array_append_new(a, json_integer((json_int_t)m.peak_rss[k]));
 		json_object_set_new(o, "event", json_string("end"));
 		json_object_set_new(o, "peak_rss", a);
 		json_dumpf(o, r->metrics, JSON_COMPACT);

@@ -4,6 +4,7 @@
  * evaluation and the final report (test accuracy, peak RSS per stage). */
 #include "config.h"
 #include "pipeline/checkpoint.h"
+#include "pipeline/ctrl.h"
 #include "pipeline/report.h"
 
 #include <errno.h>
@@ -69,10 +70,9 @@ static int check_peak_rss(const struct dtp_plan *p, long step, struct dtp_err *e
 }
 
 /* Stage 0 decides the step count and the first step; the others check. */
-static int agree_on_steps(struct dtp_stage *st, struct dtp_plan *p, long resumed, long *total,
-			  long *start, long *eval_batches, struct dtp_err *err)
+static int agree_on_steps(struct dtp_stage *st, struct dtp_plan *p, long resumed,
+			  struct dtp_ctrl_start *m, struct dtp_err *err)
 {
-	double *v = st->ctrl_up;
 	long per_epoch;
 	int r;
 
@@ -82,24 +82,23 @@ static int agree_on_steps(struct dtp_stage *st, struct dtp_plan *p, long resumed
 			return dtp_errf(err, -EINVAL,
 					"%s: %llu samples make no full mini-batch of %d x %d: use fewer or smaller micro-batches",
 					p->train_path, (unsigned long long)st->train_samples, st->M, st->B);
-		v[0] = (double)(p->steps > 0 ? p->steps : (long)p->epochs * per_epoch);
-		v[1] = (double)resumed;
-		v[2] = (double)((st->test_samples + (uint64_t)st->B - 1) / (uint64_t)st->B);
+		m->total_steps = p->steps > 0 ? p->steps : (long)p->epochs * per_epoch;
+		if (m->total_steps >= (long)DTP_CTRL_TAG_FIRST)
+			return dtp_errf(err, -EINVAL,
+					"%s: %ld steps, at most %ld supported (a step's messages are tagged with its number): train fewer steps or epochs",
+					p->path, m->total_steps, (long)DTP_CTRL_TAG_FIRST - 1);
+		m->start_step = resumed;
+		m->eval_batches = (long)((st->test_samples + (uint64_t)st->B - 1) / (uint64_t)st->B);
 	} else {
-		r = dtp_stage_ctrl_recv(st, st->prev, 0xfffffff0u, 0, v, 3, err);
+		r = dtp_ctrl_start_recv(st, m, err);
 		if (r)
 			return r;
-		if ((long)v[1] != resumed)
+		if (m->start_step != resumed)
 			return dtp_errf(err, -EINVAL,
 					"stage %d: its checkpoint is at step %ld but stage 0's is at step %ld: the checkpoint directory mixes runs",
-					st->s, resumed, (long)v[1]);
+					st->s, resumed, m->start_step);
 	}
-	if (!st->is_last && (r = dtp_stage_ctrl_send(st, st->next, 0xfffffff0u, 0, v, 3, err)))
-		return r;
-	*total = (long)v[0];
-	*start = (long)v[1];
-	*eval_batches = (long)v[2];
-	return 0;
+	return dtp_ctrl_start_send(st, m, err);
 }
 
 static int dump_params(struct dtp_stage *st, const char *dir, struct dtp_err *err)
@@ -134,8 +133,9 @@ int dtp_stage_run(const struct dtp_plan *plan, const struct dtp_stage_opts *o,
 	struct dtp_stage *st = NULL;
 	struct dtp_stage_mem mem;
 	struct dtp_report rep;
+	struct dtp_ctrl_start agreed = { 0 };
 	double stage_times[2 * DTP_MAX_STAGES], loss = 0, gnorm = 0;
-	long total = 0, start = 0, resumed = 0, eval_batches = 0, step;
+	long total, start, resumed = 0, step;
 	int r, s = o->stage;
 
 	if (s < 0 || s >= plan->num_stages)
@@ -159,31 +159,17 @@ int dtp_stage_run(const struct dtp_plan *plan, const struct dtp_stage_opts *o,
 		r = dtp_errf(err, -EINVAL, "--resume needs a checkpoint directory (--checkpoint-dir or [checkpoint] dir)");
 		goto out_trace;
 	}
-	/* the optimizer needs the run's total steps for a cosine schedule to the end:
-	 * agree on the steps first, with a provisional optimizer for resuming */
-	r = dtp_optim_create(&p->optim, st->model, &st->optim, err);
-	if (r)
-		goto out_trace;
 	if (o->resume && (r = dtp_checkpoint_load(st, p->checkpoint_dir, &resumed, err)))
 		goto out_trace;
-	r = agree_on_steps(st, p, resumed, &total, &start, &eval_batches, err);
+	r = agree_on_steps(st, p, resumed, &agreed, err);
 	if (r)
 		goto out_trace;
-	if (p->cosine_to_end && p->optim.total_steps == 0) {
-		struct dtp_optim *o2;
-		size_t n, n2;
-		float *a, *b;
-
-		p->optim.total_steps = total;
-		r = dtp_optim_create(&p->optim, st->model, &o2, err);
-		if (r)
-			goto out_trace;
-		a = dtp_optim_state(st->optim, &n);
-		b = dtp_optim_state(o2, &n2);
-		memcpy(b, a, (n < n2 ? n : n2) * sizeof(float));
-		dtp_optim_destroy(st->optim);
-		st->optim = o2;
-	}
+	total = agreed.total_steps;
+	start = agreed.start_step;
+	/* a cosine schedule to the end of the run learns the run's length now */
+	if (p->cosine_to_end && p->optim.total_steps == 0 &&
+	    (r = dtp_optim_set_total_steps(st->optim, total, err)))
+		goto out_trace;
 	r = dtp_report_open(&rep, st, o, total, start, err);
 	if (r)
 		goto out_trace;
@@ -209,12 +195,12 @@ int dtp_stage_run(const struct dtp_plan *plan, const struct dtp_stage_opts *o,
 		}
 	}
 	dtp_report_train_end(&rep);
-	if (eval_batches > 0) {
+	if (agreed.eval_batches > 0) {
 		int64_t correct = 0, count = 0;
 		double lsum = 0;
 		uint64_t t0 = dtp_now_ns();
 
-		r = dtp_stage_evaluate(st, 0xfffffff1u, &correct, &count, &lsum, err);
+		r = dtp_stage_evaluate(st, &correct, &count, &lsum, err);
 		dtp_trace_span(st->trace, DTP_SPAN_EVAL, total, 0, t0, dtp_now_ns());
 		if (r)
 			goto out_report;

@@ -114,6 +114,23 @@ int dtp_schedule_build(enum dtp_schedule_kind kind, int stage, int stages, int m
 	return 0;
 }
 
+int dtp_schedule_stash_slots(enum dtp_schedule_kind kind, int stages, int micro, int *slots,
+			     struct dtp_err *err)
+{
+	struct dtp_schedule sc;
+	int r;
+
+	for (int s = 0; s < stages; s++) {
+		r = dtp_schedule_build(kind, s, stages, micro, &sc, err);
+		if (r)
+			return r;
+		slots[s] = sc.max_stash;
+		dtp_schedule_free(&sc);
+	}
+	return stages < 1 ? dtp_errf(err, -EINVAL, "schedule: %d stages; use 1..%d", stages,
+				     DTP_MAX_STAGES) : 0;
+}
+
 void dtp_schedule_free(struct dtp_schedule *s)
 {
 	if (!s)

@@ -3,7 +3,7 @@
  * uses (stash slots, send and receive buffers, control messages), registered
  * once with each link. Nothing is allocated after this. */
 #include "config.h"
-#include "pipeline/stage.h"
+#include "pipeline/ctrl.h"
 #include "rdma/bootstrap.h"
 
 #include <errno.h>
@@ -50,19 +50,10 @@ static void plan_arena(const struct dtp_plan *p, int s, int n_slots, size_t in_b
 		t += 2 * up8(out_b) + 2 * up8(out_b);   /* act_out, grad_in */
 	if (!first)
 		t += 2 * up8(in_b);                     /* grad_out */
-	a->ctrl_up_n = (size_t)total_units + 2 * (size_t)K + 4;
-	a->ctrl_down_n = 4 + 2 * (size_t)K;
+	a->ctrl_up_n = dtp_ctrl_up_len(total_units, K);
+	a->ctrl_down_n = dtp_ctrl_down_len(K);
 	t += up8(a->ctrl_up_n * sizeof(double)) + up8(a->ctrl_down_n * sizeof(double));
 	a->total = dtp_align_up(t, DTP_PAGE);
-}
-
-static int stash_slots(const struct dtp_plan *p, int s)
-{
-	int K = p->num_stages, M = p->micro_batches;
-
-	if (p->schedule == DTP_SCHEDULE_1F1B)
-		return K - s < M ? K - s : M;
-	return M;
 }
 
 int dtp_stage_mem_predict(const struct dtp_plan *p, int s, struct dtp_stage_mem *out,
@@ -71,9 +62,9 @@ int dtp_stage_mem_predict(const struct dtp_plan *p, int s, struct dtp_stage_mem 
 	struct dtp_stage_mem m = { 0 };
 	struct dtp_unit_info ui;
 	struct arena_plan a;
-	size_t np = 0, in_e = 0, out_e = 0, save_e = 0, save_pad = 0, widest = 0, tgt_e;
+	size_t np = 0, in_e = 0, out_e = 0, save_e = 0, save_pad = 0, tgt_e;
 	int first = p->stages[s].first_unit, last = p->stages[s].last_unit, r;
-	int B = p->micro_batch, in_i32 = 0;
+	int B = p->micro_batch, in_i32 = 0, slots[DTP_MAX_STAGES];
 
 	for (int u = first; u < last; u++) {
 		r = dtp_unit_describe(&p->model, u, &ui);
@@ -85,10 +76,6 @@ int dtp_stage_mem_predict(const struct dtp_plan *p, int s, struct dtp_stage_mem 
 			in_i32 = ui.in_dtype == DTP_DTYPE_I32;
 		}
 		out_e = ui.out_elems;
-		if (ui.out_elems > widest)
-			widest = ui.out_elems;
-		if (ui.in_elems > widest)
-			widest = ui.in_elems;
 		/* what forward keeps: save_floats counts a unit's own output where its
 		 * backward needs it (ReLU, blocks); a unit that keeps nothing else still
 		 * keeps its output for the next unit of the stage; plus the 64-byte
@@ -100,7 +87,10 @@ int dtp_stage_mem_predict(const struct dtp_plan *p, int s, struct dtp_stage_mem 
 	}
 	tgt_e = p->model.kind == DTP_MODEL_GPT ? (size_t)p->model.seq_len : 1;
 	(void)in_i32;
-	plan_arena(p, s, stash_slots(p, s), in_e * 4 * (size_t)B, out_e * 4 * (size_t)B,
+	r = dtp_schedule_stash_slots(p->schedule, p->num_stages, p->micro_batches, slots, err);
+	if (r)
+		return r;
+	plan_arena(p, s, slots[s], in_e * 4 * (size_t)B, out_e * 4 * (size_t)B,
 		   save_e * 4 * (size_t)B + save_pad, tgt_e, dtp_model_num_units(&p->model), &a);
 	m.params = m.grads = np * sizeof(float);
 	m.optim = (p->optim.kind == DTP_OPTIM_ADAMW ? 2 : 1) * np *
@@ -109,17 +99,8 @@ int dtp_stage_mem_predict(const struct dtp_plan *p, int s, struct dtp_stage_mem 
 	m.buffers = a.total - m.stash;
 	m.loader = (s == 0 || s == p->num_stages - 1) ?
 		   p->loader_budget_bytes * (p->test_path[0] ? 2 : 1) : 0;
-	/* the model's own backward scratch (an estimate from its layout: two
-	 * unit-input gradients and the ReLU buffer for the mlp; for the gpt the
-	 * same plus a block's backward work area, about 10 activations and T x T) */
-	if (p->model.kind == DTP_MODEL_GPT) {
-		size_t TC = (size_t)p->model.seq_len * (size_t)p->model.dim;
-
-		m.model_scratch = ((size_t)B * TC * 14 + (size_t)p->model.seq_len *
-				   (size_t)p->model.seq_len) * sizeof(float);
-	} else {
-		m.model_scratch = 3 * (size_t)B * widest * sizeof(float);
-	}
+	/* the model's own backward scratch, as the model will map it */
+	m.model_scratch = dtp_stage_model_scratch_bytes(&p->model, first, last, B);
 	m.total = m.params + m.grads + m.optim + m.stash + m.buffers + m.loader + m.model_scratch;
 	*out = m;
 	return 0;
@@ -370,9 +351,14 @@ int dtp_stage_open(const struct dtp_plan *p, const struct dtp_stage_opts *o,
 				   &st->model, err);
 	if (r)
 		goto out_free;
-	r = dtp_schedule_build(p->schedule, s, st->K, st->M, &st->sched, err);
+	/* a cosine decay to the end of the run gets its total steps once the
+	 * stages agree on them (dtp_optim_set_total_steps in run.c) */
+	r = dtp_optim_create(&p->optim, st->model, &st->optim, err);
 	if (r)
 		goto out_model;
+	r = dtp_schedule_build(p->schedule, s, st->K, st->M, &st->sched, err);
+	if (r)
+		goto out_optim;
 	st->n_slots = st->sched.max_stash;
 	if (st->n_slots > max_slots) {
 		r = dtp_errf(err, -EINVAL,
@@ -440,6 +426,8 @@ out_loaders:
 	close_loaders(st);
 out_sched:
 	dtp_schedule_free(&st->sched);
+out_optim:
+	dtp_optim_destroy(st->optim);
 out_model:
 	dtp_stage_model_destroy(st->model);
 out_free:
@@ -456,8 +444,7 @@ void dtp_stage_close(struct dtp_stage *st)
 	close_loaders(st);
 	free(st->sumsq);
 	dtp_schedule_free(&st->sched);
-	if (st->optim)
-		dtp_optim_destroy(st->optim);
+	dtp_optim_destroy(st->optim);
 	dtp_stage_model_destroy(st->model);
 	free(st);
 }

@@ -241,3 +241,24 @@ int dtp_schedule_simulate(const struct dtp_schedule *scheds, int K, const double
 	*out = res;
 	return 0;
 }
+
+int dtp_schedule_predict(enum dtp_schedule_kind kind, int stages, int micro, const double *fwd,
+			 const double *bwd, double xfer, struct dtp_sim_result *out,
+			 struct dtp_err *err)
+{
+	struct dtp_schedule sc[DTP_MAX_STAGES];
+	int built = 0, r = 0;
+
+	if (stages < 1 || stages > DTP_MAX_STAGES)
+		return dtp_errf(err, -EINVAL, "simulate: %d stages; use 1..%d", stages,
+				DTP_MAX_STAGES);
+	for (; built < stages && r == 0; built++)
+		r = dtp_schedule_build(kind, built, stages, micro, &sc[built], err);
+	if (r)
+		built--;   /* the failed one holds nothing */
+	else
+		r = dtp_schedule_simulate(sc, stages, fwd, bwd, xfer, out, err);
+	for (int s = 0; s < built; s++)
+		dtp_schedule_free(&sc[s]);
+	return r;
+}

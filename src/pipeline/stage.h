@@ -64,8 +64,8 @@ struct dtp_stage {
 	struct dtp_xbuf act_out[2];   /* non-last: outputs being sent */
 	struct dtp_xbuf grad_in[2];   /* non-last: gradients being received */
 	struct dtp_xbuf grad_out[2];  /* non-first: input gradients being sent */
-	double *ctrl_up;       /* per-unit sumsq, per-stage compute/wait */
-	double *ctrl_down;     /* clip factor, loss, grad norm */
+	double *ctrl_up;       /* control messages' vectors (layout: ctrl.c) */
+	double *ctrl_down;
 	size_t ctrl_up_n, ctrl_down_n;
 	double *sumsq;         /* this stage's units */
 
@@ -84,13 +84,14 @@ struct dtp_stage {
 int dtp_stage_train_step(struct dtp_stage *st, long step, double *loss, double *gnorm,
 			 double *stage_times, struct dtp_err *err);
 /* Forward the test set; last stage: *correct, *count, *loss_sum */
-int dtp_stage_evaluate(struct dtp_stage *st, uint32_t tag_step, int64_t *correct,
-		       int64_t *count, double *loss_sum, struct dtp_err *err);
-/* small control messages along the chain (blocking) */
-int dtp_stage_ctrl_send(struct dtp_stage *st, struct dtp_link *l, uint32_t step, uint16_t micro,
-			const double *v, size_t n, struct dtp_err *err);
-int dtp_stage_ctrl_recv(struct dtp_stage *st, struct dtp_link *l, uint32_t step, uint16_t micro,
-			double *v, size_t n, struct dtp_err *err);
+int dtp_stage_evaluate(struct dtp_stage *st, int64_t *correct, int64_t *count,
+		       double *loss_sum, struct dtp_err *err);
+/* wait for a request on link l, counting the time as waiting (trace span
+ * `span` at (step, m)); the caller prefixes the error with its context */
+int dtp_stage_wait(struct dtp_stage *st, struct dtp_link *l, struct dtp_req *req, int span,
+		   long step, int m, struct dtp_err *err);
+/* a transport refused to post (r < 0): the link to `peer` has failed */
+int dtp_stage_link_failed(int r, int peer, struct dtp_err *err);
 
 /* ---- setup.c */
 int dtp_stage_open(const struct dtp_plan *plan, const struct dtp_stage_opts *o,
@@ -103,6 +104,8 @@ enum dtp_span_kind {
 	DTP_SPAN_WAIT, DTP_SPAN_OPTIM, DTP_SPAN_DATA, DTP_SPAN_SYNC, DTP_SPAN_EVAL,
 	DTP_SPAN_CKPT, DTP_SPAN_N
 };
+/* the event name of a span kind in the trace ("fwd", "bwd", ...) */
+const char *dtp_span_name(int kind);
 int dtp_trace_open(const char *path, int stage, size_t max_spans, struct dtp_trace **out,
 		   struct dtp_err *err);
 static inline void dtp_trace_span(struct dtp_trace *t, int kind, long step, int micro,

@@ -15,6 +15,11 @@ static const char *const span_names[DTP_SPAN_N] = {
 	"fwd", "bwd", "recompute", "send", "recv", "wait", "optim", "data", "sync", "eval", "checkpoint",
 };
 
+const char *dtp_span_name(int kind)
+{
+	return kind >= 0 && kind < DTP_SPAN_N ? span_names[kind] : "?";
+}
+
 int dtp_trace_open(const char *path, int stage, size_t max_spans, struct dtp_trace **out,
 		   struct dtp_err *err)
 {
@@ -59,7 +64,7 @@ int dtp_trace_close(struct dtp_trace *t, struct dtp_err *err)
 
 		fprintf(f, "{\"name\":\"%s\",\"cat\":\"%s\",\"ph\":\"X\",\"pid\":%d,\"tid\":0,"
 			"\"ts\":%.3f,\"dur\":%.3f,\"args\":{\"step\":%d,\"micro\":%d}}\n",
-			span_names[sp->kind], span_names[sp->kind], t->stage, (double)sp->t0 * 1e-3,
+			dtp_span_name(sp->kind), dtp_span_name(sp->kind), t->stage, (double)sp->t0 * 1e-3,
 			(double)(sp->t1 - sp->t0) * 1e-3, (int)sp->step, (int)sp->micro);
 	}
 	if (fclose(f) != 0)

@@ -80,6 +80,36 @@ test "$rc4" -eq 2 && grep -q "token outside \[0, 7).*vocab" "$WORK/out4" ||
 	{ cat "$WORK/out4"; echo "FAIL: out-of-vocabulary tokens gave $rc4, want 2 and a message"; exit 1; }
 echo "ok: tokens outside the vocabulary -> exit 2 with the fix named"
 
+# a stage that fails before the start-up agreement: its neighbour's message
+# names the control message, not its internal tag (step 4294967280)
+MICRO=60 write_plan "$WORK/m60.ini" "mlp:12-24-24-24-4" "$WORK/rec" gpipe no tcp 'lr = 0.01' 0-1 2-3
+set +e
+"$DTPIPE" --plan "$WORK/m60.ini" --stage 0 --threads 1 --no-bind --quiet --epochs 1 \
+	>"$WORK/a0.out" 2>&1 &
+a0=$!
+"$DTPIPE" --plan "$WORK/m60.ini" --stage 1 --threads 1 --no-bind --quiet --epochs 1 \
+	>"$WORK/a1.out" 2>&1
+ra1=$?
+wait "$a0"
+ra0=$?
+set -e
+grep -q "make no full mini-batch" "$WORK/a0.out" && test "$ra0" -eq 2 ||
+	{ cat "$WORK/a0.out"; echo "FAIL: stage 0 should refuse 200 samples for 60 x 4"; exit 1; }
+test "$ra1" -ne 0 && grep -q "stage 1: while exchanging the start-up agreement.* with stage 0" "$WORK/a1.out" &&
+	! grep -q "4294967" "$WORK/a1.out" ||
+	{ cat "$WORK/a1.out"; echo "FAIL: stage 1 should name the start-up agreement"; exit 1; }
+echo "ok: a peer gone before the start-up agreement -> named: $(tail -n 1 "$WORK/a1.out")"
+# more steps than the tags can number (the reserved control tags start at
+# 2^32 - 16): refused before training, exit 2
+write_plan "$WORK/one.ini" "mlp:12-24-24-24-4" "$WORK/rec" gpipe no tcp 'lr = 0.01' 0-3
+set +e
+"$DTPIPE" --plan "$WORK/one.ini" --threads 1 --no-bind --quiet --steps 4294967290 >"$WORK/big.out" 2>&1
+rb=$?
+set -e
+test "$rb" -eq 2 && grep -q "4294967290 steps, at most 4294967279 supported" "$WORK/big.out" ||
+	{ cat "$WORK/big.out"; echo "FAIL: too many steps gave $rb, want 2 and a message"; exit 1; }
+echo "ok: more steps than tags -> exit 2"
+
 # 4. --help, --version, the embedded default plan
 "$DTPIPE" --help | grep -q -- "--plan FILE" || { echo "FAIL: --help"; exit 1; }
 "$DTPIPE" --version | grep -q "^dtpipe [0-9]" || { echo "FAIL: --version"; exit 1; }

@@ -25,6 +25,22 @@ concat_params "$WORK/half" 3
 cmp "$WORK/full/all.params" "$WORK/half/all.params" || { echo "FAIL: resumed weights differ"; exit 1; }
 echo "ok: 3 + resume 3 == 6 steps, bit for bit"
 
+# a cosine decay to the end of the run (no steps, one epoch: 200 samples of
+# 3 x 4 make 16 steps) learns its length once the stages agree on it: the
+# same bits as the decay given as total_steps = 16
+optc='optimizer = adamw\nlr = 0.01\nlr_schedule = cosine\nwarmup_steps = 2'
+write_plan "$WORK/c.ini" "mlp:12-24-24-24-4" "$WORK/rec" 1f1b no tcp "$optc" 0 1-2 3
+sed -i 's/^steps = 5$/epochs = 1/' "$WORK/c.ini"
+write_plan "$WORK/t.ini" "mlp:12-24-24-24-4" "$WORK/rec" 1f1b no tcp "$optc\ntotal_steps = 16" 0 1-2 3
+sed -i 's/^steps = 5$/steps = 16/' "$WORK/t.ini"
+"$DTPIPE" --plan "$WORK/c.ini" --threads 1 --quiet --dump "$WORK/cos" >"$WORK/out" 2>&1 ||
+	{ cat "$WORK/out"; echo "FAIL: cosine to the end"; exit 1; }
+"$DTPIPE" --plan "$WORK/t.ini" --threads 1 --quiet --dump "$WORK/tot" >"$WORK/out" 2>&1 ||
+	{ cat "$WORK/out"; echo "FAIL: cosine with total_steps"; exit 1; }
+test "$(wc -l < "$WORK/cos/losses")" -eq 16 || { cat "$WORK/cos/losses"; echo "FAIL: not 16 steps"; exit 1; }
+cmp "$WORK/cos/losses" "$WORK/tot/losses" || { echo "FAIL: cosine to the end != total_steps = 16"; exit 1; }
+echo "ok: cosine to the end of 16 steps == total_steps = 16, bit for bit"
+
 # another split of the same model: refused, naming what differs, exit 2
 write_plan "$WORK/q.ini" "mlp:12-24-24-24-4" "$WORK/rec" 1f1b no tcp "$optim" 0-1 2 3
 set +e

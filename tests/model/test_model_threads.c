@@ -94,11 +94,11 @@ static void run_stage(const struct dtp_model_spec *s, int first, int last, int B
 	struct dtp_rng r;
 	int n = dtp_model_num_units(s), V = s->vocab;
 	/* the serial run is what a 1-thread run does: OpenBLAS on one thread too
-	 * (the pool's run puts OpenBLAS on one thread itself, par.c) */
-	int nb = openblas_get_num_threads();
+	 * (a model with a pool puts OpenBLAS on one thread itself, par.c) */
+	int nb = dtp_blas_threads();
 
 	if (nw == 1)
-		openblas_set_num_threads(1);
+		dtp_blas_set_threads(1);
 
 	assert_int_equal(dtp_stage_model_create_nw(s, first, last, B, 5, nw, &m, &err), 0);
 	assert_int_equal(dtp_pool_size(m->pool), nw);
@@ -163,7 +163,7 @@ static void run_stage(const struct dtp_model_spec *s, int first, int last, int B
 	free(save);
 	free(t);
 	dtp_stage_model_destroy(m);
-	openblas_set_num_threads(nb);
+	dtp_blas_set_threads(nb);
 }
 
 static void check_same(const char *text, int first, int last, int B, int nw,
@@ -354,6 +354,89 @@ static void test_mlp_no_pool(void **state)
 	dtp_stage_model_destroy(m);
 }
 
+/* OpenBLAS's threads have one owner: the program sets them; a gpt model
+ * sizes its pool by them and holds OpenBLAS on one thread from create to
+ * destroy (not around each pass), an mlp model leaves them alone */
+static void test_blas_threads_owner(void **state)
+{
+	struct dtp_model_spec g, l;
+	struct dtp_stage_model *m, *m2;
+	struct dtp_err err;
+	int nb = dtp_blas_threads(), B = 2, T = 8, V = 16;
+	float *out, *din;
+	int32_t *tok;
+	void *save;
+
+	(void)state;
+	assert_int_equal(dtp_model_spec_parse("gpt:L=1,C=16,H=2,T=8,V=16", &g, &err), 0);
+	assert_int_equal(dtp_model_spec_parse("mlp:8-6-4", &l, &err), 0);
+	dtp_blas_set_threads(3);
+	assert_int_equal(dtp_blas_threads(), 3);
+	assert_int_equal(dtp_stage_model_create(&l, 0, 2, 4, 1, &m, &err), 0);
+	assert_null(m->pool);
+	assert_int_equal(dtp_blas_threads(), 3);
+	dtp_stage_model_destroy(m);
+	assert_int_equal(dtp_stage_model_create(&g, 0, 3, B, 1, &m, &err), 0);
+	assert_int_equal(dtp_pool_size(m->pool), 3);
+	assert_int_equal(dtp_blas_threads(), 1);
+	/* a forward and a backward leave it there */
+	tok = calloc((size_t)B * T, sizeof(int32_t));
+	out = calloc((size_t)B * T * V, sizeof(float));
+	din = calloc(1, dtp_stage_model_in_bytes(m, B));
+	save = calloc(1, dtp_stage_model_save_bytes(m, B));
+	assert_true(tok && out && din && save);
+	assert_int_equal(dtp_stage_forward(m, tok, out, save, B), 0);
+	assert_int_equal(dtp_blas_threads(), 1);
+	assert_int_equal(dtp_stage_backward(m, tok, save, out, NULL, B), 0);
+	assert_int_equal(dtp_blas_threads(), 1);
+	/* a second model made meanwhile sees one thread: no pool of its own */
+	assert_int_equal(dtp_stage_model_create(&g, 1, 2, B, 1, &m2, &err), 0);
+	assert_null(m2->pool);
+	dtp_stage_model_destroy(m2);
+	assert_int_equal(dtp_blas_threads(), 1);
+	dtp_stage_model_destroy(m);
+	assert_int_equal(dtp_blas_threads(), 3);
+	free(save);
+	free(din);
+	free(out);
+	free(tok);
+	dtp_blas_set_threads(nb);
+}
+
+/* the scratch a memory prediction asks for (dtp_stage_model_scratch_bytes)
+ * is what the model maps beside its parameters and gradients, for any pool
+ * size the model picks from OpenBLAS's thread count */
+static void test_scratch_bytes(void **state)
+{
+	static const struct { const char *spec; int first, last; } cases[] = {
+		{ "gpt:L=2,C=32,H=2,T=16,V=64", 0, 4 }, { "gpt:L=2,C=32,H=2,T=16,V=64", 1, 3 },
+		{ "gpt:L=2,C=32,H=2,T=16,V=64", 3, 4 }, { "gpt:L=2,C=32,H=2,T=16,V=64", 0, 1 },
+		{ "mlp:12-24-40-4", 0, 3 }, { "mlp:12-24-40-4", 1, 2 }, { "mlp:12-24-40-4", 2, 3 },
+	};
+	int nb = dtp_blas_threads();
+
+	(void)state;
+	for (int threads = 1; threads <= 3; threads += 2) {
+		dtp_blas_set_threads(threads);
+		for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+			struct dtp_model_spec spec;
+			struct dtp_stage_model *m;
+			struct dtp_err err;
+			size_t want;
+
+			assert_int_equal(dtp_model_spec_parse(cases[i].spec, &spec, &err), 0);
+			/* predicted before the model exists, as dtp_stage_mem_predict does */
+			want = dtp_stage_model_scratch_bytes(&spec, cases[i].first, cases[i].last, 3);
+			assert_int_equal(dtp_stage_model_create(&spec, cases[i].first, cases[i].last, 3,
+								1, &m, &err), 0);
+			want += 2 * dtp_align_up(m->n_params, 16) * sizeof(float);
+			assert_int_equal(m->arena.used, want);
+			dtp_stage_model_destroy(m);
+		}
+	}
+	dtp_blas_set_threads(nb);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -363,6 +446,8 @@ int main(void)
 		cmocka_unit_test(test_par_sgemm_bits),
 		cmocka_unit_test(test_par_layernorm_backward_bits),
 		cmocka_unit_test(test_mlp_no_pool),
+		cmocka_unit_test(test_blas_threads_owner),
+		cmocka_unit_test(test_scratch_bytes),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

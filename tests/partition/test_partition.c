@@ -14,10 +14,13 @@
 
 #include "partition/partition.h"
 
+/* K stages (up to DTP_MAX_STAGES) keeping 4 micro-batches in flight each */
 static struct dtp_partition_opts opts(int K)
 {
-	struct dtp_partition_opts o = { .stages = K, .micro_batches = 4 };
+	struct dtp_partition_opts o = { .stages = K };
 
+	for (int s = 0; s < DTP_MAX_STAGES; s++)
+		o.stash_slots[s] = 4;
 	return o;
 }
 
@@ -87,8 +90,8 @@ static void test_matches_brute_force(void **state)
 			u[i].cut_bytes = (size_t)(lcg(&seed) % 100000);
 		}
 		o.bandwidth = lcg(&seed) % 2 ? (double)(1 + lcg(&seed) % 100) * 1e6 : 0;
-		o.micro_batches = 1 + (int)(lcg(&seed) % 8);
-		o.one_f_one_b = (int)(lcg(&seed) % 2);
+		for (int s = 0; s < o.stages; s++)
+			o.stash_slots[s] = 1 + (int)(lcg(&seed) % 8);
 		o.recompute = (int)(lcg(&seed) % 2);
 		o.mem_cap = lcg(&seed) % 2 ? (size_t)(500 + lcg(&seed) % 3000) : 0;
 		want = brute(u, n, &o, bb, 1);
@@ -185,25 +188,33 @@ static void test_stash_memory_model(void **state)
 {
 	struct dtp_chain_unit u[2] = { { .state_mem = 1000, .save_mem = 10, .in_mem = 7 },
 				       { .state_mem = 1000, .save_mem = 20, .in_mem = 5 } };
-	struct dtp_partition_opts o = opts(4);   /* K = 4, M = 4 */
+	struct dtp_partition_opts o = opts(4);   /* K = 4, 4 slots each (GPipe, M = 4) */
 	struct dtp_stage_cost c;
+	struct dtp_err err = { 0 };
+	int bounds[3];
+	double t;
 
 	(void)state;
-	/* GPipe: M slots of (stage input + saves) */
+	/* slots of (stage input + saves) */
 	c = dtp_stage_cost(u, 2, 0, 2, 0, &o);
 	assert_int_equal(c.mem, 2000 + 4 * (7 + 30));
-	/* 1F1B: stage s keeps min(M, K - s) in flight */
-	o.one_f_one_b = 1;
+	/* each stage's own slot count (1F1B, M = 4: 4, 3, 2, 1) */
+	for (int s = 0; s < 4; s++)
+		o.stash_slots[s] = 4 - s;
 	c = dtp_stage_cost(u, 2, 1, 2, 3, &o);
 	assert_int_equal(c.mem, 1000 + 1 * (5 + 20));
 	c = dtp_stage_cost(u, 2, 1, 2, 1, &o);
 	assert_int_equal(c.mem, 1000 + 3 * (5 + 20));
 	/* recompute: inputs per slot, saves once */
-	o.one_f_one_b = 0;
+	o.stash_slots[0] = 4;
 	o.recompute = 1;
 	c = dtp_stage_cost(u, 2, 0, 2, 0, &o);
 	assert_int_equal(c.mem, 2000 + 4 * 7 + 30);
-	assert_true(dtp_gpipe_step_time(2.0, 4, 8) == 22.0);
+	/* a stage without slots is a caller's mistake, named */
+	o = opts(2);
+	o.stash_slots[1] = 0;
+	assert_int_equal(dtp_partition_chain(u, 2, &o, bounds, &t, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "stage 1 keeps 0 micro-batches"));
 }
 
 int main(void)

@@ -159,6 +159,15 @@ static void test_stash_bound(void **state)
 				assert_int_equal(dtp_schedule_stash_needed(f[s].ops, f[s].n_ops),
 						 f[s].max_stash);
 			}
+			/* the one source for the memory cap and the partitioner */
+			int gs[6], fs[6];
+
+			assert_int_equal(dtp_schedule_stash_slots(DTP_SCHEDULE_GPIPE, K, M, gs, NULL), 0);
+			assert_int_equal(dtp_schedule_stash_slots(DTP_SCHEDULE_1F1B, K, M, fs, NULL), 0);
+			for (int s = 0; s < K; s++) {
+				assert_int_equal(gs[s], g[s].max_stash);
+				assert_int_equal(fs[s], f[s].max_stash);
+			}
 			free_all(g, K);
 			free_all(f, K);
 		}

@@ -1,7 +1,7 @@
 /* Unit tests for the per-stage memory prediction (the --mem-cap check) and
  * the trace merge: what a stage stashes follows its schedule (GPipe: M
  * micro-batches, 1F1B: at most K-s, recompute: the stage inputs only), and
- * the merged trace is valid JSON with one track per stage. */
+ * the merged trace is valid JSON with one track per stage that reads back. */
 #include "config.h"
 
 #include <errno.h>
@@ -121,6 +121,7 @@ static void test_trace_merge(void **state)
 	json_t *root, *ev;
 	size_t i, n_x = 0;
 	int seen[2] = { 0, 0 };
+	double fwd[2], bwd[2];
 
 	(void)state;
 	assert_non_null(mkdtemp(dir));
@@ -149,6 +150,15 @@ static void test_trace_merge(void **state)
 	assert_int_equal(n_x, 8);
 	assert_true(seen[0] && seen[1]);
 	json_decref(root);
+	/* and reads back with the same names: per stage two forwards and two
+	 * backwards of 0.5 us each, so 0.0005 ms of each per micro-batch */
+	assert_int_equal(dtp_trace_read_compute(path, 2, fwd, bwd, &err), 0);
+	for (int s = 0; s < 2; s++) {
+		assert_true(fwd[s] > 0.0005 - 1e-12 && fwd[s] < 0.0005 + 1e-12);
+		assert_true(bwd[s] > 0.0005 - 1e-12 && bwd[s] < 0.0005 + 1e-12);
+	}
+	assert_int_equal(dtp_trace_read_compute(path, 1, fwd, bwd, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "for stage 1 but the plan has 1"));
 	snprintf(path, sizeof(path), "%s/t.json.stage-0", dir);
 	assert_int_equal(access(path, F_OK), -1);   /* parts removed */
 	/* a missing part is an error naming the stage */

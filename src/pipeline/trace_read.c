@@ -1,0 +1,71 @@
+/* Reading a merged trace back (dtp_trace_read_compute): the per-stage compute
+ * per micro-batch that dtpipe-partition report sets beside its prediction.
+ * The event names are trace.c's (dtp_span_name). */
+#include "config.h"
+#include "pipeline/stage.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <string.h>
+
+int dtp_trace_read_compute(const char *path, int K, double *fwd_ms, double *bwd_ms,
+			   struct dtp_err *err)
+{
+	const char *fwd = dtp_span_name(DTP_SPAN_FWD), *bwd = dtp_span_name(DTP_SPAN_BWD);
+	const char *rec = dtp_span_name(DTP_SPAN_RECOMPUTE);
+	json_error_t je;
+	json_t *root = json_load_file(path, 0, &je), *events, *ev;
+	double fsum[DTP_MAX_STAGES] = { 0 }, bsum[DTP_MAX_STAGES] = { 0 };
+	int nfwd[DTP_MAX_STAGES] = { 0 }, r = 0;
+	size_t i;
+
+	if (!root)
+		return dtp_errf_input(err, -EINVAL, "%s:%d: not a Chrome trace (JSON): %s", path, je.line,
+				je.text);
+	if (K < 1 || K > DTP_MAX_STAGES) {
+		r = dtp_errf_input(err, -EINVAL, "%s: %d stages; use 1..%d", path, K, DTP_MAX_STAGES);
+		goto out_decref;
+	}
+	events = json_is_array(root) ? root : json_object_get(root, "traceEvents");
+	if (!json_is_array(events)) {
+		r = dtp_errf_input(err, -EINVAL, "%s: no trace events: expected an array or an object "
+			     "with \"traceEvents\" (write it with dtpipe --trace)", path);
+		goto out_decref;
+	}
+	json_array_foreach(events, i, ev) {
+		const char *ph = json_string_value(json_object_get(ev, "ph"));
+		const char *name = json_string_value(json_object_get(ev, "name"));
+		json_t *pid = json_object_get(ev, "pid"), *dur = json_object_get(ev, "dur");
+		int s, is_fwd;
+
+		if (!ph || strcmp(ph, "X") || !name || !json_is_integer(pid) || !json_is_number(dur))
+			continue;
+		s = (int)json_integer_value(pid);
+		is_fwd = strcmp(name, fwd) == 0;
+		if (!is_fwd && strcmp(name, bwd) && strcmp(name, rec))
+			continue;
+		if (s < 0 || s >= K) {
+			r = dtp_errf_input(err, -EINVAL, "%s: event %zu is for stage %d but the plan has %d "
+				     "stages: is this the trace of this plan?", path, i, s, K);
+			goto out_decref;
+		}
+		if (is_fwd) {
+			fsum[s] += json_number_value(dur);
+			nfwd[s]++;
+		} else {
+			bsum[s] += json_number_value(dur);
+		}
+	}
+	for (int s = 0; s < K; s++) {
+		if (!nfwd[s]) {
+			r = dtp_errf_input(err, -EINVAL, "%s: no \"%s\" events for stage %d (pid %d)", path,
+				     fwd, s, s);
+			goto out_decref;
+		}
+		fwd_ms[s] = fsum[s] / nfwd[s] * 1e-3;
+		bwd_ms[s] = bsum[s] / nfwd[s] * 1e-3;
+	}
+out_decref:
+	json_decref(root);
+	return r;
+}
