@@ -96,14 +96,13 @@ static int loss_of(struct dtp_stage *st, float *logits, const int32_t *tgt, int 
 		   double *sum, int *correct, struct dtp_err *err)
 {
 	int N = n * (int)st->tgt_elems;
-	double l = dtp_xent(logits, tgt, N, st->vocab, logits, scale, correct);
+	int r = dtp_stage_check_targets(st, tgt, N, err);
 
-	if (isnan(l))
-		return dtp_errf(err, -ERANGE,
-				"stage %d: a target is outside [0, %d): the dataset does not match the model's output size",
-				st->s, st->vocab);
-	*sum += l;
-	return 0;
+	/* a loss that is not finite (the run diverged, or NaN data) is judged
+	 * for the whole step in chain_sync (nonfinite.c) */
+	if (r == 0)
+		*sum += dtp_xent(logits, tgt, N, st->vocab, logits, scale, correct);
+	return r;
 }
 
 /* dtp_stage_forward fails only on input it cannot take: say which */
@@ -330,6 +329,7 @@ static int chain_sync(struct dtp_stage *st, long step, double *down, struct dtp_
 	down[0] = p->optim.clip_norm > 0 ? (double)dtp_clip_factor(&p->optim, total) : 1.0;
 	down[1] = st->loss_sum;
 	down[2] = sqrt(total);
+	down[3] = dtp_nonfinite_verdict(st, up, st->loss_sum);
 	memcpy(down + 4, up + U, 2 * K * sizeof(double));
 	if (st->is_first)
 		return 0;
@@ -373,11 +373,15 @@ int dtp_stage_train_step(struct dtp_stage *st, long step, double *loss, double *
 	r = chain_sync(st, step, down, err);
 	if (r)
 		return r;
-	t0 = dtp_now_ns();
-	dtp_optim_step(st->optim, step, (float)down[0]);
-	span_end(st, DTP_SPAN_OPTIM, step, 0, t0, &st->t_compute);
 	*loss = down[1] * (double)scale;
 	*gnorm = down[2];
+	st->skipped = down[3] != 0;
+	if (st->skipped && (r = dtp_nonfinite_act(st, step, down[3], *loss, *gnorm, err)))
+		return r;
+	t0 = dtp_now_ns();
+	if (!st->skipped)
+		dtp_optim_step(st->optim, step, (float)down[0]);
+	span_end(st, DTP_SPAN_OPTIM, step, 0, t0, &st->t_compute);
 	if (stage_times)
 		memcpy(stage_times, down + 4, 2 * (size_t)st->K * sizeof(double));
 	return 0;
