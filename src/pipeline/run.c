@@ -246,7 +246,10 @@ out_trace:
 	if (st->trace) {
 		struct dtp_err terr = { 0 };
 
-		if (dtp_trace_close(st->trace, &terr))
+		/* the launcher merges the parts of a run that succeeded only */
+		if (r)
+			dtp_trace_discard(st->trace);
+		else if (dtp_trace_close(st->trace, &terr))
 			dtp_warn("%s", terr.msg);
 		st->trace = NULL;
 	}

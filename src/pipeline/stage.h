@@ -124,6 +124,8 @@ static inline void dtp_trace_span(struct dtp_trace *t, int kind, long step, int 
 				  uint64_t t0, uint64_t t1);
 /* writes PATH.stage-N and frees t */
 int dtp_trace_close(struct dtp_trace *t, struct dtp_err *err);
+/* frees t, writing nothing (a run that failed leaves no part behind) */
+void dtp_trace_discard(struct dtp_trace *t);
 
 struct dtp_span {
 	uint64_t t0, t1;

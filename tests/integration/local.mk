@@ -9,3 +9,7 @@ INTEGRATION_TESTS += tests/integration/resume.sh tests/integration/failure.sh \
 	tests/integration/observe.sh tests/integration/memcap.sh
 dist_check_SCRIPTS += tests/integration/resume.sh tests/integration/failure.sh \
 	tests/integration/observe.sh tests/integration/memcap.sh
+# malformed inputs and faults, generated: one clear message, the documented
+# exit status, nothing left behind
+INTEGRATION_TESTS += tests/integration/redteam.sh
+dist_check_SCRIPTS += tests/integration/redteam.sh
