@@ -30,6 +30,7 @@ static void usage(FILE *f)
 	      "text           byte-level tokens (uint16, llm.c v1 format) of the files, in\n"
 	      "               order, into OUT/text_NNNNNN.bin (default 100000000 tokens per\n"
 	      "               shard); the first shard can serve as validation\n"
+	      "N (records or tokens per shard) is a count from 1 to 2147483647.\n"
 	      "Each output directory also gets its dataset index, .dtpipe-index.\n"
 	      "--help         this text\n"
 	      "Exit status: 0 done, 2 bad input, 1 other failure. See dtpipe-shard(1).\n", f);
