@@ -175,6 +175,50 @@ out_free:
 	return rc;
 }
 
+static void usage(FILE *f)
+{
+	fprintf(f,
+"Usage: dtpipe-bench-io PATH [--seq-len T] [--direct -1|0|1] [--qd N] [--block BYTES]\n"
+"                       [--budget BYTES] [--deliver raw|inputs|targets|both] [--batch B]\n"
+"                       [--shuffle 0|1] [--checksum]\n"
+"       dtpipe-bench-io PATH --reference --deliver inputs|targets [--checksum] [--seq-len T]\n"
+"                       [--direct 0|1] [--block BYTES] [--batch B]\n"
+"One epoch of the dataset PATH (a directory or glob of shards) through the loader:\n"
+"shard bytes per second and the peak RSS.\n"
+"\n"
+"  --seq-len T      T for token shards, 1..16777216 (default 1024)\n"
+"  --direct D       -1 O_DIRECT where accepted, 0 never, 1 required (default -1)\n"
+"  --qd N           io_uring reads in flight, 2..4096 (default 8)\n"
+"  --block BYTES    read size, a multiple of 4096 (default 1 MiB)\n"
+"  --budget BYTES   all loader memory (default 64 MiB)\n"
+"  --deliver WHAT   raw (no outputs), inputs, targets or both (default raw)\n"
+"  --decode         the same as --deliver both\n"
+"  --batch B        samples per call, 1..1048576 (default 64 records, 8 windows)\n"
+"  --shuffle 0|1    the seeded order of training (default 0: file order)\n"
+"  --reference      the simplest pread loop that delivers the same values\n"
+"  --checksum       print a hash of the delivered values in order\n"
+"  -h, --help       this text\n"
+"\n"
+"Exit status: 0 on success, 2 on bad input (options, dataset), 1 otherwise.\n");
+}
+
+/* a whole decimal (or 0x) number in [lo, hi], else a message and -EINVAL */
+static int num(const char *opt, const char *s, long long lo, long long hi, long long *out)
+{
+	char *end;
+	long long v;
+
+	errno = 0;
+	v = strtoll(s, &end, 0);
+	if (errno || end == s || *end || v < lo || v > hi) {
+		fprintf(stderr, "dtpipe-bench-io: --%s %s: expected an integer from %lld to %lld (try --help)\n",
+			opt, s, lo, hi);
+		return -EINVAL;
+	}
+	*out = v;
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -183,7 +227,7 @@ int main(int argc, char **argv)
 		{ "budget", required_argument, NULL, 'm' }, { "decode", no_argument, NULL, 'x' },
 		{ "deliver", required_argument, NULL, 'D' }, { "batch", required_argument, NULL, 'B' },
 		{ "shuffle", required_argument, NULL, 's' }, { "reference", no_argument, NULL, 'R' },
-		{ "checksum", no_argument, NULL, 'C' },
+		{ "checksum", no_argument, NULL, 'C' }, { "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	static const char *const dnames[] = { "raw", "inputs", "targets", "both" };
@@ -203,26 +247,48 @@ int main(int argc, char **argv)
 	c.seq_len = 1024;
 	c.shuffle = 0;
 	c.wrap = 0;
-	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+	while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		long long v = 0;
+
 		switch (o) {
-		case 'T': c.seq_len = atoi(optarg); break;
-		case 'd': c.direct = atoi(optarg); break;
-		case 'q': c.queue_depth = atoi(optarg); break;
-		case 'b': c.block_bytes = strtoull(optarg, NULL, 0); break;
-		case 'm': c.budget_bytes = strtoull(optarg, NULL, 0); break;
+		case 'T': rc = num("seq-len", optarg, 1, 1 << 24, &v); c.seq_len = (int)v; break;
+		case 'd': rc = num("direct", optarg, -1, 1, &v); c.direct = (int)v; break;
+		case 'q': rc = num("qd", optarg, 2, 4096, &v); c.queue_depth = (int)v; break;
+		case 'b': rc = num("block", optarg, DTP_IO_ALIGN, 1ll << 30, &v); c.block_bytes = (size_t)v; break;
+		case 'm': rc = num("budget", optarg, 1, 1ll << 40, &v); c.budget_bytes = (size_t)v; break;
 		case 'x': deliver = 3; break;
-		case 'D': deliver = parse_deliver(optarg); break;
-		case 'B': B = atoi(optarg); break;
-		case 's': c.shuffle = atoi(optarg) != 0; break;
+		case 'D':
+			deliver = parse_deliver(optarg);
+			if (deliver < 0) {
+				fprintf(stderr, "dtpipe-bench-io: --deliver %s: use raw, inputs, targets or both\n",
+					optarg);
+				return DTP_EXIT_BADINPUT;
+			}
+			break;
+		case 'B': rc = num("batch", optarg, 1, 1 << 20, &v); B = (int)v; break;
+		case 's': rc = num("shuffle", optarg, 0, 1, &v); c.shuffle = (int)v; break;
 		case 'R': ref = 1; break;
 		case 'C': check = 1; break;
-		default: return DTP_EXIT_BADINPUT;
+		case 'h': usage(stdout); return 0;
+		default:
+			fprintf(stderr, "Try 'dtpipe-bench-io --help'.\n");
+			return DTP_EXIT_BADINPUT;
 		}
+		if (rc)
+			return DTP_EXIT_BADINPUT;
 	}
-	if (optind + 1 != argc || deliver < 0 || B < 0 || (ref && deliver != 1 && deliver != 2) ||
-	    c.block_bytes < DTP_IO_ALIGN || c.block_bytes % DTP_IO_ALIGN) {
-		fprintf(stderr, "usage: dtpipe-bench-io PATH [--seq-len T] [--direct -1|0|1] [--qd N] [--block BYTES] [--budget BYTES] [--deliver raw|inputs|targets|both] [--batch B] [--shuffle 0|1] [--checksum]\n"
-				"       dtpipe-bench-io PATH --reference --deliver inputs|targets [--checksum] [--seq-len T] [--direct 0|1] [--block BYTES] [--batch B]\n");
+	if (optind + 1 != argc) {
+		fprintf(stderr, "dtpipe-bench-io: %s (try --help)\n",
+			optind == argc ? "give the dataset PATH" : "one dataset PATH only");
+		return DTP_EXIT_BADINPUT;
+	}
+	if (ref && deliver != 1 && deliver != 2) {
+		fprintf(stderr, "dtpipe-bench-io: --reference needs --deliver inputs or targets\n");
+		return DTP_EXIT_BADINPUT;
+	}
+	if (c.block_bytes % DTP_IO_ALIGN) {
+		fprintf(stderr, "dtpipe-bench-io: --block %zu: expected a multiple of %u\n",
+			c.block_bytes, DTP_IO_ALIGN);
 		return DTP_EXIT_BADINPUT;
 	}
 	c.path = argv[optind];

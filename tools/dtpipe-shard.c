@@ -30,6 +30,7 @@ static void usage(FILE *f)
 	      "text           byte-level tokens (uint16, llm.c v1 format) of the files, in\n"
 	      "               order, into OUT/text_NNNNNN.bin (default 100000000 tokens per\n"
 	      "               shard); the first shard can serve as validation\n"
+	      "N (records or tokens per shard) is a count from 1 to 2147483647.\n"
 	      "Each output directory also gets its dataset index, .dtpipe-index.\n"
 	      "--help         this text\n"
 	      "Exit status: 0 done, 2 bad input, 1 other failure. See dtpipe-shard(1).\n", f);
@@ -308,13 +309,15 @@ int main(int argc, char **argv)
 		case 'o': out = optarg; break;
 		case 'r':
 		case 't':
+			/* strtoull takes "-5" as 2^64 - 5: digits only, 1 .. 2^31 - 1 */
 			errno = 0;
-			*(c == 'r' ? &recs : &toks) = strtoull(optarg, &end, 10);
-			if (errno || *end || (c == 'r' ? recs : toks) == 0 ||
-			    (c == 't' && toks > 0x7fffffff)) {
-				fprintf(stderr, "dtpipe-shard: --%s %s: expected a positive count%s\n",
-					c == 'r' ? "records-per-shard" : "tokens-per-shard", optarg,
-					c == 't' ? " below 2^31" : "");
+			end = optarg;
+			if (optarg[0] >= '0' && optarg[0] <= '9')
+				*(c == 'r' ? &recs : &toks) = strtoull(optarg, &end, 10);
+			if (end == optarg || errno || *end || (c == 'r' ? recs : toks) == 0 ||
+			    (c == 'r' ? recs : toks) > 0x7fffffff) {
+				fprintf(stderr, "dtpipe-shard: --%s %s: expected a count from 1 to 2147483647\n",
+					c == 'r' ? "records-per-shard" : "tokens-per-shard", optarg);
 				return DTP_EXIT_BADINPUT;
 			}
 			break;

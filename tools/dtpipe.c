@@ -7,11 +7,14 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "base/base.h"
@@ -35,15 +38,22 @@ static void usage(FILE *f)
 "`dtpipe-shard fashion-mnist --out data/fashion-mnist`).\n"
 "\n"
 "Options:\n"
-"  -p, --plan FILE          stage plan (docs/plan-format.md)\n"
+"  -p, --plan FILE          stage plan (docs/plan-format.md); a pipe (--plan <(...)) is\n"
+"                           read once and handed to the stages\n"
 "  -s, --stage N            run only stage N (under a launcher: from its environment)\n"
-"      --steps N            optimizer steps (overrides the plan)\n"
-"      --epochs N           epochs over the training set (when steps are not given)\n"
+"      --steps N            optimizer steps, 1..2147483647 (overrides the plan); with\n"
+"                           --resume the total from the start of the run, so more\n"
+"                           than the checkpoint's step\n"
+"      --epochs N           epochs over the training set, 1..1048576 (when steps are\n"
+"                           not given)\n"
 "  -t, --transport KIND     auto, verbs, tcp or shm (default: the plan's, else auto)\n"
 "      --metrics FILE       JSON lines: one per step, the evaluation, the end\n"
 "      --trace FILE         Chrome trace-event JSON (open in ui.perfetto.dev)\n"
 "      --checkpoint-dir DIR per-stage checkpoints (overrides the plan)\n"
 "      --resume             continue from the checkpoints in that directory\n"
+"      --nonfinite WHAT     a step whose loss or gradient norm is NaN or inf: stop (the\n"
+"                           default: the run fails, exit status 1) or skip (no update\n"
+"                           for that step, reported); overrides [train] nonfinite\n"
 "      --mem-cap SIZE       per-stage memory cap (e.g. 512M): refuse to start when the\n"
 "                           predicted arenas exceed it, stop when peak RSS does\n"
 "      --threads N          OpenBLAS threads per stage (default: the stage's cores)\n"
@@ -69,7 +79,7 @@ static void usage(FILE *f)
 enum {
 	OPT_STEPS = 256, OPT_EPOCHS, OPT_METRICS, OPT_TRACE, OPT_CKPT, OPT_RESUME, OPT_MEMCAP,
 	OPT_THREADS, OPT_DATA, OPT_DEFAULT_PLAN, OPT_JOB_KEY, OPT_PROGRESS, OPT_DUMP,
-	OPT_NO_BIND, OPT_MERGE_TRACE,
+	OPT_NO_BIND, OPT_MERGE_TRACE, OPT_NONFINITE,
 };
 
 static const struct option long_opts[] = {
@@ -83,6 +93,7 @@ static const struct option long_opts[] = {
 	{ "checkpoint-dir", required_argument, NULL, OPT_CKPT },
 	{ "resume", no_argument, NULL, OPT_RESUME },
 	{ "mem-cap", required_argument, NULL, OPT_MEMCAP },
+	{ "nonfinite", required_argument, NULL, OPT_NONFINITE },
 	{ "threads", required_argument, NULL, OPT_THREADS },
 	{ "data", required_argument, NULL, OPT_DATA },
 	{ "quiet", no_argument, NULL, 'q' },
@@ -98,15 +109,15 @@ static const struct option long_opts[] = {
 	{ NULL, 0, NULL, 0 },
 };
 
-static int parse_long(const char *opt, const char *s, long lo, long *out)
+static int parse_long(const char *opt, const char *s, long lo, long hi, long *out)
 {
 	char *end;
 	long v;
 
 	errno = 0;
 	v = strtol(s, &end, 10);
-	if (errno || end == s || *end || v < lo) {
-		fprintf(stderr, "dtpipe: %s %s: expected an integer >= %ld\n", opt, s, lo);
+	if (errno || end == s || *end || v < lo || v > hi) {
+		fprintf(stderr, "dtpipe: %s %s: expected an integer from %ld to %ld\n", opt, s, lo, hi);
 		return -EINVAL;
 	}
 	*out = v;
@@ -125,17 +136,17 @@ static int parse_args(int argc, char **argv, struct dtp_launch_args *a)
 		switch (c) {
 		case 'p': a->plan_path = optarg; break;
 		case 's':
-			if (parse_long("--stage", optarg, 0, &v))
+			if (parse_long("--stage", optarg, 0, DTP_MAX_STAGES - 1, &v))
 				return -EINVAL;
 			a->stage_opt = (int)v;
 			break;
 		case OPT_STEPS:
-			if (parse_long("--steps", optarg, 1, &v))
+			if (parse_long("--steps", optarg, 1, DTP_MAX_STEPS, &v))
 				return -EINVAL;
 			a->o.steps = v;
 			break;
 		case OPT_EPOCHS:
-			if (parse_long("--epochs", optarg, 1, &v))
+			if (parse_long("--epochs", optarg, 1, DTP_MAX_EPOCHS, &v))
 				return -EINVAL;
 			a->o.epochs = (int)v;
 			break;
@@ -162,8 +173,18 @@ static int parse_args(int argc, char **argv, struct dtp_launch_args *a)
 				return -EINVAL;
 			}
 			break;
+		case OPT_NONFINITE: {
+			int skip;
+
+			if (dtp_nonfinite_parse(optarg, &skip)) {
+				fprintf(stderr, "dtpipe: --nonfinite %s: use stop or skip\n", optarg);
+				return -EINVAL;
+			}
+			a->o.nonfinite = skip ? 2 : 1;
+			break;
+		}
 		case OPT_THREADS:
-			if (parse_long("--threads", optarg, 1, &v))
+			if (parse_long("--threads", optarg, 1, 4096, &v))
 				return -EINVAL;
 			a->threads = (int)v;
 			break;
@@ -184,6 +205,108 @@ static int parse_args(int argc, char **argv, struct dtp_launch_args *a)
 	}
 	if (optind < argc) {
 		fprintf(stderr, "dtpipe: unexpected argument '%s'; try 'dtpipe --help'\n", argv[optind]);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+#define PLAN_STREAM_MAX (1 << 20)
+
+/* The plan as --plan names it, for the stages too. A directory is refused.
+ * A pipe (--plan <(...)) or another stream can be read only once: it is read
+ * here into a memfd that the stages inherit, and --plan (in argv, which the
+ * child stages get) names /proc/self/fd/N instead. arg: room for that. */
+static int plan_once(struct dtp_launch_args *a, int argc, char **argv, char *arg, size_t len)
+{
+	const char *path = a->plan_path;
+	struct stat st;
+	char *text;
+	size_t got = 0;
+	ssize_t n;
+	int fd, mfd, pre, argi = 0;
+
+	if (!path || stat(path, &st) != 0 || S_ISREG(st.st_mode))
+		return 0;   /* the loader names a missing file */
+	if (S_ISDIR(st.st_mode)) {
+		fprintf(stderr, "dtpipe: --plan %s: is a directory: give the plan file (an INI file, docs/plan-format.md)\n",
+			path);
+		return -EISDIR;
+	}
+	/* non-blocking: a FIFO nobody writes to reads as empty instead of hanging */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0) {
+		fprintf(stderr, "dtpipe: --plan %s: cannot open the plan: %s\n", path, strerror(errno));
+		return -EINVAL;
+	}
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+	text = malloc(PLAN_STREAM_MAX);
+	if (!text) {
+		close(fd);
+		return -ENOMEM;
+	}
+	while (got < PLAN_STREAM_MAX && (n = read(fd, text + got, PLAN_STREAM_MAX - got)) > 0)
+		got += (size_t)n;
+	close(fd);
+	if (got == 0 || got == PLAN_STREAM_MAX) {
+		fprintf(stderr, "dtpipe: --plan %s: %s: give the plan file (an INI file, docs/plan-format.md)\n",
+			path, got ? "a stream of 1 MiB or more is no plan" : "empty (nothing was written to it)");
+		free(text);
+		return -EINVAL;
+	}
+	/* inherited by the stages (no MFD_CLOEXEC) */
+	mfd = memfd_create("dtpipe-plan", 0);
+	if (mfd < 0 || write(mfd, text, got) != (ssize_t)got) {
+		fprintf(stderr, "dtpipe: --plan %s: cannot keep the plan for the stages: %s\n", path,
+			strerror(errno));
+		free(text);
+		if (mfd >= 0)
+			close(mfd);
+		return -EIO;
+	}
+	free(text);
+	/* the element that holds the argument: "--plan=", "-p" or nothing before it */
+	for (int i = 1; i < argc; i++)
+		if (a->plan_path >= argv[i] && a->plan_path < argv[i] + strlen(argv[i]))
+			argi = i;
+	pre = argi ? (int)(a->plan_path - argv[argi]) : 0;
+	snprintf(arg, len, "%.*s/proc/self/fd/%d", pre, argi ? argv[argi] : "", mfd);
+	if (argi)
+		argv[argi] = arg;
+	a->plan_path = arg + pre;
+	return 0;
+}
+
+/* An output file the run writes as it goes (--metrics) or at its end
+ * (--trace: PATH.stage-N, then PATH): a path that cannot be written is
+ * refused at start, not after the whole run. Nothing is created here. */
+static int check_output(const char *opt, const char *path)
+{
+	char dir[4096];
+	const char *slash;
+	struct stat st;
+
+	if (!path)
+		return 0;
+	if (stat(path, &st) == 0) {
+		if (S_ISDIR(st.st_mode)) {
+			fprintf(stderr, "dtpipe: %s %s: is a directory: give a file name\n", opt, path);
+			return -EISDIR;
+		}
+		if (access(path, W_OK) != 0) {
+			fprintf(stderr, "dtpipe: %s %s: cannot write it: %s\n", opt, path, strerror(errno));
+			return -EINVAL;
+		}
+		return 0;
+	}
+	slash = strrchr(path, '/');
+	if (!slash)
+		snprintf(dir, sizeof(dir), ".");
+	else
+		snprintf(dir, sizeof(dir), "%.*s", slash == path ? 1 : (int)(slash - path), path);
+	if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode) || access(dir, W_OK | X_OK) != 0) {
+		fprintf(stderr, "dtpipe: %s %s: cannot create it: %s %s\n", opt, path, dir,
+			stat(dir, &st) != 0 ? "does not exist" :
+			!S_ISDIR(st.st_mode) ? "is not a directory" : "is not writable");
 		return -EINVAL;
 	}
 	return 0;
@@ -255,6 +378,7 @@ int main(int argc, char **argv)
 	struct dtp_err err = { 0 };
 	struct dtp_plan *plan;
 	enum dtp_rank_source src;
+	char plan_arg[DTP_PLAN_PATH_MAX + 64];
 	int r, rank, status;
 
 	if (parse_args(argc, argv, &a))
@@ -271,6 +395,13 @@ int main(int argc, char **argv)
 		fputs(dtp_default_plan_text, stdout);
 		return 0;
 	}
+	r = plan_once(&a, argc, argv, plan_arg, sizeof(plan_arg));
+	if (r == 0 && !a.merge_trace)
+		r = check_output("--metrics", a.o.metrics_path);
+	if (r == 0 && !a.merge_trace)
+		r = check_output("--trace", a.o.trace_path);
+	if (r)
+		return dtp_exit_code(r);
 	plan = malloc(sizeof(*plan));
 	if (!plan)
 		return DTP_EXIT_FAIL;

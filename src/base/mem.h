@@ -25,6 +25,10 @@ int dtp_arena_init(struct dtp_arena *a, size_t bytes);
 void *dtp_arena_take(struct dtp_arena *a, size_t bytes, size_t align);
 void dtp_arena_release(struct dtp_arena *a);
 
+/* bytes for people, in the largest binary unit that keeps the value >= 1:
+ * "512 B", "1.0 KiB", "3.2 MiB", "1.5 GiB"; returns buf */
+const char *dtp_fmt_bytes(double bytes, char *buf, size_t len);
+
 /* round x up to a multiple of a (a power of two) */
 static inline size_t dtp_align_up(size_t x, size_t a)
 {

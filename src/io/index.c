@@ -118,7 +118,7 @@ static int slurp(const char *path, uint8_t **out, size_t *len, struct dtp_err *e
 	ssize_t n;
 	int fd, rc = 0;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);   /* a FIFO must not block */
 	if (fd < 0)
 		return dtp_errf(err, errno == ENOENT ? -ENOENT : -EBADMSG, "%s: %s", path, strerror(errno));
 	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > (off_t)DTP_INDEX_MAX_BYTES) {

@@ -86,19 +86,20 @@ static int open_shard(struct dtp_ring *r, int shard, struct dtp_err *err)
 		r->headers_checked++;
 	}
 	if (r->direct) {
-		fd = open(path, O_RDONLY | O_CLOEXEC | O_DIRECT);
-		if (fd < 0 && errno == EINVAL && r->direct_req < 0) {
+		fd = dtp_shard_open(path, O_DIRECT, NULL, err);
+		if (fd == -EOPNOTSUPP && r->direct_req < 0) {
 			dtp_debug("%s: O_DIRECT refused by the file system, reading buffered", path);
 			r->direct = 0;
-		} else if (fd < 0 && errno == EINVAL) {
+		} else if (fd == -EOPNOTSUPP) {
 			return dtp_errf(err, -EINVAL, "%s: the file system refuses O_DIRECT; set direct = -1 or 0", path);
+		} else if (fd < 0) {
+			return fd;
 		}
 	}
 	if (fd < 0 && !r->direct)
-		fd = open(path, O_RDONLY | O_CLOEXEC);
+		fd = dtp_shard_open(path, 0, NULL, err);
 	if (fd < 0)
-		return dtp_errf(err, errno == ENOENT ? -ENOENT : -EINVAL, "%s: unreadable shard: %s",
-				path, strerror(errno));
+		return fd;
 	r->fds[shard] = fd;
 	return 0;
 }

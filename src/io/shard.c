@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -168,6 +169,36 @@ int dtp_shard_parse(const char *path, const uint8_t *h, size_t hlen, uint64_t si
 	return 0;
 }
 
+static const char *file_kind(mode_t m)
+{
+	return S_ISFIFO(m) ? "a FIFO" : S_ISDIR(m) ? "a directory" : S_ISSOCK(m) ? "a socket" :
+	       S_ISCHR(m) ? "a character device" : S_ISBLK(m) ? "a block device" : "not a regular file";
+}
+
+/* A shard is a regular file: anything else (a FIFO would block open() and
+ * every stage with it) is refused by its type before it is opened, and the
+ * open itself does not block (O_NONBLOCK) should the path change between. */
+int dtp_shard_open(const char *path, int flags, struct stat *st, struct dtp_err *err)
+{
+	struct stat s;
+	int fd;
+
+	if (stat(path, &s) == 0 && !S_ISREG(s.st_mode))
+		return dtp_errf(err, -EINVAL, "%s: %s, not a regular file: a shard must be a regular file; remove it from the dataset", path, file_kind(s.st_mode));
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | flags);
+	if (fd < 0)
+		return errno == EINVAL && (flags & O_DIRECT) ? -EOPNOTSUPP :
+		       dtp_errf(err, errno == ENOENT ? -ENOENT : -EINVAL, "%s: unreadable shard: %s",
+				path, strerror(errno));
+	if (fstat(fd, &s) != 0 || !S_ISREG(s.st_mode)) {
+		close(fd);
+		return dtp_errf(err, -EINVAL, "%s: %s, not a regular file: a shard must be a regular file; remove it from the dataset", path, file_kind(s.st_mode));
+	}
+	if (st)
+		*st = s;
+	return fd;
+}
+
 int dtp_shard_probe(const char *path, int seq_len, struct dtp_shard *out, struct dtp_err *err)
 {
 	uint8_t h[DTP_TOK_HEADER_BYTES];
@@ -176,14 +207,9 @@ int dtp_shard_probe(const char *path, int seq_len, struct dtp_shard *out, struct
 	ssize_t n;
 	int fd, rc;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	fd = dtp_shard_open(path, 0, &st, err);
 	if (fd < 0)
-		return dtp_errf(err, errno == ENOENT ? -ENOENT : -EINVAL, "%s: unreadable shard: %s",
-				path, strerror(errno));
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-		rc = dtp_errf(err, -EINVAL, "%s: not a regular file", path);
-		goto out_close_fd;
-	}
+		return fd;
 	memset(h, 0, sizeof(h));
 	n = pread(fd, h, sizeof(h), 0);
 	if (n < 0) {
@@ -205,29 +231,52 @@ out_close_fd:
 	return rc;
 }
 
+/* the first field of a shard's header that differs between was and now:
+ * its name, and both values in buf; NULL when they agree */
+static const char *changed_field(const struct dtp_shard *was, const struct dtp_shard *now,
+				 char *buf, size_t len)
+{
+#define CMP(name, field) \
+	if (now->field != was->field) { \
+		snprintf(buf, len, "%llu, the index said %llu", (unsigned long long)now->field, \
+			 (unsigned long long)was->field); \
+		return name; \
+	}
+	CMP("kind (1 records, 2 tokens)", kind)
+	CMP(now->kind == DTP_DATASET_TOKENS ? "number of tokens" : "number of records", items)
+	CMP("size in bytes", file_bytes)
+	CMP("data offset", data_offset)
+	if (now->kind == DTP_DATASET_TOKENS) {
+		CMP("token bytes", token_bytes)
+		return NULL;
+	}
+	CMP("record bytes", record_bytes)
+	CMP("feature dtype", rec.feature_dtype)
+	CMP("label dtype", rec.label_dtype)
+	CMP("number of classes", rec.num_classes)
+	CMP("number of dimensions", rec.ndim)
+	for (int i = 0; i < DTP_REC_MAX_DIMS; i++) {
+		CMP("feature shape", rec.dims[i])
+	}
+#undef CMP
+	return NULL;
+}
+
 /* the shard's header as it is now against what the index said of it */
 int dtp_shard_verify(const struct dtp_shard *s, struct dtp_err *err)
 {
 	struct dtp_shard now;
-	int rc, same;
+	const char *field;
+	char vals[96];
+	int rc;
 
 	rc = dtp_shard_probe(s->path, 0, &now, err);
 	if (rc)
 		return rc;
-	same = now.kind == s->kind && now.items == s->items && now.file_bytes == s->file_bytes &&
-	       now.data_offset == s->data_offset;
-	if (same && s->kind == DTP_DATASET_TOKENS)
-		same = now.token_bytes == s->token_bytes;
-	else if (same)
-		same = now.record_bytes == s->record_bytes && now.rec.feature_dtype == s->rec.feature_dtype &&
-		       now.rec.label_dtype == s->rec.label_dtype && now.rec.num_classes == s->rec.num_classes &&
-		       now.rec.ndim == s->rec.ndim && memcmp(now.rec.dims, s->rec.dims, sizeof(now.rec.dims)) == 0;
-	if (!same)
-		rc = dtp_errf(err, -EBADMSG, "%s: the shard changed after the dataset was opened from its index (" DTP_INDEX_NAME "): it now holds %llu %s in %llu bytes, the index said %llu in %llu; open the dataset again",
-			      s->path, (unsigned long long)now.items,
-			      now.kind == DTP_DATASET_TOKENS ? "tokens" : "records",
-			      (unsigned long long)now.file_bytes, (unsigned long long)s->items,
-			      (unsigned long long)s->file_bytes);
+	field = changed_field(s, &now, vals, sizeof(vals));
+	if (field)
+		rc = dtp_errf(err, -EBADMSG, "%s: the shard changed after the dataset was opened from its index (" DTP_INDEX_NAME "): its %s is now %s; open the dataset again",
+			      s->path, field, vals);
 	dtp_shard_free(&now);
 	return rc;
 }

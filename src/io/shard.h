@@ -40,6 +40,11 @@ struct dtp_shard {
 };
 
 /* Reads and checks one shard's header and size (seq_len: T for tokens). */
+/* open a shard read-only (O_NONBLOCK | flags) after checking it is a regular
+ * file: fd, or -EINVAL / -ENOENT named in err (bare -EOPNOTSUPP, err
+ * untouched, when flags has O_DIRECT and the file system refuses it) */
+struct stat;
+int dtp_shard_open(const char *path, int flags, struct stat *st, struct dtp_err *err);
 int dtp_shard_probe(const char *path, int seq_len, struct dtp_shard *out, struct dtp_err *err);
 void dtp_shard_free(struct dtp_shard *s);
 /* Checks a header already read: h holds hlen bytes (zero-padded to

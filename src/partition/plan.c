@@ -47,6 +47,17 @@ int dtp_schedule_parse(const char *s, enum dtp_schedule_kind *out)
 	return 0;
 }
 
+int dtp_nonfinite_parse(const char *s, int *skip)
+{
+	if (strcmp(s, "stop") == 0)
+		*skip = 0;
+	else if (strcmp(s, "skip") == 0)
+		*skip = 1;
+	else
+		return -EINVAL;
+	return 0;
+}
+
 const char *dtp_schedule_name(enum dtp_schedule_kind k)
 {
 	switch (k) {
@@ -330,8 +341,9 @@ int dtp_plan_write(const struct dtp_plan *p, FILE *f)
 	else
 		fprintf(f, "lr_schedule = %s\n", p->cosine_to_end ? "cosine" : "constant");
 	fprintf(f, "min_lr_ratio = %s\nsteps = %ld\nepochs = %d\nseed = %llu\nlog_every = %d\n"
-		"mem_cap = %zu\n", fmt_float(o->min_lr_ratio, b[0], 32), p->steps, p->epochs,
-		(unsigned long long)p->seed, p->log_every, p->mem_cap_bytes);
+		"mem_cap = %zu\nnonfinite = %s\n", fmt_float(o->min_lr_ratio, b[0], 32), p->steps,
+		p->epochs, (unsigned long long)p->seed, p->log_every, p->mem_cap_bytes,
+		p->skip_nonfinite ? "skip" : "stop");
 	fprintf(f, "\n[data]\ntrain = %s\ntest = %s\nloader_budget = %zu\nshuffle_window = %d\n",
 		p->train_path, p->test_path, p->loader_budget_bytes, p->shuffle_window);
 	fprintf(f, "\n[checkpoint]\ndir = %s\nevery = %ld\n", p->checkpoint_dir,

@@ -63,7 +63,16 @@ struct dtp_plan {
 					  * and steps = 0: the program sets optim.total_steps
 					  * to the run's total steps once it knows them */
 	char warnings[1024];             /* "" or lines "file:line: warning: ...\n" (load only) */
+	int skip_nonfinite;              /* [train] nonfinite = skip: a step whose loss or
+					  * gradient norm is not finite makes no update
+					  * (default stop: the run fails) */
 };
+
+/* The most optimizer steps a run may take ([train] steps, --steps, or epochs
+ * times the steps of an epoch): a step number fits a message tag (32 bits)
+ * well below the tags kept for control messages. And the most epochs. */
+#define DTP_MAX_STEPS ((1L << 31) - 1)
+#define DTP_MAX_EPOCHS (1 << 20)
 
 /* Defaults for everything but the model and the stages. */
 void dtp_plan_defaults(struct dtp_plan *p);
@@ -88,5 +97,8 @@ int dtp_parse_size(const char *s, size_t *out);
 int dtp_cpulist_check(const char *s);
 int dtp_schedule_parse(const char *s, enum dtp_schedule_kind *out);
 const char *dtp_schedule_name(enum dtp_schedule_kind k);
+/* "stop" -> 0, "skip" -> 1 (what a non-finite loss or gradient norm does);
+ * -EINVAL otherwise */
+int dtp_nonfinite_parse(const char *s, int *skip);
 
 #endif

@@ -44,11 +44,12 @@ const struct dtp_plan_key dtp_plan_keys[] = {
 	{ "train", "total_steps", DTP_PK_LONG, DTP_PT_OPTIM, offsetof(struct dtp_optim_config, total_steps),
 	  0, 1, 1L << 40 },
 	OK_("min_lr_ratio", min_lr_ratio),
-	PK("train", "steps", DTP_PK_LONG, steps, 0, 1L << 40),
-	PK("train", "epochs", DTP_PK_INT, epochs, 0, 1 << 20),
+	PK("train", "steps", DTP_PK_LONG, steps, 0, DTP_MAX_STEPS),
+	PK("train", "epochs", DTP_PK_INT, epochs, 0, DTP_MAX_EPOCHS),
 	PK("train", "seed", DTP_PK_U64, seed, 0, 0),
 	PK("train", "log_every", DTP_PK_INT, log_every, 1, 1 << 30),
 	PK("train", "mem_cap", DTP_PK_SIZE, mem_cap_bytes, 0, 0),
+	SK("train", "nonfinite", DTP_PK_NONFINITE),
 	PK("data", "train", DTP_PK_STR, train_path, 0, 0),
 	PK("data", "test", DTP_PK_STR, test_path, 0, 0),
 	PK("data", "loader_budget", DTP_PK_SIZE, loader_budget_bytes, 0, 0),
@@ -416,6 +417,10 @@ static void set_value(struct dtp_plan_ctx *c, const struct dtp_plan_key *k, cons
 			c->cosine = 0;
 		else
 			dtp_plan_fail(c, "[train] lr_schedule = '%s': use constant or cosine", v);
+		return;
+	case DTP_PK_NONFINITE:
+		if (dtp_nonfinite_parse(v, &c->p->skip_nonfinite))
+			dtp_plan_fail(c, "[train] nonfinite = '%s': use stop (the run fails) or skip (no update for that step)", v);
 		return;
 	case DTP_PK_TRANSPORT:
 		if (strcmp(v, "auto") && strcmp(v, "verbs") && strcmp(v, "tcp") && strcmp(v, "shm"))

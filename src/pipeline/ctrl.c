@@ -10,9 +10,13 @@
 #include <string.h>
 
 /* up vector: [0, U) per-unit sums of squares, [U, U + 2K) per-stage compute
- * and wait, 4 spare; down vector: clip, loss sum, grad norm, spare, then
+ * and wait, 4 spare; down vector: clip, loss sum, grad norm, the non-finite verdict, then
  * [4, 4 + 2K) the per-stage times */
 #define DOWN_TIMES 4
+
+/* a step's messages are tagged with its number: the plan's bound on steps
+ * (plan.h) keeps every step below the reserved tags */
+_Static_assert(DTP_MAX_STEPS < (long)DTP_CTRL_TAG_FIRST, "steps would reach the reserved tags");
 
 size_t dtp_ctrl_up_len(int units, int K)
 {
@@ -112,6 +116,7 @@ static void unpack_down(const double *v, int K, struct dtp_ctrl_down *d)
 	d->clip = v[0];
 	d->loss_sum = v[1];
 	d->grad_norm = v[2];
+	d->verdict = v[3];
 	memcpy(d->times, v + DOWN_TIMES, 2 * (size_t)K * sizeof(double));
 }
 
@@ -151,6 +156,7 @@ int dtp_ctrl_step_sync(struct dtp_stage *st, long step, const double *unit_sumsq
 	dv[0] = p->optim.clip_norm > 0 ? (double)dtp_clip_factor(&p->optim, total) : 1.0;
 	dv[1] = st->loss_sum;
 	dv[2] = sqrt(total);
+	dv[3] = dtp_nonfinite_verdict(st, up, st->loss_sum);
 	memcpy(dv + DOWN_TIMES, up + U, 2 * K * sizeof(double));
 	unpack_down(dv, st->K, down);
 	if (st->is_first)

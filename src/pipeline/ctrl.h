@@ -44,6 +44,7 @@ struct dtp_ctrl_down {
 	double clip;                          /* gradient multiplier */
 	double loss_sum;                      /* last stage's sum of the step's losses */
 	double grad_norm;                     /* global, before clipping */
+	double verdict;                       /* non-finite step: 0 none, else nonfinite.c's */
 	double times[2 * DTP_MAX_STAGES];     /* per stage: compute + data, wait (seconds) */
 };
 

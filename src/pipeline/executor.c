@@ -113,14 +113,13 @@ static int loss_of(struct dtp_stage *st, float *logits, const int32_t *tgt, int 
 		   double *sum, int *correct, struct dtp_err *err)
 {
 	int N = n * (int)st->tgt_elems;
-	double l = dtp_xent(logits, tgt, N, st->vocab, logits, scale, correct);
+	int r = dtp_stage_check_targets(st, tgt, N, err);
 
-	if (isnan(l))
-		return dtp_errf(err, -ERANGE,
-				"stage %d: a target is outside [0, %d): the dataset does not match the model's output size",
-				st->s, st->vocab);
-	*sum += l;
-	return 0;
+	/* a loss that is not finite (the run diverged, or NaN data) is judged
+	 * for the whole step in chain_sync (nonfinite.c) */
+	if (r == 0)
+		*sum += dtp_xent(logits, tgt, N, st->vocab, logits, scale, correct);
+	return r;
 }
 
 /* dtp_stage_forward fails only on input it cannot take: say which */
@@ -318,11 +317,15 @@ int dtp_stage_train_step(struct dtp_stage *st, long step, double *loss, double *
 	r = dtp_ctrl_step_sync(st, step, st->sumsq, &down, err);
 	if (r)
 		return r;
-	t0 = dtp_now_ns();
-	dtp_optim_step(st->optim, step, (float)down.clip);
-	span_end(st, DTP_SPAN_OPTIM, step, 0, t0, &st->t_compute);
 	*loss = down.loss_sum * (double)scale;
 	*gnorm = down.grad_norm;
+	st->skipped = down.verdict != 0;
+	if (st->skipped && (r = dtp_nonfinite_act(st, step, down.verdict, *loss, *gnorm, err)))
+		return r;
+	t0 = dtp_now_ns();
+	if (!st->skipped)
+		dtp_optim_step(st->optim, step, (float)down.clip);
+	span_end(st, DTP_SPAN_OPTIM, step, 0, t0, &st->t_compute);
 	if (stage_times)
 		memcpy(stage_times, down.times, 2 * (size_t)st->K * sizeof(double));
 	return 0;

@@ -5,6 +5,8 @@ src_pipeline_libdtp_pipeline_a_SOURCES = \
 	src/pipeline/simulate.c \
 	src/pipeline/stage.h \
 	src/pipeline/setup.c \
+	src/pipeline/datacheck.c \
+	src/pipeline/nonfinite.c \
 	src/pipeline/executor.c \
 	src/pipeline/ctrl.h src/pipeline/ctrl.c \
 	src/pipeline/checkpoint.h src/pipeline/checkpoint.c \

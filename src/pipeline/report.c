@@ -7,6 +7,7 @@
 #include "pipeline/report.h"
 
 #include <errno.h>
+#include <math.h>
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
@@ -104,8 +105,11 @@ void dtp_report_step(struct dtp_report *r, long step, double loss, double gnorm,
 			json_array_append_new(stages, e);
 		}
 		json_object_set_new(o, "step", json_integer(step + 1));
-		json_object_set_new(o, "loss", json_real(loss));
-		json_object_set_new(o, "grad_norm", json_real(gnorm));
+		/* json_real refuses NaN and inf: such a step (nonfinite = skip) says null */
+		json_object_set_new(o, "loss", isfinite(loss) ? json_real(loss) : json_null());
+		json_object_set_new(o, "grad_norm", isfinite(gnorm) ? json_real(gnorm) : json_null());
+		if (st->skipped)
+			json_object_set_new(o, "skipped", json_true());
 		json_object_set_new(o, "lr", json_real(dtp_optim_lr_at(st->optim, step)));
 		json_object_set_new(o, "step_time", json_real(dt));
 		json_object_set_new(o, r->st->plan->model.kind == DTP_MODEL_GPT ? "tokens_per_s" : "samples_per_s",

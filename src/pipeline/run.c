@@ -32,22 +32,28 @@ static void apply_overrides(struct dtp_plan *p, const struct dtp_stage_opts *o)
 		snprintf(p->checkpoint_dir, sizeof(p->checkpoint_dir), "%s", o->checkpoint_dir);
 	if (o->mem_cap > 0)
 		p->mem_cap_bytes = o->mem_cap;
+	if (o->nonfinite)
+		p->skip_nonfinite = o->nonfinite == 2;
 }
 
 static int check_mem_cap(const struct dtp_plan *p, int s, struct dtp_stage_mem *m,
 			 struct dtp_err *err)
 {
 	int r = dtp_stage_mem_predict(p, s, m, err);
+	char b[9][32];
 
 	if (r)
 		return r;
 	if (p->mem_cap_bytes == 0 || m->total <= p->mem_cap_bytes)
 		return 0;
 	return dtp_errf(err, -ENOMEM,
-			"this stage (%d) needs %.1f MiB, over the memory cap of %.1f MiB (params %.1f, grads %.1f, optimizer %.1f, stash %.1f, buffers %.1f, loader %.1f, model scratch %.1f MiB): split the model over more stages, recompute, fewer micro-batches, or raise mem_cap",
-			s, m->total / 1048576.0, p->mem_cap_bytes / 1048576.0, m->params / 1048576.0,
-			m->grads / 1048576.0, m->optim / 1048576.0, m->stash / 1048576.0,
-			m->buffers / 1048576.0, m->loader / 1048576.0, m->model_scratch / 1048576.0);
+			"this stage (%d) needs %s, over the memory cap of %s (params %s, grads %s, optimizer %s, stash %s, buffers %s, loader %s, model scratch %s): split the model over more stages, recompute, fewer micro-batches, or raise mem_cap",
+			s, dtp_fmt_bytes((double)m->total, b[0], 32),
+			dtp_fmt_bytes((double)p->mem_cap_bytes, b[1], 32),
+			dtp_fmt_bytes((double)m->params, b[2], 32), dtp_fmt_bytes((double)m->grads, b[3], 32),
+			dtp_fmt_bytes((double)m->optim, b[4], 32), dtp_fmt_bytes((double)m->stash, b[5], 32),
+			dtp_fmt_bytes((double)m->buffers, b[6], 32), dtp_fmt_bytes((double)m->loader, b[7], 32),
+			dtp_fmt_bytes((double)m->model_scratch, b[8], 32));
 }
 
 /* The cap is enforced twice: before anything is allocated, from the predicted
@@ -58,6 +64,7 @@ static int check_peak_rss(const struct dtp_plan *p, long step, struct dtp_err *e
 {
 	struct rusage ru;
 	double peak;
+	char pk[32], cap[32];
 
 	if (p->mem_cap_bytes == 0 || getrusage(RUSAGE_SELF, &ru) != 0)
 		return 0;
@@ -65,8 +72,9 @@ static int check_peak_rss(const struct dtp_plan *p, long step, struct dtp_err *e
 	if (peak <= (double)p->mem_cap_bytes)
 		return 0;
 	return dtp_errf(err, -ENOMEM,
-			"peak resident memory %.1f MiB after step %ld is over the memory cap of %.1f MiB: split the model over more stages, recompute, fewer micro-batches, or raise mem_cap",
-			peak / 1048576.0, step + 1, p->mem_cap_bytes / 1048576.0);
+			"peak resident memory %s after step %ld is over the memory cap of %s: split the model over more stages, recompute, fewer micro-batches, or raise mem_cap",
+			dtp_fmt_bytes(peak, pk, sizeof(pk)), step + 1,
+			dtp_fmt_bytes((double)p->mem_cap_bytes, cap, sizeof(cap)));
 }
 
 /* Stage 0 decides the step count and the first step; the others check. */
@@ -82,11 +90,11 @@ static int agree_on_steps(struct dtp_stage *st, struct dtp_plan *p, long resumed
 			return dtp_errf(err, -EINVAL,
 					"%s: %llu samples make no full mini-batch of %d x %d: use fewer or smaller micro-batches",
 					p->train_path, (unsigned long long)st->train_samples, st->M, st->B);
-		m->total_steps = p->steps > 0 ? p->steps : (long)p->epochs * per_epoch;
-		if (m->total_steps >= (long)DTP_CTRL_TAG_FIRST)
+		if (p->steps <= 0 && (long)p->epochs * per_epoch > DTP_MAX_STEPS)
 			return dtp_errf(err, -EINVAL,
-					"%s: %ld steps, at most %ld supported (a step's messages are tagged with its number): train fewer steps or epochs",
-					p->path, m->total_steps, (long)DTP_CTRL_TAG_FIRST - 1);
+					"%d epochs of %ld steps make more than %ld steps: train fewer epochs",
+					p->epochs, per_epoch, DTP_MAX_STEPS);
+		m->total_steps = p->steps > 0 ? p->steps : (long)p->epochs * per_epoch;
 		m->start_step = resumed;
 		m->eval_batches = (long)((st->test_samples + (uint64_t)st->B - 1) / (uint64_t)st->B);
 	} else {
@@ -162,6 +170,10 @@ int dtp_stage_run(const struct dtp_plan *plan, const struct dtp_stage_opts *o,
 	if (o->resume && (r = dtp_checkpoint_load(st, p->checkpoint_dir, &resumed, err)))
 		goto out_trace;
 	r = agree_on_steps(st, p, resumed, &agreed, err);
+	if (r == 0 && o->resume && agreed.start_step >= agreed.total_steps)
+		r = dtp_errf(err, -EINVAL,
+			     "%s: the checkpoint is at step %ld and the run has %ld steps, so there is nothing to train: steps count from the start of the run, not from the checkpoint; give --steps more than %ld to continue",
+			     p->checkpoint_dir, agreed.start_step, agreed.total_steps, agreed.start_step);
 	if (r)
 		goto out_trace;
 	total = agreed.total_steps;
@@ -216,7 +228,10 @@ out_trace:
 	if (st->trace) {
 		struct dtp_err terr = { 0 };
 
-		if (dtp_trace_close(st->trace, &terr))
+		/* the launcher merges the parts of a run that succeeded only */
+		if (r)
+			dtp_trace_discard(st->trace);
+		else if (dtp_trace_close(st->trace, &terr))
 			dtp_warn("%s", terr.msg);
 		st->trace = NULL;
 	}

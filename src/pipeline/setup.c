@@ -128,7 +128,9 @@ static int open_loader(const struct dtp_plan *p, const char *path, int train,
 	    c.budget_bytes / 2 / (size_t)c.queue_depth >= 65536)
 		c.block_bytes = (c.budget_bytes / 2 / (size_t)c.queue_depth) & ~(size_t)65535;
 	c.seed = p->seed;
-	c.seq_len = p->model.kind == DTP_MODEL_GPT ? p->model.seq_len : 0;
+	/* an mlp reads records, where seq_len is ignored: 1 lets token shards
+	 * open, so that dtp_stage_check_data names the mismatch */
+	c.seq_len = p->model.kind == DTP_MODEL_GPT ? p->model.seq_len : 1;
 	c.shuffle = train;
 	if (p->shuffle_window > 0)
 		c.shuffle_window = (size_t)p->shuffle_window;
@@ -137,6 +139,12 @@ static int open_loader(const struct dtp_plan *p, const char *path, int train,
 	if (r)
 		return r;
 	dtp_loader_info(*out, &info);
+	r = dtp_stage_check_data(p, path, &info, err);
+	if (r) {
+		dtp_loader_close(*out);
+		*out = NULL;
+		return r;
+	}
 	*samples = info.samples;
 	return 0;
 }

@@ -72,6 +72,7 @@ struct dtp_stage {
 	/* per-step accounting (seconds) */
 	double t_compute, t_wait, t_data;
 	double loss_sum;       /* last stage: sum of xent over the step, in micro-batch order */
+	int skipped;           /* the last step made no update (non-finite, nonfinite = skip) */
 	int wait_timeout_ms;
 
 	struct dtp_trace *trace;   /* may be NULL */
@@ -97,6 +98,20 @@ int dtp_stage_link_failed(int r, int peer, struct dtp_err *err);
 int dtp_stage_open(const struct dtp_plan *plan, const struct dtp_stage_opts *o,
 		   struct dtp_stage **out, struct dtp_err *err);
 void dtp_stage_close(struct dtp_stage *st);
+/* ---- nonfinite.c: a target outside [0, vocab) (-ERANGE, named); the last
+ * stage's verdict on a step (0: finite; +-(1 + first stage with a non-finite
+ * gradient, or the last for the loss): + stop, - skip), and acting on it
+ * (stop: -EDOM naming the step and that stage; skip: 0, the last stage warns) */
+int dtp_stage_check_targets(const struct dtp_stage *st, const int32_t *tgt, int n,
+			    struct dtp_err *err);
+double dtp_nonfinite_verdict(const struct dtp_stage *st, const double *sumsq, double loss_sum);
+int dtp_nonfinite_act(const struct dtp_stage *st, long step, double verdict, double loss,
+		      double gnorm, struct dtp_err *err);
+
+/* ---- datacheck.c: a dataset's kind, feature width and classes against the
+ * model (-EINVAL naming both and the fix) */
+int dtp_stage_check_data(const struct dtp_plan *p, const char *path,
+			 const struct dtp_dataset_info *info, struct dtp_err *err);
 
 /* ---- trace.c: spans recorded into a buffer allocated at start-up */
 enum dtp_span_kind {
@@ -112,6 +127,8 @@ static inline void dtp_trace_span(struct dtp_trace *t, int kind, long step, int 
 				  uint64_t t0, uint64_t t1);
 /* writes PATH.stage-N and frees t */
 int dtp_trace_close(struct dtp_trace *t, struct dtp_err *err);
+/* frees t, writing nothing (a run that failed leaves no part behind) */
+void dtp_trace_discard(struct dtp_trace *t);
 
 struct dtp_span {
 	uint64_t t0, t1;

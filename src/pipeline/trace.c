@@ -41,6 +41,15 @@ int dtp_trace_open(const char *path, int stage, size_t max_spans, struct dtp_tra
 	return 0;
 }
 
+void dtp_trace_discard(struct dtp_trace *t)
+{
+	if (!t)
+		return;
+	free(t->spans);
+	free(t->path);
+	free(t);
+}
+
 int dtp_trace_close(struct dtp_trace *t, struct dtp_err *err)
 {
 	char part[DTP_PLAN_PATH_MAX + 32];

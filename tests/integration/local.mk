@@ -12,3 +12,7 @@ dist_check_SCRIPTS += tests/integration/resume.sh tests/integration/failure.sh \
 # the launcher: no stage outlives it; one documented exit status per outcome
 INTEGRATION_TESTS += tests/integration/orphans.sh tests/integration/exit_status.sh
 dist_check_SCRIPTS += tests/integration/orphans.sh tests/integration/exit_status.sh
+# malformed inputs and faults, generated: one clear message, the documented
+# exit status, nothing left behind
+INTEGRATION_TESTS += tests/integration/redteam.sh
+dist_check_SCRIPTS += tests/integration/redteam.sh

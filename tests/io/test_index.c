@@ -461,7 +461,8 @@ static void test_shard_corrupted_after_indexing(void **state)
 	dtp_rec_header_encode(&spec, PER, h);
 	fx_patch(p, 0, h, sizeof(h));
 	set_mtime(p, m);
-	expect_caught(f->dir, p, "changed after");
+	/* naming the field that changed, with both values */
+	expect_caught(f->dir, p, "number of classes is now 10, the index said 0");
 	/* once touched the index is stale: the open-time scan finds it */
 	backdate(p, 30, 0);
 	o = open_ds(f->dir, 0, 0);
