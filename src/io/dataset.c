@@ -43,8 +43,8 @@ static int list_dir(const char *dir, char ***out, int *count, struct dtp_err *er
 	DIR *d = opendir(dir);
 
 	if (!d)
-		return dtp_errf(err, errno == ENOENT ? -ENOENT : -EINVAL, "%s: cannot open dataset directory: %s",
-				dir, strerror(errno));
+		return dtp_errf_input(err, errno == ENOENT ? -ENOENT : -EINVAL, "%s: cannot open dataset directory: %s",
+				      dir, strerror(errno));
 	while ((de = readdir(d)) != NULL) {
 		size_t len;
 		char *p;
@@ -56,7 +56,7 @@ static int list_dir(const char *dir, char ***out, int *count, struct dtp_err *er
 			cap = cap ? 2 * cap : 16;
 			grown = realloc(names, (size_t)cap * sizeof(*names));
 			if (!grown) {
-				rc = dtp_errf(err, -ENOMEM, "%s: out of memory", dir);
+				rc = dtp_errf_runtime(err, -ENOMEM, "%s: out of memory", dir);
 				goto out_free;
 			}
 			names = grown;
@@ -64,15 +64,15 @@ static int list_dir(const char *dir, char ***out, int *count, struct dtp_err *er
 		len = strlen(dir) + strlen(de->d_name) + 2;
 		p = malloc(len);
 		if (!p) {
-			rc = dtp_errf(err, -ENOMEM, "%s: out of memory", dir);
+			rc = dtp_errf_runtime(err, -ENOMEM, "%s: out of memory", dir);
 			goto out_free;
 		}
 		snprintf(p, len, "%s/%s", dir, de->d_name);
 		names[n++] = p;
 	}
 	if (n == 0) {
-		rc = dtp_errf(err, -ENOENT, "%s: empty dataset directory: no *.bin (llm.c token) or *.dtpr (dtpipe record) shards; make some with dtpipe-shard",
-			      dir);
+		rc = dtp_errf_input(err, -ENOENT, "%s: empty dataset directory: no *.bin (llm.c token) or *.dtpr (dtpipe record) shards; make some with dtpipe-shard",
+				    dir);
 		goto out_free;
 	}
 	qsort(names, (size_t)n, sizeof(*names), cmp_str);
@@ -97,23 +97,23 @@ static int list_glob(const char *pattern, char ***out, int *count, struct dtp_er
 	rc = glob(pattern, 0, NULL, &g);
 	if (rc == GLOB_NOMATCH || (rc == 0 && g.gl_pathc == 0)) {
 		globfree(&g);
-		return dtp_errf(err, -ENOENT, "%s: no shard matches this path or glob", pattern);
+		return dtp_errf_input(err, -ENOENT, "%s: no shard matches this path or glob", pattern);
 	}
 	if (rc != 0) {
 		globfree(&g);
-		return dtp_errf(err, -EINVAL, "%s: cannot expand the glob", pattern);
+		return dtp_errf_input(err, -EINVAL, "%s: cannot expand the glob", pattern);
 	}
 	names = calloc(g.gl_pathc, sizeof(*names));
 	if (!names) {
 		globfree(&g);
-		return dtp_errf(err, -ENOMEM, "%s: out of memory", pattern);
+		return dtp_errf_runtime(err, -ENOMEM, "%s: out of memory", pattern);
 	}
 	for (i = 0; i < g.gl_pathc; i++) {
 		names[i] = strdup(g.gl_pathv[i]);
 		if (!names[i]) {
 			free_names(names, (int)i);
 			globfree(&g);
-			return dtp_errf(err, -ENOMEM, "%s: out of memory", pattern);
+			return dtp_errf_runtime(err, -ENOMEM, "%s: out of memory", pattern);
 		}
 	}
 	*count = (int)g.gl_pathc;
@@ -294,7 +294,7 @@ int dtp_dataset_open(const char *path, int seq_len, struct dtp_dataset *out, str
 
 	memset(&ds, 0, sizeof(ds));
 	if (!path || !*path)
-		return dtp_errf(err, -EINVAL, "no dataset path given");
+		return dtp_errf_input(err, -EINVAL, "no dataset path given");
 	is_dir = stat(path, &st) == 0 && S_ISDIR(st.st_mode);
 	if (is_dir)
 		rc = list_dir(path, &names, &n, err);
@@ -305,7 +305,7 @@ int dtp_dataset_open(const char *path, int seq_len, struct dtp_dataset *out, str
 	ixscan_start(&x, path, is_dir, names, n, seq_len);
 	ds.shards = calloc((size_t)n, sizeof(*ds.shards));
 	if (!ds.shards) {
-		rc = dtp_errf(err, -ENOMEM, "%s: out of memory", path);
+		rc = dtp_errf_runtime(err, -ENOMEM, "%s: out of memory", path);
 		goto out_free_scan;
 	}
 	ds.index_used = ixscan_fresh(&x, names, n);
@@ -313,7 +313,7 @@ int dtp_dataset_open(const char *path, int seq_len, struct dtp_dataset *out, str
 		if (ds.index_used) {   /* the header is checked when the ring first opens the shard */
 			ds.shards[i] = *dtp_index_find(&x.ix, dtp_index_basename(names[i]));
 			ds.shards[i].path = strdup(names[i]);
-			rc = ds.shards[i].path ? 0 : dtp_errf(err, -ENOMEM, "%s: out of memory", path);
+			rc = ds.shards[i].path ? 0 : dtp_errf_runtime(err, -ENOMEM, "%s: out of memory", path);
 		} else {
 			rc = dtp_shard_probe(names[i], seq_len, &ds.shards[i], err);
 			ds.headers_read++;
@@ -322,8 +322,8 @@ int dtp_dataset_open(const char *path, int seq_len, struct dtp_dataset *out, str
 			goto out_free_shards;
 		ds.num_shards = i + 1;
 		if (i > 0 && !same_shape(&ds.shards[0], &ds.shards[i])) {
-			rc = dtp_errf(err, -EINVAL, "%s: its format, dtype or shape differs from %s: one dataset holds one kind of shard",
-				      names[i], names[0]);
+			rc = dtp_errf_input(err, -EINVAL, "%s: its format, dtype or shape differs from %s: one dataset holds one kind of shard",
+					    names[i], names[0]);
 			goto out_free_shards;
 		}
 		ds.samples += ds.shards[i].samples;
@@ -332,15 +332,15 @@ int dtp_dataset_open(const char *path, int seq_len, struct dtp_dataset *out, str
 	ds.kind = ds.shards[0].kind;
 	if (ds.kind == DTP_DATASET_TOKENS) {
 		if (seq_len < 1)
-			rc = dtp_errf(err, -EINVAL, "%s: token shards need a sequence length T >= 1", path);
+			rc = dtp_errf_input(err, -EINVAL, "%s: token shards need a sequence length T >= 1", path);
 		ds.stride_bytes = (size_t)seq_len * (size_t)ds.shards[0].token_bytes;
 		ds.sample_bytes = ds.stride_bytes + (size_t)ds.shards[0].token_bytes;
 	} else {
 		ds.stride_bytes = ds.sample_bytes = ds.shards[0].record_bytes;
 	}
 	if (!rc && ds.samples == 0)
-		rc = dtp_errf(err, -EINVAL, "%s: the dataset holds no samples (%d shard(s)%s)", path, n,
-			      ds.kind == DTP_DATASET_TOKENS ? ", each shorter than T+1 tokens" : "");
+		rc = dtp_errf_input(err, -EINVAL, "%s: the dataset holds no samples (%d shard(s)%s)", path, n,
+				    ds.kind == DTP_DATASET_TOKENS ? ", each shorter than T+1 tokens" : "");
 	if (rc)
 		goto out_free_shards;
 	if (!ds.index_used)
@@ -369,7 +369,7 @@ int dtp_dataset_index(const char *dir, struct dtp_err *err)
 		return rc;
 	shards = calloc((size_t)n, sizeof(*shards));
 	if (!shards) {
-		rc = dtp_errf(err, -ENOMEM, "%s: out of memory", dir);
+		rc = dtp_errf_runtime(err, -ENOMEM, "%s: out of memory", dir);
 		goto out_free_names;
 	}
 	for (i = 0; i < n; i++, done++) {

@@ -71,11 +71,11 @@ static int decode_entry(const char *ipath, const uint8_t *p, size_t len, int seq
 	int i, rc;
 
 	if (len < DTP_INDEX_ENTRY_BYTES)
-		return dtp_errf(err, -EBADMSG, "%s: entry cut short", ipath);
+		return dtp_errf_input(err, -EBADMSG, "%s: entry cut short", ipath);
 	L = dtp_le32(p);
 	if (L == 0 || L > 4095 || len - DTP_INDEX_ENTRY_BYTES < L ||
 	    memchr(p + DTP_INDEX_ENTRY_BYTES, '/', L) || memchr(p + DTP_INDEX_ENTRY_BYTES, '\0', L))
-		return dtp_errf(err, -EBADMSG, "%s: entry with a bad name", ipath);
+		return dtp_errf_input(err, -EBADMSG, "%s: entry with a bad name", ipath);
 	kind = dtp_le32(p + 4);
 	items = dtp_le64(p + 24);
 	tb = dtp_le32(p + 32);
@@ -94,7 +94,7 @@ static int decode_entry(const char *ipath, const uint8_t *p, size_t len, int seq
 		dtp_put_le32(h + 4, (uint32_t)(tb == 2 ? DTP_TOK_VERSION_U16 : DTP_TOK_VERSION_U32));
 		dtp_put_le32(h + 8, (uint32_t)items);
 	} else {
-		return dtp_errf(err, -EBADMSG, "%s: entry of unknown kind %u", ipath, kind);
+		return dtp_errf_input(err, -EBADMSG, "%s: entry of unknown kind %u", ipath, kind);
 	}
 	rc = dtp_shard_parse(ipath, h, sizeof(h), dtp_le64(p + 8), seq_len, &s, err);
 	if (rc)
@@ -103,7 +103,7 @@ static int decode_entry(const char *ipath, const uint8_t *p, size_t len, int seq
 	s.indexed = 1;
 	s.path = strndup((const char *)p + DTP_INDEX_ENTRY_BYTES, L);
 	if (!s.path)
-		return dtp_errf(err, -ENOMEM, "%s: out of memory", ipath);
+		return dtp_errf_runtime(err, -ENOMEM, "%s: out of memory", ipath);
 	*out = s;
 	*used = DTP_INDEX_ENTRY_BYTES + L;
 	return 0;
@@ -120,20 +120,20 @@ static int slurp(const char *path, uint8_t **out, size_t *len, struct dtp_err *e
 
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);   /* a FIFO must not block */
 	if (fd < 0)
-		return dtp_errf(err, errno == ENOENT ? -ENOENT : -EBADMSG, "%s: %s", path, strerror(errno));
+		return dtp_errf_input(err, errno == ENOENT ? -ENOENT : -EBADMSG, "%s: %s", path, strerror(errno));
 	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > (off_t)DTP_INDEX_MAX_BYTES) {
-		rc = dtp_errf(err, -EBADMSG, "%s: not a regular file of at most %u bytes", path, DTP_INDEX_MAX_BYTES);
+		rc = dtp_errf_input(err, -EBADMSG, "%s: not a regular file of at most %u bytes", path, DTP_INDEX_MAX_BYTES);
 		goto out_close_fd;
 	}
 	b = malloc((size_t)st.st_size + 1);
 	if (!b) {
-		rc = dtp_errf(err, -ENOMEM, "%s: out of memory", path);
+		rc = dtp_errf_runtime(err, -ENOMEM, "%s: out of memory", path);
 		goto out_close_fd;
 	}
 	while (got < (size_t)st.st_size) {
 		n = pread(fd, b + got, (size_t)st.st_size - got, (off_t)got);
 		if (n <= 0) {
-			rc = dtp_errf(err, -EBADMSG, "%s: read: %s", path, n < 0 ? strerror(errno) : "file shrank");
+			rc = dtp_errf_input(err, -EBADMSG, "%s: read: %s", path, n < 0 ? strerror(errno) : "file shrank");
 			free(b);
 			goto out_close_fd;
 		}
@@ -161,28 +161,28 @@ int dtp_index_load(const char *dir, int seq_len, struct dtp_index *out, struct d
 	if (rc)
 		return rc;
 	if (len < DTP_INDEX_HEADER_BYTES + 4 || dtp_le32(b) != DTP_INDEX_MAGIC) {
-		rc = dtp_errf(err, -EBADMSG, "%s: not a dtpipe dataset index (bad magic or too short)", path);
+		rc = dtp_errf_input(err, -EBADMSG, "%s: not a dtpipe dataset index (bad magic or too short)", path);
 		goto out_free;
 	}
 	if (dtp_le32(b + 4) != DTP_INDEX_VERSION) {
-		rc = dtp_errf(err, -EBADMSG, "%s: index version %u, this dtpipe writes %u", path,
-			      dtp_le32(b + 4), DTP_INDEX_VERSION);
+		rc = dtp_errf_input(err, -EBADMSG, "%s: index version %u, this dtpipe writes %u", path,
+				    dtp_le32(b + 4), DTP_INDEX_VERSION);
 		goto out_free;
 	}
 	if (dtp_le64(b + 24) != len ||
 	    dtp_le32(b + len - 4) != (uint32_t)crc32(0L, b, (uInt)(len - 4))) {
-		rc = dtp_errf(err, -EBADMSG, "%s: length or CRC mismatch: the index is corrupt", path);
+		rc = dtp_errf_input(err, -EBADMSG, "%s: length or CRC mismatch: the index is corrupt", path);
 		goto out_free;
 	}
 	count = dtp_le32(b + 8);
 	if (count > (len - DTP_INDEX_HEADER_BYTES) / DTP_INDEX_ENTRY_BYTES) {
-		rc = dtp_errf(err, -EBADMSG, "%s: %u entries cannot fit in %zu bytes", path, count, len);
+		rc = dtp_errf_input(err, -EBADMSG, "%s: %u entries cannot fit in %zu bytes", path, count, len);
 		goto out_free;
 	}
 	ix.scan_ns = (int64_t)dtp_le64(b + 16);
 	ix.e = calloc(count ? count : 1, sizeof(*ix.e));
 	if (!ix.e) {
-		rc = dtp_errf(err, -ENOMEM, "%s: out of memory", path);
+		rc = dtp_errf_runtime(err, -ENOMEM, "%s: out of memory", path);
 		goto out_free;
 	}
 	for (i = 0, off = DTP_INDEX_HEADER_BYTES; i < count; i++, off += used) {
@@ -191,12 +191,12 @@ int dtp_index_load(const char *dir, int seq_len, struct dtp_index *out, struct d
 			goto out_free_ix;
 		ix.n = (int)i + 1;
 		if (i > 0 && strcmp(ix.e[i - 1].path, ix.e[i].path) >= 0) {
-			rc = dtp_errf(err, -EBADMSG, "%s: entries out of order", path);
+			rc = dtp_errf_input(err, -EBADMSG, "%s: entries out of order", path);
 			goto out_free_ix;
 		}
 	}
 	if (off != len - 4) {
-		rc = dtp_errf(err, -EBADMSG, "%s: %zu bytes after the last entry", path, len - 4 - off);
+		rc = dtp_errf_input(err, -EBADMSG, "%s: %zu bytes after the last entry", path, len - 4 - off);
 		goto out_free_ix;
 	}
 	free(b);
@@ -267,11 +267,11 @@ int dtp_index_write(const char *dir, const struct dtp_shard *shards, int n, int6
 
 	sorted = calloc(n > 0 ? (size_t)n : 1, sizeof(*sorted));
 	if (!sorted)
-		return dtp_errf(err, -ENOMEM, "%s: out of memory", dir);
+		return dtp_errf_runtime(err, -ENOMEM, "%s: out of memory", dir);
 	for (i = 0; i < n; i++) {
 		L = strlen(dtp_index_basename(shards[i].path));
 		if (L == 0 || L > 4095) {
-			rc = dtp_errf(err, -ENAMETOOLONG, "%s: shard name of %zu bytes", shards[i].path, L);
+			rc = dtp_errf_input(err, -ENAMETOOLONG, "%s: shard name of %zu bytes", shards[i].path, L);
 			goto out_free;
 		}
 		sorted[i] = &shards[i];
@@ -280,13 +280,13 @@ int dtp_index_write(const char *dir, const struct dtp_shard *shards, int n, int6
 	qsort(sorted, (size_t)n, sizeof(*sorted), cmp_shard_name);
 	for (i = 1; i < n; i++)
 		if (cmp_shard_name(&sorted[i - 1], &sorted[i]) == 0) {
-			rc = dtp_errf(err, -EINVAL, "%s: two shards named %s", dir,
-				      dtp_index_basename(sorted[i]->path));
+			rc = dtp_errf_input(err, -EINVAL, "%s: two shards named %s", dir,
+					    dtp_index_basename(sorted[i]->path));
 			goto out_free;
 		}
 	b = calloc(1, len);
 	if (!b) {
-		rc = dtp_errf(err, -ENOMEM, "%s: out of memory", dir);
+		rc = dtp_errf_runtime(err, -ENOMEM, "%s: out of memory", dir);
 		goto out_free;
 	}
 	dtp_put_le32(b, DTP_INDEX_MAGIC);
@@ -303,7 +303,7 @@ int dtp_index_write(const char *dir, const struct dtp_shard *shards, int n, int6
 	snprintf(path, sizeof(path), "%.4000s/%s", dir, DTP_INDEX_NAME);
 	fd = mkostemp(tmp, O_CLOEXEC);
 	if (fd < 0) {
-		rc = dtp_errf(err, -errno, "%s: cannot create the dataset index: %s", tmp, strerror(errno));
+		rc = dtp_errf_input(err, -errno, "%s: cannot create the dataset index: %s", tmp, strerror(errno));
 		goto out_free;
 	}
 	rc = write_all(fd, b, len);
@@ -314,7 +314,7 @@ int dtp_index_write(const char *dir, const struct dtp_shard *shards, int n, int6
 	if (!rc && rename(tmp, path) != 0)
 		rc = -errno;
 	if (rc) {
-		dtp_errf(err, rc, "%s: cannot write the dataset index: %s", path, strerror(-rc));
+		dtp_errf_runtime(err, rc, "%s: cannot write the dataset index: %s", path, strerror(-rc));
 		unlink(tmp);
 	}
 out_free:

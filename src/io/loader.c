@@ -109,7 +109,7 @@ static int stream_span(struct dtp_loader *l, uint64_t max, int nowait, const uin
 		l->sk++;
 		l->sj = 0;
 		if (l->sk >= l->ds.num_shards)
-			return dtp_errf(err, -EIO, "loader: internal error: stream ran past the epoch");
+			return dtp_errf_runtime(err, -EIO, "loader: internal error: stream ran past the epoch");
 		s = &l->ds.shards[l->order[l->sk]];
 	}
 	if (max > s->samples - l->sj)
@@ -251,12 +251,12 @@ static int start_at(struct dtp_loader *l, uint64_t epoch, uint64_t q, struct dtp
 static int check_config(const struct dtp_loader_config *c, struct dtp_err *err)
 {
 	if (c->queue_depth < 2 || c->queue_depth > 4096)
-		return dtp_errf(err, -EINVAL, "loader: queue depth %d, expected 2..4096", c->queue_depth);
+		return dtp_errf_input(err, -EINVAL, "loader: queue depth %d, expected 2..4096", c->queue_depth);
 	if (c->block_bytes < DTP_IO_ALIGN || c->block_bytes % DTP_IO_ALIGN || c->block_bytes > (1u << 30))
-		return dtp_errf(err, -EINVAL, "loader: block size %zu: expected a multiple of %u up to 1 GiB",
-				c->block_bytes, DTP_IO_ALIGN);
+		return dtp_errf_input(err, -EINVAL, "loader: block size %zu: expected a multiple of %u up to 1 GiB",
+				      c->block_bytes, DTP_IO_ALIGN);
 	if (c->direct < -1 || c->direct > 1)
-		return dtp_errf(err, -EINVAL, "loader: direct = %d, expected -1 (auto), 0 or 1", c->direct);
+		return dtp_errf_input(err, -EINVAL, "loader: direct = %d, expected -1 (auto), 0 or 1", c->direct);
 	return 0;
 }
 
@@ -271,11 +271,11 @@ int dtp_loader_open(const struct dtp_loader_config *cfg, struct dtp_loader **out
 		return rc;
 	l = calloc(1, sizeof(*l));
 	if (!l)
-		return dtp_errf(err, -ENOMEM, "loader: out of memory");
+		return dtp_errf_runtime(err, -ENOMEM, "loader: out of memory");
 	l->cfg = *cfg;
 	l->path = strdup(cfg->path ? cfg->path : "");
 	if (!l->path) {
-		rc = dtp_errf(err, -ENOMEM, "loader: out of memory");
+		rc = dtp_errf_runtime(err, -ENOMEM, "loader: out of memory");
 		goto out_free;
 	}
 	l->cfg.path = l->path;
@@ -285,15 +285,15 @@ int dtp_loader_open(const struct dtp_loader_config *cfg, struct dtp_loader **out
 	S = l->ds.num_shards;
 	sb = l->ds.sample_bytes;
 	if (sb > (size_t)(cfg->queue_depth - 1) * cfg->block_bytes) {
-		rc = dtp_errf(err, -EINVAL, "%s: a sample is %zu bytes, more than (queue depth - 1) x block (%d x %zu): raise block_bytes",
-			      l->path, sb, cfg->queue_depth - 1, cfg->block_bytes);
+		rc = dtp_errf_input(err, -EINVAL, "%s: a sample is %zu bytes, more than (queue depth - 1) x block (%d x %zu): raise block_bytes",
+				    l->path, sb, cfg->queue_depth - 1, cfg->block_bytes);
 		goto out_close_ds;
 	}
 	ring_bytes = (size_t)cfg->queue_depth * (cfg->block_bytes + sizeof(struct dtp_ring_buf));
 	index_bytes = (size_t)S * DTP_INDEX_BYTES_PER_SHARD;
 	if (ring_bytes + index_bytes + sb > cfg->budget_bytes) {
-		rc = dtp_errf(err, -EINVAL, "%s: budget %zu bytes is too small: the read ring alone needs %zu (queue depth %d x block %zu) and the index %zu",
-			      l->path, cfg->budget_bytes, ring_bytes, cfg->queue_depth, cfg->block_bytes, index_bytes);
+		rc = dtp_errf_input(err, -EINVAL, "%s: budget %zu bytes is too small: the read ring alone needs %zu (queue depth %d x block %zu) and the index %zu",
+				    l->path, cfg->budget_bytes, ring_bytes, cfg->queue_depth, cfg->block_bytes, index_bytes);
 		goto out_close_ds;
 	}
 	avail = cfg->budget_bytes - ring_bytes - index_bytes - sb;
@@ -304,8 +304,8 @@ int dtp_loader_open(const struct dtp_loader_config *cfg, struct dtp_loader **out
 		if (l->W > l->ds.samples)
 			l->W = (size_t)l->ds.samples;
 		if (l->W < 1) {
-			rc = dtp_errf(err, -EINVAL, "%s: budget %zu bytes leaves no room for a shuffle window", l->path,
-				      cfg->budget_bytes);
+			rc = dtp_errf_input(err, -EINVAL, "%s: budget %zu bytes leaves no room for a shuffle window", l->path,
+					    cfg->budget_bytes);
 			goto out_close_ds;
 		}
 	}
@@ -317,7 +317,7 @@ int dtp_loader_open(const struct dtp_loader_config *cfg, struct dtp_loader **out
 		l->perm = calloc(l->W, sizeof(*l->perm));
 	}
 	if (!l->order || !l->prefix || !l->scratch || (l->W && (!l->win || !l->perm))) {
-		rc = dtp_errf(err, -ENOMEM, "%s: out of memory for the loader", l->path);
+		rc = dtp_errf_runtime(err, -ENOMEM, "%s: out of memory for the loader", l->path);
 		goto out_free_arrays;
 	}
 	l->memory_bytes = ring_bytes + index_bytes + sb + l->W * (sb + sizeof(uint32_t));
@@ -463,7 +463,7 @@ int dtp_loader_next(struct dtp_loader *l, int B, void *inputs, int32_t *targets,
 	int rc;
 
 	if (B < 0)
-		return dtp_errf(err, -EINVAL, "loader: batch size %d", B);
+		return dtp_errf_input(err, -EINVAL, "loader: batch size %d", B);
 	while (n < (size_t)B) {
 		float *in = inputs ? (float *)inputs + n * l->in_elems : NULL;
 		int32_t *tg = targets ? targets + n * l->tg_elems : NULL;
@@ -517,8 +517,8 @@ void dtp_loader_tell(const struct dtp_loader *l, struct dtp_loader_pos *out)
 int dtp_loader_seek(struct dtp_loader *l, const struct dtp_loader_pos *pos, struct dtp_err *err)
 {
 	if (pos->sample > l->ds.samples)
-		return dtp_errf(err, -ERANGE, "%s: position %llu is past the epoch's %llu samples", l->path,
-				(unsigned long long)pos->sample, (unsigned long long)l->ds.samples);
+		return dtp_errf_input(err, -ERANGE, "%s: position %llu is past the epoch's %llu samples", l->path,
+				      (unsigned long long)pos->sample, (unsigned long long)l->ds.samples);
 	return start_at(l, pos->epoch, pos->sample, err);
 }
 

@@ -91,7 +91,7 @@ static int open_shard(struct dtp_ring *r, int shard, struct dtp_err *err)
 			dtp_debug("%s: O_DIRECT refused by the file system, reading buffered", path);
 			r->direct = 0;
 		} else if (fd == -EOPNOTSUPP) {
-			return dtp_errf(err, -EINVAL, "%s: the file system refuses O_DIRECT; set direct = -1 or 0", path);
+			return dtp_errf_input(err, -EINVAL, "%s: the file system refuses O_DIRECT; set direct = -1 or 0", path);
 		} else if (fd < 0) {
 			return fd;
 		}
@@ -113,7 +113,7 @@ static int prep(struct dtp_ring *r, struct dtp_ring_buf *b, struct dtp_err *err)
 		io_uring_submit(&r->uring);
 		sqe = io_uring_get_sqe(&r->uring);
 		if (!sqe)
-			return dtp_errf(err, -EBUSY, "io_uring submission queue full");
+			return dtp_errf_runtime(err, -EBUSY, "io_uring submission queue full");
 	}
 	if (r->fixed)
 		io_uring_prep_read_fixed(sqe, r->fds[b->shard], b->mem + b->got, len, b->off + b->got,
@@ -186,7 +186,7 @@ static int to_buffered(struct dtp_ring *r, const char *path, struct dtp_err *err
 	int i, rc;
 
 	if (r->direct_req > 0)
-		return dtp_errf(err, -EINVAL, "%s: O_DIRECT reads refused by the file system; set direct = -1 or 0", path);
+		return dtp_errf_input(err, -EINVAL, "%s: O_DIRECT reads refused by the file system; set direct = -1 or 0", path);
 	dtp_debug("%s: O_DIRECT read refused, reading buffered", path);
 	r->direct = 0;
 	for (i = 0; i < r->ds->num_shards; i++) {
@@ -220,7 +220,7 @@ static int reap(struct dtp_ring *r, int discard, int nowait, struct dtp_err *err
 	if (rc == -EINTR || rc == -EAGAIN)
 		return 0;
 	if (rc < 0)
-		return dtp_errf(err, rc, "io_uring_wait_cqe: %s", strerror(-rc));
+		return dtp_errf_runtime(err, rc, "io_uring_wait_cqe: %s", strerror(-rc));
 	b = io_uring_cqe_get_data(cqe);
 	res = cqe->res;
 	io_uring_cqe_seen(&r->uring, cqe);
@@ -241,11 +241,11 @@ static int reap(struct dtp_ring *r, int discard, int nowait, struct dtp_err *err
 		goto requeue;
 	}
 	if (res < 0)
-		return dtp_errf(err, res, "%s: read of %u bytes at offset %llu failed: %s", path,
-				b->want - b->got, (unsigned long long)(b->off + b->got), strerror(-res));
+		return dtp_errf_runtime(err, res, "%s: read of %u bytes at offset %llu failed: %s", path,
+					b->want - b->got, (unsigned long long)(b->off + b->got), strerror(-res));
 	if (res == 0)
-		return dtp_errf(err, -EBADMSG, "%s: end of file at offset %llu, expected data up to %llu: the shard became short while reading",
-				path, (unsigned long long)(b->off + b->got), (unsigned long long)(b->off + b->need));
+		return dtp_errf_input(err, -EBADMSG, "%s: end of file at offset %llu, expected data up to %llu: the shard became short while reading",
+				      path, (unsigned long long)(b->off + b->got), (unsigned long long)(b->off + b->need));
 	b->got += (uint32_t)res;
 	r->bytes_read += (uint64_t)res;
 	if (b->got >= b->need) {
@@ -281,7 +281,7 @@ int dtp_ring_init(struct dtp_ring *r, const struct dtp_dataset *ds, int qd, size
 	r->mem = dtp_io_alloc((size_t)qd * block);
 	iov = calloc((size_t)qd, sizeof(*iov));
 	if (!r->fds || !r->checked || !r->bufs || !r->mem || !iov) {
-		rc = dtp_errf(err, -ENOMEM, "loader: cannot allocate %d x %zu bytes of read buffers", qd, block);
+		rc = dtp_errf_runtime(err, -ENOMEM, "loader: cannot allocate %d x %zu bytes of read buffers", qd, block);
 		goto out_free;
 	}
 	for (i = 0; i < ds->num_shards; i++)
@@ -293,9 +293,9 @@ int dtp_ring_init(struct dtp_ring *r, const struct dtp_dataset *ds, int qd, size
 	}
 	rc = io_uring_queue_init((unsigned)qd, &r->uring, 0);
 	if (rc < 0) {
-		rc = dtp_errf(err, rc, "io_uring_queue_init(%d): %s: %s", qd, strerror(-rc),
-			      rc == -ENOMEM ? "raise RLIMIT_MEMLOCK (ulimit -l)"
-					    : "is io_uring disabled (sysctl kernel.io_uring_disabled)?");
+		rc = dtp_errf_runtime(err, rc, "io_uring_queue_init(%d): %s: %s", qd, strerror(-rc),
+				      rc == -ENOMEM ? "raise RLIMIT_MEMLOCK (ulimit -l)"
+						    : "is io_uring disabled (sysctl kernel.io_uring_disabled)?");
 		goto out_free;
 	}
 	if (register_buffers) {
@@ -386,8 +386,8 @@ int dtp_ring_span(struct dtp_ring *r, int k, uint64_t so, uint64_t max, int nowa
 	}
 	b = &r->bufs[r->head];
 	if (r->used == 0 || b->kpos != k || b->off > so)
-		return dtp_errf(err, -EIO, "loader: internal error: sample at offset %llu of shard %d not in the ring",
-				(unsigned long long)so, k);
+		return dtp_errf_runtime(err, -EIO, "loader: internal error: sample at offset %llu of shard %d not in the ring",
+					(unsigned long long)so, k);
 	rc = wait_ready(r, b, nowait, err);
 	if (rc < 0)
 		return rc;
@@ -407,7 +407,7 @@ int dtp_ring_span(struct dtp_ring *r, int k, uint64_t so, uint64_t max, int nowa
 		size_t take;
 
 		if (i >= r->used)
-			return dtp_errf(err, -EIO, "loader: internal error: sample straddles more buffers than the ring holds");
+			return dtp_errf_runtime(err, -EIO, "loader: internal error: sample straddles more buffers than the ring holds");
 		b = &r->bufs[(r->head + i) % r->qd];
 		rc = wait_ready(r, b, nowait, err);
 		if (rc < 0)

@@ -92,46 +92,46 @@ static int parse_tensor(struct dtp_st_file *f, const char *name, json_t *v,
 	t->name = name;
 	if (!json_is_object(v) || !json_is_string(dt) || !json_is_array(sh) ||
 	    !json_is_array(off) || json_array_size(off) != 2)
-		return dtp_errf(err, -EBADMSG,
-				"%s: tensor \"%s\": the header entry needs \"dtype\" (a string), \"shape\" (an array) and \"data_offsets\" ([begin, end]); the file is corrupt or not safetensors",
-				f->path, name);
+		return dtp_errf_input(err, -EBADMSG,
+				      "%s: tensor \"%s\": the header entry needs \"dtype\" (a string), \"shape\" (an array) and \"data_offsets\" ([begin, end]); the file is corrupt or not safetensors",
+				      f->path, name);
 	k = dtp_st_dtype_parse(json_string_value(dt));
 	if (k < 0)
-		return dtp_errf(err, -EBADMSG,
-				"%s: tensor \"%s\": unknown dtype \"%s\" (safetensors defines BOOL, U8, I8, F8_E5M2, F8_E4M3, I16, U16, F16, BF16, I32, U32, F32, F64, I64, U64)",
-				f->path, name, json_string_value(dt));
+		return dtp_errf_input(err, -EBADMSG,
+				      "%s: tensor \"%s\": unknown dtype \"%s\" (safetensors defines BOOL, U8, I8, F8_E5M2, F8_E4M3, I16, U16, F16, BF16, I32, U32, F32, F64, I64, U64)",
+				      f->path, name, json_string_value(dt));
 	t->dtype = (enum dtp_st_dtype)k;
 	if (json_array_size(sh) > DTP_ST_MAX_DIMS)
-		return dtp_errf(err, -EBADMSG, "%s: tensor \"%s\": %zu dimensions, at most %d are read",
-				f->path, name, json_array_size(sh), DTP_ST_MAX_DIMS);
+		return dtp_errf_input(err, -EBADMSG, "%s: tensor \"%s\": %zu dimensions, at most %d are read",
+				      f->path, name, json_array_size(sh), DTP_ST_MAX_DIMS);
 	t->ndim = (int)json_array_size(sh);
 	bytes = dtp_st_dtype_size(t->dtype);
 	for (int d = 0; d < t->ndim; d++) {
 		if (parse_u64(json_array_get(sh, (size_t)d), &t->shape[d]))
-			return dtp_errf(err, -EBADMSG,
-					"%s: tensor \"%s\": shape entry %d is not a non-negative integer",
-					f->path, name, d);
+			return dtp_errf_input(err, -EBADMSG,
+					      "%s: tensor \"%s\": shape entry %d is not a non-negative integer",
+					      f->path, name, d);
 		if (t->shape[d] && bytes > UINT64_MAX / t->shape[d])
-			return dtp_errf(err, -EBADMSG, "%s: tensor \"%s\": the shape's size overflows",
-					f->path, name);
+			return dtp_errf_input(err, -EBADMSG, "%s: tensor \"%s\": the shape's size overflows",
+					      f->path, name);
 		bytes *= t->shape[d];
 	}
 	if (parse_u64(json_array_get(off, 0), &t->begin) ||
 	    parse_u64(json_array_get(off, 1), &t->end) || t->begin > t->end)
-		return dtp_errf(err, -EBADMSG,
-				"%s: tensor \"%s\": data_offsets must be two non-negative integers [begin, end] with begin <= end",
-				f->path, name);
+		return dtp_errf_input(err, -EBADMSG,
+				      "%s: tensor \"%s\": data_offsets must be two non-negative integers [begin, end] with begin <= end",
+				      f->path, name);
 	if (t->end > f->data_size)
-		return dtp_errf(err, -EBADMSG,
-				"%s: tensor \"%s\": data_offsets [%" PRIu64 ", %" PRIu64 ") reach beyond the data buffer (%" PRIu64 " bytes): the file is truncated or corrupt",
-				f->path, name, t->begin, t->end, f->data_size);
+		return dtp_errf_input(err, -EBADMSG,
+				      "%s: tensor \"%s\": data_offsets [%" PRIu64 ", %" PRIu64 ") reach beyond the data buffer (%" PRIu64 " bytes): the file is truncated or corrupt",
+				      f->path, name, t->begin, t->end, f->data_size);
 	if (t->end - t->begin != bytes) {
 		char s[160];
 
-		return dtp_errf(err, -EBADMSG,
-				"%s: tensor \"%s\": shape %s of %s is %" PRIu64 " bytes but data_offsets [%" PRIu64 ", %" PRIu64 ") hold %" PRIu64,
-				f->path, name, dtp_st_shape_str(t->ndim, t->shape, s, sizeof(s)),
-				dtypes[t->dtype].name, bytes, t->begin, t->end, t->end - t->begin);
+		return dtp_errf_input(err, -EBADMSG,
+				      "%s: tensor \"%s\": shape %s of %s is %" PRIu64 " bytes but data_offsets [%" PRIu64 ", %" PRIu64 ") hold %" PRIu64,
+				      f->path, name, dtp_st_shape_str(t->ndim, t->shape, s, sizeof(s)),
+				      dtypes[t->dtype].name, bytes, t->begin, t->end, t->end - t->begin);
 	}
 	return 0;
 }
@@ -155,28 +155,28 @@ static int parse_meta(struct dtp_st_file *f, struct dtp_err *err)
 	if (!f->meta)
 		return 0;
 	if (!json_is_object(f->meta))
-		return dtp_errf(err, -EBADMSG, "%s: \"__metadata__\" is not an object", f->path);
+		return dtp_errf_input(err, -EBADMSG, "%s: \"__metadata__\" is not an object", f->path);
 	json_object_foreach(f->meta, key, v) {
 		const struct dtp_st_tensor *c;
 		char *end;
 		unsigned long crc;
 
 		if (!json_is_string(v))
-			return dtp_errf(err, -EBADMSG,
-					"%s: __metadata__ \"%s\": values must be strings", f->path, key);
+			return dtp_errf_input(err, -EBADMSG,
+					      "%s: __metadata__ \"%s\": values must be strings", f->path, key);
 		if (strncmp(key, DTP_ST_CRC_PREFIX, pl) != 0)
 			continue;
 		c = dtp_st_find(f, key + pl);
 		if (!c)
-			return dtp_errf(err, -EBADMSG,
-					"%s: __metadata__ has a CRC-32C for tensor \"%s\", which the file does not hold",
-					f->path, key + pl);
+			return dtp_errf_input(err, -EBADMSG,
+					      "%s: __metadata__ has a CRC-32C for tensor \"%s\", which the file does not hold",
+					      f->path, key + pl);
 		errno = 0;
 		crc = strtoul(json_string_value(v), &end, 16);
 		if (errno || *end || json_string_length(v) != 8 || crc > 0xfffffffful)
-			return dtp_errf(err, -EBADMSG,
-					"%s: tensor \"%s\": CRC-32C \"%s\" is not 8 hex digits",
-					f->path, key + pl, json_string_value(v));
+			return dtp_errf_input(err, -EBADMSG,
+					      "%s: tensor \"%s\": CRC-32C \"%s\" is not 8 hex digits",
+					      f->path, key + pl, json_string_value(v));
 		((struct dtp_st_tensor *)c)->crc32c = (uint32_t)crc;
 		((struct dtp_st_tensor *)c)->has_crc = 1;
 	}
@@ -192,22 +192,22 @@ static int check_tiling(struct dtp_st_file *f, struct dtp_err *err)
 		const struct dtp_st_tensor *t = &f->t[i];
 
 		if (t->begin < at)
-			return dtp_errf(err, -EBADMSG,
-					"%s: tensor \"%s\" [%" PRIu64 ", %" PRIu64 ") overlaps tensor \"%s\" [%" PRIu64 ", %" PRIu64 "): the file is corrupt",
-					f->path, t->name, t->begin, t->end, f->t[i - 1].name,
-					f->t[i - 1].begin, f->t[i - 1].end);
+			return dtp_errf_input(err, -EBADMSG,
+					      "%s: tensor \"%s\" [%" PRIu64 ", %" PRIu64 ") overlaps tensor \"%s\" [%" PRIu64 ", %" PRIu64 "): the file is corrupt",
+					      f->path, t->name, t->begin, t->end, f->t[i - 1].name,
+					      f->t[i - 1].begin, f->t[i - 1].end);
 		if (t->begin > at)
-			return dtp_errf(err, -EBADMSG,
-					"%s: tensor \"%s\" starts at %" PRIu64 " but the data before it ends at %" PRIu64 " (a hole): the file is corrupt",
-					f->path, t->name, t->begin, at);
+			return dtp_errf_input(err, -EBADMSG,
+					      "%s: tensor \"%s\" starts at %" PRIu64 " but the data before it ends at %" PRIu64 " (a hole): the file is corrupt",
+					      f->path, t->name, t->begin, at);
 		at = t->end;
 	}
 	if (at != f->data_size)
-		return dtp_errf(err, -EBADMSG,
-				"%s: the tensors end at byte %" PRIu64 " of a %" PRIu64 "-byte data buffer: %s",
-				f->path, at, f->data_size,
-				at < f->data_size ? "trailing bytes, the file is corrupt"
-						  : "the file is truncated");
+		return dtp_errf_input(err, -EBADMSG,
+				      "%s: the tensors end at byte %" PRIu64 " of a %" PRIu64 "-byte data buffer: %s",
+				      f->path, at, f->data_size,
+				      at < f->data_size ? "trailing bytes, the file is corrupt"
+							: "the file is truncated");
 	return 0;
 }
 
@@ -220,15 +220,15 @@ static int parse_header(struct dtp_st_file *f, const char *text, struct dtp_err 
 
 	f->root = json_loadb(text, (size_t)f->header_len, JSON_REJECT_DUPLICATES, &je);
 	if (!f->root)
-		return dtp_errf(err, -EBADMSG,
-				"%s: the header is not valid JSON (%s, at byte %d of the header): the file is corrupt or not safetensors",
-				f->path, je.text, je.position);
+		return dtp_errf_input(err, -EBADMSG,
+				      "%s: the header is not valid JSON (%s, at byte %d of the header): the file is corrupt or not safetensors",
+				      f->path, je.text, je.position);
 	if (!json_is_object(f->root))
-		return dtp_errf(err, -EBADMSG, "%s: the header is not a JSON object", f->path);
+		return dtp_errf_input(err, -EBADMSG, "%s: the header is not a JSON object", f->path);
 	f->meta = json_object_get(f->root, "__metadata__");
 	f->t = calloc(json_object_size(f->root) + 1, sizeof(*f->t));
 	if (!f->t)
-		return dtp_errf(err, -ENOMEM, "%s: out of memory for the header", f->path);
+		return dtp_errf_runtime(err, -ENOMEM, "%s: out of memory for the header", f->path);
 	json_object_foreach(f->root, key, v) {
 		if (strcmp(key, "__metadata__") == 0)
 			continue;
@@ -254,48 +254,48 @@ int dtp_st_open(const char *path, struct dtp_st_file **out, struct dtp_err *err)
 	*out = NULL;
 	if (!f || !(f->path = strdup(path))) {
 		free(f);
-		return dtp_errf(err, -ENOMEM, "%s: out of memory", path);
+		return dtp_errf_runtime(err, -ENOMEM, "%s: out of memory", path);
 	}
 	f->fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (f->fd < 0) {
-		r = dtp_errf(err, -errno, "%s: cannot open: %s", path, strerror(errno));
+		r = dtp_errf_input(err, -errno, "%s: cannot open: %s", path, strerror(errno));
 		goto out_free;
 	}
 	if (fstat(f->fd, &sb) != 0) {
-		r = dtp_errf(err, -errno, "%s: cannot stat: %s", path, strerror(errno));
+		r = dtp_errf_input(err, -errno, "%s: cannot stat: %s", path, strerror(errno));
 		goto out_free;
 	}
 	f->size = (uint64_t)sb.st_size;
 	if (f->size < 8) {
-		r = dtp_errf(err, -EBADMSG,
-			     "%s: %" PRIu64 " bytes, shorter than the 8-byte header length: the file is truncated",
-			     path, f->size);
+		r = dtp_errf_input(err, -EBADMSG,
+				   "%s: %" PRIu64 " bytes, shorter than the 8-byte header length: the file is truncated",
+				   path, f->size);
 		goto out_free;
 	}
 	r = dtp_pread_all(f->fd, le, 8, 0);
 	if (r) {
-		r = dtp_errf(err, r, "%s: cannot read: %s", path, strerror(-r));
+		r = dtp_errf_runtime(err, r, "%s: cannot read: %s", path, strerror(-r));
 		goto out_free;
 	}
 	for (int b = 7; b >= 0; b--)
 		f->header_len = f->header_len << 8 | le[b];
 	if (f->header_len > f->size - 8 || f->header_len > DTP_ST_MAX_HEADER ||
 	    f->header_len < 2) {
-		r = dtp_errf(err, -EBADMSG,
-			     "%s: header length %" PRIu64 " does not fit a %" PRIu64 "-byte file (at most %u): the file is truncated, corrupt or not safetensors",
-			     path, f->header_len, f->size, DTP_ST_MAX_HEADER);
+		r = dtp_errf_input(err, -EBADMSG,
+				   "%s: header length %" PRIu64 " does not fit a %" PRIu64 "-byte file (at most %u): the file is truncated, corrupt or not safetensors",
+				   path, f->header_len, f->size, DTP_ST_MAX_HEADER);
 		goto out_free;
 	}
 	f->data_off = 8 + f->header_len;
 	f->data_size = f->size - f->data_off;
 	text = malloc((size_t)f->header_len);
 	if (!text) {
-		r = dtp_errf(err, -ENOMEM, "%s: out of memory for the header", path);
+		r = dtp_errf_runtime(err, -ENOMEM, "%s: out of memory for the header", path);
 		goto out_free;
 	}
 	r = dtp_pread_all(f->fd, text, (size_t)f->header_len, 8);
 	if (r) {
-		r = dtp_errf(err, r, "%s: cannot read the header: %s", path, strerror(-r));
+		r = dtp_errf_runtime(err, r, "%s: cannot read the header: %s", path, strerror(-r));
 		goto out_free;
 	}
 	r = parse_header(f, text, err);
@@ -364,18 +364,18 @@ static int read_checked(const struct dtp_st_file *f, const struct dtp_st_tensor 
 		int r = dtp_pread_all(f->fd, to, b, f->data_off + t->begin + done);
 
 		if (r == -EBADMSG)
-			return dtp_errf(err, r, "%s: tensor \"%s\": the file ended while reading it (truncated since it was opened?)",
-					f->path, t->name);
+			return dtp_errf_input(err, r, "%s: tensor \"%s\": the file ended while reading it (truncated since it was opened?)",
+					      f->path, t->name);
 		if (r)
-			return dtp_errf(err, r, "%s: tensor \"%s\": read error: %s", f->path, t->name,
-					strerror(-r));
+			return dtp_errf_runtime(err, r, "%s: tensor \"%s\": read error: %s", f->path, t->name,
+						strerror(-r));
 		crc = dtp_crc32c(crc, to, b);
 		done += b;
 	}
 	if (t->has_crc && crc != t->crc32c)
-		return dtp_errf(err, -EBADMSG,
-				"%s: tensor \"%s\": CRC-32C mismatch (the header says %08" PRIx32 ", the data gives %08" PRIx32 "): the file is corrupt",
-				f->path, t->name, t->crc32c, crc);
+		return dtp_errf_input(err, -EBADMSG,
+				      "%s: tensor \"%s\": CRC-32C mismatch (the header says %08" PRIx32 ", the data gives %08" PRIx32 "): the file is corrupt",
+				      f->path, t->name, t->crc32c, crc);
 	return 0;
 }
 
@@ -387,21 +387,21 @@ int dtp_st_read(const struct dtp_st_file *f, const char *name, enum dtp_st_dtype
 	int same;
 
 	if (!t)
-		return dtp_errf(err, -ENOENT, "%s: no tensor \"%s\" in the file", f->path, name);
+		return dtp_errf_input(err, -ENOENT, "%s: no tensor \"%s\" in the file", f->path, name);
 	if (t->dtype != dt)
-		return dtp_errf(err, -EINVAL, "%s: tensor \"%s\" is %s, %s was expected", f->path,
-				name, dtypes[t->dtype].name, dtp_st_dtype_name(dt));
+		return dtp_errf_input(err, -EINVAL, "%s: tensor \"%s\" is %s, %s was expected", f->path,
+				      name, dtypes[t->dtype].name, dtp_st_dtype_name(dt));
 	same = t->ndim == ndim;
 	for (int d = 0; same && d < ndim; d++)
 		same = t->shape[d] == shape[d];
 	if (!same)
-		return dtp_errf(err, -EINVAL, "%s: tensor \"%s\" has shape %s, %s was expected",
-				f->path, name, dtp_st_shape_str(t->ndim, t->shape, a, sizeof(a)),
-				dtp_st_shape_str(ndim, shape, b, sizeof(b)));
+		return dtp_errf_input(err, -EINVAL, "%s: tensor \"%s\" has shape %s, %s was expected",
+				      f->path, name, dtp_st_shape_str(t->ndim, t->shape, a, sizeof(a)),
+				      dtp_st_shape_str(ndim, shape, b, sizeof(b)));
 	if (t->end - t->begin != bytes)
-		return dtp_errf(err, -EINVAL,
-				"%s: tensor \"%s\" is %" PRIu64 " bytes, the buffer %zu", f->path,
-				name, t->end - t->begin, bytes);
+		return dtp_errf_input(err, -EINVAL,
+				      "%s: tensor \"%s\" is %" PRIu64 " bytes, the buffer %zu", f->path,
+				      name, t->end - t->begin, bytes);
 	return read_checked(f, t, buf, 1, err);
 }
 
@@ -411,7 +411,7 @@ int dtp_st_verify(const struct dtp_st_file *f, struct dtp_err *err)
 	int r = 0;
 
 	if (!buf)
-		return dtp_errf(err, -ENOMEM, "%s: out of memory to verify", f->path);
+		return dtp_errf_runtime(err, -ENOMEM, "%s: out of memory to verify", f->path);
 	for (int i = 0; i < f->n && !r; i++)
 		r = read_checked(f, &f->t[i], buf, 0, err);
 	free(buf);

@@ -39,7 +39,7 @@ int dtp_st_writer_create(struct dtp_st_writer **out, struct dtp_err *err)
 	*out = NULL;
 	if (!w || !(w->meta = json_object())) {
 		free(w);
-		return dtp_errf(err, -ENOMEM, "safetensors writer: out of memory");
+		return dtp_errf_runtime(err, -ENOMEM, "safetensors writer: out of memory");
 	}
 	*out = w;
 	return 0;
@@ -63,46 +63,46 @@ int dtp_st_writer_add(struct dtp_st_writer *w, const char *name, enum dtp_st_dty
 	struct st_wtensor *e;
 
 	if (!name || !*name || strcmp(name, "__metadata__") == 0 || strlen(name) > ST_NAME_MAX)
-		return dtp_errf(err, -EINVAL,
-				"safetensors writer: bad tensor name \"%.64s\" (empty, \"__metadata__\" or over %d bytes)",
-				name ? name : "(null)", ST_NAME_MAX);
+		return dtp_errf_input(err, -EINVAL,
+				      "safetensors writer: bad tensor name \"%.64s\" (empty, \"__metadata__\" or over %d bytes)",
+				      name ? name : "(null)", ST_NAME_MAX);
 	json_t *utf8 = json_string(name);
 
 	if (!utf8)
-		return dtp_errf(err, -EINVAL, "safetensors writer: tensor name \"%s\" is not UTF-8",
-				name);
+		return dtp_errf_input(err, -EINVAL, "safetensors writer: tensor name \"%s\" is not UTF-8",
+				      name);
 	json_decref(utf8);
 	if (!bytes)
-		return dtp_errf(err, -EINVAL, "safetensors writer: tensor \"%s\": unknown dtype %d",
-				name, (int)dt);
+		return dtp_errf_input(err, -EINVAL, "safetensors writer: tensor \"%s\": unknown dtype %d",
+				      name, (int)dt);
 	if (ndim < 0 || ndim > DTP_ST_MAX_DIMS)
-		return dtp_errf(err, -EINVAL, "safetensors writer: tensor \"%s\": %d dimensions (0 to %d)",
-				name, ndim, DTP_ST_MAX_DIMS);
+		return dtp_errf_input(err, -EINVAL, "safetensors writer: tensor \"%s\": %d dimensions (0 to %d)",
+				      name, ndim, DTP_ST_MAX_DIMS);
 	for (int d = 0; d < ndim; d++) {
 		if (shape[d] && bytes > (uint64_t)INT64_MAX / 2 / shape[d])
-			return dtp_errf(err, -EINVAL, "safetensors writer: tensor \"%s\": size overflows",
-					name);
+			return dtp_errf_input(err, -EINVAL, "safetensors writer: tensor \"%s\": size overflows",
+					      name);
 		bytes *= shape[d];
 	}
 	if (bytes && !data)
-		return dtp_errf(err, -EINVAL, "safetensors writer: tensor \"%s\": no data", name);
+		return dtp_errf_input(err, -EINVAL, "safetensors writer: tensor \"%s\": no data", name);
 	for (int i = 0; i < w->n; i++)
 		if (strcmp(w->v[i].name, name) == 0)
-			return dtp_errf(err, -EINVAL,
-					"safetensors writer: tensor \"%s\" added twice", name);
+			return dtp_errf_input(err, -EINVAL,
+					      "safetensors writer: tensor \"%s\" added twice", name);
 	if (w->n == w->cap) {
 		int cap = w->cap ? 2 * w->cap : 16;
 		struct st_wtensor *v = realloc(w->v, (size_t)cap * sizeof(*v));
 
 		if (!v)
-			return dtp_errf(err, -ENOMEM, "safetensors writer: out of memory");
+			return dtp_errf_runtime(err, -ENOMEM, "safetensors writer: out of memory");
 		w->v = v;
 		w->cap = cap;
 	}
 	e = &w->v[w->n];
 	memset(e, 0, sizeof(*e));
 	if (!(e->name = strdup(name)))
-		return dtp_errf(err, -ENOMEM, "safetensors writer: out of memory");
+		return dtp_errf_runtime(err, -ENOMEM, "safetensors writer: out of memory");
 	e->t.name = e->name;
 	e->t.dtype = dt;
 	e->t.ndim = ndim;
@@ -120,12 +120,12 @@ int dtp_st_writer_meta(struct dtp_st_writer *w, const char *key, const char *val
 		       struct dtp_err *err)
 {
 	if (strncmp(key, DTP_ST_CRC_PREFIX, strlen(DTP_ST_CRC_PREFIX)) == 0)
-		return dtp_errf(err, -EINVAL,
-				"safetensors writer: metadata key \"%s\" is reserved for CRCs", key);
+		return dtp_errf_input(err, -EINVAL,
+				      "safetensors writer: metadata key \"%s\" is reserved for CRCs", key);
 	if (json_object_set_new(w->meta, key, json_string(value)) != 0)
-		return dtp_errf(err, -EINVAL,
-				"safetensors writer: metadata \"%s\": not valid UTF-8, or out of memory",
-				key);
+		return dtp_errf_input(err, -EINVAL,
+				      "safetensors writer: metadata \"%s\": not valid UTF-8, or out of memory",
+				      key);
 	return 0;
 }
 
@@ -195,8 +195,8 @@ static int write_tensor(struct st_wtensor *e, int fd, uint64_t at, const char *w
 		crc = dtp_crc32c(crc, p + done, b);
 		r = dtp_pwrite_all(fd, p + done, b, at + done);
 		if (r)
-			return dtp_errf(err, r, "%s: tensor \"%s\": cannot write: %s", what,
-					e->name, strerror(-r));
+			return dtp_errf_runtime(err, r, "%s: tensor \"%s\": cannot write: %s", what,
+						e->name, strerror(-r));
 		done += b;
 	}
 	e->t.crc32c = crc;
@@ -212,7 +212,7 @@ int dtp_st_writer_write_fd(struct dtp_st_writer *w, int fd, const char *what,
 	int r;
 
 	if (!text)
-		return dtp_errf(err, -ENOMEM, "%s: cannot build the header (out of memory)", what);
+		return dtp_errf_runtime(err, -ENOMEM, "%s: cannot build the header (out of memory)", what);
 	len = strlen(text);
 	padded = dtp_align_up(len, 8);     /* the data starts 8-aligned */
 	for (int i = 0; i < w->n; i++) {
@@ -224,11 +224,11 @@ int dtp_st_writer_write_fd(struct dtp_st_writer *w, int fd, const char *what,
 	text = header_text(w);
 	head = malloc(8 + padded);
 	if (!text || !head) {
-		r = dtp_errf(err, -ENOMEM, "%s: cannot build the header (out of memory)", what);
+		r = dtp_errf_runtime(err, -ENOMEM, "%s: cannot build the header (out of memory)", what);
 		goto out_free;
 	}
 	if (strlen(text) != len) {
-		r = dtp_errf(err, -EPROTO, "%s: internal error: the header changed length", what);
+		r = dtp_errf_runtime(err, -EPROTO, "%s: internal error: the header changed length", what);
 		goto out_free;
 	}
 	for (int b = 0; b < 8; b++)
@@ -237,11 +237,11 @@ int dtp_st_writer_write_fd(struct dtp_st_writer *w, int fd, const char *what,
 	memset(head + 8 + len, ' ', padded - len);
 	r = dtp_pwrite_all(fd, head, 8 + padded, 0);
 	if (r) {
-		r = dtp_errf(err, r, "%s: cannot write the header: %s", what, strerror(-r));
+		r = dtp_errf_runtime(err, r, "%s: cannot write the header: %s", what, strerror(-r));
 		goto out_free;
 	}
 	if (ftruncate(fd, (off_t)(8 + padded + w->data_bytes)) != 0)
-		r = dtp_errf(err, -errno, "%s: cannot set the size: %s", what, strerror(errno));
+		r = dtp_errf_runtime(err, -errno, "%s: cannot set the size: %s", what, strerror(errno));
 out_free:
 	free(head);
 	free(text);

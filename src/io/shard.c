@@ -56,14 +56,14 @@ static int probe_records(const char *path, const uint8_t *h, uint64_t size, stru
 	int i;
 
 	if (size < DTP_REC_HEADER_BYTES)
-		return dtp_errf(err, -EBADMSG, "%s: truncated record shard: %llu bytes, the header alone is %u",
-				path, (unsigned long long)size, DTP_REC_HEADER_BYTES);
+		return dtp_errf_input(err, -EBADMSG, "%s: truncated record shard: %llu bytes, the header alone is %u",
+				      path, (unsigned long long)size, DTP_REC_HEADER_BYTES);
 	if (dtp_le32(h + 4) != DTP_REC_VERSION)
-		return dtp_errf(err, -EBADMSG, "%s: record shard version %u, this dtpipe reads version %u",
-				path, dtp_le32(h + 4), DTP_REC_VERSION);
+		return dtp_errf_input(err, -EBADMSG, "%s: record shard version %u, this dtpipe reads version %u",
+				      path, dtp_le32(h + 4), DTP_REC_VERSION);
 	if (dtp_le32(h + 60) != crc)
-		return dtp_errf(err, -EBADMSG, "%s: record shard header checksum mismatch (crc32 %08x, header says %08x): the header is corrupt",
-				path, crc, dtp_le32(h + 60));
+		return dtp_errf_input(err, -EBADMSG, "%s: record shard header checksum mismatch (crc32 %08x, header says %08x): the header is corrupt",
+				      path, crc, dtp_le32(h + 60));
 	s->kind = DTP_DATASET_RECORDS;
 	s->items = dtp_le64(h + 8);
 	s->rec.feature_dtype = (int)dtp_le32(h + 16);
@@ -71,43 +71,43 @@ static int probe_records(const char *path, const uint8_t *h, uint64_t size, stru
 	s->rec.num_classes = (int)dtp_le32(h + 24);
 	s->rec.ndim = (int)dtp_le32(h + 28);
 	if (s->rec.feature_dtype != DTP_REC_U8 && s->rec.feature_dtype != DTP_REC_F32)
-		return dtp_errf(err, -EBADMSG, "%s: unknown feature dtype %d (1 = u8, 2 = f32)",
-				path, s->rec.feature_dtype);
+		return dtp_errf_input(err, -EBADMSG, "%s: unknown feature dtype %d (1 = u8, 2 = f32)",
+				      path, s->rec.feature_dtype);
 	if (s->rec.label_dtype != DTP_REC_I32 && s->rec.label_dtype != DTP_REC_U8)
-		return dtp_errf(err, -EBADMSG, "%s: unknown label dtype %d (1 = u8, 3 = int32)",
-				path, s->rec.label_dtype);
+		return dtp_errf_input(err, -EBADMSG, "%s: unknown label dtype %d (1 = u8, 3 = int32)",
+				      path, s->rec.label_dtype);
 	if (s->rec.ndim < 1 || s->rec.ndim > DTP_REC_MAX_DIMS)
-		return dtp_errf(err, -EBADMSG, "%s: feature rank %d, expected 1..%d", path, s->rec.ndim,
-				DTP_REC_MAX_DIMS);
+		return dtp_errf_input(err, -EBADMSG, "%s: feature rank %d, expected 1..%d", path, s->rec.ndim,
+				      DTP_REC_MAX_DIMS);
 	for (i = 0; i < DTP_REC_MAX_DIMS; i++) {
 		s->rec.dims[i] = dtp_le32(h + 32 + 4 * i);
 		if (i < s->rec.ndim) {
 			if (s->rec.dims[i] == 0)
-				return dtp_errf(err, -EBADMSG, "%s: feature dimension %d is 0", path, i);
+				return dtp_errf_input(err, -EBADMSG, "%s: feature dimension %d is 0", path, i);
 			elems *= s->rec.dims[i];
 		}
 	}
 	if (s->rec.num_classes < 0)
-		return dtp_errf(err, -EBADMSG, "%s: negative class count", path);
+		return dtp_errf_input(err, -EBADMSG, "%s: negative class count", path);
 	want = elems * dtp_rec_dtype_size(s->rec.feature_dtype) + dtp_rec_dtype_size(s->rec.label_dtype);
 	if (want > UINT32_MAX || dtp_le32(h + 48) != want)
-		return dtp_errf(err, -EBADMSG, "%s: record size %u does not match the feature shape and dtypes (%llu bytes)",
-				path, dtp_le32(h + 48), (unsigned long long)want);
+		return dtp_errf_input(err, -EBADMSG, "%s: record size %u does not match the feature shape and dtypes (%llu bytes)",
+				      path, dtp_le32(h + 48), (unsigned long long)want);
 	if (dtp_le32(h + 52) != DTP_REC_HEADER_BYTES)
-		return dtp_errf(err, -EBADMSG, "%s: header size %u, expected %u", path, dtp_le32(h + 52),
-				DTP_REC_HEADER_BYTES);
+		return dtp_errf_input(err, -EBADMSG, "%s: header size %u, expected %u", path, dtp_le32(h + 52),
+				      DTP_REC_HEADER_BYTES);
 	s->record_bytes = (uint32_t)want;
 	s->data_offset = DTP_REC_HEADER_BYTES;
 	if (s->items > (UINT64_MAX - DTP_REC_HEADER_BYTES) / want)
-		return dtp_errf(err, -EBADMSG, "%s: record count %llu is impossible", path,
-				(unsigned long long)s->items);
+		return dtp_errf_input(err, -EBADMSG, "%s: record count %llu is impossible", path,
+				      (unsigned long long)s->items);
 	want = DTP_REC_HEADER_BYTES + s->items * want;
 	if (size < want)
-		return dtp_errf(err, -EBADMSG, "%s: truncated: %llu bytes, the header promises %llu records (%llu bytes)",
-				path, (unsigned long long)size, (unsigned long long)s->items, (unsigned long long)want);
+		return dtp_errf_input(err, -EBADMSG, "%s: truncated: %llu bytes, the header promises %llu records (%llu bytes)",
+				      path, (unsigned long long)size, (unsigned long long)s->items, (unsigned long long)want);
 	if (size > want)
-		return dtp_errf(err, -EBADMSG, "%s: size mismatch: %llu bytes, the header promises %llu records (%llu bytes)",
-				path, (unsigned long long)size, (unsigned long long)s->items, (unsigned long long)want);
+		return dtp_errf_input(err, -EBADMSG, "%s: size mismatch: %llu bytes, the header promises %llu records (%llu bytes)",
+				      path, (unsigned long long)size, (unsigned long long)s->items, (unsigned long long)want);
 	s->samples = s->items;
 	return 0;
 }
@@ -120,28 +120,28 @@ static int probe_tokens(const char *path, const uint8_t *h, uint64_t size, int s
 	uint64_t want;
 
 	if (size < DTP_TOK_HEADER_BYTES)
-		return dtp_errf(err, -EBADMSG, "%s: truncated token shard: %llu bytes, the header alone is %u",
-				path, (unsigned long long)size, DTP_TOK_HEADER_BYTES);
+		return dtp_errf_input(err, -EBADMSG, "%s: truncated token shard: %llu bytes, the header alone is %u",
+				      path, (unsigned long long)size, DTP_TOK_HEADER_BYTES);
 	if (magic == DTP_TOK_MAGIC_U16 && version == DTP_TOK_VERSION_U16)
 		s->token_bytes = 2;
 	else if (magic == DTP_TOK_MAGIC_U32 && version == DTP_TOK_VERSION_U32)
 		s->token_bytes = 4;
 	else
-		return dtp_errf(err, -EBADMSG, "%s: token shard magic %d with version %d: expected %d v%d (uint16 tokens) or %d v%d (uint32 tokens)",
-				path, magic, version, DTP_TOK_MAGIC_U16, DTP_TOK_VERSION_U16,
-				DTP_TOK_MAGIC_U32, DTP_TOK_VERSION_U32);
+		return dtp_errf_input(err, -EBADMSG, "%s: token shard magic %d with version %d: expected %d v%d (uint16 tokens) or %d v%d (uint32 tokens)",
+				      path, magic, version, DTP_TOK_MAGIC_U16, DTP_TOK_VERSION_U16,
+				      DTP_TOK_MAGIC_U32, DTP_TOK_VERSION_U32);
 	if (count < 0)
-		return dtp_errf(err, -EBADMSG, "%s: negative token count %d", path, count);
+		return dtp_errf_input(err, -EBADMSG, "%s: negative token count %d", path, count);
 	s->kind = DTP_DATASET_TOKENS;
 	s->items = (uint64_t)count;
 	s->data_offset = DTP_TOK_HEADER_BYTES;
 	want = DTP_TOK_HEADER_BYTES + s->items * (uint64_t)s->token_bytes;
 	if (size < want)
-		return dtp_errf(err, -EBADMSG, "%s: truncated: %llu bytes, the header promises %llu tokens (%llu bytes)",
-				path, (unsigned long long)size, (unsigned long long)s->items, (unsigned long long)want);
+		return dtp_errf_input(err, -EBADMSG, "%s: truncated: %llu bytes, the header promises %llu tokens (%llu bytes)",
+				      path, (unsigned long long)size, (unsigned long long)s->items, (unsigned long long)want);
 	if (size > want)
-		return dtp_errf(err, -EBADMSG, "%s: size mismatch: %llu bytes, the header promises %llu tokens (%llu bytes)",
-				path, (unsigned long long)size, (unsigned long long)s->items, (unsigned long long)want);
+		return dtp_errf_input(err, -EBADMSG, "%s: size mismatch: %llu bytes, the header promises %llu tokens (%llu bytes)",
+				      path, (unsigned long long)size, (unsigned long long)s->items, (unsigned long long)want);
 	s->samples = (seq_len > 0 && s->items > 0) ? (s->items - 1) / (uint64_t)seq_len : 0;
 	return 0;
 }
@@ -154,14 +154,14 @@ int dtp_shard_parse(const char *path, const uint8_t *h, size_t hlen, uint64_t si
 
 	memset(&s, 0, sizeof(s));
 	if (hlen < 4)
-		return dtp_errf(err, -EBADMSG, "%s: truncated: %zu bytes, too short for any shard header", path, hlen);
+		return dtp_errf_input(err, -EBADMSG, "%s: truncated: %zu bytes, too short for any shard header", path, hlen);
 	if (dtp_le32(h) == DTP_REC_MAGIC)
 		rc = probe_records(path, h, size, &s, err);
 	else if ((int32_t)dtp_le32(h) == DTP_TOK_MAGIC_U16 || (int32_t)dtp_le32(h) == DTP_TOK_MAGIC_U32)
 		rc = probe_tokens(path, h, size, seq_len, &s, err);
 	else
-		rc = dtp_errf(err, -EBADMSG, "%s: wrong magic 0x%08x: not a dtpipe record shard (0x%08x) nor an llm.c token shard (%d or %d)",
-			      path, dtp_le32(h), DTP_REC_MAGIC, DTP_TOK_MAGIC_U16, DTP_TOK_MAGIC_U32);
+		rc = dtp_errf_input(err, -EBADMSG, "%s: wrong magic 0x%08x: not a dtpipe record shard (0x%08x) nor an llm.c token shard (%d or %d)",
+				    path, dtp_le32(h), DTP_REC_MAGIC, DTP_TOK_MAGIC_U16, DTP_TOK_MAGIC_U32);
 	if (rc)
 		return rc;
 	s.file_bytes = size;
@@ -184,15 +184,15 @@ int dtp_shard_open(const char *path, int flags, struct stat *st, struct dtp_err 
 	int fd;
 
 	if (stat(path, &s) == 0 && !S_ISREG(s.st_mode))
-		return dtp_errf(err, -EINVAL, "%s: %s, not a regular file: a shard must be a regular file; remove it from the dataset", path, file_kind(s.st_mode));
+		return dtp_errf_input(err, -EINVAL, "%s: %s, not a regular file: a shard must be a regular file; remove it from the dataset", path, file_kind(s.st_mode));
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | flags);
 	if (fd < 0)
 		return errno == EINVAL && (flags & O_DIRECT) ? -EOPNOTSUPP :
-		       dtp_errf(err, errno == ENOENT ? -ENOENT : -EINVAL, "%s: unreadable shard: %s",
-				path, strerror(errno));
+		       dtp_errf_input(err, errno == ENOENT ? -ENOENT : -EINVAL, "%s: unreadable shard: %s",
+				      path, strerror(errno));
 	if (fstat(fd, &s) != 0 || !S_ISREG(s.st_mode)) {
 		close(fd);
-		return dtp_errf(err, -EINVAL, "%s: %s, not a regular file: a shard must be a regular file; remove it from the dataset", path, file_kind(s.st_mode));
+		return dtp_errf_input(err, -EINVAL, "%s: %s, not a regular file: a shard must be a regular file; remove it from the dataset", path, file_kind(s.st_mode));
 	}
 	if (st)
 		*st = s;
@@ -213,7 +213,7 @@ int dtp_shard_probe(const char *path, int seq_len, struct dtp_shard *out, struct
 	memset(h, 0, sizeof(h));
 	n = pread(fd, h, sizeof(h), 0);
 	if (n < 0) {
-		rc = dtp_errf(err, -EINVAL, "%s: unreadable shard: %s", path, strerror(errno));
+		rc = dtp_errf_input(err, -EINVAL, "%s: unreadable shard: %s", path, strerror(errno));
 		goto out_close_fd;
 	}
 	rc = dtp_shard_parse(path, h, (size_t)n, (uint64_t)st.st_size, seq_len, &s, err);
@@ -222,7 +222,7 @@ int dtp_shard_probe(const char *path, int seq_len, struct dtp_shard *out, struct
 	s.mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000ll + st.st_mtim.tv_nsec;
 	s.path = strdup(path);
 	if (!s.path) {
-		rc = dtp_errf(err, -ENOMEM, "%s: out of memory", path);
+		rc = dtp_errf_runtime(err, -ENOMEM, "%s: out of memory", path);
 		goto out_close_fd;
 	}
 	*out = s;
@@ -275,8 +275,8 @@ int dtp_shard_verify(const struct dtp_shard *s, struct dtp_err *err)
 		return rc;
 	field = changed_field(s, &now, vals, sizeof(vals));
 	if (field)
-		rc = dtp_errf(err, -EBADMSG, "%s: the shard changed after the dataset was opened from its index (" DTP_INDEX_NAME "): its %s is now %s; open the dataset again",
-			      s->path, field, vals);
+		rc = dtp_errf_input(err, -EBADMSG, "%s: the shard changed after the dataset was opened from its index (" DTP_INDEX_NAME "): its %s is now %s; open the dataset again",
+				    s->path, field, vals);
 	dtp_shard_free(&now);
 	return rc;
 }
