@@ -139,8 +139,8 @@ int dtp_checkpoint_save(struct dtp_stage *st, const char *dir, long step, struct
 	int fd, dfd, r;
 
 	if (mkdir(dir, 0777) != 0 && errno != EEXIST)
-		return dtp_errf(err, -errno, "checkpoint: cannot create directory %s: %s", dir,
-				strerror(errno));
+		return dtp_errf_input(err, -errno, "checkpoint: cannot create directory %s: %s", dir,
+				      strerror(errno));
 	fill_header(&h, st, step);
 	opt = dtp_optim_state(st->optim, &no);
 	h.crc = payload_crc(params, h.n_params, opt, no);
@@ -148,7 +148,7 @@ int dtp_checkpoint_save(struct dtp_stage *st, const char *dir, long step, struct
 	ckpt_path(tmp, sizeof(tmp), dir, st->s, ".tmp");
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
 	if (fd < 0)
-		return dtp_errf(err, -errno, "checkpoint: cannot create %s: %s", tmp, strerror(errno));
+		return dtp_errf_input(err, -errno, "checkpoint: cannot create %s: %s", tmp, strerror(errno));
 	r = write_all(fd, &h, sizeof(h));
 	if (!r)
 		r = write_all(fd, params, h.n_params * sizeof(float));
@@ -160,13 +160,13 @@ int dtp_checkpoint_save(struct dtp_stage *st, const char *dir, long step, struct
 		r = -errno;
 	if (r) {
 		unlink(tmp);
-		return dtp_errf(err, r, "checkpoint: cannot write %s: %s", tmp, strerror(-r));
+		return dtp_errf_runtime(err, r, "checkpoint: cannot write %s: %s", tmp, strerror(-r));
 	}
 	if (rename(tmp, path) != 0) {
 		r = -errno;
 		unlink(tmp);
-		return dtp_errf(err, r, "checkpoint: cannot rename %s to %s: %s", tmp, path,
-				strerror(-r));
+		return dtp_errf_runtime(err, r, "checkpoint: cannot rename %s to %s: %s", tmp, path,
+					strerror(-r));
 	}
 	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd >= 0) {
@@ -187,46 +187,46 @@ int dtp_checkpoint_load(struct dtp_stage *st, const char *dir, long *step, struc
 	ckpt_path(path, sizeof(path), dir, st->s, "");
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return dtp_errf(err, errno == ENOENT ? -ENOENT : -errno,
-				"checkpoint %s: cannot open: %s; run without --resume to start afresh",
-				path, strerror(errno));
+		return dtp_errf_input(err, errno == ENOENT ? -ENOENT : -errno,
+				      "checkpoint %s: cannot open: %s; run without --resume to start afresh",
+				      path, strerror(errno));
 	fill_header(&want, st, 0);
 	opt = dtp_optim_state(st->optim, &no);
 	r = read_all(fd, &h, sizeof(h));
 	if (r || memcmp(h.magic, CKPT_MAGIC, 8) != 0 || h.version != CKPT_VERSION) {
-		r = dtp_errf(err, -EBADMSG, "checkpoint %s: not a dtpipe checkpoint (version %u)",
-			     path, CKPT_VERSION);
+		r = dtp_errf_input(err, -EBADMSG, "checkpoint %s: not a dtpipe checkpoint (version %u)",
+				   path, CKPT_VERSION);
 		goto out_close;
 	}
 	h.model[sizeof(h.model) - 1] = '\0';
 	if (strcmp(h.model, want.model) != 0) {
-		r = dtp_errf(err, -EINVAL, "checkpoint %s: made for model %s, this plan has %s", path,
-			     h.model, want.model);
+		r = dtp_errf_input(err, -EINVAL, "checkpoint %s: made for model %s, this plan has %s", path,
+				   h.model, want.model);
 		goto out_close;
 	}
 	if (h.stage != want.stage || h.stages != want.stages || h.first_unit != want.first_unit ||
 	    h.last_unit != want.last_unit) {
-		r = dtp_errf(err, -EINVAL,
-			     "checkpoint %s: made for stage %u of %u with units [%d, %d), this is stage %u of %u with units [%d, %d): use the plan it was made with",
-			     path, h.stage, h.stages, h.first_unit, h.last_unit, want.stage,
-			     want.stages, want.first_unit, want.last_unit);
+		r = dtp_errf_input(err, -EINVAL,
+				   "checkpoint %s: made for stage %u of %u with units [%d, %d), this is stage %u of %u with units [%d, %d): use the plan it was made with",
+				   path, h.stage, h.stages, h.first_unit, h.last_unit, want.stage,
+				   want.stages, want.first_unit, want.last_unit);
 		goto out_close;
 	}
 	if (h.plan_hash != want.plan_hash) {
-		r = dtp_errf(err, -EINVAL,
-			     "checkpoint %s: made with another plan (hash %016llx, this plan %016llx): training settings differ; use the plan it was made with",
-			     path, (unsigned long long)h.plan_hash, (unsigned long long)want.plan_hash);
+		r = dtp_errf_input(err, -EINVAL,
+				   "checkpoint %s: made with another plan (hash %016llx, this plan %016llx): training settings differ; use the plan it was made with",
+				   path, (unsigned long long)h.plan_hash, (unsigned long long)want.plan_hash);
 		goto out_close;
 	}
 	if (h.n_params != want.n_params || h.n_optim != no || h.step < 0) {
-		r = dtp_errf(err, -EBADMSG, "checkpoint %s: sizes do not match the model", path);
+		r = dtp_errf_input(err, -EBADMSG, "checkpoint %s: sizes do not match the model", path);
 		goto out_close;
 	}
 	r = read_all(fd, params, h.n_params * sizeof(float));
 	if (!r)
 		r = read_all(fd, opt, no * sizeof(float));
 	if (r || payload_crc(params, h.n_params, opt, no) != h.crc) {
-		r = dtp_errf(err, -EBADMSG, "checkpoint %s: truncated or corrupt (CRC mismatch)", path);
+		r = dtp_errf_input(err, -EBADMSG, "checkpoint %s: truncated or corrupt (CRC mismatch)", path);
 		goto out_close;
 	}
 	if (st->train_in) {

@@ -44,7 +44,7 @@ int dtp_ckpt_list_steps(const char *dir, long **steps, int *n, struct dtp_err *e
 	*steps = NULL;
 	*n = 0;
 	if (!d)
-		return dtp_errf(err, -errno, "checkpoint directory %s: %s", dir, strerror(errno));
+		return dtp_errf_input(err, -errno, "checkpoint directory %s: %s", dir, strerror(errno));
 	while ((e = readdir(d))) {
 		long s = dtp_ckpt_parse_step_name(e->d_name);
 
@@ -56,7 +56,7 @@ int dtp_ckpt_list_steps(const char *dir, long **steps, int *n, struct dtp_err *e
 			if (!nv) {
 				free(v);
 				closedir(d);
-				return dtp_errf(err, -ENOMEM, "checkpoint: out of memory");
+				return dtp_errf_runtime(err, -ENOMEM, "checkpoint: out of memory");
 			}
 			v = nv;
 		}
@@ -125,15 +125,15 @@ static int parse_info(struct dtp_ckpt *c, const char *mpath, long step, struct d
 	if (!json_is_string(json_object_get(m, "format")) ||
 	    strcmp(json_string_value(json_object_get(m, "format")), DTP_CKPT_FORMAT) != 0 ||
 	    json_integer_value(json_object_get(m, "version")) != DTP_CKPT_VERSION)
-		return dtp_errf(err, -EBADMSG, "%s: not a version %d dtpipe checkpoint manifest",
-				mpath, DTP_CKPT_VERSION);
+		return dtp_errf_input(err, -EBADMSG, "%s: not a version %d dtpipe checkpoint manifest",
+				      mpath, DTP_CKPT_VERSION);
 	if (get_u64(json_object_get(m, "step"), &s) || (long)s != step)
-		return dtp_errf(err, -EBADMSG, "%s: its step differs from the directory's (%ld): the manifest is corrupt",
-				mpath, step);
+		return dtp_errf_input(err, -EBADMSG, "%s: its step differs from the directory's (%ld): the manifest is corrupt",
+				      mpath, step);
 	in->step = (long)s;
 	v = json_object_get(m, "units");
 	if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > INT_MAX)
-		return dtp_errf(err, -EBADMSG, "%s: \"units\" is not a positive integer", mpath);
+		return dtp_errf_input(err, -EBADMSG, "%s: \"units\" is not a positive integer", mpath);
 	c->n_units = (int)json_integer_value(v);
 	if (copy_text(in->model, sizeof(in->model), json_object_get(m, "model")) ||
 	    copy_text(in->optimizer, sizeof(in->optimizer), json_object_get(o, "name")) ||
@@ -141,22 +141,22 @@ static int parse_info(struct dtp_ckpt *c, const char *mpath, long step, struct d
 		      json_object_get(o, "settings")) ||
 	    copy_text(in->training, sizeof(in->training), json_object_get(m, "training")) ||
 	    copy_text(in->rng, sizeof(in->rng), json_object_get(m, "rng")))
-		return dtp_errf(err, -EBADMSG,
-				"%s: \"model\", \"optimizer\" {name, settings}, \"training\" and \"rng\" must be strings of at most %d bytes",
-				mpath, DTP_CKPT_TEXT_MAX - 1);
+		return dtp_errf_input(err, -EBADMSG,
+				      "%s: \"model\", \"optimizer\" {name, settings}, \"training\" and \"rng\" must be strings of at most %d bytes",
+				      mpath, DTP_CKPT_TEXT_MAX - 1);
 	data = json_object_get(m, "data");
 	if (!json_is_object(data) || json_object_size(data) > DTP_CKPT_MAX_POS)
-		return dtp_errf(err, -EBADMSG, "%s: \"data\" must be an object of at most %d positions",
-				mpath, DTP_CKPT_MAX_POS);
+		return dtp_errf_input(err, -EBADMSG, "%s: \"data\" must be an object of at most %d positions",
+				      mpath, DTP_CKPT_MAX_POS);
 	json_object_foreach(data, key, v) {
 		struct dtp_ckpt_pos *p = &in->pos[in->n_pos++];
 
 		if (strlen(key) >= sizeof(p->name) ||
 		    get_u64(json_object_get(v, "epoch"), &p->epoch) ||
 		    get_u64(json_object_get(v, "sample"), &p->sample))
-			return dtp_errf(err, -EBADMSG,
-					"%s: data position \"%s\" needs a short name and non-negative \"epoch\" and \"sample\"",
-					mpath, key);
+			return dtp_errf_input(err, -EBADMSG,
+					      "%s: data position \"%s\" needs a short name and non-negative \"epoch\" and \"sample\"",
+					      mpath, key);
 		memcpy(p->name, key, strlen(key) + 1);
 	}
 	return 0;
@@ -174,26 +174,26 @@ static int check_tensor(struct dtp_ckpt *c, int k, json_t *e, struct dtp_err *er
 	int same;
 
 	if (!name || !crc || !json_is_array(shape))
-		return dtp_errf(err, -EBADMSG, "%s/%s: a tensor of %s lacks \"name\", \"shape\" or \"crc32c\"",
-				c->sdir, DTP_CKPT_MANIFEST, path);
+		return dtp_errf_input(err, -EBADMSG, "%s/%s: a tensor of %s lacks \"name\", \"shape\" or \"crc32c\"",
+				      c->sdir, DTP_CKPT_MANIFEST, path);
 	t = dtp_st_find(c->files[k], name);
 	if (!t)
-		return dtp_errf(err, -EBADMSG, "%s: tensor \"%s\", listed in the manifest, is not in the file",
-				path, name);
+		return dtp_errf_input(err, -EBADMSG, "%s: tensor \"%s\", listed in the manifest, is not in the file",
+				      path, name);
 	same = t->dtype == DTP_ST_F32 && (size_t)t->ndim == json_array_size(shape);
 	for (int d = 0; same && d < t->ndim; d++)
 		same = json_integer_value(json_array_get(shape, (size_t)d)) == (json_int_t)t->shape[d];
 	if (!same)
-		return dtp_errf(err, -EBADMSG, "%s: tensor \"%s\": the dtype or shape differs from the manifest's",
-				path, name);
+		return dtp_errf_input(err, -EBADMSG, "%s: tensor \"%s\": the dtype or shape differs from the manifest's",
+				      path, name);
 	snprintf(hex, sizeof(hex), "%08" PRIx32, t->crc32c);
 	if (!t->has_crc || strcmp(hex, crc) != 0)
-		return dtp_errf(err, -EBADMSG,
-				"%s: tensor \"%s\": CRC-32C %s in the file's header, %s in the manifest: the file was replaced or is corrupt",
-				path, name, t->has_crc ? hex : "(none)", crc);
+		return dtp_errf_input(err, -EBADMSG,
+				      "%s: tensor \"%s\": CRC-32C %s in the file's header, %s in the manifest: the file was replaced or is corrupt",
+				      path, name, t->has_crc ? hex : "(none)", crc);
 	if (json_object_get(c->index, name))
-		return dtp_errf(err, -EBADMSG, "%s: tensor \"%s\" is in two files of the checkpoint",
-				path, name);
+		return dtp_errf_input(err, -EBADMSG, "%s: tensor \"%s\" is in two files of the checkpoint",
+				      path, name);
 	return json_object_set_new(c->index, name, json_integer(k)) ? -ENOMEM : 0;
 }
 
@@ -205,10 +205,10 @@ static int check_files(struct dtp_ckpt *c, const char *mpath, struct dtp_err *er
 	int r;
 
 	if (!json_is_array(files) || json_array_size(files) == 0)
-		return dtp_errf(err, -EBADMSG, "%s: \"files\" is not a non-empty array", mpath);
+		return dtp_errf_input(err, -EBADMSG, "%s: \"files\" is not a non-empty array", mpath);
 	c->files = calloc(json_array_size(files), sizeof(*c->files));
 	if (!c->files)
-		return dtp_errf(err, -ENOMEM, "checkpoint: out of memory");
+		return dtp_errf_runtime(err, -ENOMEM, "checkpoint: out of memory");
 	json_array_foreach(files, i, f) {
 		const char *name = json_string_value(json_object_get(f, "name"));
 		json_t *ts = json_object_get(f, "tensors"), *e;
@@ -219,26 +219,26 @@ static int check_files(struct dtp_ckpt *c, const char *mpath, struct dtp_err *er
 
 		if (!name || strchr(name, '/') || get_u64(json_object_get(f, "bytes"), &bytes) ||
 		    !json_is_array(ts))
-			return dtp_errf(err, -EBADMSG, "%s: file entry %zu needs \"name\" (no '/'), \"bytes\" and \"tensors\"",
-					mpath, i);
+			return dtp_errf_input(err, -EBADMSG, "%s: file entry %zu needs \"name\" (no '/'), \"bytes\" and \"tensors\"",
+					      mpath, i);
 		snprintf(path, sizeof(path), "%s/%s", c->sdir, name);
 		r = dtp_st_open(path, &c->files[i], err);
 		if (r)
-			return r == -ENOENT ? dtp_errf(err, -EBADMSG, "%s: listed in the manifest but missing",
-							 path)
+			return r == -ENOENT ? dtp_errf_input(err, -EBADMSG, "%s: listed in the manifest but missing",
+							       path)
 					    : r;
 		c->n_files++;
 		if ((size_t)dtp_st_count(c->files[i]) != json_array_size(ts))
-			return dtp_errf(err, -EBADMSG, "%s: %d tensors, the manifest lists %zu", path,
-					dtp_st_count(c->files[i]), json_array_size(ts));
+			return dtp_errf_input(err, -EBADMSG, "%s: %d tensors, the manifest lists %zu", path,
+					      dtp_st_count(c->files[i]), json_array_size(ts));
 		json_array_foreach(ts, j, e) {
 			r = check_tensor(c, (int)i, e, err);
 			if (r)
 				return r;
 		}
 		if (stat(path, &sb) != 0 || (uint64_t)sb.st_size != bytes)
-			return dtp_errf(err, -EBADMSG, "%s: %lld bytes, the manifest says %" PRIu64 ": the file was replaced or truncated",
-					path, (long long)sb.st_size, bytes);
+			return dtp_errf_input(err, -EBADMSG, "%s: %lld bytes, the manifest says %" PRIu64 ": the file was replaced or truncated",
+					      path, (long long)sb.st_size, bytes);
 	}
 	return 0;
 }
@@ -252,7 +252,7 @@ static int check_units(struct dtp_ckpt *c, const char *mpath, struct dtp_err *er
 	int missing = -1;
 
 	if (!seen)
-		return dtp_errf(err, -ENOMEM, "checkpoint: out of memory");
+		return dtp_errf_runtime(err, -ENOMEM, "checkpoint: out of memory");
 	json_object_foreach(c->index, key, v) {
 		int u;
 
@@ -264,8 +264,8 @@ static int check_units(struct dtp_ckpt *c, const char *mpath, struct dtp_err *er
 			missing = u;
 	free(seen);
 	if (missing >= 0)
-		return dtp_errf(err, -EBADMSG, "%s: no file holds a tensor of unit %d (of %d): the checkpoint is incomplete",
-				mpath, missing, c->n_units);
+		return dtp_errf_input(err, -EBADMSG, "%s: no file holds a tensor of unit %d (of %d): the checkpoint is incomplete",
+				      mpath, missing, c->n_units);
 	return 0;
 }
 
@@ -278,31 +278,31 @@ static int load_manifest(struct dtp_ckpt *c, const char *mpath, struct dtp_err *
 	char hex[9];
 
 	if (stat(mpath, &sb) == 0 && (uint64_t)sb.st_size > MANIFEST_MAX)
-		return dtp_errf(err, -EBADMSG, "%s: %lld bytes, more than a manifest can be (%u): the manifest is corrupt",
-				mpath, (long long)sb.st_size, MANIFEST_MAX);
+		return dtp_errf_input(err, -EBADMSG, "%s: %lld bytes, more than a manifest can be (%u): the manifest is corrupt",
+				      mpath, (long long)sb.st_size, MANIFEST_MAX);
 	c->manifest = json_load_file(mpath, JSON_REJECT_DUPLICATES, &je);
 	if (!c->manifest) {
 		FILE *f = fopen(mpath, "r");
 
 		if (!f)
-			return dtp_errf(err, errno == ENOENT ? -ENOENT : -errno,
-					"%s: %s", mpath,
-					errno == ENOENT ? "missing: the checkpoint is incomplete (its writers stopped before it was finished)"
-							: strerror(errno));
+			return dtp_errf_input(err, errno == ENOENT ? -ENOENT : -errno,
+					      "%s: %s", mpath,
+					      errno == ENOENT ? "missing: the checkpoint is incomplete (its writers stopped before it was finished)"
+							      : strerror(errno));
 		fclose(f);
-		return dtp_errf(err, -EBADMSG, "%s: not valid JSON (%s, line %d column %d): the manifest is corrupt",
-				mpath, je.text, je.line, je.column);
+		return dtp_errf_input(err, -EBADMSG, "%s: not valid JSON (%s, line %d column %d): the manifest is corrupt",
+				      mpath, je.text, je.line, je.column);
 	}
 	sum = json_string_value(json_object_get(c->manifest, "checksum"));
 	if (!json_is_object(c->manifest) || !sum)
-		return dtp_errf(err, -EBADMSG, "%s: no \"checksum\": not a dtpipe manifest", mpath);
+		return dtp_errf_input(err, -EBADMSG, "%s: no \"checksum\": not a dtpipe manifest", mpath);
 	if (dtp_ckpt_manifest_checksum(c->manifest, &want))
-		return dtp_errf(err, -ENOMEM, "checkpoint: out of memory");
+		return dtp_errf_runtime(err, -ENOMEM, "checkpoint: out of memory");
 	snprintf(hex, sizeof(hex), "%08" PRIx32, want);
 	if (strcmp(hex, sum) != 0)
-		return dtp_errf(err, -EBADMSG,
-				"%s: checksum mismatch (the manifest says %s, its content gives %s): the manifest is corrupt",
-				mpath, sum, hex);
+		return dtp_errf_input(err, -EBADMSG,
+				      "%s: checksum mismatch (the manifest says %s, its content gives %s): the manifest is corrupt",
+				      mpath, sum, hex);
 	return 0;
 }
 
@@ -315,10 +315,10 @@ int dtp_ckpt_open(const char *dir, long step, struct dtp_ckpt **out, struct dtp_
 	*out = NULL;
 	if (!c || !(c->index = json_object())) {
 		free(c);
-		return dtp_errf(err, -ENOMEM, "checkpoint: out of memory");
+		return dtp_errf_runtime(err, -ENOMEM, "checkpoint: out of memory");
 	}
 	if (dtp_ckpt_step_dir(c->sdir, sizeof(c->sdir), dir, step)) {
-		r = dtp_errf(err, -EINVAL, "checkpoint: bad step %ld under %s", step, dir);
+		r = dtp_errf_input(err, -EINVAL, "checkpoint: bad step %ld under %s", step, dir);
 		goto out_close;
 	}
 	snprintf(mpath, sizeof(mpath), "%s/%s", c->sdir, DTP_CKPT_MANIFEST);
@@ -362,12 +362,12 @@ int dtp_ckpt_find(const char *dir, long before, struct dtp_ckpt **out, struct dt
 	}
 	free(steps);
 	if (before == LONG_MAX)
-		return dtp_errf(err, -ENOENT,
-				"%s: no complete checkpoint (%d tried); run without --resume to start afresh",
-				dir, tried);
-	return dtp_errf(err, -ENOENT,
-			"%s: no complete checkpoint before step %ld (%d tried); run without --resume to start afresh",
-			dir, before, tried);
+		return dtp_errf_input(err, -ENOENT,
+				      "%s: no complete checkpoint (%d tried); run without --resume to start afresh",
+				      dir, tried);
+	return dtp_errf_input(err, -ENOENT,
+			      "%s: no complete checkpoint before step %ld (%d tried); run without --resume to start afresh",
+			      dir, before, tried);
 }
 
 int dtp_ckpt_compatible(const struct dtp_ckpt_info *have, const struct dtp_ckpt_info *want,
@@ -388,9 +388,9 @@ int dtp_ckpt_compatible(const struct dtp_ckpt_info *have, const struct dtp_ckpt_
 		const char *a = (const char *)have + f[i].off, *b = (const char *)want + f[i].off;
 
 		if (strcmp(a, b) != 0)
-			return dtp_errf(err, -EINVAL,
-					"checkpoint %s was made with another %s (\"%s\"; this run: \"%s\"): resume with the settings it was made with, or start afresh",
-					where, f[i].what, a, b);
+			return dtp_errf_input(err, -EINVAL,
+					      "checkpoint %s was made with another %s (\"%s\"; this run: \"%s\"): resume with the settings it was made with, or start afresh",
+					      where, f[i].what, a, b);
 	}
 	return 0;
 }
@@ -405,12 +405,12 @@ int dtp_ckpt_read(const struct dtp_ckpt *c, int unit, const char *tensor, const 
 
 	if (ndim < 0 || ndim > DTP_ST_MAX_DIMS ||
 	    dtp_ckpt_tensor_name(name, sizeof(name), unit, tensor, role))
-		return dtp_errf(err, -EINVAL, "checkpoint %s: bad tensor (unit %d, \"%s\")", c->sdir,
-				unit, tensor ? tensor : "");
+		return dtp_errf_input(err, -EINVAL, "checkpoint %s: bad tensor (unit %d, \"%s\")", c->sdir,
+				      unit, tensor ? tensor : "");
 	k = json_object_get(c->index, name);
 	if (!k)
-		return dtp_errf(err, -ENOENT, "checkpoint %s: no file holds tensor \"%s\"%s", c->sdir,
-				name, role && *role ? " (was it written with another optimizer?)" : "");
+		return dtp_errf_input(err, -ENOENT, "checkpoint %s: no file holds tensor \"%s\"%s", c->sdir,
+				      name, role && *role ? " (was it written with another optimizer?)" : "");
 	for (int d = 0; d < ndim; d++) {
 		sh[d] = shape[d];
 		n *= shape[d];
@@ -426,8 +426,8 @@ int dtp_ckpt_read_unit(const struct dtp_ckpt *c, const struct dtp_model_spec *sp
 	int n = dtp_unit_tensors(spec, unit, t), r = 0;
 
 	if (n < 0 || unit >= c->n_units)
-		return dtp_errf(err, -EINVAL, "checkpoint %s: unit %d is not in its model (%d units)",
-				c->sdir, unit, c->n_units);
+		return dtp_errf_input(err, -EINVAL, "checkpoint %s: unit %d is not in its model (%d units)",
+				      c->sdir, unit, c->n_units);
 	for (int i = 0; i < n && !r; i++)
 		r = dtp_ckpt_read(c, unit, t[i].name, role, t[i].ndim, t[i].shape,
 				  unit_data + t[i].off, err);

@@ -71,8 +71,8 @@ struct dtp_ckpt_part {
 static int make_dir(const char *path, struct dtp_err *err)
 {
 	if (mkdir(path, 0777) != 0 && errno != EEXIST)
-		return dtp_errf(err, -errno, "checkpoint: cannot create directory %s: %s; check the path and the free space",
-				path, strerror(errno));
+		return dtp_errf_input(err, -errno, "checkpoint: cannot create directory %s: %s; check the path and the free space",
+				      path, strerror(errno));
 	return 0;
 }
 
@@ -86,8 +86,8 @@ int dtp_ckpt_part_begin(const char *dir, long step, int writer, struct dtp_ckpt_
 	*out = NULL;
 	if (dtp_ckpt_step_dir(sdir, sizeof(sdir), dir, step) ||
 	    dtp_ckpt_file_name(name, sizeof(name), writer))
-		return dtp_errf(err, -EINVAL, "checkpoint: bad step %ld or writer %d under %s",
-				step, writer, dir);
+		return dtp_errf_input(err, -EINVAL, "checkpoint: bad step %ld or writer %d under %s",
+				      step, writer, dir);
 	r = make_dir(dir, err);
 	if (!r)
 		r = make_dir(sdir, err);
@@ -95,15 +95,15 @@ int dtp_ckpt_part_begin(const char *dir, long step, int writer, struct dtp_ckpt_
 		return r;
 	snprintf(man, sizeof(man), "%s/%s", sdir, DTP_CKPT_MANIFEST);
 	if (access(man, F_OK) == 0)
-		return dtp_errf(err, -EEXIST,
-				"checkpoint %s is already complete (it has a manifest); it is not overwritten: move it away or use another checkpoint directory",
-				sdir);
+		return dtp_errf_input(err, -EEXIST,
+				      "checkpoint %s is already complete (it has a manifest); it is not overwritten: move it away or use another checkpoint directory",
+				      sdir);
 	p = calloc(1, sizeof(*p));
 	if (!p)
-		return dtp_errf(err, -ENOMEM, "checkpoint: out of memory");
+		return dtp_errf_runtime(err, -ENOMEM, "checkpoint: out of memory");
 	if ((size_t)snprintf(p->path, sizeof(p->path), "%s/%s", sdir, name) >= sizeof(p->path)) {
 		free(p);
-		return dtp_errf(err, -ENAMETOOLONG, "checkpoint: path too long under %s", sdir);
+		return dtp_errf_input(err, -ENAMETOOLONG, "checkpoint: path too long under %s", sdir);
 	}
 	r = dtp_st_writer_create(&p->w, err);
 	if (r) {
@@ -121,10 +121,10 @@ int dtp_ckpt_part_add(struct dtp_ckpt_part *p, int unit, const char *tensor, con
 	char name[128];
 
 	if (ndim < 0 || ndim > DTP_ST_MAX_DIMS)
-		return dtp_errf(err, -EINVAL, "checkpoint %s: %d dimensions", p->path, ndim);
+		return dtp_errf_input(err, -EINVAL, "checkpoint %s: %d dimensions", p->path, ndim);
 	if (dtp_ckpt_tensor_name(name, sizeof(name), unit, tensor, role))
-		return dtp_errf(err, -EINVAL, "checkpoint %s: bad tensor name (unit %d, \"%s\", \"%s\")",
-				p->path, unit, tensor ? tensor : "", role ? role : "");
+		return dtp_errf_input(err, -EINVAL, "checkpoint %s: bad tensor name (unit %d, \"%s\", \"%s\")",
+				      p->path, unit, tensor ? tensor : "", role ? role : "");
 	for (int d = 0; d < ndim; d++)
 		sh[d] = shape[d];
 	return dtp_st_writer_add(p->w, name, DTP_ST_F32, ndim, sh, data, err);
@@ -138,8 +138,8 @@ int dtp_ckpt_part_add_unit(struct dtp_ckpt_part *p, const struct dtp_model_spec 
 	int n = dtp_unit_tensors(spec, unit, t), r = 0;
 
 	if (n < 0)
-		return dtp_errf(err, -EINVAL, "checkpoint %s: unit %d is not in the model", p->path,
-				unit);
+		return dtp_errf_input(err, -EINVAL, "checkpoint %s: unit %d is not in the model", p->path,
+				      unit);
 	for (int i = 0; i < n && !r; i++)
 		r = dtp_ckpt_part_add(p, unit, t[i].name, role, t[i].ndim, t[i].shape,
 				      unit_data + t[i].off, err);
@@ -216,8 +216,8 @@ static int file_entry(const char *sdir, int writer, json_t **out, struct dtp_err
 		if (!t->has_crc || t->dtype != DTP_ST_F32) {
 			dtp_st_close(f);
 			json_decref(ts);
-			return dtp_errf(err, -EBADMSG, "checkpoint: %s: tensor \"%s\" has no CRC-32C or is not F32; it was not written by dtpipe",
-					path, t->name);
+			return dtp_errf_input(err, -EBADMSG, "checkpoint: %s: tensor \"%s\" has no CRC-32C or is not F32; it was not written by dtpipe",
+					      path, t->name);
 		}
 		snprintf(hex, sizeof(hex), "%08" PRIx32, t->crc32c);
 		json_array_append_new(ts, json_pack("{s:s, s:s, s:o, s:s}", "name", t->name,
@@ -227,12 +227,12 @@ static int file_entry(const char *sdir, int writer, json_t **out, struct dtp_err
 	dtp_st_close(f);
 	if (stat(path, &sb) != 0) {
 		json_decref(ts);
-		return dtp_errf(err, -errno, "checkpoint: %s: %s", path, strerror(errno));
+		return dtp_errf_runtime(err, -errno, "checkpoint: %s: %s", path, strerror(errno));
 	}
 	e = json_pack("{s:s, s:I, s:o}", "name", name, "bytes", (json_int_t)sb.st_size, "tensors",
 		      ts);
 	if (!e)
-		return dtp_errf(err, -ENOMEM, "checkpoint: out of memory");
+		return dtp_errf_runtime(err, -ENOMEM, "checkpoint: out of memory");
 	*out = e;
 	return 0;
 }
@@ -314,16 +314,16 @@ int dtp_ckpt_finish(const char *dir, const struct dtp_ckpt_info *info, int n_uni
 	int r;
 
 	if (dtp_ckpt_step_dir(sdir, sizeof(sdir), dir, info->step) || n_files < 1 || n_units < 1)
-		return dtp_errf(err, -EINVAL, "checkpoint: bad step %ld, %d files or %d units",
-				info->step, n_files, n_units);
+		return dtp_errf_input(err, -EINVAL, "checkpoint: bad step %ld, %d files or %d units",
+				      info->step, n_files, n_units);
 	snprintf(path, sizeof(path), "%s/%s", sdir, DTP_CKPT_MANIFEST);
 	if (access(path, F_OK) == 0)
-		return dtp_errf(err, -EEXIST, "checkpoint %s already has a manifest; not overwritten",
-				sdir);
+		return dtp_errf_input(err, -EEXIST, "checkpoint %s already has a manifest; not overwritten",
+				      sdir);
 	root = info_json(info, n_units);
 	files = json_array();
 	if (!root || !files || json_object_set_new(root, "files", files)) {
-		r = dtp_errf(err, -ENOMEM, "checkpoint: out of memory for the manifest");
+		r = dtp_errf_runtime(err, -ENOMEM, "checkpoint: out of memory for the manifest");
 		goto out_free;
 	}
 	for (int k = 0; k < n_files; k++) {
@@ -336,14 +336,14 @@ int dtp_ckpt_finish(const char *dir, const struct dtp_ckpt_info *info, int n_uni
 	}
 	r = dtp_ckpt_manifest_checksum(root, &crc);
 	if (r) {
-		r = dtp_errf(err, r, "checkpoint: out of memory for the manifest");
+		r = dtp_errf_runtime(err, r, "checkpoint: out of memory for the manifest");
 		goto out_free;
 	}
 	snprintf(hex, sizeof(hex), "%08" PRIx32, crc);
 	json_object_set_new(root, "checksum", json_string(hex));
 	text = json_dumps(root, JSON_INDENT(1) | JSON_SORT_KEYS);
 	if (!text) {
-		r = dtp_errf(err, -ENOMEM, "checkpoint: out of memory for the manifest");
+		r = dtp_errf_runtime(err, -ENOMEM, "checkpoint: out of memory for the manifest");
 		goto out_free;
 	}
 	/* the units present are checked by opening it, as a resume will */

@@ -47,8 +47,8 @@ static int xfer(struct dtp_stage *st, struct dtp_link *l, int send, uint32_t tag
 	else
 		r = dtp_stage_wait(st, l, &req, DTP_SPAN_SYNC, (long)tag_step, micro, err);
 	if (r == 0 && !send && req.len != bytes)
-		r = dtp_errf(err, -EPROTO, "a control message of %zu bytes, expected %zu", req.len,
-			     bytes);
+		r = dtp_errf_runtime(err, -EPROTO, "a control message of %zu bytes, expected %zu", req.len,
+				     bytes);
 	if (r && step >= 0)
 		dtp_err_prefix(err, "stage %d, step %ld: while %s with stage %d: ", st->s, step, what,
 			       peer);

@@ -21,8 +21,8 @@ static struct dtp_tag mktag(uint32_t step, int micro, int kind)
  * always because the peer went away; name it and the cause. */
 int dtp_stage_link_failed(int r, int peer, struct dtp_err *err)
 {
-	return dtp_errf(err, r, "the link to peer stage %d has failed (%s)%s", peer, strerror(-r),
-			r == -ECONNRESET || r == -EPIPE ? ": that stage stopped or died; see its own message" : "");
+	return dtp_errf_runtime(err, r, "the link to peer stage %d has failed (%s)%s", peer, strerror(-r),
+				r == -ECONNRESET || r == -EPIPE ? ": that stage stopped or died; see its own message" : "");
 }
 
 static int post_failed(struct dtp_stage *st, int r, const char *what, int m, long step, int peer,
@@ -44,7 +44,7 @@ int dtp_stage_wait(struct dtp_stage *st, struct dtp_link *l, struct dtp_req *req
 	st->t_wait += (double)(t1 - t0) * 1e-9;
 	dtp_trace_span(st->trace, span, step, m, t0, t1);
 	if (r == 0 && req->status < 0)
-		r = dtp_errf(err, req->status, "request failed with status %d", req->status);
+		r = dtp_errf_runtime(err, req->status, "request failed with status %d", req->status);
 	return r;
 }
 
@@ -129,12 +129,12 @@ static int forward(struct dtp_stage *st, const void *in, void *out, void *save, 
 	int r = dtp_stage_forward(st->model, in, out, save, n);
 
 	if (r && st->is_first && st->plan->model.kind == DTP_MODEL_GPT)
-		return dtp_errf(err, r,
-				"stage %d: micro-batch %d holds a token outside [0, %d): the dataset's vocabulary is larger than the model's (set [model] vocab to at least the largest token + 1)",
-				st->s, m, st->plan->model.vocab);
+		return dtp_errf_input(err, r,
+				      "stage %d: micro-batch %d holds a token outside [0, %d): the dataset's vocabulary is larger than the model's (set [model] vocab to at least the largest token + 1)",
+				      st->s, m, st->plan->model.vocab);
 	if (r)
-		return dtp_errf(err, r, "stage %d: forward of micro-batch %d failed (%d samples)",
-				st->s, m, n);
+		return dtp_errf_runtime(err, r, "stage %d: forward of micro-batch %d failed (%d samples)",
+					st->s, m, n);
 	return 0;
 }
 
@@ -148,8 +148,8 @@ static int fetch(struct dtp_stage *st, struct dtp_loader *l, int n, void *in, in
 	if (got < 0)
 		return got;
 	if (got != n)
-		return dtp_errf(err, -EIO, "stage %d: the loader gave %d samples instead of %d", st->s,
-				got, n);
+		return dtp_errf_runtime(err, -EIO, "stage %d: the loader gave %d samples instead of %d", st->s,
+					got, n);
 	return 0;
 }
 
@@ -220,7 +220,7 @@ static int op_bwd(struct dtp_stage *st, long step, int m, float scale, struct dt
 	r = dtp_stage_backward(st->model, sl->in, save, dout, din, st->B);
 	span_end(st, DTP_SPAN_BWD, step, m, t0, &st->t_compute);
 	if (r)
-		return dtp_errf(err, r, "stage %d: backward of micro-batch %d failed", st->s, m);
+		return dtp_errf_runtime(err, r, "stage %d: backward of micro-batch %d failed", st->s, m);
 	/* the stash slot and the gradient buffer are free: post the receives they take next */
 	if (!st->is_first) {
 		st->slots[m % st->n_slots].recv_posted = 0;
@@ -245,8 +245,8 @@ static int run_op(struct dtp_stage *st, const struct dtp_op *op, long step, floa
 	switch (op->kind) {
 	case DTP_OP_RECV_ACT:
 		if (!st->slots[m % st->n_slots].recv_posted)
-			return dtp_errf(err, -EPROTO, "stage %d: activation %d has no posted receive",
-					st->s, m);
+			return dtp_errf_runtime(err, -EPROTO, "stage %d: activation %d has no posted receive",
+						st->s, m);
 		return wait_req(st, st->prev, &st->slots[m % st->n_slots].recv, DTP_SPAN_RECV, step,
 				m, err);
 	case DTP_OP_FWD:
@@ -262,8 +262,8 @@ static int run_op(struct dtp_stage *st, const struct dtp_op *op, long step, floa
 	case DTP_OP_RECV_GRAD:
 		x = &st->grad_in[m & 1];
 		if (!x->pending)
-			return dtp_errf(err, -EPROTO, "stage %d: gradient %d has no posted receive",
-					st->s, m);
+			return dtp_errf_runtime(err, -EPROTO, "stage %d: gradient %d has no posted receive",
+						st->s, m);
 		return wait_req(st, st->next, &x->req, DTP_SPAN_RECV, step, m, err);
 	case DTP_OP_BWD:
 		return op_bwd(st, step, m, scale, err);
@@ -276,7 +276,7 @@ static int run_op(struct dtp_stage *st, const struct dtp_op *op, long step, floa
 		x->pending = 1;
 		return 0;
 	}
-	return dtp_errf(err, -EINVAL, "stage %d: unknown op %d", st->s, op->kind);
+	return dtp_errf_runtime(err, -EINVAL, "stage %d: unknown op %d", st->s, op->kind);
 }
 
 int dtp_stage_train_step(struct dtp_stage *st, long step, double *loss, double *gnorm,
@@ -349,10 +349,10 @@ int dtp_stage_evaluate(struct dtp_stage *st, int64_t *correct, int64_t *count,
 	if (st->is_first) {
 		msg.batches = (long)((st->test_samples + (uint64_t)st->B - 1) / (uint64_t)st->B);
 		if (msg.batches > DTP_CTRL_EVAL_MAX_BATCHES)
-			return dtp_errf(err, -EINVAL,
-					"%s: %ld test batches of %d, at most %ld supported: use a smaller test set or larger micro-batches",
-					st->plan->test_path, msg.batches, st->B,
-					DTP_CTRL_EVAL_MAX_BATCHES);
+			return dtp_errf_input(err, -EINVAL,
+					      "%s: %ld test batches of %d, at most %ld supported: use a smaller test set or larger micro-batches",
+					      st->plan->test_path, msg.batches, st->B,
+					      DTP_CTRL_EVAL_MAX_BATCHES);
 	}
 	r = dtp_ctrl_eval_pass(st, &msg, err);
 	if (r)
@@ -367,7 +367,7 @@ int dtp_stage_evaluate(struct dtp_stage *st, int64_t *correct, int64_t *count,
 		if (st->is_first) {
 			n = dtp_loader_next(st->test_in, st->B, sl->in, st->is_last ? sl->tgt : NULL, err);
 			if (n <= 0)
-				return n < 0 ? n : dtp_errf(err, -EIO, "stage 0: the test set ended early");
+				return n < 0 ? n : dtp_errf_runtime(err, -EIO, "stage 0: the test set ended early");
 		} else {
 			r = dtp_link_irecv(st->prev, &tag, sl->in, st->in_bytes, st->prev_mr, &req);
 			if (r == 0)
@@ -380,8 +380,8 @@ int dtp_stage_evaluate(struct dtp_stage *st, int64_t *correct, int64_t *count,
 			}
 			n = (int)(req.len / in_per);
 			if (n < 1 || n > st->B || req.len != (size_t)n * in_per)
-				return dtp_errf(err, -EPROTO, "stage %d: evaluation batch of %zu bytes",
-						st->s, req.len);
+				return dtp_errf_runtime(err, -EPROTO, "stage %d: evaluation batch of %zu bytes",
+							st->s, req.len);
 		}
 		r = forward(st, sl->in, out, save, n, (int)b, err);
 		if (r)

@@ -18,9 +18,9 @@ int dtp_stage_check_targets(const struct dtp_stage *st, const int32_t *tgt, int 
 {
 	for (int i = 0; i < n; i++)
 		if (tgt[i] < 0 || tgt[i] >= st->vocab)
-			return dtp_errf(err, -ERANGE,
-					"target %d is outside [0, %d): the dataset does not match the model's output size (the last width of [model] spec, or vocab)",
-					(int)tgt[i], st->vocab);
+			return dtp_errf_input(err, -ERANGE,
+					      "target %d is outside [0, %d): the dataset does not match the model's output size (the last width of [model] spec, or vocab)",
+					      (int)tgt[i], st->vocab);
 	return 0;
 }
 
@@ -65,9 +65,9 @@ int dtp_nonfinite_act(const struct dtp_stage *st, long step, double verdict, dou
 	char lb[32], gb[32];
 
 	if (verdict > 0)
-		return dtp_errf(err, -EDOM,
-				"step %ld: the loss is %s and the gradient norm %s (the first non-finite value is on stage %d): training diverged, or the data holds NaN/inf values; lower [train] lr, set clip_norm, or clean the data; [train] nonfinite = skip (or --nonfinite skip) skips such steps instead",
-				step + 1, fmt_num(loss, lb, sizeof(lb)), fmt_num(gnorm, gb, sizeof(gb)), culprit);
+		return dtp_errf_runtime(err, -EDOM,
+					"step %ld: the loss is %s and the gradient norm %s (the first non-finite value is on stage %d): training diverged, or the data holds NaN/inf values; lower [train] lr, set clip_norm, or clean the data; [train] nonfinite = skip (or --nonfinite skip) skips such steps instead",
+					step + 1, fmt_num(loss, lb, sizeof(lb)), fmt_num(gnorm, gb, sizeof(gb)), culprit);
 	if (st->is_last)
 		dtp_warn("step %ld skipped (nonfinite = skip): the loss is %s and the gradient norm %s (first on stage %d); no parameter was updated",
 			 step + 1, fmt_num(loss, lb, sizeof(lb)), fmt_num(gnorm, gb, sizeof(gb)), culprit);

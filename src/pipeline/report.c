@@ -32,8 +32,8 @@ int dtp_report_open(struct dtp_report *r, const struct dtp_stage *st,
 	if (o->metrics_path) {
 		r->metrics = fopen(o->metrics_path, start > 0 ? "a" : "w");
 		if (!r->metrics)
-			return dtp_errf(err, -errno, "--metrics %s: cannot write: %s", o->metrics_path,
-					strerror(errno));
+			return dtp_errf_input(err, -errno, "--metrics %s: cannot write: %s", o->metrics_path,
+					      strerror(errno));
 	}
 	if (o->dump_dir) {
 		char path[DTP_PLAN_PATH_MAX + 32];
@@ -44,7 +44,7 @@ int dtp_report_open(struct dtp_report *r, const struct dtp_stage *st,
 		if (!r->losses) {
 			if (r->metrics)
 				fclose(r->metrics);
-			return dtp_errf(err, -errno, "cannot write %s: %s", path, strerror(errno));
+			return dtp_errf_input(err, -errno, "cannot write %s: %s", path, strerror(errno));
 		}
 	}
 	if (!o->quiet)

@@ -46,14 +46,14 @@ static int check_mem_cap(const struct dtp_plan *p, int s, struct dtp_stage_mem *
 		return r;
 	if (p->mem_cap_bytes == 0 || m->total <= p->mem_cap_bytes)
 		return 0;
-	return dtp_errf(err, -ENOMEM,
-			"this stage (%d) needs %s, over the memory cap of %s (params %s, grads %s, optimizer %s, stash %s, buffers %s, loader %s, model scratch %s): split the model over more stages, recompute, fewer micro-batches, or raise mem_cap",
-			s, dtp_fmt_bytes((double)m->total, b[0], 32),
-			dtp_fmt_bytes((double)p->mem_cap_bytes, b[1], 32),
-			dtp_fmt_bytes((double)m->params, b[2], 32), dtp_fmt_bytes((double)m->grads, b[3], 32),
-			dtp_fmt_bytes((double)m->optim, b[4], 32), dtp_fmt_bytes((double)m->stash, b[5], 32),
-			dtp_fmt_bytes((double)m->buffers, b[6], 32), dtp_fmt_bytes((double)m->loader, b[7], 32),
-			dtp_fmt_bytes((double)m->model_scratch, b[8], 32));
+	return dtp_errf_runtime(err, -ENOMEM,
+				"this stage (%d) needs %s, over the memory cap of %s (params %s, grads %s, optimizer %s, stash %s, buffers %s, loader %s, model scratch %s): split the model over more stages, recompute, fewer micro-batches, or raise mem_cap",
+				s, dtp_fmt_bytes((double)m->total, b[0], 32),
+				dtp_fmt_bytes((double)p->mem_cap_bytes, b[1], 32),
+				dtp_fmt_bytes((double)m->params, b[2], 32), dtp_fmt_bytes((double)m->grads, b[3], 32),
+				dtp_fmt_bytes((double)m->optim, b[4], 32), dtp_fmt_bytes((double)m->stash, b[5], 32),
+				dtp_fmt_bytes((double)m->buffers, b[6], 32), dtp_fmt_bytes((double)m->loader, b[7], 32),
+				dtp_fmt_bytes((double)m->model_scratch, b[8], 32));
 }
 
 /* The cap is enforced twice: before anything is allocated, from the predicted
@@ -71,10 +71,10 @@ static int check_peak_rss(const struct dtp_plan *p, long step, struct dtp_err *e
 	peak = (double)ru.ru_maxrss * 1024.0;     /* Linux reports KiB */
 	if (peak <= (double)p->mem_cap_bytes)
 		return 0;
-	return dtp_errf(err, -ENOMEM,
-			"peak resident memory %s after step %ld is over the memory cap of %s: split the model over more stages, recompute, fewer micro-batches, or raise mem_cap",
-			dtp_fmt_bytes(peak, pk, sizeof(pk)), step + 1,
-			dtp_fmt_bytes((double)p->mem_cap_bytes, cap, sizeof(cap)));
+	return dtp_errf_runtime(err, -ENOMEM,
+				"peak resident memory %s after step %ld is over the memory cap of %s: split the model over more stages, recompute, fewer micro-batches, or raise mem_cap",
+				dtp_fmt_bytes(peak, pk, sizeof(pk)), step + 1,
+				dtp_fmt_bytes((double)p->mem_cap_bytes, cap, sizeof(cap)));
 }
 
 /* Stage 0 decides the step count and the first step; the others check. */
@@ -87,13 +87,13 @@ static int agree_on_steps(struct dtp_stage *st, struct dtp_plan *p, long resumed
 	if (st->is_first) {
 		per_epoch = (long)(st->train_samples / ((uint64_t)st->M * (uint64_t)st->B));
 		if (p->steps <= 0 && per_epoch < 1)
-			return dtp_errf(err, -EINVAL,
-					"%s: %llu samples make no full mini-batch of %d x %d: use fewer or smaller micro-batches",
-					p->train_path, (unsigned long long)st->train_samples, st->M, st->B);
+			return dtp_errf_input(err, -EINVAL,
+					      "%s: %llu samples make no full mini-batch of %d x %d: use fewer or smaller micro-batches",
+					      p->train_path, (unsigned long long)st->train_samples, st->M, st->B);
 		if (p->steps <= 0 && (long)p->epochs * per_epoch > DTP_MAX_STEPS)
-			return dtp_errf(err, -EINVAL,
-					"%d epochs of %ld steps make more than %ld steps: train fewer epochs",
-					p->epochs, per_epoch, DTP_MAX_STEPS);
+			return dtp_errf_input(err, -EINVAL,
+					      "%d epochs of %ld steps make more than %ld steps: train fewer epochs",
+					      p->epochs, per_epoch, DTP_MAX_STEPS);
 		m->total_steps = p->steps > 0 ? p->steps : (long)p->epochs * per_epoch;
 		m->start_step = resumed;
 		m->eval_batches = (long)((st->test_samples + (uint64_t)st->B - 1) / (uint64_t)st->B);
@@ -102,9 +102,9 @@ static int agree_on_steps(struct dtp_stage *st, struct dtp_plan *p, long resumed
 		if (r)
 			return r;
 		if (m->start_step != resumed)
-			return dtp_errf(err, -EINVAL,
-					"stage %d: its checkpoint is at step %ld but stage 0's is at step %ld: the checkpoint directory mixes runs",
-					st->s, resumed, m->start_step);
+			return dtp_errf_input(err, -EINVAL,
+					      "stage %d: its checkpoint is at step %ld but stage 0's is at step %ld: the checkpoint directory mixes runs",
+					      st->s, resumed, m->start_step);
 	}
 	return dtp_ctrl_start_send(st, m, err);
 }
@@ -120,7 +120,7 @@ static int dump_params(struct dtp_stage *st, const char *dir, struct dtp_err *er
 	snprintf(path, sizeof(path), "%s/params.stage-%d", dir, st->s);
 	f = fopen(path, "wb");
 	if (!f)
-		return dtp_errf(err, -errno, "cannot write %s: %s", path, strerror(errno));
+		return dtp_errf_input(err, -errno, "cannot write %s: %s", path, strerror(errno));
 	for (int u = st->first_unit; u < st->last_unit; u++) {
 		struct dtp_unit_info ui;
 		size_t off = dtp_stage_model_unit_offset(st->model, u);
@@ -130,7 +130,7 @@ static int dump_params(struct dtp_stage *st, const char *dir, struct dtp_err *er
 			r = -EIO;
 	}
 	if (fclose(f) != 0 || r)
-		return dtp_errf(err, -EIO, "cannot write %s", path);
+		return dtp_errf_runtime(err, -EIO, "cannot write %s", path);
 	return 0;
 }
 
@@ -147,11 +147,11 @@ int dtp_stage_run(const struct dtp_plan *plan, const struct dtp_stage_opts *o,
 	int r, s = o->stage;
 
 	if (s < 0 || s >= plan->num_stages)
-		return dtp_errf(err, -EINVAL, "%s: stage %d does not exist: the plan has stages 0..%d",
-				plan->path, s, plan->num_stages - 1);
+		return dtp_errf_input(err, -EINVAL, "%s: stage %d does not exist: the plan has stages 0..%d",
+				      plan->path, s, plan->num_stages - 1);
 	p = malloc(sizeof(*p));
 	if (!p)
-		return dtp_errf(err, -ENOMEM, "out of memory");
+		return dtp_errf_runtime(err, -ENOMEM, "out of memory");
 	*p = *plan;
 	apply_overrides(p, o);
 	r = check_mem_cap(p, s, &mem, err);
@@ -164,16 +164,16 @@ int dtp_stage_run(const struct dtp_plan *plan, const struct dtp_stage_opts *o,
 	if (o->trace_path && (r = dtp_trace_open(o->trace_path, s, MAX_TRACE_SPANS, &st->trace, err)))
 		goto out_stage;
 	if (o->resume && !p->checkpoint_dir[0]) {
-		r = dtp_errf(err, -EINVAL, "--resume needs a checkpoint directory (--checkpoint-dir or [checkpoint] dir)");
+		r = dtp_errf_input(err, -EINVAL, "--resume needs a checkpoint directory (--checkpoint-dir or [checkpoint] dir)");
 		goto out_trace;
 	}
 	if (o->resume && (r = dtp_checkpoint_load(st, p->checkpoint_dir, &resumed, err)))
 		goto out_trace;
 	r = agree_on_steps(st, p, resumed, &agreed, err);
 	if (r == 0 && o->resume && agreed.start_step >= agreed.total_steps)
-		r = dtp_errf(err, -EINVAL,
-			     "%s: the checkpoint is at step %ld and the run has %ld steps, so there is nothing to train: steps count from the start of the run, not from the checkpoint; give --steps more than %ld to continue",
-			     p->checkpoint_dir, agreed.start_step, agreed.total_steps, agreed.start_step);
+		r = dtp_errf_input(err, -EINVAL,
+				   "%s: the checkpoint is at step %ld and the run has %ld steps, so there is nothing to train: steps count from the start of the run, not from the checkpoint; give --steps more than %ld to continue",
+				   p->checkpoint_dir, agreed.start_step, agreed.total_steps, agreed.start_step);
 	if (r)
 		goto out_trace;
 	total = agreed.total_steps;

@@ -71,15 +71,15 @@ int dtp_schedule_build(enum dtp_schedule_kind kind, int stage, int stages, int m
 	int warmup, next_fwd, next_bwd;
 
 	if (stages < 1 || stages > DTP_MAX_STAGES || stage < 0 || stage >= stages)
-		return dtp_errf(err, -EINVAL, "schedule: stage %d of %d is out of range (1..%d stages)",
-				stage, stages, DTP_MAX_STAGES);
+		return dtp_errf_input(err, -EINVAL, "schedule: stage %d of %d is out of range (1..%d stages)",
+				      stage, stages, DTP_MAX_STAGES);
 	if (micro < 1 || micro > 65535)
-		return dtp_errf(err, -EINVAL, "schedule: %d micro-batches; use 1..65535", micro);
+		return dtp_errf_input(err, -EINVAL, "schedule: %d micro-batches; use 1..65535", micro);
 	if (kind != DTP_SCHEDULE_GPIPE && kind != DTP_SCHEDULE_1F1B)
-		return dtp_errf(err, -EINVAL, "schedule: unknown kind %d; use gpipe or 1f1b", (int)kind);
+		return dtp_errf_input(err, -EINVAL, "schedule: unknown kind %d; use gpipe or 1f1b", (int)kind);
 	b.ops = calloc((size_t)micro * 6, sizeof(*b.ops));
 	if (!b.ops)
-		return dtp_errf(err, -ENOMEM, "schedule: out of memory for %d ops", micro * 6);
+		return dtp_errf_runtime(err, -ENOMEM, "schedule: out of memory for %d ops", micro * 6);
 	b.first = stage == 0;
 	b.last = stage == stages - 1;
 
@@ -127,8 +127,8 @@ int dtp_schedule_stash_slots(enum dtp_schedule_kind kind, int stages, int micro,
 		slots[s] = sc.max_stash;
 		dtp_schedule_free(&sc);
 	}
-	return stages < 1 ? dtp_errf(err, -EINVAL, "schedule: %d stages; use 1..%d", stages,
-				     DTP_MAX_STAGES) : 0;
+	return stages < 1 ? dtp_errf_input(err, -EINVAL, "schedule: %d stages; use 1..%d", stages,
+					   DTP_MAX_STAGES) : 0;
 }
 
 void dtp_schedule_free(struct dtp_schedule *s)

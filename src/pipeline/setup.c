@@ -69,7 +69,7 @@ int dtp_stage_mem_predict(const struct dtp_plan *p, int s, struct dtp_stage_mem 
 	for (int u = first; u < last; u++) {
 		r = dtp_unit_describe(&p->model, u, &ui);
 		if (r)
-			return dtp_errf(err, r, "stage %d: cannot describe unit %d", s, u);
+			return dtp_errf_input(err, r, "stage %d: cannot describe unit %d", s, u);
 		np += ui.n_params;
 		if (u == first) {
 			in_e = ui.in_elems;
@@ -166,8 +166,8 @@ static int open_link(struct dtp_stage *st, const struct dtp_stage_opts *o, int p
 	if (o->transport >= 0)
 		c.kind = (enum dtp_transport_kind)o->transport;
 	else if (p->transport[0] && dtp_transport_kind_parse(p->transport, &c.kind) != 0)
-		return dtp_errf(err, -EINVAL, "%s: [transport] kind = %s: use auto, verbs, tcp or shm",
-				p->path, p->transport);
+		return dtp_errf_input(err, -EINVAL, "%s: [transport] kind = %s: use auto, verbs, tcp or shm",
+				      p->path, p->transport);
 	c.self_stage = st->s;
 	c.peer_stage = peer;
 	c.listen = st->s < peer;
@@ -244,7 +244,7 @@ static int carve_arena(struct dtp_stage *st, const struct arena_plan *ap, struct
 	st->ctrl_down = dtp_arena_take(&st->arena, up8(a.ctrl_down_n * 8), DTP_CACHELINE);
 	st->sumsq = calloc((size_t)st->n_units, sizeof(double));
 	if (!st->ctrl_down || !st->sumsq)
-		return dtp_errf(err, -ENOMEM, "stage %d: buffer arena too small (internal error)", st->s);
+		return dtp_errf_runtime(err, -ENOMEM, "stage %d: buffer arena too small (internal error)", st->s);
 	return 0;
 }
 
@@ -263,8 +263,8 @@ static int alloc_arena(struct dtp_stage *st, size_t bytes, struct dtp_err *err)
 	if (!owner) {
 		r = dtp_arena_init(&st->arena, bytes);
 		if (r)
-			return dtp_errf(err, r, "stage %d: cannot map %zu bytes of pipeline buffers",
-					st->s, bytes);
+			return dtp_errf_runtime(err, r, "stage %d: cannot map %zu bytes of pipeline buffers",
+						st->s, bytes);
 		return 0;
 	}
 	bytes = dtp_align_up(bytes ? bytes : 1, DTP_PAGE);
@@ -338,7 +338,7 @@ int dtp_stage_open(const struct dtp_plan *p, const struct dtp_stage_opts *o,
 
 	st = calloc(1, sizeof(*st));
 	if (!st)
-		return dtp_errf(err, -ENOMEM, "stage %d: out of memory", s);
+		return dtp_errf_runtime(err, -ENOMEM, "stage %d: out of memory", s);
 	st->plan = p;
 	st->s = s;
 	st->K = p->num_stages;
@@ -369,9 +369,9 @@ int dtp_stage_open(const struct dtp_plan *p, const struct dtp_stage_opts *o,
 		goto out_optim;
 	st->n_slots = st->sched.max_stash;
 	if (st->n_slots > max_slots) {
-		r = dtp_errf(err, -EINVAL,
-			     "stage %d: the %s schedule stashes %d micro-batches, at most %d supported: use 1f1b or fewer micro-batches",
-			     s, dtp_schedule_name(p->schedule), st->n_slots, max_slots);
+		r = dtp_errf_input(err, -EINVAL,
+				   "stage %d: the %s schedule stashes %d micro-batches, at most %d supported: use 1f1b or fewer micro-batches",
+				   s, dtp_schedule_name(p->schedule), st->n_slots, max_slots);
 		goto out_sched;
 	}
 	r = dtp_unit_describe(&p->model, st->last_unit - 1, &ui);

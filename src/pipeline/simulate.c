@@ -12,13 +12,13 @@
 static int check_set(const struct dtp_schedule *scheds, int K, struct dtp_err *err)
 {
 	if (K < 1 || K > DTP_MAX_STAGES)
-		return dtp_errf(err, -EINVAL, "simulate: %d stages; use 1..%d", K, DTP_MAX_STAGES);
+		return dtp_errf_input(err, -EINVAL, "simulate: %d stages; use 1..%d", K, DTP_MAX_STAGES);
 	for (int s = 0; s < K; s++) {
 		if (scheds[s].stage != s || scheds[s].stages != K || scheds[s].micro != scheds[0].micro)
-			return dtp_errf(err, -EINVAL,
-					"simulate: list %d is for stage %d of %d with M=%d, expected stage %d of %d with M=%d",
-					s, scheds[s].stage, scheds[s].stages, scheds[s].micro, s, K,
-					scheds[0].micro);
+			return dtp_errf_input(err, -EINVAL,
+					      "simulate: list %d is for stage %d of %d with M=%d, expected stage %d of %d with M=%d",
+					      s, scheds[s].stage, scheds[s].stages, scheds[s].micro, s, K,
+					      scheds[0].micro);
 	}
 	return 0;
 }
@@ -99,8 +99,8 @@ static int step_one(struct walk *w, struct queues *q, int s, struct dtp_err *err
 		int peer = op->kind == DTP_OP_SEND_ACT ? s + 1 : s - 1;
 
 		if (peer < 0 || peer >= w->K)
-			return dtp_errf(err, -EPROTO, "simulate: stage %d sends %s %d to no stage",
-					s, dtp_op_name(op->kind), m);
+			return dtp_errf_runtime(err, -EPROTO, "simulate: stage %d sends %s %d to no stage",
+						s, dtp_op_name(op->kind), m);
 		if (op->kind == DTP_OP_SEND_ACT) {
 			box = q->up + (size_t)s * M, at = q->up_at + (size_t)s * M;
 			head = &q->up_head[s], tail = &q->up_tail[s];
@@ -109,7 +109,7 @@ static int step_one(struct walk *w, struct queues *q, int s, struct dtp_err *err
 			head = &q->down_head[peer], tail = &q->down_tail[peer];
 		}
 		if (*tail >= M)
-			return dtp_errf(err, -EPROTO, "simulate: stage %d sends more than %d messages", s, M);
+			return dtp_errf_runtime(err, -EPROTO, "simulate: stage %d sends more than %d messages", s, M);
 		if (w->capacity > 0 && *tail - *head >= w->capacity)
 			return 0;   /* no credit: the peer has not taken enough yet */
 		box[*tail] = m;
@@ -122,27 +122,27 @@ static int step_one(struct walk *w, struct queues *q, int s, struct dtp_err *err
 	case DTP_OP_RECV_GRAD:
 		if (op->kind == DTP_OP_RECV_ACT) {
 			if (s == 0)
-				return dtp_errf(err, -EPROTO, "simulate: stage 0 receives an activation");
+				return dtp_errf_runtime(err, -EPROTO, "simulate: stage 0 receives an activation");
 			box = q->up + (size_t)(s - 1) * M, at = q->up_at + (size_t)(s - 1) * M;
 			head = &q->up_head[s - 1], tail = &q->up_tail[s - 1];
 		} else {
 			if (s == w->K - 1)
-				return dtp_errf(err, -EPROTO, "simulate: the last stage receives a gradient");
+				return dtp_errf_runtime(err, -EPROTO, "simulate: the last stage receives a gradient");
 			box = q->down + (size_t)s * M, at = q->down_at + (size_t)s * M;
 			head = &q->down_head[s], tail = &q->down_tail[s];
 		}
 		if (*head == *tail)
 			return 0;
 		if (box[*head] != m)
-			return dtp_errf(err, -EPROTO, "simulate: stage %d waits for %s %d but %d arrives",
-					s, dtp_op_name(op->kind), m, box[*head]);
+			return dtp_errf_runtime(err, -EPROTO, "simulate: stage %d waits for %s %d but %d arrives",
+						s, dtp_op_name(op->kind), m, box[*head]);
 		if (w->t && at[*head] > w->t[s])
 			w->t[s] = at[*head];
 		(*head)++;
 		w->pc[s]++;
 		return 1;
 	}
-	return dtp_errf(err, -EINVAL, "simulate: stage %d has an unknown op kind %d", s, op->kind);
+	return dtp_errf_runtime(err, -EINVAL, "simulate: stage %d has an unknown op kind %d", s, op->kind);
 }
 
 static int walk_all(struct walk *w, struct dtp_err *err)
@@ -154,7 +154,7 @@ static int walk_all(struct walk *w, struct dtp_err *err)
 
 	r = queues_init(&q, w->K, M);
 	if (r)
-		return dtp_errf(err, r, "simulate: out of memory");
+		return dtp_errf_runtime(err, r, "simulate: out of memory");
 	do {
 		progress = 0;
 		done = 1;
@@ -182,7 +182,7 @@ static int walk_all(struct walk *w, struct dtp_err *err)
 						dtp_op_name(w->sch[s].ops[w->pc[s]].kind),
 						w->sch[s].ops[w->pc[s]].micro);
 		}
-		r = dtp_errf(err, -EDEADLK, "simulate: deadlock:%s", where);
+		r = dtp_errf_runtime(err, -EDEADLK, "simulate: deadlock:%s", where);
 	}
 out_free:
 	queues_free(&q);
@@ -217,10 +217,10 @@ int dtp_schedule_simulate(const struct dtp_schedule *scheds, int K, const double
 		return r;
 	for (int s = 0; s < K; s++) {
 		if (!(fwd[s] >= 0) || !(bwd[s] >= 0))
-			return dtp_errf(err, -EINVAL, "simulate: stage %d has a negative or NaN time", s);
+			return dtp_errf_input(err, -EINVAL, "simulate: stage %d has a negative or NaN time", s);
 	}
 	if (!(xfer >= 0))
-		return dtp_errf(err, -EINVAL, "simulate: negative or NaN transfer time");
+		return dtp_errf_input(err, -EINVAL, "simulate: negative or NaN transfer time");
 	r = walk_all(&w, err);
 	if (r)
 		return r;
@@ -250,8 +250,8 @@ int dtp_schedule_predict(enum dtp_schedule_kind kind, int stages, int micro, con
 	int built = 0, r = 0;
 
 	if (stages < 1 || stages > DTP_MAX_STAGES)
-		return dtp_errf(err, -EINVAL, "simulate: %d stages; use 1..%d", stages,
-				DTP_MAX_STAGES);
+		return dtp_errf_input(err, -EINVAL, "simulate: %d stages; use 1..%d", stages,
+				      DTP_MAX_STAGES);
 	for (; built < stages && r == 0; built++)
 		r = dtp_schedule_build(kind, built, stages, micro, &sc[built], err);
 	if (r)

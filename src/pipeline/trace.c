@@ -26,14 +26,14 @@ int dtp_trace_open(const char *path, int stage, size_t max_spans, struct dtp_tra
 	struct dtp_trace *t = calloc(1, sizeof(*t));
 
 	if (!t)
-		return dtp_errf(err, -ENOMEM, "trace: out of memory");
+		return dtp_errf_runtime(err, -ENOMEM, "trace: out of memory");
 	t->spans = calloc(max_spans, sizeof(*t->spans));
 	t->path = strdup(path);
 	if (!t->spans || !t->path) {
 		free(t->spans);
 		free(t->path);
 		free(t);
-		return dtp_errf(err, -ENOMEM, "trace: cannot allocate %zu spans", max_spans);
+		return dtp_errf_runtime(err, -ENOMEM, "trace: cannot allocate %zu spans", max_spans);
 	}
 	t->cap = max_spans;
 	t->stage = stage;
@@ -61,7 +61,7 @@ int dtp_trace_close(struct dtp_trace *t, struct dtp_err *err)
 	snprintf(part, sizeof(part), "%s.stage-%d", t->path, t->stage);
 	f = fopen(part, "w");
 	if (!f) {
-		r = dtp_errf(err, -errno, "trace: cannot write %s: %s", part, strerror(errno));
+		r = dtp_errf_input(err, -errno, "trace: cannot write %s: %s", part, strerror(errno));
 		goto out_free;
 	}
 	fprintf(f, "{\"name\":\"process_name\",\"ph\":\"M\",\"pid\":%d,\"tid\":0,"
@@ -77,7 +77,7 @@ int dtp_trace_close(struct dtp_trace *t, struct dtp_err *err)
 			(double)(sp->t1 - sp->t0) * 1e-3, (int)sp->step, (int)sp->micro);
 	}
 	if (fclose(f) != 0)
-		r = dtp_errf(err, -EIO, "trace: cannot write %s", part);
+		r = dtp_errf_runtime(err, -EIO, "trace: cannot write %s", part);
 	if (t->dropped)
 		dtp_warn("stage %d: trace buffer full, %zu spans not recorded", t->stage, t->dropped);
 out_free:
@@ -97,13 +97,13 @@ int dtp_trace_merge(const char *path, int stages, struct dtp_err *err)
 	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
 	out = fopen(tmp, "w");
 	if (!out)
-		return dtp_errf(err, -errno, "trace: cannot write %s: %s", tmp, strerror(errno));
+		return dtp_errf_input(err, -errno, "trace: cannot write %s: %s", tmp, strerror(errno));
 	fputs("{\"displayTimeUnit\":\"ms\",\"traceEvents\":[\n", out);
 	for (int s = 0; s < stages; s++) {
 		snprintf(part, sizeof(part), "%s.stage-%d", path, s);
 		in = fopen(part, "r");
 		if (!in) {
-			r = dtp_errf(err, -ENOENT, "trace: stage %d wrote no %s", s, part);
+			r = dtp_errf_runtime(err, -ENOENT, "trace: stage %d wrote no %s", s, part);
 			continue;
 		}
 		while (fgets(line, sizeof(line), in)) {
@@ -121,6 +121,6 @@ int dtp_trace_merge(const char *path, int stages, struct dtp_err *err)
 	}
 	fputs("\n]}\n", out);
 	if (fclose(out) != 0 || rename(tmp, path) != 0)
-		return dtp_errf(err, -EIO, "trace: cannot write %s", path);
+		return dtp_errf_runtime(err, -EIO, "trace: cannot write %s", path);
 	return r;
 }
