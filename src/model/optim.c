@@ -36,35 +36,35 @@ void dtp_optim_config_default(struct dtp_optim_config *c, enum dtp_optim_kind ki
 int dtp_optim_config_validate(const struct dtp_optim_config *c, struct dtp_err *err)
 {
 	if (c->kind != DTP_OPTIM_SGD && c->kind != DTP_OPTIM_ADAMW)
-		return dtp_errf(err, -EINVAL, "optimizer kind %d unknown: use sgd or adamw",
-				(int)c->kind);
+		return dtp_errf_input(err, -EINVAL, "optimizer kind %d unknown: use sgd or adamw",
+				      (int)c->kind);
 	if (!(c->lr > 0.0f) || !isfinite(c->lr))
-		return dtp_errf(err, -EINVAL, "learning rate %g: it must be a positive number",
-				(double)c->lr);
+		return dtp_errf_input(err, -EINVAL, "learning rate %g: it must be a positive number",
+				      (double)c->lr);
 	if (!(c->momentum >= 0.0f && c->momentum < 1.0f))
-		return dtp_errf(err, -EINVAL, "momentum %g: it must be in [0, 1)",
-				(double)c->momentum);
+		return dtp_errf_input(err, -EINVAL, "momentum %g: it must be in [0, 1)",
+				      (double)c->momentum);
 	if (c->kind == DTP_OPTIM_ADAMW &&
 	    (!(c->beta1 >= 0.0f && c->beta1 < 1.0f) || !(c->beta2 >= 0.0f && c->beta2 < 1.0f)))
-		return dtp_errf(err, -EINVAL, "adamw betas %g, %g: each must be in [0, 1)",
-				(double)c->beta1, (double)c->beta2);
+		return dtp_errf_input(err, -EINVAL, "adamw betas %g, %g: each must be in [0, 1)",
+				      (double)c->beta1, (double)c->beta2);
 	if (c->kind == DTP_OPTIM_ADAMW && !(c->eps > 0.0f))
-		return dtp_errf(err, -EINVAL, "adamw eps %g: it must be positive", (double)c->eps);
+		return dtp_errf_input(err, -EINVAL, "adamw eps %g: it must be positive", (double)c->eps);
 	if (!(c->weight_decay >= 0.0f) || !isfinite(c->weight_decay))
-		return dtp_errf(err, -EINVAL, "weight decay %g: it must be >= 0",
-				(double)c->weight_decay);
+		return dtp_errf_input(err, -EINVAL, "weight decay %g: it must be >= 0",
+				      (double)c->weight_decay);
 	if (!(c->clip_norm >= 0.0f) || !isfinite(c->clip_norm))
-		return dtp_errf(err, -EINVAL, "clip norm %g: it must be >= 0 (0 turns it off)",
-				(double)c->clip_norm);
+		return dtp_errf_input(err, -EINVAL, "clip norm %g: it must be >= 0 (0 turns it off)",
+				      (double)c->clip_norm);
 	if (c->warmup_steps < 0 || c->total_steps < 0)
-		return dtp_errf(err, -EINVAL, "warmup %ld / total %ld steps: they must be >= 0",
-				c->warmup_steps, c->total_steps);
+		return dtp_errf_input(err, -EINVAL, "warmup %ld / total %ld steps: they must be >= 0",
+				      c->warmup_steps, c->total_steps);
 	if (c->total_steps > 0 && c->warmup_steps > c->total_steps)
-		return dtp_errf(err, -EINVAL, "warmup %ld steps is longer than the %ld total steps",
-				c->warmup_steps, c->total_steps);
+		return dtp_errf_input(err, -EINVAL, "warmup %ld steps is longer than the %ld total steps",
+				      c->warmup_steps, c->total_steps);
 	if (!(c->min_lr_ratio >= 0.0f && c->min_lr_ratio <= 1.0f))
-		return dtp_errf(err, -EINVAL, "min lr ratio %g: it must be in [0, 1]",
-				(double)c->min_lr_ratio);
+		return dtp_errf_input(err, -EINVAL, "min lr ratio %g: it must be in [0, 1]",
+				      (double)c->min_lr_ratio);
 	return 0;
 }
 
@@ -108,12 +108,12 @@ int dtp_optim_create(const struct dtp_optim_config *c, struct dtp_stage_model *m
 		return rc;
 	o = calloc(1, sizeof(*o));
 	if (!o)
-		return dtp_errf(err, -ENOMEM, "out of memory creating the optimizer");
+		return dtp_errf_runtime(err, -ENOMEM, "out of memory creating the optimizer");
 	o->c = *c;
 	o->m = m;
 	o->ranges = calloc((size_t)m->n_units * 12, sizeof(*o->ranges));
 	if (!o->ranges) {
-		rc = dtp_errf(err, -ENOMEM, "out of memory creating the optimizer");
+		rc = dtp_errf_runtime(err, -ENOMEM, "out of memory creating the optimizer");
 		goto out_free;
 	}
 	for (int i = 0; i < m->n_units; i++)
@@ -122,8 +122,8 @@ int dtp_optim_create(const struct dtp_optim_config *c, struct dtp_stage_model *m
 	o->n_state = (c->kind == DTP_OPTIM_ADAMW ? 2 : 1) * m->n_params;
 	o->state = dtp_alloc_aligned(o->n_state * sizeof(float), DTP_CACHELINE);
 	if (!o->state) {
-		rc = dtp_errf(err, -ENOMEM, "cannot allocate %zu bytes of optimizer state",
-			      o->n_state * sizeof(float));
+		rc = dtp_errf_runtime(err, -ENOMEM, "cannot allocate %zu bytes of optimizer state",
+				      o->n_state * sizeof(float));
 		goto out_free_ranges;
 	}
 	*out = o;

@@ -53,13 +53,13 @@ static int parse_mlp(const char *text, const char *body, struct dtp_model_spec *
 		if (!e)
 			e = p + strlen(p);
 		if (s->n_widths == DTP_MLP_MAX_WIDTHS)
-			return dtp_errf(err, -EINVAL,
-					"model spec \"%s\": more than %d widths; " ACCEPTED,
-					text, DTP_MLP_MAX_WIDTHS);
+			return dtp_errf_input(err, -EINVAL,
+					      "model spec \"%s\": more than %d widths; " ACCEPTED,
+					      text, DTP_MLP_MAX_WIDTHS);
 		if (parse_int(p, e, &s->widths[s->n_widths]) < 0)
-			return dtp_errf(err, -EINVAL,
-					"model spec \"%s\": width %d \"%.*s\" is not an integer; "
-					ACCEPTED, text, s->n_widths + 1, (int)(e - p), p);
+			return dtp_errf_input(err, -EINVAL,
+					      "model spec \"%s\": width %d \"%.*s\" is not an integer; "
+					      ACCEPTED, text, s->n_widths + 1, (int)(e - p), p);
 		s->n_widths++;
 		if (!*e)
 			break;
@@ -104,29 +104,29 @@ static int parse_gpt(const char *text, const char *body, struct dtp_model_spec *
 			e = p + strlen(p);
 		eq = memchr(p, '=', (size_t)(e - p));
 		if (!eq)
-			return dtp_errf(err, -EINVAL,
-					"model spec \"%s\": \"%.*s\" is not key=value; " ACCEPTED,
-					text, (int)(e - p), p);
+			return dtp_errf_input(err, -EINVAL,
+					      "model spec \"%s\": \"%.*s\" is not key=value; " ACCEPTED,
+					      text, (int)(e - p), p);
 		f = gpt_field(s, p, (size_t)(eq - p));
 		if (!f)
-			return dtp_errf(err, -EINVAL,
-					"model spec \"%s\": unknown gpt key \"%.*s\"; " ACCEPTED,
-					text, (int)(eq - p), p);
+			return dtp_errf_input(err, -EINVAL,
+					      "model spec \"%s\": unknown gpt key \"%.*s\"; " ACCEPTED,
+					      text, (int)(eq - p), p);
 		if (*f != INT_MIN)
-			return dtp_errf(err, -EINVAL,
-					"model spec \"%s\": key \"%.*s\" given twice; " ACCEPTED,
-					text, (int)(eq - p), p);
+			return dtp_errf_input(err, -EINVAL,
+					      "model spec \"%s\": key \"%.*s\" given twice; " ACCEPTED,
+					      text, (int)(eq - p), p);
 		if (parse_int(eq + 1, e, f) < 0)
-			return dtp_errf(err, -EINVAL,
-					"model spec \"%s\": value of \"%.*s\" is not an integer; "
-					ACCEPTED, text, (int)(eq - p), p);
+			return dtp_errf_input(err, -EINVAL,
+					      "model spec \"%s\": value of \"%.*s\" is not an integer; "
+					      ACCEPTED, text, (int)(eq - p), p);
 		seen++;
 		p = *e ? e + 1 : e;
 	}
 	if (seen != 5)
-		return dtp_errf(err, -EINVAL,
-				"model spec \"%s\": gpt needs all of layers, dim, heads, seq, vocab; "
-				ACCEPTED, text);
+		return dtp_errf_input(err, -EINVAL,
+				      "model spec \"%s\": gpt needs all of layers, dim, heads, seq, vocab; "
+				      ACCEPTED, text);
 	return 0;
 }
 
@@ -138,18 +138,18 @@ int dtp_model_spec_parse(const char *text, struct dtp_model_spec *out, struct dt
 
 	memset(&s, 0, sizeof(s));
 	if (!text || !*text)
-		return dtp_errf(err, -EINVAL, "model spec is empty; " ACCEPTED);
+		return dtp_errf_input(err, -EINVAL, "model spec is empty; " ACCEPTED);
 	colon = strchr(text, ':');
 	if (!colon)
-		return dtp_errf(err, -EINVAL, "model spec \"%s\": no \"kind:\" prefix; " ACCEPTED,
-				text);
+		return dtp_errf_input(err, -EINVAL, "model spec \"%s\": no \"kind:\" prefix; " ACCEPTED,
+				      text);
 	if (colon - text == 3 && !strncmp(text, "mlp", 3))
 		rc = parse_mlp(text, colon + 1, &s, err);
 	else if (colon - text == 3 && !strncmp(text, "gpt", 3))
 		rc = parse_gpt(text, colon + 1, &s, err);
 	else
-		return dtp_errf(err, -EINVAL, "model spec \"%s\": unknown model kind \"%.*s\"; "
-				ACCEPTED, text, (int)(colon - text), text);
+		return dtp_errf_input(err, -EINVAL, "model spec \"%s\": unknown model kind \"%.*s\"; "
+				      ACCEPTED, text, (int)(colon - text), text);
 	if (rc < 0)
 		return rc;
 	rc = dtp_model_spec_validate(&s, err);
@@ -164,11 +164,11 @@ int dtp_model_spec_parse(const char *text, struct dtp_model_spec *out, struct dt
 static int check_range(const char *what, int v, int max, struct dtp_err *err)
 {
 	if (v <= 0)
-		return dtp_errf(err, -EINVAL, "%s is %d: it must be a positive integer; " ACCEPTED,
-				what, v);
+		return dtp_errf_input(err, -EINVAL, "%s is %d: it must be a positive integer; " ACCEPTED,
+				      what, v);
 	if (v > max)
-		return dtp_errf(err, -EINVAL, "%s is %d: the largest supported is %d", what, v,
-				max);
+		return dtp_errf_input(err, -EINVAL, "%s is %d: the largest supported is %d", what, v,
+				      max);
 	return 0;
 }
 
@@ -177,14 +177,14 @@ int dtp_model_spec_validate(const struct dtp_model_spec *s, struct dtp_err *err)
 	int rc;
 
 	if (!s)
-		return dtp_errf(err, -EINVAL, "no model spec given; " ACCEPTED);
+		return dtp_errf_input(err, -EINVAL, "no model spec given; " ACCEPTED);
 	if (s->kind == DTP_MODEL_MLP) {
 		char what[32];
 
 		if (s->n_widths < 2 || s->n_widths > DTP_MLP_MAX_WIDTHS)
-			return dtp_errf(err, -EINVAL,
-					"mlp has %d widths: it needs 2 to %d (input, hidden..., "
-					"classes); " ACCEPTED, s->n_widths, DTP_MLP_MAX_WIDTHS);
+			return dtp_errf_input(err, -EINVAL,
+					      "mlp has %d widths: it needs 2 to %d (input, hidden..., "
+					      "classes); " ACCEPTED, s->n_widths, DTP_MLP_MAX_WIDTHS);
 		for (int i = 0; i < s->n_widths; i++) {
 			snprintf(what, sizeof(what), "mlp width %d", i + 1);
 			rc = check_range(what, s->widths[i], MAX_WIDTH, err);
@@ -194,7 +194,7 @@ int dtp_model_spec_validate(const struct dtp_model_spec *s, struct dtp_err *err)
 		return 0;
 	}
 	if (s->kind != DTP_MODEL_GPT)
-		return dtp_errf(err, -EINVAL, "unknown model kind %d; " ACCEPTED, (int)s->kind);
+		return dtp_errf_input(err, -EINVAL, "unknown model kind %d; " ACCEPTED, (int)s->kind);
 	if ((rc = check_range("gpt layers", s->layers, MAX_LAYERS, err)) < 0 ||
 	    (rc = check_range("gpt dim", s->dim, MAX_DIM, err)) < 0 ||
 	    (rc = check_range("gpt heads", s->heads, MAX_DIM, err)) < 0 ||
@@ -202,9 +202,9 @@ int dtp_model_spec_validate(const struct dtp_model_spec *s, struct dtp_err *err)
 	    (rc = check_range("gpt vocab", s->vocab, MAX_VOCAB, err)) < 0)
 		return rc;
 	if (s->dim % s->heads)
-		return dtp_errf(err, -EINVAL,
-				"gpt heads=%d does not divide dim=%d: pick heads so that dim/heads "
-				"is a whole head size (e.g. dim=256,heads=4)", s->heads, s->dim);
+		return dtp_errf_input(err, -EINVAL,
+				      "gpt heads=%d does not divide dim=%d: pick heads so that dim/heads "
+				      "is a whole head size (e.g. dim=256,heads=4)", s->heads, s->dim);
 	return 0;
 }
 

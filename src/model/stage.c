@@ -189,15 +189,15 @@ int dtp_stage_model_create_nw(const struct dtp_model_spec *spec, int first, int 
 		return rc;
 	n = dtp_model_num_units(spec);
 	if (first < 0 || last > n || first >= last)
-		return dtp_errf(err, -EINVAL,
-				"stage unit range [%d, %d) is not inside the model's %d units: "
-				"use 0 <= first < last <= %d", first, last, n, n);
+		return dtp_errf_input(err, -EINVAL,
+				      "stage unit range [%d, %d) is not inside the model's %d units: "
+				      "use 0 <= first < last <= %d", first, last, n, n);
 	if (max_batch < 1)
-		return dtp_errf(err, -EINVAL, "max_batch %d: it must be at least 1", max_batch);
+		return dtp_errf_input(err, -EINVAL, "max_batch %d: it must be at least 1", max_batch);
 	nw = pool_size(spec, nw);
 	m = calloc(1, sizeof(*m));
 	if (!m)
-		return dtp_errf(err, -ENOMEM, "out of memory creating a stage model");
+		return dtp_errf_runtime(err, -ENOMEM, "out of memory creating a stage model");
 	m->spec = *spec;
 	m->first = first;
 	m->last = last;
@@ -206,7 +206,7 @@ int dtp_stage_model_create_nw(const struct dtp_model_spec *spec, int first, int 
 	m->units = calloc((size_t)m->n_units, sizeof(*m->units));
 	m->bufs = calloc((size_t)m->n_units, sizeof(*m->bufs));
 	if (!m->units || !m->bufs) {
-		rc = dtp_errf(err, -ENOMEM, "out of memory creating a stage model");
+		rc = dtp_errf_runtime(err, -ENOMEM, "out of memory creating a stage model");
 		goto out_free;
 	}
 
@@ -240,9 +240,9 @@ int dtp_stage_model_create_nw(const struct dtp_model_spec *spec, int first, int 
 		sizeof(float);
 	rc = dtp_arena_init(&m->arena, bytes);
 	if (rc < 0) {
-		rc = dtp_errf(err, rc, "cannot map %zu bytes for units [%d, %d): lower the "
-			      "micro-batch size or split the model over more stages", bytes,
-			      first, last);
+		rc = dtp_errf_runtime(err, rc, "cannot map %zu bytes for units [%d, %d): lower the "
+				      "micro-batch size or split the model over more stages", bytes,
+				      first, last);
 		goto out_free;
 	}
 	m->params = dtp_arena_take(&m->arena, np * sizeof(float), DTP_CACHELINE);
@@ -259,9 +259,9 @@ int dtp_stage_model_create_nw(const struct dtp_model_spec *spec, int first, int 
 	if (nw > 1) {
 		rc = dtp_pool_create(nw, &m->pool);
 		if (rc < 0) {
-			rc = dtp_errf(err, rc, "cannot start %d model worker threads for units "
-				      "[%d, %d): set OPENBLAS_NUM_THREADS=1 to run without them",
-				      nw - 1, first, last);
+			rc = dtp_errf_runtime(err, rc, "cannot start %d model worker threads for units "
+					      "[%d, %d): set OPENBLAS_NUM_THREADS=1 to run without them",
+					      nw - 1, first, last);
 			goto out_release;
 		}
 		m->blas_saved = dtp_blas_solo_begin(m->pool);
