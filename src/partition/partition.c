@@ -101,32 +101,32 @@ int dtp_partition_chain(const struct dtp_chain_unit *u, int n, const struct dtp_
 	int r;
 
 	if (o->stages < 1 || o->stages > n)
-		return dtp_errf(err, -EINVAL, "cannot split %d units into %d stages: each stage "
-				"needs at least one unit; use 1 to %d stages", n, o->stages, n);
+		return dtp_errf_input(err, -EINVAL, "cannot split %d units into %d stages: each stage "
+				      "needs at least one unit; use 1 to %d stages", n, o->stages, n);
 	for (int s = 0; s < o->stages; s++)
 		if (o->stash_slots[s] < 1)
-			return dtp_errf(err, -EINVAL, "stage %d keeps %d micro-batches in flight: "
-					"every stage keeps at least 1 (fill the stash slots from "
-					"the schedule)", s, o->stash_slots[s]);
+			return dtp_errf_input(err, -EINVAL, "stage %d keeps %d micro-batches in flight: "
+					      "every stage keeps at least 1 (fill the stash slots from "
+					      "the schedule)", s, o->stash_slots[s]);
 	tmp = malloc(sizeof(int) * (size_t)(o->stages + 1));
 	if (!tmp)
-		return dtp_errf(err, -ENOMEM, "out of memory");
+		return dtp_errf_runtime(err, -ENOMEM, "out of memory");
 	r = dp(u, n, o, 0, o->mem_cap, tmp, &v);
 	if (r == -ERANGE) {
 		/* say what cap would have worked */
 		if (dp(u, n, o, 1, 0, tmp, &least) == 0)
-			r = dtp_errf(err, -ERANGE, "no split into %d stages keeps every stage under "
-				     "the memory cap of %zu bytes (%.1f MiB): the best split needs "
-				     "%.0f bytes (%.1f MiB) on its largest stage; raise the cap, use "
-				     "more stages, fewer micro-batches or recompute", o->stages,
-				     o->mem_cap, (double)o->mem_cap / (1 << 20), least,
-				     least / (1 << 20));
+			r = dtp_errf_input(err, -ERANGE, "no split into %d stages keeps every stage under "
+					   "the memory cap of %zu bytes (%.1f MiB): the best split needs "
+					   "%.0f bytes (%.1f MiB) on its largest stage; raise the cap, use "
+					   "more stages, fewer micro-batches or recompute", o->stages,
+					   o->mem_cap, (double)o->mem_cap / (1 << 20), least,
+					   least / (1 << 20));
 		else
-			r = dtp_errf(err, -ENOMEM, "out of memory");
+			r = dtp_errf_runtime(err, -ENOMEM, "out of memory");
 		goto out_free;
 	}
 	if (r) {
-		r = dtp_errf(err, r, "out of memory");
+		r = dtp_errf_runtime(err, r, "out of memory");
 		goto out_free;
 	}
 	for (int k = 0; k <= o->stages; k++)

@@ -18,22 +18,24 @@ int dtp_topo_load(const char *xml, struct dtp_topo **out, struct dtp_err *err)
 
 	t = calloc(1, sizeof(*t));
 	if (!t)
-		return dtp_errf(err, -ENOMEM, "out of memory loading the machine topology");
+		return dtp_errf_runtime(err, -ENOMEM, "out of memory loading the machine topology");
 	if (hwloc_topology_init(&t->topo) < 0) {
-		r = dtp_errf(err, -ENOMEM, "hwloc_topology_init failed");
+		r = dtp_errf_runtime(err, -ENOMEM, "hwloc_topology_init failed");
 		goto out_free;
 	}
 	/* I/O devices (PCI, OS devices such as mlx5_0) are filtered out by default */
 	hwloc_topology_set_io_types_filter(t->topo, HWLOC_TYPE_FILTER_KEEP_IMPORTANT);
 	if (xml && hwloc_topology_set_xmlbuffer(t->topo, xml, (int)strlen(xml) + 1) < 0) {
-		r = dtp_errf(err, -EINVAL, "the topology XML cannot be read: give an hwloc 2 "
-			     "XML export (lstopo --of xml)");
+		r = dtp_errf_input(err, -EINVAL, "the topology XML cannot be read: give an hwloc 2 "
+				   "XML export (lstopo --of xml)");
 		goto out_destroy;
 	}
 	if (hwloc_topology_load(t->topo) < 0) {
 		r = -(errno ? errno : EINVAL);
-		r = dtp_errf(err, r, "cannot load the %s topology with hwloc: %s",
-			     xml ? "XML" : "machine's", strerror(-r));
+		/* the user's XML is input; the machine's own topology is not */
+		r = (xml ? dtp_errf_input : dtp_errf_runtime)(err, r,
+				"cannot load the %s topology with hwloc: %s",
+				xml ? "XML" : "machine's", strerror(-r));
 		goto out_destroy;
 	}
 	*out = t;
@@ -74,12 +76,12 @@ int dtp_place_split(const struct dtp_topo *t, int n, char (*lists)[DTP_CPULIST_M
 	int r = 0;
 
 	if (n < 1 || n > DTP_MAX_STAGES)
-		return dtp_errf(err, -EINVAL, "cannot split the machine into %d stages", n);
+		return dtp_errf_input(err, -EINVAL, "cannot split the machine into %d stages", n);
 	if (cores < 1)
-		return dtp_errf(err, -ENODEV, "hwloc found no cores on this machine");
+		return dtp_errf_runtime(err, -ENODEV, "hwloc found no cores on this machine");
 	set = hwloc_bitmap_alloc();
 	if (!set)
-		return dtp_errf(err, -ENOMEM, "out of memory");
+		return dtp_errf_runtime(err, -ENOMEM, "out of memory");
 	for (int s = 0; s < n; s++) {
 		/* stage s takes cores [lo, hi): sizes differ by at most one */
 		int lo = cores >= n ? (int)((long)s * cores / n) : s % cores;
@@ -89,7 +91,7 @@ int dtp_place_split(const struct dtp_topo *t, int n, char (*lists)[DTP_CPULIST_M
 		for (int c = lo; c < hi; c++)
 			hwloc_bitmap_or(set, set, hwloc_get_obj_by_type(t->topo, type, (unsigned)c)->cpuset);
 		if (hwloc_bitmap_list_snprintf(lists[s], DTP_CPULIST_MAX, set) >= DTP_CPULIST_MAX) {
-			r = dtp_errf(err, -ENOSPC, "the core list of stage %d is too long", s);
+			r = dtp_errf_input(err, -ENOSPC, "the core list of stage %d is too long", s);
 			goto out_free;
 		}
 	}
@@ -135,14 +137,14 @@ static int machine_set(struct dtp_topo *t, const char *cpulist, hwloc_bitmap_t *
 	char have[DTP_CPULIST_MAX];
 
 	if (!set)
-		return dtp_errf(err, -EINVAL, "cores '%s' is not a cpulist: write core numbers and "
-				"ranges such as 0-3,8", cpulist);
+		return dtp_errf_input(err, -EINVAL, "cores '%s' is not a cpulist: write core numbers and "
+				      "ranges such as 0-3,8", cpulist);
 	if (hwloc_bitmap_iszero(set) || !hwloc_bitmap_isincluded(set, all)) {
 		hwloc_bitmap_list_snprintf(have, sizeof(have), all);
 		hwloc_bitmap_free(set);
-		return dtp_errf(err, -EINVAL, "cores %s are not all on this machine (this process "
-				"may use %s): fix the stage's cores in the plan or leave them out",
-				cpulist, have);
+		return dtp_errf_input(err, -EINVAL, "cores %s are not all on this machine (this process "
+				      "may use %s): fix the stage's cores in the plan or leave them out",
+				      cpulist, have);
 	}
 	*out = set;
 	return 0;
@@ -160,12 +162,12 @@ int dtp_place_bind(struct dtp_topo *t, const char *cpulist, struct dtp_bind_info
 		return r;
 	nodes = hwloc_bitmap_alloc();
 	if (!nodes) {
-		r = dtp_errf(err, -ENOMEM, "out of memory");
+		r = dtp_errf_runtime(err, -ENOMEM, "out of memory");
 		goto out_free_set;
 	}
 	if (hwloc_set_cpubind(t->topo, set, HWLOC_CPUBIND_PROCESS) < 0) {
 		r = -errno;
-		r = dtp_errf(err, r, "cannot bind to cores %s: %s", cpulist, strerror(-r));
+		r = dtp_errf_runtime(err, r, "cannot bind to cores %s: %s", cpulist, strerror(-r));
 		goto out_free_nodes;
 	}
 	info.n_pus = hwloc_bitmap_weight(set);
@@ -176,8 +178,8 @@ int dtp_place_bind(struct dtp_topo *t, const char *cpulist, struct dtp_bind_info
 		info.mem_bound = 1;
 	} else if (errno != ENOSYS && errno != EXDEV && errno != EPERM) {
 		r = -errno;
-		r = dtp_errf(err, r, "cannot bind memory to NUMA node(s) %s: %s", info.nodes,
-			     strerror(-r));
+		r = dtp_errf_runtime(err, r, "cannot bind memory to NUMA node(s) %s: %s", info.nodes,
+				     strerror(-r));
 		goto out_free_nodes;
 	}
 	*out = info;
@@ -201,7 +203,7 @@ int dtp_place_nearest_nic(struct dtp_topo *t, const char *cpulist, char *name, s
 	cover = hwloc_get_obj_covering_cpuset(t->topo, set);
 	hwloc_bitmap_free(set);
 	if (!cover)
-		return dtp_errf(err, -EINVAL, "no object covers cores %s", cpulist);
+		return dtp_errf_input(err, -EINVAL, "no object covers cores %s", cpulist);
 	while ((dev = hwloc_get_next_osdev(t->topo, dev))) {
 		hwloc_obj_t anc, common;
 
@@ -217,7 +219,7 @@ int dtp_place_nearest_nic(struct dtp_topo *t, const char *cpulist, char *name, s
 	if (!best)
 		return -ENODEV;
 	if (strlen(best->name) >= len)
-		return dtp_errf(err, -ENOSPC, "NIC name %s is too long", best->name);
+		return dtp_errf_runtime(err, -ENOSPC, "NIC name %s is too long", best->name);
 	snprintf(name, len, "%s", best->name);
 	return 0;
 }
@@ -242,8 +244,8 @@ int dtp_place_stage(struct dtp_topo *t, const struct dtp_plan *p, int stage,
 	int group = 0, index = 0, sh = 0, r;
 
 	if (stage < 0 || stage >= p->num_stages)
-		return dtp_errf(err, -EINVAL, "stage %d is not in the plan (it has %d)", stage,
-				p->num_stages);
+		return dtp_errf_input(err, -EINVAL, "stage %d is not in the plan (it has %d)", stage,
+				      p->num_stages);
 	st = &p->stages[stage];
 	if (st->cores[0]) {
 		snprintf(c, sizeof(c), "%s", st->cores);
@@ -258,7 +260,7 @@ int dtp_place_stage(struct dtp_topo *t, const struct dtp_plan *p, int stage,
 			}
 		lists = calloc((size_t)group, sizeof(*lists));
 		if (!lists)
-			return dtp_errf(err, -ENOMEM, "out of memory");
+			return dtp_errf_runtime(err, -ENOMEM, "out of memory");
 		r = dtp_place_split(t, group, lists, &sh, err);
 		if (r)
 			goto out_free;

@@ -156,9 +156,9 @@ static int validate_stages(const struct dtp_plan *p, int n_units, struct dtp_err
 
 	if (p->num_stages < 1 || p->num_stages > DTP_MAX_STAGES) {
 		where(p, 0, at, sizeof(at));
-		return dtp_errf(err, -EINVAL, "%s%d stages: a plan needs 1 to %d [stage.N] sections "
-				"(N = 0, 1, ...), together holding units 0-%d", at, p->num_stages,
-				DTP_MAX_STAGES, n_units - 1);
+		return dtp_errf_input(err, -EINVAL, "%s%d stages: a plan needs 1 to %d [stage.N] sections "
+				      "(N = 0, 1, ...), together holding units 0-%d", at, p->num_stages,
+				      DTP_MAX_STAGES, n_units - 1);
 	}
 	for (int s = 0; s < p->num_stages; s++) {
 		const struct dtp_stage_plan *st = &p->stages[s];
@@ -166,54 +166,54 @@ static int validate_stages(const struct dtp_plan *p, int n_units, struct dtp_err
 
 		where(p, st->line, at, sizeof(at));
 		if (st->first_unit < 0 || st->last_unit <= st->first_unit)
-			return dtp_errf(err, -EINVAL, "%s[stage.%d] has no units (first %d, end %d): "
-					"give it units = A-B with 0 <= A <= B", at, s,
-					st->first_unit, st->last_unit);
+			return dtp_errf_input(err, -EINVAL, "%s[stage.%d] has no units (first %d, end %d): "
+					      "give it units = A-B with 0 <= A <= B", at, s,
+					      st->first_unit, st->last_unit);
 		if (st->first_unit > expected) {
 			int t = stage_of(p, expected);
 
 			if (t > s)
-				return dtp_errf(err, -EINVAL, "%s[stage.%d] holds units %d-%d but unit %d "
-						"comes later, in [stage.%d] (line %d): stages must hold the "
-						"units in order (stage 0 the first ones); swap their ranges",
-						at, s, st->first_unit, st->last_unit - 1, expected, t,
-						p->stages[t].line);
+				return dtp_errf_input(err, -EINVAL, "%s[stage.%d] holds units %d-%d but unit %d "
+						      "comes later, in [stage.%d] (line %d): stages must hold the "
+						      "units in order (stage 0 the first ones); swap their ranges",
+						      at, s, st->first_unit, st->last_unit - 1, expected, t,
+						      p->stages[t].line);
 			if (!prev)
-				return dtp_errf(err, -EINVAL, "%sunit(s) %d-%d are in no stage: [stage.0] "
-						"starts at unit %d; make it start at unit 0",
-						at, 0, st->first_unit - 1, st->first_unit);
-			return dtp_errf(err, -EINVAL, "%sunit(s) %d-%d are in no stage: [stage.%d] "
-					"(line %d) ends at unit %d and [stage.%d] starts at unit %d; "
-					"every unit must be in exactly one stage: make [stage.%d] "
-					"start at unit %d", at, expected, st->first_unit - 1, s - 1,
-					prev->line, prev->last_unit - 1, s, st->first_unit, s, expected);
+				return dtp_errf_input(err, -EINVAL, "%sunit(s) %d-%d are in no stage: [stage.0] "
+						      "starts at unit %d; make it start at unit 0",
+						      at, 0, st->first_unit - 1, st->first_unit);
+			return dtp_errf_input(err, -EINVAL, "%sunit(s) %d-%d are in no stage: [stage.%d] "
+					      "(line %d) ends at unit %d and [stage.%d] starts at unit %d; "
+					      "every unit must be in exactly one stage: make [stage.%d] "
+					      "start at unit %d", at, expected, st->first_unit - 1, s - 1,
+					      prev->line, prev->last_unit - 1, s, st->first_unit, s, expected);
 		}
 		if (st->first_unit < expected) {
 			int t = stage_of(p, st->first_unit);
 
-			return dtp_errf(err, -EINVAL, "%s[stage.%d] units %d-%d repeat unit(s) %d-%d "
-					"already in [stage.%d] (line %d): every unit must be in "
-					"exactly one stage, in order; make [stage.%d] start at unit %d",
-					at, s, st->first_unit, st->last_unit - 1, st->first_unit,
-					expected - 1, t, t >= 0 ? p->stages[t].line : 0, s, expected);
+			return dtp_errf_input(err, -EINVAL, "%s[stage.%d] units %d-%d repeat unit(s) %d-%d "
+					      "already in [stage.%d] (line %d): every unit must be in "
+					      "exactly one stage, in order; make [stage.%d] start at unit %d",
+					      at, s, st->first_unit, st->last_unit - 1, st->first_unit,
+					      expected - 1, t, t >= 0 ? p->stages[t].line : 0, s, expected);
 		}
 		if (st->last_unit > n_units)
-			return dtp_errf(err, -EINVAL, "%s[stage.%d] units %d-%d go past the model's last "
-					"unit %d (it has %d units, 0-%d)", at, s, st->first_unit,
-					st->last_unit - 1, n_units - 1, n_units, n_units - 1);
+			return dtp_errf_input(err, -EINVAL, "%s[stage.%d] units %d-%d go past the model's last "
+					      "unit %d (it has %d units, 0-%d)", at, s, st->first_unit,
+					      st->last_unit - 1, n_units - 1, n_units, n_units - 1);
 		if (st->cores[0] && dtp_cpulist_check(st->cores))
-			return dtp_errf(err, -EINVAL, "%s[stage.%d] cores = '%s' is not a cpulist: "
-					"write core numbers and ranges such as 0-3,8", at, s, st->cores);
+			return dtp_errf_input(err, -EINVAL, "%s[stage.%d] cores = '%s' is not a cpulist: "
+					      "write core numbers and ranges such as 0-3,8", at, s, st->cores);
 		expected = st->last_unit;
 	}
 	if (expected < n_units) {
 		const struct dtp_stage_plan *last = &p->stages[p->num_stages - 1];
 
 		where(p, last->line, at, sizeof(at));
-		return dtp_errf(err, -EINVAL, "%sunit(s) %d-%d are in no stage: the last stage "
-				"[stage.%d] ends at unit %d but the model has %d units (0-%d); "
-				"extend it or add a [stage.%d]", at, expected, n_units - 1,
-				p->num_stages - 1, expected - 1, n_units, n_units - 1, p->num_stages);
+		return dtp_errf_input(err, -EINVAL, "%sunit(s) %d-%d are in no stage: the last stage "
+				      "[stage.%d] ends at unit %d but the model has %d units (0-%d); "
+				      "extend it or add a [stage.%d]", at, expected, n_units - 1,
+				      p->num_stages - 1, expected - 1, n_units, n_units - 1, p->num_stages);
 	}
 	return 0;
 }
@@ -230,43 +230,43 @@ int dtp_plan_validate(const struct dtp_plan *p, struct dtp_err *err)
 		return ret;
 	}
 	if (p->micro_batch < 1)
-		return dtp_errf(err, -EINVAL, "%s[train] micro_batch = %d: give at least 1 sample "
-				"per micro-batch", at, p->micro_batch);
+		return dtp_errf_input(err, -EINVAL, "%s[train] micro_batch = %d: give at least 1 sample "
+				      "per micro-batch", at, p->micro_batch);
 	if (p->micro_batches < 1)
-		return dtp_errf(err, -EINVAL, "%s[train] micro_batches = %d: M must be at least 1",
-				at, p->micro_batches);
+		return dtp_errf_input(err, -EINVAL, "%s[train] micro_batches = %d: M must be at least 1",
+				      at, p->micro_batches);
 	if (p->schedule != DTP_SCHEDULE_GPIPE && p->schedule != DTP_SCHEDULE_1F1B)
-		return dtp_errf(err, -EINVAL, "%s[train] schedule: use gpipe or 1f1b", at);
+		return dtp_errf_input(err, -EINVAL, "%s[train] schedule: use gpipe or 1f1b", at);
 	ret = dtp_optim_config_validate(&p->optim, err);
 	if (ret) {
 		dtp_err_prefix(err, "%s[train]: ", at);
 		return ret;
 	}
 	if (p->cosine_to_end && (p->optim.total_steps != 0 || p->steps != 0))
-		return dtp_errf(err, -EINVAL, "%s[train] cosine to the end of the run needs steps = 0 "
-				"and no total_steps (else the total is known: set total_steps)", at);
+		return dtp_errf_input(err, -EINVAL, "%s[train] cosine to the end of the run needs steps = 0 "
+				      "and no total_steps (else the total is known: set total_steps)", at);
 	if (p->steps < 0 || (p->steps == 0 && p->epochs < 1))
-		return dtp_errf(err, -EINVAL, "%s[train] steps = %ld, epochs = %d: give steps >= 1, "
-				"or steps = 0 and epochs >= 1", at, p->steps, p->epochs);
+		return dtp_errf_input(err, -EINVAL, "%s[train] steps = %ld, epochs = %d: give steps >= 1, "
+				      "or steps = 0 and epochs >= 1", at, p->steps, p->epochs);
 	if (p->log_every < 1)
-		return dtp_errf(err, -EINVAL, "%s[train] log_every = %d: give 1 or more", at,
-				p->log_every);
+		return dtp_errf_input(err, -EINVAL, "%s[train] log_every = %d: give 1 or more", at,
+				      p->log_every);
 	if (p->shuffle_window < 0 || p->checkpoint_every < 0)
-		return dtp_errf(err, -EINVAL, "%s[data] shuffle_window and [checkpoint] every must "
-				"not be negative", at);
+		return dtp_errf_input(err, -EINVAL, "%s[data] shuffle_window and [checkpoint] every must "
+				      "not be negative", at);
 	if (strcmp(p->transport, "auto") && strcmp(p->transport, "verbs") &&
 	    strcmp(p->transport, "tcp") && strcmp(p->transport, "shm"))
-		return dtp_errf(err, -EINVAL, "%s[transport] kind = '%s': use auto, verbs, tcp or shm",
-				at, p->transport);
+		return dtp_errf_input(err, -EINVAL, "%s[transport] kind = '%s': use auto, verbs, tcp or shm",
+				      at, p->transport);
 	if (p->base_port < 1 || p->base_port + p->num_stages > 65536)
-		return dtp_errf(err, -EINVAL, "%s[transport] base_port = %d: stage s listens on "
-				"base_port + s, which must stay in 1-65535", at, p->base_port);
+		return dtp_errf_input(err, -EINVAL, "%s[transport] base_port = %d: stage s listens on "
+				      "base_port + s, which must stay in 1-65535", at, p->base_port);
 	if (p->gid_index < -1 || p->ib_port < -1 || p->ib_port == 0 || p->connect_timeout_ms < 1)
-		return dtp_errf(err, -EINVAL, "%s[transport] gid_index and ib_port must be >= -1 "
-				"(-1 = auto; ports count from 1) and connect_timeout_ms >= 1", at);
+		return dtp_errf_input(err, -EINVAL, "%s[transport] gid_index and ib_port must be >= -1 "
+				      "(-1 = auto; ports count from 1) and connect_timeout_ms >= 1", at);
 	n_units = dtp_model_num_units(&p->model);
 	if (n_units < 1)
-		return dtp_errf(err, -EINVAL, "%s[model] has no units", at);
+		return dtp_errf_input(err, -EINVAL, "%s[model] has no units", at);
 	return validate_stages(p, n_units, err);
 }
 

@@ -229,7 +229,7 @@ static int parse(struct dtp_plan_ctx *c, struct dtp_plan *out)
 	if (c->code)
 		return c->code;
 	if (r == -2)
-		return dtp_errf(c->err, -ENOMEM, "%s: out of memory while reading the plan", c->name);
+		return dtp_errf_runtime(c->err, -ENOMEM, "%s: out of memory while reading the plan", c->name);
 	if (r) {
 		c->line = r;
 		dtp_plan_fail(c, "cannot read this line: expected [section], key = value, or a comment "
@@ -273,7 +273,7 @@ out_free_ctx:
 	free(c);
 out:
 	if (r == -ENOMEM && !(err && err->code))
-		dtp_errf(err, r, "%s: out of memory while reading the plan", name);
+		dtp_errf_runtime(err, r, "%s: out of memory while reading the plan", name);
 	return r;
 }
 

@@ -21,12 +21,12 @@ int dtp_profile_static(const struct dtp_model_spec *spec, int batch, struct dtp_
 	if (r)
 		return r;
 	if (batch < 1)
-		return dtp_errf(err, -EINVAL, "the micro-batch size must be at least 1 (got %d)",
-				batch);
+		return dtp_errf_input(err, -EINVAL, "the micro-batch size must be at least 1 (got %d)",
+				      batch);
 	p.n_units = dtp_model_num_units(spec);
 	p.units = calloc((size_t)p.n_units, sizeof(*p.units));
 	if (!p.units)
-		return dtp_errf(err, -ENOMEM, "out of memory");
+		return dtp_errf_runtime(err, -ENOMEM, "out of memory");
 	for (int u = 0; u < p.n_units; u++) {
 		struct dtp_unit_cost *c = &p.units[u];
 		struct dtp_unit_info info;
@@ -35,7 +35,7 @@ int dtp_profile_static(const struct dtp_model_spec *spec, int batch, struct dtp_
 		r = dtp_unit_describe(spec, u, &info);
 		if (r) {
 			free(p.units);
-			return dtp_errf(err, r, "cannot describe unit %d of the model", u);
+			return dtp_errf_input(err, r, "cannot describe unit %d of the model", u);
 		}
 		/* the per-sample figures of the gpt are per sequence already */
 		in_size = info.in_dtype == DTP_DTYPE_I32 ? sizeof(int32_t) : sizeof(float);
@@ -112,7 +112,7 @@ static int time_unit(const struct dtp_model_spec *spec, int u, int batch, int re
 			r = dtp_stage_backward(m, in, save, dout, din, batch);
 		t2 = dtp_now_ns();
 		if (r) {
-			r = dtp_errf(err, r, "unit %d failed to run with %d samples", u, batch);
+			r = dtp_errf_runtime(err, r, "unit %d failed to run with %d samples", u, batch);
 			goto out_free;
 		}
 		if (i >= 0) {
@@ -139,7 +139,7 @@ out_free:
 out_destroy:
 	dtp_stage_model_destroy(m);
 	if (r == -ENOMEM && !(err && err->code))
-		dtp_errf(err, r, "out of memory profiling unit %d", u);
+		dtp_errf_runtime(err, r, "out of memory profiling unit %d", u);
 	return r;
 }
 
@@ -150,7 +150,7 @@ int dtp_profile_measure(const struct dtp_model_spec *spec, int batch, int reps,
 	int r;
 
 	if (reps < 1)
-		return dtp_errf(err, -EINVAL, "profile repetitions must be at least 1");
+		return dtp_errf_input(err, -EINVAL, "profile repetitions must be at least 1");
 	r = dtp_profile_static(spec, batch, &p, err);
 	if (r)
 		return r;
@@ -180,7 +180,7 @@ int dtp_profile_chain(const struct dtp_profile *p, enum dtp_optim_kind optim, in
 	size_t mult = 2 + (size_t)dtp_optim_state_mult(optim);
 
 	if (!c)
-		return dtp_errf(err, -ENOMEM, "out of memory");
+		return dtp_errf_runtime(err, -ENOMEM, "out of memory");
 	for (int u = 0; u < p->n_units; u++) {
 		const struct dtp_unit_cost *uc = &p->units[u];
 
