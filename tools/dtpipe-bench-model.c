@@ -113,7 +113,7 @@ static int run_case(const struct bench_case *bc, int steps)
 	int32_t *tg = dtp_alloc_aligned((size_t)N * sizeof(int32_t), DTP_PAGE);
 
 	if (!in || !out || !save || !tg) {
-		rc = dtp_errf(&err, -ENOMEM, "out of memory for the %s batch", bc->name);
+		rc = dtp_errf_runtime(&err, -ENOMEM, "out of memory for the %s batch", bc->name);
 		goto out_free;
 	}
 	dtp_rng_init(&r, 1, 1);
@@ -151,7 +151,7 @@ static int run_case(const struct bench_case *bc, int steps)
 	double flops = 0;
 
 	if (!mm) {
-		rc = dtp_errf(&err, -ENOMEM, "out of memory");
+		rc = dtp_errf_runtime(&err, -ENOMEM, "out of memory");
 		goto out_free;
 	}
 	dtp_model_matmuls(&spec, 0, n, B, 0, mm, nmm);

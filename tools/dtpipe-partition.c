@@ -303,7 +303,7 @@ static int plan_from_bounds(const struct opts *o, const struct dtp_model_spec *s
 	}
 	lists = calloc((size_t)o->stages, sizeof(*lists));
 	if (!lists)
-		return dtp_errf(err, -ENOMEM, "out of memory");
+		return dtp_errf_runtime(err, -ENOMEM, "out of memory");
 	r = dtp_topo_load(NULL, &topo, err);
 	if (!r) {
 		r = dtp_place_split(topo, o->stages, lists, &shared, err);
@@ -333,7 +333,7 @@ static int cmd_plan(struct opts *o, const struct dtp_model_spec *spec, struct dt
 		return dtp_errf_input(err, -EINVAL, "plan needs --stages K");
 	plan = calloc(1, sizeof(*plan));
 	if (!plan)
-		return dtp_errf(err, -ENOMEM, "out of memory");
+		return dtp_errf_runtime(err, -ENOMEM, "out of memory");
 	r = get_profile(spec, o, &p, err);
 	if (r)
 		goto out_free_plan;
@@ -354,13 +354,13 @@ static int cmd_plan(struct opts *o, const struct dtp_model_spec *spec, struct dt
 		goto out_free_chain;
 	f = o->output ? fopen(o->output, "w") : stdout;
 	if (!f) {
-		r = dtp_errf(err, -errno, "cannot write %s: %s", o->output, strerror(errno));
+		r = dtp_errf_input(err, -errno, "cannot write %s: %s", o->output, strerror(errno));
 		goto out_free_chain;
 	}
 	r = dtp_plan_write(plan, f);
 	if ((f != stdout && fclose(f)) || r)
-		r = dtp_errf(err, r ? r : -EIO, "cannot write the plan to %s",
-			     o->output ? o->output : "stdout");
+		r = dtp_errf_runtime(err, r ? r : -EIO, "cannot write the plan to %s",
+				     o->output ? o->output : "stdout");
 	if (!r) {
 		/* the summary goes where it does not mix with a plan on stdout */
 		fflush(stdout);
@@ -388,7 +388,7 @@ static int cmd_report(struct opts *o, struct dtp_err *err)
 		return dtp_errf_input(err, -EINVAL, "report needs --plan plan.ini");
 	plan = calloc(1, sizeof(*plan));
 	if (!plan)
-		return dtp_errf(err, -ENOMEM, "out of memory");
+		return dtp_errf_runtime(err, -ENOMEM, "out of memory");
 	r = dtp_plan_load(o->plan, plan, err);
 	if (r)
 		goto out_free_plan;

@@ -258,7 +258,7 @@ static int text_shards(char **files, int nfiles, const char *out, uint64_t per_s
 			progress(&pr, done);
 		}
 		if (ferror(f))
-			rc = dtp_errf(err, -EINVAL, "%s: read error", files[i]);
+			rc = dtp_errf_runtime(err, -EINVAL, "%s: read error", files[i]);
 		fclose(f);
 		if (rc)
 			goto out_abort;

@@ -55,10 +55,10 @@ int dtp_fsync_dir(const char *dir, struct dtp_err *err)
 	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), r = 0;
 
 	if (fd < 0)
-		return dtp_errf(err, -errno, "cannot open directory %s to sync it: %s", dir,
-				strerror(errno));
+		return dtp_errf_runtime(err, -errno, "cannot open directory %s to sync it: %s", dir,
+					strerror(errno));
 	if (fsync(fd) != 0)
-		r = dtp_errf(err, -errno, "cannot sync directory %s: %s", dir, strerror(errno));
+		r = dtp_errf_runtime(err, -errno, "cannot sync directory %s: %s", dir, strerror(errno));
 	close(fd);
 	return r;
 }
@@ -84,7 +84,7 @@ int dtp_atomic_open(struct dtp_atomic_file *f, const char *path, struct dtp_err 
 	    (size_t)snprintf(f->tmp, sizeof(f->tmp), "%s.tmp-%ld", path, (long)getpid()) >=
 		    sizeof(f->tmp)) {
 		f->tmp[0] = '\0';
-		return dtp_errf(err, -ENAMETOOLONG, "file name too long: %s", path);
+		return dtp_errf_input(err, -ENAMETOOLONG, "file name too long: %s", path);
 	}
 	unlink(f->tmp);   /* left by an earlier process with our pid that died mid-write */
 	f->fd = open(f->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
@@ -92,8 +92,8 @@ int dtp_atomic_open(struct dtp_atomic_file *f, const char *path, struct dtp_err 
 		int e = errno;
 
 		f->tmp[0] = '\0';
-		return dtp_errf(err, -e, "cannot create %s.tmp-%ld: %s", path, (long)getpid(),
-				strerror(e));
+		return dtp_errf_input(err, -e, "cannot create %s.tmp-%ld: %s", path, (long)getpid(),
+				      strerror(e));
 	}
 	return 0;
 }
@@ -114,18 +114,18 @@ int dtp_atomic_commit(struct dtp_atomic_file *f, struct dtp_err *err)
 	int r;
 
 	if (fsync(f->fd) != 0) {
-		r = dtp_errf(err, -errno, "cannot write %s: fsync: %s", f->tmp, strerror(errno));
+		r = dtp_errf_runtime(err, -errno, "cannot write %s: fsync: %s", f->tmp, strerror(errno));
 		goto out_abort;
 	}
 	r = close(f->fd);
 	f->fd = -1;
 	if (r != 0) {
-		r = dtp_errf(err, -errno, "cannot write %s: close: %s", f->tmp, strerror(errno));
+		r = dtp_errf_runtime(err, -errno, "cannot write %s: close: %s", f->tmp, strerror(errno));
 		goto out_abort;
 	}
 	if (rename(f->tmp, f->path) != 0) {
-		r = dtp_errf(err, -errno, "cannot rename %s to %s: %s", f->tmp, f->path,
-			     strerror(errno));
+		r = dtp_errf_runtime(err, -errno, "cannot rename %s to %s: %s", f->tmp, f->path,
+				     strerror(errno));
 		goto out_abort;
 	}
 	f->tmp[0] = '\0';
@@ -146,7 +146,7 @@ int dtp_write_file_atomic(const char *path, const void *p, size_t n, struct dtp_
 	r = dtp_pwrite_all(f.fd, p, n, 0);
 	if (r) {
 		dtp_atomic_abort(&f);
-		return dtp_errf(err, r, "cannot write %s: %s", path, strerror(-r));
+		return dtp_errf_runtime(err, r, "cannot write %s: %s", path, strerror(-r));
 	}
 	return dtp_atomic_commit(&f, err);
 }
