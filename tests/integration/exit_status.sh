@@ -38,6 +38,23 @@ sed 's/^seed = 11$/seed = 11\nsede = 12/' "$WORK/ok.ini" > "$WORK/key.ini"
 expect 2 unknown-plan-key "$DTPIPE" --plan "$WORK/key.ini"
 expect 2 missing-data "$DTPIPE" --plan "$WORK/ok.ini" --threads 1 --no-bind --quiet \
 	--data "$WORK/none"
+# the user's paths are input whatever the errno: a dataset, or a checkpoint
+# directory, where a regular file is; a checkpoint directory that cannot be
+# created (ENOTDIR under a file; EPERM or EROFS under /sys, which root cannot
+# write either: these exited 1 while the class came from the errno)
+: > "$WORK/plainfile"
+expect 2 data-under-file "$DTPIPE" --plan "$WORK/ok.ini" --threads 1 --no-bind --quiet \
+	--data "$WORK/plainfile/train"
+expect 2 ckpt-dir-is-file "$DTPIPE" --plan "$WORK/ok.ini" --threads 1 --no-bind --quiet \
+	--steps 2 --checkpoint-dir "$WORK/plainfile"
+expect 2 ckpt-dir-under-file "$DTPIPE" --plan "$WORK/ok.ini" --threads 1 --no-bind --quiet \
+	--steps 2 --checkpoint-dir "$WORK/plainfile/ck"
+if [ -d /sys/kernel ] && ! mkdir /sys/kernel/dtpipe-ck 2>/dev/null; then
+	expect 2 ckpt-dir-unwritable "$DTPIPE" --plan "$WORK/ok.ini" --threads 1 --no-bind \
+		--quiet --steps 2 --checkpoint-dir /sys/kernel/dtpipe-ck
+	grep -q "cannot create.*dtpipe-ck" "$WORK/ckpt-dir-unwritable.out" ||
+		{ cat "$WORK/ckpt-dir-unwritable.out"; echo "FAIL: no message for the directory"; exit 1; }
+fi
 # a stage whose cores are not on this machine: only the real error, naming them
 sed 's/^units = 2$/units = 2\ncores = 4000/' "$WORK/ok.ini" > "$WORK/cores.ini"
 expect 2 cores-elsewhere "$DTPIPE" --plan "$WORK/cores.ini" --threads 1 --quiet --steps 2
