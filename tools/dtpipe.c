@@ -216,7 +216,8 @@ static int parse_args(int argc, char **argv, struct dtp_launch_args *a)
  * A pipe (--plan <(...)) or another stream can be read only once: it is read
  * here into a memfd that the stages inherit, and --plan (in argv, which the
  * child stages get) names /proc/self/fd/N instead. arg: room for that. */
-static int plan_once(struct dtp_launch_args *a, int argc, char **argv, char *arg, size_t len)
+static int plan_once(struct dtp_launch_args *a, int argc, char **argv, char *arg, size_t len,
+		     struct dtp_err *err)
 {
 	const char *path = a->plan_path;
 	struct stat st;
@@ -228,40 +229,42 @@ static int plan_once(struct dtp_launch_args *a, int argc, char **argv, char *arg
 	if (!path || stat(path, &st) != 0 || S_ISREG(st.st_mode))
 		return 0;   /* the loader names a missing file */
 	if (S_ISDIR(st.st_mode)) {
-		fprintf(stderr, "dtpipe: --plan %s: is a directory: give the plan file (an INI file, docs/plan-format.md)\n",
-			path);
-		return -EISDIR;
+		return dtp_errf_input(err, -EISDIR,
+				      "--plan %s: is a directory: give the plan file (an INI file, docs/plan-format.md)",
+				      path);
 	}
 	/* non-blocking: a FIFO nobody writes to reads as empty instead of hanging */
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0) {
-		fprintf(stderr, "dtpipe: --plan %s: cannot open the plan: %s\n", path, strerror(errno));
-		return -EINVAL;
+		return dtp_errf_input(err, -errno, "--plan %s: cannot open the plan: %s", path,
+				      strerror(errno));
 	}
 	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
 	text = malloc(PLAN_STREAM_MAX);
 	if (!text) {
 		close(fd);
-		return -ENOMEM;
+		return dtp_errf_runtime(err, -ENOMEM, "--plan %s: out of memory to read it", path);
 	}
 	while (got < PLAN_STREAM_MAX && (n = read(fd, text + got, PLAN_STREAM_MAX - got)) > 0)
 		got += (size_t)n;
 	close(fd);
 	if (got == 0 || got == PLAN_STREAM_MAX) {
-		fprintf(stderr, "dtpipe: --plan %s: %s: give the plan file (an INI file, docs/plan-format.md)\n",
-			path, got ? "a stream of 1 MiB or more is no plan" : "empty (nothing was written to it)");
 		free(text);
-		return -EINVAL;
+		return dtp_errf_input(err, -EINVAL,
+				      "--plan %s: %s: give the plan file (an INI file, docs/plan-format.md)",
+				      path, got ? "a stream of 1 MiB or more is no plan" :
+				      "empty (nothing was written to it)");
 	}
 	/* inherited by the stages (no MFD_CLOEXEC) */
 	mfd = memfd_create("dtpipe-plan", 0);
 	if (mfd < 0 || write(mfd, text, got) != (ssize_t)got) {
-		fprintf(stderr, "dtpipe: --plan %s: cannot keep the plan for the stages: %s\n", path,
-			strerror(errno));
+		int r = dtp_errf_runtime(err, -EIO, "--plan %s: cannot keep the plan for the stages: %s",
+					 path, strerror(errno));
+
 		free(text);
 		if (mfd >= 0)
 			close(mfd);
-		return -EIO;
+		return r;
 	}
 	free(text);
 	/* the element that holds the argument: "--plan=", "-p" or nothing before it */
@@ -279,7 +282,7 @@ static int plan_once(struct dtp_launch_args *a, int argc, char **argv, char *arg
 /* An output file the run writes as it goes (--metrics) or at its end
  * (--trace: PATH.stage-N, then PATH): a path that cannot be written is
  * refused at start, not after the whole run. Nothing is created here. */
-static int check_output(const char *opt, const char *path)
+static int check_output(const char *opt, const char *path, struct dtp_err *err)
 {
 	char dir[4096];
 	const char *slash;
@@ -289,12 +292,12 @@ static int check_output(const char *opt, const char *path)
 		return 0;
 	if (stat(path, &st) == 0) {
 		if (S_ISDIR(st.st_mode)) {
-			fprintf(stderr, "dtpipe: %s %s: is a directory: give a file name\n", opt, path);
-			return -EISDIR;
+			return dtp_errf_input(err, -EISDIR, "%s %s: is a directory: give a file name", opt,
+					      path);
 		}
 		if (access(path, W_OK) != 0) {
-			fprintf(stderr, "dtpipe: %s %s: cannot write it: %s\n", opt, path, strerror(errno));
-			return -EINVAL;
+			return dtp_errf_input(err, -errno, "%s %s: cannot write it: %s", opt, path,
+					      strerror(errno));
 		}
 		return 0;
 	}
@@ -304,10 +307,9 @@ static int check_output(const char *opt, const char *path)
 	else
 		snprintf(dir, sizeof(dir), "%.*s", slash == path ? 1 : (int)(slash - path), path);
 	if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode) || access(dir, W_OK | X_OK) != 0) {
-		fprintf(stderr, "dtpipe: %s %s: cannot create it: %s %s\n", opt, path, dir,
-			stat(dir, &st) != 0 ? "does not exist" :
-			!S_ISDIR(st.st_mode) ? "is not a directory" : "is not writable");
-		return -EINVAL;
+		return dtp_errf_input(err, -EINVAL, "%s %s: cannot create it: %s %s", opt, path, dir,
+				      stat(dir, &st) != 0 ? "does not exist" :
+				      !S_ISDIR(st.st_mode) ? "is not a directory" : "is not writable");
 	}
 	return 0;
 }
@@ -395,13 +397,15 @@ int main(int argc, char **argv)
 		fputs(dtp_default_plan_text, stdout);
 		return 0;
 	}
-	r = plan_once(&a, argc, argv, plan_arg, sizeof(plan_arg));
+	r = plan_once(&a, argc, argv, plan_arg, sizeof(plan_arg), &err);
 	if (r == 0 && !a.merge_trace)
-		r = check_output("--metrics", a.o.metrics_path);
+		r = check_output("--metrics", a.o.metrics_path, &err);
 	if (r == 0 && !a.merge_trace)
-		r = check_output("--trace", a.o.trace_path);
-	if (r)
-		return dtp_exit_code(r);
+		r = check_output("--trace", a.o.trace_path, &err);
+	if (r) {
+		fprintf(stderr, "dtpipe: %s\n", err.msg);
+		return dtp_err_exit(&err, r);
+	}
 	plan = malloc(sizeof(*plan));
 	if (!plan)
 		return DTP_EXIT_FAIL;
