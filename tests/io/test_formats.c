@@ -55,7 +55,7 @@ static void expect_open_error(const char *path, int seq_len, int code, const cha
 	assert_non_null(strstr(err.msg, name));
 	if (!strstr(err.msg, what))
 		fail_msg("message \"%s\" does not say \"%s\"", err.msg, what);
-	assert_int_equal(dtp_exit_code(code), DTP_EXIT_BADINPUT);
+	assert_int_equal(dtp_err_exit(&err, code), DTP_EXIT_BADINPUT);
 }
 
 static void test_records_good(void **state)

@@ -428,7 +428,7 @@ static void expect_caught(const char *dir, const char *path, const char *what)
 	struct opened o = open_ds(dir, 0, 1);
 
 	assert_int_equal(o.rc, -EBADMSG);
-	assert_int_equal(dtp_exit_code(o.rc), DTP_EXIT_BADINPUT);
+	assert_int_equal(dtp_err_exit(&o.err, o.rc), DTP_EXIT_BADINPUT);
 	if (!strstr(o.err.msg, path) || !strstr(o.err.msg, what))
 		fail_msg("message \"%s\" does not name %s and say \"%s\"", o.err.msg, path, what);
 }

@@ -122,7 +122,7 @@ static void test_spec_errors(void **state)
 
 	assert_int_equal(dtp_model_spec_validate(&s, &err), -EINVAL);
 	assert_non_null(strstr(err.msg, "unknown model kind"));
-	assert_int_equal(dtp_exit_code(-EINVAL), DTP_EXIT_BADINPUT);
+	assert_int_equal(dtp_err_exit(&err, -EINVAL), DTP_EXIT_BADINPUT);
 }
 
 /* ----------------------------------------------------------------- xent */
