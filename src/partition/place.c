@@ -1,16 +1,13 @@
 /* Placement with hwloc 2.x: core sets, process binding, the nearest NIC. */
 #include "config.h"
 #include "partition/place.h"
+#include "partition/place_int.h"
 
 #include <errno.h>
 #include <hwloc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-struct dtp_topo {
-	hwloc_topology_t topo;
-};
 
 int dtp_topo_load(const char *xml, struct dtp_topo **out, struct dtp_err *err)
 {
@@ -55,7 +52,7 @@ void dtp_topo_destroy(struct dtp_topo *t)
 }
 
 /* Cores (or PUs where hwloc found no cores) in logical order. */
-static hwloc_obj_type_t core_type(const struct dtp_topo *t)
+hwloc_obj_type_t dtp_topo_core_type(const struct dtp_topo *t)
 {
 	return hwloc_get_nbobjs_by_type(t->topo, HWLOC_OBJ_CORE) > 0 ? HWLOC_OBJ_CORE
 								       : HWLOC_OBJ_PU;
@@ -63,13 +60,13 @@ static hwloc_obj_type_t core_type(const struct dtp_topo *t)
 
 int dtp_topo_num_cores(const struct dtp_topo *t)
 {
-	return hwloc_get_nbobjs_by_type(t->topo, core_type(t));
+	return hwloc_get_nbobjs_by_type(t->topo, dtp_topo_core_type(t));
 }
 
 int dtp_place_split(const struct dtp_topo *t, int n, char (*lists)[DTP_CPULIST_MAX],
 		    int *shared, struct dtp_err *err)
 {
-	hwloc_obj_type_t type = core_type(t);
+	hwloc_obj_type_t type = dtp_topo_core_type(t);
 	int cores = hwloc_get_nbobjs_by_type(t->topo, type);
 	hwloc_bitmap_t set;
 	int r = 0;

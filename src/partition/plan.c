@@ -289,7 +289,7 @@ static const char *fmt_float(float v, char *buf, size_t len)
 	return buf;
 }
 
-int dtp_plan_write(const struct dtp_plan *p, FILE *f)
+int dtp_plan_write_notes(const struct dtp_plan *p, const char *const *notes, FILE *f)
 {
 	char b[7][32];
 	const struct dtp_model_spec *m = &p->model;
@@ -300,7 +300,7 @@ int dtp_plan_write(const struct dtp_plan *p, FILE *f)
 		return -EINVAL;
 	for (int s = 0; s < p->num_stages; s++)
 		if (!ini_safe(p->stages[s].host) || !ini_safe(p->stages[s].cores) ||
-		    !ini_safe(p->stages[s].nic))
+		    !ini_safe(p->stages[s].nic) || (notes && notes[s] && !ini_safe(notes[s])))
 			return -EINVAL;
 
 	fprintf(f, "# dtpipe stage plan (see docs/plan-format.md)\n\n[model]\n");
@@ -344,6 +344,8 @@ int dtp_plan_write(const struct dtp_plan *p, FILE *f)
 		const struct dtp_stage_plan *st = &p->stages[s];
 
 		fprintf(f, "\n[stage.%d]\n", s);
+		if (notes && notes[s] && notes[s][0])
+			fprintf(f, "# %s\n", notes[s]);
 		if (st->last_unit - st->first_unit == 1)
 			fprintf(f, "units = %d\n", st->first_unit);
 		else
@@ -356,6 +358,11 @@ int dtp_plan_write(const struct dtp_plan *p, FILE *f)
 			fprintf(f, "nic = %s\n", st->nic);
 	}
 	return ferror(f) ? -EIO : 0;
+}
+
+int dtp_plan_write(const struct dtp_plan *p, FILE *f)
+{
+	return dtp_plan_write_notes(p, NULL, f);
 }
 
 /* FNV-1a 64 over fixed-width values (the stages run the same build on the same
