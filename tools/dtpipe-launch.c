@@ -190,6 +190,13 @@ int dtp_launch_all(const struct dtp_launch_args *a, const struct dtp_plan *plan,
 
 			if (a->threads <= 0 && n > 0)
 				c[s].threads = n;
+		} else if (topo) {
+			/* e.g. a plan for another machine: one message, nothing started */
+			fprintf(stderr, "dtpipe: stage %d: %s\n", s, err.msg);
+			dtp_topo_destroy(topo);
+			free(pf);
+			free(c);
+			return dtp_exit_code(err.code);
 		}
 	}
 	sigemptyset(&mask);

@@ -139,8 +139,11 @@ static int machine_set(struct dtp_topo *t, const char *cpulist, hwloc_bitmap_t *
 		hwloc_bitmap_list_snprintf(have, sizeof(have), all);
 		hwloc_bitmap_free(set);
 		return dtp_errf(err, -EINVAL, "cores %s are not all on this machine (this process "
-				"may use %s): fix the stage's cores in the plan or leave them out",
-				cpulist, have);
+				"may use %s): the plan was written for another machine; run it on "
+				"the nodes it was planned for, plan again for this one "
+				"(dtpipe-partition plan, with --topology FILE.xml from 'lstopo --of "
+				"xml' on the node), or delete the stage's cores line to let dtpipe "
+				"place it", cpulist, have);
 	}
 	*out = set;
 	return 0;
@@ -248,6 +251,21 @@ static int same_host(const char *a, const char *b)
 	return (is_localhost(a) && is_localhost(b)) || strcmp(a, b) == 0;
 }
 
+/* The cores a plan gives a stage exist on this machine: a plan written for
+ * another node type fails here, before anything starts, with what to do. */
+static int given_cores_here(struct dtp_topo *t, const struct dtp_stage_plan *st,
+			    struct dtp_err *err)
+{
+	hwloc_bitmap_t set;
+	int r = machine_set(t, st->cores, &set, err);
+
+	if (!r)
+		hwloc_bitmap_free(set);
+	else if (st->host[0])
+		dtp_err_prefix(err, "host %s: ", st->host);
+	return r;
+}
+
 int dtp_place_stage(struct dtp_topo *t, const struct dtp_plan *p, int stage,
 		    char cores[DTP_CPULIST_MAX], char nic[DTP_NIC_MAX], int *shared,
 		    struct dtp_err *err)
@@ -262,6 +280,9 @@ int dtp_place_stage(struct dtp_topo *t, const struct dtp_plan *p, int stage,
 				p->num_stages);
 	st = &p->stages[stage];
 	if (st->cores[0]) {
+		r = given_cores_here(t, st, err);
+		if (r)
+			goto out_free;
 		snprintf(c, sizeof(c), "%s", st->cores);
 	} else {
 		/* its share of the machine among the stages on the same host that
