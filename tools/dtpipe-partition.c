@@ -319,6 +319,33 @@ static void print_placement(FILE *f, const struct dtp_plan *plan,
 			w[s].numa[0] ? w[s].numa : "-", w[s].nic[0] ? w[s].nic : "-", w[s].why);
 }
 
+/* Per-stage speed from the cores each stage gets on its host's node type
+ * (before the split: core counts do not depend on the units), relative to the
+ * smallest stage, which runs at the profile's speed; compute is taken to scale
+ * linearly with cores. 1 when the stages differ (speed[] filled), 0 when they
+ * are all alike, or a negative errno. */
+static int stage_speeds(const struct opts *o, const struct dtp_plan *plan, double *speed,
+			struct dtp_err *err)
+{
+	struct dtp_stage_where where[DTP_MAX_STAGES];
+	int least = 0, most = 0, r;
+
+	r = dtp_place_plan(o->topos, plan, NULL, where, err);
+	if (r)
+		return r;
+	for (int s = 0; s < plan->num_stages; s++) {
+		if (!least || where[s].n_cores < least)
+			least = where[s].n_cores;
+		if (where[s].n_cores > most)
+			most = where[s].n_cores;
+	}
+	if (least < 1 || least == most)
+		return 0;
+	for (int s = 0; s < plan->num_stages; s++)
+		speed[s] = (double)where[s].n_cores / least;
+	return 1;
+}
+
 /* units from the split, then cores and NICs by traffic; notes[s] say why */
 static int plan_place(const struct opts *o, const int *bounds, const struct dtp_chain_unit *chain,
 		      struct dtp_plan *plan, struct dtp_stage_where *where,
@@ -356,6 +383,7 @@ static int cmd_plan(struct opts *o, const struct dtp_model_spec *spec, struct dt
 	struct dtp_plan *plan;
 	int bounds[DTP_MAX_STAGES + 1], r;
 	struct dtp_stage_where where[DTP_MAX_STAGES];
+	double speed[DTP_MAX_STAGES];
 	char notes[DTP_MAX_STAGES][sizeof(where->why) + 64];
 	const char *note_ptr[DTP_MAX_STAGES];
 	double slowest;
@@ -379,6 +407,11 @@ static int cmd_plan(struct opts *o, const struct dtp_model_spec *spec, struct dt
 					  .mem_cap = o->mem_cap, .micro_batches = o->micro_batches,
 					  .one_f_one_b = o->schedule == DTP_SCHEDULE_1F1B,
 					  .recompute = o->recompute };
+	r = stage_speeds(o, plan, speed, err);
+	if (r < 0)
+		goto out_free_chain;
+	if (r)
+		po.speed = speed;
 	r = dtp_partition_chain(chain, p.n_units, &po, bounds, &slowest, err);
 	if (r)
 		goto out_free_chain;

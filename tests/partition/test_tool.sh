@@ -111,6 +111,15 @@ expect 0 "$B" report --plan "$T/two.ini" --static \
 	--topology "a=$TOPO/two-pkg-nic1.xml,b=$TOPO/two-pkg16-nic0.xml"
 grep -E -q '^ +1 a +4-7 +1 +mlx5_0 +cores given by the plan; sends .* nearest NIC mlx5_0' \
 	"$T/out" || { fail "report placement"; cat "$T/out"; }
+# uneven nodes: the stage on the 16-core node type takes more of the model
+expect 0 "$B" plan --model gpt:L=6,C=64,H=4,T=32,V=256 --stages 2 --batch 4 --static \
+	-o "$T/uneven.ini" --topology "a=$TOPO/two-pkg-nic1.xml,b=$TOPO/two-pkg16-nic0.xml"
+grep -A3 '^\[stage.0\]' "$T/uneven.ini" | grep -q '^units = 0-2$' ||
+	{ fail "uneven split"; cat "$T/uneven.ini"; }
+expect 0 "$B" plan --model gpt:L=6,C=64,H=4,T=32,V=256 --stages 2 --batch 4 --static \
+	-o "$T/even.ini" --topology "a=$TOPO/two-pkg-nic1.xml,b=$TOPO/two-pkg-nic1.xml"
+grep -A3 '^\[stage.0\]' "$T/even.ini" | grep -q '^units = 0-3$' ||
+	{ fail "even split"; cat "$T/even.ini"; }
 expect 2 "$B" plan --model mlp:8-8-4 --stages 2 --static --topology "$T/none.xml"
 grep -q "none.xml: cannot read it as a topology.*lstopo --of xml" "$T/out" ||
 	{ fail "--topology error"; cat "$T/out"; }
