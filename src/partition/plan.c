@@ -318,10 +318,14 @@ int dtp_plan_write_notes(const struct dtp_plan *p, const char *const *notes, FIL
 	fprintf(f, "\n[train]\nmicro_batch = %d\nmicro_batches = %d\nschedule = %s\n"
 		"recompute = %s\n", p->micro_batch, p->micro_batches,
 		dtp_schedule_name(p->schedule), p->recompute ? "true" : "false");
-	fprintf(f, "optimizer = %s\nlr = %s\nmomentum = %s\nbeta1 = %s\nbeta2 = %s\n"
-		"eps = %s\nweight_decay = %s\nclip_norm = %s\nwarmup_steps = %ld\n",
-		o->kind == DTP_OPTIM_ADAMW ? "adamw" : "sgd", fmt_float(o->lr, b[0], 32),
-		fmt_float(o->momentum, b[1], 32), fmt_float(o->beta1, b[2], 32),
+	fprintf(f, "optimizer = %s\nlr = %s\n", o->kind == DTP_OPTIM_ADAMW ? "adamw" : "sgd",
+		fmt_float(o->lr, b[0], 32));
+	/* momentum is an sgd setting (the loader warns about it with adamw): an
+	 * adamw plan carries it only when it is not adamw's default 0 */
+	if (o->kind != DTP_OPTIM_ADAMW || o->momentum != 0.0f)
+		fprintf(f, "momentum = %s\n", fmt_float(o->momentum, b[1], 32));
+	fprintf(f, "beta1 = %s\nbeta2 = %s\neps = %s\nweight_decay = %s\nclip_norm = %s\n"
+		"warmup_steps = %ld\n", fmt_float(o->beta1, b[2], 32),
 		fmt_float(o->beta2, b[3], 32), fmt_float(o->eps, b[4], 32),
 		fmt_float(o->weight_decay, b[5], 32), fmt_float(o->clip_norm, b[6], 32),
 		o->warmup_steps);

@@ -30,6 +30,7 @@ grep -q '^micro_batches = 6' "$T/p.ini" || fail "plan lost micro_batches"
 grep -q 'bubble 25.0%' "$T/out" || { fail "plan summary bubble (K-1)/(M+K-1)"; cat "$T/out"; }
 expect 0 "$B" report --plan "$T/p.ini" --static
 grep -q '^ *2 ' "$T/out" || { fail "report has no stage 2"; cat "$T/out"; }
+grep -q 'warning' "$T/out" && { fail "a written plan loads with warnings"; cat "$T/out"; }
 
 # a memory cap no split meets: exit 2 and the least workable cap
 expect 2 "$B" plan --model gpt:L=4,C=64,H=4,T=32,V=256 --stages 2 --static --mem-cap 1K
