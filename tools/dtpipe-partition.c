@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "partition/baseline.h"
 #include "partition/nic_place.h"
 #include "partition/partition.h"
 #include "partition/place.h"
@@ -24,7 +25,8 @@ static const char usage[] =
 	"       dtpipe-partition plan --model SPEC --stages K [--batch B] [--micro-batches M]\n"
 	"                        [--optimizer sgd|adamw] [--schedule gpipe|1f1b] [--recompute]\n"
 	"                        [--mem-cap SIZE] [--bandwidth GB/s] [--reps N] [--static]\n"
-	"                        [--topology [HOST=]FILE.xml[,...]] [-o plan.ini]\n"
+	"                        [--topology [HOST=]FILE.xml[,...]] [--split minmax|layers|params]\n"
+	"                        [-o plan.ini]\n"
 	"       dtpipe-partition report --plan plan.ini [--trace trace.json] [--bandwidth GB/s]\n"
 	"                        [--topology [HOST=]FILE.xml[,...]] [--reps N] [--static]\n"
 	"\n"
@@ -44,6 +46,9 @@ static const char usage[] =
 	"                 this machine: FILE.xml for every host, or HOST=FILE.xml,... to\n"
 	"                 spread the stages over those hosts in order (one node type each);\n"
 	"                 cores next to each NIC go to the stages whose links leave the node\n"
+	"  --split        minmax (default: the slowest stage as fast as possible), or the\n"
+	"                 baselines: layers (equal layers per stage, Megatron-LM's default),\n"
+	"                 params (equal parameters, DeepSpeed's partition_method=parameters)\n"
 	"  SIZE           bytes with K, M, G suffixes (binary): 512M\n"
 	"Exit status: 0 ok, 2 bad input, 1 other failure.\n";
 
@@ -55,6 +60,7 @@ struct opts {
 	size_t mem_cap;
 	double bandwidth;   /* bytes/s */
 	struct dtp_topo_map *topos;   /* --topology; empty: this machine */
+	enum { SPLIT_MINMAX, SPLIT_LAYERS, SPLIT_PARAMS } split;
 };
 
 static int bad(const char *fmt, const char *arg)
@@ -94,6 +100,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		{ "trace", required_argument, NULL, 't' },
 		{ "output", required_argument, NULL, 'o' },
 		{ "topology", required_argument, NULL, 'T' },
+		{ "split", required_argument, NULL, 'x' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -146,6 +153,16 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			o->bandwidth = strtod(optarg, &end) * 1e9;
 			if (end == optarg || *end || !(o->bandwidth > 0))
 				return bad("--bandwidth '%s': give GB/s as a positive number", optarg);
+			break;
+		case 'x':
+			if (strcmp(optarg, "minmax") == 0)
+				o->split = SPLIT_MINMAX;
+			else if (strcmp(optarg, "layers") == 0)
+				o->split = SPLIT_LAYERS;
+			else if (strcmp(optarg, "params") == 0)
+				o->split = SPLIT_PARAMS;
+			else
+				return bad("--split '%s': use minmax, layers or params", optarg);
 			break;
 		case 'T': {
 			struct dtp_err err = { 0 };
@@ -319,6 +336,29 @@ static void print_placement(FILE *f, const struct dtp_plan *plan,
 			w[s].numa[0] ? w[s].numa : "-", w[s].nic[0] ? w[s].nic : "-", w[s].why);
 }
 
+/* bounds of the split --split asks for */
+static int split(const struct opts *o, const struct dtp_model_spec *spec,
+		 const struct dtp_profile *p, const struct dtp_chain_unit *chain,
+		 const struct dtp_partition_opts *po, int *bounds, struct dtp_err *err)
+{
+	size_t *params;
+	double slowest;
+	int r;
+
+	if (o->split == SPLIT_LAYERS)
+		return dtp_split_equal_layers(spec, o->stages, bounds, err);
+	if (o->split == SPLIT_MINMAX)
+		return dtp_partition_chain(chain, p->n_units, po, bounds, &slowest, err);
+	params = malloc(sizeof(*params) * (size_t)p->n_units);
+	if (!params)
+		return dtp_errf(err, -ENOMEM, "out of memory");
+	for (int u = 0; u < p->n_units; u++)
+		params[u] = p->units[u].params;
+	r = dtp_split_equal_params(params, p->n_units, o->stages, bounds, err);
+	free(params);
+	return r;
+}
+
 /* Per-stage speed from the cores each stage gets on its host's node type
  * (before the split: core counts do not depend on the units), relative to the
  * smallest stage, which runs at the profile's speed; compute is taken to scale
@@ -386,7 +426,6 @@ static int cmd_plan(struct opts *o, const struct dtp_model_spec *spec, struct dt
 	double speed[DTP_MAX_STAGES];
 	char notes[DTP_MAX_STAGES][sizeof(where->why) + 64];
 	const char *note_ptr[DTP_MAX_STAGES];
-	double slowest;
 	FILE *f;
 
 	if (o->stages < 1)
@@ -412,7 +451,7 @@ static int cmd_plan(struct opts *o, const struct dtp_model_spec *spec, struct dt
 		goto out_free_chain;
 	if (r)
 		po.speed = speed;
-	r = dtp_partition_chain(chain, p.n_units, &po, bounds, &slowest, err);
+	r = split(o, spec, &p, chain, &po, bounds, err);
 	if (r)
 		goto out_free_chain;
 	r = plan_place(o, bounds, chain, plan, where, notes, err);

@@ -5,5 +5,6 @@ src_partition_libdtp_partition_a_SOURCES = \
 	src/partition/place.h src/partition/place.c src/partition/place_int.h \
 	src/partition/topo.h src/partition/topo.c \
 	src/partition/nic_place.h src/partition/nic_place.c \
+	src/partition/baseline.h src/partition/baseline.c \
 	src/partition/partition.h src/partition/partition.c \
 	src/partition/profile.h src/partition/profile.c

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "partition/baseline.h"
 #include "partition/partition.h"
 
 static struct dtp_partition_opts opts(int K)
@@ -208,6 +209,65 @@ static void test_faster_stage_takes_more(void **state)
 	assert_true(slowest == 1.0);
 }
 
+/* Megatron-LM's equal layers: blocks evenly (the first stages one more), the
+ * embedding with the first stage, norm + head with the last */
+static void test_equal_layers(void **state)
+{
+	struct dtp_model_spec spec;
+	struct dtp_err err = { 0 };
+	int b[5];
+
+	(void)state;
+	assert_int_equal(dtp_model_spec_parse("gpt:L=6,C=32,H=2,T=16,V=64", &spec, &err), 0);
+	assert_int_equal(dtp_split_equal_layers(&spec, 3, b, &err), 0);
+	assert_true(b[0] == 0 && b[1] == 3 && b[2] == 5 && b[3] == 8);
+	assert_int_equal(dtp_model_spec_parse("gpt:L=7,C=32,H=2,T=16,V=64", &spec, &err), 0);
+	assert_int_equal(dtp_split_equal_layers(&spec, 3, b, &err), 0);
+	assert_true(b[0] == 0 && b[1] == 4 && b[2] == 6 && b[3] == 9);
+	assert_int_equal(dtp_split_equal_layers(&spec, 8, b, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "use 1 to 7 stages"));
+	assert_int_equal(dtp_model_spec_parse("mlp:8-8-8-8-8-4", &spec, &err), 0);
+	assert_int_equal(dtp_split_equal_layers(&spec, 2, b, &err), 0);
+	assert_true(b[0] == 0 && b[1] == 3 && b[2] == 5);
+}
+
+/* DeepSpeed's partition_method=parameters: the least largest parameter count,
+ * against brute force */
+static void test_equal_params_brute_force(void **state)
+{
+	uint64_t seed = 99;
+
+	(void)state;
+	for (int trial = 0; trial < 300; trial++) {
+		struct dtp_chain_unit u[8];
+		size_t params[8];
+		int n = 1 + (int)(lcg(&seed) % 8), bounds[9], bb[9] = { 0 };
+		struct dtp_partition_opts o = opts(1 + (int)(lcg(&seed) % (uint64_t)n));
+		struct dtp_err err = { 0 };
+		double ones[8], want, got = 0;
+
+		memset(u, 0, sizeof(u));
+		for (int i = 0; i < n; i++) {
+			params[i] = (size_t)(lcg(&seed) % 100000);
+			u[i].time = (double)params[i];
+			ones[i] = 1;
+		}
+		want = brute_speed(u, n, o.stages, bb, 1, ones, 0);
+		assert_int_equal(dtp_split_equal_params(params, n, o.stages, bounds, &err), 0);
+		for (int s = 0; s < o.stages; s++) {
+			double sum = 0;
+
+			assert_true(bounds[s] < bounds[s + 1]);
+			for (int i = bounds[s]; i < bounds[s + 1]; i++)
+				sum += (double)params[i];
+			if (sum > got)
+				got = sum;
+		}
+		assert_true(bounds[0] == 0 && bounds[o.stages] == n);
+		assert_true(got == want);
+	}
+}
+
 static void test_uneven_and_uniform(void **state)
 {
 	struct dtp_chain_unit u[6] = { { .time = 5 }, { .time = 1 }, { .time = 1 },
@@ -308,6 +368,8 @@ int main(void)
 		cmocka_unit_test(test_matches_brute_force),
 		cmocka_unit_test(test_per_stage_speed_brute_force),
 		cmocka_unit_test(test_faster_stage_takes_more),
+		cmocka_unit_test(test_equal_layers),
+		cmocka_unit_test(test_equal_params_brute_force),
 		cmocka_unit_test(test_uneven_and_uniform),
 		cmocka_unit_test(test_transfer_cost_moves_the_cut),
 		cmocka_unit_test(test_memory_cap),

@@ -112,6 +112,19 @@ expect 0 "$B" report --plan "$T/two.ini" --static \
 	--topology "a=$TOPO/two-pkg-nic1.xml,b=$TOPO/two-pkg16-nic0.xml"
 grep -E -q '^ +1 a +4-7 +1 +mlx5_0 +cores given by the plan; sends .* nearest NIC mlx5_0' \
 	"$T/out" || { fail "report placement"; cat "$T/out"; }
+# the baselines for the same K: equal layers (Megatron-LM), equal parameters
+# (DeepSpeed); with a large vocabulary the head outweighs the blocks
+expect 0 "$B" plan --model gpt:L=6,C=64,H=4,T=32,V=8192 --stages 3 --static --split layers \
+	-o "$T/layers.ini"
+[ "$(grep '^units' "$T/layers.ini" | tr '\n' ' ')" = "units = 0-2 units = 3-4 units = 5-7 " ] ||
+	{ fail "equal-layers split"; cat "$T/layers.ini"; }
+expect 0 "$B" plan --model gpt:L=6,C=64,H=4,T=32,V=8192 --stages 3 --static --split params \
+	-o "$T/params.ini"
+grep -q '^units = 7$' "$T/params.ini" || { fail "equal-params split"; cat "$T/params.ini"; }
+expect 2 "$B" plan --model mlp:8-8-4 --stages 2 --static --split even
+expect 2 "$B" plan --model gpt:L=2,C=32,H=2,T=16,V=64 --stages 3 --static --split layers
+grep -q "use 1 to 2 stages" "$T/out" || { fail "equal layers, K > L"; cat "$T/out"; }
+
 # uneven nodes: the stage on the 16-core node type takes more of the model
 expect 0 "$B" plan --model gpt:L=6,C=64,H=4,T=32,V=256 --stages 2 --batch 4 --static \
 	-o "$T/uneven.ini" --topology "a=$TOPO/two-pkg-nic1.xml,b=$TOPO/two-pkg16-nic0.xml"
