@@ -11,6 +11,13 @@
 
 int dtp_topo_load(const char *xml, struct dtp_topo **out, struct dtp_err *err)
 {
+	return dtp_topo_load_from(xml, NULL, out, err);
+}
+
+int dtp_topo_load_from(const char *xml, const char *path, struct dtp_topo **out,
+		       struct dtp_err *err)
+{
+	const char *what = path ? path : xml ? "the topology XML" : "this machine";
 	struct dtp_topo *t;
 	int r;
 
@@ -23,15 +30,25 @@ int dtp_topo_load(const char *xml, struct dtp_topo **out, struct dtp_err *err)
 	}
 	/* I/O devices (PCI, OS devices such as mlx5_0) are filtered out by default */
 	hwloc_topology_set_io_types_filter(t->topo, HWLOC_TYPE_FILTER_KEEP_IMPORTANT);
-	if (xml && hwloc_topology_set_xmlbuffer(t->topo, xml, (int)strlen(xml) + 1) < 0) {
-		r = dtp_errf(err, -EINVAL, "the topology XML cannot be read: give an hwloc 2 "
-			     "XML export (lstopo --of xml)");
+	/* a file or text describes another machine: hwloc is not told it is this
+	 * system, so its layout is used and binding to it is refused */
+	if ((path && hwloc_topology_set_xml(t->topo, path) < 0) ||
+	    (!path && xml && hwloc_topology_set_xmlbuffer(t->topo, xml, (int)strlen(xml) + 1) < 0)) {
+		r = -(errno ? errno : EINVAL);
+		r = dtp_errf(err, r == -ENOENT ? r : -EINVAL, "%s: cannot read it as a topology "
+			     "(%s): give an hwloc 2 XML file written by 'lstopo --of xml FILE.xml' "
+			     "on the compute node", what, strerror(-r));
 		goto out_destroy;
 	}
 	if (hwloc_topology_load(t->topo) < 0) {
 		r = -(errno ? errno : EINVAL);
-		r = dtp_errf(err, r, "cannot load the %s topology with hwloc: %s",
-			     xml ? "XML" : "machine's", strerror(-r));
+		r = dtp_errf(err, r, "%s: hwloc cannot load the topology (%s)%s", what,
+			     strerror(-r), xml || path ? ": write it again with 'lstopo --of xml "
+			     "FILE.xml' (hwloc 2)" : "");
+		goto out_destroy;
+	}
+	if (dtp_topo_num_cores(t) < 1) {
+		r = dtp_errf(err, -EINVAL, "%s: the topology has no cores", what);
 		goto out_destroy;
 	}
 	*out = t;

@@ -10,41 +10,7 @@
 
 int dtp_topo_load_file(const char *path, struct dtp_topo **out, struct dtp_err *err)
 {
-	struct dtp_topo *t;
-	int r;
-
-	t = calloc(1, sizeof(*t));
-	if (!t)
-		return dtp_errf(err, -ENOMEM, "out of memory loading %s", path);
-	if (hwloc_topology_init(&t->topo) < 0) {
-		r = dtp_errf(err, -ENOMEM, "hwloc_topology_init failed");
-		goto out_free;
-	}
-	hwloc_topology_set_io_types_filter(t->topo, HWLOC_TYPE_FILTER_KEEP_IMPORTANT);
-	if (hwloc_topology_set_xml(t->topo, path) < 0) {
-		r = -(errno ? errno : EINVAL);
-		r = dtp_errf(err, r, "%s: cannot read it as a topology (%s): give an hwloc 2 XML "
-			     "file written by 'lstopo --of xml FILE.xml' on the compute node", path,
-			     strerror(-r));
-		goto out_destroy;
-	}
-	if (hwloc_topology_load(t->topo) < 0) {
-		r = -(errno ? errno : EINVAL);
-		r = dtp_errf(err, r, "%s: hwloc cannot load this topology (%s): write it again "
-			     "with 'lstopo --of xml FILE.xml' (hwloc 2)", path, strerror(-r));
-		goto out_destroy;
-	}
-	if (dtp_topo_num_cores(t) < 1) {
-		r = dtp_errf(err, -EINVAL, "%s: the topology has no cores", path);
-		goto out_destroy;
-	}
-	*out = t;
-	return 0;
-out_destroy:
-	hwloc_topology_destroy(t->topo);
-out_free:
-	free(t);
-	return r;
+	return dtp_topo_load_from(NULL, path, out, err);
 }
 
 int dtp_topo_map_add(struct dtp_topo_map *m, const char *arg, struct dtp_err *err)
