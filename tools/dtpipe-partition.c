@@ -314,16 +314,6 @@ static int plan_skeleton(const struct opts *o, const struct dtp_model_spec *spec
 	return 0;
 }
 
-/* bytes per step over the link after each stage: activation forward and
- * gradient back for each of the M micro-batches */
-static void link_bytes(const struct dtp_plan *plan, const struct dtp_chain_unit *chain,
-		       double *out)
-{
-	for (int s = 0; s + 1 < plan->num_stages; s++)
-		out[s] = (double)chain[plan->stages[s].last_unit - 1].cut_bytes *
-			 plan->micro_batches;
-}
-
 /* one line per stage: where it runs and why */
 static void print_placement(FILE *f, const struct dtp_plan *plan,
 			    const struct dtp_stage_where *w)
@@ -387,9 +377,9 @@ static int stage_speeds(const struct opts *o, const struct dtp_plan *plan, doubl
 }
 
 /* units from the split, then cores and NICs by traffic; notes[s] say why */
-static int plan_place(const struct opts *o, const int *bounds, const struct dtp_chain_unit *chain,
-		      struct dtp_plan *plan, struct dtp_stage_where *where,
-		      char (*notes)[sizeof(where->why) + 64], struct dtp_err *err)
+static int plan_place(const struct opts *o, const int *bounds, struct dtp_plan *plan,
+		      struct dtp_stage_where *where, char (*notes)[sizeof(where->why) + 64],
+		      struct dtp_err *err)
 {
 	double bytes[DTP_MAX_STAGES];
 	int r;
@@ -398,8 +388,9 @@ static int plan_place(const struct opts *o, const int *bounds, const struct dtp_
 		plan->stages[s].first_unit = bounds[s];
 		plan->stages[s].last_unit = bounds[s + 1];
 	}
-	link_bytes(plan, chain, bytes);
-	r = dtp_place_plan(o->topos, plan, bytes, where, err);
+	r = dtp_plan_link_bytes(plan, bytes, err);
+	if (!r)
+		r = dtp_place_plan(o->topos, plan, bytes, where, err);
 	if (r)
 		return r;
 	for (int s = 0; s < o->stages; s++) {
@@ -454,7 +445,7 @@ static int cmd_plan(struct opts *o, const struct dtp_model_spec *spec, struct dt
 	r = split(o, spec, &p, chain, &po, bounds, err);
 	if (r)
 		goto out_free_chain;
-	r = plan_place(o, bounds, chain, plan, where, notes, err);
+	r = plan_place(o, bounds, plan, where, notes, err);
 	if (r)
 		goto out_free_chain;
 	for (int s = 0; s < o->stages; s++)
@@ -537,14 +528,15 @@ out_decref:
 
 /* where each stage of the plan runs on its host's node type, and why */
 static int report_placement(const struct opts *o, const struct dtp_plan *plan,
-			    const struct dtp_chain_unit *chain, struct dtp_err *err)
+			    struct dtp_err *err)
 {
 	struct dtp_stage_where where[DTP_MAX_STAGES];
 	double bytes[DTP_MAX_STAGES];
 	int r;
 
-	link_bytes(plan, chain, bytes);
-	r = dtp_place_plan(o->topos, plan, bytes, where, err);
+	r = dtp_plan_link_bytes(plan, bytes, err);
+	if (!r)
+		r = dtp_place_plan(o->topos, plan, bytes, where, err);
 	if (!r)
 		print_placement(stdout, plan, where);
 	return r;
@@ -585,7 +577,7 @@ static int cmd_report(struct opts *o, struct dtp_err *err)
 	       plan->micro_batch, plan->micro_batches, dtp_schedule_name(plan->schedule),
 	       plan->recompute ? ", recompute" : "");
 	print_report(stdout, plan, &p, chain, &po, o->trace ? measured : NULL);
-	r = report_placement(o, plan, chain, err);
+	r = report_placement(o, plan, err);
 	free(chain);
 out_free_profile:
 	dtp_profile_free(&p);

@@ -35,6 +35,21 @@ void dtp_place_off_node_bytes(const struct dtp_plan *p, const double *link_bytes
 		}
 }
 
+int dtp_plan_link_bytes(const struct dtp_plan *p, double *link_bytes, struct dtp_err *err)
+{
+	for (int s = 0; s + 1 < p->num_stages; s++) {
+		struct dtp_unit_info info;
+		int r = dtp_unit_describe(&p->model, p->stages[s].last_unit - 1, &info);
+
+		if (r)
+			return dtp_errf(err, r, "unit %d of the model cannot be described",
+					p->stages[s].last_unit - 1);
+		link_bytes[s] = 2.0 * (double)info.out_elems * sizeof(float) * p->micro_batch *
+				p->micro_batches;
+	}
+	return 0;
+}
+
 static double mib(double b)
 {
 	return b / (1 << 20);

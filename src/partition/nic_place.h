@@ -30,6 +30,11 @@ struct dtp_stage_where {
 void dtp_place_off_node_bytes(const struct dtp_plan *p, const double *link_bytes,
 			      double *off_node);
 
+/* Bytes per step over the link after each stage (K - 1 entries): the float32
+ * activation forward and its gradient back, micro_batch samples, for each of
+ * the plan's micro-batches (from the model's unit sizes, nothing measured). */
+int dtp_plan_link_bytes(const struct dtp_plan *p, double *link_bytes, struct dtp_err *err);
+
 /* Place n stages (in stage order) on one node of topology t, off_node[i]
  * bytes per step leaving the node from stage i. *shared = 1 when there are
  * fewer cores than stages (then no NIC preference is applied). */

@@ -1,6 +1,7 @@
 /* Placement with hwloc 2.x: core sets, process binding, the nearest NIC. */
 #include "config.h"
 #include "partition/place.h"
+#include "partition/nic_place.h"
 #include "partition/place_int.h"
 
 #include <errno.h>
@@ -288,7 +289,8 @@ int dtp_place_stage(struct dtp_topo *t, const struct dtp_plan *p, int stage,
 		    struct dtp_err *err)
 {
 	const struct dtp_stage_plan *st;
-	char (*lists)[DTP_CPULIST_MAX] = NULL;
+	struct dtp_stage_where *where = NULL;
+	double link[DTP_MAX_STAGES], off[DTP_MAX_STAGES], sub[DTP_MAX_STAGES];
 	char c[DTP_CPULIST_MAX], n[DTP_NIC_MAX] = "";
 	int group = 0, index = 0, sh = 0, r;
 
@@ -303,24 +305,30 @@ int dtp_place_stage(struct dtp_topo *t, const struct dtp_plan *p, int stage,
 		snprintf(c, sizeof(c), "%s", st->cores);
 	} else {
 		/* its share of the machine among the stages on the same host that
-		 * name no cores of their own */
+		 * name no cores of their own, placed by the traffic leaving the
+		 * host (nic_place.c: the same placement the planner writes) */
+		r = dtp_plan_link_bytes(p, link, err);
+		if (r)
+			goto out_free;
+		dtp_place_off_node_bytes(p, link, off);
 		for (int s = 0; s < p->num_stages; s++)
 			if (!p->stages[s].cores[0] && same_host(p->stages[s].host, st->host)) {
 				if (s < stage)
 					index++;
-				group++;
+				sub[group++] = off[s];
 			}
-		lists = calloc((size_t)group, sizeof(*lists));
-		if (!lists)
+		where = calloc((size_t)group, sizeof(*where));
+		if (!where)
 			return dtp_errf(err, -ENOMEM, "out of memory");
-		r = dtp_place_split(t, group, lists, &sh, err);
+		r = dtp_place_node(t, group, sub, where, &sh, err);
 		if (r)
 			goto out_free;
-		snprintf(c, sizeof(c), "%s", lists[index]);
+		snprintf(c, sizeof(c), "%s", where[index].cores);
+		snprintf(n, sizeof(n), "%s", where[index].nic);
 	}
 	if (st->nic[0]) {
 		snprintf(n, sizeof(n), "%s", st->nic);
-	} else {
+	} else if (!n[0]) {
 		r = dtp_place_nearest_nic(t, c, n, sizeof(n), err);
 		if (r == -ENODEV)
 			n[0] = '\0';
@@ -334,6 +342,6 @@ int dtp_place_stage(struct dtp_topo *t, const struct dtp_plan *p, int stage,
 out_free:
 	if (r)
 		dtp_err_prefix(err, "%s:%d: [stage.%d]: ", p->path, st->line, stage);
-	free(lists);
+	free(where);
 	return r;
 }

@@ -206,6 +206,33 @@ static void test_plan_hosts_and_traffic(void **state)
 	dtp_topo_map_free(&m);
 }
 
+/* at run time (a plan that gives no cores): dtpipe places by the same rule */
+static void test_run_time_placement(void **state)
+{
+	struct dtp_topo *t = load("two-pkg-nic1.xml");
+	struct dtp_err err = { 0 };
+	struct dtp_plan p;
+	char cores[DTP_CPULIST_MAX], nic[DTP_NIC_MAX];
+	double link[2];
+	int shared = -1;
+
+	(void)state;
+	assert_int_equal(dtp_plan_parse_string(
+		"[model]\nkind = mlp\nwidths = 8-16-32-4\n[train]\nmicro_batch = 2\n"
+		"micro_batches = 3\n[stage.0]\nunits = 0\n[stage.1]\nunits = 1\n"
+		"[stage.2]\nunits = 2\nhost = far\n", "p.ini", &p, &err), 0);
+	/* link 1 carries unit 1's 32 floats x 2 samples, forward and back, x 3 */
+	assert_int_equal(dtp_plan_link_bytes(&p, link, &err), 0);
+	assert_true(link[0] == 2.0 * 16 * 4 * 2 * 3 && link[1] == 2.0 * 32 * 4 * 2 * 3);
+	/* stage 1 talks to the other host: the NIC's package, though it is second */
+	assert_int_equal(dtp_place_stage(t, &p, 1, cores, nic, &shared, &err), 0);
+	assert_string_equal(cores, "4-7");
+	assert_string_equal(nic, "mlx5_0");
+	assert_int_equal(dtp_place_stage(t, &p, 0, cores, nic, &shared, &err), 0);
+	assert_string_equal(cores, "0-3");
+	dtp_topo_destroy(t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -214,6 +241,7 @@ int main(void)
 		cmocka_unit_test(test_many_packages_nic_in_middle),
 		cmocka_unit_test(test_no_nic),
 		cmocka_unit_test(test_plan_hosts_and_traffic),
+		cmocka_unit_test(test_run_time_placement),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
