@@ -70,6 +70,70 @@ static void numa_of(struct dtp_topo *t, hwloc_const_bitmap_t set, char *buf, siz
 
 #define NICS_MAX 16
 
+/* cpulist of `count` cores of type ct inside `pkg` from index `first` */
+static int cores_of(struct dtp_topo *t, hwloc_obj_t pkg, hwloc_obj_type_t ct, int first,
+		    int count, hwloc_bitmap_t set, char *list)
+{
+	for (int c = first; c < first + count; c++)
+		hwloc_bitmap_or(set, set, hwloc_get_obj_inside_cpuset_by_type(
+					t->topo, pkg->cpuset, ct, (unsigned)c)->cpuset);
+	return hwloc_bitmap_list_snprintf(list, DTP_CPULIST_MAX, set) < DTP_CPULIST_MAX ? 0
+										       : -ENOSPC;
+}
+
+/* Core sets that never straddle a package: with n <= packages each stage
+ * gets whole packages (as even as the counts allow), else each package's
+ * cores are split over the stages it holds (stages spread evenly over the
+ * packages). Sizes may then differ by more than one core; the planner's
+ * split weighs them by speed. Machines with one package, packages of
+ * different core counts, or fewer cores than stages: dtp_place_split. */
+static int package_split(struct dtp_topo *t, int n, char (*lists)[DTP_CPULIST_MAX], int *sh,
+			 struct dtp_err *err)
+{
+	hwloc_obj_type_t ct = dtp_topo_core_type(t);
+	int P = hwloc_get_nbobjs_by_type(t->topo, HWLOC_OBJ_PACKAGE), per = -1, r = 0;
+	hwloc_bitmap_t set;
+
+	for (int p = 0; p < P; p++) {
+		hwloc_obj_t pkg = hwloc_get_obj_by_type(t->topo, HWLOC_OBJ_PACKAGE, (unsigned)p);
+		int c = hwloc_get_nbobjs_inside_cpuset_by_type(t->topo, pkg->cpuset, ct);
+
+		if (per >= 0 && c != per)
+			per = 0;
+		else if (per < 0)
+			per = c;
+	}
+	if (P < 2 || per < 1 || n < 1 || (n > P && per < (n + P - 1) / P))
+		return dtp_place_split(t, n, lists, sh, err);
+	set = hwloc_bitmap_alloc();
+	if (!set)
+		return dtp_errf(err, -ENOMEM, "out of memory");
+	for (int s = 0; s < n && !r; s++) {
+		hwloc_bitmap_zero(set);
+		if (n <= P) {
+			for (int p = (int)((long)s * P / n); p < (int)((long)(s + 1) * P / n) && !r; p++)
+				r = cores_of(t, hwloc_get_obj_by_type(t->topo, HWLOC_OBJ_PACKAGE,
+								      (unsigned)p), ct, 0, per, set, lists[s]);
+		} else {
+			/* package p holds stages [p n / P, (p + 1) n / P) */
+			int p = 0, k0, m;
+
+			while ((int)((long)(p + 1) * n / P) <= s)
+				p++;
+			k0 = (int)((long)p * n / P);
+			m = (int)((long)(p + 1) * n / P) - k0;
+			r = cores_of(t, hwloc_get_obj_by_type(t->topo, HWLOC_OBJ_PACKAGE, (unsigned)p),
+				     ct, (s - k0) * per / m, (s - k0 + 1) * per / m - (s - k0) * per / m,
+				     set, lists[s]);
+		}
+	}
+	hwloc_bitmap_free(set);
+	if (r)
+		return dtp_errf(err, r, "a stage's core list is too long");
+	*sh = 0;
+	return 0;
+}
+
 int dtp_place_node(struct dtp_topo *t, int n, const double *off_node,
 		   struct dtp_stage_where *out, int *shared, struct dtp_err *err)
 {
@@ -87,7 +151,7 @@ int dtp_place_node(struct dtp_topo *t, int n, const double *off_node,
 		r = dtp_errf(err, -ENOMEM, "out of memory");
 		goto out_free;
 	}
-	r = dtp_place_split(t, n, lists, &sh, err);
+	r = package_split(t, n, lists, &sh, err);
 	if (r)
 		goto out_free;
 	for (int s = 0; s < n; s++)

@@ -147,6 +147,31 @@ static void test_many_packages_nic_in_middle(void **state)
 	dtp_topo_destroy(t);
 }
 
+/* a stage never straddles a package when whole packages are there for it */
+static void test_stages_keep_to_packages(void **state)
+{
+	struct dtp_topo *t = load("eight-pkg-nic-mid.xml");
+	struct dtp_stage_where w[3];
+	const double none[3] = { 0, 0, 0 };
+
+	(void)state;
+	/* 3 stages over 8 packages of 2 cores: 2, 3 and 3 whole packages (an even
+	 * core split, 5-5-6, would cut packages 2 and 4 in two) */
+	place(t, 3, none, w);
+	assert_string_equal(w[0].cores, "0-3");
+	assert_string_equal(w[1].cores, "4-9");
+	assert_string_equal(w[2].cores, "10-15");
+	assert_int_equal(w[1].n_cores, 6);
+	dtp_topo_destroy(t);
+	/* 3 stages over 2 packages of 4: one package whole, the other halved */
+	t = load("two-pkg-no-nic.xml");
+	place(t, 3, none, w);
+	assert_string_equal(w[0].cores, "0-3");
+	assert_string_equal(w[1].cores, "4-5");
+	assert_string_equal(w[2].cores, "6-7");
+	dtp_topo_destroy(t);
+}
+
 static void test_no_nic(void **state)
 {
 	struct dtp_topo *t = load("two-pkg-no-nic.xml");
@@ -239,6 +264,7 @@ int main(void)
 		cmocka_unit_test(test_two_packages_nic_on_second),
 		cmocka_unit_test(test_four_numa_two_nics),
 		cmocka_unit_test(test_many_packages_nic_in_middle),
+		cmocka_unit_test(test_stages_keep_to_packages),
 		cmocka_unit_test(test_no_nic),
 		cmocka_unit_test(test_plan_hosts_and_traffic),
 		cmocka_unit_test(test_run_time_placement),
