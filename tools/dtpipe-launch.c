@@ -96,8 +96,8 @@ int dtp_launch_all(const struct dtp_launch_args *a, const struct dtp_plan *plan,
 		l.st[s].out_fd = l.st[s].err_fd = -1;
 	if (!a->no_bind && dtp_topo_load(NULL, &l.topo, &err))
 		dtp_warn("cannot load the machine topology, stages will not be pinned: %s", err.msg);
-	dtp_launch_place(&l, plan, a->threads);
-	if (block_signals(&l, &err)) {
+	if (dtp_launch_place(&l, plan, a->threads, &err) ||
+	    block_signals(&l, &err)) {
 		fprintf(stderr, "dtpipe: %s\n", err.msg);
 		status = dtp_err_exit(&err, err.code);
 		goto destroy_topo;

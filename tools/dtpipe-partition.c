@@ -9,11 +9,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "partition/baseline.h"
+#include "partition/nic_place.h"
 #include "partition/partition.h"
 #include "partition/place.h"
 #include "partition/plan.h"
 #include "partition/profile.h"
 #include "pipeline/pipeline.h"
+#include "partition/topo.h"
 
 #define STATIC_FLOPS 1e10   /* --static: times from FLOPs at this rate */
 
@@ -22,9 +25,10 @@ static const char usage[] =
 	"       dtpipe-partition plan --model SPEC --stages K [--batch B] [--micro-batches M]\n"
 	"                        [--optimizer sgd|adamw] [--schedule gpipe|1f1b] [--recompute]\n"
 	"                        [--mem-cap SIZE] [--bandwidth GB/s] [--reps N] [--static]\n"
+	"                        [--topology [HOST=]FILE.xml[,...]] [--split minmax|layers|params]\n"
 	"                        [-o plan.ini]\n"
 	"       dtpipe-partition report --plan plan.ini [--trace trace.json] [--bandwidth GB/s]\n"
-	"                        [--reps N] [--static]\n"
+	"                        [--topology [HOST=]FILE.xml[,...]] [--reps N] [--static]\n"
 	"\n"
 	"  profile  time each unit's forward and backward at micro-batch size B on this\n"
 	"           machine and print its parameter, activation and stash bytes\n"
@@ -38,6 +42,13 @@ static const char usage[] =
 	"\n"
 	"  --model SPEC   mlp:784-1024-10 or gpt:L=4,C=128,H=4,T=64,V=256\n"
 	"  --static       estimate times from FLOPs (10 GFLOP/s) instead of measuring\n"
+	"  --topology     plan for nodes described by 'lstopo --of xml' files instead of\n"
+	"                 this machine: FILE.xml for every host, or HOST=FILE.xml,... to\n"
+	"                 spread the stages over those hosts in order (one node type each);\n"
+	"                 cores next to each NIC go to the stages whose links leave the node\n"
+	"  --split        minmax (default: the slowest stage as fast as possible), or the\n"
+	"                 baselines: layers (equal layers per stage, Megatron-LM's default),\n"
+	"                 params (equal parameters, DeepSpeed's partition_method=parameters)\n"
 	"  SIZE           bytes with K, M, G suffixes (binary): 512M\n"
 	"Exit status: 0 ok, 2 bad input, 1 other failure.\n";
 
@@ -48,6 +59,8 @@ struct opts {
 	enum dtp_schedule_kind schedule;
 	size_t mem_cap;
 	double bandwidth;   /* bytes/s */
+	struct dtp_topo_map *topos;   /* --topology; empty: this machine */
+	enum { SPLIT_MINMAX, SPLIT_LAYERS, SPLIT_PARAMS } split;
 };
 
 static int bad(const char *fmt, const char *arg)
@@ -86,6 +99,8 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		{ "plan", required_argument, NULL, 'p' },
 		{ "trace", required_argument, NULL, 't' },
 		{ "output", required_argument, NULL, 'o' },
+		{ "topology", required_argument, NULL, 'T' },
+		{ "split", required_argument, NULL, 'x' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -139,6 +154,25 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			if (end == optarg || *end || !(o->bandwidth > 0))
 				return bad("--bandwidth '%s': give GB/s as a positive number", optarg);
 			break;
+		case 'x':
+			if (strcmp(optarg, "minmax") == 0)
+				o->split = SPLIT_MINMAX;
+			else if (strcmp(optarg, "layers") == 0)
+				o->split = SPLIT_LAYERS;
+			else if (strcmp(optarg, "params") == 0)
+				o->split = SPLIT_PARAMS;
+			else
+				return bad("--split '%s': use minmax, layers or params", optarg);
+			break;
+		case 'T': {
+			struct dtp_err err = { 0 };
+
+			if (dtp_topo_map_add(o->topos, optarg, &err)) {
+				fprintf(stderr, "dtpipe-partition: error: %s\n", err.msg);
+				return dtp_exit_code(err.code);
+			}
+			break;
+		}
 		case 'h':
 			fputs(usage, stdout);
 			exit(DTP_EXIT_OK);
@@ -281,12 +315,14 @@ static int print_report(FILE *f, const struct dtp_plan *plan, const struct dtp_p
 	return print_step(f, "measured compute, no transfers: ", plan, fwd, bwd, 0, err);
 }
 
-static int plan_from_bounds(const struct opts *o, const struct dtp_model_spec *spec,
-			    const int *bounds, struct dtp_plan *plan, struct dtp_err *err)
+/* The plan without its units: settings, K stages, hosts from --topology
+ * HOST=FILE entries (stages spread over them in order, contiguous). */
+static int plan_skeleton(const struct opts *o, const struct dtp_model_spec *spec,
+			 struct dtp_plan *plan, struct dtp_err *err)
 {
-	char (*lists)[DTP_CPULIST_MAX];
-	struct dtp_topo *topo;
-	int shared = 0, r;
+	const struct dtp_topo_map *m = o->topos;
+	const char *hosts[DTP_TOPO_FILES_MAX];
+	int H = 0;
 
 	dtp_plan_defaults(plan);
 	plan->model = *spec;
@@ -297,26 +333,109 @@ static int plan_from_bounds(const struct opts *o, const struct dtp_model_spec *s
 	dtp_optim_config_default(&plan->optim, o->optim);
 	plan->mem_cap_bytes = o->mem_cap;
 	plan->num_stages = o->stages;
+	for (int i = 0; i < m->n; i++)
+		if (m->host[i])
+			hosts[H++] = m->host[i];
+	if (H > o->stages)
+		return dtp_errf_input(err, -EINVAL, "--topology names %d hosts but --stages is %d: give "
+				      "at least one stage per host", H, o->stages);
+	for (int s = 0; s < o->stages; s++)
+		if (H)
+			snprintf(plan->stages[s].host, sizeof(plan->stages[s].host), "%s",
+				 hosts[(long)s * H / o->stages]);
+	return 0;
+}
+
+/* one line per stage: where it runs and why */
+static void print_placement(FILE *f, const struct dtp_plan *plan,
+			    const struct dtp_stage_where *w)
+{
+	fprintf(f, "%5s %-12s %-12s %-5s %-8s %s\n", "stage", "host", "cores", "numa", "nic",
+		"why");
+	for (int s = 0; s < plan->num_stages; s++)
+		fprintf(f, "%5d %-12s %-12s %-5s %-8s %s\n", s,
+			plan->stages[s].host[0] ? plan->stages[s].host : "localhost", w[s].cores,
+			w[s].numa[0] ? w[s].numa : "-", w[s].nic[0] ? w[s].nic : "-", w[s].why);
+}
+
+/* bounds of the split --split asks for */
+static int split(const struct opts *o, const struct dtp_model_spec *spec,
+		 const struct dtp_profile *p, const struct dtp_chain_unit *chain,
+		 const struct dtp_partition_opts *po, int *bounds, struct dtp_err *err)
+{
+	size_t *params;
+	double slowest;
+	int r;
+
+	if (o->split == SPLIT_LAYERS)
+		return dtp_split_equal_layers(spec, o->stages, bounds, err);
+	if (o->split == SPLIT_MINMAX)
+		return dtp_partition_chain(chain, p->n_units, po, bounds, &slowest, err);
+	params = malloc(sizeof(*params) * (size_t)p->n_units);
+	if (!params)
+		return dtp_errf_runtime(err, -ENOMEM, "out of memory");
+	for (int u = 0; u < p->n_units; u++)
+		params[u] = p->units[u].params;
+	r = dtp_split_equal_params(params, p->n_units, o->stages, bounds, err);
+	free(params);
+	return r;
+}
+
+/* Per-stage speed from the cores each stage gets on its host's node type
+ * (before the split: core counts do not depend on the units), relative to the
+ * smallest stage, which runs at the profile's speed; compute is taken to scale
+ * linearly with cores. 1 when the stages differ (speed[] filled), 0 when they
+ * are all alike, or a negative errno. */
+static int stage_speeds(const struct opts *o, const struct dtp_plan *plan, double *speed,
+			struct dtp_err *err)
+{
+	struct dtp_stage_where where[DTP_MAX_STAGES];
+	int least = 0, most = 0, r;
+
+	r = dtp_place_plan(o->topos, plan, NULL, where, err);
+	if (r)
+		return r;
+	for (int s = 0; s < plan->num_stages; s++) {
+		if (!least || where[s].n_cores < least)
+			least = where[s].n_cores;
+		if (where[s].n_cores > most)
+			most = where[s].n_cores;
+	}
+	if (least < 1 || least == most)
+		return 0;
+	for (int s = 0; s < plan->num_stages; s++)
+		speed[s] = (double)where[s].n_cores / least;
+	return 1;
+}
+
+/* units from the split, then cores and NICs by traffic; notes[s] say why */
+static int plan_place(const struct opts *o, const int *bounds, struct dtp_plan *plan,
+		      struct dtp_stage_where *where, char (*notes)[sizeof(where->why) + 64],
+		      struct dtp_err *err)
+{
+	double bytes[DTP_MAX_STAGES];
+	int r;
+
 	for (int s = 0; s < o->stages; s++) {
 		plan->stages[s].first_unit = bounds[s];
 		plan->stages[s].last_unit = bounds[s + 1];
 	}
-	lists = calloc((size_t)o->stages, sizeof(*lists));
-	if (!lists)
-		return dtp_errf_runtime(err, -ENOMEM, "out of memory");
-	r = dtp_topo_load(NULL, &topo, err);
-	if (!r) {
-		r = dtp_place_split(topo, o->stages, lists, &shared, err);
-		dtp_topo_destroy(topo);
-	}
+	r = dtp_plan_link_bytes(plan, bytes, err);
 	if (!r)
-		for (int s = 0; s < o->stages; s++)
-			snprintf(plan->stages[s].cores, sizeof(plan->stages[s].cores), "%s", lists[s]);
-	if (!r && shared)
-		fprintf(stderr, "dtpipe-partition: note: this machine has fewer cores than %d stages; "
-			"stages share cores\n", o->stages);
-	free(lists);
-	return r ? r : dtp_plan_validate(plan, err);
+		r = dtp_place_plan(o->topos, plan, bytes, where, err);
+	if (r)
+		return r;
+	for (int s = 0; s < o->stages; s++) {
+		struct dtp_stage_plan *st = &plan->stages[s];
+
+		/* same sizes (DTP_CPULIST_MAX, DTP_NIC_MAX), both NUL-terminated */
+		memcpy(st->cores, where[s].cores, sizeof(st->cores));
+		memcpy(st->nic, where[s].nic, sizeof(st->nic));
+		snprintf(notes[s], sizeof(notes[s]), "NUMA node %s, NIC %s: %s",
+			 where[s].numa[0] ? where[s].numa : "-",
+			 where[s].nic[0] ? where[s].nic : "-", where[s].why);
+	}
+	return dtp_plan_validate(plan, err);
 }
 
 static int cmd_plan(struct opts *o, const struct dtp_model_spec *spec, struct dtp_err *err)
@@ -326,7 +445,10 @@ static int cmd_plan(struct opts *o, const struct dtp_model_spec *spec, struct dt
 	struct dtp_profile p;
 	struct dtp_plan *plan;
 	int bounds[DTP_MAX_STAGES + 1], r;
-	double slowest;
+	struct dtp_stage_where where[DTP_MAX_STAGES];
+	double speed[DTP_MAX_STAGES];
+	char notes[DTP_MAX_STAGES][sizeof(where->why) + 64];
+	const char *note_ptr[DTP_MAX_STAGES];
 	FILE *f;
 
 	if (o->stages < 1)
@@ -334,6 +456,9 @@ static int cmd_plan(struct opts *o, const struct dtp_model_spec *spec, struct dt
 	plan = calloc(1, sizeof(*plan));
 	if (!plan)
 		return dtp_errf_runtime(err, -ENOMEM, "out of memory");
+	r = plan_skeleton(o, spec, plan, err);
+	if (r)
+		goto out_free_plan;
 	r = get_profile(spec, o, &p, err);
 	if (r)
 		goto out_free_plan;
@@ -346,18 +471,25 @@ static int cmd_plan(struct opts *o, const struct dtp_model_spec *spec, struct dt
 				     err);
 	if (r)
 		goto out_free_chain;
-	r = dtp_partition_chain(chain, p.n_units, &po, bounds, &slowest, err);
+	r = stage_speeds(o, plan, speed, err);
+	if (r < 0)
+		goto out_free_chain;
+	if (r)
+		po.speed = speed;
+	r = split(o, spec, &p, chain, &po, bounds, err);
 	if (r)
 		goto out_free_chain;
-	r = plan_from_bounds(o, spec, bounds, plan, err);
+	r = plan_place(o, bounds, plan, where, notes, err);
 	if (r)
 		goto out_free_chain;
+	for (int s = 0; s < o->stages; s++)
+		note_ptr[s] = notes[s];
 	f = o->output ? fopen(o->output, "w") : stdout;
 	if (!f) {
 		r = dtp_errf_input(err, -errno, "cannot write %s: %s", o->output, strerror(errno));
 		goto out_free_chain;
 	}
-	r = dtp_plan_write(plan, f);
+	r = dtp_plan_write_notes(plan, note_ptr, f);
 	if ((f != stdout && fclose(f)) || r)
 		r = dtp_errf_runtime(err, r ? r : -EIO, "cannot write the plan to %s",
 				     o->output ? o->output : "stdout");
@@ -365,6 +497,8 @@ static int cmd_plan(struct opts *o, const struct dtp_model_spec *spec, struct dt
 		/* the summary goes where it does not mix with a plan on stdout */
 		fflush(stdout);
 		r = print_report(o->output ? stdout : stderr, plan, &p, chain, &po, NULL, NULL, err);
+		if (!r)
+			print_placement(o->output ? stdout : stderr, plan, where);
 	}
 out_free_chain:
 	free(chain);
@@ -372,6 +506,22 @@ out_free_profile:
 	dtp_profile_free(&p);
 out_free_plan:
 	free(plan);
+	return r;
+}
+
+/* where each stage of the plan runs on its host's node type, and why */
+static int report_placement(const struct opts *o, const struct dtp_plan *plan,
+			    struct dtp_err *err)
+{
+	struct dtp_stage_where where[DTP_MAX_STAGES];
+	double bytes[DTP_MAX_STAGES];
+	int r;
+
+	r = dtp_plan_link_bytes(plan, bytes, err);
+	if (!r)
+		r = dtp_place_plan(o->topos, plan, bytes, where, err);
+	if (!r)
+		print_placement(stdout, plan, where);
 	return r;
 }
 
@@ -415,6 +565,8 @@ static int cmd_report(struct opts *o, struct dtp_err *err)
 	       plan->recompute ? ", recompute" : "");
 	r = print_report(stdout, plan, &p, chain, &po, o->trace ? mfwd : NULL,
 			 o->trace ? mbwd : NULL, err);
+	if (!r)
+		r = report_placement(o, plan, err);
 out_free_chain:
 	free(chain);
 out_free_profile:
@@ -430,6 +582,7 @@ int main(int argc, char **argv)
 			  .schedule = DTP_SCHEDULE_GPIPE };
 	struct dtp_err err = { 0 };
 	struct dtp_model_spec spec;
+	struct dtp_topo_map topos = { 0 };
 	const char *cmd;
 	int r;
 
@@ -442,9 +595,12 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(cmd, "profile") && strcmp(cmd, "plan") && strcmp(cmd, "report"))
 		return bad("unknown command '%s': use profile, plan or report", cmd);
+	o.topos = &topos;
 	r = parse_opts(argc - 1, argv + 1, &o);
-	if (r)
+	if (r) {
+		dtp_topo_map_free(&topos);
 		return r;
+	}
 	if (optind + 1 < argc)
 		return bad("unexpected argument '%s'", argv[optind + 1]);
 	if (strcmp(cmd, "report") == 0) {
@@ -457,6 +613,7 @@ int main(int argc, char **argv)
 			r = strcmp(cmd, "profile") == 0 ? cmd_profile(&o, &spec, &err)
 							: cmd_plan(&o, &spec, &err);
 	}
+	dtp_topo_map_free(&topos);
 	if (r) {
 		fprintf(stderr, "dtpipe-partition: error: %s\n", err.msg);
 		return dtp_err_exit(&err, r);

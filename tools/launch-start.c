@@ -18,24 +18,29 @@
 
 #include "launch.h"
 
-void dtp_launch_place(struct dtp_launch *l, const struct dtp_plan *plan, int threads_opt)
+int dtp_launch_place(struct dtp_launch *l, const struct dtp_plan *plan, int threads_opt,
+		     struct dtp_err *err)
 {
-	struct dtp_err err = { 0 };
 	char nic[DTP_NIC_MAX];
-	int shared;
+	int shared, r;
 
 	for (int s = 0; s < l->num_stages; s++) {
 		struct dtp_launch_stage *st = &l->st[s];
 
 		st->threads = threads_opt > 0 ? threads_opt : 1;
-		/* a stage whose cores are not on this machine is not pinned here:
-		 * it finds that out itself and says so */
-		if (!l->topo || dtp_place_stage(l->topo, plan, s, st->cores, nic, &shared, &err))
+		if (!l->topo)
 			continue;
+		/* e.g. a plan for another machine: one message, nothing started */
+		r = dtp_place_stage(l->topo, plan, s, st->cores, nic, &shared, err);
+		if (r) {
+			dtp_err_prefix(err, "stage %d: ", s);
+			return r;
+		}
 		st->placed = 1;
 		if (threads_opt <= 0 && dtp_cpulist_count(st->cores) > 0)
 			st->threads = dtp_cpulist_count(st->cores);
 	}
+	return 0;
 }
 
 /* argv + --stage s --job-key key [--progress]; NULL when out of memory */

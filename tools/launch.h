@@ -51,7 +51,8 @@ void dtp_launch_sigset(sigset_t *set);
 /* launch-start.c: place each stage (cores, threads) and start stage s as
  * `argv --stage s --job-key key [--progress]`, its output on two pipes. A
  * started stage gets SIGKILL when the launcher dies. */
-void dtp_launch_place(struct dtp_launch *l, const struct dtp_plan *plan, int threads_opt);
+int dtp_launch_place(struct dtp_launch *l, const struct dtp_plan *plan, int threads_opt,
+		     struct dtp_err *err);
 int dtp_launch_start(struct dtp_launch *l, int s, int argc, char **argv,
 		     unsigned long long key, int progress, struct dtp_err *err);
 

@@ -18,6 +18,8 @@ struct dtp_stage_cost dtp_stage_cost(const struct dtp_chain_unit *u, int n, int 
 		state += u[i].state_mem;
 		save += u[i].save_mem;
 	}
+	if (o->speed && o->speed[s] > 0)
+		t /= o->speed[s];
 	c.compute = t;
 	if (o->bandwidth > 0) {
 		if (a > 0)

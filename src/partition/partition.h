@@ -4,7 +4,7 @@
  * stages beside it and an optional per-stage memory cap.
  *
  * Cost model of stage s holding units [a, b) (all per micro-batch):
- *   time(s) = sum_u time[u] + (a > 0 ? cut_bytes[a-1] : 0) / bandwidth
+ *   time(s) = sum_u time[u] / speed[s] + (a > 0 ? cut_bytes[a-1] : 0) / bandwidth
  *                           + (b < n ? cut_bytes[b-1] : 0) / bandwidth
  *   mem(s)  = sum_u state_mem[u] + slots(s) * (in_mem[a] + sum_u save_mem[u])
  * where slots(s) = micro-batches stage s keeps in flight, given by the caller
@@ -36,6 +36,9 @@ struct dtp_partition_opts {
 	int stash_slots[DTP_MAX_STAGES];   /* per stage s < stages: micro-batches in
 					    * flight (>= 1; dtp_schedule_stash_slots) */
 	int recompute;
+	/* NULL, or K relative speeds: stage s computes speed[s] times as fast as
+	 * the profile (more cores, a faster node type); transfers do not scale */
+	const double *speed;
 };
 
 struct dtp_stage_cost {

@@ -1,18 +1,23 @@
 /* Placement with hwloc 2.x: core sets, process binding, the nearest NIC. */
 #include "config.h"
 #include "partition/place.h"
+#include "partition/nic_place.h"
+#include "partition/place_int.h"
 
 #include <errno.h>
 #include <hwloc.h>
 #include <stdlib.h>
 #include <string.h>
 
-struct dtp_topo {
-	hwloc_topology_t topo;
-};
-
 int dtp_topo_load(const char *xml, struct dtp_topo **out, struct dtp_err *err)
 {
+	return dtp_topo_load_from(xml, NULL, out, err);
+}
+
+int dtp_topo_load_from(const char *xml, const char *path, struct dtp_topo **out,
+		       struct dtp_err *err)
+{
+	const char *what = path ? path : xml ? "the topology XML" : "this machine";
 	struct dtp_topo *t;
 	int r;
 
@@ -25,17 +30,27 @@ int dtp_topo_load(const char *xml, struct dtp_topo **out, struct dtp_err *err)
 	}
 	/* I/O devices (PCI, OS devices such as mlx5_0) are filtered out by default */
 	hwloc_topology_set_io_types_filter(t->topo, HWLOC_TYPE_FILTER_KEEP_IMPORTANT);
-	if (xml && hwloc_topology_set_xmlbuffer(t->topo, xml, (int)strlen(xml) + 1) < 0) {
-		r = dtp_errf_input(err, -EINVAL, "the topology XML cannot be read: give an hwloc 2 "
-				   "XML export (lstopo --of xml)");
+	/* a file or text describes another machine: hwloc is not told it is this
+	 * system, so its layout is used and binding to it is refused */
+	if ((path && hwloc_topology_set_xml(t->topo, path) < 0) ||
+	    (!path && xml && hwloc_topology_set_xmlbuffer(t->topo, xml, (int)strlen(xml) + 1) < 0)) {
+		r = -(errno ? errno : EINVAL);
+		r = dtp_errf_input(err, r == -ENOENT ? r : -EINVAL, "%s: cannot read it as a topology "
+				   "(%s): give an hwloc 2 XML file written by 'lstopo --of xml FILE.xml' "
+				   "on the compute node", what, strerror(-r));
 		goto out_destroy;
 	}
 	if (hwloc_topology_load(t->topo) < 0) {
 		r = -(errno ? errno : EINVAL);
-		/* the user's XML is input; the machine's own topology is not */
-		r = (xml ? dtp_errf_input : dtp_errf_runtime)(err, r,
-				"cannot load the %s topology with hwloc: %s",
-				xml ? "XML" : "machine's", strerror(-r));
+		/* a file or text the user gave is input; the machine's own is not */
+		r = (xml || path ? dtp_errf_input : dtp_errf_runtime)(err, r,
+				"%s: hwloc cannot load the topology (%s)%s", what,
+				strerror(-r), xml || path ? ": write it again with 'lstopo --of xml "
+				"FILE.xml' (hwloc 2)" : "");
+		goto out_destroy;
+	}
+	if (dtp_topo_num_cores(t) < 1) {
+		r = dtp_errf_input(err, -EINVAL, "%s: the topology has no cores", what);
 		goto out_destroy;
 	}
 	*out = t;
@@ -56,7 +71,7 @@ void dtp_topo_destroy(struct dtp_topo *t)
 }
 
 /* Cores (or PUs where hwloc found no cores) in logical order. */
-static hwloc_obj_type_t core_type(const struct dtp_topo *t)
+hwloc_obj_type_t dtp_topo_core_type(const struct dtp_topo *t)
 {
 	return hwloc_get_nbobjs_by_type(t->topo, HWLOC_OBJ_CORE) > 0 ? HWLOC_OBJ_CORE
 								       : HWLOC_OBJ_PU;
@@ -64,13 +79,13 @@ static hwloc_obj_type_t core_type(const struct dtp_topo *t)
 
 int dtp_topo_num_cores(const struct dtp_topo *t)
 {
-	return hwloc_get_nbobjs_by_type(t->topo, core_type(t));
+	return hwloc_get_nbobjs_by_type(t->topo, dtp_topo_core_type(t));
 }
 
 int dtp_place_split(const struct dtp_topo *t, int n, char (*lists)[DTP_CPULIST_MAX],
 		    int *shared, struct dtp_err *err)
 {
-	hwloc_obj_type_t type = core_type(t);
+	hwloc_obj_type_t type = dtp_topo_core_type(t);
 	int cores = hwloc_get_nbobjs_by_type(t->topo, type);
 	hwloc_bitmap_t set;
 	int r = 0;
@@ -143,8 +158,11 @@ static int machine_set(struct dtp_topo *t, const char *cpulist, hwloc_bitmap_t *
 		hwloc_bitmap_list_snprintf(have, sizeof(have), all);
 		hwloc_bitmap_free(set);
 		return dtp_errf_input(err, -EINVAL, "cores %s are not all on this machine (this process "
-				      "may use %s): fix the stage's cores in the plan or leave them out",
-				      cpulist, have);
+				      "may use %s): the plan was written for another machine; run it on "
+				      "the nodes it was planned for, plan again for this one "
+				      "(dtpipe-partition plan, with --topology FILE.xml from 'lstopo --of "
+				      "xml' on the node), or delete the stage's cores line to let dtpipe "
+				      "place it", cpulist, have);
 	}
 	*out = set;
 	return 0;
@@ -234,12 +252,28 @@ static int same_host(const char *a, const char *b)
 	return (is_localhost(a) && is_localhost(b)) || strcmp(a, b) == 0;
 }
 
+/* The cores a plan gives a stage exist on this machine: a plan written for
+ * another node type fails here, before anything starts, with what to do. */
+static int given_cores_here(struct dtp_topo *t, const struct dtp_stage_plan *st,
+			    struct dtp_err *err)
+{
+	hwloc_bitmap_t set;
+	int r = machine_set(t, st->cores, &set, err);
+
+	if (!r)
+		hwloc_bitmap_free(set);
+	else if (st->host[0])
+		dtp_err_prefix(err, "host %s: ", st->host);
+	return r;
+}
+
 int dtp_place_stage(struct dtp_topo *t, const struct dtp_plan *p, int stage,
 		    char cores[DTP_CPULIST_MAX], char nic[DTP_NIC_MAX], int *shared,
 		    struct dtp_err *err)
 {
 	const struct dtp_stage_plan *st;
-	char (*lists)[DTP_CPULIST_MAX] = NULL;
+	struct dtp_stage_where *where = NULL;
+	double link[DTP_MAX_STAGES], off[DTP_MAX_STAGES], sub[DTP_MAX_STAGES];
 	char c[DTP_CPULIST_MAX], n[DTP_NIC_MAX] = "";
 	int group = 0, index = 0, sh = 0, r;
 
@@ -248,27 +282,36 @@ int dtp_place_stage(struct dtp_topo *t, const struct dtp_plan *p, int stage,
 				      p->num_stages);
 	st = &p->stages[stage];
 	if (st->cores[0]) {
+		r = given_cores_here(t, st, err);
+		if (r)
+			goto out_free;
 		snprintf(c, sizeof(c), "%s", st->cores);
 	} else {
 		/* its share of the machine among the stages on the same host that
-		 * name no cores of their own */
+		 * name no cores of their own, placed by the traffic leaving the
+		 * host (nic_place.c: the same placement the planner writes) */
+		r = dtp_plan_link_bytes(p, link, err);
+		if (r)
+			goto out_free;
+		dtp_place_off_node_bytes(p, link, off);
 		for (int s = 0; s < p->num_stages; s++)
 			if (!p->stages[s].cores[0] && same_host(p->stages[s].host, st->host)) {
 				if (s < stage)
 					index++;
-				group++;
+				sub[group++] = off[s];
 			}
-		lists = calloc((size_t)group, sizeof(*lists));
-		if (!lists)
+		where = calloc((size_t)group, sizeof(*where));
+		if (!where)
 			return dtp_errf_runtime(err, -ENOMEM, "out of memory");
-		r = dtp_place_split(t, group, lists, &sh, err);
+		r = dtp_place_node(t, group, sub, where, &sh, err);
 		if (r)
 			goto out_free;
-		snprintf(c, sizeof(c), "%s", lists[index]);
+		snprintf(c, sizeof(c), "%s", where[index].cores);
+		snprintf(n, sizeof(n), "%s", where[index].nic);
 	}
 	if (st->nic[0]) {
 		snprintf(n, sizeof(n), "%s", st->nic);
-	} else {
+	} else if (!n[0]) {
 		r = dtp_place_nearest_nic(t, c, n, sizeof(n), err);
 		if (r == -ENODEV)
 			n[0] = '\0';
@@ -282,6 +325,6 @@ int dtp_place_stage(struct dtp_topo *t, const struct dtp_plan *p, int stage,
 out_free:
 	if (r)
 		dtp_err_prefix(err, "%s:%d: [stage.%d]: ", p->path, st->line, stage);
-	free(lists);
+	free(where);
 	return r;
 }

@@ -300,7 +300,7 @@ static const char *fmt_float(float v, char *buf, size_t len)
 	return buf;
 }
 
-int dtp_plan_write(const struct dtp_plan *p, FILE *f)
+int dtp_plan_write_notes(const struct dtp_plan *p, const char *const *notes, FILE *f)
 {
 	char b[7][32];
 	const struct dtp_model_spec *m = &p->model;
@@ -311,7 +311,7 @@ int dtp_plan_write(const struct dtp_plan *p, FILE *f)
 		return -EINVAL;
 	for (int s = 0; s < p->num_stages; s++)
 		if (!ini_safe(p->stages[s].host) || !ini_safe(p->stages[s].cores) ||
-		    !ini_safe(p->stages[s].nic))
+		    !ini_safe(p->stages[s].nic) || (notes && notes[s] && !ini_safe(notes[s])))
 			return -EINVAL;
 
 	fprintf(f, "# dtpipe stage plan (see docs/plan-format.md)\n\n[model]\n");
@@ -329,10 +329,14 @@ int dtp_plan_write(const struct dtp_plan *p, FILE *f)
 	fprintf(f, "\n[train]\nmicro_batch = %d\nmicro_batches = %d\nschedule = %s\n"
 		"recompute = %s\n", p->micro_batch, p->micro_batches,
 		dtp_schedule_name(p->schedule), p->recompute ? "true" : "false");
-	fprintf(f, "optimizer = %s\nlr = %s\nmomentum = %s\nbeta1 = %s\nbeta2 = %s\n"
-		"eps = %s\nweight_decay = %s\nclip_norm = %s\nwarmup_steps = %ld\n",
-		o->kind == DTP_OPTIM_ADAMW ? "adamw" : "sgd", fmt_float(o->lr, b[0], 32),
-		fmt_float(o->momentum, b[1], 32), fmt_float(o->beta1, b[2], 32),
+	fprintf(f, "optimizer = %s\nlr = %s\n", o->kind == DTP_OPTIM_ADAMW ? "adamw" : "sgd",
+		fmt_float(o->lr, b[0], 32));
+	/* momentum is an sgd setting (the loader warns about it with adamw): an
+	 * adamw plan carries it only when it is not adamw's default 0 */
+	if (o->kind != DTP_OPTIM_ADAMW || o->momentum != 0.0f)
+		fprintf(f, "momentum = %s\n", fmt_float(o->momentum, b[1], 32));
+	fprintf(f, "beta1 = %s\nbeta2 = %s\neps = %s\nweight_decay = %s\nclip_norm = %s\n"
+		"warmup_steps = %ld\n", fmt_float(o->beta1, b[2], 32),
 		fmt_float(o->beta2, b[3], 32), fmt_float(o->eps, b[4], 32),
 		fmt_float(o->weight_decay, b[5], 32), fmt_float(o->clip_norm, b[6], 32),
 		o->warmup_steps);
@@ -356,6 +360,8 @@ int dtp_plan_write(const struct dtp_plan *p, FILE *f)
 		const struct dtp_stage_plan *st = &p->stages[s];
 
 		fprintf(f, "\n[stage.%d]\n", s);
+		if (notes && notes[s] && notes[s][0])
+			fprintf(f, "# %s\n", notes[s]);
 		if (st->last_unit - st->first_unit == 1)
 			fprintf(f, "units = %d\n", st->first_unit);
 		else
@@ -368,6 +374,11 @@ int dtp_plan_write(const struct dtp_plan *p, FILE *f)
 			fprintf(f, "nic = %s\n", st->nic);
 	}
 	return ferror(f) ? -EIO : 0;
+}
+
+int dtp_plan_write(const struct dtp_plan *p, FILE *f)
+{
+	return dtp_plan_write_notes(p, NULL, f);
 }
 
 /* FNV-1a 64 over fixed-width values (the stages run the same build on the same

@@ -85,6 +85,9 @@ int dtp_plan_parse_string(const char *text, const char *name, struct dtp_plan *o
 int dtp_plan_validate(const struct dtp_plan *p, struct dtp_err *err);
 /* Write a plan that dtp_plan_load reads back to the same struct (minus path/lines). */
 int dtp_plan_write(const struct dtp_plan *p, FILE *f);
+/* The same with a comment line under each [stage.N] header: notes[s] ("" or
+ * NULL for none; notes may be NULL), e.g. why the stage sits where it does. */
+int dtp_plan_write_notes(const struct dtp_plan *p, const char *const *notes, FILE *f);
 /* Hash of everything that must agree between stages (model, training settings,
  * stage ranges); exchanged in the transport handshake. */
 uint64_t dtp_plan_hash(const struct dtp_plan *p);

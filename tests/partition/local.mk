@@ -1,8 +1,8 @@
 # tests for partition
 UNIT_TESTS += tests/partition/test_plan tests/partition/test_place tests/partition/test_partition \
-	tests/partition/test_profile
+	tests/partition/test_profile tests/partition/test_nic_place
 check_PROGRAMS += tests/partition/test_plan tests/partition/test_place tests/partition/test_partition \
-	tests/partition/test_profile
+	tests/partition/test_profile tests/partition/test_nic_place
 tests_partition_test_plan_SOURCES = tests/partition/test_plan.c
 tests_partition_test_plan_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_partition_test_plan_LDADD = $(CMOCKA_TEST_LIBS)
@@ -15,5 +15,9 @@ tests_partition_test_partition_LDADD = $(CMOCKA_TEST_LIBS)
 tests_partition_test_profile_SOURCES = tests/partition/test_profile.c
 tests_partition_test_profile_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_partition_test_profile_LDADD = $(CMOCKA_TEST_LIBS)
+tests_partition_test_nic_place_SOURCES = tests/partition/test_nic_place.c
+tests_partition_test_nic_place_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_partition_test_nic_place_LDADD = $(CMOCKA_TEST_LIBS)
 INTEGRATION_TESTS += tests/partition/test_tool.sh
 dist_check_SCRIPTS += tests/partition/test_tool.sh
+EXTRA_DIST += tests/partition/topo

@@ -162,6 +162,16 @@ static void test_place_stage_from_plan(void **state)
 	p.stages[3].nic[0] = '\0';
 	assert_int_equal(dtp_place_stage(t, &p, 3, cores, nic, &shared, &err), -EINVAL);
 	assert_non_null(strstr(err.msg, "p.ini:12: [stage.3]"));
+	/* ... also when the plan names the NIC (nothing else looks at the cores
+	 * then): a plan for another machine, the stage, host and what to do */
+	snprintf(p.stages[3].cores, sizeof(p.stages[3].cores), "8-15");
+	snprintf(p.stages[3].nic, sizeof(p.stages[3].nic), "mlx5_0");
+	snprintf(p.stages[3].host, sizeof(p.stages[3].host), "node7");
+	assert_int_equal(dtp_place_stage(t, &p, 3, cores, nic, &shared, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "p.ini:12: [stage.3]: host node7: cores 8-15 are not "
+			       "all on this machine (this process may use 0-3)"));
+	assert_non_null(strstr(err.msg, "written for another machine"));
+	assert_non_null(strstr(err.msg, "--topology"));
 	dtp_topo_destroy(t);
 
 	t = load(no_nics);

@@ -385,6 +385,43 @@ static void test_load_file(void **state)
 	assert_non_null(strstr(err.msg, "cannot open"));
 }
 
+/* a plan as dtpipe-partition writes it (defaults, adamw, notes under each
+ * stage) loads back without a warning and the same */
+static void test_written_plan_has_no_warnings(void **state)
+{
+	const char *notes[2] = { "NUMA node 0, NIC -: shared memory only", NULL };
+	struct dtp_plan a, b;
+	struct dtp_err err = { 0 };
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	(void)state;
+	dtp_plan_defaults(&a);
+	assert_int_equal(dtp_model_spec_parse("gpt:L=2,C=32,H=2,T=16,V=64", &a.model, &err), 0);
+	dtp_optim_config_default(&a.optim, DTP_OPTIM_ADAMW);
+	a.micro_batches = 4;
+	a.num_stages = 2;
+	a.stages[0] = (struct dtp_stage_plan){ .first_unit = 0, .last_unit = 2, .cores = "0" };
+	a.stages[1] = (struct dtp_stage_plan){ .first_unit = 2, .last_unit = 4, .cores = "1" };
+	assert_int_equal(dtp_plan_validate(&a, &err), 0);
+	f = open_memstream(&buf, &len);
+	assert_non_null(f);
+	assert_int_equal(dtp_plan_write_notes(&a, notes, f), 0);
+	fclose(f);
+	assert_non_null(strstr(buf, "[stage.0]\n# NUMA node 0, NIC -: shared memory only\n"));
+	if (dtp_plan_parse_string(buf, "w.ini", &b, &err))
+		fail_msg("written plan does not load: %s\n%s", err.msg, buf);
+	assert_string_equal(dtp_plan_warnings(&b), "");
+	assert_same_plan(&a, &b);
+	free(buf);
+	/* a note that would break the file is refused */
+	notes[1] = "two\nlines";
+	f = fopen("/dev/null", "w");
+	assert_int_equal(dtp_plan_write_notes(&a, notes, f), -EINVAL);
+	fclose(f);
+}
+
 static void test_validate_generated(void **state)
 {
 	struct dtp_plan p;
@@ -439,6 +476,7 @@ int main(void)
 		cmocka_unit_test(test_write_roundtrip),
 		cmocka_unit_test(test_hash),
 		cmocka_unit_test(test_load_file),
+		cmocka_unit_test(test_written_plan_has_no_warnings),
 		cmocka_unit_test(test_validate_generated),
 		cmocka_unit_test(test_parse_size_and_cpulist),
 	};

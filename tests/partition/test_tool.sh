@@ -31,6 +31,7 @@ grep -E -q '^predicted: gpipe step [0-9.]+ ms \(simulated\); bubble [0-9.]+%' "$
 	{ fail "plan summary: the simulated gpipe step"; cat "$T/out"; }
 expect 0 "$B" report --plan "$T/p.ini" --static
 grep -q '^ *2 ' "$T/out" || { fail "report has no stage 2"; cat "$T/out"; }
+grep -q 'warning' "$T/out" && { fail "a written plan loads with warnings"; cat "$T/out"; }
 
 # a memory cap no split meets: exit 2 and the least workable cap
 expect 2 "$B" plan --model gpt:L=4,C=64,H=4,T=32,V=256 --stages 2 --static --mem-cap 1K
@@ -97,5 +98,71 @@ done
 # so does the full example in docs/plan-format.md
 awk '/^```ini/{f=1;next}/^```/{f=0}f' "${DTP_SRCDIR:-.}/docs/plan-format.md" >"$T/doc.ini"
 expect 0 "$B" report --plan "$T/doc.ini" --static
+
+# planning for nodes described by lstopo XML files, one node type per host:
+# the stage whose link leaves a node gets the cores of the NIC's package
+TOPO="${DTP_SRCDIR:-.}/tests/partition/topo"
+expect 0 "$B" plan --model gpt:L=4,C=64,H=4,T=32,V=256 --stages 4 --batch 4 --static \
+	--micro-batches 4 -o "$T/two.ini" \
+	--topology "a=$TOPO/two-pkg-nic1.xml,b=$TOPO/two-pkg16-nic0.xml"
+stage() { awk -v s="[stage.$1]" '$0==s{f=1;next}/^\[/{f=0}f' "$T/two.ini"; }
+stage 1 | grep -q '^host = a$' || { fail "stage 1 host"; cat "$T/two.ini"; }
+stage 1 | grep -q '^cores = 4-7$' || { fail "stage 1 not on the NIC's package"; cat "$T/two.ini"; }
+stage 1 | grep -q '^nic = mlx5_0$' || { fail "stage 1 nic"; cat "$T/two.ini"; }
+stage 1 | grep -q '^# NUMA node 1, NIC mlx5_0: sends .* local to mlx5_0' || fail "stage 1 why"
+stage 2 | grep -q '^cores = 0-7$' || { fail "stage 2 on the 16-core node type"; cat "$T/two.ini"; }
+stage 3 | grep -q '^cores = 8-15$' || fail "stage 3 cores"
+stage 3 | grep -q '^# NUMA node 1, NIC -: shared memory only' || fail "stage 3 why"
+grep -E -q '^ +2 b +0-7 +0 +mlx5_0 +sends' "$T/out" || { fail "plan placement table"; cat "$T/out"; }
+expect 0 "$B" report --plan "$T/two.ini" --static \
+	--topology "a=$TOPO/two-pkg-nic1.xml,b=$TOPO/two-pkg16-nic0.xml"
+grep -E -q '^ +1 a +4-7 +1 +mlx5_0 +cores given by the plan; sends .* nearest NIC mlx5_0' \
+	"$T/out" || { fail "report placement"; cat "$T/out"; }
+# the baselines for the same K: equal layers (Megatron-LM), equal parameters
+# (DeepSpeed); with a large vocabulary the head outweighs the blocks
+expect 0 "$B" plan --model gpt:L=6,C=64,H=4,T=32,V=8192 --stages 3 --static --split layers \
+	-o "$T/layers.ini"
+[ "$(grep '^units' "$T/layers.ini" | tr '\n' ' ')" = "units = 0-2 units = 3-4 units = 5-7 " ] ||
+	{ fail "equal-layers split"; cat "$T/layers.ini"; }
+expect 0 "$B" plan --model gpt:L=6,C=64,H=4,T=32,V=8192 --stages 3 --static --split params \
+	-o "$T/params.ini"
+grep -q '^units = 7$' "$T/params.ini" || { fail "equal-params split"; cat "$T/params.ini"; }
+expect 2 "$B" plan --model mlp:8-8-4 --stages 2 --static --split even
+expect 2 "$B" plan --model gpt:L=2,C=32,H=2,T=16,V=64 --stages 3 --static --split layers
+grep -q "use 1 to 2 stages" "$T/out" || { fail "equal layers, K > L"; cat "$T/out"; }
+
+# uneven nodes: the stage on the 16-core node type takes more of the model
+expect 0 "$B" plan --model gpt:L=6,C=64,H=4,T=32,V=256 --stages 2 --batch 4 --static \
+	-o "$T/uneven.ini" --topology "a=$TOPO/two-pkg-nic1.xml,b=$TOPO/two-pkg16-nic0.xml"
+grep -A3 '^\[stage.0\]' "$T/uneven.ini" | grep -q '^units = 0-2$' ||
+	{ fail "uneven split"; cat "$T/uneven.ini"; }
+expect 0 "$B" plan --model gpt:L=6,C=64,H=4,T=32,V=256 --stages 2 --batch 4 --static \
+	-o "$T/even.ini" --topology "a=$TOPO/two-pkg-nic1.xml,b=$TOPO/two-pkg-nic1.xml"
+grep -A3 '^\[stage.0\]' "$T/even.ini" | grep -q '^units = 0-3$' ||
+	{ fail "even split"; cat "$T/even.ini"; }
+expect 2 "$B" plan --model mlp:8-8-4 --stages 2 --static --topology "$T/none.xml"
+grep -q "none.xml: cannot read it as a topology.*lstopo --of xml" "$T/out" ||
+	{ fail "--topology error"; cat "$T/out"; }
+expect 2 "$B" plan --model mlp:8-8-4 --stages 1 --static \
+	--topology "a=$TOPO/two-pkg-nic1.xml,b=$TOPO/two-pkg-nic1.xml"
+grep -q "names 2 hosts but --stages is 1" "$T/out" || { fail "hosts > stages"; cat "$T/out"; }
+
+# a plan written for another machine: dtpipe stops before starting anything,
+# with one message that names the stage, its cores and what to do
+cat >"$T/far.ini" <<'INI'
+[model]
+kind = mlp
+widths = 16-32-8-4
+[stage.0]
+units = 0-1
+cores = 4090-4093
+[stage.1]
+units = 2
+cores = 4094-4095
+INI
+expect 2 "${DTP_BUILDDIR:-.}/tools/dtpipe" --plan "$T/far.ini" --steps 1
+[ "$(grep -c . "$T/out")" = 1 ] || { fail "more than one line for a foreign plan"; cat "$T/out"; }
+grep -q "far.ini:4: \[stage.0\]: cores 4090-4093 are not all on this machine.*another machine" \
+	"$T/out" || { fail "foreign plan message"; cat "$T/out"; }
 
 [ "$fails" = 0 ] && echo "PASS: dtpipe-partition" || exit 1

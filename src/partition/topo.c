@@ -1,0 +1,94 @@
+/* Node types from hwloc XML files, one per host or one for all. */
+#include "config.h"
+#include "partition/topo.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "partition/place_int.h"
+
+int dtp_topo_load_file(const char *path, struct dtp_topo **out, struct dtp_err *err)
+{
+	return dtp_topo_load_from(NULL, path, out, err);
+}
+
+int dtp_topo_map_add(struct dtp_topo_map *m, const char *arg, struct dtp_err *err)
+{
+	char *text, *save = NULL, *entry;
+	int r = 0;
+
+	if (!arg[0])
+		return dtp_errf_input(err, -EINVAL, "--topology '': give FILE.xml or HOST=FILE.xml,...");
+	if (m->n_text == DTP_TOPO_FILES_MAX)
+		return dtp_errf_input(err, -EINVAL, "--topology given more than %d times",
+				      DTP_TOPO_FILES_MAX);
+	text = strdup(arg);
+	if (!text)
+		return dtp_errf_runtime(err, -ENOMEM, "out of memory");
+	m->text[m->n_text++] = text;
+	for (entry = strtok_r(text, ",", &save); entry && !r; entry = strtok_r(NULL, ",", &save)) {
+		char *eq = strchr(entry, '=');
+		const char *host = NULL, *path = entry;
+
+		if (m->n == DTP_TOPO_FILES_MAX)
+			return dtp_errf_input(err, -EINVAL, "--topology: more than %d files",
+					      DTP_TOPO_FILES_MAX);
+		if (eq) {
+			*eq = '\0';
+			host = entry;
+			path = eq + 1;
+			if (!host[0] || !path[0])
+				return dtp_errf_input(err, -EINVAL, "--topology '%s': write HOST=FILE.xml "
+						      "with both parts", arg);
+		}
+		for (int i = 0; i < m->n; i++)
+			if (host ? m->host[i] && strcmp(host, m->host[i]) == 0 : !m->host[i])
+				return dtp_errf_input(err, -EINVAL, "--topology: %s%s is given twice: give "
+						      "one file per host", host ? "host " : "the file for "
+						      "every host", host ? host : "");
+		r = dtp_topo_load_file(path, &m->topo[m->n], err);
+		if (r) {
+			dtp_err_prefix(err, "--topology: ");
+			return r;
+		}
+		m->host[m->n] = host;
+		m->path[m->n] = path;
+		m->n_hosts += host != NULL;
+		m->n++;
+	}
+	return r;
+}
+
+struct dtp_topo *dtp_topo_map_get(struct dtp_topo_map *m, const char *host, const char **from,
+				  struct dtp_err *err)
+{
+	int any = -1;
+
+	for (int i = 0; i < m->n; i++) {
+		if (!m->host[i])
+			any = i;
+		else if (strcmp(m->host[i], host) == 0)
+			return from ? *from = m->path[i], m->topo[i] : m->topo[i];
+	}
+	if (any >= 0) {
+		if (from)
+			*from = m->path[any];
+		return m->topo[any];
+	}
+	if (!m->here && dtp_topo_load(NULL, &m->here, err))
+		return NULL;
+	if (from)
+		*from = "this machine";
+	return m->here;
+}
+
+void dtp_topo_map_free(struct dtp_topo_map *m)
+{
+	for (int i = 0; i < m->n; i++)
+		dtp_topo_destroy(m->topo[i]);
+	for (int i = 0; i < m->n_text; i++)
+		free(m->text[i]);
+	dtp_topo_destroy(m->here);
+	memset(m, 0, sizeof(*m));
+}
