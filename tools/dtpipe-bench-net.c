@@ -105,7 +105,7 @@ static void pp_wait(_Atomic uint32_t *w, uint32_t v)
 
 	while (atomic_load_explicit(w, memory_order_acquire) != v) {
 		if (dtp_now_ns() - t0 < 2000)
-			__builtin_ia32_pause();
+			dtp_cpu_pause();
 		else
 			sched_yield();
 	}

@@ -63,6 +63,37 @@ int dtp_frame_check(const uint8_t hdr[DTP_FRAME_BYTES], uint32_t expect_seq,
 		    const struct dtp_tag *want, size_t cap, size_t max_msg,
 		    const char *peer, struct dtp_frame *out, struct dtp_err *err);
 
+/* Queues of caller-owned requests (sends or receives in posting order),
+ * linked through priv[0]; the tcp/shm stream engine and the verbs matcher
+ * keep theirs this way. */
+static inline struct dtp_req *dtp_req_next(const struct dtp_req *r)
+{
+	return (struct dtp_req *)(uintptr_t)r->priv[0];
+}
+
+static inline void dtp_req_push(struct dtp_req **head, struct dtp_req **tail, struct dtp_req *r)
+{
+	r->priv[0] = 0;
+	if (*tail)
+		(*tail)->priv[0] = (uint64_t)(uintptr_t)r;
+	else
+		*head = r;
+	*tail = r;
+}
+
+/* take the head off (NULL when empty) */
+static inline struct dtp_req *dtp_req_pop(struct dtp_req **head, struct dtp_req **tail)
+{
+	struct dtp_req *r = *head;
+
+	if (!r)
+		return NULL;
+	*head = dtp_req_next(r);
+	if (!*head)
+		*tail = NULL;
+	return r;
+}
+
 /* transport.c: does `host` name this machine (loopback, or an address a socket
  * can bind to)?  And what `auto` resolves to for this config. */
 int dtp_link_host_is_local(const char *host);

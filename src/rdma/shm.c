@@ -15,7 +15,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <linux/futex.h>
 #include <poll.h>
 #include <sched.h>
 #include <stdatomic.h>
@@ -26,29 +25,15 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "rdma/shm.h"
-
-static void futex_wait(_Atomic uint32_t *w, uint32_t v, int ms, int shared)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000 };
-
-	syscall(SYS_futex, w, shared ? FUTEX_WAIT : FUTEX_WAIT_PRIVATE, v, ms < 0 ? NULL : &ts,
-		NULL, 0);
-}
-
-static void futex_wake(_Atomic uint32_t *w, int shared)
-{
-	syscall(SYS_futex, w, shared ? FUTEX_WAKE : FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
-}
 
 void dtp_shm_ring_bell(struct shm_side *s)
 {
 	atomic_fetch_add(&s->bell, 1);
 	if (atomic_load(&s->sleepers))
-		futex_wake(&s->bell, 1);
+		dtp_futex_wake(&s->bell, 1);
 }
 
 /* n bytes between the ring at stream position pos and flat memory, wrapping */
@@ -168,7 +153,7 @@ static int shm_block(void *ctx, int rd, int wr, int timeout_ms, int thread)
 			return 0;
 		}
 		if (!rd && !wr) {             /* idle: sleep until kicked */
-			futex_wait(&t->kick, k, -1, 0);
+			dtp_futex_wait(&t->kick, k, -1, 0);
 			return 0;
 		}
 	}
@@ -183,7 +168,7 @@ static int shm_block(void *ctx, int rd, int wr, int timeout_ms, int thread)
 				return 0;
 			/* on a busy machine the peer may need this core to answer */
 			if (dtp_now_ns() - t0 < SHM_PAUSE_NS)
-				__builtin_ia32_pause();
+				dtp_cpu_pause();
 			else
 				sched_yield();
 		} while (dtp_now_ns() - t0 < (rd == 2 ? SHM_HELP_SPIN_NS : SHM_SPIN_NS));
@@ -202,7 +187,7 @@ static int shm_block(void *ctx, int rd, int wr, int timeout_ms, int thread)
 			if (left < ms)
 				ms = left;
 		}
-		futex_wait(&me->bell, bell, ms, 1);
+		dtp_futex_wait(&me->bell, bell, ms < 0 ? -1 : (int64_t)ms * 1000000, 1);
 	}
 	atomic_fetch_sub(&me->sleepers, 1);
 	if (!ready(t, rd, wr) && dtp_shm_peer_gone(t))
@@ -215,7 +200,7 @@ static void shm_kick(void *ctx)
 	struct dtp_shm_link *t = ctx;
 
 	atomic_fetch_add(&t->kick, 1);
-	futex_wake(&t->kick, 0);
+	dtp_futex_wake(&t->kick, 0);
 	dtp_shm_ring_bell(&t->ctrl->side[t->me]);
 }
 

@@ -161,7 +161,7 @@ static int shared_copy(struct dtp_shm_link *t, uint32_t seq, char *dst, const ch
 		uint64_t now = dtp_now_ns();
 
 		if (now - t0 < JOB_SPIN_NS) {
-			__builtin_ia32_pause();
+			dtp_cpu_pause();
 			continue;
 		}
 		sched_yield();

@@ -28,15 +28,6 @@
 #define HELLO_WAIT_MS 2000          /* a connection must say hello within this */
 #define USER_TIMEOUT_MS 10000       /* unacknowledged data: peer host is gone */
 
-static int ms_left(uint64_t deadline_ns)
-{
-	uint64_t now = dtp_now_ns();
-
-	if (now >= deadline_ns)
-		return 0;
-	return (int)((deadline_ns - now + 999999) / 1000000);
-}
-
 static void set_buffers(int fd)
 {
 	int v = SOCK_BUF_BYTES;
@@ -69,7 +60,7 @@ int dtp_sock_read_full(int fd, void *buf, size_t n, uint64_t deadline_ns)
 	while (n) {
 		struct pollfd pfd = { .fd = fd, .events = POLLIN };
 		ssize_t got;
-		int left = ms_left(deadline_ns);
+		int left = dtp_ms_left(deadline_ns);
 
 		if (left == 0)
 			return -ETIMEDOUT;
@@ -96,7 +87,7 @@ int dtp_sock_write_full(int fd, const void *buf, size_t n, uint64_t deadline_ns)
 	while (n) {
 		struct pollfd pfd = { .fd = fd, .events = POLLOUT };
 		ssize_t put;
-		int left = ms_left(deadline_ns);
+		int left = dtp_ms_left(deadline_ns);
 
 		if (left == 0)
 			return -ETIMEDOUT;
@@ -203,7 +194,7 @@ int dtp_sock_accept_peer(const struct dtp_link_config *cfg, int *fd_out, struct 
 		struct dtp_err why;
 		char who[80];
 		uint64_t hello_deadline;
-		int fd, left = ms_left(deadline);
+		int fd, left = dtp_ms_left(deadline);
 
 		if (left == 0) {
 			rc = dtp_errf(err, -ETIMEDOUT,
@@ -230,12 +221,10 @@ int dtp_sock_accept_peer(const struct dtp_link_config *cfg, int *fd_out, struct 
 			dtp_errf(&why, rc, "it sent no complete handshake (%s)",
 				 rc == -ETIMEDOUT ? "nothing for 2 s" : "closed early");
 		/* our status goes back to anything that speaks the protocol */
-		if (rc == 0 || (theirs[0] | theirs[1] << 8 | theirs[2] << 16 |
-				(uint32_t)theirs[3] << 24) == DTP_PROTO_MAGIC) {
+		if (rc == 0 || dtp_le32(theirs) == DTP_PROTO_MAGIC) {
 			uint32_t st = rc ? EPROTO : 0;
 
-			for (int i = 0; i < 4; i++)
-				mine[DTP_HELLO_BYTES + i] = (uint8_t)(st >> (8 * i));
+			dtp_put_le32(mine + DTP_HELLO_BYTES, st);
 			if (dtp_sock_write_full(fd, mine, sizeof(mine), hello_deadline) < 0 && rc == 0)
 				rc = dtp_errf(&why, -ECONNRESET, "it hung up during the handshake");
 		}
@@ -273,7 +262,7 @@ static int connect_once(const struct addrinfo *ai, uint64_t deadline, int *out)
 		}
 		pfd.fd = fd;
 		pfd.events = POLLOUT;
-		if (poll(&pfd, 1, ms_left(deadline)) <= 0) {
+		if (poll(&pfd, 1, dtp_ms_left(deadline)) <= 0) {
 			e = ETIMEDOUT;
 			goto out_close_fd;
 		}
@@ -305,7 +294,7 @@ int dtp_sock_connect_peer(const struct dtp_link_config *cfg, int *fd_out, struct
 	if (rc)
 		return rc;
 	dtp_hello_pack(cfg, mine);
-	while (ms_left(deadline) > 0) {
+	while (dtp_ms_left(deadline) > 0) {
 		uint32_t st;
 		struct dtp_err why;
 
@@ -329,7 +318,7 @@ int dtp_sock_connect_peer(const struct dtp_link_config *cfg, int *fd_out, struct
 			close(fd);
 			continue;
 		}
-		st = reply[32] | reply[33] << 8 | reply[34] << 16 | (uint32_t)reply[35] << 24;
+		st = dtp_le32(reply + DTP_HELLO_BYTES);
 		rc = dtp_hello_check(cfg, reply, DTP_HELLO_BYTES, NULL, &why);
 		if (rc == 0 && st != 0)
 			rc = dtp_errf(&why, -EPROTO, "stage %d: the listener refused the handshake "

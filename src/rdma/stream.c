@@ -38,7 +38,7 @@ static void lock(struct dtp_stream *s)
 	pthread_mutex_lock(&s->mu);
 	for (unsigned i = 0; !gate_try(s); i++) {
 		if (i < 64)
-			__builtin_ia32_pause();
+			dtp_cpu_pause();
 		else
 			sched_yield();
 	}
@@ -48,16 +48,6 @@ static void unlock(struct dtp_stream *s)
 {
 	gate_release(s);
 	pthread_mutex_unlock(&s->mu);
-}
-
-static struct dtp_req *next_of(const struct dtp_req *r)
-{
-	return (struct dtp_req *)(uintptr_t)r->priv[0];
-}
-
-static void set_next(struct dtp_req *r, struct dtp_req *n)
-{
-	r->priv[0] = (uint64_t)(uintptr_t)n;
 }
 
 #define CAP(r) ((r)->priv[1])
@@ -145,11 +135,11 @@ static void fail_all(struct dtp_stream *s, int code)
 			s->fail = -ECONNRESET;
 	}
 	for (r = s->sq; r; r = n) {
-		n = next_of(r);
+		n = dtp_req_next(r);
 		complete(r, s->fail);
 	}
 	for (r = s->rq; r; r = n) {
-		n = next_of(r);
+		n = dtp_req_next(r);
 		complete(r, s->fail);
 	}
 	s->sq = s->sq_tail = s->rq = s->rq_tail = NULL;
@@ -158,11 +148,8 @@ static void fail_all(struct dtp_stream *s, int code)
 
 static void pop_send(struct dtp_stream *s)
 {
-	struct dtp_req *r = s->sq;
+	struct dtp_req *r = dtp_req_pop(&s->sq, &s->sq_tail);
 
-	s->sq = next_of(r);
-	if (!s->sq)
-		s->sq_tail = NULL;
 	s->tx_off = 0;
 	s->tx_route = 0;
 	s->tx_seq++;
@@ -230,11 +217,8 @@ static void tx_progress(struct dtp_stream *s)
 
 static void pop_recv(struct dtp_stream *s)
 {
-	struct dtp_req *r = s->rq;
+	struct dtp_req *r = dtp_req_pop(&s->rq, &s->rq_tail);
 
-	s->rq = next_of(r);
-	if (!s->rq)
-		s->rq_tail = NULL;
 	s->rx_have_hdr = 0;
 	s->rx_hdr_got = 0;
 	s->rx_off = 0;
@@ -280,8 +264,8 @@ static void advertise(struct dtp_stream *s)
 	if ((int32_t)(s->rx_advertised - s->rx_seq) < 0)
 		s->rx_advertised = s->rx_seq;    /* completed before we got to them */
 	for (uint32_t i = s->rx_seq; r && i != s->rx_advertised; i++)
-		r = next_of(r);
-	for (; r; r = next_of(r)) {
+		r = dtp_req_next(r);
+	for (; r; r = dtp_req_next(r)) {
 		int rc = s->io->advertise(s->ctx, s->rx_advertised, r->buf, CAP(r), r->mr);
 
 		if (rc < 0)
@@ -297,13 +281,11 @@ static void advertise(struct dtp_stream *s)
  * checks and say whether it was placed. */
 static int take_placed_magic(uint8_t hdr[DTP_FRAME_BYTES])
 {
-	uint32_t m = (uint32_t)hdr[0] | (uint32_t)hdr[1] << 8 | (uint32_t)hdr[2] << 16 |
-		     (uint32_t)hdr[3] << 24;
+	uint32_t m = dtp_le32(hdr);
 
 	if (m != DTP_FRAME_MAGIC_PLACED)
 		return 0;
-	for (int i = 0; i < 4; i++)
-		hdr[i] = (uint8_t)(DTP_FRAME_MAGIC >> (8 * i));
+	dtp_put_le32(hdr, DTP_FRAME_MAGIC);
 	return 1;
 }
 
@@ -418,16 +400,6 @@ static int post_failed(struct dtp_stream *s, struct dtp_req *req)
 	return s->fail;
 }
 
-static void enqueue(struct dtp_req **head, struct dtp_req **tail, struct dtp_req *r)
-{
-	set_next(r, NULL);
-	if (*tail)
-		set_next(*tail, r);
-	else
-		*head = r;
-	*tail = r;
-}
-
 int dtp_stream_isend(struct dtp_stream *s, const struct dtp_tag *tag, const void *buf,
 		     size_t len, struct dtp_req *req)
 {
@@ -458,7 +430,7 @@ int dtp_stream_isend(struct dtp_stream *s, const struct dtp_tag *tag, const void
 	if (s->fail) {
 		rc = post_failed(s, req);
 	} else {
-		enqueue(&s->sq, &s->sq_tail, req);
+		dtp_req_push(&s->sq, &s->sq_tail, req);
 		if (s->sq == req)
 			tx_progress(s);   /* small tensors leave right here */
 		maybe_kick(s);
@@ -485,7 +457,7 @@ int dtp_stream_irecv(struct dtp_stream *s, const struct dtp_tag *tag, void *buf,
 		rc = post_failed(s, req);
 	} else {
 		s->rx_posted++;
-		enqueue(&s->rq, &s->rq_tail, req);
+		dtp_req_push(&s->rq, &s->rq_tail, req);
 		if (THREAD_HELPS(req))
 			s->big_rx++;
 		advertise(s);
@@ -550,7 +522,7 @@ static int fast_wait(struct dtp_stream *s, struct dtp_req *req, int timeout_ms)
 				return 0;
 		}
 		if (el < FAST_PAUSE_NS)
-			__builtin_ia32_pause();
+			dtp_cpu_pause();
 		else
 			sched_yield();
 	}

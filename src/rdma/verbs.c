@@ -17,7 +17,6 @@
 
 #include <errno.h>
 #include <limits.h>
-#include <linux/futex.h>
 #include <poll.h>
 #include <sched.h>
 #include <stdio.h>
@@ -25,7 +24,6 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/resource.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "base/base.h"
@@ -82,20 +80,13 @@ static int poll_once(struct dtp_verbs_link *l)
 	return n;
 }
 
-static void futex_wait(uint32_t *w, uint32_t v, uint32_t ns)
-{
-	struct timespec ts = { .tv_sec = 0, .tv_nsec = (long)ns };
-
-	syscall(SYS_futex, w, FUTEX_WAIT_PRIVATE, v, &ts, NULL, 0);
-}
-
 /* ask the progress thread to drive the link now (it may be parked) */
 static void hand_over(struct dtp_verbs_link *l)
 {
 	__atomic_store_n(&l->handoff, 1, __ATOMIC_SEQ_CST);
 	__atomic_add_fetch(&l->unpark, 1, __ATOMIC_SEQ_CST);
 	if (__atomic_load_n(&l->parked, __ATOMIC_SEQ_CST))
-		syscall(SYS_futex, &l->unpark, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
+		dtp_futex_wake(&l->unpark, 0);
 }
 
 /* a caller is in the link: the progress thread keeps off it for PARK_NS */
@@ -131,7 +122,7 @@ static void *progress_main(void *arg)
 				__atomic_store_n(&l->handoff, 0, __ATOMIC_SEQ_CST);
 			seen = c;
 			__atomic_store_n(&l->parked, 1, __ATOMIC_SEQ_CST);
-			futex_wait(&l->unpark, u, PARK_NS);
+			dtp_futex_wait(&l->unpark, u, PARK_NS, 0);
 			__atomic_store_n(&l->parked, 0, __ATOMIC_SEQ_CST);
 			idle_since = dtp_now_ns();
 			continue;

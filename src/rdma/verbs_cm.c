@@ -21,13 +21,6 @@
 #define REJECT_MAGIC "DTPR"      /* our reject private data: magic + reason text */
 #define REJECT_MAX 140           /* IB CM REJ private data holds 148 bytes */
 
-static int ms_left(uint64_t deadline)
-{
-	uint64_t now = dtp_now_ns();
-
-	return now >= deadline ? 0 : (int)((deadline - now) / 1000000u) + 1;
-}
-
 /* next connection event, or -ETIMEDOUT at the deadline (channel fd is non-blocking) */
 static int next_event(struct rdma_event_channel *ch, uint64_t deadline, struct rdma_cm_event **ev)
 {
@@ -39,7 +32,7 @@ static int next_event(struct rdma_event_channel *ch, uint64_t deadline, struct r
 			return 0;
 		if (errno != EAGAIN && errno != EWOULDBLOCK)
 			return -errno;
-		ms = ms_left(deadline);
+		ms = dtp_ms_left(deadline);
 		if (ms == 0)
 			return -ETIMEDOUT;
 		poll(&p, 1, ms > 200 ? 200 : ms);
@@ -314,7 +307,7 @@ static int do_connect(struct dtp_verbs_link *l, struct sockaddr *dst, uint64_t d
 			return dtp_errf(err, rc, "%s", e1.msg);
 		if (e1.code)
 			last = e1;
-		if (ms_left(deadline) == 0)
+		if (dtp_ms_left(deadline) == 0)
 			break;
 		usleep(50 * 1000);
 	}
