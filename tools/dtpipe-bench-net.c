@@ -37,7 +37,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "rdma/stream.h"   /* dtp_shm_helped */
 #include "rdma/transport.h"
 
 #define MAX_SIZE ((size_t)64 << 20)
@@ -209,10 +208,11 @@ static int side(const struct opts *o, int stage)
 				return die("ack", rc, &err);
 		}
 		if (stage == 0 && getenv("DTP_BENCH_HELPED")) {
-			uint64_t h = 0;
+			struct dtp_link_stats st;
 
-			dtp_shm_helped(l, &h);
-			fprintf(stderr, "helped %zu: %llu chunks\n", sz, (unsigned long long)h);
+			dtp_link_stats(l, &st);
+			fprintf(stderr, "helped %zu: %llu chunks\n", sz,
+				(unsigned long long)st.helped_chunks);
 		}
 		if (stage == 1)
 			printf("%-6s %-10zu %12.3f %12s %d buf%s\n", dtp_link_transport(l), sz,

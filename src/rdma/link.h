@@ -3,6 +3,7 @@
 #ifndef DTP_RDMA_LINK_H
 #define DTP_RDMA_LINK_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "rdma/transport.h"
@@ -13,6 +14,26 @@
 struct dtp_link_base {
 	const struct dtp_transport_ops *ops;
 	struct dtp_link_config cfg;
+};
+
+/* A registered buffer (opaque outside src/rdma), one type for every
+ * transport: [base, base + len) and what the transport that registered it
+ * keeps about it. */
+struct ibv_mr;
+struct dtp_mr {
+	char *base;
+	size_t len;
+	/* verbs */
+	struct dtp_mr *next;           /* the link's registered regions */
+	struct ibv_mr *ibv;            /* ibv_reg_mr's region (its keys) */
+	/* tcp/shm: bookkeeping; shm also records where the peer can map it */
+	int shm_slot;                  /* >= 0: an entry of this side's region table;
+					  -1: private memory */
+	uint32_t shm_gen;
+	uint64_t shm_off;              /* file offset of base in the shared file */
+	int shm_fd;                    /* >= 0: the memfd dtp_link_alloc created (owned) */
+	void *shm_map;                 /* what to munmap when it is owned */
+	size_t shm_map_len;
 };
 
 /* The handshake, 32 bytes little-endian on the wire (docs/wire-protocol.md).

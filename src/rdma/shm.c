@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "rdma/shm.h"
+#include "rdma/sock.h"
 
 void dtp_shm_ring_bell(struct shm_side *s)
 {
@@ -306,8 +307,8 @@ static int shm_open_link(const struct dtp_link_config *cfg, struct dtp_link **ou
 		goto out_fini;
 	head.magic = SHM_MAGIC;
 	head.ring_bytes = SHM_RING;
-	rc = cfg->listen ? dtp_sock_share_segment(t->fd, cfg, t->map_bytes, &head, 8, &map, err)
-			 : dtp_sock_map_segment(t->fd, cfg, t->map_bytes, &head, 8, &map, err);
+	rc = cfg->listen ? dtp_shm_share_segment(t->fd, cfg, t->map_bytes, &head, 8, &map, err)
+			 : dtp_shm_map_segment(t->fd, cfg, t->map_bytes, &head, 8, &map, err);
 	if (rc)
 		goto out_close;
 	t->ctrl = map;
@@ -400,39 +401,16 @@ static void shm_close(struct dtp_link *l)
 	free(t);
 }
 
-int dtp_shm_placed(struct dtp_link *l, uint64_t *sent, uint64_t *received)
+static void shm_stats(struct dtp_link *l, struct dtp_link_stats *out)
 {
 	struct dtp_shm_link *t = shm_of(l);
 
-	if (t->base.ops != &dtp_shm_ops)
-		return -EINVAL;
+	dtp_stream_fast_counts(&t->st, &out->small_sent, &out->small_recv);
 	pthread_mutex_lock(&t->st.mu);
-	*sent = t->st.placed_tx;
-	*received = t->st.placed_rx;
+	out->placed_sent = t->st.placed_tx;
+	out->placed_recv = t->st.placed_rx;
+	out->helped_chunks = t->helped;
 	pthread_mutex_unlock(&t->st.mu);
-	return 0;
-}
-
-int dtp_shm_fast(struct dtp_link *l, uint64_t *sent, uint64_t *received)
-{
-	struct dtp_shm_link *t = shm_of(l);
-
-	if (t->base.ops != &dtp_shm_ops)
-		return -EINVAL;
-	dtp_stream_fast_counts(&t->st, sent, received);
-	return 0;
-}
-
-int dtp_shm_helped(struct dtp_link *l, uint64_t *chunks)
-{
-	struct dtp_shm_link *t = shm_of(l);
-
-	if (t->base.ops != &dtp_shm_ops)
-		return -EINVAL;
-	pthread_mutex_lock(&t->st.mu);
-	*chunks = t->helped;
-	pthread_mutex_unlock(&t->st.mu);
-	return 0;
 }
 
 const struct dtp_transport_ops dtp_shm_ops = {
@@ -447,4 +425,5 @@ const struct dtp_transport_ops dtp_shm_ops = {
 	.close = shm_close,
 	.alloc = shm_alloc,
 	.free = shm_free,
+	.stats = shm_stats,
 };

@@ -665,7 +665,7 @@ int dtp_stream_reg(void *buf, size_t len, struct dtp_mr **out, struct dtp_err *e
 	if (!mr)
 		return dtp_errf(err, -ENOMEM, "no memory to register a buffer");
 	memset(mr, 0, sizeof(*mr));
-	mr->buf = buf;
+	mr->base = buf;
 	mr->len = len;
 	mr->shm_slot = -1;
 	mr->shm_fd = -1;
@@ -684,7 +684,7 @@ int dtp_stream_mr_covers(const struct dtp_mr *mr, const void *buf, size_t len)
 
 	if (!mr)
 		return 0;
-	if (p < mr->buf || len > mr->len || (size_t)(p - mr->buf) > mr->len - len)
+	if (p < mr->base || len > mr->len || (size_t)(p - mr->base) > mr->len - len)
 		return -EINVAL;
 	return 0;
 }

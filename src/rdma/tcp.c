@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "rdma/sock.h"
 #include "rdma/stream.h"
 
 #define TCP_READAHEAD (64 << 10)

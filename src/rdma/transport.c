@@ -192,3 +192,10 @@ void dtp_link_close(struct dtp_link *l)
 	if (l)
 		ops_of(l)->close(l);
 }
+
+void dtp_link_stats(struct dtp_link *l, struct dtp_link_stats *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (ops_of(l)->stats)
+		ops_of(l)->stats(l, out);
+}

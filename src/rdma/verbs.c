@@ -243,8 +243,8 @@ static int verbs_reg(struct dtp_link *link, void *buf, size_t len, struct dtp_mr
 	m = calloc(1, sizeof(*m));
 	if (!m)
 		return dtp_errf(err, -ENOMEM, "verbs link: out of memory");
-	m->mr = l->api->reg_mr(l->pd, buf, len, IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE);
-	if (!m->mr) {
+	m->ibv = l->api->reg_mr(l->pd, buf, len, IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE);
+	if (!m->ibv) {
 		int e = errno ? errno : ENOMEM;
 
 		free(m);
@@ -283,7 +283,7 @@ static void verbs_dereg(struct dtp_link *link, struct dtp_mr *m)
 	}
 	l->reg_bytes -= m->len;
 	pthread_mutex_unlock(&l->mu);
-	l->api->dereg_mr(m->mr);
+	l->api->dereg_mr(m->ibv);
 	free(m);
 }
 
@@ -334,7 +334,7 @@ static int buf_key(struct dtp_verbs_link *l, const char *op, const void *buf, si
 		rc = check_buf(l, op, buf, len, *mr);
 		if (rc)
 			return rc;
-		*key = remote ? (*mr)->mr->rkey : (*mr)->mr->lkey;
+		*key = remote ? (*mr)->ibv->rkey : (*mr)->ibv->lkey;
 		return 0;
 	}
 	rc = check_buf(l, op, buf, len, &(struct dtp_mr){ .base = (char *)(uintptr_t)buf, .len = len });
@@ -512,6 +512,17 @@ void dtp_verbs_stats(struct dtp_link *link, struct dtp_vq_stats *out)
 	pthread_mutex_unlock(&l->mu);
 }
 
+static void verbs_link_stats(struct dtp_link *link, struct dtp_link_stats *out)
+{
+	struct dtp_vq_stats st;
+
+	dtp_verbs_stats(link, &st);
+	out->small_sent = st.eager_sent;
+	out->small_recv = st.eager_recv;
+	out->placed_sent = st.rndv_sent;
+	out->placed_recv = st.rndv_recv;
+}
+
 static void print_stats(struct dtp_verbs_link *l)
 {
 	const struct dtp_vq_stats *st = &l->q.st;
@@ -582,4 +593,5 @@ const struct dtp_transport_ops dtp_verbs_ops = {
 	.test = verbs_test,
 	.wait = verbs_wait,
 	.close = verbs_close,
+	.stats = verbs_link_stats,
 };
