@@ -20,9 +20,6 @@
 #define DTP_TOK_MAGIC_U32 20240801
 #define DTP_TOK_VERSION_U32 7
 
-/* O_DIRECT offsets and lengths are multiples of this */
-#define DTP_IO_ALIGN 4096u
-
 /* the dataset index, a hidden file in the dataset directory (index.h) */
 #define DTP_INDEX_NAME ".dtpipe-index"
 
