@@ -194,14 +194,14 @@ static int side(const struct opts *o, int stage)
 					return die("transfer", rc, &err);
 				if (i >= cnt)
 					continue;
-				rc = stage ? dtp_link_isend(l, &t, b, sz, mr, r)
-					   : dtp_link_irecv(l, &t, b, sz, mr, r);
+				rc = stage ? dtp_link_isend(l, &t, b, sz, mr, r, &err)
+					   : dtp_link_irecv(l, &t, b, sz, mr, r, &err);
 				if (rc)
 					return die("post", rc, &err);
 			}
 			/* the receiver's ack closes the clock: everything has landed */
-			rc = stage ? dtp_link_irecv(l, &at, &one, 1, NULL, &ack)
-				   : dtp_link_isend(l, &at, &one, 1, NULL, &ack);
+			rc = stage ? dtp_link_irecv(l, &at, &one, 1, NULL, &ack, &err)
+				   : dtp_link_isend(l, &at, &one, 1, NULL, &ack, &err);
 			if (rc == 0)
 				rc = dtp_link_wait(l, &ack, 60000, &err);
 			if (rc)
@@ -250,20 +250,20 @@ static int side(const struct opts *o, int stage)
 					continue;
 				}
 				if (stage == 1) {
-					rc = dtp_link_isend(l, &t, buf, sz, mr, &req[0]);
+					rc = dtp_link_isend(l, &t, buf, sz, mr, &req[0], &err);
 					if (!rc)
 						rc = dtp_link_irecv(l, &t, buf + MAX_SIZE, sz, mr,
-								    &req[1]);
+								    &req[1], &err);
 					if (!rc)
 						rc = dtp_link_wait(l, &req[0], 60000, &err);
 					if (!rc)
 						rc = dtp_link_wait(l, &req[1], 60000, &err);
 				} else {
-					rc = dtp_link_irecv(l, &t, buf, sz, mr, &req[1]);
+					rc = dtp_link_irecv(l, &t, buf, sz, mr, &req[1], &err);
 					if (!rc)
 						rc = dtp_link_wait(l, &req[1], 60000, &err);
 					if (!rc)
-						rc = dtp_link_isend(l, &t, buf, sz, mr, &req[0]);
+						rc = dtp_link_isend(l, &t, buf, sz, mr, &req[0], &err);
 					if (!rc)
 						rc = dtp_link_wait(l, &req[0], 60000, &err);
 				}

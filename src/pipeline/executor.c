@@ -19,13 +19,13 @@ static struct dtp_tag mktag(uint32_t step, int micro, int kind)
 
 /* A transport refused to post a send or receive: the link has failed, almost
  * always because the peer went away; name it and the cause. */
+/* the transport said why in err; say what we were doing */
 static int post_failed(struct dtp_stage *st, int r, const char *what, int m, long step, int peer,
 		       struct dtp_err *err)
 {
-	return dtp_errf(err, r,
-			"stage %d, step %ld, micro-batch %d: cannot %s: the link to peer stage %d has failed (%s)%s",
-			st->s, step, m, what, peer, strerror(-r),
-			r == -ECONNRESET || r == -EPIPE ? ": that stage stopped or died; see its own message" : "");
+	dtp_err_prefix(err, "stage %d, step %ld, micro-batch %d: cannot %s (stage %d): ", st->s,
+		       step, m, what, peer);
+	return r;
 }
 
 /* Wait for a request, counting the time as waiting. */
@@ -61,7 +61,7 @@ static int post_act_recv(struct dtp_stage *st, long step, int m, struct dtp_err 
 {
 	struct dtp_slot *sl = &st->slots[m % st->n_slots];
 	struct dtp_tag tag = mktag((uint32_t)step, m, DTP_MSG_ACT);
-	int r = dtp_link_irecv(st->prev, &tag, sl->in, st->in_bytes, st->prev_mr, &sl->recv);
+	int r = dtp_link_irecv(st->prev, &tag, sl->in, st->in_bytes, st->prev_mr, &sl->recv, err);
 
 	if (r)
 		return post_failed(st, r, "post the receive of activation", m, step, st->s - 1, err);
@@ -73,7 +73,7 @@ static int post_grad_recv(struct dtp_stage *st, long step, int m, struct dtp_err
 {
 	struct dtp_xbuf *x = &st->grad_in[m & 1];
 	struct dtp_tag tag = mktag((uint32_t)step, m, DTP_MSG_GRAD);
-	int r = dtp_link_irecv(st->next, &tag, x->buf, st->out_bytes, st->next_mr, &x->req);
+	int r = dtp_link_irecv(st->next, &tag, x->buf, st->out_bytes, st->next_mr, &x->req, err);
 
 	if (r)
 		return post_failed(st, r, "post the receive of gradient", m, step, st->s + 1, err);
@@ -238,7 +238,7 @@ static int run_op(struct dtp_stage *st, const struct dtp_op *op, long step, floa
 	case DTP_OP_SEND_ACT:
 		x = &st->act_out[m & 1];
 		tag = mktag((uint32_t)step, m, DTP_MSG_ACT);
-		r = dtp_link_isend(st->next, &tag, x->buf, st->out_bytes, st->next_mr, &x->req);
+		r = dtp_link_isend(st->next, &tag, x->buf, st->out_bytes, st->next_mr, &x->req, err);
 		if (r)
 			return post_failed(st, r, "send activation", m, step, st->s + 1, err);
 		x->pending = 1;
@@ -254,7 +254,7 @@ static int run_op(struct dtp_stage *st, const struct dtp_op *op, long step, floa
 	case DTP_OP_SEND_GRAD:
 		x = &st->grad_out[m & 1];
 		tag = mktag((uint32_t)step, m, DTP_MSG_GRAD);
-		r = dtp_link_isend(st->prev, &tag, x->buf, st->in_bytes, st->prev_mr, &x->req);
+		r = dtp_link_isend(st->prev, &tag, x->buf, st->in_bytes, st->prev_mr, &x->req, err);
 		if (r)
 			return post_failed(st, r, "send gradient", m, step, st->s - 1, err);
 		x->pending = 1;
@@ -269,7 +269,7 @@ int dtp_stage_ctrl_send(struct dtp_stage *st, struct dtp_link *l, uint32_t step,
 	struct dtp_tag tag = mktag(step, micro, DTP_MSG_CTRL);
 	struct dtp_req req;
 	struct dtp_mr *mr = l == st->prev ? st->prev_mr : st->next_mr;
-	int r = dtp_link_isend(l, &tag, v, n * sizeof(double), mr, &req);
+	int r = dtp_link_isend(l, &tag, v, n * sizeof(double), mr, &req, err);
 
 	if (r)
 		return post_failed(st, r, "send a control message", micro, step,
@@ -283,10 +283,11 @@ int dtp_stage_ctrl_recv(struct dtp_stage *st, struct dtp_link *l, uint32_t step,
 	struct dtp_tag tag = mktag(step, micro, DTP_MSG_CTRL);
 	struct dtp_req req;
 	struct dtp_mr *mr = l == st->prev ? st->prev_mr : st->next_mr;
-	int r = dtp_link_irecv(l, &tag, v, n * sizeof(double), mr, &req);
+	int r = dtp_link_irecv(l, &tag, v, n * sizeof(double), mr, &req, err);
 
 	if (r)
-		return dtp_errf(err, r, "stage %d: cannot post a control receive", st->s);
+		return post_failed(st, r, "receive a control message", micro, step,
+				   l == st->prev ? st->s - 1 : st->s + 1, err);
 	r = wait_req(st, l, &req, DTP_SPAN_SYNC, step, micro, err);
 	if (r == 0 && req.len != n * sizeof(double))
 		r = dtp_errf(err, -EPROTO, "stage %d: control message of %zu bytes, expected %zu",
@@ -415,7 +416,7 @@ int dtp_stage_evaluate(struct dtp_stage *st, uint32_t tag_step, int64_t *correct
 			if (n <= 0)
 				return n < 0 ? n : dtp_errf(err, -EIO, "stage 0: the test set ended early");
 		} else {
-			r = dtp_link_irecv(st->prev, &tag, sl->in, st->in_bytes, st->prev_mr, &req);
+			r = dtp_link_irecv(st->prev, &tag, sl->in, st->in_bytes, st->prev_mr, &req, err);
 			if (r == 0)
 				r = wait_req(st, st->prev, &req, DTP_SPAN_RECV, tstep, 0, err);
 			if (r)
@@ -429,7 +430,7 @@ int dtp_stage_evaluate(struct dtp_stage *st, uint32_t tag_step, int64_t *correct
 		if (r)
 			return r;
 		if (!st->is_last) {
-			r = dtp_link_isend(st->next, &tag, out, (size_t)n * out_per, st->next_mr, &req);
+			r = dtp_link_isend(st->next, &tag, out, (size_t)n * out_per, st->next_mr, &req, err);
 			if (r == 0)
 				r = wait_req(st, st->next, &req, DTP_SPAN_SEND, tstep, 0, err);
 			if (r)

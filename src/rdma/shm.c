@@ -360,21 +360,15 @@ static void shm_dereg(struct dtp_link *l, struct dtp_mr *mr)
 }
 
 static int shm_isend(struct dtp_link *l, const struct dtp_tag *tag, const void *buf,
-		     size_t len, struct dtp_mr *mr, struct dtp_req *req)
+		     size_t len, struct dtp_mr *mr, struct dtp_req *req, struct dtp_err *err)
 {
-	if (dtp_stream_mr_covers(mr, buf, len))
-		return -EINVAL;
-	req->mr = mr;
-	return dtp_stream_isend(&shm_of(l)->st, tag, buf, len, req);
+	return dtp_stream_isend(&shm_of(l)->st, tag, buf, len, mr, req, err);
 }
 
 static int shm_irecv(struct dtp_link *l, const struct dtp_tag *tag, void *buf, size_t cap,
-		     struct dtp_mr *mr, struct dtp_req *req)
+		     struct dtp_mr *mr, struct dtp_req *req, struct dtp_err *err)
 {
-	if (dtp_stream_mr_covers(mr, buf, cap))
-		return -EINVAL;
-	req->mr = mr;
-	return dtp_stream_irecv(&shm_of(l)->st, tag, buf, cap, req);
+	return dtp_stream_irecv(&shm_of(l)->st, tag, buf, cap, mr, req, err);
 }
 
 static int shm_test(struct dtp_link *l, struct dtp_req *req, int *done, struct dtp_err *err)

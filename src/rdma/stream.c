@@ -394,25 +394,58 @@ static void maybe_kick(struct dtp_stream *s)
 	}
 }
 
-static int post_failed(struct dtp_stream *s, struct dtp_req *req)
+/* A post refused: the request completes with `code`; err says why, naming
+ * the peer and the tag; why NULL: the link has failed (under the lock), err
+ * gets the failure's own message. */
+static int post_refused(struct dtp_stream *s, struct dtp_req *req, int code, const char *why,
+			struct dtp_err *err)
 {
-	complete(req, s->fail);
-	return s->fail;
+	complete(req, code);
+	if (!why) {
+		if (err) {
+			err->code = code;
+			memcpy(err->msg, s->fail_err.msg, sizeof(err->msg));
+		}
+		return code;
+	}
+	return dtp_errf(err, code, "%s: cannot %s tag (step %u, micro %u, kind %u) of %zu bytes: %s",
+			s->peer, IS_RECV(req) ? "receive" : "send", req->tag.step,
+			req->tag.micro, req->tag.kind, (size_t)(IS_RECV(req) ? CAP(req) : req->len), why);
+}
+
+/* the buffer [buf, buf + len) must lie inside mr (mr NULL: no check) */
+static const char *check_post(const struct dtp_stream *s, const struct dtp_mr *mr,
+			      const void *buf, size_t len, int *code)
+{
+	const char *p = buf;
+
+	*code = -EINVAL;
+	if (mr && (p < mr->base || len > mr->len || (size_t)(p - mr->base) > mr->len - len))
+		return "the buffer is not inside the registered region passed with it "
+		       "(register it with dtp_link_reg or dtp_link_alloc)";
+	*code = -EMSGSIZE;
+	if (len > s->max_msg)
+		return "larger than the link's largest message (max_msg_bytes)";
+	*code = 0;
+	return NULL;
 }
 
 int dtp_stream_isend(struct dtp_stream *s, const struct dtp_tag *tag, const void *buf,
-		     size_t len, struct dtp_req *req)
+		     size_t len, struct dtp_mr *mr, struct dtp_req *req, struct dtp_err *err)
 {
+	const char *why;
 	int rc = 0;
 
-	if (len > s->max_msg)
-		return -EMSGSIZE;
 	req->state = REQ_PENDING;
 	req->status = 0;
 	req->tag = *tag;
 	req->len = len;
 	req->buf = (void *)buf;
+	req->mr = mr;
 	IS_RECV(req) = 0;
+	why = check_post(s, mr, buf, len, &rc);
+	if (why)
+		return post_refused(s, req, rc, why, err);
 	/* a small tensor with nothing queued ahead of it leaves without the
 	 * lock when the gate is free (nobody else is inside the engine) */
 	if (s->io->fast_send && len <= s->io->fast_max && gate_try(s)) {
@@ -428,7 +461,7 @@ int dtp_stream_isend(struct dtp_stream *s, const struct dtp_tag *tag, const void
 	}
 	lock(s);
 	if (s->fail) {
-		rc = post_failed(s, req);
+		rc = post_refused(s, req, s->fail, NULL, err);
 	} else {
 		dtp_req_push(&s->sq, &s->sq_tail, req);
 		if (s->sq == req)
@@ -440,8 +473,9 @@ int dtp_stream_isend(struct dtp_stream *s, const struct dtp_tag *tag, const void
 }
 
 int dtp_stream_irecv(struct dtp_stream *s, const struct dtp_tag *tag, void *buf, size_t cap,
-		     struct dtp_req *req)
+		     struct dtp_mr *mr, struct dtp_req *req, struct dtp_err *err)
 {
+	const char *why;
 	int rc = 0;
 
 	req->state = REQ_PENDING;
@@ -449,12 +483,18 @@ int dtp_stream_irecv(struct dtp_stream *s, const struct dtp_tag *tag, void *buf,
 	req->tag = *tag;
 	req->len = 0;
 	req->buf = buf;
+	req->mr = mr;
 	CAP(req) = cap;
 	IS_RECV(req) = 1;
 	ADVERTISED(req) = 0;
+	/* a receive larger than max_msg is fine: the frame's length is checked */
+	why = check_post(s, mr, buf, cap, &rc);
+	if (why && rc != -EMSGSIZE)
+		return post_refused(s, req, rc, why, err);
+	rc = 0;
 	lock(s);
 	if (s->fail) {
-		rc = post_failed(s, req);
+		rc = post_refused(s, req, s->fail, NULL, err);
 	} else {
 		s->rx_posted++;
 		dtp_req_push(&s->rq, &s->rq_tail, req);
@@ -676,17 +716,6 @@ int dtp_stream_reg(void *buf, size_t len, struct dtp_mr **out, struct dtp_err *e
 void dtp_stream_dereg(struct dtp_mr *mr)
 {
 	free(mr);
-}
-
-int dtp_stream_mr_covers(const struct dtp_mr *mr, const void *buf, size_t len)
-{
-	const char *p = buf;
-
-	if (!mr)
-		return 0;
-	if (p < mr->base || len > mr->len || (size_t)(p - mr->base) > mr->len - len)
-		return -EINVAL;
-	return 0;
 }
 
 /* dtp_link_alloc/free (transport.h): the transport's own allocator when it

@@ -122,10 +122,11 @@ int dtp_stream_start(struct dtp_stream *s, struct dtp_err *err);
 /* stop and join the progress thread, free what init took */
 void dtp_stream_fini(struct dtp_stream *s);
 
+/* Post a send / a receive (transport.h's isend / irecv, mr checked here) */
 int dtp_stream_isend(struct dtp_stream *s, const struct dtp_tag *tag, const void *buf,
-		     size_t len, struct dtp_req *req);
+		     size_t len, struct dtp_mr *mr, struct dtp_req *req, struct dtp_err *err);
 int dtp_stream_irecv(struct dtp_stream *s, const struct dtp_tag *tag, void *buf, size_t cap,
-		     struct dtp_req *req);
+		     struct dtp_mr *mr, struct dtp_req *req, struct dtp_err *err);
 int dtp_stream_test(struct dtp_stream *s, struct dtp_req *req, int *done, struct dtp_err *err);
 int dtp_stream_wait(struct dtp_stream *s, struct dtp_req *req, int timeout_ms,
 		    struct dtp_err *err);
@@ -136,7 +137,5 @@ void dtp_stream_fast_counts(struct dtp_stream *s, uint64_t *sent, uint64_t *rece
 /* registration is bookkeeping only on tcp/shm */
 int dtp_stream_reg(void *buf, size_t len, struct dtp_mr **out, struct dtp_err *err);
 void dtp_stream_dereg(struct dtp_mr *mr);
-/* -EINVAL when [buf, buf+len) is not inside mr (mr NULL: no check) */
-int dtp_stream_mr_covers(const struct dtp_mr *mr, const void *buf, size_t len);
 
 #endif

@@ -116,9 +116,9 @@ struct dtp_transport_ops {
 	int (*reg)(struct dtp_link *l, void *buf, size_t len, struct dtp_mr **out, struct dtp_err *err);
 	void (*dereg)(struct dtp_link *l, struct dtp_mr *mr);
 	int (*isend)(struct dtp_link *l, const struct dtp_tag *tag, const void *buf, size_t len,
-		     struct dtp_mr *mr, struct dtp_req *req);
+		     struct dtp_mr *mr, struct dtp_req *req, struct dtp_err *err);
 	int (*irecv)(struct dtp_link *l, const struct dtp_tag *tag, void *buf, size_t cap,
-		     struct dtp_mr *mr, struct dtp_req *req);
+		     struct dtp_mr *mr, struct dtp_req *req, struct dtp_err *err);
 	int (*test)(struct dtp_link *l, struct dtp_req *req, int *done, struct dtp_err *err);
 	int (*wait)(struct dtp_link *l, struct dtp_req *req, int timeout_ms, struct dtp_err *err);
 	void (*close)(struct dtp_link *l);
@@ -156,12 +156,15 @@ void dtp_link_dereg(struct dtp_link *l, struct dtp_mr *mr);
 int dtp_link_alloc(struct dtp_link *l, size_t len, void **buf, struct dtp_mr **mr,
 		   struct dtp_err *err);
 void dtp_link_free(struct dtp_link *l, void *buf, struct dtp_mr *mr);
-/* Post a send of len bytes; buf must stay untouched until the request completes. */
+/* Post a send of len bytes; buf must stay untouched until the request completes.
+ * A refused post (buffer outside mr, larger than max_msg_bytes, the link has
+ * failed) returns a negative errno and says why in err, naming the peer; the
+ * request is not pending then (do not wait for it). */
 int dtp_link_isend(struct dtp_link *l, const struct dtp_tag *tag, const void *buf, size_t len,
-		   struct dtp_mr *mr, struct dtp_req *req);
-/* Post a receive of at most cap bytes with the expected tag. */
+		   struct dtp_mr *mr, struct dtp_req *req, struct dtp_err *err);
+/* Post a receive of at most cap bytes with the expected tag (errors as isend). */
 int dtp_link_irecv(struct dtp_link *l, const struct dtp_tag *tag, void *buf, size_t cap,
-		   struct dtp_mr *mr, struct dtp_req *req);
+		   struct dtp_mr *mr, struct dtp_req *req, struct dtp_err *err);
 int dtp_link_test(struct dtp_link *l, struct dtp_req *req, int *done, struct dtp_err *err);
 /* Wait until the request completes. timeout_ms < 0: no limit. -ETIMEDOUT names
  * the peer and the tag and leaves the request pending (wait again, or close

@@ -288,21 +288,18 @@ static void verbs_dereg(struct dtp_link *link, struct dtp_mr *m)
 }
 
 static int check_buf(struct dtp_verbs_link *l, const char *op, const void *buf, size_t len,
-		     const struct dtp_mr *m)
+		     const struct dtp_mr *m, struct dtp_err *err)
 {
 	const char *p = buf;
 
-	if (!m || p < m->base || len > m->len || (size_t)(p - m->base) > m->len - len) {
-		dtp_errf(NULL, -EINVAL, "verbs link stage %d <-> stage %d: %s of %zu bytes at %p: the "
-			 "buffer is not inside the registered region passed with it (use dtp_link_reg)",
-			 l->base.cfg.self_stage, l->base.cfg.peer_stage, op, len, buf);
-		return -EINVAL;
-	}
-	if (len > UINT32_MAX) {
-		dtp_errf(NULL, -EMSGSIZE, "verbs link: %s of %zu bytes: at most 4 GiB - 1 per tensor",
-			 op, len);
-		return -EMSGSIZE;
-	}
+	if (!m || p < m->base || len > m->len || (size_t)(p - m->base) > m->len - len)
+		return dtp_errf(err, -EINVAL, "verbs link stage %d <-> %s: %s of %zu bytes at %p: "
+				"the buffer is not inside the registered region passed with it (use "
+				"dtp_link_reg)", l->base.cfg.self_stage, l->peer_desc, op, len, buf);
+	if (len > UINT32_MAX)
+		return dtp_errf(err, -EMSGSIZE, "verbs link stage %d <-> %s: %s of %zu bytes: at "
+				"most 4 GiB - 1 per tensor", l->base.cfg.self_stage, l->peer_desc,
+				op, len);
 	return 0;
 }
 
@@ -323,7 +320,8 @@ static struct dtp_mr *find_mr(struct dtp_verbs_link *l, const void *buf, size_t 
  * path, for callers that registered nothing) a registration for this request
  * only, released when it completes */
 static int buf_key(struct dtp_verbs_link *l, const char *op, const void *buf, size_t len,
-		   struct dtp_mr **mr, struct ibv_mr **tmp, uint32_t *key, int remote)
+		   struct dtp_mr **mr, struct ibv_mr **tmp, uint32_t *key, int remote,
+		   struct dtp_err *err)
 {
 	int rc;
 
@@ -331,13 +329,14 @@ static int buf_key(struct dtp_verbs_link *l, const char *op, const void *buf, si
 	if (!*mr)
 		*mr = find_mr(l, buf, len);
 	if (*mr) {
-		rc = check_buf(l, op, buf, len, *mr);
+		rc = check_buf(l, op, buf, len, *mr, err);
 		if (rc)
 			return rc;
 		*key = remote ? (*mr)->ibv->rkey : (*mr)->ibv->lkey;
 		return 0;
 	}
-	rc = check_buf(l, op, buf, len, &(struct dtp_mr){ .base = (char *)(uintptr_t)buf, .len = len });
+	rc = check_buf(l, op, buf, len, &(struct dtp_mr){ .base = (char *)(uintptr_t)buf, .len = len },
+		       err);
 	if (rc)
 		return rc;
 	*key = 0;
@@ -348,11 +347,11 @@ static int buf_key(struct dtp_verbs_link *l, const char *op, const void *buf, si
 	if (!*tmp) {
 		int e = errno ? errno : ENOMEM;
 
-		dtp_errf(NULL, -e, "verbs link stage %d <-> stage %d: %s of %zu bytes at %p: the buffer "
-			 "is in no registered region and registering it failed (%s): register buffers "
-			 "once with dtp_link_reg and raise RLIMIT_MEMLOCK (ulimit -l) to cover them",
-			 l->base.cfg.self_stage, l->base.cfg.peer_stage, op, len, buf, strerror(e));
-		return -e;
+		return dtp_errf(err, -e, "verbs link stage %d <-> %s: %s of %zu bytes at %p: the "
+				"buffer is in no registered region and registering it failed (%s): "
+				"register buffers once with dtp_link_reg and raise RLIMIT_MEMLOCK "
+				"(ulimit -l) to cover them", l->base.cfg.self_stage, l->peer_desc, op,
+				len, buf, strerror(e));
 	}
 	if (!l->warned_unreg) {
 		l->warned_unreg = 1;
@@ -365,12 +364,12 @@ static int buf_key(struct dtp_verbs_link *l, const char *op, const void *buf, si
 }
 
 static int verbs_isend(struct dtp_link *link, const struct dtp_tag *tag, const void *buf,
-		       size_t len, struct dtp_mr *mr, struct dtp_req *req)
+		       size_t len, struct dtp_mr *mr, struct dtp_req *req, struct dtp_err *err)
 {
 	struct dtp_verbs_link *l = vl(link);
 	struct ibv_mr *tmp;
 	uint32_t key;
-	int rc = buf_key(l, "isend", buf, len, &mr, &tmp, &key, 0);
+	int rc = buf_key(l, "isend", buf, len, &mr, &tmp, &key, 0, err);
 
 	if (rc)
 		return rc;
@@ -383,12 +382,12 @@ static int verbs_isend(struct dtp_link *link, const struct dtp_tag *tag, const v
 }
 
 static int verbs_irecv(struct dtp_link *link, const struct dtp_tag *tag, void *buf, size_t cap,
-		       struct dtp_mr *mr, struct dtp_req *req)
+		       struct dtp_mr *mr, struct dtp_req *req, struct dtp_err *err)
 {
 	struct dtp_verbs_link *l = vl(link);
 	struct ibv_mr *tmp;
 	uint32_t key;
-	int rc = buf_key(l, "irecv", buf, cap, &mr, &tmp, &key, 1);
+	int rc = buf_key(l, "irecv", buf, cap, &mr, &tmp, &key, 1, err);
 
 	if (rc)
 		return rc;

@@ -59,7 +59,7 @@ int case_link_alloc(struct env *e)
 
 			want += i % 2 == 0 && sizes[i] >= (16u << 10);
 			CHECK(dtp_link_irecv(l, &t, b, sizes[i] + (r == 1), i % 2 ? NULL : rmr,
-					     &rr[r][i]) == 0, "irecv %zu", i);
+					     &rr[r][i], &err) == 0, "irecv %zu", i);
 		}
 	/* both sides have posted (a sender that finds no shared buffer on the
 	 * other side at all does not wait for one: it uses the ring) */
@@ -75,7 +75,7 @@ int case_link_alloc(struct env *e)
 				      err.msg);
 			fill(b, sizes[i], (uint64_t)e->stage << 32 | r << 16 | i);
 			CHECK(dtp_link_isend(l, &t, b, sizes[i], (i + r) % 2 ? NULL : smr,
-					     &sr[r][i]) == 0, "isend %zu", i);
+					     &sr[r][i], &err) == 0, "isend %zu", i);
 		}
 	}
 	for (uint32_t r = 0; r < ROUNDS; r++)
@@ -134,7 +134,7 @@ int case_alloc_second_link(struct env *e)
 	CHECK(dtp_link_reg(b, buf, 2 * SZ, &bmr, &err) == 0, "reg on the second link: %s",
 	      err.msg);
 	if (e->stage == 0) {
-		CHECK(dtp_link_irecv(b, &t, buf + SZ, SZ, bmr, &req) == 0, "irecv");
+		CHECK(dtp_link_irecv(b, &t, buf + SZ, SZ, bmr, &req, &err) == 0, "irecv");
 		signal_peer(e);
 		CHECK(dtp_link_wait(b, &req, 20000, &err) == 0, "recv: %s", err.msg);
 		CHECK(req.len == SZ && same(buf + SZ, SZ, 77, scratch), "content differs");
@@ -151,7 +151,7 @@ int case_alloc_second_link(struct env *e)
 	}
 	CHECK(wait_peer(e, 20000) == 0, "stage 0 did not post");
 	fill(buf, SZ, 77);
-	CHECK(dtp_link_isend(b, &t, buf, SZ, bmr, &req) == 0, "isend");
+	CHECK(dtp_link_isend(b, &t, buf, SZ, bmr, &req, &err) == 0, "isend");
 	CHECK(dtp_link_wait(b, &req, 20000, &err) == 0, "send: %s", err.msg);
 	signal_peer(e);
 	t0 = dtp_now_ns();
@@ -160,7 +160,7 @@ int case_alloc_second_link(struct env *e)
 	rc = 0;
 	for (int i = 0; i < 100 && rc == 0; i++) {
 		t.micro = (uint16_t)(2 + i);
-		rc = dtp_link_isend(b, &t, buf, SZ, bmr, &req);
+		rc = dtp_link_isend(b, &t, buf, SZ, bmr, &req, &err);
 		if (rc == 0)
 			rc = dtp_link_wait(b, &req, 20000, &err);
 	}
@@ -201,7 +201,7 @@ int case_eager_beside_shared(struct env *e)
 			struct dtp_tag t = { 9, (uint16_t)i, DTP_MSG_ACT };
 
 			fill(buf + (size_t)i * SZ, SZ, 900 + (uint64_t)i);
-			CHECK(dtp_link_isend(l, &t, buf + (size_t)i * SZ, SZ, mr, &req[i]) == 0,
+			CHECK(dtp_link_isend(l, &t, buf + (size_t)i * SZ, SZ, mr, &req[i], &err) == 0,
 			      "isend %d", i);
 			/* tcp and shm are eager: a send completes before the peer posts
 			 * its receive. verbs writes into receiver-advertised slots, so
@@ -220,7 +220,7 @@ int case_eager_beside_shared(struct env *e)
 		for (int i = 0; i < N; i++) {
 			struct dtp_tag t = { 9, (uint16_t)i, DTP_MSG_ACT };
 
-			CHECK(dtp_link_irecv(l, &t, buf + (size_t)i * SZ, SZ, mr, &req[i]) == 0,
+			CHECK(dtp_link_irecv(l, &t, buf + (size_t)i * SZ, SZ, mr, &req[i], &err) == 0,
 			      "irecv %d", i);
 			CHECK(dtp_link_wait(l, &req[i], 20000, &err) == 0, "recv %d: %s", i, err.msg);
 			CHECK(same(buf + (size_t)i * SZ, SZ, 900 + (uint64_t)i, scratch),
@@ -275,7 +275,7 @@ int case_shared_copy(struct env *e)
 			if (sender)
 				fill(sbuf + off[i], big[i], r << 16 | (unsigned)i);
 			else
-				CHECK(dtp_link_irecv(l, &t, rbuf + off[i], big[i], rmr, &req[i]) == 0,
+				CHECK(dtp_link_irecv(l, &t, rbuf + off[i], big[i], rmr, &req[i], &err) == 0,
 				      "irecv %d", i);
 		}
 		/* the receiver waits at once; the sender starts once it has word
@@ -288,7 +288,7 @@ int case_shared_copy(struct env *e)
 			struct dtp_tag t = { r, (uint16_t)i, DTP_MSG_ACT };
 
 			if (sender)
-				CHECK(dtp_link_isend(l, &t, sbuf + off[i], big[i], smr, &req[i]) == 0,
+				CHECK(dtp_link_isend(l, &t, sbuf + off[i], big[i], smr, &req[i], &err) == 0,
 				      "isend %d", i);
 		}
 		for (int i = 0; i < N; i++) {

@@ -71,14 +71,14 @@ int case_small_messages(struct env *e)
 			struct dtp_tag t = { r, (uint16_t)(100 + i), DTP_MSG_ACT + (uint16_t)!e->stage };
 
 			CHECK(dtp_link_irecv(l, &t, rbuf + off[i], small_sizes[i] + (r & 1), NULL,
-					     &rr[i]) == 0, "irecv %zu", i);
+					     &rr[i], &err) == 0, "irecv %zu", i);
 		}
 		for (size_t k = 0; k < NSMALL; k++) {
 			size_t i = perm(k, r);
 			struct dtp_tag t = { r, (uint16_t)(100 + i), DTP_MSG_ACT + (uint16_t)e->stage };
 
 			fill(sbuf + off[i], small_sizes[i], seed_of(e->stage, r, i));
-			CHECK(dtp_link_isend(l, &t, sbuf + off[i], small_sizes[i], NULL, &sr[i]) == 0,
+			CHECK(dtp_link_isend(l, &t, sbuf + off[i], small_sizes[i], NULL, &sr[i], &err) == 0,
 			      "isend %zu", i);
 		}
 		for (size_t k = 0; k < NSMALL; k++) {
@@ -102,7 +102,7 @@ int case_small_messages(struct env *e)
 
 		fill(sbuf + off[i], small_sizes[i % NSMALL], seed_of(e->stage, 9, i));
 		CHECK(dtp_link_isend(l, &t, sbuf + off[i], small_sizes[i % NSMALL], NULL,
-				     &sr[i]) == 0, "isend %zu", i);
+				     &sr[i], &err) == 0, "isend %zu", i);
 	}
 	signal_peer(e);
 	CHECK(wait_peer(e, 20000) == 0, "the peer did not send");
@@ -110,7 +110,7 @@ int case_small_messages(struct env *e)
 		struct dtp_tag t = { 7, (uint16_t)i, DTP_MSG_GRAD };
 
 		CHECK(dtp_link_irecv(l, &t, rbuf + off[i], small_sizes[i % NSMALL], NULL,
-				     &rr[i]) == 0, "irecv %zu", i);
+				     &rr[i], &err) == 0, "irecv %zu", i);
 	}
 	for (size_t i = 0; i < BURST; i++) {
 		size_t n = small_sizes[i % NSMALL];
@@ -132,11 +132,11 @@ int case_small_messages(struct env *e)
 		for (int turn = 0; turn < 2; turn++) {
 			if ((turn == 0) == (e->stage == 1)) {
 				fill(sbuf, n, seed_of(e->stage, p, i));
-				CHECK(dtp_link_isend(l, &t, sbuf, n, NULL, &sr[0]) == 0, "isend");
+				CHECK(dtp_link_isend(l, &t, sbuf, n, NULL, &sr[0], &err) == 0, "isend");
 				CHECK(dtp_link_wait(l, &sr[0], 20000, &err) == 0, "ping send %u: %s",
 				      p, err.msg);
 			} else {
-				CHECK(dtp_link_irecv(l, &t, rbuf, n, NULL, &rr[0]) == 0, "irecv");
+				CHECK(dtp_link_irecv(l, &t, rbuf, n, NULL, &rr[0], &err) == 0, "irecv");
 				CHECK(dtp_link_wait(l, &rr[0], 20000, &err) == 0, "ping recv %u: %s",
 				      p, err.msg);
 				CHECK(rr[0].len == n && same(rbuf, n, seed_of(!e->stage, p, i), scratch),
