@@ -4,8 +4,10 @@
  * memory) mapped through /proc/<pid>/fd. */
 #include "config.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -16,6 +18,36 @@
 #include "rdma/shm.h"
 #include "rdma/sock.h"
 
+/* Segment names: SEG_DIR "dtpipe-<listener pid>-s<self>-s<peer>-<stamp>". */
+#define SEG_DIR "/dev/shm/"
+#define SEG_PREFIX "dtpipe-"
+
+/* Remove the segments of this link's earlier listeners that died before
+ * their peer mapped (and so removed) the segment: those whose creating
+ * process no longer exists. */
+static void remove_orphans(const struct dtp_link_config *cfg)
+{
+	DIR *d = opendir(SEG_DIR);
+	struct dirent *de;
+
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		int pid, a, b, n = 0;
+		char path[sizeof(SEG_DIR) + 256];
+
+		if (sscanf(de->d_name, SEG_PREFIX "%d-s%d-s%d-%*x%n", &pid, &a, &b, &n) != 3 ||
+		    n == 0 || de->d_name[n] || a != cfg->self_stage || b != cfg->peer_stage ||
+		    pid <= 0 || pid == (int)getpid() || kill(pid, 0) == 0 || errno != ESRCH)
+			continue;
+		snprintf(path, sizeof(path), SEG_DIR "%s", de->d_name);
+		if (unlink(path) == 0)
+			dtp_debug("stage %d: removed %s, left by a listener that died before its "
+				  "peer mapped it", cfg->self_stage, path);
+	}
+	closedir(d);
+}
+
 int dtp_shm_share_segment(int fd, const struct dtp_link_config *cfg, size_t bytes,
 			   const void *head, size_t head_len, void **map_out, struct dtp_err *err)
 {
@@ -25,7 +57,8 @@ int dtp_shm_share_segment(int fd, const struct dtp_link_config *cfg, size_t byte
 	void *map = MAP_FAILED;
 	int sfd, rc;
 
-	snprintf(name, sizeof(name), "/dev/shm/dtpipe-%d-s%d-s%d-%llx", (int)getpid(),
+	remove_orphans(cfg);
+	snprintf(name, sizeof(name), SEG_DIR SEG_PREFIX "%d-s%d-s%d-%llx", (int)getpid(),
 		 cfg->self_stage, cfg->peer_stage, (unsigned long long)(dtp_now_ns() & 0xffffffffffull));
 	sfd = open(name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (sfd < 0)
@@ -60,7 +93,7 @@ int dtp_shm_share_segment(int fd, const struct dtp_link_config *cfg, size_t byte
 		*map_out = map;
 	}
 out_unlink:
-	unlink(name);
+	unlink(name);            /* the connector removed it already, once it had it open */
 	close(sfd);
 	return rc;
 }
@@ -82,7 +115,8 @@ int dtp_shm_map_segment(int fd, const struct dtp_link_config *cfg, size_t bytes,
 				"its shared segment (%s)", cfg->self_stage, cfg->peer_stage,
 				cfg->host, cfg->port, strerror(-rc));
 	name[len] = 0;
-	if (strncmp(name, "/dev/shm/dtpipe-", 16) != 0 || strstr(name, ".."))
+	if (strncmp(name, SEG_DIR SEG_PREFIX, strlen(SEG_DIR SEG_PREFIX)) != 0 || strstr(name, "..") ||
+	    strchr(name + strlen(SEG_DIR), '/'))
 		return dtp_errf(err, -EPROTO, "stage %d: stage %d named a shared segment "
 				"outside /dev/shm/dtpipe-*: refusing", cfg->self_stage,
 				cfg->peer_stage);
@@ -91,6 +125,10 @@ int dtp_shm_map_segment(int fd, const struct dtp_link_config *cfg, size_t bytes,
 		return dtp_errf(err, -errno, "stage %d: cannot open %s from stage %d: %s; the "
 				"shm transport needs both stages on one host (use tcp otherwise)",
 				cfg->self_stage, name, cfg->peer_stage, strerror(errno));
+	/* both ends hold it now: remove the name at once, so that no file is left
+	 * in /dev/shm whichever side dies from here on (the listener's own
+	 * unlink after our acknowledgement then finds nothing) */
+	unlink(name);
 	map = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, sfd, 0);
 	close(sfd);
 	if (map == MAP_FAILED)
