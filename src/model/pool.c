@@ -2,8 +2,8 @@
  * generation counter; workers spin on it for up to DTP_POOL_SPIN_NS before
  * they sleep on a condvar, and the caller spins on the pending count for as
  * long before it sleeps, so back-to-back regions (a gpt step makes ~130)
- * never pay a futex wake-up: an empty region measured 40 us with a
- * mutex + condvar handoff every time. A sleeping side is found with a
+ * never pay a futex wake-up (a mutex + condvar handoff every time cost far
+ * more than the region: docs/benchmarks.md, "Model core"). A sleeping side is found with a
  * Dekker-style pair of sequentially consistent accesses (the sleeper
  * announces itself, then re-checks; the publisher publishes, then looks for
  * sleepers), and woken under the mutex, so no wake-up is lost. */

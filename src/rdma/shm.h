@@ -30,10 +30,10 @@
 #define SHM_REGIONS 16                 /* shared buffers per side and link */
 #define SHM_ADVERTS 32                 /* advertised receives in flight per direction */
 #define SHM_PLACE_MIN (16u << 10)      /* smaller tensors go through the ring */
-#define SHM_NT_MIN (8u << 20)          /* placed with non-temporal stores: from a
-                                          * quarter of the L3 here; at 4 MiB cached
-                                          * stores kept a 1-buffer send in L3 (25 -> 50-56
-                                          * GB/s), 4 rotating buffers about equal */
+#define SHM_NT_MIN (8u << 20)          /* placed with non-temporal stores from here
+					  (a quarter of the L3): smaller tensors stay
+					  in cache for the reader (docs/benchmarks.md,
+					  "Transport") */
 #define SHM_ADVERT_WAIT_NS 1000000u    /* then a send stops waiting for its
 					  advert and takes the ring (eager) */
 #define SHM_NO_SLOT UINT32_MAX         /* advertised receive not in shared memory */

@@ -18,8 +18,8 @@
 #define TCP_READAHEAD (64 << 10)
 /* While the rest of a large payload is on its way, poll wakes the reader only
  * once this much of it is queued (SO_RCVLOWAT): one wake-up and one large copy
- * per MiB instead of one per few segments. 4 MiB tensors: 0.87-0.95 -> 0.98-1.26
- * of qperf in an A/B (docs/benchmarks.md). Far below the 8 MiB receive buffer,
+ * per MiB instead of one per few segments (the A/B is in docs/benchmarks.md,
+ * "Transport"). Far below the 8 MiB receive buffer,
  * and since Linux 5.10 poll also reports readable when the window closes. */
 #define TCP_LOWAT_MAX (1 << 20)
 
