@@ -359,29 +359,6 @@ static void shm_dereg(struct dtp_link *l, struct dtp_mr *mr)
 	dtp_stream_dereg(mr);
 }
 
-static int shm_isend(struct dtp_link *l, const struct dtp_tag *tag, const void *buf,
-		     size_t len, struct dtp_mr *mr, struct dtp_req *req, struct dtp_err *err)
-{
-	return dtp_stream_isend(&shm_of(l)->st, tag, buf, len, mr, req, err);
-}
-
-static int shm_irecv(struct dtp_link *l, const struct dtp_tag *tag, void *buf, size_t cap,
-		     struct dtp_mr *mr, struct dtp_req *req, struct dtp_err *err)
-{
-	return dtp_stream_irecv(&shm_of(l)->st, tag, buf, cap, mr, req, err);
-}
-
-static int shm_test(struct dtp_link *l, struct dtp_req *req, int *done, struct dtp_err *err)
-{
-	return dtp_stream_test(&shm_of(l)->st, req, done, err);
-}
-
-static int shm_wait(struct dtp_link *l, struct dtp_req *req, int timeout_ms,
-		    struct dtp_err *err)
-{
-	return dtp_stream_wait(&shm_of(l)->st, req, timeout_ms, err);
-}
-
 static void shm_close(struct dtp_link *l)
 {
 	struct dtp_shm_link *t = shm_of(l);
@@ -407,15 +384,19 @@ static void shm_stats(struct dtp_link *l, struct dtp_link_stats *out)
 	pthread_mutex_unlock(&t->st.mu);
 }
 
+_Static_assert(offsetof(struct dtp_shm_link, base) == offsetof(struct dtp_stream_link, base) &&
+	       offsetof(struct dtp_shm_link, st) == offsetof(struct dtp_stream_link, st),
+	       "the engine serves this link's requests (stream.h)");
+
 const struct dtp_transport_ops dtp_shm_ops = {
 	.name = "shm",
 	.open = shm_open_link,
 	.reg = shm_reg,
 	.dereg = shm_dereg,
-	.isend = shm_isend,
-	.irecv = shm_irecv,
-	.test = shm_test,
-	.wait = shm_wait,
+	.isend = dtp_stream_link_isend,
+	.irecv = dtp_stream_link_irecv,
+	.test = dtp_stream_link_test,
+	.wait = dtp_stream_link_wait,
 	.close = shm_close,
 	.alloc = shm_alloc,
 	.free = shm_free,

@@ -48,12 +48,11 @@ static void tune(int fd)
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &ut, sizeof(ut));
 }
 
-int dtp_sock_read_full(int fd, void *buf, size_t n, uint64_t deadline_ns)
+/* the whole of buf, read (writing 0) or written, by the deadline */
+static int xfer_full(int fd, char *p, size_t n, uint64_t deadline_ns, int writing)
 {
-	char *p = buf;
-
 	while (n) {
-		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+		struct pollfd pfd = { .fd = fd, .events = writing ? POLLOUT : POLLIN };
 		ssize_t got;
 		int left = dtp_ms_left(deadline_ns);
 
@@ -61,8 +60,9 @@ int dtp_sock_read_full(int fd, void *buf, size_t n, uint64_t deadline_ns)
 			return -ETIMEDOUT;
 		if (poll(&pfd, 1, left) < 0 && errno != EINTR)
 			return -errno;
-		got = recv(fd, p, n, MSG_DONTWAIT);
-		if (got == 0)
+		got = writing ? send(fd, p, n, MSG_DONTWAIT | MSG_NOSIGNAL)
+			      : recv(fd, p, n, MSG_DONTWAIT);
+		if (got == 0 && !writing)
 			return -ECONNRESET;
 		if (got < 0) {
 			if (errno == EAGAIN || errno == EINTR)
@@ -75,29 +75,14 @@ int dtp_sock_read_full(int fd, void *buf, size_t n, uint64_t deadline_ns)
 	return 0;
 }
 
+int dtp_sock_read_full(int fd, void *buf, size_t n, uint64_t deadline_ns)
+{
+	return xfer_full(fd, buf, n, deadline_ns, 0);
+}
+
 int dtp_sock_write_full(int fd, const void *buf, size_t n, uint64_t deadline_ns)
 {
-	const char *p = buf;
-
-	while (n) {
-		struct pollfd pfd = { .fd = fd, .events = POLLOUT };
-		ssize_t put;
-		int left = dtp_ms_left(deadline_ns);
-
-		if (left == 0)
-			return -ETIMEDOUT;
-		if (poll(&pfd, 1, left) < 0 && errno != EINTR)
-			return -errno;
-		put = send(fd, p, n, MSG_DONTWAIT | MSG_NOSIGNAL);
-		if (put < 0) {
-			if (errno == EAGAIN || errno == EINTR)
-				continue;
-			return errno == EPIPE ? -ECONNRESET : -errno;
-		}
-		p += put;
-		n -= (size_t)put;
-	}
-	return 0;
+	return xfer_full(fd, (char *)(uintptr_t)buf, n, deadline_ns, 1);
 }
 
 static int resolve(const struct dtp_link_config *cfg, int passive, struct addrinfo **res,

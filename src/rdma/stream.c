@@ -754,3 +754,31 @@ void dtp_link_free(struct dtp_link *l, void *buf, struct dtp_mr *mr)
 	dtp_link_dereg(l, mr);
 	dtp_free(buf);
 }
+
+static struct dtp_stream *stream_of(struct dtp_link *l)
+{
+	return &((struct dtp_stream_link *)(void *)l)->st;
+}
+
+int dtp_stream_link_isend(struct dtp_link *l, const struct dtp_tag *tag, const void *buf,
+			  size_t len, struct dtp_mr *mr, struct dtp_req *req, struct dtp_err *err)
+{
+	return dtp_stream_isend(stream_of(l), tag, buf, len, mr, req, err);
+}
+
+int dtp_stream_link_irecv(struct dtp_link *l, const struct dtp_tag *tag, void *buf, size_t cap,
+			  struct dtp_mr *mr, struct dtp_req *req, struct dtp_err *err)
+{
+	return dtp_stream_irecv(stream_of(l), tag, buf, cap, mr, req, err);
+}
+
+int dtp_stream_link_test(struct dtp_link *l, struct dtp_req *req, int *done, struct dtp_err *err)
+{
+	return dtp_stream_test(stream_of(l), req, done, err);
+}
+
+int dtp_stream_link_wait(struct dtp_link *l, struct dtp_req *req, int timeout_ms,
+			 struct dtp_err *err)
+{
+	return dtp_stream_wait(stream_of(l), req, timeout_ms, err);
+}

@@ -131,6 +131,22 @@ int dtp_stream_test(struct dtp_stream *s, struct dtp_req *req, int *done, struct
 int dtp_stream_wait(struct dtp_stream *s, struct dtp_req *req, int timeout_ms,
 		    struct dtp_err *err);
 
+/* The links of the byte-stream transports (tcp, shm) start with these two
+ * members, in this order (each checks it with a static assertion), so that
+ * the engine serves their isend, irecv, test and wait directly: the
+ * dtp_stream_link_* functions have the transport ops' signatures. */
+struct dtp_stream_link {
+	struct dtp_link_base base;
+	struct dtp_stream st;
+};
+int dtp_stream_link_isend(struct dtp_link *l, const struct dtp_tag *tag, const void *buf,
+			  size_t len, struct dtp_mr *mr, struct dtp_req *req, struct dtp_err *err);
+int dtp_stream_link_irecv(struct dtp_link *l, const struct dtp_tag *tag, void *buf, size_t cap,
+			  struct dtp_mr *mr, struct dtp_req *req, struct dtp_err *err);
+int dtp_stream_link_test(struct dtp_link *l, struct dtp_req *req, int *done, struct dtp_err *err);
+int dtp_stream_link_wait(struct dtp_link *l, struct dtp_req *req, int timeout_ms,
+			 struct dtp_err *err);
+
 /* frames of this stream that went by io->fast_send / io->fast_recv */
 void dtp_stream_fast_counts(struct dtp_stream *s, uint64_t *sent, uint64_t *received);
 

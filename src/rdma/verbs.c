@@ -363,40 +363,38 @@ static int buf_key(struct dtp_verbs_link *l, const char *op, const void *buf, si
 	return 0;
 }
 
-static int verbs_isend(struct dtp_link *link, const struct dtp_tag *tag, const void *buf,
-		       size_t len, struct dtp_mr *mr, struct dtp_req *req, struct dtp_err *err)
+/* isend (is_send) or irecv: the buffer's key, then the request to the matcher */
+static int post(struct dtp_link *link, int is_send, const struct dtp_tag *tag, void *buf,
+		size_t len, struct dtp_mr *mr, struct dtp_req *req, struct dtp_err *err)
 {
 	struct dtp_verbs_link *l = vl(link);
 	struct ibv_mr *tmp;
 	uint32_t key;
-	int rc = buf_key(l, "isend", buf, len, &mr, &tmp, &key, 0, err);
+	int rc = buf_key(l, is_send ? "isend" : "irecv", buf, len, &mr, &tmp, &key, !is_send, err);
 
 	if (rc)
 		return rc;
 	note_call(l);
 	req->mr = mr;
 	pthread_mutex_lock(&l->mu);
-	dtp_vq_isend(&l->q, tag, buf, len, key, tmp, req);
+	if (is_send)
+		dtp_vq_isend(&l->q, tag, buf, len, key, tmp, req);
+	else
+		dtp_vq_irecv(&l->q, tag, buf, len, key, tmp, req);
 	pthread_mutex_unlock(&l->mu);
 	return 0;
+}
+
+static int verbs_isend(struct dtp_link *link, const struct dtp_tag *tag, const void *buf,
+		       size_t len, struct dtp_mr *mr, struct dtp_req *req, struct dtp_err *err)
+{
+	return post(link, 1, tag, (void *)(uintptr_t)buf, len, mr, req, err);
 }
 
 static int verbs_irecv(struct dtp_link *link, const struct dtp_tag *tag, void *buf, size_t cap,
 		       struct dtp_mr *mr, struct dtp_req *req, struct dtp_err *err)
 {
-	struct dtp_verbs_link *l = vl(link);
-	struct ibv_mr *tmp;
-	uint32_t key;
-	int rc = buf_key(l, "irecv", buf, cap, &mr, &tmp, &key, 1, err);
-
-	if (rc)
-		return rc;
-	note_call(l);
-	req->mr = mr;
-	pthread_mutex_lock(&l->mu);
-	dtp_vq_irecv(&l->q, tag, buf, cap, key, tmp, req);
-	pthread_mutex_unlock(&l->mu);
-	return 0;
+	return post(link, 0, tag, buf, cap, mr, req, err);
 }
 
 static int finish(struct dtp_verbs_link *l, struct dtp_req *req, struct dtp_err *err)
