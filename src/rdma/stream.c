@@ -430,8 +430,8 @@ static const char *check_post(const struct dtp_stream *s, const struct dtp_mr *m
 	return NULL;
 }
 
-int dtp_stream_isend(struct dtp_stream *s, const struct dtp_tag *tag, const void *buf,
-		     size_t len, struct dtp_mr *mr, struct dtp_req *req, struct dtp_err *err)
+static int stream_isend(struct dtp_stream *s, const struct dtp_tag *tag, const void *buf,
+			size_t len, struct dtp_mr *mr, struct dtp_req *req, struct dtp_err *err)
 {
 	const char *why;
 	int rc = 0;
@@ -472,8 +472,8 @@ int dtp_stream_isend(struct dtp_stream *s, const struct dtp_tag *tag, const void
 	return rc;
 }
 
-int dtp_stream_irecv(struct dtp_stream *s, const struct dtp_tag *tag, void *buf, size_t cap,
-		     struct dtp_mr *mr, struct dtp_req *req, struct dtp_err *err)
+static int stream_irecv(struct dtp_stream *s, const struct dtp_tag *tag, void *buf, size_t cap,
+			struct dtp_mr *mr, struct dtp_req *req, struct dtp_err *err)
 {
 	const char *why;
 	int rc = 0;
@@ -585,7 +585,7 @@ static int finish(struct dtp_stream *s, struct dtp_req *req, struct dtp_err *err
 	return req->status;
 }
 
-int dtp_stream_test(struct dtp_stream *s, struct dtp_req *req, int *done, struct dtp_err *err)
+static int stream_test(struct dtp_stream *s, struct dtp_req *req, int *done, struct dtp_err *err)
 {
 	int rc = 0;
 
@@ -608,8 +608,8 @@ int dtp_stream_test(struct dtp_stream *s, struct dtp_req *req, int *done, struct
 	return rc;
 }
 
-int dtp_stream_wait(struct dtp_stream *s, struct dtp_req *req, int timeout_ms,
-		    struct dtp_err *err)
+static int stream_wait(struct dtp_stream *s, struct dtp_req *req, int timeout_ms,
+		       struct dtp_err *err)
 {
 	uint64_t t0 = 0;     /* read once the request did not complete at once */
 	int rc;
@@ -763,22 +763,22 @@ static struct dtp_stream *stream_of(struct dtp_link *l)
 int dtp_stream_link_isend(struct dtp_link *l, const struct dtp_tag *tag, const void *buf,
 			  size_t len, struct dtp_mr *mr, struct dtp_req *req, struct dtp_err *err)
 {
-	return dtp_stream_isend(stream_of(l), tag, buf, len, mr, req, err);
+	return stream_isend(stream_of(l), tag, buf, len, mr, req, err);
 }
 
 int dtp_stream_link_irecv(struct dtp_link *l, const struct dtp_tag *tag, void *buf, size_t cap,
 			  struct dtp_mr *mr, struct dtp_req *req, struct dtp_err *err)
 {
-	return dtp_stream_irecv(stream_of(l), tag, buf, cap, mr, req, err);
+	return stream_irecv(stream_of(l), tag, buf, cap, mr, req, err);
 }
 
 int dtp_stream_link_test(struct dtp_link *l, struct dtp_req *req, int *done, struct dtp_err *err)
 {
-	return dtp_stream_test(stream_of(l), req, done, err);
+	return stream_test(stream_of(l), req, done, err);
 }
 
 int dtp_stream_link_wait(struct dtp_link *l, struct dtp_req *req, int timeout_ms,
 			 struct dtp_err *err)
 {
-	return dtp_stream_wait(stream_of(l), req, timeout_ms, err);
+	return stream_wait(stream_of(l), req, timeout_ms, err);
 }

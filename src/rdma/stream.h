@@ -122,19 +122,11 @@ int dtp_stream_start(struct dtp_stream *s, struct dtp_err *err);
 /* stop and join the progress thread, free what init took */
 void dtp_stream_fini(struct dtp_stream *s);
 
-/* Post a send / a receive (transport.h's isend / irecv, mr checked here) */
-int dtp_stream_isend(struct dtp_stream *s, const struct dtp_tag *tag, const void *buf,
-		     size_t len, struct dtp_mr *mr, struct dtp_req *req, struct dtp_err *err);
-int dtp_stream_irecv(struct dtp_stream *s, const struct dtp_tag *tag, void *buf, size_t cap,
-		     struct dtp_mr *mr, struct dtp_req *req, struct dtp_err *err);
-int dtp_stream_test(struct dtp_stream *s, struct dtp_req *req, int *done, struct dtp_err *err);
-int dtp_stream_wait(struct dtp_stream *s, struct dtp_req *req, int timeout_ms,
-		    struct dtp_err *err);
-
 /* The links of the byte-stream transports (tcp, shm) start with these two
  * members, in this order (each checks it with a static assertion), so that
  * the engine serves their isend, irecv, test and wait directly: the
- * dtp_stream_link_* functions have the transport ops' signatures. */
+ * dtp_stream_link_* functions are those ops (transport.h; isend and irecv
+ * check the buffer against mr here). */
 struct dtp_stream_link {
 	struct dtp_link_base base;
 	struct dtp_stream st;
