@@ -102,6 +102,25 @@ static int agree_on_steps(struct dtp_stage *st, struct dtp_plan *p, long resumed
 	return 0;
 }
 
+/* A run that the command line (--steps, --epochs) makes shorter than the
+ * plan's warm-up, such as a quick try of the default plan, warms up over a
+ * tenth of its steps instead, with a note; a plan file whose own steps
+ * contradict its warm-up is refused at load. Every stage computes the same.
+ * Returns 1 when the warm-up was changed. */
+static int fit_warmup(struct dtp_plan *p, const struct dtp_stage_opts *o, long total, int say)
+{
+	long w = total / 10;
+
+	if ((o->steps <= 0 && o->epochs <= 0) || p->optim.warmup_steps <= total)
+		return 0;
+	if (say)
+		printf("note: the plan's warm-up of %ld steps is longer than this run of %ld steps "
+		       "(--steps/--epochs): warming up over %ld steps instead\n",
+		       p->optim.warmup_steps, total, w);
+	p->optim.warmup_steps = w;
+	return 1;
+}
+
 static int dump_params(struct dtp_stage *st, const char *dir, struct dtp_err *err)
 {
 	char path[DTP_PLAN_PATH_MAX + 64];
@@ -159,8 +178,9 @@ int dtp_stage_run(const struct dtp_plan *plan, const struct dtp_stage_opts *o,
 		r = dtp_errf(err, -EINVAL, "--resume needs a checkpoint directory (--checkpoint-dir or [checkpoint] dir)");
 		goto out_trace;
 	}
-	/* the optimizer needs the run's total steps for a cosine schedule to the end:
-	 * agree on the steps first, with a provisional optimizer for resuming */
+	/* the optimizer needs the run's total steps for a cosine schedule to the end
+	 * (and a warm-up that fits in them): agree on the steps first, with a
+	 * provisional optimizer for resuming */
 	r = dtp_optim_create(&p->optim, st->model, &st->optim, err);
 	if (r)
 		goto out_trace;
@@ -169,12 +189,14 @@ int dtp_stage_run(const struct dtp_plan *plan, const struct dtp_stage_opts *o,
 	r = agree_on_steps(st, p, resumed, &total, &start, &eval_batches, err);
 	if (r)
 		goto out_trace;
-	if (p->cosine_to_end && p->optim.total_steps == 0) {
+	if (fit_warmup(p, o, total, st->is_last && !o->quiet) ||
+	    (p->cosine_to_end && p->optim.total_steps == 0)) {
 		struct dtp_optim *o2;
 		size_t n, n2;
 		float *a, *b;
 
-		p->optim.total_steps = total;
+		if (p->cosine_to_end && p->optim.total_steps == 0)
+			p->optim.total_steps = total;
 		r = dtp_optim_create(&p->optim, st->model, &o2, err);
 		if (r)
 			goto out_trace;

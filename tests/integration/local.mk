@@ -6,6 +6,6 @@ INTEGRATION_TESTS += tests/integration/bit_identical.sh
 dist_check_SCRIPTS += tests/integration/bit_identical.sh
 EXTRA_DIST += tests/integration/lib.sh
 INTEGRATION_TESTS += tests/integration/resume.sh tests/integration/failure.sh \
-	tests/integration/observe.sh tests/integration/memcap.sh
+	tests/integration/observe.sh tests/integration/memcap.sh tests/integration/short-run.sh
 dist_check_SCRIPTS += tests/integration/resume.sh tests/integration/failure.sh \
-	tests/integration/observe.sh tests/integration/memcap.sh
+	tests/integration/observe.sh tests/integration/memcap.sh tests/integration/short-run.sh
