@@ -3,7 +3,6 @@ bin_PROGRAMS += tools/dtpipe
 tools_dtpipe_SOURCES = tools/dtpipe.c tools/dtpipe-launch.c tools/dtpipe-launch.h
 nodist_tools_dtpipe_SOURCES = tools/default-plan.h
 tools_dtpipe_LDADD = $(DTP_ALL_LIBS)
-dist_man1_MANS += docs/man/dtpipe.1
 CLEANFILES += tools/default-plan.h
 
 # examples/fashion-mnist.ini as a C string (generated in the build tree)
