@@ -9,3 +9,8 @@ INTEGRATION_TESTS += tests/integration/resume.sh tests/integration/failure.sh \
 	tests/integration/observe.sh tests/integration/memcap.sh tests/integration/short-run.sh
 dist_check_SCRIPTS += tests/integration/resume.sh tests/integration/failure.sh \
 	tests/integration/observe.sh tests/integration/memcap.sh tests/integration/short-run.sh
+# valgrind memcheck of a 1-stage and a 2-stage run (third-party leaks in
+# tests/valgrind.supp)
+INTEGRATION_TESTS += tests/integration/valgrind.sh
+dist_check_SCRIPTS += tests/integration/valgrind.sh
+EXTRA_DIST += tests/valgrind.supp tests/lsan.supp
