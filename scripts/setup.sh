@@ -115,8 +115,8 @@ elif [ ! -f setup.stamp ]; then
 elif [ "$(sed -n 's/^config.status: //p' setup.stamp)" != "$(./config.status --config)" ]; then
 	why="configured again by hand since setup.sh did"
 elif [ "$(grep -v '^config.status: ' setup.stamp)" != "$want" ]; then
-	why="what configure sees changed: $(diff <(grep -v '^config.status: ' setup.stamp) <(echo "$want") |
-		sed -n 's/^> //p' | head -3 | paste -sd ';' -)"
+	why="what configure sees changed: $( { diff <(grep -v '^config.status: ' setup.stamp) \
+		<(echo "$want") || true; } | sed -n 's/^> //p' | head -3 | paste -sd ';' - || true)"
 fi
 if [ -n "$why" ]; then
 	echo "==> configure ${cfg[*]} in $dir ($why; log: $dir/configure.log)"
