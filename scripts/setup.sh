@@ -74,7 +74,7 @@ fi
 cd "$top"
 if [ ! -x configure ] || [ configure.ac -nt configure ] || [ Makefile.am -nt configure ]; then
 	echo "==> autoreconf"
-	autoreconf -fi 2>&1 | grep -v '^configure.ac.*installing' || true
+	autoreconf -fi 2>&1 | grep -v ': installing ' || true
 fi
 mkdir -p "$dir"
 cd "$dir"
@@ -119,7 +119,7 @@ elif [ "$(grep -v '^config.status: ' setup.stamp)" != "$want" ]; then
 		<(echo "$want") || true; } | sed -n 's/^> //p' | head -3 | paste -sd ';' - || true)"
 fi
 if [ -n "$why" ]; then
-	echo "==> configure ${cfg[*]} in $dir ($why; log: $dir/configure.log)"
+	echo "==> configure${cfg[*]:+ ${cfg[*]}} in $dir ($why; log: $dir/configure.log)"
 	rm -f setup.stamp
 	# flags may have changed (-Werror, sanitizers): build every object again
 	[ -f Makefile ] && make clean > /dev/null 2>&1 || true
