@@ -46,8 +46,6 @@ struct dtp_loader_config {
 	int direct;                /* -1 auto (O_DIRECT where accepted), 0 never, 1 required */
 	int queue_depth;           /* io_uring reads in flight, > 1; default 8 */
 	size_t block_bytes;        /* read size; default 1 MiB */
-	/* added by the io work (after the contract fields, so designated
-	 * initializers elsewhere stay valid): */
 	int register_buffers;      /* -1 auto (fall back when refused), 0 never */
 };
 void dtp_loader_config_default(struct dtp_loader_config *c);
@@ -76,8 +74,6 @@ struct dtp_loader_pos {
 void dtp_loader_tell(const struct dtp_loader *l, struct dtp_loader_pos *out);
 int dtp_loader_seek(struct dtp_loader *l, const struct dtp_loader_pos *pos, struct dtp_err *err);
 void dtp_loader_close(struct dtp_loader *l);
-
-/* ---- additions by the io work (declarations only; the contract above is unchanged) ---- */
 
 /* How the loader's reads are being done, for tests and benchmarks. */
 struct dtp_loader_io_stats {

@@ -70,6 +70,7 @@ uint64_t dtp_ckpt_plan_hash(const struct dtp_plan *p)
 	c->checkpoint_every = 0;
 	c->checkpoint_dir[0] = '\0';
 	c->optim.total_steps = 0;
+	c->optim.warmup_steps = 0;     /* fitted to a short run's length: run.c */
 	h = dtp_plan_hash(c);
 	free(c);
 	return h;

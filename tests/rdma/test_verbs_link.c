@@ -19,6 +19,7 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +42,7 @@ static const struct dtp_transport_ops *ops = &dtp_verbs_ops;
 struct opts {
 	char host[256];
 	int port;
+	int sync[2];                  /* a pipe from stage 1 to stage 0 (run_pair) */
 };
 
 static void cfg_for(struct dtp_link_config *c, const struct opts *o, int stage, int port_off)
@@ -202,8 +204,14 @@ static int credits(const struct opts *o, int stage, int port_off)
 			done += d;
 		}
 		CHECK(done == 0, "%d sends completed before any receive was posted", done);
+		CHECK(write(o->sync[1], "k", 1) == 1, "cannot tell stage 0");
 	} else {
-		usleep(800 * 1000);
+		struct pollfd pf = { .fd = o->sync[0], .events = POLLIN };
+		char k;
+
+		/* post only once stage 1 has checked (60 s: a hang guard only) */
+		CHECK(poll(&pf, 1, TMO) == 1 && read(o->sync[0], &k, 1) == 1,
+		      "no word from stage 1 in %d ms", TMO);
 		for (i = 0; i < N; i++) {
 			struct dtp_tag t = { 7, (uint16_t)i, DTP_MSG_GRAD };
 
@@ -475,16 +483,25 @@ static int run_pair(const char *name, int (*fn)(const struct opts *, int, int), 
 		    int port_off, int stranger)
 {
 	int roles[3] = { 0, 1, 2 }, n = stranger ? 3 : 2, k, st, fail = 0;
+	struct opts po = *o;
 	pid_t kid[3];
 
+	if (pipe(po.sync))
+		return 1;
+	o = &po;
 	fflush(stdout);
 	for (k = 0; k < n; k++) {
 		kid[k] = fork();
-		if (kid[k] < 0)
+		if (kid[k] < 0) {
+			close(po.sync[0]);
+			close(po.sync[1]);
 			return 1;
+		}
 		if (kid[k] == 0)
 			_exit(fn(o, roles[k], port_off));
 	}
+	close(po.sync[0]);
+	close(po.sync[1]);
 	for (k = 0; k < n; k++)
 		if (waitpid(kid[k], &st, 0) < 0 || !WIFEXITED(st) || WEXITSTATUS(st))
 			fail = 1;

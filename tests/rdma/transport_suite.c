@@ -352,7 +352,8 @@ static int case_listener_deadline(struct env *e)
 		CHECK(rc == -EPROTO, "wrong plan hash: rc %d", rc);
 		return 0;
 	}
-	c.connect_timeout_ms = 2500;
+	/* long enough for the refused peer to be scheduled on a busy machine */
+	c.connect_timeout_ms = 10000;
 	rc = dtp_link_open(&c, &l, &err);
 	CHECK(rc == -ETIMEDOUT, "listener: rc %d, expected -ETIMEDOUT: %s", rc, err.msg);
 	CHECK(strstr(err.msg, "stage 1") && strstr(err.msg, "refused"),
