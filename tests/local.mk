@@ -8,3 +8,4 @@ include tests/pipeline/local.mk
 include tests/integration/local.mk
 include tests/rxe/local.mk
 include tests/slurm/local.mk
+include tests/fuzz/local.mk
