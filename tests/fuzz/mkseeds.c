@@ -209,7 +209,7 @@ static void verbs(const char *outdir)
 	static const uint8_t rndv_recv[] = {
 		2,
 		0, 2, 3, 1, 5,          /* irecv (2,3,grad) 4096 bytes: ADV */
-		0, 2, 3, 2, 6,          /* irecv (2,3,ctrl) 65536 bytes: ADV */
+		0, 2, 3, 2, 6,          /* irecv (2,3,ctrl) 8192 bytes: ADV */
 		5,
 		4, 1, 3, 5,             /* WRITE seq n, micro 3, 4096 bytes */
 		4, 1, 3, 4,             /* WRITE seq n, micro 3, 1025 bytes: mismatched micro */

@@ -5,7 +5,7 @@
 # Each target fuzz_NAME runs SECONDS seconds on a working corpus
 # (BUILDDIR/tests/fuzz/work/NAME, new inputs go there) seeded from
 # SRCDIR/tests/fuzz/corpus/NAME and regress/NAME. A crash, a leak, a timeout
-# (an input taking over FUZZ_TIMEOUT s, default 10) or running out of memory
+# (an input taking over FUZZ_TIMEOUT s, default 30) or running out of memory
 # stops that target; the input that did it is kept in
 # BUILDDIR/tests/fuzz/crashes/NAME/ and named at the end, and the exit status
 # is 1. Logs: BUILDDIR/tests/fuzz/logs/NAME.log. Extra libFuzzer options:
@@ -13,7 +13,7 @@
 set -u
 builddir=$1 srcdir=$2 seconds=$3
 shift 3
-timeout=${FUZZ_TIMEOUT:-10}
+timeout=${FUZZ_TIMEOUT:-30}
 failed=""
 mkdir -p "$builddir/tests/fuzz/logs" || exit 1
 for name in "$@"; do
@@ -38,7 +38,9 @@ for name in "$@"; do
 		-max_len=8192 -print_final_stats=1 -artifact_prefix="$crashes/" $dict \
 		${FUZZ_FLAGS:-} $dirs >"$log" 2>&1
 	rc=$?
-	grep -E '^(Done|#[0-9]+ +DONE)' "$log" | tail -1 | sed "s/^/fuzz: $name: /"
+	# the last status line (executions, coverage, corpus) and the totals
+	grep -E '^#[0-9]+[[:space:]].*cov: ' "$log" | tail -1 | sed "s/^/fuzz: $name: /"
+	grep -E '^Done ' "$log" | tail -1 | sed "s/^/fuzz: $name: /"
 	grep -E '^stat::(number_of_executed_units|peak_rss_mb|new_units_added)' "$log" |
 		tr '\n' ' ' | sed "s/^/fuzz: $name: /; s/ \$/\\n/"
 	if [ "$rc" -ne 0 ]; then
