@@ -136,7 +136,7 @@ static void post(struct run *r, int send)
 
 	if (i == MAX_REQS)
 		return;
-	r->buf[i] = malloc(len ? len : 1);
+	r->buf[i] = calloc(1, len ? len : 1);
 	FUZZ_CHECK(r->buf[i]);
 	r->cap[i] = len;
 	r->send[i] = send;
