@@ -11,3 +11,4 @@ include tests/slurm/local.mk
 # the include rule: no file includes another module's internal header
 INTEGRATION_TESTS += tests/include_rule.sh
 dist_check_SCRIPTS += tests/include_rule.sh
+include tests/fuzz/local.mk

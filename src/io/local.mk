@@ -15,4 +15,4 @@ src_io_libdtp_io_a_SOURCES = \
 # dynamic cost model lets them vectorize (an explicit -f option wins over the
 # user's -O level). It changes no computed value: the u8 -> f32 loop still
 # divides by 255.0f, lane by lane.
-src_io_libdtp_io_a_CFLAGS = $(AM_CFLAGS) -fvect-cost-model=dynamic
+src_io_libdtp_io_a_CFLAGS = $(AM_CFLAGS) $(DTP_VECT_CFLAGS)

@@ -249,10 +249,18 @@ static void send_adv(struct dtp_vq *q, struct dtp_req *r)
 	q->nadv_posted++;
 }
 
+/* an ADV may go: fewer than `slots` whose message has not arrived, and fewer
+ * than `slots` whose SEND has not completed (the peer's WRITE may come back
+ * before our completion does) */
+static int adv_room(const struct dtp_vq *q)
+{
+	return q->radv_out < q->slots && q->nadv_posted - q->nadv_done < (uint32_t)q->slots;
+}
+
 /* advertise the irecvs that need it, in order, at most `slots` outstanding */
 void dtp_vq_kick_recv(struct dtp_vq *q)
 {
-	if (!q->fatal && q->rts_req && q->radv_out < q->slots) {
+	if (!q->fatal && q->rts_req && adv_room(q)) {
 		send_adv(q, q->rts_req);
 		q->rts_req = NULL;
 	}
@@ -260,7 +268,7 @@ void dtp_vq_kick_recv(struct dtp_vq *q)
 		struct dtp_req *r = q->rcur;
 
 		if (!(r->priv[3] & DTP_VRQ_ADV) && needs_adv(r)) {
-			if (q->radv_out >= q->slots)
+			if (!adv_room(q))
 				break;
 			send_adv(q, r);
 		}

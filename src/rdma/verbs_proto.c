@@ -429,7 +429,11 @@ void dtp_vq_handle_wc(struct dtp_vq *q, const struct ibv_wc *wc)
 	case DTP_VWR_BYE:
 		q->bye_done = 1;
 		break;
-	default:           /* ADV, NACK sends: nothing to do */
+	case DTP_VWR_ADV:                /* its buffer and send queue entry are free */
+		q->nadv_done++;
+		dtp_vq_kick_recv(q);
+		break;
+	default:           /* NACK sends: nothing to do */
 		break;
 	}
 	dtp_vq_return_credits(q);

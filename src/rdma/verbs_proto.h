@@ -144,6 +144,8 @@ struct dtp_vq {
 	uint32_t ecredits;       /* eager-class messages we may still send */
 	uint32_t stage_posted, stage_done;   /* staged SENDs posted / completed */
 	uint32_t nadv_posted;    /* ADVs posted (their send buffer) */
+	uint32_t nadv_done;      /* ADV sends completed: at most `slots` in flight, however
+				  * fast the peer's WRITEs come back (send queue, buffers) */
 	struct dtp_req **sslot;  /* [slots] the isend whose WRITE is in flight, by seq %
 				  * slots; an advertisement waits until its slot is free */
 	struct dtp_req *spend_head, *spend_tail;   /* isends not yet on the wire */
