@@ -2,12 +2,16 @@
 # The README's second command (and CI's): set everything up, then run the whole
 # test suite:
 #   1. build with -Wall -Wextra -Werror and run `make check` (CMocka unit tests,
-#      multi-process integration tests, verbs tests in the Soft-RoCE VM);
+#      multi-process integration tests, valgrind memcheck of a 1- and a 2-stage
+#      run, verbs tests in the Soft-RoCE VM, dtpipe under a private Slurm);
 #   2. a second tree with AddressSanitizer + UndefinedBehaviorSanitizer running
-#      the unit tests;
-#   3. `make distcheck` (the tarball builds, installs and passes its unit tests).
-# Ends with one line "N passed, N failed" and a non-zero exit if anything failed
-# or no test ran at all.
+#      the unit tests (LeakSanitizer's suppressions: tests/lsan.supp);
+#   3. the fuzz targets for a short while (once scripts/fuzz.sh exists);
+#   4. `make distcheck`: the tarball configures with -Werror, builds, runs its
+#      unit tests (not the integration suite again), installs and uninstalls.
+# Both trees are configured again whenever what they need changed (see
+# scripts/setup.sh). Ends with one line "N passed, N failed" and a non-zero
+# exit if anything failed or no test ran at all.
 set -uo pipefail
 top=$(cd "$(dirname "$0")" && pwd)
 cd "$top"
@@ -45,20 +49,34 @@ if ! "$top/scripts/setup.sh" --test --werror; then
 	exit 1
 fi
 
-phase "make check (unit, integration, Soft-RoCE verbs)"
+phase "make check (unit, integration, valgrind, Soft-RoCE verbs, Slurm)"
+rm -f build/test-suite.log
 make -C build -j"$jobs" check || failed_phases+=("make check")
 count build/test-suite.log
 
 phase "unit tests under AddressSanitizer + UndefinedBehaviorSanitizer"
-mkdir -p build-asan
-( cd build-asan &&
-  { [ -f Makefile ] && [ ../configure -ot Makefile ] || ../configure -q --enable-werror --enable-sanitizers; } &&
-  make -j"$jobs" &&
-  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-  make -j"$jobs" check-unit ) || failed_phases+=("sanitizers")
+rm -f build-asan/test-suite.log
+if "$top/scripts/setup.sh" --werror --sanitizers --dir build-asan; then
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+		make -C build-asan -j"$jobs" check-unit || failed_phases+=("sanitizers")
+else
+	failed_phases+=("sanitizers (set-up)")
+fi
 count build-asan/test-suite.log
 
-phase "make distcheck"
+# ---- fuzz smoke phase: each libFuzzer target for a short while. Runs as soon
+# ---- as scripts/fuzz.sh exists; a failing (or non-executable) script fails check.sh.
+if [ -e scripts/fuzz.sh ]; then
+	phase "fuzz targets, short smoke run (scripts/fuzz.sh --smoke)"
+	if [ ! -x scripts/fuzz.sh ]; then
+		echo "check.sh: scripts/fuzz.sh is not executable" >&2
+		failed_phases+=("fuzz")
+	elif ! scripts/fuzz.sh --smoke; then
+		failed_phases+=("fuzz")
+	fi
+fi
+
+phase "make distcheck (the tarball: -Werror build, unit tests, install)"
 make -C build -j"$jobs" distcheck || failed_phases+=("distcheck")
 
 echo

@@ -32,8 +32,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "io/decode.h"
-#include "io/shard.h"
+#include "io/io.h"
 
 static int parse_deliver(const char *s)
 {
@@ -58,121 +57,34 @@ static uint64_t fold(uint64_t h, const void *sample, size_t words)
 	return h;
 }
 
-/* one shard's samples (stride bytes apart from base, each stride bytes long
- * for this purpose) decoded in file order into out (B samples, reused);
- * buf: DTP_IO_ALIGN-aligned, lead + block bytes, lead >= stride rounded up */
-static int ref_shard(const struct dtp_shard *s, int direct, size_t block, uint8_t *buf, size_t lead,
-		     uint64_t base, size_t stride, int B, int deliver, void *out, uint64_t *bytes,
-		     uint64_t *samples, uint64_t *sum)
+/* --reference: see the top of the file */
+static void fold_sample(void *arg, const uint32_t *words, size_t n)
 {
-	uint64_t off = base & ~(uint64_t)(DTP_IO_ALIGN - 1), left = s->samples, end;
-	size_t have = 0, used, k = 0, skip, cut;   /* have: sample bytes not decoded yet, at p */
-	int fd = open(s->path, O_RDONLY | O_CLOEXEC | (direct ? O_DIRECT : 0));
-	ssize_t got;
-	/* 32-bit words a delivered sample has */
-	size_t elems = s->kind == DTP_DATASET_TOKENS ? stride / (size_t)s->token_bytes
-		       : deliver == 2 ? 1 : (stride - dtp_rec_dtype_size(s->rec.label_dtype)) /
-					     dtp_rec_dtype_size(s->rec.feature_dtype);
+	uint64_t *sum = arg;
 
-	if (fd < 0)
-		return -errno;
-	end = base + left * stride;
-	while (left > 0) {
-		const uint8_t *p;
-
-		got = pread(fd, buf + lead, block, (off_t)off);
-		if (got <= 0) {
-			close(fd);
-			return got < 0 ? -errno : -EBADMSG;
-		}
-		*bytes += (uint64_t)got;
-		/* the new bytes that are sample bytes: from base (the first block
-		 * starts in the header) up to end (the last one reads past it) */
-		skip = off < base ? (size_t)(base - off) : 0;
-		cut = off + (uint64_t)got > end ? (size_t)(off + (uint64_t)got - end) : 0;
-		off += (uint64_t)got;
-		p = buf + lead - have + skip;   /* have or skip is 0: skip only in the first block */
-		have += (size_t)got - skip - cut;
-		for (used = 0; left > 0 && have - used >= stride; used += stride, left--, k = (k + 1) % (size_t)B) {
-			const uint8_t *q = p + used;
-
-			if (s->kind == DTP_DATASET_RECORDS && deliver == 1) {
-				size_t fb = stride - dtp_rec_dtype_size(s->rec.label_dtype);
-
-				if (s->rec.feature_dtype == DTP_REC_U8)
-					dtp_decode_u8_f32((float *)out + k * fb, q, fb);
-				else
-					dtp_decode_le32((float *)out + k * (fb / 4), q, fb / 4);
-			} else if (s->kind == DTP_DATASET_RECORDS) {
-				size_t fb = stride - dtp_rec_dtype_size(s->rec.label_dtype);
-
-				((int32_t *)out)[k] = s->rec.label_dtype == DTP_REC_U8 ? q[fb] : (int32_t)dtp_le32(q + fb);
-			} else if (s->token_bytes == 2) {
-				dtp_decode_u16_i32((int32_t *)out + k * (stride / 2), q, stride / 2);
-			} else {
-				dtp_decode_le32((int32_t *)out + k * (stride / 4), q, stride / 4);
-			}
-			if (sum)
-				*sum = fold(*sum, (uint32_t *)out + k * elems, elems);
-		}
-		*samples += used / stride;
-		have -= used;            /* a sample cut by the block: keep its start */
-		memmove(buf + lead - have, p + used, have);
-	}
-	close(fd);
-	return 0;
+	*sum = fold(*sum, words, n);
 }
 
-/* --reference: see the top of the file */
 static int reference(const struct dtp_loader_config *c, int deliver, int B, int check)
 {
-	struct dtp_dataset ds;
-	struct dtp_err err;
-	uint64_t bytes = 0, samples = 0, sum = 0;
+	struct dtp_io_reference r;
+	struct dtp_err err = { 0 };
+	uint64_t sum = 0;
 	double t0 = dtp_now(), dt;
-	size_t lead, elems;
-	uint8_t *buf;
-	void *out;
-	int i, rc;
+	int rc;
 
-	if (dtp_dataset_open(c->path, c->seq_len, &ds, &err)) {
-		fprintf(stderr, "dtpipe-bench-io: %s\n", err.msg);
-		return dtp_err_exit(&err, err.code);
-	}
-	if (B == 0)
-		B = ds.kind == DTP_DATASET_TOKENS ? 8 : 64;
-	lead = dtp_align_up(ds.stride_bytes, DTP_IO_ALIGN);
-	elems = ds.kind == DTP_DATASET_TOKENS ? (size_t)c->seq_len : deliver == 1 ? ds.stride_bytes : 1;
-	buf = dtp_alloc_aligned(lead + c->block_bytes, DTP_IO_ALIGN);
-	out = calloc((size_t)B * elems, 4);
-	if (!buf || !out) {
-		fprintf(stderr, "dtpipe-bench-io: out of memory for the reference loop\n");
-		rc = DTP_EXIT_FAIL;
-		goto out_free;
-	}
-	for (i = 0, rc = 0; i < ds.num_shards && rc == 0; i++) {
-		const struct dtp_shard *s = &ds.shards[i];
-		/* token targets are the windows one token on */
-		uint64_t base = s->data_offset + (ds.kind == DTP_DATASET_TOKENS && deliver == 2 ? (uint64_t)s->token_bytes : 0);
-
-		rc = ref_shard(s, c->direct == 1, c->block_bytes, buf, lead, base, ds.stride_bytes, B, deliver, out, &bytes,
-			       &samples, check ? &sum : NULL);
-		if (rc)
-			fprintf(stderr, "dtpipe-bench-io: %s: %s\n", s->path, strerror(-rc));
-	}
+	rc = dtp_io_reference_epoch(c, deliver, B, &r, check ? fold_sample : NULL, &sum, &err);
 	dt = dtp_now() - t0;
-	if (rc == 0)
-		printf("reference bytes=%llu samples=%llu seconds=%.3f GBps=%.3f direct=%d block=%zu deliver=%s batch=%d peak_rss_MiB=%.1f\n",
-		       (unsigned long long)bytes, (unsigned long long)samples, dt, (double)bytes / dt / 1e9, c->direct == 1, c->block_bytes,
-		       deliver == 1 ? "inputs" : "targets", B, (double)dtp_peak_rss() / 1048576.0);
-	if (rc == 0 && check)
+	if (rc) {
+		fprintf(stderr, "dtpipe-bench-io: %s\n", err.msg);
+		return dtp_err_exit(&err, rc);
+	}
+	printf("reference bytes=%llu samples=%llu seconds=%.3f GBps=%.3f direct=%d block=%zu deliver=%s batch=%d peak_rss_MiB=%.1f\n",
+	       (unsigned long long)r.bytes, (unsigned long long)r.samples, dt, (double)r.bytes / dt / 1e9, c->direct == 1, c->block_bytes,
+	       deliver == 1 ? "inputs" : "targets", r.batch, (double)dtp_peak_rss() / 1048576.0);
+	if (check)
 		printf("checksum %016llx\n", (unsigned long long)sum);
-	rc = rc ? DTP_EXIT_FAIL : 0;
-out_free:
-	free(out);
-	dtp_free(buf);
-	dtp_dataset_close(&ds);
-	return rc;
+	return 0;
 }
 
 static void usage(FILE *f)

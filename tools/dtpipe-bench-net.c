@@ -37,7 +37,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "rdma/stream.h"   /* dtp_shm_helped */
 #include "rdma/transport.h"
 
 #define MAX_SIZE ((size_t)64 << 20)
@@ -105,7 +104,7 @@ static void pp_wait(_Atomic uint32_t *w, uint32_t v)
 
 	while (atomic_load_explicit(w, memory_order_acquire) != v) {
 		if (dtp_now_ns() - t0 < 2000)
-			__builtin_ia32_pause();
+			dtp_cpu_pause();
 		else
 			sched_yield();
 	}
@@ -195,24 +194,25 @@ static int side(const struct opts *o, int stage)
 					return die("transfer", rc, &err);
 				if (i >= cnt)
 					continue;
-				rc = stage ? dtp_link_isend(l, &t, b, sz, mr, r)
-					   : dtp_link_irecv(l, &t, b, sz, mr, r);
+				rc = stage ? dtp_link_isend(l, &t, b, sz, mr, r, &err)
+					   : dtp_link_irecv(l, &t, b, sz, mr, r, &err);
 				if (rc)
 					return die("post", rc, &err);
 			}
 			/* the receiver's ack closes the clock: everything has landed */
-			rc = stage ? dtp_link_irecv(l, &at, &one, 1, NULL, &ack)
-				   : dtp_link_isend(l, &at, &one, 1, NULL, &ack);
+			rc = stage ? dtp_link_irecv(l, &at, &one, 1, NULL, &ack, &err)
+				   : dtp_link_isend(l, &at, &one, 1, NULL, &ack, &err);
 			if (rc == 0)
 				rc = dtp_link_wait(l, &ack, 60000, &err);
 			if (rc)
 				return die("ack", rc, &err);
 		}
 		if (stage == 0 && getenv("DTP_BENCH_HELPED")) {
-			uint64_t h = 0;
+			struct dtp_link_stats st;
 
-			dtp_shm_helped(l, &h);
-			fprintf(stderr, "helped %zu: %llu chunks\n", sz, (unsigned long long)h);
+			dtp_link_stats(l, &st);
+			fprintf(stderr, "helped %zu: %llu chunks\n", sz,
+				(unsigned long long)st.helped_chunks);
 		}
 		if (stage == 1)
 			printf("%-6s %-10zu %12.3f %12s %d buf%s\n", dtp_link_transport(l), sz,
@@ -250,20 +250,20 @@ static int side(const struct opts *o, int stage)
 					continue;
 				}
 				if (stage == 1) {
-					rc = dtp_link_isend(l, &t, buf, sz, mr, &req[0]);
+					rc = dtp_link_isend(l, &t, buf, sz, mr, &req[0], &err);
 					if (!rc)
 						rc = dtp_link_irecv(l, &t, buf + MAX_SIZE, sz, mr,
-								    &req[1]);
+								    &req[1], &err);
 					if (!rc)
 						rc = dtp_link_wait(l, &req[0], 60000, &err);
 					if (!rc)
 						rc = dtp_link_wait(l, &req[1], 60000, &err);
 				} else {
-					rc = dtp_link_irecv(l, &t, buf, sz, mr, &req[1]);
+					rc = dtp_link_irecv(l, &t, buf, sz, mr, &req[1], &err);
 					if (!rc)
 						rc = dtp_link_wait(l, &req[1], 60000, &err);
 					if (!rc)
-						rc = dtp_link_isend(l, &t, buf, sz, mr, &req[0]);
+						rc = dtp_link_isend(l, &t, buf, sz, mr, &req[0], &err);
 					if (!rc)
 						rc = dtp_link_wait(l, &req[0], 60000, &err);
 				}

@@ -2,4 +2,3 @@
 bin_PROGRAMS += tools/dtpipe-partition
 tools_dtpipe_partition_SOURCES = tools/dtpipe-partition.c
 tools_dtpipe_partition_LDADD = $(DTP_ALL_LIBS)
-dist_man1_MANS += docs/man/dtpipe-partition.1

@@ -2,4 +2,3 @@
 bin_PROGRAMS += tools/dtpipe-shard
 tools_dtpipe_shard_SOURCES = tools/dtpipe-shard.c
 tools_dtpipe_shard_LDADD = $(DTP_ALL_LIBS)
-dist_man1_MANS += docs/man/dtpipe-shard.1

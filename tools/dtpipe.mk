@@ -4,7 +4,6 @@ tools_dtpipe_SOURCES = tools/dtpipe.c tools/dtpipe-launch.c tools/dtpipe-launch.
 	tools/launch.h tools/launch-start.c tools/launch-supervise.c tools/launch-status.c
 nodist_tools_dtpipe_SOURCES = tools/default-plan.h
 tools_dtpipe_LDADD = $(DTP_ALL_LIBS)
-dist_man1_MANS += docs/man/dtpipe.1
 CLEANFILES += tools/default-plan.h
 
 # examples/fashion-mnist.ini as a C string (generated in the build tree)

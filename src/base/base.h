@@ -1,5 +1,6 @@
 /* dtpipe base: the few helpers every module shares (errors for people, logging,
- * the counter-based PRNG, aligned memory and arenas, the monotonic clock).
+ * the counter-based PRNG, aligned memory and arenas, the monotonic clock,
+ * little-endian packing, spin/futex waits, whole-buffer writes).
  * Nothing here knows about models, data, transports or schedules. */
 #ifndef DTP_BASE_H
 #define DTP_BASE_H
@@ -10,5 +11,8 @@
 #include "base/mem.h"
 #include "base/clock.h"
 #include "base/proc.h"
+#include "base/bytes.h"
+#include "base/sync.h"
+#include "base/fdio.h"
 
 #endif

@@ -18,4 +18,17 @@ static inline double dtp_now(void)
 	return (double)dtp_now_ns() * 1e-9;
 }
 
+/* Milliseconds from now to a dtp_now_ns() deadline, for poll(): 0 once it has
+ * passed, else rounded up (at least 1), so a wait never ends before the
+ * deadline; capped at INT32_MAX. */
+static inline int dtp_ms_left(uint64_t deadline_ns)
+{
+	uint64_t now = dtp_now_ns(), ms;
+
+	if (now >= deadline_ns)
+		return 0;
+	ms = (deadline_ns - now + 999999u) / 1000000u;
+	return ms > INT32_MAX ? INT32_MAX : (int)ms;
+}
+
 #endif

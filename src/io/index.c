@@ -240,22 +240,6 @@ static void encode_entry(const struct dtp_shard *s, uint8_t *p)
 	memcpy(p + DTP_INDEX_ENTRY_BYTES, name, L);
 }
 
-static int write_all(int fd, const uint8_t *b, size_t len)
-{
-	ssize_t n;
-
-	while (len > 0) {
-		n = write(fd, b, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return n < 0 ? -errno : -EIO;
-		b += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 int dtp_index_write(const char *dir, const struct dtp_shard *shards, int n, int64_t scan_ns,
 		    struct dtp_err *err)
 {
@@ -306,7 +290,7 @@ int dtp_index_write(const char *dir, const struct dtp_shard *shards, int n, int6
 		rc = dtp_errf_input(err, -errno, "%s: cannot create the dataset index: %s", tmp, strerror(errno));
 		goto out_free;
 	}
-	rc = write_all(fd, b, len);
+	rc = dtp_write_all(fd, b, len);
 	if (!rc && fchmod(fd, 0644) != 0)
 		rc = -errno;
 	if (close(fd) != 0 && !rc)

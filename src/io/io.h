@@ -19,6 +19,10 @@
 
 #include "base/base.h"
 
+/* O_DIRECT offsets and lengths are multiples of this (the loader's
+ * block_bytes must be one) */
+#define DTP_IO_ALIGN 4096u
+
 enum dtp_dataset_kind { DTP_DATASET_RECORDS = 1, DTP_DATASET_TOKENS = 2 };
 
 struct dtp_dataset_info {
@@ -42,8 +46,6 @@ struct dtp_loader_config {
 	int direct;                /* -1 auto (O_DIRECT where accepted), 0 never, 1 required */
 	int queue_depth;           /* io_uring reads in flight, > 1; default 8 */
 	size_t block_bytes;        /* read size; default 1 MiB */
-	/* added by the io work (after the contract fields, so designated
-	 * initializers elsewhere stay valid): */
 	int register_buffers;      /* -1 auto (fall back when refused), 0 never */
 };
 void dtp_loader_config_default(struct dtp_loader_config *c);
@@ -73,8 +75,6 @@ void dtp_loader_tell(const struct dtp_loader *l, struct dtp_loader_pos *out);
 int dtp_loader_seek(struct dtp_loader *l, const struct dtp_loader_pos *pos, struct dtp_err *err);
 void dtp_loader_close(struct dtp_loader *l);
 
-/* ---- additions by the io work (declarations only; the contract above is unchanged) ---- */
-
 /* How the loader's reads are being done, for tests and benchmarks. */
 struct dtp_loader_io_stats {
 	int direct;                /* 1: O_DIRECT reads, 0: buffered */
@@ -92,6 +92,24 @@ struct dtp_loader_io_stats {
 	uint64_t headers_checked;  /* indexed shards whose header was read on first use */
 };
 void dtp_loader_io_stats(const struct dtp_loader *l, struct dtp_loader_io_stats *out);
+
+/* A yardstick for benchmarks (dtpipe-bench-io --reference): one epoch
+ * delivered by the simplest loop, not the loader: each shard in file order,
+ * pread of cfg->block_bytes at a time (O_DIRECT with cfg->direct == 1), each
+ * sample decoded by the loader's conversions into a batch of B (0: 64
+ * records or 8 token windows), no shuffle, no window, no io_uring, one read
+ * at a time. deliver 1: inputs, 2: targets. each (if not NULL) sees every
+ * sample's delivered 32-bit words in order. Counts in *out; 0 or -errno
+ * (named in err). */
+struct dtp_io_reference {
+	uint64_t bytes;            /* read from the shards */
+	uint64_t samples;          /* delivered */
+	int batch;                 /* B used */
+};
+typedef void dtp_io_sample_fn(void *arg, const uint32_t *words, size_t n);
+int dtp_io_reference_epoch(const struct dtp_loader_config *cfg, int deliver, int B,
+			   struct dtp_io_reference *out, dtp_io_sample_fn *each, void *arg,
+			   struct dtp_err *err);
 
 /* Reads the header of every shard in dir (as a dataset directory) and
  * writes dir/.dtpipe-index, atomically. dtp_loader_open keeps it up to date

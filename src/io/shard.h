@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <stddef.h>
 
+#include "base/bytes.h"
 #include "io/io.h"
 
 #define DTP_REC_MAGIC 0x52505444u   /* "DTPR" little-endian */
@@ -18,9 +19,6 @@
 #define DTP_TOK_VERSION_U16 1
 #define DTP_TOK_MAGIC_U32 20240801
 #define DTP_TOK_VERSION_U32 7
-
-/* O_DIRECT offsets and lengths are multiples of this */
-#define DTP_IO_ALIGN 4096u
 
 /* the dataset index, a hidden file in the dataset directory (index.h) */
 #define DTP_INDEX_NAME ".dtpipe-index"
@@ -76,29 +74,5 @@ struct dtp_dataset {
 /* path: directory (every *.bin and *.dtpr file in it) or glob. */
 int dtp_dataset_open(const char *path, int seq_len, struct dtp_dataset *out, struct dtp_err *err);
 void dtp_dataset_close(struct dtp_dataset *ds);
-
-static inline uint32_t dtp_le32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static inline uint64_t dtp_le64(const uint8_t *p)
-{
-	return (uint64_t)dtp_le32(p) | (uint64_t)dtp_le32(p + 4) << 32;
-}
-
-static inline void dtp_put_le32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
-	p[2] = (uint8_t)(v >> 16);
-	p[3] = (uint8_t)(v >> 24);
-}
-
-static inline void dtp_put_le64(uint8_t *p, uint64_t v)
-{
-	dtp_put_le32(p, (uint32_t)v);
-	dtp_put_le32(p + 4, (uint32_t)(v >> 32));
-}
 
 #endif

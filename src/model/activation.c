@@ -9,7 +9,7 @@
 
 /* out (n), dout (n) -> d (n). dout is loaded unconditionally: a load under the
  * condition cannot be if-converted, and the branchy loop mispredicted on
- * every other element (~6% of an mlp step). */
+ * every other element (docs/benchmarks.md, "Model core"). */
 DTP_VEC_CLONES
 void dtp_relu_backward(float *d, const float *dout, const float *out, size_t n)
 {

@@ -33,5 +33,5 @@ src_model_libdtp_model_a_SOURCES = \
 # -fno-math-errno: sqrtf becomes one instruction (vectorizable) instead of a
 # call on the errno path; nothing here reads errno after math calls.
 # Neither option changes a computed value.
-src_model_libdtp_model_a_CFLAGS = $(AM_CFLAGS) -fvect-cost-model=dynamic \
+src_model_libdtp_model_a_CFLAGS = $(AM_CFLAGS) $(DTP_VECT_CFLAGS) \
 	-fno-trapping-math -fno-math-errno

@@ -165,6 +165,9 @@ void dtp_optim_destroy(struct dtp_optim *o);
 /* Set the end of the cosine decay once the run's length is known (a plan
  * that decays to the end of the run); -EINVAL when the warmup is longer. */
 int dtp_optim_set_total_steps(struct dtp_optim *o, long total_steps, struct dtp_err *err);
+/* Shorten the warm-up (a run made shorter than the plan's warm-up from the
+ * command line); -EINVAL when it is still longer than the total steps. */
+int dtp_optim_set_warmup(struct dtp_optim *o, long warmup_steps, struct dtp_err *err);
 /* the learning rate the optimizer uses at step (dtp_lr_at of its config) */
 float dtp_optim_lr_at(const struct dtp_optim *o, long step);
 /* One update of every parameter of the stage from its gradients multiplied by

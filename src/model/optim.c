@@ -158,6 +158,19 @@ int dtp_optim_set_total_steps(struct dtp_optim *o, long total_steps, struct dtp_
 	return 0;
 }
 
+int dtp_optim_set_warmup(struct dtp_optim *o, long warmup_steps, struct dtp_err *err)
+{
+	struct dtp_optim_config c = o->c;
+	int rc;
+
+	c.warmup_steps = warmup_steps;
+	rc = dtp_optim_config_validate(&c, err);
+	if (rc < 0)
+		return rc;
+	o->c = c;
+	return 0;
+}
+
 float dtp_optim_lr_at(const struct dtp_optim *o, long step)
 {
 	return dtp_lr_at(&o->c, step);

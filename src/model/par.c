@@ -14,8 +14,8 @@
  * threads as well, three spinning or working threads shared two cores: the
  * pool's worker and OpenBLAS's worker (which spins in sched_yield for ~2^28
  * cycles after every call) took turns on one core in the pool's regions,
- * ~12% of the 2-thread gpt step's samples were in sched_yield, and the step
- * time was bimodal (244 or 277 ms on the quiet machine). OpenBLAS's split of
+ * a good share of the 2-thread gpt step went to sched_yield and the step time
+ * was bimodal (docs/benchmarks.md, "Model core"). OpenBLAS's split of
  * a gemm and this one are both over M and N only, never K, so each element's
  * sum is the same (checked on odd shapes in test_model_threads). Nothing
  * else in a step calls OpenBLAS, so holding it at one thread for the model's

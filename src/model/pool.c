@@ -2,8 +2,8 @@
  * generation counter; workers spin on it for up to DTP_POOL_SPIN_NS before
  * they sleep on a condvar, and the caller spins on the pending count for as
  * long before it sleeps, so back-to-back regions (a gpt step makes ~130)
- * never pay a futex wake-up: an empty region measured 40 us with a
- * mutex + condvar handoff every time. A sleeping side is found with a
+ * never pay a futex wake-up (a mutex + condvar handoff every time cost far
+ * more than the region: docs/benchmarks.md, "Model core"). A sleeping side is found with a
  * Dekker-style pair of sequentially consistent accesses (the sleeper
  * announces itself, then re-checks; the publisher publishes, then looks for
  * sleepers), and woken under the mutex, so no wake-up is lost. */
@@ -16,6 +16,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <time.h>
+
+#include "base/base.h"
 
 /* how long a side spins before it sleeps: longer than the gaps between a
  * step's regions, short enough not to burn a core between steps */
@@ -41,32 +43,17 @@ struct dtp_pool {
 	struct dtp_pool_worker *workers; /* n - 1 */
 };
 
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-	__builtin_ia32_pause();
-#endif
-}
-
-static long now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000000000L + ts.tv_nsec;
-}
-
 /* spin until gen != seen or stop (true), or the spin time is over (false) */
 static int spin_for_gen(struct dtp_pool *p, uint64_t seen)
 {
-	long t0 = now_ns();
+	uint64_t t0 = dtp_now_ns();
 
 	for (unsigned i = 1;; i++) {
 		if (atomic_load_explicit(&p->gen, memory_order_acquire) != seen ||
 		    atomic_load_explicit(&p->stop, memory_order_relaxed))
 			return 1;
-		cpu_relax();
-		if (!(i & 63) && now_ns() - t0 > DTP_POOL_SPIN_NS)
+		dtp_cpu_pause();
+		if (!(i & 63) && dtp_now_ns() - t0 > DTP_POOL_SPIN_NS)
 			return 0;
 	}
 }
@@ -162,7 +149,7 @@ int dtp_pool_size(const struct dtp_pool *p)
 
 void dtp_pool_run(struct dtp_pool *p, dtp_pool_fn *fn, void *arg)
 {
-	long t0;
+	uint64_t t0;
 
 	if (!p) {
 		fn(arg, 0, 1);
@@ -178,10 +165,10 @@ void dtp_pool_run(struct dtp_pool *p, dtp_pool_fn *fn, void *arg)
 		pthread_mutex_unlock(&p->mu);
 	}
 	fn(arg, 0, p->n);
-	t0 = now_ns();
+	t0 = dtp_now_ns();
 	for (unsigned i = 1; atomic_load_explicit(&p->pending, memory_order_acquire); i++) {
-		cpu_relax();
-		if (!(i & 63) && now_ns() - t0 > DTP_POOL_SPIN_NS) {
+		dtp_cpu_pause();
+		if (!(i & 63) && dtp_now_ns() - t0 > DTP_POOL_SPIN_NS) {
 			pthread_mutex_lock(&p->mu);
 			atomic_store(&p->caller_waiting, 1);
 			while (atomic_load(&p->pending))

@@ -48,7 +48,7 @@
  * gcc threads the constant into a copy of the rest of the caller's loop
  * (e.g. x / (1 + e^88.3), a denormal result), and the vectorized loop then
  * computes that copy for every element too; a denormal divide is a slow
- * microcode assist, and GELU ran 5x slower than it should. */
+ * microcode assist (docs/benchmarks.md, "Model core"). */
 static inline float dtp_vclampf(float x, float lo, float hi)
 {
 	uint32_t xb, lb, hb, below, above;

@@ -58,7 +58,6 @@ struct dtp_plan {
 	/* [stage.N] */
 	int num_stages;
 	struct dtp_stage_plan stages[DTP_MAX_STAGES];
-	/* added after the first contract (appended so nothing above moves): */
 	int cosine_to_end;               /* [train] lr_schedule = cosine without total_steps
 					  * and steps = 0: the program sets optim.total_steps
 					  * to the run's total steps once it knows them */

@@ -35,24 +35,6 @@ static void ckpt_path(char *buf, size_t len, const char *dir, int stage, const c
 	snprintf(buf, len, "%s/stage-%d.ckpt%s", dir, stage, suffix);
 }
 
-static int write_all(int fd, const void *p, size_t n)
-{
-	const char *c = p;
-
-	while (n) {
-		ssize_t w = write(fd, c, n);
-
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		c += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 static int read_all(int fd, void *p, size_t n)
 {
 	char *c = p;
@@ -88,6 +70,7 @@ uint64_t dtp_ckpt_plan_hash(const struct dtp_plan *p)
 	c->checkpoint_every = 0;
 	c->checkpoint_dir[0] = '\0';
 	c->optim.total_steps = 0;
+	c->optim.warmup_steps = 0;     /* fitted to a short run's length: run.c */
 	h = dtp_plan_hash(c);
 	free(c);
 	return h;
@@ -149,11 +132,11 @@ int dtp_checkpoint_save(struct dtp_stage *st, const char *dir, long step, struct
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
 	if (fd < 0)
 		return dtp_errf_input(err, -errno, "checkpoint: cannot create %s: %s", tmp, strerror(errno));
-	r = write_all(fd, &h, sizeof(h));
+	r = dtp_write_all(fd, &h, sizeof(h));
 	if (!r)
-		r = write_all(fd, params, h.n_params * sizeof(float));
+		r = dtp_write_all(fd, params, h.n_params * sizeof(float));
 	if (!r)
-		r = write_all(fd, opt, no * sizeof(float));
+		r = dtp_write_all(fd, opt, no * sizeof(float));
 	if (!r && fsync(fd) != 0)
 		r = -errno;
 	if (close(fd) != 0 && !r)

@@ -39,8 +39,8 @@ static int xfer(struct dtp_stage *st, struct dtp_link *l, int send, uint32_t tag
 	int to_prev = l == st->prev, peer = to_prev ? st->s - 1 : st->s + 1;
 	struct dtp_mr *mr = to_prev ? st->prev_mr : st->next_mr;
 	size_t bytes = n * sizeof(double);
-	int r = send ? dtp_link_isend(l, &tag, v, bytes, mr, &req)
-		     : dtp_link_irecv(l, &tag, v, bytes, mr, &req);
+	int r = send ? dtp_link_isend(l, &tag, v, bytes, mr, &req, err)
+		     : dtp_link_irecv(l, &tag, v, bytes, mr, &req, err);
 
 	if (r)
 		r = dtp_stage_link_failed(r, peer, err);

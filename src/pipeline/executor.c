@@ -21,8 +21,15 @@ static struct dtp_tag mktag(uint32_t step, int micro, int kind)
  * always because the peer went away; name it and the cause. */
 int dtp_stage_link_failed(int r, int peer, struct dtp_err *err)
 {
-	return dtp_errf_runtime(err, r, "the link to peer stage %d has failed (%s)%s", peer, strerror(-r),
-				r == -ECONNRESET || r == -EPIPE ? ": that stage stopped or died; see its own message" : "");
+	const char *why = r == -ECONNRESET || r == -EPIPE ?
+		" (that stage stopped or died; see its own message)" : "";
+
+	/* the transport said why in err; name the peer in front */
+	if (err && err->msg[0])
+		dtp_err_prefix(err, "the link to peer stage %d has failed%s: ", peer, why);
+	else
+		dtp_errf_runtime(err, r, "the link to peer stage %d has failed (%s)%s", peer, strerror(-r), why);
+	return r;
 }
 
 static int post_failed(struct dtp_stage *st, int r, const char *what, int m, long step, int peer,
@@ -78,7 +85,7 @@ static int post_act_recv(struct dtp_stage *st, long step, int m, struct dtp_err 
 {
 	struct dtp_slot *sl = &st->slots[m % st->n_slots];
 	struct dtp_tag tag = mktag((uint32_t)step, m, DTP_MSG_ACT);
-	int r = dtp_link_irecv(st->prev, &tag, sl->in, st->in_bytes, st->prev_mr, &sl->recv);
+	int r = dtp_link_irecv(st->prev, &tag, sl->in, st->in_bytes, st->prev_mr, &sl->recv, err);
 
 	if (r)
 		return post_failed(st, r, "post the receive of activation", m, step, st->s - 1, err);
@@ -90,7 +97,7 @@ static int post_grad_recv(struct dtp_stage *st, long step, int m, struct dtp_err
 {
 	struct dtp_xbuf *x = &st->grad_in[m & 1];
 	struct dtp_tag tag = mktag((uint32_t)step, m, DTP_MSG_GRAD);
-	int r = dtp_link_irecv(st->next, &tag, x->buf, st->out_bytes, st->next_mr, &x->req);
+	int r = dtp_link_irecv(st->next, &tag, x->buf, st->out_bytes, st->next_mr, &x->req, err);
 
 	if (r)
 		return post_failed(st, r, "post the receive of gradient", m, step, st->s + 1, err);
@@ -254,7 +261,7 @@ static int run_op(struct dtp_stage *st, const struct dtp_op *op, long step, floa
 	case DTP_OP_SEND_ACT:
 		x = &st->act_out[m & 1];
 		tag = mktag((uint32_t)step, m, DTP_MSG_ACT);
-		r = dtp_link_isend(st->next, &tag, x->buf, st->out_bytes, st->next_mr, &x->req);
+		r = dtp_link_isend(st->next, &tag, x->buf, st->out_bytes, st->next_mr, &x->req, err);
 		if (r)
 			return post_failed(st, r, "send activation", m, step, st->s + 1, err);
 		x->pending = 1;
@@ -270,7 +277,7 @@ static int run_op(struct dtp_stage *st, const struct dtp_op *op, long step, floa
 	case DTP_OP_SEND_GRAD:
 		x = &st->grad_out[m & 1];
 		tag = mktag((uint32_t)step, m, DTP_MSG_GRAD);
-		r = dtp_link_isend(st->prev, &tag, x->buf, st->in_bytes, st->prev_mr, &x->req);
+		r = dtp_link_isend(st->prev, &tag, x->buf, st->in_bytes, st->prev_mr, &x->req, err);
 		if (r)
 			return post_failed(st, r, "send gradient", m, step, st->s - 1, err);
 		x->pending = 1;
@@ -369,7 +376,7 @@ int dtp_stage_evaluate(struct dtp_stage *st, int64_t *correct, int64_t *count,
 			if (n <= 0)
 				return n < 0 ? n : dtp_errf_runtime(err, -EIO, "stage 0: the test set ended early");
 		} else {
-			r = dtp_link_irecv(st->prev, &tag, sl->in, st->in_bytes, st->prev_mr, &req);
+			r = dtp_link_irecv(st->prev, &tag, sl->in, st->in_bytes, st->prev_mr, &req, err);
 			if (r == 0)
 				r = dtp_stage_wait(st, st->prev, &req, DTP_SPAN_RECV, tstep, 0, err);
 			else
@@ -387,7 +394,7 @@ int dtp_stage_evaluate(struct dtp_stage *st, int64_t *correct, int64_t *count,
 		if (r)
 			return r;
 		if (!st->is_last) {
-			r = dtp_link_isend(st->next, &tag, out, (size_t)n * out_per, st->next_mr, &req);
+			r = dtp_link_isend(st->next, &tag, out, (size_t)n * out_per, st->next_mr, &req, err);
 			if (r == 0)
 				r = dtp_stage_wait(st, st->next, &req, DTP_SPAN_SEND, tstep, 0, err);
 			else

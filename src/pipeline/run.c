@@ -109,6 +109,25 @@ static int agree_on_steps(struct dtp_stage *st, struct dtp_plan *p, long resumed
 	return dtp_ctrl_start_send(st, m, err);
 }
 
+/* A run that the command line (--steps, --epochs) makes shorter than the
+ * plan's warm-up, such as a quick try of the default plan, warms up over a
+ * tenth of its steps instead, with a note; a plan file whose own steps
+ * contradict its warm-up is refused at load. Every stage computes the same.
+ * Returns 1 when the warm-up was changed. */
+static int fit_warmup(struct dtp_plan *p, const struct dtp_stage_opts *o, long total, int say)
+{
+	long w = total / 10;
+
+	if ((o->steps <= 0 && o->epochs <= 0) || p->optim.warmup_steps <= total)
+		return 0;
+	if (say)
+		printf("note: the plan's warm-up of %ld steps is longer than this run of %ld steps "
+		       "(--steps/--epochs): warming up over %ld steps instead\n",
+		       p->optim.warmup_steps, total, w);
+	p->optim.warmup_steps = w;
+	return 1;
+}
+
 static int dump_params(struct dtp_stage *st, const char *dir, struct dtp_err *err)
 {
 	char path[DTP_PLAN_PATH_MAX + 64];
@@ -178,7 +197,11 @@ int dtp_stage_run(const struct dtp_plan *plan, const struct dtp_stage_opts *o,
 		goto out_trace;
 	total = agreed.total_steps;
 	start = agreed.start_step;
-	/* a cosine schedule to the end of the run learns the run's length now */
+	/* a run shortened from the command line warms up within its steps, and a
+	 * cosine schedule to the end of the run learns the run's length now */
+	if (fit_warmup(p, o, total, st->is_last && !o->quiet) &&
+	    (r = dtp_optim_set_warmup(st->optim, p->optim.warmup_steps, err)))
+		goto out_trace;
 	if (p->cosine_to_end && p->optim.total_steps == 0 &&
 	    (r = dtp_optim_set_total_steps(st->optim, total, err)))
 		goto out_trace;

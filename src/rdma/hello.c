@@ -9,36 +9,6 @@
 
 #include "rdma/link.h"
 
-static void put32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void put64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-	uint32_t v = 0;
-
-	for (int i = 3; i >= 0; i--)
-		v = (v << 8) | p[i];
-	return v;
-}
-
-static uint64_t get64(const uint8_t *p)
-{
-	uint64_t v = 0;
-
-	for (int i = 7; i >= 0; i--)
-		v = (v << 8) | p[i];
-	return v;
-}
-
 void dtp_link_peer_desc(const struct dtp_link_config *cfg, char *buf, size_t len)
 {
 	snprintf(buf, len, "peer stage %d (%s:%d)", cfg->peer_stage, cfg->host, cfg->port);
@@ -46,15 +16,13 @@ void dtp_link_peer_desc(const struct dtp_link_config *cfg, char *buf, size_t len
 
 void dtp_hello_pack(const struct dtp_link_config *cfg, uint8_t out[DTP_HELLO_BYTES])
 {
-	put32(out + 0, DTP_PROTO_MAGIC);
-	out[4] = (uint8_t)DTP_PROTO_VERSION;
-	out[5] = (uint8_t)(DTP_PROTO_VERSION >> 8);
-	out[6] = (uint8_t)cfg->kind;
-	out[7] = (uint8_t)((unsigned)cfg->kind >> 8);
-	put64(out + 8, cfg->job_key);
-	put32(out + 16, (uint32_t)cfg->self_stage);
-	put32(out + 20, (uint32_t)cfg->peer_stage);
-	put64(out + 24, cfg->plan_hash);
+	dtp_put_le32(out + 0, DTP_PROTO_MAGIC);
+	dtp_put_le16(out + 4, (uint16_t)DTP_PROTO_VERSION);
+	dtp_put_le16(out + 6, (uint16_t)cfg->kind);
+	dtp_put_le64(out + 8, cfg->job_key);
+	dtp_put_le32(out + 16, (uint32_t)cfg->self_stage);
+	dtp_put_le32(out + 20, (uint32_t)cfg->peer_stage);
+	dtp_put_le64(out + 24, cfg->plan_hash);
 }
 
 int dtp_hello_check(const struct dtp_link_config *cfg, const uint8_t *buf, size_t len,
@@ -68,13 +36,13 @@ int dtp_hello_check(const struct dtp_link_config *cfg, const uint8_t *buf, size_
 				"stage %d: handshake from the peer is %zu bytes, expected %d: "
 				"not a dtpipe peer, or a truncated connection; check that %s:%d "
 				"belongs to this job", self, len, DTP_HELLO_BYTES, cfg->host, cfg->port);
-	h.magic = get32(buf + 0);
-	h.version = (uint16_t)(buf[4] | buf[5] << 8);
-	h.transport = (uint16_t)(buf[6] | buf[7] << 8);
-	h.job_key = get64(buf + 8);
-	h.from_stage = get32(buf + 16);
-	h.to_stage = get32(buf + 20);
-	h.plan_hash = get64(buf + 24);
+	h.magic = dtp_le32(buf + 0);
+	h.version = dtp_le16(buf + 4);
+	h.transport = dtp_le16(buf + 6);
+	h.job_key = dtp_le64(buf + 8);
+	h.from_stage = dtp_le32(buf + 16);
+	h.to_stage = dtp_le32(buf + 20);
+	h.plan_hash = dtp_le64(buf + 24);
 	if (h.magic != DTP_PROTO_MAGIC)
 		return dtp_errf(err, -EPROTO,
 				"stage %d: handshake magic is 0x%08" PRIx32 ", expected 0x%08x: "
@@ -118,14 +86,12 @@ int dtp_hello_check(const struct dtp_link_config *cfg, const uint8_t *buf, size_
 void dtp_frame_pack(uint32_t seq, const struct dtp_tag *tag, uint64_t len,
 		    uint8_t out[DTP_FRAME_BYTES])
 {
-	put32(out + 0, DTP_FRAME_MAGIC);
-	put32(out + 4, seq);
-	put32(out + 8, tag->step);
-	out[12] = (uint8_t)tag->micro;
-	out[13] = (uint8_t)(tag->micro >> 8);
-	out[14] = (uint8_t)tag->kind;
-	out[15] = (uint8_t)(tag->kind >> 8);
-	put64(out + 16, len);
+	dtp_put_le32(out + 0, DTP_FRAME_MAGIC);
+	dtp_put_le32(out + 4, seq);
+	dtp_put_le32(out + 8, tag->step);
+	dtp_put_le16(out + 12, tag->micro);
+	dtp_put_le16(out + 14, tag->kind);
+	dtp_put_le64(out + 16, len);
 }
 
 int dtp_frame_check(const uint8_t hdr[DTP_FRAME_BYTES], uint32_t expect_seq,
@@ -133,7 +99,7 @@ int dtp_frame_check(const uint8_t hdr[DTP_FRAME_BYTES], uint32_t expect_seq,
 		    const char *peer, struct dtp_frame *out, struct dtp_err *err)
 {
 	struct dtp_frame f;
-	uint32_t magic = get32(hdr);
+	uint32_t magic = dtp_le32(hdr);
 
 	if (magic != DTP_FRAME_MAGIC)
 		return dtp_errf(err, -EPROTO,
@@ -141,11 +107,11 @@ int dtp_frame_check(const uint8_t hdr[DTP_FRAME_BYTES], uint32_t expect_seq,
 				"while expecting tag (step %" PRIu32 ", micro %u, kind %u): the "
 				"stream is out of sync; restart the job", peer, magic,
 				DTP_FRAME_MAGIC, want->step, want->micro, want->kind);
-	f.seq = get32(hdr + 4);
-	f.tag.step = get32(hdr + 8);
-	f.tag.micro = (uint16_t)(hdr[12] | hdr[13] << 8);
-	f.tag.kind = (uint16_t)(hdr[14] | hdr[15] << 8);
-	f.len = get64(hdr + 16);
+	f.seq = dtp_le32(hdr + 4);
+	f.tag.step = dtp_le32(hdr + 8);
+	f.tag.micro = dtp_le16(hdr + 12);
+	f.tag.kind = dtp_le16(hdr + 14);
+	f.len = dtp_le64(hdr + 16);
 	if (f.seq != expect_seq)
 		return dtp_errf(err, -EPROTO,
 				"%s: frame sequence number %" PRIu32 ", expected %" PRIu32

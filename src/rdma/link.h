@@ -3,6 +3,7 @@
 #ifndef DTP_RDMA_LINK_H
 #define DTP_RDMA_LINK_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "rdma/transport.h"
@@ -13,6 +14,26 @@
 struct dtp_link_base {
 	const struct dtp_transport_ops *ops;
 	struct dtp_link_config cfg;
+};
+
+/* A registered buffer (opaque outside src/rdma), one type for every
+ * transport: [base, base + len) and what the transport that registered it
+ * keeps about it. */
+struct ibv_mr;
+struct dtp_mr {
+	char *base;
+	size_t len;
+	/* verbs */
+	struct dtp_mr *next;           /* the link's registered regions */
+	struct ibv_mr *ibv;            /* ibv_reg_mr's region (its keys) */
+	/* tcp/shm: bookkeeping; shm also records where the peer can map it */
+	int shm_slot;                  /* >= 0: an entry of this side's region table;
+					  -1: private memory */
+	uint32_t shm_gen;
+	uint64_t shm_off;              /* file offset of base in the shared file */
+	int shm_fd;                    /* >= 0: the memfd dtp_link_alloc created (owned) */
+	void *shm_map;                 /* what to munmap when it is owned */
+	size_t shm_map_len;
 };
 
 /* The handshake, 32 bytes little-endian on the wire (docs/wire-protocol.md).
@@ -62,6 +83,37 @@ void dtp_frame_pack(uint32_t seq, const struct dtp_tag *tag, uint64_t len,
 int dtp_frame_check(const uint8_t hdr[DTP_FRAME_BYTES], uint32_t expect_seq,
 		    const struct dtp_tag *want, size_t cap, size_t max_msg,
 		    const char *peer, struct dtp_frame *out, struct dtp_err *err);
+
+/* Queues of caller-owned requests (sends or receives in posting order),
+ * linked through priv[0]; the tcp/shm stream engine and the verbs matcher
+ * keep theirs this way. */
+static inline struct dtp_req *dtp_req_next(const struct dtp_req *r)
+{
+	return (struct dtp_req *)(uintptr_t)r->priv[0];
+}
+
+static inline void dtp_req_push(struct dtp_req **head, struct dtp_req **tail, struct dtp_req *r)
+{
+	r->priv[0] = 0;
+	if (*tail)
+		(*tail)->priv[0] = (uint64_t)(uintptr_t)r;
+	else
+		*head = r;
+	*tail = r;
+}
+
+/* take the head off (NULL when empty) */
+static inline struct dtp_req *dtp_req_pop(struct dtp_req **head, struct dtp_req **tail)
+{
+	struct dtp_req *r = *head;
+
+	if (!r)
+		return NULL;
+	*head = dtp_req_next(r);
+	if (!*head)
+		*tail = NULL;
+	return r;
+}
 
 /* transport.c: does `host` name this machine (loopback, or an address a socket
  * can bind to)?  And what `auto` resolves to for this config. */

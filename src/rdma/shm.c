@@ -15,7 +15,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <linux/futex.h>
 #include <poll.h>
 #include <sched.h>
 #include <stdatomic.h>
@@ -26,29 +25,16 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "rdma/shm.h"
-
-static void futex_wait(_Atomic uint32_t *w, uint32_t v, int ms, int shared)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000 };
-
-	syscall(SYS_futex, w, shared ? FUTEX_WAIT : FUTEX_WAIT_PRIVATE, v, ms < 0 ? NULL : &ts,
-		NULL, 0);
-}
-
-static void futex_wake(_Atomic uint32_t *w, int shared)
-{
-	syscall(SYS_futex, w, shared ? FUTEX_WAKE : FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
-}
+#include "rdma/sock.h"
 
 void dtp_shm_ring_bell(struct shm_side *s)
 {
 	atomic_fetch_add(&s->bell, 1);
 	if (atomic_load(&s->sleepers))
-		futex_wake(&s->bell, 1);
+		dtp_futex_wake(&s->bell, 1);
 }
 
 /* n bytes between the ring at stream position pos and flat memory, wrapping */
@@ -168,7 +154,7 @@ static int shm_block(void *ctx, int rd, int wr, int timeout_ms, int thread)
 			return 0;
 		}
 		if (!rd && !wr) {             /* idle: sleep until kicked */
-			futex_wait(&t->kick, k, -1, 0);
+			dtp_futex_wait(&t->kick, k, -1, 0);
 			return 0;
 		}
 	}
@@ -183,7 +169,7 @@ static int shm_block(void *ctx, int rd, int wr, int timeout_ms, int thread)
 				return 0;
 			/* on a busy machine the peer may need this core to answer */
 			if (dtp_now_ns() - t0 < SHM_PAUSE_NS)
-				__builtin_ia32_pause();
+				dtp_cpu_pause();
 			else
 				sched_yield();
 		} while (dtp_now_ns() - t0 < (rd == 2 ? SHM_HELP_SPIN_NS : SHM_SPIN_NS));
@@ -202,7 +188,7 @@ static int shm_block(void *ctx, int rd, int wr, int timeout_ms, int thread)
 			if (left < ms)
 				ms = left;
 		}
-		futex_wait(&me->bell, bell, ms, 1);
+		dtp_futex_wait(&me->bell, bell, ms < 0 ? -1 : (int64_t)ms * 1000000, 1);
 	}
 	atomic_fetch_sub(&me->sleepers, 1);
 	if (!ready(t, rd, wr) && dtp_shm_peer_gone(t))
@@ -215,7 +201,7 @@ static void shm_kick(void *ctx)
 	struct dtp_shm_link *t = ctx;
 
 	atomic_fetch_add(&t->kick, 1);
-	futex_wake(&t->kick, 0);
+	dtp_futex_wake(&t->kick, 0);
 	dtp_shm_ring_bell(&t->ctrl->side[t->me]);
 }
 
@@ -321,8 +307,8 @@ static int shm_open_link(const struct dtp_link_config *cfg, struct dtp_link **ou
 		goto out_fini;
 	head.magic = SHM_MAGIC;
 	head.ring_bytes = SHM_RING;
-	rc = cfg->listen ? dtp_sock_share_segment(t->fd, cfg, t->map_bytes, &head, 8, &map, err)
-			 : dtp_sock_map_segment(t->fd, cfg, t->map_bytes, &head, 8, &map, err);
+	rc = cfg->listen ? dtp_shm_share_segment(t->fd, cfg, t->map_bytes, &head, 8, &map, err)
+			 : dtp_shm_map_segment(t->fd, cfg, t->map_bytes, &head, 8, &map, err);
 	if (rc)
 		goto out_close;
 	t->ctrl = map;
@@ -373,35 +359,6 @@ static void shm_dereg(struct dtp_link *l, struct dtp_mr *mr)
 	dtp_stream_dereg(mr);
 }
 
-static int shm_isend(struct dtp_link *l, const struct dtp_tag *tag, const void *buf,
-		     size_t len, struct dtp_mr *mr, struct dtp_req *req)
-{
-	if (dtp_stream_mr_covers(mr, buf, len))
-		return -EINVAL;
-	req->mr = mr;
-	return dtp_stream_isend(&shm_of(l)->st, tag, buf, len, req);
-}
-
-static int shm_irecv(struct dtp_link *l, const struct dtp_tag *tag, void *buf, size_t cap,
-		     struct dtp_mr *mr, struct dtp_req *req)
-{
-	if (dtp_stream_mr_covers(mr, buf, cap))
-		return -EINVAL;
-	req->mr = mr;
-	return dtp_stream_irecv(&shm_of(l)->st, tag, buf, cap, req);
-}
-
-static int shm_test(struct dtp_link *l, struct dtp_req *req, int *done, struct dtp_err *err)
-{
-	return dtp_stream_test(&shm_of(l)->st, req, done, err);
-}
-
-static int shm_wait(struct dtp_link *l, struct dtp_req *req, int timeout_ms,
-		    struct dtp_err *err)
-{
-	return dtp_stream_wait(&shm_of(l)->st, req, timeout_ms, err);
-}
-
 static void shm_close(struct dtp_link *l)
 {
 	struct dtp_shm_link *t = shm_of(l);
@@ -415,51 +372,33 @@ static void shm_close(struct dtp_link *l)
 	free(t);
 }
 
-int dtp_shm_placed(struct dtp_link *l, uint64_t *sent, uint64_t *received)
+static void shm_stats(struct dtp_link *l, struct dtp_link_stats *out)
 {
 	struct dtp_shm_link *t = shm_of(l);
 
-	if (t->base.ops != &dtp_shm_ops)
-		return -EINVAL;
+	dtp_stream_fast_counts(&t->st, &out->small_sent, &out->small_recv);
 	pthread_mutex_lock(&t->st.mu);
-	*sent = t->st.placed_tx;
-	*received = t->st.placed_rx;
+	out->placed_sent = t->st.placed_tx;
+	out->placed_recv = t->st.placed_rx;
+	out->helped_chunks = t->helped;
 	pthread_mutex_unlock(&t->st.mu);
-	return 0;
 }
 
-int dtp_shm_fast(struct dtp_link *l, uint64_t *sent, uint64_t *received)
-{
-	struct dtp_shm_link *t = shm_of(l);
-
-	if (t->base.ops != &dtp_shm_ops)
-		return -EINVAL;
-	dtp_stream_fast_counts(&t->st, sent, received);
-	return 0;
-}
-
-int dtp_shm_helped(struct dtp_link *l, uint64_t *chunks)
-{
-	struct dtp_shm_link *t = shm_of(l);
-
-	if (t->base.ops != &dtp_shm_ops)
-		return -EINVAL;
-	pthread_mutex_lock(&t->st.mu);
-	*chunks = t->helped;
-	pthread_mutex_unlock(&t->st.mu);
-	return 0;
-}
+_Static_assert(offsetof(struct dtp_shm_link, base) == offsetof(struct dtp_stream_link, base) &&
+	       offsetof(struct dtp_shm_link, st) == offsetof(struct dtp_stream_link, st),
+	       "the engine serves this link's requests (stream.h)");
 
 const struct dtp_transport_ops dtp_shm_ops = {
 	.name = "shm",
 	.open = shm_open_link,
 	.reg = shm_reg,
 	.dereg = shm_dereg,
-	.isend = shm_isend,
-	.irecv = shm_irecv,
-	.test = shm_test,
-	.wait = shm_wait,
+	.isend = dtp_stream_link_isend,
+	.irecv = dtp_stream_link_irecv,
+	.test = dtp_stream_link_test,
+	.wait = dtp_stream_link_wait,
 	.close = shm_close,
 	.alloc = shm_alloc,
 	.free = shm_free,
+	.stats = shm_stats,
 };

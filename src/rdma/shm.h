@@ -30,10 +30,10 @@
 #define SHM_REGIONS 16                 /* shared buffers per side and link */
 #define SHM_ADVERTS 32                 /* advertised receives in flight per direction */
 #define SHM_PLACE_MIN (16u << 10)      /* smaller tensors go through the ring */
-#define SHM_NT_MIN (8u << 20)          /* placed with non-temporal stores: from a
-                                          * quarter of the L3 here; at 4 MiB cached
-                                          * stores kept a 1-buffer send in L3 (25 -> 50-56
-                                          * GB/s), 4 rotating buffers about equal */
+#define SHM_NT_MIN (8u << 20)          /* placed with non-temporal stores from here
+					  (a quarter of the L3): smaller tensors stay
+					  in cache for the reader (docs/benchmarks.md,
+					  "Transport") */
 #define SHM_ADVERT_WAIT_NS 1000000u    /* then a send stops waiting for its
 					  advert and takes the ring (eager) */
 #define SHM_NO_SLOT UINT32_MAX         /* advertised receive not in shared memory */
@@ -159,6 +159,27 @@ _Static_assert(offsetof(struct shm_ctrl, side) == 64 && sizeof(struct shm_side) 
 	       offsetof(struct shm_ctrl, advert) == 576 + 2 * SHM_REGIONS * 40 &&
 	       offsetof(struct shm_ctrl, job) == 3904 && sizeof(struct shm_job) == 64,
 	       "shm layout as documented");
+
+/* shm_file.c: the segment rendezvous over the connection `fd`. The listener
+ * creates a file of `bytes` under /dev/shm, maps it, writes `head` at its
+ * start, sends the name, waits for the connector's acknowledgement and
+ * removes the name. The connector maps the named file, checks that it starts
+ * with `head` (same layout) and acknowledges. Both return the mapping. */
+int dtp_shm_share_segment(int fd, const struct dtp_link_config *cfg, size_t bytes,
+			  const void *head, size_t head_len, void **map_out, struct dtp_err *err);
+int dtp_shm_map_segment(int fd, const struct dtp_link_config *cfg, size_t bytes,
+			const void *head, size_t head_len, void **map_out, struct dtp_err *err);
+/* Open the peer's file /proc/<pid>/fd/<fd>, check that it is the one named
+ * (inode, device, at least size bytes) and map size bytes of it shared.
+ * NULL on success, else why not (for a message). */
+const char *dtp_shm_map_peer_file(int pid, int fd, uint64_t ino, uint64_t dev, size_t size,
+				  void **map_out);
+/* Is [buf, buf+len) inside one shared file mapping of this process whose file
+ * this process holds open? 0 with that fd, its stat and buf's file offset;
+ * -1 if not. (Reads /proc/self/maps and fstats open fds: start-up only.) */
+struct stat;
+int dtp_shm_find_shared_file(const void *buf, size_t len, int *fd_out, struct stat *sb,
+			     uint64_t *off);
 
 /* shm.c */
 void dtp_shm_ring_bell(struct shm_side *s);

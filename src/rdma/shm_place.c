@@ -146,7 +146,7 @@ static int shared_copy(struct dtp_shm_link *t, uint32_t seq, char *dst, const ch
 	atomic_store_explicit(&j->done, 0, memory_order_relaxed);
 	j->src_slot = (uint32_t)mr->shm_slot;
 	j->src_gen = mr->shm_gen;
-	j->src_off = mr->shm_off + (uint64_t)(src - mr->buf);
+	j->src_off = mr->shm_off + (uint64_t)(src - mr->base);
 	j->len = len;
 	j->chunk = (uint32_t)chunk;
 	atomic_store_explicit(&j->claim, (uint64_t)(seq + 1) << 32 | (uint64_t)chunks << 16,
@@ -161,7 +161,7 @@ static int shared_copy(struct dtp_shm_link *t, uint32_t seq, char *dst, const ch
 		uint64_t now = dtp_now_ns();
 
 		if (now - t0 < JOB_SPIN_NS) {
-			__builtin_ia32_pause();
+			dtp_cpu_pause();
 			continue;
 		}
 		sched_yield();
@@ -287,7 +287,7 @@ int dtp_shm_advertise(void *ctx, uint32_t seq, void *buf, size_t cap, struct dtp
 		return -EAGAIN;               /* the entry still holds an older offer */
 	a->slot = shared ? (uint32_t)mr->shm_slot : SHM_NO_SLOT;
 	a->gen = shared ? mr->shm_gen : 0;
-	a->off = shared ? mr->shm_off + (uint64_t)((char *)buf - mr->buf) : 0;
+	a->off = shared ? mr->shm_off + (uint64_t)((char *)buf - mr->base) : 0;
 	a->cap = cap;
 	atomic_store_explicit(&a->seq1, seq + 1, memory_order_release);
 	dtp_shm_ring_bell(&t->ctrl->side[!t->me]);   /* the sender may wait for it */

@@ -1,9 +1,7 @@
 /* How two stages find each other: TCP connection set-up and the handshake,
  * for the tcp transport and the shm rendezvous (the lower stage listens and
  * refuses strangers while it keeps waiting for its real peer; the higher
- * stage connects with retries); the shm segment shared over that connection;
- * and the shared files (dtp_link_alloc buffers) one process maps of the
- * other. */
+ * stage connects with retries). */
 #include "config.h"
 
 #include <arpa/inet.h>
@@ -15,27 +13,15 @@
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "rdma/stream.h"
+#include "rdma/sock.h"
 
 #define SOCK_BUF_BYTES (4 << 20)
 #define HELLO_WAIT_MS 2000          /* a connection must say hello within this */
 #define USER_TIMEOUT_MS 10000       /* unacknowledged data: peer host is gone */
-
-static int ms_left(uint64_t deadline_ns)
-{
-	uint64_t now = dtp_now_ns();
-
-	if (now >= deadline_ns)
-		return 0;
-	return (int)((deadline_ns - now + 999999) / 1000000);
-}
 
 static void set_buffers(int fd)
 {
@@ -62,21 +48,21 @@ static void tune(int fd)
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &ut, sizeof(ut));
 }
 
-int dtp_sock_read_full(int fd, void *buf, size_t n, uint64_t deadline_ns)
+/* the whole of buf, read (writing 0) or written, by the deadline */
+static int xfer_full(int fd, char *p, size_t n, uint64_t deadline_ns, int writing)
 {
-	char *p = buf;
-
 	while (n) {
-		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+		struct pollfd pfd = { .fd = fd, .events = writing ? POLLOUT : POLLIN };
 		ssize_t got;
-		int left = ms_left(deadline_ns);
+		int left = dtp_ms_left(deadline_ns);
 
 		if (left == 0)
 			return -ETIMEDOUT;
 		if (poll(&pfd, 1, left) < 0 && errno != EINTR)
 			return -errno;
-		got = recv(fd, p, n, MSG_DONTWAIT);
-		if (got == 0)
+		got = writing ? send(fd, p, n, MSG_DONTWAIT | MSG_NOSIGNAL)
+			      : recv(fd, p, n, MSG_DONTWAIT);
+		if (got == 0 && !writing)
 			return -ECONNRESET;
 		if (got < 0) {
 			if (errno == EAGAIN || errno == EINTR)
@@ -89,29 +75,14 @@ int dtp_sock_read_full(int fd, void *buf, size_t n, uint64_t deadline_ns)
 	return 0;
 }
 
+int dtp_sock_read_full(int fd, void *buf, size_t n, uint64_t deadline_ns)
+{
+	return xfer_full(fd, buf, n, deadline_ns, 0);
+}
+
 int dtp_sock_write_full(int fd, const void *buf, size_t n, uint64_t deadline_ns)
 {
-	const char *p = buf;
-
-	while (n) {
-		struct pollfd pfd = { .fd = fd, .events = POLLOUT };
-		ssize_t put;
-		int left = ms_left(deadline_ns);
-
-		if (left == 0)
-			return -ETIMEDOUT;
-		if (poll(&pfd, 1, left) < 0 && errno != EINTR)
-			return -errno;
-		put = send(fd, p, n, MSG_DONTWAIT | MSG_NOSIGNAL);
-		if (put < 0) {
-			if (errno == EAGAIN || errno == EINTR)
-				continue;
-			return errno == EPIPE ? -ECONNRESET : -errno;
-		}
-		p += put;
-		n -= (size_t)put;
-	}
-	return 0;
+	return xfer_full(fd, (char *)(uintptr_t)buf, n, deadline_ns, 1);
 }
 
 static int resolve(const struct dtp_link_config *cfg, int passive, struct addrinfo **res,
@@ -203,7 +174,7 @@ int dtp_sock_accept_peer(const struct dtp_link_config *cfg, int *fd_out, struct 
 		struct dtp_err why;
 		char who[80];
 		uint64_t hello_deadline;
-		int fd, left = ms_left(deadline);
+		int fd, left = dtp_ms_left(deadline);
 
 		if (left == 0) {
 			rc = dtp_errf(err, -ETIMEDOUT,
@@ -230,12 +201,10 @@ int dtp_sock_accept_peer(const struct dtp_link_config *cfg, int *fd_out, struct 
 			dtp_errf(&why, rc, "it sent no complete handshake (%s)",
 				 rc == -ETIMEDOUT ? "nothing for 2 s" : "closed early");
 		/* our status goes back to anything that speaks the protocol */
-		if (rc == 0 || (theirs[0] | theirs[1] << 8 | theirs[2] << 16 |
-				(uint32_t)theirs[3] << 24) == DTP_PROTO_MAGIC) {
+		if (rc == 0 || dtp_le32(theirs) == DTP_PROTO_MAGIC) {
 			uint32_t st = rc ? EPROTO : 0;
 
-			for (int i = 0; i < 4; i++)
-				mine[DTP_HELLO_BYTES + i] = (uint8_t)(st >> (8 * i));
+			dtp_put_le32(mine + DTP_HELLO_BYTES, st);
 			if (dtp_sock_write_full(fd, mine, sizeof(mine), hello_deadline) < 0 && rc == 0)
 				rc = dtp_errf(&why, -ECONNRESET, "it hung up during the handshake");
 		}
@@ -273,7 +242,7 @@ static int connect_once(const struct addrinfo *ai, uint64_t deadline, int *out)
 		}
 		pfd.fd = fd;
 		pfd.events = POLLOUT;
-		if (poll(&pfd, 1, ms_left(deadline)) <= 0) {
+		if (poll(&pfd, 1, dtp_ms_left(deadline)) <= 0) {
 			e = ETIMEDOUT;
 			goto out_close_fd;
 		}
@@ -305,7 +274,7 @@ int dtp_sock_connect_peer(const struct dtp_link_config *cfg, int *fd_out, struct
 	if (rc)
 		return rc;
 	dtp_hello_pack(cfg, mine);
-	while (ms_left(deadline) > 0) {
+	while (dtp_ms_left(deadline) > 0) {
 		uint32_t st;
 		struct dtp_err why;
 
@@ -329,7 +298,7 @@ int dtp_sock_connect_peer(const struct dtp_link_config *cfg, int *fd_out, struct
 			close(fd);
 			continue;
 		}
-		st = reply[32] | reply[33] << 8 | reply[34] << 16 | (uint32_t)reply[35] << 24;
+		st = dtp_le32(reply + DTP_HELLO_BYTES);
 		rc = dtp_hello_check(cfg, reply, DTP_HELLO_BYTES, NULL, &why);
 		if (rc == 0 && st != 0)
 			rc = dtp_errf(&why, -EPROTO, "stage %d: the listener refused the handshake "
@@ -353,159 +322,4 @@ int dtp_sock_connect_peer(const struct dtp_link_config *cfg, int *fd_out, struct
 out_free:
 	freeaddrinfo(res);
 	return rc;
-}
-
-/* ---- the shm rendezvous: share a file under /dev/shm over the connection ---- */
-
-int dtp_sock_share_segment(int fd, const struct dtp_link_config *cfg, size_t bytes,
-			   const void *head, size_t head_len, void **map_out, struct dtp_err *err)
-{
-	uint64_t deadline = dtp_now_ns() + (uint64_t)cfg->connect_timeout_ms * 1000000u;
-	char name[128];
-	uint8_t len, ack = 0;
-	void *map = MAP_FAILED;
-	int sfd, rc;
-
-	snprintf(name, sizeof(name), "/dev/shm/dtpipe-%d-s%d-s%d-%llx", (int)getpid(),
-		 cfg->self_stage, cfg->peer_stage, (unsigned long long)(dtp_now_ns() & 0xffffffffffull));
-	sfd = open(name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (sfd < 0)
-		return dtp_errf(err, -errno, "stage %d: cannot create %s: %s; is /dev/shm mounted "
-				"and writable?", cfg->self_stage, name, strerror(errno));
-	if (ftruncate(sfd, (off_t)bytes) < 0) {
-		rc = dtp_errf(err, -errno, "stage %d: cannot size %s to %zu bytes: %s (is "
-			      "/dev/shm full?)", cfg->self_stage, name, bytes, strerror(errno));
-		goto out_unlink;
-	}
-	map = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, sfd, 0);
-	if (map == MAP_FAILED) {
-		rc = dtp_errf(err, -errno, "stage %d: mmap %s: %s", cfg->self_stage, name,
-			      strerror(errno));
-		goto out_unlink;
-	}
-	memcpy(map, head, head_len);
-	len = (uint8_t)strlen(name);
-	rc = dtp_sock_write_full(fd, &len, 1, deadline);
-	if (rc == 0)
-		rc = dtp_sock_write_full(fd, name, len, deadline);
-	if (rc == 0)
-		rc = dtp_sock_read_full(fd, &ack, 1, deadline);
-	if (rc == 0 && ack != 1)
-		rc = -EPROTO;
-	if (rc) {
-		rc = dtp_errf(err, rc, "stage %d: stage %d could not map the shared segment %s "
-			      "(%s): is it on this host?", cfg->self_stage, cfg->peer_stage, name,
-			      strerror(-rc));
-		munmap(map, bytes);
-	} else {
-		*map_out = map;
-	}
-out_unlink:
-	unlink(name);
-	close(sfd);
-	return rc;
-}
-
-int dtp_sock_map_segment(int fd, const struct dtp_link_config *cfg, size_t bytes,
-			 const void *head, size_t head_len, void **map_out, struct dtp_err *err)
-{
-	uint64_t deadline = dtp_now_ns() + (uint64_t)cfg->connect_timeout_ms * 1000000u;
-	char name[256];
-	uint8_t len = 0, ack = 1;
-	void *map;
-	int sfd, rc;
-
-	rc = dtp_sock_read_full(fd, &len, 1, deadline);
-	if (rc == 0)
-		rc = dtp_sock_read_full(fd, name, len, deadline);
-	if (rc)
-		return dtp_errf(err, rc, "stage %d: stage %d at %s:%d did not send the name of "
-				"its shared segment (%s)", cfg->self_stage, cfg->peer_stage,
-				cfg->host, cfg->port, strerror(-rc));
-	name[len] = 0;
-	if (strncmp(name, "/dev/shm/dtpipe-", 16) != 0 || strstr(name, ".."))
-		return dtp_errf(err, -EPROTO, "stage %d: stage %d named a shared segment "
-				"outside /dev/shm/dtpipe-*: refusing", cfg->self_stage,
-				cfg->peer_stage);
-	sfd = open(name, O_RDWR | O_CLOEXEC);
-	if (sfd < 0)
-		return dtp_errf(err, -errno, "stage %d: cannot open %s from stage %d: %s; the "
-				"shm transport needs both stages on one host (use tcp otherwise)",
-				cfg->self_stage, name, cfg->peer_stage, strerror(errno));
-	map = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, sfd, 0);
-	close(sfd);
-	if (map == MAP_FAILED)
-		return dtp_errf(err, -errno, "stage %d: mmap %s: %s", cfg->self_stage, name,
-				strerror(errno));
-	if (memcmp(map, head, head_len) != 0) {
-		munmap(map, bytes);
-		return dtp_errf(err, -EPROTO, "stage %d: the shared segment of stage %d has "
-				"another layout: run the same dtpipe build on both stages",
-				cfg->self_stage, cfg->peer_stage);
-	}
-	rc = dtp_sock_write_full(fd, &ack, 1, deadline);
-	if (rc) {
-		munmap(map, bytes);
-		return dtp_errf(err, rc, "stage %d: stage %d went away during the shm rendezvous",
-				cfg->self_stage, cfg->peer_stage);
-	}
-	*map_out = map;
-	return 0;
-}
-
-/* ---- shared files of the peer (shm one-copy buffers) ---- */
-
-const char *dtp_shm_map_peer_file(int pid, int fd, uint64_t ino, uint64_t dev, size_t size,
-				  void **map_out)
-{
-	char path[64];
-	struct stat sb;
-	void *map;
-	int pfd;
-
-	snprintf(path, sizeof(path), "/proc/%d/fd/%d", pid, fd);
-	pfd = open(path, O_RDWR | O_CLOEXEC);
-	if (pfd < 0)
-		return strerror(errno);
-	if (fstat(pfd, &sb) < 0 || (uint64_t)sb.st_ino != ino || (uint64_t)sb.st_dev != dev ||
-	    (uint64_t)sb.st_size < size) {
-		close(pfd);
-		return "another file (does the peer run in another PID namespace?)";
-	}
-	map = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, pfd, 0);
-	close(pfd);
-	if (map == MAP_FAILED)
-		return strerror(errno);
-	*map_out = map;
-	return NULL;
-}
-
-int dtp_shm_find_shared_file(const void *buf, size_t len, int *fd_out, struct stat *sb,
-			     uint64_t *off)
-{
-	FILE *f = fopen("/proc/self/maps", "re");
-	char line[512], perms[8] = "";
-	unsigned long lo = 0, hi, ino = 0;
-	unsigned long long foff = 0;
-	unsigned maj = 0, min = 0;
-	int found = 0, fd = -1;
-
-	if (!f)
-		return -1;
-	while (!found && fgets(line, sizeof(line), f))
-		if (sscanf(line, "%lx-%lx %7s %llx %x:%x %lu", &lo, &hi, perms, &foff, &maj, &min,
-			   &ino) == 7 && (uintptr_t)buf >= lo && (uintptr_t)buf + len <= hi)
-			found = perms[3] == 's' && ino != 0;
-	fclose(f);
-	if (!found)
-		return -1;
-	for (int i = 3; i < 1024 && fd < 0; i++)
-		if (fstat(i, sb) == 0 && (unsigned long)sb->st_ino == ino &&
-		    major(sb->st_dev) == maj && minor(sb->st_dev) == min)
-			fd = i;
-	if (fd < 0)
-		return -1;
-	*fd_out = fd;
-	*off = foff + ((uintptr_t)buf - lo);
-	return 0;
 }

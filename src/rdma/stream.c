@@ -38,7 +38,7 @@ static void lock(struct dtp_stream *s)
 	pthread_mutex_lock(&s->mu);
 	for (unsigned i = 0; !gate_try(s); i++) {
 		if (i < 64)
-			__builtin_ia32_pause();
+			dtp_cpu_pause();
 		else
 			sched_yield();
 	}
@@ -48,16 +48,6 @@ static void unlock(struct dtp_stream *s)
 {
 	gate_release(s);
 	pthread_mutex_unlock(&s->mu);
-}
-
-static struct dtp_req *next_of(const struct dtp_req *r)
-{
-	return (struct dtp_req *)(uintptr_t)r->priv[0];
-}
-
-static void set_next(struct dtp_req *r, struct dtp_req *n)
-{
-	r->priv[0] = (uint64_t)(uintptr_t)n;
 }
 
 #define CAP(r) ((r)->priv[1])
@@ -145,11 +135,11 @@ static void fail_all(struct dtp_stream *s, int code)
 			s->fail = -ECONNRESET;
 	}
 	for (r = s->sq; r; r = n) {
-		n = next_of(r);
+		n = dtp_req_next(r);
 		complete(r, s->fail);
 	}
 	for (r = s->rq; r; r = n) {
-		n = next_of(r);
+		n = dtp_req_next(r);
 		complete(r, s->fail);
 	}
 	s->sq = s->sq_tail = s->rq = s->rq_tail = NULL;
@@ -158,11 +148,8 @@ static void fail_all(struct dtp_stream *s, int code)
 
 static void pop_send(struct dtp_stream *s)
 {
-	struct dtp_req *r = s->sq;
+	struct dtp_req *r = dtp_req_pop(&s->sq, &s->sq_tail);
 
-	s->sq = next_of(r);
-	if (!s->sq)
-		s->sq_tail = NULL;
 	s->tx_off = 0;
 	s->tx_route = 0;
 	s->tx_seq++;
@@ -230,11 +217,8 @@ static void tx_progress(struct dtp_stream *s)
 
 static void pop_recv(struct dtp_stream *s)
 {
-	struct dtp_req *r = s->rq;
+	struct dtp_req *r = dtp_req_pop(&s->rq, &s->rq_tail);
 
-	s->rq = next_of(r);
-	if (!s->rq)
-		s->rq_tail = NULL;
 	s->rx_have_hdr = 0;
 	s->rx_hdr_got = 0;
 	s->rx_off = 0;
@@ -280,8 +264,8 @@ static void advertise(struct dtp_stream *s)
 	if ((int32_t)(s->rx_advertised - s->rx_seq) < 0)
 		s->rx_advertised = s->rx_seq;    /* completed before we got to them */
 	for (uint32_t i = s->rx_seq; r && i != s->rx_advertised; i++)
-		r = next_of(r);
-	for (; r; r = next_of(r)) {
+		r = dtp_req_next(r);
+	for (; r; r = dtp_req_next(r)) {
 		int rc = s->io->advertise(s->ctx, s->rx_advertised, r->buf, CAP(r), r->mr);
 
 		if (rc < 0)
@@ -297,13 +281,11 @@ static void advertise(struct dtp_stream *s)
  * checks and say whether it was placed. */
 static int take_placed_magic(uint8_t hdr[DTP_FRAME_BYTES])
 {
-	uint32_t m = (uint32_t)hdr[0] | (uint32_t)hdr[1] << 8 | (uint32_t)hdr[2] << 16 |
-		     (uint32_t)hdr[3] << 24;
+	uint32_t m = dtp_le32(hdr);
 
 	if (m != DTP_FRAME_MAGIC_PLACED)
 		return 0;
-	for (int i = 0; i < 4; i++)
-		hdr[i] = (uint8_t)(DTP_FRAME_MAGIC >> (8 * i));
+	dtp_put_le32(hdr, DTP_FRAME_MAGIC);
 	return 1;
 }
 
@@ -412,35 +394,58 @@ static void maybe_kick(struct dtp_stream *s)
 	}
 }
 
-static int post_failed(struct dtp_stream *s, struct dtp_req *req)
+/* A post refused: the request completes with `code`; err says why, naming
+ * the peer and the tag; why NULL: the link has failed (under the lock), err
+ * gets the failure's own message. */
+static int post_refused(struct dtp_stream *s, struct dtp_req *req, int code, const char *why,
+			struct dtp_err *err)
 {
-	complete(req, s->fail);
-	return s->fail;
+	complete(req, code);
+	if (!why) {
+		if (err) {
+			err->code = code;
+			memcpy(err->msg, s->fail_err.msg, sizeof(err->msg));
+		}
+		return code;
+	}
+	return dtp_errf(err, code, "%s: cannot %s tag (step %u, micro %u, kind %u) of %zu bytes: %s",
+			s->peer, IS_RECV(req) ? "receive" : "send", req->tag.step,
+			req->tag.micro, req->tag.kind, (size_t)(IS_RECV(req) ? CAP(req) : req->len), why);
 }
 
-static void enqueue(struct dtp_req **head, struct dtp_req **tail, struct dtp_req *r)
+/* the buffer [buf, buf + len) must lie inside mr (mr NULL: no check) */
+static const char *check_post(const struct dtp_stream *s, const struct dtp_mr *mr,
+			      const void *buf, size_t len, int *code)
 {
-	set_next(r, NULL);
-	if (*tail)
-		set_next(*tail, r);
-	else
-		*head = r;
-	*tail = r;
+	const char *p = buf;
+
+	*code = -EINVAL;
+	if (mr && (p < mr->base || len > mr->len || (size_t)(p - mr->base) > mr->len - len))
+		return "the buffer is not inside the registered region passed with it "
+		       "(register it with dtp_link_reg or dtp_link_alloc)";
+	*code = -EMSGSIZE;
+	if (len > s->max_msg)
+		return "larger than the link's largest message (max_msg_bytes)";
+	*code = 0;
+	return NULL;
 }
 
-int dtp_stream_isend(struct dtp_stream *s, const struct dtp_tag *tag, const void *buf,
-		     size_t len, struct dtp_req *req)
+static int stream_isend(struct dtp_stream *s, const struct dtp_tag *tag, const void *buf,
+			size_t len, struct dtp_mr *mr, struct dtp_req *req, struct dtp_err *err)
 {
+	const char *why;
 	int rc = 0;
 
-	if (len > s->max_msg)
-		return -EMSGSIZE;
 	req->state = REQ_PENDING;
 	req->status = 0;
 	req->tag = *tag;
 	req->len = len;
 	req->buf = (void *)buf;
+	req->mr = mr;
 	IS_RECV(req) = 0;
+	why = check_post(s, mr, buf, len, &rc);
+	if (why)
+		return post_refused(s, req, rc, why, err);
 	/* a small tensor with nothing queued ahead of it leaves without the
 	 * lock when the gate is free (nobody else is inside the engine) */
 	if (s->io->fast_send && len <= s->io->fast_max && gate_try(s)) {
@@ -456,9 +461,9 @@ int dtp_stream_isend(struct dtp_stream *s, const struct dtp_tag *tag, const void
 	}
 	lock(s);
 	if (s->fail) {
-		rc = post_failed(s, req);
+		rc = post_refused(s, req, s->fail, NULL, err);
 	} else {
-		enqueue(&s->sq, &s->sq_tail, req);
+		dtp_req_push(&s->sq, &s->sq_tail, req);
 		if (s->sq == req)
 			tx_progress(s);   /* small tensors leave right here */
 		maybe_kick(s);
@@ -467,9 +472,10 @@ int dtp_stream_isend(struct dtp_stream *s, const struct dtp_tag *tag, const void
 	return rc;
 }
 
-int dtp_stream_irecv(struct dtp_stream *s, const struct dtp_tag *tag, void *buf, size_t cap,
-		     struct dtp_req *req)
+static int stream_irecv(struct dtp_stream *s, const struct dtp_tag *tag, void *buf, size_t cap,
+			struct dtp_mr *mr, struct dtp_req *req, struct dtp_err *err)
 {
+	const char *why;
 	int rc = 0;
 
 	req->state = REQ_PENDING;
@@ -477,15 +483,21 @@ int dtp_stream_irecv(struct dtp_stream *s, const struct dtp_tag *tag, void *buf,
 	req->tag = *tag;
 	req->len = 0;
 	req->buf = buf;
+	req->mr = mr;
 	CAP(req) = cap;
 	IS_RECV(req) = 1;
 	ADVERTISED(req) = 0;
+	/* a receive larger than max_msg is fine: the frame's length is checked */
+	why = check_post(s, mr, buf, cap, &rc);
+	if (why && rc != -EMSGSIZE)
+		return post_refused(s, req, rc, why, err);
+	rc = 0;
 	lock(s);
 	if (s->fail) {
-		rc = post_failed(s, req);
+		rc = post_refused(s, req, s->fail, NULL, err);
 	} else {
 		s->rx_posted++;
-		enqueue(&s->rq, &s->rq_tail, req);
+		dtp_req_push(&s->rq, &s->rq_tail, req);
 		if (THREAD_HELPS(req))
 			s->big_rx++;
 		advertise(s);
@@ -550,7 +562,7 @@ static int fast_wait(struct dtp_stream *s, struct dtp_req *req, int timeout_ms)
 				return 0;
 		}
 		if (el < FAST_PAUSE_NS)
-			__builtin_ia32_pause();
+			dtp_cpu_pause();
 		else
 			sched_yield();
 	}
@@ -573,7 +585,7 @@ static int finish(struct dtp_stream *s, struct dtp_req *req, struct dtp_err *err
 	return req->status;
 }
 
-int dtp_stream_test(struct dtp_stream *s, struct dtp_req *req, int *done, struct dtp_err *err)
+static int stream_test(struct dtp_stream *s, struct dtp_req *req, int *done, struct dtp_err *err)
 {
 	int rc = 0;
 
@@ -596,8 +608,8 @@ int dtp_stream_test(struct dtp_stream *s, struct dtp_req *req, int *done, struct
 	return rc;
 }
 
-int dtp_stream_wait(struct dtp_stream *s, struct dtp_req *req, int timeout_ms,
-		    struct dtp_err *err)
+static int stream_wait(struct dtp_stream *s, struct dtp_req *req, int timeout_ms,
+		       struct dtp_err *err)
 {
 	uint64_t t0 = 0;     /* read once the request did not complete at once */
 	int rc;
@@ -693,7 +705,7 @@ int dtp_stream_reg(void *buf, size_t len, struct dtp_mr **out, struct dtp_err *e
 	if (!mr)
 		return dtp_errf(err, -ENOMEM, "no memory to register a buffer");
 	memset(mr, 0, sizeof(*mr));
-	mr->buf = buf;
+	mr->base = buf;
 	mr->len = len;
 	mr->shm_slot = -1;
 	mr->shm_fd = -1;
@@ -704,17 +716,6 @@ int dtp_stream_reg(void *buf, size_t len, struct dtp_mr **out, struct dtp_err *e
 void dtp_stream_dereg(struct dtp_mr *mr)
 {
 	free(mr);
-}
-
-int dtp_stream_mr_covers(const struct dtp_mr *mr, const void *buf, size_t len)
-{
-	const char *p = buf;
-
-	if (!mr)
-		return 0;
-	if (p < mr->buf || len > mr->len || (size_t)(p - mr->buf) > mr->len - len)
-		return -EINVAL;
-	return 0;
 }
 
 /* dtp_link_alloc/free (transport.h): the transport's own allocator when it
@@ -752,4 +753,32 @@ void dtp_link_free(struct dtp_link *l, void *buf, struct dtp_mr *mr)
 	}
 	dtp_link_dereg(l, mr);
 	dtp_free(buf);
+}
+
+static struct dtp_stream *stream_of(struct dtp_link *l)
+{
+	return &((struct dtp_stream_link *)(void *)l)->st;
+}
+
+int dtp_stream_link_isend(struct dtp_link *l, const struct dtp_tag *tag, const void *buf,
+			  size_t len, struct dtp_mr *mr, struct dtp_req *req, struct dtp_err *err)
+{
+	return stream_isend(stream_of(l), tag, buf, len, mr, req, err);
+}
+
+int dtp_stream_link_irecv(struct dtp_link *l, const struct dtp_tag *tag, void *buf, size_t cap,
+			  struct dtp_mr *mr, struct dtp_req *req, struct dtp_err *err)
+{
+	return stream_irecv(stream_of(l), tag, buf, cap, mr, req, err);
+}
+
+int dtp_stream_link_test(struct dtp_link *l, struct dtp_req *req, int *done, struct dtp_err *err)
+{
+	return stream_test(stream_of(l), req, done, err);
+}
+
+int dtp_stream_link_wait(struct dtp_link *l, struct dtp_req *req, int timeout_ms,
+			 struct dtp_err *err)
+{
+	return stream_wait(stream_of(l), req, timeout_ms, err);
 }

@@ -66,19 +66,6 @@ struct dtp_stream_io {
  * payload after it. Only a receive that was advertised accepts one. */
 #define DTP_FRAME_MAGIC_PLACED 0x50505444u   /* "DTPP" */
 
-/* A registered buffer. tcp/shm: bookkeeping; shm also records where the
- * peer can map it (shm_slot >= 0: an entry of this side's region table). */
-struct dtp_mr {
-	char *buf;
-	size_t len;
-	int shm_slot;                  /* -1: private memory */
-	uint32_t shm_gen;
-	uint64_t shm_off;              /* file offset of buf in the shared file */
-	int shm_fd;                    /* >= 0: the memfd dtp_link_alloc created (owned) */
-	void *shm_map;                 /* what to munmap when it is owned */
-	size_t shm_map_len;
-};
-
 /* receives at least this large get the progress thread's help */
 #define DTP_STREAM_BIG_RX (64u << 10)
 /* a caller waiting for an advertised receive at least this large asks
@@ -135,58 +122,28 @@ int dtp_stream_start(struct dtp_stream *s, struct dtp_err *err);
 /* stop and join the progress thread, free what init took */
 void dtp_stream_fini(struct dtp_stream *s);
 
-int dtp_stream_isend(struct dtp_stream *s, const struct dtp_tag *tag, const void *buf,
-		     size_t len, struct dtp_req *req);
-int dtp_stream_irecv(struct dtp_stream *s, const struct dtp_tag *tag, void *buf, size_t cap,
-		     struct dtp_req *req);
-int dtp_stream_test(struct dtp_stream *s, struct dtp_req *req, int *done, struct dtp_err *err);
-int dtp_stream_wait(struct dtp_stream *s, struct dtp_req *req, int timeout_ms,
-		    struct dtp_err *err);
+/* The links of the byte-stream transports (tcp, shm) start with these two
+ * members, in this order (each checks it with a static assertion), so that
+ * the engine serves their isend, irecv, test and wait directly: the
+ * dtp_stream_link_* functions are those ops (transport.h; isend and irecv
+ * check the buffer against mr here). */
+struct dtp_stream_link {
+	struct dtp_link_base base;
+	struct dtp_stream st;
+};
+int dtp_stream_link_isend(struct dtp_link *l, const struct dtp_tag *tag, const void *buf,
+			  size_t len, struct dtp_mr *mr, struct dtp_req *req, struct dtp_err *err);
+int dtp_stream_link_irecv(struct dtp_link *l, const struct dtp_tag *tag, void *buf, size_t cap,
+			  struct dtp_mr *mr, struct dtp_req *req, struct dtp_err *err);
+int dtp_stream_link_test(struct dtp_link *l, struct dtp_req *req, int *done, struct dtp_err *err);
+int dtp_stream_link_wait(struct dtp_link *l, struct dtp_req *req, int timeout_ms,
+			 struct dtp_err *err);
 
-/* shm.c, for tests and diagnostics: how many tensors of this link went by
- * one copy (placed straight into the receiver's buffer), sent and received.
- * -EINVAL when l is not an shm link. */
-int dtp_shm_placed(struct dtp_link *l, uint64_t *sent, uint64_t *received);
-/* ... and how many went by the small-message slots (io->fast_send/recv) */
-int dtp_shm_fast(struct dtp_link *l, uint64_t *sent, uint64_t *received);
+/* frames of this stream that went by io->fast_send / io->fast_recv */
 void dtp_stream_fast_counts(struct dtp_stream *s, uint64_t *sent, uint64_t *received);
-/* ... and how many chunks of the peer's copies into our receive buffers
- * this side copied itself (the shared copy, docs/wire-protocol.md) */
-int dtp_shm_helped(struct dtp_link *l, uint64_t *chunks);
 
 /* registration is bookkeeping only on tcp/shm */
 int dtp_stream_reg(void *buf, size_t len, struct dtp_mr **out, struct dtp_err *err);
 void dtp_stream_dereg(struct dtp_mr *mr);
-/* -EINVAL when [buf, buf+len) is not inside mr (mr NULL: no check) */
-int dtp_stream_mr_covers(const struct dtp_mr *mr, const void *buf, size_t len);
-
-/* sock.c: the TCP connection and handshake used by tcp and by the shm
- * rendezvous. The listener refuses strangers (logging why) and keeps waiting
- * until the deadline; the connector retries until the deadline. */
-int dtp_sock_accept_peer(const struct dtp_link_config *cfg, int *fd_out, struct dtp_err *err);
-int dtp_sock_connect_peer(const struct dtp_link_config *cfg, int *fd_out, struct dtp_err *err);
-/* The shm rendezvous over that connection. The listener creates a file of
- * `bytes` under /dev/shm, maps it, writes `head` at its start, sends the name,
- * waits for the connector's acknowledgement and removes the name. The
- * connector maps the named file, checks that it starts with `head` (same
- * layout) and acknowledges. Both return the mapping. */
-int dtp_sock_share_segment(int fd, const struct dtp_link_config *cfg, size_t bytes,
-			   const void *head, size_t head_len, void **map_out, struct dtp_err *err);
-int dtp_sock_map_segment(int fd, const struct dtp_link_config *cfg, size_t bytes,
-			 const void *head, size_t head_len, void **map_out, struct dtp_err *err);
-/* Open the peer's file /proc/<pid>/fd/<fd>, check that it is the one named
- * (inode, device, at least size bytes) and map size bytes of it shared.
- * NULL on success, else why not (for a message). */
-const char *dtp_shm_map_peer_file(int pid, int fd, uint64_t ino, uint64_t dev, size_t size,
-				  void **map_out);
-/* Is [buf, buf+len) inside one shared file mapping of this process whose file
- * this process holds open? 0 with that fd, its stat and buf's file offset;
- * -1 if not. (Reads /proc/self/maps and fstats open fds: start-up only.) */
-struct stat;
-int dtp_shm_find_shared_file(const void *buf, size_t len, int *fd_out, struct stat *sb,
-			     uint64_t *off);
-/* blocking helpers with a deadline (dtp_now_ns() clock); 0, -ETIMEDOUT, -ECONNRESET */
-int dtp_sock_read_full(int fd, void *buf, size_t n, uint64_t deadline_ns);
-int dtp_sock_write_full(int fd, const void *buf, size_t n, uint64_t deadline_ns);
 
 #endif

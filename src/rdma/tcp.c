@@ -12,13 +12,14 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "rdma/sock.h"
 #include "rdma/stream.h"
 
 #define TCP_READAHEAD (64 << 10)
 /* While the rest of a large payload is on its way, poll wakes the reader only
  * once this much of it is queued (SO_RCVLOWAT): one wake-up and one large copy
- * per MiB instead of one per few segments. 4 MiB tensors: 0.87-0.95 -> 0.98-1.26
- * of qperf in an A/B (docs/benchmarks.md). Far below the 8 MiB receive buffer,
+ * per MiB instead of one per few segments (the A/B is in docs/benchmarks.md,
+ * "Transport"). Far below the 8 MiB receive buffer,
  * and since Linux 5.10 poll also reports readable when the window closes. */
 #define TCP_LOWAT_MAX (1 << 20)
 
@@ -155,35 +156,6 @@ static void tcp_dereg(struct dtp_link *l, struct dtp_mr *mr)
 	dtp_stream_dereg(mr);
 }
 
-static int tcp_isend(struct dtp_link *l, const struct dtp_tag *tag, const void *buf,
-		     size_t len, struct dtp_mr *mr, struct dtp_req *req)
-{
-	if (dtp_stream_mr_covers(mr, buf, len))
-		return -EINVAL;
-	req->mr = mr;
-	return dtp_stream_isend(&tcp_of(l)->st, tag, buf, len, req);
-}
-
-static int tcp_irecv(struct dtp_link *l, const struct dtp_tag *tag, void *buf, size_t cap,
-		     struct dtp_mr *mr, struct dtp_req *req)
-{
-	if (dtp_stream_mr_covers(mr, buf, cap))
-		return -EINVAL;
-	req->mr = mr;
-	return dtp_stream_irecv(&tcp_of(l)->st, tag, buf, cap, req);
-}
-
-static int tcp_test(struct dtp_link *l, struct dtp_req *req, int *done, struct dtp_err *err)
-{
-	return dtp_stream_test(&tcp_of(l)->st, req, done, err);
-}
-
-static int tcp_wait(struct dtp_link *l, struct dtp_req *req, int timeout_ms,
-		    struct dtp_err *err)
-{
-	return dtp_stream_wait(&tcp_of(l)->st, req, timeout_ms, err);
-}
-
 static void tcp_close(struct dtp_link *l)
 {
 	struct dtp_tcp_link *t = tcp_of(l);
@@ -194,14 +166,18 @@ static void tcp_close(struct dtp_link *l)
 	free(t);
 }
 
+_Static_assert(offsetof(struct dtp_tcp_link, base) == offsetof(struct dtp_stream_link, base) &&
+	       offsetof(struct dtp_tcp_link, st) == offsetof(struct dtp_stream_link, st),
+	       "the engine serves this link's requests (stream.h)");
+
 const struct dtp_transport_ops dtp_tcp_ops = {
 	.name = "tcp",
 	.open = tcp_open,
 	.reg = tcp_reg,
 	.dereg = tcp_dereg,
-	.isend = tcp_isend,
-	.irecv = tcp_irecv,
-	.test = tcp_test,
-	.wait = tcp_wait,
+	.isend = dtp_stream_link_isend,
+	.irecv = dtp_stream_link_irecv,
+	.test = dtp_stream_link_test,
+	.wait = dtp_stream_link_wait,
 	.close = tcp_close,
 };

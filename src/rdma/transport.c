@@ -166,15 +166,15 @@ void dtp_link_dereg(struct dtp_link *l, struct dtp_mr *mr)
 }
 
 int dtp_link_isend(struct dtp_link *l, const struct dtp_tag *tag, const void *buf, size_t len,
-		   struct dtp_mr *mr, struct dtp_req *req)
+		   struct dtp_mr *mr, struct dtp_req *req, struct dtp_err *err)
 {
-	return ops_of(l)->isend(l, tag, buf, len, mr, req);
+	return ops_of(l)->isend(l, tag, buf, len, mr, req, err);
 }
 
 int dtp_link_irecv(struct dtp_link *l, const struct dtp_tag *tag, void *buf, size_t cap,
-		   struct dtp_mr *mr, struct dtp_req *req)
+		   struct dtp_mr *mr, struct dtp_req *req, struct dtp_err *err)
 {
-	return ops_of(l)->irecv(l, tag, buf, cap, mr, req);
+	return ops_of(l)->irecv(l, tag, buf, cap, mr, req, err);
 }
 
 int dtp_link_test(struct dtp_link *l, struct dtp_req *req, int *done, struct dtp_err *err)
@@ -191,4 +191,11 @@ void dtp_link_close(struct dtp_link *l)
 {
 	if (l)
 		ops_of(l)->close(l);
+}
+
+void dtp_link_stats(struct dtp_link *l, struct dtp_link_stats *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (ops_of(l)->stats)
+		ops_of(l)->stats(l, out);
 }

@@ -96,15 +96,29 @@ struct dtp_req {
 
 struct dtp_link;                 /* one connected peer (opaque) */
 
+/* Which way the messages of a link went so far (docs/wire-protocol.md), for
+ * benchmarks and diagnostics. Which path a message takes depends on timing,
+ * so tests assert content and order, not these. A count a transport does not
+ * have stays 0 (tcp has none). */
+struct dtp_link_stats {
+	uint64_t small_sent, small_recv;     /* eager path: shm small-message slots,
+						verbs eager SENDs */
+	uint64_t placed_sent, placed_recv;   /* one copy, straight into the receiver's
+						buffer: shm placed tensors, verbs
+						rendezvous WRITE_WITH_IMMs */
+	uint64_t helped_chunks;              /* shm: chunks of the peer's copies into
+						our buffers that this side copied */
+};
+
 struct dtp_transport_ops {
 	const char *name;
 	int (*open)(const struct dtp_link_config *cfg, struct dtp_link **out, struct dtp_err *err);
 	int (*reg)(struct dtp_link *l, void *buf, size_t len, struct dtp_mr **out, struct dtp_err *err);
 	void (*dereg)(struct dtp_link *l, struct dtp_mr *mr);
 	int (*isend)(struct dtp_link *l, const struct dtp_tag *tag, const void *buf, size_t len,
-		     struct dtp_mr *mr, struct dtp_req *req);
+		     struct dtp_mr *mr, struct dtp_req *req, struct dtp_err *err);
 	int (*irecv)(struct dtp_link *l, const struct dtp_tag *tag, void *buf, size_t cap,
-		     struct dtp_mr *mr, struct dtp_req *req);
+		     struct dtp_mr *mr, struct dtp_req *req, struct dtp_err *err);
 	int (*test)(struct dtp_link *l, struct dtp_req *req, int *done, struct dtp_err *err);
 	int (*wait)(struct dtp_link *l, struct dtp_req *req, int timeout_ms, struct dtp_err *err);
 	void (*close)(struct dtp_link *l);
@@ -112,6 +126,8 @@ struct dtp_transport_ops {
 	int (*alloc)(struct dtp_link *l, size_t len, void **buf, struct dtp_mr **mr,
 		     struct dtp_err *err);
 	void (*free)(struct dtp_link *l, void *buf, struct dtp_mr *mr);
+	/* optional (NULL: all counts 0) */
+	void (*stats)(struct dtp_link *l, struct dtp_link_stats *out);
 };
 
 extern const struct dtp_transport_ops dtp_tcp_ops;
@@ -140,17 +156,23 @@ void dtp_link_dereg(struct dtp_link *l, struct dtp_mr *mr);
 int dtp_link_alloc(struct dtp_link *l, size_t len, void **buf, struct dtp_mr **mr,
 		   struct dtp_err *err);
 void dtp_link_free(struct dtp_link *l, void *buf, struct dtp_mr *mr);
-/* Post a send of len bytes; buf must stay untouched until the request completes. */
+/* Post a send of len bytes; buf must stay untouched until the request completes.
+ * A refused post (buffer outside mr, larger than max_msg_bytes, the link has
+ * failed) returns a negative errno and says why in err, naming the peer; the
+ * request is not pending then (do not wait for it). */
 int dtp_link_isend(struct dtp_link *l, const struct dtp_tag *tag, const void *buf, size_t len,
-		   struct dtp_mr *mr, struct dtp_req *req);
-/* Post a receive of at most cap bytes with the expected tag. */
+		   struct dtp_mr *mr, struct dtp_req *req, struct dtp_err *err);
+/* Post a receive of at most cap bytes with the expected tag (errors as isend). */
 int dtp_link_irecv(struct dtp_link *l, const struct dtp_tag *tag, void *buf, size_t cap,
-		   struct dtp_mr *mr, struct dtp_req *req);
+		   struct dtp_mr *mr, struct dtp_req *req, struct dtp_err *err);
 int dtp_link_test(struct dtp_link *l, struct dtp_req *req, int *done, struct dtp_err *err);
 /* Wait until the request completes. timeout_ms < 0: no limit. -ETIMEDOUT names
  * the peer and the tag and leaves the request pending (wait again, or close
  * the link); a dead peer gives -ECONNRESET naming the peer stage. */
 int dtp_link_wait(struct dtp_link *l, struct dtp_req *req, int timeout_ms, struct dtp_err *err);
 void dtp_link_close(struct dtp_link *l);
+/* The link's counts so far (struct dtp_link_stats); any thread, any time
+ * before close. */
+void dtp_link_stats(struct dtp_link *l, struct dtp_link_stats *out);
 
 #endif

@@ -17,7 +17,6 @@
 
 #include <errno.h>
 #include <limits.h>
-#include <linux/futex.h>
 #include <poll.h>
 #include <sched.h>
 #include <stdio.h>
@@ -25,7 +24,6 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/resource.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "base/base.h"
@@ -82,20 +80,13 @@ static int poll_once(struct dtp_verbs_link *l)
 	return n;
 }
 
-static void futex_wait(uint32_t *w, uint32_t v, uint32_t ns)
-{
-	struct timespec ts = { .tv_sec = 0, .tv_nsec = (long)ns };
-
-	syscall(SYS_futex, w, FUTEX_WAIT_PRIVATE, v, &ts, NULL, 0);
-}
-
 /* ask the progress thread to drive the link now (it may be parked) */
 static void hand_over(struct dtp_verbs_link *l)
 {
 	__atomic_store_n(&l->handoff, 1, __ATOMIC_SEQ_CST);
 	__atomic_add_fetch(&l->unpark, 1, __ATOMIC_SEQ_CST);
 	if (__atomic_load_n(&l->parked, __ATOMIC_SEQ_CST))
-		syscall(SYS_futex, &l->unpark, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
+		dtp_futex_wake(&l->unpark, 0);
 }
 
 /* a caller is in the link: the progress thread keeps off it for PARK_NS */
@@ -131,7 +122,7 @@ static void *progress_main(void *arg)
 				__atomic_store_n(&l->handoff, 0, __ATOMIC_SEQ_CST);
 			seen = c;
 			__atomic_store_n(&l->parked, 1, __ATOMIC_SEQ_CST);
-			futex_wait(&l->unpark, u, PARK_NS);
+			dtp_futex_wait(&l->unpark, u, PARK_NS, 0);
 			__atomic_store_n(&l->parked, 0, __ATOMIC_SEQ_CST);
 			idle_since = dtp_now_ns();
 			continue;
@@ -252,8 +243,8 @@ static int verbs_reg(struct dtp_link *link, void *buf, size_t len, struct dtp_mr
 	m = calloc(1, sizeof(*m));
 	if (!m)
 		return dtp_errf(err, -ENOMEM, "verbs link: out of memory");
-	m->mr = l->api->reg_mr(l->pd, buf, len, IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE);
-	if (!m->mr) {
+	m->ibv = l->api->reg_mr(l->pd, buf, len, IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE);
+	if (!m->ibv) {
 		int e = errno ? errno : ENOMEM;
 
 		free(m);
@@ -292,26 +283,23 @@ static void verbs_dereg(struct dtp_link *link, struct dtp_mr *m)
 	}
 	l->reg_bytes -= m->len;
 	pthread_mutex_unlock(&l->mu);
-	l->api->dereg_mr(m->mr);
+	l->api->dereg_mr(m->ibv);
 	free(m);
 }
 
 static int check_buf(struct dtp_verbs_link *l, const char *op, const void *buf, size_t len,
-		     const struct dtp_mr *m)
+		     const struct dtp_mr *m, struct dtp_err *err)
 {
 	const char *p = buf;
 
-	if (!m || p < m->base || len > m->len || (size_t)(p - m->base) > m->len - len) {
-		dtp_errf(NULL, -EINVAL, "verbs link stage %d <-> stage %d: %s of %zu bytes at %p: the "
-			 "buffer is not inside the registered region passed with it (use dtp_link_reg)",
-			 l->base.cfg.self_stage, l->base.cfg.peer_stage, op, len, buf);
-		return -EINVAL;
-	}
-	if (len > UINT32_MAX) {
-		dtp_errf(NULL, -EMSGSIZE, "verbs link: %s of %zu bytes: at most 4 GiB - 1 per tensor",
-			 op, len);
-		return -EMSGSIZE;
-	}
+	if (!m || p < m->base || len > m->len || (size_t)(p - m->base) > m->len - len)
+		return dtp_errf(err, -EINVAL, "verbs link stage %d <-> %s: %s of %zu bytes at %p: "
+				"the buffer is not inside the registered region passed with it (use "
+				"dtp_link_reg)", l->base.cfg.self_stage, l->peer_desc, op, len, buf);
+	if (len > UINT32_MAX)
+		return dtp_errf(err, -EMSGSIZE, "verbs link stage %d <-> %s: %s of %zu bytes: at "
+				"most 4 GiB - 1 per tensor", l->base.cfg.self_stage, l->peer_desc,
+				op, len);
 	return 0;
 }
 
@@ -332,7 +320,8 @@ static struct dtp_mr *find_mr(struct dtp_verbs_link *l, const void *buf, size_t 
  * path, for callers that registered nothing) a registration for this request
  * only, released when it completes */
 static int buf_key(struct dtp_verbs_link *l, const char *op, const void *buf, size_t len,
-		   struct dtp_mr **mr, struct ibv_mr **tmp, uint32_t *key, int remote)
+		   struct dtp_mr **mr, struct ibv_mr **tmp, uint32_t *key, int remote,
+		   struct dtp_err *err)
 {
 	int rc;
 
@@ -340,13 +329,14 @@ static int buf_key(struct dtp_verbs_link *l, const char *op, const void *buf, si
 	if (!*mr)
 		*mr = find_mr(l, buf, len);
 	if (*mr) {
-		rc = check_buf(l, op, buf, len, *mr);
+		rc = check_buf(l, op, buf, len, *mr, err);
 		if (rc)
 			return rc;
-		*key = remote ? (*mr)->mr->rkey : (*mr)->mr->lkey;
+		*key = remote ? (*mr)->ibv->rkey : (*mr)->ibv->lkey;
 		return 0;
 	}
-	rc = check_buf(l, op, buf, len, &(struct dtp_mr){ .base = (char *)(uintptr_t)buf, .len = len });
+	rc = check_buf(l, op, buf, len, &(struct dtp_mr){ .base = (char *)(uintptr_t)buf, .len = len },
+		       err);
 	if (rc)
 		return rc;
 	*key = 0;
@@ -357,11 +347,11 @@ static int buf_key(struct dtp_verbs_link *l, const char *op, const void *buf, si
 	if (!*tmp) {
 		int e = errno ? errno : ENOMEM;
 
-		dtp_errf(NULL, -e, "verbs link stage %d <-> stage %d: %s of %zu bytes at %p: the buffer "
-			 "is in no registered region and registering it failed (%s): register buffers "
-			 "once with dtp_link_reg and raise RLIMIT_MEMLOCK (ulimit -l) to cover them",
-			 l->base.cfg.self_stage, l->base.cfg.peer_stage, op, len, buf, strerror(e));
-		return -e;
+		return dtp_errf(err, -e, "verbs link stage %d <-> %s: %s of %zu bytes at %p: the "
+				"buffer is in no registered region and registering it failed (%s): "
+				"register buffers once with dtp_link_reg and raise RLIMIT_MEMLOCK "
+				"(ulimit -l) to cover them", l->base.cfg.self_stage, l->peer_desc, op,
+				len, buf, strerror(e));
 	}
 	if (!l->warned_unreg) {
 		l->warned_unreg = 1;
@@ -373,40 +363,38 @@ static int buf_key(struct dtp_verbs_link *l, const char *op, const void *buf, si
 	return 0;
 }
 
-static int verbs_isend(struct dtp_link *link, const struct dtp_tag *tag, const void *buf,
-		       size_t len, struct dtp_mr *mr, struct dtp_req *req)
+/* isend (is_send) or irecv: the buffer's key, then the request to the matcher */
+static int post(struct dtp_link *link, int is_send, const struct dtp_tag *tag, void *buf,
+		size_t len, struct dtp_mr *mr, struct dtp_req *req, struct dtp_err *err)
 {
 	struct dtp_verbs_link *l = vl(link);
 	struct ibv_mr *tmp;
 	uint32_t key;
-	int rc = buf_key(l, "isend", buf, len, &mr, &tmp, &key, 0);
+	int rc = buf_key(l, is_send ? "isend" : "irecv", buf, len, &mr, &tmp, &key, !is_send, err);
 
 	if (rc)
 		return rc;
 	note_call(l);
 	req->mr = mr;
 	pthread_mutex_lock(&l->mu);
-	dtp_vq_isend(&l->q, tag, buf, len, key, tmp, req);
+	if (is_send)
+		dtp_vq_isend(&l->q, tag, buf, len, key, tmp, req);
+	else
+		dtp_vq_irecv(&l->q, tag, buf, len, key, tmp, req);
 	pthread_mutex_unlock(&l->mu);
 	return 0;
 }
 
-static int verbs_irecv(struct dtp_link *link, const struct dtp_tag *tag, void *buf, size_t cap,
-		       struct dtp_mr *mr, struct dtp_req *req)
+static int verbs_isend(struct dtp_link *link, const struct dtp_tag *tag, const void *buf,
+		       size_t len, struct dtp_mr *mr, struct dtp_req *req, struct dtp_err *err)
 {
-	struct dtp_verbs_link *l = vl(link);
-	struct ibv_mr *tmp;
-	uint32_t key;
-	int rc = buf_key(l, "irecv", buf, cap, &mr, &tmp, &key, 1);
+	return post(link, 1, tag, (void *)(uintptr_t)buf, len, mr, req, err);
+}
 
-	if (rc)
-		return rc;
-	note_call(l);
-	req->mr = mr;
-	pthread_mutex_lock(&l->mu);
-	dtp_vq_irecv(&l->q, tag, buf, cap, key, tmp, req);
-	pthread_mutex_unlock(&l->mu);
-	return 0;
+static int verbs_irecv(struct dtp_link *link, const struct dtp_tag *tag, void *buf, size_t cap,
+		       struct dtp_mr *mr, struct dtp_req *req, struct dtp_err *err)
+{
+	return post(link, 0, tag, buf, cap, mr, req, err);
 }
 
 static int finish(struct dtp_verbs_link *l, struct dtp_req *req, struct dtp_err *err)
@@ -521,6 +509,17 @@ void dtp_verbs_stats(struct dtp_link *link, struct dtp_vq_stats *out)
 	pthread_mutex_unlock(&l->mu);
 }
 
+static void verbs_link_stats(struct dtp_link *link, struct dtp_link_stats *out)
+{
+	struct dtp_vq_stats st;
+
+	dtp_verbs_stats(link, &st);
+	out->small_sent = st.eager_sent;
+	out->small_recv = st.eager_recv;
+	out->placed_sent = st.rndv_sent;
+	out->placed_recv = st.rndv_recv;
+}
+
 static void print_stats(struct dtp_verbs_link *l)
 {
 	const struct dtp_vq_stats *st = &l->q.st;
@@ -591,4 +590,5 @@ const struct dtp_transport_ops dtp_verbs_ops = {
 	.test = verbs_test,
 	.wait = verbs_wait,
 	.close = verbs_close,
+	.stats = verbs_link_stats,
 };

@@ -10,13 +10,6 @@
 #include "rdma/link.h"
 #include "rdma/verbs_proto.h"
 
-struct dtp_mr {
-	struct dtp_mr *next;                 /* the link's registered regions */
-	struct ibv_mr *mr;
-	char *base;
-	size_t len;
-};
-
 struct dtp_verbs_link {
 	struct dtp_link_base base;           /* must come first */
 	const struct dtp_verbs_api *api;

@@ -21,13 +21,6 @@
 #define REJECT_MAGIC "DTPR"      /* our reject private data: magic + reason text */
 #define REJECT_MAX 140           /* IB CM REJ private data holds 148 bytes */
 
-static int ms_left(uint64_t deadline)
-{
-	uint64_t now = dtp_now_ns();
-
-	return now >= deadline ? 0 : (int)((deadline - now) / 1000000u) + 1;
-}
-
 /* next connection event, or -ETIMEDOUT at the deadline (channel fd is non-blocking) */
 static int next_event(struct rdma_event_channel *ch, uint64_t deadline, struct rdma_cm_event **ev)
 {
@@ -39,7 +32,7 @@ static int next_event(struct rdma_event_channel *ch, uint64_t deadline, struct r
 			return 0;
 		if (errno != EAGAIN && errno != EWOULDBLOCK)
 			return -errno;
-		ms = ms_left(deadline);
+		ms = dtp_ms_left(deadline);
 		if (ms == 0)
 			return -ETIMEDOUT;
 		poll(&p, 1, ms > 200 ? 200 : ms);
@@ -206,6 +199,21 @@ static size_t event_pdata(const struct rdma_cm_event *ev, uint8_t *pdata)
 	return n;
 }
 
+/* The next connection event must be `want` (address or route resolved): 0;
+ * 1 when another came (*type); -ETIMEDOUT at the deadline, or -errno. */
+static int expect_event(struct rdma_event_channel *ch, uint64_t deadline, int want, int *type)
+{
+	struct rdma_cm_event *ev;
+	int rc = next_event(ch, deadline, &ev);
+
+	*type = -1;
+	if (rc)
+		return rc;
+	*type = ev->event;
+	rdma_ack_cm_event(ev);
+	return *type == want ? 0 : 1;
+}
+
 /* one connection attempt; *permanent = 1 when retrying cannot help */
 static int try_connect(struct dtp_verbs_link *l, struct sockaddr *dst, uint64_t deadline,
 		       int *permanent, struct dtp_err *err)
@@ -225,12 +233,8 @@ static int try_connect(struct dtp_verbs_link *l, struct sockaddr *dst, uint64_t 
 	rc = -EHOSTUNREACH;
 	if (rdma_resolve_addr(id, NULL, dst, 2000))
 		goto out_destroy_id;
-	if ((rc = next_event(l->ch, deadline, &ev)))
-		goto out_destroy_id;
-	rc = -EHOSTUNREACH;
-	type = ev->event;
-	rdma_ack_cm_event(ev);
-	if (type != RDMA_CM_EVENT_ADDR_RESOLVED) {
+	rc = expect_event(l->ch, deadline, RDMA_CM_EVENT_ADDR_RESOLVED, &type);
+	if (rc == 1) {
 		*permanent = 1;
 		rc = dtp_errf(err, -EHOSTUNREACH, "verbs link stage %d -> stage %d: %s is not reachable "
 			      "through an RDMA device (%s): give the listener's address on its RDMA "
@@ -238,14 +242,15 @@ static int try_connect(struct dtp_verbs_link *l, struct sockaddr *dst, uint64_t 
 			      c->host, rdma_event_str(type));
 		goto out_destroy_id;
 	}
-	if (rdma_resolve_route(id, 2000))
-		goto out_destroy_id;
-	if ((rc = next_event(l->ch, deadline, &ev)))
+	if (rc)
 		goto out_destroy_id;
 	rc = -EHOSTUNREACH;
-	type = ev->event;
-	rdma_ack_cm_event(ev);
-	if (type != RDMA_CM_EVENT_ROUTE_RESOLVED)
+	if (rdma_resolve_route(id, 2000))
+		goto out_destroy_id;
+	rc = expect_event(l->ch, deadline, RDMA_CM_EVENT_ROUTE_RESOLVED, &type);
+	if (rc)
+		rc = rc == 1 ? -EHOSTUNREACH : rc;
+	if (rc)
 		goto out_destroy_id;
 	rc = setup_resources(l, id, err);
 	if (rc) {
@@ -314,7 +319,7 @@ static int do_connect(struct dtp_verbs_link *l, struct sockaddr *dst, uint64_t d
 			return dtp_errf(err, rc, "%s", e1.msg);
 		if (e1.code)
 			last = e1;
-		if (ms_left(deadline) == 0)
+		if (dtp_ms_left(deadline) == 0)
 			break;
 		usleep(50 * 1000);
 	}

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "base/log.h"
+#include "rdma/link.h"
 #include "rdma/verbs_proto.h"
 
 static uint64_t tag_pack(const struct dtp_tag *t)
@@ -21,30 +22,6 @@ static uint64_t tag_pack(const struct dtp_tag *t)
 static int tag_eq(const struct dtp_tag *a, const struct dtp_tag *b)
 {
 	return a->step == b->step && a->micro == b->micro && a->kind == b->kind;
-}
-
-static struct dtp_req *next_of(const struct dtp_req *r) { return (struct dtp_req *)(uintptr_t)r->priv[0]; }
-
-static void list_push(struct dtp_req **head, struct dtp_req **tail, struct dtp_req *r)
-{
-	r->priv[0] = 0;
-	if (*tail)
-		(*tail)->priv[0] = (uint64_t)(uintptr_t)r;
-	else
-		*head = r;
-	*tail = r;
-}
-
-static struct dtp_req *list_pop(struct dtp_req **head, struct dtp_req **tail)
-{
-	struct dtp_req *r = *head;
-
-	if (!r)
-		return NULL;
-	*head = next_of(r);
-	if (!*head)
-		*tail = NULL;
-	return r;
 }
 
 static void set_seq(struct dtp_req *r, uint32_t seq)
@@ -70,9 +47,9 @@ void dtp_vq_fail_pending(struct dtp_vq *q)
 {
 	struct dtp_req *r;
 
-	while ((r = list_pop(&q->spend_head, &q->spend_tail)))
+	while ((r = dtp_req_pop(&q->spend_head, &q->spend_tail)))
 		dtp_vq_req_done(q, r, q->fatal);
-	while ((r = list_pop(&q->rhead, &q->rtail)))
+	while ((r = dtp_req_pop(&q->rhead, &q->rtail)))
 		dtp_vq_req_done(q, r, q->fatal);
 	q->rcur = NULL;
 	q->rts_req = NULL;
@@ -194,7 +171,7 @@ void dtp_vq_kick_send(struct dtp_vq *q)
 		if (r->len <= DTP_VEAGER_MAX) {
 			if (!can_stage(q))
 				return;          /* a credit or a staging buffer comes back */
-			list_pop(&q->spend_head, &q->spend_tail);
+			dtp_req_pop(&q->spend_head, &q->spend_tail);
 			send_eager(q, r);
 		} else if (adv && adv->seq == q->snext) {
 			struct dtp_vmsg a = *adv;
@@ -203,7 +180,7 @@ void dtp_vq_kick_send(struct dtp_vq *q)
 			    q->sslot[q->snext % (uint32_t)q->slots])
 				return;          /* its slot's WRITE completes first */
 			sadv_pop(q);
-			list_pop(&q->spend_head, &q->spend_tail);
+			dtp_req_pop(&q->spend_head, &q->spend_tail);
 			if (!tag_eq(&r->tag, &a.tag) || r->len > a.len)
 				send_nack(q, r, &a);
 			else
@@ -213,7 +190,7 @@ void dtp_vq_kick_send(struct dtp_vq *q)
 			 * small one, which cannot take this payload */
 			if (!can_stage(q))
 				return;
-			list_pop(&q->spend_head, &q->spend_tail);
+			dtp_req_pop(&q->spend_head, &q->spend_tail);
 			send_nack(q, r, NULL);
 		} else {
 			struct dtp_vmsg rts = { .type = DTP_VMSG_RTS, .seq = q->snext, .len = r->len,
@@ -249,7 +226,7 @@ void dtp_vq_isend(struct dtp_vq *q, const struct dtp_tag *tag, const void *buf, 
 		dtp_vq_req_done(q, req, q->fatal);
 		return;
 	}
-	list_push(&q->spend_head, &q->spend_tail, req);
+	dtp_req_push(&q->spend_head, &q->spend_tail, req);
 	dtp_vq_kick_send(q);
 }
 
@@ -272,10 +249,18 @@ static void send_adv(struct dtp_vq *q, struct dtp_req *r)
 	q->nadv_posted++;
 }
 
+/* an ADV may go: fewer than `slots` whose message has not arrived, and fewer
+ * than `slots` whose SEND has not completed (the peer's WRITE may come back
+ * before our completion does) */
+static int adv_room(const struct dtp_vq *q)
+{
+	return q->radv_out < q->slots && q->nadv_posted - q->nadv_done < (uint32_t)q->slots;
+}
+
 /* advertise the irecvs that need it, in order, at most `slots` outstanding */
 void dtp_vq_kick_recv(struct dtp_vq *q)
 {
-	if (!q->fatal && q->rts_req && q->radv_out < q->slots) {
+	if (!q->fatal && q->rts_req && adv_room(q)) {
 		send_adv(q, q->rts_req);
 		q->rts_req = NULL;
 	}
@@ -283,12 +268,12 @@ void dtp_vq_kick_recv(struct dtp_vq *q)
 		struct dtp_req *r = q->rcur;
 
 		if (!(r->priv[3] & DTP_VRQ_ADV) && needs_adv(r)) {
-			if (q->radv_out >= q->slots)
+			if (!adv_room(q))
 				break;
 			send_adv(q, r);
 		}
 		r->priv[3] |= DTP_VRQ_SEEN;
-		q->rcur = next_of(r);
+		q->rcur = dtp_req_next(r);
 	}
 }
 
@@ -343,7 +328,7 @@ void dtp_vq_irecv(struct dtp_vq *q, const struct dtp_tag *tag, void *buf, size_t
 		dtp_vq_req_done(q, req, q->fatal);
 		return;
 	}
-	list_push(&q->rhead, &q->rtail, req);
+	dtp_req_push(&q->rhead, &q->rtail, req);
 	if (q->rts_early && q->rts_seq == seq) {
 		req->priv[3] |= DTP_VRQ_RTS;
 		q->rts_early = 0;
@@ -368,13 +353,13 @@ static int arrival_ok(struct dtp_vq *q, uint32_t seq, const char *what)
 /* the oldest irecv got its message: the next arrival is the next irecv's */
 static struct dtp_req *take_head(struct dtp_vq *q)
 {
-	struct dtp_req *r = list_pop(&q->rhead, &q->rtail);
+	struct dtp_req *r = dtp_req_pop(&q->rhead, &q->rtail);
 
 	q->rarr_next++;
 	if (!r)
 		return NULL;
 	if (q->rcur == r)
-		q->rcur = next_of(r);
+		q->rcur = dtp_req_next(r);
 	if (q->rts_req == r)
 		q->rts_req = NULL;
 	if (r->priv[3] & DTP_VRQ_ADV)

@@ -18,28 +18,22 @@
 
 /* ---------------------------------------------------------------- wire */
 
-static void put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }
-static void put32(uint8_t *p, uint32_t v) { put16(p, (uint16_t)v); put16(p + 2, (uint16_t)(v >> 16)); }
-static void put64(uint8_t *p, uint64_t v) { put32(p, (uint32_t)v); put32(p + 4, (uint32_t)(v >> 32)); }
-static uint16_t get16(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
-static uint32_t get32(const uint8_t *p) { return get16(p) | ((uint32_t)get16(p + 2) << 16); }
-static uint64_t get64(const uint8_t *p) { return get32(p) | ((uint64_t)get32(p + 4) << 32); }
 
 /* offset: 0 type u16, 2 credits u16, 4 seq u32, 8 addr u64, 16 len u64,
  * 24 rkey u32, 28 step u32, 32 micro u16, 34 kind u16, 36 flags u32 */
 void dtp_vmsg_pack(const struct dtp_vmsg *m, uint8_t out[DTP_VMSG_WIRE])
 {
 	memset(out, 0, DTP_VMSG_WIRE);
-	put16(out, m->type);
-	put16(out + 2, m->credits);
-	put32(out + 4, m->seq);
-	put64(out + 8, m->addr);
-	put64(out + 16, m->len);
-	put32(out + 24, m->rkey);
-	put32(out + 28, m->tag.step);
-	put16(out + 32, m->tag.micro);
-	put16(out + 34, m->tag.kind);
-	put32(out + 36, m->flags);
+	dtp_put_le16(out, m->type);
+	dtp_put_le16(out + 2, m->credits);
+	dtp_put_le32(out + 4, m->seq);
+	dtp_put_le64(out + 8, m->addr);
+	dtp_put_le64(out + 16, m->len);
+	dtp_put_le32(out + 24, m->rkey);
+	dtp_put_le32(out + 28, m->tag.step);
+	dtp_put_le16(out + 32, m->tag.micro);
+	dtp_put_le16(out + 34, m->tag.kind);
+	dtp_put_le32(out + 36, m->flags);
 }
 
 int dtp_vmsg_unpack(const uint8_t *buf, size_t len, struct dtp_vmsg *m)
@@ -48,18 +42,18 @@ int dtp_vmsg_unpack(const uint8_t *buf, size_t len, struct dtp_vmsg *m)
 
 	if (len < DTP_VMSG_WIRE)
 		return -EPROTO;
-	v.type = get16(buf);
+	v.type = dtp_le16(buf);
 	if (v.type < DTP_VMSG_ADV || v.type > DTP_VMSG_CREDIT)
 		return -EPROTO;
-	v.credits = get16(buf + 2);
-	v.seq = get32(buf + 4);
-	v.addr = get64(buf + 8);
-	v.len = get64(buf + 16);
-	v.rkey = get32(buf + 24);
-	v.tag.step = get32(buf + 28);
-	v.tag.micro = get16(buf + 32);
-	v.tag.kind = get16(buf + 34);
-	v.flags = get32(buf + 36);
+	v.credits = dtp_le16(buf + 2);
+	v.seq = dtp_le32(buf + 4);
+	v.addr = dtp_le64(buf + 8);
+	v.len = dtp_le64(buf + 16);
+	v.rkey = dtp_le32(buf + 24);
+	v.tag.step = dtp_le32(buf + 28);
+	v.tag.micro = dtp_le16(buf + 32);
+	v.tag.kind = dtp_le16(buf + 34);
+	v.flags = dtp_le32(buf + 36);
 	*m = v;
 	return 0;
 }
@@ -371,7 +365,7 @@ static void on_recv(struct dtp_vq *q, const struct ibv_wc *wc, uint32_t idx)
 	} else if (dtp_vmsg_unpack(dtp_vq_rbuf(q, idx), wc->byte_len, &m)) {
 		dtp_vq_fail(q, -EPROTO, "verbs link stage %d <- stage %d: malformed message (%u "
 			    "bytes, type %u): a stranger or a version mismatch",
-			    q->self_stage, q->peer_stage, wc->byte_len, get16(dtp_vq_rbuf(q, idx)));
+			    q->self_stage, q->peer_stage, wc->byte_len, dtp_le16(dtp_vq_rbuf(q, idx)));
 	} else if (m.credits > DTP_VEAGER_SLOTS - q->ecredits) {
 		dtp_vq_fail(q, -EPROTO, "verbs link stage %d <- stage %d: %u eager credits returned, "
 			    "only %u were out: protocol bug", q->self_stage, q->peer_stage,
@@ -435,7 +429,11 @@ void dtp_vq_handle_wc(struct dtp_vq *q, const struct ibv_wc *wc)
 	case DTP_VWR_BYE:
 		q->bye_done = 1;
 		break;
-	default:           /* ADV, NACK sends: nothing to do */
+	case DTP_VWR_ADV:                /* its buffer and send queue entry are free */
+		q->nadv_done++;
+		dtp_vq_kick_recv(q);
+		break;
+	default:           /* NACK sends: nothing to do */
 		break;
 	}
 	dtp_vq_return_credits(q);

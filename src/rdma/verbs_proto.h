@@ -41,12 +41,11 @@
 #define DTP_VMSG_WIRE 40         /* bytes of a message header on the wire */
 #define DTP_VINLINE_BYTES 128    /* max_inline_data asked of the QP */
 /* Eager path: payloads up to DTP_VEAGER_MAX bytes go as one SEND. 1 KiB:
- * control tensors and per-micro-batch scalars fit; up to it the copies
- * (< 1 us) cost less than the ADV a rendezvous needs per message. Measured in
- * the Soft-RoCE VM (path MTU 1024, same boot, old vs new): 8-64 B halved,
- * 1 KiB the same either way, 4 KiB ~10% slower eager (4136 bytes: 5 packets
- * and two copies, against a 40-byte ADV and 4 packets), so 4 KiB stays with
- * the WRITE. Receive buffers are DTP_VRBUF_BYTES each. */
+ * control tensors and per-micro-batch scalars fit; up to it the two copies
+ * cost less than the ADV a rendezvous needs per message, and above it (4 KiB:
+ * one packet more than the WRITE, plus the copies) they did not
+ * (docs/benchmarks.md, "Verbs, after the eager path"). Receive buffers are
+ * DTP_VRBUF_BYTES each. */
 #define DTP_VEAGER_MAX 1024u
 #define DTP_VEAGER_SLOTS 16u     /* eager credits per direction */
 #define DTP_VEAGER_BATCH 8u      /* a standalone CREDIT once this many wait to go back */
@@ -145,6 +144,8 @@ struct dtp_vq {
 	uint32_t ecredits;       /* eager-class messages we may still send */
 	uint32_t stage_posted, stage_done;   /* staged SENDs posted / completed */
 	uint32_t nadv_posted;    /* ADVs posted (their send buffer) */
+	uint32_t nadv_done;      /* ADV sends completed: at most `slots` in flight, however
+				  * fast the peer's WRITEs come back (send queue, buffers) */
 	struct dtp_req **sslot;  /* [slots] the isend whose WRITE is in flight, by seq %
 				  * slots; an advertisement waits until its slot is free */
 	struct dtp_req *spend_head, *spend_tail;   /* isends not yet on the wire */

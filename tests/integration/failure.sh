@@ -5,6 +5,27 @@
 . "$DTP_SRCDIR/tests/integration/lib.sh"
 
 "$MKDATA" records "$WORK/rec" 200 20 12 4 5
+
+# wait_training DIR: until the last stage has dumped 2 losses (training runs,
+# whatever the machine's load); 120 s is only a hang guard
+wait_training() {
+	i=0
+	while [ "$(cat "$1/losses" 2>/dev/null | wc -l)" -lt 2 ]; do
+		i=$((i + 1))
+		[ $i -lt 1200 ] || { echo "FAIL: no training step in 120 s"; exit 1; }
+		sleep 0.1
+	done
+}
+# wait_gone PID WHAT: a failure must be noticed; 60 s is only a hang guard
+wait_gone() {
+	i=0
+	while kill -0 "$1" 2>/dev/null && [ $i -lt 600 ]; do sleep 0.1; i=$((i + 1)); done
+	if kill -0 "$1" 2>/dev/null; then
+		kill -9 "$1"
+		echo "FAIL: $2 still running 60 s after a stage died"
+		exit 1
+	fi
+}
 write_plan "$WORK/p.ini" "mlp:12-24-24-24-4" "$WORK/rec" gpipe no tcp 'lr = 0.01' 0-1 2-3
 
 # 1. stages started by hand (as under srun): kill stage 1, stage 0 must fail
@@ -12,17 +33,11 @@ write_plan "$WORK/p.ini" "mlp:12-24-24-24-4" "$WORK/rec" gpipe no tcp 'lr = 0.01
 	>"$WORK/s0.out" 2>&1 &
 s0=$!
 "$DTPIPE" --plan "$WORK/p.ini" --stage 1 --threads 1 --no-bind --quiet --steps 1000000 \
-	>"$WORK/s1.out" 2>&1 &
+	--dump "$WORK/d1" >"$WORK/s1.out" 2>&1 &
 s1=$!
-sleep 2
+wait_training "$WORK/d1"
 kill -9 "$s1"
-i=0
-while kill -0 "$s0" 2>/dev/null && [ $i -lt 60 ]; do sleep 0.5; i=$((i + 1)); done
-if kill -0 "$s0" 2>/dev/null; then
-	kill -9 "$s0"
-	echo "FAIL: stage 0 still running 30 s after its peer died"
-	exit 1
-fi
+wait_gone "$s0" "stage 0"
 set +e
 wait "$s0"
 rc=$?
@@ -35,19 +50,14 @@ echo "ok: peer killed -> stage 0 exits $rc: $(tail -n 1 "$WORK/s0.out")"
 # 2. under the launcher: kill one stage, the job stops, non-zero
 next_port
 write_plan "$WORK/p2.ini" "mlp:12-24-24-24-4" "$WORK/rec" gpipe no tcp 'lr = 0.01' 0 1 2 3
-"$DTPIPE" --plan "$WORK/p2.ini" --threads 1 --no-bind --quiet --steps 1000000 >"$WORK/sup.out" 2>&1 &
+"$DTPIPE" --plan "$WORK/p2.ini" --threads 1 --no-bind --quiet --steps 1000000 --dump "$WORK/d2" \
+	>"$WORK/sup.out" 2>&1 &
 sup=$!
-sleep 2
+wait_training "$WORK/d2"
 victim=$(ps -o pid= --ppid "$sup" | sed -n 3p | tr -d ' ')
 test -n "$victim" || { cat "$WORK/sup.out"; echo "FAIL: launcher has no children"; kill "$sup"; exit 1; }
 kill -9 "$victim"
-i=0
-while kill -0 "$sup" 2>/dev/null && [ $i -lt 60 ]; do sleep 0.5; i=$((i + 1)); done
-if kill -0 "$sup" 2>/dev/null; then
-	kill -TERM "$sup"
-	echo "FAIL: launcher still running 30 s after a stage died"
-	exit 1
-fi
+wait_gone "$sup" "the launcher"
 set +e
 wait "$sup"
 rc=$?

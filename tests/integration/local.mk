@@ -6,9 +6,9 @@ INTEGRATION_TESTS += tests/integration/bit_identical.sh
 dist_check_SCRIPTS += tests/integration/bit_identical.sh
 EXTRA_DIST += tests/integration/lib.sh tests/integration/lib-launch.sh
 INTEGRATION_TESTS += tests/integration/resume.sh tests/integration/failure.sh \
-	tests/integration/observe.sh tests/integration/memcap.sh
+	tests/integration/observe.sh tests/integration/memcap.sh tests/integration/short-run.sh
 dist_check_SCRIPTS += tests/integration/resume.sh tests/integration/failure.sh \
-	tests/integration/observe.sh tests/integration/memcap.sh
+	tests/integration/observe.sh tests/integration/memcap.sh tests/integration/short-run.sh
 # the launcher: no stage outlives it; one documented exit status per outcome
 INTEGRATION_TESTS += tests/integration/orphans.sh tests/integration/exit_status.sh
 dist_check_SCRIPTS += tests/integration/orphans.sh tests/integration/exit_status.sh
@@ -16,3 +16,8 @@ dist_check_SCRIPTS += tests/integration/orphans.sh tests/integration/exit_status
 # exit status, nothing left behind
 INTEGRATION_TESTS += tests/integration/redteam.sh
 dist_check_SCRIPTS += tests/integration/redteam.sh
+# valgrind memcheck of a 1-stage and a 2-stage run (third-party leaks in
+# tests/valgrind.supp)
+INTEGRATION_TESTS += tests/integration/valgrind.sh
+dist_check_SCRIPTS += tests/integration/valgrind.sh
+EXTRA_DIST += tests/valgrind.supp tests/lsan.supp

@@ -19,6 +19,7 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +42,7 @@ static const struct dtp_transport_ops *ops = &dtp_verbs_ops;
 struct opts {
 	char host[256];
 	int port;
+	int sync[2];                  /* a pipe from stage 1 to stage 0 (run_pair) */
 };
 
 static void cfg_for(struct dtp_link_config *c, const struct opts *o, int stage, int port_off)
@@ -134,7 +136,7 @@ static int exchange(const struct opts *o, int stage, int port_off, int n, int bl
 			char *rb = ra.a.base + (size_t)k * MAXSZ;
 
 			memset(rb, 0xee, MAXSZ);
-			CHECK(ops->irecv(l, &t, rb, MAXSZ, ra.mr, &rr[k]) == 0, "irecv");
+			CHECK(ops->irecv(l, &t, rb, MAXSZ, ra.mr, &rr[k], &err) == 0, "irecv");
 		}
 		for (k = 0; k < w; k++) {
 			struct dtp_tag t = { (uint32_t)(i + k), (uint16_t)k, DTP_MSG_ACT };
@@ -143,7 +145,7 @@ static int exchange(const struct opts *o, int stage, int port_off, int n, int bl
 
 			for (j = 0; j < len; j++)
 				sb[j] = (char)pat(stage, i + k, j);
-			CHECK(ops->isend(l, &t, sb, len, sa.mr, &sr[k]) == 0, "isend");
+			CHECK(ops->isend(l, &t, sb, len, sa.mr, &sr[k], &err) == 0, "isend");
 		}
 		for (k = 0; k < w; k++) {
 			size_t want = size_of(i + k + 1 - stage), j;
@@ -192,7 +194,7 @@ static int credits(const struct opts *o, int stage, int port_off)
 
 		if (stage == 1) {
 			memset(b, i + 1, SZ);
-			CHECK(ops->isend(l, &t, b, SZ, a.mr, &r[i]) == 0, "isend");
+			CHECK(ops->isend(l, &t, b, SZ, a.mr, &r[i], &err) == 0, "isend");
 		}
 	}
 	if (stage == 1) {
@@ -202,12 +204,18 @@ static int credits(const struct opts *o, int stage, int port_off)
 			done += d;
 		}
 		CHECK(done == 0, "%d sends completed before any receive was posted", done);
+		CHECK(write(o->sync[1], "k", 1) == 1, "cannot tell stage 0");
 	} else {
-		usleep(800 * 1000);
+		struct pollfd pf = { .fd = o->sync[0], .events = POLLIN };
+		char k;
+
+		/* post only once stage 1 has checked (60 s: a hang guard only) */
+		CHECK(poll(&pf, 1, TMO) == 1 && read(o->sync[0], &k, 1) == 1,
+		      "no word from stage 1 in %d ms", TMO);
 		for (i = 0; i < N; i++) {
 			struct dtp_tag t = { 7, (uint16_t)i, DTP_MSG_GRAD };
 
-			CHECK(ops->irecv(l, &t, a.a.base + (size_t)i * SZ, SZ, a.mr, &r[i]) == 0, "irecv");
+			CHECK(ops->irecv(l, &t, a.a.base + (size_t)i * SZ, SZ, a.mr, &r[i], &err) == 0, "irecv");
 		}
 	}
 	for (i = 0; i < N; i++) {
@@ -240,9 +248,9 @@ static int mismatch(const struct opts *o, int stage, int port_off)
 		return 1;
 	CHECK(arena_reg(l, &a, 8192) == 0, "reg");
 	if (stage == 0)
-		CHECK(ops->irecv(l, &want, a.a.base, 4096, a.mr, &r) == 0, "irecv");
+		CHECK(ops->irecv(l, &want, a.a.base, 4096, a.mr, &r, &err) == 0, "irecv");
 	else
-		CHECK(ops->isend(l, &sent, a.a.base, 64, a.mr, &r) == 0, "isend");
+		CHECK(ops->isend(l, &sent, a.a.base, 64, a.mr, &r, &err) == 0, "isend");
 	rc = ops->wait(l, &r, TMO, &err);
 	if (stage == 0) {            /* the receiver fails, naming both tags; the send completes */
 		CHECK(rc == -EPROTO, "stage 0: tag mismatch gave %d (%s), want -EPROTO", rc, err.msg);
@@ -252,17 +260,17 @@ static int mismatch(const struct opts *o, int stage, int port_off)
 		CHECK(rc == 0, "stage 1: the mismatched send gave %d (%s)", rc, err.msg);
 	}
 	if (stage == 0)
-		CHECK(ops->irecv(l, &want, a.a.base, 100, a.mr, &r) == 0, "irecv");
+		CHECK(ops->irecv(l, &want, a.a.base, 100, a.mr, &r, &err) == 0, "irecv");
 	else
-		CHECK(ops->isend(l, &want, a.a.base, 101, a.mr, &r) == 0, "isend");
+		CHECK(ops->isend(l, &want, a.a.base, 101, a.mr, &r, &err) == 0, "isend");
 	rc = ops->wait(l, &r, TMO, &err);
 	CHECK(rc == (stage == 0 ? -EPROTO : 0), "stage %d: size mismatch gave %d", stage, rc);
 	CHECK(stage == 1 || (strstr(err.msg, "101 bytes") && strstr(err.msg, "100 bytes")),
 	      "message names both sizes: %s", err.msg);
 	if (stage == 0)
-		CHECK(ops->irecv(l, &want, a.a.base, 100, a.mr, &r) == 0, "irecv");
+		CHECK(ops->irecv(l, &want, a.a.base, 100, a.mr, &r, &err) == 0, "irecv");
 	else
-		CHECK(ops->isend(l, &want, a.a.base, 100, a.mr, &r) == 0, "isend");
+		CHECK(ops->isend(l, &want, a.a.base, 100, a.mr, &r, &err) == 0, "isend");
 	rc = ops->wait(l, &r, TMO, &err);
 	CHECK(rc == 0 && r.len == 100, "stage %d: the link is usable after a mismatch: %s", stage, err.msg);
 	arena_free(l, &a);
@@ -291,9 +299,9 @@ static int peer_close(const struct opts *o, int stage, int port_off)
 		if (stage == 1 && i == 3)
 			break;
 		if (stage == 0)
-			CHECK(ops->irecv(l, &t, a.a.base, 65536, a.mr, &r) == 0, "irecv");
+			CHECK(ops->irecv(l, &t, a.a.base, 65536, a.mr, &r, &err) == 0, "irecv");
 		else
-			CHECK(ops->isend(l, &t, a.a.base, 65536, a.mr, &r) == 0, "isend");
+			CHECK(ops->isend(l, &t, a.a.base, 65536, a.mr, &r, &err) == 0, "isend");
 		rc = ops->wait(l, &r, TMO, &err);
 		if (i < 3)
 			CHECK(rc == 0, "stage %d msg %d: %s", stage, i, err.msg);
@@ -304,7 +312,7 @@ static int peer_close(const struct opts *o, int stage, int port_off)
 	if (stage == 0) {
 		printf("stage 0: peer closed mid-stream -> %s\n", err.msg);
 		/* and a send after that fails at once */
-		CHECK(ops->isend(l, &(struct dtp_tag){ 9, 0, DTP_MSG_ACT }, a.a.base, 8, a.mr, &r) == 0, "isend");
+		CHECK(ops->isend(l, &(struct dtp_tag){ 9, 0, DTP_MSG_ACT }, a.a.base, 8, a.mr, &r, &err) == 0, "isend");
 		CHECK(ops->wait(l, &r, TMO, &err) == -ECONNRESET, "send after close");
 	}
 	arena_free(l, &a);
@@ -379,14 +387,14 @@ static int eager(const struct opts *o, int stage, int port_off)
 			char *rb = a.a.base + (size_t)(NLATE + k) * STRIDE;
 
 			memset(rb, 0xee, STRIDE);
-			CHECK(ops->irecv(l, &t, rb, cap, a.mr, &rr[k]) == 0, "irecv");
+			CHECK(ops->irecv(l, &t, rb, cap, a.mr, &rr[k], &err) == 0, "irecv");
 		}
 		for (k = 0; k < NS; k++) {
 			struct dtp_tag t = { (uint32_t)round, (uint16_t)k, DTP_MSG_ACT };
 			char *sb = a.a.base + (size_t)k * STRIDE;
 
 			pat_fill(sb, sz[k], stage, round * NS + k);
-			CHECK(ops->isend(l, &t, sb, sz[k], a.mr, &sr[k]) == 0, "isend");
+			CHECK(ops->isend(l, &t, sb, sz[k], a.mr, &sr[k], &err) == 0, "isend");
 		}
 		for (k = 0; k < NS; k++) {
 			const char *rb = a.a.base + (size_t)(NLATE + k) * STRIDE;
@@ -406,7 +414,7 @@ static int eager(const struct opts *o, int stage, int port_off)
 			char *sb = a.a.base + (size_t)i * STRIDE;
 
 			pat_fill(sb, (size_t)(i * 83 % 1000) + 1, 1, 1000 + i);
-			CHECK(ops->isend(l, &t, sb, (size_t)(i * 83 % 1000) + 1, a.mr, &sr[i]) == 0,
+			CHECK(ops->isend(l, &t, sb, (size_t)(i * 83 % 1000) + 1, a.mr, &sr[i], &err) == 0,
 			      "isend");
 		}
 		for (i = 0; i < NLATE; i++)
@@ -440,7 +448,7 @@ static int eager(const struct opts *o, int stage, int port_off)
 			size_t n = (size_t)(i * 83 % 1000) + 1;
 			char *rb = a.a.base + (size_t)(NLATE + i % 2) * STRIDE;
 
-			CHECK(ops->irecv(l, &t, rb, 1000, a.mr, &rr[0]) == 0, "irecv");
+			CHECK(ops->irecv(l, &t, rb, 1000, a.mr, &rr[0], &err) == 0, "irecv");
 			CHECK(ops->wait(l, &rr[0], TMO, &err) == 0, "late recv %d: %s", i, err.msg);
 			CHECK(rr[0].len == n && pat_ok(rb, n, 1, 1000 + i), "late recv %d: %zu bytes "
 			      "(want %zu) or wrong content", i, rr[0].len, n);
@@ -475,16 +483,25 @@ static int run_pair(const char *name, int (*fn)(const struct opts *, int, int), 
 		    int port_off, int stranger)
 {
 	int roles[3] = { 0, 1, 2 }, n = stranger ? 3 : 2, k, st, fail = 0;
+	struct opts po = *o;
 	pid_t kid[3];
 
+	if (pipe(po.sync))
+		return 1;
+	o = &po;
 	fflush(stdout);
 	for (k = 0; k < n; k++) {
 		kid[k] = fork();
-		if (kid[k] < 0)
+		if (kid[k] < 0) {
+			close(po.sync[0]);
+			close(po.sync[1]);
 			return 1;
+		}
 		if (kid[k] == 0)
 			_exit(fn(o, roles[k], port_off));
 	}
+	close(po.sync[0]);
+	close(po.sync[1]);
 	for (k = 0; k < n; k++)
 		if (waitpid(kid[k], &st, 0) < 0 || !WIFEXITED(st) || WEXITSTATUS(st))
 			fail = 1;

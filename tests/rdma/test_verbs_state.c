@@ -252,6 +252,7 @@ static void test_recv_credits(void **state)
 		assert_int_equal(m.seq, (uint32_t)i);
 		assert_true(m.addr == (uintptr_t)big[i] && m.len == BIG && m.rkey == 0x77);
 		assert_int_equal(m.tag.micro, i);
+		complete_send(x, i, IBV_WC_SUCCESS);   /* the ADV's SEND completes */
 	}
 	deliver_data(x, 0, 0, 40);
 	assert_true(done(&r[0]));
@@ -274,6 +275,28 @@ static void test_recv_credits(void **state)
 	assert_int_equal(x->q.nrepost, 1);
 }
 
+/* receiver: the peer's WRITE may come back before our ADV's SEND completes;
+ * no more than `slots` ADV SENDs are ever in flight (the send queue and the
+ * ADV buffers are sized for that). Found by tests/fuzz/fuzz_verbs. */
+static void test_recv_adv_waits_for_send_completion(void **state)
+{
+	struct fixture *x = *state;
+	struct dtp_tag t = { 1, 0, DTP_MSG_ACT };
+	struct dtp_req r[3];
+	int i;
+
+	for (i = 0; i < 3; i++)
+		dtp_vq_irecv(&x->q, &t, big[i], BIG, 0x77, NULL, &r[i]);
+	assert_int_equal(x->f.nsend, 2);
+	deliver_data(x, 0, 0, 40);
+	assert_true(done(&r[0]));
+	assert_int_equal(x->f.nsend, 2);           /* ADV credit back, both SENDs in flight */
+	complete_send(x, 0, IBV_WC_SUCCESS);
+	assert_int_equal(x->f.nsend, 3);           /* now the third is advertised */
+	assert_int_equal(sent_msg(x, 2).seq, 2);
+	assert_int_equal(x->q.fatal, 0);
+}
+
 /* every consumed receive buffer is re-posted, rq_batch at a time in one
  * chained call, and at least what the peer may have in flight stays posted */
 static void test_recv_repost_batched(void **state)
@@ -293,6 +316,7 @@ static void test_recv_repost_batched(void **state)
 
 		x->f.nsend = 0;                  /* its ADV: not what this test looks at */
 		dtp_vq_irecv(&x->q, &t, big[0], BIG, 0x77, NULL, &r);
+		complete_send(x, 0, IBV_WC_SUCCESS);
 		dtp_vq_handle_wc(&x->q, &wc);
 		assert_true(done(&r));
 		assert_int_equal(r.status, 0);
@@ -934,6 +958,8 @@ static void test_mismatch_receiver(void **state)
 	dtp_vq_irecv(&x->q, &want, big[0], BIG, 1, NULL, &r[0]);
 	dtp_vq_irecv(&x->q, &want, big[1], BIG, 1, NULL, &r[1]);
 	dtp_vq_irecv(&x->q, &want, big[2], BIG, 1, NULL, &r[2]);
+	complete_send(x, 0, IBV_WC_SUCCESS);        /* the two ADVs' SENDs */
+	complete_send(x, 1, IBV_WC_SUCCESS);
 	deliver_msg(x, 3, &nack);
 	assert_int_equal(r[0].status, -EPROTO);
 	assert_int_equal(dtp_vq_req_err(&x->q, &r[0], &err), -EPROTO);
@@ -1000,6 +1026,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_vmsg_roundtrip),
 		cmocka_unit_test_setup_teardown(test_recv_credits, setup2, teardown),
+		cmocka_unit_test_setup_teardown(test_recv_adv_waits_for_send_completion, setup2, teardown),
 		cmocka_unit_test_setup_teardown(test_recv_repost_batched, setup2, teardown),
 		cmocka_unit_test_setup_teardown(test_send_credits_in_order, setup2, teardown),
 		cmocka_unit_test_setup_teardown(test_credit_before_write_completion, setup2, teardown),

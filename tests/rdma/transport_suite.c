@@ -132,14 +132,14 @@ static int case_many_sizes(struct env *e)
 			struct dtp_tag rt = { round, (uint16_t)i, DTP_MSG_ACT + (uint16_t)!e->stage };
 
 			CHECK(dtp_link_irecv(l, &rt, rbuf + 2 * off[i], 2 * sizes[i] + 1, NULL,
-					     &rr[i]) == 0, "irecv %zu", i);
+					     &rr[i], &err) == 0, "irecv %zu", i);
 		}
 		for (size_t i = 0; i < NSIZES; i++) {
 			struct dtp_tag st = { round, (uint16_t)i, DTP_MSG_ACT + (uint16_t)e->stage };
 			size_t n = sizes[i] < MAX_MSG - (size_t)(sp - sbuf) ? sizes[i] : 0;
 
 			fill(sp, n, (uint64_t)e->stage << 32 | round << 16 | i);
-			CHECK(dtp_link_isend(l, &st, sp, n, NULL, &sr[i]) == 0, "isend %zu", i);
+			CHECK(dtp_link_isend(l, &st, sp, n, NULL, &sr[i], &err) == 0, "isend %zu", i);
 			sp += n;
 		}
 		for (size_t i = 0; i < NSIZES; i++) {
@@ -183,7 +183,7 @@ static int case_credits(struct env *e)
 			struct dtp_tag t = { 7, (uint16_t)i, DTP_MSG_GRAD };
 
 			fill(buf + (size_t)i * SZ, SZ, 1000 + (uint64_t)i);
-			CHECK(dtp_link_isend(l, &t, buf + (size_t)i * SZ, SZ, NULL, &req[i]) == 0,
+			CHECK(dtp_link_isend(l, &t, buf + (size_t)i * SZ, SZ, NULL, &req[i], &err) == 0,
 			      "isend %d", i);
 		}
 		msleep(200);
@@ -205,7 +205,7 @@ static int case_credits(struct env *e)
 
 			if (i % 4 == 0)
 				msleep(10);   /* slow receiver */
-			CHECK(dtp_link_irecv(l, &t, buf, SZ, NULL, &req[0]) == 0, "irecv %d", i);
+			CHECK(dtp_link_irecv(l, &t, buf, SZ, NULL, &req[0], &err) == 0, "irecv %d", i);
 			CHECK(dtp_link_wait(l, &req[0], 20000, &err) == 0, "recv %d: %s", i, err.msg);
 			CHECK(req[0].len == SZ && same(buf, SZ, 1000 + (uint64_t)i, scratch),
 			      "recv %d: wrong length or content", i);
@@ -236,7 +236,7 @@ static int case_peer_close(struct env *e)
 
 		for (i = 0; i < 2; i++) {
 			t.micro = (uint16_t)i;
-			CHECK(dtp_link_irecv(l, &t, buf, SZ, NULL, &req) == 0, "irecv");
+			CHECK(dtp_link_irecv(l, &t, buf, SZ, NULL, &req, &err) == 0, "irecv");
 			CHECK(dtp_link_wait(l, &req, 20000, &err) == 0, "recv %d: %s", i, err.msg);
 		}
 		_exit(0);   /* die without closing anything */
@@ -244,7 +244,7 @@ static int case_peer_close(struct env *e)
 	for (i = 0; i < 1000; i++) {
 		struct dtp_tag t = { 0, (uint16_t)i, DTP_MSG_ACT };
 
-		rc = dtp_link_isend(l, &t, buf, SZ, NULL, &req);
+		rc = dtp_link_isend(l, &t, buf, SZ, NULL, &req, &err);
 		if (rc == 0)
 			rc = dtp_link_wait(l, &req, 20000, &err);
 		if (rc)
@@ -257,9 +257,33 @@ static int case_peer_close(struct env *e)
 	{
 		struct dtp_tag t = { 1, 0, DTP_MSG_GRAD };
 
-		dtp_link_irecv(l, &t, buf, SZ, NULL, &req);
+		dtp_link_irecv(l, &t, buf, SZ, NULL, &req, &err);
 		rc = dtp_link_wait(l, &req, 20000, &err);
 		CHECK(rc == -ECONNRESET, "receive on a dead link: rc %d: %s", rc, err.msg);
+	}
+	/* a post refused by the transport says why, naming the peer: on the
+	 * dead link (at the post or at the wait), and outside its region */
+	{
+		struct dtp_tag t = { 2, 0, DTP_MSG_ACT };
+		struct dtp_mr *mr;
+
+		dtp_err_clear(&err);
+		rc = dtp_link_isend(l, &t, buf, 64, NULL, &req, &err);
+		if (rc == 0)
+			rc = dtp_link_wait(l, &req, 20000, &err);
+		CHECK(rc == -ECONNRESET && strstr(err.msg, "peer stage 1"),
+		      "send posted on a dead link: rc %d, message: '%s'", rc, err.msg);
+		CHECK(dtp_link_reg(l, buf, 4096, &mr, &err) == 0, "reg: %s", err.msg);
+		dtp_err_clear(&err);
+		rc = dtp_link_isend(l, &t, buf + 8192, 64, mr, &req, &err);
+		CHECK(rc == -EINVAL && strstr(err.msg, "registered region") &&
+		      strstr(err.msg, "peer stage 1"),
+		      "send outside its registered region: rc %d, message: '%s'", rc, err.msg);
+		dtp_err_clear(&err);
+		rc = dtp_link_irecv(l, &t, buf + 8192, 64, mr, &req, &err);
+		CHECK(rc == -EINVAL && strstr(err.msg, "registered region"),
+		      "receive outside its registered region: rc %d, message: '%s'", rc, err.msg);
+		dtp_link_dereg(l, mr);
 	}
 	dtp_link_close(l);
 	free(buf);
@@ -298,10 +322,10 @@ static int case_refused(struct env *e)
 		struct dtp_tag t = { 3, 1, DTP_MSG_CTRL };
 
 		if (e->stage == 0) {
-			CHECK(dtp_link_isend(l, &t, msg, sizeof(msg), NULL, &req) == 0, "isend");
+			CHECK(dtp_link_isend(l, &t, msg, sizeof(msg), NULL, &req, &err) == 0, "isend");
 		} else {
 			memset(msg, 0, sizeof(msg));
-			CHECK(dtp_link_irecv(l, &t, msg, sizeof(msg), NULL, &req) == 0, "irecv");
+			CHECK(dtp_link_irecv(l, &t, msg, sizeof(msg), NULL, &req, &err) == 0, "irecv");
 		}
 		CHECK(dtp_link_wait(l, &req, 20000, &err) == 0, "after refusals: %s", err.msg);
 		CHECK(strcmp(msg, "hello") == 0, "wrong content after refusals");
@@ -328,7 +352,8 @@ static int case_listener_deadline(struct env *e)
 		CHECK(rc == -EPROTO, "wrong plan hash: rc %d", rc);
 		return 0;
 	}
-	c.connect_timeout_ms = 2500;
+	/* long enough for the refused peer to be scheduled on a busy machine */
+	c.connect_timeout_ms = 10000;
 	rc = dtp_link_open(&c, &l, &err);
 	CHECK(rc == -ETIMEDOUT, "listener: rc %d, expected -ETIMEDOUT: %s", rc, err.msg);
 	CHECK(strstr(err.msg, "stage 1") && strstr(err.msg, "refused"),
@@ -387,9 +412,9 @@ static int case_stranger(struct env *e)
 
 		if (e->stage == 0) {
 			v = 0xfeedfacecafebeefull;
-			CHECK(dtp_link_isend(l, &t, &v, sizeof(v), NULL, &req) == 0, "isend");
+			CHECK(dtp_link_isend(l, &t, &v, sizeof(v), NULL, &req, &err) == 0, "isend");
 		} else {
-			CHECK(dtp_link_irecv(l, &t, &v, sizeof(v), NULL, &req) == 0, "irecv");
+			CHECK(dtp_link_irecv(l, &t, &v, sizeof(v), NULL, &req, &err) == 0, "irecv");
 		}
 		CHECK(dtp_link_wait(l, &req, 20000, &err) == 0, "after strangers: %s", err.msg);
 		CHECK(v == 0xfeedfacecafebeefull, "wrong content after strangers");
@@ -415,11 +440,11 @@ static int case_tag_mismatch(struct env *e)
 		if (open_link(e, &c, &l))
 			return 1;
 		if (e->stage == 0) {
-			CHECK(dtp_link_isend(l, &sent, buf, sub ? 200 : 100, NULL, &req) == 0, "isend");
+			CHECK(dtp_link_isend(l, &sent, buf, sub ? 200 : 100, NULL, &req, &err) == 0, "isend");
 			CHECK(dtp_link_wait(l, &req, 20000, &err) == 0, "send: %s", err.msg);
 			CHECK(wait_peer(e, 20000) == 0, "stage 1 did not report");
 		} else {
-			CHECK(dtp_link_irecv(l, &want, buf, 100, NULL, &req) == 0, "irecv");
+			CHECK(dtp_link_irecv(l, &want, buf, 100, NULL, &req, &err) == 0, "irecv");
 			rc = dtp_link_wait(l, &req, 20000, &err);
 			CHECK(rc == -EPROTO, "%s mismatch: rc %d, expected -EPROTO", sub ? "size" : "tag", rc);
 			if (sub == 0)
@@ -453,12 +478,12 @@ static int case_progress(struct env *e)
 		return 1;
 	if (e->stage == 0) {
 		fill(buf, SZ, 77);
-		CHECK(dtp_link_isend(l, &t, buf, SZ, NULL, &req) == 0, "isend");
+		CHECK(dtp_link_isend(l, &t, buf, SZ, NULL, &req, &err) == 0, "isend");
 		CHECK(wait_peer(e, 20000) == 0, "stage 1 never got the tensor while stage 0 "
 		      "did not drive the link: no independent progress");
 		CHECK(dtp_link_wait(l, &req, 0, &err) == 0, "send not complete: %s", err.msg);
 	} else {
-		CHECK(dtp_link_irecv(l, &t, buf, SZ, NULL, &req) == 0, "irecv");
+		CHECK(dtp_link_irecv(l, &t, buf, SZ, NULL, &req, &err) == 0, "irecv");
 		CHECK(dtp_link_wait(l, &req, 20000, &err) == 0, "recv: %s", err.msg);
 		CHECK(same(buf, SZ, 77, scratch), "content differs");
 		signal_peer(e);

@@ -108,12 +108,13 @@ EOF
 chmod +x where.sh
 
 # run_job NAME SRUN_OPTIONS... -- PLAN: srun from the controller's namespace
+# (180 s: a hang guard only; a busy machine must not fail a short job)
 run_job() {
 	local name=$1 plan
 	shift
 	plan=${*: -1}
 	set -- "${@:1:$#-2}"
-	timeout 60 "${SLURM_CLIENT[@]}" srun -l --kill-on-bad-exit=1 "$@" ./where.sh "$DTPIPE" --plan "$plan" \
+	timeout 180 "${SLURM_CLIENT[@]}" srun -l --kill-on-bad-exit=1 "$@" ./where.sh "$DTPIPE" --plan "$plan" \
 		--threads 1 --quiet --dump "$name" >"$name.out" 2>&1
 	rc=$?
 	[ $rc = 0 ] || { cat "$name.out"; fail "$name: srun $* exited $rc"; }

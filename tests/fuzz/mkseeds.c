@@ -1,0 +1,246 @@
+/* Writes the seed corpora of the binary fuzz targets from dtpipe's own
+ * writers (the text targets, plan and spec, take their seeds from examples/
+ * and the tests' plans and specs):
+ *   tests/fuzz/mkseeds SRCDIR/tests/fuzz/corpus
+ * Record and token shards come from the shard writer (as the io tests make
+ * them), the index from dtp_index_write over those shards, hellos and frame
+ * headers from dtp_hello_pack and dtp_frame_pack, checkpoints from
+ * dtp_checkpoint_save of fuzz_ckpt.h's stages, and the verbs operation lists
+ * are written out here. Each file starts with the mode byte its target reads
+ * (fuzz_shard.h, fuzz_index.c, fuzz_checkpoint.c). Rerun it when a format
+ * changes (or the plan hash does) and commit what changed. */
+#include "config.h"
+#include "fuzz.h"
+
+#include <errno.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fuzz_ckpt.h"
+#include "io/index.h"
+#include "rdma/link.h"
+
+static void seed_bytes(const char *outdir, const char *target, const char *name, const void *b,
+		       size_t n)
+{
+	char dir[4096];
+
+	snprintf(dir, sizeof(dir), "%s/%s", outdir, target);
+	FUZZ_CHECK(mkdir(dir, 0777) == 0 || errno == EEXIST);
+	fuzz_write_file(dir, name, b, n);
+}
+
+/* the file at path, behind the mode byte, as corpus/<target>/<name> */
+static void seed_file(const char *outdir, const char *target, const char *name, uint8_t mode,
+		      const char *path)
+{
+	uint8_t *b;
+	size_t n;
+	FILE *f = fopen(path, "rb");
+
+	FUZZ_CHECK(f);
+	FUZZ_CHECK(fseek(f, 0, SEEK_END) == 0);
+	n = (size_t)ftell(f);
+	rewind(f);
+	b = malloc(n + 1);
+	FUZZ_CHECK(b);
+	b[0] = mode;
+	FUZZ_CHECK(fread(b + 1, 1, n, f) == n);
+	fclose(f);
+	seed_bytes(outdir, target, name, b, n + 1);
+	free(b);
+}
+
+static void record_shard(const char *path, const struct dtp_record_spec *spec, int n)
+{
+	struct dtp_shard_writer *w;
+	struct dtp_err err;
+	float feat[64];
+
+	FUZZ_CHECK(dtp_shard_writer_records(path, spec, &w, &err) == 0);
+	for (int i = 0; i < n; i++) {
+		for (int k = 0; k < 64; k++)
+			feat[k] = (float)(i * 7 + k);   /* u8 shards read the first bytes */
+		FUZZ_CHECK(dtp_shard_writer_add_record(w, feat, i % 10, &err) == 0);
+	}
+	FUZZ_CHECK(dtp_shard_writer_finish(w, &err) == 0);
+}
+
+static void token_shard(const char *path, int token_bytes, int n)
+{
+	struct dtp_shard_writer *w;
+	struct dtp_err err;
+	uint32_t tok[64];
+
+	for (int i = 0; i < 64; i++)
+		tok[i] = (uint32_t)(i * 37 % 50257);
+	FUZZ_CHECK(dtp_shard_writer_tokens(path, token_bytes, &w, &err) == 0);
+	FUZZ_CHECK(n <= 64 && dtp_shard_writer_add_tokens(w, tok, (size_t)n, &err) == 0);
+	FUZZ_CHECK(dtp_shard_writer_finish(w, &err) == 0);
+}
+
+static void shards_and_index(const char *outdir)
+{
+	static const struct dtp_record_spec specs[] = {
+		{ .feature_dtype = DTP_REC_U8, .ndim = 1, .dims = { 4 }, .label_dtype = DTP_REC_I32 },
+		{ .feature_dtype = DTP_REC_F32, .ndim = 2, .dims = { 2, 3 }, .label_dtype = DTP_REC_U8,
+		  .num_classes = 10 },
+		{ .feature_dtype = DTP_REC_U8, .ndim = 4, .dims = { 1, 2, 2, 1 },
+		  .label_dtype = DTP_REC_I32, .num_classes = 3 },
+	};
+	static const int counts[] = { 3, 2, 0 };
+	const char *dir = fuzz_tmpdir();
+	struct dtp_shard sh[5];
+	struct dtp_err err;
+	char path[5][512], name[64];
+	int i;
+
+	for (i = 0; i < 3; i++) {
+		snprintf(path[i], sizeof(path[i]), "%s/rec-%d.dtpr", dir, i);
+		record_shard(path[i], &specs[i], counts[i]);
+		snprintf(name, sizeof(name), "rec-%d", i);
+		seed_file(outdir, "shard_rec", name, 1 | 8 << 1, path[i]);
+	}
+	snprintf(path[3], sizeof(path[3]), "%s/tok16.bin", dir);
+	token_shard(path[3], 2, 33);
+	seed_file(outdir, "shard_tok", "tok16", 4 << 1, path[3]);
+	snprintf(path[4], sizeof(path[4]), "%s/tok32.bin", dir);
+	token_shard(path[4], 4, 9);
+	seed_file(outdir, "shard_tok", "tok32", 2 << 1, path[4]);
+	token_shard(path[4], 4, 0);
+	seed_file(outdir, "shard_tok", "tok32-empty", 0, path[4]);
+	token_shard(path[4], 4, 9);
+	for (i = 0; i < 5; i++)
+		FUZZ_CHECK(dtp_shard_probe(path[i], 4, &sh[i], &err) == 0);
+	FUZZ_CHECK(dtp_index_write(dir, sh, 2, dtp_index_now_ns(), &err) == 0);
+	snprintf(name, sizeof(name), "%s/%s", dir, DTP_INDEX_NAME);
+	seed_file(outdir, "index", "records", 1 | 4 << 1, name);
+	FUZZ_CHECK(dtp_index_write(dir, sh + 3, 2, dtp_index_now_ns(), &err) == 0);
+	seed_file(outdir, "index", "tokens", 1 | 4 << 1, name);
+	FUZZ_CHECK(dtp_index_write(dir, sh, 5, dtp_index_now_ns(), &err) == 0);
+	seed_file(outdir, "index", "mixed", 1 | 4 << 1, name);
+	FUZZ_CHECK(dtp_index_write(dir, sh, 0, dtp_index_now_ns(), &err) == 0);
+	seed_file(outdir, "index", "empty", 1, name);
+	for (i = 0; i < 5; i++)
+		dtp_shard_free(&sh[i]);
+}
+
+static void hellos(const char *outdir)
+{
+	struct dtp_link_config peer;
+	uint8_t b[56] = { 0 };
+
+	dtp_link_config_default(&peer);
+	snprintf(peer.host, sizeof(peer.host), "%s", FUZZ_HELLO_HOST);
+	peer.port = FUZZ_HELLO_PORT;
+	peer.job_key = FUZZ_HELLO_JOB_KEY;
+	peer.plan_hash = FUZZ_HELLO_PLAN_HASH;
+	peer.self_stage = 0;
+	peer.peer_stage = 1;
+	peer.kind = DTP_TRANSPORT_TCP;
+	dtp_hello_pack(&peer, b);
+	seed_bytes(outdir, "hello", "tcp", b, DTP_HELLO_BYTES);
+	seed_bytes(outdir, "hello", "tcp-reply", b, DTP_HELLO_REPLY_BYTES);
+	peer.kind = DTP_TRANSPORT_VERBS;
+	dtp_hello_pack(&peer, b);
+	seed_bytes(outdir, "hello", "verbs-private-data", b, sizeof(b));
+	peer.plan_hash++;
+	dtp_hello_pack(&peer, b);
+	seed_bytes(outdir, "hello", "other-plan", b, DTP_HELLO_BYTES);
+}
+
+static void frame(const char *outdir, const char *name, uint32_t seq, struct dtp_tag t, uint64_t len,
+		  uint64_t cap, uint64_t max_msg)
+{
+	uint8_t b[DTP_FRAME_BYTES + 28];
+
+	dtp_frame_pack(seq, &t, len, b);
+	dtp_put_le32(b + 24, seq);
+	dtp_put_le32(b + 28, t.step);
+	b[32] = (uint8_t)t.micro, b[33] = (uint8_t)(t.micro >> 8);
+	b[34] = (uint8_t)t.kind, b[35] = (uint8_t)(t.kind >> 8);
+	dtp_put_le64(b + 36, cap);
+	dtp_put_le64(b + 44, max_msg);
+	seed_bytes(outdir, "frame", name, b, sizeof(b));
+}
+
+static void checkpoints(const char *outdir)
+{
+	const char *dir = fuzz_tmpdir();
+	struct dtp_loader_pos pos = { .epoch = 1, .sample = 3 };
+	struct dtp_err err;
+	char path[512], name[32];
+
+	snprintf(path, sizeof(path), "%s/stage-0.ckpt", dir);
+	for (int which = 0; which < 2; which++) {
+		struct fuzz_ckpt *c = fuzz_ckpt_open(which, dir);
+
+		FUZZ_CHECK(dtp_checkpoint_save(&c->st, dir, 0, &err) == 0);
+		snprintf(name, sizeof(name), "plan%d-step0", which);
+		seed_file(outdir, "checkpoint", name, (uint8_t)(which << 1 | 1), path);
+		FUZZ_CHECK(dtp_loader_seek(c->st.train_in, &pos, &err) == 0);
+		FUZZ_CHECK(dtp_checkpoint_save(&c->st, dir, 5, &err) == 0);
+		snprintf(name, sizeof(name), "plan%d-step5", which);
+		seed_file(outdir, "checkpoint", name, (uint8_t)(which << 1 | 1), path);
+		fuzz_ckpt_close(c);
+	}
+}
+
+/* operation lists of fuzz_verbs.c (see its comment for the encoding) */
+static void verbs(const char *outdir)
+{
+	static const uint8_t eager_recv[] = {
+		1,                      /* slots 2 */
+		0, 0, 0, 0, 2,          /* irecv (0,0,act) 40 bytes */
+		3, 3, 2, 0, 0, 0, 2, 0, /* EAGER seq n, (0,0,act), 40 bytes */
+		5 };
+	static const uint8_t eager_early[] = {
+		0,                      /* slots 1 */
+		3, 3, 2, 1, 1, 1, 7, 0, /* EAGER before its irecv: (1,1,grad) 24 bytes */
+		0, 1, 1, 1, 7,          /* irecv (1,1,grad) 24 bytes */
+		3, 5, 2, 0, 0, 0, 0, 1  /* a CREDIT returning one */
+	};
+	static const uint8_t rndv_send[] = {
+		1,
+		1, 0, 0, 0, 4,          /* isend (0,0,act) 1025 bytes: RTS */
+		5,                      /* RTS completes */
+		3, 0, 2, 0, 0, 0, 4, 0, /* ADV seq 0 of buffer 0 */
+		5, 5 };
+	static const uint8_t rndv_recv[] = {
+		2,
+		0, 2, 3, 1, 5,          /* irecv (2,3,grad) 4096 bytes: ADV */
+		0, 2, 3, 2, 6,          /* irecv (2,3,ctrl) 8192 bytes: ADV */
+		5,
+		4, 1, 3, 5,             /* WRITE seq n, micro 3, 4096 bytes */
+		4, 1, 3, 4,             /* WRITE seq n, micro 3, 1025 bytes: mismatched micro */
+		6, 4 };
+	static const uint8_t mixed[] = {
+		3,
+		0, 0, 0, 0, 3, 1, 0, 0, 0, 3, 0, 1, 1, 1, 5, 1, 1, 1, 1, 4,
+		3, 3, 2, 0, 0, 0, 3, 0, 3, 0, 2, 1, 1, 1, 4, 2, 4, 1, 1, 5,
+		5, 5, 5, 3, 4, 2, 0, 0, 0, 0, 8, 2, 0, 0, 0, 0, 0, 0, 0, 0,
+		0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 9, 6, 11 };
+
+	seed_bytes(outdir, "verbs", "eager-recv", eager_recv, sizeof(eager_recv));
+	seed_bytes(outdir, "verbs", "eager-early", eager_early, sizeof(eager_early));
+	seed_bytes(outdir, "verbs", "rndv-send", rndv_send, sizeof(rndv_send));
+	seed_bytes(outdir, "verbs", "rndv-recv", rndv_recv, sizeof(rndv_recv));
+	seed_bytes(outdir, "verbs", "mixed", mixed, sizeof(mixed));
+}
+
+int main(int argc, char **argv)
+{
+	if (argc != 2) {
+		fprintf(stderr, "usage: %s SRCDIR/tests/fuzz/corpus\n", argv[0]);
+		return 2;
+	}
+	shards_and_index(argv[1]);
+	hellos(argv[1]);
+	checkpoints(argv[1]);
+	verbs(argv[1]);
+	frame(argv[1], "act", 0, (struct dtp_tag){ 0, 0, DTP_MSG_ACT }, 4096, 4096, 1 << 20);
+	frame(argv[1], "grad", 17, (struct dtp_tag){ 3, 5, DTP_MSG_GRAD }, 100, 4096, 1 << 20);
+	frame(argv[1], "ctrl", 4, (struct dtp_tag){ 1, 0xffff, DTP_MSG_CTRL }, 24, 64, 64);
+	printf("seeds written under %s\n", argv[1]);
+	return 0;
+}
