@@ -85,6 +85,15 @@ void dtp_err_clear(struct dtp_err *err)
 	}
 }
 
+int dtp_err_copy(struct dtp_err *dst, const struct dtp_err *src)
+{
+	if (!dst)
+		fprintf(stderr, "dtpipe: error: %s\n", src->msg);
+	else if (dst != src)
+		*dst = *src;
+	return src->code;
+}
+
 enum dtp_err_class dtp_err_class_of_code(int code)
 {
 	if (code == 0)

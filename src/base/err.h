@@ -39,6 +39,11 @@ void dtp_err_prefix(struct dtp_err *err, const char *fmt, ...)
 
 void dtp_err_clear(struct dtp_err *err);
 
+/* Pass on an error another call made, code, class and message, and return
+ * its code: `return dtp_err_copy(err, &inner);`. With dst == NULL the message
+ * goes to stderr, as dtp_errf's does. */
+int dtp_err_copy(struct dtp_err *dst, const struct dtp_err *src);
+
 /* The class an errno value suggests when the maker did not say: input for
  * EINVAL, EBADMSG, ENOENT, ERANGE, ENOEXEC, EISDIR, ENOTDIR, EOVERFLOW;
  * runtime for everything else, always for the transport's EPROTO (a corrupt
