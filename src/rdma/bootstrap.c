@@ -62,9 +62,9 @@ int dtp_rank_detect(int option, int *rank, enum dtp_rank_source *src, struct dtp
 		if (!v)
 			continue;
 		if (parse_nonneg(v, 1 << 20, &r) < 0)
-			return dtp_errf(err, -EINVAL,
-					"%s='%s' is not a stage number: fix the launcher's "
-					"environment or pass --stage N", name, v);
+			return dtp_errf_input(err, -EINVAL,
+					      "%s='%s' is not a stage number: fix the launcher's "
+					      "environment or pass --stage N", name, v);
 		*rank = (int)r;
 		*src = order[i];
 		return 0;
@@ -93,8 +93,8 @@ struct expander {
 static int add_name(struct expander *x, const char *name)
 {
 	if (x->h->n == MAX_HOSTS)
-		return dtp_errf(x->err, -E2BIG, "node list '%.200s' names more than %d hosts",
-				x->list, MAX_HOSTS);
+		return dtp_errf_input(x->err, -E2BIG, "node list '%.200s' names more than %d hosts",
+				      x->list, MAX_HOSTS);
 	if (x->h->n == x->cap) {
 		int cap = x->cap ? 2 * x->cap : 16;
 		char **p = realloc(x->h->names, (size_t)cap * sizeof(*p));
@@ -113,9 +113,9 @@ static int add_name(struct expander *x, const char *name)
 
 static int bad(struct expander *x, const char *at, const char *what)
 {
-	return dtp_errf(x->err, -EINVAL,
-			"node list '%.200s': %s at offset %d: expected names like "
-			"node[1-4,7],gpu01", x->list, what, (int)(at - x->list));
+	return dtp_errf_input(x->err, -EINVAL,
+			      "node list '%.200s': %s at offset %d: expected names like "
+			      "node[1-4,7],gpu01", x->list, what, (int)(at - x->list));
 }
 
 /* expand one comma-free (at depth 0) item of n chars at s */
@@ -165,8 +165,8 @@ static int expand_item(struct expander *x, const char *s, size_t n)
 		if (hi < lo)
 			return bad(x, p, "range runs backwards");
 		if (hi - lo >= MAX_HOSTS || width > 18)
-			return dtp_errf(x->err, -E2BIG, "node list '%.200s' names more than %d "
-					"hosts", x->list, MAX_HOSTS);
+			return dtp_errf_input(x->err, -E2BIG, "node list '%.200s' names more than %d "
+					      "hosts", x->list, MAX_HOSTS);
 		for (unsigned long v = lo; v <= hi; v++) {
 			char num[32];
 			int k = snprintf(num, sizeof(num), "%0*lu", width, v);
@@ -198,7 +198,7 @@ int dtp_slurm_nodelist_expand(const char *list, struct dtp_hostlist *out,
 	int depth = 0, rc = 0;
 
 	if (!list || !*list)
-		return dtp_errf(err, -EINVAL, "empty node list");
+		return dtp_errf_input(err, -EINVAL, "empty node list");
 	for (p = list;; p++) {
 		if (*p == '[')
 			depth++;
@@ -218,7 +218,7 @@ int dtp_slurm_nodelist_expand(const char *list, struct dtp_hostlist *out,
 	if (rc) {
 		dtp_hostlist_free(&h);
 		if (rc == -ENOMEM)
-			dtp_errf(err, rc, "no memory to expand the node list");
+			dtp_errf_runtime(err, rc, "no memory to expand the node list");
 		return rc;
 	}
 	*out = h;
@@ -233,11 +233,11 @@ int dtp_slurm_stage_host(const struct dtp_hostlist *nodes, const char *tasks_per
 	long first = 0;
 
 	if (stage < 0)
-		return dtp_errf(err, -ERANGE, "stage %d: not a stage number", stage);
+		return dtp_errf_input(err, -ERANGE, "stage %d: not a stage number", stage);
 	if (!p || !*p) {
 		if (stage >= nodes->n)
-			return dtp_errf(err, -ERANGE, "stage %d has no node: the node list has "
-					"%d nodes and one stage runs per node", stage, nodes->n);
+			return dtp_errf_input(err, -ERANGE, "stage %d has no node: the node list has "
+					      "%d nodes and one stage runs per node", stage, nodes->n);
 		snprintf(host, len, "%s", nodes->names[stage]);
 		return 0;
 	}
@@ -268,17 +268,17 @@ int dtp_slurm_stage_host(const struct dtp_hostlist *nodes, const char *tasks_per
 			goto bad_syntax;
 	}
 	if (found < 0)
-		return dtp_errf(err, -ERANGE, "stage %d is beyond the %ld tasks of '%s'", stage,
-				first, tasks_per_node);
+		return dtp_errf_input(err, -ERANGE, "stage %d is beyond the %ld tasks of '%s'", stage,
+				      first, tasks_per_node);
 	if (found >= nodes->n)
-		return dtp_errf(err, -ERANGE, "tasks per node '%s' puts stage %d on node %d, but "
-				"the node list has %d nodes", tasks_per_node, stage, found + 1,
-				nodes->n);
+		return dtp_errf_input(err, -ERANGE, "tasks per node '%s' puts stage %d on node %d, but "
+				      "the node list has %d nodes", tasks_per_node, stage, found + 1,
+				      nodes->n);
 	snprintf(host, len, "%s", nodes->names[found]);
 	return 0;
 bad_syntax:
-	return dtp_errf(err, -EINVAL, "tasks per node '%s': expected counts like 2(x3),1",
-			tasks_per_node);
+	return dtp_errf_input(err, -EINVAL, "tasks per node '%s': expected counts like 2(x3),1",
+			      tasks_per_node);
 }
 
 int dtp_slurm_host_of_stage(int stage, char *host, size_t len, struct dtp_err *err)
@@ -290,8 +290,8 @@ int dtp_slurm_host_of_stage(int stage, char *host, size_t len, struct dtp_err *e
 	if (!list)
 		list = getenv("SLURM_JOB_NODELIST");
 	if (!list)
-		return dtp_errf(err, -ENOENT, "no SLURM_STEP_NODELIST or SLURM_JOB_NODELIST: "
-				"not under Slurm; give the hosts in the plan");
+		return dtp_errf_input(err, -ENOENT, "no SLURM_STEP_NODELIST or SLURM_JOB_NODELIST: "
+				      "not under Slurm; give the hosts in the plan");
 	tpn = getenv("SLURM_STEP_TASKS_PER_NODE");
 	if (!tpn)
 		tpn = getenv("SLURM_TASKS_PER_NODE");

@@ -32,10 +32,10 @@ int dtp_hello_check(const struct dtp_link_config *cfg, const uint8_t *buf, size_
 	int self = cfg->self_stage;
 
 	if (len < DTP_HELLO_BYTES)
-		return dtp_errf(err, -EPROTO,
-				"stage %d: handshake from the peer is %zu bytes, expected %d: "
-				"not a dtpipe peer, or a truncated connection; check that %s:%d "
-				"belongs to this job", self, len, DTP_HELLO_BYTES, cfg->host, cfg->port);
+		return dtp_errf_runtime(err, -EPROTO,
+					"stage %d: handshake from the peer is %zu bytes, expected %d: "
+					"not a dtpipe peer, or a truncated connection; check that %s:%d "
+					"belongs to this job", self, len, DTP_HELLO_BYTES, cfg->host, cfg->port);
 	h.magic = dtp_le32(buf + 0);
 	h.version = dtp_le16(buf + 4);
 	h.transport = dtp_le16(buf + 6);
@@ -44,40 +44,40 @@ int dtp_hello_check(const struct dtp_link_config *cfg, const uint8_t *buf, size_
 	h.to_stage = dtp_le32(buf + 20);
 	h.plan_hash = dtp_le64(buf + 24);
 	if (h.magic != DTP_PROTO_MAGIC)
-		return dtp_errf(err, -EPROTO,
-				"stage %d: handshake magic is 0x%08" PRIx32 ", expected 0x%08x: "
-				"the other end is not a dtpipe stage (a stranger on port %d?); "
-				"check the plan's host:port for stage %d",
-				self, h.magic, DTP_PROTO_MAGIC, cfg->port, cfg->peer_stage);
+		return dtp_errf_runtime(err, -EPROTO,
+					"stage %d: handshake magic is 0x%08" PRIx32 ", expected 0x%08x: "
+					"the other end is not a dtpipe stage (a stranger on port %d?); "
+					"check the plan's host:port for stage %d",
+					self, h.magic, DTP_PROTO_MAGIC, cfg->port, cfg->peer_stage);
 	if (h.version != DTP_PROTO_VERSION)
-		return dtp_errf(err, -EPROTO,
-				"stage %d: peer speaks protocol version %u, this build "
-				"speaks %u: run the same dtpipe build on every stage",
-				self, (unsigned)h.version, DTP_PROTO_VERSION);
+		return dtp_errf_input(err, -EPROTO,
+				      "stage %d: peer speaks protocol version %u, this build "
+				      "speaks %u: run the same dtpipe build on every stage",
+				      self, (unsigned)h.version, DTP_PROTO_VERSION);
 	if (h.transport != (uint16_t)cfg->kind)
-		return dtp_errf(err, -EPROTO,
-				"stage %d: peer stage %d chose transport %s for this link, this "
-				"side %s: both ends of a link must use the same one; set "
-				"[transport] kind (or --transport) explicitly, or give every stage "
-				"its host in the plan", self, cfg->peer_stage,
-				dtp_transport_kind_name((enum dtp_transport_kind)h.transport),
-				dtp_transport_kind_name(cfg->kind));
+		return dtp_errf_input(err, -EPROTO,
+				      "stage %d: peer stage %d chose transport %s for this link, this "
+				      "side %s: both ends of a link must use the same one; set "
+				      "[transport] kind (or --transport) explicitly, or give every stage "
+				      "its host in the plan", self, cfg->peer_stage,
+				      dtp_transport_kind_name((enum dtp_transport_kind)h.transport),
+				      dtp_transport_kind_name(cfg->kind));
 	if (h.job_key != cfg->job_key)
-		return dtp_errf(err, -EPROTO,
-				"stage %d: peer's job key is 0x%016" PRIx64 ", ours is 0x%016" PRIx64
-				": the peer belongs to another job; start every stage with the "
-				"same job key", self, h.job_key, cfg->job_key);
+		return dtp_errf_input(err, -EPROTO,
+				      "stage %d: peer's job key is 0x%016" PRIx64 ", ours is 0x%016" PRIx64
+				      ": the peer belongs to another job; start every stage with the "
+				      "same job key", self, h.job_key, cfg->job_key);
 	if (h.plan_hash != cfg->plan_hash)
-		return dtp_errf(err, -EPROTO,
-				"stage %d: peer's plan hash is 0x%016" PRIx64 ", ours is 0x%016"
-				PRIx64 ": the stages loaded different plans; give every stage "
-				"the same plan file", self, h.plan_hash, cfg->plan_hash);
+		return dtp_errf_input(err, -EPROTO,
+				      "stage %d: peer's plan hash is 0x%016" PRIx64 ", ours is 0x%016"
+				      PRIx64 ": the stages loaded different plans; give every stage "
+				      "the same plan file", self, h.plan_hash, cfg->plan_hash);
 	if (h.from_stage != (uint32_t)cfg->peer_stage || h.to_stage != (uint32_t)self)
-		return dtp_errf(err, -EPROTO,
-				"stage %d: peer says it is stage %" PRIu32 " talking to stage %"
-				PRIu32 ", expected stage %d talking to stage %d: check the "
-				"stage numbers (--stage / launcher rank) and the ports in the plan",
-				self, h.from_stage, h.to_stage, cfg->peer_stage, self);
+		return dtp_errf_input(err, -EPROTO,
+				      "stage %d: peer says it is stage %" PRIu32 " talking to stage %"
+				      PRIu32 ", expected stage %d talking to stage %d: check the "
+				      "stage numbers (--stage / launcher rank) and the ports in the plan",
+				      self, h.from_stage, h.to_stage, cfg->peer_stage, self);
 	if (out)
 		*out = h;
 	return 0;
@@ -102,34 +102,34 @@ int dtp_frame_check(const uint8_t hdr[DTP_FRAME_BYTES], uint32_t expect_seq,
 	uint32_t magic = dtp_le32(hdr);
 
 	if (magic != DTP_FRAME_MAGIC)
-		return dtp_errf(err, -EPROTO,
-				"%s: corrupt frame header (magic 0x%08" PRIx32 ", expected 0x%08x) "
-				"while expecting tag (step %" PRIu32 ", micro %u, kind %u): the "
-				"stream is out of sync; restart the job", peer, magic,
-				DTP_FRAME_MAGIC, want->step, want->micro, want->kind);
+		return dtp_errf_runtime(err, -EPROTO,
+					"%s: corrupt frame header (magic 0x%08" PRIx32 ", expected 0x%08x) "
+					"while expecting tag (step %" PRIu32 ", micro %u, kind %u): the "
+					"stream is out of sync; restart the job", peer, magic,
+					DTP_FRAME_MAGIC, want->step, want->micro, want->kind);
 	f.seq = dtp_le32(hdr + 4);
 	f.tag.step = dtp_le32(hdr + 8);
 	f.tag.micro = dtp_le16(hdr + 12);
 	f.tag.kind = dtp_le16(hdr + 14);
 	f.len = dtp_le64(hdr + 16);
 	if (f.seq != expect_seq)
-		return dtp_errf(err, -EPROTO,
-				"%s: frame sequence number %" PRIu32 ", expected %" PRIu32
-				": messages were lost or duplicated; restart the job",
-				peer, f.seq, expect_seq);
+		return dtp_errf_runtime(err, -EPROTO,
+					"%s: frame sequence number %" PRIu32 ", expected %" PRIu32
+					": messages were lost or duplicated; restart the job",
+					peer, f.seq, expect_seq);
 	if (f.tag.step != want->step || f.tag.micro != want->micro || f.tag.kind != want->kind)
-		return dtp_errf(err, -EPROTO,
-				"%s sent tag (step %" PRIu32 ", micro %u, kind %u) but the "
-				"receive posted here expects (step %" PRIu32 ", micro %u, kind %u): "
-				"the two stages run different schedules",
-				peer, f.tag.step, f.tag.micro, f.tag.kind,
-				want->step, want->micro, want->kind);
+		return dtp_errf_runtime(err, -EPROTO,
+					"%s sent tag (step %" PRIu32 ", micro %u, kind %u) but the "
+					"receive posted here expects (step %" PRIu32 ", micro %u, kind %u): "
+					"the two stages run different schedules",
+					peer, f.tag.step, f.tag.micro, f.tag.kind,
+					want->step, want->micro, want->kind);
 	if (f.len > cap || f.len > max_msg)
-		return dtp_errf(err, -EPROTO,
-				"%s sent %" PRIu64 " bytes for tag (step %" PRIu32 ", micro %u, "
-				"kind %u) but the receive posted here holds %zu (largest message "
-				"%zu): the stages disagree on tensor shapes",
-				peer, f.len, f.tag.step, f.tag.micro, f.tag.kind, cap, max_msg);
+		return dtp_errf_runtime(err, -EPROTO,
+					"%s sent %" PRIu64 " bytes for tag (step %" PRIu32 ", micro %u, "
+					"kind %u) but the receive posted here holds %zu (largest message "
+					"%zu): the stages disagree on tensor shapes",
+					peer, f.len, f.tag.step, f.tag.micro, f.tag.kind, cap, max_msg);
 	if (out)
 		*out = f;
 	return 0;

@@ -224,17 +224,17 @@ static int shm_alloc(struct dtp_link *l, size_t len, void **buf, struct dtp_mr *
 
 	fd = memfd_create("dtpipe-shm", MFD_CLOEXEC);
 	if (fd < 0)
-		return dtp_errf(err, -errno, "stage %d: memfd_create: %s",
-				t->base.cfg.self_stage, strerror(errno));
+		return dtp_errf_runtime(err, -errno, "stage %d: memfd_create: %s",
+					t->base.cfg.self_stage, strerror(errno));
 	if (ftruncate(fd, (off_t)size) < 0 || fstat(fd, &sb) < 0) {
-		rc = dtp_errf(err, -errno, "stage %d: cannot size a %zu-byte shared buffer: %s",
-			      t->base.cfg.self_stage, size, strerror(errno));
+		rc = dtp_errf_runtime(err, -errno, "stage %d: cannot size a %zu-byte shared buffer: %s",
+				      t->base.cfg.self_stage, size, strerror(errno));
 		goto out_close;
 	}
 	map = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, 0);
 	if (map == MAP_FAILED) {
-		rc = dtp_errf(err, -errno, "stage %d: cannot map a %zu-byte shared buffer: %s",
-			      t->base.cfg.self_stage, size, strerror(errno));
+		rc = dtp_errf_runtime(err, -errno, "stage %d: cannot map a %zu-byte shared buffer: %s",
+				      t->base.cfg.self_stage, size, strerror(errno));
 		goto out_close;
 	}
 	rc = dtp_stream_reg(map, len, &mr, err);
@@ -293,7 +293,7 @@ static int shm_open_link(const struct dtp_link_config *cfg, struct dtp_link **ou
 	int rc;
 
 	if (!t)
-		return dtp_errf(err, -ENOMEM, "stage %d: no memory for a link", cfg->self_stage);
+		return dtp_errf_runtime(err, -ENOMEM, "stage %d: no memory for a link", cfg->self_stage);
 	t->base.ops = &dtp_shm_ops;
 	t->base.cfg = *cfg;
 	t->me = cfg->listen ? 0 : 1;

@@ -90,9 +90,9 @@ int dtp_shm_fast_recv(void *ctx, uint32_t seq, const struct dtp_tag *want, void 
 		return in_ring ? 0 : -EAGAIN;
 	l = sl->len;                       /* read once: the peer's memory */
 	if (l > SHM_FAST_MAX)
-		return dtp_errf(err, -EPROTO, "%s: slot message %u claims %zu bytes (at most "
-				"%u): protocol error (mixed dtpipe builds?)", peer, seq, l,
-				SHM_FAST_MAX);
+		return dtp_errf_runtime(err, -EPROTO, "%s: slot message %u claims %zu bytes (at most "
+					"%u): protocol error (mixed dtpipe builds?)", peer, seq, l,
+					SHM_FAST_MAX);
 	if (sl->step != want->step || sl->micro != want->micro || sl->kind != want->kind ||
 	    l > cap || l > max_msg) {
 		struct dtp_tag got = { sl->step, sl->micro, sl->kind };

@@ -62,17 +62,17 @@ int dtp_shm_share_segment(int fd, const struct dtp_link_config *cfg, size_t byte
 		 cfg->self_stage, cfg->peer_stage, (unsigned long long)(dtp_now_ns() & 0xffffffffffull));
 	sfd = open(name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (sfd < 0)
-		return dtp_errf(err, -errno, "stage %d: cannot create %s: %s; is /dev/shm mounted "
-				"and writable?", cfg->self_stage, name, strerror(errno));
+		return dtp_errf_runtime(err, -errno, "stage %d: cannot create %s: %s; is /dev/shm mounted "
+					"and writable?", cfg->self_stage, name, strerror(errno));
 	if (ftruncate(sfd, (off_t)bytes) < 0) {
-		rc = dtp_errf(err, -errno, "stage %d: cannot size %s to %zu bytes: %s (is "
-			      "/dev/shm full?)", cfg->self_stage, name, bytes, strerror(errno));
+		rc = dtp_errf_runtime(err, -errno, "stage %d: cannot size %s to %zu bytes: %s (is "
+				      "/dev/shm full?)", cfg->self_stage, name, bytes, strerror(errno));
 		goto out_unlink;
 	}
 	map = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, sfd, 0);
 	if (map == MAP_FAILED) {
-		rc = dtp_errf(err, -errno, "stage %d: mmap %s: %s", cfg->self_stage, name,
-			      strerror(errno));
+		rc = dtp_errf_runtime(err, -errno, "stage %d: mmap %s: %s", cfg->self_stage, name,
+				      strerror(errno));
 		goto out_unlink;
 	}
 	memcpy(map, head, head_len);
@@ -85,9 +85,9 @@ int dtp_shm_share_segment(int fd, const struct dtp_link_config *cfg, size_t byte
 	if (rc == 0 && ack != 1)
 		rc = -EPROTO;
 	if (rc) {
-		rc = dtp_errf(err, rc, "stage %d: stage %d could not map the shared segment %s "
-			      "(%s): is it on this host?", cfg->self_stage, cfg->peer_stage, name,
-			      strerror(-rc));
+		rc = dtp_errf_runtime(err, rc, "stage %d: stage %d could not map the shared segment %s "
+				      "(%s): is it on this host?", cfg->self_stage, cfg->peer_stage, name,
+				      strerror(-rc));
 		munmap(map, bytes);
 	} else {
 		*map_out = map;
@@ -111,20 +111,20 @@ int dtp_shm_map_segment(int fd, const struct dtp_link_config *cfg, size_t bytes,
 	if (rc == 0)
 		rc = dtp_sock_read_full(fd, name, len, deadline);
 	if (rc)
-		return dtp_errf(err, rc, "stage %d: stage %d at %s:%d did not send the name of "
-				"its shared segment (%s)", cfg->self_stage, cfg->peer_stage,
-				cfg->host, cfg->port, strerror(-rc));
+		return dtp_errf_runtime(err, rc, "stage %d: stage %d at %s:%d did not send the name of "
+					"its shared segment (%s)", cfg->self_stage, cfg->peer_stage,
+					cfg->host, cfg->port, strerror(-rc));
 	name[len] = 0;
 	if (strncmp(name, SEG_DIR SEG_PREFIX, strlen(SEG_DIR SEG_PREFIX)) != 0 || strstr(name, "..") ||
 	    strchr(name + strlen(SEG_DIR), '/'))
-		return dtp_errf(err, -EPROTO, "stage %d: stage %d named a shared segment "
-				"outside /dev/shm/dtpipe-*: refusing", cfg->self_stage,
-				cfg->peer_stage);
+		return dtp_errf_runtime(err, -EPROTO, "stage %d: stage %d named a shared segment "
+					"outside /dev/shm/dtpipe-*: refusing", cfg->self_stage,
+					cfg->peer_stage);
 	sfd = open(name, O_RDWR | O_CLOEXEC);
 	if (sfd < 0)
-		return dtp_errf(err, -errno, "stage %d: cannot open %s from stage %d: %s; the "
-				"shm transport needs both stages on one host (use tcp otherwise)",
-				cfg->self_stage, name, cfg->peer_stage, strerror(errno));
+		return dtp_errf_runtime(err, -errno, "stage %d: cannot open %s from stage %d: %s; the "
+					"shm transport needs both stages on one host (use tcp otherwise)",
+					cfg->self_stage, name, cfg->peer_stage, strerror(errno));
 	/* both ends hold it now: remove the name at once, so that no file is left
 	 * in /dev/shm whichever side dies from here on (the listener's own
 	 * unlink after our acknowledgement then finds nothing) */
@@ -132,19 +132,19 @@ int dtp_shm_map_segment(int fd, const struct dtp_link_config *cfg, size_t bytes,
 	map = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, sfd, 0);
 	close(sfd);
 	if (map == MAP_FAILED)
-		return dtp_errf(err, -errno, "stage %d: mmap %s: %s", cfg->self_stage, name,
-				strerror(errno));
+		return dtp_errf_runtime(err, -errno, "stage %d: mmap %s: %s", cfg->self_stage, name,
+					strerror(errno));
 	if (memcmp(map, head, head_len) != 0) {
 		munmap(map, bytes);
-		return dtp_errf(err, -EPROTO, "stage %d: the shared segment of stage %d has "
-				"another layout: run the same dtpipe build on both stages",
-				cfg->self_stage, cfg->peer_stage);
+		return dtp_errf_runtime(err, -EPROTO, "stage %d: the shared segment of stage %d has "
+					"another layout: run the same dtpipe build on both stages",
+					cfg->self_stage, cfg->peer_stage);
 	}
 	rc = dtp_sock_write_full(fd, &ack, 1, deadline);
 	if (rc) {
 		munmap(map, bytes);
-		return dtp_errf(err, rc, "stage %d: stage %d went away during the shm rendezvous",
-				cfg->self_stage, cfg->peer_stage);
+		return dtp_errf_runtime(err, rc, "stage %d: stage %d went away during the shm rendezvous",
+					cfg->self_stage, cfg->peer_stage);
 	}
 	*map_out = map;
 	return 0;

@@ -306,9 +306,9 @@ int dtp_shm_region_publish(struct dtp_shm_link *t, int fd, const struct stat *sb
 			break;
 	if (slot == SHM_REGIONS) {
 		pthread_mutex_unlock(&t->st.mu);
-		return dtp_errf(err, -ENOSPC, "stage %d: link to stage %d: more than %d shared "
-				"buffers: allocate fewer, larger ones", t->base.cfg.self_stage,
-				t->base.cfg.peer_stage, SHM_REGIONS);
+		return dtp_errf_runtime(err, -ENOSPC, "stage %d: link to stage %d: more than %d shared "
+					"buffers: allocate fewer, larger ones", t->base.cfg.self_stage,
+					t->base.cfg.peer_stage, SHM_REGIONS);
 	}
 	if (++t->gen_next == 0)
 		t->gen_next = 1;

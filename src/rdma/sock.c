@@ -96,10 +96,10 @@ static int resolve(const struct dtp_link_config *cfg, int passive, struct addrin
 	snprintf(port, sizeof(port), "%d", cfg->port);
 	rc = getaddrinfo(cfg->host, port, &hints, res);
 	if (rc)
-		return dtp_errf(err, -EHOSTUNREACH,
-				"stage %d: cannot resolve the address %s:%d of the link to stage "
-				"%d: %s; fix the host in the plan", cfg->self_stage, cfg->host,
-				cfg->port, cfg->peer_stage, gai_strerror(rc));
+		return dtp_errf_input(err, -EHOSTUNREACH,
+				      "stage %d: cannot resolve the address %s:%d of the link to stage "
+				      "%d: %s; fix the host in the plan", cfg->self_stage, cfg->host,
+				      cfg->port, cfg->peer_stage, gai_strerror(rc));
 	return 0;
 }
 
@@ -146,12 +146,12 @@ static int open_listener(const struct dtp_link_config *cfg, int *out, struct dtp
 	}
 	freeaddrinfo(res);
 	if (fd < 0)
-		return dtp_errf(err, -e,
-				"stage %d: cannot listen on %s:%d for stage %d: %s; %s",
-				cfg->self_stage, cfg->host, cfg->port, cfg->peer_stage, strerror(e),
-				e == EADDRINUSE ? "another program (or an old run) holds the port: "
-				"stop it or choose another port in the plan" :
-				"is this host's address right in the plan?");
+		return dtp_errf_runtime(err, -e,
+					"stage %d: cannot listen on %s:%d for stage %d: %s; %s",
+					cfg->self_stage, cfg->host, cfg->port, cfg->peer_stage, strerror(e),
+					e == EADDRINUSE ? "another program (or an old run) holds the port: "
+					"stop it or choose another port in the plan" :
+					"is this host's address right in the plan?");
 	*out = fd;
 	return 0;
 }
@@ -177,12 +177,12 @@ int dtp_sock_accept_peer(const struct dtp_link_config *cfg, int *fd_out, struct 
 		int fd, left = dtp_ms_left(deadline);
 
 		if (left == 0) {
-			rc = dtp_errf(err, -ETIMEDOUT,
-				      "stage %d: stage %d did not connect to %s:%d within %d ms%s%s; "
-				      "start it, or check the host:port it was given",
-				      cfg->self_stage, cfg->peer_stage, cfg->host, cfg->port,
-				      cfg->connect_timeout_ms,
-				      refused ? " (refused a stranger: " : "", refused ? last : "");
+			rc = dtp_errf_runtime(err, -ETIMEDOUT,
+					      "stage %d: stage %d did not connect to %s:%d within %d ms%s%s; "
+					      "start it, or check the host:port it was given",
+					      cfg->self_stage, cfg->peer_stage, cfg->host, cfg->port,
+					      cfg->connect_timeout_ms,
+					      refused ? " (refused a stranger: " : "", refused ? last : "");
 			goto out_close_lfd;
 		}
 		if (poll(&pfd, 1, left) <= 0)
@@ -198,15 +198,15 @@ int dtp_sock_accept_peer(const struct dtp_link_config *cfg, int *fd_out, struct 
 		if (rc == 0)
 			rc = dtp_hello_check(cfg, theirs, sizeof(theirs), NULL, &why);
 		else
-			dtp_errf(&why, rc, "it sent no complete handshake (%s)",
-				 rc == -ETIMEDOUT ? "nothing for 2 s" : "closed early");
+			dtp_errf_runtime(&why, rc, "it sent no complete handshake (%s)",
+					 rc == -ETIMEDOUT ? "nothing for 2 s" : "closed early");
 		/* our status goes back to anything that speaks the protocol */
 		if (rc == 0 || dtp_le32(theirs) == DTP_PROTO_MAGIC) {
 			uint32_t st = rc ? EPROTO : 0;
 
 			dtp_put_le32(mine + DTP_HELLO_BYTES, st);
 			if (dtp_sock_write_full(fd, mine, sizeof(mine), hello_deadline) < 0 && rc == 0)
-				rc = dtp_errf(&why, -ECONNRESET, "it hung up during the handshake");
+				rc = dtp_errf_runtime(&why, -ECONNRESET, "it hung up during the handshake");
 		}
 		if (rc == 0) {
 			tune(fd);
@@ -301,24 +301,24 @@ int dtp_sock_connect_peer(const struct dtp_link_config *cfg, int *fd_out, struct
 		st = dtp_le32(reply + DTP_HELLO_BYTES);
 		rc = dtp_hello_check(cfg, reply, DTP_HELLO_BYTES, NULL, &why);
 		if (rc == 0 && st != 0)
-			rc = dtp_errf(&why, -EPROTO, "stage %d: the listener refused the handshake "
-				      "(status %u)", cfg->self_stage, st);
+			rc = dtp_errf_runtime(&why, -EPROTO, "stage %d: the listener refused the handshake "
+					      "(status %u)", cfg->self_stage, st);
 		if (rc) {
 			close(fd);
-			rc = dtp_errf(err, -EPROTO, "%s (refused by %s:%d)", why.msg,
-				      cfg->host, cfg->port);
+			rc = dtp_errf_runtime(err, -EPROTO, "%s (refused by %s:%d)", why.msg,
+					      cfg->host, cfg->port);
 			goto out_free;
 		}
 		tune(fd);
 		*fd_out = fd;
 		goto out_free;
 	}
-	rc = dtp_errf(err, -ETIMEDOUT,
-		      "stage %d: could not connect to stage %d at %s:%d within %d ms (%d tries, "
-		      "last error: %s); start stage %d, or check the host:port in the plan",
-		      cfg->self_stage, cfg->peer_stage, cfg->host, cfg->port,
-		      cfg->connect_timeout_ms, tries, strerror(last ? -last : ETIMEDOUT),
-		      cfg->peer_stage);
+	rc = dtp_errf_runtime(err, -ETIMEDOUT,
+			      "stage %d: could not connect to stage %d at %s:%d within %d ms (%d tries, "
+			      "last error: %s); start stage %d, or check the host:port in the plan",
+			      cfg->self_stage, cfg->peer_stage, cfg->host, cfg->port,
+			      cfg->connect_timeout_ms, tries, strerror(last ? -last : ETIMEDOUT),
+			      cfg->peer_stage);
 out_free:
 	freeaddrinfo(res);
 	return rc;

@@ -68,8 +68,8 @@ int dtp_stream_init(struct dtp_stream *s, const struct dtp_stream_io *io, void *
 	if (stage_cap) {
 		s->stage = malloc(stage_cap);
 		if (!s->stage)
-			return dtp_errf(err, -ENOMEM, "stage %d: no memory for a link buffer",
-					cfg->self_stage);
+			return dtp_errf_runtime(err, -ENOMEM, "stage %d: no memory for a link buffer",
+						cfg->self_stage);
 		s->stage_cap = stage_cap;
 	}
 	pthread_mutex_init(&s->mu, NULL);
@@ -83,8 +83,8 @@ int dtp_stream_start(struct dtp_stream *s, struct dtp_err *err)
 	int rc = pthread_create(&s->thr, NULL, progress_thread, s);
 
 	if (rc)
-		return dtp_errf(err, -rc, "%s: cannot start the link's progress thread: %s",
-				s->peer, strerror(rc));
+		return dtp_errf_runtime(err, -rc, "%s: cannot start the link's progress thread: %s",
+					s->peer, strerror(rc));
 	s->thr_started = 1;
 	return 0;
 }
@@ -123,14 +123,14 @@ static void fail_all(struct dtp_stream *s, int code)
 	if (!s->fail) {
 		s->fail = code;
 		if (code == -ECONNRESET)
-			dtp_errf(&s->fail_err, code, "%s closed the connection", s->peer);
+			dtp_errf_runtime(&s->fail_err, code, "%s closed the connection", s->peer);
 		else if (code == -ETIMEDOUT)
-			dtp_errf(&s->fail_err, -ECONNRESET,
-				 "%s stopped answering (no acknowledgement within the TCP "
-				 "user timeout): its host is down or unreachable", s->peer);
+			dtp_errf_runtime(&s->fail_err, -ECONNRESET,
+					 "%s stopped answering (no acknowledgement within the TCP "
+					 "user timeout): its host is down or unreachable", s->peer);
 		else if (code != -EPROTO)
-			dtp_errf(&s->fail_err, code, "%s: link I/O failed: %s", s->peer,
-				 strerror(-code));
+			dtp_errf_runtime(&s->fail_err, code, "%s: link I/O failed: %s", s->peer,
+					 strerror(-code));
 		if (code == -ETIMEDOUT)
 			s->fail = -ECONNRESET;
 	}
@@ -334,9 +334,9 @@ static void rx_progress(struct dtp_stream *s)
 			}
 			placed = take_placed_magic(s->rx_hdr);
 			if (placed && ADVERTISED(r) != 1) {
-				dtp_errf(&s->fail_err, -EPROTO, "%s: frame %u placed its payload "
-					 "into a receive that was never advertised: protocol "
-					 "error (mixed dtpipe builds?)", s->peer, s->rx_seq);
+				dtp_errf_runtime(&s->fail_err, -EPROTO, "%s: frame %u placed its payload "
+						 "into a receive that was never advertised: protocol "
+						 "error (mixed dtpipe builds?)", s->peer, s->rx_seq);
 				fail_all(s, -EPROTO);
 				return;
 			}
@@ -394,6 +394,18 @@ static void maybe_kick(struct dtp_stream *s)
 	}
 }
 
+/* The link's failure into err, which says code: its own error, class and all,
+ * or, when the request failed with another code, the same message as a
+ * runtime failure (every maker of fail_err is one: a lost or corrupt link). */
+static int pass_failure(const struct dtp_stream *s, int code, struct dtp_err *err)
+{
+	if (!err)
+		return code;
+	if (s->fail_err.code == code)
+		return dtp_err_copy(err, &s->fail_err);
+	return dtp_errf_runtime(err, code, "%s", s->fail_err.msg);
+}
+
 /* A post refused: the request completes with `code`; err says why, naming
  * the peer and the tag; why NULL: the link has failed (under the lock), err
  * gets the failure's own message. */
@@ -402,15 +414,11 @@ static int post_refused(struct dtp_stream *s, struct dtp_req *req, int code, con
 {
 	complete(req, code);
 	if (!why) {
-		if (err) {
-			err->code = code;
-			memcpy(err->msg, s->fail_err.msg, sizeof(err->msg));
-		}
-		return code;
+		return pass_failure(s, code, err);
 	}
-	return dtp_errf(err, code, "%s: cannot %s tag (step %u, micro %u, kind %u) of %zu bytes: %s",
-			s->peer, IS_RECV(req) ? "receive" : "send", req->tag.step,
-			req->tag.micro, req->tag.kind, (size_t)(IS_RECV(req) ? CAP(req) : req->len), why);
+	return dtp_errf_runtime(err, code, "%s: cannot %s tag (step %u, micro %u, kind %u) of %zu bytes: %s",
+				s->peer, IS_RECV(req) ? "receive" : "send", req->tag.step,
+				req->tag.micro, req->tag.kind, (size_t)(IS_RECV(req) ? CAP(req) : req->len), why);
 }
 
 /* the buffer [buf, buf + len) must lie inside mr (mr NULL: no check) */
@@ -578,10 +586,8 @@ void dtp_stream_fast_counts(struct dtp_stream *s, uint64_t *sent, uint64_t *rece
 
 static int finish(struct dtp_stream *s, struct dtp_req *req, struct dtp_err *err)
 {
-	if (req->status < 0 && err) {
-		err->code = req->status;
-		memcpy(err->msg, s->fail_err.msg, sizeof(err->msg));
-	}
+	if (req->status < 0)
+		pass_failure(s, req->status, err);
 	return req->status;
 }
 
@@ -639,13 +645,13 @@ static int stream_wait(struct dtp_stream *s, struct dtp_req *req, int timeout_ms
 				s->callers--;
 				maybe_kick(s);
 				unlock(s);
-				return dtp_errf(err, -ETIMEDOUT,
-						"%s: %s of tag (step %u, micro %u, kind %u) "
-						"not complete within %d ms: the peer is slow, "
-						"stuck or runs another schedule", s->peer,
-						IS_RECV(req) ? "receive" : "send",
-						req->tag.step, req->tag.micro, req->tag.kind,
-						timeout_ms);
+				return dtp_errf_runtime(err, -ETIMEDOUT,
+							"%s: %s of tag (step %u, micro %u, kind %u) "
+							"not complete within %d ms: the peer is slow, "
+							"stuck or runs another schedule", s->peer,
+							IS_RECV(req) ? "receive" : "send",
+							req->tag.step, req->tag.micro, req->tag.kind,
+							timeout_ms);
 			}
 			left = timeout_ms - (int)el;
 		}
@@ -703,7 +709,7 @@ int dtp_stream_reg(void *buf, size_t len, struct dtp_mr **out, struct dtp_err *e
 	struct dtp_mr *mr = malloc(sizeof(*mr));
 
 	if (!mr)
-		return dtp_errf(err, -ENOMEM, "no memory to register a buffer");
+		return dtp_errf_runtime(err, -ENOMEM, "no memory to register a buffer");
 	memset(mr, 0, sizeof(*mr));
 	mr->base = buf;
 	mr->len = len;
@@ -732,8 +738,8 @@ int dtp_link_alloc(struct dtp_link *l, size_t len, void **buf, struct dtp_mr **m
 		return b->ops->alloc(l, len, buf, mr, err);
 	p = dtp_alloc_aligned(len, DTP_PAGE);
 	if (!p)
-		return dtp_errf(err, -ENOMEM, "stage %d: no memory for a %zu-byte link buffer",
-				b->cfg.self_stage, len);
+		return dtp_errf_runtime(err, -ENOMEM, "stage %d: no memory for a %zu-byte link buffer",
+					b->cfg.self_stage, len);
 	rc = dtp_link_reg(l, p, len, mr, err);
 	if (rc) {
 		dtp_free(p);

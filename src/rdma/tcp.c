@@ -108,13 +108,13 @@ static int tcp_open(const struct dtp_link_config *cfg, struct dtp_link **out, st
 	int rc;
 
 	if (!t)
-		return dtp_errf(err, -ENOMEM, "stage %d: no memory for a link", cfg->self_stage);
+		return dtp_errf_runtime(err, -ENOMEM, "stage %d: no memory for a link", cfg->self_stage);
 	t->base.ops = &dtp_tcp_ops;
 	t->base.cfg = *cfg;
 	t->lowat = 1;    /* the kernel's default */
 	t->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (t->evfd < 0) {
-		rc = dtp_errf(err, -errno, "stage %d: eventfd: %s", cfg->self_stage, strerror(errno));
+		rc = dtp_errf_runtime(err, -errno, "stage %d: eventfd: %s", cfg->self_stage, strerror(errno));
 		goto out_free;
 	}
 	rc = dtp_stream_init(&t->st, &tcp_io, t, cfg, TCP_READAHEAD, err);

@@ -127,10 +127,10 @@ int dtp_link_open(const struct dtp_link_config *cfg, struct dtp_link **out, stru
 		break;
 	}
 	if (!ops)
-		return dtp_errf(err, -EINVAL,
-				"stage %d: transport '%s' is not built in: reconfigure with "
-				"libibverbs-dev and librdmacm-dev installed, or choose tcp or shm",
-				cfg->self_stage, dtp_transport_kind_name(k));
+		return dtp_errf_input(err, -EINVAL,
+				      "stage %d: transport '%s' is not built in: reconfigure with "
+				      "libibverbs-dev and librdmacm-dev installed, or choose tcp or shm",
+				      cfg->self_stage, dtp_transport_kind_name(k));
 	if (cfg->kind == DTP_TRANSPORT_AUTO)
 		dtp_info("stage %d: link to stage %d uses %s (transport = auto: %s)",
 			 cfg->self_stage, cfg->peer_stage, ops->name,
@@ -139,8 +139,8 @@ int dtp_link_open(const struct dtp_link_config *cfg, struct dtp_link **out, stru
 			 "no RDMA device, peer on another host");
 	c.kind = k;
 	if (c.slots < 1)
-		return dtp_errf(err, -EINVAL, "stage %d: slots = %d, need at least 1",
-				cfg->self_stage, c.slots);
+		return dtp_errf_input(err, -EINVAL, "stage %d: slots = %d, need at least 1",
+				      cfg->self_stage, c.slots);
 	return ops->open(&c, out, err);
 }
 

@@ -175,11 +175,11 @@ static int verbs_open(const struct dtp_link_config *cfg, struct dtp_link **out, 
 	int rc;
 
 	if (cfg->slots < 1)
-		return dtp_errf(err, -EINVAL, "verbs link stage %d <-> stage %d: slots = %d, need >= 1",
-				cfg->self_stage, cfg->peer_stage, cfg->slots);
+		return dtp_errf_input(err, -EINVAL, "verbs link stage %d <-> stage %d: slots = %d, need >= 1",
+				      cfg->self_stage, cfg->peer_stage, cfg->slots);
 	l = calloc(1, sizeof(*l));
 	if (!l)
-		return dtp_errf(err, -ENOMEM, "verbs link: out of memory");
+		return dtp_errf_runtime(err, -ENOMEM, "verbs link: out of memory");
 	l->base.ops = &dtp_verbs_ops;
 	l->base.cfg = *cfg;
 	l->api = &dtp_verbs_api_real;
@@ -194,7 +194,7 @@ static int verbs_open(const struct dtp_link_config *cfg, struct dtp_link **out, 
 	pthread_condattr_destroy(&ca);
 	l->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (l->wake_fd < 0) {
-		rc = dtp_errf(err, -errno, "verbs link: eventfd: %s", strerror(errno));
+		rc = dtp_errf_runtime(err, -errno, "verbs link: eventfd: %s", strerror(errno));
 		goto out_free;
 	}
 	rc = dtp_verbs_establish(l, err);
@@ -202,8 +202,8 @@ static int verbs_open(const struct dtp_link_config *cfg, struct dtp_link **out, 
 		goto out_close_wake;
 	rc = pthread_create(&l->thread, NULL, progress_main, l);
 	if (rc) {
-		rc = dtp_errf(err, -rc, "verbs link stage %d <-> stage %d: progress thread: %s",
-			      cfg->self_stage, cfg->peer_stage, strerror(rc));
+		rc = dtp_errf_runtime(err, -rc, "verbs link stage %d <-> stage %d: progress thread: %s",
+				      cfg->self_stage, cfg->peer_stage, strerror(rc));
 		goto out_teardown;
 	}
 	l->thread_started = 1;
@@ -234,26 +234,26 @@ static int verbs_reg(struct dtp_link *link, void *buf, size_t len, struct dtp_mr
 
 	if (getrlimit(RLIMIT_MEMLOCK, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
 	    need > rl.rlim_cur && geteuid() != 0)
-		return dtp_errf(err, -ENOMEM, "verbs link stage %d <-> stage %d: registering %zu bytes "
-				"needs %zu bytes of locked memory, RLIMIT_MEMLOCK is %llu: raise it to "
-				"at least %zu bytes (`ulimit -l %zu` in KiB, or 'memlock' in "
-				"/etc/security/limits.conf, or LimitMEMLOCK= for a systemd unit)",
-				c->self_stage, c->peer_stage, len, need,
-				(unsigned long long)rl.rlim_cur, need, (need + 1023) / 1024);
+		return dtp_errf_runtime(err, -ENOMEM, "verbs link stage %d <-> stage %d: registering %zu bytes "
+					"needs %zu bytes of locked memory, RLIMIT_MEMLOCK is %llu: raise it to "
+					"at least %zu bytes (`ulimit -l %zu` in KiB, or 'memlock' in "
+					"/etc/security/limits.conf, or LimitMEMLOCK= for a systemd unit)",
+					c->self_stage, c->peer_stage, len, need,
+					(unsigned long long)rl.rlim_cur, need, (need + 1023) / 1024);
 	m = calloc(1, sizeof(*m));
 	if (!m)
-		return dtp_errf(err, -ENOMEM, "verbs link: out of memory");
+		return dtp_errf_runtime(err, -ENOMEM, "verbs link: out of memory");
 	m->ibv = l->api->reg_mr(l->pd, buf, len, IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE);
 	if (!m->ibv) {
 		int e = errno ? errno : ENOMEM;
 
 		free(m);
-		return dtp_errf(err, -e, "verbs link stage %d <-> stage %d: ibv_reg_mr of %zu bytes "
-				"at %p: %s%s%zu bytes (`ulimit -l %zu`, or 'memlock' in "
-				"/etc/security/limits.conf)", c->self_stage, c->peer_stage, len, buf,
-				strerror(e), e == ENOMEM || e == EPERM || e == EAGAIN ?
-				": the locked-memory limit is probably too low; raise RLIMIT_MEMLOCK to at least " :
-				"; locked memory needed: ", need, (need + 1023) / 1024);
+		return dtp_errf_runtime(err, -e, "verbs link stage %d <-> stage %d: ibv_reg_mr of %zu bytes "
+					"at %p: %s%s%zu bytes (`ulimit -l %zu`, or 'memlock' in "
+					"/etc/security/limits.conf)", c->self_stage, c->peer_stage, len, buf,
+					strerror(e), e == ENOMEM || e == EPERM || e == EAGAIN ?
+					": the locked-memory limit is probably too low; raise RLIMIT_MEMLOCK to at least " :
+					"; locked memory needed: ", need, (need + 1023) / 1024);
 	}
 	m->base = buf;
 	m->len = len;
@@ -293,13 +293,13 @@ static int check_buf(struct dtp_verbs_link *l, const char *op, const void *buf, 
 	const char *p = buf;
 
 	if (!m || p < m->base || len > m->len || (size_t)(p - m->base) > m->len - len)
-		return dtp_errf(err, -EINVAL, "verbs link stage %d <-> %s: %s of %zu bytes at %p: "
-				"the buffer is not inside the registered region passed with it (use "
-				"dtp_link_reg)", l->base.cfg.self_stage, l->peer_desc, op, len, buf);
+		return dtp_errf_runtime(err, -EINVAL, "verbs link stage %d <-> %s: %s of %zu bytes at %p: "
+					"the buffer is not inside the registered region passed with it (use "
+					"dtp_link_reg)", l->base.cfg.self_stage, l->peer_desc, op, len, buf);
 	if (len > UINT32_MAX)
-		return dtp_errf(err, -EMSGSIZE, "verbs link stage %d <-> %s: %s of %zu bytes: at "
-				"most 4 GiB - 1 per tensor", l->base.cfg.self_stage, l->peer_desc,
-				op, len);
+		return dtp_errf_runtime(err, -EMSGSIZE, "verbs link stage %d <-> %s: %s of %zu bytes: at "
+					"most 4 GiB - 1 per tensor", l->base.cfg.self_stage, l->peer_desc,
+					op, len);
 	return 0;
 }
 
@@ -347,11 +347,11 @@ static int buf_key(struct dtp_verbs_link *l, const char *op, const void *buf, si
 	if (!*tmp) {
 		int e = errno ? errno : ENOMEM;
 
-		return dtp_errf(err, -e, "verbs link stage %d <-> %s: %s of %zu bytes at %p: the "
-				"buffer is in no registered region and registering it failed (%s): "
-				"register buffers once with dtp_link_reg and raise RLIMIT_MEMLOCK "
-				"(ulimit -l) to cover them", l->base.cfg.self_stage, l->peer_desc, op,
-				len, buf, strerror(e));
+		return dtp_errf_runtime(err, -e, "verbs link stage %d <-> %s: %s of %zu bytes at %p: the "
+					"buffer is in no registered region and registering it failed (%s): "
+					"register buffers once with dtp_link_reg and raise RLIMIT_MEMLOCK "
+					"(ulimit -l) to cover them", l->base.cfg.self_stage, l->peer_desc, op,
+					len, buf, strerror(e));
 	}
 	if (!l->warned_unreg) {
 		l->warned_unreg = 1;
@@ -490,11 +490,11 @@ static int verbs_wait(struct dtp_link *link, struct dtp_req *req, int timeout_ms
 	}
 	pthread_mutex_unlock(&l->mu);
 	if (rc)
-		return dtp_errf(err, rc, "verbs link stage %d <-> %s: timed out after %d ms waiting to "
-				"%s tag (step %u, micro %u, kind %u): the peer is stalled or dead",
-				l->base.cfg.self_stage, l->peer_desc, timeout_ms,
-				(req->priv[3] & 1u) ? "send" : "receive", req->tag.step,
-				req->tag.micro, req->tag.kind);
+		return dtp_errf_runtime(err, rc, "verbs link stage %d <-> %s: timed out after %d ms waiting to "
+					"%s tag (step %u, micro %u, kind %u): the peer is stalled or dead",
+					l->base.cfg.self_stage, l->peer_desc, timeout_ms,
+					(req->priv[3] & 1u) ? "send" : "receive", req->tag.step,
+					req->tag.micro, req->tag.kind);
 	return finish(l, req, err);
 }
 

@@ -48,9 +48,9 @@ static int resolve(const struct dtp_link_config *cfg, struct sockaddr_storage *s
 	snprintf(port, sizeof(port), "%d", cfg->port);
 	rc = getaddrinfo(cfg->host, port, &hints, &ai);
 	if (rc)
-		return dtp_errf(err, -EHOSTUNREACH, "verbs link stage %d <-> stage %d: cannot resolve "
-				"'%s': %s: give the IP address of the listener's RDMA interface",
-				cfg->self_stage, cfg->peer_stage, cfg->host, gai_strerror(rc));
+		return dtp_errf_input(err, -EHOSTUNREACH, "verbs link stage %d <-> stage %d: cannot resolve "
+				      "'%s': %s: give the IP address of the listener's RDMA interface",
+				      cfg->self_stage, cfg->peer_stage, cfg->host, gai_strerror(rc));
 	memcpy(sa, ai->ai_addr, ai->ai_addrlen);
 	freeaddrinfo(ai);
 	return 0;
@@ -77,12 +77,12 @@ static int check_gid(struct dtp_verbs_link *l, struct rdma_cm_id *id, struct dtp
 	for (i = 0; i < 16 && found < 0; i++)
 		if (ibv_query_gid(id->verbs, id->port_num, i, &g) == 0 && !memcmp(&g, &want, 16))
 			found = i;
-	return dtp_errf(err, -EINVAL, "verbs link stage %d <-> stage %d: gid_index %d on %s port %d "
-			"is not the RoCE v2 GID of the link's address %s (that is index %d): set "
-			"gid_index = %d, or -1 to take it from the address",
-			c->self_stage, c->peer_stage, c->gid_index,
-			ibv_get_device_name(id->verbs->device), id->port_num,
-			inet_ntoa(((struct sockaddr_in *)sa)->sin_addr), found, found);
+	return dtp_errf_input(err, -EINVAL, "verbs link stage %d <-> stage %d: gid_index %d on %s port %d "
+			      "is not the RoCE v2 GID of the link's address %s (that is index %d): set "
+			      "gid_index = %d, or -1 to take it from the address",
+			      c->self_stage, c->peer_stage, c->gid_index,
+			      ibv_get_device_name(id->verbs->device), id->port_num,
+			      inet_ntoa(((struct sockaddr_in *)sa)->sin_addr), found, found);
 }
 
 static void drop_resources(struct dtp_verbs_link *l, struct rdma_cm_id *id)
@@ -113,15 +113,15 @@ static int setup_resources(struct dtp_verbs_link *l, struct rdma_cm_id *id, stru
 	int sq = dtp_vq_sq_depth(c->slots), rq = dtp_vq_rq_depth(c->slots), rc;
 
 	if (c->ib_dev[0] && strcmp(c->ib_dev, dev))
-		return dtp_errf(err, -ENODEV, "verbs link stage %d <-> stage %d: %s:%d is reached "
-				"through RDMA device %s, but ib_dev = %s: set ib_dev = %s or use an "
-				"address of an interface on %s (rdma link show)", c->self_stage,
-				c->peer_stage, c->host, c->port, dev, c->ib_dev, dev, c->ib_dev);
+		return dtp_errf_input(err, -ENODEV, "verbs link stage %d <-> stage %d: %s:%d is reached "
+				      "through RDMA device %s, but ib_dev = %s: set ib_dev = %s or use an "
+				      "address of an interface on %s (rdma link show)", c->self_stage,
+				      c->peer_stage, c->host, c->port, dev, c->ib_dev, dev, c->ib_dev);
 	if (c->ib_port > 0 && c->ib_port != id->port_num)
-		return dtp_errf(err, -ENODEV, "verbs link stage %d <-> stage %d: %s:%d is reached "
-				"through %s port %d, but ib_port = %d: set ib_port = %d or -1",
-				c->self_stage, c->peer_stage, c->host, c->port, dev, id->port_num,
-				c->ib_port, id->port_num);
+		return dtp_errf_input(err, -ENODEV, "verbs link stage %d <-> stage %d: %s:%d is reached "
+				      "through %s port %d, but ib_port = %d: set ib_port = %d or -1",
+				      c->self_stage, c->peer_stage, c->host, c->port, dev, id->port_num,
+				      c->ib_port, id->port_num);
 	if (c->gid_index >= 0 && (rc = check_gid(l, id, err)))
 		return rc;
 	rc = -ENOMEM;
@@ -171,9 +171,9 @@ out_drop_quiet:
 	if (rc != -ENOMEM && err && err->code == rc)
 		return rc;
 out_err:
-	return dtp_errf(err, rc, "verbs link stage %d <-> stage %d: creating the queue pair on %s: "
-			"%s (check `ulimit -l` and that %s is up: ibv_devinfo -d %s)", c->self_stage,
-			c->peer_stage, dev, strerror(-rc), dev, dev);
+	return dtp_errf_runtime(err, rc, "verbs link stage %d <-> stage %d: creating the queue pair on %s: "
+				"%s (check `ulimit -l` and that %s is up: ibv_devinfo -d %s)", c->self_stage,
+				c->peer_stage, dev, strerror(-rc), dev, dev);
 }
 
 static void conn_param(struct rdma_conn_param *p, const uint8_t *hello)
@@ -228,18 +228,18 @@ static int try_connect(struct dtp_verbs_link *l, struct sockaddr *dst, uint64_t 
 
 	*permanent = 0;
 	if (rdma_create_id(l->ch, &id, l, RDMA_PS_TCP))
-		return dtp_errf(err, -errno, "verbs link stage %d -> stage %d: rdma_create_id: %s",
-				c->self_stage, c->peer_stage, strerror(errno));
+		return dtp_errf_runtime(err, -errno, "verbs link stage %d -> stage %d: rdma_create_id: %s",
+					c->self_stage, c->peer_stage, strerror(errno));
 	rc = -EHOSTUNREACH;
 	if (rdma_resolve_addr(id, NULL, dst, 2000))
 		goto out_destroy_id;
 	rc = expect_event(l->ch, deadline, RDMA_CM_EVENT_ADDR_RESOLVED, &type);
 	if (rc == 1) {
 		*permanent = 1;
-		rc = dtp_errf(err, -EHOSTUNREACH, "verbs link stage %d -> stage %d: %s is not reachable "
-			      "through an RDMA device (%s): give the listener's address on its RDMA "
-			      "interface (rdma link show; ibv_devices)", c->self_stage, c->peer_stage,
-			      c->host, rdma_event_str(type));
+		rc = dtp_errf_runtime(err, -EHOSTUNREACH, "verbs link stage %d -> stage %d: %s is not reachable "
+				      "through an RDMA device (%s): give the listener's address on its RDMA "
+				      "interface (rdma link show; ibv_devices)", c->self_stage, c->peer_stage,
+				      c->host, rdma_event_str(type));
 		goto out_destroy_id;
 	}
 	if (rc)
@@ -282,12 +282,12 @@ static int try_connect(struct dtp_verbs_link *l, struct sockaddr *dst, uint64_t 
 	if (type == RDMA_CM_EVENT_REJECTED && plen > 4 && !memcmp(pdata, REJECT_MAGIC, 4)) {
 		*permanent = 1;
 		pdata[plen < sizeof(pdata) ? plen : sizeof(pdata) - 1] = 0;
-		rc = dtp_errf(err, -EPROTO, "verbs link stage %d -> stage %d (%s:%d): the listener "
-			      "refused the handshake: %s", c->self_stage, c->peer_stage, c->host,
-			      c->port, (char *)pdata + 4);
+		rc = dtp_errf_runtime(err, -EPROTO, "verbs link stage %d -> stage %d (%s:%d): the listener "
+				      "refused the handshake: %s", c->self_stage, c->peer_stage, c->host,
+				      c->port, (char *)pdata + 4);
 		goto out_drop;
 	}
-	rc = dtp_errf(err, -ECONNREFUSED, "verbs link stage %d -> stage %d: %s:%d did not accept (%s, "
+	rc = dtp_errf_runtime(err, -ECONNREFUSED, "verbs link stage %d -> stage %d: %s:%d did not accept (%s, "
 		 "status %d): is stage %d running and listening there?", c->self_stage,
 		 c->peer_stage, c->host, c->port, rdma_event_str(type), status, c->peer_stage);
 out_drop:
@@ -295,9 +295,9 @@ out_drop:
 out_destroy_id:
 	rdma_destroy_id(id);
 	if (rc == -EHOSTUNREACH && !*permanent)
-		dtp_errf(err, rc, "verbs link stage %d -> stage %d: resolving %s:%d failed: %s",
-			 c->self_stage, c->peer_stage, c->host, c->port,
-			 "is the address on an RDMA interface (rdma link show)?");
+		dtp_errf_runtime(err, rc, "verbs link stage %d -> stage %d: resolving %s:%d failed: %s",
+				 c->self_stage, c->peer_stage, c->host, c->port,
+				 "is the address on an RDMA interface (rdma link show)?");
 	return rc;
 }
 
@@ -315,19 +315,22 @@ static int do_connect(struct dtp_verbs_link *l, struct sockaddr *dst, uint64_t d
 		rc = try_connect(l, dst, deadline, &permanent, &e1);
 		if (rc == 0)
 			return 0;
-		if (permanent)
-			return dtp_errf(err, rc, "%s", e1.msg);
+		if (permanent) {
+			/* e1 says what and of which class (an unresolvable host is input) */
+			dtp_err_copy(err, &e1);
+			return rc;
+		}
 		if (e1.code)
 			last = e1;
 		if (dtp_ms_left(deadline) == 0)
 			break;
 		usleep(50 * 1000);
 	}
-	return dtp_errf(err, -ETIMEDOUT, "verbs link stage %d -> stage %d: could not connect to %s:%d "
-			"within %d ms (%d attempts; last: %s): is stage %d running and listening "
-			"there with this plan?", c->self_stage, c->peer_stage, c->host, c->port,
-			c->connect_timeout_ms, tries, last.code ? last.msg : "no answer",
-			c->peer_stage);
+	return dtp_errf_runtime(err, -ETIMEDOUT, "verbs link stage %d -> stage %d: could not connect to %s:%d "
+				"within %d ms (%d attempts; last: %s): is stage %d running and listening "
+				"there with this plan?", c->self_stage, c->peer_stage, c->host, c->port,
+				c->connect_timeout_ms, tries, last.code ? last.msg : "no answer",
+				c->peer_stage);
 }
 
 static void refuse(struct rdma_cm_id *id, const char *why)
@@ -357,12 +360,12 @@ static int do_listen(struct dtp_verbs_link *l, struct sockaddr *addr, uint64_t d
 	int rc, refusals = 0;
 
 	if (rdma_create_id(l->ch, &lid, l, RDMA_PS_TCP))
-		return dtp_errf(err, -errno, "verbs link stage %d <- stage %d: rdma_create_id: %s",
-				c->self_stage, c->peer_stage, strerror(errno));
+		return dtp_errf_runtime(err, -errno, "verbs link stage %d <- stage %d: rdma_create_id: %s",
+					c->self_stage, c->peer_stage, strerror(errno));
 	if (rdma_bind_addr(lid, addr) || rdma_listen(lid, 8)) {
-		rc = dtp_errf(err, -errno, "verbs link stage %d <- stage %d: listening on %s:%d: %s: "
-			      "the address must be on an RDMA interface (rdma link show) and the port "
-			      "free", c->self_stage, c->peer_stage, c->host, c->port, strerror(errno));
+		rc = dtp_errf_runtime(err, -errno, "verbs link stage %d <- stage %d: listening on %s:%d: %s: "
+				      "the address must be on an RDMA interface (rdma link show) and the port "
+				      "free", c->self_stage, c->peer_stage, c->host, c->port, strerror(errno));
 		goto out_destroy_lid;
 	}
 	dtp_hello_pack(c, hello);
@@ -378,10 +381,10 @@ static int do_listen(struct dtp_verbs_link *l, struct sockaddr *addr, uint64_t d
 			if (refusals)
 				snprintf(why, sizeof(why), " It refused %d connection(s), the last because: %s",
 					 refusals, last);
-			rc = dtp_errf(err, rc, "verbs link stage %d <- stage %d: no peer connected to "
-				      "%s:%d within %d ms: is stage %d running with this plan?%s",
-				      c->self_stage, c->peer_stage, c->host, c->port,
-				      c->connect_timeout_ms, c->peer_stage, why);
+			rc = dtp_errf_runtime(err, rc, "verbs link stage %d <- stage %d: no peer connected to "
+					      "%s:%d within %d ms: is stage %d running with this plan?%s",
+					      c->self_stage, c->peer_stage, c->host, c->port,
+					      c->connect_timeout_ms, c->peer_stage, why);
 			goto out_drop_pending;
 		}
 		type = ev->event;
@@ -446,11 +449,11 @@ int dtp_verbs_establish(struct dtp_verbs_link *l, struct dtp_err *err)
 		return rc;
 	l->ch = rdma_create_event_channel();
 	if (!l->ch)
-		return dtp_errf(err, -ENODEV, "verbs link stage %d <-> stage %d: "
-				"rdma_create_event_channel: %s: is rdma_ucm loaded and an RDMA device "
-				"present (ibv_devices)?", c->self_stage, c->peer_stage, strerror(errno));
+		return dtp_errf_runtime(err, -ENODEV, "verbs link stage %d <-> stage %d: "
+					"rdma_create_event_channel: %s: is rdma_ucm loaded and an RDMA device "
+					"present (ibv_devices)?", c->self_stage, c->peer_stage, strerror(errno));
 	if (fcntl(l->ch->fd, F_SETFL, fcntl(l->ch->fd, F_GETFL) | O_NONBLOCK)) {
-		rc = dtp_errf(err, -errno, "verbs: fcntl on the event channel: %s", strerror(errno));
+		rc = dtp_errf_runtime(err, -errno, "verbs: fcntl on the event channel: %s", strerror(errno));
 		goto out_destroy_ch;
 	}
 	rc = c->listen ? do_listen(l, (struct sockaddr *)&sa, deadline, err)

@@ -135,14 +135,16 @@ static const char *wr_name(int kind)
 
 void dtp_vq_fail(struct dtp_vq *q, int code, const char *fmt, ...)
 {
+	char msg[DTP_ERR_MSG_MAX];
 	va_list ap;
 
 	if (!q->fatal) {
 		q->fatal = code;
-		q->ferr.code = code;
 		va_start(ap, fmt);
-		vsnprintf(q->ferr.msg, sizeof(q->ferr.msg), fmt, ap);
+		vsnprintf(msg, sizeof(msg), fmt, ap);
 		va_end(ap);
+		/* a failed queue pair or a protocol error: a runtime failure */
+		dtp_errf_runtime(&q->ferr, code, "%s", msg);
 	}
 	dtp_vq_fail_pending(q);
 	/* in-flight WRITEs (sslot) complete through their own completion (success
@@ -155,20 +157,20 @@ int dtp_vq_req_err(const struct dtp_vq *q, const struct dtp_req *req, struct dtp
 	uint64_t o = req->priv[1];
 
 	if (req->status == -EPROTO && (req->priv[3] & DTP_VRQ_STASH))
-		return dtp_errf(err, -EPROTO,
-				"verbs link stage %d %s stage %d: message %u mismatch: this side %s "
-				"tag (step %u, micro %u, kind %u) %s %zu bytes, the peer %s tag "
-				"(step %u, micro %u, kind %u) %s %llu bytes: both stages must post "
-				"the same sequence of tensors (same plan and schedule)",
-				q->self_stage, send ? "->" : "<-", q->peer_stage, dtp_vreq_seq(req),
-				send ? "sent" : "expected", req->tag.step, req->tag.micro, req->tag.kind,
-				send ? "with" : "into", req->len, send ? "expected" : "sent",
-				(unsigned)(o >> 32), (unsigned)((o >> 16) & 0xffff), (unsigned)(o & 0xffff),
-				send ? "into" : "with", (unsigned long long)req->priv[2]);
+		return dtp_errf_runtime(err, -EPROTO,
+					"verbs link stage %d %s stage %d: message %u mismatch: this side %s "
+					"tag (step %u, micro %u, kind %u) %s %zu bytes, the peer %s tag "
+					"(step %u, micro %u, kind %u) %s %llu bytes: both stages must post "
+					"the same sequence of tensors (same plan and schedule)",
+					q->self_stage, send ? "->" : "<-", q->peer_stage, dtp_vreq_seq(req),
+					send ? "sent" : "expected", req->tag.step, req->tag.micro, req->tag.kind,
+					send ? "with" : "into", req->len, send ? "expected" : "sent",
+					(unsigned)(o >> 32), (unsigned)((o >> 16) & 0xffff), (unsigned)(o & 0xffff),
+					send ? "into" : "with", (unsigned long long)req->priv[2]);
 	if (q->fatal && req->status == q->fatal)
-		return dtp_errf(err, q->fatal, "%s", q->ferr.msg);
-	return dtp_errf(err, req->status, "verbs link stage %d <-> stage %d: request failed (%s)",
-			q->self_stage, q->peer_stage, strerror(-req->status));
+		return dtp_err_copy(err, &q->ferr);
+	return dtp_errf_runtime(err, req->status, "verbs link stage %d <-> stage %d: request failed (%s)",
+				q->self_stage, q->peer_stage, strerror(-req->status));
 }
 
 /* ---------------------------------------------------------------- init */
@@ -181,8 +183,8 @@ int dtp_vq_init(struct dtp_vq *q, const struct dtp_verbs_api *api, struct ibv_pd
 	int rc = -ENOMEM;
 
 	if (slots < 1 || slots > 4096)
-		return dtp_errf(err, -EINVAL, "verbs link stage %d <-> stage %d: slots = %d: use 1..4096",
-				self_stage, peer_stage, slots);
+		return dtp_errf_input(err, -EINVAL, "verbs link stage %d <-> stage %d: slots = %d: use 1..4096",
+				      self_stage, peer_stage, slots);
 	memset(q, 0, sizeof(*q));
 	q->api = api;
 	q->qp = qp;
@@ -207,10 +209,10 @@ int dtp_vq_init(struct dtp_vq *q, const struct dtp_verbs_api *api, struct ibv_pd
 	q->ctrl_bytes = bytes;
 	q->ctrl_mr = api->reg_mr(pd, q->ctrl, bytes, IBV_ACCESS_LOCAL_WRITE);
 	if (!q->ctrl_mr) {
-		rc = dtp_errf(err, errno ? -errno : -ENOMEM,
-			      "verbs link stage %d <-> stage %d: ibv_reg_mr of %zu control and eager "
-			      "buffer bytes: %s: raise the locked-memory limit (ulimit -l)",
-			      self_stage, peer_stage, bytes, strerror(errno ? errno : ENOMEM));
+		rc = dtp_errf_runtime(err, errno ? -errno : -ENOMEM,
+				      "verbs link stage %d <-> stage %d: ibv_reg_mr of %zu control and eager "
+				      "buffer bytes: %s: raise the locked-memory limit (ulimit -l)",
+				      self_stage, peer_stage, bytes, strerror(errno ? errno : ENOMEM));
 		goto out_free_ctrl;
 	}
 	return 0;
@@ -223,7 +225,7 @@ out_free_arrays:
 	free(q->sadv);
 	free(q->sslot);
 	if (rc == -ENOMEM && !q->ctrl_mr)
-		dtp_errf(err, rc, "verbs link stage %d <-> stage %d: out of memory", self_stage, peer_stage);
+		dtp_errf_runtime(err, rc, "verbs link stage %d <-> stage %d: out of memory", self_stage, peer_stage);
 	memset(q, 0, sizeof(*q));
 	return rc;
 }
@@ -272,7 +274,7 @@ int dtp_vq_start(struct dtp_vq *q, struct dtp_err *err)
 	for (i = 0; i < q->rq_depth; i++) {
 		idx[n++] = (uint32_t)i;
 		if ((n == 16 || i + 1 == q->rq_depth) && post_recvs(q, idx, n))
-			return dtp_errf(err, q->fatal, "%s", q->ferr.msg);
+			return dtp_err_copy(err, &q->ferr);
 		n %= 16;
 	}
 	return 0;

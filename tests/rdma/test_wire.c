@@ -11,6 +11,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "base/err.h"
 #include "rdma/link.h"
 
 static void base_cfg(struct dtp_link_config *c, int self, int peer)
@@ -60,7 +61,8 @@ static void test_hello_roundtrip(void **state)
 	assert_true(h.job_key == a.job_key && h.plan_hash == a.plan_hash);
 }
 
-/* each mismatch is refused, naming the field */
+/* each mismatch is refused, naming the field; the peers' configurations
+ * differ: bad input (exit 2) */
 static void test_hello_mismatches(void **state)
 {
 	struct dtp_link_config a, b;
@@ -76,6 +78,7 @@ static void test_hello_mismatches(void **state)
 	dtp_hello_pack(&a, buf);
 	assert_int_equal(dtp_hello_check(&b, buf, sizeof(buf), &h, &err), -EPROTO);
 	assert_non_null(strstr(err.msg, "job key"));
+	assert_int_equal(dtp_err_exit(&err, -EPROTO), DTP_EXIT_BADINPUT);
 	assert_int_equal(h.magic, 77);   /* outputs untouched on failure */
 
 	base_cfg(&a, 1, 0);
@@ -84,17 +87,20 @@ static void test_hello_mismatches(void **state)
 	assert_int_equal(dtp_hello_check(&b, buf, sizeof(buf), NULL, &err), -EPROTO);
 	assert_non_null(strstr(err.msg, "plan hash"));
 	assert_non_null(strstr(err.msg, "same plan file"));
+	assert_int_equal(dtp_err_exit(&err, -EPROTO), DTP_EXIT_BADINPUT);
 
 	base_cfg(&a, 2, 0);
 	dtp_hello_pack(&a, buf);
 	assert_int_equal(dtp_hello_check(&b, buf, sizeof(buf), NULL, &err), -EPROTO);
 	assert_non_null(strstr(err.msg, "stage 2"));
+	assert_int_equal(dtp_err_exit(&err, -EPROTO), DTP_EXIT_BADINPUT);
 
 	base_cfg(&a, 1, 0);
 	dtp_hello_pack(&a, buf);
 	buf[4] = 9;   /* version */
 	assert_int_equal(dtp_hello_check(&b, buf, sizeof(buf), NULL, &err), -EPROTO);
 	assert_non_null(strstr(err.msg, "version 9"));
+	assert_int_equal(dtp_err_exit(&err, -EPROTO), DTP_EXIT_BADINPUT);
 
 	/* the two ends chose different transports for the link (auto resolved
 	 * differently): refused, naming both */
@@ -105,14 +111,18 @@ static void test_hello_mismatches(void **state)
 	assert_int_equal(dtp_hello_check(&b, buf, sizeof(buf), NULL, &err), -EPROTO);
 	assert_non_null(strstr(err.msg, "chose transport tcp"));
 	assert_non_null(strstr(err.msg, "this side shm"));
+	assert_int_equal(dtp_err_exit(&err, -EPROTO), DTP_EXIT_BADINPUT);
 	base_cfg(&b, 0, 1);
 
 	memcpy(buf, "GET / HTTP/1.1\r\nHost: x\r\n\r\n12345", DTP_HELLO_BYTES);
 	assert_int_equal(dtp_hello_check(&b, buf, sizeof(buf), NULL, &err), -EPROTO);
 	assert_non_null(strstr(err.msg, "magic"));
+	/* a stranger on the port is no configuration of the user's */
+	assert_int_equal(dtp_err_exit(&err, -EPROTO), DTP_EXIT_FAIL);
 
 	assert_int_equal(dtp_hello_check(&b, buf, 31, NULL, &err), -EPROTO);
 	assert_non_null(strstr(err.msg, "31 bytes"));
+	assert_int_equal(dtp_err_exit(&err, -EPROTO), DTP_EXIT_FAIL);
 }
 
 static void test_frame_roundtrip(void **state)
@@ -162,9 +172,12 @@ static void test_frame_bounds(void **state)
 	assert_non_null(strstr(err.msg, "micro 2"));
 	assert_non_null(strstr(err.msg, "micro 3"));
 	assert_non_null(strstr(err.msg, "peer stage 1"));
+	/* a corrupt frame or a tag mismatch is a runtime failure, never bad input */
+	assert_int_equal(dtp_err_exit(&err, -EPROTO), DTP_EXIT_FAIL);
 	/* sequence */
 	assert_int_equal(dtp_frame_check(h, 1, &t, 4096, 4096, "p", NULL, &err), -EPROTO);
 	assert_non_null(strstr(err.msg, "sequence"));
+	assert_int_equal(dtp_err_exit(&err, -EPROTO), DTP_EXIT_FAIL);
 	/* magic: any single corrupted byte of the magic is caught */
 	for (int i = 0; i < 4; i++) {
 		uint8_t c[DTP_FRAME_BYTES];
@@ -173,6 +186,7 @@ static void test_frame_bounds(void **state)
 		c[i] ^= 0x20;
 		assert_int_equal(dtp_frame_check(c, 0, &t, 4096, 4096, "p", NULL, &err), -EPROTO);
 		assert_non_null(strstr(err.msg, "corrupt"));
+		assert_int_equal(dtp_err_exit(&err, -EPROTO), DTP_EXIT_FAIL);
 	}
 }
 
