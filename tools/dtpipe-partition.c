@@ -169,7 +169,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 
 			if (dtp_topo_map_add(o->topos, optarg, &err)) {
 				fprintf(stderr, "dtpipe-partition: error: %s\n", err.msg);
-				return dtp_exit_code(err.code);
+				return dtp_err_exit(&err, err.code);
 			}
 			break;
 		}

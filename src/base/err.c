@@ -1,7 +1,6 @@
 #include "config.h"
 #include "base/err.h"
 
-#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -18,16 +17,6 @@ static int verrf(struct dtp_err *err, enum dtp_err_class cls, int code, const ch
 		vfprintf(stderr, fmt, ap);
 		fputc('\n', stderr);
 	}
-	return code;
-}
-
-int dtp_errf(struct dtp_err *err, int code, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	verrf(err, dtp_err_class_of_code(code), code, fmt, ap);
-	va_end(ap);
 	return code;
 }
 
@@ -94,35 +83,16 @@ int dtp_err_copy(struct dtp_err *dst, const struct dtp_err *src)
 	return src->code;
 }
 
-enum dtp_err_class dtp_err_class_of_code(int code)
-{
-	if (code == 0)
-		return DTP_ERRC_NONE;
-	switch (-code) {
-	case EINVAL: case EBADMSG: case ENOENT: case ERANGE:
-	case ENOEXEC: case EISDIR: case ENOTDIR: case EOVERFLOW:
-		return DTP_ERRC_INPUT;
-	case EPROTO: case ECONNRESET: case EPIPE: case ETIMEDOUT:
-	default:
-		return DTP_ERRC_RUNTIME;
-	}
-}
-
 enum dtp_err_class dtp_err_class(const struct dtp_err *err, int code)
 {
 	if (code == 0)
 		return DTP_ERRC_NONE;
 	if (err && err->code == code && err->cls != DTP_ERRC_NONE)
 		return err->cls;
-	return dtp_err_class_of_code(code);
+	return DTP_ERRC_RUNTIME;
 }
 
 int dtp_err_exit(const struct dtp_err *err, int code)
 {
 	return dtp_exit_status(dtp_err_class(err, code), 0);
-}
-
-int dtp_exit_code(int code)
-{
-	return dtp_exit_status(dtp_err_class_of_code(code), 0);
 }

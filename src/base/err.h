@@ -20,13 +20,12 @@ struct dtp_err {
 
 /* Record an error and return `code` (a negative errno) so that callers can write
  * `return dtp_errf_input(err, -EINVAL, "%s:%d: ...", file, line);`.
- * With err == NULL the message goes to stderr instead.
- *   dtp_errf_input    what the user gave is wrong (plan, spec, data, options)
- *   dtp_errf_runtime  something failed while running (peer, I/O, memory)
- *   dtp_errf          the class derived from the code (dtp_err_class_of_code);
- *                     kept while call sites move to the two above */
-int dtp_errf(struct dtp_err *err, int code, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+ * With err == NULL the message goes to stderr instead. The class is said
+ * where the error is made, by what it means, never derived from the errno:
+ *   dtp_errf_input    what the user gave is wrong (options, plan, spec, data,
+ *                     a path that cannot be opened or created, a checkpoint)
+ *   dtp_errf_runtime  something failed while running (peer, protocol, I/O
+ *                     mid-run, memory) */
 int dtp_errf_input(struct dtp_err *err, int code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 int dtp_errf_runtime(struct dtp_err *err, int code, const char *fmt, ...)
@@ -44,23 +43,13 @@ void dtp_err_clear(struct dtp_err *err);
  * goes to stderr, as dtp_errf's does. */
 int dtp_err_copy(struct dtp_err *dst, const struct dtp_err *src);
 
-/* The class an errno value suggests when the maker did not say: input for
- * EINVAL, EBADMSG, ENOENT, ERANGE, ENOEXEC, EISDIR, ENOTDIR, EOVERFLOW;
- * runtime for everything else, always for the transport's EPROTO (a corrupt
- * frame, a tag mismatch), ECONNRESET, EPIPE and ETIMEDOUT; NONE for 0. */
-enum dtp_err_class dtp_err_class_of_code(int code);
-
 /* The class of a call that returned `code` and filled `err`: the class its
- * maker set, else the one derived from the code (also when err is NULL or
- * holds another error than `code`). */
+ * maker set; NONE for 0; a runtime failure when err is NULL or holds another
+ * error than `code` (a bare code that no message describes). */
 enum dtp_err_class dtp_err_class(const struct dtp_err *err, int code);
 
 /* The exit status for a call that returned `code` and filled `err`
  * (base/exit.h): 0, 1 or 2. */
 int dtp_err_exit(const struct dtp_err *err, int code);
-
-/* The exit status from the code alone (dtp_err_class_of_code): for callers
- * that have no struct dtp_err; prefer dtp_err_exit. */
-int dtp_exit_code(int code);
 
 #endif

@@ -16,7 +16,7 @@
 #include <signal.h>
 
 enum dtp_err_class {
-	DTP_ERRC_NONE = 0,      /* no error, or not known yet (derive it from the code) */
+	DTP_ERRC_NONE = 0,      /* no error */
 	DTP_ERRC_RUNTIME,       /* something failed while running */
 	DTP_ERRC_INPUT,         /* what the user gave is wrong: fix it and rerun */
 	DTP_ERRC_INTERRUPTED,   /* the user stopped the job */

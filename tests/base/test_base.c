@@ -108,21 +108,23 @@ static void test_errf_and_exit_codes(void **state)
 
 	(void)state;
 	dtp_err_clear(&e);
-	assert_int_equal(dtp_errf(&e, -EINVAL, "%s:%d: unknown key '%s'", "plan.ini", 12, "foo"), -EINVAL);
+	assert_int_equal(dtp_errf_input(&e, -EINVAL, "%s:%d: unknown key '%s'", "plan.ini", 12, "foo"),
+			 -EINVAL);
 	assert_int_equal(e.code, -EINVAL);
 	assert_string_equal(e.msg, "plan.ini:12: unknown key 'foo'");
 	dtp_err_prefix(&e, "stage %d: ", 3);
 	assert_string_equal(e.msg, "stage 3: plan.ini:12: unknown key 'foo'");
-	assert_int_equal(dtp_exit_code(0), 0);
-	assert_int_equal(dtp_exit_code(-EINVAL), 2);
-	assert_int_equal(dtp_exit_code(-EBADMSG), 2);
-	assert_int_equal(dtp_exit_code(-ECONNRESET), 1);
+	assert_int_equal(dtp_err_exit(&e, 0), 0);
+	assert_int_equal(dtp_err_exit(&e, -EINVAL), 2);
+	dtp_errf_runtime(&e, -ECONNRESET, "peer gone");
+	assert_int_equal(dtp_err_exit(&e, -ECONNRESET), 1);
 }
 
-/* the class set where the error is made decides the exit status, not the errno */
+/* the class set where the error is made decides the exit status, never the
+ * errno value: the same codes exit 1 or 2 as their makers say */
 static void test_err_class_decides_exit_status(void **state)
 {
-	struct dtp_err e;
+	struct dtp_err e, c;
 
 	(void)state;
 	dtp_err_clear(&e);
@@ -133,32 +135,31 @@ static void test_err_class_decides_exit_status(void **state)
 	assert_int_equal(e.cls, DTP_ERRC_INPUT);
 	assert_string_equal(e.msg, "plan.ini: cannot open");
 	assert_int_equal(dtp_err_exit(&e, -EACCES), DTP_EXIT_BADINPUT);
-	assert_int_equal(dtp_exit_code(-EACCES), DTP_EXIT_FAIL);
 	/* the prefix keeps the class */
 	dtp_err_prefix(&e, "stage %d: ", 1);
 	assert_int_equal(e.cls, DTP_ERRC_INPUT);
 	assert_int_equal(dtp_err_exit(&e, -EACCES), 2);
+	/* so does a copy, and it returns the code */
+	dtp_err_clear(&c);
+	assert_int_equal(dtp_err_copy(&c, &e), -EACCES);
+	assert_int_equal(c.cls, DTP_ERRC_INPUT);
+	assert_string_equal(c.msg, e.msg);
+	assert_int_equal(dtp_err_exit(&c, -EACCES), 2);
 	/* a file that vanishes mid-run (ENOENT) is a runtime failure when said so */
 	dtp_errf_runtime(&e, -ENOENT, "shard disappeared");
 	assert_int_equal(e.cls, DTP_ERRC_RUNTIME);
 	assert_int_equal(dtp_err_exit(&e, -ENOENT), DTP_EXIT_FAIL);
-	assert_int_equal(dtp_exit_code(-ENOENT), DTP_EXIT_BADINPUT);
-	/* dtp_errf derives the class: a corrupt frame or a tag mismatch (EPROTO), a
-	 * lost peer or a time-out are runtime failures, never "bad input" */
-	dtp_errf(&e, -EPROTO, "corrupt frame");
-	assert_int_equal(e.cls, DTP_ERRC_RUNTIME);
+	/* a corrupt frame or a tag mismatch (EPROTO) is a runtime failure; peers
+	 * started with different plans (also EPROTO) are bad input */
+	dtp_errf_runtime(&e, -EPROTO, "corrupt frame");
 	assert_int_equal(dtp_err_exit(&e, -EPROTO), 1);
-	assert_int_equal(dtp_exit_code(-EPROTO), 1);
-	assert_int_equal(dtp_exit_code(-ECONNRESET), 1);
-	assert_int_equal(dtp_exit_code(-EPIPE), 1);
-	assert_int_equal(dtp_exit_code(-ETIMEDOUT), 1);
-	assert_int_equal(dtp_exit_code(-ENOMEM), 1);
-	dtp_errf(&e, -EINVAL, "bad key");
-	assert_int_equal(e.cls, DTP_ERRC_INPUT);
-	assert_int_equal(dtp_err_exit(&e, -EINVAL), 2);
-	/* an err holding another error than the call's code, or none: from the code */
+	dtp_errf_input(&e, -EPROTO, "peer's plan hash differs");
+	assert_int_equal(dtp_err_exit(&e, -EPROTO), 2);
+	/* a bare code that no err describes (none, or another error) is a runtime
+	 * failure, whatever the errno: nothing guesses "bad input" from it */
 	assert_int_equal(dtp_err_exit(&e, -EIO), 1);
-	assert_int_equal(dtp_err_exit(NULL, -EBADMSG), 2);
+	assert_int_equal(dtp_err_exit(NULL, -EBADMSG), 1);
+	assert_int_equal(dtp_err_exit(NULL, -EINVAL), 1);
 	assert_int_equal(dtp_err_exit(&e, 0), 0);
 	assert_int_equal(dtp_err_class(NULL, 0), DTP_ERRC_NONE);
 	/* a success recorded through errf has no class */
