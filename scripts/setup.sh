@@ -20,6 +20,7 @@ done
 # what the build needs
 pkgs=(gcc make autoconf automake pkg-config
       libopenblas-dev liburing-dev libhwloc-dev libinih-dev libjansson-dev zlib1g-dev
+      libdnnl-dev
       libibverbs-dev librdmacm-dev rdma-core ibverbs-providers
       dataset-fashion-mnist)
 # what the test suite needs: CMocka, the Soft-RoCE VM for real verbs, and a

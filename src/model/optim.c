@@ -225,4 +225,5 @@ void dtp_optim_step(struct dtp_optim *o, long step, float grad_mult)
 		j.c2 = (float)(1.0 / (1.0 - pow((double)c->beta2, t)));
 	}
 	dtp_pool_run(o->m->pool, optim_share, &j);
+	dtp_stage_params_changed(o->m);
 }
