@@ -4,6 +4,7 @@
  * x86-64-v3) and which gives the same bits (bf16.h). */
 #include "config.h"
 #include "model/bf16.h"
+#include "model/model.h"
 #include "model/vecmath.h"
 
 #if defined(__x86_64__) && defined(__GNUC__) && __GNUC__ >= 10
@@ -122,4 +123,41 @@ void dtp_bf16_round(float *x, size_t n)
 		i = round_avx512(x, n);
 #endif
 	dtp_bf16_round_portable(x + i, n - i);
+}
+
+/* in place, through a small buffer per chunk: chunk i's bf16 (bytes 2i..)
+ * never reaches the floats still to read (bytes 4i + 4 CHUNK..) */
+#define CHUNK 256
+
+void dtp_bf16_pack(void *buf, size_t n)
+{
+	uint16_t tmp[CHUNK];
+	char *b = buf;
+
+	for (size_t i = 0; i < n; i += CHUNK) {
+		size_t k = n - i < CHUNK ? n - i : CHUNK;
+		float f[CHUNK];
+
+		memcpy(f, b + i * sizeof(float), k * sizeof(float));
+		dtp_bf16_from_f32(tmp, f, k);
+		memcpy(b + i * sizeof(uint16_t), tmp, k * sizeof(uint16_t));
+	}
+}
+
+/* from the top down: chunk i's floats (bytes 4i..) never reach the bf16
+ * values still to read (below byte 2i) */
+void dtp_bf16_unpack(void *buf, size_t n)
+{
+	uint16_t tmp[CHUNK];
+	char *b = buf;
+
+	for (size_t end = n; end > 0;) {
+		size_t k = end < CHUNK ? end : CHUNK, i = end - k;
+		float f[CHUNK];
+
+		memcpy(tmp, b + i * sizeof(uint16_t), k * sizeof(uint16_t));
+		dtp_bf16_to_f32(f, tmp, k);
+		memcpy(b + i * sizeof(float), f, k * sizeof(float));
+		end = i;
+	}
 }

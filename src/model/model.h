@@ -97,6 +97,12 @@ const char *dtp_precision_name(enum dtp_precision p);
 /* 0 if this build can run p, else -ENOTSUP with what to do (bf16 without oneDNN) */
 int dtp_precision_check(enum dtp_precision p, struct dtp_err *err);
 
+/* The links' bf16 form, in place: pack writes the bf16 of n floats at buf
+ * to its first 2n bytes; unpack widens 2n bytes of bf16 at buf back to n
+ * floats (exact for values already rounded to bf16) */
+void dtp_bf16_pack(void *buf, size_t n);
+void dtp_bf16_unpack(void *buf, size_t n);
+
 /* Build units [first, last) for micro-batches of at most max_batch samples.
  * Parameters are initialised from (seed, global unit index) with the
  * counter-based PRNG, so any partition of a model starts from the same weights.

@@ -63,6 +63,7 @@ struct dtp_plan {
 					  * and steps = 0: the program sets optim.total_steps
 					  * to the run's total steps once it knows them */
 	char warnings[1024];             /* "" or lines "file:line: warning: ...\n" (load only) */
+	enum dtp_precision precision;    /* [train] precision (fp32 default; model.h) */
 };
 
 /* Defaults for everything but the model and the stages. */

@@ -106,6 +106,7 @@ struct dtp_stage_opts {
 	uint64_t job_key;
 	int connect_timeout_ms;        /* 0: the plan's */
 	int wait_timeout_ms;           /* a receive that waits longer fails; 0: 120 s */
+	int precision;                 /* enum dtp_precision; -1: the plan's */
 };
 void dtp_stage_opts_default(struct dtp_stage_opts *o);
 

@@ -31,6 +31,8 @@ static void apply_overrides(struct dtp_plan *p, const struct dtp_stage_opts *o)
 		snprintf(p->checkpoint_dir, sizeof(p->checkpoint_dir), "%s", o->checkpoint_dir);
 	if (o->mem_cap > 0)
 		p->mem_cap_bytes = o->mem_cap;
+	if (o->precision >= 0)
+		p->precision = (enum dtp_precision)o->precision;
 }
 
 static int check_mem_cap(const struct dtp_plan *p, int s, struct dtp_stage_mem *m,

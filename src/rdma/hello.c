@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "rdma/link.h"
+#include "model/model.h"
 
 static void put32(uint8_t *p, uint32_t v)
 {
@@ -50,7 +51,7 @@ void dtp_hello_pack(const struct dtp_link_config *cfg, uint8_t out[DTP_HELLO_BYT
 	out[4] = (uint8_t)DTP_PROTO_VERSION;
 	out[5] = (uint8_t)(DTP_PROTO_VERSION >> 8);
 	out[6] = (uint8_t)cfg->kind;
-	out[7] = (uint8_t)((unsigned)cfg->kind >> 8);
+	out[7] = (uint8_t)cfg->precision;
 	put64(out + 8, cfg->job_key);
 	put32(out + 16, (uint32_t)cfg->self_stage);
 	put32(out + 20, (uint32_t)cfg->peer_stage);
@@ -70,7 +71,8 @@ int dtp_hello_check(const struct dtp_link_config *cfg, const uint8_t *buf, size_
 				"belongs to this job", self, len, DTP_HELLO_BYTES, cfg->host, cfg->port);
 	h.magic = get32(buf + 0);
 	h.version = (uint16_t)(buf[4] | buf[5] << 8);
-	h.transport = (uint16_t)(buf[6] | buf[7] << 8);
+	h.transport = buf[6];
+	h.precision = buf[7];
 	h.job_key = get64(buf + 8);
 	h.from_stage = get32(buf + 16);
 	h.to_stage = get32(buf + 20);
@@ -94,6 +96,13 @@ int dtp_hello_check(const struct dtp_link_config *cfg, const uint8_t *buf, size_
 				"its host in the plan", self, cfg->peer_stage,
 				dtp_transport_kind_name((enum dtp_transport_kind)h.transport),
 				dtp_transport_kind_name(cfg->kind));
+	if (h.precision != (uint8_t)cfg->precision)
+		return dtp_errf(err, -EPROTO,
+				"stage %d: peer stage %d runs precision %s, this stage %s: "
+				"every stage of a job must use the same one; set [train] "
+				"precision (or --precision) alike on all", self, cfg->peer_stage,
+				dtp_precision_name((enum dtp_precision)h.precision),
+				dtp_precision_name((enum dtp_precision)cfg->precision));
 	if (h.job_key != cfg->job_key)
 		return dtp_errf(err, -EPROTO,
 				"stage %d: peer's job key is 0x%016" PRIx64 ", ours is 0x%016" PRIx64

@@ -9,3 +9,5 @@ INTEGRATION_TESTS += tests/integration/resume.sh tests/integration/failure.sh \
 	tests/integration/observe.sh tests/integration/memcap.sh
 dist_check_SCRIPTS += tests/integration/resume.sh tests/integration/failure.sh \
 	tests/integration/observe.sh tests/integration/memcap.sh
+INTEGRATION_TESTS += tests/integration/bf16.sh
+dist_check_SCRIPTS += tests/integration/bf16.sh

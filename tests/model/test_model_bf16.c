@@ -123,6 +123,35 @@ static void test_convert_paths_agree(void **state)
 	free(x); free(r1); free(r2); free(back); free(h1); free(h2);
 }
 
+/* the links' in-place form: bf16 values of rounded floats pack to half the
+ * bytes and widen back to the same floats, any length */
+static void test_pack_unpack(void **state)
+{
+	size_t lens[] = { 0, 1, 31, 256, 257, 1000, 4099 };
+	float *x = malloc(4099 * sizeof(float)), *y = malloc(4099 * sizeof(float));
+	uint16_t h[4099];
+	struct dtp_rng r;
+
+	(void)state;
+	assert_true(x && y);
+	dtp_rng_init(&r, 8, 8);
+	for (size_t i = 0; i < 4099; i++)
+		x[i] = dtp_rng_normal(&r);
+	dtp_bf16_round(x, 4099);
+	for (size_t k = 0; k < sizeof(lens) / sizeof(lens[0]); k++) {
+		size_t n = lens[k];
+
+		memcpy(y, x, n * sizeof(float));
+		dtp_bf16_pack(y, n);
+		dtp_bf16_from_f32(h, x, n);
+		assert_memory_equal(y, h, n * sizeof(uint16_t));
+		dtp_bf16_unpack(y, n);
+		assert_memory_equal(y, x, n * sizeof(float));
+	}
+	free(x);
+	free(y);
+}
+
 static void test_precision_names(void **state)
 {
 	enum dtp_precision p;
@@ -488,6 +517,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_convert_known),
 		cmocka_unit_test(test_convert_paths_agree),
+		cmocka_unit_test(test_pack_unpack),
 		cmocka_unit_test(test_precision_names),
 #ifndef DTP_HAVE_ONEDNN
 		cmocka_unit_test(test_refused_without_onednn),
