@@ -221,7 +221,12 @@ int main(int argc, char **argv)
 		return DTP_EXIT_BADINPUT;
 	}
 	int found = 0;
+	char warn[256];
 
+	fprintf(stderr, "dtpipe-bench-model: OpenBLAS %s kernel, %d threads\n", dtp_blas_core(),
+		openblas_get_num_threads());
+	if (dtp_blas_core_warning(warn, sizeof(warn)))
+		fprintf(stderr, "dtpipe-bench-model: warning: %s\n", warn);
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		if (strcmp(which, "all") && strcmp(which, cases[i].name))
 			continue;

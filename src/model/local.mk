@@ -21,6 +21,7 @@ src_model_libdtp_model_a_SOURCES = \
 	src/model/optim.c \
 	src/model/matmuls.c \
 	src/model/precision.c \
+	src/model/blas.c \
 	src/model/bf16.h \
 	src/model/bf16.c \
 	src/model/dnnl_matmul.h \

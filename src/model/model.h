@@ -156,6 +156,15 @@ void dtp_stage_zero_grads(struct dtp_stage_model *m);
  * gathers every stage's values and adds them in global unit order. */
 void dtp_stage_grad_sumsq(const struct dtp_stage_model *m, double *out);
 
+/* ------------------------------------------------------------------- BLAS */
+
+/* OpenBLAS's kernel for this process ("Cooperlake", "Haswell", ...), for
+ * start-up lines and benchmarks (blas.c) */
+const char *dtp_blas_core(void);
+/* 1 with a warning in buf when the CPU has AVX-512 and OPENBLAS_CORETYPE
+ * forced a narrower kernel; else 0 */
+int dtp_blas_core_warning(char *buf, size_t len);
+
 /* ------------------------------------------------------------------- loss */
 
 /* Softmax cross-entropy. logits (N, V), targets (N) in [0, V) -> returns the
