@@ -107,7 +107,7 @@ static int dnnl_fail(struct dtp_err *err, dnnl_status_t st, const char *what)
 
 /* a primitive for m rows of g, planned for nthr threads */
 static int make_part(struct dtp_bf16_mm *e, struct mm *x, struct part *p, const struct geom *g,
-		     int m, int nthr, struct dtp_err *err)
+		     int m, int nthr, dnnl_data_type_t dt, struct dtp_err *err)
 {
 	dnnl_memory_desc_t amd, bmd, cmd, zmd;
 	const dnnl_memory_desc_t *smd;
@@ -121,11 +121,11 @@ static int make_part(struct dtp_bf16_mm *e, struct mm *x, struct part *p, const 
 	size_t sp;
 
 	memset(&zmd, 0, sizeof(zmd));
-	st = dnnl_memory_desc_init_by_strides(&amd, 2, (dnnl_dims_t){ m, g->K }, dnnl_bf16,
+	st = dnnl_memory_desc_init_by_strides(&amd, 2, (dnnl_dims_t){ m, g->K }, dt,
 					      (dnnl_dims_t){ g->sa0, g->sa1 });
 	if (st == dnnl_success)
 		st = dnnl_memory_desc_init_by_strides(&bmd, 2, (dnnl_dims_t){ g->K, g->Nc },
-						      dnnl_bf16, (dnnl_dims_t){ g->sb0, g->sb1 });
+						      dt, (dnnl_dims_t){ g->sb0, g->sb1 });
 	if (st == dnnl_success)
 		st = dnnl_memory_desc_init_by_strides(&cmd, 2, (dnnl_dims_t){ m, g->Nc }, dnnl_f32,
 						      (dnnl_dims_t){ g->ldc, 1 });
@@ -152,8 +152,9 @@ static int make_part(struct dtp_bf16_mm *e, struct mm *x, struct part *p, const 
 	st = dnnl_primitive_desc_create(&pd, &d, attr, e->eng, NULL);
 	if (st != dnnl_success) {
 		rc = dtp_errf(err, -ENOTSUP,
-			      "oneDNN has no bf16 matmul for %d x %d x %d on this CPU (status %d): "
-			      "run with precision = fp32", m, g->Nc, g->K, (int)st);
+			      "oneDNN has no %s matmul for %d x %d x %d on this CPU (status %d): "
+			      "run with precision = fp32", dt == dnnl_bf16 ? "bf16" : "fp32", m,
+			      g->Nc, g->K, (int)st);
 		goto out_attr;
 	}
 	if (dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl) == dnnl_success &&
@@ -245,7 +246,7 @@ static int add_mm(struct dtp_bf16_mm *e, int kind, int ic, int oc, int sum, int 
 		p->m1 = (int)hi;
 		if (hi <= lo)
 			continue;
-		rc = make_part(e, x, p, &g, (int)(hi - lo), e->pool ? 1 : e->nthr, err);
+		rc = make_part(e, x, p, &g, (int)(hi - lo), e->pool ? 1 : e->nthr, dnnl_bf16, err);
 		if (rc < 0)
 			return rc;
 	}
@@ -533,6 +534,70 @@ void dtp_bf16_linear_backward(struct dtp_bf16_mm *e, float *din, float *dw,
 		run(e, K_BWDD, IC, OC, 0, e->d16, w16_of(e, w), din, N);
 }
 
+/* --------------------------------------------- the benchmarks' reference */
+double dtp_dnnl_matmul_time(const struct dtp_matmul *mm, enum dtp_precision p, int nthr,
+			    int reps, char *impl, size_t impl_len, struct dtp_err *err)
+{
+	int ta = mm->trans_a, tb = mm->trans_b;
+	struct geom g = { mm->m, mm->k, mm->n, ta ? 1 : mm->lda, ta ? mm->lda : 1,
+			  tb ? 1 : mm->ldb, tb ? mm->ldb : 1, mm->ldc, 0 };
+	dnnl_data_type_t dt = p == DTP_PRECISION_BF16 ? dnnl_bf16 : dnnl_f32;
+	size_t es = p == DTP_PRECISION_BF16 ? 2 : 4;
+	size_t an = (size_t)(ta ? mm->k : mm->m) * mm->lda, bn = (size_t)(tb ? mm->n : mm->k) * mm->ldb;
+	size_t cn = (size_t)mm->m * mm->ldc;
+	struct dtp_bf16_mm *e = calloc(1, sizeof(*e));
+	struct mm *x = calloc(1, sizeof(*x));
+	char *a = zalloc(an * es), *b = zalloc(bn * es);
+	float *c = zalloc(cn * sizeof(float));
+	double best = -1.0;
+	int rc = -ENOMEM;
+
+	if (!e || !x || !a || !b || !c) {
+		dtp_errf(err, rc, "out of memory for a oneDNN reference matmul");
+		goto out_free;
+	}
+	for (size_t i = 0; i < an * es; i++)
+		a[i] = (char)(p == DTP_PRECISION_BF16 ? (i & 1 ? 0x3c : 0) : (i % 4 == 3 ? 0x3c : 0));
+	for (size_t i = 0; i < bn * es; i++)
+		b[i] = (char)(p == DTP_PRECISION_BF16 ? (i & 1 ? 0x3c : 0) : (i % 4 == 3 ? 0x3c : 0));
+	e->nw = 1;
+	e->nthr = nthr < 1 ? 1 : nthr;
+	x->sum = mm->beta != 0.0f;
+	if (dnnl_engine_create(&e->eng, dnnl_cpu, 0) != dnnl_success ||
+	    dnnl_stream_create(&e->stream[0], e->eng, dnnl_stream_default_flags) != dnnl_success) {
+		rc = dnnl_fail(err, dnnl_runtime_error, "creating the CPU engine");
+		goto out_free;
+	}
+	rc = make_part(e, x, &x->part[0], &g, mm->m, e->nthr, dt, err);
+	if (rc < 0)
+		goto out_part;
+	if (impl)
+		snprintf(impl, impl_len, "%s", x->impl);
+	for (int r = 0; r <= reps; r++) {   /* pass 0 warms up */
+		double t0 = dtp_now();
+
+		for (long k = 0; k < mm->count; k++)
+			exec(e, 0, &x->part[0], (const uint16_t *)a, (const uint16_t *)b, c);
+		double t = dtp_now() - t0;
+
+		if (r > 0 && (best < 0 || t < best))
+			best = t;
+	}
+out_part:
+	free_part(&x->part[0]);
+out_free:
+	if (e && e->stream[0])
+		dnnl_stream_destroy(e->stream[0]);
+	if (e && e->eng)
+		dnnl_engine_destroy(e->eng);
+	free(a);
+	free(b);
+	free(c);
+	free(x);
+	free(e);
+	return rc < 0 ? (double)rc : best;
+}
+
 #else /* !DTP_HAVE_ONEDNN: the bf16 path is refused at set-up */
 
 int dtp_bf16_mm_create(struct dtp_pool *pool, int nthr, const float *params, size_t n_params,
@@ -554,5 +619,10 @@ void dtp_bf16_linear_backward(struct dtp_bf16_mm *e, float *din, float *dw,
 			      const float *dout, const float *in, const float *w, int N,
 			      int IC, int OC) { (void)e; }
 const char *dtp_bf16_mm_impl(const struct dtp_bf16_mm *e, int IC, int OC) { return "none"; }
+double dtp_dnnl_matmul_time(const struct dtp_matmul *mm, enum dtp_precision p, int nthr,
+			    int reps, char *impl, size_t impl_len, struct dtp_err *err)
+{
+	return (double)dtp_errf(err, -ENOTSUP, "built without oneDNN: no oneDNN reference");
+}
 
 #endif

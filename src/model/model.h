@@ -226,4 +226,13 @@ struct dtp_matmul {
 int dtp_model_matmuls(const struct dtp_model_spec *spec, int first, int last, int B,
 		      int input_grad, struct dtp_matmul *out, int max);
 
+/* oneDNN's own matmul on one shape of the list above, for the benchmarks'
+ * reference rows: seconds for its `count` calls (best of reps), operands in
+ * precision p (bf16: bf16 A and B, fp32 C and accumulation), beta as a sum
+ * post-op, transposes as strides, on nthr OpenMP threads; impl (if not
+ * NULL) gets oneDNN's implementation name. Negative errno (with err) on
+ * failure, -ENOTSUP when built without oneDNN. */
+double dtp_dnnl_matmul_time(const struct dtp_matmul *mm, enum dtp_precision p, int nthr,
+			    int reps, char *impl, size_t impl_len, struct dtp_err *err);
+
 #endif
