@@ -8,7 +8,7 @@
  * as many OpenMP threads). --precision bf16 times the model in bf16.
  *
  *   dtpipe-bench-model [--case mlp|gpt|gpt2s|all] [--steps N] [--gpt2s-steps N]
- *                      [--precision fp32|bf16]
+ *                      [--precision fp32|bf16] [--no-reference]
  *
  * One line per case, key=value, for scripts/bench-model.sh. */
 #include "config.h"
@@ -105,7 +105,7 @@ static double time_dnnl(const struct dtp_matmul *mm, int n, enum dtp_precision p
 	return sum;
 }
 
-static int run_case(const struct bench_case *bc, int steps, enum dtp_precision prec)
+static int run_case(const struct bench_case *bc, int steps, enum dtp_precision prec, int refs)
 {
 	struct dtp_model_spec spec;
 	struct dtp_stage_model *m;
@@ -190,9 +190,9 @@ static int run_case(const struct bench_case *bc, int steps, enum dtp_precision p
 	 * the best of `steps`, and on a shared machine a best-of-fewer reference
 	 * is more often disturbed, which showed as model/sgemm ratios above 1 */
 	int reps = steps < 3 ? 3 : steps;
-	double t_mm = time_sgemm(mm, nmm, reps);
-	double t_f32 = time_dnnl(mm, nmm, DTP_PRECISION_FP32, reps);
-	double t_b16 = time_dnnl(mm, nmm, DTP_PRECISION_BF16, reps);
+	double t_mm = refs ? time_sgemm(mm, nmm, reps) : 0.0;
+	double t_f32 = refs ? time_dnnl(mm, nmm, DTP_PRECISION_FP32, reps) : 0.0;
+	double t_b16 = refs ? time_dnnl(mm, nmm, DTP_PRECISION_BF16, reps) : 0.0;
 	double t_mean = t_sum / steps;
 	double per_step = gpt ? (double)B * spec.seq_len : (double)B;
 	/* the machine's limit for this precision: its best reference */
@@ -205,7 +205,8 @@ static int run_case(const struct bench_case *bc, int steps, enum dtp_precision p
 	       "ratio_limit=%.3f loss_first=%.4f loss_last=%.4f\n",
 	       bc->name, dtp_precision_name(prec), openblas_get_num_threads(), dtp_blas_core(),
 	       B, steps, t_mean * 1e3, t_best * 1e3, gpt ? "tokens_per_s" : "samples_per_s",
-	       per_step / t_best, flops / t_best * 1e-9, flops / t_mm * 1e-9, t_mm / t_best,
+	       per_step / t_best, flops / t_best * 1e-9, t_mm > 0 ? flops / t_mm * 1e-9 : 0.0,
+	       t_mm / t_best,
 	       t_f32 > 0 ? flops / t_f32 * 1e-9 : 0.0, t_b16 > 0 ? flops / t_b16 * 1e-9 : 0.0,
 	       t_lim > 0 ? flops / t_lim * 1e-9 : 0.0, t_lim > 0 ? t_lim / t_best : 0.0, loss0,
 	       loss);
@@ -229,7 +230,7 @@ out_err:
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: dtpipe-bench-model [--case mlp|gpt|gpt2s|all] [--steps N] "
-		"[--gpt2s-steps N] [--precision fp32|bf16]\n"
+		"[--gpt2s-steps N] [--precision fp32|bf16] [--no-reference]\n"
 		"  times full training steps of the 1-stage model (in the given precision)\n"
 		"  beside OpenBLAS sgemm and oneDNN matmul (fp32, bf16) on the same shapes;\n"
 		"  threads from OPENBLAS_NUM_THREADS\n");
@@ -241,6 +242,7 @@ int main(int argc, char **argv)
 	int steps = 10, big_steps = 2;
 	enum dtp_precision prec = DTP_PRECISION_FP32;
 	struct dtp_err err;
+	int refs = 1;
 
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--case") && i + 1 < argc)
@@ -249,6 +251,8 @@ int main(int argc, char **argv)
 			steps = atoi(argv[++i]);
 		else if (!strcmp(argv[i], "--gpt2s-steps") && i + 1 < argc)
 			big_steps = atoi(argv[++i]);
+		else if (!strcmp(argv[i], "--no-reference"))
+			refs = 0;   /* the step alone, e.g. under perf */
 		else if (!strcmp(argv[i], "--precision") && i + 1 < argc) {
 			if (dtp_precision_parse(argv[++i], &prec, &err)) {
 				fprintf(stderr, "dtpipe-bench-model: --precision: %s\n", err.msg);
@@ -278,7 +282,7 @@ int main(int argc, char **argv)
 		if (strcmp(which, "all") && strcmp(which, cases[i].name))
 			continue;
 		found = 1;
-		if (run_case(&cases[i], strcmp(cases[i].name, "gpt2s") ? steps : big_steps, prec) < 0)
+		if (run_case(&cases[i], strcmp(cases[i].name, "gpt2s") ? steps : big_steps, prec, refs) < 0)
 			return DTP_EXIT_FAIL;
 	}
 	if (!found) {
