@@ -64,10 +64,11 @@ for job in mlp gpt; do
 	for p in fp32 bf16; do
 		grep '"step"' "$OUT/$job-$p.jsonl" | sed 's/.*"step": *\([0-9]*\).*"loss": *\([-0-9.e+]*\).*/\1 \2/' > "$OUT/$job-$p.curve"
 	done
-	{ echo "step,fp32,bf16"; join "$OUT/$job-fp32.curve" "$OUT/$job-bf16.curve" | tr ' ' ','; } > "$OUT/$job-curves.csv"
+	{ echo "step,fp32,bf16"; awk 'NR == FNR { a[$1] = $2; next } $1 in a { print $1 "," a[$1] "," $2 }' \
+		"$OUT/$job-fp32.curve" "$OUT/$job-bf16.curve"; } > "$OUT/$job-curves.csv"
 done
 
-acc() { sed -n 's/^test accuracy: \([0-9.]*\)%.*/\1/p' "$OUT/mlp-$1.out"; }
+acc() { sed -n 's/.*test accuracy: \([0-9.]*\)%.*/\1/p' "$OUT/mlp-$1.out"; }
 tail_loss() { tail -n 50 "$OUT/gpt-$1.curve" | awk '{ s += $2 } END { printf "%.4f", s / NR }'; }
 a32=$(acc fp32) a16=$(acc bf16) l32=$(tail_loss fp32) l16=$(tail_loss bf16)
 {
