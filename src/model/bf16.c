@@ -21,20 +21,25 @@ int dtp_bf16_native(void)
 #endif
 }
 
-/* branch-free form of dtp_bf16_of, so the loop vectorizes */
+/* the bf16 bits of the fp32 bits u: a branch-free form of dtp_bf16_of, so
+ * the loops calling it vectorize */
+static inline uint32_t bf16_bits(uint32_t u)
+{
+	uint32_t e = u & 0x7f800000u, r = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
+	uint32_t special = (u >> 16) | ((u & 0x007fffffu) ? 0x40u : 0u);
+
+	r = e == 0x7f800000u ? special : r;
+	return e == 0 ? (u >> 16) & 0x8000u : r;
+}
+
 DTP_VEC_CLONES
 void dtp_bf16_from_f32_portable(uint16_t *dst, const float *src, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
-		uint32_t u, e, r, special;
+		uint32_t u;
 
 		memcpy(&u, &src[i], sizeof(u));
-		e = u & 0x7f800000u;
-		r = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
-		special = (u >> 16) | ((u & 0x007fffffu) ? 0x40u : 0u);
-		r = e == 0x7f800000u ? special : r;
-		r = e == 0 ? (u >> 16) & 0x8000u : r;
-		dst[i] = (uint16_t)r;
+		dst[i] = (uint16_t)bf16_bits(u);
 	}
 }
 
@@ -42,16 +47,11 @@ DTP_VEC_CLONES
 void dtp_bf16_round_portable(float *x, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
-		uint32_t u, e, r, special;
+		uint32_t u;
 
 		memcpy(&u, &x[i], sizeof(u));
-		e = u & 0x7f800000u;
-		r = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
-		special = (u >> 16) | ((u & 0x007fffffu) ? 0x40u : 0u);
-		r = e == 0x7f800000u ? special : r;
-		r = e == 0 ? (u >> 16) & 0x8000u : r;
-		r <<= 16;
-		memcpy(&x[i], &r, sizeof(r));
+		u = bf16_bits(u) << 16;
+		memcpy(&x[i], &u, sizeof(u));
 	}
 }
 
