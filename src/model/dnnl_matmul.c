@@ -19,7 +19,9 @@
  * pool, the caller runs one primitive for all rows on nthr OpenMP threads
  * (planned for nthr at creation). omp_set_num_threads only sets the calling
  * thread's own value. Each participant has its own stream, memory objects
- * and scratchpad (user mode), so no two threads share oneDNN state.
+ * and scratchpad (user mode), so no two threads share oneDNN state; a
+ * participant's primitives run one at a time, so they share one scratchpad
+ * buffer, as large as the largest of them needs.
  *
  * Every primitive exists from dtp_bf16_mm_prepare (stage set-up). A call with
  * fewer rows than the stage's maximum (an evaluation's last batch) runs the
@@ -51,7 +53,6 @@ enum { K_FWD, K_BWDW, K_BWDD };
 struct part {                   /* one participant's primitive */
 	dnnl_primitive_t prim;
 	dnnl_memory_t a, b, c, sp;
-	void *sp_buf;
 	int m0, m1;             /* its rows of C */
 };
 
@@ -76,6 +77,8 @@ struct dtp_bf16_mm {
 	size_t np;
 	uint16_t *w16, *a16, *d16;      /* params; rows x maxdim each */
 	float *c32[MAX_PARTS];          /* a TILE x maxdim output tile each */
+	void *sp_buf[MAX_PARTS];        /* each participant's scratchpad */
+	size_t sp_cap[MAX_PARTS];
 	struct mm mm[MAX_MM];
 	int n_mm;
 };
@@ -106,8 +109,9 @@ static int dnnl_fail(struct dtp_err *err, dnnl_status_t st, const char *what)
 }
 
 /* a primitive for m rows of g, planned for nthr threads */
-static int make_part(struct dtp_bf16_mm *e, struct mm *x, struct part *p, const struct geom *g,
-		     int m, int nthr, dnnl_data_type_t dt, struct dtp_err *err)
+static int make_part(struct dtp_bf16_mm *e, struct mm *x, struct part *p, int w,
+		     const struct geom *g, int m, int nthr, dnnl_data_type_t dt,
+		     struct dtp_err *err)
 {
 	dnnl_memory_desc_t amd, bmd, cmd, zmd;
 	const dnnl_memory_desc_t *smd;
@@ -162,13 +166,16 @@ static int make_part(struct dtp_bf16_mm *e, struct mm *x, struct part *p, const 
 		snprintf(x->impl, sizeof(x->impl), "%s", impl);
 	smd = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
 	sp = smd ? dnnl_memory_desc_get_size(smd) : 0;
-	if (sp) {
-		p->sp_buf = aligned_alloc(64, dtp_align_up(sp, 64));
-		if (!p->sp_buf) {
+	if (sp > e->sp_cap[w]) {
+		free(e->sp_buf[w]);
+		e->sp_cap[w] = 0;
+		e->sp_buf[w] = aligned_alloc(64, dtp_align_up(sp, 64));
+		if (!e->sp_buf[w]) {
 			rc = dtp_errf(err, -ENOMEM, "out of memory for a oneDNN scratchpad (%zu bytes)",
 				      sp);
 			goto out_pd;
 		}
+		e->sp_cap[w] = sp;
 	}
 	st = dnnl_primitive_create(&p->prim, pd);
 	omp_set_num_threads(saved);
@@ -179,7 +186,7 @@ static int make_part(struct dtp_bf16_mm *e, struct mm *x, struct part *p, const 
 	if (st == dnnl_success)
 		st = dnnl_memory_create(&p->c, &cmd, e->eng, DNNL_MEMORY_NONE);
 	if (st == dnnl_success && sp)
-		st = dnnl_memory_create(&p->sp, smd, e->eng, p->sp_buf);
+		st = dnnl_memory_create(&p->sp, smd, e->eng, DNNL_MEMORY_NONE);
 	if (st != dnnl_success)
 		rc = dnnl_fail(err, st, "creating a bf16 matmul primitive");
 out_pd:
@@ -205,7 +212,6 @@ static void free_part(struct part *p)
 		dnnl_memory_destroy(p->c);
 	if (p->sp)
 		dnnl_memory_destroy(p->sp);
-	free(p->sp_buf);
 }
 
 static struct mm *find(struct dtp_bf16_mm *e, int kind, int ic, int oc, int sum, int tile)
@@ -246,7 +252,8 @@ static int add_mm(struct dtp_bf16_mm *e, int kind, int ic, int oc, int sum, int 
 		p->m1 = (int)hi;
 		if (hi <= lo)
 			continue;
-		rc = make_part(e, x, p, &g, (int)(hi - lo), e->pool ? 1 : e->nthr, dnnl_bf16, err);
+		rc = make_part(e, x, p, w, &g, (int)(hi - lo), e->pool ? 1 : e->nthr, dnnl_bf16,
+			       err);
 		if (rc < 0)
 			return rc;
 	}
@@ -364,6 +371,7 @@ void dtp_bf16_mm_destroy(struct dtp_bf16_mm *e)
 		if (e->stream[w])
 			dnnl_stream_destroy(e->stream[w]);
 		free(e->c32[w]);
+		free(e->sp_buf[w]);
 	}
 	if (e->eng)
 		dnnl_engine_destroy(e->eng);
@@ -432,6 +440,8 @@ static void exec(struct dtp_bf16_mm *e, int w, struct part *p, const uint16_t *a
 		st = dnnl_memory_set_data_handle(p->b, (void *)(uintptr_t)b);
 	if (st == dnnl_success)
 		st = dnnl_memory_set_data_handle(p->c, c);
+	if (st == dnnl_success && p->sp)
+		st = dnnl_memory_set_data_handle(p->sp, e->sp_buf[w]);
 	if (st == dnnl_success)
 		st = dnnl_primitive_execute(p->prim, e->stream[w], p->sp ? 4 : 3, args);
 	if (st == dnnl_success)
@@ -568,7 +578,7 @@ double dtp_dnnl_matmul_time(const struct dtp_matmul *mm, enum dtp_precision p, i
 		rc = dnnl_fail(err, dnnl_runtime_error, "creating the CPU engine");
 		goto out_free;
 	}
-	rc = make_part(e, x, &x->part[0], &g, mm->m, e->nthr, dt, err);
+	rc = make_part(e, x, &x->part[0], 0, &g, mm->m, e->nthr, dt, err);
 	if (rc < 0)
 		goto out_part;
 	if (impl)
@@ -588,6 +598,8 @@ out_part:
 out_free:
 	if (e && e->stream[0])
 		dnnl_stream_destroy(e->stream[0]);
+	if (e)
+		free(e->sp_buf[0]);
 	if (e && e->eng)
 		dnnl_engine_destroy(e->eng);
 	free(a);
