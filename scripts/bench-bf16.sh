@@ -30,6 +30,11 @@ while [ "$run" -le "$RUNS" ]; do
 			for p in fp32 bf16; do
 				env -u OPENBLAS_CORETYPE OPENBLAS_NUM_THREADS="$th" "$BENCH" --case "$c" \
 					--precision "$p" --steps "$STEPS" --gpt2s-steps "$GPT2S_STEPS" >>"$OUT"
+				# PyTorch 1.13 beside it (bf16: its CPU autocast)
+				env -u OPENBLAS_CORETYPE OMP_WAIT_POLICY=passive /usr/bin/python3 \
+					"$SRCDIR/scripts/bench_model_torch.py" --case "$c" --threads "$th" \
+					--precision "$p" --steps "$STEPS" --gpt2s-steps "$GPT2S_STEPS" \
+					>>"$OUT" 2>/dev/null || echo "bench-bf16.sh: PyTorch $c $p skipped" >&2
 			done
 		done
 	done
@@ -49,6 +54,9 @@ function med(v,   a, n, i, j, t) {
 	return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
 }
 function add(arr, k, x) { arr[k] = (k in arr) ? arr[k] " " x : x }
+/^case=/ && kv("core") ~ /^torch/ {
+	add(tms, kv("case") "@" kv("threads") SUBSEP kv("precision"), kv("step_ms_best")); next
+}
 /^case=/ {
 	k = kv("case") "@" kv("threads"); p = kv("precision"); core[k] = kv("core")
 	if (!(k in seen)) { seen[k] = 1; order[++n] = k }
@@ -57,11 +65,11 @@ function add(arr, k, x) { arr[k] = (k in arr) ? arr[k] " " x : x }
 	add(b16, k SUBSEP p, kv("onednn_bf16_gflops")); add(rl, k SUBSEP p, kv("ratio_limit"))
 }
 END {
-	printf "| case | threads | OpenBLAS kernel | sgemm | oneDNN fp32 | oneDNN bf16 | fp32 step ms | fp32 GFLOP/s | fp32 / limit | bf16 step ms | bf16 GFLOP/s | bf16 / limit | bf16 speed-up |\n"
-	printf "|---|---|---|---|---|---|---|---|---|---|---|---|---|\n"
+	printf "| case | threads | OpenBLAS kernel | sgemm | oneDNN fp32 | oneDNN bf16 | fp32 step ms | fp32 GFLOP/s | fp32 / limit | bf16 step ms | bf16 GFLOP/s | bf16 / limit | bf16 speed-up | PyTorch fp32 ms | PyTorch bf16 autocast ms |\n"
+	printf "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n"
 	for (i = 1; i <= n; i++) {
 		k = order[i]; split(k, q, "@")
 		a = med(ms[k, "fp32"]); b = med(ms[k, "bf16"])
-		printf "| %s | %s | %s | %.1f | %.1f | %.1f | %.1f | %.1f | %.2f | %.1f | %.1f | %.2f | %.2fx |\n", q[1], q[2], core[k], med(sg[k, "fp32"] " " sg[k, "bf16"]), med(f32[k, "fp32"] " " f32[k, "bf16"]), med(b16[k, "fp32"] " " b16[k, "bf16"]), a, med(g[k, "fp32"]), med(rl[k, "fp32"]), b, med(g[k, "bf16"]), med(rl[k, "bf16"]), b > 0 ? a / b : 0
+		printf "| %s | %s | %s | %.1f | %.1f | %.1f | %.1f | %.1f | %.2f | %.1f | %.1f | %.2f | %.2fx | %.1f | %.1f |\n", q[1], q[2], core[k], med(sg[k, "fp32"] " " sg[k, "bf16"]), med(f32[k, "fp32"] " " f32[k, "bf16"]), med(b16[k, "fp32"] " " b16[k, "bf16"]), a, med(g[k, "fp32"]), med(rl[k, "fp32"]), b, med(g[k, "bf16"]), med(rl[k, "bf16"]), (b > 0 ? a / b : 0), med(tms[k, "fp32"]), med(tms[k, "bf16"])
 	}
 }' "$OUT"
