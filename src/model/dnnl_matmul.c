@@ -424,6 +424,11 @@ void dtp_bf16_mm_load_weights(struct dtp_bf16_mm *e)
 	convert(e, e->w16, e->params, e->np, 0);
 }
 
+uint16_t *dtp_bf16_mm_weights(struct dtp_bf16_mm *e)
+{
+	return e->w16;
+}
+
 /* -------------------------------------------------------------- execution */
 static void exec(struct dtp_bf16_mm *e, int w, struct part *p, const uint16_t *a,
 		 const uint16_t *b, float *c)
@@ -625,6 +630,7 @@ int dtp_bf16_mm_prepare(struct dtp_bf16_mm *e, int IC, int OC, int fwd_sum,
 	return -ENOTSUP;
 }
 void dtp_bf16_mm_load_weights(struct dtp_bf16_mm *e) { (void)e; }
+uint16_t *dtp_bf16_mm_weights(struct dtp_bf16_mm *e) { return NULL; }
 void dtp_bf16_linear_forward(struct dtp_bf16_mm *e, float *out, const float *in,
 			     const float *w, int N, int IC, int OC, int sum) { (void)e; }
 void dtp_bf16_linear_backward(struct dtp_bf16_mm *e, float *din, float *dw,

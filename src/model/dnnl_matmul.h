@@ -6,6 +6,7 @@
 #define DTP_MODEL_DNNL_MATMUL_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "base/base.h"
 
@@ -29,6 +30,8 @@ int dtp_bf16_mm_prepare(struct dtp_bf16_mm *e, int IC, int OC, int fwd_sum,
 			struct dtp_err *err);
 /* The bf16 copy of every parameter, from params (after they changed) */
 void dtp_bf16_mm_load_weights(struct dtp_bf16_mm *e);
+/* that copy (n_params values), for an optimizer refreshing it as it updates */
+uint16_t *dtp_bf16_mm_weights(struct dtp_bf16_mm *e);
 /* in (N,IC), w (OC,IC) inside params -> out (N,OC) = in w^T (+ out if sum) */
 void dtp_bf16_linear_forward(struct dtp_bf16_mm *e, float *out, const float *in,
 			     const float *w, int N, int IC, int OC, int sum);
