@@ -57,6 +57,7 @@ static void usage(FILE *f)
 "      --mem-cap SIZE       per-stage memory cap (e.g. 512M): refuse to start when the\n"
 "                           predicted arenas exceed it, stop when peak RSS does\n"
 "      --threads N          OpenBLAS threads per stage (default: the stage's cores)\n"
+"      --precision P        fp32 or bf16 (default: the plan's [train] precision)\n"
 "      --data DIR           datasets DIR/train and DIR/test (overrides the plan)\n"
 "  -q, --quiet              no per-step lines\n"
 "      --print-default-plan print the built-in plan and exit\n"
@@ -79,7 +80,7 @@ static void usage(FILE *f)
 enum {
 	OPT_STEPS = 256, OPT_EPOCHS, OPT_METRICS, OPT_TRACE, OPT_CKPT, OPT_RESUME, OPT_MEMCAP,
 	OPT_THREADS, OPT_DATA, OPT_DEFAULT_PLAN, OPT_JOB_KEY, OPT_PROGRESS, OPT_DUMP,
-	OPT_NO_BIND, OPT_MERGE_TRACE, OPT_NONFINITE,
+	OPT_NO_BIND, OPT_MERGE_TRACE, OPT_NONFINITE, OPT_PRECISION,
 };
 
 static const struct option long_opts[] = {
@@ -95,6 +96,7 @@ static const struct option long_opts[] = {
 	{ "mem-cap", required_argument, NULL, OPT_MEMCAP },
 	{ "nonfinite", required_argument, NULL, OPT_NONFINITE },
 	{ "threads", required_argument, NULL, OPT_THREADS },
+	{ "precision", required_argument, NULL, OPT_PRECISION },
 	{ "data", required_argument, NULL, OPT_DATA },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "print-default-plan", no_argument, NULL, OPT_DEFAULT_PLAN },
@@ -189,6 +191,17 @@ static int parse_args(int argc, char **argv, struct dtp_launch_args *a)
 			a->threads = (int)v;
 			break;
 		case OPT_DATA: a->o.data_dir = optarg; break;
+		case OPT_PRECISION: {
+			enum dtp_precision pr;
+			struct dtp_err e;
+
+			if (dtp_precision_parse(optarg, &pr, &e)) {
+				fprintf(stderr, "dtpipe: --precision: %s\n", e.msg);
+				return -EINVAL;
+			}
+			a->o.precision = (int)pr;
+			break;
+		}
 		case 'q': a->o.quiet = 1; break;
 		case OPT_DEFAULT_PLAN: a->print_default = 1; break;
 		case 'h': a->help = 1; break;

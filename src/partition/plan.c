@@ -237,6 +237,9 @@ int dtp_plan_validate(const struct dtp_plan *p, struct dtp_err *err)
 				at, p->micro_batches);
 	if (p->schedule != DTP_SCHEDULE_GPIPE && p->schedule != DTP_SCHEDULE_1F1B)
 		return dtp_errf(err, -EINVAL, "%s[train] schedule: use gpipe or 1f1b", at);
+	ret = dtp_precision_check(p->precision, err);
+	if (ret < 0)
+		return ret;
 	ret = dtp_optim_config_validate(&p->optim, err);
 	if (ret) {
 		dtp_err_prefix(err, "%s[train]: ", at);
@@ -345,9 +348,9 @@ int dtp_plan_write_notes(const struct dtp_plan *p, const char *const *notes, FIL
 	else
 		fprintf(f, "lr_schedule = %s\n", p->cosine_to_end ? "cosine" : "constant");
 	fprintf(f, "min_lr_ratio = %s\nsteps = %ld\nepochs = %d\nseed = %llu\nlog_every = %d\n"
-		"mem_cap = %zu\nnonfinite = %s\n", fmt_float(o->min_lr_ratio, b[0], 32), p->steps,
+		"mem_cap = %zu\nnonfinite = %s\nprecision = %s\n", fmt_float(o->min_lr_ratio, b[0], 32), p->steps,
 		p->epochs, (unsigned long long)p->seed, p->log_every, p->mem_cap_bytes,
-		p->skip_nonfinite ? "skip" : "stop");
+		p->skip_nonfinite ? "skip" : "stop", dtp_precision_name(p->precision));
 	fprintf(f, "\n[data]\ntrain = %s\ntest = %s\nloader_budget = %zu\nshuffle_window = %d\n",
 		p->train_path, p->test_path, p->loader_budget_bytes, p->shuffle_window);
 	fprintf(f, "\n[checkpoint]\ndir = %s\nevery = %ld\n", p->checkpoint_dir,
@@ -430,6 +433,8 @@ uint64_t dtp_plan_hash(const struct dtp_plan *p)
 	h = fnv_i64(h, p->micro_batches);
 	h = fnv_i64(h, p->schedule);
 	h = fnv_i64(h, p->recompute);
+	if (p->precision != DTP_PRECISION_FP32)   /* fp32 plans keep their old hash */
+		h = fnv_i64(h, p->precision);
 	h = fnv_i64(h, o->kind);
 	h = fnv_f32(h, o->lr);
 	h = fnv_f32(h, o->momentum);

@@ -34,6 +34,8 @@ static void apply_overrides(struct dtp_plan *p, const struct dtp_stage_opts *o)
 		p->mem_cap_bytes = o->mem_cap;
 	if (o->nonfinite)
 		p->skip_nonfinite = o->nonfinite == 2;
+	if (o->precision >= 0)
+		p->precision = (enum dtp_precision)o->precision;
 }
 
 static int check_mem_cap(const struct dtp_plan *p, int s, struct dtp_stage_mem *m,

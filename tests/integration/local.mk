@@ -21,3 +21,5 @@ dist_check_SCRIPTS += tests/integration/redteam.sh
 INTEGRATION_TESTS += tests/integration/valgrind.sh
 dist_check_SCRIPTS += tests/integration/valgrind.sh
 EXTRA_DIST += tests/valgrind.supp tests/lsan.supp
+INTEGRATION_TESTS += tests/integration/bf16.sh
+dist_check_SCRIPTS += tests/integration/bf16.sh
