@@ -3,7 +3,7 @@
  * resume, the training loop with its report lines, checkpoints, the
  * evaluation and the final report (test accuracy, peak RSS per stage). */
 #include "config.h"
-#include "pipeline/checkpoint.h"
+#include "pipeline/ckpt_run.h"
 #include "pipeline/ctrl.h"
 #include "pipeline/report.h"
 
@@ -77,7 +77,8 @@ static int check_peak_rss(const struct dtp_plan *p, long step, struct dtp_err *e
 			dtp_fmt_bytes((double)p->mem_cap_bytes, cap, sizeof(cap)));
 }
 
-/* Stage 0 decides the step count and the first step; the others check. */
+/* Stage 0 decides the step count and the first step (the checkpoint it
+ * chose, `resumed`); the others learn them. */
 static int agree_on_steps(struct dtp_stage *st, struct dtp_plan *p, long resumed,
 			  struct dtp_ctrl_start *m, struct dtp_err *err)
 {
@@ -101,10 +102,6 @@ static int agree_on_steps(struct dtp_stage *st, struct dtp_plan *p, long resumed
 		r = dtp_ctrl_start_recv(st, m, err);
 		if (r)
 			return r;
-		if (m->start_step != resumed)
-			return dtp_errf(err, -EINVAL,
-					"stage %d: its checkpoint is at step %ld but stage 0's is at step %ld: the checkpoint directory mixes runs",
-					st->s, resumed, m->start_step);
 	}
 	return dtp_ctrl_start_send(st, m, err);
 }
@@ -167,9 +164,18 @@ int dtp_stage_run(const struct dtp_plan *plan, const struct dtp_stage_opts *o,
 		r = dtp_errf(err, -EINVAL, "--resume needs a checkpoint directory (--checkpoint-dir or [checkpoint] dir)");
 		goto out_trace;
 	}
-	if (o->resume && (r = dtp_checkpoint_load(st, p->checkpoint_dir, &resumed, err)))
+	/* stage 0 chooses the checkpoint (the newest whose every byte checks);
+	 * every stage then loads its units from it, whatever the layout that
+	 * wrote it */
+	if (o->resume && st->is_first &&
+	    (r = dtp_stage_ckpt_choose(st, p->checkpoint_dir, &resumed, err)))
 		goto out_trace;
 	r = agree_on_steps(st, p, resumed, &agreed, err);
+	if (r == 0 && o->resume)
+		r = dtp_stage_ckpt_load(st, p->checkpoint_dir, agreed.start_step, err);
+	if (r == 0 && o->resume && st->is_first)
+		dtp_info("resuming from %s/step-%08ld (step %ld): bit-identical to the run that was not interrupted when every stage has as many threads as before (OpenBLAS's kernels sum by thread count); stages, cuts, transport and schedule may differ",
+			 p->checkpoint_dir, agreed.start_step, agreed.start_step);
 	if (r == 0 && o->resume && agreed.start_step >= agreed.total_steps)
 		r = dtp_errf(err, -EINVAL,
 			     "%s: the checkpoint is at step %ld and the run has %ld steps, so there is nothing to train: steps count from the start of the run, not from the checkpoint; give --steps more than %ld to continue",
@@ -200,7 +206,7 @@ int dtp_stage_run(const struct dtp_plan *plan, const struct dtp_stage_opts *o,
 		     step + 1 == total)) {
 			uint64_t t0 = dtp_now_ns();
 
-			r = dtp_checkpoint_save(st, p->checkpoint_dir, step + 1, err);
+			r = dtp_stage_ckpt_save(st, p->checkpoint_dir, step, p->checkpoint_keep, err);
 			dtp_trace_span(st->trace, DTP_SPAN_CKPT, step, 0, t0, dtp_now_ns());
 			if (r)
 				goto out_report;

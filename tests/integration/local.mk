@@ -16,3 +16,6 @@ dist_check_SCRIPTS += tests/integration/orphans.sh tests/integration/exit_status
 # exit status, nothing left behind
 INTEGRATION_TESTS += tests/integration/redteam.sh
 dist_check_SCRIPTS += tests/integration/redteam.sh
+# layout-free checkpoints: resumed under another layout, bit for bit
+INTEGRATION_TESTS += tests/integration/relayout.sh
+dist_check_SCRIPTS += tests/integration/relayout.sh
