@@ -81,7 +81,8 @@ check_model gpt "gpt:layers=2,dim=16,heads=2,seq=8,vocab=32" "$WORK/tok" \
 	'optimizer = adamw\nlr = 0.01\nclip_norm = 1.0\nweight_decay = 0.1\nwarmup_steps = 2'
 
 # ---- a corrupt newest checkpoint: the one before it is used, named, and the
-# run still ends bit-identical (the mlp written by k2, steps 2 and 4 kept)
+# run still ends bit-identical (the mlp written by k2, steps 2 and 4 kept;
+# --resume DIR names the directory)
 ck="$WORK/bad"
 run "$WORK/out" --plan "$WORK/mlp-k2-k1-w.ini" --steps 4 --checkpoint-dir "$ck" ||
 	{ cat "$WORK/out"; echo "FAIL: writing steps 2 and 4"; exit 1; }
@@ -92,8 +93,7 @@ size=$(wc -c < "$f")
 printf '\377' | dd of="$f" bs=1 seek=$((size - 3)) conv=notrunc 2>/dev/null
 head -n 2 "$WORK/mlp-ref/losses" > "$WORK/fb.losses"
 mkdir -p "$WORK/fb" && cp "$WORK/fb.losses" "$WORK/fb/losses"
-run "$WORK/out" --plan "$WORK/mlp-k2-k1-r.ini" --steps 8 --checkpoint-dir "$WORK/bad" --resume \
-	--dump "$WORK/fb" || { cat "$WORK/out"; echo "FAIL: fallback run"; exit 1; }
+run "$WORK/out" --plan "$WORK/mlp-k2-k1-r.ini" --steps 8 --resume "$WORK/bad" --dump "$WORK/fb" || { cat "$WORK/out"; echo "FAIL: fallback run"; exit 1; }
 grep -q "step 4 skipped.*stage-1.safetensors.*unit\.3\." "$WORK/out" ||
 	{ cat "$WORK/out"; echo "FAIL: the corrupt checkpoint is not named with its file and tensor"; exit 1; }
 grep -q "resuming from .*step-00000002" "$WORK/out" || { cat "$WORK/out"; echo "FAIL: no fallback to step 2"; exit 1; }
