@@ -19,3 +19,6 @@ dist_check_SCRIPTS += tests/integration/redteam.sh
 # layout-free checkpoints: resumed under another layout, bit for bit
 INTEGRATION_TESTS += tests/integration/relayout.sh
 dist_check_SCRIPTS += tests/integration/relayout.sh
+# checkpoints read by PyTorch (examples/torch_mlp.py): dtpipe's accuracy
+INTEGRATION_TESTS += tests/integration/torch_mlp.sh
+dist_check_SCRIPTS += tests/integration/torch_mlp.sh
