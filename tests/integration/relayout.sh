@@ -106,6 +106,29 @@ echo "ok: corrupt newest checkpoint skipped (file and tensor named), step 2 used
 
 ck="$WORK/good"
 
+# ---- one stage cannot write its part (its file's name is taken by a
+# directory): the run fails naming it, the checkpoint of step 4 is not
+# finished, step 2 stays complete and a resume from it ends bit-identical
+rm -rf "$WORK/nowrite" && mkdir -p "$WORK/nowrite/step-00000004/stage-1.safetensors"
+set +e
+run "$WORK/out" --plan "$WORK/mlp-k3-k4-w.ini" --steps 8 --checkpoint-dir "$WORK/nowrite"
+rc=$?
+set -e
+test "$rc" -ne 0 && grep -q "stage-1.safetensors: Is a directory" "$WORK/out" &&
+	grep -q "stage 2: stage 1 could not write its part of the checkpoint of step 4" "$WORK/out" ||
+	{ cat "$WORK/out"; echo "FAIL: a stage that cannot write its part: exit $rc"; exit 1; }
+test -s "$WORK/nowrite/step-00000002/manifest.json" && test ! -e "$WORK/nowrite/step-00000004/manifest.json" ||
+	{ ls -R "$WORK/nowrite"; echo "FAIL: step 2 should be complete, step 4 not"; exit 1; }
+rmdir "$WORK/nowrite/step-00000004/stage-1.safetensors"
+mkdir -p "$WORK/nw" && head -n 2 "$WORK/mlp-ref/losses" > "$WORK/nw/losses"
+run "$WORK/out" --plan "$WORK/mlp-k4-k2b-r.ini" --steps 8 --resume "$WORK/nowrite" --dump "$WORK/nw" ||
+	{ cat "$WORK/out"; echo "FAIL: resuming after the failed write"; exit 1; }
+grep -q "resuming from .*step-00000002" "$WORK/out" || { cat "$WORK/out"; echo "FAIL: not from step 2"; exit 1; }
+concat_params "$WORK/nw" 2
+cmp "$WORK/mlp-ref/losses" "$WORK/nw/losses" && cmp "$WORK/mlp-ref/all.params" "$WORK/nw/all.params" ||
+	{ echo "FAIL: resumed after a failed write, differs from the uninterrupted run"; exit 1; }
+echo "ok: a stage that cannot write its part fails the run; step 2 resumes bit-identically"
+
 # ---- a checkpoint of another model: refused, exit 2
 write_plan "$WORK/other.ini" "mlp:12-24-20-24-4" "$WORK/rec" gpipe no tcp 'optimizer = sgd\nlr = 0.1' 0-3
 set +e
