@@ -49,8 +49,10 @@ static void usage(FILE *f)
 "  -t, --transport KIND     auto, verbs, tcp or shm (default: the plan's, else auto)\n"
 "      --metrics FILE       JSON lines: one per step, the evaluation, the end\n"
 "      --trace FILE         Chrome trace-event JSON (open in ui.perfetto.dev)\n"
-"      --checkpoint-dir DIR per-stage checkpoints (overrides the plan)\n"
-"      --resume             continue from the checkpoints in that directory\n"
+"      --checkpoint-dir DIR layout-free checkpoints (overrides the plan)\n"
+"      --resume [DIR]       continue from the newest good checkpoint in DIR (or the\n"
+"                           checkpoint directory) under any layout; bit-identical\n"
+"                           for as many threads per stage as before\n"
 "      --nonfinite WHAT     a step whose loss or gradient norm is NaN or inf: stop (the\n"
 "                           default: the run fails, exit status 1) or skip (no update\n"
 "                           for that step, reported); overrides [train] nonfinite\n"
@@ -92,7 +94,7 @@ static const struct option long_opts[] = {
 	{ "metrics", required_argument, NULL, OPT_METRICS },
 	{ "trace", required_argument, NULL, OPT_TRACE },
 	{ "checkpoint-dir", required_argument, NULL, OPT_CKPT },
-	{ "resume", no_argument, NULL, OPT_RESUME },
+	{ "resume", optional_argument, NULL, OPT_RESUME },
 	{ "mem-cap", required_argument, NULL, OPT_MEMCAP },
 	{ "nonfinite", required_argument, NULL, OPT_NONFINITE },
 	{ "threads", required_argument, NULL, OPT_THREADS },
@@ -166,8 +168,27 @@ static int parse_args(int argc, char **argv, struct dtp_launch_args *a)
 		}
 		case OPT_METRICS: a->o.metrics_path = optarg; break;
 		case OPT_TRACE: a->o.trace_path = optarg; break;
-		case OPT_CKPT: a->o.checkpoint_dir = optarg; break;
-		case OPT_RESUME: a->o.resume = 1; break;
+		case OPT_CKPT:
+			if (a->o.checkpoint_dir && strcmp(optarg, a->o.checkpoint_dir)) {
+				fprintf(stderr, "dtpipe: --checkpoint-dir %s and %s differ: give one\n",
+					optarg, a->o.checkpoint_dir);
+				return -EINVAL;
+			}
+			a->o.checkpoint_dir = optarg;
+			break;
+		case OPT_RESUME:
+			/* --resume=DIR, --resume DIR, or --resume alone */
+			if (!optarg && optind < argc && argv[optind][0] != '-')
+				optarg = argv[optind++];
+			if (optarg && a->o.checkpoint_dir && strcmp(optarg, a->o.checkpoint_dir)) {
+				fprintf(stderr, "dtpipe: --resume %s and --checkpoint-dir %s differ: give one\n",
+					optarg, a->o.checkpoint_dir);
+				return -EINVAL;
+			}
+			if (optarg)
+				a->o.checkpoint_dir = optarg;
+			a->o.resume = 1;
+			break;
 		case OPT_MEMCAP:
 			if (dtp_parse_size(optarg, &a->o.mem_cap) || a->o.mem_cap == 0) {
 				fprintf(stderr, "dtpipe: --mem-cap %s: expected a size such as 512M or 2G\n",

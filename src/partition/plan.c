@@ -29,6 +29,7 @@ void dtp_plan_defaults(struct dtp_plan *p)
 	p->connect_timeout_ms = 30000;
 	p->ib_port = -1;
 	p->verbs_blocking = 0;
+	p->checkpoint_keep = 3;
 }
 
 const char *dtp_plan_warnings(const struct dtp_plan *p)
@@ -254,9 +255,9 @@ int dtp_plan_validate(const struct dtp_plan *p, struct dtp_err *err)
 	if (p->log_every < 1)
 		return dtp_errf(err, -EINVAL, "%s[train] log_every = %d: give 1 or more", at,
 				p->log_every);
-	if (p->shuffle_window < 0 || p->checkpoint_every < 0)
-		return dtp_errf(err, -EINVAL, "%s[data] shuffle_window and [checkpoint] every must "
-				"not be negative", at);
+	if (p->shuffle_window < 0 || p->checkpoint_every < 0 || p->checkpoint_keep < 0)
+		return dtp_errf(err, -EINVAL, "%s[data] shuffle_window, [checkpoint] every and keep "
+				"must not be negative", at);
 	if (strcmp(p->transport, "auto") && strcmp(p->transport, "verbs") &&
 	    strcmp(p->transport, "tcp") && strcmp(p->transport, "shm"))
 		return dtp_errf(err, -EINVAL, "%s[transport] kind = '%s': use auto, verbs, tcp or shm",
@@ -353,8 +354,8 @@ int dtp_plan_write_notes(const struct dtp_plan *p, const char *const *notes, FIL
 		p->skip_nonfinite ? "skip" : "stop", dtp_precision_name(p->precision));
 	fprintf(f, "\n[data]\ntrain = %s\ntest = %s\nloader_budget = %zu\nshuffle_window = %d\n",
 		p->train_path, p->test_path, p->loader_budget_bytes, p->shuffle_window);
-	fprintf(f, "\n[checkpoint]\ndir = %s\nevery = %ld\n", p->checkpoint_dir,
-		p->checkpoint_every);
+	fprintf(f, "\n[checkpoint]\ndir = %s\nevery = %ld\nkeep = %d\n", p->checkpoint_dir,
+		p->checkpoint_every, p->checkpoint_keep);
 	fprintf(f, "\n[transport]\nkind = %s\nbase_port = %d\ngid_index = %d\n"
 		"ib_port = %d\nverbs_blocking = %s\nconnect_timeout_ms = %d\n", p->transport,
 		p->base_port, p->gid_index, p->ib_port, p->verbs_blocking ? "yes" : "no",
