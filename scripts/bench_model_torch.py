@@ -82,7 +82,7 @@ CASES = {
 }
 
 
-def run(name, c, steps):
+def run(name, c, steps, bf16=False):
     torch.manual_seed(1)
     B = c["B"]
     if c["kind"] == "mlp":
@@ -111,8 +111,10 @@ def run(name, c, steps):
     for s in range(steps + 1):     # step 0 warms up, not timed
         t0 = time.perf_counter()
         opt.zero_grad(set_to_none=False)
-        out = model(x)
-        loss = F.cross_entropy(out.view(-1, out.shape[-1]), y)
+        # bf16: CPU autocast (bf16 matmuls, fp32 weights and optimizer)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            out = model(x)
+            loss = F.cross_entropy(out.view(-1, out.shape[-1]).float(), y)
         loss.backward()
         opt.step()
         t = time.perf_counter() - t0
@@ -121,9 +123,10 @@ def run(name, c, steps):
         else:
             total += t
             best = min(best, t)
-    print("case=%s threads=%d core=torch-%s B=%d steps=%d step_ms_mean=%.2f "
+    print("case=%s precision=%s threads=%d core=torch-%s B=%d steps=%d step_ms_mean=%.2f "
           "step_ms_best=%.2f %s=%.0f model_gflops=%.1f loss_first=%.4f loss_last=%.4f"
-          % (name, torch.get_num_threads(), torch.__version__, B, steps,
+          % (name, "bf16" if bf16 else "fp32", torch.get_num_threads(), torch.__version__,
+             B, steps,
              total / steps * 1e3, best * 1e3, unit, per_step / best,
              flops / best * 1e-9, first, loss.item()), flush=True)
 
@@ -135,13 +138,15 @@ def main():
     ap.add_argument("--gpt2s-steps", type=int, default=2)
     ap.add_argument("--threads", type=int,
                     default=int(os.environ.get("OPENBLAS_NUM_THREADS", "1")))
+    ap.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     names = list(CASES) if a.case == "all" else [a.case]
     for n in names:
         if n not in CASES:
             sys.exit("unknown case %s" % n)
-        run(n, CASES[n], a.gpt2s_steps if n == "gpt2s" else a.steps)
+        run(n, CASES[n], a.gpt2s_steps if n == "gpt2s" else a.steps,
+            a.precision == "bf16")
 
 
 if __name__ == "__main__":

@@ -41,10 +41,11 @@ build_pkgs=(gcc make autoconf automake pkg-config
 # what the test suite needs: CMocka; the Soft-RoCE VM for real verbs; a
 # private Slurm (tests/slurm) to run dtpipe under srun; clang and libFuzzer for
 # the fuzz targets; valgrind (tests/integration/valgrind.sh); hwloc with its
-# plugins, as on most HPC nodes, so the suite runs with the PCI plugin loaded
+# plugins, as on most HPC nodes, so the suite runs with the PCI plugin loaded;
+# numpy and PyTorch for the checkpoint readers in examples/
 test_pkgs=(libcmocka-dev qemu-system-x86 busybox-static ibverbs-utils rdmacm-utils
 	   perftest iproute2 cpio kmod xz-utils
-	   slurm-wlm munge procps python3
+	   slurm-wlm munge procps python3 python3-numpy python3-torch
 	   clang-14 libfuzzer-14-dev valgrind hwloc libhwloc-plugins)
 # the pkg-config modules configure looks for (configure.ac)
 pc_modules=(openblas liburing hwloc inih jansson zlib libibverbs librdmacm cmocka)

@@ -1,9 +1,14 @@
 /* dtpipe-bench-model: training throughput of the 1-stage model (forward,
  * softmax cross-entropy, backward, optimizer step) beside OpenBLAS
  * cblas_sgemm measured in the same run on exactly the matmul shapes the step
- * makes (dtp_model_matmuls). Threads: OPENBLAS_NUM_THREADS.
+ * makes (dtp_model_matmuls), and oneDNN's own matmul on the same shapes in
+ * fp32 and in bf16 (bf16 operands, fp32 accumulation): the best reference of
+ * a precision is the machine's limit for it (limit_gflops; ratio_limit =
+ * model / limit). Threads: OPENBLAS_NUM_THREADS (oneDNN's reference runs on
+ * as many OpenMP threads). --precision bf16 times the model in bf16.
  *
  *   dtpipe-bench-model [--case mlp|gpt|gpt2s|all] [--steps N] [--gpt2s-steps N]
+ *                      [--precision fp32|bf16] [--no-reference]
  *
  * One line per case, key=value, for scripts/bench-model.sh. */
 #include "config.h"
@@ -79,7 +84,28 @@ static double time_sgemm(const struct dtp_matmul *mm, int n, int reps)
 	return best;
 }
 
-static int run_case(const struct bench_case *bc, int steps)
+/* oneDNN's matmul on the list in precision p: seconds per pass (best of
+ * reps per shape), or a negative errno */
+static double time_dnnl(const struct dtp_matmul *mm, int n, enum dtp_precision p, int reps)
+{
+	struct dtp_err err;
+	double sum = 0;
+
+	for (int i = 0; i < n; i++) {
+		double t = dtp_dnnl_matmul_time(&mm[i], p, openblas_get_num_threads(), reps, NULL, 0,
+						&err);
+
+		if (t < 0) {
+			fprintf(stderr, "dtpipe-bench-model: oneDNN %s reference: %s\n",
+				dtp_precision_name(p), err.msg);
+			return t;
+		}
+		sum += t;
+	}
+	return sum;
+}
+
+static int run_case(const struct bench_case *bc, int steps, enum dtp_precision prec, int refs)
 {
 	struct dtp_model_spec spec;
 	struct dtp_stage_model *m;
@@ -96,6 +122,9 @@ static int run_case(const struct bench_case *bc, int steps)
 	rc = dtp_stage_model_create(&spec, 0, n, B, 1234, &m, &err);
 	if (rc < 0)
 		goto out_err;
+	rc = dtp_stage_model_set_precision(m, prec, &err);
+	if (rc < 0)
+		goto out_destroy_model;
 	dtp_optim_config_default(&oc, bc->optim);
 	oc.lr = bc->optim == DTP_OPTIM_SGD ? 0.01f : 1e-4f;
 	oc.weight_decay = bc->optim == DTP_OPTIM_ADAMW ? 0.1f : 0.0f;
@@ -160,17 +189,27 @@ static int run_case(const struct bench_case *bc, int steps)
 	/* best of as many passes as timed steps (at least 3): the model figure is
 	 * the best of `steps`, and on a shared machine a best-of-fewer reference
 	 * is more often disturbed, which showed as model/sgemm ratios above 1 */
-	double t_mm = time_sgemm(mm, nmm, steps < 3 ? 3 : steps);
+	int reps = steps < 3 ? 3 : steps;
+	double t_mm = refs ? time_sgemm(mm, nmm, reps) : 0.0;
+	double t_f32 = refs ? time_dnnl(mm, nmm, DTP_PRECISION_FP32, reps) : 0.0;
+	double t_b16 = refs ? time_dnnl(mm, nmm, DTP_PRECISION_BF16, reps) : 0.0;
 	double t_mean = t_sum / steps;
 	double per_step = gpt ? (double)B * spec.seq_len : (double)B;
+	/* the machine's limit for this precision: its best reference */
+	double t_lim = prec == DTP_PRECISION_BF16 ? t_b16 :
+		       t_f32 > 0 && t_f32 < t_mm ? t_f32 : t_mm;
 
-	printf("case=%s threads=%d core=%s B=%d steps=%d step_ms_mean=%.2f step_ms_best=%.2f "
-	       "%s=%.0f model_gflops=%.1f sgemm_gflops=%.1f ratio=%.3f "
-	       "loss_first=%.4f loss_last=%.4f\n",
-	       bc->name, openblas_get_num_threads(), openblas_get_corename(), B, steps,
-	       t_mean * 1e3, t_best * 1e3, gpt ? "tokens_per_s" : "samples_per_s",
-	       per_step / t_best, flops / t_best * 1e-9, flops / t_mm * 1e-9,
-	       t_mm / t_best, loss0, loss);
+	printf("case=%s precision=%s threads=%d core=%s B=%d steps=%d step_ms_mean=%.2f "
+	       "step_ms_best=%.2f %s=%.0f model_gflops=%.1f sgemm_gflops=%.1f ratio=%.3f "
+	       "onednn_f32_gflops=%.1f onednn_bf16_gflops=%.1f limit_gflops=%.1f "
+	       "ratio_limit=%.3f loss_first=%.4f loss_last=%.4f\n",
+	       bc->name, dtp_precision_name(prec), openblas_get_num_threads(), dtp_blas_core(),
+	       B, steps, t_mean * 1e3, t_best * 1e3, gpt ? "tokens_per_s" : "samples_per_s",
+	       per_step / t_best, flops / t_best * 1e-9, t_mm > 0 ? flops / t_mm * 1e-9 : 0.0,
+	       t_mm / t_best,
+	       t_f32 > 0 ? flops / t_f32 * 1e-9 : 0.0, t_b16 > 0 ? flops / t_b16 * 1e-9 : 0.0,
+	       t_lim > 0 ? flops / t_lim * 1e-9 : 0.0, t_lim > 0 ? t_lim / t_best : 0.0, loss0,
+	       loss);
 	fflush(stdout);
 	free(mm);
 	rc = 0;
@@ -191,15 +230,19 @@ out_err:
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: dtpipe-bench-model [--case mlp|gpt|gpt2s|all] [--steps N] "
-		"[--gpt2s-steps N]\n"
-		"  times full training steps of the 1-stage model and OpenBLAS sgemm on the\n"
-		"  same shapes; threads from OPENBLAS_NUM_THREADS\n");
+		"[--gpt2s-steps N] [--precision fp32|bf16] [--no-reference]\n"
+		"  times full training steps of the 1-stage model (in the given precision)\n"
+		"  beside OpenBLAS sgemm and oneDNN matmul (fp32, bf16) on the same shapes;\n"
+		"  threads from OPENBLAS_NUM_THREADS\n");
 }
 
 int main(int argc, char **argv)
 {
 	const char *which = "all";
 	int steps = 10, big_steps = 2;
+	enum dtp_precision prec = DTP_PRECISION_FP32;
+	struct dtp_err err;
+	int refs = 1;
 
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--case") && i + 1 < argc)
@@ -208,6 +251,14 @@ int main(int argc, char **argv)
 			steps = atoi(argv[++i]);
 		else if (!strcmp(argv[i], "--gpt2s-steps") && i + 1 < argc)
 			big_steps = atoi(argv[++i]);
+		else if (!strcmp(argv[i], "--no-reference"))
+			refs = 0;   /* the step alone, e.g. under perf */
+		else if (!strcmp(argv[i], "--precision") && i + 1 < argc) {
+			if (dtp_precision_parse(argv[++i], &prec, &err)) {
+				fprintf(stderr, "dtpipe-bench-model: --precision: %s\n", err.msg);
+				return DTP_EXIT_BADINPUT;
+			}
+		}
 		else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
 			usage(stdout);
 			return 0;
@@ -221,12 +272,17 @@ int main(int argc, char **argv)
 		return DTP_EXIT_BADINPUT;
 	}
 	int found = 0;
+	char warn[256];
 
+	fprintf(stderr, "dtpipe-bench-model: OpenBLAS %s kernel, %d threads\n", dtp_blas_core(),
+		openblas_get_num_threads());
+	if (dtp_blas_core_warning(warn, sizeof(warn)))
+		fprintf(stderr, "dtpipe-bench-model: warning: %s\n", warn);
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		if (strcmp(which, "all") && strcmp(which, cases[i].name))
 			continue;
 		found = 1;
-		if (run_case(&cases[i], strcmp(cases[i].name, "gpt2s") ? steps : big_steps) < 0)
+		if (run_case(&cases[i], strcmp(cases[i].name, "gpt2s") ? steps : big_steps, prec, refs) < 0)
 			return DTP_EXIT_FAIL;
 	}
 	if (!found) {

@@ -49,14 +49,17 @@ static void usage(FILE *f)
 "  -t, --transport KIND     auto, verbs, tcp or shm (default: the plan's, else auto)\n"
 "      --metrics FILE       JSON lines: one per step, the evaluation, the end\n"
 "      --trace FILE         Chrome trace-event JSON (open in ui.perfetto.dev)\n"
-"      --checkpoint-dir DIR per-stage checkpoints (overrides the plan)\n"
-"      --resume             continue from the checkpoints in that directory\n"
+"      --checkpoint-dir DIR layout-free checkpoints (overrides the plan)\n"
+"      --resume [DIR]       continue from the newest good checkpoint in DIR (or the\n"
+"                           checkpoint directory) under any layout; bit-identical\n"
+"                           for as many threads per stage as before\n"
 "      --nonfinite WHAT     a step whose loss or gradient norm is NaN or inf: stop (the\n"
 "                           default: the run fails, exit status 1) or skip (no update\n"
 "                           for that step, reported); overrides [train] nonfinite\n"
 "      --mem-cap SIZE       per-stage memory cap (e.g. 512M): refuse to start when the\n"
 "                           predicted arenas exceed it, stop when peak RSS does\n"
 "      --threads N          OpenBLAS threads per stage (default: the stage's cores)\n"
+"      --precision P        fp32 or bf16 (default: the plan's [train] precision)\n"
 "      --data DIR           datasets DIR/train and DIR/test (overrides the plan)\n"
 "  -q, --quiet              no per-step lines\n"
 "      --print-default-plan print the built-in plan and exit\n"
@@ -79,7 +82,7 @@ static void usage(FILE *f)
 enum {
 	OPT_STEPS = 256, OPT_EPOCHS, OPT_METRICS, OPT_TRACE, OPT_CKPT, OPT_RESUME, OPT_MEMCAP,
 	OPT_THREADS, OPT_DATA, OPT_DEFAULT_PLAN, OPT_JOB_KEY, OPT_PROGRESS, OPT_DUMP,
-	OPT_NO_BIND, OPT_MERGE_TRACE, OPT_NONFINITE,
+	OPT_NO_BIND, OPT_MERGE_TRACE, OPT_NONFINITE, OPT_PRECISION,
 };
 
 static const struct option long_opts[] = {
@@ -91,10 +94,11 @@ static const struct option long_opts[] = {
 	{ "metrics", required_argument, NULL, OPT_METRICS },
 	{ "trace", required_argument, NULL, OPT_TRACE },
 	{ "checkpoint-dir", required_argument, NULL, OPT_CKPT },
-	{ "resume", no_argument, NULL, OPT_RESUME },
+	{ "resume", optional_argument, NULL, OPT_RESUME },
 	{ "mem-cap", required_argument, NULL, OPT_MEMCAP },
 	{ "nonfinite", required_argument, NULL, OPT_NONFINITE },
 	{ "threads", required_argument, NULL, OPT_THREADS },
+	{ "precision", required_argument, NULL, OPT_PRECISION },
 	{ "data", required_argument, NULL, OPT_DATA },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "print-default-plan", no_argument, NULL, OPT_DEFAULT_PLAN },
@@ -164,8 +168,27 @@ static int parse_args(int argc, char **argv, struct dtp_launch_args *a)
 		}
 		case OPT_METRICS: a->o.metrics_path = optarg; break;
 		case OPT_TRACE: a->o.trace_path = optarg; break;
-		case OPT_CKPT: a->o.checkpoint_dir = optarg; break;
-		case OPT_RESUME: a->o.resume = 1; break;
+		case OPT_CKPT:
+			if (a->o.checkpoint_dir && strcmp(optarg, a->o.checkpoint_dir)) {
+				fprintf(stderr, "dtpipe: --checkpoint-dir %s and %s differ: give one\n",
+					optarg, a->o.checkpoint_dir);
+				return -EINVAL;
+			}
+			a->o.checkpoint_dir = optarg;
+			break;
+		case OPT_RESUME:
+			/* --resume=DIR, --resume DIR, or --resume alone */
+			if (!optarg && optind < argc && argv[optind][0] != '-')
+				optarg = argv[optind++];
+			if (optarg && a->o.checkpoint_dir && strcmp(optarg, a->o.checkpoint_dir)) {
+				fprintf(stderr, "dtpipe: --resume %s and --checkpoint-dir %s differ: give one\n",
+					optarg, a->o.checkpoint_dir);
+				return -EINVAL;
+			}
+			if (optarg)
+				a->o.checkpoint_dir = optarg;
+			a->o.resume = 1;
+			break;
 		case OPT_MEMCAP:
 			if (dtp_parse_size(optarg, &a->o.mem_cap) || a->o.mem_cap == 0) {
 				fprintf(stderr, "dtpipe: --mem-cap %s: expected a size such as 512M or 2G\n",
@@ -189,6 +212,17 @@ static int parse_args(int argc, char **argv, struct dtp_launch_args *a)
 			a->threads = (int)v;
 			break;
 		case OPT_DATA: a->o.data_dir = optarg; break;
+		case OPT_PRECISION: {
+			enum dtp_precision pr;
+			struct dtp_err e;
+
+			if (dtp_precision_parse(optarg, &pr, &e)) {
+				fprintf(stderr, "dtpipe: --precision: %s\n", e.msg);
+				return -EINVAL;
+			}
+			a->o.precision = (int)pr;
+			break;
+		}
 		case 'q': a->o.quiet = 1; break;
 		case OPT_DEFAULT_PLAN: a->print_default = 1; break;
 		case 'h': a->help = 1; break;

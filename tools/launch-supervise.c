@@ -20,8 +20,11 @@
  * neighbour that found bad input (2) or was killed and is still on its way
  * out or not reaped yet: give the others this long to end on their own
  * before SIGTERM, so that the cause is the one reported and its status is
- * not lost to the signal. */
-#define ECHO_GRACE_MS 1000
+ * not lost to the signal. On a loaded machine a stage that refused its input
+ * can take over a second to be reaped (1 s let a "mixes runs" refusal come
+ * out as 1 now and then); its neighbours' lost links end them anyway, so the
+ * grace only delays the SIGTERM to a stage that hangs. */
+#define ECHO_GRACE_MS 5000
 #define MS 1000000ull
 
 void dtp_launch_sigset(sigset_t *set)

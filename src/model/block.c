@@ -112,7 +112,7 @@ static void run_attn(struct dtp_pool *pool, dtp_pool_fn *fn, struct attn_job *j)
 }
 
 /* x (B,T,C) -> y (B,T,C) */
-void dtp_block_forward(struct dtp_pool *pool, float *y, const float *x, const struct dtp_block_params *p,
+void dtp_block_forward(struct dtp_pool *pool, struct dtp_bf16_mm *mx, float *y, const float *x, const struct dtp_block_params *p,
 		       const struct dtp_block_save *s, int B, int T, int C, int H)
 {
 	int N = B * T;
@@ -120,25 +120,24 @@ void dtp_block_forward(struct dtp_pool *pool, float *y, const float *x, const st
 			      .B = B, .T = T, .C = C, .H = H };
 
 	dtp_par_layernorm_forward(pool, s->ln1, s->mean1, s->rstd1, x, p->ln1w, p->ln1b, N, C);
-	dtp_linear_forward(pool, s->qkv, s->ln1, p->qkvw, p->qkvb, N, C, 3 * C, 0);
+	dtp_linear_forward_mx(pool, mx, s->qkv, s->ln1, p->qkvw, p->qkvb, N, C, 3 * C, 0);
 	run_attn(pool, par_attn_fwd, &j);
 	/* res1 = x + projb + atty projw^T (the residual and the bias in C first,
 	 * then a beta = 1 sgemm, see dtp_linear_forward) */
 	dtp_par_add_rows(pool, s->res1, x, p->projb, N, C);
-	dtp_par_sgemm(pool, 0, 1, N, C, C, 1.0f, s->atty, C, p->projw, C, 1.0f, s->res1, C);
+	dtp_linear_acc_mx(pool, mx, s->res1, s->atty, p->projw, N, C, C);
 	dtp_par_layernorm_forward(pool, s->ln2, s->mean2, s->rstd2, s->res1, p->ln2w, p->ln2b,
 				  N, C);
 	/* fch = ln2 fcw^T + fcb; fchg = gelu(fch) */
-	dtp_linear_forward(pool, s->fch, s->ln2, p->fcw, p->fcb, N, C, 4 * C, 0);
+	dtp_linear_forward_mx(pool, mx, s->fch, s->ln2, p->fcw, p->fcb, N, C, 4 * C, 0);
 	dtp_par_gelu_forward(pool, s->fchg, s->fch, (size_t)N * 4 * C);
 	/* y = res1 + fcprojb + fchg fcprojw^T */
 	dtp_par_add_rows(pool, y, s->res1, p->fcprojb, N, C);
-	dtp_par_sgemm(pool, 0, 1, N, C, 4 * C, 1.0f, s->fchg, 4 * C, p->fcprojw, 4 * C, 1.0f,
-		      y, C);
+	dtp_linear_acc_mx(pool, mx, y, s->fchg, p->fcprojw, N, 4 * C, C);
 }
 
 /* dy (B,T,C) -> dx (B,T,C); parameter grads into g (+=) */
-void dtp_block_backward(struct dtp_pool *pool, float *dx, const struct dtp_block_params *g, const float *dy,
+void dtp_block_backward(struct dtp_pool *pool, struct dtp_bf16_mm *mx, float *dx, const struct dtp_block_params *g, const float *dy,
 			const float *x, const struct dtp_block_params *p,
 			const struct dtp_block_save *s, const struct dtp_block_scratch *sc,
 			int B, int T, int C, int H)
@@ -148,19 +147,19 @@ void dtp_block_backward(struct dtp_pool *pool, float *dx, const struct dtp_block
 			      .qkv = s->qkv, .att = s->att, .B = B, .T = T, .C = C, .H = H };
 
 	/* MLP branch */
-	dtp_linear_backward(pool, sc->dfch, g->fcprojw, g->fcprojb, dy, s->fchg, p->fcprojw,
+	dtp_linear_backward_mx(pool, mx, sc->dfch, g->fcprojw, g->fcprojb, dy, s->fchg, p->fcprojw,
 			    N, 4 * C, C);
 	dtp_par_gelu_backward(pool, sc->dfch, sc->dfch, s->fch, (size_t)N * 4 * C);
-	dtp_linear_backward(pool, sc->dln, g->fcw, g->fcb, sc->dfch, s->ln2, p->fcw, N, C,
+	dtp_linear_backward_mx(pool, mx, sc->dln, g->fcw, g->fcb, sc->dfch, s->ln2, p->fcw, N, C,
 			    4 * C);
 	/* dres1 = dy + d(ln2 input) */
 	dtp_par_layernorm_backward(pool, sc->dres1, dy, g->ln2w, g->ln2b, sc->dln, s->res1,
 				   s->mean2, s->rstd2, p->ln2w, N, C);
 	/* attention branch */
-	dtp_linear_backward(pool, sc->datty, g->projw, g->projb, sc->dres1, s->atty, p->projw,
+	dtp_linear_backward_mx(pool, mx, sc->datty, g->projw, g->projb, sc->dres1, s->atty, p->projw,
 			    N, C, C);
 	run_attn(pool, par_attn_bwd, &j);
-	dtp_linear_backward(pool, sc->dln, g->qkvw, g->qkvb, sc->dqkv, s->ln1, p->qkvw,
+	dtp_linear_backward_mx(pool, mx, sc->dln, g->qkvw, g->qkvb, sc->dqkv, s->ln1, p->qkvw,
 			    N, C, 3 * C);
 	/* dx = dres1 + d(ln1 input) */
 	dtp_par_layernorm_backward(pool, dx, sc->dres1, g->ln1w, g->ln1b, sc->dln, x, s->mean1,

@@ -23,6 +23,19 @@ void dtp_linear_forward(struct dtp_pool *pool, float *out, const float *in, cons
 void dtp_linear_backward(struct dtp_pool *pool, float *din, float *dw, float *db,
 			 const float *dout, const float *in, const float *w, int N, int IC,
 			 int OC);
+/* The same with a bf16 matmul engine (dnnl_matmul.h): mx NULL is the fp32
+ * call above; otherwise the matmuls take bf16 operands on oneDNN (w must lie
+ * in the stage's parameter array, whose bf16 copy the engine holds). */
+struct dtp_bf16_mm;
+void dtp_linear_forward_mx(struct dtp_pool *pool, struct dtp_bf16_mm *mx, float *out,
+			   const float *in, const float *w, const float *b, int N, int IC,
+			   int OC, int relu);
+void dtp_linear_backward_mx(struct dtp_pool *pool, struct dtp_bf16_mm *mx, float *din,
+			    float *dw, float *db, const float *dout, const float *in,
+			    const float *w, int N, int IC, int OC);
+/* out (N,OC) += in (N,IC) w^T (w (OC,IC)): a linear layer onto a residual */
+void dtp_linear_acc_mx(struct dtp_pool *pool, struct dtp_bf16_mm *mx, float *out,
+		       const float *in, const float *w, int N, int IC, int OC);
 /* b (OC) -> out (N,OC): b copied into every row (a bias before a beta = 1 sgemm) */
 void dtp_bias_rows(float *out, const float *b, int N, int OC);
 /* db (OC) += sum of rows of d (N,OC) (columns [c0, c1) only: _cols) */
@@ -122,20 +135,22 @@ size_t dtp_block_scratch_map(struct dtp_block_scratch *s, float *base, int B, in
  * layernorm forward rows and the GELU elements in shares; the results are the
  * same bits whatever the pool size (sc->datt must hold one (T,T) per
  * participant). */
-void dtp_block_forward(struct dtp_pool *pool, float *y, const float *x, const struct dtp_block_params *p,
+void dtp_block_forward(struct dtp_pool *pool, struct dtp_bf16_mm *mx, float *y, const float *x, const struct dtp_block_params *p,
 		       const struct dtp_block_save *s, int B, int T, int C, int H);
-/* dy (B,T,C) -> dx (B,T,C) (=, may not alias dy); grads into g (+=) */
-void dtp_block_backward(struct dtp_pool *pool, float *dx, const struct dtp_block_params *g, const float *dy,
+/* dy (B,T,C) -> dx (B,T,C) (=, may not alias dy); grads into g (+=).
+ * mx (NULL: fp32): the bf16 engine for the qkv, projection and MLP matmuls
+ * (the attention's own per-head matmuls stay fp32) */
+void dtp_block_backward(struct dtp_pool *pool, struct dtp_bf16_mm *mx, float *dx, const struct dtp_block_params *g, const float *dy,
 			const float *x, const struct dtp_block_params *p,
 			const struct dtp_block_save *s, const struct dtp_block_scratch *sc,
 			int B, int T, int C, int H);
 
 /* --------------------------------------------------------------- head.c */
 /* x (N,C), lnw, lnb (C), w (V,C) -> lnf (N,C), mean, rstd (N), logits (N,V) */
-void dtp_head_forward(struct dtp_pool *pool, float *logits, float *lnf, float *mean,
+void dtp_head_forward(struct dtp_pool *pool, struct dtp_bf16_mm *mx, float *logits, float *lnf, float *mean,
 		      float *rstd, const float *x, const float *lnw, const float *lnb, const float *w, int N, int C, int V);
 /* dlogits (N,V) -> dx (N,C) (=, required); dlnw, dlnb, dw +=; dln: (N,C) scratch */
-void dtp_head_backward(struct dtp_pool *pool, float *dx, float *dlnw, float *dlnb,
+void dtp_head_backward(struct dtp_pool *pool, struct dtp_bf16_mm *mx, float *dx, float *dlnw, float *dlnb,
 		       float *dw, float *dln, const float *dlogits, const float *x, const float *lnf,
 		       const float *mean, const float *rstd, const float *lnw,
 		       const float *w, int N, int C, int V);

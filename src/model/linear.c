@@ -3,6 +3,7 @@
 #include "config.h"
 #include "model/kernels.h"
 #include "model/vecmath.h"
+#include "model/dnnl_matmul.h"
 
 /* b (OC) -> out (N,OC): b in every row */
 void dtp_bias_rows(float *out, const float *b, int N, int OC)
@@ -56,4 +57,44 @@ void dtp_linear_backward(struct dtp_pool *pool, float *din, float *dw, float *db
 		dtp_par_colsum_add(pool, db, dout, N, OC);
 	if (din)
 		dtp_par_sgemm(pool, 0, 0, N, IC, OC, 1.0f, dout, OC, w, IC, 0.0f, din, IC);
+}
+
+/* ------------------------------------------- with a bf16 engine (or not) */
+void dtp_linear_forward_mx(struct dtp_pool *pool, struct dtp_bf16_mm *mx, float *out,
+			   const float *in, const float *w, const float *b, int N, int IC,
+			   int OC, int relu)
+{
+	if (!mx) {
+		dtp_linear_forward(pool, out, in, w, b, N, IC, OC, relu);
+		return;
+	}
+	if (b)
+		dtp_par_add_rows(pool, out, NULL, b, N, OC);
+	dtp_bf16_linear_forward(mx, out, in, w, N, IC, OC, b != NULL);
+	if (!relu)
+		return;
+	for (size_t i = 0; i < (size_t)N * OC; i++)
+		out[i] = out[i] > 0.0f ? out[i] : 0.0f;
+}
+
+void dtp_linear_backward_mx(struct dtp_pool *pool, struct dtp_bf16_mm *mx, float *din,
+			    float *dw, float *db, const float *dout, const float *in,
+			    const float *w, int N, int IC, int OC)
+{
+	if (!mx) {
+		dtp_linear_backward(pool, din, dw, db, dout, in, w, N, IC, OC);
+		return;
+	}
+	if (db)
+		dtp_par_colsum_add(pool, db, dout, N, OC);
+	dtp_bf16_linear_backward(mx, din, dw, dout, in, w, N, IC, OC);
+}
+
+void dtp_linear_acc_mx(struct dtp_pool *pool, struct dtp_bf16_mm *mx, float *out,
+		       const float *in, const float *w, int N, int IC, int OC)
+{
+	if (mx)
+		dtp_bf16_linear_forward(mx, out, in, w, N, IC, OC, 1);
+	else
+		dtp_par_sgemm(pool, 0, 1, N, OC, IC, 1.0f, in, IC, w, IC, 1.0f, out, OC);
 }

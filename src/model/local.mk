@@ -20,7 +20,13 @@ src_model_libdtp_model_a_SOURCES = \
 	src/model/stage.c \
 	src/model/optim.c \
 	src/model/matmuls.c \
-	src/model/tensors.h src/model/tensors.c
+	src/model/tensors.h src/model/tensors.c \
+	src/model/precision.c \
+	src/model/blas.c \
+	src/model/bf16.h \
+	src/model/bf16.c \
+	src/model/dnnl_matmul.h \
+	src/model/dnnl_matmul.c
 # gcc 12 at -O2 only vectorizes loops whose trip count is a known multiple of
 # the vector width ("very-cheap" cost model); the elementwise kernels here have
 # run-time lengths. An explicit -f option wins over the -O level whatever the

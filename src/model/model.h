@@ -9,7 +9,8 @@
  *                                                               (L+2 units)
  * A *stage model* holds a contiguous range [first, last) of units with its
  * parameters, gradients and scratch in arenas allocated once at creation.
- * All matmuls go through OpenBLAS cblas_sgemm.
+ * All matmuls go through OpenBLAS cblas_sgemm (fp32), or in bf16 mode the
+ * linear layers' matmuls through oneDNN (dtp_stage_model_set_precision).
  *
  * "Sample": one row of the mlp input (a feature vector) or one sequence of T
  * tokens for the gpt. B = samples per micro-batch.
@@ -77,6 +78,31 @@ size_t dtp_model_num_params(const struct dtp_model_spec *spec);
 
 struct dtp_stage_model;   /* opaque */
 
+/* Numeric precision of a stage's matmuls.
+ *   fp32: everything in fp32 on OpenBLAS (the default).
+ *   bf16: mixed precision. The linear layers' matmuls (mlp layers; the gpt's
+ *     qkv, projection, MLP and LM-head matmuls) take bf16 operands
+ *     (activations, weights, output gradients) and accumulate in fp32 with an
+ *     fp32 result, on oneDNN (built with configure --with-onednn). Master
+ *     weights, gradients, optimizer state, layer norm, softmax and attention,
+ *     GELU, the loss and the optimizer stay fp32. Every unit's output (but the
+ *     model's last, the logits) and every unit's input gradient is rounded to
+ *     bf16 (round to nearest even) where it leaves the unit, so what crosses
+ *     a stage cut is exactly a bf16 tensor and a K-stage run is bit-identical
+ *     to the 1-stage run of the same precision and thread count. */
+enum dtp_precision { DTP_PRECISION_FP32 = 0, DTP_PRECISION_BF16 = 1 };
+/* "fp32" / "bf16" -> *out; anything else: -EINVAL naming the accepted values */
+int dtp_precision_parse(const char *text, enum dtp_precision *out, struct dtp_err *err);
+const char *dtp_precision_name(enum dtp_precision p);
+/* 0 if this build can run p, else -ENOTSUP with what to do (bf16 without oneDNN) */
+int dtp_precision_check(enum dtp_precision p, struct dtp_err *err);
+
+/* The links' bf16 form, in place: pack writes the bf16 of n floats at buf
+ * to its first 2n bytes; unpack widens 2n bytes of bf16 at buf back to n
+ * floats (exact for values already rounded to bf16) */
+void dtp_bf16_pack(void *buf, size_t n);
+void dtp_bf16_unpack(void *buf, size_t n);
+
 /* Build units [first, last) for micro-batches of at most max_batch samples.
  * Parameters are initialised from (seed, global unit index) with the
  * counter-based PRNG, so any partition of a model starts from the same weights.
@@ -85,13 +111,23 @@ int dtp_stage_model_create(const struct dtp_model_spec *spec, int first, int las
 			   int max_batch, uint64_t seed,
 			   struct dtp_stage_model **out, struct dtp_err *err);
 void dtp_stage_model_destroy(struct dtp_stage_model *m);
+/* Switch a new stage model's matmuls to precision p (stage set-up: creates
+ * every oneDNN primitive the stage needs, none later). Call before the first
+ * forward. -ENOTSUP with a clear message without oneDNN. */
+int dtp_stage_model_set_precision(struct dtp_stage_model *m, enum dtp_precision p,
+				  struct dtp_err *err);
+enum dtp_precision dtp_stage_model_precision(const struct dtp_stage_model *m);
 
 int dtp_stage_model_first(const struct dtp_stage_model *m);
 int dtp_stage_model_last(const struct dtp_stage_model *m);     /* exclusive */
 const struct dtp_model_spec *dtp_stage_model_spec(const struct dtp_stage_model *m);
 
-/* Parameters and gradients: one contiguous float array each, units in order. */
+/* Parameters and gradients: one contiguous float array each, units in order.
+ * In bf16 mode the next forward refreshes the bf16 copy of the parameters
+ * after dtp_stage_model_params() (a writer takes the pointer anew for each
+ * change, or calls dtp_stage_params_changed) and after dtp_optim_step. */
 float *dtp_stage_model_params(struct dtp_stage_model *m);
+void dtp_stage_params_changed(struct dtp_stage_model *m);
 float *dtp_stage_model_grads(struct dtp_stage_model *m);
 size_t dtp_stage_model_num_params(const struct dtp_stage_model *m);
 /* offset (in floats) of unit u's parameters inside the arrays above */
@@ -125,6 +161,15 @@ void dtp_stage_zero_grads(struct dtp_stage_model *m);
  * (out[u - first], double), for global gradient-norm clipping: the pipeline
  * gathers every stage's values and adds them in global unit order. */
 void dtp_stage_grad_sumsq(const struct dtp_stage_model *m, double *out);
+
+/* ------------------------------------------------------------------- BLAS */
+
+/* OpenBLAS's kernel for this process ("Cooperlake", "Haswell", ...), for
+ * start-up lines and benchmarks (blas.c) */
+const char *dtp_blas_core(void);
+/* 1 with a warning in buf when the CPU has AVX-512 and OPENBLAS_CORETYPE
+ * forced a narrower kernel; else 0 */
+int dtp_blas_core_warning(char *buf, size_t len);
 
 /* ------------------------------------------------------------------- loss */
 
@@ -203,5 +248,14 @@ struct dtp_matmul {
  * benchmark's sgemm reference and the partitioner's cost model. */
 int dtp_model_matmuls(const struct dtp_model_spec *spec, int first, int last, int B,
 		      int input_grad, struct dtp_matmul *out, int max);
+
+/* oneDNN's own matmul on one shape of the list above, for the benchmarks'
+ * reference rows: seconds for its `count` calls (best of reps), operands in
+ * precision p (bf16: bf16 A and B, fp32 C and accumulation), beta as a sum
+ * post-op, transposes as strides, on nthr OpenMP threads; impl (if not
+ * NULL) gets oneDNN's implementation name. Negative errno (with err) on
+ * failure, -ENOTSUP when built without oneDNN. */
+double dtp_dnnl_matmul_time(const struct dtp_matmul *mm, enum dtp_precision p, int nthr,
+			    int reps, char *impl, size_t impl_len, struct dtp_err *err);
 
 #endif

@@ -6,6 +6,8 @@
 #include "model/stage.h"
 #include "model/pool.h"
 #include "model/vecmath.h"
+#include "model/bf16.h"
+#include "model/dnnl_matmul.h"
 
 #include <errno.h>
 #include <math.h>
@@ -212,11 +214,14 @@ static void adamw_range(float *p, const float *g, float *mo, float *v, size_t n,
 
 struct optim_job {
 	const struct dtp_optim *o;
+	uint16_t *w16;          /* bf16: the weights' bf16 copy, refreshed in the same pass */
 	float lr, mult, c1, c2;
 };
 
 /* participant w's share of every range, in 64-float runs (elementwise, so
- * the same bits whatever the split) */
+ * the same bits whatever the split); in bf16, each block of updated weights
+ * is converted to bf16 while it is still in cache */
+#define OPTIM_BLOCK 4096
 DTP_VEC_CLONES
 static void optim_share(void *v, int w, int nw)
 {
@@ -232,14 +237,20 @@ static void optim_share(void *v, int w, int nw)
 		size_t lo, hi, off;
 
 		dtp_pool_share(q->n, 64, w, nw, &lo, &hi);
-		off = q->off + lo;
-		if (c->kind == DTP_OPTIM_SGD)
-			sgd_range(p + off, g + off, o->state + off, hi - lo, j->lr,
-				  c->momentum, wd, j->mult);
-		else
-			adamw_range(p + off, g + off, o->state + off, o->state + n + off,
-				    hi - lo, j->lr, c->beta1, c->beta2, c->eps, wd, j->mult,
-				    j->c1, j->c2);
+		for (size_t b = lo; b < hi; b += OPTIM_BLOCK) {
+			size_t k = hi - b < OPTIM_BLOCK ? hi - b : OPTIM_BLOCK;
+
+			off = q->off + b;
+			if (c->kind == DTP_OPTIM_SGD)
+				sgd_range(p + off, g + off, o->state + off, k, j->lr,
+					  c->momentum, wd, j->mult);
+			else
+				adamw_range(p + off, g + off, o->state + off,
+					    o->state + n + off, k, j->lr, c->beta1, c->beta2,
+					    c->eps, wd, j->mult, j->c1, j->c2);
+			if (j->w16)
+				dtp_bf16_from_f32(j->w16 + off, p + off, k);
+		}
 	}
 }
 
@@ -255,5 +266,10 @@ void dtp_optim_step(struct dtp_optim *o, long step, float grad_mult)
 		j.c1 = (float)(1.0 / (1.0 - pow((double)c->beta1, t)));
 		j.c2 = (float)(1.0 / (1.0 - pow((double)c->beta2, t)));
 	}
+	/* the bf16 copy stays fresh if it was (every updated range is converted) */
+	int fresh = o->m->mx && !o->m->w16_stale;
+
+	j.w16 = fresh ? dtp_bf16_mm_weights(o->m->mx) : NULL;
 	dtp_pool_run(o->m->pool, optim_share, &j);
+	o->m->w16_stale = !fresh;
 }

@@ -6,6 +6,8 @@
 #include "config.h"
 #include "model/stage.h"
 #include "model/pool.h"
+#include "model/bf16.h"
+#include "model/dnnl_matmul.h"
 
 #include <cblas.h>
 
@@ -21,7 +23,12 @@ const struct dtp_model_spec *dtp_stage_model_spec(const struct dtp_stage_model *
 {
 	return &m->spec;
 }
-float *dtp_stage_model_params(struct dtp_stage_model *m) { return m->params; }
+float *dtp_stage_model_params(struct dtp_stage_model *m)
+{
+	m->w16_stale = 1;
+	return m->params;
+}
+void dtp_stage_params_changed(struct dtp_stage_model *m) { m->w16_stale = 1; }
 float *dtp_stage_model_grads(struct dtp_stage_model *m) { return m->grads; }
 size_t dtp_stage_model_num_params(const struct dtp_stage_model *m) { return m->n_params; }
 
@@ -195,6 +202,9 @@ int dtp_stage_model_create_nw(const struct dtp_model_spec *spec, int first, int 
 	if (max_batch < 1)
 		return dtp_errf_input(err, -EINVAL, "max_batch %d: it must be at least 1", max_batch);
 	nw = pool_size(spec, nw);
+	/* the stage's threads: its pool's, else OpenBLAS's (read before a pool
+	 * takes OpenBLAS to one thread) */
+	int nthr = nw > 1 ? nw : dtp_blas_threads();
 	m = calloc(1, sizeof(*m));
 	if (!m)
 		return dtp_errf_runtime(err, -ENOMEM, "out of memory creating a stage model");
@@ -203,6 +213,7 @@ int dtp_stage_model_create_nw(const struct dtp_model_spec *spec, int first, int 
 	m->last = last;
 	m->n_units = last - first;
 	m->max_batch = max_batch;
+	m->nthr = nthr;
 	m->units = calloc((size_t)m->n_units, sizeof(*m->units));
 	m->bufs = calloc((size_t)m->n_units, sizeof(*m->bufs));
 	if (!m->units || !m->bufs) {
@@ -284,12 +295,89 @@ void dtp_stage_model_destroy(struct dtp_stage_model *m)
 {
 	if (!m)
 		return;
+	dtp_bf16_mm_destroy(m->mx);
 	dtp_blas_solo_end(m->blas_saved);
 	dtp_pool_destroy(m->pool);
 	dtp_arena_release(&m->arena);
 	free(m->bufs);
 	free(m->units);
 	free(m);
+}
+
+enum dtp_precision dtp_stage_model_precision(const struct dtp_stage_model *m)
+{
+	return m->prec;
+}
+
+/* bf16: one oneDNN engine with the primitives of every linear layer of the
+ * stage; its threads are the stage's (the pool's participants, or OpenBLAS's
+ * count when there is no pool: the count the fp32 path's sgemms use) */
+int dtp_stage_model_set_precision(struct dtp_stage_model *m, enum dtp_precision p,
+				  struct dtp_err *err)
+{
+	int rc = dtp_precision_check(p, err), C = m->spec.dim, rows = m->max_batch * seq(m);
+
+	if (rc < 0 || p == m->prec)
+		return rc;
+	if (p == DTP_PRECISION_FP32 || m->mx)
+		return dtp_errf_runtime(err, -EINVAL, "a stage model's precision is set once, at set-up");
+	rc = dtp_bf16_mm_create(m->pool, m->nthr, m->params, m->n_params, rows, &m->mx, err);
+	for (int i = 0; i < m->n_units && rc == 0; i++) {
+		const struct dtp_unit_rt *u = &m->units[i];
+
+		if (u->kind == DTP_UNIT_LINEAR)
+			rc = dtp_bf16_mm_prepare(m->mx, u->in_dim, u->out_dim, 1, err);
+		else if (u->kind == DTP_UNIT_HEAD)
+			rc = dtp_bf16_mm_prepare(m->mx, C, u->out_dim, 0, err);
+		else if (u->kind == DTP_UNIT_BLOCK) {
+			rc = dtp_bf16_mm_prepare(m->mx, C, 3 * C, 1, err);
+			if (!rc)
+				rc = dtp_bf16_mm_prepare(m->mx, C, C, 1, err);
+			if (!rc)
+				rc = dtp_bf16_mm_prepare(m->mx, C, 4 * C, 1, err);
+			if (!rc)
+				rc = dtp_bf16_mm_prepare(m->mx, 4 * C, C, 1, err);
+		}
+	}
+	if (rc < 0) {
+		dtp_bf16_mm_destroy(m->mx);
+		m->mx = NULL;
+		return rc;
+	}
+	m->prec = p;
+	m->w16_stale = 1;
+	return 0;
+}
+
+struct round_job {
+	float *x;
+	size_t n;
+};
+
+static void round_share(void *v, int w, int nw)
+{
+	const struct round_job *j = v;
+	size_t lo, hi;
+
+	dtp_pool_share(j->n, 64, w, nw, &lo, &hi);
+	dtp_bf16_round(j->x + lo, hi - lo);
+}
+
+/* bf16: a tensor leaving a unit (its output, or its input gradient) is
+ * rounded to bf16 (elementwise: the same bits whatever the pool's split) */
+static void round_bf16(const struct dtp_stage_model *m, float *x, size_t n)
+{
+	struct round_job j = { x, n };
+
+	if (m->mx && x)
+		dtp_pool_run(m->pool, round_share, &j);
+}
+
+/* the output of unit i of the stage, unless it is the model's logits */
+static void round_out(const struct dtp_stage_model *m, int i, float *x, size_t n)
+{
+	if (m->first + i != dtp_model_num_units(&m->spec) - 1)
+		round_bf16(m, x, n);
 }
 
 int dtp_stage_forward(struct dtp_stage_model *m, const void *in, void *out, void *save, int B)
@@ -307,6 +395,10 @@ int dtp_stage_forward(struct dtp_stage_model *m, const void *in, void *out, void
 				return -EINVAL;
 	}
 	layout(m, B, save, out, m->bufs);
+	if (m->mx && m->w16_stale) {
+		dtp_bf16_mm_load_weights(m->mx);
+		m->w16_stale = 0;
+	}
 	/* with a pool, its participants split the sgemms, OpenBLAS on one thread
 	 * for the model's lifetime (par.c) */
 	for (int i = 0; i < m->n_units; i++) {
@@ -316,23 +408,27 @@ int dtp_stage_forward(struct dtp_stage_model *m, const void *in, void *out, void
 
 		switch (u->kind) {
 		case DTP_UNIT_LINEAR:
-			dtp_linear_forward(m->pool, b->out, x, p, p + (size_t)u->out_dim * u->in_dim,
-					   B, u->in_dim, u->out_dim, u->relu);
+			dtp_linear_forward_mx(m->pool, m->mx, b->out, x, p,
+					      p + (size_t)u->out_dim * u->in_dim, B, u->in_dim,
+					      u->out_dim, u->relu);
+			round_out(m, i, b->out, (size_t)B * u->out_dim);
 			if (b->out != out && i == m->n_units - 1)
 				memcpy(out, b->out, (size_t)B * u->out_dim * sizeof(float));
 			break;
 		case DTP_UNIT_EMBED:
 			dtp_embedding_forward(b->out, in, p, p + (size_t)V * C, B, T, C);
+			round_out(m, i, b->out, (size_t)B * T * C);
 			break;
 		case DTP_UNIT_BLOCK: {
 			struct dtp_block_params bp;
 
 			dtp_block_params_map(&bp, p, C);
-			dtp_block_forward(m->pool, b->out, x, &bp, &b->bs, B, T, C, H);
+			dtp_block_forward(m->pool, m->mx, b->out, x, &bp, &b->bs, B, T, C, H);
+			round_out(m, i, b->out, (size_t)B * T * C);
 			break;
 		}
 		case DTP_UNIT_HEAD:
-			dtp_head_forward(m->pool, b->out, b->lnf, b->mean, b->rstd, x, p, p + C, p + 2 * C,
+			dtp_head_forward(m->pool, m->mx, b->out, b->lnf, b->mean, b->rstd, x, p, p + C, p + 2 * C,
 					 B * T, C, V);
 			break;
 		}
@@ -367,8 +463,9 @@ int dtp_stage_backward(struct dtp_stage_model *m, const void *in, const void *sa
 				dtp_relu_backward(m->dpre, g, b->out, (size_t)B * u->out_dim);
 				d = m->dpre;
 			}
-			dtp_linear_backward(m->pool, i == 0 && !din ? NULL : dx, gp, gp + nw, d,
-					    x, p, B, u->in_dim, u->out_dim);
+			dtp_linear_backward_mx(m->pool, m->mx, i == 0 && !din ? NULL : dx, gp,
+					       gp + nw, d, x, p, B, u->in_dim, u->out_dim);
+			round_bf16(m, i == 0 && !din ? NULL : dx, (size_t)B * u->in_dim);
 			break;
 		}
 		case DTP_UNIT_EMBED:
@@ -380,12 +477,15 @@ int dtp_stage_backward(struct dtp_stage_model *m, const void *in, const void *sa
 
 			dtp_block_params_map(&bp, p, C);
 			dtp_block_params_map(&bg, gp, C);
-			dtp_block_backward(m->pool, dx, &bg, g, x, &bp, &b->bs, &m->bsc, B, T, C, H);
+			dtp_block_backward(m->pool, m->mx, dx, &bg, g, x, &bp, &b->bs, &m->bsc, B,
+					   T, C, H);
+			round_bf16(m, dx, (size_t)B * T * C);
 			break;
 		}
 		case DTP_UNIT_HEAD:
-			dtp_head_backward(m->pool, dx, gp, gp + C, gp + 2 * C, m->head_dln, g, x,
-					  b->lnf, b->mean, b->rstd, p, p + 2 * C, B * T, C, V);
+			dtp_head_backward(m->pool, m->mx, dx, gp, gp + C, gp + 2 * C, m->head_dln,
+					  g, x, b->lnf, b->mean, b->rstd, p, p + 2 * C, B * T, C, V);
+			round_bf16(m, dx, (size_t)B * T * C);
 			break;
 		}
 		g = dx;

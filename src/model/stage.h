@@ -43,6 +43,10 @@ struct dtp_stage_model {
 	struct dtp_pool *pool;      /* NULL: one thread */
 	int blas_saved;             /* OpenBLAS's threads before the pool took it to
 				     * one (dtp_blas_solo_begin), given back at destroy */
+	int nthr;                   /* the stage's thread count (pool size, or OpenBLAS's) */
+	enum dtp_precision prec;
+	struct dtp_bf16_mm *mx;     /* bf16: the oneDNN engine; NULL in fp32 */
+	int w16_stale;              /* bf16: params changed since the bf16 copy */
 };
 
 /* dtp_stage_model_create with the worker pool's size given: nw 0 reads

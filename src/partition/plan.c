@@ -29,6 +29,7 @@ void dtp_plan_defaults(struct dtp_plan *p)
 	p->connect_timeout_ms = 30000;
 	p->ib_port = -1;
 	p->verbs_blocking = 0;
+	p->checkpoint_keep = 3;
 }
 
 const char *dtp_plan_warnings(const struct dtp_plan *p)
@@ -237,6 +238,9 @@ int dtp_plan_validate(const struct dtp_plan *p, struct dtp_err *err)
 				      at, p->micro_batches);
 	if (p->schedule != DTP_SCHEDULE_GPIPE && p->schedule != DTP_SCHEDULE_1F1B)
 		return dtp_errf_input(err, -EINVAL, "%s[train] schedule: use gpipe or 1f1b", at);
+	ret = dtp_precision_check(p->precision, err);
+	if (ret < 0)
+		return ret;
 	ret = dtp_optim_config_validate(&p->optim, err);
 	if (ret) {
 		dtp_err_prefix(err, "%s[train]: ", at);
@@ -251,9 +255,9 @@ int dtp_plan_validate(const struct dtp_plan *p, struct dtp_err *err)
 	if (p->log_every < 1)
 		return dtp_errf_input(err, -EINVAL, "%s[train] log_every = %d: give 1 or more", at,
 				      p->log_every);
-	if (p->shuffle_window < 0 || p->checkpoint_every < 0)
-		return dtp_errf_input(err, -EINVAL, "%s[data] shuffle_window and [checkpoint] every must "
-				      "not be negative", at);
+	if (p->shuffle_window < 0 || p->checkpoint_every < 0 || p->checkpoint_keep < 0)
+		return dtp_errf_input(err, -EINVAL, "%s[data] shuffle_window, [checkpoint] every and keep "
+				      "must not be negative", at);
 	if (strcmp(p->transport, "auto") && strcmp(p->transport, "verbs") &&
 	    strcmp(p->transport, "tcp") && strcmp(p->transport, "shm"))
 		return dtp_errf_input(err, -EINVAL, "%s[transport] kind = '%s': use auto, verbs, tcp or shm",
@@ -345,13 +349,13 @@ int dtp_plan_write_notes(const struct dtp_plan *p, const char *const *notes, FIL
 	else
 		fprintf(f, "lr_schedule = %s\n", p->cosine_to_end ? "cosine" : "constant");
 	fprintf(f, "min_lr_ratio = %s\nsteps = %ld\nepochs = %d\nseed = %llu\nlog_every = %d\n"
-		"mem_cap = %zu\nnonfinite = %s\n", fmt_float(o->min_lr_ratio, b[0], 32), p->steps,
+		"mem_cap = %zu\nnonfinite = %s\nprecision = %s\n", fmt_float(o->min_lr_ratio, b[0], 32), p->steps,
 		p->epochs, (unsigned long long)p->seed, p->log_every, p->mem_cap_bytes,
-		p->skip_nonfinite ? "skip" : "stop");
+		p->skip_nonfinite ? "skip" : "stop", dtp_precision_name(p->precision));
 	fprintf(f, "\n[data]\ntrain = %s\ntest = %s\nloader_budget = %zu\nshuffle_window = %d\n",
 		p->train_path, p->test_path, p->loader_budget_bytes, p->shuffle_window);
-	fprintf(f, "\n[checkpoint]\ndir = %s\nevery = %ld\n", p->checkpoint_dir,
-		p->checkpoint_every);
+	fprintf(f, "\n[checkpoint]\ndir = %s\nevery = %ld\nkeep = %d\n", p->checkpoint_dir,
+		p->checkpoint_every, p->checkpoint_keep);
 	fprintf(f, "\n[transport]\nkind = %s\nbase_port = %d\ngid_index = %d\n"
 		"ib_port = %d\nverbs_blocking = %s\nconnect_timeout_ms = %d\n", p->transport,
 		p->base_port, p->gid_index, p->ib_port, p->verbs_blocking ? "yes" : "no",
@@ -430,6 +434,8 @@ uint64_t dtp_plan_hash(const struct dtp_plan *p)
 	h = fnv_i64(h, p->micro_batches);
 	h = fnv_i64(h, p->schedule);
 	h = fnv_i64(h, p->recompute);
+	if (p->precision != DTP_PRECISION_FP32)   /* fp32 plans keep their old hash */
+		h = fnv_i64(h, p->precision);
 	h = fnv_i64(h, o->kind);
 	h = fnv_f32(h, o->lr);
 	h = fnv_f32(h, o->momentum);

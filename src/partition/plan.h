@@ -65,6 +65,10 @@ struct dtp_plan {
 	int skip_nonfinite;              /* [train] nonfinite = skip: a step whose loss or
 					  * gradient norm is not finite makes no update
 					  * (default stop: the run fails) */
+	enum dtp_precision precision;    /* [train] precision (fp32 default; model.h) */
+	int checkpoint_keep;             /* [checkpoint] keep: the newest N complete
+					  * checkpoints stay, older ones are deleted
+					  * (0 = keep all; default 3) */
 };
 
 /* The most optimizer steps a run may take ([train] steps, --steps, or epochs

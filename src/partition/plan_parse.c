@@ -50,12 +50,14 @@ const struct dtp_plan_key dtp_plan_keys[] = {
 	PK("train", "log_every", DTP_PK_INT, log_every, 1, 1 << 30),
 	PK("train", "mem_cap", DTP_PK_SIZE, mem_cap_bytes, 0, 0),
 	SK("train", "nonfinite", DTP_PK_NONFINITE),
+	SK("train", "precision", DTP_PK_PRECISION),
 	PK("data", "train", DTP_PK_STR, train_path, 0, 0),
 	PK("data", "test", DTP_PK_STR, test_path, 0, 0),
 	PK("data", "loader_budget", DTP_PK_SIZE, loader_budget_bytes, 0, 0),
 	PK("data", "shuffle_window", DTP_PK_INT, shuffle_window, 0, 1 << 28),
 	PK("checkpoint", "dir", DTP_PK_STR, checkpoint_dir, 0, 0),
 	PK("checkpoint", "every", DTP_PK_LONG, checkpoint_every, 0, 1L << 40),
+	PK("checkpoint", "keep", DTP_PK_INT, checkpoint_keep, 0, 1 << 20),
 	SK("transport", "kind", DTP_PK_TRANSPORT),
 	PK("transport", "base_port", DTP_PK_INT, base_port, 1, 65535),
 	PK("transport", "gid_index", DTP_PK_INT, gid_index, -1, 255),
@@ -421,6 +423,14 @@ static void set_value(struct dtp_plan_ctx *c, const struct dtp_plan_key *k, cons
 	case DTP_PK_NONFINITE:
 		if (dtp_nonfinite_parse(v, &c->p->skip_nonfinite))
 			dtp_plan_fail(c, "[train] nonfinite = '%s': use stop (the run fails) or skip (no update for that step)", v);
+		return;
+	case DTP_PK_PRECISION:
+		dtp_err_clear(&e);
+		if (dtp_precision_parse(v, &c->p->precision, &e))
+			dtp_plan_fail(c, "[train] precision = '%s': use fp32 or bf16 (bf16: "
+				      "bf16 matmuls with fp32 accumulation, on oneDNN)", v);
+		else if (dtp_precision_check(c->p->precision, &e))
+			dtp_plan_fail(c, "[train] precision = %s: %s", v, e.msg);
 		return;
 	case DTP_PK_TRANSPORT:
 		if (strcmp(v, "auto") && strcmp(v, "verbs") && strcmp(v, "tcp") && strcmp(v, "shm"))

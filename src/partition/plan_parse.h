@@ -12,6 +12,7 @@ enum dtp_plan_key_type {
 	DTP_PK_INT, DTP_PK_LONG, DTP_PK_U64, DTP_PK_FLOAT, DTP_PK_SIZE, DTP_PK_BOOL, DTP_PK_STR,
 	DTP_PK_KIND, DTP_PK_WIDTHS, DTP_PK_SPEC, DTP_PK_SCHEDULE, DTP_PK_OPTIMIZER, DTP_PK_LRSCHED, DTP_PK_TRANSPORT,
 	DTP_PK_NONFINITE,
+	DTP_PK_PRECISION,
 };
 enum dtp_plan_key_target { DTP_PT_PLAN, DTP_PT_OPTIM, DTP_PT_MODEL, DTP_PT_NONE };
 
@@ -24,7 +25,7 @@ struct dtp_plan_key {
 };
 
 extern const struct dtp_plan_key dtp_plan_keys[];
-#define DTP_PLAN_N_KEYS 42
+#define DTP_PLAN_N_KEYS 44
 extern const char *const dtp_plan_stage_keys[];
 #define DTP_PLAN_N_STAGE_KEYS 4
 #define DTP_PLAN_MAX_SECTIONS (DTP_MAX_STAGES + 16)

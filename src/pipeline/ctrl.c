@@ -164,6 +164,34 @@ int dtp_ctrl_step_sync(struct dtp_stage *st, long step, const double *unit_sumsq
 	return xfer(st, st->prev, 1, tag, 1, step, sync_down_what, dv, down_n, err);
 }
 
+/* ------------------------------------------------------ checkpoint written */
+static const char ckpt_what[] = "gathering which stages wrote their part of the checkpoint";
+
+int dtp_ctrl_ckpt_gather(struct dtp_stage *st, long step, int ok, struct dtp_ckpt_done *m,
+			 struct dtp_err *err)
+{
+	double *v = st->ctrl_up;
+	int r;
+
+	if (st->is_first) {
+		v[0] = -1;
+		v[1] = (double)m->in_epoch;
+		v[2] = (double)m->in_sample;
+	} else {
+		r = xfer(st, st->prev, 0, (uint32_t)step, 2, step, ckpt_what, v, 3, err);
+		if (r)
+			return r;
+	}
+	if (!ok && v[0] < 0)
+		v[0] = st->s;
+	m->failed_stage = (int)v[0];
+	m->in_epoch = (uint64_t)v[1];
+	m->in_sample = (uint64_t)v[2];
+	if (st->is_last)
+		return 0;
+	return xfer(st, st->next, 1, (uint32_t)step, 2, step, ckpt_what, v, 3, err);
+}
+
 /* ------------------------------------------------------------ final report */
 static const char finish_what[] = "gathering the final report (peak memory per stage)";
 

@@ -48,6 +48,14 @@ struct dtp_ctrl_down {
 	double times[2 * DTP_MAX_STAGES];     /* per stage: compute + data, wait (seconds) */
 };
 
+/* A checkpoint's completion, gathered up the chain after every stage has
+ * written its part: whether every stage so far committed (else the first
+ * that did not), and stage 0's input loader position. */
+struct dtp_ckpt_done {
+	int failed_stage;                     /* -1: every stage so far committed */
+	uint64_t in_epoch, in_sample;         /* stage 0's training input loader */
+};
+
 /* Each stage's peak RSS and predicted arena bytes, gathered up the chain. */
 struct dtp_ctrl_finish {
 	double peak_rss[DTP_MAX_STAGES];
@@ -81,6 +89,14 @@ static inline uint32_t dtp_ctrl_eval_batch_tag(long b)
  * *down on every stage. */
 int dtp_ctrl_step_sync(struct dtp_stage *st, long step, const double *unit_sumsq,
 		       struct dtp_ctrl_down *down, struct dtp_err *err);
+
+/* After writing its part of the checkpoint of step `step` (ok: committed),
+ * each stage receives what the stages before it reported, adds its own
+ * outcome and passes it on; on the last stage *m says whether all committed.
+ * Stage 0 fills m->in_epoch / in_sample before the call. Tagged with the
+ * training step (micro 2), after that step's gradient-norm exchange. */
+int dtp_ctrl_ckpt_gather(struct dtp_stage *st, long step, int ok, struct dtp_ckpt_done *m,
+			 struct dtp_err *err);
 
 /* The final report: each stage adds its peak RSS and arena bytes and passes
  * the list on; on the last stage *m holds every stage's. */

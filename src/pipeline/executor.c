@@ -81,11 +81,32 @@ static int xbuf_ready(struct dtp_stage *st, struct dtp_link *l, struct dtp_xbuf 
 	return r;
 }
 
+/* bf16: activations and gradients cross the links as bf16 (half the fp32
+ * bytes), packed in place before a send and widened in place after a receive
+ * (exact: the model rounded them to bf16 at the unit boundary, model.h) */
+static size_t wire_div(const struct dtp_stage *st)
+{
+	return st->plan->precision == DTP_PRECISION_BF16 ? 2 : 1;
+}
+
+static void wire_pack(const struct dtp_stage *st, void *buf, size_t fp32_bytes)
+{
+	if (wire_div(st) == 2)
+		dtp_bf16_pack(buf, fp32_bytes / sizeof(float));
+}
+
+static void wire_unpack(const struct dtp_stage *st, void *buf, size_t fp32_bytes)
+{
+	if (wire_div(st) == 2)
+		dtp_bf16_unpack(buf, fp32_bytes / sizeof(float));
+}
+
 static int post_act_recv(struct dtp_stage *st, long step, int m, struct dtp_err *err)
 {
 	struct dtp_slot *sl = &st->slots[m % st->n_slots];
 	struct dtp_tag tag = mktag((uint32_t)step, m, DTP_MSG_ACT);
-	int r = dtp_link_irecv(st->prev, &tag, sl->in, st->in_bytes, st->prev_mr, &sl->recv, err);
+	int r = dtp_link_irecv(st->prev, &tag, sl->in, st->in_bytes / wire_div(st), st->prev_mr,
+			       &sl->recv, err);
 
 	if (r)
 		return post_failed(st, r, "post the receive of activation", m, step, st->s - 1, err);
@@ -97,7 +118,8 @@ static int post_grad_recv(struct dtp_stage *st, long step, int m, struct dtp_err
 {
 	struct dtp_xbuf *x = &st->grad_in[m & 1];
 	struct dtp_tag tag = mktag((uint32_t)step, m, DTP_MSG_GRAD);
-	int r = dtp_link_irecv(st->next, &tag, x->buf, st->out_bytes, st->next_mr, &x->req, err);
+	int r = dtp_link_irecv(st->next, &tag, x->buf, st->out_bytes / wire_div(st), st->next_mr,
+			       &x->req, err);
 
 	if (r)
 		return post_failed(st, r, "post the receive of gradient", m, step, st->s + 1, err);
@@ -254,14 +276,19 @@ static int run_op(struct dtp_stage *st, const struct dtp_op *op, long step, floa
 		if (!st->slots[m % st->n_slots].recv_posted)
 			return dtp_errf_runtime(err, -EPROTO, "stage %d: activation %d has no posted receive",
 						st->s, m);
-		return wait_req(st, st->prev, &st->slots[m % st->n_slots].recv, DTP_SPAN_RECV, step,
-				m, err);
+		r = wait_req(st, st->prev, &st->slots[m % st->n_slots].recv, DTP_SPAN_RECV, step,
+			     m, err);
+		if (r == 0)
+			wire_unpack(st, st->slots[m % st->n_slots].in, st->in_bytes);
+		return r;
 	case DTP_OP_FWD:
 		return op_fwd(st, step, m, scale, err);
 	case DTP_OP_SEND_ACT:
 		x = &st->act_out[m & 1];
 		tag = mktag((uint32_t)step, m, DTP_MSG_ACT);
-		r = dtp_link_isend(st->next, &tag, x->buf, st->out_bytes, st->next_mr, &x->req, err);
+		wire_pack(st, x->buf, st->out_bytes);
+		r = dtp_link_isend(st->next, &tag, x->buf, st->out_bytes / wire_div(st), st->next_mr,
+				   &x->req, err);
 		if (r)
 			return post_failed(st, r, "send activation", m, step, st->s + 1, err);
 		x->pending = 1;
@@ -271,13 +298,18 @@ static int run_op(struct dtp_stage *st, const struct dtp_op *op, long step, floa
 		if (!x->pending)
 			return dtp_errf_runtime(err, -EPROTO, "stage %d: gradient %d has no posted receive",
 						st->s, m);
-		return wait_req(st, st->next, &x->req, DTP_SPAN_RECV, step, m, err);
+		r = wait_req(st, st->next, &x->req, DTP_SPAN_RECV, step, m, err);
+		if (r == 0)
+			wire_unpack(st, x->buf, st->out_bytes);
+		return r;
 	case DTP_OP_BWD:
 		return op_bwd(st, step, m, scale, err);
 	case DTP_OP_SEND_GRAD:
 		x = &st->grad_out[m & 1];
 		tag = mktag((uint32_t)step, m, DTP_MSG_GRAD);
-		r = dtp_link_isend(st->prev, &tag, x->buf, st->in_bytes, st->prev_mr, &x->req, err);
+		wire_pack(st, x->buf, st->in_bytes);
+		r = dtp_link_isend(st->prev, &tag, x->buf, st->in_bytes / wire_div(st), st->prev_mr,
+				   &x->req, err);
 		if (r)
 			return post_failed(st, r, "send gradient", m, step, st->s - 1, err);
 		x->pending = 1;
@@ -376,7 +408,8 @@ int dtp_stage_evaluate(struct dtp_stage *st, int64_t *correct, int64_t *count,
 			if (n <= 0)
 				return n < 0 ? n : dtp_errf_runtime(err, -EIO, "stage 0: the test set ended early");
 		} else {
-			r = dtp_link_irecv(st->prev, &tag, sl->in, st->in_bytes, st->prev_mr, &req, err);
+			r = dtp_link_irecv(st->prev, &tag, sl->in, st->in_bytes / wire_div(st),
+					   st->prev_mr, &req, err);
 			if (r == 0)
 				r = dtp_stage_wait(st, st->prev, &req, DTP_SPAN_RECV, tstep, 0, err);
 			else
@@ -385,16 +418,19 @@ int dtp_stage_evaluate(struct dtp_stage *st, int64_t *correct, int64_t *count,
 				dtp_err_prefix(err, "stage %d, evaluation batch %ld: ", st->s, b);
 				return r;
 			}
-			n = (int)(req.len / in_per);
-			if (n < 1 || n > st->B || req.len != (size_t)n * in_per)
+			n = (int)(req.len / (in_per / wire_div(st)));
+			if (n < 1 || n > st->B || req.len != (size_t)n * in_per / wire_div(st))
 				return dtp_errf_runtime(err, -EPROTO, "stage %d: evaluation batch of %zu bytes",
 							st->s, req.len);
+			wire_unpack(st, sl->in, (size_t)n * in_per);
 		}
 		r = forward(st, sl->in, out, save, n, (int)b, err);
 		if (r)
 			return r;
 		if (!st->is_last) {
-			r = dtp_link_isend(st->next, &tag, out, (size_t)n * out_per, st->next_mr, &req, err);
+			wire_pack(st, out, (size_t)n * out_per);
+			r = dtp_link_isend(st->next, &tag, out, (size_t)n * out_per / wire_div(st),
+					   st->next_mr, &req, err);
 			if (r == 0)
 				r = dtp_stage_wait(st, st->next, &req, DTP_SPAN_SEND, tstep, 0, err);
 			else

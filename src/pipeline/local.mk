@@ -9,7 +9,7 @@ src_pipeline_libdtp_pipeline_a_SOURCES = \
 	src/pipeline/nonfinite.c \
 	src/pipeline/executor.c \
 	src/pipeline/ctrl.h src/pipeline/ctrl.c \
-	src/pipeline/checkpoint.h src/pipeline/checkpoint.c \
+	src/pipeline/ckpt_run.h src/pipeline/ckpt_run.c \
 	src/pipeline/ckpt_store.h src/pipeline/ckpt_store.c src/pipeline/ckpt_load.c \
 	src/pipeline/report.h src/pipeline/report.c \
 	src/pipeline/trace.c src/pipeline/trace_read.c \

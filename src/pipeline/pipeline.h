@@ -119,6 +119,7 @@ struct dtp_stage_opts {
 	int connect_timeout_ms;        /* 0: the plan's */
 	int wait_timeout_ms;           /* a receive that waits longer fails; 0: 120 s */
 	int nonfinite;                 /* 0: the plan's; 1: stop; 2: skip (--nonfinite) */
+	int precision;                 /* enum dtp_precision; -1: the plan's */
 };
 void dtp_stage_opts_default(struct dtp_stage_opts *o);
 

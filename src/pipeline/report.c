@@ -48,10 +48,16 @@ int dtp_report_open(struct dtp_report *r, const struct dtp_stage *st,
 		}
 	}
 	if (!o->quiet)
-		printf("training %ld steps (from step %ld): %d stages, %s schedule%s, M=%d x %d %s\n",
+		printf("training %ld steps (from step %ld): %d stages, %s schedule%s, M=%d x %d %s, "
+		       "%s, OpenBLAS %s kernel\n",
 		       total - start, start, st->K, dtp_schedule_name(p->schedule),
 		       st->recompute ? " with recompute" : "", st->M, st->B,
-		       p->model.kind == DTP_MODEL_GPT ? "sequences" : "samples");
+		       p->model.kind == DTP_MODEL_GPT ? "sequences" : "samples",
+		       dtp_precision_name(p->precision), dtp_blas_core());
+	char warn[256];
+
+	if (dtp_blas_core_warning(warn, sizeof(warn)))
+		fprintf(stderr, "dtpipe: warning: %s\n", warn);
 	fflush(stdout);
 	return 0;
 }

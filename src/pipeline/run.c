@@ -3,7 +3,7 @@
  * resume, the training loop with its report lines, checkpoints, the
  * evaluation and the final report (test accuracy, peak RSS per stage). */
 #include "config.h"
-#include "pipeline/checkpoint.h"
+#include "pipeline/ckpt_run.h"
 #include "pipeline/ctrl.h"
 #include "pipeline/report.h"
 
@@ -34,6 +34,8 @@ static void apply_overrides(struct dtp_plan *p, const struct dtp_stage_opts *o)
 		p->mem_cap_bytes = o->mem_cap;
 	if (o->nonfinite)
 		p->skip_nonfinite = o->nonfinite == 2;
+	if (o->precision >= 0)
+		p->precision = (enum dtp_precision)o->precision;
 }
 
 static int check_mem_cap(const struct dtp_plan *p, int s, struct dtp_stage_mem *m,
@@ -77,7 +79,8 @@ static int check_peak_rss(const struct dtp_plan *p, long step, struct dtp_err *e
 				dtp_fmt_bytes((double)p->mem_cap_bytes, cap, sizeof(cap)));
 }
 
-/* Stage 0 decides the step count and the first step; the others check. */
+/* Stage 0 decides the step count and the first step (the checkpoint it
+ * chose, `resumed`); the others learn them. */
 static int agree_on_steps(struct dtp_stage *st, struct dtp_plan *p, long resumed,
 			  struct dtp_ctrl_start *m, struct dtp_err *err)
 {
@@ -101,10 +104,6 @@ static int agree_on_steps(struct dtp_stage *st, struct dtp_plan *p, long resumed
 		r = dtp_ctrl_start_recv(st, m, err);
 		if (r)
 			return r;
-		if (m->start_step != resumed)
-			return dtp_errf_input(err, -EINVAL,
-					      "stage %d: its checkpoint is at step %ld but stage 0's is at step %ld: the checkpoint directory mixes runs",
-					      st->s, resumed, m->start_step);
 	}
 	return dtp_ctrl_start_send(st, m, err);
 }
@@ -113,8 +112,10 @@ static int agree_on_steps(struct dtp_stage *st, struct dtp_plan *p, long resumed
  * plan's warm-up, such as a quick try of the default plan, warms up over a
  * tenth of its steps instead, with a note; a plan file whose own steps
  * contradict its warm-up is refused at load. Every stage computes the same.
- * Returns 1 when the warm-up was changed. */
-static int fit_warmup(struct dtp_plan *p, const struct dtp_stage_opts *o, long total, int say)
+ * The plan keeps its own warm-up (the checkpoint's settings are the plan's);
+ * only the optimizer's schedule changes. */
+static int fit_warmup(const struct dtp_plan *p, const struct dtp_stage_opts *o,
+		      struct dtp_optim *optim, long total, int say, struct dtp_err *err)
 {
 	long w = total / 10;
 
@@ -124,8 +125,7 @@ static int fit_warmup(struct dtp_plan *p, const struct dtp_stage_opts *o, long t
 		printf("note: the plan's warm-up of %ld steps is longer than this run of %ld steps "
 		       "(--steps/--epochs): warming up over %ld steps instead\n",
 		       p->optim.warmup_steps, total, w);
-	p->optim.warmup_steps = w;
-	return 1;
+	return dtp_optim_set_warmup(optim, w, err);
 }
 
 static int dump_params(struct dtp_stage *st, const char *dir, struct dtp_err *err)
@@ -186,9 +186,18 @@ int dtp_stage_run(const struct dtp_plan *plan, const struct dtp_stage_opts *o,
 		r = dtp_errf_input(err, -EINVAL, "--resume needs a checkpoint directory (--checkpoint-dir or [checkpoint] dir)");
 		goto out_trace;
 	}
-	if (o->resume && (r = dtp_checkpoint_load(st, p->checkpoint_dir, &resumed, err)))
+	/* stage 0 chooses the checkpoint (the newest whose every byte checks);
+	 * every stage then loads its units from it, whatever the layout that
+	 * wrote it */
+	if (o->resume && st->is_first &&
+	    (r = dtp_stage_ckpt_choose(st, p->checkpoint_dir, &resumed, err)))
 		goto out_trace;
 	r = agree_on_steps(st, p, resumed, &agreed, err);
+	if (r == 0 && o->resume)
+		r = dtp_stage_ckpt_load(st, p->checkpoint_dir, agreed.start_step, err);
+	if (r == 0 && o->resume && st->is_first)
+		dtp_info("resuming from %s/step-%08ld (step %ld): bit-identical to the run that was not interrupted when every stage has as many threads as before (OpenBLAS's kernels sum by thread count); stages, cuts, transport and schedule may differ",
+			 p->checkpoint_dir, agreed.start_step, agreed.start_step);
 	if (r == 0 && o->resume && agreed.start_step >= agreed.total_steps)
 		r = dtp_errf_input(err, -EINVAL,
 				   "%s: the checkpoint is at step %ld and the run has %ld steps, so there is nothing to train: steps count from the start of the run, not from the checkpoint; give --steps more than %ld to continue",
@@ -199,8 +208,7 @@ int dtp_stage_run(const struct dtp_plan *plan, const struct dtp_stage_opts *o,
 	start = agreed.start_step;
 	/* a run shortened from the command line warms up within its steps, and a
 	 * cosine schedule to the end of the run learns the run's length now */
-	if (fit_warmup(p, o, total, st->is_last && !o->quiet) &&
-	    (r = dtp_optim_set_warmup(st->optim, p->optim.warmup_steps, err)))
+	if ((r = fit_warmup(p, o, st->optim, total, st->is_last && !o->quiet, err)))
 		goto out_trace;
 	if (p->cosine_to_end && p->optim.total_steps == 0 &&
 	    (r = dtp_optim_set_total_steps(st->optim, total, err)))
@@ -223,7 +231,7 @@ int dtp_stage_run(const struct dtp_plan *plan, const struct dtp_stage_opts *o,
 		     step + 1 == total)) {
 			uint64_t t0 = dtp_now_ns();
 
-			r = dtp_checkpoint_save(st, p->checkpoint_dir, step + 1, err);
+			r = dtp_stage_ckpt_save(st, p->checkpoint_dir, step, p->checkpoint_keep, err);
 			dtp_trace_span(st->trace, DTP_SPAN_CKPT, step, 0, t0, dtp_now_ns());
 			if (r)
 				goto out_report;

@@ -17,6 +17,7 @@ void dtp_stage_opts_default(struct dtp_stage_opts *o)
 	o->transport = -1;   /* not given: the plan's */
 	o->steps = -1;
 	o->epochs = -1;
+	o->precision = -1;   /* not given: the plan's */
 }
 
 /* Sizes of the buffer arena for stage s, before anything is allocated. */
@@ -190,6 +191,7 @@ static int open_link(struct dtp_stage *st, const struct dtp_stage_opts *o, int p
 	c.port = p->base_port + lower;
 	c.job_key = o->job_key;
 	c.plan_hash = dtp_plan_hash(p);
+	c.precision = (int)p->precision;
 	c.connect_timeout_ms = o->connect_timeout_ms > 0 ? o->connect_timeout_ms :
 			       (p->connect_timeout_ms > 0 ? p->connect_timeout_ms : 30000);
 	c.max_msg_bytes = st->in_bytes > st->out_bytes ? st->in_bytes : st->out_bytes;
@@ -359,6 +361,9 @@ int dtp_stage_open(const struct dtp_plan *p, const struct dtp_stage_opts *o,
 				   &st->model, err);
 	if (r)
 		goto out_free;
+	r = dtp_stage_model_set_precision(st->model, p->precision, err);
+	if (r)
+		goto out_model;
 	/* a cosine decay to the end of the run gets its total steps once the
 	 * stages agree on them (dtp_optim_set_total_steps in run.c) */
 	r = dtp_optim_create(&p->optim, st->model, &st->optim, err);

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "rdma/link.h"
+#include "model/model.h"
 
 void dtp_link_peer_desc(const struct dtp_link_config *cfg, char *buf, size_t len)
 {
@@ -18,7 +19,8 @@ void dtp_hello_pack(const struct dtp_link_config *cfg, uint8_t out[DTP_HELLO_BYT
 {
 	dtp_put_le32(out + 0, DTP_PROTO_MAGIC);
 	dtp_put_le16(out + 4, (uint16_t)DTP_PROTO_VERSION);
-	dtp_put_le16(out + 6, (uint16_t)cfg->kind);
+	out[6] = (uint8_t)cfg->kind;
+	out[7] = (uint8_t)cfg->precision;
 	dtp_put_le64(out + 8, cfg->job_key);
 	dtp_put_le32(out + 16, (uint32_t)cfg->self_stage);
 	dtp_put_le32(out + 20, (uint32_t)cfg->peer_stage);
@@ -38,7 +40,8 @@ int dtp_hello_check(const struct dtp_link_config *cfg, const uint8_t *buf, size_
 					"belongs to this job", self, len, DTP_HELLO_BYTES, cfg->host, cfg->port);
 	h.magic = dtp_le32(buf + 0);
 	h.version = dtp_le16(buf + 4);
-	h.transport = dtp_le16(buf + 6);
+	h.transport = buf[6];
+	h.precision = buf[7];
 	h.job_key = dtp_le64(buf + 8);
 	h.from_stage = dtp_le32(buf + 16);
 	h.to_stage = dtp_le32(buf + 20);
@@ -62,6 +65,13 @@ int dtp_hello_check(const struct dtp_link_config *cfg, const uint8_t *buf, size_
 				      "its host in the plan", self, cfg->peer_stage,
 				      dtp_transport_kind_name((enum dtp_transport_kind)h.transport),
 				      dtp_transport_kind_name(cfg->kind));
+	if (h.precision != (uint8_t)cfg->precision)
+		return dtp_errf_runtime(err, -EPROTO,
+					"stage %d: peer stage %d runs precision %s, this stage %s: "
+					"every stage of a job must use the same one; set [train] "
+					"precision (or --precision) alike on all", self, cfg->peer_stage,
+					dtp_precision_name((enum dtp_precision)h.precision),
+					dtp_precision_name((enum dtp_precision)cfg->precision));
 	if (h.job_key != cfg->job_key)
 		return dtp_errf_input(err, -EPROTO,
 				      "stage %d: peer's job key is 0x%016" PRIx64 ", ours is 0x%016" PRIx64

@@ -42,7 +42,8 @@ struct dtp_mr {
 struct dtp_hello {
 	uint32_t magic;          /* DTP_PROTO_MAGIC */
 	uint16_t version;        /* DTP_PROTO_VERSION */
-	uint16_t transport;      /* enum dtp_transport_kind the sender chose: both ends must agree */
+	uint8_t transport;       /* enum dtp_transport_kind the sender chose: both ends must agree */
+	uint8_t precision;       /* enum dtp_precision of its tensors (0 fp32): must agree */
 	uint64_t job_key;
 	uint32_t from_stage;
 	uint32_t to_stage;

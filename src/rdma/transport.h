@@ -66,6 +66,7 @@ struct dtp_link_config {
 	int port;                    /* the listener's port */
 	uint64_t job_key;            /* both sides must agree */
 	uint64_t plan_hash;          /* both sides must agree */
+	int precision;               /* enum dtp_precision of the tensors; both sides must agree */
 	int connect_timeout_ms;      /* give up connecting/accepting after this */
 	size_t max_msg_bytes;        /* largest tensor either side will send */
 	int slots;                   /* receive slots (credits) per direction, >= 1 */

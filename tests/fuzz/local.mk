@@ -7,9 +7,9 @@
 #  - configure --enable-fuzzing CC=clang-14: the same targets linked with
 #    libFuzzer; `make fuzz` runs each for FUZZ_SECONDS (tests/fuzz/run.sh),
 #    scripts/fuzz.sh builds that tree (build-fuzz/) and runs them.
-FUZZ_TARGETS = plan spec shard_rec shard_tok index checkpoint hello frame
+FUZZ_TARGETS = plan spec shard_rec shard_tok index hello frame
 FUZZ_PROGS = tests/fuzz/fuzz_plan tests/fuzz/fuzz_spec tests/fuzz/fuzz_shard_rec \
-	tests/fuzz/fuzz_shard_tok tests/fuzz/fuzz_index tests/fuzz/fuzz_checkpoint \
+	tests/fuzz/fuzz_shard_tok tests/fuzz/fuzz_index \
 	tests/fuzz/fuzz_hello tests/fuzz/fuzz_frame
 if DTP_HAVE_VERBS
 FUZZ_TARGETS += verbs
@@ -58,9 +58,6 @@ tests_fuzz_fuzz_shard_tok_LDFLAGS = $(FUZZ_LINKFLAGS)
 tests_fuzz_fuzz_index_SOURCES = tests/fuzz/fuzz_index.c $(FUZZ_COMMON)
 tests_fuzz_fuzz_index_LDADD = $(FUZZ_LIBS)
 tests_fuzz_fuzz_index_LDFLAGS = $(FUZZ_LINKFLAGS)
-tests_fuzz_fuzz_checkpoint_SOURCES = tests/fuzz/fuzz_checkpoint.c tests/fuzz/fuzz_ckpt.h $(FUZZ_COMMON)
-tests_fuzz_fuzz_checkpoint_LDADD = $(FUZZ_LIBS)
-tests_fuzz_fuzz_checkpoint_LDFLAGS = $(FUZZ_LINKFLAGS)
 tests_fuzz_fuzz_hello_SOURCES = tests/fuzz/fuzz_hello.c $(FUZZ_COMMON)
 tests_fuzz_fuzz_hello_LDADD = $(FUZZ_LIBS)
 tests_fuzz_fuzz_hello_LDFLAGS = $(FUZZ_LINKFLAGS)

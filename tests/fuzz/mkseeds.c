@@ -16,7 +16,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "fuzz_ckpt.h"
 #include "io/index.h"
 #include "rdma/link.h"
 
@@ -164,27 +163,6 @@ static void frame(const char *outdir, const char *name, uint32_t seq, struct dtp
 	seed_bytes(outdir, "frame", name, b, sizeof(b));
 }
 
-static void checkpoints(const char *outdir)
-{
-	const char *dir = fuzz_tmpdir();
-	struct dtp_loader_pos pos = { .epoch = 1, .sample = 3 };
-	struct dtp_err err;
-	char path[512], name[32];
-
-	snprintf(path, sizeof(path), "%s/stage-0.ckpt", dir);
-	for (int which = 0; which < 2; which++) {
-		struct fuzz_ckpt *c = fuzz_ckpt_open(which, dir);
-
-		FUZZ_CHECK(dtp_checkpoint_save(&c->st, dir, 0, &err) == 0);
-		snprintf(name, sizeof(name), "plan%d-step0", which);
-		seed_file(outdir, "checkpoint", name, (uint8_t)(which << 1 | 1), path);
-		FUZZ_CHECK(dtp_loader_seek(c->st.train_in, &pos, &err) == 0);
-		FUZZ_CHECK(dtp_checkpoint_save(&c->st, dir, 5, &err) == 0);
-		snprintf(name, sizeof(name), "plan%d-step5", which);
-		seed_file(outdir, "checkpoint", name, (uint8_t)(which << 1 | 1), path);
-		fuzz_ckpt_close(c);
-	}
-}
 
 /* operation lists of fuzz_verbs.c (see its comment for the encoding) */
 static void verbs(const char *outdir)
@@ -236,7 +214,6 @@ int main(int argc, char **argv)
 	}
 	shards_and_index(argv[1]);
 	hellos(argv[1]);
-	checkpoints(argv[1]);
 	verbs(argv[1]);
 	frame(argv[1], "act", 0, (struct dtp_tag){ 0, 0, DTP_MSG_ACT }, 4096, 4096, 1 << 20);
 	frame(argv[1], "grad", 17, (struct dtp_tag){ 3, 5, DTP_MSG_GRAD }, 100, 4096, 1 << 20);

@@ -21,3 +21,11 @@ dist_check_SCRIPTS += tests/integration/redteam.sh
 INTEGRATION_TESTS += tests/integration/valgrind.sh
 dist_check_SCRIPTS += tests/integration/valgrind.sh
 EXTRA_DIST += tests/valgrind.supp tests/lsan.supp
+INTEGRATION_TESTS += tests/integration/bf16.sh
+dist_check_SCRIPTS += tests/integration/bf16.sh
+# layout-free checkpoints: resumed under another layout, bit for bit
+INTEGRATION_TESTS += tests/integration/relayout.sh
+dist_check_SCRIPTS += tests/integration/relayout.sh
+# checkpoints read by PyTorch (examples/torch_mlp.py): dtpipe's accuracy
+INTEGRATION_TESTS += tests/integration/torch_mlp.sh
+dist_check_SCRIPTS += tests/integration/torch_mlp.sh

@@ -2,21 +2,25 @@
 # Checkpoints: a run of 6 steps and a run of 3 steps + checkpoint + resume for
 # 3 more give identical losses and weights (3 stages, 1F1B, AdamW, so the
 # optimizer state and the loader positions must come back exactly); a
-# checkpoint of another plan is refused with exit status 2.
+# checkpoint of other training settings, of another model, or corrupt with no
+# older one to fall back to, is refused with exit status 2. (Resuming under
+# another layout: relayout.sh.)
 . "$DTP_SRCDIR/tests/integration/lib.sh"
 
 "$MKDATA" records "$WORK/rec" 200 20 12 4 5
-optim='optimizer = adamw\nlr = 0.01\nclip_norm = 1.0'
-write_plan "$WORK/p.ini" "mlp:12-24-24-24-4" "$WORK/rec" 1f1b no tcp "$optim" 0 1-2 3
+opta='optimizer = adamw\nlr = 0.01\nclip_norm = 1.0'
+write_plan "$WORK/p.ini" "mlp:12-24-24-24-4" "$WORK/rec" 1f1b no tcp "$opta" 0 1-2 3
 
 "$DTPIPE" --plan "$WORK/p.ini" --threads 1 --quiet --steps 6 --dump "$WORK/full" >"$WORK/out" 2>&1 ||
 	{ cat "$WORK/out"; echo "FAIL: full run"; exit 1; }
 "$DTPIPE" --plan "$WORK/p.ini" --threads 1 --quiet --steps 3 --checkpoint-dir "$WORK/ck" \
 	--dump "$WORK/half" >"$WORK/out" 2>&1 || { cat "$WORK/out"; echo "FAIL: first half"; exit 1; }
 for s in 0 1 2; do
-	test -s "$WORK/ck/stage-$s.ckpt" || { echo "FAIL: no checkpoint for stage $s"; exit 1; }
+	test -s "$WORK/ck/step-00000003/stage-$s.safetensors" || { echo "FAIL: no part of stage $s"; exit 1; }
 done
-test ! -e "$WORK/ck/stage-0.ckpt.tmp"
+test -s "$WORK/ck/step-00000003/manifest.json" && test "$(cat "$WORK/ck/latest")" = step-00000003 ||
+	{ ls -R "$WORK/ck"; echo "FAIL: no manifest or latest pointer"; exit 1; }
+test -z "$(find "$WORK/ck" -name '*.tmp*')" || { ls -R "$WORK/ck"; echo "FAIL: temporary files left"; exit 1; }
 "$DTPIPE" --plan "$WORK/p.ini" --threads 1 --quiet --steps 6 --checkpoint-dir "$WORK/ck" --resume \
 	--dump "$WORK/half" >"$WORK/out" 2>&1 || { cat "$WORK/out"; echo "FAIL: resumed half"; exit 1; }
 cmp "$WORK/full/losses" "$WORK/half/losses" || { echo "FAIL: resumed losses differ"; exit 1; }
@@ -41,33 +45,39 @@ test "$(wc -l < "$WORK/cos/losses")" -eq 16 || { cat "$WORK/cos/losses"; echo "F
 cmp "$WORK/cos/losses" "$WORK/tot/losses" || { echo "FAIL: cosine to the end != total_steps = 16"; exit 1; }
 echo "ok: cosine to the end of 16 steps == total_steps = 16, bit for bit"
 
-# another split of the same model: refused, naming what differs, exit 2
-write_plan "$WORK/q.ini" "mlp:12-24-24-24-4" "$WORK/rec" 1f1b no tcp "$optim" 0-1 2 3
+# other training settings (another seed) for the same model: refused, naming
+# what differs, exit 2
+write_plan "$WORK/q.ini" "mlp:12-24-24-24-4" "$WORK/rec" 1f1b no tcp "$opta" 0-1 2 3
+sed -i 's/^seed = 11$/seed = 12/' "$WORK/q.ini"
 set +e
 "$DTPIPE" --plan "$WORK/q.ini" --threads 1 --quiet --checkpoint-dir "$WORK/ck" --resume >"$WORK/out" 2>&1
 rc=$?
 set -e
 test "$rc" -eq 2 || { cat "$WORK/out"; echo "FAIL: mismatched checkpoint gave exit $rc, want 2"; exit 1; }
-grep -q "ckpt: made \(for stage\|with another plan\)" "$WORK/out" || { cat "$WORK/out"; echo "FAIL: no clear message"; exit 1; }
+grep -q "another training settings.*seed=11.*seed=12" "$WORK/out" || { cat "$WORK/out"; echo "FAIL: no clear message"; exit 1; }
 echo "ok: mismatched checkpoint refused (exit 2)"
 
 # another model: refused
-write_plan "$WORK/r.ini" "mlp:12-24-20-24-4" "$WORK/rec" 1f1b no tcp "$optim" 0 1-2 3
+write_plan "$WORK/r.ini" "mlp:12-24-20-24-4" "$WORK/rec" 1f1b no tcp "$opta" 0 1-2 3
 set +e
 "$DTPIPE" --plan "$WORK/r.ini" --threads 1 --quiet --checkpoint-dir "$WORK/ck" --resume >"$WORK/out" 2>&1
 rc=$?
 set -e
-test "$rc" -eq 2 && grep -q "made for model" "$WORK/out" ||
+test "$rc" -eq 2 && grep -q "another model" "$WORK/out" ||
 	{ cat "$WORK/out"; echo "FAIL: checkpoint of another model: exit $rc"; exit 1; }
 echo "ok: checkpoint of another model refused (exit 2)"
-# a corrupt checkpoint (one byte of the parameters flipped): refused, exit 2
-size=$(wc -c < "$WORK/ck/stage-1.ckpt")
-printf '\377' | dd of="$WORK/ck/stage-1.ckpt" bs=1 seek=$((size - 5)) conv=notrunc 2>/dev/null
+# a corrupt checkpoint (one byte of the data flipped) and none older: refused,
+# naming the file and the tensor, exit 2
+f="$WORK/ck/step-00000006/stage-1.safetensors"
+size=$(wc -c < "$f")
+printf '\377' | dd of="$f" bs=1 seek=$((size - 5)) conv=notrunc 2>/dev/null
+rm -rf "$WORK/ck/step-00000003"
 set +e
 "$DTPIPE" --plan "$WORK/p.ini" --threads 1 --quiet --steps 8 --checkpoint-dir "$WORK/ck" --resume >"$WORK/out" 2>&1
 rc=$?
 set -e
-test "$rc" -eq 2 && grep -q "stage-1.ckpt: truncated or corrupt" "$WORK/out" ||
+test "$rc" -eq 2 && grep -q "stage-1.safetensors: tensor \"unit\.2\..*CRC-32C mismatch" "$WORK/out" &&
+	grep -q "holds no complete checkpoint that checks" "$WORK/out" ||
 	{ cat "$WORK/out"; echo "FAIL: corrupt checkpoint: exit $rc"; exit 1; }
 echo "ok: corrupt checkpoint refused (exit 2)"
 echo PASS

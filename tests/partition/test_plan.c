@@ -81,6 +81,7 @@ static void test_load_mlp(void **state)
 	assert_int_equal(p.loader_budget_bytes, 8 << 20);
 	assert_string_equal(p.checkpoint_dir, "ckpt");
 	assert_int_equal(p.checkpoint_every, 500);
+	assert_int_equal(p.checkpoint_keep, 3);   /* the default */
 	assert_string_equal(p.transport, "tcp");
 	assert_int_equal(p.base_port, 31000);
 	assert_int_equal(p.num_stages, 3);
@@ -265,6 +266,7 @@ static void assert_same_plan(const struct dtp_plan *a, const struct dtp_plan *b)
 	assert_int_equal(a->shuffle_window, b->shuffle_window);
 	assert_string_equal(a->checkpoint_dir, b->checkpoint_dir);
 	assert_int_equal(a->checkpoint_every, b->checkpoint_every);
+	assert_int_equal(a->checkpoint_keep, b->checkpoint_keep);
 	assert_string_equal(a->transport, b->transport);
 	assert_int_equal(a->base_port, b->base_port);
 	assert_int_equal(a->gid_index, b->gid_index);
@@ -317,6 +319,7 @@ static void test_write_roundtrip(void **state)
 	p.seed = UINT64_MAX;
 	p.ib_port = 2;
 	p.verbs_blocking = 1;
+	p.checkpoint_keep = 7;
 	roundtrip(&p);
 	/* the verbs keys parse, and port 0 (ports count from 1) is refused */
 	assert_int_equal(dtp_plan_parse_string(

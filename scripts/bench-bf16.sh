@@ -1,0 +1,75 @@
+#!/bin/sh
+# bf16 against fp32 on the model core (issue 13): dtpipe-bench-model in both
+# precisions, 1 and 2 threads, OpenBLAS's default kernel for this CPU
+# (OPENBLAS_CORETYPE unset), beside its reference rows measured in the same
+# run on exactly the model's matmul shapes: OpenBLAS sgemm, oneDNN matmul
+# fp32 and oneDNN matmul bf16 (bf16 operands, fp32 accumulation). The best
+# reference of a precision is the machine's limit for it.
+#
+#   scripts/bench-bf16.sh [BUILDDIR]
+#   env: CASES (default "mlp gpt gpt2s"), THREADS (default "1 2"), RUNS (default 3),
+#        STEPS (default 10), GPT2S_STEPS (default 2)
+# Run it on a quiet machine; each cell is the median over RUNS of each run's
+# best step.
+set -eu
+SRCDIR=$(cd "$(dirname "$0")/.." && pwd)
+BUILDDIR=${1:-$SRCDIR/build}
+BENCH=$BUILDDIR/tools/dtpipe-bench-model
+CASES=${CASES:-mlp gpt gpt2s}
+THREADS=${THREADS:-1 2}
+RUNS=${RUNS:-3}
+STEPS=${STEPS:-10}
+GPT2S_STEPS=${GPT2S_STEPS:-2}
+[ -x "$BENCH" ] || { echo "bench-bf16.sh: build $BENCH first" >&2; exit 2; }
+OUT=$(mktemp)
+trap 'rm -f "$OUT"' EXIT
+run=1
+while [ "$run" -le "$RUNS" ]; do
+	for c in $CASES; do
+		for th in $THREADS; do
+			for p in fp32 bf16; do
+				env -u OPENBLAS_CORETYPE OPENBLAS_NUM_THREADS="$th" "$BENCH" --case "$c" \
+					--precision "$p" --steps "$STEPS" --gpt2s-steps "$GPT2S_STEPS" >>"$OUT"
+				# PyTorch 1.13 beside it (bf16: its CPU autocast)
+				env -u OPENBLAS_CORETYPE OMP_WAIT_POLICY=passive /usr/bin/python3 \
+					"$SRCDIR/scripts/bench_model_torch.py" --case "$c" --threads "$th" \
+					--precision "$p" --steps "$STEPS" --gpt2s-steps "$GPT2S_STEPS" \
+					>>"$OUT" 2>/dev/null || echo "bench-bf16.sh: PyTorch $c $p skipped" >&2
+			done
+		done
+	done
+	run=$((run + 1))
+done
+echo "# raw lines"
+cat "$OUT"
+echo
+echo "# medians over $RUNS run(s); GFLOP/s = matmul FLOPs / best step (attention's T x T"
+echo "# scores counted in full); limit = the best reference of the precision"
+awk '
+function kv(k,   i, a) { for (i = 1; i <= NF; i++) { split($i, a, "="); if (a[1] == k) return a[2] } return "" }
+function med(v,   a, n, i, j, t) {
+	n = split(v, a, " ")
+	if (n == 0) return 0
+	for (i = 2; i <= n; i++) { t = a[i] + 0; for (j = i - 1; j >= 1 && a[j] + 0 > t; j--) a[j + 1] = a[j]; a[j + 1] = t }
+	return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+}
+function add(arr, k, x) { arr[k] = (k in arr) ? arr[k] " " x : x }
+/^case=/ && kv("core") ~ /^torch/ {
+	add(tms, kv("case") "@" kv("threads") SUBSEP kv("precision"), kv("step_ms_best")); next
+}
+/^case=/ {
+	k = kv("case") "@" kv("threads"); p = kv("precision"); core[k] = kv("core")
+	if (!(k in seen)) { seen[k] = 1; order[++n] = k }
+	add(ms, k SUBSEP p, kv("step_ms_best")); add(g, k SUBSEP p, kv("model_gflops"))
+	add(sg, k SUBSEP p, kv("sgemm_gflops")); add(f32, k SUBSEP p, kv("onednn_f32_gflops"))
+	add(b16, k SUBSEP p, kv("onednn_bf16_gflops")); add(rl, k SUBSEP p, kv("ratio_limit"))
+}
+END {
+	printf "| case | threads | OpenBLAS kernel | sgemm | oneDNN fp32 | oneDNN bf16 | fp32 step ms | fp32 GFLOP/s | fp32 / limit | bf16 step ms | bf16 GFLOP/s | bf16 / limit | bf16 speed-up | PyTorch fp32 ms | PyTorch bf16 autocast ms |\n"
+	printf "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n"
+	for (i = 1; i <= n; i++) {
+		k = order[i]; split(k, q, "@")
+		a = med(ms[k, "fp32"]); b = med(ms[k, "bf16"])
+		printf "| %s | %s | %s | %.1f | %.1f | %.1f | %.1f | %.1f | %.2f | %.1f | %.1f | %.2f | %.2fx | %.1f | %.1f |\n", q[1], q[2], core[k], med(sg[k, "fp32"] " " sg[k, "bf16"]), med(f32[k, "fp32"] " " f32[k, "bf16"]), med(b16[k, "fp32"] " " b16[k, "bf16"]), a, med(g[k, "fp32"]), med(rl[k, "fp32"]), b, med(g[k, "bf16"]), med(rl[k, "bf16"]), (b > 0 ? a / b : 0), med(tms[k, "fp32"]), med(tms[k, "bf16"])
+	}
+}' "$OUT"

@@ -1,0 +1,163 @@
+/* fp32 <-> bf16 conversions (bf16.h). Runtime dispatch: the CPU's
+ * AVX512_BF16 vcvtne2ps2bf16 (32 floats per instruction) where it has one,
+ * otherwise the portable loop, which gcc vectorizes (DTP_VEC_CLONES: AVX2 on
+ * x86-64-v3) and which gives the same bits (bf16.h). */
+#include "config.h"
+#include "model/bf16.h"
+#include "model/model.h"
+#include "model/vecmath.h"
+
+#if defined(__x86_64__) && defined(__GNUC__) && __GNUC__ >= 10
+#include <immintrin.h>
+#define DTP_BF16_X86 1
+#endif
+
+int dtp_bf16_native(void)
+{
+#ifdef DTP_BF16_X86
+	return __builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("avx512bw");
+#else
+	return 0;
+#endif
+}
+
+/* the bf16 bits of the fp32 bits u: a branch-free form of dtp_bf16_of, so
+ * the loops calling it vectorize */
+static inline uint32_t bf16_bits(uint32_t u)
+{
+	uint32_t e = u & 0x7f800000u, r = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
+	uint32_t special = (u >> 16) | ((u & 0x007fffffu) ? 0x40u : 0u);
+
+	r = e == 0x7f800000u ? special : r;
+	return e == 0 ? (u >> 16) & 0x8000u : r;
+}
+
+DTP_VEC_CLONES
+void dtp_bf16_from_f32_portable(uint16_t *dst, const float *src, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		uint32_t u;
+
+		memcpy(&u, &src[i], sizeof(u));
+		dst[i] = (uint16_t)bf16_bits(u);
+	}
+}
+
+DTP_VEC_CLONES
+void dtp_bf16_round_portable(float *x, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		uint32_t u;
+
+		memcpy(&u, &x[i], sizeof(u));
+		u = bf16_bits(u) << 16;
+		memcpy(&x[i], &u, sizeof(u));
+	}
+}
+
+DTP_VEC_CLONES
+void dtp_bf16_to_f32(float *dst, const uint16_t *src, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		uint32_t u = (uint32_t)src[i] << 16;
+
+		memcpy(&dst[i], &u, sizeof(u));
+	}
+}
+
+#ifdef DTP_BF16_X86
+/* 32 floats per vcvtne2ps2bf16 (the second operand fills the low half) */
+__attribute__((target("avx512f,avx512bw,avx512bf16")))
+static size_t from_f32_avx512(uint16_t *dst, const float *src, size_t n)
+{
+	size_t i = 0;
+
+	for (; i + 32 <= n; i += 32) {
+		__m512 lo = _mm512_loadu_ps(src + i), hi = _mm512_loadu_ps(src + i + 16);
+		__m512bh h = _mm512_cvtne2ps_pbh(hi, lo);
+
+		_mm512_storeu_si512((void *)(dst + i), (__m512i)h);
+	}
+	return i;
+}
+
+/* the same, widened back to fp32 in place: bf16 bits in the top halves */
+__attribute__((target("avx512f,avx512bw,avx512bf16")))
+static size_t round_avx512(float *x, size_t n)
+{
+	size_t i = 0;
+
+	for (; i + 32 <= n; i += 32) {
+		__m512 lo = _mm512_loadu_ps(x + i), hi = _mm512_loadu_ps(x + i + 16);
+		__m512i h = (__m512i)_mm512_cvtne2ps_pbh(hi, lo);
+		__m512i z = _mm512_setzero_si512();
+		/* interleave zeros below each bf16: unpack works per 128-bit lane,
+		 * so permute the words into lane order first */
+		__m512i idx = _mm512_set_epi64(7, 3, 6, 2, 5, 1, 4, 0);
+		__m512i hp = _mm512_permutexvar_epi64(idx, h);
+
+		_mm512_storeu_si512((void *)(x + i), _mm512_unpacklo_epi16(z, hp));
+		_mm512_storeu_si512((void *)(x + i + 16), _mm512_unpackhi_epi16(z, hp));
+	}
+	return i;
+}
+#endif
+
+void dtp_bf16_from_f32(uint16_t *dst, const float *src, size_t n)
+{
+	size_t i = 0;
+
+#ifdef DTP_BF16_X86
+	if (dtp_bf16_native())
+		i = from_f32_avx512(dst, src, n);
+#endif
+	dtp_bf16_from_f32_portable(dst + i, src + i, n - i);
+}
+
+void dtp_bf16_round(float *x, size_t n)
+{
+	size_t i = 0;
+
+#ifdef DTP_BF16_X86
+	if (dtp_bf16_native())
+		i = round_avx512(x, n);
+#endif
+	dtp_bf16_round_portable(x + i, n - i);
+}
+
+/* in place, through a small buffer per chunk: chunk i's bf16 (bytes 2i..)
+ * never reaches the floats still to read (bytes 4i + 4 CHUNK..) */
+#define CHUNK 256
+
+void dtp_bf16_pack(void *buf, size_t n)
+{
+	uint16_t tmp[CHUNK];
+	char *b = buf;
+
+	for (size_t i = 0; i < n; i += CHUNK) {
+		size_t k = n - i < CHUNK ? n - i : CHUNK;
+		float f[CHUNK];
+
+		memcpy(f, b + i * sizeof(float), k * sizeof(float));
+		dtp_bf16_from_f32(tmp, f, k);
+		memcpy(b + i * sizeof(uint16_t), tmp, k * sizeof(uint16_t));
+	}
+}
+
+/* from the top down: chunk i's floats (bytes 4i..) never reach the bf16
+ * values still to read (below byte 2i) */
+void dtp_bf16_unpack(void *buf, size_t n)
+{
+	uint16_t tmp[CHUNK];
+	char *b = buf;
+
+	for (size_t end = n; end > 0;) {
+		size_t k = end < CHUNK ? end : CHUNK, i = end - k;
+		float f[CHUNK];
+
+		memcpy(tmp, b + i * sizeof(uint16_t), k * sizeof(uint16_t));
+		dtp_bf16_to_f32(f, tmp, k);
+		memcpy(b + i * sizeof(float), f, k * sizeof(float));
+		end = i;
+	}
+}

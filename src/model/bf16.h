@@ -1,0 +1,55 @@
+/* bf16 <-> fp32 conversions for the mixed-precision path (bf16.c).
+ *
+ * bf16 is the top half of an IEEE fp32: sign, the 8 exponent bits, 7
+ * mantissa bits. fp32 -> bf16 rounds to nearest, ties to even, with the
+ * semantics of AVX512_BF16's vcvtne2ps2bf16 (Intel SDM
+ * convert_fp32_to_bfloat16): a zero or denormal input gives a zero of its
+ * sign, infinities stay infinite, a NaN stays a NaN with its quiet bit set,
+ * and a finite value that rounds past the largest bf16 becomes infinite.
+ * The AVX-512 path and the portable one give the same bits (checked by
+ * tests/model/test_model_bf16), so a run's results do not depend on which
+ * the CPU takes. Internal to src/model. */
+#ifndef DTP_MODEL_BF16_H
+#define DTP_MODEL_BF16_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+/* one value, the reference every vector path matches */
+static inline uint16_t dtp_bf16_of(float x)
+{
+	uint32_t u;
+
+	memcpy(&u, &x, sizeof(u));
+	if ((u & 0x7f800000u) == 0)              /* zero or denormal: signed zero */
+		return (uint16_t)((u >> 16) & 0x8000u);
+	if ((u & 0x7f800000u) == 0x7f800000u)    /* inf stays, NaN made quiet */
+		return (uint16_t)((u >> 16) | ((u & 0x007fffffu) ? 0x40u : 0u));
+	u += 0x7fffu + ((u >> 16) & 1u);
+	return (uint16_t)(u >> 16);
+}
+
+static inline float dtp_f32_of_bf16(uint16_t h)
+{
+	uint32_t u = (uint32_t)h << 16;
+	float x;
+
+	memcpy(&x, &u, sizeof(x));
+	return x;
+}
+
+/* src (n) fp32 -> dst (n) bf16; AVX512_BF16 where the CPU has it */
+void dtp_bf16_from_f32(uint16_t *dst, const float *src, size_t n);
+/* src (n) bf16 -> dst (n) fp32 (exact) */
+void dtp_bf16_to_f32(float *dst, const uint16_t *src, size_t n);
+/* x (n) = the fp32 value of bf16(x): x rounded to bf16's precision in place
+ * (what crosses a unit boundary in bf16 mode) */
+void dtp_bf16_round(float *x, size_t n);
+/* the portable paths alone (the tests compare them with the dispatched ones) */
+void dtp_bf16_from_f32_portable(uint16_t *dst, const float *src, size_t n);
+void dtp_bf16_round_portable(float *x, size_t n);
+/* 1 when the conversions above take the AVX512_BF16 instructions */
+int dtp_bf16_native(void);
+
+#endif

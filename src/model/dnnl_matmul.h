@@ -1,0 +1,46 @@
+/* bf16 matmuls of a stage's linear layers on oneDNN (dnnl_matmul.c): bf16
+ * operands, fp32 accumulation and fp32 output. One engine per stage model,
+ * created at stage set-up with every primitive the stage's shapes need (none
+ * is created on the hot path). Internal to src/model. */
+#ifndef DTP_MODEL_DNNL_MATMUL_H
+#define DTP_MODEL_DNNL_MATMUL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/base.h"
+
+struct dtp_pool;
+struct dtp_bf16_mm;
+
+/* An engine for a stage whose parameters are params (n_params floats), whose
+ * linear layers see at most max_rows rows. Threads: with a pool (size >= 2)
+ * each matmul's output rows are shared over the pool's participants and
+ * every participant runs its own primitive on one oneDNN (OpenMP) thread;
+ * without one, the caller runs it on nthr OpenMP threads. 0 or -errno (with
+ * a message; -ENOTSUP when built without oneDNN). */
+int dtp_bf16_mm_create(struct dtp_pool *pool, int nthr, const float *params, size_t n_params,
+		       int max_rows, struct dtp_bf16_mm **out, struct dtp_err *err);
+void dtp_bf16_mm_destroy(struct dtp_bf16_mm *e);
+/* Set-up: the primitives of one linear layer with input width IC and output
+ * width OC (forward, weight gradient, input gradient); fwd_sum: its forward
+ * accumulates onto C (a bias or residual put there first). Repeated shapes
+ * share them. */
+int dtp_bf16_mm_prepare(struct dtp_bf16_mm *e, int IC, int OC, int fwd_sum,
+			struct dtp_err *err);
+/* The bf16 copy of every parameter, from params (after they changed) */
+void dtp_bf16_mm_load_weights(struct dtp_bf16_mm *e);
+/* that copy (n_params values), for an optimizer refreshing it as it updates */
+uint16_t *dtp_bf16_mm_weights(struct dtp_bf16_mm *e);
+/* in (N,IC), w (OC,IC) inside params -> out (N,OC) = in w^T (+ out if sum) */
+void dtp_bf16_linear_forward(struct dtp_bf16_mm *e, float *out, const float *in,
+			     const float *w, int N, int IC, int OC, int sum);
+/* dout (N,OC), in (N,IC), w (OC,IC) -> dw (OC,IC) += dout^T in,
+ * din (N,IC) = dout w (skipped when din is NULL) */
+void dtp_bf16_linear_backward(struct dtp_bf16_mm *e, float *din, float *dw,
+			      const float *dout, const float *in, const float *w, int N,
+			      int IC, int OC);
+/* the implementation oneDNN picked for the forward of (IC, OC), for benchmarks */
+const char *dtp_bf16_mm_impl(const struct dtp_bf16_mm *e, int IC, int OC);
+
+#endif

@@ -1,0 +1,38 @@
+/* The precision setting's names and whether this build can run it. */
+#include "config.h"
+#include "model/model.h"
+
+#include <errno.h>
+#include <string.h>
+
+int dtp_precision_parse(const char *text, enum dtp_precision *out, struct dtp_err *err)
+{
+	if (text && !strcmp(text, "fp32")) {
+		*out = DTP_PRECISION_FP32;
+		return 0;
+	}
+	if (text && !strcmp(text, "bf16")) {
+		*out = DTP_PRECISION_BF16;
+		return 0;
+	}
+	return dtp_errf_input(err, -EINVAL, "precision '%s': use fp32 or bf16", text ? text : "");
+}
+
+const char *dtp_precision_name(enum dtp_precision p)
+{
+	return p == DTP_PRECISION_BF16 ? "bf16" : "fp32";
+}
+
+int dtp_precision_check(enum dtp_precision p, struct dtp_err *err)
+{
+#ifndef DTP_HAVE_ONEDNN
+	if (p == DTP_PRECISION_BF16)
+		return dtp_errf_input(err, -ENOTSUP,
+				      "precision = bf16 needs oneDNN, and this dtpipe was built without "
+				      "it: install libdnnl-dev and re-run configure (or use precision = "
+				      "fp32)");
+#endif
+	(void)err;
+	return p == DTP_PRECISION_FP32 || p == DTP_PRECISION_BF16 ? 0 :
+	       dtp_errf_input(err, -EINVAL, "unknown precision %d: use fp32 or bf16", (int)p);
+}

@@ -1,0 +1,277 @@
+/* A running stage's side of the layout-free checkpoints (ckpt_run.h): which
+ * facts of the run a checkpoint records, which arrays a stage writes and
+ * reads (its units' parameters and optimizer state, named per unit and role),
+ * and the data positions. The files, the manifest and their checks are the
+ * store's (ckpt_store.c, ckpt_load.c); the completion message is ctrl.c's. */
+#include "config.h"
+#include "pipeline/ckpt_run.h"
+#include "pipeline/ctrl.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define POS_INPUTS "train.inputs"
+#define POS_TARGETS "train.targets"
+
+/* The arrays a checkpoint holds for this stage: the parameters, then the
+ * optimizer's state arrays (momentum; or Adam's m then v), each with the
+ * parameters' layout. Returns how many (at most 3). */
+static int stage_arrays(const struct dtp_stage *st, const char **roles, float **arrays)
+{
+	size_t np = dtp_stage_model_num_params(st->model), ns;
+	float *state = dtp_optim_state(st->optim, &ns);
+	int n = 0;
+
+	roles[n] = DTP_CKPT_ROLE_PARAM;
+	arrays[n++] = dtp_stage_model_params(st->model);
+	if (st->plan->optim.kind == DTP_OPTIM_ADAMW && ns == 2 * np) {
+		roles[n] = DTP_CKPT_ROLE_ADAM_M;
+		arrays[n++] = state;
+		roles[n] = DTP_CKPT_ROLE_ADAM_V;
+		arrays[n++] = state + np;
+	} else if (ns == np) {
+		roles[n] = DTP_CKPT_ROLE_MOMENTUM;
+		arrays[n++] = state;
+	}
+	return n;
+}
+
+void dtp_stage_ckpt_info(const struct dtp_stage *st, struct dtp_ckpt_info *in)
+{
+	const struct dtp_plan *p = st->plan;
+	const struct dtp_optim_config *o = &p->optim;
+	int adam = o->kind == DTP_OPTIM_ADAMW;
+
+	memset(in, 0, sizeof(*in));
+	dtp_model_spec_format(&p->model, in->model, sizeof(in->model));
+	snprintf(in->optimizer, sizeof(in->optimizer), "%s", adam ? "adamw" : "sgd");
+	/* %.9g gives back every float exactly; the cosine decay's length is the
+	 * plan's total_steps, or the run's steps when it decays to the end */
+	snprintf(in->optim_settings, sizeof(in->optim_settings),
+		 "lr=%.9g momentum=%.9g beta1=%.9g beta2=%.9g eps=%.9g weight_decay=%.9g "
+		 "clip_norm=%.9g warmup_steps=%ld total_steps=%ld min_lr_ratio=%.9g "
+		 "cosine_to_end=%d",
+		 (double)o->lr, (double)o->momentum, (double)o->beta1, (double)o->beta2,
+		 (double)o->eps, (double)o->weight_decay, (double)o->clip_norm, o->warmup_steps,
+		 o->total_steps, (double)o->min_lr_ratio, p->cosine_to_end);
+	/* what changes the numbers; not how long to run, where to write, how
+	 * often, nor the layout (stages, cuts, transport, schedule, threads,
+	 * recompute, which the bit-identity tests show change nothing) */
+	if (snprintf(in->training, sizeof(in->training),
+		     "micro_batch=%d micro_batches=%d seed=%" PRIu64
+		     " shuffle_window=%d nonfinite=%s precision=%s train=%s test=%s",
+		     p->micro_batch, p->micro_batches, p->seed, p->shuffle_window,
+		     p->skip_nonfinite ? "skip" : "stop", dtp_precision_name(p->precision),
+		     p->train_path,
+		     p->test_path) >= (int)sizeof(in->training))
+		dtp_debug("checkpoint: the training settings are cut to %zu bytes",
+			  sizeof(in->training) - 1);
+	/* the loaders' shuffles are counter-based (dtp_rng(seed, stream)): the
+	 * seed and the data positions are the whole random state */
+	snprintf(in->rng, sizeof(in->rng), "dtp_rng seed=%" PRIu64 " streams=epoch", p->seed);
+}
+
+static void loader_pos(struct dtp_loader *l, const char *name, struct dtp_ckpt_pos *out)
+{
+	struct dtp_loader_pos pos;
+
+	dtp_loader_tell(l, &pos);
+	snprintf(out->name, sizeof(out->name), "%s", name);
+	out->epoch = pos.epoch;
+	out->sample = pos.sample;
+}
+
+static int write_part(struct dtp_stage *st, const char *dir, long ck_step, struct dtp_err *err)
+{
+	const char *roles[3];
+	float *arrays[3];
+	struct dtp_ckpt_part *part;
+	int n = stage_arrays(st, roles, arrays), r;
+
+	r = dtp_ckpt_part_begin(dir, ck_step, st->s, &part, err);
+	if (r)
+		return r;
+	for (int u = st->first_unit; u < st->last_unit; u++) {
+		size_t off = dtp_stage_model_unit_offset(st->model, u);
+
+		for (int a = 0; a < n; a++) {
+			r = dtp_ckpt_part_add_unit(part, &st->plan->model, u, roles[a],
+						   arrays[a] + off, err);
+			if (r) {
+				dtp_ckpt_part_abort(part);
+				return r;
+			}
+		}
+	}
+	return dtp_ckpt_part_commit(part, err);
+}
+
+int dtp_stage_ckpt_save(struct dtp_stage *st, const char *dir, long step, int keep,
+			struct dtp_err *err)
+{
+	struct dtp_ckpt_done done = { .failed_stage = -1 };
+	struct dtp_ckpt_info info;
+	struct dtp_err werr = { 0 };
+	long ck_step = step + 1;
+	int r = write_part(st, dir, ck_step, &werr);
+
+	if (st->is_first && st->train_in) {
+		struct dtp_ckpt_pos pos;
+
+		loader_pos(st->train_in, POS_INPUTS, &pos);
+		done.in_epoch = pos.epoch;
+		done.in_sample = pos.sample;
+	}
+	/* the outcome goes on also when this part failed, so that the stages
+	 * after this one stop with the reason instead of a lost link */
+	if (dtp_ctrl_ckpt_gather(st, step, r == 0, &done, err) != 0 && r == 0)
+		return err->code;
+	if (r) {
+		*err = werr;
+		dtp_err_prefix(err, "stage %d: checkpoint of step %ld: ", st->s, ck_step);
+		return r;
+	}
+	if (done.failed_stage >= 0)
+		return dtp_errf_runtime(err, -EIO,
+					"stage %d: stage %d could not write its part of the checkpoint of step %ld (its message says why); the checkpoints before it stay",
+					st->s, done.failed_stage, ck_step);
+	if (!st->is_last)
+		return 0;
+	dtp_stage_ckpt_info(st, &info);
+	info.step = ck_step;
+	info.n_pos = 2;
+	info.pos[0] = (struct dtp_ckpt_pos){ .epoch = done.in_epoch, .sample = done.in_sample };
+	snprintf(info.pos[0].name, sizeof(info.pos[0].name), "%s", POS_INPUTS);
+	loader_pos(st->train_tgt, POS_TARGETS, &info.pos[1]);
+	r = dtp_ckpt_finish(dir, &info, st->total_units, st->K, keep, err);
+	if (r)
+		dtp_err_prefix(err, "stage %d: ", st->s);
+	return r;
+}
+
+/* The complete (manifest-holding) checkpoints newer than `step` were skipped
+ * as corrupt; the resumed run will write those steps again, and the store
+ * never overwrites a complete checkpoint: move each aside, whole, to
+ * step-NNNNNNNN.corrupt[-N] (a name the store ignores) for a person to look at. */
+static int move_aside_newer(const char *dir, long step, struct dtp_err *err)
+{
+	char sdir[DTP_PLAN_PATH_MAX + 32], mpath[DTP_PLAN_PATH_MAX + 64], aside[DTP_PLAN_PATH_MAX + 64];
+	long *steps;
+	int n, r = dtp_ckpt_list_steps(dir, &steps, &n, err);
+
+	for (int i = 0; r == 0 && i < n && steps[i] > step; i++) {
+		if (dtp_ckpt_step_dir(sdir, sizeof(sdir), dir, steps[i]) != 0)
+			continue;
+		snprintf(mpath, sizeof(mpath), "%s/%s", sdir, DTP_CKPT_MANIFEST);
+		if (access(mpath, F_OK) != 0)
+			continue;     /* incomplete: its files are simply written again */
+		snprintf(aside, sizeof(aside), "%s.corrupt", sdir);
+		for (int k = 1; access(aside, F_OK) == 0 && k < 1000; k++)
+			snprintf(aside, sizeof(aside), "%s.corrupt-%d", sdir, k);
+		if (rename(sdir, aside) != 0)
+			r = dtp_errf_runtime(err, -errno,
+					     "cannot move the corrupt checkpoint %s aside to %s: %s; move it away by hand",
+					     sdir, aside, strerror(errno));
+		else
+			dtp_warn("the corrupt checkpoint %s is moved aside to %s (not deleted)", sdir,
+				 aside);
+	}
+	free(steps);
+	return r;
+}
+
+int dtp_stage_ckpt_choose(struct dtp_stage *st, const char *dir, long *step,
+			  struct dtp_err *err)
+{
+	struct dtp_ckpt_info want;
+	struct dtp_ckpt *c;
+	long before = LONG_MAX;
+	int r;
+
+	dtp_stage_ckpt_info(st, &want);
+	for (;;) {
+		struct dtp_err verr = { 0 };
+
+		r = dtp_ckpt_find(dir, before, &c, err);
+		if (r == -ENOENT)
+			return dtp_errf_input(err, -ENOENT,
+					      "--resume: %s holds no complete checkpoint%s: run without --resume to start afresh",
+					      dir, before == LONG_MAX ? "" : " that checks");
+		if (r)
+			return r;
+		before = dtp_ckpt_get_info(c)->step;
+		/* every byte now, so that the stages never load half a checkpoint */
+		r = dtp_ckpt_verify(c, &verr);
+		if (r == -EBADMSG) {
+			dtp_warn("checkpoint step %ld skipped (left as it is): %s", before, verr.msg);
+			dtp_ckpt_close(c);
+			continue;
+		}
+		if (r) {
+			*err = verr;
+			break;
+		}
+		r = dtp_ckpt_compatible(dtp_ckpt_get_info(c), &want, dtp_ckpt_dir(c), err);
+		if (r == 0)
+			*step = before;
+		break;
+	}
+	dtp_ckpt_close(c);
+	if (r == 0)
+		r = move_aside_newer(dir, *step, err);
+	return r;
+}
+
+/* seek loader l to the position called `name` in the checkpoint */
+static int seek_to(const struct dtp_ckpt *c, struct dtp_loader *l, const char *name,
+		   struct dtp_err *err)
+{
+	const struct dtp_ckpt_info *in = dtp_ckpt_get_info(c);
+	struct dtp_loader_pos pos;
+
+	for (int i = 0; i < in->n_pos; i++) {
+		if (strcmp(in->pos[i].name, name) != 0)
+			continue;
+		pos.epoch = in->pos[i].epoch;
+		pos.sample = in->pos[i].sample;
+		return dtp_loader_seek(l, &pos, err);
+	}
+	return dtp_errf_input(err, -EBADMSG, "checkpoint %s: no data position \"%s\" in its manifest",
+			      dtp_ckpt_dir(c), name);
+}
+
+int dtp_stage_ckpt_load(struct dtp_stage *st, const char *dir, long step, struct dtp_err *err)
+{
+	struct dtp_ckpt_info want;
+	struct dtp_ckpt *c;
+	const char *roles[3];
+	float *arrays[3];
+	int n = stage_arrays(st, roles, arrays), r;
+
+	r = dtp_ckpt_open(dir, step, &c, err);
+	if (r)
+		goto out_prefix;
+	dtp_stage_ckpt_info(st, &want);
+	r = dtp_ckpt_compatible(dtp_ckpt_get_info(c), &want, dtp_ckpt_dir(c), err);
+	for (int u = st->first_unit; r == 0 && u < st->last_unit; u++) {
+		size_t off = dtp_stage_model_unit_offset(st->model, u);
+
+		for (int a = 0; r == 0 && a < n; a++)
+			r = dtp_ckpt_read_unit(c, &st->plan->model, u, roles[a], arrays[a] + off,
+					       err);
+	}
+	if (r == 0 && st->train_in)
+		r = seek_to(c, st->train_in, POS_INPUTS, err);
+	if (r == 0 && st->train_tgt && st->train_tgt != st->train_in)
+		r = seek_to(c, st->train_tgt, POS_TARGETS, err);
+	dtp_ckpt_close(c);
+out_prefix:
+	if (r)
+		dtp_err_prefix(err, "stage %d: resuming from step %ld: ", st->s, step);
+	return r;
+}

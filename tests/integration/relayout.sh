@@ -1,0 +1,161 @@
+#!/bin/sh
+# Layout-free checkpoints (issue 11): a run trained to a checkpoint under one
+# layout and resumed under another (1, 2, 3 or 4 stages, other cuts, GPipe or
+# 1F1B, tcp or shm) ends with the losses and weights of the run that was never
+# interrupted, bit for bit, for the mlp (SGD with momentum) and the gpt
+# (AdamW). One BLAS thread per stage everywhere (--threads 1): OpenBLAS's
+# Haswell kernel, which the environment forces, sums by thread count.
+# Then the refusals: a corrupt newest checkpoint falls back to the one before
+# it (and still ends bit-identical), a checkpoint of another model is refused
+# with exit 2, a flipped digit of the step or of a data position breaks the
+# manifest's checksum and is refused.
+. "$DTP_SRCDIR/tests/integration/lib.sh"
+
+"$MKDATA" records "$WORK/rec" 240 40 12 4 7
+"$MKDATA" tokens "$WORK/tok" 6000 800 32 7
+
+# layout NAME -> sched tr units... (5 layouts: K = 1..4, other cuts for K = 4
+# is impossible with 4 units, so the gpt's 4 units get 0 1 2 3 and the mlp's
+# K = 4 uses the same cuts as well; K = 2 and 3 differ in cuts from each other)
+layout() {
+	case $1 in
+	k1) echo "gpipe tcp 0-3" ;;
+	k2) echo "1f1b shm 0-2 3" ;;
+	k3) echo "gpipe tcp 0 1-2 3" ;;
+	k4) echo "1f1b tcp 0 1 2 3" ;;
+	k2b) echo "gpipe shm 0 1-3" ;;
+	esac
+}
+nstages() { set -- $(layout "$1"); shift 2; echo $#; }
+
+# plan FILE NAME SPEC DATA OPTIM (sh has no local variables: write_plan's
+# own names are left alone)
+plan() {
+	# shellcheck disable=SC2046
+	set -- "$1" "$3" "$4" "$5\n[checkpoint]\nevery = 2" $(layout "$2")
+	pf=$1 pspec=$2 pdata=$3 popt=$4 psched=$5 ptr=$6
+	shift 6
+	write_plan "$pf" "$pspec" "$pdata" "$psched" no "$ptr" "$popt" "$@"
+}
+
+run() {
+	out=$1
+	shift
+	"$DTPIPE" --threads 1 --quiet "$@" >"$out" 2>&1
+}
+
+# (write_plan's variables are global: check_model's names differ)
+check_model() {
+	mname=$1 mspec=$2 mdata=$3 mopt=$4
+	plan "$WORK/$mname-ref.ini" k1 "$mspec" "$mdata" "$mopt"
+	run "$WORK/out" --plan "$WORK/$mname-ref.ini" --steps 8 --dump "$WORK/$mname-ref" ||
+		{ cat "$WORK/out"; echo "FAIL: $mname uninterrupted run"; exit 1; }
+	concat_params "$WORK/$mname-ref" 1
+	test "$(wc -l < "$WORK/$mname-ref/losses")" -eq 8
+	# writer -> reader pairs: every layout writes once and is read once
+	for pair in k1:k3 k2:k1 k3:k4 k4:k2b k2b:k2; do
+		w=${pair%:*} r=${pair#*:} tag=$mname-$w-$r
+		plan "$WORK/$tag-w.ini" "$w" "$mspec" "$mdata" "$mopt"
+		plan "$WORK/$tag-r.ini" "$r" "$mspec" "$mdata" "$mopt"
+		run "$WORK/out" --plan "$WORK/$tag-w.ini" --steps 4 --checkpoint-dir "$WORK/$tag-ck" \
+			--dump "$WORK/$tag" || { cat "$WORK/out"; echo "FAIL: $tag: first part"; exit 1; }
+		test -s "$WORK/$tag-ck/step-00000004/manifest.json" ||
+			{ ls -R "$WORK/$tag-ck"; echo "FAIL: $tag: no complete checkpoint of step 4"; exit 1; }
+		rm -f "$WORK/$tag"/params.stage-*
+		run "$WORK/out" --plan "$WORK/$tag-r.ini" --steps 8 --checkpoint-dir "$WORK/$tag-ck" \
+			--resume --dump "$WORK/$tag" || { cat "$WORK/out"; echo "FAIL: $tag: resumed"; exit 1; }
+		grep -q "resuming from .*step-00000004 (step 4).*as many threads" "$WORK/out" ||
+			{ cat "$WORK/out"; echo "FAIL: $tag: no resume message"; exit 1; }
+		concat_params "$WORK/$tag" "$(nstages "$r")"
+		cmp "$WORK/$mname-ref/losses" "$WORK/$tag/losses" ||
+			{ echo "FAIL: $tag: losses differ from the uninterrupted run"; exit 1; }
+		cmp "$WORK/$mname-ref/all.params" "$WORK/$tag/all.params" ||
+			{ echo "FAIL: $tag: weights differ from the uninterrupted run"; exit 1; }
+		echo "ok: $mname written by $w, resumed by $r: bit-identical to the uninterrupted run"
+	done
+}
+
+check_model mlp "mlp:12-24-24-24-4" "$WORK/rec" \
+	'optimizer = sgd\nlr = 0.1\nmomentum = 0.9\nclip_norm = 0.5\nweight_decay = 0.01'
+check_model gpt "gpt:layers=2,dim=16,heads=2,seq=8,vocab=32" "$WORK/tok" \
+	'optimizer = adamw\nlr = 0.01\nclip_norm = 1.0\nweight_decay = 0.1\nwarmup_steps = 2'
+
+# ---- a corrupt newest checkpoint: the one before it is used, named, and the
+# run still ends bit-identical (the mlp written by k2, steps 2 and 4 kept;
+# --resume DIR names the directory)
+ck="$WORK/bad"
+run "$WORK/out" --plan "$WORK/mlp-k2-k1-w.ini" --steps 4 --checkpoint-dir "$ck" ||
+	{ cat "$WORK/out"; echo "FAIL: writing steps 2 and 4"; exit 1; }
+test -s "$ck/step-00000002/manifest.json" || { ls -R "$ck"; echo "FAIL: no step 2"; exit 1; }
+cp -r "$ck" "$WORK/good"
+f="$WORK/bad/step-00000004/stage-1.safetensors"
+size=$(wc -c < "$f")
+printf '\377' | dd of="$f" bs=1 seek=$((size - 3)) conv=notrunc 2>/dev/null
+head -n 2 "$WORK/mlp-ref/losses" > "$WORK/fb.losses"
+mkdir -p "$WORK/fb" && cp "$WORK/fb.losses" "$WORK/fb/losses"
+run "$WORK/out" --plan "$WORK/mlp-k2-k1-r.ini" --steps 8 --resume "$WORK/bad" --dump "$WORK/fb" || { cat "$WORK/out"; echo "FAIL: fallback run"; exit 1; }
+grep -q "step 4 skipped.*stage-1.safetensors.*unit\.3\." "$WORK/out" ||
+	{ cat "$WORK/out"; echo "FAIL: the corrupt checkpoint is not named with its file and tensor"; exit 1; }
+grep -q "resuming from .*step-00000002" "$WORK/out" || { cat "$WORK/out"; echo "FAIL: no fallback to step 2"; exit 1; }
+concat_params "$WORK/fb" 1
+cmp "$WORK/mlp-ref/losses" "$WORK/fb/losses" && cmp "$WORK/mlp-ref/all.params" "$WORK/fb/all.params" ||
+	{ echo "FAIL: fallback run differs from the uninterrupted run"; exit 1; }
+test -s "$WORK/bad/step-00000004.corrupt/manifest.json" && test -s "$WORK/bad/step-00000004/manifest.json" ||
+	{ ls -R "$WORK/bad"; echo "FAIL: the corrupt step 4 was not moved aside, or not written again"; exit 1; }
+echo "ok: corrupt newest checkpoint skipped (file and tensor named), step 2 used, bit-identical"
+
+ck="$WORK/good"
+
+# ---- one stage cannot write its part (its file's name is taken by a
+# directory): the run fails naming it, the checkpoint of step 4 is not
+# finished, step 2 stays complete and a resume from it ends bit-identical
+rm -rf "$WORK/nowrite" && mkdir -p "$WORK/nowrite/step-00000004/stage-1.safetensors"
+set +e
+run "$WORK/out" --plan "$WORK/mlp-k3-k4-w.ini" --steps 8 --checkpoint-dir "$WORK/nowrite"
+rc=$?
+set -e
+test "$rc" -ne 0 && grep -q "stage-1.safetensors: Is a directory" "$WORK/out" &&
+	grep -q "stage 2: stage 1 could not write its part of the checkpoint of step 4" "$WORK/out" ||
+	{ cat "$WORK/out"; echo "FAIL: a stage that cannot write its part: exit $rc"; exit 1; }
+test -s "$WORK/nowrite/step-00000002/manifest.json" && test ! -e "$WORK/nowrite/step-00000004/manifest.json" ||
+	{ ls -R "$WORK/nowrite"; echo "FAIL: step 2 should be complete, step 4 not"; exit 1; }
+rmdir "$WORK/nowrite/step-00000004/stage-1.safetensors"
+mkdir -p "$WORK/nw" && head -n 2 "$WORK/mlp-ref/losses" > "$WORK/nw/losses"
+run "$WORK/out" --plan "$WORK/mlp-k4-k2b-r.ini" --steps 8 --resume "$WORK/nowrite" --dump "$WORK/nw" ||
+	{ cat "$WORK/out"; echo "FAIL: resuming after the failed write"; exit 1; }
+grep -q "resuming from .*step-00000002" "$WORK/out" || { cat "$WORK/out"; echo "FAIL: not from step 2"; exit 1; }
+concat_params "$WORK/nw" 2
+cmp "$WORK/mlp-ref/losses" "$WORK/nw/losses" && cmp "$WORK/mlp-ref/all.params" "$WORK/nw/all.params" ||
+	{ echo "FAIL: resumed after a failed write, differs from the uninterrupted run"; exit 1; }
+echo "ok: a stage that cannot write its part fails the run; step 2 resumes bit-identically"
+
+# ---- a checkpoint of another model: refused, exit 2
+write_plan "$WORK/other.ini" "mlp:12-24-20-24-4" "$WORK/rec" gpipe no tcp 'optimizer = sgd\nlr = 0.1' 0-3
+set +e
+run "$WORK/out" --plan "$WORK/other.ini" --steps 8 --checkpoint-dir "$ck" --resume
+rc=$?
+set -e
+test "$rc" -eq 2 && grep -q "another model" "$WORK/out" ||
+	{ cat "$WORK/out"; echo "FAIL: checkpoint of another model: exit $rc, want 2"; exit 1; }
+echo "ok: checkpoint of another model refused (exit 2)"
+
+# ---- one digit of the step, or of a data position, changed in the manifest:
+# the checksum refuses it (the only checkpoint: exit 2, nothing loaded)
+for field in step sample; do
+	rm -rf "$WORK/flip" && mkdir "$WORK/flip"
+	cp -r "$ck/step-00000004" "$WORK/flip/"
+	m="$WORK/flip/step-00000004/manifest.json"
+	case $field in
+	step) sed -i 's/"step": 4,/"step": 5,/' "$m" ;;
+	sample) sed -i '0,/"sample": \([0-9]*\)/s//"sample": 1\1/' "$m" ;;
+	esac
+	cmp -s "$m" "$ck/step-00000004/manifest.json" && { echo "FAIL: $field not changed"; exit 1; }
+	set +e
+	run "$WORK/out" --plan "$WORK/mlp-k2-k1-r.ini" --steps 8 --checkpoint-dir "$WORK/flip" --resume
+	rc=$?
+	set -e
+	test "$rc" -eq 2 && grep -q "checksum" "$WORK/out" ||
+		{ cat "$WORK/out"; echo "FAIL: a changed $field: exit $rc, want 2 naming the checksum"; exit 1; }
+	echo "ok: a changed $field in the manifest refused by its checksum (exit 2)"
+done
+echo PASS
