@@ -66,12 +66,12 @@ int dtp_hello_check(const struct dtp_link_config *cfg, const uint8_t *buf, size_
 				      dtp_transport_kind_name((enum dtp_transport_kind)h.transport),
 				      dtp_transport_kind_name(cfg->kind));
 	if (h.precision != (uint8_t)cfg->precision)
-		return dtp_errf_runtime(err, -EPROTO,
-					"stage %d: peer stage %d runs precision %s, this stage %s: "
-					"every stage of a job must use the same one; set [train] "
-					"precision (or --precision) alike on all", self, cfg->peer_stage,
-					dtp_precision_name((enum dtp_precision)h.precision),
-					dtp_precision_name((enum dtp_precision)cfg->precision));
+		return dtp_errf_input(err, -EPROTO,
+				      "stage %d: peer stage %d runs precision %s, this stage %s: "
+				      "every stage of a job must use the same one; set [train] "
+				      "precision (or --precision) alike on all", self, cfg->peer_stage,
+				      dtp_precision_name((enum dtp_precision)h.precision),
+				      dtp_precision_name((enum dtp_precision)cfg->precision));
 	if (h.job_key != cfg->job_key)
 		return dtp_errf_input(err, -EPROTO,
 				      "stage %d: peer's job key is 0x%016" PRIx64 ", ours is 0x%016" PRIx64
