@@ -114,6 +114,14 @@ static void test_hello_mismatches(void **state)
 	assert_int_equal(dtp_err_exit(&err, -EPROTO), DTP_EXIT_BADINPUT);
 	base_cfg(&b, 0, 1);
 
+	/* stages started with different precisions (1 = bf16, 0 = fp32) */
+	base_cfg(&a, 1, 0);
+	a.precision = 1;
+	dtp_hello_pack(&a, buf);
+	assert_int_equal(dtp_hello_check(&b, buf, sizeof(buf), NULL, &err), -EPROTO);
+	assert_non_null(strstr(err.msg, "precision"));
+	assert_int_equal(dtp_err_exit(&err, -EPROTO), DTP_EXIT_BADINPUT);
+
 	memcpy(buf, "GET / HTTP/1.1\r\nHost: x\r\n\r\n12345", DTP_HELLO_BYTES);
 	assert_int_equal(dtp_hello_check(&b, buf, sizeof(buf), NULL, &err), -EPROTO);
 	assert_non_null(strstr(err.msg, "magic"));
