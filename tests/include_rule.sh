@@ -34,6 +34,9 @@ for f in $(find src tools tests -name '*.[ch]' | sort); do
 		case " $modules " in *" $mod "*) ;; *) continue ;; esac
 		checked=$((checked + 1))
 		[ "$mod" = "$own" ] && continue
+		# the fuzz harnesses (tests/fuzz) drive each module's parsers of
+		# untrusted bytes, which are internal to that module
+		[ "$own" = fuzz ] && continue
 		ok=0
 		for p in $(public "$mod"); do
 			if [ "$p" = '*' ] || [ "$p" = "$hdr" ]; then ok=1; fi
