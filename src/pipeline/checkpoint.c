@@ -35,26 +35,6 @@ static void ckpt_path(char *buf, size_t len, const char *dir, int stage, const c
 	snprintf(buf, len, "%s/stage-%d.ckpt%s", dir, stage, suffix);
 }
 
-static int read_all(int fd, void *p, size_t n)
-{
-	char *c = p;
-
-	while (n) {
-		ssize_t r = read(fd, c, n);
-
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (r == 0)
-			return -EBADMSG;
-		c += r;
-		n -= (size_t)r;
-	}
-	return 0;
-}
-
 uint64_t dtp_ckpt_plan_hash(const struct dtp_plan *p)
 {
 	struct dtp_plan *c = malloc(sizeof(*c));
@@ -175,7 +155,7 @@ int dtp_checkpoint_load(struct dtp_stage *st, const char *dir, long *step, struc
 				path, strerror(errno));
 	fill_header(&want, st, 0);
 	opt = dtp_optim_state(st->optim, &no);
-	r = read_all(fd, &h, sizeof(h));
+	r = dtp_read_all(fd, &h, sizeof(h));
 	if (r || memcmp(h.magic, CKPT_MAGIC, 8) != 0 || h.version != CKPT_VERSION) {
 		r = dtp_errf(err, -EBADMSG, "checkpoint %s: not a dtpipe checkpoint (version %u)",
 			     path, CKPT_VERSION);
@@ -205,9 +185,9 @@ int dtp_checkpoint_load(struct dtp_stage *st, const char *dir, long *step, struc
 		r = dtp_errf(err, -EBADMSG, "checkpoint %s: sizes do not match the model", path);
 		goto out_close;
 	}
-	r = read_all(fd, params, h.n_params * sizeof(float));
+	r = dtp_read_all(fd, params, h.n_params * sizeof(float));
 	if (!r)
-		r = read_all(fd, opt, no * sizeof(float));
+		r = dtp_read_all(fd, opt, no * sizeof(float));
 	if (r || payload_crc(params, h.n_params, opt, no) != h.crc) {
 		r = dtp_errf(err, -EBADMSG, "checkpoint %s: truncated or corrupt (CRC mismatch)", path);
 		goto out_close;

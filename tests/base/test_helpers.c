@@ -114,6 +114,19 @@ static void test_write_all(void **state)
 	assert_int_equal(dtp_write_all(fd, src, n), 0);
 	assert_int_equal(pread(fd, back, n, 0), (ssize_t)n);
 	assert_memory_equal(src, back, n);
+	/* the reads: whole, at the position or at an offset; the end of the
+	 * file first is -EBADMSG */
+	memset(back, 0, n);
+	assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
+	assert_int_equal(dtp_read_all(fd, back, n), 0);
+	assert_memory_equal(src, back, n);
+	assert_int_equal(dtp_read_all(fd, back, 1), -EBADMSG);
+	assert_int_equal(dtp_pread_all(fd, back, 100, n - 100), 0);
+	assert_memory_equal(src + n - 100, back, 100);
+	assert_int_equal(dtp_pread_all(fd, back, 101, n - 100), -EBADMSG);
+	assert_int_equal(dtp_pwrite_all(fd, "ab", 2, n), 0);
+	assert_int_equal(dtp_pread_all(fd, back, 2, n), 0);
+	assert_memory_equal(back, "ab", 2);
 	close(fd);
 	/* errors come back as -errno */
 	fd = open("/dev/full", O_WRONLY | O_CLOEXEC);
