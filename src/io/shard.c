@@ -296,3 +296,12 @@ void dtp_shard_free(struct dtp_shard *s)
 	free(s->path);
 	s->path = NULL;
 }
+
+void dtp_shards_free(struct dtp_shard **s, int *n)
+{
+	for (int i = 0; i < *n; i++)
+		dtp_shard_free(&(*s)[i]);
+	free(*s);
+	*s = NULL;
+	*n = 0;
+}
