@@ -145,6 +145,25 @@ static void test_write_all(void **state)
 	free(back);
 }
 
+static void test_parse(void **state)
+{
+	static const char *const words[] = { "sgd", "adamw" };
+	long v = 7;
+
+	(void)state;
+	assert_int_equal(dtp_parse_long("42", 1, 64, &v), 0);
+	assert_int_equal(v, 42);
+	assert_int_equal(dtp_parse_long("65", 1, 64, &v), -EINVAL);
+	assert_int_equal(dtp_parse_long("0", 1, 64, &v), -EINVAL);
+	assert_int_equal(dtp_parse_long("4x", 1, 64, &v), -EINVAL);
+	assert_int_equal(dtp_parse_long("", 1, 64, &v), -EINVAL);
+	assert_int_equal(dtp_parse_long("99999999999999999999", 1, 1L << 40, &v), -EINVAL);
+	assert_int_equal(v, 42);   /* untouched on failure */
+	assert_int_equal(dtp_parse_word("adamw", words, 2), 1);
+	assert_int_equal(dtp_parse_word("sgd", words, 2), 0);
+	assert_int_equal(dtp_parse_word("adam", words, 2), -1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -152,6 +171,7 @@ int main(void)
 		cmocka_unit_test(test_ms_left_rounds_up_and_ends_at_zero),
 		cmocka_unit_test(test_futex_wait_and_wake),
 		cmocka_unit_test(test_write_all),
+		cmocka_unit_test(test_parse),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
