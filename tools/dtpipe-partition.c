@@ -73,10 +73,9 @@ static int bad(const char *fmt, const char *arg)
 
 static int to_int(const char *s, int lo, int *out)
 {
-	char *end;
-	long v = strtol(s, &end, 10);
+	long v;
 
-	if (end == s || *end || v < lo || v > 1 << 24)
+	if (dtp_parse_long(s, lo, 1 << 24, &v))
 		return -1;
 	*out = (int)v;
 	return 0;
@@ -132,14 +131,16 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			if (to_int(optarg, 1, &o->reps))
 				return bad("--reps '%s': give a whole number >= 1", optarg);
 			break;
-		case 'O':
-			if (strcmp(optarg, "sgd") == 0)
-				o->optim = DTP_OPTIM_SGD;
-			else if (strcmp(optarg, "adamw") == 0)
-				o->optim = DTP_OPTIM_ADAMW;
-			else
+		case 'O': {
+			static const char *const names[] = { "sgd", "adamw" };
+			static const enum dtp_optim_kind kinds[] = { DTP_OPTIM_SGD, DTP_OPTIM_ADAMW };
+			int i = dtp_parse_word(optarg, names, 2);
+
+			if (i < 0)
 				return bad("--optimizer '%s': use sgd or adamw", optarg);
+			o->optim = kinds[i];
 			break;
+		}
 		case 'S':
 			if (dtp_schedule_parse(optarg, &o->schedule))
 				return bad("--schedule '%s': use gpipe or 1f1b", optarg);
@@ -154,16 +155,16 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			if (end == optarg || *end || !(o->bandwidth > 0))
 				return bad("--bandwidth '%s': give GB/s as a positive number", optarg);
 			break;
-		case 'x':
-			if (strcmp(optarg, "minmax") == 0)
-				o->split = SPLIT_MINMAX;
-			else if (strcmp(optarg, "layers") == 0)
-				o->split = SPLIT_LAYERS;
-			else if (strcmp(optarg, "params") == 0)
-				o->split = SPLIT_PARAMS;
-			else
+		case 'x': {
+			/* in the order of enum split */
+			static const char *const names[] = { "minmax", "layers", "params" };
+			int i = dtp_parse_word(optarg, names, 3);
+
+			if (i < 0)
 				return bad("--split '%s': use minmax, layers or params", optarg);
+			o->split = i;
 			break;
+		}
 		case 'T': {
 			struct dtp_err err = { 0 };
 

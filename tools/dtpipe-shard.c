@@ -289,7 +289,7 @@ int main(int argc, char **argv)
 	const char *src = FMNIST_SRC, *out = NULL, *cmd;
 	uint64_t recs = 10000, toks = 100000000;
 	struct dtp_err err;
-	char *end;
+	long count;
 	int c, rc;
 
 	if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
@@ -309,17 +309,14 @@ int main(int argc, char **argv)
 		case 'o': out = optarg; break;
 		case 'r':
 		case 't':
-			/* strtoull takes "-5" as 2^64 - 5: digits only, 1 .. 2^31 - 1 */
-			errno = 0;
-			end = optarg;
-			if (optarg[0] >= '0' && optarg[0] <= '9')
-				*(c == 'r' ? &recs : &toks) = strtoull(optarg, &end, 10);
-			if (end == optarg || errno || *end || (c == 'r' ? recs : toks) == 0 ||
-			    (c == 'r' ? recs : toks) > 0x7fffffff) {
+			/* digits only, 1 .. 2^31 - 1 */
+			if (!(optarg[0] >= '0' && optarg[0] <= '9') ||
+			    dtp_parse_long(optarg, 1, 0x7fffffff, &count)) {
 				fprintf(stderr, "dtpipe-shard: --%s %s: expected a count from 1 to 2147483647\n",
 					c == 'r' ? "records-per-shard" : "tokens-per-shard", optarg);
 				return DTP_EXIT_BADINPUT;
 			}
+			*(c == 'r' ? &recs : &toks) = (uint64_t)count;
 			break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return DTP_EXIT_BADINPUT;

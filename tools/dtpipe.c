@@ -115,16 +115,10 @@ static const struct option long_opts[] = {
 
 static int parse_long(const char *opt, const char *s, long lo, long hi, long *out)
 {
-	char *end;
-	long v;
-
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (errno || end == s || *end || v < lo || v > hi) {
+	if (dtp_parse_long(s, lo, hi, out)) {
 		fprintf(stderr, "dtpipe: %s %s: expected an integer from %ld to %ld\n", opt, s, lo, hi);
 		return -EINVAL;
 	}
-	*out = v;
 	return 0;
 }
 

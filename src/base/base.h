@@ -1,6 +1,6 @@
 /* dtpipe base: the few helpers every module shares (errors for people, logging,
  * the counter-based PRNG, aligned memory and arenas, the monotonic clock,
- * little-endian packing, spin/futex waits, whole-buffer writes).
+ * little-endian packing, spin/futex waits, whole-buffer I/O, option values).
  * Nothing here knows about models, data, transports or schedules. */
 #ifndef DTP_BASE_H
 #define DTP_BASE_H
@@ -14,5 +14,6 @@
 #include "base/bytes.h"
 #include "base/sync.h"
 #include "base/fdio.h"
+#include "base/parse.h"
 
 #endif

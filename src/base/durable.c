@@ -1,54 +1,13 @@
-/* Full reads and writes, and atomic replacement of a file (durable.h). */
+/* Atomic replacement of a file (durable.h). */
 #include "config.h"
 #include "base/durable.h"
+#include "base/fdio.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
-
-int dtp_pwrite_all(int fd, const void *p, size_t n, uint64_t off)
-{
-	const char *c = p;
-
-	while (n) {
-		ssize_t w = pwrite(fd, c, n, (off_t)off);
-
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (w == 0)
-			return -EIO;
-		c += w;
-		off += (uint64_t)w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
-int dtp_pread_all(int fd, void *p, size_t n, uint64_t off)
-{
-	char *c = p;
-
-	while (n) {
-		ssize_t r = pread(fd, c, n, (off_t)off);
-
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (r == 0)
-			return -EBADMSG;
-		c += r;
-		off += (uint64_t)r;
-		n -= (size_t)r;
-	}
-	return 0;
-}
 
 int dtp_fsync_dir(const char *dir, struct dtp_err *err)
 {

@@ -1,7 +1,7 @@
-/* Files that survive a crash: full reads and writes (EINTR and short counts
- * retried), and atomic replacement (a temporary file beside the target,
- * fsync, rename over the target, fsync of the directory), so that a reader
- * finds either the old file or the new one, complete, never a mix. */
+/* Files that survive a crash: atomic replacement (a temporary file beside
+ * the target, fsync, rename over the target, fsync of the directory), so that
+ * a reader finds either the old file or the new one, complete, never a mix.
+ * Full reads and writes are in base/fdio.h. */
 #ifndef DTP_BASE_DURABLE_H
 #define DTP_BASE_DURABLE_H
 
@@ -11,9 +11,6 @@
 
 #include "base/err.h"
 
-/* 0 or -errno; dtp_pread_all: -EBADMSG when the file ends first */
-int dtp_pwrite_all(int fd, const void *p, size_t n, uint64_t off);
-int dtp_pread_all(int fd, void *p, size_t n, uint64_t off);
 /* fsync the directory `dir` (makes a rename or create in it durable) */
 int dtp_fsync_dir(const char *dir, struct dtp_err *err);
 

@@ -9,6 +9,7 @@ src_base_libdtp_base_a_SOURCES = \
 	src/base/bytes.h \
 	src/base/sync.h src/base/sync.c \
 	src/base/fdio.h src/base/fdio.c \
+	src/base/parse.h src/base/parse.c \
 	src/base/proc.h src/base/proc.c \
 	src/base/crc32c.h src/base/crc32c.c \
 	src/base/durable.h src/base/durable.c

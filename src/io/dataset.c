@@ -389,11 +389,5 @@ out_free_names:
 
 void dtp_dataset_close(struct dtp_dataset *ds)
 {
-	int i;
-
-	for (i = 0; i < ds->num_shards; i++)
-		dtp_shard_free(&ds->shards[i]);
-	free(ds->shards);
-	ds->shards = NULL;
-	ds->num_shards = 0;
+	dtp_shards_free(&ds->shards, &ds->num_shards);
 }

@@ -32,13 +32,7 @@ const char *dtp_index_basename(const char *path)
 
 void dtp_index_free(struct dtp_index *ix)
 {
-	int i;
-
-	for (i = 0; i < ix->n; i++)
-		dtp_shard_free(&ix->e[i]);
-	free(ix->e);
-	ix->e = NULL;
-	ix->n = 0;
+	dtp_shards_free(&ix->e, &ix->n);
 }
 
 static int cmp_entry(const void *key, const void *e)

@@ -5,6 +5,7 @@
 #include "io/safetensors.h"
 #include "base/crc32c.h"
 #include "base/durable.h"
+#include "base/fdio.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -48,12 +48,27 @@ void dtp_rec_header_encode(const struct dtp_record_spec *spec, uint64_t records,
 	dtp_put_le32(out + 60, (uint32_t)crc32(0L, out, 60));
 }
 
+/* the file holds exactly the want bytes its header promises (items of unit) */
+static int size_matches(const char *path, uint64_t size, uint64_t items, const char *unit,
+			uint64_t want, struct dtp_err *err)
+{
+	if (size < want)
+		return dtp_errf_input(err, -EBADMSG, "%s: truncated: %llu bytes, the header promises %llu %s (%llu bytes)",
+				      path, (unsigned long long)size, (unsigned long long)items, unit,
+				      (unsigned long long)want);
+	if (size > want)
+		return dtp_errf_input(err, -EBADMSG, "%s: size mismatch: %llu bytes, the header promises %llu %s (%llu bytes)",
+				      path, (unsigned long long)size, (unsigned long long)items, unit,
+				      (unsigned long long)want);
+	return 0;
+}
+
 static int probe_records(const char *path, const uint8_t *h, uint64_t size, struct dtp_shard *s,
 			 struct dtp_err *err)
 {
 	uint64_t want, elems = 1;
 	uint32_t crc = (uint32_t)crc32(0L, h, 60);
-	int i;
+	int i, r;
 
 	if (size < DTP_REC_HEADER_BYTES)
 		return dtp_errf_input(err, -EBADMSG, "%s: truncated record shard: %llu bytes, the header alone is %u",
@@ -102,12 +117,9 @@ static int probe_records(const char *path, const uint8_t *h, uint64_t size, stru
 		return dtp_errf_input(err, -EBADMSG, "%s: record count %llu is impossible", path,
 				      (unsigned long long)s->items);
 	want = DTP_REC_HEADER_BYTES + s->items * want;
-	if (size < want)
-		return dtp_errf_input(err, -EBADMSG, "%s: truncated: %llu bytes, the header promises %llu records (%llu bytes)",
-				      path, (unsigned long long)size, (unsigned long long)s->items, (unsigned long long)want);
-	if (size > want)
-		return dtp_errf_input(err, -EBADMSG, "%s: size mismatch: %llu bytes, the header promises %llu records (%llu bytes)",
-				      path, (unsigned long long)size, (unsigned long long)s->items, (unsigned long long)want);
+	r = size_matches(path, size, s->items, "records", want, err);
+	if (r)
+		return r;
 	s->samples = s->items;
 	return 0;
 }
@@ -118,6 +130,7 @@ static int probe_tokens(const char *path, const uint8_t *h, uint64_t size, int s
 	int32_t magic = (int32_t)dtp_le32(h), version = (int32_t)dtp_le32(h + 4);
 	int32_t count = (int32_t)dtp_le32(h + 8);
 	uint64_t want;
+	int r;
 
 	if (size < DTP_TOK_HEADER_BYTES)
 		return dtp_errf_input(err, -EBADMSG, "%s: truncated token shard: %llu bytes, the header alone is %u",
@@ -136,12 +149,9 @@ static int probe_tokens(const char *path, const uint8_t *h, uint64_t size, int s
 	s->items = (uint64_t)count;
 	s->data_offset = DTP_TOK_HEADER_BYTES;
 	want = DTP_TOK_HEADER_BYTES + s->items * (uint64_t)s->token_bytes;
-	if (size < want)
-		return dtp_errf_input(err, -EBADMSG, "%s: truncated: %llu bytes, the header promises %llu tokens (%llu bytes)",
-				      path, (unsigned long long)size, (unsigned long long)s->items, (unsigned long long)want);
-	if (size > want)
-		return dtp_errf_input(err, -EBADMSG, "%s: size mismatch: %llu bytes, the header promises %llu tokens (%llu bytes)",
-				      path, (unsigned long long)size, (unsigned long long)s->items, (unsigned long long)want);
+	r = size_matches(path, size, s->items, "tokens", want, err);
+	if (r)
+		return r;
 	s->samples = (seq_len > 0 && s->items > 0) ? (s->items - 1) / (uint64_t)seq_len : 0;
 	return 0;
 }
@@ -285,4 +295,13 @@ void dtp_shard_free(struct dtp_shard *s)
 {
 	free(s->path);
 	s->path = NULL;
+}
+
+void dtp_shards_free(struct dtp_shard **s, int *n)
+{
+	for (int i = 0; i < *n; i++)
+		dtp_shard_free(&(*s)[i]);
+	free(*s);
+	*s = NULL;
+	*n = 0;
 }

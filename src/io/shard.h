@@ -45,6 +45,8 @@ struct stat;
 int dtp_shard_open(const char *path, int flags, struct stat *st, struct dtp_err *err);
 int dtp_shard_probe(const char *path, int seq_len, struct dtp_shard *out, struct dtp_err *err);
 void dtp_shard_free(struct dtp_shard *s);
+/* frees the n shards of the array *s and the array; *s = NULL, *n = 0 */
+void dtp_shards_free(struct dtp_shard **s, int *n);
 /* Checks a header already read: h holds hlen bytes (zero-padded to
  * DTP_TOK_HEADER_BYTES) of a file of size bytes; sets everything but path
  * and mtime_ns. The same checks as dtp_shard_probe, which uses it. */

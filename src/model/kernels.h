@@ -177,6 +177,9 @@ void dtp_par_add_rows(struct dtp_pool *pool, float *out, const float *x, const f
 void dtp_par_colsum_add(struct dtp_pool *pool, float *db, const float *d, int N, int OC);
 void dtp_par_embedding_backward(struct dtp_pool *pool, float *dwte, float *dwpe,
 				const float *dout, const int32_t *tokens, int B, int T, int C);
+/* fn over p (n), cut in shares of whole 64-float blocks, one a worker: for an
+ * elementwise fn, so the result does not depend on the pool's split */
+void dtp_par_each(struct dtp_pool *pool, float *p, size_t n, void (*fn)(float *p, size_t n));
 /* p (n) = 0 */
 void dtp_par_zero(struct dtp_pool *pool, float *p, size_t n);
 /* OpenBLAS on one thread while a pool shares the work (the caller's setting

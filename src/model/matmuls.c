@@ -48,6 +48,47 @@ static void lin_bwd(struct mm_list *l, int N, int IC, int OC, int din)
 		add(l, 0, 0, N, IC, OC, OC, IC, IC, 0.0f, 1);
 }
 
+/* the matmuls of unit u, forward or (bwd) backward; din: the backward
+ * computes the unit's input gradient */
+static void unit_matmuls(struct mm_list *l, const struct dtp_model_spec *s, int u, int B,
+			 int bwd, int din)
+{
+	if (s->kind == DTP_MODEL_MLP) {
+		if (bwd)
+			lin_bwd(l, B, s->widths[u], s->widths[u + 1], din);
+		else
+			lin_fwd(l, B, s->widths[u], s->widths[u + 1], 1.0f);
+		return;
+	}
+	int T = s->seq_len, C = s->dim, H = s->heads, hs = C / H, N = B * T;
+	long bh = (long)B * H;
+
+	if (u == 0)
+		return;
+	if (u > s->layers) {
+		if (bwd)
+			lin_bwd(l, N, C, s->vocab, 1);
+		else
+			lin_fwd(l, N, C, s->vocab, 0.0f);
+	} else if (!bwd) {
+		lin_fwd(l, N, C, 3 * C, 1.0f);
+		add(l, 0, 1, T, T, hs, 3 * C, 3 * C, T, 0.0f, bh);
+		add(l, 0, 0, T, hs, T, T, 3 * C, C, 0.0f, bh);
+		lin_fwd(l, N, C, C, 1.0f);
+		lin_fwd(l, N, C, 4 * C, 1.0f);
+		lin_fwd(l, N, 4 * C, C, 1.0f);
+	} else {
+		lin_bwd(l, N, 4 * C, C, 1);
+		lin_bwd(l, N, C, 4 * C, 1);
+		lin_bwd(l, N, C, C, 1);
+		add(l, 0, 1, T, T, hs, C, 3 * C, T, 0.0f, bh);
+		add(l, 1, 0, T, hs, T, T, C, 3 * C, 0.0f, bh);
+		add(l, 0, 0, T, hs, T, T, 3 * C, 3 * C, 0.0f, bh);
+		add(l, 1, 0, T, hs, T, T, 3 * C, 3 * C, 0.0f, bh);
+		lin_bwd(l, N, C, 3 * C, 1);
+	}
+}
+
 int dtp_model_matmuls(const struct dtp_model_spec *s, int first, int last, int B,
 		      int input_grad, struct dtp_matmul *out, int max)
 {
@@ -56,51 +97,9 @@ int dtp_model_matmuls(const struct dtp_model_spec *s, int first, int last, int B
 
 	if (first < 0 || last > nu || first >= last || B < 1)
 		return -EINVAL;
-	for (int u = first; u < last; u++) {
-		if (s->kind == DTP_MODEL_MLP) {
-			lin_fwd(&l, B, s->widths[u], s->widths[u + 1], 1.0f);
-			continue;
-		}
-		int T = s->seq_len, C = s->dim, H = s->heads, hs = C / H, N = B * T;
-		long bh = (long)B * H;
-
-		if (u == 0)
-			continue;
-		if (u <= s->layers) {
-			lin_fwd(&l, N, C, 3 * C, 1.0f);
-			add(&l, 0, 1, T, T, hs, 3 * C, 3 * C, T, 0.0f, bh);
-			add(&l, 0, 0, T, hs, T, T, 3 * C, C, 0.0f, bh);
-			lin_fwd(&l, N, C, C, 1.0f);
-			lin_fwd(&l, N, C, 4 * C, 1.0f);
-			lin_fwd(&l, N, 4 * C, C, 1.0f);
-		} else {
-			lin_fwd(&l, N, C, s->vocab, 0.0f);
-		}
-	}
-	for (int u = last - 1; u >= first; u--) {
-		int din = u > first || input_grad;
-
-		if (s->kind == DTP_MODEL_MLP) {
-			lin_bwd(&l, B, s->widths[u], s->widths[u + 1], din);
-			continue;
-		}
-		int T = s->seq_len, C = s->dim, H = s->heads, hs = C / H, N = B * T;
-		long bh = (long)B * H;
-
-		if (u == 0)
-			continue;
-		if (u <= s->layers) {
-			lin_bwd(&l, N, 4 * C, C, 1);
-			lin_bwd(&l, N, C, 4 * C, 1);
-			lin_bwd(&l, N, C, C, 1);
-			add(&l, 0, 1, T, T, hs, C, 3 * C, T, 0.0f, bh);
-			add(&l, 1, 0, T, hs, T, T, C, 3 * C, 0.0f, bh);
-			add(&l, 0, 0, T, hs, T, T, 3 * C, 3 * C, 0.0f, bh);
-			add(&l, 1, 0, T, hs, T, T, 3 * C, 3 * C, 0.0f, bh);
-			lin_bwd(&l, N, C, 3 * C, 1);
-		} else {
-			lin_bwd(&l, N, C, s->vocab, 1);
-		}
-	}
+	for (int u = first; u < last; u++)
+		unit_matmuls(&l, s, u, B, 0, 0);
+	for (int u = last - 1; u >= first; u--)
+		unit_matmuls(&l, s, u, B, 1, u > first || input_grad);
 	return l.n;
 }

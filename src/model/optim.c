@@ -147,30 +147,32 @@ void dtp_optim_destroy(struct dtp_optim *o)
 	free(o);
 }
 
+/* o's configuration becomes c when c is valid; o is unchanged otherwise */
+static int reconfigure(struct dtp_optim *o, const struct dtp_optim_config *c,
+		       struct dtp_err *err)
+{
+	int rc = dtp_optim_config_validate(c, err);
+
+	if (rc < 0)
+		return rc;
+	o->c = *c;
+	return 0;
+}
+
 int dtp_optim_set_total_steps(struct dtp_optim *o, long total_steps, struct dtp_err *err)
 {
 	struct dtp_optim_config c = o->c;
-	int rc;
 
 	c.total_steps = total_steps;
-	rc = dtp_optim_config_validate(&c, err);
-	if (rc < 0)
-		return rc;
-	o->c = c;
-	return 0;
+	return reconfigure(o, &c, err);
 }
 
 int dtp_optim_set_warmup(struct dtp_optim *o, long warmup_steps, struct dtp_err *err)
 {
 	struct dtp_optim_config c = o->c;
-	int rc;
 
 	c.warmup_steps = warmup_steps;
-	rc = dtp_optim_config_validate(&c, err);
-	if (rc < 0)
-		return rc;
-	o->c = c;
-	return 0;
+	return reconfigure(o, &c, err);
 }
 
 float dtp_optim_lr_at(const struct dtp_optim *o, long step)

@@ -281,23 +281,34 @@ void dtp_par_embedding_backward(struct dtp_pool *pool, float *dwte, float *dwpe,
 	dtp_pool_run(pool, embed_bwd_share, &j);
 }
 
-struct zero_job {
+struct each_job {
 	float *p;
 	size_t n;
+	void (*fn)(float *p, size_t n);
 };
 
-static void zero_share(void *v, int w, int nw)
+static void each_share(void *v, int w, int nw)
 {
-	const struct zero_job *j = v;
+	const struct each_job *j = v;
 	size_t lo, hi;
 
 	dtp_pool_share(j->n, 64, w, nw, &lo, &hi);
-	memset(j->p + lo, 0, (hi - lo) * sizeof(float));
+	j->fn(j->p + lo, hi - lo);
+}
+
+void dtp_par_each(struct dtp_pool *pool, float *p, size_t n, void (*fn)(float *p, size_t n))
+{
+	struct each_job j = { .p = p, .n = n, .fn = fn };
+
+	dtp_pool_run(pool, each_share, &j);
+}
+
+static void zero_floats(float *p, size_t n)
+{
+	memset(p, 0, n * sizeof(float));
 }
 
 void dtp_par_zero(struct dtp_pool *pool, float *p, size_t n)
 {
-	struct zero_job j = { .p = p, .n = n };
-
-	dtp_pool_run(pool, zero_share, &j);
+	dtp_par_each(pool, p, n, zero_floats);
 }

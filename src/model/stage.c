@@ -349,28 +349,12 @@ int dtp_stage_model_set_precision(struct dtp_stage_model *m, enum dtp_precision 
 	return 0;
 }
 
-struct round_job {
-	float *x;
-	size_t n;
-};
-
-static void round_share(void *v, int w, int nw)
-{
-	const struct round_job *j = v;
-	size_t lo, hi;
-
-	dtp_pool_share(j->n, 64, w, nw, &lo, &hi);
-	dtp_bf16_round(j->x + lo, hi - lo);
-}
-
 /* bf16: a tensor leaving a unit (its output, or its input gradient) is
  * rounded to bf16 (elementwise: the same bits whatever the pool's split) */
 static void round_bf16(const struct dtp_stage_model *m, float *x, size_t n)
 {
-	struct round_job j = { x, n };
-
 	if (m->mx && x)
-		dtp_pool_run(m->pool, round_share, &j);
+		dtp_par_each(m->pool, x, n, dtp_bf16_round);
 }
 
 /* the output of unit i of the stage, unless it is the model's logits */

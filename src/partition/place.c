@@ -242,16 +242,6 @@ int dtp_place_nearest_nic(struct dtp_topo *t, const char *cpulist, char *name, s
 	return 0;
 }
 
-static int is_localhost(const char *h)
-{
-	return !h[0] || strcmp(h, "localhost") == 0 || strncmp(h, "127.", 4) == 0;
-}
-
-static int same_host(const char *a, const char *b)
-{
-	return (is_localhost(a) && is_localhost(b)) || strcmp(a, b) == 0;
-}
-
 /* The cores a plan gives a stage exist on this machine: a plan written for
  * another node type fails here, before anything starts, with what to do. */
 static int given_cores_here(struct dtp_topo *t, const struct dtp_stage_plan *st,
@@ -295,7 +285,8 @@ int dtp_place_stage(struct dtp_topo *t, const struct dtp_plan *p, int stage,
 			goto out_free;
 		dtp_place_off_node_bytes(p, link, off);
 		for (int s = 0; s < p->num_stages; s++)
-			if (!p->stages[s].cores[0] && same_host(p->stages[s].host, st->host)) {
+			if (!p->stages[s].cores[0] &&
+			    dtp_place_same_host(p->stages[s].host, st->host)) {
 				if (s < stage)
 					index++;
 				sub[group++] = off[s];

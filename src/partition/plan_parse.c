@@ -321,9 +321,12 @@ static void set_value(struct dtp_plan_ctx *c, const struct dtp_plan_key *k, cons
 		     k->target == DTP_PT_OPTIM ? (char *)&c->optim :
 		     k->target == DTP_PT_MODEL ? (char *)&c->model_fields : NULL;
 	char *dst = base ? base + k->offset : NULL;
+	/* in the order of the words each key's message offers */
+	static const char *const kinds[] = { "mlp", "gpt" }, *const optims[] = { "sgd", "adamw" },
+			  *const lr_scheds[] = { "constant", "cosine" };
 	struct dtp_err e;
 	long x;
-	int r;
+	int r, i;
 
 	switch (k->type) {
 	case DTP_PK_INT:
@@ -382,12 +385,10 @@ static void set_value(struct dtp_plan_ctx *c, const struct dtp_plan_key *k, cons
 			snprintf(dst, k->size, "%s", v);
 		return;
 	case DTP_PK_KIND:
-		if (strcmp(v, "mlp") == 0)
-			c->kind = DTP_MODEL_MLP;
-		else if (strcmp(v, "gpt") == 0)
-			c->kind = DTP_MODEL_GPT;
-		else
+		if ((i = dtp_parse_word(v, kinds, 2)) < 0)
 			dtp_plan_fail(c, "[model] kind = '%s': use mlp or gpt", v);
+		else
+			c->kind = i == 0 ? DTP_MODEL_MLP : DTP_MODEL_GPT;
 		return;
 	case DTP_PK_WIDTHS:
 		if (strlen(v) >= sizeof(c->widths))
@@ -405,20 +406,16 @@ static void set_value(struct dtp_plan_ctx *c, const struct dtp_plan_key *k, cons
 			dtp_plan_fail(c, "[train] schedule = '%s': use gpipe (fill-drain) or 1f1b", v);
 		return;
 	case DTP_PK_OPTIMIZER:
-		if (strcmp(v, "sgd") == 0)
-			c->optim_kind = DTP_OPTIM_SGD;
-		else if (strcmp(v, "adamw") == 0)
-			c->optim_kind = DTP_OPTIM_ADAMW;
-		else
+		if ((i = dtp_parse_word(v, optims, 2)) < 0)
 			dtp_plan_fail(c, "[train] optimizer = '%s': use sgd or adamw", v);
+		else
+			c->optim_kind = i == 0 ? DTP_OPTIM_SGD : DTP_OPTIM_ADAMW;
 		return;
 	case DTP_PK_LRSCHED:
-		if (strcmp(v, "cosine") == 0)
-			c->cosine = 1;
-		else if (strcmp(v, "constant") == 0)
-			c->cosine = 0;
-		else
+		if ((i = dtp_parse_word(v, lr_scheds, 2)) < 0)
 			dtp_plan_fail(c, "[train] lr_schedule = '%s': use constant or cosine", v);
+		else
+			c->cosine = i;
 		return;
 	case DTP_PK_NONFINITE:
 		if (dtp_nonfinite_parse(v, &c->p->skip_nonfinite))

@@ -127,6 +127,25 @@ static int post_grad_recv(struct dtp_stage *st, long step, int m, struct dtp_err
 	return 0;
 }
 
+/* Post the send of x: an activation to the next stage (fwd), else a gradient
+ * to the previous one; packed for the wire first. */
+static int post_send(struct dtp_stage *st, struct dtp_xbuf *x, int fwd, long step, int m,
+		     struct dtp_err *err)
+{
+	struct dtp_tag tag = mktag((uint32_t)step, m, fwd ? DTP_MSG_ACT : DTP_MSG_GRAD);
+	size_t bytes = fwd ? st->out_bytes : st->in_bytes;
+	int r;
+
+	wire_pack(st, x->buf, bytes);
+	r = dtp_link_isend(fwd ? st->next : st->prev, &tag, x->buf, bytes / wire_div(st),
+			   fwd ? st->next_mr : st->prev_mr, &x->req, err);
+	if (r)
+		return post_failed(st, r, fwd ? "send activation" : "send gradient", m, step,
+				   fwd ? st->s + 1 : st->s - 1, err);
+	x->pending = 1;
+	return 0;
+}
+
 static double span_end(struct dtp_stage *st, int kind, long step, int m, uint64_t t0,
 		       double *acc)
 {
@@ -268,7 +287,6 @@ static int run_op(struct dtp_stage *st, const struct dtp_op *op, long step, floa
 		  struct dtp_err *err)
 {
 	int m = op->micro, r;
-	struct dtp_tag tag;
 	struct dtp_xbuf *x;
 
 	switch (op->kind) {
@@ -284,15 +302,7 @@ static int run_op(struct dtp_stage *st, const struct dtp_op *op, long step, floa
 	case DTP_OP_FWD:
 		return op_fwd(st, step, m, scale, err);
 	case DTP_OP_SEND_ACT:
-		x = &st->act_out[m & 1];
-		tag = mktag((uint32_t)step, m, DTP_MSG_ACT);
-		wire_pack(st, x->buf, st->out_bytes);
-		r = dtp_link_isend(st->next, &tag, x->buf, st->out_bytes / wire_div(st), st->next_mr,
-				   &x->req, err);
-		if (r)
-			return post_failed(st, r, "send activation", m, step, st->s + 1, err);
-		x->pending = 1;
-		return 0;
+		return post_send(st, &st->act_out[m & 1], 1, step, m, err);
 	case DTP_OP_RECV_GRAD:
 		x = &st->grad_in[m & 1];
 		if (!x->pending)
@@ -305,15 +315,7 @@ static int run_op(struct dtp_stage *st, const struct dtp_op *op, long step, floa
 	case DTP_OP_BWD:
 		return op_bwd(st, step, m, scale, err);
 	case DTP_OP_SEND_GRAD:
-		x = &st->grad_out[m & 1];
-		tag = mktag((uint32_t)step, m, DTP_MSG_GRAD);
-		wire_pack(st, x->buf, st->in_bytes);
-		r = dtp_link_isend(st->prev, &tag, x->buf, st->in_bytes / wire_div(st), st->prev_mr,
-				   &x->req, err);
-		if (r)
-			return post_failed(st, r, "send gradient", m, step, st->s - 1, err);
-		x->pending = 1;
-		return 0;
+		return post_send(st, &st->grad_out[m & 1], 0, step, m, err);
 	}
 	return dtp_errf_runtime(err, -EINVAL, "stage %d: unknown op %d", st->s, op->kind);
 }

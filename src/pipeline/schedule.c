@@ -33,22 +33,26 @@ static void push(struct op_builder *b, int kind, int m)
 	b->n++;
 }
 
+/* one pass of micro-batch m: receive its input unless this stage is where
+ * the pass starts, compute, send the result unless the pass ends here */
+static void push_pass(struct op_builder *b, int m, int starts_here, int recv, int compute,
+		      int ends_here, int send)
+{
+	if (!starts_here)
+		push(b, recv, m);
+	push(b, compute, m);
+	if (!ends_here)
+		push(b, send, m);
+}
+
 static void push_fwd(struct op_builder *b, int m)
 {
-	if (!b->first)
-		push(b, DTP_OP_RECV_ACT, m);
-	push(b, DTP_OP_FWD, m);
-	if (!b->last)
-		push(b, DTP_OP_SEND_ACT, m);
+	push_pass(b, m, b->first, DTP_OP_RECV_ACT, DTP_OP_FWD, b->last, DTP_OP_SEND_ACT);
 }
 
 static void push_bwd(struct op_builder *b, int m)
 {
-	if (!b->last)
-		push(b, DTP_OP_RECV_GRAD, m);
-	push(b, DTP_OP_BWD, m);
-	if (!b->first)
-		push(b, DTP_OP_SEND_GRAD, m);
+	push_pass(b, m, b->last, DTP_OP_RECV_GRAD, DTP_OP_BWD, b->first, DTP_OP_SEND_GRAD);
 }
 
 int dtp_schedule_stash_needed(const struct dtp_op *ops, int n_ops)

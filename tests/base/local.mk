@@ -8,7 +8,7 @@ check_PROGRAMS += tests/base/test_crc32c
 tests_base_test_crc32c_SOURCES = tests/base/test_crc32c.c
 tests_base_test_crc32c_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_base_test_crc32c_LDADD = $(CMOCKA_TEST_LIBS)
-# the small shared helpers (bytes.h, clock.h, sync.h, fdio.h)
+# the small shared helpers (bytes.h, clock.h, sync.h, fdio.h, parse.h)
 UNIT_TESTS += tests/base/test_helpers
 check_PROGRAMS += tests/base/test_helpers
 tests_base_test_helpers_SOURCES = tests/base/test_helpers.c

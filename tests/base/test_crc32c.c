@@ -18,6 +18,7 @@
 #include "base/base.h"
 #include "base/crc32c.h"
 #include "base/durable.h"
+#include "base/fdio.h"
 #include "../io/io_fixture.h"
 
 typedef uint32_t (*crc_fn)(uint32_t, const void *, size_t);

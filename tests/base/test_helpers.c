@@ -114,6 +114,19 @@ static void test_write_all(void **state)
 	assert_int_equal(dtp_write_all(fd, src, n), 0);
 	assert_int_equal(pread(fd, back, n, 0), (ssize_t)n);
 	assert_memory_equal(src, back, n);
+	/* the reads: whole, at the position or at an offset; the end of the
+	 * file first is -EBADMSG */
+	memset(back, 0, n);
+	assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
+	assert_int_equal(dtp_read_all(fd, back, n), 0);
+	assert_memory_equal(src, back, n);
+	assert_int_equal(dtp_read_all(fd, back, 1), -EBADMSG);
+	assert_int_equal(dtp_pread_all(fd, back, 100, n - 100), 0);
+	assert_memory_equal(src + n - 100, back, 100);
+	assert_int_equal(dtp_pread_all(fd, back, 101, n - 100), -EBADMSG);
+	assert_int_equal(dtp_pwrite_all(fd, "ab", 2, n), 0);
+	assert_int_equal(dtp_pread_all(fd, back, 2, n), 0);
+	assert_memory_equal(back, "ab", 2);
 	close(fd);
 	/* errors come back as -errno */
 	fd = open("/dev/full", O_WRONLY | O_CLOEXEC);
@@ -132,6 +145,25 @@ static void test_write_all(void **state)
 	free(back);
 }
 
+static void test_parse(void **state)
+{
+	static const char *const words[] = { "sgd", "adamw" };
+	long v = 7;
+
+	(void)state;
+	assert_int_equal(dtp_parse_long("42", 1, 64, &v), 0);
+	assert_int_equal(v, 42);
+	assert_int_equal(dtp_parse_long("65", 1, 64, &v), -EINVAL);
+	assert_int_equal(dtp_parse_long("0", 1, 64, &v), -EINVAL);
+	assert_int_equal(dtp_parse_long("4x", 1, 64, &v), -EINVAL);
+	assert_int_equal(dtp_parse_long("", 1, 64, &v), -EINVAL);
+	assert_int_equal(dtp_parse_long("99999999999999999999", 1, 1L << 40, &v), -EINVAL);
+	assert_int_equal(v, 42);   /* untouched on failure */
+	assert_int_equal(dtp_parse_word("adamw", words, 2), 1);
+	assert_int_equal(dtp_parse_word("sgd", words, 2), 0);
+	assert_int_equal(dtp_parse_word("adam", words, 2), -1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -139,6 +171,7 @@ int main(void)
 		cmocka_unit_test(test_ms_left_rounds_up_and_ends_at_zero),
 		cmocka_unit_test(test_futex_wait_and_wake),
 		cmocka_unit_test(test_write_all),
+		cmocka_unit_test(test_parse),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
