@@ -211,6 +211,14 @@ static void safetensors(const char *outdir, const char *tmp)
 	FUZZ_CHECK(dtp_st_writer_write(wr, path, &err) == 0);
 	dtp_st_writer_destroy(wr);
 	seed_plain(outdir, "safetensors", "mixed", path);
+	{	/* the same with the last data byte flipped: its CRC-32C no longer matches */
+		size_t n;
+		uint8_t *b = slurp(path, 0, &n);
+
+		b[n - 1] ^= 0x40;
+		seed_bytes(outdir, "safetensors", "bad-crc", b, n);
+		free(b);
+	}
 	FUZZ_CHECK(dtp_st_writer_create(&wr, &err) == 0);
 	FUZZ_CHECK(dtp_st_writer_write(wr, path, &err) == 0);
 	dtp_st_writer_destroy(wr);
@@ -218,9 +226,10 @@ static void safetensors(const char *outdir, const char *tmp)
 }
 
 /* a checkpoint of fuzz_ckpt.h's run (with the momentum, or parameters only)
- * packed as fuzz_checkpoint reads it, behind `mode` */
+ * packed as fuzz_checkpoint reads it, behind `mode`; flip: with the stage
+ * file's last data byte flipped (its CRC-32C no longer matches) */
 static void checkpoint(const char *outdir, const char *tmp, const char *name, int momentum,
-		       uint8_t mode)
+		       uint8_t mode, int flip)
 {
 	static const char *const roles[] = { DTP_CKPT_ROLE_PARAM, DTP_CKPT_ROLE_MOMENTUM };
 	struct dtp_model_spec spec;
@@ -251,6 +260,8 @@ static void checkpoint(const char *outdir, const char *tmp, const char *name, in
 	man = slurp(path, 0, &mn);
 	snprintf(path, sizeof(path), "%s/%s", sdir, FUZZ_CKPT_FILE);
 	file = slurp(path, 0, &fn);
+	if (flip)
+		file[fn - 1] ^= 0x40;
 	FUZZ_CHECK(mn <= 0xffff);
 	b = malloc(3 + mn + fn);
 	FUZZ_CHECK(b);
@@ -317,9 +328,10 @@ int main(int argc, char **argv)
 	hellos(argv[1]);
 	verbs(argv[1]);
 	safetensors(argv[1], fuzz_tmpdir());
-	checkpoint(argv[1], fuzz_tmpdir(), "sgd", 1, 0);
-	checkpoint(argv[1], fuzz_tmpdir(), "sgd-fix-all", 1, FUZZ_CKPT_ALL_FIXES);
-	checkpoint(argv[1], fuzz_tmpdir(), "params-only", 0, FUZZ_CKPT_ALL_FIXES);
+	checkpoint(argv[1], fuzz_tmpdir(), "sgd", 1, 0, 0);
+	checkpoint(argv[1], fuzz_tmpdir(), "sgd-fix-all", 1, FUZZ_CKPT_ALL_FIXES, 0);
+	checkpoint(argv[1], fuzz_tmpdir(), "params-only", 0, FUZZ_CKPT_ALL_FIXES, 0);
+	checkpoint(argv[1], fuzz_tmpdir(), "bad-data", 1, 0, 1);
 	frame(argv[1], "act", 0, (struct dtp_tag){ 0, 0, DTP_MSG_ACT }, 4096, 4096, 1 << 20);
 	frame(argv[1], "grad", 17, (struct dtp_tag){ 3, 5, DTP_MSG_GRAD }, 100, 4096, 1 << 20);
 	frame(argv[1], "ctrl", 4, (struct dtp_tag){ 1, 0xffff, DTP_MSG_CTRL }, 24, 64, 64);
