@@ -3,7 +3,8 @@
 # run every fuzz target of tests/fuzz for a while.
 #   scripts/fuzz.sh [--smoke] [--seconds N] [TARGET...]
 # --smoke: 10 s per target (what check.sh runs); default 60 s (FUZZ_SECONDS).
-# TARGET: plan spec shard_rec shard_tok index checkpoint hello frame verbs
+# TARGET: plan spec shard_rec shard_tok index safetensors checkpoint hello frame
+# verbs
 # (default all). A crash, leak, timeout or out-of-memory fails loudly with
 # the path of the input that did it (build-fuzz/tests/fuzz/crashes/TARGET/)
 # and exit status 1; fix it, then copy the input to tests/fuzz/regress/TARGET/
@@ -20,7 +21,7 @@ while [ $# -gt 0 ]; do
 	--seconds) [ $# -ge 2 ] || { echo "fuzz.sh: --seconds needs a number" >&2; exit 2; }
 		seconds=$2; shift ;;
 	--seconds=*) seconds=${1#--seconds=} ;;
-	-h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	-*) echo "fuzz.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
 	*) targets="$targets $1" ;;
 	esac

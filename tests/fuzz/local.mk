@@ -7,10 +7,11 @@
 #  - configure --enable-fuzzing CC=clang-14: the same targets linked with
 #    libFuzzer; `make fuzz` runs each for FUZZ_SECONDS (tests/fuzz/run.sh),
 #    scripts/fuzz.sh builds that tree (build-fuzz/) and runs them.
-FUZZ_TARGETS = plan spec shard_rec shard_tok index hello frame
+FUZZ_TARGETS = plan spec shard_rec shard_tok index hello frame safetensors checkpoint
 FUZZ_PROGS = tests/fuzz/fuzz_plan tests/fuzz/fuzz_spec tests/fuzz/fuzz_shard_rec \
 	tests/fuzz/fuzz_shard_tok tests/fuzz/fuzz_index \
-	tests/fuzz/fuzz_hello tests/fuzz/fuzz_frame
+	tests/fuzz/fuzz_hello tests/fuzz/fuzz_frame tests/fuzz/fuzz_safetensors \
+	tests/fuzz/fuzz_checkpoint
 if DTP_HAVE_VERBS
 FUZZ_TARGETS += verbs
 FUZZ_PROGS += tests/fuzz/fuzz_verbs
@@ -64,6 +65,12 @@ tests_fuzz_fuzz_hello_LDFLAGS = $(FUZZ_LINKFLAGS)
 tests_fuzz_fuzz_frame_SOURCES = tests/fuzz/fuzz_frame.c $(FUZZ_COMMON)
 tests_fuzz_fuzz_frame_LDADD = $(FUZZ_LIBS)
 tests_fuzz_fuzz_frame_LDFLAGS = $(FUZZ_LINKFLAGS)
+tests_fuzz_fuzz_safetensors_SOURCES = tests/fuzz/fuzz_safetensors.c $(FUZZ_COMMON)
+tests_fuzz_fuzz_safetensors_LDADD = $(FUZZ_LIBS)
+tests_fuzz_fuzz_safetensors_LDFLAGS = $(FUZZ_LINKFLAGS)
+tests_fuzz_fuzz_checkpoint_SOURCES = tests/fuzz/fuzz_checkpoint.c tests/fuzz/fuzz_ckpt.h $(FUZZ_COMMON)
+tests_fuzz_fuzz_checkpoint_LDADD = $(FUZZ_LIBS)
+tests_fuzz_fuzz_checkpoint_LDFLAGS = $(FUZZ_LINKFLAGS)
 tests_fuzz_fuzz_verbs_SOURCES = tests/fuzz/fuzz_verbs.c $(FUZZ_COMMON)
 tests_fuzz_fuzz_verbs_LDADD = $(FUZZ_LIBS)
 tests_fuzz_fuzz_verbs_LDFLAGS = $(FUZZ_LINKFLAGS)

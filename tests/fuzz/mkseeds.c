@@ -4,10 +4,11 @@
  *   tests/fuzz/mkseeds SRCDIR/tests/fuzz/corpus
  * Record and token shards come from the shard writer (as the io tests make
  * them), the index from dtp_index_write over those shards, hellos and frame
- * headers from dtp_hello_pack and dtp_frame_pack, checkpoints from
- * dtp_checkpoint_save of fuzz_ckpt.h's stages, and the verbs operation lists
- * are written out here. Each file starts with the mode byte its target reads
- * (fuzz_shard.h, fuzz_index.c, fuzz_checkpoint.c). Rerun it when a format
+ * headers from dtp_hello_pack and dtp_frame_pack, safetensors files from the
+ * safetensors writer, checkpoints from dtp_ckpt_part_* and dtp_ckpt_finish of
+ * fuzz_ckpt.h's run, and the verbs operation lists are written out here. Files
+ * of the shard, index and checkpoint targets start with the mode byte they read
+ * (fuzz_shard.h, fuzz_index.c, fuzz_ckpt.h). Rerun it when a format
  * changes (or the plan hash does) and commit what changed. */
 #include "config.h"
 #include "fuzz.h"
@@ -16,7 +17,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fuzz_ckpt.h"
 #include "io/index.h"
+#include "io/safetensors.h"
+#include "model/tensors.h"
 #include "rdma/link.h"
 
 static void seed_bytes(const char *outdir, const char *target, const char *name, const void *b,
@@ -29,24 +33,43 @@ static void seed_bytes(const char *outdir, const char *target, const char *name,
 	fuzz_write_file(dir, name, b, n);
 }
 
+/* the file at path, after `lead` bytes left for the caller; *n: lead + its size */
+static uint8_t *slurp(const char *path, size_t lead, size_t *n)
+{
+	FILE *f = fopen(path, "rb");
+	uint8_t *b;
+
+	FUZZ_CHECK(f);
+	FUZZ_CHECK(fseek(f, 0, SEEK_END) == 0);
+	*n = (size_t)ftell(f);
+	rewind(f);
+	b = malloc(lead + *n + 1);
+	FUZZ_CHECK(b);
+	FUZZ_CHECK(fread(b + lead, 1, *n, f) == *n);
+	fclose(f);
+	*n += lead;
+	return b;
+}
+
 /* the file at path, behind the mode byte, as corpus/<target>/<name> */
 static void seed_file(const char *outdir, const char *target, const char *name, uint8_t mode,
 		      const char *path)
 {
-	uint8_t *b;
 	size_t n;
-	FILE *f = fopen(path, "rb");
+	uint8_t *b = slurp(path, 1, &n);
 
-	FUZZ_CHECK(f);
-	FUZZ_CHECK(fseek(f, 0, SEEK_END) == 0);
-	n = (size_t)ftell(f);
-	rewind(f);
-	b = malloc(n + 1);
-	FUZZ_CHECK(b);
 	b[0] = mode;
-	FUZZ_CHECK(fread(b + 1, 1, n, f) == n);
-	fclose(f);
-	seed_bytes(outdir, target, name, b, n + 1);
+	seed_bytes(outdir, target, name, b, n);
+	free(b);
+}
+
+/* the file at path as it is, as corpus/<target>/<name> */
+static void seed_plain(const char *outdir, const char *target, const char *name, const char *path)
+{
+	size_t n;
+	uint8_t *b = slurp(path, 0, &n);
+
+	seed_bytes(outdir, target, name, b, n);
 	free(b);
 }
 
@@ -164,6 +187,95 @@ static void frame(const char *outdir, const char *name, uint32_t seq, struct dtp
 }
 
 
+/* safetensors files from the writer: tensors of several dtypes and ranks */
+static void safetensors(const char *outdir, const char *tmp)
+{
+	static const float w[2][3] = { { 1, -2, 3.5f }, { 0, 1e-3f, -7 } };
+	static const int32_t ids[4] = { 7, -1, 1 << 20, 0 };
+	static const uint16_t half[5] = { 0x3c00, 0xc000, 0, 0x7bff, 0x8001 };
+	static const uint8_t flags[3] = { 1, 0, 1 };
+	static const uint64_t s23[] = { 2, 3 }, s4[] = { 4 }, s5[] = { 5 }, s31[] = { 3, 1 };
+	struct dtp_st_writer *wr;
+	struct dtp_err err;
+	char path[4096];
+
+	snprintf(path, sizeof(path), "%s/seed.safetensors", tmp);
+	FUZZ_CHECK(dtp_st_writer_create(&wr, &err) == 0);
+	FUZZ_CHECK(dtp_st_writer_meta(wr, "format", "pt", &err) == 0);
+	FUZZ_CHECK(dtp_st_writer_add(wr, "fc.weight", DTP_ST_F32, 2, s23, w, &err) == 0);
+	FUZZ_CHECK(dtp_st_writer_add(wr, "ids", DTP_ST_I32, 1, s4, ids, &err) == 0);
+	FUZZ_CHECK(dtp_st_writer_add(wr, "half", DTP_ST_F16, 1, s5, half, &err) == 0);
+	FUZZ_CHECK(dtp_st_writer_add(wr, "flags", DTP_ST_BOOL, 2, s31, flags, &err) == 0);
+	FUZZ_CHECK(dtp_st_writer_add(wr, "scalar", DTP_ST_F32, 0, NULL, w[1] + 2, &err) == 0);
+	FUZZ_CHECK(dtp_st_writer_add(wr, "empty", DTP_ST_F32, 1, (const uint64_t[]){ 0 }, w, &err) == 0);
+	FUZZ_CHECK(dtp_st_writer_write(wr, path, &err) == 0);
+	dtp_st_writer_destroy(wr);
+	seed_plain(outdir, "safetensors", "mixed", path);
+	{	/* the same with the last data byte flipped: its CRC-32C no longer matches */
+		size_t n;
+		uint8_t *b = slurp(path, 0, &n);
+
+		b[n - 1] ^= 0x40;
+		seed_bytes(outdir, "safetensors", "bad-crc", b, n);
+		free(b);
+	}
+	FUZZ_CHECK(dtp_st_writer_create(&wr, &err) == 0);
+	FUZZ_CHECK(dtp_st_writer_write(wr, path, &err) == 0);
+	dtp_st_writer_destroy(wr);
+	seed_plain(outdir, "safetensors", "no-tensors", path);
+}
+
+/* a checkpoint of fuzz_ckpt.h's run (with the momentum, or parameters only)
+ * packed as fuzz_checkpoint reads it, behind `mode`; flip: with the stage
+ * file's last data byte flipped (its CRC-32C no longer matches) */
+static void checkpoint(const char *outdir, const char *tmp, const char *name, int momentum,
+		       uint8_t mode, int flip)
+{
+	static const char *const roles[] = { DTP_CKPT_ROLE_PARAM, DTP_CKPT_ROLE_MOMENTUM };
+	struct dtp_model_spec spec;
+	struct dtp_ckpt_info info;
+	struct dtp_ckpt_part *p;
+	struct dtp_unit_info ui;
+	struct dtp_err err;
+	char dir[4096], sdir[4096 + 32], path[8192];
+	uint8_t *man, *file, *b;
+	size_t mn, fn;
+	float v[64];
+
+	fuzz_ckpt_run(&spec, &info);
+	snprintf(dir, sizeof(dir), "%s/ckpt-%s", tmp, name);
+	FUZZ_CHECK(dtp_ckpt_part_begin(dir, FUZZ_CKPT_STEP, 0, &p, &err) == 0);
+	for (int u = 0; u < dtp_model_num_units(&spec); u++) {
+		FUZZ_CHECK(dtp_unit_describe(&spec, u, &ui) == 0 && ui.n_params <= 64);
+		for (int r = 0; r <= momentum; r++) {
+			for (size_t i = 0; i < ui.n_params; i++)
+				v[i] = (float)u - 0.5f * (float)r + (float)i / 16;
+			FUZZ_CHECK(dtp_ckpt_part_add_unit(p, &spec, u, roles[r], v, &err) == 0);
+		}
+	}
+	FUZZ_CHECK(dtp_ckpt_part_commit(p, &err) == 0);
+	FUZZ_CHECK(dtp_ckpt_finish(dir, &info, dtp_model_num_units(&spec), 1, 0, &err) == 0);
+	FUZZ_CHECK(dtp_ckpt_step_dir(sdir, sizeof(sdir), dir, FUZZ_CKPT_STEP) == 0);
+	snprintf(path, sizeof(path), "%s/%s", sdir, DTP_CKPT_MANIFEST);
+	man = slurp(path, 0, &mn);
+	snprintf(path, sizeof(path), "%s/%s", sdir, FUZZ_CKPT_FILE);
+	file = slurp(path, 0, &fn);
+	if (flip)
+		file[fn - 1] ^= 0x40;
+	FUZZ_CHECK(mn <= 0xffff);
+	b = malloc(3 + mn + fn);
+	FUZZ_CHECK(b);
+	b[0] = mode;
+	b[1] = (uint8_t)mn;
+	b[2] = (uint8_t)(mn >> 8);
+	memcpy(b + 3, man, mn);
+	memcpy(b + 3 + mn, file, fn);
+	seed_bytes(outdir, "checkpoint", name, b, 3 + mn + fn);
+	free(b);
+	free(man);
+	free(file);
+}
+
 /* operation lists of fuzz_verbs.c (see its comment for the encoding) */
 static void verbs(const char *outdir)
 {
@@ -215,6 +327,11 @@ int main(int argc, char **argv)
 	shards_and_index(argv[1]);
 	hellos(argv[1]);
 	verbs(argv[1]);
+	safetensors(argv[1], fuzz_tmpdir());
+	checkpoint(argv[1], fuzz_tmpdir(), "sgd", 1, 0, 0);
+	checkpoint(argv[1], fuzz_tmpdir(), "sgd-fix-all", 1, FUZZ_CKPT_ALL_FIXES, 0);
+	checkpoint(argv[1], fuzz_tmpdir(), "params-only", 0, FUZZ_CKPT_ALL_FIXES, 0);
+	checkpoint(argv[1], fuzz_tmpdir(), "bad-data", 1, 0, 1);
 	frame(argv[1], "act", 0, (struct dtp_tag){ 0, 0, DTP_MSG_ACT }, 4096, 4096, 1 << 20);
 	frame(argv[1], "grad", 17, (struct dtp_tag){ 3, 5, DTP_MSG_GRAD }, 100, 4096, 1 << 20);
 	frame(argv[1], "ctrl", 4, (struct dtp_tag){ 1, 0xffff, DTP_MSG_CTRL }, 24, 64, 64);
