@@ -53,6 +53,34 @@ static inline void fx_rmtree(const char *dir)
 	rmdir(dir);
 }
 
+/* A CMocka fixture: a temporary directory and the path of one file in it. */
+struct fx_file {
+	char *dir;
+	char path[4200];
+};
+
+static inline int fx_file_setup(void **state, const char *name)
+{
+	struct fx_file *f = calloc(1, sizeof(*f));
+
+	if (!f)
+		abort();
+	f->dir = fx_tmpdir();
+	snprintf(f->path, sizeof(f->path), "%s/%s", f->dir, name);
+	*state = f;
+	return 0;
+}
+
+static inline int fx_file_teardown(void **state)
+{
+	struct fx_file *f = *state;
+
+	fx_rmtree(f->dir);
+	free(f->dir);
+	free(f);
+	return 0;
+}
+
 /* record shard: u8 features of `feat` bytes derived from the id, label = id */
 static inline int fx_record_shard(const char *path, uint32_t feat, uint64_t first_id, uint64_t n)
 {

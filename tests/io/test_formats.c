@@ -13,29 +13,14 @@
 
 #include <zlib.h>
 
-struct fx {
-	char *dir;
-	char path[4096];
-};
-
 static int setup(void **state)
 {
-	struct fx *f = calloc(1, sizeof(*f));
-
-	f->dir = fx_tmpdir();
-	snprintf(f->path, sizeof(f->path), "%s/a.dtpr", f->dir);
-	*state = f;
-	return 0;
+	return fx_file_setup(state, "a.dtpr");
 }
 
 static int teardown(void **state)
 {
-	struct fx *f = *state;
-
-	fx_rmtree(f->dir);
-	free(f->dir);
-	free(f);
-	return 0;
+	return fx_file_teardown(state);
 }
 
 /* opening the dataset fails with `code` and a message naming the file and `what` */
@@ -60,7 +45,7 @@ static void expect_open_error(const char *path, int seq_len, int code, const cha
 
 static void test_records_good(void **state)
 {
-	struct fx *f = *state;
+	struct fx_file *f = *state;
 	struct dtp_shard s;
 	struct dtp_err err;
 
@@ -76,7 +61,7 @@ static void test_records_good(void **state)
 
 static void test_records_corrupt(void **state)
 {
-	struct fx *f = *state;
+	struct fx_file *f = *state;
 	uint8_t b4[4];
 	uint8_t h[64];
 	FILE *fp;
@@ -119,7 +104,7 @@ static void test_records_corrupt(void **state)
 
 static void test_tokens_good(void **state)
 {
-	struct fx *f = *state;
+	struct fx_file *f = *state;
 	struct dtp_shard s;
 	struct dtp_err err;
 	int tb;
@@ -139,7 +124,7 @@ static void test_tokens_good(void **state)
 
 static void test_tokens_corrupt(void **state)
 {
-	struct fx *f = *state;
+	struct fx_file *f = *state;
 	uint8_t b4[4];
 
 	snprintf(f->path, sizeof(f->path), "%s/t.bin", f->dir);
@@ -171,7 +156,7 @@ static void test_tokens_corrupt(void **state)
 
 static void test_dataset_errors(void **state)
 {
-	struct fx *f = *state;
+	struct fx_file *f = *state;
 	char p2[8400], sub[4200];
 
 	/* empty directory */
@@ -216,7 +201,7 @@ static void test_dataset_errors(void **state)
 
 static void test_writer_checks(void **state)
 {
-	struct fx *f = *state;
+	struct fx_file *f = *state;
 	struct dtp_record_spec spec = { .feature_dtype = DTP_REC_U8, .ndim = 1, .dims = { 2 },
 					.label_dtype = DTP_REC_I32, .num_classes = 3 };
 	struct dtp_shard_writer *w;

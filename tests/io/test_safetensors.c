@@ -15,29 +15,14 @@
 #include "io/safetensors.h"
 #include "base/crc32c.h"
 
-struct fx {
-	char *dir;
-	char path[4200];
-};
-
 static int setup(void **state)
 {
-	struct fx *f = calloc(1, sizeof(*f));
-
-	f->dir = fx_tmpdir();
-	snprintf(f->path, sizeof(f->path), "%s/t.safetensors", f->dir);
-	*state = f;
-	return 0;
+	return fx_file_setup(state, "t.safetensors");
 }
 
 static int teardown(void **state)
 {
-	struct fx *f = *state;
-
-	fx_rmtree(f->dir);
-	free(f->dir);
-	free(f);
-	return 0;
+	return fx_file_teardown(state);
 }
 
 /* a raw file: 8-byte length, header text, `data` zero bytes */
@@ -105,7 +90,7 @@ static void write_sample(const char *path, float *big, size_t nbig)
 
 static void test_round_trip(void **state)
 {
-	struct fx *fx = *state;
+	struct fx_file *fx = *state;
 	size_t nbig = DTP_ST_IO_BLOCK / 4 + 1000;    /* more than one block */
 	float *big = malloc(nbig * sizeof(float)), *got = malloc(nbig * sizeof(float));
 	struct dtp_st_file *f;
@@ -158,7 +143,7 @@ static void test_round_trip(void **state)
 
 static void test_bad_crc(void **state)
 {
-	struct fx *fx = *state;
+	struct fx_file *fx = *state;
 	struct dtp_st_file *f;
 	struct dtp_err e;
 	int32_t b[4];
@@ -194,7 +179,7 @@ static void test_bad_crc(void **state)
 
 static void test_corrupt_headers(void **state)
 {
-	struct fx *fx = *state;
+	struct fx_file *fx = *state;
 	const char *p = fx->path;
 
 	/* shape x dtype size != end - begin */
@@ -256,7 +241,7 @@ static void test_corrupt_headers(void **state)
 
 static void test_truncated_and_missing(void **state)
 {
-	struct fx *fx = *state;
+	struct fx_file *fx = *state;
 	unsigned char huge[8] = { 0, 0, 0, 0, 1, 0, 0, 0 };
 	char missing[4300];
 	struct stat sb;
@@ -287,7 +272,7 @@ static void test_truncated_and_missing(void **state)
 static void test_python_reader(void **state)
 {
 	static const char *pythons[] = { "python3", "/usr/bin/python3" };
-	struct fx *fx = *state;
+	struct fx_file *fx = *state;
 	const char *src = getenv("DTP_SRCDIR"), *py = NULL;
 	char cmd[9000], line[4096];
 	int seen = 0;
