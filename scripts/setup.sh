@@ -73,6 +73,14 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 cd "$top"
+# in a git checkout, commits go through the project's commit-msg hook (a
+# subject of 72 characters or fewer, then a blank line); a hooks path the
+# developer set is kept
+if [ -d .git ] || [ -f .git ]; then
+	if [ -z "$(git config --get core.hooksPath 2>/dev/null || true)" ]; then
+		git config core.hooksPath .githooks 2>/dev/null || true
+	fi
+fi
 if [ ! -x configure ] || [ configure.ac -nt configure ] || [ Makefile.am -nt configure ]; then
 	echo "==> autoreconf"
 	autoreconf -fi 2>&1 | grep -v ': installing ' || true
