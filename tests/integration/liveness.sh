@@ -13,30 +13,6 @@ BOUNDS="--heartbeat-ms 100 --peer-timeout-ms 1000 --hang-timeout-ms 3000"
 STOPPED=
 trap 'for p in $STOPPED; do kill -CONT $p 2>/dev/null; kill -9 $p 2>/dev/null; done; rm -rf "$WORK"' EXIT
 
-# wait_steps FILE N: the stage that writes FILE (--dump DIR/losses) has done
-# N steps (every stage connected and training); 120 s is a hang guard
-wait_steps() {
-	i=0
-	while [ "$(cat "$1" 2>/dev/null | wc -l)" -lt "$2" ]; do
-		i=$((i + 1))
-		[ $i -lt 1200 ] || { echo "FAIL: no $2 training steps in 120 s"; exit 1; }
-		sleep 0.1
-	done
-}
-# wait_gone PID WHAT: gone within 60 s (a hang guard); its status in $rc
-wait_gone() {
-	i=0
-	while kill -0 "$1" 2>/dev/null && [ $i -lt 600 ]; do sleep 0.1; i=$((i + 1)); done
-	if kill -0 "$1" 2>/dev/null; then
-		kill -9 "$1"
-		echo "FAIL: $2 still running 60 s after its neighbour failed"
-		exit 1
-	fi
-	set +e
-	wait "$1"
-	rc=$?
-	set -e
-}
 # start3 NAME TRANSPORT [ENV...]: stages 0, 1, 2 by hand (as under srun) in
 # the background, pids $s0 $s1 $s2; ENV applies to stage 1 only
 start3() {
@@ -58,7 +34,7 @@ start3() {
 survivors() {
 	for s in 0 2; do
 		eval pid=\$s$s
-		wait_gone "$pid" "stage $s"
+		wait_ended "$pid" "stage $s"
 		test "$rc" -eq 1 || { cat "$WORK/$1.$s"; echo "FAIL: $1: stage $s exited $rc, want 1"; exit 1; }
 		grep -Eq "$2" "$WORK/$1.$s" ||
 			{ cat "$WORK/$1.$s"; echo "FAIL: $1: stage $s does not say: $2"; exit 1; }
@@ -68,7 +44,7 @@ survivors() {
 
 # 1. a middle stage killed: its link or its heartbeat connection ends
 start3 killed tcp
-wait_steps "$WORK/killed.d/losses" 2
+wait_losses "$WORK/killed.d" 2
 kill -9 "$s1"
 survivors killed "stage 1 .*(closed|stopped or died)"
 wait "$s1" 2>/dev/null || true
@@ -76,7 +52,7 @@ wait "$s1" 2>/dev/null || true
 # 2. a middle stage stopped: sockets stay open, only the silence tells
 start3 stopped shm
 STOPPED=$s1
-wait_steps "$WORK/stopped.d/losses" 2
+wait_losses "$WORK/stopped.d" 2
 kill -STOP "$s1"
 survivors stopped "no heartbeat from stage 1 for [0-9.]+ s"
 kill -CONT "$s1"; kill -9 "$s1"; wait "$s1" 2>/dev/null || true
@@ -100,7 +76,7 @@ for s in 0 1 2; do
 done
 for s in 0 1 2; do
 	eval pid=\$s$s
-	wait_gone "$pid" "stage $s of the slow run"
+	wait_ended "$pid" "stage $s of the slow run"
 	test "$rc" -eq 0 || { cat "$WORK/slow.$s"; echo "FAIL: slow run: stage $s exited $rc, want 0"; exit 1; }
 done
 grep -q "spins at step 2 for DTP_TEST_HANG_MS" "$WORK/slow.1" || { cat "$WORK/slow.1"; echo "FAIL: no hook"; exit 1; }
@@ -113,12 +89,12 @@ write_plan "$WORK/l.ini" "mlp:12-24-24-24-4" "$WORK/rec" gpipe no shm 'lr = 0.01
 "$DTPIPE" --plan "$WORK/l.ini" --threads 1 --no-bind --quiet --steps 1000000 $BOUNDS \
 	--dump "$WORK/l.d" >"$WORK/l.out" 2>&1 &
 sup=$!
-wait_steps "$WORK/l.d/losses" 2
+wait_losses "$WORK/l.d" 2
 victim=$(ps -o pid= --ppid "$sup" | sed -n 3p | tr -d ' ')
 test -n "$victim" || { cat "$WORK/l.out"; echo "FAIL: launcher has no children"; kill "$sup"; exit 1; }
 STOPPED=$victim
 kill -STOP "$victim"
-wait_gone "$sup" "the launcher"
+wait_ended "$sup" "the launcher"
 test "$rc" -eq 1 || { cat "$WORK/l.out"; echo "FAIL: launcher exited $rc, want 1"; exit 1; }
 grep -Eq "no heartbeat from stage 2 for [0-9.]+ s" "$WORK/l.out" ||
 	{ cat "$WORK/l.out"; echo "FAIL: the launcher's report does not name stage 2 and the cause"; exit 1; }

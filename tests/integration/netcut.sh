@@ -33,16 +33,6 @@ net_up() {
 
 "$MKDATA" records "$WORK/rec" 200 20 12 4 5
 
-# wait_steps FILE N: N steps done (120 s is a hang guard)
-wait_steps() {
-	i=0
-	while [ "$(cat "$1" 2>/dev/null | wc -l)" -lt "$2" ]; do
-		i=$((i + 1))
-		[ $i -lt 1200 ] || { cat "$WORK"/*.out; echo "FAIL: no $2 training steps in 120 s"; exit 1; }
-		sleep 0.1
-	done
-}
-
 # cut NAME COMMAND...: a 2-stage run across the namespaces; once it trains,
 # run COMMAND; both stages must exit 1 naming the other and the silence
 cut() {
@@ -61,17 +51,11 @@ cut() {
 		>"$WORK/$name.1.out" 2>&1 &
 	b=$!
 	PIDS="$a $b"
-	wait_steps "$WORK/$name.d/losses" 2
+	wait_losses "$WORK/$name.d" 2
 	"$@" || { echo "FAIL: $name: $*"; exit 1; }
 	for s in 0 1; do
 		if [ $s -eq 0 ]; then pid=$a other=1; else pid=$b other=0; fi
-		i=0
-		while kill -0 "$pid" 2>/dev/null && [ $i -lt 600 ]; do sleep 0.1; i=$((i + 1)); done
-		kill -0 "$pid" 2>/dev/null && { echo "FAIL: $name: stage $s still running 60 s after the cut"; exit 1; }
-		set +e
-		wait "$pid"
-		rc=$?
-		set -e
+		wait_ended "$pid" "$name: stage $s"
 		test "$rc" -eq 1 || { cat "$WORK/$name.$s.out"; echo "FAIL: $name: stage $s exited $rc, want 1"; exit 1; }
 		grep -Eq "no heartbeat from stage $other for [0-9.]+ s .*network to it is cut" \
 			"$WORK/$name.$s.out" ||

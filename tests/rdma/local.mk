@@ -12,11 +12,11 @@ tests_rdma_test_bootstrap_SOURCES = tests/rdma/test_bootstrap.c
 tests_rdma_test_bootstrap_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_rdma_test_bootstrap_LDADD = $(CMOCKA_TEST_LIBS)
 # the shm segment under /dev/shm is never left behind
-tests_rdma_test_shm_segment_SOURCES = tests/rdma/test_shm_segment.c
+tests_rdma_test_shm_segment_SOURCES = tests/rdma/test_shm_segment.c tests/rdma/loopback.h
 tests_rdma_test_shm_segment_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_rdma_test_shm_segment_LDADD = $(CMOCKA_TEST_LIBS)
 # heartbeats: the beat's bytes; two ends over loopback
-tests_rdma_test_heartbeat_SOURCES = tests/rdma/test_heartbeat.c
+tests_rdma_test_heartbeat_SOURCES = tests/rdma/test_heartbeat.c tests/rdma/loopback.h
 tests_rdma_test_heartbeat_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_rdma_test_heartbeat_LDADD = $(CMOCKA_TEST_LIBS)
 # one suite program, --transport tcp|shm|verbs (the verbs run is in tests/rxe)

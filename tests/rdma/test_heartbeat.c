@@ -5,7 +5,6 @@
 #include "config.h"
 
 #include <errno.h>
-#include <netinet/in.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -13,12 +12,11 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <time.h>
-#include <unistd.h>
 #include <cmocka.h>
 
 #include "rdma/heartbeat.h"
+#include "loopback.h"
 
 static void test_beat_bytes(void **state)
 {
@@ -46,34 +44,6 @@ static void test_beat_bytes(void **state)
 	dtp_hb_pack(3, 7, -1, b);
 	b[0] ^= 1;
 	assert_int_equal(dtp_hb_unpack(b, &from, &progress, &waiting), -EPROTO);
-}
-
-static int free_port(void)
-{
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t al = sizeof(a);
-	int fd = socket(AF_INET, SOCK_STREAM, 0), port;
-
-	assert_true(fd >= 0);
-	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-	assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &al), 0);
-	port = ntohs(a.sin_port);
-	close(fd);
-	return port;
-}
-
-static void cfg_for(struct dtp_link_config *c, int stage, int port)
-{
-	dtp_link_config_default(c);
-	c->kind = DTP_TRANSPORT_SHM;     /* the heartbeats ignore the link's kind */
-	c->self_stage = stage;
-	c->peer_stage = !stage;
-	c->listen = stage == 0;
-	snprintf(c->host, sizeof(c->host), "127.0.0.1");
-	c->port = port;
-	c->job_key = 0x4842454154ull;
-	c->plan_hash = 0x706c616eull;
-	c->connect_timeout_ms = 15000;
 }
 
 struct opener {
@@ -126,11 +96,11 @@ static void test_two_ends(void **state)
 	struct dtp_hb_state s;
 	pthread_t t;
 	uint64_t since;
-	int port = free_port();
+	int port = loopback_free_port();
 
 	(void)state;
-	cfg_for(&a.cfg, 0, port);
-	cfg_for(&b.cfg, 1, port);
+	loopback_cfg(&a.cfg, DTP_TRANSPORT_SHM, 0, port);   /* the heartbeats ignore the kind */
+	loopback_cfg(&b.cfg, DTP_TRANSPORT_SHM, 1, port);
 	assert_int_equal(pthread_create(&t, NULL, open_side, &a), 0);
 	open_side(&b);
 	assert_int_equal(pthread_join(t, NULL), 0);
