@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -177,6 +178,7 @@ int dtp_hb_open(const struct dtp_link_config *links, int n, int interval_ms,
 		struct dtp_hb **out, struct dtp_err *err)
 {
 	struct dtp_hb *hb;
+	sigset_t all, old;
 	uint64_t now;
 	int r;
 
@@ -220,7 +222,12 @@ int dtp_hb_open(const struct dtp_link_config *links, int n, int interval_ms,
 		r = dtp_errf_runtime(err, -r, "heartbeats: mutex: %s", strerror(r));
 		goto out_stop_fd;
 	}
+	/* the thread takes no signals: they stay the main thread's (it starts
+	 * with the mask it is created with) */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
 	r = pthread_create(&hb->thread, NULL, hb_thread, hb);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (r) {
 		r = dtp_errf_runtime(err, -r, "heartbeats: cannot start the thread: %s", strerror(r));
 		goto out_mutex;
