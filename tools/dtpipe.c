@@ -63,7 +63,7 @@ static void usage(FILE *f)
 "      --data DIR           datasets DIR/train and DIR/test (overrides the plan)\n"
 "      --heartbeat-ms N     beat to each neighbour stage every N ms (default: the\n"
 "                           plan's [transport] heartbeat_ms, else 500)\n"
-"      --peer-timeout-ms N  a neighbour heard from for N ms has failed: it was killed,\n"
+"      --peer-timeout-ms N  a neighbour silent for N ms has failed: it was killed,\n"
 "                           stopped or cut off (default: the plan's, else 5000)\n"
 "      --hang-timeout-ms N  a neighbour alive but without progress for N ms, waiting\n"
 "                           on no other stage, is hung (default: the plan's, else 60000)\n"
