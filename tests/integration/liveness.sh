@@ -43,7 +43,7 @@ survivors() {
 }
 
 # 1. a middle stage killed: its link or its heartbeat connection ends
-start3 killed tcp
+start3 killed shm
 wait_losses "$WORK/killed.d" 2
 kill -9 "$s1"
 survivors killed "stage 1 .*(closed|stopped or died)"
