@@ -17,7 +17,7 @@ s0=$!
 s1=$!
 wait_losses "$WORK/d1" 2
 kill -9 "$s1"
-wait_ended "$s0" "stage 0"
+wait_exit "$s0" "stage 0"
 wait "$s1" 2>/dev/null || true
 test "$rc" -ne 0 || { cat "$WORK/s0.out"; echo "FAIL: stage 0 exited 0 after its peer died"; exit 1; }
 grep -q "stage 1" "$WORK/s0.out" || { cat "$WORK/s0.out"; echo "FAIL: message does not name the peer"; exit 1; }
@@ -33,7 +33,7 @@ wait_losses "$WORK/d2" 2
 victim=$(ps -o pid= --ppid "$sup" | sed -n 3p | tr -d ' ')
 test -n "$victim" || { cat "$WORK/sup.out"; echo "FAIL: launcher has no children"; kill "$sup"; exit 1; }
 kill -9 "$victim"
-wait_ended "$sup" "the launcher"
+wait_exit "$sup" "the launcher"
 test "$rc" -eq 1 || { cat "$WORK/sup.out"; echo "FAIL: launcher exited $rc, want 1 (runtime failure)"; exit 1; }
 grep -q "stage [0-9] was killed by signal SIGKILL" "$WORK/sup.out" ||
 	{ cat "$WORK/sup.out"; echo "FAIL: launcher did not say how the stage ended"; exit 1; }

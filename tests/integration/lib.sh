@@ -25,14 +25,14 @@ wait_losses() {
 	done
 }
 
-# wait_ended PID WHAT: PID must end (a failure must be noticed); 60 s is only
-# a hang guard; its exit status in $rc
-wait_ended() {
+# wait_exit PID WHAT: PID must end (a failure must be noticed, a job must
+# stop); 60 s is only a hang guard; its exit status in $rc
+wait_exit() {
 	_i=0
 	while kill -0 "$1" 2>/dev/null && [ $_i -lt 600 ]; do sleep 0.1; _i=$((_i + 1)); done
 	if kill -0 "$1" 2>/dev/null; then
 		kill -9 "$1"
-		echo "FAIL: $2 still running 60 s after a stage failed"
+		echo "FAIL: $2: still running after 60 s"
 		exit 1
 	fi
 	set +e

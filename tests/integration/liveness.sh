@@ -34,7 +34,7 @@ start3() {
 survivors() {
 	for s in 0 2; do
 		eval pid=\$s$s
-		wait_ended "$pid" "stage $s"
+		wait_exit "$pid" "stage $s"
 		test "$rc" -eq 1 || { cat "$WORK/$1.$s"; echo "FAIL: $1: stage $s exited $rc, want 1"; exit 1; }
 		grep -Eq "$2" "$WORK/$1.$s" ||
 			{ cat "$WORK/$1.$s"; echo "FAIL: $1: stage $s does not say: $2"; exit 1; }
@@ -76,7 +76,7 @@ for s in 0 1 2; do
 done
 for s in 0 1 2; do
 	eval pid=\$s$s
-	wait_ended "$pid" "stage $s of the slow run"
+	wait_exit "$pid" "stage $s of the slow run"
 	test "$rc" -eq 0 || { cat "$WORK/slow.$s"; echo "FAIL: slow run: stage $s exited $rc, want 0"; exit 1; }
 done
 grep -q "spins at step 2 for DTP_TEST_HANG_MS" "$WORK/slow.1" || { cat "$WORK/slow.1"; echo "FAIL: no hook"; exit 1; }
@@ -94,7 +94,7 @@ victim=$(ps -o pid= --ppid "$sup" | sed -n 3p | tr -d ' ')
 test -n "$victim" || { cat "$WORK/l.out"; echo "FAIL: launcher has no children"; kill "$sup"; exit 1; }
 STOPPED=$victim
 kill -STOP "$victim"
-wait_ended "$sup" "the launcher"
+wait_exit "$sup" "the launcher"
 test "$rc" -eq 1 || { cat "$WORK/l.out"; echo "FAIL: launcher exited $rc, want 1"; exit 1; }
 grep -Eq "no heartbeat from stage 2 for [0-9.]+ s" "$WORK/l.out" ||
 	{ cat "$WORK/l.out"; echo "FAIL: the launcher's report does not name stage 2 and the cause"; exit 1; }

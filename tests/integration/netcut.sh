@@ -55,7 +55,7 @@ cut() {
 	"$@" || { echo "FAIL: $name: $*"; exit 1; }
 	for s in 0 1; do
 		if [ $s -eq 0 ]; then pid=$a other=1; else pid=$b other=0; fi
-		wait_ended "$pid" "$name: stage $s"
+		wait_exit "$pid" "$name: stage $s"
 		test "$rc" -eq 1 || { cat "$WORK/$name.$s.out"; echo "FAIL: $name: stage $s exited $rc, want 1"; exit 1; }
 		grep -Eq "no heartbeat from stage $other for [0-9.]+ s .*network to it is cut" \
 			"$WORK/$name.$s.out" ||
