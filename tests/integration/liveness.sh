@@ -90,7 +90,7 @@ write_plan "$WORK/l.ini" "mlp:12-24-24-24-4" "$WORK/rec" gpipe no shm 'lr = 0.01
 	--dump "$WORK/l.d" >"$WORK/l.out" 2>&1 &
 sup=$!
 wait_losses "$WORK/l.d" 2
-victim=$(ps -o pid= --ppid "$sup" | sed -n 3p | tr -d ' ')
+victim=$(ps -o pid=,args= --ppid "$sup" | awk '/ --stage 2( |$)/ { print $1 }')
 test -n "$victim" || { cat "$WORK/l.out"; echo "FAIL: launcher has no children"; kill "$sup"; exit 1; }
 STOPPED=$victim
 kill -STOP "$victim"
