@@ -42,9 +42,10 @@ build_pkgs=(gcc make autoconf automake pkg-config
 # private Slurm (tests/slurm) to run dtpipe under srun; clang and libFuzzer for
 # the fuzz targets; valgrind (tests/integration/valgrind.sh); hwloc with its
 # plugins, as on most HPC nodes, so the suite runs with the PCI plugin loaded;
-# numpy and PyTorch for the checkpoint readers in examples/
+# numpy and PyTorch for the checkpoint readers in examples/; iproute2 and
+# nftables to cut a link between network namespaces (tests/integration/netcut.sh)
 test_pkgs=(libcmocka-dev qemu-system-x86 busybox-static ibverbs-utils rdmacm-utils
-	   perftest iproute2 cpio kmod xz-utils
+	   perftest iproute2 nftables cpio kmod xz-utils
 	   slurm-wlm munge procps python3 python3-numpy python3-torch
 	   clang-14 libfuzzer-14-dev valgrind hwloc libhwloc-plugins)
 # the pkg-config modules configure looks for (configure.ac)

@@ -61,6 +61,12 @@ static void usage(FILE *f)
 "      --threads N          OpenBLAS threads per stage (default: the stage's cores)\n"
 "      --precision P        fp32 or bf16 (default: the plan's [train] precision)\n"
 "      --data DIR           datasets DIR/train and DIR/test (overrides the plan)\n"
+"      --heartbeat-ms N     beat to each neighbour stage every N ms (default: the\n"
+"                           plan's [transport] heartbeat_ms, else 500)\n"
+"      --peer-timeout-ms N  a neighbour silent for N ms has failed: it was killed,\n"
+"                           stopped or cut off (default: the plan's, else 5000)\n"
+"      --hang-timeout-ms N  a neighbour alive but without progress for N ms, waiting\n"
+"                           on no other stage, is hung (default: the plan's, else 60000)\n"
 "  -q, --quiet              no per-step lines\n"
 "      --print-default-plan print the built-in plan and exit\n"
 "      --merge-trace FILE   join the per-stage parts FILE.stage-N that stages started\n"
@@ -82,7 +88,8 @@ static void usage(FILE *f)
 enum {
 	OPT_STEPS = 256, OPT_EPOCHS, OPT_METRICS, OPT_TRACE, OPT_CKPT, OPT_RESUME, OPT_MEMCAP,
 	OPT_THREADS, OPT_DATA, OPT_DEFAULT_PLAN, OPT_JOB_KEY, OPT_PROGRESS, OPT_DUMP,
-	OPT_NO_BIND, OPT_MERGE_TRACE, OPT_NONFINITE, OPT_PRECISION,
+	OPT_NO_BIND, OPT_MERGE_TRACE, OPT_NONFINITE, OPT_PRECISION, OPT_HEARTBEAT,
+	OPT_PEER_TIMEOUT, OPT_HANG_TIMEOUT,
 };
 
 static const struct option long_opts[] = {
@@ -100,6 +107,9 @@ static const struct option long_opts[] = {
 	{ "threads", required_argument, NULL, OPT_THREADS },
 	{ "precision", required_argument, NULL, OPT_PRECISION },
 	{ "data", required_argument, NULL, OPT_DATA },
+	{ "heartbeat-ms", required_argument, NULL, OPT_HEARTBEAT },
+	{ "peer-timeout-ms", required_argument, NULL, OPT_PEER_TIMEOUT },
+	{ "hang-timeout-ms", required_argument, NULL, OPT_HANG_TIMEOUT },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "print-default-plan", no_argument, NULL, OPT_DEFAULT_PLAN },
 	{ "merge-trace", required_argument, NULL, OPT_MERGE_TRACE },
@@ -206,6 +216,21 @@ static int parse_args(int argc, char **argv, struct dtp_launch_args *a)
 			a->threads = (int)v;
 			break;
 		case OPT_DATA: a->o.data_dir = optarg; break;
+		case OPT_HEARTBEAT:
+			if (parse_long("--heartbeat-ms", optarg, 10, 1 << 30, &v))
+				return -EINVAL;
+			a->o.heartbeat_ms = (int)v;
+			break;
+		case OPT_PEER_TIMEOUT:
+			if (parse_long("--peer-timeout-ms", optarg, 20, 1 << 30, &v))
+				return -EINVAL;
+			a->o.peer_timeout_ms = (int)v;
+			break;
+		case OPT_HANG_TIMEOUT:
+			if (parse_long("--hang-timeout-ms", optarg, 20, 1 << 30, &v))
+				return -EINVAL;
+			a->o.hang_timeout_ms = (int)v;
+			break;
 		case OPT_PRECISION: {
 			enum dtp_precision pr;
 			struct dtp_err e;

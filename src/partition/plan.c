@@ -29,6 +29,9 @@ void dtp_plan_defaults(struct dtp_plan *p)
 	p->connect_timeout_ms = 30000;
 	p->ib_port = -1;
 	p->verbs_blocking = 0;
+	p->heartbeat_ms = 500;
+	p->peer_timeout_ms = 5000;
+	p->hang_timeout_ms = 60000;
 	p->checkpoint_keep = 3;
 }
 
@@ -268,6 +271,12 @@ int dtp_plan_validate(const struct dtp_plan *p, struct dtp_err *err)
 	if (p->gid_index < -1 || p->ib_port < -1 || p->ib_port == 0 || p->connect_timeout_ms < 1)
 		return dtp_errf_input(err, -EINVAL, "%s[transport] gid_index and ib_port must be >= -1 "
 				      "(-1 = auto; ports count from 1) and connect_timeout_ms >= 1", at);
+	if (p->heartbeat_ms < 10 || p->peer_timeout_ms < 2 * p->heartbeat_ms ||
+	    p->hang_timeout_ms < p->peer_timeout_ms)
+		return dtp_errf_input(err, -EINVAL, "%s[transport] heartbeat_ms = %d, peer_timeout_ms = %d, "
+				      "hang_timeout_ms = %d: give heartbeat_ms >= 10, peer_timeout_ms at "
+				      "least twice heartbeat_ms, and hang_timeout_ms >= peer_timeout_ms",
+				      at, p->heartbeat_ms, p->peer_timeout_ms, p->hang_timeout_ms);
 	n_units = dtp_model_num_units(&p->model);
 	if (n_units < 1)
 		return dtp_errf_input(err, -EINVAL, "%s[model] has no units", at);
@@ -357,9 +366,10 @@ int dtp_plan_write_notes(const struct dtp_plan *p, const char *const *notes, FIL
 	fprintf(f, "\n[checkpoint]\ndir = %s\nevery = %ld\nkeep = %d\n", p->checkpoint_dir,
 		p->checkpoint_every, p->checkpoint_keep);
 	fprintf(f, "\n[transport]\nkind = %s\nbase_port = %d\ngid_index = %d\n"
-		"ib_port = %d\nverbs_blocking = %s\nconnect_timeout_ms = %d\n", p->transport,
+		"ib_port = %d\nverbs_blocking = %s\nconnect_timeout_ms = %d\nheartbeat_ms = %d\n"
+		"peer_timeout_ms = %d\nhang_timeout_ms = %d\n", p->transport,
 		p->base_port, p->gid_index, p->ib_port, p->verbs_blocking ? "yes" : "no",
-		p->connect_timeout_ms);
+		p->connect_timeout_ms, p->heartbeat_ms, p->peer_timeout_ms, p->hang_timeout_ms);
 	for (int s = 0; s < p->num_stages; s++) {
 		const struct dtp_stage_plan *st = &p->stages[s];
 

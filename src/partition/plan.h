@@ -55,6 +55,13 @@ struct dtp_plan {
 	int connect_timeout_ms;
 	int ib_port;                     /* RDMA port number, -1 = auto */
 	int verbs_blocking;              /* wait on a completion channel instead of polling */
+	/* failure detection (docs/architecture.md): each stage beats to its
+	 * neighbours every heartbeat_ms; a neighbour silent for peer_timeout_ms,
+	 * or alive but without progress for hang_timeout_ms while waiting on no
+	 * other stage, has failed */
+	int heartbeat_ms;
+	int peer_timeout_ms;
+	int hang_timeout_ms;
 	/* [stage.N] */
 	int num_stages;
 	struct dtp_stage_plan stages[DTP_MAX_STAGES];

@@ -64,6 +64,9 @@ const struct dtp_plan_key dtp_plan_keys[] = {
 	PK("transport", "connect_timeout_ms", DTP_PK_INT, connect_timeout_ms, 1, 1 << 30),
 	PK("transport", "ib_port", DTP_PK_INT, ib_port, -1, 255),
 	PK("transport", "verbs_blocking", DTP_PK_BOOL, verbs_blocking, 0, 1),
+	PK("transport", "heartbeat_ms", DTP_PK_INT, heartbeat_ms, 10, 1 << 30),
+	PK("transport", "peer_timeout_ms", DTP_PK_INT, peer_timeout_ms, 20, 1 << 30),
+	PK("transport", "hang_timeout_ms", DTP_PK_INT, hang_timeout_ms, 20, 1 << 30),
 };
 _Static_assert(sizeof(dtp_plan_keys) / sizeof(dtp_plan_keys[0]) == DTP_PLAN_N_KEYS,
 	       "DTP_PLAN_N_KEYS matches the key table");

@@ -45,8 +45,29 @@ int dtp_stage_wait(struct dtp_stage *st, struct dtp_link *l, struct dtp_req *req
 		   long step, int m, struct dtp_err *err)
 {
 	uint64_t t0 = dtp_now_ns(), t1;
-	int r = dtp_link_wait(l, req, st->wait_timeout_ms, err);
+	int peer = l == st->prev ? st->s - 1 : st->s + 1, r;
 
+	/* wait in slices of one heartbeat interval; between them, is the peer
+	 * still alive and working? (liveness.c) */
+	dtp_stage_blocked_on(st, peer);
+	for (;;) {
+		struct dtp_err slice;
+
+		slice.code = 0;
+		slice.msg[0] = '\0';
+		r = dtp_link_wait(l, req, st->hb ? st->heartbeat_ms : -1, &slice);
+		if (r != -ETIMEDOUT || !st->hb) {
+			if (r && slice.msg[0])
+				dtp_err_copy(err, &slice);
+			else if (r)
+				dtp_errf_runtime(err, r, "waiting on stage %d: %s", peer, strerror(-r));
+			break;
+		}
+		r = dtp_stage_liveness_check(st, peer, err);
+		if (r)
+			break;
+	}
+	dtp_stage_blocked_on(st, -1);
 	t1 = dtp_now_ns();
 	st->t_wait += (double)(t1 - t0) * 1e-9;
 	dtp_trace_span(st->trace, span, step, m, t0, t1);
@@ -289,6 +310,7 @@ static int run_op(struct dtp_stage *st, const struct dtp_op *op, long step, floa
 	int m = op->micro, r;
 	struct dtp_xbuf *x;
 
+	dtp_stage_busy(st);
 	switch (op->kind) {
 	case DTP_OP_RECV_ACT:
 		if (!st->slots[m % st->n_slots].recv_posted)
@@ -328,6 +350,7 @@ int dtp_stage_train_step(struct dtp_stage *st, long step, double *loss, double *
 	uint64_t t0;
 	int r;
 
+	dtp_stage_test_hang(st, step);
 	st->t_compute = st->t_wait = st->t_data = 0;
 	st->loss_sum = 0;
 	t0 = dtp_now_ns();

@@ -117,7 +117,11 @@ struct dtp_stage_opts {
 	int progress;                  /* draw a progress bar (stdout is a terminal) */
 	uint64_t job_key;
 	int connect_timeout_ms;        /* 0: the plan's */
-	int wait_timeout_ms;           /* a receive that waits longer fails; 0: 120 s */
+	/* failure detection (0: the plan's [transport] keys of the same names) */
+	int heartbeat_ms;              /* a beat to each neighbour this often */
+	int peer_timeout_ms;           /* a neighbour silent this long has failed */
+	int hang_timeout_ms;           /* one alive but with no progress this long,
+					  waiting on no other stage, is hung */
 	int nonfinite;                 /* 0: the plan's; 1: stop; 2: skip (--nonfinite) */
 	int precision;                 /* enum dtp_precision; -1: the plan's */
 };

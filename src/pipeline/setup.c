@@ -207,9 +207,13 @@ static int open_link(struct dtp_stage *st, const struct dtp_stage_opts *o, int p
 	if (p->stages[st->s].nic[0])
 		snprintf(c.ib_dev, sizeof(c.ib_dev), "%s", p->stages[st->s].nic);
 	r = dtp_link_open(&c, out, err);
-	if (r)
+	if (r) {
 		dtp_err_prefix(err, "stage %d: link to stage %d: ", st->s, peer);
-	return r;
+		return r;
+	}
+	/* the heartbeats meet where the link did, in the same order */
+	st->link_cfgs[st->n_link_cfgs++] = c;
+	return 0;
 }
 
 /* Cut every per-step buffer (stash slots, transfer buffers, control vectors)
@@ -354,7 +358,9 @@ int dtp_stage_open(const struct dtp_plan *p, const struct dtp_stage_opts *o,
 	st->is_last = s == st->K - 1;
 	st->recompute = p->recompute;
 	st->seed = p->seed;
-	st->wait_timeout_ms = o->wait_timeout_ms > 0 ? o->wait_timeout_ms : 120000;
+	r = dtp_stage_liveness_config(st, o, err);
+	if (r)
+		goto out_free;
 	st->tgt_elems = p->model.kind == DTP_MODEL_GPT ? (size_t)p->model.seq_len : 1;
 
 	r = dtp_stage_model_create(&p->model, st->first_unit, st->last_unit, st->B, p->seed,
@@ -420,10 +426,14 @@ int dtp_stage_open(const struct dtp_plan *p, const struct dtp_stage_opts *o,
 		if (r)
 			goto out_links;
 	}
+	/* heartbeats: a failed neighbour is noticed in bounded time */
+	r = dtp_stage_liveness_open(st, err);
+	if (r)
+		goto out_links;
 	/* buffers: one arena, registered on both links */
 	r = alloc_arena(st, a.total, err);
 	if (r)
-		goto out_links;
+		goto out_liveness;
 	r = carve_arena(st, &a, err);
 	if (r)
 		goto out_arena;
@@ -433,6 +443,8 @@ int dtp_stage_open(const struct dtp_plan *p, const struct dtp_stage_opts *o,
 out_arena:
 	free(st->sumsq);
 	free_arena(st);
+out_liveness:
+	dtp_stage_liveness_close(st);
 out_links:
 	close_links(st);
 out_loaders:
@@ -453,6 +465,7 @@ void dtp_stage_close(struct dtp_stage *st)
 	if (!st)
 		return;
 	free_arena(st);
+	dtp_stage_liveness_close(st);
 	close_links(st);
 	close_loaders(st);
 	free(st->sumsq);

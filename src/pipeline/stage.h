@@ -73,7 +73,15 @@ struct dtp_stage {
 	double t_compute, t_wait, t_data;
 	double loss_sum;       /* last stage: sum of xent over the step, in micro-batch order */
 	int skipped;           /* the last step made no update (non-finite, nonfinite = skip) */
-	int wait_timeout_ms;
+
+	/* failure detection (liveness.c): the links' configs (the heartbeats
+	 * meet where the links did), the heartbeats, their bounds */
+	struct dtp_link_config link_cfgs[2];
+	int n_link_cfgs;
+	struct dtp_hb *hb;             /* NULL: no neighbours */
+	int heartbeat_ms, peer_timeout_ms, hang_timeout_ms;
+	long test_hang_step;           /* DTP_TEST_HANG_AT_STEP, -1: none */
+	long test_hang_ms;             /* DTP_TEST_HANG_MS, -1: forever */
 
 	struct dtp_trace *trace;   /* may be NULL */
 	size_t mem_bytes;      /* predicted: every arena this stage allocates */
@@ -93,6 +101,25 @@ int dtp_stage_wait(struct dtp_stage *st, struct dtp_link *l, struct dtp_req *req
 		   long step, int m, struct dtp_err *err);
 /* a transport refused to post (r < 0): the link to `peer` has failed */
 int dtp_stage_link_failed(int r, int peer, struct dtp_err *err);
+
+/* ---- liveness.c: heartbeats with the neighbours, and when silence or a
+ * standstill is a failure */
+struct dtp_hb;
+/* the bounds (command line, else plan; -EINVAL, input, when they do not
+ * fit together) and the test hook, before any link */
+int dtp_stage_liveness_config(struct dtp_stage *st, const struct dtp_stage_opts *o,
+			      struct dtp_err *err);
+/* once the links are up: meet each neighbour again and start beating */
+int dtp_stage_liveness_open(struct dtp_stage *st, struct dtp_err *err);
+void dtp_stage_liveness_close(struct dtp_stage *st);
+/* the main thread did work / now waits on stage `peer` (-1: on none) */
+void dtp_stage_busy(struct dtp_stage *st);
+void dtp_stage_blocked_on(struct dtp_stage *st, int peer);
+/* while blocked on `peer`: 0, or a runtime error naming it and the cause */
+int dtp_stage_liveness_check(struct dtp_stage *st, int peer, struct dtp_err *err);
+/* tests: spin at the start of step DTP_TEST_HANG_AT_STEP, forever or for
+ * DTP_TEST_HANG_MS */
+void dtp_stage_test_hang(const struct dtp_stage *st, long step);
 
 /* ---- setup.c */
 int dtp_stage_open(const struct dtp_plan *plan, const struct dtp_stage_opts *o,

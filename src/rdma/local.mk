@@ -5,6 +5,7 @@ src_rdma_libdtp_rdma_a_SOURCES = \
 	src/rdma/stream.h src/rdma/stream.c src/rdma/sock.h src/rdma/sock.c \
 	src/rdma/tcp.c src/rdma/shm.h src/rdma/shm.c src/rdma/shm_place.c \
 	src/rdma/shm_fast.c src/rdma/shm_file.c \
-	src/rdma/bootstrap.h src/rdma/bootstrap.c
+	src/rdma/bootstrap.h src/rdma/bootstrap.c \
+	src/rdma/heartbeat.h src/rdma/heartbeat.c
 # the verbs transport keeps its rules in its own fragment
 include src/rdma/verbs.mk

@@ -26,19 +26,3 @@ start_quiet() {
 	sup=$!
 	wait_training "$WORK/$1.jsonl" "$WORK/$1.out"
 }
-
-# wait_exit PID WHAT: wait up to 30 s (a hang guard) for PID to end; its
-# status in $rc
-wait_exit() {
-	i=0
-	while kill -0 "$1" 2>/dev/null && [ $i -lt 60 ]; do sleep 0.5; i=$((i + 1)); done
-	if kill -0 "$1" 2>/dev/null; then
-		kill -9 "$1"
-		echo "FAIL: $2: still running after 30 s"
-		exit 1
-	fi
-	set +e
-	wait "$1"
-	rc=$?
-	set -e
-}

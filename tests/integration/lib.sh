@@ -13,6 +13,34 @@ PORT=$(( 10000 + ($$ * 37) % 20000 ))
 
 next_port() { PORT=$((PORT + 8)); }
 
+# wait_losses DIR N: the stage started with --dump DIR has done N steps (every
+# stage connected, training runs, whatever the machine's load); 120 s is only
+# a hang guard
+wait_losses() {
+	_i=0
+	while [ "$(cat "$1/losses" 2>/dev/null | wc -l)" -lt "$2" ]; do
+		_i=$((_i + 1))
+		[ $_i -lt 1200 ] || { echo "FAIL: no $2 training steps in 120 s"; exit 1; }
+		sleep 0.1
+	done
+}
+
+# wait_exit PID WHAT: PID must end (a failure must be noticed, a job must
+# stop); 60 s is only a hang guard; its exit status in $rc
+wait_exit() {
+	_i=0
+	while kill -0 "$1" 2>/dev/null && [ $_i -lt 600 ]; do sleep 0.1; _i=$((_i + 1)); done
+	if kill -0 "$1" 2>/dev/null; then
+		kill -9 "$1"
+		echo "FAIL: $2: still running after 60 s"
+		exit 1
+	fi
+	set +e
+	wait "$1"
+	rc=$?
+	set -e
+}
+
 # write_plan FILE SPEC DATA SCHEDULE RECOMPUTE TRANSPORT OPTIM_LINES UNITS...
 # UNITS: one range per stage ("0-1" "2-3"); M = $MICRO (default 3)
 write_plan() {

@@ -9,6 +9,12 @@ INTEGRATION_TESTS += tests/integration/resume.sh tests/integration/failure.sh \
 	tests/integration/observe.sh tests/integration/memcap.sh tests/integration/short-run.sh
 dist_check_SCRIPTS += tests/integration/resume.sh tests/integration/failure.sh \
 	tests/integration/observe.sh tests/integration/memcap.sh tests/integration/short-run.sh
+# failures noticed in bounded time by every neighbour, named; slow is not dead
+INTEGRATION_TESTS += tests/integration/liveness.sh
+dist_check_SCRIPTS += tests/integration/liveness.sh
+# ... and a cut tcp connection (network namespaces; root, iproute2, nftables)
+INTEGRATION_TESTS += tests/integration/netcut.sh
+dist_check_SCRIPTS += tests/integration/netcut.sh
 # the launcher: no stage outlives it; one documented exit status per outcome
 INTEGRATION_TESTS += tests/integration/orphans.sh tests/integration/exit_status.sh
 dist_check_SCRIPTS += tests/integration/orphans.sh tests/integration/exit_status.sh

@@ -271,6 +271,9 @@ static void assert_same_plan(const struct dtp_plan *a, const struct dtp_plan *b)
 	assert_int_equal(a->base_port, b->base_port);
 	assert_int_equal(a->gid_index, b->gid_index);
 	assert_int_equal(a->connect_timeout_ms, b->connect_timeout_ms);
+	assert_int_equal(a->heartbeat_ms, b->heartbeat_ms);
+	assert_int_equal(a->peer_timeout_ms, b->peer_timeout_ms);
+	assert_int_equal(a->hang_timeout_ms, b->hang_timeout_ms);
 	assert_int_equal(a->ib_port, b->ib_port);
 	assert_int_equal(a->verbs_blocking, b->verbs_blocking);
 	assert_int_equal(a->num_stages, b->num_stages);

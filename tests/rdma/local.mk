@@ -1,9 +1,10 @@
 # tests for src/rdma: CMocka units (handshake, frame header, bootstrap, the shm
-# segment's clean-up), and
+# segment's clean-up, heartbeats), and
 # the transport suite run per transport by small wrappers
-UNIT_TESTS += tests/rdma/test_wire tests/rdma/test_bootstrap tests/rdma/test_shm_segment
+UNIT_TESTS += tests/rdma/test_wire tests/rdma/test_bootstrap tests/rdma/test_shm_segment \
+	tests/rdma/test_heartbeat
 check_PROGRAMS += tests/rdma/test_wire tests/rdma/test_bootstrap tests/rdma/test_transport \
-	tests/rdma/test_shm_segment
+	tests/rdma/test_shm_segment tests/rdma/test_heartbeat
 tests_rdma_test_wire_SOURCES = tests/rdma/test_wire.c
 tests_rdma_test_wire_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_rdma_test_wire_LDADD = $(CMOCKA_TEST_LIBS)
@@ -11,9 +12,13 @@ tests_rdma_test_bootstrap_SOURCES = tests/rdma/test_bootstrap.c
 tests_rdma_test_bootstrap_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_rdma_test_bootstrap_LDADD = $(CMOCKA_TEST_LIBS)
 # the shm segment under /dev/shm is never left behind
-tests_rdma_test_shm_segment_SOURCES = tests/rdma/test_shm_segment.c
+tests_rdma_test_shm_segment_SOURCES = tests/rdma/test_shm_segment.c tests/rdma/loopback.h
 tests_rdma_test_shm_segment_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_rdma_test_shm_segment_LDADD = $(CMOCKA_TEST_LIBS)
+# heartbeats: the beat's bytes; two ends over loopback
+tests_rdma_test_heartbeat_SOURCES = tests/rdma/test_heartbeat.c tests/rdma/loopback.h
+tests_rdma_test_heartbeat_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_rdma_test_heartbeat_LDADD = $(CMOCKA_TEST_LIBS)
 # one suite program, --transport tcp|shm|verbs (the verbs run is in tests/rxe)
 tests_rdma_test_transport_SOURCES = tests/rdma/transport_suite.h \
 	tests/rdma/transport_suite.c tests/rdma/transport_shared.c \

@@ -24,33 +24,11 @@
 
 #include "rdma/shm.h"
 #include "rdma/sock.h"
-
-static int free_port(void)
-{
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t al = sizeof(a);
-	int fd = socket(AF_INET, SOCK_STREAM, 0), port;
-
-	assert_true(fd >= 0);
-	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-	assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &al), 0);
-	port = ntohs(a.sin_port);
-	close(fd);
-	return port;
-}
+#include "loopback.h"
 
 static void cfg_for(struct dtp_link_config *c, int stage, int port)
 {
-	dtp_link_config_default(c);
-	c->kind = DTP_TRANSPORT_SHM;
-	c->self_stage = stage;
-	c->peer_stage = !stage;
-	c->listen = stage == 0;
-	snprintf(c->host, sizeof(c->host), "127.0.0.1");
-	c->port = port;
-	c->job_key = 0x5345474d454e54ull;
-	c->plan_hash = 0x6f727068616e73ull;
-	c->connect_timeout_ms = 15000;
+	loopback_cfg(c, DTP_TRANSPORT_SHM, stage, port);
 	c->max_msg_bytes = 1 << 20;
 	c->slots = 2;
 }
@@ -82,7 +60,7 @@ static void test_listener_killed_before_ack(void **state)
 	struct dtp_err err = { 0 };
 	char name[256];
 	uint8_t len = 0;
-	int port = free_port(), fd, sp[2], rc;
+	int port = loopback_free_port(), fd, sp[2], rc;
 	pid_t pid = start_listener(port);
 	void *map = NULL;
 
@@ -131,7 +109,7 @@ static void make_file(const char *path)
 static void test_next_listener_removes_orphans(void **state)
 {
 	char dead[128], live[128];
-	int port = free_port();
+	int port = loopback_free_port();
 	pid_t gone = fork(), pid, me = getpid();
 	struct dtp_link_config c;
 	struct dtp_link *l;
