@@ -5,13 +5,13 @@
 # by an nftables rule. Neither process dies and no socket closes: only the
 # silence of the heartbeats tells; each stage exits with status 1 naming the
 # other and the cause. Needs root (namespaces), iproute2 and nftables
-# (scripts/setup.sh --test installs both); skipped (77) without them. The
+# (scripts/setup.sh --test installs both); it fails, never skips, without them. The
 # 60 s waits are hang guards, not timings.
 . "$DTP_SRCDIR/tests/integration/lib.sh"
 
 if [ "$(id -u)" -ne 0 ] || ! command -v ip >/dev/null || ! command -v nft >/dev/null; then
-	echo "SKIP: needs root, ip (iproute2) and nft (nftables)"
-	exit 77
+	echo "FAIL: netcut.sh needs root, ip (iproute2) and nft (nftables); run scripts/setup.sh --test as root"
+	exit 1
 fi
 NS=dtpcut$$
 PIDS=
