@@ -73,6 +73,8 @@ struct dtp_stage {
 	double t_compute, t_wait, t_data;
 	double loss_sum;       /* last stage: sum of xent over the step, in micro-batch order */
 	int skipped;           /* the last step made no update (non-finite, nonfinite = skip) */
+	int stop;              /* the stages agreed to stop after the last step: the
+				* stop signal (base/preempt.h), 0: go on */
 	int wait_timeout_ms;
 
 	struct dtp_trace *trace;   /* may be NULL */
