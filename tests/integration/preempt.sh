@@ -87,6 +87,18 @@ kill -INT "$(stage_pid 2)"
 wait_exit "$sup" "launcher after SIGINT to stage 2"
 stopped int INT
 
+# Ctrl-C: SIGINT to the launcher and every stage at once (their process
+# group, made by setsid): still one request, not a second signal
+setsid -w "$DTPIPE" --plan "$WORK/p.ini" --threads 1 --no-bind --steps 1000000 --quiet \
+	--metrics "$WORK/ctrlc.jsonl" --dump "$WORK/ctrlc" --checkpoint-dir "$WORK/ck-ctrlc" \
+	>"$WORK/ctrlc.out" 2>&1 &
+sup=$!
+wait_training "$WORK/ctrlc.jsonl" "$WORK/ctrlc.out"
+pg=$(ps -o pgid= -p "$(stages_of "$WORK/ctrlc.jsonl" | head -1)" | tr -d ' ')
+kill -INT -- "-$pg"
+wait_exit "$sup" "launcher after SIGINT to its process group"
+stopped ctrlc INT
+
 # the run that is never stopped, to F steps; --resume-if-any with no
 # checkpoint directory yet starts afresh
 F=$(( $(cat "$WORK/term.k" "$WORK/usr1.k" "$WORK/int.k" | sort -n | tail -1) + 3 ))
