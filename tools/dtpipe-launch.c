@@ -82,7 +82,8 @@ int dtp_launch_all(const struct dtp_launch_args *a, const struct dtp_plan *plan,
 		   char **argv)
 {
 	struct dtp_launch l = { .num_stages = plan->num_stages, .sfd = -1, .failed = -1,
-				  .echo = -1 };
+				  .echo = -1,
+				  .ckpt = a->o.checkpoint_dir || plan->checkpoint_dir[0] };
 	struct dtp_err err = { 0 };
 	int status;
 

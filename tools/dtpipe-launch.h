@@ -19,8 +19,9 @@ struct dtp_launch_args {
 };
 
 /* Returns the exit status for dtpipe (base/exit.h): 0; 2 when a stage found
- * bad input; 1 when a stage failed otherwise or was killed by a signal; 128 + N
- * when the user's signal N (SIGINT, SIGTERM, SIGHUP) stopped the job. */
+ * bad input; 1 when a stage failed otherwise or was killed by a signal; 75
+ * when a stop signal made every stage checkpoint and exit 75; 128 + N when
+ * the user's signal N (SIGINT, SIGTERM, SIGHUP) stopped the job otherwise. */
 int dtp_launch_all(const struct dtp_launch_args *a, const struct dtp_plan *plan, int argc,
 		   char **argv);
 

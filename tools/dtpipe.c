@@ -53,6 +53,8 @@ static void usage(FILE *f)
 "      --resume [DIR]       continue from the newest good checkpoint in DIR (or the\n"
 "                           checkpoint directory) under any layout; bit-identical\n"
 "                           for as many threads per stage as before\n"
+"      --resume-if-any [DIR] --resume when DIR holds a checkpoint, else start\n"
+"                           afresh (a batch script that is requeued)\n"
 "      --nonfinite WHAT     a step whose loss or gradient norm is NaN or inf: stop (the\n"
 "                           default: the run fails, exit status 1) or skip (no update\n"
 "                           for that step, reported); overrides [train] nonfinite\n"
@@ -75,13 +77,19 @@ static void usage(FILE *f)
 "  -V, --version            the version\n");
 	fprintf(f,
 "\n"
+"SIGTERM, SIGINT or SIGUSR1 to the launcher or to any stage: every stage\n"
+"finishes its step, writes a checkpoint and exits %d; a second signal aborts.\n"
+"\n"
 "Exit status (the launcher's is the job's):\n"
 "  %-5d success\n"
 "  %-5d runtime failure: a stage failed or was killed by a signal, a peer\n"
 "        vanished, an I/O error, out of memory\n"
 "  %-5d bad input: options, plan, model spec, data, checkpoint\n"
-"  128+N interrupted by the user's signal N: %d SIGINT, %d SIGTERM, %d SIGHUP\n",
-		DTP_EXIT_OK, DTP_EXIT_FAIL, DTP_EXIT_BADINPUT, DTP_EXIT_SIGINT, DTP_EXIT_SIGTERM,
+"  %-5d stopped, resumable: a stop signal, then a checkpoint (--resume)\n"
+"  128+N interrupted by the user's signal N: %d SIGINT, %d SIGTERM, %d SIGHUP\n"
+"        (also a stop signal when no checkpoint directory is configured)\n",
+		DTP_EXIT_PREEMPTED, DTP_EXIT_OK, DTP_EXIT_FAIL, DTP_EXIT_BADINPUT,
+		DTP_EXIT_PREEMPTED, DTP_EXIT_SIGINT, DTP_EXIT_SIGTERM,
 		dtp_exit_status(DTP_ERRC_INTERRUPTED, SIGHUP));
 }
 
@@ -89,7 +97,7 @@ enum {
 	OPT_STEPS = 256, OPT_EPOCHS, OPT_METRICS, OPT_TRACE, OPT_CKPT, OPT_RESUME, OPT_MEMCAP,
 	OPT_THREADS, OPT_DATA, OPT_DEFAULT_PLAN, OPT_JOB_KEY, OPT_PROGRESS, OPT_DUMP,
 	OPT_NO_BIND, OPT_MERGE_TRACE, OPT_NONFINITE, OPT_PRECISION, OPT_HEARTBEAT,
-	OPT_PEER_TIMEOUT, OPT_HANG_TIMEOUT,
+	OPT_PEER_TIMEOUT, OPT_HANG_TIMEOUT, OPT_RESUME_IF_ANY,
 };
 
 static const struct option long_opts[] = {
@@ -102,6 +110,7 @@ static const struct option long_opts[] = {
 	{ "trace", required_argument, NULL, OPT_TRACE },
 	{ "checkpoint-dir", required_argument, NULL, OPT_CKPT },
 	{ "resume", optional_argument, NULL, OPT_RESUME },
+	{ "resume-if-any", optional_argument, NULL, OPT_RESUME_IF_ANY },
 	{ "mem-cap", required_argument, NULL, OPT_MEMCAP },
 	{ "nonfinite", required_argument, NULL, OPT_NONFINITE },
 	{ "threads", required_argument, NULL, OPT_THREADS },
@@ -181,18 +190,27 @@ static int parse_args(int argc, char **argv, struct dtp_launch_args *a)
 			a->o.checkpoint_dir = optarg;
 			break;
 		case OPT_RESUME:
+		case OPT_RESUME_IF_ANY: {
+			const char *name = c == OPT_RESUME ? "--resume" : "--resume-if-any";
+			int how = c == OPT_RESUME ? DTP_RESUME : DTP_RESUME_IF_ANY;
+
 			/* --resume=DIR, --resume DIR, or --resume alone */
 			if (!optarg && optind < argc && argv[optind][0] != '-')
 				optarg = argv[optind++];
 			if (optarg && a->o.checkpoint_dir && strcmp(optarg, a->o.checkpoint_dir)) {
-				fprintf(stderr, "dtpipe: --resume %s and --checkpoint-dir %s differ: give one\n",
-					optarg, a->o.checkpoint_dir);
+				fprintf(stderr, "dtpipe: %s %s and --checkpoint-dir %s differ: give one\n",
+					name, optarg, a->o.checkpoint_dir);
+				return -EINVAL;
+			}
+			if (a->o.resume && a->o.resume != how) {
+				fprintf(stderr, "dtpipe: --resume and --resume-if-any: give one\n");
 				return -EINVAL;
 			}
 			if (optarg)
 				a->o.checkpoint_dir = optarg;
-			a->o.resume = 1;
+			a->o.resume = how;
 			break;
+		}
 		case OPT_MEMCAP:
 			if (dtp_parse_size(optarg, &a->o.mem_cap) || a->o.mem_cap == 0) {
 				fprintf(stderr, "dtpipe: --mem-cap %s: expected a size such as 512M or 2G\n",
@@ -419,9 +437,17 @@ static int run_stage(struct dtp_launch_args *a, const struct dtp_plan *plan, int
 	if (!a->o.job_key && (key = getenv("SLURM_JOB_ID")))
 		a->o.job_key = strtoull(key, NULL, 10);
 	a->o.stage = stage;
-	r = dtp_stage_run(plan, &a->o, &err);
+	/* SIGTERM, SIGINT, SIGUSR1: stop after this step (base/preempt.h) */
+	r = dtp_preempt_install(&err);
+	if (r == 0)
+		r = dtp_stage_run(plan, &a->o, &err);
 	if (r) {
-		fprintf(stderr, "dtpipe: stage %d: %s\n", stage, err.msg);
+		enum dtp_err_class cls = dtp_err_class(&err, r);
+
+		/* a stop on request: every stage ends alike, the last one says it */
+		if ((cls != DTP_ERRC_PREEMPTED && cls != DTP_ERRC_INTERRUPTED) ||
+		    stage == plan->num_stages - 1)
+			fprintf(stderr, "dtpipe: stage %d: %s\n", stage, err.msg);
 		return dtp_err_exit(&err, r);
 	}
 	return 0;

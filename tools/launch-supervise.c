@@ -1,7 +1,9 @@
 /* Supervising the stages (launch.h): forward their output with a "[stage N] "
  * prefix, reap them, stop the others when one fails or the user interrupts
- * (SIGTERM, then SIGKILL after a grace), until every stage has exited and its
- * pipes are drained. */
+ * (SIGTERM relayed as an abort, then SIGKILL after a grace), until every
+ * stage has exited and its pipes are drained. The user's first stop signal
+ * (SIGTERM, SIGINT, SIGUSR1) is relayed to every stage as a stop at the
+ * step's end (base/preempt.h): they checkpoint and exit 75 on their own. */
 #include "config.h"
 
 #include <errno.h>
@@ -34,6 +36,7 @@ void dtp_launch_sigset(sigset_t *set)
 	sigaddset(set, SIGINT);
 	sigaddset(set, SIGTERM);
 	sigaddset(set, SIGHUP);
+	sigaddset(set, SIGUSR1);
 }
 
 /* forward complete segments of buf: lines ending in '\n'; '\r'-ended ones
@@ -93,9 +96,20 @@ void dtp_launch_kill_live(struct dtp_launch *l, int sig)
 			kill(l->st[s].pid, sig);
 }
 
+/* the user's first stop signal: every stage stops at the step's end */
+static void relay_stop(struct dtp_launch *l, int sig)
+{
+	for (int s = 0; s < l->started; s++)
+		if (!l->st[s].reaped && l->st[s].pid > 0)
+			dtp_preempt_relay(l->st[s].pid, sig, DTP_PREEMPT_STOP);
+}
+
 void dtp_launch_stop(struct dtp_launch *l)
 {
-	dtp_launch_kill_live(l, SIGTERM);
+	l->aborted = 1;
+	for (int s = 0; s < l->started; s++)
+		if (!l->st[s].reaped && l->st[s].pid > 0)
+			dtp_preempt_relay(l->st[s].pid, SIGTERM, DTP_PREEMPT_ABORT);
 	if (!l->kill_at)
 		l->kill_at = dtp_now_ns() + KILL_GRACE_MS * MS;
 }
@@ -124,9 +138,23 @@ static void reap(struct dtp_launch *l)
 			continue;
 		l->st[s].reaped = 1;
 		l->st[s].wstatus = wst;
-		/* after the first failure or the user's signal the others' ends are echoes */
-		if (l->failed >= 0 || l->interrupted || l->broken || dtp_launch_stage_ok(wst))
+		/* after the first failure or the user's signal the others' ends are
+		 * echoes; a stage that stopped on request is not a failure: every
+		 * stage stops at the same step's end */
+		if (l->failed >= 0 || l->interrupted || l->broken || dtp_launch_stage_ok(wst) ||
+		    dtp_launch_stage_stopped(wst))
 			continue;
+		/* a stop signal killed it (its second, or one that came before it
+		 * could stop cleanly): the user aborts the job */
+		if (dtp_launch_stage_aborted(wst)) {
+			char name[32];
+
+			l->interrupted = WTERMSIG(wst);
+			fprintf(stderr, "dtpipe: interrupted: stage %d was stopped at once by %s: aborting the other stages\n",
+				s, dtp_signal_name(l->interrupted, name));
+			dtp_launch_stop(l);
+			continue;
+		}
 		if (WIFEXITED(wst) && WEXITSTATUS(wst) == DTP_EXIT_FAIL) {
 			/* maybe the echo of a cause still on its way: wait for it */
 			if (l->echo < 0) {
@@ -152,8 +180,18 @@ static void on_signal(struct dtp_launch *l)
 	}
 	if (l->echo >= 0)
 		declare_failed(l, l->echo);
+	/* the first stop signal while the job runs: stop at the step's end */
+	if (!l->interrupted && l->failed < 0 && !l->broken && !l->aborted &&
+	    dtp_preempt_is_stop_signal((int)si.ssi_signo)) {
+		l->interrupted = (int)si.ssi_signo;
+		dtp_launch_report_interrupt(l->interrupted, 1, l->ckpt);
+		relay_stop(l, l->interrupted);
+		return;
+	}
 	if (!l->interrupted && l->failed < 0 && !l->broken)
-		dtp_launch_report_interrupt((int)si.ssi_signo);
+		dtp_launch_report_interrupt((int)si.ssi_signo, 0, l->ckpt);
+	else if (l->interrupted && !l->aborted)
+		fprintf(stderr, "dtpipe: a second signal: aborting the stages now, without a checkpoint\n");
 	if (!l->interrupted)
 		l->interrupted = (int)si.ssi_signo;
 	dtp_launch_stop(l);

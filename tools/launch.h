@@ -42,10 +42,14 @@ struct dtp_launch {
 	int echo;                       /* the first that exited 1 (maybe an echo of the
 					 * cause) while the others are given time, -1 */
 	int interrupted;                /* the user's signal, 0: none */
+	int aborted;                    /* the stages were told to abort (a failure, a
+					 * second signal, SIGHUP), not to stop at a step's end */
+	int ckpt;                       /* the run has a checkpoint directory */
 	int broken;                     /* the launcher itself failed (start, poll) */
 };
 
-/* the signals the launcher reads from its signalfd instead of dying of them */
+/* the signals the launcher reads from its signalfd instead of dying of them:
+ * SIGCHLD, SIGHUP and the stop signals (base/preempt.h) */
 void dtp_launch_sigset(sigset_t *set);
 
 /* launch-start.c: place each stage (cores, threads) and start stage s as
@@ -61,16 +65,23 @@ int dtp_launch_start(struct dtp_launch *l, int s, int argc, char **argv,
  * user interrupts. */
 void dtp_launch_supervise(struct dtp_launch *l);
 void dtp_launch_kill_live(struct dtp_launch *l, int sig);
-/* SIGTERM to the stages still running, SIGKILL to those left after a grace */
+/* Abort the stages still running (SIGTERM relayed as an abort,
+ * base/preempt.h), SIGKILL to those left after a grace. */
 void dtp_launch_stop(struct dtp_launch *l);
 
 /* launch-status.c */
 /* Whether a stage that ended with waitpid status wstatus succeeded; if not,
  * say how it ended ("failed (exit status 2)", "was killed by signal SIGKILL"). */
 int dtp_launch_stage_ok(int wstatus);
+/* Whether a stage stopped on request (a stop signal, base/preempt.h): it
+ * exited 75 after a checkpoint, or 128 + the signal without one. */
+int dtp_launch_stage_stopped(int wstatus);
+/* Whether a stage died of a stop signal (its second: the user aborted). */
+int dtp_launch_stage_aborted(int wstatus);
 void dtp_launch_report_end(int s, int wstatus);
-/* The user's signal sig arrived: say so (once). */
-void dtp_launch_report_interrupt(int sig);
+/* The user's signal sig arrived: say so (once); stop: the stages were asked
+ * to stop at the step's end (with a checkpoint when ckpt), else to abort. */
+void dtp_launch_report_interrupt(int sig, int stop, int ckpt);
 /* The job's exit status (base/exit.h) from how the stages ended. */
 int dtp_launch_status(const struct dtp_launch *l);
 

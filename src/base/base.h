@@ -1,6 +1,7 @@
 /* dtpipe base: the few helpers every module shares (errors for people, logging,
  * the counter-based PRNG, aligned memory and arenas, the monotonic clock,
- * little-endian packing, spin/futex waits, whole-buffer I/O, option values).
+ * little-endian packing, spin/futex waits, whole-buffer I/O, option values,
+ * the stop signals' handler).
  * Nothing here knows about models, data, transports or schedules. */
 #ifndef DTP_BASE_H
 #define DTP_BASE_H
@@ -15,5 +16,6 @@
 #include "base/sync.h"
 #include "base/fdio.h"
 #include "base/parse.h"
+#include "base/preempt.h"
 
 #endif

@@ -1,5 +1,6 @@
 #include "config.h"
 #include "base/err.h"
+#include "base/preempt.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -36,6 +37,16 @@ int dtp_errf_runtime(struct dtp_err *err, int code, const char *fmt, ...)
 
 	va_start(ap, fmt);
 	verrf(err, DTP_ERRC_RUNTIME, code, fmt, ap);
+	va_end(ap);
+	return code;
+}
+
+int dtp_errf_stopped(struct dtp_err *err, int resumable, int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	verrf(err, resumable ? DTP_ERRC_PREEMPTED : DTP_ERRC_INTERRUPTED, code, fmt, ap);
 	va_end(ap);
 	return code;
 }
@@ -94,5 +105,5 @@ enum dtp_err_class dtp_err_class(const struct dtp_err *err, int code)
 
 int dtp_err_exit(const struct dtp_err *err, int code)
 {
-	return dtp_exit_status(dtp_err_class(err, code), 0);
+	return dtp_exit_status(dtp_err_class(err, code), dtp_preempt_requested());
 }

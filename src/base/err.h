@@ -25,11 +25,16 @@ struct dtp_err {
  *   dtp_errf_input    what the user gave is wrong (options, plan, spec, data,
  *                     a path that cannot be opened or created, a checkpoint)
  *   dtp_errf_runtime  something failed while running (peer, protocol, I/O
- *                     mid-run, memory) */
+ *                     mid-run, memory)
+ *   dtp_errf_stopped  a stop signal ended the run (base/preempt.h): after a
+ *                     checkpoint (resumable: DTP_ERRC_PREEMPTED) or without
+ *                     one (DTP_ERRC_INTERRUPTED) */
 int dtp_errf_input(struct dtp_err *err, int code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 int dtp_errf_runtime(struct dtp_err *err, int code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+int dtp_errf_stopped(struct dtp_err *err, int resumable, int code, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
 
 /* Put context in front of an existing message ("plan.ini:12: " + msg); the
  * code and class stay. */
@@ -49,7 +54,8 @@ int dtp_err_copy(struct dtp_err *dst, const struct dtp_err *src);
 enum dtp_err_class dtp_err_class(const struct dtp_err *err, int code);
 
 /* The exit status for a call that returned `code` and filled `err`
- * (base/exit.h): 0, 1 or 2. */
+ * (base/exit.h): 0, 1, 2, 75, or 128 + the stop signal this process received
+ * (dtp_preempt_requested) for an interruption. */
 int dtp_err_exit(const struct dtp_err *err, int code);
 
 #endif

@@ -6,8 +6,12 @@
  *   1          runtime failure: a stage or peer failed or was killed, a
  *              corrupt frame, out of memory, an I/O error
  *   2          bad input: options, plan, model spec, data, checkpoint
+ *   75         stopped, resumable: a stop signal (SIGTERM, SIGINT, SIGUSR1;
+ *              base/preempt.h) made every stage finish its step and write a
+ *              checkpoint; `--resume` continues it (EX_TEMPFAIL)
  *   128 + N    interrupted by the user's signal N and nothing else failed:
- *              130 for SIGINT, 143 for SIGTERM, 129 for SIGHUP
+ *              130 for SIGINT, 143 for SIGTERM, 129 for SIGHUP; also
+ *              the stop above when no checkpoint directory is configured
  *
  * docs/architecture.md, `dtpipe --help` and dtpipe(1) list the same. */
 #ifndef DTP_BASE_EXIT_H
@@ -20,11 +24,13 @@ enum dtp_err_class {
 	DTP_ERRC_RUNTIME,       /* something failed while running */
 	DTP_ERRC_INPUT,         /* what the user gave is wrong: fix it and rerun */
 	DTP_ERRC_INTERRUPTED,   /* the user stopped the job */
+	DTP_ERRC_PREEMPTED,     /* stopped on request after a checkpoint: resumable */
 };
 
 #define DTP_EXIT_OK 0
 #define DTP_EXIT_FAIL 1
 #define DTP_EXIT_BADINPUT 2
+#define DTP_EXIT_PREEMPTED 75
 #define DTP_EXIT_SIGNAL_BASE 128
 #define DTP_EXIT_SIGINT (DTP_EXIT_SIGNAL_BASE + SIGINT)
 #define DTP_EXIT_SIGTERM (DTP_EXIT_SIGNAL_BASE + SIGTERM)
@@ -41,6 +47,8 @@ static inline int dtp_exit_status(enum dtp_err_class cls, int sig)
 		return DTP_EXIT_BADINPUT;
 	case DTP_ERRC_INTERRUPTED:
 		return DTP_EXIT_SIGNAL_BASE + (sig > 0 ? sig : SIGINT);
+	case DTP_ERRC_PREEMPTED:
+		return DTP_EXIT_PREEMPTED;
 	case DTP_ERRC_RUNTIME:
 	default:
 		return DTP_EXIT_FAIL;

@@ -12,4 +12,5 @@ src_base_libdtp_base_a_SOURCES = \
 	src/base/parse.h src/base/parse.c \
 	src/base/proc.h src/base/proc.c \
 	src/base/crc32c.h src/base/crc32c.c \
-	src/base/durable.h src/base/durable.c
+	src/base/durable.h src/base/durable.c \
+	src/base/preempt.h src/base/preempt.c

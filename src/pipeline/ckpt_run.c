@@ -185,7 +185,30 @@ static int move_aside_newer(const char *dir, long step, struct dtp_err *err)
 	return r;
 }
 
-int dtp_stage_ckpt_choose(struct dtp_stage *st, const char *dir, long *step,
+/* whether dir holds a complete checkpoint (a step directory with a manifest,
+ * good or not): 1, 0 (also when dir does not exist), or -errno */
+static int any_complete(const char *dir, struct dtp_err *err)
+{
+	char sdir[DTP_PLAN_PATH_MAX + 32], mpath[DTP_PLAN_PATH_MAX + 64];
+	long *steps;
+	int n, r, found = 0;
+
+	if (access(dir, F_OK) != 0 && errno == ENOENT)
+		return 0;
+	r = dtp_ckpt_list_steps(dir, &steps, &n, err);
+	if (r)
+		return r;
+	for (int i = 0; i < n && !found; i++) {
+		if (dtp_ckpt_step_dir(sdir, sizeof(sdir), dir, steps[i]) != 0)
+			continue;
+		snprintf(mpath, sizeof(mpath), "%s/%s", sdir, DTP_CKPT_MANIFEST);
+		found = access(mpath, F_OK) == 0;
+	}
+	free(steps);
+	return found;
+}
+
+int dtp_stage_ckpt_choose(struct dtp_stage *st, const char *dir, int if_any, long *step,
 			  struct dtp_err *err)
 {
 	struct dtp_ckpt_info want;
@@ -193,6 +216,16 @@ int dtp_stage_ckpt_choose(struct dtp_stage *st, const char *dir, long *step,
 	long before = LONG_MAX;
 	int r;
 
+	if (if_any) {
+		r = any_complete(dir, err);
+		if (r < 0)
+			return r;
+		if (r == 0) {
+			dtp_info("--resume-if-any: %s holds no checkpoint yet: starting afresh", dir);
+			*step = 0;
+			return 0;
+		}
+	}
 	dtp_stage_ckpt_info(st, &want);
 	for (;;) {
 		struct dtp_err verr = { 0 };

@@ -24,8 +24,10 @@ int dtp_stage_ckpt_save(struct dtp_stage *st, const char *dir, long step, int ke
  * under dir whose every byte checks (an older one when the newest is corrupt,
  * with a warning naming the file and tensor), and that this run may continue
  * (same model and settings: else -EINVAL naming what differs). *step = its
- * step. -ENOENT when there is none. */
-int dtp_stage_ckpt_choose(struct dtp_stage *st, const char *dir, long *step,
+ * step. -ENOENT when there is none; with if_any, *step = 0 (start afresh)
+ * when dir does not exist or holds no complete checkpoint (a manifest), and
+ * -ENOENT when it holds some but none checks. */
+int dtp_stage_ckpt_choose(struct dtp_stage *st, const char *dir, int if_any, long *step,
 			  struct dtp_err *err);
 
 /* Every stage, once the stages agreed on the step: load the units this stage

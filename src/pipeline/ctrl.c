@@ -10,9 +10,11 @@
 #include <string.h>
 
 /* up vector: [0, U) per-unit sums of squares, [U, U + 2K) per-stage compute
- * and wait, 4 spare; down vector: clip, loss sum, grad norm, the non-finite verdict, then
- * [4, 4 + 2K) the per-stage times */
-#define DOWN_TIMES 4
+ * and wait, [U + 2K] the stop signal, 3 spare; down vector: clip, loss sum,
+ * grad norm, the non-finite verdict, the stop signal, then [5, 5 + 2K) the
+ * per-stage times */
+#define DOWN_STOP 4
+#define DOWN_TIMES 5
 
 /* a step's messages are tagged with its number: the plan's bound on steps
  * (plan.h) keeps every step below the reserved tags */
@@ -22,6 +24,10 @@ size_t dtp_ctrl_up_len(int units, int K)
 {
 	return (size_t)units + 2 * (size_t)K + 4;
 }
+
+/* the up vector (U + 2K + 4, U >= 1) is the longest message: setup.c sizes
+ * the links by it */
+_Static_assert(DOWN_TIMES <= 1 + 4, "the down vector would outgrow the up vector");
 
 size_t dtp_ctrl_down_len(int K)
 {
@@ -117,6 +123,7 @@ static void unpack_down(const double *v, int K, struct dtp_ctrl_down *d)
 	d->loss_sum = v[1];
 	d->grad_norm = v[2];
 	d->verdict = v[3];
+	d->stop = (int)v[DOWN_STOP];
 	memcpy(d->times, v + DOWN_TIMES, 2 * (size_t)K * sizeof(double));
 }
 
@@ -141,6 +148,10 @@ int dtp_ctrl_step_sync(struct dtp_stage *st, long step, const double *unit_sumsq
 	/* the times so far, the wait for the sums from upstream included */
 	up[U + 2 * (size_t)st->s] = st->t_compute + st->t_data;
 	up[U + 2 * (size_t)st->s + 1] = st->t_wait;
+	/* the first stop request upstream wins; a signal that comes after this
+	 * is seen at the next step */
+	if (up[U + 2 * K] == 0)
+		up[U + 2 * K] = (double)dtp_preempt_requested();
 	if (!st->is_last) {
 		r = xfer(st, st->next, 1, tag, 0, step, sync_up_what, up, up_n, err);
 		if (r == 0)
@@ -157,6 +168,7 @@ int dtp_ctrl_step_sync(struct dtp_stage *st, long step, const double *unit_sumsq
 	dv[1] = st->loss_sum;
 	dv[2] = sqrt(total);
 	dv[3] = dtp_nonfinite_verdict(st, up, st->loss_sum);
+	dv[DOWN_STOP] = up[U + 2 * K];
 	memcpy(dv + DOWN_TIMES, up + U, 2 * K * sizeof(double));
 	unpack_down(dv, st->K, down);
 	if (st->is_first)

@@ -45,6 +45,9 @@ struct dtp_ctrl_down {
 	double loss_sum;                      /* last stage's sum of the step's losses */
 	double grad_norm;                     /* global, before clipping */
 	double verdict;                       /* non-finite step: 0 none, else nonfinite.c's */
+	int stop;                             /* a stop signal (base/preempt.h) some stage had
+					       * when it sent its sums up: stop after this
+					       * step, every stage alike; 0: go on */
 	double times[2 * DTP_MAX_STAGES];     /* per stage: compute + data, wait (seconds) */
 };
 
@@ -82,11 +85,13 @@ static inline uint32_t dtp_ctrl_eval_batch_tag(long b)
 }
 
 /* One step's gradient-norm exchange: every unit's gradient sum of squares
- * (this stage's are unit_sumsq, n_units of them) and every stage's times
+ * (this stage's are unit_sumsq, n_units of them), every stage's times
  * (st->t_compute + t_data, t_wait, read once the sums from upstream are in)
- * go up the chain; the last stage adds the sums in global unit order, and the
- * clip factor, the loss (st->loss_sum) and the times come back down into
- * *down on every stage. */
+ * and the first stop signal any stage has received (dtp_preempt_requested,
+ * read as the stage sends up) go up the chain; the last stage adds the sums
+ * in global unit order, and the clip factor, the loss (st->loss_sum), the
+ * times and the stop come back down into *down on every stage: the last
+ * stage's word is the one every stage acts on. */
 int dtp_ctrl_step_sync(struct dtp_stage *st, long step, const double *unit_sumsq,
 		       struct dtp_ctrl_down *down, struct dtp_err *err);
 

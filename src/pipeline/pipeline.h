@@ -101,6 +101,13 @@ int dtp_schedule_predict(enum dtp_schedule_kind kind, int stages, int micro, con
 
 struct dtp_trace;
 
+/* --resume: continue from the newest good checkpoint in checkpoint_dir, and
+ * refuse to start without one; --resume-if-any: the same when the directory
+ * holds a complete checkpoint, else start afresh (a batch script that is
+ * requeued after a preemption) */
+#define DTP_RESUME 1
+#define DTP_RESUME_IF_ANY 2
+
 struct dtp_stage_opts {
 	int stage;                     /* this process's stage */
 	int transport;                 /* enum dtp_transport_kind; -1: the plan's */
@@ -108,7 +115,7 @@ struct dtp_stage_opts {
 	int epochs;                    /* > 0 overrides the plan (with steps = 0) */
 	const char *data_dir;          /* non-NULL: train = DIR/train, test = DIR/test */
 	const char *checkpoint_dir;    /* non-NULL overrides the plan */
-	int resume;                    /* continue from checkpoint_dir */
+	int resume;                    /* 0, DTP_RESUME or DTP_RESUME_IF_ANY */
 	const char *metrics_path;      /* last stage writes JSON lines here */
 	const char *trace_path;        /* each stage writes PATH.stage-N (events), merged later */
 	const char *dump_dir;          /* tests: params per stage, losses in hex */

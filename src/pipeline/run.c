@@ -128,6 +128,25 @@ static int fit_warmup(const struct dtp_plan *p, const struct dtp_stage_opts *o,
 	return dtp_optim_set_warmup(optim, w, err);
 }
 
+/* The stages agreed to stop after step `step` (0-based) of `total`
+ * (st->stop: the stop signal) and the checkpoint of that step is written when
+ * the run has a directory: end with the status that says so, 75 (resumable)
+ * or, with no checkpoint, 128 + the signal. */
+static int stopped(const struct dtp_stage *st, const struct dtp_plan *p, long step, long total,
+		   struct dtp_err *err)
+{
+	char sig[32];
+
+	dtp_signal_name(st->stop, sig);
+	if (p->checkpoint_dir[0])
+		return dtp_errf_stopped(err, 1, -EINTR,
+					"stopped by %s after step %ld of %ld: the checkpoint %s/step-%08ld is written; continue with --resume (or --resume-if-any) and the same --steps or --epochs",
+					sig, step + 1, total, p->checkpoint_dir, step + 1);
+	return dtp_errf_stopped(err, 0, -EINTR,
+				"stopped by %s after step %ld of %ld; no checkpoint directory is configured (--checkpoint-dir or [checkpoint] dir), so nothing is saved and this run cannot be resumed",
+				sig, step + 1, total);
+}
+
 static int dump_params(struct dtp_stage *st, const char *dir, struct dtp_err *err)
 {
 	char path[DTP_PLAN_PATH_MAX + 64];
@@ -183,22 +202,26 @@ int dtp_stage_run(const struct dtp_plan *plan, const struct dtp_stage_opts *o,
 	if (o->trace_path && (r = dtp_trace_open(o->trace_path, s, MAX_TRACE_SPANS, &st->trace, err)))
 		goto out_stage;
 	if (o->resume && !p->checkpoint_dir[0]) {
-		r = dtp_errf_input(err, -EINVAL, "--resume needs a checkpoint directory (--checkpoint-dir or [checkpoint] dir)");
+		r = dtp_errf_input(err, -EINVAL, "%s needs a checkpoint directory (--checkpoint-dir or [checkpoint] dir)",
+				   o->resume == DTP_RESUME_IF_ANY ? "--resume-if-any" : "--resume");
 		goto out_trace;
 	}
-	/* stage 0 chooses the checkpoint (the newest whose every byte checks);
-	 * every stage then loads its units from it, whatever the layout that
-	 * wrote it */
+	/* stage 0 chooses the checkpoint (the newest whose every byte checks;
+	 * with --resume-if-any, none when there is none: step 0); every stage
+	 * then loads its units from it, whatever the layout that wrote it */
 	if (o->resume && st->is_first &&
-	    (r = dtp_stage_ckpt_choose(st, p->checkpoint_dir, &resumed, err)))
+	    (r = dtp_stage_ckpt_choose(st, p->checkpoint_dir, o->resume == DTP_RESUME_IF_ANY,
+				       &resumed, err)))
 		goto out_trace;
 	r = agree_on_steps(st, p, resumed, &agreed, err);
-	if (r == 0 && o->resume)
-		r = dtp_stage_ckpt_load(st, p->checkpoint_dir, agreed.start_step, err);
-	if (r == 0 && o->resume && st->is_first)
+	/* no checkpoint is ever of step 0 (the first is written after a step) */
+	resumed = o->resume ? agreed.start_step : 0;
+	if (r == 0 && resumed > 0)
+		r = dtp_stage_ckpt_load(st, p->checkpoint_dir, resumed, err);
+	if (r == 0 && resumed > 0 && st->is_first)
 		dtp_info("resuming from %s/step-%08ld (step %ld): bit-identical to the run that was not interrupted when every stage has as many threads as before (OpenBLAS's kernels sum by thread count); stages, cuts, transport and schedule may differ",
-			 p->checkpoint_dir, agreed.start_step, agreed.start_step);
-	if (r == 0 && o->resume && agreed.start_step >= agreed.total_steps)
+			 p->checkpoint_dir, resumed, resumed);
+	if (r == 0 && resumed > 0 && resumed >= agreed.total_steps)
 		r = dtp_errf_input(err, -EINVAL,
 				   "%s: the checkpoint is at step %ld and the run has %ld steps, so there is nothing to train: steps count from the start of the run, not from the checkpoint; give --steps more than %ld to continue",
 				   p->checkpoint_dir, agreed.start_step, agreed.total_steps, agreed.start_step);
@@ -226,15 +249,21 @@ int dtp_stage_run(const struct dtp_plan *plan, const struct dtp_stage_opts *o,
 		dtp_report_step(&rep, step, loss, gnorm, stage_times);
 		if (o->dump_dir && st->is_last)
 			dtp_report_dump_loss(&rep, o->dump_dir, step, loss);
+		/* every `every` steps, at the end, and when the stages agreed to stop */
 		if (p->checkpoint_dir[0] &&
 		    ((p->checkpoint_every > 0 && (step + 1) % p->checkpoint_every == 0) ||
-		     step + 1 == total)) {
+		     step + 1 == total || st->stop)) {
 			uint64_t t0 = dtp_now_ns();
 
 			r = dtp_stage_ckpt_save(st, p->checkpoint_dir, step, p->checkpoint_keep, err);
 			dtp_trace_span(st->trace, DTP_SPAN_CKPT, step, 0, t0, dtp_now_ns());
 			if (r)
 				goto out_report;
+		}
+		/* a stop agreed after the last step changes nothing: the run ends */
+		if (st->stop && step + 1 < total) {
+			r = stopped(st, p, step, total, err);
+			goto out_report;
 		}
 	}
 	dtp_report_train_end(&rep);

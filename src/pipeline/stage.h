@@ -82,6 +82,8 @@ struct dtp_stage {
 	int heartbeat_ms, peer_timeout_ms, hang_timeout_ms;
 	long test_hang_step;           /* DTP_TEST_HANG_AT_STEP, -1: none */
 	long test_hang_ms;             /* DTP_TEST_HANG_MS, -1: forever */
+	int stop;              /* the stages agreed to stop after the last step: the
+				* stop signal (base/preempt.h), 0: go on */
 
 	struct dtp_trace *trace;   /* may be NULL */
 	size_t mem_bytes;      /* predicted: every arena this stage allocates */

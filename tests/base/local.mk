@@ -14,3 +14,9 @@ check_PROGRAMS += tests/base/test_helpers
 tests_base_test_helpers_SOURCES = tests/base/test_helpers.c
 tests_base_test_helpers_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_base_test_helpers_LDADD = $(CMOCKA_TEST_LIBS)
+# stopping on request (preempt.h): signals, relays, statuses
+UNIT_TESTS += tests/base/test_preempt
+check_PROGRAMS += tests/base/test_preempt
+tests_base_test_preempt_SOURCES = tests/base/test_preempt.c
+tests_base_test_preempt_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_base_test_preempt_LDADD = $(CMOCKA_TEST_LIBS)

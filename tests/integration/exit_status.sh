@@ -98,7 +98,7 @@ done
 
 # the same table in --help
 "$DTPIPE" --help > "$WORK/help"
-for s in "^  0  " "^  1  " "^  2  " "130 SIGINT" "143 SIGTERM"; do
+for s in "^  0  " "^  1  " "^  2  " "^  75  " "130 SIGINT" "143 SIGTERM"; do
 	grep -q "$s" "$WORK/help" || { cat "$WORK/help"; echo "FAIL: --help does not list '$s'"; exit 1; }
 done
 echo PASS

@@ -35,3 +35,7 @@ dist_check_SCRIPTS += tests/integration/relayout.sh
 # checkpoints read by PyTorch (examples/torch_mlp.py): dtpipe's accuracy
 INTEGRATION_TESTS += tests/integration/torch_mlp.sh
 dist_check_SCRIPTS += tests/integration/torch_mlp.sh
+# preemption: a stop signal to the launcher or any stage, a checkpoint, exit
+# 75, and --resume ends bit-identical to the run never stopped
+INTEGRATION_TESTS += tests/integration/preempt.sh
+dist_check_SCRIPTS += tests/integration/preempt.sh
