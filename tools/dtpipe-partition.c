@@ -17,6 +17,7 @@
 #include "partition/profile.h"
 #include "pipeline/pipeline.h"
 #include "partition/topo.h"
+#include "partition-cluster.h"
 
 #define STATIC_FLOPS 1e10   /* --static: times from FLOPs at this rate */
 
@@ -27,6 +28,9 @@ static const char usage[] =
 	"                        [--mem-cap SIZE] [--bandwidth GB/s] [--reps N] [--static]\n"
 	"                        [--topology [HOST=]FILE.xml[,...]] [--split minmax|layers|params]\n"
 	"                        [-o plan.ini]\n"
+	"       dtpipe-partition plan --model SPEC --nodes N --cores-per-node C\n"
+	"                        [--network ib-hdr|ib-ndr|roce-100|eth-25|GB/s,us]\n"
+	"                        [--global-batch SAMPLES] [--node-mem SIZE] [--top N] [...]\n"
 	"       dtpipe-partition report --plan plan.ini [--trace trace.json] [--bandwidth GB/s]\n"
 	"                        [--topology [HOST=]FILE.xml[,...]] [--reps N] [--static]\n"
 	"\n"
@@ -35,7 +39,11 @@ static const char usage[] =
 	"  plan     split the model into K stages minimising the slowest stage (with the\n"
 	"           activation transfer on each cut at --bandwidth, and every stage's\n"
 	"           parameters + gradients + optimizer state + stash under --mem-cap);\n"
-	"           writes a plan file (stdout without -o) with cores split over this machine\n"
+	"           writes a plan file (stdout without -o) with cores split over this machine;\n"
+	"           with --nodes: also chooses data-parallel replicas R (R x K processes over\n"
+	"           the nodes), K, M and the cuts for the least predicted step at the global\n"
+	"           batch (default micro-batch x M x N), from a one-core profile, the network\n"
+	"           (default ib-hdr) and the memory caps; lists the --top (5) layouts\n"
 	"  report   per stage: units, predicted time per micro-batch, share, memory; the\n"
 	"           step time and bubble of the plan's schedule (simulated); with --trace,\n"
 	"           the per-stage compute measured by dtpipe --trace beside the prediction\n"
@@ -61,6 +69,7 @@ struct opts {
 	double bandwidth;   /* bytes/s */
 	struct dtp_topo_map *topos;   /* --topology; empty: this machine */
 	enum { SPLIT_MINMAX, SPLIT_LAYERS, SPLIT_PARAMS } split;
+	struct dtp_cluster_args cluster;   /* --nodes (nodes 0: not asked for) */
 };
 
 static int bad(const char *fmt, const char *arg)
@@ -100,6 +109,12 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		{ "output", required_argument, NULL, 'o' },
 		{ "topology", required_argument, NULL, 'T' },
 		{ "split", required_argument, NULL, 'x' },
+		{ "nodes", required_argument, NULL, 'N' },
+		{ "cores-per-node", required_argument, NULL, 'C' },
+		{ "network", required_argument, NULL, 'W' },
+		{ "global-batch", required_argument, NULL, 'G' },
+		{ "node-mem", required_argument, NULL, 'Y' },
+		{ "top", required_argument, NULL, 'P' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -169,6 +184,40 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			struct dtp_err err = { 0 };
 
 			if (dtp_topo_map_add(o->topos, optarg, &err)) {
+				fprintf(stderr, "dtpipe-partition: error: %s\n", err.msg);
+				return dtp_err_exit(&err, err.code);
+			}
+			break;
+		}
+		case 'N':
+			if (to_int(optarg, 1, &o->cluster.co.nodes))
+				return bad("--nodes '%s': give a whole number >= 1", optarg);
+			break;
+		case 'C':
+			if (to_int(optarg, 1, &o->cluster.co.cores_per_node))
+				return bad("--cores-per-node '%s': give a whole number >= 1", optarg);
+			break;
+		case 'P':
+			if (to_int(optarg, 1, &o->cluster.top))
+				return bad("--top '%s': give a whole number >= 1", optarg);
+			break;
+		case 'G': {
+			long v;
+
+			if (dtp_parse_long(optarg, 1, 1L << 40, &v))
+				return bad("--global-batch '%s': give samples per step, >= 1", optarg);
+			o->cluster.co.global_batch = v;
+			break;
+		}
+		case 'Y':
+			if (dtp_parse_size(optarg, &o->cluster.co.node_mem))
+				return bad("--node-mem '%s': give bytes with an optional K, M, G suffix",
+					   optarg);
+			break;
+		case 'W': {
+			struct dtp_err err = { 0 };
+
+			if (dtp_network_parse(optarg, &o->cluster.co.net, &err)) {
 				fprintf(stderr, "dtpipe-partition: error: %s\n", err.msg);
 				return dtp_err_exit(&err, err.code);
 			}
@@ -439,6 +488,44 @@ static int plan_place(const struct opts *o, const int *bounds, struct dtp_plan *
 	return dtp_plan_validate(plan, err);
 }
 
+/* --nodes: R, K, M and the cuts for the cluster from a one-core profile */
+static int cmd_plan_cluster(struct opts *o, const struct dtp_model_spec *spec,
+			    struct dtp_err *err)
+{
+	struct dtp_cluster_args *a = &o->cluster;
+	struct dtp_profile p;
+	int r;
+
+	if (!a->co.cores_per_node)
+		return dtp_errf_input(err, -EINVAL, "--nodes needs --cores-per-node C (cores of one "
+				      "node)");
+	if (o->topos->n)
+		return dtp_errf_input(err, -EINVAL, "--nodes plans for nodes of --cores-per-node "
+				      "cores; --topology is for plans with --stages");
+	if (!a->co.net.bw && dtp_network_parse("ib-hdr", &a->co.net, err))
+		return -EINVAL;
+	a->co.shm = dtp_network_shm();
+	a->co.micro_batch = o->batch;
+	if (!a->co.global_batch)
+		a->co.global_batch = (long)o->batch * o->micro_batches * a->co.nodes;
+	a->co.mem_cap = o->mem_cap;
+	a->co.recompute = o->recompute;
+	a->co.max_stages = o->stages;
+	a->optim = o->optim;
+	a->schedule = o->schedule;
+	a->output = o->output;
+	a->is_static = o->is_static;
+	if (!a->top)
+		a->top = 5;
+	dtp_blas_set_threads(1);   /* the profile is per core */
+	r = get_profile(spec, o, &p, err);
+	if (r)
+		return r;
+	r = dtp_cluster_cmd(a, spec, &p, err);
+	dtp_profile_free(&p);
+	return r;
+}
+
 static int cmd_plan(struct opts *o, const struct dtp_model_spec *spec, struct dtp_err *err)
 {
 	struct dtp_chain_unit *chain = NULL;
@@ -452,8 +539,11 @@ static int cmd_plan(struct opts *o, const struct dtp_model_spec *spec, struct dt
 	const char *note_ptr[DTP_MAX_STAGES];
 	FILE *f;
 
+	if (o->cluster.co.nodes)
+		return cmd_plan_cluster(o, spec, err);
 	if (o->stages < 1)
-		return dtp_errf_input(err, -EINVAL, "plan needs --stages K");
+		return dtp_errf_input(err, -EINVAL, "plan needs --stages K (or --nodes N "
+				      "--cores-per-node C for a cluster)");
 	plan = calloc(1, sizeof(*plan));
 	if (!plan)
 		return dtp_errf_runtime(err, -ENOMEM, "out of memory");

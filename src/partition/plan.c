@@ -30,6 +30,7 @@ void dtp_plan_defaults(struct dtp_plan *p)
 	p->ib_port = -1;
 	p->verbs_blocking = 0;
 	p->checkpoint_keep = 3;
+	p->replicas = 1;
 }
 
 const char *dtp_plan_warnings(const struct dtp_plan *p)
@@ -268,6 +269,9 @@ int dtp_plan_validate(const struct dtp_plan *p, struct dtp_err *err)
 	if (p->gid_index < -1 || p->ib_port < -1 || p->ib_port == 0 || p->connect_timeout_ms < 1)
 		return dtp_errf_input(err, -EINVAL, "%s[transport] gid_index and ib_port must be >= -1 "
 				      "(-1 = auto; ports count from 1) and connect_timeout_ms >= 1", at);
+	if (p->replicas < 1)
+		return dtp_errf_input(err, -EINVAL, "%s[parallel] replicas = %d: give 1 or more (copies "
+				      "of the pipeline)", at, p->replicas);
 	n_units = dtp_model_num_units(&p->model);
 	if (n_units < 1)
 		return dtp_errf_input(err, -EINVAL, "%s[model] has no units", at);
@@ -360,6 +364,8 @@ int dtp_plan_write_notes(const struct dtp_plan *p, const char *const *notes, FIL
 		"ib_port = %d\nverbs_blocking = %s\nconnect_timeout_ms = %d\n", p->transport,
 		p->base_port, p->gid_index, p->ib_port, p->verbs_blocking ? "yes" : "no",
 		p->connect_timeout_ms);
+	if (p->replicas != 1)   /* plans without replicas read as before */
+		fprintf(f, "\n[parallel]\nreplicas = %d\n", p->replicas);
 	for (int s = 0; s < p->num_stages; s++) {
 		const struct dtp_stage_plan *st = &p->stages[s];
 

@@ -33,6 +33,21 @@ expect 0 "$B" report --plan "$T/p.ini" --static
 grep -q '^ *2 ' "$T/out" || { fail "report has no stage 2"; cat "$T/out"; }
 grep -q 'warning' "$T/out" && { fail "a written plan loads with warnings"; cat "$T/out"; }
 
+# a cluster plan: R, K, M chosen, the top layouts listed, replicas written
+expect 0 "$B" plan --model gpt:L=4,C=64,H=4,T=32,V=256 --batch 4 --static --nodes 4 \
+	--cores-per-node 8 --network ib-hdr --top 3 -o "$T/cl.ini"
+grep -q '^chosen: R = [0-9]* replicas x K = [0-9]* stages' "$T/out" || { fail "cluster choice"; cat "$T/out"; }
+[ "$(grep -c -E '^ +[123] +[0-9]+ +[0-9]+ +[0-9]+ ' "$T/out")" = 3 ] || { fail "cluster top 3"; cat "$T/out"; }
+R=$(sed -n 's/^chosen: R = \([0-9]*\) .*/\1/p' "$T/out")
+if [ "$R" = 1 ]; then grep -q '^\[parallel\]' "$T/cl.ini" && fail "replicas = 1 written"
+else grep -q "^replicas = $R\$" "$T/cl.ini" || { fail "plan lacks replicas = $R"; cat "$T/cl.ini"; }; fi
+expect 0 "$B" report --plan "$T/cl.ini" --static
+expect 2 "$B" plan --model gpt:L=4,C=64,H=4,T=32,V=256 --static --nodes 4 --cores-per-node 8 \
+	--network fast
+grep -q 'GB/s,us' "$T/out" || { fail "bad --network message"; cat "$T/out"; }
+expect 2 "$B" plan --model gpt:L=4,C=64,H=4,T=32,V=256 --static --nodes 4
+grep -q 'cores-per-node' "$T/out" || { fail "--nodes without cores"; cat "$T/out"; }
+
 # a memory cap no split meets: exit 2 and the least workable cap
 expect 2 "$B" plan --model gpt:L=4,C=64,H=4,T=32,V=256 --stages 2 --static --mem-cap 1K
 grep -q 'memory cap of 1024 bytes' "$T/out" || { fail "mem cap message"; cat "$T/out"; }
