@@ -29,3 +29,6 @@ dist_check_SCRIPTS += tests/integration/relayout.sh
 # checkpoints read by PyTorch (examples/torch_mlp.py): dtpipe's accuracy
 INTEGRATION_TESTS += tests/integration/torch_mlp.sh
 dist_check_SCRIPTS += tests/integration/torch_mlp.sh
+# dtpipe --check-env: sections, RDMA device, locked memory, MPI, bad plans
+INTEGRATION_TESTS += tests/integration/check_env.sh
+dist_check_SCRIPTS += tests/integration/check_env.sh
