@@ -324,10 +324,15 @@ static int print_report(FILE *f, const struct dtp_plan *plan, const struct dtp_p
 
 			fwd[s] += uc->fwd_s;
 			bwd[s] += uc->bwd_s + (plan->recompute ? uc->fwd_s : 0);
-			/* one activation (or gradient) over the slowest cut */
+			/* one activation (or gradient) over the slowest cut (transfers
+			 * do not scale with the stage's speed) */
 			if (po->bandwidth > 0 && u + 1 == c.last && s + 1 < K &&
 			    (double)uc->out_bytes / po->bandwidth > xfer)
 				xfer = (double)uc->out_bytes / po->bandwidth;
+		}
+		if (po->speed && po->speed[s] > 0) {
+			fwd[s] /= po->speed[s];
+			bwd[s] /= po->speed[s];
 		}
 		if (measured_fwd) {
 			measured[s] = measured_fwd[s] + measured_bwd[s];
@@ -622,7 +627,7 @@ static int cmd_report(struct opts *o, struct dtp_err *err)
 	struct dtp_partition_opts po;
 	struct dtp_profile p;
 	struct dtp_plan *plan;
-	double mfwd[DTP_MAX_STAGES], mbwd[DTP_MAX_STAGES];
+	double mfwd[DTP_MAX_STAGES], mbwd[DTP_MAX_STAGES], speed[DTP_MAX_STAGES];
 	int r;
 
 	if (!o->plan)
@@ -651,9 +656,21 @@ static int cmd_report(struct opts *o, struct dtp_err *err)
 				     po.stash_slots, err);
 	if (r)
 		goto out_free_chain;
+	/* stages with more cores than the smallest compute faster, as in plan */
+	r = stage_speeds(o, plan, speed, err);
+	if (r < 0)
+		goto out_free_chain;
+	po.speed = r ? speed : NULL;
+	r = 0;
 	printf("# %s: %d stages, micro-batch %d, M = %d, %s%s\n", o->plan, plan->num_stages,
 	       plan->micro_batch, plan->micro_batches, dtp_schedule_name(plan->schedule),
 	       plan->recompute ? ", recompute" : "");
+	if (po.speed) {
+		printf("# stages with more cores compute faster (times the smallest stage's speed):");
+		for (int s = 0; s < plan->num_stages; s++)
+			printf(" %d: x%.2f", s, speed[s]);
+		printf("\n");
+	}
 	r = print_report(stdout, plan, &p, chain, &po, o->trace ? mfwd : NULL,
 			 o->trace ? mbwd : NULL, err);
 	if (!r)

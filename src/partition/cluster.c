@@ -57,11 +57,16 @@ int dtp_network_parse(const char *s, struct dtp_network *out, struct dtp_err *er
 			      "(e.g. 25,1.5)", s);
 }
 
+double dtp_ring_allreduce_bytes(double bytes, int R)
+{
+	return R <= 1 ? 0 : 2.0 * (R - 1) / R * bytes;
+}
+
 double dtp_ring_allreduce_s(double bytes, int R, const struct dtp_network *l)
 {
 	if (R <= 1)
 		return 0;
-	return 2.0 * (R - 1) / R * bytes / l->bw + 2.0 * (R - 1) * l->lat;
+	return dtp_ring_allreduce_bytes(bytes, R) / l->bw + 2.0 * (R - 1) * l->lat;
 }
 
 /* node of rank `rank` with `per` processes per node */

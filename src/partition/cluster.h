@@ -94,7 +94,10 @@ int dtp_cluster_plan(const struct dtp_profile *p, const struct dtp_chain_unit *c
 		     struct dtp_layout **out, int *n, struct dtp_cluster_stats *st,
 		     struct dtp_err *err);
 
-/* Ring all-reduce of `bytes` over R ranks on link l (0 for R = 1). */
+/* Ring all-reduce of `bytes` over R ranks on link l (0 for R = 1):
+ * 2 (R-1)/R x bytes / bw + 2 (R-1) x latency. */
 double dtp_ring_allreduce_s(double bytes, int R, const struct dtp_network *l);
+/* What each rank of that ring sends: 2 (R-1)/R x bytes (0 for R = 1). */
+double dtp_ring_allreduce_bytes(double bytes, int R);
 
 #endif

@@ -48,6 +48,19 @@ grep -q 'GB/s,us' "$T/out" || { fail "bad --network message"; cat "$T/out"; }
 expect 2 "$B" plan --model gpt:L=4,C=64,H=4,T=32,V=256 --static --nodes 4
 grep -q 'cores-per-node' "$T/out" || { fail "--nodes without cores"; cat "$T/out"; }
 
+# report on unlike nodes: the stage on the 16-core node type computes twice as
+# fast as on the 8-core one (per-stage speed, as plan weighs it)
+printf '[model]\nspec = mlp:64-256-256-256-10\n[train]\nmicro_batch = 16\n' >"$T/ab.ini"
+printf '[stage.0]\nunits = 0-1\nhost = a\n[stage.1]\nunits = 2-3\nhost = b\n' >>"$T/ab.ini"
+TD="${DTP_SRCDIR:-..}/tests/partition/topo"
+expect 0 "$B" report --plan "$T/ab.ini" --static --topology "a=$TD/two-pkg16-nic0.xml,b=$TD/two-pkg-nic1.xml"
+grep -q '0: x2.00 1: x1.00' "$T/out" || { fail "report: per-stage speeds"; cat "$T/out"; }
+fast=$(awk '$1 == 0 && $2 == "0-1" { print $3 }' "$T/out")
+expect 0 "$B" report --plan "$T/ab.ini" --static --topology "$TD/two-pkg-nic1.xml"
+slow=$(awk '$1 == 0 && $2 == "0-1" { print $3 }' "$T/out")
+awk -v f="$fast" -v s="$slow" 'BEGIN { exit !(f > 0 && s / f > 1.99 && s / f < 2.01) }' ||
+	fail "report: stage 0 on 16 cores $fast ms, on 8 cores $slow ms: want half"
+
 # a memory cap no split meets: exit 2 and the least workable cap
 expect 2 "$B" plan --model gpt:L=4,C=64,H=4,T=32,V=256 --stages 2 --static --mem-cap 1K
 grep -q 'memory cap of 1024 bytes' "$T/out" || { fail "mem cap message"; cat "$T/out"; }
