@@ -18,6 +18,7 @@
 #include "pipeline/pipeline.h"
 #include "partition/topo.h"
 #include "partition-cluster.h"
+#include "partition-report.h"
 
 #define STATIC_FLOPS 1e10   /* --static: times from FLOPs at this rate */
 
@@ -31,7 +32,8 @@ static const char usage[] =
 	"       dtpipe-partition plan --model SPEC --nodes N --cores-per-node C\n"
 	"                        [--network ib-hdr|ib-ndr|roce-100|eth-25|GB/s,us]\n"
 	"                        [--global-batch SAMPLES] [--node-mem SIZE] [--top N] [...]\n"
-	"       dtpipe-partition report --plan plan.ini [--trace trace.json] [--bandwidth GB/s]\n"
+	"       dtpipe-partition report --plan plan.ini [--trace trace.json] [--metrics m.json]\n"
+	"                        [--bandwidth GB/s]\n"
 	"                        [--topology [HOST=]FILE.xml[,...]] [--reps N] [--static]\n"
 	"\n"
 	"  profile  time each unit's forward and backward at micro-batch size B on this\n"
@@ -46,7 +48,9 @@ static const char usage[] =
 	"           (default ib-hdr) and the memory caps; lists the --top (5) layouts\n"
 	"  report   per stage: units, predicted time per micro-batch, share, memory; the\n"
 	"           step time and bubble of the plan's schedule (simulated); with --trace,\n"
-	"           the per-stage compute measured by dtpipe --trace beside the prediction\n"
+	"           the per-stage compute measured by dtpipe --trace beside the prediction;\n"
+	"           with --metrics, each stage's peak RSS (dtpipe --metrics) beside its\n"
+	"           predicted arenas\n"
 	"\n"
 	"  --model SPEC   mlp:784-1024-10 or gpt:L=4,C=128,H=4,T=64,V=256\n"
 	"  --static       estimate times from FLOPs (10 GFLOP/s) instead of measuring\n"
@@ -61,7 +65,7 @@ static const char usage[] =
 	"Exit status: 0 ok, 2 bad input, 1 other failure.\n";
 
 struct opts {
-	const char *model, *plan, *trace, *output;
+	const char *model, *plan, *trace, *output, *metrics;
 	int stages, batch, micro_batches, reps, is_static, recompute;
 	enum dtp_optim_kind optim;
 	enum dtp_schedule_kind schedule;
@@ -106,6 +110,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		{ "static", no_argument, NULL, 's' },
 		{ "plan", required_argument, NULL, 'p' },
 		{ "trace", required_argument, NULL, 't' },
+		{ "metrics", required_argument, NULL, 'R' },
 		{ "output", required_argument, NULL, 'o' },
 		{ "topology", required_argument, NULL, 'T' },
 		{ "split", required_argument, NULL, 'x' },
@@ -127,6 +132,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		case 'm': o->model = optarg; break;
 		case 'p': o->plan = optarg; break;
 		case 't': o->trace = optarg; break;
+		case 'R': o->metrics = optarg; break;
 		case 'o': o->output = optarg; break;
 		case 'r': o->recompute = 1; break;
 		case 's': o->is_static = 1; break;
@@ -283,91 +289,6 @@ static int cmd_profile(const struct opts *o, const struct dtp_model_spec *spec,
 	       tb * 1e3);
 	dtp_profile_free(&p);
 	return 0;
-}
-
-/* The schedule's step from per-stage forward and backward seconds per
- * micro-batch (the schedule simulator, src/pipeline/simulate.c). */
-static int print_step(FILE *f, const char *what, const struct dtp_plan *plan, const double *fwd,
-		      const double *bwd, double xfer, struct dtp_err *err)
-{
-	struct dtp_sim_result res;
-	int r = dtp_schedule_predict(plan->schedule, plan->num_stages, plan->micro_batches, fwd,
-				     bwd, xfer, &res, err);
-
-	if (r)
-		return r;
-	fprintf(f, "%s%s step %.3f ms (simulated); bubble %.1f%%\n", what,
-		dtp_schedule_name(plan->schedule), res.step_time * 1e3, 100.0 * res.bubble);
-	return 0;
-}
-
-/* one line per stage, the prediction for the plan's schedule; measured_fwd
- * and _bwd (ms per micro-batch per stage, or NULL) printed beside */
-static int print_report(FILE *f, const struct dtp_plan *plan, const struct dtp_profile *prof,
-			const struct dtp_chain_unit *chain, const struct dtp_partition_opts *po,
-			const double *measured_fwd, const double *measured_bwd, struct dtp_err *err)
-{
-	int K = plan->num_stages, M = plan->micro_batches, r;
-	double total = 0, slowest = 0, mtotal = 0, mslow = 0, xfer = 0;
-	double fwd[DTP_MAX_STAGES], bwd[DTP_MAX_STAGES], measured[DTP_MAX_STAGES];
-	struct dtp_stage_cost c;
-
-	for (int s = 0; s < K; s++) {
-		c = dtp_stage_cost(chain, prof->n_units, plan->stages[s].first_unit,
-				   plan->stages[s].last_unit, s, po);
-		total += c.time;
-		if (c.time > slowest)
-			slowest = c.time;
-		fwd[s] = bwd[s] = 0;
-		for (int u = c.first; u < c.last; u++) {
-			const struct dtp_unit_cost *uc = &prof->units[u];
-
-			fwd[s] += uc->fwd_s;
-			bwd[s] += uc->bwd_s + (plan->recompute ? uc->fwd_s : 0);
-			/* one activation (or gradient) over the slowest cut (transfers
-			 * do not scale with the stage's speed) */
-			if (po->bandwidth > 0 && u + 1 == c.last && s + 1 < K &&
-			    (double)uc->out_bytes / po->bandwidth > xfer)
-				xfer = (double)uc->out_bytes / po->bandwidth;
-		}
-		if (po->speed && po->speed[s] > 0) {
-			fwd[s] /= po->speed[s];
-			bwd[s] /= po->speed[s];
-		}
-		if (measured_fwd) {
-			measured[s] = measured_fwd[s] + measured_bwd[s];
-			mtotal += measured[s];
-			if (measured[s] > mslow)
-				mslow = measured[s];
-		}
-	}
-	fprintf(f, "%5s %-9s %12s %12s %7s %11s", "stage", "units", "compute_ms", "time_ms", "share",
-	       "memory_MiB");
-	if (measured_fwd)
-		fprintf(f, " %12s %7s", "measured_ms", "share");
-	fprintf(f, "\n");
-	for (int s = 0; s < K; s++) {
-		char units[32];
-
-		c = dtp_stage_cost(chain, prof->n_units, plan->stages[s].first_unit,
-				   plan->stages[s].last_unit, s, po);
-		snprintf(units, sizeof(units), "%d-%d", c.first, c.last - 1);
-		fprintf(f, "%5d %-9s %12.3f %12.3f %6.1f%% %11.1f", s, units, c.compute * 1e3,
-		       c.time * 1e3, total > 0 ? 100 * c.time / total : 0.0, mib(c.mem));
-		if (measured_fwd)
-			fprintf(f, " %12.3f %6.1f%%", measured[s], mtotal > 0 ? 100 * measured[s] / mtotal : 0.0);
-		fprintf(f, "%s\n", plan->mem_cap_bytes && c.mem > plan->mem_cap_bytes ? "  over mem_cap" : "");
-	}
-	fprintf(f, "slowest stage %.3f ms per micro-batch; M = %d, K = %d\n", slowest * 1e3, M, K);
-	r = print_step(f, "predicted: ", plan, fwd, bwd, xfer, err);
-	if (r || !measured_fwd)
-		return r;
-	for (int s = 0; s < K; s++) {
-		fwd[s] = measured_fwd[s] * 1e-3;
-		bwd[s] = measured_bwd[s] * 1e-3;
-	}
-	fprintf(f, "measured: slowest stage %.3f ms per micro-batch\n", mslow);
-	return print_step(f, "measured compute, no transfers: ", plan, fwd, bwd, 0, err);
 }
 
 /* The plan without its units: settings, K stages, hosts from --topology
@@ -592,7 +513,7 @@ static int cmd_plan(struct opts *o, const struct dtp_model_spec *spec, struct dt
 	if (!r) {
 		/* the summary goes where it does not mix with a plan on stdout */
 		fflush(stdout);
-		r = print_report(o->output ? stdout : stderr, plan, &p, chain, &po, NULL, NULL, err);
+		r = dtp_partition_report(o->output ? stdout : stderr, plan, &p, chain, &po, NULL, err);
 		if (!r)
 			print_placement(o->output ? stdout : stderr, plan, where);
 	}
@@ -627,7 +548,8 @@ static int cmd_report(struct opts *o, struct dtp_err *err)
 	struct dtp_partition_opts po;
 	struct dtp_profile p;
 	struct dtp_plan *plan;
-	double mfwd[DTP_MAX_STAGES], mbwd[DTP_MAX_STAGES], speed[DTP_MAX_STAGES];
+	struct dtp_measured meas = { 0 };
+	double speed[DTP_MAX_STAGES];
 	int r;
 
 	if (!o->plan)
@@ -640,9 +562,16 @@ static int cmd_report(struct opts *o, struct dtp_err *err)
 		goto out_free_plan;
 	fputs(dtp_plan_warnings(plan), stderr);
 	if (o->trace) {
-		r = dtp_trace_read_compute(o->trace, plan->num_stages, mfwd, mbwd, err);
+		r = dtp_trace_read_compute(o->trace, plan->num_stages, meas.fwd_ms, meas.bwd_ms, err);
 		if (r)
 			goto out_free_plan;
+		meas.have_compute = 1;
+	}
+	if (o->metrics) {
+		r = dtp_metrics_read_peak_rss(o->metrics, plan->num_stages, meas.peak_rss, err);
+		if (r)
+			goto out_free_plan;
+		meas.have_rss = 1;
 	}
 	o->batch = plan->micro_batch;
 	r = get_profile(&plan->model, o, &p, err);
@@ -671,8 +600,8 @@ static int cmd_report(struct opts *o, struct dtp_err *err)
 			printf(" %d: x%.2f", s, speed[s]);
 		printf("\n");
 	}
-	r = print_report(stdout, plan, &p, chain, &po, o->trace ? mfwd : NULL,
-			 o->trace ? mbwd : NULL, err);
+	r = dtp_partition_report(stdout, plan, &p, chain, &po, o->trace || o->metrics ? &meas : NULL,
+				 err);
 	if (!r)
 		r = report_placement(o, plan, err);
 out_free_chain:

@@ -105,6 +105,21 @@ sed 's/^micro_batches = 2$/micro_batches = 2\nschedule = 1f1b/' "$T/mlp.ini" >"$
 expect 0 "$B" report --plan "$T/mlp1f1b.ini" --trace "$T/trace.json" --static
 grep -q 'no transfers: 1f1b step 6.500 ms (simulated)' "$T/out" || { fail "measured 1f1b step"; cat "$T/out"; }
 
+# measured compute as a ratio to the prediction, and the peak RSS of a
+# metrics file beside each stage's predicted arenas
+printf '{"step":1,"loss":2.5}\n{"event":"end","peak_rss":[104857600,52428800]}\n' >"$T/m.json"
+expect 0 "$B" report --plan "$T/mlp.ini" --trace "$T/trace.json" --metrics "$T/m.json" --static
+grep -q 'peak_rss_MiB' "$T/out" || { fail "report: no peak RSS column"; cat "$T/out"; }
+grep -E -q '^ +0 0-1 .* 3\.000 +66\.7% +[0-9.]+ +100\.0 +[0-9.]+$' "$T/out" ||
+	{ fail "report: stage 0 measured and RSS"; cat "$T/out"; }
+grep -E -q '^ +1 2-2 .* 1\.500 +33\.3% +[0-9.]+ +50\.0 +[0-9.]+$' "$T/out" ||
+	{ fail "report: stage 1 measured and RSS"; cat "$T/out"; }
+printf '{"event":"end","peak_rss":[1]}\n' >"$T/m1.json"
+expect 2 "$B" report --plan "$T/mlp.ini" --metrics "$T/m1.json" --static
+grep -q 'peak RSS of 1 stages, the plan has 2' "$T/out" || { fail "metrics stage count"; cat "$T/out"; }
+expect 2 "$B" report --plan "$T/mlp.ini" --metrics "$T/trace.json" --static
+grep -q 'no "end" line' "$T/out" || { fail "metrics without end"; cat "$T/out"; }
+
 # bad input: exit 2, and the message says where
 printf '[model]\nkind = mlp\nwidths = 16-32-8-4\n[stage.0]\nunits = 0-1\n' >"$T/bad.ini"
 expect 2 "$B" report --plan "$T/bad.ini" --static
