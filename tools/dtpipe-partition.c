@@ -20,7 +20,7 @@
 #include "partition-cluster.h"
 #include "partition-report.h"
 
-#define STATIC_FLOPS 1e10   /* --static: times from FLOPs at this rate */
+#define STATIC_FLOPS 1e10   /* --static: times from FLOPs at this rate (--flops) */
 
 static const char usage[] =
 	"usage: dtpipe-partition profile --model SPEC [--batch B] [--reps N] [--static]\n"
@@ -54,6 +54,7 @@ static const char usage[] =
 	"\n"
 	"  --model SPEC   mlp:784-1024-10 or gpt:L=4,C=128,H=4,T=64,V=256\n"
 	"  --static       estimate times from FLOPs (10 GFLOP/s) instead of measuring\n"
+	"  --flops G      --static at G GFLOP/s (e.g. a rate measured with profile)\n"
 	"  --topology     plan for nodes described by 'lstopo --of xml' files instead of\n"
 	"                 this machine: FILE.xml for every host, or HOST=FILE.xml,... to\n"
 	"                 spread the stages over those hosts in order (one node type each);\n"
@@ -71,6 +72,7 @@ struct opts {
 	enum dtp_schedule_kind schedule;
 	size_t mem_cap;
 	double bandwidth;   /* bytes/s */
+	double flops;       /* --static: FLOP/s of one core */
 	struct dtp_topo_map *topos;   /* --topology; empty: this machine */
 	enum { SPLIT_MINMAX, SPLIT_LAYERS, SPLIT_PARAMS } split;
 	struct dtp_cluster_args cluster;   /* --nodes (nodes 0: not asked for) */
@@ -108,6 +110,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		{ "bandwidth", required_argument, NULL, 'w' },
 		{ "reps", required_argument, NULL, 'n' },
 		{ "static", no_argument, NULL, 's' },
+		{ "flops", required_argument, NULL, 'F' },
 		{ "plan", required_argument, NULL, 'p' },
 		{ "trace", required_argument, NULL, 't' },
 		{ "metrics", required_argument, NULL, 'R' },
@@ -136,6 +139,12 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		case 'o': o->output = optarg; break;
 		case 'r': o->recompute = 1; break;
 		case 's': o->is_static = 1; break;
+		case 'F':
+			o->flops = strtod(optarg, &end) * 1e9;
+			if (end == optarg || *end || !(o->flops > 0))
+				return bad("--flops '%s': give GFLOP/s as a positive number", optarg);
+			o->is_static = 1;
+			break;
 		case 'b':
 			if (to_int(optarg, 1, &o->batch))
 				return bad("--batch '%s': give a whole number >= 1", optarg);
@@ -250,7 +259,7 @@ static int get_profile(const struct dtp_model_spec *spec, const struct opts *o,
 	if (r)
 		return r;
 	for (int u = 0; u < p->n_units; u++) {
-		p->units[u].fwd_s = p->units[u].fwd_flops / STATIC_FLOPS;
+		p->units[u].fwd_s = p->units[u].fwd_flops / (o->flops > 0 ? o->flops : STATIC_FLOPS);
 		p->units[u].bwd_s = 2 * p->units[u].fwd_s;
 	}
 	return 0;
@@ -271,7 +280,7 @@ static int cmd_profile(const struct opts *o, const struct dtp_model_spec *spec,
 	if (r)
 		return r;
 	printf("# %s profile, micro-batch %d%s\n", o->model, o->batch,
-	       o->is_static ? " (static: FLOPs at 10 GFLOP/s)" : "");
+	       o->is_static ? " (static: from FLOPs)" : "");
 	printf("%4s %-12s %12s %10s %10s %10s %10s %10s %8s\n", "unit", "name", "params", "fwd_ms",
 	       "bwd_ms", "in_MiB", "out_MiB", "save_MiB", "GFLOP/s");
 	for (int u = 0; u < p.n_units; u++) {

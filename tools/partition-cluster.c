@@ -153,7 +153,7 @@ int dtp_cluster_cmd(const struct dtp_cluster_args *a, const struct dtp_model_spe
 		"with cores\n", a->co.nodes, a->co.cores_per_node, a->co.net.name, a->co.net.bw * 1e-9,
 		a->co.net.lat * 1e6, a->co.global_batch, a->co.micro_batch,
 		dtp_schedule_name(a->schedule), a->co.recompute ? ", recompute" : "",
-		a->is_static ? "static (FLOPs at 10 GFLOP/s)" : "measured");
+		a->is_static ? "static (from FLOPs)" : "measured");
 	print_layouts(info, l, n, a->top);
 	explain(info, a, l, n, &st);
 out_free_layouts:

@@ -79,7 +79,8 @@ static int cmp_layout(const void *a, const void *b)
 {
 	const struct dtp_layout *x = a, *y = b;
 
-	if (x->step != y->step)
+	/* steps within rounding of each other are ties */
+	if (fabs(x->step - y->step) > 1e-9 * fmax(x->step, y->step))
 		return x->step < y->step ? -1 : 1;
 	if (x->K != y->K)
 		return x->K - y->K;

@@ -85,8 +85,8 @@ struct dtp_cluster_stats {
 	int over_mem;                    /* of those, refused for memory */
 };
 
-/* Every feasible layout, fastest first (*out: malloc'd, *n of them; ties go
- * to fewer stages, then fewer replicas). chain: dtp_profile_chain of p (one
+/* Every feasible layout, fastest first (*out: malloc'd, *n of them; ties,
+ * steps equal to 1e-9, go to fewer stages, then fewer replicas). chain: dtp_profile_chain of p (one
  * core, micro-batch o->micro_batch). -ERANGE with a message when no layout
  * fits the memory, -EINVAL for options that admit none. */
 int dtp_cluster_plan(const struct dtp_profile *p, const struct dtp_chain_unit *chain,
