@@ -57,7 +57,7 @@ for split in minmax layers params; do
 		--metrics "$W/$split.json" > /dev/null
 	eval "t_$split=\$(median_step \"\$W/\$split.json\")"
 	units=$(grep '^units' "$W/$split.ini" | sed 's/units = //' | tr '\n' ' ')
-	pred=$(sed -n 's/^GPipe: step \([0-9.]*\) ms.*/\1/p' "$W/$split.predicted")
+	pred=$(sed -n 's/^predicted: [a-z0-9]* step \([0-9.]*\) ms.*/\1/p' "$W/$split.predicted")
 	eval "t=\$t_$split"
 	printf '%-7s units %-24s predicted %8s ms/step  measured %8.1f ms/step\n' "$split" \
 		"$units" "$pred" "$($PY -c "print($t * 1e3)")"

@@ -16,6 +16,8 @@ struct dtp_launch_args {
 	int no_bind;
 	const char *merge_trace;     /* --merge-trace FILE: join FILE.stage-N and exit */
 	int print_default, help, version;
+	int check_env;               /* --check-env: report on this host and exit */
+	const char *topology;        /* --topology FILE.xml (with --check-env) */
 };
 
 /* Returns the exit status for dtpipe (base/exit.h): 0; 2 when a stage found

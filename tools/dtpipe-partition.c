@@ -17,8 +17,10 @@
 #include "partition/profile.h"
 #include "pipeline/pipeline.h"
 #include "partition/topo.h"
+#include "partition-cluster.h"
+#include "partition-report.h"
 
-#define STATIC_FLOPS 1e10   /* --static: times from FLOPs at this rate */
+#define STATIC_FLOPS 1e10   /* --static: times from FLOPs at this rate (--flops) */
 
 static const char usage[] =
 	"usage: dtpipe-partition profile --model SPEC [--batch B] [--reps N] [--static]\n"
@@ -27,7 +29,11 @@ static const char usage[] =
 	"                        [--mem-cap SIZE] [--bandwidth GB/s] [--reps N] [--static]\n"
 	"                        [--topology [HOST=]FILE.xml[,...]] [--split minmax|layers|params]\n"
 	"                        [-o plan.ini]\n"
-	"       dtpipe-partition report --plan plan.ini [--trace trace.json] [--bandwidth GB/s]\n"
+	"       dtpipe-partition plan --model SPEC --nodes N --cores-per-node C\n"
+	"                        [--network ib-hdr|ib-ndr|roce-100|eth-25|GB/s,us]\n"
+	"                        [--global-batch SAMPLES] [--node-mem SIZE] [--top N] [...]\n"
+	"       dtpipe-partition report --plan plan.ini [--trace trace.json] [--metrics m.json]\n"
+	"                        [--bandwidth GB/s]\n"
 	"                        [--topology [HOST=]FILE.xml[,...]] [--reps N] [--static]\n"
 	"\n"
 	"  profile  time each unit's forward and backward at micro-batch size B on this\n"
@@ -35,13 +41,20 @@ static const char usage[] =
 	"  plan     split the model into K stages minimising the slowest stage (with the\n"
 	"           activation transfer on each cut at --bandwidth, and every stage's\n"
 	"           parameters + gradients + optimizer state + stash under --mem-cap);\n"
-	"           writes a plan file (stdout without -o) with cores split over this machine\n"
+	"           writes a plan file (stdout without -o) with cores split over this machine;\n"
+	"           with --nodes: also chooses data-parallel replicas R (R x K processes over\n"
+	"           the nodes), K, M and the cuts for the least predicted step at the global\n"
+	"           batch (default micro-batch x M x N), from a one-core profile, the network\n"
+	"           (default ib-hdr) and the memory caps; lists the --top (5) layouts\n"
 	"  report   per stage: units, predicted time per micro-batch, share, memory; the\n"
 	"           step time and bubble of the plan's schedule (simulated); with --trace,\n"
-	"           the per-stage compute measured by dtpipe --trace beside the prediction\n"
+	"           the per-stage compute measured by dtpipe --trace beside the prediction;\n"
+	"           with --metrics, each stage's peak RSS (dtpipe --metrics) beside its\n"
+	"           predicted arenas\n"
 	"\n"
 	"  --model SPEC   mlp:784-1024-10 or gpt:L=4,C=128,H=4,T=64,V=256\n"
 	"  --static       estimate times from FLOPs (10 GFLOP/s) instead of measuring\n"
+	"  --flops G      --static at G GFLOP/s (e.g. a rate measured with profile)\n"
 	"  --topology     plan for nodes described by 'lstopo --of xml' files instead of\n"
 	"                 this machine: FILE.xml for every host, or HOST=FILE.xml,... to\n"
 	"                 spread the stages over those hosts in order (one node type each);\n"
@@ -53,14 +66,16 @@ static const char usage[] =
 	"Exit status: 0 ok, 2 bad input, 1 other failure.\n";
 
 struct opts {
-	const char *model, *plan, *trace, *output;
+	const char *model, *plan, *trace, *output, *metrics;
 	int stages, batch, micro_batches, reps, is_static, recompute;
 	enum dtp_optim_kind optim;
 	enum dtp_schedule_kind schedule;
 	size_t mem_cap;
 	double bandwidth;   /* bytes/s */
+	double flops;       /* --static: FLOP/s of one core */
 	struct dtp_topo_map *topos;   /* --topology; empty: this machine */
 	enum { SPLIT_MINMAX, SPLIT_LAYERS, SPLIT_PARAMS } split;
+	struct dtp_cluster_args cluster;   /* --nodes (nodes 0: not asked for) */
 };
 
 static int bad(const char *fmt, const char *arg)
@@ -95,11 +110,19 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		{ "bandwidth", required_argument, NULL, 'w' },
 		{ "reps", required_argument, NULL, 'n' },
 		{ "static", no_argument, NULL, 's' },
+		{ "flops", required_argument, NULL, 'F' },
 		{ "plan", required_argument, NULL, 'p' },
 		{ "trace", required_argument, NULL, 't' },
+		{ "metrics", required_argument, NULL, 'R' },
 		{ "output", required_argument, NULL, 'o' },
 		{ "topology", required_argument, NULL, 'T' },
 		{ "split", required_argument, NULL, 'x' },
+		{ "nodes", required_argument, NULL, 'N' },
+		{ "cores-per-node", required_argument, NULL, 'C' },
+		{ "network", required_argument, NULL, 'W' },
+		{ "global-batch", required_argument, NULL, 'G' },
+		{ "node-mem", required_argument, NULL, 'Y' },
+		{ "top", required_argument, NULL, 'P' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -112,9 +135,16 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		case 'm': o->model = optarg; break;
 		case 'p': o->plan = optarg; break;
 		case 't': o->trace = optarg; break;
+		case 'R': o->metrics = optarg; break;
 		case 'o': o->output = optarg; break;
 		case 'r': o->recompute = 1; break;
 		case 's': o->is_static = 1; break;
+		case 'F':
+			o->flops = strtod(optarg, &end) * 1e9;
+			if (end == optarg || *end || !(o->flops > 0))
+				return bad("--flops '%s': give GFLOP/s as a positive number", optarg);
+			o->is_static = 1;
+			break;
 		case 'b':
 			if (to_int(optarg, 1, &o->batch))
 				return bad("--batch '%s': give a whole number >= 1", optarg);
@@ -174,6 +204,40 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			}
 			break;
 		}
+		case 'N':
+			if (to_int(optarg, 1, &o->cluster.co.nodes))
+				return bad("--nodes '%s': give a whole number >= 1", optarg);
+			break;
+		case 'C':
+			if (to_int(optarg, 1, &o->cluster.co.cores_per_node))
+				return bad("--cores-per-node '%s': give a whole number >= 1", optarg);
+			break;
+		case 'P':
+			if (to_int(optarg, 1, &o->cluster.top))
+				return bad("--top '%s': give a whole number >= 1", optarg);
+			break;
+		case 'G': {
+			long v;
+
+			if (dtp_parse_long(optarg, 1, 1L << 40, &v))
+				return bad("--global-batch '%s': give samples per step, >= 1", optarg);
+			o->cluster.co.global_batch = v;
+			break;
+		}
+		case 'Y':
+			if (dtp_parse_size(optarg, &o->cluster.co.node_mem))
+				return bad("--node-mem '%s': give bytes with an optional K, M, G suffix",
+					   optarg);
+			break;
+		case 'W': {
+			struct dtp_err err = { 0 };
+
+			if (dtp_network_parse(optarg, &o->cluster.co.net, &err)) {
+				fprintf(stderr, "dtpipe-partition: error: %s\n", err.msg);
+				return dtp_err_exit(&err, err.code);
+			}
+			break;
+		}
 		case 'h':
 			fputs(usage, stdout);
 			exit(DTP_EXIT_OK);
@@ -195,7 +259,7 @@ static int get_profile(const struct dtp_model_spec *spec, const struct opts *o,
 	if (r)
 		return r;
 	for (int u = 0; u < p->n_units; u++) {
-		p->units[u].fwd_s = p->units[u].fwd_flops / STATIC_FLOPS;
+		p->units[u].fwd_s = p->units[u].fwd_flops / (o->flops > 0 ? o->flops : STATIC_FLOPS);
 		p->units[u].bwd_s = 2 * p->units[u].fwd_s;
 	}
 	return 0;
@@ -216,7 +280,7 @@ static int cmd_profile(const struct opts *o, const struct dtp_model_spec *spec,
 	if (r)
 		return r;
 	printf("# %s profile, micro-batch %d%s\n", o->model, o->batch,
-	       o->is_static ? " (static: FLOPs at 10 GFLOP/s)" : "");
+	       o->is_static ? " (static: from FLOPs)" : "");
 	printf("%4s %-12s %12s %10s %10s %10s %10s %10s %8s\n", "unit", "name", "params", "fwd_ms",
 	       "bwd_ms", "in_MiB", "out_MiB", "save_MiB", "GFLOP/s");
 	for (int u = 0; u < p.n_units; u++) {
@@ -234,86 +298,6 @@ static int cmd_profile(const struct opts *o, const struct dtp_model_spec *spec,
 	       tb * 1e3);
 	dtp_profile_free(&p);
 	return 0;
-}
-
-/* The schedule's step from per-stage forward and backward seconds per
- * micro-batch (the schedule simulator, src/pipeline/simulate.c). */
-static int print_step(FILE *f, const char *what, const struct dtp_plan *plan, const double *fwd,
-		      const double *bwd, double xfer, struct dtp_err *err)
-{
-	struct dtp_sim_result res;
-	int r = dtp_schedule_predict(plan->schedule, plan->num_stages, plan->micro_batches, fwd,
-				     bwd, xfer, &res, err);
-
-	if (r)
-		return r;
-	fprintf(f, "%s%s step %.3f ms (simulated); bubble %.1f%%\n", what,
-		dtp_schedule_name(plan->schedule), res.step_time * 1e3, 100.0 * res.bubble);
-	return 0;
-}
-
-/* one line per stage, the prediction for the plan's schedule; measured_fwd
- * and _bwd (ms per micro-batch per stage, or NULL) printed beside */
-static int print_report(FILE *f, const struct dtp_plan *plan, const struct dtp_profile *prof,
-			const struct dtp_chain_unit *chain, const struct dtp_partition_opts *po,
-			const double *measured_fwd, const double *measured_bwd, struct dtp_err *err)
-{
-	int K = plan->num_stages, M = plan->micro_batches, r;
-	double total = 0, slowest = 0, mtotal = 0, mslow = 0, xfer = 0;
-	double fwd[DTP_MAX_STAGES], bwd[DTP_MAX_STAGES], measured[DTP_MAX_STAGES];
-	struct dtp_stage_cost c;
-
-	for (int s = 0; s < K; s++) {
-		c = dtp_stage_cost(chain, prof->n_units, plan->stages[s].first_unit,
-				   plan->stages[s].last_unit, s, po);
-		total += c.time;
-		if (c.time > slowest)
-			slowest = c.time;
-		fwd[s] = bwd[s] = 0;
-		for (int u = c.first; u < c.last; u++) {
-			const struct dtp_unit_cost *uc = &prof->units[u];
-
-			fwd[s] += uc->fwd_s;
-			bwd[s] += uc->bwd_s + (plan->recompute ? uc->fwd_s : 0);
-			/* one activation (or gradient) over the slowest cut */
-			if (po->bandwidth > 0 && u + 1 == c.last && s + 1 < K &&
-			    (double)uc->out_bytes / po->bandwidth > xfer)
-				xfer = (double)uc->out_bytes / po->bandwidth;
-		}
-		if (measured_fwd) {
-			measured[s] = measured_fwd[s] + measured_bwd[s];
-			mtotal += measured[s];
-			if (measured[s] > mslow)
-				mslow = measured[s];
-		}
-	}
-	fprintf(f, "%5s %-9s %12s %12s %7s %11s", "stage", "units", "compute_ms", "time_ms", "share",
-	       "memory_MiB");
-	if (measured_fwd)
-		fprintf(f, " %12s %7s", "measured_ms", "share");
-	fprintf(f, "\n");
-	for (int s = 0; s < K; s++) {
-		char units[32];
-
-		c = dtp_stage_cost(chain, prof->n_units, plan->stages[s].first_unit,
-				   plan->stages[s].last_unit, s, po);
-		snprintf(units, sizeof(units), "%d-%d", c.first, c.last - 1);
-		fprintf(f, "%5d %-9s %12.3f %12.3f %6.1f%% %11.1f", s, units, c.compute * 1e3,
-		       c.time * 1e3, total > 0 ? 100 * c.time / total : 0.0, mib(c.mem));
-		if (measured_fwd)
-			fprintf(f, " %12.3f %6.1f%%", measured[s], mtotal > 0 ? 100 * measured[s] / mtotal : 0.0);
-		fprintf(f, "%s\n", plan->mem_cap_bytes && c.mem > plan->mem_cap_bytes ? "  over mem_cap" : "");
-	}
-	fprintf(f, "slowest stage %.3f ms per micro-batch; M = %d, K = %d\n", slowest * 1e3, M, K);
-	r = print_step(f, "predicted: ", plan, fwd, bwd, xfer, err);
-	if (r || !measured_fwd)
-		return r;
-	for (int s = 0; s < K; s++) {
-		fwd[s] = measured_fwd[s] * 1e-3;
-		bwd[s] = measured_bwd[s] * 1e-3;
-	}
-	fprintf(f, "measured: slowest stage %.3f ms per micro-batch\n", mslow);
-	return print_step(f, "measured compute, no transfers: ", plan, fwd, bwd, 0, err);
 }
 
 /* The plan without its units: settings, K stages, hosts from --topology
@@ -439,6 +423,44 @@ static int plan_place(const struct opts *o, const int *bounds, struct dtp_plan *
 	return dtp_plan_validate(plan, err);
 }
 
+/* --nodes: R, K, M and the cuts for the cluster from a one-core profile */
+static int cmd_plan_cluster(struct opts *o, const struct dtp_model_spec *spec,
+			    struct dtp_err *err)
+{
+	struct dtp_cluster_args *a = &o->cluster;
+	struct dtp_profile p;
+	int r;
+
+	if (!a->co.cores_per_node)
+		return dtp_errf_input(err, -EINVAL, "--nodes needs --cores-per-node C (cores of one "
+				      "node)");
+	if (o->topos->n)
+		return dtp_errf_input(err, -EINVAL, "--nodes plans for nodes of --cores-per-node "
+				      "cores; --topology is for plans with --stages");
+	if (!a->co.net.bw && dtp_network_parse("ib-hdr", &a->co.net, err))
+		return -EINVAL;
+	a->co.shm = dtp_network_shm();
+	a->co.micro_batch = o->batch;
+	if (!a->co.global_batch)
+		a->co.global_batch = (long)o->batch * o->micro_batches * a->co.nodes;
+	a->co.mem_cap = o->mem_cap;
+	a->co.recompute = o->recompute;
+	a->co.max_stages = o->stages;
+	a->optim = o->optim;
+	a->schedule = o->schedule;
+	a->output = o->output;
+	a->is_static = o->is_static;
+	if (!a->top)
+		a->top = 5;
+	dtp_blas_set_threads(1);   /* the profile is per core */
+	r = get_profile(spec, o, &p, err);
+	if (r)
+		return r;
+	r = dtp_cluster_cmd(a, spec, &p, err);
+	dtp_profile_free(&p);
+	return r;
+}
+
 static int cmd_plan(struct opts *o, const struct dtp_model_spec *spec, struct dtp_err *err)
 {
 	struct dtp_chain_unit *chain = NULL;
@@ -452,8 +474,11 @@ static int cmd_plan(struct opts *o, const struct dtp_model_spec *spec, struct dt
 	const char *note_ptr[DTP_MAX_STAGES];
 	FILE *f;
 
+	if (o->cluster.co.nodes)
+		return cmd_plan_cluster(o, spec, err);
 	if (o->stages < 1)
-		return dtp_errf_input(err, -EINVAL, "plan needs --stages K");
+		return dtp_errf_input(err, -EINVAL, "plan needs --stages K (or --nodes N "
+				      "--cores-per-node C for a cluster)");
 	plan = calloc(1, sizeof(*plan));
 	if (!plan)
 		return dtp_errf_runtime(err, -ENOMEM, "out of memory");
@@ -497,7 +522,7 @@ static int cmd_plan(struct opts *o, const struct dtp_model_spec *spec, struct dt
 	if (!r) {
 		/* the summary goes where it does not mix with a plan on stdout */
 		fflush(stdout);
-		r = print_report(o->output ? stdout : stderr, plan, &p, chain, &po, NULL, NULL, err);
+		r = dtp_partition_report(o->output ? stdout : stderr, plan, &p, chain, &po, NULL, err);
 		if (!r)
 			print_placement(o->output ? stdout : stderr, plan, where);
 	}
@@ -532,7 +557,8 @@ static int cmd_report(struct opts *o, struct dtp_err *err)
 	struct dtp_partition_opts po;
 	struct dtp_profile p;
 	struct dtp_plan *plan;
-	double mfwd[DTP_MAX_STAGES], mbwd[DTP_MAX_STAGES];
+	struct dtp_measured meas = { 0 };
+	double speed[DTP_MAX_STAGES];
 	int r;
 
 	if (!o->plan)
@@ -545,9 +571,16 @@ static int cmd_report(struct opts *o, struct dtp_err *err)
 		goto out_free_plan;
 	fputs(dtp_plan_warnings(plan), stderr);
 	if (o->trace) {
-		r = dtp_trace_read_compute(o->trace, plan->num_stages, mfwd, mbwd, err);
+		r = dtp_trace_read_compute(o->trace, plan->num_stages, meas.fwd_ms, meas.bwd_ms, err);
 		if (r)
 			goto out_free_plan;
+		meas.have_compute = 1;
+	}
+	if (o->metrics) {
+		r = dtp_metrics_read_peak_rss(o->metrics, plan->num_stages, meas.peak_rss, err);
+		if (r)
+			goto out_free_plan;
+		meas.have_rss = 1;
 	}
 	o->batch = plan->micro_batch;
 	r = get_profile(&plan->model, o, &p, err);
@@ -561,11 +594,23 @@ static int cmd_report(struct opts *o, struct dtp_err *err)
 				     po.stash_slots, err);
 	if (r)
 		goto out_free_chain;
+	/* stages with more cores than the smallest compute faster, as in plan */
+	r = stage_speeds(o, plan, speed, err);
+	if (r < 0)
+		goto out_free_chain;
+	po.speed = r ? speed : NULL;
+	r = 0;
 	printf("# %s: %d stages, micro-batch %d, M = %d, %s%s\n", o->plan, plan->num_stages,
 	       plan->micro_batch, plan->micro_batches, dtp_schedule_name(plan->schedule),
 	       plan->recompute ? ", recompute" : "");
-	r = print_report(stdout, plan, &p, chain, &po, o->trace ? mfwd : NULL,
-			 o->trace ? mbwd : NULL, err);
+	if (po.speed) {
+		printf("# stages with more cores compute faster (times the smallest stage's speed):");
+		for (int s = 0; s < plan->num_stages; s++)
+			printf(" %d: x%.2f", s, speed[s]);
+		printf("\n");
+	}
+	r = dtp_partition_report(stdout, plan, &p, chain, &po, o->trace || o->metrics ? &meas : NULL,
+				 err);
 	if (!r)
 		r = report_placement(o, plan, err);
 out_free_chain:

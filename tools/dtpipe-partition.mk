@@ -1,4 +1,6 @@
 # dtpipe-partition: profile units, plan a balanced pipeline, report balance
 bin_PROGRAMS += tools/dtpipe-partition
-tools_dtpipe_partition_SOURCES = tools/dtpipe-partition.c
+tools_dtpipe_partition_SOURCES = tools/dtpipe-partition.c tools/partition-cluster.c \
+	tools/partition-report.c tools/partition-report.h \
+	tools/partition-cluster.h
 tools_dtpipe_partition_LDADD = $(DTP_ALL_LIBS)

@@ -23,6 +23,7 @@
 #include "pipeline/pipeline.h"
 #include "rdma/bootstrap.h"
 #include "rdma/transport.h"
+#include "check-env.h"
 #include "dtpipe-launch.h"
 #include "tools/default-plan.h"
 
@@ -73,6 +74,12 @@ static void usage(FILE *f)
 "      --print-default-plan print the built-in plan and exit\n"
 "      --merge-trace FILE   join the per-stage parts FILE.stage-N that stages started\n"
 "                           by srun/mpirun leave into FILE, then exit\n"
+"      --check-env          print what this host offers the job (RDMA devices, ports,\n"
+"                           GIDs, locked-memory limit, MPI and Slurm, topology, each\n"
+"                           local stage's cores and NIC, OpenBLAS) and every problem\n"
+"                           seen, then exit: 0 the job can run, 1 it cannot, 2 bad plan\n"
+"      --topology FILE.xml  with --check-env: place the stages on this hwloc XML\n"
+"                           topology (lstopo --of xml) instead of this machine\n"
 "  -h, --help               this text\n"
 "  -V, --version            the version\n");
 	fprintf(f,
@@ -97,7 +104,7 @@ enum {
 	OPT_STEPS = 256, OPT_EPOCHS, OPT_METRICS, OPT_TRACE, OPT_CKPT, OPT_RESUME, OPT_MEMCAP,
 	OPT_THREADS, OPT_DATA, OPT_DEFAULT_PLAN, OPT_JOB_KEY, OPT_PROGRESS, OPT_DUMP,
 	OPT_NO_BIND, OPT_MERGE_TRACE, OPT_NONFINITE, OPT_PRECISION, OPT_HEARTBEAT,
-	OPT_PEER_TIMEOUT, OPT_HANG_TIMEOUT, OPT_RESUME_IF_ANY,
+	OPT_PEER_TIMEOUT, OPT_HANG_TIMEOUT, OPT_RESUME_IF_ANY, OPT_CHECK_ENV, OPT_TOPOLOGY,
 };
 
 static const struct option long_opts[] = {
@@ -122,6 +129,8 @@ static const struct option long_opts[] = {
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "print-default-plan", no_argument, NULL, OPT_DEFAULT_PLAN },
 	{ "merge-trace", required_argument, NULL, OPT_MERGE_TRACE },
+	{ "check-env", no_argument, NULL, OPT_CHECK_ENV },
+	{ "topology", required_argument, NULL, OPT_TOPOLOGY },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	/* internal: set by the supervisor for the stages it starts, or by tests */
@@ -269,6 +278,8 @@ static int parse_args(int argc, char **argv, struct dtp_launch_args *a)
 		case OPT_DUMP: a->o.dump_dir = optarg; break;
 		case OPT_NO_BIND: a->no_bind = 1; break;
 		case OPT_MERGE_TRACE: a->merge_trace = optarg; break;
+		case OPT_CHECK_ENV: a->check_env = 1; break;
+		case OPT_TOPOLOGY: a->topology = optarg; break;
 		default:
 			fprintf(stderr, "Try 'dtpipe --help'.\n");
 			return -EINVAL;
@@ -276,6 +287,11 @@ static int parse_args(int argc, char **argv, struct dtp_launch_args *a)
 	}
 	if (optind < argc) {
 		fprintf(stderr, "dtpipe: unexpected argument '%s'; try 'dtpipe --help'\n", argv[optind]);
+		return -EINVAL;
+	}
+	if (a->topology && !a->check_env) {
+		fprintf(stderr, "dtpipe: --topology goes with --check-env (dtpipe-partition plans for "
+			"other machines); try 'dtpipe --help'\n");
 		return -EINVAL;
 	}
 	return 0;
@@ -476,6 +492,8 @@ int main(int argc, char **argv)
 		fputs(dtp_default_plan_text, stdout);
 		return 0;
 	}
+	if (a.check_env)
+		return dtp_check_env(a.plan_path, a.topology);
 	r = plan_once(&a, argc, argv, plan_arg, sizeof(plan_arg), &err);
 	if (r == 0 && !a.merge_trace)
 		r = check_output("--metrics", a.o.metrics_path, &err);

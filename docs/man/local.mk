@@ -5,7 +5,8 @@ EXTRA_DIST += docs/man/dtpipe.1.in docs/man/dtpipe-shard.1.in docs/man/dtpipe-pa
 CLEANFILES += docs/man/dtpipe.1 docs/man/dtpipe-shard.1 docs/man/dtpipe-partition.1
 # the documents the man pages point to, installed in $(docdir)
 dist_doc_DATA += docs/plan-format.md docs/record-shard-format.md docs/architecture.md \
-	docs/wire-protocol.md docs/preemption.md
+	docs/wire-protocol.md docs/preemption.md \
+	docs/cluster.md
 
 dtp_man_edit = $(MKDIR_P) docs/man && sed -e 's|@PACKAGE_VERSION[@]|$(PACKAGE_VERSION)|g' \
 	-e 's|@docdir[@]|$(docdir)|g'

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "partition/cluster.h"
 #include "partition/place_int.h"
 
 static int is_loopback(const char *h)
@@ -33,6 +34,19 @@ void dtp_place_off_node_bytes(const struct dtp_plan *p, const double *link_bytes
 			off_node[s] += link_bytes[s];
 			off_node[s + 1] += link_bytes[s];
 		}
+	/* each stage's gradient sum over its replicas on other nodes: what a
+	 * rank of the ring sends, float32 gradients of the stage's units */
+	for (int s = 0; s < K && p->replicas > 1; s++) {
+		double params = 0;
+
+		for (int u = p->stages[s].first_unit; u < p->stages[s].last_unit; u++) {
+			struct dtp_unit_info info;
+
+			if (dtp_unit_describe(&p->model, u, &info) == 0)
+				params += (double)info.n_params;
+		}
+		off_node[s] += dtp_ring_allreduce_bytes(params * sizeof(float), p->replicas);
+	}
 }
 
 int dtp_plan_link_bytes(const struct dtp_plan *p, double *link_bytes, struct dtp_err *err)

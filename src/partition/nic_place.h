@@ -26,7 +26,9 @@ struct dtp_stage_where {
  * (K - 1 entries) is what crosses between stages s and s + 1 per step
  * (activation forward + gradient back, times micro-batches); a link counts
  * for both ends when their hosts differ ("" and "localhost" are one host).
- * Replicas' all-reduce bytes, when they exist, are added to off_node[s]. */
+ * With [parallel] replicas R > 1, each stage's all-reduce is taken to leave
+ * the node (its replicas run on other nodes: rank = replica x K + stage) and
+ * adds what a ring rank sends, 2 (R-1)/R x the stage's float32 gradients. */
 void dtp_place_off_node_bytes(const struct dtp_plan *p, const double *link_bytes,
 			      double *off_node);
 

@@ -33,6 +33,7 @@ void dtp_plan_defaults(struct dtp_plan *p)
 	p->peer_timeout_ms = 5000;
 	p->hang_timeout_ms = 60000;
 	p->checkpoint_keep = 3;
+	p->replicas = 1;
 }
 
 const char *dtp_plan_warnings(const struct dtp_plan *p)
@@ -277,6 +278,9 @@ int dtp_plan_validate(const struct dtp_plan *p, struct dtp_err *err)
 				      "hang_timeout_ms = %d: give heartbeat_ms >= 10, peer_timeout_ms at "
 				      "least twice heartbeat_ms, and hang_timeout_ms >= peer_timeout_ms",
 				      at, p->heartbeat_ms, p->peer_timeout_ms, p->hang_timeout_ms);
+	if (p->replicas < 1)
+		return dtp_errf_input(err, -EINVAL, "%s[parallel] replicas = %d: give 1 or more (copies "
+				      "of the pipeline)", at, p->replicas);
 	n_units = dtp_model_num_units(&p->model);
 	if (n_units < 1)
 		return dtp_errf_input(err, -EINVAL, "%s[model] has no units", at);
@@ -370,6 +374,8 @@ int dtp_plan_write_notes(const struct dtp_plan *p, const char *const *notes, FIL
 		"peer_timeout_ms = %d\nhang_timeout_ms = %d\n", p->transport,
 		p->base_port, p->gid_index, p->ib_port, p->verbs_blocking ? "yes" : "no",
 		p->connect_timeout_ms, p->heartbeat_ms, p->peer_timeout_ms, p->hang_timeout_ms);
+	if (p->replicas != 1)   /* plans without replicas read as before */
+		fprintf(f, "\n[parallel]\nreplicas = %d\n", p->replicas);
 	for (int s = 0; s < p->num_stages; s++) {
 		const struct dtp_stage_plan *st = &p->stages[s];
 

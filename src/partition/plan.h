@@ -76,6 +76,9 @@ struct dtp_plan {
 	int checkpoint_keep;             /* [checkpoint] keep: the newest N complete
 					  * checkpoints stay, older ones are deleted
 					  * (0 = keep all; default 3) */
+	int replicas;                    /* [parallel] replicas: R copies of the K-stage
+					  * pipeline, rank = replica x K + stage (>= 1,
+					  * default 1) */
 };
 
 /* The most optimizer steps a run may take ([train] steps, --steps, or epochs

@@ -92,3 +92,30 @@ void dtp_topo_map_free(struct dtp_topo_map *m)
 	dtp_topo_destroy(m->here);
 	memset(m, 0, sizeof(*m));
 }
+
+void dtp_topo_describe(struct dtp_topo *t, char *buf, size_t len)
+{
+	hwloc_topology_t h = t->topo;
+	hwloc_obj_t dev = NULL;
+	size_t n;
+
+	n = (size_t)snprintf(buf, len, "%d package%s, %d NUMA node%s, %d cores, %d PUs; NICs:",
+			     hwloc_get_nbobjs_by_type(h, HWLOC_OBJ_PACKAGE),
+			     hwloc_get_nbobjs_by_type(h, HWLOC_OBJ_PACKAGE) == 1 ? "" : "s",
+			     hwloc_get_nbobjs_by_type(h, HWLOC_OBJ_NUMANODE),
+			     hwloc_get_nbobjs_by_type(h, HWLOC_OBJ_NUMANODE) == 1 ? "" : "s",
+			     dtp_topo_num_cores(t), hwloc_get_nbobjs_by_type(h, HWLOC_OBJ_PU));
+	while ((dev = hwloc_get_next_osdev(h, dev)) && n < len) {
+		hwloc_obj_t anc;
+		char cpus[64];
+
+		if (dev->attr->osdev.type != HWLOC_OBJ_OSDEV_OPENFABRICS || !dev->name)
+			continue;
+		anc = hwloc_get_non_io_ancestor_obj(h, dev);
+		hwloc_bitmap_list_snprintf(cpus, sizeof(cpus), anc->cpuset);
+		n += (size_t)snprintf(buf + n, len - n, " %s (PUs %s)", dev->name, cpus);
+		buf[len - 1] = '\0';
+	}
+	if (!strstr(buf, "(PUs"))
+		snprintf(buf + strlen(buf), len - strlen(buf), " none");
+}

@@ -34,5 +34,8 @@ int dtp_topo_map_add(struct dtp_topo_map *m, const char *arg, struct dtp_err *er
 struct dtp_topo *dtp_topo_map_get(struct dtp_topo_map *m, const char *host, const char **from,
 				  struct dtp_err *err);
 void dtp_topo_map_free(struct dtp_topo_map *m);
+/* One line for people: packages, NUMA nodes, cores, PUs and each OpenFabrics
+ * NIC with the PUs local to it ("... NICs: none" without one). */
+void dtp_topo_describe(struct dtp_topo *t, char *buf, size_t len);
 
 #endif

@@ -39,3 +39,6 @@ dist_check_SCRIPTS += tests/integration/torch_mlp.sh
 # 75, and --resume ends bit-identical to the run never stopped
 INTEGRATION_TESTS += tests/integration/preempt.sh
 dist_check_SCRIPTS += tests/integration/preempt.sh
+# dtpipe --check-env: sections, RDMA device, locked memory, MPI, bad plans
+INTEGRATION_TESTS += tests/integration/check_env.sh
+dist_check_SCRIPTS += tests/integration/check_env.sh

@@ -1,8 +1,8 @@
 # tests for partition
 UNIT_TESTS += tests/partition/test_plan tests/partition/test_place tests/partition/test_partition \
-	tests/partition/test_profile tests/partition/test_nic_place
+	tests/partition/test_profile tests/partition/test_nic_place tests/partition/test_cluster
 check_PROGRAMS += tests/partition/test_plan tests/partition/test_place tests/partition/test_partition \
-	tests/partition/test_profile tests/partition/test_nic_place
+	tests/partition/test_profile tests/partition/test_nic_place tests/partition/test_cluster
 tests_partition_test_plan_SOURCES = tests/partition/test_plan.c
 tests_partition_test_plan_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_partition_test_plan_LDADD = $(CMOCKA_TEST_LIBS)
@@ -18,6 +18,9 @@ tests_partition_test_profile_LDADD = $(CMOCKA_TEST_LIBS)
 tests_partition_test_nic_place_SOURCES = tests/partition/test_nic_place.c
 tests_partition_test_nic_place_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_partition_test_nic_place_LDADD = $(CMOCKA_TEST_LIBS)
+tests_partition_test_cluster_SOURCES = tests/partition/test_cluster.c
+tests_partition_test_cluster_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_partition_test_cluster_LDADD = $(CMOCKA_TEST_LIBS)
 INTEGRATION_TESTS += tests/partition/test_tool.sh
 dist_check_SCRIPTS += tests/partition/test_tool.sh
 EXTRA_DIST += tests/partition/topo

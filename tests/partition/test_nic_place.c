@@ -231,6 +231,55 @@ static void test_plan_hosts_and_traffic(void **state)
 	dtp_topo_map_free(&m);
 }
 
+/* with replicas, each stage's all-reduce leaves the node: the stage with the
+ * most gradient bytes gets the NIC's cores, though no pipeline link leaves */
+static void test_allreduce_weight(void **state)
+{
+	static const char *const topos[] = { "two-pkg-nic1.xml", "four-numa-two-nics.xml",
+					     "eight-pkg-nic-mid.xml", "two-pkg-no-nic.xml" };
+	struct dtp_err err = { 0 };
+	struct dtp_plan p;
+	struct dtp_stage_where w[2], plain[2];
+	double link[1], off[2];
+
+	(void)state;
+	/* units: 8x1024 (9216 floats), 1024x1024 (~1M), 1024x8 (8200): stage 0
+	 * holds the heavy layer, stage 1 sends the same activations */
+	assert_int_equal(dtp_plan_parse_string(
+		"[model]\nkind = mlp\nwidths = 8-1024-1024-8\n[train]\nmicro_batch = 2\n"
+		"micro_batches = 2\n[parallel]\nreplicas = 4\n"
+		"[stage.0]\nunits = 0-1\n[stage.1]\nunits = 2\n", "r.ini", &p, &err), 0);
+	assert_int_equal(dtp_plan_link_bytes(&p, link, &err), 0);
+	dtp_place_off_node_bytes(&p, link, off);
+	/* 2 (R-1)/R x float32 gradients, both stages on one host */
+	assert_true(off[0] == 1.5 * 4 * (8.0 * 1024 + 1024 + 1024.0 * 1024 + 1024));
+	assert_true(off[1] == 1.5 * 4 * (1024.0 * 8 + 8));
+	for (size_t i = 0; i < sizeof(topos) / sizeof(topos[0]); i++) {
+		struct dtp_topo_map m = { 0 };
+
+		assert_int_equal(dtp_topo_map_add(&m, topo_path(topos[i]), &err), 0);
+		assert_int_equal(dtp_place_plan(&m, &p, link, w, &err), 0);
+		if (i == 0) {
+			/* the NIC's package goes to stage 0, the heavier all-reduce */
+			assert_string_equal(w[0].cores, "4-7");
+			assert_string_equal(w[0].nic, "mlx5_0");
+			assert_string_equal(w[1].cores, "0-3");
+			assert_non_null(strstr(w[1].why, "the NIC-local cores went to heavier"));
+		}
+		if (i < 3)
+			assert_true(w[0].nic[0] != '\0');
+		/* one replica: nothing leaves the node, the plain split in stage order */
+		p.replicas = 1;
+		assert_int_equal(dtp_place_plan(&m, &p, link, plain, &err), 0);
+		p.replicas = 4;
+		if (i == 0) {
+			assert_string_equal(plain[0].cores, "0-3");
+			assert_non_null(strstr(plain[0].why, "shared memory only"));
+		}
+		dtp_topo_map_free(&m);
+	}
+}
+
 /* at run time (a plan that gives no cores): dtpipe places by the same rule */
 static void test_run_time_placement(void **state)
 {
@@ -268,6 +317,7 @@ int main(void)
 		cmocka_unit_test(test_no_nic),
 		cmocka_unit_test(test_plan_hosts_and_traffic),
 		cmocka_unit_test(test_run_time_placement),
+		cmocka_unit_test(test_allreduce_weight),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -239,10 +239,43 @@ static void test_warning_m_less_than_stages(void **state)
 	assert_string_equal(dtp_plan_warnings(&p), "");
 }
 
+/* [parallel] replicas: default 1, read, range-checked, written back */
+static void test_replicas(void **state)
+{
+	struct dtp_plan p, q;
+	struct dtp_err err = { 0 };
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	(void)state;
+	assert_int_equal(dtp_plan_parse_string(MLP2 "[stage.0]\nunits = 0-3\n", "r.ini", &p, &err), 0);
+	assert_int_equal(p.replicas, 1);
+	assert_int_equal(dtp_plan_parse_string(MLP2 "[parallel]\nreplicas = 4\n"
+		"[stage.0]\nunits = 0-1\n[stage.1]\nunits = 2-3\n", "r.ini", &p, &err), 0);
+	assert_int_equal(p.replicas, 4);
+	f = open_memstream(&buf, &len);
+	assert_non_null(f);
+	assert_int_equal(dtp_plan_write(&p, f), 0);
+	fclose(f);
+	assert_non_null(strstr(buf, "\n[parallel]\nreplicas = 4\n"));
+	assert_int_equal(dtp_plan_parse_string(buf, "rt.ini", &q, &err), 0);
+	assert_int_equal(q.replicas, 4);
+	free(buf);
+	assert_int_equal(dtp_plan_parse_string(MLP2 "[parallel]\nreplicas = 0\n"
+		"[stage.0]\nunits = 0-3\n", "r.ini", &p, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "r.ini:"));
+	assert_non_null(strstr(err.msg, "replicas"));
+	assert_int_equal(dtp_plan_parse_string(MLP2 "[parallel]\nstages = 2\n"
+		"[stage.0]\nunits = 0-3\n", "r.ini", &p, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "replicas"));
+}
+
 static void assert_same_plan(const struct dtp_plan *a, const struct dtp_plan *b)
 {
 	assert_memory_equal(&a->model, &b->model, sizeof(a->model));
 	assert_int_equal(a->micro_batch, b->micro_batch);
+	assert_int_equal(a->replicas, b->replicas);
 	assert_int_equal(a->micro_batches, b->micro_batches);
 	assert_int_equal(a->schedule, b->schedule);
 	assert_int_equal(a->recompute, b->recompute);
@@ -479,6 +512,7 @@ int main(void)
 		cmocka_unit_test(test_errors_syntax_and_keys),
 		cmocka_unit_test(test_errors_units),
 		cmocka_unit_test(test_warning_m_less_than_stages),
+		cmocka_unit_test(test_replicas),
 		cmocka_unit_test(test_write_roundtrip),
 		cmocka_unit_test(test_hash),
 		cmocka_unit_test(test_load_file),

@@ -33,6 +33,34 @@ expect 0 "$B" report --plan "$T/p.ini" --static
 grep -q '^ *2 ' "$T/out" || { fail "report has no stage 2"; cat "$T/out"; }
 grep -q 'warning' "$T/out" && { fail "a written plan loads with warnings"; cat "$T/out"; }
 
+# a cluster plan: R, K, M chosen, the top layouts listed, replicas written
+expect 0 "$B" plan --model gpt:L=4,C=64,H=4,T=32,V=256 --batch 4 --static --nodes 4 \
+	--cores-per-node 8 --network ib-hdr --top 3 -o "$T/cl.ini"
+grep -q '^chosen: R = [0-9]* replicas x K = [0-9]* stages' "$T/out" || { fail "cluster choice"; cat "$T/out"; }
+[ "$(grep -c -E '^ +[123] +[0-9]+ +[0-9]+ +[0-9]+ ' "$T/out")" = 3 ] || { fail "cluster top 3"; cat "$T/out"; }
+R=$(sed -n 's/^chosen: R = \([0-9]*\) .*/\1/p' "$T/out")
+if [ "$R" = 1 ]; then grep -q '^\[parallel\]' "$T/cl.ini" && fail "replicas = 1 written"
+else grep -q "^replicas = $R\$" "$T/cl.ini" || { fail "plan lacks replicas = $R"; cat "$T/cl.ini"; }; fi
+expect 0 "$B" report --plan "$T/cl.ini" --static
+expect 2 "$B" plan --model gpt:L=4,C=64,H=4,T=32,V=256 --static --nodes 4 --cores-per-node 8 \
+	--network fast
+grep -q 'GB/s,us' "$T/out" || { fail "bad --network message"; cat "$T/out"; }
+expect 2 "$B" plan --model gpt:L=4,C=64,H=4,T=32,V=256 --static --nodes 4
+grep -q 'cores-per-node' "$T/out" || { fail "--nodes without cores"; cat "$T/out"; }
+
+# report on unlike nodes: the stage on the 16-core node type computes twice as
+# fast as on the 8-core one (per-stage speed, as plan weighs it)
+printf '[model]\nspec = mlp:64-256-256-256-10\n[train]\nmicro_batch = 16\n' >"$T/ab.ini"
+printf '[stage.0]\nunits = 0-1\nhost = a\n[stage.1]\nunits = 2-3\nhost = b\n' >>"$T/ab.ini"
+TD="${DTP_SRCDIR:-..}/tests/partition/topo"
+expect 0 "$B" report --plan "$T/ab.ini" --static --topology "a=$TD/two-pkg16-nic0.xml,b=$TD/two-pkg-nic1.xml"
+grep -q '0: x2.00 1: x1.00' "$T/out" || { fail "report: per-stage speeds"; cat "$T/out"; }
+fast=$(awk '$1 == 0 && $2 == "0-1" { print $3 }' "$T/out")
+expect 0 "$B" report --plan "$T/ab.ini" --static --topology "$TD/two-pkg-nic1.xml"
+slow=$(awk '$1 == 0 && $2 == "0-1" { print $3 }' "$T/out")
+awk -v f="$fast" -v s="$slow" 'BEGIN { exit !(f > 0 && s / f > 1.99 && s / f < 2.01) }' ||
+	fail "report: stage 0 on 16 cores $fast ms, on 8 cores $slow ms: want half"
+
 # a memory cap no split meets: exit 2 and the least workable cap
 expect 2 "$B" plan --model gpt:L=4,C=64,H=4,T=32,V=256 --stages 2 --static --mem-cap 1K
 grep -q 'memory cap of 1024 bytes' "$T/out" || { fail "mem cap message"; cat "$T/out"; }
@@ -76,6 +104,21 @@ grep -q 'no transfers: gpipe step 7.500 ms (simulated)' "$T/out" || { fail "meas
 sed 's/^micro_batches = 2$/micro_batches = 2\nschedule = 1f1b/' "$T/mlp.ini" >"$T/mlp1f1b.ini"
 expect 0 "$B" report --plan "$T/mlp1f1b.ini" --trace "$T/trace.json" --static
 grep -q 'no transfers: 1f1b step 6.500 ms (simulated)' "$T/out" || { fail "measured 1f1b step"; cat "$T/out"; }
+
+# measured compute as a ratio to the prediction, and the peak RSS of a
+# metrics file beside each stage's predicted arenas
+printf '{"step":1,"loss":2.5}\n{"event":"end","peak_rss":[104857600,52428800]}\n' >"$T/m.json"
+expect 0 "$B" report --plan "$T/mlp.ini" --trace "$T/trace.json" --metrics "$T/m.json" --static
+grep -q 'peak_rss_MiB' "$T/out" || { fail "report: no peak RSS column"; cat "$T/out"; }
+grep -E -q '^ +0 0-1 .* 3\.000 +66\.7% +[0-9.]+ +100\.0 +[0-9.]+$' "$T/out" ||
+	{ fail "report: stage 0 measured and RSS"; cat "$T/out"; }
+grep -E -q '^ +1 2-2 .* 1\.500 +33\.3% +[0-9.]+ +50\.0 +[0-9.]+$' "$T/out" ||
+	{ fail "report: stage 1 measured and RSS"; cat "$T/out"; }
+printf '{"event":"end","peak_rss":[1]}\n' >"$T/m1.json"
+expect 2 "$B" report --plan "$T/mlp.ini" --metrics "$T/m1.json" --static
+grep -q 'peak RSS of 1 stages, the plan has 2' "$T/out" || { fail "metrics stage count"; cat "$T/out"; }
+expect 2 "$B" report --plan "$T/mlp.ini" --metrics "$T/trace.json" --static
+grep -q 'no "end" line' "$T/out" || { fail "metrics without end"; cat "$T/out"; }
 
 # bad input: exit 2, and the message says where
 printf '[model]\nkind = mlp\nwidths = 16-32-8-4\n[stage.0]\nunits = 0-1\n' >"$T/bad.ini"

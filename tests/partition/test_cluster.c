@@ -1,0 +1,238 @@
+/* Unit tests for the cluster planner (src/partition/cluster.c) on synthetic
+ * profiles, with the pipeline's schedule simulator behind the callbacks (as
+ * dtpipe-partition plan --nodes uses it): a tiny model on a fast network
+ * takes one replica per node; a model too big for one node is cut into
+ * stages across nodes; memory no layout meets is an error that says so. */
+#include "config.h"
+
+#include <errno.h>
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "partition/cluster.h"
+#include "pipeline/pipeline.h"
+
+static int stash(void *ctx, int K, int M, int *slots, struct dtp_err *err)
+{
+	(void)ctx;
+	return dtp_schedule_stash_slots(DTP_SCHEDULE_GPIPE, K, M, slots, err);
+}
+
+static int predict(void *ctx, int K, int M, const double *fwd, const double *bwd, double xfer,
+		   double *step, double *bubble, struct dtp_err *err)
+{
+	struct dtp_sim_result res;
+	int r = dtp_schedule_predict(DTP_SCHEDULE_GPIPE, K, M, fwd, bwd, xfer, &res, err);
+
+	(void)ctx;
+	*step = res.step_time;
+	*bubble = res.bubble;
+	return r;
+}
+
+static const struct dtp_cluster_sim sim = { stash, predict, NULL };
+
+/* n alike units: fwd 1 ms and bwd 2 ms on one core, `params` floats each,
+ * 64 KiB activations */
+static void profile(struct dtp_profile *p, struct dtp_unit_cost *u, int n, size_t params)
+{
+	memset(p, 0, sizeof(*p));
+	p->batch = 8;
+	p->n_units = n;
+	p->measured = 1;
+	p->units = u;
+	for (int i = 0; i < n; i++) {
+		memset(&u[i], 0, sizeof(u[i]));
+		u[i].fwd_s = 1e-3;
+		u[i].bwd_s = 2e-3;
+		u[i].params = params;
+		u[i].param_bytes = params * 4;
+		u[i].in_bytes = u[i].out_bytes = 64 << 10;
+		u[i].save_bytes = 128 << 10;
+	}
+}
+
+static struct dtp_cluster_opts opts(int N, int C, const char *net)
+{
+	struct dtp_cluster_opts o = { .nodes = N, .cores_per_node = C, .micro_batch = 8,
+				      .global_batch = 8L * 4 * N };
+	struct dtp_err err = { 0 };
+
+	assert_int_equal(dtp_network_parse(net, &o.net, &err), 0);
+	o.shm = dtp_network_shm();
+	return o;
+}
+
+/* what every layout must satisfy */
+static void check_layouts(const struct dtp_layout *l, int n, const struct dtp_cluster_opts *o,
+			  int units)
+{
+	for (int i = 0; i < n; i++) {
+		assert_int_equal((long)l[i].R * l[i].M * o->micro_batch, o->global_batch);
+		assert_int_equal(((long)l[i].R * l[i].K) % o->nodes, 0);
+		assert_int_equal(l[i].per_node, l[i].R * l[i].K / o->nodes);
+		assert_true(l[i].per_node <= o->cores_per_node);
+		assert_int_equal(l[i].bounds[0], 0);
+		assert_int_equal(l[i].bounds[l[i].K], units);
+		for (int s = 0; s < l[i].K; s++)
+			assert_true(l[i].bounds[s] < l[i].bounds[s + 1]);
+		assert_true(l[i].step >= l[i].pipe);
+		if (o->node_mem)
+			assert_true(l[i].node_mem_max <= o->node_mem);
+		if (i)
+			assert_true(l[i - 1].step <= l[i].step);
+	}
+}
+
+static void test_network_parse(void **state)
+{
+	struct dtp_network n;
+	struct dtp_err err = { 0 };
+
+	(void)state;
+	assert_int_equal(dtp_network_parse("ib-hdr", &n, &err), 0);
+	assert_true(n.bw == 25e9);
+	assert_int_equal(dtp_network_parse("12.5,2", &n, &err), 0);
+	assert_true(n.bw == 12.5e9 && fabs(n.lat - 2e-6) < 1e-12);
+	assert_int_equal(dtp_network_parse("fast", &n, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "GB/s,us"));
+	assert_int_equal(dtp_network_parse("0,1", &n, &err), -EINVAL);
+	assert_int_equal(dtp_network_parse("10,", &n, &err), -EINVAL);
+}
+
+static void test_ring_cost(void **state)
+{
+	struct dtp_network l = { "x", 1e9, 1e-6 };
+
+	(void)state;
+	assert_true(dtp_ring_allreduce_s(1e9, 1, &l) == 0);
+	/* 2 (R-1)/R x bytes / bw + 2 x latency */
+	assert_true(fabs(dtp_ring_allreduce_s(1e9, 4, &l) - (1.5 + 6e-6)) < 1e-12);
+}
+
+/* a small model on InfiniBand NDR: every node one replica of the whole model */
+static void test_tiny_model_fast_network_takes_replicas(void **state)
+{
+	struct dtp_unit_cost u[4];
+	struct dtp_profile p;
+	struct dtp_chain_unit *chain;
+	struct dtp_cluster_opts o = opts(8, 4, "ib-ndr");
+	struct dtp_cluster_stats st;
+	struct dtp_layout *l;
+	struct dtp_err err = { 0 };
+	int n;
+
+	(void)state;
+	profile(&p, u, 4, 1 << 20);
+	assert_int_equal(dtp_profile_chain(&p, DTP_OPTIM_ADAMW, 0, &chain, &err), 0);
+	assert_int_equal(dtp_cluster_plan(&p, chain, &o, &sim, &l, &n, &st, &err), 0);
+	assert_true(n > 3);
+	check_layouts(l, n, &o, 4);
+	assert_int_equal(l[0].R, 8);
+	assert_int_equal(l[0].K, 1);
+	assert_int_equal(l[0].M, 4);
+	assert_int_equal(l[0].bubble, 0);
+	free(l);
+	free(chain);
+}
+
+/* the whole model's state is more than a node holds: stages over nodes */
+static void test_big_model_is_cut_over_nodes(void **state)
+{
+	struct dtp_unit_cost u[8];
+	struct dtp_profile p;
+	struct dtp_chain_unit *chain;
+	struct dtp_cluster_opts o = opts(4, 8, "ib-hdr");
+	struct dtp_cluster_stats st;
+	struct dtp_layout *l;
+	struct dtp_err err = { 0 };
+	size_t whole;
+	int n;
+
+	(void)state;
+	profile(&p, u, 8, 16 << 20);   /* 64 MiB of parameters per unit */
+	assert_int_equal(dtp_profile_chain(&p, DTP_OPTIM_ADAMW, 0, &chain, &err), 0);
+	whole = 0;
+	for (int i = 0; i < 8; i++)
+		whole += chain[i].state_mem;
+	o.node_mem = whole / 2 + whole / 8;   /* a bit more than half the model's state */
+	assert_int_equal(dtp_cluster_plan(&p, chain, &o, &sim, &l, &n, &st, &err), 0);
+	check_layouts(l, n, &o, 8);
+	assert_true(st.over_mem > 0);
+	for (int i = 0; i < n; i++)
+		assert_true(l[i].K >= 2);
+	assert_true(l[0].cross_links >= 1);
+	free(l);
+	/* a node that holds a quarter of it: no layout of 4 nodes fits */
+	o.node_mem = whole / 8;
+	assert_int_equal(dtp_cluster_plan(&p, chain, &o, &sim, &l, &n, &st, &err), -ERANGE);
+	assert_non_null(strstr(err.msg, "memory"));
+	free(chain);
+}
+
+/* a large model on slow Ethernet: the gradient sum of whole replicas costs
+ * more than cutting the model into stages */
+static void test_slow_network_prefers_stages(void **state)
+{
+	struct dtp_unit_cost u[8];
+	struct dtp_profile p;
+	struct dtp_chain_unit *chain;
+	struct dtp_cluster_opts o = opts(4, 4, "eth-25");
+	struct dtp_cluster_stats st;
+	struct dtp_layout *l;
+	struct dtp_err err = { 0 };
+	int n;
+
+	(void)state;
+	profile(&p, u, 8, 64 << 20);
+	o.global_batch = 8L * 32 * 4;
+	assert_int_equal(dtp_profile_chain(&p, DTP_OPTIM_ADAMW, 0, &chain, &err), 0);
+	assert_int_equal(dtp_cluster_plan(&p, chain, &o, &sim, &l, &n, &st, &err), 0);
+	check_layouts(l, n, &o, 8);
+	assert_true(l[0].K > 1);
+	assert_true(l[0].R < 4);
+	free(l);
+	free(chain);
+}
+
+static void test_bad_options(void **state)
+{
+	struct dtp_unit_cost u[2];
+	struct dtp_profile p;
+	struct dtp_chain_unit *chain;
+	struct dtp_cluster_opts o = opts(4, 4, "ib-hdr");
+	struct dtp_cluster_stats st;
+	struct dtp_layout *l;
+	struct dtp_err err = { 0 };
+	int n;
+
+	(void)state;
+	profile(&p, u, 2, 1000);
+	assert_int_equal(dtp_profile_chain(&p, DTP_OPTIM_SGD, 0, &chain, &err), 0);
+	o.global_batch = 12;   /* not a multiple of the micro-batch */
+	assert_int_equal(dtp_cluster_plan(&p, chain, &o, &sim, &l, &n, &st, &err), -EINVAL);
+	o.global_batch = 8;   /* 1 micro-batch and 2 units cannot fill 4 nodes */
+	assert_int_equal(dtp_cluster_plan(&p, chain, &o, &sim, &l, &n, &st, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "at least 4 micro-batches"));
+	free(chain);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_network_parse),
+		cmocka_unit_test(test_ring_cost),
+		cmocka_unit_test(test_tiny_model_fast_network_takes_replicas),
+		cmocka_unit_test(test_big_model_is_cut_over_nodes),
+		cmocka_unit_test(test_slow_network_prefers_stages),
+		cmocka_unit_test(test_bad_options),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,32 @@
+/* dtpipe-partition's per-stage report (partition-report.c): the prediction
+ * for a plan, and beside it what a run measured (dtpipe --trace for the
+ * compute, --metrics for the peak RSS). */
+#ifndef DTP_TOOLS_PARTITION_REPORT_H
+#define DTP_TOOLS_PARTITION_REPORT_H
+
+#include <stdio.h>
+
+#include "partition/partition.h"
+#include "partition/plan.h"
+#include "partition/profile.h"
+
+struct dtp_measured {
+	int have_compute;                    /* fwd_ms, bwd_ms from a trace */
+	double fwd_ms[DTP_MAX_STAGES], bwd_ms[DTP_MAX_STAGES];   /* per micro-batch */
+	int have_rss;                        /* peak_rss from metrics */
+	double peak_rss[DTP_MAX_STAGES];     /* bytes */
+};
+
+/* The "end" line of a dtpipe --metrics file: peak RSS per stage (K of them).
+ * -EINVAL naming the file when it has none or another stage count. */
+int dtp_metrics_read_peak_rss(const char *path, int K, double *rss, struct dtp_err *err);
+
+/* One line per stage (units, predicted compute and time per micro-batch,
+ * share, the partitioner's memory and the stage's predicted arenas), the
+ * simulated step; with m, the measured compute and peak RSS beside, each
+ * as a ratio to its prediction. */
+int dtp_partition_report(FILE *f, const struct dtp_plan *plan, const struct dtp_profile *prof,
+			 const struct dtp_chain_unit *chain, const struct dtp_partition_opts *po,
+			 const struct dtp_measured *m, struct dtp_err *err);
+
+#endif
