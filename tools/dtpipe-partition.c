@@ -23,7 +23,7 @@
 static const char usage[] =
 	"usage: dtpipe-partition profile --model SPEC [--batch B] [--reps N] [--static]\n"
 	"       dtpipe-partition plan --model SPEC --stages K [--batch B] [--micro-batches M]\n"
-	"                        [--optimizer sgd|adamw] [--schedule gpipe|1f1b] [--recompute]\n"
+	"                        [--optimizer sgd|adamw] [--schedule gpipe|1f1b|zb-h1] [--recompute]\n"
 	"                        [--mem-cap SIZE] [--bandwidth GB/s] [--reps N] [--static]\n"
 	"                        [--topology [HOST=]FILE.xml[,...]] [--split minmax|layers|params]\n"
 	"                        [-o plan.ini]\n"
@@ -143,7 +143,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		}
 		case 'S':
 			if (dtp_schedule_parse(optarg, &o->schedule))
-				return bad("--schedule '%s': use gpipe or 1f1b", optarg);
+				return bad("--schedule '%s': use gpipe, 1f1b or zb-h1", optarg);
 			break;
 		case 'c':
 			if (dtp_parse_size(optarg, &o->mem_cap))

@@ -22,27 +22,30 @@ struct unit_wg {
 	struct dtp_block_wgrad bw;    /* block (bw.dy = dy) */
 };
 
-/* Lay out the W stash of one micro-batch of B samples at base (NULL: count):
- * per unit, its output gradient and what its kind adds. Fills *wg with unit
- * `want`'s buffers (want < 0: none). Returns floats. A walk over the units
- * per call: pointer arithmetic only, no allocation on the hot path. */
-static size_t wlayout(const struct dtp_stage_model *m, int B, float *base, int want,
-		      struct unit_wg *wg)
+/* Lay out the W stash of one micro-batch of B samples of units [first, last)
+ * of spec at base (NULL: count): per unit, its output gradient and what its
+ * kind adds. Fills *wg with unit first + `want`'s buffers (want < 0: none).
+ * Returns floats. A walk over the units per call: pointer arithmetic only,
+ * no allocation on the hot path. */
+static size_t wlayout(const struct dtp_model_spec *spec, int first, int last, int B, float *base,
+		      int want, struct unit_wg *wg)
 {
-	size_t cur = 0, rows = (size_t)B * (size_t)dtp_stage_seq(m);
-	int T = dtp_stage_seq(m), C = m->spec.dim;
+	int T = spec->kind == DTP_MODEL_GPT ? spec->seq_len : 1, C = spec->dim;
+	size_t cur = 0, rows = (size_t)B * (size_t)T;
 
-	for (int i = 0; i < m->n_units; i++) {
-		const struct dtp_unit_rt *u = &m->units[i];
+	for (int i = 0; i < last - first; i++) {
+		struct dtp_unit_rt u;
 		struct unit_wg w;
-		float *dy = dtp_carve(base, &cur, rows * (size_t)u->out_dim);
+		float *dy;
 
+		dtp_unit_rt_of(spec, first + i, &u);
+		dy = dtp_carve(base, &cur, rows * (size_t)u.out_dim);
 		memset(&w, 0, sizeof(w));
 		w.dy = dy;
 		w.d = dy;   /* ReLU backward in place */
-		if (u->kind == DTP_UNIT_BLOCK)
+		if (u.kind == DTP_UNIT_BLOCK)
 			cur += dtp_block_wgrad_map(&w.bw, base ? base + cur : NULL, B, T, C);
-		else if (u->kind == DTP_UNIT_HEAD)
+		else if (u.kind == DTP_UNIT_HEAD)
 			w.dln = dtp_carve(base, &cur, rows * (size_t)C);
 		w.bw.dy = dy;
 		if (i == want)
@@ -51,9 +54,18 @@ static size_t wlayout(const struct dtp_stage_model *m, int B, float *base, int w
 	return cur;
 }
 
+size_t dtp_model_wsave_bytes(const struct dtp_model_spec *spec, int first, int last, int B)
+{
+	int n = dtp_model_num_units(spec);
+
+	if (first < 0 || last > n || first >= last || B < 1)
+		return 0;
+	return wlayout(spec, first, last, B, NULL, -1, NULL) * sizeof(float);
+}
+
 size_t dtp_stage_model_wsave_bytes(const struct dtp_stage_model *m, int B)
 {
-	return wlayout(m, B, NULL, -1, NULL) * sizeof(float);
+	return dtp_model_wsave_bytes(&m->spec, m->first, m->last, B);
 }
 
 /* B of unit i: w->dy -> dx (NULL: the unit's input gradient is not wanted);
@@ -176,7 +188,7 @@ int dtp_stage_backward_input(struct dtp_stage_model *m, const void *in, const vo
 	if (B < 1 || B > m->max_batch)
 		return -EINVAL;
 	dtp_stage_layout(m, B, (float *)(uintptr_t)save, NULL, m->bufs);
-	wlayout(m, B, wsave, last, &w);
+	wlayout(&m->spec, m->first, m->last, B, wsave, last, &w);
 	/* the last unit's output gradient is the caller's buffer, which is
 	 * reused before W runs: W reads the copy */
 	memcpy(w.d, dout, (size_t)B * (size_t)dtp_stage_seq(m) * (size_t)m->units[last].out_dim *
@@ -185,7 +197,7 @@ int dtp_stage_backward_input(struct dtp_stage_model *m, const void *in, const vo
 		float *dx = din;
 
 		if (i > 0) {
-			wlayout(m, B, wsave, i - 1, &below);
+			wlayout(&m->spec, m->first, m->last, B, wsave, i - 1, &below);
 			dx = below.d;   /* unit i-1's output gradient, in its W stash */
 		} else if (!din && m->units[0].kind != DTP_UNIT_LINEAR) {
 			dx = m->ping[0];   /* computed and dropped, as in the whole backward */
@@ -205,7 +217,7 @@ int dtp_stage_backward_weight(struct dtp_stage_model *m, const void *in, const v
 		return -EINVAL;
 	dtp_stage_layout(m, B, (float *)(uintptr_t)save, NULL, m->bufs);
 	for (int i = m->n_units - 1; i >= 0; i--) {
-		wlayout(m, B, (float *)(uintptr_t)wsave, i, &w);
+		wlayout(&m->spec, m->first, m->last, B, (float *)(uintptr_t)wsave, i, &w);
 		unit_weight(m, i, in, &w, B);
 	}
 	return 0;

@@ -167,6 +167,9 @@ int dtp_stage_backward_input(struct dtp_stage_model *m, const void *in, const vo
 int dtp_stage_backward_weight(struct dtp_stage_model *m, const void *in, const void *save,
 			      const void *wsave, int B);
 size_t dtp_stage_model_wsave_bytes(const struct dtp_stage_model *m, int B);
+/* the same for units [first, last) of spec before a model exists (memory
+ * predictions); 0 for a bad range */
+size_t dtp_model_wsave_bytes(const struct dtp_model_spec *spec, int first, int last, int B);
 void dtp_stage_zero_grads(struct dtp_stage_model *m);
 
 /* Sum of squared gradients per unit of this stage, in unit order

@@ -39,6 +39,22 @@ size_t dtp_stage_model_unit_offset(const struct dtp_stage_model *m, int unit)
 	return m->units[unit - m->first].poff;
 }
 
+void dtp_unit_rt_of(const struct dtp_model_spec *spec, int g, struct dtp_unit_rt *u)
+{
+	memset(u, 0, sizeof(*u));
+	u->global = g;
+	if (spec->kind == DTP_MODEL_MLP) {
+		u->kind = DTP_UNIT_LINEAR;
+		u->in_dim = spec->widths[g];
+		u->out_dim = spec->widths[g + 1];
+		u->relu = g < spec->n_widths - 2;
+	} else {
+		u->kind = g == 0 ? DTP_UNIT_EMBED : g <= spec->layers ? DTP_UNIT_BLOCK : DTP_UNIT_HEAD;
+		u->in_dim = spec->dim;
+		u->out_dim = u->kind == DTP_UNIT_HEAD ? spec->vocab : spec->dim;
+	}
+}
+
 int dtp_stage_seq(const struct dtp_stage_model *m)
 {
 	return m->spec.kind == DTP_MODEL_GPT ? m->spec.seq_len : 1;
@@ -229,21 +245,10 @@ int dtp_stage_model_create_nw(const struct dtp_model_spec *spec, int first, int 
 		int g = first + i;
 
 		dtp_unit_describe(spec, g, &info);
-		u->global = g;
+		dtp_unit_rt_of(spec, g, u);
 		u->poff = np;
 		u->np = info.n_params;
 		np += info.n_params;
-		if (spec->kind == DTP_MODEL_MLP) {
-			u->kind = DTP_UNIT_LINEAR;
-			u->in_dim = spec->widths[g];
-			u->out_dim = spec->widths[g + 1];
-			u->relu = g < spec->n_widths - 2;
-		} else {
-			u->kind = g == 0 ? DTP_UNIT_EMBED :
-				  g <= spec->layers ? DTP_UNIT_BLOCK : DTP_UNIT_HEAD;
-			u->in_dim = spec->dim;
-			u->out_dim = u->kind == DTP_UNIT_HEAD ? spec->vocab : spec->dim;
-		}
 	}
 	m->n_params = np;
 	scratch_layout(spec, first, last, max_batch, nw, &sl);

@@ -56,6 +56,8 @@ int dtp_stage_model_create_nw(const struct dtp_model_spec *spec, int first, int 
 			      int max_batch, uint64_t seed, int nw,
 			      struct dtp_stage_model **out, struct dtp_err *err);
 
+/* unit g's kind, widths and ReLU (not its parameter offset or count) */
+void dtp_unit_rt_of(const struct dtp_model_spec *spec, int g, struct dtp_unit_rt *u);
 /* rows per sample: the gpt's sequence length, 1 for the mlp */
 int dtp_stage_seq(const struct dtp_stage_model *m);
 /* Lay out one save slot for B samples at base (NULL: only count); fills bufs

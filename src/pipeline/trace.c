@@ -13,6 +13,7 @@
 
 static const char *const span_names[DTP_SPAN_N] = {
 	"fwd", "bwd", "recompute", "send", "recv", "wait", "optim", "data", "sync", "eval", "checkpoint",
+	"bwd_b", "bwd_w",
 };
 
 const char *dtp_span_name(int kind)

@@ -42,7 +42,9 @@ int dtp_trace_read_compute(const char *path, int K, double *fwd_ms, double *bwd_
 			continue;
 		s = (int)json_integer_value(pid);
 		is_fwd = strcmp(name, fwd) == 0;
-		if (!is_fwd && strcmp(name, bwd) && strcmp(name, rec))
+		if (!is_fwd && strcmp(name, bwd) && strcmp(name, rec) &&
+		    strcmp(name, dtp_span_name(DTP_SPAN_BWD_IN)) &&
+		    strcmp(name, dtp_span_name(DTP_SPAN_BWD_W)))
 			continue;
 		if (s < 0 || s >= K) {
 			r = dtp_errf_input(err, -EINVAL, "%s: event %zu is for stage %d but the plan has %d "

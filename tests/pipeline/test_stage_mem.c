@@ -81,6 +81,33 @@ static void test_stash_follows_schedule(void **state)
 		assert_int_equal(g.total, g.params + g.grads + g.optim + g.stash + g.buffers +
 					  g.loader + g.model_scratch);
 	}
+	/* zb-h1: the schedule's slots, plus its W stash slots of the model's
+	 * W stash size (what the stage carves), nothing else */
+	for (int s = 0; s < 4; s++) {
+		struct dtp_stage_mem z;
+		struct dtp_stage_model *m;
+		int slots[4], wslots[4];
+		size_t wb;
+
+		make_plan(p, spec, 4, 8, DTP_SCHEDULE_GPIPE, 0);
+		assert_int_equal(dtp_stage_mem_predict(p, s, &g, &err), 0);
+		make_plan(p, spec, 4, 8, DTP_SCHEDULE_ZBH1, 0);
+		assert_int_equal(dtp_stage_mem_predict(p, s, &z, &err), 0);
+		assert_int_equal(dtp_schedule_stash_slots(DTP_SCHEDULE_ZBH1, 4, 8, slots, &err), 0);
+		assert_int_equal(dtp_schedule_wstash_slots(DTP_SCHEDULE_ZBH1, 4, 8, wslots, &err), 0);
+		assert_int_equal(slots[s], 4);   /* every stage holds K, as 1F1B's first */
+		assert_int_equal(wslots[s], s + 1);
+		assert_int_equal(dtp_stage_model_create(&p->model, p->stages[s].first_unit,
+							p->stages[s].last_unit, p->micro_batch, 1, &m,
+							&err), 0);
+		wb = dtp_align_up(dtp_stage_model_wsave_bytes(m, p->micro_batch), 64);
+		assert_true(wb > 0);
+		assert_int_equal(dtp_model_wsave_bytes(&p->model, p->stages[s].first_unit,
+						       p->stages[s].last_unit, p->micro_batch),
+				 dtp_stage_model_wsave_bytes(m, p->micro_batch));
+		dtp_stage_model_destroy(m);
+		assert_int_equal(z.stash, (size_t)slots[s] * (g.stash / 8) + (size_t)wslots[s] * wb);
+	}
 	/* the stages' parameters add up to the model's */
 	{
 		size_t sum = 0;
