@@ -23,7 +23,7 @@
 static const char usage[] =
 	"usage: dtpipe-partition profile --model SPEC [--batch B] [--reps N] [--static]\n"
 	"       dtpipe-partition plan --model SPEC --stages K [--batch B] [--micro-batches M]\n"
-	"                        [--optimizer sgd|adamw] [--schedule gpipe|1f1b|zb-h1] [--recompute]\n"
+	"                        [--optimizer sgd|adamw] [--schedule gpipe|1f1b|zb-h1|auto] [--recompute]\n"
 	"                        [--mem-cap SIZE] [--bandwidth GB/s] [--reps N] [--static]\n"
 	"                        [--topology [HOST=]FILE.xml[,...]] [--split minmax|layers|params]\n"
 	"                        [-o plan.ini]\n"
@@ -143,7 +143,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		}
 		case 'S':
 			if (dtp_schedule_parse(optarg, &o->schedule))
-				return bad("--schedule '%s': use gpipe, 1f1b or zb-h1", optarg);
+				return bad("--schedule '%s': use gpipe, 1f1b, zb-h1 or auto", optarg);
 			break;
 		case 'c':
 			if (dtp_parse_size(optarg, &o->mem_cap))
@@ -236,19 +236,79 @@ static int cmd_profile(const struct opts *o, const struct dtp_model_spec *spec,
 	return 0;
 }
 
-/* The schedule's step from per-stage forward and backward seconds per
- * micro-batch (the schedule simulator, src/pipeline/simulate.c). */
-static int print_step(FILE *f, const char *what, const struct dtp_plan *plan, const double *fwd,
-		      const double *bwd, double xfer, struct dtp_err *err)
+/* Every schedule's step from per-stage forward, B and W seconds per
+ * micro-batch (the schedule simulator and the memory prediction,
+ * src/pipeline), side by side; the plan's schedule marked. */
+static int print_steps(FILE *f, const char *what, const struct dtp_plan *plan, const double *fwd,
+		       const double *bwd_in, const double *bwd_w, double xfer, struct dtp_err *err)
 {
-	struct dtp_sim_result res;
-	int r = dtp_schedule_predict(plan->schedule, plan->num_stages, plan->micro_batches, fwd,
-				     bwd, xfer, &res, err);
+	struct dtp_schedule_choice c;
+	int r = dtp_schedule_choose(plan, fwd, bwd_in, bwd_w, xfer, &c, err);
 
+	if (r == -ENOSPC) {
+		fprintf(f, "%s%s\n", what, err->msg);
+		dtp_err_clear(err);
+		return 0;
+	}
 	if (r)
 		return r;
-	fprintf(f, "%s%s step %.3f ms (simulated); bubble %.1f%%\n", what,
-		dtp_schedule_name(plan->schedule), res.step_time * 1e3, 100.0 * res.bubble);
+	fprintf(f, "%s%-8s %12s %8s %15s\n", what, "schedule", "step_ms", "bubble",
+		"max_stage_MiB");
+	for (int i = 0; i < DTP_SCHEDULE_CHOICES; i++) {
+		const struct dtp_schedule_option *o = &c.options[i];
+		const char *mark = o->kind == plan->schedule ? "  <- the plan's" :
+				   o->kind == c.kind ? "  <- shortest" : "";
+
+		if (o->excluded && !o->mem)
+			fprintf(f, "%s%-8s %12s %8s %15s  (%s)\n", what, dtp_schedule_name(o->kind), "-",
+				"-", "-", o->excluded);
+		else
+			fprintf(f, "%s%-8s %12.3f %7.1f%% %15.1f%s%s%s%s\n", what,
+				dtp_schedule_name(o->kind), o->sim.step_time * 1e3, 100 * o->sim.bubble,
+				mib(o->mem), o->excluded ? "  (" : "", o->excluded ? o->excluded : "",
+				o->excluded ? ")" : "", mark);
+	}
+	return 0;
+}
+
+/* per stage: forward, B and W seconds per micro-batch from the profile (B
+ * and W: half the backward each, B plus the recomputed forward) */
+static void stage_times(const struct dtp_plan *plan, const struct dtp_profile *prof,
+			double *fwd, double *bwd_in, double *bwd_w)
+{
+	for (int s = 0; s < plan->num_stages; s++) {
+		fwd[s] = bwd_in[s] = bwd_w[s] = 0;
+		for (int u = plan->stages[s].first_unit; u < plan->stages[s].last_unit; u++) {
+			const struct dtp_unit_cost *uc = &prof->units[u];
+
+			fwd[s] += uc->fwd_s;
+			bwd_in[s] += uc->bwd_s * 0.5 + (plan->recompute ? uc->fwd_s : 0);
+			bwd_w[s] += uc->bwd_s * 0.5;
+		}
+	}
+}
+
+/* schedule = auto: the simulator's pick on the profile's times, said why */
+static int resolve_auto(FILE *f, struct dtp_plan *plan, const struct dtp_profile *prof,
+			struct dtp_err *err)
+{
+	double fwd[DTP_MAX_STAGES], bin[DTP_MAX_STAGES], bw[DTP_MAX_STAGES];
+	struct dtp_schedule_choice c;
+	int r;
+
+	if (plan->schedule != DTP_SCHEDULE_AUTO)
+		return 0;
+	stage_times(plan, prof, fwd, bin, bw);
+	if (!prof->measured)
+		r = dtp_schedule_stage_flops(plan, fwd, bin, bw, err);
+	else
+		r = 0;
+	if (r == 0)
+		r = dtp_schedule_choose(plan, fwd, bin, bw, 0.0, &c, err);
+	if (r)
+		return r;
+	plan->schedule = c.kind;
+	fprintf(f, "%s; from the %s\n", c.why, prof->measured ? "measured profile" : "model's FLOPs");
 	return 0;
 }
 
@@ -261,6 +321,7 @@ static int print_report(FILE *f, const struct dtp_plan *plan, const struct dtp_p
 	int K = plan->num_stages, M = plan->micro_batches, r;
 	double total = 0, slowest = 0, mtotal = 0, mslow = 0, xfer = 0;
 	double fwd[DTP_MAX_STAGES], bwd[DTP_MAX_STAGES], measured[DTP_MAX_STAGES];
+	double bin[DTP_MAX_STAGES], bw[DTP_MAX_STAGES];
 	struct dtp_stage_cost c;
 
 	for (int s = 0; s < K; s++) {
@@ -305,15 +366,19 @@ static int print_report(FILE *f, const struct dtp_plan *plan, const struct dtp_p
 		fprintf(f, "%s\n", plan->mem_cap_bytes && c.mem > plan->mem_cap_bytes ? "  over mem_cap" : "");
 	}
 	fprintf(f, "slowest stage %.3f ms per micro-batch; M = %d, K = %d\n", slowest * 1e3, M, K);
-	r = print_step(f, "predicted: ", plan, fwd, bwd, xfer, err);
+	stage_times(plan, prof, fwd, bin, bw);
+	fprintf(f, "predicted (simulated, every schedule):\n");
+	r = print_steps(f, "  ", plan, fwd, bin, bw, xfer, err);
 	if (r || !measured_fwd)
 		return r;
 	for (int s = 0; s < K; s++) {
 		fwd[s] = measured_fwd[s] * 1e-3;
-		bwd[s] = measured_bwd[s] * 1e-3;
+		bin[s] = bw[s] = measured_bwd[s] * 0.5e-3;
 	}
+	(void)bwd;
 	fprintf(f, "measured: slowest stage %.3f ms per micro-batch\n", mslow);
-	return print_step(f, "measured compute, no transfers: ", plan, fwd, bwd, 0, err);
+	fprintf(f, "measured compute, no transfers (simulated, every schedule):\n");
+	return print_steps(f, "  ", plan, fwd, bin, bw, 0, err);
 }
 
 /* The plan without its units: settings, K stages, hosts from --topology
@@ -468,8 +533,9 @@ static int cmd_plan(struct opts *o, const struct dtp_model_spec *spec, struct dt
 		goto out_free_profile;
 	po = (struct dtp_partition_opts){ .stages = o->stages, .bandwidth = o->bandwidth,
 					  .mem_cap = o->mem_cap, .recompute = o->recompute };
-	r = dtp_schedule_stash_slots(o->schedule, o->stages, o->micro_batches, po.stash_slots,
-				     err);
+	/* auto: cut for 1f1b's stash, then let the simulator pick for the cuts */
+	r = dtp_schedule_stash_slots(o->schedule == DTP_SCHEDULE_AUTO ? DTP_SCHEDULE_1F1B :
+				     o->schedule, o->stages, o->micro_batches, po.stash_slots, err);
 	if (r)
 		goto out_free_chain;
 	r = stage_speeds(o, plan, speed, err);
@@ -485,6 +551,9 @@ static int cmd_plan(struct opts *o, const struct dtp_model_spec *spec, struct dt
 		goto out_free_chain;
 	for (int s = 0; s < o->stages; s++)
 		note_ptr[s] = notes[s];
+	r = resolve_auto(o->output ? stdout : stderr, plan, &p, err);
+	if (r)
+		goto out_free_chain;
 	f = o->output ? fopen(o->output, "w") : stdout;
 	if (!f) {
 		r = dtp_errf_input(err, -errno, "cannot write %s: %s", o->output, strerror(errno));
@@ -556,6 +625,9 @@ static int cmd_report(struct opts *o, struct dtp_err *err)
 	r = dtp_profile_chain(&p, plan->optim.kind, plan->recompute, &chain, err);
 	if (r)
 		goto out_free_profile;
+	r = resolve_auto(stdout, plan, &p, err);
+	if (r)
+		goto out_free_chain;
 	dtp_plan_partition_opts(plan, o->bandwidth, &po);
 	r = dtp_schedule_stash_slots(plan->schedule, plan->num_stages, plan->micro_batches,
 				     po.stash_slots, err);

@@ -45,6 +45,8 @@ int dtp_schedule_parse(const char *s, enum dtp_schedule_kind *out)
 		*out = DTP_SCHEDULE_1F1B;
 	else if (strcmp(s, "zb-h1") == 0)
 		*out = DTP_SCHEDULE_ZBH1;
+	else if (strcmp(s, "auto") == 0)
+		*out = DTP_SCHEDULE_AUTO;
 	else
 		return -EINVAL;
 	return 0;
@@ -67,6 +69,7 @@ const char *dtp_schedule_name(enum dtp_schedule_kind k)
 	case DTP_SCHEDULE_GPIPE: return "gpipe";
 	case DTP_SCHEDULE_1F1B: return "1f1b";
 	case DTP_SCHEDULE_ZBH1: return "zb-h1";
+	case DTP_SCHEDULE_AUTO: return "auto";
 	}
 	return "?";
 }
@@ -240,8 +243,9 @@ int dtp_plan_validate(const struct dtp_plan *p, struct dtp_err *err)
 		return dtp_errf_input(err, -EINVAL, "%s[train] micro_batches = %d: M must be at least 1",
 				      at, p->micro_batches);
 	if (p->schedule != DTP_SCHEDULE_GPIPE && p->schedule != DTP_SCHEDULE_1F1B &&
-	    p->schedule != DTP_SCHEDULE_ZBH1)
-		return dtp_errf_input(err, -EINVAL, "%s[train] schedule: use gpipe, 1f1b or zb-h1", at);
+	    p->schedule != DTP_SCHEDULE_ZBH1 && p->schedule != DTP_SCHEDULE_AUTO)
+		return dtp_errf_input(err, -EINVAL, "%s[train] schedule: use gpipe, 1f1b, zb-h1 or auto",
+				      at);
 	/* recompute rebuilds one micro-batch's save area just before its
 	 * backward, into one scratch area; zb-h1's W runs later and needs it */
 	if (p->schedule == DTP_SCHEDULE_ZBH1 && p->recompute)

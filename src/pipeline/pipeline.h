@@ -125,6 +125,42 @@ int dtp_schedule_predict_split(enum dtp_schedule_kind kind, int stages, int micr
 			       const double *fwd, const double *bwd_in, const double *bwd_w,
 			       double xfer, struct dtp_sim_result *out, struct dtp_err *err);
 
+/* ------------------------------------------------------ schedule = auto */
+
+#define DTP_SCHEDULE_CHOICES 3   /* 1f1b, zb-h1, gpipe */
+
+struct dtp_schedule_option {
+	enum dtp_schedule_kind kind;
+	const char *excluded;          /* NULL, "recompute" or "over mem_cap" */
+	struct dtp_sim_result sim;     /* when not excluded */
+	size_t mem;                    /* the largest stage's predicted total, bytes */
+};
+
+struct dtp_schedule_choice {
+	enum dtp_schedule_kind kind;   /* the pick */
+	struct dtp_schedule_option options[DTP_SCHEDULE_CHOICES];
+	char why[512];                 /* one line: the pick and every option's figures */
+};
+
+/* Simulate every fixed schedule on per-stage F, B and W times (seconds;
+ * B includes a recomputed forward), drop those over the plan's mem_cap
+ * (dtp_stage_mem_predict) or that cannot recompute, and pick the shortest
+ * step (a tie goes to 1f1b, then zb-h1). -ENOSPC (bad input) when none
+ * fits. p->schedule is ignored. */
+int dtp_schedule_choose(const struct dtp_plan *p, const double *fwd, const double *bwd_in,
+			const double *bwd_w, double xfer, struct dtp_schedule_choice *out,
+			struct dtp_err *err);
+/* Per-stage F, B and W times from the model's FLOPs alone (B = W = F, B
+ * plus F with recompute): the same on every process, for choosing before
+ * anything is measured. */
+int dtp_schedule_stage_flops(const struct dtp_plan *p, double *fwd, double *bwd_in,
+			     double *bwd_w, struct dtp_err *err);
+/* schedule = auto: replace it by dtp_schedule_choose's pick on the FLOP
+ * times (every stage process of a job picks the same) and write why into
+ * why (one line; "" when the plan named its schedule). */
+int dtp_plan_resolve_schedule(struct dtp_plan *p, char *why, size_t why_len,
+			      struct dtp_err *err);
+
 /* ----------------------------------------------------------- running a stage */
 
 struct dtp_trace;

@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <jansson.h>
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -122,6 +123,49 @@ static void test_stash_follows_schedule(void **state)
 	free(p);
 }
 
+/* schedule = auto: the shortest predicted step within mem_cap, and why */
+static void test_choose(void **state)
+{
+	const char *spec = "gpt:layers=2,dim=32,heads=2,seq=16,vocab=64";
+	struct dtp_plan *p = malloc(sizeof(*p));
+	struct dtp_schedule_choice c;
+	struct dtp_err err = { 0 };
+	double f[4] = { 1, 1, 1, 1 }, b[4] = { 1, 1, 1, 1 }, w[4] = { 1, 1, 1, 1 };
+	char why[600];
+
+	(void)state;
+	make_plan(p, spec, 4, 8, DTP_SCHEDULE_AUTO, 0);
+	assert_int_equal(dtp_schedule_choose(p, f, b, w, 0.0, &c, &err), 0);
+	assert_int_equal(c.kind, DTP_SCHEDULE_ZBH1);   /* 3M + K - 1 against 3(M + K - 1) */
+	assert_non_null(strstr(c.why, "zb-h1, the shortest"));
+	assert_non_null(strstr(c.why, "(1f1b "));
+	assert_true(fabs(c.options[0].sim.step_time - 33.0) < 1e-9);
+	assert_true(fabs(c.options[1].sim.step_time - 27.0) < 1e-9);
+	assert_true(fabs(c.options[2].sim.step_time - 33.0) < 1e-9);
+	assert_true(c.options[1].mem > c.options[0].mem);
+	/* a cap between 1f1b's and zb-h1's largest stage: 1f1b, zb-h1 named over it */
+	p->mem_cap_bytes = (c.options[0].mem + c.options[1].mem) / 2;
+	assert_int_equal(dtp_schedule_choose(p, f, b, w, 0.0, &c, &err), 0);
+	assert_int_equal(c.kind, DTP_SCHEDULE_1F1B);
+	assert_non_null(strstr(c.why, "zb-h1 over mem_cap"));
+	/* no room for any: bad input that says so */
+	p->mem_cap_bytes = 1 << 20;
+	assert_int_equal(dtp_schedule_choose(p, f, b, w, 0.0, &c, &err), -ENOSPC);
+	assert_non_null(strstr(err.msg, "no schedule fits mem_cap"));
+	/* recompute: zb-h1 is not a candidate */
+	make_plan(p, spec, 4, 8, DTP_SCHEDULE_AUTO, 1);
+	assert_int_equal(dtp_schedule_choose(p, f, b, w, 0.0, &c, &err), 0);
+	assert_int_equal(c.kind, DTP_SCHEDULE_1F1B);
+	assert_non_null(strstr(c.why, "zb-h1 recompute"));
+	/* the plan's auto is replaced by the pick on the FLOP times, with why */
+	make_plan(p, spec, 4, 8, DTP_SCHEDULE_AUTO, 0);
+	assert_int_equal(dtp_plan_resolve_schedule(p, why, sizeof(why), &err), 0);
+	assert_int_not_equal(p->schedule, DTP_SCHEDULE_AUTO);
+	assert_non_null(strstr(why, "schedule auto: "));
+	assert_non_null(strstr(why, dtp_schedule_name(p->schedule)));
+	free(p);
+}
+
 /* the mlp: ReLU units keep their output, the last unit nothing */
 static void test_mlp_prediction(void **state)
 {
@@ -202,6 +246,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_stash_follows_schedule),
+		cmocka_unit_test(test_choose),
 		cmocka_unit_test(test_mlp_prediction),
 		cmocka_unit_test(test_trace_merge),
 	};
