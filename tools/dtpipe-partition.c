@@ -2,6 +2,7 @@
  * pipeline (exact min-max split), and report a plan's predicted balance beside
  * what a dtpipe trace measured. See docs/man/dtpipe-partition.1. */
 #include "config.h"
+#include "tools/timeline-svg.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -29,6 +30,7 @@ static const char usage[] =
 	"                        [-o plan.ini]\n"
 	"       dtpipe-partition report --plan plan.ini [--trace trace.json] [--bandwidth GB/s]\n"
 	"                        [--topology [HOST=]FILE.xml[,...]] [--reps N] [--static]\n"
+	"                        [--svg timeline.svg]\n"
 	"\n"
 	"  profile  time each unit's forward and backward at micro-batch size B on this\n"
 	"           machine and print its parameter, activation and stash bytes\n"
@@ -37,8 +39,10 @@ static const char usage[] =
 	"           parameters + gradients + optimizer state + stash under --mem-cap);\n"
 	"           writes a plan file (stdout without -o) with cores split over this machine\n"
 	"  report   per stage: units, predicted time per micro-batch, share, memory; the\n"
-	"           step time and bubble of the plan's schedule (simulated); with --trace,\n"
-	"           the per-stage compute measured by dtpipe --trace beside the prediction\n"
+	"           step time, bubble and memory of every schedule (simulated); with --trace,\n"
+	"           the per-stage compute measured by dtpipe --trace beside the prediction;\n"
+	"           --svg writes the plan schedule's step as a timeline (with --trace, the\n"
+	"           trace's last step under it)\n"
 	"\n"
 	"  --model SPEC   mlp:784-1024-10 or gpt:L=4,C=128,H=4,T=64,V=256\n"
 	"  --static       estimate times from FLOPs (10 GFLOP/s) instead of measuring\n"
@@ -53,7 +57,7 @@ static const char usage[] =
 	"Exit status: 0 ok, 2 bad input, 1 other failure.\n";
 
 struct opts {
-	const char *model, *plan, *trace, *output;
+	const char *model, *plan, *trace, *output, *svg;
 	int stages, batch, micro_batches, reps, is_static, recompute;
 	enum dtp_optim_kind optim;
 	enum dtp_schedule_kind schedule;
@@ -97,6 +101,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		{ "static", no_argument, NULL, 's' },
 		{ "plan", required_argument, NULL, 'p' },
 		{ "trace", required_argument, NULL, 't' },
+		{ "svg", required_argument, NULL, 'G' },
 		{ "output", required_argument, NULL, 'o' },
 		{ "topology", required_argument, NULL, 'T' },
 		{ "split", required_argument, NULL, 'x' },
@@ -112,6 +117,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		case 'm': o->model = optarg; break;
 		case 'p': o->plan = optarg; break;
 		case 't': o->trace = optarg; break;
+		case 'G': o->svg = optarg; break;
 		case 'o': o->output = optarg; break;
 		case 'r': o->recompute = 1; break;
 		case 's': o->is_static = 1; break;
@@ -595,6 +601,47 @@ static int report_placement(const struct opts *o, const struct dtp_plan *plan,
 	return r;
 }
 
+/* --svg: the plan's schedule simulated on the profile's times, and the
+ * trace's last step under it */
+static int write_svg(const struct opts *o, const struct dtp_plan *plan,
+		     const struct dtp_profile *prof, struct dtp_err *err)
+{
+	enum { MAX_EV = 1 << 16 };
+	double fwd[DTP_MAX_STAGES], bin[DTP_MAX_STAGES], bw[DTP_MAX_STAGES];
+	struct dtp_schedule sch[DTP_MAX_STAGES] = { 0 };
+	struct dtp_sim_op *ops[DTP_MAX_STAGES] = { 0 };
+	struct dtp_trace_event *ev = NULL;
+	struct dtp_sim_result res;
+	char what[160];
+	int K = plan->num_stages, built = 0, n_ev = 0, r = 0;
+
+	stage_times(plan, prof, fwd, bin, bw);
+	for (; built < K && r == 0; built++) {
+		r = dtp_schedule_build(plan->schedule, built, K, plan->micro_batches, &sch[built], err);
+		if (r == 0 && !(ops[built] = calloc((size_t)sch[built].n_ops, sizeof(**ops))))
+			r = dtp_errf_runtime(err, -ENOMEM, "out of memory");
+	}
+	if (r == 0)
+		r = dtp_schedule_simulate_ops(sch, K, fwd, bin, bw, 0.0, ops, &res, err);
+	if (r == 0 && o->trace) {
+		ev = calloc(MAX_EV, sizeof(*ev));
+		r = ev ? dtp_trace_read_step(o->trace, K, ev, MAX_EV, &n_ev, err) :
+			 dtp_errf_runtime(err, -ENOMEM, "out of memory");
+	}
+	snprintf(what, sizeof(what), "%s, K = %d, M = %d: predicted%s", dtp_schedule_name(plan->schedule),
+		 K, plan->micro_batches, o->trace ? " (top) and measured (below)" : "");
+	if (r == 0)
+		r = dtp_timeline_svg(o->svg, sch, K, ops, what, ev, n_ev, err);
+	if (r == 0)
+		printf("timeline written to %s\n", o->svg);
+	free(ev);
+	for (int s = 0; s < K; s++) {
+		free(ops[s]);
+		dtp_schedule_free(&sch[s]);   /* zeroed when not built */
+	}
+	return r;
+}
+
 static int cmd_report(struct opts *o, struct dtp_err *err)
 {
 	struct dtp_chain_unit *chain = NULL;
@@ -640,6 +687,8 @@ static int cmd_report(struct opts *o, struct dtp_err *err)
 			 o->trace ? mbwd : NULL, err);
 	if (!r)
 		r = report_placement(o, plan, err);
+	if (!r && o->svg)
+		r = write_svg(o, plan, &p, err);
 out_free_chain:
 	free(chain);
 out_free_profile:

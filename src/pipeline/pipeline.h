@@ -115,6 +115,17 @@ int dtp_schedule_simulate(const struct dtp_schedule *scheds, int K, const double
 int dtp_schedule_simulate_split(const struct dtp_schedule *scheds, int K, const double *fwd,
 				const double *bwd_in, const double *bwd_w, double xfer,
 				struct dtp_sim_result *out, struct dtp_err *err);
+/* The same, writing each op's start and end (seconds from the step's start)
+ * to ops[s][i] for op i of stage s (ops[s] holds scheds[s].n_ops): a
+ * receive starts when the stage gets to it and ends when the message is
+ * there (its wait), a send takes no time, compute takes its time. */
+struct dtp_sim_op {
+	double t0, t1;
+};
+int dtp_schedule_simulate_ops(const struct dtp_schedule *scheds, int K, const double *fwd,
+			      const double *bwd_in, const double *bwd_w, double xfer,
+			      struct dtp_sim_op **ops, struct dtp_sim_result *out,
+			      struct dtp_err *err);
 
 /* dtp_schedule_simulate of the op lists of every stage of a (kind, stages,
  * micro) schedule, built for the call. */
@@ -211,5 +222,20 @@ int dtp_trace_merge(const char *path, int stages, struct dtp_err *err);
  * that is not such a trace, a stage out of range or one without forwards. */
 int dtp_trace_read_compute(const char *path, int stages, double *fwd_ms, double *bwd_ms,
 			   struct dtp_err *err);
+
+/* One event of a trace's step, for timelines (dtpipe-partition --svg). */
+struct dtp_trace_event {
+	int stage, micro;
+	int kind;              /* a span kind: dtp_trace_span_name gives its name */
+	double t0, t1;         /* seconds from the step's first event */
+};
+/* The compute, send, receive and wait events of the last training step in
+ * a trace (its forwards, backwards, B's and W's, transfers; not the optimizer
+ * or the end-of-step exchange), at most max. -EINVAL with the path on a file
+ * that is not such a trace; -E2BIG past max. */
+int dtp_trace_read_step(const char *path, int K, struct dtp_trace_event *evs, int max, int *n,
+			struct dtp_err *err);
+/* the trace's name of a span kind ("fwd", "bwd_b", "recv", ...; "?" past them) */
+const char *dtp_trace_span_name(int kind);
 
 #endif

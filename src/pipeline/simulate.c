@@ -73,10 +73,27 @@ struct walk {
 	double *t;       /* K clocks, or NULL */
 	double *busy;    /* K, or NULL */
 	int *pc;         /* K */
+	struct dtp_sim_op **ops;   /* K arrays of each list's n_ops, or NULL */
 };
 
-/* Try to run stage s's next op; 1 if it ran, 0 if it must wait, <0 error. */
+static int step_one_timed(struct walk *w, struct queues *q, int s, struct dtp_err *err);
+
+/* Try to run stage s's next op; 1 if it ran, 0 if it must wait, <0 error.
+ * With w->ops, the op's start (the stage's clock when it got to it) and end. */
 static int step_one(struct walk *w, struct queues *q, int s, struct dtp_err *err)
+{
+	int pc = w->pc[s];
+	double t0 = w->t ? w->t[s] : 0.0;
+	int r = step_one_timed(w, q, s, err);
+
+	if (r == 1 && w->ops && w->t) {
+		w->ops[s][pc].t0 = t0;
+		w->ops[s][pc].t1 = w->t[s];
+	}
+	return r;
+}
+
+static int step_one_timed(struct walk *w, struct queues *q, int s, struct dtp_err *err)
 {
 	const struct dtp_schedule *sc = &w->sch[s];
 	const struct dtp_op *op = &sc->ops[w->pc[s]];
@@ -209,10 +226,18 @@ int dtp_schedule_simulate_split(const struct dtp_schedule *scheds, int K, const 
 				const double *bwd_in, const double *bwd_w, double xfer,
 				struct dtp_sim_result *out, struct dtp_err *err)
 {
+	return dtp_schedule_simulate_ops(scheds, K, fwd, bwd_in, bwd_w, xfer, NULL, out, err);
+}
+
+int dtp_schedule_simulate_ops(const struct dtp_schedule *scheds, int K, const double *fwd,
+			      const double *bwd_in, const double *bwd_w, double xfer,
+			      struct dtp_sim_op **ops, struct dtp_sim_result *out,
+			      struct dtp_err *err)
+{
 	int pc[DTP_MAX_STAGES] = { 0 };
 	double t[DTP_MAX_STAGES] = { 0 }, busy[DTP_MAX_STAGES] = { 0 };
 	struct walk w = { .sch = scheds, .K = K, .fwd = fwd, .bin = bwd_in, .bw = bwd_w, .xfer = xfer,
-			  .t = t, .busy = busy, .pc = pc };
+			  .t = t, .busy = busy, .pc = pc, .ops = ops };
 	struct dtp_sim_result res;
 	double total = 0, least;
 	int r = check_set(scheds, K, err);

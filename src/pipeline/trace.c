@@ -21,6 +21,11 @@ const char *dtp_span_name(int kind)
 	return kind >= 0 && kind < DTP_SPAN_N ? span_names[kind] : "?";
 }
 
+const char *dtp_trace_span_name(int kind)
+{
+	return dtp_span_name(kind);
+}
+
 int dtp_trace_open(const char *path, int stage, size_t max_spans, struct dtp_trace **out,
 		   struct dtp_err *err)
 {

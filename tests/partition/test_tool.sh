@@ -86,6 +86,32 @@ grep -E -q '^schedule auto: (1f1b|zb-h1|gpipe), the shortest predicted step \(1f
 	{ fail "auto: the pick and why"; cat "$T/out"; }
 grep -q '<- the plan' "$T/out" || { fail "auto: the pick marked"; cat "$T/out"; }
 
+# --svg: the plan schedule's step, a box per F, B and W of each micro-batch on
+# each stage; with a trace, its last training step's events under it
+sed 's/^micro_batches = 2$/micro_batches = 3\nschedule = zb-h1/' "$T/mlp.ini" >"$T/mlpzb.ini"
+expect 0 "$B" report --plan "$T/mlpzb.ini" --static --svg "$T/t.svg"
+head -c 5 "$T/t.svg" | grep -q '<svg' || { fail "svg header"; head -3 "$T/t.svg"; }
+for k in fwd bwd_b bwd_w; do
+	[ "$(grep -c "<title>$k [0-2]:" "$T/t.svg")" = 6 ] || { fail "svg: 6 $k boxes"; grep -c "<title>$k" "$T/t.svg"; }
+done
+grep -q 'measured' "$T/t.svg" && fail "svg without a trace has measured rows"
+cat >"$T/step.json" <<'JSON'
+{"traceEvents": [
+ {"name": "fwd", "ph": "X", "pid": 0, "tid": 0, "ts": 100, "dur": 1000, "args": {"step": 0, "micro": 0}},
+ {"name": "fwd", "ph": "X", "pid": 0, "tid": 0, "ts": 9000, "dur": 1000, "args": {"step": 1, "micro": 0}},
+ {"name": "recv", "ph": "X", "pid": 1, "tid": 0, "ts": 9000, "dur": 1000, "args": {"step": 1, "micro": 0}},
+ {"name": "fwd", "ph": "X", "pid": 1, "tid": 0, "ts": 10000, "dur": 500, "args": {"step": 1, "micro": 0}},
+ {"name": "bwd_b", "ph": "X", "pid": 1, "tid": 0, "ts": 10500, "dur": 400, "args": {"step": 1, "micro": 0}},
+ {"name": "bwd_w", "ph": "X", "pid": 1, "tid": 0, "ts": 10900, "dur": 400, "args": {"step": 1, "micro": 0}},
+ {"name": "fwd", "ph": "X", "pid": 0, "tid": 0, "ts": 90000, "dur": 1000, "args": {"step": -15, "micro": 0}}
+]}
+JSON
+expect 0 "$B" report --plan "$T/mlpzb.ini" --static --trace "$T/step.json" --svg "$T/m.svg"
+grep -q 'stage 1 measured' "$T/m.svg" || { fail "svg: measured rows"; cat "$T/m.svg"; }
+# step 1 only, from its first event: stage 1's B from 1.5 to 1.9 ms
+grep -q '<title>bwd_b 0: 1.500-1.900 ms' "$T/m.svg" || { fail "svg: the measured B"; grep bwd_b "$T/m.svg"; }
+[ "$(grep -c '<title>fwd 0: 0.000-1.000 ms' "$T/m.svg")" = 1 ] || fail "svg: step 0 or an evaluation drawn"
+
 # bad input: exit 2, and the message says where
 printf '[model]\nkind = mlp\nwidths = 16-32-8-4\n[stage.0]\nunits = 0-1\n' >"$T/bad.ini"
 expect 2 "$B" report --plan "$T/bad.ini" --static
