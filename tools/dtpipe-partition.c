@@ -2,7 +2,7 @@
  * pipeline (exact min-max split), and report a plan's predicted balance beside
  * what a dtpipe trace measured. See docs/man/dtpipe-partition.1. */
 #include "config.h"
-#include "tools/timeline-svg.h"
+#include "tools/partition-schedules.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -242,82 +242,6 @@ static int cmd_profile(const struct opts *o, const struct dtp_model_spec *spec,
 	return 0;
 }
 
-/* Every schedule's step from per-stage forward, B and W seconds per
- * micro-batch (the schedule simulator and the memory prediction,
- * src/pipeline), side by side; the plan's schedule marked. */
-static int print_steps(FILE *f, const char *what, const struct dtp_plan *plan, const double *fwd,
-		       const double *bwd_in, const double *bwd_w, double xfer, struct dtp_err *err)
-{
-	struct dtp_schedule_choice c;
-	int r = dtp_schedule_choose(plan, fwd, bwd_in, bwd_w, xfer, &c, err);
-
-	if (r == -ENOSPC) {
-		fprintf(f, "%s%s\n", what, err->msg);
-		dtp_err_clear(err);
-		return 0;
-	}
-	if (r)
-		return r;
-	fprintf(f, "%s%-8s %12s %8s %15s\n", what, "schedule", "step_ms", "bubble",
-		"max_stage_MiB");
-	for (int i = 0; i < DTP_SCHEDULE_CHOICES; i++) {
-		const struct dtp_schedule_option *o = &c.options[i];
-		const char *mark = o->kind == plan->schedule ? "  <- the plan's" :
-				   o->kind == c.kind ? "  <- shortest" : "";
-
-		if (o->excluded && !o->mem)
-			fprintf(f, "%s%-8s %12s %8s %15s  (%s)\n", what, dtp_schedule_name(o->kind), "-",
-				"-", "-", o->excluded);
-		else
-			fprintf(f, "%s%-8s %12.3f %7.1f%% %15.1f%s%s%s%s\n", what,
-				dtp_schedule_name(o->kind), o->sim.step_time * 1e3, 100 * o->sim.bubble,
-				mib(o->mem), o->excluded ? "  (" : "", o->excluded ? o->excluded : "",
-				o->excluded ? ")" : "", mark);
-	}
-	return 0;
-}
-
-/* per stage: forward, B and W seconds per micro-batch from the profile (B
- * and W: half the backward each, B plus the recomputed forward) */
-static void stage_times(const struct dtp_plan *plan, const struct dtp_profile *prof,
-			double *fwd, double *bwd_in, double *bwd_w)
-{
-	for (int s = 0; s < plan->num_stages; s++) {
-		fwd[s] = bwd_in[s] = bwd_w[s] = 0;
-		for (int u = plan->stages[s].first_unit; u < plan->stages[s].last_unit; u++) {
-			const struct dtp_unit_cost *uc = &prof->units[u];
-
-			fwd[s] += uc->fwd_s;
-			bwd_in[s] += uc->bwd_s * 0.5 + (plan->recompute ? uc->fwd_s : 0);
-			bwd_w[s] += uc->bwd_s * 0.5;
-		}
-	}
-}
-
-/* schedule = auto: the simulator's pick on the profile's times, said why */
-static int resolve_auto(FILE *f, struct dtp_plan *plan, const struct dtp_profile *prof,
-			struct dtp_err *err)
-{
-	double fwd[DTP_MAX_STAGES], bin[DTP_MAX_STAGES], bw[DTP_MAX_STAGES];
-	struct dtp_schedule_choice c;
-	int r;
-
-	if (plan->schedule != DTP_SCHEDULE_AUTO)
-		return 0;
-	stage_times(plan, prof, fwd, bin, bw);
-	if (!prof->measured)
-		r = dtp_schedule_stage_flops(plan, fwd, bin, bw, err);
-	else
-		r = 0;
-	if (r == 0)
-		r = dtp_schedule_choose(plan, fwd, bin, bw, 0.0, &c, err);
-	if (r)
-		return r;
-	plan->schedule = c.kind;
-	fprintf(f, "%s; from the %s\n", c.why, prof->measured ? "measured profile" : "model's FLOPs");
-	return 0;
-}
-
 /* one line per stage, the prediction for the plan's schedule; measured_fwd
  * and _bwd (ms per micro-batch per stage, or NULL) printed beside */
 static int print_report(FILE *f, const struct dtp_plan *plan, const struct dtp_profile *prof,
@@ -372,9 +296,9 @@ static int print_report(FILE *f, const struct dtp_plan *plan, const struct dtp_p
 		fprintf(f, "%s\n", plan->mem_cap_bytes && c.mem > plan->mem_cap_bytes ? "  over mem_cap" : "");
 	}
 	fprintf(f, "slowest stage %.3f ms per micro-batch; M = %d, K = %d\n", slowest * 1e3, M, K);
-	stage_times(plan, prof, fwd, bin, bw);
+	dtp_tool_stage_times(plan, prof, fwd, bin, bw);
 	fprintf(f, "predicted (simulated, every schedule):\n");
-	r = print_steps(f, "  ", plan, fwd, bin, bw, xfer, err);
+	r = dtp_tool_print_steps(f, "  ", plan, fwd, bin, bw, xfer, err);
 	if (r || !measured_fwd)
 		return r;
 	for (int s = 0; s < K; s++) {
@@ -384,7 +308,7 @@ static int print_report(FILE *f, const struct dtp_plan *plan, const struct dtp_p
 	(void)bwd;
 	fprintf(f, "measured: slowest stage %.3f ms per micro-batch\n", mslow);
 	fprintf(f, "measured compute, no transfers (simulated, every schedule):\n");
-	return print_steps(f, "  ", plan, fwd, bin, bw, 0, err);
+	return dtp_tool_print_steps(f, "  ", plan, fwd, bin, bw, 0, err);
 }
 
 /* The plan without its units: settings, K stages, hosts from --topology
@@ -557,7 +481,7 @@ static int cmd_plan(struct opts *o, const struct dtp_model_spec *spec, struct dt
 		goto out_free_chain;
 	for (int s = 0; s < o->stages; s++)
 		note_ptr[s] = notes[s];
-	r = resolve_auto(o->output ? stdout : stderr, plan, &p, err);
+	r = dtp_tool_resolve_auto(o->output ? stdout : stderr, plan, &p, err);
 	if (r)
 		goto out_free_chain;
 	f = o->output ? fopen(o->output, "w") : stdout;
@@ -601,47 +525,6 @@ static int report_placement(const struct opts *o, const struct dtp_plan *plan,
 	return r;
 }
 
-/* --svg: the plan's schedule simulated on the profile's times, and the
- * trace's last step under it */
-static int write_svg(const struct opts *o, const struct dtp_plan *plan,
-		     const struct dtp_profile *prof, struct dtp_err *err)
-{
-	enum { MAX_EV = 1 << 16 };
-	double fwd[DTP_MAX_STAGES], bin[DTP_MAX_STAGES], bw[DTP_MAX_STAGES];
-	struct dtp_schedule sch[DTP_MAX_STAGES] = { 0 };
-	struct dtp_sim_op *ops[DTP_MAX_STAGES] = { 0 };
-	struct dtp_trace_event *ev = NULL;
-	struct dtp_sim_result res;
-	char what[160];
-	int K = plan->num_stages, built = 0, n_ev = 0, r = 0;
-
-	stage_times(plan, prof, fwd, bin, bw);
-	for (; built < K && r == 0; built++) {
-		r = dtp_schedule_build(plan->schedule, built, K, plan->micro_batches, &sch[built], err);
-		if (r == 0 && !(ops[built] = calloc((size_t)sch[built].n_ops, sizeof(**ops))))
-			r = dtp_errf_runtime(err, -ENOMEM, "out of memory");
-	}
-	if (r == 0)
-		r = dtp_schedule_simulate_ops(sch, K, fwd, bin, bw, 0.0, ops, &res, err);
-	if (r == 0 && o->trace) {
-		ev = calloc(MAX_EV, sizeof(*ev));
-		r = ev ? dtp_trace_read_step(o->trace, K, ev, MAX_EV, &n_ev, err) :
-			 dtp_errf_runtime(err, -ENOMEM, "out of memory");
-	}
-	snprintf(what, sizeof(what), "%s, K = %d, M = %d: predicted%s", dtp_schedule_name(plan->schedule),
-		 K, plan->micro_batches, o->trace ? " (top) and measured (below)" : "");
-	if (r == 0)
-		r = dtp_timeline_svg(o->svg, sch, K, ops, what, ev, n_ev, err);
-	if (r == 0)
-		printf("timeline written to %s\n", o->svg);
-	free(ev);
-	for (int s = 0; s < K; s++) {
-		free(ops[s]);
-		dtp_schedule_free(&sch[s]);   /* zeroed when not built */
-	}
-	return r;
-}
-
 static int cmd_report(struct opts *o, struct dtp_err *err)
 {
 	struct dtp_chain_unit *chain = NULL;
@@ -672,7 +555,7 @@ static int cmd_report(struct opts *o, struct dtp_err *err)
 	r = dtp_profile_chain(&p, plan->optim.kind, plan->recompute, &chain, err);
 	if (r)
 		goto out_free_profile;
-	r = resolve_auto(stdout, plan, &p, err);
+	r = dtp_tool_resolve_auto(stdout, plan, &p, err);
 	if (r)
 		goto out_free_chain;
 	dtp_plan_partition_opts(plan, o->bandwidth, &po);
@@ -688,7 +571,7 @@ static int cmd_report(struct opts *o, struct dtp_err *err)
 	if (!r)
 		r = report_placement(o, plan, err);
 	if (!r && o->svg)
-		r = write_svg(o, plan, &p, err);
+		r = dtp_tool_write_svg(o->svg, o->trace, plan, &p, err);
 out_free_chain:
 	free(chain);
 out_free_profile:

@@ -1,4 +1,5 @@
 # dtpipe-partition: profile units, plan a balanced pipeline, report balance
 bin_PROGRAMS += tools/dtpipe-partition
-tools_dtpipe_partition_SOURCES = tools/dtpipe-partition.c tools/timeline-svg.c tools/timeline-svg.h
+tools_dtpipe_partition_SOURCES = tools/dtpipe-partition.c tools/partition-schedules.c \
+	tools/partition-schedules.h tools/timeline-svg.c tools/timeline-svg.h
 tools_dtpipe_partition_LDADD = $(DTP_ALL_LIBS)
