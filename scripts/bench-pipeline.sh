@@ -5,8 +5,14 @@
 #     same M, CPU) and PyTorch on one module, measured in the same run;
 #  2. pipeline efficiency: the measured step time against the ideal from the
 #     measured per-stage compute, (M+K-1)/M x the slowest stage's compute;
-#  3. peak RSS per stage with and without recompute for M = 4, 8, 16.
+#  3. schedules at K = 2, M = 8: gpipe, 1f1b and zb-h1, the median measured
+#     step of REPS runs each beside the schedule simulator's step on that
+#     run's measured stage compute (dtpipe-partition report --trace), and the
+#     measured bubble beside the simulated one and the ideal formula
+#     ((K-1)/(M+K-1); zb-h1 with F = B = W: (K-1)/(3M+K-1));
+#  4. peak RSS per stage with and without recompute for M = 4, 8, 16.
 # Usage: scripts/bench-pipeline.sh [BUILDDIR]   (default: build)
+#   PARTS="speedup schedules rss" (the default: all) runs only those parts
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 B=$(cd "${1:-$top/build}" && pwd)
@@ -17,6 +23,8 @@ trap 'rm -rf "$W"' EXIT
 MB=${MB:-2}          # sequences per micro-batch
 STEPS=${STEPS:-6}
 PORT=$(( 10000 + ($$ % 20000) ))   # below the ephemeral range (32768-)
+PARTS=${PARTS:-speedup schedules rss}
+part() { case " $PARTS " in *" $1 "*) return 0 ;; esac; return 1; }
 
 # byte-level text: this machine's licence texts and dtpipe's docs, repeated
 i=0
@@ -31,7 +39,7 @@ plan() {
 	PORT=$((PORT + 8))
 	{
 		printf '[model]\nspec = gpt:layers=4,dim=256,heads=4,seq=128,vocab=256\n'
-		printf '[train]\nmicro_batch = %d\nmicro_batches = %d\nschedule = gpipe\n' "$MB" "$m"
+		printf '[train]\nmicro_batch = %d\nmicro_batches = %d\nschedule = %s\n' "$MB" "$m" "${SCHED:-gpipe}"
 		printf 'recompute = %s\noptimizer = adamw\nlr = 3e-4\nsteps = %d\nlog_every = 1\n' "$rc" "$STEPS"
 		printf '[data]\ntrain = %s/text\nloader_budget = 16M\n' "$W"
 		printf '[transport]\nkind = shm\nbase_port = %d\n' "$PORT"
@@ -56,6 +64,7 @@ PY
 }
 
 echo "== gpt L=4 C=256 T=128 V=256, micro-batch $MB x M=8, $STEPS steps (machine: $(nproc) cores)"
+if part speedup; then
 plan "$W/k1.ini" 8 no 0-5
 plan "$W/k2.ini" 8 no 0-2 3-5
 "$DTPIPE" --plan "$W/k1.ini" --threads 1 --quiet --metrics "$W/k1.json" >/dev/null
@@ -75,7 +84,47 @@ if $PY -c 'import torch' 2>/dev/null; then
 else
 	echo "PyTorch not importable by $PY: reference skipped"
 fi
+fi
 
+REPS=${REPS:-3}
+if part schedules; then
+echo "== schedules: 2 stages x 1 thread, M=8, $STEPS steps, median of $REPS runs each (load: $(cut -d' ' -f1-3 /proc/loadavg))"
+printf '%-7s %10s %10s %8s %9s %9s %9s\n' schedule step_s sim_s sim_err bubble sim_bub ideal_bub
+for SCHED in gpipe 1f1b zb-h1; do
+	plan "$W/s.ini" 8 no 0-2 3-5
+	: >"$W/runs"
+	r=0
+	while [ $r -lt "$REPS" ]; do
+		"$DTPIPE" --plan "$W/s.ini" --threads 1 --quiet --metrics "$W/s.json" --trace "$W/s.trace" >/dev/null
+		set -- $(summ "$W/s.json" 2 8)
+		# the simulator on this run's measured stage compute, no transfers
+		sim=$("$B/tools/dtpipe-partition" report --plan "$W/s.ini" --trace "$W/s.trace" --static |
+			awk -v k="$SCHED" '$1 == k { v = $2 } END { print v / 1000 }')
+		bub=$($PY -c "
+import json, statistics as st
+L = [json.loads(l) for l in open('$W/s.json')]
+s = [l for l in L if 'step' in l][1:]
+t = st.median(l['step_time'] for l in s)
+c = [st.median(l['stages'][k]['compute'] for l in s) for k in range(2)]
+print('%.4f' % (1 - sum(c) / (2 * t)))")
+		echo "$1 $sim $bub" >>"$W/runs"
+		r=$((r + 1))
+	done
+	$PY - "$W/runs" "$SCHED" <<'PY'
+import sys, statistics as st
+rows = [list(map(float, l.split())) for l in open(sys.argv[1])]
+name, K, M = sys.argv[2], 2, 8
+t, sim, bub = (st.median(r[i] for r in rows) for i in range(3))
+ideal = (K - 1) / ((3 * M if name == "zb-h1" else M) + K - 1)
+simbub = 1 - (t * (1 - bub)) / sim if sim > 0 else float("nan")
+print("%-7s %10.4f %10.4f %7.1f%% %8.1f%% %8.1f%% %8.1f%%" % (
+    name, t, sim, 100 * (t / sim - 1), 100 * bub, 100 * simbub, 100 * ideal))
+PY
+done
+SCHED=gpipe
+fi
+
+part rss || exit 0
 echo "== peak RSS per stage (MiB), 2 stages, gpipe, 2 steps"
 STEPS=2
 for m in 4 8 16; do

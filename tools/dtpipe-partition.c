@@ -2,6 +2,7 @@
  * pipeline (exact min-max split), and report a plan's predicted balance beside
  * what a dtpipe trace measured. See docs/man/dtpipe-partition.1. */
 #include "config.h"
+#include "tools/partition-schedules.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -25,7 +26,7 @@
 static const char usage[] =
 	"usage: dtpipe-partition profile --model SPEC [--batch B] [--reps N] [--static]\n"
 	"       dtpipe-partition plan --model SPEC --stages K [--batch B] [--micro-batches M]\n"
-	"                        [--optimizer sgd|adamw] [--schedule gpipe|1f1b] [--recompute]\n"
+	"                        [--optimizer sgd|adamw] [--schedule gpipe|1f1b|zb-h1|auto] [--recompute]\n"
 	"                        [--mem-cap SIZE] [--bandwidth GB/s] [--reps N] [--static]\n"
 	"                        [--topology [HOST=]FILE.xml[,...]] [--split minmax|layers|params]\n"
 	"                        [-o plan.ini]\n"
@@ -35,6 +36,7 @@ static const char usage[] =
 	"       dtpipe-partition report --plan plan.ini [--trace trace.json] [--metrics m.json]\n"
 	"                        [--bandwidth GB/s]\n"
 	"                        [--topology [HOST=]FILE.xml[,...]] [--reps N] [--static]\n"
+	"                        [--svg timeline.svg]\n"
 	"\n"
 	"  profile  time each unit's forward and backward at micro-batch size B on this\n"
 	"           machine and print its parameter, activation and stash bytes\n"
@@ -47,10 +49,11 @@ static const char usage[] =
 	"           batch (default micro-batch x M x N), from a one-core profile, the network\n"
 	"           (default ib-hdr) and the memory caps; lists the --top (5) layouts\n"
 	"  report   per stage: units, predicted time per micro-batch, share, memory; the\n"
-	"           step time and bubble of the plan's schedule (simulated); with --trace,\n"
+	"           step time, bubble and memory of every schedule (simulated); with --trace,\n"
 	"           the per-stage compute measured by dtpipe --trace beside the prediction;\n"
 	"           with --metrics, each stage's peak RSS (dtpipe --metrics) beside its\n"
-	"           predicted arenas\n"
+	"           predicted arenas; --svg writes the plan schedule's step as a timeline\n"
+	"           (with --trace, the trace's last step under it)\n"
 	"\n"
 	"  --model SPEC   mlp:784-1024-10 or gpt:L=4,C=128,H=4,T=64,V=256\n"
 	"  --static       estimate times from FLOPs (10 GFLOP/s) instead of measuring\n"
@@ -66,7 +69,7 @@ static const char usage[] =
 	"Exit status: 0 ok, 2 bad input, 1 other failure.\n";
 
 struct opts {
-	const char *model, *plan, *trace, *output, *metrics;
+	const char *model, *plan, *trace, *output, *metrics, *svg;
 	int stages, batch, micro_batches, reps, is_static, recompute;
 	enum dtp_optim_kind optim;
 	enum dtp_schedule_kind schedule;
@@ -114,6 +117,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		{ "plan", required_argument, NULL, 'p' },
 		{ "trace", required_argument, NULL, 't' },
 		{ "metrics", required_argument, NULL, 'R' },
+		{ "svg", required_argument, NULL, 'G' },
 		{ "output", required_argument, NULL, 'o' },
 		{ "topology", required_argument, NULL, 'T' },
 		{ "split", required_argument, NULL, 'x' },
@@ -136,6 +140,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		case 'p': o->plan = optarg; break;
 		case 't': o->trace = optarg; break;
 		case 'R': o->metrics = optarg; break;
+		case 'G': o->svg = optarg; break;
 		case 'o': o->output = optarg; break;
 		case 'r': o->recompute = 1; break;
 		case 's': o->is_static = 1; break;
@@ -173,7 +178,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		}
 		case 'S':
 			if (dtp_schedule_parse(optarg, &o->schedule))
-				return bad("--schedule '%s': use gpipe or 1f1b", optarg);
+				return bad("--schedule '%s': use gpipe, 1f1b, zb-h1 or auto", optarg);
 			break;
 		case 'c':
 			if (dtp_parse_size(optarg, &o->mem_cap))
@@ -493,8 +498,9 @@ static int cmd_plan(struct opts *o, const struct dtp_model_spec *spec, struct dt
 		goto out_free_profile;
 	po = (struct dtp_partition_opts){ .stages = o->stages, .bandwidth = o->bandwidth,
 					  .mem_cap = o->mem_cap, .recompute = o->recompute };
-	r = dtp_schedule_stash_slots(o->schedule, o->stages, o->micro_batches, po.stash_slots,
-				     err);
+	/* auto: cut for 1f1b's stash, then let the simulator pick for the cuts */
+	r = dtp_schedule_stash_slots(o->schedule == DTP_SCHEDULE_AUTO ? DTP_SCHEDULE_1F1B :
+				     o->schedule, o->stages, o->micro_batches, po.stash_slots, err);
 	if (r)
 		goto out_free_chain;
 	r = stage_speeds(o, plan, speed, err);
@@ -510,6 +516,9 @@ static int cmd_plan(struct opts *o, const struct dtp_model_spec *spec, struct dt
 		goto out_free_chain;
 	for (int s = 0; s < o->stages; s++)
 		note_ptr[s] = notes[s];
+	r = dtp_tool_resolve_auto(o->output ? stdout : stderr, plan, &p, err);
+	if (r)
+		goto out_free_chain;
 	f = o->output ? fopen(o->output, "w") : stdout;
 	if (!f) {
 		r = dtp_errf_input(err, -errno, "cannot write %s: %s", o->output, strerror(errno));
@@ -589,6 +598,9 @@ static int cmd_report(struct opts *o, struct dtp_err *err)
 	r = dtp_profile_chain(&p, plan->optim.kind, plan->recompute, &chain, err);
 	if (r)
 		goto out_free_profile;
+	r = dtp_tool_resolve_auto(stdout, plan, &p, err);
+	if (r)
+		goto out_free_chain;
 	dtp_plan_partition_opts(plan, o->bandwidth, &po);
 	r = dtp_schedule_stash_slots(plan->schedule, plan->num_stages, plan->micro_batches,
 				     po.stash_slots, err);
@@ -613,6 +625,8 @@ static int cmd_report(struct opts *o, struct dtp_err *err)
 				 err);
 	if (!r)
 		r = report_placement(o, plan, err);
+	if (!r && o->svg)
+		r = dtp_tool_write_svg(o->svg, o->trace, plan, &p, err);
 out_free_chain:
 	free(chain);
 out_free_profile:

@@ -475,7 +475,7 @@ int main(int argc, char **argv)
 	struct dtp_err err = { 0 };
 	struct dtp_plan *plan;
 	enum dtp_rank_source src;
-	char plan_arg[DTP_PLAN_PATH_MAX + 64];
+	char plan_arg[DTP_PLAN_PATH_MAX + 64], why[600];
 	int r, rank, status;
 
 	if (parse_args(argc, argv, &a))
@@ -507,6 +507,9 @@ int main(int argc, char **argv)
 	if (!plan)
 		return DTP_EXIT_FAIL;
 	r = load_plan(&a, plan, &err);
+	/* schedule = auto: every process picks the same, from the model's FLOPs */
+	if (r == 0)
+		r = dtp_plan_resolve_schedule(plan, why, sizeof(why), &err);
 	if (r) {
 		fprintf(stderr, "dtpipe: %s\n", err.msg);
 		free(plan);
@@ -527,6 +530,9 @@ int main(int argc, char **argv)
 		free(plan);
 		return DTP_EXIT_BADINPUT;
 	}
+	/* said once: by the launcher, or by stage 0 of an srun/mpirun job */
+	if (why[0] && (src == DTP_RANK_NONE || (rank == 0 && src != DTP_RANK_OPTION)))
+		fprintf(stderr, "dtpipe: %s\n", why);
 	if (src == DTP_RANK_NONE) {
 		if (dtp_plan_warnings(plan)[0])
 			fputs(dtp_plan_warnings(plan), stderr);

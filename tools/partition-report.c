@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "pipeline/pipeline.h"
+#include "partition-schedules.h"
 
 static double mib(size_t b)
 {
@@ -54,22 +55,6 @@ int dtp_metrics_read_peak_rss(const char *path, int K, double *rss, struct dtp_e
 	return 0;
 }
 
-/* The schedule's step from per-stage forward and backward seconds per
- * micro-batch (the schedule simulator, src/pipeline/simulate.c). */
-static int print_step(FILE *f, const char *what, const struct dtp_plan *plan, const double *fwd,
-		      const double *bwd, double xfer, struct dtp_err *err)
-{
-	struct dtp_sim_result res;
-	int r = dtp_schedule_predict(plan->schedule, plan->num_stages, plan->micro_batches, fwd,
-				     bwd, xfer, &res, err);
-
-	if (r)
-		return r;
-	fprintf(f, "%s%s step %.3f ms (simulated); bubble %.1f%%\n", what,
-		dtp_schedule_name(plan->schedule), res.step_time * 1e3, 100.0 * res.bubble);
-	return 0;
-}
-
 int dtp_partition_report(FILE *f, const struct dtp_plan *plan, const struct dtp_profile *prof,
 			 const struct dtp_chain_unit *chain, const struct dtp_partition_opts *po,
 			 const struct dtp_measured *m, struct dtp_err *err)
@@ -79,7 +64,8 @@ int dtp_partition_report(FILE *f, const struct dtp_plan *plan, const struct dtp_
 	double arenas[DTP_MAX_STAGES];
 	int K = plan->num_stages, M = plan->micro_batches, r;
 	double total = 0, slowest = 0, mtotal = 0, mslow = 0, xfer = 0;
-	double fwd[DTP_MAX_STAGES], bwd[DTP_MAX_STAGES], measured[DTP_MAX_STAGES];
+	double fwd[DTP_MAX_STAGES], measured[DTP_MAX_STAGES];
+	double bin[DTP_MAX_STAGES], bw[DTP_MAX_STAGES];
 	struct dtp_stage_cost c;
 
 	for (int s = 0; s < K; s++) {
@@ -88,21 +74,14 @@ int dtp_partition_report(FILE *f, const struct dtp_plan *plan, const struct dtp_
 		total += c.time;
 		if (c.time > slowest)
 			slowest = c.time;
-		fwd[s] = bwd[s] = 0;
 		for (int u = c.first; u < c.last; u++) {
 			const struct dtp_unit_cost *uc = &prof->units[u];
 
-			fwd[s] += uc->fwd_s;
-			bwd[s] += uc->bwd_s + (plan->recompute ? uc->fwd_s : 0);
 			/* one activation (or gradient) over the slowest cut (transfers
 			 * do not scale with the stage's speed) */
 			if (po->bandwidth > 0 && u + 1 == c.last && s + 1 < K &&
 			    (double)uc->out_bytes / po->bandwidth > xfer)
 				xfer = (double)uc->out_bytes / po->bandwidth;
-		}
-		if (po->speed && po->speed[s] > 0) {
-			fwd[s] /= po->speed[s];
-			bwd[s] /= po->speed[s];
 		}
 		if (measured_fwd) {
 			measured[s] = measured_fwd[s] + measured_bwd[s];
@@ -145,14 +124,25 @@ int dtp_partition_report(FILE *f, const struct dtp_plan *plan, const struct dtp_
 		fprintf(f, "%s\n", plan->mem_cap_bytes && c.mem > plan->mem_cap_bytes ? "  over mem_cap" : "");
 	}
 	fprintf(f, "slowest stage %.3f ms per micro-batch; M = %d, K = %d\n", slowest * 1e3, M, K);
-	r = print_step(f, "predicted: ", plan, fwd, bwd, xfer, err);
+	/* every schedule on the profile's times, B and W half the backward each,
+	 * each stage's at its speed */
+	dtp_tool_stage_times(plan, prof, fwd, bin, bw);
+	for (int s = 0; s < K; s++)
+		if (po->speed && po->speed[s] > 0) {
+			fwd[s] /= po->speed[s];
+			bin[s] /= po->speed[s];
+			bw[s] /= po->speed[s];
+		}
+	fprintf(f, "predicted (simulated, every schedule):\n");
+	r = dtp_tool_print_steps(f, "  ", plan, fwd, bin, bw, xfer, err);
 	if (r || !measured_fwd)
 		return r;
 	for (int s = 0; s < K; s++) {
 		fwd[s] = measured_fwd[s] * 1e-3;
-		bwd[s] = measured_bwd[s] * 1e-3;
+		bin[s] = bw[s] = measured_bwd[s] * 0.5e-3;
 	}
 	fprintf(f, "measured: slowest stage %.3f ms per micro-batch\n", mslow);
-	return print_step(f, "measured compute, no transfers: ", plan, fwd, bwd, 0, err);
+	fprintf(f, "measured compute, no transfers (simulated, every schedule):\n");
+	return dtp_tool_print_steps(f, "  ", plan, fwd, bin, bw, 0, err);
 }
 

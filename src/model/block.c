@@ -68,7 +68,20 @@ size_t dtp_block_scratch_map(struct dtp_block_scratch *s, float *base, int B, in
 	s->datty = dtp_carve(base, &cur, n * c);
 	s->dqkv = dtp_carve(base, &cur, 3 * n * c);
 	s->dfch = dtp_carve(base, &cur, 4 * n * c);
+	s->dln1 = dtp_carve(base, &cur, n * c);
 	s->datt = dtp_carve(base, &cur, (size_t)nw * T * T);
+	return cur;
+}
+
+size_t dtp_block_wgrad_map(struct dtp_block_wgrad *w, float *base, int B, int T, int C)
+{
+	size_t n = (size_t)B * T, c = (size_t)C, cur = 0;
+
+	w->dfch = dtp_carve(base, &cur, 4 * n * c);
+	w->dln2 = dtp_carve(base, &cur, n * c);
+	w->dres1 = dtp_carve(base, &cur, n * c);
+	w->dqkv = dtp_carve(base, &cur, 3 * n * c);
+	w->dln1 = dtp_carve(base, &cur, n * c);
 	return cur;
 }
 
@@ -136,32 +149,65 @@ void dtp_block_forward(struct dtp_pool *pool, struct dtp_bf16_mm *mx, float *y, 
 	dtp_linear_acc_mx(pool, mx, y, s->fchg, p->fcprojw, N, 4 * C, C);
 }
 
-/* dy (B,T,C) -> dx (B,T,C); parameter grads into g (+=) */
+/* B: wg->dy (B,T,C) -> dx (B,T,C), and the output gradients W reads into wg */
+void dtp_block_backward_input(struct dtp_pool *pool, struct dtp_bf16_mm *mx, float *dx,
+			      const struct dtp_block_wgrad *wg, const float *x,
+			      const struct dtp_block_params *p, const struct dtp_block_save *s,
+			      const struct dtp_block_scratch *sc, int B, int T, int C, int H)
+{
+	int N = B * T;
+	struct attn_job j = { .out = wg->dqkv, .scratch = sc->datt, .dout = sc->datty,
+			      .qkv = s->qkv, .att = s->att, .B = B, .T = T, .C = C, .H = H };
+
+	/* MLP branch */
+	dtp_linear_backward_mx(pool, mx, wg->dfch, NULL, NULL, wg->dy, NULL, p->fcprojw, N, 4 * C,
+			       C);
+	dtp_par_gelu_backward(pool, wg->dfch, wg->dfch, s->fch, (size_t)N * 4 * C);
+	dtp_linear_backward_mx(pool, mx, wg->dln2, NULL, NULL, wg->dfch, NULL, p->fcw, N, C,
+			       4 * C);
+	/* dres1 = dy + d(ln2 input) */
+	dtp_par_layernorm_backward(pool, wg->dres1, wg->dy, NULL, NULL, wg->dln2, s->res1,
+				   s->mean2, s->rstd2, p->ln2w, N, C);
+	/* attention branch */
+	dtp_linear_backward_mx(pool, mx, sc->datty, NULL, NULL, wg->dres1, NULL, p->projw, N, C, C);
+	run_attn(pool, par_attn_bwd, &j);
+	dtp_linear_backward_mx(pool, mx, wg->dln1, NULL, NULL, wg->dqkv, NULL, p->qkvw, N, C,
+			       3 * C);
+	/* dx = dres1 + d(ln1 input) */
+	dtp_par_layernorm_backward(pool, dx, wg->dres1, NULL, NULL, wg->dln1, x, s->mean1,
+				   s->rstd1, p->ln1w, N, C);
+}
+
+/* W: parameter gradients into g (+=) from the output gradients B kept in wg */
+void dtp_block_backward_weight(struct dtp_pool *pool, struct dtp_bf16_mm *mx,
+			       const struct dtp_block_params *g, const struct dtp_block_wgrad *wg,
+			       const float *x, const struct dtp_block_save *s, int B, int T, int C)
+{
+	int N = B * T;
+
+	dtp_linear_backward_mx(pool, mx, NULL, g->fcprojw, g->fcprojb, wg->dy, s->fchg, NULL, N,
+			       4 * C, C);
+	dtp_linear_backward_mx(pool, mx, NULL, g->fcw, g->fcb, wg->dfch, s->ln2, NULL, N, C, 4 * C);
+	dtp_par_layernorm_backward(pool, NULL, NULL, g->ln2w, g->ln2b, wg->dln2, s->res1, s->mean2,
+				   s->rstd2, NULL, N, C);
+	dtp_linear_backward_mx(pool, mx, NULL, g->projw, g->projb, wg->dres1, s->atty, NULL, N, C,
+			       C);
+	dtp_linear_backward_mx(pool, mx, NULL, g->qkvw, g->qkvb, wg->dqkv, s->ln1, NULL, N, C,
+			       3 * C);
+	dtp_par_layernorm_backward(pool, NULL, NULL, g->ln1w, g->ln1b, wg->dln1, x, s->mean1,
+				   s->rstd1, NULL, N, C);
+}
+
+/* dy (B,T,C) -> dx (B,T,C); parameter grads into g (+=): B then W, with the
+ * output gradients in the scratch */
 void dtp_block_backward(struct dtp_pool *pool, struct dtp_bf16_mm *mx, float *dx, const struct dtp_block_params *g, const float *dy,
 			const float *x, const struct dtp_block_params *p,
 			const struct dtp_block_save *s, const struct dtp_block_scratch *sc,
 			int B, int T, int C, int H)
 {
-	int N = B * T;
-	struct attn_job j = { .out = sc->dqkv, .scratch = sc->datt, .dout = sc->datty,
-			      .qkv = s->qkv, .att = s->att, .B = B, .T = T, .C = C, .H = H };
+	struct dtp_block_wgrad wg = { .dy = dy, .dfch = sc->dfch, .dln2 = sc->dln,
+				      .dres1 = sc->dres1, .dqkv = sc->dqkv, .dln1 = sc->dln1 };
 
-	/* MLP branch */
-	dtp_linear_backward_mx(pool, mx, sc->dfch, g->fcprojw, g->fcprojb, dy, s->fchg, p->fcprojw,
-			    N, 4 * C, C);
-	dtp_par_gelu_backward(pool, sc->dfch, sc->dfch, s->fch, (size_t)N * 4 * C);
-	dtp_linear_backward_mx(pool, mx, sc->dln, g->fcw, g->fcb, sc->dfch, s->ln2, p->fcw, N, C,
-			    4 * C);
-	/* dres1 = dy + d(ln2 input) */
-	dtp_par_layernorm_backward(pool, sc->dres1, dy, g->ln2w, g->ln2b, sc->dln, s->res1,
-				   s->mean2, s->rstd2, p->ln2w, N, C);
-	/* attention branch */
-	dtp_linear_backward_mx(pool, mx, sc->datty, g->projw, g->projb, sc->dres1, s->atty, p->projw,
-			    N, C, C);
-	run_attn(pool, par_attn_bwd, &j);
-	dtp_linear_backward_mx(pool, mx, sc->dln, g->qkvw, g->qkvb, sc->dqkv, s->ln1, p->qkvw,
-			    N, C, 3 * C);
-	/* dx = dres1 + d(ln1 input) */
-	dtp_par_layernorm_backward(pool, dx, sc->dres1, g->ln1w, g->ln1b, sc->dln, x, s->mean1,
-				   s->rstd1, p->ln1w, N, C);
+	dtp_block_backward_input(pool, mx, dx, &wg, x, p, s, sc, B, T, C, H);
+	dtp_block_backward_weight(pool, mx, g, &wg, x, s, B, T, C);
 }

@@ -543,8 +543,10 @@ void dtp_bf16_linear_backward(struct dtp_bf16_mm *e, float *din, float *dw,
 	size_t miss = (size_t)(e->max_rows - N);
 
 	convert(e, e->d16, dout, (size_t)N * OC, miss * OC);
-	convert(e, e->a16, in, (size_t)N * IC, miss * IC);
-	run(e, K_BWDW, IC, OC, 1, e->d16, e->a16, dw, e->max_rows);
+	if (dw) {
+		convert(e, e->a16, in, (size_t)N * IC, miss * IC);
+		run(e, K_BWDW, IC, OC, 1, e->d16, e->a16, dw, e->max_rows);
+	}
 	if (din)
 		run(e, K_BWDD, IC, OC, 0, e->d16, w16_of(e, w), din, N);
 }

@@ -35,8 +35,8 @@ uint16_t *dtp_bf16_mm_weights(struct dtp_bf16_mm *e);
 /* in (N,IC), w (OC,IC) inside params -> out (N,OC) = in w^T (+ out if sum) */
 void dtp_bf16_linear_forward(struct dtp_bf16_mm *e, float *out, const float *in,
 			     const float *w, int N, int IC, int OC, int sum);
-/* dout (N,OC), in (N,IC), w (OC,IC) -> dw (OC,IC) += dout^T in,
- * din (N,IC) = dout w (skipped when din is NULL) */
+/* dout (N,OC), in (N,IC), w (OC,IC) -> dw (OC,IC) += dout^T in (skipped when
+ * dw is NULL), din (N,IC) = dout w (skipped when din is NULL) */
 void dtp_bf16_linear_backward(struct dtp_bf16_mm *e, float *din, float *dw,
 			      const float *dout, const float *in, const float *w, int N,
 			      int IC, int OC);

@@ -11,12 +11,33 @@ void dtp_head_forward(struct dtp_pool *pool, struct dtp_bf16_mm *mx, float *logi
 	dtp_linear_forward_mx(pool, mx, logits, lnf, w, NULL, N, C, V, 0);
 }
 
+/* dlogits (N,V) -> dln (N,C) = dlogits w, dx (N,C) = d(layernorm input) */
+void dtp_head_backward_input(struct dtp_pool *pool, struct dtp_bf16_mm *mx, float *dx,
+			     float *dln, const float *dlogits, const float *x, const float *mean,
+			     const float *rstd, const float *lnw, const float *w, int N, int C,
+			     int V)
+{
+	dtp_linear_backward_mx(pool, mx, dln, NULL, NULL, dlogits, NULL, w, N, C, V);
+	dtp_par_layernorm_backward(pool, dx, NULL, NULL, NULL, dln, x, mean, rstd, lnw, N, C);
+}
+
+/* dlogits (N,V), lnf (N,C), dln (N,C) -> dw (V,C) +=, dlnw, dlnb (C) += */
+void dtp_head_backward_weight(struct dtp_pool *pool, struct dtp_bf16_mm *mx, float *dlnw,
+			      float *dlnb, float *dw, const float *dln, const float *dlogits,
+			      const float *x, const float *lnf, const float *mean,
+			      const float *rstd, int N, int C, int V)
+{
+	dtp_linear_backward_mx(pool, mx, NULL, dw, NULL, dlogits, lnf, NULL, N, C, V);
+	dtp_par_layernorm_backward(pool, NULL, NULL, dlnw, dlnb, dln, x, mean, rstd, NULL, N, C);
+}
+
 /* dlogits (N,V) -> dx (N,C), dlnw, dlnb (C) +=, dw (V,C) +=; dln (N,C) scratch */
 void dtp_head_backward(struct dtp_pool *pool, struct dtp_bf16_mm *mx, float *dx, float *dlnw, float *dlnb,
 		       float *dw, float *dln, const float *dlogits, const float *x, const float *lnf,
 		       const float *mean, const float *rstd, const float *lnw,
 		       const float *w, int N, int C, int V)
 {
-	dtp_linear_backward_mx(pool, mx, dln, dw, NULL, dlogits, lnf, w, N, C, V);
-	dtp_par_layernorm_backward(pool, dx, NULL, dlnw, dlnb, dln, x, mean, rstd, lnw, N, C);
+	dtp_head_backward_input(pool, mx, dx, dln, dlogits, x, mean, rstd, lnw, w, N, C, V);
+	dtp_head_backward_weight(pool, mx, dlnw, dlnb, dw, dln, dlogits, x, lnf, mean, rstd, N,
+				 C, V);
 }

@@ -19,7 +19,9 @@ struct dtp_pool;
 void dtp_linear_forward(struct dtp_pool *pool, float *out, const float *in, const float *w,
 			const float *b, int N, int IC, int OC, int relu);
 /* dout (N,OC), in (N,IC), w (OC,IC) -> dw (OC,IC) +=, db (OC) += (if not NULL),
- * din (N,IC) = dout w (skipped when din is NULL). */
+ * din (N,IC) = dout w (skipped when din is NULL). dw NULL skips dw and db: a
+ * zero-bubble schedule issues the input-gradient sgemm (B, dw NULL) and the
+ * weight-gradient sgemm (W, din NULL) as two calls, with the same bits. */
 void dtp_linear_backward(struct dtp_pool *pool, float *din, float *dw, float *db,
 			 const float *dout, const float *in, const float *w, int N, int IC,
 			 int OC);
@@ -121,10 +123,24 @@ struct dtp_block_scratch {
 	float *datty;   /* (N,C) */
 	float *dqkv;    /* (N,3C) */
 	float *dfch;    /* (N,4C) */
+	float *dln1;    /* (N,C): ln1's output gradient, kept apart from dln for W */
 	float *datt;    /* (nw,T,T): one (T,T) per pool participant */
+};
+/* What the weight-gradient half (W) of a block's backward reads besides the
+ * save slot: the gradients at the outputs of its parameterised operations,
+ * written by the input-gradient half (B). dy is the block's output gradient. */
+struct dtp_block_wgrad {
+	const float *dy;   /* (N,C): fcproj's output gradient */
+	float *dfch;       /* (N,4C): fc's output gradient (after GELU backward) */
+	float *dln2;       /* (N,C): ln2's output gradient */
+	float *dres1;      /* (N,C): proj's output gradient */
+	float *dqkv;       /* (N,3C): qkv's output gradient */
+	float *dln1;       /* (N,C): ln1's output gradient */
 };
 struct dtp_pool;
 size_t dtp_block_num_params(int C);
+/* carve the wgrad buffers but dy for B sequences (NULL: count); returns floats */
+size_t dtp_block_wgrad_map(struct dtp_block_wgrad *w, float *base, int B, int T, int C);
 /* carve params from p (NULL: just count); returns floats used */
 size_t dtp_block_params_map(struct dtp_block_params *bp, float *p, int C);
 /* carve the save area for B sequences from base (NULL: just count); returns floats */
@@ -139,11 +155,22 @@ void dtp_block_forward(struct dtp_pool *pool, struct dtp_bf16_mm *mx, float *y, 
 		       const struct dtp_block_save *s, int B, int T, int C, int H);
 /* dy (B,T,C) -> dx (B,T,C) (=, may not alias dy); grads into g (+=).
  * mx (NULL: fp32): the bf16 engine for the qkv, projection and MLP matmuls
- * (the attention's own per-head matmuls stay fp32) */
+ * (the attention's own per-head matmuls stay fp32). It is _input then
+ * _weight with the wgrad buffers in sc. */
 void dtp_block_backward(struct dtp_pool *pool, struct dtp_bf16_mm *mx, float *dx, const struct dtp_block_params *g, const float *dy,
 			const float *x, const struct dtp_block_params *p,
 			const struct dtp_block_save *s, const struct dtp_block_scratch *sc,
 			int B, int T, int C, int H);
+
+/* B: dy (wg->dy, (B,T,C)) -> dx (B,T,C) (=), wg's buffers (=); no parameter
+ * gradient. W: parameter gradients into g (+=) from wg, x and the save slot. */
+void dtp_block_backward_input(struct dtp_pool *pool, struct dtp_bf16_mm *mx, float *dx,
+			      const struct dtp_block_wgrad *wg, const float *x,
+			      const struct dtp_block_params *p, const struct dtp_block_save *s,
+			      const struct dtp_block_scratch *sc, int B, int T, int C, int H);
+void dtp_block_backward_weight(struct dtp_pool *pool, struct dtp_bf16_mm *mx,
+			       const struct dtp_block_params *g, const struct dtp_block_wgrad *wg,
+			       const float *x, const struct dtp_block_save *s, int B, int T, int C);
 
 /* --------------------------------------------------------------- head.c */
 /* x (N,C), lnw, lnb (C), w (V,C) -> lnf (N,C), mean, rstd (N), logits (N,V) */
@@ -155,6 +182,17 @@ void dtp_head_backward(struct dtp_pool *pool, struct dtp_bf16_mm *mx, float *dx,
 		       const float *mean, const float *rstd, const float *lnw,
 		       const float *w, int N, int C, int V);
 
+/* B: dlogits (N,V) -> dln (N,C) =, dx (N,C) =. W: dlnw, dlnb, dw += from
+ * dlogits and dln (what B wrote) */
+void dtp_head_backward_input(struct dtp_pool *pool, struct dtp_bf16_mm *mx, float *dx,
+			     float *dln, const float *dlogits, const float *x, const float *mean,
+			     const float *rstd, const float *lnw, const float *w, int N, int C,
+			     int V);
+void dtp_head_backward_weight(struct dtp_pool *pool, struct dtp_bf16_mm *mx, float *dlnw,
+			      float *dlnb, float *dw, const float *dln, const float *dlogits,
+			      const float *x, const float *lnf, const float *mean,
+			      const float *rstd, int N, int C, int V);
+
 /* ---------------------------------------------------------------- par.c */
 /* The kernels above shared over a worker pool (NULL: run serially), each with
  * the bits of the serial call whatever the pool's size. */
@@ -164,6 +202,7 @@ void dtp_par_sgemm(struct dtp_pool *pool, int ta, int tb, int M, int N, int K, f
 		   int ldc);
 void dtp_par_layernorm_forward(struct dtp_pool *pool, float *out, float *mean, float *rstd,
 			       const float *in, const float *w, const float *b, int N, int C);
+/* din NULL skips the row pass (B), dw NULL the column pass (W) */
 void dtp_par_layernorm_backward(struct dtp_pool *pool, float *din, const float *dres,
 				float *dw, float *db, const float *dout, const float *in,
 				const float *mean, const float *rstd, const float *w, int N,

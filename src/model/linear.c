@@ -46,14 +46,16 @@ void dtp_colsum_add(float *db, const float *d, int N, int OC)
 	dtp_colsum_add_cols(db, d, N, OC, 0, OC);
 }
 
-/* dout (N,OC), in (N,IC), w (OC,IC) -> dw (OC,IC) +=, db (OC) +=, din (N,IC) = */
+/* dout (N,OC), in (N,IC), w (OC,IC) -> dw (OC,IC) +=, db (OC) +=, din (N,IC) =
+ * (dw NULL: the input gradient only, B; din NULL: the weight gradient only, W) */
 void dtp_linear_backward(struct dtp_pool *pool, float *din, float *dw, float *db,
 			 const float *dout, const float *in, const float *w, int N, int IC,
 			 int OC)
 {
 	/* dw += dout^T in: beta = 1 accumulates across micro-batches */
-	dtp_par_sgemm(pool, 1, 0, OC, IC, N, 1.0f, dout, OC, in, IC, 1.0f, dw, IC);
-	if (db)
+	if (dw)
+		dtp_par_sgemm(pool, 1, 0, OC, IC, N, 1.0f, dout, OC, in, IC, 1.0f, dw, IC);
+	if (dw && db)
 		dtp_par_colsum_add(pool, db, dout, N, OC);
 	if (din)
 		dtp_par_sgemm(pool, 0, 0, N, IC, OC, 1.0f, dout, OC, w, IC, 0.0f, din, IC);
@@ -85,7 +87,7 @@ void dtp_linear_backward_mx(struct dtp_pool *pool, struct dtp_bf16_mm *mx, float
 		dtp_linear_backward(pool, din, dw, db, dout, in, w, N, IC, OC);
 		return;
 	}
-	if (db)
+	if (dw && db)
 		dtp_par_colsum_add(pool, db, dout, N, OC);
 	dtp_bf16_linear_backward(mx, din, dw, dout, in, w, N, IC, OC);
 }

@@ -18,6 +18,7 @@ src_model_libdtp_model_a_SOURCES = \
 	src/model/spec.c \
 	src/model/init.c \
 	src/model/stage.c \
+	src/model/backward.c \
 	src/model/optim.c \
 	src/model/matmuls.c \
 	src/model/tensors.h src/model/tensors.c \

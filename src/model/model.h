@@ -155,6 +155,21 @@ int dtp_stage_forward(struct dtp_stage_model *m, const void *in, void *out, void
  * `in` and `save` must be what the matching forward saw/wrote. */
 int dtp_stage_backward(struct dtp_stage_model *m, const void *in, const void *save,
 		       const float *dout, float *din, int B);
+/* The same backward in two halves, for zero-bubble schedules (ZB-H1):
+ * _input (B) writes din as dtp_stage_backward does and keeps in wsave
+ * (wsave_bytes(B) bytes, one per micro-batch between its B and its W) every
+ * output gradient the weight half needs, dout included; _weight (W) then
+ * adds the parameter gradients (+=), reading `in` and `save` (still the
+ * forward's) and wsave. B then W gives dtp_stage_backward's bits; W calls in
+ * micro-batch order accumulate as its calls do. */
+int dtp_stage_backward_input(struct dtp_stage_model *m, const void *in, const void *save,
+			     const float *dout, float *din, void *wsave, int B);
+int dtp_stage_backward_weight(struct dtp_stage_model *m, const void *in, const void *save,
+			      const void *wsave, int B);
+size_t dtp_stage_model_wsave_bytes(const struct dtp_stage_model *m, int B);
+/* the same for units [first, last) of spec before a model exists (memory
+ * predictions); 0 for a bad range */
+size_t dtp_model_wsave_bytes(const struct dtp_model_spec *spec, int first, int last, int B);
 void dtp_stage_zero_grads(struct dtp_stage_model *m);
 
 /* Sum of squared gradients per unit of this stage, in unit order

@@ -172,8 +172,10 @@ void dtp_par_layernorm_backward(struct dtp_pool *pool, float *din, const float *
 			     .in = in, .mean_in = mean, .rstd_in = rstd, .w = w, .N = N,
 			     .C = C };
 
-	dtp_pool_run(pool, ln_bwd_rows_share, &j);
-	dtp_pool_run(pool, ln_bwd_cols_share, &j);
+	if (din)
+		dtp_pool_run(pool, ln_bwd_rows_share, &j);
+	if (dw)
+		dtp_pool_run(pool, ln_bwd_cols_share, &j);
 }
 
 /* 64-float runs, so every share starts with the base pointer's alignment */

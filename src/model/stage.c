@@ -39,7 +39,23 @@ size_t dtp_stage_model_unit_offset(const struct dtp_stage_model *m, int unit)
 	return m->units[unit - m->first].poff;
 }
 
-static int seq(const struct dtp_stage_model *m)
+void dtp_unit_rt_of(const struct dtp_model_spec *spec, int g, struct dtp_unit_rt *u)
+{
+	memset(u, 0, sizeof(*u));
+	u->global = g;
+	if (spec->kind == DTP_MODEL_MLP) {
+		u->kind = DTP_UNIT_LINEAR;
+		u->in_dim = spec->widths[g];
+		u->out_dim = spec->widths[g + 1];
+		u->relu = g < spec->n_widths - 2;
+	} else {
+		u->kind = g == 0 ? DTP_UNIT_EMBED : g <= spec->layers ? DTP_UNIT_BLOCK : DTP_UNIT_HEAD;
+		u->in_dim = spec->dim;
+		u->out_dim = u->kind == DTP_UNIT_HEAD ? spec->vocab : spec->dim;
+	}
+}
+
+int dtp_stage_seq(const struct dtp_stage_model *m)
 {
 	return m->spec.kind == DTP_MODEL_GPT ? m->spec.seq_len : 1;
 }
@@ -49,23 +65,23 @@ size_t dtp_stage_model_in_bytes(const struct dtp_stage_model *m, int B)
 	const struct dtp_unit_rt *u = &m->units[0];
 
 	if (u->kind == DTP_UNIT_EMBED)
-		return (size_t)B * (size_t)seq(m) * sizeof(int32_t);
-	return (size_t)B * (size_t)seq(m) * (size_t)u->in_dim * sizeof(float);
+		return (size_t)B * (size_t)dtp_stage_seq(m) * sizeof(int32_t);
+	return (size_t)B * (size_t)dtp_stage_seq(m) * (size_t)u->in_dim * sizeof(float);
 }
 
 size_t dtp_stage_model_out_bytes(const struct dtp_stage_model *m, int B)
 {
-	return (size_t)B * (size_t)seq(m) * (size_t)m->units[m->n_units - 1].out_dim *
+	return (size_t)B * (size_t)dtp_stage_seq(m) * (size_t)m->units[m->n_units - 1].out_dim *
 	       sizeof(float);
 }
 
 /* Lay out one save slot for B samples at base (NULL: only count); fills bufs
  * (unless NULL) with the pointers; `out` is the stage output. Returns floats. */
-static size_t layout(const struct dtp_stage_model *m, int B, float *base, float *out,
-		     struct dtp_unit_buf *bufs)
+size_t dtp_stage_layout(const struct dtp_stage_model *m, int B, float *base, float *out,
+			struct dtp_unit_buf *bufs)
 {
-	size_t cur = 0, rows = (size_t)B * (size_t)seq(m);
-	int T = seq(m), C = m->spec.dim;
+	size_t cur = 0, rows = (size_t)B * (size_t)dtp_stage_seq(m);
+	int T = dtp_stage_seq(m), C = m->spec.dim;
 
 	for (int i = 0; i < m->n_units; i++) {
 		const struct dtp_unit_rt *u = &m->units[i];
@@ -94,7 +110,7 @@ static size_t layout(const struct dtp_stage_model *m, int B, float *base, float 
 
 size_t dtp_stage_model_save_bytes(const struct dtp_stage_model *m, int B)
 {
-	return layout(m, B, NULL, NULL, NULL) * sizeof(float);
+	return dtp_stage_layout(m, B, NULL, NULL, NULL) * sizeof(float);
 }
 
 void dtp_stage_zero_grads(struct dtp_stage_model *m)
@@ -221,7 +237,7 @@ int dtp_stage_model_create_nw(const struct dtp_model_spec *spec, int first, int 
 		goto out_free;
 	}
 
-	size_t T = (size_t)seq(m);
+	size_t T = (size_t)dtp_stage_seq(m);
 
 	for (int i = 0; i < m->n_units; i++) {
 		struct dtp_unit_rt *u = &m->units[i];
@@ -229,21 +245,10 @@ int dtp_stage_model_create_nw(const struct dtp_model_spec *spec, int first, int 
 		int g = first + i;
 
 		dtp_unit_describe(spec, g, &info);
-		u->global = g;
+		dtp_unit_rt_of(spec, g, u);
 		u->poff = np;
 		u->np = info.n_params;
 		np += info.n_params;
-		if (spec->kind == DTP_MODEL_MLP) {
-			u->kind = DTP_UNIT_LINEAR;
-			u->in_dim = spec->widths[g];
-			u->out_dim = spec->widths[g + 1];
-			u->relu = g < spec->n_widths - 2;
-		} else {
-			u->kind = g == 0 ? DTP_UNIT_EMBED :
-				  g <= spec->layers ? DTP_UNIT_BLOCK : DTP_UNIT_HEAD;
-			u->in_dim = spec->dim;
-			u->out_dim = u->kind == DTP_UNIT_HEAD ? spec->vocab : spec->dim;
-		}
 	}
 	m->n_params = np;
 	scratch_layout(spec, first, last, max_batch, nw, &sl);
@@ -315,7 +320,7 @@ enum dtp_precision dtp_stage_model_precision(const struct dtp_stage_model *m)
 int dtp_stage_model_set_precision(struct dtp_stage_model *m, enum dtp_precision p,
 				  struct dtp_err *err)
 {
-	int rc = dtp_precision_check(p, err), C = m->spec.dim, rows = m->max_batch * seq(m);
+	int rc = dtp_precision_check(p, err), C = m->spec.dim, rows = m->max_batch * dtp_stage_seq(m);
 
 	if (rc < 0 || p == m->prec)
 		return rc;
@@ -351,7 +356,7 @@ int dtp_stage_model_set_precision(struct dtp_stage_model *m, enum dtp_precision 
 
 /* bf16: a tensor leaving a unit (its output, or its input gradient) is
  * rounded to bf16 (elementwise: the same bits whatever the pool's split) */
-static void round_bf16(const struct dtp_stage_model *m, float *x, size_t n)
+void dtp_stage_round_bf16(const struct dtp_stage_model *m, float *x, size_t n)
 {
 	if (m->mx && x)
 		dtp_par_each(m->pool, x, n, dtp_bf16_round);
@@ -361,12 +366,12 @@ static void round_bf16(const struct dtp_stage_model *m, float *x, size_t n)
 static void round_out(const struct dtp_stage_model *m, int i, float *x, size_t n)
 {
 	if (m->first + i != dtp_model_num_units(&m->spec) - 1)
-		round_bf16(m, x, n);
+		dtp_stage_round_bf16(m, x, n);
 }
 
 int dtp_stage_forward(struct dtp_stage_model *m, const void *in, void *out, void *save, int B)
 {
-	int T = seq(m), C = m->spec.dim, V = m->spec.vocab, H = m->spec.heads;
+	int T = dtp_stage_seq(m), C = m->spec.dim, V = m->spec.vocab, H = m->spec.heads;
 	const float *x = in;
 
 	if (B < 1 || B > m->max_batch)
@@ -378,7 +383,7 @@ int dtp_stage_forward(struct dtp_stage_model *m, const void *in, void *out, void
 			if (tok[i] < 0 || tok[i] >= V)
 				return -EINVAL;
 	}
-	layout(m, B, save, out, m->bufs);
+	dtp_stage_layout(m, B, save, out, m->bufs);
 	if (m->mx && m->w16_stale) {
 		dtp_bf16_mm_load_weights(m->mx);
 		m->w16_stale = 0;
@@ -417,62 +422,6 @@ int dtp_stage_forward(struct dtp_stage_model *m, const void *in, void *out, void
 			break;
 		}
 		x = b->out;
-	}
-	return 0;
-}
-
-int dtp_stage_backward(struct dtp_stage_model *m, const void *in, const void *save,
-		       const float *dout, float *din, int B)
-{
-	int T = seq(m), C = m->spec.dim, V = m->spec.vocab, H = m->spec.heads;
-	const float *g = dout;
-
-	if (B < 1 || B > m->max_batch)
-		return -EINVAL;
-	/* the save slot is only read; layout() needs a writable base type */
-	layout(m, B, (float *)(uintptr_t)save, NULL, m->bufs);
-	for (int i = m->n_units - 1; i >= 0; i--) {
-		const struct dtp_unit_rt *u = &m->units[i];
-		const struct dtp_unit_buf *b = &m->bufs[i];
-		const float *x = i == 0 ? in : m->bufs[i - 1].out;
-		float *p = m->params + u->poff, *gp = m->grads + u->poff;
-		float *dx = i > 0 ? m->ping[i & 1] : din ? din : m->ping[i & 1];
-
-		switch (u->kind) {
-		case DTP_UNIT_LINEAR: {
-			size_t nw = (size_t)u->out_dim * u->in_dim;
-			const float *d = g;
-
-			if (u->relu) {
-				dtp_relu_backward(m->dpre, g, b->out, (size_t)B * u->out_dim);
-				d = m->dpre;
-			}
-			dtp_linear_backward_mx(m->pool, m->mx, i == 0 && !din ? NULL : dx, gp,
-					       gp + nw, d, x, p, B, u->in_dim, u->out_dim);
-			round_bf16(m, i == 0 && !din ? NULL : dx, (size_t)B * u->in_dim);
-			break;
-		}
-		case DTP_UNIT_EMBED:
-			dtp_par_embedding_backward(m->pool, gp, gp + (size_t)V * C, g, in, B, T,
-						   C);
-			break;
-		case DTP_UNIT_BLOCK: {
-			struct dtp_block_params bp, bg;
-
-			dtp_block_params_map(&bp, p, C);
-			dtp_block_params_map(&bg, gp, C);
-			dtp_block_backward(m->pool, m->mx, dx, &bg, g, x, &bp, &b->bs, &m->bsc, B,
-					   T, C, H);
-			round_bf16(m, dx, (size_t)B * T * C);
-			break;
-		}
-		case DTP_UNIT_HEAD:
-			dtp_head_backward(m->pool, m->mx, dx, gp, gp + C, gp + 2 * C, m->head_dln,
-					  g, x, b->lnf, b->mean, b->rstd, p, p + 2 * C, B * T, C, V);
-			round_bf16(m, dx, (size_t)B * T * C);
-			break;
-		}
-		g = dx;
 	}
 	return 0;
 }

@@ -56,6 +56,17 @@ int dtp_stage_model_create_nw(const struct dtp_model_spec *spec, int first, int 
 			      int max_batch, uint64_t seed, int nw,
 			      struct dtp_stage_model **out, struct dtp_err *err);
 
+/* unit g's kind, widths and ReLU (not its parameter offset or count) */
+void dtp_unit_rt_of(const struct dtp_model_spec *spec, int g, struct dtp_unit_rt *u);
+/* rows per sample: the gpt's sequence length, 1 for the mlp */
+int dtp_stage_seq(const struct dtp_stage_model *m);
+/* Lay out one save slot for B samples at base (NULL: only count); fills bufs
+ * (unless NULL) with the pointers; `out` is the stage output. Returns floats. */
+size_t dtp_stage_layout(const struct dtp_stage_model *m, int B, float *base, float *out,
+			struct dtp_unit_buf *bufs);
+/* bf16: round x (n) to bf16 in place (a unit boundary); no-op in fp32 or for NULL */
+void dtp_stage_round_bf16(const struct dtp_stage_model *m, float *x, size_t n);
+
 /* the runs of parameters of unit `unit` of spec at offset `off` (max 12) */
 int dtp_unit_param_ranges(const struct dtp_model_spec *spec, int unit, size_t off,
 			  struct dtp_param_range *out);

@@ -15,7 +15,11 @@
 #define DTP_MAX_STAGES 64
 #define DTP_PLAN_PATH_MAX 1024
 
-enum dtp_schedule_kind { DTP_SCHEDULE_GPIPE = 1, DTP_SCHEDULE_1F1B = 2 };
+enum dtp_schedule_kind {
+	DTP_SCHEDULE_GPIPE = 1, DTP_SCHEDULE_1F1B = 2, DTP_SCHEDULE_ZBH1 = 3,
+	DTP_SCHEDULE_AUTO = 4   /* the simulator picks one of the others (pipeline's
+				 * dtp_schedule_choose) before anything runs */
+};
 
 struct dtp_stage_plan {
 	int first_unit;                  /* inclusive */

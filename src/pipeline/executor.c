@@ -256,21 +256,51 @@ static int op_fwd(struct dtp_stage *st, long step, int m, float scale, struct dt
 	return r;
 }
 
+/* the input-gradient buffer for m's backward (NULL on the first stage),
+ * once its previous send is done */
+static int din_of(struct dtp_stage *st, long step, int m, float **din, struct dtp_err *err)
+{
+	int r;
+
+	*din = NULL;
+	if (st->is_first)
+		return 0;
+	r = xbuf_ready(st, st->prev, &st->grad_out[m & 1], step, m, err);
+	if (r == 0)
+		*din = st->grad_out[m & 1].buf;
+	return r;
+}
+
+/* m's output gradient has been read: post the receive its buffer takes next */
+static int free_grad_in(struct dtp_stage *st, long step, int m, struct dtp_err *err)
+{
+	if (st->is_last)
+		return 0;
+	st->grad_in[m & 1].pending = 0;
+	return m + 2 < st->M ? post_grad_recv(st, step, m + 2, err) : 0;
+}
+
+/* m's stash slot is free (after its backward, or its W): post the receive
+ * it takes next */
+static int free_slot(struct dtp_stage *st, long step, int m, struct dtp_err *err)
+{
+	if (st->is_first)
+		return 0;
+	st->slots[m % st->n_slots].recv_posted = 0;
+	return m + st->n_slots < st->M ? post_act_recv(st, step, m + st->n_slots, err) : 0;
+}
+
 static int op_bwd(struct dtp_stage *st, long step, int m, float scale, struct dtp_err *err)
 {
 	struct dtp_slot *sl = &st->slots[m % st->n_slots];
 	const float *dout;
 	const void *save = sl->save;
-	float *din = NULL;
+	float *din;
 	uint64_t t0;
 	int r;
 
-	if (!st->is_first) {
-		r = xbuf_ready(st, st->prev, &st->grad_out[m & 1], step, m, err);
-		if (r)
-			return r;
-		din = st->grad_out[m & 1].buf;
-	}
+	if ((r = din_of(st, step, m, &din, err)))
+		return r;
 	if (st->recompute) {
 		t0 = dtp_now_ns();
 		r = forward(st, sl->in, st->scratch_out, st->scratch_save, st->B, m, err);
@@ -291,17 +321,49 @@ static int op_bwd(struct dtp_stage *st, long step, int m, float scale, struct dt
 	if (r)
 		return dtp_errf_runtime(err, r, "stage %d: backward of micro-batch %d failed", st->s, m);
 	/* the stash slot and the gradient buffer are free: post the receives they take next */
-	if (!st->is_first) {
-		st->slots[m % st->n_slots].recv_posted = 0;
-		if (m + st->n_slots < st->M && (r = post_act_recv(st, step, m + st->n_slots, err)))
-			return r;
-	}
-	if (!st->is_last) {
-		st->grad_in[m & 1].pending = 0;
-		if (m + 2 < st->M && (r = post_grad_recv(st, step, m + 2, err)))
-			return r;
-	}
-	return 0;
+	if ((r = free_slot(st, step, m, err)))
+		return r;
+	return free_grad_in(st, step, m, err);
+}
+
+/* B of a split schedule: the input gradient, sent by the next op; what W
+ * needs stays in m's stash slot and W stash slot (no recompute: the plan's
+ * validator refuses split schedules with it) */
+static int op_bwd_in(struct dtp_stage *st, long step, int m, struct dtp_err *err)
+{
+	struct dtp_slot *sl = &st->slots[m % st->n_slots];
+	const float *dout = st->is_last ? sl->logits : st->grad_in[m & 1].buf;
+	float *din;
+	uint64_t t0;
+	int r;
+
+	if ((r = din_of(st, step, m, &din, err)))
+		return r;
+	t0 = dtp_now_ns();
+	r = dtp_stage_backward_input(st->model, sl->in, sl->save, dout, din,
+				     st->wslots[m % st->n_wslots], st->B);
+	span_end(st, DTP_SPAN_BWD_IN, step, m, t0, &st->t_compute);
+	if (r)
+		return dtp_errf_runtime(err, r, "stage %d: input gradient of micro-batch %d failed",
+					st->s, m);
+	return free_grad_in(st, step, m, err);
+}
+
+/* W of a split schedule, in micro-batch order: micro-batch m's parameter
+ * gradients of every unit of the stage are accumulated when it returns (the
+ * point where a unit's gradient for m is final, as after op_bwd) */
+static int op_bwd_w(struct dtp_stage *st, long step, int m, struct dtp_err *err)
+{
+	struct dtp_slot *sl = &st->slots[m % st->n_slots];
+	uint64_t t0 = dtp_now_ns();
+	int r = dtp_stage_backward_weight(st->model, sl->in, sl->save,
+					  st->wslots[m % st->n_wslots], st->B);
+
+	span_end(st, DTP_SPAN_BWD_W, step, m, t0, &st->t_compute);
+	if (r)
+		return dtp_errf_runtime(err, r, "stage %d: weight gradient of micro-batch %d failed",
+					st->s, m);
+	return free_slot(st, step, m, err);
 }
 
 static int run_op(struct dtp_stage *st, const struct dtp_op *op, long step, float scale,
@@ -338,6 +400,10 @@ static int run_op(struct dtp_stage *st, const struct dtp_op *op, long step, floa
 		return op_bwd(st, step, m, scale, err);
 	case DTP_OP_SEND_GRAD:
 		return post_send(st, &st->grad_out[m & 1], 0, step, m, err);
+	case DTP_OP_BWD_IN:
+		return op_bwd_in(st, step, m, err);
+	case DTP_OP_BWD_W:
+		return op_bwd_w(st, step, m, err);
 	}
 	return dtp_errf_runtime(err, -EINVAL, "stage %d: unknown op %d", st->s, op->kind);
 }

@@ -30,7 +30,10 @@ enum dtp_op_kind {
 	DTP_OP_RECV_GRAD,      /* wait for m's output gradient from stage s+1 */
 	DTP_OP_BWD,            /* backward m (recompute first if enabled) */
 	DTP_OP_SEND_GRAD,      /* post the send of m's input gradient to stage s-1 */
+	DTP_OP_BWD_IN,         /* B: m's input gradient only (zero-bubble schedules) */
+	DTP_OP_BWD_W,          /* W: m's weight gradient, after its B; frees m's stash */
 };
+#define DTP_OP_KIND_MAX DTP_OP_BWD_W
 
 struct dtp_op {
 	int kind;              /* enum dtp_op_kind */
@@ -45,25 +48,41 @@ struct dtp_schedule {
 	int n_ops;
 	struct dtp_op *ops;    /* n_ops entries, owned */
 	int max_stash;         /* most micro-batches forwarded and not yet backwarded */
+	int max_wstash;        /* split schedules: most micro-batches past B, not W */
 };
 
 /* Build stage s's op list. GPipe: all forwards then all backwards.
  * 1F1B (PipeDream-flush): min(K-s-1, M) warm-up forwards, then one forward
  * and one backward alternately, then the remaining backwards; it stashes at
- * most min(K-s, M) micro-batches. -EINVAL on a bad argument, -ENOMEM. */
+ * most min(K-s, M) micro-batches.
+ * ZB-H1 (Qi et al., Zero Bubble Pipeline Parallelism, 2024): 1F1B's order
+ * with each backward split into B (BWD_IN: the input gradient the previous
+ * stage waits for, sent at once) and W (BWD_W: the weight gradient); stage s
+ * lets its W's lag its B's by s, so the B's reach stage 0 sooner, and the
+ * lagging W's run in the drain, where 1F1B waits. Every stage then holds at
+ * most min(K, M) micro-batches between F and W (1F1B's stage 0), and W's run
+ * in micro-batch order. -EINVAL on a bad argument, -ENOMEM. */
 int dtp_schedule_build(enum dtp_schedule_kind kind, int stage, int stages, int micro,
 		       struct dtp_schedule *out, struct dtp_err *err);
 void dtp_schedule_free(struct dtp_schedule *s);
 const char *dtp_op_name(int kind);
 /* Stash slots a schedule needs: the maximum over the list of forwards done
- * minus backwards done. */
+ * minus backwards (BWD or W) done. */
 int dtp_schedule_stash_needed(const struct dtp_op *ops, int n_ops);
+/* W stash slots (dtp_stage_model_wsave_bytes each): the maximum of B's done
+ * minus W's done; 0 for a list without B and W. */
+int dtp_schedule_wstash_needed(const struct dtp_op *ops, int n_ops);
+/* 1 when the kind splits the backward into B and W ops */
+int dtp_schedule_splits(enum dtp_schedule_kind kind);
 /* The one source of the stash slot counts: slots[s] = max_stash of stage s's
  * built list, for s in [0, stages). The memory cap (dtp_stage_mem_predict),
  * the stage's arena and the partitioner (struct dtp_partition_opts, filled by
  * the tool) all take them from here. */
 int dtp_schedule_stash_slots(enum dtp_schedule_kind kind, int stages, int micro, int *slots,
 			     struct dtp_err *err);
+/* wslots[s] = max_wstash of stage s's built list (0 for gpipe and 1f1b) */
+int dtp_schedule_wstash_slots(enum dtp_schedule_kind kind, int stages, int micro, int *wslots,
+			      struct dtp_err *err);
 
 /* ---------------------------------------------------------------- simulator */
 
@@ -86,16 +105,72 @@ struct dtp_sim_result {
 /* Predict the step time of the K op lists given per-stage forward and
  * backward times per micro-batch (seconds; add the recomputed forward to bwd
  * when recomputing) and the transfer time of one activation or gradient.
- * GPipe with equal stages and no transfer time: (M+K-1)(f+b). */
+ * GPipe with equal stages and no transfer time: (M+K-1)(f+b). A split
+ * list's B and W take half of bwd each (see _split). */
 int dtp_schedule_simulate(const struct dtp_schedule *scheds, int K, const double *fwd,
 			  const double *bwd, double xfer, struct dtp_sim_result *out,
 			  struct dtp_err *err);
+/* The same with the backward given as its two halves: B (bwd_in) and W
+ * (bwd_w) per stage; a whole BWD op takes bwd_in + bwd_w. */
+int dtp_schedule_simulate_split(const struct dtp_schedule *scheds, int K, const double *fwd,
+				const double *bwd_in, const double *bwd_w, double xfer,
+				struct dtp_sim_result *out, struct dtp_err *err);
+/* The same, writing each op's start and end (seconds from the step's start)
+ * to ops[s][i] for op i of stage s (ops[s] holds scheds[s].n_ops): a
+ * receive starts when the stage gets to it and ends when the message is
+ * there (its wait), a send takes no time, compute takes its time. */
+struct dtp_sim_op {
+	double t0, t1;
+};
+int dtp_schedule_simulate_ops(const struct dtp_schedule *scheds, int K, const double *fwd,
+			      const double *bwd_in, const double *bwd_w, double xfer,
+			      struct dtp_sim_op **ops, struct dtp_sim_result *out,
+			      struct dtp_err *err);
 
 /* dtp_schedule_simulate of the op lists of every stage of a (kind, stages,
  * micro) schedule, built for the call. */
 int dtp_schedule_predict(enum dtp_schedule_kind kind, int stages, int micro, const double *fwd,
 			 const double *bwd, double xfer, struct dtp_sim_result *out,
 			 struct dtp_err *err);
+int dtp_schedule_predict_split(enum dtp_schedule_kind kind, int stages, int micro,
+			       const double *fwd, const double *bwd_in, const double *bwd_w,
+			       double xfer, struct dtp_sim_result *out, struct dtp_err *err);
+
+/* ------------------------------------------------------ schedule = auto */
+
+#define DTP_SCHEDULE_CHOICES 3   /* 1f1b, zb-h1, gpipe */
+
+struct dtp_schedule_option {
+	enum dtp_schedule_kind kind;
+	const char *excluded;          /* NULL, "recompute" or "over mem_cap" */
+	struct dtp_sim_result sim;     /* when not excluded */
+	size_t mem;                    /* the largest stage's predicted total, bytes */
+};
+
+struct dtp_schedule_choice {
+	enum dtp_schedule_kind kind;   /* the pick */
+	struct dtp_schedule_option options[DTP_SCHEDULE_CHOICES];
+	char why[512];                 /* one line: the pick and every option's figures */
+};
+
+/* Simulate every fixed schedule on per-stage F, B and W times (seconds;
+ * B includes a recomputed forward), drop those over the plan's mem_cap
+ * (dtp_stage_mem_predict) or that cannot recompute, and pick the shortest
+ * step (a tie goes to 1f1b, then zb-h1). -ENOSPC (bad input) when none
+ * fits. p->schedule is ignored. */
+int dtp_schedule_choose(const struct dtp_plan *p, const double *fwd, const double *bwd_in,
+			const double *bwd_w, double xfer, struct dtp_schedule_choice *out,
+			struct dtp_err *err);
+/* Per-stage F, B and W times from the model's FLOPs alone (B = W = F, B
+ * plus F with recompute): the same on every process, for choosing before
+ * anything is measured. */
+int dtp_schedule_stage_flops(const struct dtp_plan *p, double *fwd, double *bwd_in,
+			     double *bwd_w, struct dtp_err *err);
+/* schedule = auto: replace it by dtp_schedule_choose's pick on the FLOP
+ * times (every stage process of a job picks the same) and write why into
+ * why (one line; "" when the plan named its schedule). */
+int dtp_plan_resolve_schedule(struct dtp_plan *p, char *why, size_t why_len,
+			      struct dtp_err *err);
 
 /* ----------------------------------------------------------- running a stage */
 
@@ -153,10 +228,25 @@ int dtp_trace_merge(const char *path, int stages, struct dtp_err *err);
 
 /* Read a trace written by dtp_trace_merge (or any Chrome trace with the
  * same event names): per stage s < stages (pid s), the forward ("fwd") and
- * backward ("bwd" plus "recompute") compute per micro-batch in ms, the sums
+ * backward ("bwd" plus "recompute", or its halves "bwd_b" and "bwd_w") compute per micro-batch in ms, the sums
  * divided by the number of forward events. -EINVAL with the path on a file
  * that is not such a trace, a stage out of range or one without forwards. */
 int dtp_trace_read_compute(const char *path, int stages, double *fwd_ms, double *bwd_ms,
 			   struct dtp_err *err);
+
+/* One event of a trace's step, for timelines (dtpipe-partition --svg). */
+struct dtp_trace_event {
+	int stage, micro;
+	int kind;              /* a span kind: dtp_trace_span_name gives its name */
+	double t0, t1;         /* seconds from the step's first event */
+};
+/* The compute, send, receive and wait events of the last training step in
+ * a trace (its forwards, backwards, B's and W's, transfers; not the optimizer
+ * or the end-of-step exchange), at most max. -EINVAL with the path on a file
+ * that is not such a trace; -E2BIG past max. */
+int dtp_trace_read_step(const char *path, int K, struct dtp_trace_event *evs, int max, int *n,
+			struct dtp_err *err);
+/* the trace's name of a span kind ("fwd", "bwd_b", "recv", ...; "?" past them) */
+const char *dtp_trace_span_name(int kind);
 
 #endif

@@ -1,4 +1,4 @@
-/* Schedules as data: the per-stage op lists of GPipe and 1F1B. */
+/* Schedules as data: the per-stage op lists of GPipe, 1F1B and ZB-H1. */
 #include "config.h"
 #include "pipeline/pipeline.h"
 
@@ -15,6 +15,8 @@ const char *dtp_op_name(int kind)
 	case DTP_OP_RECV_GRAD: return "recv_grad";
 	case DTP_OP_BWD: return "bwd";
 	case DTP_OP_SEND_GRAD: return "send_grad";
+	case DTP_OP_BWD_IN: return "bwd_b";
+	case DTP_OP_BWD_W: return "bwd_w";
 	}
 	return "?";
 }
@@ -55,17 +57,72 @@ static void push_bwd(struct op_builder *b, int m)
 	push_pass(b, m, b->last, DTP_OP_RECV_GRAD, DTP_OP_BWD, b->first, DTP_OP_SEND_GRAD);
 }
 
-int dtp_schedule_stash_needed(const struct dtp_op *ops, int n_ops)
+/* B: the input gradient goes down at once; W comes later (push_w) */
+static void push_bwd_in(struct op_builder *b, int m)
+{
+	push_pass(b, m, b->last, DTP_OP_RECV_GRAD, DTP_OP_BWD_IN, b->first, DTP_OP_SEND_GRAD);
+}
+
+static void push_w(struct op_builder *b, int m)
+{
+	push(b, DTP_OP_BWD_W, m);
+}
+
+int dtp_schedule_splits(enum dtp_schedule_kind kind)
+{
+	return kind == DTP_SCHEDULE_ZBH1;
+}
+
+/* the most micro-batches between an op of kind `open` and one of a kind in
+ * `close` (two kinds, the same twice for one) */
+static int most_live(const struct dtp_op *ops, int n_ops, int open, int close1, int close2)
 {
 	int live = 0, most = 0;
 
 	for (int i = 0; i < n_ops; i++) {
-		if (ops[i].kind == DTP_OP_FWD && ++live > most)
+		if (ops[i].kind == open && ++live > most)
 			most = live;
-		else if (ops[i].kind == DTP_OP_BWD)
+		else if (ops[i].kind == close1 || ops[i].kind == close2)
 			live--;
 	}
 	return most;
+}
+
+int dtp_schedule_stash_needed(const struct dtp_op *ops, int n_ops)
+{
+	return most_live(ops, n_ops, DTP_OP_FWD, DTP_OP_BWD, DTP_OP_BWD_W);
+}
+
+int dtp_schedule_wstash_needed(const struct dtp_op *ops, int n_ops)
+{
+	return most_live(ops, n_ops, DTP_OP_BWD_IN, DTP_OP_BWD_W, DTP_OP_BWD_W);
+}
+
+/* ZB-H1 (see pipeline.h): 1F1B's warm-up and steady state with B for the
+ * backward; W of the oldest micro-batch whenever more than `lag` have had
+ * their B and not their W; in the drain, one W after each B (while the
+ * next gradient is on its way), then the rest. */
+static void build_zbh1(struct op_builder *b, int stage, int stages, int micro)
+{
+	int warmup = stages - stage - 1, lag = stage, f, nb = 0, nw = 0;
+
+	if (warmup > micro)
+		warmup = micro;
+	for (f = 0; f < warmup; f++)
+		push_fwd(b, f);
+	for (; f < micro; f++) {
+		push_fwd(b, f);
+		push_bwd_in(b, nb++);
+		if (nb - nw > lag)
+			push_w(b, nw++);
+	}
+	while (nb < micro) {
+		push_bwd_in(b, nb++);
+		if (nb - nw > lag)
+			push_w(b, nw++);
+	}
+	while (nw < micro)
+		push_w(b, nw++);
 }
 
 int dtp_schedule_build(enum dtp_schedule_kind kind, int stage, int stages, int micro,
@@ -79,15 +136,18 @@ int dtp_schedule_build(enum dtp_schedule_kind kind, int stage, int stages, int m
 				      stage, stages, DTP_MAX_STAGES);
 	if (micro < 1 || micro > 65535)
 		return dtp_errf_input(err, -EINVAL, "schedule: %d micro-batches; use 1..65535", micro);
-	if (kind != DTP_SCHEDULE_GPIPE && kind != DTP_SCHEDULE_1F1B)
-		return dtp_errf_input(err, -EINVAL, "schedule: unknown kind %d; use gpipe or 1f1b", (int)kind);
-	b.ops = calloc((size_t)micro * 6, sizeof(*b.ops));
+	if (kind != DTP_SCHEDULE_GPIPE && kind != DTP_SCHEDULE_1F1B && kind != DTP_SCHEDULE_ZBH1)
+		return dtp_errf_input(err, -EINVAL, "schedule: unknown kind %d; use gpipe, 1f1b or zb-h1",
+				      (int)kind);
+	b.ops = calloc((size_t)micro * 7, sizeof(*b.ops));
 	if (!b.ops)
-		return dtp_errf_runtime(err, -ENOMEM, "schedule: out of memory for %d ops", micro * 6);
+		return dtp_errf_runtime(err, -ENOMEM, "schedule: out of memory for %d ops", micro * 7);
 	b.first = stage == 0;
 	b.last = stage == stages - 1;
 
-	if (kind == DTP_SCHEDULE_GPIPE) {
+	if (kind == DTP_SCHEDULE_ZBH1) {
+		build_zbh1(&b, stage, stages, micro);
+	} else if (kind == DTP_SCHEDULE_GPIPE) {
 		for (int m = 0; m < micro; m++)
 			push_fwd(&b, m);
 		for (int m = 0; m < micro; m++)
@@ -115,11 +175,13 @@ int dtp_schedule_build(enum dtp_schedule_kind kind, int stage, int stages, int m
 	out->n_ops = b.n;
 	out->ops = b.ops;
 	out->max_stash = dtp_schedule_stash_needed(b.ops, b.n);
+	out->max_wstash = dtp_schedule_wstash_needed(b.ops, b.n);
 	return 0;
 }
 
-int dtp_schedule_stash_slots(enum dtp_schedule_kind kind, int stages, int micro, int *slots,
-			     struct dtp_err *err)
+/* slots[s] (w: wslots[s]) of every stage's built list */
+static int slots_of(enum dtp_schedule_kind kind, int stages, int micro, int w, int *slots,
+		    struct dtp_err *err)
 {
 	struct dtp_schedule sc;
 	int r;
@@ -128,11 +190,23 @@ int dtp_schedule_stash_slots(enum dtp_schedule_kind kind, int stages, int micro,
 		r = dtp_schedule_build(kind, s, stages, micro, &sc, err);
 		if (r)
 			return r;
-		slots[s] = sc.max_stash;
+		slots[s] = w ? sc.max_wstash : sc.max_stash;
 		dtp_schedule_free(&sc);
 	}
 	return stages < 1 ? dtp_errf_input(err, -EINVAL, "schedule: %d stages; use 1..%d", stages,
 					   DTP_MAX_STAGES) : 0;
+}
+
+int dtp_schedule_stash_slots(enum dtp_schedule_kind kind, int stages, int micro, int *slots,
+			     struct dtp_err *err)
+{
+	return slots_of(kind, stages, micro, 0, slots, err);
+}
+
+int dtp_schedule_wstash_slots(enum dtp_schedule_kind kind, int stages, int micro, int *wslots,
+			      struct dtp_err *err)
+{
+	return slots_of(kind, stages, micro, 1, wslots, err);
 }
 
 void dtp_schedule_free(struct dtp_schedule *s)

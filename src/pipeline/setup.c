@@ -23,7 +23,9 @@ void dtp_stage_opts_default(struct dtp_stage_opts *o)
 /* Sizes of the buffer arena for stage s, before anything is allocated. */
 struct arena_plan {
 	size_t in_b, out_b, save_b, tgt_b, ctrl_up_n, ctrl_down_n;
-	int n_slots;
+	size_t wsave_b;        /* split schedules: one W stash slot */
+	int n_slots, n_wslots;
+	size_t stash;          /* the stash slots' and W stash slots' share of total */
 	size_t total;
 };
 
@@ -32,19 +34,22 @@ static size_t up8(size_t x)
 	return dtp_align_up(x ? x : 8, DTP_CACHELINE);
 }
 
-static void plan_arena(const struct dtp_plan *p, int s, int n_slots, size_t in_b, size_t out_b,
-		       size_t save_b, size_t tgt_elems, int total_units, struct arena_plan *a)
+static void plan_arena(const struct dtp_plan *p, int s, int n_slots, int n_wslots, size_t in_b,
+		       size_t out_b, size_t save_b, size_t wsave_b, size_t tgt_elems,
+		       int total_units, struct arena_plan *a)
 {
 	int K = p->num_stages, first = s == 0, last = s == K - 1;
 	size_t per_slot, t = 0;
 
-	a->in_b = in_b, a->out_b = out_b, a->save_b = save_b;
+	a->in_b = in_b, a->out_b = out_b, a->save_b = save_b, a->wsave_b = wsave_b;
 	a->tgt_b = tgt_elems * sizeof(int32_t) * (size_t)p->micro_batch;
 	a->n_slots = n_slots;
+	a->n_wslots = n_wslots;
 	per_slot = up8(in_b) + (p->recompute ? 0 : up8(save_b));
+	a->stash = per_slot * (size_t)n_slots + up8(wsave_b) * (size_t)n_wslots;
 	if (last)
 		per_slot += up8(a->tgt_b) + (p->recompute ? 0 : up8(out_b));
-	t += per_slot * (size_t)n_slots;
+	t += per_slot * (size_t)n_slots + up8(wsave_b) * (size_t)n_wslots;
 	if (p->recompute)
 		t += up8(save_b) + up8(out_b);
 	if (!last)
@@ -65,7 +70,7 @@ int dtp_stage_mem_predict(const struct dtp_plan *p, int s, struct dtp_stage_mem 
 	struct arena_plan a;
 	size_t np = 0, in_e = 0, out_e = 0, save_e = 0, save_pad = 0, tgt_e;
 	int first = p->stages[s].first_unit, last = p->stages[s].last_unit, r;
-	int B = p->micro_batch, in_i32 = 0, slots[DTP_MAX_STAGES];
+	int B = p->micro_batch, in_i32 = 0, slots[DTP_MAX_STAGES], wslots[DTP_MAX_STAGES];
 
 	for (int u = first; u < last; u++) {
 		r = dtp_unit_describe(&p->model, u, &ui);
@@ -89,14 +94,19 @@ int dtp_stage_mem_predict(const struct dtp_plan *p, int s, struct dtp_stage_mem 
 	tgt_e = p->model.kind == DTP_MODEL_GPT ? (size_t)p->model.seq_len : 1;
 	(void)in_i32;
 	r = dtp_schedule_stash_slots(p->schedule, p->num_stages, p->micro_batches, slots, err);
+	if (r == 0)
+		r = dtp_schedule_wstash_slots(p->schedule, p->num_stages, p->micro_batches, wslots,
+					      err);
 	if (r)
 		return r;
-	plan_arena(p, s, slots[s], in_e * 4 * (size_t)B, out_e * 4 * (size_t)B,
-		   save_e * 4 * (size_t)B + save_pad, tgt_e, dtp_model_num_units(&p->model), &a);
+	plan_arena(p, s, slots[s], wslots[s], in_e * 4 * (size_t)B, out_e * 4 * (size_t)B,
+		   save_e * 4 * (size_t)B + save_pad,
+		   wslots[s] ? dtp_model_wsave_bytes(&p->model, first, last, B) : 0, tgt_e,
+		   dtp_model_num_units(&p->model), &a);
 	m.params = m.grads = np * sizeof(float);
 	m.optim = (p->optim.kind == DTP_OPTIM_ADAMW ? 2 : 1) * np *
 		  sizeof(float);
-	m.stash = (size_t)a.n_slots * (up8(a.in_b) + (p->recompute ? 0 : up8(a.save_b)));
+	m.stash = a.stash;
 	m.buffers = a.total - m.stash;
 	m.loader = (s == 0 || s == p->num_stages - 1) ?
 		   p->loader_budget_bytes * (p->test_path[0] ? 2 : 1) : 0;
@@ -234,6 +244,8 @@ static int carve_arena(struct dtp_stage *st, const struct arena_plan *ap, struct
 				sl->logits = dtp_arena_take(&st->arena, up8(a.out_b), DTP_CACHELINE);
 		}
 	}
+	for (int i = 0; i < st->n_wslots; i++)
+		st->wslots[i] = dtp_arena_take(&st->arena, up8(a.wsave_b), DTP_CACHELINE);
 	if (st->recompute) {
 		st->scratch_save = dtp_arena_take(&st->arena, up8(a.save_b), DTP_CACHELINE);
 		st->scratch_out = dtp_arena_take(&st->arena, up8(a.out_b), DTP_CACHELINE);
@@ -379,7 +391,8 @@ int dtp_stage_open(const struct dtp_plan *p, const struct dtp_stage_opts *o,
 	if (r)
 		goto out_optim;
 	st->n_slots = st->sched.max_stash;
-	if (st->n_slots > max_slots) {
+	st->n_wslots = st->sched.max_wstash;
+	if (st->n_slots > max_slots || st->n_wslots > max_slots) {
 		r = dtp_errf_input(err, -EINVAL,
 				   "stage %d: the %s schedule stashes %d micro-batches, at most %d supported: use 1f1b or fewer micro-batches",
 				   s, dtp_schedule_name(p->schedule), st->n_slots, max_slots);
@@ -392,8 +405,9 @@ int dtp_stage_open(const struct dtp_plan *p, const struct dtp_stage_opts *o,
 	st->in_bytes = dtp_stage_model_in_bytes(st->model, st->B);
 	st->out_bytes = dtp_stage_model_out_bytes(st->model, st->B);
 	st->save_bytes = dtp_stage_model_save_bytes(st->model, st->B);
-	plan_arena(p, s, st->n_slots, st->in_bytes, st->out_bytes, st->save_bytes, st->tgt_elems,
-		   st->total_units, &a);
+	st->wsave_bytes = st->n_wslots ? dtp_stage_model_wsave_bytes(st->model, st->B) : 0;
+	plan_arena(p, s, st->n_slots, st->n_wslots, st->in_bytes, st->out_bytes, st->save_bytes,
+		   st->wsave_bytes, st->tgt_elems, st->total_units, &a);
 	/* open_link sizes its messages by the control vectors */
 	st->ctrl_up_n = a.ctrl_up_n;
 	st->ctrl_down_n = a.ctrl_down_n;

@@ -68,15 +68,32 @@ struct walk {
 	const struct dtp_schedule *sch;
 	int K;
 	int capacity;    /* messages in flight per link and direction; 0 = unbounded */
-	const double *fwd, *bwd;
+	const double *fwd, *bin, *bw;   /* per stage: F, B, W */
 	double xfer;
 	double *t;       /* K clocks, or NULL */
 	double *busy;    /* K, or NULL */
 	int *pc;         /* K */
+	struct dtp_sim_op **ops;   /* K arrays of each list's n_ops, or NULL */
 };
 
-/* Try to run stage s's next op; 1 if it ran, 0 if it must wait, <0 error. */
+static int step_one_timed(struct walk *w, struct queues *q, int s, struct dtp_err *err);
+
+/* Try to run stage s's next op; 1 if it ran, 0 if it must wait, <0 error.
+ * With w->ops, the op's start (the stage's clock when it got to it) and end. */
 static int step_one(struct walk *w, struct queues *q, int s, struct dtp_err *err)
+{
+	int pc = w->pc[s];
+	double t0 = w->t ? w->t[s] : 0.0;
+	int r = step_one_timed(w, q, s, err);
+
+	if (r == 1 && w->ops && w->t) {
+		w->ops[s][pc].t0 = t0;
+		w->ops[s][pc].t1 = w->t[s];
+	}
+	return r;
+}
+
+static int step_one_timed(struct walk *w, struct queues *q, int s, struct dtp_err *err)
 {
 	const struct dtp_schedule *sc = &w->sch[s];
 	const struct dtp_op *op = &sc->ops[w->pc[s]];
@@ -86,8 +103,12 @@ static int step_one(struct walk *w, struct queues *q, int s, struct dtp_err *err
 	switch (op->kind) {
 	case DTP_OP_FWD:
 	case DTP_OP_BWD:
+	case DTP_OP_BWD_IN:
+	case DTP_OP_BWD_W:
 		if (w->t) {
-			double d = op->kind == DTP_OP_FWD ? w->fwd[s] : w->bwd[s];
+			double d = op->kind == DTP_OP_FWD ? w->fwd[s] :
+				   op->kind == DTP_OP_BWD_IN ? w->bin[s] :
+				   op->kind == DTP_OP_BWD_W ? w->bw[s] : w->bin[s] + w->bw[s];
 
 			w->t[s] += d;
 			w->busy[s] += d;
@@ -201,14 +222,22 @@ int dtp_schedule_check(const struct dtp_schedule *scheds, int K, int capacity,
 	return walk_all(&w, err);
 }
 
-int dtp_schedule_simulate(const struct dtp_schedule *scheds, int K, const double *fwd,
-			  const double *bwd, double xfer, struct dtp_sim_result *out,
-			  struct dtp_err *err)
+int dtp_schedule_simulate_split(const struct dtp_schedule *scheds, int K, const double *fwd,
+				const double *bwd_in, const double *bwd_w, double xfer,
+				struct dtp_sim_result *out, struct dtp_err *err)
+{
+	return dtp_schedule_simulate_ops(scheds, K, fwd, bwd_in, bwd_w, xfer, NULL, out, err);
+}
+
+int dtp_schedule_simulate_ops(const struct dtp_schedule *scheds, int K, const double *fwd,
+			      const double *bwd_in, const double *bwd_w, double xfer,
+			      struct dtp_sim_op **ops, struct dtp_sim_result *out,
+			      struct dtp_err *err)
 {
 	int pc[DTP_MAX_STAGES] = { 0 };
 	double t[DTP_MAX_STAGES] = { 0 }, busy[DTP_MAX_STAGES] = { 0 };
-	struct walk w = { .sch = scheds, .K = K, .fwd = fwd, .bwd = bwd, .xfer = xfer,
-			  .t = t, .busy = busy, .pc = pc };
+	struct walk w = { .sch = scheds, .K = K, .fwd = fwd, .bin = bwd_in, .bw = bwd_w, .xfer = xfer,
+			  .t = t, .busy = busy, .pc = pc, .ops = ops };
 	struct dtp_sim_result res;
 	double total = 0, least;
 	int r = check_set(scheds, K, err);
@@ -216,7 +245,7 @@ int dtp_schedule_simulate(const struct dtp_schedule *scheds, int K, const double
 	if (r)
 		return r;
 	for (int s = 0; s < K; s++) {
-		if (!(fwd[s] >= 0) || !(bwd[s] >= 0))
+		if (!(fwd[s] >= 0) || !(bwd_in[s] >= 0) || !(bwd_w[s] >= 0))
 			return dtp_errf_input(err, -EINVAL, "simulate: stage %d has a negative or NaN time", s);
 	}
 	if (!(xfer >= 0))
@@ -242,9 +271,36 @@ int dtp_schedule_simulate(const struct dtp_schedule *scheds, int K, const double
 	return 0;
 }
 
+int dtp_schedule_simulate(const struct dtp_schedule *scheds, int K, const double *fwd,
+			  const double *bwd, double xfer, struct dtp_sim_result *out,
+			  struct dtp_err *err)
+{
+	double half[DTP_MAX_STAGES];
+
+	if (K < 1 || K > DTP_MAX_STAGES)
+		return check_set(scheds, K, err);
+	for (int s = 0; s < K; s++)
+		half[s] = bwd[s] * 0.5;
+	return dtp_schedule_simulate_split(scheds, K, fwd, half, half, xfer, out, err);
+}
+
 int dtp_schedule_predict(enum dtp_schedule_kind kind, int stages, int micro, const double *fwd,
 			 const double *bwd, double xfer, struct dtp_sim_result *out,
 			 struct dtp_err *err)
+{
+	double half[DTP_MAX_STAGES];
+
+	if (stages < 1 || stages > DTP_MAX_STAGES)
+		return dtp_errf_input(err, -EINVAL, "simulate: %d stages; use 1..%d", stages,
+				      DTP_MAX_STAGES);
+	for (int s = 0; s < stages; s++)
+		half[s] = bwd[s] * 0.5;
+	return dtp_schedule_predict_split(kind, stages, micro, fwd, half, half, xfer, out, err);
+}
+
+int dtp_schedule_predict_split(enum dtp_schedule_kind kind, int stages, int micro,
+			       const double *fwd, const double *bwd_in, const double *bwd_w,
+			       double xfer, struct dtp_sim_result *out, struct dtp_err *err)
 {
 	struct dtp_schedule sc[DTP_MAX_STAGES];
 	int built = 0, r = 0;
@@ -257,7 +313,7 @@ int dtp_schedule_predict(enum dtp_schedule_kind kind, int stages, int micro, con
 	if (r)
 		built--;   /* the failed one holds nothing */
 	else
-		r = dtp_schedule_simulate(sc, stages, fwd, bwd, xfer, out, err);
+		r = dtp_schedule_simulate_split(sc, stages, fwd, bwd_in, bwd_w, xfer, out, err);
 	for (int s = 0; s < built; s++)
 		dtp_schedule_free(&sc[s]);
 	return r;

@@ -59,6 +59,9 @@ struct dtp_stage {
 
 	int n_slots;
 	struct dtp_slot slots[DTP_MAX_SLOTS];
+	int n_wslots;          /* split schedules: W stash slots (max_wstash) */
+	void *wslots[DTP_MAX_SLOTS];   /* wsave_bytes each, micro-batch m in m % n_wslots */
+	size_t wsave_bytes;
 	void *scratch_save;    /* recompute: the one save area */
 	void *scratch_out;     /* recompute: forward output (non-last) or logits (last) */
 	struct dtp_xbuf act_out[2];   /* non-last: outputs being sent */
@@ -146,7 +149,7 @@ int dtp_stage_check_data(const struct dtp_plan *p, const char *path,
 enum dtp_span_kind {
 	DTP_SPAN_FWD = 0, DTP_SPAN_BWD, DTP_SPAN_RECOMPUTE, DTP_SPAN_SEND, DTP_SPAN_RECV,
 	DTP_SPAN_WAIT, DTP_SPAN_OPTIM, DTP_SPAN_DATA, DTP_SPAN_SYNC, DTP_SPAN_EVAL,
-	DTP_SPAN_CKPT, DTP_SPAN_N
+	DTP_SPAN_CKPT, DTP_SPAN_BWD_IN, DTP_SPAN_BWD_W, DTP_SPAN_N
 };
 /* the event name of a span kind in the trace ("fwd", "bwd", ...) */
 const char *dtp_span_name(int kind);

@@ -13,11 +13,17 @@
 
 static const char *const span_names[DTP_SPAN_N] = {
 	"fwd", "bwd", "recompute", "send", "recv", "wait", "optim", "data", "sync", "eval", "checkpoint",
+	"bwd_b", "bwd_w",
 };
 
 const char *dtp_span_name(int kind)
 {
 	return kind >= 0 && kind < DTP_SPAN_N ? span_names[kind] : "?";
+}
+
+const char *dtp_trace_span_name(int kind)
+{
+	return dtp_span_name(kind);
 }
 
 int dtp_trace_open(const char *path, int stage, size_t max_spans, struct dtp_trace **out,

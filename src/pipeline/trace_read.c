@@ -42,7 +42,9 @@ int dtp_trace_read_compute(const char *path, int K, double *fwd_ms, double *bwd_
 			continue;
 		s = (int)json_integer_value(pid);
 		is_fwd = strcmp(name, fwd) == 0;
-		if (!is_fwd && strcmp(name, bwd) && strcmp(name, rec))
+		if (!is_fwd && strcmp(name, bwd) && strcmp(name, rec) &&
+		    strcmp(name, dtp_span_name(DTP_SPAN_BWD_IN)) &&
+		    strcmp(name, dtp_span_name(DTP_SPAN_BWD_W)))
 			continue;
 		if (s < 0 || s >= K) {
 			r = dtp_errf_input(err, -EINVAL, "%s: event %zu is for stage %d but the plan has %d "
@@ -65,6 +67,88 @@ int dtp_trace_read_compute(const char *path, int K, double *fwd_ms, double *bwd_
 		fwd_ms[s] = fsum[s] / nfwd[s] * 1e-3;
 		bwd_ms[s] = bsum[s] / nfwd[s] * 1e-3;
 	}
+out_decref:
+	json_decref(root);
+	return r;
+}
+
+/* the span kind named `name`, or -1 */
+static int span_kind(const char *name)
+{
+	for (int k = 0; k < DTP_SPAN_N; k++)
+		if (strcmp(name, dtp_span_name(k)) == 0)
+			return k;
+	return -1;
+}
+
+int dtp_trace_read_step(const char *path, int K, struct dtp_trace_event *evs, int max,
+			int *n_out, struct dtp_err *err)
+{
+	json_error_t je;
+	json_t *root = json_load_file(path, 0, &je), *events, *ev;
+	long last = -1;
+	double start = -1;
+	int n = 0, r = 0;
+	size_t i;
+
+	if (!root)
+		return dtp_errf_input(err, -EINVAL, "%s:%d: not a Chrome trace (JSON): %s", path, je.line,
+				      je.text);
+	events = json_is_array(root) ? root : json_object_get(root, "traceEvents");
+	if (!json_is_array(events) || K < 1 || K > DTP_MAX_STAGES) {
+		r = dtp_errf_input(err, -EINVAL, "%s: no trace events of 1..%d stages (write it with dtpipe --trace)",
+				   path, DTP_MAX_STAGES);
+		goto out_decref;
+	}
+	/* the last training step with a forward (evaluation steps are negative) */
+	for (int pass = 0; pass < 2; pass++) {
+		json_array_foreach(events, i, ev) {
+			const char *ph = json_string_value(json_object_get(ev, "ph"));
+			const char *name = json_string_value(json_object_get(ev, "name"));
+			json_t *args = json_object_get(ev, "args");
+			json_t *jstep = json_object_get(args, "step"), *pid = json_object_get(ev, "pid");
+			double ts = json_number_value(json_object_get(ev, "ts"));
+			double dur = json_number_value(json_object_get(ev, "dur"));
+			int kind, s;
+
+			if (!ph || strcmp(ph, "X") || !name || !json_is_integer(jstep) ||
+			    !json_is_integer(pid) || (kind = span_kind(name)) < 0)
+				continue;
+			s = (int)json_integer_value(pid);
+			if (pass == 0) {
+				if (kind == DTP_SPAN_FWD && json_integer_value(jstep) > last)
+					last = (long)json_integer_value(jstep);
+				continue;
+			}
+			if (json_integer_value(jstep) != last || s < 0 || s >= K)
+				continue;
+			if (kind == DTP_SPAN_OPTIM || kind == DTP_SPAN_SYNC)
+				continue;   /* the step's ops only */
+			if (n == max) {
+				r = dtp_errf_input(err, -E2BIG, "%s: step %ld has more than %d events", path,
+						   last, max);
+				goto out_decref;
+			}
+			evs[n].stage = s;
+			evs[n].kind = kind;
+			evs[n].micro = (int)json_integer_value(json_object_get(args, "micro"));
+			evs[n].t0 = ts * 1e-6;
+			evs[n].t1 = (ts + dur) * 1e-6;
+			if (start < 0 || evs[n].t0 < start)
+				start = evs[n].t0;
+			n++;
+		}
+		if (last < 0) {
+			r = dtp_errf_input(err, -EINVAL, "%s: no training step with a \"%s\" event", path,
+					   dtp_span_name(DTP_SPAN_FWD));
+			goto out_decref;
+		}
+	}
+	for (int k = 0; k < n; k++) {
+		evs[k].t0 -= start;
+		evs[k].t1 -= start;
+	}
+	*n_out = n;
 out_decref:
 	json_decref(root);
 	return r;

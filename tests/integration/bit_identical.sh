@@ -2,7 +2,8 @@
 # THE invariant: with one BLAS thread per stage, a K-stage run and the 1-stage
 # run of the same plan, seed and data give bit-identical losses and weights,
 # for the mlp and the gpt, K = 2, 3, 4, GPipe and 1F1B, with and without
-# recompute, over tcp and shm. Weights and losses (hex floats) are compared
+# recompute, and ZB-H1 (backward split into B and W ops; no recompute), over
+# tcp and shm. Weights and losses (hex floats) are compared
 # byte for byte.
 . "$DTP_SRCDIR/tests/integration/lib.sh"
 
@@ -22,10 +23,12 @@ check_model() {
 		3) units="0 1-2 3" ;;
 		4) units="0 1 2 3" ;;
 		esac
-		for sched in gpipe 1f1b; do
+		for sched in gpipe 1f1b zb-h1; do
 			tr=tcp
 			[ "$sched" = 1f1b ] && tr=shm
-			for rc in no yes; do
+			rcs="no yes"
+			[ "$sched" = zb-h1 ] && { rcs=no; [ "$K" = 3 ] && tr=shm; }
+			for rc in $rcs; do
 				tag="$name-K$K-$sched-rc$rc"
 				# shellcheck disable=SC2086
 				write_plan "$WORK/$tag.ini" "$spec" "$data" "$sched" "$rc" "$tr" "$optim" $units
@@ -57,6 +60,20 @@ for sched in gpipe 1f1b; do
 		{ echo "FAIL: M=2 K=4 $sched differs from 1 stage"; exit 1; }
 	echo "ok: mlp-K4-M2-$sched-rcyes bit-identical to 1 stage"
 done
+# zb-h1, M=2 K=4, and its refusal of recompute (bad input: status 2, named)
+write_plan "$WORK/m2-zb.ini" "mlp:12-24-24-24-4" "$WORK/rec" zb-h1 no shm 'lr = 0.1' 0 1 2 3
+"$DTPIPE" --plan "$WORK/m2-zb.ini" --threads 1 --quiet --dump "$WORK/m2-zb" >"$WORK/out" 2>&1 ||
+	{ cat "$WORK/out"; echo "FAIL: M=2 K=4 zb-h1"; exit 1; }
+concat_params "$WORK/m2-zb" 4
+cmp "$WORK/m2-ref/losses" "$WORK/m2-zb/losses" && cmp "$WORK/m2-ref/all.params" "$WORK/m2-zb/all.params" ||
+	{ echo "FAIL: M=2 K=4 zb-h1 differs from 1 stage"; exit 1; }
+echo "ok: mlp-K4-M2-zb-h1 bit-identical to 1 stage"
+write_plan "$WORK/zb-rc.ini" "mlp:12-24-24-24-4" "$WORK/rec" zb-h1 yes shm 'lr = 0.1' 0-1 2-3
+st=0
+"$DTPIPE" --plan "$WORK/zb-rc.ini" --threads 1 --quiet >"$WORK/out" 2>&1 || st=$?
+[ "$st" = 2 ] && grep -q "zb-h1 with recompute" "$WORK/out" ||
+	{ cat "$WORK/out"; echo "FAIL: zb-h1 with recompute: status $st, expected 2 and the reason"; exit 1; }
+echo "ok: zb-h1 with recompute refused"
 MICRO=3
 
 check_model mlp "mlp:12-24-24-24-4" "$WORK/rec" \

@@ -27,8 +27,11 @@ expect 0 "$B" plan --model gpt:L=4,C=64,H=4,T=32,V=256 --stages 3 --batch 4 --st
 	--micro-batches 6 -o "$T/p.ini"
 grep -q '^\[stage.2\]' "$T/p.ini" || fail "plan has no [stage.2]"
 grep -q '^micro_batches = 6' "$T/p.ini" || fail "plan lost micro_batches"
-grep -E -q '^predicted: gpipe step [0-9.]+ ms \(simulated\); bubble [0-9.]+%' "$T/out" ||
+grep -E -q '^  gpipe +[0-9.]+ +[0-9.]+% +[0-9.]+  <- the plan' "$T/out" ||
 	{ fail "plan summary: the simulated gpipe step"; cat "$T/out"; }
+for k in 1f1b zb-h1; do
+	grep -E -q "^  $k +[0-9.]+ +[0-9.]+% +[0-9.]+" "$T/out" || { fail "plan summary: $k"; cat "$T/out"; }
+done
 expect 0 "$B" report --plan "$T/p.ini" --static
 grep -q '^ *2 ' "$T/out" || { fail "report has no stage 2"; cat "$T/out"; }
 grep -q 'warning' "$T/out" && { fail "a written plan loads with warnings"; cat "$T/out"; }
@@ -99,11 +102,43 @@ expect 0 "$B" report --plan "$T/mlp.ini" --trace "$T/trace.json" --static
 grep -E -q '^ +0 0-1 .* 3\.000 +66\.7%' "$T/out" || { fail "measured stage 0"; cat "$T/out"; }
 grep -E -q '^ +1 2-2 .* 1\.500 +33\.3%' "$T/out" || { fail "measured stage 1"; cat "$T/out"; }
 # the schedule simulator on the measured stages (closed form (M+K-1) x slowest: 9 ms)
-grep -q 'no transfers: gpipe step 7.500 ms (simulated)' "$T/out" || { fail "measured gpipe step"; cat "$T/out"; }
+grep -E -q '^  gpipe +7\.500 .*<- the plan' "$T/out" || { fail "measured gpipe step"; cat "$T/out"; }
 # the plan's schedule, not always GPipe: 1F1B overlaps stage 1's backward with stage 0's forward
 sed 's/^micro_batches = 2$/micro_batches = 2\nschedule = 1f1b/' "$T/mlp.ini" >"$T/mlp1f1b.ini"
 expect 0 "$B" report --plan "$T/mlp1f1b.ini" --trace "$T/trace.json" --static
-grep -q 'no transfers: 1f1b step 6.500 ms (simulated)' "$T/out" || { fail "measured 1f1b step"; cat "$T/out"; }
+grep -E -q '^  1f1b +6\.500 .*<- the plan' "$T/out" || { fail "measured 1f1b step"; cat "$T/out"; }
+# schedule = auto: the simulator's pick, named with why, and marked as the plan's
+sed 's/^micro_batches = 2$/micro_batches = 2\nschedule = auto/' "$T/mlp.ini" >"$T/mlpauto.ini"
+expect 0 "$B" report --plan "$T/mlpauto.ini" --static
+grep -E -q '^schedule auto: (1f1b|zb-h1|gpipe), the shortest predicted step \(1f1b ' "$T/out" ||
+	{ fail "auto: the pick and why"; cat "$T/out"; }
+grep -q '<- the plan' "$T/out" || { fail "auto: the pick marked"; cat "$T/out"; }
+
+# --svg: the plan schedule's step, a box per F, B and W of each micro-batch on
+# each stage; with a trace, its last training step's events under it
+sed 's/^micro_batches = 2$/micro_batches = 3\nschedule = zb-h1/' "$T/mlp.ini" >"$T/mlpzb.ini"
+expect 0 "$B" report --plan "$T/mlpzb.ini" --static --svg "$T/t.svg"
+head -c 5 "$T/t.svg" | grep -q '<svg' || { fail "svg header"; head -3 "$T/t.svg"; }
+for k in fwd bwd_b bwd_w; do
+	[ "$(grep -c "<title>$k [0-2]:" "$T/t.svg")" = 6 ] || { fail "svg: 6 $k boxes"; grep -c "<title>$k" "$T/t.svg"; }
+done
+grep -q 'measured' "$T/t.svg" && fail "svg without a trace has measured rows"
+cat >"$T/step.json" <<'JSON'
+{"traceEvents": [
+ {"name": "fwd", "ph": "X", "pid": 0, "tid": 0, "ts": 100, "dur": 1000, "args": {"step": 0, "micro": 0}},
+ {"name": "fwd", "ph": "X", "pid": 0, "tid": 0, "ts": 9000, "dur": 1000, "args": {"step": 1, "micro": 0}},
+ {"name": "recv", "ph": "X", "pid": 1, "tid": 0, "ts": 9000, "dur": 1000, "args": {"step": 1, "micro": 0}},
+ {"name": "fwd", "ph": "X", "pid": 1, "tid": 0, "ts": 10000, "dur": 500, "args": {"step": 1, "micro": 0}},
+ {"name": "bwd_b", "ph": "X", "pid": 1, "tid": 0, "ts": 10500, "dur": 400, "args": {"step": 1, "micro": 0}},
+ {"name": "bwd_w", "ph": "X", "pid": 1, "tid": 0, "ts": 10900, "dur": 400, "args": {"step": 1, "micro": 0}},
+ {"name": "fwd", "ph": "X", "pid": 0, "tid": 0, "ts": 90000, "dur": 1000, "args": {"step": -15, "micro": 0}}
+]}
+JSON
+expect 0 "$B" report --plan "$T/mlpzb.ini" --static --trace "$T/step.json" --svg "$T/m.svg"
+grep -q 'stage 1 measured' "$T/m.svg" || { fail "svg: measured rows"; cat "$T/m.svg"; }
+# step 1 only, from its first event: stage 1's B from 1.5 to 1.9 ms
+grep -q '<title>bwd_b 0: 1.500-1.900 ms' "$T/m.svg" || { fail "svg: the measured B"; grep bwd_b "$T/m.svg"; }
+[ "$(grep -c '<title>fwd 0: 0.000-1.000 ms' "$T/m.svg")" = 1 ] || fail "svg: step 0 or an evaluation drawn"
 
 # measured compute as a ratio to the prediction, and the peak RSS of a
 # metrics file beside each stage's predicted arenas

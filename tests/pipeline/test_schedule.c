@@ -232,9 +232,88 @@ static void test_simulate_uneven_with_transfer(void **state)
 	free_all(sch, 2);
 }
 
+/* ZB-H1 for every K <= 8 and M <= 32: per stage, each micro-batch has one
+ * F, one B (BWD_IN) and one W (BWD_W), no whole BWD; F, B and W each in
+ * micro-batch order, F m before B m before W m, B m's send right after it;
+ * at most min(K, M) micro-batches between F and W (1F1B's stage 0) and the
+ * slot counts from the list; the K lists run to the end with unbounded
+ * buffering and one or two credits; and with F = B = W = 1 and M >= K the
+ * step is 3M + K - 1: a third of 1F1B's bubble of 3(K - 1). */
+static void test_zbh1_all(void **state)
+{
+	(void)state;
+	for (int K = 1; K <= 8; K++) {
+		for (int M = 1; M <= 32; M++) {
+			struct dtp_schedule sch[8], one[8];
+			struct dtp_sim_result r, r1;
+			struct dtp_err err = { 0 };
+			double f[8], b[8], w[8];
+			int slots[8], wslots[8];
+
+			build_all(DTP_SCHEDULE_ZBH1, K, M, sch);
+			assert_int_equal(dtp_schedule_stash_slots(DTP_SCHEDULE_ZBH1, K, M, slots, &err), 0);
+			assert_int_equal(dtp_schedule_wstash_slots(DTP_SCHEDULE_ZBH1, K, M, wslots, &err), 0);
+			for (int s = 0; s < K; s++) {
+				int nf = 0, nb = 0, nw = 0, cnt[DTP_OP_KIND_MAX + 1] = { 0 };
+
+				for (int i = 0; i < sch[s].n_ops; i++) {
+					const struct dtp_op *op = &sch[s].ops[i];
+
+					assert_true(op->kind >= 1 && op->kind <= DTP_OP_KIND_MAX);
+					assert_int_not_equal(op->kind, DTP_OP_BWD);
+					cnt[op->kind]++;
+					if (op->kind == DTP_OP_FWD)
+						assert_int_equal(op->micro, nf++);
+					if (op->kind == DTP_OP_BWD_IN) {
+						assert_int_equal(op->micro, nb++);
+						assert_true(op->micro < nf);
+						if (s > 0) {
+							assert_int_equal(sch[s].ops[i + 1].kind, DTP_OP_SEND_GRAD);
+							assert_int_equal(sch[s].ops[i + 1].micro, op->micro);
+						}
+					}
+					if (op->kind == DTP_OP_BWD_W) {
+						assert_int_equal(op->micro, nw++);
+						assert_true(op->micro < nb);
+					}
+				}
+				assert_int_equal(nf, M);
+				assert_int_equal(nb, M);
+				assert_int_equal(nw, M);
+				assert_int_equal(cnt[DTP_OP_RECV_ACT], s > 0 ? M : 0);
+				assert_int_equal(cnt[DTP_OP_SEND_ACT], s < K - 1 ? M : 0);
+				assert_int_equal(cnt[DTP_OP_RECV_GRAD], s < K - 1 ? M : 0);
+				assert_int_equal(cnt[DTP_OP_SEND_GRAD], s > 0 ? M : 0);
+				assert_true(sch[s].max_stash <= (K < M ? K : M));
+				assert_int_equal(slots[s], sch[s].max_stash);
+				assert_int_equal(wslots[s], sch[s].max_wstash);
+				assert_true(sch[s].max_wstash >= 1 && sch[s].max_wstash <= sch[s].max_stash);
+				f[s] = b[s] = w[s] = 1.0;
+			}
+			for (int cap = 0; cap <= 2; cap++) {
+				int rc = dtp_schedule_check(sch, K, cap, &err);
+
+				if (rc)
+					print_error("zb-h1 K=%d M=%d cap=%d: %s\n", K, M, cap, err.msg);
+				assert_int_equal(rc, 0);
+			}
+			assert_int_equal(dtp_schedule_simulate_split(sch, K, f, b, w, 0.0, &r, &err), 0);
+			build_all(DTP_SCHEDULE_1F1B, K, M, one);
+			assert_int_equal(dtp_schedule_simulate_split(one, K, f, b, w, 0.0, &r1, &err), 0);
+			assert_true(r.step_time <= r1.step_time + 1e-9);
+			if (M >= K)
+				assert_true(fabs(r.step_time - (3.0 * M + K - 1)) < 1e-9);
+			assert_true(fabs(r1.step_time - 3.0 * (M + K - 1)) < 1e-9);
+			free_all(one, K);
+			free_all(sch, K);
+		}
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_zbh1_all),
 		cmocka_unit_test(test_each_micro_once_in_order),
 		cmocka_unit_test(test_no_deadlock),
 		cmocka_unit_test(test_check_catches_broken_lists),

@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <jansson.h>
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -81,6 +82,33 @@ static void test_stash_follows_schedule(void **state)
 		assert_int_equal(g.total, g.params + g.grads + g.optim + g.stash + g.buffers +
 					  g.loader + g.model_scratch);
 	}
+	/* zb-h1: the schedule's slots, plus its W stash slots of the model's
+	 * W stash size (what the stage carves), nothing else */
+	for (int s = 0; s < 4; s++) {
+		struct dtp_stage_mem z;
+		struct dtp_stage_model *m;
+		int slots[4], wslots[4];
+		size_t wb;
+
+		make_plan(p, spec, 4, 8, DTP_SCHEDULE_GPIPE, 0);
+		assert_int_equal(dtp_stage_mem_predict(p, s, &g, &err), 0);
+		make_plan(p, spec, 4, 8, DTP_SCHEDULE_ZBH1, 0);
+		assert_int_equal(dtp_stage_mem_predict(p, s, &z, &err), 0);
+		assert_int_equal(dtp_schedule_stash_slots(DTP_SCHEDULE_ZBH1, 4, 8, slots, &err), 0);
+		assert_int_equal(dtp_schedule_wstash_slots(DTP_SCHEDULE_ZBH1, 4, 8, wslots, &err), 0);
+		assert_int_equal(slots[s], 4);   /* every stage holds K, as 1F1B's first */
+		assert_int_equal(wslots[s], s + 1);
+		assert_int_equal(dtp_stage_model_create(&p->model, p->stages[s].first_unit,
+							p->stages[s].last_unit, p->micro_batch, 1, &m,
+							&err), 0);
+		wb = dtp_align_up(dtp_stage_model_wsave_bytes(m, p->micro_batch), 64);
+		assert_true(wb > 0);
+		assert_int_equal(dtp_model_wsave_bytes(&p->model, p->stages[s].first_unit,
+						       p->stages[s].last_unit, p->micro_batch),
+				 dtp_stage_model_wsave_bytes(m, p->micro_batch));
+		dtp_stage_model_destroy(m);
+		assert_int_equal(z.stash, (size_t)slots[s] * (g.stash / 8) + (size_t)wslots[s] * wb);
+	}
 	/* the stages' parameters add up to the model's */
 	{
 		size_t sum = 0;
@@ -92,6 +120,49 @@ static void test_stash_follows_schedule(void **state)
 		}
 		assert_int_equal(sum, dtp_model_num_params(&p->model) * sizeof(float));
 	}
+	free(p);
+}
+
+/* schedule = auto: the shortest predicted step within mem_cap, and why */
+static void test_choose(void **state)
+{
+	const char *spec = "gpt:layers=2,dim=32,heads=2,seq=16,vocab=64";
+	struct dtp_plan *p = malloc(sizeof(*p));
+	struct dtp_schedule_choice c;
+	struct dtp_err err = { 0 };
+	double f[4] = { 1, 1, 1, 1 }, b[4] = { 1, 1, 1, 1 }, w[4] = { 1, 1, 1, 1 };
+	char why[600];
+
+	(void)state;
+	make_plan(p, spec, 4, 8, DTP_SCHEDULE_AUTO, 0);
+	assert_int_equal(dtp_schedule_choose(p, f, b, w, 0.0, &c, &err), 0);
+	assert_int_equal(c.kind, DTP_SCHEDULE_ZBH1);   /* 3M + K - 1 against 3(M + K - 1) */
+	assert_non_null(strstr(c.why, "zb-h1, the shortest"));
+	assert_non_null(strstr(c.why, "(1f1b "));
+	assert_true(fabs(c.options[0].sim.step_time - 33.0) < 1e-9);
+	assert_true(fabs(c.options[1].sim.step_time - 27.0) < 1e-9);
+	assert_true(fabs(c.options[2].sim.step_time - 33.0) < 1e-9);
+	assert_true(c.options[1].mem > c.options[0].mem);
+	/* a cap between 1f1b's and zb-h1's largest stage: 1f1b, zb-h1 named over it */
+	p->mem_cap_bytes = (c.options[0].mem + c.options[1].mem) / 2;
+	assert_int_equal(dtp_schedule_choose(p, f, b, w, 0.0, &c, &err), 0);
+	assert_int_equal(c.kind, DTP_SCHEDULE_1F1B);
+	assert_non_null(strstr(c.why, "zb-h1 over mem_cap"));
+	/* no room for any: bad input that says so */
+	p->mem_cap_bytes = 1 << 20;
+	assert_int_equal(dtp_schedule_choose(p, f, b, w, 0.0, &c, &err), -ENOSPC);
+	assert_non_null(strstr(err.msg, "no schedule fits mem_cap"));
+	/* recompute: zb-h1 is not a candidate */
+	make_plan(p, spec, 4, 8, DTP_SCHEDULE_AUTO, 1);
+	assert_int_equal(dtp_schedule_choose(p, f, b, w, 0.0, &c, &err), 0);
+	assert_int_equal(c.kind, DTP_SCHEDULE_1F1B);
+	assert_non_null(strstr(c.why, "zb-h1 recompute"));
+	/* the plan's auto is replaced by the pick on the FLOP times, with why */
+	make_plan(p, spec, 4, 8, DTP_SCHEDULE_AUTO, 0);
+	assert_int_equal(dtp_plan_resolve_schedule(p, why, sizeof(why), &err), 0);
+	assert_int_not_equal(p->schedule, DTP_SCHEDULE_AUTO);
+	assert_non_null(strstr(why, "schedule auto: "));
+	assert_non_null(strstr(why, dtp_schedule_name(p->schedule)));
 	free(p);
 }
 
@@ -175,6 +246,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_stash_follows_schedule),
+		cmocka_unit_test(test_choose),
 		cmocka_unit_test(test_mlp_prediction),
 		cmocka_unit_test(test_trace_merge),
 	};
