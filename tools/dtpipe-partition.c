@@ -117,7 +117,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		{ "plan", required_argument, NULL, 'p' },
 		{ "trace", required_argument, NULL, 't' },
 		{ "metrics", required_argument, NULL, 'R' },
-		{ "svg", required_argument, NULL, 'G' },
+		{ "svg", required_argument, NULL, 'V' },
 		{ "output", required_argument, NULL, 'o' },
 		{ "topology", required_argument, NULL, 'T' },
 		{ "split", required_argument, NULL, 'x' },
@@ -140,7 +140,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		case 'p': o->plan = optarg; break;
 		case 't': o->trace = optarg; break;
 		case 'R': o->metrics = optarg; break;
-		case 'G': o->svg = optarg; break;
+		case 'V': o->svg = optarg; break;
 		case 'o': o->output = optarg; break;
 		case 'r': o->recompute = 1; break;
 		case 's': o->is_static = 1; break;
