@@ -155,6 +155,14 @@ int dtp_stage_forward(struct dtp_stage_model *m, const void *in, void *out, void
  * `in` and `save` must be what the matching forward saw/wrote. */
 int dtp_stage_backward(struct dtp_stage_model *m, const void *in, const void *save,
 		       const float *dout, float *din, int B);
+/* The same, calling done(arg, unit, grads, n) as soon as each unit (global
+ * index, last to first) has added its gradient: grads[0..n) are that unit's,
+ * and backward touches them no more in this call (data-parallel replicas start
+ * summing them over the replicas there, while the units below run). */
+typedef void dtp_unit_done_fn(void *arg, int unit, float *grads, size_t n);
+int dtp_stage_backward_each(struct dtp_stage_model *m, const void *in, const void *save,
+			    const float *dout, float *din, int B, dtp_unit_done_fn *done,
+			    void *arg);
 void dtp_stage_zero_grads(struct dtp_stage_model *m);
 
 /* Sum of squared gradients per unit of this stage, in unit order

@@ -424,6 +424,13 @@ int dtp_stage_forward(struct dtp_stage_model *m, const void *in, void *out, void
 int dtp_stage_backward(struct dtp_stage_model *m, const void *in, const void *save,
 		       const float *dout, float *din, int B)
 {
+	return dtp_stage_backward_each(m, in, save, dout, din, B, NULL, NULL);
+}
+
+int dtp_stage_backward_each(struct dtp_stage_model *m, const void *in, const void *save,
+			    const float *dout, float *din, int B, dtp_unit_done_fn *done,
+			    void *arg)
+{
 	int T = seq(m), C = m->spec.dim, V = m->spec.vocab, H = m->spec.heads;
 	const float *g = dout;
 
@@ -473,6 +480,8 @@ int dtp_stage_backward(struct dtp_stage_model *m, const void *in, const void *sa
 			break;
 		}
 		g = dx;
+		if (done)
+			done(arg, u->global, gp, u->np);
 	}
 	return 0;
 }

@@ -64,6 +64,7 @@ const struct dtp_plan_key dtp_plan_keys[] = {
 	PK("transport", "connect_timeout_ms", DTP_PK_INT, connect_timeout_ms, 1, 1 << 30),
 	PK("transport", "ib_port", DTP_PK_INT, ib_port, -1, 255),
 	PK("transport", "verbs_blocking", DTP_PK_BOOL, verbs_blocking, 0, 1),
+	PK("parallel", "replicas", DTP_PK_INT, replicas, 1, DTP_MAX_REPLICAS),
 };
 _Static_assert(sizeof(dtp_plan_keys) / sizeof(dtp_plan_keys[0]) == DTP_PLAN_N_KEYS,
 	       "DTP_PLAN_N_KEYS matches the key table");
@@ -121,7 +122,8 @@ static int stage_index(const char *section)
 
 static void see_section(struct dtp_plan_ctx *c, const char *sec)
 {
-	static const char *const known[] = { "model", "train", "data", "checkpoint", "transport" };
+	static const char *const known[] = { "model", "train", "data", "checkpoint", "transport",
+					       "parallel" };
 	int ok = 0, s;
 
 	for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
@@ -133,7 +135,7 @@ static void see_section(struct dtp_plan_ctx *c, const char *sec)
 			     "numbered from 0 without leading zeros", sec, DTP_MAX_STAGES - 1);
 		else
 			dtp_plan_fail(c, "unknown section [%s]; valid sections: [model], [train], [data], "
-			     "[checkpoint], [transport], [stage.N] (N = 0, 1, ...)", sec);
+			     "[checkpoint], [transport], [parallel], [stage.N] (N = 0, 1, ...)", sec);
 		return;
 	}
 	for (int i = 0; i < c->n_sec; i++)

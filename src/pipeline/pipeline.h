@@ -100,6 +100,7 @@ int dtp_schedule_predict(enum dtp_schedule_kind kind, int stages, int micro, con
 /* ----------------------------------------------------------- running a stage */
 
 struct dtp_trace;
+struct dtp_dp;
 
 struct dtp_stage_opts {
 	int stage;                     /* this process's stage */
@@ -120,6 +121,8 @@ struct dtp_stage_opts {
 	int wait_timeout_ms;           /* a receive that waits longer fails; 0: 120 s */
 	int nonfinite;                 /* 0: the plan's; 1: stop; 2: skip (--nonfinite) */
 	int precision;                 /* enum dtp_precision; -1: the plan's */
+	struct dtp_dp *dp;             /* [parallel] replicas > 1: this rank's place in the
+					* MPI job (rdma/dp.h; the stage is its stage); NULL: R = 1 */
 };
 void dtp_stage_opts_default(struct dtp_stage_opts *o);
 
