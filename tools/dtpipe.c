@@ -487,7 +487,14 @@ static int run_replicated(struct dtp_launch_args *a, const struct dtp_plan *plan
 			plan->path, plan->replicas);
 		return DTP_EXIT_BADINPUT;
 	}
-	if (!dtp_dp_built() || (src == DTP_RANK_NONE && !dtp_dp_launched())) {
+	if (!dtp_dp_built()) {
+		struct dtp_dp *none;
+
+		r = dtp_dp_open(plan->replicas, plan->num_stages, &none, &err);
+		fprintf(stderr, "dtpipe: %s: %s\n", plan->path, err.msg);
+		return dtp_err_exit(&err, r);
+	}
+	if (src == DTP_RANK_NONE && !dtp_dp_launched()) {
 		if (dtp_plan_warnings(plan)[0])
 			fputs(dtp_plan_warnings(plan), stderr);
 		r = dtp_launch_mpirun(a, plan, argc, argv, &err);
