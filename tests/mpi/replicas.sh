@@ -65,6 +65,23 @@ check_model() {
 SPEC="mlp:12-24-24-24-4" DATA="$WORK/rec"
 OPTIM='optimizer = sgd\nlr = 0.1\nmomentum = 0.9\nclip_norm = 0.5\nweight_decay = 0.01'
 check_model mlp
+
+# checkpoints hold one copy of each unit (replica 0's) and the global data
+# position: 10 steps with R=2 K=2, resumed to 20 with R=1 K=1 (the same
+# global batch), give the weights of the R=1 run
+plan 2 3 0-1 2-3
+timeout 300 "$DTPIPE" --plan "$WORK/plan.ini" --threads 1 --steps 10 --quiet \
+	--checkpoint-dir "$WORK/ck" >"$WORK/out" 2>&1 || { cat "$WORK/out"; echo "FAIL: R=2 with checkpoints"; exit 1; }
+test "$(ls "$WORK/ck/step-00000010" | grep -c '^stage-.*safetensors$')" -eq 2 ||
+	{ ls -R "$WORK/ck"; echo "FAIL: not one copy per stage"; exit 1; }
+plan 1 6 0-3
+rm -rf "$WORK/mlp-resumed"
+timeout 300 "$DTPIPE" --plan "$WORK/plan.ini" --threads 1 --steps 20 --quiet --resume "$WORK/ck" \
+	--dump "$WORK/mlp-resumed" >"$WORK/out" 2>&1 || { cat "$WORK/out"; echo "FAIL: resume under R=1"; exit 1; }
+concat_params "$WORK/mlp-resumed" 1
+close "$WORK/mlp-r1/all.params" "$WORK/mlp-resumed/all.params" \
+	"mlp: resumed under R=1 from an R=2 checkpoint, the weights are not the R=1 run's"
+echo "ok: mlp R=2 checkpoint resumed with R=1 matches the R=1 run"
 # AdamW's eps of 1e-6 (not 1e-8): Adam divides every gradient component by
 # its own running magnitude, so for components near zero the summation
 # order's rounding (R=2 adds 3 + 3 micro-batches, R=1 six in a row) becomes a
