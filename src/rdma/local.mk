@@ -8,9 +8,10 @@ src_rdma_libdtp_rdma_a_SOURCES = \
 	src/rdma/bootstrap.h src/rdma/bootstrap.c \
 	src/rdma/dp.h src/rdma/dp_common.c
 # data-parallel replicas: on MPI when configure found it, else the refusal
+# (MPI_CFLAGS is empty without MPI)
+src_rdma_libdtp_rdma_a_CPPFLAGS = $(AM_CPPFLAGS) $(MPI_CFLAGS)
 if DTP_HAVE_MPI
 src_rdma_libdtp_rdma_a_SOURCES += src/rdma/dp_mpi.c
-src_rdma_libdtp_rdma_a_CPPFLAGS = $(AM_CPPFLAGS) $(MPI_CFLAGS)
 else
 src_rdma_libdtp_rdma_a_SOURCES += src/rdma/dp_none.c
 endif
