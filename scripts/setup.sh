@@ -33,11 +33,12 @@ while [ $# -gt 0 ]; do
 	shift
 done
 
-# what the build needs (libdnnl-dev: oneDNN, for the bf16 path)
+# what the build needs (libdnnl-dev: oneDNN, for the bf16 path; Open MPI:
+# data-parallel replicas, its headers to build and mpirun to run them)
 build_pkgs=(gcc make autoconf automake pkg-config
 	    libopenblas-dev liburing-dev libhwloc-dev libinih-dev libjansson-dev zlib1g-dev
 	    libibverbs-dev librdmacm-dev rdma-core ibverbs-providers libdnnl-dev
-	    dataset-fashion-mnist)
+	    libopenmpi-dev openmpi-bin dataset-fashion-mnist)
 # what the test suite needs: CMocka; the Soft-RoCE VM for real verbs; a
 # private Slurm (tests/slurm) to run dtpipe under srun; clang and libFuzzer for
 # the fuzz targets; valgrind (tests/integration/valgrind.sh); hwloc with its
@@ -49,7 +50,7 @@ test_pkgs=(libcmocka-dev qemu-system-x86 busybox-static ibverbs-utils rdmacm-uti
 	   slurm-wlm munge procps python3 python3-numpy python3-torch
 	   clang-14 libfuzzer-14-dev valgrind hwloc libhwloc-plugins)
 # the pkg-config modules configure looks for (configure.ac)
-pc_modules=(openblas liburing hwloc inih jansson zlib libibverbs librdmacm cmocka)
+pc_modules=(openblas liburing hwloc inih jansson zlib libibverbs librdmacm cmocka ompi-c)
 
 pkgs=("${build_pkgs[@]}")
 [ "$want_test" = 1 ] && pkgs+=("${test_pkgs[@]}")

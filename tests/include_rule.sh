@@ -15,7 +15,7 @@ public() {
 	base)      echo '*' ;;
 	model)     echo 'model.h tensors.h' ;;
 	io)        echo 'io.h safetensors.h' ;;
-	rdma)      echo 'transport.h bootstrap.h heartbeat.h' ;;
+	rdma)      echo 'transport.h bootstrap.h heartbeat.h dp.h' ;;
 	partition) echo 'plan.h partition.h place.h profile.h topo.h nic_place.h baseline.h cluster.h' ;;
 	pipeline)  echo 'pipeline.h' ;;
 	*)         echo '' ;;

@@ -8,6 +8,7 @@ include tests/pipeline/local.mk
 include tests/integration/local.mk
 include tests/rxe/local.mk
 include tests/slurm/local.mk
+include tests/mpi/local.mk
 # the include rule: no file includes another module's internal header
 INTEGRATION_TESTS += tests/include_rule.sh
 dist_check_SCRIPTS += tests/include_rule.sh

@@ -27,4 +27,11 @@ struct dtp_launch_args {
 int dtp_launch_all(const struct dtp_launch_args *a, const struct dtp_plan *plan, int argc,
 		   char **argv);
 
+/* [parallel] replicas > 1 on one machine (launch-mpi.c): exec mpirun with
+ * the R x K ranks of the plan running this program with the same arguments.
+ * Returns only on failure (-errno, err says why: no MPI in this build, a plan
+ * from a pipe, mpirun missing). */
+int dtp_launch_mpirun(const struct dtp_launch_args *a, const struct dtp_plan *plan, int argc,
+		      char **argv, struct dtp_err *err);
+
 #endif

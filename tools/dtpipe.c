@@ -22,6 +22,7 @@
 #include "partition/plan.h"
 #include "pipeline/pipeline.h"
 #include "rdma/bootstrap.h"
+#include "rdma/dp.h"
 #include "rdma/transport.h"
 #include "check-env.h"
 #include "dtpipe-launch.h"
@@ -409,6 +410,29 @@ static int load_plan(const struct dtp_launch_args *a, struct dtp_plan *plan, str
 				     plan, err);
 }
 
+/* With replicas, a rank whose stage names no cores takes its share of the
+ * node among all the job's ranks there (local_rank of local_size). */
+static int place_replica(struct dtp_topo *topo, const struct dtp_plan *plan, int stage,
+			 struct dtp_dp *dp, char *cores, char *nic, int *shared,
+			 struct dtp_err *err)
+{
+	char (*lists)[DTP_CPULIST_MAX];
+	int lr, ls, r;
+
+	r = dtp_place_stage(topo, plan, stage, cores, nic, shared, err);
+	if (r || plan->stages[stage].cores[0])
+		return r;
+	dtp_dp_node(dp, &lr, &ls);
+	lists = calloc((size_t)ls, sizeof(*lists));
+	if (!lists)
+		return dtp_errf_runtime(err, -ENOMEM, "out of memory");
+	r = dtp_place_split(topo, ls, lists, shared, err);
+	if (r == 0)
+		snprintf(cores, DTP_CPULIST_MAX, "%s", lists[lr]);
+	free(lists);
+	return r;
+}
+
 /* Pin this stage to its cores and size OpenBLAS's pool to them. */
 static int place_self(const struct dtp_launch_args *a, const struct dtp_plan *plan, int stage,
 		      struct dtp_err *err)
@@ -422,7 +446,10 @@ static int place_self(const struct dtp_launch_args *a, const struct dtp_plan *pl
 		r = dtp_topo_load(NULL, &topo, err);
 		if (r)
 			return r;
-		r = dtp_place_stage(topo, plan, stage, cores, nic, &shared, err);
+		if (a->o.dp)
+			r = place_replica(topo, plan, stage, a->o.dp, cores, nic, &shared, err);
+		else
+			r = dtp_place_stage(topo, plan, stage, cores, nic, &shared, err);
 		if (r == 0)
 			r = dtp_place_bind(topo, cores, &bi, err);
 		dtp_topo_destroy(topo);
@@ -467,6 +494,87 @@ static int run_stage(struct dtp_launch_args *a, const struct dtp_plan *plan, int
 		return dtp_err_exit(&err, r);
 	}
 	return 0;
+}
+
+/* One rank of an R x K job started by mpirun or srun --mpi=pmix: stage
+ * rank % K of replica rank / K. A rank that fails ends the whole job
+ * (MPI_Abort with its status), so no rank waits on it in a collective. */
+static int run_rank(struct dtp_launch_args *a, const struct dtp_plan *plan)
+{
+	struct dtp_err err = { 0 };
+	struct dtp_dp *dp;
+	const char *key;
+	uint64_t k = a->o.job_key;
+	int r, status;
+
+	r = dtp_dp_open(plan->replicas, plan->num_stages, &dp, &err);
+	if (r) {
+		fprintf(stderr, "dtpipe: %s\n", err.msg);
+		return dtp_err_exit(&err, r);
+	}
+	/* world rank 0's job key for all (the handshake refuses other jobs) */
+	if (!k && (key = getenv("DTP_JOB_KEY")))
+		k = strtoull(key, NULL, 0);
+	if (!k && (key = getenv("SLURM_JOB_ID")))
+		k = strtoull(key, NULL, 10);
+	if (!k && dtp_dp_world_rank(dp) == 0)
+		k = ((uint64_t)getpid() << 32) ^ dtp_now_ns();
+	r = dtp_dp_bcast_u64(dp, &k, &err);
+	if (r) {
+		fprintf(stderr, "dtpipe: %s\n", err.msg);
+		dtp_dp_abort(dp, dtp_err_exit(&err, r));
+	}
+	a->o.job_key = k;
+	a->o.dp = dp;
+	if (dtp_dp_replica(dp) > 0) {
+		/* replica 0 reports, writes the metrics, trace and dumps */
+		a->o.quiet = 1;
+		a->o.progress = 0;
+		a->o.metrics_path = a->o.trace_path = a->o.dump_dir = NULL;
+	}
+	status = run_stage(a, plan, dtp_dp_stage(dp));
+	fflush(stdout);
+	fflush(stderr);
+	if (status)
+		dtp_dp_abort(dp, status);
+	dtp_dp_close(dp);
+	return status;
+}
+
+/* [parallel] replicas > 1: under an MPI launcher each process is one rank;
+ * started alone, dtpipe starts the job through mpirun. */
+static int run_replicated(struct dtp_launch_args *a, const struct dtp_plan *plan,
+			  enum dtp_rank_source src, int argc, char **argv)
+{
+	struct dtp_err err = { 0 };
+	int r;
+
+	if (src == DTP_RANK_OPTION) {
+		fprintf(stderr, "dtpipe: --stage: %s has [parallel] replicas = %d: its ranks are started by mpirun or srun --mpi=pmix (or by dtpipe --plan alone), not one by one\n",
+			plan->path, plan->replicas);
+		return DTP_EXIT_BADINPUT;
+	}
+	if (!dtp_dp_built()) {
+		struct dtp_dp *none;
+
+		r = dtp_dp_open(plan->replicas, plan->num_stages, &none, &err);
+		fprintf(stderr, "dtpipe: %s: %s\n", plan->path, err.msg);
+		return dtp_err_exit(&err, r);
+	}
+	if (src == DTP_RANK_NONE && !dtp_dp_launched()) {
+		if (dtp_plan_warnings(plan)[0])
+			fputs(dtp_plan_warnings(plan), stderr);
+		r = dtp_launch_mpirun(a, plan, argc, argv, &err);
+		fprintf(stderr, "dtpipe: %s\n", err.msg);
+		return dtp_err_exit(&err, r);
+	}
+	if (!dtp_dp_launched()) {
+		fprintf(stderr, "dtpipe: %s has [parallel] replicas = %d, and this process was started without MPI (%s is set, but no PMIx or Open MPI rank): start the job with srun --mpi=pmix -n %d or mpirun -np %d\n",
+			plan->path, plan->replicas, dtp_rank_source_name(src),
+			plan->replicas * plan->num_stages, plan->replicas * plan->num_stages);
+		return DTP_EXIT_BADINPUT;
+	}
+	return run_rank(a, plan);
 }
 
 int main(int argc, char **argv)
@@ -533,7 +641,9 @@ int main(int argc, char **argv)
 	/* said once: by the launcher, or by stage 0 of an srun/mpirun job */
 	if (why[0] && (src == DTP_RANK_NONE || (rank == 0 && src != DTP_RANK_OPTION)))
 		fprintf(stderr, "dtpipe: %s\n", why);
-	if (src == DTP_RANK_NONE) {
+	if (plan->replicas > 1) {
+		status = run_replicated(&a, plan, src, argc, argv);
+	} else if (src == DTP_RANK_NONE) {
 		if (dtp_plan_warnings(plan)[0])
 			fputs(dtp_plan_warnings(plan), stderr);
 		status = dtp_launch_all(&a, plan, argc, argv);

@@ -157,6 +157,13 @@ static float *fused_dx(struct dtp_stage_model *m, int i, float *din)
 int dtp_stage_backward(struct dtp_stage_model *m, const void *in, const void *save,
 		       const float *dout, float *din, int B)
 {
+	return dtp_stage_backward_each(m, in, save, dout, din, B, NULL, NULL);
+}
+
+int dtp_stage_backward_each(struct dtp_stage_model *m, const void *in, const void *save,
+			    const float *dout, float *din, int B, dtp_unit_done_fn *done,
+			    void *arg)
+{
 	const float *g = dout;
 
 	if (B < 1 || B > m->max_batch)
@@ -174,6 +181,8 @@ int dtp_stage_backward(struct dtp_stage_model *m, const void *in, const void *sa
 						 .dln1 = m->bsc.dln1 };
 		unit_input(m, i, in, &w, dx, B);
 		unit_weight(m, i, in, &w, B);
+		if (done)
+			done(arg, u->global, m->grads + u->poff, u->np);
 		g = dx;
 	}
 	return 0;
@@ -211,14 +220,24 @@ int dtp_stage_backward_input(struct dtp_stage_model *m, const void *in, const vo
 int dtp_stage_backward_weight(struct dtp_stage_model *m, const void *in, const void *save,
 			      const void *wsave, int B)
 {
+	return dtp_stage_backward_weight_each(m, in, save, wsave, B, NULL, NULL);
+}
+
+int dtp_stage_backward_weight_each(struct dtp_stage_model *m, const void *in, const void *save,
+				   const void *wsave, int B, dtp_unit_done_fn *done, void *arg)
+{
 	struct unit_wg w;
 
 	if (B < 1 || B > m->max_batch)
 		return -EINVAL;
 	dtp_stage_layout(m, B, (float *)(uintptr_t)save, NULL, m->bufs);
 	for (int i = m->n_units - 1; i >= 0; i--) {
+		const struct dtp_unit_rt *u = &m->units[i];
+
 		wlayout(&m->spec, m->first, m->last, B, (float *)(uintptr_t)wsave, i, &w);
 		unit_weight(m, i, in, &w, B);
+		if (done)
+			done(arg, u->global, m->grads + u->poff, u->np);
 	}
 	return 0;
 }

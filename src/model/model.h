@@ -170,6 +170,17 @@ size_t dtp_stage_model_wsave_bytes(const struct dtp_stage_model *m, int B);
 /* the same for units [first, last) of spec before a model exists (memory
  * predictions); 0 for a bad range */
 size_t dtp_model_wsave_bytes(const struct dtp_model_spec *spec, int first, int last, int B);
+/* The whole backward and the weight half, calling done(arg, unit, grads, n)
+ * as soon as each unit (global index, last to first) has added its gradient:
+ * grads[0..n) are that unit's, and the call touches them no more
+ * (data-parallel replicas start summing them over the replicas there, while
+ * the units below run). done may be NULL. */
+typedef void dtp_unit_done_fn(void *arg, int unit, float *grads, size_t n);
+int dtp_stage_backward_each(struct dtp_stage_model *m, const void *in, const void *save,
+			    const float *dout, float *din, int B, dtp_unit_done_fn *done,
+			    void *arg);
+int dtp_stage_backward_weight_each(struct dtp_stage_model *m, const void *in, const void *save,
+				   const void *wsave, int B, dtp_unit_done_fn *done, void *arg);
 void dtp_stage_zero_grads(struct dtp_stage_model *m);
 
 /* Sum of squared gradients per unit of this stage, in unit order

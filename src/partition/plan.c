@@ -280,9 +280,13 @@ int dtp_plan_validate(const struct dtp_plan *p, struct dtp_err *err)
 	    strcmp(p->transport, "tcp") && strcmp(p->transport, "shm"))
 		return dtp_errf_input(err, -EINVAL, "%s[transport] kind = '%s': use auto, verbs, tcp or shm",
 				      at, p->transport);
-	if (p->base_port < 1 || p->base_port + p->num_stages > 65536)
-		return dtp_errf_input(err, -EINVAL, "%s[transport] base_port = %d: stage s listens on "
-				      "base_port + s, which must stay in 1-65535", at, p->base_port);
+	if (p->replicas < 1 || p->replicas > DTP_MAX_REPLICAS)
+		return dtp_errf_input(err, -EINVAL, "%s[parallel] replicas = %d: give 1 to %d", at,
+				      p->replicas, DTP_MAX_REPLICAS);
+	if (p->base_port < 1 || p->base_port + p->replicas * p->num_stages > 65536)
+		return dtp_errf_input(err, -EINVAL, "%s[transport] base_port = %d: stage s of replica r "
+				      "listens on base_port + r x K + s, which must stay in 1-65535", at,
+				      p->base_port);
 	if (p->gid_index < -1 || p->ib_port < -1 || p->ib_port == 0 || p->connect_timeout_ms < 1)
 		return dtp_errf_input(err, -EINVAL, "%s[transport] gid_index and ib_port must be >= -1 "
 				      "(-1 = auto; ports count from 1) and connect_timeout_ms >= 1", at);
@@ -292,9 +296,6 @@ int dtp_plan_validate(const struct dtp_plan *p, struct dtp_err *err)
 				      "hang_timeout_ms = %d: give heartbeat_ms >= 10, peer_timeout_ms at "
 				      "least twice heartbeat_ms, and hang_timeout_ms >= peer_timeout_ms",
 				      at, p->heartbeat_ms, p->peer_timeout_ms, p->hang_timeout_ms);
-	if (p->replicas < 1)
-		return dtp_errf_input(err, -EINVAL, "%s[parallel] replicas = %d: give 1 or more (copies "
-				      "of the pipeline)", at, p->replicas);
 	n_units = dtp_model_num_units(&p->model);
 	if (n_units < 1)
 		return dtp_errf_input(err, -EINVAL, "%s[model] has no units", at);
@@ -383,13 +384,13 @@ int dtp_plan_write_notes(const struct dtp_plan *p, const char *const *notes, FIL
 		p->train_path, p->test_path, p->loader_budget_bytes, p->shuffle_window);
 	fprintf(f, "\n[checkpoint]\ndir = %s\nevery = %ld\nkeep = %d\n", p->checkpoint_dir,
 		p->checkpoint_every, p->checkpoint_keep);
+	if (p->replicas > 1)
+		fprintf(f, "\n[parallel]\nreplicas = %d\n", p->replicas);
 	fprintf(f, "\n[transport]\nkind = %s\nbase_port = %d\ngid_index = %d\n"
 		"ib_port = %d\nverbs_blocking = %s\nconnect_timeout_ms = %d\nheartbeat_ms = %d\n"
 		"peer_timeout_ms = %d\nhang_timeout_ms = %d\n", p->transport,
 		p->base_port, p->gid_index, p->ib_port, p->verbs_blocking ? "yes" : "no",
 		p->connect_timeout_ms, p->heartbeat_ms, p->peer_timeout_ms, p->hang_timeout_ms);
-	if (p->replicas != 1)   /* plans without replicas read as before */
-		fprintf(f, "\n[parallel]\nreplicas = %d\n", p->replicas);
 	for (int s = 0; s < p->num_stages; s++) {
 		const struct dtp_stage_plan *st = &p->stages[s];
 
@@ -466,6 +467,8 @@ uint64_t dtp_plan_hash(const struct dtp_plan *p)
 	h = fnv_i64(h, p->recompute);
 	if (p->precision != DTP_PRECISION_FP32)   /* fp32 plans keep their old hash */
 		h = fnv_i64(h, p->precision);
+	if (p->replicas > 1)                      /* unreplicated plans keep theirs */
+		h = fnv_i64(h, p->replicas);
 	h = fnv_i64(h, o->kind);
 	h = fnv_f32(h, o->lr);
 	h = fnv_f32(h, o->momentum);

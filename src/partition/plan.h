@@ -80,9 +80,9 @@ struct dtp_plan {
 	int checkpoint_keep;             /* [checkpoint] keep: the newest N complete
 					  * checkpoints stay, older ones are deleted
 					  * (0 = keep all; default 3) */
-	int replicas;                    /* [parallel] replicas: R copies of the K-stage
-					  * pipeline, rank = replica x K + stage (>= 1,
-					  * default 1) */
+	int replicas;                    /* [parallel] replicas: R data-parallel copies of
+					  * the K-stage pipeline, R x K MPI ranks (default 1:
+					  * no MPI); rank = replica x K + stage */
 };
 
 /* The most optimizer steps a run may take ([train] steps, --steps, or epochs
@@ -90,6 +90,8 @@ struct dtp_plan {
  * well below the tags kept for control messages. And the most epochs. */
 #define DTP_MAX_STEPS ((1L << 31) - 1)
 #define DTP_MAX_EPOCHS (1 << 20)
+/* The most data-parallel replicas ([parallel] replicas) */
+#define DTP_MAX_REPLICAS 4096
 
 /* Defaults for everything but the model and the stages. */
 void dtp_plan_defaults(struct dtp_plan *p);

@@ -67,7 +67,7 @@ const struct dtp_plan_key dtp_plan_keys[] = {
 	PK("transport", "heartbeat_ms", DTP_PK_INT, heartbeat_ms, 10, 1 << 30),
 	PK("transport", "peer_timeout_ms", DTP_PK_INT, peer_timeout_ms, 20, 1 << 30),
 	PK("transport", "hang_timeout_ms", DTP_PK_INT, hang_timeout_ms, 20, 1 << 30),
-	PK("parallel", "replicas", DTP_PK_INT, replicas, 1, 1 << 20),
+	PK("parallel", "replicas", DTP_PK_INT, replicas, 1, DTP_MAX_REPLICAS),
 };
 _Static_assert(sizeof(dtp_plan_keys) / sizeof(dtp_plan_keys[0]) == DTP_PLAN_N_KEYS,
 	       "DTP_PLAN_N_KEYS matches the key table");
@@ -126,7 +126,7 @@ static int stage_index(const char *section)
 static void see_section(struct dtp_plan_ctx *c, const char *sec)
 {
 	static const char *const known[] = { "model", "train", "data", "checkpoint", "transport",
-					     "parallel" };
+					       "parallel" };
 	int ok = 0, s;
 
 	for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)

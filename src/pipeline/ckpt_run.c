@@ -61,11 +61,13 @@ void dtp_stage_ckpt_info(const struct dtp_stage *st, struct dtp_ckpt_info *in)
 		 o->total_steps, (double)o->min_lr_ratio, p->cosine_to_end);
 	/* what changes the numbers; not how long to run, where to write, how
 	 * often, nor the layout (stages, cuts, transport, schedule, threads,
-	 * recompute, which the bit-identity tests show change nothing) */
+	 * recompute, which the bit-identity tests show change nothing); with
+	 * data-parallel replicas the micro-batches of the whole global batch
+	 * (R x M), so a run resumes with another R and the same global batch */
 	if (snprintf(in->training, sizeof(in->training),
 		     "micro_batch=%d micro_batches=%d seed=%" PRIu64
 		     " shuffle_window=%d nonfinite=%s precision=%s train=%s test=%s",
-		     p->micro_batch, p->micro_batches, p->seed, p->shuffle_window,
+		     p->micro_batch, p->micro_batches * p->replicas, p->seed, p->shuffle_window,
 		     p->skip_nonfinite ? "skip" : "stop", dtp_precision_name(p->precision),
 		     p->train_path,
 		     p->test_path) >= (int)sizeof(in->training))

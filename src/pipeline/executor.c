@@ -222,6 +222,32 @@ static int fetch(struct dtp_stage *st, struct dtp_loader *l, int n, void *in, in
 	return 0;
 }
 
+/* Data-parallel replicas read disjoint shares of every global batch: of the
+ * step's R x M micro-batches in the shared sample order, replica r takes
+ * r x M .. r x M + M - 1. Its loader passes over the others' samples
+ * (delivered nowhere, not decoded) before its first micro-batch and after its
+ * last, so that every replica's loader stands at the same global position
+ * between steps (what a checkpoint records). */
+static int skip_others(struct dtp_stage *st, struct dtp_loader *l, int before, long step, int m,
+		       struct dtp_err *err)
+{
+	int n = (before ? st->replica : st->R - 1 - st->replica) * st->M * st->B;
+	uint64_t t0;
+	int got;
+
+	if (n == 0)
+		return 0;
+	t0 = dtp_now_ns();
+	got = dtp_loader_next(l, n, NULL, NULL, err);
+	span_end(st, DTP_SPAN_DATA, step, m, t0, &st->t_data);
+	if (got < 0)
+		return got;
+	if (got != n)
+		return dtp_errf_runtime(err, -EIO, "stage %d: the loader passed %d samples instead of %d",
+					st->s, got, n);
+	return 0;
+}
+
 static int op_fwd(struct dtp_stage *st, long step, int m, float scale, struct dtp_err *err)
 {
 	struct dtp_slot *sl = &st->slots[m % st->n_slots];
@@ -229,12 +255,15 @@ static int op_fwd(struct dtp_stage *st, long step, int m, float scale, struct dt
 	uint64_t t0;
 	int r;
 
-	if (st->is_first) {
-		r = fetch(st, st->train_in, st->B, sl->in, st->is_last ? sl->tgt : NULL, step, m, err);
-		if (r)
-			return r;
-	} else if (st->is_last) {
-		r = fetch(st, st->train_tgt, st->B, NULL, sl->tgt, step, m, err);
+	if (st->is_first || st->is_last) {
+		struct dtp_loader *l = st->is_first ? st->train_in : st->train_tgt;
+
+		r = m == 0 ? skip_others(st, l, 1, step, m, err) : 0;
+		if (r == 0)
+			r = fetch(st, l, st->B, st->is_first ? sl->in : NULL,
+				  st->is_last ? sl->tgt : NULL, step, m, err);
+		if (r == 0 && m == st->M - 1)
+			r = skip_others(st, l, 0, step, m, err);
 		if (r)
 			return r;
 	}
@@ -290,6 +319,53 @@ static int free_slot(struct dtp_stage *st, long step, int m, struct dtp_err *err
 	return m + st->n_slots < st->M ? post_act_recv(st, step, m + st->n_slots, err) : 0;
 }
 
+/* A unit's gradient is complete after the last micro-batch's backward
+ * through it: start its sum over the replicas (one bucket per unit, so the
+ * sums are the same calls for any cuts) and let the ones in flight progress
+ * while the units below run. */
+static void unit_done(void *arg, int unit, float *grads, size_t n)
+{
+	struct dtp_stage *st = arg;
+	uint64_t t0 = dtp_now_ns();
+	int r;
+
+	if (st->reduce_failed)
+		return;
+	r = dtp_dp_bucket_start(st->dp, grads, n, &st->reduce_err);
+	if (r == 0)
+		r = dtp_dp_progress(st->dp, &st->reduce_err);
+	if (r) {
+		dtp_err_prefix(&st->reduce_err, "stage %d, unit %d: ", st->s, unit);
+		st->reduce_failed = 1;
+	}
+	st->t_reduce_mpi += (double)(dtp_now_ns() - t0) * 1e-9;
+}
+
+/* After the step's backward: wait for the gradient sums, and on the last
+ * stage add the replicas' losses (the step's loss and the non-finite verdict
+ * are then the whole global batch's, the same on every replica). */
+static int finish_reduce(struct dtp_stage *st, long step, struct dtp_err *err)
+{
+	uint64_t t0 = dtp_now_ns(), t1;
+	int r;
+
+	if (st->reduce_failed)
+		return dtp_err_copy(err, &st->reduce_err);
+	r = dtp_dp_wait(st->dp, err);
+	t1 = dtp_now_ns();
+	dtp_trace_span(st->trace, DTP_SPAN_SYNC, step, 0, t0, t1);
+	st->t_reduce_wait = (double)(t1 - t0) * 1e-9;
+	st->t_reduce_mpi += st->t_reduce_wait;
+	if (r == 0 && st->is_last)
+		r = dtp_dp_sum_doubles(st->dp, &st->loss_sum, 1, err);
+	if (r) {
+		dtp_err_prefix(err, "stage %d, step %ld: summing the gradients over the %d replicas: ",
+			       st->s, step, st->R);
+		return r;
+	}
+	return 0;
+}
+
 static int op_bwd(struct dtp_stage *st, long step, int m, float scale, struct dtp_err *err)
 {
 	struct dtp_slot *sl = &st->slots[m % st->n_slots];
@@ -316,7 +392,10 @@ static int op_bwd(struct dtp_stage *st, long step, int m, float scale, struct dt
 	else
 		dout = st->grad_in[m & 1].buf;
 	t0 = dtp_now_ns();
-	r = dtp_stage_backward(st->model, sl->in, save, dout, din, st->B);
+	if (st->dp && m == st->M - 1)
+		r = dtp_stage_backward_each(st->model, sl->in, save, dout, din, st->B, unit_done, st);
+	else
+		r = dtp_stage_backward(st->model, sl->in, save, dout, din, st->B);
 	span_end(st, DTP_SPAN_BWD, step, m, t0, &st->t_compute);
 	if (r)
 		return dtp_errf_runtime(err, r, "stage %d: backward of micro-batch %d failed", st->s, m);
@@ -356,7 +435,11 @@ static int op_bwd_w(struct dtp_stage *st, long step, int m, struct dtp_err *err)
 {
 	struct dtp_slot *sl = &st->slots[m % st->n_slots];
 	uint64_t t0 = dtp_now_ns();
-	int r = dtp_stage_backward_weight(st->model, sl->in, sl->save,
+	/* with replicas, the last micro-batch's W starts each unit's gradient sum */
+	int r = st->dp && m == st->M - 1 ?
+		dtp_stage_backward_weight_each(st->model, sl->in, sl->save,
+					       st->wslots[m % st->n_wslots], st->B, unit_done, st) :
+		dtp_stage_backward_weight(st->model, sl->in, sl->save,
 					  st->wslots[m % st->n_wslots], st->B);
 
 	span_end(st, DTP_SPAN_BWD_W, step, m, t0, &st->t_compute);
@@ -411,13 +494,15 @@ static int run_op(struct dtp_stage *st, const struct dtp_op *op, long step, floa
 int dtp_stage_train_step(struct dtp_stage *st, long step, double *loss, double *gnorm,
 			 double *stage_times, struct dtp_err *err)
 {
-	float scale = 1.0f / ((float)st->M * (float)st->B * (float)st->tgt_elems);
+	/* the mean over the global batch: R replicas x M micro-batches x B x T */
+	float scale = 1.0f / ((float)st->R * (float)st->M * (float)st->B * (float)st->tgt_elems);
 	struct dtp_ctrl_down down;
 	uint64_t t0;
 	int r;
 
 	dtp_stage_test_hang(st, step);
 	st->t_compute = st->t_wait = st->t_data = 0;
+	st->t_reduce_mpi = st->t_reduce_wait = 0;
 	st->loss_sum = 0;
 	t0 = dtp_now_ns();
 	dtp_stage_zero_grads(st->model);
@@ -442,6 +527,15 @@ int dtp_stage_train_step(struct dtp_stage *st, long step, double *loss, double *
 			return r;
 		if (!st->is_first && (r = xbuf_ready(st, st->prev, &st->grad_out[i], step, -1, err)))
 			return r;
+	}
+	if (st->dp) {
+		if ((r = finish_reduce(st, step, err)))
+			return r;
+		if (st->reduce_seen++) {   /* the first step also sets MPI's paths up */
+			st->sum_reduce_mpi += st->t_reduce_mpi;
+			st->sum_reduce_wait += st->t_reduce_wait;
+			st->reduce_steps++;
+		}
 	}
 	dtp_stage_grad_sumsq(st->model, st->sumsq);
 	r = dtp_ctrl_step_sync(st, step, st->sumsq, &down, err);

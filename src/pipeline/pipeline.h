@@ -175,6 +175,7 @@ int dtp_plan_resolve_schedule(struct dtp_plan *p, char *why, size_t why_len,
 /* ----------------------------------------------------------- running a stage */
 
 struct dtp_trace;
+struct dtp_dp;
 
 /* --resume: continue from the newest good checkpoint in checkpoint_dir, and
  * refuse to start without one; --resume-if-any: the same when the directory
@@ -206,6 +207,8 @@ struct dtp_stage_opts {
 					  waiting on no other stage, is hung */
 	int nonfinite;                 /* 0: the plan's; 1: stop; 2: skip (--nonfinite) */
 	int precision;                 /* enum dtp_precision; -1: the plan's */
+	struct dtp_dp *dp;             /* [parallel] replicas > 1: this rank's place in the
+					* MPI job (rdma/dp.h; the stage is its stage); NULL: R = 1 */
 };
 void dtp_stage_opts_default(struct dtp_stage_opts *o);
 

@@ -24,7 +24,8 @@ int dtp_report_open(struct dtp_report *r, const struct dtp_stage *st,
 	r->total = total;
 	r->start = start;
 	r->log_every = p->log_every > 0 ? p->log_every : 1;
-	r->units_per_step = (double)st->M * st->B * (double)st->tgt_elems;
+	/* the global batch: every replica's */
+	r->units_per_step = (double)st->R * st->M * st->B * (double)st->tgt_elems;
 	r->unit_name = p->model.kind == DTP_MODEL_GPT ? "tokens" : "samples";
 	r->t_start = r->t_last = dtp_now_ns();
 	if (!st->is_last)
@@ -47,10 +48,13 @@ int dtp_report_open(struct dtp_report *r, const struct dtp_stage *st,
 			return dtp_errf_input(err, -errno, "cannot write %s: %s", path, strerror(errno));
 		}
 	}
+	char replicas[32];
+
+	snprintf(replicas, sizeof(replicas), "%d replicas x ", st->R);
 	if (!o->quiet)
-		printf("training %ld steps (from step %ld): %d stages, %s schedule%s, M=%d x %d %s, "
+		printf("training %ld steps (from step %ld): %s%d stages, %s schedule%s, M=%d x %d %s, "
 		       "%s, OpenBLAS %s kernel\n",
-		       total - start, start, st->K, dtp_schedule_name(p->schedule),
+		       total - start, start, st->R > 1 ? replicas : "", st->K, dtp_schedule_name(p->schedule),
 		       st->recompute ? " with recompute" : "", st->M, st->B,
 		       p->model.kind == DTP_MODEL_GPT ? "sequences" : "samples",
 		       dtp_precision_name(p->precision), dtp_blas_core());

@@ -88,18 +88,22 @@ static int agree_on_steps(struct dtp_stage *st, struct dtp_plan *p, long resumed
 	int r;
 
 	if (st->is_first) {
-		per_epoch = (long)(st->train_samples / ((uint64_t)st->M * (uint64_t)st->B));
+		/* a step takes the global batch: R replicas x M x B */
+		per_epoch = (long)(st->train_samples /
+				   ((uint64_t)st->R * (uint64_t)st->M * (uint64_t)st->B));
 		if (p->steps <= 0 && per_epoch < 1)
 			return dtp_errf_input(err, -EINVAL,
-					      "%s: %llu samples make no full mini-batch of %d x %d: use fewer or smaller micro-batches",
-					      p->train_path, (unsigned long long)st->train_samples, st->M, st->B);
+					      "%s: %llu samples make no full mini-batch of %d x %d x %d replicas: use fewer or smaller micro-batches",
+					      p->train_path, (unsigned long long)st->train_samples, st->M, st->B, st->R);
 		if (p->steps <= 0 && (long)p->epochs * per_epoch > DTP_MAX_STEPS)
 			return dtp_errf_input(err, -EINVAL,
 					      "%d epochs of %ld steps make more than %ld steps: train fewer epochs",
 					      p->epochs, per_epoch, DTP_MAX_STEPS);
 		m->total_steps = p->steps > 0 ? p->steps : (long)p->epochs * per_epoch;
 		m->start_step = resumed;
-		m->eval_batches = (long)((st->test_samples + (uint64_t)st->B - 1) / (uint64_t)st->B);
+		/* replica 0 evaluates; the others have the same weights */
+		m->eval_batches = st->replica ? 0 :
+				  (long)((st->test_samples + (uint64_t)st->B - 1) / (uint64_t)st->B);
 	} else {
 		r = dtp_ctrl_start_recv(st, m, err);
 		if (r)
@@ -172,6 +176,30 @@ static int dump_params(struct dtp_stage *st, const char *dir, struct dtp_err *er
 	return 0;
 }
 
+/* Replicas: what summing the gradients cost each step (time in MPI calls
+ * during and after the backward, and the wait after it) beside a bare
+ * MPI_Allreduce of the same bytes over the same ranks, measured now (the
+ * gradients are no longer needed). Every replica takes part; replica 0
+ * prints the line (scripts/bench-dp.sh reads it). */
+static int report_reduce(struct dtp_stage *st, struct dtp_err *err)
+{
+	size_t n = dtp_stage_model_num_params(st->model);
+	double bare = 0, n_steps = st->reduce_steps > 0 ? (double)st->reduce_steps : 1;
+	double mpi_ms = st->sum_reduce_mpi / n_steps * 1e3, wait_ms = st->sum_reduce_wait / n_steps * 1e3;
+	char b[32];
+	int r = dtp_dp_bare_allreduce(st->dp, dtp_stage_model_grads(st->model), n, 9, &bare, err);
+
+	if (r)
+		return r;
+	if (st->replica == 0)
+		printf("stage %d: gradient sum over %d replicas: %.3f ms/step in MPI, %.3f ms of it "
+		       "waited after the backward (%.0f%% of a bare all-reduce hidden); bare "
+		       "MPI_Allreduce of the same %s: %.3f ms\n", st->s, st->R, mpi_ms, wait_ms,
+		       bare > 0 && wait_ms < bare * 1e3 ? 100.0 * (1.0 - wait_ms / (bare * 1e3)) : 0.0,
+		       dtp_fmt_bytes((double)n * sizeof(float), b, sizeof(b)), bare * 1e3);
+	return 0;
+}
+
 int dtp_stage_run(const struct dtp_plan *plan, const struct dtp_stage_opts *o,
 		  struct dtp_err *err)
 {
@@ -208,11 +236,20 @@ int dtp_stage_run(const struct dtp_plan *plan, const struct dtp_stage_opts *o,
 	}
 	/* stage 0 chooses the checkpoint (the newest whose every byte checks;
 	 * with --resume-if-any, none when there is none: step 0); every stage
-	 * then loads its units from it, whatever the layout that wrote it */
-	if (o->resume && st->is_first &&
+	 * then loads its units from it, whatever the layout that wrote it; with
+	 * replicas, replica 0's stage 0 chooses for all */
+	if (o->resume && st->is_first && st->replica == 0 &&
 	    (r = dtp_stage_ckpt_choose(st, p->checkpoint_dir, o->resume == DTP_RESUME_IF_ANY,
 				       &resumed, err)))
 		goto out_trace;
+	/* replicas: replica 0's stage 0 (world rank 0) chose for all */
+	if (o->resume && st->dp) {
+		uint64_t v = (uint64_t)resumed;
+
+		if ((r = dtp_dp_bcast_u64(st->dp, &v, err)))
+			goto out_trace;
+		resumed = (long)v;
+	}
 	r = agree_on_steps(st, p, resumed, &agreed, err);
 	/* no checkpoint is ever of step 0 (the first is written after a step) */
 	resumed = o->resume ? agreed.start_step : 0;
@@ -249,8 +286,9 @@ int dtp_stage_run(const struct dtp_plan *plan, const struct dtp_stage_opts *o,
 		dtp_report_step(&rep, step, loss, gnorm, stage_times);
 		if (o->dump_dir && st->is_last)
 			dtp_report_dump_loss(&rep, o->dump_dir, step, loss);
-		/* every `every` steps, at the end, and when the stages agreed to stop */
-		if (p->checkpoint_dir[0] &&
+		/* every `every` steps, at the end, and when the stages agreed to
+		 * stop; one copy of each unit: replica 0's (the replicas hold the same) */
+		if (p->checkpoint_dir[0] && st->replica == 0 &&
 		    ((p->checkpoint_every > 0 && (step + 1) % p->checkpoint_every == 0) ||
 		     step + 1 == total || st->stop)) {
 			uint64_t t0 = dtp_now_ns();
@@ -279,6 +317,8 @@ int dtp_stage_run(const struct dtp_plan *plan, const struct dtp_stage_opts *o,
 		if (st->is_last)
 			dtp_report_eval(&rep, correct, count, lsum);
 	}
+	if (st->dp && (r = report_reduce(st, err)))
+		goto out_report;
 	r = dtp_report_finish(&rep, st, err);
 	if (r == 0 && o->dump_dir)
 		r = dump_params(st, o->dump_dir, err);

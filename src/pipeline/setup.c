@@ -166,6 +166,7 @@ static int open_link(struct dtp_stage *st, const struct dtp_stage_opts *o, int p
 	const struct dtp_plan *p = st->plan;
 	struct dtp_link_config c;
 	int lower = peer < st->s ? peer : st->s;
+	int rank0 = st->replica * st->K;   /* world rank of this replica's stage 0 */
 	const char *host = p->stages[lower].host;
 	char slurm_host[256];
 	struct dtp_err ignore = { 0 };
@@ -183,7 +184,7 @@ static int open_link(struct dtp_stage *st, const struct dtp_stage_opts *o, int p
 	c.peer_stage = peer;
 	c.listen = st->s < peer;
 	/* no host in the plan: under Slurm the job's node list says where the stage runs */
-	if (!host[0] && dtp_slurm_host_of_stage(lower, slurm_host, sizeof(slurm_host), &ignore) == 0)
+	if (!host[0] && dtp_slurm_host_of_stage(rank0 + lower, slurm_host, sizeof(slurm_host), &ignore) == 0)
 		host = slurm_host;
 	snprintf(c.host, sizeof(c.host), "%s", host[0] ? host : "127.0.0.1");
 	/* and where the connecting (higher) stage runs, so that both ends resolve
@@ -193,12 +194,12 @@ static int open_link(struct dtp_stage *st, const struct dtp_stage_opts *o, int p
 		const char *uhost = p->stages[upper].host;
 		char slurm_uhost[256];
 
-		if (!uhost[0] && dtp_slurm_host_of_stage(upper, slurm_uhost, sizeof(slurm_uhost),
+		if (!uhost[0] && dtp_slurm_host_of_stage(rank0 + upper, slurm_uhost, sizeof(slurm_uhost),
 							 &ignore) == 0)
 			uhost = slurm_uhost;
 		snprintf(c.connect_host, sizeof(c.connect_host), "%s", uhost[0] ? uhost : "127.0.0.1");
 	}
-	c.port = p->base_port + lower;
+	c.port = p->base_port + rank0 + lower;
 	c.job_key = o->job_key;
 	c.plan_hash = dtp_plan_hash(p);
 	c.precision = (int)p->precision;
@@ -373,6 +374,14 @@ int dtp_stage_open(const struct dtp_plan *p, const struct dtp_stage_opts *o,
 	r = dtp_stage_liveness_config(st, o, err);
 	if (r)
 		goto out_free;
+	st->dp = o->dp;
+	st->R = o->dp ? dtp_dp_replicas(o->dp) : 1;
+	st->replica = o->dp ? dtp_dp_replica(o->dp) : 0;
+	if (st->R != p->replicas) {
+		r = dtp_errf_input(err, -EINVAL, "%s: [parallel] replicas = %d, and this rank is one of %d replicas: start R x K = %d x %d ranks with mpirun or srun --mpi=pmix (or dtpipe --plan alone on one machine)",
+				   p->path, p->replicas, st->R, p->replicas, p->num_stages);
+		goto out_free;
+	}
 	st->tgt_elems = p->model.kind == DTP_MODEL_GPT ? (size_t)p->model.seq_len : 1;
 
 	r = dtp_stage_model_create(&p->model, st->first_unit, st->last_unit, st->B, p->seed,
@@ -387,6 +396,8 @@ int dtp_stage_open(const struct dtp_plan *p, const struct dtp_stage_opts *o,
 	r = dtp_optim_create(&p->optim, st->model, &st->optim, err);
 	if (r)
 		goto out_model;
+	if (st->dp && (r = dtp_dp_buckets(st->dp, st->n_units, err)))
+		goto out_optim;
 	r = dtp_schedule_build(p->schedule, s, st->K, st->M, &st->sched, err);
 	if (r)
 		goto out_optim;

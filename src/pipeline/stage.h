@@ -9,6 +9,7 @@
 #include "io/io.h"
 #include "model/model.h"
 #include "pipeline/pipeline.h"
+#include "rdma/dp.h"
 #include "rdma/transport.h"
 
 #define DTP_MAX_SLOTS 1024
@@ -37,6 +38,14 @@ struct dtp_stage {
 	int is_first, is_last;
 	int recompute;
 	uint64_t seed;
+	/* data-parallel replicas (R = 1, replica 0, dp NULL without them) */
+	struct dtp_dp *dp;
+	int R, replica;
+	int reduce_failed;     /* a bucket could not start: the step fails after the backward */
+	struct dtp_err reduce_err;
+	double t_reduce_mpi, t_reduce_wait;   /* this step: in MPI calls, waiting at its end */
+	double sum_reduce_mpi, sum_reduce_wait;   /* over the steps after the first */
+	long reduce_steps, reduce_seen;
 
 	struct dtp_stage_model *model;
 	struct dtp_optim *optim;

@@ -184,6 +184,9 @@ static void test_errors_syntax_and_keys(void **state)
 	expect_error("[model]\nspec = mlp:8-4\nkind = mlp\n", 3, "both spec", NULL);
 	expect_error("[train]\nsteps = 1\n", 0, "no [model] section", NULL);
 	expect_error(MLP2 "[train]\ntotal_steps = 10\n", 5, "lr_schedule = cosine", NULL);
+	expect_error(MLP2 "[parallel]\nreplicas = 0\n", 5, "replicas", "out of range", NULL);
+	expect_error(MLP2 "[parallel]\nreplicas = 5000\n", 5, "replicas", "out of range", NULL);
+	expect_error(MLP2 "[parallel]\nranks = 2\n", 5, "unknown key 'ranks'", "replicas", NULL);
 
 	char longline[400];
 	snprintf(longline, sizeof(longline), MLP2 "[data]\ntrain = %0300d\n", 0);
@@ -309,6 +312,7 @@ static void assert_same_plan(const struct dtp_plan *a, const struct dtp_plan *b)
 	assert_int_equal(a->hang_timeout_ms, b->hang_timeout_ms);
 	assert_int_equal(a->ib_port, b->ib_port);
 	assert_int_equal(a->verbs_blocking, b->verbs_blocking);
+	assert_int_equal(a->replicas, b->replicas);
 	assert_int_equal(a->num_stages, b->num_stages);
 	for (int s = 0; s < a->num_stages; s++) {
 		assert_int_equal(a->stages[s].first_unit, b->stages[s].first_unit);
@@ -356,6 +360,7 @@ static void test_write_roundtrip(void **state)
 	p.ib_port = 2;
 	p.verbs_blocking = 1;
 	p.checkpoint_keep = 7;
+	p.replicas = 3;
 	roundtrip(&p);
 	/* the verbs keys parse, and port 0 (ports count from 1) is refused */
 	assert_int_equal(dtp_plan_parse_string(
@@ -377,6 +382,30 @@ static void test_write_roundtrip(void **state)
 	FILE *f = fopen("/dev/null", "w");
 	assert_int_equal(dtp_plan_write(&p, f), -EINVAL);
 	fclose(f);
+}
+
+/* [parallel] replicas: 1 by default, R when given; the hash of an
+ * unreplicated plan is unchanged, a replicated one differs */
+#define ONE_STAGE "[stage.0]\nunits = 0-3\n"
+static void test_replicas(void **state)
+{
+	struct dtp_plan p, q;
+	struct dtp_err err = { 0 };
+
+	(void)state;
+	assert_int_equal(dtp_plan_parse_string(MLP2 ONE_STAGE, "r.ini", &p, &err), 0);
+	assert_int_equal(p.replicas, 1);
+	assert_int_equal(dtp_plan_parse_string(MLP2 ONE_STAGE "[parallel]\nreplicas = 1\n", "r.ini", &q, &err),
+			 0);
+	assert_int_equal(dtp_plan_hash(&p), dtp_plan_hash(&q));
+	assert_int_equal(dtp_plan_parse_string(MLP2 ONE_STAGE "[parallel]\nreplicas = 4\n", "r.ini", &q, &err),
+			 0);
+	assert_int_equal(q.replicas, 4);
+	assert_true(dtp_plan_hash(&p) != dtp_plan_hash(&q));
+	/* every replica's stages listen on base_port + r x K + s */
+	assert_int_equal(dtp_plan_parse_string(MLP2 ONE_STAGE "[parallel]\nreplicas = 4\n[transport]\n"
+					       "base_port = 65533\n", "r.ini", &q, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "base_port + r x K + s"));
 }
 
 static void test_hash(void **state)
@@ -515,6 +544,7 @@ int main(void)
 		cmocka_unit_test(test_replicas),
 		cmocka_unit_test(test_write_roundtrip),
 		cmocka_unit_test(test_hash),
+		cmocka_unit_test(test_replicas),
 		cmocka_unit_test(test_load_file),
 		cmocka_unit_test(test_written_plan_has_no_warnings),
 		cmocka_unit_test(test_validate_generated),

@@ -19,6 +19,12 @@ tests_rdma_test_shm_segment_LDADD = $(CMOCKA_TEST_LIBS)
 tests_rdma_test_heartbeat_SOURCES = tests/rdma/test_heartbeat.c tests/rdma/loopback.h
 tests_rdma_test_heartbeat_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_rdma_test_heartbeat_LDADD = $(CMOCKA_TEST_LIBS)
+# a build without MPI refuses replicas > 1 (dp_none.c linked here in any build)
+UNIT_TESTS += tests/rdma/test_dp_none
+check_PROGRAMS += tests/rdma/test_dp_none
+tests_rdma_test_dp_none_SOURCES = tests/rdma/test_dp_none.c src/rdma/dp_none.c
+tests_rdma_test_dp_none_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_rdma_test_dp_none_LDADD = $(CMOCKA_TEST_LIBS)
 # one suite program, --transport tcp|shm|verbs (the verbs run is in tests/rxe)
 tests_rdma_test_transport_SOURCES = tests/rdma/transport_suite.h \
 	tests/rdma/transport_suite.c tests/rdma/transport_shared.c \

@@ -3,4 +3,9 @@
 # slurmds in network namespaces (two "hosts" on one machine)
 INTEGRATION_TESTS += tests/slurm/srun-pipeline.sh tests/slurm/srun-netns.sh
 dist_check_SCRIPTS += tests/slurm/srun-pipeline.sh tests/slurm/srun-netns.sh
-EXTRA_DIST += tests/slurm/slurm-lib.sh
+EXTRA_DIST += tests/slurm/slurm-lib.sh tests/slurm/netns-lib.sh
+# data-parallel replicas under srun --mpi=pmix across the two namespace nodes
+if DTP_HAVE_MPI
+INTEGRATION_TESTS += tests/slurm/srun-replicas.sh
+endif
+dist_check_SCRIPTS += tests/slurm/srun-replicas.sh

@@ -1,0 +1,48 @@
+/* Data-parallel replicas in a build without MPI (configure --without-mpi, or
+ * no MPI found): a plan with replicas > 1 is refused with the way to get
+ * one; nothing else here is ever reached (dtp_dp_open never succeeds). */
+#include "config.h"
+
+#include <errno.h>
+
+#include "rdma/dp.h"
+
+int dtp_dp_built(void)
+{
+	return 0;
+}
+
+int dtp_dp_open(int replicas, int stages, struct dtp_dp **out, struct dtp_err *err)
+{
+	*out = NULL;
+	return dtp_errf_input(err, -ENOTSUP,
+			      "[parallel] replicas = %d needs MPI, and this dtpipe was built without it: install libopenmpi-dev and openmpi-bin (or MPICH) and configure again (--with-mpi), or set replicas = 1",
+			      replicas);
+}
+
+void dtp_dp_close(struct dtp_dp *dp) { (void)dp; }
+void dtp_dp_abort(struct dtp_dp *dp, int status) { (void)dp; (void)status; }
+int dtp_dp_world_rank(const struct dtp_dp *dp) { (void)dp; return 0; }
+int dtp_dp_replica(const struct dtp_dp *dp) { (void)dp; return 0; }
+int dtp_dp_replicas(const struct dtp_dp *dp) { (void)dp; return 1; }
+int dtp_dp_stage(const struct dtp_dp *dp) { (void)dp; return 0; }
+void dtp_dp_node(const struct dtp_dp *dp, int *local_rank, int *local_size)
+{
+	(void)dp;
+	*local_rank = 0;
+	*local_size = 1;
+}
+
+static int none(struct dtp_err *err)
+{
+	return dtp_errf_runtime(err, -ENOTSUP, "built without MPI");
+}
+
+int dtp_dp_bcast_u64(struct dtp_dp *dp, uint64_t *v, struct dtp_err *err) { return none(err); }
+int dtp_dp_sum_doubles(struct dtp_dp *dp, double *v, int n, struct dtp_err *err) { return none(err); }
+int dtp_dp_buckets(struct dtp_dp *dp, int max, struct dtp_err *err) { return none(err); }
+int dtp_dp_bucket_start(struct dtp_dp *dp, float *buf, size_t n, struct dtp_err *err) { return none(err); }
+int dtp_dp_progress(struct dtp_dp *dp, struct dtp_err *err) { return none(err); }
+int dtp_dp_wait(struct dtp_dp *dp, struct dtp_err *err) { return none(err); }
+int dtp_dp_bare_allreduce(struct dtp_dp *dp, float *buf, size_t n, int reps, double *seconds,
+			  struct dtp_err *err) { return none(err); }
