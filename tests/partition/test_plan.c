@@ -387,7 +387,7 @@ static void test_write_roundtrip(void **state)
 /* [parallel] replicas: 1 by default, R when given; the hash of an
  * unreplicated plan is unchanged, a replicated one differs */
 #define ONE_STAGE "[stage.0]\nunits = 0-3\n"
-static void test_replicas(void **state)
+static void test_replicas_hash(void **state)
 {
 	struct dtp_plan p, q;
 	struct dtp_err err = { 0 };
@@ -544,7 +544,7 @@ int main(void)
 		cmocka_unit_test(test_replicas),
 		cmocka_unit_test(test_write_roundtrip),
 		cmocka_unit_test(test_hash),
-		cmocka_unit_test(test_replicas),
+		cmocka_unit_test(test_replicas_hash),
 		cmocka_unit_test(test_load_file),
 		cmocka_unit_test(test_written_plan_has_no_warnings),
 		cmocka_unit_test(test_validate_generated),
