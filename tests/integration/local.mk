@@ -29,3 +29,9 @@ dist_check_SCRIPTS += tests/integration/relayout.sh
 # checkpoints read by PyTorch (examples/torch_mlp.py): dtpipe's accuracy
 INTEGRATION_TESTS += tests/integration/torch_mlp.sh
 dist_check_SCRIPTS += tests/integration/torch_mlp.sh
+# dtpipe-export: one model-only safetensors file from a checkpoint; refusals
+INTEGRATION_TESTS += tests/integration/export.sh
+dist_check_SCRIPTS += tests/integration/export.sh
+# the gpt in PyTorch (examples/torch_gpt.py): logits within 1e-5 of dtpipe's
+INTEGRATION_TESTS += tests/integration/torch_gpt.sh
+dist_check_SCRIPTS += tests/integration/torch_gpt.sh
