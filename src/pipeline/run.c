@@ -196,8 +196,10 @@ int dtp_stage_run(const struct dtp_plan *plan, const struct dtp_stage_opts *o,
 	if (r == 0 && o->resume)
 		r = dtp_stage_ckpt_load(st, p->checkpoint_dir, agreed.start_step, err);
 	if (r == 0 && o->resume && st->is_first)
-		dtp_info("resuming from %s/step-%08ld (step %ld): bit-identical to the run that was not interrupted when every stage has as many threads as before (OpenBLAS's kernels sum by thread count); stages, cuts, transport and schedule may differ",
-			 p->checkpoint_dir, agreed.start_step, agreed.start_step);
+		dtp_info("resuming from %s/step-%08ld (step %ld): bit-identical to the run that was not interrupted when every stage has as many threads as before (OpenBLAS's Haswell kernel sums by thread count; this run's %s kernel%s); stages, cuts, transport and schedule may differ",
+			 p->checkpoint_dir, agreed.start_step, agreed.start_step, dtp_blas_core(),
+			 strcmp(dtp_blas_core(), "Haswell") == 0 ? " is that one" :
+			 " gave the same bits on other thread counts where tested, docs/checkpoint-format.md");
 	if (r == 0 && o->resume && agreed.start_step >= agreed.total_steps)
 		r = dtp_errf_input(err, -EINVAL,
 				   "%s: the checkpoint is at step %ld and the run has %ld steps, so there is nothing to train: steps count from the start of the run, not from the checkpoint; give --steps more than %ld to continue",
