@@ -114,12 +114,19 @@ static int agree_on_steps(struct dtp_stage *st, struct dtp_plan *p, long resumed
  * contradict its warm-up is refused at load. Every stage computes the same.
  * The plan keeps its own warm-up (the checkpoint's settings are the plan's);
  * only the optimizer's schedule changes. */
+static long run_warmup(const struct dtp_plan *p, const struct dtp_stage_opts *o, long total)
+{
+	if ((o->steps <= 0 && o->epochs <= 0) || p->optim.warmup_steps <= total)
+		return p->optim.warmup_steps;
+	return total / 10;
+}
+
 static int fit_warmup(const struct dtp_plan *p, const struct dtp_stage_opts *o,
 		      struct dtp_optim *optim, long total, int say, struct dtp_err *err)
 {
-	long w = total / 10;
+	long w = run_warmup(p, o, total);
 
-	if ((o->steps <= 0 && o->epochs <= 0) || p->optim.warmup_steps <= total)
+	if (w == p->optim.warmup_steps)
 		return 0;
 	if (say)
 		printf("note: the plan's warm-up of %ld steps is longer than this run of %ld steps "
@@ -193,6 +200,11 @@ int dtp_stage_run(const struct dtp_plan *plan, const struct dtp_stage_opts *o,
 	    (r = dtp_stage_ckpt_choose(st, p->checkpoint_dir, &resumed, err)))
 		goto out_trace;
 	r = agree_on_steps(st, p, resumed, &agreed, err);
+	/* the schedule this run will run, which a checkpoint records and a
+	 * resume must share (fit_warmup and the cosine's length below) */
+	st->lr_warmup = run_warmup(p, o, agreed.total_steps);
+	st->lr_decay_end = p->cosine_to_end && p->optim.total_steps == 0 ? agreed.total_steps
+									: p->optim.total_steps;
 	if (r == 0 && o->resume)
 		r = dtp_stage_ckpt_load(st, p->checkpoint_dir, agreed.start_step, err);
 	if (r == 0 && o->resume && st->is_first)

@@ -203,6 +203,58 @@ test "$rc" -eq 2 && grep -q "another model" "$WORK/out" ||
 	{ cat "$WORK/out"; echo "FAIL: checkpoint of another model: exit $rc, want 2"; exit 1; }
 echo "ok: checkpoint of another model refused (exit 2)"
 
+# ---- training settings longer than the manifest keeps (long data paths,
+# given with --data: a plan file's lines are shorter): the kept text ends
+# with the CRC-32C of the whole, so data paths that differ only past the cut
+# are still another run: refused, exit 2
+long=$WORK/$(printf "%0200d" 0)/$(printf "%0200d" 1)
+mkdir -p "$long" && cp -r "$WORK/rec" "$long/a" && cp -r "$WORK/rec" "$long/b"
+write_plan "$WORK/long.ini" "mlp:12-24-24-4" "$WORK/rec" gpipe no shm \
+	'optimizer = sgd\nlr = 0.1\n[checkpoint]\nevery = 2' 0-2
+run "$WORK/out" --plan "$WORK/long.ini" --data "$long/a" --steps 4 --checkpoint-dir "$WORK/long-ck" ||
+	{ cat "$WORK/out"; echo "FAIL: a run with long data paths"; exit 1; }
+grep -q '"training": ".* \.\.\. crc32c=[0-9a-f]\{8\}"' "$WORK/long-ck/step-00000004/manifest.json" ||
+	{ cat "$WORK/long-ck/step-00000004/manifest.json"; echo "FAIL: long training settings not cut with their CRC-32C"; exit 1; }
+set +e
+run "$WORK/out" --plan "$WORK/long.ini" --data "$long/b" --steps 8 --checkpoint-dir "$WORK/long-ck" --resume
+rc=$?
+set -e
+test "$rc" -eq 2 && grep -q "another training settings" "$WORK/out" ||
+	{ cat "$WORK/out"; echo "FAIL: data paths differing past the cut: exit $rc, want 2"; exit 1; }
+run "$WORK/out" --plan "$WORK/long.ini" --data "$long/a" --steps 6 --checkpoint-dir "$WORK/long-ck" --resume ||
+	{ cat "$WORK/out"; echo "FAIL: resuming with the same long data paths"; exit 1; }
+echo "ok: data paths differing past the kept text are refused (exit 2); the same ones resume"
+
+# ---- a cosine decay to the end of the run (an epoch-based plan): resumed
+# with the run's own length it ends bit-identical; resumed with another
+# length (--steps 8) its learning rate differs from the run that wrote the
+# checkpoint, which the manifest's schedule records: allowed (a run may be
+# extended), with a warning naming both schedules
+write_plan "$WORK/cos.ini" "mlp:12-24-24-4" "$WORK/rec" 1f1b no shm \
+	'optimizer = sgd\nlr = 0.1\nlr_schedule = cosine\n[checkpoint]\nevery = 2\nkeep = 0' 0-1 2
+sed -i 's/^steps = 5$/steps = 0\nepochs = 1/' "$WORK/cos.ini"
+run "$WORK/out" --plan "$WORK/cos.ini" --checkpoint-dir "$WORK/cos-ref-ck" --dump "$WORK/cos-ref" ||
+	{ cat "$WORK/out"; echo "FAIL: cosine run"; exit 1; }
+n=$(wc -l < "$WORK/cos-ref/losses")
+test "$n" -gt 8 || { echo "FAIL: the epoch has $n steps, want more than 8"; exit 1; }
+grep -q "\"schedule\": \"warmup=0 decay_end=$n\"" "$WORK/cos-ref-ck/step-00000004/manifest.json" ||
+	{ cat "$WORK/cos-ref-ck/step-00000004/manifest.json"; echo "FAIL: no schedule in the manifest"; exit 1; }
+mkdir -p "$WORK/cos-ck" "$WORK/cos"
+cp -r "$WORK/cos-ref-ck/step-00000004" "$WORK/cos-ck/"
+head -n 4 "$WORK/cos-ref/losses" > "$WORK/cos/losses"
+run "$WORK/out" --plan "$WORK/cos.ini" --checkpoint-dir "$WORK/cos-ck" --resume --dump "$WORK/cos" ||
+	{ cat "$WORK/out"; echo "FAIL: cosine resumed"; exit 1; }
+concat_params "$WORK/cos" 2
+cat "$WORK/cos-ref"/params.stage-0 "$WORK/cos-ref"/params.stage-1 > "$WORK/cos-ref/all.params"
+cmp "$WORK/cos-ref/losses" "$WORK/cos/losses" && cmp "$WORK/cos-ref/all.params" "$WORK/cos/all.params" ||
+	{ echo "FAIL: a cosine decay to the end, resumed: differs from the uninterrupted run"; exit 1; }
+rm -rf "$WORK/cos-ck" && mkdir -p "$WORK/cos-ck" && cp -r "$WORK/cos-ref-ck/step-00000004" "$WORK/cos-ck/"
+run "$WORK/out" --plan "$WORK/cos.ini" --checkpoint-dir "$WORK/cos-ck" --resume --steps 8 ||
+	{ cat "$WORK/out"; echo "FAIL: a cosine run resumed with another length"; exit 1; }
+grep -q "learning-rate schedule was \"warmup=0 decay_end=$n\"; this run's is \"warmup=0 decay_end=8\".*not bit-identical" "$WORK/out" ||
+	{ cat "$WORK/out"; echo "FAIL: a cosine run resumed with another length: no warning naming the schedules"; exit 1; }
+echo "ok: a cosine decay to the end resumes bit-identically; with another length a warning says it is another run"
+
 # ---- one digit of the step, or of a data position, changed in the manifest:
 # the checksum refuses it (the only checkpoint: exit 2, nothing loaded)
 for field in step sample; do
