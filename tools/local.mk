@@ -6,3 +6,4 @@ include tools/bench-net.mk
 include tools/dtpipe.mk
 include tools/dtpipe-partition.mk
 include tools/dtpipe-export.mk
+include tools/bench-ckpt.mk

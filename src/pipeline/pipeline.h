@@ -175,4 +175,18 @@ int dtp_ckpt_export(const char *path, long step, const char *out_path, long *ste
 int dtp_ckpt_logits(const char *path, long step, const char *out_path, int batch, uint64_t seed,
 		    long *step_out, struct dtp_err *err);
 
+/* The checkpoint store's benchmark: write one checkpoint (step 1) of model
+ * spec with AdamW state (parameters, m, v) under dir from `writers` parts in
+ * turn, as stages write theirs (each file fsync'd, the manifest, `latest`),
+ * then drop its files from the page cache and read every tensor back as a
+ * resume does (CRCs checked, values compared). Seconds of each (wall and
+ * this process's CPU, user + system), and the tensor bytes. */
+struct dtp_ckpt_bench {
+	double write_s, read_s;
+	double write_cpu_s, read_cpu_s;
+	uint64_t bytes;
+};
+int dtp_ckpt_bench(const char *dir, const struct dtp_model_spec *spec, int writers,
+		   struct dtp_ckpt_bench *out, struct dtp_err *err);
+
 #endif
