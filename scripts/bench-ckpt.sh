@@ -10,18 +10,19 @@
 #     Odd runs start with the store, even runs with dd.
 #  2. step-time overhead of a checkpoint every N steps, measured end to end:
 #     one stage of the gpt of docs/benchmarks.md (L=4 C=256 H=4 T=128 V=256,
-#     micro-batch 16, AdamW) trained STEPS steps with [checkpoint] every = 0
+#     micro-batch MB, AdamW) trained STEPS steps with [checkpoint] every = 0
 #     (the default: only at the end) and every = N; overhead = (t_N - t_0) /
 #     t_0 of the training wall time the run reports.
 #   scripts/bench-ckpt.sh [BUILDDIR]
 #   env: RUNS=3 DIR=/var/tmp MODEL=gpt:layers=12,dim=768,heads=12,seq=1024,vocab=50257
-#        WRITERS=1 STEPS=40 EVERY=10 THREADS=1
+#        WRITERS=1 STEPS=40 EVERY=10 MB=16 THREADS=1 PARTS="io overhead"
 set -eu
 B=${1:-${DTP_BUILDDIR:-$(pwd)}}
 BENCH="$B/tools/dtpipe-bench-ckpt"
 DTPIPE="$B/tools/dtpipe"
 MKDATA="$B/tests/integration/mkdata"
 RUNS=${RUNS:-3}; WRITERS=${WRITERS:-1}; STEPS=${STEPS:-40}; EVERY=${EVERY:-10}; THREADS=${THREADS:-1}
+MB=${MB:-16}; PARTS=${PARTS:-io overhead}
 MODEL=${MODEL:-gpt:layers=12,dim=768,heads=12,seq=1024,vocab=50257}
 for x in "$BENCH" "$DTPIPE" "$MKDATA"; do
 	[ -x "$x" ] || { echo "bench-ckpt: build $x first (make; make tests/integration/mkdata)" >&2; exit 1; }
@@ -34,6 +35,8 @@ echo "bench-ckpt: $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, load $(cut -
 dd_s() { sed -n 's/.* copied, \([0-9.]*\) s,.*/\1/p' "$1"; }
 median() { sort -g | awk '{a[NR] = $1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
 
+case " $PARTS " in
+*" io "*)
 echo "run store_write_s dd_write_s store_read_s dd_read_s bytes store_write_cpu_s store_read_cpu_s"
 : > "$D/rows"
 run=1
@@ -70,6 +73,9 @@ sw=$(col 2) dw=$(col 3) sr=$(col 4) dr=$(col 5) cw=$(col 7) cr=$(col 8)
 awk -v b="$bytes" -v sw="$sw" -v dw="$dw" -v sr="$sr" -v dr="$dr" -v cw="$cw" -v cr="$cr" 'BEGIN {
 	printf "medians: write store %.0f MB/s, dd %.0f MB/s, ratio %.2f (store CPU %.1f s); read store %.0f MB/s, dd %.0f MB/s, ratio %.2f (store CPU %.1f s)\n",
 	       b / sw / 1e6, b / dw / 1e6, dw / sw, cw, b / sr / 1e6, b / dr / 1e6, dr / sr, cr }'
+;;
+esac
+case " $PARTS " in *" overhead "*) ;; *) exit 0 ;; esac
 
 # ---- 2. the step-time overhead of a checkpoint every N steps
 "$MKDATA" tokens "$D/tok" 400000 4000 256 7 >/dev/null
@@ -78,7 +84,7 @@ plan() {
 [model]
 spec = gpt:layers=4,dim=256,heads=4,seq=128,vocab=256
 [train]
-micro_batch = 16
+micro_batch = $MB
 micro_batches = 1
 optimizer = adamw
 lr = 0.001
@@ -120,3 +126,4 @@ ck=$(du -sb "$D/ck/step-$(printf %08d "$STEPS")" | cut -f1)
 awk -v t0="$t0" -v tn="$tn" -v s="$STEPS" -v n="$EVERY" -v ck="$ck" 'BEGIN {
 	printf "medians: %d steps in %.2f s (every = 0), %.2f s (every = %d: %d checkpoints of %.1f MB more): overhead %.1f%%\n",
 	       s, t0, tn, n, s / n - 1, ck / 1e6, 100 * (tn - t0) / t0 }'
+echo "(every = 0, the default, writes one checkpoint, at the end, in both)"
