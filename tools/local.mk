@@ -5,3 +5,5 @@ include tools/bench-io.mk
 include tools/bench-net.mk
 include tools/dtpipe.mk
 include tools/dtpipe-partition.mk
+include tools/dtpipe-export.mk
+include tools/bench-ckpt.mk

@@ -144,6 +144,10 @@ static int parse_info(struct dtp_ckpt *c, const char *mpath, long step, struct d
 		return dtp_errf_input(err, -EBADMSG,
 				      "%s: \"model\", \"optimizer\" {name, settings}, \"training\" and \"rng\" must be strings of at most %d bytes",
 				      mpath, DTP_CKPT_TEXT_MAX - 1);
+	v = json_object_get(o, "schedule");
+	if (v && copy_text(in->schedule, sizeof(in->schedule), v))
+		return dtp_errf_input(err, -EBADMSG, "%s: \"optimizer\" \"schedule\" must be a string of at most %zu bytes",
+				      mpath, sizeof(in->schedule) - 1);
 	data = json_object_get(m, "data");
 	if (!json_is_object(data) || json_object_size(data) > DTP_CKPT_MAX_POS)
 		return dtp_errf_input(err, -EBADMSG, "%s: \"data\" must be an object of at most %d positions",

@@ -6,6 +6,7 @@
 #include "config.h"
 #include "pipeline/ckpt_run.h"
 #include "pipeline/ctrl.h"
+#include "base/crc32c.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -41,6 +42,28 @@ static int stage_arrays(const struct dtp_stage *st, const char **roles, float **
 	return n;
 }
 
+/* The training settings that change results, as text of at most len - 1
+ * bytes. Long data paths do not fit: then the text keeps what fits and ends
+ * with the CRC-32C of the whole, so that settings past the cut still count. */
+static void training_text(const struct dtp_plan *p, char *out, size_t len)
+{
+	char full[2 * DTP_PLAN_PATH_MAX + 256];
+	int n = snprintf(full, sizeof(full),
+			 "micro_batch=%d micro_batches=%d seed=%" PRIu64
+			 " shuffle_window=%d nonfinite=%s precision=%s train=%s test=%s",
+			 p->micro_batch, p->micro_batches * p->replicas, p->seed, p->shuffle_window,
+			 p->skip_nonfinite ? "skip" : "stop", dtp_precision_name(p->precision),
+			 p->train_path, p->test_path);
+
+	if (n >= 0 && (size_t)n < len) {
+		memcpy(out, full, (size_t)n + 1);
+		return;
+	}
+	/* " ... crc32c=xxxxxxxx" is 20 bytes */
+	snprintf(out, len, "%.*s ... crc32c=%08" PRIx32, (int)(len - 21), full,
+		 dtp_crc32c(0, full, strlen(full)));
+}
+
 void dtp_stage_ckpt_info(const struct dtp_stage *st, struct dtp_ckpt_info *in)
 {
 	const struct dtp_plan *p = st->plan;
@@ -64,18 +87,12 @@ void dtp_stage_ckpt_info(const struct dtp_stage *st, struct dtp_ckpt_info *in)
 	 * recompute, which the bit-identity tests show change nothing); with
 	 * data-parallel replicas the micro-batches of the whole global batch
 	 * (R x M), so a run resumes with another R and the same global batch */
-	if (snprintf(in->training, sizeof(in->training),
-		     "micro_batch=%d micro_batches=%d seed=%" PRIu64
-		     " shuffle_window=%d nonfinite=%s precision=%s train=%s test=%s",
-		     p->micro_batch, p->micro_batches * p->replicas, p->seed, p->shuffle_window,
-		     p->skip_nonfinite ? "skip" : "stop", dtp_precision_name(p->precision),
-		     p->train_path,
-		     p->test_path) >= (int)sizeof(in->training))
-		dtp_debug("checkpoint: the training settings are cut to %zu bytes",
-			  sizeof(in->training) - 1);
+	training_text(p, in->training, sizeof(in->training));
 	/* the loaders' shuffles are counter-based (dtp_rng(seed, stream)): the
 	 * seed and the data positions are the whole random state */
 	snprintf(in->rng, sizeof(in->rng), "dtp_rng seed=%" PRIu64 " streams=epoch", p->seed);
+	snprintf(in->schedule, sizeof(in->schedule), "warmup=%ld decay_end=%ld", st->lr_warmup,
+		 st->lr_decay_end);
 }
 
 static void loader_pos(struct dtp_loader *l, const char *name, struct dtp_ckpt_pos *out)
@@ -280,6 +297,23 @@ static int seek_to(const struct dtp_ckpt *c, struct dtp_loader *l, const char *n
 			      dtp_ckpt_dir(c), name);
 }
 
+/* The learning-rate schedule the checkpoint's run ran, against this run's:
+ * a run extended past the length it was written with (a cosine decay to the
+ * end of the run, or a warm-up fitted to a short run, takes the length from
+ * --steps/--epochs) is allowed, but it is not the interrupted run continued,
+ * and stage 0 says so. (A manifest without it, written before it was
+ * recorded, says nothing.) */
+static void compare_schedule(const struct dtp_stage *st, const struct dtp_ckpt *c,
+			     const struct dtp_ckpt_info *want)
+{
+	const char *have = dtp_ckpt_get_info(c)->schedule;
+
+	if (!st->is_first || !have[0] || strcmp(have, want->schedule) == 0)
+		return;
+	dtp_warn("checkpoint %s was written by a run whose learning-rate schedule was \"%s\"; this run's is \"%s\" (its length, from --steps/--epochs, sets a cosine decay to the end or a fitted warm-up): this run continues with another learning rate, so it is not bit-identical to the run that wrote the checkpoint; resume with the length that run had for that, or set [train] total_steps and warmup_steps in the plan",
+		 dtp_ckpt_dir(c), have, want->schedule);
+}
+
 int dtp_stage_ckpt_load(struct dtp_stage *st, const char *dir, long step, struct dtp_err *err)
 {
 	struct dtp_ckpt_info want;
@@ -293,6 +327,8 @@ int dtp_stage_ckpt_load(struct dtp_stage *st, const char *dir, long step, struct
 		goto out_prefix;
 	dtp_stage_ckpt_info(st, &want);
 	r = dtp_ckpt_compatible(dtp_ckpt_get_info(c), &want, dtp_ckpt_dir(c), err);
+	if (r == 0)
+		compare_schedule(st, c, &want);
 	for (int u = st->first_unit; r == 0 && u < st->last_unit; u++) {
 		size_t off = dtp_stage_model_unit_offset(st->model, u);
 

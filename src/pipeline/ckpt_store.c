@@ -245,10 +245,11 @@ static json_t *info_json(const struct dtp_ckpt_info *in, int n_units)
 		json_object_set_new(pos, in->pos[i].name,
 				    json_pack("{s:I, s:I}", "epoch", (json_int_t)in->pos[i].epoch,
 					      "sample", (json_int_t)in->pos[i].sample));
-	return json_pack("{s:s, s:i, s:I, s:s, s:i, s:{s:s, s:s}, s:s, s:s, s:o}",
+	return json_pack("{s:s, s:i, s:I, s:s, s:i, s:{s:s, s:s, s:s}, s:s, s:s, s:o}",
 			 "format", DTP_CKPT_FORMAT, "version", DTP_CKPT_VERSION,
 			 "step", (json_int_t)in->step, "model", in->model, "units", n_units,
 			 "optimizer", "name", in->optimizer, "settings", in->optim_settings,
+			 "schedule", in->schedule,
 			 "training", in->training, "rng", in->rng, "data", pos);
 }
 

@@ -58,6 +58,13 @@ struct dtp_ckpt_info {
 	char optim_settings[DTP_CKPT_TEXT_MAX]; /* lr, betas, decay, clip, warmup... */
 	char training[DTP_CKPT_TEXT_MAX];       /* plan settings that change results */
 	char rng[DTP_CKPT_TEXT_MAX];            /* RNG state, e.g. "philox4x32-10 seed=42" */
+	/* the learning-rate schedule as the writing run ran it ("warmup=W
+	 * decay_end=T"): the plan's, or fitted to the run's length (a cosine
+	 * decay to the end of the run, a warm-up longer than a shortened run).
+	 * "" in manifests written before it was recorded. A resume compares it
+	 * once it knows its own length (dtp_stage_ckpt_load), not in
+	 * dtp_ckpt_compatible. */
+	char schedule[64];
 	int n_pos;
 	struct dtp_ckpt_pos pos[DTP_CKPT_MAX_POS];
 };

@@ -251,5 +251,45 @@ int dtp_trace_read_step(const char *path, int K, struct dtp_trace_event *evs, in
 			struct dtp_err *err);
 /* the trace's name of a span kind ("fwd", "bwd_b", "recv", ...; "?" past them) */
 const char *dtp_trace_span_name(int kind);
+/* ---------------------------------------------------- exporting a checkpoint */
+
+/* metadata keys and tensor names of the files below */
+#define DTP_EXPORT_META_MODEL "dtpipe.model"   /* dtp_model_spec_format() */
+#define DTP_EXPORT_META_STEP "dtpipe.step"     /* optimizer steps done */
+#define DTP_EXPORT_INPUTS "inputs"             /* gpt: I32 (B, T); mlp: F32 (B, in) */
+#define DTP_EXPORT_LOGITS "logits"             /* gpt: F32 (B, T, V); mlp: F32 (B, out) */
+
+/* Write the parameters of checkpoint step `step` under path (a checkpoint
+ * directory, or one of its step-NNNNNNNN directories; step < 0: the step
+ * directory's, else the newest complete one, skipping others with the
+ * reason) as one safetensors
+ * file at out_path (atomically), named as in the checkpoint
+ * ("unit.3.fc.weight"), without optimizer state; metadata: the model spec and
+ * the step. Every tensor is checked against its CRC-32C. A corrupt or
+ * incomplete checkpoint: -EBADMSG / -ENOENT naming the file and tensor, and
+ * out_path is not touched. *step_out (if non-NULL) gets the step exported. */
+int dtp_ckpt_export(const char *path, long step, const char *out_path, long *step_out,
+		    struct dtp_err *err);
+/* The logits of one batch of `batch` samples (PRNG stream (seed, 0): gpt
+ * tokens uniform in [0, V), mlp features uniform in [0, 1)) through the
+ * checkpoint's whole model (dtp_stage_forward over every unit), written to
+ * out_path as DTP_EXPORT_INPUTS and DTP_EXPORT_LOGITS with the metadata of
+ * dtp_ckpt_export. */
+int dtp_ckpt_logits(const char *path, long step, const char *out_path, int batch, uint64_t seed,
+		    long *step_out, struct dtp_err *err);
+
+/* The checkpoint store's benchmark: write one checkpoint (step 1) of model
+ * spec with AdamW state (parameters, m, v) under dir from `writers` parts in
+ * turn, as stages write theirs (each file fsync'd, the manifest, `latest`),
+ * then drop its files from the page cache and read every tensor back as a
+ * resume does (CRCs checked, values compared). Seconds of each (wall and
+ * this process's CPU, user + system), and the tensor bytes. */
+struct dtp_ckpt_bench {
+	double write_s, read_s;
+	double write_cpu_s, read_cpu_s;
+	uint64_t bytes;
+};
+int dtp_ckpt_bench(const char *dir, const struct dtp_model_spec *spec, int writers,
+		   struct dtp_ckpt_bench *out, struct dtp_err *err);
 
 #endif

@@ -118,12 +118,19 @@ static int agree_on_steps(struct dtp_stage *st, struct dtp_plan *p, long resumed
  * contradict its warm-up is refused at load. Every stage computes the same.
  * The plan keeps its own warm-up (the checkpoint's settings are the plan's);
  * only the optimizer's schedule changes. */
+static long run_warmup(const struct dtp_plan *p, const struct dtp_stage_opts *o, long total)
+{
+	if ((o->steps <= 0 && o->epochs <= 0) || p->optim.warmup_steps <= total)
+		return p->optim.warmup_steps;
+	return total / 10;
+}
+
 static int fit_warmup(const struct dtp_plan *p, const struct dtp_stage_opts *o,
 		      struct dtp_optim *optim, long total, int say, struct dtp_err *err)
 {
-	long w = total / 10;
+	long w = run_warmup(p, o, total);
 
-	if ((o->steps <= 0 && o->epochs <= 0) || p->optim.warmup_steps <= total)
+	if (w == p->optim.warmup_steps)
 		return 0;
 	if (say)
 		printf("note: the plan's warm-up of %ld steps is longer than this run of %ld steps "
@@ -251,13 +258,20 @@ int dtp_stage_run(const struct dtp_plan *plan, const struct dtp_stage_opts *o,
 		resumed = (long)v;
 	}
 	r = agree_on_steps(st, p, resumed, &agreed, err);
+	/* the schedule this run will run, which a checkpoint records and a
+	 * resume must share (fit_warmup and the cosine's length below) */
+	st->lr_warmup = run_warmup(p, o, agreed.total_steps);
+	st->lr_decay_end = p->cosine_to_end && p->optim.total_steps == 0 ? agreed.total_steps
+									: p->optim.total_steps;
 	/* no checkpoint is ever of step 0 (the first is written after a step) */
 	resumed = o->resume ? agreed.start_step : 0;
 	if (r == 0 && resumed > 0)
 		r = dtp_stage_ckpt_load(st, p->checkpoint_dir, resumed, err);
 	if (r == 0 && resumed > 0 && st->is_first)
-		dtp_info("resuming from %s/step-%08ld (step %ld): bit-identical to the run that was not interrupted when every stage has as many threads as before (OpenBLAS's kernels sum by thread count); stages, cuts, transport and schedule may differ",
-			 p->checkpoint_dir, resumed, resumed);
+		dtp_info("resuming from %s/step-%08ld (step %ld): bit-identical to the run that was not interrupted when every stage has as many threads as before (OpenBLAS's Haswell kernel sums by thread count; this run's %s kernel%s); stages, cuts, transport and schedule may differ",
+			 p->checkpoint_dir, resumed, resumed, dtp_blas_core(),
+			 strcmp(dtp_blas_core(), "Haswell") == 0 ? " is that one" :
+			 " gave the same bits on other thread counts where tested, docs/checkpoint-format.md");
 	if (r == 0 && resumed > 0 && resumed >= agreed.total_steps)
 		r = dtp_errf_input(err, -EINVAL,
 				   "%s: the checkpoint is at step %ld and the run has %ld steps, so there is nothing to train: steps count from the start of the run, not from the checkpoint; give --steps more than %ld to continue",

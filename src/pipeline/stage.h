@@ -49,6 +49,9 @@ struct dtp_stage {
 
 	struct dtp_stage_model *model;
 	struct dtp_optim *optim;
+	/* the learning-rate schedule this run runs (run.c, once the stages
+	 * agreed on the run's length): the warm-up and the end of the decay */
+	long lr_warmup, lr_decay_end;
 	struct dtp_schedule sched;
 
 	/* data: stage 0 reads inputs, the last stage targets (K = 1: both, one loader) */

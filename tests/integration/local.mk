@@ -42,3 +42,9 @@ dist_check_SCRIPTS += tests/integration/preempt.sh
 # dtpipe --check-env: sections, RDMA device, locked memory, MPI, bad plans
 INTEGRATION_TESTS += tests/integration/check_env.sh
 dist_check_SCRIPTS += tests/integration/check_env.sh
+# dtpipe-export: one model-only safetensors file from a checkpoint; refusals
+INTEGRATION_TESTS += tests/integration/export.sh
+dist_check_SCRIPTS += tests/integration/export.sh
+# the gpt in PyTorch (examples/torch_gpt.py): logits within 1e-5 of dtpipe's
+INTEGRATION_TESTS += tests/integration/torch_gpt.sh
+dist_check_SCRIPTS += tests/integration/torch_gpt.sh

@@ -12,6 +12,12 @@ tests_pipeline_test_stage_mem_LDADD = $(CMOCKA_TEST_LIBS)
 # the layout-free checkpoint store: reload under another split, corruptions, keep-N
 UNIT_TESTS += tests/pipeline/test_ckpt_store
 check_PROGRAMS += tests/pipeline/test_ckpt_store
-tests_pipeline_test_ckpt_store_SOURCES = tests/pipeline/test_ckpt_store.c
+tests_pipeline_test_ckpt_store_SOURCES = tests/pipeline/test_ckpt_store.c tests/pipeline/ckpt_fixture.h
 tests_pipeline_test_ckpt_store_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_pipeline_test_ckpt_store_LDADD = $(CMOCKA_TEST_LIBS)
+# every one-bit flip of a manifest or a file header: refused or harmless
+UNIT_TESTS += tests/pipeline/test_ckpt_flip
+check_PROGRAMS += tests/pipeline/test_ckpt_flip
+tests_pipeline_test_ckpt_flip_SOURCES = tests/pipeline/test_ckpt_flip.c tests/pipeline/ckpt_fixture.h
+tests_pipeline_test_ckpt_flip_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_pipeline_test_ckpt_flip_LDADD = $(CMOCKA_TEST_LIBS)
