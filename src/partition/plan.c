@@ -31,7 +31,7 @@ void dtp_plan_defaults(struct dtp_plan *p)
 	p->verbs_blocking = 0;
 	p->heartbeat_ms = 500;
 	p->peer_timeout_ms = 5000;
-	p->hang_timeout_ms = 60000;
+	p->hang_timeout_ms = 10000;
 	p->checkpoint_keep = 3;
 	p->replicas = 1;
 }

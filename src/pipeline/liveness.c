@@ -4,8 +4,11 @@
  * that is a failure, and names the stage and the cause:
  *  - nothing heard for peer_timeout_ms: it was killed or exited (its
  *    connection closed), or it is stopped or cut off (silence);
- *  - heard, but its progress counter has not moved for hang_timeout_ms while
- *    it waits on no other stage: its main thread is stuck (an endless loop).
+ *  - heard, but its progress counter has not moved, while it waits on no
+ *    other stage and does no checkpoint I/O, for the hang bound: the larger of
+ *    hang_timeout_ms and HANG_FACTOR times the longest stretch of work seen
+ *    from it so far (a stage whose micro-batches take 4 s each is hung after
+ *    16 s, not 10): its main thread is stuck (an endless loop).
  * A neighbour that waits on another stage is never blamed: that stage's own
  * neighbours judge it. Slow work is not a failure: the heartbeat thread beats
  * while the main thread computes, and only a stretch of hang_timeout_ms
@@ -18,6 +21,10 @@
 #include <string.h>
 
 #include "rdma/heartbeat.h"
+
+/* the hang bound is at least this many times a neighbour's longest stretch
+ * of work between two progress marks seen so far */
+#define HANG_FACTOR 4
 
 #define TEST_HANG_ENV "DTP_TEST_HANG_AT_STEP"
 #define TEST_HANG_MS_ENV "DTP_TEST_HANG_MS"
@@ -73,6 +80,12 @@ void dtp_stage_busy(struct dtp_stage *st)
 	dtp_hb_progress(st->hb);
 }
 
+void dtp_stage_in_io(struct dtp_stage *st, int in_io)
+{
+	dtp_hb_waiting(st->hb, in_io ? DTP_HB_BUSY_IO : -1);
+	dtp_hb_progress(st->hb);
+}
+
 void dtp_stage_blocked_on(struct dtp_stage *st, int peer)
 {
 	dtp_hb_waiting(st->hb, peer);
@@ -83,7 +96,7 @@ int dtp_stage_liveness_check(struct dtp_stage *st, int peer, struct dtp_err *err
 {
 	struct dtp_hb_state ps;
 	uint64_t now = dtp_now_ns();
-	double silent, still;
+	double silent, still, bound;
 
 	if (dtp_hb_peer(st->hb, peer, &ps))
 		return 0;
@@ -97,10 +110,14 @@ int dtp_stage_liveness_check(struct dtp_stage *st, int peer, struct dtp_err *err
 		return dtp_errf_runtime(err, -ETIMEDOUT,
 					"no heartbeat from stage %d for %.1f s (peer_timeout_ms = %d): it is stopped (SIGSTOP), frozen, or the network to it is cut",
 					peer, silent, st->peer_timeout_ms);
-	if (ps.waiting_on < 0 && still * 1000 > st->hang_timeout_ms)
+	bound = (double)st->hang_timeout_ms * 1e-3;
+	if (HANG_FACTOR * (double)ps.longest_ns * 1e-9 > bound)
+		bound = HANG_FACTOR * (double)ps.longest_ns * 1e-9;
+	if (ps.waiting_on == -1 && still > bound)
 		return dtp_errf_runtime(err, -ETIMEDOUT,
-					"stage %d is alive but has made no progress for %.1f s while waiting on no other stage (hang_timeout_ms = %d): it is hung (an endless loop?); if its work is legitimately that slow, raise hang_timeout_ms",
-					peer, still, st->hang_timeout_ms);
+					"stage %d is alive but has made no progress for %.1f s while waiting on no other stage (the bound: hang_timeout_ms = %d, or %d x its longest op so far, %.1f s): it is hung (an endless loop?); if its work is legitimately that slow, raise hang_timeout_ms",
+					peer, still, st->hang_timeout_ms, HANG_FACTOR,
+					(double)ps.longest_ns * 1e-9);
 	return 0;
 }
 

@@ -265,8 +265,11 @@ int dtp_stage_run(const struct dtp_plan *plan, const struct dtp_stage_opts *o,
 									: p->optim.total_steps;
 	/* no checkpoint is ever of step 0 (the first is written after a step) */
 	resumed = o->resume ? agreed.start_step : 0;
-	if (r == 0 && resumed > 0)
+	if (r == 0 && resumed > 0) {
+		dtp_stage_in_io(st, 1);
 		r = dtp_stage_ckpt_load(st, p->checkpoint_dir, resumed, err);
+		dtp_stage_in_io(st, 0);
+	}
 	if (r == 0 && resumed > 0 && st->is_first)
 		dtp_info("resuming from %s/step-%08ld (step %ld): bit-identical to the run that was not interrupted when every stage has as many threads as before (OpenBLAS's Haswell kernel sums by thread count; this run's %s kernel%s); stages, cuts, transport and schedule may differ",
 			 p->checkpoint_dir, resumed, resumed, dtp_blas_core(),
@@ -307,7 +310,9 @@ int dtp_stage_run(const struct dtp_plan *plan, const struct dtp_stage_opts *o,
 		     step + 1 == total || st->stop)) {
 			uint64_t t0 = dtp_now_ns();
 
+			dtp_stage_in_io(st, 1);
 			r = dtp_stage_ckpt_save(st, p->checkpoint_dir, step, p->checkpoint_keep, err);
+			dtp_stage_in_io(st, 0);
 			dtp_trace_span(st->trace, DTP_SPAN_CKPT, step, 0, t0, dtp_now_ns());
 			if (r)
 				goto out_report;

@@ -132,6 +132,9 @@ void dtp_stage_liveness_close(struct dtp_stage *st);
 /* the main thread did work / now waits on stage `peer` (-1: on none) */
 void dtp_stage_busy(struct dtp_stage *st);
 void dtp_stage_blocked_on(struct dtp_stage *st, int peer);
+/* the main thread starts (1) or ends (0) checkpoint I/O: its neighbours do
+ * not judge it hung meanwhile (only silence counts) */
+void dtp_stage_in_io(struct dtp_stage *st, int in_io);
 /* while blocked on `peer`: 0, or a runtime error naming it and the cause */
 int dtp_stage_liveness_check(struct dtp_stage *st, int peer, struct dtp_err *err);
 /* tests: spin at the start of step DTP_TEST_HANG_AT_STEP, forever or for

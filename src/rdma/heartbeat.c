@@ -54,7 +54,7 @@ int dtp_hb_unpack(const uint8_t in[DTP_HB_BYTES], uint32_t *from, uint64_t *prog
 {
 	int32_t w = (int32_t)dtp_le32(in + 16);
 
-	if (dtp_le32(in) != DTP_HB_MAGIC || w < -1)
+	if (dtp_le32(in) != DTP_HB_MAGIC || w < DTP_HB_BUSY_IO)
 		return -EPROTO;
 	*from = dtp_le32(in + 4);
 	*progress = dtp_le64(in + 8);
@@ -121,8 +121,14 @@ static void hear(struct dtp_hb *hb, struct hb_peer *p)
 		}
 		pthread_mutex_lock(&hb->mu);
 		p->st.heard_ns = dtp_now_ns();
-		if (progress != p->st.progress || waiting_on != p->st.waiting_on)
+		if (progress != p->st.progress || waiting_on != p->st.waiting_on) {
+			/* a stretch of work ends: the longest so far scales the
+			 * hang bound (liveness.c) */
+			if (p->st.waiting_on == -1 &&
+			    p->st.heard_ns - p->st.since_ns > p->st.longest_ns)
+				p->st.longest_ns = p->st.heard_ns - p->st.since_ns;
 			p->st.since_ns = p->st.heard_ns;
+		}
 		p->st.progress = progress;
 		p->st.waiting_on = waiting_on;
 		pthread_mutex_unlock(&hb->mu);

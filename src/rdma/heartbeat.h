@@ -25,12 +25,20 @@
 
 struct dtp_hb;
 
+/* waiting_on of a stage in checkpoint I/O (writing one, or loading one at
+ * --resume): alive and not waiting on a stage, but never judged hung, since
+ * a large checkpoint on a slow file system may take longer than any op */
+#define DTP_HB_BUSY_IO (-2)
+
 /* What was last heard from a neighbour (times: dtp_now_ns() of this process). */
 struct dtp_hb_state {
 	uint64_t heard_ns;        /* the last beat (or the connection's set-up) */
 	uint64_t since_ns;        /* when its progress or waiting_on last changed */
 	uint64_t progress;
-	int waiting_on;           /* the stage it waits on, -1: none (working) */
+	int waiting_on;           /* the stage it waits on, -1: none (working),
+				     DTP_HB_BUSY_IO: reading or writing a checkpoint */
+	uint64_t longest_ns;      /* the longest stretch it has worked (waiting_on
+				     -1) between two progress marks so far */
 	int closed;               /* 0, or a positive errno: the connection ended
 				     (ECONNRESET: it closed or died) */
 };

@@ -38,8 +38,11 @@ static void test_beat_bytes(void **state)
 	dtp_hb_pack(3, 7, -1, b);
 	assert_int_equal(dtp_hb_unpack(b, &from, &progress, &waiting), 0);
 	assert_int_equal(waiting, -1);
-	/* a stage number below -1, or another magic: not a beat */
-	dtp_put_le32(b + 16, (uint32_t)-2);
+	dtp_hb_pack(3, 7, DTP_HB_BUSY_IO, b);
+	assert_int_equal(dtp_hb_unpack(b, &from, &progress, &waiting), 0);
+	assert_int_equal(waiting, DTP_HB_BUSY_IO);
+	/* a stage number below DTP_HB_BUSY_IO, or another magic: not a beat */
+	dtp_put_le32(b + 16, (uint32_t)-3);
 	assert_int_equal(dtp_hb_unpack(b, &from, &progress, &waiting), -EPROTO);
 	dtp_hb_pack(3, 7, -1, b);
 	b[0] ^= 1;
@@ -83,6 +86,16 @@ static int is_waiting(const struct dtp_hb_state *s)
 static int is_working(const struct dtp_hb_state *s)
 {
 	return s->progress == 4 && s->waiting_on == -1;
+}
+
+static int is_worked_more(const struct dtp_hb_state *s)
+{
+	return s->progress == 5;
+}
+
+static int is_in_io(const struct dtp_hb_state *s)
+{
+	return s->waiting_on == DTP_HB_BUSY_IO;
 }
 
 static int is_closed(const struct dtp_hb_state *s)
@@ -133,6 +146,20 @@ static void test_two_ends(void **state)
 	dtp_hb_waiting(b.hb, -1);
 	assert_true(heard(a.hb, &s, is_working));
 	assert_true(s.since_ns > since);
+	/* it works 300 ms before its next mark: stage 0 heard the last one before
+	 * the 300 ms began and this one after they ended, so the longest stretch
+	 * of work it records (the hang bound's scale) is at least that */
+	{
+		struct timespec ts = { 0, 300 * 1000000 };
+
+		nanosleep(&ts, NULL);
+	}
+	dtp_hb_progress(b.hb);
+	assert_true(heard(a.hb, &s, is_worked_more));
+	assert_true(s.longest_ns >= 300ull * 1000000);
+	/* checkpoint I/O is announced as such */
+	dtp_hb_waiting(b.hb, DTP_HB_BUSY_IO);
+	assert_true(heard(a.hb, &s, is_in_io));
 
 	/* stage 1 goes away: stage 0 sees its connection closed */
 	dtp_hb_close(b.hb);
