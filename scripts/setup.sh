@@ -99,6 +99,14 @@ fi
 cfg=()
 { [ "$werror" = 1 ] || [ "$had_werror" = 1 ]; } && cfg+=(--enable-werror)
 [ "$sanitizers" = 1 ] && cfg+=(--enable-sanitizers)
+# the test suite's tree requires MPI and oneDNN, so that their tests fail
+# loudly rather than drop out of `make check` when either goes missing (and
+# keeps requiring them when demo.sh runs after check.sh)
+had_required=0
+if [ -x config.status ] && ./config.status --config 2>/dev/null | grep -q -- "--with-mpi"; then
+	had_required=1
+fi
+{ [ "$want_test" = 1 ] || [ "$had_required" = 1 ]; } && cfg+=(--with-mpi --with-onednn)
 cfg+=("${extra[@]}")
 
 # what configure will see: the arguments, the environment it reads, the
