@@ -537,6 +537,13 @@ static int run_rank(struct dtp_launch_args *a, const struct dtp_plan *plan)
 	status = run_stage(a, plan, dtp_dp_stage(dp));
 	fflush(stdout);
 	fflush(stderr);
+	/* stopped on request: every rank stopped after the same step (ctrl.c),
+	 * and replica 0 may still be writing the checkpoint, so all wait for all
+	 * before leaving (an abort would kill the writers) */
+	if (status == DTP_EXIT_PREEMPTED && dtp_dp_barrier(dp, &err) == 0) {
+		dtp_dp_close(dp);
+		return status;
+	}
 	if (status)
 		dtp_dp_abort(dp, status);
 	dtp_dp_close(dp);

@@ -127,6 +127,33 @@ static void unpack_down(const double *v, int K, struct dtp_ctrl_down *d)
 	memcpy(d->times, v + DOWN_TIMES, 2 * (size_t)K * sizeof(double));
 }
 
+/* With replicas, every replica stops after the same step: the last stages
+ * (one per replica) add up which stop signals (base/preempt.h) their
+ * pipelines saw; each keeps its own, or takes the lowest-numbered one seen
+ * elsewhere, so that no replica trains on while another writes its
+ * checkpoint and leaves. */
+#define MAX_STOP_SIGNALS 8
+static int agree_stop(struct dtp_stage *st, double *stop, struct dtp_err *err)
+{
+	int sigs[MAX_STOP_SIGNALS], n = 0, r;
+	double seen[MAX_STOP_SIGNALS];
+	sigset_t set;
+
+	dtp_preempt_sigset(&set);
+	for (int s = 1; s < NSIG && n < MAX_STOP_SIGNALS; s++)
+		if (sigismember(&set, s) == 1) {
+			sigs[n] = s;
+			seen[n++] = (int)*stop == s ? 1.0 : 0.0;
+		}
+	r = dtp_dp_sum_doubles(st->dp, seen, n, err);
+	if (r)
+		return r;
+	for (int i = 0; i < n && *stop == 0; i++)
+		if (seen[i] > 0)
+			*stop = sigs[i];
+	return 0;
+}
+
 int dtp_ctrl_step_sync(struct dtp_stage *st, long step, const double *unit_sumsq,
 		       struct dtp_ctrl_down *down, struct dtp_err *err)
 {
@@ -169,6 +196,8 @@ int dtp_ctrl_step_sync(struct dtp_stage *st, long step, const double *unit_sumsq
 	dv[2] = sqrt(total);
 	dv[3] = dtp_nonfinite_verdict(st, up, st->loss_sum);
 	dv[DOWN_STOP] = up[U + 2 * K];
+	if (st->dp && st->R > 1 && (r = agree_stop(st, &dv[DOWN_STOP], err)))
+		return r;
 	memcpy(dv + DOWN_TIMES, up + U, 2 * K * sizeof(double));
 	unpack_down(dv, st->K, down);
 	if (st->is_first)

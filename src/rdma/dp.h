@@ -42,6 +42,8 @@ int dtp_dp_stage(const struct dtp_dp *dp);
  * (MPI_Comm_split_type shared): the share of the node's cores it takes. */
 void dtp_dp_node(const struct dtp_dp *dp, int *local_rank, int *local_size);
 
+/* Wait until every rank of the world is here (MPI_Barrier). */
+int dtp_dp_barrier(struct dtp_dp *dp, struct dtp_err *err);
 /* World rank 0's value of *v on every rank (MPI_Bcast over the world). */
 int dtp_dp_bcast_u64(struct dtp_dp *dp, uint64_t *v, struct dtp_err *err);
 /* Sum n doubles over this stage's replicas, in place, the same on every one. */

@@ -129,6 +129,13 @@ void dtp_dp_node(const struct dtp_dp *dp, int *local_rank, int *local_size)
 	*local_size = dp->local_size;
 }
 
+int dtp_dp_barrier(struct dtp_dp *dp, struct dtp_err *err)
+{
+	int rc = MPI_Barrier(MPI_COMM_WORLD);
+
+	return rc == MPI_SUCCESS ? 0 : mpi_failed(err, rc, "MPI_Barrier over every rank");
+}
+
 int dtp_dp_bcast_u64(struct dtp_dp *dp, uint64_t *v, struct dtp_err *err)
 {
 	int rc = MPI_Bcast(v, 1, MPI_UINT64_T, 0, MPI_COMM_WORLD);
