@@ -194,10 +194,7 @@ static int get_profile(const struct dtp_model_spec *spec, const struct opts *o,
 	r = dtp_profile_static(spec, o->batch, p, err);
 	if (r)
 		return r;
-	for (int u = 0; u < p->n_units; u++) {
-		p->units[u].fwd_s = p->units[u].fwd_flops / STATIC_FLOPS;
-		p->units[u].bwd_s = 2 * p->units[u].fwd_s;
-	}
+	dtp_profile_time_from_flops(p, STATIC_FLOPS);
 	return 0;
 }
 

@@ -1,7 +1,8 @@
 # dtpipe: the trainer (installed), with the default plan embedded at build time
 bin_PROGRAMS += tools/dtpipe
 tools_dtpipe_SOURCES = tools/dtpipe.c tools/dtpipe-launch.c tools/dtpipe-launch.h \
-	tools/launch.h tools/launch-start.c tools/launch-supervise.c tools/launch-status.c
+	tools/launch.h tools/launch-start.c tools/launch-supervise.c tools/launch-status.c \
+	tools/launch-restart.c tools/launch-elastic.c
 nodist_tools_dtpipe_SOURCES = tools/default-plan.h
 tools_dtpipe_LDADD = $(DTP_ALL_LIBS)
 CLEANFILES += tools/default-plan.h

@@ -25,6 +25,8 @@ enum dtp_err_class {
 #define DTP_EXIT_OK 0
 #define DTP_EXIT_FAIL 1
 #define DTP_EXIT_BADINPUT 2
+/* stopped, resumable: a checkpoint was written (preemption; EX_TEMPFAIL) */
+#define DTP_EXIT_PREEMPTED 75
 #define DTP_EXIT_SIGNAL_BASE 128
 #define DTP_EXIT_SIGINT (DTP_EXIT_SIGNAL_BASE + SIGINT)
 #define DTP_EXIT_SIGTERM (DTP_EXIT_SIGNAL_BASE + SIGTERM)

@@ -69,6 +69,10 @@ struct dtp_plan {
 	int checkpoint_keep;             /* [checkpoint] keep: the newest N complete
 					  * checkpoints stay, older ones are deleted
 					  * (0 = keep all; default 3) */
+	int max_restarts;                /* [checkpoint] max_restarts: the local launcher
+					  * restarts a failed job up to N times (0: never) */
+	int elastic;                     /* [checkpoint] elastic: a restart re-plans over
+					  * the cores left (dtpipe --elastic) */
 };
 
 /* The most optimizer steps a run may take ([train] steps, --steps, or epochs
