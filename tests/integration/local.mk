@@ -29,3 +29,7 @@ dist_check_SCRIPTS += tests/integration/relayout.sh
 # checkpoints read by PyTorch (examples/torch_mlp.py): dtpipe's accuracy
 INTEGRATION_TESTS += tests/integration/torch_mlp.sh
 dist_check_SCRIPTS += tests/integration/torch_mlp.sh
+# automatic recovery: 5 kills under --max-restarts, bit-identical to the
+# uninterrupted run; --elastic onto fewer cores
+INTEGRATION_TESTS += tests/integration/chaos.sh tests/integration/elastic.sh
+dist_check_SCRIPTS += tests/integration/chaos.sh tests/integration/elastic.sh
