@@ -27,6 +27,7 @@ static const char usage[] =
 	"                        [--mem-cap SIZE] [--bandwidth GB/s] [--reps N] [--static]\n"
 	"                        [--topology [HOST=]FILE.xml[,...]] [--split minmax|layers|params]\n"
 	"                        [-o plan.ini]\n"
+"       dtpipe-partition plan --from plan.ini --stages K [-o plan.ini]\n"
 	"       dtpipe-partition report --plan plan.ini [--trace trace.json] [--bandwidth GB/s]\n"
 	"                        [--topology [HOST=]FILE.xml[,...]] [--reps N] [--static]\n"
 	"\n"
@@ -36,7 +37,10 @@ static const char usage[] =
 	"           activation transfer on each cut at --bandwidth, and every stage's\n"
 	"           parameters + gradients + optimizer state + stash under --mem-cap);\n"
 	"           writes a plan file (stdout without -o) with cores split over this machine\n"
-	"  report   per stage: units, predicted time per micro-batch, share, memory; the\n"
+	"           --from: the same plan split again over K stages (min-max, FLOPs\n"
+"           profile), its hosts, cores and NICs cleared: for a restart on fewer\n"
+"           or more nodes (examples/slurm-restart.sh)\n"
+"  report   per stage: units, predicted time per micro-batch, share, memory; the\n"
 	"           step time and bubble of the plan's schedule (simulated); with --trace,\n"
 	"           the per-stage compute measured by dtpipe --trace beside the prediction\n"
 	"\n"
@@ -53,7 +57,7 @@ static const char usage[] =
 	"Exit status: 0 ok, 2 bad input, 1 other failure.\n";
 
 struct opts {
-	const char *model, *plan, *trace, *output;
+	const char *model, *plan, *trace, *output, *from;
 	int stages, batch, micro_batches, reps, is_static, recompute;
 	enum dtp_optim_kind optim;
 	enum dtp_schedule_kind schedule;
@@ -98,6 +102,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		{ "plan", required_argument, NULL, 'p' },
 		{ "trace", required_argument, NULL, 't' },
 		{ "output", required_argument, NULL, 'o' },
+		{ "from", required_argument, NULL, 'f' },
 		{ "topology", required_argument, NULL, 'T' },
 		{ "split", required_argument, NULL, 'x' },
 		{ "help", no_argument, NULL, 'h' },
@@ -113,6 +118,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		case 'p': o->plan = optarg; break;
 		case 't': o->trace = optarg; break;
 		case 'o': o->output = optarg; break;
+		case 'f': o->from = optarg; break;
 		case 'r': o->recompute = 1; break;
 		case 's': o->is_static = 1; break;
 		case 'b':
@@ -436,6 +442,22 @@ static int plan_place(const struct opts *o, const int *bounds, struct dtp_plan *
 	return dtp_plan_validate(plan, err);
 }
 
+/* the plan to -o FILE, else stdout; notes as dtp_plan_write_notes's (or NULL) */
+static int write_plan(const struct opts *o, const struct dtp_plan *plan, const char *const *notes,
+		      struct dtp_err *err)
+{
+	FILE *f = o->output ? fopen(o->output, "w") : stdout;
+	int r;
+
+	if (!f)
+		return dtp_errf_input(err, -errno, "cannot write %s: %s", o->output, strerror(errno));
+	r = dtp_plan_write_notes(plan, notes, f);
+	if ((f != stdout && fclose(f)) || r)
+		r = dtp_errf_runtime(err, r ? r : -EIO, "cannot write the plan to %s",
+				     o->output ? o->output : "stdout");
+	return r;
+}
+
 static int cmd_plan(struct opts *o, const struct dtp_model_spec *spec, struct dtp_err *err)
 {
 	struct dtp_chain_unit *chain = NULL;
@@ -447,7 +469,6 @@ static int cmd_plan(struct opts *o, const struct dtp_model_spec *spec, struct dt
 	double speed[DTP_MAX_STAGES];
 	char notes[DTP_MAX_STAGES][sizeof(where->why) + 64];
 	const char *note_ptr[DTP_MAX_STAGES];
-	FILE *f;
 
 	if (o->stages < 1)
 		return dtp_errf_input(err, -EINVAL, "plan needs --stages K");
@@ -482,15 +503,7 @@ static int cmd_plan(struct opts *o, const struct dtp_model_spec *spec, struct dt
 		goto out_free_chain;
 	for (int s = 0; s < o->stages; s++)
 		note_ptr[s] = notes[s];
-	f = o->output ? fopen(o->output, "w") : stdout;
-	if (!f) {
-		r = dtp_errf_input(err, -errno, "cannot write %s: %s", o->output, strerror(errno));
-		goto out_free_chain;
-	}
-	r = dtp_plan_write_notes(plan, note_ptr, f);
-	if ((f != stdout && fclose(f)) || r)
-		r = dtp_errf_runtime(err, r ? r : -EIO, "cannot write the plan to %s",
-				     o->output ? o->output : "stdout");
+	r = write_plan(o, plan, note_ptr, err);
 	if (!r) {
 		/* the summary goes where it does not mix with a plan on stdout */
 		fflush(stdout);
@@ -574,6 +587,33 @@ out_free_plan:
 	return r;
 }
 
+/* plan --from FILE --stages K: FILE split again over K stages */
+static int cmd_replan(const struct opts *o, struct dtp_err *err)
+{
+	struct dtp_plan *in, *out;
+	int slots[DTP_MAX_STAGES], r;
+
+	if (o->stages < 1)
+		return dtp_errf_input(err, -EINVAL, "plan --from needs --stages K");
+	in = calloc(2, sizeof(*in));
+	if (!in)
+		return dtp_errf_runtime(err, -ENOMEM, "out of memory");
+	out = in + 1;
+	r = dtp_plan_load(o->from, in, err);
+	if (r == 0 && o->stages > dtp_model_num_units(&in->model))
+		r = dtp_errf_input(err, -EINVAL, "--stages %d: %s's model has %d units, so at most %d stages",
+				   o->stages, o->from, dtp_model_num_units(&in->model),
+				   dtp_model_num_units(&in->model));
+	if (r == 0)
+		r = dtp_schedule_stash_slots(in->schedule, o->stages, in->micro_batches, slots, err);
+	if (r == 0)
+		r = dtp_plan_resplit(in, o->stages, slots, NULL, out, err);
+	if (r == 0)
+		r = write_plan(o, out, NULL, err);
+	free(in);
+	return r;
+}
+
 int main(int argc, char **argv)
 {
 	struct opts o = { .batch = 32, .micro_batches = 4, .reps = 5, .optim = DTP_OPTIM_ADAMW,
@@ -603,6 +643,8 @@ int main(int argc, char **argv)
 		return bad("unexpected argument '%s'", argv[optind + 1]);
 	if (strcmp(cmd, "report") == 0) {
 		r = cmd_report(&o, &err);
+	} else if (strcmp(cmd, "plan") == 0 && o.from) {
+		r = cmd_replan(&o, &err);
 	} else if (!o.model) {
 		return bad("%s needs --model SPEC (e.g. mlp:784-1024-10)", cmd);
 	} else {
