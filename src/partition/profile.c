@@ -228,6 +228,11 @@ int dtp_plan_resplit(const struct dtp_plan *in, int K, const int *stash_slots,
 	r = dtp_profile_static(&in->model, in->micro_batch, &prof, err);
 	if (r)
 		return r;
+	if (K > prof.n_units) {
+		r = dtp_errf_input(err, -EINVAL, "cannot split %d units over %d stages: give at most %d",
+				   prof.n_units, K, prof.n_units);
+		goto free_profile;
+	}
 	dtp_profile_time_from_flops(&prof, 1e10);
 	r = dtp_profile_chain(&prof, in->optim.kind, in->recompute, &chain, err);
 	if (r)
