@@ -3,4 +3,8 @@
 # slurmds in network namespaces (two "hosts" on one machine)
 INTEGRATION_TESTS += tests/slurm/srun-pipeline.sh tests/slurm/srun-netns.sh
 dist_check_SCRIPTS += tests/slurm/srun-pipeline.sh tests/slurm/srun-netns.sh
-EXTRA_DIST += tests/slurm/slurm-lib.sh
+EXTRA_DIST += tests/slurm/slurm-lib.sh tests/slurm/netns-lib.sh
+# recovery under Slurm: examples/slurm-restart.sh restarts srun after a task
+# and then a whole node are killed, bit-identical to the uninterrupted run
+INTEGRATION_TESTS += tests/slurm/srun-restart.sh
+dist_check_SCRIPTS += tests/slurm/srun-restart.sh

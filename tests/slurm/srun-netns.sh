@@ -22,48 +22,7 @@ for p in "$DTPIPE" "$SHARD"; do [ -x "$p" ] || fail "$p is not built"; done
 command -v ip >/dev/null || fail "ip (iproute2) missing: scripts/setup.sh --test installs it"
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/dtp-srunns.XXXXXX") || exit 1
-NS=dtp$$             # namespaces: ${NS}c (controller), ${NS}n2, ${NS}n3, ${NS}sw (bridge)
-NETS="${NS}c ${NS}n2 ${NS}n3 ${NS}sw"
-net_down() { local n; for n in $NETS; do ip netns del "$n" 2>/dev/null; done; }
-SLURM_ON_EXIT='net_down; rm -rf "$WORK"'
-. "$DTP_SRCDIR/tests/slurm/slurm-lib.sh"
-trap 'net_down; rm -rf "$WORK"' EXIT   # until slurm_init takes over (it chains SLURM_ON_EXIT)
-
-# the network first: slurm_init's mount namespace must see /run/netns/*
-ip netns add "${NS}sw" || fail "ip netns add (root needed)"
-ip -n "${NS}sw" link add br0 type bridge && ip -n "${NS}sw" link set br0 up || fail "bridge"
-for n in c:1 n2:2 n3:3; do
-	name=$NS${n%%:*} host=${n##*:}
-	ip netns add "$name" || fail "ip netns add $name"
-	ip -n "$name" link set lo up
-	ip -n "${NS}sw" link add "p$host" type veth peer name eth0 netns "$name" || fail "veth for $name"
-	ip -n "${NS}sw" link set "p$host" master br0 up
-	ip -n "$name" addr add "10.78.0.$host/24" dev eth0
-	ip -n "$name" link set eth0 up
-done
-
-slurm_init || exit 1
-SLURM_CLIENT=(ip netns exec "${NS}c")
-cat > "$SR/hosts" <<EOF
-127.0.0.1 localhost
-10.78.0.2 node2
-10.78.0.3 node3
-EOF
-slurm_write_conf 10.78.0.1 \
-	"NodeName=node2 NodeAddr=10.78.0.2 CPUs=2 State=UNKNOWN" \
-	"NodeName=node3 NodeAddr=10.78.0.3 CPUs=2 State=UNKNOWN" \
-	"PartitionName=ci Nodes=ALL Default=YES MaxTime=INFINITE State=UP OverSubscribe=FORCE" || exit 1
-slurm_start_ctld ip netns exec "${NS}c"
-for n in 2 3; do
-	# nsenter --net, not ip netns exec: that remounts /sys and slurmd 22.05 then
-	# finds no /sys/fs/cgroup. Own UTS (hostname) and mount namespace, where
-	# /etc/hosts names the nodes, for slurmd and so for its tasks.
-	mkdir -p "$SR/spool/node$n"
-	slurm_bg "$SR/log/slurmd-node$n.fg" nsenter --net="/run/netns/${NS}n$n" unshare --uts --mount \
-		sh -c "mount --bind '$SR/hosts' /etc/hosts && hostname node$n && exec slurmd -D -N node$n"
-done
-slurm_wait_idle "node2 node3" 30 || exit 1
-echo "ok: Slurm with node2 and node3 in their own network namespaces is up"
+. "$DTP_SRCDIR/tests/slurm/netns-lib.sh"
 cd "$WORK" || exit 1
 
 awk 'BEGIN { for (i = 0; i < 3000; i++)
