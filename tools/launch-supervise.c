@@ -40,11 +40,15 @@ void dtp_launch_sigset(sigset_t *set)
  * or the progress bar's "[###...] N/T loss ..." (pipeline/report.c) */
 static void note_step(const char *line, int n, long *last_step)
 {
-	const char *bar = memchr(line, ']', (size_t)n);
+	char head[64];
+	const char *bar;
 	long step;
 
-	if ((n > 5 && sscanf(line, "step %ld/", &step) == 1) ||
-	    (line[0] == '[' && bar && sscanf(bar, "] %ld/", &step) == 1))
+	/* a NUL-terminated copy of the line's start: sscanf reads to a NUL */
+	snprintf(head, sizeof(head), "%.*s", n, line);
+	bar = strchr(head, ']');
+	if ((sscanf(head, "step %ld/", &step) == 1) ||
+	    (head[0] == '[' && bar && sscanf(bar, "] %ld/", &step) == 1))
 		if (step > *last_step)
 			*last_step = step;
 }
