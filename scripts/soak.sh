@@ -61,7 +61,9 @@ while [ $done_kills -lt "$KILLS" ]; do
 		--max-restarts "$PER_RUN" --dump "$R" >"$R.out" 2>&1 &
 	sup=$!
 	k=0 hung=0 base_lines=0 base_step=0
-	while [ $k -lt "$PER_RUN" ] && [ $done_kills -lt "$KILLS" ] && [ $hung = 0 ]; do
+	# (a run that reaches its last step before all its kills ends the loop)
+	while [ $k -lt "$PER_RUN" ] && [ $done_kills -lt "$KILLS" ] && [ $hung = 0 ] &&
+		kill -0 "$sup" 2>/dev/null; do
 		# when: right after the restart (start-up, loading), or after 1..2 x EVERY steps
 		if [ $k -gt 0 ] && [ $((RANDOM % 5)) = 0 ]; then
 			sleep 0.$((RANDOM % 10))
