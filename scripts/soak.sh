@@ -11,7 +11,7 @@
 # EVERY); per run: completed (exit 0, losses and weights bit-identical to
 # the uninterrupted run) or not, and hangs (a survivor alive 60 s after a
 # kill, or a run not ended 300 s after its last kill: must be 0).
-# Usage: scripts/soak.sh [BUILDDIR]   (env: KILLS=100 PER_RUN=5 EVERY=5 SEED=N)
+# Usage: scripts/soak.sh [BUILDDIR]   (env: KILLS=100 PER_RUN=5 EVERY=5 SEED=N STEPS=N)
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
 B=$(cd "${1:-$top/build}" && pwd)
@@ -22,7 +22,7 @@ KILLS=${KILLS:-100}
 PER_RUN=${PER_RUN:-5}
 EVERY=${EVERY:-5}
 SEED=${SEED:-$(od -An -N2 -tu2 /dev/urandom | tr -d ' ')}
-STEPS=$((PER_RUN * 4 * EVERY + 40))
+STEPS=${STEPS:-$((PER_RUN * 8 * EVERY + 100))}
 export OPENBLAS_NUM_THREADS=1
 W=$(mktemp -d "${TMPDIR:-/tmp}/dtp-soak.XXXXXX")
 trap 'rm -rf "$W"' EXIT
