@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -45,9 +46,10 @@ static void unblock_signals(struct dtp_launch *l)
 	sigprocmask(SIG_SETMASK, &l->old_mask, NULL);
 }
 
-static void start_all(struct dtp_launch *l, int argc, char **argv)
+static void start_all(struct dtp_launch *l, int argc, char **argv, unsigned salt)
 {
-	unsigned long long key = ((unsigned long long)l->self << 32) ^ (unsigned long long)time(NULL);
+	unsigned long long key = ((unsigned long long)l->self << 32) ^ (unsigned long long)time(NULL) ^
+				 ((unsigned long long)salt << 20);
 	struct dtp_err err = { 0 };
 
 	/* what the launcher printed must not be repeated by the children */
@@ -78,15 +80,32 @@ static int merge_trace(const struct dtp_launch_args *a, const struct dtp_plan *p
 	return DTP_EXIT_OK;
 }
 
+/* how the stages ended, for the restart loop */
+static void tell_end(const struct dtp_launch *l, struct dtp_launch_end *end)
+{
+	*end = (struct dtp_launch_end){ .failed = l->failed, .interrupted = l->interrupted,
+					.broken = l->broken, .last_step = l->last_step };
+	if (l->failed >= 0)
+		end->wstatus = l->st[l->failed].wstatus;
+	if (l->num_stages > 0)
+		end->threads = l->st[0].threads;
+	for (int s = 0; s < l->started; s++)
+		if (l->st[s].reaped && WIFEXITED(l->st[s].wstatus) &&
+		    WEXITSTATUS(l->st[s].wstatus) == DTP_EXIT_PREEMPTED)
+			end->preempted = 1;
+}
+
 int dtp_launch_all(const struct dtp_launch_args *a, const struct dtp_plan *plan, int argc,
-		   char **argv)
+		   char **argv, unsigned salt, struct dtp_launch_end *end)
 {
 	struct dtp_launch l = { .num_stages = plan->num_stages, .sfd = -1, .failed = -1,
-				  .echo = -1,
+				  .echo = -1, .last_step = -1,
 				  .ckpt = a->o.checkpoint_dir || plan->checkpoint_dir[0] };
 	struct dtp_err err = { 0 };
 	int status;
 
+	if (end)
+		*end = (struct dtp_launch_end){ .failed = -1, .last_step = -1 };
 	l.self = getpid();
 	l.st = calloc((size_t)l.num_stages, sizeof(*l.st));
 	if (!l.st) {
@@ -103,13 +122,15 @@ int dtp_launch_all(const struct dtp_launch_args *a, const struct dtp_plan *plan,
 		status = dtp_err_exit(&err, err.code);
 		goto destroy_topo;
 	}
-	start_all(&l, argc, argv);
+	start_all(&l, argc, argv, salt);
 	dtp_launch_supervise(&l);
 	unblock_signals(&l);
 	status = dtp_launch_status(&l);
 	if (status == DTP_EXIT_OK && a->o.trace_path)
 		status = merge_trace(a, plan);
 destroy_topo:
+	if (end)
+		tell_end(&l, end);
 	if (l.topo)
 		dtp_topo_destroy(l.topo);
 	free(l.st);

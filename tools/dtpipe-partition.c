@@ -33,6 +33,7 @@ static const char usage[] =
 	"       dtpipe-partition plan --model SPEC --nodes N --cores-per-node C\n"
 	"                        [--network ib-hdr|ib-ndr|roce-100|eth-25|GB/s,us]\n"
 	"                        [--global-batch SAMPLES] [--node-mem SIZE] [--top N] [...]\n"
+	"       dtpipe-partition plan --from plan.ini --stages K [-o plan.ini]\n"
 	"       dtpipe-partition report --plan plan.ini [--trace trace.json] [--metrics m.json]\n"
 	"                        [--bandwidth GB/s]\n"
 	"                        [--topology [HOST=]FILE.xml[,...]] [--reps N] [--static]\n"
@@ -47,7 +48,10 @@ static const char usage[] =
 	"           with --nodes: also chooses data-parallel replicas R (R x K processes over\n"
 	"           the nodes), K, M and the cuts for the least predicted step at the global\n"
 	"           batch (default micro-batch x M x N), from a one-core profile, the network\n"
-	"           (default ib-hdr) and the memory caps; lists the --top (5) layouts\n"
+	"           (default ib-hdr) and the memory caps; lists the --top (5) layouts;\n"
+	"           with --from: the same plan split again over K stages (min-max, FLOPs\n"
+	"           profile), its hosts, cores and NICs cleared: for a restart on fewer\n"
+	"           or more nodes (examples/slurm-restart.sh)\n"
 	"  report   per stage: units, predicted time per micro-batch, share, memory; the\n"
 	"           step time, bubble and memory of every schedule (simulated); with --trace,\n"
 	"           the per-stage compute measured by dtpipe --trace beside the prediction;\n"
@@ -69,7 +73,7 @@ static const char usage[] =
 	"Exit status: 0 ok, 2 bad input, 1 other failure.\n";
 
 struct opts {
-	const char *model, *plan, *trace, *output, *metrics, *svg;
+	const char *model, *plan, *trace, *output, *metrics, *svg, *from;
 	int stages, batch, micro_batches, reps, is_static, recompute;
 	enum dtp_optim_kind optim;
 	enum dtp_schedule_kind schedule;
@@ -119,6 +123,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		{ "metrics", required_argument, NULL, 'R' },
 		{ "svg", required_argument, NULL, 'V' },
 		{ "output", required_argument, NULL, 'o' },
+		{ "from", required_argument, NULL, 'f' },
 		{ "topology", required_argument, NULL, 'T' },
 		{ "split", required_argument, NULL, 'x' },
 		{ "nodes", required_argument, NULL, 'N' },
@@ -142,6 +147,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		case 'R': o->metrics = optarg; break;
 		case 'V': o->svg = optarg; break;
 		case 'o': o->output = optarg; break;
+		case 'f': o->from = optarg; break;
 		case 'r': o->recompute = 1; break;
 		case 's': o->is_static = 1; break;
 		case 'F':
@@ -263,10 +269,7 @@ static int get_profile(const struct dtp_model_spec *spec, const struct opts *o,
 	r = dtp_profile_static(spec, o->batch, p, err);
 	if (r)
 		return r;
-	for (int u = 0; u < p->n_units; u++) {
-		p->units[u].fwd_s = p->units[u].fwd_flops / (o->flops > 0 ? o->flops : STATIC_FLOPS);
-		p->units[u].bwd_s = 2 * p->units[u].fwd_s;
-	}
+	dtp_profile_time_from_flops(p, o->flops > 0 ? o->flops : STATIC_FLOPS);
 	return 0;
 }
 
@@ -466,6 +469,22 @@ static int cmd_plan_cluster(struct opts *o, const struct dtp_model_spec *spec,
 	return r;
 }
 
+/* the plan to -o FILE, else stdout; notes as dtp_plan_write_notes's (or NULL) */
+static int write_plan(const struct opts *o, const struct dtp_plan *plan, const char *const *notes,
+		      struct dtp_err *err)
+{
+	FILE *f = o->output ? fopen(o->output, "w") : stdout;
+	int r;
+
+	if (!f)
+		return dtp_errf_input(err, -errno, "cannot write %s: %s", o->output, strerror(errno));
+	r = dtp_plan_write_notes(plan, notes, f);
+	if ((f != stdout && fclose(f)) || r)
+		r = dtp_errf_runtime(err, r ? r : -EIO, "cannot write the plan to %s",
+				     o->output ? o->output : "stdout");
+	return r;
+}
+
 static int cmd_plan(struct opts *o, const struct dtp_model_spec *spec, struct dtp_err *err)
 {
 	struct dtp_chain_unit *chain = NULL;
@@ -477,7 +496,6 @@ static int cmd_plan(struct opts *o, const struct dtp_model_spec *spec, struct dt
 	double speed[DTP_MAX_STAGES];
 	char notes[DTP_MAX_STAGES][sizeof(where->why) + 64];
 	const char *note_ptr[DTP_MAX_STAGES];
-	FILE *f;
 
 	if (o->cluster.co.nodes)
 		return cmd_plan_cluster(o, spec, err);
@@ -519,15 +537,7 @@ static int cmd_plan(struct opts *o, const struct dtp_model_spec *spec, struct dt
 	r = dtp_tool_resolve_auto(o->output ? stdout : stderr, plan, &p, err);
 	if (r)
 		goto out_free_chain;
-	f = o->output ? fopen(o->output, "w") : stdout;
-	if (!f) {
-		r = dtp_errf_input(err, -errno, "cannot write %s: %s", o->output, strerror(errno));
-		goto out_free_chain;
-	}
-	r = dtp_plan_write_notes(plan, note_ptr, f);
-	if ((f != stdout && fclose(f)) || r)
-		r = dtp_errf_runtime(err, r ? r : -EIO, "cannot write the plan to %s",
-				     o->output ? o->output : "stdout");
+	r = write_plan(o, plan, note_ptr, err);
 	if (!r) {
 		/* the summary goes where it does not mix with a plan on stdout */
 		fflush(stdout);
@@ -636,6 +646,33 @@ out_free_plan:
 	return r;
 }
 
+/* plan --from FILE --stages K: FILE split again over K stages */
+static int cmd_replan(const struct opts *o, struct dtp_err *err)
+{
+	struct dtp_plan *in, *out;
+	int slots[DTP_MAX_STAGES], r;
+
+	if (o->stages < 1)
+		return dtp_errf_input(err, -EINVAL, "plan --from needs --stages K");
+	in = calloc(2, sizeof(*in));
+	if (!in)
+		return dtp_errf_runtime(err, -ENOMEM, "out of memory");
+	out = in + 1;
+	r = dtp_plan_load(o->from, in, err);
+	if (r == 0 && o->stages > dtp_model_num_units(&in->model))
+		r = dtp_errf_input(err, -EINVAL, "--stages %d: %s's model has %d units, so at most %d stages",
+				   o->stages, o->from, dtp_model_num_units(&in->model),
+				   dtp_model_num_units(&in->model));
+	if (r == 0)
+		r = dtp_schedule_stash_slots(in->schedule, o->stages, in->micro_batches, slots, err);
+	if (r == 0)
+		r = dtp_plan_resplit(in, o->stages, slots, NULL, out, err);
+	if (r == 0)
+		r = write_plan(o, out, NULL, err);
+	free(in);
+	return r;
+}
+
 int main(int argc, char **argv)
 {
 	struct opts o = { .batch = 32, .micro_batches = 4, .reps = 5, .optim = DTP_OPTIM_ADAMW,
@@ -665,6 +702,8 @@ int main(int argc, char **argv)
 		return bad("unexpected argument '%s'", argv[optind + 1]);
 	if (strcmp(cmd, "report") == 0) {
 		r = cmd_report(&o, &err);
+	} else if (strcmp(cmd, "plan") == 0 && o.from) {
+		r = cmd_replan(&o, &err);
 	} else if (!o.model) {
 		return bad("%s needs --model SPEC (e.g. mlp:784-1024-10)", cmd);
 	} else {

@@ -58,6 +58,15 @@ static void usage(FILE *f)
 "                           others with OpenBLAS's own AVX-512 kernel, as tested)\n"
 "      --resume-if-any [DIR] --resume when DIR holds a checkpoint, else start\n"
 "                           afresh (a batch script that is requeued)\n"
+"      --max-restarts N     after a stage fails (exit 1) or is killed by a signal the\n"
+"                           user did not send, restart the whole job from the newest\n"
+"                           complete checkpoint (from scratch while there is none), up\n"
+"                           to N times (default: the plan's [checkpoint] max_restarts,\n"
+"                           0); never after bad input (2), the user's signal or a\n"
+"                           preemption (75)\n"
+"      --elastic            a restart runs on the cores this process may use then\n"
+"                           (taskset, cgroup): the model is split again over them,\n"
+"                           as many threads per stage as before; bit-identical\n"
 "      --nonfinite WHAT     a step whose loss or gradient norm is NaN or inf: stop (the\n"
 "                           default: the run fails, exit status 1) or skip (no update\n"
 "                           for that step, reported); overrides [train] nonfinite\n"
@@ -108,6 +117,7 @@ enum {
 	OPT_THREADS, OPT_DATA, OPT_DEFAULT_PLAN, OPT_JOB_KEY, OPT_PROGRESS, OPT_DUMP,
 	OPT_NO_BIND, OPT_MERGE_TRACE, OPT_NONFINITE, OPT_PRECISION, OPT_HEARTBEAT,
 	OPT_PEER_TIMEOUT, OPT_HANG_TIMEOUT, OPT_RESUME_IF_ANY, OPT_CHECK_ENV, OPT_TOPOLOGY,
+	OPT_MAX_RESTARTS, OPT_ELASTIC,
 };
 
 static const struct option long_opts[] = {
@@ -123,6 +133,8 @@ static const struct option long_opts[] = {
 	{ "resume-if-any", optional_argument, NULL, OPT_RESUME_IF_ANY },
 	{ "mem-cap", required_argument, NULL, OPT_MEMCAP },
 	{ "nonfinite", required_argument, NULL, OPT_NONFINITE },
+	{ "max-restarts", required_argument, NULL, OPT_MAX_RESTARTS },
+	{ "elastic", no_argument, NULL, OPT_ELASTIC },
 	{ "threads", required_argument, NULL, OPT_THREADS },
 	{ "precision", required_argument, NULL, OPT_PRECISION },
 	{ "data", required_argument, NULL, OPT_DATA },
@@ -161,6 +173,7 @@ static int parse_args(int argc, char **argv, struct dtp_launch_args *a)
 	dtp_stage_opts_default(&a->o);
 	a->stage_opt = -1;
 	a->threads = 0;
+	a->max_restarts = -1;
 	while ((c = getopt_long(argc, argv, "p:s:t:qhV", long_opts, NULL)) != -1) {
 		switch (c) {
 		case 'p': a->plan_path = optarg; break;
@@ -240,6 +253,12 @@ static int parse_args(int argc, char **argv, struct dtp_launch_args *a)
 			a->o.nonfinite = skip ? 2 : 1;
 			break;
 		}
+		case OPT_MAX_RESTARTS:
+			if (parse_long("--max-restarts", optarg, 0, 1 << 20, &v))
+				return -EINVAL;
+			a->max_restarts = (int)v;
+			break;
+		case OPT_ELASTIC: a->elastic = 1; break;
 		case OPT_THREADS:
 			if (parse_long("--threads", optarg, 1, 4096, &v))
 				return -EINVAL;
@@ -655,7 +674,7 @@ int main(int argc, char **argv)
 	} else if (src == DTP_RANK_NONE) {
 		if (dtp_plan_warnings(plan)[0])
 			fputs(dtp_plan_warnings(plan), stderr);
-		status = dtp_launch_all(&a, plan, argc, argv);
+		status = dtp_launch_job(&a, plan, argc, argv);
 	} else if (rank >= plan->num_stages) {
 		fprintf(stderr, "dtpipe: stage %d (from %s) does not exist: %s has stages 0..%d\n",
 			rank, dtp_rank_source_name(src), plan->path, plan->num_stages - 1);

@@ -2,7 +2,8 @@
 bin_PROGRAMS += tools/dtpipe
 tools_dtpipe_SOURCES = tools/dtpipe.c tools/dtpipe-launch.c tools/dtpipe-launch.h \
 	tools/launch.h tools/launch-start.c tools/launch-supervise.c tools/launch-status.c \
-	tools/check-env.h tools/check-env.c tools/launch-mpi.c
+	tools/check-env.h tools/check-env.c tools/launch-mpi.c \
+	tools/launch-restart.c tools/launch-elastic.c
 nodist_tools_dtpipe_SOURCES = tools/default-plan.h
 tools_dtpipe_LDADD = $(DTP_ALL_LIBS)
 CLEANFILES += tools/default-plan.h

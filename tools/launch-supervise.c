@@ -39,9 +39,27 @@ void dtp_launch_sigset(sigset_t *set)
 	sigaddset(set, SIGUSR1);
 }
 
+/* the steps done that a line of the last stage's report says: "step N/T | ..."
+ * or the progress bar's "[###...] N/T loss ..." (pipeline/report.c) */
+static void note_step(const char *line, int n, long *last_step)
+{
+	char head[64];
+	const char *bar;
+	long step;
+
+	/* a NUL-terminated copy of the line's start: sscanf reads to a NUL */
+	snprintf(head, sizeof(head), "%.*s", n, line);
+	bar = strchr(head, ']');
+	if ((sscanf(head, "step %ld/", &step) == 1) ||
+	    (head[0] == '[' && bar && sscanf(bar, "] %ld/", &step) == 1))
+		if (step > *last_step)
+			*last_step = step;
+}
+
 /* forward complete segments of buf: lines ending in '\n'; '\r'-ended ones
- * (a progress bar) are redrawn in place */
-static void forward(FILE *to, int stage, char *buf, size_t *len, int flush_all, int *bar)
+ * (a progress bar) are redrawn in place; the steps they report go to last_step */
+static void forward(FILE *to, int stage, char *buf, size_t *len, int flush_all, int *bar,
+		    long *last_step)
 {
 	size_t start = 0;
 
@@ -49,6 +67,8 @@ static void forward(FILE *to, int stage, char *buf, size_t *len, int flush_all, 
 		if (buf[i] != '\n' && buf[i] != '\r')
 			continue;
 		if (i > start) {
+			if (to == stdout)
+				note_step(buf + start, (int)(i - start), last_step);
 			if (buf[i] == '\r') {
 				fprintf(to, "\r[stage %d] %.*s", stage, (int)(i - start), buf + start);
 				*bar = 1;
@@ -73,18 +93,19 @@ static void forward(FILE *to, int stage, char *buf, size_t *len, int flush_all, 
 }
 
 /* read what the stage wrote on fd; at its end forward the rest and close it */
-static void drain(int *fd, FILE *to, int stage, char *buf, size_t *len, int *bar)
+static void drain(int *fd, FILE *to, int stage, char *buf, size_t *len, int *bar,
+		  long *last_step)
 {
 	ssize_t n = read(*fd, buf + *len, DTP_LAUNCH_OUT_BUF - *len);
 
 	if (n > 0) {
 		*len += (size_t)n;
-		forward(to, stage, buf, len, 0, bar);
+		forward(to, stage, buf, len, 0, bar, last_step);
 		return;
 	}
 	if (n < 0 && (errno == EINTR || errno == EAGAIN))
 		return;
-	forward(to, stage, buf, len, 1, bar);
+	forward(to, stage, buf, len, 1, bar, last_step);
 	close(*fd);
 	*fd = -1;
 }
@@ -266,9 +287,11 @@ static void forward_ready(struct dtp_launch *l, const struct pollfd *pf, int n)
 			struct dtp_launch_stage *st = &l->st[s];
 
 			if (pf[i].fd == st->out_fd)
-				drain(&st->out_fd, stdout, s, st->out_buf, &st->out_len, &l->bar);
+				drain(&st->out_fd, stdout, s, st->out_buf, &st->out_len, &l->bar,
+				      &l->last_step);
 			else if (pf[i].fd == st->err_fd)
-				drain(&st->err_fd, stderr, s, st->err_buf, &st->err_len, &l->bar);
+				drain(&st->err_fd, stderr, s, st->err_buf, &st->err_len, &l->bar,
+				      &l->last_step);
 		}
 	}
 }

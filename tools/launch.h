@@ -46,6 +46,7 @@ struct dtp_launch {
 					 * second signal, SIGHUP), not to stop at a step's end */
 	int ckpt;                       /* the run has a checkpoint directory */
 	int broken;                     /* the launcher itself failed (start, poll) */
+	long last_step;                 /* the newest "step N" a stage printed, -1: none */
 };
 
 /* the signals the launcher reads from its signalfd instead of dying of them:
@@ -68,6 +69,22 @@ void dtp_launch_kill_live(struct dtp_launch *l, int sig);
 /* Abort the stages still running (SIGTERM relayed as an abort,
  * base/preempt.h), SIGKILL to those left after a grace. */
 void dtp_launch_stop(struct dtp_launch *l);
+
+/* launch-elastic.c: the cores this process may run on (sched_getaffinity),
+ * and the plan split again over them for a restart (--elastic) */
+#define DTP_LAUNCH_MAX_CPUS 1024
+struct dtp_launch_cpus {
+	int n;
+	int cpu[DTP_LAUNCH_MAX_CPUS];
+	char list[DTP_LAUNCH_MAX_CPUS * 6];     /* "0,1,5" */
+};
+int dtp_launch_cpus(struct dtp_launch_cpus *c, struct dtp_err *err);
+int dtp_launch_cpus_equal(const struct dtp_launch_cpus *a, const struct dtp_launch_cpus *b);
+/* `in` split over as many stages as cpus hold at `threads` each (1 ..
+ * its units), each pinned to its share; out is the new plan, plan_fd a
+ * memfd holding its text for the stages (--plan /proc/self/fd/N) */
+int dtp_launch_replan(const struct dtp_plan *in, const struct dtp_launch_cpus *cpus, int threads,
+		      struct dtp_plan *out, int *plan_fd, struct dtp_err *err);
 
 /* launch-status.c */
 /* Whether a stage that ended with waitpid status wstatus succeeded; if not,

@@ -384,6 +384,10 @@ int dtp_plan_write_notes(const struct dtp_plan *p, const char *const *notes, FIL
 		p->train_path, p->test_path, p->loader_budget_bytes, p->shuffle_window);
 	fprintf(f, "\n[checkpoint]\ndir = %s\nevery = %ld\nkeep = %d\n", p->checkpoint_dir,
 		p->checkpoint_every, p->checkpoint_keep);
+	if (p->max_restarts)
+		fprintf(f, "max_restarts = %d\n", p->max_restarts);
+	if (p->elastic)
+		fprintf(f, "elastic = yes\n");
 	if (p->replicas > 1)
 		fprintf(f, "\n[parallel]\nreplicas = %d\n", p->replicas);
 	fprintf(f, "\n[transport]\nkind = %s\nbase_port = %d\ngid_index = %d\n"

@@ -83,6 +83,10 @@ struct dtp_plan {
 	int replicas;                    /* [parallel] replicas: R data-parallel copies of
 					  * the K-stage pipeline, R x K MPI ranks (default 1:
 					  * no MPI); rank = replica x K + stage */
+	int max_restarts;                /* [checkpoint] max_restarts: the local launcher
+					  * restarts a failed job up to N times (0: never) */
+	int elastic;                     /* [checkpoint] elastic: a restart re-plans over
+					  * the cores left (dtpipe --elastic) */
 };
 
 /* The most optimizer steps a run may take ([train] steps, --steps, or epochs

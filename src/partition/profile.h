@@ -57,4 +57,18 @@ int dtp_profile_chain(const struct dtp_profile *p, enum dtp_optim_kind optim, in
 void dtp_plan_partition_opts(const struct dtp_plan *p, double bandwidth,
 			     struct dtp_partition_opts *o);
 
+/* A static profile's times from its FLOPs at `flops_per_s` (forward; backward
+ * twice the forward): what `dtpipe-partition --static` and a re-plan use. */
+void dtp_profile_time_from_flops(struct dtp_profile *p, double flops_per_s);
+
+/* The plan `in` split again over K stages (1 <= K <= its units): the same
+ * model and settings, the units cut by the min-max partitioner on the static
+ * (FLOPs) profile, transfers free, under the plan's mem_cap; every stage's
+ * host, nic and cores are cleared (cores[s], when not NULL, are set instead).
+ * stash_slots: K entries from the schedule (dtp_schedule_stash_slots). For the
+ * elastic restarts (dtpipe --elastic, dtpipe-partition plan --from): a run
+ * resumed under any split is bit-identical to the run that was not stopped. */
+int dtp_plan_resplit(const struct dtp_plan *in, int K, const int *stash_slots,
+		     const char *const *cores, struct dtp_plan *out, struct dtp_err *err);
+
 #endif

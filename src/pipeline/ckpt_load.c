@@ -3,6 +3,7 @@
  * and read any unit's tensors from whichever file holds them (ckpt_store.h). */
 #include "config.h"
 #include "pipeline/ckpt_store.h"
+#include "pipeline/pipeline.h"
 #include "io/safetensors.h"
 #include "model/tensors.h"
 
@@ -15,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define MANIFEST_MAX (64u << 20)
 
@@ -444,5 +446,33 @@ int dtp_ckpt_verify(const struct dtp_ckpt *c, struct dtp_err *err)
 
 	for (int i = 0; i < c->n_files && !r; i++)
 		r = dtp_st_verify(c->files[i], err);
+	return r;
+}
+
+int dtp_checkpoint_newest(const char *dir, long *step, struct dtp_err *err)
+{
+	long *steps;
+	int n, r;
+
+	/* as dtp_ckpt_find, without a warning for each one skipped: the stage
+	 * that resumes gives those */
+	if (access(dir, F_OK) != 0)
+		return dtp_errf_input(err, -ENOENT, "%s: no checkpoint directory yet", dir);
+	r = dtp_ckpt_list_steps(dir, &steps, &n, err);
+	if (r)
+		return r;
+	r = dtp_errf_input(err, -ENOENT, "%s: no complete checkpoint", dir);
+	for (int i = 0; i < n && r; i++) {
+		struct dtp_ckpt *c;
+		struct dtp_err why = { 0 };
+
+		if (dtp_ckpt_open(dir, steps[i], &c, &why) == 0) {
+			*step = steps[i];
+			dtp_ckpt_close(c);
+			dtp_err_clear(err);
+			r = 0;
+		}
+	}
+	free(steps);
 	return r;
 }

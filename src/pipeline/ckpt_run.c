@@ -130,6 +130,25 @@ static int write_part(struct dtp_stage *st, const char *dir, long ck_step, struc
 	return dtp_ckpt_part_commit(part, err);
 }
 
+void dtp_stage_test_hold(const struct dtp_stage *st, const char *point)
+{
+	const char *hold = getenv("DTP_TEST_HOLD");
+	char path[DTP_PLAN_PATH_MAX], said[DTP_PLAN_PATH_MAX + 16];
+	FILE *f;
+
+	if (!hold)
+		return;
+	snprintf(path, sizeof(path), "%s.%s", hold, point);
+	if (access(path, F_OK) != 0)
+		return;
+	snprintf(said, sizeof(said), "%s.stage-%d", path, st->s);
+	f = fopen(said, "w");
+	if (f)
+		fclose(f);
+	while (access(path, F_OK) == 0)
+		usleep(10000);
+}
+
 int dtp_stage_ckpt_save(struct dtp_stage *st, const char *dir, long step, int keep,
 			struct dtp_err *err)
 {
@@ -139,6 +158,7 @@ int dtp_stage_ckpt_save(struct dtp_stage *st, const char *dir, long step, int ke
 	long ck_step = step + 1;
 	int r = write_part(st, dir, ck_step, &werr);
 
+	dtp_stage_test_hold(st, "ckpt");
 	if (st->is_first && st->train_in) {
 		struct dtp_ckpt_pos pos;
 

@@ -35,4 +35,13 @@ int dtp_stage_ckpt_choose(struct dtp_stage *st, const char *dir, int if_any, lon
  * the data positions. */
 int dtp_stage_ckpt_load(struct dtp_stage *st, const char *dir, long step, struct dtp_err *err);
 
+/* A test hook (tests/integration/chaos.sh, scripts/soak.sh): with
+ * DTP_TEST_HOLD=PATH in the environment and the file PATH.POINT present, the
+ * stage creates PATH.POINT.stage-N and waits while PATH.POINT exists, so a
+ * test can kill a stage at a moment it knows: POINT "ckpt" once the stage has
+ * written its part of a checkpoint (the checkpoint not finished), "resume"
+ * once a resumed stage has loaded its units (before its first step). Unset,
+ * it costs one getenv. */
+void dtp_stage_test_hold(const struct dtp_stage *st, const char *point);
+
 #endif

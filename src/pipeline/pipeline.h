@@ -217,6 +217,11 @@ void dtp_stage_opts_default(struct dtp_stage_opts *o);
 int dtp_stage_run(const struct dtp_plan *plan, const struct dtp_stage_opts *o,
 		  struct dtp_err *err);
 
+/* The step of the newest complete checkpoint under dir (the one --resume
+ * starts from when every byte of it checks), for a launcher that restarts a
+ * job; -ENOENT when dir holds none (or does not exist). */
+int dtp_checkpoint_newest(const char *dir, long *step, struct dtp_err *err);
+
 /* Memory a stage will allocate, by arena (bytes), computed before allocating;
  * dtp_stage_run refuses to start when the total is over the cap. */
 struct dtp_stage_mem {

@@ -293,6 +293,8 @@ int dtp_stage_run(const struct dtp_plan *plan, const struct dtp_stage_opts *o,
 	r = dtp_report_open(&rep, st, o, total, start, err);
 	if (r)
 		goto out_trace;
+	if (o->resume)
+		dtp_stage_test_hold(st, "resume");
 
 	for (step = start; step < total; step++) {
 		r = dtp_stage_train_step(st, step, &loss, &gnorm, stage_times, err);

@@ -48,3 +48,7 @@ dist_check_SCRIPTS += tests/integration/export.sh
 # the gpt in PyTorch (examples/torch_gpt.py): logits within 1e-5 of dtpipe's
 INTEGRATION_TESTS += tests/integration/torch_gpt.sh
 dist_check_SCRIPTS += tests/integration/torch_gpt.sh
+# automatic recovery: 5 kills under --max-restarts, bit-identical to the
+# uninterrupted run; --elastic onto fewer cores
+INTEGRATION_TESTS += tests/integration/chaos.sh tests/integration/elastic.sh
+dist_check_SCRIPTS += tests/integration/chaos.sh tests/integration/elastic.sh

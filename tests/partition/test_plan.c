@@ -303,6 +303,8 @@ static void assert_same_plan(const struct dtp_plan *a, const struct dtp_plan *b)
 	assert_string_equal(a->checkpoint_dir, b->checkpoint_dir);
 	assert_int_equal(a->checkpoint_every, b->checkpoint_every);
 	assert_int_equal(a->checkpoint_keep, b->checkpoint_keep);
+	assert_int_equal(a->max_restarts, b->max_restarts);
+	assert_int_equal(a->elastic, b->elastic);
 	assert_string_equal(a->transport, b->transport);
 	assert_int_equal(a->base_port, b->base_port);
 	assert_int_equal(a->gid_index, b->gid_index);
@@ -361,6 +363,8 @@ static void test_write_roundtrip(void **state)
 	p.verbs_blocking = 1;
 	p.checkpoint_keep = 7;
 	p.replicas = 3;
+	p.max_restarts = 5;
+	p.elastic = 1;
 	roundtrip(&p);
 	/* the verbs keys parse, and port 0 (ports count from 1) is refused */
 	assert_int_equal(dtp_plan_parse_string(

@@ -80,11 +80,52 @@ static void test_measure_gpt(void **state)
 	dtp_profile_free(&st);
 }
 
+/* a plan split again over K stages: the same model and settings, contiguous
+ * units covering the model, the min-max split, cores as given, hosts cleared */
+static void test_resplit(void **state)
+{
+	struct dtp_plan in, out;
+	struct dtp_err err = { 0 };
+	const int slots[DTP_MAX_STAGES] = { 1, 1, 1, 1, 1 };
+	const char *cores[3] = { "0", "1", "0" };
+
+	(void)state;
+	assert_int_equal(dtp_plan_parse_string(
+		"[model]\nspec = mlp:64-256-256-256-8\n[train]\noptimizer = adamw\nseed = 5\n"
+		"[checkpoint]\nmax_restarts = 2\n[stage.0]\nunits = 0-1\nhost = a\ncores = 0\n"
+		"[stage.1]\nunits = 2-3\nhost = b\ncores = 1\n", "r.ini", &in, &err), 0);
+	assert_int_equal(dtp_plan_resplit(&in, 3, slots, cores, &out, &err), 0);
+	assert_int_equal(out.num_stages, 3);
+	assert_int_equal(out.seed, 5);
+	assert_int_equal(out.max_restarts, 2);
+	assert_int_equal(out.optim.kind, DTP_OPTIM_ADAMW);
+	assert_int_equal(out.stages[0].first_unit, 0);
+	for (int s = 0; s < 3; s++) {
+		assert_true(out.stages[s].last_unit > out.stages[s].first_unit);
+		if (s > 0)
+			assert_int_equal(out.stages[s].first_unit, out.stages[s - 1].last_unit);
+		assert_string_equal(out.stages[s].cores, cores[s]);
+		assert_string_equal(out.stages[s].host, "");
+	}
+	assert_int_equal(out.stages[2].last_unit, 4);
+	/* the three 256x256-sized units go one to a stage: units 0, 1, 2-3 or
+	 * 0-1, 2, 3 (unit 3 is 256x8, small) */
+	assert_true(out.stages[1].last_unit - out.stages[1].first_unit == 1);
+	/* one stage holds all; no cores given: none set */
+	assert_int_equal(dtp_plan_resplit(&in, 1, slots, NULL, &out, &err), 0);
+	assert_int_equal(out.stages[0].last_unit, 4);
+	assert_string_equal(out.stages[0].cores, "");
+	/* more stages than units: refused */
+	assert_int_not_equal(dtp_plan_resplit(&in, 5, slots, NULL, &out, &err), 0);
+	assert_int_not_equal(dtp_plan_resplit(&in, 0, slots, NULL, &out, &err), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_static_sizes_mlp),
 		cmocka_unit_test(test_measure_gpt),
+		cmocka_unit_test(test_resplit),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

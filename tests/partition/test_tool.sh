@@ -243,4 +243,24 @@ expect 2 "${DTP_BUILDDIR:-.}/tools/dtpipe" --plan "$T/far.ini" --steps 1
 grep -q "far.ini:4: \[stage.0\]: cores 4090-4093 are not all on this machine.*another machine" \
 	"$T/out" || { fail "foreign plan message"; cat "$T/out"; }
 
+# plan --from: the same plan split again over 3 stages; it loads, keeps the
+# settings, clears the cores; more stages than units is bad input
+cat >"$T/from.ini" <<'INI'
+[model]
+spec = mlp:16-32-32-8-4
+[train]
+seed = 77
+[stage.0]
+units = 0-1
+cores = 0
+[stage.1]
+units = 2-3
+INI
+expect 0 "$B" plan --from "$T/from.ini" --stages 3 -o "$T/re.ini"
+[ "$(grep -c '^\[stage\.' "$T/re.ini")" = 3 ] && grep -q '^seed = 77' "$T/re.ini" &&
+	! grep -q '^cores' "$T/re.ini" || { fail "plan --from"; cat "$T/re.ini"; }
+expect 0 "$B" report --plan "$T/re.ini" --static
+expect 2 "$B" plan --from "$T/from.ini" --stages 5
+grep -q "at most 4 stages" "$T/out" || { fail "plan --from, too many stages"; cat "$T/out"; }
+
 [ "$fails" = 0 ] && echo "PASS: dtpipe-partition" || exit 1

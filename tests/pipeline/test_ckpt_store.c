@@ -120,7 +120,10 @@ static void test_incomplete_skipped(void **state)
 	struct dtp_ckpt_info in;
 	struct dtp_err e;
 	char path[4300];
+	long step = -1;
 
+	dtp_err_clear(&e);
+	assert_int_equal(dtp_checkpoint_newest(f->dir, &step, &e), -ENOENT);
 	save(f, 10, cuts, 2, 0);
 	write_parts(f, 20, cuts, 2);                /* the writers stopped before the manifest */
 	dtp_err_clear(&e);
@@ -131,6 +134,11 @@ static void test_incomplete_skipped(void **state)
 	assert_int_equal(dtp_ckpt_get_info(c)->step, 10);
 	load_range(f, c, 10, 0, U);
 	dtp_ckpt_close(c);
+	/* what a restarting launcher resumes from: the newest complete one */
+	assert_int_equal(dtp_checkpoint_newest(f->dir, &step, &e), 0);
+	assert_int_equal(step, 10);
+	snprintf(path, sizeof(path), "%s/none", f->dir);
+	assert_int_equal(dtp_checkpoint_newest(path, &step, &e), -ENOENT);
 	/* left as it was */
 	snprintf(path, sizeof(path), "%s/step-00000020/stage-1.safetensors", f->dir);
 	assert_int_equal(access(path, F_OK), 0);

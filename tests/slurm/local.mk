@@ -9,3 +9,7 @@ if DTP_HAVE_MPI
 INTEGRATION_TESTS += tests/slurm/srun-replicas.sh
 endif
 dist_check_SCRIPTS += tests/slurm/srun-replicas.sh
+# recovery under Slurm: examples/slurm-restart.sh restarts srun after a task
+# and then a whole node are killed, bit-identical to the uninterrupted run
+INTEGRATION_TESTS += tests/slurm/srun-restart.sh
+dist_check_SCRIPTS += tests/slurm/srun-restart.sh
