@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "ckpt_fixture.h"
+#include "pipeline/pipeline.h"
 
 /* the unit tensors tile every unit's parameters, as the stage model lays them out */
 static void test_unit_tensors_tile_units(void **state)
