@@ -1,5 +1,8 @@
 /* Elementwise activations: ReLU backward and GELU (tanh form). The loops are
- * branch-free and call only inline math (vecmath.h), so they vectorize. */
+ * branch-free and call only inline math (vecmath.h), so they vectorize; GELU
+ * takes the AVX-512 kernels of vec_avx512.c where the CPU has AVX-512F (the
+ * same on every stage of a machine), these loops being the portable form and
+ * the tests' reference. */
 #include "config.h"
 #include "model/kernels.h"
 #include "model/vecmath.h"
@@ -30,7 +33,7 @@ static inline float gelu1(float x)
 
 /* in (n) -> out (n) */
 DTP_VEC_CLONES
-void dtp_gelu_forward(float *out, const float *in, size_t n)
+void dtp_gelu_forward_portable(float *out, const float *in, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
 		out[i] = gelu1(in[i]);
@@ -39,7 +42,7 @@ void dtp_gelu_forward(float *out, const float *in, size_t n)
 /* in (n), dout (n) -> d (n) = dout * gelu'(in), with s = sigmoid(2u):
  * tanh(u) = 2s - 1 and 1 - tanh(u)^2 = 4 s (1 - s) */
 DTP_VEC_CLONES
-void dtp_gelu_backward(float *d, const float *dout, const float *in, size_t n)
+void dtp_gelu_backward_portable(float *d, const float *dout, const float *in, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
 		float x = in[i];
@@ -49,4 +52,20 @@ void dtp_gelu_backward(float *d, const float *dout, const float *in, size_t n)
 
 		d[i] = dout[i] * g;
 	}
+}
+
+void dtp_gelu_forward(float *out, const float *in, size_t n)
+{
+	if (dtp_vec_avx512())
+		dtp_gelu_forward_avx512(out, in, n);
+	else
+		dtp_gelu_forward_portable(out, in, n);
+}
+
+void dtp_gelu_backward(float *d, const float *dout, const float *in, size_t n)
+{
+	if (dtp_vec_avx512())
+		dtp_gelu_backward_avx512(d, dout, in, n);
+	else
+		dtp_gelu_backward_portable(d, dout, in, n);
 }

@@ -27,7 +27,12 @@
  * fewer rows than the stage's maximum (an evaluation's last batch) runs the
  * forward and input-gradient matmuls in TILE-row tiles (the last tile padded
  * with zero rows, its output through a scratch tile) and the weight gradient
- * over zero-padded rows, so it needs no primitive of another shape. */
+ * over zero-padded rows, so it needs no primitive of another shape.
+ *
+ * A dry engine (dtp_bf16_mm_create_dry) runs the same set-up without
+ * allocating: it plans every primitive far enough to learn its scratchpad
+ * and sizes every buffer, so dtp_bf16_mm_bytes predicts, before a stage
+ * exists, what the real engine will hold (the memory cap). */
 #include "config.h"
 #include "model/dnnl_matmul.h"
 #include "model/bf16.h"
@@ -72,7 +77,7 @@ struct dtp_bf16_mm {
 	dnnl_engine_t eng;
 	dnnl_stream_t stream[MAX_PARTS];
 	struct dtp_pool *pool;
-	int nw, nthr, max_rows, cap_rows, maxdim;
+	int nw, nthr, max_rows, cap_rows, maxdim, dry;
 	const float *params;
 	size_t np;
 	uint16_t *w16, *a16, *d16;      /* params; rows x maxdim each */
@@ -166,6 +171,10 @@ static int make_part(struct dtp_bf16_mm *e, struct mm *x, struct part *p, int w,
 		snprintf(x->impl, sizeof(x->impl), "%s", impl);
 	smd = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
 	sp = smd ? dnnl_memory_desc_get_size(smd) : 0;
+	if (e->dry) {                   /* sizes only */
+		e->sp_cap[w] = sp > e->sp_cap[w] ? sp : e->sp_cap[w];
+		goto out_pd;
+	}
 	if (sp > e->sp_cap[w]) {
 		free(e->sp_buf[w]);
 		e->sp_cap[w] = 0;
@@ -252,7 +261,7 @@ static int add_mm(struct dtp_bf16_mm *e, int kind, int ic, int oc, int sum, int 
 		p->m1 = (int)hi;
 		if (hi <= lo)
 			continue;
-		rc = make_part(e, x, p, w, &g, (int)(hi - lo), e->pool ? 1 : e->nthr, dnnl_bf16,
+		rc = make_part(e, x, p, w, &g, (int)(hi - lo), e->nw > 1 ? 1 : e->nthr, dnnl_bf16,
 			       err);
 		if (rc < 0)
 			return rc;
@@ -269,8 +278,9 @@ static void *zalloc(size_t bytes)
 	return p;
 }
 
-int dtp_bf16_mm_create(struct dtp_pool *pool, int nthr, const float *params, size_t n_params,
-		       int max_rows, struct dtp_bf16_mm **out, struct dtp_err *err)
+/* an engine for nw participants (pool: NULL for a dry one) */
+static int create(struct dtp_pool *pool, int nw, int nthr, const float *params, size_t n_params,
+		  int max_rows, int dry, struct dtp_bf16_mm **out, struct dtp_err *err)
 {
 	struct dtp_bf16_mm *e = calloc(1, sizeof(*e));
 	dnnl_status_t st;
@@ -279,12 +289,13 @@ int dtp_bf16_mm_create(struct dtp_pool *pool, int nthr, const float *params, siz
 	if (!e)
 		return dtp_errf_runtime(err, -ENOMEM, "out of memory creating the bf16 matmul engine");
 	e->pool = pool;
-	e->nw = dtp_pool_size(pool);
+	e->nw = nw;
 	e->nthr = nthr < 1 ? 1 : nthr;
 	e->params = params;
 	e->np = n_params;
 	e->max_rows = max_rows;
 	e->cap_rows = (int)dtp_align_up((size_t)max_rows, TILE);
+	e->dry = dry;
 	if (e->nw > MAX_PARTS) {
 		rc = dtp_errf_input(err, -EINVAL, "%d threads: the bf16 path takes at most %d", e->nw,
 				    MAX_PARTS);
@@ -296,15 +307,15 @@ int dtp_bf16_mm_create(struct dtp_pool *pool, int nthr, const float *params, siz
 		free(e);
 		return dnnl_fail(err, st, "creating the CPU engine");
 	}
-	for (int w = 0; w < e->nw; w++) {
+	for (int w = 0; w < e->nw && !dry; w++) {
 		st = dnnl_stream_create(&e->stream[w], e->eng, dnnl_stream_default_flags);
 		if (st != dnnl_success) {
 			rc = dnnl_fail(err, st, "creating a stream");
 			goto out_destroy;
 		}
 	}
-	e->w16 = zalloc(n_params * sizeof(uint16_t));
-	if (!e->w16) {
+	e->w16 = dry ? NULL : zalloc(n_params * sizeof(uint16_t));
+	if (!dry && !e->w16) {
 		rc = dtp_errf_runtime(err, -ENOMEM, "out of memory for the bf16 weights (%zu bytes)",
 				      n_params * sizeof(uint16_t));
 		goto out_destroy;
@@ -317,6 +328,39 @@ out_destroy:
 	return rc;
 }
 
+int dtp_bf16_mm_create(struct dtp_pool *pool, int nthr, const float *params, size_t n_params,
+		       int max_rows, struct dtp_bf16_mm **out, struct dtp_err *err)
+{
+	return create(pool, dtp_pool_size(pool), nthr, params, n_params, max_rows, 0, out, err);
+}
+
+int dtp_bf16_mm_create_dry(int nw, int nthr, size_t n_params, int max_rows,
+			   struct dtp_bf16_mm **out, struct dtp_err *err)
+{
+	return create(NULL, nw < 1 ? 1 : nw, nthr, NULL, n_params, max_rows, 1, out, err);
+}
+
+/* one home for the buffer sizes: reserve() allocates them, bytes() adds them */
+static size_t copy_bytes(const struct dtp_bf16_mm *e, int dim)
+{
+	return (size_t)e->cap_rows * (size_t)dim * sizeof(uint16_t);
+}
+
+static size_t tile_bytes(int dim)
+{
+	return (size_t)TILE * (size_t)dim * sizeof(float);
+}
+
+size_t dtp_bf16_mm_bytes(const struct dtp_bf16_mm *e)
+{
+	size_t b = dtp_align_up(e->np * sizeof(uint16_t), 64) +
+		   2 * dtp_align_up(copy_bytes(e, e->maxdim), 64);
+
+	for (int w = 0; w < e->nw; w++)
+		b += dtp_align_up(tile_bytes(e->maxdim), 64) + dtp_align_up(e->sp_cap[w], 64);
+	return b;
+}
+
 /* grow the activation and gradient copies (and output tiles) to dim columns */
 static int reserve(struct dtp_bf16_mm *e, int dim, struct dtp_err *err)
 {
@@ -324,13 +368,17 @@ static int reserve(struct dtp_bf16_mm *e, int dim, struct dtp_err *err)
 
 	if (dim <= e->maxdim)
 		return 0;
+	if (e->dry) {
+		e->maxdim = dim;
+		return 0;
+	}
 	free(e->a16);
 	free(e->d16);
-	e->a16 = zalloc(rows * (size_t)dim * sizeof(uint16_t));
-	e->d16 = zalloc(rows * (size_t)dim * sizeof(uint16_t));
+	e->a16 = zalloc(copy_bytes(e, dim));
+	e->d16 = zalloc(copy_bytes(e, dim));
 	for (int w = 0; w < e->nw; w++) {
 		free(e->c32[w]);
-		e->c32[w] = zalloc((size_t)TILE * (size_t)dim * sizeof(float));
+		e->c32[w] = zalloc(tile_bytes(dim));
 		if (!e->c32[w])
 			goto out_nomem;
 	}
@@ -625,6 +673,12 @@ int dtp_bf16_mm_create(struct dtp_pool *pool, int nthr, const float *params, siz
 	return dtp_precision_check(DTP_PRECISION_BF16, err);
 }
 
+int dtp_bf16_mm_create_dry(int nw, int nthr, size_t n_params, int max_rows,
+			   struct dtp_bf16_mm **out, struct dtp_err *err)
+{
+	return dtp_precision_check(DTP_PRECISION_BF16, err);
+}
+size_t dtp_bf16_mm_bytes(const struct dtp_bf16_mm *e) { return 0; }
 void dtp_bf16_mm_destroy(struct dtp_bf16_mm *e) { (void)e; }
 int dtp_bf16_mm_prepare(struct dtp_bf16_mm *e, int IC, int OC, int fwd_sum,
 			struct dtp_err *err)

@@ -21,7 +21,19 @@ struct dtp_bf16_mm;
  * a message; -ENOTSUP when built without oneDNN). */
 int dtp_bf16_mm_create(struct dtp_pool *pool, int nthr, const float *params, size_t n_params,
 		       int max_rows, struct dtp_bf16_mm **out, struct dtp_err *err);
+/* A dry engine for nw participants planned for nthr threads each (as
+ * dtp_bf16_mm_create would make it for a pool of nw, or for no pool and nthr
+ * threads when nw is 1): prepare() on it plans every primitive far enough to
+ * learn its scratchpad and allocates nothing, so that dtp_bf16_mm_bytes
+ * gives what the real engine would hold. It runs no matmul. */
+int dtp_bf16_mm_create_dry(int nw, int nthr, size_t n_params, int max_rows,
+			   struct dtp_bf16_mm **out, struct dtp_err *err);
 void dtp_bf16_mm_destroy(struct dtp_bf16_mm *e);
+/* Bytes the engine holds (or, dry, would hold) for the shapes prepared so
+ * far: the bf16 weights, the activation and gradient copies, each
+ * participant's output tile and oneDNN scratchpad (not oneDNN's own code
+ * and descriptors, a few hundred KiB the peak-RSS check sees) */
+size_t dtp_bf16_mm_bytes(const struct dtp_bf16_mm *e);
 /* Set-up: the primitives of one linear layer with input width IC and output
  * width OC (forward, weight gradient, input gradient); fwd_sum: its forward
  * accumulates onto C (a bias or residual put there first). Repeated shapes

@@ -51,6 +51,16 @@ void dtp_relu_backward(float *d, const float *dout, const float *out, size_t n);
 void dtp_gelu_forward(float *out, const float *in, size_t n);
 /* in (n), dout (n) -> d (n) = dout * gelu'(in); d may alias dout */
 void dtp_gelu_backward(float *d, const float *dout, const float *in, size_t n);
+/* The two forms the calls above dispatch to: the portable loops (AVX2 or
+ * SSE2 clones, DTP_VEC_CLONES) and the AVX-512 kernels (vec_avx512.c; only
+ * where dtp_vec_avx512() says so). They agree to a few ulp
+ * (tests/model/test_model_vec). */
+void dtp_gelu_forward_portable(float *out, const float *in, size_t n);
+void dtp_gelu_backward_portable(float *d, const float *dout, const float *in, size_t n);
+void dtp_gelu_forward_avx512(float *out, const float *in, size_t n);
+void dtp_gelu_backward_avx512(float *d, const float *dout, const float *in, size_t n);
+/* 1 when the CPU runs the AVX-512 kernels above (AVX-512F) */
+int dtp_vec_avx512(void);
 
 /* ---------------------------------------------------------- layernorm.c */
 /* in (N,C), w (C), b (C) -> out (N,C), mean (N), rstd (N); eps 1e-5 */

@@ -9,6 +9,7 @@ src_model_libdtp_model_a_SOURCES = \
 	src/model/par.c \
 	src/model/linear.c \
 	src/model/activation.c \
+	src/model/vec_avx512.c \
 	src/model/layernorm.c \
 	src/model/embedding.c \
 	src/model/attention.c \

@@ -117,6 +117,17 @@ void dtp_stage_model_destroy(struct dtp_stage_model *m);
 int dtp_stage_model_set_precision(struct dtp_stage_model *m, enum dtp_precision p,
 				  struct dtp_err *err);
 enum dtp_precision dtp_stage_model_precision(const struct dtp_stage_model *m);
+/* Bytes precision p adds to a stage model of units [first, last) at
+ * max_batch: in bf16, what dtp_stage_model_set_precision's matmul engine will
+ * hold (the bf16 weights, activation and gradient copies, output tiles and
+ * oneDNN scratchpads, with the threads a model created now would get); 0 in
+ * fp32. For memory predictions made before the model exists: it plans the
+ * matmuls without allocating them. 0 or -errno (bf16 without oneDNN). */
+int dtp_stage_model_precision_bytes(const struct dtp_model_spec *spec, int first, int last,
+				    int max_batch, enum dtp_precision p, size_t *bytes,
+				    struct dtp_err *err);
+/* the same bytes as a model holds them (0 in fp32) */
+size_t dtp_stage_model_precision_held(const struct dtp_stage_model *m);
 
 int dtp_stage_model_first(const struct dtp_stage_model *m);
 int dtp_stage_model_last(const struct dtp_stage_model *m);     /* exclusive */

@@ -187,8 +187,12 @@ float *dtp_optim_state(struct dtp_optim *o, size_t *n_floats)
 	return o->state;
 }
 
+/* The two updates are inlined into optim_share, so that they run in its
+ * vector clones (DTP_VEC_CLONES); a separate adamw_range stayed at SSE2. */
+#define OPTIM_INLINE static inline __attribute__((always_inline))
+
 /* p, g, buf (n): buf = mom*buf + (g*mult + wd*p); p -= lr*buf */
-static void sgd_range(float *p, const float *g, float *buf, size_t n, float lr, float mom,
+OPTIM_INLINE void sgd_range(float *p, const float *g, float *buf, size_t n, float lr, float mom,
 		      float wd, float mult)
 {
 	for (size_t i = 0; i < n; i++) {
@@ -200,7 +204,7 @@ static void sgd_range(float *p, const float *g, float *buf, size_t n, float lr, 
 }
 
 /* p, g, mo, v (n): AdamW with bias corrections c1 = 1/(1-b1^t), c2 = 1/(1-b2^t) */
-static void adamw_range(float *p, const float *g, float *mo, float *v, size_t n, float lr,
+OPTIM_INLINE void adamw_range(float *p, const float *g, float *mo, float *v, size_t n, float lr,
 			float b1, float b2, float eps, float wd, float mult, float c1, float c2)
 {
 	for (size_t i = 0; i < n; i++) {

@@ -314,36 +314,91 @@ enum dtp_precision dtp_stage_model_precision(const struct dtp_stage_model *m)
 	return m->prec;
 }
 
+/* the bf16 matmuls of units [first, last) of spec, prepared on mx: one
+ * list for the real engine and the dry one of the memory prediction */
+static int prepare_units(struct dtp_bf16_mm *mx, const struct dtp_model_spec *spec, int first,
+			 int last, struct dtp_err *err)
+{
+	int rc = 0, C = spec->dim;
+
+	for (int g = first; g < last && rc == 0; g++) {
+		struct dtp_unit_rt u = { 0 };
+
+		dtp_unit_rt_of(spec, g, &u);
+		if (u.kind == DTP_UNIT_LINEAR)
+			rc = dtp_bf16_mm_prepare(mx, u.in_dim, u.out_dim, 1, err);
+		else if (u.kind == DTP_UNIT_HEAD)
+			rc = dtp_bf16_mm_prepare(mx, C, u.out_dim, 0, err);
+		else if (u.kind == DTP_UNIT_BLOCK) {
+			rc = dtp_bf16_mm_prepare(mx, C, 3 * C, 1, err);
+			if (!rc)
+				rc = dtp_bf16_mm_prepare(mx, C, C, 1, err);
+			if (!rc)
+				rc = dtp_bf16_mm_prepare(mx, C, 4 * C, 1, err);
+			if (!rc)
+				rc = dtp_bf16_mm_prepare(mx, 4 * C, C, 1, err);
+		}
+	}
+	return rc;
+}
+
+int dtp_stage_model_precision_bytes(const struct dtp_model_spec *spec, int first, int last,
+				    int max_batch, enum dtp_precision p, size_t *bytes,
+				    struct dtp_err *err)
+{
+	struct dtp_bf16_mm *dry;
+	size_t np = 0;
+	int rc, nw;
+
+	*bytes = 0;
+	if (p == DTP_PRECISION_FP32)
+		return 0;
+	rc = dtp_precision_check(p, err);
+	if (rc < 0)
+		return rc;
+	if (first < 0 || last > dtp_model_num_units(spec) || first >= last || max_batch < 1)
+		return dtp_errf_input(err, -EINVAL, "stage unit range [%d, %d) or batch %d out of range",
+				      first, last, max_batch);
+	for (int g = first; g < last; g++) {
+		struct dtp_unit_info info;
+
+		dtp_unit_describe(spec, g, &info);
+		np += info.n_params;
+	}
+	/* the threads dtp_stage_model_create would give it */
+	nw = pool_size(spec, 0);
+	rc = dtp_bf16_mm_create_dry(nw, nw > 1 ? nw : dtp_blas_threads(), np,
+				    max_batch * (spec->kind == DTP_MODEL_GPT ? spec->seq_len : 1),
+				    &dry, err);
+	if (rc < 0)
+		return rc;
+	rc = prepare_units(dry, spec, first, last, err);
+	if (rc == 0)
+		*bytes = dtp_bf16_mm_bytes(dry);
+	dtp_bf16_mm_destroy(dry);
+	return rc;
+}
+
+size_t dtp_stage_model_precision_held(const struct dtp_stage_model *m)
+{
+	return m->mx ? dtp_bf16_mm_bytes(m->mx) : 0;
+}
+
 /* bf16: one oneDNN engine with the primitives of every linear layer of the
  * stage; its threads are the stage's (the pool's participants, or OpenBLAS's
  * count when there is no pool: the count the fp32 path's sgemms use) */
 int dtp_stage_model_set_precision(struct dtp_stage_model *m, enum dtp_precision p,
 				  struct dtp_err *err)
 {
-	int rc = dtp_precision_check(p, err), C = m->spec.dim, rows = m->max_batch * dtp_stage_seq(m);
+	int rc = dtp_precision_check(p, err), rows = m->max_batch * dtp_stage_seq(m);
 
 	if (rc < 0 || p == m->prec)
 		return rc;
 	if (p == DTP_PRECISION_FP32 || m->mx)
 		return dtp_errf_runtime(err, -EINVAL, "a stage model's precision is set once, at set-up");
 	rc = dtp_bf16_mm_create(m->pool, m->nthr, m->params, m->n_params, rows, &m->mx, err);
-	for (int i = 0; i < m->n_units && rc == 0; i++) {
-		const struct dtp_unit_rt *u = &m->units[i];
-
-		if (u->kind == DTP_UNIT_LINEAR)
-			rc = dtp_bf16_mm_prepare(m->mx, u->in_dim, u->out_dim, 1, err);
-		else if (u->kind == DTP_UNIT_HEAD)
-			rc = dtp_bf16_mm_prepare(m->mx, C, u->out_dim, 0, err);
-		else if (u->kind == DTP_UNIT_BLOCK) {
-			rc = dtp_bf16_mm_prepare(m->mx, C, 3 * C, 1, err);
-			if (!rc)
-				rc = dtp_bf16_mm_prepare(m->mx, C, C, 1, err);
-			if (!rc)
-				rc = dtp_bf16_mm_prepare(m->mx, C, 4 * C, 1, err);
-			if (!rc)
-				rc = dtp_bf16_mm_prepare(m->mx, 4 * C, C, 1, err);
-		}
-	}
+	if (rc == 0)
+		rc = prepare_units(m->mx, &m->spec, m->first, m->last, err);
 	if (rc < 0) {
 		dtp_bf16_mm_destroy(m->mx);
 		m->mx = NULL;

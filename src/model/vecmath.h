@@ -27,17 +27,22 @@
 
 #define DTP_VLANES 8
 
-/* DTP_VEC_CLONES on an elementwise kernel: gcc builds it twice, for the
- * baseline x86-64 (SSE2, 4 floats a vector) and for x86-64-v3 (AVX2 + FMA, 8
- * floats), and picks one at load time from the CPU (an ifunc). The build
- * stays portable (no -march) and the kernels run at AVX2 width where there
- * is AVX2. A given machine always runs the same clone, so results stay
- * bit-identical across stage splits; another CPU may round differently
- * (FMA), as OpenBLAS's own per-CPU kernels already do. */
+/* DTP_VEC_CLONES on an elementwise kernel: gcc builds it three times, for
+ * the baseline x86-64 (SSE2, 4 floats a vector), x86-64-v3 (AVX2 + FMA, 8
+ * floats) and x86-64-v4 (AVX-512, 16 floats), and picks one at load time
+ * from the CPU (an ifunc). The build stays portable (no -march) and the
+ * kernels run at the CPU's width. A given machine always runs the same
+ * clone, so results stay bit-identical across stage splits; another CPU may
+ * round differently (FMA), as OpenBLAS's own per-CPU kernels already do.
+ * The v4 and v3 clones give the same bits (both contract to FMA; the
+ * reductions keep their DTP_VLANES lanes at any width). Kernels whose
+ * arithmetic gcc does not vectorize well enough have hand-written AVX-512
+ * forms in vec_avx512.c instead. */
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && \
 	defined(__has_attribute)
 #if __has_attribute(target_clones) && __GNUC__ >= 12
-#define DTP_VEC_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
+#define DTP_VEC_CLONES \
+	__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #endif
 #endif
 #ifndef DTP_VEC_CLONES

@@ -223,9 +223,11 @@ int dtp_stage_run(const struct dtp_plan *plan, const struct dtp_stage_opts *o,
 int dtp_checkpoint_newest(const char *dir, long *step, struct dtp_err *err);
 
 /* Memory a stage will allocate, by arena (bytes), computed before allocating;
- * dtp_stage_run refuses to start when the total is over the cap. */
+ * dtp_stage_run refuses to start when the total is over the cap. precision:
+ * what the plan's precision adds (bf16: the matmul engine's bf16 weights,
+ * activation and gradient copies, output tiles, oneDNN scratchpads). */
 struct dtp_stage_mem {
-	size_t params, grads, optim, stash, buffers, loader, model_scratch, total;
+	size_t params, grads, optim, stash, buffers, loader, model_scratch, precision, total;
 };
 int dtp_stage_mem_predict(const struct dtp_plan *plan, int stage, struct dtp_stage_mem *out,
 			  struct dtp_err *err);

@@ -42,20 +42,21 @@ static int check_mem_cap(const struct dtp_plan *p, int s, struct dtp_stage_mem *
 			 struct dtp_err *err)
 {
 	int r = dtp_stage_mem_predict(p, s, m, err);
-	char b[9][32];
+	char b[10][32];
 
 	if (r)
 		return r;
 	if (p->mem_cap_bytes == 0 || m->total <= p->mem_cap_bytes)
 		return 0;
 	return dtp_errf_runtime(err, -ENOMEM,
-				"this stage (%d) needs %s, over the memory cap of %s (params %s, grads %s, optimizer %s, stash %s, buffers %s, loader %s, model scratch %s): split the model over more stages, recompute, fewer micro-batches, or raise mem_cap",
+				"this stage (%d) needs %s, over the memory cap of %s (params %s, grads %s, optimizer %s, stash %s, buffers %s, loader %s, model scratch %s, %s copies %s): split the model over more stages, recompute, fewer micro-batches, or raise mem_cap",
 				s, dtp_fmt_bytes((double)m->total, b[0], 32),
 				dtp_fmt_bytes((double)p->mem_cap_bytes, b[1], 32),
 				dtp_fmt_bytes((double)m->params, b[2], 32), dtp_fmt_bytes((double)m->grads, b[3], 32),
 				dtp_fmt_bytes((double)m->optim, b[4], 32), dtp_fmt_bytes((double)m->stash, b[5], 32),
 				dtp_fmt_bytes((double)m->buffers, b[6], 32), dtp_fmt_bytes((double)m->loader, b[7], 32),
-				dtp_fmt_bytes((double)m->model_scratch, b[8], 32));
+				dtp_fmt_bytes((double)m->model_scratch, b[8], 32),
+				dtp_precision_name(p->precision), dtp_fmt_bytes((double)m->precision, b[9], 32));
 }
 
 /* The cap is enforced twice: before anything is allocated, from the predicted

@@ -112,7 +112,13 @@ int dtp_stage_mem_predict(const struct dtp_plan *p, int s, struct dtp_stage_mem 
 		   p->loader_budget_bytes * (p->test_path[0] ? 2 : 1) : 0;
 	/* the model's own backward scratch, as the model will map it */
 	m.model_scratch = dtp_stage_model_scratch_bytes(&p->model, first, last, B);
-	m.total = m.params + m.grads + m.optim + m.stash + m.buffers + m.loader + m.model_scratch;
+	/* and what its precision adds (bf16 copies, oneDNN scratchpads) */
+	r = dtp_stage_model_precision_bytes(&p->model, first, last, B, p->precision,
+					    &m.precision, err);
+	if (r)
+		return r;
+	m.total = m.params + m.grads + m.optim + m.stash + m.buffers + m.loader +
+		  m.model_scratch + m.precision;
 	*out = m;
 	return 0;
 }

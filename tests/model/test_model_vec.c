@@ -4,6 +4,14 @@
  *   clamp and NaN behaviour;
  * - the lane-split reductions against double sums, and exact for max;
  * - GELU forward/backward against the formula in double;
+ * - the AVX-512 GELU kernels (vec_avx512.c, where the CPU has AVX-512F)
+ *   against the portable loops, their reference: within 4 + 2 |2u| ulp of
+ *   the portable value (forward; e^(-2u) turns an ulp of its argument into
+ *   |2u| ulp) / 2e-7 * max(x^2, 1) absolute (backward, whose s + x s (1 - s)
+ *   terms cancel near x = -1.5); they agree bit for bit on this gcc and an
+ *   FMA machine, which the test prints but does not require; the same NaN/inf/zero
+ *   behaviour, and the same bits for an element whatever its position in
+ *   the call (masked tail or full vector);
  * - cblas_sgemm with beta = 1 onto a C that holds the bias gives the same bits
  *   as the same sgemm with beta = 1 onto the bias copied row by row (i.e. the
  *   fused bias path equals "copy bias, then accumulate"), and beta = 0 equals
@@ -117,6 +125,96 @@ static void test_gelu(void **state)
 	free(in); free(out); free(g); free(d);
 }
 
+/* the inputs of the portable-vs-AVX-512 check: a dense sweep and the specials */
+static float vec_input(int i, int n)
+{
+	static const float special[] = { 0.0f, -0.0f, INFINITY, -INFINITY, NAN, 1e30f, -1e30f,
+					 1e-40f, -1e-40f, 87.5f, -87.5f, 3e38f, -3e38f };
+	int ns = (int)(sizeof(special) / sizeof(special[0]));
+
+	return i < ns ? special[i] : -25.0f + 50.0f * (float)(i - ns) / (float)(n - ns);
+}
+
+static int same_or_both_nan(float a, float b)
+{
+	return (isnan(a) && isnan(b)) || memcmp(&a, &b, sizeof(a)) == 0;
+}
+
+static void test_gelu_avx512(void **state)
+{
+	enum { N = 20011 };
+	float *in = malloc(N * sizeof(float)), *g = malloc(N * sizeof(float));
+	float *p = malloc(N * sizeof(float)), *v = malloc(N * sizeof(float));
+	float *v2 = malloc(N * sizeof(float));
+	double worst_f = 0, worst_b = 0;
+	int same_f = 0, same_b = 0;
+
+	(void)state;
+	assert_true(in && g && p && v && v2);
+	if (!dtp_vec_avx512()) {
+		print_message("no AVX-512F on this CPU: the portable GELU runs, nothing to compare\n");
+		free(in); free(g); free(p); free(v); free(v2);
+		skip();
+	}
+	for (int i = 0; i < N; i++) {
+		in[i] = vec_input(i, N);
+		g[i] = 0.5f + (float)(i % 7) * 0.25f;
+	}
+	/* forward */
+	dtp_gelu_forward_portable(p, in, N);
+	dtp_gelu_forward_avx512(v, in, N);
+	for (int i = 0; i < N; i++) {
+		if (!isfinite(p[i]) || p[i] == 0.0f) {
+			assert_true(same_or_both_nan(p[i], v[i]) || (p[i] == 0.0f && v[i] == 0.0f));
+			continue;
+		}
+		double x = in[i], u = 0.7978845608028654 * (x + 0.044715 * x * x * x);
+		double e = ulps(v[i], p[i]), tol = 4.0 + 2.0 * fmin(fabs(2.0 * u), 88.0);
+
+		worst_f = e > worst_f ? e : worst_f;
+		same_f += v[i] == p[i];
+		if (e > tol)
+			print_message("x %g: portable %.9g, AVX-512 %.9g: %.1f ulp\n", x,
+				      (double)p[i], (double)v[i], e);
+		assert_true(e <= tol);
+	}
+	/* backward, in place too (d aliases dout) */
+	dtp_gelu_backward_portable(p, g, in, N);
+	memcpy(v, g, N * sizeof(float));
+	dtp_gelu_backward_avx512(v, v, in, N);
+	for (int i = 0; i < N; i++) {
+		double x = in[i], tol = 2e-7 * fmax(x * x, 1.0);
+
+		if (!isfinite(p[i])) {
+			assert_true(same_or_both_nan(p[i], v[i]));
+			continue;
+		}
+		double e = fabs((double)v[i] - p[i]);
+
+		worst_b = e / tol > worst_b ? e / tol : worst_b;
+		same_b += v[i] == p[i];
+		assert_true(e <= tol);
+	}
+	print_message("AVX-512 GELU vs portable: forward worst %.2f ulp (%d of %d equal), "
+		      "backward worst %.2f of the tolerance (%d equal)\n",
+		      worst_f, same_f, N, worst_b, same_b);
+	/* position: every split of the array gives the bits of the whole call */
+	dtp_gelu_forward_avx512(v, in, N);
+	dtp_gelu_backward_avx512(p, g, in, N);
+	for (int cut = 1; cut < 40; cut += 3) {
+		dtp_gelu_forward_avx512(v2, in, (size_t)cut);
+		dtp_gelu_forward_avx512(v2 + cut, in + cut, (size_t)(N - cut));
+		assert_memory_equal(v, v2, N * sizeof(float));
+		dtp_gelu_backward_avx512(v2, g, in, (size_t)cut);
+		dtp_gelu_backward_avx512(v2 + cut, g + cut, in + cut, (size_t)(N - cut));
+		assert_memory_equal(p, v2, N * sizeof(float));
+	}
+	/* and the dispatched call is this kernel */
+	dtp_gelu_forward(v2, in, N);
+	assert_memory_equal(v, v2, N * sizeof(float));
+	free(in); free(g); free(p); free(v); free(v2);
+}
+
 /* C (M,N) from an sgemm A (M,K) B^T, B (N,K), with C prefilled by fill() */
 static void run_sgemm(float *c, const float *A, const float *Bm, const float *bias, float beta,
 		      int M, int N, int K)
@@ -172,6 +270,7 @@ int main(void)
 		cmocka_unit_test(test_vexpf_accuracy),
 		cmocka_unit_test(test_reductions),
 		cmocka_unit_test(test_gelu),
+		cmocka_unit_test(test_gelu_avx512),
 		cmocka_unit_test(test_sgemm_beta),
 	};
 

@@ -1,7 +1,9 @@
 /* Unit tests for the per-stage memory prediction (the --mem-cap check) and
  * the trace merge: what a stage stashes follows its schedule (GPipe: M
- * micro-batches, 1F1B: at most K-s, recompute: the stage inputs only), and
- * the merged trace is valid JSON with one track per stage that reads back. */
+ * micro-batches, 1F1B: at most K-s, recompute: the stage inputs only), a
+ * bf16 stage counts what its matmul engine holds (exactly, against a real
+ * bf16 stage model), and the merged trace is valid JSON with one track per
+ * stage that reads back. */
 #include "config.h"
 
 #include <errno.h>
@@ -183,6 +185,45 @@ static void test_mlp_prediction(void **state)
 	free(p);
 }
 
+/* bf16: the prediction adds the bf16 engine's bytes, equal to what a stage
+ * model set to bf16 holds; fp32 adds nothing */
+static void test_bf16_prediction(void **state)
+{
+	static const char *specs[] = { "mlp:100-200-300-10", "gpt:layers=2,dim=32,heads=2,seq=16,vocab=64" };
+	struct dtp_plan *p = malloc(sizeof(*p));
+	struct dtp_err err = { 0 };
+
+	(void)state;
+	if (dtp_precision_check(DTP_PRECISION_BF16, &err) < 0) {
+		free(p);
+		skip();   /* built without oneDNN: bf16 plans are refused */
+	}
+	for (size_t k = 0; k < 2; k++) {
+		make_plan(p, specs[k], 2, 4, DTP_SCHEDULE_GPIPE, 0);
+		for (int s = 0; s < 2; s++) {
+			struct dtp_stage_mem f, b;
+			struct dtp_stage_model *m;
+
+			p->precision = DTP_PRECISION_FP32;
+			assert_int_equal(dtp_stage_mem_predict(p, s, &f, &err), 0);
+			assert_int_equal(f.precision, 0);
+			p->precision = DTP_PRECISION_BF16;
+			assert_int_equal(dtp_stage_mem_predict(p, s, &b, &err), 0);
+			assert_int_equal(dtp_stage_model_create(&p->model, p->stages[s].first_unit,
+								p->stages[s].last_unit, p->micro_batch,
+								1, &m, &err), 0);
+			assert_int_equal(dtp_stage_model_precision_held(m), 0);
+			assert_int_equal(dtp_stage_model_set_precision(m, DTP_PRECISION_BF16, &err), 0);
+			/* at least the bf16 weights and one row of each copy */
+			assert_true(b.precision >= dtp_stage_model_num_params(m) * 2 + 2 * 64);
+			assert_int_equal(b.precision, dtp_stage_model_precision_held(m));
+			assert_int_equal(b.total, f.total + b.precision);
+			dtp_stage_model_destroy(m);
+		}
+	}
+	free(p);
+}
+
 static void test_trace_merge(void **state)
 {
 	char dir[] = "/tmp/dtp-trace-XXXXXX", path[256];
@@ -248,6 +289,7 @@ int main(void)
 		cmocka_unit_test(test_stash_follows_schedule),
 		cmocka_unit_test(test_choose),
 		cmocka_unit_test(test_mlp_prediction),
+		cmocka_unit_test(test_bf16_prediction),
 		cmocka_unit_test(test_trace_merge),
 	};
 
