@@ -21,7 +21,6 @@
 #include "partition-cluster.h"
 #include "partition-report.h"
 
-#define STATIC_FLOPS 1e10   /* --static: times from FLOPs at this rate (--flops) */
 
 static const char usage[] =
 	"usage: dtpipe-partition profile --model SPEC [--batch B] [--reps N] [--static]\n"
@@ -269,7 +268,7 @@ static int get_profile(const struct dtp_model_spec *spec, const struct opts *o,
 	r = dtp_profile_static(spec, o->batch, p, err);
 	if (r)
 		return r;
-	dtp_profile_time_from_flops(p, o->flops > 0 ? o->flops : STATIC_FLOPS);
+	dtp_profile_time_from_flops(p, o->flops > 0 ? o->flops : DTP_STATIC_FLOPS);
 	return 0;
 }
 

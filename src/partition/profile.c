@@ -233,7 +233,7 @@ int dtp_plan_resplit(const struct dtp_plan *in, int K, const int *stash_slots,
 				   prof.n_units, K, prof.n_units);
 		goto free_profile;
 	}
-	dtp_profile_time_from_flops(&prof, 1e10);
+	dtp_profile_time_from_flops(&prof, DTP_STATIC_FLOPS);
 	r = dtp_profile_chain(&prof, in->optim.kind, in->recompute, &chain, err);
 	if (r)
 		goto free_profile;

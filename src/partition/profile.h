@@ -57,6 +57,10 @@ int dtp_profile_chain(const struct dtp_profile *p, enum dtp_optim_kind optim, in
 void dtp_plan_partition_opts(const struct dtp_plan *p, double bandwidth,
 			     struct dtp_partition_opts *o);
 
+/* The rate a static profile assumes when none is given (--flops): only the
+ * units' ratios matter to a split, not the rate. */
+#define DTP_STATIC_FLOPS 1e10
+
 /* A static profile's times from its FLOPs at `flops_per_s` (forward; backward
  * twice the forward): what `dtpipe-partition --static` and a re-plan use. */
 void dtp_profile_time_from_flops(struct dtp_profile *p, double flops_per_s);
