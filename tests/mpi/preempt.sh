@@ -12,7 +12,7 @@ command -v mpirun >/dev/null ||
 MICRO=3 write_plan "$WORK/plan.ini" mlp:12-24-24-24-4 "$WORK/rec" 1f1b no shm \
 	'optimizer = sgd\nlr = 0.1\nmomentum = 0.9' 0-1 2-3
 printf '[parallel]\nreplicas = 2\n' >> "$WORK/plan.ini"
-STEPS=400
+STEPS=60
 
 # the uninterrupted run
 timeout 300 "$DTPIPE" --plan "$WORK/plan.ini" --threads 1 --steps $STEPS --quiet \
@@ -20,17 +20,24 @@ timeout 300 "$DTPIPE" --plan "$WORK/plan.ini" --threads 1 --steps $STEPS --quiet
 concat_params "$WORK/ref" 2
 
 # the pid of world rank $1 of the job started from $WORK/plan.ini
+# (a process may end between pgrep and the reads)
 rank_pid() {
 	for p in $(pgrep -x dtpipe); do
-		tr '\0' '\n' < "/proc/$p/environ" 2>/dev/null | grep -qx "OMPI_COMM_WORLD_RANK=$1" &&
-			grep -q "$WORK/plan.ini" "/proc/$p/cmdline" 2>/dev/null && { echo "$p"; return; }
+		c=$(cat "/proc/$p/cmdline" 2>/dev/null | tr '\0' ' ') || true
+		case "$c" in *"$WORK/plan.ini"*) ;; *) continue ;; esac
+		e=$(cat "/proc/$p/environ" 2>/dev/null | tr '\0' '\n') || true
+		printf '%s\n' "$e" | grep -qx "OMPI_COMM_WORLD_RANK=$1" && { echo "$p"; return; }
 	done
+	return 0
 }
 
+# every rank spins for 8 s at the start of step 20 (the failure-detection
+# test hook), so the signal lands while step 20 runs however fast the machine
+DTP_TEST_HANG_AT_STEP=20 DTP_TEST_HANG_MS=8000 \
 "$DTPIPE" --plan "$WORK/plan.ini" --threads 1 --steps $STEPS --quiet --checkpoint-dir "$WORK/ck" \
 	--dump "$WORK/part" >"$WORK/out" 2>&1 &
 JOB=$!
-wait_losses "$WORK/part" 5
+wait_losses "$WORK/part" 20
 pid=$(rank_pid 3)
 [ -n "$pid" ] || { cat "$WORK/out"; echo "FAIL: rank 3 (replica 1, stage 1) not found"; exit 1; }
 kill -USR1 "$pid"
