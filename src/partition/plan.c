@@ -389,7 +389,8 @@ int dtp_plan_write_notes(const struct dtp_plan *p, const char *const *notes, FIL
 	if (p->elastic)
 		fprintf(f, "elastic = yes\n");
 	if (p->replicas > 1)
-		fprintf(f, "\n[parallel]\nreplicas = %d\n", p->replicas);
+		fprintf(f, "\n[parallel]\nreplicas = %d\noverlap = %s\n", p->replicas,
+			p->reduce_overlap ? "yes" : "no");
 	fprintf(f, "\n[transport]\nkind = %s\nbase_port = %d\ngid_index = %d\n"
 		"ib_port = %d\nverbs_blocking = %s\nconnect_timeout_ms = %d\nheartbeat_ms = %d\n"
 		"peer_timeout_ms = %d\nhang_timeout_ms = %d\n", p->transport,

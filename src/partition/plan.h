@@ -80,6 +80,9 @@ struct dtp_plan {
 	int checkpoint_keep;             /* [checkpoint] keep: the newest N complete
 					  * checkpoints stay, older ones are deleted
 					  * (0 = keep all; default 3) */
+	int reduce_overlap;              /* [parallel] overlap: nonblocking gradient sums
+					  * progressed under the backward (default: a
+					  * blocking sum as each unit is done) */
 	int replicas;                    /* [parallel] replicas: R data-parallel copies of
 					  * the K-stage pipeline, R x K MPI ranks (default 1:
 					  * no MPI); rank = replica x K + stage */

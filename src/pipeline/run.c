@@ -201,9 +201,11 @@ static int report_reduce(struct dtp_stage *st, struct dtp_err *err)
 		return r;
 	if (st->replica == 0)
 		printf("stage %d: gradient sum over %d replicas: %.3f ms/step in MPI, %.3f ms of it "
-		       "waited after the backward (%.0f%% of a bare all-reduce hidden); bare "
+		       "waited after the backward (%.0f%% of a bare all-reduce hidden%s); bare "
 		       "MPI_Allreduce of the same %s: %.3f ms\n", st->s, st->R, mpi_ms, wait_ms,
-		       bare > 0 && wait_ms < bare * 1e3 ? 100.0 * (1.0 - wait_ms / (bare * 1e3)) : 0.0,
+		       st->plan->reduce_overlap && bare > 0 && wait_ms < bare * 1e3 ?
+		       100.0 * (1.0 - wait_ms / (bare * 1e3)) : 0.0,
+		       st->plan->reduce_overlap ? "" : ": blocking sums inside the backward, overlap = no",
 		       dtp_fmt_bytes((double)n * sizeof(float), b, sizeof(b)), bare * 1e3);
 	return 0;
 }

@@ -402,7 +402,7 @@ int dtp_stage_open(const struct dtp_plan *p, const struct dtp_stage_opts *o,
 	r = dtp_optim_create(&p->optim, st->model, &st->optim, err);
 	if (r)
 		goto out_model;
-	if (st->dp && (r = dtp_dp_buckets(st->dp, st->n_units, err)))
+	if (st->dp && (r = dtp_dp_buckets(st->dp, st->n_units, p->reduce_overlap, err)))
 		goto out_optim;
 	r = dtp_schedule_build(p->schedule, s, st->K, st->M, &st->sched, err);
 	if (r)

@@ -49,11 +49,15 @@ int dtp_dp_bcast_u64(struct dtp_dp *dp, uint64_t *v, struct dtp_err *err);
 /* Sum n doubles over this stage's replicas, in place, the same on every one. */
 int dtp_dp_sum_doubles(struct dtp_dp *dp, double *v, int n, struct dtp_err *err);
 
-/* Gradient buckets: up to `max` nonblocking in-place sums (MPI_Iallreduce,
- * MPI_SUM over this stage's replicas) in flight; the room is allocated once
- * (dtp_dp_buckets), a step allocates nothing. */
-int dtp_dp_buckets(struct dtp_dp *dp, int max, struct dtp_err *err);
-/* Start the sum of buf[0..n) over this stage's replicas. */
+/* Gradient buckets: up to `max` in-place sums (MPI_SUM over this stage's
+ * replicas) per step; the room is allocated once (dtp_dp_buckets), a step
+ * allocates nothing. overlap = 0: each sum is a blocking MPI_Allreduce, done
+ * when dtp_dp_bucket_start returns; 1: an MPI_Iallreduce in flight until
+ * dtp_dp_wait (Open MPI's libnbc, its ring algorithm unless the user chose
+ * one: OMPI_MCA_coll_libnbc_iallreduce_algorithm). For two replicas both give
+ * the same bits (a + b); for more, each is deterministic on its own. */
+int dtp_dp_buckets(struct dtp_dp *dp, int max, int overlap, struct dtp_err *err);
+/* Start (overlap) or do the sum of buf[0..n) over this stage's replicas. */
 int dtp_dp_bucket_start(struct dtp_dp *dp, float *buf, size_t n, struct dtp_err *err);
 /* Let the started sums progress (MPI_Testall); call between computations. */
 int dtp_dp_progress(struct dtp_dp *dp, struct dtp_err *err);

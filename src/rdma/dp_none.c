@@ -41,7 +41,7 @@ static int none(struct dtp_err *err)
 int dtp_dp_barrier(struct dtp_dp *dp, struct dtp_err *err) { return none(err); }
 int dtp_dp_bcast_u64(struct dtp_dp *dp, uint64_t *v, struct dtp_err *err) { return none(err); }
 int dtp_dp_sum_doubles(struct dtp_dp *dp, double *v, int n, struct dtp_err *err) { return none(err); }
-int dtp_dp_buckets(struct dtp_dp *dp, int max, struct dtp_err *err) { return none(err); }
+int dtp_dp_buckets(struct dtp_dp *dp, int max, int overlap, struct dtp_err *err) { return none(err); }
 int dtp_dp_bucket_start(struct dtp_dp *dp, float *buf, size_t n, struct dtp_err *err) { return none(err); }
 int dtp_dp_progress(struct dtp_dp *dp, struct dtp_err *err) { return none(err); }
 int dtp_dp_wait(struct dtp_dp *dp, struct dtp_err *err) { return none(err); }

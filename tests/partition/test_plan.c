@@ -279,6 +279,7 @@ static void assert_same_plan(const struct dtp_plan *a, const struct dtp_plan *b)
 	assert_memory_equal(&a->model, &b->model, sizeof(a->model));
 	assert_int_equal(a->micro_batch, b->micro_batch);
 	assert_int_equal(a->replicas, b->replicas);
+	assert_int_equal(a->reduce_overlap, b->reduce_overlap);
 	assert_int_equal(a->micro_batches, b->micro_batches);
 	assert_int_equal(a->schedule, b->schedule);
 	assert_int_equal(a->recompute, b->recompute);
@@ -314,7 +315,6 @@ static void assert_same_plan(const struct dtp_plan *a, const struct dtp_plan *b)
 	assert_int_equal(a->hang_timeout_ms, b->hang_timeout_ms);
 	assert_int_equal(a->ib_port, b->ib_port);
 	assert_int_equal(a->verbs_blocking, b->verbs_blocking);
-	assert_int_equal(a->replicas, b->replicas);
 	assert_int_equal(a->num_stages, b->num_stages);
 	for (int s = 0; s < a->num_stages; s++) {
 		assert_int_equal(a->stages[s].first_unit, b->stages[s].first_unit);
@@ -363,6 +363,7 @@ static void test_write_roundtrip(void **state)
 	p.verbs_blocking = 1;
 	p.checkpoint_keep = 7;
 	p.replicas = 3;
+	p.reduce_overlap = 1;
 	p.max_restarts = 5;
 	p.elastic = 1;
 	roundtrip(&p);
