@@ -5,8 +5,11 @@
 #     the checkpoint store (tools/dtpipe-bench-ckpt: the files, fsync, the
 #     manifest, `latest`; read back from a cold page cache with every CRC
 #     checked), beside dd of the same bytes to the same file system in the
-#     same run: dd if=/dev/zero bs=8M conv=fsync, and a cold dd read
-#     (iflag=nocache count=0 drops the file's pages first). ratio = store/dd.
+#     same run: dd bs=8M conv=fsync from a copy of the store's own file (read
+#     once into the page cache first, as the store's tensors are in memory:
+#     the same bytes, not zeros, in case the disk treats zeros specially),
+#     and a cold dd read (iflag=nocache
+#     count=0 drops the file's pages first). ratio = store/dd.
 #     Odd runs start with the store, even runs with dd.
 #  2. step-time overhead of a checkpoint every N steps, measured end to end:
 #     one stage of the gpt of docs/benchmarks.md (L=4 C=256 H=4 T=128 V=256,
@@ -44,12 +47,15 @@ while [ "$run" -le "$RUNS" ]; do
 	store() {
 		rm -rf "$D/ck"
 		"$BENCH" --model "$MODEL" --writers "$WRITERS" "$D/ck" > "$D/store"
+		# dd's source: the same bytes the store wrote (kept from the first run)
+		[ -f "$D/src.bin" ] || cat "$D"/ck/step-*/stage-*.safetensors > "$D/src.bin"
 		rm -rf "$D/ck"
 	}
 	dd_pair() {
 		bytes=$1
 		rm -f "$D/dd.bin"
-		dd if=/dev/zero of="$D/dd.bin" bs=8M iflag=count_bytes count="$bytes" conv=fsync 2> "$D/ddw"
+		cat "$D/src.bin" > /dev/null
+		dd if="$D/src.bin" of="$D/dd.bin" bs=8M iflag=count_bytes count="$bytes" conv=fsync 2> "$D/ddw"
 		dd if="$D/dd.bin" iflag=nocache count=0 2>/dev/null
 		dd if="$D/dd.bin" of=/dev/null bs=8M 2> "$D/ddr"
 		rm -f "$D/dd.bin"
