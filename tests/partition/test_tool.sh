@@ -152,6 +152,25 @@ grep -E -q '^ +1 2-2 .* 1\.500 +33\.3% +[0-9.]+ +50\.0 +[0-9.]+$' "$T/out" ||
 printf '{"event":"end","peak_rss":[1]}\n' >"$T/m1.json"
 expect 2 "$B" report --plan "$T/mlp.ini" --metrics "$T/m1.json" --static
 grep -q 'peak RSS of 1 stages, the plan has 2' "$T/out" || { fail "metrics stage count"; cat "$T/out"; }
+# a plan that recomputes: its last stage runs each forward inside "recompute"
+# and writes no "fwd" (2 x (1000 + 500) us: 1.5 ms per micro-batch)
+cat >"$T/rec.json" <<'JSON'
+{"traceEvents": [
+ {"name": "fwd", "ph": "X", "pid": 0, "tid": 0, "ts": 0, "dur": 1000},
+ {"name": "fwd", "ph": "X", "pid": 0, "tid": 0, "ts": 1000, "dur": 1000},
+ {"name": "recompute", "ph": "X", "pid": 0, "tid": 0, "ts": 5000, "dur": 1000},
+ {"name": "bwd", "ph": "X", "pid": 0, "tid": 0, "ts": 6000, "dur": 2000},
+ {"name": "recompute", "ph": "X", "pid": 0, "tid": 0, "ts": 8000, "dur": 1000},
+ {"name": "bwd", "ph": "X", "pid": 0, "tid": 0, "ts": 9000, "dur": 2000},
+ {"name": "recompute", "ph": "X", "pid": 1, "tid": 0, "ts": 2000, "dur": 1000},
+ {"name": "bwd", "ph": "X", "pid": 1, "tid": 0, "ts": 3000, "dur": 500},
+ {"name": "recompute", "ph": "X", "pid": 1, "tid": 0, "ts": 3500, "dur": 1000},
+ {"name": "bwd", "ph": "X", "pid": 1, "tid": 0, "ts": 4500, "dur": 500}
+]}
+JSON
+sed 's/^micro_batches = 2$/micro_batches = 2\nrecompute = yes/' "$T/mlp.ini" >"$T/mlprec.ini"
+expect 0 "$B" report --plan "$T/mlprec.ini" --trace "$T/rec.json" --static
+grep -E -q '^ +1 2-2 .* 1\.500 ' "$T/out" || { fail "measured recomputing last stage"; cat "$T/out"; }
 expect 2 "$B" report --plan "$T/mlp.ini" --metrics "$T/trace.json" --static
 grep -q 'no "end" line' "$T/out" || { fail "metrics without end"; cat "$T/out"; }
 
