@@ -547,6 +547,9 @@ static int run_rank(struct dtp_launch_args *a, const struct dtp_plan *plan)
 	}
 	a->o.job_key = k;
 	a->o.dp = dp;
+	/* a measured run (--metrics) ends with the gradient sums' benchmark line;
+	 * decided from the command line, which every rank shares */
+	a->o.measure_reduce = a->o.metrics_path != NULL;
 	if (dtp_dp_replica(dp) > 0) {
 		/* replica 0 reports, writes the metrics, trace and dumps */
 		a->o.quiet = 1;

@@ -209,6 +209,10 @@ struct dtp_stage_opts {
 	int precision;                 /* enum dtp_precision; -1: the plan's */
 	struct dtp_dp *dp;             /* [parallel] replicas > 1: this rank's place in the
 					* MPI job (rdma/dp.h; the stage is its stage); NULL: R = 1 */
+	int measure_reduce;            /* replicas: end the run by timing a bare all-reduce
+					* of the gradients beside the step's sums (every
+					* rank alike: set from --metrics before replica 0
+					* alone keeps the path) */
 };
 void dtp_stage_opts_default(struct dtp_stage_opts *o);
 

@@ -187,8 +187,9 @@ static int dump_params(struct dtp_stage *st, const char *dir, struct dtp_err *er
 /* Replicas: what summing the gradients cost each step (time in MPI calls
  * during and after the backward, and the wait after it) beside a bare
  * MPI_Allreduce of the same bytes over the same ranks, measured now (the
- * gradients are no longer needed). Every replica takes part; replica 0
- * prints the line (scripts/bench-dp.sh reads it). */
+ * gradients are no longer needed), in a measured run only (--metrics:
+ * o->measure_reduce, the same on every rank). Every replica takes part;
+ * replica 0 prints the line (scripts/bench-dp.sh reads it). */
 static int report_reduce(struct dtp_stage *st, struct dtp_err *err)
 {
 	size_t n = dtp_stage_model_num_params(st->model);
@@ -341,7 +342,7 @@ int dtp_stage_run(const struct dtp_plan *plan, const struct dtp_stage_opts *o,
 		if (st->is_last)
 			dtp_report_eval(&rep, correct, count, lsum);
 	}
-	if (st->dp && (r = report_reduce(st, err)))
+	if (st->dp && o->measure_reduce && (r = report_reduce(st, err)))
 		goto out_report;
 	r = dtp_report_finish(&rep, st, err);
 	if (r == 0 && o->dump_dir)
