@@ -130,16 +130,23 @@ static int write_part(struct dtp_stage *st, const char *dir, long ck_step, struc
 	return dtp_ckpt_part_commit(part, err);
 }
 
-void dtp_stage_test_hold(const struct dtp_stage *st, const char *point)
+void dtp_stage_test_hold(const struct dtp_stage *st, const char *point, long step)
 {
 	const char *hold = getenv("DTP_TEST_HOLD");
 	char path[DTP_PLAN_PATH_MAX], said[DTP_PLAN_PATH_MAX + 16];
+	long from = 0;
 	FILE *f;
 
 	if (!hold)
 		return;
 	snprintf(path, sizeof(path), "%s.%s", hold, point);
-	if (access(path, F_OK) != 0)
+	f = fopen(path, "r");
+	if (!f)
+		return;
+	if (fscanf(f, "%ld", &from) != 1)
+		from = 0;
+	fclose(f);
+	if (step < from)
 		return;
 	snprintf(said, sizeof(said), "%s.stage-%d", path, st->s);
 	f = fopen(said, "w");
@@ -158,7 +165,7 @@ int dtp_stage_ckpt_save(struct dtp_stage *st, const char *dir, long step, int ke
 	long ck_step = step + 1;
 	int r = write_part(st, dir, ck_step, &werr);
 
-	dtp_stage_test_hold(st, "ckpt");
+	dtp_stage_test_hold(st, "ckpt", ck_step);
 	if (st->is_first && st->train_in) {
 		struct dtp_ckpt_pos pos;
 

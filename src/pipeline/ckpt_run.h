@@ -40,8 +40,10 @@ int dtp_stage_ckpt_load(struct dtp_stage *st, const char *dir, long step, struct
  * stage creates PATH.POINT.stage-N and waits while PATH.POINT exists, so a
  * test can kill a stage at a moment it knows: POINT "ckpt" once the stage has
  * written its part of a checkpoint (the checkpoint not finished), "resume"
- * once a resumed stage has loaded its units (before its first step). Unset,
- * it costs one getenv. */
-void dtp_stage_test_hold(const struct dtp_stage *st, const char *point);
+ * once a resumed stage has loaded its units (before its first step). When
+ * PATH.POINT holds a number N, only a checkpoint (or resume) of step >= N
+ * holds, so a test can let the earlier ones complete. Unset, it costs one
+ * getenv. */
+void dtp_stage_test_hold(const struct dtp_stage *st, const char *point, long step);
 
 #endif

@@ -298,7 +298,7 @@ int dtp_stage_run(const struct dtp_plan *plan, const struct dtp_stage_opts *o,
 	if (r)
 		goto out_trace;
 	if (o->resume)
-		dtp_stage_test_hold(st, "resume");
+		dtp_stage_test_hold(st, "resume", start);
 
 	for (step = start; step < total; step++) {
 		r = dtp_stage_train_step(st, step, &loss, &gnorm, stage_times, err);

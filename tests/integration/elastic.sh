@@ -23,6 +23,13 @@ write_plan "$WORK/p.ini" "mlp:12-24-24-24-4" "$WORK/rec" gpipe no tcp \
 "$DTPIPE" --plan "$WORK/p.ini" --threads 1 --quiet --steps 120 --dump "$WORK/ref" \
 	>"$WORK/ref.out" 2>&1 || { cat "$WORK/ref.out"; echo "FAIL: uninterrupted run"; exit 1; }
 
+# the stages hold after writing their part of the checkpoint of step 6 (and
+# later) while $HOLD.ckpt exists (src/pipeline/ckpt_run.h): step 3's
+# checkpoint completes, and a stage is killed at a moment the test knows,
+# however fast the machine trains
+HOLD="$WORK/hold"
+export DTP_TEST_HOLD="$HOLD"
+echo 6 > "$HOLD.ckpt"
 taskset -c "$two" "$DTPIPE" --plan "$WORK/p.ini" --threads 1 --steps 120 --checkpoint-dir "$WORK/ck" \
 	--elastic --dump "$WORK/run" >"$WORK/out" 2>&1 &
 sup=$!
@@ -33,20 +40,26 @@ guard() {
 	sleep 0.1
 }
 losses() { cat "$WORK/run/losses" 2>/dev/null | wc -l; }
-# shrink_and_kill CORES N: the launcher may use CORES from now; once this
-# attempt has trained 5 steps, kill one of its stages; wait for restart N
+# shrink_and_kill CORES N NEXT: the launcher may use CORES from now; once
+# this attempt's stage 0 holds in a checkpoint write, kill it (the launcher
+# ends the other, held, stages); the next attempt holds at checkpoints of
+# step NEXT and later (none when NEXT is empty); wait for restart N
 shrink_and_kill() {
 	tick=0
-	base=$(losses)
-	until [ "$(losses)" -ge $((base + 5)) ]; do guard "no progress before kill $2"; done
+	until [ -e "$HOLD.ckpt.stage-0" ]; do guard "no checkpoint write held before kill $2"; done
 	taskset -pc "$1" "$sup" >/dev/null
 	pid=$(ps -o pid=,args= --ppid "$sup" | awk 'index($0, "--stage 0 ") { print $1 }')
+	rm -f "$HOLD".ckpt.stage-*
+	if [ -n "$3" ]; then echo "$3" > "$HOLD.ckpt"; fi
 	kill -9 "$pid"
+	[ -n "$3" ] || rm -f "$HOLD.ckpt"
 	tick=0
 	until grep -q "restart $2/2" "$WORK/out"; do guard "no restart $2"; done
 }
-shrink_and_kill "$one" 1
-shrink_and_kill "$two" 2
+# the first restart resumes from step 3 and holds at step 12 (6 and 9
+# complete); the second resumes from step 9 and runs to the end
+shrink_and_kill "$one" 1 12
+shrink_and_kill "$two" 2 ""
 tick=0
 while kill -0 "$sup" 2>/dev/null; do guard "the run did not end"; done
 set +e
