@@ -4,8 +4,13 @@
  * makes (dtp_model_matmuls), and oneDNN's own matmul on the same shapes in
  * fp32 and in bf16 (bf16 operands, fp32 accumulation): the best reference of
  * a precision is the machine's limit for it (limit_gflops; ratio_limit =
- * model / limit). Threads: OPENBLAS_NUM_THREADS (oneDNN's reference runs on
- * as many OpenMP threads). --precision bf16 times the model in bf16.
+ * model / limit). Threads: OPENBLAS_NUM_THREADS, read once through
+ * src/model/par.c (dtp_blas_threads), the count the stage model takes for
+ * its step; every reference runs on that many threads (OpenBLAS's, and
+ * oneDNN's OpenMP team). The references are timed before the model exists:
+ * a gpt model's worker pool holds OpenBLAS at one thread for its lifetime,
+ * so a reference timed beside it would run on one thread whatever the step
+ * ran on. --precision bf16 times the model in bf16.
  *
  *   dtpipe-bench-model [--case mlp|gpt|gpt2s|all] [--steps N] [--gpt2s-steps N]
  *                      [--precision fp32|bf16] [--no-reference]
@@ -86,14 +91,14 @@ static double time_sgemm(const struct dtp_matmul *mm, int n, int reps)
 
 /* oneDNN's matmul on the list in precision p: seconds per pass (best of
  * reps per shape), or a negative errno */
-static double time_dnnl(const struct dtp_matmul *mm, int n, enum dtp_precision p, int reps)
+static double time_dnnl(const struct dtp_matmul *mm, int n, enum dtp_precision p, int nthr,
+			int reps)
 {
 	struct dtp_err err;
 	double sum = 0;
 
 	for (int i = 0; i < n; i++) {
-		double t = dtp_dnnl_matmul_time(&mm[i], p, openblas_get_num_threads(), reps, NULL, 0,
-						&err);
+		double t = dtp_dnnl_matmul_time(&mm[i], p, nthr, reps, NULL, 0, &err);
 
 		if (t < 0) {
 			fprintf(stderr, "dtpipe-bench-model: oneDNN %s reference: %s\n",
@@ -119,6 +124,30 @@ static int run_case(const struct bench_case *bc, int steps, enum dtp_precision p
 	if (rc < 0)
 		goto out_err;
 	n = dtp_model_num_units(&spec);
+
+	/* the references first, on the step's thread count (see the top) */
+	int nthr = dtp_blas_threads();
+	int nmm = dtp_model_matmuls(&spec, 0, n, B, 0, NULL, 0);
+	struct dtp_matmul *mm = calloc((size_t)(nmm > 0 ? nmm : 1), sizeof(*mm));
+	double flops = 0;
+
+	if (nmm <= 0 || !mm) {
+		free(mm);
+		rc = dtp_errf_runtime(&err, -ENOMEM, "out of memory for the matmul list");
+		goto out_err;
+	}
+	dtp_model_matmuls(&spec, 0, n, B, 0, mm, nmm);
+	for (int i = 0; i < nmm; i++)
+		flops += 2.0 * mm[i].m * (double)mm[i].n * mm[i].k * (double)mm[i].count;
+	/* best of as many passes as timed steps (at least 3): the model figure is
+	 * the best of `steps`, and on a shared machine a best-of-fewer reference
+	 * is more often disturbed, which showed as model/sgemm ratios above 1 */
+	int reps = steps < 3 ? 3 : steps;
+	double t_mm = refs ? time_sgemm(mm, nmm, reps) : 0.0;
+	double t_f32 = refs ? time_dnnl(mm, nmm, DTP_PRECISION_FP32, nthr, reps) : 0.0;
+	double t_b16 = refs ? time_dnnl(mm, nmm, DTP_PRECISION_BF16, nthr, reps) : 0.0;
+
+	free(mm);
 	rc = dtp_stage_model_create(&spec, 0, n, B, 1234, &m, &err);
 	if (rc < 0)
 		goto out_err;
@@ -175,24 +204,11 @@ static int run_case(const struct bench_case *bc, int steps, enum dtp_precision p
 		}
 	}
 
-	int nmm = dtp_model_matmuls(&spec, 0, n, B, 0, NULL, 0);
-	struct dtp_matmul *mm = calloc((size_t)nmm, sizeof(*mm));
-	double flops = 0;
-
-	if (!mm) {
-		rc = dtp_errf_runtime(&err, -ENOMEM, "out of memory");
+	if (dtp_stage_model_threads(m) != nthr) {
+		rc = dtp_errf_runtime(&err, -EINVAL, "the step ran on %d threads, the references on "
+				      "%d: they must match", dtp_stage_model_threads(m), nthr);
 		goto out_free;
 	}
-	dtp_model_matmuls(&spec, 0, n, B, 0, mm, nmm);
-	for (int i = 0; i < nmm; i++)
-		flops += 2.0 * mm[i].m * (double)mm[i].n * mm[i].k * (double)mm[i].count;
-	/* best of as many passes as timed steps (at least 3): the model figure is
-	 * the best of `steps`, and on a shared machine a best-of-fewer reference
-	 * is more often disturbed, which showed as model/sgemm ratios above 1 */
-	int reps = steps < 3 ? 3 : steps;
-	double t_mm = refs ? time_sgemm(mm, nmm, reps) : 0.0;
-	double t_f32 = refs ? time_dnnl(mm, nmm, DTP_PRECISION_FP32, reps) : 0.0;
-	double t_b16 = refs ? time_dnnl(mm, nmm, DTP_PRECISION_BF16, reps) : 0.0;
 	double t_mean = t_sum / steps;
 	double per_step = gpt ? (double)B * spec.seq_len : (double)B;
 	/* the machine's limit for this precision: its best reference */
@@ -203,7 +219,7 @@ static int run_case(const struct bench_case *bc, int steps, enum dtp_precision p
 	       "step_ms_best=%.2f %s=%.0f model_gflops=%.1f sgemm_gflops=%.1f ratio=%.3f "
 	       "onednn_f32_gflops=%.1f onednn_bf16_gflops=%.1f limit_gflops=%.1f "
 	       "ratio_limit=%.3f loss_first=%.4f loss_last=%.4f\n",
-	       bc->name, dtp_precision_name(prec), openblas_get_num_threads(), dtp_blas_core(),
+	       bc->name, dtp_precision_name(prec), nthr, dtp_blas_core(),
 	       B, steps, t_mean * 1e3, t_best * 1e3, gpt ? "tokens_per_s" : "samples_per_s",
 	       per_step / t_best, flops / t_best * 1e-9, t_mm > 0 ? flops / t_mm * 1e-9 : 0.0,
 	       t_mm / t_best,
@@ -211,7 +227,6 @@ static int run_case(const struct bench_case *bc, int steps, enum dtp_precision p
 	       t_lim > 0 ? flops / t_lim * 1e-9 : 0.0, t_lim > 0 ? t_lim / t_best : 0.0, loss0,
 	       loss);
 	fflush(stdout);
-	free(mm);
 	rc = 0;
 out_free:
 	dtp_free(tg);

@@ -267,6 +267,10 @@ float *dtp_optim_state(struct dtp_optim *o, size_t *n_floats);
  * and keeps OpenBLAS on one thread until it is destroyed. */
 void dtp_blas_set_threads(int n);
 int dtp_blas_threads(void);
+/* the thread count a stage model runs its step on (its pool's size, or
+ * OpenBLAS's count when it has no pool; read from the above at creation):
+ * benchmarks time their references on the same count */
+int dtp_stage_model_threads(const struct dtp_stage_model *m);
 
 /* ------------------------------------------------------------ matmul list */
 

@@ -314,6 +314,11 @@ enum dtp_precision dtp_stage_model_precision(const struct dtp_stage_model *m)
 	return m->prec;
 }
 
+int dtp_stage_model_threads(const struct dtp_stage_model *m)
+{
+	return m->nthr;
+}
+
 /* the bf16 matmuls of units [first, last) of spec, prepared on mx: one
  * list for the real engine and the dry one of the memory prediction */
 static int prepare_units(struct dtp_bf16_mm *mx, const struct dtp_model_spec *spec, int first,

@@ -29,6 +29,9 @@ dist_check_SCRIPTS += tests/integration/valgrind.sh
 EXTRA_DIST += tests/valgrind.supp tests/lsan.supp
 INTEGRATION_TESTS += tests/integration/bf16.sh
 dist_check_SCRIPTS += tests/integration/bf16.sh
+# dtpipe-bench-model's references on the step's thread count
+INTEGRATION_TESTS += tests/integration/bench-model-threads.sh
+dist_check_SCRIPTS += tests/integration/bench-model-threads.sh
 # layout-free checkpoints: resumed under another layout, bit for bit
 INTEGRATION_TESTS += tests/integration/relayout.sh
 dist_check_SCRIPTS += tests/integration/relayout.sh
