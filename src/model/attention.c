@@ -9,6 +9,51 @@
 #include <cblas.h>
 #include <math.h>
 
+/* a (T,T) raw scores -> in place, row i: softmax of scale * a[i][0..i],
+ * zeros above the diagonal (scale 1: no multiply, the scores came scaled) */
+DTP_VEC_CLONES
+void dtp_attention_softmax(float *a, int T, float scale)
+{
+	for (int i = 0; i < T; i++) {
+		float *r = a + (size_t)i * T;
+
+		if (scale != 1.0f)
+			for (int j = 0; j <= i; j++)
+				r[j] *= scale;
+		float mx = dtp_vmax(r, i + 1);
+
+		for (int j = 0; j <= i; j++)
+			r[j] = dtp_vexpf(r[j] - mx);
+		float inv = 1.0f / dtp_vsum(r, i + 1);
+
+		for (int j = 0; j <= i; j++)
+			r[j] *= inv;
+		for (int j = i + 1; j < T; j++)
+			r[j] = 0.0f;
+	}
+}
+
+/* d (T,T) output gradient of the softmax a (T,T) -> in place, the scores'
+ * gradient times scale: scale * a * (d - sum_j(a * d)) per row, zero above
+ * the diagonal (scale 1: no multiply) */
+DTP_VEC_CLONES
+void dtp_attention_softmax_backward(float *d, const float *a, int T, float scale)
+{
+	for (int i = 0; i < T; i++) {
+		const float *ar = a + (size_t)i * T;
+		float *dr = d + (size_t)i * T;
+		float s = dtp_vdot(ar, dr, i + 1);
+
+		for (int j = 0; j <= i; j++)
+			dr[j] = ar[j] * (dr[j] - s);
+		if (scale != 1.0f)
+			for (int j = 0; j <= i; j++)
+				dr[j] *= scale;
+		for (int j = i + 1; j < T; j++)
+			dr[j] = 0.0f;
+	}
+}
+
 /* qkv (B,T,3C) -> att (B,H,T,T), y (B,T,C), for the pairs (b, h) with
  * p0 <= b*H + h < p1 (each pair is independent of the others) */
 DTP_VEC_CLONES
@@ -28,19 +73,7 @@ void dtp_attention_forward_pairs(float *y, float *att, const float *qkv, int B, 
 		/* scores (T,T) = scale * q k^T */
 		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hs,
 			    scale, q, ld, k, ld, 0.0f, a, T);
-		for (int i = 0; i < T; i++) {
-			float *r = a + (size_t)i * T;
-			float mx = dtp_vmax(r, i + 1);
-
-			for (int j = 0; j <= i; j++)
-				r[j] = dtp_vexpf(r[j] - mx);
-			float inv = 1.0f / dtp_vsum(r, i + 1);
-
-			for (int j = 0; j <= i; j++)
-				r[j] *= inv;
-			for (int j = i + 1; j < T; j++)
-				r[j] = 0.0f;
-		}
+		dtp_attention_softmax(a, T, 1.0f);
 		/* y_h (T,hs) = att v */
 		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hs, T,
 			    1.0f, a, T, v, ld, 0.0f, y + (size_t)b * T * C + (size_t)h * hs, C);
@@ -80,16 +113,7 @@ void dtp_attention_backward_pairs(float *dqkv, float *scratch, const float *dy,
 		cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, hs, T,
 			    1.0f, a, T, g, C, 0.0f, dv, ld);
 		/* softmax backward, in place: dpre = att * (datt - sum(att * datt)) */
-		for (int i = 0; i < T; i++) {
-			const float *ar = a + (size_t)i * T;
-			float *dr = d + (size_t)i * T;
-			float s = dtp_vdot(ar, dr, i + 1);
-
-			for (int j = 0; j <= i; j++)
-				dr[j] = ar[j] * (dr[j] - s);
-			for (int j = i + 1; j < T; j++)
-				dr[j] = 0.0f;
-		}
+		dtp_attention_softmax_backward(d, a, T, 1.0f);
 		/* dq = scale dpre k; dk = scale dpre^T q */
 		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hs, T,
 			    scale, d, T, k, ld, 0.0f, dq, ld);

@@ -4,6 +4,8 @@
 #include "config.h"
 #include "model/kernels.h"
 #include "model/pool.h"
+#include "model/dnnl_matmul.h"
+#include "model/dnnl_attention.h"
 
 
 size_t dtp_block_num_params(int C)
@@ -134,7 +136,10 @@ void dtp_block_forward(struct dtp_pool *pool, struct dtp_bf16_mm *mx, float *y, 
 
 	dtp_par_layernorm_forward(pool, s->ln1, s->mean1, s->rstd1, x, p->ln1w, p->ln1b, N, C);
 	dtp_linear_forward_mx(pool, mx, s->qkv, s->ln1, p->qkvw, p->qkvb, N, C, 3 * C, 0);
-	run_attn(pool, par_attn_fwd, &j);
+	if (dtp_bf16_mm_attention(mx))      /* bf16: oneDNN, batched over heads */
+		dtp_bf16_attn_forward(dtp_bf16_mm_attention(mx), s->atty, s->att, s->qkv, B);
+	else
+		run_attn(pool, par_attn_fwd, &j);
 	/* res1 = x + projb + atty projw^T (the residual and the bias in C first,
 	 * then a beta = 1 sgemm, see dtp_linear_forward) */
 	dtp_par_add_rows(pool, s->res1, x, p->projb, N, C);
@@ -170,7 +175,11 @@ void dtp_block_backward_input(struct dtp_pool *pool, struct dtp_bf16_mm *mx, flo
 				   s->mean2, s->rstd2, p->ln2w, N, C);
 	/* attention branch */
 	dtp_linear_backward_mx(pool, mx, sc->datty, NULL, NULL, wg->dres1, NULL, p->projw, N, C, C);
-	run_attn(pool, par_attn_bwd, &j);
+	if (dtp_bf16_mm_attention(mx))
+		dtp_bf16_attn_backward(dtp_bf16_mm_attention(mx), wg->dqkv, sc->datty, s->qkv,
+				       s->att, B);
+	else
+		run_attn(pool, par_attn_bwd, &j);
 	dtp_linear_backward_mx(pool, mx, wg->dln1, NULL, NULL, wg->dqkv, NULL, p->qkvw, N, C,
 			       3 * C);
 	/* dx = dres1 + d(ln1 input) */

@@ -35,6 +35,7 @@
  * exists, what the real engine will hold (the memory cap). */
 #include "config.h"
 #include "model/dnnl_matmul.h"
+#include "model/dnnl_attention.h"
 #include "model/bf16.h"
 #include "model/pool.h"
 #include "model/model.h"
@@ -86,6 +87,7 @@ struct dtp_bf16_mm {
 	size_t sp_cap[MAX_PARTS];
 	struct mm mm[MAX_MM];
 	int n_mm;
+	struct dtp_bf16_attn *attn;     /* the blocks' attention, if any */
 };
 
 static struct geom geom_of(int kind, int ic, int oc, int rows)
@@ -358,7 +360,7 @@ size_t dtp_bf16_mm_bytes(const struct dtp_bf16_mm *e)
 
 	for (int w = 0; w < e->nw; w++)
 		b += dtp_align_up(tile_bytes(e->maxdim), 64) + dtp_align_up(e->sp_cap[w], 64);
-	return b;
+	return b + dtp_bf16_attn_bytes(e->attn);
 }
 
 /* grow the activation and gradient copies (and output tiles) to dim columns */
@@ -408,10 +410,28 @@ int dtp_bf16_mm_prepare(struct dtp_bf16_mm *e, int IC, int OC, int fwd_sum, stru
 	return rc;
 }
 
+int dtp_bf16_mm_prepare_attention(struct dtp_bf16_mm *e, int T, int C, int H,
+				  struct dtp_err *err)
+{
+	if (dtp_bf16_attn_fits(e->attn, T, C, H))
+		return 0;
+	if (e->attn)
+		return dtp_errf_input(err, -EINVAL, "a stage's blocks have one attention shape; "
+				      "this one asks for a second (%d positions, width %d, %d heads)",
+				      T, C, H);
+	return dtp_bf16_attn_create(e->pool, e->nw, T, C, H, e->dry, &e->attn, err);
+}
+
+struct dtp_bf16_attn *dtp_bf16_mm_attention(const struct dtp_bf16_mm *e)
+{
+	return e ? e->attn : NULL;
+}
+
 void dtp_bf16_mm_destroy(struct dtp_bf16_mm *e)
 {
 	if (!e)
 		return;
+	dtp_bf16_attn_destroy(e->attn);
 	for (int i = 0; i < e->n_mm; i++)
 		for (int w = 0; w < e->nw; w++)
 			free_part(&e->mm[i].part[w]);
@@ -685,6 +705,12 @@ int dtp_bf16_mm_prepare(struct dtp_bf16_mm *e, int IC, int OC, int fwd_sum,
 {
 	return -ENOTSUP;
 }
+int dtp_bf16_mm_prepare_attention(struct dtp_bf16_mm *e, int T, int C, int H,
+				  struct dtp_err *err)
+{
+	return -ENOTSUP;
+}
+struct dtp_bf16_attn *dtp_bf16_mm_attention(const struct dtp_bf16_mm *e) { return NULL; }
 void dtp_bf16_mm_load_weights(struct dtp_bf16_mm *e) { (void)e; }
 uint16_t *dtp_bf16_mm_weights(struct dtp_bf16_mm *e) { return NULL; }
 void dtp_bf16_linear_forward(struct dtp_bf16_mm *e, float *out, const float *in,

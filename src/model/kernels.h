@@ -98,6 +98,11 @@ void dtp_attention_forward(float *y, float *att, const float *qkv, int B, int T,
 /* dy (B,T,C), qkv, att -> dqkv (B,T,3C) (=). scratch: T*T floats. */
 void dtp_attention_backward(float *dqkv, float *scratch, const float *dy, const float *qkv,
 			    const float *att, int B, int T, int C, int H);
+/* the causal softmax of one head, a (T,T) in place, of scale * the scores;
+ * and its backward, d (T,T) in place = scale * d(scores) (scale 1: exact,
+ * no multiply). One home for both precisions' attention. */
+void dtp_attention_softmax(float *a, int T, float scale);
+void dtp_attention_softmax_backward(float *d, const float *a, int T, float scale);
 /* the same for the (batch, head) pairs p0 <= b*H + h < p1 only (a thread's share) */
 void dtp_attention_forward_pairs(float *y, float *att, const float *qkv, int B, int T,
 				 int C, int H, int p0, int p1);
@@ -165,7 +170,8 @@ void dtp_block_forward(struct dtp_pool *pool, struct dtp_bf16_mm *mx, float *y, 
 		       const struct dtp_block_save *s, int B, int T, int C, int H);
 /* dy (B,T,C) -> dx (B,T,C) (=, may not alias dy); grads into g (+=).
  * mx (NULL: fp32): the bf16 engine for the qkv, projection and MLP matmuls
- * (the attention's own per-head matmuls stay fp32). It is _input then
+ * and, when it has one (dtp_bf16_mm_attention), the attention's per-head
+ * matmuls (batched over heads, dnnl_attention.c). It is _input then
  * _weight with the wgrad buffers in sc. */
 void dtp_block_backward(struct dtp_pool *pool, struct dtp_bf16_mm *mx, float *dx, const struct dtp_block_params *g, const float *dy,
 			const float *x, const struct dtp_block_params *p,

@@ -342,6 +342,9 @@ static int prepare_units(struct dtp_bf16_mm *mx, const struct dtp_model_spec *sp
 				rc = dtp_bf16_mm_prepare(mx, C, 4 * C, 1, err);
 			if (!rc)
 				rc = dtp_bf16_mm_prepare(mx, 4 * C, C, 1, err);
+			if (!rc)
+				rc = dtp_bf16_mm_prepare_attention(mx, spec->seq_len, C, spec->heads,
+								   err);
 		}
 	}
 	return rc;

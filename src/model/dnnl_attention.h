@@ -1,0 +1,37 @@
+/* Causal attention's per-head matmuls in bf16 on oneDNN (dnnl_attention.c):
+ * batched matmul primitives over a sequence's heads, bf16 operands, fp32
+ * accumulation and output; softmax and its backward stay fp32
+ * (attention.c). Made at stage set-up by the linear layers' engine
+ * (dtp_bf16_mm_prepare_attention), which owns it. Internal to src/model. */
+#ifndef DTP_MODEL_DNNL_ATTENTION_H
+#define DTP_MODEL_DNNL_ATTENTION_H
+
+#include <stddef.h>
+
+#include "base/base.h"
+
+struct dtp_pool;
+struct dtp_bf16_attn;
+
+/* An engine for sequences of T positions, width C, H heads, for nw
+ * participants: the pool's (pool may be NULL with nw 1). dry: plan the
+ * primitives for their scratchpads and allocate nothing (the memory
+ * prediction). 0 or -errno with a message. */
+int dtp_bf16_attn_create(struct dtp_pool *pool, int nw, int T, int C, int H, int dry,
+			 struct dtp_bf16_attn **out, struct dtp_err *err);
+void dtp_bf16_attn_destroy(struct dtp_bf16_attn *a);
+/* 1 when a was made for (T, C, H) */
+int dtp_bf16_attn_fits(const struct dtp_bf16_attn *a, int T, int C, int H);
+/* bytes it holds (dry: would hold): per participant, the bf16 copies of one
+ * sequence's q, k, v, output gradient and probabilities, an fp32 score
+ * gradient and output tile, and oneDNN's scratchpad */
+size_t dtp_bf16_attn_bytes(const struct dtp_bf16_attn *a);
+/* qkv (B,T,3C) -> att (B,H,T,T) softmax probabilities, y (B,T,C); B at
+ * most any number (one sequence at a time) */
+void dtp_bf16_attn_forward(struct dtp_bf16_attn *a, float *y, float *att, const float *qkv,
+			   int B);
+/* dy (B,T,C), qkv (B,T,3C), att (B,H,T,T) -> dqkv (B,T,3C) (=) */
+void dtp_bf16_attn_backward(struct dtp_bf16_attn *a, float *dqkv, const float *dy,
+			    const float *qkv, const float *att, int B);
+
+#endif
