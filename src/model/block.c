@@ -126,6 +126,36 @@ static void run_attn(struct dtp_pool *pool, dtp_pool_fn *fn, struct attn_job *j)
 	dtp_pool_run(pool, fn, j);
 }
 
+/* ---- bf16 (an engine with the attention): ln1, atty, ln2 and fchg are read
+ * by matmuls only (the forward's and the backward's weight gradients), so
+ * their save slots hold them in bf16 (the first half of each fp32 slot),
+ * converted once, as they are produced, and read twice */
+static uint16_t *half(float *p)
+{
+	return (uint16_t *)(void *)p;
+}
+
+struct gelu_fill {
+	const float *in;
+	int W;
+};
+
+static void gelu_fill(void *v, float *tile, int r0, int r1)
+{
+	const struct gelu_fill *f = v;
+
+	dtp_gelu_forward(tile, f->in + (size_t)r0 * f->W, (size_t)(r1 - r0) * f->W);
+}
+
+/* out (N,OC) = b + in16 w^T (b NULL: += in16 w^T) */
+static void fwd16(struct dtp_pool *pool, struct dtp_bf16_mm *mx, float *out,
+		  const uint16_t *in16, const float *w, const float *b, int N, int IC, int OC)
+{
+	if (b)
+		dtp_par_add_rows(pool, out, NULL, b, N, OC);
+	dtp_bf16_linear_forward16(mx, out, in16, w, N, IC, OC, 1);
+}
+
 /* x (B,T,C) -> y (B,T,C) */
 void dtp_block_forward(struct dtp_pool *pool, struct dtp_bf16_mm *mx, float *y, const float *x, const struct dtp_block_params *p,
 		       const struct dtp_block_save *s, int B, int T, int C, int H)
@@ -134,12 +164,26 @@ void dtp_block_forward(struct dtp_pool *pool, struct dtp_bf16_mm *mx, float *y, 
 	struct attn_job j = { .out = s->atty, .attw = s->att, .qkv = s->qkv,
 			      .B = B, .T = T, .C = C, .H = H };
 
+	if (dtp_bf16_mm_attention(mx)) {    /* bf16 (see above) */
+		struct gelu_fill gf = { s->fch, 4 * C };
+
+		dtp_layernorm_forward16(mx, half(s->ln1), s->mean1, s->rstd1, x, p->ln1w, p->ln1b,
+					N, C);
+		fwd16(pool, mx, s->qkv, half(s->ln1), p->qkvw, p->qkvb, N, C, 3 * C);
+		dtp_bf16_attn_forward(dtp_bf16_mm_attention(mx), half(s->atty), s->att, s->qkv, B);
+		dtp_par_add_rows(pool, s->res1, x, p->projb, N, C);
+		fwd16(pool, mx, s->res1, half(s->atty), p->projw, NULL, N, C, C);
+		dtp_layernorm_forward16(mx, half(s->ln2), s->mean2, s->rstd2, s->res1, p->ln2w,
+					p->ln2b, N, C);
+		fwd16(pool, mx, s->fch, half(s->ln2), p->fcw, p->fcb, N, C, 4 * C);
+		dtp_bf16_mm_produce(mx, half(s->fchg), N, 4 * C, gelu_fill, &gf);
+		dtp_par_add_rows(pool, y, s->res1, p->fcprojb, N, C);
+		fwd16(pool, mx, y, half(s->fchg), p->fcprojw, NULL, N, 4 * C, C);
+		return;
+	}
 	dtp_par_layernorm_forward(pool, s->ln1, s->mean1, s->rstd1, x, p->ln1w, p->ln1b, N, C);
 	dtp_linear_forward_mx(pool, mx, s->qkv, s->ln1, p->qkvw, p->qkvb, N, C, 3 * C, 0);
-	if (dtp_bf16_mm_attention(mx))      /* bf16: oneDNN, batched over heads */
-		dtp_bf16_attn_forward(dtp_bf16_mm_attention(mx), s->atty, s->att, s->qkv, B);
-	else
-		run_attn(pool, par_attn_fwd, &j);
+	run_attn(pool, par_attn_fwd, &j);
 	/* res1 = x + projb + atty projw^T (the residual and the bias in C first,
 	 * then a beta = 1 sgemm, see dtp_linear_forward) */
 	dtp_par_add_rows(pool, s->res1, x, p->projb, N, C);
@@ -194,6 +238,18 @@ void dtp_block_backward_weight(struct dtp_pool *pool, struct dtp_bf16_mm *mx,
 {
 	int N = B * T;
 
+	if (dtp_bf16_mm_attention(mx)) {    /* bf16: the forward's copies (see above) */
+		dtp_linear_wgrad16(pool, mx, g->fcprojw, g->fcprojb, wg->dy, half(s->fchg), N,
+				   4 * C, C);
+		dtp_linear_wgrad16(pool, mx, g->fcw, g->fcb, wg->dfch, half(s->ln2), N, C, 4 * C);
+		dtp_par_layernorm_backward(pool, NULL, NULL, g->ln2w, g->ln2b, wg->dln2, s->res1,
+					   s->mean2, s->rstd2, NULL, N, C);
+		dtp_linear_wgrad16(pool, mx, g->projw, g->projb, wg->dres1, half(s->atty), N, C, C);
+		dtp_linear_wgrad16(pool, mx, g->qkvw, g->qkvb, wg->dqkv, half(s->ln1), N, C, 3 * C);
+		dtp_par_layernorm_backward(pool, NULL, NULL, g->ln1w, g->ln1b, wg->dln1, x, s->mean1,
+					   s->rstd1, NULL, N, C);
+		return;
+	}
 	dtp_linear_backward_mx(pool, mx, NULL, g->fcprojw, g->fcprojb, wg->dy, s->fchg, NULL, N,
 			       4 * C, C);
 	dtp_linear_backward_mx(pool, mx, NULL, g->fcw, g->fcb, wg->dfch, s->ln2, NULL, N, C, 4 * C);

@@ -11,7 +11,8 @@
  * worth, in the participant's own buffers, so they stay in cache), the
  * probabilities and the scaled score gradient converted to bf16 after the
  * fp32 softmax (attention.c) and its backward, and each (H,T,hs) output
- * scattered back to its head's columns. The scale 1/sqrt(hs) is applied in
+ * scattered back to its head's columns (the forward's output in bf16: only
+ * the projection's matmuls read it). The scale 1/sqrt(hs) is applied in
  * fp32 inside the softmax and its backward.
  *
  * Threads: the pool's participants share the sequences; each runs its own
@@ -350,9 +351,21 @@ static void scatter(const struct dtp_bf16_attn *a, float *dst, int ld, int off,
 			       o32 + ((size_t)h * a->T + t) * hs, hs * sizeof(float));
 }
 
+/* o32 (H,T,hs) -> dst16 (T, ld) bf16, head h at columns h*hs */
+static void scatter16(const struct dtp_bf16_attn *a, uint16_t *dst16, int ld, const float *o32)
+{
+	size_t hs = (size_t)a->hs;
+
+	for (int h = 0; h < a->H; h++)
+		for (int t = 0; t < a->T; t++)
+			dtp_bf16_from_f32(dst16 + (size_t)t * ld + h * hs,
+					  o32 + ((size_t)h * a->T + t) * hs, hs);
+}
+
 struct attn_job {
 	struct dtp_bf16_attn *a;
 	float *out, *att;
+	uint16_t *out16;
 	const float *dy, *qkv, *att_in;
 	int B;
 };
@@ -377,7 +390,7 @@ static void fwd_share(void *v, int w, int nw)
 			dtp_attention_softmax(att + h * TT, a->T, a->scale);
 		dtp_bf16_from_f32(p->p16, att, a->H * TT);
 		exec(p, P_NN, p->p16, p->v16, p->o32);          /* att v */
-		scatter(a, j->out + b * a->T * a->C, a->C, 0, p->o32);
+		scatter16(a, j->out16 + b * a->T * a->C, a->C, p->o32);
 	}
 }
 
@@ -413,10 +426,10 @@ static void bwd_share(void *v, int w, int nw)
 	}
 }
 
-void dtp_bf16_attn_forward(struct dtp_bf16_attn *a, float *y, float *att, const float *qkv,
-			   int B)
+void dtp_bf16_attn_forward(struct dtp_bf16_attn *a, uint16_t *y16, float *att,
+			   const float *qkv, int B)
 {
-	struct attn_job j = { .a = a, .out = y, .att = att, .qkv = qkv, .B = B };
+	struct attn_job j = { .a = a, .out16 = y16, .att = att, .qkv = qkv, .B = B };
 
 	dtp_pool_run(a->pool, fwd_share, &j);
 }
@@ -444,8 +457,8 @@ int dtp_bf16_attn_fits(const struct dtp_bf16_attn *a, int T, int C, int H)
 	return 0;
 }
 size_t dtp_bf16_attn_bytes(const struct dtp_bf16_attn *a) { (void)a; return 0; }
-void dtp_bf16_attn_forward(struct dtp_bf16_attn *a, float *y, float *att, const float *qkv,
-			   int B) { (void)a; (void)y; (void)att; (void)qkv; (void)B; }
+void dtp_bf16_attn_forward(struct dtp_bf16_attn *a, uint16_t *y16, float *att,
+			   const float *qkv, int B) { (void)a; (void)y16; (void)att; (void)qkv; (void)B; }
 void dtp_bf16_attn_backward(struct dtp_bf16_attn *a, float *dqkv, const float *dy,
 			    const float *qkv, const float *att, int B)
 {

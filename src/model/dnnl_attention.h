@@ -7,6 +7,7 @@
 #define DTP_MODEL_DNNL_ATTENTION_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "base/base.h"
 
@@ -26,10 +27,10 @@ int dtp_bf16_attn_fits(const struct dtp_bf16_attn *a, int T, int C, int H);
  * sequence's q, k, v, output gradient and probabilities, an fp32 score
  * gradient and output tile, and oneDNN's scratchpad */
 size_t dtp_bf16_attn_bytes(const struct dtp_bf16_attn *a);
-/* qkv (B,T,3C) -> att (B,H,T,T) softmax probabilities, y (B,T,C); B at
- * most any number (one sequence at a time) */
-void dtp_bf16_attn_forward(struct dtp_bf16_attn *a, float *y, float *att, const float *qkv,
-			   int B);
+/* qkv (B,T,3C) -> att (B,H,T,T) softmax probabilities, y16 (B,T,C) in
+ * bf16 (what the projection's matmuls read); any B (one sequence at a time) */
+void dtp_bf16_attn_forward(struct dtp_bf16_attn *a, uint16_t *y16, float *att,
+			   const float *qkv, int B);
 /* dy (B,T,C), qkv (B,T,3C), att (B,H,T,T) -> dqkv (B,T,3C) (=) */
 void dtp_bf16_attn_backward(struct dtp_bf16_attn *a, float *dqkv, const float *dy,
 			    const float *qkv, const float *att, int B);

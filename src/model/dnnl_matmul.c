@@ -619,6 +619,70 @@ void dtp_bf16_linear_backward(struct dtp_bf16_mm *e, float *din, float *dw,
 		run(e, K_BWDD, IC, OC, 0, e->d16, w16_of(e, w), din, N);
 }
 
+/* in16 (N,IC) as the matmuls' A: in place when N is the planned row count;
+ * a ragged call copies it into a16, zero rows after it (see the top) */
+static const uint16_t *rows16(struct dtp_bf16_mm *e, const uint16_t *in16, int N, int IC)
+{
+	size_t n = (size_t)N * IC, cap = (size_t)e->cap_rows * IC;
+
+	if (N == e->max_rows)
+		return in16;
+	memcpy(e->a16, in16, n * sizeof(uint16_t));
+	memset(e->a16 + n, 0, (cap - n) * sizeof(uint16_t));
+	return e->a16;
+}
+
+void dtp_bf16_linear_forward16(struct dtp_bf16_mm *e, float *out, const uint16_t *in16,
+			       const float *w, int N, int IC, int OC, int sum)
+{
+	run(e, K_FWD, IC, OC, sum, rows16(e, in16, N, IC), w16_of(e, w), out, N);
+}
+
+void dtp_bf16_linear_wgrad16(struct dtp_bf16_mm *e, float *dw, const float *dout,
+			     const uint16_t *in16, int N, int IC, int OC)
+{
+	size_t miss = (size_t)(e->max_rows - N);
+
+	convert(e, e->d16, dout, (size_t)N * OC, miss * OC);
+	run(e, K_BWDW, IC, OC, 1, e->d16, rows16(e, in16, N, IC), dw, e->max_rows);
+}
+
+struct produce_job {
+	struct dtp_bf16_mm *e;
+	uint16_t *dst;
+	int N, W;
+	dtp_bf16_fill_fn *fill;
+	void *ctx;
+};
+
+/* a participant's rows, TILE at a time through its own output tile */
+static void produce_share(void *v, int w, int nw)
+{
+	const struct produce_job *j = v;
+	size_t lo, hi;
+
+	dtp_pool_share((size_t)j->N, TILE, w, nw, &lo, &hi);
+	for (size_t r0 = lo; r0 < hi; r0 += TILE) {
+		size_t r1 = hi - r0 < TILE ? hi : r0 + TILE;
+
+		j->fill(j->ctx, j->e->c32[w], (int)r0, (int)r1);
+		dtp_bf16_from_f32(j->dst + r0 * j->W, j->e->c32[w], (r1 - r0) * j->W);
+	}
+}
+
+void dtp_bf16_mm_produce(struct dtp_bf16_mm *e, uint16_t *dst16, int N, int W,
+			 dtp_bf16_fill_fn *fill, void *ctx)
+{
+	struct produce_job j = { e, dst16, N, W, fill, ctx };
+
+	if (W > e->maxdim) {
+		fprintf(stderr, "dtpipe: bf16 tile of width %d, engine prepared for %d\n", W,
+			e->maxdim);
+		abort();
+	}
+	dtp_pool_run(e->pool, produce_share, &j);
+}
+
 /* --------------------------------------------- the benchmarks' reference */
 double dtp_dnnl_matmul_time(const struct dtp_matmul *mm, enum dtp_precision p, int nthr,
 			    int reps, char *impl, size_t impl_len, struct dtp_err *err)
@@ -719,6 +783,12 @@ void dtp_bf16_linear_backward(struct dtp_bf16_mm *e, float *din, float *dw,
 			      const float *dout, const float *in, const float *w, int N,
 			      int IC, int OC) { (void)e; }
 const char *dtp_bf16_mm_impl(const struct dtp_bf16_mm *e, int IC, int OC) { return "none"; }
+void dtp_bf16_mm_produce(struct dtp_bf16_mm *e, uint16_t *dst16, int N, int W,
+			 dtp_bf16_fill_fn *fill, void *ctx) { (void)e; }
+void dtp_bf16_linear_forward16(struct dtp_bf16_mm *e, float *out, const uint16_t *in16,
+			       const float *w, int N, int IC, int OC, int sum) { (void)e; }
+void dtp_bf16_linear_wgrad16(struct dtp_bf16_mm *e, float *dw, const float *dout,
+			     const uint16_t *in16, int N, int IC, int OC) { (void)e; }
 double dtp_dnnl_matmul_time(const struct dtp_matmul *mm, enum dtp_precision p, int nthr,
 			    int reps, char *impl, size_t impl_len, struct dtp_err *err)
 {

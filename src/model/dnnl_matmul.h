@@ -59,6 +59,22 @@ void dtp_bf16_linear_forward(struct dtp_bf16_mm *e, float *out, const float *in,
 void dtp_bf16_linear_backward(struct dtp_bf16_mm *e, float *din, float *dw,
 			      const float *dout, const float *in, const float *w, int N,
 			      int IC, int OC);
+/* A producer fused with its conversion to bf16: fill(ctx, tile, r0, r1)
+ * writes rows [r0, r1) of an fp32 (N, W) tensor into tile ((r1 - r0) x W,
+ * at most 64 rows), and each tile is converted into dst16 (N, W) while it
+ * is in cache; rows are shared over the engine's pool. W is at most the
+ * widest layer prepared. For a tensor only matmuls read (a layer norm's or
+ * GELU's output): the fp32 values never reach memory. */
+typedef void dtp_bf16_fill_fn(void *ctx, float *tile, int r0, int r1);
+void dtp_bf16_mm_produce(struct dtp_bf16_mm *e, uint16_t *dst16, int N, int W,
+			 dtp_bf16_fill_fn *fill, void *ctx);
+/* the same as the two above with the input already in bf16, in16 (N,IC)
+ * (a forward's copy kept for the backward's weight gradient: converted
+ * once); din is not computed (dw only) by the second */
+void dtp_bf16_linear_forward16(struct dtp_bf16_mm *e, float *out, const uint16_t *in16,
+			       const float *w, int N, int IC, int OC, int sum);
+void dtp_bf16_linear_wgrad16(struct dtp_bf16_mm *e, float *dw, const float *dout,
+			     const uint16_t *in16, int N, int IC, int OC);
 /* the implementation oneDNN picked for the forward of (IC, OC), for benchmarks */
 const char *dtp_bf16_mm_impl(const struct dtp_bf16_mm *e, int IC, int OC);
 

@@ -2,11 +2,17 @@
  * another stage). x (N,C) -> logits (N,V). */
 #include "config.h"
 #include "model/kernels.h"
+#include "model/dnnl_matmul.h"
 
 /* x (N,C), lnw, lnb (C), w (V,C) -> lnf (N,C), mean, rstd (N), logits (N,V) */
 void dtp_head_forward(struct dtp_pool *pool, struct dtp_bf16_mm *mx, float *logits, float *lnf, float *mean,
 		      float *rstd, const float *x, const float *lnw, const float *lnb, const float *w, int N, int C, int V)
 {
+	if (mx) {       /* bf16: lnf kept in bf16, read by matmuls only (block.c) */
+		dtp_layernorm_forward16(mx, (uint16_t *)(void *)lnf, mean, rstd, x, lnw, lnb, N, C);
+		dtp_bf16_linear_forward16(mx, logits, (uint16_t *)(void *)lnf, w, N, C, V, 0);
+		return;
+	}
 	dtp_par_layernorm_forward(pool, lnf, mean, rstd, x, lnw, lnb, N, C);
 	dtp_linear_forward_mx(pool, mx, logits, lnf, w, NULL, N, C, V, 0);
 }
@@ -27,7 +33,11 @@ void dtp_head_backward_weight(struct dtp_pool *pool, struct dtp_bf16_mm *mx, flo
 			      const float *x, const float *lnf, const float *mean,
 			      const float *rstd, int N, int C, int V)
 {
-	dtp_linear_backward_mx(pool, mx, NULL, dw, NULL, dlogits, lnf, NULL, N, C, V);
+	if (mx)
+		dtp_linear_wgrad16(pool, mx, dw, NULL, dlogits, (const uint16_t *)(const void *)lnf,
+				   N, C, V);
+	else
+		dtp_linear_backward_mx(pool, mx, NULL, dw, NULL, dlogits, lnf, NULL, N, C, V);
 	dtp_par_layernorm_backward(pool, NULL, NULL, dlnw, dlnb, dln, x, mean, rstd, NULL, N, C);
 }
 

@@ -36,6 +36,13 @@ void dtp_linear_backward_mx(struct dtp_pool *pool, struct dtp_bf16_mm *mx, float
 			    float *dw, float *db, const float *dout, const float *in,
 			    const float *w, int N, int IC, int OC);
 /* out (N,OC) += in (N,IC) w^T (w (OC,IC)): a linear layer onto a residual */
+/* bf16: dout (N,OC), in16 (N,IC) (the forward's bf16 copy) -> dw +=, db += */
+void dtp_linear_wgrad16(struct dtp_pool *pool, struct dtp_bf16_mm *mx, float *dw, float *db,
+			const float *dout, const uint16_t *in16, int N, int IC, int OC);
+/* bf16: the layer norm of in (N,C) -> out16 (N,C) in bf16 (converted as it
+ * is produced, dtp_bf16_mm_produce), mean, rstd (N) */
+void dtp_layernorm_forward16(struct dtp_bf16_mm *mx, uint16_t *out16, float *mean, float *rstd,
+			     const float *in, const float *w, const float *b, int N, int C);
 void dtp_linear_acc_mx(struct dtp_pool *pool, struct dtp_bf16_mm *mx, float *out,
 		       const float *in, const float *w, int N, int IC, int OC);
 /* b (OC) -> out (N,OC): b copied into every row (a bias before a beta = 1 sgemm) */

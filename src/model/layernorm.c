@@ -4,6 +4,7 @@
  * the one-pass E[x^2] - m^2 form loses digits when |mean| >> std). */
 #include "config.h"
 #include "model/kernels.h"
+#include "model/dnnl_matmul.h"
 #include "model/vecmath.h"
 
 #include <math.h>
@@ -130,4 +131,28 @@ void dtp_layernorm_backward(float *din, const float *dres, float *dw, float *db,
 {
 	dtp_layernorm_backward_rows(din, dres, dout, in, mean, rstd, w, 0, N, C);
 	dtp_layernorm_backward_cols(dw, db, dout, in, mean, rstd, N, C, 0, C);
+}
+
+/* ---- bf16: the output converted as it is produced, a tile at a time */
+struct ln_fill {
+	float *mean, *rstd;
+	const float *in, *w, *b;
+	int C;
+};
+
+static void ln_fill(void *v, float *tile, int r0, int r1)
+{
+	const struct ln_fill *f = v;
+
+	dtp_layernorm_forward(tile, f->mean + r0, f->rstd + r0, f->in + (size_t)r0 * f->C, f->w,
+			      f->b, r1 - r0, f->C);
+}
+
+/* in (N,C), the layer norm's parameters -> out16 (N,C) bf16, mean, rstd (N) */
+void dtp_layernorm_forward16(struct dtp_bf16_mm *mx, uint16_t *out16, float *mean, float *rstd,
+			     const float *in, const float *w, const float *b, int N, int C)
+{
+	struct ln_fill f = { mean, rstd, in, w, b, C };
+
+	dtp_bf16_mm_produce(mx, out16, N, C, ln_fill, &f);
 }

@@ -100,3 +100,12 @@ void dtp_linear_acc_mx(struct dtp_pool *pool, struct dtp_bf16_mm *mx, float *out
 	else
 		dtp_par_sgemm(pool, 0, 1, N, OC, IC, 1.0f, in, IC, w, IC, 1.0f, out, OC);
 }
+
+/* dout (N,OC), in16 (N,IC) bf16 (a forward's copy) -> dw (OC,IC) +=, db (OC) += */
+void dtp_linear_wgrad16(struct dtp_pool *pool, struct dtp_bf16_mm *mx, float *dw, float *db,
+			const float *dout, const uint16_t *in16, int N, int IC, int OC)
+{
+	if (db)
+		dtp_par_colsum_add(pool, db, dout, N, OC);
+	dtp_bf16_linear_wgrad16(mx, dw, dout, in16, N, IC, OC);
+}
