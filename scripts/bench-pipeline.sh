@@ -13,6 +13,8 @@
 #  4. peak RSS per stage with and without recompute for M = 4, 8, 16.
 # Usage: scripts/bench-pipeline.sh [BUILDDIR]   (default: build)
 #   PARTS="speedup schedules rss" (the default: all) runs only those parts
+#   PRECISION=bf16 runs every dtpipe job in bf16 (plan key precision; the
+#   default fp32); the PyTorch references stay fp32
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 B=$(cd "${1:-$top/build}" && pwd)
@@ -24,6 +26,8 @@ MB=${MB:-2}          # sequences per micro-batch
 STEPS=${STEPS:-6}
 PORT=$(( 10000 + ($$ % 20000) ))   # below the ephemeral range (32768-)
 PARTS=${PARTS:-speedup schedules rss}
+PRECISION=${PRECISION:-fp32}
+case $PRECISION in fp32|bf16) ;; *) echo "PRECISION=$PRECISION: use fp32 or bf16" >&2; exit 2 ;; esac
 part() { case " $PARTS " in *" $1 "*) return 0 ;; esac; return 1; }
 
 # byte-level text: this machine's licence texts and dtpipe's docs, repeated
@@ -41,6 +45,7 @@ plan() {
 		printf '[model]\nspec = gpt:layers=4,dim=256,heads=4,seq=128,vocab=256\n'
 		printf '[train]\nmicro_batch = %d\nmicro_batches = %d\nschedule = %s\n' "$MB" "$m" "${SCHED:-gpipe}"
 		printf 'recompute = %s\noptimizer = adamw\nlr = 3e-4\nsteps = %d\nlog_every = 1\n' "$rc" "$STEPS"
+		printf 'precision = %s\n' "$PRECISION"
 		printf '[data]\ntrain = %s/text\nloader_budget = 16M\n' "$W"
 		printf '[transport]\nkind = shm\nbase_port = %d\n' "$PORT"
 		s=0
@@ -63,7 +68,7 @@ print("%.4f %.4f %.4f %.1f %s" % (t, max(comp), ideal, 100 * (t / ideal - 1),
 PY
 }
 
-echo "== gpt L=4 C=256 T=128 V=256, micro-batch $MB x M=8, $STEPS steps (machine: $(nproc) cores)"
+echo "== gpt L=4 C=256 T=128 V=256, precision $PRECISION, micro-batch $MB x M=8, $STEPS steps (machine: $(nproc) cores, load: $(cut -d' ' -f1-3 /proc/loadavg))"
 if part speedup; then
 plan "$W/k1.ini" 8 no 0-5
 plan "$W/k2.ini" 8 no 0-2 3-5
@@ -73,12 +78,12 @@ set -- $(summ "$W/k1.json" 1 8); t1=$1
 set -- $(summ "$W/k2.json" 2 8); t2=$1 c2=$2 ideal2=$3 over2=$4
 echo "dtpipe 1 stage x 1 thread : $t1 s/step"
 echo "dtpipe 2 stages x 1 thread: $t2 s/step  speed-up $($PY -c "print('%.2f' % ($t1/$t2))")x (ideal 1.78x)"
-echo "  efficiency: slowest stage compute $c2 s/step, ideal GPipe step $ideal2 s, overhead $over2%"
+echo "  efficiency: slowest stage compute $c2 s/step, ideal GPipe step $ideal2 s, overhead $over2% (targets: speed-up >= 1.6x, overhead <= 5%)"
 if $PY -c 'import torch' 2>/dev/null; then
 	tj=$($PY "$top/scripts/bench_pipe_torch.py" 4 256 4 128 256 "$MB" 8 "$STEPS" 2>/dev/null | tail -n 1)
 	tone=$(echo "$tj" | $PY -c 'import json,sys; print("%.4f" % json.load(sys.stdin)["one_stage_s"])')
 	tpipe=$(echo "$tj" | $PY -c 'import json,sys; print("%.4f" % json.load(sys.stdin)["pipe2_s"])')
-	echo "PyTorch 1.13 one module x 1 thread: $tone s/step"
+	echo "PyTorch 1.13 (fp32) one module x 1 thread: $tone s/step"
 	echo "PyTorch 1.13 Pipe 2 partitions, chunks=8: $tpipe s/step  (speed-up $($PY -c "print('%.2f' % ($tone/$tpipe))")x)"
 	echo "dtpipe 2 stages vs Pipe throughput: $($PY -c "print('%.2f' % ($tpipe/$t2))")x"
 else
