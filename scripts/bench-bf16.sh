@@ -8,9 +8,12 @@
 #
 #   scripts/bench-bf16.sh [BUILDDIR]
 #   env: CASES (default "mlp gpt gpt2s"), THREADS (default "1 2"), RUNS (default 3),
-#        STEPS (default 10), GPT2S_STEPS (default 2)
+#        STEPS (default 10), GPT2S_STEPS (default 2), PIPELINE (default 1)
 # Run it on a quiet machine; each cell is the median over RUNS of each run's
-# best step.
+# best step. Every reference runs on the step's thread count. PIPELINE=1
+# then runs the pipeline figures in bf16 (PRECISION=bf16 PARTS=speedup
+# scripts/bench-pipeline.sh: K = 2 speed-up and overhead against the ideal
+# GPipe step; targets >= 1.6x and <= 5%).
 set -eu
 SRCDIR=$(cd "$(dirname "$0")/.." && pwd)
 BUILDDIR=${1:-$SRCDIR/build}
@@ -20,6 +23,7 @@ THREADS=${THREADS:-1 2}
 RUNS=${RUNS:-3}
 STEPS=${STEPS:-10}
 GPT2S_STEPS=${GPT2S_STEPS:-2}
+PIPELINE=${PIPELINE:-1}
 [ -x "$BENCH" ] || { echo "bench-bf16.sh: build $BENCH first" >&2; exit 2; }
 OUT=$(mktemp)
 trap 'rm -f "$OUT"' EXIT
@@ -40,6 +44,7 @@ while [ "$run" -le "$RUNS" ]; do
 	done
 	run=$((run + 1))
 done
+echo "# load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "# raw lines"
 cat "$OUT"
 echo
@@ -73,3 +78,8 @@ END {
 		printf "| %s | %s | %s | %.1f | %.1f | %.1f | %.1f | %.1f | %.2f | %.1f | %.1f | %.2f | %.2fx | %.1f | %.1f |\n", q[1], q[2], core[k], med(sg[k, "fp32"] " " sg[k, "bf16"]), med(f32[k, "fp32"] " " f32[k, "bf16"]), med(b16[k, "fp32"] " " b16[k, "bf16"]), a, med(g[k, "fp32"]), med(rl[k, "fp32"]), b, med(g[k, "bf16"]), med(rl[k, "bf16"]), (b > 0 ? a / b : 0), med(tms[k, "fp32"]), med(tms[k, "bf16"])
 	}
 }' "$OUT"
+if [ "$PIPELINE" = 1 ]; then
+	echo
+	echo "# pipeline figures in bf16"
+	env -u OPENBLAS_CORETYPE PRECISION=bf16 PARTS=speedup "$SRCDIR/scripts/bench-pipeline.sh" "$BUILDDIR" 2>/dev/null
+fi
