@@ -74,6 +74,10 @@ int dtp_schedule_stash_needed(const struct dtp_op *ops, int n_ops);
 int dtp_schedule_wstash_needed(const struct dtp_op *ops, int n_ops);
 /* 1 when the kind splits the backward into B and W ops */
 int dtp_schedule_splits(enum dtp_schedule_kind kind);
+/* ZB-H2's list for stage `stage` (schedule_zb.c): written to ops (room for
+ * 7 * micro), *n_ops set; -ENOMEM */
+int dtp_schedule_build_zbh2(int stage, int stages, int micro, struct dtp_op *ops, int *n_ops,
+			    struct dtp_err *err);
 /* The one source of the stash slot counts: slots[s] = max_stash of stage s's
  * built list, for s in [0, stages). The memory cap (dtp_stage_mem_predict),
  * the stage's arena and the partitioner (struct dtp_partition_opts, filled by
@@ -138,7 +142,7 @@ int dtp_schedule_predict_split(enum dtp_schedule_kind kind, int stages, int micr
 
 /* ------------------------------------------------------ schedule = auto */
 
-#define DTP_SCHEDULE_CHOICES 3   /* 1f1b, zb-h1, gpipe */
+#define DTP_SCHEDULE_CHOICES 4   /* 1f1b, zb-h1, zb-h2, gpipe */
 
 struct dtp_schedule_option {
 	enum dtp_schedule_kind kind;
@@ -156,7 +160,7 @@ struct dtp_schedule_choice {
 /* Simulate every fixed schedule on per-stage F, B and W times (seconds;
  * B includes a recomputed forward), drop those over the plan's mem_cap
  * (dtp_stage_mem_predict) or that cannot recompute, and pick the shortest
- * step (a tie goes to 1f1b, then zb-h1). -ENOSPC (bad input) when none
+ * step (a tie goes to 1f1b, then zb-h1, then zb-h2). -ENOSPC (bad input) when none
  * fits. p->schedule is ignored. */
 int dtp_schedule_choose(const struct dtp_plan *p, const double *fwd, const double *bwd_in,
 			const double *bwd_w, double xfer, struct dtp_schedule_choice *out,

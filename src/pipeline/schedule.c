@@ -1,4 +1,5 @@
-/* Schedules as data: the per-stage op lists of GPipe, 1F1B and ZB-H1. */
+/* Schedules as data: the per-stage op lists of GPipe, 1F1B and ZB-H1
+ * (ZB-H2's: schedule_zb.c). */
 #include "config.h"
 #include "pipeline/pipeline.h"
 
@@ -70,7 +71,7 @@ static void push_w(struct op_builder *b, int m)
 
 int dtp_schedule_splits(enum dtp_schedule_kind kind)
 {
-	return kind == DTP_SCHEDULE_ZBH1;
+	return kind == DTP_SCHEDULE_ZBH1 || kind == DTP_SCHEDULE_ZBH2;
 }
 
 /* the most micro-batches between an op of kind `open` and one of a kind in
@@ -136,8 +137,9 @@ int dtp_schedule_build(enum dtp_schedule_kind kind, int stage, int stages, int m
 				      stage, stages, DTP_MAX_STAGES);
 	if (micro < 1 || micro > 65535)
 		return dtp_errf_input(err, -EINVAL, "schedule: %d micro-batches; use 1..65535", micro);
-	if (kind != DTP_SCHEDULE_GPIPE && kind != DTP_SCHEDULE_1F1B && kind != DTP_SCHEDULE_ZBH1)
-		return dtp_errf_input(err, -EINVAL, "schedule: unknown kind %d; use gpipe, 1f1b or zb-h1",
+	if (kind != DTP_SCHEDULE_GPIPE && kind != DTP_SCHEDULE_1F1B && kind != DTP_SCHEDULE_ZBH1 &&
+	    kind != DTP_SCHEDULE_ZBH2)
+		return dtp_errf_input(err, -EINVAL, "schedule: unknown kind %d; use gpipe, 1f1b, zb-h1 or zb-h2",
 				      (int)kind);
 	b.ops = calloc((size_t)micro * 7, sizeof(*b.ops));
 	if (!b.ops)
@@ -145,7 +147,14 @@ int dtp_schedule_build(enum dtp_schedule_kind kind, int stage, int stages, int m
 	b.first = stage == 0;
 	b.last = stage == stages - 1;
 
-	if (kind == DTP_SCHEDULE_ZBH1) {
+	if (kind == DTP_SCHEDULE_ZBH2) {
+		int r = dtp_schedule_build_zbh2(stage, stages, micro, b.ops, &b.n, err);
+
+		if (r) {
+			free(b.ops);
+			return r;
+		}
+	} else if (kind == DTP_SCHEDULE_ZBH1) {
 		build_zbh1(&b, stage, stages, micro);
 	} else if (kind == DTP_SCHEDULE_GPIPE) {
 		for (int m = 0; m < micro; m++)

@@ -143,8 +143,20 @@ static void test_choose(void **state)
 	assert_non_null(strstr(c.why, "(1f1b "));
 	assert_true(fabs(c.options[0].sim.step_time - 33.0) < 1e-9);
 	assert_true(fabs(c.options[1].sim.step_time - 27.0) < 1e-9);
-	assert_true(fabs(c.options[2].sim.step_time - 33.0) < 1e-9);
+	assert_true(fabs(c.options[2].sim.step_time - 27.0) < 1e-9);   /* zb-h2: a tie, more memory */
+	assert_true(fabs(c.options[3].sim.step_time - 33.0) < 1e-9);
 	assert_true(c.options[1].mem > c.options[0].mem);
+	assert_true(c.options[2].mem > c.options[1].mem);
+	/* transfers take time: zb-h2's longer warm-up hides them (27.9 against 30.6) */
+	assert_int_equal(dtp_schedule_choose(p, f, b, w, 0.3, &c, &err), 0);
+	assert_int_equal(c.kind, DTP_SCHEDULE_ZBH2);
+	assert_true(fabs(c.options[2].sim.step_time - 27.9) < 1e-9);
+	assert_non_null(strstr(c.why, "zb-h2, the shortest"));
+	/* a cap between zb-h1's and zb-h2's largest stage: zb-h1, zb-h2 named over it */
+	p->mem_cap_bytes = (c.options[1].mem + c.options[2].mem) / 2;
+	assert_int_equal(dtp_schedule_choose(p, f, b, w, 0.3, &c, &err), 0);
+	assert_int_equal(c.kind, DTP_SCHEDULE_ZBH1);
+	assert_non_null(strstr(c.why, "zb-h2 over mem_cap"));
 	/* a cap between 1f1b's and zb-h1's largest stage: 1f1b, zb-h1 named over it */
 	p->mem_cap_bytes = (c.options[0].mem + c.options[1].mem) / 2;
 	assert_int_equal(dtp_schedule_choose(p, f, b, w, 0.0, &c, &err), 0);
@@ -159,6 +171,7 @@ static void test_choose(void **state)
 	assert_int_equal(dtp_schedule_choose(p, f, b, w, 0.0, &c, &err), 0);
 	assert_int_equal(c.kind, DTP_SCHEDULE_1F1B);
 	assert_non_null(strstr(c.why, "zb-h1 recompute"));
+	assert_non_null(strstr(c.why, "zb-h2 recompute"));
 	/* the plan's auto is replaced by the pick on the FLOP times, with why */
 	make_plan(p, spec, 4, 8, DTP_SCHEDULE_AUTO, 0);
 	assert_int_equal(dtp_plan_resolve_schedule(p, why, sizeof(why), &err), 0);
