@@ -593,6 +593,11 @@ static int cmd_report(struct opts *o, struct dtp_err *err)
 		if (r)
 			goto out_free_plan;
 		meas.have_compute = 1;
+		r = dtp_trace_read_split(o->trace, plan->num_stages, meas.bin_ms, meas.bw_ms, err);
+		if (r < 0)
+			goto out_free_plan;
+		meas.have_split = r;
+		r = 0;
 	}
 	if (o->metrics) {
 		r = dtp_metrics_read_peak_rss(o->metrics, plan->num_stages, meas.peak_rss, err);

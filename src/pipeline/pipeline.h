@@ -251,6 +251,11 @@ int dtp_trace_merge(const char *path, int stages, struct dtp_err *err);
  * that is not such a trace, a stage out of range or one without forwards. */
 int dtp_trace_read_compute(const char *path, int stages, double *fwd_ms, double *bwd_ms,
 			   struct dtp_err *err);
+/* The same trace's B ("bwd_b") and W ("bwd_w") per micro-batch in ms, each
+ * the mean of its spans: 1 when every stage has both (a split schedule's
+ * run), 0 (bin_ms, bw_ms untouched) when not; errors as above. */
+int dtp_trace_read_split(const char *path, int stages, double *bin_ms, double *bw_ms,
+			 struct dtp_err *err);
 
 /* One event of a trace's step, for timelines (dtpipe-partition --svg). */
 struct dtp_trace_event {

@@ -7,6 +7,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
 #include <math.h>
 #include <setjmp.h>
@@ -284,6 +285,10 @@ static void test_trace_merge(void **state)
 	}
 	assert_int_equal(dtp_trace_read_compute(path, 1, fwd, bwd, &err), -EINVAL);
 	assert_non_null(strstr(err.msg, "for stage 1 but the plan has 1"));
+	/* no B and W spans: 0, nothing written */
+	bwd[0] = -1;
+	assert_int_equal(dtp_trace_read_split(path, 2, fwd, bwd, &err), 0);
+	assert_true(bwd[0] == -1);
 	snprintf(path, sizeof(path), "%s/t.json.stage-0", dir);
 	assert_int_equal(access(path, F_OK), -1);   /* parts removed */
 	/* a missing part is an error naming the stage */
@@ -296,6 +301,48 @@ static void test_trace_merge(void **state)
 	rmdir(dir);
 }
 
+/* a split schedule's trace: B and W per micro-batch each from its own spans */
+static void test_trace_split(void **state)
+{
+	char path[] = "/tmp/dtp-split-XXXXXX";
+	struct dtp_err err = { 0 };
+	double fwd[2], bwd[2], bin[2] = { 0, 0 }, bw[2] = { 0, 0 };
+	static const char json[] =
+		"{\"traceEvents\": ["
+		"{\"ph\":\"X\",\"name\":\"fwd\",\"pid\":0,\"dur\":10},"
+		"{\"ph\":\"X\",\"name\":\"fwd\",\"pid\":0,\"dur\":30},"
+		"{\"ph\":\"X\",\"name\":\"bwd_b\",\"pid\":0,\"dur\":12},"
+		"{\"ph\":\"X\",\"name\":\"bwd_b\",\"pid\":0,\"dur\":8},"
+		"{\"ph\":\"X\",\"name\":\"bwd_w\",\"pid\":0,\"dur\":50},"
+		"{\"ph\":\"X\",\"name\":\"bwd_w\",\"pid\":0,\"dur\":30},"
+		"{\"ph\":\"X\",\"name\":\"fwd\",\"pid\":1,\"dur\":20}]}";
+	int fd = mkstemp(path);
+	size_t cut;
+
+	(void)state;
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, json, sizeof(json) - 1), (ssize_t)(sizeof(json) - 1));
+	close(fd);
+	/* stage 1 has no B or W: not a split run */
+	assert_int_equal(dtp_trace_read_split(path, 2, bin, bw, &err), 0);
+	assert_true(bin[0] == 0 && bw[0] == 0);
+	assert_int_equal(dtp_trace_read_split(path, 1, bin, bw, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "stage 1 but the plan has 1"));
+	fd = open(path, O_WRONLY | O_TRUNC);
+	assert_true(fd >= 0);
+	/* stage 1 dropped: B = 10 us, W = 40 us per micro-batch; the whole
+	 * backward their sum, per forward */
+	cut = (size_t)(strstr(json, ",{\"ph\":\"X\",\"name\":\"fwd\",\"pid\":1") - json);
+	assert_int_equal(write(fd, json, cut), (ssize_t)cut);
+	assert_int_equal(write(fd, "]}", 2), 2);
+	close(fd);
+	assert_int_equal(dtp_trace_read_split(path, 1, bin, bw, &err), 1);
+	assert_true(fabs(bin[0] - 0.010) < 1e-12 && fabs(bw[0] - 0.040) < 1e-12);
+	assert_int_equal(dtp_trace_read_compute(path, 1, fwd, bwd, &err), 0);
+	assert_true(fabs(fwd[0] - 0.020) < 1e-12 && fabs(bwd[0] - 0.050) < 1e-12);
+	unlink(path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -304,6 +351,7 @@ int main(void)
 		cmocka_unit_test(test_mlp_prediction),
 		cmocka_unit_test(test_bf16_prediction),
 		cmocka_unit_test(test_trace_merge),
+		cmocka_unit_test(test_trace_split),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
