@@ -61,7 +61,10 @@ struct dtp_schedule {
  * lets its W's lag its B's by s, so the B's reach stage 0 sooner, and the
  * lagging W's run in the drain, where 1F1B waits. Every stage then holds at
  * most min(K, M) micro-batches between F and W (1F1B's stage 0), and W's run
- * in micro-batch order. -EINVAL on a bad argument, -ENOMEM. */
+ * in micro-batch order. ZB-H2: schedule_zb.c. In both, the first stage (whose
+ * B no one waits for) runs a B and the W right after it as one whole
+ * backward (BWD): the fused backward's cache locality and no W stash for it.
+ * -EINVAL on a bad argument, -ENOMEM. */
 int dtp_schedule_build(enum dtp_schedule_kind kind, int stage, int stages, int micro,
 		       struct dtp_schedule *out, struct dtp_err *err);
 void dtp_schedule_free(struct dtp_schedule *s);
@@ -251,9 +254,12 @@ int dtp_trace_merge(const char *path, int stages, struct dtp_err *err);
  * that is not such a trace, a stage out of range or one without forwards. */
 int dtp_trace_read_compute(const char *path, int stages, double *fwd_ms, double *bwd_ms,
 			   struct dtp_err *err);
-/* The same trace's B ("bwd_b") and W ("bwd_w") per micro-batch in ms, each
- * the mean of its spans: 1 when every stage has both (a split schedule's
- * run), 0 (bin_ms, bw_ms untouched) when not; errors as above. */
+/* The same trace's B ("bwd_b") and W ("bwd_w") per micro-batch in ms: each
+ * stage's backward per micro-batch (as dtp_trace_read_compute's) shared as
+ * its B and W spans share their sum (half each on a stage that ran only
+ * whole backwards, as a zero-bubble schedule's first stage can). 1 when some
+ * stage has B and W spans (a split schedule's run), 0 (bin_ms, bw_ms
+ * untouched) when none does; errors as above. */
 int dtp_trace_read_split(const char *path, int stages, double *bin_ms, double *bw_ms,
 			 struct dtp_err *err);
 

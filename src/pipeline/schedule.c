@@ -99,6 +99,26 @@ int dtp_schedule_wstash_needed(const struct dtp_op *ops, int n_ops)
 	return most_live(ops, n_ops, DTP_OP_BWD_IN, DTP_OP_BWD_W, DTP_OP_BWD_W);
 }
 
+/* On the first stage no one waits for B's input gradient, so where W m
+ * follows B m at once the two run as one whole backward (BWD m): B then W
+ * unit by unit, with each unit's output gradients still in cache and in the
+ * model's scratch rather than a W stash (the same calls, the same bits). */
+static void fuse_first_stage(struct op_builder *b)
+{
+	int n = 0;
+
+	for (int i = 0; i < b->n; i++) {
+		if (b->ops[i].kind == DTP_OP_BWD_IN && i + 1 < b->n &&
+		    b->ops[i + 1].kind == DTP_OP_BWD_W && b->ops[i + 1].micro == b->ops[i].micro) {
+			b->ops[n].kind = DTP_OP_BWD;
+			b->ops[n++].micro = b->ops[i++].micro;
+			continue;
+		}
+		b->ops[n++] = b->ops[i];
+	}
+	b->n = n;
+}
+
 /* ZB-H1 (see pipeline.h): 1F1B's warm-up and steady state with B for the
  * backward; W of the oldest micro-batch whenever more than `lag` have had
  * their B and not their W; in the drain, one W after each B (while the
@@ -177,6 +197,8 @@ int dtp_schedule_build(enum dtp_schedule_kind kind, int stage, int stages, int m
 			push_bwd(&b, next_bwd);
 	}
 
+	if (dtp_schedule_splits(kind) && b.first)
+		fuse_first_stage(&b);
 	out->kind = kind;
 	out->stage = stage;
 	out->stages = stages;

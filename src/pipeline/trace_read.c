@@ -112,11 +112,17 @@ int dtp_trace_read_split(const char *path, int K, double *bin_ms, double *bw_ms,
 	if (r)
 		return r;
 	for (int s = 0; s < K; s++)
-		if (!c.nbin[s] || !c.nbw[s])
-			return 0;
+		r |= c.nbin[s] > 0 && c.nbw[s] > 0;
+	if (!r)
+		return 0;
 	for (int s = 0; s < K; s++) {
-		bin_ms[s] = c.bin[s] / c.nbin[s] * 1e-3;
-		bw_ms[s] = c.bw[s] / c.nbw[s] * 1e-3;
+		/* the backward per micro-batch, shared as the stage's own B and W
+		 * spans share it (half each where it ran whole only) */
+		int n = c.nf[s] ? c.nf[s] : c.nrec[s];
+		double split = c.bin[s] + c.bw[s], frac = split > 0 ? c.bin[s] / split : 0.5;
+
+		bin_ms[s] = c.b[s] / n * frac * 1e-3;
+		bw_ms[s] = c.b[s] / n * (1 - frac) * 1e-3;
 	}
 	return 1;
 }

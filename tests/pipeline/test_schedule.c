@@ -260,10 +260,19 @@ static void test_zbh1_all(void **state)
 					const struct dtp_op *op = &sch[s].ops[i];
 
 					assert_true(op->kind >= 1 && op->kind <= DTP_OP_KIND_MAX);
-					assert_int_not_equal(op->kind, DTP_OP_BWD);
+					/* the first stage: B and W as one, W at once */
+					if (s == 0)
+						assert_int_not_equal(op->kind, DTP_OP_BWD_IN);
+					else
+						assert_int_not_equal(op->kind, DTP_OP_BWD);
 					cnt[op->kind]++;
 					if (op->kind == DTP_OP_FWD)
 						assert_int_equal(op->micro, nf++);
+					if (op->kind == DTP_OP_BWD) {
+						assert_int_equal(op->micro, nb++);
+						assert_int_equal(op->micro, nw++);
+						assert_true(op->micro < nf);
+					}
 					if (op->kind == DTP_OP_BWD_IN) {
 						assert_int_equal(op->micro, nb++);
 						assert_true(op->micro < nf);
@@ -287,7 +296,11 @@ static void test_zbh1_all(void **state)
 				assert_true(sch[s].max_stash <= (K < M ? K : M));
 				assert_int_equal(slots[s], sch[s].max_stash);
 				assert_int_equal(wslots[s], sch[s].max_wstash);
-				assert_true(sch[s].max_wstash >= 1 && sch[s].max_wstash <= sch[s].max_stash);
+				if (s == 0)
+					assert_int_equal(sch[s].max_wstash, 0);
+				else
+					assert_true(sch[s].max_wstash >= 1 &&
+						    sch[s].max_wstash <= sch[s].max_stash);
 				f[s] = b[s] = w[s] = 1.0;
 			}
 			for (int cap = 0; cap <= 2; cap++) {
@@ -345,7 +358,9 @@ static void test_every_schedule_all(void **state)
 					int busy[32] = { 0 }, wbusy[32] = { 0 };
 
 					assert_true(slots[s] >= 1 && slots[s] <= 32);
-					assert_int_equal(wslots[s], split ? sch[s].max_wstash : 0);
+					assert_int_equal(wslots[s], sch[s].max_wstash);
+					if (!split || (s == 0 && all[k] == DTP_SCHEDULE_ZBH1))
+						assert_int_equal(wslots[s], 0);
 					for (int i = 0; i < sch[s].n_ops; i++) {
 						const struct dtp_op *op = &sch[s].ops[i];
 						int m = op->micro;
@@ -364,7 +379,18 @@ static void test_every_schedule_all(void **state)
 							break;
 						case DTP_OP_BWD:
 						case DTP_OP_BWD_IN:
-							assert_int_equal(op->kind == DTP_OP_BWD_IN, split);
+							/* a split schedule's first stage runs
+							 * B and W as one where W follows B */
+							if (op->kind == DTP_OP_BWD_IN)
+								assert_true(split);
+							else if (split)
+								assert_int_equal(s, 0);
+							if (op->kind == DTP_OP_BWD) {
+								cnt[DTP_OP_BWD_IN][m] += split;
+								cnt[DTP_OP_BWD_W][m] += split;
+								if (split)
+									assert_int_equal(m, nw++);
+							}
 							assert_int_equal(m, nb++);
 							assert_true(m < nf);
 							if (op->kind == DTP_OP_BWD) {
@@ -393,7 +419,7 @@ static void test_every_schedule_all(void **state)
 							break;
 						case DTP_OP_RECV_GRAD:
 							assert_int_equal(sch[s].ops[i + 1].kind,
-									 split ? DTP_OP_BWD_IN : DTP_OP_BWD);
+									 split && s > 0 ? DTP_OP_BWD_IN : DTP_OP_BWD);
 							assert_int_equal(sch[s].ops[i + 1].micro, m);
 							break;
 						case DTP_OP_SEND_ACT:
@@ -401,8 +427,8 @@ static void test_every_schedule_all(void **state)
 							assert_int_equal(sch[s].ops[i - 1].micro, m);
 							break;
 						case DTP_OP_SEND_GRAD:
-							assert_int_equal(sch[s].ops[i - 1].kind,
-									 split ? DTP_OP_BWD_IN : DTP_OP_BWD);
+							assert_int_equal(sch[s].ops[i - 1].kind, split ? DTP_OP_BWD_IN :
+									 DTP_OP_BWD);
 							assert_int_equal(sch[s].ops[i - 1].micro, m);
 							break;
 						}

@@ -315,7 +315,8 @@ static void test_trace_split(void **state)
 		"{\"ph\":\"X\",\"name\":\"bwd_b\",\"pid\":0,\"dur\":8},"
 		"{\"ph\":\"X\",\"name\":\"bwd_w\",\"pid\":0,\"dur\":50},"
 		"{\"ph\":\"X\",\"name\":\"bwd_w\",\"pid\":0,\"dur\":30},"
-		"{\"ph\":\"X\",\"name\":\"fwd\",\"pid\":1,\"dur\":20}]}";
+		"{\"ph\":\"X\",\"name\":\"fwd\",\"pid\":1,\"dur\":20},"
+		"{\"ph\":\"X\",\"name\":\"bwd\",\"pid\":1,\"dur\":40}]}";
 	int fd = mkstemp(path);
 	size_t cut;
 
@@ -323,15 +324,16 @@ static void test_trace_split(void **state)
 	assert_true(fd >= 0);
 	assert_int_equal(write(fd, json, sizeof(json) - 1), (ssize_t)(sizeof(json) - 1));
 	close(fd);
-	/* stage 1 has no B or W: not a split run */
-	assert_int_equal(dtp_trace_read_split(path, 2, bin, bw, &err), 0);
-	assert_true(bin[0] == 0 && bw[0] == 0);
+	/* stage 0: 50 us of backward per micro-batch, B a fifth of it; stage
+	 * 1 ran its backward whole: half each */
+	assert_int_equal(dtp_trace_read_split(path, 2, bin, bw, &err), 1);
+	assert_true(fabs(bin[0] - 0.010) < 1e-12 && fabs(bw[0] - 0.040) < 1e-12);
+	assert_true(fabs(bin[1] - 0.020) < 1e-12 && fabs(bw[1] - 0.020) < 1e-12);
 	assert_int_equal(dtp_trace_read_split(path, 1, bin, bw, &err), -EINVAL);
 	assert_non_null(strstr(err.msg, "stage 1 but the plan has 1"));
 	fd = open(path, O_WRONLY | O_TRUNC);
 	assert_true(fd >= 0);
-	/* stage 1 dropped: B = 10 us, W = 40 us per micro-batch; the whole
-	 * backward their sum, per forward */
+	/* stage 1 dropped: the whole backward per forward is B + W */
 	cut = (size_t)(strstr(json, ",{\"ph\":\"X\",\"name\":\"fwd\",\"pid\":1") - json);
 	assert_int_equal(write(fd, json, cut), (ssize_t)cut);
 	assert_int_equal(write(fd, "]}", 2), 2);
