@@ -4,7 +4,9 @@
 #     T=128, M=8 (ideal 2 x 8/9 = 1.78x), beside PyTorch's Pipe (2 partitions,
 #     same M, CPU) and PyTorch on one module, measured in the same run;
 #  2. pipeline efficiency: the measured step time against the ideal from the
-#     measured per-stage compute, (M+K-1)/M x the slowest stage's compute;
+#     measured per-stage compute, (M+K-1)/M x the slowest stage's compute,
+#     and where a step's time goes (a traced run: compute, receive and send
+#     waits, the step's control messages, data, and what no span covers);
 #  3. schedules at K = 2, M = 8: gpipe, 1f1b, zb-h1, zb-h2 and auto, the
 #     median measured step of REPS runs each beside the schedule simulator's
 #     step on that run's measured stage compute, B and W apart where the run
@@ -76,6 +78,33 @@ set -- $(summ "$W/k2.json" 2 8); t2=$1 c2=$2 ideal2=$3 over2=$4
 echo "dtpipe 1 stage x 1 thread : $t1 s/step"
 echo "dtpipe 2 stages x 1 thread: $t2 s/step  speed-up $($PY -c "print('%.2f' % ($t1/$t2))")x (ideal 1.78x)"
 echo "  efficiency: slowest stage compute $c2 s/step, ideal GPipe step $ideal2 s, overhead $over2%"
+# where a K = 2 step's time goes beyond compute, from the trace of a second
+# run (tracing kept out of the timed one): per stage and step, the spans'
+# sums by kind, and what no span covers, medians over the steps after the first
+"$DTPIPE" --plan "$W/k2.ini" --threads 1 --quiet --trace "$W/k2.trace" >/dev/null
+$PY - "$W/k2.trace" 2 <<'PY'
+import json, sys, statistics as st, collections
+ev = json.load(open(sys.argv[1]))
+ev = [e for e in (ev["traceEvents"] if isinstance(ev, dict) else ev)
+      if e.get("ph") == "X" and e.get("args", {}).get("step", -1) >= 1]
+K = int(sys.argv[2])
+win = collections.defaultdict(lambda: [float("inf"), 0.0])
+sums = collections.defaultdict(float)
+for e in ev:
+    w = win[e["args"]["step"]]
+    w[0], w[1] = min(w[0], e["ts"]), max(w[1], e["ts"] + e["dur"])
+    sums[(e["pid"], e["args"]["step"], e["name"])] += e["dur"]
+kinds = ["fwd", "bwd", "bwd_b", "bwd_w", "optim", "recv", "send", "sync", "data"]
+steps = sorted(win)
+print("  trace of a K = 2 step (ms, median over %d steps; step window %.2f ms):" % (
+    len(steps), st.median((win[s][1] - win[s][0]) / 1e3 for s in steps)))
+print("  stage " + " ".join("%7s" % k for k in kinds) + "  untraced")
+for p in range(K):
+    med = {k: st.median(sums[(p, s, k)] / 1e3 for s in steps) for k in kinds}
+    other = st.median((win[s][1] - win[s][0] - sum(sums[(p, s, k)] for k in kinds)) / 1e3
+                      for s in steps)
+    print("  %5d " % p + " ".join("%7.2f" % med[k] for k in kinds) + "  %8.2f" % other)
+PY
 if $PY -c 'import torch' 2>/dev/null; then
 	tj=$($PY "$top/scripts/bench_pipe_torch.py" 4 256 4 128 256 "$MB" 8 "$STEPS" 2>/dev/null | tail -n 1)
 	tone=$(echo "$tj" | $PY -c 'import json,sys; print("%.4f" % json.load(sys.stdin)["one_stage_s"])')
