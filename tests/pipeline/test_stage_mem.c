@@ -112,6 +112,13 @@ static void test_stash_follows_schedule(void **state)
 				 dtp_stage_model_wsave_bytes(m, p->micro_batch));
 		dtp_stage_model_destroy(m);
 		assert_int_equal(z.stash, (size_t)slots[s] * (g.stash / 8) + (size_t)wslots[s] * wb);
+		/* zb-h2: the same carving, its list's counts (up to 2K - 1 = 7) */
+		make_plan(p, spec, 4, 8, DTP_SCHEDULE_ZBH2, 0);
+		assert_int_equal(dtp_stage_mem_predict(p, s, &z, &err), 0);
+		assert_int_equal(dtp_schedule_stash_slots(DTP_SCHEDULE_ZBH2, 4, 8, slots, &err), 0);
+		assert_int_equal(dtp_schedule_wstash_slots(DTP_SCHEDULE_ZBH2, 4, 8, wslots, &err), 0);
+		assert_true(slots[s] > 4 && slots[s] <= 7);
+		assert_int_equal(z.stash, (size_t)slots[s] * (g.stash / 8) + (size_t)wslots[s] * wb);
 	}
 	/* the stages' parameters add up to the model's */
 	{
