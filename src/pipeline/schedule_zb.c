@@ -18,7 +18,8 @@
  *
  * The lists depend on (K, M) only, so every stage process builds the same
  * set; F, B and W each run in micro-batch order (the weight gradients are
- * summed in micro-batch order, bit-identical to one stage). */
+ * summed in micro-batch order, bit-identical to one stage). dtp_schedule_build
+ * then runs the first stage's B and an adjacent W as one backward. */
 #include "config.h"
 #include "pipeline/pipeline.h"
 
@@ -35,7 +36,8 @@ struct zb_state {
 	long *act, *grad;   /* K * M each: [s * M + m] */
 };
 
-/* ZB-H2's memory limit: about twice 1F1B's first stage */
+/* ZB-H2's memory limit, the paper's (2p - 1) M_B: about twice 1F1B's first
+ * stage */
 static int limit_of(int K)
 {
 	return 2 * K - 1;
