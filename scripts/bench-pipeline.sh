@@ -4,12 +4,16 @@
 #     T=128, M=8 (ideal 2 x 8/9 = 1.78x), beside PyTorch's Pipe (2 partitions,
 #     same M, CPU) and PyTorch on one module, measured in the same run;
 #  2. pipeline efficiency: the measured step time against the ideal from the
-#     measured per-stage compute, (M+K-1)/M x the slowest stage's compute;
-#  3. schedules at K = 2, M = 8: gpipe, 1f1b and zb-h1, the median measured
-#     step of REPS runs each beside the schedule simulator's step on that
-#     run's measured stage compute (dtpipe-partition report --trace), and the
-#     measured bubble beside the simulated one and the ideal formula
-#     ((K-1)/(M+K-1); zb-h1 with F = B = W: (K-1)/(3M+K-1));
+#     measured per-stage compute, (M+K-1)/M x the slowest stage's compute,
+#     and where a step's time goes (a traced run: compute, receive and send
+#     waits, the step's control messages, data, and what no span covers);
+#  3. schedules at K = 2, M = 8: gpipe, 1f1b, zb-h1, zb-h2 and auto, the
+#     median measured step of REPS runs each beside the schedule simulator's
+#     step on that run's measured stage compute, B and W apart where the run
+#     split them (dtpipe-partition report --trace), and the measured bubble
+#     beside the simulated one and the ideal formula ((K-1)/(M+K-1); zb-h1
+#     and zb-h2 with F = B = W: (K-1)/(3M+K-1)); auto's row names its pick,
+#     and the last line sets auto's step against the best fixed schedule's;
 #  4. peak RSS per stage with and without recompute for M = 4, 8, 16.
 # Usage: scripts/bench-pipeline.sh [BUILDDIR]   (default: build)
 #   PARTS="speedup schedules rss" (the default: all) runs only those parts
@@ -79,6 +83,33 @@ set -- $(summ "$W/k2.json" 2 8); t2=$1 c2=$2 ideal2=$3 over2=$4
 echo "dtpipe 1 stage x 1 thread : $t1 s/step"
 echo "dtpipe 2 stages x 1 thread: $t2 s/step  speed-up $($PY -c "print('%.2f' % ($t1/$t2))")x (ideal 1.78x)"
 echo "  efficiency: slowest stage compute $c2 s/step, ideal GPipe step $ideal2 s, overhead $over2% (targets: speed-up >= 1.6x, overhead <= 5%)"
+# where a K = 2 step's time goes beyond compute, from the trace of a second
+# run (tracing kept out of the timed one): per stage and step, the spans'
+# sums by kind, and what no span covers, medians over the steps after the first
+"$DTPIPE" --plan "$W/k2.ini" --threads 1 --quiet --trace "$W/k2.trace" >/dev/null
+$PY - "$W/k2.trace" 2 <<'PY'
+import json, sys, statistics as st, collections
+ev = json.load(open(sys.argv[1]))
+ev = [e for e in (ev["traceEvents"] if isinstance(ev, dict) else ev)
+      if e.get("ph") == "X" and e.get("args", {}).get("step", -1) >= 1]
+K = int(sys.argv[2])
+win = collections.defaultdict(lambda: [float("inf"), 0.0])
+sums = collections.defaultdict(float)
+for e in ev:
+    w = win[e["args"]["step"]]
+    w[0], w[1] = min(w[0], e["ts"]), max(w[1], e["ts"] + e["dur"])
+    sums[(e["pid"], e["args"]["step"], e["name"])] += e["dur"]
+kinds = ["fwd", "bwd", "bwd_b", "bwd_w", "optim", "recv", "send", "sync", "data"]
+steps = sorted(win)
+print("  trace of a K = 2 step (ms, median over %d steps; step window %.2f ms):" % (
+    len(steps), st.median((win[s][1] - win[s][0]) / 1e3 for s in steps)))
+print("  stage " + " ".join("%7s" % k for k in kinds) + "  untraced")
+for p in range(K):
+    med = {k: st.median(sums[(p, s, k)] / 1e3 for s in steps) for k in kinds}
+    other = st.median((win[s][1] - win[s][0] - sum(sums[(p, s, k)] for k in kinds)) / 1e3
+                      for s in steps)
+    print("  %5d " % p + " ".join("%7.2f" % med[k] for k in kinds) + "  %8.2f" % other)
+PY
 if $PY -c 'import torch' 2>/dev/null; then
 	tj=$($PY "$top/scripts/bench_pipe_torch.py" 4 256 4 128 256 "$MB" 8 "$STEPS" 2>/dev/null | tail -n 1)
 	tone=$(echo "$tj" | $PY -c 'import json,sys; print("%.4f" % json.load(sys.stdin)["one_stage_s"])')
@@ -95,16 +126,21 @@ REPS=${REPS:-3}
 if part schedules; then
 echo "== schedules: 2 stages x 1 thread, M=8, $STEPS steps, median of $REPS runs each (load: $(cut -d' ' -f1-3 /proc/loadavg))"
 printf '%-7s %10s %10s %8s %9s %9s %9s\n' schedule step_s sim_s sim_err bubble sim_bub ideal_bub
-for SCHED in gpipe 1f1b zb-h1; do
+: >"$W/steps"
+for SCHED in gpipe 1f1b zb-h1 zb-h2 auto; do
 	plan "$W/s.ini" 8 no 0-2 3-5
 	: >"$W/runs"
 	r=0
 	while [ $r -lt "$REPS" ]; do
-		"$DTPIPE" --plan "$W/s.ini" --threads 1 --quiet --metrics "$W/s.json" --trace "$W/s.trace" >/dev/null
+		"$DTPIPE" --plan "$W/s.ini" --threads 1 --quiet --metrics "$W/s.json" --trace "$W/s.trace" \
+			>/dev/null 2>"$W/why"
+		# auto: the schedule dtpipe picked ("schedule auto: zb-h1, the shortest ...")
+		pick=$SCHED
+		[ "$SCHED" = auto ] && pick=$(sed -n 's/^dtpipe: schedule auto: \([a-z0-9-]*\),.*/\1/p' "$W/why")
 		set -- $(summ "$W/s.json" 2 8)
 		# the simulator on this run's measured stage compute, no transfers
 		sim=$("$B/tools/dtpipe-partition" report --plan "$W/s.ini" --trace "$W/s.trace" --static |
-			awk -v k="$SCHED" '$1 == k { v = $2 } END { print v / 1000 }')
+			awk -v k="$pick" '$1 == k { v = $2 } END { print v / 1000 }')
 		bub=$($PY -c "
 import json, statistics as st
 L = [json.loads(l) for l in open('$W/s.json')]
@@ -115,17 +151,30 @@ print('%.4f' % (1 - sum(c) / (2 * t)))")
 		echo "$1 $sim $bub" >>"$W/runs"
 		r=$((r + 1))
 	done
-	$PY - "$W/runs" "$SCHED" <<'PY'
+	$PY - "$W/runs" "$SCHED" "$pick" "$W/steps" <<'PY'
 import sys, statistics as st
 rows = [list(map(float, l.split())) for l in open(sys.argv[1])]
-name, K, M = sys.argv[2], 2, 8
+name, pick, K, M = sys.argv[2], sys.argv[3], 2, 8
 t, sim, bub = (st.median(r[i] for r in rows) for i in range(3))
-ideal = (K - 1) / ((3 * M if name == "zb-h1" else M) + K - 1)
+ideal = (K - 1) / ((3 * M if pick.startswith("zb-") else M) + K - 1)
 simbub = 1 - (t * (1 - bub)) / sim if sim > 0 else float("nan")
+label = name if name == pick else "%s=%s" % (name, pick)
 print("%-7s %10.4f %10.4f %7.1f%% %8.1f%% %8.1f%% %8.1f%%" % (
-    name, t, sim, 100 * (t / sim - 1), 100 * bub, 100 * simbub, 100 * ideal))
+    label, t, sim, 100 * (t / sim - 1), 100 * bub, 100 * simbub, 100 * ideal))
+open(sys.argv[4], "a").write("%s %s %.6f %.6f\n" % (name, pick, t, bub))
 PY
 done
+$PY - "$W/steps" <<'PY'
+import sys
+rows = {l.split()[0]: l.split()[1:] for l in open(sys.argv[1])}
+fixed = {k: float(v[1]) for k, v in rows.items() if k != "auto"}
+best = min(fixed, key=fixed.get)
+auto = float(rows["auto"][1])
+print("auto (%s) against the best fixed schedule (%s): %+.1f%% (target <= +3%%)" % (
+    rows["auto"][0], best, 100 * (auto / fixed[best] - 1)))
+b1, bz = float(rows["1f1b"][2]), float(rows["zb-h1"][2])
+print("zb-h1's measured bubble / 1f1b's: %.2fx (target <= 0.5x)" % (bz / b1 if b1 > 0 else float("nan")))
+PY
 SCHED=gpipe
 fi
 

@@ -25,7 +25,7 @@
 static const char usage[] =
 	"usage: dtpipe-partition profile --model SPEC [--batch B] [--reps N] [--static]\n"
 	"       dtpipe-partition plan --model SPEC --stages K [--batch B] [--micro-batches M]\n"
-	"                        [--optimizer sgd|adamw] [--schedule gpipe|1f1b|zb-h1|auto] [--recompute]\n"
+	"                        [--optimizer sgd|adamw] [--schedule gpipe|1f1b|zb-h1|zb-h2|auto] [--recompute]\n"
 	"                        [--mem-cap SIZE] [--bandwidth GB/s] [--reps N] [--static]\n"
 	"                        [--topology [HOST=]FILE.xml[,...]] [--split minmax|layers|params]\n"
 	"                        [-o plan.ini]\n"
@@ -183,7 +183,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		}
 		case 'S':
 			if (dtp_schedule_parse(optarg, &o->schedule))
-				return bad("--schedule '%s': use gpipe, 1f1b, zb-h1 or auto", optarg);
+				return bad("--schedule '%s': use gpipe, 1f1b, zb-h1, zb-h2 or auto", optarg);
 			break;
 		case 'c':
 			if (dtp_parse_size(optarg, &o->mem_cap))
@@ -593,6 +593,11 @@ static int cmd_report(struct opts *o, struct dtp_err *err)
 		if (r)
 			goto out_free_plan;
 		meas.have_compute = 1;
+		r = dtp_trace_read_split(o->trace, plan->num_stages, meas.bin_ms, meas.bw_ms, err);
+		if (r < 0)
+			goto out_free_plan;
+		meas.have_split = r;
+		r = 0;
 	}
 	if (o->metrics) {
 		r = dtp_metrics_read_peak_rss(o->metrics, plan->num_stages, meas.peak_rss, err);

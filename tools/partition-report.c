@@ -137,12 +137,22 @@ int dtp_partition_report(FILE *f, const struct dtp_plan *plan, const struct dtp_
 	r = dtp_tool_print_steps(f, "  ", plan, fwd, bin, bw, xfer, err);
 	if (r || !measured_fwd)
 		return r;
+	/* B and W as the trace measured them (a split schedule's run; a whole
+	 * backward is then their sum), else half the backward each */
 	for (int s = 0; s < K; s++) {
 		fwd[s] = measured_fwd[s] * 1e-3;
-		bin[s] = bw[s] = measured_bwd[s] * 0.5e-3;
+		bin[s] = m->have_split ? m->bin_ms[s] * 1e-3 : measured_bwd[s] * 0.5e-3;
+		bw[s] = m->have_split ? m->bw_ms[s] * 1e-3 : measured_bwd[s] * 0.5e-3;
 	}
 	fprintf(f, "measured: slowest stage %.3f ms per micro-batch\n", mslow);
-	fprintf(f, "measured compute, no transfers (simulated, every schedule):\n");
+	if (m->have_split) {
+		fprintf(f, "measured B and W per micro-batch (ms):");
+		for (int s = 0; s < K; s++)
+			fprintf(f, " stage %d: %.3f + %.3f", s, m->bin_ms[s], m->bw_ms[s]);
+		fprintf(f, "\n");
+	}
+	fprintf(f, "measured compute, no transfers (simulated, every schedule%s):\n",
+		m->have_split ? "; B and W as measured" : "; B and W half the backward each");
 	return dtp_tool_print_steps(f, "  ", plan, fwd, bin, bw, 0, err);
 }
 

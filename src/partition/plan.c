@@ -49,6 +49,8 @@ int dtp_schedule_parse(const char *s, enum dtp_schedule_kind *out)
 		*out = DTP_SCHEDULE_1F1B;
 	else if (strcmp(s, "zb-h1") == 0)
 		*out = DTP_SCHEDULE_ZBH1;
+	else if (strcmp(s, "zb-h2") == 0)
+		*out = DTP_SCHEDULE_ZBH2;
 	else if (strcmp(s, "auto") == 0)
 		*out = DTP_SCHEDULE_AUTO;
 	else
@@ -73,6 +75,7 @@ const char *dtp_schedule_name(enum dtp_schedule_kind k)
 	case DTP_SCHEDULE_GPIPE: return "gpipe";
 	case DTP_SCHEDULE_1F1B: return "1f1b";
 	case DTP_SCHEDULE_ZBH1: return "zb-h1";
+	case DTP_SCHEDULE_ZBH2: return "zb-h2";
 	case DTP_SCHEDULE_AUTO: return "auto";
 	}
 	return "?";
@@ -247,15 +250,17 @@ int dtp_plan_validate(const struct dtp_plan *p, struct dtp_err *err)
 		return dtp_errf_input(err, -EINVAL, "%s[train] micro_batches = %d: M must be at least 1",
 				      at, p->micro_batches);
 	if (p->schedule != DTP_SCHEDULE_GPIPE && p->schedule != DTP_SCHEDULE_1F1B &&
-	    p->schedule != DTP_SCHEDULE_ZBH1 && p->schedule != DTP_SCHEDULE_AUTO)
-		return dtp_errf_input(err, -EINVAL, "%s[train] schedule: use gpipe, 1f1b, zb-h1 or auto",
+	    p->schedule != DTP_SCHEDULE_ZBH1 && p->schedule != DTP_SCHEDULE_ZBH2 &&
+	    p->schedule != DTP_SCHEDULE_AUTO)
+		return dtp_errf_input(err, -EINVAL, "%s[train] schedule: use gpipe, 1f1b, zb-h1, zb-h2 or auto",
 				      at);
 	/* recompute rebuilds one micro-batch's save area just before its
-	 * backward, into one scratch area; zb-h1's W runs later and needs it */
-	if (p->schedule == DTP_SCHEDULE_ZBH1 && p->recompute)
-		return dtp_errf_input(err, -EINVAL, "%s[train] schedule = zb-h1 with recompute = true: "
+	 * backward, into one scratch area; a zero-bubble W runs later and needs it */
+	if ((p->schedule == DTP_SCHEDULE_ZBH1 || p->schedule == DTP_SCHEDULE_ZBH2) && p->recompute)
+		return dtp_errf_input(err, -EINVAL, "%s[train] schedule = %s with recompute = true: "
 				      "the deferred weight gradients need the stashed activations; "
-				      "use recompute = false, or schedule = 1f1b to recompute", at);
+				      "use recompute = false, or schedule = 1f1b to recompute", at,
+				      dtp_schedule_name(p->schedule));
 	ret = dtp_precision_check(p->precision, err);
 	if (ret < 0)
 		return ret;

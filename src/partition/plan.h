@@ -17,8 +17,9 @@
 
 enum dtp_schedule_kind {
 	DTP_SCHEDULE_GPIPE = 1, DTP_SCHEDULE_1F1B = 2, DTP_SCHEDULE_ZBH1 = 3,
-	DTP_SCHEDULE_AUTO = 4   /* the simulator picks one of the others (pipeline's
+	DTP_SCHEDULE_AUTO = 4,  /* the simulator picks one of the others (pipeline's
 				 * dtp_schedule_choose) before anything runs */
+	DTP_SCHEDULE_ZBH2 = 5
 };
 
 struct dtp_stage_plan {

@@ -411,7 +411,7 @@ static void set_value(struct dtp_plan_ctx *c, const struct dtp_plan_key *k, cons
 		return;
 	case DTP_PK_SCHEDULE:
 		if (dtp_schedule_parse(v, &c->p->schedule))
-			dtp_plan_fail(c, "[train] schedule = '%s': use gpipe (fill-drain), 1f1b, zb-h1 or auto", v);
+			dtp_plan_fail(c, "[train] schedule = '%s': use gpipe (fill-drain), 1f1b, zb-h1, zb-h2 or auto", v);
 		return;
 	case DTP_PK_OPTIMIZER:
 		if ((i = dtp_parse_word(v, optims, 2)) < 0)

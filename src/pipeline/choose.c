@@ -9,9 +9,9 @@
 #include <string.h>
 
 /* the fixed schedules, in the order a tie is broken (1f1b: less memory
- * than gpipe at the same step; zb-h1 needs W stash) */
+ * than gpipe at the same step; zb-h1 needs W stash, zb-h2 more) */
 static const enum dtp_schedule_kind candidates[DTP_SCHEDULE_CHOICES] = {
-	DTP_SCHEDULE_1F1B, DTP_SCHEDULE_ZBH1, DTP_SCHEDULE_GPIPE,
+	DTP_SCHEDULE_1F1B, DTP_SCHEDULE_ZBH1, DTP_SCHEDULE_ZBH2, DTP_SCHEDULE_GPIPE,
 };
 
 /* the largest predicted stage total of plan p under schedule k */
@@ -47,7 +47,7 @@ int dtp_schedule_choose(const struct dtp_plan *p, const double *fwd, const doubl
 		struct dtp_schedule_option *o = &c.options[i];
 
 		o->kind = candidates[i];
-		if (o->kind == DTP_SCHEDULE_ZBH1 && p->recompute) {
+		if (dtp_schedule_splits(o->kind) && p->recompute) {
 			o->excluded = "recompute";
 			continue;
 		}

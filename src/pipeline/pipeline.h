@@ -61,7 +61,10 @@ struct dtp_schedule {
  * lets its W's lag its B's by s, so the B's reach stage 0 sooner, and the
  * lagging W's run in the drain, where 1F1B waits. Every stage then holds at
  * most min(K, M) micro-batches between F and W (1F1B's stage 0), and W's run
- * in micro-batch order. -EINVAL on a bad argument, -ENOMEM. */
+ * in micro-batch order. ZB-H2: schedule_zb.c. In both, the first stage (whose
+ * B no one waits for) runs a B and the W right after it as one whole
+ * backward (BWD): the fused backward's cache locality and no W stash for it.
+ * -EINVAL on a bad argument, -ENOMEM. */
 int dtp_schedule_build(enum dtp_schedule_kind kind, int stage, int stages, int micro,
 		       struct dtp_schedule *out, struct dtp_err *err);
 void dtp_schedule_free(struct dtp_schedule *s);
@@ -74,6 +77,10 @@ int dtp_schedule_stash_needed(const struct dtp_op *ops, int n_ops);
 int dtp_schedule_wstash_needed(const struct dtp_op *ops, int n_ops);
 /* 1 when the kind splits the backward into B and W ops */
 int dtp_schedule_splits(enum dtp_schedule_kind kind);
+/* ZB-H2's list for stage `stage` (schedule_zb.c): written to ops (room for
+ * 7 * micro), *n_ops set; -ENOMEM */
+int dtp_schedule_build_zbh2(int stage, int stages, int micro, struct dtp_op *ops, int *n_ops,
+			    struct dtp_err *err);
 /* The one source of the stash slot counts: slots[s] = max_stash of stage s's
  * built list, for s in [0, stages). The memory cap (dtp_stage_mem_predict),
  * the stage's arena and the partitioner (struct dtp_partition_opts, filled by
@@ -138,7 +145,7 @@ int dtp_schedule_predict_split(enum dtp_schedule_kind kind, int stages, int micr
 
 /* ------------------------------------------------------ schedule = auto */
 
-#define DTP_SCHEDULE_CHOICES 3   /* 1f1b, zb-h1, gpipe */
+#define DTP_SCHEDULE_CHOICES 4   /* 1f1b, zb-h1, zb-h2, gpipe */
 
 struct dtp_schedule_option {
 	enum dtp_schedule_kind kind;
@@ -156,7 +163,7 @@ struct dtp_schedule_choice {
 /* Simulate every fixed schedule on per-stage F, B and W times (seconds;
  * B includes a recomputed forward), drop those over the plan's mem_cap
  * (dtp_stage_mem_predict) or that cannot recompute, and pick the shortest
- * step (a tie goes to 1f1b, then zb-h1). -ENOSPC (bad input) when none
+ * step (a tie goes to 1f1b, then zb-h1, then zb-h2). -ENOSPC (bad input) when none
  * fits. p->schedule is ignored. */
 int dtp_schedule_choose(const struct dtp_plan *p, const double *fwd, const double *bwd_in,
 			const double *bwd_w, double xfer, struct dtp_schedule_choice *out,
@@ -247,6 +254,14 @@ int dtp_trace_merge(const char *path, int stages, struct dtp_err *err);
  * that is not such a trace, a stage out of range or one without forwards. */
 int dtp_trace_read_compute(const char *path, int stages, double *fwd_ms, double *bwd_ms,
 			   struct dtp_err *err);
+/* The same trace's B ("bwd_b") and W ("bwd_w") per micro-batch in ms: each
+ * stage's backward per micro-batch (as dtp_trace_read_compute's) shared as
+ * its B and W spans share their sum (half each on a stage that ran only
+ * whole backwards, as a zero-bubble schedule's first stage can). 1 when some
+ * stage has B and W spans (a split schedule's run), 0 (bin_ms, bw_ms
+ * untouched) when none does; errors as above. */
+int dtp_trace_read_split(const char *path, int stages, double *bin_ms, double *bw_ms,
+			 struct dtp_err *err);
 
 /* One event of a trace's step, for timelines (dtpipe-partition --svg). */
 struct dtp_trace_event {

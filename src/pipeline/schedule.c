@@ -1,4 +1,5 @@
-/* Schedules as data: the per-stage op lists of GPipe, 1F1B and ZB-H1. */
+/* Schedules as data: the per-stage op lists of GPipe, 1F1B and ZB-H1
+ * (ZB-H2's: schedule_zb.c). */
 #include "config.h"
 #include "pipeline/pipeline.h"
 
@@ -70,7 +71,7 @@ static void push_w(struct op_builder *b, int m)
 
 int dtp_schedule_splits(enum dtp_schedule_kind kind)
 {
-	return kind == DTP_SCHEDULE_ZBH1;
+	return kind == DTP_SCHEDULE_ZBH1 || kind == DTP_SCHEDULE_ZBH2;
 }
 
 /* the most micro-batches between an op of kind `open` and one of a kind in
@@ -96,6 +97,26 @@ int dtp_schedule_stash_needed(const struct dtp_op *ops, int n_ops)
 int dtp_schedule_wstash_needed(const struct dtp_op *ops, int n_ops)
 {
 	return most_live(ops, n_ops, DTP_OP_BWD_IN, DTP_OP_BWD_W, DTP_OP_BWD_W);
+}
+
+/* On the first stage no one waits for B's input gradient, so where W m
+ * follows B m at once the two run as one whole backward (BWD m): B then W
+ * unit by unit, with each unit's output gradients still in cache and in the
+ * model's scratch rather than a W stash (the same calls, the same bits). */
+static void fuse_first_stage(struct op_builder *b)
+{
+	int n = 0;
+
+	for (int i = 0; i < b->n; i++) {
+		if (b->ops[i].kind == DTP_OP_BWD_IN && i + 1 < b->n &&
+		    b->ops[i + 1].kind == DTP_OP_BWD_W && b->ops[i + 1].micro == b->ops[i].micro) {
+			b->ops[n].kind = DTP_OP_BWD;
+			b->ops[n++].micro = b->ops[i++].micro;
+			continue;
+		}
+		b->ops[n++] = b->ops[i];
+	}
+	b->n = n;
 }
 
 /* ZB-H1 (see pipeline.h): 1F1B's warm-up and steady state with B for the
@@ -136,8 +157,9 @@ int dtp_schedule_build(enum dtp_schedule_kind kind, int stage, int stages, int m
 				      stage, stages, DTP_MAX_STAGES);
 	if (micro < 1 || micro > 65535)
 		return dtp_errf_input(err, -EINVAL, "schedule: %d micro-batches; use 1..65535", micro);
-	if (kind != DTP_SCHEDULE_GPIPE && kind != DTP_SCHEDULE_1F1B && kind != DTP_SCHEDULE_ZBH1)
-		return dtp_errf_input(err, -EINVAL, "schedule: unknown kind %d; use gpipe, 1f1b or zb-h1",
+	if (kind != DTP_SCHEDULE_GPIPE && kind != DTP_SCHEDULE_1F1B && kind != DTP_SCHEDULE_ZBH1 &&
+	    kind != DTP_SCHEDULE_ZBH2)
+		return dtp_errf_input(err, -EINVAL, "schedule: unknown kind %d; use gpipe, 1f1b, zb-h1 or zb-h2",
 				      (int)kind);
 	b.ops = calloc((size_t)micro * 7, sizeof(*b.ops));
 	if (!b.ops)
@@ -145,7 +167,14 @@ int dtp_schedule_build(enum dtp_schedule_kind kind, int stage, int stages, int m
 	b.first = stage == 0;
 	b.last = stage == stages - 1;
 
-	if (kind == DTP_SCHEDULE_ZBH1) {
+	if (kind == DTP_SCHEDULE_ZBH2) {
+		int r = dtp_schedule_build_zbh2(stage, stages, micro, b.ops, &b.n, err);
+
+		if (r) {
+			free(b.ops);
+			return r;
+		}
+	} else if (kind == DTP_SCHEDULE_ZBH1) {
 		build_zbh1(&b, stage, stages, micro);
 	} else if (kind == DTP_SCHEDULE_GPIPE) {
 		for (int m = 0; m < micro; m++)
@@ -168,6 +197,8 @@ int dtp_schedule_build(enum dtp_schedule_kind kind, int stage, int stages, int m
 			push_bwd(&b, next_bwd);
 	}
 
+	if (dtp_schedule_splits(kind) && b.first)
+		fuse_first_stage(&b);
 	out->kind = kind;
 	out->stage = stage;
 	out->stages = stages;

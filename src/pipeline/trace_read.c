@@ -8,17 +8,23 @@
 #include <jansson.h>
 #include <string.h>
 
-int dtp_trace_read_compute(const char *path, int K, double *fwd_ms, double *bwd_ms,
-			   struct dtp_err *err)
+/* per stage: the sums of the compute spans' durations (us) and counts */
+struct compute_sums {
+	double f[DTP_MAX_STAGES], b[DTP_MAX_STAGES], bin[DTP_MAX_STAGES], bw[DTP_MAX_STAGES];
+	int nf[DTP_MAX_STAGES], nrec[DTP_MAX_STAGES], nbin[DTP_MAX_STAGES], nbw[DTP_MAX_STAGES];
+};
+
+static int read_sums(const char *path, int K, struct compute_sums *c, struct dtp_err *err)
 {
 	const char *fwd = dtp_span_name(DTP_SPAN_FWD), *bwd = dtp_span_name(DTP_SPAN_BWD);
 	const char *rec = dtp_span_name(DTP_SPAN_RECOMPUTE);
+	const char *bin = dtp_span_name(DTP_SPAN_BWD_IN), *bw = dtp_span_name(DTP_SPAN_BWD_W);
 	json_error_t je;
 	json_t *root = json_load_file(path, 0, &je), *events, *ev;
-	double fsum[DTP_MAX_STAGES] = { 0 }, bsum[DTP_MAX_STAGES] = { 0 };
-	int nfwd[DTP_MAX_STAGES] = { 0 }, nrec[DTP_MAX_STAGES] = { 0 }, r = 0;
+	int r = 0;
 	size_t i;
 
+	memset(c, 0, sizeof(*c));
 	if (!root)
 		return dtp_errf_input(err, -EINVAL, "%s:%d: not a Chrome trace (JSON): %s", path, je.line,
 				je.text);
@@ -36,15 +42,15 @@ int dtp_trace_read_compute(const char *path, int K, double *fwd_ms, double *bwd_
 		const char *ph = json_string_value(json_object_get(ev, "ph"));
 		const char *name = json_string_value(json_object_get(ev, "name"));
 		json_t *pid = json_object_get(ev, "pid"), *dur = json_object_get(ev, "dur");
-		int s, is_fwd;
+		int s, is_fwd, is_bin, is_bw;
 
 		if (!ph || strcmp(ph, "X") || !name || !json_is_integer(pid) || !json_is_number(dur))
 			continue;
 		s = (int)json_integer_value(pid);
 		is_fwd = strcmp(name, fwd) == 0;
-		if (!is_fwd && strcmp(name, bwd) && strcmp(name, rec) &&
-		    strcmp(name, dtp_span_name(DTP_SPAN_BWD_IN)) &&
-		    strcmp(name, dtp_span_name(DTP_SPAN_BWD_W)))
+		is_bin = strcmp(name, bin) == 0;
+		is_bw = strcmp(name, bw) == 0;
+		if (!is_fwd && !is_bin && !is_bw && strcmp(name, bwd) && strcmp(name, rec))
 			continue;
 		if (s < 0 || s >= K) {
 			r = dtp_errf_input(err, -EINVAL, "%s: event %zu is for stage %d but the plan has %d "
@@ -52,29 +58,73 @@ int dtp_trace_read_compute(const char *path, int K, double *fwd_ms, double *bwd_
 			goto out_decref;
 		}
 		if (is_fwd) {
-			fsum[s] += json_number_value(dur);
-			nfwd[s]++;
-		} else {
-			bsum[s] += json_number_value(dur);
-			nrec[s] += strcmp(name, rec) == 0;
+			c->f[s] += json_number_value(dur);
+			c->nf[s]++;
+			continue;
+		}
+		c->b[s] += json_number_value(dur);
+		c->nrec[s] += strcmp(name, rec) == 0;
+		if (is_bin) {
+			c->bin[s] += json_number_value(dur);
+			c->nbin[s]++;
+		} else if (is_bw) {
+			c->bw[s] += json_number_value(dur);
+			c->nbw[s]++;
 		}
 	}
 	for (int s = 0; s < K; s++) {
-		/* micro-batches: the forwards; a last stage that recomputes runs
-		 * its forward inside each "recompute" span and has no "fwd" */
-		int n = nfwd[s] ? nfwd[s] : nrec[s];
-
-		if (!n) {
+		if (!c->nf[s] && !c->nrec[s]) {
 			r = dtp_errf_input(err, -EINVAL, "%s: no \"%s\" or \"%s\" events for stage %d (pid %d)",
 				     path, fwd, rec, s, s);
 			goto out_decref;
 		}
-		fwd_ms[s] = fsum[s] / n * 1e-3;
-		bwd_ms[s] = bsum[s] / n * 1e-3;
 	}
 out_decref:
 	json_decref(root);
 	return r;
+}
+
+int dtp_trace_read_compute(const char *path, int K, double *fwd_ms, double *bwd_ms,
+			   struct dtp_err *err)
+{
+	struct compute_sums c;
+	int r = read_sums(path, K, &c, err);
+
+	if (r)
+		return r;
+	for (int s = 0; s < K; s++) {
+		/* micro-batches: the forwards; a last stage that recomputes runs
+		 * its forward inside each "recompute" span and has no "fwd" */
+		int n = c.nf[s] ? c.nf[s] : c.nrec[s];
+
+		fwd_ms[s] = c.f[s] / n * 1e-3;
+		bwd_ms[s] = c.b[s] / n * 1e-3;
+	}
+	return 0;
+}
+
+int dtp_trace_read_split(const char *path, int K, double *bin_ms, double *bw_ms,
+			 struct dtp_err *err)
+{
+	struct compute_sums c;
+	int r = read_sums(path, K, &c, err);
+
+	if (r)
+		return r;
+	for (int s = 0; s < K; s++)
+		r |= c.nbin[s] > 0 && c.nbw[s] > 0;
+	if (!r)
+		return 0;
+	for (int s = 0; s < K; s++) {
+		/* the backward per micro-batch, shared as the stage's own B and W
+		 * spans share it (half each where it ran whole only) */
+		int n = c.nf[s] ? c.nf[s] : c.nrec[s];
+		double split = c.bin[s] + c.bw[s], frac = split > 0 ? c.bin[s] / split : 0.5;
+
+		bin_ms[s] = c.b[s] / n * frac * 1e-3;
+		bw_ms[s] = c.b[s] / n * (1 - frac) * 1e-3;
+	}
+	return 1;
 }
 
 /* the span kind named `name`, or -1 */

@@ -2,7 +2,8 @@
 # THE invariant: with one BLAS thread per stage, a K-stage run and the 1-stage
 # run of the same plan, seed and data give bit-identical losses and weights,
 # for the mlp and the gpt, K = 2, 3, 4, GPipe and 1F1B, with and without
-# recompute, and ZB-H1 (backward split into B and W ops; no recompute), over
+# recompute, ZB-H1 (backward split into B and W ops; no recompute), and
+# ZB-H2 at K = 2 and 3 (each model one over tcp, the other over shm), over
 # tcp and shm. Weights and losses (hex floats) are compared
 # byte for byte.
 . "$DTP_SRCDIR/tests/integration/lib.sh"
@@ -23,11 +24,16 @@ check_model() {
 		3) units="0 1-2 3" ;;
 		4) units="0 1 2 3" ;;
 		esac
-		for sched in gpipe 1f1b zb-h1; do
+		for sched in gpipe 1f1b zb-h1 zb-h2; do
 			tr=tcp
 			[ "$sched" = 1f1b ] && tr=shm
 			rcs="no yes"
 			[ "$sched" = zb-h1 ] && { rcs=no; [ "$K" = 3 ] && tr=shm; }
+			if [ "$sched" = zb-h2 ]; then
+				[ "$K" = 4 ] && continue
+				rcs=no
+				case $name-$K in mlp-3 | gpt-2) tr=shm ;; esac
+			fi
 			for rc in $rcs; do
 				tag="$name-K$K-$sched-rc$rc"
 				# shellcheck disable=SC2086
@@ -74,6 +80,12 @@ st=0
 [ "$st" = 2 ] && grep -q "zb-h1 with recompute" "$WORK/out" ||
 	{ cat "$WORK/out"; echo "FAIL: zb-h1 with recompute: status $st, expected 2 and the reason"; exit 1; }
 echo "ok: zb-h1 with recompute refused"
+sed 's/^schedule = zb-h1$/schedule = zb-h2/' "$WORK/zb-rc.ini" >"$WORK/zb2-rc.ini"
+st=0
+"$DTPIPE" --plan "$WORK/zb2-rc.ini" --threads 1 --quiet >"$WORK/out" 2>&1 || st=$?
+[ "$st" = 2 ] && grep -q "zb-h2 with recompute" "$WORK/out" ||
+	{ cat "$WORK/out"; echo "FAIL: zb-h2 with recompute: status $st, expected 2 and the reason"; exit 1; }
+echo "ok: zb-h2 with recompute refused"
 MICRO=3
 
 check_model mlp "mlp:12-24-24-24-4" "$WORK/rec" \

@@ -29,6 +29,19 @@ concat_params "$WORK/half" 3
 cmp "$WORK/full/all.params" "$WORK/half/all.params" || { echo "FAIL: resumed weights differ"; exit 1; }
 echo "ok: 3 + resume 3 == 6 steps, bit for bit"
 
+# zb-h2 (its W stash and longer warm-up): 3 steps + checkpoint + resume for 3
+# more give the 1f1b run's bits (every schedule is bit-identical to 1 stage)
+sed 's/^schedule = 1f1b$/schedule = zb-h2/' "$WORK/p.ini" >"$WORK/z.ini"
+grep -q '^schedule = zb-h2$' "$WORK/z.ini" || { echo "FAIL: no zb-h2 plan"; exit 1; }
+"$DTPIPE" --plan "$WORK/z.ini" --threads 1 --quiet --steps 3 --checkpoint-dir "$WORK/zck" \
+	--dump "$WORK/zb" >"$WORK/out" 2>&1 || { cat "$WORK/out"; echo "FAIL: zb-h2 first half"; exit 1; }
+"$DTPIPE" --plan "$WORK/z.ini" --threads 1 --quiet --steps 6 --checkpoint-dir "$WORK/zck" --resume \
+	--dump "$WORK/zb" >"$WORK/out" 2>&1 || { cat "$WORK/out"; echo "FAIL: zb-h2 resumed half"; exit 1; }
+cmp "$WORK/full/losses" "$WORK/zb/losses" || { echo "FAIL: zb-h2 resumed losses differ"; exit 1; }
+concat_params "$WORK/zb" 3
+cmp "$WORK/full/all.params" "$WORK/zb/all.params" || { echo "FAIL: zb-h2 resumed weights differ"; exit 1; }
+echo "ok: zb-h2: 3 + resume 3 == 6 steps of 1f1b, bit for bit"
+
 # a cosine decay to the end of the run (no steps, one epoch: 200 samples of
 # 3 x 4 make 16 steps) learns its length once the stages agree on it: the
 # same bits as the decay given as total_steps = 16

@@ -3,7 +3,8 @@
 # and the gpt: 20 steps give the weights of the R = 1 run with the same
 # global batch (M = 6 = 2 x 3) to float rounding (relative difference of the
 # weights < 1e-5), two runs are bit-identical, and K = 1 with R = 2 is
-# bit-identical to K = 2 (one gradient bucket per unit, whatever the cuts).
+# bit-identical to K = 2 (one gradient bucket per unit, whatever the cuts),
+# and so are zb-h1 and zb-h2 at R = 2, K = 2.
 # dtpipe --plan alone starts the job through mpirun itself.
 . "$DTP_SRCDIR/tests/integration/lib.sh"
 command -v mpirun >/dev/null ||
@@ -68,6 +69,13 @@ check_model() {
 		cmp "$WORK/$name-r2k2/losses" "$WORK/$name-r2k2-zb/losses" ||
 		{ echo "FAIL: $name: R=2 K=2 zb-h1 differs from gpipe"; exit 1; }
 	echo "ok: $name R=2 K=2 zb-h1 bit-identical to gpipe"
+	# zb-h2: a longer warm-up; the last stage runs its Ws after all its Bs
+	SCHED=zb-h2 plan 2 3 0-1 2-3
+	run "$name-r2k2-zb2" 2
+	cmp "$WORK/$name-r2k2/all.params" "$WORK/$name-r2k2-zb2/all.params" &&
+		cmp "$WORK/$name-r2k2/losses" "$WORK/$name-r2k2-zb2/losses" ||
+		{ echo "FAIL: $name: R=2 K=2 zb-h2 differs from gpipe"; exit 1; }
+	echo "ok: $name R=2 K=2 zb-h2 bit-identical to gpipe"
 	# overlap = yes: nonblocking sums progressed under the backward; for two
 	# replicas a + b is the same bits whichever way MPI adds them
 	OVERLAP=yes plan 2 3 0-1 2-3

@@ -260,10 +260,19 @@ static void test_zbh1_all(void **state)
 					const struct dtp_op *op = &sch[s].ops[i];
 
 					assert_true(op->kind >= 1 && op->kind <= DTP_OP_KIND_MAX);
-					assert_int_not_equal(op->kind, DTP_OP_BWD);
+					/* the first stage: B and W as one, W at once */
+					if (s == 0)
+						assert_int_not_equal(op->kind, DTP_OP_BWD_IN);
+					else
+						assert_int_not_equal(op->kind, DTP_OP_BWD);
 					cnt[op->kind]++;
 					if (op->kind == DTP_OP_FWD)
 						assert_int_equal(op->micro, nf++);
+					if (op->kind == DTP_OP_BWD) {
+						assert_int_equal(op->micro, nb++);
+						assert_int_equal(op->micro, nw++);
+						assert_true(op->micro < nf);
+					}
 					if (op->kind == DTP_OP_BWD_IN) {
 						assert_int_equal(op->micro, nb++);
 						assert_true(op->micro < nf);
@@ -287,7 +296,11 @@ static void test_zbh1_all(void **state)
 				assert_true(sch[s].max_stash <= (K < M ? K : M));
 				assert_int_equal(slots[s], sch[s].max_stash);
 				assert_int_equal(wslots[s], sch[s].max_wstash);
-				assert_true(sch[s].max_wstash >= 1 && sch[s].max_wstash <= sch[s].max_stash);
+				if (s == 0)
+					assert_int_equal(sch[s].max_wstash, 0);
+				else
+					assert_true(sch[s].max_wstash >= 1 &&
+						    sch[s].max_wstash <= sch[s].max_stash);
 				f[s] = b[s] = w[s] = 1.0;
 			}
 			for (int cap = 0; cap <= 2; cap++) {
@@ -310,9 +323,162 @@ static void test_zbh1_all(void **state)
 	}
 }
 
+/* Every schedule (gpipe, 1f1b, zb-h1, zb-h2) for every K <= 8 and M <= 32:
+ * per stage, each micro-batch once through F, once through the backward
+ * (BWD, or B then W), each with exactly the receive and send it implies,
+ * each kind in micro-batch order; the K lists run to the end in the
+ * simulator with unbounded buffering and one or two credits; and the stash
+ * the executor indexes as m % slots (W stash: m % wslots) never hands out a
+ * slot still in use, with slots[s] (what --mem-cap predicts from) the most
+ * in use at once, counted here from the list. zb-h2 holds at most 2K - 1
+ * micro-batches and its step is never longer than zb-h1's, with or without
+ * transfer time. */
+static void test_every_schedule_all(void **state)
+{
+	static const enum dtp_schedule_kind all[] = { DTP_SCHEDULE_GPIPE, DTP_SCHEDULE_1F1B,
+						      DTP_SCHEDULE_ZBH1, DTP_SCHEDULE_ZBH2 };
+
+	(void)state;
+	for (size_t k = 0; k < sizeof(all) / sizeof(all[0]); k++) {
+		int split = dtp_schedule_splits(all[k]);
+
+		for (int K = 1; K <= 8; K++) {
+			for (int M = 1; M <= 32; M++) {
+				struct dtp_schedule sch[8];
+				struct dtp_err err = { 0 };
+				int slots[8], wslots[8];
+
+				build_all(all[k], K, M, sch);
+				assert_int_equal(dtp_schedule_stash_slots(all[k], K, M, slots, &err), 0);
+				assert_int_equal(dtp_schedule_wstash_slots(all[k], K, M, wslots, &err), 0);
+				for (int s = 0; s < K; s++) {
+					int cnt[DTP_OP_KIND_MAX + 1][32] = { { 0 } };
+					int nf = 0, nb = 0, nw = 0, live = 0, most = 0, wlive = 0, wmost = 0;
+					int slot_of[32], wslot_of[32];
+					int busy[32] = { 0 }, wbusy[32] = { 0 };
+
+					assert_true(slots[s] >= 1 && slots[s] <= 32);
+					assert_int_equal(wslots[s], sch[s].max_wstash);
+					if (!split || (s == 0 && all[k] == DTP_SCHEDULE_ZBH1))
+						assert_int_equal(wslots[s], 0);
+					for (int i = 0; i < sch[s].n_ops; i++) {
+						const struct dtp_op *op = &sch[s].ops[i];
+						int m = op->micro;
+
+						assert_true(op->kind >= 1 && op->kind <= DTP_OP_KIND_MAX);
+						assert_true(m >= 0 && m < M);
+						cnt[op->kind][m]++;
+						switch (op->kind) {
+						case DTP_OP_FWD:
+							assert_int_equal(m, nf++);
+							slot_of[m] = m % slots[s];
+							assert_int_equal(busy[slot_of[m]], 0);
+							busy[slot_of[m]] = 1;
+							if (++live > most)
+								most = live;
+							break;
+						case DTP_OP_BWD:
+						case DTP_OP_BWD_IN:
+							/* a split schedule's first stage runs
+							 * B and W as one where W follows B */
+							if (op->kind == DTP_OP_BWD_IN)
+								assert_true(split);
+							else if (split)
+								assert_int_equal(s, 0);
+							if (op->kind == DTP_OP_BWD) {
+								cnt[DTP_OP_BWD_IN][m] += split;
+								cnt[DTP_OP_BWD_W][m] += split;
+								if (split)
+									assert_int_equal(m, nw++);
+							}
+							assert_int_equal(m, nb++);
+							assert_true(m < nf);
+							if (op->kind == DTP_OP_BWD) {
+								busy[slot_of[m]] = 0;
+								live--;
+								break;
+							}
+							wslot_of[m] = m % wslots[s];
+							assert_int_equal(wbusy[wslot_of[m]], 0);
+							wbusy[wslot_of[m]] = 1;
+							if (++wlive > wmost)
+								wmost = wlive;
+							break;
+						case DTP_OP_BWD_W:
+							assert_true(split);
+							assert_int_equal(m, nw++);
+							assert_true(m < nb);
+							busy[slot_of[m]] = 0;
+							wbusy[wslot_of[m]] = 0;
+							live--;
+							wlive--;
+							break;
+						case DTP_OP_RECV_ACT:
+							assert_int_equal(sch[s].ops[i + 1].kind, DTP_OP_FWD);
+							assert_int_equal(sch[s].ops[i + 1].micro, m);
+							break;
+						case DTP_OP_RECV_GRAD:
+							assert_true(sch[s].ops[i + 1].kind == DTP_OP_BWD_IN ||
+								    sch[s].ops[i + 1].kind == DTP_OP_BWD);
+							assert_int_equal(sch[s].ops[i + 1].micro, m);
+							break;
+						case DTP_OP_SEND_ACT:
+							assert_int_equal(sch[s].ops[i - 1].kind, DTP_OP_FWD);
+							assert_int_equal(sch[s].ops[i - 1].micro, m);
+							break;
+						case DTP_OP_SEND_GRAD:
+							assert_int_equal(sch[s].ops[i - 1].kind, split ? DTP_OP_BWD_IN :
+									 DTP_OP_BWD);
+							assert_int_equal(sch[s].ops[i - 1].micro, m);
+							break;
+						}
+					}
+					for (int m = 0; m < M; m++) {
+						assert_int_equal(cnt[DTP_OP_FWD][m], 1);
+						assert_int_equal(cnt[split ? DTP_OP_BWD_IN : DTP_OP_BWD][m], 1);
+						assert_int_equal(cnt[DTP_OP_BWD_W][m], split);
+						assert_int_equal(cnt[DTP_OP_RECV_ACT][m], s > 0);
+						assert_int_equal(cnt[DTP_OP_SEND_ACT][m], s < K - 1);
+						assert_int_equal(cnt[DTP_OP_RECV_GRAD][m], s < K - 1);
+						assert_int_equal(cnt[DTP_OP_SEND_GRAD][m], s > 0);
+					}
+					assert_int_equal(live, 0);
+					assert_int_equal(most, slots[s]);
+					assert_int_equal(wmost, wslots[s]);
+					if (all[k] == DTP_SCHEDULE_ZBH2)
+						assert_true(slots[s] <= 2 * K - 1);
+				}
+				for (int cap = 0; cap <= 2; cap++) {
+					int rc = dtp_schedule_check(sch, K, cap, &err);
+
+					if (rc)
+						print_error("%s K=%d M=%d cap=%d: %s\n",
+							    dtp_schedule_name(all[k]), K, M, cap, err.msg);
+					assert_int_equal(rc, 0);
+				}
+				if (all[k] == DTP_SCHEDULE_ZBH2) {
+					double one[8] = { 1, 1, 1, 1, 1, 1, 1, 1 };
+
+					for (double x = 0; x <= 0.5; x += 0.5) {
+						struct dtp_sim_result r1, r2;
+
+						assert_int_equal(dtp_schedule_predict_split(DTP_SCHEDULE_ZBH1, K, M, one, one,
+											    one, x, &r1, &err), 0);
+						assert_int_equal(dtp_schedule_simulate_split(sch, K, one, one, one, x,
+											     &r2, &err), 0);
+						assert_true(r2.step_time <= r1.step_time + 1e-9);
+					}
+				}
+				free_all(sch, K);
+			}
+		}
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_every_schedule_all),
 		cmocka_unit_test(test_zbh1_all),
 		cmocka_unit_test(test_each_micro_once_in_order),
 		cmocka_unit_test(test_no_deadlock),

@@ -7,6 +7,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
 #include <math.h>
 #include <setjmp.h>
@@ -99,7 +100,8 @@ static void test_stash_follows_schedule(void **state)
 		assert_int_equal(dtp_schedule_stash_slots(DTP_SCHEDULE_ZBH1, 4, 8, slots, &err), 0);
 		assert_int_equal(dtp_schedule_wstash_slots(DTP_SCHEDULE_ZBH1, 4, 8, wslots, &err), 0);
 		assert_int_equal(slots[s], 4);   /* every stage holds K, as 1F1B's first */
-		assert_int_equal(wslots[s], s + 1);
+		/* the first stage runs each W right after its B: one backward */
+		assert_int_equal(wslots[s], s ? s + 1 : 0);
 		assert_int_equal(dtp_stage_model_create(&p->model, p->stages[s].first_unit,
 							p->stages[s].last_unit, p->micro_batch, 1, &m,
 							&err), 0);
@@ -109,6 +111,13 @@ static void test_stash_follows_schedule(void **state)
 						       p->stages[s].last_unit, p->micro_batch),
 				 dtp_stage_model_wsave_bytes(m, p->micro_batch));
 		dtp_stage_model_destroy(m);
+		assert_int_equal(z.stash, (size_t)slots[s] * (g.stash / 8) + (size_t)wslots[s] * wb);
+		/* zb-h2: the same carving, its list's counts (up to 2K - 1 = 7) */
+		make_plan(p, spec, 4, 8, DTP_SCHEDULE_ZBH2, 0);
+		assert_int_equal(dtp_stage_mem_predict(p, s, &z, &err), 0);
+		assert_int_equal(dtp_schedule_stash_slots(DTP_SCHEDULE_ZBH2, 4, 8, slots, &err), 0);
+		assert_int_equal(dtp_schedule_wstash_slots(DTP_SCHEDULE_ZBH2, 4, 8, wslots, &err), 0);
+		assert_true(slots[s] > 4 && slots[s] <= 7);
 		assert_int_equal(z.stash, (size_t)slots[s] * (g.stash / 8) + (size_t)wslots[s] * wb);
 	}
 	/* the stages' parameters add up to the model's */
@@ -143,8 +152,20 @@ static void test_choose(void **state)
 	assert_non_null(strstr(c.why, "(1f1b "));
 	assert_true(fabs(c.options[0].sim.step_time - 33.0) < 1e-9);
 	assert_true(fabs(c.options[1].sim.step_time - 27.0) < 1e-9);
-	assert_true(fabs(c.options[2].sim.step_time - 33.0) < 1e-9);
+	assert_true(fabs(c.options[2].sim.step_time - 27.0) < 1e-9);   /* zb-h2: a tie, more memory */
+	assert_true(fabs(c.options[3].sim.step_time - 33.0) < 1e-9);
 	assert_true(c.options[1].mem > c.options[0].mem);
+	assert_true(c.options[2].mem > c.options[1].mem);
+	/* transfers take time: zb-h2's longer warm-up hides them (27.9 against 30.6) */
+	assert_int_equal(dtp_schedule_choose(p, f, b, w, 0.3, &c, &err), 0);
+	assert_int_equal(c.kind, DTP_SCHEDULE_ZBH2);
+	assert_true(fabs(c.options[2].sim.step_time - 27.9) < 1e-9);
+	assert_non_null(strstr(c.why, "zb-h2, the shortest"));
+	/* a cap between zb-h1's and zb-h2's largest stage: zb-h1, zb-h2 named over it */
+	p->mem_cap_bytes = (c.options[1].mem + c.options[2].mem) / 2;
+	assert_int_equal(dtp_schedule_choose(p, f, b, w, 0.3, &c, &err), 0);
+	assert_int_equal(c.kind, DTP_SCHEDULE_ZBH1);
+	assert_non_null(strstr(c.why, "zb-h2 over mem_cap"));
 	/* a cap between 1f1b's and zb-h1's largest stage: 1f1b, zb-h1 named over it */
 	p->mem_cap_bytes = (c.options[0].mem + c.options[1].mem) / 2;
 	assert_int_equal(dtp_schedule_choose(p, f, b, w, 0.0, &c, &err), 0);
@@ -159,6 +180,7 @@ static void test_choose(void **state)
 	assert_int_equal(dtp_schedule_choose(p, f, b, w, 0.0, &c, &err), 0);
 	assert_int_equal(c.kind, DTP_SCHEDULE_1F1B);
 	assert_non_null(strstr(c.why, "zb-h1 recompute"));
+	assert_non_null(strstr(c.why, "zb-h2 recompute"));
 	/* the plan's auto is replaced by the pick on the FLOP times, with why */
 	make_plan(p, spec, 4, 8, DTP_SCHEDULE_AUTO, 0);
 	assert_int_equal(dtp_plan_resolve_schedule(p, why, sizeof(why), &err), 0);
@@ -271,6 +293,10 @@ static void test_trace_merge(void **state)
 	}
 	assert_int_equal(dtp_trace_read_compute(path, 1, fwd, bwd, &err), -EINVAL);
 	assert_non_null(strstr(err.msg, "for stage 1 but the plan has 1"));
+	/* no B and W spans: 0, nothing written */
+	bwd[0] = -1;
+	assert_int_equal(dtp_trace_read_split(path, 2, fwd, bwd, &err), 0);
+	assert_true(bwd[0] == -1);
 	snprintf(path, sizeof(path), "%s/t.json.stage-0", dir);
 	assert_int_equal(access(path, F_OK), -1);   /* parts removed */
 	/* a missing part is an error naming the stage */
@@ -283,6 +309,50 @@ static void test_trace_merge(void **state)
 	rmdir(dir);
 }
 
+/* a split schedule's trace: B and W per micro-batch each from its own spans */
+static void test_trace_split(void **state)
+{
+	char path[] = "/tmp/dtp-split-XXXXXX";
+	struct dtp_err err = { 0 };
+	double fwd[2], bwd[2], bin[2] = { 0, 0 }, bw[2] = { 0, 0 };
+	static const char json[] =
+		"{\"traceEvents\": ["
+		"{\"ph\":\"X\",\"name\":\"fwd\",\"pid\":0,\"dur\":10},"
+		"{\"ph\":\"X\",\"name\":\"fwd\",\"pid\":0,\"dur\":30},"
+		"{\"ph\":\"X\",\"name\":\"bwd_b\",\"pid\":0,\"dur\":12},"
+		"{\"ph\":\"X\",\"name\":\"bwd_b\",\"pid\":0,\"dur\":8},"
+		"{\"ph\":\"X\",\"name\":\"bwd_w\",\"pid\":0,\"dur\":50},"
+		"{\"ph\":\"X\",\"name\":\"bwd_w\",\"pid\":0,\"dur\":30},"
+		"{\"ph\":\"X\",\"name\":\"fwd\",\"pid\":1,\"dur\":20},"
+		"{\"ph\":\"X\",\"name\":\"bwd\",\"pid\":1,\"dur\":40}]}";
+	int fd = mkstemp(path);
+	size_t cut;
+
+	(void)state;
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, json, sizeof(json) - 1), (ssize_t)(sizeof(json) - 1));
+	close(fd);
+	/* stage 0: 50 us of backward per micro-batch, B a fifth of it; stage
+	 * 1 ran its backward whole: half each */
+	assert_int_equal(dtp_trace_read_split(path, 2, bin, bw, &err), 1);
+	assert_true(fabs(bin[0] - 0.010) < 1e-12 && fabs(bw[0] - 0.040) < 1e-12);
+	assert_true(fabs(bin[1] - 0.020) < 1e-12 && fabs(bw[1] - 0.020) < 1e-12);
+	assert_int_equal(dtp_trace_read_split(path, 1, bin, bw, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "stage 1 but the plan has 1"));
+	fd = open(path, O_WRONLY | O_TRUNC);
+	assert_true(fd >= 0);
+	/* stage 1 dropped: the whole backward per forward is B + W */
+	cut = (size_t)(strstr(json, ",{\"ph\":\"X\",\"name\":\"fwd\",\"pid\":1") - json);
+	assert_int_equal(write(fd, json, cut), (ssize_t)cut);
+	assert_int_equal(write(fd, "]}", 2), 2);
+	close(fd);
+	assert_int_equal(dtp_trace_read_split(path, 1, bin, bw, &err), 1);
+	assert_true(fabs(bin[0] - 0.010) < 1e-12 && fabs(bw[0] - 0.040) < 1e-12);
+	assert_int_equal(dtp_trace_read_compute(path, 1, fwd, bwd, &err), 0);
+	assert_true(fabs(fwd[0] - 0.020) < 1e-12 && fabs(bwd[0] - 0.050) < 1e-12);
+	unlink(path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -291,6 +361,7 @@ int main(void)
 		cmocka_unit_test(test_mlp_prediction),
 		cmocka_unit_test(test_bf16_prediction),
 		cmocka_unit_test(test_trace_merge),
+		cmocka_unit_test(test_trace_split),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
