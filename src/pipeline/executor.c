@@ -344,7 +344,6 @@ static int finish_reduce(struct dtp_stage *st, long step, struct dtp_err *err)
 		return dtp_err_copy(err, &st->reduce_err);
 	r = dtp_dp_wait(st->dp, err);
 	dtp_trace_span(st->trace, DTP_SPAN_SYNC, step, 0, t0, dtp_now_ns());
-	dtp_dp_step_times(st->dp, &st->t_reduce);
 	if (r == 0 && st->is_last)
 		r = dtp_dp_sum_doubles(st->dp, &st->loss_sum, 1, err);
 	if (r) {
@@ -516,16 +515,8 @@ int dtp_stage_train_step(struct dtp_stage *st, long step, double *loss, double *
 		if (!st->is_first && (r = xbuf_ready(st, st->prev, &st->grad_out[i], step, -1, err)))
 			return r;
 	}
-	if (st->dp) {
-		if ((r = finish_reduce(st, step, err)))
-			return r;
-		if (st->reduce_seen++) {   /* the first step also sets MPI's paths up */
-			st->sum_reduce.mpi_s += st->t_reduce.mpi_s;
-			st->sum_reduce.wait_s += st->t_reduce.wait_s;
-			st->sum_reduce.own_s += st->t_reduce.own_s;
-			st->reduce_steps++;
-		}
-	}
+	if (st->dp && (r = finish_reduce(st, step, err)))
+		return r;
 	dtp_stage_grad_sumsq(st->model, st->sumsq);
 	r = dtp_ctrl_step_sync(st, step, st->sumsq, &down, err);
 	if (r)

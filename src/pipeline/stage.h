@@ -44,9 +44,6 @@ struct dtp_stage {
 	int reduce_failed;     /* a bucket could not start: the step fails after the backward */
 	struct dtp_err reduce_err;
 	size_t bucket_bytes;              /* the gradient buckets' size (rdma/dp.h) */
-	struct dtp_dp_times t_reduce;     /* this step's gradient sums (rdma/dp.h) */
-	struct dtp_dp_times sum_reduce;   /* added over the steps after the first */
-	long reduce_steps, reduce_seen;
 
 	struct dtp_stage_model *model;
 	struct dtp_optim *optim;

@@ -88,15 +88,18 @@ int dtp_dp_unit_done(struct dtp_dp *dp, int unit, float *grads, size_t n, struct
  * buckets are free again. */
 int dtp_dp_wait(struct dtp_dp *dp, struct dtp_err *err);
 
-/* What the last step's sums cost this rank, in seconds: in MPI calls (unit_done
+/* What a step's sums cost this rank, in seconds: in MPI calls (unit_done
  * and wait), of it after the backward (wait), and, with measure, the calls'
  * own time: call by call the shortest any replica spent in it (the replica
- * that came last waits for nobody), so that mpi - own is this rank's wait for
- * slower replicas (imbalance, not reduction); 0 without measure. */
+ * that came last waits for nobody), and partner = mpi - own, this rank's wait
+ * for slower replicas (imbalance, not reduction); both 0 without measure. */
 struct dtp_dp_times {
-	double mpi_s, wait_s, own_s;
+	double mpi_s, wait_s, own_s, partner_s;
 };
-void dtp_dp_step_times(const struct dtp_dp *dp, struct dtp_dp_times *out);
+/* the newest DTP_DP_TIMES_KEPT steps' */
+#define DTP_DP_TIMES_KEPT 64
+/* each figure's median over the steps kept (0 before the first step) */
+void dtp_dp_median_times(const struct dtp_dp *dp, struct dtp_dp_times *out);
 
 /* Yardstick for benchmarks: the median time (seconds) of `reps` blocking
  * MPI_Allreduce calls summing buf[0..n) over this stage's replicas. */

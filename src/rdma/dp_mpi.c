@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <stddef.h>
 #include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,7 +34,8 @@ struct dtp_dp {
 	int n_req, n_started;
 	int overlap, measure;
 	double *t_call, *t_min;    /* [n_units + 1]: this step's time in each call, wait last */
-	struct dtp_dp_times last;  /* the last step's */
+	struct dtp_dp_times kept[DTP_DP_TIMES_KEPT];   /* the newest steps', a ring */
+	long steps;
 };
 
 /* one bucket: units [lo, hi) of this stage, their gradients (filled as the
@@ -274,6 +276,7 @@ int dtp_dp_wait(struct dtp_dp *dp, struct dtp_err *err)
 	uint64_t t0 = dtp_now_ns();
 	int rc = dp->n_req ? MPI_Waitall(dp->n_req, dp->reqs, MPI_STATUSES_IGNORE) : MPI_SUCCESS;
 	int started = dp->n_started, n = dp->n_units + 1;
+	struct dtp_dp_times *t;
 
 	dp->t_call[dp->n_units] = (double)(dtp_now_ns() - t0) * 1e-9;
 	dp->n_req = dp->n_started = 0;
@@ -282,24 +285,20 @@ int dtp_dp_wait(struct dtp_dp *dp, struct dtp_err *err)
 	if (started != dp->nb)
 		return dtp_errf_runtime(err, -EPROTO, "%d of the stage's %d gradient buckets were summed this step",
 					started, dp->nb);
-	dp->last.wait_s = dp->t_call[dp->n_units];
-	dp->last.mpi_s = dp->last.own_s = 0;
+	t = &dp->kept[dp->steps++ % DTP_DP_TIMES_KEPT];
+	*t = (struct dtp_dp_times){ .wait_s = dp->t_call[dp->n_units] };
 	for (int i = 0; i < n; i++)
-		dp->last.mpi_s += dp->t_call[i];
+		t->mpi_s += dp->t_call[i];
 	if (dp->measure) {
 		rc = MPI_Allreduce(dp->t_call, dp->t_min, n, MPI_DOUBLE, MPI_MIN, dp->stage_comm);
 		if (rc != MPI_SUCCESS)
 			return mpi_failed(err, rc, "MPI_Allreduce of the gradient sums' times");
 		for (int i = 0; i < n; i++)
-			dp->last.own_s += dp->t_min[i];
+			t->own_s += dp->t_min[i];
+		t->partner_s = t->mpi_s - t->own_s;
 	}
 	memset(dp->t_call, 0, (size_t)n * sizeof(*dp->t_call));
 	return 0;
-}
-
-void dtp_dp_step_times(const struct dtp_dp *dp, struct dtp_dp_times *out)
-{
-	*out = dp->last;
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -307,6 +306,27 @@ static int cmp_double(const void *a, const void *b)
 	double x = *(const double *)a, y = *(const double *)b;
 
 	return (x > y) - (x < y);
+}
+
+static double median_of(const struct dtp_dp *dp, size_t field)
+{
+	double v[DTP_DP_TIMES_KEPT];
+	int n = dp->steps < DTP_DP_TIMES_KEPT ? (int)dp->steps : DTP_DP_TIMES_KEPT;
+
+	if (n == 0)
+		return 0;
+	for (int i = 0; i < n; i++)
+		memcpy(&v[i], (const char *)&dp->kept[i] + field, sizeof(double));
+	qsort(v, (size_t)n, sizeof(double), cmp_double);
+	return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+void dtp_dp_median_times(const struct dtp_dp *dp, struct dtp_dp_times *out)
+{
+	out->mpi_s = median_of(dp, offsetof(struct dtp_dp_times, mpi_s));
+	out->wait_s = median_of(dp, offsetof(struct dtp_dp_times, wait_s));
+	out->own_s = median_of(dp, offsetof(struct dtp_dp_times, own_s));
+	out->partner_s = median_of(dp, offsetof(struct dtp_dp_times, partner_s));
 }
 
 int dtp_dp_bare_allreduce(struct dtp_dp *dp, float *buf, size_t n, int reps, double *seconds,

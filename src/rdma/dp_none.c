@@ -46,7 +46,7 @@ int dtp_dp_buckets(struct dtp_dp *dp, const struct dtp_model_spec *spec, int fir
 int dtp_dp_n_buckets(const struct dtp_dp *dp) { (void)dp; return 0; }
 int dtp_dp_unit_done(struct dtp_dp *dp, int unit, float *grads, size_t n, struct dtp_err *err) { return none(err); }
 int dtp_dp_wait(struct dtp_dp *dp, struct dtp_err *err) { return none(err); }
-void dtp_dp_step_times(const struct dtp_dp *dp, struct dtp_dp_times *out)
+void dtp_dp_median_times(const struct dtp_dp *dp, struct dtp_dp_times *out)
 {
 	(void)dp;
 	*out = (struct dtp_dp_times){ 0 };
