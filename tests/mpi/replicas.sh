@@ -96,7 +96,7 @@ check_model() {
 	echo "ok: $name R=2 bit-identical with one bucket per unit and with small overlapped buckets"
 }
 
-# SMALL_BUCKET: units 3 + 2, 1 and 0 of each model in their own buckets
+# SMALL_BUCKET: several buckets at K = 1 (mlp: units 3-2, 1, 0; gpt: two)
 SPEC="mlp:12-24-24-24-4" DATA="$WORK/rec" SMALL_BUCKET=2K
 OPTIM='optimizer = sgd\nlr = 0.1\nmomentum = 0.9\nclip_norm = 0.5\nweight_decay = 0.01'
 check_model mlp
