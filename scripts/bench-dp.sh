@@ -6,9 +6,13 @@
 #     (128 x M = 2): the same global batch, samples/s from the median step;
 #  2. PyTorch 1.13 DistributedDataParallel (gloo, 2 processes x 1 thread, 128
 #     each) and PyTorch in one process (1 thread, 256), same model and batch;
-#  3. dtpipe's gradient sum per step (time in MPI calls, and the part waited
-#     for after the backward) against a bare MPI_Allreduce of the same bytes
-#     over the same ranks, measured at the end of the same run.
+#  3. dtpipe's gradient sum per step (time in MPI calls, the part waited for
+#     after the backward, and the calls' own time without the wait for the
+#     slower replica) against a bare MPI_Allreduce of the same bytes over the
+#     same ranks, measured at the end of the same run; the ratio is taken run
+#     by run (steady under load), and the runs' CPU seconds are printed;
+#  4. variants of the R = 2 run in the same loop (VARIANTS, below): one
+#     bucket per unit, and Open MPI's shm transport without single-copy.
 # Each configuration runs REPS times, interleaved; medians are printed, with
 # the machine's load average. Usage: scripts/bench-dp.sh [BUILDDIR]
 set -eu
@@ -20,6 +24,7 @@ W=$(mktemp -d "${TMPDIR:-/tmp}/dtp-bench-dp.XXXXXX")
 trap 'rm -rf "$W"' EXIT
 STEPS=${STEPS:-40}
 OVERLAP=${OVERLAP:-no}   # [parallel] overlap of the R = 2 runs
+BUCKET=${BUCKET:-}       # [parallel] bucket_size of the R = 2 runs (empty: the default)
 REPS=${REPS:-3}
 WIDTHS=784-1024-1024-1024-10
 GLOBAL=256
@@ -39,7 +44,9 @@ plan() {
 		printf 'optimizer = sgd\nlr = 0.01\nmomentum = 0.9\nsteps = %d\nlog_every = 1\n' "$STEPS"
 		printf '[data]\ntrain = %s/data/train\nloader_budget = 32M\n' "$W"
 		printf '[transport]\nkind = shm\nbase_port = %d\n' "$PORT"
-		printf '[parallel]\nreplicas = %d\noverlap = %s\n[stage.0]\nunits = 0-3\n' "$2" "$OVERLAP"
+		printf '[parallel]\nreplicas = %d\noverlap = %s\n' "$2" "$OVERLAP"
+		[ -z "$BUCKET" ] || printf 'bucket_size = %s\n' "$BUCKET"
+		printf '[stage.0]\nunits = 0-3\n'
 	} > "$1"
 }
 
@@ -50,38 +57,78 @@ L = [json.loads(l) for l in open(sys.argv[1])]
 print("%.5f" % st.median(l["step_time"] for l in L if "step" in l and l["step"] > 3))
 PY
 }
-med() { $PY -c 'import statistics, sys; print("%.5f" % statistics.median(float(a) for a in sys.argv[1:]))' "$@"; }
+# cpu COMMAND...: run it under /usr/bin/time (its and its children's CPU
+# seconds, user + system, to $W/cpu)
+cpu() { /usr/bin/time -f '%U %S' -o "$W/cpu.t" "$@" && awk '{print $1 + $2}' "$W/cpu.t" > "$W/cpu"; }
+med() { $PY -c 'import statistics, sys; print("%.5g" % statistics.median(float(a) for a in sys.argv[1:]))' "$@"; }
 
-echo "== mlp $WIDTHS, global batch $GLOBAL, $STEPS steps x $REPS runs (machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg))"
-r1= r2= mpi= wait= bare= tone= tddp=
-for rep in $(seq "$REPS"); do
-	plan "$W/r1.ini" 1 128 2
-	"$DTPIPE" --plan "$W/r1.ini" --threads 1 --quiet --metrics "$W/r1.json" >/dev/null
-	r1="$r1 $(median_step "$W/r1.json")"
+# r2 TAG: one R = 2 run, its figures appended to $W/TAG.FIELD
+r2() {
 	plan "$W/r2.ini" 2 128 1
-	"$DTPIPE" --plan "$W/r2.ini" --threads 1 --quiet --metrics "$W/r2.json" >"$W/r2.out"
-	r2="$r2 $(median_step "$W/r2.json")"
+	cpu "$DTPIPE" --plan "$W/r2.ini" --threads 1 --quiet --metrics "$W/r2.json" >"$W/r2.out"
+	median_step "$W/r2.json" >> "$W/$1.step"
+	cat "$W/cpu" >> "$W/$1.cpu"
 	# stage 0: gradient sum over 2 replicas: X ms/step in MPI, Y ms of it waited
 	# after the backward (...); bare MPI_Allreduce of the same S: Z ms
-	set -- $(sed -n 's/.*: \([0-9.]*\) ms\/step in MPI, \([0-9.]*\) ms of it waited.*: \([0-9.]*\) ms$/\1 \2 \3/p' "$W/r2.out")
-	mpi="$mpi $1" wait="$wait $2" bare="$bare $3"
+	sed -n 's/.*: \([0-9.]*\) ms\/step in MPI, \([0-9.]*\) ms of it waited.*: \([0-9.]*\) ms$/\1 \2 \3/p' \
+		"$W/r2.out" >> "$W/$1.sum"
+	# stage 0: gradient sum in N buckets (...): the all-reduce calls' own time
+	# X ms/step, waiting for slower replicas Y ms/step; own time / bare all-reduce Zx
+	sed -n 's/.*own time \([0-9.]*\) ms\/step, waiting for slower replicas \([0-9.]*\) ms\/step; own time \/ bare all-reduce \([0-9.]*\)x$/\1 \3 \2/p' \
+		"$W/r2.out" >> "$W/$1.own"
+	sed -n 's/.*gradient sum in \([0-9]* buckets\{0,1\} ([^)]*)\).*/\1/p' "$W/r2.out" > "$W/$1.buckets"
+}
+# col FILE N: column N of FILE, one word per value
+col() { awk -v c="$2" '{print $c}' "$1"; }
+last() { tail -n 1 "$1" | awk -v c="${2:-1}" '{print $c}'; }
+# variants of the R = 2 run, interleaved with the others: one bucket per
+# unit, and Open MPI's shared-memory transport without its single-copy (CMA)
+# path (an "OMPI_MCA_x=y" item sets that MCA parameter, "bucket_size=S" the
+# bucket size); VARIANTS= leaves them out
+VARIANTS=${VARIANTS-"bucket_size=0 OMPI_MCA_btl_vader_single_copy_mechanism=none"}
+
+echo "== mlp $WIDTHS, global batch $GLOBAL, $STEPS steps x $REPS runs (machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg))"
+r1= c1= tone= tddp=
+for rep in $(seq "$REPS"); do
+	plan "$W/r1.ini" 1 128 2
+	cpu "$DTPIPE" --plan "$W/r1.ini" --threads 1 --quiet --metrics "$W/r1.json" >/dev/null
+	r1="$r1 $(median_step "$W/r1.json")" c1="$c1 $(cat "$W/cpu")"
+	r2 main
+	v=0
+	for var in $VARIANTS; do
+		v=$((v + 1))
+		case $var in
+		bucket_size=*) (BUCKET=${var#bucket_size=}; r2 "v$v") ;;
+		*=*) (export "$var"; r2 "v$v") ;;
+		esac
+		PORT=$((PORT + 8))   # the subshell's plan took the next ports
+	done
 	if $PY -c 'import torch' 2>/dev/null; then
 		tj=$($PY "$top/scripts/bench_ddp_torch.py" "$WIDTHS" "$GLOBAL" "$STEPS" 2>/dev/null | tail -n 1)
 		tone="$tone $(echo "$tj" | $PY -c 'import json,sys; print(json.load(sys.stdin)["one_process_s"])')"
 		tddp="$tddp $(echo "$tj" | $PY -c 'import json,sys; print(json.load(sys.stdin)["ddp2_s"])')"
 	fi
-	echo "run $rep: dtpipe R=1 $(echo $r1 | awk '{print $NF}') s/step, R=2 $(echo $r2 | awk '{print $NF}') s/step; torch 1 process $(echo $tone | awk '{print $NF}'), DDP $(echo $tddp | awk '{print $NF}') s/step"
+	echo "run $rep: dtpipe R=1 $(echo $r1 | awk '{print $NF}') s/step, R=2 $(last "$W/main.step") s/step (gradient sum's own time / bare all-reduce $(last "$W/main.own" 2)x); torch 1 process $(echo $tone | awk '{print $NF}'), DDP $(echo $tddp | awk '{print $NF}') s/step"
 done
-t1=$(med $r1) t2=$(med $r2)
+t1=$(med $r1) t2=$(med $(cat "$W/main.step"))
 echo "dtpipe R=1 K=1, 1 core : $t1 s/step, $($PY -c "print('%.0f' % ($GLOBAL/$t1))") samples/s"
 echo "dtpipe R=2 K=1, 1 core each: $t2 s/step, $($PY -c "print('%.0f' % ($GLOBAL/$t2))") samples/s, speed-up $($PY -c "print('%.2f' % ($t1/$t2))")x (target >= 1.75x)"
-m=$(med $mpi) wt=$(med $wait) br=$(med $bare)
+m=$(med $(col "$W/main.sum" 1)) wt=$(med $(col "$W/main.sum" 2)) br=$(med $(col "$W/main.sum" 3))
 if [ "$OVERLAP" = yes ]; then
 	hid="$($PY -c "print('%.0f' % max(0, 100*(1-$wt/$br)))")% of it hidden behind the backward"
 else
 	hid="none of it hidden (overlap = no: blocking sums inside the backward)"
 fi
 echo "gradient sum per step (overlap = $OVERLAP): $m ms in MPI calls, $wt ms of it waited after the backward; bare MPI_Allreduce of the same bytes: $br ms -> $($PY -c "print('%.2f' % ($m/$br))")x the bare all-reduce (target <= 1.1x); $hid"
+ow=$(med $(col "$W/main.own" 1))
+echo "gradient sum in $(cat "$W/main.buckets"): the all-reduce calls' own time $ow ms/step, waiting for the slower replica $(med $(col "$W/main.own" 3)) ms/step; own time / bare all-reduce $(med $(col "$W/main.own" 2))x (median of the runs' own ratios; target <= 1.1x); $($PY -c "print('%.0f' % max(0, 100*(1-$ow/$br)))")% of a bare all-reduce hidden behind the backward"
+echo "CPU seconds per run ($STEPS steps, user + system, all ranks): R=1 $(med $c1), R=2 $(med $(cat "$W/main.cpu"))"
+v=0
+for var in $VARIANTS; do
+	v=$((v + 1))
+	tv=$(med $(cat "$W/v$v.step"))
+	echo "variant R=2 with $var: $tv s/step, speed-up $($PY -c "print('%.2f' % ($t1/$tv))")x, $(cat "$W/v$v.buckets"); gradient sum $(med $(col "$W/v$v.sum" 1)) ms in MPI calls, own time $(med $(col "$W/v$v.own" 1)) ms, bare all-reduce $(med $(col "$W/v$v.sum" 3)) ms, own / bare $(med $(col "$W/v$v.own" 2))x; CPU seconds $(med $(cat "$W/v$v.cpu"))"
+done
 if [ -n "$tddp" ]; then
 	to=$(med $tone) td=$(med $tddp)
 	echo "PyTorch 1.13 one process x 1 thread: $to s/step, $($PY -c "print('%.0f' % ($GLOBAL/$to))") samples/s"

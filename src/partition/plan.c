@@ -34,6 +34,7 @@ void dtp_plan_defaults(struct dtp_plan *p)
 	p->hang_timeout_ms = 10000;
 	p->checkpoint_keep = 3;
 	p->replicas = 1;
+	p->reduce_bucket_bytes = DTP_PLAN_BUCKET_AUTO;
 }
 
 const char *dtp_plan_warnings(const struct dtp_plan *p)
@@ -396,6 +397,8 @@ int dtp_plan_write_notes(const struct dtp_plan *p, const char *const *notes, FIL
 	if (p->replicas > 1)
 		fprintf(f, "\n[parallel]\nreplicas = %d\noverlap = %s\n", p->replicas,
 			p->reduce_overlap ? "yes" : "no");
+	if (p->replicas > 1 && p->reduce_bucket_bytes != DTP_PLAN_BUCKET_AUTO)
+		fprintf(f, "bucket_size = %zu\n", p->reduce_bucket_bytes);
 	fprintf(f, "\n[transport]\nkind = %s\nbase_port = %d\ngid_index = %d\n"
 		"ib_port = %d\nverbs_blocking = %s\nconnect_timeout_ms = %d\nheartbeat_ms = %d\n"
 		"peer_timeout_ms = %d\nhang_timeout_ms = %d\n", p->transport,

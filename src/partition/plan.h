@@ -84,6 +84,10 @@ struct dtp_plan {
 	int reduce_overlap;              /* [parallel] overlap: nonblocking gradient sums
 					  * progressed under the backward (default: a
 					  * blocking sum as each unit is done) */
+	size_t reduce_bucket_bytes;      /* [parallel] bucket_size: gradient sums fuse the
+					  * units into buckets of about this many bytes
+					  * (0: one per unit; DTP_PLAN_BUCKET_AUTO when
+					  * not given: dtp_dp_bucket_bytes in rdma/dp.h) */
 	int replicas;                    /* [parallel] replicas: R data-parallel copies of
 					  * the K-stage pipeline, R x K MPI ranks (default 1:
 					  * no MPI); rank = replica x K + stage */
@@ -98,6 +102,9 @@ struct dtp_plan {
  * well below the tags kept for control messages. And the most epochs. */
 #define DTP_MAX_STEPS ((1L << 31) - 1)
 #define DTP_MAX_EPOCHS (1 << 20)
+/* [parallel] bucket_size not given: the default for the replica count */
+#define DTP_PLAN_BUCKET_AUTO SIZE_MAX
+
 /* The most data-parallel replicas ([parallel] replicas) */
 #define DTP_MAX_REPLICAS 4096
 

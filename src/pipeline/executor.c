@@ -320,25 +320,16 @@ static int free_slot(struct dtp_stage *st, long step, int m, struct dtp_err *err
 }
 
 /* A unit's gradient is complete after the last micro-batch's backward
- * through it: start its sum over the replicas (one bucket per unit, so the
- * sums are the same calls for any cuts) and let the ones in flight progress
- * while the units below run. */
+ * through it: the bucket it completes starts its sum over the replicas, and
+ * the ones in flight progress while the units below run (rdma/dp.h). */
 static void unit_done(void *arg, int unit, float *grads, size_t n)
 {
 	struct dtp_stage *st = arg;
-	uint64_t t0 = dtp_now_ns();
-	int r;
 
-	if (st->reduce_failed)
-		return;
-	r = dtp_dp_bucket_start(st->dp, grads, n, &st->reduce_err);
-	if (r == 0)
-		r = dtp_dp_progress(st->dp, &st->reduce_err);
-	if (r) {
+	if (!st->reduce_failed && dtp_dp_unit_done(st->dp, unit, grads, n, &st->reduce_err)) {
 		dtp_err_prefix(&st->reduce_err, "stage %d, unit %d: ", st->s, unit);
 		st->reduce_failed = 1;
 	}
-	st->t_reduce_mpi += (double)(dtp_now_ns() - t0) * 1e-9;
 }
 
 /* After the step's backward: wait for the gradient sums, and on the last
@@ -346,16 +337,13 @@ static void unit_done(void *arg, int unit, float *grads, size_t n)
  * are then the whole global batch's, the same on every replica). */
 static int finish_reduce(struct dtp_stage *st, long step, struct dtp_err *err)
 {
-	uint64_t t0 = dtp_now_ns(), t1;
+	uint64_t t0 = dtp_now_ns();
 	int r;
 
 	if (st->reduce_failed)
 		return dtp_err_copy(err, &st->reduce_err);
 	r = dtp_dp_wait(st->dp, err);
-	t1 = dtp_now_ns();
-	dtp_trace_span(st->trace, DTP_SPAN_SYNC, step, 0, t0, t1);
-	st->t_reduce_wait = (double)(t1 - t0) * 1e-9;
-	st->t_reduce_mpi += st->t_reduce_wait;
+	dtp_trace_span(st->trace, DTP_SPAN_SYNC, step, 0, t0, dtp_now_ns());
 	if (r == 0 && st->is_last)
 		r = dtp_dp_sum_doubles(st->dp, &st->loss_sum, 1, err);
 	if (r) {
@@ -502,7 +490,6 @@ int dtp_stage_train_step(struct dtp_stage *st, long step, double *loss, double *
 
 	dtp_stage_test_hang(st, step);
 	st->t_compute = st->t_wait = st->t_data = 0;
-	st->t_reduce_mpi = st->t_reduce_wait = 0;
 	st->loss_sum = 0;
 	t0 = dtp_now_ns();
 	dtp_stage_zero_grads(st->model);
@@ -528,15 +515,8 @@ int dtp_stage_train_step(struct dtp_stage *st, long step, double *loss, double *
 		if (!st->is_first && (r = xbuf_ready(st, st->prev, &st->grad_out[i], step, -1, err)))
 			return r;
 	}
-	if (st->dp) {
-		if ((r = finish_reduce(st, step, err)))
-			return r;
-		if (st->reduce_seen++) {   /* the first step also sets MPI's paths up */
-			st->sum_reduce_mpi += st->t_reduce_mpi;
-			st->sum_reduce_wait += st->t_reduce_wait;
-			st->reduce_steps++;
-		}
-	}
+	if (st->dp && (r = finish_reduce(st, step, err)))
+		return r;
 	dtp_stage_grad_sumsq(st->model, st->sumsq);
 	r = dtp_ctrl_step_sync(st, step, st->sumsq, &down, err);
 	if (r)

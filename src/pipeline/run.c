@@ -184,30 +184,44 @@ static int dump_params(struct dtp_stage *st, const char *dir, struct dtp_err *er
 	return 0;
 }
 
-/* Replicas: what summing the gradients cost each step (time in MPI calls
- * during and after the backward, and the wait after it) beside a bare
+/* Replicas: what summing the gradients cost a step (medians over the newest
+ * steps of the time in MPI calls during and after the backward, the wait
+ * after it, and the calls' own time without the wait for slower replicas:
+ * rdma/dp.h) beside a bare
  * MPI_Allreduce of the same bytes over the same ranks, measured now (the
  * gradients are no longer needed), in a measured run only (--metrics:
  * o->measure_reduce, the same on every rank). Every replica takes part;
- * replica 0 prints the line (scripts/bench-dp.sh reads it). */
+ * replica 0 prints the lines (scripts/bench-dp.sh reads them). */
 static int report_reduce(struct dtp_stage *st, struct dtp_err *err)
 {
 	size_t n = dtp_stage_model_num_params(st->model);
-	double bare = 0, n_steps = st->reduce_steps > 0 ? (double)st->reduce_steps : 1;
-	double mpi_ms = st->sum_reduce_mpi / n_steps * 1e3, wait_ms = st->sum_reduce_wait / n_steps * 1e3;
-	char b[32];
+	struct dtp_dp_times med;
+	double bare = 0, mpi_ms, wait_ms, own_ms, bare_ms, hidden;
+	char b[32], bb[32];
 	int r = dtp_dp_bare_allreduce(st->dp, dtp_stage_model_grads(st->model), n, 9, &bare, err);
 
 	if (r)
 		return r;
-	if (st->replica == 0)
-		printf("stage %d: gradient sum over %d replicas: %.3f ms/step in MPI, %.3f ms of it "
-		       "waited after the backward (%.0f%% of a bare all-reduce hidden%s); bare "
-		       "MPI_Allreduce of the same %s: %.3f ms\n", st->s, st->R, mpi_ms, wait_ms,
-		       st->plan->reduce_overlap && bare > 0 && wait_ms < bare * 1e3 ?
-		       100.0 * (1.0 - wait_ms / (bare * 1e3)) : 0.0,
-		       st->plan->reduce_overlap ? "" : ": blocking sums inside the backward, overlap = no",
-		       dtp_fmt_bytes((double)n * sizeof(float), b, sizeof(b)), bare * 1e3);
+	dtp_dp_median_times(st->dp, &med);
+	mpi_ms = med.mpi_s * 1e3;
+	wait_ms = med.wait_s * 1e3;
+	own_ms = med.own_s * 1e3;
+	bare_ms = bare * 1e3;
+	/* what of a bare all-reduce's time the step did not spend in MPI calls */
+	hidden = bare_ms > 0 && own_ms < bare_ms ? 100.0 * (1.0 - own_ms / bare_ms) : 0.0;
+	if (st->replica != 0)
+		return 0;
+	printf("stage %d: gradient sum over %d replicas: %.3f ms/step in MPI, %.3f ms of it "
+	       "waited after the backward (%.0f%% of a bare all-reduce hidden%s); bare "
+	       "MPI_Allreduce of the same %s: %.3f ms\n", st->s, st->R, mpi_ms, wait_ms, hidden,
+	       st->plan->reduce_overlap ? "" : ": blocking sums inside the backward, overlap = no",
+	       dtp_fmt_bytes((double)n * sizeof(float), b, sizeof(b)), bare_ms);
+	printf("stage %d: gradient sum in %d bucket%s (bucket_size %s): the all-reduce calls' own "
+	       "time %.3f ms/step, waiting for slower replicas %.3f ms/step; own time / bare "
+	       "all-reduce %.2fx\n", st->s, dtp_dp_n_buckets(st->dp),
+	       dtp_dp_n_buckets(st->dp) == 1 ? "" : "s",
+	       dtp_fmt_bytes((double)st->bucket_bytes, bb, sizeof(bb)), own_ms,
+	       med.partner_s * 1e3, bare_ms > 0 ? own_ms / bare_ms : 0.0);
 	return 0;
 }
 

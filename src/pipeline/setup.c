@@ -402,7 +402,10 @@ int dtp_stage_open(const struct dtp_plan *p, const struct dtp_stage_opts *o,
 	r = dtp_optim_create(&p->optim, st->model, &st->optim, err);
 	if (r)
 		goto out_model;
-	if (st->dp && (r = dtp_dp_buckets(st->dp, st->n_units, p->reduce_overlap, err)))
+	st->bucket_bytes = dtp_dp_bucket_bytes(p->reduce_bucket_bytes,
+					       p->reduce_bucket_bytes != DTP_PLAN_BUCKET_AUTO, st->R);
+	if (st->dp && (r = dtp_dp_buckets(st->dp, &p->model, st->first_unit, st->last_unit,
+					  st->bucket_bytes, p->reduce_overlap, o->measure_reduce, err)))
 		goto out_optim;
 	r = dtp_schedule_build(p->schedule, s, st->K, st->M, &st->sched, err);
 	if (r)

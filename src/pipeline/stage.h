@@ -43,9 +43,7 @@ struct dtp_stage {
 	int R, replica;
 	int reduce_failed;     /* a bucket could not start: the step fails after the backward */
 	struct dtp_err reduce_err;
-	double t_reduce_mpi, t_reduce_wait;   /* this step: in MPI calls, waiting at its end */
-	double sum_reduce_mpi, sum_reduce_wait;   /* over the steps after the first */
-	long reduce_steps, reduce_seen;
+	size_t bucket_bytes;              /* the gradient buckets' size (rdma/dp.h) */
 
 	struct dtp_stage_model *model;
 	struct dtp_optim *optim;

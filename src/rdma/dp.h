@@ -49,20 +49,57 @@ int dtp_dp_bcast_u64(struct dtp_dp *dp, uint64_t *v, struct dtp_err *err);
 /* Sum n doubles over this stage's replicas, in place, the same on every one. */
 int dtp_dp_sum_doubles(struct dtp_dp *dp, double *v, int n, struct dtp_err *err);
 
-/* Gradient buckets: up to `max` in-place sums (MPI_SUM over this stage's
- * replicas) per step; the room is allocated once (dtp_dp_buckets), a step
- * allocates nothing. overlap = 0: each sum is a blocking MPI_Allreduce, done
- * when dtp_dp_bucket_start returns; 1: an MPI_Iallreduce in flight until
- * dtp_dp_wait (Open MPI's libnbc, its ring algorithm unless the user chose
- * one: OMPI_MCA_coll_libnbc_iallreduce_algorithm). For two replicas both give
- * the same bits (a + b); for more, each is deterministic on its own. */
-int dtp_dp_buckets(struct dtp_dp *dp, int max, int overlap, struct dtp_err *err);
-/* Start (overlap) or do the sum of buf[0..n) over this stage's replicas. */
-int dtp_dp_bucket_start(struct dtp_dp *dp, float *buf, size_t n, struct dtp_err *err);
-/* Let the started sums progress (MPI_Testall); call between computations. */
-int dtp_dp_progress(struct dtp_dp *dp, struct dtp_err *err);
-/* Wait for every started sum (MPI_Waitall); the buckets are free again. */
+/* The default bucket size for two replicas (PyTorch DDP's 25 MB): on the
+ * 2-core test machine fewer, larger sums beat one per unit (docs/benchmarks.md) */
+#define DTP_DP_BUCKET_BYTES ((size_t)25 << 20)
+/* The bucket size a run uses: the plan's [parallel] bucket_size, or when not
+ * given (`given` = 0) DTP_DP_BUCKET_BYTES for two replicas and 0 (one bucket
+ * per unit) for more, so that by default R > 2 replicas also give the same
+ * bits for any cuts (see below). */
+size_t dtp_dp_bucket_bytes(size_t plan_bytes, int given, int replicas);
+
+/* Gradient buckets. The units' gradients are fused into buckets of about
+ * `bucket_bytes` (0: one bucket per unit), formed over the whole model from
+ * its last unit down (so the boundaries are the same for any cuts; a stage
+ * cut inside a bucket ends it there); a bucket is the contiguous stretch of
+ * its units' gradients in the stage's arena (no copy), summed in place
+ * (MPI_SUM over this stage's replicas) as soon as its lowest unit's last
+ * backward is done. overlap = 0: each sum is a blocking MPI_Allreduce there;
+ * 1: an MPI_Iallreduce, progressed (MPI_Testall) at each later unit_done and
+ * waited for by dtp_dp_wait (Open MPI's libnbc, its ring algorithm unless the
+ * user chose one: OMPI_MCA_coll_libnbc_iallreduce_algorithm). For two
+ * replicas every bucketing gives the same bits (a + b); for more, each
+ * element's order of addition is the library's and may depend on its place in
+ * its bucket: fixed run to run, and the same for any K when the cuts fall on
+ * bucket boundaries (bucket_bytes = 0, the default for R > 2: any cuts).
+ * measure = 1 (benchmarks): dtp_dp_wait also takes the all-reduce calls' own
+ * time (below). Units
+ * [first, last) of `spec` are this stage's; everything is allocated here, a
+ * step allocates nothing. */
+struct dtp_model_spec;
+int dtp_dp_buckets(struct dtp_dp *dp, const struct dtp_model_spec *spec, int first, int last,
+		   size_t bucket_bytes, int overlap, int measure, struct dtp_err *err);
+/* this stage's number of buckets */
+int dtp_dp_n_buckets(const struct dtp_dp *dp);
+/* Unit `unit` (global index) has its whole gradient grads[0..n): units come
+ * last to first, each once per step; the bucket it completes starts. */
+int dtp_dp_unit_done(struct dtp_dp *dp, int unit, float *grads, size_t n, struct dtp_err *err);
+/* After the step's backward: wait for every started sum (MPI_Waitall); the
+ * buckets are free again. */
 int dtp_dp_wait(struct dtp_dp *dp, struct dtp_err *err);
+
+/* What a step's sums cost this rank, in seconds: in MPI calls (unit_done
+ * and wait), of it after the backward (wait), and, with measure, the calls'
+ * own time: call by call the shortest any replica spent in it (the replica
+ * that came last waits for nobody), and partner = mpi - own, this rank's wait
+ * for slower replicas (imbalance, not reduction); both 0 without measure. */
+struct dtp_dp_times {
+	double mpi_s, wait_s, own_s, partner_s;
+};
+/* the newest DTP_DP_TIMES_KEPT steps' */
+#define DTP_DP_TIMES_KEPT 64
+/* each figure's median over the steps kept (0 before the first step) */
+void dtp_dp_median_times(const struct dtp_dp *dp, struct dtp_dp_times *out);
 
 /* Yardstick for benchmarks: the median time (seconds) of `reps` blocking
  * MPI_Allreduce calls summing buf[0..n) over this stage's replicas. */

@@ -11,11 +11,13 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <stddef.h>
 #include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "model/model.h"
 #include "rdma/dp.h"
 
 struct dtp_dp {
@@ -23,9 +25,25 @@ struct dtp_dp {
 	int local_rank, local_size;  /* among the ranks on this node */
 	int own_init;              /* this call initialised MPI (and finalises it) */
 	MPI_Comm stage_comm;       /* the R copies of this stage, ordered by replica */
-	MPI_Request *reqs;         /* bucket sums in flight */
-	int max, n;
-	int overlap;               /* nonblocking bucket sums (dtp_dp_buckets) */
+	/* gradient buckets (dtp_dp_buckets) */
+	struct dp_bucket *b;       /* this stage's, last first */
+	int nb;
+	int first, n_units;        /* this stage's units */
+	int *unit_bucket;          /* [n_units]: the bucket each unit is in */
+	MPI_Request *reqs;         /* sums in flight (overlap) */
+	int n_req, n_started;
+	int overlap, measure;
+	double *t_call, *t_min;    /* [n_units + 1]: this step's time in each call, wait last */
+	struct dtp_dp_times kept[DTP_DP_TIMES_KEPT];   /* the newest steps', a ring */
+	long steps;
+};
+
+/* one bucket: units [lo, hi) of this stage, their gradients (filled as the
+ * units report, from hi - 1 down) at buf[0..n) */
+struct dp_bucket {
+	int lo, hi;
+	float *buf;
+	size_t n;
 };
 
 int dtp_dp_built(void)
@@ -110,7 +128,10 @@ void dtp_dp_close(struct dtp_dp *dp)
 		return;
 	if (dp->stage_comm != MPI_COMM_NULL)
 		MPI_Comm_free(&dp->stage_comm);
+	free(dp->b);
+	free(dp->unit_bucket);
 	free(dp->reqs);
+	free(dp->t_call);
 	if (dp->own_init)
 		MPI_Finalize();
 	free(dp);
@@ -154,57 +175,130 @@ int dtp_dp_sum_doubles(struct dtp_dp *dp, double *v, int n, struct dtp_err *err)
 	return rc == MPI_SUCCESS ? 0 : mpi_failed(err, rc, "MPI_Allreduce over the replicas");
 }
 
-int dtp_dp_buckets(struct dtp_dp *dp, int max, int overlap, struct dtp_err *err)
+int dtp_dp_buckets(struct dtp_dp *dp, const struct dtp_model_spec *spec, int first, int last,
+		   size_t bucket_bytes, int overlap, int measure, struct dtp_err *err)
 {
-	MPI_Request *r = realloc(dp->reqs, (size_t)(max > 0 ? max : 1) * sizeof(*r));
+	int n_units = last - first, nb = 0, total = dtp_model_num_units(spec), r;
+	size_t acc = 0;
+	struct dtp_unit_info ui;
 
-	if (!r)
-		return dtp_errf_runtime(err, -ENOMEM, "out of memory for %d gradient buckets", max);
-	dp->reqs = r;
-	dp->max = max;
-	dp->n = 0;
-	dp->overlap = overlap;
-	return 0;
-}
-
-int dtp_dp_bucket_start(struct dtp_dp *dp, float *buf, size_t n, struct dtp_err *err)
-{
-	int rc;
-
-	if (dp->n == dp->max)
-		return dtp_errf_runtime(err, -ENOSPC, "more than %d gradient buckets in one step", dp->max);
-	if (n > INT_MAX)
-		return dtp_errf_runtime(err, -E2BIG, "a gradient bucket of %zu floats is over MPI's int count", n);
-	if (!dp->overlap) {
-		rc = MPI_Allreduce(MPI_IN_PLACE, buf, (int)n, MPI_FLOAT, MPI_SUM, dp->stage_comm);
-		if (rc != MPI_SUCCESS)
-			return mpi_failed(err, rc, "MPI_Allreduce of a gradient bucket");
-		return 0;
+	if (first < 0 || n_units < 1 || last > total)
+		return dtp_errf_runtime(err, -EINVAL, "gradient buckets for units %d..%d of a %d-unit model",
+					first, last - 1, total);
+	free(dp->b);
+	free(dp->unit_bucket);
+	free(dp->reqs);
+	free(dp->t_call);
+	dp->b = calloc((size_t)n_units, sizeof(*dp->b));
+	dp->unit_bucket = calloc((size_t)n_units, sizeof(*dp->unit_bucket));
+	dp->reqs = calloc((size_t)n_units, sizeof(*dp->reqs));
+	dp->t_call = calloc(2 * ((size_t)n_units + 1), sizeof(*dp->t_call));
+	if (!dp->b || !dp->unit_bucket || !dp->reqs || !dp->t_call)
+		return dtp_errf_runtime(err, -ENOMEM, "out of memory for %d gradient buckets", n_units);
+	dp->t_min = dp->t_call + n_units + 1;
+	/* the whole model's buckets (gid) from its last unit down; this stage's
+	 * are their parts in [first, last) */
+	for (int u = total - 1, gid = 0, cur = -1; u >= first; u--) {
+		if ((r = dtp_unit_describe(spec, u, &ui)))
+			return dtp_errf_runtime(err, r, "gradient buckets: unit %d of the model", u);
+		if (u < last) {
+			if (gid != cur)
+				dp->b[nb++] = (struct dp_bucket){ .hi = u + 1 };
+			cur = gid;
+			dp->b[nb - 1].lo = u;
+			dp->unit_bucket[u - first] = nb - 1;
+		}
+		acc += ui.n_params * sizeof(float);
+		if (acc >= bucket_bytes) {   /* u is the bucket's lowest unit */
+			acc = 0;
+			gid++;
+		}
 	}
-	rc = MPI_Iallreduce(MPI_IN_PLACE, buf, (int)n, MPI_FLOAT, MPI_SUM, dp->stage_comm,
-			    &dp->reqs[dp->n]);
-	if (rc != MPI_SUCCESS)
-		return mpi_failed(err, rc, "MPI_Iallreduce of a gradient bucket");
-	dp->n++;
+	dp->nb = nb;
+	dp->first = first;
+	dp->n_units = n_units;
+	dp->n_req = dp->n_started = 0;
+	dp->overlap = overlap;
+	dp->measure = measure;
 	return 0;
 }
 
-int dtp_dp_progress(struct dtp_dp *dp, struct dtp_err *err)
+int dtp_dp_n_buckets(const struct dtp_dp *dp)
 {
-	int done = 0, rc;
+	return dp->nb;
+}
 
-	if (dp->n == 0)
-		return 0;
-	rc = MPI_Testall(dp->n, dp->reqs, &done, MPI_STATUSES_IGNORE);
-	return rc == MPI_SUCCESS ? 0 : mpi_failed(err, rc, "the gradient sum over the replicas");
+int dtp_dp_unit_done(struct dtp_dp *dp, int unit, float *grads, size_t n, struct dtp_err *err)
+{
+	uint64_t t0 = dtp_now_ns();
+	struct dp_bucket *bk;
+	int i = unit - dp->first, rc = MPI_SUCCESS, done = 0;
+
+	if (i < 0 || i >= dp->n_units)
+		return dtp_errf_runtime(err, -EINVAL, "unit %d is not one of this stage's", unit);
+	bk = &dp->b[dp->unit_bucket[i]];
+	/* the units below come later and lie just before: the bucket grows down */
+	if (unit == bk->hi - 1) {
+		bk->buf = grads;
+		bk->n = n;
+	} else if (grads + n == bk->buf) {
+		bk->buf = grads;
+		bk->n += n;
+	} else {
+		return dtp_errf_runtime(err, -EINVAL, "unit %d's gradients are not next to unit %d's", unit,
+					unit + 1);
+	}
+	if (unit == bk->lo) {
+		if (bk->n > INT_MAX)
+			return dtp_errf_runtime(err, -E2BIG,
+						"a gradient bucket of %zu floats is over MPI's int count: make [parallel] bucket_size smaller",
+						bk->n);
+		if (!dp->overlap)
+			rc = MPI_Allreduce(MPI_IN_PLACE, bk->buf, (int)bk->n, MPI_FLOAT, MPI_SUM,
+					   dp->stage_comm);
+		else
+			rc = MPI_Iallreduce(MPI_IN_PLACE, bk->buf, (int)bk->n, MPI_FLOAT, MPI_SUM,
+					    dp->stage_comm, &dp->reqs[dp->n_req++]);
+		if (rc != MPI_SUCCESS)
+			return mpi_failed(err, rc, "the sum of a gradient bucket over the replicas");
+		dp->n_started++;
+	} else if (dp->n_req) {
+		rc = MPI_Testall(dp->n_req, dp->reqs, &done, MPI_STATUSES_IGNORE);
+		if (rc != MPI_SUCCESS)
+			return mpi_failed(err, rc, "the gradient sum over the replicas");
+	}
+	dp->t_call[i] = (double)(dtp_now_ns() - t0) * 1e-9;
+	return 0;
 }
 
 int dtp_dp_wait(struct dtp_dp *dp, struct dtp_err *err)
 {
-	int rc = dp->n ? MPI_Waitall(dp->n, dp->reqs, MPI_STATUSES_IGNORE) : MPI_SUCCESS;
+	uint64_t t0 = dtp_now_ns();
+	int rc = dp->n_req ? MPI_Waitall(dp->n_req, dp->reqs, MPI_STATUSES_IGNORE) : MPI_SUCCESS;
+	int started = dp->n_started, n = dp->n_units + 1;
+	struct dtp_dp_times *t;
 
-	dp->n = 0;
-	return rc == MPI_SUCCESS ? 0 : mpi_failed(err, rc, "the gradient sum over the replicas");
+	dp->t_call[dp->n_units] = (double)(dtp_now_ns() - t0) * 1e-9;
+	dp->n_req = dp->n_started = 0;
+	if (rc != MPI_SUCCESS)
+		return mpi_failed(err, rc, "the gradient sum over the replicas");
+	if (started != dp->nb)
+		return dtp_errf_runtime(err, -EPROTO, "%d of the stage's %d gradient buckets were summed this step",
+					started, dp->nb);
+	t = &dp->kept[dp->steps++ % DTP_DP_TIMES_KEPT];
+	*t = (struct dtp_dp_times){ .wait_s = dp->t_call[dp->n_units] };
+	for (int i = 0; i < n; i++)
+		t->mpi_s += dp->t_call[i];
+	if (dp->measure) {
+		rc = MPI_Allreduce(dp->t_call, dp->t_min, n, MPI_DOUBLE, MPI_MIN, dp->stage_comm);
+		if (rc != MPI_SUCCESS)
+			return mpi_failed(err, rc, "MPI_Allreduce of the gradient sums' times");
+		for (int i = 0; i < n; i++)
+			t->own_s += dp->t_min[i];
+		t->partner_s = t->mpi_s - t->own_s;
+	}
+	memset(dp->t_call, 0, (size_t)n * sizeof(*dp->t_call));
+	return 0;
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -212,6 +306,27 @@ static int cmp_double(const void *a, const void *b)
 	double x = *(const double *)a, y = *(const double *)b;
 
 	return (x > y) - (x < y);
+}
+
+static double median_of(const struct dtp_dp *dp, size_t field)
+{
+	double v[DTP_DP_TIMES_KEPT];
+	int n = dp->steps < DTP_DP_TIMES_KEPT ? (int)dp->steps : DTP_DP_TIMES_KEPT;
+
+	if (n == 0)
+		return 0;
+	for (int i = 0; i < n; i++)
+		memcpy(&v[i], (const char *)&dp->kept[i] + field, sizeof(double));
+	qsort(v, (size_t)n, sizeof(double), cmp_double);
+	return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+void dtp_dp_median_times(const struct dtp_dp *dp, struct dtp_dp_times *out)
+{
+	out->mpi_s = median_of(dp, offsetof(struct dtp_dp_times, mpi_s));
+	out->wait_s = median_of(dp, offsetof(struct dtp_dp_times, wait_s));
+	out->own_s = median_of(dp, offsetof(struct dtp_dp_times, own_s));
+	out->partner_s = median_of(dp, offsetof(struct dtp_dp_times, partner_s));
 }
 
 int dtp_dp_bare_allreduce(struct dtp_dp *dp, float *buf, size_t n, int reps, double *seconds,

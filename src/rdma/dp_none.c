@@ -41,9 +41,15 @@ static int none(struct dtp_err *err)
 int dtp_dp_barrier(struct dtp_dp *dp, struct dtp_err *err) { return none(err); }
 int dtp_dp_bcast_u64(struct dtp_dp *dp, uint64_t *v, struct dtp_err *err) { return none(err); }
 int dtp_dp_sum_doubles(struct dtp_dp *dp, double *v, int n, struct dtp_err *err) { return none(err); }
-int dtp_dp_buckets(struct dtp_dp *dp, int max, int overlap, struct dtp_err *err) { return none(err); }
-int dtp_dp_bucket_start(struct dtp_dp *dp, float *buf, size_t n, struct dtp_err *err) { return none(err); }
-int dtp_dp_progress(struct dtp_dp *dp, struct dtp_err *err) { return none(err); }
+int dtp_dp_buckets(struct dtp_dp *dp, const struct dtp_model_spec *spec, int first, int last,
+		   size_t bucket_bytes, int overlap, int measure, struct dtp_err *err) { return none(err); }
+int dtp_dp_n_buckets(const struct dtp_dp *dp) { (void)dp; return 0; }
+int dtp_dp_unit_done(struct dtp_dp *dp, int unit, float *grads, size_t n, struct dtp_err *err) { return none(err); }
 int dtp_dp_wait(struct dtp_dp *dp, struct dtp_err *err) { return none(err); }
+void dtp_dp_median_times(const struct dtp_dp *dp, struct dtp_dp_times *out)
+{
+	(void)dp;
+	*out = (struct dtp_dp_times){ 0 };
+}
 int dtp_dp_bare_allreduce(struct dtp_dp *dp, float *buf, size_t n, int reps, double *seconds,
 			  struct dtp_err *err) { return none(err); }

@@ -3,8 +3,10 @@
 # and the gpt: 20 steps give the weights of the R = 1 run with the same
 # global batch (M = 6 = 2 x 3) to float rounding (relative difference of the
 # weights < 1e-5), two runs are bit-identical, and K = 1 with R = 2 is
-# bit-identical to K = 2 (one gradient bucket per unit, whatever the cuts),
-# and so are zb-h1 and zb-h2 at R = 2, K = 2.
+# bit-identical to K = 2 (two replicas: a + b, whatever the buckets and cuts);
+# one bucket per unit, and small buckets summed under the backward
+# (overlap = yes, several in flight), give the same bits; so do zb-h1 and
+# zb-h2 at R = 2, K = 2.
 # dtpipe --plan alone starts the job through mpirun itself.
 . "$DTP_SRCDIR/tests/integration/lib.sh"
 command -v mpirun >/dev/null ||
@@ -20,6 +22,7 @@ plan() {
 	shift 2
 	MICRO=$M write_plan "$WORK/plan.ini" "$SPEC" "$DATA" "${SCHED:-gpipe}" no shm "$OPTIM" "$@"
 	printf '[parallel]\nreplicas = %d\noverlap = %s\n' "$R" "${OVERLAP:-no}" >> "$WORK/plan.ini"
+	[ -z "${BUCKET:-}" ] || printf 'bucket_size = %s\n' "$BUCKET" >> "$WORK/plan.ini"
 }
 
 run() {   # run TAG K: dump to $WORK/TAG, weights in $WORK/TAG/all.params
@@ -40,6 +43,12 @@ d = math.sqrt(sum((x - y) ** 2 for x, y in zip(a, b))) / math.sqrt(sum(x * x for
 print("relative difference %.3g" % d)
 sys.exit(0 if d < 1e-5 else 1)
 PY
+}
+
+# same TAG MESSAGE: TAG's weights and losses are the R=2 K=2 run's, bit for bit
+same() {
+	cmp "$WORK/$name-r2k2/all.params" "$WORK/$1/all.params" &&
+		cmp "$WORK/$name-r2k2/losses" "$WORK/$1/losses" || { echo "FAIL: $2"; exit 1; }
 }
 
 check_model() {
@@ -84,9 +93,19 @@ check_model() {
 		cmp "$WORK/$name-r2k2/losses" "$WORK/$name-r2k2-ov/losses" ||
 		{ echo "FAIL: $name: R=2 K=2 with overlap = yes differs from blocking sums"; exit 1; }
 	echo "ok: $name R=2 K=2 overlapped sums bit-identical to blocking ones"
+	# the default is one bucket per stage here; one per unit, and buckets of
+	# a few units started under the backward of the units below
+	BUCKET=0 plan 2 3 0-1 2-3
+	run "$name-r2k2-b0" 2
+	OVERLAP=yes BUCKET=$SMALL_BUCKET plan 2 3 0-3
+	run "$name-r2k1-small" 1
+	same "$name-r2k2-b0" "$name: R=2 K=2 with one bucket per unit differs from the default buckets"
+	same "$name-r2k1-small" "$name: R=2 K=1 with small overlapped buckets differs from the default"
+	echo "ok: $name R=2 bit-identical with one bucket per unit and with small overlapped buckets"
 }
 
-SPEC="mlp:12-24-24-24-4" DATA="$WORK/rec"
+# SMALL_BUCKET: several buckets at K = 1 (mlp: units 3-2, 1, 0; gpt: two)
+SPEC="mlp:12-24-24-24-4" DATA="$WORK/rec" SMALL_BUCKET=2K
 OPTIM='optimizer = sgd\nlr = 0.1\nmomentum = 0.9\nclip_norm = 0.5\nweight_decay = 0.01'
 check_model mlp
 
@@ -111,7 +130,7 @@ echo "ok: mlp R=2 checkpoint resumed with R=1 matches the R=1 run"
 # order's rounding (R=2 adds 3 + 3 micro-batches, R=1 six in a row) becomes a
 # difference in the step itself; with eps = 1e-8 this model's weights differ
 # by 1.3e-5 after 20 steps, with 1e-6 by 2e-7
-SPEC="gpt:layers=2,dim=16,heads=2,seq=8,vocab=32" DATA="$WORK/tok"
+SPEC="gpt:layers=2,dim=16,heads=2,seq=8,vocab=32" DATA="$WORK/tok" SMALL_BUCKET=16K
 OPTIM='optimizer = adamw\nlr = 0.01\neps = 1e-6\nclip_norm = 1.0\nweight_decay = 0.1\nwarmup_steps = 2'
 check_model gpt
 echo "PASS"
