@@ -23,7 +23,8 @@ static const char usage[] =
 	"                        [-o plan.ini]\n"
 	"       dtpipe-partition plan --model SPEC --nodes N --cores-per-node C\n"
 	"                        [--network ib-hdr|ib-ndr|roce-100|eth-25|GB/s,us]\n"
-	"                        [--global-batch SAMPLES] [--node-mem SIZE] [--top N] [...]\n"
+	"                        [--global-batch SAMPLES] [--node-mem SIZE] [--top N]\n"
+	"                        [--shm-network GB/s,us] [--oversubscribe] [--overlap] [...]\n"
 	"       dtpipe-partition plan --from plan.ini --stages K [-o plan.ini]\n"
 	"       dtpipe-partition report --plan plan.ini [--trace trace.json] [--metrics m.json]\n"
 	"                        [--bandwidth GB/s]\n"
@@ -59,6 +60,10 @@ static const char usage[] =
 	"                 this machine: FILE.xml for every host, or HOST=FILE.xml,... to\n"
 	"                 spread the stages over those hosts in order (one node type each);\n"
 	"                 cores next to each NIC go to the stages whose links leave the node\n"
+	"  --shm-network  the link inside a node (default 10 GB/s, 1 us): e.g. GB/s and\n"
+	"                 latency from a bare MPI_Allreduce here (scripts/bench-cluster-here.sh)\n"
+	"  --oversubscribe  also layouts with up to 4 processes per core (they time-share)\n"
+	"  --overlap      predict for [parallel] overlap = yes (default: no, blocking sums)\n"
 	"  --split        minmax (default: the slowest stage as fast as possible), or the\n"
 	"                 baselines: layers (equal layers per stage, Megatron-LM's default),\n"
 	"                 params (equal parameters, DeepSpeed's partition_method=parameters)\n"
@@ -113,6 +118,9 @@ static int parse_opts(int argc, char **argv, struct dtp_tool_opts *o)
 		{ "node-mem", required_argument, NULL, 'Y' },
 		{ "top", required_argument, NULL, 'P' },
 		{ "threads", required_argument, NULL, 'j' },
+		{ "shm-network", required_argument, NULL, 'H' },
+		{ "oversubscribe", no_argument, NULL, 'U' },
+		{ "overlap", no_argument, NULL, 'L' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -204,6 +212,17 @@ static int parse_opts(int argc, char **argv, struct dtp_tool_opts *o)
 			if (to_int(optarg, 1, &o->cluster.co.cores_per_node))
 				return bad("--cores-per-node '%s': give a whole number >= 1", optarg);
 			break;
+		case 'U': o->cluster.co.oversubscribe = 1; break;
+		case 'L': o->cluster.co.overlap = 1; break;
+		case 'H': {
+			struct dtp_err err = { 0 };
+
+			if (dtp_network_parse(optarg, &o->cluster.co.shm, &err)) {
+				fprintf(stderr, "dtpipe-partition: error: --shm-network: %s\n", err.msg);
+				return dtp_err_exit(&err, err.code);
+			}
+			break;
+		}
 		case 'j':
 			if (to_int(optarg, 1, &o->threads))
 				return bad("--threads '%s': give BLAS threads per stage, >= 1", optarg);

@@ -157,7 +157,8 @@ static int cmd_plan_cluster(struct dtp_tool_opts *o, const struct dtp_model_spec
 				      "cores; --topology is for plans with --stages");
 	if (!a->co.net.bw && dtp_network_parse("ib-hdr", &a->co.net, err))
 		return -EINVAL;
-	a->co.shm = dtp_network_shm();
+	if (!a->co.shm.bw)
+		a->co.shm = dtp_network_shm();
 	a->co.micro_batch = o->batch;
 	if (!a->co.global_batch)
 		a->co.global_batch = (long)o->batch * o->micro_batches * a->co.nodes;
