@@ -11,7 +11,8 @@
 # their end (a ring of 2: bytes / bw + 2 x latency, latency taken as 1 us).
 # Then `dtpipe-partition plan --nodes 1 --cores-per-node CORES --shm-network
 # GB/s,us --oversubscribe` predicts every layout from a one-core profile
-# measured here, and each layout's predicted step, bubble and all-reduce are
+# measured here while the other cores run the same profile (the ranks of a
+# run share memory bandwidth and cache the same way), and each layout's predicted step, bubble and all-reduce are
 # printed beside the measured step.
 # Usage: scripts/bench-cluster-here.sh [BUILDDIR]   (default: build)
 # Environment: STEPS (30), REPS (3), CORES (this machine's: nproc).
@@ -83,10 +84,22 @@ bms=$(med $bare)
 gbs=$(python3 -c "print('%.2f' % ($bytes / (($bms - 0.002) * 1e-3) / 1e9))")
 echo "shm model: bare MPI_Allreduce of $bytes bytes over 2 ranks, median $bms ms: $gbs GB/s, 1 us"
 
-OPENBLAS_NUM_THREADS=1 "$B/tools/dtpipe-partition" plan --model "mlp:$WIDTHS" --batch "$MB" \
-	--nodes 1 --cores-per-node "$CORES" --global-batch "$GLOBAL" --shm-network "$gbs,1" \
-	--oversubscribe --top 100 --reps 5 -o "$W/chosen.ini" > "$W/plan.txt" 2>&1 ||
-	{ cat "$W/plan.txt"; exit 1; }
+# the planner's one-core profile, taken as the runs compute: with the other
+# cores busy with the same work (they share the memory bandwidth and the
+# last-level cache), so a profile of the same model runs on each other core
+busy=
+c=1
+while [ "$c" -lt "$CORES" ]; do
+	OPENBLAS_NUM_THREADS=1 taskset -c "$c" "$B/tools/dtpipe-partition" profile \
+		--model "mlp:$WIDTHS" --batch "$MB" --reps 100000 > /dev/null 2>&1 &
+	busy="$busy $!"
+	c=$((c + 1))
+done
+OPENBLAS_NUM_THREADS=1 taskset -c 0 "$B/tools/dtpipe-partition" plan --model "mlp:$WIDTHS" \
+	--batch "$MB" --nodes 1 --cores-per-node "$CORES" --global-batch "$GLOBAL" \
+	--shm-network "$gbs,1" --oversubscribe --top 100 --reps 5 -o "$W/chosen.ini" \
+	> "$W/plan.txt" 2>&1 || { cat "$W/plan.txt"; kill $busy; exit 1; }
+for p in $busy; do kill "$p"; wait "$p" 2>/dev/null || true; done
 printf '%-7s %4s %8s %13s %9s %13s %12s %13s %8s\n' layout M speed predicted_ms bubble \
 	allreduce_ms exposed_ms measured_ms /pred
 for rk in "2 1" "1 2" "2 2"; do
