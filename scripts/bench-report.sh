@@ -1,10 +1,12 @@
 #!/bin/sh
 # Does dtpipe-partition report tell the truth? For each example gpt plan: a
 # short run with --trace and --metrics, then `dtpipe-partition report` with
-# both, which prints each stage's predicted compute per micro-batch beside the
-# measured one (/pred) and its predicted arenas beside the peak RSS (/arenas).
-# The prediction profiles the units on this machine first (OpenBLAS on
-# THREADS threads, as the stages run). For docs/benchmarks.md.
+# both (--threads as the run's), which prints each stage's predicted compute
+# per micro-batch as the trace will show it (traced_ms: stages that share a
+# core time-share it) beside the measured one (/pred), and its predicted
+# resident set (rss_MiB) beside the peak RSS (/pred). The prediction profiles
+# the units on this machine first (OpenBLAS on THREADS threads, as the stages
+# run). For docs/benchmarks.md; every /pred should lie within 0.9-1.1.
 # Usage: scripts/bench-report.sh [BUILDDIR]   (default: build)
 # Environment: STEPS (20), THREADS (1), PLANS (examples/gpt-text.ini
 # examples/gpt-large.ini).
@@ -36,5 +38,5 @@ for plan in $PLANS; do
 		{ echo "$name: the run failed"; cat "$W/$name.run"; continue; }
 	echo "-- $plan"
 	OPENBLAS_NUM_THREADS=$THREADS "$B/tools/dtpipe-partition" report --plan "$W/$name.ini" \
-		--trace "$W/$name.trace" --metrics "$W/$name.json" --reps 5 | sed -n '1,/^measured:/p'
+		--trace "$W/$name.trace" --metrics "$W/$name.json" --reps 5 --threads "$THREADS" | sed -n '1,/^measured:/p'
 done

@@ -40,8 +40,8 @@ static void print_layouts(FILE *f, const struct dtp_layout *l, int n, int top)
 		"M", "per_node", "cores", "step_ms", "pipe_ms", "bubble", "allred_ms", "exposed_ms",
 		"samples/s", "mem_MiB");
 	for (int i = 0; i < n && i < top; i++)
-		fprintf(f, "%4d %6d %3d %5d %8d %6d %10.3f %10.3f %6.1f%% %10.3f %10.3f %12.1f %10.1f\n",
-			i + 1, l[i].R, l[i].K, l[i].M, l[i].per_node, l[i].cores, l[i].step * 1e3,
+		fprintf(f, "%4d %6d %3d %5d %8d %6.3g %10.3f %10.3f %6.1f%% %10.3f %10.3f %12.1f %10.1f\n",
+			i + 1, l[i].R, l[i].K, l[i].M, l[i].per_node, l[i].speed, l[i].step * 1e3,
 			l[i].pipe * 1e3, 100 * l[i].bubble, l[i].allreduce * 1e3, l[i].exposed * 1e3,
 			l[i].samples_per_s, mib(l[i].mem_max));
 }

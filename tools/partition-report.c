@@ -1,14 +1,20 @@
-/* dtpipe-partition's per-stage report: the prediction for a plan beside what
- * a run measured (see partition-report.h). */
+/* dtpipe-partition report: the prediction for a plan beside what a run
+ * measured (see partition-report.h), and the report command. */
 #include "config.h"
 #include "partition-report.h"
 
 #include <errno.h>
 #include <jansson.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "base/proc.h"
+#include "partition/place.h"
 #include "pipeline/pipeline.h"
+#include "rdma/transport.h"
+#include "partition-opts.h"
 #include "partition-schedules.h"
+#include "partition-share.h"
 
 static double mib(size_t b)
 {
@@ -55,19 +61,64 @@ int dtp_metrics_read_peak_rss(const char *path, int K, double *rss, struct dtp_e
 	return 0;
 }
 
+static int same_host(const struct dtp_plan *p, int a, int b)
+{
+	const char *x = p->stages[a].host, *y = p->stages[b].host;
+
+	if (!x[0] || strcmp(x, "localhost") == 0)
+		x = "";
+	if (!y[0] || strcmp(y, "localhost") == 0)
+		y = "";
+	return strcmp(x, y) == 0;
+}
+
+/* What stage s's process will hold resident: base (the program and its
+ * libraries), its arenas, and for each neighbour on the same host over shm
+ * (or auto, which picks shm there when the host has no RDMA device) the
+ * neighbour's buffer arena, which this process maps too (dtp_link_alloc),
+ * and the link's own resident bytes. */
+static double stage_rss(const struct dtp_plan *p, int s, const struct dtp_stage_mem *mem,
+			double base)
+{
+	int shm = strcmp(p->transport, "shm") == 0 || strcmp(p->transport, "auto") == 0 ||
+		  !p->transport[0];
+	double rss = base + (double)mem[s].total;
+
+	for (int n = s - 1; n <= s + 1; n += 2)
+		if (n >= 0 && n < p->num_stages && shm && same_host(p, s, n))
+			rss += (double)(mem[n].stash + mem[n].buffers) +
+			       (double)dtp_shm_link_resident_bytes();
+	return rss;
+}
+
 int dtp_partition_report(FILE *f, const struct dtp_plan *plan, const struct dtp_profile *prof,
 			 const struct dtp_chain_unit *chain, const struct dtp_partition_opts *po,
-			 const struct dtp_measured *m, struct dtp_err *err)
+			 const struct dtp_share *sh, double base_rss, const struct dtp_measured *m,
+			 struct dtp_err *err)
 {
 	const double *measured_fwd = m && m->have_compute ? m->fwd_ms : NULL;
 	const double *measured_bwd = m && m->have_compute ? m->bwd_ms : NULL;
-	double arenas[DTP_MAX_STAGES];
+	double arenas[DTP_MAX_STAGES], own[DTP_MAX_STAGES], rss[DTP_MAX_STAGES];
 	int K = plan->num_stages, M = plan->micro_batches, r;
 	double total = 0, slowest = 0, mtotal = 0, mslow = 0, xfer = 0;
 	double fwd[DTP_MAX_STAGES], measured[DTP_MAX_STAGES];
 	double bin[DTP_MAX_STAGES], bw[DTP_MAX_STAGES];
+	struct dtp_stage_mem sm[DTP_MAX_STAGES];
+	struct dtp_share none;
+	struct dtp_share_result shared;
 	struct dtp_stage_cost c;
 
+	/* every schedule on the profile's times, B and W half the backward each,
+	 * each stage's at its speed */
+	dtp_tool_stage_times(plan, prof, fwd, bin, bw);
+	for (int s = 0; s < K; s++) {
+		if (po->speed && po->speed[s] > 0) {
+			fwd[s] /= po->speed[s];
+			bin[s] /= po->speed[s];
+			bw[s] /= po->speed[s];
+		}
+		own[s] = fwd[s] + bin[s] + bw[s];
+	}
 	for (int s = 0; s < K; s++) {
 		c = dtp_stage_cost(chain, prof->n_units, plan->stages[s].first_unit,
 				   plan->stages[s].last_unit, s, po);
@@ -90,50 +141,72 @@ int dtp_partition_report(FILE *f, const struct dtp_plan *plan, const struct dtp_
 				mslow = measured[s];
 		}
 	}
+	/* what the trace will show: each op's span, stretched where stages
+	 * share cores */
+	if (!sh) {
+		dtp_share_none(&none, K);
+		sh = &none;
+	}
+	r = dtp_share_simulate(plan->schedule, K, M, fwd, bin, bw, xfer, sh, &shared, err);
+	if (r)
+		return r;
 	for (int s = 0; s < K; s++) {
-		struct dtp_stage_mem sm;
-
-		r = dtp_stage_mem_predict(plan, s, &sm, err);
+		r = dtp_stage_mem_predict(plan, s, &sm[s], err);
 		if (r)
 			return r;
-		arenas[s] = (double)sm.total;
+		arenas[s] = (double)sm[s].total;
 	}
-	fprintf(f, "%5s %-9s %12s %12s %7s %11s %11s", "stage", "units", "compute_ms", "time_ms", "share",
-	       "memory_MiB", "arenas_MiB");
+	for (int s = 0; s < K; s++)
+		rss[s] = stage_rss(plan, s, sm, base_rss);
+	fprintf(f, "%5s %-9s %12s %10s %12s %7s %11s %11s %9s", "stage", "units", "compute_ms",
+		"traced_ms", "time_ms", "share", "memory_MiB", "arenas_MiB", "rss_MiB");
 	if (measured_fwd)
 		fprintf(f, " %12s %7s %8s", "measured_ms", "share", "/pred");
 	if (m && m->have_rss)
-		fprintf(f, " %12s %8s", "peak_rss_MiB", "/arenas");
+		fprintf(f, " %12s %8s", "peak_rss_MiB", "/pred");
 	fprintf(f, "\n");
 	for (int s = 0; s < K; s++) {
+		double traced = (shared.fwd_span[s] + shared.bwd_span[s]) * 1e3;
 		char units[32];
 
 		c = dtp_stage_cost(chain, prof->n_units, plan->stages[s].first_unit,
 				   plan->stages[s].last_unit, s, po);
 		snprintf(units, sizeof(units), "%d-%d", c.first, c.last - 1);
-		fprintf(f, "%5d %-9s %12.3f %12.3f %6.1f%% %11.1f %11.1f", s, units, c.compute * 1e3,
-		       c.time * 1e3, total > 0 ? 100 * c.time / total : 0.0, mib(c.mem),
-		       arenas[s] / (1 << 20));
+		fprintf(f, "%5d %-9s %12.3f %10.3f %12.3f %6.1f%% %11.1f %11.1f %9.1f", s, units,
+			own[s] * 1e3, traced, c.time * 1e3, total > 0 ? 100 * c.time / total : 0.0,
+			mib(c.mem), arenas[s] / (1 << 20), rss[s] / (1 << 20));
 		if (measured_fwd)
 			fprintf(f, " %12.3f %6.1f%% %8.2f", measured[s],
 				mtotal > 0 ? 100 * measured[s] / mtotal : 0.0,
-				c.compute > 0 ? measured[s] / (c.compute * 1e3) : 0.0);
+				traced > 0 ? measured[s] / traced : 0.0);
 		if (m && m->have_rss)
 			fprintf(f, " %12.1f %8.2f", m->peak_rss[s] / (1 << 20),
-				arenas[s] > 0 ? m->peak_rss[s] / arenas[s] : 0.0);
+				rss[s] > 0 ? m->peak_rss[s] / rss[s] : 0.0);
 		fprintf(f, "%s\n", plan->mem_cap_bytes && c.mem > plan->mem_cap_bytes ? "  over mem_cap" : "");
 	}
 	fprintf(f, "slowest stage %.3f ms per micro-batch; M = %d, K = %d\n", slowest * 1e3, M, K);
-	/* every schedule on the profile's times, B and W half the backward each,
-	 * each stage's at its speed */
-	dtp_tool_stage_times(plan, prof, fwd, bin, bw);
-	for (int s = 0; s < K; s++)
-		if (po->speed && po->speed[s] > 0) {
-			fwd[s] /= po->speed[s];
-			bin[s] /= po->speed[s];
-			bw[s] /= po->speed[s];
+	if (sh->n_groups < K) {
+		fprintf(f, "stages sharing cores (their ops' spans stretch: traced_ms):");
+		for (int g = 0; g < sh->n_groups; g++) {
+			int n = 0;
+
+			for (int s = 0; s < K; s++)
+				n += sh->group[s] == g;
+			if (n < 2)
+				continue;
+			fprintf(f, " {");
+			for (int s = 0, first = 1; s < K; s++)
+				if (sh->group[s] == g) {
+					fprintf(f, first ? "%d" : " %d", s);
+					first = 0;
+				}
+			fprintf(f, "} on %d core%s", sh->cores[g], sh->cores[g] > 1 ? "s" : "");
 		}
-	fprintf(f, "predicted (simulated, every schedule):\n");
+		fprintf(f, "\n%s step with the cores shared: %.3f ms, bubble %.1f%%\n",
+			dtp_schedule_name(plan->schedule), shared.step_time * 1e3, 100 * shared.bubble);
+	}
+	fprintf(f, "predicted (simulated, every schedule%s):\n",
+		sh->n_groups < K ? ", as if no core were shared" : "");
 	r = dtp_tool_print_steps(f, "  ", plan, fwd, bin, bw, xfer, err);
 	if (r || !measured_fwd)
 		return r;
@@ -156,3 +229,119 @@ int dtp_partition_report(FILE *f, const struct dtp_plan *plan, const struct dtp_
 	return dtp_tool_print_steps(f, "  ", plan, fwd, bin, bw, 0, err);
 }
 
+/* Stages that share cores on this machine, as placement puts them (the
+ * plan's cores, else dtp_place_split's: core s % cores when there are more
+ * stages than cores), with the threads each keeps busy (--threads, else its
+ * cores: dtpipe's default). Only this machine's stages can share with each
+ * other; on --topology nodes every stage gets cores of its own. */
+static int report_share(const struct dtp_tool_opts *o, const struct dtp_plan *plan,
+			const struct dtp_stage_where *where, struct dtp_share *sh,
+			struct dtp_err *err)
+{
+	char cores[DTP_MAX_STAGES][DTP_CPULIST_MAX];
+	int threads[DTP_MAX_STAGES], r;
+
+	if (o->topos->n) {
+		dtp_share_none(sh, plan->num_stages);
+		return 0;
+	}
+	for (int s = 0; s < plan->num_stages; s++) {
+		memcpy(cores[s], where[s].cores, sizeof(cores[s]));
+		threads[s] = o->threads;
+	}
+	r = dtp_share_from_cores(sh, plan->num_stages, (const char (*)[128])cores, threads, err);
+	return r < 0 ? r : 0;
+}
+
+int dtp_tool_cmd_report(struct dtp_tool_opts *o, struct dtp_err *err)
+{
+	struct dtp_chain_unit *chain = NULL;
+	struct dtp_partition_opts po;
+	struct dtp_profile p;
+	struct dtp_plan *plan;
+	struct dtp_measured meas = { 0 };
+	struct dtp_stage_where where[DTP_MAX_STAGES];
+	double speed[DTP_MAX_STAGES], bytes[DTP_MAX_STAGES], base_rss;
+	struct dtp_share sh;
+	int r;
+
+	/* the program and its libraries, as a stage process maps them: this
+	 * process's resident set before it reads or profiles anything (the
+	 * same libraries) */
+	base_rss = (double)dtp_rss();
+	if (!o->plan)
+		return dtp_errf_input(err, -EINVAL, "report needs --plan plan.ini");
+	plan = calloc(1, sizeof(*plan));
+	if (!plan)
+		return dtp_errf_runtime(err, -ENOMEM, "out of memory");
+	r = dtp_plan_load(o->plan, plan, err);
+	if (r)
+		goto out_free_plan;
+	fputs(dtp_plan_warnings(plan), stderr);
+	if (o->trace) {
+		r = dtp_trace_read_compute(o->trace, plan->num_stages, meas.fwd_ms, meas.bwd_ms, err);
+		if (r)
+			goto out_free_plan;
+		meas.have_compute = 1;
+		r = dtp_trace_read_split(o->trace, plan->num_stages, meas.bin_ms, meas.bw_ms, err);
+		if (r < 0)
+			goto out_free_plan;
+		meas.have_split = r;
+		r = 0;
+	}
+	if (o->metrics) {
+		r = dtp_metrics_read_peak_rss(o->metrics, plan->num_stages, meas.peak_rss, err);
+		if (r)
+			goto out_free_plan;
+		meas.have_rss = 1;
+	}
+	o->batch = plan->micro_batch;
+	r = dtp_tool_get_profile(&plan->model, o, &p, err);
+	if (r)
+		goto out_free_plan;
+	r = dtp_profile_chain(&p, plan->optim.kind, plan->recompute, &chain, err);
+	if (r)
+		goto out_free_profile;
+	r = dtp_tool_resolve_auto(stdout, plan, &p, err);
+	if (r)
+		goto out_free_chain;
+	dtp_plan_partition_opts(plan, o->bandwidth, &po);
+	r = dtp_schedule_stash_slots(plan->schedule, plan->num_stages, plan->micro_batches,
+				     po.stash_slots, err);
+	if (r)
+		goto out_free_chain;
+	/* stages with more cores than the smallest compute faster, as in plan */
+	r = dtp_tool_stage_speeds(o, plan, speed, err);
+	if (r < 0)
+		goto out_free_chain;
+	po.speed = r ? speed : NULL;
+	r = dtp_plan_link_bytes(plan, bytes, err);
+	if (!r)
+		r = dtp_place_plan(o->topos, plan, bytes, where, err);
+	if (!r)
+		r = report_share(o, plan, where, &sh, err);
+	if (r)
+		goto out_free_chain;
+	printf("# %s: %d stages, micro-batch %d, M = %d, %s%s\n", o->plan, plan->num_stages,
+	       plan->micro_batch, plan->micro_batches, dtp_schedule_name(plan->schedule),
+	       plan->recompute ? ", recompute" : "");
+	if (po.speed) {
+		printf("# stages with more cores compute faster (times the smallest stage's speed):");
+		for (int s = 0; s < plan->num_stages; s++)
+			printf(" %d: x%.2f", s, speed[s]);
+		printf("\n");
+	}
+	r = dtp_partition_report(stdout, plan, &p, chain, &po, &sh, base_rss,
+				 o->trace || o->metrics ? &meas : NULL, err);
+	if (!r)
+		dtp_tool_print_placement(stdout, plan, where);
+	if (!r && o->svg)
+		r = dtp_tool_write_svg(o->svg, o->trace, plan, &p, err);
+out_free_chain:
+	free(chain);
+out_free_profile:
+	dtp_profile_free(&p);
+out_free_plan:
+	free(plan);
+	return r;
+}

@@ -9,6 +9,7 @@
 #include "partition/partition.h"
 #include "partition/plan.h"
 #include "partition/profile.h"
+#include "tools/partition-share.h"
 
 struct dtp_measured {
 	int have_compute;                    /* fwd_ms, bwd_ms from a trace */
@@ -23,12 +24,16 @@ struct dtp_measured {
  * -EINVAL naming the file when it has none or another stage count. */
 int dtp_metrics_read_peak_rss(const char *path, int K, double *rss, struct dtp_err *err);
 
-/* One line per stage (units, predicted compute and time per micro-batch,
- * share, the partitioner's memory and the stage's predicted arenas), the
- * simulated step; with m, the measured compute and peak RSS beside, each
- * as a ratio to its prediction. */
+/* One line per stage (units, predicted compute per micro-batch alone and
+ * as --trace will show it, time, share, the partitioner's memory, the
+ * stage's predicted arenas and resident set), the simulated step; with m,
+ * the measured compute and peak RSS beside, each as a ratio to its
+ * prediction. sh: the stages that share cores (NULL: none share); base_rss:
+ * what a stage process holds besides its arenas (bytes: the program, its
+ * libraries and OpenBLAS's buffers, dtp_tool_process_rss). */
 int dtp_partition_report(FILE *f, const struct dtp_plan *plan, const struct dtp_profile *prof,
 			 const struct dtp_chain_unit *chain, const struct dtp_partition_opts *po,
-			 const struct dtp_measured *m, struct dtp_err *err);
+			 const struct dtp_share *sh, double base_rss, const struct dtp_measured *m,
+			 struct dtp_err *err);
 
 #endif

@@ -44,16 +44,20 @@ int dtp_tool_print_steps(FILE *f, const char *what, const struct dtp_plan *plan,
 }
 
 /* per stage: forward, B and W seconds per micro-batch from the profile (B
- * and W: half the backward each, B plus the recomputed forward) */
+ * and W: half the backward each, B plus the recomputed forward); a last
+ * stage that recomputes runs its forward (and the loss) in the backward
+ * only, its forward op being free (the executor's op_fwd) */
 void dtp_tool_stage_times(const struct dtp_plan *plan, const struct dtp_profile *prof,
 			double *fwd, double *bwd_in, double *bwd_w)
 {
 	for (int s = 0; s < plan->num_stages; s++) {
+		int once = plan->recompute && s == plan->num_stages - 1;
+
 		fwd[s] = bwd_in[s] = bwd_w[s] = 0;
 		for (int u = plan->stages[s].first_unit; u < plan->stages[s].last_unit; u++) {
 			const struct dtp_unit_cost *uc = &prof->units[u];
 
-			fwd[s] += uc->fwd_s;
+			fwd[s] += once ? 0 : uc->fwd_s;
 			bwd_in[s] += uc->bwd_s * 0.5 + (plan->recompute ? uc->fwd_s : 0);
 			bwd_w[s] += uc->bwd_s * 0.5;
 		}

@@ -6,5 +6,7 @@
 
 /* Peak resident set (VmHWM) in bytes; 0 when /proc cannot tell. */
 size_t dtp_peak_rss(void);
+/* Resident set now (VmRSS) in bytes; 0 when /proc cannot tell. */
+size_t dtp_rss(void);
 
 #endif

@@ -97,7 +97,8 @@ static int evaluate(const struct dtp_profile *p, const struct dtp_chain_unit *ch
 	struct dtp_partition_opts po = { .stages = K, .mem_cap = o->mem_cap,
 					 .recompute = o->recompute };
 	double speed[DTP_MAX_STAGES], fwd[DTP_MAX_STAGES], bwd[DTP_MAX_STAGES];
-	double grad[DTP_MAX_STAGES], hidden[DTP_MAX_STAGES], slowest, bavg = 0, step;
+	double grad[DTP_MAX_STAGES], hidden[DTP_MAX_STAGES], ar[DTP_MAX_STAGES] = { 0 };
+	double slowest, bavg = 0, step;
 	size_t mem[DTP_MAX_STAGES];
 	int cross[DTP_MAX_STAGES] = { 0 }, r;
 	struct dtp_err e2 = { 0 };
@@ -107,7 +108,8 @@ static int evaluate(const struct dtp_profile *p, const struct dtp_chain_unit *ch
 	l->K = K;
 	l->M = M;
 	l->per_node = per;
-	l->cores = o->cores_per_node / per;
+	l->cores = per > o->cores_per_node ? 1 : o->cores_per_node / per;
+	l->speed = per > o->cores_per_node ? (double)o->cores_per_node / per : l->cores;
 	/* which pipeline links leave a node (for some replica) */
 	for (int s = 0; s + 1 < K; s++)
 		for (int rep = 0; rep < R && !cross[s]; rep++)
@@ -116,7 +118,7 @@ static int evaluate(const struct dtp_profile *p, const struct dtp_chain_unit *ch
 		l->cross_links += cross[s];
 	l->spans = R > 1 && node_of(0, K, 0, per) != node_of(R - 1, K, 0, per);
 	for (int s = 0; s < K; s++)
-		speed[s] = l->cores;
+		speed[s] = l->speed;
 	po.speed = speed;
 	po.bandwidth = l->cross_links ? o->net.bw : o->shm.bw;
 	r = sim->stash_slots(sim->ctx, K, M, po.stash_slots, err);
@@ -140,8 +142,8 @@ static int evaluate(const struct dtp_profile *p, const struct dtp_chain_unit *ch
 			bwd[s] += p->units[u].bwd_s + (o->recompute ? p->units[u].fwd_s : 0);
 			grad[s] += (double)p->units[u].param_bytes;
 		}
-		fwd[s] /= l->cores;
-		bwd[s] /= l->cores;
+		fwd[s] /= l->speed;
+		bwd[s] /= l->speed;
 		bavg += bwd[s] / K;
 		hidden[s] = bwd[s] * (units - 1) / units;
 		mem[s] = c.mem;
@@ -170,7 +172,8 @@ static int evaluate(const struct dtp_profile *p, const struct dtp_chain_unit *ch
 	if (r)
 		return r;
 	/* the gradient sums: on the NIC, every stage group present on the
-	 * busiest node shares it; inside a node, shared memory */
+	 * busiest node shares it; inside a node, shared memory, copied by the
+	 * processes' cores (slower by the sharing when oversubscribed) */
 	if (R > 1) {
 		double net = 0;
 
@@ -192,16 +195,22 @@ static int evaluate(const struct dtp_profile *p, const struct dtp_chain_unit *ch
 			net = dtp_ring_allreduce_s(net, R, &o->net);
 		}
 		for (int s = 0; s < K; s++) {
-			double ar = l->spans ? net : dtp_ring_allreduce_s(grad[s], R, &o->shm);
-
-			if (ar > l->allreduce)
-				l->allreduce = ar;
+			ar[s] = l->spans ? net : dtp_ring_allreduce_s(grad[s], R, &o->shm) /
+						 fmin(1.0, l->speed);
+			if (ar[s] > l->allreduce)
+				l->allreduce = ar[s];
 		}
 	}
 	step = l->pipe;
-	for (int s = 0; s < K && R > 1; s++) {
-		double ar = l->spans ? l->allreduce : dtp_ring_allreduce_s(grad[s], R, &o->shm);
-		double end = l->pipe - s * (bavg + l->xfer) + fmax(0, ar - hidden[s]);
+	if (R > 1 && !o->overlap) {
+		/* blocking sums, each as its unit's last backward ends: the
+		 * backward below waits for it, and so does the gradient the stage
+		 * sends down: every stage's sums add to the step */
+		for (int s = 0; s < K; s++)
+			step += ar[s];
+	}
+	for (int s = 0; s < K && R > 1 && o->overlap; s++) {
+		double end = l->pipe - s * (bavg + l->xfer) + fmax(0, ar[s] - hidden[s]);
 
 		if (end > step)
 			step = end;
@@ -218,7 +227,7 @@ int dtp_cluster_plan(const struct dtp_profile *p, const struct dtp_chain_unit *c
 		     struct dtp_err *err)
 {
 	int N = o->nodes, C = o->cores_per_node, kmax = o->max_stages, cap = 64, got = 0, r = 0;
-	long micro;
+	long micro, slots = (long)N * C * (o->oversubscribe ? 4 : 1);
 	struct dtp_layout *list;
 
 	memset(st, 0, sizeof(*st));
@@ -239,7 +248,7 @@ int dtp_cluster_plan(const struct dtp_profile *p, const struct dtp_chain_unit *c
 	if (!list)
 		return dtp_errf_runtime(err, -ENOMEM, "out of memory");
 	for (int K = 1; K <= kmax; K++) {
-		for (long R = 1; R <= micro && R * K <= (long)N * C; R++) {
+		for (long R = 1; R <= micro && R * K <= slots; R++) {
 			struct dtp_layout l;
 
 			if (micro % R || (R * K) % N)

@@ -6,6 +6,10 @@
  * - ranks rank = replica x K + stage are packed on the nodes in blocks of
  *   P = R K / N processes (R K a multiple of N, P <= C), C / P cores each;
  *   a stage's compute is the 1-core profile divided by its cores (linear);
+ *   with oversubscribe, P may exceed C: process q of a node then shares core
+ *   q % C with the others there (dtpipe's placement) and runs at C / P of a
+ *   core (exact where the processes on one core are in step: the replicas of
+ *   one stage, as in R x K = 2 x 2 on 2 cores);
  * - the cut points are the min-max split (dtp_partition_chain) with the link
  *   bandwidth of the pipeline links (the network when one leaves a node, else
  *   shared memory) and the per-process memory cap; each node's processes
@@ -16,9 +20,13 @@
  * - the gradient sum of each stage is a ring all-reduce over its R replicas,
  *   2 (R-1)/R x bytes / bw + 2 (R-1) x latency; the groups that span nodes
  *   share each node's NIC (its load: the ring bytes of every stage present on
- *   the node); buckets leave as each unit's last backward ends, so all but
- *   the last unit's share of a stage's last backward hides the sum, and stage
- *   s (whose backward ends s x (b + xfer) before stage 0's) hides that too.
+ *   the node); with overlap = no (dtpipe's default: a blocking MPI_Allreduce
+ *   per unit as its last backward ends) every stage's sums add to the step,
+ *   since the backward below and the gradient sent down wait for them; with
+ *   overlap = yes the buckets leave as each unit's last backward ends, so all
+ *   but the last unit's share of a stage's last backward hides the sum, and
+ *   stage s (whose backward ends s x (b + xfer) before stage 0's) hides that
+ *   too.
  * Optimizer steps, the gradient-norm exchange and start-up are not modelled. */
 #ifndef DTP_PARTITION_CLUSTER_H
 #define DTP_PARTITION_CLUSTER_H
@@ -62,11 +70,15 @@ struct dtp_cluster_opts {
 	size_t node_mem;                 /* per node, 0 = none */
 	int recompute;
 	int max_stages;                  /* 0: min(units, DTP_MAX_STAGES) */
+	int oversubscribe;               /* 1: up to 4 processes per core (they time-share) */
+	int overlap;                     /* [parallel] overlap: 1 = nonblocking sums */
 };
 
 struct dtp_layout {
 	int R, K, M;                     /* replicas, stages, micro-batches per replica */
-	int per_node, cores;             /* processes per node, cores per process */
+	int per_node, cores;             /* processes per node, cores per process (>= 1) */
+	double speed;                    /* a process's speed in cores: cores, or C / per_node < 1
+					  * when oversubscribed */
 	int bounds[DTP_MAX_STAGES + 1];  /* cut points, bounds[0] = 0 .. bounds[K] = n */
 	int cross_links;                 /* pipeline links that leave a node */
 	int spans;                       /* 1: the all-reduce groups span nodes */

@@ -402,3 +402,8 @@ const struct dtp_transport_ops dtp_shm_ops = {
 	.free = shm_free,
 	.stats = shm_stats,
 };
+
+size_t dtp_shm_link_resident_bytes(void)
+{
+	return SHM_DATA_OFF + (size_t)SHM_RING;
+}

@@ -1,8 +1,10 @@
 # tests for partition
 UNIT_TESTS += tests/partition/test_plan tests/partition/test_place tests/partition/test_partition \
-	tests/partition/test_profile tests/partition/test_nic_place tests/partition/test_cluster
+	tests/partition/test_profile tests/partition/test_nic_place tests/partition/test_cluster \
+	tests/partition/test_share
 check_PROGRAMS += tests/partition/test_plan tests/partition/test_place tests/partition/test_partition \
-	tests/partition/test_profile tests/partition/test_nic_place tests/partition/test_cluster
+	tests/partition/test_profile tests/partition/test_nic_place tests/partition/test_cluster \
+	tests/partition/test_share
 tests_partition_test_plan_SOURCES = tests/partition/test_plan.c
 tests_partition_test_plan_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_partition_test_plan_LDADD = $(CMOCKA_TEST_LIBS)
@@ -21,6 +23,9 @@ tests_partition_test_nic_place_LDADD = $(CMOCKA_TEST_LIBS)
 tests_partition_test_cluster_SOURCES = tests/partition/test_cluster.c
 tests_partition_test_cluster_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_partition_test_cluster_LDADD = $(CMOCKA_TEST_LIBS)
+tests_partition_test_share_SOURCES = tests/partition/test_share.c tools/partition-share.c
+tests_partition_test_share_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_partition_test_share_LDADD = $(CMOCKA_TEST_LIBS)
 INTEGRATION_TESTS += tests/partition/test_tool.sh
 dist_check_SCRIPTS += tests/partition/test_tool.sh
 EXTRA_DIST += tests/partition/topo

@@ -77,7 +77,7 @@ static void check_layouts(const struct dtp_layout *l, int n, const struct dtp_cl
 		assert_int_equal((long)l[i].R * l[i].M * o->micro_batch, o->global_batch);
 		assert_int_equal(((long)l[i].R * l[i].K) % o->nodes, 0);
 		assert_int_equal(l[i].per_node, l[i].R * l[i].K / o->nodes);
-		assert_true(l[i].per_node <= o->cores_per_node);
+		assert_true(l[i].per_node <= o->cores_per_node * (o->oversubscribe ? 4 : 1));
 		assert_int_equal(l[i].bounds[0], 0);
 		assert_int_equal(l[i].bounds[l[i].K], units);
 		for (int s = 0; s < l[i].K; s++)
@@ -223,10 +223,62 @@ static void test_bad_options(void **state)
 	free(chain);
 }
 
+/* one node of 2 cores: 2 x 2 is there only with oversubscribe, each rank at
+ * half a core; the blocking sums (overlap = no, the default) add every
+ * stage's all-reduce to the step, the overlapped ones hide some of it */
+static void test_oversubscribed_and_blocking_sums(void **state)
+{
+	struct dtp_unit_cost u[4];
+	struct dtp_profile p;
+	struct dtp_chain_unit *chain;
+	struct dtp_cluster_opts o = opts(1, 2, "ib-hdr");
+	struct dtp_cluster_stats st;
+	struct dtp_layout *l;
+	struct dtp_err err = { 0 };
+	const struct dtp_layout *x22 = NULL, *x12 = NULL;
+	double blocking;
+	int n;
+
+	(void)state;
+	profile(&p, u, 4, 1 << 20);
+	assert_int_equal(dtp_profile_chain(&p, DTP_OPTIM_SGD, 0, &chain, &err), 0);
+	o.global_batch = 8L * 8;
+	assert_int_equal(dtp_cluster_plan(&p, chain, &o, &sim, &l, &n, &st, &err), 0);
+	for (int i = 0; i < n; i++)
+		assert_true(l[i].R * l[i].K <= 2);
+	free(l);
+	o.oversubscribe = 1;
+	assert_int_equal(dtp_cluster_plan(&p, chain, &o, &sim, &l, &n, &st, &err), 0);
+	for (int i = 0; i < n; i++) {
+		if (l[i].R == 2 && l[i].K == 2)
+			x22 = &l[i];
+		if (l[i].R == 1 && l[i].K == 2)
+			x12 = &l[i];
+	}
+	assert_non_null(x22);
+	assert_non_null(x12);
+	assert_true(x22->speed == 0.5 && x12->speed == 1);
+	/* half the micro-batches at half the speed: the same compute per stage */
+	assert_true(x22->pipe > x12->pipe * 0.99);
+	/* blocking: both stages' sums, whole, on top of the pipeline */
+	assert_true(x22->allreduce > 0);
+	assert_true(x22->step >= x22->pipe + x22->allreduce - 1e-12);
+	blocking = x22->step;
+	free(l);
+	o.overlap = 1;
+	assert_int_equal(dtp_cluster_plan(&p, chain, &o, &sim, &l, &n, &st, &err), 0);
+	for (int i = 0; i < n; i++)
+		if (l[i].R == 2 && l[i].K == 2)
+			assert_true(l[i].step < blocking);
+	free(l);
+	free(chain);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_network_parse),
+		cmocka_unit_test(test_oversubscribed_and_blocking_sums),
 		cmocka_unit_test(test_ring_cost),
 		cmocka_unit_test(test_tiny_model_fast_network_takes_replicas),
 		cmocka_unit_test(test_big_model_is_cut_over_nodes),

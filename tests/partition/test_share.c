@@ -1,0 +1,141 @@
+/* Unit tests for the shared-core simulator (tools/partition-share.c): with
+ * every stage on cores of its own it is the schedule simulator; stages on
+ * one core keep that core busy and no more (the step is their summed
+ * compute), and their ops' spans stretch; groups come from equal cpulists. */
+#include "config.h"
+
+#include <errno.h>
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "tools/partition-share.h"
+
+static const double fwd[4] = { 0.010, 0.030, 0.020, 0.015 };
+static const double bin[4] = { 0.012, 0.035, 0.020, 0.020 };
+static const double bw[4] = { 0.010, 0.025, 0.022, 0.018 };
+
+static void test_alone_is_the_simulator(void **state)
+{
+	static const enum dtp_schedule_kind kinds[] = { DTP_SCHEDULE_GPIPE, DTP_SCHEDULE_1F1B,
+							 DTP_SCHEDULE_ZBH1 };
+	struct dtp_err err = { 0 };
+	struct dtp_share sh;
+	struct dtp_share_result r;
+	struct dtp_sim_result ref;
+
+	(void)state;
+	dtp_share_none(&sh, 4);
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+		assert_int_equal(dtp_schedule_predict_split(kinds[i], 4, 6, fwd, bin, bw, 0.001, &ref,
+							    &err), 0);
+		assert_int_equal(dtp_share_simulate(kinds[i], 4, 6, fwd, bin, bw, 0.001, &sh, &r,
+						    &err), 0);
+		assert_true(fabs(r.step_time - ref.step_time) < 1e-9);
+		assert_true(fabs(r.bubble - ref.bubble) < 1e-9);
+		for (int s = 0; s < 4; s++) {
+			assert_true(fabs(r.fwd_span[s] - fwd[s]) < 1e-9);
+			assert_true(fabs(r.bwd_span[s] - bin[s] - bw[s]) < 1e-9);
+		}
+	}
+}
+
+/* three stages on one core: never idle (no transfer time), never faster */
+static void test_one_core_runs_the_sum(void **state)
+{
+	static const char cores[3][128] = { "0", "0", "0" };
+	struct dtp_err err = { 0 };
+	struct dtp_share sh;
+	struct dtp_share_result r;
+	double sum = 0;
+
+	(void)state;
+	assert_int_equal(dtp_share_from_cores(&sh, 3, cores, NULL, &err), 1);
+	assert_int_equal(sh.n_groups, 1);
+	assert_int_equal(dtp_share_simulate(DTP_SCHEDULE_1F1B, 3, 8, fwd, bin, bw, 0, &sh, &r, &err),
+			 0);
+	for (int s = 0; s < 3; s++)
+		sum += 8 * (fwd[s] + bin[s] + bw[s]);
+	assert_true(fabs(r.step_time - sum) < 1e-9);
+	/* the stages overlap in 1F1B's steady state: their ops take longer */
+	for (int s = 0; s < 3; s++)
+		assert_true(r.fwd_span[s] + r.bwd_span[s] > 1.05 * (fwd[s] + bin[s] + bw[s]));
+}
+
+/* four stages on two cores as placement puts them (core s % 2): stages 0
+ * and 2 share core 0, 1 and 3 core 1; the step lies between the plain
+ * simulator's and all the compute on one core */
+static void test_two_cores_four_stages(void **state)
+{
+	static const char cores[4][128] = { "0", "1", "0", "1" };
+	struct dtp_err err = { 0 };
+	struct dtp_share sh, none;
+	struct dtp_share_result r, alone;
+	double sum = 0;
+
+	(void)state;
+	assert_int_equal(dtp_share_from_cores(&sh, 4, cores, NULL, &err), 1);
+	assert_int_equal(sh.n_groups, 2);
+	assert_int_equal(sh.group[0], sh.group[2]);
+	assert_int_equal(sh.group[1], sh.group[3]);
+	assert_int_not_equal(sh.group[0], sh.group[1]);
+	dtp_share_none(&none, 4);
+	assert_int_equal(dtp_share_simulate(DTP_SCHEDULE_GPIPE, 4, 8, fwd, bin, bw, 0, &sh, &r, &err),
+			 0);
+	assert_int_equal(dtp_share_simulate(DTP_SCHEDULE_GPIPE, 4, 8, fwd, bin, bw, 0, &none,
+					    &alone, &err), 0);
+	for (int s = 0; s < 4; s++)
+		sum += 8 * (fwd[s] + bin[s] + bw[s]);
+	assert_true(r.step_time > alone.step_time + 1e-6);
+	assert_true(r.step_time >= sum / 2 - 1e-9);
+	assert_true(r.step_time < sum);
+}
+
+/* two threads' worth of cores for two one-thread stages: no one waits */
+static void test_enough_cores_do_not_share(void **state)
+{
+	static const char cores[2][128] = { "0-1", "0-1" };
+	static const int threads[2] = { 1, 1 };
+	struct dtp_err err = { 0 };
+	struct dtp_share sh;
+	struct dtp_share_result r;
+
+	(void)state;
+	assert_int_equal(dtp_share_from_cores(&sh, 2, cores, threads, &err), 0);
+	assert_int_equal(dtp_share_simulate(DTP_SCHEDULE_1F1B, 2, 4, fwd, bin, bw, 0, &sh, &r, &err),
+			 0);
+	for (int s = 0; s < 2; s++)
+		assert_true(fabs(r.fwd_span[s] - fwd[s]) < 1e-9);
+}
+
+static void test_bad_input(void **state)
+{
+	static const char cores[2][128] = { "0", "x" };
+	struct dtp_err err = { 0 };
+	struct dtp_share sh;
+	struct dtp_share_result r;
+
+	(void)state;
+	assert_int_equal(dtp_share_from_cores(&sh, 2, cores, NULL, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "stage 1"));
+	dtp_share_none(&sh, 2);
+	assert_int_equal(dtp_share_simulate(DTP_SCHEDULE_1F1B, 2, 0, fwd, bin, bw, 0, &sh, &r, &err),
+			 -EINVAL);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_alone_is_the_simulator),
+		cmocka_unit_test(test_one_core_runs_the_sum),
+		cmocka_unit_test(test_two_cores_four_stages),
+		cmocka_unit_test(test_enough_cores_do_not_share),
+		cmocka_unit_test(test_bad_input),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,48 @@
+/* Stages that share cores (partition-share.c): the schedule's step as the run
+ * really goes when a plan puts more stage threads on a node than it has cores
+ * (dtp_place_split gives stage s core s % cores): stages on the same cores
+ * time-share them, so an op's span in dtpipe --trace is its own compute
+ * stretched by whatever its neighbours on those cores run meanwhile. */
+#ifndef DTP_TOOLS_PARTITION_SHARE_H
+#define DTP_TOOLS_PARTITION_SHARE_H
+
+#include "partition/plan.h"
+#include "pipeline/pipeline.h"
+
+/* Who shares what: stages with the same group run on that group's cores. */
+struct dtp_share {
+	int group[DTP_MAX_STAGES];     /* per stage: its group (0 .. n_groups-1) */
+	int threads[DTP_MAX_STAGES];   /* per stage: threads it keeps busy (>= 1) */
+	int cores[DTP_MAX_STAGES];     /* per group: its cores (>= 1) */
+	int n_groups;
+};
+
+/* Every stage on cores of its own (no sharing): group s, one thread on one core. */
+void dtp_share_none(struct dtp_share *sh, int K);
+/* From each stage's cpulist (DTP_CPULIST_MAX strings, as placement gives
+ * them) and thread count: stages whose lists are equal form a group. 1 when
+ * some group is oversubscribed (more threads than cores), else 0; -EINVAL
+ * for a list that is not a cpulist. */
+int dtp_share_from_cores(struct dtp_share *sh, int K, const char (*cores)[128],
+			 const int *threads, struct dtp_err *err);
+
+struct dtp_share_result {
+	double step_time;                 /* seconds, last op of any stage */
+	double bubble;                    /* 1 - own compute / (K x step) */
+	double fwd_span[DTP_MAX_STAGES];  /* mean wall span of a forward (s) */
+	double bwd_span[DTP_MAX_STAGES];  /* of the backward per micro-batch (B + W) */
+};
+
+/* Event-driven run of the schedule's K op lists (kind, M micro-batches) with
+ * per-stage own compute times fwd, bwd_in, bwd_w (seconds on its cores
+ * alone, as the profile says) and one transfer time xfer: an op in a group
+ * with n busy threads on c cores advances at min(1, c / n) of its own speed
+ * (processor sharing, what Linux's fair scheduler gives ops much longer than
+ * its time slice). With no group oversubscribed it is the plain simulator's
+ * step. -EDEADLK for lists that cannot finish. */
+int dtp_share_simulate(enum dtp_schedule_kind kind, int K, int M, const double *fwd,
+		       const double *bwd_in, const double *bwd_w, double xfer,
+		       const struct dtp_share *sh, struct dtp_share_result *out,
+		       struct dtp_err *err);
+
+#endif
