@@ -38,6 +38,7 @@ enum dtp_op_kind {
 struct dtp_op {
 	int kind;              /* enum dtp_op_kind */
 	int micro;             /* m in [0, M) */
+	int chunk;             /* the stage's model chunk c in [0, v) (interleaved); 0 else */
 };
 
 struct dtp_schedule {
@@ -49,6 +50,8 @@ struct dtp_schedule {
 	struct dtp_op *ops;    /* n_ops entries, owned */
 	int max_stash;         /* most micro-batches forwarded and not yet backwarded */
 	int max_wstash;        /* split schedules: most micro-batches past B, not W */
+	int chunks;            /* v: model chunks per stage (interleaved), else 1 */
+	int chunk_stash[DTP_MAX_VIRTUAL_STAGES];   /* max_stash of each chunk's ops */
 };
 
 /* Build stage s's op list. GPipe: all forwards then all backwards.
@@ -84,6 +87,34 @@ int dtp_schedule_stash_slots(enum dtp_schedule_kind kind, int stages, int micro,
 int dtp_schedule_wstash_slots(enum dtp_schedule_kind kind, int stages, int micro, int *wslots,
 			      struct dtp_err *err);
 
+/* Interleaved 1F1B (schedule_interleaved.c; Narayanan et al., SC'21, as in
+ * Megatron-LM): stage s holds v chunks; chunk c of stage s feeds chunk c of
+ * stage s+1, and chunk c of stage K-1 feeds chunk c+1 of stage 0 (the wrap
+ * link). The M x v forward passes of a stage run in the order of the virtual
+ * index k = 0 .. Mv-1, micro-batch (k / Kv) K + k % K through chunk
+ * (k % Kv) / K, and the backward passes in the same order with the chunks
+ * reversed: K micro-batches through chunk 0, the same K through chunk 1, ...
+ * then the next K. Stage s runs min(Mv, 2(K-s-1) + (v-1)K) forwards first
+ * (all of them when M = K), then one forward and one backward alternately,
+ * then the remaining backwards. Each chunk's backwards run in micro-batch
+ * order. Needs K >= 2, 2 <= v <= DTP_MAX_VIRTUAL_STAGES, M a multiple of K
+ * (-EINVAL saying so). Ops carry their chunk; the simulator and the tests
+ * read the same lists. */
+int dtp_schedule_build_v(enum dtp_schedule_kind kind, int stage, int stages, int micro,
+			 int chunks, struct dtp_schedule *out, struct dtp_err *err);
+/* 0 when (K, M, v) suit the interleaved schedule, else -EINVAL saying why */
+int dtp_schedule_interleaved_check(int stages, int micro, int chunks, struct dtp_err *err);
+struct dtp_sim_result;
+/* slots[s * v + c] = chunk_stash[c] of stage s's built list (v = 1: as
+ * dtp_schedule_stash_slots) */
+int dtp_schedule_chunk_stash_slots(enum dtp_schedule_kind kind, int stages, int micro,
+				   int chunks, int *slots, struct dtp_err *err);
+/* dtp_schedule_predict_split of a (kind, stages, micro, chunks) schedule;
+ * with chunks > 1 the times are per chunk: fwd[s * chunks + c] ... */
+int dtp_schedule_predict_v(enum dtp_schedule_kind kind, int stages, int micro, int chunks,
+			   const double *fwd, const double *bwd_in, const double *bwd_w,
+			   double xfer, struct dtp_sim_result *out, struct dtp_err *err);
+
 /* ---------------------------------------------------------------- simulator */
 
 /* Run the K op lists against each other with in-order message matching.
@@ -102,7 +133,9 @@ struct dtp_sim_result {
 	double stage_bubble_max;       /* 1 - min(busy) / step_time */
 };
 
-/* Predict the step time of the K op lists given per-stage forward and
+/* Predict the step time of the K op lists (lists with chunks = v > 1: the
+ * times below are per chunk, fwd[s * v + c] for chunk c of stage s, and
+ * busy[] sums a stage's chunks) given per-stage forward and
  * backward times per micro-batch (seconds; add the recomputed forward to bwd
  * when recomputing) and the transfer time of one activation or gradient.
  * GPipe with equal stages and no transfer time: (M+K-1)(f+b). A split

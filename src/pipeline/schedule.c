@@ -136,6 +136,9 @@ int dtp_schedule_build(enum dtp_schedule_kind kind, int stage, int stages, int m
 				      stage, stages, DTP_MAX_STAGES);
 	if (micro < 1 || micro > 65535)
 		return dtp_errf_input(err, -EINVAL, "schedule: %d micro-batches; use 1..65535", micro);
+	if (kind == DTP_SCHEDULE_INTERLEAVED)   /* needs its chunks: schedule_interleaved.c */
+		return dtp_errf_input(err, -EINVAL, "schedule: interleaved needs the virtual stages "
+				      "(dtp_schedule_build_v)");
 	if (kind != DTP_SCHEDULE_GPIPE && kind != DTP_SCHEDULE_1F1B && kind != DTP_SCHEDULE_ZBH1)
 		return dtp_errf_input(err, -EINVAL, "schedule: unknown kind %d; use gpipe, 1f1b or zb-h1",
 				      (int)kind);
@@ -176,6 +179,8 @@ int dtp_schedule_build(enum dtp_schedule_kind kind, int stage, int stages, int m
 	out->ops = b.ops;
 	out->max_stash = dtp_schedule_stash_needed(b.ops, b.n);
 	out->max_wstash = dtp_schedule_wstash_needed(b.ops, b.n);
+	out->chunks = 1;
+	out->chunk_stash[0] = out->max_stash;
 	return 0;
 }
 
