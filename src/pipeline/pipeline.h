@@ -105,6 +105,9 @@ int dtp_schedule_build_v(enum dtp_schedule_kind kind, int stage, int stages, int
 /* 0 when (K, M, v) suit the interleaved schedule, else -EINVAL saying why */
 int dtp_schedule_interleaved_check(int stages, int micro, int chunks, struct dtp_err *err);
 struct dtp_sim_result;
+/* 0 when the stage executor runs p's schedule; -ENOTSUP (bad input) for
+ * schedule = interleaved, which is planned and simulated but not executed */
+int dtp_plan_check_runnable(const struct dtp_plan *p, struct dtp_err *err);
 /* slots[s * v + c] = chunk_stash[c] of stage s's built list (v = 1: as
  * dtp_schedule_stash_slots) */
 int dtp_schedule_chunk_stash_slots(enum dtp_schedule_kind kind, int stages, int micro,

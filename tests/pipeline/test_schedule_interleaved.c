@@ -267,6 +267,42 @@ static void test_predict_beats_1f1b(void **state)
 	assert_true(fabs(il.busy[0] - 24.0) < 1e-9);      /* a stage's chunks summed */
 }
 
+/* --mem-cap's prediction of an interleaved stage: the parameters of all
+ * its chunks, and each chunk's stash slots from the built list */
+static void test_mem_predict(void **state)
+{
+	const char *text =
+		"[model]\nkind = mlp\nwidths = 32-32-32-32-32-32-32-32-10\n"
+		"[train]\nmicro_batch = 4\nmicro_batches = 8\nschedule = %s\n%s"
+		"[stage.0]\nunits = %s\n[stage.1]\nunits = %s\n";
+	struct dtp_plan il, one;
+	struct dtp_stage_mem a, b, c;
+	struct dtp_err err = { 0 };
+	int slots[4];
+	char buf[512];
+
+	(void)state;
+	snprintf(buf, sizeof(buf), text, "interleaved", "virtual_stages = 2\n", "0-1, 4-5", "2-3, 6-7");
+	assert_int_equal(dtp_plan_parse_string(buf, "il.ini", &il, &err), 0);
+	snprintf(buf, sizeof(buf), text, "1f1b", "", "0-3", "4-7");
+	assert_int_equal(dtp_plan_parse_string(buf, "one.ini", &one, &err), 0);
+	assert_int_equal(dtp_stage_mem_predict(&il, 0, &a, &err), 0);
+	assert_int_equal(dtp_stage_mem_predict(&one, 0, &b, &err), 0);
+	assert_int_equal(dtp_stage_mem_predict(&one, 1, &c, &err), 0);
+	/* units 0-1 and 4-5 hold as many parameters as 0-3 (all 32 x 32 + 32) */
+	assert_int_equal(a.params, b.params);
+	/* 1f1b's stage 0 stashes 2 micro-batches of 4 units; interleaved
+	 * stage 0 slots for chunk 0's 4 and chunk 1's 2, of 2 units each: 1.5
+	 * times the stash for the smaller bubble */
+	assert_int_equal(dtp_schedule_chunk_stash_slots(DTP_SCHEDULE_INTERLEAVED, 2, 8, 2, slots, &err), 0);
+	assert_int_equal(slots[0], 4);
+	assert_int_equal(slots[1], 2);
+	assert_true(a.stash > b.stash + b.stash / 4 && a.stash < 2 * b.stash);
+	assert_true(a.total > b.total);
+	il.mem_cap_bytes = b.total;
+	assert_true(a.total > il.mem_cap_bytes);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -275,6 +311,7 @@ int main(void)
 		cmocka_unit_test(test_wrap_link_checked),
 		cmocka_unit_test(test_stash),
 		cmocka_unit_test(test_predict_beats_1f1b),
+		cmocka_unit_test(test_mem_predict),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
