@@ -20,12 +20,14 @@
 #include "partition/topo.h"
 #include "partition-cluster.h"
 #include "partition-report.h"
+#include "partition-chunks.h"
 
 
 static const char usage[] =
 	"usage: dtpipe-partition profile --model SPEC [--batch B] [--reps N] [--static]\n"
 	"       dtpipe-partition plan --model SPEC --stages K [--batch B] [--micro-batches M]\n"
-	"                        [--optimizer sgd|adamw] [--schedule gpipe|1f1b|zb-h1|auto] [--recompute]\n"
+	"                        [--optimizer sgd|adamw] [--schedule gpipe|1f1b|zb-h1|interleaved|auto]\n"
+	"                        [--virtual-stages V] [--recompute]\n"
 	"                        [--mem-cap SIZE] [--bandwidth GB/s] [--reps N] [--static]\n"
 	"                        [--topology [HOST=]FILE.xml[,...]] [--split minmax|layers|params]\n"
 	"                        [-o plan.ini]\n"
@@ -57,6 +59,8 @@ static const char usage[] =
 	"           with --metrics, each stage's peak RSS (dtpipe --metrics) beside its\n"
 	"           predicted arenas; --svg writes the plan schedule's step as a timeline\n"
 	"           (with --trace, the trace's last step under it)\n"
+	"  --virtual-stages V  (plan) cut K x V chunks, stage s holding chunks s, s + K, ...\n"
+	"                 (schedule interleaved; --schedule interleaved alone takes V = 2)\n"
 	"\n"
 	"  --model SPEC   mlp:784-1024-10 or gpt:L=4,C=128,H=4,T=64,V=256\n"
 	"  --static       estimate times from FLOPs (10 GFLOP/s) instead of measuring\n"
@@ -74,6 +78,7 @@ static const char usage[] =
 struct opts {
 	const char *model, *plan, *trace, *output, *metrics, *svg, *from;
 	int stages, batch, micro_batches, reps, is_static, recompute;
+	int virtual_stages;   /* --virtual-stages; 0: not given */
 	enum dtp_optim_kind optim;
 	enum dtp_schedule_kind schedule;
 	size_t mem_cap;
@@ -111,6 +116,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		{ "micro-batches", required_argument, NULL, 'M' },
 		{ "optimizer", required_argument, NULL, 'O' },
 		{ "schedule", required_argument, NULL, 'S' },
+		{ "virtual-stages", required_argument, NULL, 'I' },
 		{ "recompute", no_argument, NULL, 'r' },
 		{ "mem-cap", required_argument, NULL, 'c' },
 		{ "bandwidth", required_argument, NULL, 'w' },
@@ -183,7 +189,11 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		}
 		case 'S':
 			if (dtp_schedule_parse(optarg, &o->schedule))
-				return bad("--schedule '%s': use gpipe, 1f1b, zb-h1 or auto", optarg);
+				return bad("--schedule '%s': use gpipe, 1f1b, zb-h1, interleaved or auto", optarg);
+			break;
+		case 'I':
+			if (to_int(optarg, 1, &o->virtual_stages) || o->virtual_stages > DTP_MAX_VIRTUAL_STAGES)
+				return bad("--virtual-stages '%s': give 1 to 8 chunks per stage", optarg);
 			break;
 		case 'c':
 			if (dtp_parse_size(optarg, &o->mem_cap))
@@ -495,7 +505,13 @@ static int cmd_plan(struct opts *o, const struct dtp_model_spec *spec, struct dt
 	double speed[DTP_MAX_STAGES];
 	char notes[DTP_MAX_STAGES][sizeof(where->why) + 64];
 	const char *note_ptr[DTP_MAX_STAGES];
+	int chunks = o->virtual_stages ? o->virtual_stages :
+		     o->schedule == DTP_SCHEDULE_INTERLEAVED ? 2 : 1;
 
+	if (chunks > 1 && o->schedule != DTP_SCHEDULE_INTERLEAVED && o->schedule != DTP_SCHEDULE_AUTO)
+		return dtp_errf_input(err, -EINVAL, "--virtual-stages %d with --schedule %s: chunks "
+				      "run under --schedule interleaved (or auto)", chunks,
+				      dtp_schedule_name(o->schedule));
 	if (o->cluster.co.nodes)
 		return cmd_plan_cluster(o, spec, err);
 	if (o->stages < 1)
@@ -515,9 +531,11 @@ static int cmd_plan(struct opts *o, const struct dtp_model_spec *spec, struct dt
 		goto out_free_profile;
 	po = (struct dtp_partition_opts){ .stages = o->stages, .bandwidth = o->bandwidth,
 					  .mem_cap = o->mem_cap, .recompute = o->recompute };
-	/* auto: cut for 1f1b's stash, then let the simulator pick for the cuts */
-	r = dtp_schedule_stash_slots(o->schedule == DTP_SCHEDULE_AUTO ? DTP_SCHEDULE_1F1B :
-				     o->schedule, o->stages, o->micro_batches, po.stash_slots, err);
+	/* auto: cut for 1f1b's stash, then let the simulator pick for the cuts
+	 * (interleaved: partition-chunks.c takes each chunk's from its lists) */
+	r = dtp_schedule_stash_slots(o->schedule == DTP_SCHEDULE_AUTO || chunks > 1 ?
+				     DTP_SCHEDULE_1F1B : o->schedule, o->stages, o->micro_batches,
+				     po.stash_slots, err);
 	if (r)
 		goto out_free_chain;
 	r = stage_speeds(o, plan, speed, err);
@@ -525,7 +543,10 @@ static int cmd_plan(struct opts *o, const struct dtp_model_spec *spec, struct dt
 		goto out_free_chain;
 	if (r)
 		po.speed = speed;
-	r = split(o, spec, &p, chain, &po, bounds, err);
+	if (chunks > 1)
+		r = dtp_tool_split_chunks(plan, chunks, chain, p.n_units, &po, bounds, err);
+	else
+		r = split(o, spec, &p, chain, &po, bounds, err);
 	if (r)
 		goto out_free_chain;
 	r = plan_place(o, bounds, plan, where, notes, err);
@@ -540,7 +561,10 @@ static int cmd_plan(struct opts *o, const struct dtp_model_spec *spec, struct dt
 	if (!r) {
 		/* the summary goes where it does not mix with a plan on stdout */
 		fflush(stdout);
-		r = dtp_partition_report(o->output ? stdout : stderr, plan, &p, chain, &po, NULL, err);
+		if (chunks > 1)
+			r = dtp_tool_report_chunks(o->output ? stdout : stderr, plan, &p, err);
+		else
+			r = dtp_partition_report(o->output ? stdout : stderr, plan, &p, chain, &po, NULL, err);
 		if (!r)
 			print_placement(o->output ? stdout : stderr, plan, where);
 	}
@@ -610,6 +634,15 @@ static int cmd_report(struct opts *o, struct dtp_err *err)
 	r = dtp_tool_resolve_auto(stdout, plan, &p, err);
 	if (r)
 		goto out_free_chain;
+	if (dtp_plan_chunks(plan) > 1) {   /* interleaved: partition-chunks.c */
+		printf("# %s: %d stages x %d chunks, micro-batch %d, M = %d, %s\n", o->plan,
+		       plan->num_stages, dtp_plan_chunks(plan), plan->micro_batch,
+		       plan->micro_batches, dtp_schedule_name(plan->schedule));
+		r = dtp_tool_report_chunks(stdout, plan, &p, err);
+		if (!r && o->svg)
+			r = dtp_tool_write_svg(o->svg, o->trace, plan, &p, err);
+		goto out_free_chain;
+	}
 	dtp_plan_partition_opts(plan, o->bandwidth, &po);
 	r = dtp_schedule_stash_slots(plan->schedule, plan->num_stages, plan->micro_batches,
 				     po.stash_slots, err);

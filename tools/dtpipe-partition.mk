@@ -3,5 +3,6 @@ bin_PROGRAMS += tools/dtpipe-partition
 tools_dtpipe_partition_SOURCES = tools/dtpipe-partition.c tools/partition-cluster.c \
 	tools/partition-report.c tools/partition-report.h \
 	tools/partition-cluster.h tools/partition-schedules.c \
-	tools/partition-schedules.h tools/timeline-svg.c tools/timeline-svg.h
+	tools/partition-schedules.h tools/timeline-svg.c tools/timeline-svg.h \
+	tools/partition-chunks.c tools/partition-chunks.h
 tools_dtpipe_partition_LDADD = $(DTP_ALL_LIBS)

@@ -2,7 +2,7 @@ noinst_LIBRARIES += src/pipeline/libdtp_pipeline.a
 src_pipeline_libdtp_pipeline_a_SOURCES = \
 	src/pipeline/pipeline.h \
 	src/pipeline/schedule.c src/pipeline/schedule_interleaved.c \
-	src/pipeline/choose.c \
+	src/pipeline/choose.c src/pipeline/choose_interleaved.c \
 	src/pipeline/simulate.c \
 	src/pipeline/stage.h \
 	src/pipeline/setup.c \

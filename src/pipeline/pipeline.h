@@ -197,6 +197,18 @@ struct dtp_schedule_choice {
 int dtp_schedule_choose(const struct dtp_plan *p, const double *fwd, const double *bwd_in,
 			const double *bwd_w, double xfer, struct dtp_schedule_choice *out,
 			struct dtp_err *err);
+/* choose_interleaved.c: v of a plan (1 unless virtual_stages > 1) */
+int dtp_plan_chunks(const struct dtp_plan *p);
+/* a chunked plan's per-stage times split over each stage's chunks in
+ * proportion to their FLOPs: chunk[s * v + c] */
+int dtp_schedule_split_chunk_times(const struct dtp_plan *p, const double *stage, double *chunk,
+				   struct dtp_err *err);
+/* dtp_schedule_choose of a chunked plan (dtp_schedule_choose calls it):
+ * interleaved, simulated on the chunks' times, the fixed schedules
+ * excluded; -ENOSPC over mem_cap */
+int dtp_schedule_choose_chunked(const struct dtp_plan *p, const double *fwd, const double *bwd_in,
+				const double *bwd_w, double xfer, struct dtp_schedule_choice *out,
+				struct dtp_err *err);
 /* Per-stage F, B and W times from the model's FLOPs alone (B = W = F, B
  * plus F with recompute): the same on every process, for choosing before
  * anything is measured. */
