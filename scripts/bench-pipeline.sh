@@ -9,7 +9,11 @@
 #     step of REPS runs each beside the schedule simulator's step on that
 #     run's measured stage compute (dtpipe-partition report --trace), and the
 #     measured bubble beside the simulated one and the ideal formula
-#     ((K-1)/(M+K-1); zb-h1 with F = B = W: (K-1)/(3M+K-1));
+#     ((K-1)/(M+K-1); zb-h1 with F = B = W: (K-1)/(3M+K-1)); and interleaved
+#     1F1B with v = 2 chunks per stage (units 0-1, 3 | 2, 4-5): its simulated
+#     step on this machine's measured unit profile (dtpipe-partition report)
+#     and bubble beside (K-1)/(vM+K-1) - simulated only: the executor does not
+#     run interleaved plans yet;
 #  4. peak RSS per stage with and without recompute for M = 4, 8, 16.
 # Usage: scripts/bench-pipeline.sh [BUILDDIR]   (default: build)
 #   PARTS="speedup schedules rss" (the default: all) runs only those parts
@@ -40,6 +44,7 @@ plan() {
 	{
 		printf '[model]\nspec = gpt:layers=4,dim=256,heads=4,seq=128,vocab=256\n'
 		printf '[train]\nmicro_batch = %d\nmicro_batches = %d\nschedule = %s\n' "$MB" "$m" "${SCHED:-gpipe}"
+		[ "${SCHED:-gpipe}" = interleaved ] && printf 'virtual_stages = 2\n'
 		printf 'recompute = %s\noptimizer = adamw\nlr = 3e-4\nsteps = %d\nlog_every = 1\n' "$rc" "$STEPS"
 		printf '[data]\ntrain = %s/text\nloader_budget = 16M\n' "$W"
 		printf '[transport]\nkind = shm\nbase_port = %d\n' "$PORT"
@@ -121,6 +126,20 @@ print("%-7s %10.4f %10.4f %7.1f%% %8.1f%% %8.1f%% %8.1f%%" % (
     name, t, sim, 100 * (t / sim - 1), 100 * bub, 100 * simbub, 100 * ideal))
 PY
 done
+# interleaved, v = 2: simulated on the measured profile of each unit
+SCHED=interleaved
+plan "$W/il.ini" 8 no "0-1, 3" "2, 4-5"
+"$B/tools/dtpipe-partition" report --plan "$W/il.ini" --reps "$REPS" >"$W/il.out"
+$PY - "$W/il.out" <<'PY'
+import re, sys
+t = open(sys.argv[1]).read()
+il = re.search(r"simulated step \(interleaved, v = 2\): ([0-9.]+) ms, bubble ([0-9.]+)%", t)
+one = re.search(r"1f1b on the same stage times: +([0-9.]+) ms, bubble ([0-9.]+)%", t)
+K, M, v = 2, 8, 2
+print("%-7s %10s %10.4f %8s %9s %8.1f%% %8.1f%%  (simulated only; 1f1b on the same units: %.4f s, bubble %s%%)" % (
+    "interl.", "-", float(il.group(1)) / 1e3, "-", "-", float(il.group(2)),
+    100 * (K - 1) / (v * M + K - 1), float(one.group(1)) / 1e3, one.group(2)))
+PY
 SCHED=gpipe
 fi
 
