@@ -649,8 +649,6 @@ int main(int argc, char **argv)
 	/* schedule = auto: every process picks the same, from the model's FLOPs */
 	if (r == 0)
 		r = dtp_plan_resolve_schedule(plan, why, sizeof(why), &err);
-	if (r == 0)
-		r = dtp_plan_check_runnable(plan, &err);
 	if (r) {
 		fprintf(stderr, "dtpipe: %s\n", err.msg);
 		free(plan);

@@ -16,4 +16,4 @@ src_pipeline_libdtp_pipeline_a_SOURCES = \
 	src/pipeline/ckpt_export.c src/pipeline/ckpt_bench.c \
 	src/pipeline/report.h src/pipeline/report.c \
 	src/pipeline/trace.c src/pipeline/trace_read.c \
-	src/pipeline/run.c
+	src/pipeline/run.c src/pipeline/run_interleaved.c

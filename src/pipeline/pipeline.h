@@ -105,9 +105,6 @@ int dtp_schedule_build_v(enum dtp_schedule_kind kind, int stage, int stages, int
 /* 0 when (K, M, v) suit the interleaved schedule, else -EINVAL saying why */
 int dtp_schedule_interleaved_check(int stages, int micro, int chunks, struct dtp_err *err);
 struct dtp_sim_result;
-/* 0 when the stage executor runs p's schedule; -ENOTSUP (bad input) for
- * schedule = interleaved, which is planned and simulated but not executed */
-int dtp_plan_check_runnable(const struct dtp_plan *p, struct dtp_err *err);
 /* slots[s * v + c] = chunk_stash[c] of stage s's built list (v = 1: as
  * dtp_schedule_stash_slots) */
 int dtp_schedule_chunk_stash_slots(enum dtp_schedule_kind kind, int stages, int micro,
@@ -246,6 +243,9 @@ struct dtp_stage_opts {
 	size_t mem_cap;                /* > 0 overrides the plan's mem_cap */
 	int quiet;                     /* no per-step lines */
 	int progress;                  /* draw a progress bar (stdout is a terminal) */
+	int chunk_slots;               /* > 0: this is a chunk of an interleaved stage
+					* (run_interleaved.c): its stash slots, from
+					* the stage's list; the op list is the caller's */
 	uint64_t job_key;
 	int connect_timeout_ms;        /* 0: the plan's */
 	/* failure detection (0: the plan's [transport] keys of the same names) */

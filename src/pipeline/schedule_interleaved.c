@@ -191,14 +191,3 @@ int dtp_schedule_predict_v(enum dtp_schedule_kind kind, int stages, int micro, i
 	return r;
 }
 
-int dtp_plan_check_runnable(const struct dtp_plan *p, struct dtp_err *err)
-{
-	if (p->schedule != DTP_SCHEDULE_INTERLEAVED)
-		return 0;
-	return dtp_errf_input(err, -ENOTSUP,
-			      "%s: schedule = interleaved: the stage executor does not run interleaved "
-			      "plans yet (v models per stage process and the wrap link from stage %d "
-			      "to stage 0); `dtpipe-partition report --plan %s` simulates it; to train, "
-			      "use schedule = 1f1b or zb-h1 with one range of units per stage",
-			      p->path, p->num_stages - 1, p->path);
-}

@@ -427,7 +427,7 @@ int dtp_stage_open(const struct dtp_plan *p, const struct dtp_stage_opts *o,
 	r = dtp_schedule_build(p->schedule, s, st->K, st->M, &st->sched, err);
 	if (r)
 		goto out_optim;
-	st->n_slots = st->sched.max_stash;
+	st->n_slots = o->chunk_slots > 0 ? o->chunk_slots : st->sched.max_stash;
 	st->n_wslots = st->sched.max_wstash;
 	if (st->n_slots > max_slots || st->n_wslots > max_slots) {
 		r = dtp_errf_input(err, -EINVAL,
@@ -477,8 +477,10 @@ int dtp_stage_open(const struct dtp_plan *p, const struct dtp_stage_opts *o,
 		if (r)
 			goto out_links;
 	}
-	/* heartbeats: a failed neighbour is noticed in bounded time */
-	r = dtp_stage_liveness_open(st, err);
+	/* heartbeats: a failed neighbour is noticed in bounded time (a chunk
+	 * of an interleaved stage: once every chunk's links are up,
+	 * run_interleaved.c) */
+	r = o->chunk_slots > 0 ? 0 : dtp_stage_liveness_open(st, err);
 	if (r)
 		goto out_links;
 	/* buffers: one arena, registered on both links */
