@@ -562,7 +562,7 @@ static int cmd_plan(struct opts *o, const struct dtp_model_spec *spec, struct dt
 		/* the summary goes where it does not mix with a plan on stdout */
 		fflush(stdout);
 		if (chunks > 1)
-			r = dtp_tool_report_chunks(o->output ? stdout : stderr, plan, &p, err);
+			r = dtp_tool_report_chunks(o->output ? stdout : stderr, plan, &p, NULL, err);
 		else
 			r = dtp_partition_report(o->output ? stdout : stderr, plan, &p, chain, &po, NULL, err);
 		if (!r)
@@ -638,7 +638,7 @@ static int cmd_report(struct opts *o, struct dtp_err *err)
 		printf("# %s: %d stages x %d chunks, micro-batch %d, M = %d, %s\n", o->plan,
 		       plan->num_stages, dtp_plan_chunks(plan), plan->micro_batch,
 		       plan->micro_batches, dtp_schedule_name(plan->schedule));
-		r = dtp_tool_report_chunks(stdout, plan, &p, err);
+		r = dtp_tool_report_chunks(stdout, plan, &p, o->trace, err);
 		if (!r && o->svg)
 			r = dtp_tool_write_svg(o->svg, o->trace, plan, &p, err);
 		goto out_free_chain;

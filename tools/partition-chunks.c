@@ -93,14 +93,37 @@ static void chunk_times(const struct dtp_plan *plan, const struct dtp_profile *p
 	}
 }
 
+/* the chunks' times from a trace: each stage process's measured compute per
+ * micro-batch of a chunk (the trace's forwards count M x v) times v, split
+ * over its chunks by their FLOPs */
+static int traced_times(const struct dtp_plan *plan, const char *trace, double *fwd,
+			double *bwd_in, double *bwd_w, struct dtp_err *err)
+{
+	double f[DTP_MAX_STAGES], b[DTP_MAX_STAGES], hb[DTP_MAX_STAGES];
+	int K = plan->num_stages, v = dtp_plan_chunks(plan);
+	int r = dtp_trace_read_compute(trace, K, f, b, err);
+
+	for (int s = 0; s < K; s++) {
+		f[s] *= v * 1e-3;
+		hb[s] = b[s] * v * 0.5e-3;
+	}
+	if (r == 0)
+		r = dtp_schedule_split_chunk_times(plan, f, fwd, err);
+	if (r == 0)
+		r = dtp_schedule_split_chunk_times(plan, hb, bwd_in, err);
+	if (r == 0)
+		r = dtp_schedule_split_chunk_times(plan, hb, bwd_w, err);
+	return r;
+}
+
 int dtp_tool_report_chunks(FILE *f, const struct dtp_plan *plan, const struct dtp_profile *prof,
-			   struct dtp_err *err)
+			   const char *trace, struct dtp_err *err)
 {
 	double cf[N_CHUNKS], cbi[N_CHUNKS], cbw[N_CHUNKS];
 	double sf[DTP_MAX_STAGES], sbi[DTP_MAX_STAGES], sbw[DTP_MAX_STAGES];
 	int K = plan->num_stages, v = dtp_plan_chunks(plan), M = plan->micro_batches, r;
 	struct dtp_sim_result il, one;
-	double total = 0, ideal;
+	double total = 0;
 
 	if (plan->schedule != DTP_SCHEDULE_INTERLEAVED)
 		return dtp_errf_input(err, -EINVAL, "%s: a plan with %d chunks per stage runs "
@@ -126,26 +149,36 @@ int dtp_tool_report_chunks(FILE *f, const struct dtp_plan *plan, const struct dt
 			fprintf(f, "%5d %5d %-9s %10.3f %10.3f %7.1f%%\n", s, c, units, cf[i] * 1e3,
 				(cbi[i] + cbw[i]) * 1e3,
 				total > 0 ? 100 * (cf[i] + cbi[i] + cbw[i]) / total : 0.0);
-			sf[s] += cf[i], sbi[s] += cbi[i], sbw[s] += cbw[i];
 		}
 		r = dtp_stage_mem_predict(plan, s, &m, err);
 		if (r)
 			return r;
+		for (int c = 0; c < v; c++)
+			sf[s] += cf[s * v + c], sbi[s] += cbi[s * v + c], sbw[s] += cbw[s * v + c];
 		fprintf(f, "%5d %5s %-9s %10.3f %10.3f %7.1f%%  predicted %.1f MiB (stash %.1f MiB)%s\n",
 			s, "all", "", sf[s] * 1e3, (sbi[s] + sbw[s]) * 1e3,
 			total > 0 ? 100 * (sf[s] + sbi[s] + sbw[s]) / total : 0.0,
 			(double)m.total / (1 << 20), (double)m.stash / (1 << 20),
 			plan->mem_cap_bytes && m.total > plan->mem_cap_bytes ? "  OVER mem_cap" : "");
 	}
+	/* the step: on the profile, or on what the trace measured */
+	if (trace && (r = traced_times(plan, trace, cf, cbi, cbw, err)))
+		return r;
+	for (int s = 0; s < K; s++) {
+		sf[s] = sbi[s] = sbw[s] = 0;
+		for (int c = 0; c < v; c++)
+			sf[s] += cf[s * v + c], sbi[s] += cbi[s * v + c], sbw[s] += cbw[s * v + c];
+	}
 	r = dtp_schedule_predict_v(DTP_SCHEDULE_INTERLEAVED, K, M, v, cf, cbi, cbw, 0.0, &il, err);
 	if (r == 0)
 		r = dtp_schedule_predict_v(DTP_SCHEDULE_1F1B, K, M, 1, sf, sbi, sbw, 0.0, &one, err);
 	if (r)
 		return r;
-	ideal = (double)(K - 1) / ((double)v * M + K - 1);
-	fprintf(f, "simulated step (interleaved, v = %d): %.3f ms, bubble %.1f%% (ideal (K-1)/(vM+K-1) = %.1f%%)\n",
-		v, il.step_time * 1e3, 100 * il.bubble, 100 * ideal);
-	fprintf(f, "1f1b on the same stage times:        %.3f ms, bubble %.1f%% (ideal (K-1)/(M+K-1) = %.1f%%)\n",
-		one.step_time * 1e3, 100 * one.bubble, 100.0 * (K - 1) / (M + K - 1));
+	fprintf(f, "simulated on the %s:\n", trace ? "trace's measured compute" : "profile");
+	fprintf(f, "  %-11s %12s %8s %12s\n", "schedule", "step_ms", "bubble", "ideal_bubble");
+	fprintf(f, "  %-11s %12.3f %7.1f%% %11.1f%%  <- the plan's (v = %d)\n", "interleaved",
+		il.step_time * 1e3, 100 * il.bubble, 100.0 * (K - 1) / ((double)v * M + K - 1), v);
+	fprintf(f, "  %-11s %12.3f %7.1f%% %11.1f%%  (the same stage times; one range per stage)\n",
+		"1f1b", one.step_time * 1e3, 100 * one.bubble, 100.0 * (K - 1) / (M + K - 1));
 	return 0;
 }

@@ -18,8 +18,9 @@ int dtp_tool_split_chunks(struct dtp_plan *plan, int v, const struct dtp_chain_u
 			  struct dtp_err *err);
 /* The report of a chunked plan: each chunk's units, times and share, each
  * stage's predicted memory, the simulated step and bubble beside 1f1b's on
- * the same stage times and the ideal formulas. */
+ * the same stage times and the ideal formulas; on the profile's times, or
+ * with trace (else NULL) on the compute a run measured (dtpipe --trace). */
 int dtp_tool_report_chunks(FILE *f, const struct dtp_plan *plan, const struct dtp_profile *prof,
-			   struct dtp_err *err);
+			   const char *trace, struct dtp_err *err);
 
 #endif

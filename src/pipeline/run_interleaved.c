@@ -111,6 +111,10 @@ static int open_chunks(struct ilrun *x, const struct dtp_stage_opts *o, size_t m
 		if (r)
 			return r;
 	}
+	for (int c = 0; c < x->v; c++) {
+		x->st[c]->siblings = x->st;
+		x->st[c]->n_siblings = x->v;
+	}
 	return 0;
 }
 

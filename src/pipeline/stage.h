@@ -100,6 +100,11 @@ struct dtp_stage {
 	int stop;              /* the stages agreed to stop after the last step: the
 				* stop signal (base/preempt.h), 0: go on */
 
+	/* a chunk of an interleaved stage (run_interleaved.c): every chunk of
+	 * this process, this one included (they share the main thread:
+	 * liveness.c); NULL otherwise */
+	struct dtp_stage *const *siblings;
+	int n_siblings;
 	struct dtp_trace *trace;   /* may be NULL */
 	size_t mem_bytes;      /* predicted: every arena this stage allocates */
 };

@@ -58,6 +58,13 @@ for s in 0 1; do
 		{ echo "FAIL: the trace has no stage $s"; exit 1; }
 done
 
+# the report simulates the plan on what the trace measured
+"$DTP_BUILDDIR/tools/dtpipe-partition" report --plan "$WORK/tr.ini" --trace "$WORK/tr.json" \
+	--static >"$WORK/out" 2>&1 || { cat "$WORK/out"; echo "FAIL: report --trace"; exit 1; }
+grep -q "simulated on the trace's measured compute" "$WORK/out" &&
+	grep -E -q '^  interleaved +[0-9.]+ ' "$WORK/out" || { cat "$WORK/out"; echo "FAIL: report --trace lines"; exit 1; }
+echo "ok: report simulates the traced run"
+
 # checkpoints across the schedules: 3 steps + resume 3 == 6 steps
 write_plan "$WORK/one.ini" "$MLP" "$WORK/rec" 1f1b no tcp "$opt" 0-5
 run "6 steps" --plan "$WORK/one.ini" --steps 6 --dump "$WORK/full"

@@ -27,11 +27,11 @@ for s in 0 1 2; do
 	grep -A2 "^\[stage.$s\]" "$T/il.ini" | grep -q "^units = $s, $((s + 3))$" ||
 		{ fail "stage $s chunks"; cat "$T/il.ini"; }
 done
-grep -q 'simulated step (interleaved, v = 2)' "$T/out" || { fail "plan summary"; cat "$T/out"; }
+grep -E -q '^  interleaved +[0-9.]+ +[0-9.]+% +[0-9.]+%  <- the plan' "$T/out" || { fail "plan summary"; cat "$T/out"; }
 
 expect 0 "$B" report --plan "$T/il.ini" --static --svg "$T/il.svg"
-il=$(sed -n 's/^simulated step (interleaved, v = 2): .* bubble \([0-9.]*\)%.*/\1/p' "$T/out")
-one=$(sed -n 's/^1f1b on the same stage times: .* bubble \([0-9.]*\)%.*/\1/p' "$T/out")
+il=$(awk '$1 == "interleaved" { sub("%", "", $3); print $3 }' "$T/out")
+one=$(awk '$1 == "1f1b" { sub("%", "", $3); print $3 }' "$T/out")
 [ -n "$il" ] && [ -n "$one" ] || { fail "report lacks the simulated steps"; cat "$T/out"; }
 awk -v a="$il" -v b="$one" 'BEGIN { exit !(a < b) }' || fail "interleaved bubble $il% not below 1f1b's $one%"
 [ "$(grep -c -E '^ +[0-2] +[01] +[0-5] ' "$T/out")" = 6 ] || { fail "report chunk rows"; cat "$T/out"; }
