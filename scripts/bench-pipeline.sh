@@ -9,11 +9,8 @@
 #     step of REPS runs each beside the schedule simulator's step on that
 #     run's measured stage compute (dtpipe-partition report --trace), and the
 #     measured bubble beside the simulated one and the ideal formula
-#     ((K-1)/(M+K-1); zb-h1 with F = B = W: (K-1)/(3M+K-1)); and interleaved
-#     1F1B with v = 2 chunks per stage (units 0-1, 3 | 2, 4-5): its simulated
-#     step on this machine's measured unit profile (dtpipe-partition report)
-#     and bubble beside (K-1)/(vM+K-1) - simulated only: the executor does not
-#     run interleaved plans yet;
+#     ((K-1)/(M+K-1); zb-h1 with F = B = W: (K-1)/(3M+K-1); interleaved
+#     1F1B with v = 2 chunks per stage, units 0-1, 3 | 2, 4-5: (K-1)/(vM+K-1));
 #  4. peak RSS per stage with and without recompute for M = 4, 8, 16.
 # Usage: scripts/bench-pipeline.sh [BUILDDIR]   (default: build)
 #   PARTS="speedup schedules rss" (the default: all) runs only those parts
@@ -94,9 +91,10 @@ fi
 REPS=${REPS:-3}
 if part schedules; then
 echo "== schedules: 2 stages x 1 thread, M=8, $STEPS steps, median of $REPS runs each (load: $(cut -d' ' -f1-3 /proc/loadavg))"
-printf '%-7s %10s %10s %8s %9s %9s %9s\n' schedule step_s sim_s sim_err bubble sim_bub ideal_bub
-for SCHED in gpipe 1f1b zb-h1; do
-	plan "$W/s.ini" 8 no 0-2 3-5
+printf '%-11s %10s %10s %8s %9s %9s %9s\n' schedule step_s sim_s sim_err bubble sim_bub ideal_bub
+for SCHED in gpipe 1f1b zb-h1 interleaved; do
+	if [ $SCHED = interleaved ]; then plan "$W/s.ini" 8 no "0-1, 3" "2, 4-5"
+	else plan "$W/s.ini" 8 no 0-2 3-5; fi
 	: >"$W/runs"
 	r=0
 	while [ $r -lt "$REPS" ]; do
@@ -105,12 +103,14 @@ for SCHED in gpipe 1f1b zb-h1; do
 		# the simulator on this run's measured stage compute, no transfers
 		sim=$("$B/tools/dtpipe-partition" report --plan "$W/s.ini" --trace "$W/s.trace" --static |
 			awk -v k="$SCHED" '$1 == k { v = $2 } END { print v / 1000 }')
+		# an interleaved run reports its 4 chunks: stage k = chunks k and k + 2
 		bub=$($PY -c "
 import json, statistics as st
 L = [json.loads(l) for l in open('$W/s.json')]
 s = [l for l in L if 'step' in l][1:]
 t = st.median(l['step_time'] for l in s)
-c = [st.median(l['stages'][k]['compute'] for l in s) for k in range(2)]
+c = [st.median(sum(x['compute'] for j, x in enumerate(l['stages']) if j % 2 == k) for l in s)
+     for k in range(2)]
 print('%.4f' % (1 - sum(c) / (2 * t)))")
 		echo "$1 $sim $bub" >>"$W/runs"
 		r=$((r + 1))
@@ -120,26 +120,12 @@ import sys, statistics as st
 rows = [list(map(float, l.split())) for l in open(sys.argv[1])]
 name, K, M = sys.argv[2], 2, 8
 t, sim, bub = (st.median(r[i] for r in rows) for i in range(3))
-ideal = (K - 1) / ((3 * M if name == "zb-h1" else M) + K - 1)
+ideal = (K - 1) / ({"zb-h1": 3 * M, "interleaved": 2 * M}.get(name, M) + K - 1)
 simbub = 1 - (t * (1 - bub)) / sim if sim > 0 else float("nan")
-print("%-7s %10.4f %10.4f %7.1f%% %8.1f%% %8.1f%% %8.1f%%" % (
+print("%-11s %10.4f %10.4f %7.1f%% %8.1f%% %8.1f%% %8.1f%%" % (
     name, t, sim, 100 * (t / sim - 1), 100 * bub, 100 * simbub, 100 * ideal))
 PY
 done
-# interleaved, v = 2: simulated on the measured profile of each unit
-SCHED=interleaved
-plan "$W/il.ini" 8 no "0-1, 3" "2, 4-5"
-"$B/tools/dtpipe-partition" report --plan "$W/il.ini" --reps "$REPS" >"$W/il.out"
-$PY - "$W/il.out" <<'PY'
-import re, sys
-t = open(sys.argv[1]).read()
-il = re.search(r"simulated step \(interleaved, v = 2\): ([0-9.]+) ms, bubble ([0-9.]+)%", t)
-one = re.search(r"1f1b on the same stage times: +([0-9.]+) ms, bubble ([0-9.]+)%", t)
-K, M, v = 2, 8, 2
-print("%-7s %10s %10.4f %8s %9s %8.1f%% %8.1f%%  (simulated only; 1f1b on the same units: %.4f s, bubble %s%%)" % (
-    "interl.", "-", float(il.group(1)) / 1e3, "-", "-", float(il.group(2)),
-    100 * (K - 1) / (v * M + K - 1), float(one.group(1)) / 1e3, one.group(2)))
-PY
 SCHED=gpipe
 fi
 
