@@ -137,8 +137,9 @@ int dtp_schedule_build(enum dtp_schedule_kind kind, int stage, int stages, int m
 	if (micro < 1 || micro > 65535)
 		return dtp_errf_input(err, -EINVAL, "schedule: %d micro-batches; use 1..65535", micro);
 	if (kind == DTP_SCHEDULE_INTERLEAVED)   /* needs its chunks: schedule_interleaved.c */
-		return dtp_errf_input(err, -EINVAL, "schedule: interleaved needs the virtual stages "
-				      "(dtp_schedule_build_v)");
+		return dtp_errf_input(err, -EINVAL, "schedule = interleaved needs the plan's chunks "
+				      "(virtual_stages), which this step does not take: plan it again with "
+				      "dtpipe-partition plan --schedule interleaved --virtual-stages V");
 	if (kind != DTP_SCHEDULE_GPIPE && kind != DTP_SCHEDULE_1F1B && kind != DTP_SCHEDULE_ZBH1)
 		return dtp_errf_input(err, -EINVAL, "schedule: unknown kind %d; use gpipe, 1f1b or zb-h1",
 				      (int)kind);

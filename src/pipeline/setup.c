@@ -35,12 +35,12 @@ static size_t up8(size_t x)
 }
 
 /* first, last: the chunk starts or ends the pipeline (stage 0, stage K-1;
- * interleaved: chunk 0 of stage 0, chunk v-1 of stage K-1) */
-static void plan_arena(const struct dtp_plan *p, int first, int last, int n_slots, int n_wslots,
-		       size_t in_b, size_t out_b, size_t save_b, size_t wsave_b, size_t tgt_elems,
-		       int total_units, struct arena_plan *a)
+ * interleaved: chunk 0 of stage 0, chunk v-1 of stage K-1); K: the stages
+ * of the chain its control vectors run along (K x v interleaved) */
+static void plan_arena(const struct dtp_plan *p, int K, int first, int last, int n_slots,
+		       int n_wslots, size_t in_b, size_t out_b, size_t save_b, size_t wsave_b,
+		       size_t tgt_elems, int total_units, struct arena_plan *a)
 {
-	int K = p->num_stages;
 	size_t per_slot, t = 0;
 
 	a->in_b = in_b, a->out_b = out_b, a->save_b = save_b, a->wsave_b = wsave_b;
@@ -93,7 +93,8 @@ static int chunk_mem(const struct dtp_plan *p, int s, int first, int last, int i
 		save_pad += 16 * 64;
 	}
 	tgt_e = p->model.kind == DTP_MODEL_GPT ? (size_t)p->model.seq_len : 1;
-	plan_arena(p, is_first, is_last, n_slots, n_wslots, in_e * 4 * (size_t)B,
+	plan_arena(p, p->num_stages * dtp_plan_chunks(p), is_first, is_last, n_slots, n_wslots,
+		   in_e * 4 * (size_t)B,
 		   out_e * 4 * (size_t)B, save_e * 4 * (size_t)B + save_pad,
 		   n_wslots ? dtp_model_wsave_bytes(&p->model, first, last, B) : 0, tgt_e,
 		   dtp_model_num_units(&p->model), &a);
@@ -443,7 +444,7 @@ int dtp_stage_open(const struct dtp_plan *p, const struct dtp_stage_opts *o,
 	st->out_bytes = dtp_stage_model_out_bytes(st->model, st->B);
 	st->save_bytes = dtp_stage_model_save_bytes(st->model, st->B);
 	st->wsave_bytes = st->n_wslots ? dtp_stage_model_wsave_bytes(st->model, st->B) : 0;
-	plan_arena(p, st->is_first, st->is_last, st->n_slots, st->n_wslots, st->in_bytes, st->out_bytes, st->save_bytes,
+	plan_arena(p, st->K, st->is_first, st->is_last, st->n_slots, st->n_wslots, st->in_bytes, st->out_bytes, st->save_bytes,
 		   st->wsave_bytes, st->tgt_elems, st->total_units, &a);
 	/* open_link sizes its messages by the control vectors */
 	st->ctrl_up_n = a.ctrl_up_n;
