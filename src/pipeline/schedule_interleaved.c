@@ -174,9 +174,6 @@ int dtp_schedule_predict_v(enum dtp_schedule_kind kind, int stages, int micro, i
 	struct dtp_schedule sc[DTP_MAX_STAGES];
 	int built = 0, r = 0;
 
-	if (kind != DTP_SCHEDULE_INTERLEAVED && chunks == 1)
-		return dtp_schedule_predict_split(kind, stages, micro, fwd, bwd_in, bwd_w, xfer, out,
-						  err);
 	if (stages < 1 || stages > DTP_MAX_STAGES)
 		return dtp_errf_input(err, -EINVAL, "simulate: %d stages; use 1..%d", stages,
 				      DTP_MAX_STAGES);

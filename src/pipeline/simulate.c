@@ -336,19 +336,6 @@ int dtp_schedule_predict_split(enum dtp_schedule_kind kind, int stages, int micr
 			       const double *fwd, const double *bwd_in, const double *bwd_w,
 			       double xfer, struct dtp_sim_result *out, struct dtp_err *err)
 {
-	struct dtp_schedule sc[DTP_MAX_STAGES];
-	int built = 0, r = 0;
-
-	if (stages < 1 || stages > DTP_MAX_STAGES)
-		return dtp_errf_input(err, -EINVAL, "simulate: %d stages; use 1..%d", stages,
-				      DTP_MAX_STAGES);
-	for (; built < stages && r == 0; built++)
-		r = dtp_schedule_build(kind, built, stages, micro, &sc[built], err);
-	if (r)
-		built--;   /* the failed one holds nothing */
-	else
-		r = dtp_schedule_simulate_split(sc, stages, fwd, bwd_in, bwd_w, xfer, out, err);
-	for (int s = 0; s < built; s++)
-		dtp_schedule_free(&sc[s]);
-	return r;
+	/* one chunk per stage: schedule_interleaved.c builds and simulates */
+	return dtp_schedule_predict_v(kind, stages, micro, 1, fwd, bwd_in, bwd_w, xfer, out, err);
 }
