@@ -7,12 +7,14 @@
 #     measured per-stage compute, (M+K-1)/M x the slowest stage's compute,
 #     and where a step's time goes (a traced run: compute, receive and send
 #     waits, the step's control messages, data, and what no span covers);
-#  3. schedules at K = 2, M = 8: gpipe, 1f1b, zb-h1, zb-h2 and auto, the
-#     median measured step of REPS runs each beside the schedule simulator's
-#     step on that run's measured stage compute, B and W apart where the run
-#     split them (dtpipe-partition report --trace), and the measured bubble
-#     beside the simulated one and the ideal formula ((K-1)/(M+K-1); zb-h1
-#     and zb-h2 with F = B = W: (K-1)/(3M+K-1)); auto's row names its pick,
+#  3. schedules at K = 2, M = 8: gpipe, 1f1b, zb-h1, zb-h2, interleaved and
+#     auto, the median measured step of REPS runs each beside the schedule
+#     simulator's step on that run's measured stage compute, B and W apart
+#     where the run split them (dtpipe-partition report --trace), and the
+#     measured bubble beside the simulated one and the ideal formula
+#     ((K-1)/(M+K-1); zb-h1 and zb-h2 with F = B = W: (K-1)/(3M+K-1);
+#     interleaved 1F1B with v = 2 chunks per stage, units 0-1, 3 | 2, 4-5:
+#     (K-1)/(vM+K-1)); auto's row names its pick,
 #     and the last line sets auto's step against the best fixed schedule's;
 #  4. peak RSS per stage with and without recompute for M = 4, 8, 16.
 # Usage: scripts/bench-pipeline.sh [BUILDDIR]   (default: build)
@@ -48,6 +50,7 @@ plan() {
 	{
 		printf '[model]\nspec = gpt:layers=4,dim=256,heads=4,seq=128,vocab=256\n'
 		printf '[train]\nmicro_batch = %d\nmicro_batches = %d\nschedule = %s\n' "$MB" "$m" "${SCHED:-gpipe}"
+		[ "${SCHED:-gpipe}" = interleaved ] && printf 'virtual_stages = 2\n'
 		printf 'recompute = %s\noptimizer = adamw\nlr = 3e-4\nsteps = %d\nlog_every = 1\n' "$rc" "$STEPS"
 		printf 'precision = %s\n' "$PRECISION"
 		printf '[data]\ntrain = %s/text\nloader_budget = 16M\n' "$W"
@@ -125,10 +128,11 @@ fi
 REPS=${REPS:-3}
 if part schedules; then
 echo "== schedules: 2 stages x 1 thread, M=8, $STEPS steps, median of $REPS runs each (load: $(cut -d' ' -f1-3 /proc/loadavg))"
-printf '%-7s %10s %10s %8s %9s %9s %9s\n' schedule step_s sim_s sim_err bubble sim_bub ideal_bub
+printf '%-11s %10s %10s %8s %9s %9s %9s\n' schedule step_s sim_s sim_err bubble sim_bub ideal_bub
 : >"$W/steps"
-for SCHED in gpipe 1f1b zb-h1 zb-h2 auto; do
-	plan "$W/s.ini" 8 no 0-2 3-5
+for SCHED in gpipe 1f1b zb-h1 zb-h2 interleaved auto; do
+	if [ $SCHED = interleaved ]; then plan "$W/s.ini" 8 no "0-1, 3" "2, 4-5"
+	else plan "$W/s.ini" 8 no 0-2 3-5; fi
 	: >"$W/runs"
 	r=0
 	while [ $r -lt "$REPS" ]; do
@@ -141,12 +145,14 @@ for SCHED in gpipe 1f1b zb-h1 zb-h2 auto; do
 		# the simulator on this run's measured stage compute, no transfers
 		sim=$("$B/tools/dtpipe-partition" report --plan "$W/s.ini" --trace "$W/s.trace" --static |
 			awk -v k="$pick" '$1 == k { v = $2 } END { print v / 1000 }')
+		# an interleaved run reports its 4 chunks: stage k = chunks k and k + 2
 		bub=$($PY -c "
 import json, statistics as st
 L = [json.loads(l) for l in open('$W/s.json')]
 s = [l for l in L if 'step' in l][1:]
 t = st.median(l['step_time'] for l in s)
-c = [st.median(l['stages'][k]['compute'] for l in s) for k in range(2)]
+c = [st.median(sum(x['compute'] for j, x in enumerate(l['stages']) if j % 2 == k) for l in s)
+     for k in range(2)]
 print('%.4f' % (1 - sum(c) / (2 * t)))")
 		echo "$1 $sim $bub" >>"$W/runs"
 		r=$((r + 1))
@@ -156,10 +162,11 @@ import sys, statistics as st
 rows = [list(map(float, l.split())) for l in open(sys.argv[1])]
 name, pick, K, M = sys.argv[2], sys.argv[3], 2, 8
 t, sim, bub = (st.median(r[i] for r in rows) for i in range(3))
-ideal = (K - 1) / ((3 * M if pick.startswith("zb-") else M) + K - 1)
+ideal = (K - 1) / ((3 * M if pick.startswith("zb-") else 2 * M if pick == "interleaved" else M)
+                  + K - 1)
 simbub = 1 - (t * (1 - bub)) / sim if sim > 0 else float("nan")
 label = name if name == pick else "%s=%s" % (name, pick)
-print("%-7s %10.4f %10.4f %7.1f%% %8.1f%% %8.1f%% %8.1f%%" % (
+print("%-11s %10.4f %10.4f %7.1f%% %8.1f%% %8.1f%% %8.1f%%" % (
     label, t, sim, 100 * (t / sim - 1), 100 * bub, 100 * simbub, 100 * ideal))
 open(sys.argv[4], "a").write("%s %s %.6f %.6f\n" % (name, pick, t, bub))
 PY

@@ -17,7 +17,8 @@
 static const char usage[] =
 	"usage: dtpipe-partition profile --model SPEC [--batch B] [--reps N] [--static]\n"
 	"       dtpipe-partition plan --model SPEC --stages K [--batch B] [--micro-batches M]\n"
-	"                        [--optimizer sgd|adamw] [--schedule gpipe|1f1b|zb-h1|zb-h2|auto] [--recompute]\n"
+	"                        [--optimizer sgd|adamw] [--schedule gpipe|1f1b|zb-h1|zb-h2|interleaved|auto]\n"
+	"                        [--virtual-stages V] [--recompute]\n"
 	"                        [--mem-cap SIZE] [--bandwidth GB/s] [--reps N] [--static]\n"
 	"                        [--topology [HOST=]FILE.xml[,...]] [--split minmax|layers|params]\n"
 	"                        [-o plan.ini]\n"
@@ -52,6 +53,8 @@ static const char usage[] =
 	"           (with --trace, the trace's last step under it); stages that share\n"
 	"           cores (more stages than cores here) are simulated sharing them:\n"
 	"           traced_ms is what --trace will show; --threads N: as dtpipe --threads\n"
+	"  --virtual-stages V  (plan) cut K x V chunks, stage s holding chunks s, s + K, ...\n"
+	"                 (schedule interleaved; --schedule interleaved alone takes V = 2)\n"
 	"\n"
 	"  --model SPEC   mlp:784-1024-10 or gpt:L=4,C=128,H=4,T=64,V=256\n"
 	"  --static       estimate times from FLOPs (10 GFLOP/s) instead of measuring\n"
@@ -97,6 +100,7 @@ static int parse_opts(int argc, char **argv, struct dtp_tool_opts *o)
 		{ "micro-batches", required_argument, NULL, 'M' },
 		{ "optimizer", required_argument, NULL, 'O' },
 		{ "schedule", required_argument, NULL, 'S' },
+		{ "virtual-stages", required_argument, NULL, 'I' },
 		{ "recompute", no_argument, NULL, 'r' },
 		{ "mem-cap", required_argument, NULL, 'c' },
 		{ "bandwidth", required_argument, NULL, 'w' },
@@ -173,7 +177,11 @@ static int parse_opts(int argc, char **argv, struct dtp_tool_opts *o)
 		}
 		case 'S':
 			if (dtp_schedule_parse(optarg, &o->schedule))
-				return bad("--schedule '%s': use gpipe, 1f1b, zb-h1, zb-h2 or auto", optarg);
+				return bad("--schedule '%s': use gpipe, 1f1b, zb-h1, zb-h2, interleaved or auto", optarg);
+			break;
+		case 'I':
+			if (to_int(optarg, 1, &o->virtual_stages) || o->virtual_stages > DTP_MAX_VIRTUAL_STAGES)
+				return bad("--virtual-stages '%s': give 1 to 8 chunks per stage", optarg);
 			break;
 		case 'c':
 			if (dtp_parse_size(optarg, &o->mem_cap))

@@ -20,6 +20,7 @@ struct dtp_tool_opts {
 	const char *model, *plan, *trace, *output, *metrics, *svg, *from;
 	int stages, batch, micro_batches, reps, is_static, recompute;
 	int threads;        /* report --threads: BLAS threads per stage; 0: its cores */
+	int virtual_stages; /* --virtual-stages; 0: not given */
 	enum dtp_optim_kind optim;
 	enum dtp_schedule_kind schedule;
 	size_t mem_cap;

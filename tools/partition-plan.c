@@ -17,6 +17,7 @@
 #include "pipeline/pipeline.h"
 #include "partition-report.h"
 #include "partition-schedules.h"
+#include "partition-chunks.h"
 
 /* The plan without its units: settings, K stages, hosts from --topology
  * HOST=FILE entries (stages spread over them in order, contiguous). */
@@ -209,7 +210,13 @@ int dtp_tool_cmd_plan(struct dtp_tool_opts *o, const struct dtp_model_spec *spec
 	const char *note_ptr[DTP_MAX_STAGES];
 	/* the program and its libraries, before the profile (partition-report.c) */
 	double base_rss = (double)dtp_rss();
+	int chunks = o->virtual_stages ? o->virtual_stages :
+		     o->schedule == DTP_SCHEDULE_INTERLEAVED ? 2 : 1;
 
+	if (chunks > 1 && o->schedule != DTP_SCHEDULE_INTERLEAVED && o->schedule != DTP_SCHEDULE_AUTO)
+		return dtp_errf_input(err, -EINVAL, "--virtual-stages %d with --schedule %s: chunks "
+				      "run under --schedule interleaved (or auto)", chunks,
+				      dtp_schedule_name(o->schedule));
 	if (o->cluster.co.nodes)
 		return cmd_plan_cluster(o, spec, err);
 	if (o->stages < 1)
@@ -229,9 +236,11 @@ int dtp_tool_cmd_plan(struct dtp_tool_opts *o, const struct dtp_model_spec *spec
 		goto out_free_profile;
 	po = (struct dtp_partition_opts){ .stages = o->stages, .bandwidth = o->bandwidth,
 					  .mem_cap = o->mem_cap, .recompute = o->recompute };
-	/* auto: cut for 1f1b's stash, then let the simulator pick for the cuts */
-	r = dtp_schedule_stash_slots(o->schedule == DTP_SCHEDULE_AUTO ? DTP_SCHEDULE_1F1B :
-				     o->schedule, o->stages, o->micro_batches, po.stash_slots, err);
+	/* auto: cut for 1f1b's stash, then let the simulator pick for the cuts
+	 * (interleaved: partition-chunks.c takes each chunk's from its lists) */
+	r = dtp_schedule_stash_slots(o->schedule == DTP_SCHEDULE_AUTO || chunks > 1 ?
+				     DTP_SCHEDULE_1F1B : o->schedule, o->stages, o->micro_batches,
+				     po.stash_slots, err);
 	if (r)
 		goto out_free_chain;
 	r = dtp_tool_stage_speeds(o, plan, speed, err);
@@ -239,7 +248,10 @@ int dtp_tool_cmd_plan(struct dtp_tool_opts *o, const struct dtp_model_spec *spec
 		goto out_free_chain;
 	if (r)
 		po.speed = speed;
-	r = split(o, spec, &p, chain, &po, bounds, err);
+	if (chunks > 1)
+		r = dtp_tool_split_chunks(plan, chunks, chain, p.n_units, &po, bounds, err);
+	else
+		r = split(o, spec, &p, chain, &po, bounds, err);
 	if (r)
 		goto out_free_chain;
 	r = plan_place(o, bounds, plan, where, notes, err);
@@ -254,8 +266,11 @@ int dtp_tool_cmd_plan(struct dtp_tool_opts *o, const struct dtp_model_spec *spec
 	if (!r) {
 		/* the summary goes where it does not mix with a plan on stdout */
 		fflush(stdout);
-		r = dtp_partition_report(o->output ? stdout : stderr, plan, &p, chain, &po, NULL,
-					 base_rss, NULL, err);
+		if (chunks > 1)
+			r = dtp_tool_report_chunks(o->output ? stdout : stderr, plan, &p, NULL, err);
+		else
+			r = dtp_partition_report(o->output ? stdout : stderr, plan, &p, chain, &po,
+						 NULL, base_rss, NULL, err);
 		if (!r)
 			dtp_tool_print_placement(o->output ? stdout : stderr, plan, where);
 	}

@@ -15,6 +15,7 @@
 #include "partition-opts.h"
 #include "partition-schedules.h"
 #include "partition-share.h"
+#include "partition-chunks.h"
 
 static double mib(size_t b)
 {
@@ -305,6 +306,15 @@ int dtp_tool_cmd_report(struct dtp_tool_opts *o, struct dtp_err *err)
 	r = dtp_tool_resolve_auto(stdout, plan, &p, err);
 	if (r)
 		goto out_free_chain;
+	if (dtp_plan_chunks(plan) > 1) {   /* interleaved: partition-chunks.c */
+		printf("# %s: %d stages x %d chunks, micro-batch %d, M = %d, %s\n", o->plan,
+		       plan->num_stages, dtp_plan_chunks(plan), plan->micro_batch,
+		       plan->micro_batches, dtp_schedule_name(plan->schedule));
+		r = dtp_tool_report_chunks(stdout, plan, &p, o->trace, err);
+		if (!r && o->svg)
+			r = dtp_tool_write_svg(o->svg, o->trace, plan, &p, err);
+		goto out_free_chain;
+	}
 	dtp_plan_partition_opts(plan, o->bandwidth, &po);
 	r = dtp_schedule_stash_slots(plan->schedule, plan->num_stages, plan->micro_batches,
 				     po.stash_slots, err);

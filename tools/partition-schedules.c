@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 /* Every schedule's step from per-stage forward, B and W seconds per
  * micro-batch (the schedule simulator and the memory prediction,
@@ -54,12 +55,15 @@ void dtp_tool_stage_times(const struct dtp_plan *plan, const struct dtp_profile 
 		int once = plan->recompute && s == plan->num_stages - 1;
 
 		fwd[s] = bwd_in[s] = bwd_w[s] = 0;
-		for (int u = plan->stages[s].first_unit; u < plan->stages[s].last_unit; u++) {
-			const struct dtp_unit_cost *uc = &prof->units[u];
+		for (int c = 0, a, b; c < dtp_plan_chunks(plan); c++) {   /* all of its chunks */
+			dtp_plan_chunk_units(plan, s, c, &a, &b);
+			for (int u = a; u < b; u++) {
+				const struct dtp_unit_cost *uc = &prof->units[u];
 
-			fwd[s] += once ? 0 : uc->fwd_s;
-			bwd_in[s] += uc->bwd_s * 0.5 + (plan->recompute ? uc->fwd_s : 0);
-			bwd_w[s] += uc->bwd_s * 0.5;
+				fwd[s] += once ? 0 : uc->fwd_s;
+				bwd_in[s] += uc->bwd_s * 0.5 + (plan->recompute ? uc->fwd_s : 0);
+				bwd_w[s] += uc->bwd_s * 0.5;
+			}
 		}
 	}
 }
@@ -94,7 +98,8 @@ int dtp_tool_write_svg(const char *svg, const char *trace, const struct dtp_plan
 		       const struct dtp_profile *prof, struct dtp_err *err)
 {
 	enum { MAX_EV = 1 << 16 };
-	double fwd[DTP_MAX_STAGES], bin[DTP_MAX_STAGES], bw[DTP_MAX_STAGES];
+	enum { N = DTP_MAX_STAGES * DTP_MAX_VIRTUAL_STAGES };
+	double fwd[N], bin[N], bw[N];   /* per stage, or per chunk (interleaved) */
 	struct dtp_schedule sch[DTP_MAX_STAGES] = { 0 };
 	struct dtp_sim_op *ops[DTP_MAX_STAGES] = { 0 };
 	struct dtp_trace_event *ev = NULL;
@@ -103,8 +108,19 @@ int dtp_tool_write_svg(const char *svg, const char *trace, const struct dtp_plan
 	int K = plan->num_stages, built = 0, n_ev = 0, r = 0;
 
 	dtp_tool_stage_times(plan, prof, fwd, bin, bw);
+	if (dtp_plan_chunks(plan) > 1) {   /* the chunks' times, by their FLOPs */
+		double sf[DTP_MAX_STAGES], sbi[DTP_MAX_STAGES], sbw[DTP_MAX_STAGES];
+
+		memcpy(sf, fwd, sizeof(sf)), memcpy(sbi, bin, sizeof(sbi)), memcpy(sbw, bw, sizeof(sbw));
+		r = dtp_schedule_split_chunk_times(plan, sf, fwd, err);
+		if (r == 0)
+			r = dtp_schedule_split_chunk_times(plan, sbi, bin, err);
+		if (r == 0)
+			r = dtp_schedule_split_chunk_times(plan, sbw, bw, err);
+	}
 	for (; built < K && r == 0; built++) {
-		r = dtp_schedule_build(plan->schedule, built, K, plan->micro_batches, &sch[built], err);
+		r = dtp_schedule_build_v(plan->schedule, built, K, plan->micro_batches,
+					 dtp_plan_chunks(plan), &sch[built], err);
 		if (r == 0 && !(ops[built] = calloc((size_t)sch[built].n_ops, sizeof(**ops))))
 			r = dtp_errf_runtime(err, -ENOMEM, "out of memory");
 	}

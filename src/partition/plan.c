@@ -17,6 +17,7 @@ void dtp_plan_defaults(struct dtp_plan *p)
 	p->micro_batch = 32;
 	p->micro_batches = 4;
 	p->schedule = DTP_SCHEDULE_GPIPE;
+	p->virtual_stages = 1;
 	dtp_optim_config_default(&p->optim, DTP_OPTIM_SGD);
 	p->epochs = 1;
 	p->seed = 1234;
@@ -54,6 +55,8 @@ int dtp_schedule_parse(const char *s, enum dtp_schedule_kind *out)
 		*out = DTP_SCHEDULE_ZBH2;
 	else if (strcmp(s, "auto") == 0)
 		*out = DTP_SCHEDULE_AUTO;
+	else if (strcmp(s, "interleaved") == 0)
+		*out = DTP_SCHEDULE_INTERLEAVED;
 	else
 		return -EINVAL;
 	return 0;
@@ -78,6 +81,7 @@ const char *dtp_schedule_name(enum dtp_schedule_kind k)
 	case DTP_SCHEDULE_ZBH1: return "zb-h1";
 	case DTP_SCHEDULE_ZBH2: return "zb-h2";
 	case DTP_SCHEDULE_AUTO: return "auto";
+	case DTP_SCHEDULE_INTERLEAVED: return "interleaved";
 	}
 	return "?";
 }
@@ -252,8 +256,8 @@ int dtp_plan_validate(const struct dtp_plan *p, struct dtp_err *err)
 				      at, p->micro_batches);
 	if (p->schedule != DTP_SCHEDULE_GPIPE && p->schedule != DTP_SCHEDULE_1F1B &&
 	    p->schedule != DTP_SCHEDULE_ZBH1 && p->schedule != DTP_SCHEDULE_ZBH2 &&
-	    p->schedule != DTP_SCHEDULE_AUTO)
-		return dtp_errf_input(err, -EINVAL, "%s[train] schedule: use gpipe, 1f1b, zb-h1, zb-h2 or auto",
+	    p->schedule != DTP_SCHEDULE_AUTO && p->schedule != DTP_SCHEDULE_INTERLEAVED)
+		return dtp_errf_input(err, -EINVAL, "%s[train] schedule: use gpipe, 1f1b, zb-h1, zb-h2, interleaved or auto",
 				      at);
 	/* recompute rebuilds one micro-batch's save area just before its
 	 * backward, into one scratch area; a zero-bubble W runs later and needs it */
@@ -305,6 +309,9 @@ int dtp_plan_validate(const struct dtp_plan *p, struct dtp_err *err)
 	n_units = dtp_model_num_units(&p->model);
 	if (n_units < 1)
 		return dtp_errf_input(err, -EINVAL, "%s[model] has no units", at);
+	ret = dtp_plan_validate_chunks(p, n_units, err);   /* 1: an interleaved plan, checked */
+	if (ret)
+		return ret < 0 ? ret : 0;
 	return validate_stages(p, n_units, err);
 }
 
@@ -367,6 +374,8 @@ int dtp_plan_write_notes(const struct dtp_plan *p, const char *const *notes, FIL
 	fprintf(f, "\n[train]\nmicro_batch = %d\nmicro_batches = %d\nschedule = %s\n"
 		"recompute = %s\n", p->micro_batch, p->micro_batches,
 		dtp_schedule_name(p->schedule), p->recompute ? "true" : "false");
+	if (p->virtual_stages > 1)
+		fprintf(f, "virtual_stages = %d\n", p->virtual_stages);
 	fprintf(f, "optimizer = %s\nlr = %s\n", o->kind == DTP_OPTIM_ADAMW ? "adamw" : "sgd",
 		fmt_float(o->lr, b[0], 32));
 	/* momentum is an sgd setting (the loader warns about it with adamw): an
@@ -410,10 +419,7 @@ int dtp_plan_write_notes(const struct dtp_plan *p, const char *const *notes, FIL
 		fprintf(f, "\n[stage.%d]\n", s);
 		if (notes && notes[s] && notes[s][0])
 			fprintf(f, "# %s\n", notes[s]);
-		if (st->last_unit - st->first_unit == 1)
-			fprintf(f, "units = %d\n", st->first_unit);
-		else
-			fprintf(f, "units = %d-%d\n", st->first_unit, st->last_unit - 1);
+		dtp_plan_write_units(st, f);
 		if (st->host[0])
 			fprintf(f, "host = %s\n", st->host);
 		if (st->cores[0])
@@ -502,6 +508,12 @@ uint64_t dtp_plan_hash(const struct dtp_plan *p)
 	for (int s = 0; s < p->num_stages && s < DTP_MAX_STAGES; s++) {
 		h = fnv_i64(h, p->stages[s].first_unit);
 		h = fnv_i64(h, p->stages[s].last_unit);
+		for (int c = 1; c < p->stages[s].n_chunks && c < DTP_MAX_VIRTUAL_STAGES; c++) {
+			h = fnv_i64(h, p->stages[s].chunk_first[c]);
+			h = fnv_i64(h, p->stages[s].chunk_last[c]);
+		}
 	}
+	if (p->virtual_stages > 1)                /* plain plans keep theirs */
+		h = fnv_i64(h, p->virtual_stages);
 	return h;
 }

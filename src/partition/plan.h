@@ -19,8 +19,13 @@ enum dtp_schedule_kind {
 	DTP_SCHEDULE_GPIPE = 1, DTP_SCHEDULE_1F1B = 2, DTP_SCHEDULE_ZBH1 = 3,
 	DTP_SCHEDULE_AUTO = 4,  /* the simulator picks one of the others (pipeline's
 				 * dtp_schedule_choose) before anything runs */
-	DTP_SCHEDULE_ZBH2 = 5
+	DTP_SCHEDULE_ZBH2 = 5,
+	DTP_SCHEDULE_INTERLEAVED = 6   /* Megatron's interleaved 1F1B over virtual_stages
+					* chunks per stage (docs/plan-format.md) */
 };
+
+/* the most model chunks a stage holds ([train] virtual_stages) */
+#define DTP_MAX_VIRTUAL_STAGES 8
 
 struct dtp_stage_plan {
 	int first_unit;                  /* inclusive */
@@ -29,6 +34,12 @@ struct dtp_stage_plan {
 	char cores[128];                 /* cpulist "0-3,8"; "" = let dtpipe choose */
 	char nic[64];                    /* RDMA device ("mlx5_0"); "" = nearest / auto */
 	int line;                        /* line of its [stage.N] section */
+	/* units = A-B, C-D, ...: the stage's model chunks in order (interleaved
+	 * plans, virtual_stages > 1); chunk 0 is also first_unit..last_unit.
+	 * n_chunks = 1 for a plain range (plan_chunks.c) */
+	int n_chunks;
+	int chunk_first[DTP_MAX_VIRTUAL_STAGES];   /* inclusive */
+	int chunk_last[DTP_MAX_VIRTUAL_STAGES];    /* exclusive */
 };
 
 struct dtp_plan {
@@ -38,6 +49,7 @@ struct dtp_plan {
 	int micro_batch;                 /* samples per micro-batch, >= 1 */
 	int micro_batches;               /* M >= 1 (M < stages allowed, warned) */
 	enum dtp_schedule_kind schedule;
+	int virtual_stages;              /* v >= 1: model chunks per stage (interleaved) */
 	int recompute;                   /* keep only stage inputs, recompute before backward */
 	struct dtp_optim_config optim;
 	long steps;                      /* optimizer steps; 0 = derive from epochs */
@@ -134,6 +146,20 @@ int dtp_parse_size(const char *s, size_t *out);
 int dtp_cpulist_check(const char *s);
 int dtp_schedule_parse(const char *s, enum dtp_schedule_kind *out);
 const char *dtp_schedule_name(enum dtp_schedule_kind k);
+/* ---- plan_chunks.c: interleaved plans' chunk lists */
+/* units = "A-B" or "A-B, C-D, ...": fill st's chunks (and first/last_unit
+ * from chunk 0); -EINVAL with what is wrong in why */
+int dtp_plan_parse_units(const char *v, struct dtp_stage_plan *st, char *why, size_t why_len);
+/* virtual_stages, the chunk lists tiling the units in the interleaved order
+ * (stage 0's chunk 0, stage 1's chunk 0, ..., stage K-1's chunk 0, stage 0's
+ * chunk 1, ...) and the interleaved schedule's constraints (K >= 2, M a
+ * multiple of K); for a plan whose stages list more than one range or whose
+ * virtual_stages > 1. 1 when the plan is chunked (checked), 0 when not. */
+int dtp_plan_validate_chunks(const struct dtp_plan *p, int n_units, struct dtp_err *err);
+/* the units of chunk c of stage s: [*first, *last) (c = 0 for a plain stage) */
+void dtp_plan_chunk_units(const struct dtp_plan *p, int s, int c, int *first, int *last);
+/* write "units = ..." for stage s */
+void dtp_plan_write_units(const struct dtp_stage_plan *st, FILE *f);
 /* "stop" -> 0, "skip" -> 1 (what a non-finite loss or gradient norm does);
  * -EINVAL otherwise */
 int dtp_nonfinite_parse(const char *s, int *skip);

@@ -34,6 +34,7 @@ const struct dtp_plan_key dtp_plan_keys[] = {
 	PK("train", "micro_batch", DTP_PK_INT, micro_batch, 1, 1 << 24),
 	PK("train", "micro_batches", DTP_PK_INT, micro_batches, 1, 1 << 20),
 	SK("train", "schedule", DTP_PK_SCHEDULE),
+	PK("train", "virtual_stages", DTP_PK_INT, virtual_stages, 1, DTP_MAX_VIRTUAL_STAGES),
 	PK("train", "recompute", DTP_PK_BOOL, recompute, 0, 1),
 	SK("train", "optimizer", DTP_PK_OPTIMIZER),
 	OK_("lr", lr), OK_("momentum", momentum), OK_("beta1", beta1), OK_("beta2", beta2),
@@ -249,31 +250,10 @@ static int parse_bool(const char *v, int *out)
 static void set_units(struct dtp_plan_ctx *c, struct dtp_stage_plan *st, const char *sec,
 		      const char *v)
 {
-	const char *dash = strchr(v, '-');
-	long a, b;
-	char first[32];
+	char why[256];
 
-	if (dash && (size_t)(dash - v) < sizeof(first)) {
-		memcpy(first, v, (size_t)(dash - v));
-		first[dash - v] = '\0';
-		if (parse_long(first, 0, 1 << 24, &a) || parse_long(dash + 1, 0, 1 << 24, &b))
-			goto bad;
-		if (b < a) {
-			dtp_plan_fail(c, "[%s] units = %s is backwards: write the lower unit first (%ld-%ld)",
-			     sec, v, b, a);
-			return;
-		}
-	} else {
-		if (parse_long(v, 0, 1 << 24, &a))
-			goto bad;
-		b = a;
-	}
-	st->first_unit = (int)a;
-	st->last_unit = (int)b + 1;
-	return;
-bad:
-	dtp_plan_fail(c, "[%s] units = '%s': write an inclusive range of unit indices such as 0-2, "
-	     "or one index such as 3", sec, v);
+	if (dtp_plan_parse_units(v, st, why, sizeof(why)))
+		dtp_plan_fail(c, "[%s] %s", sec, why);
 }
 
 static void stage_key(struct dtp_plan_ctx *c, const char *sec, int s, const char *name,
@@ -412,7 +392,7 @@ static void set_value(struct dtp_plan_ctx *c, const struct dtp_plan_key *k, cons
 		return;
 	case DTP_PK_SCHEDULE:
 		if (dtp_schedule_parse(v, &c->p->schedule))
-			dtp_plan_fail(c, "[train] schedule = '%s': use gpipe (fill-drain), 1f1b, zb-h1, zb-h2 or auto", v);
+			dtp_plan_fail(c, "[train] schedule = '%s': use gpipe (fill-drain), 1f1b, zb-h1, zb-h2, interleaved or auto", v);
 		return;
 	case DTP_PK_OPTIMIZER:
 		if ((i = dtp_parse_word(v, optims, 2)) < 0)

@@ -42,6 +42,8 @@ int dtp_schedule_choose(const struct dtp_plan *p, const double *fwd, const doubl
 	size_t len = 0;
 	int best = -1, r;
 
+	if (dtp_plan_chunks(p) > 1)   /* interleaved or nothing: choose_interleaved.c */
+		return dtp_schedule_choose_chunked(p, fwd, bwd_in, bwd_w, xfer, out, err);
 	memset(&c, 0, sizeof(c));
 	for (int i = 0; i < DTP_SCHEDULE_CHOICES; i++) {
 		struct dtp_schedule_option *o = &c.options[i];
@@ -99,11 +101,14 @@ int dtp_schedule_stage_flops(const struct dtp_plan *p, double *fwd, double *bwd_
 
 	for (int s = 0; s < p->num_stages; s++) {
 		fwd[s] = 0;
-		for (int u = p->stages[s].first_unit; u < p->stages[s].last_unit; u++) {
-			r = dtp_unit_describe(&p->model, u, &ui);
-			if (r)
-				return dtp_errf_input(err, r, "stage %d: cannot describe unit %d", s, u);
-			fwd[s] += ui.fwd_flops * p->micro_batch;
+		for (int c = 0, a, b; c < dtp_plan_chunks(p); c++) {   /* all of its chunks */
+			dtp_plan_chunk_units(p, s, c, &a, &b);
+			for (int u = a; u < b; u++) {
+				r = dtp_unit_describe(&p->model, u, &ui);
+				if (r)
+					return dtp_errf_input(err, r, "stage %d: cannot describe unit %d", s, u);
+				fwd[s] += ui.fwd_flops * p->micro_batch;
+			}
 		}
 		/* seconds at a nominal 10 GFLOP/s; only the ratios matter */
 		fwd[s] *= 1e-10;

@@ -154,12 +154,12 @@ static int agree_stop(struct dtp_stage *st, double *stop, struct dtp_err *err)
 	return 0;
 }
 
-int dtp_ctrl_step_sync(struct dtp_stage *st, long step, const double *unit_sumsq,
-		       struct dtp_ctrl_down *down, struct dtp_err *err)
+int dtp_ctrl_step_up(struct dtp_stage *st, long step, const double *unit_sumsq,
+		     struct dtp_err *err)
 {
 	const struct dtp_plan *p = st->plan;
 	size_t U = (size_t)st->total_units, K = (size_t)st->K;
-	size_t up_n = dtp_ctrl_up_len(st->total_units, st->K), down_n = dtp_ctrl_down_len(st->K);
+	size_t up_n = dtp_ctrl_up_len(st->total_units, st->K);
 	double *up = st->ctrl_up, *dv = st->ctrl_down, total = 0;
 	uint32_t tag = (uint32_t)step;
 	int r;
@@ -179,16 +179,8 @@ int dtp_ctrl_step_sync(struct dtp_stage *st, long step, const double *unit_sumsq
 	 * is seen at the next step */
 	if (up[U + 2 * K] == 0)
 		up[U + 2 * K] = (double)dtp_preempt_requested();
-	if (!st->is_last) {
-		r = xfer(st, st->next, 1, tag, 0, step, sync_up_what, up, up_n, err);
-		if (r == 0)
-			r = xfer(st, st->next, 0, tag, 1, step, sync_down_what, dv, down_n, err);
-		if (r == 0 && !st->is_first)
-			r = xfer(st, st->prev, 1, tag, 1, step, sync_down_what, dv, down_n, err);
-		if (r == 0)
-			unpack_down(dv, st->K, down);
-		return r;
-	}
+	if (!st->is_last)
+		return xfer(st, st->next, 1, tag, 0, step, sync_up_what, up, up_n, err);
 	for (size_t u = 0; u < U; u++)
 		total += up[u];
 	dv[0] = p->optim.clip_norm > 0 ? (double)dtp_clip_factor(&p->optim, total) : 1.0;
@@ -199,10 +191,32 @@ int dtp_ctrl_step_sync(struct dtp_stage *st, long step, const double *unit_sumsq
 	if (st->dp && st->R > 1 && (r = agree_stop(st, &dv[DOWN_STOP], err)))
 		return r;
 	memcpy(dv + DOWN_TIMES, up + U, 2 * K * sizeof(double));
-	unpack_down(dv, st->K, down);
-	if (st->is_first)
-		return 0;
-	return xfer(st, st->prev, 1, tag, 1, step, sync_down_what, dv, down_n, err);
+	return 0;
+}
+
+int dtp_ctrl_step_down(struct dtp_stage *st, long step, struct dtp_ctrl_down *down,
+		       struct dtp_err *err)
+{
+	size_t down_n = dtp_ctrl_down_len(st->K);
+	double *dv = st->ctrl_down;
+	uint32_t tag = (uint32_t)step;
+	int r = 0;
+
+	if (!st->is_last)
+		r = xfer(st, st->next, 0, tag, 1, step, sync_down_what, dv, down_n, err);
+	if (r == 0)
+		unpack_down(dv, st->K, down);
+	if (r == 0 && !st->is_first)
+		r = xfer(st, st->prev, 1, tag, 1, step, sync_down_what, dv, down_n, err);
+	return r;
+}
+
+int dtp_ctrl_step_sync(struct dtp_stage *st, long step, const double *unit_sumsq,
+		       struct dtp_ctrl_down *down, struct dtp_err *err)
+{
+	int r = dtp_ctrl_step_up(st, step, unit_sumsq, err);
+
+	return r ? r : dtp_ctrl_step_down(st, step, down, err);
 }
 
 /* ------------------------------------------------------ checkpoint written */

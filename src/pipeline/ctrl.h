@@ -94,6 +94,13 @@ static inline uint32_t dtp_ctrl_eval_batch_tag(long b)
  * stage's word is the one every stage acts on. */
 int dtp_ctrl_step_sync(struct dtp_stage *st, long step, const double *unit_sumsq,
 		       struct dtp_ctrl_down *down, struct dtp_err *err);
+/* its two halves: the sums up (the last stage then computes the word), and
+ * the word down; a process that holds several stages of the chain (the
+ * chunks of an interleaved stage) runs every up before any down */
+int dtp_ctrl_step_up(struct dtp_stage *st, long step, const double *unit_sumsq,
+		     struct dtp_err *err);
+int dtp_ctrl_step_down(struct dtp_stage *st, long step, struct dtp_ctrl_down *down,
+		       struct dtp_err *err);
 
 /* After writing its part of the checkpoint of step `step` (ok: committed),
  * each stage receives what the stages before it reported, adds its own

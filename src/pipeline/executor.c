@@ -479,12 +479,14 @@ static int run_op(struct dtp_stage *st, const struct dtp_op *op, long step, floa
 	return dtp_errf_runtime(err, -EINVAL, "stage %d: unknown op %d", st->s, op->kind);
 }
 
-int dtp_stage_train_step(struct dtp_stage *st, long step, double *loss, double *gnorm,
-			 double *stage_times, struct dtp_err *err)
+/* the mean over the global batch: R replicas x M micro-batches x B x T */
+static float loss_scale(const struct dtp_stage *st)
 {
-	/* the mean over the global batch: R replicas x M micro-batches x B x T */
-	float scale = 1.0f / ((float)st->R * (float)st->M * (float)st->B * (float)st->tgt_elems);
-	struct dtp_ctrl_down down;
+	return 1.0f / ((float)st->R * (float)st->M * (float)st->B * (float)st->tgt_elems);
+}
+
+int dtp_stage_step_begin(struct dtp_stage *st, long step, struct dtp_err *err)
+{
 	uint64_t t0;
 	int r;
 
@@ -504,11 +506,19 @@ int dtp_stage_train_step(struct dtp_stage *st, long step, double *loss, double *
 			if ((r = post_grad_recv(st, step, m, err)))
 				return r;
 	}
-	for (int i = 0; i < st->sched.n_ops; i++) {
-		r = run_op(st, &st->sched.ops[i], step, scale, err);
-		if (r)
-			return r;
-	}
+	return 0;
+}
+
+int dtp_stage_step_op(struct dtp_stage *st, const struct dtp_op *op, long step,
+		      struct dtp_err *err)
+{
+	return run_op(st, op, step, loss_scale(st), err);
+}
+
+int dtp_stage_step_drain(struct dtp_stage *st, long step, struct dtp_err *err)
+{
+	int r;
+
 	for (int i = 0; i < 2; i++) {
 		if (!st->is_last && (r = xbuf_ready(st, st->next, &st->act_out[i], step, -1, err)))
 			return r;
@@ -518,22 +528,45 @@ int dtp_stage_train_step(struct dtp_stage *st, long step, double *loss, double *
 	if (st->dp && (r = finish_reduce(st, step, err)))
 		return r;
 	dtp_stage_grad_sumsq(st->model, st->sumsq);
-	r = dtp_ctrl_step_sync(st, step, st->sumsq, &down, err);
-	if (r)
-		return r;
-	*loss = down.loss_sum * (double)scale;
-	*gnorm = down.grad_norm;
-	st->skipped = down.verdict != 0;
-	st->stop = down.stop;
-	if (st->skipped && (r = dtp_nonfinite_act(st, step, down.verdict, *loss, *gnorm, err)))
+	return 0;
+}
+
+int dtp_stage_step_apply(struct dtp_stage *st, long step, const struct dtp_ctrl_down *down,
+			 double *loss, double *gnorm, double *stage_times, struct dtp_err *err)
+{
+	uint64_t t0;
+	int r;
+
+	*loss = down->loss_sum * (double)loss_scale(st);
+	*gnorm = down->grad_norm;
+	st->skipped = down->verdict != 0;
+	st->stop = down->stop;
+	if (st->skipped && (r = dtp_nonfinite_act(st, step, down->verdict, *loss, *gnorm, err)))
 		return r;
 	t0 = dtp_now_ns();
 	if (!st->skipped)
-		dtp_optim_step(st->optim, step, (float)down.clip);
+		dtp_optim_step(st->optim, step, (float)down->clip);
 	span_end(st, DTP_SPAN_OPTIM, step, 0, t0, &st->t_compute);
 	if (stage_times)
-		memcpy(stage_times, down.times, 2 * (size_t)st->K * sizeof(double));
+		memcpy(stage_times, down->times, 2 * (size_t)st->K * sizeof(double));
 	return 0;
+}
+
+int dtp_stage_train_step(struct dtp_stage *st, long step, double *loss, double *gnorm,
+			 double *stage_times, struct dtp_err *err)
+{
+	struct dtp_ctrl_down down;
+	int r = dtp_stage_step_begin(st, step, err);
+
+	for (int i = 0; r == 0 && i < st->sched.n_ops; i++)
+		r = run_op(st, &st->sched.ops[i], step, loss_scale(st), err);
+	if (r == 0)
+		r = dtp_stage_step_drain(st, step, err);
+	if (r == 0)
+		r = dtp_ctrl_step_sync(st, step, st->sumsq, &down, err);
+	if (r)
+		return r;
+	return dtp_stage_step_apply(st, step, &down, loss, gnorm, stage_times, err);
 }
 
 /* Forward the whole test set once (the loaders stop at the epoch end). */

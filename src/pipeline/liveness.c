@@ -75,21 +75,35 @@ void dtp_stage_liveness_close(struct dtp_stage *st)
 	st->hb = NULL;
 }
 
+/* The chunks of an interleaved stage share one main thread: what one does
+ * (work, a wait, checkpoint I/O), every one of them beats, so that a chunk
+ * whose thread is busy with a sibling is not judged hung. */
+#define EACH_CHUNK(st, x) \
+	for (int i_ = 0, n_ = (st)->siblings ? (st)->n_siblings : 1; i_ < n_; i_++) { \
+		struct dtp_stage *x = (st)->siblings ? (st)->siblings[i_] : (st);
+#define EACH_END }
+
 void dtp_stage_busy(struct dtp_stage *st)
 {
-	dtp_hb_progress(st->hb);
+	EACH_CHUNK(st, c)
+		dtp_hb_progress(c->hb);
+	EACH_END
 }
 
 void dtp_stage_in_io(struct dtp_stage *st, int in_io)
 {
-	dtp_hb_waiting(st->hb, in_io ? DTP_HB_BUSY_IO : -1);
-	dtp_hb_progress(st->hb);
+	EACH_CHUNK(st, c)
+		dtp_hb_waiting(c->hb, in_io ? DTP_HB_BUSY_IO : -1);
+		dtp_hb_progress(c->hb);
+	EACH_END
 }
 
 void dtp_stage_blocked_on(struct dtp_stage *st, int peer)
 {
-	dtp_hb_waiting(st->hb, peer);
-	dtp_hb_progress(st->hb);
+	EACH_CHUNK(st, c)
+		dtp_hb_waiting(c->hb, peer);
+		dtp_hb_progress(c->hb);
+	EACH_END
 }
 
 int dtp_stage_liveness_check(struct dtp_stage *st, int peer, struct dtp_err *err)

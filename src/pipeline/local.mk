@@ -1,9 +1,8 @@
 noinst_LIBRARIES += src/pipeline/libdtp_pipeline.a
 src_pipeline_libdtp_pipeline_a_SOURCES = \
 	src/pipeline/pipeline.h \
-	src/pipeline/schedule.c \
-	src/pipeline/schedule_zb.c \
-	src/pipeline/choose.c \
+	src/pipeline/schedule.c src/pipeline/schedule_zb.c src/pipeline/schedule_interleaved.c \
+	src/pipeline/choose.c src/pipeline/choose_interleaved.c \
 	src/pipeline/simulate.c \
 	src/pipeline/stage.h \
 	src/pipeline/setup.c \
@@ -17,4 +16,4 @@ src_pipeline_libdtp_pipeline_a_SOURCES = \
 	src/pipeline/ckpt_export.c src/pipeline/ckpt_bench.c \
 	src/pipeline/report.h src/pipeline/report.c \
 	src/pipeline/trace.c src/pipeline/trace_read.c \
-	src/pipeline/run.c
+	src/pipeline/run.c src/pipeline/run_interleaved.c

@@ -38,6 +38,7 @@ enum dtp_op_kind {
 struct dtp_op {
 	int kind;              /* enum dtp_op_kind */
 	int micro;             /* m in [0, M) */
+	int chunk;             /* the stage's model chunk c in [0, v) (interleaved); 0 else */
 };
 
 struct dtp_schedule {
@@ -49,6 +50,8 @@ struct dtp_schedule {
 	struct dtp_op *ops;    /* n_ops entries, owned */
 	int max_stash;         /* most micro-batches forwarded and not yet backwarded */
 	int max_wstash;        /* split schedules: most micro-batches past B, not W */
+	int chunks;            /* v: model chunks per stage (interleaved), else 1 */
+	int chunk_stash[DTP_MAX_VIRTUAL_STAGES];   /* max_stash of each chunk's ops */
 };
 
 /* Build stage s's op list. GPipe: all forwards then all backwards.
@@ -91,6 +94,34 @@ int dtp_schedule_stash_slots(enum dtp_schedule_kind kind, int stages, int micro,
 int dtp_schedule_wstash_slots(enum dtp_schedule_kind kind, int stages, int micro, int *wslots,
 			      struct dtp_err *err);
 
+/* Interleaved 1F1B (schedule_interleaved.c; Narayanan et al., SC'21, as in
+ * Megatron-LM): stage s holds v chunks; chunk c of stage s feeds chunk c of
+ * stage s+1, and chunk c of stage K-1 feeds chunk c+1 of stage 0 (the wrap
+ * link). The M x v forward passes of a stage run in the order of the virtual
+ * index k = 0 .. Mv-1, micro-batch (k / Kv) K + k % K through chunk
+ * (k % Kv) / K, and the backward passes in the same order with the chunks
+ * reversed: K micro-batches through chunk 0, the same K through chunk 1, ...
+ * then the next K. Stage s runs min(Mv, 2(K-s-1) + (v-1)K) forwards first
+ * (all of them when M = K), then one forward and one backward alternately,
+ * then the remaining backwards. Each chunk's backwards run in micro-batch
+ * order. Needs K >= 2, 2 <= v <= DTP_MAX_VIRTUAL_STAGES, M a multiple of K
+ * (-EINVAL saying so). Ops carry their chunk; the simulator and the tests
+ * read the same lists. */
+int dtp_schedule_build_v(enum dtp_schedule_kind kind, int stage, int stages, int micro,
+			 int chunks, struct dtp_schedule *out, struct dtp_err *err);
+/* 0 when (K, M, v) suit the interleaved schedule, else -EINVAL saying why */
+int dtp_schedule_interleaved_check(int stages, int micro, int chunks, struct dtp_err *err);
+struct dtp_sim_result;
+/* slots[s * v + c] = chunk_stash[c] of stage s's built list (v = 1: as
+ * dtp_schedule_stash_slots) */
+int dtp_schedule_chunk_stash_slots(enum dtp_schedule_kind kind, int stages, int micro,
+				   int chunks, int *slots, struct dtp_err *err);
+/* dtp_schedule_predict_split of a (kind, stages, micro, chunks) schedule;
+ * with chunks > 1 the times are per chunk: fwd[s * chunks + c] ... */
+int dtp_schedule_predict_v(enum dtp_schedule_kind kind, int stages, int micro, int chunks,
+			   const double *fwd, const double *bwd_in, const double *bwd_w,
+			   double xfer, struct dtp_sim_result *out, struct dtp_err *err);
+
 /* ---------------------------------------------------------------- simulator */
 
 /* Run the K op lists against each other with in-order message matching.
@@ -109,7 +140,9 @@ struct dtp_sim_result {
 	double stage_bubble_max;       /* 1 - min(busy) / step_time */
 };
 
-/* Predict the step time of the K op lists given per-stage forward and
+/* Predict the step time of the K op lists (lists with chunks = v > 1: the
+ * times below are per chunk, fwd[s * v + c] for chunk c of stage s, and
+ * busy[] sums a stage's chunks) given per-stage forward and
  * backward times per micro-batch (seconds; add the recomputed forward to bwd
  * when recomputing) and the transfer time of one activation or gradient.
  * GPipe with equal stages and no transfer time: (M+K-1)(f+b). A split
@@ -168,6 +201,18 @@ struct dtp_schedule_choice {
 int dtp_schedule_choose(const struct dtp_plan *p, const double *fwd, const double *bwd_in,
 			const double *bwd_w, double xfer, struct dtp_schedule_choice *out,
 			struct dtp_err *err);
+/* choose_interleaved.c: v of a plan (1 unless virtual_stages > 1) */
+int dtp_plan_chunks(const struct dtp_plan *p);
+/* a chunked plan's per-stage times split over each stage's chunks in
+ * proportion to their FLOPs: chunk[s * v + c] */
+int dtp_schedule_split_chunk_times(const struct dtp_plan *p, const double *stage, double *chunk,
+				   struct dtp_err *err);
+/* dtp_schedule_choose of a chunked plan (dtp_schedule_choose calls it):
+ * interleaved, simulated on the chunks' times, the fixed schedules
+ * excluded; -ENOSPC over mem_cap */
+int dtp_schedule_choose_chunked(const struct dtp_plan *p, const double *fwd, const double *bwd_in,
+				const double *bwd_w, double xfer, struct dtp_schedule_choice *out,
+				struct dtp_err *err);
 /* Per-stage F, B and W times from the model's FLOPs alone (B = W = F, B
  * plus F with recompute): the same on every process, for choosing before
  * anything is measured. */
@@ -205,6 +250,9 @@ struct dtp_stage_opts {
 	size_t mem_cap;                /* > 0 overrides the plan's mem_cap */
 	int quiet;                     /* no per-step lines */
 	int progress;                  /* draw a progress bar (stdout is a terminal) */
+	int chunk_slots;               /* > 0: this is a chunk of an interleaved stage
+					* (run_interleaved.c): its stash slots, from
+					* the stage's list; the op list is the caller's */
 	uint64_t job_key;
 	int connect_timeout_ms;        /* 0: the plan's */
 	/* failure detection (0: the plan's [transport] keys of the same names) */

@@ -16,7 +16,7 @@
 
 #define MAX_TRACE_SPANS (1u << 20)
 
-static void apply_overrides(struct dtp_plan *p, const struct dtp_stage_opts *o)
+void dtp_run_apply_overrides(struct dtp_plan *p, const struct dtp_stage_opts *o)
 {
 	if (o->steps > 0) {
 		p->steps = o->steps;
@@ -38,7 +38,7 @@ static void apply_overrides(struct dtp_plan *p, const struct dtp_stage_opts *o)
 		p->precision = (enum dtp_precision)o->precision;
 }
 
-static int check_mem_cap(const struct dtp_plan *p, int s, struct dtp_stage_mem *m,
+int dtp_run_check_mem_cap(const struct dtp_plan *p, int s, struct dtp_stage_mem *m,
 			 struct dtp_err *err)
 {
 	int r = dtp_stage_mem_predict(p, s, m, err);
@@ -63,7 +63,7 @@ static int check_mem_cap(const struct dtp_plan *p, int s, struct dtp_stage_mem *
  * sizes (check_mem_cap), and after every step from the process's real peak
  * resident set (getrusage: one system call, no allocation), which also counts
  * what the prediction cannot see (libraries, OpenBLAS's buffers, the heap). */
-static int check_peak_rss(const struct dtp_plan *p, long step, struct dtp_err *err)
+int dtp_run_check_peak_rss(const struct dtp_plan *p, long step, struct dtp_err *err)
 {
 	struct rusage ru;
 	double peak;
@@ -82,7 +82,7 @@ static int check_peak_rss(const struct dtp_plan *p, long step, struct dtp_err *e
 
 /* Stage 0 decides the step count and the first step (the checkpoint it
  * chose, `resumed`); the others learn them. */
-static int agree_on_steps(struct dtp_stage *st, struct dtp_plan *p, long resumed,
+int dtp_run_agree_on_steps(struct dtp_stage *st, struct dtp_plan *p, long resumed,
 			  struct dtp_ctrl_start *m, struct dtp_err *err)
 {
 	long per_epoch;
@@ -119,17 +119,17 @@ static int agree_on_steps(struct dtp_stage *st, struct dtp_plan *p, long resumed
  * contradict its warm-up is refused at load. Every stage computes the same.
  * The plan keeps its own warm-up (the checkpoint's settings are the plan's);
  * only the optimizer's schedule changes. */
-static long run_warmup(const struct dtp_plan *p, const struct dtp_stage_opts *o, long total)
+long dtp_run_warmup(const struct dtp_plan *p, const struct dtp_stage_opts *o, long total)
 {
 	if ((o->steps <= 0 && o->epochs <= 0) || p->optim.warmup_steps <= total)
 		return p->optim.warmup_steps;
 	return total / 10;
 }
 
-static int fit_warmup(const struct dtp_plan *p, const struct dtp_stage_opts *o,
+int dtp_run_fit_warmup(const struct dtp_plan *p, const struct dtp_stage_opts *o,
 		      struct dtp_optim *optim, long total, int say, struct dtp_err *err)
 {
-	long w = run_warmup(p, o, total);
+	long w = dtp_run_warmup(p, o, total);
 
 	if (w == p->optim.warmup_steps)
 		return 0;
@@ -144,7 +144,7 @@ static int fit_warmup(const struct dtp_plan *p, const struct dtp_stage_opts *o,
  * (st->stop: the stop signal) and the checkpoint of that step is written when
  * the run has a directory: end with the status that says so, 75 (resumable)
  * or, with no checkpoint, 128 + the signal. */
-static int stopped(const struct dtp_stage *st, const struct dtp_plan *p, long step, long total,
+int dtp_run_stopped(const struct dtp_stage *st, const struct dtp_plan *p, long step, long total,
 		   struct dtp_err *err)
 {
 	char sig[32];
@@ -159,7 +159,7 @@ static int stopped(const struct dtp_stage *st, const struct dtp_plan *p, long st
 				sig, step + 1, total);
 }
 
-static int dump_params(struct dtp_stage *st, const char *dir, struct dtp_err *err)
+int dtp_run_dump_params(struct dtp_stage *st, const char *dir, struct dtp_err *err)
 {
 	char path[DTP_PLAN_PATH_MAX + 64];
 	const float *params = dtp_stage_model_params(st->model);
@@ -240,12 +240,14 @@ int dtp_stage_run(const struct dtp_plan *plan, const struct dtp_stage_opts *o,
 	if (s < 0 || s >= plan->num_stages)
 		return dtp_errf_input(err, -EINVAL, "%s: stage %d does not exist: the plan has stages 0..%d",
 				      plan->path, s, plan->num_stages - 1);
+	if (dtp_plan_chunks(plan) > 1)   /* v chunks in this process: run_interleaved.c */
+		return dtp_stage_run_interleaved(plan, o, err);
 	p = malloc(sizeof(*p));
 	if (!p)
 		return dtp_errf_runtime(err, -ENOMEM, "out of memory");
 	*p = *plan;
-	apply_overrides(p, o);
-	r = check_mem_cap(p, s, &mem, err);
+	dtp_run_apply_overrides(p, o);
+	r = dtp_run_check_mem_cap(p, s, &mem, err);
 	if (r)
 		goto out_plan;
 	r = dtp_stage_open(p, o, &st, err);
@@ -275,10 +277,10 @@ int dtp_stage_run(const struct dtp_plan *plan, const struct dtp_stage_opts *o,
 			goto out_trace;
 		resumed = (long)v;
 	}
-	r = agree_on_steps(st, p, resumed, &agreed, err);
+	r = dtp_run_agree_on_steps(st, p, resumed, &agreed, err);
 	/* the schedule this run will run, which a checkpoint records and a
 	 * resume must share (fit_warmup and the cosine's length below) */
-	st->lr_warmup = run_warmup(p, o, agreed.total_steps);
+	st->lr_warmup = dtp_run_warmup(p, o, agreed.total_steps);
 	st->lr_decay_end = p->cosine_to_end && p->optim.total_steps == 0 ? agreed.total_steps
 									: p->optim.total_steps;
 	/* no checkpoint is ever of step 0 (the first is written after a step) */
@@ -303,7 +305,7 @@ int dtp_stage_run(const struct dtp_plan *plan, const struct dtp_stage_opts *o,
 	start = agreed.start_step;
 	/* a run shortened from the command line warms up within its steps, and a
 	 * cosine schedule to the end of the run learns the run's length now */
-	if ((r = fit_warmup(p, o, st->optim, total, st->is_last && !o->quiet, err)))
+	if ((r = dtp_run_fit_warmup(p, o, st->optim, total, st->is_last && !o->quiet, err)))
 		goto out_trace;
 	if (p->cosine_to_end && p->optim.total_steps == 0 &&
 	    (r = dtp_optim_set_total_steps(st->optim, total, err)))
@@ -317,7 +319,7 @@ int dtp_stage_run(const struct dtp_plan *plan, const struct dtp_stage_opts *o,
 	for (step = start; step < total; step++) {
 		r = dtp_stage_train_step(st, step, &loss, &gnorm, stage_times, err);
 		if (r == 0)
-			r = check_peak_rss(p, step, err);
+			r = dtp_run_check_peak_rss(p, step, err);
 		if (r)
 			goto out_report;
 		dtp_report_step(&rep, step, loss, gnorm, stage_times);
@@ -339,7 +341,7 @@ int dtp_stage_run(const struct dtp_plan *plan, const struct dtp_stage_opts *o,
 		}
 		/* a stop agreed after the last step changes nothing: the run ends */
 		if (st->stop && step + 1 < total) {
-			r = stopped(st, p, step, total, err);
+			r = dtp_run_stopped(st, p, step, total, err);
 			goto out_report;
 		}
 	}
@@ -360,7 +362,7 @@ int dtp_stage_run(const struct dtp_plan *plan, const struct dtp_stage_opts *o,
 		goto out_report;
 	r = dtp_report_finish(&rep, st, err);
 	if (r == 0 && o->dump_dir)
-		r = dump_params(st, o->dump_dir, err);
+		r = dtp_run_dump_params(st, o->dump_dir, err);
 out_report:
 	dtp_report_close(&rep);
 out_trace:

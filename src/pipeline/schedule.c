@@ -157,6 +157,10 @@ int dtp_schedule_build(enum dtp_schedule_kind kind, int stage, int stages, int m
 				      stage, stages, DTP_MAX_STAGES);
 	if (micro < 1 || micro > 65535)
 		return dtp_errf_input(err, -EINVAL, "schedule: %d micro-batches; use 1..65535", micro);
+	if (kind == DTP_SCHEDULE_INTERLEAVED)   /* needs its chunks: schedule_interleaved.c */
+		return dtp_errf_input(err, -EINVAL, "schedule = interleaved needs the plan's chunks "
+				      "(virtual_stages), which this step does not take: plan it again with "
+				      "dtpipe-partition plan --schedule interleaved --virtual-stages V");
 	if (kind != DTP_SCHEDULE_GPIPE && kind != DTP_SCHEDULE_1F1B && kind != DTP_SCHEDULE_ZBH1 &&
 	    kind != DTP_SCHEDULE_ZBH2)
 		return dtp_errf_input(err, -EINVAL, "schedule: unknown kind %d; use gpipe, 1f1b, zb-h1 or zb-h2",
@@ -207,6 +211,8 @@ int dtp_schedule_build(enum dtp_schedule_kind kind, int stage, int stages, int m
 	out->ops = b.ops;
 	out->max_stash = dtp_schedule_stash_needed(b.ops, b.n);
 	out->max_wstash = dtp_schedule_wstash_needed(b.ops, b.n);
+	out->chunks = 1;
+	out->chunk_stash[0] = out->max_stash;
 	return 0;
 }
 

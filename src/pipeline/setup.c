@@ -34,11 +34,13 @@ static size_t up8(size_t x)
 	return dtp_align_up(x ? x : 8, DTP_CACHELINE);
 }
 
-static void plan_arena(const struct dtp_plan *p, int s, int n_slots, int n_wslots, size_t in_b,
-		       size_t out_b, size_t save_b, size_t wsave_b, size_t tgt_elems,
-		       int total_units, struct arena_plan *a)
+/* first, last: the chunk starts or ends the pipeline (stage 0, stage K-1;
+ * interleaved: chunk 0 of stage 0, chunk v-1 of stage K-1); K: the stages
+ * of the chain its control vectors run along (K x v interleaved) */
+static void plan_arena(const struct dtp_plan *p, int K, int first, int last, int n_slots,
+		       int n_wslots, size_t in_b, size_t out_b, size_t save_b, size_t wsave_b,
+		       size_t tgt_elems, int total_units, struct arena_plan *a)
 {
-	int K = p->num_stages, first = s == 0, last = s == K - 1;
 	size_t per_slot, t = 0;
 
 	a->in_b = in_b, a->out_b = out_b, a->save_b = save_b, a->wsave_b = wsave_b;
@@ -62,25 +64,24 @@ static void plan_arena(const struct dtp_plan *p, int s, int n_slots, int n_wslot
 	a->total = dtp_align_up(t, DTP_PAGE);
 }
 
-int dtp_stage_mem_predict(const struct dtp_plan *p, int s, struct dtp_stage_mem *out,
-			  struct dtp_err *err)
+/* one chunk's share (units first..last-1, n_slots and n_wslots stash slots):
+ * parameters, gradients, optimizer state, stash and buffers, model scratch */
+static int chunk_mem(const struct dtp_plan *p, int s, int first, int last, int is_first,
+		     int is_last, int n_slots, int n_wslots, struct dtp_stage_mem *m,
+		     struct dtp_err *err)
 {
-	struct dtp_stage_mem m = { 0 };
 	struct dtp_unit_info ui;
 	struct arena_plan a;
-	size_t np = 0, in_e = 0, out_e = 0, save_e = 0, save_pad = 0, tgt_e;
-	int first = p->stages[s].first_unit, last = p->stages[s].last_unit, r;
-	int B = p->micro_batch, in_i32 = 0, slots[DTP_MAX_STAGES], wslots[DTP_MAX_STAGES];
+	size_t np = 0, in_e = 0, out_e = 0, save_e = 0, save_pad = 0, tgt_e, prec = 0;
+	int B = p->micro_batch, r;
 
 	for (int u = first; u < last; u++) {
 		r = dtp_unit_describe(&p->model, u, &ui);
 		if (r)
 			return dtp_errf_input(err, r, "stage %d: cannot describe unit %d", s, u);
 		np += ui.n_params;
-		if (u == first) {
+		if (u == first)
 			in_e = ui.in_elems;
-			in_i32 = ui.in_dtype == DTP_DTYPE_I32;
-		}
 		out_e = ui.out_elems;
 		/* what forward keeps: save_floats counts a unit's own output where its
 		 * backward needs it (ReLU, blocks); a unit that keeps nothing else still
@@ -92,31 +93,51 @@ int dtp_stage_mem_predict(const struct dtp_plan *p, int s, struct dtp_stage_mem 
 		save_pad += 16 * 64;
 	}
 	tgt_e = p->model.kind == DTP_MODEL_GPT ? (size_t)p->model.seq_len : 1;
-	(void)in_i32;
-	r = dtp_schedule_stash_slots(p->schedule, p->num_stages, p->micro_batches, slots, err);
-	if (r == 0)
-		r = dtp_schedule_wstash_slots(p->schedule, p->num_stages, p->micro_batches, wslots,
-					      err);
-	if (r)
-		return r;
-	plan_arena(p, s, slots[s], wslots[s], in_e * 4 * (size_t)B, out_e * 4 * (size_t)B,
-		   save_e * 4 * (size_t)B + save_pad,
-		   wslots[s] ? dtp_model_wsave_bytes(&p->model, first, last, B) : 0, tgt_e,
+	plan_arena(p, p->num_stages * dtp_plan_chunks(p), is_first, is_last, n_slots, n_wslots,
+		   in_e * 4 * (size_t)B,
+		   out_e * 4 * (size_t)B, save_e * 4 * (size_t)B + save_pad,
+		   n_wslots ? dtp_model_wsave_bytes(&p->model, first, last, B) : 0, tgt_e,
 		   dtp_model_num_units(&p->model), &a);
-	m.params = m.grads = np * sizeof(float);
-	m.optim = (p->optim.kind == DTP_OPTIM_ADAMW ? 2 : 1) * np *
-		  sizeof(float);
-	m.stash = a.stash;
-	m.buffers = a.total - m.stash;
-	m.loader = (s == 0 || s == p->num_stages - 1) ?
-		   p->loader_budget_bytes * (p->test_path[0] ? 2 : 1) : 0;
+	m->params += np * sizeof(float);
+	m->grads += np * sizeof(float);
+	m->optim += (p->optim.kind == DTP_OPTIM_ADAMW ? 2 : 1) * np * sizeof(float);
+	m->stash += a.stash;
+	m->buffers += a.total - a.stash;
 	/* the model's own backward scratch, as the model will map it */
-	m.model_scratch = dtp_stage_model_scratch_bytes(&p->model, first, last, B);
+	m->model_scratch += dtp_stage_model_scratch_bytes(&p->model, first, last, B);
 	/* and what its precision adds (bf16 copies, oneDNN scratchpads) */
-	r = dtp_stage_model_precision_bytes(&p->model, first, last, B, p->precision,
-					    &m.precision, err);
+	r = dtp_stage_model_precision_bytes(&p->model, first, last, B, p->precision, &prec, err);
+	m->precision += prec;
+	return r;
+}
+
+int dtp_stage_mem_predict(const struct dtp_plan *p, int s, struct dtp_stage_mem *out,
+			  struct dtp_err *err)
+{
+	struct dtp_stage_mem m = { 0 };
+	int K = p->num_stages, v = p->virtual_stages > 1 ? p->virtual_stages : 1, r;
+	int slots[DTP_MAX_STAGES * DTP_MAX_VIRTUAL_STAGES], wslots[DTP_MAX_STAGES] = { 0 };
+
+	/* the stash slots of each chunk, from the built lists */
+	if (v > 1)
+		r = dtp_schedule_chunk_stash_slots(p->schedule, K, p->micro_batches, v, slots, err);
+	else
+		r = dtp_schedule_stash_slots(p->schedule, K, p->micro_batches, slots, err);
+	if (r == 0 && v == 1)
+		r = dtp_schedule_wstash_slots(p->schedule, K, p->micro_batches, wslots, err);
 	if (r)
 		return r;
+	for (int c = 0; c < v && r == 0; c++) {
+		int first, last;
+
+		dtp_plan_chunk_units(p, s, c, &first, &last);
+		r = chunk_mem(p, s, first, last, s == 0 && c == 0, s == K - 1 && c == v - 1,
+			      slots[s * v + c], wslots[s], &m, err);
+	}
+	if (r)
+		return r;
+	m.loader = (s == 0 || s == K - 1) ?
+		   p->loader_budget_bytes * (p->test_path[0] ? 2 : 1) : 0;
 	m.total = m.params + m.grads + m.optim + m.stash + m.buffers + m.loader +
 		  m.model_scratch + m.precision;
 	*out = m;
@@ -410,7 +431,7 @@ int dtp_stage_open(const struct dtp_plan *p, const struct dtp_stage_opts *o,
 	r = dtp_schedule_build(p->schedule, s, st->K, st->M, &st->sched, err);
 	if (r)
 		goto out_optim;
-	st->n_slots = st->sched.max_stash;
+	st->n_slots = o->chunk_slots > 0 ? o->chunk_slots : st->sched.max_stash;
 	st->n_wslots = st->sched.max_wstash;
 	if (st->n_slots > max_slots || st->n_wslots > max_slots) {
 		r = dtp_errf_input(err, -EINVAL,
@@ -426,7 +447,7 @@ int dtp_stage_open(const struct dtp_plan *p, const struct dtp_stage_opts *o,
 	st->out_bytes = dtp_stage_model_out_bytes(st->model, st->B);
 	st->save_bytes = dtp_stage_model_save_bytes(st->model, st->B);
 	st->wsave_bytes = st->n_wslots ? dtp_stage_model_wsave_bytes(st->model, st->B) : 0;
-	plan_arena(p, s, st->n_slots, st->n_wslots, st->in_bytes, st->out_bytes, st->save_bytes,
+	plan_arena(p, st->K, st->is_first, st->is_last, st->n_slots, st->n_wslots, st->in_bytes, st->out_bytes, st->save_bytes,
 		   st->wsave_bytes, st->tgt_elems, st->total_units, &a);
 	/* open_link sizes its messages by the control vectors */
 	st->ctrl_up_n = a.ctrl_up_n;
@@ -460,8 +481,10 @@ int dtp_stage_open(const struct dtp_plan *p, const struct dtp_stage_opts *o,
 		if (r)
 			goto out_links;
 	}
-	/* heartbeats: a failed neighbour is noticed in bounded time */
-	r = dtp_stage_liveness_open(st, err);
+	/* heartbeats: a failed neighbour is noticed in bounded time (a chunk
+	 * of an interleaved stage: once every chunk's links are up,
+	 * run_interleaved.c) */
+	r = o->chunk_slots > 0 ? 0 : dtp_stage_liveness_open(st, err);
 	if (r)
 		goto out_links;
 	/* buffers: one arena, registered on both links */

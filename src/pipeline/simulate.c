@@ -9,12 +9,19 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* v of a list (1 for a list built without chunks) */
+static int chunks_of(const struct dtp_schedule *sc)
+{
+	return sc->chunks > 1 ? sc->chunks : 1;
+}
+
 static int check_set(const struct dtp_schedule *scheds, int K, struct dtp_err *err)
 {
 	if (K < 1 || K > DTP_MAX_STAGES)
 		return dtp_errf_input(err, -EINVAL, "simulate: %d stages; use 1..%d", K, DTP_MAX_STAGES);
 	for (int s = 0; s < K; s++) {
-		if (scheds[s].stage != s || scheds[s].stages != K || scheds[s].micro != scheds[0].micro)
+		if (scheds[s].stage != s || scheds[s].stages != K || scheds[s].micro != scheds[0].micro ||
+		    chunks_of(&scheds[s]) != chunks_of(&scheds[0]))
 			return dtp_errf_input(err, -EINVAL,
 					      "simulate: list %d is for stage %d of %d with M=%d, expected stage %d of %d with M=%d",
 					      s, scheds[s].stage, scheds[s].stages, scheds[s].micro, s, K,
@@ -24,9 +31,11 @@ static int check_set(const struct dtp_schedule *scheds, int K, struct dtp_err *e
 }
 
 /* In-order message queues, one per link and direction: up[s] carries
- * activations s -> s+1, down[s] gradients s+1 -> s. */
+ * activations s -> s+1, down[s] gradients s+1 -> s (interleaved lists: s+1
+ * taken mod K, the wrap link K-1 -> 0). A message is m + c M for micro-batch
+ * m's chunk c (the sender's). */
 struct queues {
-	int M;
+	int M;                    /* messages per link and direction at most: M v */
 	int *up, *down;           /* K*M micro ids */
 	int *up_head, *up_tail, *down_head, *down_tail;   /* K each */
 	double *up_at, *down_at;  /* arrival time of each queued message */
@@ -97,7 +106,7 @@ static int step_one_timed(struct walk *w, struct queues *q, int s, struct dtp_er
 {
 	const struct dtp_schedule *sc = &w->sch[s];
 	const struct dtp_op *op = &sc->ops[w->pc[s]];
-	int M = q->M, m = op->micro, *head, *tail, *box;
+	int M = q->M, v = chunks_of(sc), m = op->micro, *head, *tail, *box, id, want;
 	double *at;
 
 	switch (op->kind) {
@@ -106,9 +115,10 @@ static int step_one_timed(struct walk *w, struct queues *q, int s, struct dtp_er
 	case DTP_OP_BWD_IN:
 	case DTP_OP_BWD_W:
 		if (w->t) {
-			double d = op->kind == DTP_OP_FWD ? w->fwd[s] :
-				   op->kind == DTP_OP_BWD_IN ? w->bin[s] :
-				   op->kind == DTP_OP_BWD_W ? w->bw[s] : w->bin[s] + w->bw[s];
+			int i = s * v + op->chunk;   /* times per chunk (v = 1: per stage) */
+			double d = op->kind == DTP_OP_FWD ? w->fwd[i] :
+				   op->kind == DTP_OP_BWD_IN ? w->bin[i] :
+				   op->kind == DTP_OP_BWD_W ? w->bw[i] : w->bin[i] + w->bw[i];
 
 			w->t[s] += d;
 			w->busy[s] += d;
@@ -119,6 +129,11 @@ static int step_one_timed(struct walk *w, struct queues *q, int s, struct dtp_er
 	case DTP_OP_SEND_GRAD: {
 		int peer = op->kind == DTP_OP_SEND_ACT ? s + 1 : s - 1;
 
+		/* the wrap link: chunk c of K-1 feeds chunk c+1 of stage 0 */
+		if (v > 1 && op->kind == DTP_OP_SEND_ACT && peer == w->K && op->chunk < v - 1)
+			peer = 0;
+		if (v > 1 && op->kind == DTP_OP_SEND_GRAD && peer < 0 && op->chunk > 0)
+			peer = w->K - 1;
 		if (peer < 0 || peer >= w->K)
 			return dtp_errf_runtime(err, -EPROTO, "simulate: stage %d sends %s %d to no stage",
 						s, dtp_op_name(op->kind), m);
@@ -133,7 +148,7 @@ static int step_one_timed(struct walk *w, struct queues *q, int s, struct dtp_er
 			return dtp_errf_runtime(err, -EPROTO, "simulate: stage %d sends more than %d messages", s, M);
 		if (w->capacity > 0 && *tail - *head >= w->capacity)
 			return 0;   /* no credit: the peer has not taken enough yet */
-		box[*tail] = m;
+		box[*tail] = m + op->chunk * q->M / v;
 		at[*tail] = w->t ? w->t[s] + w->xfer : 0.0;
 		(*tail)++;
 		w->pc[s]++;
@@ -141,22 +156,36 @@ static int step_one_timed(struct walk *w, struct queues *q, int s, struct dtp_er
 	}
 	case DTP_OP_RECV_ACT:
 	case DTP_OP_RECV_GRAD:
+		/* what the sender sent: chunk c - 1 of K-1 over the wrap link,
+		 * c + 1 of stage 0 back over it, else the same chunk */
+		want = m + op->chunk * (M / v);
 		if (op->kind == DTP_OP_RECV_ACT) {
-			if (s == 0)
+			int from = s - 1;
+
+			if (s == 0 && v > 1 && op->chunk > 0)
+				from = w->K - 1, want -= M / v;
+			else if (s == 0)
 				return dtp_errf_runtime(err, -EPROTO, "simulate: stage 0 receives an activation");
-			box = q->up + (size_t)(s - 1) * M, at = q->up_at + (size_t)(s - 1) * M;
-			head = &q->up_head[s - 1], tail = &q->up_tail[s - 1];
+			box = q->up + (size_t)from * M, at = q->up_at + (size_t)from * M;
+			head = &q->up_head[from], tail = &q->up_tail[from];
 		} else {
-			if (s == w->K - 1)
+			int link = s;
+
+			if (s == w->K - 1 && v > 1 && op->chunk < v - 1)
+				link = s, want += M / v;   /* down[K-1]: from stage 0 */
+			else if (s == w->K - 1)
 				return dtp_errf_runtime(err, -EPROTO, "simulate: the last stage receives a gradient");
-			box = q->down + (size_t)s * M, at = q->down_at + (size_t)s * M;
-			head = &q->down_head[s], tail = &q->down_tail[s];
+			box = q->down + (size_t)link * M, at = q->down_at + (size_t)link * M;
+			head = &q->down_head[link], tail = &q->down_tail[link];
 		}
 		if (*head == *tail)
 			return 0;
-		if (box[*head] != m)
-			return dtp_errf_runtime(err, -EPROTO, "simulate: stage %d waits for %s %d but %d arrives",
-						s, dtp_op_name(op->kind), m, box[*head]);
+		id = box[*head];
+		if (id != want)
+			return dtp_errf_runtime(err, -EPROTO,
+						"simulate: stage %d waits for %s %d (chunk %d) but %d (chunk %d) arrives",
+						s, dtp_op_name(op->kind), m, op->chunk, id % (M / v),
+						id / (M / v));
 		if (w->t && at[*head] > w->t[s])
 			w->t[s] = at[*head];
 		(*head)++;
@@ -169,7 +198,7 @@ static int step_one_timed(struct walk *w, struct queues *q, int s, struct dtp_er
 static int walk_all(struct walk *w, struct dtp_err *err)
 {
 	struct queues q;
-	int progress, r, done, M = w->sch[0].micro;
+	int progress, r, done, M = w->sch[0].micro * chunks_of(&w->sch[0]);
 	char where[512];
 	size_t len;
 
@@ -199,9 +228,14 @@ static int walk_all(struct walk *w, struct dtp_err *err)
 		for (int s = 0; s < w->K && len < sizeof(where) - 64; s++) {
 			if (w->pc[s] >= w->sch[s].n_ops)
 				continue;
-			len += (size_t)snprintf(where + len, sizeof(where) - len, " stage %d at %s %d;", s,
-						dtp_op_name(w->sch[s].ops[w->pc[s]].kind),
-						w->sch[s].ops[w->pc[s]].micro);
+			const struct dtp_op *op = &w->sch[s].ops[w->pc[s]];
+
+			len += (size_t)snprintf(where + len, sizeof(where) - len, " stage %d at %s %d", s,
+						dtp_op_name(op->kind), op->micro);
+			if (chunks_of(&w->sch[s]) > 1)
+				len += (size_t)snprintf(where + len, sizeof(where) - len, " chunk %d",
+							op->chunk);
+			len += (size_t)snprintf(where + len, sizeof(where) - len, ";");
 		}
 		r = dtp_errf_runtime(err, -EDEADLK, "simulate: deadlock:%s", where);
 	}
@@ -302,19 +336,6 @@ int dtp_schedule_predict_split(enum dtp_schedule_kind kind, int stages, int micr
 			       const double *fwd, const double *bwd_in, const double *bwd_w,
 			       double xfer, struct dtp_sim_result *out, struct dtp_err *err)
 {
-	struct dtp_schedule sc[DTP_MAX_STAGES];
-	int built = 0, r = 0;
-
-	if (stages < 1 || stages > DTP_MAX_STAGES)
-		return dtp_errf_input(err, -EINVAL, "simulate: %d stages; use 1..%d", stages,
-				      DTP_MAX_STAGES);
-	for (; built < stages && r == 0; built++)
-		r = dtp_schedule_build(kind, built, stages, micro, &sc[built], err);
-	if (r)
-		built--;   /* the failed one holds nothing */
-	else
-		r = dtp_schedule_simulate_split(sc, stages, fwd, bwd_in, bwd_w, xfer, out, err);
-	for (int s = 0; s < built; s++)
-		dtp_schedule_free(&sc[s]);
-	return r;
+	/* one chunk per stage: schedule_interleaved.c builds and simulates */
+	return dtp_schedule_predict_v(kind, stages, micro, 1, fwd, bwd_in, bwd_w, xfer, out, err);
 }

@@ -98,6 +98,11 @@ struct dtp_stage {
 	int stop;              /* the stages agreed to stop after the last step: the
 				* stop signal (base/preempt.h), 0: go on */
 
+	/* a chunk of an interleaved stage (run_interleaved.c): every chunk of
+	 * this process, this one included (they share the main thread:
+	 * liveness.c); NULL otherwise */
+	struct dtp_stage *const *siblings;
+	int n_siblings;
 	struct dtp_trace *trace;   /* may be NULL */
 	size_t mem_bytes;      /* predicted: every arena this stage allocates */
 };
@@ -107,6 +112,18 @@ struct dtp_stage {
  * On the last stage, *loss gets the step's mean loss; clip gets the factor. */
 int dtp_stage_train_step(struct dtp_stage *st, long step, double *loss, double *gnorm,
 			 double *stage_times, struct dtp_err *err);
+/* The same in pieces, for a process that holds several stages of the chain
+ * (run_interleaved.c): begin (zero the gradients, post the first receives),
+ * ops, drain (the last sends, the replicas' sums, the gradient sums), then
+ * dtp_ctrl_step_up/_down, then apply (the loss, the verdict, the optimizer
+ * step). */
+struct dtp_ctrl_down;
+int dtp_stage_step_begin(struct dtp_stage *st, long step, struct dtp_err *err);
+int dtp_stage_step_op(struct dtp_stage *st, const struct dtp_op *op, long step,
+		      struct dtp_err *err);
+int dtp_stage_step_drain(struct dtp_stage *st, long step, struct dtp_err *err);
+int dtp_stage_step_apply(struct dtp_stage *st, long step, const struct dtp_ctrl_down *down,
+			 double *loss, double *gnorm, double *stage_times, struct dtp_err *err);
 /* Forward the test set; last stage: *correct, *count, *loss_sum */
 int dtp_stage_evaluate(struct dtp_stage *st, int64_t *correct, int64_t *count,
 		       double *loss_sum, struct dtp_err *err);
@@ -138,6 +155,25 @@ int dtp_stage_liveness_check(struct dtp_stage *st, int peer, struct dtp_err *err
 /* tests: spin at the start of step DTP_TEST_HANG_AT_STEP, forever or for
  * DTP_TEST_HANG_MS */
 void dtp_stage_test_hang(const struct dtp_stage *st, long step);
+
+/* ---- run.c: the pieces of a stage's run that run_interleaved.c shares */
+struct dtp_ctrl_start;
+void dtp_run_apply_overrides(struct dtp_plan *p, const struct dtp_stage_opts *o);
+int dtp_run_check_mem_cap(const struct dtp_plan *p, int s, struct dtp_stage_mem *m,
+			  struct dtp_err *err);
+int dtp_run_check_peak_rss(const struct dtp_plan *p, long step, struct dtp_err *err);
+/* stage 0 decides the step count and the first step; the others learn them */
+int dtp_run_agree_on_steps(struct dtp_stage *st, struct dtp_plan *p, long resumed,
+			   struct dtp_ctrl_start *m, struct dtp_err *err);
+long dtp_run_warmup(const struct dtp_plan *p, const struct dtp_stage_opts *o, long total);
+int dtp_run_fit_warmup(const struct dtp_plan *p, const struct dtp_stage_opts *o,
+		       struct dtp_optim *optim, long total, int say, struct dtp_err *err);
+int dtp_run_stopped(const struct dtp_stage *st, const struct dtp_plan *p, long step, long total,
+		    struct dtp_err *err);
+int dtp_run_dump_params(struct dtp_stage *st, const char *dir, struct dtp_err *err);
+/* ---- run_interleaved.c: dtp_stage_run of a stage with v > 1 chunks */
+int dtp_stage_run_interleaved(const struct dtp_plan *plan, const struct dtp_stage_opts *o,
+			      struct dtp_err *err);
 
 /* ---- setup.c */
 int dtp_stage_open(const struct dtp_plan *plan, const struct dtp_stage_opts *o,

@@ -55,3 +55,7 @@ dist_check_SCRIPTS += tests/integration/torch_gpt.sh
 # uninterrupted run; --elastic onto fewer cores
 INTEGRATION_TESTS += tests/integration/chaos.sh tests/integration/elastic.sh
 dist_check_SCRIPTS += tests/integration/chaos.sh tests/integration/elastic.sh
+# interleaved 1F1B for real: bit-identical to 1 stage, the wrap link over
+# shm and tcp, checkpoints across interleaved and plain plans
+INTEGRATION_TESTS += tests/integration/interleaved.sh
+dist_check_SCRIPTS += tests/integration/interleaved.sh

@@ -29,3 +29,12 @@ tests_partition_test_share_LDADD = $(CMOCKA_TEST_LIBS)
 INTEGRATION_TESTS += tests/partition/test_tool.sh
 dist_check_SCRIPTS += tests/partition/test_tool.sh
 EXTRA_DIST += tests/partition/topo
+# interleaved plans: chunk lists, the tiling, the schedule's constraints
+UNIT_TESTS += tests/partition/test_plan_chunks
+check_PROGRAMS += tests/partition/test_plan_chunks
+tests_partition_test_plan_chunks_SOURCES = tests/partition/test_plan_chunks.c
+tests_partition_test_plan_chunks_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_partition_test_plan_chunks_LDADD = $(CMOCKA_TEST_LIBS)
+# dtpipe-partition plan/report with --schedule interleaved --virtual-stages
+INTEGRATION_TESTS += tests/partition/test_tool_chunks.sh
+dist_check_SCRIPTS += tests/partition/test_tool_chunks.sh

@@ -21,3 +21,9 @@ check_PROGRAMS += tests/pipeline/test_ckpt_flip
 tests_pipeline_test_ckpt_flip_SOURCES = tests/pipeline/test_ckpt_flip.c tests/pipeline/ckpt_fixture.h
 tests_pipeline_test_ckpt_flip_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_pipeline_test_ckpt_flip_LDADD = $(CMOCKA_TEST_LIBS)
+# interleaved 1F1B: every (K, M, v) up to 8, 32, 4 through the simulator
+UNIT_TESTS += tests/pipeline/test_schedule_interleaved
+check_PROGRAMS += tests/pipeline/test_schedule_interleaved
+tests_pipeline_test_schedule_interleaved_SOURCES = tests/pipeline/test_schedule_interleaved.c
+tests_pipeline_test_schedule_interleaved_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_pipeline_test_schedule_interleaved_LDADD = $(CMOCKA_TEST_LIBS)
