@@ -299,8 +299,10 @@ struct dtp_ckpt_bench {
 	double write_s, read_s;
 	double write_cpu_s, read_cpu_s;
 	uint64_t bytes;
+	int direct_files;          /* files whose data went with O_DIRECT */
 };
+/* direct: 1 O_DIRECT where the file system takes it (what runs do), 0 buffered */
 int dtp_ckpt_bench(const char *dir, const struct dtp_model_spec *spec, int writers,
-		   struct dtp_ckpt_bench *out, struct dtp_err *err);
+		   int direct, struct dtp_ckpt_bench *out, struct dtp_err *err);
 
 #endif
