@@ -33,6 +33,7 @@ void dtp_plan_defaults(struct dtp_plan *p)
 	p->peer_timeout_ms = 5000;
 	p->hang_timeout_ms = 10000;
 	p->checkpoint_keep = 3;
+	p->checkpoint_background = 1;
 	p->replicas = 1;
 }
 
@@ -388,6 +389,8 @@ int dtp_plan_write_notes(const struct dtp_plan *p, const char *const *notes, FIL
 		fprintf(f, "max_restarts = %d\n", p->max_restarts);
 	if (p->elastic)
 		fprintf(f, "elastic = yes\n");
+	if (!p->checkpoint_background)
+		fprintf(f, "background = no\n");
 	if (p->replicas > 1)
 		fprintf(f, "\n[parallel]\nreplicas = %d\noverlap = %s\n", p->replicas,
 			p->reduce_overlap ? "yes" : "no");

@@ -90,6 +90,9 @@ struct dtp_plan {
 					  * restarts a failed job up to N times (0: never) */
 	int elastic;                     /* [checkpoint] elastic: a restart re-plans over
 					  * the cores left (dtpipe --elastic) */
+	int checkpoint_background;       /* [checkpoint] background: a periodic checkpoint
+					  * is a snapshot at the step boundary written by
+					  * a thread while training goes on (default yes) */
 };
 
 /* The most optimizer steps a run may take ([train] steps, --steps, or epochs

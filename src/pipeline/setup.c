@@ -3,6 +3,7 @@
  * uses (stash slots, send and receive buffers, control messages), registered
  * once with each link. Nothing is allocated after this. */
 #include "config.h"
+#include "pipeline/ckpt_run.h"
 #include "pipeline/ctrl.h"
 #include "rdma/bootstrap.h"
 
@@ -117,8 +118,9 @@ int dtp_stage_mem_predict(const struct dtp_plan *p, int s, struct dtp_stage_mem 
 					    &m.precision, err);
 	if (r)
 		return r;
+	m.ckpt_snapshot = dtp_ckpt_bg_bytes(p, np);
 	m.total = m.params + m.grads + m.optim + m.stash + m.buffers + m.loader +
-		  m.model_scratch + m.precision;
+		  m.model_scratch + m.precision + m.ckpt_snapshot;
 	*out = m;
 	return 0;
 }
