@@ -34,6 +34,7 @@ void dtp_plan_defaults(struct dtp_plan *p)
 	p->hang_timeout_ms = 10000;
 	p->checkpoint_keep = 3;
 	p->checkpoint_background = 1;
+	p->checkpoint_every_s = DTP_PLAN_CKPT_EVERY_S;
 	p->replicas = 1;
 }
 
@@ -391,6 +392,8 @@ int dtp_plan_write_notes(const struct dtp_plan *p, const char *const *notes, FIL
 		fprintf(f, "elastic = yes\n");
 	if (!p->checkpoint_background)
 		fprintf(f, "background = no\n");
+	if (p->checkpoint_every_s != DTP_PLAN_CKPT_EVERY_S)
+		fprintf(f, "every_seconds = %ld\n", p->checkpoint_every_s);
 	if (p->replicas > 1)
 		fprintf(f, "\n[parallel]\nreplicas = %d\noverlap = %s\n", p->replicas,
 			p->reduce_overlap ? "yes" : "no");

@@ -305,6 +305,7 @@ int dtp_stage_run(const struct dtp_plan *plan, const struct dtp_stage_opts *o,
 	if (o->resume)
 		dtp_stage_test_hold(st, "resume", start);
 
+	st->ckpt_last_ns = dtp_now_ns();
 	for (step = start; step < total; step++) {
 		r = dtp_stage_train_step(st, step, &loss, &gnorm, stage_times, err);
 		if (r == 0)
@@ -323,15 +324,17 @@ int dtp_stage_run(const struct dtp_plan *plan, const struct dtp_stage_opts *o,
 			if (r)
 				goto out_report;
 		}
-		/* every `every` steps, at the end, and when the stages agreed to
-		 * stop; one copy of each unit: replica 0's (the replicas hold the
-		 * same). The periodic ones in the background where it is on; the
-		 * last one, and a stop's, before the run ends. */
+		/* every `every` steps, when the last stage saw every_seconds pass
+		 * (ckpt_due, agreed in the step's sync), at the end, and when the
+		 * stages agreed to stop; one copy of each unit: replica 0's (the
+		 * replicas hold the same). The periodic ones in the background
+		 * where it is on; the last one, and a stop's, before the run ends. */
 		if (p->checkpoint_dir[0] && st->replica == 0 &&
 		    ((p->checkpoint_every > 0 && (step + 1) % p->checkpoint_every == 0) ||
-		     step + 1 == total || st->stop)) {
+		     st->ckpt_due || step + 1 == total || st->stop)) {
 			uint64_t t0 = dtp_now_ns();
 
+			st->ckpt_last_ns = t0;
 			dtp_stage_in_io(st, 1);
 			if (st->ckpt_bg && step + 1 < total && !st->stop)
 				r = dtp_stage_ckpt_snapshot(st, p->checkpoint_dir, step, err);

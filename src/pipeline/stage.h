@@ -105,6 +105,8 @@ struct dtp_stage {
 	struct dtp_trace *trace;   /* may be NULL */
 	size_t mem_bytes;      /* predicted: every arena this stage allocates */
 	struct dtp_ckpt_bg *ckpt_bg;   /* background checkpoint writer, or NULL */
+	uint64_t ckpt_last_ns;  /* when the last checkpoint (or training) started */
+	int ckpt_due;           /* every_seconds passed: checkpoint after this step */
 };
 
 /* ---- executor.c */

@@ -6,7 +6,8 @@
 # background checkpoint it ends bit-identical to the run never stopped; a
 # stage killed (-9) while its writer thread holds a snapshot not yet written
 # (the test hook DTP_TEST_HOLD, point "ckptbg") leaves the previous
-# checkpoint the newest complete one, and resuming from it ends bit-identical.
+# checkpoint the newest complete one, and resuming from it ends bit-identical;
+# every_seconds writes one once that much training time passed (below).
 . "$DTP_SRCDIR/tests/integration/lib.sh"
 
 "$MKDATA" records "$WORK/rec" 200 20 12 4 5
@@ -68,3 +69,26 @@ test "$(cat "$WORK/ck-k/latest")" = step-00000004 || { cat "$WORK/ck-k/latest"; 
 concat_params "$WORK/k" 3
 cmp "$WORK/k/all.params" "$WORK/d-no/all.params" || { echo "FAIL: weights after the kill differ"; exit 1; }
 echo "ok: kill -9 during a background write: step 4 resumed, bit for bit"
+
+# [checkpoint] every_seconds: a step made slow (the test hook
+# DTP_TEST_HANG_AT_STEP spins every stage 1.5 s at step 3) takes the run past
+# every_seconds = 1 since the last checkpoint: the last stage's clock decides
+# for all stages, and step 4 is a complete checkpoint (every = 0: no other
+# reason to write it) from which a resume ends bit-identical
+sed 's/^every = 2$/every = 0\nevery_seconds = 1/' "$WORK/yes.ini" > "$WORK/sec.ini"
+DTP_TEST_HANG_AT_STEP=3 DTP_TEST_HANG_MS=1500 "$DTPIPE" --plan "$WORK/sec.ini" --threads 1 --quiet \
+	--steps 8 --checkpoint-dir "$WORK/ck-s" --dump "$WORK/s" >"$WORK/out" 2>&1 ||
+	{ cat "$WORK/out"; echo "FAIL: every_seconds run"; exit 1; }
+test -s "$WORK/ck-s/step-00000004/manifest.json" || { ls -R "$WORK/ck-s"; echo "FAIL: no checkpoint after the slow step"; exit 1; }
+concat_params "$WORK/s" 3
+cmp "$WORK/s/all.params" "$WORK/d-no/all.params" || { echo "FAIL: every_seconds run trained differently"; exit 1; }
+rm -rf "$WORK/ck-s/step-00000008"
+for d in "$WORK"/ck-s/step-*; do
+	case $d in *step-00000004) ;; *) rm -rf "$d" ;; esac
+done
+echo step-00000004 > "$WORK/ck-s/latest"
+"$DTPIPE" --plan "$WORK/sec.ini" --threads 1 --quiet --steps 8 --checkpoint-dir "$WORK/ck-s" --resume \
+	--dump "$WORK/s2" >"$WORK/out" 2>&1 || { cat "$WORK/out"; echo "FAIL: resume from the timed checkpoint"; exit 1; }
+concat_params "$WORK/s2" 3
+cmp "$WORK/s2/all.params" "$WORK/d-no/all.params" || { echo "FAIL: resumed from the timed checkpoint, weights differ"; exit 1; }
+echo "ok: every_seconds = 1: a checkpoint after the slow step, resumed bit for bit"
