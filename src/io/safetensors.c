@@ -375,9 +375,10 @@ void dtp_st_set_direct(struct dtp_st_file *f, int on)
 	f->direct->state = on ? 0 : -1;
 }
 
-/* t's bytes into buf with O_DIRECT (the CRC-32C in the same pass): 0,
- * -EINVAL when O_DIRECT is not to be had (read buffered), another -errno */
-static int read_direct(const struct dtp_st_file *f, const struct dtp_st_tensor *t, char *buf,
+/* n bytes of the data buffer from `off` into buf with O_DIRECT, the CRC-32C
+ * carried on in the same pass: 0, -EINVAL when O_DIRECT is not to be had
+ * (read buffered), another -errno */
+static int read_direct(const struct dtp_st_file *f, uint64_t off, char *buf, size_t n,
 		       uint32_t *crc)
 {
 	struct st_direct *sd = f->direct;
@@ -386,39 +387,44 @@ static int read_direct(const struct dtp_st_file *f, const struct dtp_st_tensor *
 		sd->state = dtp_dio_ropen(&sd->d, f->path, f->size) == 0 ? 1 : -1;
 	if (sd->state < 0)
 		return -EINVAL;
-	*crc = 0;
-	return dtp_dio_read(sd->d, f->data_off + t->begin, buf, t->end - t->begin, crc);
+	return dtp_dio_read(sd->d, f->data_off + off, buf, n, crc);
 }
 
 /* Read t's bytes, checking the CRC-32C: into buf (all of the tensor) when
- * `fill` (with O_DIRECT where it can), else in blocks through buf as a
- * DTP_ST_IO_BLOCK scratch. */
+ * `fill`, else in blocks through buf as a DTP_ST_IO_BLOCK scratch; with
+ * O_DIRECT where it can (refused at once: buffered from the start). */
 static int read_checked(const struct dtp_st_file *f, const struct dtp_st_tensor *t, char *buf,
 			int fill, struct dtp_err *err)
 {
 	uint64_t n = t->end - t->begin, done = 0;
 	uint32_t crc = 0;
-	int r = fill && n ? read_direct(f, t, buf, &crc) : -EINVAL;
+	int direct = 1, r;
 
-	if (r == 0)
-		done = n;
-	else if (r == -EBADMSG)
-		return dtp_errf_input(err, r, "%s: tensor \"%s\": the file ended while reading it (truncated since it was opened?)",
-				      f->path, t->name);
-	else if (r != -EINVAL)
-		return dtp_errf_runtime(err, r, "%s: tensor \"%s\": read error: %s", f->path, t->name,
-					strerror(-r));
 	while (done < n) {
 		size_t b = n - done < DTP_ST_IO_BLOCK ? (size_t)(n - done) : DTP_ST_IO_BLOCK;
 		char *to = fill ? buf + done : buf;
-		r = dtp_pread_all(f->fd, to, b, f->data_off + t->begin + done);
+
+		if (direct) {
+			if (fill)
+				b = (size_t)(n - done);
+			r = read_direct(f, t->begin + done, to, b, &crc);
+			if (r == -EINVAL) {        /* buffered, from the start */
+				direct = 0;
+				done = 0;
+				crc = 0;
+				continue;
+			}
+		} else {
+			r = dtp_pread_all(f->fd, to, b, f->data_off + t->begin + done);
+			if (r == 0)
+				crc = dtp_crc32c(crc, to, b);
+		}
 		if (r == -EBADMSG)
 			return dtp_errf_input(err, r, "%s: tensor \"%s\": the file ended while reading it (truncated since it was opened?)",
 					      f->path, t->name);
 		if (r)
 			return dtp_errf_runtime(err, r, "%s: tensor \"%s\": read error: %s", f->path, t->name,
 						strerror(-r));
-		crc = dtp_crc32c(crc, to, b);
 		done += b;
 	}
 	if (t->has_crc && crc != t->crc32c)

@@ -102,9 +102,9 @@ const char *dtp_st_meta(const struct dtp_st_file *f, const char *key);
  * the bad bytes: the caller must not use it). */
 int dtp_st_read(const struct dtp_st_file *f, const char *name, enum dtp_st_dtype dt, int ndim,
 		const uint64_t *shape, void *buf, size_t bytes, struct dtp_err *err);
-/* dtp_st_read reads with O_DIRECT (io/dio.h: read ahead through staging
- * buffers, the CRC in the same pass) where the file system takes it (on, the
- * default) or never (0): the same bytes either way. */
+/* dtp_st_read and dtp_st_verify read with O_DIRECT (io/dio.h: read ahead
+ * through staging buffers, the CRC in the same pass) where the file system
+ * takes it (on, the default) or never (0): the same bytes either way. */
 void dtp_st_set_direct(struct dtp_st_file *f, int on);
 /* Read every tensor and check its CRC-32C (a file without CRCs passes). */
 int dtp_st_verify(const struct dtp_st_file *f, struct dtp_err *err);

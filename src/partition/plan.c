@@ -390,10 +390,8 @@ int dtp_plan_write_notes(const struct dtp_plan *p, const char *const *notes, FIL
 		fprintf(f, "max_restarts = %d\n", p->max_restarts);
 	if (p->elastic)
 		fprintf(f, "elastic = yes\n");
-	if (!p->checkpoint_background)
-		fprintf(f, "background = no\n");
-	if (p->checkpoint_every_s != DTP_PLAN_CKPT_EVERY_S)
-		fprintf(f, "every_seconds = %ld\n", p->checkpoint_every_s);
+	fprintf(f, "every_seconds = %ld\nbackground = %s\n", p->checkpoint_every_s,
+		p->checkpoint_background ? "yes" : "no");
 	if (p->replicas > 1)
 		fprintf(f, "\n[parallel]\nreplicas = %d\noverlap = %s\n", p->replicas,
 			p->reduce_overlap ? "yes" : "no");

@@ -173,6 +173,12 @@ static void test_write_read(void **state)
 				read_one(fx, f, t, 0, NULL);
 			read_one(fx, f, 3, 0, NULL);          /* again */
 			read_one(fx, f, 1, 0, NULL);
+			{
+				struct dtp_err e;
+
+				if (dtp_st_verify(f, &e) != 0)
+					fail_msg("verify (direct %d): %s", direct, e.msg);
+			}
 			dtp_st_close(f);
 		}
 	}
@@ -212,6 +218,13 @@ static void test_refused(void **state)
 			f = open_file(p, direct);
 			read_one(fx, f, 1, 0, NULL);
 			read_one(fx, f, 3, -EBADMSG, "CRC-32C mismatch");
+			{
+				struct dtp_err e;
+
+				dtp_err_clear(&e);
+				assert_int_equal(dtp_st_verify(f, &e), -EBADMSG);
+				assert_non_null(strstr(e.msg, "t3.big"));
+			}
 			dtp_st_close(f);
 			/* cut short after it was opened */
 			f = open_file(p, direct);
