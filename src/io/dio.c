@@ -29,7 +29,8 @@ struct dtp_dio {
 	struct io_uring ring;
 	int fd, flags;       /* writing: the descriptor's flags before O_DIRECT */
 	int reading;
-	uint8_t *mem;        /* DTP_DIO_QD x DTP_DIO_BLOCK */
+	uint8_t *mem;        /* DTP_DIO_QD x block */
+	size_t block;        /* bytes a buffer: at most DTP_DIO_BLOCK */
 	struct dio_buf b[DTP_DIO_QD];
 	int inflight;
 	int err;             /* the first failed write (-errno) */
@@ -57,16 +58,20 @@ static uint32_t copy_crc(uint8_t *dst, const uint8_t *src, size_t n, uint32_t cr
 
 static uint8_t *buf_mem(struct dtp_dio *d, int i)
 {
-	return d->mem + (size_t)i * DTP_DIO_BLOCK;
+	return d->mem + (size_t)i * d->block;
 }
 
-static int dio_init(struct dtp_dio *d)
+/* buffers for a stream of `total` bytes */
+static int dio_init(struct dtp_dio *d, uint64_t total)
 {
+	uint64_t per = (total + DTP_DIO_QD - 1) / DTP_DIO_QD;
 	int r = io_uring_queue_init(DTP_DIO_QD, &d->ring, 0);
 
 	if (r < 0)
 		return r;
-	d->mem = dtp_io_alloc(DTP_DIO_STAGING);
+	d->block = per < DTP_DIO_BLOCK ? dtp_align_up(per ? (size_t)per : 1, DTP_IO_ALIGN)
+				       : DTP_DIO_BLOCK;
+	d->mem = dtp_io_alloc(DTP_DIO_QD * d->block);
 	if (!d->mem) {
 		io_uring_queue_exit(&d->ring);
 		return -ENOMEM;
@@ -77,7 +82,7 @@ static int dio_init(struct dtp_dio *d)
 static void dio_free(struct dtp_dio *d)
 {
 	io_uring_queue_exit(&d->ring);
-	dtp_io_free(d->mem, DTP_DIO_STAGING);
+	dtp_io_free(d->mem, DTP_DIO_QD * d->block);
 	free(d);
 }
 
@@ -147,7 +152,7 @@ static int drain(struct dtp_dio *d)
 
 /* ------------------------------------------------------------- writing */
 
-int dtp_dio_wopen(struct dtp_dio **out, int fd, uint64_t off)
+int dtp_dio_wopen(struct dtp_dio **out, int fd, uint64_t off, uint64_t total)
 {
 	struct dtp_dio *d;
 	int fl = fcntl(fd, F_GETFL), r;
@@ -158,7 +163,7 @@ int dtp_dio_wopen(struct dtp_dio **out, int fd, uint64_t off)
 	if (fcntl(fd, F_SETFL, fl | O_DIRECT) != 0)
 		return -errno;
 	d = calloc(1, sizeof(*d));
-	r = d ? dio_init(d) : -ENOMEM;
+	r = d ? dio_init(d, total) : -ENOMEM;
 	if (r) {
 		free(d);
 		(void)fcntl(fd, F_SETFL, fl);
@@ -195,16 +200,16 @@ int dtp_dio_write(struct dtp_dio *d, const void *src, size_t n, uint32_t *crc)
 			d->cur = i;
 			d->fill = 0;
 		}
-		c = DTP_DIO_BLOCK - d->fill < n ? DTP_DIO_BLOCK - d->fill : n;
+		c = d->block - d->fill < n ? d->block - d->fill : n;
 		*crc = copy_crc(buf_mem(d, d->cur) + d->fill, p, c, *crc);
 		d->fill += c;
 		p += c;
 		n -= c;
-		if (d->fill == DTP_DIO_BLOCK) {
-			r = submit(d, d->cur, d->next, DTP_DIO_BLOCK);
+		if (d->fill == d->block) {
+			r = submit(d, d->cur, d->next, d->block);
 			if (r)
 				return r;
-			d->next += DTP_DIO_BLOCK;
+			d->next += d->block;
 			d->cur = -1;
 		}
 	}
@@ -242,7 +247,7 @@ int dtp_dio_ropen(struct dtp_dio **out, const char *path, uint64_t file_size)
 	if (fd < 0)
 		return -errno;
 	d = calloc(1, sizeof(*d));
-	r = d ? dio_init(d) : -ENOMEM;
+	r = d ? dio_init(d, file_size) : -ENOMEM;
 	if (r) {
 		free(d);
 		close(fd);
@@ -283,7 +288,7 @@ int dtp_dio_read(struct dtp_dio *d, uint64_t off, void *dst, size_t n, uint32_t 
 			d->next = off & ~(uint64_t)(DTP_IO_ALIGN - 1);
 		while (d->used < DTP_DIO_QD && d->next < d->size) {
 			uint64_t left = dtp_align_up(d->size - d->next, DTP_IO_ALIGN);
-			size_t len = left < DTP_DIO_BLOCK ? (size_t)left : DTP_DIO_BLOCK;
+			size_t len = left < d->block ? (size_t)left : d->block;
 
 			r = submit(d, (d->head + d->used) % DTP_DIO_QD, d->next, len);
 			if (r)

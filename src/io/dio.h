@@ -27,14 +27,20 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define DTP_DIO_QD 4                       /* requests in flight */
-#define DTP_DIO_BLOCK ((size_t)4 << 20)    /* bytes a request */
-/* staging memory one open stream holds (dtp_io_alloc: touched, resident) */
+/* requests in flight, and the most bytes a request: on the VM's virtio disk
+ * (4 MiB the largest request, 8 MiB read-ahead) one 4 MiB O_DIRECT read at a
+ * time ran at 660 MB/s, a page-cache read at 980 MB/s; eight in flight keep
+ * the device busy while the CPU copies. A file smaller than QD x BLOCK gets
+ * smaller requests (its size over QD, 4 KiB-aligned). */
+#define DTP_DIO_QD 8
+#define DTP_DIO_BLOCK ((size_t)4 << 20)
+/* the most staging memory one open stream holds (dtp_io_alloc: touched) */
 #define DTP_DIO_STAGING (DTP_DIO_QD * DTP_DIO_BLOCK)
 
 struct dtp_dio;
 
-int dtp_dio_wopen(struct dtp_dio **out, int fd, uint64_t off);
+/* total: the bytes that will be written (sizes the staging buffers) */
+int dtp_dio_wopen(struct dtp_dio **out, int fd, uint64_t off, uint64_t total);
 int dtp_dio_write(struct dtp_dio *d, const void *src, size_t n, uint32_t *crc);
 /* waits for every write; frees d (also after an error) */
 int dtp_dio_wclose(struct dtp_dio *d);

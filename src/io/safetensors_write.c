@@ -244,7 +244,7 @@ static int write_data_direct(struct dtp_st_writer *w, int fd, uint64_t at, const
 			     struct dtp_err *err)
 {
 	struct dtp_dio *d;
-	int r = dtp_dio_wopen(&d, fd, at), rc;
+	int r = dtp_dio_wopen(&d, fd, at, w->data_bytes), rc;
 
 	if (r)
 		return -EINVAL;

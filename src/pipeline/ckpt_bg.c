@@ -135,6 +135,11 @@ int dtp_ckpt_bg_wait(struct dtp_ckpt_bg *bg, struct dtp_err *err)
 	return r;
 }
 
+int dtp_ckpt_bg_is_pending(const struct dtp_ckpt_bg *bg)
+{
+	return bg->pending;
+}
+
 int dtp_ckpt_bg_pending(struct dtp_ckpt_bg *bg, long *step, struct dtp_ckpt_pos *in,
 			struct dtp_ckpt_pos *tgt)
 {

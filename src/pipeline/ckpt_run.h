@@ -60,6 +60,8 @@ int dtp_ckpt_bg_wait(struct dtp_ckpt_bg *bg, struct dtp_err *err);
 int dtp_ckpt_bg_start(struct dtp_ckpt_bg *bg, const char *dir, long step,
 		      const struct dtp_ckpt_pos *in, const struct dtp_ckpt_pos *tgt,
 		      struct dtp_err *err);
+/* whether a snapshot waits to be published */
+int dtp_ckpt_bg_is_pending(const struct dtp_ckpt_bg *bg);
 /* 1 and the pending snapshot's step and positions (then it is not pending) */
 int dtp_ckpt_bg_pending(struct dtp_ckpt_bg *bg, long *step, struct dtp_ckpt_pos *in,
 			struct dtp_ckpt_pos *tgt);

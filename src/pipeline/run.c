@@ -317,10 +317,13 @@ int dtp_stage_run(const struct dtp_plan *plan, const struct dtp_stage_opts *o,
 			dtp_report_dump_loss(&rep, o->dump_dir, step, loss);
 		/* a checkpoint written in the background after the previous
 		 * step is published now, once every stage's file is durable */
-		if (st->ckpt_bg) {
+		if (st->ckpt_bg && dtp_ckpt_bg_is_pending(st->ckpt_bg)) {
+			uint64_t t0 = dtp_now_ns();
+
 			dtp_stage_in_io(st, 1);
 			r = dtp_stage_ckpt_publish(st, p->checkpoint_dir, p->checkpoint_keep, err);
 			dtp_stage_in_io(st, 0);
+			dtp_trace_span(st->trace, DTP_SPAN_CKPT, step, 1, t0, dtp_now_ns());
 			if (r)
 				goto out_report;
 		}
