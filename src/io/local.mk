@@ -6,6 +6,7 @@ src_io_libdtp_io_a_SOURCES = \
 	src/io/index.h src/io/index.c \
 	src/io/dataset.c \
 	src/io/ring.h src/io/ring.c \
+	src/io/dio.h src/io/dio.c \
 	src/io/decode.h src/io/decode.c \
 	src/io/loader.c \
 	src/io/reference.c \

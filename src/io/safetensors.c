@@ -4,6 +4,7 @@
 #include "config.h"
 #include "io/safetensors.h"
 #include "base/crc32c.h"
+#include "io/dio.h"
 #include "base/durable.h"
 #include "base/fdio.h"
 
@@ -71,6 +72,13 @@ struct dtp_st_file {
 	json_t *root, *meta;
 	struct dtp_st_tensor *t;      /* n, sorted by begin */
 	int n;
+	struct st_direct *direct;     /* the O_DIRECT stream, opened on the first read */
+};
+
+/* reads use dio.h where the file system takes O_DIRECT */
+struct st_direct {
+	int state;                    /* 0 not tried, 1 open, -1 refused or turned off */
+	struct dtp_dio *d;
 };
 
 static int parse_u64(json_t *v, uint64_t *out)
@@ -257,6 +265,11 @@ int dtp_st_open(const char *path, struct dtp_st_file **out, struct dtp_err *err)
 		free(f);
 		return dtp_errf_runtime(err, -ENOMEM, "%s: out of memory", path);
 	}
+	f->direct = calloc(1, sizeof(*f->direct));
+	if (!f->direct) {
+		r = dtp_errf_runtime(err, -ENOMEM, "%s: out of memory", path);
+		goto out_free;
+	}
 	f->fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (f->fd < 0) {
 		r = dtp_errf_input(err, -errno, "%s: cannot open: %s", path, strerror(errno));
@@ -317,6 +330,9 @@ void dtp_st_close(struct dtp_st_file *f)
 		return;
 	if (f->fd >= 0)
 		close(f->fd);
+	if (f->direct)
+		dtp_dio_rclose(f->direct->d);
+	free(f->direct);
 	json_decref(f->root);
 	free(f->t);
 	free(f->path);
@@ -351,26 +367,64 @@ const char *dtp_st_meta(const struct dtp_st_file *f, const char *key)
 	return json_string_value(json_object_get(f->meta, key));
 }
 
-/* Read t's bytes in blocks, checking the CRC-32C: into buf (all of the
- * tensor) when `fill`, else through buf as a DTP_ST_IO_BLOCK scratch. */
+void dtp_st_set_direct(struct dtp_st_file *f, int on)
+{
+	if (f->direct->state == 1)
+		dtp_dio_rclose(f->direct->d);
+	f->direct->d = NULL;
+	f->direct->state = on ? 0 : -1;
+}
+
+/* n bytes of the data buffer from `off` into buf with O_DIRECT, the CRC-32C
+ * carried on in the same pass: 0, -EINVAL when O_DIRECT is not to be had
+ * (read buffered), another -errno */
+static int read_direct(const struct dtp_st_file *f, uint64_t off, char *buf, size_t n,
+		       uint32_t *crc)
+{
+	struct st_direct *sd = f->direct;
+
+	if (sd->state == 0)
+		sd->state = dtp_dio_ropen(&sd->d, f->path, f->size) == 0 ? 1 : -1;
+	if (sd->state < 0)
+		return -EINVAL;
+	return dtp_dio_read(sd->d, f->data_off + off, buf, n, crc);
+}
+
+/* Read t's bytes, checking the CRC-32C: into buf (all of the tensor) when
+ * `fill`, else in blocks through buf as a DTP_ST_IO_BLOCK scratch; with
+ * O_DIRECT where it can (refused at once: buffered from the start). */
 static int read_checked(const struct dtp_st_file *f, const struct dtp_st_tensor *t, char *buf,
 			int fill, struct dtp_err *err)
 {
 	uint64_t n = t->end - t->begin, done = 0;
 	uint32_t crc = 0;
+	int direct = 1, r;
 
 	while (done < n) {
 		size_t b = n - done < DTP_ST_IO_BLOCK ? (size_t)(n - done) : DTP_ST_IO_BLOCK;
 		char *to = fill ? buf + done : buf;
-		int r = dtp_pread_all(f->fd, to, b, f->data_off + t->begin + done);
 
+		if (direct) {
+			if (fill)
+				b = (size_t)(n - done);
+			r = read_direct(f, t->begin + done, to, b, &crc);
+			if (r == -EINVAL) {        /* buffered, from the start */
+				direct = 0;
+				done = 0;
+				crc = 0;
+				continue;
+			}
+		} else {
+			r = dtp_pread_all(f->fd, to, b, f->data_off + t->begin + done);
+			if (r == 0)
+				crc = dtp_crc32c(crc, to, b);
+		}
 		if (r == -EBADMSG)
 			return dtp_errf_input(err, r, "%s: tensor \"%s\": the file ended while reading it (truncated since it was opened?)",
 					      f->path, t->name);
 		if (r)
 			return dtp_errf_runtime(err, r, "%s: tensor \"%s\": read error: %s", f->path, t->name,
 						strerror(-r));
-		crc = dtp_crc32c(crc, to, b);
 		done += b;
 	}
 	if (t->has_crc && crc != t->crc32c)

@@ -1,6 +1,7 @@
 /* safetensors files (the format of Hugging Face's `safetensors`, read by
  * PyTorch, numpy, JAX and others): an 8-byte little-endian header length N,
- * N bytes of JSON header (padded with spaces so the data starts 8-aligned)
+ * N bytes of JSON header (padded with spaces: dtpipe pads it so that the
+ * data starts on a 4096-byte boundary, the format asks 8)
  *   {"__metadata__": {"key": "value", ...},
  *    "name": {"dtype": "F32", "shape": [d0, d1], "data_offsets": [begin, end]}, ...}
  * then the data buffer: every tensor's raw little-endian, C-order bytes,
@@ -66,6 +67,11 @@ int dtp_st_writer_write_fd(struct dtp_st_writer *w, int fd, const char *what,
 /* Write `path` atomically: a temporary file beside it, fsync, rename, fsync of
  * the directory. On failure `path` is untouched and no temporary file is left. */
 int dtp_st_writer_write(struct dtp_st_writer *w, const char *path, struct dtp_err *err);
+/* The data goes with O_DIRECT (io/dio.h) where the file system takes it
+ * (mode -1, the default) or never (0); the file's bytes are the same. */
+void dtp_st_writer_set_direct(struct dtp_st_writer *w, int mode);
+/* 1 when the last write's data went with O_DIRECT (benchmarks print it) */
+int dtp_st_writer_direct_used(const struct dtp_st_writer *w);
 /* the tensors in the order added, with their CRC-32C once written */
 int dtp_st_writer_count(const struct dtp_st_writer *w);
 const struct dtp_st_tensor *dtp_st_writer_tensor(const struct dtp_st_writer *w, int i);
@@ -96,6 +102,10 @@ const char *dtp_st_meta(const struct dtp_st_file *f, const char *key);
  * the bad bytes: the caller must not use it). */
 int dtp_st_read(const struct dtp_st_file *f, const char *name, enum dtp_st_dtype dt, int ndim,
 		const uint64_t *shape, void *buf, size_t bytes, struct dtp_err *err);
+/* dtp_st_read and dtp_st_verify read with O_DIRECT (io/dio.h: read ahead
+ * through staging buffers, the CRC in the same pass) where the file system
+ * takes it (on, the default) or never (0): the same bytes either way. */
+void dtp_st_set_direct(struct dtp_st_file *f, int on);
 /* Read every tensor and check its CRC-32C (a file without CRCs passes). */
 int dtp_st_verify(const struct dtp_st_file *f, struct dtp_err *err);
 /* "[784, 1024]" into buf; returns buf */

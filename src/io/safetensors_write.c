@@ -1,13 +1,19 @@
 /* safetensors writer: tensors are added by pointer (not copied) and streamed
- * to the file in blocks, the CRC-32C of each block computed just before it is
- * written (while it is in cache). The header's length is known before the data
- * (the CRCs are fixed-width hex), so the data goes first at its final offset and
- * the header, with the CRCs, last. */
+ * to the file, the CRC-32C of each piece computed while it is in cache. The
+ * header's length is known before the data (the CRCs are fixed-width hex), so
+ * the data goes first at its final offset and the header, with the CRCs, last.
+ * The header is padded so that the data starts on a DTP_IO_ALIGN boundary:
+ * then the data can go with O_DIRECT through dio.h's staging buffers (no copy
+ * into the page cache, no dirty write-back throttling), and it does wherever
+ * the file system takes O_DIRECT; elsewhere, or when the first request is
+ * refused, it is written buffered. The bytes of the file are the same. */
 #include "config.h"
 #include "io/safetensors.h"
 #include "base/crc32c.h"
 #include "base/durable.h"
 #include "base/fdio.h"
+#include "io/dio.h"
+#include "io/io.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -31,6 +37,8 @@ struct dtp_st_writer {
 	int n, cap;
 	json_t *meta;            /* the caller's metadata strings */
 	uint64_t data_bytes;
+	int direct;              /* -1: where the file system takes it; 0: never */
+	int used_direct;         /* the last write's data went with O_DIRECT */
 };
 
 int dtp_st_writer_create(struct dtp_st_writer **out, struct dtp_err *err)
@@ -42,6 +50,7 @@ int dtp_st_writer_create(struct dtp_st_writer **out, struct dtp_err *err)
 		free(w);
 		return dtp_errf_runtime(err, -ENOMEM, "safetensors writer: out of memory");
 	}
+	w->direct = -1;
 	*out = w;
 	return 0;
 }
@@ -145,6 +154,16 @@ uint64_t dtp_st_writer_data_bytes(const struct dtp_st_writer *w)
 	return w->data_bytes;
 }
 
+void dtp_st_writer_set_direct(struct dtp_st_writer *w, int mode)
+{
+	w->direct = mode ? -1 : 0;
+}
+
+int dtp_st_writer_direct_used(const struct dtp_st_writer *w)
+{
+	return w->used_direct;
+}
+
 /* the header JSON text, with each tensor's CRC (zeros before they are known) */
 static char *header_text(const struct dtp_st_writer *w)
 {
@@ -181,7 +200,7 @@ out_free:
 	return text;
 }
 
-/* stream tensor i to fd at `at`, computing its CRC */
+/* stream tensor i to fd at `at`, computing its CRC (buffered writes) */
 static int write_tensor(struct st_wtensor *e, int fd, uint64_t at, const char *what,
 			struct dtp_err *err)
 {
@@ -205,6 +224,48 @@ static int write_tensor(struct st_wtensor *e, int fd, uint64_t at, const char *w
 	return 0;
 }
 
+static int write_data_buffered(struct dtp_st_writer *w, int fd, uint64_t at, const char *what,
+			       struct dtp_err *err)
+{
+	for (int i = 0; i < w->n; i++) {
+		int r = write_tensor(&w->v[i], fd, at + w->v[i].t.begin, what, err);
+
+		if (r)
+			return r;
+	}
+	return 0;
+}
+
+/* Every tensor's data from file offset `at` (DTP_IO_ALIGN-aligned) with
+ * O_DIRECT: 0; -EINVAL when it cannot (the file system refuses O_DIRECT, no
+ * io_uring, no staging memory): then the caller writes buffered, over
+ * whatever went; another -errno (a full device, an I/O error) with a message. */
+static int write_data_direct(struct dtp_st_writer *w, int fd, uint64_t at, const char *what,
+			     struct dtp_err *err)
+{
+	struct dtp_dio *d;
+	int r = dtp_dio_wopen(&d, fd, at, w->data_bytes), rc;
+
+	if (r)
+		return -EINVAL;
+	for (int i = 0; i < w->n && !r; i++) {
+		struct st_wtensor *e = &w->v[i];
+
+		e->t.crc32c = 0;
+		r = dtp_dio_write(d, e->data, e->t.end - e->t.begin, &e->t.crc32c);
+		e->t.has_crc = !r;
+	}
+	rc = dtp_dio_wclose(d);
+	if (!r)
+		r = rc;
+	if (r == -EINVAL)
+		return -EINVAL;
+	if (r)
+		return dtp_errf_runtime(err, r, "%s: cannot write the data: %s", what, strerror(-r));
+	w->used_direct = 1;
+	return 0;
+}
+
 int dtp_st_writer_write_fd(struct dtp_st_writer *w, int fd, const char *what,
 			   struct dtp_err *err)
 {
@@ -215,12 +276,14 @@ int dtp_st_writer_write_fd(struct dtp_st_writer *w, int fd, const char *what,
 	if (!text)
 		return dtp_errf_runtime(err, -ENOMEM, "%s: cannot build the header (out of memory)", what);
 	len = strlen(text);
-	padded = dtp_align_up(len, 8);     /* the data starts 8-aligned */
-	for (int i = 0; i < w->n; i++) {
-		r = write_tensor(&w->v[i], fd, 8 + padded + w->v[i].t.begin, what, err);
-		if (r)
-			goto out_free;
-	}
+	/* the data starts DTP_IO_ALIGN-aligned (so 8-aligned too) */
+	padded = dtp_align_up(8 + len, DTP_IO_ALIGN) - 8;
+	w->used_direct = 0;
+	r = w->direct && w->data_bytes ? write_data_direct(w, fd, 8 + padded, what, err) : -EINVAL;
+	if (r == -EINVAL)
+		r = write_data_buffered(w, fd, 8 + padded, what, err);
+	if (r)
+		goto out_free;
 	free(text);
 	text = header_text(w);
 	head = malloc(8 + padded);

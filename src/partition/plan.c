@@ -34,6 +34,8 @@ void dtp_plan_defaults(struct dtp_plan *p)
 	p->peer_timeout_ms = 5000;
 	p->hang_timeout_ms = 10000;
 	p->checkpoint_keep = 3;
+	p->checkpoint_background = 1;
+	p->checkpoint_every_s = DTP_PLAN_CKPT_EVERY_S;
 	p->replicas = 1;
 	p->reduce_bucket_bytes = DTP_PLAN_BUCKET_AUTO;
 }
@@ -403,6 +405,8 @@ int dtp_plan_write_notes(const struct dtp_plan *p, const char *const *notes, FIL
 		fprintf(f, "max_restarts = %d\n", p->max_restarts);
 	if (p->elastic)
 		fprintf(f, "elastic = yes\n");
+	fprintf(f, "every_seconds = %ld\nbackground = %s\n", p->checkpoint_every_s,
+		p->checkpoint_background ? "yes" : "no");
 	if (p->replicas > 1)
 		fprintf(f, "\n[parallel]\nreplicas = %d\noverlap = %s\n", p->replicas,
 			p->reduce_overlap ? "yes" : "no");

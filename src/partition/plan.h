@@ -42,6 +42,11 @@ struct dtp_stage_plan {
 	int chunk_last[DTP_MAX_VIRTUAL_STAGES];    /* exclusive */
 };
 
+/* [checkpoint] every_seconds by default: at most ten minutes of training
+ * lost to a failure, and one checkpoint's stall (the snapshot's copy, with
+ * background = yes) is well under 2% of ten minutes */
+#define DTP_PLAN_CKPT_EVERY_S 600
+
 struct dtp_plan {
 	char path[DTP_PLAN_PATH_MAX];    /* file it came from ("<string>" if parsed from text) */
 	struct dtp_model_spec model;     /* [model] */
@@ -107,6 +112,13 @@ struct dtp_plan {
 					  * restarts a failed job up to N times (0: never) */
 	int elastic;                     /* [checkpoint] elastic: a restart re-plans over
 					  * the cores left (dtpipe --elastic) */
+	long checkpoint_every_s;         /* [checkpoint] every_seconds: also a checkpoint
+					  * once this many seconds of training passed
+					  * since the last one (default
+					  * DTP_PLAN_CKPT_EVERY_S; 0 off) */
+	int checkpoint_background;       /* [checkpoint] background: a periodic checkpoint
+					  * is a snapshot at the step boundary written by
+					  * a thread while training goes on (default yes) */
 };
 
 /* The most optimizer steps a run may take ([train] steps, --steps, or epochs

@@ -61,6 +61,8 @@ const struct dtp_plan_key dtp_plan_keys[] = {
 	PK("checkpoint", "keep", DTP_PK_INT, checkpoint_keep, 0, 1 << 20),
 	PK("checkpoint", "max_restarts", DTP_PK_INT, max_restarts, 0, 1 << 20),
 	PK("checkpoint", "elastic", DTP_PK_BOOL, elastic, 0, 1),
+	PK("checkpoint", "background", DTP_PK_BOOL, checkpoint_background, 0, 1),
+	PK("checkpoint", "every_seconds", DTP_PK_LONG, checkpoint_every_s, 0, 1L << 30),
 	SK("transport", "kind", DTP_PK_TRANSPORT),
 	PK("transport", "base_port", DTP_PK_INT, base_port, 1, 65535),
 	PK("transport", "gid_index", DTP_PK_INT, gid_index, -1, 255),

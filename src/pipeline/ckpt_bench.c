@@ -50,7 +50,7 @@ static void drop_cached(const char *sdir, int writers)
 }
 
 int dtp_ckpt_bench(const char *dir, const struct dtp_model_spec *spec, int writers,
-		   struct dtp_ckpt_bench *out, struct dtp_err *err)
+		   int direct, struct dtp_ckpt_bench *out, struct dtp_err *err)
 {
 	struct dtp_unit_tensor t[DTP_UNIT_MAX_TENSORS];
 	int n_units = dtp_model_num_units(spec), r = 0;
@@ -92,14 +92,18 @@ int dtp_ckpt_bench(const char *dir, const struct dtp_model_spec *spec, int write
 	c0 = cpu_s();
 	for (int w = 0; w < writers && !r; w++) {
 		struct dtp_ckpt_part *p;
+		int used = 0;
 
 		r = dtp_ckpt_part_begin(dir, 1, w, &p, err);
+		if (!r)
+			dtp_ckpt_part_set_direct(p, direct ? -1 : 0);
 		for (int u = w * n_units / writers; !r && u < (w + 1) * n_units / writers; u++)
 			for (int k = 0; k < 3 && !r; k++)
 				r = dtp_ckpt_part_add_unit(p, spec, u, ROLES[k], a + k * n + uoff[u], err);
-		if (!r)
-			r = dtp_ckpt_part_commit(p, err);
-		else
+		if (!r) {
+			r = dtp_ckpt_part_commit_direct(p, &used, err);
+			out->direct_files += used;
+		} else
 			dtp_ckpt_part_abort(p);
 	}
 	if (!r)
@@ -120,6 +124,8 @@ int dtp_ckpt_bench(const char *dir, const struct dtp_model_spec *spec, int write
 	t0 = dtp_now();
 	c0 = cpu_s();
 	r = dtp_ckpt_open(dir, 1, &c, err);
+	if (!r)
+		dtp_ckpt_set_direct(c, direct);
 	for (int u = 0; u < n_units && !r; u++)
 		for (int k = 0; k < 3 && !r; k++)
 			r = dtp_ckpt_read_unit(c, spec, u, ROLES[k], a + k * n + uoff[u], err);

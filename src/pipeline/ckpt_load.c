@@ -440,6 +440,12 @@ int dtp_ckpt_read_unit(const struct dtp_ckpt *c, const struct dtp_model_spec *sp
 	return r;
 }
 
+void dtp_ckpt_set_direct(struct dtp_ckpt *c, int on)
+{
+	for (int i = 0; i < c->n_files; i++)
+		dtp_st_set_direct(c->files[i], on);
+}
+
 int dtp_ckpt_verify(const struct dtp_ckpt *c, struct dtp_err *err)
 {
 	int r = 0;

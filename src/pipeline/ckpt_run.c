@@ -19,10 +19,8 @@
 #define POS_INPUTS "train.inputs"
 #define POS_TARGETS "train.targets"
 
-/* The arrays a checkpoint holds for this stage: the parameters, then the
- * optimizer's state arrays (momentum; or Adam's m then v), each with the
- * parameters' layout. Returns how many (at most 3). */
-static int stage_arrays(const struct dtp_stage *st, const char **roles, float **arrays)
+int dtp_stage_ckpt_arrays(const struct dtp_stage *st, const char **roles, float **arrays,
+			  size_t *n_params)
 {
 	size_t np = dtp_stage_model_num_params(st->model), ns;
 	float *state = dtp_optim_state(st->optim, &ns);
@@ -39,6 +37,7 @@ static int stage_arrays(const struct dtp_stage *st, const char **roles, float **
 		roles[n] = DTP_CKPT_ROLE_MOMENTUM;
 		arrays[n++] = state;
 	}
+	*n_params = np;
 	return n;
 }
 
@@ -105,12 +104,12 @@ static void loader_pos(struct dtp_loader *l, const char *name, struct dtp_ckpt_p
 	out->sample = pos.sample;
 }
 
-static int write_part(struct dtp_stage *st, const char *dir, long ck_step, struct dtp_err *err)
+int dtp_stage_ckpt_write_part(const struct dtp_stage *st, const char *dir, long ck_step,
+			      const char *const *roles, float *const *arrays, int n,
+			      struct dtp_err *err)
 {
-	const char *roles[3];
-	float *arrays[3];
 	struct dtp_ckpt_part *part;
-	int n = stage_arrays(st, roles, arrays), r;
+	int r;
 
 	r = dtp_ckpt_part_begin(dir, ck_step, st->s, &part, err);
 	if (r)
@@ -156,29 +155,30 @@ void dtp_stage_test_hold(const struct dtp_stage *st, const char *point, long ste
 		usleep(10000);
 }
 
-int dtp_stage_ckpt_save(struct dtp_stage *st, const char *dir, long step, int keep,
-			struct dtp_err *err)
+/* The second half of a checkpoint, on every stage at a step boundary: this
+ * stage's outcome r (werr) goes up the chain with the data position of the
+ * first stage's inputs (`in`, the first stage's); the last stage, when every
+ * part was written, writes the manifest with `tgt` (its targets' position),
+ * moves `latest` and keeps the newest `keep`. */
+static int publish(struct dtp_stage *st, const char *dir, long step, int keep, int r,
+		   struct dtp_err *werr, const struct dtp_ckpt_pos *in,
+		   const struct dtp_ckpt_pos *tgt, struct dtp_err *err)
 {
 	struct dtp_ckpt_done done = { .failed_stage = -1 };
 	struct dtp_ckpt_info info;
-	struct dtp_err werr = { 0 };
 	long ck_step = step + 1;
-	int r = write_part(st, dir, ck_step, &werr);
 
 	dtp_stage_test_hold(st, "ckpt", ck_step);
-	if (st->is_first && st->train_in) {
-		struct dtp_ckpt_pos pos;
-
-		loader_pos(st->train_in, POS_INPUTS, &pos);
-		done.in_epoch = pos.epoch;
-		done.in_sample = pos.sample;
+	if (st->is_first) {
+		done.in_epoch = in->epoch;
+		done.in_sample = in->sample;
 	}
 	/* the outcome goes on also when this part failed, so that the stages
 	 * after this one stop with the reason instead of a lost link */
 	if (dtp_ctrl_ckpt_gather(st, step, r == 0, &done, err) != 0 && r == 0)
 		return err->code;
 	if (r) {
-		*err = werr;
+		*err = *werr;
 		dtp_err_prefix(err, "stage %d: checkpoint of step %ld: ", st->s, ck_step);
 		return r;
 	}
@@ -193,11 +193,63 @@ int dtp_stage_ckpt_save(struct dtp_stage *st, const char *dir, long step, int ke
 	info.n_pos = 2;
 	info.pos[0] = (struct dtp_ckpt_pos){ .epoch = done.in_epoch, .sample = done.in_sample };
 	snprintf(info.pos[0].name, sizeof(info.pos[0].name), "%s", POS_INPUTS);
-	loader_pos(st->train_tgt, POS_TARGETS, &info.pos[1]);
+	info.pos[1] = *tgt;
 	r = dtp_ckpt_finish(dir, &info, st->total_units, st->K, keep, err);
 	if (r)
 		dtp_err_prefix(err, "stage %d: ", st->s);
 	return r;
+}
+
+/* the data positions now: the first stage's inputs, the last stage's targets */
+static void positions(struct dtp_stage *st, struct dtp_ckpt_pos *in, struct dtp_ckpt_pos *tgt)
+{
+	memset(in, 0, sizeof(*in));
+	memset(tgt, 0, sizeof(*tgt));
+	if (st->is_first && st->train_in)
+		loader_pos(st->train_in, POS_INPUTS, in);
+	if (st->is_last && st->train_tgt)
+		loader_pos(st->train_tgt, POS_TARGETS, tgt);
+}
+
+int dtp_stage_ckpt_save(struct dtp_stage *st, const char *dir, long step, int keep,
+			struct dtp_err *err)
+{
+	struct dtp_err werr = { 0 };
+	struct dtp_ckpt_pos in, tgt;
+	const char *roles[3];
+	float *arrays[3];
+	size_t np;
+	int n = dtp_stage_ckpt_arrays(st, roles, arrays, &np);
+	int r = dtp_stage_ckpt_write_part(st, dir, step + 1, roles, arrays, n, &werr);
+
+	positions(st, &in, &tgt);
+	return publish(st, dir, step, keep, r, &werr, &in, &tgt, err);
+}
+
+int dtp_stage_ckpt_snapshot(struct dtp_stage *st, const char *dir, long step,
+			    struct dtp_err *err)
+{
+	struct dtp_ckpt_pos in, tgt;
+	int r;
+
+	positions(st, &in, &tgt);
+	r = dtp_ckpt_bg_start(st->ckpt_bg, dir, step, &in, &tgt, err);
+	if (r)
+		dtp_err_prefix(err, "stage %d: checkpoint of step %ld: ", st->s, step + 1);
+	return r;
+}
+
+int dtp_stage_ckpt_publish(struct dtp_stage *st, const char *dir, int keep, struct dtp_err *err)
+{
+	struct dtp_err werr = { 0 };
+	struct dtp_ckpt_pos in, tgt;
+	long step;
+	int r;
+
+	if (!st->ckpt_bg || !dtp_ckpt_bg_pending(st->ckpt_bg, &step, &in, &tgt))
+		return 0;
+	r = dtp_ckpt_bg_wait(st->ckpt_bg, &werr);
+	return publish(st, dir, step, keep, r, &werr, &in, &tgt, err);
 }
 
 /* The complete (manifest-holding) checkpoints newer than `step` were skipped
@@ -347,7 +399,8 @@ int dtp_stage_ckpt_load(struct dtp_stage *st, const char *dir, long step, struct
 	struct dtp_ckpt *c;
 	const char *roles[3];
 	float *arrays[3];
-	int n = stage_arrays(st, roles, arrays), r;
+	size_t np;
+	int n = dtp_stage_ckpt_arrays(st, roles, arrays, &np), r;
 
 	r = dtp_ckpt_open(dir, step, &c, err);
 	if (r)

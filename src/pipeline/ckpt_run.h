@@ -20,6 +20,54 @@ void dtp_stage_ckpt_info(const struct dtp_stage *st, struct dtp_ckpt_info *info)
 int dtp_stage_ckpt_save(struct dtp_stage *st, const char *dir, long step, int keep,
 			struct dtp_err *err);
 
+/* The arrays a checkpoint holds for this stage: the parameters, then the
+ * optimizer's state arrays (momentum; or Adam's m then v), each of
+ * *n_params floats in the parameters' layout. Returns how many (at most 3). */
+int dtp_stage_ckpt_arrays(const struct dtp_stage *st, const char **roles, float **arrays,
+			  size_t *n_params);
+/* This stage's file of checkpoint ck_step: its units of each array (a view
+ * of the live arrays, or of a snapshot). Touches nothing of st but reads. */
+int dtp_stage_ckpt_write_part(const struct dtp_stage *st, const char *dir, long ck_step,
+			      const char *const *roles, float *const *arrays, int n,
+			      struct dtp_err *err);
+
+/* ------------------------------------------ in the background (ckpt_bg.c)
+ * [checkpoint] background = yes, for the periodic checkpoints (every > 0):
+ * after step `step`, every stage copies its arrays into the snapshot
+ * (dtp_stage_ckpt_snapshot: memory mapped and touched at the start, counted
+ * by dtp_stage_mem_predict) and its writer thread writes the stage's file
+ * while the next step trains; at the next step boundary (or before the run's
+ * last checkpoint, or a stop), every stage waits for its file and the
+ * outcome is gathered and published as dtp_stage_ckpt_save does
+ * (dtp_stage_ckpt_publish): the manifest and `latest` only once every
+ * stage's file is durable. A kill before that leaves the previous checkpoint
+ * the newest complete one. */
+int dtp_stage_ckpt_snapshot(struct dtp_stage *st, const char *dir, long step,
+			    struct dtp_err *err);
+/* 0 at once when no snapshot waits to be published */
+int dtp_stage_ckpt_publish(struct dtp_stage *st, const char *dir, int keep, struct dtp_err *err);
+
+/* the snapshot's bytes for a plan's stage of n_params parameters: 0 unless
+ * background checkpoints are on, a directory is set and every > 0 */
+size_t dtp_ckpt_bg_bytes(const struct dtp_plan *p, size_t n_params);
+struct dtp_ckpt_bg;
+int dtp_ckpt_bg_open(const struct dtp_stage *st, size_t bytes, struct dtp_ckpt_bg **out,
+		     struct dtp_err *err);
+/* wait for the thread to be idle: the last write's outcome */
+int dtp_ckpt_bg_wait(struct dtp_ckpt_bg *bg, struct dtp_err *err);
+/* wait, then copy the live arrays into the snapshot and hand it to the
+ * thread as checkpoint step + 1, pending with the data positions */
+int dtp_ckpt_bg_start(struct dtp_ckpt_bg *bg, const char *dir, long step,
+		      const struct dtp_ckpt_pos *in, const struct dtp_ckpt_pos *tgt,
+		      struct dtp_err *err);
+/* whether a snapshot waits to be published */
+int dtp_ckpt_bg_is_pending(const struct dtp_ckpt_bg *bg);
+/* 1 and the pending snapshot's step and positions (then it is not pending) */
+int dtp_ckpt_bg_pending(struct dtp_ckpt_bg *bg, long *step, struct dtp_ckpt_pos *in,
+			struct dtp_ckpt_pos *tgt);
+/* finishes a write under way, stops the thread, frees; NULL is fine */
+void dtp_ckpt_bg_close(struct dtp_ckpt_bg *bg);
+
 /* Stage 0, before the start-up agreement: the newest complete checkpoint
  * under dir whose every byte checks (an older one when the newest is corrupt,
  * with a warning naming the file and tensor), and that this run may continue

@@ -154,14 +154,26 @@ void dtp_ckpt_part_abort(struct dtp_ckpt_part *p)
 	free(p);
 }
 
-int dtp_ckpt_part_commit(struct dtp_ckpt_part *p, struct dtp_err *err)
+void dtp_ckpt_part_set_direct(struct dtp_ckpt_part *p, int mode)
+{
+	dtp_st_writer_set_direct(p->w, mode);
+}
+
+int dtp_ckpt_part_commit_direct(struct dtp_ckpt_part *p, int *direct, struct dtp_err *err)
 {
 	int r = dtp_st_writer_write(p->w, p->path, err);
 
 	if (r)
 		dtp_err_prefix(err, "checkpoint: ");
+	if (direct)
+		*direct = dtp_st_writer_direct_used(p->w);
 	dtp_ckpt_part_abort(p);
 	return r;
+}
+
+int dtp_ckpt_part_commit(struct dtp_ckpt_part *p, struct dtp_err *err)
+{
+	return dtp_ckpt_part_commit_direct(p, NULL, err);
 }
 
 /* -------------------------------------------------------------- manifest */

@@ -96,6 +96,13 @@ int dtp_ckpt_part_add(struct dtp_ckpt_part *p, int unit, const char *tensor, con
 int dtp_ckpt_part_add_unit(struct dtp_ckpt_part *p, const struct dtp_model_spec *spec,
 			   int unit, const char *role, const float *unit_data,
 			   struct dtp_err *err);
+/* The file's data goes with O_DIRECT where the file system takes it (mode -1,
+ * the default) or never (0: the benchmark's buffered reference); the same
+ * bytes either way (safetensors.h) */
+void dtp_ckpt_part_set_direct(struct dtp_ckpt_part *p, int mode);
+/* write the file atomically and free p (also on failure); *direct (when not
+ * NULL) = 1 when its data went with O_DIRECT */
+int dtp_ckpt_part_commit_direct(struct dtp_ckpt_part *p, int *direct, struct dtp_err *err);
 /* write the file atomically and free p (also on failure) */
 int dtp_ckpt_part_commit(struct dtp_ckpt_part *p, struct dtp_err *err);
 void dtp_ckpt_part_abort(struct dtp_ckpt_part *p);
@@ -136,6 +143,8 @@ int dtp_ckpt_read(const struct dtp_ckpt *c, int unit, const char *tensor, const 
 /* every tensor of unit `unit` into its slice of a parameter or state array */
 int dtp_ckpt_read_unit(const struct dtp_ckpt *c, const struct dtp_model_spec *spec, int unit,
 		       const char *role, float *unit_data, struct dtp_err *err);
+/* reads with O_DIRECT where it can (on, the default) or never (0) */
+void dtp_ckpt_set_direct(struct dtp_ckpt *c, int on);
 /* read every file's data and check each CRC-32C (what a load would find) */
 int dtp_ckpt_verify(const struct dtp_ckpt *c, struct dtp_err *err);
 

@@ -10,11 +10,12 @@
 #include <string.h>
 
 /* up vector: [0, U) per-unit sums of squares, [U, U + 2K) per-stage compute
- * and wait, [U + 2K] the stop signal, 3 spare; down vector: clip, loss sum,
- * grad norm, the non-finite verdict, the stop signal, then [5, 5 + 2K) the
- * per-stage times */
+ * and wait, [U + 2K] the stop signal, 4 spare; down vector: clip, loss sum,
+ * grad norm, the non-finite verdict, the stop signal, a checkpoint due by
+ * time, then [6, 6 + 2K) the per-stage times */
 #define DOWN_STOP 4
-#define DOWN_TIMES 5
+#define DOWN_CKPT 5
+#define DOWN_TIMES 6
 
 /* a step's messages are tagged with its number: the plan's bound on steps
  * (plan.h) keeps every step below the reserved tags */
@@ -22,12 +23,12 @@ _Static_assert(DTP_MAX_STEPS < (long)DTP_CTRL_TAG_FIRST, "steps would reach the 
 
 size_t dtp_ctrl_up_len(int units, int K)
 {
-	return (size_t)units + 2 * (size_t)K + 4;
+	return (size_t)units + 2 * (size_t)K + 5;
 }
 
-/* the up vector (U + 2K + 4, U >= 1) is the longest message: setup.c sizes
+/* the up vector (U + 2K + 5, U >= 1) is the longest message: setup.c sizes
  * the links by it */
-_Static_assert(DOWN_TIMES <= 1 + 4, "the down vector would outgrow the up vector");
+_Static_assert(DOWN_TIMES <= 1 + 5, "the down vector would outgrow the up vector");
 
 size_t dtp_ctrl_down_len(int K)
 {
@@ -124,6 +125,7 @@ static void unpack_down(const double *v, int K, struct dtp_ctrl_down *d)
 	d->grad_norm = v[2];
 	d->verdict = v[3];
 	d->stop = (int)v[DOWN_STOP];
+	d->ckpt_due = v[DOWN_CKPT] != 0;
 	memcpy(d->times, v + DOWN_TIMES, 2 * (size_t)K * sizeof(double));
 }
 
@@ -190,6 +192,9 @@ int dtp_ctrl_step_up(struct dtp_stage *st, long step, const double *unit_sumsq,
 	dv[DOWN_STOP] = up[U + 2 * K];
 	if (st->dp && st->R > 1 && (r = agree_stop(st, &dv[DOWN_STOP], err)))
 		return r;
+	/* [checkpoint] every_seconds: the last stage's clock decides for all */
+	dv[DOWN_CKPT] = p->checkpoint_every_s > 0 &&
+			dtp_now_ns() - st->ckpt_last_ns >= (uint64_t)p->checkpoint_every_s * 1000000000u;
 	memcpy(dv + DOWN_TIMES, up + U, 2 * K * sizeof(double));
 	return 0;
 }

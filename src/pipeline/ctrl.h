@@ -48,6 +48,9 @@ struct dtp_ctrl_down {
 	int stop;                             /* a stop signal (base/preempt.h) some stage had
 					       * when it sent its sums up: stop after this
 					       * step, every stage alike; 0: go on */
+	int ckpt_due;                         /* [checkpoint] every_seconds have passed
+					       * since the last checkpoint (the last
+					       * stage's clock): write one after this step */
 	double times[2 * DTP_MAX_STAGES];     /* per stage: compute + data, wait (seconds) */
 };
 

@@ -541,6 +541,7 @@ int dtp_stage_step_apply(struct dtp_stage *st, long step, const struct dtp_ctrl_
 	*gnorm = down->grad_norm;
 	st->skipped = down->verdict != 0;
 	st->stop = down->stop;
+	st->ckpt_due = down->ckpt_due;
 	if (st->skipped && (r = dtp_nonfinite_act(st, step, down->verdict, *loss, *gnorm, err)))
 		return r;
 	t0 = dtp_now_ns();

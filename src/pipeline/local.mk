@@ -11,7 +11,7 @@ src_pipeline_libdtp_pipeline_a_SOURCES = \
 	src/pipeline/executor.c \
 	src/pipeline/liveness.c \
 	src/pipeline/ctrl.h src/pipeline/ctrl.c \
-	src/pipeline/ckpt_run.h src/pipeline/ckpt_run.c \
+	src/pipeline/ckpt_run.h src/pipeline/ckpt_run.c src/pipeline/ckpt_bg.c \
 	src/pipeline/ckpt_store.h src/pipeline/ckpt_store.c src/pipeline/ckpt_load.c \
 	src/pipeline/ckpt_export.c src/pipeline/ckpt_bench.c \
 	src/pipeline/report.h src/pipeline/report.c \

@@ -284,9 +284,12 @@ int dtp_checkpoint_newest(const char *dir, long *step, struct dtp_err *err);
 /* Memory a stage will allocate, by arena (bytes), computed before allocating;
  * dtp_stage_run refuses to start when the total is over the cap. precision:
  * what the plan's precision adds (bf16: the matmul engine's bf16 weights,
- * activation and gradient copies, output tiles, oneDNN scratchpads). */
+ * activation and gradient copies, output tiles, oneDNN scratchpads).
+ * ckpt_snapshot: the background checkpoint writer's snapshot (ckpt_bg.c). */
 struct dtp_stage_mem {
-	size_t params, grads, optim, stash, buffers, loader, model_scratch, precision, total;
+	size_t params, grads, optim, stash, buffers, loader, model_scratch, precision;
+	size_t ckpt_snapshot;      /* [checkpoint] background's copy of params + state */
+	size_t total;
 };
 int dtp_stage_mem_predict(const struct dtp_plan *plan, int stage, struct dtp_stage_mem *out,
 			  struct dtp_err *err);
@@ -362,8 +365,10 @@ struct dtp_ckpt_bench {
 	double write_s, read_s;
 	double write_cpu_s, read_cpu_s;
 	uint64_t bytes;
+	int direct_files;          /* files whose data went with O_DIRECT */
 };
+/* direct: 1 O_DIRECT where the file system takes it (what runs do), 0 buffered */
 int dtp_ckpt_bench(const char *dir, const struct dtp_model_spec *spec, int writers,
-		   struct dtp_ckpt_bench *out, struct dtp_err *err);
+		   int direct, struct dtp_ckpt_bench *out, struct dtp_err *err);
 
 #endif

@@ -42,21 +42,22 @@ int dtp_run_check_mem_cap(const struct dtp_plan *p, int s, struct dtp_stage_mem 
 			 struct dtp_err *err)
 {
 	int r = dtp_stage_mem_predict(p, s, m, err);
-	char b[10][32];
+	char b[11][32];
 
 	if (r)
 		return r;
 	if (p->mem_cap_bytes == 0 || m->total <= p->mem_cap_bytes)
 		return 0;
 	return dtp_errf_runtime(err, -ENOMEM,
-				"this stage (%d) needs %s, over the memory cap of %s (params %s, grads %s, optimizer %s, stash %s, buffers %s, loader %s, model scratch %s, %s copies %s): split the model over more stages, recompute, fewer micro-batches, or raise mem_cap",
+				"this stage (%d) needs %s, over the memory cap of %s (params %s, grads %s, optimizer %s, stash %s, buffers %s, loader %s, model scratch %s, %s copies %s, checkpoint snapshot %s): split the model over more stages, recompute, fewer micro-batches, [checkpoint] background = no, or raise mem_cap",
 				s, dtp_fmt_bytes((double)m->total, b[0], 32),
 				dtp_fmt_bytes((double)p->mem_cap_bytes, b[1], 32),
 				dtp_fmt_bytes((double)m->params, b[2], 32), dtp_fmt_bytes((double)m->grads, b[3], 32),
 				dtp_fmt_bytes((double)m->optim, b[4], 32), dtp_fmt_bytes((double)m->stash, b[5], 32),
 				dtp_fmt_bytes((double)m->buffers, b[6], 32), dtp_fmt_bytes((double)m->loader, b[7], 32),
 				dtp_fmt_bytes((double)m->model_scratch, b[8], 32),
-				dtp_precision_name(p->precision), dtp_fmt_bytes((double)m->precision, b[9], 32));
+				dtp_precision_name(p->precision), dtp_fmt_bytes((double)m->precision, b[9], 32),
+				dtp_fmt_bytes((double)m->ckpt_snapshot, b[10], 32));
 }
 
 /* The cap is enforced twice: before anything is allocated, from the predicted
@@ -254,6 +255,10 @@ int dtp_stage_run(const struct dtp_plan *plan, const struct dtp_stage_opts *o,
 	if (r)
 		goto out_plan;
 	st->mem_bytes = mem.total;
+	/* replica 0 writes the checkpoints: only its stages snapshot */
+	if (mem.ckpt_snapshot && st->replica == 0 &&
+	    (r = dtp_ckpt_bg_open(st, mem.ckpt_snapshot, &st->ckpt_bg, err)))
+		goto out_stage;
 	if (o->trace_path && (r = dtp_trace_open(o->trace_path, s, MAX_TRACE_SPANS, &st->trace, err)))
 		goto out_stage;
 	if (o->resume && !p->checkpoint_dir[0]) {
@@ -316,6 +321,7 @@ int dtp_stage_run(const struct dtp_plan *plan, const struct dtp_stage_opts *o,
 	if (o->resume)
 		dtp_stage_test_hold(st, "resume", start);
 
+	st->ckpt_last_ns = dtp_now_ns();
 	for (step = start; step < total; step++) {
 		r = dtp_stage_train_step(st, step, &loss, &gnorm, stage_times, err);
 		if (r == 0)
@@ -325,15 +331,35 @@ int dtp_stage_run(const struct dtp_plan *plan, const struct dtp_stage_opts *o,
 		dtp_report_step(&rep, step, loss, gnorm, stage_times);
 		if (o->dump_dir && st->is_last)
 			dtp_report_dump_loss(&rep, o->dump_dir, step, loss);
-		/* every `every` steps, at the end, and when the stages agreed to
-		 * stop; one copy of each unit: replica 0's (the replicas hold the same) */
-		if (p->checkpoint_dir[0] && st->replica == 0 &&
-		    ((p->checkpoint_every > 0 && (step + 1) % p->checkpoint_every == 0) ||
-		     step + 1 == total || st->stop)) {
+		/* a checkpoint written in the background after the previous
+		 * step is published now, once every stage's file is durable */
+		if (st->ckpt_bg && dtp_ckpt_bg_is_pending(st->ckpt_bg)) {
 			uint64_t t0 = dtp_now_ns();
 
 			dtp_stage_in_io(st, 1);
-			r = dtp_stage_ckpt_save(st, p->checkpoint_dir, step, p->checkpoint_keep, err);
+			r = dtp_stage_ckpt_publish(st, p->checkpoint_dir, p->checkpoint_keep, err);
+			dtp_stage_in_io(st, 0);
+			dtp_trace_span(st->trace, DTP_SPAN_CKPT, step, 1, t0, dtp_now_ns());
+			if (r)
+				goto out_report;
+		}
+		/* every `every` steps, when the last stage saw every_seconds pass
+		 * (ckpt_due, agreed in the step's sync), at the end, and when the
+		 * stages agreed to stop; one copy of each unit: replica 0's (the
+		 * replicas hold the same). The periodic ones in the background
+		 * where it is on; the last one, and a stop's, before the run ends. */
+		if (p->checkpoint_dir[0] && st->replica == 0 &&
+		    ((p->checkpoint_every > 0 && (step + 1) % p->checkpoint_every == 0) ||
+		     st->ckpt_due || step + 1 == total || st->stop)) {
+			uint64_t t0 = dtp_now_ns();
+
+			st->ckpt_last_ns = t0;
+			dtp_stage_in_io(st, 1);
+			if (st->ckpt_bg && step + 1 < total && !st->stop)
+				r = dtp_stage_ckpt_snapshot(st, p->checkpoint_dir, step, err);
+			else
+				r = dtp_stage_ckpt_save(st, p->checkpoint_dir, step,
+							p->checkpoint_keep, err);
 			dtp_stage_in_io(st, 0);
 			dtp_trace_span(st->trace, DTP_SPAN_CKPT, step, 0, t0, dtp_now_ns());
 			if (r)
@@ -377,6 +403,7 @@ out_trace:
 		st->trace = NULL;
 	}
 out_stage:
+	dtp_ckpt_bg_close(st->ckpt_bg);
 	dtp_stage_close(st);
 out_plan:
 	free(p);

@@ -149,6 +149,10 @@ static int train(struct ilrun *x, const struct dtp_stage_opts *o, long start, lo
 	struct dtp_plan *p = x->p;
 	int r, last = x->v - 1;
 
+	/* [checkpoint] every_seconds counts from here (the chain's last chunk
+	 * decides, ctrl.c; the decision comes down to every chunk as ckpt_due) */
+	for (int c = 0; c < x->v; c++)
+		x->st[c]->ckpt_last_ns = dtp_now_ns();
 	for (long step = start; step < total; step++) {
 		r = train_step(x, step, loss, gnorm, times, err);
 		if (r == 0)
@@ -161,10 +165,12 @@ static int train(struct ilrun *x, const struct dtp_stage_opts *o, long start, lo
 			dtp_report_dump_loss(&x->rep[last], o->dump_dir, step, loss[last]);
 		if (p->checkpoint_dir[0] &&
 		    ((p->checkpoint_every > 0 && (step + 1) % p->checkpoint_every == 0) ||
-		     step + 1 == total || x->st[0]->stop)) {
+		     x->st[0]->ckpt_due || step + 1 == total || x->st[0]->stop)) {
+			/* synchronous: a chunk's background snapshot is not used here */
 			for (int c = 0; c < x->v; c++) {
 				uint64_t t0 = dtp_now_ns();
 
+				x->st[c]->ckpt_last_ns = t0;
 				dtp_stage_in_io(x->st[c], 1);
 				r = dtp_stage_ckpt_save(x->st[c], p->checkpoint_dir, step,
 							p->checkpoint_keep, err);

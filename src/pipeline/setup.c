@@ -3,6 +3,7 @@
  * uses (stash slots, send and receive buffers, control messages), registered
  * once with each link. Nothing is allocated after this. */
 #include "config.h"
+#include "pipeline/ckpt_run.h"
 #include "pipeline/ctrl.h"
 #include "rdma/bootstrap.h"
 
@@ -101,6 +102,8 @@ static int chunk_mem(const struct dtp_plan *p, int s, int first, int last, int i
 	m->params += np * sizeof(float);
 	m->grads += np * sizeof(float);
 	m->optim += (p->optim.kind == DTP_OPTIM_ADAMW ? 2 : 1) * np * sizeof(float);
+	/* the background writer's snapshot of these units (ckpt_bg.c) */
+	m->ckpt_snapshot += dtp_ckpt_bg_bytes(p, np);
 	m->stash += a.stash;
 	m->buffers += a.total - a.stash;
 	/* the model's own backward scratch, as the model will map it */
@@ -139,7 +142,7 @@ int dtp_stage_mem_predict(const struct dtp_plan *p, int s, struct dtp_stage_mem 
 	m.loader = (s == 0 || s == K - 1) ?
 		   p->loader_budget_bytes * (p->test_path[0] ? 2 : 1) : 0;
 	m.total = m.params + m.grads + m.optim + m.stash + m.buffers + m.loader +
-		  m.model_scratch + m.precision;
+		  m.model_scratch + m.precision + m.ckpt_snapshot;
 	*out = m;
 	return 0;
 }

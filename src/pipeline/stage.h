@@ -15,6 +15,8 @@
 #define DTP_MAX_SLOTS 1024
 
 /* One micro-batch's stash: its stage input and what forward keeps. */
+struct dtp_ckpt_bg;
+
 struct dtp_slot {
 	void *in;              /* stage input, in_bytes(B) */
 	void *save;            /* save_bytes(B); NULL when recomputing */
@@ -105,6 +107,9 @@ struct dtp_stage {
 	int n_siblings;
 	struct dtp_trace *trace;   /* may be NULL */
 	size_t mem_bytes;      /* predicted: every arena this stage allocates */
+	struct dtp_ckpt_bg *ckpt_bg;   /* background checkpoint writer, or NULL */
+	uint64_t ckpt_last_ns;  /* when the last checkpoint (or training) started */
+	int ckpt_due;           /* every_seconds passed: checkpoint after this step */
 };
 
 /* ---- executor.c */

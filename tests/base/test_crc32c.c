@@ -75,6 +75,32 @@ static void test_chaining_and_alignment(void **state)
 	assert_int_not_equal(a, dtp_crc32c(0, buf, sizeof(buf)));
 }
 
+/* long buffers (the three interleaved streams of 8 KiB and their joins):
+ * lengths around multiples of 24 KiB, odd starts and chained pieces, against
+ * the byte-at-a-time table */
+static void test_long_buffers(void **state)
+{
+	static const size_t lens[] = { 24575, 24576, 24577, 3 * 24576 + 13, 200000 };
+	size_t cap = 200000 + 16;
+	unsigned char *buf = malloc(cap);
+	struct dtp_rng r;
+
+	(void)state;
+	dtp_rng_init(&r, 11, 0);
+	for (size_t i = 0; i < cap; i++)
+		buf[i] = (unsigned char)dtp_rng_u32(&r);
+	for (size_t l = 0; l < sizeof(lens) / sizeof(lens[0]); l++)
+		for (size_t off = 0; off < 9; off += 3) {
+			uint32_t want = dtp_crc32c_portable(0x12345678u, buf + off, lens[l]);
+			size_t k = lens[l] / 3;
+
+			assert_int_equal(dtp_crc32c(0x12345678u, buf + off, lens[l]), want);
+			assert_int_equal(dtp_crc32c(dtp_crc32c(0x12345678u, buf + off, k), buf + off + k,
+						    lens[l] - k), want);
+		}
+	free(buf);
+}
+
 static void test_atomic_file(void **state)
 {
 	char *dir = fx_tmpdir(), path[4200], bad[4200], got[16] = { 0 };
@@ -123,6 +149,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_known_vectors),
 		cmocka_unit_test(test_chaining_and_alignment),
+		cmocka_unit_test(test_long_buffers),
 		cmocka_unit_test(test_atomic_file),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

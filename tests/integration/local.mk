@@ -38,6 +38,11 @@ dist_check_SCRIPTS += tests/integration/relayout.sh
 # checkpoints read by PyTorch (examples/torch_mlp.py): dtpipe's accuracy
 INTEGRATION_TESTS += tests/integration/torch_mlp.sh
 dist_check_SCRIPTS += tests/integration/torch_mlp.sh
+# background checkpoints: the same files as written in the training thread,
+# resumed bit for bit, a kill -9 while one is written leaves the previous one
+INTEGRATION_TESTS += tests/integration/ckpt_bg.sh
+dist_check_SCRIPTS += tests/integration/ckpt_bg.sh
+
 # preemption: a stop signal to the launcher or any stage, a checkpoint, exit
 # 75, and --resume ends bit-identical to the run never stopped
 INTEGRATION_TESTS += tests/integration/preempt.sh

@@ -50,3 +50,11 @@ check_PROGRAMS += tests/io/test_safetensors
 tests_io_test_safetensors_SOURCES = tests/io/test_safetensors.c tests/io/io_fixture.h
 tests_io_test_safetensors_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_io_test_safetensors_LDADD = $(CMOCKA_TEST_LIBS)
+
+# safetensors data with O_DIRECT and through the page cache: same bytes,
+# same reads, same refusals, on tmpfs and on the build directory's fs
+UNIT_TESTS += tests/io/test_st_direct
+check_PROGRAMS += tests/io/test_st_direct
+tests_io_test_st_direct_SOURCES = tests/io/test_st_direct.c tests/io/io_fixture.h
+tests_io_test_st_direct_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_io_test_st_direct_LDADD = $(CMOCKA_TEST_LIBS)
