@@ -13,6 +13,7 @@
 # after a kill, or a run not ended 300 s after its last kill: must be 0).
 # Usage: scripts/soak.sh [BUILDDIR]
 # env: KILLS=100 PER_RUN=5 EVERY=5 SEED=N STEPS=N TRANSPORTS="shm tcp" HANG_S=60
+#      MAX_SECONDS (no new run starts after that many seconds: fewer kills)
 #      STAGE_HOST (each stage's `host`; verbs needs the RDMA device's address)
 #      DTP_ARGS (more dtpipe options, e.g. --no-bind)
 # TRANSPORTS=verbs on a host without an RDMA device runs the whole soak inside
@@ -32,6 +33,7 @@ TRANSPORTS=${TRANSPORTS:-shm tcp}
 HANG_S=${HANG_S:-60}
 STAGE_HOST=${STAGE_HOST:-}
 DTP_ARGS=${DTP_ARGS:-}
+MAX_SECONDS=${MAX_SECONDS:-0}
 export OPENBLAS_NUM_THREADS=1
 
 # verbs without an RDMA device here: the same soak inside the Soft-RoCE VM,
@@ -48,7 +50,7 @@ case " $TRANSPORTS " in *" verbs "*)
 		bash "$top/tests/rxe/rxe-vm.sh" -t "${VM_TIMEOUT:-3600}" -m "${VM_MEM:-2048}" \
 			-b 'ps date sort od awk grep sed mktemp tr wc cut tail cat sleep cmp' "$J" \
 			"cd /job && KILLS=$KILLS PER_RUN=$PER_RUN EVERY=$EVERY SEED=$SEED STEPS=$STEPS \
-			 TRANSPORTS='$TRANSPORTS' HANG_S=$HANG_S DTP_ARGS='--no-bind $DTP_ARGS' \
+			 TRANSPORTS='$TRANSPORTS' HANG_S=$HANG_S MAX_SECONDS=$MAX_SECONDS DTP_ARGS='--no-bind $DTP_ARGS' \
 			 STAGE_HOST=\$RXE_IP bash scripts/soak.sh /job"
 		exit $?
 	fi
@@ -89,6 +91,10 @@ for tr in "${TRS[@]}"; do
 		{ cat "$W/ref.out"; echo "reference run over $tr failed"; exit 1; }
 done
 while [ $done_kills -lt "$KILLS" ]; do
+	if [ "$MAX_SECONDS" -gt 0 ] && [ $SECONDS -ge "$MAX_SECONDS" ]; then
+		echo "# MAX_SECONDS=$MAX_SECONDS reached: $done_kills of $KILLS kills"
+		break
+	fi
 	tr=${TRS[runs % ${#TRS[@]}]}
 	runs=$((runs + 1))
 	R="$W/run$runs"

@@ -13,6 +13,11 @@
 #     exit 75, the script requeues the job, the second start resumes and
 #     finishes. Its losses and final weights (dtpipe-export) equal the
 #     uninterrupted run's bit for bit.
+#  4. the same batch job, plain `scancel JOB`: Slurm signals the script, srun
+#     ("forcing job termination") and every task; each task still counts one
+#     request: a checkpoint and exit 75; the script dies, no requeue.
+# The stages wait in their first checkpoint (DTP_TEST_HOLD) until the signal
+# is out, so that no stop races the end of the run.
 # Slurm missing or not starting FAILS (scripts/setup.sh --test installs it).
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 set -u
