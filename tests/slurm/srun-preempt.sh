@@ -189,9 +189,43 @@ for i in $(seq 1200); do
 	[ -z "$("${SLURM_CLIENT[@]}" squeue -h -j "$jid" 2>/dev/null)" ] && break
 	sleep 0.1
 done
-grep -q "tasks 0-3: Exited with exit code 75" t4.out || { cat t4.out; fail "scancel of the batch job: the tasks did not all exit 75"; }
+# srun's report of the tasks' ends ("srun: error: localhost: tasks 0-2: Exited
+# with exit code 75", one line per group of tasks): each says 75
+codes=$(sed -n 's/^srun: error: [^:]*: tasks\{0,1\} [0-9,-]*: //p' t4.out | sort -u)
+[ "$codes" = "Exited with exit code 75" ] || { cat t4.out; fail "scancel of the batch job: the tasks did not all exit 75"; }
 stopped_ok t4.out 75 "scancel of the batch job"
 ! grep -q "requeueing" t4.out || { cat t4.out; fail "scancel of the batch job: requeued"; }
 [ -s ck4/latest ] || fail "scancel of the batch job: no latest checkpoint"
 echo "ok: scancel of examples/preempt.sbatch: every task checkpointed and exited 75, not requeued"
+
+# 5. a batch script that runs dtpipe's launcher itself (one node, no srun), as
+# docs/preemption.md offers: the batch step's SLURM_PROCID=0 is no stage number
+# (only a task of a job step has one), so it launches all four stages; the
+# script's USR1 (scancel --signal=USR1 --batch) reaches them through it
+cat > launcher.sbatch <<'EOF'
+#!/bin/bash
+dtpipe --plan "$PLAN" --checkpoint-dir "$CKPT" --resume-if-any &
+pid=$!
+trap 'kill -USR1 "$pid" 2>/dev/null' USR1
+while kill -0 "$pid" 2>/dev/null; do wait "$pid"; done
+wait "$pid"
+echo "dtpipe exited $?"
+EOF
+hold
+PATH=$WORK/bin:$PATH PLAN=$WORK/p4.ini CKPT=$WORK/ck5 \
+	"${SLURM_CLIENT[@]}" sbatch -J t5 -n4 -c1 -O -o "$WORK/t5.out" launcher.sbatch >sbatch.out 2>&1 ||
+	{ cat sbatch.out; fail "sbatch launcher.sbatch"; }
+jid=$(sed -n 's/^Submitted batch job \([0-9]*\)$/\1/p' sbatch.out)
+[ -n "$jid" ] || { cat sbatch.out; fail "no job id from sbatch"; }
+held t5.out "the launcher in a batch script"
+"${SLURM_CLIENT[@]}" scancel --signal=USR1 --batch "$jid"
+signalled "interrupted by SIGUSR1" t5.out; rm -f hold.ckpt
+for i in $(seq 1200); do
+	[ -z "$("${SLURM_CLIENT[@]}" squeue -h -j "$jid" 2>/dev/null)" ] && break
+	sleep 0.1
+done
+grep -q "^dtpipe exited 75" t5.out || { cat t5.out; fail "the launcher in a batch script: not stopped with 75"; }
+grep -q "stopped by SIGUSR1 after step [0-9]* of $STEPS: the checkpoint .* is written" t5.out ||
+	{ cat t5.out; fail "the launcher in a batch script: no checkpoint"; }
+echo "ok: the launcher in a batch script: all four stages, USR1 to the script: a checkpoint, exit 75"
 echo PASS
