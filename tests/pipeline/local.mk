@@ -21,3 +21,9 @@ check_PROGRAMS += tests/pipeline/test_ckpt_flip
 tests_pipeline_test_ckpt_flip_SOURCES = tests/pipeline/test_ckpt_flip.c tests/pipeline/ckpt_fixture.h
 tests_pipeline_test_ckpt_flip_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_pipeline_test_ckpt_flip_LDADD = $(CMOCKA_TEST_LIBS)
+# when a neighbour's silence or standstill is a failure (liveness.c)
+UNIT_TESTS += tests/pipeline/test_liveness
+check_PROGRAMS += tests/pipeline/test_liveness
+tests_pipeline_test_liveness_SOURCES = tests/pipeline/test_liveness.c
+tests_pipeline_test_liveness_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_pipeline_test_liveness_LDADD = $(CMOCKA_TEST_LIBS)
