@@ -14,6 +14,7 @@
 # Usage: scripts/soak.sh [BUILDDIR]
 # env: KILLS=100 PER_RUN=5 EVERY=5 SEED=N STEPS=N TRANSPORTS="shm tcp" HANG_S=60
 #      MAX_SECONDS (no new run starts after that many seconds: fewer kills)
+#      CONNECT_MS=20000 (the plans' connect_timeout_ms)
 #      STAGE_HOST (each stage's `host`; verbs needs the RDMA device's address)
 #      DTP_ARGS (more dtpipe options, e.g. --no-bind)
 # TRANSPORTS=verbs on a host without an RDMA device runs the whole soak inside
@@ -34,6 +35,7 @@ HANG_S=${HANG_S:-60}
 STAGE_HOST=${STAGE_HOST:-}
 DTP_ARGS=${DTP_ARGS:-}
 MAX_SECONDS=${MAX_SECONDS:-0}
+CONNECT_MS=${CONNECT_MS:-20000}
 export OPENBLAS_NUM_THREADS=1
 
 # verbs without an RDMA device here: the same soak inside the Soft-RoCE VM,
@@ -50,7 +52,7 @@ case " $TRANSPORTS " in *" verbs "*)
 		bash "$top/tests/rxe/rxe-vm.sh" -t "${VM_TIMEOUT:-3600}" -m "${VM_MEM:-2048}" \
 			-b 'ps date sort od awk grep sed mktemp tr wc cut tail cat sleep cmp' "$J" \
 			"cd /job && KILLS=$KILLS PER_RUN=$PER_RUN EVERY=$EVERY SEED=$SEED STEPS=$STEPS \
-			 TRANSPORTS='$TRANSPORTS' HANG_S=$HANG_S MAX_SECONDS=$MAX_SECONDS DTP_ARGS='--no-bind $DTP_ARGS' \
+			 TRANSPORTS='$TRANSPORTS' HANG_S=$HANG_S MAX_SECONDS=$MAX_SECONDS CONNECT_MS=$CONNECT_MS DTP_ARGS='--no-bind $DTP_ARGS' \
 			 STAGE_HOST=\$RXE_IP bash scripts/soak.sh /job"
 		exit $?
 	fi
@@ -70,7 +72,7 @@ plan() {  # plan FILE TRANSPORT
 	printf 'schedule = 1f1b\noptimizer = adamw\nlr = 0.01\nseed = 11\nlog_every = 1\n' >> "$1"
 	printf '[data]\ntrain = %s/rec/train\nloader_budget = 16M\n' "$W" >> "$1"
 	printf '[checkpoint]\nevery = %d\nkeep = 2\n' "$EVERY" >> "$1"
-	printf '[transport]\nkind = %s\nbase_port = %d\nconnect_timeout_ms = 20000\n' "$2" "$PORT" >> "$1"
+	printf '[transport]\nkind = %s\nbase_port = %d\nconnect_timeout_ms = %d\n' "$2" "$PORT" "$CONNECT_MS" >> "$1"
 	for s in 0 1 2 3; do
 		printf '[stage.%d]\nunits = %d\n' $s $s >> "$1"
 		[ -z "$STAGE_HOST" ] || printf 'host = %s\n' "$STAGE_HOST" >> "$1"
