@@ -186,9 +186,10 @@ stats() {  # stats FILE: n median max
 	sort -g "$1" | awk '{ v[NR] = $1 } END { if (!NR) { print "0 - -"; exit }
 		m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; print NR, m, v[NR] }'
 }
-read -r n1 m1 x1 < <(stats "$W/kill-exit")
-read -r n2 m2 x2 < <(stats "$W/resume")
-read -r n3 m3 x3 < <(stats "$W/lost")
+# (here-strings, not <(...): the Soft-RoCE VM has no /dev/fd)
+read -r n1 m1 x1 <<< "$(stats "$W/kill-exit")"
+read -r n2 m2 x2 <<< "$(stats "$W/resume")"
+read -r n3 m3 x3 <<< "$(stats "$W/lost")"
 over=; for tr in "${TRS[@]}"; do over="$over $tr ${KILLS_OVER[$tr]},"; done
 echo "kills: $done_kills (${over# }${over:+ }runs taking the transports in turn), runs: $runs, completed bit-identical: $completed, hangs: $hangs"
 echo "kill -> every survivor exited: median $m1 s, max $x1 s ($n1 kills)"
