@@ -2,16 +2,23 @@
 # Recovery soak (docs/benchmarks.md, "Automatic recovery"): KILLS SIGKILLs of
 # a random stage at a random moment (during start-up or resume right after a
 # restart, or 1 to 2 x EVERY steps into an attempt) spread over runs of
-# PER_RUN kills each, half over shm and half over tcp; every run is
+# PER_RUN kills each, the runs taking the TRANSPORTS in turn; every run is
 # `dtpipe --max-restarts PER_RUN` of a 4-stage mlp with a checkpoint every
 # EVERY steps. Records per kill: seconds from the kill until every surviving
 # stage of that attempt has exited, seconds from the kill until the restarted
 # job has loaded its checkpoint ("resuming from"), and the work lost (steps
 # trained at the kill minus the step of the checkpoint resumed from, at most
 # EVERY); per run: completed (exit 0, losses and weights bit-identical to
-# the uninterrupted run) or not, and hangs (a survivor alive 60 s after a
-# kill, or a run not ended 300 s after its last kill: must be 0).
-# Usage: scripts/soak.sh [BUILDDIR]   (env: KILLS=100 PER_RUN=5 EVERY=5 SEED=N STEPS=N)
+# the uninterrupted run) or not, and hangs (a survivor alive HANG_S seconds
+# after a kill, or a run not ended 300 s after its last kill: must be 0).
+# Usage: scripts/soak.sh [BUILDDIR]
+# env: KILLS=100 PER_RUN=5 EVERY=5 SEED=N STEPS=N TRANSPORTS="shm tcp" HANG_S=60
+#      MAX_SECONDS (no new run starts after that many seconds: fewer kills)
+#      CONNECT_MS=20000 (the plans' connect_timeout_ms)
+#      STAGE_HOST (each stage's `host`; verbs needs the RDMA device's address)
+#      DTP_ARGS (more dtpipe options, e.g. --no-bind)
+# TRANSPORTS=verbs on a host without an RDMA device runs the whole soak inside
+# the Soft-RoCE VM (tests/rxe/rxe-vm.sh; VM_TIMEOUT=S, default 3600; VM_MEM=MB).
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
 B=$(cd "${1:-$top/build}" && pwd)
@@ -23,12 +30,39 @@ PER_RUN=${PER_RUN:-5}
 EVERY=${EVERY:-5}
 SEED=${SEED:-$(od -An -N2 -tu2 /dev/urandom | tr -d ' ')}
 STEPS=${STEPS:-$((PER_RUN * 8 * EVERY + 100))}
+TRANSPORTS=${TRANSPORTS:-shm tcp}
+HANG_S=${HANG_S:-60}
+STAGE_HOST=${STAGE_HOST:-}
+DTP_ARGS=${DTP_ARGS:-}
+MAX_SECONDS=${MAX_SECONDS:-0}
+CONNECT_MS=${CONNECT_MS:-20000}
 export OPENBLAS_NUM_THREADS=1
+
+# verbs without an RDMA device here: the same soak inside the Soft-RoCE VM,
+# from a copy of the programs laid out as a build tree (/job/tools/dtpipe)
+case " $TRANSPORTS " in *" verbs "*)
+	. "$top/tests/rxe/verbs-host.sh"
+	if [ -z "$VERBS_HOST" ] && [ -z "${RXE_DEV:-}" ]; then
+		J=$(mktemp -d "${TMPDIR:-/tmp}/dtp-soak-vm.XXXXXX")
+		trap 'rm -rf "$J"' EXIT
+		mkdir -p "$J/tools" "$J/tests/integration" "$J/scripts" "$J/tests/rxe"
+		cp "$DTPIPE" "$J/tools/"; cp "$MKDATA" "$J/tests/integration/"
+		cp "$0" "$J/scripts/soak.sh"; cp "$top/tests/rxe/verbs-host.sh" "$J/tests/rxe/"
+		# procps ps (--ppid) and the GNU tools the soak uses, not busybox's
+		bash "$top/tests/rxe/rxe-vm.sh" -t "${VM_TIMEOUT:-3600}" -m "${VM_MEM:-2048}" \
+			-b 'ps date sort od awk grep sed mktemp tr wc cut tail cat sleep cmp' "$J" \
+			"cd /job && KILLS=$KILLS PER_RUN=$PER_RUN EVERY=$EVERY SEED=$SEED STEPS=$STEPS \
+			 TRANSPORTS='$TRANSPORTS' HANG_S=$HANG_S MAX_SECONDS=$MAX_SECONDS CONNECT_MS=$CONNECT_MS DTP_ARGS='--no-bind $DTP_ARGS' \
+			 STAGE_HOST=\$RXE_IP bash scripts/soak.sh /job"
+		exit $?
+	fi
+	STAGE_HOST=${STAGE_HOST:-$VERBS_HOST} ;;
+esac
 W=$(mktemp -d "${TMPDIR:-/tmp}/dtp-soak.XXXXXX")
 trap 'rm -rf "$W"' EXIT
 PORT=$(( 10000 + ($$ * 37) % 20000 ))
 RANDOM=$SEED
-echo "# soak: $KILLS kills, $PER_RUN per run, checkpoint every $EVERY steps, $STEPS steps, seed $SEED"
+echo "# soak: $KILLS kills, $PER_RUN per run, checkpoint every $EVERY steps, $STEPS steps, seed $SEED, over $TRANSPORTS"
 echo "# machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), $(uname -r)"
 
 "$MKDATA" records "$W/rec" 4000 40 12 4 7 >/dev/null
@@ -38,8 +72,11 @@ plan() {  # plan FILE TRANSPORT
 	printf 'schedule = 1f1b\noptimizer = adamw\nlr = 0.01\nseed = 11\nlog_every = 1\n' >> "$1"
 	printf '[data]\ntrain = %s/rec/train\nloader_budget = 16M\n' "$W" >> "$1"
 	printf '[checkpoint]\nevery = %d\nkeep = 2\n' "$EVERY" >> "$1"
-	printf '[transport]\nkind = %s\nbase_port = %d\nconnect_timeout_ms = 20000\n' "$2" "$PORT" >> "$1"
-	for s in 0 1 2 3; do printf '[stage.%d]\nunits = %d\n' $s $s >> "$1"; done
+	printf '[transport]\nkind = %s\nbase_port = %d\nconnect_timeout_ms = %d\n' "$2" "$PORT" "$CONNECT_MS" >> "$1"
+	for s in 0 1 2 3; do
+		printf '[stage.%d]\nunits = %d\n' $s $s >> "$1"
+		[ -z "$STAGE_HOST" ] || printf 'host = %s\n' "$STAGE_HOST" >> "$1"
+	done
 }
 now() { date +%s.%N; }
 stages_of() { ps -o pid= --ppid "$1" | tr -d ' '; }
@@ -47,17 +84,24 @@ losses() { cat "$1/losses" 2>/dev/null | wc -l; }
 
 : > "$W/kill-exit" ; : > "$W/resume" ; : > "$W/lost"
 runs=0 completed=0 hangs=0 done_kills=0
-for tr in shm tcp; do
+read -r -a TRS <<< "$TRANSPORTS"
+declare -A KILLS_OVER
+for tr in "${TRS[@]}"; do
+	KILLS_OVER[$tr]=0
 	plan "$W/ref-$tr.ini" "$tr"
-	"$DTPIPE" --plan "$W/ref-$tr.ini" --threads 1 --quiet --steps $STEPS --dump "$W/ref-$tr" >"$W/ref.out" 2>&1 ||
+	"$DTPIPE" --plan "$W/ref-$tr.ini" --threads 1 $DTP_ARGS --quiet --steps $STEPS --dump "$W/ref-$tr" >"$W/ref.out" 2>&1 ||
 		{ cat "$W/ref.out"; echo "reference run over $tr failed"; exit 1; }
 done
 while [ $done_kills -lt "$KILLS" ]; do
-	tr=$([ $((runs % 2)) = 0 ] && echo shm || echo tcp)
+	if [ "$MAX_SECONDS" -gt 0 ] && [ $SECONDS -ge "$MAX_SECONDS" ]; then
+		echo "# MAX_SECONDS=$MAX_SECONDS reached: $done_kills of $KILLS kills"
+		break
+	fi
+	tr=${TRS[runs % ${#TRS[@]}]}
 	runs=$((runs + 1))
 	R="$W/run$runs"
 	plan "$R.ini" "$tr"
-	"$DTPIPE" --plan "$R.ini" --threads 1 --steps $STEPS --checkpoint-dir "$R.ck" \
+	"$DTPIPE" --plan "$R.ini" --threads 1 $DTP_ARGS --steps $STEPS --checkpoint-dir "$R.ck" \
 		--max-restarts "$PER_RUN" --dump "$R" >"$R.out" 2>&1 &
 	sup=$!
 	k=0 hung=0 base_lines=0 base_step=0
@@ -80,15 +124,16 @@ while [ $done_kills -lt "$KILLS" ]; do
 		t_kill=$(now)
 		kill -9 "$victim"
 		k=$((k + 1)) done_kills=$((done_kills + 1))
+		KILLS_OVER[$tr]=$((KILLS_OVER[$tr] + 1))
 		# every survivor gone
 		for p in $pids; do
 			[ "$p" = "$victim" ] && continue
 			while kill -0 "$p" 2>/dev/null; do
-				awk -v a="$t_kill" -v b="$(now)" 'BEGIN { exit !(b - a > 60) }' && { hung=1; break; }
+				awk -v a="$t_kill" -v b="$(now)" -v h="$HANG_S" 'BEGIN { exit !(b - a > h) }' && { hung=1; break; }
 				sleep 0.01
 			done
 		done
-		[ $hung = 1 ] && { echo "HANG: run $runs kill $k: a survivor still runs 60 s after the kill"; break; }
+		[ $hung = 1 ] && { echo "HANG: run $runs kill $k: a survivor still runs $HANG_S s after the kill"; break; }
 		echo "$(now) $t_kill" | awk '{ printf "%.3f\n", $1 - $2 }' >> "$W/kill-exit"
 		# what the killed attempt dumped (the next one has not started yet:
 		# the launcher restarts once every stage has exited)
@@ -141,10 +186,12 @@ stats() {  # stats FILE: n median max
 	sort -g "$1" | awk '{ v[NR] = $1 } END { if (!NR) { print "0 - -"; exit }
 		m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; print NR, m, v[NR] }'
 }
-read -r n1 m1 x1 < <(stats "$W/kill-exit")
-read -r n2 m2 x2 < <(stats "$W/resume")
-read -r n3 m3 x3 < <(stats "$W/lost")
-echo "kills: $done_kills (shm and tcp alternating by run), runs: $runs, completed bit-identical: $completed, hangs: $hangs"
+# (here-strings, not <(...): the Soft-RoCE VM has no /dev/fd)
+read -r n1 m1 x1 <<< "$(stats "$W/kill-exit")"
+read -r n2 m2 x2 <<< "$(stats "$W/resume")"
+read -r n3 m3 x3 <<< "$(stats "$W/lost")"
+over=; for tr in "${TRS[@]}"; do over="$over $tr ${KILLS_OVER[$tr]},"; done
+echo "kills: $done_kills (${over# }${over:+ }runs taking the transports in turn), runs: $runs, completed bit-identical: $completed, hangs: $hangs"
 echo "kill -> every survivor exited: median $m1 s, max $x1 s ($n1 kills)"
 echo "kill -> restarted job resumed from its checkpoint: median $m2 s, max $x2 s ($n2 restarts from a checkpoint)"
 echo "work lost per failure: median $m3 steps, max $x3 steps (checkpoint interval $EVERY)"

@@ -106,33 +106,49 @@ void dtp_stage_blocked_on(struct dtp_stage *st, int peer)
 	EACH_END
 }
 
+/* seconds from `then` to `now`; 0 when `then` is later (never wraps) */
+static double secs_since(uint64_t now, uint64_t then)
+{
+	return now > then ? (double)(now - then) * 1e-9 : 0.0;
+}
+
+int dtp_liveness_judge(const struct dtp_hb_state *ps, uint64_t now, int peer,
+		       int peer_timeout_ms, int hang_timeout_ms, struct dtp_err *err)
+{
+	double silent = secs_since(now, ps->heard_ns), still = secs_since(now, ps->since_ns);
+	double bound;
+
+	if (silent * 1000 > peer_timeout_ms && ps->closed)
+		return dtp_errf_runtime(err, -ECONNRESET,
+					"stage %d closed its connection (%s) and has sent nothing for %.1f s: it exited or was killed (see its own message)",
+					peer, strerror(ps->closed), silent);
+	if (silent * 1000 > peer_timeout_ms)
+		return dtp_errf_runtime(err, -ETIMEDOUT,
+					"no heartbeat from stage %d for %.1f s (peer_timeout_ms = %d): it is stopped (SIGSTOP), frozen, or the network to it is cut",
+					peer, silent, peer_timeout_ms);
+	bound = (double)hang_timeout_ms * 1e-3;
+	if (HANG_FACTOR * (double)ps->longest_ns * 1e-9 > bound)
+		bound = HANG_FACTOR * (double)ps->longest_ns * 1e-9;
+	if (ps->waiting_on == -1 && still > bound)
+		return dtp_errf_runtime(err, -ETIMEDOUT,
+					"stage %d is alive but has made no progress for %.1f s while waiting on no other stage (the bound: hang_timeout_ms = %d, or %d x its longest op so far, %.1f s): it is hung (an endless loop?); if its work is legitimately that slow, raise hang_timeout_ms",
+					peer, still, hang_timeout_ms, HANG_FACTOR,
+					(double)ps->longest_ns * 1e-9);
+	return 0;
+}
+
 int dtp_stage_liveness_check(struct dtp_stage *st, int peer, struct dtp_err *err)
 {
 	struct dtp_hb_state ps;
-	uint64_t now = dtp_now_ns();
-	double silent, still, bound;
 
 	if (dtp_hb_peer(st->hb, peer, &ps))
 		return 0;
-	silent = (double)(now - ps.heard_ns) * 1e-9;
-	still = (double)(now - ps.since_ns) * 1e-9;
-	if (silent * 1000 > st->peer_timeout_ms && ps.closed)
-		return dtp_errf_runtime(err, -ECONNRESET,
-					"stage %d closed its connection (%s) and has sent nothing for %.1f s: it exited or was killed (see its own message)",
-					peer, strerror(ps.closed), silent);
-	if (silent * 1000 > st->peer_timeout_ms)
-		return dtp_errf_runtime(err, -ETIMEDOUT,
-					"no heartbeat from stage %d for %.1f s (peer_timeout_ms = %d): it is stopped (SIGSTOP), frozen, or the network to it is cut",
-					peer, silent, st->peer_timeout_ms);
-	bound = (double)st->hang_timeout_ms * 1e-3;
-	if (HANG_FACTOR * (double)ps.longest_ns * 1e-9 > bound)
-		bound = HANG_FACTOR * (double)ps.longest_ns * 1e-9;
-	if (ps.waiting_on == -1 && still > bound)
-		return dtp_errf_runtime(err, -ETIMEDOUT,
-					"stage %d is alive but has made no progress for %.1f s while waiting on no other stage (the bound: hang_timeout_ms = %d, or %d x its longest op so far, %.1f s): it is hung (an endless loop?); if its work is legitimately that slow, raise hang_timeout_ms",
-					peer, still, st->hang_timeout_ms, HANG_FACTOR,
-					(double)ps.longest_ns * 1e-9);
-	return 0;
+	/* the clock after the snapshot: the heartbeat thread stamps a beat
+	 * under the lock the snapshot takes, so no beat is newer than `now`
+	 * (read before it, a beat in between wrapped `now - heard` to 584
+	 * years and failed a live neighbour) */
+	return dtp_liveness_judge(&ps, dtp_now_ns(), peer, st->peer_timeout_ms,
+				  st->hang_timeout_ms, err);
 }
 
 void dtp_stage_test_hang(const struct dtp_stage *st, long step)

@@ -157,6 +157,12 @@ void dtp_stage_blocked_on(struct dtp_stage *st, int peer);
 void dtp_stage_in_io(struct dtp_stage *st, int in_io);
 /* while blocked on `peer`: 0, or a runtime error naming it and the cause */
 int dtp_stage_liveness_check(struct dtp_stage *st, int peer, struct dtp_err *err);
+/* the judgement of dtp_stage_liveness_check on the heartbeat state `ps` of
+ * `peer` (rdma/heartbeat.h) at time `now` (ns); a beat stamped after `now`
+ * counts as just heard (exposed for the unit test) */
+struct dtp_hb_state;
+int dtp_liveness_judge(const struct dtp_hb_state *ps, uint64_t now, int peer,
+		       int peer_timeout_ms, int hang_timeout_ms, struct dtp_err *err);
 /* tests: spin at the start of step DTP_TEST_HANG_AT_STEP, forever or for
  * DTP_TEST_HANG_MS */
 void dtp_stage_test_hang(const struct dtp_stage *st, long step);

@@ -61,6 +61,10 @@ int dtp_rank_detect(int option, int *rank, enum dtp_rank_source *src, struct dtp
 
 		if (!v)
 			continue;
+		/* a batch script has SLURM_PROCID=0 too, but only a task of a job
+		 * step (srun) is one of the job's ranks: there dtpipe launches */
+		if (order[i] == DTP_RANK_SLURM && !getenv("SLURM_STEP_ID"))
+			continue;
 		if (parse_nonneg(v, 1 << 20, &r) < 0)
 			return dtp_errf_input(err, -EINVAL,
 					      "%s='%s' is not a stage number: fix the launcher's "

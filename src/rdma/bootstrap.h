@@ -18,7 +18,9 @@ enum dtp_rank_source {
 const char *dtp_rank_source_name(enum dtp_rank_source s);
 
 /* The stage of this process: `option` when >= 0 (from --stage), else the first
- * of OMPI_COMM_WORLD_RANK, PMIX_RANK, PMI_RANK, SLURM_PROCID that is set.
+ * of OMPI_COMM_WORLD_RANK, PMIX_RANK, PMI_RANK, SLURM_PROCID that is set
+ * (SLURM_PROCID only in a job step, with SLURM_STEP_ID: a batch script's
+ * SLURM_PROCID=0 names no rank, and dtpipe launches the stages there).
  * Sets *rank and *src (DTP_RANK_NONE and rank -1 when nothing is set).
  * -EINVAL naming the variable when its value is not a non-negative integer. */
 int dtp_rank_detect(int option, int *rank, enum dtp_rank_source *src, struct dtp_err *err);

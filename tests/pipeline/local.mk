@@ -27,3 +27,10 @@ check_PROGRAMS += tests/pipeline/test_schedule_interleaved
 tests_pipeline_test_schedule_interleaved_SOURCES = tests/pipeline/test_schedule_interleaved.c
 tests_pipeline_test_schedule_interleaved_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_pipeline_test_schedule_interleaved_LDADD = $(CMOCKA_TEST_LIBS)
+# when a neighbour's silence or standstill is a failure (liveness.c)
+
+UNIT_TESTS += tests/pipeline/test_liveness
+check_PROGRAMS += tests/pipeline/test_liveness
+tests_pipeline_test_liveness_SOURCES = tests/pipeline/test_liveness.c
+tests_pipeline_test_liveness_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_pipeline_test_liveness_LDADD = $(CMOCKA_TEST_LIBS)

@@ -20,6 +20,7 @@ static void clear_rank_env(void)
 {
 	for (int i = 0; i < 4; i++)
 		unsetenv(rank_vars[i]);
+	unsetenv("SLURM_STEP_ID");
 }
 
 static void test_rank_precedence(void **state)
@@ -35,6 +36,7 @@ static void test_rank_precedence(void **state)
 	assert_int_equal(src, DTP_RANK_NONE);
 
 	/* set from the lowest precedence up: each new variable must win */
+	setenv("SLURM_STEP_ID", "0", 1);
 	setenv("SLURM_PROCID", "4", 1);
 	assert_int_equal(dtp_rank_detect(-1, &rank, &src, &err), 0);
 	assert_int_equal(rank, 4);
@@ -61,6 +63,27 @@ static void test_rank_precedence(void **state)
 	unsetenv("PMIX_RANK");
 	assert_int_equal(dtp_rank_detect(-1, &rank, &src, &err), 0);
 	assert_int_equal(rank, 3);
+	clear_rank_env();
+}
+
+/* a batch script's environment has SLURM_PROCID=0 but no job step: no rank
+ * (dtpipe launches the stages); a task of a job step (srun) has both */
+static void test_rank_slurm_batch_step(void **state)
+{
+	enum dtp_rank_source src = DTP_RANK_OPTION;
+	int rank = 99;
+	struct dtp_err err;
+
+	(void)state;
+	clear_rank_env();
+	setenv("SLURM_PROCID", "0", 1);
+	assert_int_equal(dtp_rank_detect(-1, &rank, &src, &err), 0);
+	assert_int_equal(rank, -1);
+	assert_int_equal(src, DTP_RANK_NONE);
+	setenv("SLURM_STEP_ID", "0", 1);
+	assert_int_equal(dtp_rank_detect(-1, &rank, &src, &err), 0);
+	assert_int_equal(rank, 0);
+	assert_int_equal(src, DTP_RANK_SLURM);
 	clear_rank_env();
 }
 
@@ -204,6 +227,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_rank_precedence),
+		cmocka_unit_test(test_rank_slurm_batch_step),
 		cmocka_unit_test(test_rank_bad_value),
 		cmocka_unit_test(test_nodelist_expand),
 		cmocka_unit_test(test_nodelist_errors),

@@ -13,3 +13,7 @@ dist_check_SCRIPTS += tests/slurm/srun-replicas.sh
 # and then a whole node are killed, bit-identical to the uninterrupted run
 INTEGRATION_TESTS += tests/slurm/srun-restart.sh
 dist_check_SCRIPTS += tests/slurm/srun-restart.sh
+# preemption under Slurm: scancel (srun tasks, dtpipe's launcher in a step, a
+# batch job) checkpoints and exits 75; examples/preempt.sbatch requeues itself
+INTEGRATION_TESTS += tests/slurm/srun-preempt.sh
+dist_check_SCRIPTS += tests/slurm/srun-preempt.sh

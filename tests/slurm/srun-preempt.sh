@@ -1,0 +1,231 @@
+#!/bin/bash
+# Preemption under a real Slurm (a private single-node Slurm, slurm-lib.sh;
+# docs/preemption.md). A 4-stage gpt with a checkpoint directory:
+#  1. srun -n4 (one stage per task), then `scancel JOB`: Slurm sends SIGTERM
+#     to every task; each stage finishes its step, the checkpoint is written,
+#     every task exits 75 and so does srun; none says "a second stop signal".
+#  2. srun -n1 of dtpipe's own launcher (SLURM_PROCID unset: it starts the
+#     four stages itself), then `scancel JOB`: the launcher and each stage get
+#     Slurm's SIGTERM, and each stage also the launcher's relay: still one
+#     request, so a checkpoint and exit 75, not an abort.
+#  3. examples/preempt.sbatch as a batch job, `scancel --signal=USR1 --batch
+#     JOB`: the script passes the signal to srun, the stages checkpoint and
+#     exit 75, the script requeues the job, the second start resumes and
+#     finishes. Its losses and final weights (dtpipe-export) equal the
+#     uninterrupted run's bit for bit.
+#  4. the same batch job, plain `scancel JOB`: Slurm signals the script, srun
+#     ("forcing job termination") and every task; each task still counts one
+#     request: a checkpoint and exit 75; the script dies, no requeue.
+# The stages wait in their first checkpoint (DTP_TEST_HOLD) until the signal
+# is out, so that no stop races the end of the run.
+# Slurm missing or not starting FAILS (scripts/setup.sh --test installs it).
+[ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
+set -u
+: "${DTP_BUILDDIR:?run through make check}" "${DTP_SRCDIR:?run through make check}"
+DTPIPE=$DTP_BUILDDIR/tools/dtpipe
+SHARD=$DTP_BUILDDIR/tools/dtpipe-shard
+EXPORT=$DTP_BUILDDIR/tools/dtpipe-export
+export OPENBLAS_NUM_THREADS=1
+fail() { echo "FAIL: $*"; exit 1; }
+for p in "$DTPIPE" "$SHARD" "$EXPORT"; do [ -x "$p" ] || fail "$p is not built"; done
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/dtp-preempt.XXXXXX") || exit 1
+SLURM_ON_EXIT='rm -rf "$WORK"'
+. "$DTP_SRCDIR/tests/slurm/slurm-lib.sh"
+# the private Slurm of slurm_start_single, with the time a stage has between
+# scancel's SIGTERM and its SIGKILL (KillWait) long enough for a loaded machine
+slurm_init || exit 1
+slurm_write_conf 127.0.0.1 \
+	"NodeName=localhost NodeAddr=127.0.0.1 CPUs=2 State=UNKNOWN" \
+	"PartitionName=ci Nodes=ALL Default=YES MaxTime=INFINITE State=UP OverSubscribe=FORCE" ||
+	exit 1
+sed -i 's/^KillWait=.*/KillWait=60/' "$SLURM_CONF"
+slurm_start_ctld
+slurm_start_slurmd localhost
+slurm_wait_idle localhost 30 || exit 1
+echo "ok: private Slurm up (SLURM_CONF=$SLURM_CONF)"
+cd "$WORK" || exit 1
+
+awk 'BEGIN { for (i = 0; i < 3000; i++)
+	printf "stage %d checkpoints when Slurm asks; stage %d too.\n", i % 4, (i + 1) % 4 }' > text.txt
+"$SHARD" text text.txt --out data >shard.out 2>&1 || { cat shard.out; fail "dtpipe-shard text"; }
+
+STEPS=200
+# write_plan FILE UNITS...
+write_plan() {
+	local f=$1 s=0 u
+	shift
+	slurm_free_ports 4 || exit 1
+	{
+		printf '[model]\nkind = gpt\nlayers = 2\ndim = 16\nheads = 2\nseq_len = 16\nvocab = 256\n\n'
+		printf '[train]\nmicro_batch = 2\nmicro_batches = 4\nschedule = 1f1b\n'
+		printf 'optimizer = adamw\nlr = 1e-2\nclip_norm = 1.0\nsteps = %d\nseed = 7\nlog_every = 1\n\n' $STEPS
+		printf '[data]\ntrain = %s/data\nloader_budget = 8M\n\n' "$WORK"
+		printf '[checkpoint]\nevery = 5\n\n'
+		printf '[transport]\nkind = auto\nbase_port = %d\nconnect_timeout_ms = 20000\n\n' "$SLURM_PORTS"
+		for u in "$@"; do printf '[stage.%d]\nunits = %s\n\n' $s "$u"; s=$((s + 1)); done
+	} > "$f"
+}
+# the losses a run printed: "step N/T | loss X" of every step, once each
+losses() { sed -n 's/^.*\(step [0-9]*\/[0-9]* | loss [^ |]*\).*$/\1/p' "$@" | sort -u -t/ -k1.6n; }
+job_of() {  # job_of NAME: the id of the running job NAME
+	"${SLURM_CLIENT[@]}" squeue -h -o '%i %j' | awk -v n="$1" '$2 == n { print $1; exit }'
+}
+steps_in() { grep -c 'step [0-9]*/[0-9]* | loss' "$1" 2>/dev/null; }
+# Each run's stages wait in their first checkpoint's write (step 5), through
+# the test hook DTP_TEST_HOLD (src/pipeline/ckpt_run.h), until the signal
+# has been sent: the stop never races the end of the run.
+export DTP_TEST_HOLD=$WORK/hold
+hold() { echo 5 > hold.ckpt; rm -f hold.ckpt.stage-*; }
+# signalled PATTERN FILE: wait for FILE to show that the signal went out, then
+# a second more for it to arrive (a hang guard, not a timing check: a late
+# signal still stops the run, only later)
+signalled() {
+	local i
+	for i in $(seq 600); do grep -q "$1" "$2" && break; sleep 0.1; done
+	sleep 1
+}
+held() {  # held FILE WHAT: every stage waits in the hook (hang guard 120 s)
+	local i
+	for i in $(seq 1200); do
+		[ "$(ls hold.ckpt.stage-* 2>/dev/null | wc -l)" = 4 ] && return 0
+		sleep 0.1
+	done
+	cat "$1"; fail "$2: the stages did not reach step 5 in 120 s"
+}
+# stopped_ok FILE RC WHAT: exit 75, no abort, a checkpoint written (the last stage says which)
+stopped_ok() {
+	[ "$2" = 75 ] || { cat "$1"; fail "$3: exit $2, want 75 (stopped, resumable)"; }
+	! grep -q "second stop signal: aborting\|a second signal: aborting" "$1" ||
+		{ cat "$1"; fail "$3: one scancel counted as two signals"; }
+	grep -q "stopped by SIGTERM after step [0-9]* of $STEPS: the checkpoint .* is written" "$1" ||
+		{ cat "$1"; fail "$3: no checkpoint written"; }
+}
+
+write_plan p4.ini 0 1 2 3
+# the uninterrupted run (srun -n4, as the batch job runs it)
+rm -f hold.ckpt
+timeout 200 srun -n4 -O -l "$DTPIPE" --plan p4.ini --threads 1 --checkpoint-dir ref-ck >ref.out 2>&1 ||
+	{ cat ref.out; fail "the uninterrupted srun -n4 run"; }
+[ "$(losses ref.out | wc -l)" = $STEPS ] || { cat ref.out; fail "the reference printed no $STEPS losses"; }
+"$EXPORT" ref-ck ref.safetensors >export.out 2>&1 || { cat export.out; fail "dtpipe-export ref-ck"; }
+
+# 1. srun -n4, scancel
+hold
+srun -J t1 -n4 -O -l "$DTPIPE" --plan p4.ini --threads 1 --checkpoint-dir ck1 >t1.out 2>&1 &
+pid=$!
+held t1.out "srun -n4"
+jid=$(job_of t1)
+[ -n "$jid" ] || { cat t1.out; fail "no job t1 in squeue"; }
+"${SLURM_CLIENT[@]}" scancel "$jid"
+signalled "CANCELLED" t1.out; rm -f hold.ckpt
+timeout 120 tail --pid=$pid -f /dev/null
+wait $pid
+stopped_ok t1.out $? "srun -n4, scancel"
+echo "ok: srun -n4, scancel: every stage finished its step, a checkpoint, srun exit 75"
+
+# 2. dtpipe's launcher as the one task of a step
+hold
+srun -J t2 -n1 -O env -u SLURM_PROCID "$DTPIPE" --plan p4.ini --threads 1 --checkpoint-dir ck2 >t2.out 2>&1 &
+pid=$!
+held t2.out "srun -n1 dtpipe (launcher)"
+jid=$(job_of t2)
+[ -n "$jid" ] || { cat t2.out; fail "no job t2 in squeue"; }
+"${SLURM_CLIENT[@]}" scancel "$jid"
+signalled "interrupted by SIGTERM" t2.out; rm -f hold.ckpt
+timeout 120 tail --pid=$pid -f /dev/null
+wait $pid
+stopped_ok t2.out $? "the launcher under srun, scancel"
+echo "ok: launcher under srun, scancel: Slurm's SIGTERM and the launcher's relay are one request, exit 75"
+
+# 3. examples/preempt.sbatch, preempted with USR1 to the batch script; its
+# `dtpipe` (first in PATH) is the one built here with one BLAS thread per stage
+hold
+mkdir bin
+printf '#!/bin/sh\nexec "%s" "$@" --threads 1\n' "$DTPIPE" > bin/dtpipe
+chmod +x bin/dtpipe
+PATH=$WORK/bin:$PATH PLAN=$WORK/p4.ini CKPT=$WORK/ck3 \
+	"${SLURM_CLIENT[@]}" sbatch -J t3 -n4 -c1 -O -o "$WORK/t3.out" "$DTP_SRCDIR/examples/preempt.sbatch" >sbatch.out 2>&1 ||
+	{ cat sbatch.out; fail "sbatch examples/preempt.sbatch"; }
+jid=$(sed -n 's/^Submitted batch job \([0-9]*\)$/\1/p' sbatch.out)
+[ -n "$jid" ] || { cat sbatch.out; fail "no job id from sbatch"; }
+held t3.out "examples/preempt.sbatch"
+"${SLURM_CLIENT[@]}" scancel --signal=USR1 --batch "$jid"
+sleep 2; rm -f hold.ckpt
+# the requeued job waits for its begin time (Slurm delays a requeued job's
+# start); start it now (the hang guard covers both starts)
+for i in $(seq 3000); do
+	st=$("${SLURM_CLIENT[@]}" squeue -h -j "$jid" -o '%t %r' 2>/dev/null)
+	[ -n "$st" ] || break
+	case $st in "PD BeginTime"*) "${SLURM_CLIENT[@]}" scontrol update JobId="$jid" StartTime=now ;; esac
+	[ $((i % 50)) = 0 ] && echo "$st"
+	sleep 0.1
+done
+[ -z "$st" ] || { cat t3.out; fail "examples/preempt.sbatch: the job did not end in 300 s"; }
+grep -q "^stopped with a checkpoint: requeueing the job" t3.out || { cat t3.out; fail "preempt.sbatch: no stop and requeue"; }
+grep -q "^dtpipe: resuming from $WORK/ck3/step-0*6 " t3.out || { cat t3.out; fail "preempt.sbatch: the second start did not resume"; }
+grep -q "^training finished" t3.out || { cat t3.out; fail "preempt.sbatch: the second start did not finish"; }
+cmp -s <(losses ref.out) <(losses t3.out) || { diff <(losses ref.out) <(losses t3.out) | head; fail "preempt.sbatch: losses differ from the uninterrupted run"; }
+"$EXPORT" ck3 t3.safetensors >export.out 2>&1 || { cat export.out; fail "dtpipe-export ck3"; }
+# the tensors' bytes (the header names the checkpoint each came from)
+st_data() { tail -c +$((9 + $(od -An -tu8 -N8 "$1"))) "$1"; }
+cmp -s <(st_data ref.safetensors) <(st_data t3.safetensors) || fail "preempt.sbatch: final weights differ from the uninterrupted run"
+echo "ok: examples/preempt.sbatch, scancel --signal=USR1 --batch: checkpoint, requeue, resumed, bit-identical"
+
+# 4. plain scancel of that batch job: Slurm sends SIGTERM to the script, to
+# srun (which says "forcing job termination") and to every task; each stage
+# still counts one request: a checkpoint and exit 75. The script dies of its
+# SIGTERM, so the job is not requeued.
+hold
+PATH=$WORK/bin:$PATH PLAN=$WORK/p4.ini CKPT=$WORK/ck4 \
+	"${SLURM_CLIENT[@]}" sbatch -J t4 -n4 -c1 -O -o "$WORK/t4.out" "$DTP_SRCDIR/examples/preempt.sbatch" >sbatch.out 2>&1 ||
+	{ cat sbatch.out; fail "sbatch examples/preempt.sbatch"; }
+jid=$(sed -n 's/^Submitted batch job \([0-9]*\)$/\1/p' sbatch.out)
+[ -n "$jid" ] || { cat sbatch.out; fail "no job id from sbatch"; }
+held t4.out "examples/preempt.sbatch (scancel)"
+"${SLURM_CLIENT[@]}" scancel "$jid"
+signalled "STEP $jid.0 ON localhost CANCELLED" t4.out; rm -f hold.ckpt
+for i in $(seq 1200); do
+	[ -z "$("${SLURM_CLIENT[@]}" squeue -h -j "$jid" 2>/dev/null)" ] && break
+	sleep 0.1
+done
+# srun's report of the tasks' ends ("srun: error: localhost: tasks 0-2: Exited
+# with exit code 75", one line per group of tasks): each says 75
+codes=$(sed -n 's/^srun: error: [^:]*: tasks\{0,1\} [0-9,-]*: //p' t4.out | sort -u)
+[ "$codes" = "Exited with exit code 75" ] || { cat t4.out; fail "scancel of the batch job: the tasks did not all exit 75"; }
+stopped_ok t4.out 75 "scancel of the batch job"
+! grep -q "requeueing" t4.out || { cat t4.out; fail "scancel of the batch job: requeued"; }
+[ -s ck4/latest ] || fail "scancel of the batch job: no latest checkpoint"
+echo "ok: scancel of examples/preempt.sbatch: every task checkpointed and exited 75, not requeued"
+
+# 5. a batch script that runs dtpipe's launcher itself (one node, no srun), as
+# docs/preemption.md offers: the batch step's SLURM_PROCID=0 is no stage number
+# (only a task of a job step has one), so it launches all four stages; the
+# script's USR1 (scancel --signal=USR1 --batch) reaches them through it
+cat > launcher.sbatch <<'EOF'
+#!/bin/bash
+dtpipe --plan "$PLAN" --checkpoint-dir "$CKPT" --resume-if-any &
+pid=$!
+trap 'kill -USR1 "$pid" 2>/dev/null' USR1
+while kill -0 "$pid" 2>/dev/null; do wait "$pid"; done
+wait "$pid"
+echo "dtpipe exited $?"
+EOF
+hold
+PATH=$WORK/bin:$PATH PLAN=$WORK/p4.ini CKPT=$WORK/ck5 \
+	"${SLURM_CLIENT[@]}" sbatch -J t5 -n4 -c1 -O -o "$WORK/t5.out" launcher.sbatch >sbatch.out 2>&1 ||
+	{ cat sbatch.out; fail "sbatch launcher.sbatch"; }
+jid=$(sed -n 's/^Submitted batch job \([0-9]*\)$/\1/p' sbatch.out)
+[ -n "$jid" ] || { cat sbatch.out; fail "no job id from sbatch"; }
+held t5.out "the launcher in a batch script"
+"${SLURM_CLIENT[@]}" scancel --signal=USR1 --batch "$jid"
+signalled "interrupted by SIGUSR1" t5.out; rm -f hold.ckpt
+for i in $(seq 1200); do
+	[ -z "$("${SLURM_CLIENT[@]}" squeue -h -j "$jid" 2>/dev/null)" ] && break
+	sleep 0.1
+done
+grep -q "^dtpipe exited 75" t5.out || { cat t5.out; fail "the launcher in a batch script: not stopped with 75"; }
+grep -q "stopped by SIGUSR1 after step [0-9]* of $STEPS: the checkpoint .* is written" t5.out ||
+	{ cat t5.out; fail "the launcher in a batch script: no checkpoint"; }
+echo "ok: the launcher in a batch script: all four stages, USR1 to the script: a checkpoint, exit 75"
+echo PASS
