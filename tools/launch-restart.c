@@ -66,7 +66,7 @@ struct restart {
 	struct dtp_launch_cpus cpus;       /* the cores of the last attempt (--elastic) */
 	struct dtp_plan *replanned;        /* the plan of the last re-plan, NULL: none yet */
 	int plan_fd;                       /* its memfd, -1: none */
-	char resume_arg[ARG_MAX_LEN];      /* "--resume=DIR" */
+	char resume_arg[ARG_MAX_LEN];      /* "--resume-if-any=DIR" */
 	char plan_arg[64];                 /* "--plan=/proc/self/fd/N" */
 };
 
@@ -125,7 +125,12 @@ static int prepare(struct restart *rs, const struct dtp_plan *plan, const struct
 		r = dtp_checkpoint_newest(rs->ckdir, &step, &err);
 		if (r == 0) {
 			snprintf(from, sizeof(from), "from checkpoint step-%08ld", step);
-			snprintf(rs->resume_arg, sizeof(rs->resume_arg), "--resume=%s", rs->ckdir);
+			/* --resume-if-any: a checkpoint of the run's last step (a stage
+			 * killed while the run was ending) then ends the run, not
+			 * refused as "nothing to train"; a user's --resume stays */
+			snprintf(rs->resume_arg, sizeof(rs->resume_arg), "%s=%s",
+				 rs->a->o.resume == DTP_RESUME ? "--resume" : "--resume-if-any",
+				 rs->ckdir);
 		} else if (r != -ENOENT) {
 			fprintf(stderr, "dtpipe: %s; cannot restart: %s\n", what, err.msg);
 			return r;

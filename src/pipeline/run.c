@@ -141,6 +141,17 @@ int dtp_run_fit_warmup(const struct dtp_plan *p, const struct dtp_stage_opts *o,
 	return dtp_optim_set_warmup(optim, w, err);
 }
 
+int dtp_run_resumed_at_end(const struct dtp_stage *st, const struct dtp_plan *p,
+			   const struct dtp_stage_opts *o, long resumed, long total)
+{
+	if (o->resume != DTP_RESUME_IF_ANY || resumed != total)
+		return 0;
+	if (st->is_first && st->replica == 0)
+		dtp_info("%s/step-%08ld is the run's last step: its training had ended, so nothing is trained; the run ends as it would have (evaluation, report)",
+			 p->checkpoint_dir, resumed);
+	return 1;
+}
+
 /* The stages agreed to stop after step `step` (0-based) of `total`
  * (st->stop: the stop signal) and the checkpoint of that step is written when
  * the run has a directory: end with the status that says so, 75 (resumable)
@@ -300,7 +311,8 @@ int dtp_stage_run(const struct dtp_plan *plan, const struct dtp_stage_opts *o,
 			 p->checkpoint_dir, resumed, resumed, dtp_blas_core(),
 			 strcmp(dtp_blas_core(), "Haswell") == 0 ? " is that one" :
 			 " gave the same bits on other thread counts where tested, docs/checkpoint-format.md");
-	if (r == 0 && resumed > 0 && resumed >= agreed.total_steps)
+	if (r == 0 && resumed > 0 && resumed >= agreed.total_steps &&
+	    !dtp_run_resumed_at_end(st, p, o, resumed, agreed.total_steps))
 		r = dtp_errf_input(err, -EINVAL,
 				   "%s: the checkpoint is at step %ld and the run has %ld steps, so there is nothing to train: steps count from the start of the run, not from the checkpoint; give --steps more than %ld to continue",
 				   p->checkpoint_dir, agreed.start_step, agreed.total_steps, agreed.start_step);

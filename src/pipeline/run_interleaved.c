@@ -242,7 +242,8 @@ int dtp_stage_run_interleaved(const struct dtp_plan *plan, const struct dtp_stag
 	if (r == 0 && resumed > 0 && first)
 		dtp_info("resuming from %s/step-%08ld (step %ld) under the interleaved schedule",
 			 x.p->checkpoint_dir, resumed, resumed);
-	if (r == 0 && resumed > 0 && resumed >= agreed.total_steps)
+	if (r == 0 && resumed > 0 && resumed >= agreed.total_steps &&
+	    !dtp_run_resumed_at_end(x.st[0], x.p, o, resumed, agreed.total_steps))
 		r = dtp_errf_input(err, -EINVAL,
 				   "%s: the checkpoint is at step %ld and the run has %ld steps, so there is nothing to train: give --steps more than %ld to continue",
 				   x.p->checkpoint_dir, agreed.start_step, agreed.total_steps,

@@ -179,6 +179,11 @@ int dtp_run_agree_on_steps(struct dtp_stage *st, struct dtp_plan *p, long resume
 long dtp_run_warmup(const struct dtp_plan *p, const struct dtp_stage_opts *o, long total);
 int dtp_run_fit_warmup(const struct dtp_plan *p, const struct dtp_stage_opts *o,
 		       struct dtp_optim *optim, long total, int say, struct dtp_err *err);
+/* 1 when a checkpoint of exactly the run's last step is resumed with
+ * --resume-if-any (a restarted or requeued job whose training had ended):
+ * nothing is left to train, the run does its ending and succeeds; says so */
+int dtp_run_resumed_at_end(const struct dtp_stage *st, const struct dtp_plan *p,
+			   const struct dtp_stage_opts *o, long resumed, long total);
 int dtp_run_stopped(const struct dtp_stage *st, const struct dtp_plan *p, long step, long total,
 		    struct dtp_err *err);
 int dtp_run_dump_params(struct dtp_stage *st, const char *dir, struct dtp_err *err);

@@ -110,6 +110,19 @@ grep -q "holds no checkpoint yet: starting afresh" "$WORK/full.out" ||
 test "$(wc -l < "$WORK/full/losses")" -eq "$F" || { echo "FAIL: not $F steps"; exit 1; }
 concat_params "$WORK/full" 3
 
+# a requeued (or restarted, --max-restarts resumes this way) job whose run had
+# ended: its checkpoint is of the last step; nothing is trained, the run
+# ends as it did (evaluation, dump) and succeeds with the same weights
+"$DTPIPE" --plan "$WORK/p.ini" --threads 1 --no-bind --quiet --steps "$F" --dump "$WORK/again" \
+	--resume-if-any "$WORK/ck-full" >"$WORK/again.out" 2>&1 ||
+	{ cat "$WORK/again.out"; echo "FAIL: --resume-if-any of a run that had ended"; exit 1; }
+grep -q "its training had ended, so nothing is trained" "$WORK/again.out" ||
+	{ cat "$WORK/again.out"; echo "FAIL: a run that had ended did not say so"; exit 1; }
+concat_params "$WORK/again" 3
+cmp "$WORK/full/all.params" "$WORK/again/all.params" ||
+	{ echo "FAIL: a run that had ended, resumed: weights differ"; exit 1; }
+echo "ok: --resume-if-any of a run that had ended: exit 0, nothing trained, same weights"
+
 # each resumed (--resume-if-any for one) to F: the same losses and weights
 for name in term usr1 int; do
 	how=--resume
