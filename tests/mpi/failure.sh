@@ -36,9 +36,11 @@ test "$rc" -eq 2 && grep -q "replicas = 2.*mpirun" "$WORK/o" ||
 	{ cat "$WORK/o"; echo "FAIL: --stage with replicas: status $rc"; exit 1; }
 echo "ok: --stage refused: $(cat "$WORK/o")"
 
-# 3. a rank of a launcher that is not MPI (srun without --mpi=pmix): refused
+# 3. a rank of a launcher that is not MPI (srun without --mpi=pmix: a task of a
+# job step, SLURM_STEP_ID set; a batch script's SLURM_PROCID alone is no rank):
+# refused
 set +e
-SLURM_PROCID=0 "$DTPIPE" --plan "$WORK/p.ini" >"$WORK/o" 2>&1
+SLURM_PROCID=0 SLURM_STEP_ID=0 "$DTPIPE" --plan "$WORK/p.ini" >"$WORK/o" 2>&1
 rc=$?
 set -e
 test "$rc" -eq 2 && grep -q "srun --mpi=pmix -n 4" "$WORK/o" ||
