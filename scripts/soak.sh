@@ -122,7 +122,8 @@ while [ $done_kills -lt "$KILLS" ]; do
 		[ -n "$victim" ] || { sleep 0.1; continue; }
 		resumed=$(grep -c "resuming from" "$R.out")
 		t_kill=$(now)
-		kill -9 "$victim"
+		# the victim may have ended since (the run finishing): no kill, no count
+		kill -9 "$victim" 2>/dev/null || { sleep 0.1; continue; }
 		k=$((k + 1)) done_kills=$((done_kills + 1))
 		KILLS_OVER[$tr]=$((KILLS_OVER[$tr] + 1))
 		# every survivor gone
