@@ -12,9 +12,27 @@
 #include "partition/partition.h"
 #include "partition/plan.h"
 
+/* The work of one unit once per training step (median seconds, one core):
+ * the executor zeroes the gradients as a step begins, sums their squares for
+ * the global norm after the last backward, and runs the optimizer step after
+ * the end-of-step exchange (src/pipeline/executor.c). Measured apart so
+ * that a model can leave out what the code no longer does (zeroing once the
+ * first weight-gradient GEMM writes) or shard what it shards. */
+struct dtp_step_times {
+	double optim_s;           /* dtp_optim_step over the unit's parameters */
+	double norm_s;            /* dtp_stage_grad_sumsq */
+	double zero_s;            /* dtp_stage_zero_grads */
+};
+
 struct dtp_unit_cost {
 	char name[32];
 	double fwd_s, bwd_s;      /* median seconds per micro-batch of `batch` samples */
+	struct dtp_step_times step;   /* per step, alone on its core */
+	/* the same beside busy cores: measured while another core runs the same
+	 * unit (memory bandwidth and last-level cache shared, as the stages of
+	 * a run share them); equal to the figures above when not measured */
+	double fwd_busy_s, bwd_busy_s;
+	struct dtp_step_times step_busy;
 	size_t params;            /* floats */
 	size_t param_bytes;       /* parameters */
 	size_t in_bytes;          /* unit input per micro-batch */
@@ -28,18 +46,57 @@ struct dtp_profile {
 	int batch;                /* samples per micro-batch */
 	int n_units;
 	int measured;             /* 0: times are zero (static profile) */
+	int busy_measured;        /* 1: the _busy figures were measured beside a busy core */
+	enum dtp_optim_kind optim;    /* the optimizer the step times are of */
 	struct dtp_unit_cost *units;
+};
+
+/* What a profile measures (dtp_profile_measure). */
+struct dtp_profile_opts {
+	int reps;                 /* timed repetitions per unit after a warm-up, >= 1 */
+	enum dtp_optim_kind optim;    /* the optimizer whose step is timed */
+	int busy;                 /* 1: also time each unit beside another core that runs
+				   * the same unit (needs two CPUs in this process's
+				   * affinity; quietly skipped with one) */
 };
 
 /* Sizes only (no timing): fills units from dtp_unit_describe. */
 int dtp_profile_static(const struct dtp_model_spec *spec, int batch, struct dtp_profile *out,
 		       struct dtp_err *err);
-/* Sizes and timings: `reps` timed forward+backward passes per unit after one
- * warm-up (median taken). Runs on the calling thread (pin it first for
- * meaningful numbers; OpenBLAS threads as configured). */
-int dtp_profile_measure(const struct dtp_model_spec *spec, int batch, int reps,
-			struct dtp_profile *out, struct dtp_err *err);
+/* Sizes and timings: o->reps timed forward+backward passes per unit after
+ * one warm-up (median taken), and as many of its per-step work (optimizer
+ * step of o->optim, sum of squares, zeroing). With o->busy and two CPUs
+ * allowed, the calling thread is pinned to the first and a helper thread on
+ * the second runs the same unit in a loop while every figure is timed again
+ * (the _busy ones); the thread's affinity is restored after. Runs on the
+ * calling thread (OpenBLAS threads as configured). */
+int dtp_profile_measure(const struct dtp_model_spec *spec, int batch,
+			const struct dtp_profile_opts *o, struct dtp_profile *out,
+			struct dtp_err *err);
 void dtp_profile_free(struct dtp_profile *p);
+
+/* How a step's per-step work is done (the code's choices, which a model
+ * must follow): shard > 1 (ZeRO-1, [parallel] shard_optimizer with R
+ * replicas) gives each replica 1/shard of the optimizer step and of the
+ * norm's sum of squares; zero_grads 0 when the step no longer zeroes the
+ * gradients. */
+struct dtp_step_work_opts {
+	int shard;                /* >= 1 */
+	int zero_grads;           /* 1: dtp_stage_zero_grads each step */
+	int busy;                 /* 1: the _busy times (other cores computing) */
+};
+/* The defaults of the code on main: no sharding, zeroing, alone. */
+#define DTP_STEP_WORK_DEFAULT ((struct dtp_step_work_opts){ .shard = 1, .zero_grads = 1 })
+
+/* The per-step work of units [first, last) in seconds on one core, split in
+ * what runs before the step's first op (optimizer step of the step before,
+ * then zeroing: *pre) and after its last backward (the sum of squares:
+ * *post); either pointer may be NULL. */
+void dtp_profile_step_work(const struct dtp_profile *p, int first, int last,
+			   const struct dtp_step_work_opts *o, double *pre, double *post);
+/* A unit's forward and backward (busy: beside busy cores). */
+double dtp_unit_fwd_s(const struct dtp_unit_cost *c, int busy);
+double dtp_unit_bwd_s(const struct dtp_unit_cost *c, int busy);
 
 /* Optimizer state per parameter: 1 (SGD momentum) or 2 (AdamW m and v). */
 int dtp_optim_state_mult(enum dtp_optim_kind kind);

@@ -3,6 +3,8 @@
 #include "config.h"
 
 #include <errno.h>
+#include <math.h>
+#include <sched.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -57,13 +59,34 @@ static void test_measure_gpt(void **state)
 	struct dtp_profile st, p;
 	struct dtp_chain_unit *c;
 	struct dtp_err err = { 0 };
+	struct dtp_profile_opts po = { .reps = 3, .optim = DTP_OPTIM_ADAMW, .busy = 1 };
+	cpu_set_t cpus;
+	int two = sched_getaffinity(0, sizeof(cpus), &cpus) == 0 && CPU_COUNT(&cpus) >= 2;
 
 	(void)state;
 	assert_int_equal(dtp_profile_static(&s, 2, &st, &err), 0);
-	if (dtp_profile_measure(&s, 2, 3, &p, &err))
+	if (dtp_profile_measure(&s, 2, &po, &p, &err))
 		fail_msg("%s", err.msg);
 	assert_int_equal(p.n_units, 4);
 	assert_int_equal(p.measured, 1);
+	assert_int_equal(p.optim, DTP_OPTIM_ADAMW);
+	/* beside a busy core where two CPUs are allowed, else the alone figures */
+	assert_int_equal(p.busy_measured, two);
+	for (int u = 0; u < p.n_units; u++) {
+		assert_true(p.units[u].step.optim_s > 0);
+		assert_true(p.units[u].step.norm_s >= 0 && p.units[u].step.zero_s >= 0);
+		assert_true(p.units[u].fwd_busy_s > 0 && p.units[u].bwd_busy_s > 0);
+		assert_true(p.units[u].step_busy.optim_s > 0);
+		if (!two)
+			assert_true(p.units[u].fwd_busy_s == p.units[u].fwd_s);
+	}
+	/* the affinity is this thread's again */
+	{
+		cpu_set_t after;
+
+		assert_int_equal(sched_getaffinity(0, sizeof(after), &after), 0);
+		assert_true(CPU_EQUAL(&after, &cpus));
+	}
 	assert_int_equal(p.units[0].in_bytes, 2 * 16 * 4);        /* int32 tokens */
 	for (int u = 0; u < p.n_units; u++) {
 		assert_true(p.units[u].fwd_s > 0);
@@ -78,6 +101,41 @@ static void test_measure_gpt(void **state)
 	free(c);
 	dtp_profile_free(&p);
 	dtp_profile_free(&st);
+}
+
+/* the per-step work of a range of units: optimizer and zeroing before the
+ * ops, the norm after; sharding divides the optimizer and norm, not the
+ * zeroing; without zeroing it is left out; busy takes the busy figures */
+static void test_step_work(void **state)
+{
+	struct dtp_unit_cost u[3] = { 0 };
+	struct dtp_profile p = { .n_units = 3, .units = u, .measured = 1 };
+	struct dtp_step_work_opts o = DTP_STEP_WORK_DEFAULT;
+	double pre, post;
+
+	(void)state;
+	for (int i = 0; i < 3; i++) {
+		u[i].step = (struct dtp_step_times){ .optim_s = 4e-3 * (i + 1), .norm_s = 2e-3,
+						     .zero_s = 1e-3 };
+		u[i].step_busy = (struct dtp_step_times){ .optim_s = 8e-3 * (i + 1), .norm_s = 4e-3,
+							  .zero_s = 2e-3 };
+	}
+	dtp_profile_step_work(&p, 1, 3, &o, &pre, &post);
+	assert_true(fabs(pre - (8e-3 + 12e-3 + 2e-3)) < 1e-12);
+	assert_true(fabs(post - 4e-3) < 1e-12);
+	o.shard = 4;
+	dtp_profile_step_work(&p, 1, 3, &o, &pre, &post);
+	assert_true(fabs(pre - (20e-3 / 4 + 2e-3)) < 1e-12);
+	assert_true(fabs(post - 1e-3) < 1e-12);
+	o.zero_grads = 0;
+	dtp_profile_step_work(&p, 1, 3, &o, &pre, NULL);
+	assert_true(fabs(pre - 20e-3 / 4) < 1e-12);
+	o = DTP_STEP_WORK_DEFAULT;
+	o.busy = 1;
+	dtp_profile_step_work(&p, 0, 1, &o, &pre, &post);
+	assert_true(fabs(pre - 10e-3) < 1e-12 && fabs(post - 4e-3) < 1e-12);
+	dtp_profile_step_work(&p, 2, 2, &o, &pre, &post);
+	assert_true(pre == 0 && post == 0);
 }
 
 /* a plan split again over K stages: the same model and settings, contiguous
@@ -125,6 +183,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_static_sizes_mlp),
 		cmocka_unit_test(test_measure_gpt),
+		cmocka_unit_test(test_step_work),
 		cmocka_unit_test(test_resplit),
 	};
 
