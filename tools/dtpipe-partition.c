@@ -16,6 +16,7 @@
 
 static const char usage[] =
 	"usage: dtpipe-partition profile --model SPEC [--batch B] [--reps N] [--static]\n"
+	"                        [--optimizer sgd|adamw] [--busy]\n"
 	"       dtpipe-partition plan --model SPEC --stages K [--batch B] [--micro-batches M]\n"
 	"                        [--optimizer sgd|adamw] [--schedule gpipe|1f1b|zb-h1|zb-h2|interleaved|auto]\n"
 	"                        [--virtual-stages V] [--recompute]\n"
@@ -25,15 +26,18 @@ static const char usage[] =
 	"       dtpipe-partition plan --model SPEC --nodes N --cores-per-node C\n"
 	"                        [--network ib-hdr|ib-ndr|roce-100|eth-25|GB/s,us]\n"
 	"                        [--global-batch SAMPLES] [--node-mem SIZE] [--top N]\n"
-	"                        [--shm-network GB/s,us] [--oversubscribe] [--overlap] [...]\n"
+	"                        [--shm-network GB/s,us] [--oversubscribe] [--overlap]\n"
+	"                        [--shard-optimizer] [--no-zero-grads] [--busy] [...]\n"
 	"       dtpipe-partition plan --from plan.ini --stages K [-o plan.ini]\n"
 	"       dtpipe-partition report --plan plan.ini [--trace trace.json] [--metrics m.json]\n"
 	"                        [--bandwidth GB/s]\n"
 	"                        [--topology [HOST=]FILE.xml[,...]] [--reps N] [--static]\n"
-	"                        [--svg timeline.svg] [--threads N]\n"
+	"                        [--svg timeline.svg] [--threads N] [--busy]\n"
 	"\n"
 	"  profile  time each unit's forward and backward at micro-batch size B on this\n"
-	"           machine and print its parameter, activation and stash bytes\n"
+	"           machine, and its per-step work (the --optimizer step, the gradients'\n"
+	"           sum of squares for the norm, their zeroing), and print its parameter,\n"
+	"           activation and stash bytes\n"
 	"  plan     split the model into K stages minimising the slowest stage (with the\n"
 	"           activation transfer on each cut at --bandwidth, and every stage's\n"
 	"           parameters + gradients + optimizer state + stash under --mem-cap);\n"
@@ -67,6 +71,12 @@ static const char usage[] =
 	"                 latency from a bare MPI_Allreduce here (scripts/bench-cluster-here.sh)\n"
 	"  --oversubscribe  also layouts with up to 4 processes per core (they time-share)\n"
 	"  --overlap      predict for [parallel] overlap = yes (default: no, blocking sums)\n"
+	"  --shard-optimizer  predict for [parallel] shard_optimizer = yes (ZeRO-1: each\n"
+	"                 replica steps 1/R of the optimizer and norm, then all-gathers)\n"
+	"  --no-zero-grads  predict for a build that does not zero gradients each step\n"
+	"  --busy         also time every unit while another core runs the same unit\n"
+	"                 (memory bandwidth and cache shared): the calibration of the\n"
+	"                 slowdown when every core computes; needs 2 CPUs\n"
 	"  --split        minmax (default: the slowest stage as fast as possible), or the\n"
 	"                 baselines: layers (equal layers per stage, Megatron-LM's default),\n"
 	"                 params (equal parameters, DeepSpeed's partition_method=parameters)\n"
@@ -125,6 +135,9 @@ static int parse_opts(int argc, char **argv, struct dtp_tool_opts *o)
 		{ "shm-network", required_argument, NULL, 'H' },
 		{ "oversubscribe", no_argument, NULL, 'U' },
 		{ "overlap", no_argument, NULL, 'L' },
+		{ "busy", no_argument, NULL, 'B' },
+		{ "shard-optimizer", no_argument, NULL, 'Z' },
+		{ "no-zero-grads", no_argument, NULL, 'z' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -222,6 +235,9 @@ static int parse_opts(int argc, char **argv, struct dtp_tool_opts *o)
 			break;
 		case 'U': o->cluster.co.oversubscribe = 1; break;
 		case 'L': o->cluster.co.overlap = 1; break;
+		case 'B': o->busy = 1; break;
+		case 'Z': o->cluster.co.shard_optimizer = 1; break;
+		case 'z': o->cluster.co.no_zero_grads = 1; break;
 		case 'H': {
 			struct dtp_err err = { 0 };
 
@@ -276,8 +292,11 @@ int dtp_tool_get_profile(const struct dtp_model_spec *spec, const struct dtp_too
 {
 	int r;
 
-	if (!o->is_static)
-		return dtp_profile_measure(spec, o->batch, o->reps, p, err);
+	if (!o->is_static) {
+		struct dtp_profile_opts po = { .reps = o->reps, .optim = o->optim, .busy = o->busy };
+
+		return dtp_profile_measure(spec, o->batch, &po, p, err);
+	}
 	r = dtp_profile_static(spec, o->batch, p, err);
 	if (r)
 		return r;
@@ -294,28 +313,46 @@ static int cmd_profile(const struct dtp_tool_opts *o, const struct dtp_model_spe
 		       struct dtp_err *err)
 {
 	struct dtp_profile p;
-	double tf = 0, tb = 0;
+	double tf = 0, tb = 0, to = 0, tn = 0, tz = 0, bf = 0;
 	int r = dtp_tool_get_profile(spec, o, &p, err);
 
 	if (r)
 		return r;
-	printf("# %s profile, micro-batch %d%s\n", o->model, o->batch,
-	       o->is_static ? " (static: from FLOPs)" : "");
-	printf("%4s %-12s %12s %10s %10s %10s %10s %10s %8s\n", "unit", "name", "params", "fwd_ms",
-	       "bwd_ms", "in_MiB", "out_MiB", "save_MiB", "GFLOP/s");
+	printf("# %s profile, micro-batch %d%s; per-step work of %s%s\n", o->model, o->batch,
+	       o->is_static ? " (static: from FLOPs; no per-step work)" : "",
+	       o->optim == DTP_OPTIM_ADAMW ? "adamw" : "sgd", p.busy_measured ? "; busy: beside a core running the same "
+	       "unit" : "");
+	printf("%4s %-12s %12s %10s %10s %10s %10s %10s %8s %9s %9s %9s", "unit", "name", "params",
+	       "fwd_ms", "bwd_ms", "in_MiB", "out_MiB", "save_MiB", "GFLOP/s", "optim_ms",
+	       "norm_ms", "zero_ms");
+	if (p.busy_measured)
+		printf(" %11s %11s %13s", "fwd_busy_ms", "bwd_busy_ms", "optim_busy_ms");
+	printf("\n");
 	for (int u = 0; u < p.n_units; u++) {
 		const struct dtp_unit_cost *c = &p.units[u];
 		double t = c->fwd_s + c->bwd_s;
 
-		printf("%4d %-12s %12zu %10.3f %10.3f %10.3f %10.3f %10.3f %8.2f\n", u, c->name,
-		       c->params, c->fwd_s * 1e3, c->bwd_s * 1e3, mib(c->in_bytes),
+		printf("%4d %-12s %12zu %10.3f %10.3f %10.3f %10.3f %10.3f %8.2f %9.3f %9.3f %9.3f", u,
+		       c->name, c->params, c->fwd_s * 1e3, c->bwd_s * 1e3, mib(c->in_bytes),
 		       mib(c->out_bytes), mib(c->save_bytes),
-		       t > 0 ? 3 * c->fwd_flops / t * 1e-9 : 0.0);
+		       t > 0 ? 3 * c->fwd_flops / t * 1e-9 : 0.0, c->step.optim_s * 1e3,
+		       c->step.norm_s * 1e3, c->step.zero_s * 1e3);
+		if (p.busy_measured)
+			printf(" %11.3f %11.3f %13.3f", c->fwd_busy_s * 1e3, c->bwd_busy_s * 1e3,
+			       c->step_busy.optim_s * 1e3);
+		printf("\n");
 		tf += c->fwd_s;
 		tb += c->bwd_s;
+		to += c->step.optim_s;
+		tn += c->step.norm_s;
+		tz += c->step.zero_s;
+		bf += c->fwd_busy_s + c->bwd_busy_s;
 	}
-	printf("%4s %-12s %12zu %10.3f %10.3f\n", "all", "", dtp_model_num_params(spec), tf * 1e3,
-	       tb * 1e3);
+	printf("%4s %-12s %12zu %10.3f %10.3f %10s %10s %10s %8s %9.3f %9.3f %9.3f\n", "all", "",
+	       dtp_model_num_params(spec), tf * 1e3, tb * 1e3, "", "", "", "", to * 1e3, tn * 1e3,
+	       tz * 1e3);
+	if (p.busy_measured && tf + tb > 0)
+		printf("# beside a busy core: forward + backward x%.3f\n", bf / (tf + tb));
 	dtp_profile_free(&p);
 	return 0;
 }

@@ -36,14 +36,15 @@ static double mib(size_t b)
 
 static void print_layouts(FILE *f, const struct dtp_layout *l, int n, int top)
 {
-	fprintf(f, "%4s %6s %3s %5s %8s %6s %10s %10s %7s %10s %10s %12s %10s\n", "rank", "R", "K",
-		"M", "per_node", "cores", "step_ms", "pipe_ms", "bubble", "allred_ms", "exposed_ms",
-		"samples/s", "mem_MiB");
+	fprintf(f, "%4s %6s %3s %5s %8s %6s %10s %10s %7s %10s %10s %12s %10s %10s %8s\n", "rank",
+		"R", "K", "M", "per_node", "cores", "step_ms", "pipe_ms", "bubble", "allred_ms",
+		"exposed_ms", "samples/s", "mem_MiB", "perstep_ms", "ctrl_ms");
 	for (int i = 0; i < n && i < top; i++)
-		fprintf(f, "%4d %6d %3d %5d %8d %6.3g %10.3f %10.3f %6.1f%% %10.3f %10.3f %12.1f %10.1f\n",
-			i + 1, l[i].R, l[i].K, l[i].M, l[i].per_node, l[i].speed, l[i].step * 1e3,
-			l[i].pipe * 1e3, 100 * l[i].bubble, l[i].allreduce * 1e3, l[i].exposed * 1e3,
-			l[i].samples_per_s, mib(l[i].mem_max));
+		fprintf(f, "%4d %6d %3d %5d %8d %6.3g %10.3f %10.3f %6.1f%% %10.3f %10.3f %12.1f %10.1f "
+			"%10.3f %8.3f\n", i + 1, l[i].R, l[i].K, l[i].M, l[i].per_node, l[i].speed,
+			l[i].step * 1e3, l[i].pipe * 1e3, 100 * l[i].bubble, l[i].allreduce * 1e3,
+			l[i].exposed * 1e3, l[i].samples_per_s, mib(l[i].mem_max),
+			(l[i].step_work + l[i].gather) * 1e3, l[i].ctrl * 1e3);
 }
 
 /* the best layout with a given K (K > 0) or R (R > 0), or NULL */
@@ -68,6 +69,11 @@ static void explain(FILE *f, const struct dtp_cluster_args *a, const struct dtp_
 		"%.1f samples/s\n", b->step * 1e3, b->pipe * 1e3, 100 * b->bubble, b->cross_links,
 		b->cross_links == 1 ? "" : "s", b->allreduce * 1e3, b->exposed * 1e3,
 		b->samples_per_s);
+	fprintf(f, "  per-step work (optimizer%s, norm, %szeroing) %.3f ms and end-of-step "
+		"exchange %.3f ms on the critical path%s\n", a->co.shard_optimizer ?
+		" and norm 1/R each, all-gather" : "", a->co.no_zero_grads ? "no " : "",
+		b->step_work * 1e3, b->ctrl * 1e3,
+		a->co.busy ? "; compute as measured beside a busy core" : "");
 	if (dp && dp != b)
 		fprintf(f, "  data parallel alone (K = 1, R = %d): %.3f ms per step (%.2fx the "
 			"choice)\n", dp->R, dp->step * 1e3, dp->step / b->step);
@@ -149,11 +155,12 @@ int dtp_cluster_cmd(const struct dtp_cluster_args *a, const struct dtp_model_spe
 	}
 	fflush(stdout);
 	fprintf(info, "# %d nodes x %d cores, network %s (%.1f GB/s, %.1f us), global batch %ld "
-		"(micro-batch %d), %s%s; compute from a %s one-core profile scaled linearly "
+		"(micro-batch %d), %s%s; compute from a %s one-core profile%s scaled linearly "
 		"with cores\n", a->co.nodes, a->co.cores_per_node, a->co.net.name, a->co.net.bw * 1e-9,
 		a->co.net.lat * 1e6, a->co.global_batch, a->co.micro_batch,
 		dtp_schedule_name(a->schedule), a->co.recompute ? ", recompute" : "",
-		a->is_static ? "static (from FLOPs)" : "measured");
+		a->is_static ? "static (from FLOPs, no per-step work)" : "measured",
+		a->co.busy && p->busy_measured ? " (beside a busy core)" : "");
 	print_layouts(info, l, n, a->top);
 	explain(info, a, l, n, &st);
 out_free_layouts:

@@ -19,6 +19,7 @@ enum dtp_tool_split { DTP_TOOL_SPLIT_MINMAX, DTP_TOOL_SPLIT_LAYERS, DTP_TOOL_SPL
 struct dtp_tool_opts {
 	const char *model, *plan, *trace, *output, *metrics, *svg, *from;
 	int stages, batch, micro_batches, reps, is_static, recompute;
+	int busy;           /* --busy: profile also beside a busy core */
 	int threads;        /* report --threads: BLAS threads per stage; 0: its cores */
 	int virtual_stages; /* --virtual-stages; 0: not given */
 	enum dtp_optim_kind optim;

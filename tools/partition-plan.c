@@ -165,6 +165,7 @@ static int cmd_plan_cluster(struct dtp_tool_opts *o, const struct dtp_model_spec
 		a->co.global_batch = (long)o->batch * o->micro_batches * a->co.nodes;
 	a->co.mem_cap = o->mem_cap;
 	a->co.recompute = o->recompute;
+	a->co.busy = o->busy;
 	a->co.max_stages = o->stages;
 	a->optim = o->optim;
 	a->schedule = o->schedule;

@@ -69,6 +69,39 @@ double dtp_ring_allreduce_s(double bytes, int R, const struct dtp_network *l)
 	return dtp_ring_allreduce_bytes(bytes, R) / l->bw + 2.0 * (R - 1) * l->lat;
 }
 
+double dtp_step_overhead(int K, const double *fwd, const double *bwd, double xfer,
+			 const double *pre, const double *post, const double *hop, double agree,
+			 double *ctrl, double *work)
+{
+	double first = 0, last = 0, pre_crit = 0, up = 0, down = 0, at_last = 0;
+
+	/* before: stage s's first input comes `first` after stage 0's start */
+	for (int s = 0; s < K; s++) {
+		pre_crit = fmax(pre_crit, pre[s] - first);
+		first += fwd[s] + xfer;
+	}
+	/* after: stage s's sums leave `post[s] - last` after stage 0's last
+	 * backward ends and travel the hops s .. K-2 up; the last stage then
+	 * sends the clip factor down all K-1 hops */
+	for (int s = 0; s < K; s++) {
+		double hops = 0;
+
+		for (int j = s; j + 1 < K; j++)
+			hops += hop[j];
+		at_last = fmax(at_last, post[s] - last + hops);
+		last += bwd[s] + xfer;
+	}
+	for (int j = 0; j + 1 < K; j++) {
+		up += hop[j];
+		down += hop[j];
+	}
+	/* the exchange alone: the hops up and down and the agreement */
+	*ctrl = up + down + agree;
+	/* the per-step work on the critical path: what the hops do not cover */
+	*work = pre_crit + at_last - up;
+	return pre_crit + at_last + down + agree;
+}
+
 /* node of rank `rank` with `per` processes per node */
 static int node_of(int replica, int K, int stage, int per)
 {
@@ -98,7 +131,9 @@ static int evaluate(const struct dtp_profile *p, const struct dtp_chain_unit *ch
 					 .recompute = o->recompute };
 	double speed[DTP_MAX_STAGES], fwd[DTP_MAX_STAGES], bwd[DTP_MAX_STAGES];
 	double grad[DTP_MAX_STAGES], hidden[DTP_MAX_STAGES], ar[DTP_MAX_STAGES] = { 0 };
-	double slowest, bavg = 0, step;
+	double pre[DTP_MAX_STAGES], post[DTP_MAX_STAGES], hop[DTP_MAX_STAGES] = { 0 };
+	double slowest, bavg = 0, step, agree = 0;
+	struct dtp_step_work_opts wo = DTP_STEP_WORK_DEFAULT;
 	size_t mem[DTP_MAX_STAGES];
 	int cross[DTP_MAX_STAGES] = { 0 }, r;
 	struct dtp_err e2 = { 0 };
@@ -120,6 +155,9 @@ static int evaluate(const struct dtp_profile *p, const struct dtp_chain_unit *ch
 	for (int s = 0; s < K; s++)
 		speed[s] = l->speed;
 	po.speed = speed;
+	wo.shard = o->shard_optimizer ? R : 1;
+	wo.zero_grads = !o->no_zero_grads;
+	wo.busy = o->busy && p->busy_measured && o->cores_per_node > 1;
 	po.bandwidth = l->cross_links ? o->net.bw : o->shm.bw;
 	r = sim->stash_slots(sim->ctx, K, M, po.stash_slots, err);
 	if (r)
@@ -138,12 +176,17 @@ static int evaluate(const struct dtp_profile *p, const struct dtp_chain_unit *ch
 
 		fwd[s] = bwd[s] = grad[s] = 0;
 		for (int u = l->bounds[s]; u < l->bounds[s + 1]; u++) {
-			fwd[s] += p->units[u].fwd_s;
-			bwd[s] += p->units[u].bwd_s + (o->recompute ? p->units[u].fwd_s : 0);
+			double f = dtp_unit_fwd_s(&p->units[u], wo.busy);
+
+			fwd[s] += f;
+			bwd[s] += dtp_unit_bwd_s(&p->units[u], wo.busy) + (o->recompute ? f : 0);
 			grad[s] += (double)p->units[u].param_bytes;
 		}
 		fwd[s] /= l->speed;
 		bwd[s] /= l->speed;
+		dtp_profile_step_work(p, l->bounds[s], l->bounds[s + 1], &wo, &pre[s], &post[s]);
+		pre[s] /= l->speed;
+		post[s] /= l->speed;
 		bavg += bwd[s] / K;
 		hidden[s] = bwd[s] * (units - 1) / units;
 		mem[s] = c.mem;
@@ -155,6 +198,7 @@ static int evaluate(const struct dtp_profile *p, const struct dtp_chain_unit *ch
 
 			if (t > l->xfer)
 				l->xfer = t;
+			hop[s] = lk->lat;
 		}
 	}
 	/* each node's processes together */
@@ -201,6 +245,21 @@ static int evaluate(const struct dtp_profile *p, const struct dtp_chain_unit *ch
 				l->allreduce = ar[s];
 		}
 	}
+	/* shard_optimizer: each stage's parameters gathered after its 1/R of the
+	 * optimizer step, on the link its sums use */
+	for (int s = 0; s < K && R > 1 && o->shard_optimizer; s++) {
+		const struct dtp_network *lk = l->spans ? &o->net : &o->shm;
+		double g = dtp_ring_allreduce_s(grad[s], R, lk) / 2 / (l->spans ? 1 : fmin(1.0, l->speed));
+
+		pre[s] += g;
+		if (g > l->gather)
+			l->gather = g;
+	}
+	if (R > 1) {
+		const struct dtp_network *lk = l->spans ? &o->net : &o->shm;
+
+		agree = 2.0 * (R - 1) * lk->lat * (o->shard_optimizer ? 2 : 1);
+	}
 	step = l->pipe;
 	if (R > 1 && !o->overlap) {
 		/* blocking sums, each as its unit's last backward ends: the
@@ -215,8 +274,10 @@ static int evaluate(const struct dtp_profile *p, const struct dtp_chain_unit *ch
 		if (end > step)
 			step = end;
 	}
-	l->step = step;
 	l->exposed = step - l->pipe;
+	step += dtp_step_overhead(K, fwd, bwd, l->xfer, pre, post, hop, agree, &l->ctrl,
+				  &l->step_work);
+	l->step = step;
 	l->samples_per_s = step > 0 ? (double)o->global_batch / step : 0;
 	return 0;
 }

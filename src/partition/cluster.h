@@ -27,7 +27,25 @@
  *   but the last unit's share of a stage's last backward hides the sum, and
  *   stage s (whose backward ends s x (b + xfer) before stage 0's) hides that
  *   too.
- * Optimizer steps, the gradient-norm exchange and start-up are not modelled. */
+ * - the per-step work of every stage (dtp_profile_step_work: the optimizer
+ *   step and zeroing before the step's first op, the norm's sum of squares
+ *   after its last backward; 1/R of the optimizer and norm each with
+ *   shard_optimizer, then an all-gather of the stage's parameters, (R-1)/R x
+ *   bytes / bw + (R-1) x latency), placed where the executor runs it: stage
+ *   s's pre-step work hides behind the s forwards and transfers before its
+ *   first input arrives, its sum of squares behind the backwards that end
+ *   after its last one;
+ * - the end-of-step exchange (src/pipeline/ctrl.c): the norm's sums go up the
+ *   chain from stage 0 to the last stage and the clip factor back down, one
+ *   small message per link and direction (its latency: the few hundred
+ *   bytes add under 0.1 us at a GB/s); with R > 1
+ *   the last stages agree on stopping (a small all-reduce, 2 (R-1) x
+ *   latency), and with shard_optimizer the sums of squares are summed over
+ *   the replicas too (another);
+ * - with busy (the profile's _busy figures, measured beside a busy core) the
+ *   compute and per-step work of every process is the one measured while the
+ *   other cores compute: a node's processes all compute at once.
+ * Start-up is not modelled. */
 #ifndef DTP_PARTITION_CLUSTER_H
 #define DTP_PARTITION_CLUSTER_H
 
@@ -72,6 +90,10 @@ struct dtp_cluster_opts {
 	int max_stages;                  /* 0: min(units, DTP_MAX_STAGES) */
 	int oversubscribe;               /* 1: up to 4 processes per core (they time-share) */
 	int overlap;                     /* [parallel] overlap: 1 = nonblocking sums */
+	int shard_optimizer;             /* [parallel] shard_optimizer (ZeRO-1): 1 = yes */
+	int no_zero_grads;               /* 1: the code does not zero gradients each step */
+	int busy;                        /* 1: use the profile's _busy times (if measured)
+					  * when a node has more than one core */
 };
 
 struct dtp_layout {
@@ -86,7 +108,10 @@ struct dtp_layout {
 	double xfer;                     /* one activation over the slowest link (s) */
 	double allreduce;                /* the slowest stage's gradient sum (s) */
 	double exposed;                  /* what the backward does not hide (s) */
-	double step;                     /* pipe + exposed (s) */
+	double step_work;                /* per-step work on the step's critical path (s) */
+	double ctrl;                     /* the end-of-step exchange (s) */
+	double gather;                   /* shard_optimizer: the slowest stage's all-gather (s) */
+	double step;                     /* pipe + exposed + step_work + ctrl (s) */
 	double samples_per_s;
 	size_t mem_max;                  /* the largest stage's memory (bytes) */
 	size_t node_mem_max;             /* the fullest node's (bytes) */
@@ -109,6 +134,19 @@ int dtp_cluster_plan(const struct dtp_profile *p, const struct dtp_chain_unit *c
 /* Ring all-reduce of `bytes` over R ranks on link l (0 for R = 1):
  * 2 (R-1)/R x bytes / bw + 2 (R-1) x latency. */
 double dtp_ring_allreduce_s(double bytes, int R, const struct dtp_network *l);
+/* What stage work adds to a pipeline step, in seconds. K stages; fwd[s] and
+ * bwd[s] a micro-batch's forward and backward (with any recompute) on stage
+ * s, xfer one transfer; pre[s] the work stage s does before its first op
+ * (optimizer step, zeroing, all-gather), post[s] after its last backward
+ * (sum of squares); hop[s] one control message over the link s -> s+1 (K-1
+ * entries); agree the replicas' all-reduces at the end (0 for R = 1).
+ * Stage s's first forward starts sum_{j<s} (fwd[j] + xfer) after stage 0's,
+ * its last backward ends sum_{j<s} (bwd[j] + xfer) before stage 0's. *ctrl
+ * gets the exchange alone; the return value is everything added. */
+double dtp_step_overhead(int K, const double *fwd, const double *bwd, double xfer,
+			 const double *pre, const double *post, const double *hop, double agree,
+			 double *ctrl, double *work);
+
 /* What each rank of that ring sends: 2 (R-1)/R x bytes (0 for R = 1). */
 double dtp_ring_allreduce_bytes(double bytes, int R);
 

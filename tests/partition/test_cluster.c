@@ -274,10 +274,137 @@ static void test_oversubscribed_and_blocking_sums(void **state)
 	free(chain);
 }
 
+/* the closed form of what per-step work and the exchange add: one stage
+ * adds its work whole; a later stage's work before its first input is
+ * hidden by the forwards before it, its norm by the backwards after its
+ * last; the exchange is a hop up and down per link, plus the agreement */
+static void test_step_overhead(void **state)
+{
+	const double f[3] = { 1e-3, 1e-3, 1e-3 }, b[3] = { 2e-3, 2e-3, 2e-3 };
+	const double hop[2] = { 1e-5, 1e-5 };
+	double pre[3] = { 3e-4, 0, 0 }, post[3] = { 2e-4, 0, 0 }, ctrl, work, add;
+
+	(void)state;
+	add = dtp_step_overhead(1, f, b, 0, pre, post, hop, 0, &ctrl, &work);
+	assert_true(fabs(add - 5e-4) < 1e-15 && ctrl == 0 && fabs(work - 5e-4) < 1e-15);
+	add = dtp_step_overhead(1, f, b, 0, pre, post, hop, 4e-6, &ctrl, &work);
+	assert_true(fabs(add - 5.04e-4) < 1e-15 && fabs(ctrl - 4e-6) < 1e-18);
+	/* three stages: stage 2's pre work under its 2 ms of waiting is hidden */
+	pre[2] = 1.5e-3;
+	add = dtp_step_overhead(3, f, b, 0, pre, post, hop, 0, &ctrl, &work);
+	assert_true(fabs(ctrl - 4e-5) < 1e-15);
+	assert_true(fabs(add - (3e-4 + 2e-4 + 4e-5)) < 1e-12);
+	/* past it, what sticks out counts */
+	pre[2] = 2.5e-3;
+	add = dtp_step_overhead(3, f, b, 0, pre, post, hop, 0, &ctrl, &work);
+	assert_true(fabs(work - (5e-4 + 2e-4)) < 1e-12);
+	/* the last stage's norm ends 4 ms before stage 0's backward */
+	pre[2] = 0;
+	post[2] = 5e-3;
+	add = dtp_step_overhead(3, f, b, 0, pre, post, hop, 0, &ctrl, &work);
+	assert_true(fabs(add - (3e-4 + (5e-3 - 4e-3) + 2e-5)) < 1e-12);
+}
+
+/* n units with per-step work: optimizer 0.4 ms, norm 0.2, zeroing 0.1 */
+static void step_profile(struct dtp_profile *p, struct dtp_unit_cost *u, int n)
+{
+	profile(p, u, n, 1 << 18);
+	for (int i = 0; i < n; i++) {
+		u[i].step = (struct dtp_step_times){ .optim_s = 4e-4, .norm_s = 2e-4, .zero_s = 1e-4 };
+		u[i].step_busy = u[i].step;
+		u[i].fwd_busy_s = 2 * u[i].fwd_s;
+		u[i].bwd_busy_s = 2 * u[i].bwd_s;
+	}
+}
+
+static const struct dtp_layout *find(const struct dtp_layout *l, int n, int R, int K)
+{
+	for (int i = 0; i < n; i++)
+		if (l[i].R == R && l[i].K == K)
+			return &l[i];
+	return NULL;
+}
+
+/* the per-step work adds once per step, whatever M; sharded, each replica
+ * does 1/R of the optimizer and norm and gathers; without zeroing that
+ * term goes; the busy figures apply when the node's other cores compute */
+static void test_per_step_terms(void **state)
+{
+	struct dtp_unit_cost u[4];
+	struct dtp_profile p;
+	struct dtp_chain_unit *chain;
+	struct dtp_cluster_opts o = opts(1, 1, "ib-hdr");
+	struct dtp_cluster_stats st;
+	struct dtp_layout *l;
+	struct dtp_err err = { 0 };
+	const struct dtp_layout *x;
+	double work4, pipe4, one, sharded;
+	int n;
+
+	(void)state;
+	step_profile(&p, u, 4);
+	assert_int_equal(dtp_profile_chain(&p, DTP_OPTIM_SGD, 0, &chain, &err), 0);
+	/* one core, K = 1: 4 units' 0.7 ms, M = 4 and M = 8 alike */
+	o.max_stages = 1;
+	assert_int_equal(dtp_cluster_plan(&p, chain, &o, &sim, &l, &n, &st, &err), 0);
+	x = find(l, n, 1, 1);
+	assert_non_null(x);
+	assert_true(fabs(x->step_work - 4 * 7e-4) < 1e-12);
+	assert_true(fabs(x->step - x->pipe - 4 * 7e-4) < 1e-12);
+	work4 = x->step_work;
+	pipe4 = x->pipe;
+	free(l);
+	o.global_batch *= 2;
+	assert_int_equal(dtp_cluster_plan(&p, chain, &o, &sim, &l, &n, &st, &err), 0);
+	x = find(l, n, 1, 1);
+	assert_true(fabs(x->pipe - 2 * pipe4) < 1e-12);
+	assert_true(fabs(x->step_work - work4) < 1e-12);
+	free(l);
+	o.no_zero_grads = 1;
+	assert_int_equal(dtp_cluster_plan(&p, chain, &o, &sim, &l, &n, &st, &err), 0);
+	assert_true(fabs(find(l, n, 1, 1)->step_work - 4 * 6e-4) < 1e-12);
+	free(l);
+	/* two replicas on two nodes: whole, then sharded (1/2 of optimizer and
+	 * norm, plus the all-gather of the parameters) */
+	o = opts(2, 1, "ib-hdr");
+	o.max_stages = 1;
+	assert_int_equal(dtp_cluster_plan(&p, chain, &o, &sim, &l, &n, &st, &err), 0);
+	x = find(l, n, 2, 1);
+	assert_non_null(x);
+	one = x->step_work;
+	assert_true(fabs(one - 4 * 7e-4) < 1e-12 && x->gather == 0);
+	assert_true(x->ctrl > 0);   /* the replicas agree on stopping */
+	free(l);
+	o.shard_optimizer = 1;
+	assert_int_equal(dtp_cluster_plan(&p, chain, &o, &sim, &l, &n, &st, &err), 0);
+	x = find(l, n, 2, 1);
+	sharded = 4 * (6e-4 / 2 + 1e-4);
+	assert_true(fabs(x->gather - dtp_ring_allreduce_s(4.0 * (1 << 20), 2, &o.net) / 2) < 1e-12);
+	assert_true(fabs(x->step_work - (sharded + x->gather)) < 1e-12);
+	free(l);
+	/* busy: two cores of one node, both computing: the busy figures */
+	o = opts(1, 2, "ib-hdr");
+	o.max_stages = 1;
+	assert_int_equal(dtp_cluster_plan(&p, chain, &o, &sim, &l, &n, &st, &err), 0);
+	pipe4 = find(l, n, 2, 1)->pipe;
+	free(l);
+	o.busy = 1;
+	assert_int_equal(dtp_cluster_plan(&p, chain, &o, &sim, &l, &n, &st, &err), 0);
+	assert_true(find(l, n, 2, 1)->pipe == pipe4);   /* not measured: as alone */
+	free(l);
+	p.busy_measured = 1;
+	assert_int_equal(dtp_cluster_plan(&p, chain, &o, &sim, &l, &n, &st, &err), 0);
+	assert_true(fabs(find(l, n, 2, 1)->pipe - 2 * pipe4) < 1e-12);
+	free(l);
+	free(chain);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_network_parse),
+		cmocka_unit_test(test_step_overhead),
+		cmocka_unit_test(test_per_step_terms),
 		cmocka_unit_test(test_oversubscribed_and_blocking_sums),
 		cmocka_unit_test(test_ring_cost),
 		cmocka_unit_test(test_tiny_model_fast_network_takes_replicas),
