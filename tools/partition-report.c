@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "base/proc.h"
+#include "partition/cluster.h"
 #include "partition/place.h"
 #include "pipeline/pipeline.h"
 #include "rdma/transport.h"
@@ -92,6 +93,40 @@ static double stage_rss(const struct dtp_plan *p, int s, const struct dtp_stage_
 	return rss;
 }
 
+/* The step's per-step work, exchange and busy-core slowdown for the report's
+ * simulation: each stage's from its units' profile (the code's defaults:
+ * zeroing, no sharding), at its speed; the slowdowns only when the profile
+ * measured them (--busy). */
+static void step_extra(const struct dtp_plan *plan, const struct dtp_profile *prof,
+		       const struct dtp_partition_opts *po, struct dtp_share_extra *ex)
+{
+	struct dtp_step_work_opts wo = DTP_STEP_WORK_DEFAULT, wb = DTP_STEP_WORK_DEFAULT;
+
+	wb.busy = 1;
+	dtp_share_extra_none(ex);
+	ex->hop = dtp_network_shm().lat;
+	for (int s = 0; s < plan->num_stages; s++) {
+		int a = plan->stages[s].first_unit, b = plan->stages[s].last_unit;
+		double sp = po->speed && po->speed[s] > 0 ? po->speed[s] : 1;
+		double own = 0, busy = 0, pre_b, post_b;
+
+		dtp_profile_step_work(prof, a, b, &wo, &ex->pre[s], &ex->post[s]);
+		if (prof->busy_measured) {
+			dtp_profile_step_work(prof, a, b, &wb, &pre_b, &post_b);
+			for (int u = a; u < b; u++) {
+				own += dtp_unit_fwd_s(&prof->units[u], 0) + dtp_unit_bwd_s(&prof->units[u], 0);
+				busy += dtp_unit_fwd_s(&prof->units[u], 1) + dtp_unit_bwd_s(&prof->units[u], 1);
+			}
+			if (own > 0)
+				ex->slow[s] = busy / own;
+			if (ex->pre[s] + ex->post[s] > 0)
+				ex->slow_step[s] = (pre_b + post_b) / (ex->pre[s] + ex->post[s]);
+		}
+		ex->pre[s] /= sp;
+		ex->post[s] /= sp;
+	}
+}
+
 int dtp_partition_report(FILE *f, const struct dtp_plan *plan, const struct dtp_profile *prof,
 			 const struct dtp_chain_unit *chain, const struct dtp_partition_opts *po,
 			 const struct dtp_share *sh, double base_rss, const struct dtp_measured *m,
@@ -107,6 +142,7 @@ int dtp_partition_report(FILE *f, const struct dtp_plan *plan, const struct dtp_
 	struct dtp_stage_mem sm[DTP_MAX_STAGES];
 	struct dtp_share none;
 	struct dtp_share_result shared;
+	struct dtp_share_extra ex;
 	struct dtp_stage_cost c;
 
 	/* every schedule on the profile's times, B and W half the backward each,
@@ -148,7 +184,8 @@ int dtp_partition_report(FILE *f, const struct dtp_plan *plan, const struct dtp_
 		dtp_share_none(&none, K);
 		sh = &none;
 	}
-	r = dtp_share_simulate(plan->schedule, K, M, fwd, bin, bw, xfer, sh, &shared, err);
+	step_extra(plan, prof, po, &ex);
+	r = dtp_share_simulate_step(plan->schedule, K, M, fwd, bin, bw, xfer, sh, &ex, &shared, err);
 	if (r)
 		return r;
 	for (int s = 0; s < K; s++) {
@@ -186,6 +223,23 @@ int dtp_partition_report(FILE *f, const struct dtp_plan *plan, const struct dtp_
 		fprintf(f, "%s\n", plan->mem_cap_bytes && c.mem > plan->mem_cap_bytes ? "  over mem_cap" : "");
 	}
 	fprintf(f, "slowest stage %.3f ms per micro-batch; M = %d, K = %d\n", slowest * 1e3, M, K);
+	fprintf(f, "per-step work (ms; optimizer + zeroing before the ops, norm after):");
+	for (int s = 0; s < K; s++)
+		fprintf(f, " %d: %.3f + %.3f", s, ex.pre[s] * 1e3, ex.post[s] * 1e3);
+	fprintf(f, "\n");
+	if (prof->busy_measured) {
+		fprintf(f, "beside busy cores (profile --busy), compute x:");
+		for (int s = 0; s < K; s++)
+			fprintf(f, " %d: %.3f", s, ex.slow[s]);
+		fprintf(f, "; per-step work x:");
+		for (int s = 0; s < K; s++)
+			fprintf(f, " %d: %.3f", s, ex.slow_step[s]);
+		fprintf(f, "\n");
+	}
+	fprintf(f, "%s step with the per-step work and the end-of-step exchange%s: %.3f ms, "
+		"bubble %.1f%%\n", dtp_schedule_name(plan->schedule),
+		sh->n_groups < K ? ", the cores shared" : "", shared.step_time * 1e3,
+		100 * shared.bubble);
 	if (sh->n_groups < K) {
 		fprintf(f, "stages sharing cores (their ops' spans stretch: traced_ms):");
 		for (int g = 0; g < sh->n_groups; g++) {
@@ -203,8 +257,7 @@ int dtp_partition_report(FILE *f, const struct dtp_plan *plan, const struct dtp_
 				}
 			fprintf(f, "} on %d core%s", sh->cores[g], sh->cores[g] > 1 ? "s" : "");
 		}
-		fprintf(f, "\n%s step with the cores shared: %.3f ms, bubble %.1f%%\n",
-			dtp_schedule_name(plan->schedule), shared.step_time * 1e3, 100 * shared.bubble);
+		fprintf(f, "\n");
 	}
 	fprintf(f, "predicted (simulated, every schedule%s):\n",
 		sh->n_groups < K ? ", as if no core were shared" : "");
@@ -297,6 +350,7 @@ int dtp_tool_cmd_report(struct dtp_tool_opts *o, struct dtp_err *err)
 		meas.have_rss = 1;
 	}
 	o->batch = plan->micro_batch;
+	o->optim = plan->optim.kind;   /* the per-step work of the plan's optimizer */
 	r = dtp_tool_get_profile(&plan->model, o, &p, err);
 	if (r)
 		goto out_free_plan;

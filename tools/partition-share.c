@@ -54,6 +54,19 @@ int dtp_share_from_cores(struct dtp_share *sh, int K, const char (*cores)[128],
 	return over;
 }
 
+void dtp_share_extra_none(struct dtp_share_extra *ex)
+{
+	memset(ex, 0, sizeof(*ex));
+	for (int s = 0; s < DTP_MAX_STAGES; s++)
+		ex->slow[s] = ex->slow_step[s] = 1;
+}
+
+/* a stage's phases in a step: pre work, the ops, post work, the exchange */
+enum phase { PH_PRE, PH_OPS, PH_POST, PH_UP, PH_DOWN, PH_DONE };
+/* pseudo op kinds for the per-step work (past every dtp_op kind) */
+#define KIND_PRE 1000
+#define KIND_POST 1001
+
 /* in-order messages on one link and direction: micro ids and arrival times */
 struct link {
 	int micro[2 * 1024];
@@ -64,6 +77,11 @@ struct link {
 struct sim {
 	const struct dtp_schedule *sch;
 	const struct dtp_share *sh;
+	const struct dtp_share_extra *ex;
+	enum phase ph[DTP_MAX_STAGES];
+	int kind[DTP_MAX_STAGES];        /* what the running compute is */
+	double up_at[DTP_MAX_STAGES];    /* the exchange's sums arrive at s then; < 0: not sent */
+	double down_at[DTP_MAX_STAGES];  /* its clip factor */
 	const double *fwd, *bin, *bw;
 	double xfer, t;
 	int K;
@@ -83,6 +101,70 @@ static double op_time(const struct sim *S, int s, int kind)
 	       kind == DTP_OP_BWD_W ? S->bw[s] : S->bin[s] + S->bw[s];
 }
 
+static void start(struct sim *S, int s, int kind, double t)
+{
+	S->left[s] = t;
+	S->kind[s] = kind;
+	S->start[s] = S->t;
+}
+
+/* waits for a control message that arrives at `at` (< 0: not sent): 1 when
+ * it is there, else 0 (and the stage wakes when it comes) */
+static int arrived(struct sim *S, int s, double at)
+{
+	if (at < 0)
+		return 0;
+	if (at > S->t) {
+		S->wake[s] = at;
+		return 0;
+	}
+	return 1;
+}
+
+/* The phases around the ops (with an extra): 1 when the stage moved. */
+static int advance_step(struct sim *S, int s)
+{
+	int K = S->K;
+
+	switch (S->ph[s]) {
+	case PH_PRE:
+		S->ph[s] = PH_OPS;
+		if (S->ex->pre[s] > 0) {
+			start(S, s, KIND_PRE, S->ex->pre[s]);
+			return 1;
+		}
+		return 1;
+	case PH_POST:
+		S->ph[s] = PH_UP;
+		if (S->ex->post[s] > 0) {
+			start(S, s, KIND_POST, S->ex->post[s]);
+			return 1;
+		}
+		return 1;
+	case PH_UP:
+		if (s > 0 && !arrived(S, s, S->up_at[s]))
+			return 0;
+		if (s + 1 < K) {
+			S->up_at[s + 1] = S->t + S->ex->hop;
+			S->ph[s] = PH_DOWN;
+		} else {
+			if (s > 0)
+				S->down_at[s - 1] = S->t + S->ex->hop;
+			S->ph[s] = PH_DONE;
+		}
+		return 1;
+	case PH_DOWN:
+		if (!arrived(S, s, S->down_at[s]))
+			return 0;
+		if (s > 0)
+			S->down_at[s - 1] = S->t + S->ex->hop;
+		S->ph[s] = PH_DONE;
+		return 1;
+	default:
+		return 0;
+	}
+}
+
 /* Stage s runs its ops that take no compute time until it starts a compute
  * op, waits for a message, or ends. 1 when it moved, 0 if not, < 0 error. */
 static int advance(struct sim *S, int s, struct dtp_err *err)
@@ -90,6 +172,13 @@ static int advance(struct sim *S, int s, struct dtp_err *err)
 	const struct dtp_schedule *sc = &S->sch[s];
 	int moved = 0;
 
+	while (S->ex && S->left[s] < 0 && S->ph[s] != PH_OPS && S->ph[s] != PH_DONE) {
+		int r = advance_step(S, s);
+
+		if (!r)
+			return moved;
+		moved = 1;
+	}
 	while (S->left[s] < 0 && S->pc[s] < sc->n_ops) {
 		const struct dtp_op *op = &sc->ops[S->pc[s]];
 		struct link *l;
@@ -99,8 +188,7 @@ static int advance(struct sim *S, int s, struct dtp_err *err)
 		case DTP_OP_BWD:
 		case DTP_OP_BWD_IN:
 		case DTP_OP_BWD_W:
-			S->left[s] = op_time(S, s, op->kind);
-			S->start[s] = S->t;
+			start(S, s, op->kind, op_time(S, s, op->kind));
 			return 1;
 		case DTP_OP_SEND_ACT:
 		case DTP_OP_SEND_GRAD:
@@ -138,22 +226,51 @@ static int advance(struct sim *S, int s, struct dtp_err *err)
 		S->pc[s]++;
 		moved = 1;
 	}
+	if (S->ex && S->left[s] < 0 && S->ph[s] == PH_OPS && S->pc[s] >= sc->n_ops) {
+		S->ph[s] = PH_POST;
+		return advance(S, s, err) | 1;
+	}
 	return moved;
 }
 
-/* each running op's speed: min(1, cores / busy threads) of its group */
+static int stage_done(const struct sim *S, int s)
+{
+	return S->ex ? S->ph[s] == PH_DONE : S->pc[s] >= S->sch[s].n_ops;
+}
+
+/* each running op's speed: min(1, cores / busy threads) of its group, and
+ * with an extra, slower by its slow factor while another group computes */
 static void rates(const struct sim *S, double *rate)
 {
-	int busy[DTP_MAX_STAGES] = { 0 };
+	int busy[DTP_MAX_STAGES] = { 0 }, groups = 0;
 
 	for (int s = 0; s < S->K; s++)
 		if (S->left[s] >= 0)
 			busy[S->sh->group[s]] += S->sh->threads[s];
+	for (int g = 0; g < S->sh->n_groups; g++)
+		groups += busy[g] > 0;
 	for (int s = 0; s < S->K; s++) {
 		int g = S->sh->group[s];
 
 		rate[s] = busy[g] > S->sh->cores[g] ? (double)S->sh->cores[g] / busy[g] : 1.0;
+		if (S->ex && busy[g] > 0 && groups > 1) {
+			int step_work = S->kind[s] == KIND_PRE || S->kind[s] == KIND_POST;
+			double f = step_work ? S->ex->slow_step[s] : S->ex->slow[s];
+
+			if (f > 0)
+				rate[s] /= f;
+		}
 	}
+}
+
+/* own seconds of the running compute */
+static double run_time(const struct sim *S, int s)
+{
+	if (S->kind[s] == KIND_PRE)
+		return S->ex->pre[s];
+	if (S->kind[s] == KIND_POST)
+		return S->ex->post[s];
+	return op_time(S, s, S->kind[s]);
 }
 
 static int run(struct sim *S, struct dtp_err *err)
@@ -179,14 +296,14 @@ static int run(struct sim *S, struct dtp_err *err)
 				next = S->t + S->left[s] / rate[s];
 			else if (S->left[s] < 0 && S->wake[s] > S->t && S->wake[s] < next)
 				next = S->wake[s];
-			done &= S->pc[s] >= S->sch[s].n_ops;
+			done &= stage_done(S, s);
 		}
 		if (done)
 			return 0;
 		if (next == INFINITY)
 			return dtp_errf_runtime(err, -EDEADLK, "share: the op lists cannot finish");
 		for (int s = 0; s < S->K; s++) {
-			const struct dtp_op *op;
+			int kind = S->kind[s];
 
 			if (S->left[s] < 0)
 				continue;
@@ -194,15 +311,16 @@ static int run(struct sim *S, struct dtp_err *err)
 			/* done when what is left takes under a nanosecond */
 			if (S->left[s] > 1e-9 * rate[s])
 				continue;
-			op = &S->sch[s].ops[S->pc[s]];
-			S->own[s] += op_time(S, s, op->kind);
-			if (op->kind == DTP_OP_FWD) {
+			S->left[s] = -1;
+			if (kind == KIND_PRE || kind == KIND_POST)
+				continue;
+			S->own[s] += run_time(S, s);
+			if (kind == DTP_OP_FWD) {
 				S->fspan[s] += next - S->start[s];
 				S->nf[s]++;
 			} else {
 				S->bspan[s] += next - S->start[s];
 			}
-			S->left[s] = -1;
 			S->pc[s]++;
 		}
 		S->t = next;
@@ -214,8 +332,16 @@ int dtp_share_simulate(enum dtp_schedule_kind kind, int K, int M, const double *
 		       const struct dtp_share *sh, struct dtp_share_result *out,
 		       struct dtp_err *err)
 {
+	return dtp_share_simulate_step(kind, K, M, fwd, bwd_in, bwd_w, xfer, sh, NULL, out, err);
+}
+
+int dtp_share_simulate_step(enum dtp_schedule_kind kind, int K, int M, const double *fwd,
+			    const double *bwd_in, const double *bwd_w, double xfer,
+			    const struct dtp_share *sh, const struct dtp_share_extra *ex,
+			    struct dtp_share_result *out, struct dtp_err *err)
+{
 	struct dtp_schedule sch[DTP_MAX_STAGES] = { 0 };
-	struct sim S = { .sch = sch, .sh = sh, .fwd = fwd, .bin = bwd_in, .bw = bwd_w,
+	struct sim S = { .sch = sch, .sh = sh, .ex = ex, .fwd = fwd, .bin = bwd_in, .bw = bwd_w,
 			 .xfer = xfer, .K = K };
 	double own = 0;
 	int built = 0, r = 0;
@@ -230,6 +356,8 @@ int dtp_share_simulate(enum dtp_schedule_kind kind, int K, int M, const double *
 	for (int s = 0; s < K; s++) {
 		S.left[s] = -1;
 		S.wake[s] = -1;
+		S.up_at[s] = S.down_at[s] = -1;
+		S.ph[s] = ex ? PH_PRE : PH_OPS;
 	}
 	for (; built < K && r == 0; built++)
 		r = dtp_schedule_build(kind, built, K, M, &sch[built], err);

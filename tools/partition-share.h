@@ -26,8 +26,26 @@ void dtp_share_none(struct dtp_share *sh, int K);
 int dtp_share_from_cores(struct dtp_share *sh, int K, const char (*cores)[128],
 			 const int *threads, struct dtp_err *err);
 
+/* What a step holds besides the schedule's ops (dtp_share_simulate_step):
+ * per stage, the work before its first op (the optimizer step of the step
+ * before and the zeroing of the gradients: pre) and after its last (the sum
+ * of squares for the norm: post), the end-of-step exchange (the sums up the
+ * chain from stage 0 to the last stage, one hop per link, the clip factor
+ * back down), and the slowdown of a stage's compute while some other group's
+ * cores compute too (the profile's _busy figures over its own: slow for the
+ * schedule's ops, slow_step for pre and post; 1 = none). */
+struct dtp_share_extra {
+	double pre[DTP_MAX_STAGES], post[DTP_MAX_STAGES];   /* seconds, alone */
+	double hop;                                       /* one control message (s) */
+	double slow[DTP_MAX_STAGES], slow_step[DTP_MAX_STAGES];
+};
+
+/* No per-step work, no exchange, no slowdown: the ops alone. */
+void dtp_share_extra_none(struct dtp_share_extra *ex);
+
 struct dtp_share_result {
-	double step_time;                 /* seconds, last op of any stage */
+	double step_time;                 /* seconds: last op of any stage, or with an
+					   * extra, the clip factor back at stage 0 */
 	double bubble;                    /* 1 - own compute / (K x step) */
 	double fwd_span[DTP_MAX_STAGES];  /* mean wall span of a forward (s) */
 	double bwd_span[DTP_MAX_STAGES];  /* of the backward per micro-batch (B + W) */
@@ -44,5 +62,12 @@ int dtp_share_simulate(enum dtp_schedule_kind kind, int K, int M, const double *
 		       const double *bwd_in, const double *bwd_w, double xfer,
 		       const struct dtp_share *sh, struct dtp_share_result *out,
 		       struct dtp_err *err);
+/* The same for a whole training step: every stage starts with its pre work
+ * at 0, ends its ops with its post work, then the exchange; the step ends
+ * when stage 0 has the clip factor. ex NULL: dtp_share_simulate. */
+int dtp_share_simulate_step(enum dtp_schedule_kind kind, int K, int M, const double *fwd,
+			    const double *bwd_in, const double *bwd_w, double xfer,
+			    const struct dtp_share *sh, const struct dtp_share_extra *ex,
+			    struct dtp_share_result *out, struct dtp_err *err);
 
 #endif

@@ -112,6 +112,110 @@ static void test_enough_cores_do_not_share(void **state)
 		assert_true(fabs(r.fwd_span[s] - fwd[s]) < 1e-9);
 }
 
+/* an extra of nothing is the plain op lists; per-step work and the exchange
+ * add once per step, whatever M */
+static void test_step_extra_adds_once(void **state)
+{
+	static const enum dtp_schedule_kind kinds[] = { DTP_SCHEDULE_GPIPE, DTP_SCHEDULE_1F1B };
+	struct dtp_err err = { 0 };
+	struct dtp_share sh;
+	struct dtp_share_extra ex;
+	struct dtp_share_result r, plain;
+
+	(void)state;
+	dtp_share_none(&sh, 4);
+	dtp_share_extra_none(&ex);
+	for (size_t i = 0; i < 2; i++) {
+		assert_int_equal(dtp_share_simulate(kinds[i], 4, 6, fwd, bin, bw, 0.001, &sh, &plain,
+						    &err), 0);
+		assert_int_equal(dtp_share_simulate_step(kinds[i], 4, 6, fwd, bin, bw, 0.001, &sh, &ex,
+							 &r, &err), 0);
+		assert_true(fabs(r.step_time - plain.step_time) < 1e-9);
+	}
+	/* one stage: the step is M forwards and backwards, its pre and post work */
+	ex.pre[0] = 0.004;
+	ex.post[0] = 0.002;
+	for (int M = 2; M <= 8; M *= 2) {
+		assert_int_equal(dtp_share_simulate_step(DTP_SCHEDULE_GPIPE, 1, M, fwd, bin, bw, 0,
+							 &sh, &ex, &r, &err), 0);
+		assert_true(fabs(r.step_time - M * (fwd[0] + bin[0] + bw[0]) - 0.006) < 1e-9);
+		/* the ops' spans do not hold the per-step work */
+		assert_true(fabs(r.fwd_span[0] - fwd[0]) < 1e-9);
+	}
+	/* four stages alone: stage 0's pre work delays everything, its post
+	 * work ends the step, the exchange is 3 hops up and 3 down */
+	dtp_share_extra_none(&ex);
+	ex.pre[0] = 0.004;
+	ex.post[0] = 0.002;
+	ex.hop = 1e-5;
+	assert_int_equal(dtp_share_simulate(DTP_SCHEDULE_GPIPE, 4, 6, fwd, bin, bw, 0, &sh, &plain,
+					    &err), 0);
+	assert_int_equal(dtp_share_simulate_step(DTP_SCHEDULE_GPIPE, 4, 6, fwd, bin, bw, 0, &sh, &ex,
+						 &r, &err), 0);
+	assert_true(fabs(r.step_time - plain.step_time - 0.006 - 6e-5) < 1e-9);
+}
+
+/* two stages on one core: the other's per-step work shares the core with
+ * this one's first forward, which stretches */
+static void test_step_work_shares_the_core(void **state)
+{
+	static const char cores[2][128] = { "0", "0" };
+	struct dtp_err err = { 0 };
+	struct dtp_share sh;
+	struct dtp_share_extra ex;
+	struct dtp_share_result r, plain;
+
+	(void)state;
+	assert_int_equal(dtp_share_from_cores(&sh, 2, cores, NULL, &err), 1);
+	dtp_share_extra_none(&ex);
+	assert_int_equal(dtp_share_simulate_step(DTP_SCHEDULE_GPIPE, 2, 1, fwd, bin, bw, 0, &sh, &ex,
+						 &plain, &err), 0);
+	ex.pre[1] = 0.005;
+	assert_int_equal(dtp_share_simulate_step(DTP_SCHEDULE_GPIPE, 2, 1, fwd, bin, bw, 0, &sh, &ex,
+						 &r, &err), 0);
+	/* stage 0's 10 ms forward runs at half speed for 10 ms beside it */
+	assert_true(fabs(r.fwd_span[0] - 0.015) < 1e-9);
+	/* one core: the step is all the compute */
+	assert_true(fabs(r.step_time - plain.step_time - 0.005) < 1e-9);
+}
+
+/* the busy-core slowdown applies only while another group computes */
+static void test_slow_only_beside_busy_cores(void **state)
+{
+	struct dtp_err err = { 0 };
+	struct dtp_share sh;
+	struct dtp_share_extra ex;
+	struct dtp_share_result r, plain;
+
+	(void)state;
+	dtp_share_none(&sh, 2);
+	dtp_share_extra_none(&ex);
+	/* GPipe, one micro-batch: the stages never compute at once */
+	assert_int_equal(dtp_share_simulate_step(DTP_SCHEDULE_GPIPE, 2, 1, fwd, bin, bw, 0, &sh, &ex,
+						 &plain, &err), 0);
+	ex.slow[0] = ex.slow[1] = 2;
+	assert_int_equal(dtp_share_simulate_step(DTP_SCHEDULE_GPIPE, 2, 1, fwd, bin, bw, 0, &sh, &ex,
+						 &r, &err), 0);
+	assert_true(fabs(r.step_time - plain.step_time) < 1e-9);
+	/* with stage 1's pre work beside stage 0's first forward, both slow */
+	ex.pre[1] = 0.005;
+	ex.slow_step[1] = 2;
+	assert_int_equal(dtp_share_simulate_step(DTP_SCHEDULE_GPIPE, 2, 1, fwd, bin, bw, 0, &sh, &ex,
+						 &r, &err), 0);
+	/* 10 ms of pre work at half speed covers 5 ms of stage 0's forward
+	 * (10 ms of wall), the other 5 alone: 15 ms */
+	assert_true(fabs(r.fwd_span[0] - 0.015) < 1e-9);
+	/* eight micro-batches: forwards overlap, the step grows */
+	dtp_share_extra_none(&ex);
+	assert_int_equal(dtp_share_simulate_step(DTP_SCHEDULE_GPIPE, 2, 8, fwd, bin, bw, 0, &sh, &ex,
+						 &plain, &err), 0);
+	ex.slow[0] = ex.slow[1] = 2;
+	assert_int_equal(dtp_share_simulate_step(DTP_SCHEDULE_GPIPE, 2, 8, fwd, bin, bw, 0, &sh, &ex,
+						 &r, &err), 0);
+	assert_true(r.step_time > plain.step_time * 1.2);
+	assert_true(r.step_time < plain.step_time * 2);
+}
+
 static void test_bad_input(void **state)
 {
 	static const char cores[2][128] = { "0", "x" };
@@ -134,6 +238,9 @@ int main(void)
 		cmocka_unit_test(test_one_core_runs_the_sum),
 		cmocka_unit_test(test_two_cores_four_stages),
 		cmocka_unit_test(test_enough_cores_do_not_share),
+		cmocka_unit_test(test_step_extra_adds_once),
+		cmocka_unit_test(test_step_work_shares_the_core),
+		cmocka_unit_test(test_slow_only_beside_busy_cores),
 		cmocka_unit_test(test_bad_input),
 	};
 
