@@ -352,7 +352,9 @@ static int cmd_profile(const struct dtp_tool_opts *o, const struct dtp_model_spe
 	       dtp_model_num_params(spec), tf * 1e3, tb * 1e3, "", "", "", "", to * 1e3, tn * 1e3,
 	       tz * 1e3);
 	if (p.busy_measured && tf + tb > 0)
-		printf("# beside a busy core: forward + backward x%.3f\n", bf / (tf + tb));
+		printf("# beside a busy core: forward + backward x%.3f; sharing a CPU with the same "
+		       "unit: x%.3f of twice alone\n", bf / (tf + tb),
+		       dtp_profile_share_penalty(&p, 0, p.n_units));
 	dtp_profile_free(&p);
 	return 0;
 }

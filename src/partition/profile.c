@@ -204,8 +204,17 @@ struct busy {
 	struct unit_run ur;
 	pthread_t thr;
 	atomic_int stop, run, passes, idle;
-	int cpu;
+	int cpu, self;            /* its CPU, and the profiling thread's */
 };
+
+static void neighbour_cpu(struct busy *b, int cpu)
+{
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	pthread_setaffinity_np(b->thr, sizeof(set), &set);
+}
 
 static void *busy_main(void *arg)
 {
@@ -217,7 +226,9 @@ static void *busy_main(void *arg)
 	pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
 	while (!atomic_load(&b->stop)) {
 		if (!atomic_load(&b->run)) {
-			struct timespec ts = { 0, 20000 };
+			/* long naps: a short one wakes the CPU (in a VM, a
+			 * timer exit) often enough to slow the timed thread */
+			struct timespec ts = { 0, 1000000 };
 
 			atomic_store(&b->idle, 1);
 			nanosleep(&ts, NULL);
@@ -251,22 +262,27 @@ static int two_cpus(cpu_set_t *old, int *a, int *b)
 static int time_reps(struct unit_run *ur, int reps, unsigned char *evict_buf, struct busy *b,
 		     struct dtp_unit_cost *c, struct dtp_err *err)
 {
-	int sets = b ? 2 : 1, r = 0;
-	double *t = calloc(10 * (size_t)reps, sizeof(double)), one[5], med[2][5];
+	int sets = b ? 3 : 1, r = 0;
+	double *t = calloc(15 * (size_t)reps, sizeof(double)), one[5], med[3][5];
 
 	if (!t)
 		return dtp_errf_runtime(err, -ENOMEM, "out of memory profiling unit %d", ur->u);
 	for (int i = -1; i < reps && !r; i++) {   /* i = -1: warm-up */
 		for (int k = 0; k < sets && !r; k++) {
 			if (b) {
-				int seen = atomic_load(&b->passes);
+				int seen;
 
-				atomic_store(&b->run, k);
-				/* beside: once the neighbour is into a pass; alone:
-				 * once its pass is over (it then sleeps) */
-				while (k && atomic_load(&b->passes) == seen && !atomic_load(&b->stop))
+				/* alone: once the neighbour's pass is over (it then
+				 * sleeps on its own CPU); it moves to this one
+				 * (k = 2) only while it sleeps */
+				atomic_store(&b->run, 0);
+				while (!atomic_load(&b->idle) && !atomic_load(&b->stop))
 					sched_yield();
-				while (!k && !atomic_load(&b->idle) && !atomic_load(&b->stop))
+				neighbour_cpu(b, k == 2 ? b->self : b->cpu);
+				seen = atomic_load(&b->passes);
+				atomic_store(&b->run, k > 0);
+				/* beside or sharing: once it is into a pass */
+				while (k && atomic_load(&b->passes) == seen && !atomic_load(&b->stop))
 					sched_yield();
 			}
 			r = unit_run_once(ur, evict_buf, one, err);
@@ -286,8 +302,10 @@ static int time_reps(struct unit_run *ur, int reps, unsigned char *evict_buf, st
 	free(t);
 	if (r)
 		return r;
-	if (!b)
+	if (!b) {
 		memcpy(med[1], med[0], sizeof(med[0]));
+		med[2][0] = med[2][1] = 0;
+	}
 	c->fwd_s = med[0][0];
 	c->bwd_s = med[0][1];
 	c->step = (struct dtp_step_times){ .zero_s = med[0][2], .norm_s = med[0][3],
@@ -296,6 +314,8 @@ static int time_reps(struct unit_run *ur, int reps, unsigned char *evict_buf, st
 	c->bwd_busy_s = med[1][1];
 	c->step_busy = (struct dtp_step_times){ .zero_s = med[1][2], .norm_s = med[1][3],
 						.optim_s = med[1][4] };
+	c->fwd_shared_s = med[2][0];
+	c->bwd_shared_s = med[2][1];
 	return 0;
 }
 
@@ -323,6 +343,7 @@ static int time_unit(const struct dtp_model_spec *spec, int u, int batch,
 			goto out_destroy;
 		}
 		b->cpu = bc;
+		b->self = a;
 		r = unit_run_create(spec, u, batch, o->optim, &b->ur, err);
 		if (r)
 			goto out_free_busy;
@@ -389,6 +410,19 @@ int dtp_profile_measure(const struct dtp_model_spec *spec, int batch,
 	p.busy_measured = busy;
 	*out = p;
 	return 0;
+}
+
+double dtp_profile_share_penalty(const struct dtp_profile *p, int first, int last)
+{
+	double own = 0, shared = 0;
+
+	if (!p->busy_measured)
+		return 1;
+	for (int u = first; u < last; u++) {
+		own += p->units[u].fwd_s + p->units[u].bwd_s;
+		shared += p->units[u].fwd_shared_s + p->units[u].bwd_shared_s;
+	}
+	return own > 0 && shared > 0 ? shared / (2 * own) : 1;
 }
 
 double dtp_unit_fwd_s(const struct dtp_unit_cost *c, int busy)

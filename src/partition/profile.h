@@ -33,6 +33,11 @@ struct dtp_unit_cost {
 	 * a run share them); equal to the figures above when not measured */
 	double fwd_busy_s, bwd_busy_s;
 	struct dtp_step_times step_busy;
+	/* the wall spans of its forward and backward while another thread runs
+	 * the same unit on the same CPU (time-sharing it): twice the figures
+	 * alone when sharing costs nothing, more by what each evicts of the
+	 * other's cache; 0 when not measured */
+	double fwd_shared_s, bwd_shared_s;
 	size_t params;            /* floats */
 	size_t param_bytes;       /* parameters */
 	size_t in_bytes;          /* unit input per micro-batch */
@@ -46,7 +51,7 @@ struct dtp_profile {
 	int batch;                /* samples per micro-batch */
 	int n_units;
 	int measured;             /* 0: times are zero (static profile) */
-	int busy_measured;        /* 1: the _busy figures were measured beside a busy core */
+	int busy_measured;        /* 1: the _busy and _shared figures were measured */
 	enum dtp_optim_kind optim;    /* the optimizer the step times are of */
 	struct dtp_unit_cost *units;
 };
@@ -56,8 +61,9 @@ struct dtp_profile_opts {
 	int reps;                 /* timed repetitions per unit after a warm-up, >= 1 */
 	enum dtp_optim_kind optim;    /* the optimizer whose step is timed */
 	int busy;                 /* 1: also time each unit beside another core that runs
-				   * the same unit (needs two CPUs in this process's
-				   * affinity; quietly skipped with one) */
+				   * the same unit, and sharing its CPU with it (needs
+				   * two CPUs in this process's affinity; quietly
+				   * skipped with one) */
 };
 
 /* Sizes only (no timing): fills units from dtp_unit_describe. */
@@ -68,7 +74,8 @@ int dtp_profile_static(const struct dtp_model_spec *spec, int batch, struct dtp_
  * step of o->optim, sum of squares, zeroing). With o->busy and two CPUs
  * allowed, the calling thread is pinned to the first and a helper thread on
  * the second runs the same unit in a loop while every figure is timed again
- * (the _busy ones); the thread's affinity is restored after. Runs on the
+ * (the _busy ones), then on the first CPU too (the _shared spans); the
+ * thread's affinity is restored after. Runs on the
  * calling thread (OpenBLAS threads as configured). */
 int dtp_profile_measure(const struct dtp_model_spec *spec, int batch,
 			const struct dtp_profile_opts *o, struct dtp_profile *out,
@@ -94,6 +101,11 @@ struct dtp_step_work_opts {
  * *post); either pointer may be NULL. */
 void dtp_profile_step_work(const struct dtp_profile *p, int first, int last,
 			   const struct dtp_step_work_opts *o, double *pre, double *post);
+/* What time-sharing a CPU costs units [first, last) beyond their turns: the
+ * _shared spans over twice the spans alone (1 when not measured). A stage
+ * that shares its cores computes at cores / threads of its speed divided
+ * by this. */
+double dtp_profile_share_penalty(const struct dtp_profile *p, int first, int last);
 /* A unit's forward and backward (busy: beside busy cores). */
 double dtp_unit_fwd_s(const struct dtp_unit_cost *c, int busy);
 double dtp_unit_bwd_s(const struct dtp_unit_cost *c, int busy);

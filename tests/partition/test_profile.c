@@ -79,6 +79,8 @@ static void test_measure_gpt(void **state)
 		assert_true(p.units[u].step_busy.optim_s > 0);
 		if (!two)
 			assert_true(p.units[u].fwd_busy_s == p.units[u].fwd_s);
+		/* time-sharing a CPU: the spans are there, or 0 (not measured) */
+		assert_true(two ? p.units[u].fwd_shared_s > 0 : p.units[u].fwd_shared_s == 0);
 	}
 	/* the affinity is this thread's again */
 	{
@@ -136,6 +138,16 @@ static void test_step_work(void **state)
 	assert_true(fabs(pre - 10e-3) < 1e-12 && fabs(post - 4e-3) < 1e-12);
 	dtp_profile_step_work(&p, 2, 2, &o, &pre, &post);
 	assert_true(pre == 0 && post == 0);
+	/* sharing a core: 1 unless measured, then the spans over twice alone */
+	assert_true(dtp_profile_share_penalty(&p, 0, 3) == 1);
+	for (int i = 0; i < 3; i++) {
+		u[i].fwd_s = 1e-3;
+		u[i].bwd_s = 2e-3;
+		u[i].fwd_shared_s = 3e-3;
+		u[i].bwd_shared_s = 6e-3;
+	}
+	p.busy_measured = 1;
+	assert_true(fabs(dtp_profile_share_penalty(&p, 0, 3) - 1.5) < 1e-12);
 }
 
 /* a plan split again over K stages: the same model and settings, contiguous
