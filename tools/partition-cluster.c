@@ -161,6 +161,17 @@ int dtp_cluster_cmd(const struct dtp_cluster_args *a, const struct dtp_model_spe
 		dtp_schedule_name(a->schedule), a->co.recompute ? ", recompute" : "",
 		a->is_static ? "static (from FLOPs, no per-step work)" : "measured",
 		a->co.busy && p->busy_measured ? " (beside a busy core)" : "");
+	if (a->co.busy && p->busy_measured) {
+		double own = 0, busy = 0;
+
+		for (int u = 0; u < p->n_units; u++) {
+			own += p->units[u].fwd_s + p->units[u].bwd_s;
+			busy += p->units[u].fwd_busy_s + p->units[u].bwd_busy_s;
+		}
+		fprintf(info, "# compute beside a busy core x%.3f of alone; sharing a core x%.3f of "
+			"twice alone (oversubscribed layouts)\n", own > 0 ? busy / own : 1.0,
+			dtp_profile_share_penalty(p, 0, p->n_units));
+	}
 	print_layouts(info, l, n, a->top);
 	explain(info, a, l, n, &st);
 out_free_layouts:

@@ -132,7 +132,7 @@ static int evaluate(const struct dtp_profile *p, const struct dtp_chain_unit *ch
 	double speed[DTP_MAX_STAGES], fwd[DTP_MAX_STAGES], bwd[DTP_MAX_STAGES];
 	double grad[DTP_MAX_STAGES], hidden[DTP_MAX_STAGES], ar[DTP_MAX_STAGES] = { 0 };
 	double pre[DTP_MAX_STAGES], post[DTP_MAX_STAGES], hop[DTP_MAX_STAGES] = { 0 };
-	double slowest, bavg = 0, step, agree = 0;
+	double slowest, bavg = 0, step, agree = 0, pen;
 	struct dtp_step_work_opts wo = DTP_STEP_WORK_DEFAULT;
 	size_t mem[DTP_MAX_STAGES];
 	int cross[DTP_MAX_STAGES] = { 0 }, r;
@@ -182,11 +182,15 @@ static int evaluate(const struct dtp_profile *p, const struct dtp_chain_unit *ch
 			bwd[s] += dtp_unit_bwd_s(&p->units[u], wo.busy) + (o->recompute ? f : 0);
 			grad[s] += (double)p->units[u].param_bytes;
 		}
-		fwd[s] /= l->speed;
-		bwd[s] /= l->speed;
+		/* oversubscribed: each process's turns, and what sharing costs
+		 * beyond them (measured with the busy figures) */
+		pen = wo.busy && per > o->cores_per_node ?
+		      dtp_profile_share_penalty(p, l->bounds[s], l->bounds[s + 1]) : 1;
+		fwd[s] *= pen / l->speed;
+		bwd[s] *= pen / l->speed;
 		dtp_profile_step_work(p, l->bounds[s], l->bounds[s + 1], &wo, &pre[s], &post[s]);
-		pre[s] /= l->speed;
-		post[s] /= l->speed;
+		pre[s] *= pen / l->speed;
+		post[s] *= pen / l->speed;
 		bavg += bwd[s] / K;
 		hidden[s] = bwd[s] * (units - 1) / units;
 		mem[s] = c.mem;

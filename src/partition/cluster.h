@@ -44,7 +44,9 @@
  *   the replicas too (another);
  * - with busy (the profile's _busy figures, measured beside a busy core) the
  *   compute and per-step work of every process is the one measured while the
- *   other cores compute: a node's processes all compute at once.
+ *   other cores compute: a node's processes all compute at once; and
+ *   oversubscribed, also slower by what sharing a core costs beyond the
+ *   turns (dtp_profile_share_penalty: each evicts the other's cache).
  * Start-up is not modelled. */
 #ifndef DTP_PARTITION_CLUSTER_H
 #define DTP_PARTITION_CLUSTER_H
