@@ -111,6 +111,7 @@ static void step_extra(const struct dtp_plan *plan, const struct dtp_profile *pr
 		double own = 0, busy = 0, pre_b, post_b;
 
 		dtp_profile_step_work(prof, a, b, &wo, &ex->pre[s], &ex->post[s]);
+		ex->share_pen[s] = dtp_profile_share_penalty(prof, a, b);
 		if (prof->busy_measured) {
 			dtp_profile_step_work(prof, a, b, &wb, &pre_b, &post_b);
 			for (int u = a; u < b; u++) {
@@ -234,6 +235,9 @@ int dtp_partition_report(FILE *f, const struct dtp_plan *plan, const struct dtp_
 		fprintf(f, "; per-step work x:");
 		for (int s = 0; s < K; s++)
 			fprintf(f, " %d: %.3f", s, ex.slow_step[s]);
+		fprintf(f, "; sharing a core, beyond the turns x:");
+		for (int s = 0; s < K; s++)
+			fprintf(f, " %d: %.3f", s, ex.share_pen[s]);
 		fprintf(f, "\n");
 	}
 	fprintf(f, "%s step with the per-step work and the end-of-step exchange%s: %.3f ms, "

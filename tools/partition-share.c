@@ -58,7 +58,7 @@ void dtp_share_extra_none(struct dtp_share_extra *ex)
 {
 	memset(ex, 0, sizeof(*ex));
 	for (int s = 0; s < DTP_MAX_STAGES; s++)
-		ex->slow[s] = ex->slow_step[s] = 1;
+		ex->slow[s] = ex->slow_step[s] = ex->share_pen[s] = 1;
 }
 
 /* a stage's phases in a step: pre work, the ops, post work, the exchange */
@@ -253,6 +253,8 @@ static void rates(const struct sim *S, double *rate)
 		int g = S->sh->group[s];
 
 		rate[s] = busy[g] > S->sh->cores[g] ? (double)S->sh->cores[g] / busy[g] : 1.0;
+		if (S->ex && busy[g] > S->sh->cores[g] && S->ex->share_pen[s] > 0)
+			rate[s] /= S->ex->share_pen[s];
 		if (S->ex && busy[g] > 0 && groups > 1) {
 			int step_work = S->kind[s] == KIND_PRE || S->kind[s] == KIND_POST;
 			double f = step_work ? S->ex->slow_step[s] : S->ex->slow[s];

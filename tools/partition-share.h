@@ -33,11 +33,14 @@ int dtp_share_from_cores(struct dtp_share *sh, int K, const char (*cores)[128],
  * chain from stage 0 to the last stage, one hop per link, the clip factor
  * back down), and the slowdown of a stage's compute while some other group's
  * cores compute too (the profile's _busy figures over its own: slow for the
- * schedule's ops, slow_step for pre and post; 1 = none). */
+ * schedule's ops, slow_step for pre and post; 1 = none), and the cost of
+ * time-sharing a core beyond the turns (share_pen: dtp_profile_share_penalty;
+ * a stage in an oversubscribed group runs at cores / threads / share_pen). */
 struct dtp_share_extra {
 	double pre[DTP_MAX_STAGES], post[DTP_MAX_STAGES];   /* seconds, alone */
 	double hop;                                       /* one control message (s) */
 	double slow[DTP_MAX_STAGES], slow_step[DTP_MAX_STAGES];
+	double share_pen[DTP_MAX_STAGES];
 };
 
 /* No per-step work, no exchange, no slowdown: the ops alone. */

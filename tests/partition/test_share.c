@@ -177,6 +177,13 @@ static void test_step_work_shares_the_core(void **state)
 	assert_true(fabs(r.fwd_span[0] - 0.015) < 1e-9);
 	/* one core: the step is all the compute */
 	assert_true(fabs(r.step_time - plain.step_time - 0.005) < 1e-9);
+	/* sharing costing twice the turns: while both run, each at 1/4 */
+	ex.share_pen[0] = ex.share_pen[1] = 2;
+	assert_int_equal(dtp_share_simulate_step(DTP_SCHEDULE_GPIPE, 2, 1, fwd, bin, bw, 0, &sh, &ex,
+						 &r, &err), 0);
+	assert_true(fabs(r.fwd_span[0] - 0.025) < 1e-9);
+	/* and not at all once they take turns (the rest of the step) */
+	assert_true(fabs(r.step_time - plain.step_time - 0.015) < 1e-9);
 }
 
 /* the busy-core slowdown applies only while another group computes */
