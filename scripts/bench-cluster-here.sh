@@ -10,9 +10,11 @@
 # MPI_Allreduce of the mlp's gradients that the R = 2, K = 1 runs time at
 # their end (a ring of 2: bytes / bw + 2 x latency, latency taken as 1 us).
 # Then `dtpipe-partition plan --nodes 1 --cores-per-node CORES --shm-network
-# GB/s,us --oversubscribe` predicts every layout from a one-core profile
-# measured here while the other cores run the same profile (the ranks of a
-# run share memory bandwidth and cache the same way), and each layout's predicted step, bubble and all-reduce are
+# GB/s,us --oversubscribe --busy` predicts every layout from a one-core
+# profile with the per-step work (optimizer, norm, zeroing), each unit also
+# timed while another core runs the same unit (the ranks of a run share
+# memory bandwidth and cache the same way), and each layout's predicted
+# step, bubble, all-reduce, per-step work and end-of-step exchange are
 # printed beside the measured step.
 # Usage: scripts/bench-cluster-here.sh [BUILDDIR]   (default: build)
 # Environment: STEPS (30), REPS (3), CORES (this machine's: nproc).
@@ -84,32 +86,26 @@ bms=$(med $bare)
 gbs=$(python3 -c "print('%.2f' % ($bytes / (($bms - 0.002) * 1e-3) / 1e9))")
 echo "shm model: bare MPI_Allreduce of $bytes bytes over 2 ranks, median $bms ms: $gbs GB/s, 1 us"
 
-# the planner's one-core profile, taken as the runs compute: with the other
-# cores busy with the same work (they share the memory bandwidth and the
-# last-level cache), so a profile of the same model runs on each other core
-busy=
-c=1
-while [ "$c" -lt "$CORES" ]; do
-	OPENBLAS_NUM_THREADS=1 taskset -c "$c" "$B/tools/dtpipe-partition" profile \
-		--model "mlp:$WIDTHS" --batch "$MB" --reps 100000 > /dev/null 2>&1 &
-	busy="$busy $!"
-	c=$((c + 1))
-done
-OPENBLAS_NUM_THREADS=1 taskset -c 0 "$B/tools/dtpipe-partition" plan --model "mlp:$WIDTHS" \
-	--batch "$MB" --nodes 1 --cores-per-node "$CORES" --global-batch "$GLOBAL" \
-	--shm-network "$gbs,1" --oversubscribe --top 100 --reps 5 -o "$W/chosen.ini" \
-	> "$W/plan.txt" 2>&1 || { cat "$W/plan.txt"; kill $busy; exit 1; }
-for p in $busy; do kill "$p"; wait "$p" 2>/dev/null || true; done
-printf '%-7s %4s %8s %13s %9s %13s %12s %13s %8s\n' layout M speed predicted_ms bubble \
-	allreduce_ms exposed_ms measured_ms /pred
+# the planner's one-core profile, its per-step work included, each unit
+# timed alone and beside a core running the same unit (--busy: the runs'
+# ranks share the memory bandwidth and the last-level cache; the planner
+# takes the busy figures since every core of the node computes)
+OPENBLAS_NUM_THREADS=1 "$B/tools/dtpipe-partition" plan --model "mlp:$WIDTHS" \
+	--batch "$MB" --optimizer sgd --nodes 1 --cores-per-node "$CORES" --global-batch "$GLOBAL" \
+	--shm-network "$gbs,1" --oversubscribe --busy --top 100 --reps 7 -o "$W/chosen.ini" \
+	> "$W/plan.txt" 2>&1 || { cat "$W/plan.txt"; exit 1; }
+sed -n 's/^# compute beside/planner: compute beside/p' "$W/plan.txt"
+printf '%-7s %4s %6s %13s %8s %13s %11s %11s %8s %13s %7s\n' layout M speed predicted_ms bubble \
+	allreduce_ms exposed_ms perstep_ms ctrl_ms measured_ms /pred
 for rk in "2 1" "1 2" "2 2"; do
 	set -- $rk
 	eval "m=\$(med \$t$1$2)"
 	# rank R K M per_node speed step pipe bubble allred exposed samples/s mem
-	row=$(awk -v R="$1" -v K="$2" '$2 == R && $3 == K && NF == 13' "$W/plan.txt")
+	# perstep ctrl
+	row=$(awk -v R="$1" -v K="$2" '$2 == R && $3 == K && NF == 15' "$W/plan.txt")
 	[ -n "$row" ] || { echo "${1}x$2: the planner lists no such layout"; continue; }
 	set -- $row
-	printf '%-7s %4d %8s %13.1f %9s %13.2f %12.2f %13.1f %8.2f\n' "${2}x$3" "$4" "$6" "$7" "$9" \
-		"${10}" "${11}" "$(python3 -c "print($m * 1e3)")" \
+	printf '%-7s %4d %6s %13.1f %8s %13.2f %11.2f %11.2f %8.3f %13.1f %7.2f\n' "${2}x$3" "$4" \
+		"$6" "$7" "$9" "${10}" "${11}" "${14}" "${15}" "$(python3 -c "print($m * 1e3)")" \
 		"$(python3 -c "print($m * 1e3 / $7)")"
 done

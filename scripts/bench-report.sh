@@ -38,5 +38,5 @@ for plan in $PLANS; do
 		{ echo "$name: the run failed"; cat "$W/$name.run"; continue; }
 	echo "-- $plan"
 	OPENBLAS_NUM_THREADS=$THREADS "$B/tools/dtpipe-partition" report --plan "$W/$name.ini" \
-		--trace "$W/$name.trace" --metrics "$W/$name.json" --reps 5 --threads "$THREADS" | sed -n '1,/^measured:/p'
+		--trace "$W/$name.trace" --metrics "$W/$name.json" --reps 5 --threads "$THREADS" --busy | sed -n '1,/^measured:/p'
 done
