@@ -6,7 +6,9 @@
 # core time-share it) beside the measured one (/pred), and its predicted
 # resident set (rss_MiB) beside the peak RSS (/pred). The prediction profiles
 # the units on this machine first (OpenBLAS on THREADS threads, as the stages
-# run). For docs/benchmarks.md; every /pred should lie within 0.9-1.1.
+# run) with --busy: each unit also beside a busy core and sharing its CPU,
+# and each unit's per-step work, which the report's step simulation places.
+# For docs/benchmarks.md; every /pred should lie within 0.9-1.1.
 # Usage: scripts/bench-report.sh [BUILDDIR]   (default: build)
 # Environment: STEPS (20), THREADS (1), PLANS (examples/gpt-text.ini
 # examples/gpt-large.ini).
@@ -38,5 +40,5 @@ for plan in $PLANS; do
 		{ echo "$name: the run failed"; cat "$W/$name.run"; continue; }
 	echo "-- $plan"
 	OPENBLAS_NUM_THREADS=$THREADS "$B/tools/dtpipe-partition" report --plan "$W/$name.ini" \
-		--trace "$W/$name.trace" --metrics "$W/$name.json" --reps 5 --threads "$THREADS" --busy | sed -n '1,/^measured:/p'
+		--trace "$W/$name.trace" --metrics "$W/$name.json" --reps 7 --threads "$THREADS" --busy | sed -n '1,/^measured:/p'
 done
