@@ -320,8 +320,8 @@ static int cmd_profile(const struct dtp_tool_opts *o, const struct dtp_model_spe
 		return r;
 	printf("# %s profile, micro-batch %d%s; per-step work of %s%s\n", o->model, o->batch,
 	       o->is_static ? " (static: from FLOPs; no per-step work)" : "",
-	       o->optim == DTP_OPTIM_ADAMW ? "adamw" : "sgd", p.busy_measured ? "; busy: beside a core running the same "
-	       "unit" : "");
+	       o->optim == DTP_OPTIM_ADAMW ? "adamw" : "sgd",
+	       p.busy_measured ? "; busy: beside a core running the same unit" : "");
 	printf("%4s %-12s %12s %10s %10s %10s %10s %10s %8s %9s %9s %9s", "unit", "name", "params",
 	       "fwd_ms", "bwd_ms", "in_MiB", "out_MiB", "save_MiB", "GFLOP/s", "optim_ms",
 	       "norm_ms", "zero_ms");

@@ -44,7 +44,7 @@ static void print_layouts(FILE *f, const struct dtp_layout *l, int n, int top)
 			"%10.3f %8.3f\n", i + 1, l[i].R, l[i].K, l[i].M, l[i].per_node, l[i].speed,
 			l[i].step * 1e3, l[i].pipe * 1e3, 100 * l[i].bubble, l[i].allreduce * 1e3,
 			l[i].exposed * 1e3, l[i].samples_per_s, mib(l[i].mem_max),
-			(l[i].step_work + l[i].gather) * 1e3, l[i].ctrl * 1e3);
+			l[i].step_work * 1e3, l[i].ctrl * 1e3);
 }
 
 /* the best layout with a given K (K > 0) or R (R > 0), or NULL */

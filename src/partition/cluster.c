@@ -184,7 +184,7 @@ static int evaluate(const struct dtp_profile *p, const struct dtp_chain_unit *ch
 		}
 		/* oversubscribed: each process's turns, and what sharing costs
 		 * beyond them (measured with the busy figures) */
-		pen = wo.busy && per > o->cores_per_node ?
+		pen = o->busy && p->busy_measured && per > o->cores_per_node ?
 		      dtp_profile_share_penalty(p, l->bounds[s], l->bounds[s + 1]) : 1;
 		fwd[s] *= pen / l->speed;
 		bwd[s] *= pen / l->speed;
@@ -253,7 +253,8 @@ static int evaluate(const struct dtp_profile *p, const struct dtp_chain_unit *ch
 	 * optimizer step, on the link its sums use */
 	for (int s = 0; s < K && R > 1 && o->shard_optimizer; s++) {
 		const struct dtp_network *lk = l->spans ? &o->net : &o->shm;
-		double g = dtp_ring_allreduce_s(grad[s], R, lk) / 2 / (l->spans ? 1 : fmin(1.0, l->speed));
+		double g = dtp_ring_allreduce_s(grad[s], R, lk) / 2 /
+			   (l->spans ? 1 : fmin(1.0, l->speed));
 
 		pre[s] += g;
 		if (g > l->gather)

@@ -110,7 +110,8 @@ struct dtp_layout {
 	double xfer;                     /* one activation over the slowest link (s) */
 	double allreduce;                /* the slowest stage's gradient sum (s) */
 	double exposed;                  /* what the backward does not hide (s) */
-	double step_work;                /* per-step work on the step's critical path (s) */
+	double step_work;                /* per-step work on the step's critical path, the
+					  * all-gather included (s) */
 	double ctrl;                     /* the end-of-step exchange (s) */
 	double gather;                   /* shard_optimizer: the slowest stage's all-gather (s) */
 	double step;                     /* pipe + exposed + step_work + ctrl (s) */
