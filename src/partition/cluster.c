@@ -263,7 +263,8 @@ static int evaluate(const struct dtp_profile *p, const struct dtp_chain_unit *ch
 	if (R > 1) {
 		const struct dtp_network *lk = l->spans ? &o->net : &o->shm;
 
-		agree = 2.0 * (R - 1) * lk->lat * (o->shard_optimizer ? 2 : 1);
+		/* a few doubles: recursive doubling, log2 R rounds of a latency */
+		agree = ceil(log2((double)R)) * lk->lat * (o->shard_optimizer ? 2 : 1);
 	}
 	step = l->pipe;
 	if (R > 1 && !o->overlap) {

@@ -39,9 +39,9 @@
  *   chain from stage 0 to the last stage and the clip factor back down, one
  *   small message per link and direction (its latency: the few hundred
  *   bytes add under 0.1 us at a GB/s); with R > 1
- *   the last stages agree on stopping (a small all-reduce, 2 (R-1) x
- *   latency), and with shard_optimizer the sums of squares are summed over
- *   the replicas too (another);
+ *   the last stages agree on stopping (a small all-reduce: recursive
+ *   doubling, log2 R latencies), and with shard_optimizer the sums of
+ *   squares are summed over the replicas too (another);
  * - with busy (the profile's _busy figures, measured beside a busy core) the
  *   compute and per-step work of every process is the one measured while the
  *   other cores compute: a node's processes all compute at once; and
