@@ -33,11 +33,12 @@ struct dtp_unit_cost {
 	 * a run share them); equal to the figures above when not measured */
 	double fwd_busy_s, bwd_busy_s;
 	struct dtp_step_times step_busy;
-	/* the wall spans of its forward and backward while another thread runs
-	 * the same unit on the same CPU (time-sharing it): twice the figures
-	 * alone when sharing costs nothing, more by what each evicts of the
-	 * other's cache; 0 when not measured */
-	double fwd_shared_s, bwd_shared_s;
+	/* wall seconds per forward + backward while another thread runs the
+	 * same unit on the same CPU (time-sharing it), over 60 ms of passes
+	 * back to back: twice fwd_s + bwd_s when sharing costs nothing but the
+	 * turns, more by what each evicts of the other's cache; 0 when not
+	 * measured */
+	double pass_shared_s;
 	size_t params;            /* floats */
 	size_t param_bytes;       /* parameters */
 	size_t in_bytes;          /* unit input per micro-batch */
@@ -74,7 +75,7 @@ int dtp_profile_static(const struct dtp_model_spec *spec, int batch, struct dtp_
  * step of o->optim, sum of squares, zeroing). With o->busy and two CPUs
  * allowed, the calling thread is pinned to the first and a helper thread on
  * the second runs the same unit in a loop while every figure is timed again
- * (the _busy ones), then on the first CPU too (the _shared spans); the
+ * (the _busy ones), then on the first CPU too (pass_shared_s); the
  * thread's affinity is restored after. Runs on the
  * calling thread (OpenBLAS threads as configured). */
 int dtp_profile_measure(const struct dtp_model_spec *spec, int batch,
@@ -102,7 +103,7 @@ struct dtp_step_work_opts {
 void dtp_profile_step_work(const struct dtp_profile *p, int first, int last,
 			   const struct dtp_step_work_opts *o, double *pre, double *post);
 /* What time-sharing a CPU costs units [first, last) beyond their turns: the
- * _shared spans over twice the spans alone (1 when not measured). A stage
+ * pass_shared_s over twice the passes alone (1 when not measured). A stage
  * that shares its cores computes at cores / threads of its speed divided
  * by this. */
 double dtp_profile_share_penalty(const struct dtp_profile *p, int first, int last);

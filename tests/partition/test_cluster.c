@@ -397,7 +397,7 @@ static void test_per_step_terms(void **state)
 	assert_true(fabs(find(l, n, 2, 1)->pipe - 2 * pipe4) < 1e-12);
 	free(l);
 	/* oversubscribed (2 x 2 on 2 cores): sharing a core costs 1.25x the
-	 * turns (spans of 2.5x alone while another runs the same unit) */
+	 * turns (passes of 2.5x alone while another runs the same unit) */
 	o.oversubscribe = 1;
 	o.global_batch = 8L * 8;
 	o.max_stages = 2;
@@ -411,8 +411,7 @@ static void test_per_step_terms(void **state)
 	for (int i = 0; i < 4; i++) {
 		u[i].fwd_busy_s = u[i].fwd_s;
 		u[i].bwd_busy_s = u[i].bwd_s;
-		u[i].fwd_shared_s = 2.5 * u[i].fwd_s;
-		u[i].bwd_shared_s = 2.5 * u[i].bwd_s;
+		u[i].pass_shared_s = 2.5 * (u[i].fwd_s + u[i].bwd_s);
 	}
 	o.busy = 1;
 	assert_int_equal(dtp_cluster_plan(&p, chain, &o, &sim, &l, &n, &st, &err), 0);

@@ -80,7 +80,7 @@ static void test_measure_gpt(void **state)
 		if (!two)
 			assert_true(p.units[u].fwd_busy_s == p.units[u].fwd_s);
 		/* time-sharing a CPU: the spans are there, or 0 (not measured) */
-		assert_true(two ? p.units[u].fwd_shared_s > 0 : p.units[u].fwd_shared_s == 0);
+		assert_true(two ? p.units[u].pass_shared_s > 0 : p.units[u].pass_shared_s == 0);
 	}
 	/* the affinity is this thread's again */
 	{
@@ -143,8 +143,7 @@ static void test_step_work(void **state)
 	for (int i = 0; i < 3; i++) {
 		u[i].fwd_s = 1e-3;
 		u[i].bwd_s = 2e-3;
-		u[i].fwd_shared_s = 3e-3;
-		u[i].bwd_shared_s = 6e-3;
+		u[i].pass_shared_s = 9e-3;
 	}
 	p.busy_measured = 1;
 	assert_true(fabs(dtp_profile_share_penalty(&p, 0, 3) - 1.5) < 1e-12);
