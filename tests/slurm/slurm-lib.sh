@@ -28,6 +28,7 @@
 #   slurm_wait_idle "NODE..." SECONDS   (clients run through ${SLURM_CLIENT[@]})
 #   slurm_start_single         all of it: one node "localhost" at 127.0.0.1
 #   slurm_stop
+#   slurm_test_begin NAME      the start every Slurm test shares (below)
 
 # srun inside an outer allocation (make check under a real Slurm) would talk
 # to the outer controller about the outer job: forget every SLURM_ variable.
@@ -42,6 +43,24 @@ SLURM_PIDS=
 SLURM_LIFE_FD=
 SLURM_ON_EXIT=${SLURM_ON_EXIT:-}
 SLURM_CLIENT=()     # prefix for client commands (sinfo, squeue, scancel)
+
+fail() { echo "FAIL: $*"; exit 1; }
+
+# slurm_test_begin NAME: DTPIPE, SHARD and EXPORT (the tools built here; each
+# must be), one BLAS thread a process, WORK a new temp dir dtp-NAME.* removed
+# on exit ($SLURM_ON_EXIT, which a test may extend before slurm_init)
+slurm_test_begin() {
+	local p
+	: "${DTP_BUILDDIR:?run through make check}"
+	DTPIPE=$DTP_BUILDDIR/tools/dtpipe
+	SHARD=$DTP_BUILDDIR/tools/dtpipe-shard
+	EXPORT=$DTP_BUILDDIR/tools/dtpipe-export
+	export OPENBLAS_NUM_THREADS=1
+	for p in "$DTPIPE" "$SHARD" "$EXPORT"; do [ -x "$p" ] || fail "$p is not built"; done
+	WORK=$(mktemp -d "${TMPDIR:-/tmp}/dtp-$1.XXXXXX") || exit 1
+	SLURM_ON_EXIT='rm -rf "$WORK"'
+	trap 'eval "$SLURM_ON_EXIT"' EXIT   # until slurm_init takes over
+}
 
 slurm_need() {
 	local c miss=

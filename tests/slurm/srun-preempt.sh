@@ -21,17 +21,8 @@
 # Slurm missing or not starting FAILS (scripts/setup.sh --test installs it).
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 set -u
-: "${DTP_BUILDDIR:?run through make check}" "${DTP_SRCDIR:?run through make check}"
-DTPIPE=$DTP_BUILDDIR/tools/dtpipe
-SHARD=$DTP_BUILDDIR/tools/dtpipe-shard
-EXPORT=$DTP_BUILDDIR/tools/dtpipe-export
-export OPENBLAS_NUM_THREADS=1
-fail() { echo "FAIL: $*"; exit 1; }
-for p in "$DTPIPE" "$SHARD" "$EXPORT"; do [ -x "$p" ] || fail "$p is not built"; done
-
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/dtp-preempt.XXXXXX") || exit 1
-SLURM_ON_EXIT='rm -rf "$WORK"'
-. "$DTP_SRCDIR/tests/slurm/slurm-lib.sh"
+. "${DTP_SRCDIR:?run through make check}/tests/slurm/slurm-lib.sh"
+slurm_test_begin preempt
 # the private Slurm of slurm_start_single, with the time a stage has between
 # scancel's SIGTERM and its SIGKILL (KillWait) long enough for a loaded machine
 slurm_init || exit 1
