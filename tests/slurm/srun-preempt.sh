@@ -44,18 +44,11 @@ awk 'BEGIN { for (i = 0; i < 3000; i++)
 STEPS=200
 # write_plan FILE UNITS...
 write_plan() {
-	local f=$1 s=0 u
+	local f=$1
 	shift
 	slurm_free_ports 4 || exit 1
-	{
-		printf '[model]\nkind = gpt\nlayers = 2\ndim = 16\nheads = 2\nseq_len = 16\nvocab = 256\n\n'
-		printf '[train]\nmicro_batch = 2\nmicro_batches = 4\nschedule = 1f1b\n'
-		printf 'optimizer = adamw\nlr = 1e-2\nclip_norm = 1.0\nsteps = %d\nseed = 7\nlog_every = 1\n\n' $STEPS
-		printf '[data]\ntrain = %s/data\nloader_budget = 8M\n\n' "$WORK"
-		printf '[checkpoint]\nevery = 5\n\n'
-		printf '[transport]\nkind = auto\nbase_port = %d\nconnect_timeout_ms = 20000\n\n' "$SLURM_PORTS"
-		for u in "$@"; do printf '[stage.%d]\nunits = %s\n\n' $s "$u"; s=$((s + 1)); done
-	} > "$f"
+	slurm_gpt_plan "$f" "micro_batches = 4\nschedule = 1f1b\nsteps = $STEPS" auto \
+		"[checkpoint]\nevery = 5\n\n" "$@"
 }
 # the losses a run printed: "step N/T | loss X" of every step, once each
 losses() { sed -n 's/^.*\(step [0-9]*\/[0-9]* | loss [^ |]*\).*$/\1/p' "$@" | sort -u -t/ -k1.6n; }
