@@ -13,3 +13,5 @@ include tests/mpi/local.mk
 INTEGRATION_TESTS += tests/include_rule.sh
 dist_check_SCRIPTS += tests/include_rule.sh
 include tests/fuzz/local.mk
+# helpers sourced by the tests that check a tool's exit status and output
+EXTRA_DIST += tests/lib-tool.sh

@@ -1,6 +1,6 @@
 # dtpipe: the trainer (installed), with the default plan embedded at build time
 bin_PROGRAMS += tools/dtpipe
-tools_dtpipe_SOURCES = tools/dtpipe.c tools/dtpipe-launch.c tools/dtpipe-launch.h \
+tools_dtpipe_SOURCES = tools/dtpipe.c tools/dtpipe-args.h tools/dtpipe-args.c tools/dtpipe-launch.c tools/dtpipe-launch.h \
 	tools/launch.h tools/launch-start.c tools/launch-supervise.c tools/launch-status.c \
 	tools/check-env.h tools/check-env.c tools/launch-mpi.c \
 	tools/launch-restart.c tools/launch-elastic.c

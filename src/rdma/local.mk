@@ -2,7 +2,8 @@ noinst_LIBRARIES += src/rdma/libdtp_rdma.a
 src_rdma_libdtp_rdma_a_SOURCES = \
 	src/rdma/transport.h src/rdma/link.h src/rdma/transport.c \
 	src/rdma/hello.c \
-	src/rdma/stream.h src/rdma/stream.c src/rdma/sock.h src/rdma/sock.c \
+	src/rdma/stream.h src/rdma/stream_engine.h src/rdma/stream.c \
+	src/rdma/stream_post.c src/rdma/sock.h src/rdma/sock.c \
 	src/rdma/tcp.c src/rdma/shm.h src/rdma/shm.c src/rdma/shm_place.c \
 	src/rdma/shm_fast.c src/rdma/shm_file.c \
 	src/rdma/bootstrap.h src/rdma/bootstrap.c \

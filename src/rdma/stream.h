@@ -74,7 +74,8 @@ struct dtp_stream_io {
 #define DTP_STREAM_SLEEP_RX (512u << 10)
 
 /* Locking: `mu` serializes the engine; every holder of mu also holds `gate`,
- * a spin word, for as long (lock()/unlock() in stream.c). The lock-free small
+ * a spin word, for as long (stream_lock()/stream_unlock(), stream_engine.h:
+ * internal to stream.c and stream_post.c). The lock-free small
  * message paths (isend of a small tensor with nothing queued ahead, and
  * wait/test of the head receive) only try the gate, never block holding it,
  * and fall back to mu when it is taken: a progress thread or another caller

@@ -165,6 +165,42 @@ void dtp_link_dereg(struct dtp_link *l, struct dtp_mr *mr)
 		ops_of(l)->dereg(l, mr);
 }
 
+/* dtp_link_alloc/free (transport.h): the transport's own allocator when it
+ * has one, else aligned memory and an ordinary registration */
+int dtp_link_alloc(struct dtp_link *l, size_t len, void **buf, struct dtp_mr **mr,
+		   struct dtp_err *err)
+{
+	const struct dtp_link_base *b = (const struct dtp_link_base *)(const void *)l;
+	void *p;
+	int rc;
+
+	if (b->ops->alloc)
+		return b->ops->alloc(l, len, buf, mr, err);
+	p = dtp_alloc_aligned(len, DTP_PAGE);
+	if (!p)
+		return dtp_errf_runtime(err, -ENOMEM, "stage %d: no memory for a %zu-byte link buffer",
+					b->cfg.self_stage, len);
+	rc = dtp_link_reg(l, p, len, mr, err);
+	if (rc) {
+		dtp_free(p);
+		return rc;
+	}
+	*buf = p;
+	return 0;
+}
+
+void dtp_link_free(struct dtp_link *l, void *buf, struct dtp_mr *mr)
+{
+	const struct dtp_transport_ops *ops = ops_of(l);
+
+	if (ops->free) {
+		ops->free(l, buf, mr);
+		return;
+	}
+	dtp_link_dereg(l, mr);
+	dtp_free(buf);
+}
+
 int dtp_link_isend(struct dtp_link *l, const struct dtp_tag *tag, const void *buf, size_t len,
 		   struct dtp_mr *mr, struct dtp_req *req, struct dtp_err *err)
 {

@@ -39,6 +39,22 @@ static inline char *fuzz_strdup(const uint8_t *data, size_t size)
 	return s;
 }
 
+/* The input of a target whose first byte is a mode: the rest, copied into a
+ * buffer of its own (the target may write a length or a CRC into it; free
+ * it), *n bytes; NULL when the input is empty. */
+static inline uint8_t *fuzz_after_mode(const uint8_t *data, size_t size, size_t *n)
+{
+	uint8_t *file;
+
+	if (size < 1)
+		return NULL;
+	file = malloc(size);
+	FUZZ_CHECK(file);
+	memcpy(file, data + 1, size - 1);
+	*n = size - 1;
+	return file;
+}
+
 /* the link fuzz_hello plays the listener of (stage 1, peer stage 0);
  * mkseeds.c packs the peer's hellos from the same facts */
 #define FUZZ_HELLO_HOST "node0"

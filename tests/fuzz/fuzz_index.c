@@ -44,13 +44,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	uint8_t *file;
 	int seq_len, rc;
 
-	if (size < 1)
+	file = fuzz_after_mode(data, size, &size);
+	if (!file)
 		return 0;
 	seq_len = data[0] >> 1;
-	file = malloc(size);
-	FUZZ_CHECK(file);
-	memcpy(file, data + 1, size - 1);
-	size--;
 	if ((data[0] & 1) && size >= DTP_INDEX_HEADER_BYTES + 4) {
 		dtp_put_le64(file + 24, size);
 		dtp_put_le32(file + size - 4, (uint32_t)crc32(0L, file, (uInt)(size - 4)));

@@ -44,13 +44,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	const char *path;
 	int seq_len, ra, rb;
 
-	if (size < 1)
+	file = fuzz_after_mode(data, size, &size);
+	if (!file)
 		return 0;
 	seq_len = data[0] >> 1;
-	file = malloc(size);
-	FUZZ_CHECK(file);
-	memcpy(file, data + 1, size - 1);
-	size--;
 	if ((data[0] & 1) && size >= DTP_REC_HEADER_BYTES)
 		dtp_put_le32(file + 60, (uint32_t)crc32(0L, file, 60));
 	path = fuzz_memfd_path(file, size);

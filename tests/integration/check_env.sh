@@ -6,19 +6,9 @@
 set -u
 : "${DTP_BUILDDIR:?run through make check}" "${DTP_SRCDIR:?run through make check}"
 B="$DTP_BUILDDIR/tools/dtpipe"
-T=$(mktemp -d "${TMPDIR:-/tmp}/dtp_check_env.XXXXXX")
-trap 'rm -rf "$T"' EXIT
+. "$DTP_SRCDIR/tests/lib-tool.sh"
+lib_tool_init check_env
 chmod 755 "$T"
-fails=0
-fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
-expect() {
-	want=$1; shift
-	"$@" >"$T/out" 2>&1
-	got=$?
-	[ "$got" = "$want" ] || { fail "exit $got (want $want): $*"; cat "$T/out"; }
-}
-has() { grep -q -- "$1" "$T/out" || { fail "no '$1' in the output of the last run"; cat "$T/out"; }; }
-hasnt() { grep -q -- "$1" "$T/out" && { fail "'$1' in the output of the last run"; cat "$T/out"; }; }
 
 plan() {   # plan FILE TRANSPORT [extra sections]
 	printf '[model]\nspec = mlp:256-512-512-10\n[train]\nmicro_batch = 32\nmicro_batches = 2\n' >"$1"

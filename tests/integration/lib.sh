@@ -35,8 +35,14 @@ wait_exit() {
 		echo "FAIL: $2: still running after 60 s"
 		exit 1
 	fi
+	status_of wait "$1"
+}
+
+# status_of CMD...: run CMD, its exit status in $rc (set -e does not end the
+# test when it fails)
+status_of() {
 	set +e
-	wait "$1"
+	"$@"
 	rc=$?
 	set -e
 }

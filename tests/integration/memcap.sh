@@ -8,10 +8,7 @@
 "$MKDATA" records "$WORK/rec" 100 10 12 4 5
 optim='optimizer = adamw\nlr = 0.001'
 write_plan "$WORK/one.ini" "mlp:12-1024-1024-1024-4" "$WORK/rec" gpipe no tcp "$optim" 0-3
-set +e
-"$DTPIPE" --plan "$WORK/one.ini" --threads 1 --quiet --steps 2 --mem-cap 45M >"$WORK/out" 2>&1
-rc=$?
-set -e
+status_of "$DTPIPE" --plan "$WORK/one.ini" --threads 1 --quiet --steps 2 --mem-cap 45M >"$WORK/out" 2>&1
 test "$rc" -ne 0 || { cat "$WORK/out"; echo "FAIL: 1 stage ran over the cap"; exit 1; }
 grep -q "over the memory cap of 45.0 MiB (params " "$WORK/out" ||
 	{ cat "$WORK/out"; echo "FAIL: no clear message"; exit 1; }
@@ -26,10 +23,7 @@ grep "peak RSS per stage" "$WORK/out"
 # (libraries and heap: several MiB) stops after its first step
 write_plan "$WORK/small.ini" "mlp:12-256-4" "$WORK/rec" gpipe no tcp "optimizer = sgd" 0-1
 sed -i 's/^loader_budget = .*/loader_budget = 1M/' "$WORK/small.ini"
-set +e
-"$DTPIPE" --plan "$WORK/small.ini" --threads 1 --quiet --steps 3 --mem-cap 4M >"$WORK/out" 2>&1
-rc=$?
-set -e
+status_of "$DTPIPE" --plan "$WORK/small.ini" --threads 1 --quiet --steps 3 --mem-cap 4M >"$WORK/out" 2>&1
 test "$rc" -ne 0 || { cat "$WORK/out"; echo "FAIL: ran over the cap at run time"; exit 1; }
 grep -q "peak resident memory .* after step 1 is over the memory cap of 4.0 MiB" "$WORK/out" ||
 	{ cat "$WORK/out"; echo "FAIL: no clear run-time message"; exit 1; }

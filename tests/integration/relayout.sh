@@ -174,10 +174,7 @@ ck="$WORK/good"
 # directory): the run fails naming it, the checkpoint of step 4 is not
 # finished, step 2 stays complete and a resume from it ends bit-identical
 rm -rf "$WORK/nowrite" && mkdir -p "$WORK/nowrite/step-00000004/stage-1.safetensors"
-set +e
-run "$WORK/out" --plan "$WORK/mlp-k3.ini" --steps 8 --checkpoint-dir "$WORK/nowrite"
-rc=$?
-set -e
+status_of run "$WORK/out" --plan "$WORK/mlp-k3.ini" --steps 8 --checkpoint-dir "$WORK/nowrite"
 test "$rc" -ne 0 && grep -q "stage-1.safetensors: Is a directory" "$WORK/out" &&
 	grep -q "stage 2: stage 1 could not write its part of the checkpoint of step 4" "$WORK/out" ||
 	{ cat "$WORK/out"; echo "FAIL: a stage that cannot write its part: exit $rc"; exit 1; }
@@ -195,10 +192,7 @@ echo "ok: a stage that cannot write its part fails the run; step 2 resumes bit-i
 
 # ---- a checkpoint of another model: refused, exit 2
 write_plan "$WORK/other.ini" "mlp:12-24-20-24-4" "$WORK/rec" gpipe no tcp 'optimizer = sgd\nlr = 0.1' 0-3
-set +e
-run "$WORK/out" --plan "$WORK/other.ini" --steps 8 --checkpoint-dir "$ck" --resume
-rc=$?
-set -e
+status_of run "$WORK/out" --plan "$WORK/other.ini" --steps 8 --checkpoint-dir "$ck" --resume
 test "$rc" -eq 2 && grep -q "another model" "$WORK/out" ||
 	{ cat "$WORK/out"; echo "FAIL: checkpoint of another model: exit $rc, want 2"; exit 1; }
 echo "ok: checkpoint of another model refused (exit 2)"
@@ -215,10 +209,7 @@ run "$WORK/out" --plan "$WORK/long.ini" --data "$long/a" --steps 4 --checkpoint-
 	{ cat "$WORK/out"; echo "FAIL: a run with long data paths"; exit 1; }
 grep -q '"training": ".* \.\.\. crc32c=[0-9a-f]\{8\}"' "$WORK/long-ck/step-00000004/manifest.json" ||
 	{ cat "$WORK/long-ck/step-00000004/manifest.json"; echo "FAIL: long training settings not cut with their CRC-32C"; exit 1; }
-set +e
-run "$WORK/out" --plan "$WORK/long.ini" --data "$long/b" --steps 8 --checkpoint-dir "$WORK/long-ck" --resume
-rc=$?
-set -e
+status_of run "$WORK/out" --plan "$WORK/long.ini" --data "$long/b" --steps 8 --checkpoint-dir "$WORK/long-ck" --resume
 test "$rc" -eq 2 && grep -q "another training settings" "$WORK/out" ||
 	{ cat "$WORK/out"; echo "FAIL: data paths differing past the cut: exit $rc, want 2"; exit 1; }
 run "$WORK/out" --plan "$WORK/long.ini" --data "$long/a" --steps 6 --checkpoint-dir "$WORK/long-ck" --resume ||
@@ -266,10 +257,7 @@ for field in step sample; do
 	sample) sed -i '0,/"sample": \([0-9]*\)/s//"sample": 1\1/' "$m" ;;
 	esac
 	cmp -s "$m" "$ck/step-00000004/manifest.json" && { echo "FAIL: $field not changed"; exit 1; }
-	set +e
-	run "$WORK/out" --plan "$WORK/mlp-k1.ini" --steps 8 --checkpoint-dir "$WORK/flip" --resume
-	rc=$?
-	set -e
+	status_of run "$WORK/out" --plan "$WORK/mlp-k1.ini" --steps 8 --checkpoint-dir "$WORK/flip" --resume
 	test "$rc" -eq 2 && grep -q "checksum" "$WORK/out" ||
 		{ cat "$WORK/out"; echo "FAIL: a changed $field: exit $rc, want 2 naming the checksum"; exit 1; }
 	echo "ok: a changed $field in the manifest refused by its checksum (exit 2)"

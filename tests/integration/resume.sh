@@ -62,20 +62,14 @@ echo "ok: cosine to the end of 16 steps == total_steps = 16, bit for bit"
 # what differs, exit 2
 write_plan "$WORK/q.ini" "mlp:12-24-24-24-4" "$WORK/rec" 1f1b no tcp "$opta" 0-1 2 3
 sed -i 's/^seed = 11$/seed = 12/' "$WORK/q.ini"
-set +e
-"$DTPIPE" --plan "$WORK/q.ini" --threads 1 --quiet --checkpoint-dir "$WORK/ck" --resume >"$WORK/out" 2>&1
-rc=$?
-set -e
+status_of "$DTPIPE" --plan "$WORK/q.ini" --threads 1 --quiet --checkpoint-dir "$WORK/ck" --resume >"$WORK/out" 2>&1
 test "$rc" -eq 2 || { cat "$WORK/out"; echo "FAIL: mismatched checkpoint gave exit $rc, want 2"; exit 1; }
 grep -q "another training settings.*seed=11.*seed=12" "$WORK/out" || { cat "$WORK/out"; echo "FAIL: no clear message"; exit 1; }
 echo "ok: mismatched checkpoint refused (exit 2)"
 
 # another model: refused
 write_plan "$WORK/r.ini" "mlp:12-24-20-24-4" "$WORK/rec" 1f1b no tcp "$opta" 0 1-2 3
-set +e
-"$DTPIPE" --plan "$WORK/r.ini" --threads 1 --quiet --checkpoint-dir "$WORK/ck" --resume >"$WORK/out" 2>&1
-rc=$?
-set -e
+status_of "$DTPIPE" --plan "$WORK/r.ini" --threads 1 --quiet --checkpoint-dir "$WORK/ck" --resume >"$WORK/out" 2>&1
 test "$rc" -eq 2 && grep -q "another model" "$WORK/out" ||
 	{ cat "$WORK/out"; echo "FAIL: checkpoint of another model: exit $rc"; exit 1; }
 echo "ok: checkpoint of another model refused (exit 2)"
@@ -85,10 +79,7 @@ f="$WORK/ck/step-00000006/stage-1.safetensors"
 size=$(wc -c < "$f")
 printf '\377' | dd of="$f" bs=1 seek=$((size - 5)) conv=notrunc 2>/dev/null
 rm -rf "$WORK/ck/step-00000003"
-set +e
-"$DTPIPE" --plan "$WORK/p.ini" --threads 1 --quiet --steps 8 --checkpoint-dir "$WORK/ck" --resume >"$WORK/out" 2>&1
-rc=$?
-set -e
+status_of "$DTPIPE" --plan "$WORK/p.ini" --threads 1 --quiet --steps 8 --checkpoint-dir "$WORK/ck" --resume >"$WORK/out" 2>&1
 test "$rc" -eq 2 && grep -q "stage-1.safetensors: tensor \"unit\.2\..*CRC-32C mismatch" "$WORK/out" &&
 	grep -q "holds no complete checkpoint that checks" "$WORK/out" ||
 	{ cat "$WORK/out"; echo "FAIL: corrupt checkpoint: exit $rc"; exit 1; }

@@ -8,11 +8,17 @@
 #endif
 #include <dirent.h>
 #include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <cmocka.h>
 
 #include "io/io.h"
 
@@ -53,7 +59,8 @@ static inline void fx_rmtree(const char *dir)
 	rmdir(dir);
 }
 
-/* A CMocka fixture: a temporary directory and the path of one file in it. */
+/* A CMocka fixture: a temporary directory and the path of one file in it
+ * (name NULL: the directory alone, path empty). */
 struct fx_file {
 	char *dir;
 	char path[4200];
@@ -66,7 +73,8 @@ static inline int fx_file_setup(void **state, const char *name)
 	if (!f)
 		abort();
 	f->dir = fx_tmpdir();
-	snprintf(f->path, sizeof(f->path), "%s/%s", f->dir, name);
+	if (name)
+		snprintf(f->path, sizeof(f->path), "%s/%s", f->dir, name);
 	*state = f;
 	return 0;
 }
@@ -79,6 +87,17 @@ static inline int fx_file_teardown(void **state)
 	free(f->dir);
 	free(f);
 	return 0;
+}
+
+/* a loader the test needs open: a failure to open fails the test */
+static inline struct dtp_loader *fx_open_loader(const struct dtp_loader_config *c)
+{
+	struct dtp_loader *l = NULL;
+	struct dtp_err err;
+
+	if (dtp_loader_open(c, &l, &err))
+		fail_msg("open: %s", err.msg);
+	return l;
 }
 
 /* record shard: u8 features of `feat` bytes derived from the id, label = id */

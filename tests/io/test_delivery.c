@@ -14,37 +14,14 @@
 
 #include "io_fixture.h"
 
-struct fx {
-	char *dir;
-};
-
 static int setup(void **state)
 {
-	struct fx *f = calloc(1, sizeof(*f));
-
-	f->dir = fx_tmpdir();
-	*state = f;
-	return 0;
+	return fx_file_setup(state, NULL);
 }
 
 static int teardown(void **state)
 {
-	struct fx *f = *state;
-
-	fx_rmtree(f->dir);
-	free(f->dir);
-	free(f);
-	return 0;
-}
-
-static struct dtp_loader *open_ok(const struct dtp_loader_config *c)
-{
-	struct dtp_loader *l = NULL;
-	struct dtp_err err;
-
-	if (dtp_loader_open(c, &l, &err))
-		fail_msg("open: %s", err.msg);
-	return l;
+	return fx_file_teardown(state);
 }
 
 #define T 5
@@ -52,7 +29,7 @@ static const uint64_t ntok[3] = { 3001, 57, 1500 };   /* 600, 11, 299 windows */
 #define NWIN 910
 
 /* token shards in DIR/tokTB; returns the directory in dir */
-static void make_tokens(struct fx *f, int tb, char *dir, size_t len)
+static void make_tokens(struct fx_file *f, int tb, char *dir, size_t len)
 {
 	char p[8800];
 	int s;
@@ -91,7 +68,7 @@ static void test_tokens_file_order(void **state)
 				c.wrap = 0;
 				c.block_bytes = 4096;   /* 2-byte tokens: windows straddle blocks */
 				c.queue_depth = 3;
-				l = open_ok(&c);
+				l = fx_open_loader(&c);
 				n = 0;
 				memset(in, 0xff, sizeof(in));
 				memset(tg, 0xff, sizeof(tg));
@@ -145,8 +122,8 @@ static void test_tokens_split_stages(void **state)
 		c.block_bytes = 4096;
 		c.queue_depth = 2;
 		c.shuffle_window = 100;
-		a = open_ok(&c);
-		b = open_ok(&c);
+		a = fx_open_loader(&c);
+		b = fx_open_loader(&c);
 		for (n = 0; n < 3 * NWIN; n += r) {   /* three epochs, batches of 8 across their ends */
 			int want = 3 * NWIN - n < 8 ? 3 * NWIN - n : 8;
 
@@ -187,7 +164,7 @@ static void test_tokens_split_stages(void **state)
  * make every byte value 0..255 appear at every feature position */
 static void test_records_u8(void **state)
 {
-	struct fx *f = *state;
+	struct fx_file *f = *state;
 	struct dtp_loader_config c;
 	struct dtp_loader *a, *b;
 	struct dtp_err err;
@@ -209,9 +186,9 @@ static void test_records_u8(void **state)
 		c.wrap = 0;
 		c.block_bytes = 4096;
 		c.queue_depth = 3;
-		a = open_ok(&c);
+		a = fx_open_loader(&c);
 		c.block_bytes = 8192;   /* the read geometry does not change what is delivered */
-		b = open_ok(&c);
+		b = fx_open_loader(&c);
 		for (n = 0; n < NREC; n += r) {
 			r = dtp_loader_next(a, 64, in + (size_t)n * RFEAT, NULL, &err);
 			assert_true(r > 0);
@@ -239,7 +216,7 @@ static void test_records_u8(void **state)
 /* f32 features and u8 labels: copied bit for bit, in runs */
 static void test_records_f32(void **state)
 {
-	struct fx *f = *state;
+	struct fx_file *f = *state;
 	struct dtp_record_spec spec = { .feature_dtype = DTP_REC_F32, .ndim = 2, .dims = { 3, 5 },
 					.label_dtype = DTP_REC_U8, .num_classes = 200 };
 	struct dtp_shard_writer *w;
@@ -268,7 +245,7 @@ static void test_records_f32(void **state)
 	c.wrap = 0;
 	c.block_bytes = 4096;
 	c.queue_depth = 2;
-	l = open_ok(&c);
+	l = fx_open_loader(&c);
 	for (n = 0; n < 500; n += r) {
 		r = dtp_loader_next(l, 37, in + n * 15, tg + n, &err);
 		assert_true(r > 0);

@@ -23,31 +23,29 @@ static const uint64_t counts[NSHARDS] = { 700, 1, 333 };   /* 2.7 MiB, 4161 B, 1
 #define NTOTAL 1034
 #define B 16
 
-struct fx {
-	char *dir;
-	uint64_t file_bytes;
-};
-
 static int setup(void **state)
 {
-	struct fx *f = calloc(1, sizeof(*f));
+	struct fx_file *f;
 
-	f->dir = fx_tmpdir();
+	fx_file_setup(state, NULL);
+	f = *state;
 	assert_int_equal(fx_record_set(f->dir, "d", FEAT, counts, NSHARDS), 0);
-	for (int s = 0; s < NSHARDS; s++)
-		f->file_bytes += 64 + counts[s] * (FEAT + 4);
-	*state = f;
 	return 0;
 }
 
 static int teardown(void **state)
 {
-	struct fx *f = *state;
+	return fx_file_teardown(state);
+}
 
-	fx_rmtree(f->dir);
-	free(f->dir);
-	free(f);
-	return 0;
+/* the bytes of the shards setup wrote: a 64-byte header, then the records */
+static uint64_t file_bytes(void)
+{
+	uint64_t n = 0;
+
+	for (int s = 0; s < NSHARDS; s++)
+		n += 64 + counts[s] * (FEAT + 4);
+	return n;
 }
 
 static void test_io_alloc(void **state)
@@ -95,7 +93,7 @@ static void read_epoch(struct dtp_loader *l, int32_t *ids)
 	assert_int_equal(got, NTOTAL);
 }
 
-static void config(struct fx *f, struct dtp_loader_config *c, int direct, int shuffle)
+static void config(struct fx_file *f, struct dtp_loader_config *c, int direct, int shuffle)
 {
 	dtp_loader_config_default(c);
 	c->path = f->dir;
@@ -110,7 +108,7 @@ static void config(struct fx *f, struct dtp_loader_config *c, int direct, int sh
 
 static void test_direct_exact_bytes(void **state)
 {
-	struct fx *f = *state;
+	struct fx_file *f = *state;
 	static int32_t ids[NTOTAL], buffered[NTOTAL];
 	static char seen[NTOTAL];
 	struct dtp_loader_config c;
@@ -130,8 +128,8 @@ static void test_direct_exact_bytes(void **state)
 		assert_int_equal(st.direct, 1);
 		/* every file read from offset 0 to its end, once (no re-queue here) */
 		if (st.requeued == 0)
-			assert_int_equal(st.bytes_read, f->file_bytes);
-		assert_true(st.bytes_read >= f->file_bytes);
+			assert_int_equal(st.bytes_read, file_bytes());
+		assert_true(st.bytes_read >= file_bytes());
 		dtp_loader_close(l);
 		memset(seen, 0, sizeof(seen));
 		for (i = 0; i < NTOTAL; i++) {
@@ -143,8 +141,7 @@ static void test_direct_exact_bytes(void **state)
 		/* the same epoch read buffered: the same records in the same order */
 		config(f, &c, 0, shuffle);
 		l = NULL;
-		if (dtp_loader_open(&c, &l, &err) != 0)
-			fail_msg("open: %s", err.msg);
+		l = fx_open_loader(&c);
 		read_epoch(l, buffered);
 		dtp_loader_io_stats(l, &st);
 		assert_int_equal(st.direct, 0);

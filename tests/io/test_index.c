@@ -25,30 +25,18 @@
 #define FEAT 60    /* record bytes 64 */
 #define PER 100    /* records per shard */
 
-struct fx {
-	char *dir;
-	char ix[4200];
-};
-
+/* path: the directory's index file */
 static int setup(void **state)
 {
-	struct fx *f = calloc(1, sizeof(*f));
-
-	f->dir = fx_tmpdir();
-	snprintf(f->ix, sizeof(f->ix), "%s/%s", f->dir, DTP_INDEX_NAME);
-	*state = f;
-	return 0;
+	return fx_file_setup(state, DTP_INDEX_NAME);
 }
 
 static int teardown(void **state)
 {
-	struct fx *f = *state;
+	struct fx_file *f = *state;
 
 	chmod(f->dir, 0700);
-	fx_rmtree(f->dir);
-	free(f->dir);
-	free(f);
-	return 0;
+	return fx_file_teardown(state);
 }
 
 /* mtime = now - secs (+ ns, to tell touches apart) */
@@ -189,14 +177,14 @@ static void expect_index_file(const char *dir, const char *const *names, int n)
 
 static void test_first_open_builds_then_uses(void **state)
 {
-	struct fx *f = *state;
+	struct fx_file *f = *state;
 	const char *names[] = { "s_0.dtpr", "s_1.dtpr", "s_2.dtpr" };
 	struct opened o;
 	int k;
 
 	for (k = 0; k < 3; k++)
 		shard(f->dir, "s", k, PER);
-	assert_int_equal(access(f->ix, F_OK), -1);
+	assert_int_equal(access(f->path, F_OK), -1);
 	expect_scan(f->dir, 3, 3 * PER);
 	expect_index_file(f->dir, names, 3);
 	/* used: no header read at open; each read once on first use, and
@@ -218,7 +206,7 @@ static void test_first_open_builds_then_uses(void **state)
 
 static void test_tokens_count_not_samples(void **state)
 {
-	struct fx *f = *state;
+	struct fx_file *f = *state;
 	char p[4400];
 	struct opened o;
 
@@ -239,13 +227,13 @@ static void test_tokens_count_not_samples(void **state)
  * its entry is not trusted yet, the header is read */
 static void test_fresh_shards_not_trusted(void **state)
 {
-	struct fx *f = *state;
+	struct fx_file *f = *state;
 	char p[4400];
 
 	snprintf(p, sizeof(p), "%s/n_0.dtpr", f->dir);
 	assert_int_equal(fx_record_shard(p, FEAT, 0, PER), 0);
 	expect_scan(f->dir, 1, PER);
-	assert_int_equal(access(f->ix, F_OK), 0);
+	assert_int_equal(access(f->path, F_OK), 0);
 	expect_scan(f->dir, 1, PER);
 	backdate(p, 60, 0);
 	expect_scan(f->dir, 1, PER);   /* touched: stale */
@@ -254,7 +242,7 @@ static void test_fresh_shards_not_trusted(void **state)
 
 static void test_stale_rebuilt(void **state)
 {
-	struct fx *f = *state;
+	struct fx_file *f = *state;
 	char p[4400];
 	int k;
 
@@ -315,7 +303,7 @@ static void write_file(const char *path, const uint8_t *b, size_t len)
 
 static void test_corrupt_index_ignored(void **state)
 {
-	struct fx *f = *state;
+	struct fx_file *f = *state;
 	struct dtp_index ix;
 	struct dtp_err err;
 	uint8_t *good, *b;
@@ -325,7 +313,7 @@ static void test_corrupt_index_ignored(void **state)
 	for (k = 0; k < 2; k++)
 		shard(f->dir, "s", k, PER);
 	expect_scan(f->dir, 2, 2 * PER);
-	good = read_file(f->ix, &len);
+	good = read_file(f->path, &len);
 	b = malloc(len);
 	for (c = 0; c < 5; c++) {
 		memcpy(b, good, len);
@@ -339,7 +327,7 @@ static void test_corrupt_index_ignored(void **state)
 			dtp_put_le32(b + len - 4, (uint32_t)crc32(0L, b, (uInt)(len - 4)));
 			break;
 		}
-		write_file(f->ix, b, len);
+		write_file(f->path, b, len);
 		dtp_err_clear(&err);
 		assert_int_equal(dtp_index_load(f->dir, 0, &ix, &err), -EBADMSG);
 		expect_scan(f->dir, 2, 2 * PER);
@@ -381,7 +369,7 @@ static int child_readonly(const char *dir, const char *ix, int expect_index_used
 	return 0;
 }
 
-static int run_readonly(struct fx *f, int expect_index_used, int64_t ix_mtime)
+static int run_readonly(struct fx_file *f, int expect_index_used, int64_t ix_mtime)
 {
 	pid_t pid;
 	int st;
@@ -390,7 +378,7 @@ static int run_readonly(struct fx *f, int expect_index_used, int64_t ix_mtime)
 	pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0)
-		_exit(child_readonly(f->dir, f->ix, expect_index_used, ix_mtime));
+		_exit(child_readonly(f->dir, f->path, expect_index_used, ix_mtime));
 	assert_int_equal(waitpid(pid, &st, 0), pid);
 	assert_int_equal(chmod(f->dir, 0700), 0);
 	assert_true(WIFEXITED(st));
@@ -399,7 +387,7 @@ static int run_readonly(struct fx *f, int expect_index_used, int64_t ix_mtime)
 
 static void test_readonly_directory(void **state)
 {
-	struct fx *f = *state;
+	struct fx_file *f = *state;
 	char p[4400];
 	int64_t m;
 	int k, rc;
@@ -413,7 +401,7 @@ static void test_readonly_directory(void **state)
 	assert_int_equal(rc, 0);
 	/* a good index is used from a read-only directory */
 	expect_scan(f->dir, 2, 2 * PER);
-	m = mtime_of(f->ix);
+	m = mtime_of(f->path);
 	assert_int_equal(run_readonly(f, 1, m), 0);
 	/* a stale one is ignored and left as it is */
 	snprintf(p, sizeof(p), "%s/s_0.dtpr", f->dir);
@@ -435,7 +423,7 @@ static void expect_caught(const char *dir, const char *path, const char *what)
 
 static void test_shard_corrupted_after_indexing(void **state)
 {
-	struct fx *f = *state;
+	struct fx_file *f = *state;
 	struct dtp_record_spec spec = { .feature_dtype = DTP_REC_U8, .ndim = 1, .dims = { FEAT },
 					.label_dtype = DTP_REC_I32, .num_classes = 0 };
 	uint8_t h[DTP_REC_HEADER_BYTES];
@@ -475,7 +463,7 @@ static void test_shard_corrupted_after_indexing(void **state)
  * several directories no index is involved */
 static void test_glob(void **state)
 {
-	struct fx *f = *state;
+	struct fx_file *f = *state;
 	const char *all[] = { "a_0.dtpr", "a_1.dtpr", "b_0.dtpr", "b_1.dtpr" };
 	char g[4400], d2[4400];
 	int k;
@@ -508,7 +496,7 @@ static void test_glob(void **state)
 
 static void test_tool_writes_index(void **state)
 {
-	struct fx *f = *state;
+	struct fx_file *f = *state;
 	const char *names[] = { "text_000000.bin", "text_000001.bin", "text_000002.bin" };
 	const char *b = getenv("DTP_BUILDDIR");
 	char txt[4400], out[4400], cmd[9000];

@@ -22,28 +22,19 @@ static const uint64_t counts[NSHARDS] = { 300, 0, 517, 129, 1000 };   /* one emp
 #define NTOTAL 1946
 #define FEAT 7   /* 11-byte records: samples straddle the 4 KiB read blocks */
 
-struct fx {
-	char *dir;
-};
-
 static int setup(void **state)
 {
-	struct fx *f = calloc(1, sizeof(*f));
+	struct fx_file *f;
 
-	f->dir = fx_tmpdir();
+	fx_file_setup(state, NULL);
+	f = *state;
 	assert_int_equal(fx_record_set(f->dir, "a", FEAT, counts, NSHARDS), 0);
-	*state = f;
 	return 0;
 }
 
 static int teardown(void **state)
 {
-	struct fx *f = *state;
-
-	fx_rmtree(f->dir);
-	free(f->dir);
-	free(f);
-	return 0;
+	return fx_file_teardown(state);
 }
 
 /* ---- the reference order, written from the documented definition ---- */
@@ -96,7 +87,7 @@ static void ref_epoch(uint64_t seed, uint64_t e, size_t W, int shuffle, int32_t 
 	}
 }
 
-static void config(struct fx *f, struct dtp_loader_config *c)
+static void config(struct fx_file *f, struct dtp_loader_config *c)
 {
 	dtp_loader_config_default(c);
 	c->path = f->dir;
@@ -104,16 +95,6 @@ static void config(struct fx *f, struct dtp_loader_config *c)
 	c->block_bytes = 4096;
 	c->queue_depth = 4;
 	c->shuffle_window = 100;
-}
-
-static struct dtp_loader *open_ok(const struct dtp_loader_config *c)
-{
-	struct dtp_loader *l = NULL;
-	struct dtp_err err;
-
-	if (dtp_loader_open(c, &l, &err))
-		fail_msg("open: %s", err.msg);
-	return l;
 }
 
 /* read n samples, check each one's features against its id */
@@ -147,7 +128,7 @@ static void test_seeded_order_exactly_once(void **state)
 	int e, i;
 
 	config(*state, &c);
-	l = open_ok(&c);
+	l = fx_open_loader(&c);
 	dtp_loader_info(l, &info);
 	assert_int_equal(info.samples, NTOTAL);
 	assert_int_equal(info.num_shards, NSHARDS);
@@ -174,17 +155,17 @@ static void test_same_seed_agrees_other_seed_differs(void **state)
 	struct dtp_err err;
 
 	config(*state, &c);
-	a = open_ok(&c);
+	a = fx_open_loader(&c);
 	c.queue_depth = 3;     /* read geometry does not change the order */
 	c.block_bytes = 8192;
-	b = open_ok(&c);
+	b = fx_open_loader(&c);
 	read_ids(a, NTOTAL, 13, x);
 	/* the last stage asks for targets only */
 	assert_int_equal(dtp_loader_next(b, NTOTAL, NULL, y, &err), NTOTAL);
 	assert_memory_equal(x, y, sizeof(x));
 	dtp_loader_close(b);
 	c.seed = 43;
-	b = open_ok(&c);
+	b = fx_open_loader(&c);
 	assert_int_equal(dtp_loader_next(b, NTOTAL, NULL, y, &err), NTOTAL);
 	assert_memory_not_equal(x, y, sizeof(x));
 	dtp_loader_close(b);
@@ -204,13 +185,13 @@ static void test_tell_seek_resume(void **state)
 	config(*state, &c);
 	for (round = 0; round < 2; round++) {
 		c.shuffle = round == 0;
-		a = open_ok(&c);
+		a = fx_open_loader(&c);
 		read_ids(a, NTOTAL + 777, 13, skip);   /* into epoch 1, mid-window */
 		dtp_loader_tell(a, &pos);
 		assert_int_equal(pos.epoch, 1);
 		assert_int_equal(pos.sample, 777);
 		read_ids(a, 600, 7, x);
-		b = open_ok(&c);
+		b = fx_open_loader(&c);
 		assert_int_equal(dtp_loader_seek(b, &pos, &err), 0);
 		dtp_loader_tell(b, &p2);
 		assert_int_equal(p2.sample, 777);
@@ -238,7 +219,7 @@ static void test_file_order_no_wrap(void **state)
 	config(*state, &c);
 	c.shuffle = 0;
 	c.wrap = 0;
-	l = open_ok(&c);
+	l = fx_open_loader(&c);
 	while ((r = dtp_loader_next(l, 20, NULL, got + n, &err)) > 0)
 		n += r;
 	assert_int_equal(r, 0);
@@ -251,7 +232,7 @@ static void test_file_order_no_wrap(void **state)
 
 static void test_tokens(void **state)
 {
-	struct fx *f = *state;
+	struct fx_file *f = *state;
 	static const uint64_t ntok[3] = { 3001, 57, 1500 };
 	struct dtp_loader_config c;
 	struct dtp_loader *l;
@@ -275,7 +256,7 @@ static void test_tokens(void **state)
 		c.block_bytes = 4096;
 		c.queue_depth = 2;
 		c.shuffle_window = 64;
-		l = open_ok(&c);
+		l = fx_open_loader(&c);
 		dtp_loader_info(l, &info);
 		total = 600 + 11 + 299;
 		assert_int_equal(info.samples, total);
@@ -348,7 +329,7 @@ static void test_fallbacks(void **state)
 	/* buffered reads, plain (not registered) buffers */
 	c.direct = 0;
 	c.register_buffers = 0;
-	l = open_ok(&c);
+	l = fx_open_loader(&c);
 	dtp_loader_io_stats(l, &st);
 	assert_int_equal(st.direct, 0);
 	assert_int_equal(st.fixed_buffers, 0);
@@ -369,7 +350,7 @@ static void test_fallbacks(void **state)
 		/* $TMPDIR refuses O_DIRECT: required fails, auto falls back */
 		assert_non_null(strstr(err.msg, "O_DIRECT"));
 		c.direct = -1;
-		l = open_ok(&c);
+		l = fx_open_loader(&c);
 		dtp_loader_io_stats(l, &st);
 		assert_int_equal(st.direct, 0);
 		check_full_epoch(l, c.seed, 1);

@@ -3,17 +3,8 @@
 # report with a trace, and exit status 2 with a clear message on bad input.
 set -u
 B=${DTP_BUILDDIR:-.}/tools/dtpipe-partition
-T=$(mktemp -d "${TMPDIR:-/tmp}/dtp_partition_tool.XXXXXX")
-trap 'rm -rf "$T"' EXIT
-fails=0
-fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
-# run CMD...: expect status $want; output in $T/out
-expect() {
-	want=$1; shift
-	"$@" >"$T/out" 2>&1
-	got=$?
-	[ "$got" = "$want" ] || { fail "exit $got (want $want): $*"; cat "$T/out"; }
-}
+. "${DTP_SRCDIR:-.}/tests/lib-tool.sh"
+lib_tool_init partition_tool
 
 expect 0 "$B" --help
 grep -q 'usage: dtpipe-partition profile' "$T/out" || fail "--help has no usage"

@@ -6,16 +6,8 @@
 # a chunked plan, and bad input exits 2 naming the fix.
 set -u
 B=${DTP_BUILDDIR:-.}/tools/dtpipe-partition
-T=$(mktemp -d "${TMPDIR:-/tmp}/dtp_partition_chunks.XXXXXX")
-trap 'rm -rf "$T"' EXIT
-fails=0
-fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
-expect() {
-	want=$1; shift
-	"$@" >"$T/out" 2>&1
-	got=$?
-	[ "$got" = "$want" ] || { fail "exit $got (want $want): $*"; cat "$T/out"; }
-}
+. "${DTP_SRCDIR:-.}/tests/lib-tool.sh"
+lib_tool_init partition_chunks
 GPT=gpt:L=4,C=64,H=4,T=32,V=256   # 6 units: embed, 4 blocks, lnf
 
 expect 0 "$B" plan --model $GPT --stages 3 --batch 4 --static --micro-batches 6 \

@@ -3,24 +3,18 @@
 # namespaces node2 10.78.0.2 and node3 10.78.0.3 bridged in a third, the
 # controller in a fourth (10.78.0.1), a slurmd in each node's namespace with
 # its own hostname and /etc/hosts; clients run through ${SLURM_CLIENT[@]}
-# (the controller's namespace). Sets DTPIPE, SHARD, WORK (the current
-# directory when it returns), fail(), and cleans everything up on exit.
+# (the controller's namespace). Sets what slurm_test_begin sets (DTPIPE,
+# SHARD, EXPORT, fail(); WORK, the current directory when it returns), and
+# cleans everything up on exit.
 set -u
-: "${DTP_BUILDDIR:?run through make check}" "${DTP_SRCDIR:?run through make check}"
-DTPIPE=$DTP_BUILDDIR/tools/dtpipe
-SHARD=$DTP_BUILDDIR/tools/dtpipe-shard
-export OPENBLAS_NUM_THREADS=1
-fail() { echo "FAIL: $*"; exit 1; }
-for p in "$DTPIPE" "$SHARD"; do [ -x "$p" ] || fail "$p is not built"; done
+. "${DTP_SRCDIR:?run through make check}/tests/slurm/slurm-lib.sh"
+slurm_test_begin srunns
 command -v ip >/dev/null || fail "ip (iproute2) missing: scripts/setup.sh --test installs it"
 
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/dtp-srunns.XXXXXX") || exit 1
 NS=dtp$$             # namespaces: ${NS}c (controller), ${NS}n2, ${NS}n3, ${NS}sw (bridge)
 NETS="${NS}c ${NS}n2 ${NS}n3 ${NS}sw"
 net_down() { local n; for n in $NETS; do ip netns del "$n" 2>/dev/null; done; }
-SLURM_ON_EXIT='net_down; rm -rf "$WORK"'
-. "$DTP_SRCDIR/tests/slurm/slurm-lib.sh"
-trap 'net_down; rm -rf "$WORK"' EXIT   # until slurm_init takes over (it chains SLURM_ON_EXIT)
+SLURM_ON_EXIT='net_down; rm -rf "$WORK"'   # slurm_init chains it to its own
 
 # the network first: slurm_init's mount namespace must see /run/netns/*
 ip netns add "${NS}sw" || fail "ip netns add (root needed)"

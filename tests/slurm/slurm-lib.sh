@@ -28,6 +28,9 @@
 #   slurm_wait_idle "NODE..." SECONDS   (clients run through ${SLURM_CLIENT[@]})
 #   slurm_start_single         all of it: one node "localhost" at 127.0.0.1
 #   slurm_stop
+#   slurm_test_begin NAME      the start every Slurm test shares (below)
+#   slurm_gpt_plan FILE TRAIN KIND MORE UNITS...   the plan the tests train
+#   params DIR K / same_as_ref DIR K WHAT          a run's weights, checked
 
 # srun inside an outer allocation (make check under a real Slurm) would talk
 # to the outer controller about the outer job: forget every SLURM_ variable.
@@ -42,6 +45,52 @@ SLURM_PIDS=
 SLURM_LIFE_FD=
 SLURM_ON_EXIT=${SLURM_ON_EXIT:-}
 SLURM_CLIENT=()     # prefix for client commands (sinfo, squeue, scancel)
+
+fail() { echo "FAIL: $*"; exit 1; }
+
+# slurm_test_begin NAME: DTPIPE, SHARD and EXPORT (the tools built here; each
+# must be), one BLAS thread a process, WORK a new temp dir dtp-NAME.* removed
+# on exit ($SLURM_ON_EXIT, which a test may extend before slurm_init)
+slurm_test_begin() {
+	local p
+	: "${DTP_BUILDDIR:?run through make check}"
+	DTPIPE=$DTP_BUILDDIR/tools/dtpipe
+	SHARD=$DTP_BUILDDIR/tools/dtpipe-shard
+	EXPORT=$DTP_BUILDDIR/tools/dtpipe-export
+	export OPENBLAS_NUM_THREADS=1
+	for p in "$DTPIPE" "$SHARD" "$EXPORT"; do [ -x "$p" ] || fail "$p is not built"; done
+	WORK=$(mktemp -d "${TMPDIR:-/tmp}/dtp-$1.XXXXXX") || exit 1
+	SLURM_ON_EXIT='rm -rf "$WORK"'
+	trap 'eval "$SLURM_ON_EXIT"' EXIT   # until slurm_init takes over
+}
+
+# slurm_gpt_plan FILE TRAIN KIND MORE UNITS...: the small gpt the Slurm tests
+# train on $WORK/data, ports from $SLURM_PORTS (slurm_free_ports). TRAIN: the
+# [train] keys of the test (micro_batches, schedule, steps, ...), KIND the
+# transport, MORE further sections (both printf %b), then a [stage.N] for
+# each UNITS in turn.
+slurm_gpt_plan() {
+	local f=$1 train=$2 kind=$3 more=$4 s=0 u
+	shift 4
+	{
+		printf '[model]\nkind = gpt\nlayers = 2\ndim = 16\nheads = 2\nseq_len = 16\nvocab = 256\n\n'
+		printf '[train]\nmicro_batch = 2\n%b\n' "$train"
+		printf 'optimizer = adamw\nlr = 1e-2\nclip_norm = 1.0\nseed = 7\nlog_every = 1\n\n'
+		printf '[data]\ntrain = %s/data\nloader_budget = 8M\n\n' "$WORK"
+		printf '[transport]\nkind = %s\nbase_port = %d\nconnect_timeout_ms = 20000\n\n' "$kind" "$SLURM_PORTS"
+		printf '%b' "$more"
+		for u in "$@"; do printf '[stage.%d]\nunits = %s\n\n' $s "$u"; s=$((s + 1)); done
+	} > "$f"
+}
+# params DIR K: the weights stages 0..K-1 dumped (--dump DIR), in order
+params() { local d=$1 k=$2 s; for s in $(seq 0 $((k - 1))); do cat "$d/params.stage-$s"; done; }
+# same_as_ref DIR K WHAT: the run dumped in DIR (K stages) has the 6 losses
+# and the weights of the 1-stage run dumped in ref
+same_as_ref() {
+	[ "$(wc -l < "$1/losses")" -eq 6 ] || fail "$3: $(wc -l < "$1/losses") losses, want 6"
+	cmp -s ref/losses "$1/losses" || { paste ref/losses "$1/losses"; fail "$3: losses differ from the 1-stage run"; }
+	cmp -s <(params ref 1) <(params "$1" "$2") || fail "$3: weights differ from the 1-stage run"
+}
 
 slurm_need() {
 	local c miss=

@@ -20,23 +20,10 @@ awk 'BEGIN { for (i = 0; i < 3000; i++)
 
 # write_plan FILE KIND SCHEDULE UNITS...
 write_plan() {
-	local f=$1 kind=$2 sched=$3 s=0 u
+	local f=$1 kind=$2 sched=$3
 	shift 3
 	slurm_free_ports 4 || exit 1
-	{
-		printf '[model]\nkind = gpt\nlayers = 2\ndim = 16\nheads = 2\nseq_len = 16\nvocab = 256\n\n'
-		printf '[train]\nmicro_batch = 2\nmicro_batches = 4\nschedule = %s\n' "$sched"
-		printf 'optimizer = adamw\nlr = 1e-2\nclip_norm = 1.0\nsteps = 6\nseed = 7\nlog_every = 1\n\n'
-		printf '[data]\ntrain = %s/data\nloader_budget = 8M\n\n' "$WORK"
-		printf '[transport]\nkind = %s\nbase_port = %d\nconnect_timeout_ms = 20000\n\n' "$kind" "$SLURM_PORTS"
-		for u in "$@"; do printf '[stage.%d]\nunits = %s\n\n' $s "$u"; s=$((s + 1)); done
-	} > "$f"
-}
-params() { local d=$1 k=$2 s; for s in $(seq 0 $((k - 1))); do cat "$d/params.stage-$s"; done; }
-same_as_ref() {
-	[ "$(wc -l < "$1/losses")" -eq 6 ] || fail "$3: $(wc -l < "$1/losses") losses, want 6"
-	cmp -s ref/losses "$1/losses" || { paste ref/losses "$1/losses"; fail "$3: losses differ from the 1-stage run"; }
-	cmp -s <(params ref 1) <(params "$1" "$2") || fail "$3: weights differ from the 1-stage run"
+	slurm_gpt_plan "$f" "micro_batches = 4\nschedule = $sched\nsteps = 6" "$kind" "" "$@"
 }
 # expect_link OUT STAGE PEER KIND WHY
 expect_link() {

@@ -11,16 +11,8 @@
 # Slurm missing or not starting FAILS (scripts/setup.sh --test installs it).
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 set -u
-: "${DTP_BUILDDIR:?run through make check}" "${DTP_SRCDIR:?run through make check}"
-DTPIPE=$DTP_BUILDDIR/tools/dtpipe
-SHARD=$DTP_BUILDDIR/tools/dtpipe-shard
-export OPENBLAS_NUM_THREADS=1
-fail() { echo "FAIL: $*"; exit 1; }
-for p in "$DTPIPE" "$SHARD"; do [ -x "$p" ] || fail "$p is not built"; done
-
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/dtp-srun.XXXXXX") || exit 1
-SLURM_ON_EXIT='rm -rf "$WORK"'
-. "$DTP_SRCDIR/tests/slurm/slurm-lib.sh"
+. "${DTP_SRCDIR:?run through make check}/tests/slurm/slurm-lib.sh"
+slurm_test_begin srun
 slurm_start_single || exit 1
 echo "ok: private Slurm up (SLURM_CONF=$SLURM_CONF)"
 cd "$WORK" || exit 1
@@ -32,23 +24,10 @@ awk 'BEGIN { for (i = 0; i < 3000; i++)
 
 # write_plan FILE KIND SCHEDULE STEPS UNITS...
 write_plan() {
-	local f=$1 kind=$2 sched=$3 steps=$4 s=0 u
+	local f=$1 kind=$2 sched=$3 steps=$4
 	shift 4
 	slurm_free_ports 4 || exit 1
-	{
-		printf '[model]\nkind = gpt\nlayers = 2\ndim = 16\nheads = 2\nseq_len = 16\nvocab = 256\n\n'
-		printf '[train]\nmicro_batch = 2\nmicro_batches = 4\nschedule = %s\n' "$sched"
-		printf 'optimizer = adamw\nlr = 1e-2\nclip_norm = 1.0\nsteps = %s\nseed = 7\nlog_every = 1\n\n' "$steps"
-		printf '[data]\ntrain = %s/data\nloader_budget = 8M\n\n' "$WORK"
-		printf '[transport]\nkind = %s\nbase_port = %d\nconnect_timeout_ms = 20000\n\n' "$kind" "$SLURM_PORTS"
-		for u in "$@"; do printf '[stage.%d]\nunits = %s\n\n' $s "$u"; s=$((s + 1)); done
-	} > "$f"
-}
-params() { local d=$1 k=$2 s; for s in $(seq 0 $((k - 1))); do cat "$d/params.stage-$s"; done; }
-same_as_ref() {  # same_as_ref DIR K WHAT
-	[ "$(wc -l < "$1/losses")" -eq 6 ] || fail "$3: $(wc -l < "$1/losses") losses, want 6"
-	cmp -s ref/losses "$1/losses" || { paste ref/losses "$1/losses"; fail "$3: losses differ from the 1-stage run"; }
-	cmp -s <(params ref 1) <(params "$1" "$2") || fail "$3: weights differ from the 1-stage run"
+	slurm_gpt_plan "$f" "micro_batches = 4\nschedule = $sched\nsteps = $steps" "$kind" "" "$@"
 }
 
 # references: one stage; the same 4-stage plan under dtpipe's own launcher

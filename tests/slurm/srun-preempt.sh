@@ -21,17 +21,8 @@
 # Slurm missing or not starting FAILS (scripts/setup.sh --test installs it).
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 set -u
-: "${DTP_BUILDDIR:?run through make check}" "${DTP_SRCDIR:?run through make check}"
-DTPIPE=$DTP_BUILDDIR/tools/dtpipe
-SHARD=$DTP_BUILDDIR/tools/dtpipe-shard
-EXPORT=$DTP_BUILDDIR/tools/dtpipe-export
-export OPENBLAS_NUM_THREADS=1
-fail() { echo "FAIL: $*"; exit 1; }
-for p in "$DTPIPE" "$SHARD" "$EXPORT"; do [ -x "$p" ] || fail "$p is not built"; done
-
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/dtp-preempt.XXXXXX") || exit 1
-SLURM_ON_EXIT='rm -rf "$WORK"'
-. "$DTP_SRCDIR/tests/slurm/slurm-lib.sh"
+. "${DTP_SRCDIR:?run through make check}/tests/slurm/slurm-lib.sh"
+slurm_test_begin preempt
 # the private Slurm of slurm_start_single, with the time a stage has between
 # scancel's SIGTERM and its SIGKILL (KillWait) long enough for a loaded machine
 slurm_init || exit 1
@@ -53,18 +44,11 @@ awk 'BEGIN { for (i = 0; i < 3000; i++)
 STEPS=200
 # write_plan FILE UNITS...
 write_plan() {
-	local f=$1 s=0 u
+	local f=$1
 	shift
 	slurm_free_ports 4 || exit 1
-	{
-		printf '[model]\nkind = gpt\nlayers = 2\ndim = 16\nheads = 2\nseq_len = 16\nvocab = 256\n\n'
-		printf '[train]\nmicro_batch = 2\nmicro_batches = 4\nschedule = 1f1b\n'
-		printf 'optimizer = adamw\nlr = 1e-2\nclip_norm = 1.0\nsteps = %d\nseed = 7\nlog_every = 1\n\n' $STEPS
-		printf '[data]\ntrain = %s/data\nloader_budget = 8M\n\n' "$WORK"
-		printf '[checkpoint]\nevery = 5\n\n'
-		printf '[transport]\nkind = auto\nbase_port = %d\nconnect_timeout_ms = 20000\n\n' "$SLURM_PORTS"
-		for u in "$@"; do printf '[stage.%d]\nunits = %s\n\n' $s "$u"; s=$((s + 1)); done
-	} > "$f"
+	slurm_gpt_plan "$f" "micro_batches = 4\nschedule = 1f1b\nsteps = $STEPS" auto \
+		"[checkpoint]\nevery = 5\n\n" "$@"
 }
 # the losses a run printed: "step N/T | loss X" of every step, once each
 losses() { sed -n 's/^.*\(step [0-9]*\/[0-9]* | loss [^ |]*\).*$/\1/p' "$@" | sort -u -t/ -k1.6n; }
@@ -102,6 +86,46 @@ stopped_ok() {
 		{ cat "$1"; fail "$3: no checkpoint written"; }
 }
 
+# srun_scancel NAME PATTERN WHAT SRUN-ARGS...: `srun -J NAME SRUN-ARGS...`
+# (output in NAME.out), held in its first checkpoint, then `scancel` of its
+# job; PATTERN in the output says the signal went out. It must stop resumable.
+srun_scancel() {
+	local name=$1 pat=$2 what=$3 pid jid
+	shift 3
+	hold
+	srun -J "$name" "$@" >"$name.out" 2>&1 &
+	pid=$!
+	held "$name.out" "$what"
+	jid=$(job_of "$name")
+	[ -n "$jid" ] || { cat "$name.out"; fail "no job $name in squeue"; }
+	"${SLURM_CLIENT[@]}" scancel "$jid"
+	signalled "$pat" "$name.out"; rm -f hold.ckpt
+	timeout 120 tail --pid=$pid -f /dev/null
+	wait $pid
+	stopped_ok "$name.out" $? "$what, scancel"
+}
+# sbatch_held N SCRIPT WHAT: SCRIPT as batch job tN (4 tasks, p4.ini,
+# checkpoints in ckN, output in tN.out, the test's dtpipe first in PATH), its
+# id in $jid, every stage held in its first checkpoint
+sbatch_held() {
+	hold
+	PATH=$WORK/bin:$PATH PLAN=$WORK/p4.ini CKPT=$WORK/ck$1 \
+		"${SLURM_CLIENT[@]}" sbatch -J "t$1" -n4 -c1 -O -o "$WORK/t$1.out" "$2" >sbatch.out 2>&1 ||
+		{ cat sbatch.out; fail "sbatch $2"; }
+	jid=$(sed -n 's/^Submitted batch job \([0-9]*\)$/\1/p' sbatch.out)
+	[ -n "$jid" ] || { cat sbatch.out; fail "no job id from sbatch"; }
+	held "t$1.out" "$3"
+}
+# job_gone JID TENTHS: wait (a hang guard of TENTHS tenths of a second) until
+# squeue no longer lists job JID
+job_gone() {
+	local i
+	for i in $(seq "$2"); do
+		[ -z "$("${SLURM_CLIENT[@]}" squeue -h -j "$1" 2>/dev/null)" ] && break
+		sleep 0.1
+	done
+}
+
 write_plan p4.ini 0 1 2 3
 # the uninterrupted run (srun -n4, as the batch job runs it)
 rm -f hold.ckpt
@@ -111,45 +135,20 @@ timeout 200 srun -n4 -O -l "$DTPIPE" --plan p4.ini --threads 1 --checkpoint-dir 
 "$EXPORT" ref-ck ref.safetensors >export.out 2>&1 || { cat export.out; fail "dtpipe-export ref-ck"; }
 
 # 1. srun -n4, scancel
-hold
-srun -J t1 -n4 -O -l "$DTPIPE" --plan p4.ini --threads 1 --checkpoint-dir ck1 >t1.out 2>&1 &
-pid=$!
-held t1.out "srun -n4"
-jid=$(job_of t1)
-[ -n "$jid" ] || { cat t1.out; fail "no job t1 in squeue"; }
-"${SLURM_CLIENT[@]}" scancel "$jid"
-signalled "CANCELLED" t1.out; rm -f hold.ckpt
-timeout 120 tail --pid=$pid -f /dev/null
-wait $pid
-stopped_ok t1.out $? "srun -n4, scancel"
+srun_scancel t1 "CANCELLED" "srun -n4" -n4 -O -l "$DTPIPE" --plan p4.ini --threads 1 --checkpoint-dir ck1
 echo "ok: srun -n4, scancel: every stage finished its step, a checkpoint, srun exit 75"
 
 # 2. dtpipe's launcher as the one task of a step
-hold
-srun -J t2 -n1 -O env -u SLURM_PROCID "$DTPIPE" --plan p4.ini --threads 1 --checkpoint-dir ck2 >t2.out 2>&1 &
-pid=$!
-held t2.out "srun -n1 dtpipe (launcher)"
-jid=$(job_of t2)
-[ -n "$jid" ] || { cat t2.out; fail "no job t2 in squeue"; }
-"${SLURM_CLIENT[@]}" scancel "$jid"
-signalled "interrupted by SIGTERM" t2.out; rm -f hold.ckpt
-timeout 120 tail --pid=$pid -f /dev/null
-wait $pid
-stopped_ok t2.out $? "the launcher under srun, scancel"
+srun_scancel t2 "interrupted by SIGTERM" "the launcher under srun (srun -n1 dtpipe)" \
+	-n1 -O env -u SLURM_PROCID "$DTPIPE" --plan p4.ini --threads 1 --checkpoint-dir ck2
 echo "ok: launcher under srun, scancel: Slurm's SIGTERM and the launcher's relay are one request, exit 75"
 
 # 3. examples/preempt.sbatch, preempted with USR1 to the batch script; its
 # `dtpipe` (first in PATH) is the one built here with one BLAS thread per stage
-hold
 mkdir bin
 printf '#!/bin/sh\nexec "%s" "$@" --threads 1\n' "$DTPIPE" > bin/dtpipe
 chmod +x bin/dtpipe
-PATH=$WORK/bin:$PATH PLAN=$WORK/p4.ini CKPT=$WORK/ck3 \
-	"${SLURM_CLIENT[@]}" sbatch -J t3 -n4 -c1 -O -o "$WORK/t3.out" "$DTP_SRCDIR/examples/preempt.sbatch" >sbatch.out 2>&1 ||
-	{ cat sbatch.out; fail "sbatch examples/preempt.sbatch"; }
-jid=$(sed -n 's/^Submitted batch job \([0-9]*\)$/\1/p' sbatch.out)
-[ -n "$jid" ] || { cat sbatch.out; fail "no job id from sbatch"; }
-held t3.out "examples/preempt.sbatch"
+sbatch_held 3 "$DTP_SRCDIR/examples/preempt.sbatch" "examples/preempt.sbatch"
 "${SLURM_CLIENT[@]}" scancel --signal=USR1 --batch "$jid"
 sleep 2; rm -f hold.ckpt
 # the requeued job waits for its begin time (Slurm delays a requeued job's
@@ -170,10 +169,7 @@ if ! grep -q "^start .* restart [1-9]" t3.out; then
 	"${SLURM_CLIENT[@]}" scontrol show job "$jid" 2>&1 | grep -i 'JobState\|Reason\|Restarts\|Requeue' | head -5
 	grep -i "JobId=$jid\b\|job_$jid\|requeue" "$SR/log/slurmctld.log" 2>/dev/null | tail -8
 	"${SLURM_CLIENT[@]}" scancel "$jid" 2>/dev/null || true
-	for i in $(seq 300); do
-		[ -z "$("${SLURM_CLIENT[@]}" squeue -h -j "$jid" 2>/dev/null)" ] && break
-		sleep 0.1
-	done
+	job_gone "$jid" 300
 	PATH=$WORK/bin:$PATH PLAN=$WORK/p4.ini CKPT=$WORK/ck3 \
 		"${SLURM_CLIENT[@]}" sbatch -J t3b -n4 -c1 -O --open-mode=append -o "$WORK/t3.out" \
 		"$DTP_SRCDIR/examples/preempt.sbatch" >sbatch.out 2>&1 ||
@@ -210,19 +206,10 @@ echo "ok: examples/preempt.sbatch, scancel --signal=USR1 --batch: checkpoint, re
 # srun (which says "forcing job termination") and to every task; each stage
 # still counts one request: a checkpoint and exit 75. The script dies of its
 # SIGTERM, so the job is not requeued.
-hold
-PATH=$WORK/bin:$PATH PLAN=$WORK/p4.ini CKPT=$WORK/ck4 \
-	"${SLURM_CLIENT[@]}" sbatch -J t4 -n4 -c1 -O -o "$WORK/t4.out" "$DTP_SRCDIR/examples/preempt.sbatch" >sbatch.out 2>&1 ||
-	{ cat sbatch.out; fail "sbatch examples/preempt.sbatch"; }
-jid=$(sed -n 's/^Submitted batch job \([0-9]*\)$/\1/p' sbatch.out)
-[ -n "$jid" ] || { cat sbatch.out; fail "no job id from sbatch"; }
-held t4.out "examples/preempt.sbatch (scancel)"
+sbatch_held 4 "$DTP_SRCDIR/examples/preempt.sbatch" "examples/preempt.sbatch (scancel)"
 "${SLURM_CLIENT[@]}" scancel "$jid"
 signalled "STEP $jid.0 ON localhost CANCELLED" t4.out; rm -f hold.ckpt
-for i in $(seq 1200); do
-	[ -z "$("${SLURM_CLIENT[@]}" squeue -h -j "$jid" 2>/dev/null)" ] && break
-	sleep 0.1
-done
+job_gone "$jid" 1200
 # srun's report of the tasks' ends ("srun: error: localhost: tasks 0-2: Exited
 # with exit code 75", one line per group of tasks): each says 75
 codes=$(sed -n 's/^srun: error: [^:]*: tasks\{0,1\} [0-9,-]*: //p' t4.out | sort -u)
@@ -245,19 +232,10 @@ while kill -0 "$pid" 2>/dev/null; do wait "$pid"; done
 wait "$pid"
 echo "dtpipe exited $?"
 EOF
-hold
-PATH=$WORK/bin:$PATH PLAN=$WORK/p4.ini CKPT=$WORK/ck5 \
-	"${SLURM_CLIENT[@]}" sbatch -J t5 -n4 -c1 -O -o "$WORK/t5.out" launcher.sbatch >sbatch.out 2>&1 ||
-	{ cat sbatch.out; fail "sbatch launcher.sbatch"; }
-jid=$(sed -n 's/^Submitted batch job \([0-9]*\)$/\1/p' sbatch.out)
-[ -n "$jid" ] || { cat sbatch.out; fail "no job id from sbatch"; }
-held t5.out "the launcher in a batch script"
+sbatch_held 5 launcher.sbatch "the launcher in a batch script"
 "${SLURM_CLIENT[@]}" scancel --signal=USR1 --batch "$jid"
 signalled "interrupted by SIGUSR1" t5.out; rm -f hold.ckpt
-for i in $(seq 1200); do
-	[ -z "$("${SLURM_CLIENT[@]}" squeue -h -j "$jid" 2>/dev/null)" ] && break
-	sleep 0.1
-done
+job_gone "$jid" 1200
 grep -q "^dtpipe exited 75" t5.out || { cat t5.out; fail "the launcher in a batch script: not stopped with 75"; }
 grep -q "stopped by SIGUSR1 after step [0-9]* of $STEPS: the checkpoint .* is written" t5.out ||
 	{ cat t5.out; fail "the launcher in a batch script: no checkpoint"; }

@@ -22,20 +22,12 @@ awk 'BEGIN { for (i = 0; i < 3000; i++)
 
 # write_plan FILE R M UNITS...
 write_plan() {
-	local f=$1 r=$2 m=$3 s=0 u
+	local f=$1 r=$2 m=$3
 	shift 3
 	slurm_free_ports 4 || exit 1
-	{
-		printf '[model]\nkind = gpt\nlayers = 2\ndim = 16\nheads = 2\nseq_len = 16\nvocab = 256\n\n'
-		printf '[train]\nmicro_batch = 2\nmicro_batches = %d\nschedule = 1f1b\n' "$m"
-		printf 'optimizer = adamw\nlr = 1e-2\neps = 1e-6\nclip_norm = 1.0\nsteps = 6\nseed = 7\nlog_every = 1\n\n'
-		printf '[data]\ntrain = %s/data\nloader_budget = 8M\n\n' "$WORK"
-		printf '[transport]\nkind = auto\nbase_port = %d\nconnect_timeout_ms = 20000\n\n' "$SLURM_PORTS"
-		printf '[parallel]\nreplicas = %d\n\n' "$r"
-		for u in "$@"; do printf '[stage.%d]\nunits = %s\n\n' $s "$u"; s=$((s + 1)); done
-	} > "$f"
+	slurm_gpt_plan "$f" "micro_batches = $m\nschedule = 1f1b\neps = 1e-6\nsteps = 6" auto \
+		"[parallel]\nreplicas = $r\n\n" "$@"
 }
-params() { local d=$1 k=$2 s; for s in $(seq 0 $((k - 1))); do cat "$d/params.stage-$s"; done; }
 
 write_plan ref.ini 1 8 0-3   # the reference: one rank, the same global batch of 8 x 2
 "$DTPIPE" --plan ref.ini --threads 1 --quiet --dump ref >ref.out 2>&1 || { cat ref.out; fail "1-rank run"; }

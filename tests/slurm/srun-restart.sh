@@ -19,17 +19,10 @@ awk 'BEGIN { for (i = 0; i < 3000; i++)
 
 slurm_free_ports 4 || exit 1
 plan() {  # plan FILE UNITS...
-	local f=$1 s=0 u
+	local f=$1
 	shift
-	{
-		printf '[model]\nkind = gpt\nlayers = 2\ndim = 16\nheads = 2\nseq_len = 16\nvocab = 256\n\n'
-		printf '[train]\nmicro_batch = 2\nmicro_batches = 4\nschedule = 1f1b\n'
-		printf 'optimizer = adamw\nlr = 1e-2\nclip_norm = 1.0\nsteps = 60\nseed = 7\nlog_every = 1\n\n'
-		printf '[data]\ntrain = %s/data\nloader_budget = 8M\n\n' "$WORK"
-		printf '[checkpoint]\ndir = %s/ck\nevery = 2\n\n' "$WORK"
-		printf '[transport]\nkind = tcp\nbase_port = %d\nconnect_timeout_ms = 20000\n\n' "$SLURM_PORTS"
-		for u in "$@"; do printf '[stage.%d]\nunits = %s\n\n' $s "$u"; s=$((s + 1)); done
-	} > "$f"
+	slurm_gpt_plan "$f" "micro_batches = 4\nschedule = 1f1b\nsteps = 60" tcp \
+		"[checkpoint]\ndir = $WORK/ck\nevery = 2\n\n" "$@"
 }
 plan ref.ini 0-3
 "$DTPIPE" --plan ref.ini --threads 1 --quiet --checkpoint-dir "$WORK/ref-ck" --dump ref >ref.out 2>&1 ||
