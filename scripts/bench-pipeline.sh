@@ -19,7 +19,8 @@
 #     optimizer, each run's own) / step; where 1f1b's and zb-h1's idle goes
 #     (their traces, per stage); then auto's step against the best fixed
 #     schedule's, zb-h1's bubble over 1f1b's, and zb-h1's step set against
-#     1f1b's compute (its idle plus what splitting the backward costs);
+#     1f1b's compute (its idle plus what splitting the backward costs), and
+#     that cost on stage 1's units alone (dtpipe-bench-split);
 #  4. peak RSS per stage with and without recompute for M = 4, 8, 16.
 # Usage: scripts/bench-pipeline.sh [BUILDDIR]   (default: build)
 #   PARTS="speedup schedules rss" (the default: all) runs only those parts
@@ -206,6 +207,11 @@ hz = 1 - c1 / tz
 print("zb-h1's compute %+.1f%% of 1f1b's; its step less 1f1b's compute: %.1f%%, %.2fx 1f1b's bubble" % (
     100 * (cz / c1 - 1), 100 * hz, hz / b1 if b1 > 0 else float("nan")))
 PY
+# what splitting the backward costs stage 1 (units 3-5) in one process:
+# F + B + W per micro-batch with W right after B (zb-h1's stage 1 at K = 2)
+# and one micro-batch late, beside the whole backward (fp32 whatever PRECISION)
+OPENBLAS_NUM_THREADS=1 "$B/tools/dtpipe-bench-split" --units 3-5 --micro-batch "$MB" --M 8 \
+	--reps "${SPLIT_REPS:-10}" | sed 's/^/  split cost: /'
 SCHED=gpipe
 fi
 
