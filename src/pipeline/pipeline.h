@@ -62,8 +62,7 @@ struct dtp_schedule {
  * with each backward split into B (BWD_IN: the input gradient the previous
  * stage waits for, sent at once) and W (BWD_W: the weight gradient); stage s
  * lets its W's lag its B's by s, so the B's reach stage 0 sooner, and the
- * lagging W's run in the drain, where 1F1B waits (K = 2: stage 1 lags only
- * at the end, schedule.c). Every stage then holds at
+ * lagging W's run in the drain, where 1F1B waits. Every stage then holds at
  * most min(K, M) micro-batches between F and W (1F1B's stage 0), and W's run
  * in micro-batch order. ZB-H2: schedule_zb.c. In both, the first stage (whose
  * B no one waits for) runs a B and the W right after it as one whole

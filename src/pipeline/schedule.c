@@ -119,50 +119,31 @@ static void fuse_first_stage(struct op_builder *b)
 	b->n = n;
 }
 
-/* B of micro-batch m and the Ws due after it: the W of the oldest
- * micro-batch whenever more than `lag` have had their B and not their W;
- * after the last B, every W left */
-static void push_b_then_w(struct op_builder *b, int m, int micro, int lag, int *nw)
-{
-	push_bwd_in(b, m);
-	while (*nw < micro && (m + 1 - *nw > lag || m == micro - 1))
-		push_w(b, (*nw)++);
-}
-
 /* ZB-H1 (see pipeline.h): 1F1B's warm-up and steady state with B for the
- * backward; W of the oldest micro-batch whenever more than `lag` (stage s:
- * s) have had their B and not their W; in the drain, one W after each B
- * (while the next gradient is on its way), then the rest.
- *
- * K = 2: the last stage runs each W right after its B (the first stage's
- * B and W are one backward, fuse_first_stage), and lags by one only at the
- * end, where its last two Ws fill the first stage's last backward. The
- * simulator gives the step of lag 1 throughout (equal F, B, W and transfer
- * time; unequal stages; 2977 of 3000 random F, B, W, transfer times and M,
- * the others at most 1.4% longer), but W reads the W stash and the save area
- * B has just left in cache instead of after another forward and B, which
- * cost stage 1's F + B + W 3.3% over the whole backward where W lagged and
- * 1.0% where it follows B (docs/benchmarks.md). With K > 2 lagging from the
- * start is a micro-batch's W shorter, so it stays. */
+ * backward; W of the oldest micro-batch whenever more than `lag` have had
+ * their B and not their W; in the drain, one W after each B (while the
+ * next gradient is on its way), then the rest. */
 static void build_zbh1(struct op_builder *b, int stage, int stages, int micro)
 {
 	int warmup = stages - stage - 1, lag = stage, f, nb = 0, nw = 0;
 
-	if (stages == 2 && stage == 1)
-		lag = 0;
 	if (warmup > micro)
 		warmup = micro;
 	for (f = 0; f < warmup; f++)
 		push_fwd(b, f);
 	for (; f < micro; f++) {
 		push_fwd(b, f);
-		if (stages == 2 && stage == 1 && nb == micro - 2)
-			push_bwd_in(b, nb++);    /* its W fills the drain */
-		else
-			push_b_then_w(b, nb++, micro, lag, &nw);
+		push_bwd_in(b, nb++);
+		if (nb - nw > lag)
+			push_w(b, nw++);
 	}
-	while (nb < micro)
-		push_b_then_w(b, nb++, micro, lag, &nw);
+	while (nb < micro) {
+		push_bwd_in(b, nb++);
+		if (nb - nw > lag)
+			push_w(b, nw++);
+	}
+	while (nw < micro)
+		push_w(b, nw++);
 }
 
 int dtp_schedule_build(enum dtp_schedule_kind kind, int stage, int stages, int micro,
