@@ -208,8 +208,8 @@ print("zb-h1's compute %+.1f%% of 1f1b's; its step less 1f1b's compute: %.1f%%, 
     100 * (cz / c1 - 1), 100 * hz, hz / b1 if b1 > 0 else float("nan")))
 PY
 # what splitting the backward costs stage 1 (units 3-5) in one process:
-# F + B + W per micro-batch with W right after B (zb-h1's stage 1 at K = 2)
-# and one micro-batch late, beside the whole backward (fp32 whatever PRECISION)
+# F + B + W per micro-batch with W right after B and one micro-batch late
+# (zb-h1's stage 1), beside the whole backward (fp32 whatever PRECISION)
 OPENBLAS_NUM_THREADS=1 "$B/tools/dtpipe-bench-split" --units 3-5 --micro-batch "$MB" --M 8 \
 	--reps "${SPLIT_REPS:-10}" | sed 's/^/  split cost: /'
 SCHED=gpipe

@@ -4,8 +4,8 @@
  * (threads: OPENBLAS_NUM_THREADS, as the stage model takes them), timed
  * in three orders, the reference first:
  *   whole   F m, the whole backward m (B and W per unit, dtp_stage_backward);
- *   adjacent F m, B m, W m (zb-h1's last stage at K = 2);
- *   lagged  F m, B m, W m-1 (zb-h1's stage s with a lag of s = 1).
+ *   adjacent F m, B m, W m (B and W back to back);
+ *   lagged  F m, B m, W m-1 (zb-h1's stage 1, W one micro-batch late).
  * The three orders run in turn, rotated each repetition so that none always
  * follows the same one, after one untimed pass of each, and each line gives the mean per micro-batch of
  * F + B + W over the repetitions and its excess over the whole backward.
