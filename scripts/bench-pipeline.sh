@@ -14,8 +14,13 @@
 #     measured bubble beside the simulated one and the ideal formula
 #     ((K-1)/(M+K-1); zb-h1 and zb-h2 with F = B = W: (K-1)/(3M+K-1);
 #     interleaved 1F1B with v = 2 chunks per stage, units 0-1, 3 | 2, 4-5:
-#     (K-1)/(vM+K-1)); auto's row names its pick,
-#     and the last line sets auto's step against the best fixed schedule's;
+#     (K-1)/(vM+K-1)); auto's row names its pick; the measured bubble is
+#     1 - the stages' mean compute (fwd, bwd, bwd_b, bwd_w, recompute and the
+#     optimizer, each run's own) / step; where 1f1b's and zb-h1's idle goes
+#     (their traces, per stage); then auto's step against the best fixed
+#     schedule's, zb-h1's bubble over 1f1b's, and zb-h1's step set against
+#     1f1b's compute (its idle plus what splitting the backward costs), and
+#     that cost on stage 1's units alone (dtpipe-bench-split);
 #  4. peak RSS per stage with and without recompute for M = 4, 8, 16.
 # Usage: scripts/bench-pipeline.sh [BUILDDIR]   (default: build)
 #   PARTS="speedup schedules rss" (the default: all) runs only those parts
@@ -75,6 +80,38 @@ print("%.4f %.4f %.4f %.1f %s" % (t, max(comp), ideal, 100 * (t / ideal - 1),
 PY
 }
 
+# where.py TRACE K WHAT: where each stage's step goes, from a trace: per stage
+# and step, the spans' sums by kind (their category: an interleaved run's
+# names add the micro-batch and chunk) and what no span covers, medians over
+# the steps after the first, in ms; then each stage's idle (the step window
+# less its compute: fwd, bwd, bwd_b, bwd_w, recompute, optim)
+cat >"$W/where.py" <<'PY'
+import json, sys, statistics as st, collections
+ev = json.load(open(sys.argv[1]))
+ev = [e for e in (ev["traceEvents"] if isinstance(ev, dict) else ev)
+      if e.get("ph") == "X" and e.get("args", {}).get("step", -1) >= 1]
+K, what = int(sys.argv[2]), sys.argv[3]
+win = collections.defaultdict(lambda: [float("inf"), 0.0])
+sums = collections.defaultdict(float)
+for e in ev:
+    w = win[e["args"]["step"]]
+    w[0], w[1] = min(w[0], e["ts"]), max(w[1], e["ts"] + e["dur"])
+    sums[(e["pid"], e["args"]["step"], e.get("cat", e["name"]))] += e["dur"]
+kinds = ["fwd", "bwd", "bwd_b", "bwd_w", "optim", "recv", "send", "sync", "data"]
+compute = ["fwd", "bwd", "bwd_b", "bwd_w", "recompute", "optim"]
+steps = sorted(win)
+print("  trace of %s (ms, median over %d steps; step window %.2f ms):" % (
+    what, len(steps), st.median((win[s][1] - win[s][0]) / 1e3 for s in steps)))
+print("  stage " + " ".join("%7s" % k for k in kinds) + "  untraced     idle")
+for p in range(K):
+    med = {k: st.median(sums[(p, s, k)] / 1e3 for s in steps) for k in kinds}
+    other = st.median((win[s][1] - win[s][0] - sum(sums[(p, s, k)] for k in kinds)) / 1e3
+                      for s in steps)
+    idle = st.median((win[s][1] - win[s][0] - sum(sums[(p, s, k)] for k in compute)) / 1e3
+                     for s in steps)
+    print("  %5d " % p + " ".join("%7.2f" % med[k] for k in kinds) + "  %8.2f %8.2f" % (other, idle))
+PY
+
 echo "== gpt L=4 C=256 T=128 V=256, precision $PRECISION, micro-batch $MB x M=8, $STEPS steps (machine: $(nproc) cores, load: $(cut -d' ' -f1-3 /proc/loadavg))"
 if part speedup; then
 plan "$W/k1.ini" 8 no 0-5
@@ -90,29 +127,7 @@ echo "  efficiency: slowest stage compute $c2 s/step, ideal GPipe step $ideal2 s
 # run (tracing kept out of the timed one): per stage and step, the spans'
 # sums by kind, and what no span covers, medians over the steps after the first
 "$DTPIPE" --plan "$W/k2.ini" --threads 1 --quiet --trace "$W/k2.trace" >/dev/null
-$PY - "$W/k2.trace" 2 <<'PY'
-import json, sys, statistics as st, collections
-ev = json.load(open(sys.argv[1]))
-ev = [e for e in (ev["traceEvents"] if isinstance(ev, dict) else ev)
-      if e.get("ph") == "X" and e.get("args", {}).get("step", -1) >= 1]
-K = int(sys.argv[2])
-win = collections.defaultdict(lambda: [float("inf"), 0.0])
-sums = collections.defaultdict(float)
-for e in ev:
-    w = win[e["args"]["step"]]
-    w[0], w[1] = min(w[0], e["ts"]), max(w[1], e["ts"] + e["dur"])
-    sums[(e["pid"], e["args"]["step"], e["name"])] += e["dur"]
-kinds = ["fwd", "bwd", "bwd_b", "bwd_w", "optim", "recv", "send", "sync", "data"]
-steps = sorted(win)
-print("  trace of a K = 2 step (ms, median over %d steps; step window %.2f ms):" % (
-    len(steps), st.median((win[s][1] - win[s][0]) / 1e3 for s in steps)))
-print("  stage " + " ".join("%7s" % k for k in kinds) + "  untraced")
-for p in range(K):
-    med = {k: st.median(sums[(p, s, k)] / 1e3 for s in steps) for k in kinds}
-    other = st.median((win[s][1] - win[s][0] - sum(sums[(p, s, k)] for k in kinds)) / 1e3
-                      for s in steps)
-    print("  %5d " % p + " ".join("%7.2f" % med[k] for k in kinds) + "  %8.2f" % other)
-PY
+$PY "$W/where.py" "$W/k2.trace" 2 "a K = 2 step"
 if $PY -c 'import torch' 2>/dev/null; then
 	tj=$($PY "$top/scripts/bench_pipe_torch.py" 4 256 4 128 256 "$MB" 8 "$STEPS" 2>/dev/null | tail -n 1)
 	tone=$(echo "$tj" | $PY -c 'import json,sys; print("%.4f" % json.load(sys.stdin)["one_stage_s"])')
@@ -157,6 +172,8 @@ print('%.4f' % (1 - sum(c) / (2 * t)))")
 		echo "$1 $sim $bub" >>"$W/runs"
 		r=$((r + 1))
 	done
+	# where 1f1b's and zb-h1's idle goes (the last run's trace)
+	case $SCHED in 1f1b|zb-h1) $PY "$W/where.py" "$W/s.trace" 2 "a $SCHED step" ;; esac
 	$PY - "$W/runs" "$SCHED" "$pick" "$W/steps" <<'PY'
 import sys, statistics as st
 rows = [list(map(float, l.split())) for l in open(sys.argv[1])]
@@ -181,7 +198,20 @@ print("auto (%s) against the best fixed schedule (%s): %+.1f%% (target <= +3%%)"
     rows["auto"][0], best, 100 * (auto / fixed[best] - 1)))
 b1, bz = float(rows["1f1b"][2]), float(rows["zb-h1"][2])
 print("zb-h1's measured bubble / 1f1b's: %.2fx (target <= 0.5x)" % (bz / b1 if b1 > 0 else float("nan")))
+# the bubble above is each schedule's idle over its own compute; zb-h1's
+# compute is larger (B and W apart cost more than the whole backward), so
+# set its step against 1f1b's compute too: its idle plus what the split adds
+t1, tz = float(rows["1f1b"][1]), float(rows["zb-h1"][1])
+c1, cz = t1 * (1 - b1), tz * (1 - bz)
+hz = 1 - c1 / tz
+print("zb-h1's compute %+.1f%% of 1f1b's; its step less 1f1b's compute: %.1f%%, %.2fx 1f1b's bubble" % (
+    100 * (cz / c1 - 1), 100 * hz, hz / b1 if b1 > 0 else float("nan")))
 PY
+# what splitting the backward costs stage 1 (units 3-5) in one process:
+# F + B + W per micro-batch with W right after B and one micro-batch late
+# (zb-h1's stage 1), beside the whole backward (fp32 whatever PRECISION)
+OPENBLAS_NUM_THREADS=1 "$B/tools/dtpipe-bench-split" --units 3-5 --micro-batch "$MB" --M 8 \
+	--reps "${SPLIT_REPS:-10}" | sed 's/^/  split cost: /'
 SCHED=gpipe
 fi
 

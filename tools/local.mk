@@ -7,3 +7,4 @@ include tools/dtpipe.mk
 include tools/dtpipe-partition.mk
 include tools/dtpipe-export.mk
 include tools/bench-ckpt.mk
+include tools/bench-split.mk

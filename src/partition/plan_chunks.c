@@ -193,10 +193,6 @@ int dtp_plan_validate_chunks(const struct dtp_plan *p, int n_units, struct dtp_e
 					      "in groups of K); use micro_batches = %d or %d",
 					      at, p->micro_batches, K, below > 0 ? below : K,
 					      (p->micro_batches / K + 1) * K);
-		if (p->recompute)
-			return dtp_errf_input(err, -EINVAL,
-					      "%sschedule = interleaved with recompute = true is not supported: "
-					      "use recompute = false", at);
 	}
 	return 1;
 }

@@ -41,8 +41,8 @@ size_t dtp_ckpt_bg_bytes(const struct dtp_plan *p, size_t n_params)
 {
 	int arrays = 1 + (p->optim.kind == DTP_OPTIM_ADAMW ? 2 : 1);
 
-	/* an interleaved run (run_interleaved.c) writes its chunks synchronously */
-	if (!p->checkpoint_background || !p->checkpoint_dir[0] || dtp_plan_chunks(p) > 1 ||
+	/* an interleaved run (run_interleaved.c): one snapshot per chunk */
+	if (!p->checkpoint_background || !p->checkpoint_dir[0] ||
 	    (p->checkpoint_every <= 0 && p->checkpoint_every_s <= 0))
 		return 0;
 	return dtp_align_up((size_t)arrays * n_params * sizeof(float), DTP_PAGE);

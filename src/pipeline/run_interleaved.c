@@ -8,7 +8,9 @@
  * evaluation and the final report are the chain's. This process runs the
  * stage's interleaved op list, each op on its chunk; every exchange along
  * the chain runs chunk by chunk in chain order (up: c = 0 .. v-1, down:
- * c = v-1 .. 0), so that no chunk waits on a later one of its own process. */
+ * c = v-1 .. 0), so that no chunk waits on a later one of its own process.
+ * The trace is the process's, one track per stage; each span names the
+ * chunk it ran on (dtp_trace_set_chunk before the chunk's work). */
 #include "config.h"
 #include "pipeline/ckpt_run.h"
 #include "pipeline/ctrl.h"
@@ -61,6 +63,13 @@ static int virtual_plan(const struct dtp_plan *p, struct dtp_plan *vp, struct dt
 	return 0;
 }
 
+/* chunk c, its spans in the trace named for it from now on */
+static struct dtp_stage *on(struct ilrun *x, int c)
+{
+	dtp_trace_set_chunk(x->trace, c);
+	return x->st[c];
+}
+
 /* the step on every chunk: the list's ops each on its chunk, then the
  * gradient-norm exchange up in chain order and down in reverse */
 static int train_step(struct ilrun *x, long step, double *loss, double *gnorm, double *times,
@@ -70,18 +79,31 @@ static int train_step(struct ilrun *x, long step, double *loss, double *gnorm, d
 	int r = 0;
 
 	for (int c = 0; c < x->v && r == 0; c++)
-		r = dtp_stage_step_begin(x->st[c], step, err);
+		r = dtp_stage_step_begin(on(x, c), step, err);
 	for (int i = 0; i < x->sched.n_ops && r == 0; i++)
-		r = dtp_stage_step_op(x->st[x->sched.ops[i].chunk], &x->sched.ops[i], step, err);
+		r = dtp_stage_step_op(on(x, x->sched.ops[i].chunk), &x->sched.ops[i], step, err);
 	for (int c = 0; c < x->v && r == 0; c++)
-		r = dtp_stage_step_drain(x->st[c], step, err);
+		r = dtp_stage_step_drain(on(x, c), step, err);
 	for (int c = 0; c < x->v && r == 0; c++)
-		r = dtp_ctrl_step_up(x->st[c], step, x->st[c]->sumsq, err);
+		r = dtp_ctrl_step_up(on(x, c), step, x->st[c]->sumsq, err);
 	for (int c = x->v - 1; c >= 0 && r == 0; c--)
-		r = dtp_ctrl_step_down(x->st[c], step, &down[c], err);
+		r = dtp_ctrl_step_down(on(x, c), step, &down[c], err);
 	for (int c = 0; c < x->v && r == 0; c++)
-		r = dtp_stage_step_apply(x->st[c], step, &down[c], &loss[c], &gnorm[c], times, err);
+		r = dtp_stage_step_apply(on(x, c), step, &down[c], &loss[c], &gnorm[c], times, err);
 	return r;
+}
+
+/* [checkpoint] background = yes: the chunk's own writer thread and snapshot
+ * (dtp_ckpt_bg_bytes of its parameters, as dtp_stage_mem_predict counts) */
+static int open_writer(struct ilrun *x, struct dtp_stage *st, struct dtp_err *err)
+{
+	const char *roles[3];
+	float *arrays[3];
+	size_t np, bytes;
+
+	dtp_stage_ckpt_arrays(st, roles, arrays, &np);
+	bytes = dtp_ckpt_bg_bytes(x->p, np);
+	return bytes ? dtp_ckpt_bg_open(st, bytes, &st->ckpt_bg, err) : 0;
 }
 
 /* open the chunks last first: each listens for the next virtual stage before
@@ -102,11 +124,13 @@ static int open_chunks(struct ilrun *x, const struct dtp_stage_opts *o, size_t m
 		x->n_open++;
 		x->st[c]->mem_bytes = mem / (size_t)x->v;
 		x->st[c]->trace = x->trace;
+		if ((r = open_writer(x, x->st[c], err)))
+			return r;
 	}
 	/* then the heartbeats, in the same order (a chunk's heartbeat waits for
 	 * its neighbour's, which may wait for a link of another chunk) */
 	for (int c = x->v - 1; c >= 0; c--) {
-		int r = dtp_stage_liveness_open(x->st[c], err);
+		int r = dtp_stage_liveness_open(on(x, c), err);
 
 		if (r)
 			return r;
@@ -126,6 +150,8 @@ static void close_all(struct ilrun *x, int failed)
 		if (!x->st[c])
 			continue;
 		x->st[c]->trace = NULL;
+		dtp_ckpt_bg_close(x->st[c]->ckpt_bg);
+		x->st[c]->ckpt_bg = NULL;
 		dtp_stage_close(x->st[c]);
 	}
 	if (x->trace) {
@@ -163,18 +189,39 @@ static int train(struct ilrun *x, const struct dtp_stage_opts *o, long start, lo
 			dtp_report_step(&x->rep[c], step, loss[c], gnorm[c], times);
 		if (o->dump_dir && x->st[last]->is_last)
 			dtp_report_dump_loss(&x->rep[last], o->dump_dir, step, loss[last]);
+		/* the background checkpoints of the previous step are published
+		 * now, chunk by chunk in chain order (each gathers the outcome up
+		 * the chain, as a save does) */
+		for (int c = 0; c < x->v; c++) {
+			struct dtp_stage *st = on(x, c);
+			uint64_t t0 = dtp_now_ns();
+
+			if (!st->ckpt_bg || !dtp_ckpt_bg_is_pending(st->ckpt_bg))
+				continue;
+			dtp_stage_in_io(st, 1);
+			r = dtp_stage_ckpt_publish(st, p->checkpoint_dir, p->checkpoint_keep, err);
+			dtp_stage_in_io(st, 0);
+			dtp_trace_span(x->trace, DTP_SPAN_CKPT, step, 1, t0, dtp_now_ns());
+			if (r)
+				return r;
+		}
 		if (p->checkpoint_dir[0] &&
 		    ((p->checkpoint_every > 0 && (step + 1) % p->checkpoint_every == 0) ||
 		     x->st[0]->ckpt_due || step + 1 == total || x->st[0]->stop)) {
-			/* synchronous: a chunk's background snapshot is not used here */
+			/* the periodic ones in the background where it is on; the
+			 * last one, and a stop's, before the run ends (run.c) */
 			for (int c = 0; c < x->v; c++) {
+				struct dtp_stage *st = on(x, c);
 				uint64_t t0 = dtp_now_ns();
 
-				x->st[c]->ckpt_last_ns = t0;
-				dtp_stage_in_io(x->st[c], 1);
-				r = dtp_stage_ckpt_save(x->st[c], p->checkpoint_dir, step,
-							p->checkpoint_keep, err);
-				dtp_stage_in_io(x->st[c], 0);
+				st->ckpt_last_ns = t0;
+				dtp_stage_in_io(st, 1);
+				if (st->ckpt_bg && step + 1 < total && !x->st[0]->stop)
+					r = dtp_stage_ckpt_snapshot(st, p->checkpoint_dir, step, err);
+				else
+					r = dtp_stage_ckpt_save(st, p->checkpoint_dir, step,
+								p->checkpoint_keep, err);
+				dtp_stage_in_io(st, 0);
 				dtp_trace_span(x->trace, DTP_SPAN_CKPT, step, 0, t0, dtp_now_ns());
 				if (r)
 					return r;
@@ -217,13 +264,13 @@ int dtp_stage_run_interleaved(const struct dtp_plan *plan, const struct dtp_stag
 	/* the chain's stage 0 (this stage's chunk 0 on stage 0) chooses */
 	first = r == 0 && x.st[0]->is_first;
 	if (r == 0 && o->resume && first)
-		r = dtp_stage_ckpt_choose(x.st[0], x.p->checkpoint_dir, o->resume == DTP_RESUME_IF_ANY,
+		r = dtp_stage_ckpt_choose(on(&x, 0), x.p->checkpoint_dir, o->resume == DTP_RESUME_IF_ANY,
 					  &resumed, err);
 	for (int c = 0; c < x.v && r == 0; c++)
-		r = dtp_run_agree_on_steps(x.st[c], x.p, resumed, &agreed, err);
+		r = dtp_run_agree_on_steps(on(&x, c), x.p, resumed, &agreed, err);
 	resumed = o->resume ? agreed.start_step : 0;
 	for (int c = 0; c < x.v && r == 0; c++) {
-		struct dtp_stage *st = x.st[c];
+		struct dtp_stage *st = on(&x, c);
 
 		st->lr_warmup = dtp_run_warmup(x.p, o, agreed.total_steps);
 		st->lr_decay_end = x.p->cosine_to_end && x.p->optim.total_steps == 0 ?
@@ -249,7 +296,7 @@ int dtp_stage_run_interleaved(const struct dtp_plan *plan, const struct dtp_stag
 				   x.p->checkpoint_dir, agreed.start_step, agreed.total_steps,
 				   agreed.start_step);
 	for (int c = 0; c < x.v && r == 0; c++) {
-		r = dtp_report_open(&x.rep[c], x.st[c], o, agreed.total_steps, agreed.start_step, err);
+		r = dtp_report_open(&x.rep[c], on(&x, c), o, agreed.total_steps, agreed.start_step, err);
 		if (r == 0)
 			x.n_rep++;
 	}
@@ -263,15 +310,15 @@ int dtp_stage_run_interleaved(const struct dtp_plan *plan, const struct dtp_stag
 		double lsum = 0;
 		uint64_t t0 = dtp_now_ns();
 
-		r = dtp_stage_evaluate(x.st[c], &correct, &count, &lsum, err);
+		r = dtp_stage_evaluate(on(&x, c), &correct, &count, &lsum, err);
 		dtp_trace_span(x.trace, DTP_SPAN_EVAL, agreed.total_steps, 0, t0, dtp_now_ns());
 		if (r == 0 && x.st[c]->is_last)
 			dtp_report_eval(&x.rep[c], correct, count, lsum);
 	}
 	for (int c = 0; c < x.v && r == 0; c++)
-		r = dtp_report_finish(&x.rep[c], x.st[c], err);
+		r = dtp_report_finish(&x.rep[c], on(&x, c), err);
 	for (int c = 0; c < x.v && r == 0 && o->dump_dir; c++)
-		r = dtp_run_dump_params(x.st[c], o->dump_dir, err);
+		r = dtp_run_dump_params(on(&x, c), o->dump_dir, err);
 	close_all(&x, r != 0);
 	return r;
 }

@@ -231,14 +231,23 @@ struct dtp_span {
 	uint64_t t0, t1;
 	int32_t step;
 	int16_t micro;
-	int16_t kind;
+	int8_t kind;
+	int8_t chunk;    /* interleaved: the chunk the span ran on; -1: a plain run */
 };
 struct dtp_trace {
 	char *path;
 	int stage;
+	int chunk;       /* the chunk the spans recorded now are for (-1: none), set
+			  * by the interleaved runner before it runs a chunk's work */
 	size_t n, cap, dropped;
 	struct dtp_span *spans;
 };
+/* the spans recorded from now on ran on chunk c of an interleaved stage */
+static inline void dtp_trace_set_chunk(struct dtp_trace *t, int c)
+{
+	if (t)
+		t->chunk = c;
+}
 static inline void dtp_trace_span(struct dtp_trace *t, int kind, long step, int micro,
 				  uint64_t t0, uint64_t t1)
 {
@@ -254,7 +263,8 @@ static inline void dtp_trace_span(struct dtp_trace *t, int kind, long step, int 
 	sp->t0 = t0, sp->t1 = t1;
 	sp->step = (int32_t)step;
 	sp->micro = (int16_t)micro;
-	sp->kind = (int16_t)kind;
+	sp->kind = (int8_t)kind;
+	sp->chunk = (int8_t)t->chunk;
 }
 
 #endif

@@ -21,6 +21,14 @@ const char *dtp_span_name(int kind)
 	return kind >= 0 && kind < DTP_SPAN_N ? span_names[kind] : "?";
 }
 
+/* the span kinds that belong to one micro-batch */
+static int has_micro(int kind)
+{
+	return kind == DTP_SPAN_FWD || kind == DTP_SPAN_BWD || kind == DTP_SPAN_RECOMPUTE ||
+	       kind == DTP_SPAN_SEND || kind == DTP_SPAN_RECV || kind == DTP_SPAN_DATA ||
+	       kind == DTP_SPAN_BWD_IN || kind == DTP_SPAN_BWD_W;
+}
+
 const char *dtp_trace_span_name(int kind)
 {
 	return dtp_span_name(kind);
@@ -43,6 +51,7 @@ int dtp_trace_open(const char *path, int stage, size_t max_spans, struct dtp_tra
 	}
 	t->cap = max_spans;
 	t->stage = stage;
+	t->chunk = -1;
 	*out = t;
 	return 0;
 }
@@ -76,11 +85,24 @@ int dtp_trace_close(struct dtp_trace *t, struct dtp_err *err)
 		"\"args\":{\"sort_index\":%d}}\n", t->stage, t->stage);
 	for (size_t i = 0; i < t->n; i++) {
 		const struct dtp_span *sp = &t->spans[i];
+		const char *kind = dtp_span_name(sp->kind);
+		char name[64];
 
+		/* an interleaved run's spans name their micro-batch and chunk
+		 * ("fwd mb3 c1"); the category stays the span kind */
+		if (sp->chunk >= 0 && has_micro(sp->kind))
+			snprintf(name, sizeof(name), "%s mb%d c%d", kind, (int)sp->micro, (int)sp->chunk);
+		else if (sp->chunk >= 0)
+			snprintf(name, sizeof(name), "%s c%d", kind, (int)sp->chunk);
+		else
+			snprintf(name, sizeof(name), "%s", kind);
 		fprintf(f, "{\"name\":\"%s\",\"cat\":\"%s\",\"ph\":\"X\",\"pid\":%d,\"tid\":0,"
-			"\"ts\":%.3f,\"dur\":%.3f,\"args\":{\"step\":%d,\"micro\":%d}}\n",
-			dtp_span_name(sp->kind), dtp_span_name(sp->kind), t->stage, (double)sp->t0 * 1e-3,
-			(double)(sp->t1 - sp->t0) * 1e-3, (int)sp->step, (int)sp->micro);
+			"\"ts\":%.3f,\"dur\":%.3f,\"args\":{\"step\":%d,\"micro\":%d", name, kind,
+			t->stage, (double)sp->t0 * 1e-3, (double)(sp->t1 - sp->t0) * 1e-3, (int)sp->step,
+			(int)sp->micro);
+		if (sp->chunk >= 0)
+			fprintf(f, ",\"chunk\":%d", (int)sp->chunk);
+		fputs("}}\n", f);
 	}
 	if (fclose(f) != 0)
 		r = dtp_errf_runtime(err, -EIO, "trace: cannot write %s", part);

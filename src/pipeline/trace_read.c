@@ -8,6 +8,16 @@
 #include <jansson.h>
 #include <string.h>
 
+/* an event's span kind: its category ("fwd", ...), which an interleaved
+ * run's names extend with the micro-batch and chunk ("fwd mb3 c1"); a trace
+ * without categories: its name */
+static const char *span_kind_of(json_t *ev)
+{
+	const char *cat = json_string_value(json_object_get(ev, "cat"));
+
+	return cat ? cat : json_string_value(json_object_get(ev, "name"));
+}
+
 /* per stage: the sums of the compute spans' durations (us) and counts */
 struct compute_sums {
 	double f[DTP_MAX_STAGES], b[DTP_MAX_STAGES], bin[DTP_MAX_STAGES], bw[DTP_MAX_STAGES];
@@ -40,7 +50,7 @@ static int read_sums(const char *path, int K, struct compute_sums *c, struct dtp
 	}
 	json_array_foreach(events, i, ev) {
 		const char *ph = json_string_value(json_object_get(ev, "ph"));
-		const char *name = json_string_value(json_object_get(ev, "name"));
+		const char *name = span_kind_of(ev);
 		json_t *pid = json_object_get(ev, "pid"), *dur = json_object_get(ev, "dur");
 		int s, is_fwd, is_bin, is_bw;
 
@@ -159,7 +169,7 @@ int dtp_trace_read_step(const char *path, int K, struct dtp_trace_event *evs, in
 	for (int pass = 0; pass < 2; pass++) {
 		json_array_foreach(events, i, ev) {
 			const char *ph = json_string_value(json_object_get(ev, "ph"));
-			const char *name = json_string_value(json_object_get(ev, "name"));
+			const char *name = span_kind_of(ev);
 			json_t *args = json_object_get(ev, "args");
 			json_t *jstep = json_object_get(args, "step"), *pid = json_object_get(ev, "pid");
 			double ts = json_number_value(json_object_get(ev, "ts"));

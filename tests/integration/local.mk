@@ -64,3 +64,6 @@ dist_check_SCRIPTS += tests/integration/chaos.sh tests/integration/elastic.sh
 # shm and tcp, checkpoints across interleaved and plain plans
 INTEGRATION_TESTS += tests/integration/interleaved.sh
 dist_check_SCRIPTS += tests/integration/interleaved.sh
+# interleaved with recompute, background checkpoints; the trace names chunks
+INTEGRATION_TESTS += tests/integration/interleaved_opts.sh
+dist_check_SCRIPTS += tests/integration/interleaved_opts.sh

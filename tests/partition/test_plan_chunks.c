@@ -89,6 +89,9 @@ static void test_load_and_round_trip(void **state)
 	/* single units in a list, and auto with chunks */
 	assert_int_equal(load("", 2, "auto", 4, "0, 2, 4, 6", "1, 3, 5, 7", &q, &err), 0);
 	assert_int_equal(q.stages[1].n_chunks, 4);
+	/* recompute, each chunk as a plain stage */
+	assert_int_equal(load("recompute = yes\n", 4, "interleaved", 2, "0-1, 4-5", "2-3, 6-7", &q, &err), 0);
+	assert_true(q.recompute);
 }
 
 static void test_refusals(void **state)
@@ -107,7 +110,6 @@ static void test_refusals(void **state)
 	expect("", 4, "1f1b", 2, "0-1, 4-5", "2-3, 6-7", "virtual_stages = 2 with schedule = 1f1b", NULL);
 	expect("", 4, "interleaved", 1, "0-3", "4-7", "schedule = interleaved needs [train] virtual_stages", "--virtual-stages");
 	expect("", 3, "interleaved", 2, "0-1, 4-5", "2-3, 6-7", "micro_batches = 3", "use micro_batches = 2 or 4");
-	expect("recompute = yes\n", 4, "interleaved", 2, "0-1, 4-5", "2-3, 6-7", "recompute", NULL);
 	/* the syntax */
 	expect("", 4, "interleaved", 2, "0-1, 5-4", "2-3, 6-7", "il.ini:9: [stage.0] units = 0-1, 5-4: range 2 (5-4) is backwards", NULL);
 	expect("", 4, "interleaved", 2, "0-1,, 4-5", "2-3, 6-7", "one range per chunk", NULL);
