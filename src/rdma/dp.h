@@ -90,7 +90,9 @@ int dtp_dp_wait(struct dtp_dp *dp, struct dtp_err *err);
 
 /* Sharded optimizer step (ZeRO-1, [parallel] shard_optimizer): call after
  * dtp_dp_buckets. Each bucket is then reduce-scattered instead of
- * all-reduced (MPI_Reduce_scatter, or MPI_Ireduce_scatter with overlap): the
+ * all-reduced (blocking: dtpipe's ring of MPI_Sendrecv, each replica adding
+ * the incoming part to its own in a fixed order, faster here than Open MPI's
+ * in-place MPI_Reduce_scatter; with overlap, MPI_Ireduce_scatter): the
  * bucket is cut into R parts, one per replica in replica order, each part's
  * ends on gradient-block boundaries (model.h's DTP_GRAD_BLOCK floats from a
  * unit's first) as near the even split as they fall, and after dtp_dp_wait

@@ -41,6 +41,7 @@ struct dtp_dp {
 	int *counts;               /* [nb x 2R]: each bucket's part sizes, then offsets */
 	struct dtp_param_span *spans;
 	int n_spans;
+	float *ring_buf;           /* [largest part]: a part coming in (ring_reduce_scatter) */
 	struct dtp_dp_times kept[DTP_DP_TIMES_KEPT];   /* the newest steps', a ring */
 	long steps;
 };
@@ -144,6 +145,7 @@ void dtp_dp_close(struct dtp_dp *dp)
 	free(dp->unit_off);
 	free(dp->counts);
 	free(dp->spans);
+	free(dp->ring_buf);
 	if (dp->own_init)
 		MPI_Finalize();
 	free(dp);
@@ -252,6 +254,36 @@ int dtp_dp_n_buckets(const struct dtp_dp *dp)
 	return dp->nb;
 }
 
+/* Blocking reduce-scatter of bucket bk over the stage's replicas, on the
+ * ring (replica r sends to r + 1): at step s = 0 .. R - 2 replica r sends its
+ * sum so far of part r - 1 - s and adds part r - 2 - s as it comes in
+ * (ring_buf), so that after R - 1 steps it holds the whole sum of its own
+ * part r, in place (sum = mine + incoming: a fixed order, so the same bits
+ * every run and for any cuts that give the same parts; for two replicas a + b
+ * like MPI_SUM). Open MPI's MPI_Reduce_scatter in place copied the whole
+ * bucket to a new buffer each call and was slower than the all-reduce of the
+ * same bytes here (docs/benchmarks.md). */
+static int ring_reduce_scatter(struct dtp_dp *dp, struct dp_bucket *bk)
+{
+	int R = dp->replicas, me = dp->replica, next = (me + 1) % R, prev = (me + R - 1) % R;
+
+	for (int step = 0; step < R - 1; step++) {
+		int out = ((me - 1 - step) % R + R) % R, in = ((me - 2 - step) % R + R) % R;
+		float *dst = bk->buf + bk->disp[in];
+		const float *src = dp->ring_buf;
+		int n = bk->cnt[in];
+		int rc = MPI_Sendrecv(bk->buf + bk->disp[out], bk->cnt[out], MPI_FLOAT, next, 0,
+				      dp->ring_buf, n, MPI_FLOAT, prev, 0, dp->stage_comm,
+				      MPI_STATUS_IGNORE);
+
+		if (rc != MPI_SUCCESS)
+			return rc;
+		for (int j = 0; j < n; j++)
+			dst[j] = dst[j] + src[j];
+	}
+	return MPI_SUCCESS;
+}
+
 int dtp_dp_unit_done(struct dtp_dp *dp, int unit, float *grads, size_t n, struct dtp_err *err)
 {
 	uint64_t t0 = dtp_now_ns();
@@ -281,8 +313,7 @@ int dtp_dp_unit_done(struct dtp_dp *dp, int unit, float *grads, size_t n, struct
 			return dtp_errf_runtime(err, -EINVAL, "units %d..%d's gradients are not where the shard expects them",
 						bk->lo, bk->hi - 1);
 		if (dp->sharded && !dp->overlap)
-			rc = MPI_Reduce_scatter(MPI_IN_PLACE, bk->buf, bk->cnt, MPI_FLOAT, MPI_SUM,
-						dp->stage_comm);
+			rc = ring_reduce_scatter(dp, bk);
 		else if (dp->sharded)
 			rc = MPI_Ireduce_scatter(MPI_IN_PLACE, bk->buf, bk->cnt, MPI_FLOAT, MPI_SUM,
 						 dp->stage_comm, &dp->reqs[dp->n_req++]);
@@ -318,9 +349,9 @@ int dtp_dp_wait(struct dtp_dp *dp, struct dtp_err *err)
 	if (started != dp->nb)
 		return dtp_errf_runtime(err, -EPROTO, "%d of the stage's %d gradient buckets were summed this step",
 					started, dp->nb);
-	/* an in-place reduce-scatter leaves this replica's part at the bucket's
-	 * start: move it to its place */
-	for (int i = 0; dp->sharded && i < dp->nb; i++) {
+	/* an in-place MPI_Ireduce_scatter leaves this replica's part at the
+	 * bucket's start: move it to its place */
+	for (int i = 0; dp->sharded && dp->overlap && i < dp->nb; i++) {
 		struct dp_bucket *bk = &dp->b[i];
 		int me = dp->replica;
 
@@ -421,6 +452,7 @@ static size_t nearest_cut(const struct dtp_dp *dp, const struct dp_bucket *bk, s
 int dtp_dp_shard(struct dtp_dp *dp, float *params, float *grads, struct dtp_err *err)
 {
 	int R = dp->replicas, ns = 0;
+	size_t biggest = 0;
 
 	free(dp->counts);
 	free(dp->spans);
@@ -453,6 +485,15 @@ int dtp_dp_shard(struct dtp_dp *dp, float *params, float *grads, struct dtp_err 
 				.n = (size_t)bk->cnt[dp->replica] };
 	}
 	dp->n_spans = ns;
+	free(dp->ring_buf);
+	dp->ring_buf = NULL;
+	for (int i = 0; i < dp->nb; i++)
+		for (int r = 0; r < R; r++)
+			biggest = (size_t)dp->b[i].cnt[r] > biggest ? (size_t)dp->b[i].cnt[r] : biggest;
+	dp->ring_buf = malloc((biggest ? biggest : 1) * sizeof(float));
+	if (!dp->ring_buf)
+		return dtp_errf_runtime(err, -ENOMEM, "out of memory for a gradient part of %zu floats",
+					biggest);
 	dp->params = params;
 	dp->grads = grads;
 	dp->sharded = 1;
