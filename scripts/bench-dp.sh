@@ -9,10 +9,14 @@
 #  3. dtpipe's gradient sum per step (time in MPI calls, the part waited for
 #     after the backward, and the calls' own time without the wait for the
 #     slower replica) against a bare MPI_Allreduce of the same bytes over the
-#     same ranks, measured at the end of the same run; the ratio is taken run
-#     by run (steady under load), and the runs' CPU seconds are printed;
-#  4. variants of the R = 2 run in the same loop (VARIANTS, below): one
-#     bucket per unit, and Open MPI's shm transport without single-copy.
+#     same ranks, measured at the end of the same run; with the sharded
+#     optimizer (SHARD=yes, the default) the sum is a reduce-scatter and the
+#     step ends with an all-gather of the parameters, and their own time is
+#     also set against a bare MPI_Reduce_scatter + MPI_Allgatherv of the same
+#     bytes; the ratios are taken run by run (steady under load), and the
+#     runs' CPU seconds are printed;
+#  4. variants of the R = 2 run in the same loop (VARIANTS, below): the
+#     unsharded step, and Open MPI's shm transport with single-copy (CMA).
 # Each configuration runs REPS times, interleaved; medians are printed, with
 # the machine's load average. Usage: scripts/bench-dp.sh [BUILDDIR]
 set -eu
@@ -25,6 +29,7 @@ trap 'rm -rf "$W"' EXIT
 STEPS=${STEPS:-40}
 OVERLAP=${OVERLAP:-no}   # [parallel] overlap of the R = 2 runs
 BUCKET=${BUCKET:-}       # [parallel] bucket_size of the R = 2 runs (empty: the default)
+SHARD=${SHARD:-yes}      # [parallel] shard_optimizer of the R = 2 runs
 REPS=${REPS:-3}
 WIDTHS=784-1024-1024-1024-10
 GLOBAL=256
@@ -44,7 +49,8 @@ plan() {
 		printf 'optimizer = sgd\nlr = 0.01\nmomentum = 0.9\nsteps = %d\nlog_every = 1\n' "$STEPS"
 		printf '[data]\ntrain = %s/data/train\nloader_budget = 32M\n' "$W"
 		printf '[transport]\nkind = shm\nbase_port = %d\n' "$PORT"
-		printf '[parallel]\nreplicas = %d\noverlap = %s\n' "$2" "$OVERLAP"
+		printf '[parallel]\nreplicas = %d\noverlap = %s\nshard_optimizer = %s\n' "$2" \
+			"$OVERLAP" "$SHARD"
 		[ -z "$BUCKET" ] || printf 'bucket_size = %s\n' "$BUCKET"
 		printf '[stage.0]\nunits = 0-3\n'
 	} > "$1"
@@ -77,15 +83,23 @@ r2() {
 	sed -n 's/.*own time \([0-9.]*\) ms\/step, waiting for slower replicas \([0-9.]*\) ms\/step; own time \/ bare all-reduce \([0-9.]*\)x$/\1 \3 \2/p' \
 		"$W/r2.out" >> "$W/$1.own"
 	sed -n 's/.*gradient sum in \([0-9]* buckets\{0,1\} ([^)]*)\).*/\1/p' "$W/r2.out" > "$W/$1.buckets"
+	# stage 0: sharded optimizer: reduce-scatter + all-gather own time X ms/step
+	# (all-gather G ms); bare MPI_Reduce_scatter + MPI_Allgatherv of the same S:
+	# T ms (RS + AG); own / bare collectives Zx
+	sed -n 's/.*reduce-scatter + all-gather own time \([0-9.]*\) ms\/step (all-gather \([0-9.]*\) ms); bare .*: \([0-9.]*\) ms (\([0-9.]*\) + \([0-9.]*\)); own \/ bare collectives \([0-9.]*\)x$/\1 \2 \3 \4 \5 \6/p' \
+		"$W/r2.out" >> "$W/$1.shard"
 }
 # col FILE N: column N of FILE, one word per value
 col() { awk -v c="$2" '{print $c}' "$1"; }
 last() { tail -n 1 "$1" | awk -v c="${2:-1}" '{print $c}'; }
-# variants of the R = 2 run, interleaved with the others: one bucket per
-# unit, and Open MPI's shared-memory transport without its single-copy (CMA)
-# path (an "OMPI_MCA_x=y" item sets that MCA parameter, "bucket_size=S" the
-# bucket size); VARIANTS= leaves them out
-VARIANTS=${VARIANTS-"bucket_size=0 OMPI_MCA_btl_vader_single_copy_mechanism=none"}
+# variants of the R = 2 run, interleaved with the others: the unsharded
+# step (all-reduce, every replica updates everything), and Open MPI's
+# shared-memory transport with its single-copy (CMA) path, which dtpipe
+# turns off when it starts mpirun itself and the user chose nothing
+# (tools/launch-mpi.c) (an "OMPI_MCA_x=y" item sets that MCA parameter,
+# "bucket_size=S" the bucket size, "shard_optimizer=yes|no" the step);
+# VARIANTS= leaves them out
+VARIANTS=${VARIANTS-"shard_optimizer=no OMPI_MCA_btl_vader_single_copy_mechanism=cma"}
 
 echo "== mlp $WIDTHS, global batch $GLOBAL, $STEPS steps x $REPS runs (machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg))"
 r1= c1= tone= tddp=
@@ -99,6 +113,7 @@ for rep in $(seq "$REPS"); do
 		v=$((v + 1))
 		case $var in
 		bucket_size=*) (BUCKET=${var#bucket_size=}; r2 "v$v") ;;
+		shard_optimizer=*) (SHARD=${var#shard_optimizer=}; r2 "v$v") ;;
 		*=*) (export "$var"; r2 "v$v") ;;
 		esac
 		PORT=$((PORT + 8))   # the subshell's plan took the next ports
@@ -122,12 +137,17 @@ fi
 echo "gradient sum per step (overlap = $OVERLAP): $m ms in MPI calls, $wt ms of it waited after the backward; bare MPI_Allreduce of the same bytes: $br ms -> $($PY -c "print('%.2f' % ($m/$br))")x the bare all-reduce (target <= 1.1x); $hid"
 ow=$(med $(col "$W/main.own" 1))
 echo "gradient sum in $(cat "$W/main.buckets"): the all-reduce calls' own time $ow ms/step, waiting for the slower replica $(med $(col "$W/main.own" 3)) ms/step; own time / bare all-reduce $(med $(col "$W/main.own" 2))x (median of the runs' own ratios; target <= 1.1x); $($PY -c "print('%.0f' % max(0, 100*(1-$ow/$br)))")% of a bare all-reduce hidden behind the backward"
+if [ -s "$W/main.shard" ]; then
+	echo "sharded optimizer: reduce-scatter + all-gather own time $(med $(col "$W/main.shard" 1)) ms/step (all-gather $(med $(col "$W/main.shard" 2)) ms); bare MPI_Reduce_scatter + MPI_Allgatherv of the same bytes $(med $(col "$W/main.shard" 3)) ms ($(med $(col "$W/main.shard" 4)) + $(med $(col "$W/main.shard" 5))); own / bare collectives $(med $(col "$W/main.shard" 6))x (median of the runs' own ratios; target <= 1.1x); own / bare all-reduce $(med $(col "$W/main.own" 2))x"
+fi
 echo "CPU seconds per run ($STEPS steps, user + system, all ranks): R=1 $(med $c1), R=2 $(med $(cat "$W/main.cpu"))"
 v=0
 for var in $VARIANTS; do
 	v=$((v + 1))
 	tv=$(med $(cat "$W/v$v.step"))
-	echo "variant R=2 with $var: $tv s/step, speed-up $($PY -c "print('%.2f' % ($t1/$tv))")x, $(cat "$W/v$v.buckets"); gradient sum $(med $(col "$W/v$v.sum" 1)) ms in MPI calls, own time $(med $(col "$W/v$v.own" 1)) ms, bare all-reduce $(med $(col "$W/v$v.sum" 3)) ms, own / bare $(med $(col "$W/v$v.own" 2))x; CPU seconds $(med $(cat "$W/v$v.cpu"))"
+	sh=
+	[ ! -s "$W/v$v.shard" ] || sh="; sharded: own / bare reduce-scatter + all-gather $(med $(col "$W/v$v.shard" 6))x (bare $(med $(col "$W/v$v.shard" 3)) ms)"
+	echo "variant R=2 with $var: $tv s/step, speed-up $($PY -c "print('%.2f' % ($t1/$tv))")x, speed vs the default R=2 $($PY -c "print('%.2f' % ($t2/$tv))")x, $(cat "$W/v$v.buckets"); gradient sum $(med $(col "$W/v$v.sum" 1)) ms in MPI calls, own time $(med $(col "$W/v$v.own" 1)) ms, bare all-reduce $(med $(col "$W/v$v.sum" 3)) ms, own / bare $(med $(col "$W/v$v.own" 2))x$sh; CPU seconds $(med $(cat "$W/v$v.cpu"))"
 done
 if [ -n "$tddp" ]; then
 	to=$(med $tone) td=$(med $tddp)

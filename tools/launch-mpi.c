@@ -3,7 +3,8 @@
  * the job's, and mpirun ends every rank when one fails) with one rank per
  * stage of each replica, no binding by mpirun (each rank binds itself to its
  * share of the node's cores), --oversubscribe only where the ranks outnumber
- * the cores and --allow-run-as-root only for root. */
+ * the cores and --allow-run-as-root only for root; Open MPI's shared-memory
+ * transport without its single-copy path unless the user chose one. */
 #include "config.h"
 
 #include <errno.h>
@@ -18,6 +19,50 @@
 #include "dtpipe-launch.h"
 
 #define MAX_EXTRA 16
+
+#ifdef DTP_MPIRUN
+/* 1 when the Open MPI parameter file at path sets a single-copy mechanism */
+static int conf_sets_single_copy(const char *path)
+{
+	char line[512];
+	FILE *f = fopen(path, "r");
+	int found = 0;
+
+	if (!f)
+		return 0;
+	while (!found && fgets(line, sizeof(line), f)) {
+		const char *c = line + strspn(line, " \t");
+
+		found = *c != '#' && strstr(c, "single_copy_mechanism") != NULL;
+	}
+	fclose(f);
+	return found;
+}
+
+/* The replicas of a one-machine job talk through Open MPI's shared-memory
+ * transport; its single-copy path (CMA, process_vm_readv) made the gradient
+ * sum and the step slower on the test VM, in every same-run comparison
+ * (docs/benchmarks.md, "Data-parallel replicas"), so the job runs without
+ * it, unless the user chose a mechanism (the environment, or a parameter
+ * file: theirs, the system's, or one they named); MPICH ignores the
+ * variable. */
+static void default_single_copy(void)
+{
+	const char *home = getenv("HOME");
+	char path[4096];
+
+	if (getenv("OMPI_MCA_btl_vader_single_copy_mechanism") ||
+	    getenv("OMPI_MCA_btl_sm_single_copy_mechanism") ||
+	    getenv("OMPI_MCA_mca_base_param_files") ||
+	    conf_sets_single_copy("/etc/openmpi/openmpi-mca-params.conf"))
+		return;
+	if (home && snprintf(path, sizeof(path), "%s/.openmpi/mca-params.conf", home) <
+			    (int)sizeof(path) &&
+	    conf_sets_single_copy(path))
+		return;
+	setenv("OMPI_MCA_btl_vader_single_copy_mechanism", "none", 0);
+}
+#endif
 
 int dtp_launch_mpirun(const struct dtp_launch_args *a, const struct dtp_plan *plan, int argc,
 		      char **argv, struct dtp_err *err)
@@ -56,6 +101,7 @@ int dtp_launch_mpirun(const struct dtp_launch_args *a, const struct dtp_plan *pl
 		snprintf(key, sizeof(key), "%llu", (unsigned long long)(k ? k : 1));
 		setenv("DTP_JOB_KEY", key, 1);
 	}
+	default_single_copy();
 	v = calloc((size_t)argc + MAX_EXTRA, sizeof(*v));
 	if (!v)
 		return dtp_errf_runtime(err, -ENOMEM, "out of memory");

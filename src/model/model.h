@@ -259,6 +259,40 @@ void dtp_optim_step(struct dtp_optim *o, long step, float grad_mult);
 /* optimizer state (momentum, or Adam m then v) for checkpoints */
 float *dtp_optim_state(struct dtp_optim *o, size_t *n_floats);
 
+/* --- sharded step (ZeRO-1: data-parallel replicas each update a shard) and
+ * the gradient norm's sums of squares in fixed blocks ---
+ *
+ * Each unit's gradient is cut into blocks of DTP_GRAD_BLOCK floats from its
+ * first (the last block may be shorter); a block's sum of squares is a double
+ * sum in a fixed order of its own elements, and a unit's is the sum of its
+ * blocks' in block order. Neither depends on where the unit sits in its
+ * stage, on the thread count, or on which process computed which block, so
+ * the norm has the same bits for any cuts and any sharding: a shard owns
+ * whole blocks, and the blocks it does not own count 0 (0 + x is exact). */
+#define DTP_GRAD_BLOCK 4096
+/* a stretch of the stage's parameter array: floats [off, off + n) */
+struct dtp_param_span {
+	size_t off, n;
+};
+/* this stage's number of gradient blocks */
+size_t dtp_optim_n_blocks(const struct dtp_optim *o);
+/* blocks[0..n_blocks): each owned block's sum of squares (every block when
+ * unsharded), 0 for the others; split over the stage's threads by block */
+void dtp_optim_block_sumsq(struct dtp_optim *o, double *blocks);
+/* unit_sumsq[0..n_units): each unit's sum of its blocks' sums, in block order */
+void dtp_optim_unit_sumsq(const struct dtp_optim *o, const double *blocks, double *unit_sumsq);
+/* From now on dtp_optim_step updates (and dtp_optim_block_sumsq sums) only
+ * own[0..n) (sorted, disjoint, each starting on a block's first float and
+ * ending on a block's end or a unit's end): the rest of the parameters come
+ * from the other replicas (an all-gather), after which the caller calls
+ * dtp_optim_shard_gathered. n = 0: the whole stage again. The state arrays
+ * stay whole (a checkpoint gathers them first). */
+int dtp_optim_set_shard(struct dtp_optim *o, const struct dtp_param_span *own, int n,
+			struct dtp_err *err);
+/* the parameters outside the shard have changed (gathered after a step):
+ * in bf16, their bf16 copy is refreshed when the rest of it is fresh */
+void dtp_optim_shard_gathered(struct dtp_optim *o);
+
 /* ---------------------------------------------------------------- threads */
 
 /* OpenBLAS's thread count, process-wide, set in one place (src/model/par.c):

@@ -17,10 +17,22 @@
 struct dtp_optim {
 	struct dtp_optim_config c;
 	struct dtp_stage_model *m;
-	struct dtp_param_range *ranges;
+	struct dtp_param_range *all;     /* every range of the stage */
+	int n_all;
+	struct dtp_param_range *ranges;  /* the ones a step updates: `all`, or
+					  * their parts inside the shard */
 	int n_ranges;
 	float *state;          /* SGD: momentum (n); AdamW: m (n) then v (n) */
 	size_t n_state;
+	/* gradient blocks (model.h): [n_blocks] start and length, owned (1);
+	 * unit i's are [blk0[i], blk0[i + 1]) */
+	size_t *blk_off, *blk_n, n_blocks;
+	unsigned char *blk_own;
+	size_t *blk0;
+	/* sharded: the stretches outside the shard (their bf16 copy is
+	 * refreshed after the gather), and whether it is due */
+	struct dtp_param_span *others;
+	int n_others, sharded, w16_due;
 };
 
 void dtp_optim_config_default(struct dtp_optim_config *c, enum dtp_optim_kind kind)
@@ -100,6 +112,43 @@ float dtp_clip_factor(const struct dtp_optim_config *c, double total_sumsq)
 	return f < 1.0 ? (float)f : 1.0f;
 }
 
+static void free_blocks(struct dtp_optim *o)
+{
+	free(o->blk_off);
+	free(o->blk_n);
+	free(o->blk_own);
+	free(o->blk0);
+}
+
+/* the stage's gradient blocks: DTP_GRAD_BLOCK floats from each unit's first */
+static int make_blocks(struct dtp_optim *o, struct dtp_err *err)
+{
+	const struct dtp_stage_model *m = o->m;
+	size_t nb = 0, b = 0;
+
+	for (int i = 0; i < m->n_units; i++)
+		nb += (m->units[i].np + DTP_GRAD_BLOCK - 1) / DTP_GRAD_BLOCK;
+	o->blk_off = calloc(nb + 1, sizeof(*o->blk_off));
+	o->blk_n = calloc(nb + 1, sizeof(*o->blk_n));
+	o->blk_own = calloc(nb + 1, 1);
+	o->blk0 = calloc((size_t)m->n_units + 1, sizeof(*o->blk0));
+	if (!o->blk_off || !o->blk_n || !o->blk_own || !o->blk0)
+		return dtp_errf_runtime(err, -ENOMEM, "out of memory for %zu gradient blocks", nb);
+	for (int i = 0; i < m->n_units; i++) {
+		const struct dtp_unit_rt *u = &m->units[i];
+
+		o->blk0[i] = b;
+		for (size_t j = 0; j < u->np; j += DTP_GRAD_BLOCK, b++) {
+			o->blk_off[b] = u->poff + j;
+			o->blk_n[b] = u->np - j < DTP_GRAD_BLOCK ? u->np - j : DTP_GRAD_BLOCK;
+			o->blk_own[b] = 1;
+		}
+	}
+	o->blk0[m->n_units] = b;
+	o->n_blocks = nb;
+	return 0;
+}
+
 int dtp_optim_create(const struct dtp_optim_config *c, struct dtp_stage_model *m,
 		     struct dtp_optim **out, struct dtp_err *err)
 {
@@ -113,14 +162,19 @@ int dtp_optim_create(const struct dtp_optim_config *c, struct dtp_stage_model *m
 		return dtp_errf_runtime(err, -ENOMEM, "out of memory creating the optimizer");
 	o->c = *c;
 	o->m = m;
+	o->all = calloc((size_t)m->n_units * 12, sizeof(*o->all));
 	o->ranges = calloc((size_t)m->n_units * 12, sizeof(*o->ranges));
-	if (!o->ranges) {
+	if (!o->all || !o->ranges) {
 		rc = dtp_errf_runtime(err, -ENOMEM, "out of memory creating the optimizer");
-		goto out_free;
+		goto out_free_ranges;
 	}
 	for (int i = 0; i < m->n_units; i++)
-		o->n_ranges += dtp_unit_param_ranges(&m->spec, m->units[i].global,
-						     m->units[i].poff, o->ranges + o->n_ranges);
+		o->n_all += dtp_unit_param_ranges(&m->spec, m->units[i].global,
+						  m->units[i].poff, o->all + o->n_all);
+	memcpy(o->ranges, o->all, (size_t)o->n_all * sizeof(*o->all));
+	o->n_ranges = o->n_all;
+	if ((rc = make_blocks(o, err)))
+		goto out_free_ranges;
 	o->n_state = (c->kind == DTP_OPTIM_ADAMW ? 2 : 1) * m->n_params;
 	o->state = dtp_alloc_aligned(o->n_state * sizeof(float), DTP_CACHELINE);
 	if (!o->state) {
@@ -132,8 +186,9 @@ int dtp_optim_create(const struct dtp_optim_config *c, struct dtp_stage_model *m
 	return 0;
 
 out_free_ranges:
+	free_blocks(o);
 	free(o->ranges);
-out_free:
+	free(o->all);
 	free(o);
 	return rc;
 }
@@ -143,7 +198,10 @@ void dtp_optim_destroy(struct dtp_optim *o)
 	if (!o)
 		return;
 	dtp_free(o->state);
+	free_blocks(o);
+	free(o->others);
 	free(o->ranges);
+	free(o->all);
 	free(o);
 }
 
@@ -278,4 +336,169 @@ void dtp_optim_step(struct dtp_optim *o, long step, float grad_mult)
 	j.w16 = fresh ? dtp_bf16_mm_weights(o->m->mx) : NULL;
 	dtp_pool_run(o->m->pool, optim_share, &j);
 	o->m->w16_stale = !fresh;
+	/* sharded: the rest of the copy once the rest of the weights are here */
+	o->w16_due = o->sharded && fresh;
+}
+
+/* ------------------------------------------------------------ sharded step */
+
+size_t dtp_optim_n_blocks(const struct dtp_optim *o)
+{
+	return o->n_blocks;
+}
+
+/* g (n <= DTP_GRAD_BLOCK): sum of g[j]^2 in double, element j into lane
+ * j % 8, the lanes added in a fixed tree: the same bits wherever g lies */
+#define SUMSQ_LANES 8
+DTP_VEC_CLONES
+static double block_sumsq(const float *g, size_t n)
+{
+	double acc[SUMSQ_LANES] = { 0 };
+	size_t j = 0;
+
+	for (; j + SUMSQ_LANES <= n; j += SUMSQ_LANES)
+		for (int l = 0; l < SUMSQ_LANES; l++)
+			acc[l] += (double)g[j + l] * (double)g[j + l];
+	for (int l = 0; j < n; j++, l++)
+		acc[l] += (double)g[j] * (double)g[j];
+	return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+}
+
+struct sumsq_job {
+	const struct dtp_optim *o;
+	double *blocks;
+};
+
+static void sumsq_share(void *v, int w, int nw)
+{
+	const struct sumsq_job *j = v;
+	const struct dtp_optim *o = j->o;
+	size_t lo, hi;
+
+	dtp_pool_share(o->n_blocks, 1, w, nw, &lo, &hi);
+	for (size_t b = lo; b < hi; b++)
+		j->blocks[b] = o->blk_own[b] ? block_sumsq(o->m->grads + o->blk_off[b], o->blk_n[b])
+					     : 0.0;
+}
+
+void dtp_optim_block_sumsq(struct dtp_optim *o, double *blocks)
+{
+	struct sumsq_job j = { .o = o, .blocks = blocks };
+
+	dtp_pool_run(o->m->pool, sumsq_share, &j);
+}
+
+void dtp_optim_unit_sumsq(const struct dtp_optim *o, const double *blocks, double *unit_sumsq)
+{
+	for (int i = 0; i < o->m->n_units; i++) {
+		double s = 0.0;
+
+		for (size_t b = o->blk0[i]; b < o->blk0[i + 1]; b++)
+			s += blocks[b];
+		unit_sumsq[i] = s;
+	}
+}
+
+/* the span of own[0..n) holding float x, or -1 */
+static int span_of(const struct dtp_param_span *own, int n, size_t x)
+{
+	for (int k = 0; k < n; k++)
+		if (x >= own[k].off && x < own[k].off + own[k].n)
+			return k;
+	return -1;
+}
+
+int dtp_optim_set_shard(struct dtp_optim *o, const struct dtp_param_span *own, int n,
+			struct dtp_err *err)
+{
+	size_t np = o->m->n_params, at = 0;
+	int nr = 0, no = 0;
+
+	for (int k = 0; k < n; k++)
+		if (own[k].off + own[k].n > np || (k && own[k].off < own[k - 1].off + own[k - 1].n))
+			return dtp_errf_runtime(err, -EINVAL, "optimizer shard: span %d [%zu, +%zu) of a %zu-parameter stage is out of order or range",
+						k, own[k].off, own[k].n, np);
+	/* every block is wholly inside the shard or wholly outside */
+	for (size_t b = 0; b < o->n_blocks; b++) {
+		int k = n ? span_of(own, n, o->blk_off[b]) : 0;
+		size_t end = o->blk_off[b] + o->blk_n[b];
+
+		if (n && k >= 0 && end > own[k].off + own[k].n)
+			return dtp_errf_runtime(err, -EINVAL, "optimizer shard: span %d ends inside gradient block %zu", k, b);
+		for (int q = 0; n && k < 0 && q < n; q++)
+			if (own[q].off > o->blk_off[b] && own[q].off < end)
+				return dtp_errf_runtime(err, -EINVAL, "optimizer shard: span %d starts inside gradient block %zu", q, b);
+		o->blk_own[b] = k >= 0;
+	}
+	free(o->others);
+	o->others = calloc((size_t)n + 1, sizeof(*o->others));
+	/* each span's ends cut at most one range in two */
+	free(o->ranges);
+	o->ranges = calloc((size_t)(o->n_all + 2 * n), sizeof(*o->ranges));
+	if (!o->others || !o->ranges)
+		return dtp_errf_runtime(err, -ENOMEM, "out of memory for the optimizer shard");
+	/* the update list: each range's parts inside the shard */
+	for (int r = 0; r < o->n_all; r++) {
+		const struct dtp_param_range *q = &o->all[r];
+
+		if (n == 0) {
+			o->ranges[nr++] = *q;
+			continue;
+		}
+		for (int k = 0; k < n; k++) {
+			size_t lo = q->off > own[k].off ? q->off : own[k].off;
+			size_t hi = q->off + q->n < own[k].off + own[k].n ? q->off + q->n :
+									    own[k].off + own[k].n;
+
+			if (lo < hi)
+				o->ranges[nr++] = (struct dtp_param_range){ .off = lo, .n = hi - lo,
+									    .decay = q->decay };
+		}
+	}
+	o->n_ranges = nr;
+	/* the complement of the shard */
+	for (int k = 0; k < n; k++) {
+		if (own[k].off > at)
+			o->others[no++] = (struct dtp_param_span){ .off = at, .n = own[k].off - at };
+		at = own[k].off + own[k].n;
+	}
+	if (n && at < np)
+		o->others[no++] = (struct dtp_param_span){ .off = at, .n = np - at };
+	o->n_others = no;
+	o->sharded = n > 0;
+	o->w16_due = 0;
+	return 0;
+}
+
+struct w16_job {
+	const struct dtp_optim *o;
+	uint16_t *w16;
+};
+
+static void w16_share(void *v, int w, int nw)
+{
+	const struct w16_job *j = v;
+	const struct dtp_optim *o = j->o;
+
+	for (int k = 0; k < o->n_others; k++) {
+		size_t lo, hi, off = o->others[k].off;
+
+		dtp_pool_share(o->others[k].n, 64, w, nw, &lo, &hi);
+		if (hi > lo)
+			dtp_bf16_from_f32(j->w16 + off + lo, o->m->params + off + lo, hi - lo);
+	}
+}
+
+void dtp_optim_shard_gathered(struct dtp_optim *o)
+{
+	struct w16_job j = { .o = o };
+
+	if (!o->w16_due)
+		return;
+	o->w16_due = 0;
+	/* a forward since the step would have refreshed all of it */
+	if (!o->m->mx || o->m->w16_stale)
+		return;
+	j.w16 = dtp_bf16_mm_weights(o->m->mx);
+	dtp_pool_run(o->m->pool, w16_share, &j);
 }

@@ -38,6 +38,7 @@ void dtp_plan_defaults(struct dtp_plan *p)
 	p->checkpoint_every_s = DTP_PLAN_CKPT_EVERY_S;
 	p->replicas = 1;
 	p->reduce_bucket_bytes = DTP_PLAN_BUCKET_AUTO;
+	p->shard_optimizer = 1;
 }
 
 const char *dtp_plan_warnings(const struct dtp_plan *p)
@@ -408,8 +409,9 @@ int dtp_plan_write_notes(const struct dtp_plan *p, const char *const *notes, FIL
 	fprintf(f, "every_seconds = %ld\nbackground = %s\n", p->checkpoint_every_s,
 		p->checkpoint_background ? "yes" : "no");
 	if (p->replicas > 1)
-		fprintf(f, "\n[parallel]\nreplicas = %d\noverlap = %s\n", p->replicas,
-			p->reduce_overlap ? "yes" : "no");
+		fprintf(f, "\n[parallel]\nreplicas = %d\noverlap = %s\nshard_optimizer = %s\n",
+			p->replicas, p->reduce_overlap ? "yes" : "no",
+			p->shard_optimizer ? "yes" : "no");
 	if (p->replicas > 1 && p->reduce_bucket_bytes != DTP_PLAN_BUCKET_AUTO)
 		fprintf(f, "bucket_size = %zu\n", p->reduce_bucket_bytes);
 	fprintf(f, "\n[transport]\nkind = %s\nbase_port = %d\ngid_index = %d\n"

@@ -105,6 +105,10 @@ struct dtp_plan {
 					  * units into buckets of about this many bytes
 					  * (0: one per unit; DTP_PLAN_BUCKET_AUTO when
 					  * not given: dtp_dp_bucket_bytes in rdma/dp.h) */
+	int shard_optimizer;             /* [parallel] shard_optimizer: with replicas, each
+					  * updates a 1/R shard of its stage (gradients
+					  * reduce-scattered, parameters all-gathered:
+					  * rdma/dp.h; default yes) */
 	int replicas;                    /* [parallel] replicas: R data-parallel copies of
 					  * the K-stage pipeline, R x K MPI ranks (default 1:
 					  * no MPI); rank = replica x K + stage */

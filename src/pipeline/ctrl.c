@@ -133,12 +133,14 @@ static void unpack_down(const double *v, int K, struct dtp_ctrl_down *d)
  * (one per replica) add up which stop signals (base/preempt.h) their
  * pipelines saw; each keeps its own, or takes the lowest-numbered one seen
  * elsewhere, so that no replica trains on while another writes its
- * checkpoint and leaves. */
+ * checkpoint and leaves. Likewise a checkpoint due by time (*ckpt) is due on
+ * every replica when it is on one: with a sharded optimizer, every replica
+ * takes part in gathering the state replica 0 writes. */
 #define MAX_STOP_SIGNALS 8
-static int agree_stop(struct dtp_stage *st, double *stop, struct dtp_err *err)
+static int agree_stop(struct dtp_stage *st, double *stop, double *ckpt, struct dtp_err *err)
 {
 	int sigs[MAX_STOP_SIGNALS], n = 0, r;
-	double seen[MAX_STOP_SIGNALS];
+	double seen[MAX_STOP_SIGNALS + 1];
 	sigset_t set;
 
 	dtp_preempt_sigset(&set);
@@ -147,12 +149,14 @@ static int agree_stop(struct dtp_stage *st, double *stop, struct dtp_err *err)
 			sigs[n] = s;
 			seen[n++] = (int)*stop == s ? 1.0 : 0.0;
 		}
-	r = dtp_dp_sum_doubles(st->dp, seen, n, err);
+	seen[n] = *ckpt != 0 ? 1.0 : 0.0;
+	r = dtp_dp_sum_doubles(st->dp, seen, n + 1, err);
 	if (r)
 		return r;
 	for (int i = 0; i < n && *stop == 0; i++)
 		if (seen[i] > 0)
 			*stop = sigs[i];
+	*ckpt = seen[n] > 0;
 	return 0;
 }
 
@@ -190,11 +194,11 @@ int dtp_ctrl_step_up(struct dtp_stage *st, long step, const double *unit_sumsq,
 	dv[2] = sqrt(total);
 	dv[3] = dtp_nonfinite_verdict(st, up, st->loss_sum);
 	dv[DOWN_STOP] = up[U + 2 * K];
-	if (st->dp && st->R > 1 && (r = agree_stop(st, &dv[DOWN_STOP], err)))
-		return r;
 	/* [checkpoint] every_seconds: the last stage's clock decides for all */
 	dv[DOWN_CKPT] = p->checkpoint_every_s > 0 &&
 			dtp_now_ns() - st->ckpt_last_ns >= (uint64_t)p->checkpoint_every_s * 1000000000u;
+	if (st->dp && st->R > 1 && (r = agree_stop(st, &dv[DOWN_STOP], &dv[DOWN_CKPT], err)))
+		return r;
 	memcpy(dv + DOWN_TIMES, up + U, 2 * K * sizeof(double));
 	return 0;
 }

@@ -515,6 +515,49 @@ int dtp_stage_step_op(struct dtp_stage *st, const struct dtp_op *op, long step,
 	return run_op(st, op, step, loss_scale(st), err);
 }
 
+/* The units' gradient sums of squares for the norm, from fixed blocks
+ * (model.h): sharded, each replica sums the blocks it owns and the stage's
+ * replicas add their block vectors (every block has one non-zero term, so
+ * the sum is exact and the same on every replica, whatever the shards) */
+static int unit_sumsq(struct dtp_stage *st, long step, struct dtp_err *err)
+{
+	uint64_t t0 = dtp_now_ns();
+	int r = 0;
+
+	dtp_optim_block_sumsq(st->optim, st->sumsq_blocks);
+	if (st->sharded)
+		r = dtp_dp_sum_doubles(st->dp, st->sumsq_blocks,
+				       (int)dtp_optim_n_blocks(st->optim), err);
+	if (r) {
+		dtp_err_prefix(err, "stage %d, step %ld: adding the gradient norm's shards: ", st->s,
+			       step);
+		return r;
+	}
+	dtp_optim_unit_sumsq(st->optim, st->sumsq_blocks, st->sumsq);
+	span_end(st, DTP_SPAN_OPTIM, step, 0, t0, &st->t_compute);
+	return 0;
+}
+
+/* Sharded: after its update of its shard, every replica's shard to every
+ * replica (the parameters are the same on all again), and the bf16 copy of
+ * what came in */
+static int gather_params(struct dtp_stage *st, long step, struct dtp_err *err)
+{
+	uint64_t t0 = dtp_now_ns();
+	int r = dtp_dp_gather_params(st->dp, err);
+
+	dtp_trace_span(st->trace, DTP_SPAN_SYNC, step, 1, t0, dtp_now_ns());
+	if (r) {
+		dtp_err_prefix(err, "stage %d, step %ld: gathering the updated parameters over the %d replicas: ",
+			       st->s, step, st->R);
+		return r;
+	}
+	t0 = dtp_now_ns();
+	dtp_optim_shard_gathered(st->optim);
+	span_end(st, DTP_SPAN_OPTIM, step, 0, t0, &st->t_compute);
+	return 0;
+}
+
 int dtp_stage_step_drain(struct dtp_stage *st, long step, struct dtp_err *err)
 {
 	int r;
@@ -527,8 +570,7 @@ int dtp_stage_step_drain(struct dtp_stage *st, long step, struct dtp_err *err)
 	}
 	if (st->dp && (r = finish_reduce(st, step, err)))
 		return r;
-	dtp_stage_grad_sumsq(st->model, st->sumsq);
-	return 0;
+	return unit_sumsq(st, step, err);
 }
 
 int dtp_stage_step_apply(struct dtp_stage *st, long step, const struct dtp_ctrl_down *down,
@@ -548,6 +590,9 @@ int dtp_stage_step_apply(struct dtp_stage *st, long step, const struct dtp_ctrl_
 	if (!st->skipped)
 		dtp_optim_step(st->optim, step, (float)down->clip);
 	span_end(st, DTP_SPAN_OPTIM, step, 0, t0, &st->t_compute);
+	/* every replica skips the same steps: the verdict is the global batch's */
+	if (st->sharded && !st->skipped && (r = gather_params(st, step, err)))
+		return r;
 	if (stage_times)
 		memcpy(stage_times, down->times, 2 * (size_t)st->K * sizeof(double));
 	return 0;

@@ -210,8 +210,12 @@ static int report_reduce(struct dtp_stage *st, struct dtp_err *err)
 	struct dtp_dp_times med;
 	double bare = 0, mpi_ms, wait_ms, own_ms, bare_ms, hidden;
 	char b[32], bb[32];
-	int r = dtp_dp_bare_allreduce(st->dp, dtp_stage_model_grads(st->model), n, 9, &bare, err);
+	double rs = 0, ag = 0;
+	int r = st->sharded ? dtp_dp_bare_rs_ag(st->dp, dtp_stage_model_grads(st->model), n, 9, &rs,
+						&ag, err) : 0;
 
+	if (r == 0)
+		r = dtp_dp_bare_allreduce(st->dp, dtp_stage_model_grads(st->model), n, 9, &bare, err);
 	if (r)
 		return r;
 	dtp_dp_median_times(st->dp, &med);
@@ -234,7 +238,26 @@ static int report_reduce(struct dtp_stage *st, struct dtp_err *err)
 	       dtp_dp_n_buckets(st->dp) == 1 ? "" : "s",
 	       dtp_fmt_bytes((double)st->bucket_bytes, bb, sizeof(bb)), own_ms,
 	       med.partner_s * 1e3, bare_ms > 0 ? own_ms / bare_ms : 0.0);
+	if (st->sharded)
+		printf("stage %d: sharded optimizer: reduce-scatter + all-gather own time %.3f ms/step "
+		       "(all-gather %.3f ms); bare MPI_Reduce_scatter + MPI_Allgatherv of the same %s: "
+		       "%.3f ms (%.3f + %.3f); own / bare collectives %.2fx\n", st->s, own_ms,
+		       med.gather_own_s * 1e3, b, (rs + ag) * 1e3, rs * 1e3, ag * 1e3,
+		       rs + ag > 0 ? own_ms / ((rs + ag) * 1e3) : 0.0);
 	return 0;
+}
+
+/* Sharded optimizer: each replica's part of the optimizer state to every
+ * replica of the stage (replica 0 writes it whole) */
+static int gather_state(struct dtp_stage *st, struct dtp_err *err)
+{
+	size_t np = dtp_stage_model_num_params(st->model), ns;
+	float *state = dtp_optim_state(st->optim, &ns);
+	int r = dtp_dp_gather_state(st->dp, state, np, (int)(ns / np), err);
+
+	if (r)
+		dtp_err_prefix(err, "stage %d: before a checkpoint: ", st->s);
+	return r;
 }
 
 int dtp_stage_run(const struct dtp_plan *plan, const struct dtp_stage_opts *o,
@@ -247,7 +270,7 @@ int dtp_stage_run(const struct dtp_plan *plan, const struct dtp_stage_opts *o,
 	struct dtp_ctrl_start agreed = { 0 };
 	double stage_times[2 * DTP_MAX_STAGES], loss = 0, gnorm = 0;
 	long total, start, resumed = 0, step;
-	int r, s = o->stage;
+	int r, s = o->stage, ckpt;
 
 	if (s < 0 || s >= plan->num_stages)
 		return dtp_errf_input(err, -EINVAL, "%s: stage %d does not exist: the plan has stages 0..%d",
@@ -360,9 +383,13 @@ int dtp_stage_run(const struct dtp_plan *plan, const struct dtp_stage_opts *o,
 		 * stages agreed to stop; one copy of each unit: replica 0's (the
 		 * replicas hold the same). The periodic ones in the background
 		 * where it is on; the last one, and a stop's, before the run ends. */
-		if (p->checkpoint_dir[0] && st->replica == 0 &&
-		    ((p->checkpoint_every > 0 && (step + 1) % p->checkpoint_every == 0) ||
-		     st->ckpt_due || step + 1 == total || st->stop)) {
+		ckpt = p->checkpoint_dir[0] &&
+		       ((p->checkpoint_every > 0 && (step + 1) % p->checkpoint_every == 0) ||
+			st->ckpt_due || step + 1 == total || st->stop);
+		/* a sharded optimizer's state comes together first (every replica) */
+		if (ckpt && st->sharded && (r = gather_state(st, err)))
+			goto out_report;
+		if (ckpt && st->replica == 0) {
 			uint64_t t0 = dtp_now_ns();
 
 			st->ckpt_last_ns = t0;

@@ -292,7 +292,8 @@ static int carve_arena(struct dtp_stage *st, const struct arena_plan *ap, struct
 	st->ctrl_up = dtp_arena_take(&st->arena, up8(a.ctrl_up_n * 8), DTP_CACHELINE);
 	st->ctrl_down = dtp_arena_take(&st->arena, up8(a.ctrl_down_n * 8), DTP_CACHELINE);
 	st->sumsq = calloc((size_t)st->n_units, sizeof(double));
-	if (!st->ctrl_down || !st->sumsq)
+	st->sumsq_blocks = calloc(dtp_optim_n_blocks(st->optim) + 1, sizeof(double));
+	if (!st->ctrl_down || !st->sumsq || !st->sumsq_blocks)
 		return dtp_errf_runtime(err, -ENOMEM, "stage %d: buffer arena too small (internal error)", st->s);
 	return 0;
 }
@@ -431,6 +432,27 @@ int dtp_stage_open(const struct dtp_plan *p, const struct dtp_stage_opts *o,
 	if (st->dp && (r = dtp_dp_buckets(st->dp, &p->model, st->first_unit, st->last_unit,
 					  st->bucket_bytes, p->reduce_overlap, o->measure_reduce, err)))
 		goto out_optim;
+	/* [parallel] shard_optimizer: each replica updates a shard (ZeRO-1) */
+	if (st->dp && st->R > 1 && p->shard_optimizer) {
+		const struct dtp_param_span *own;
+		int n_own;
+
+		r = dtp_dp_shard(st->dp, dtp_stage_model_params(st->model),
+				 dtp_stage_model_grads(st->model), err);
+		n_own = r ? 0 : dtp_dp_shard_spans(st->dp, &own);
+		/* a replica may own nothing of a tiny stage: an empty span keeps it sharded */
+		if (r == 0 && n_own == 0) {
+			static const struct dtp_param_span none = { 0, 0 };
+
+			own = &none;
+			n_own = 1;
+		}
+		if (r == 0)
+			r = dtp_optim_set_shard(st->optim, own, n_own, err);
+		if (r)
+			goto out_optim;
+		st->sharded = 1;
+	}
 	r = dtp_schedule_build(p->schedule, s, st->K, st->M, &st->sched, err);
 	if (r)
 		goto out_optim;
@@ -502,6 +524,7 @@ int dtp_stage_open(const struct dtp_plan *p, const struct dtp_stage_opts *o,
 
 out_arena:
 	free(st->sumsq);
+	free(st->sumsq_blocks);
 	free_arena(st);
 out_liveness:
 	dtp_stage_liveness_close(st);
@@ -529,6 +552,7 @@ void dtp_stage_close(struct dtp_stage *st)
 	close_links(st);
 	close_loaders(st);
 	free(st->sumsq);
+	free(st->sumsq_blocks);
 	dtp_schedule_free(&st->sched);
 	dtp_optim_destroy(st->optim);
 	dtp_stage_model_destroy(st->model);

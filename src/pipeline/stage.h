@@ -83,6 +83,8 @@ struct dtp_stage {
 	double *ctrl_down;
 	size_t ctrl_up_n, ctrl_down_n;
 	double *sumsq;         /* this stage's units */
+	double *sumsq_blocks;  /* its gradient blocks' (model.h: dtp_optim_block_sumsq) */
+	int sharded;           /* replicas: each updates its shard (rdma/dp.h) */
 
 	/* per-step accounting (seconds) */
 	double t_compute, t_wait, t_data;

@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "base/base.h"
+#include "model/model.h"
 
 struct dtp_dp;   /* this process's place in the R x K job (opaque) */
 
@@ -76,7 +77,6 @@ size_t dtp_dp_bucket_bytes(size_t plan_bytes, int given, int replicas);
  * time (below). Units
  * [first, last) of `spec` are this stage's; everything is allocated here, a
  * step allocates nothing. */
-struct dtp_model_spec;
 int dtp_dp_buckets(struct dtp_dp *dp, const struct dtp_model_spec *spec, int first, int last,
 		   size_t bucket_bytes, int overlap, int measure, struct dtp_err *err);
 /* this stage's number of buckets */
@@ -88,13 +88,42 @@ int dtp_dp_unit_done(struct dtp_dp *dp, int unit, float *grads, size_t n, struct
  * buckets are free again. */
 int dtp_dp_wait(struct dtp_dp *dp, struct dtp_err *err);
 
+/* Sharded optimizer step (ZeRO-1, [parallel] shard_optimizer): call after
+ * dtp_dp_buckets. Each bucket is then reduce-scattered instead of
+ * all-reduced (blocking: dtpipe's ring of MPI_Sendrecv, each replica adding
+ * the incoming part to its own in a fixed order, faster here than Open MPI's
+ * in-place MPI_Reduce_scatter; with overlap, MPI_Ireduce_scatter): the
+ * bucket is cut into R parts, one per replica in replica order, each part's
+ * ends on gradient-block boundaries (model.h's DTP_GRAD_BLOCK floats from a
+ * unit's first) as near the even split as they fall, and after dtp_dp_wait
+ * this replica's part holds the summed gradients, in place (the rest of the
+ * bucket is garbage). The parts depend on the bucket's units only, so with
+ * buckets that do not depend on the cuts (one per unit) neither do they.
+ * params and grads are the stage's arrays (units packed in order from 0). */
+int dtp_dp_shard(struct dtp_dp *dp, float *params, float *grads, struct dtp_err *err);
+/* 1 when dtp_dp_shard was called */
+int dtp_dp_sharded(const struct dtp_dp *dp);
+/* this replica's parts, sorted by offset: their number, *spans points at them */
+int dtp_dp_shard_spans(const struct dtp_dp *dp, const struct dtp_param_span **spans);
+/* After the sharded optimizer step: every replica's updated part of each
+ * bucket's parameters to every replica (MPI_Allgatherv in place, bucket by
+ * bucket); its time goes into the step's dtp_dp_times. */
+int dtp_dp_gather_params(struct dtp_dp *dp, struct dtp_err *err);
+/* The same for the `n_arrays` optimizer-state arrays at state, state +
+ * n_params, ... (laid out like the parameters): before a checkpoint, which
+ * replica 0 writes whole. Every replica of the stage must call it. */
+int dtp_dp_gather_state(struct dtp_dp *dp, float *state, size_t n_params, int n_arrays,
+			struct dtp_err *err);
+
 /* What a step's sums cost this rank, in seconds: in MPI calls (unit_done
  * and wait), of it after the backward (wait), and, with measure, the calls'
  * own time: call by call the shortest any replica spent in it (the replica
  * that came last waits for nobody), and partner = mpi - own, this rank's wait
- * for slower replicas (imbalance, not reduction); both 0 without measure. */
+ * for slower replicas (imbalance, not reduction); both 0 without measure.
+ * Sharded: gather_s is the parameters' all-gather (in mpi_s too), and
+ * gather_own_s its own time (in own_s too). */
 struct dtp_dp_times {
-	double mpi_s, wait_s, own_s, partner_s;
+	double mpi_s, wait_s, own_s, partner_s, gather_s, gather_own_s;
 };
 /* the newest DTP_DP_TIMES_KEPT steps' */
 #define DTP_DP_TIMES_KEPT 64
@@ -105,5 +134,10 @@ void dtp_dp_median_times(const struct dtp_dp *dp, struct dtp_dp_times *out);
  * MPI_Allreduce calls summing buf[0..n) over this stage's replicas. */
 int dtp_dp_bare_allreduce(struct dtp_dp *dp, float *buf, size_t n, int reps, double *seconds,
 			  struct dtp_err *err);
+/* The same for the sharded path's collectives of the same bytes: the median
+ * of `reps` MPI_Reduce_scatter calls over buf[0..n) cut evenly into R parts
+ * (*rs_seconds) and of as many in-place MPI_Allgather calls (*ag_seconds). */
+int dtp_dp_bare_rs_ag(struct dtp_dp *dp, float *buf, size_t n, int reps, double *rs_seconds,
+		      double *ag_seconds, struct dtp_err *err);
 
 #endif

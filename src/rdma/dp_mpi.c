@@ -34,16 +34,26 @@ struct dtp_dp {
 	int n_req, n_started;
 	int overlap, measure;
 	double *t_call, *t_min;    /* [n_units + 1]: this step's time in each call, wait last */
+	size_t *unit_off;          /* [n_units + 1]: each unit's first float in the stage */
+	/* sharded (dtp_dp_shard): the stage's arrays and this replica's parts */
+	int sharded;
+	float *params, *grads;
+	int *counts;               /* [nb x 2R]: each bucket's part sizes, then offsets */
+	struct dtp_param_span *spans;
+	int n_spans;
+	float *ring_buf;           /* [largest part]: a part coming in (ring_reduce_scatter) */
 	struct dtp_dp_times kept[DTP_DP_TIMES_KEPT];   /* the newest steps', a ring */
 	long steps;
 };
 
 /* one bucket: units [lo, hi) of this stage, their gradients (filled as the
- * units report, from hi - 1 down) at buf[0..n) */
+ * units report, from hi - 1 down) at buf[0..n); floats [off, off + len) of
+ * the stage's arrays; sharded: part r is cnt[r] floats at disp[r] */
 struct dp_bucket {
 	int lo, hi;
 	float *buf;
-	size_t n;
+	size_t n, off, len;
+	int *cnt, *disp;
 };
 
 int dtp_dp_built(void)
@@ -132,6 +142,10 @@ void dtp_dp_close(struct dtp_dp *dp)
 	free(dp->unit_bucket);
 	free(dp->reqs);
 	free(dp->t_call);
+	free(dp->unit_off);
+	free(dp->counts);
+	free(dp->spans);
+	free(dp->ring_buf);
 	if (dp->own_init)
 		MPI_Finalize();
 	free(dp);
@@ -189,13 +203,21 @@ int dtp_dp_buckets(struct dtp_dp *dp, const struct dtp_model_spec *spec, int fir
 	free(dp->unit_bucket);
 	free(dp->reqs);
 	free(dp->t_call);
+	free(dp->unit_off);
 	dp->b = calloc((size_t)n_units, sizeof(*dp->b));
 	dp->unit_bucket = calloc((size_t)n_units, sizeof(*dp->unit_bucket));
 	dp->reqs = calloc((size_t)n_units, sizeof(*dp->reqs));
 	dp->t_call = calloc(2 * ((size_t)n_units + 1), sizeof(*dp->t_call));
-	if (!dp->b || !dp->unit_bucket || !dp->reqs || !dp->t_call)
+	dp->unit_off = calloc((size_t)n_units + 1, sizeof(*dp->unit_off));
+	if (!dp->b || !dp->unit_bucket || !dp->reqs || !dp->t_call || !dp->unit_off)
 		return dtp_errf_runtime(err, -ENOMEM, "out of memory for %d gradient buckets", n_units);
 	dp->t_min = dp->t_call + n_units + 1;
+	/* the stage's units lie packed in order (model.h) */
+	for (int u = first; u < last; u++) {
+		if ((r = dtp_unit_describe(spec, u, &ui)))
+			return dtp_errf_runtime(err, r, "gradient buckets: unit %d of the model", u);
+		dp->unit_off[u - first + 1] = dp->unit_off[u - first] + ui.n_params;
+	}
 	/* the whole model's buckets (gid) from its last unit down; this stage's
 	 * are their parts in [first, last) */
 	for (int u = total - 1, gid = 0, cur = -1; u >= first; u--) {
@@ -214,6 +236,10 @@ int dtp_dp_buckets(struct dtp_dp *dp, const struct dtp_model_spec *spec, int fir
 			gid++;
 		}
 	}
+	for (int i = 0; i < nb; i++) {
+		dp->b[i].off = dp->unit_off[dp->b[i].lo - first];
+		dp->b[i].len = dp->unit_off[dp->b[i].hi - first] - dp->b[i].off;
+	}
 	dp->nb = nb;
 	dp->first = first;
 	dp->n_units = n_units;
@@ -226,6 +252,36 @@ int dtp_dp_buckets(struct dtp_dp *dp, const struct dtp_model_spec *spec, int fir
 int dtp_dp_n_buckets(const struct dtp_dp *dp)
 {
 	return dp->nb;
+}
+
+/* Blocking reduce-scatter of bucket bk over the stage's replicas, on the
+ * ring (replica r sends to r + 1): at step s = 0 .. R - 2 replica r sends its
+ * sum so far of part r - 1 - s and adds part r - 2 - s as it comes in
+ * (ring_buf), so that after R - 1 steps it holds the whole sum of its own
+ * part r, in place (sum = mine + incoming: a fixed order, so the same bits
+ * every run and for any cuts that give the same parts; for two replicas a + b
+ * like MPI_SUM). Open MPI's MPI_Reduce_scatter in place copied the whole
+ * bucket to a new buffer each call and was slower than the all-reduce of the
+ * same bytes here (docs/benchmarks.md). */
+static int ring_reduce_scatter(struct dtp_dp *dp, struct dp_bucket *bk)
+{
+	int R = dp->replicas, me = dp->replica, next = (me + 1) % R, prev = (me + R - 1) % R;
+
+	for (int step = 0; step < R - 1; step++) {
+		int out = ((me - 1 - step) % R + R) % R, in = ((me - 2 - step) % R + R) % R;
+		float *dst = bk->buf + bk->disp[in];
+		const float *src = dp->ring_buf;
+		int n = bk->cnt[in];
+		int rc = MPI_Sendrecv(bk->buf + bk->disp[out], bk->cnt[out], MPI_FLOAT, next, 0,
+				      dp->ring_buf, n, MPI_FLOAT, prev, 0, dp->stage_comm,
+				      MPI_STATUS_IGNORE);
+
+		if (rc != MPI_SUCCESS)
+			return rc;
+		for (int j = 0; j < n; j++)
+			dst[j] = dst[j] + src[j];
+	}
+	return MPI_SUCCESS;
 }
 
 int dtp_dp_unit_done(struct dtp_dp *dp, int unit, float *grads, size_t n, struct dtp_err *err)
@@ -253,7 +309,15 @@ int dtp_dp_unit_done(struct dtp_dp *dp, int unit, float *grads, size_t n, struct
 			return dtp_errf_runtime(err, -E2BIG,
 						"a gradient bucket of %zu floats is over MPI's int count: make [parallel] bucket_size smaller",
 						bk->n);
-		if (!dp->overlap)
+		if (dp->sharded && (bk->buf != dp->grads + bk->off || bk->n != bk->len))
+			return dtp_errf_runtime(err, -EINVAL, "units %d..%d's gradients are not where the shard expects them",
+						bk->lo, bk->hi - 1);
+		if (dp->sharded && !dp->overlap)
+			rc = ring_reduce_scatter(dp, bk);
+		else if (dp->sharded)
+			rc = MPI_Ireduce_scatter(MPI_IN_PLACE, bk->buf, bk->cnt, MPI_FLOAT, MPI_SUM,
+						 dp->stage_comm, &dp->reqs[dp->n_req++]);
+		else if (!dp->overlap)
 			rc = MPI_Allreduce(MPI_IN_PLACE, bk->buf, (int)bk->n, MPI_FLOAT, MPI_SUM,
 					   dp->stage_comm);
 		else
@@ -285,6 +349,15 @@ int dtp_dp_wait(struct dtp_dp *dp, struct dtp_err *err)
 	if (started != dp->nb)
 		return dtp_errf_runtime(err, -EPROTO, "%d of the stage's %d gradient buckets were summed this step",
 					started, dp->nb);
+	/* an in-place MPI_Ireduce_scatter leaves this replica's part at the
+	 * bucket's start: move it to its place */
+	for (int i = 0; dp->sharded && dp->overlap && i < dp->nb; i++) {
+		struct dp_bucket *bk = &dp->b[i];
+		int me = dp->replica;
+
+		if (bk->disp[me] && bk->cnt[me])
+			memmove(bk->buf + bk->disp[me], bk->buf, (size_t)bk->cnt[me] * sizeof(float));
+	}
 	t = &dp->kept[dp->steps++ % DTP_DP_TIMES_KEPT];
 	*t = (struct dtp_dp_times){ .wait_s = dp->t_call[dp->n_units] };
 	for (int i = 0; i < n; i++)
@@ -327,6 +400,8 @@ void dtp_dp_median_times(const struct dtp_dp *dp, struct dtp_dp_times *out)
 	out->wait_s = median_of(dp, offsetof(struct dtp_dp_times, wait_s));
 	out->own_s = median_of(dp, offsetof(struct dtp_dp_times, own_s));
 	out->partner_s = median_of(dp, offsetof(struct dtp_dp_times, partner_s));
+	out->gather_s = median_of(dp, offsetof(struct dtp_dp_times, gather_s));
+	out->gather_own_s = median_of(dp, offsetof(struct dtp_dp_times, gather_own_s));
 }
 
 int dtp_dp_bare_allreduce(struct dtp_dp *dp, float *buf, size_t n, int reps, double *seconds,
@@ -348,5 +423,184 @@ int dtp_dp_bare_allreduce(struct dtp_dp *dp, float *buf, size_t n, int reps, dou
 	}
 	qsort(t, (size_t)reps, sizeof(double), cmp_double);
 	*seconds = t[reps / 2];
+	return 0;
+}
+
+/* ------------------------------------------------- sharded optimizer step */
+
+/* the block boundary of bucket bk nearest `target` in [from, bk end]
+ * (ties: the lower): a unit's first float + k x DTP_GRAD_BLOCK, or the end */
+static size_t nearest_cut(const struct dtp_dp *dp, const struct dp_bucket *bk, size_t from,
+			  size_t target)
+{
+	size_t end = bk->off + bk->len, best = end;
+	size_t dbest = end > target ? end - target : target - end;
+
+	for (int u = bk->lo; u < bk->hi; u++)
+		for (size_t c = dp->unit_off[u - dp->first]; c < dp->unit_off[u - dp->first + 1];
+		     c += DTP_GRAD_BLOCK) {
+			size_t d = c > target ? c - target : target - c;
+
+			if (c >= from && (d < dbest || (d == dbest && c < best))) {
+				best = c;
+				dbest = d;
+			}
+		}
+	return best;
+}
+
+int dtp_dp_shard(struct dtp_dp *dp, float *params, float *grads, struct dtp_err *err)
+{
+	int R = dp->replicas, ns = 0;
+	size_t biggest = 0;
+
+	free(dp->counts);
+	free(dp->spans);
+	dp->counts = calloc((size_t)dp->nb * 2 * (size_t)R, sizeof(*dp->counts));
+	dp->spans = calloc((size_t)dp->nb, sizeof(*dp->spans));
+	if (!dp->counts || !dp->spans)
+		return dtp_errf_runtime(err, -ENOMEM, "out of memory for the optimizer shards");
+	/* the buckets come last unit first; the spans go up */
+	for (int i = dp->nb - 1; i >= 0; i--) {
+		struct dp_bucket *bk = &dp->b[i];
+		size_t at = bk->off;
+
+		if (bk->len > INT_MAX)
+			return dtp_errf_runtime(err, -E2BIG,
+						"a gradient bucket of %zu floats is over MPI's int count: make [parallel] bucket_size smaller",
+						bk->len);
+		bk->cnt = dp->counts + (size_t)i * 2 * (size_t)R;
+		bk->disp = bk->cnt + R;
+		for (int r = 0; r < R; r++) {
+			size_t target = bk->off + bk->len * (size_t)(r + 1) / (size_t)R;
+			size_t cut = r == R - 1 ? bk->off + bk->len : nearest_cut(dp, bk, at, target);
+
+			bk->disp[r] = (int)(at - bk->off);
+			bk->cnt[r] = (int)(cut - at);
+			at = cut;
+		}
+		if (bk->cnt[dp->replica])
+			dp->spans[ns++] = (struct dtp_param_span){
+				.off = bk->off + (size_t)bk->disp[dp->replica],
+				.n = (size_t)bk->cnt[dp->replica] };
+	}
+	dp->n_spans = ns;
+	free(dp->ring_buf);
+	dp->ring_buf = NULL;
+	for (int i = 0; i < dp->nb; i++)
+		for (int r = 0; r < R; r++)
+			biggest = (size_t)dp->b[i].cnt[r] > biggest ? (size_t)dp->b[i].cnt[r] : biggest;
+	dp->ring_buf = malloc((biggest ? biggest : 1) * sizeof(float));
+	if (!dp->ring_buf)
+		return dtp_errf_runtime(err, -ENOMEM, "out of memory for a gradient part of %zu floats",
+					biggest);
+	dp->params = params;
+	dp->grads = grads;
+	dp->sharded = 1;
+	return 0;
+}
+
+int dtp_dp_sharded(const struct dtp_dp *dp)
+{
+	return dp->sharded;
+}
+
+int dtp_dp_shard_spans(const struct dtp_dp *dp, const struct dtp_param_span **spans)
+{
+	*spans = dp->spans;
+	return dp->n_spans;
+}
+
+/* every replica's part of every bucket of arr (laid out like the params) */
+static int allgather_parts(struct dtp_dp *dp, float *arr)
+{
+	int rc = MPI_SUCCESS;
+
+	for (int i = 0; rc == MPI_SUCCESS && i < dp->nb; i++) {
+		struct dp_bucket *bk = &dp->b[i];
+
+		rc = MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, arr + bk->off, bk->cnt,
+				    bk->disp, MPI_FLOAT, dp->stage_comm);
+	}
+	return rc;
+}
+
+int dtp_dp_gather_params(struct dtp_dp *dp, struct dtp_err *err)
+{
+	uint64_t t0 = dtp_now_ns();
+	int rc = allgather_parts(dp, dp->params);
+	double t = (double)(dtp_now_ns() - t0) * 1e-9, t_min = t;
+	struct dtp_dp_times *k;
+
+	if (rc != MPI_SUCCESS)
+		return mpi_failed(err, rc, "the all-gather of the updated parameters over the replicas");
+	if (dp->measure) {
+		rc = MPI_Allreduce(&t, &t_min, 1, MPI_DOUBLE, MPI_MIN, dp->stage_comm);
+		if (rc != MPI_SUCCESS)
+			return mpi_failed(err, rc, "MPI_Allreduce of the all-gather's times");
+	}
+	if (dp->steps == 0)
+		return 0;
+	/* the step dtp_dp_wait recorded */
+	k = &dp->kept[(dp->steps - 1) % DTP_DP_TIMES_KEPT];
+	k->gather_s = t;
+	k->mpi_s += t;
+	if (dp->measure) {
+		k->gather_own_s = t_min;
+		k->own_s += t_min;
+		k->partner_s = k->mpi_s - k->own_s;
+	}
+	return 0;
+}
+
+int dtp_dp_gather_state(struct dtp_dp *dp, float *state, size_t n_params, int n_arrays,
+			struct dtp_err *err)
+{
+	for (int a = 0; a < n_arrays; a++) {
+		int rc = allgather_parts(dp, state + (size_t)a * n_params);
+
+		if (rc != MPI_SUCCESS)
+			return mpi_failed(err, rc, "the all-gather of the optimizer state for a checkpoint");
+	}
+	return 0;
+}
+
+int dtp_dp_bare_rs_ag(struct dtp_dp *dp, float *buf, size_t n, int reps, double *rs_seconds,
+		      double *ag_seconds, struct dtp_err *err)
+{
+	double trs[64], tag[64];
+	int R = dp->replicas, *cnt, *disp, rc = MPI_SUCCESS;
+
+	if (reps < 1 || reps > 64 || n > INT_MAX)
+		return dtp_errf_runtime(err, -EINVAL, "bare reduce-scatter: %d repetitions of %zu floats",
+					reps, n);
+	cnt = calloc(2 * (size_t)R, sizeof(*cnt));
+	if (!cnt)
+		return dtp_errf_runtime(err, -ENOMEM, "out of memory");
+	disp = cnt + R;
+	for (int r = 0; r < R; r++) {
+		disp[r] = (int)(n * (size_t)r / (size_t)R);
+		cnt[r] = (int)(n * (size_t)(r + 1) / (size_t)R) - disp[r];
+	}
+	MPI_Barrier(dp->stage_comm);
+	for (int i = 0; rc == MPI_SUCCESS && i < reps; i++) {
+		double t0 = MPI_Wtime();
+
+		rc = MPI_Reduce_scatter(MPI_IN_PLACE, buf, cnt, MPI_FLOAT, MPI_SUM, dp->stage_comm);
+		trs[i] = MPI_Wtime() - t0;
+		if (rc != MPI_SUCCESS)
+			break;
+		t0 = MPI_Wtime();
+		rc = MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, buf, cnt, disp, MPI_FLOAT,
+				    dp->stage_comm);
+		tag[i] = MPI_Wtime() - t0;
+	}
+	free(cnt);
+	if (rc != MPI_SUCCESS)
+		return mpi_failed(err, rc, "the bare MPI_Reduce_scatter / MPI_Allgatherv");
+	qsort(trs, (size_t)reps, sizeof(double), cmp_double);
+	qsort(tag, (size_t)reps, sizeof(double), cmp_double);
+	*rs_seconds = trs[reps / 2];
+	*ag_seconds = tag[reps / 2];
 	return 0;
 }

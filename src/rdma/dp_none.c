@@ -53,3 +53,16 @@ void dtp_dp_median_times(const struct dtp_dp *dp, struct dtp_dp_times *out)
 }
 int dtp_dp_bare_allreduce(struct dtp_dp *dp, float *buf, size_t n, int reps, double *seconds,
 			  struct dtp_err *err) { return none(err); }
+int dtp_dp_shard(struct dtp_dp *dp, float *params, float *grads, struct dtp_err *err) { return none(err); }
+int dtp_dp_sharded(const struct dtp_dp *dp) { (void)dp; return 0; }
+int dtp_dp_shard_spans(const struct dtp_dp *dp, const struct dtp_param_span **spans)
+{
+	(void)dp;
+	*spans = NULL;
+	return 0;
+}
+int dtp_dp_gather_params(struct dtp_dp *dp, struct dtp_err *err) { return none(err); }
+int dtp_dp_gather_state(struct dtp_dp *dp, float *state, size_t n_params, int n_arrays,
+			struct dtp_err *err) { return none(err); }
+int dtp_dp_bare_rs_ag(struct dtp_dp *dp, float *buf, size_t n, int reps, double *rs_seconds,
+		      double *ag_seconds, struct dtp_err *err) { return none(err); }

@@ -3,6 +3,6 @@
 # any K; a killed rank ends the job; ranks started wrongly are refused. The
 # srun --mpi=pmix run across two network-namespace nodes is in tests/slurm.
 if DTP_HAVE_MPI
-INTEGRATION_TESTS += tests/mpi/replicas.sh tests/mpi/failure.sh tests/mpi/preempt.sh
+INTEGRATION_TESTS += tests/mpi/replicas.sh tests/mpi/shard.sh tests/mpi/failure.sh tests/mpi/preempt.sh
 endif
-dist_check_SCRIPTS += tests/mpi/replicas.sh tests/mpi/failure.sh tests/mpi/preempt.sh
+dist_check_SCRIPTS += tests/mpi/replicas.sh tests/mpi/shard.sh tests/mpi/failure.sh tests/mpi/preempt.sh
