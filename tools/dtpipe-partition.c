@@ -27,7 +27,7 @@ static const char usage[] =
 	"                        [--network ib-hdr|ib-ndr|roce-100|eth-25|GB/s,us]\n"
 	"                        [--global-batch SAMPLES] [--node-mem SIZE] [--top N]\n"
 	"                        [--shm-network GB/s,us] [--oversubscribe] [--overlap]\n"
-	"                        [--shard-optimizer] [--no-zero-grads] [--busy] [...]\n"
+	"                        [--no-shard-optimizer] [--no-zero-grads] [--busy] [...]\n"
 	"       dtpipe-partition plan --from plan.ini --stages K [-o plan.ini]\n"
 	"       dtpipe-partition report --plan plan.ini [--trace trace.json] [--metrics m.json]\n"
 	"                        [--bandwidth GB/s]\n"
@@ -71,8 +71,9 @@ static const char usage[] =
 	"                 latency from a bare MPI_Allreduce here (scripts/bench-cluster-here.sh)\n"
 	"  --oversubscribe  also layouts with up to 4 processes per core (they time-share)\n"
 	"  --overlap      predict for [parallel] overlap = yes (default: no, blocking sums)\n"
-	"  --shard-optimizer  predict for [parallel] shard_optimizer = yes (ZeRO-1: each\n"
-	"                 replica steps 1/R of the optimizer and norm, then all-gathers)\n"
+	"  --no-shard-optimizer  predict and write [parallel] shard_optimizer = no (default:\n"
+	"                 yes, ZeRO-1: each replica reduce-scatters the gradients, steps\n"
+	"                 1/R of the optimizer and norm, then all-gathers the parameters)\n"
 	"  --no-zero-grads  predict for a build that does not zero gradients each step\n"
 	"  --busy         also time every unit while another core runs the same unit\n"
 	"                 (memory bandwidth and cache shared): the calibration of the\n"
@@ -137,6 +138,7 @@ static int parse_opts(int argc, char **argv, struct dtp_tool_opts *o)
 		{ "overlap", no_argument, NULL, 'L' },
 		{ "busy", no_argument, NULL, 'B' },
 		{ "shard-optimizer", no_argument, NULL, 'Z' },
+		{ "no-shard-optimizer", no_argument, NULL, 'X' },
 		{ "no-zero-grads", no_argument, NULL, 'z' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -237,6 +239,7 @@ static int parse_opts(int argc, char **argv, struct dtp_tool_opts *o)
 		case 'L': o->cluster.co.overlap = 1; break;
 		case 'B': o->busy = 1; break;
 		case 'Z': o->cluster.co.shard_optimizer = 1; break;
+		case 'X': o->cluster.co.shard_optimizer = 0; break;
 		case 'z': o->cluster.co.no_zero_grads = 1; break;
 		case 'H': {
 			struct dtp_err err = { 0 };
@@ -362,7 +365,8 @@ static int cmd_profile(const struct dtp_tool_opts *o, const struct dtp_model_spe
 int main(int argc, char **argv)
 {
 	struct dtp_tool_opts o = { .batch = 32, .micro_batches = 4, .reps = 5, .optim = DTP_OPTIM_ADAMW,
-			  .schedule = DTP_SCHEDULE_GPIPE };
+			  .schedule = DTP_SCHEDULE_GPIPE,
+			  .cluster.co.shard_optimizer = 1 /* the plan's default */ };
 	struct dtp_err err = { 0 };
 	struct dtp_model_spec spec;
 	struct dtp_topo_map topos = { 0 };

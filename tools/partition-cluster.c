@@ -132,6 +132,7 @@ int dtp_cluster_cmd(const struct dtp_cluster_args *a, const struct dtp_model_spe
 	plan->mem_cap_bytes = a->co.mem_cap;
 	plan->num_stages = l[0].K;
 	plan->replicas = l[0].R;
+	plan->shard_optimizer = a->co.shard_optimizer;
 	for (int s = 0; s < l[0].K; s++) {
 		plan->stages[s].first_unit = l[0].bounds[s];
 		plan->stages[s].last_unit = l[0].bounds[s + 1];

@@ -95,7 +95,7 @@ static double stage_rss(const struct dtp_plan *p, int s, const struct dtp_stage_
 
 /* The step's per-step work, exchange and busy-core slowdown for the report's
  * simulation: each stage's from its units' profile (the code's defaults:
- * zeroing, no sharding), at its speed; the slowdowns only when the profile
+ * zeroing; the plan's sharding), at its speed; the slowdowns only when the profile
  * measured them (--busy). */
 static void step_extra(const struct dtp_plan *plan, const struct dtp_profile *prof,
 		       const struct dtp_partition_opts *po, struct dtp_share_extra *ex)
@@ -103,6 +103,9 @@ static void step_extra(const struct dtp_plan *plan, const struct dtp_profile *pr
 	struct dtp_step_work_opts wo = DTP_STEP_WORK_DEFAULT, wb = DTP_STEP_WORK_DEFAULT;
 
 	wb.busy = 1;
+	/* [parallel] shard_optimizer with replicas: 1/R of the optimizer and norm */
+	if (plan->replicas > 1 && plan->shard_optimizer)
+		wo.shard = wb.shard = plan->replicas;
 	dtp_share_extra_none(ex);
 	ex->hop = dtp_network_shm().lat;
 	for (int s = 0; s < plan->num_stages; s++) {

@@ -245,6 +245,10 @@ static int evaluate(const struct dtp_profile *p, const struct dtp_chain_unit *ch
 		for (int s = 0; s < K; s++) {
 			ar[s] = l->spans ? net : dtp_ring_allreduce_s(grad[s], R, &o->shm) /
 						 fmin(1.0, l->speed);
+			/* shard_optimizer: a reduce-scatter, the ring's first half (the
+			 * all-gather, its second, comes after the optimizer: below) */
+			if (o->shard_optimizer)
+				ar[s] /= 2;
 			if (ar[s] > l->allreduce)
 				l->allreduce = ar[s];
 		}
