@@ -401,8 +401,10 @@ int dtp_bf16_mm_prepare(struct dtp_bf16_mm *e, int IC, int OC, int fwd_sum, stru
 		rc = add_mm(e, K_FWD, IC, OC, fwd_sum, 0, err);
 	if (!rc)
 		rc = add_mm(e, K_FWD, IC, OC, fwd_sum, 1, err);
-	if (!rc)
+	if (!rc)        /* the weight gradient: added, and the step's first written */
 		rc = add_mm(e, K_BWDW, IC, OC, 1, 0, err);
+	if (!rc)
+		rc = add_mm(e, K_BWDW, IC, OC, 0, 0, err);
 	if (!rc)
 		rc = add_mm(e, K_BWDD, IC, OC, 0, 0, err);
 	if (!rc)
@@ -605,7 +607,7 @@ void dtp_bf16_linear_forward(struct dtp_bf16_mm *e, float *out, const float *in,
 
 void dtp_bf16_linear_backward(struct dtp_bf16_mm *e, float *din, float *dw,
 			      const float *dout, const float *in, const float *w, int N,
-			      int IC, int OC)
+			      int IC, int OC, int acc)
 {
 	/* ragged: zero rows up to max_rows (the weight gradient's K) */
 	size_t miss = (size_t)(e->max_rows - N);
@@ -613,7 +615,7 @@ void dtp_bf16_linear_backward(struct dtp_bf16_mm *e, float *din, float *dw,
 	convert(e, e->d16, dout, (size_t)N * OC, miss * OC);
 	if (dw) {
 		convert(e, e->a16, in, (size_t)N * IC, miss * IC);
-		run(e, K_BWDW, IC, OC, 1, e->d16, e->a16, dw, e->max_rows);
+		run(e, K_BWDW, IC, OC, acc, e->d16, e->a16, dw, e->max_rows);
 	}
 	if (din)
 		run(e, K_BWDD, IC, OC, 0, e->d16, w16_of(e, w), din, N);
@@ -639,12 +641,12 @@ void dtp_bf16_linear_forward16(struct dtp_bf16_mm *e, float *out, const uint16_t
 }
 
 void dtp_bf16_linear_wgrad16(struct dtp_bf16_mm *e, float *dw, const float *dout,
-			     const uint16_t *in16, int N, int IC, int OC)
+			     const uint16_t *in16, int N, int IC, int OC, int acc)
 {
 	size_t miss = (size_t)(e->max_rows - N);
 
 	convert(e, e->d16, dout, (size_t)N * OC, miss * OC);
-	run(e, K_BWDW, IC, OC, 1, e->d16, rows16(e, in16, N, IC), dw, e->max_rows);
+	run(e, K_BWDW, IC, OC, acc, e->d16, rows16(e, in16, N, IC), dw, e->max_rows);
 }
 
 struct produce_job {
@@ -781,14 +783,14 @@ void dtp_bf16_linear_forward(struct dtp_bf16_mm *e, float *out, const float *in,
 			     const float *w, int N, int IC, int OC, int sum) { (void)e; }
 void dtp_bf16_linear_backward(struct dtp_bf16_mm *e, float *din, float *dw,
 			      const float *dout, const float *in, const float *w, int N,
-			      int IC, int OC) { (void)e; }
+			      int IC, int OC, int acc) { (void)e; }
 const char *dtp_bf16_mm_impl(const struct dtp_bf16_mm *e, int IC, int OC) { return "none"; }
 void dtp_bf16_mm_produce(struct dtp_bf16_mm *e, uint16_t *dst16, int N, int W,
 			 dtp_bf16_fill_fn *fill, void *ctx) { (void)e; }
 void dtp_bf16_linear_forward16(struct dtp_bf16_mm *e, float *out, const uint16_t *in16,
 			       const float *w, int N, int IC, int OC, int sum) { (void)e; }
 void dtp_bf16_linear_wgrad16(struct dtp_bf16_mm *e, float *dw, const float *dout,
-			     const uint16_t *in16, int N, int IC, int OC) { (void)e; }
+			     const uint16_t *in16, int N, int IC, int OC, int acc) { (void)e; }
 double dtp_dnnl_matmul_time(const struct dtp_matmul *mm, enum dtp_precision p, int nthr,
 			    int reps, char *impl, size_t impl_len, struct dtp_err *err)
 {

@@ -46,15 +46,18 @@ void dtp_colsum_add(float *db, const float *d, int N, int OC)
 	dtp_colsum_add_cols(db, d, N, OC, 0, OC);
 }
 
-/* dout (N,OC), in (N,IC), w (OC,IC) -> dw (OC,IC) +=, db (OC) +=, din (N,IC) =
- * (dw NULL: the input gradient only, B; din NULL: the weight gradient only, W) */
+/* dout (N,OC), in (N,IC), w (OC,IC) -> dw (OC,IC) += (acc 0: =), db (OC) +=,
+ * din (N,IC) = (dw NULL: the input gradient only, B; din NULL: the weight
+ * gradient only, W) */
 void dtp_linear_backward(struct dtp_pool *pool, float *din, float *dw, float *db,
 			 const float *dout, const float *in, const float *w, int N, int IC,
-			 int OC)
+			 int OC, int acc)
 {
-	/* dw += dout^T in: beta = 1 accumulates across micro-batches */
+	/* dw (+)= dout^T in: beta = 1 accumulates across micro-batches, beta = 0
+	 * writes the step's first (OpenBLAS zeroes C and adds: the same bits) */
 	if (dw)
-		dtp_par_sgemm(pool, 1, 0, OC, IC, N, 1.0f, dout, OC, in, IC, 1.0f, dw, IC);
+		dtp_par_sgemm(pool, 1, 0, OC, IC, N, 1.0f, dout, OC, in, IC, acc ? 1.0f : 0.0f, dw,
+			      IC);
 	if (dw && db)
 		dtp_par_colsum_add(pool, db, dout, N, OC);
 	if (din)
@@ -81,15 +84,15 @@ void dtp_linear_forward_mx(struct dtp_pool *pool, struct dtp_bf16_mm *mx, float 
 
 void dtp_linear_backward_mx(struct dtp_pool *pool, struct dtp_bf16_mm *mx, float *din,
 			    float *dw, float *db, const float *dout, const float *in,
-			    const float *w, int N, int IC, int OC)
+			    const float *w, int N, int IC, int OC, int acc)
 {
 	if (!mx) {
-		dtp_linear_backward(pool, din, dw, db, dout, in, w, N, IC, OC);
+		dtp_linear_backward(pool, din, dw, db, dout, in, w, N, IC, OC, acc);
 		return;
 	}
 	if (dw && db)
 		dtp_par_colsum_add(pool, db, dout, N, OC);
-	dtp_bf16_linear_backward(mx, din, dw, dout, in, w, N, IC, OC);
+	dtp_bf16_linear_backward(mx, din, dw, dout, in, w, N, IC, OC, acc);
 }
 
 void dtp_linear_acc_mx(struct dtp_pool *pool, struct dtp_bf16_mm *mx, float *out,
@@ -101,11 +104,12 @@ void dtp_linear_acc_mx(struct dtp_pool *pool, struct dtp_bf16_mm *mx, float *out
 		dtp_par_sgemm(pool, 0, 1, N, OC, IC, 1.0f, in, IC, w, IC, 1.0f, out, OC);
 }
 
-/* dout (N,OC), in16 (N,IC) bf16 (a forward's copy) -> dw (OC,IC) +=, db (OC) += */
+/* dout (N,OC), in16 (N,IC) bf16 (a forward's copy) -> dw (OC,IC) += (acc 0: =),
+ * db (OC) += */
 void dtp_linear_wgrad16(struct dtp_pool *pool, struct dtp_bf16_mm *mx, float *dw, float *db,
-			const float *dout, const uint16_t *in16, int N, int IC, int OC)
+			const float *dout, const uint16_t *in16, int N, int IC, int OC, int acc)
 {
 	if (db)
 		dtp_par_colsum_add(pool, db, dout, N, OC);
-	dtp_bf16_linear_wgrad16(mx, dw, dout, in16, N, IC, OC);
+	dtp_bf16_linear_wgrad16(mx, dw, dout, in16, N, IC, OC, acc);
 }

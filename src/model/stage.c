@@ -29,7 +29,11 @@ float *dtp_stage_model_params(struct dtp_stage_model *m)
 	return m->params;
 }
 void dtp_stage_params_changed(struct dtp_stage_model *m) { m->w16_stale = 1; }
-float *dtp_stage_model_grads(struct dtp_stage_model *m) { return m->grads; }
+float *dtp_stage_model_grads(struct dtp_stage_model *m)
+{
+	dtp_stage_grads_settle(m);
+	return m->grads;
+}
 size_t dtp_stage_model_num_params(const struct dtp_stage_model *m) { return m->n_params; }
 
 size_t dtp_stage_model_unit_offset(const struct dtp_stage_model *m, int unit)
@@ -113,9 +117,33 @@ size_t dtp_stage_model_save_bytes(const struct dtp_stage_model *m, int B)
 	return dtp_stage_layout(m, B, NULL, NULL, NULL) * sizeof(float);
 }
 
+/* A new step's gradients. No pass over them: each unit is marked fresh and
+ * its first weight-gradient half (W) of the step writes its matrices (beta 0)
+ * instead of adding onto zeros (backward.c), with the same bits (0 + x = x).
+ * The embedding's gradients are scatter-added row by row, so they are zeroed
+ * here as before. */
 void dtp_stage_zero_grads(struct dtp_stage_model *m)
 {
-	dtp_par_zero(m->pool, m->grads, m->n_params);
+	for (int i = 0; i < m->n_units; i++) {
+		struct dtp_unit_rt *u = &m->units[i];
+
+		if (u->kind == DTP_UNIT_EMBED)
+			dtp_par_zero(m->pool, m->grads + u->poff, u->np);
+		else
+			u->fresh = 1;
+	}
+}
+
+void dtp_stage_grads_settle(struct dtp_stage_model *m)
+{
+	for (int i = 0; i < m->n_units; i++) {
+		struct dtp_unit_rt *u = &m->units[i];
+
+		if (u->fresh) {
+			dtp_par_zero(m->pool, m->grads + u->poff, u->np);
+			u->fresh = 0;
+		}
+	}
 }
 
 void dtp_stage_grad_sumsq(const struct dtp_stage_model *m, double *out)
@@ -123,6 +151,11 @@ void dtp_stage_grad_sumsq(const struct dtp_stage_model *m, double *out)
 	for (int i = 0; i < m->n_units; i++) {
 		const float *g = m->grads + m->units[i].poff;
 		double s = 0.0;
+
+		if (m->units[i].fresh) {        /* no W yet this step: zeros */
+			out[i] = 0.0;
+			continue;
+		}
 
 		for (size_t j = 0; j < m->units[i].np; j++)
 			s += (double)g[j] * g[j];
