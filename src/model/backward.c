@@ -84,7 +84,7 @@ static void unit_input(struct dtp_stage_model *m, int i, const void *in, const s
 	switch (u->kind) {
 	case DTP_UNIT_LINEAR:
 		if (u->relu)
-			dtp_relu_backward(w->d, w->dy, b->out, (size_t)B * u->out_dim);
+			dtp_par_relu_backward(m->pool, w->d, w->dy, b->out, (size_t)B * u->out_dim);
 		if (dx)
 			dtp_linear_backward_mx(m->pool, m->mx, dx, NULL, NULL, u->relu ? w->d : w->dy,
 					       NULL, p, B, u->in_dim, u->out_dim, 1);

@@ -55,6 +55,8 @@ void dtp_colsum_add(float *db, const float *d, int N, int OC);
 void dtp_colsum_add_cols(float *db, const float *d, int N, int OC, int c0, int c1);
 
 /* --------------------------------------------------------- activation.c */
+/* x (n) = max(0, x) in place */
+void dtp_relu_forward(float *x, size_t n);
 /* out (n) relu: d (n) = dout * (out > 0); d may alias dout */
 void dtp_relu_backward(float *d, const float *dout, const float *out, size_t n);
 /* GELU, tanh form: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) */
@@ -237,6 +239,9 @@ void dtp_par_layernorm_backward(struct dtp_pool *pool, float *din, const float *
 void dtp_par_gelu_forward(struct dtp_pool *pool, float *out, const float *in, size_t n);
 void dtp_par_gelu_backward(struct dtp_pool *pool, float *d, const float *dout,
 			   const float *in, size_t n);
+/* d (n) = dout * (out > 0) (ReLU backward); d may alias dout */
+void dtp_par_relu_backward(struct dtp_pool *pool, float *d, const float *dout,
+			   const float *out, size_t n);
 /* out (N,C) = x + b in every row (x NULL: b); out may alias x */
 void dtp_par_add_rows(struct dtp_pool *pool, float *out, const float *x, const float *b,
 		      int N, int C);

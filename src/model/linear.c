@@ -21,10 +21,8 @@ void dtp_linear_forward(struct dtp_pool *pool, float *out, const float *in, cons
 	if (b)
 		dtp_par_add_rows(pool, out, NULL, b, N, OC);
 	dtp_par_sgemm(pool, 0, 1, N, OC, IC, 1.0f, in, IC, w, IC, b ? 1.0f : 0.0f, out, OC);
-	if (!relu)
-		return;
-	for (size_t i = 0; i < (size_t)N * OC; i++)
-		out[i] = out[i] > 0.0f ? out[i] : 0.0f;
+	if (relu)
+		dtp_par_each(pool, out, (size_t)N * OC, dtp_relu_forward);
 }
 
 /* d (N,OC) -> db columns [c0, c1) += column sums, rows added in order (adds
@@ -76,10 +74,8 @@ void dtp_linear_forward_mx(struct dtp_pool *pool, struct dtp_bf16_mm *mx, float 
 	if (b)
 		dtp_par_add_rows(pool, out, NULL, b, N, OC);
 	dtp_bf16_linear_forward(mx, out, in, w, N, IC, OC, b != NULL);
-	if (!relu)
-		return;
-	for (size_t i = 0; i < (size_t)N * OC; i++)
-		out[i] = out[i] > 0.0f ? out[i] : 0.0f;
+	if (relu)
+		dtp_par_each(pool, out, (size_t)N * OC, dtp_relu_forward);
 }
 
 void dtp_linear_backward_mx(struct dtp_pool *pool, struct dtp_bf16_mm *mx, float *din,

@@ -175,8 +175,11 @@ static int pool_size(const struct dtp_model_spec *spec, int nw)
 {
 	if (nw <= 0)
 		nw = dtp_blas_threads();
-	/* only the gpt's blocks have loops to share */
-	if (nw < 1 || spec->kind != DTP_MODEL_GPT)
+	/* every model: the matmuls, conversions, activations and the optimizer
+	 * (the mlp's too: without a pool its elementwise work ran on one of the
+	 * stage's threads while oneDNN or OpenBLAS used all of them) */
+	(void)spec;
+	if (nw < 1)
 		nw = 1;
 	return nw > 64 ? 64 : nw;
 }
