@@ -29,7 +29,9 @@ void dtp_linear_backward(struct dtp_pool *pool, float *din, float *dw, float *db
 			 int OC, int acc);
 /* The same with a bf16 matmul engine (dnnl_matmul.h): mx NULL is the fp32
  * call above; otherwise the matmuls take bf16 operands on oneDNN (w must lie
- * in the stage's parameter array, whose bf16 copy the engine holds). */
+ * in the stage's parameter array, whose bf16 copy the engine holds), and a
+ * forward with relu rounds its output to bf16 in the ReLU's pass (the unit
+ * boundary's rounding, dtp_stage_round_bf16, already done). */
 struct dtp_bf16_mm;
 void dtp_linear_forward_mx(struct dtp_pool *pool, struct dtp_bf16_mm *mx, float *out,
 			   const float *in, const float *w, const float *b, int N, int IC,

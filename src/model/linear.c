@@ -4,6 +4,7 @@
 #include "model/kernels.h"
 #include "model/vecmath.h"
 #include "model/dnnl_matmul.h"
+#include "model/bf16.h"
 
 /* b (OC) -> out (N,OC): b in every row */
 void dtp_bias_rows(float *out, const float *b, int N, int OC)
@@ -63,6 +64,21 @@ void dtp_linear_backward(struct dtp_pool *pool, float *din, float *dw, float *db
 }
 
 /* ------------------------------------------- with a bf16 engine (or not) */
+/* x (n) = bf16(max(0, x)): the ReLU and the rounding of a unit's output to
+ * bf16 (its boundary, dtp_stage_round_bf16) in one pass over memory, a chunk
+ * at a time while it is in L1: the same two operations in the same order as
+ * the two passes they replace, so the same bits. */
+#define RELU_ROUND_CHUNK 1024
+static void relu_round(float *x, size_t n)
+{
+	for (size_t i = 0; i < n; i += RELU_ROUND_CHUNK) {
+		size_t k = n - i < RELU_ROUND_CHUNK ? n - i : RELU_ROUND_CHUNK;
+
+		dtp_relu_forward(x + i, k);
+		dtp_bf16_round(x + i, k);
+	}
+}
+
 void dtp_linear_forward_mx(struct dtp_pool *pool, struct dtp_bf16_mm *mx, float *out,
 			   const float *in, const float *w, const float *b, int N, int IC,
 			   int OC, int relu)
@@ -75,7 +91,7 @@ void dtp_linear_forward_mx(struct dtp_pool *pool, struct dtp_bf16_mm *mx, float 
 		dtp_par_add_rows(pool, out, NULL, b, N, OC);
 	dtp_bf16_linear_forward(mx, out, in, w, N, IC, OC, b != NULL);
 	if (relu)
-		dtp_par_each(pool, out, (size_t)N * OC, dtp_relu_forward);
+		dtp_par_each(pool, out, (size_t)N * OC, relu_round);
 }
 
 void dtp_linear_backward_mx(struct dtp_pool *pool, struct dtp_bf16_mm *mx, float *din,

@@ -499,7 +499,8 @@ int dtp_stage_forward(struct dtp_stage_model *m, const void *in, void *out, void
 			dtp_linear_forward_mx(m->pool, m->mx, b->out, x, p,
 					      p + (size_t)u->out_dim * u->in_dim, B, u->in_dim,
 					      u->out_dim, u->relu);
-			round_out(m, i, b->out, (size_t)B * u->out_dim);
+			if (!u->relu)   /* bf16: a ReLU's pass rounded it already */
+				round_out(m, i, b->out, (size_t)B * u->out_dim);
 			if (b->out != out && i == m->n_units - 1)
 				memcpy(out, b->out, (size_t)B * u->out_dim * sizeof(float));
 			break;
