@@ -1,7 +1,9 @@
-/* Gradients that start afresh (dtp_stage_zero_grads, backward.c): a step's
- * first weight-gradient half of each unit writes its gradients instead of
- * adding onto zeros. The test runs the same steps on two stage models:
- *  - "fresh": dtp_stage_zero_grads alone (the code under test), backward
+/* Gradients that start afresh (dtp_stage_zero_grads, backward.c): in bf16 a
+ * step's first weight-gradient half of each unit writes its gradients instead
+ * of adding onto zeros (fp32 zeroes them, stage.c says why; its kernels take
+ * the same write path, acc = 0, and the test marks its units fresh by hand
+ * to check it). The test runs the same steps on two stage models:
+ *  - "fresh": dtp_stage_zero_grads (the code under test), backward
  *    whole or split into B and W as zero-bubble schedules run it (every B,
  *    then every W in micro-batch order);
  *  - "zeroed": the previous semantics, the gradients set to zero by hand and
@@ -88,6 +90,9 @@ static void backward_step(struct run *r, const struct dtp_model_spec *s, void *c
 	int V = s->kind == DTP_MODEL_GPT ? s->vocab : s->widths[s->n_widths - 1];
 
 	dtp_stage_zero_grads(m);
+	if (!zeroed && !m->mx)   /* fp32: the kernels' write path all the same */
+		for (int i = 0; i < m->n_units; i++)
+			m->units[i].fresh = m->units[i].kind != DTP_UNIT_EMBED;
 	if (zeroed) {
 		memset(m->grads, 0, m->n_params * sizeof(float));
 		for (int i = 0; i < m->n_units; i++)
