@@ -1,4 +1,4 @@
-/* Elementwise activations: ReLU backward and GELU (tanh form). The loops are
+/* Elementwise activations: ReLU and GELU (tanh form). The loops are
  * branch-free and call only inline math (vecmath.h), so they vectorize; GELU
  * takes the AVX-512 kernels of vec_avx512.c where the CPU has AVX-512F (the
  * same on every stage of a machine), these loops being the portable form and
@@ -9,6 +9,14 @@
 
 #define GELU_K 0.7978845608028654f   /* sqrt(2/pi) */
 #define GELU_A 0.044715f
+
+/* x (n) = max(0, x), in place (a linear layer's ReLU after its matmul) */
+DTP_VEC_CLONES
+void dtp_relu_forward(float *x, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		x[i] = x[i] > 0.0f ? x[i] : 0.0f;
+}
 
 /* out (n), dout (n) -> d (n). dout is loaded unconditionally: a load under the
  * condition cannot be if-converted, and the branchy loop mispredicted on

@@ -4,7 +4,9 @@
  *     weight half needs (each parameterised operation's output gradient) in
  *     the micro-batch's W stash;
  *   W (dtp_stage_backward_weight): the parameter gradients (+=) from the save
- *     slot and the W stash; it can wait.
+ *     slot and the W stash; it can wait. A unit's first W of a step writes
+ *     its gradients (=) rather than adding onto zeros (dtp_stage_zero_grads;
+ *     W runs in micro-batch order, so that is micro-batch 0's).
  * Each sgemm and reduction is the same call with the same operands in both
  * forms, so the split gives the fused backward's bits. dtp_stage_backward
  * runs B then W per unit with the W buffers in the model's scratch. */
@@ -82,10 +84,10 @@ static void unit_input(struct dtp_stage_model *m, int i, const void *in, const s
 	switch (u->kind) {
 	case DTP_UNIT_LINEAR:
 		if (u->relu)
-			dtp_relu_backward(w->d, w->dy, b->out, (size_t)B * u->out_dim);
+			dtp_par_relu_backward(m->pool, w->d, w->dy, b->out, (size_t)B * u->out_dim);
 		if (dx)
 			dtp_linear_backward_mx(m->pool, m->mx, dx, NULL, NULL, u->relu ? w->d : w->dy,
-					       NULL, p, B, u->in_dim, u->out_dim);
+					       NULL, p, B, u->in_dim, u->out_dim, 1);
 		dtp_stage_round_bf16(m, dx, (size_t)B * u->in_dim);
 		break;
 	case DTP_UNIT_EMBED:
@@ -107,22 +109,43 @@ static void unit_input(struct dtp_stage_model *m, int i, const void *in, const s
 	}
 }
 
-/* W of unit i: parameter gradients += from *w and the save slot */
+/* The step's first W of unit u (u->fresh): its vectors (biases, layer norm
+ * parameters: the ranges without weight decay) set to zero, a pass over a few
+ * thousand floats; the weight-gradient matmuls then write its matrices
+ * (acc 0) instead of adding onto zeros (dtp_stage_zero_grads). Returns acc. */
+static int unit_acc(struct dtp_stage_model *m, struct dtp_unit_rt *u)
+{
+	struct dtp_param_range r[12];
+	int n;
+
+	if (!u->fresh)
+		return 1;
+	n = dtp_unit_param_ranges(&m->spec, u->global, u->poff, r);
+	for (int k = 0; k < n; k++)
+		if (!r[k].decay)
+			memset(m->grads + r[k].off, 0, r[k].n * sizeof(float));
+	u->fresh = 0;
+	return 0;
+}
+
+/* W of unit i: parameter gradients += (the step's first: =) from *w and the
+ * save slot */
 static void unit_weight(struct dtp_stage_model *m, int i, const void *in, const struct unit_wg *w,
 			int B)
 {
 	int T = dtp_stage_seq(m), C = m->spec.dim, V = m->spec.vocab;
-	const struct dtp_unit_rt *u = &m->units[i];
+	struct dtp_unit_rt *u = &m->units[i];
 	const struct dtp_unit_buf *b = &m->bufs[i];
 	const float *x = i == 0 ? in : m->bufs[i - 1].out;
 	float *gp = m->grads + u->poff;
+	int acc = u->kind == DTP_UNIT_EMBED ? 1 : unit_acc(m, u);
 
 	switch (u->kind) {
 	case DTP_UNIT_LINEAR: {
 		size_t nw = (size_t)u->out_dim * u->in_dim;
 
 		dtp_linear_backward_mx(m->pool, m->mx, NULL, gp, gp + nw, u->relu ? w->d : w->dy, x,
-				       NULL, B, u->in_dim, u->out_dim);
+				       NULL, B, u->in_dim, u->out_dim, acc);
 		break;
 	}
 	case DTP_UNIT_EMBED:
@@ -132,12 +155,12 @@ static void unit_weight(struct dtp_stage_model *m, int i, const void *in, const 
 		struct dtp_block_params bg;
 
 		dtp_block_params_map(&bg, gp, C);
-		dtp_block_backward_weight(m->pool, m->mx, &bg, &w->bw, x, &b->bs, B, T, C);
+		dtp_block_backward_weight(m->pool, m->mx, &bg, &w->bw, x, &b->bs, B, T, C, acc);
 		break;
 	}
 	case DTP_UNIT_HEAD:
 		dtp_head_backward_weight(m->pool, m->mx, gp, gp + C, gp + 2 * C, w->dln, w->dy, x,
-					 b->lnf, b->mean, b->rstd, B * T, C, V);
+					 b->lnf, b->mean, b->rstd, B * T, C, V, acc);
 		break;
 	}
 }

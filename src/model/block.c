@@ -210,55 +210,62 @@ void dtp_block_backward_input(struct dtp_pool *pool, struct dtp_bf16_mm *mx, flo
 
 	/* MLP branch */
 	dtp_linear_backward_mx(pool, mx, wg->dfch, NULL, NULL, wg->dy, NULL, p->fcprojw, N, 4 * C,
-			       C);
+			       C, 1);
 	dtp_par_gelu_backward(pool, wg->dfch, wg->dfch, s->fch, (size_t)N * 4 * C);
 	dtp_linear_backward_mx(pool, mx, wg->dln2, NULL, NULL, wg->dfch, NULL, p->fcw, N, C,
-			       4 * C);
+			       4 * C, 1);
 	/* dres1 = dy + d(ln2 input) */
 	dtp_par_layernorm_backward(pool, wg->dres1, wg->dy, NULL, NULL, wg->dln2, s->res1,
 				   s->mean2, s->rstd2, p->ln2w, N, C);
 	/* attention branch */
-	dtp_linear_backward_mx(pool, mx, sc->datty, NULL, NULL, wg->dres1, NULL, p->projw, N, C, C);
+	dtp_linear_backward_mx(pool, mx, sc->datty, NULL, NULL, wg->dres1, NULL, p->projw, N, C, C,
+			       1);
 	if (dtp_bf16_mm_attention(mx))
 		dtp_bf16_attn_backward(dtp_bf16_mm_attention(mx), wg->dqkv, sc->datty, s->qkv,
 				       s->att, B);
 	else
 		run_attn(pool, par_attn_bwd, &j);
 	dtp_linear_backward_mx(pool, mx, wg->dln1, NULL, NULL, wg->dqkv, NULL, p->qkvw, N, C,
-			       3 * C);
+			       3 * C, 1);
 	/* dx = dres1 + d(ln1 input) */
 	dtp_par_layernorm_backward(pool, dx, wg->dres1, NULL, NULL, wg->dln1, x, s->mean1,
 				   s->rstd1, p->ln1w, N, C);
 }
 
-/* W: parameter gradients into g (+=) from the output gradients B kept in wg */
+/* W: parameter gradients into g (+=; acc 0: the matrices =) from the output
+ * gradients B kept in wg */
 void dtp_block_backward_weight(struct dtp_pool *pool, struct dtp_bf16_mm *mx,
 			       const struct dtp_block_params *g, const struct dtp_block_wgrad *wg,
-			       const float *x, const struct dtp_block_save *s, int B, int T, int C)
+			       const float *x, const struct dtp_block_save *s, int B, int T, int C,
+			       int acc)
 {
 	int N = B * T;
 
 	if (dtp_bf16_mm_attention(mx)) {    /* bf16: the forward's copies (see above) */
 		dtp_linear_wgrad16(pool, mx, g->fcprojw, g->fcprojb, wg->dy, half(s->fchg), N,
-				   4 * C, C);
-		dtp_linear_wgrad16(pool, mx, g->fcw, g->fcb, wg->dfch, half(s->ln2), N, C, 4 * C);
+				   4 * C, C, acc);
+		dtp_linear_wgrad16(pool, mx, g->fcw, g->fcb, wg->dfch, half(s->ln2), N, C, 4 * C,
+				   acc);
 		dtp_par_layernorm_backward(pool, NULL, NULL, g->ln2w, g->ln2b, wg->dln2, s->res1,
 					   s->mean2, s->rstd2, NULL, N, C);
-		dtp_linear_wgrad16(pool, mx, g->projw, g->projb, wg->dres1, half(s->atty), N, C, C);
-		dtp_linear_wgrad16(pool, mx, g->qkvw, g->qkvb, wg->dqkv, half(s->ln1), N, C, 3 * C);
+		dtp_linear_wgrad16(pool, mx, g->projw, g->projb, wg->dres1, half(s->atty), N, C, C,
+				   acc);
+		dtp_linear_wgrad16(pool, mx, g->qkvw, g->qkvb, wg->dqkv, half(s->ln1), N, C, 3 * C,
+				   acc);
 		dtp_par_layernorm_backward(pool, NULL, NULL, g->ln1w, g->ln1b, wg->dln1, x, s->mean1,
 					   s->rstd1, NULL, N, C);
 		return;
 	}
 	dtp_linear_backward_mx(pool, mx, NULL, g->fcprojw, g->fcprojb, wg->dy, s->fchg, NULL, N,
-			       4 * C, C);
-	dtp_linear_backward_mx(pool, mx, NULL, g->fcw, g->fcb, wg->dfch, s->ln2, NULL, N, C, 4 * C);
+			       4 * C, C, acc);
+	dtp_linear_backward_mx(pool, mx, NULL, g->fcw, g->fcb, wg->dfch, s->ln2, NULL, N, C, 4 * C,
+			       acc);
 	dtp_par_layernorm_backward(pool, NULL, NULL, g->ln2w, g->ln2b, wg->dln2, s->res1, s->mean2,
 				   s->rstd2, NULL, N, C);
 	dtp_linear_backward_mx(pool, mx, NULL, g->projw, g->projb, wg->dres1, s->atty, NULL, N, C,
-			       C);
+			       C, acc);
 	dtp_linear_backward_mx(pool, mx, NULL, g->qkvw, g->qkvb, wg->dqkv, s->ln1, NULL, N, C,
-			       3 * C);
+			       3 * C, acc);
 	dtp_par_layernorm_backward(pool, NULL, NULL, g->ln1w, g->ln1b, wg->dln1, x, s->mean1,
 				   s->rstd1, NULL, N, C);
 }
@@ -274,5 +281,5 @@ void dtp_block_backward(struct dtp_pool *pool, struct dtp_bf16_mm *mx, float *dx
 				      .dres1 = sc->dres1, .dqkv = sc->dqkv, .dln1 = sc->dln1 };
 
 	dtp_block_backward_input(pool, mx, dx, &wg, x, p, s, sc, B, T, C, H);
-	dtp_block_backward_weight(pool, mx, g, &wg, x, s, B, T, C);
+	dtp_block_backward_weight(pool, mx, g, &wg, x, s, B, T, C, 1);
 }

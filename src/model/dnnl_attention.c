@@ -362,6 +362,16 @@ static void scatter16(const struct dtp_bf16_attn *a, uint16_t *dst16, int ld, co
 					  o32 + ((size_t)h * a->T + t) * hs, hs);
 }
 
+/* sequence qkv (T, 3C) -> the participant's q16, k16, v16 (H,T,hs) */
+static void gather_qkv(const struct dtp_bf16_attn *a, struct apart *p, const float *qkv)
+{
+	int ld = 3 * a->C;
+
+	gather(a, p->q16, qkv, ld, 0);
+	gather(a, p->k16, qkv, ld, a->C);
+	gather(a, p->v16, qkv, ld, 2 * a->C);
+}
+
 struct attn_job {
 	struct dtp_bf16_attn *a;
 	float *out, *att;
@@ -382,9 +392,7 @@ static void fwd_share(void *v, int w, int nw)
 		const float *qkv = j->qkv + b * a->T * ld;
 		float *att = j->att + b * a->H * TT;
 
-		gather(a, p->q16, qkv, (int)ld, 0);
-		gather(a, p->k16, qkv, (int)ld, a->C);
-		gather(a, p->v16, qkv, (int)ld, 2 * a->C);
+		gather_qkv(a, p, qkv);
 		exec(p, P_NT, p->q16, p->k16, att);             /* raw scores */
 		for (int h = 0; h < a->H; h++)
 			dtp_attention_softmax(att + h * TT, a->T, a->scale);
@@ -407,9 +415,7 @@ static void bwd_share(void *v, int w, int nw)
 		const float *att = j->att_in + b * a->H * TT;
 		float *dqkv = j->out + b * a->T * ld;
 
-		gather(a, p->q16, qkv, (int)ld, 0);
-		gather(a, p->k16, qkv, (int)ld, a->C);
-		gather(a, p->v16, qkv, (int)ld, 2 * a->C);
+		gather_qkv(a, p, qkv);
 		gather(a, p->g16, j->dy + b * a->T * a->C, a->C, 0);
 		dtp_bf16_from_f32(p->p16, att, a->H * TT);
 		exec(p, P_NT, p->g16, p->v16, p->d32);          /* datt = dy v^T */

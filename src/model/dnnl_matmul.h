@@ -54,11 +54,11 @@ uint16_t *dtp_bf16_mm_weights(struct dtp_bf16_mm *e);
 /* in (N,IC), w (OC,IC) inside params -> out (N,OC) = in w^T (+ out if sum) */
 void dtp_bf16_linear_forward(struct dtp_bf16_mm *e, float *out, const float *in,
 			     const float *w, int N, int IC, int OC, int sum);
-/* dout (N,OC), in (N,IC), w (OC,IC) -> dw (OC,IC) += dout^T in (skipped when
- * dw is NULL), din (N,IC) = dout w (skipped when din is NULL) */
+/* dout (N,OC), in (N,IC), w (OC,IC) -> dw (OC,IC) += dout^T in (acc 0: =;
+ * skipped when dw is NULL), din (N,IC) = dout w (skipped when din is NULL) */
 void dtp_bf16_linear_backward(struct dtp_bf16_mm *e, float *din, float *dw,
 			      const float *dout, const float *in, const float *w, int N,
-			      int IC, int OC);
+			      int IC, int OC, int acc);
 /* A producer fused with its conversion to bf16: fill(ctx, tile, r0, r1)
  * writes rows [r0, r1) of an fp32 (N, W) tensor into tile ((r1 - r0) x W,
  * at most 64 rows), and each tile is converted into dst16 (N, W) while it
@@ -74,7 +74,7 @@ void dtp_bf16_mm_produce(struct dtp_bf16_mm *e, uint16_t *dst16, int N, int W,
 void dtp_bf16_linear_forward16(struct dtp_bf16_mm *e, float *out, const uint16_t *in16,
 			       const float *w, int N, int IC, int OC, int sum);
 void dtp_bf16_linear_wgrad16(struct dtp_bf16_mm *e, float *dw, const float *dout,
-			     const uint16_t *in16, int N, int IC, int OC);
+			     const uint16_t *in16, int N, int IC, int OC, int acc);
 /* the implementation oneDNN picked for the forward of (IC, OC), for benchmarks */
 const char *dtp_bf16_mm_impl(const struct dtp_bf16_mm *e, int IC, int OC);
 

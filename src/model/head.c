@@ -23,21 +23,21 @@ void dtp_head_backward_input(struct dtp_pool *pool, struct dtp_bf16_mm *mx, floa
 			     const float *rstd, const float *lnw, const float *w, int N, int C,
 			     int V)
 {
-	dtp_linear_backward_mx(pool, mx, dln, NULL, NULL, dlogits, NULL, w, N, C, V);
+	dtp_linear_backward_mx(pool, mx, dln, NULL, NULL, dlogits, NULL, w, N, C, V, 1);
 	dtp_par_layernorm_backward(pool, dx, NULL, NULL, NULL, dln, x, mean, rstd, lnw, N, C);
 }
 
-/* dlogits (N,V), lnf (N,C), dln (N,C) -> dw (V,C) +=, dlnw, dlnb (C) += */
+/* dlogits (N,V), lnf (N,C), dln (N,C) -> dw (V,C) += (acc 0: =), dlnw, dlnb (C) += */
 void dtp_head_backward_weight(struct dtp_pool *pool, struct dtp_bf16_mm *mx, float *dlnw,
 			      float *dlnb, float *dw, const float *dln, const float *dlogits,
 			      const float *x, const float *lnf, const float *mean,
-			      const float *rstd, int N, int C, int V)
+			      const float *rstd, int N, int C, int V, int acc)
 {
 	if (mx)
 		dtp_linear_wgrad16(pool, mx, dw, NULL, dlogits, (const uint16_t *)(const void *)lnf,
-				   N, C, V);
+				   N, C, V, acc);
 	else
-		dtp_linear_backward_mx(pool, mx, NULL, dw, NULL, dlogits, lnf, NULL, N, C, V);
+		dtp_linear_backward_mx(pool, mx, NULL, dw, NULL, dlogits, lnf, NULL, N, C, V, acc);
 	dtp_par_layernorm_backward(pool, NULL, NULL, dlnw, dlnb, dln, x, mean, rstd, NULL, N, C);
 }
 
@@ -49,5 +49,5 @@ void dtp_head_backward(struct dtp_pool *pool, struct dtp_bf16_mm *mx, float *dx,
 {
 	dtp_head_backward_input(pool, mx, dx, dln, dlogits, x, mean, rstd, lnw, w, N, C, V);
 	dtp_head_backward_weight(pool, mx, dlnw, dlnb, dw, dln, dlogits, x, lnf, mean, rstd, N,
-				 C, V);
+				 C, V, 1);
 }

@@ -2,7 +2,9 @@
  * matmul through cblas_sgemm (row-major). Shapes are given as (rows, cols);
  * N = B*T rows for the gpt, N = B for the mlp. Backward kernels ADD parameter
  * gradients (+=) so micro-batches accumulate; input gradients are written
- * (=) unless a kernel says it accumulates. No kernel allocates.
+ * (=) unless a kernel says it accumulates. Those taking `acc` write their
+ * weight matrices (=) when it is 0: the step's first micro-batch, instead of
+ * adding onto zeroed gradients (backward.c; the same bits). No kernel allocates.
  * Not part of the public API: only src/model and its tests include this. */
 #ifndef DTP_MODEL_KERNELS_H
 #define DTP_MODEL_KERNELS_H
@@ -18,31 +20,34 @@ struct dtp_pool;
  * relu != 0 applies max(0, .) in the same pass as the bias. */
 void dtp_linear_forward(struct dtp_pool *pool, float *out, const float *in, const float *w,
 			const float *b, int N, int IC, int OC, int relu);
-/* dout (N,OC), in (N,IC), w (OC,IC) -> dw (OC,IC) +=, db (OC) += (if not NULL),
+/* dout (N,OC), in (N,IC), w (OC,IC) -> dw (OC,IC) += (acc 0: =), db (OC) += (if not NULL),
  * din (N,IC) = dout w (skipped when din is NULL). dw NULL skips dw and db: a
  * zero-bubble schedule issues the input-gradient sgemm (B, dw NULL) and the
  * weight-gradient sgemm (W, din NULL) as two calls, with the same bits. */
 void dtp_linear_backward(struct dtp_pool *pool, float *din, float *dw, float *db,
 			 const float *dout, const float *in, const float *w, int N, int IC,
-			 int OC);
+			 int OC, int acc);
 /* The same with a bf16 matmul engine (dnnl_matmul.h): mx NULL is the fp32
  * call above; otherwise the matmuls take bf16 operands on oneDNN (w must lie
- * in the stage's parameter array, whose bf16 copy the engine holds). */
+ * in the stage's parameter array, whose bf16 copy the engine holds), and a
+ * forward with relu rounds its output to bf16 in the ReLU's pass (the unit
+ * boundary's rounding, dtp_stage_round_bf16, already done). */
 struct dtp_bf16_mm;
 void dtp_linear_forward_mx(struct dtp_pool *pool, struct dtp_bf16_mm *mx, float *out,
 			   const float *in, const float *w, const float *b, int N, int IC,
 			   int OC, int relu);
 void dtp_linear_backward_mx(struct dtp_pool *pool, struct dtp_bf16_mm *mx, float *din,
 			    float *dw, float *db, const float *dout, const float *in,
-			    const float *w, int N, int IC, int OC);
-/* out (N,OC) += in (N,IC) w^T (w (OC,IC)): a linear layer onto a residual */
-/* bf16: dout (N,OC), in16 (N,IC) (the forward's bf16 copy) -> dw +=, db += */
+			    const float *w, int N, int IC, int OC, int acc);
+/* bf16: dout (N,OC), in16 (N,IC) (the forward's bf16 copy) -> dw += (acc 0: =),
+ * db += */
 void dtp_linear_wgrad16(struct dtp_pool *pool, struct dtp_bf16_mm *mx, float *dw, float *db,
-			const float *dout, const uint16_t *in16, int N, int IC, int OC);
+			const float *dout, const uint16_t *in16, int N, int IC, int OC, int acc);
 /* bf16: the layer norm of in (N,C) -> out16 (N,C) in bf16 (converted as it
  * is produced, dtp_bf16_mm_produce), mean, rstd (N) */
 void dtp_layernorm_forward16(struct dtp_bf16_mm *mx, uint16_t *out16, float *mean, float *rstd,
 			     const float *in, const float *w, const float *b, int N, int C);
+/* out (N,OC) += in (N,IC) w^T (w (OC,IC)): a linear layer onto a residual */
 void dtp_linear_acc_mx(struct dtp_pool *pool, struct dtp_bf16_mm *mx, float *out,
 		       const float *in, const float *w, int N, int IC, int OC);
 /* b (OC) -> out (N,OC): b copied into every row (a bias before a beta = 1 sgemm) */
@@ -52,6 +57,8 @@ void dtp_colsum_add(float *db, const float *d, int N, int OC);
 void dtp_colsum_add_cols(float *db, const float *d, int N, int OC, int c0, int c1);
 
 /* --------------------------------------------------------- activation.c */
+/* x (n) = max(0, x) in place */
+void dtp_relu_forward(float *x, size_t n);
 /* out (n) relu: d (n) = dout * (out > 0); d may alias dout */
 void dtp_relu_backward(float *d, const float *dout, const float *out, size_t n);
 /* GELU, tanh form: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) */
@@ -193,7 +200,8 @@ void dtp_block_backward_input(struct dtp_pool *pool, struct dtp_bf16_mm *mx, flo
 			      const struct dtp_block_scratch *sc, int B, int T, int C, int H);
 void dtp_block_backward_weight(struct dtp_pool *pool, struct dtp_bf16_mm *mx,
 			       const struct dtp_block_params *g, const struct dtp_block_wgrad *wg,
-			       const float *x, const struct dtp_block_save *s, int B, int T, int C);
+			       const float *x, const struct dtp_block_save *s, int B, int T, int C,
+			       int acc);
 
 /* --------------------------------------------------------------- head.c */
 /* x (N,C), lnw, lnb (C), w (V,C) -> lnf (N,C), mean, rstd (N), logits (N,V) */
@@ -214,7 +222,7 @@ void dtp_head_backward_input(struct dtp_pool *pool, struct dtp_bf16_mm *mx, floa
 void dtp_head_backward_weight(struct dtp_pool *pool, struct dtp_bf16_mm *mx, float *dlnw,
 			      float *dlnb, float *dw, const float *dln, const float *dlogits,
 			      const float *x, const float *lnf, const float *mean,
-			      const float *rstd, int N, int C, int V);
+			      const float *rstd, int N, int C, int V, int acc);
 
 /* ---------------------------------------------------------------- par.c */
 /* The kernels above shared over a worker pool (NULL: run serially), each with
@@ -233,6 +241,9 @@ void dtp_par_layernorm_backward(struct dtp_pool *pool, float *din, const float *
 void dtp_par_gelu_forward(struct dtp_pool *pool, float *out, const float *in, size_t n);
 void dtp_par_gelu_backward(struct dtp_pool *pool, float *d, const float *dout,
 			   const float *in, size_t n);
+/* d (n) = dout * (out > 0) (ReLU backward); d may alias dout */
+void dtp_par_relu_backward(struct dtp_pool *pool, float *d, const float *dout,
+			   const float *out, size_t n);
 /* out (N,C) = x + b in every row (x NULL: b); out may alias x */
 void dtp_par_add_rows(struct dtp_pool *pool, float *out, const float *x, const float *b,
 		      int N, int C);

@@ -4,6 +4,7 @@
 #include "model/kernels.h"
 #include "model/vecmath.h"
 #include "model/dnnl_matmul.h"
+#include "model/bf16.h"
 
 /* b (OC) -> out (N,OC): b in every row */
 void dtp_bias_rows(float *out, const float *b, int N, int OC)
@@ -21,10 +22,8 @@ void dtp_linear_forward(struct dtp_pool *pool, float *out, const float *in, cons
 	if (b)
 		dtp_par_add_rows(pool, out, NULL, b, N, OC);
 	dtp_par_sgemm(pool, 0, 1, N, OC, IC, 1.0f, in, IC, w, IC, b ? 1.0f : 0.0f, out, OC);
-	if (!relu)
-		return;
-	for (size_t i = 0; i < (size_t)N * OC; i++)
-		out[i] = out[i] > 0.0f ? out[i] : 0.0f;
+	if (relu)
+		dtp_par_each(pool, out, (size_t)N * OC, dtp_relu_forward);
 }
 
 /* d (N,OC) -> db columns [c0, c1) += column sums, rows added in order (adds
@@ -46,15 +45,18 @@ void dtp_colsum_add(float *db, const float *d, int N, int OC)
 	dtp_colsum_add_cols(db, d, N, OC, 0, OC);
 }
 
-/* dout (N,OC), in (N,IC), w (OC,IC) -> dw (OC,IC) +=, db (OC) +=, din (N,IC) =
- * (dw NULL: the input gradient only, B; din NULL: the weight gradient only, W) */
+/* dout (N,OC), in (N,IC), w (OC,IC) -> dw (OC,IC) += (acc 0: =), db (OC) +=,
+ * din (N,IC) = (dw NULL: the input gradient only, B; din NULL: the weight
+ * gradient only, W) */
 void dtp_linear_backward(struct dtp_pool *pool, float *din, float *dw, float *db,
 			 const float *dout, const float *in, const float *w, int N, int IC,
-			 int OC)
+			 int OC, int acc)
 {
-	/* dw += dout^T in: beta = 1 accumulates across micro-batches */
+	/* dw (+)= dout^T in: beta = 1 accumulates across micro-batches, beta = 0
+	 * writes the step's first (OpenBLAS zeroes C and adds: the same bits) */
 	if (dw)
-		dtp_par_sgemm(pool, 1, 0, OC, IC, N, 1.0f, dout, OC, in, IC, 1.0f, dw, IC);
+		dtp_par_sgemm(pool, 1, 0, OC, IC, N, 1.0f, dout, OC, in, IC, acc ? 1.0f : 0.0f, dw,
+			      IC);
 	if (dw && db)
 		dtp_par_colsum_add(pool, db, dout, N, OC);
 	if (din)
@@ -62,6 +64,21 @@ void dtp_linear_backward(struct dtp_pool *pool, float *din, float *dw, float *db
 }
 
 /* ------------------------------------------- with a bf16 engine (or not) */
+/* x (n) = bf16(max(0, x)): the ReLU and the rounding of a unit's output to
+ * bf16 (its boundary, dtp_stage_round_bf16) in one pass over memory, a chunk
+ * at a time while it is in L1: the same two operations in the same order as
+ * the two passes they replace, so the same bits. */
+#define RELU_ROUND_CHUNK 1024
+static void relu_round(float *x, size_t n)
+{
+	for (size_t i = 0; i < n; i += RELU_ROUND_CHUNK) {
+		size_t k = n - i < RELU_ROUND_CHUNK ? n - i : RELU_ROUND_CHUNK;
+
+		dtp_relu_forward(x + i, k);
+		dtp_bf16_round(x + i, k);
+	}
+}
+
 void dtp_linear_forward_mx(struct dtp_pool *pool, struct dtp_bf16_mm *mx, float *out,
 			   const float *in, const float *w, const float *b, int N, int IC,
 			   int OC, int relu)
@@ -73,23 +90,21 @@ void dtp_linear_forward_mx(struct dtp_pool *pool, struct dtp_bf16_mm *mx, float 
 	if (b)
 		dtp_par_add_rows(pool, out, NULL, b, N, OC);
 	dtp_bf16_linear_forward(mx, out, in, w, N, IC, OC, b != NULL);
-	if (!relu)
-		return;
-	for (size_t i = 0; i < (size_t)N * OC; i++)
-		out[i] = out[i] > 0.0f ? out[i] : 0.0f;
+	if (relu)
+		dtp_par_each(pool, out, (size_t)N * OC, relu_round);
 }
 
 void dtp_linear_backward_mx(struct dtp_pool *pool, struct dtp_bf16_mm *mx, float *din,
 			    float *dw, float *db, const float *dout, const float *in,
-			    const float *w, int N, int IC, int OC)
+			    const float *w, int N, int IC, int OC, int acc)
 {
 	if (!mx) {
-		dtp_linear_backward(pool, din, dw, db, dout, in, w, N, IC, OC);
+		dtp_linear_backward(pool, din, dw, db, dout, in, w, N, IC, OC, acc);
 		return;
 	}
 	if (dw && db)
 		dtp_par_colsum_add(pool, db, dout, N, OC);
-	dtp_bf16_linear_backward(mx, din, dw, dout, in, w, N, IC, OC);
+	dtp_bf16_linear_backward(mx, din, dw, dout, in, w, N, IC, OC, acc);
 }
 
 void dtp_linear_acc_mx(struct dtp_pool *pool, struct dtp_bf16_mm *mx, float *out,
@@ -101,11 +116,12 @@ void dtp_linear_acc_mx(struct dtp_pool *pool, struct dtp_bf16_mm *mx, float *out
 		dtp_par_sgemm(pool, 0, 1, N, OC, IC, 1.0f, in, IC, w, IC, 1.0f, out, OC);
 }
 
-/* dout (N,OC), in16 (N,IC) bf16 (a forward's copy) -> dw (OC,IC) +=, db (OC) += */
+/* dout (N,OC), in16 (N,IC) bf16 (a forward's copy) -> dw (OC,IC) += (acc 0: =),
+ * db (OC) += */
 void dtp_linear_wgrad16(struct dtp_pool *pool, struct dtp_bf16_mm *mx, float *dw, float *db,
-			const float *dout, const uint16_t *in16, int N, int IC, int OC)
+			const float *dout, const uint16_t *in16, int N, int IC, int OC, int acc)
 {
 	if (db)
 		dtp_par_colsum_add(pool, db, dout, N, OC);
-	dtp_bf16_linear_wgrad16(mx, dw, dout, in16, N, IC, OC);
+	dtp_bf16_linear_wgrad16(mx, dw, dout, in16, N, IC, OC, acc);
 }

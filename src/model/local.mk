@@ -28,7 +28,11 @@ src_model_libdtp_model_a_SOURCES = \
 	src/model/bf16.h \
 	src/model/bf16.c \
 	src/model/dnnl_matmul.h \
+	src/model/dnnl_engine.h \
 	src/model/dnnl_matmul.c \
+	src/model/dnnl_matmul_run.c \
+	src/model/dnnl_reference.c \
+	src/model/dnnl_none.c \
 	src/model/dnnl_attention.h \
 	src/model/dnnl_attention.c
 # gcc 12 at -O2 only vectorizes loops whose trip count is a known multiple of

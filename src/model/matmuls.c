@@ -40,7 +40,9 @@ static void lin_fwd(struct mm_list *l, int N, int IC, int OC, float beta)
 	add(l, 0, 1, N, OC, IC, IC, IC, OC, beta, 1);
 }
 
-/* linear backward: dw += dout^T in; din = dout w */
+/* linear backward: dw += dout^T in (beta 1: the fp32 model's calls, onto
+ * zeroed gradients; a bf16 model writes its step's first, beta 0, which the
+ * benchmark's oneDNN reference, timing these betas, does not); din = dout w */
 static void lin_bwd(struct mm_list *l, int N, int IC, int OC, int din)
 {
 	add(l, 1, 0, OC, IC, N, OC, IC, IC, 1.0f, 1);

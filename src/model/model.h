@@ -192,6 +192,12 @@ int dtp_stage_backward_each(struct dtp_stage_model *m, const void *in, const voi
 			    void *arg);
 int dtp_stage_backward_weight_each(struct dtp_stage_model *m, const void *in, const void *save,
 				   const void *wsave, int B, dtp_unit_done_fn *done, void *arg);
+/* Start a step's gradients at zero. In bf16 cheap: the units' gradients are
+ * marked fresh and the step's first weight-gradient half of each unit writes
+ * them instead of adding (the same bits as adding onto zeros); a reader
+ * before then (dtp_stage_model_grads, the sum of squares, the optimizer) sees
+ * zeros. In fp32 (and for the embedding) a pass that zeroes them (stage.c
+ * says why). */
 void dtp_stage_zero_grads(struct dtp_stage_model *m);
 
 /* Sum of squared gradients per unit of this stage, in unit order

@@ -334,6 +334,7 @@ void dtp_optim_step(struct dtp_optim *o, long step, float grad_mult)
 	int fresh = o->m->mx && !o->m->w16_stale;
 
 	j.w16 = fresh ? dtp_bf16_mm_weights(o->m->mx) : NULL;
+	dtp_stage_grads_settle(o->m);   /* a unit with no backward this step: zeros */
 	dtp_pool_run(o->m->pool, optim_share, &j);
 	o->m->w16_stale = !fresh;
 	/* sharded: the rest of the copy once the rest of the weights are here */

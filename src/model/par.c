@@ -6,7 +6,7 @@
  *
  * OpenBLAS's thread count is process-wide, and this file is the one place
  * that sets it. The program sets it once (dtp_blas_set_threads: dtpipe from
- * the stage's cores, --threads or OPENBLAS_NUM_THREADS); a gpt stage model
+ * the stage's cores, --threads or OPENBLAS_NUM_THREADS); a stage model
  * reads it (dtp_blas_threads) for its pool's size, and a model with a pool
  * takes OpenBLAS to one thread for its lifetime (dtp_blas_solo_begin at
  * create, _end at destroy; their lifetimes nest) and splits each large sgemm
@@ -195,6 +195,23 @@ static void gelu_bwd_share(void *v, int w, int nw)
 
 	dtp_pool_share(j->n, 64, w, nw, &lo, &hi);
 	dtp_gelu_backward(j->out + lo, j->dout + lo, j->in + lo, hi - lo);
+}
+
+static void relu_bwd_share(void *v, int w, int nw)
+{
+	const struct par_job *j = v;
+	size_t lo, hi;
+
+	dtp_pool_share(j->n, 64, w, nw, &lo, &hi);
+	dtp_relu_backward(j->out + lo, j->dout + lo, j->in + lo, hi - lo);
+}
+
+void dtp_par_relu_backward(struct dtp_pool *pool, float *d, const float *dout,
+			   const float *out, size_t n)
+{
+	struct par_job j = { .out = d, .dout = dout, .in = out, .n = n };
+
+	dtp_pool_run(pool, relu_bwd_share, &j);
 }
 
 void dtp_par_gelu_forward(struct dtp_pool *pool, float *out, const float *in, size_t n)

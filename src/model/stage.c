@@ -29,7 +29,11 @@ float *dtp_stage_model_params(struct dtp_stage_model *m)
 	return m->params;
 }
 void dtp_stage_params_changed(struct dtp_stage_model *m) { m->w16_stale = 1; }
-float *dtp_stage_model_grads(struct dtp_stage_model *m) { return m->grads; }
+float *dtp_stage_model_grads(struct dtp_stage_model *m)
+{
+	dtp_stage_grads_settle(m);
+	return m->grads;
+}
 size_t dtp_stage_model_num_params(const struct dtp_stage_model *m) { return m->n_params; }
 
 size_t dtp_stage_model_unit_offset(const struct dtp_stage_model *m, int unit)
@@ -113,9 +117,37 @@ size_t dtp_stage_model_save_bytes(const struct dtp_stage_model *m, int B)
 	return dtp_stage_layout(m, B, NULL, NULL, NULL) * sizeof(float);
 }
 
+/* A new step's gradients. In bf16 no pass over them: each unit is marked
+ * fresh and its first weight-gradient half (W) of the step writes its
+ * matrices (a oneDNN primitive without the sum post-op: no zeros written, and
+ * C not read) instead of adding onto zeros (backward.c), with the same bits
+ * (0 + x = x). The embedding's gradients are scatter-added row by row, so
+ * they are zeroed here as before. So are fp32's: OpenBLAS with beta = 0 zeroes
+ * C itself, row by row, before its kernel adds, and that pass in the backward
+ * measured costlier than this one at the step's start (3.0% of the fp32 mlp
+ * step against 2.1%: the optimizer has just left the gradients in cache). */
 void dtp_stage_zero_grads(struct dtp_stage_model *m)
 {
-	dtp_par_zero(m->pool, m->grads, m->n_params);
+	for (int i = 0; i < m->n_units; i++) {
+		struct dtp_unit_rt *u = &m->units[i];
+
+		if (!m->mx || u->kind == DTP_UNIT_EMBED)
+			dtp_par_zero(m->pool, m->grads + u->poff, u->np);
+		else
+			u->fresh = 1;
+	}
+}
+
+void dtp_stage_grads_settle(struct dtp_stage_model *m)
+{
+	for (int i = 0; i < m->n_units; i++) {
+		struct dtp_unit_rt *u = &m->units[i];
+
+		if (u->fresh) {
+			dtp_par_zero(m->pool, m->grads + u->poff, u->np);
+			u->fresh = 0;
+		}
+	}
 }
 
 void dtp_stage_grad_sumsq(const struct dtp_stage_model *m, double *out)
@@ -123,6 +155,11 @@ void dtp_stage_grad_sumsq(const struct dtp_stage_model *m, double *out)
 	for (int i = 0; i < m->n_units; i++) {
 		const float *g = m->grads + m->units[i].poff;
 		double s = 0.0;
+
+		if (m->units[i].fresh) {        /* no W yet this step: zeros */
+			out[i] = 0.0;
+			continue;
+		}
 
 		for (size_t j = 0; j < m->units[i].np; j++)
 			s += (double)g[j] * g[j];
@@ -142,8 +179,11 @@ static int pool_size(const struct dtp_model_spec *spec, int nw)
 {
 	if (nw <= 0)
 		nw = dtp_blas_threads();
-	/* only the gpt's blocks have loops to share */
-	if (nw < 1 || spec->kind != DTP_MODEL_GPT)
+	/* every model: the matmuls, conversions, activations and the optimizer
+	 * (the mlp's too: without a pool its elementwise work ran on one of the
+	 * stage's threads while oneDNN or OpenBLAS used all of them) */
+	(void)spec;
+	if (nw < 1)
 		nw = 1;
 	return nw > 64 ? 64 : nw;
 }
@@ -463,7 +503,8 @@ int dtp_stage_forward(struct dtp_stage_model *m, const void *in, void *out, void
 			dtp_linear_forward_mx(m->pool, m->mx, b->out, x, p,
 					      p + (size_t)u->out_dim * u->in_dim, B, u->in_dim,
 					      u->out_dim, u->relu);
-			round_out(m, i, b->out, (size_t)B * u->out_dim);
+			if (!u->relu)   /* bf16: a ReLU's pass rounded it already */
+				round_out(m, i, b->out, (size_t)B * u->out_dim);
 			if (b->out != out && i == m->n_units - 1)
 				memcpy(out, b->out, (size_t)B * u->out_dim * sizeof(float));
 			break;

@@ -26,6 +26,8 @@ struct dtp_unit_rt {
 	int in_dim, out_dim;        /* linear: features; gpt: per token C (head: V out) */
 	int relu;
 	size_t poff, np;            /* parameter offset and count */
+	int fresh;                  /* its gradients start afresh: the next W writes
+				     * them instead of adding (dtp_stage_zero_grads) */
 };
 
 struct dtp_stage_model {
@@ -64,6 +66,9 @@ int dtp_stage_seq(const struct dtp_stage_model *m);
  * (unless NULL) with the pointers; `out` is the stage output. Returns floats. */
 size_t dtp_stage_layout(const struct dtp_stage_model *m, int B, float *base, float *out,
 			struct dtp_unit_buf *bufs);
+/* the gradients of units still fresh (no W since dtp_stage_zero_grads) set to
+ * zero, for a reader of the gradients before every unit's backward ran */
+void dtp_stage_grads_settle(struct dtp_stage_model *m);
 /* bf16: round x (n) to bf16 in place (a unit boundary); no-op in fp32 or for NULL */
 void dtp_stage_round_bf16(const struct dtp_stage_model *m, float *x, size_t n);
 

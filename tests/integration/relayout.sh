@@ -97,8 +97,8 @@ check_model gpt "gpt:layers=4,dim=16,heads=2,seq=8,vocab=32" "$WORK/tok" \
 # ---- across thread counts, with OpenBLAS's default kernel (the one it picks
 # for this CPU: OPENBLAS_CORETYPE unset): written by 1 stage on 1 thread,
 # resumed by 2 stages on 2 threads each, then by 1 stage on 3. Models large
-# enough that the threads split their matmuls (OpenBLAS's own threads for the
-# mlp, the model's pool for the gpt): with OPENBLAS_CORETYPE=Haswell, 1 and 2
+# enough that the threads split their matmuls (the model's pool, mlp and
+# gpt): with OPENBLAS_CORETYPE=Haswell, 1 and 2
 # threads give other weights (checked, else this case would test nothing).
 # Where the default kernel is itself Haswell (a CPU without AVX-512),
 # bit-identity holds only for equal threads per stage, as documented: the

@@ -1,6 +1,6 @@
 /* Unit tests for the model core's worker pool: the shares cover every item
- * once, every participant runs every region, and a gpt stage trained with a
- * pool of 2 or 3 participants gives bit-identical outputs, input gradients and
+ * once, every participant runs every region, and a gpt or mlp stage trained
+ * with a pool of 2 or 3 participants gives bit-identical outputs, input gradients and
  * parameter gradients, and parameters after optimizer steps, to the same
  * stage run serially. */
 #include "config.h"
@@ -92,7 +92,8 @@ static void run_stage(const struct dtp_model_spec *s, int first, int last, int B
 	struct dtp_stage_model *m;
 	struct dtp_err err;
 	struct dtp_rng r;
-	int n = dtp_model_num_units(s), V = s->vocab;
+	int n = dtp_model_num_units(s), gpt = s->kind == DTP_MODEL_GPT;
+	int V = gpt ? s->vocab : s->widths[s->n_widths - 1];
 	/* the serial run is what a 1-thread run does: OpenBLAS on one thread too
 	 * (a model with a pool puts OpenBLAS on one thread itself, par.c) */
 	int nb = dtp_blas_threads();
@@ -105,7 +106,7 @@ static void run_stage(const struct dtp_model_spec *s, int first, int last, int B
 
 	size_t inb = dtp_stage_model_in_bytes(m, B), outb = dtp_stage_model_out_bytes(m, B);
 	size_t np = dtp_stage_model_num_params(m);
-	int N = B * s->seq_len;
+	int N = B * (gpt ? s->seq_len : 1);
 	char *in = malloc(inb);
 	float *out = malloc(outb), *din = malloc(inb), *grads = malloc(np * sizeof(float));
 	float *params = malloc(np * sizeof(float));
@@ -115,7 +116,7 @@ static void run_stage(const struct dtp_model_spec *s, int first, int last, int B
 	assert_true(in && out && din && grads && params && save && t);
 	dtp_rng_init(&r, 3, 4);
 	for (size_t i = 0; i < inb / 4; i++) {
-		if (first == 0)
+		if (first == 0 && gpt)
 			((int32_t *)in)[i] = (int32_t)dtp_rng_below(&r, (uint64_t)V);
 		else
 			((float *)in)[i] = dtp_rng_normal(&r);
@@ -132,7 +133,7 @@ static void run_stage(const struct dtp_model_spec *s, int first, int last, int B
 				out[i] = 0.01f * (float)((int)(i % 13) - 6);
 		}
 		assert_int_equal(dtp_stage_backward(m, in, save, out, first ? din : NULL, B), 0);
-		if (first)
+		if (first || !gpt)
 			((float *)in)[0] += 0.5f;
 		else
 			((int32_t *)in)[0] = (((int32_t *)in)[0] + 1) % V;
@@ -244,6 +245,10 @@ static void test_pool_bit_identical(void **state)
 		return;
 	check_same("gpt:L=1,C=96,H=3,T=72,V=130", 0, 3, 3, 2, DTP_OPTIM_ADAMW);
 	check_same("gpt:L=1,C=96,H=3,T=72,V=130", 1, 3, 3, 3, DTP_OPTIM_SGD);
+	/* the mlp has a pool too: its sgemms (the first layers' split), ReLU,
+	 * bias sums and optimizer shared; a whole model and a middle stage */
+	check_same("mlp:700-1000-640-10", 0, 3, 70, 2, DTP_OPTIM_SGD);
+	check_same("mlp:700-1000-640-10", 1, 3, 70, 3, DTP_OPTIM_ADAMW);
 }
 
 /* dtp_par_sgemm against one cblas_sgemm call on the same operands: every
@@ -341,7 +346,8 @@ static void test_par_layernorm_backward_bits(void **state)
 	free(x); free(g); free(res); free(y); free(d1); free(d2);
 }
 
-static void test_mlp_no_pool(void **state)
+/* an mlp shares its work over a pool too (its bits: test_pool_bit_identical) */
+static void test_mlp_pool(void **state)
 {
 	struct dtp_model_spec s;
 	struct dtp_stage_model *m;
@@ -350,13 +356,13 @@ static void test_mlp_no_pool(void **state)
 	(void)state;
 	assert_int_equal(dtp_model_spec_parse("mlp:8-6-4", &s, &err), 0);
 	assert_int_equal(dtp_stage_model_create_nw(&s, 0, 2, 4, 1, 2, &m, &err), 0);
-	assert_null(m->pool);
+	assert_int_equal(dtp_pool_size(m->pool), 2);
 	dtp_stage_model_destroy(m);
 }
 
-/* OpenBLAS's threads have one owner: the program sets them; a gpt model
- * sizes its pool by them and holds OpenBLAS on one thread from create to
- * destroy (not around each pass), an mlp model leaves them alone */
+/* OpenBLAS's threads have one owner: the program sets them; a model (gpt
+ * or mlp) sizes its pool by them and holds OpenBLAS on one thread from
+ * create to destroy (not around each pass) */
 static void test_blas_threads_owner(void **state)
 {
 	struct dtp_model_spec g, l;
@@ -373,9 +379,10 @@ static void test_blas_threads_owner(void **state)
 	dtp_blas_set_threads(3);
 	assert_int_equal(dtp_blas_threads(), 3);
 	assert_int_equal(dtp_stage_model_create(&l, 0, 2, 4, 1, &m, &err), 0);
-	assert_null(m->pool);
-	assert_int_equal(dtp_blas_threads(), 3);
+	assert_int_equal(dtp_pool_size(m->pool), 3);
+	assert_int_equal(dtp_blas_threads(), 1);
 	dtp_stage_model_destroy(m);
+	assert_int_equal(dtp_blas_threads(), 3);
 	assert_int_equal(dtp_stage_model_create(&g, 0, 3, B, 1, &m, &err), 0);
 	assert_int_equal(dtp_pool_size(m->pool), 3);
 	assert_int_equal(dtp_blas_threads(), 1);
@@ -445,7 +452,7 @@ int main(void)
 		cmocka_unit_test(test_pool_bit_identical),
 		cmocka_unit_test(test_par_sgemm_bits),
 		cmocka_unit_test(test_par_layernorm_backward_bits),
-		cmocka_unit_test(test_mlp_no_pool),
+		cmocka_unit_test(test_mlp_pool),
 		cmocka_unit_test(test_blas_threads_owner),
 		cmocka_unit_test(test_scratch_bytes),
 	};

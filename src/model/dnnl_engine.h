@@ -1,0 +1,78 @@
+/* The bf16 matmul engine's insides (dnnl_matmul.h), shared by its files
+ * and by nothing else: dnnl_matmul.c (set-up: the engine, its buffers and
+ * every primitive, made once per shape), dnnl_matmul_run.c (the calls the
+ * units make: conversions and matmuls on the pool), dnnl_reference.c (the
+ * benchmarks' oneDNN reference). Internal to src/model; only with oneDNN. */
+#ifndef DTP_MODEL_DNNL_ENGINE_H
+#define DTP_MODEL_DNNL_ENGINE_H
+
+#include "config.h"
+
+#ifdef DTP_HAVE_ONEDNN
+#include <oneapi/dnnl/dnnl.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/base.h"
+
+#define TILE 64
+#define MAX_PARTS 64
+#define MAX_MM 64
+
+enum { K_FWD, K_BWDW, K_BWDD };
+
+struct dtp_mm_part {                   /* one participant's primitive */
+	dnnl_primitive_t prim;
+	dnnl_memory_t a, b, c, sp;
+	int m0, m1;             /* its rows of C */
+};
+
+struct dtp_mm_shape {                     /* one matmul shape */
+	int kind, ic, oc, sum, tile;
+	char impl[64];
+	struct dtp_mm_part part[MAX_PARTS];
+};
+
+/* C (M,Nc) = A (M,K) B (K,Nc); element strides; a row of C moves A by arow */
+struct dtp_mm_geom {
+	int M, K, Nc;
+	long sa0, sa1, sb0, sb1, ldc, arow;
+};
+
+struct dtp_bf16_mm {
+	dnnl_engine_t eng;
+	dnnl_stream_t stream[MAX_PARTS];
+	struct dtp_pool *pool;
+	int nw, nthr, max_rows, cap_rows, maxdim, dry;
+	const float *params;
+	size_t np;
+	uint16_t *w16, *a16, *d16;      /* params; rows x maxdim each */
+	float *c32[MAX_PARTS];          /* a TILE x maxdim output tile each */
+	void *sp_buf[MAX_PARTS];        /* each participant's scratchpad */
+	size_t sp_cap[MAX_PARTS];
+	struct dtp_mm_shape mm[MAX_MM];
+	int n_mm;
+	struct dtp_bf16_attn *attn;     /* the blocks' attention, if any */
+};
+
+/* a matmul kind's geometry over rows rows of a layer (ic -> oc) */
+struct dtp_mm_geom dtp_mm_geom_of(int kind, int ic, int oc, int rows);
+/* a oneDNN failure as an error for people; returns -errno */
+int dtp_mm_fail(struct dtp_err *err, dnnl_status_t st, const char *what);
+/* participant w's primitive p of shape x for m rows of g, planned for nthr
+ * threads, in data type dt (a dry engine only sizes its scratchpad) */
+int dtp_mm_make_part(struct dtp_bf16_mm *e, struct dtp_mm_shape *x, struct dtp_mm_part *p,
+		     int w, const struct dtp_mm_geom *g, int m, int nthr, dnnl_data_type_t dt,
+		     struct dtp_err *err);
+void dtp_mm_free_part(struct dtp_mm_part *p);
+/* the prepared shape, or NULL */
+struct dtp_mm_shape *dtp_mm_find(struct dtp_bf16_mm *e, int kind, int ic, int oc, int sum,
+				 int tile);
+/* 64-byte aligned, zeroed */
+void *dtp_mm_zalloc(size_t bytes);
+/* run participant w's primitive p: C = A B (+ C with a sum post-op) */
+void dtp_mm_exec(struct dtp_bf16_mm *e, int w, struct dtp_mm_part *p, const uint16_t *a,
+		 const uint16_t *b, float *c);
+
+#endif
+#endif

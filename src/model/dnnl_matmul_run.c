@@ -1,0 +1,243 @@
+/* The bf16 engine's calls (dnnl_matmul.h): the conversions to bf16, the
+ * linear layers' matmuls shared over the pool (whole row shares, or 64-row
+ * tiles for a micro-batch below the planned size), and producers fused with
+ * their conversion. Every primitive was made at set-up (dnnl_matmul.c). */
+#include "config.h"
+#include "model/dnnl_matmul.h"
+
+#ifdef DTP_HAVE_ONEDNN
+#include "model/dnnl_engine.h"
+#include "model/bf16.h"
+#include "model/pool.h"
+
+#include <omp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ------------------------------------------------------------ conversions */
+struct cvt_job {
+	uint16_t *dst;
+	const float *src;
+	size_t n, pad;          /* convert n, then zero pad more */
+};
+
+static void cvt_share(void *v, int w, int nw)
+{
+	const struct cvt_job *j = v;
+	size_t lo, hi;
+
+	dtp_pool_share(j->n + j->pad, 64, w, nw, &lo, &hi);
+	if (lo < j->n)
+		dtp_bf16_from_f32(j->dst + lo, j->src + lo, (hi < j->n ? hi : j->n) - lo);
+	if (hi > j->n) {
+		size_t z0 = lo > j->n ? lo : j->n;
+
+		memset(j->dst + z0, 0, (hi - z0) * sizeof(uint16_t));
+	}
+}
+
+static void convert(struct dtp_bf16_mm *e, uint16_t *dst, const float *src, size_t n, size_t pad)
+{
+	struct cvt_job j = { dst, src, n, pad };
+
+	dtp_pool_run(e->pool, cvt_share, &j);
+}
+
+void dtp_bf16_mm_load_weights(struct dtp_bf16_mm *e)
+{
+	convert(e, e->w16, e->params, e->np, 0);
+}
+
+uint16_t *dtp_bf16_mm_weights(struct dtp_bf16_mm *e)
+{
+	return e->w16;
+}
+
+/* -------------------------------------------------------------- execution */
+void dtp_mm_exec(struct dtp_bf16_mm *e, int w, struct dtp_mm_part *p, const uint16_t *a,
+		 const uint16_t *b, float *c)
+{
+	dnnl_exec_arg_t args[4] = {
+		{ DNNL_ARG_SRC, p->a }, { DNNL_ARG_WEIGHTS, p->b }, { DNNL_ARG_DST, p->c },
+		{ DNNL_ARG_SCRATCHPAD, p->sp },
+	};
+	dnnl_status_t st;
+
+	omp_set_num_threads(e->pool ? 1 : e->nthr);
+	st = dnnl_memory_set_data_handle(p->a, (void *)(uintptr_t)a);
+	if (st == dnnl_success)
+		st = dnnl_memory_set_data_handle(p->b, (void *)(uintptr_t)b);
+	if (st == dnnl_success)
+		st = dnnl_memory_set_data_handle(p->c, c);
+	if (st == dnnl_success && p->sp)
+		st = dnnl_memory_set_data_handle(p->sp, e->sp_buf[w]);
+	if (st == dnnl_success)
+		st = dnnl_primitive_execute(p->prim, e->stream[w], p->sp ? 4 : 3, args);
+	if (st == dnnl_success)
+		st = dnnl_stream_wait(e->stream[w]);
+	if (st != dnnl_success) {
+		/* every shape and buffer was checked at set-up: a broken invariant */
+		fprintf(stderr, "dtpipe: oneDNN bf16 matmul failed (status %d)\n", (int)st);
+		abort();
+	}
+}
+
+struct run_job {
+	struct dtp_bf16_mm *e;
+	struct dtp_mm_shape *x, *t;       /* full-size and tile primitives */
+	struct dtp_mm_geom g;
+	const uint16_t *a, *b;
+	float *c;
+	int rows;               /* rows of C to compute (tiles: < g.M) */
+};
+
+static void run_share(void *v, int w, int nw)
+{
+	const struct run_job *j = v;
+	struct dtp_mm_part *p = &j->x->part[w];
+
+	if (p->m1 > p->m0)
+		dtp_mm_exec(j->e, w, p, j->a + (size_t)p->m0 * j->g.arow, j->b,
+		     j->c + (size_t)p->m0 * j->g.ldc);
+}
+
+/* ragged rows: whole tiles in place; the last, partial one through c32 */
+static void tile_share(void *v, int w, int nw)
+{
+	const struct run_job *j = v;
+	size_t nt = ((size_t)j->rows + TILE - 1) / TILE, lo, hi;
+	int ncol = j->g.Nc;
+
+	dtp_pool_share(nt, 1, w, nw, &lo, &hi);
+	for (size_t t = lo; t < hi; t++) {
+		size_t r0 = t * TILE, nr = (size_t)j->rows - r0 < TILE ? (size_t)j->rows - r0 : TILE;
+		const uint16_t *a = j->a + r0 * j->g.arow;
+		float *c = j->c + r0 * (size_t)j->g.ldc;
+
+		if (nr == TILE) {
+			dtp_mm_exec(j->e, w, &j->t->part[w], a, j->b, c);
+			continue;
+		}
+		float *ct = j->e->c32[w];
+
+		if (j->t->sum)
+			for (size_t r = 0; r < nr; r++)
+				memcpy(ct + r * ncol, c + r * j->g.ldc, (size_t)ncol * sizeof(float));
+		dtp_mm_exec(j->e, w, &j->t->part[w], a, j->b, ct);
+		for (size_t r = 0; r < nr; r++)
+			memcpy(c + r * j->g.ldc, ct + r * ncol, (size_t)ncol * sizeof(float));
+	}
+}
+
+static void run(struct dtp_bf16_mm *e, int kind, int ic, int oc, int sum, const uint16_t *a,
+		const uint16_t *b, float *c, int rows)
+{
+	struct run_job j = { .e = e, .x = dtp_mm_find(e, kind, ic, oc, sum, 0),
+			     .t = dtp_mm_find(e, kind, ic, oc, sum, 1), .a = a, .b = b, .c = c,
+			     .rows = rows };
+
+	if (!j.x) {
+		fprintf(stderr, "dtpipe: no bf16 matmul prepared for %d -> %d\n", ic, oc);
+		abort();
+	}
+	j.g = dtp_mm_geom_of(kind, ic, oc, e->max_rows);
+	dtp_pool_run(e->pool, kind != K_BWDW && rows < e->max_rows ? tile_share : run_share, &j);
+}
+
+static const uint16_t *w16_of(const struct dtp_bf16_mm *e, const float *w)
+{
+	return e->w16 + (w - e->params);
+}
+
+void dtp_bf16_linear_forward(struct dtp_bf16_mm *e, float *out, const float *in,
+			     const float *w, int N, int IC, int OC, int sum)
+{
+	/* ragged: zero the last tile's missing rows */
+	size_t pad = N < e->max_rows ? (dtp_align_up((size_t)N, TILE) - (size_t)N) * IC : 0;
+
+	convert(e, e->a16, in, (size_t)N * IC, pad);
+	run(e, K_FWD, IC, OC, sum, e->a16, w16_of(e, w), out, N);
+}
+
+void dtp_bf16_linear_backward(struct dtp_bf16_mm *e, float *din, float *dw,
+			      const float *dout, const float *in, const float *w, int N,
+			      int IC, int OC, int acc)
+{
+	/* ragged: zero rows up to max_rows (the weight gradient's K) */
+	size_t miss = (size_t)(e->max_rows - N);
+
+	convert(e, e->d16, dout, (size_t)N * OC, miss * OC);
+	if (dw) {
+		convert(e, e->a16, in, (size_t)N * IC, miss * IC);
+		run(e, K_BWDW, IC, OC, acc, e->d16, e->a16, dw, e->max_rows);
+	}
+	if (din)
+		run(e, K_BWDD, IC, OC, 0, e->d16, w16_of(e, w), din, N);
+}
+
+/* in16 (N,IC) as the matmuls' A: in place when N is the planned row count;
+ * a ragged call copies it into a16, zero rows after it (see the top) */
+static const uint16_t *rows16(struct dtp_bf16_mm *e, const uint16_t *in16, int N, int IC)
+{
+	size_t n = (size_t)N * IC, cap = (size_t)e->cap_rows * IC;
+
+	if (N == e->max_rows)
+		return in16;
+	memcpy(e->a16, in16, n * sizeof(uint16_t));
+	memset(e->a16 + n, 0, (cap - n) * sizeof(uint16_t));
+	return e->a16;
+}
+
+void dtp_bf16_linear_forward16(struct dtp_bf16_mm *e, float *out, const uint16_t *in16,
+			       const float *w, int N, int IC, int OC, int sum)
+{
+	run(e, K_FWD, IC, OC, sum, rows16(e, in16, N, IC), w16_of(e, w), out, N);
+}
+
+void dtp_bf16_linear_wgrad16(struct dtp_bf16_mm *e, float *dw, const float *dout,
+			     const uint16_t *in16, int N, int IC, int OC, int acc)
+{
+	size_t miss = (size_t)(e->max_rows - N);
+
+	convert(e, e->d16, dout, (size_t)N * OC, miss * OC);
+	run(e, K_BWDW, IC, OC, acc, e->d16, rows16(e, in16, N, IC), dw, e->max_rows);
+}
+
+struct produce_job {
+	struct dtp_bf16_mm *e;
+	uint16_t *dst;
+	int N, W;
+	dtp_bf16_fill_fn *fill;
+	void *ctx;
+};
+
+/* a participant's rows, TILE at a time through its own output tile */
+static void produce_share(void *v, int w, int nw)
+{
+	const struct produce_job *j = v;
+	size_t lo, hi;
+
+	dtp_pool_share((size_t)j->N, TILE, w, nw, &lo, &hi);
+	for (size_t r0 = lo; r0 < hi; r0 += TILE) {
+		size_t r1 = hi - r0 < TILE ? hi : r0 + TILE;
+
+		j->fill(j->ctx, j->e->c32[w], (int)r0, (int)r1);
+		dtp_bf16_from_f32(j->dst + r0 * j->W, j->e->c32[w], (r1 - r0) * j->W);
+	}
+}
+
+void dtp_bf16_mm_produce(struct dtp_bf16_mm *e, uint16_t *dst16, int N, int W,
+			 dtp_bf16_fill_fn *fill, void *ctx)
+{
+	struct produce_job j = { e, dst16, N, W, fill, ctx };
+
+	if (W > e->maxdim) {
+		fprintf(stderr, "dtpipe: bf16 tile of width %d, engine prepared for %d\n", W,
+			e->maxdim);
+		abort();
+	}
+	dtp_pool_run(e->pool, produce_share, &j);
+}
+#endif

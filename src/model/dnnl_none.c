@@ -1,0 +1,56 @@
+/* Built without oneDNN: the bf16 engine (dnnl_matmul.h) and the oneDNN
+ * reference are refused at set-up with what to do, and nothing else of them
+ * is ever called. */
+#include "config.h"
+#include "model/dnnl_matmul.h"
+#include "model/model.h"
+
+#include <errno.h>
+
+#ifndef DTP_HAVE_ONEDNN
+
+int dtp_bf16_mm_create(struct dtp_pool *pool, int nthr, const float *params, size_t n_params,
+		       int max_rows, struct dtp_bf16_mm **out, struct dtp_err *err)
+{
+	return dtp_precision_check(DTP_PRECISION_BF16, err);
+}
+
+int dtp_bf16_mm_create_dry(int nw, int nthr, size_t n_params, int max_rows,
+			   struct dtp_bf16_mm **out, struct dtp_err *err)
+{
+	return dtp_precision_check(DTP_PRECISION_BF16, err);
+}
+size_t dtp_bf16_mm_bytes(const struct dtp_bf16_mm *e) { return 0; }
+void dtp_bf16_mm_destroy(struct dtp_bf16_mm *e) { (void)e; }
+int dtp_bf16_mm_prepare(struct dtp_bf16_mm *e, int IC, int OC, int fwd_sum,
+			struct dtp_err *err)
+{
+	return -ENOTSUP;
+}
+int dtp_bf16_mm_prepare_attention(struct dtp_bf16_mm *e, int T, int C, int H,
+				  struct dtp_err *err)
+{
+	return -ENOTSUP;
+}
+struct dtp_bf16_attn *dtp_bf16_mm_attention(const struct dtp_bf16_mm *e) { return NULL; }
+void dtp_bf16_mm_load_weights(struct dtp_bf16_mm *e) { (void)e; }
+uint16_t *dtp_bf16_mm_weights(struct dtp_bf16_mm *e) { return NULL; }
+void dtp_bf16_linear_forward(struct dtp_bf16_mm *e, float *out, const float *in,
+			     const float *w, int N, int IC, int OC, int sum) { (void)e; }
+void dtp_bf16_linear_backward(struct dtp_bf16_mm *e, float *din, float *dw,
+			      const float *dout, const float *in, const float *w, int N,
+			      int IC, int OC, int acc) { (void)e; }
+const char *dtp_bf16_mm_impl(const struct dtp_bf16_mm *e, int IC, int OC) { return "none"; }
+void dtp_bf16_mm_produce(struct dtp_bf16_mm *e, uint16_t *dst16, int N, int W,
+			 dtp_bf16_fill_fn *fill, void *ctx) { (void)e; }
+void dtp_bf16_linear_forward16(struct dtp_bf16_mm *e, float *out, const uint16_t *in16,
+			       const float *w, int N, int IC, int OC, int sum) { (void)e; }
+void dtp_bf16_linear_wgrad16(struct dtp_bf16_mm *e, float *dw, const float *dout,
+			     const uint16_t *in16, int N, int IC, int OC, int acc) { (void)e; }
+double dtp_dnnl_matmul_time(const struct dtp_matmul *mm, enum dtp_precision p, int nthr,
+			    int reps, char *impl, size_t impl_len, struct dtp_err *err)
+{
+	return (double)dtp_errf_input(err, -ENOTSUP, "built without oneDNN: no oneDNN reference");
+}
+
+#endif
