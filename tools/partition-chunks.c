@@ -155,10 +155,10 @@ int dtp_tool_report_chunks(FILE *f, const struct dtp_plan *plan, const struct dt
 			return r;
 		for (int c = 0; c < v; c++)
 			sf[s] += cf[s * v + c], sbi[s] += cbi[s * v + c], sbw[s] += cbw[s * v + c];
-		fprintf(f, "%5d %5s %-9s %10.3f %10.3f %7.1f%%  predicted %.1f MiB (stash %.1f MiB)%s\n",
+		fprintf(f, "%5d %5s %-9s %10.3f %10.3f %7.1f%%  predicted %.1f MiB (stash %.1f MiB, shm links %.1f MiB)%s\n",
 			s, "all", "", sf[s] * 1e3, (sbi[s] + sbw[s]) * 1e3,
 			total > 0 ? 100 * (sf[s] + sbi[s] + sbw[s]) / total : 0.0,
-			(double)m.total / (1 << 20), (double)m.stash / (1 << 20),
+			(double)m.total / (1 << 20), (double)m.stash / (1 << 20), (double)m.links / (1 << 20),
 			plan->mem_cap_bytes && m.total > plan->mem_cap_bytes ? "  OVER mem_cap" : "");
 	}
 	/* the step: on the profile, or on what the trace measured */

@@ -63,34 +63,13 @@ int dtp_metrics_read_peak_rss(const char *path, int K, double *rss, struct dtp_e
 	return 0;
 }
 
-static int same_host(const struct dtp_plan *p, int a, int b)
-{
-	const char *x = p->stages[a].host, *y = p->stages[b].host;
-
-	if (!x[0] || strcmp(x, "localhost") == 0)
-		x = "";
-	if (!y[0] || strcmp(y, "localhost") == 0)
-		y = "";
-	return strcmp(x, y) == 0;
-}
-
 /* What stage s's process will hold resident: base (the program and its
- * libraries), its arenas, and for each neighbour on the same host over shm
- * (or auto, which picks shm there when the host has no RDMA device) the
- * neighbour's buffer arena, which this process maps too (dtp_link_alloc),
- * and the link's own resident bytes. */
-static double stage_rss(const struct dtp_plan *p, int s, const struct dtp_stage_mem *mem,
-			double base)
+ * libraries) and its predicted memory, which counts its arenas and what its
+ * shm links map (the neighbours' buffer arenas and the rings:
+ * dtp_stage_link_mem). */
+static double stage_rss(const struct dtp_stage_mem *m, double base)
 {
-	int shm = strcmp(p->transport, "shm") == 0 || strcmp(p->transport, "auto") == 0 ||
-		  !p->transport[0];
-	double rss = base + (double)mem[s].total;
-
-	for (int n = s - 1; n <= s + 1; n += 2)
-		if (n >= 0 && n < p->num_stages && shm && same_host(p, s, n))
-			rss += (double)(mem[n].stash + mem[n].buffers) +
-			       (double)dtp_shm_link_resident_bytes();
-	return rss;
+	return base + (double)m->total;
 }
 
 /* The step's per-step work, exchange and busy-core slowdown for the report's
@@ -196,12 +175,12 @@ int dtp_partition_report(FILE *f, const struct dtp_plan *plan, const struct dtp_
 		r = dtp_stage_mem_predict(plan, s, &sm[s], err);
 		if (r)
 			return r;
-		arenas[s] = (double)sm[s].total;
+		arenas[s] = (double)(sm[s].total - sm[s].links);
 	}
 	for (int s = 0; s < K; s++)
-		rss[s] = stage_rss(plan, s, sm, base_rss);
-	fprintf(f, "%5s %-9s %12s %10s %12s %7s %11s %11s %9s", "stage", "units", "compute_ms",
-		"traced_ms", "time_ms", "share", "memory_MiB", "arenas_MiB", "rss_MiB");
+		rss[s] = stage_rss(&sm[s], base_rss);
+	fprintf(f, "%5s %-9s %12s %10s %12s %7s %11s %11s %10s %9s", "stage", "units", "compute_ms",
+		"traced_ms", "time_ms", "share", "memory_MiB", "arenas_MiB", "links_MiB", "rss_MiB");
 	if (measured_fwd)
 		fprintf(f, " %12s %7s %8s", "measured_ms", "share", "/pred");
 	if (m && m->have_rss)
@@ -214,9 +193,10 @@ int dtp_partition_report(FILE *f, const struct dtp_plan *plan, const struct dtp_
 		c = dtp_stage_cost(chain, prof->n_units, plan->stages[s].first_unit,
 				   plan->stages[s].last_unit, s, po);
 		snprintf(units, sizeof(units), "%d-%d", c.first, c.last - 1);
-		fprintf(f, "%5d %-9s %12.3f %10.3f %12.3f %6.1f%% %11.1f %11.1f %9.1f", s, units,
+		fprintf(f, "%5d %-9s %12.3f %10.3f %12.3f %6.1f%% %11.1f %11.1f %10.1f %9.1f", s, units,
 			own[s] * 1e3, traced, c.time * 1e3, total > 0 ? 100 * c.time / total : 0.0,
-			mib(c.mem), arenas[s] / (1 << 20), rss[s] / (1 << 20));
+			mib(c.mem), arenas[s] / (1 << 20), (double)sm[s].links / (1 << 20),
+			rss[s] / (1 << 20));
 		if (measured_fwd)
 			fprintf(f, " %12.3f %6.1f%% %8.2f", measured[s],
 				mtotal > 0 ? 100 * measured[s] / mtotal : 0.0,

@@ -14,7 +14,9 @@ static const enum dtp_schedule_kind candidates[DTP_SCHEDULE_CHOICES] = {
 	DTP_SCHEDULE_1F1B, DTP_SCHEDULE_ZBH1, DTP_SCHEDULE_ZBH2, DTP_SCHEDULE_GPIPE,
 };
 
-/* the largest predicted stage total of plan p under schedule k */
+/* the largest predicted stage total of plan p under schedule k: what the
+ * start-up cap checks, the shm links' term included (the neighbours' arenas
+ * this stage maps grow with their stash under k) */
 static int mem_of(const struct dtp_plan *p, enum dtp_schedule_kind k, size_t *most,
 		  struct dtp_err *err)
 {

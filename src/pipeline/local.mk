@@ -5,7 +5,7 @@ src_pipeline_libdtp_pipeline_a_SOURCES = \
 	src/pipeline/choose.c src/pipeline/choose_interleaved.c \
 	src/pipeline/simulate.c \
 	src/pipeline/stage.h \
-	src/pipeline/setup.c \
+	src/pipeline/setup.c src/pipeline/link_mem.c \
 	src/pipeline/datacheck.c \
 	src/pipeline/nonfinite.c \
 	src/pipeline/executor.c \

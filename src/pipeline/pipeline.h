@@ -282,17 +282,32 @@ int dtp_stage_run(const struct dtp_plan *plan, const struct dtp_stage_opts *o,
 int dtp_checkpoint_newest(const char *dir, long *step, struct dtp_err *err);
 
 /* Memory a stage will allocate, by arena (bytes), computed before allocating;
- * dtp_stage_run refuses to start when the total is over the cap. precision:
+ * dtp_stage_run refuses to start when the total is over the cap. links: what
+ * its shm links make resident in its process (dtp_stage_link_mem). precision:
  * what the plan's precision adds (bf16: the matmul engine's bf16 weights,
  * activation and gradient copies, output tiles, oneDNN scratchpads).
  * ckpt_snapshot: the background checkpoint writer's snapshot (ckpt_bg.c). */
 struct dtp_stage_mem {
 	size_t params, grads, optim, stash, buffers, loader, model_scratch, precision;
 	size_t ckpt_snapshot;      /* [checkpoint] background's copy of params + state */
+	size_t links;              /* shm links: neighbours' arenas mapped here, rings */
 	size_t total;
 };
 int dtp_stage_mem_predict(const struct dtp_plan *plan, int stage, struct dtp_stage_mem *out,
 			  struct dtp_err *err);
+
+/* What stage s's shm links make resident in its process, the `links` term of
+ * dtp_stage_mem_predict: for each neighbour of each of its chunks along the
+ * chain (interleaved: virtual stages cK + s +- 1, which may be chunks of this
+ * process) reached over shm, the neighbour chunk's buffer arena (stash and
+ * buffers), which this process maps (the one-copy placement, dtp_link_alloc),
+ * and the link's control area and ring (dtp_shm_link_resident_bytes). A link
+ * is shm when [transport] kind = shm, or auto (or none) between stages the
+ * plan puts on one host; auto picks verbs where the host has an RDMA device,
+ * where this over-counts. tcp and verbs links add nothing. */
+int dtp_stage_link_mem(const struct dtp_plan *plan, int stage, size_t *out, struct dtp_err *err);
+/* 1 when the link between stages a and b of the plan is shm, as above */
+int dtp_plan_link_is_shm(const struct dtp_plan *plan, int a, int b);
 
 /* Merge the per-stage trace files PATH.stage-0 .. PATH.stage-(K-1) into one
  * Chrome trace-event JSON file at PATH (removing the parts). */

@@ -36,20 +36,24 @@ void dtp_run_apply_overrides(struct dtp_plan *p, const struct dtp_stage_opts *o)
 		p->skip_nonfinite = o->nonfinite == 2;
 	if (o->precision >= 0)
 		p->precision = (enum dtp_precision)o->precision;
+	/* --transport: what the links will use, and so what the memory cap counts */
+	if (o->transport >= 0)
+		snprintf(p->transport, sizeof(p->transport), "%s",
+			 dtp_transport_kind_name((enum dtp_transport_kind)o->transport));
 }
 
 int dtp_run_check_mem_cap(const struct dtp_plan *p, int s, struct dtp_stage_mem *m,
 			 struct dtp_err *err)
 {
 	int r = dtp_stage_mem_predict(p, s, m, err);
-	char b[11][32];
+	char b[12][32];
 
 	if (r)
 		return r;
 	if (p->mem_cap_bytes == 0 || m->total <= p->mem_cap_bytes)
 		return 0;
 	return dtp_errf_runtime(err, -ENOMEM,
-				"this stage (%d) needs %s, over the memory cap of %s (params %s, grads %s, optimizer %s, stash %s, buffers %s, loader %s, model scratch %s, %s copies %s, checkpoint snapshot %s): split the model over more stages, recompute, fewer micro-batches, [checkpoint] background = no, or raise mem_cap",
+				"this stage (%d) needs %s, over the memory cap of %s (params %s, grads %s, optimizer %s, stash %s, buffers %s, loader %s, model scratch %s, %s copies %s, checkpoint snapshot %s, shm links %s): split the model over more stages, recompute, fewer micro-batches, [checkpoint] background = no, or raise mem_cap",
 				s, dtp_fmt_bytes((double)m->total, b[0], 32),
 				dtp_fmt_bytes((double)p->mem_cap_bytes, b[1], 32),
 				dtp_fmt_bytes((double)m->params, b[2], 32), dtp_fmt_bytes((double)m->grads, b[3], 32),
@@ -57,7 +61,8 @@ int dtp_run_check_mem_cap(const struct dtp_plan *p, int s, struct dtp_stage_mem 
 				dtp_fmt_bytes((double)m->buffers, b[6], 32), dtp_fmt_bytes((double)m->loader, b[7], 32),
 				dtp_fmt_bytes((double)m->model_scratch, b[8], 32),
 				dtp_precision_name(p->precision), dtp_fmt_bytes((double)m->precision, b[9], 32),
-				dtp_fmt_bytes((double)m->ckpt_snapshot, b[10], 32));
+				dtp_fmt_bytes((double)m->ckpt_snapshot, b[10], 32),
+				dtp_fmt_bytes((double)m->links, b[11], 32));
 }
 
 /* The cap is enforced twice: before anything is allocated, from the predicted
@@ -288,7 +293,7 @@ int dtp_stage_run(const struct dtp_plan *plan, const struct dtp_stage_opts *o,
 	r = dtp_stage_open(p, o, &st, err);
 	if (r)
 		goto out_plan;
-	st->mem_bytes = mem.total;
+	st->mem_bytes = mem.total - mem.links;   /* its own arenas; the links map the neighbours' */
 	/* replica 0 writes the checkpoints: only its stages snapshot */
 	if (mem.ckpt_snapshot && st->replica == 0 &&
 	    (r = dtp_ckpt_bg_open(st, mem.ckpt_snapshot, &st->ckpt_bg, err)))

@@ -257,7 +257,7 @@ int dtp_stage_run_interleaved(const struct dtp_plan *plan, const struct dtp_stag
 	if (r == 0 && o->trace_path)
 		r = dtp_trace_open(o->trace_path, x.s, MAX_TRACE_SPANS, &x.trace, err);
 	if (r == 0)
-		r = open_chunks(&x, o, mem.total, err);
+		r = open_chunks(&x, o, mem.total - mem.links, err);
 	if (r == 0 && o->resume && !x.p->checkpoint_dir[0])
 		r = dtp_errf_input(err, -EINVAL, "%s needs a checkpoint directory (--checkpoint-dir or [checkpoint] dir)",
 				   o->resume == DTP_RESUME_IF_ANY ? "--resume-if-any" : "--resume");

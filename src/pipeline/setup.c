@@ -114,8 +114,10 @@ static int chunk_mem(const struct dtp_plan *p, int s, int first, int last, int i
 	return r;
 }
 
-int dtp_stage_mem_predict(const struct dtp_plan *p, int s, struct dtp_stage_mem *out,
-			  struct dtp_err *err)
+/* stage s's own arenas, without what its links map; arena[c] (when not
+ * NULL): chunk c's buffer arena, stash and buffers */
+static int own_mem(const struct dtp_plan *p, int s, struct dtp_stage_mem *out, size_t *arena,
+		   struct dtp_err *err)
 {
 	struct dtp_stage_mem m = { 0 };
 	int K = p->num_stages, v = p->virtual_stages > 1 ? p->virtual_stages : 1, r;
@@ -131,18 +133,42 @@ int dtp_stage_mem_predict(const struct dtp_plan *p, int s, struct dtp_stage_mem 
 	if (r)
 		return r;
 	for (int c = 0; c < v && r == 0; c++) {
+		size_t before = m.stash + m.buffers;
 		int first, last;
 
 		dtp_plan_chunk_units(p, s, c, &first, &last);
 		r = chunk_mem(p, s, first, last, s == 0 && c == 0, s == K - 1 && c == v - 1,
 			      slots[s * v + c], wslots[s], &m, err);
+		if (arena)
+			arena[c] = m.stash + m.buffers - before;
 	}
 	if (r)
 		return r;
 	m.loader = (s == 0 || s == K - 1) ?
 		   p->loader_budget_bytes * (p->test_path[0] ? 2 : 1) : 0;
+	*out = m;
+	return 0;
+}
+
+int dtp_stage_chunk_arenas(const struct dtp_plan *p, int s, size_t *arena, struct dtp_err *err)
+{
+	struct dtp_stage_mem m;
+
+	return own_mem(p, s, &m, arena, err);
+}
+
+int dtp_stage_mem_predict(const struct dtp_plan *p, int s, struct dtp_stage_mem *out,
+			  struct dtp_err *err)
+{
+	struct dtp_stage_mem m;
+	int r = own_mem(p, s, &m, NULL, err);
+
+	if (r == 0)
+		r = dtp_stage_link_mem(p, s, &m.links, err);
+	if (r)
+		return r;
 	m.total = m.params + m.grads + m.optim + m.stash + m.buffers + m.loader +
-		  m.model_scratch + m.precision + m.ckpt_snapshot;
+		  m.model_scratch + m.precision + m.ckpt_snapshot + m.links;
 	*out = m;
 	return 0;
 }

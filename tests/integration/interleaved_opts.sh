@@ -65,8 +65,8 @@ needs() {  # needs PLAN: stage 0's predicted MiB under a 1 MiB cap (refused)
 	sed -n 's/.*this stage (0) needs \([0-9.]*\) MiB, over the memory cap.*/\1/p' "$WORK/cap" | head -n 1
 }
 MICRO=8
-# (over tcp: over shm each process also maps the pages its neighbours share
-# with it, which its resident set counts and the prediction does not)
+# (over tcp: over shm each process also maps its neighbours' arenas, which
+# the prediction counts as its shm links term, memcap_shm.sh)
 il_plan "$WORK/cap-rc.ini" "$BIG" "$WORK/tokb" true tcp "" "0-1, 3" "2, 4-5"
 il_plan "$WORK/cap-no.ini" "$BIG" "$WORK/tokb" false tcp "" "0-1, 3" "2, 4-5"
 with=$(needs "$WORK/cap-rc.ini")

@@ -9,6 +9,9 @@ INTEGRATION_TESTS += tests/integration/resume.sh tests/integration/failure.sh \
 	tests/integration/observe.sh tests/integration/memcap.sh tests/integration/short-run.sh
 dist_check_SCRIPTS += tests/integration/resume.sh tests/integration/failure.sh \
 	tests/integration/observe.sh tests/integration/memcap.sh tests/integration/short-run.sh
+# --mem-cap over shm counts the neighbours' arenas the links map
+INTEGRATION_TESTS += tests/integration/memcap_shm.sh
+dist_check_SCRIPTS += tests/integration/memcap_shm.sh
 # failures noticed in bounded time by every neighbour, named; slow is not dead
 INTEGRATION_TESTS += tests/integration/liveness.sh
 dist_check_SCRIPTS += tests/integration/liveness.sh

@@ -83,7 +83,7 @@ static void test_stash_follows_schedule(void **state)
 		assert_int_equal(g.params, f.params);
 		assert_int_equal(g.grads, g.params);
 		assert_int_equal(g.total, g.params + g.grads + g.optim + g.stash + g.buffers +
-					  g.loader + g.model_scratch);
+					  g.loader + g.model_scratch + g.links);
 	}
 	/* zb-h1: the schedule's slots, plus its W stash slots of the model's
 	 * W stash size (what the stage carves), nothing else */
@@ -246,6 +246,69 @@ static void test_bf16_prediction(void **state)
 	free(p);
 }
 
+/* The shm links' term: over shm each stage maps its neighbours' buffer
+ * arenas and holds each link's control area and ring; over tcp, or auto
+ * between hosts, nothing. Interleaved: each chunk's neighbours on the chain
+ * of virtual stages. */
+static void test_link_prediction(void **state)
+{
+	struct dtp_plan *p = malloc(sizeof(*p));
+	struct dtp_err err = { 0 };
+	size_t ring = dtp_shm_link_resident_bytes();
+	const char *text =
+		"[model]\nkind = mlp\nwidths = 32-32-32-32-32-32-32-32-10\n"
+		"[train]\nmicro_batch = 4\nmicro_batches = 8\nschedule = interleaved\n"
+		"virtual_stages = 2\n[transport]\nkind = shm\n"
+		"[stage.0]\nunits = 0-1, 4-5\n[stage.1]\nunits = 2-3, 6-7\n";
+
+	(void)state;
+	assert_non_null(p);
+	for (int s = 0; s < 4; s++) {
+		struct dtp_stage_mem t, m, n[2];
+		size_t want = 0;
+		int k = 0;
+
+		make_plan(p, "mlp:12-64-64-64-64-64-64-4", 4, 8, DTP_SCHEDULE_1F1B, 0);
+		snprintf(p->transport, sizeof(p->transport), "tcp");
+		assert_int_equal(dtp_stage_mem_predict(p, s, &t, &err), 0);
+		assert_int_equal(t.links, 0);
+		snprintf(p->transport, sizeof(p->transport), "shm");
+		assert_int_equal(dtp_stage_mem_predict(p, s, &m, &err), 0);
+		for (int q = s - 1; q <= s + 1; q += 2)
+			if (q >= 0 && q < 4) {
+				assert_int_equal(dtp_stage_mem_predict(p, q, &n[k], &err), 0);
+				want += n[k].stash + n[k].buffers + ring;
+				k++;
+			}
+		assert_int_equal(m.links, want);
+		assert_int_equal(m.total, t.total + m.links);
+		/* auto: shm on one host, nothing between two */
+		snprintf(p->transport, sizeof(p->transport), "auto");
+		assert_int_equal(dtp_stage_mem_predict(p, s, &m, &err), 0);
+		assert_int_equal(m.links, want);
+		snprintf(p->stages[s].host, sizeof(p->stages[s].host), "node%d", s);
+		assert_int_equal(dtp_stage_mem_predict(p, s, &m, &err), 0);
+		assert_int_equal(m.links, 0);
+	}
+	/* interleaved K = 2, v = 2: the chain 0.0 - 1.0 - 0.1 - 1.1, so stage
+	 * 0 maps stage 1's chunk 0 twice (from its chunks 0 and 1) and chunk 1
+	 * once; stage 1 maps stage 0's chunk 0 once and chunk 1 twice */
+	{
+		struct dtp_stage_mem m0, m1;
+		size_t a0[DTP_MAX_VIRTUAL_STAGES], a1[DTP_MAX_VIRTUAL_STAGES];
+
+		assert_int_equal(dtp_plan_parse_string(text, "il.ini", p, &err), 0);
+		assert_int_equal(dtp_stage_chunk_arenas(p, 0, a0, &err), 0);
+		assert_int_equal(dtp_stage_chunk_arenas(p, 1, a1, &err), 0);
+		assert_int_equal(dtp_stage_mem_predict(p, 0, &m0, &err), 0);
+		assert_int_equal(dtp_stage_mem_predict(p, 1, &m1, &err), 0);
+		assert_int_equal(m0.links, 2 * a1[0] + a1[1] + 3 * ring);
+		assert_int_equal(m1.links, a0[0] + 2 * a0[1] + 3 * ring);
+		assert_int_equal(a0[0] + a0[1], m0.stash + m0.buffers);
+	}
+	free(p);
+}
+
 static void test_trace_merge(void **state)
 {
 	char dir[] = "/tmp/dtp-trace-XXXXXX", path[256];
@@ -360,6 +423,7 @@ int main(void)
 		cmocka_unit_test(test_choose),
 		cmocka_unit_test(test_mlp_prediction),
 		cmocka_unit_test(test_bf16_prediction),
+		cmocka_unit_test(test_link_prediction),
 		cmocka_unit_test(test_trace_merge),
 		cmocka_unit_test(test_trace_split),
 	};
