@@ -247,9 +247,12 @@ int main(int argc, char **argv)
 	if (!plan)
 		return DTP_EXIT_FAIL;
 	r = load_plan(&a, plan, &err);
-	/* schedule = auto: every process picks the same, from the model's FLOPs */
-	if (r == 0)
+	/* schedule = auto: every process picks the same, from the model's FLOPs,
+	 * for the plan as the command line changes it (--mem-cap, --transport) */
+	if (r == 0) {
+		dtp_run_apply_overrides(plan, &a.o);
 		r = dtp_plan_resolve_schedule(plan, why, sizeof(why), &err);
+	}
 	if (r) {
 		fprintf(stderr, "dtpipe: %s\n", err.msg);
 		free(plan);

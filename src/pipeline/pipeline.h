@@ -269,6 +269,12 @@ struct dtp_stage_opts {
 					* rank alike: set from --metrics before replica 0
 					* alone keeps the path) */
 };
+
+/* The command line's overrides (--steps, --epochs, --data, --checkpoint-dir,
+ * --mem-cap, --precision, --transport, ...) written into the plan: what every
+ * process runs, and so what schedule = auto must choose for (before
+ * dtp_plan_resolve_schedule). */
+void dtp_run_apply_overrides(struct dtp_plan *p, const struct dtp_stage_opts *o);
 void dtp_stage_opts_default(struct dtp_stage_opts *o);
 
 /* Run one stage of the plan to the end: connect to the neighbours, train,

@@ -173,7 +173,6 @@ void dtp_stage_test_hang(const struct dtp_stage *st, long step);
 struct dtp_ctrl_start;
 /* chunk c's buffer arena (stash and buffers) of stage s, arena[c] for c < v */
 int dtp_stage_chunk_arenas(const struct dtp_plan *p, int s, size_t *arena, struct dtp_err *err);
-void dtp_run_apply_overrides(struct dtp_plan *p, const struct dtp_stage_opts *o);
 int dtp_run_check_mem_cap(const struct dtp_plan *p, int s, struct dtp_stage_mem *m,
 			  struct dtp_err *err);
 int dtp_run_check_peak_rss(const struct dtp_plan *p, long step, struct dtp_err *err);

@@ -18,6 +18,17 @@ write_plan "$WORK/four.ini" "mlp:12-1024-1024-1024-4" "$WORK/rec" gpipe no tcp "
 	{ cat "$WORK/out"; echo "FAIL: 4 stages under the cap did not run"; exit 1; }
 grep "peak RSS per stage" "$WORK/out"
 
+# schedule = auto chooses for the cap the command line gives, not the plan's
+# (none): with --mem-cap under every schedule's need it says so before any
+# stage starts, instead of picking one that a stage then refuses
+sed 's/^schedule = .*/schedule = auto/' "$WORK/four.ini" >"$WORK/auto.ini"
+grep -q '^schedule = auto$' "$WORK/auto.ini" || { echo "FAIL: no auto plan"; exit 1; }
+status_of "$DTPIPE" --plan "$WORK/auto.ini" --threads 1 --quiet --steps 2 --mem-cap 1M >"$WORK/out" 2>&1
+test "$rc" -ne 0 || { cat "$WORK/out"; echo "FAIL: auto ran over the cap"; exit 1; }
+grep -q "schedule = auto: no schedule fits mem_cap = 1048576 bytes" "$WORK/out" ||
+	{ cat "$WORK/out"; echo "FAIL: auto did not choose for --mem-cap"; exit 1; }
+echo "ok: auto chooses within --mem-cap"
+
 # the cap also holds at run time, against the real peak RSS: a stage whose
 # predicted arenas (about 2 MiB) fit a 4 MiB cap but whose process does not
 # (libraries and heap: several MiB) stops after its first step
