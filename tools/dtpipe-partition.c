@@ -74,7 +74,7 @@ static const char usage[] =
 	"  --no-shard-optimizer  predict and write [parallel] shard_optimizer = no (default:\n"
 	"                 yes, ZeRO-1: each replica reduce-scatters the gradients, steps\n"
 	"                 1/R of the optimizer and norm, then all-gathers the parameters)\n"
-	"  --no-zero-grads  predict for a build that does not zero gradients each step\n"
+	"  --no-zero-grads  predict without the zeroing pass (as bf16 runs; fp32 zeroes)\n"
 	"  --busy         also time every unit while another core runs the same unit\n"
 	"                 (memory bandwidth and cache shared): the calibration of the\n"
 	"                 slowdown when every core computes; needs 2 CPUs\n"

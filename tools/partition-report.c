@@ -73,9 +73,9 @@ static double stage_rss(const struct dtp_stage_mem *m, double base)
 }
 
 /* The step's per-step work, exchange and busy-core slowdown for the report's
- * simulation: each stage's from its units' profile (the code's defaults:
- * zeroing; the plan's sharding), at its speed; the slowdowns only when the profile
- * measured them (--busy). */
+ * simulation: each stage's from its units' profile (as the code runs the
+ * plan: zeroing but in bf16, the plan's sharding), at its speed; the
+ * slowdowns only when the profile measured them (--busy). */
 static void step_extra(const struct dtp_plan *plan, const struct dtp_profile *prof,
 		       const struct dtp_partition_opts *po, struct dtp_share_extra *ex)
 {
@@ -85,6 +85,9 @@ static void step_extra(const struct dtp_plan *plan, const struct dtp_profile *pr
 	/* [parallel] shard_optimizer with replicas: 1/R of the optimizer and norm */
 	if (plan->replicas > 1 && plan->shard_optimizer)
 		wo.shard = wb.shard = plan->replicas;
+	/* bf16 does not zero its weight gradients (micro-batch 0's W writes) */
+	if (plan->precision == DTP_PRECISION_BF16)
+		wo.zero_grads = wb.zero_grads = 0;
 	dtp_share_extra_none(ex);
 	ex->hop = dtp_network_shm().lat;
 	for (int s = 0; s < plan->num_stages; s++) {
