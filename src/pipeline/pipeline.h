@@ -253,6 +253,9 @@ struct dtp_stage_opts {
 	int chunk_slots;               /* > 0: this is a chunk of an interleaved stage
 					* (run_interleaved.c): its stash slots, from
 					* the stage's list; the op list is the caller's */
+	int chain_procs;               /* a chunk: the stage processes of a replica (the
+					* plan's K), virtual stage j running in process
+					* j % chain_procs; 0: one stage a process */
 	uint64_t job_key;
 	int connect_timeout_ms;        /* 0: the plan's */
 	/* failure detection (0: the plan's [transport] keys of the same names) */

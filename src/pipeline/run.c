@@ -209,7 +209,7 @@ int dtp_run_dump_params(struct dtp_stage *st, const char *dir, struct dtp_err *e
  * gradients are no longer needed), in a measured run only (--metrics:
  * o->measure_reduce, the same on every rank). Every replica takes part;
  * replica 0 prints the lines (scripts/bench-dp.sh reads them). */
-static int report_reduce(struct dtp_stage *st, struct dtp_err *err)
+int dtp_run_report_reduce(struct dtp_stage *st, struct dtp_err *err)
 {
 	size_t n = dtp_stage_model_num_params(st->model);
 	struct dtp_dp_times med;
@@ -254,7 +254,7 @@ static int report_reduce(struct dtp_stage *st, struct dtp_err *err)
 
 /* Sharded optimizer: each replica's part of the optimizer state to every
  * replica of the stage (replica 0 writes it whole) */
-static int gather_state(struct dtp_stage *st, struct dtp_err *err)
+int dtp_run_gather_state(struct dtp_stage *st, struct dtp_err *err)
 {
 	size_t np = dtp_stage_model_num_params(st->model), ns;
 	float *state = dtp_optim_state(st->optim, &ns);
@@ -392,7 +392,7 @@ int dtp_stage_run(const struct dtp_plan *plan, const struct dtp_stage_opts *o,
 		       ((p->checkpoint_every > 0 && (step + 1) % p->checkpoint_every == 0) ||
 			st->ckpt_due || step + 1 == total || st->stop);
 		/* a sharded optimizer's state comes together first (every replica) */
-		if (ckpt && st->sharded && (r = gather_state(st, err)))
+		if (ckpt && st->sharded && (r = dtp_run_gather_state(st, err)))
 			goto out_report;
 		if (ckpt && st->replica == 0) {
 			uint64_t t0 = dtp_now_ns();
@@ -428,7 +428,7 @@ int dtp_stage_run(const struct dtp_plan *plan, const struct dtp_stage_opts *o,
 		if (st->is_last)
 			dtp_report_eval(&rep, correct, count, lsum);
 	}
-	if (st->dp && o->measure_reduce && (r = report_reduce(st, err)))
+	if (st->dp && o->measure_reduce && (r = dtp_run_report_reduce(st, err)))
 		goto out_report;
 	r = dtp_report_finish(&rep, st, err);
 	if (r == 0 && o->dump_dir)

@@ -10,7 +10,18 @@
  * the chain runs chunk by chunk in chain order (up: c = 0 .. v-1, down:
  * c = v-1 .. 0), so that no chunk waits on a later one of its own process.
  * The trace is the process's, one track per stage; each span names the
- * chunk it ran on (dtp_trace_set_chunk before the chunk's work). */
+ * chunk it ran on (dtp_trace_set_chunk before the chunk's work).
+ *
+ * With data-parallel replicas (R > 1, rdma/dp.h) this process is world rank
+ * replica x K + s, as in a plain run; each chunk has its own handle on the
+ * rank's place (dtp_dp_chunk_open: its own gradient buckets over its units,
+ * its own optimizer shards), all on the one communicator of stage s over its
+ * R replicas. Every replica of stage s runs the same op list, so the chunks'
+ * collectives (the buckets' sums as each unit's last backward ends, the
+ * waits, the norm's block sums and the parameters' all-gather chunk by chunk
+ * in chain order, the state gathered before a checkpoint) come in the same
+ * order on every replica. Replica r's chain listens on base_port + r x K x v
+ * + j; replica 0 writes the checkpoints, one copy of each unit. */
 #include "config.h"
 #include "pipeline/ckpt_run.h"
 #include "pipeline/ctrl.h"
@@ -29,6 +40,7 @@ struct ilrun {
 	struct dtp_plan *vp;             /* the chain of K x v virtual stages */
 	struct dtp_schedule sched;       /* stage s's interleaved list */
 	struct dtp_stage *st[DTP_MAX_VIRTUAL_STAGES];
+	struct dtp_dp *dp[DTP_MAX_VIRTUAL_STAGES];   /* replicas: each chunk's handle */
 	struct dtp_report rep[DTP_MAX_VIRTUAL_STAGES];
 	int n_open, n_rep;
 	struct dtp_trace *trace;
@@ -42,14 +54,10 @@ static int virtual_plan(const struct dtp_plan *p, struct dtp_plan *vp, struct dt
 	if ((long)K * v > DTP_MAX_STAGES)
 		return dtp_errf_input(err, -EINVAL, "%s: %d stages x %d chunks: at most %d chunks in all",
 				      p->path, K, v, DTP_MAX_STAGES);
-	if (p->base_port + (long)K * v > 65536)
+	if (p->base_port + (long)p->replicas * K * v > 65536)
 		return dtp_errf_input(err, -EINVAL,
-				      "%s: [transport] base_port = %d: chunk j of the chain listens on base_port + j (j < %d), which must stay in 1-65535",
-				      p->path, p->base_port, K * v);
-	if (p->replicas > 1)
-		return dtp_errf_input(err, -EINVAL,
-				      "%s: schedule = interleaved with [parallel] replicas = %d: replicas of interleaved stages are not supported; use replicas = 1",
-				      p->path, p->replicas);
+				      "%s: [transport] base_port = %d: chunk j of replica r's chain listens on base_port + r x %d + j (j < %d, r < %d), which must stay in 1-65535",
+				      p->path, p->base_port, K * v, K * v, p->replicas);
 	*vp = *p;
 	vp->virtual_stages = 1;
 	vp->schedule = DTP_SCHEDULE_1F1B;   /* not run: the op lists are the stages' */
@@ -101,6 +109,8 @@ static int open_writer(struct ilrun *x, struct dtp_stage *st, struct dtp_err *er
 	float *arrays[3];
 	size_t np, bytes;
 
+	if (st->replica != 0)   /* replica 0 writes the checkpoints */
+		return 0;
 	dtp_stage_ckpt_arrays(st, roles, arrays, &np);
 	bytes = dtp_ckpt_bg_bytes(x->p, np);
 	return bytes ? dtp_ckpt_bg_open(st, bytes, &st->ckpt_bg, err) : 0;
@@ -118,6 +128,10 @@ static int open_chunks(struct ilrun *x, const struct dtp_stage_opts *o, size_t m
 
 		co.stage = c * x->K + x->s;
 		co.chunk_slots = x->sched.chunk_stash[c];
+		co.chain_procs = x->K;
+		if (o->dp && (r = dtp_dp_chunk_open(o->dp, &x->dp[c], err)))
+			return r;
+		co.dp = x->dp[c];
 		r = dtp_stage_open(x->vp, &co, &x->st[c], err);
 		if (r)
 			return r;
@@ -154,6 +168,8 @@ static void close_all(struct ilrun *x, int failed)
 		x->st[c]->ckpt_bg = NULL;
 		dtp_stage_close(x->st[c]);
 	}
+	for (int c = 0; c < x->v; c++)
+		dtp_dp_close(x->dp[c]);
 	if (x->trace) {
 		struct dtp_err terr = { 0 };
 
@@ -208,9 +224,14 @@ static int train(struct ilrun *x, const struct dtp_stage_opts *o, long start, lo
 		if (p->checkpoint_dir[0] &&
 		    ((p->checkpoint_every > 0 && (step + 1) % p->checkpoint_every == 0) ||
 		     x->st[0]->ckpt_due || step + 1 == total || x->st[0]->stop)) {
+			/* a sharded optimizer's state comes together first, chunk
+			 * by chunk on every replica; then replica 0 writes */
+			for (int c = 0; c < x->v && x->st[c]->sharded; c++)
+				if ((r = dtp_run_gather_state(on(x, c), err)))
+					return r;
 			/* the periodic ones in the background where it is on; the
 			 * last one, and a stop's, before the run ends (run.c) */
-			for (int c = 0; c < x->v; c++) {
+			for (int c = 0; c < x->v && x->st[c]->replica == 0; c++) {
 				struct dtp_stage *st = on(x, c);
 				uint64_t t0 = dtp_now_ns();
 
@@ -263,9 +284,16 @@ int dtp_stage_run_interleaved(const struct dtp_plan *plan, const struct dtp_stag
 				   o->resume == DTP_RESUME_IF_ANY ? "--resume-if-any" : "--resume");
 	/* the chain's stage 0 (this stage's chunk 0 on stage 0) chooses */
 	first = r == 0 && x.st[0]->is_first;
-	if (r == 0 && o->resume && first)
+	if (r == 0 && o->resume && first && x.st[0]->replica == 0)
 		r = dtp_stage_ckpt_choose(on(&x, 0), x.p->checkpoint_dir, o->resume == DTP_RESUME_IF_ANY,
 					  &resumed, err);
+	/* replicas: replica 0's stage 0 (world rank 0) chose for all */
+	if (r == 0 && o->resume && o->dp) {
+		uint64_t v = (uint64_t)resumed;
+
+		r = dtp_dp_bcast_u64(o->dp, &v, err);
+		resumed = (long)v;
+	}
 	for (int c = 0; c < x.v && r == 0; c++)
 		r = dtp_run_agree_on_steps(on(&x, c), x.p, resumed, &agreed, err);
 	resumed = o->resume ? agreed.start_step : 0;
@@ -286,7 +314,7 @@ int dtp_stage_run_interleaved(const struct dtp_plan *plan, const struct dtp_stag
 		if (r == 0 && x.p->cosine_to_end && x.p->optim.total_steps == 0)
 			r = dtp_optim_set_total_steps(st->optim, agreed.total_steps, err);
 	}
-	if (r == 0 && resumed > 0 && first)
+	if (r == 0 && resumed > 0 && first && x.st[0]->replica == 0)
 		dtp_info("resuming from %s/step-%08ld (step %ld) under the interleaved schedule",
 			 x.p->checkpoint_dir, resumed, resumed);
 	if (r == 0 && resumed > 0 && resumed >= agreed.total_steps &&
@@ -315,6 +343,8 @@ int dtp_stage_run_interleaved(const struct dtp_plan *plan, const struct dtp_stag
 		if (r == 0 && x.st[c]->is_last)
 			dtp_report_eval(&x.rep[c], correct, count, lsum);
 	}
+	for (int c = 0; c < x.v && r == 0 && o->dp && o->measure_reduce; c++)
+		r = dtp_run_report_reduce(on(&x, c), err);
 	for (int c = 0; c < x.v && r == 0; c++)
 		r = dtp_report_finish(&x.rep[c], on(&x, c), err);
 	for (int c = 0; c < x.v && r == 0 && o->dump_dir; c++)

@@ -216,13 +216,23 @@ static int open_loader(const struct dtp_plan *p, const char *path, int train,
 	return 0;
 }
 
+/* the world rank (rdma/dp.h: replica x K + stage) of the process that runs
+ * stage j of this replica's chain; a chunk's chain has K x v virtual stages,
+ * virtual stage j running in process j % K (run_interleaved.c) */
+static int world_rank(const struct dtp_stage *st, const struct dtp_stage_opts *o, int j)
+{
+	int procs = o->chain_procs > 0 ? o->chain_procs : st->K;
+
+	return st->replica * procs + j % procs;
+}
+
 static int open_link(struct dtp_stage *st, const struct dtp_stage_opts *o, int peer,
 		     struct dtp_link **out, struct dtp_err *err)
 {
 	const struct dtp_plan *p = st->plan;
 	struct dtp_link_config c;
 	int lower = peer < st->s ? peer : st->s;
-	int rank0 = st->replica * st->K;   /* world rank of this replica's stage 0 */
+	int port0 = st->replica * st->K;   /* this replica's links: base_port + port0 + j */
 	const char *host = p->stages[lower].host;
 	char slurm_host[256];
 	struct dtp_err ignore = { 0 };
@@ -240,7 +250,7 @@ static int open_link(struct dtp_stage *st, const struct dtp_stage_opts *o, int p
 	c.peer_stage = peer;
 	c.listen = st->s < peer;
 	/* no host in the plan: under Slurm the job's node list says where the stage runs */
-	if (!host[0] && dtp_slurm_host_of_stage(rank0 + lower, slurm_host, sizeof(slurm_host), &ignore) == 0)
+	if (!host[0] && dtp_slurm_host_of_stage(world_rank(st, o, lower), slurm_host, sizeof(slurm_host), &ignore) == 0)
 		host = slurm_host;
 	snprintf(c.host, sizeof(c.host), "%s", host[0] ? host : "127.0.0.1");
 	/* and where the connecting (higher) stage runs, so that both ends resolve
@@ -250,12 +260,12 @@ static int open_link(struct dtp_stage *st, const struct dtp_stage_opts *o, int p
 		const char *uhost = p->stages[upper].host;
 		char slurm_uhost[256];
 
-		if (!uhost[0] && dtp_slurm_host_of_stage(rank0 + upper, slurm_uhost, sizeof(slurm_uhost),
+		if (!uhost[0] && dtp_slurm_host_of_stage(world_rank(st, o, upper), slurm_uhost, sizeof(slurm_uhost),
 							 &ignore) == 0)
 			uhost = slurm_uhost;
 		snprintf(c.connect_host, sizeof(c.connect_host), "%s", uhost[0] ? uhost : "127.0.0.1");
 	}
-	c.port = p->base_port + rank0 + lower;
+	c.port = p->base_port + port0 + lower;
 	c.job_key = o->job_key;
 	c.plan_hash = dtp_plan_hash(p);
 	c.precision = (int)p->precision;

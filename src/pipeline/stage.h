@@ -190,6 +190,11 @@ int dtp_run_resumed_at_end(const struct dtp_stage *st, const struct dtp_plan *p,
 int dtp_run_stopped(const struct dtp_stage *st, const struct dtp_plan *p, long step, long total,
 		    struct dtp_err *err);
 int dtp_run_dump_params(struct dtp_stage *st, const char *dir, struct dtp_err *err);
+/* replicas: the gradient sums' figures beside a bare all-reduce (--metrics,
+ * every replica; replica 0 prints), and a sharded optimizer's state gathered
+ * on every replica before replica 0 writes a checkpoint */
+int dtp_run_report_reduce(struct dtp_stage *st, struct dtp_err *err);
+int dtp_run_gather_state(struct dtp_stage *st, struct dtp_err *err);
 /* ---- run_interleaved.c: dtp_stage_run of a stage with v > 1 chunks */
 int dtp_stage_run_interleaved(const struct dtp_plan *plan, const struct dtp_stage_opts *o,
 			      struct dtp_err *err);

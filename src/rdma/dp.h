@@ -29,7 +29,16 @@ int dtp_dp_launched(void);
  * have exactly replicas x stages ranks (-EINVAL naming both counts and how
  * to launch). Without MPI: -ENOTSUP with the configure hint. */
 int dtp_dp_open(int replicas, int stages, struct dtp_dp **out, struct dtp_err *err);
-/* MPI_Finalize and free (NULL: nothing) */
+/* A second handle on dp's place in the job, for a process that holds several
+ * chunks of units of its stage (an interleaved plan: one per chunk): the same
+ * rank, replica, stage and stage communicator, with its own gradient buckets,
+ * shards and times (dtp_dp_buckets and what follows act on it alone). The
+ * chunks' collectives share the communicator, so every replica of the stage
+ * must issue them in the same order: the same chunks, in the same order of
+ * the same op list, which the replicas of a stage share. Close it (before dp)
+ * with dtp_dp_close, which then leaves MPI and the communicator alone. */
+int dtp_dp_chunk_open(struct dtp_dp *dp, struct dtp_dp **out, struct dtp_err *err);
+/* MPI_Finalize and free (NULL: nothing); a chunk's handle: free it alone */
 void dtp_dp_close(struct dtp_dp *dp);
 /* End every rank of the job now with `status` (MPI_Abort): a rank that
  * failed calls it so that none waits on it in a collective. */

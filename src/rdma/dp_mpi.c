@@ -24,6 +24,7 @@ struct dtp_dp {
 	int rank, size, replica, replicas, stage, stages;
 	int local_rank, local_size;  /* among the ranks on this node */
 	int own_init;              /* this call initialised MPI (and finalises it) */
+	int own_comm;              /* stage_comm is this handle's (0: a chunk's handle) */
 	MPI_Comm stage_comm;       /* the R copies of this stage, ordered by replica */
 	/* gradient buckets (dtp_dp_buckets) */
 	struct dp_bucket *b;       /* this stage's, last first */
@@ -117,6 +118,7 @@ int dtp_dp_open(int replicas, int stages, struct dtp_dp **out, struct dtp_err *e
 		dtp_dp_close(dp);
 		return -EIO;
 	}
+	dp->own_comm = 1;
 	MPI_Comm_set_errhandler(dp->stage_comm, MPI_ERRORS_RETURN);
 	rc = MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, dp->rank, MPI_INFO_NULL,
 				 &node);
@@ -132,11 +134,31 @@ int dtp_dp_open(int replicas, int stages, struct dtp_dp **out, struct dtp_err *e
 	return 0;
 }
 
+int dtp_dp_chunk_open(struct dtp_dp *dp, struct dtp_dp **out, struct dtp_err *err)
+{
+	struct dtp_dp *c = calloc(1, sizeof(*c));
+
+	*out = NULL;
+	if (!c)
+		return dtp_errf_runtime(err, -ENOMEM, "out of memory");
+	c->rank = dp->rank;
+	c->size = dp->size;
+	c->replica = dp->replica;
+	c->replicas = dp->replicas;
+	c->stage = dp->stage;
+	c->stages = dp->stages;
+	c->local_rank = dp->local_rank;
+	c->local_size = dp->local_size;
+	c->stage_comm = dp->stage_comm;   /* shared: dp's to free */
+	*out = c;
+	return 0;
+}
+
 void dtp_dp_close(struct dtp_dp *dp)
 {
 	if (!dp)
 		return;
-	if (dp->stage_comm != MPI_COMM_NULL)
+	if (dp->own_comm && dp->stage_comm != MPI_COMM_NULL)
 		MPI_Comm_free(&dp->stage_comm);
 	free(dp->b);
 	free(dp->unit_bucket);

@@ -20,6 +20,12 @@ int dtp_dp_open(int replicas, int stages, struct dtp_dp **out, struct dtp_err *e
 			      replicas);
 }
 
+int dtp_dp_chunk_open(struct dtp_dp *dp, struct dtp_dp **out, struct dtp_err *err)
+{
+	(void)dp;
+	*out = NULL;
+	return dtp_errf_runtime(err, -ENOTSUP, "built without MPI");
+}
 void dtp_dp_close(struct dtp_dp *dp) { (void)dp; }
 void dtp_dp_abort(struct dtp_dp *dp, int status) { (void)dp; (void)status; }
 int dtp_dp_world_rank(const struct dtp_dp *dp) { (void)dp; return 0; }
