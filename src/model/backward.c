@@ -9,7 +9,9 @@
  *     W runs in micro-batch order, so that is micro-batch 0's).
  * Each sgemm and reduction is the same call with the same operands in both
  * forms, so the split gives the fused backward's bits. dtp_stage_backward
- * runs B then W per unit with the W buffers in the model's scratch. */
+ * runs B then W per unit with the W buffers in the model's scratch (in
+ * bf16 a linear unit's two in one call: one conversion of its output
+ * gradient). */
 #include "config.h"
 #include "model/stage.h"
 
@@ -165,10 +167,11 @@ static void unit_weight(struct dtp_stage_model *m, int i, const void *in, const 
 	}
 }
 
-/* B and W of a linear unit i in one call (the whole backward): the same
- * matmuls, column sums and ReLU backward as unit_input then unit_weight, in
- * bf16 on one conversion of the output gradient to bf16 where the two halves
- * made one each (the same values rounded the same way: the same bits) */
+/* B and W of a linear unit i in one call (the whole backward, bf16): the
+ * same matmuls, column sums and ReLU backward as unit_input then
+ * unit_weight, on one conversion of the output gradient to bf16 where the
+ * two halves made one each (the same values rounded the same way: the same
+ * bits). fp32 has no conversion to save and keeps the two calls. */
 static void unit_linear_whole(struct dtp_stage_model *m, int i, const void *in,
 			      const struct unit_wg *w, float *dx, int B)
 {
@@ -224,7 +227,7 @@ int dtp_stage_backward_each(struct dtp_stage_model *m, const void *in, const voi
 		w.bw = (struct dtp_block_wgrad){ .dy = g, .dfch = m->bsc.dfch, .dln2 = m->bsc.dln,
 						 .dres1 = m->bsc.dres1, .dqkv = m->bsc.dqkv,
 						 .dln1 = m->bsc.dln1 };
-		if (u->kind == DTP_UNIT_LINEAR) {
+		if (u->kind == DTP_UNIT_LINEAR && m->mx) {
 			unit_linear_whole(m, i, in, &w, dx, B);
 		} else {
 			unit_input(m, i, in, &w, dx, B);
