@@ -2,7 +2,10 @@
  * softmax cross-entropy, backward, optimizer step) beside OpenBLAS
  * cblas_sgemm measured in the same run on exactly the matmul shapes the step
  * makes (dtp_model_matmuls), and oneDNN's own matmul on the same shapes in
- * fp32 and in bf16 (bf16 operands, fp32 accumulation): the best reference of
+ * fp32 and in bf16 (bf16 operands, fp32 accumulation; the linear layers'
+ * weight gradients at beta 0 there, as a bf16 step of one micro-batch
+ * writes them, at beta 1 in fp32, as the fp32 step adds them onto its
+ * zeroed gradients): the best reference of
  * a precision is the machine's limit for it (limit_gflops; ratio_limit =
  * model / limit). Threads: OPENBLAS_NUM_THREADS, read once through
  * src/model/par.c (dtp_blas_threads), the count the stage model takes for
