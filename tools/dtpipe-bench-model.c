@@ -2,7 +2,10 @@
  * softmax cross-entropy, backward, optimizer step) beside OpenBLAS
  * cblas_sgemm measured in the same run on exactly the matmul shapes the step
  * makes (dtp_model_matmuls), and oneDNN's own matmul on the same shapes in
- * fp32 and in bf16 (bf16 operands, fp32 accumulation): the best reference of
+ * fp32 and in bf16 (bf16 operands, fp32 accumulation; the linear layers'
+ * weight gradients at beta 0 there, as a bf16 step of one micro-batch
+ * writes them, at beta 1 in fp32, as the fp32 step adds them onto its
+ * zeroed gradients): the best reference of
  * a precision is the machine's limit for it (limit_gflops; ratio_limit =
  * model / limit). Threads: OPENBLAS_NUM_THREADS, read once through
  * src/model/par.c (dtp_blas_threads), the count the stage model takes for
@@ -145,6 +148,12 @@ static int run_case(const struct bench_case *bc, int steps, enum dtp_precision p
 	int reps = steps < 3 ? 3 : steps;
 	double t_mm = refs ? time_sgemm(mm, nmm, reps) : 0.0;
 	double t_f32 = refs ? time_dnnl(mm, nmm, DTP_PRECISION_FP32, nthr, reps) : 0.0;
+	/* the bf16 reference times what a bf16 step runs: one micro-batch, whose
+	 * weight gradients it writes (beta 0, no sum post-op); the fp32 model
+	 * adds onto its zeroed gradients (the list's beta 1) */
+	for (int i = 0; i < nmm; i++)
+		if (mm[i].wgrad)
+			mm[i].beta = 0.0f;
 	double t_b16 = refs ? time_dnnl(mm, nmm, DTP_PRECISION_BF16, nthr, reps) : 0.0;
 
 	free(mm);

@@ -9,7 +9,9 @@
  *     W runs in micro-batch order, so that is micro-batch 0's).
  * Each sgemm and reduction is the same call with the same operands in both
  * forms, so the split gives the fused backward's bits. dtp_stage_backward
- * runs B then W per unit with the W buffers in the model's scratch. */
+ * runs B then W per unit with the W buffers in the model's scratch (in
+ * bf16 a linear unit's two in one call: one conversion of its output
+ * gradient). */
 #include "config.h"
 #include "model/stage.h"
 
@@ -165,6 +167,29 @@ static void unit_weight(struct dtp_stage_model *m, int i, const void *in, const 
 	}
 }
 
+/* B and W of a linear unit i in one call (the whole backward, bf16): the
+ * same matmuls, column sums and ReLU backward as unit_input then
+ * unit_weight, on one conversion of the output gradient to bf16 where the
+ * two halves made one each (the same values rounded the same way: the same
+ * bits). fp32 has no conversion to save and keeps the two calls. */
+static void unit_linear_whole(struct dtp_stage_model *m, int i, const void *in,
+			      const struct unit_wg *w, float *dx, int B)
+{
+	struct dtp_unit_rt *u = &m->units[i];
+	const float *x = i == 0 ? in : m->bufs[i - 1].out;
+	const float *p = m->params + u->poff;
+	float *gp = m->grads + u->poff;
+	size_t nw = (size_t)u->out_dim * u->in_dim;
+	int acc = unit_acc(m, u);
+
+	if (u->relu)
+		dtp_par_relu_backward(m->pool, w->d, w->dy, m->bufs[i].out,
+				      (size_t)B * u->out_dim);
+	dtp_linear_backward_mx(m->pool, m->mx, dx, gp, gp + nw, u->relu ? w->d : w->dy, x, p, B,
+			       u->in_dim, u->out_dim, acc);
+	dtp_stage_round_bf16(m, dx, (size_t)B * u->in_dim);
+}
+
 /* where unit i's input gradient goes in the whole backward: the next unit
  * down reads it from ping; unit 0 writes din (a linear skips it when din is
  * NULL, the others compute it into ping and drop it) */
@@ -202,8 +227,12 @@ int dtp_stage_backward_each(struct dtp_stage_model *m, const void *in, const voi
 		w.bw = (struct dtp_block_wgrad){ .dy = g, .dfch = m->bsc.dfch, .dln2 = m->bsc.dln,
 						 .dres1 = m->bsc.dres1, .dqkv = m->bsc.dqkv,
 						 .dln1 = m->bsc.dln1 };
-		unit_input(m, i, in, &w, dx, B);
-		unit_weight(m, i, in, &w, B);
+		if (u->kind == DTP_UNIT_LINEAR && m->mx) {
+			unit_linear_whole(m, i, in, &w, dx, B);
+		} else {
+			unit_input(m, i, in, &w, dx, B);
+			unit_weight(m, i, in, &w, B);
+		}
 		if (done)
 			done(arg, u->global, m->grads + u->poff, u->np);
 		g = dx;

@@ -75,6 +75,10 @@ void dtp_bf16_linear_forward16(struct dtp_bf16_mm *e, float *out, const uint16_t
 			       const float *w, int N, int IC, int OC, int sum);
 void dtp_bf16_linear_wgrad16(struct dtp_bf16_mm *e, float *dw, const float *dout,
 			     const uint16_t *in16, int N, int IC, int OC, int acc);
+/* the engine's bf16 input copy (rows x the widest layer prepared): a
+ * producer may leave the next linear's input there (N,IC) and pass it to
+ * dtp_bf16_linear_forward16 as in16, which reads it in place */
+uint16_t *dtp_bf16_mm_input16(struct dtp_bf16_mm *e);
 /* the implementation oneDNN picked for the forward of (IC, OC), for benchmarks */
 const char *dtp_bf16_mm_impl(const struct dtp_bf16_mm *e, int IC, int OC);
 

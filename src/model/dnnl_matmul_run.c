@@ -55,6 +55,11 @@ uint16_t *dtp_bf16_mm_weights(struct dtp_bf16_mm *e)
 	return e->w16;
 }
 
+uint16_t *dtp_bf16_mm_input16(struct dtp_bf16_mm *e)
+{
+	return e->a16;
+}
+
 /* -------------------------------------------------------------- execution */
 void dtp_mm_exec(struct dtp_bf16_mm *e, int w, struct dtp_mm_part *p, const uint16_t *a,
 		 const uint16_t *b, float *c)
@@ -178,14 +183,16 @@ void dtp_bf16_linear_backward(struct dtp_bf16_mm *e, float *din, float *dw,
 }
 
 /* in16 (N,IC) as the matmuls' A: in place when N is the planned row count;
- * a ragged call copies it into a16, zero rows after it (see the top) */
+ * a ragged call copies it into a16 (unless it is there:
+ * dtp_bf16_mm_input16), zero rows after it (see the top) */
 static const uint16_t *rows16(struct dtp_bf16_mm *e, const uint16_t *in16, int N, int IC)
 {
 	size_t n = (size_t)N * IC, cap = (size_t)e->cap_rows * IC;
 
 	if (N == e->max_rows)
 		return in16;
-	memcpy(e->a16, in16, n * sizeof(uint16_t));
+	if (in16 != e->a16)
+		memcpy(e->a16, in16, n * sizeof(uint16_t));
 	memset(e->a16 + n, 0, (cap - n) * sizeof(uint16_t));
 	return e->a16;
 }

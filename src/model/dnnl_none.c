@@ -35,6 +35,7 @@ int dtp_bf16_mm_prepare_attention(struct dtp_bf16_mm *e, int T, int C, int H,
 struct dtp_bf16_attn *dtp_bf16_mm_attention(const struct dtp_bf16_mm *e) { return NULL; }
 void dtp_bf16_mm_load_weights(struct dtp_bf16_mm *e) { (void)e; }
 uint16_t *dtp_bf16_mm_weights(struct dtp_bf16_mm *e) { return NULL; }
+uint16_t *dtp_bf16_mm_input16(struct dtp_bf16_mm *e) { return NULL; }
 void dtp_bf16_linear_forward(struct dtp_bf16_mm *e, float *out, const float *in,
 			     const float *w, int N, int IC, int OC, int sum) { (void)e; }
 void dtp_bf16_linear_backward(struct dtp_bf16_mm *e, float *din, float *dw,

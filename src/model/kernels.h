@@ -36,6 +36,14 @@ struct dtp_bf16_mm;
 void dtp_linear_forward_mx(struct dtp_pool *pool, struct dtp_bf16_mm *mx, float *out,
 			   const float *in, const float *w, const float *b, int N, int IC,
 			   int OC, int relu);
+/* dtp_linear_forward_mx for a chain of linears (the mlp) in bf16: in_kept,
+ * the input's bf16 copy is already in the engine (the linear before left it
+ * there: in is not read); keep (with relu), the ReLU's pass leaves the
+ * output's bf16 copy there for the next linear. The same values as the
+ * conversions they replace (bf16 of a bf16-rounded value is its bits). */
+void dtp_linear_forward_chain(struct dtp_pool *pool, struct dtp_bf16_mm *mx, float *out,
+			      const float *in, int in_kept, const float *w, const float *b,
+			      int N, int IC, int OC, int relu, int keep);
 void dtp_linear_backward_mx(struct dtp_pool *pool, struct dtp_bf16_mm *mx, float *din,
 			    float *dw, float *db, const float *dout, const float *in,
 			    const float *w, int N, int IC, int OC, int acc);

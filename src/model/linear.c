@@ -5,6 +5,7 @@
 #include "model/vecmath.h"
 #include "model/dnnl_matmul.h"
 #include "model/bf16.h"
+#include "model/pool.h"
 
 /* b (OC) -> out (N,OC): b in every row */
 void dtp_bias_rows(float *out, const float *b, int N, int OC)
@@ -92,6 +93,54 @@ void dtp_linear_forward_mx(struct dtp_pool *pool, struct dtp_bf16_mm *mx, float 
 	dtp_bf16_linear_forward(mx, out, in, w, N, IC, OC, b != NULL);
 	if (relu)
 		dtp_par_each(pool, out, (size_t)N * OC, relu_round);
+}
+
+/* x (n) = bf16(max(0, x)) as relu_round, and x16 (n) its bf16 bits: the
+ * same rounding (to_f32 of from_f32 is dtp_bf16_round), a chunk at a time
+ * while it is in L1 */
+struct relu_keep_job {
+	float *x;
+	uint16_t *x16;
+	size_t n;
+};
+
+static void relu_keep_share(void *v, int w, int nw)
+{
+	const struct relu_keep_job *j = v;
+	size_t lo, hi;
+
+	dtp_pool_share(j->n, 64, w, nw, &lo, &hi);
+	for (size_t i = lo; i < hi; i += RELU_ROUND_CHUNK) {
+		size_t k = hi - i < RELU_ROUND_CHUNK ? hi - i : RELU_ROUND_CHUNK;
+
+		dtp_relu_forward(j->x + i, k);
+		dtp_bf16_from_f32(j->x16 + i, j->x + i, k);
+		dtp_bf16_to_f32(j->x + i, j->x16 + i, k);
+	}
+}
+
+void dtp_linear_forward_chain(struct dtp_pool *pool, struct dtp_bf16_mm *mx, float *out,
+			      const float *in, int in_kept, const float *w, const float *b,
+			      int N, int IC, int OC, int relu, int keep)
+{
+	if (!mx || (!in_kept && !(keep && relu))) {
+		dtp_linear_forward_mx(pool, mx, out, in, w, b, N, IC, OC, relu);
+		return;
+	}
+	if (b)
+		dtp_par_add_rows(pool, out, NULL, b, N, OC);
+	if (in_kept)
+		dtp_bf16_linear_forward16(mx, out, dtp_bf16_mm_input16(mx), w, N, IC, OC,
+					  b != NULL);
+	else
+		dtp_bf16_linear_forward(mx, out, in, w, N, IC, OC, b != NULL);
+	if (relu && keep) {
+		struct relu_keep_job j = { out, dtp_bf16_mm_input16(mx), (size_t)N * OC };
+
+		dtp_pool_run(pool, relu_keep_share, &j);
+	} else if (relu) {
+		dtp_par_each(pool, out, (size_t)N * OC, relu_round);
+	}
 }
 
 void dtp_linear_backward_mx(struct dtp_pool *pool, struct dtp_bf16_mm *mx, float *din,

@@ -29,6 +29,7 @@ static void add(struct mm_list *l, int ta, int tb, int m, int n, int k, int lda,
 		e->ldc = ldc;
 		e->beta = beta;
 		e->count = count;
+		e->wgrad = 0;
 	}
 	l->n++;
 }
@@ -41,11 +42,13 @@ static void lin_fwd(struct mm_list *l, int N, int IC, int OC, float beta)
 }
 
 /* linear backward: dw += dout^T in (beta 1: the fp32 model's calls, onto
- * zeroed gradients; a bf16 model writes its step's first, beta 0, which the
- * benchmark's oneDNN reference, timing these betas, does not); din = dout w */
+ * zeroed gradients; marked wgrad: a bf16 model writes its step's first, beta
+ * 0, and the benchmark's bf16 reference times it so); din = dout w */
 static void lin_bwd(struct mm_list *l, int N, int IC, int OC, int din)
 {
 	add(l, 1, 0, OC, IC, N, OC, IC, IC, 1.0f, 1);
+	if (l->n <= l->max)
+		l->out[l->n - 1].wgrad = 1;
 	if (din)
 		add(l, 0, 0, N, IC, OC, OC, IC, IC, 0.0f, 1);
 }

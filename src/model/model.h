@@ -320,6 +320,10 @@ struct dtp_matmul {
 	int m, n, k, lda, ldb, ldc;
 	float beta;
 	long count;                /* calls of this shape */
+	int wgrad;                 /* 1: a linear layer's weight gradient, beta 1
+				    * here (the fp32 model adds onto zeroed
+				    * gradients); a bf16 model writes it (beta 0)
+				    * on a step's first micro-batch */
 };
 /* The sgemm calls of one forward + backward of units [first, last) of spec on
  * B samples (input_grad: whether d(in) of unit `first` is computed; the

@@ -499,15 +499,23 @@ int dtp_stage_forward(struct dtp_stage_model *m, const void *in, void *out, void
 		float *p = m->params + u->poff;
 
 		switch (u->kind) {
-		case DTP_UNIT_LINEAR:
-			dtp_linear_forward_mx(m->pool, m->mx, b->out, x, p,
-					      p + (size_t)u->out_dim * u->in_dim, B, u->in_dim,
-					      u->out_dim, u->relu);
+		case DTP_UNIT_LINEAR: {
+			/* bf16: a ReLU linear before a linear leaves the next one's
+			 * bf16 input in the engine (no second conversion) */
+			int kept = m->mx && i > 0 && m->units[i - 1].kind == DTP_UNIT_LINEAR &&
+				   m->units[i - 1].relu;
+			int keep = m->mx && u->relu && i + 1 < m->n_units &&
+				   m->units[i + 1].kind == DTP_UNIT_LINEAR;
+
+			dtp_linear_forward_chain(m->pool, m->mx, b->out, x, kept, p,
+						 p + (size_t)u->out_dim * u->in_dim, B, u->in_dim,
+						 u->out_dim, u->relu, keep);
 			if (!u->relu)   /* bf16: a ReLU's pass rounded it already */
 				round_out(m, i, b->out, (size_t)B * u->out_dim);
 			if (b->out != out && i == m->n_units - 1)
 				memcpy(out, b->out, (size_t)B * u->out_dim * sizeof(float));
 			break;
+		}
 		case DTP_UNIT_EMBED:
 			dtp_embedding_forward(b->out, in, p, p + (size_t)V * C, B, T, C);
 			round_out(m, i, b->out, (size_t)B * T * C);
