@@ -6,8 +6,7 @@
 # with status 2 and a message saying how to start the job.
 . "$DTP_SRCDIR/tests/integration/lib.sh"
 . "$DTP_SRCDIR/tests/integration/lib-launch.sh"
-command -v mpirun >/dev/null ||
-	{ echo "FAIL: no mpirun in PATH, but dtpipe was built with MPI: install openmpi-bin (scripts/setup.sh does)"; exit 1; }
+. "$DTP_SRCDIR/tests/mpi/lib.sh"
 
 "$MKDATA" records "$WORK/rec" 200 20 12 4 5
 write_plan "$WORK/p.ini" "mlp:12-24-24-24-4" "$WORK/rec" gpipe no shm 'lr = 0.01' 0-1 2-3

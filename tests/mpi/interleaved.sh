@@ -12,9 +12,7 @@
 # bit; a stop signal to one rank stops every rank after the same step with
 # a checkpoint, and the resumed run is the uninterrupted one's bits.
 . "$DTP_SRCDIR/tests/integration/lib.sh"
-command -v mpirun >/dev/null ||
-	{ echo "FAIL: no mpirun in PATH, but dtpipe was built with MPI: install openmpi-bin (scripts/setup.sh does)"; exit 1; }
-"$DTPIPE" --help >/dev/null
+. "$DTP_SRCDIR/tests/mpi/lib.sh"
 
 "$MKDATA" records "$WORK/rec" 480 40 12 4 7
 "$MKDATA" tokens "$WORK/tok" 12000 800 32 7
@@ -40,24 +38,6 @@ run() {   # run TAG PARTS [ARGS]: TAG.ini's run, dumped to $WORK/TAG ($WORK/TAG/
 	concat_params "$WORK/$tag" "$parts"
 }
 
-# close A B MESSAGE: relative difference ||a - b|| / ||a|| below 1e-5
-close() {
-	python3 - "$WORK/$1/all.params" "$WORK/$2/all.params" <<'PY' || { echo "FAIL: $3"; exit 1; }
-import array, math, sys
-a = array.array('f', open(sys.argv[1], 'rb').read())
-b = array.array('f', open(sys.argv[2], 'rb').read())
-assert len(a) == len(b) and len(a) > 0, (len(a), len(b))
-d = math.sqrt(sum((x - y) ** 2 for x, y in zip(a, b))) / math.sqrt(sum(x * x for x in a))
-print("relative difference %.3g" % d)
-sys.exit(0 if d < 1e-5 else 1)
-PY
-}
-
-# same A B MESSAGE: the weights and losses of two runs, bit for bit
-same() {
-	cmp "$WORK/$1/all.params" "$WORK/$2/all.params" &&
-		cmp "$WORK/$1/losses" "$WORK/$2/losses" || { echo "FAIL: $3"; exit 1; }
-}
 
 check_model() {
 	n=$1

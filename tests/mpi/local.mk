@@ -7,5 +7,6 @@ if DTP_HAVE_MPI
 INTEGRATION_TESTS += tests/mpi/replicas.sh tests/mpi/shard.sh tests/mpi/failure.sh tests/mpi/preempt.sh \
 	tests/mpi/interleaved.sh
 endif
+EXTRA_DIST += tests/mpi/lib.sh
 dist_check_SCRIPTS += tests/mpi/replicas.sh tests/mpi/shard.sh tests/mpi/failure.sh tests/mpi/preempt.sh \
 	tests/mpi/interleaved.sh

@@ -5,8 +5,7 @@
 # --resume ends with the weights and losses of the run that was never
 # stopped. The waits are hang guards, not timings.
 . "$DTP_SRCDIR/tests/integration/lib.sh"
-command -v mpirun >/dev/null ||
-	{ echo "FAIL: no mpirun in PATH, but dtpipe was built with MPI: install openmpi-bin (scripts/setup.sh does)"; exit 1; }
+. "$DTP_SRCDIR/tests/mpi/lib.sh"
 
 "$MKDATA" records "$WORK/rec" 480 40 12 4 7
 MICRO=3 write_plan "$WORK/plan.ini" mlp:12-24-24-24-4 "$WORK/rec" 1f1b no shm \

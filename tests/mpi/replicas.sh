@@ -9,9 +9,7 @@
 # zb-h2 at R = 2, K = 2.
 # dtpipe --plan alone starts the job through mpirun itself.
 . "$DTP_SRCDIR/tests/integration/lib.sh"
-command -v mpirun >/dev/null ||
-	{ echo "FAIL: no mpirun in PATH, but dtpipe was built with MPI: install openmpi-bin (scripts/setup.sh does)"; exit 1; }
-"$DTPIPE" --help >/dev/null
+. "$DTP_SRCDIR/tests/mpi/lib.sh"
 
 "$MKDATA" records "$WORK/rec" 480 40 12 4 7
 "$MKDATA" tokens "$WORK/tok" 12000 800 32 7
@@ -32,24 +30,8 @@ run() {   # run TAG K: dump to $WORK/TAG, weights in $WORK/TAG/all.params
 	concat_params "$WORK/$1" "$2"
 }
 
-# relative difference ||a - b|| / ||a|| of two float32 files, below 1e-5
-close() {
-	python3 - "$1" "$2" <<'PY' || { echo "FAIL: $3"; exit 1; }
-import array, math, sys
-a = array.array('f', open(sys.argv[1], 'rb').read())
-b = array.array('f', open(sys.argv[2], 'rb').read())
-assert len(a) == len(b) and len(a) > 0, (len(a), len(b))
-d = math.sqrt(sum((x - y) ** 2 for x, y in zip(a, b))) / math.sqrt(sum(x * x for x in a))
-print("relative difference %.3g" % d)
-sys.exit(0 if d < 1e-5 else 1)
-PY
-}
-
-# same TAG MESSAGE: TAG's weights and losses are the R=2 K=2 run's, bit for bit
-same() {
-	cmp "$WORK/$name-r2k2/all.params" "$WORK/$1/all.params" &&
-		cmp "$WORK/$name-r2k2/losses" "$WORK/$1/losses" || { echo "FAIL: $2"; exit 1; }
-}
+# same_r2k2 TAG MESSAGE: TAG's weights and losses are the R=2 K=2 run's
+same_r2k2() { same "$name-r2k2" "$@"; }
 
 check_model() {
 	name=$1
@@ -57,41 +39,31 @@ check_model() {
 	run "$name-r1" 1
 	plan 2 3 0-1 2-3
 	run "$name-r2k2" 2
-	close "$WORK/$name-r1/all.params" "$WORK/$name-r2k2/all.params" \
+	close "$name-r1" "$name-r2k2" \
 		"$name: R=2 K=2 weights are not those of R=1 with the same global batch"
 	echo "ok: $name R=2 K=2 matches R=1 M=6"
 	run "$name-r2k2-again" 2
-	cmp "$WORK/$name-r2k2/all.params" "$WORK/$name-r2k2-again/all.params" &&
-		cmp "$WORK/$name-r2k2/losses" "$WORK/$name-r2k2-again/losses" ||
-		{ echo "FAIL: $name: two R=2 K=2 runs differ"; exit 1; }
+	same_r2k2 "$name-r2k2-again" "$name: two R=2 K=2 runs differ"
 	echo "ok: $name R=2 K=2 bit-identical run to run"
 	plan 2 3 0-3
 	run "$name-r2k1" 1
-	cmp "$WORK/$name-r2k2/all.params" "$WORK/$name-r2k1/all.params" &&
-		cmp "$WORK/$name-r2k2/losses" "$WORK/$name-r2k1/losses" ||
-		{ echo "FAIL: $name: R=2 K=1 differs from R=2 K=2"; exit 1; }
+	same_r2k2 "$name-r2k1" "$name: R=2 K=1 differs from R=2 K=2"
 	echo "ok: $name R=2 K=1 bit-identical to K=2"
 	# zb-h1: the last micro-batch's W starts each unit's sum (not a backward)
 	SCHED=zb-h1 plan 2 3 0-1 2-3
 	run "$name-r2k2-zb" 2
-	cmp "$WORK/$name-r2k2/all.params" "$WORK/$name-r2k2-zb/all.params" &&
-		cmp "$WORK/$name-r2k2/losses" "$WORK/$name-r2k2-zb/losses" ||
-		{ echo "FAIL: $name: R=2 K=2 zb-h1 differs from gpipe"; exit 1; }
+	same_r2k2 "$name-r2k2-zb" "$name: R=2 K=2 zb-h1 differs from gpipe"
 	echo "ok: $name R=2 K=2 zb-h1 bit-identical to gpipe"
 	# zb-h2: a longer warm-up; the last stage runs its Ws after all its Bs
 	SCHED=zb-h2 plan 2 3 0-1 2-3
 	run "$name-r2k2-zb2" 2
-	cmp "$WORK/$name-r2k2/all.params" "$WORK/$name-r2k2-zb2/all.params" &&
-		cmp "$WORK/$name-r2k2/losses" "$WORK/$name-r2k2-zb2/losses" ||
-		{ echo "FAIL: $name: R=2 K=2 zb-h2 differs from gpipe"; exit 1; }
+	same_r2k2 "$name-r2k2-zb2" "$name: R=2 K=2 zb-h2 differs from gpipe"
 	echo "ok: $name R=2 K=2 zb-h2 bit-identical to gpipe"
 	# overlap = yes: nonblocking sums progressed under the backward; for two
 	# replicas a + b is the same bits whichever way MPI adds them
 	OVERLAP=yes plan 2 3 0-1 2-3
 	run "$name-r2k2-ov" 2
-	cmp "$WORK/$name-r2k2/all.params" "$WORK/$name-r2k2-ov/all.params" &&
-		cmp "$WORK/$name-r2k2/losses" "$WORK/$name-r2k2-ov/losses" ||
-		{ echo "FAIL: $name: R=2 K=2 with overlap = yes differs from blocking sums"; exit 1; }
+	same_r2k2 "$name-r2k2-ov" "$name: R=2 K=2 with overlap = yes differs from blocking sums"
 	echo "ok: $name R=2 K=2 overlapped sums bit-identical to blocking ones"
 	# the default is one bucket per stage here; one per unit, and buckets of
 	# a few units started under the backward of the units below
@@ -99,8 +71,8 @@ check_model() {
 	run "$name-r2k2-b0" 2
 	OVERLAP=yes BUCKET=$SMALL_BUCKET plan 2 3 0-3
 	run "$name-r2k1-small" 1
-	same "$name-r2k2-b0" "$name: R=2 K=2 with one bucket per unit differs from the default buckets"
-	same "$name-r2k1-small" "$name: R=2 K=1 with small overlapped buckets differs from the default"
+	same_r2k2 "$name-r2k2-b0" "$name: R=2 K=2 with one bucket per unit differs from the default buckets"
+	same_r2k2 "$name-r2k1-small" "$name: R=2 K=1 with small overlapped buckets differs from the default"
 	echo "ok: $name R=2 bit-identical with one bucket per unit and with small overlapped buckets"
 }
 
@@ -122,7 +94,7 @@ rm -rf "$WORK/mlp-resumed"
 timeout 300 "$DTPIPE" --plan "$WORK/plan.ini" --threads 1 --steps 20 --quiet --resume "$WORK/ck" \
 	--dump "$WORK/mlp-resumed" >"$WORK/out" 2>&1 || { cat "$WORK/out"; echo "FAIL: resume under R=1"; exit 1; }
 concat_params "$WORK/mlp-resumed" 1
-close "$WORK/mlp-r1/all.params" "$WORK/mlp-resumed/all.params" \
+close "mlp-r1" "mlp-resumed" \
 	"mlp: resumed under R=1 from an R=2 checkpoint, the weights are not the R=1 run's"
 echo "ok: mlp R=2 checkpoint resumed with R=1 matches the R=1 run"
 # AdamW's eps of 1e-6 (not 1e-8): Adam divides every gradient component by
