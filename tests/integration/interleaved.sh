@@ -22,37 +22,23 @@ il_plan() {
 	write_plan "$f" "$spec" "$data" interleaved no "$tr" "$opt\nvirtual_stages = 2" "$@"
 }
 
-run() {  # run TAG ARGS...: dtpipe, failing the test with its output
-	tag=$1
-	shift
-	"$DTPIPE" --threads 1 --quiet "$@" >"$WORK/out" 2>&1 || { cat "$WORK/out"; echo "FAIL: $tag did not run"; exit 1; }
-}
-
-same() {  # same REF K_REF TAG K_TAG
-	concat_params "$WORK/$1" "$2"
-	concat_params "$WORK/$3" "$4"
-	cmp "$WORK/$1/losses" "$WORK/$3/losses" || { echo "FAIL: $3: losses differ from $1"; exit 1; }
-	cmp "$WORK/$1/all.params" "$WORK/$3/all.params" || { echo "FAIL: $3: weights differ from $1"; exit 1; }
-	echo "ok: $3 bit-identical to $1"
-}
-
 for model in mlp gpt; do
 	if [ $model = mlp ]; then spec=$MLP data=$WORK/rec; else spec=$GPT data=$WORK/tok; fi
 	write_plan "$WORK/$model-ref.ini" "$spec" "$data" gpipe no tcp "$opt" 0-5
-	run "$model 1-stage" --plan "$WORK/$model-ref.ini" --dump "$WORK/$model-ref"
+	run_ok "$model 1-stage" --plan "$WORK/$model-ref.ini" --dump "$WORK/$model-ref"
 	# K = 2: chunks 0-1 | 2 | 3 | 4-5 (stage 0: 0-1 and 3); K = 3: a unit each
 	il_plan "$WORK/$model-k2.ini" "$spec" "$data" shm "0-1, 3" "2, 4-5"
 	il_plan "$WORK/$model-k3.ini" "$spec" "$data" tcp "0, 3" "1, 4" "2, 5"
-	run "$model K=2 shm" --plan "$WORK/$model-k2.ini" --dump "$WORK/$model-k2"
-	same "$model-ref" 1 "$model-k2" 4   # the dump is per chunk: 2 x 2 parts
-	run "$model K=3 tcp" --plan "$WORK/$model-k3.ini" --dump "$WORK/$model-k3"
-	same "$model-ref" 1 "$model-k3" 6
+	run_ok "$model K=2 shm" --plan "$WORK/$model-k2.ini" --dump "$WORK/$model-k2"
+	same_dump "$model-ref" 1 "$model-k2" 4   # the dump is per chunk: 2 x 2 parts
+	run_ok "$model K=3 tcp" --plan "$WORK/$model-k3.ini" --dump "$WORK/$model-k3"
+	same_dump "$model-ref" 1 "$model-k3" 6
 done
 
 # K = 2 over tcp, with the trace: every stage process's spans, merged
 il_plan "$WORK/tr.ini" "$MLP" "$WORK/rec" tcp "0-1, 3" "2, 4-5"
-run "trace" --plan "$WORK/tr.ini" --dump "$WORK/tr" --trace "$WORK/tr.json"
-same mlp-ref 1 tr 4
+run_ok "trace" --plan "$WORK/tr.ini" --dump "$WORK/tr" --trace "$WORK/tr.json"
+same_dump mlp-ref 1 tr 4
 for s in 0 1; do
 	grep -q "\"pid\": *$s" "$WORK/tr.json" || grep -q "\"pid\":$s" "$WORK/tr.json" ||
 		{ echo "FAIL: the trace has no stage $s"; exit 1; }
@@ -67,18 +53,18 @@ echo "ok: report simulates the traced run"
 
 # checkpoints across the schedules: 3 steps + resume 3 == 6 steps
 write_plan "$WORK/one.ini" "$MLP" "$WORK/rec" 1f1b no tcp "$opt" 0-5
-run "6 steps" --plan "$WORK/one.ini" --steps 6 --dump "$WORK/full"
+run_ok "6 steps" --plan "$WORK/one.ini" --steps 6 --dump "$WORK/full"
 il_plan "$WORK/il.ini" "$MLP" "$WORK/rec" shm "0-1, 3" "2, 4-5"
-run "interleaved half" --plan "$WORK/il.ini" --steps 3 --checkpoint-dir "$WORK/ck1" --dump "$WORK/a"
-run "1-stage resume" --plan "$WORK/one.ini" --steps 6 --checkpoint-dir "$WORK/ck1" --resume --dump "$WORK/a"
+run_ok "interleaved half" --plan "$WORK/il.ini" --steps 3 --checkpoint-dir "$WORK/ck1" --dump "$WORK/a"
+run_ok "1-stage resume" --plan "$WORK/one.ini" --steps 6 --checkpoint-dir "$WORK/ck1" --resume --dump "$WORK/a"
 # the first half dumped 4 chunk parts, the resumed 1-stage run one part
 concat_params "$WORK/full" 1
 cmp "$WORK/full/losses" "$WORK/a/losses" || { echo "FAIL: interleaved -> 1-stage: losses differ"; exit 1; }
 cmp "$WORK/full/all.params" "$WORK/a/params.stage-0" || { echo "FAIL: interleaved -> 1-stage: weights differ"; exit 1; }
 echo "ok: interleaved 3 + 1-stage resume 3 == 6 steps"
 il_plan "$WORK/il3.ini" "$MLP" "$WORK/rec" tcp "0, 3" "1, 4" "2, 5"
-run "1-stage half" --plan "$WORK/one.ini" --steps 3 --checkpoint-dir "$WORK/ck2" --dump "$WORK/b"
-run "interleaved resume" --plan "$WORK/il3.ini" --steps 6 --checkpoint-dir "$WORK/ck2" --resume --dump "$WORK/b"
+run_ok "1-stage half" --plan "$WORK/one.ini" --steps 3 --checkpoint-dir "$WORK/ck2" --dump "$WORK/b"
+run_ok "interleaved resume" --plan "$WORK/il3.ini" --steps 6 --checkpoint-dir "$WORK/ck2" --resume --dump "$WORK/b"
 concat_params "$WORK/b" 6
 cmp "$WORK/full/losses" "$WORK/b/losses" || { echo "FAIL: 1-stage -> interleaved: losses differ"; exit 1; }
 cmp "$WORK/full/all.params" "$WORK/b/all.params" || { echo "FAIL: 1-stage -> interleaved: weights differ"; exit 1; }

@@ -26,31 +26,17 @@ il_plan() {
 	write_plan "$f" "$spec" "$data" interleaved "$rc" "$tr" "$opt\nvirtual_stages = 2$extra" "$@"
 }
 
-run() {  # run TAG ARGS...: dtpipe, failing the test with its output
-	tag=$1
-	shift
-	"$DTPIPE" --threads 1 --quiet "$@" >"$WORK/out" 2>&1 || { cat "$WORK/out"; echo "FAIL: $tag did not run"; exit 1; }
-}
-
-same() {  # same REF K_REF TAG K_TAG
-	concat_params "$WORK/$1" "$2"
-	concat_params "$WORK/$3" "$4"
-	cmp "$WORK/$1/losses" "$WORK/$3/losses" || { echo "FAIL: $3: losses differ from $1"; exit 1; }
-	cmp "$WORK/$1/all.params" "$WORK/$3/all.params" || { echo "FAIL: $3: weights differ from $1"; exit 1; }
-	echo "ok: $3 bit-identical to $1"
-}
-
 # --- recompute
 for model in mlp gpt; do
 	if [ $model = mlp ]; then spec=$MLP data=$WORK/rec; else spec=$GPT data=$WORK/tok; fi
 	write_plan "$WORK/$model-ref.ini" "$spec" "$data" gpipe no tcp "$opt" 0-5
-	run "$model 1-stage" --plan "$WORK/$model-ref.ini" --dump "$WORK/$model-ref"
+	run_ok "$model 1-stage" --plan "$WORK/$model-ref.ini" --dump "$WORK/$model-ref"
 	il_plan "$WORK/$model-k2.ini" "$spec" "$data" true shm "" "0-1, 3" "2, 4-5"
 	il_plan "$WORK/$model-k3.ini" "$spec" "$data" true tcp "" "0, 3" "1, 4" "2, 5"
-	run "$model K=2 recompute" --plan "$WORK/$model-k2.ini" --dump "$WORK/$model-rk2"
-	same "$model-ref" 1 "$model-rk2" 4
-	run "$model K=3 recompute" --plan "$WORK/$model-k3.ini" --dump "$WORK/$model-rk3"
-	same "$model-ref" 1 "$model-rk3" 6
+	run_ok "$model K=2 recompute" --plan "$WORK/$model-k2.ini" --dump "$WORK/$model-rk2"
+	same_dump "$model-ref" 1 "$model-rk2" 4
+	run_ok "$model K=3 recompute" --plan "$WORK/$model-k3.ini" --dump "$WORK/$model-rk3"
+	same_dump "$model-ref" 1 "$model-rk3" 6
 done
 
 # --mem-cap: a gpt whose save areas dominate (long sequences, M = 8)
@@ -75,7 +61,7 @@ test -n "$with" && test -n "$without" || { cat "$WORK/cap"; echo "FAIL: no predi
 awk -v a="$with" -v b="$without" 'BEGIN { exit !(a < b) }' ||
 	{ echo "FAIL: recompute predicts $with MiB, not less than $without MiB without"; exit 1; }
 cap=$(awk -v a="$with" -v b="$without" 'BEGIN { printf "%dM", (a + b) / 2 + 0.5 }')
-run "recompute under $cap" --plan "$WORK/cap-rc.ini" --steps 2 --mem-cap "$cap"
+run_ok "recompute under $cap" --plan "$WORK/cap-rc.ini" --steps 2 --mem-cap "$cap"
 set +e
 "$DTPIPE" --plan "$WORK/cap-no.ini" --threads 1 --quiet --steps 2 --mem-cap "$cap" >"$WORK/out" 2>&1
 rc=$?
@@ -87,7 +73,7 @@ MICRO=6
 
 # --- the trace names the chunk
 il_plan "$WORK/tr.ini" "$MLP" "$WORK/rec" false tcp "" "0-1, 3" "2, 4-5"
-run "trace" --plan "$WORK/tr.ini" --steps 2 --trace "$WORK/tr.json"
+run_ok "trace" --plan "$WORK/tr.ini" --steps 2 --trace "$WORK/tr.json"
 /usr/bin/python3 - "$WORK/tr.json" <<'PY' || { echo "FAIL: trace names"; exit 1; }
 import json, sys, collections
 ev = [e for e in json.load(open(sys.argv[1]))["traceEvents"] if e.get("ph") == "X"]
@@ -117,14 +103,14 @@ echo "ok: report reads the trace"
 
 # --- background checkpoints: every 2 steps of 6, resumed from step 4
 write_plan "$WORK/one.ini" "$MLP" "$WORK/rec" 1f1b no tcp "$opt" 0-5
-run "6 steps" --plan "$WORK/one.ini" --steps 6 --dump "$WORK/full"
+run_ok "6 steps" --plan "$WORK/one.ini" --steps 6 --dump "$WORK/full"
 concat_params "$WORK/full" 1
 bg='\n[checkpoint]\nevery = 2\nkeep = 0\nbackground = yes'
 fg='\n[checkpoint]\nevery = 2\nkeep = 0\nbackground = no'
 il_plan "$WORK/bg.ini" "$MLP" "$WORK/rec" false shm "$bg" "0-1, 3" "2, 4-5"
 il_plan "$WORK/fg.ini" "$MLP" "$WORK/rec" false shm "$fg" "0-1, 3" "2, 4-5"
-run "background" --plan "$WORK/bg.ini" --steps 6 --checkpoint-dir "$WORK/ckbg" --trace "$WORK/bg.json"
-run "foreground" --plan "$WORK/fg.ini" --steps 6 --checkpoint-dir "$WORK/ckfg"
+run_ok "background" --plan "$WORK/bg.ini" --steps 6 --checkpoint-dir "$WORK/ckbg" --trace "$WORK/bg.json"
+run_ok "foreground" --plan "$WORK/fg.ini" --steps 6 --checkpoint-dir "$WORK/ckfg"
 for st in 2 4 6; do
 	d=$(printf 'step-%08d' $st)
 	for f in "$WORK/ckfg/$d"/*; do
@@ -138,7 +124,7 @@ grep -q '"name":"checkpoint c[01]","cat":"checkpoint",[^}]*"micro":1' "$WORK/bg.
 	{ echo "FAIL: no background checkpoint published at a step boundary"; exit 1; }
 rm -rf "$WORK/ckbg/step-00000006"
 echo step-00000004 >"$WORK/ckbg/latest"
-run "resume" --plan "$WORK/bg.ini" --steps 6 --checkpoint-dir "$WORK/ckbg" --resume --dump "$WORK/res"
+run_ok "resume" --plan "$WORK/bg.ini" --steps 6 --checkpoint-dir "$WORK/ckbg" --resume --dump "$WORK/res"
 concat_params "$WORK/res" 4
 tail -n 2 "$WORK/full/losses" | cmp - "$WORK/res/losses" || { echo "FAIL: resumed losses differ"; exit 1; }
 cmp "$WORK/full/all.params" "$WORK/res/all.params" || { echo "FAIL: resumed weights differ"; exit 1; }

@@ -77,3 +77,21 @@ concat_params() {
 		s=$((s + 1))
 	done
 }
+
+# run_ok TAG ARGS...: dtpipe on one thread, quiet; its output in $WORK/out,
+# printed and the test failed if it does not run
+run_ok() {
+	tag=$1
+	shift
+	"$DTPIPE" --threads 1 --quiet "$@" >"$WORK/out" 2>&1 || { cat "$WORK/out"; echo "FAIL: $tag did not run"; exit 1; }
+}
+
+# same_dump REF K_REF TAG K_TAG: the --dump of run TAG (K_TAG parts) has the
+# losses and weights of run REF (K_REF parts), bit for bit
+same_dump() {
+	concat_params "$WORK/$1" "$2"
+	concat_params "$WORK/$3" "$4"
+	cmp "$WORK/$1/losses" "$WORK/$3/losses" || { echo "FAIL: $3: losses differ from $1"; exit 1; }
+	cmp "$WORK/$1/all.params" "$WORK/$3/all.params" || { echo "FAIL: $3: weights differ from $1"; exit 1; }
+	echo "ok: $3 bit-identical to $1"
+}
