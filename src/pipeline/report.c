@@ -48,13 +48,21 @@ int dtp_report_open(struct dtp_report *r, const struct dtp_stage *st,
 			return dtp_errf_input(err, -errno, "cannot write %s: %s", path, strerror(errno));
 		}
 	}
-	char replicas[32];
+	char replicas[32], chunks[32] = "";
+	/* an interleaved stage's chunks run on a plan of K x v virtual stages
+	 * (run_interleaved.c passes chain_procs = K): the header counts the
+	 * stage processes and names the schedule they run */
+	int procs = o->chain_procs > 0 ? o->chain_procs : st->K;
+	int sched = o->chain_procs > 0 ? DTP_SCHEDULE_INTERLEAVED : (int)p->schedule;
 
 	snprintf(replicas, sizeof(replicas), "%d replicas x ", st->R);
+	if (procs != st->K)
+		snprintf(chunks, sizeof(chunks), " (%d chunks each)", st->K / procs);
 	if (!o->quiet)
-		printf("training %ld steps (from step %ld): %s%d stages, %s schedule%s, M=%d x %d %s, "
+		printf("training %ld steps (from step %ld): %s%d stages%s, %s schedule%s, M=%d x %d %s, "
 		       "%s, OpenBLAS %s kernel\n",
-		       total - start, start, st->R > 1 ? replicas : "", st->K, dtp_schedule_name(p->schedule),
+		       total - start, start, st->R > 1 ? replicas : "", procs, chunks,
+		       dtp_schedule_name(sched),
 		       st->recompute ? " with recompute" : "", st->M, st->B,
 		       p->model.kind == DTP_MODEL_GPT ? "sequences" : "samples",
 		       dtp_precision_name(p->precision), dtp_blas_core());

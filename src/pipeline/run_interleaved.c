@@ -44,6 +44,8 @@ struct ilrun {
 	struct dtp_report rep[DTP_MAX_VIRTUAL_STAGES];
 	int n_open, n_rep;
 	struct dtp_trace *trace;
+	struct dtp_stage_opts rep_opts;  /* the caller's, chain_procs = K: the
+					  * reports' header counts processes */
 };
 
 /* the chain: virtual stage j = chunk j / K of stage j % K, contiguous units */
@@ -323,8 +325,11 @@ int dtp_stage_run_interleaved(const struct dtp_plan *plan, const struct dtp_stag
 				   "%s: the checkpoint is at step %ld and the run has %ld steps, so there is nothing to train: give --steps more than %ld to continue",
 				   x.p->checkpoint_dir, agreed.start_step, agreed.total_steps,
 				   agreed.start_step);
+	x.rep_opts = *o;
+	x.rep_opts.chain_procs = x.K;
 	for (int c = 0; c < x.v && r == 0; c++) {
-		r = dtp_report_open(&x.rep[c], on(&x, c), o, agreed.total_steps, agreed.start_step, err);
+		r = dtp_report_open(&x.rep[c], on(&x, c), &x.rep_opts, agreed.total_steps,
+				    agreed.start_step, err);
 		if (r == 0)
 			x.n_rep++;
 	}

@@ -44,6 +44,12 @@ for s in 0 1; do
 		{ echo "FAIL: the trace has no stage $s"; exit 1; }
 done
 
+# the start-up line counts stage processes, not chunks, and names the schedule
+"$DTPIPE" --threads 1 --plan "$WORK/tr.ini" --steps 1 >"$WORK/out" 2>&1 || { cat "$WORK/out"; echo "FAIL: header run"; exit 1; }
+grep -q "2 stages (2 chunks each), interleaved schedule" "$WORK/out" ||
+	{ cat "$WORK/out"; echo "FAIL: the start-up line does not say 2 stages of 2 chunks, interleaved"; exit 1; }
+echo "ok: the start-up line says 2 stages (2 chunks each), interleaved"
+
 # the report simulates the plan on what the trace measured
 "$DTP_BUILDDIR/tools/dtpipe-partition" report --plan "$WORK/tr.ini" --trace "$WORK/tr.json" \
 	--static >"$WORK/out" 2>&1 || { cat "$WORK/out"; echo "FAIL: report --trace"; exit 1; }
