@@ -44,6 +44,8 @@ struct dtp_bf16_mm {
 	dnnl_stream_t stream[MAX_PARTS];
 	struct dtp_pool *pool;
 	int nw, nthr, max_rows, cap_rows, maxdim, dry;
+	int f32;                        /* fp32 engine (fp32_matmul = onednn): fp32
+					 * operands in place, no copies or tiles */
 	const float *params;
 	size_t np;
 	uint16_t *w16, *a16, *d16;      /* params; rows x maxdim each */
@@ -71,8 +73,8 @@ struct dtp_mm_shape *dtp_mm_find(struct dtp_bf16_mm *e, int kind, int ic, int oc
 /* 64-byte aligned, zeroed */
 void *dtp_mm_zalloc(size_t bytes);
 /* run participant w's primitive p: C = A B (+ C with a sum post-op) */
-void dtp_mm_exec(struct dtp_bf16_mm *e, int w, struct dtp_mm_part *p, const uint16_t *a,
-		 const uint16_t *b, float *c);
+void dtp_mm_exec(struct dtp_bf16_mm *e, int w, struct dtp_mm_part *p, const void *a,
+		 const void *b, float *c);
 
 #endif
 #endif

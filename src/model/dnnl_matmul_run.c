@@ -61,8 +61,8 @@ uint16_t *dtp_bf16_mm_input16(struct dtp_bf16_mm *e)
 }
 
 /* -------------------------------------------------------------- execution */
-void dtp_mm_exec(struct dtp_bf16_mm *e, int w, struct dtp_mm_part *p, const uint16_t *a,
-		 const uint16_t *b, float *c)
+void dtp_mm_exec(struct dtp_bf16_mm *e, int w, struct dtp_mm_part *p, const void *a,
+		 const void *b, float *c)
 {
 	dnnl_exec_arg_t args[4] = {
 		{ DNNL_ARG_SRC, p->a }, { DNNL_ARG_WEIGHTS, p->b }, { DNNL_ARG_DST, p->c },
