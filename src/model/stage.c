@@ -125,13 +125,15 @@ size_t dtp_stage_model_save_bytes(const struct dtp_stage_model *m, int B)
  * they are zeroed here as before. So are fp32's: OpenBLAS with beta = 0 zeroes
  * C itself, row by row, before its kernel adds, and that pass in the backward
  * measured costlier than this one at the step's start (3.0% of the fp32 mlp
- * step against 2.1%: the optimizer has just left the gradients in cache). */
+ * step against 2.1%: the optimizer has just left the gradients in cache).
+ * fp32 on oneDNN (fp32_matmul = onednn) takes bf16's way: its primitive
+ * without the sum post-op writes C without a zeroing pass of its own. */
 void dtp_stage_zero_grads(struct dtp_stage_model *m)
 {
 	for (int i = 0; i < m->n_units; i++) {
 		struct dtp_unit_rt *u = &m->units[i];
 
-		if (!m->mx || u->kind == DTP_UNIT_EMBED)
+		if (!dtp_stage_mm(m) || u->kind == DTP_UNIT_EMBED)
 			dtp_par_zero(m->pool, m->grads + u->poff, u->np);
 		else
 			u->fresh = 1;
