@@ -19,11 +19,13 @@
 #define MAX_PARTS 64
 #define MAX_MM 64
 
-enum { K_FWD, K_BWDW, K_BWDD };
+/* K_FWDB, K_FWDBR: the fp32 engine's forward with oneDNN's bias (1,Nc), and
+ * with a ReLU post-op after it: C = relu(A B + bias), C not read */
+enum { K_FWD, K_BWDW, K_BWDD, K_FWDB, K_FWDBR };
 
 struct dtp_mm_part {                   /* one participant's primitive */
 	dnnl_primitive_t prim;
-	dnnl_memory_t a, b, c, sp;
+	dnnl_memory_t a, b, c, sp, bias;
 	int m0, m1;             /* its rows of C */
 };
 
@@ -75,6 +77,9 @@ void *dtp_mm_zalloc(size_t bytes);
 /* run participant w's primitive p: C = A B (+ C with a sum post-op) */
 void dtp_mm_exec(struct dtp_bf16_mm *e, int w, struct dtp_mm_part *p, const void *a,
 		 const void *b, float *c);
+/* the same with a bias (K_FWDB, K_FWDBR) */
+void dtp_mm_exec_bias(struct dtp_bf16_mm *e, int w, struct dtp_mm_part *p, const void *a,
+		      const void *b, const float *bias, float *c);
 
 #endif
 #endif

@@ -59,6 +59,8 @@ struct dtp_mm_geom dtp_mm_geom_of(int kind, int ic, int oc, int rows)
 
 	switch (kind) {
 	case K_FWD:
+	case K_FWDB:
+	case K_FWDBR:
 		g = (struct dtp_mm_geom){ rows, ic, oc, ic, 1, 1, ic, oc, ic };
 		break;
 	case K_BWDW:
@@ -85,6 +87,7 @@ int dtp_mm_make_part(struct dtp_bf16_mm *e, struct dtp_mm_shape *x, struct dtp_m
 		     struct dtp_err *err)
 {
 	dnnl_memory_desc_t amd, bmd, cmd, zmd;
+	int has_bias = x->kind == K_FWDB || x->kind == K_FWDBR;
 	const dnnl_memory_desc_t *smd;
 	dnnl_matmul_desc_t d;
 	dnnl_primitive_attr_t attr = NULL;
@@ -104,16 +107,21 @@ int dtp_mm_make_part(struct dtp_bf16_mm *e, struct dtp_mm_shape *x, struct dtp_m
 	if (st == dnnl_success)
 		st = dnnl_memory_desc_init_by_strides(&cmd, 2, (dnnl_dims_t){ m, g->Nc }, dnnl_f32,
 						      (dnnl_dims_t){ g->ldc, 1 });
+	if (st == dnnl_success && has_bias)
+		st = dnnl_memory_desc_init_by_strides(&zmd, 2, (dnnl_dims_t){ 1, g->Nc }, dnnl_f32,
+						      (dnnl_dims_t){ g->Nc, 1 });
 	if (st == dnnl_success)
 		st = dnnl_matmul_desc_init(&d, &amd, &bmd, &zmd, &cmd);
 	if (st == dnnl_success)
 		st = dnnl_primitive_attr_create(&attr);
 	if (st == dnnl_success)
 		st = dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user);
-	if (st == dnnl_success && x->sum) {
+	if (st == dnnl_success && (x->sum || x->kind == K_FWDBR)) {
 		st = dnnl_post_ops_create(&po);
-		if (st == dnnl_success)
+		if (st == dnnl_success && x->sum)
 			st = dnnl_post_ops_append_sum(po, 1.0f);
+		if (st == dnnl_success && x->kind == K_FWDBR)
+			st = dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_relu, 0.0f, 0.0f);
 		if (st == dnnl_success)
 			st = dnnl_primitive_attr_set_post_ops(attr, po);
 	}
@@ -163,6 +171,8 @@ int dtp_mm_make_part(struct dtp_bf16_mm *e, struct dtp_mm_shape *x, struct dtp_m
 		st = dnnl_memory_create(&p->c, &cmd, e->eng, DNNL_MEMORY_NONE);
 	if (st == dnnl_success && sp)
 		st = dnnl_memory_create(&p->sp, smd, e->eng, DNNL_MEMORY_NONE);
+	if (st == dnnl_success && has_bias)
+		st = dnnl_memory_create(&p->bias, &zmd, e->eng, DNNL_MEMORY_NONE);
 	if (st != dnnl_success)
 		rc = dtp_mm_fail(err, st, "creating a matmul primitive");
 out_pd:
@@ -188,6 +198,8 @@ void dtp_mm_free_part(struct dtp_mm_part *p)
 		dnnl_memory_destroy(p->c);
 	if (p->sp)
 		dnnl_memory_destroy(p->sp);
+	if (p->bias)
+		dnnl_memory_destroy(p->bias);
 }
 
 struct dtp_mm_shape *dtp_mm_find(struct dtp_bf16_mm *e, int kind, int ic, int oc, int sum,
@@ -395,6 +407,14 @@ int dtp_bf16_mm_prepare(struct dtp_bf16_mm *e, int IC, int OC, int fwd_sum, stru
 	if (!rc && !e->f32)
 		rc = add_mm(e, K_BWDD, IC, OC, 0, 1, err);
 	return rc;
+}
+
+int dtp_f32_mm_prepare_bias(struct dtp_bf16_mm *e, int IC, int OC, int relu,
+			    struct dtp_err *err)
+{
+	if (!e->f32)
+		return 0;
+	return add_mm(e, relu ? K_FWDBR : K_FWDB, IC, OC, 0, 0, err);
 }
 
 int dtp_bf16_mm_prepare_attention(struct dtp_bf16_mm *e, int T, int C, int H,

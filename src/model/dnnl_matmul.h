@@ -30,6 +30,11 @@ int dtp_f32_mm_create(struct dtp_pool *pool, int nthr, const float *params, size
 		      int max_rows, struct dtp_bf16_mm **out, struct dtp_err *err);
 int dtp_f32_mm_create_dry(int nw, int nthr, size_t n_params, int max_rows,
 			  struct dtp_bf16_mm **out, struct dtp_err *err);
+/* Set-up, fp32 engine: the forward of a layer IC -> OC with its bias added
+ * by oneDNN (and a ReLU after it when relu), C not read; a no-op on a bf16
+ * engine. After dtp_bf16_mm_prepare of the same shape. */
+int dtp_f32_mm_prepare_bias(struct dtp_bf16_mm *e, int IC, int OC, int relu,
+			    struct dtp_err *err);
 /* 1 for an fp32 engine, 0 for a bf16 one or NULL */
 int dtp_mm_is_f32(const struct dtp_bf16_mm *e);
 /* fp32 engine (dnnl_matmul_f32.c), each 1 when done and 0 when N is not the
@@ -39,6 +44,10 @@ int dtp_mm_is_f32(const struct dtp_bf16_mm *e);
  *   dgrad    dout (N,OC), w (OC,IC) -> din (N,IC) = dout w */
 int dtp_f32_linear_forward(struct dtp_bf16_mm *e, float *out, const float *in, const float *w,
 			   int N, int IC, int OC, int sum);
+/* fp32 engine: out (N,OC) = in w^T + b (relu: max(0, that)), 1 when done, 0
+ * when N is not the planned row count or that primitive was not prepared */
+int dtp_f32_linear_forward_bias(struct dtp_bf16_mm *e, float *out, const float *in,
+				const float *w, const float *b, int N, int IC, int OC, int relu);
 int dtp_f32_linear_wgrad(struct dtp_bf16_mm *e, float *dw, const float *dout, const float *in,
 			 int N, int IC, int OC, int acc);
 int dtp_f32_linear_dgrad(struct dtp_bf16_mm *e, float *din, const float *dout, const float *w,

@@ -18,7 +18,7 @@ struct f32_job {
 	struct dtp_bf16_mm *e;
 	struct dtp_mm_shape *x;
 	struct dtp_mm_geom g;
-	const float *a, *b;
+	const float *a, *b, *bias;
 	float *c;
 };
 
@@ -29,8 +29,8 @@ static void f32_share(void *v, int w, int nw)
 
 	(void)nw;
 	if (p->m1 > p->m0)
-		dtp_mm_exec(j->e, w, p, j->a + (size_t)p->m0 * j->g.arow, j->b,
-			    j->c + (size_t)p->m0 * j->g.ldc);
+		dtp_mm_exec_bias(j->e, w, p, j->a + (size_t)p->m0 * j->g.arow, j->b, j->bias,
+				 j->c + (size_t)p->m0 * j->g.ldc);
 }
 
 /* C = A B (+ C: sum) of kind over rows rows of a layer ic -> oc; 0 when rows
@@ -56,6 +56,19 @@ int dtp_f32_linear_forward(struct dtp_bf16_mm *e, float *out, const float *in, c
 			   int N, int IC, int OC, int sum)
 {
 	return f32_run(e, K_FWD, IC, OC, sum, in, w, out, N);
+}
+
+int dtp_f32_linear_forward_bias(struct dtp_bf16_mm *e, float *out, const float *in,
+				const float *w, const float *b, int N, int IC, int OC, int relu)
+{
+	struct f32_job j = { .e = e, .x = dtp_mm_find(e, relu ? K_FWDBR : K_FWDB, IC, OC, 0, 0),
+			     .a = in, .b = w, .bias = b, .c = out };
+
+	if (N != e->max_rows || !j.x)
+		return 0;
+	j.g = dtp_mm_geom_of(K_FWD, IC, OC, N);
+	dtp_pool_run(e->pool, f32_share, &j);
+	return 1;
 }
 
 int dtp_f32_linear_wgrad(struct dtp_bf16_mm *e, float *dw, const float *dout, const float *in,

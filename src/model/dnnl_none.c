@@ -31,6 +31,11 @@ int dtp_f32_mm_create_dry(int nw, int nthr, size_t n_params, int max_rows,
 	return dtp_fp32_matmul_check(DTP_FP32_MATMUL_ONEDNN, err);
 }
 int dtp_mm_is_f32(const struct dtp_bf16_mm *e) { return 0; }
+int dtp_f32_mm_prepare_bias(struct dtp_bf16_mm *e, int IC, int OC, int relu,
+			    struct dtp_err *err) { return -ENOTSUP; }
+int dtp_f32_linear_forward_bias(struct dtp_bf16_mm *e, float *out, const float *in,
+				const float *w, const float *b, int N, int IC, int OC,
+				int relu) { return 0; }
 int dtp_f32_linear_forward(struct dtp_bf16_mm *e, float *out, const float *in, const float *w,
 			   int N, int IC, int OC, int sum) { return 0; }
 int dtp_f32_linear_wgrad(struct dtp_bf16_mm *e, float *dw, const float *dout, const float *in,

@@ -75,6 +75,9 @@ static void forward32(struct dtp_pool *pool, struct dtp_bf16_mm *fx, float *out,
 		dtp_linear_forward(pool, out, in, w, b, N, IC, OC, relu);
 		return;
 	}
+	/* the bias (and the ReLU) in the matmul: no pass to put it in C first */
+	if (b && dtp_f32_linear_forward_bias(fx, out, in, w, b, N, IC, OC, relu))
+		return;
 	if (b)
 		dtp_par_add_rows(pool, out, NULL, b, N, OC);
 	if (!dtp_f32_linear_forward(fx, out, in, w, N, IC, OC, b != NULL))

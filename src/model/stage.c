@@ -373,16 +373,23 @@ static int prepare_units(struct dtp_bf16_mm *mx, const struct dtp_model_spec *sp
 		struct dtp_unit_rt u = { 0 };
 
 		dtp_unit_rt_of(spec, g, &u);
-		if (u.kind == DTP_UNIT_LINEAR)
+		if (u.kind == DTP_UNIT_LINEAR) {
 			rc = dtp_bf16_mm_prepare(mx, u.in_dim, u.out_dim, 1, err);
+			if (!rc)        /* fp32: its bias and ReLU in the matmul */
+				rc = dtp_f32_mm_prepare_bias(mx, u.in_dim, u.out_dim, u.relu, err);
+		}
 		else if (u.kind == DTP_UNIT_HEAD)
 			rc = dtp_bf16_mm_prepare(mx, C, u.out_dim, 0, err);
 		else if (u.kind == DTP_UNIT_BLOCK) {
 			rc = dtp_bf16_mm_prepare(mx, C, 3 * C, 1, err);
 			if (!rc)
+				rc = dtp_f32_mm_prepare_bias(mx, C, 3 * C, 0, err);
+			if (!rc)
 				rc = dtp_bf16_mm_prepare(mx, C, C, 1, err);
 			if (!rc)
 				rc = dtp_bf16_mm_prepare(mx, C, 4 * C, 1, err);
+			if (!rc)
+				rc = dtp_f32_mm_prepare_bias(mx, C, 4 * C, 0, err);
 			if (!rc)
 				rc = dtp_bf16_mm_prepare(mx, 4 * C, C, 1, err);
 			if (!rc && !dtp_mm_is_f32(mx))  /* fp32: OpenBLAS's */
