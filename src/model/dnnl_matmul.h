@@ -40,7 +40,8 @@ int dtp_mm_is_f32(const struct dtp_bf16_mm *e);
 /* fp32 engine (dnnl_matmul_f32.c), each 1 when done and 0 when N is not the
  * planned row count (the caller runs OpenBLAS):
  *   forward  in (N,IC), w (OC,IC) -> out (N,OC) = in w^T (+ out if sum)
- *   wgrad    dout (N,OC), in (N,IC) -> dw (OC,IC) = dout^T in (+ dw if acc)
+ *   wgrad    dout (N,OC), in (N,IC) -> dw (OC,IC) = dout^T in (+ dw if acc),
+ *            db (OC) += column sums of dout (unless NULL), in the same pool region
  *   dgrad    dout (N,OC), w (OC,IC) -> din (N,IC) = dout w */
 int dtp_f32_linear_forward(struct dtp_bf16_mm *e, float *out, const float *in, const float *w,
 			   int N, int IC, int OC, int sum);
@@ -48,8 +49,8 @@ int dtp_f32_linear_forward(struct dtp_bf16_mm *e, float *out, const float *in, c
  * when N is not the planned row count or that primitive was not prepared */
 int dtp_f32_linear_forward_bias(struct dtp_bf16_mm *e, float *out, const float *in,
 				const float *w, const float *b, int N, int IC, int OC, int relu);
-int dtp_f32_linear_wgrad(struct dtp_bf16_mm *e, float *dw, const float *dout, const float *in,
-			 int N, int IC, int OC, int acc);
+int dtp_f32_linear_wgrad(struct dtp_bf16_mm *e, float *dw, float *db, const float *dout,
+			 const float *in, int N, int IC, int OC, int acc);
 int dtp_f32_linear_dgrad(struct dtp_bf16_mm *e, float *din, const float *dout, const float *w,
 			 int N, int IC, int OC);
 /* A dry engine for nw participants planned for nthr threads each (as

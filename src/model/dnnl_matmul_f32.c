@@ -9,6 +9,7 @@
 
 #ifdef DTP_HAVE_ONEDNN
 #include "model/dnnl_engine.h"
+#include "model/kernels.h"
 #include "model/pool.h"
 
 #include <stdio.h>
@@ -20,6 +21,8 @@ struct f32_job {
 	struct dtp_mm_geom g;
 	const float *a, *b, *bias;
 	float *c;
+	float *db;              /* weight gradient: += dout's column sums too */
+	int n;                  /* dout's rows */
 };
 
 static void f32_share(void *v, int w, int nw)
@@ -31,6 +34,10 @@ static void f32_share(void *v, int w, int nw)
 	if (p->m1 > p->m0)
 		dtp_mm_exec_bias(j->e, w, p, j->a + (size_t)p->m0 * j->g.arow, j->b, j->bias,
 				 j->c + (size_t)p->m0 * j->g.ldc);
+	/* the weight gradient's rows [m0, m1) are output columns: their bias
+	 * sums in the same region (rows added in order: the split's bits) */
+	if (j->db && p->m1 > p->m0)
+		dtp_colsum_add_cols(j->db, j->a, j->n, j->g.M, p->m0, p->m1);
 }
 
 /* C = A B (+ C: sum) of kind over rows rows of a layer ic -> oc; 0 when rows
@@ -71,10 +78,21 @@ int dtp_f32_linear_forward_bias(struct dtp_bf16_mm *e, float *out, const float *
 	return 1;
 }
 
-int dtp_f32_linear_wgrad(struct dtp_bf16_mm *e, float *dw, const float *dout, const float *in,
-			 int N, int IC, int OC, int acc)
+int dtp_f32_linear_wgrad(struct dtp_bf16_mm *e, float *dw, float *db, const float *dout,
+			 const float *in, int N, int IC, int OC, int acc)
 {
-	return f32_run(e, K_BWDW, IC, OC, acc, dout, in, dw, N);
+	struct f32_job j = { .e = e, .x = dtp_mm_find(e, K_BWDW, IC, OC, acc, 0), .a = dout,
+			     .b = in, .c = dw, .db = db, .n = N };
+
+	if (N != e->max_rows)
+		return 0;
+	if (!j.x) {
+		fprintf(stderr, "dtpipe: no fp32 oneDNN matmul prepared for %d -> %d\n", IC, OC);
+		abort();
+	}
+	j.g = dtp_mm_geom_of(K_BWDW, IC, OC, N);
+	dtp_pool_run(e->pool, f32_share, &j);
+	return 1;
 }
 
 int dtp_f32_linear_dgrad(struct dtp_bf16_mm *e, float *din, const float *dout, const float *w,

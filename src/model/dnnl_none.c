@@ -38,8 +38,8 @@ int dtp_f32_linear_forward_bias(struct dtp_bf16_mm *e, float *out, const float *
 				int relu) { return 0; }
 int dtp_f32_linear_forward(struct dtp_bf16_mm *e, float *out, const float *in, const float *w,
 			   int N, int IC, int OC, int sum) { return 0; }
-int dtp_f32_linear_wgrad(struct dtp_bf16_mm *e, float *dw, const float *dout, const float *in,
-			 int N, int IC, int OC, int acc) { return 0; }
+int dtp_f32_linear_wgrad(struct dtp_bf16_mm *e, float *dw, float *db, const float *dout,
+			 const float *in, int N, int IC, int OC, int acc) { return 0; }
 int dtp_f32_linear_dgrad(struct dtp_bf16_mm *e, float *din, const float *dout, const float *w,
 			 int N, int IC, int OC) { return 0; }
 size_t dtp_bf16_mm_bytes(const struct dtp_bf16_mm *e) { return 0; }

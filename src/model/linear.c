@@ -94,9 +94,12 @@ static void backward32(struct dtp_pool *pool, struct dtp_bf16_mm *fx, float *din
 		dtp_linear_backward(pool, din, dw, db, dout, in, w, N, IC, OC, acc);
 		return;
 	}
-	if (dw && !dtp_f32_linear_wgrad(fx, dw, dout, in, N, IC, OC, acc))
+	if (dw && dtp_f32_linear_wgrad(fx, dw, db, dout, in, N, IC, OC, acc)) {
+		db = NULL;      /* summed beside the matmul */
+	} else if (dw) {
 		dtp_par_sgemm(pool, 1, 0, OC, IC, N, 1.0f, dout, OC, in, IC, acc ? 1.0f : 0.0f, dw,
 			      IC);
+	}
 	if (dw && db)
 		dtp_par_colsum_add(pool, db, dout, N, OC);
 	if (din && !dtp_f32_linear_dgrad(fx, din, dout, w, N, IC, OC))
