@@ -34,6 +34,11 @@
  * and sizes every buffer, so dtp_bf16_mm_bytes predicts, before a stage
  * exists, what the real engine will hold (the memory cap).
  *
+ * An fp32 engine (dtp_f32_mm_create, fp32_matmul = onednn) is the same
+ * set-up with fp32 primitives of the full row count only and no bf16
+ * buffers, plus forward primitives with oneDNN's bias (and a ReLU post-op);
+ * dnnl_matmul_f32.c runs it.
+ *
  * This file is the set-up (the engine, its buffers, the primitive of every
  * shape); dnnl_matmul_run.c runs them, dnnl_reference.c times oneDNN alone
  * for the benchmarks, dnnl_none.c stands in without oneDNN; dnnl_engine.h

@@ -1,7 +1,9 @@
 /* bf16 matmuls of a stage's linear layers on oneDNN (dnnl_matmul.c): bf16
- * operands, fp32 accumulation and fp32 output. One engine per stage model,
- * created at stage set-up with every primitive the stage's shapes need (none
- * is created on the hot path). Internal to src/model. */
+ * operands, fp32 accumulation and fp32 output; or, as an fp32 engine
+ * (fp32_matmul = onednn, dnnl_matmul_f32.c), fp32 matmuls on the same
+ * machinery. One engine per stage model, created at stage set-up with every
+ * primitive the stage's shapes need (none is created on the hot path).
+ * Internal to src/model. */
 #ifndef DTP_MODEL_DNNL_MATMUL_H
 #define DTP_MODEL_DNNL_MATMUL_H
 

@@ -17,6 +17,15 @@ onednn() { # onednn PLAN: the plan with [model] fp32_matmul = onednn
 	grep -q '^fp32_matmul = onednn$' "$1" || { echo "FAIL: no fp32_matmul in $1"; exit 1; }
 }
 
+# a value it does not know: refused naming the accepted ones
+write_plan "$WORK/bad.ini" "mlp:12-24-4" "$WORK/rec" gpipe no tcp 'lr = 0.1' 0-1
+sed -i 's/^spec = .*/&\nfp32_matmul = mkl/' "$WORK/bad.ini"
+if "$DTPIPE" --plan "$WORK/bad.ini" --threads 1 --quiet >"$WORK/out" 2>&1; then
+	echo "FAIL: fp32_matmul = mkl accepted"; exit 1
+fi
+grep -q "fp32_matmul = 'mkl': use openblas" "$WORK/out" || { cat "$WORK/out"; echo "FAIL: no clear error"; exit 1; }
+echo "ok: fp32_matmul = mkl refused: $(grep -o "fp32_matmul = 'mkl'[^(]*" "$WORK/out" | head -n 1)"
+
 if ! grep -q '^#define DTP_HAVE_ONEDNN 1' "$DTP_BUILDDIR/config.h"; then
 	write_plan "$WORK/p.ini" "mlp:12-24-4" "$WORK/rec" gpipe no tcp 'lr = 0.1' 0-1
 	onednn "$WORK/p.ini"
