@@ -4,7 +4,10 @@
 # (OPENBLAS_CORETYPE unset), beside its reference rows measured in the same
 # run on exactly the model's matmul shapes: OpenBLAS sgemm, oneDNN matmul
 # fp32 and oneDNN matmul bf16 (bf16 operands, fp32 accumulation). The best
-# reference of a precision is the machine's limit for it.
+# reference of a precision is the machine's limit for it. fp32 runs on both
+# fp32 matmul backends in the same run (--fp32-matmul both: OpenBLAS, the
+# default, then oneDNN's fp32 matmul for the linear layers), beside the same
+# references; the bf16 speed-up is against the default (OpenBLAS) fp32 step.
 #
 #   scripts/bench-bf16.sh [BUILDDIR]
 #   env: CASES (default "mlp gpt gpt2s"), THREADS (default "1 2"), RUNS (default 3),
@@ -33,7 +36,8 @@ while [ "$run" -le "$RUNS" ]; do
 		for th in $THREADS; do
 			for p in fp32 bf16; do
 				env -u OPENBLAS_CORETYPE OPENBLAS_NUM_THREADS="$th" "$BENCH" --case "$c" \
-					--precision "$p" --steps "$STEPS" --gpt2s-steps "$GPT2S_STEPS" >>"$OUT"
+					--precision "$p" --fp32-matmul both --steps "$STEPS" \
+					--gpt2s-steps "$GPT2S_STEPS" >>"$OUT"
 				# PyTorch 1.13 beside it (bf16: its CPU autocast)
 				env -u OPENBLAS_CORETYPE OMP_WAIT_POLICY=passive /usr/bin/python3 \
 					"$SRCDIR/scripts/bench_model_torch.py" --case "$c" --threads "$th" \
@@ -64,18 +68,19 @@ function add(arr, k, x) { arr[k] = (k in arr) ? arr[k] " " x : x }
 }
 /^case=/ {
 	k = kv("case") "@" kv("threads"); p = kv("precision"); core[k] = kv("core")
+	if (p == "fp32" && kv("fp32_matmul") == "onednn") p = "fp32dnn"
 	if (!(k in seen)) { seen[k] = 1; order[++n] = k }
 	add(ms, k SUBSEP p, kv("step_ms_best")); add(g, k SUBSEP p, kv("model_gflops"))
 	add(sg, k SUBSEP p, kv("sgemm_gflops")); add(f32, k SUBSEP p, kv("onednn_f32_gflops"))
 	add(b16, k SUBSEP p, kv("onednn_bf16_gflops")); add(rl, k SUBSEP p, kv("ratio_limit"))
 }
 END {
-	printf "| case | threads | OpenBLAS kernel | sgemm | oneDNN fp32 | oneDNN bf16 | fp32 step ms | fp32 GFLOP/s | fp32 / limit | bf16 step ms | bf16 GFLOP/s | bf16 / limit | bf16 speed-up | PyTorch fp32 ms | PyTorch bf16 autocast ms |\n"
-	printf "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n"
+	printf "| case | threads | OpenBLAS kernel | sgemm | oneDNN fp32 | oneDNN bf16 | fp32 step ms (OpenBLAS) | fp32 GFLOP/s (OpenBLAS) | fp32 / limit (OpenBLAS) | fp32 step ms (oneDNN) | fp32 GFLOP/s (oneDNN) | fp32 / limit (oneDNN) | bf16 step ms | bf16 GFLOP/s | bf16 / limit | bf16 speed-up (over OpenBLAS fp32) | PyTorch fp32 ms | PyTorch bf16 autocast ms |\n"
+	printf "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n"
 	for (i = 1; i <= n; i++) {
 		k = order[i]; split(k, q, "@")
 		a = med(ms[k, "fp32"]); b = med(ms[k, "bf16"])
-		printf "| %s | %s | %s | %.1f | %.1f | %.1f | %.1f | %.1f | %.2f | %.1f | %.1f | %.2f | %.2fx | %.1f | %.1f |\n", q[1], q[2], core[k], med(sg[k, "fp32"] " " sg[k, "bf16"]), med(f32[k, "fp32"] " " f32[k, "bf16"]), med(b16[k, "fp32"] " " b16[k, "bf16"]), a, med(g[k, "fp32"]), med(rl[k, "fp32"]), b, med(g[k, "bf16"]), med(rl[k, "bf16"]), (b > 0 ? a / b : 0), med(tms[k, "fp32"]), med(tms[k, "bf16"])
+		printf "| %s | %s | %s | %.1f | %.1f | %.1f | %.1f | %.1f | %.2f | %.1f | %.1f | %.2f | %.1f | %.1f | %.2f | %.2fx | %.1f | %.1f |\n", q[1], q[2], core[k], med(sg[k, "fp32"] " " sg[k, "bf16"]), med(f32[k, "fp32"] " " f32[k, "bf16"]), med(b16[k, "fp32"] " " b16[k, "bf16"]), a, med(g[k, "fp32"]), med(rl[k, "fp32"]), med(ms[k, "fp32dnn"]), med(g[k, "fp32dnn"]), med(rl[k, "fp32dnn"]), b, med(g[k, "bf16"]), med(rl[k, "bf16"]), (b > 0 ? a / b : 0), med(tms[k, "fp32"]), med(tms[k, "bf16"])
 	}
 }' "$OUT"
 if [ "$PIPELINE" = 1 ]; then

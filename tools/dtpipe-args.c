@@ -65,6 +65,8 @@ void dtp_args_usage(FILE *f)
 "                           predicted arenas exceed it, stop when peak RSS does\n"
 "      --threads N          OpenBLAS threads per stage (default: the stage's cores)\n"
 "      --precision P        fp32 or bf16 (default: the plan's [train] precision)\n"
+"      --fp32-matmul B      fp32 linear matmuls on openblas or onednn (default: the\n"
+"                           plan's [model] fp32_matmul, else openblas)\n"
 "      --data DIR           datasets DIR/train and DIR/test (overrides the plan)\n"
 "      --heartbeat-ms N     beat to each neighbour stage every N ms (default: the\n"
 "                           plan's [transport] heartbeat_ms, else 500)\n"
@@ -106,7 +108,7 @@ void dtp_args_usage(FILE *f)
 enum {
 	OPT_STEPS = 256, OPT_EPOCHS, OPT_METRICS, OPT_TRACE, OPT_CKPT, OPT_RESUME, OPT_MEMCAP,
 	OPT_THREADS, OPT_DATA, OPT_DEFAULT_PLAN, OPT_JOB_KEY, OPT_PROGRESS, OPT_DUMP,
-	OPT_NO_BIND, OPT_MERGE_TRACE, OPT_NONFINITE, OPT_PRECISION, OPT_HEARTBEAT,
+	OPT_NO_BIND, OPT_MERGE_TRACE, OPT_NONFINITE, OPT_PRECISION, OPT_FP32_MATMUL, OPT_HEARTBEAT,
 	OPT_PEER_TIMEOUT, OPT_HANG_TIMEOUT, OPT_RESUME_IF_ANY, OPT_CHECK_ENV, OPT_TOPOLOGY,
 	OPT_MAX_RESTARTS, OPT_ELASTIC,
 };
@@ -128,6 +130,7 @@ static const struct option long_opts[] = {
 	{ "elastic", no_argument, NULL, OPT_ELASTIC },
 	{ "threads", required_argument, NULL, OPT_THREADS },
 	{ "precision", required_argument, NULL, OPT_PRECISION },
+	{ "fp32-matmul", required_argument, NULL, OPT_FP32_MATMUL },
 	{ "data", required_argument, NULL, OPT_DATA },
 	{ "heartbeat-ms", required_argument, NULL, OPT_HEARTBEAT },
 	{ "peer-timeout-ms", required_argument, NULL, OPT_PEER_TIMEOUT },
@@ -280,6 +283,17 @@ int dtp_args_parse(int argc, char **argv, struct dtp_launch_args *a)
 				return -EINVAL;
 			}
 			a->o.precision = (int)pr;
+			break;
+		}
+		case OPT_FP32_MATMUL: {
+			enum dtp_fp32_matmul fb;
+			struct dtp_err e;
+
+			if (dtp_fp32_matmul_parse(optarg, &fb, &e) || dtp_fp32_matmul_check(fb, &e)) {
+				fprintf(stderr, "dtpipe: --fp32-matmul: %s\n", e.msg);
+				return -EINVAL;
+			}
+			a->o.fp32_matmul = (int)fb;
 			break;
 		}
 		case 'q': a->o.quiet = 1; break;

@@ -13,10 +13,13 @@
  * oneDNN's OpenMP team). The references are timed before the model exists:
  * a gpt model's worker pool holds OpenBLAS at one thread for its lifetime,
  * so a reference timed beside it would run on one thread whatever the step
- * ran on. --precision bf16 times the model in bf16.
+ * ran on. --precision bf16 times the model in bf16; --fp32-matmul the fp32
+ * model's matmul backend (openblas, onednn, or both: a line for each, beside
+ * the same references; fp32_matmul= in the line).
  *
  *   dtpipe-bench-model [--case mlp|gpt|gpt2s|all] [--steps N] [--gpt2s-steps N]
- *                      [--precision fp32|bf16] [--no-reference]
+ *                      [--precision fp32|bf16] [--fp32-matmul openblas|onednn|both]
+ *                      [--no-reference]
  *
  * One line per case, key=value, for scripts/bench-model.sh. */
 #include "config.h"
@@ -113,14 +116,103 @@ static double time_dnnl(const struct dtp_matmul *mm, int n, enum dtp_precision p
 	return sum;
 }
 
-static int run_case(const struct bench_case *bc, int steps, enum dtp_precision prec, int refs)
+struct step_fig {
+	double best, mean, loss0, loss;
+	int nthr;
+};
+
+/* best and mean of `steps` timed training steps (after one warm-up step) of
+ * the 1-stage model of spec, in precision prec with fp32 matmul backend fb */
+static int time_steps(const struct bench_case *bc, const struct dtp_model_spec *spec, int steps,
+		      enum dtp_precision prec, enum dtp_fp32_matmul fb, struct step_fig *f,
+		      struct dtp_err *err)
 {
-	struct dtp_model_spec spec;
 	struct dtp_stage_model *m;
 	struct dtp_optim_config oc;
-	struct dtp_optim *o;
-	struct dtp_err err;
+	struct dtp_optim *o = NULL;
 	struct dtp_rng r;
+	int rc, n = dtp_model_num_units(spec), B = bc->B;
+
+	rc = dtp_stage_model_create(spec, 0, n, B, 1234, &m, err);
+	if (rc < 0)
+		return rc;
+	rc = dtp_stage_model_set_precision(m, prec, err);
+	if (rc == 0)
+		rc = dtp_stage_model_set_fp32_matmul(m, fb, err);
+	if (rc < 0)
+		goto out_destroy_model;
+	dtp_optim_config_default(&oc, bc->optim);
+	oc.lr = bc->optim == DTP_OPTIM_SGD ? 0.01f : 1e-4f;
+	oc.weight_decay = bc->optim == DTP_OPTIM_ADAMW ? 0.1f : 0.0f;
+	rc = dtp_optim_create(&oc, m, &o, err);
+	if (rc < 0)
+		goto out_destroy_model;
+
+	int gpt = spec->kind == DTP_MODEL_GPT;
+	int V = gpt ? spec->vocab : spec->widths[spec->n_widths - 1];
+	int N = gpt ? B * spec->seq_len : B;
+	size_t inb = dtp_stage_model_in_bytes(m, B);
+	void *in = dtp_alloc_aligned(inb, DTP_PAGE);
+	float *out = dtp_alloc_aligned(dtp_stage_model_out_bytes(m, B), DTP_PAGE);
+	void *save = dtp_alloc_aligned(dtp_stage_model_save_bytes(m, B), DTP_PAGE);
+	int32_t *tg = dtp_alloc_aligned((size_t)N * sizeof(int32_t), DTP_PAGE);
+
+	if (!in || !out || !save || !tg) {
+		rc = dtp_errf_runtime(err, -ENOMEM, "out of memory for the %s batch", bc->name);
+		goto out_free;
+	}
+	dtp_rng_init(&r, 1, 1);
+	if (gpt)
+		for (size_t i = 0; i < inb / 4; i++)
+			((int32_t *)in)[i] = (int32_t)dtp_rng_below(&r, (uint64_t)V);
+	else
+		for (size_t i = 0; i < inb / 4; i++)
+			((float *)in)[i] = dtp_rng_uniform(&r);
+	for (int i = 0; i < N; i++)
+		tg[i] = (int32_t)dtp_rng_below(&r, (uint64_t)V);
+
+	double t_sum = 0, loss = 0;
+
+	f->best = 1e30;
+	for (int s = 0; s <= steps; s++) {   /* step 0 warms up, not timed */
+		double t0 = dtp_now();
+
+		dtp_stage_zero_grads(m);
+		dtp_stage_forward(m, in, out, save, B);
+		loss = dtp_xent(out, tg, N, V, out, 1.0f / N, NULL) / N;
+		dtp_stage_backward(m, in, save, out, NULL, B);
+		dtp_optim_step(o, s, 1.0f);
+		double t = dtp_now() - t0;
+
+		if (s == 0)
+			f->loss0 = loss;
+		else {
+			t_sum += t;
+			f->best = t < f->best ? t : f->best;
+		}
+	}
+	f->loss = loss;
+	f->mean = t_sum / steps;
+	f->nthr = dtp_stage_model_threads(m);
+	rc = 0;
+out_free:
+	dtp_free(tg);
+	dtp_free(save);
+	dtp_free(out);
+	dtp_free(in);
+	dtp_optim_destroy(o);
+out_destroy_model:
+	dtp_stage_model_destroy(m);
+	return rc;
+}
+
+/* fbs: the fp32 matmul backends to time (both: one line each, beside the
+ * same references) */
+static int run_case(const struct bench_case *bc, int steps, enum dtp_precision prec,
+		    const enum dtp_fp32_matmul *fbs, int nfb, int refs)
+{
+	struct dtp_model_spec spec;
+	struct dtp_err err;
 	int rc, n, B = bc->B;
 
 	rc = dtp_model_spec_parse(bc->spec, &spec, &err);
@@ -157,94 +249,39 @@ static int run_case(const struct bench_case *bc, int steps, enum dtp_precision p
 	double t_b16 = refs ? time_dnnl(mm, nmm, DTP_PRECISION_BF16, nthr, reps) : 0.0;
 
 	free(mm);
-	rc = dtp_stage_model_create(&spec, 0, n, B, 1234, &m, &err);
-	if (rc < 0)
-		goto out_err;
-	rc = dtp_stage_model_set_precision(m, prec, &err);
-	if (rc < 0)
-		goto out_destroy_model;
-	dtp_optim_config_default(&oc, bc->optim);
-	oc.lr = bc->optim == DTP_OPTIM_SGD ? 0.01f : 1e-4f;
-	oc.weight_decay = bc->optim == DTP_OPTIM_ADAMW ? 0.1f : 0.0f;
-	rc = dtp_optim_create(&oc, m, &o, &err);
-	if (rc < 0)
-		goto out_destroy_model;
+	for (int b = 0; b < nfb; b++) {
+		struct step_fig f = { 0 };
 
-	int gpt = spec.kind == DTP_MODEL_GPT;
-	int V = gpt ? spec.vocab : spec.widths[spec.n_widths - 1];
-	int N = gpt ? B * spec.seq_len : B;
-	size_t inb = dtp_stage_model_in_bytes(m, B);
-	void *in = dtp_alloc_aligned(inb, DTP_PAGE);
-	float *out = dtp_alloc_aligned(dtp_stage_model_out_bytes(m, B), DTP_PAGE);
-	void *save = dtp_alloc_aligned(dtp_stage_model_save_bytes(m, B), DTP_PAGE);
-	int32_t *tg = dtp_alloc_aligned((size_t)N * sizeof(int32_t), DTP_PAGE);
-
-	if (!in || !out || !save || !tg) {
-		rc = dtp_errf_runtime(&err, -ENOMEM, "out of memory for the %s batch", bc->name);
-		goto out_free;
-	}
-	dtp_rng_init(&r, 1, 1);
-	if (gpt)
-		for (size_t i = 0; i < inb / 4; i++)
-			((int32_t *)in)[i] = (int32_t)dtp_rng_below(&r, (uint64_t)V);
-	else
-		for (size_t i = 0; i < inb / 4; i++)
-			((float *)in)[i] = dtp_rng_uniform(&r);
-	for (int i = 0; i < N; i++)
-		tg[i] = (int32_t)dtp_rng_below(&r, (uint64_t)V);
-
-	double t_best = 1e30, t_sum = 0, loss0 = 0, loss = 0;
-
-	for (int s = 0; s <= steps; s++) {   /* step 0 warms up, not timed */
-		double t0 = dtp_now();
-
-		dtp_stage_zero_grads(m);
-		dtp_stage_forward(m, in, out, save, B);
-		loss = dtp_xent(out, tg, N, V, out, 1.0f / N, NULL) / N;
-		dtp_stage_backward(m, in, save, out, NULL, B);
-		dtp_optim_step(o, s, 1.0f);
-		double t = dtp_now() - t0;
-
-		if (s == 0)
-			loss0 = loss;
-		else {
-			t_sum += t;
-			t_best = t < t_best ? t : t_best;
+		rc = time_steps(bc, &spec, steps, prec, fbs[b], &f, &err);
+		if (rc < 0)
+			goto out_err;
+		if (f.nthr != nthr) {
+			rc = dtp_errf_runtime(&err, -EINVAL, "the step ran on %d threads, the "
+					      "references on %d: they must match", f.nthr, nthr);
+			goto out_err;
 		}
-	}
+		int gpt = spec.kind == DTP_MODEL_GPT;
+		double per_step = gpt ? (double)B * spec.seq_len : (double)B;
+		/* the machine's limit for this precision: its best reference */
+		double t_lim = prec == DTP_PRECISION_BF16 ? t_b16 :
+			       t_f32 > 0 && t_f32 < t_mm ? t_f32 : t_mm;
 
-	if (dtp_stage_model_threads(m) != nthr) {
-		rc = dtp_errf_runtime(&err, -EINVAL, "the step ran on %d threads, the references on "
-				      "%d: they must match", dtp_stage_model_threads(m), nthr);
-		goto out_free;
+		printf("case=%s precision=%s fp32_matmul=%s threads=%d core=%s B=%d steps=%d "
+		       "step_ms_mean=%.2f step_ms_best=%.2f %s=%.0f model_gflops=%.1f "
+		       "sgemm_gflops=%.1f ratio=%.3f onednn_f32_gflops=%.1f "
+		       "onednn_bf16_gflops=%.1f limit_gflops=%.1f ratio_limit=%.3f "
+		       "loss_first=%.4f loss_last=%.4f\n",
+		       bc->name, dtp_precision_name(prec),
+		       prec == DTP_PRECISION_FP32 ? dtp_fp32_matmul_name(fbs[b]) : "none", nthr,
+		       dtp_blas_core(), B, steps, f.mean * 1e3, f.best * 1e3,
+		       gpt ? "tokens_per_s" : "samples_per_s", per_step / f.best,
+		       flops / f.best * 1e-9, t_mm > 0 ? flops / t_mm * 1e-9 : 0.0, t_mm / f.best,
+		       t_f32 > 0 ? flops / t_f32 * 1e-9 : 0.0, t_b16 > 0 ? flops / t_b16 * 1e-9 : 0.0,
+		       t_lim > 0 ? flops / t_lim * 1e-9 : 0.0, t_lim > 0 ? t_lim / f.best : 0.0,
+		       f.loss0, f.loss);
+		fflush(stdout);
 	}
-	double t_mean = t_sum / steps;
-	double per_step = gpt ? (double)B * spec.seq_len : (double)B;
-	/* the machine's limit for this precision: its best reference */
-	double t_lim = prec == DTP_PRECISION_BF16 ? t_b16 :
-		       t_f32 > 0 && t_f32 < t_mm ? t_f32 : t_mm;
-
-	printf("case=%s precision=%s threads=%d core=%s B=%d steps=%d step_ms_mean=%.2f "
-	       "step_ms_best=%.2f %s=%.0f model_gflops=%.1f sgemm_gflops=%.1f ratio=%.3f "
-	       "onednn_f32_gflops=%.1f onednn_bf16_gflops=%.1f limit_gflops=%.1f "
-	       "ratio_limit=%.3f loss_first=%.4f loss_last=%.4f\n",
-	       bc->name, dtp_precision_name(prec), nthr, dtp_blas_core(),
-	       B, steps, t_mean * 1e3, t_best * 1e3, gpt ? "tokens_per_s" : "samples_per_s",
-	       per_step / t_best, flops / t_best * 1e-9, t_mm > 0 ? flops / t_mm * 1e-9 : 0.0,
-	       t_mm / t_best,
-	       t_f32 > 0 ? flops / t_f32 * 1e-9 : 0.0, t_b16 > 0 ? flops / t_b16 * 1e-9 : 0.0,
-	       t_lim > 0 ? flops / t_lim * 1e-9 : 0.0, t_lim > 0 ? t_lim / t_best : 0.0, loss0,
-	       loss);
-	fflush(stdout);
 	rc = 0;
-out_free:
-	dtp_free(tg);
-	dtp_free(save);
-	dtp_free(out);
-	dtp_free(in);
-	dtp_optim_destroy(o);
-out_destroy_model:
-	dtp_stage_model_destroy(m);
 out_err:
 	if (rc < 0)
 		fprintf(stderr, "dtpipe-bench-model: %s: %s\n", bc->name, err.msg);
@@ -254,8 +291,10 @@ out_err:
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: dtpipe-bench-model [--case mlp|gpt|gpt2s|all] [--steps N] "
-		"[--gpt2s-steps N] [--precision fp32|bf16] [--no-reference]\n"
-		"  times full training steps of the 1-stage model (in the given precision)\n"
+		"[--gpt2s-steps N] [--precision fp32|bf16]\n"
+		"       [--fp32-matmul openblas|onednn|both] [--no-reference]\n"
+		"  times full training steps of the 1-stage model (in the given precision;\n"
+		"  fp32 on the given matmul backend, both: one line each, openblas first)\n"
 		"  beside OpenBLAS sgemm and oneDNN matmul (fp32, bf16) on the same shapes;\n"
 		"  threads from OPENBLAS_NUM_THREADS\n");
 }
@@ -265,6 +304,8 @@ int main(int argc, char **argv)
 	const char *which = "all";
 	int steps = 10, big_steps = 2;
 	enum dtp_precision prec = DTP_PRECISION_FP32;
+	enum dtp_fp32_matmul fbs[2] = { DTP_FP32_MATMUL_OPENBLAS, DTP_FP32_MATMUL_ONEDNN };
+	int nfb = 1;
 	struct dtp_err err;
 	int refs = 1;
 
@@ -283,6 +324,17 @@ int main(int argc, char **argv)
 				return DTP_EXIT_BADINPUT;
 			}
 		}
+		else if (!strcmp(argv[i], "--fp32-matmul") && i + 1 < argc) {
+			if (!strcmp(argv[++i], "both")) {
+				nfb = 2;
+			} else if (dtp_fp32_matmul_parse(argv[i], &fbs[0], &err) ||
+				   dtp_fp32_matmul_check(fbs[0], &err)) {
+				fprintf(stderr, "dtpipe-bench-model: --fp32-matmul: %s\n", err.msg);
+				return DTP_EXIT_BADINPUT;
+			} else {
+				nfb = 1;
+			}
+		}
 		else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
 			usage(stdout);
 			return 0;
@@ -291,6 +343,8 @@ int main(int argc, char **argv)
 			return DTP_EXIT_BADINPUT;
 		}
 	}
+	if (prec != DTP_PRECISION_FP32)         /* one bf16 line: no fp32 backend */
+		nfb = 1;
 	if (steps < 1 || big_steps < 1) {
 		fprintf(stderr, "dtpipe-bench-model: --steps and --gpt2s-steps must be >= 1\n");
 		return DTP_EXIT_BADINPUT;
@@ -306,7 +360,7 @@ int main(int argc, char **argv)
 		if (strcmp(which, "all") && strcmp(which, cases[i].name))
 			continue;
 		found = 1;
-		if (run_case(&cases[i], strcmp(cases[i].name, "gpt2s") ? steps : big_steps, prec, refs) < 0)
+		if (run_case(&cases[i], strcmp(cases[i].name, "gpt2s") ? steps : big_steps, prec, fbs, nfb, refs) < 0)
 			return DTP_EXIT_FAIL;
 	}
 	if (!found) {

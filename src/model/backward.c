@@ -88,7 +88,7 @@ static void unit_input(struct dtp_stage_model *m, int i, const void *in, const s
 		if (u->relu)
 			dtp_par_relu_backward(m->pool, w->d, w->dy, b->out, (size_t)B * u->out_dim);
 		if (dx)
-			dtp_linear_backward_mx(m->pool, m->mx, dx, NULL, NULL, u->relu ? w->d : w->dy,
+			dtp_linear_backward_mx(m->pool, dtp_stage_mm(m), dx, NULL, NULL, u->relu ? w->d : w->dy,
 					       NULL, p, B, u->in_dim, u->out_dim, 1);
 		dtp_stage_round_bf16(m, dx, (size_t)B * u->in_dim);
 		break;
@@ -98,13 +98,13 @@ static void unit_input(struct dtp_stage_model *m, int i, const void *in, const s
 		struct dtp_block_params bp;
 
 		dtp_block_params_map(&bp, (float *)(uintptr_t)p, C);
-		dtp_block_backward_input(m->pool, m->mx, dx, &w->bw, x, &bp, &b->bs, &m->bsc, B, T,
+		dtp_block_backward_input(m->pool, dtp_stage_mm(m), dx, &w->bw, x, &bp, &b->bs, &m->bsc, B, T,
 					 C, H);
 		dtp_stage_round_bf16(m, dx, (size_t)B * T * C);
 		break;
 	}
 	case DTP_UNIT_HEAD:
-		dtp_head_backward_input(m->pool, m->mx, dx, w->dln, w->dy, x, b->mean, b->rstd, p,
+		dtp_head_backward_input(m->pool, dtp_stage_mm(m), dx, w->dln, w->dy, x, b->mean, b->rstd, p,
 					p + 2 * C, B * T, C, V);
 		dtp_stage_round_bf16(m, dx, (size_t)B * T * C);
 		break;
@@ -146,7 +146,7 @@ static void unit_weight(struct dtp_stage_model *m, int i, const void *in, const 
 	case DTP_UNIT_LINEAR: {
 		size_t nw = (size_t)u->out_dim * u->in_dim;
 
-		dtp_linear_backward_mx(m->pool, m->mx, NULL, gp, gp + nw, u->relu ? w->d : w->dy, x,
+		dtp_linear_backward_mx(m->pool, dtp_stage_mm(m), NULL, gp, gp + nw, u->relu ? w->d : w->dy, x,
 				       NULL, B, u->in_dim, u->out_dim, acc);
 		break;
 	}
@@ -157,11 +157,11 @@ static void unit_weight(struct dtp_stage_model *m, int i, const void *in, const 
 		struct dtp_block_params bg;
 
 		dtp_block_params_map(&bg, gp, C);
-		dtp_block_backward_weight(m->pool, m->mx, &bg, &w->bw, x, &b->bs, B, T, C, acc);
+		dtp_block_backward_weight(m->pool, dtp_stage_mm(m), &bg, &w->bw, x, &b->bs, B, T, C, acc);
 		break;
 	}
 	case DTP_UNIT_HEAD:
-		dtp_head_backward_weight(m->pool, m->mx, gp, gp + C, gp + 2 * C, w->dln, w->dy, x,
+		dtp_head_backward_weight(m->pool, dtp_stage_mm(m), gp, gp + C, gp + 2 * C, w->dln, w->dy, x,
 					 b->lnf, b->mean, b->rstd, B * T, C, V, acc);
 		break;
 	}
@@ -185,7 +185,7 @@ static void unit_linear_whole(struct dtp_stage_model *m, int i, const void *in,
 	if (u->relu)
 		dtp_par_relu_backward(m->pool, w->d, w->dy, m->bufs[i].out,
 				      (size_t)B * u->out_dim);
-	dtp_linear_backward_mx(m->pool, m->mx, dx, gp, gp + nw, u->relu ? w->d : w->dy, x, p, B,
+	dtp_linear_backward_mx(m->pool, dtp_stage_mm(m), dx, gp, gp + nw, u->relu ? w->d : w->dy, x, p, B,
 			       u->in_dim, u->out_dim, acc);
 	dtp_stage_round_bf16(m, dx, (size_t)B * u->in_dim);
 }

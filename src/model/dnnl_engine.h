@@ -19,11 +19,13 @@
 #define MAX_PARTS 64
 #define MAX_MM 64
 
-enum { K_FWD, K_BWDW, K_BWDD };
+/* K_FWDB, K_FWDBR: the fp32 engine's forward with oneDNN's bias (1,Nc), and
+ * with a ReLU post-op after it: C = relu(A B + bias), C not read */
+enum { K_FWD, K_BWDW, K_BWDD, K_FWDB, K_FWDBR };
 
 struct dtp_mm_part {                   /* one participant's primitive */
 	dnnl_primitive_t prim;
-	dnnl_memory_t a, b, c, sp;
+	dnnl_memory_t a, b, c, sp, bias;
 	int m0, m1;             /* its rows of C */
 };
 
@@ -44,6 +46,8 @@ struct dtp_bf16_mm {
 	dnnl_stream_t stream[MAX_PARTS];
 	struct dtp_pool *pool;
 	int nw, nthr, max_rows, cap_rows, maxdim, dry;
+	int f32;                        /* fp32 engine (fp32_matmul = onednn): fp32
+					 * operands in place, no copies or tiles */
 	const float *params;
 	size_t np;
 	uint16_t *w16, *a16, *d16;      /* params; rows x maxdim each */
@@ -71,8 +75,11 @@ struct dtp_mm_shape *dtp_mm_find(struct dtp_bf16_mm *e, int kind, int ic, int oc
 /* 64-byte aligned, zeroed */
 void *dtp_mm_zalloc(size_t bytes);
 /* run participant w's primitive p: C = A B (+ C with a sum post-op) */
-void dtp_mm_exec(struct dtp_bf16_mm *e, int w, struct dtp_mm_part *p, const uint16_t *a,
-		 const uint16_t *b, float *c);
+void dtp_mm_exec(struct dtp_bf16_mm *e, int w, struct dtp_mm_part *p, const void *a,
+		 const void *b, float *c);
+/* the same with a bias (K_FWDB, K_FWDBR) */
+void dtp_mm_exec_bias(struct dtp_bf16_mm *e, int w, struct dtp_mm_part *p, const void *a,
+		      const void *b, const float *bias, float *c);
 
 #endif
 #endif

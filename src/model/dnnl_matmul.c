@@ -34,6 +34,11 @@
  * and sizes every buffer, so dtp_bf16_mm_bytes predicts, before a stage
  * exists, what the real engine will hold (the memory cap).
  *
+ * An fp32 engine (dtp_f32_mm_create, fp32_matmul = onednn) is the same
+ * set-up with fp32 primitives of the full row count only and no bf16
+ * buffers, plus forward primitives with oneDNN's bias (and a ReLU post-op);
+ * dnnl_matmul_f32.c runs it.
+ *
  * This file is the set-up (the engine, its buffers, the primitive of every
  * shape); dnnl_matmul_run.c runs them, dnnl_reference.c times oneDNN alone
  * for the benchmarks, dnnl_none.c stands in without oneDNN; dnnl_engine.h
@@ -59,6 +64,8 @@ struct dtp_mm_geom dtp_mm_geom_of(int kind, int ic, int oc, int rows)
 
 	switch (kind) {
 	case K_FWD:
+	case K_FWDB:
+	case K_FWDBR:
 		g = (struct dtp_mm_geom){ rows, ic, oc, ic, 1, 1, ic, oc, ic };
 		break;
 	case K_BWDW:
@@ -74,8 +81,9 @@ struct dtp_mm_geom dtp_mm_geom_of(int kind, int ic, int oc, int rows)
 int dtp_mm_fail(struct dtp_err *err, dnnl_status_t st, const char *what)
 {
 	return dtp_errf_runtime(err, st == dnnl_out_of_memory ? -ENOMEM : -ENOTSUP,
-				"oneDNN: %s failed (status %d): the bf16 path needs a working oneDNN "
-				"(libdnnl); run with precision = fp32", what, (int)st);
+				"oneDNN: %s failed (status %d): precision = bf16 and fp32_matmul = "
+				"onednn need a working oneDNN (libdnnl); run with precision = fp32 "
+				"and fp32_matmul = openblas", what, (int)st);
 }
 
 /* a primitive for m rows of g, planned for nthr threads */
@@ -84,6 +92,7 @@ int dtp_mm_make_part(struct dtp_bf16_mm *e, struct dtp_mm_shape *x, struct dtp_m
 		     struct dtp_err *err)
 {
 	dnnl_memory_desc_t amd, bmd, cmd, zmd;
+	int has_bias = x->kind == K_FWDB || x->kind == K_FWDBR;
 	const dnnl_memory_desc_t *smd;
 	dnnl_matmul_desc_t d;
 	dnnl_primitive_attr_t attr = NULL;
@@ -103,21 +112,26 @@ int dtp_mm_make_part(struct dtp_bf16_mm *e, struct dtp_mm_shape *x, struct dtp_m
 	if (st == dnnl_success)
 		st = dnnl_memory_desc_init_by_strides(&cmd, 2, (dnnl_dims_t){ m, g->Nc }, dnnl_f32,
 						      (dnnl_dims_t){ g->ldc, 1 });
+	if (st == dnnl_success && has_bias)
+		st = dnnl_memory_desc_init_by_strides(&zmd, 2, (dnnl_dims_t){ 1, g->Nc }, dnnl_f32,
+						      (dnnl_dims_t){ g->Nc, 1 });
 	if (st == dnnl_success)
 		st = dnnl_matmul_desc_init(&d, &amd, &bmd, &zmd, &cmd);
 	if (st == dnnl_success)
 		st = dnnl_primitive_attr_create(&attr);
 	if (st == dnnl_success)
 		st = dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user);
-	if (st == dnnl_success && x->sum) {
+	if (st == dnnl_success && (x->sum || x->kind == K_FWDBR)) {
 		st = dnnl_post_ops_create(&po);
-		if (st == dnnl_success)
+		if (st == dnnl_success && x->sum)
 			st = dnnl_post_ops_append_sum(po, 1.0f);
+		if (st == dnnl_success && x->kind == K_FWDBR)
+			st = dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_relu, 0.0f, 0.0f);
 		if (st == dnnl_success)
 			st = dnnl_primitive_attr_set_post_ops(attr, po);
 	}
 	if (st != dnnl_success) {
-		rc = dtp_mm_fail(err, st, "a bf16 matmul descriptor");
+		rc = dtp_mm_fail(err, st, "a matmul descriptor");
 		goto out_attr;
 	}
 	/* oneDNN plans its split for the calling thread's OpenMP count, in the
@@ -127,7 +141,8 @@ int dtp_mm_make_part(struct dtp_bf16_mm *e, struct dtp_mm_shape *x, struct dtp_m
 	if (st != dnnl_success) {
 		rc = dtp_errf_input(err, -ENOTSUP,
 				    "oneDNN has no %s matmul for %d x %d x %d on this CPU (status %d): "
-				    "run with precision = fp32", dt == dnnl_bf16 ? "bf16" : "fp32", m,
+				    "run with precision = fp32, fp32_matmul = openblas",
+				    dt == dnnl_bf16 ? "bf16" : "fp32", m,
 				    g->Nc, g->K, (int)st);
 		goto out_attr;
 	}
@@ -161,8 +176,10 @@ int dtp_mm_make_part(struct dtp_bf16_mm *e, struct dtp_mm_shape *x, struct dtp_m
 		st = dnnl_memory_create(&p->c, &cmd, e->eng, DNNL_MEMORY_NONE);
 	if (st == dnnl_success && sp)
 		st = dnnl_memory_create(&p->sp, smd, e->eng, DNNL_MEMORY_NONE);
+	if (st == dnnl_success && has_bias)
+		st = dnnl_memory_create(&p->bias, &zmd, e->eng, DNNL_MEMORY_NONE);
 	if (st != dnnl_success)
-		rc = dtp_mm_fail(err, st, "creating a bf16 matmul primitive");
+		rc = dtp_mm_fail(err, st, "creating a matmul primitive");
 out_pd:
 	dnnl_primitive_desc_destroy(pd);
 out_attr:
@@ -186,6 +203,8 @@ void dtp_mm_free_part(struct dtp_mm_part *p)
 		dnnl_memory_destroy(p->c);
 	if (p->sp)
 		dnnl_memory_destroy(p->sp);
+	if (p->bias)
+		dnnl_memory_destroy(p->bias);
 }
 
 struct dtp_mm_shape *dtp_mm_find(struct dtp_bf16_mm *e, int kind, int ic, int oc, int sum,
@@ -227,8 +246,8 @@ static int add_mm(struct dtp_bf16_mm *e, int kind, int ic, int oc, int sum, int 
 		p->m1 = (int)hi;
 		if (hi <= lo)
 			continue;
-		rc = dtp_mm_make_part(e, x, p, w, &g, (int)(hi - lo), e->nw > 1 ? 1 : e->nthr, dnnl_bf16,
-			       err);
+		rc = dtp_mm_make_part(e, x, p, w, &g, (int)(hi - lo), e->nw > 1 ? 1 : e->nthr,
+				      e->f32 ? dnnl_f32 : dnnl_bf16, err);
 		if (rc < 0)
 			return rc;
 	}
@@ -246,7 +265,7 @@ void *dtp_mm_zalloc(size_t bytes)
 
 /* an engine for nw participants (pool: NULL for a dry one) */
 static int create(struct dtp_pool *pool, int nw, int nthr, const float *params, size_t n_params,
-		  int max_rows, int dry, struct dtp_bf16_mm **out, struct dtp_err *err)
+		  int max_rows, int dry, int f32, struct dtp_bf16_mm **out, struct dtp_err *err)
 {
 	struct dtp_bf16_mm *e = calloc(1, sizeof(*e));
 	dnnl_status_t st;
@@ -262,6 +281,7 @@ static int create(struct dtp_pool *pool, int nw, int nthr, const float *params, 
 	e->max_rows = max_rows;
 	e->cap_rows = (int)dtp_align_up((size_t)max_rows, TILE);
 	e->dry = dry;
+	e->f32 = f32;
 	if (e->nw > MAX_PARTS) {
 		rc = dtp_errf_input(err, -EINVAL, "%d threads: the bf16 path takes at most %d", e->nw,
 				    MAX_PARTS);
@@ -280,8 +300,8 @@ static int create(struct dtp_pool *pool, int nw, int nthr, const float *params, 
 			goto out_destroy;
 		}
 	}
-	e->w16 = dry ? NULL : dtp_mm_zalloc(n_params * sizeof(uint16_t));
-	if (!dry && !e->w16) {
+	e->w16 = dry || f32 ? NULL : dtp_mm_zalloc(n_params * sizeof(uint16_t));
+	if (!dry && !f32 && !e->w16) {
 		rc = dtp_errf_runtime(err, -ENOMEM, "out of memory for the bf16 weights (%zu bytes)",
 				      n_params * sizeof(uint16_t));
 		goto out_destroy;
@@ -297,13 +317,30 @@ out_destroy:
 int dtp_bf16_mm_create(struct dtp_pool *pool, int nthr, const float *params, size_t n_params,
 		       int max_rows, struct dtp_bf16_mm **out, struct dtp_err *err)
 {
-	return create(pool, dtp_pool_size(pool), nthr, params, n_params, max_rows, 0, out, err);
+	return create(pool, dtp_pool_size(pool), nthr, params, n_params, max_rows, 0, 0, out, err);
+}
+
+int dtp_f32_mm_create(struct dtp_pool *pool, int nthr, const float *params, size_t n_params,
+		      int max_rows, struct dtp_bf16_mm **out, struct dtp_err *err)
+{
+	return create(pool, dtp_pool_size(pool), nthr, params, n_params, max_rows, 0, 1, out, err);
+}
+
+int dtp_f32_mm_create_dry(int nw, int nthr, size_t n_params, int max_rows,
+			  struct dtp_bf16_mm **out, struct dtp_err *err)
+{
+	return create(NULL, nw < 1 ? 1 : nw, nthr, NULL, n_params, max_rows, 1, 1, out, err);
+}
+
+int dtp_mm_is_f32(const struct dtp_bf16_mm *e)
+{
+	return e && e->f32;
 }
 
 int dtp_bf16_mm_create_dry(int nw, int nthr, size_t n_params, int max_rows,
 			   struct dtp_bf16_mm **out, struct dtp_err *err)
 {
-	return create(NULL, nw < 1 ? 1 : nw, nthr, NULL, n_params, max_rows, 1, out, err);
+	return create(NULL, nw < 1 ? 1 : nw, nthr, NULL, n_params, max_rows, 1, 0, out, err);
 }
 
 /* one home for the buffer sizes: reserve() allocates them, bytes() adds them */
@@ -319,11 +356,12 @@ static size_t tile_bytes(int dim)
 
 size_t dtp_bf16_mm_bytes(const struct dtp_bf16_mm *e)
 {
-	size_t b = dtp_align_up(e->np * sizeof(uint16_t), 64) +
-		   2 * dtp_align_up(copy_bytes(e, e->maxdim), 64);
+	size_t b = e->f32 ? 0 : dtp_align_up(e->np * sizeof(uint16_t), 64) +
+				2 * dtp_align_up(copy_bytes(e, e->maxdim), 64);
 
-	for (int w = 0; w < e->nw; w++)
-		b += dtp_align_up(tile_bytes(e->maxdim), 64) + dtp_align_up(e->sp_cap[w], 64);
+	for (int w = 0; w < e->nw; w++)   /* fp32: the scratchpads only */
+		b += (e->f32 ? 0 : dtp_align_up(tile_bytes(e->maxdim), 64)) +
+		     dtp_align_up(e->sp_cap[w], 64);
 	return b + dtp_bf16_attn_bytes(e->attn);
 }
 
@@ -334,7 +372,7 @@ static int reserve(struct dtp_bf16_mm *e, int dim, struct dtp_err *err)
 
 	if (dim <= e->maxdim)
 		return 0;
-	if (e->dry) {
+	if (e->dry || e->f32) {         /* fp32 reads and writes in place */
 		e->maxdim = dim;
 		return 0;
 	}
@@ -363,7 +401,7 @@ int dtp_bf16_mm_prepare(struct dtp_bf16_mm *e, int IC, int OC, int fwd_sum, stru
 
 	if (!rc)
 		rc = add_mm(e, K_FWD, IC, OC, fwd_sum, 0, err);
-	if (!rc)
+	if (!rc && !e->f32)     /* fp32: a ragged call runs on OpenBLAS */
 		rc = add_mm(e, K_FWD, IC, OC, fwd_sum, 1, err);
 	if (!rc)        /* the weight gradient: added, and the step's first written */
 		rc = add_mm(e, K_BWDW, IC, OC, 1, 0, err);
@@ -371,9 +409,17 @@ int dtp_bf16_mm_prepare(struct dtp_bf16_mm *e, int IC, int OC, int fwd_sum, stru
 		rc = add_mm(e, K_BWDW, IC, OC, 0, 0, err);
 	if (!rc)
 		rc = add_mm(e, K_BWDD, IC, OC, 0, 0, err);
-	if (!rc)
+	if (!rc && !e->f32)
 		rc = add_mm(e, K_BWDD, IC, OC, 0, 1, err);
 	return rc;
+}
+
+int dtp_f32_mm_prepare_bias(struct dtp_bf16_mm *e, int IC, int OC, int relu,
+			    struct dtp_err *err)
+{
+	if (!e->f32)
+		return 0;
+	return add_mm(e, relu ? K_FWDBR : K_FWDB, IC, OC, 0, 0, err);
 }
 
 int dtp_bf16_mm_prepare_attention(struct dtp_bf16_mm *e, int T, int C, int H,

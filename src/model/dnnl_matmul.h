@@ -1,7 +1,9 @@
 /* bf16 matmuls of a stage's linear layers on oneDNN (dnnl_matmul.c): bf16
- * operands, fp32 accumulation and fp32 output. One engine per stage model,
- * created at stage set-up with every primitive the stage's shapes need (none
- * is created on the hot path). Internal to src/model. */
+ * operands, fp32 accumulation and fp32 output; or, as an fp32 engine
+ * (fp32_matmul = onednn, dnnl_matmul_f32.c), fp32 matmuls on the same
+ * machinery. One engine per stage model, created at stage set-up with every
+ * primitive the stage's shapes need (none is created on the hot path).
+ * Internal to src/model. */
 #ifndef DTP_MODEL_DNNL_MATMUL_H
 #define DTP_MODEL_DNNL_MATMUL_H
 
@@ -21,6 +23,38 @@ struct dtp_bf16_mm;
  * a message; -ENOTSUP when built without oneDNN). */
 int dtp_bf16_mm_create(struct dtp_pool *pool, int nthr, const float *params, size_t n_params,
 		       int max_rows, struct dtp_bf16_mm **out, struct dtp_err *err);
+/* The same for fp32_matmul = onednn (fp32 precision): an engine of oneDNN
+ * fp32 matmul primitives with the same threads and row shares, operands
+ * read in place (no bf16 copies, tiles or conversions); only the full-size
+ * primitives (a call of fewer rows runs on OpenBLAS). The bf16-only calls
+ * below are never made on it. dtp_f32_mm_create_dry: its dry engine. */
+int dtp_f32_mm_create(struct dtp_pool *pool, int nthr, const float *params, size_t n_params,
+		      int max_rows, struct dtp_bf16_mm **out, struct dtp_err *err);
+int dtp_f32_mm_create_dry(int nw, int nthr, size_t n_params, int max_rows,
+			  struct dtp_bf16_mm **out, struct dtp_err *err);
+/* Set-up, fp32 engine: the forward of a layer IC -> OC with its bias added
+ * by oneDNN (and a ReLU after it when relu), C not read; a no-op on a bf16
+ * engine. After dtp_bf16_mm_prepare of the same shape. */
+int dtp_f32_mm_prepare_bias(struct dtp_bf16_mm *e, int IC, int OC, int relu,
+			    struct dtp_err *err);
+/* 1 for an fp32 engine, 0 for a bf16 one or NULL */
+int dtp_mm_is_f32(const struct dtp_bf16_mm *e);
+/* fp32 engine (dnnl_matmul_f32.c), each 1 when done and 0 when N is not the
+ * planned row count (the caller runs OpenBLAS):
+ *   forward  in (N,IC), w (OC,IC) -> out (N,OC) = in w^T (+ out if sum)
+ *   wgrad    dout (N,OC), in (N,IC) -> dw (OC,IC) = dout^T in (+ dw if acc),
+ *            db (OC) += column sums of dout (unless NULL), in the same pool region
+ *   dgrad    dout (N,OC), w (OC,IC) -> din (N,IC) = dout w */
+int dtp_f32_linear_forward(struct dtp_bf16_mm *e, float *out, const float *in, const float *w,
+			   int N, int IC, int OC, int sum);
+/* fp32 engine: out (N,OC) = in w^T + b (relu: max(0, that)), 1 when done, 0
+ * when N is not the planned row count or that primitive was not prepared */
+int dtp_f32_linear_forward_bias(struct dtp_bf16_mm *e, float *out, const float *in,
+				const float *w, const float *b, int N, int IC, int OC, int relu);
+int dtp_f32_linear_wgrad(struct dtp_bf16_mm *e, float *dw, float *db, const float *dout,
+			 const float *in, int N, int IC, int OC, int acc);
+int dtp_f32_linear_dgrad(struct dtp_bf16_mm *e, float *din, const float *dout, const float *w,
+			 int N, int IC, int OC);
 /* A dry engine for nw participants planned for nthr threads each (as
  * dtp_bf16_mm_create would make it for a pool of nw, or for no pool and nthr
  * threads when nw is 1): prepare() on it plans every primitive far enough to

@@ -61,13 +61,20 @@ uint16_t *dtp_bf16_mm_input16(struct dtp_bf16_mm *e)
 }
 
 /* -------------------------------------------------------------- execution */
-void dtp_mm_exec(struct dtp_bf16_mm *e, int w, struct dtp_mm_part *p, const uint16_t *a,
-		 const uint16_t *b, float *c)
+void dtp_mm_exec(struct dtp_bf16_mm *e, int w, struct dtp_mm_part *p, const void *a,
+		 const void *b, float *c)
 {
-	dnnl_exec_arg_t args[4] = {
+	dtp_mm_exec_bias(e, w, p, a, b, NULL, c);
+}
+
+void dtp_mm_exec_bias(struct dtp_bf16_mm *e, int w, struct dtp_mm_part *p, const void *a,
+		      const void *b, const float *bias, float *c)
+{
+	dnnl_exec_arg_t args[5] = {
 		{ DNNL_ARG_SRC, p->a }, { DNNL_ARG_WEIGHTS, p->b }, { DNNL_ARG_DST, p->c },
-		{ DNNL_ARG_SCRATCHPAD, p->sp },
+		{ DNNL_ARG_SCRATCHPAD, p->sp }, { DNNL_ARG_BIAS, p->bias },
 	};
+	int n = p->sp ? 4 : 3;
 	dnnl_status_t st;
 
 	omp_set_num_threads(e->pool ? 1 : e->nthr);
@@ -78,8 +85,12 @@ void dtp_mm_exec(struct dtp_bf16_mm *e, int w, struct dtp_mm_part *p, const uint
 		st = dnnl_memory_set_data_handle(p->c, c);
 	if (st == dnnl_success && p->sp)
 		st = dnnl_memory_set_data_handle(p->sp, e->sp_buf[w]);
+	if (st == dnnl_success && p->bias) {
+		st = dnnl_memory_set_data_handle(p->bias, (void *)(uintptr_t)bias);
+		args[n++] = args[4];
+	}
 	if (st == dnnl_success)
-		st = dnnl_primitive_execute(p->prim, e->stream[w], p->sp ? 4 : 3, args);
+		st = dnnl_primitive_execute(p->prim, e->stream[w], n, args);
 	if (st == dnnl_success)
 		st = dnnl_stream_wait(e->stream[w]);
 	if (st != dnnl_success) {

@@ -20,6 +20,28 @@ int dtp_bf16_mm_create_dry(int nw, int nthr, size_t n_params, int max_rows,
 {
 	return dtp_precision_check(DTP_PRECISION_BF16, err);
 }
+int dtp_f32_mm_create(struct dtp_pool *pool, int nthr, const float *params, size_t n_params,
+		      int max_rows, struct dtp_bf16_mm **out, struct dtp_err *err)
+{
+	return dtp_fp32_matmul_check(DTP_FP32_MATMUL_ONEDNN, err);
+}
+int dtp_f32_mm_create_dry(int nw, int nthr, size_t n_params, int max_rows,
+			  struct dtp_bf16_mm **out, struct dtp_err *err)
+{
+	return dtp_fp32_matmul_check(DTP_FP32_MATMUL_ONEDNN, err);
+}
+int dtp_mm_is_f32(const struct dtp_bf16_mm *e) { return 0; }
+int dtp_f32_mm_prepare_bias(struct dtp_bf16_mm *e, int IC, int OC, int relu,
+			    struct dtp_err *err) { return -ENOTSUP; }
+int dtp_f32_linear_forward_bias(struct dtp_bf16_mm *e, float *out, const float *in,
+				const float *w, const float *b, int N, int IC, int OC,
+				int relu) { return 0; }
+int dtp_f32_linear_forward(struct dtp_bf16_mm *e, float *out, const float *in, const float *w,
+			   int N, int IC, int OC, int sum) { return 0; }
+int dtp_f32_linear_wgrad(struct dtp_bf16_mm *e, float *dw, float *db, const float *dout,
+			 const float *in, int N, int IC, int OC, int acc) { return 0; }
+int dtp_f32_linear_dgrad(struct dtp_bf16_mm *e, float *din, const float *dout, const float *w,
+			 int N, int IC, int OC) { return 0; }
 size_t dtp_bf16_mm_bytes(const struct dtp_bf16_mm *e) { return 0; }
 void dtp_bf16_mm_destroy(struct dtp_bf16_mm *e) { (void)e; }
 int dtp_bf16_mm_prepare(struct dtp_bf16_mm *e, int IC, int OC, int fwd_sum,

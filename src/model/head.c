@@ -8,7 +8,7 @@
 void dtp_head_forward(struct dtp_pool *pool, struct dtp_bf16_mm *mx, float *logits, float *lnf, float *mean,
 		      float *rstd, const float *x, const float *lnw, const float *lnb, const float *w, int N, int C, int V)
 {
-	if (mx) {       /* bf16: lnf kept in bf16, read by matmuls only (block.c) */
+	if (mx && !dtp_mm_is_f32(mx)) {       /* bf16: lnf kept in bf16, read by matmuls only (block.c) */
 		dtp_layernorm_forward16(mx, (uint16_t *)(void *)lnf, mean, rstd, x, lnw, lnb, N, C);
 		dtp_bf16_linear_forward16(mx, logits, (uint16_t *)(void *)lnf, w, N, C, V, 0);
 		return;
@@ -33,7 +33,7 @@ void dtp_head_backward_weight(struct dtp_pool *pool, struct dtp_bf16_mm *mx, flo
 			      const float *x, const float *lnf, const float *mean,
 			      const float *rstd, int N, int C, int V, int acc)
 {
-	if (mx)
+	if (mx && !dtp_mm_is_f32(mx))
 		dtp_linear_wgrad16(pool, mx, dw, NULL, dlogits, (const uint16_t *)(const void *)lnf,
 				   N, C, V, acc);
 	else

@@ -64,7 +64,48 @@ void dtp_linear_backward(struct dtp_pool *pool, float *din, float *dw, float *db
 		dtp_par_sgemm(pool, 0, 0, N, IC, OC, 1.0f, dout, OC, w, IC, 0.0f, din, IC);
 }
 
-/* ------------------------------------------- with a bf16 engine (or not) */
+/* ------------------------------------------- with a oneDNN engine (or not)
+ * mx: NULL (fp32 on OpenBLAS), an fp32 engine (fp32_matmul = onednn: the
+ * same passes as above with oneDNN's fp32 matmuls in place of the sgemms,
+ * OpenBLAS for a call of fewer rows than planned), or a bf16 engine. */
+static void forward32(struct dtp_pool *pool, struct dtp_bf16_mm *fx, float *out, const float *in,
+		      const float *w, const float *b, int N, int IC, int OC, int relu)
+{
+	if (!fx) {
+		dtp_linear_forward(pool, out, in, w, b, N, IC, OC, relu);
+		return;
+	}
+	/* the bias (and the ReLU) in the matmul: no pass to put it in C first */
+	if (b && dtp_f32_linear_forward_bias(fx, out, in, w, b, N, IC, OC, relu))
+		return;
+	if (b)
+		dtp_par_add_rows(pool, out, NULL, b, N, OC);
+	if (!dtp_f32_linear_forward(fx, out, in, w, N, IC, OC, b != NULL))
+		dtp_par_sgemm(pool, 0, 1, N, OC, IC, 1.0f, in, IC, w, IC, b ? 1.0f : 0.0f, out, OC);
+	if (relu)
+		dtp_par_each(pool, out, (size_t)N * OC, dtp_relu_forward);
+}
+
+static void backward32(struct dtp_pool *pool, struct dtp_bf16_mm *fx, float *din, float *dw,
+		       float *db, const float *dout, const float *in, const float *w, int N,
+		       int IC, int OC, int acc)
+{
+	if (!fx) {
+		dtp_linear_backward(pool, din, dw, db, dout, in, w, N, IC, OC, acc);
+		return;
+	}
+	if (dw && dtp_f32_linear_wgrad(fx, dw, db, dout, in, N, IC, OC, acc)) {
+		db = NULL;      /* summed beside the matmul */
+	} else if (dw) {
+		dtp_par_sgemm(pool, 1, 0, OC, IC, N, 1.0f, dout, OC, in, IC, acc ? 1.0f : 0.0f, dw,
+			      IC);
+	}
+	if (dw && db)
+		dtp_par_colsum_add(pool, db, dout, N, OC);
+	if (din && !dtp_f32_linear_dgrad(fx, din, dout, w, N, IC, OC))
+		dtp_par_sgemm(pool, 0, 0, N, IC, OC, 1.0f, dout, OC, w, IC, 0.0f, din, IC);
+}
+
 /* x (n) = bf16(max(0, x)): the ReLU and the rounding of a unit's output to
  * bf16 (its boundary, dtp_stage_round_bf16) in one pass over memory, a chunk
  * at a time while it is in L1: the same two operations in the same order as
@@ -84,8 +125,8 @@ void dtp_linear_forward_mx(struct dtp_pool *pool, struct dtp_bf16_mm *mx, float 
 			   const float *in, const float *w, const float *b, int N, int IC,
 			   int OC, int relu)
 {
-	if (!mx) {
-		dtp_linear_forward(pool, out, in, w, b, N, IC, OC, relu);
+	if (!mx || dtp_mm_is_f32(mx)) {
+		forward32(pool, mx, out, in, w, b, N, IC, OC, relu);
 		return;
 	}
 	if (b)
@@ -123,7 +164,7 @@ void dtp_linear_forward_chain(struct dtp_pool *pool, struct dtp_bf16_mm *mx, flo
 			      const float *in, int in_kept, const float *w, const float *b,
 			      int N, int IC, int OC, int relu, int keep)
 {
-	if (!mx || (!in_kept && !(keep && relu))) {
+	if (!mx || dtp_mm_is_f32(mx) || (!in_kept && !(keep && relu))) {
 		dtp_linear_forward_mx(pool, mx, out, in, w, b, N, IC, OC, relu);
 		return;
 	}
@@ -147,8 +188,8 @@ void dtp_linear_backward_mx(struct dtp_pool *pool, struct dtp_bf16_mm *mx, float
 			    float *dw, float *db, const float *dout, const float *in,
 			    const float *w, int N, int IC, int OC, int acc)
 {
-	if (!mx) {
-		dtp_linear_backward(pool, din, dw, db, dout, in, w, N, IC, OC, acc);
+	if (!mx || dtp_mm_is_f32(mx)) {
+		backward32(pool, mx, din, dw, db, dout, in, w, N, IC, OC, acc);
 		return;
 	}
 	if (dw && db)
@@ -159,9 +200,9 @@ void dtp_linear_backward_mx(struct dtp_pool *pool, struct dtp_bf16_mm *mx, float
 void dtp_linear_acc_mx(struct dtp_pool *pool, struct dtp_bf16_mm *mx, float *out,
 		       const float *in, const float *w, int N, int IC, int OC)
 {
-	if (mx)
+	if (mx && !dtp_mm_is_f32(mx))
 		dtp_bf16_linear_forward(mx, out, in, w, N, IC, OC, 1);
-	else
+	else if (!mx || !dtp_f32_linear_forward(mx, out, in, w, N, IC, OC, 1))
 		dtp_par_sgemm(pool, 0, 1, N, OC, IC, 1.0f, in, IC, w, IC, 1.0f, out, OC);
 }
 

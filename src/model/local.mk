@@ -31,6 +31,7 @@ src_model_libdtp_model_a_SOURCES = \
 	src/model/dnnl_engine.h \
 	src/model/dnnl_matmul.c \
 	src/model/dnnl_matmul_run.c \
+	src/model/dnnl_matmul_f32.c \
 	src/model/dnnl_reference.c \
 	src/model/dnnl_none.c \
 	src/model/dnnl_attention.h \

@@ -97,6 +97,21 @@ const char *dtp_precision_name(enum dtp_precision p);
 /* 0 if this build can run p, else -ENOTSUP with what to do (bf16 without oneDNN) */
 int dtp_precision_check(enum dtp_precision p, struct dtp_err *err);
 
+/* The fp32 matmul backend of a stage's linear layers (precision = fp32):
+ *   openblas: cblas_sgemm (the default, and the portable path).
+ *   onednn: oneDNN's fp32 matmul primitives, made once per shape at stage
+ *     set-up (dtp_stage_model_set_fp32_matmul); same operands, same fp32
+ *     arithmetic, other summation order, so other bits than openblas's. A
+ *     K-stage run is bit-identical to the 1-stage run with the same backend
+ *     and thread count. The attention's per-head matmuls and calls with fewer
+ *     rows than the stage's micro-batch stay on OpenBLAS. No effect in bf16. */
+enum dtp_fp32_matmul { DTP_FP32_MATMUL_OPENBLAS = 0, DTP_FP32_MATMUL_ONEDNN = 1 };
+/* "openblas" / "onednn" -> *out; anything else: -EINVAL naming them */
+int dtp_fp32_matmul_parse(const char *text, enum dtp_fp32_matmul *out, struct dtp_err *err);
+const char *dtp_fp32_matmul_name(enum dtp_fp32_matmul b);
+/* 0 if this build can run b, else -ENOTSUP with what to do (onednn without oneDNN) */
+int dtp_fp32_matmul_check(enum dtp_fp32_matmul b, struct dtp_err *err);
+
 /* The links' bf16 form, in place: pack writes the bf16 of n floats at buf
  * to its first 2n bytes; unpack widens 2n bytes of bf16 at buf back to n
  * floats (exact for values already rounded to bf16) */
@@ -117,6 +132,13 @@ void dtp_stage_model_destroy(struct dtp_stage_model *m);
 int dtp_stage_model_set_precision(struct dtp_stage_model *m, enum dtp_precision p,
 				  struct dtp_err *err);
 enum dtp_precision dtp_stage_model_precision(const struct dtp_stage_model *m);
+/* Run a new fp32 stage model's linear matmuls on backend b (stage set-up,
+ * after dtp_stage_model_set_precision, before the first forward: onednn
+ * creates every primitive here). A no-op for openblas or in bf16; -ENOTSUP
+ * with a clear message for onednn without oneDNN. */
+int dtp_stage_model_set_fp32_matmul(struct dtp_stage_model *m, enum dtp_fp32_matmul b,
+				    struct dtp_err *err);
+enum dtp_fp32_matmul dtp_stage_model_fp32_matmul(const struct dtp_stage_model *m);
 /* Bytes precision p adds to a stage model of units [first, last) at
  * max_batch: in bf16, what dtp_stage_model_set_precision's matmul engine will
  * hold (the bf16 weights, activation and gradient copies, output tiles and
@@ -126,8 +148,15 @@ enum dtp_precision dtp_stage_model_precision(const struct dtp_stage_model *m);
 int dtp_stage_model_precision_bytes(const struct dtp_model_spec *spec, int first, int last,
 				    int max_batch, enum dtp_precision p, size_t *bytes,
 				    struct dtp_err *err);
-/* the same bytes as a model holds them (0 in fp32) */
+/* the same bytes as a model holds them (0 in fp32 on OpenBLAS; the fp32
+ * engine's scratchpads with fp32_matmul = onednn) */
 size_t dtp_stage_model_precision_held(const struct dtp_stage_model *m);
+/* Bytes fp32_matmul = b adds in precision p (as the above: what
+ * dtp_stage_model_set_fp32_matmul's engine will hold, its oneDNN
+ * scratchpads; 0 for openblas or bf16). 0 or -errno. */
+int dtp_stage_model_fp32_matmul_bytes(const struct dtp_model_spec *spec, int first, int last,
+				      int max_batch, enum dtp_precision p,
+				      enum dtp_fp32_matmul b, size_t *bytes, struct dtp_err *err);
 
 int dtp_stage_model_first(const struct dtp_stage_model *m);
 int dtp_stage_model_last(const struct dtp_stage_model *m);     /* exclusive */

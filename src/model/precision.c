@@ -1,4 +1,5 @@
-/* The precision setting's names and whether this build can run it. */
+/* The precision and fp32_matmul settings' names and whether this build
+ * can run them. */
 #include "config.h"
 #include "model/model.h"
 
@@ -35,4 +36,37 @@ int dtp_precision_check(enum dtp_precision p, struct dtp_err *err)
 	(void)err;
 	return p == DTP_PRECISION_FP32 || p == DTP_PRECISION_BF16 ? 0 :
 	       dtp_errf_input(err, -EINVAL, "unknown precision %d: use fp32 or bf16", (int)p);
+}
+
+int dtp_fp32_matmul_parse(const char *text, enum dtp_fp32_matmul *out, struct dtp_err *err)
+{
+	if (text && !strcmp(text, "openblas")) {
+		*out = DTP_FP32_MATMUL_OPENBLAS;
+		return 0;
+	}
+	if (text && !strcmp(text, "onednn")) {
+		*out = DTP_FP32_MATMUL_ONEDNN;
+		return 0;
+	}
+	return dtp_errf_input(err, -EINVAL, "fp32_matmul '%s': use openblas or onednn",
+			      text ? text : "");
+}
+
+const char *dtp_fp32_matmul_name(enum dtp_fp32_matmul b)
+{
+	return b == DTP_FP32_MATMUL_ONEDNN ? "onednn" : "openblas";
+}
+
+int dtp_fp32_matmul_check(enum dtp_fp32_matmul b, struct dtp_err *err)
+{
+#ifndef DTP_HAVE_ONEDNN
+	if (b == DTP_FP32_MATMUL_ONEDNN)
+		return dtp_errf_input(err, -ENOTSUP,
+				      "fp32_matmul = onednn needs oneDNN, and this dtpipe was built "
+				      "without it: install libdnnl-dev and re-run configure (or use "
+				      "fp32_matmul = openblas)");
+#endif
+	(void)err;
+	return b == DTP_FP32_MATMUL_OPENBLAS || b == DTP_FP32_MATMUL_ONEDNN ? 0 :
+	       dtp_errf_input(err, -EINVAL, "unknown fp32_matmul %d: use openblas or onednn", (int)b);
 }

@@ -125,13 +125,15 @@ size_t dtp_stage_model_save_bytes(const struct dtp_stage_model *m, int B)
  * they are zeroed here as before. So are fp32's: OpenBLAS with beta = 0 zeroes
  * C itself, row by row, before its kernel adds, and that pass in the backward
  * measured costlier than this one at the step's start (3.0% of the fp32 mlp
- * step against 2.1%: the optimizer has just left the gradients in cache). */
+ * step against 2.1%: the optimizer has just left the gradients in cache).
+ * fp32 on oneDNN (fp32_matmul = onednn) takes bf16's way: its primitive
+ * without the sum post-op writes C without a zeroing pass of its own. */
 void dtp_stage_zero_grads(struct dtp_stage_model *m)
 {
 	for (int i = 0; i < m->n_units; i++) {
 		struct dtp_unit_rt *u = &m->units[i];
 
-		if (!m->mx || u->kind == DTP_UNIT_EMBED)
+		if (!dtp_stage_mm(m) || u->kind == DTP_UNIT_EMBED)
 			dtp_par_zero(m->pool, m->grads + u->poff, u->np);
 		else
 			u->fresh = 1;
@@ -341,6 +343,7 @@ void dtp_stage_model_destroy(struct dtp_stage_model *m)
 	if (!m)
 		return;
 	dtp_bf16_mm_destroy(m->mx);
+	dtp_bf16_mm_destroy(m->fx);
 	dtp_blas_solo_end(m->blas_saved);
 	dtp_pool_destroy(m->pool);
 	dtp_arena_release(&m->arena);
@@ -359,8 +362,8 @@ int dtp_stage_model_threads(const struct dtp_stage_model *m)
 	return m->nthr;
 }
 
-/* the bf16 matmuls of units [first, last) of spec, prepared on mx: one
- * list for the real engine and the dry one of the memory prediction */
+/* the matmuls of units [first, last) of spec, prepared on mx (bf16 or fp32):
+ * one list for the real engine and the dry one of the memory prediction */
 static int prepare_units(struct dtp_bf16_mm *mx, const struct dtp_model_spec *spec, int first,
 			 int last, struct dtp_err *err)
 {
@@ -370,19 +373,26 @@ static int prepare_units(struct dtp_bf16_mm *mx, const struct dtp_model_spec *sp
 		struct dtp_unit_rt u = { 0 };
 
 		dtp_unit_rt_of(spec, g, &u);
-		if (u.kind == DTP_UNIT_LINEAR)
+		if (u.kind == DTP_UNIT_LINEAR) {
 			rc = dtp_bf16_mm_prepare(mx, u.in_dim, u.out_dim, 1, err);
+			if (!rc)        /* fp32: its bias and ReLU in the matmul */
+				rc = dtp_f32_mm_prepare_bias(mx, u.in_dim, u.out_dim, u.relu, err);
+		}
 		else if (u.kind == DTP_UNIT_HEAD)
 			rc = dtp_bf16_mm_prepare(mx, C, u.out_dim, 0, err);
 		else if (u.kind == DTP_UNIT_BLOCK) {
 			rc = dtp_bf16_mm_prepare(mx, C, 3 * C, 1, err);
 			if (!rc)
+				rc = dtp_f32_mm_prepare_bias(mx, C, 3 * C, 0, err);
+			if (!rc)
 				rc = dtp_bf16_mm_prepare(mx, C, C, 1, err);
 			if (!rc)
 				rc = dtp_bf16_mm_prepare(mx, C, 4 * C, 1, err);
 			if (!rc)
-				rc = dtp_bf16_mm_prepare(mx, 4 * C, C, 1, err);
+				rc = dtp_f32_mm_prepare_bias(mx, C, 4 * C, 0, err);
 			if (!rc)
+				rc = dtp_bf16_mm_prepare(mx, 4 * C, C, 1, err);
+			if (!rc && !dtp_mm_is_f32(mx))  /* fp32: OpenBLAS's */
 				rc = dtp_bf16_mm_prepare_attention(mx, spec->seq_len, C, spec->heads,
 								   err);
 		}
@@ -429,7 +439,67 @@ int dtp_stage_model_precision_bytes(const struct dtp_model_spec *spec, int first
 
 size_t dtp_stage_model_precision_held(const struct dtp_stage_model *m)
 {
-	return m->mx ? dtp_bf16_mm_bytes(m->mx) : 0;
+	return m->mx ? dtp_bf16_mm_bytes(m->mx) : m->fx ? dtp_bf16_mm_bytes(m->fx) : 0;
+}
+
+int dtp_stage_model_fp32_matmul_bytes(const struct dtp_model_spec *spec, int first, int last,
+				      int max_batch, enum dtp_precision p,
+				      enum dtp_fp32_matmul b, size_t *bytes, struct dtp_err *err)
+{
+	struct dtp_bf16_mm *dry;
+	int rc, nw;
+
+	*bytes = 0;
+	if (p != DTP_PRECISION_FP32 || b == DTP_FP32_MATMUL_OPENBLAS)
+		return 0;
+	rc = dtp_fp32_matmul_check(b, err);
+	if (rc < 0)
+		return rc;
+	if (first < 0 || last > dtp_model_num_units(spec) || first >= last || max_batch < 1)
+		return dtp_errf_input(err, -EINVAL, "stage unit range [%d, %d) or batch %d out of range",
+				      first, last, max_batch);
+	nw = pool_size(spec, 0);
+	rc = dtp_f32_mm_create_dry(nw, nw > 1 ? nw : dtp_blas_threads(), 0,
+				   max_batch * (spec->kind == DTP_MODEL_GPT ? spec->seq_len : 1),
+				   &dry, err);
+	if (rc < 0)
+		return rc;
+	rc = prepare_units(dry, spec, first, last, err);
+	if (rc == 0)
+		*bytes = dtp_bf16_mm_bytes(dry);
+	dtp_bf16_mm_destroy(dry);
+	return rc;
+}
+
+/* fp32_matmul = onednn: one oneDNN fp32 engine with the primitives of every
+ * linear layer of the stage, on the stage's threads as bf16's */
+int dtp_stage_model_set_fp32_matmul(struct dtp_stage_model *m, enum dtp_fp32_matmul b,
+				    struct dtp_err *err)
+{
+	int rc = dtp_fp32_matmul_check(b, err), rows = m->max_batch * dtp_stage_seq(m);
+
+	if (rc < 0 || b == m->fp32mm)
+		return rc;
+	if (b == DTP_FP32_MATMUL_OPENBLAS || m->fx)
+		return dtp_errf_runtime(err, -EINVAL, "a stage model's fp32 matmul backend is set "
+					"once, at set-up");
+	m->fp32mm = b;
+	if (m->prec != DTP_PRECISION_FP32)      /* bf16's matmuls are oneDNN's anyway */
+		return 0;
+	rc = dtp_f32_mm_create(m->pool, m->nthr, m->params, m->n_params, rows, &m->fx, err);
+	if (rc == 0)
+		rc = prepare_units(m->fx, &m->spec, m->first, m->last, err);
+	if (rc < 0) {
+		dtp_bf16_mm_destroy(m->fx);
+		m->fx = NULL;
+		m->fp32mm = DTP_FP32_MATMUL_OPENBLAS;
+	}
+	return rc;
+}
+
+enum dtp_fp32_matmul dtp_stage_model_fp32_matmul(const struct dtp_stage_model *m)
+{
+	return m->fp32mm;
 }
 
 /* bf16: one oneDNN engine with the primitives of every linear layer of the
@@ -442,8 +512,9 @@ int dtp_stage_model_set_precision(struct dtp_stage_model *m, enum dtp_precision 
 
 	if (rc < 0 || p == m->prec)
 		return rc;
-	if (p == DTP_PRECISION_FP32 || m->mx)
-		return dtp_errf_runtime(err, -EINVAL, "a stage model's precision is set once, at set-up");
+	if (p == DTP_PRECISION_FP32 || m->mx || m->fx)
+		return dtp_errf_runtime(err, -EINVAL, "a stage model's precision is set once, at set-up "
+					"(before its fp32 matmul backend)");
 	rc = dtp_bf16_mm_create(m->pool, m->nthr, m->params, m->n_params, rows, &m->mx, err);
 	if (rc == 0)
 		rc = prepare_units(m->mx, &m->spec, m->first, m->last, err);
@@ -507,7 +578,7 @@ int dtp_stage_forward(struct dtp_stage_model *m, const void *in, void *out, void
 			int keep = m->mx && u->relu && i + 1 < m->n_units &&
 				   m->units[i + 1].kind == DTP_UNIT_LINEAR;
 
-			dtp_linear_forward_chain(m->pool, m->mx, b->out, x, kept, p,
+			dtp_linear_forward_chain(m->pool, dtp_stage_mm(m), b->out, x, kept, p,
 						 p + (size_t)u->out_dim * u->in_dim, B, u->in_dim,
 						 u->out_dim, u->relu, keep);
 			if (!u->relu)   /* bf16: a ReLU's pass rounded it already */
@@ -524,12 +595,12 @@ int dtp_stage_forward(struct dtp_stage_model *m, const void *in, void *out, void
 			struct dtp_block_params bp;
 
 			dtp_block_params_map(&bp, p, C);
-			dtp_block_forward(m->pool, m->mx, b->out, x, &bp, &b->bs, B, T, C, H);
+			dtp_block_forward(m->pool, dtp_stage_mm(m), b->out, x, &bp, &b->bs, B, T, C, H);
 			round_out(m, i, b->out, (size_t)B * T * C);
 			break;
 		}
 		case DTP_UNIT_HEAD:
-			dtp_head_forward(m->pool, m->mx, b->out, b->lnf, b->mean, b->rstd, x, p, p + C, p + 2 * C,
+			dtp_head_forward(m->pool, dtp_stage_mm(m), b->out, b->lnf, b->mean, b->rstd, x, p, p + C, p + 2 * C,
 					 B * T, C, V);
 			break;
 		}

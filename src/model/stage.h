@@ -49,7 +49,17 @@ struct dtp_stage_model {
 	enum dtp_precision prec;
 	struct dtp_bf16_mm *mx;     /* bf16: the oneDNN engine; NULL in fp32 */
 	int w16_stale;              /* bf16: params changed since the bf16 copy */
+	enum dtp_fp32_matmul fp32mm;
+	struct dtp_bf16_mm *fx;     /* fp32_matmul = onednn in fp32: the fp32
+				     * oneDNN engine; NULL otherwise */
 };
+
+/* the engine the units' matmuls take: bf16's, fp32's (fp32_matmul = onednn),
+ * or NULL (fp32 on OpenBLAS). m->mx alone says "bf16". */
+static inline struct dtp_bf16_mm *dtp_stage_mm(const struct dtp_stage_model *m)
+{
+	return m->mx ? m->mx : m->fx;
+}
 
 /* dtp_stage_model_create with the worker pool's size given: nw 0 reads
  * dtp_blas_threads() (what dtp_stage_model_create does), 1 runs

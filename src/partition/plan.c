@@ -270,6 +270,8 @@ int dtp_plan_validate(const struct dtp_plan *p, struct dtp_err *err)
 				      "use recompute = false, or schedule = 1f1b to recompute", at,
 				      dtp_schedule_name(p->schedule));
 	ret = dtp_precision_check(p->precision, err);
+	if (ret == 0)
+		ret = dtp_fp32_matmul_check(p->fp32_matmul, err);
 	if (ret < 0)
 		return ret;
 	ret = dtp_optim_config_validate(&p->optim, err);
@@ -374,6 +376,8 @@ int dtp_plan_write_notes(const struct dtp_plan *p, const char *const *notes, FIL
 	} else {
 		return -EINVAL;
 	}
+	if (p->fp32_matmul != DTP_FP32_MATMUL_OPENBLAS)
+		fprintf(f, "fp32_matmul = %s\n", dtp_fp32_matmul_name(p->fp32_matmul));
 	fprintf(f, "\n[train]\nmicro_batch = %d\nmicro_batches = %d\nschedule = %s\n"
 		"recompute = %s\n", p->micro_batch, p->micro_batches,
 		dtp_schedule_name(p->schedule), p->recompute ? "true" : "false");

@@ -95,6 +95,10 @@ struct dtp_plan {
 					  * gradient norm is not finite makes no update
 					  * (default stop: the run fails) */
 	enum dtp_precision precision;    /* [train] precision (fp32 default; model.h) */
+	enum dtp_fp32_matmul fp32_matmul; /* [model] fp32_matmul (openblas default;
+					  * model.h); not in the plan hash or the
+					  * checkpoints' settings: weights are fp32
+					  * either way, so a run resumes across it */
 	int checkpoint_keep;             /* [checkpoint] keep: the newest N complete
 					  * checkpoints stay, older ones are deleted
 					  * (0 = keep all; default 3) */

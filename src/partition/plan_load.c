@@ -70,6 +70,7 @@ static void finish_model(struct dtp_plan_ctx *c)
 
 	for (size_t i = 0; i < DTP_PLAN_N_KEYS; i++)
 		if (strcmp(dtp_plan_keys[i].section, "model") == 0 && strcmp(dtp_plan_keys[i].name, "spec") &&
+		    dtp_plan_keys[i].type != DTP_PK_FP32_MATMUL &&   /* how, not what */
 		    c->key_line[i])
 			other = c->key_line[i];
 	c->line = model_line;

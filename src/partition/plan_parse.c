@@ -29,6 +29,7 @@ const struct dtp_plan_key dtp_plan_keys[] = {
 	SK("model", "spec", DTP_PK_SPEC),
 	SK("model", "kind", DTP_PK_KIND),
 	SK("model", "widths", DTP_PK_WIDTHS),
+	SK("model", "fp32_matmul", DTP_PK_FP32_MATMUL),
 	MK("layers", layers), MK("dim", dim), MK("heads", heads),
 	MK("seq_len", seq_len), MK("vocab", vocab),
 	PK("train", "micro_batch", DTP_PK_INT, micro_batch, 1, 1 << 24),
@@ -420,6 +421,14 @@ static void set_value(struct dtp_plan_ctx *c, const struct dtp_plan_key *k, cons
 				      "bf16 matmuls with fp32 accumulation, on oneDNN)", v);
 		else if (dtp_precision_check(c->p->precision, &e))
 			dtp_plan_fail(c, "[train] precision = %s: %s", v, e.msg);
+		return;
+	case DTP_PK_FP32_MATMUL:
+		dtp_err_clear(&e);
+		if (dtp_fp32_matmul_parse(v, &c->p->fp32_matmul, &e))
+			dtp_plan_fail(c, "[model] fp32_matmul = '%s': use openblas (the default) or "
+				      "onednn (oneDNN's fp32 matmul for the linear layers)", v);
+		else if (dtp_fp32_matmul_check(c->p->fp32_matmul, &e))
+			dtp_plan_fail(c, "[model] fp32_matmul = %s: %s", v, e.msg);
 		return;
 	case DTP_PK_TRANSPORT:
 		if (strcmp(v, "auto") && strcmp(v, "verbs") && strcmp(v, "tcp") && strcmp(v, "shm"))

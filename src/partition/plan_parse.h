@@ -13,6 +13,7 @@ enum dtp_plan_key_type {
 	DTP_PK_KIND, DTP_PK_WIDTHS, DTP_PK_SPEC, DTP_PK_SCHEDULE, DTP_PK_OPTIMIZER, DTP_PK_LRSCHED, DTP_PK_TRANSPORT,
 	DTP_PK_NONFINITE,
 	DTP_PK_PRECISION,
+	DTP_PK_FP32_MATMUL,
 };
 enum dtp_plan_key_target { DTP_PT_PLAN, DTP_PT_OPTIM, DTP_PT_MODEL, DTP_PT_NONE };
 
@@ -25,7 +26,7 @@ struct dtp_plan_key {
 };
 
 extern const struct dtp_plan_key dtp_plan_keys[];
-#define DTP_PLAN_N_KEYS 56
+#define DTP_PLAN_N_KEYS 57
 extern const char *const dtp_plan_stage_keys[];
 #define DTP_PLAN_N_STAGE_KEYS 4
 #define DTP_PLAN_MAX_SECTIONS (DTP_MAX_STAGES + 16)

@@ -265,6 +265,7 @@ struct dtp_stage_opts {
 					  waiting on no other stage, is hung */
 	int nonfinite;                 /* 0: the plan's; 1: stop; 2: skip (--nonfinite) */
 	int precision;                 /* enum dtp_precision; -1: the plan's */
+	int fp32_matmul;               /* enum dtp_fp32_matmul; -1: the plan's */
 	struct dtp_dp *dp;             /* [parallel] replicas > 1: this rank's place in the
 					* MPI job (rdma/dp.h; the stage is its stage); NULL: R = 1 */
 	int measure_reduce;            /* replicas: end the run by timing a bare all-reduce

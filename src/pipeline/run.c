@@ -36,6 +36,8 @@ void dtp_run_apply_overrides(struct dtp_plan *p, const struct dtp_stage_opts *o)
 		p->skip_nonfinite = o->nonfinite == 2;
 	if (o->precision >= 0)
 		p->precision = (enum dtp_precision)o->precision;
+	if (o->fp32_matmul >= 0)
+		p->fp32_matmul = (enum dtp_fp32_matmul)o->fp32_matmul;
 	/* --transport: what the links will use, and so what the memory cap counts */
 	if (o->transport >= 0)
 		snprintf(p->transport, sizeof(p->transport), "%s",

@@ -19,6 +19,7 @@ void dtp_stage_opts_default(struct dtp_stage_opts *o)
 	o->steps = -1;
 	o->epochs = -1;
 	o->precision = -1;   /* not given: the plan's */
+	o->fp32_matmul = -1;
 }
 
 /* Sizes of the buffer arena for stage s, before anything is allocated. */
@@ -111,6 +112,11 @@ static int chunk_mem(const struct dtp_plan *p, int s, int first, int last, int i
 	/* and what its precision adds (bf16 copies, oneDNN scratchpads) */
 	r = dtp_stage_model_precision_bytes(&p->model, first, last, B, p->precision, &prec, err);
 	m->precision += prec;
+	if (r == 0)     /* fp32_matmul = onednn: its scratchpads */
+		r = dtp_stage_model_fp32_matmul_bytes(&p->model, first, last, B, p->precision,
+						      p->fp32_matmul, &prec, err);
+	if (r == 0)
+		m->precision += prec;
 	return r;
 }
 
@@ -456,6 +462,8 @@ int dtp_stage_open(const struct dtp_plan *p, const struct dtp_stage_opts *o,
 	if (r)
 		goto out_free;
 	r = dtp_stage_model_set_precision(st->model, p->precision, err);
+	if (r == 0)
+		r = dtp_stage_model_set_fp32_matmul(st->model, p->fp32_matmul, err);
 	if (r)
 		goto out_model;
 	/* a cosine decay to the end of the run gets its total steps once the

@@ -32,6 +32,8 @@ dist_check_SCRIPTS += tests/integration/valgrind.sh
 EXTRA_DIST += tests/valgrind.supp tests/lsan.supp
 INTEGRATION_TESTS += tests/integration/bf16.sh
 dist_check_SCRIPTS += tests/integration/bf16.sh
+INTEGRATION_TESTS += tests/integration/fp32_matmul.sh
+dist_check_SCRIPTS += tests/integration/fp32_matmul.sh
 # dtpipe-bench-model's references on the step's thread count
 INTEGRATION_TESTS += tests/integration/bench-model-threads.sh
 dist_check_SCRIPTS += tests/integration/bench-model-threads.sh

@@ -14,7 +14,10 @@
  * embedding is still zeroed, the rest written), fp32 and bf16, 1 and 2
  * threads, M = 3 micro-batches whose first is smaller than the stage's
  * maximum (the bf16 engine's ragged path), three AdamW steps. A reader of
- * the gradients before any backward of the step sees zeros. */
+ * the gradients before any backward of the step sees zeros. fp32 on oneDNN
+ * (fp32_matmul = onednn) takes bf16's way (no zeroing pass): the same checks,
+ * with the first micro-batch full as well (oneDNN's primitive without the
+ * sum post-op; a smaller one runs OpenBLAS). */
 #include "config.h"
 
 #include <setjmp.h>
@@ -35,6 +38,9 @@
 #define STEPS 3
 #define BMAX 4
 
+static enum dtp_fp32_matmul g_fb = DTP_FP32_MATMUL_OPENBLAS;
+static int g_full;      /* the first micro-batch full too */
+
 struct run {
 	struct dtp_stage_model *m;
 	struct dtp_optim *o;
@@ -54,6 +60,8 @@ static void run_init(struct run *r, const struct dtp_model_spec *s, enum dtp_pre
 	openblas_set_num_threads(nb);
 	if (dtp_stage_model_set_precision(r->m, p, &err))
 		fail_msg("set_precision: %s", err.msg);
+	if (dtp_stage_model_set_fp32_matmul(r->m, g_fb, &err))
+		fail_msg("set_fp32_matmul: %s", err.msg);
 	dtp_optim_config_default(&c, DTP_OPTIM_ADAMW);
 	c.lr = 1e-2f;
 	c.weight_decay = 0.1f;
@@ -78,7 +86,7 @@ static void run_free(struct run *r)
 }
 
 /* micro-batch k's rows: the first is one sample short of the maximum */
-static int rows_of(int k) { return k == 0 ? BMAX - 1 : BMAX; }
+static int rows_of(int k) { return k == 0 && !g_full ? BMAX - 1 : BMAX; }
 
 /* one step's forwards and backwards; split: every B, then every W in
  * micro-batch order (zb-h1 / zb-h2); zeroed: the gradients zeroed by hand,
@@ -90,7 +98,7 @@ static void backward_step(struct run *r, const struct dtp_model_spec *s, void *c
 	int V = s->kind == DTP_MODEL_GPT ? s->vocab : s->widths[s->n_widths - 1];
 
 	dtp_stage_zero_grads(m);
-	if (!zeroed && !m->mx)   /* fp32: the kernels' write path all the same */
+	if (!zeroed && !dtp_stage_mm(m))   /* fp32: the kernels' write path all the same */
 		for (int i = 0; i < m->n_units; i++)
 			m->units[i].fresh = m->units[i].kind != DTP_UNIT_EMBED;
 	if (zeroed) {
@@ -201,6 +209,21 @@ static void test_fp32(void **state)
 }
 
 #ifdef DTP_HAVE_ONEDNN
+static void test_fp32_onednn(void **state)
+{
+	(void)state;
+	g_fb = DTP_FP32_MATMUL_ONEDNN;
+	for (g_full = 0; g_full <= 1; g_full++)
+		for (int split = 0; split <= 1; split++) {
+			check(MLP, DTP_PRECISION_FP32, 1, split);
+			check(MLP, DTP_PRECISION_FP32, 2, split);
+			check(GPT, DTP_PRECISION_FP32, 1, split);
+			check(GPT, DTP_PRECISION_FP32, 2, split);
+		}
+	g_full = 0;
+	g_fb = DTP_FP32_MATMUL_OPENBLAS;
+}
+
 static void test_bf16(void **state)
 {
 	(void)state;
@@ -217,6 +240,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_fp32),
 #ifdef DTP_HAVE_ONEDNN
+		cmocka_unit_test(test_fp32_onednn),
 		cmocka_unit_test(test_bf16),
 #endif
 	};
