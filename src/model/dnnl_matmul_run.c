@@ -9,6 +9,7 @@
 #include "model/dnnl_engine.h"
 #include "model/bf16.h"
 #include "model/pool.h"
+#include "model/kernels.h"
 
 #include <omp.h>
 #include <stdint.h>
@@ -178,6 +179,46 @@ void dtp_bf16_linear_backward(struct dtp_bf16_mm *e, float *din, float *dw,
 		convert(e, e->a16, in, (size_t)N * IC, miss * IC);
 		run(e, K_BWDW, IC, OC, acc, e->d16, e->a16, dw, e->max_rows);
 	}
+	if (din)
+		run(e, K_BWDD, IC, OC, 0, e->d16, w16_of(e, w), din, N);
+}
+
+struct prep_job {
+	struct dtp_bf16_mm *e;
+	float *db;
+	const float *dout, *relu_out;
+	struct cvt_job in;      /* in -> a16, zero rows to max_rows */
+	int N, OC;
+};
+
+/* a participant's columns of the output gradient (ReLU backward, column
+ * sums, bf16, zero rows to max_rows), then its share of the input's
+ * conversion: one region where there were four */
+static void prep_share(void *v, int w, int nw)
+{
+	const struct prep_job *j = v;
+	size_t lo, hi;
+
+	dtp_pool_share((size_t)j->OC, 16, w, nw, &lo, &hi);
+	if (hi > lo) {
+		dtp_relu_colsum_bf16_cols(j->e->d16, j->db, j->dout, j->relu_out, j->N, j->OC,
+					  (int)lo, (int)hi);
+		for (int n = j->N; n < j->e->max_rows; n++)
+			memset(j->e->d16 + (size_t)n * j->OC + lo, 0, (hi - lo) * sizeof(uint16_t));
+	}
+	cvt_share((void *)&j->in, w, nw);
+}
+
+void dtp_bf16_linear_backward_fused(struct dtp_bf16_mm *e, float *din, float *dw, float *db,
+				    const float *dout, const float *relu_out, const float *in,
+				    const float *w, int N, int IC, int OC, int acc)
+{
+	size_t miss = (size_t)(e->max_rows - N);
+	struct prep_job j = { .e = e, .db = db, .dout = dout, .relu_out = relu_out,
+			      .in = { e->a16, in, (size_t)N * IC, miss * IC }, .N = N, .OC = OC };
+
+	dtp_pool_run(e->pool, prep_share, &j);
+	run(e, K_BWDW, IC, OC, acc, e->d16, e->a16, dw, e->max_rows);
 	if (din)
 		run(e, K_BWDD, IC, OC, 0, e->d16, w16_of(e, w), din, N);
 }
