@@ -61,6 +61,11 @@ uint16_t *dtp_bf16_mm_input16(struct dtp_bf16_mm *e)
 	return e->a16;
 }
 
+static const uint16_t *w16_of(const struct dtp_bf16_mm *e, const float *w)
+{
+	return e->w16 + (w - e->params);
+}
+
 /* -------------------------------------------------------------- execution */
 void dtp_mm_exec(struct dtp_bf16_mm *e, int w, struct dtp_mm_part *p, const uint16_t *a,
 		 const uint16_t *b, float *c)
@@ -152,10 +157,6 @@ static void run(struct dtp_bf16_mm *e, int kind, int ic, int oc, int sum, const 
 	dtp_pool_run(e->pool, kind != K_BWDW && rows < e->max_rows ? tile_share : run_share, &j);
 }
 
-static const uint16_t *w16_of(const struct dtp_bf16_mm *e, const float *w)
-{
-	return e->w16 + (w - e->params);
-}
 
 void dtp_bf16_linear_forward(struct dtp_bf16_mm *e, float *out, const float *in,
 			     const float *w, int N, int IC, int OC, int sum)
@@ -181,6 +182,52 @@ void dtp_bf16_linear_backward(struct dtp_bf16_mm *e, float *din, float *dw,
 	}
 	if (din)
 		run(e, K_BWDD, IC, OC, 0, e->d16, w16_of(e, w), din, N);
+}
+
+struct fwd_job {
+	struct dtp_bf16_mm *e;
+	struct dtp_mm_shape *x;
+	const float *in, *b;
+	const uint16_t *w16;
+	float *out;
+	int IC, OC;
+	dtp_bf16_rows_fn *post;
+};
+
+/* participant w's rows of the full-size primitive's split, start to end */
+static void fwd_share(void *v, int w, int nw)
+{
+	const struct fwd_job *j = v;
+	struct dtp_mm_part *p = &j->x->part[w];
+	size_t r0 = (size_t)p->m0, nr = p->m1 > p->m0 ? (size_t)(p->m1 - p->m0) : 0;
+	uint16_t *a = j->e->a16 + r0 * (size_t)j->IC;
+	float *c = j->out + r0 * (size_t)j->OC;
+
+	(void)nw;
+	if (!nr)
+		return;
+	if (j->in)
+		dtp_bf16_from_f32(a, j->in + r0 * (size_t)j->IC, nr * (size_t)j->IC);
+	if (j->b)
+		for (size_t r = 0; r < nr; r++)
+			memcpy(c + r * (size_t)j->OC, j->b, (size_t)j->OC * sizeof(float));
+	dtp_mm_exec(j->e, w, p, a, j->w16, c);
+	if (j->post)
+		j->post(c, nr * (size_t)j->OC);
+}
+
+int dtp_bf16_linear_forward_rows(struct dtp_bf16_mm *e, float *out, const float *in,
+				 const float *w, const float *b, int N, int IC, int OC,
+				 dtp_bf16_rows_fn *post)
+{
+	struct fwd_job j = { .e = e, .x = dtp_mm_find(e, K_FWD, IC, OC, b != NULL, 0), .in = in,
+			     .b = b, .w16 = w16_of(e, w), .out = out, .IC = IC, .OC = OC,
+			     .post = post };
+
+	if (N != e->max_rows || !j.x)
+		return 0;
+	dtp_pool_run(e->pool, fwd_share, &j);
+	return 1;
 }
 
 struct prep_job {

@@ -122,6 +122,8 @@ void dtp_linear_forward_mx(struct dtp_pool *pool, struct dtp_bf16_mm *mx, float 
 		dtp_linear_forward(pool, out, in, w, b, N, IC, OC, relu);
 		return;
 	}
+	if (dtp_bf16_linear_forward_rows(mx, out, in, w, b, N, IC, OC, relu ? relu_round : NULL))
+		return;
 	if (b)
 		dtp_par_add_rows(pool, out, NULL, b, N, OC);
 	dtp_bf16_linear_forward(mx, out, in, w, N, IC, OC, b != NULL);
@@ -159,6 +161,15 @@ void dtp_linear_forward_chain(struct dtp_pool *pool, struct dtp_bf16_mm *mx, flo
 {
 	if (!mx || (!in_kept && !(keep && relu))) {
 		dtp_linear_forward_mx(pool, mx, out, in, w, b, N, IC, OC, relu);
+		return;
+	}
+	if (dtp_bf16_linear_forward_rows(mx, out, in_kept ? NULL : in, w, b, N, IC, OC,
+					 relu && !keep ? relu_round : NULL)) {
+		if (relu && keep) {
+			struct relu_keep_job j = { out, dtp_bf16_mm_input16(mx), (size_t)N * OC };
+
+			dtp_pool_run(pool, relu_keep_share, &j);
+		}
 		return;
 	}
 	if (b)
