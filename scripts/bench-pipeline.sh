@@ -1,8 +1,11 @@
 #!/bin/sh
 # Pipeline benchmarks (docs/benchmarks.md, "Pipeline"):
 #  1. speed-up of 2 stages x 1 thread over 1 stage x 1 thread, gpt L=4 C=256
-#     T=128, M=8 (ideal 2 x 8/9 = 1.78x), beside PyTorch's Pipe (2 partitions,
-#     same M, CPU) and PyTorch on one module, measured in the same run;
+#     T=128, M=8 (ideal 2 x 8/9 = 1.78x), SPEEDUP_REPS rounds (default 3),
+#     each beside a co-run probe (the 1-stage job on both cores at once: the
+#     speed-up the machine allows right now), the stage processes' threads
+#     and cores, and PyTorch's Pipe (2 partitions, same M, CPU) and PyTorch on
+#     one module, measured in the same run;
 #  2. pipeline efficiency: the measured step time against the ideal from the
 #     measured per-stage compute, (M+K-1)/M x the slowest stage's compute,
 #     and where a step's time goes (a traced run: compute, receive and send
