@@ -182,10 +182,16 @@ while [ $r -lt "$SPEEDUP_REPS" ]; do
 	"$DTPIPE" --plan "$W/k1.ini" --threads 1 --quiet --metrics "$W/k1.json" >/dev/null
 	$PY "$W/watch.py" "$W/k2.threads" "$DTPIPE" --plan "$W/k2.ini" --threads 1 --quiet \
 		--metrics "$W/k2.json" --trace "$W/k2.trace.$r"
-	taskset -c 0 "$DTPIPE" --plan "$W/k1.ini" --threads 1 --no-bind --quiet --metrics "$W/c0.json" >/dev/null &
-	cpid=$!
-	taskset -c 1 "$DTPIPE" --plan "$W/k1b.ini" --threads 1 --no-bind --quiet --metrics "$W/c1.json" >/dev/null
-	wait $cpid
+	if [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then
+		taskset -c 0 "$DTPIPE" --plan "$W/k1.ini" --threads 1 --no-bind --quiet \
+			--metrics "$W/c0.json" >/dev/null &
+		cpid=$!
+		taskset -c 1 "$DTPIPE" --plan "$W/k1b.ini" --threads 1 --no-bind --quiet \
+			--metrics "$W/c1.json" >/dev/null
+		wait $cpid
+	else   # no second core (or no taskset): no probe, alone / co-run reads 1
+		cp "$W/k1.json" "$W/c0.json"; cp "$W/k1.json" "$W/c1.json"
+	fi
 	set -- $(summ "$W/k1.json" 1 8); t1=$1 c1=$2
 	set -- $(summ "$W/c0.json" 1 8); tc0=$1
 	set -- $(summ "$W/c1.json" 1 8); tc1=$1
