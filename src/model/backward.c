@@ -170,8 +170,9 @@ static void unit_weight(struct dtp_stage_model *m, int i, const void *in, const 
 /* B and W of a linear unit i in one call (the whole backward, bf16): the
  * same matmuls, column sums and ReLU backward as unit_input then
  * unit_weight, on one conversion of the output gradient to bf16 where the
- * two halves made one each (the same values rounded the same way: the same
- * bits). fp32 has no conversion to save and keeps the two calls. */
+ * two halves made one each, and that conversion, the ReLU backward and the
+ * column sums in one pass over dy (the same values rounded the same way:
+ * the same bits). fp32 has no conversion to save and keeps the two calls. */
 static void unit_linear_whole(struct dtp_stage_model *m, int i, const void *in,
 			      const struct unit_wg *w, float *dx, int B)
 {
@@ -182,11 +183,17 @@ static void unit_linear_whole(struct dtp_stage_model *m, int i, const void *in,
 	size_t nw = (size_t)u->out_dim * u->in_dim;
 	int acc = unit_acc(m, u);
 
-	if (u->relu)
-		dtp_par_relu_backward(m->pool, w->d, w->dy, m->bufs[i].out,
-				      (size_t)B * u->out_dim);
-	dtp_linear_backward_mx(m->pool, dtp_stage_mm(m), dx, gp, gp + nw, u->relu ? w->d : w->dy, x, p, B,
-			       u->in_dim, u->out_dim, acc);
+	if (m->mx) {   /* bf16: ReLU, bias sums and dy's rounding in one pass */
+		dtp_linear_backward_whole_mx(m->pool, m->mx, dx, w->d, gp, gp + nw, w->dy,
+					     u->relu ? m->bufs[i].out : NULL, x, p, B, u->in_dim,
+					     u->out_dim, acc);
+	} else {       /* fp32, OpenBLAS or oneDNN (m->fx) */
+		if (u->relu)
+			dtp_par_relu_backward(m->pool, w->d, w->dy, m->bufs[i].out,
+					      (size_t)B * u->out_dim);
+		dtp_linear_backward_mx(m->pool, dtp_stage_mm(m), dx, gp, gp + nw,
+				       u->relu ? w->d : w->dy, x, p, B, u->in_dim, u->out_dim, acc);
+	}
 	dtp_stage_round_bf16(m, dx, (size_t)B * u->in_dim);
 }
 

@@ -93,6 +93,27 @@ void dtp_bf16_linear_forward(struct dtp_bf16_mm *e, float *out, const float *in,
 void dtp_bf16_linear_backward(struct dtp_bf16_mm *e, float *din, float *dw,
 			      const float *dout, const float *in, const float *w, int N,
 			      int IC, int OC, int acc);
+/* in (N,IC) (NULL: its bf16 copy is the engine's already,
+ * dtp_bf16_mm_input16), w (OC,IC) inside params, b (OC) or NULL -> out
+ * (N,OC) = in w^T (+ b), then post(rows, n) on out (NULL: none), in one pool
+ * region: each participant converts its rows of the input, puts the bias in
+ * its rows of out, runs its part of the full-size matmul and post-processes
+ * those rows (every step row-local: the same bits as the separate passes).
+ * Returns 0, doing nothing, unless N is the planned row count (the caller
+ * then takes the separate calls). */
+typedef void dtp_bf16_rows_fn(float *x, size_t n);
+int dtp_bf16_linear_forward_rows(struct dtp_bf16_mm *e, float *out, const float *in,
+				 const float *w, const float *b, int N, int IC, int OC,
+				 dtp_bf16_rows_fn *post);
+/* B and W of a linear unit, the output gradient prepared in one pass:
+ * dout (N,OC), relu_out (N,OC) or NULL -> d = the ReLU backward of dout,
+ * db (OC) += d's column sums, d in bf16 for both matmuls, in (N,IC)
+ * converted in the same pool region; then dw (OC,IC) += d^T in (acc 0: =),
+ * din (N,IC) = d w (skipped when din is NULL). The same values as the
+ * separate ReLU backward, column sums and conversions (the same bits). */
+void dtp_bf16_linear_backward_fused(struct dtp_bf16_mm *e, float *din, float *dw, float *db,
+				    const float *dout, const float *relu_out, const float *in,
+				    const float *w, int N, int IC, int OC, int acc);
 /* A producer fused with its conversion to bf16: fill(ctx, tile, r0, r1)
  * writes rows [r0, r1) of an fp32 (N, W) tensor into tile ((r1 - r0) x W,
  * at most 64 rows), and each tile is converted into dst16 (N, W) while it

@@ -9,6 +9,7 @@
 #include "model/dnnl_engine.h"
 #include "model/bf16.h"
 #include "model/pool.h"
+#include "model/kernels.h"
 
 #include <omp.h>
 #include <stdint.h>
@@ -58,6 +59,11 @@ uint16_t *dtp_bf16_mm_weights(struct dtp_bf16_mm *e)
 uint16_t *dtp_bf16_mm_input16(struct dtp_bf16_mm *e)
 {
 	return e->a16;
+}
+
+static const uint16_t *w16_of(const struct dtp_bf16_mm *e, const float *w)
+{
+	return e->w16 + (w - e->params);
 }
 
 /* -------------------------------------------------------------- execution */
@@ -162,10 +168,6 @@ static void run(struct dtp_bf16_mm *e, int kind, int ic, int oc, int sum, const 
 	dtp_pool_run(e->pool, kind != K_BWDW && rows < e->max_rows ? tile_share : run_share, &j);
 }
 
-static const uint16_t *w16_of(const struct dtp_bf16_mm *e, const float *w)
-{
-	return e->w16 + (w - e->params);
-}
 
 void dtp_bf16_linear_forward(struct dtp_bf16_mm *e, float *out, const float *in,
 			     const float *w, int N, int IC, int OC, int sum)
@@ -189,6 +191,92 @@ void dtp_bf16_linear_backward(struct dtp_bf16_mm *e, float *din, float *dw,
 		convert(e, e->a16, in, (size_t)N * IC, miss * IC);
 		run(e, K_BWDW, IC, OC, acc, e->d16, e->a16, dw, e->max_rows);
 	}
+	if (din)
+		run(e, K_BWDD, IC, OC, 0, e->d16, w16_of(e, w), din, N);
+}
+
+struct fwd_job {
+	struct dtp_bf16_mm *e;
+	struct dtp_mm_shape *x;
+	const float *in, *b;
+	const uint16_t *w16;
+	float *out;
+	int IC, OC;
+	dtp_bf16_rows_fn *post;
+};
+
+/* participant w's rows of the full-size primitive's split, start to end */
+static void fwd_share(void *v, int w, int nw)
+{
+	const struct fwd_job *j = v;
+	struct dtp_mm_part *p = &j->x->part[w];
+	size_t r0 = (size_t)p->m0, nr = p->m1 > p->m0 ? (size_t)(p->m1 - p->m0) : 0;
+	uint16_t *a = j->e->a16 + r0 * (size_t)j->IC;
+	float *c = j->out + r0 * (size_t)j->OC;
+
+	(void)nw;
+	if (!nr)
+		return;
+	if (j->in)
+		dtp_bf16_from_f32(a, j->in + r0 * (size_t)j->IC, nr * (size_t)j->IC);
+	if (j->b)
+		for (size_t r = 0; r < nr; r++)
+			memcpy(c + r * (size_t)j->OC, j->b, (size_t)j->OC * sizeof(float));
+	dtp_mm_exec(j->e, w, p, a, j->w16, c);
+	if (j->post)
+		j->post(c, nr * (size_t)j->OC);
+}
+
+int dtp_bf16_linear_forward_rows(struct dtp_bf16_mm *e, float *out, const float *in,
+				 const float *w, const float *b, int N, int IC, int OC,
+				 dtp_bf16_rows_fn *post)
+{
+	struct fwd_job j = { .e = e, .x = dtp_mm_find(e, K_FWD, IC, OC, b != NULL, 0), .in = in,
+			     .b = b, .w16 = w16_of(e, w), .out = out, .IC = IC, .OC = OC,
+			     .post = post };
+
+	if (N != e->max_rows || !j.x)
+		return 0;
+	dtp_pool_run(e->pool, fwd_share, &j);
+	return 1;
+}
+
+struct prep_job {
+	struct dtp_bf16_mm *e;
+	float *db;
+	const float *dout, *relu_out;
+	struct cvt_job in;      /* in -> a16, zero rows to max_rows */
+	int N, OC;
+};
+
+/* a participant's columns of the output gradient (ReLU backward, column
+ * sums, bf16, zero rows to max_rows), then its share of the input's
+ * conversion: one region where there were four */
+static void prep_share(void *v, int w, int nw)
+{
+	const struct prep_job *j = v;
+	size_t lo, hi;
+
+	dtp_pool_share((size_t)j->OC, 16, w, nw, &lo, &hi);
+	if (hi > lo) {
+		dtp_relu_colsum_bf16_cols(j->e->d16, j->db, j->dout, j->relu_out, j->N, j->OC,
+					  (int)lo, (int)hi);
+		for (int n = j->N; n < j->e->max_rows; n++)
+			memset(j->e->d16 + (size_t)n * j->OC + lo, 0, (hi - lo) * sizeof(uint16_t));
+	}
+	cvt_share((void *)&j->in, w, nw);
+}
+
+void dtp_bf16_linear_backward_fused(struct dtp_bf16_mm *e, float *din, float *dw, float *db,
+				    const float *dout, const float *relu_out, const float *in,
+				    const float *w, int N, int IC, int OC, int acc)
+{
+	size_t miss = (size_t)(e->max_rows - N);
+	struct prep_job j = { .e = e, .db = db, .dout = dout, .relu_out = relu_out,
+			      .in = { e->a16, in, (size_t)N * IC, miss * IC }, .N = N, .OC = OC };
+
+	dtp_pool_run(e->pool, prep_share, &j);
+	run(e, K_BWDW, IC, OC, acc, e->d16, e->a16, dw, e->max_rows);
 	if (din)
 		run(e, K_BWDD, IC, OC, 0, e->d16, w16_of(e, w), din, N);
 }

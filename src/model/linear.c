@@ -40,6 +40,40 @@ void dtp_colsum_add_cols(float *db, const float *d, int N, int OC, int c0, int c
 	}
 }
 
+/* dout (N,OC), out (N,OC) or NULL -> over columns [c0, c1): d = the ReLU
+ * backward of dout (out > 0 ? dout : 0; out NULL: d = dout), db += d's
+ * column sums (rows added in order: dtp_colsum_add_cols's bits), d16 (N,OC)
+ * = bf16(d): the ReLU backward, the bias gradient and the output gradient's
+ * conversion in one read of dout, d never stored in fp32 */
+#define RELU_COLSUM_CHUNK 256
+DTP_VEC_CLONES
+static void relu_colsum_row(float *t, float *db, const float *g, const float *o, int k)
+{
+	if (o)
+		for (int j = 0; j < k; j++)
+			t[j] = o[j] > 0.0f ? g[j] : 0.0f;
+	else
+		for (int j = 0; j < k; j++)
+			t[j] = g[j];
+	for (int j = 0; j < k; j++)
+		db[j] += t[j];
+}
+
+void dtp_relu_colsum_bf16_cols(uint16_t *d16, float *db, const float *dout, const float *out,
+			       int N, int OC, int c0, int c1)
+{
+	float t[RELU_COLSUM_CHUNK];
+
+	for (int n = 0; n < N; n++)
+		for (int a = c0; a < c1; a += RELU_COLSUM_CHUNK) {
+			int k = c1 - a < RELU_COLSUM_CHUNK ? c1 - a : RELU_COLSUM_CHUNK;
+			size_t r = (size_t)n * OC + (size_t)a;
+
+			relu_colsum_row(t, db + a, dout + r, out ? out + r : NULL, k);
+			dtp_bf16_from_f32(d16 + r, t, (size_t)k);
+		}
+}
+
 /* d (N,OC) -> db (OC) += column sums */
 void dtp_colsum_add(float *db, const float *d, int N, int OC)
 {
@@ -129,6 +163,8 @@ void dtp_linear_forward_mx(struct dtp_pool *pool, struct dtp_bf16_mm *mx, float 
 		forward32(pool, mx, out, in, w, b, N, IC, OC, relu);
 		return;
 	}
+	if (dtp_bf16_linear_forward_rows(mx, out, in, w, b, N, IC, OC, relu ? relu_round : NULL))
+		return;
 	if (b)
 		dtp_par_add_rows(pool, out, NULL, b, N, OC);
 	dtp_bf16_linear_forward(mx, out, in, w, N, IC, OC, b != NULL);
@@ -168,6 +204,15 @@ void dtp_linear_forward_chain(struct dtp_pool *pool, struct dtp_bf16_mm *mx, flo
 		dtp_linear_forward_mx(pool, mx, out, in, w, b, N, IC, OC, relu);
 		return;
 	}
+	if (dtp_bf16_linear_forward_rows(mx, out, in_kept ? NULL : in, w, b, N, IC, OC,
+					 relu && !keep ? relu_round : NULL)) {
+		if (relu && keep) {
+			struct relu_keep_job j = { out, dtp_bf16_mm_input16(mx), (size_t)N * OC };
+
+			dtp_pool_run(pool, relu_keep_share, &j);
+		}
+		return;
+	}
 	if (b)
 		dtp_par_add_rows(pool, out, NULL, b, N, OC);
 	if (in_kept)
@@ -204,6 +249,21 @@ void dtp_linear_acc_mx(struct dtp_pool *pool, struct dtp_bf16_mm *mx, float *out
 		dtp_bf16_linear_forward(mx, out, in, w, N, IC, OC, 1);
 	else if (!mx || !dtp_f32_linear_forward(mx, out, in, w, N, IC, OC, 1))
 		dtp_par_sgemm(pool, 0, 1, N, OC, IC, 1.0f, in, IC, w, IC, 1.0f, out, OC);
+}
+
+void dtp_linear_backward_whole_mx(struct dtp_pool *pool, struct dtp_bf16_mm *mx, float *din,
+				  float *d, float *dw, float *db, const float *dout,
+				  const float *relu_out, const float *in, const float *w, int N,
+				  int IC, int OC, int acc)
+{
+	if (mx) {
+		dtp_bf16_linear_backward_fused(mx, din, dw, db, dout, relu_out, in, w, N, IC, OC,
+					       acc);
+		return;
+	}
+	if (relu_out)
+		dtp_par_relu_backward(pool, d, dout, relu_out, (size_t)N * OC);
+	dtp_linear_backward(pool, din, dw, db, relu_out ? d : dout, in, w, N, IC, OC, acc);
 }
 
 /* dout (N,OC), in16 (N,IC) bf16 (a forward's copy) -> dw (OC,IC) += (acc 0: =),

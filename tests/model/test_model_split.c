@@ -189,6 +189,12 @@ static void test_split_bf16(void **state)
 		return;
 	}
 	check("mlp:12-16-10-7", 1, 3, 4, 1, DTP_PRECISION_BF16);
+	/* the whole backward's one pass over dy (ReLU backward, column sums,
+	 * bf16) in column strips over the pool, wider than its 256-column
+	 * chunks, against the split backward's separate passes */
+	check("mlp:40-600-300-7", 0, 3, 5, 1, DTP_PRECISION_BF16);
+	check("mlp:40-600-300-7", 0, 3, 5, 2, DTP_PRECISION_BF16);
+	check("mlp:40-600-300-7", 1, 3, 5, 3, DTP_PRECISION_BF16);
 	check("gpt:L=2,C=32,H=4,T=9,V=21", 0, 4, 3, 1, DTP_PRECISION_BF16);
 	check("gpt:L=2,C=32,H=4,T=9,V=21", 1, 4, 3, 2, DTP_PRECISION_BF16);
 }
