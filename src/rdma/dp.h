@@ -97,6 +97,30 @@ int dtp_dp_unit_done(struct dtp_dp *dp, int unit, float *grads, size_t n, struct
  * buckets are free again. */
 int dtp_dp_wait(struct dtp_dp *dp, struct dtp_err *err);
 
+/* Node-shared sums ([parallel] shm_reduce, default yes). Call after
+ * dtp_dp_buckets and before the stage model exists, on every replica of the
+ * stage (collective). When all the stage's replicas run on this node
+ * (MPI_Comm_split_type shared of its communicator has all R), *arrays is
+ * this replica's slot of a mapping shared by the R of them, `floats` floats
+ * (dtp_stage_model_arrays_floats: the stage model's parameters and
+ * gradients go there, dtp_stage_model_create_in); it lives until
+ * dtp_dp_close, after the model. Then each bucket's sum is each replica
+ * adding its part of the bucket from every replica's gradients, read in
+ * place, in replica order (g_0 + g_1 + ...: the same bits on every replica,
+ * and for two replicas the MPI path's a + b), with no MPI call; unsharded it
+ * then copies the other parts' sums, sharded dtp_dp_gather_params copies
+ * the others' updated parameters (dp_shm.c: the protocol and its waits).
+ * Blocking (overlap has no effect there). Otherwise (replicas on several
+ * nodes, or no shared memory to be had: a warning) *arrays = NULL and the
+ * MPI path stays. */
+int dtp_dp_node_arrays(struct dtp_dp *dp, size_t floats, float **arrays, struct dtp_err *err);
+/* 1 when dtp_dp_node_arrays gave arrays: the node-shared path runs */
+int dtp_dp_node_shared(const struct dtp_dp *dp);
+/* Before a step writes the stage's gradients (its start, before zeroing
+ * them): on the node-shared path, wait until no replica still reads this
+ * one's gradients of the step before; else nothing. */
+int dtp_dp_grads_free(struct dtp_dp *dp, struct dtp_err *err);
+
 /* Sharded optimizer step (ZeRO-1, [parallel] shard_optimizer): call after
  * dtp_dp_buckets. Each bucket is then reduce-scattered instead of
  * all-reduced (blocking: dtpipe's ring of MPI_Sendrecv, each replica adding
