@@ -104,6 +104,9 @@ r2() {
 		"$W/r2.out" >> "$W/$1.own"
 	sed -n 's/.*gradient sum in \([0-9]* buckets\{0,1\} ([^)]*)\).*/\1/p' "$W/r2.out" > "$W/$1.buckets"
 	sed -n 's/.*reduction path: \([A-Za-z-]*\).*/\1/p' "$W/r2.out" > "$W/$1.path"
+	# stage 0: waiting for slower replicas, by replica (ms/step): 0: X 1: Y
+	sed -n 's/.*waiting for slower replicas, by replica (ms\/step): 0: \([0-9.]*\) 1: \([0-9.]*\).*/\1 \2/p' \
+		"$W/r2.out" >> "$W/$1.waits"
 	# stage 0: sharded optimizer: reduce-scatter + all-gather own time X ms/step
 	# (all-gather G ms); bare MPI_Reduce_scatter + MPI_Allgatherv of the same S:
 	# T ms (RS + AG); own / bare collectives Zx
@@ -165,6 +168,7 @@ echo "gradient sum in $(cat "$W/main.buckets"): the all-reduce calls' own time $
 if [ -s "$W/main.shard" ]; then
 	echo "sharded optimizer: reduce-scatter + all-gather own time $(med $(col "$W/main.shard" 1)) ms/step (all-gather $(med $(col "$W/main.shard" 2)) ms); bare MPI_Reduce_scatter + MPI_Allgatherv of the same bytes $(med $(col "$W/main.shard" 3)) ms ($(med $(col "$W/main.shard" 4)) + $(med $(col "$W/main.shard" 5))); own / bare collectives $(med $(col "$W/main.shard" 6))x (median of the runs' own ratios; target <= 1.1x); own / bare all-reduce $(med $(col "$W/main.own" 2))x"
 fi
+[ ! -s "$W/main.waits" ] || echo "wait for the slower replica by replica: replica 0 $(med $(col "$W/main.waits" 1)) ms/step, replica 1 $(med $(col "$W/main.waits" 2)) ms/step (the one that waits less is the late one)"
 echo "CPU seconds per run ($STEPS steps, user + system, all ranks): R=1 $(med $c1), R=2 $(med $(cat "$W/main.cpu"))"
 v=0
 for var in $VARIANTS; do
