@@ -162,11 +162,11 @@ if [ "$OVERLAP" = yes ]; then
 else
 	hid="none of it hidden (overlap = no: blocking sums inside the backward)"
 fi
-echo "gradient sum per step (overlap = $OVERLAP): $m ms in MPI calls, $wt ms of it waited after the backward; bare MPI_Allreduce of the same bytes: $br ms -> $($PY -c "print('%.2f' % ($m/$br))")x the bare all-reduce (target <= 1.1x); $hid"
+echo "gradient sum per step (overlap = $OVERLAP): $m ms in the sum's calls ($(cat "$W/main.path") path), $wt ms of it waited after the backward; bare MPI_Allreduce of the same bytes: $br ms -> $($PY -c "print('%.2f' % ($m/$br))")x the bare all-reduce (target <= 1.1x); $hid"
 ow=$(med $(col "$W/main.own" 1))
-echo "gradient sum in $(cat "$W/main.buckets"): the all-reduce calls' own time $ow ms/step, waiting for the slower replica $(med $(col "$W/main.own" 3)) ms/step; own time / bare all-reduce $(med $(col "$W/main.own" 2))x (median of the runs' own ratios; target <= 1.1x); $($PY -c "print('%.0f' % max(0, 100*(1-$ow/$br)))")% of a bare all-reduce hidden behind the backward"
+echo "gradient sum in $(cat "$W/main.buckets"): the sum's calls' own time $ow ms/step, waiting for the slower replica $(med $(col "$W/main.own" 3)) ms/step; own time / bare all-reduce $(med $(col "$W/main.own" 2))x (median of the runs' own ratios; target <= 1.1x); $($PY -c "print('%.0f' % max(0, 100*(1-$ow/$br)))")% of a bare all-reduce hidden behind the backward"
 if [ -s "$W/main.shard" ]; then
-	echo "sharded optimizer: reduce-scatter + all-gather own time $(med $(col "$W/main.shard" 1)) ms/step (all-gather $(med $(col "$W/main.shard" 2)) ms); bare MPI_Reduce_scatter + MPI_Allgatherv of the same bytes $(med $(col "$W/main.shard" 3)) ms ($(med $(col "$W/main.shard" 4)) + $(med $(col "$W/main.shard" 5))); own / bare collectives $(med $(col "$W/main.shard" 6))x (median of the runs' own ratios; target <= 1.1x); own / bare all-reduce $(med $(col "$W/main.own" 2))x"
+	echo "sharded optimizer ($(cat "$W/main.path") path): reduce-scatter + all-gather own time $(med $(col "$W/main.shard" 1)) ms/step (all-gather $(med $(col "$W/main.shard" 2)) ms); bare MPI_Reduce_scatter + MPI_Allgatherv of the same bytes $(med $(col "$W/main.shard" 3)) ms ($(med $(col "$W/main.shard" 4)) + $(med $(col "$W/main.shard" 5))); own / bare collectives $(med $(col "$W/main.shard" 6))x (median of the runs' own ratios; target <= 1.1x); own / bare all-reduce $(med $(col "$W/main.own" 2))x"
 fi
 [ ! -s "$W/main.waits" ] || echo "wait for the slower replica by replica: replica 0 $(med $(col "$W/main.waits" 1)) ms/step, replica 1 $(med $(col "$W/main.waits" 2)) ms/step (the one that waits less is the late one)"
 echo "CPU seconds per run ($STEPS steps, user + system, all ranks): R=1 $(med $c1), R=2 $(med $(cat "$W/main.cpu"))"
