@@ -238,7 +238,7 @@ size_t dtp_stage_model_scratch_bytes(const struct dtp_model_spec *spec, int firs
 	return (2 * l.ping + l.dpre + l.dln + l.scratch) * sizeof(float);
 }
 
-size_t dtp_stage_model_arrays_floats(const struct dtp_model_spec *spec, int first, int last)
+size_t dtp_stage_model_array_floats(const struct dtp_model_spec *spec, int first, int last)
 {
 	struct dtp_unit_info info;
 	size_t np = 0;
@@ -250,35 +250,37 @@ size_t dtp_stage_model_arrays_floats(const struct dtp_model_spec *spec, int firs
 			return 0;
 		np += info.n_params;
 	}
-	return 2 * dtp_align_up(np, 16);
+	return dtp_align_up(np, 16);
 }
 
-/* arrays: NULL (the parameters and gradients in the model's arena) or
- * dtp_stage_model_arrays_floats' floats, 64-byte aligned, the caller's */
+/* params, grads: NULL (both in the model's arena) or the caller's, each
+ * dtp_stage_model_array_floats floats, 64-byte aligned */
 static int create_at(const struct dtp_model_spec *spec, int first, int last, int max_batch,
-		     uint64_t seed, int nw, float *arrays, struct dtp_stage_model **out,
-		     struct dtp_err *err);
+		     uint64_t seed, int nw, float *params, float *grads,
+		     struct dtp_stage_model **out, struct dtp_err *err);
 
 int dtp_stage_model_create_nw(const struct dtp_model_spec *spec, int first, int last,
 			      int max_batch, uint64_t seed, int nw,
 			      struct dtp_stage_model **out, struct dtp_err *err)
 {
-	return create_at(spec, first, last, max_batch, seed, nw, NULL, out, err);
+	return create_at(spec, first, last, max_batch, seed, nw, NULL, NULL, out, err);
 }
 
 int dtp_stage_model_create_in(const struct dtp_model_spec *spec, int first, int last,
-			      int max_batch, uint64_t seed, float *arrays,
+			      int max_batch, uint64_t seed, float *params, float *grads,
 			      struct dtp_stage_model **out, struct dtp_err *err)
 {
-	if (arrays && ((uintptr_t)arrays % DTP_CACHELINE))
-		return dtp_errf_runtime(err, -EINVAL, "a stage model's arrays at %p are not %d-byte aligned",
-					(void *)arrays, DTP_CACHELINE);
-	return create_at(spec, first, last, max_batch, seed, 0, arrays, out, err);
+	if (!params != !grads || ((uintptr_t)params % DTP_CACHELINE) ||
+	    ((uintptr_t)grads % DTP_CACHELINE))
+		return dtp_errf_runtime(err, -EINVAL,
+					"a stage model's arrays at %p and %p: give both, %d-byte aligned",
+					(void *)params, (void *)grads, DTP_CACHELINE);
+	return create_at(spec, first, last, max_batch, seed, 0, params, grads, out, err);
 }
 
 static int create_at(const struct dtp_model_spec *spec, int first, int last, int max_batch,
-		     uint64_t seed, int nw, float *arrays, struct dtp_stage_model **out,
-		     struct dtp_err *err)
+		     uint64_t seed, int nw, float *params, float *grads,
+		     struct dtp_stage_model **out, struct dtp_err *err)
 {
 	struct dtp_stage_model *m;
 	struct scratch_layout sl;
@@ -330,7 +332,7 @@ static int create_at(const struct dtp_model_spec *spec, int first, int last, int
 	}
 	m->n_params = np;
 	scratch_layout(spec, first, last, max_batch, nw, &sl);
-	bytes = ((arrays ? 0 : 2 * dtp_align_up(np, 16)) + 2 * sl.ping + sl.dpre + sl.dln +
+	bytes = ((params ? 0 : 2 * dtp_align_up(np, 16)) + 2 * sl.ping + sl.dpre + sl.dln +
 		 sl.scratch) * sizeof(float);
 	rc = dtp_arena_init(&m->arena, bytes);
 	if (rc < 0) {
@@ -339,9 +341,9 @@ static int create_at(const struct dtp_model_spec *spec, int first, int last, int
 				      first, last);
 		goto out_free;
 	}
-	if (arrays) {   /* the caller's (data-parallel replicas: shared memory) */
-		m->params = arrays;
-		m->grads = arrays + dtp_align_up(np, 16);
+	if (params) {   /* the caller's (data-parallel replicas: shared memory) */
+		m->params = params;
+		m->grads = grads;
 		memset(m->grads, 0, np * sizeof(float));
 	} else {
 		m->params = dtp_arena_take(&m->arena, np * sizeof(float), DTP_CACHELINE);

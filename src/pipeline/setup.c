@@ -420,7 +420,7 @@ int dtp_stage_open(const struct dtp_plan *p, const struct dtp_stage_opts *o,
 	struct dtp_stage *st;
 	struct dtp_unit_info ui;
 	struct arena_plan a;
-	float *arrays = NULL;   /* the model's parameters and gradients, if not its own */
+	float *params = NULL, *grads = NULL;   /* the model's arrays, if not its own */
 	int r, s = o->stage, max_slots = (int)(sizeof(st->slots) / sizeof(st->slots[0]));
 
 	st = calloc(1, sizeof(*st));
@@ -458,16 +458,19 @@ int dtp_stage_open(const struct dtp_plan *p, const struct dtp_stage_opts *o,
 					  st->bucket_bytes, p->reduce_overlap, o->measure_reduce, err)))
 		goto out_free;
 	/* [parallel] shm_reduce: replicas on one node keep the parameters and
-	 * gradients in memory they share, and sum from it (rdma/dp.h) */
+	 * gradients in memory they share, and sum from it; sharded, they share
+	 * one parameter array (rdma/dp.h) */
 	if (st->dp && st->R > 1 && p->shm_reduce &&
-	    (r = dtp_dp_node_arrays(st->dp, dtp_stage_model_arrays_floats(&p->model, st->first_unit,
-									  st->last_unit),
-				    &arrays, err)))
+	    (r = dtp_dp_node_arrays(st->dp, dtp_stage_model_array_floats(&p->model, st->first_unit,
+									 st->last_unit),
+				    p->shard_optimizer, &params, &grads, err)))
 		goto out_free;
 	r = dtp_stage_model_create_in(&p->model, st->first_unit, st->last_unit, st->B, p->seed,
-				      arrays, &st->model, err);
+				      params, grads, &st->model, err);
 	if (r)
 		goto out_free;
+	if (st->dp && (r = dtp_dp_node_arrays_ready(st->dp, err)))
+		goto out_model;
 	r = dtp_stage_model_set_precision(st->model, p->precision, err);
 	if (r)
 		goto out_model;

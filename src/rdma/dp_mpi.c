@@ -500,22 +500,28 @@ int dtp_dp_shard(struct dtp_dp *dp, float *params, float *grads, struct dtp_err 
 	return 0;
 }
 
-int dtp_dp_node_arrays(struct dtp_dp *dp, size_t floats, float **arrays, struct dtp_err *err)
+int dtp_dp_node_arrays(struct dtp_dp *dp, size_t floats, int share_params, float **params,
+		       float **grads, struct dtp_err *err)
 {
 	size_t biggest;
 	int r;
 
-	*arrays = NULL;
+	*params = *grads = NULL;
 	if (dp->replicas < 2 || dp->shm)
 		return 0;
 	if (!dp->nb)
 		return dtp_errf_runtime(err, -EINVAL, "node-shared arrays before the gradient buckets");
-	if ((r = dtp_dp_shm_open(dp, floats, arrays, err)) || !dp->shm)
+	if ((r = dtp_dp_shm_open(dp, floats, share_params, params, grads, err)) || !dp->shm)
 		return r;
 	/* the parts each replica sums (sharded: cut again by dtp_dp_shard, the
 	 * same); the shared path makes no nonblocking call */
 	dp->overlap = 0;
 	return dtp_dp_cut_parts(dp, &biggest, err);
+}
+
+int dtp_dp_node_arrays_ready(struct dtp_dp *dp, struct dtp_err *err)
+{
+	return dtp_dp_shm_ready(dp, err);
 }
 
 int dtp_dp_node_shared(const struct dtp_dp *dp)

@@ -61,13 +61,17 @@ int dtp_dp_cut_parts(struct dtp_dp *dp, size_t *biggest, struct dtp_err *err);
 /* dp_shm.c. Map the stage's node-shared slots when all its replicas are on
  * this node: *arrays = this replica's `floats` (NULL: not co-located, the
  * MPI path stays). Collective over the stage's replicas. */
-int dtp_dp_shm_open(struct dtp_dp *dp, size_t floats, float **arrays, struct dtp_err *err);
+int dtp_dp_shm_open(struct dtp_dp *dp, size_t floats, int share_params, float **params,
+		    float **grads, struct dtp_err *err);
+/* shared parameters: a barrier once every replica built its model in them */
+int dtp_dp_shm_ready(struct dtp_dp *dp, struct dtp_err *err);
 void dtp_dp_shm_close(struct dtp_dp *dp);
 /* bucket bk's gradients are complete here: sum this replica's part from
  * every replica's gradients (replica order), and unsharded copy the others'
  * summed parts */
 int dtp_dp_shm_reduce(struct dtp_dp *dp, struct dp_bucket *bk, struct dtp_err *err);
-/* sharded: every other replica's updated part of arr (the parameters) */
+/* sharded: every other replica's updated part of the parameters (shared
+ * parameters: only the wait for the updates) */
 int dtp_dp_shm_gather(struct dtp_dp *dp, struct dtp_err *err);
 /* wait until no replica reads this one's gradients of the last step */
 int dtp_dp_shm_grads_free(struct dtp_dp *dp, struct dtp_err *err);

@@ -9,8 +9,9 @@
  *   - reduce-scatter: replica r sums part r of every replica's gradients in
  *     replica order (g_0 + g_1 + ... + g_{R-1}, the same bits whoever sums;
  *     for two replicas the MPI ring's a + b) into its own gradients;
- *   - sharded, after the optimizer step: the all-gather is a copy of each
- *     peer's updated part of the parameters from its slot;
+ *   - sharded, the replicas share one parameter array (slot 0's): each
+ *     updates its part in place in the optimizer step, and the all-gather
+ *     is only a wait for the others' updates (no copy);
  *   - unsharded: each replica copies the other summed parts of the gradients.
  *
  * Synchronisation is counters in each slot's first page that only their
@@ -18,21 +19,28 @@
  * (buckets whose gradients are complete), summed (parts summed), copied
  * (unsharded: others' parts copied) and updated (sharded: parameter parts
  * updated). Every replica runs the same sequence of buckets and steps, so
- * "peer's count >= mine" means "the peer got here too". The hazards between
- * steps:
+ * "peer's count >= mine" means "the peer got here too". Start-up: every
+ * replica's model initialises the shared parameters (the same values), and
+ * dtp_dp_node_arrays_ready (a barrier) keeps any replica from loading a
+ * checkpoint into them, or reading them, before the last has. The hazards
+ * between steps:
  *   - a replica's next step writes its gradients (zeroing them at the step's
  *     start) while a slower peer may still read them: dtp_dp_grads_free
  *     waits, at the start of the step, until every peer's summed (sharded)
  *     or copied (unsharded) count has caught up with this one's;
- *   - sharded, a replica updates its part of the parameters in the next
- *     step's optimizer while a slower peer may still copy it: no wait is
- *     needed, since that update comes after the next step's reduce-scatter,
- *     which waits for every peer's gradients of the next step, which each
- *     peer completes after its all-gather of this one (a skipped step
- *     updates and gathers nothing);
+ *   - sharded, a replica updates its part of the shared parameters in the
+ *     next step's optimizer while a slower peer may still read them (its
+ *     forward and backward): no wait is needed, since that update comes
+ *     after the next step's reduce-scatter of every bucket, which waits for
+ *     every peer's gradients of every unit of the next step, and a unit
+ *     reports its gradients after its input gradient too (model.h,
+ *     dtp_stage_backward_each), so the peer reads the parameters no more in
+ *     that step; its next forward waits for the update (the all-gather's
+ *     wait). A skipped step updates nothing;
  *   - within a step the writes are disjoint: a replica writes only its own
- *     part of its gradients (the sum) and the others' parts of its
- *     parameters (the copies); peers read only the other parts.
+ *     part of its gradients (the sum), its own part of the shared
+ *     parameters (sharded) or the others' parts of its own gradients (the
+ *     unsharded copies); peers read only the other parts.
  * A replica that fails raises `gone` in its slot (dtp_dp_abort, close), and
  * a peer waiting on it returns an error instead of waiting for ever; a
  * killed rank ends the job through the launcher as on the MPI path. */
@@ -73,6 +81,7 @@ _Static_assert(sizeof(struct dp_flags) <= DP_SHM_HEAD, "the counters fit a slot'
 struct dp_shm {
 	char *map;
 	size_t map_bytes, stride;
+	int shared_params;                         /* one parameter array: slot 0's */
 	uint64_t ready, summed, copied, updated;   /* this replica's counts */
 	float **arr;                               /* [R]: each replica's arrays */
 	const float **src;                         /* [R]: a part's addends (reduce) */
@@ -83,16 +92,17 @@ static struct dp_flags *flags_of(const struct dp_shm *sh, int r)
 	return (struct dp_flags *)(void *)(sh->map + (size_t)r * sh->stride);
 }
 
-int dtp_dp_shm_open(struct dtp_dp *dp, size_t floats, float **arrays, struct dtp_err *err)
+int dtp_dp_shm_open(struct dtp_dp *dp, size_t floats, int share_params, float **params,
+		    float **grads, struct dtp_err *err)
 {
 	int R = dp->replicas, me = dp->replica, n = 0, ok = 1, fd = -1, rc;
 	char name[DP_SHM_NAME] = "";
 	struct dp_shm *sh;
 	MPI_Comm node;
 	void *map = MAP_FAILED;
-	size_t stride = dtp_align_up(DP_SHM_HEAD + floats * sizeof(float), DP_SHM_PAGE);
+	size_t stride = dtp_align_up(DP_SHM_HEAD + 2 * floats * sizeof(float), DP_SHM_PAGE);
 
-	*arrays = NULL;
+	*params = *grads = NULL;
 	rc = MPI_Comm_split_type(dp->stage_comm, MPI_COMM_TYPE_SHARED, me, MPI_INFO_NULL, &node);
 	if (rc != MPI_SUCCESS)
 		return dtp_dp_mpi_failed(err, rc, "MPI_Comm_split_type (the stage's replicas on this node)");
@@ -161,8 +171,10 @@ int dtp_dp_shm_open(struct dtp_dp *dp, size_t floats, float **arrays, struct dtp
 	sh->stride = stride;
 	for (int r = 0; r < R; r++)
 		sh->arr[r] = (float *)(void *)(sh->map + (size_t)r * stride + DP_SHM_HEAD);
+	sh->shared_params = share_params;
 	dp->shm = sh;
-	*arrays = sh->arr[me];
+	*params = share_params ? sh->arr[0] : sh->arr[me];
+	*grads = sh->arr[me] + floats;
 	return 0;
 }
 
@@ -287,7 +299,7 @@ int dtp_dp_shm_gather(struct dtp_dp *dp, struct dtp_err *err)
 	raise_count(dp, offsetof(struct dp_flags, updated), ++sh->updated);
 	r = wait_peers(dp, offsetof(struct dp_flags, updated), sh->updated, "updated parameters",
 		       err);
-	if (r)
+	if (r || sh->shared_params)   /* one array: the peers updated it in place */
 		return r;
 	for (int i = 0; i < dp->nb; i++) {
 		const struct dp_bucket *bk = &dp->b[i];
@@ -299,6 +311,16 @@ int dtp_dp_shm_gather(struct dtp_dp *dp, struct dtp_err *err)
 				       (size_t)bk->cnt[q] * sizeof(float));
 	}
 	return 0;
+}
+
+int dtp_dp_shm_ready(struct dtp_dp *dp, struct dtp_err *err)
+{
+	int rc;
+
+	if (!dp->shm || !dp->shm->shared_params)
+		return 0;
+	rc = MPI_Barrier(dp->stage_comm);
+	return rc == MPI_SUCCESS ? 0 : dtp_dp_mpi_failed(err, rc, "MPI_Barrier of the stage's replicas");
 }
 
 int dtp_dp_shm_grads_free(struct dtp_dp *dp, struct dtp_err *err)

@@ -2,10 +2,10 @@
  * (dtp_stage_model_create_in, what data-parallel replicas on one node use):
  * for mlp and gpt stages, the parameters start as dtp_stage_model_create's
  * and the gradients at zero whatever the memory held, both lie in the
- * caller's arrays as model.h lays them out, nothing past
- * dtp_stage_model_arrays_floats is written, and forwards and backwards give
- * the arena model's outputs and gradients bit for bit; misaligned arrays
- * and bad ranges are refused. */
+ * caller's arrays, nothing past dtp_stage_model_array_floats of either is
+ * written, and forwards and backwards give the arena model's outputs and
+ * gradients bit for bit; misaligned arrays, one array without the other and
+ * bad ranges are refused. */
 #include "config.h"
 
 #include <errno.h>
@@ -32,19 +32,20 @@ static void check(const char *text, int first, int last, int B)
 	void *in, *save_a, *save_b;
 
 	assert_int_equal(dtp_model_spec_parse(text, &s, &err), 0);
-	nf = dtp_stage_model_arrays_floats(&s, first, last);
+	nf = dtp_stage_model_array_floats(&s, first, last);
 	assert_true(nf > 0);
-	arrays = aligned_alloc(64, (nf + GUARD) * sizeof(float));
+	/* the gradients first, the parameters after them: any order works */
+	arrays = aligned_alloc(64, (2 * nf + 2 * GUARD) * sizeof(float));
 	assert_non_null(arrays);
-	memset(arrays, 0x7f, (nf + GUARD) * sizeof(float));
+	memset(arrays, 0x7f, (2 * nf + 2 * GUARD) * sizeof(float));
 	assert_int_equal(dtp_stage_model_create(&s, first, last, B, 3, &a, &err), 0);
-	assert_int_equal(dtp_stage_model_create_in(&s, first, last, B, 3, arrays, &b, &err), 0);
+	assert_int_equal(dtp_stage_model_create_in(&s, first, last, B, 3, arrays + nf + GUARD,
+						   arrays, &b, &err), 0);
 	np = dtp_stage_model_num_params(b);
 	assert_int_equal(np, dtp_stage_model_num_params(a));
-	assert_true(2 * np <= nf);
-	assert_ptr_equal(dtp_stage_model_params(b), arrays);
-	assert_true(dtp_stage_model_grads(b) >= arrays + np &&
-		    dtp_stage_model_grads(b) + np <= arrays + nf);
+	assert_true(np <= nf);
+	assert_ptr_equal(dtp_stage_model_params(b), arrays + nf + GUARD);
+	assert_ptr_equal(dtp_stage_model_grads(b), arrays);
 	assert_memory_equal(dtp_stage_model_params(a), dtp_stage_model_params(b),
 			    np * sizeof(float));
 	for (size_t i = 0; i < np; i++)
@@ -77,10 +78,12 @@ static void check(const char *text, int first, int last, int B)
 	assert_memory_equal(dtp_stage_model_grads(a), dtp_stage_model_grads(b),
 			    np * sizeof(float));
 	for (size_t i = 0; i < GUARD; i++) {
-		uint32_t w;
+		uint32_t w, v;
 
 		memcpy(&w, &arrays[nf + i], sizeof(w));
+		memcpy(&v, &arrays[2 * nf + GUARD + i], sizeof(v));
 		assert_int_equal(w, 0x7f7f7f7fu);
+		assert_int_equal(v, 0x7f7f7f7fu);
 	}
 	dtp_stage_model_destroy(a);
 	dtp_stage_model_destroy(b);
@@ -108,14 +111,20 @@ static void test_refused(void **state)
 	struct dtp_stage_model *m = NULL;
 	struct dtp_err err;
 	float *arrays;
+	size_t nf;
 
 	(void)state;
 	assert_int_equal(dtp_model_spec_parse("mlp:12-16-10-7", &s, &err), 0);
-	assert_int_equal(dtp_stage_model_arrays_floats(&s, 0, 4), 0);
-	assert_int_equal(dtp_stage_model_arrays_floats(&s, 2, 2), 0);
-	arrays = aligned_alloc(64, (dtp_stage_model_arrays_floats(&s, 0, 3) + 16) * sizeof(float));
+	assert_int_equal(dtp_stage_model_array_floats(&s, 0, 4), 0);
+	assert_int_equal(dtp_stage_model_array_floats(&s, 2, 2), 0);
+	nf = dtp_stage_model_array_floats(&s, 0, 3);
+	arrays = aligned_alloc(64, (2 * nf + 32) * sizeof(float));
 	assert_non_null(arrays);
-	assert_int_equal(dtp_stage_model_create_in(&s, 0, 3, 4, 3, arrays + 1, &m, &err), -EINVAL);
+	assert_int_equal(dtp_stage_model_create_in(&s, 0, 3, 4, 3, arrays + 1, arrays + nf + 16, &m,
+						   &err), -EINVAL);
+	assert_int_equal(dtp_stage_model_create_in(&s, 0, 3, 4, 3, arrays, arrays + nf + 17, &m,
+						   &err), -EINVAL);
+	assert_int_equal(dtp_stage_model_create_in(&s, 0, 3, 4, 3, arrays, NULL, &m, &err), -EINVAL);
 	assert_null(m);
 	free(arrays);
 }
