@@ -148,7 +148,8 @@ int dtp_dp_sharded(const struct dtp_dp *dp);
 int dtp_dp_shard_spans(const struct dtp_dp *dp, const struct dtp_param_span **spans);
 /* After the sharded optimizer step: every replica's updated part of each
  * bucket's parameters to every replica (MPI_Allgatherv in place, bucket by
- * bucket); its time goes into the step's dtp_dp_times. */
+ * bucket; node-shared, a wait for the others' updates of the one array);
+ * its time goes into the step's dtp_dp_times. */
 int dtp_dp_gather_params(struct dtp_dp *dp, struct dtp_err *err);
 /* The same for the `n_arrays` optimizer-state arrays at state, state +
  * n_params, ... (laid out like the parameters): before a checkpoint, which
