@@ -16,10 +16,28 @@
 #     bytes; the ratios are taken run by run (steady under load), and the
 #     runs' CPU seconds are printed;
 #  4. variants of the R = 2 run in the same loop (VARIANTS, below): the
-#     unsharded step, and Open MPI's shm transport with single-copy (CMA).
+#     MPI path instead of the node-shared sums (shm_reduce = no), and the
+#     unsharded step.
 # Each configuration runs REPS times, interleaved; medians are printed, with
-# the machine's load average. Usage: scripts/bench-dp.sh [BUILDDIR]
+# the machine's load average. The whole benchmark runs once per OpenBLAS
+# kernel in KERNELS (default "env default": OPENBLAS_CORETYPE as the
+# environment sets it, then unset, OpenBLAS's own choice for this CPU; "env"
+# is left out when the environment sets none), dtpipe and PyTorch with the
+# same one; each block's header names it. Usage: scripts/bench-dp.sh [BUILDDIR]
 set -eu
+KERNELS=${KERNELS-"env default"}
+case $KERNELS in
+*" "*)
+	for k in $KERNELS; do
+		[ "$k" != env ] || [ -n "${OPENBLAS_CORETYPE:-}" ] || continue
+		KERNELS=$k "$0" "$@"
+	done
+	exit 0 ;;
+default) unset OPENBLAS_CORETYPE
+	KERNEL="OpenBLAS's default for this CPU (OPENBLAS_CORETYPE unset)" ;;
+env) KERNEL="OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-unset}, as the environment sets it" ;;
+*) echo "KERNELS: env and/or default, not $KERNELS" >&2; exit 2 ;;
+esac
 top=$(cd "$(dirname "$0")/.." && pwd)
 B=$(cd "${1:-$top/build}" && pwd)
 DTPIPE=$B/tools/dtpipe
@@ -30,6 +48,7 @@ STEPS=${STEPS:-40}
 OVERLAP=${OVERLAP:-no}   # [parallel] overlap of the R = 2 runs
 BUCKET=${BUCKET:-}       # [parallel] bucket_size of the R = 2 runs (empty: the default)
 SHARD=${SHARD:-yes}      # [parallel] shard_optimizer of the R = 2 runs
+SHM=${SHM:-yes}          # [parallel] shm_reduce of the R = 2 runs
 REPS=${REPS:-3}
 WIDTHS=784-1024-1024-1024-10
 GLOBAL=256
@@ -51,6 +70,7 @@ plan() {
 		printf '[transport]\nkind = shm\nbase_port = %d\n' "$PORT"
 		printf '[parallel]\nreplicas = %d\noverlap = %s\nshard_optimizer = %s\n' "$2" \
 			"$OVERLAP" "$SHARD"
+		printf 'shm_reduce = %s\n' "$SHM"
 		[ -z "$BUCKET" ] || printf 'bucket_size = %s\n' "$BUCKET"
 		printf '[stage.0]\nunits = 0-3\n'
 	} > "$1"
@@ -83,6 +103,10 @@ r2() {
 	sed -n 's/.*own time \([0-9.]*\) ms\/step, waiting for slower replicas \([0-9.]*\) ms\/step; own time \/ bare all-reduce \([0-9.]*\)x$/\1 \3 \2/p' \
 		"$W/r2.out" >> "$W/$1.own"
 	sed -n 's/.*gradient sum in \([0-9]* buckets\{0,1\} ([^)]*)\).*/\1/p' "$W/r2.out" > "$W/$1.buckets"
+	sed -n 's/.*reduction path: \([A-Za-z-]*\).*/\1/p' "$W/r2.out" > "$W/$1.path"
+	# stage 0: waiting for slower replicas, by replica (ms/step): 0: X 1: Y
+	sed -n 's/.*waiting for slower replicas, by replica (ms\/step): 0: \([0-9.]*\) 1: \([0-9.]*\).*/\1 \2/p' \
+		"$W/r2.out" >> "$W/$1.waits"
 	# stage 0: sharded optimizer: reduce-scatter + all-gather own time X ms/step
 	# (all-gather G ms); bare MPI_Reduce_scatter + MPI_Allgatherv of the same S:
 	# T ms (RS + AG); own / bare collectives Zx
@@ -92,16 +116,19 @@ r2() {
 # col FILE N: column N of FILE, one word per value
 col() { awk -v c="$2" '{print $c}' "$1"; }
 last() { tail -n 1 "$1" | awk -v c="${2:-1}" '{print $c}'; }
-# variants of the R = 2 run, interleaved with the others: the unsharded
-# step (all-reduce, every replica updates everything), and Open MPI's
-# shared-memory transport with its single-copy (CMA) path, which dtpipe
-# turns off when it starts mpirun itself and the user chose nothing
-# (tools/launch-mpi.c) (an "OMPI_MCA_x=y" item sets that MCA parameter,
-# "bucket_size=S" the bucket size, "shard_optimizer=yes|no" the step);
+# variants of the R = 2 run, interleaved with the others: the MPI path
+# (shm_reduce = no: the ring reduce-scatter and MPI_Allgatherv, as on
+# replicas across nodes) and the unsharded step (all-reduce, every replica
+# updates everything) ("shm_reduce=yes|no" sets the path, "bucket_size=S"
+# the bucket size, "shard_optimizer=yes|no" the step, and an
+# "OMPI_MCA_x=y" item that MCA parameter, e.g.
+# OMPI_MCA_btl_vader_single_copy_mechanism=cma: Open MPI's single-copy path,
+# which dtpipe turns off when it starts mpirun itself, tools/launch-mpi.c);
 # VARIANTS= leaves them out
-VARIANTS=${VARIANTS-"shard_optimizer=no OMPI_MCA_btl_vader_single_copy_mechanism=cma"}
+VARIANTS=${VARIANTS-"shm_reduce=no shard_optimizer=no"}
 
 echo "== mlp $WIDTHS, global batch $GLOBAL, $STEPS steps x $REPS runs (machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg))"
+echo "== OpenBLAS kernel: $KERNEL (dtpipe and PyTorch alike)"
 r1= c1= tone= tddp=
 for rep in $(seq "$REPS"); do
 	plan "$W/r1.ini" 1 128 2
@@ -114,6 +141,7 @@ for rep in $(seq "$REPS"); do
 		case $var in
 		bucket_size=*) (BUCKET=${var#bucket_size=}; r2 "v$v") ;;
 		shard_optimizer=*) (SHARD=${var#shard_optimizer=}; r2 "v$v") ;;
+		shm_reduce=*) (SHM=${var#shm_reduce=}; r2 "v$v") ;;
 		*=*) (export "$var"; r2 "v$v") ;;
 		esac
 		PORT=$((PORT + 8))   # the subshell's plan took the next ports
@@ -127,19 +155,20 @@ for rep in $(seq "$REPS"); do
 done
 t1=$(med $r1) t2=$(med $(cat "$W/main.step"))
 echo "dtpipe R=1 K=1, 1 core : $t1 s/step, $($PY -c "print('%.0f' % ($GLOBAL/$t1))") samples/s"
-echo "dtpipe R=2 K=1, 1 core each: $t2 s/step, $($PY -c "print('%.0f' % ($GLOBAL/$t2))") samples/s, speed-up $($PY -c "print('%.2f' % ($t1/$t2))")x (target >= 1.75x)"
+echo "dtpipe R=2 K=1, 1 core each ($(cat "$W/main.path") path): $t2 s/step, $($PY -c "print('%.0f' % ($GLOBAL/$t2))") samples/s, speed-up $($PY -c "print('%.2f' % ($t1/$t2))")x (target >= 1.75x)"
 m=$(med $(col "$W/main.sum" 1)) wt=$(med $(col "$W/main.sum" 2)) br=$(med $(col "$W/main.sum" 3))
 if [ "$OVERLAP" = yes ]; then
 	hid="$($PY -c "print('%.0f' % max(0, 100*(1-$wt/$br)))")% of it hidden behind the backward"
 else
 	hid="none of it hidden (overlap = no: blocking sums inside the backward)"
 fi
-echo "gradient sum per step (overlap = $OVERLAP): $m ms in MPI calls, $wt ms of it waited after the backward; bare MPI_Allreduce of the same bytes: $br ms -> $($PY -c "print('%.2f' % ($m/$br))")x the bare all-reduce (target <= 1.1x); $hid"
+echo "gradient sum per step (overlap = $OVERLAP): $m ms in the sum's calls ($(cat "$W/main.path") path), $wt ms of it waited after the backward; bare MPI_Allreduce of the same bytes: $br ms -> $($PY -c "print('%.2f' % ($m/$br))")x the bare all-reduce (target <= 1.1x); $hid"
 ow=$(med $(col "$W/main.own" 1))
-echo "gradient sum in $(cat "$W/main.buckets"): the all-reduce calls' own time $ow ms/step, waiting for the slower replica $(med $(col "$W/main.own" 3)) ms/step; own time / bare all-reduce $(med $(col "$W/main.own" 2))x (median of the runs' own ratios; target <= 1.1x); $($PY -c "print('%.0f' % max(0, 100*(1-$ow/$br)))")% of a bare all-reduce hidden behind the backward"
+echo "gradient sum in $(cat "$W/main.buckets"): the sum's calls' own time $ow ms/step, waiting for the slower replica $(med $(col "$W/main.own" 3)) ms/step; own time / bare all-reduce $(med $(col "$W/main.own" 2))x (median of the runs' own ratios; target <= 1.1x); $($PY -c "print('%.0f' % max(0, 100*(1-$ow/$br)))")% of a bare all-reduce hidden behind the backward"
 if [ -s "$W/main.shard" ]; then
-	echo "sharded optimizer: reduce-scatter + all-gather own time $(med $(col "$W/main.shard" 1)) ms/step (all-gather $(med $(col "$W/main.shard" 2)) ms); bare MPI_Reduce_scatter + MPI_Allgatherv of the same bytes $(med $(col "$W/main.shard" 3)) ms ($(med $(col "$W/main.shard" 4)) + $(med $(col "$W/main.shard" 5))); own / bare collectives $(med $(col "$W/main.shard" 6))x (median of the runs' own ratios; target <= 1.1x); own / bare all-reduce $(med $(col "$W/main.own" 2))x"
+	echo "sharded optimizer ($(cat "$W/main.path") path): reduce-scatter + all-gather own time $(med $(col "$W/main.shard" 1)) ms/step (all-gather $(med $(col "$W/main.shard" 2)) ms); bare MPI_Reduce_scatter + MPI_Allgatherv of the same bytes $(med $(col "$W/main.shard" 3)) ms ($(med $(col "$W/main.shard" 4)) + $(med $(col "$W/main.shard" 5))); own / bare collectives $(med $(col "$W/main.shard" 6))x (median of the runs' own ratios; target <= 1.1x); own / bare all-reduce $(med $(col "$W/main.own" 2))x"
 fi
+[ ! -s "$W/main.waits" ] || echo "wait for the slower replica by replica: replica 0 $(med $(col "$W/main.waits" 1)) ms/step, replica 1 $(med $(col "$W/main.waits" 2)) ms/step (the one that waits less is the late one)"
 echo "CPU seconds per run ($STEPS steps, user + system, all ranks): R=1 $(med $c1), R=2 $(med $(cat "$W/main.cpu"))"
 v=0
 for var in $VARIANTS; do
@@ -147,7 +176,7 @@ for var in $VARIANTS; do
 	tv=$(med $(cat "$W/v$v.step"))
 	sh=
 	[ ! -s "$W/v$v.shard" ] || sh="; sharded: own / bare reduce-scatter + all-gather $(med $(col "$W/v$v.shard" 6))x (bare $(med $(col "$W/v$v.shard" 3)) ms)"
-	echo "variant R=2 with $var: $tv s/step, speed-up $($PY -c "print('%.2f' % ($t1/$tv))")x, speed vs the default R=2 $($PY -c "print('%.2f' % ($t2/$tv))")x, $(cat "$W/v$v.buckets"); gradient sum $(med $(col "$W/v$v.sum" 1)) ms in MPI calls, own time $(med $(col "$W/v$v.own" 1)) ms, bare all-reduce $(med $(col "$W/v$v.sum" 3)) ms, own / bare $(med $(col "$W/v$v.own" 2))x$sh; CPU seconds $(med $(cat "$W/v$v.cpu"))"
+	echo "variant R=2 with $var ($(cat "$W/v$v.path") path): $tv s/step, speed-up $($PY -c "print('%.2f' % ($t1/$tv))")x, speed vs the default R=2 $($PY -c "print('%.2f' % ($t2/$tv))")x, $(cat "$W/v$v.buckets"); gradient sum $(med $(col "$W/v$v.sum" 1)) ms in MPI calls, own time $(med $(col "$W/v$v.own" 1)) ms, bare all-reduce $(med $(col "$W/v$v.sum" 3)) ms, own / bare $(med $(col "$W/v$v.own" 2))x$sh; CPU seconds $(med $(cat "$W/v$v.cpu"))"
 done
 if [ -n "$tddp" ]; then
 	to=$(med $tone) td=$(med $tddp)

@@ -5,13 +5,22 @@ trained on CPU with the same global batch, once in one process on 1 thread
 and once as DistributedDataParallel (gloo) over 2 processes of 1 thread each,
 each on half the batch. Prints one JSON line with the median step times
 (the first steps warm up). Usage: bench_ddp_torch.py WIDTHS BATCH STEPS
-(WIDTHS like 784-1024-1024-1024-10)."""
+(WIDTHS like 784-1024-1024-1024-10).
+
+Debian's torch does its matmuls in the system BLAS (libblas ->
+OpenBLAS, pthreads), and torch.set_num_threads(1) does not limit OpenBLAS's
+own threads: without OPENBLAS_NUM_THREADS=1 "one thread" used both cores of
+the test machine (31.6 ms/step against 58 ms with it). So the script sets
+OPENBLAS_NUM_THREADS=1 before torch loads OpenBLAS, unless the user set it
+(the DDP ranks inherit it). OpenBLAS's kernel is OPENBLAS_CORETYPE's, as for
+dtpipe (bench-dp.sh runs both sides with the same one)."""
 import json, os, sys, tempfile, time
 
-import torch
-import torch.distributed as dist
-import torch.multiprocessing as mp
-import torch.nn as nn
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+import torch  # noqa: E402 (after OPENBLAS_NUM_THREADS)
+import torch.distributed as dist  # noqa: E402
+import torch.multiprocessing as mp  # noqa: E402
+import torch.nn as nn  # noqa: E402
 
 WIDTHS = [int(w) for w in sys.argv[1].split("-")]
 BATCH, STEPS = int(sys.argv[2]), int(sys.argv[3])
@@ -67,4 +76,6 @@ if __name__ == "__main__":
     mp.spawn(ddp_rank, args=(2, init, out), nprocs=2, join=True)
     t_ddp = float(open(out).read())
     print(json.dumps({"one_process_s": t_one, "ddp2_s": t_ddp,
+                      "openblas_num_threads": os.environ["OPENBLAS_NUM_THREADS"],
+                      "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE", "unset"),
                       "one_process_samples_s": BATCH / t_one, "ddp2_samples_s": BATCH / t_ddp}))

@@ -125,6 +125,19 @@ void dtp_bf16_unpack(void *buf, size_t n);
 int dtp_stage_model_create(const struct dtp_model_spec *spec, int first, int last,
 			   int max_batch, uint64_t seed,
 			   struct dtp_stage_model **out, struct dtp_err *err);
+/* The same with the parameters and the gradients in the caller's memory
+ * (which outlives the model): `params` and `grads` each hold
+ * dtp_stage_model_array_floats(spec, first, last) floats, 64-byte aligned
+ * (both or neither: NULL, NULL is dtp_stage_model_create). The parameters
+ * are initialised there as dtp_stage_model_create does, the gradients
+ * zeroed; the model's worker pool as dtp_stage_model_create chooses it.
+ * Data-parallel replicas on one node put them in shared memory (rdma/dp.h). */
+int dtp_stage_model_create_in(const struct dtp_model_spec *spec, int first, int last,
+			      int max_batch, uint64_t seed, float *params, float *grads,
+			      struct dtp_stage_model **out, struct dtp_err *err);
+/* floats of each array dtp_stage_model_create_in takes (the parameters,
+ * padded to 16 floats); 0 for a bad range */
+size_t dtp_stage_model_array_floats(const struct dtp_model_spec *spec, int first, int last);
 void dtp_stage_model_destroy(struct dtp_stage_model *m);
 /* Switch a new stage model's matmuls to precision p (stage set-up: creates
  * every oneDNN primitive the stage needs, none later). Call before the first

@@ -240,9 +240,49 @@ size_t dtp_stage_model_scratch_bytes(const struct dtp_model_spec *spec, int firs
 	return (2 * l.ping + l.dpre + l.dln + l.scratch) * sizeof(float);
 }
 
+size_t dtp_stage_model_array_floats(const struct dtp_model_spec *spec, int first, int last)
+{
+	struct dtp_unit_info info;
+	size_t np = 0;
+
+	if (first < 0 || last > dtp_model_num_units(spec) || first >= last)
+		return 0;
+	for (int u = first; u < last; u++) {
+		if (dtp_unit_describe(spec, u, &info))
+			return 0;
+		np += info.n_params;
+	}
+	return dtp_align_up(np, 16);
+}
+
+/* params, grads: NULL (both in the model's arena) or the caller's, each
+ * dtp_stage_model_array_floats floats, 64-byte aligned */
+static int create_at(const struct dtp_model_spec *spec, int first, int last, int max_batch,
+		     uint64_t seed, int nw, float *params, float *grads,
+		     struct dtp_stage_model **out, struct dtp_err *err);
+
 int dtp_stage_model_create_nw(const struct dtp_model_spec *spec, int first, int last,
 			      int max_batch, uint64_t seed, int nw,
 			      struct dtp_stage_model **out, struct dtp_err *err)
+{
+	return create_at(spec, first, last, max_batch, seed, nw, NULL, NULL, out, err);
+}
+
+int dtp_stage_model_create_in(const struct dtp_model_spec *spec, int first, int last,
+			      int max_batch, uint64_t seed, float *params, float *grads,
+			      struct dtp_stage_model **out, struct dtp_err *err)
+{
+	if (!params != !grads || ((uintptr_t)params % DTP_CACHELINE) ||
+	    ((uintptr_t)grads % DTP_CACHELINE))
+		return dtp_errf_runtime(err, -EINVAL,
+					"a stage model's arrays at %p and %p: give both, %d-byte aligned",
+					(void *)params, (void *)grads, DTP_CACHELINE);
+	return create_at(spec, first, last, max_batch, seed, 0, params, grads, out, err);
+}
+
+static int create_at(const struct dtp_model_spec *spec, int first, int last, int max_batch,
+		     uint64_t seed, int nw, float *params, float *grads,
+		     struct dtp_stage_model **out, struct dtp_err *err)
 {
 	struct dtp_stage_model *m;
 	struct scratch_layout sl;
@@ -294,8 +334,8 @@ int dtp_stage_model_create_nw(const struct dtp_model_spec *spec, int first, int 
 	}
 	m->n_params = np;
 	scratch_layout(spec, first, last, max_batch, nw, &sl);
-	bytes = (2 * dtp_align_up(np, 16) + 2 * sl.ping + sl.dpre + sl.dln + sl.scratch) *
-		sizeof(float);
+	bytes = ((params ? 0 : 2 * dtp_align_up(np, 16)) + 2 * sl.ping + sl.dpre + sl.dln +
+		 sl.scratch) * sizeof(float);
 	rc = dtp_arena_init(&m->arena, bytes);
 	if (rc < 0) {
 		rc = dtp_errf_runtime(err, rc, "cannot map %zu bytes for units [%d, %d): lower the "
@@ -303,8 +343,14 @@ int dtp_stage_model_create_nw(const struct dtp_model_spec *spec, int first, int 
 				      first, last);
 		goto out_free;
 	}
-	m->params = dtp_arena_take(&m->arena, np * sizeof(float), DTP_CACHELINE);
-	m->grads = dtp_arena_take(&m->arena, np * sizeof(float), DTP_CACHELINE);
+	if (params) {   /* the caller's (data-parallel replicas: shared memory) */
+		m->params = params;
+		m->grads = grads;
+		memset(m->grads, 0, np * sizeof(float));
+	} else {
+		m->params = dtp_arena_take(&m->arena, np * sizeof(float), DTP_CACHELINE);
+		m->grads = dtp_arena_take(&m->arena, np * sizeof(float), DTP_CACHELINE);
+	}
 	m->ping[0] = dtp_arena_take(&m->arena, sl.ping * sizeof(float), DTP_CACHELINE);
 	m->ping[1] = dtp_arena_take(&m->arena, sl.ping * sizeof(float), DTP_CACHELINE);
 	m->dpre = dtp_arena_take(&m->arena, sl.dpre * sizeof(float), DTP_CACHELINE);

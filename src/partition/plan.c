@@ -39,6 +39,7 @@ void dtp_plan_defaults(struct dtp_plan *p)
 	p->replicas = 1;
 	p->reduce_bucket_bytes = DTP_PLAN_BUCKET_AUTO;
 	p->shard_optimizer = 1;
+	p->shm_reduce = 1;
 }
 
 const char *dtp_plan_warnings(const struct dtp_plan *p)

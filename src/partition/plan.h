@@ -113,6 +113,9 @@ struct dtp_plan {
 					  * updates a 1/R shard of its stage (gradients
 					  * reduce-scattered, parameters all-gathered:
 					  * rdma/dp.h; default yes) */
+	int shm_reduce;                  /* [parallel] shm_reduce: a stage's replicas on
+					  * one node sum from each other's memory, no MPI
+					  * call (rdma/dp.h; default yes) */
 	int replicas;                    /* [parallel] replicas: R data-parallel copies of
 					  * the K-stage pipeline, R x K MPI ranks (default 1:
 					  * no MPI); rank = replica x K + stage */

@@ -77,6 +77,7 @@ const struct dtp_plan_key dtp_plan_keys[] = {
 	PK("parallel", "overlap", DTP_PK_BOOL, reduce_overlap, 0, 1),
 	PK("parallel", "bucket_size", DTP_PK_SIZE, reduce_bucket_bytes, 0, 0),
 	PK("parallel", "shard_optimizer", DTP_PK_BOOL, shard_optimizer, 0, 1),
+	PK("parallel", "shm_reduce", DTP_PK_BOOL, shm_reduce, 0, 1),
 };
 _Static_assert(sizeof(dtp_plan_keys) / sizeof(dtp_plan_keys[0]) == DTP_PLAN_N_KEYS,
 	       "DTP_PLAN_N_KEYS matches the key table");

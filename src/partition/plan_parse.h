@@ -26,7 +26,7 @@ struct dtp_plan_key {
 };
 
 extern const struct dtp_plan_key dtp_plan_keys[];
-#define DTP_PLAN_N_KEYS 57
+#define DTP_PLAN_N_KEYS 58
 extern const char *const dtp_plan_stage_keys[];
 #define DTP_PLAN_N_STAGE_KEYS 4
 #define DTP_PLAN_MAX_SECTIONS (DTP_MAX_STAGES + 16)

@@ -493,6 +493,11 @@ int dtp_stage_step_begin(struct dtp_stage *st, long step, struct dtp_err *err)
 	dtp_stage_test_hang(st, step);
 	st->t_compute = st->t_wait = st->t_data = 0;
 	st->loss_sum = 0;
+	/* replicas summing from each other's memory: none reads these still */
+	if (st->dp && (r = dtp_dp_grads_free(st->dp, err))) {
+		dtp_err_prefix(err, "stage %d, step %ld: ", st->s, step);
+		return r;
+	}
 	t0 = dtp_now_ns();
 	dtp_stage_zero_grads(st->model);
 	span_end(st, DTP_SPAN_OPTIM, step, 0, t0, &st->t_compute);

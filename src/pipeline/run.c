@@ -218,9 +218,12 @@ int dtp_run_report_reduce(struct dtp_stage *st, struct dtp_err *err)
 	double bare = 0, mpi_ms, wait_ms, own_ms, bare_ms, hidden;
 	char b[32], bb[32];
 	double rs = 0, ag = 0;
-	int r = st->sharded ? dtp_dp_bare_rs_ag(st->dp, dtp_stage_model_grads(st->model), n, 9, &rs,
-						&ag, err) : 0;
+	/* the yardsticks overwrite the gradients: no replica may read them still */
+	int r = dtp_dp_grads_free(st->dp, err);
 
+	if (r == 0 && st->sharded)
+		r = dtp_dp_bare_rs_ag(st->dp, dtp_stage_model_grads(st->model), n, 9, &rs,
+				      &ag, err);
 	if (r == 0)
 		r = dtp_dp_bare_allreduce(st->dp, dtp_stage_model_grads(st->model), n, 9, &bare, err);
 	if (r)
@@ -232,8 +235,22 @@ int dtp_run_report_reduce(struct dtp_stage *st, struct dtp_err *err)
 	bare_ms = bare * 1e3;
 	/* what of a bare all-reduce's time the step did not spend in MPI calls */
 	hidden = bare_ms > 0 && own_ms < bare_ms ? 100.0 * (1.0 - own_ms / bare_ms) : 0.0;
-	if (st->replica != 0)
-		return 0;
+	/* each replica's wait for the slower ones: which one is late */
+	double *waits = calloc((size_t)st->R, sizeof(*waits));
+
+	if (!waits)
+		return dtp_errf_runtime(err, -ENOMEM, "out of memory");
+	waits[st->replica] = med.partner_s;
+	r = dtp_dp_sum_doubles(st->dp, waits, st->R, err);
+	if (r || st->replica != 0) {
+		free(waits);
+		return r;
+	}
+	printf("stage %d: waiting for slower replicas, by replica (ms/step):", st->s);
+	for (int i = 0; i < st->R && i < 8; i++)
+		printf(" %d: %.3f", i, waits[i] * 1e3);
+	printf("%s\n", st->R > 8 ? " ..." : "");
+	free(waits);
 	printf("stage %d: gradient sum over %d replicas: %.3f ms/step in MPI, %.3f ms of it "
 	       "waited after the backward (%.0f%% of a bare all-reduce hidden%s); bare "
 	       "MPI_Allreduce of the same %s: %.3f ms\n", st->s, st->R, mpi_ms, wait_ms, hidden,
@@ -245,6 +262,10 @@ int dtp_run_report_reduce(struct dtp_stage *st, struct dtp_err *err)
 	       dtp_dp_n_buckets(st->dp) == 1 ? "" : "s",
 	       dtp_fmt_bytes((double)st->bucket_bytes, bb, sizeof(bb)), own_ms,
 	       med.partner_s * 1e3, bare_ms > 0 ? own_ms / bare_ms : 0.0);
+	printf("stage %d: reduction path: %s\n", st->s,
+	       dtp_dp_node_shared(st->dp) ?
+	       "node-shared (the replicas' memory, summed in place, no MPI call; shm_reduce = yes)" :
+	       "MPI (shm_reduce = no, or the replicas are not on one node)");
 	if (st->sharded)
 		printf("stage %d: sharded optimizer: reduce-scatter + all-gather own time %.3f ms/step "
 		       "(all-gather %.3f ms); bare MPI_Reduce_scatter + MPI_Allgatherv of the same %s: "

@@ -426,6 +426,7 @@ int dtp_stage_open(const struct dtp_plan *p, const struct dtp_stage_opts *o,
 	struct dtp_stage *st;
 	struct dtp_unit_info ui;
 	struct arena_plan a;
+	float *params = NULL, *grads = NULL;   /* the model's arrays, if not its own */
 	int r, s = o->stage, max_slots = (int)(sizeof(st->slots) / sizeof(st->slots[0]));
 
 	st = calloc(1, sizeof(*st));
@@ -457,10 +458,25 @@ int dtp_stage_open(const struct dtp_plan *p, const struct dtp_stage_opts *o,
 	}
 	st->tgt_elems = p->model.kind == DTP_MODEL_GPT ? (size_t)p->model.seq_len : 1;
 
-	r = dtp_stage_model_create(&p->model, st->first_unit, st->last_unit, st->B, p->seed,
-				   &st->model, err);
+	st->bucket_bytes = dtp_dp_bucket_bytes(p->reduce_bucket_bytes,
+					       p->reduce_bucket_bytes != DTP_PLAN_BUCKET_AUTO, st->R);
+	if (st->dp && (r = dtp_dp_buckets(st->dp, &p->model, st->first_unit, st->last_unit,
+					  st->bucket_bytes, p->reduce_overlap, o->measure_reduce, err)))
+		goto out_free;
+	/* [parallel] shm_reduce: replicas on one node keep the parameters and
+	 * gradients in memory they share, and sum from it; sharded, they share
+	 * one parameter array (rdma/dp.h) */
+	if (st->dp && st->R > 1 && p->shm_reduce &&
+	    (r = dtp_dp_node_arrays(st->dp, dtp_stage_model_array_floats(&p->model, st->first_unit,
+									 st->last_unit),
+				    p->shard_optimizer, &params, &grads, err)))
+		goto out_free;
+	r = dtp_stage_model_create_in(&p->model, st->first_unit, st->last_unit, st->B, p->seed,
+				      params, grads, &st->model, err);
 	if (r)
 		goto out_free;
+	if (st->dp && (r = dtp_dp_node_arrays_ready(st->dp, err)))
+		goto out_model;
 	r = dtp_stage_model_set_precision(st->model, p->precision, err);
 	if (r == 0)
 		r = dtp_stage_model_set_fp32_matmul(st->model, p->fp32_matmul, err);
@@ -471,11 +487,6 @@ int dtp_stage_open(const struct dtp_plan *p, const struct dtp_stage_opts *o,
 	r = dtp_optim_create(&p->optim, st->model, &st->optim, err);
 	if (r)
 		goto out_model;
-	st->bucket_bytes = dtp_dp_bucket_bytes(p->reduce_bucket_bytes,
-					       p->reduce_bucket_bytes != DTP_PLAN_BUCKET_AUTO, st->R);
-	if (st->dp && (r = dtp_dp_buckets(st->dp, &p->model, st->first_unit, st->last_unit,
-					  st->bucket_bytes, p->reduce_overlap, o->measure_reduce, err)))
-		goto out_optim;
 	/* [parallel] shard_optimizer: each replica updates a shard (ZeRO-1) */
 	if (st->dp && st->R > 1 && p->shard_optimizer) {
 		const struct dtp_param_span *own;

@@ -97,6 +97,38 @@ int dtp_dp_unit_done(struct dtp_dp *dp, int unit, float *grads, size_t n, struct
  * buckets are free again. */
 int dtp_dp_wait(struct dtp_dp *dp, struct dtp_err *err);
 
+/* Node-shared sums ([parallel] shm_reduce, default yes). Call after
+ * dtp_dp_buckets and before the stage model exists, on every replica of the
+ * stage (collective). When all the stage's replicas run on this node
+ * (MPI_Comm_split_type shared of its communicator has all R), *params and
+ * *grads are `floats` floats each (dtp_stage_model_array_floats) of a
+ * mapping shared by the R of them, where the stage model is to be built
+ * (dtp_stage_model_create_in): the gradients this replica's own, the
+ * parameters too, or with share_params (the sharded step) one array for all
+ * R; it lives until dtp_dp_close, after the model. Then each bucket's sum
+ * is each replica adding its part of the bucket from every replica's
+ * gradients, read in place, in replica order (g_0 + g_1 + ...: the same
+ * bits on every replica, and for two replicas the MPI path's a + b), with
+ * no MPI call; unsharded it then copies the other parts' sums; sharded each
+ * replica updates its part of the shared parameters and
+ * dtp_dp_gather_params only waits for the others' (dp_shm.c: the protocol
+ * and its waits). Blocking (overlap has no effect there). Otherwise
+ * (replicas on several nodes, or no shared memory to be had: a warning)
+ * both NULL and the MPI path stays. */
+int dtp_dp_node_arrays(struct dtp_dp *dp, size_t floats, int share_params, float **params,
+		       float **grads, struct dtp_err *err);
+/* After the stage model is built in them, on every replica: with shared
+ * parameters, wait until every replica's model is (each initialised them,
+ * the same values), so that none writes them again under a peer's
+ * checkpoint load or forward; else nothing. */
+int dtp_dp_node_arrays_ready(struct dtp_dp *dp, struct dtp_err *err);
+/* 1 when dtp_dp_node_arrays gave arrays: the node-shared path runs */
+int dtp_dp_node_shared(const struct dtp_dp *dp);
+/* Before a step writes the stage's gradients (its start, before zeroing
+ * them): on the node-shared path, wait until no replica still reads this
+ * one's gradients of the step before; else nothing. */
+int dtp_dp_grads_free(struct dtp_dp *dp, struct dtp_err *err);
+
 /* Sharded optimizer step (ZeRO-1, [parallel] shard_optimizer): call after
  * dtp_dp_buckets. Each bucket is then reduce-scattered instead of
  * all-reduced (blocking: dtpipe's ring of MPI_Sendrecv, each replica adding
@@ -116,7 +148,8 @@ int dtp_dp_sharded(const struct dtp_dp *dp);
 int dtp_dp_shard_spans(const struct dtp_dp *dp, const struct dtp_param_span **spans);
 /* After the sharded optimizer step: every replica's updated part of each
  * bucket's parameters to every replica (MPI_Allgatherv in place, bucket by
- * bucket); its time goes into the step's dtp_dp_times. */
+ * bucket; node-shared, a wait for the others' updates of the one array);
+ * its time goes into the step's dtp_dp_times. */
 int dtp_dp_gather_params(struct dtp_dp *dp, struct dtp_err *err);
 /* The same for the `n_arrays` optimizer-state arrays at state, state +
  * n_params, ... (laid out like the parameters): before a checkpoint, which

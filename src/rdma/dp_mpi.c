@@ -19,50 +19,14 @@
 
 #include "model/model.h"
 #include "rdma/dp.h"
-
-struct dtp_dp {
-	int rank, size, replica, replicas, stage, stages;
-	int local_rank, local_size;  /* among the ranks on this node */
-	int own_init;              /* this call initialised MPI (and finalises it) */
-	int own_comm;              /* stage_comm is this handle's (0: a chunk's handle) */
-	MPI_Comm stage_comm;       /* the R copies of this stage, ordered by replica */
-	/* gradient buckets (dtp_dp_buckets) */
-	struct dp_bucket *b;       /* this stage's, last first */
-	int nb;
-	int first, n_units;        /* this stage's units */
-	int *unit_bucket;          /* [n_units]: the bucket each unit is in */
-	MPI_Request *reqs;         /* sums in flight (overlap) */
-	int n_req, n_started;
-	int overlap, measure;
-	double *t_call, *t_min;    /* [n_units + 1]: this step's time in each call, wait last */
-	size_t *unit_off;          /* [n_units + 1]: each unit's first float in the stage */
-	/* sharded (dtp_dp_shard): the stage's arrays and this replica's parts */
-	int sharded;
-	float *params, *grads;
-	int *counts;               /* [nb x 2R]: each bucket's part sizes, then offsets */
-	struct dtp_param_span *spans;
-	int n_spans;
-	float *ring_buf;           /* [largest part]: a part coming in (ring_reduce_scatter) */
-	struct dtp_dp_times kept[DTP_DP_TIMES_KEPT];   /* the newest steps', a ring */
-	long steps;
-};
-
-/* one bucket: units [lo, hi) of this stage, their gradients (filled as the
- * units report, from hi - 1 down) at buf[0..n); floats [off, off + len) of
- * the stage's arrays; sharded: part r is cnt[r] floats at disp[r] */
-struct dp_bucket {
-	int lo, hi;
-	float *buf;
-	size_t n, off, len;
-	int *cnt, *disp;
-};
+#include "rdma/dp_mpi.h"
 
 int dtp_dp_built(void)
 {
 	return 1;
 }
 
-static int mpi_failed(struct dtp_err *err, int rc, const char *what)
+int dtp_dp_mpi_failed(struct dtp_err *err, int rc, const char *what)
 {
 	char msg[MPI_MAX_ERROR_STRING];
 	int len = 0;
@@ -114,7 +78,7 @@ int dtp_dp_open(int replicas, int stages, struct dtp_dp **out, struct dtp_err *e
 	dp->stage = dp->rank % stages;
 	rc = MPI_Comm_split(MPI_COMM_WORLD, dp->stage, dp->replica, &dp->stage_comm);
 	if (rc != MPI_SUCCESS) {
-		mpi_failed(err, rc, "MPI_Comm_split (the stage communicators)");
+		dtp_dp_mpi_failed(err, rc, "MPI_Comm_split (the stage communicators)");
 		dtp_dp_close(dp);
 		return -EIO;
 	}
@@ -123,7 +87,7 @@ int dtp_dp_open(int replicas, int stages, struct dtp_dp **out, struct dtp_err *e
 	rc = MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, dp->rank, MPI_INFO_NULL,
 				 &node);
 	if (rc != MPI_SUCCESS) {
-		mpi_failed(err, rc, "MPI_Comm_split_type (the ranks of this node)");
+		dtp_dp_mpi_failed(err, rc, "MPI_Comm_split_type (the ranks of this node)");
 		dtp_dp_close(dp);
 		return -EIO;
 	}
@@ -158,6 +122,7 @@ void dtp_dp_close(struct dtp_dp *dp)
 {
 	if (!dp)
 		return;
+	dtp_dp_shm_close(dp);
 	if (dp->own_comm && dp->stage_comm != MPI_COMM_NULL)
 		MPI_Comm_free(&dp->stage_comm);
 	free(dp->b);
@@ -175,7 +140,8 @@ void dtp_dp_close(struct dtp_dp *dp)
 
 void dtp_dp_abort(struct dtp_dp *dp, int status)
 {
-	(void)dp;
+	if (dp)
+		dtp_dp_shm_abort(dp);
 	MPI_Abort(MPI_COMM_WORLD, status);
 }
 
@@ -194,21 +160,21 @@ int dtp_dp_barrier(struct dtp_dp *dp, struct dtp_err *err)
 {
 	int rc = MPI_Barrier(MPI_COMM_WORLD);
 
-	return rc == MPI_SUCCESS ? 0 : mpi_failed(err, rc, "MPI_Barrier over every rank");
+	return rc == MPI_SUCCESS ? 0 : dtp_dp_mpi_failed(err, rc, "MPI_Barrier over every rank");
 }
 
 int dtp_dp_bcast_u64(struct dtp_dp *dp, uint64_t *v, struct dtp_err *err)
 {
 	int rc = MPI_Bcast(v, 1, MPI_UINT64_T, 0, MPI_COMM_WORLD);
 
-	return rc == MPI_SUCCESS ? 0 : mpi_failed(err, rc, "MPI_Bcast from rank 0");
+	return rc == MPI_SUCCESS ? 0 : dtp_dp_mpi_failed(err, rc, "MPI_Bcast from rank 0");
 }
 
 int dtp_dp_sum_doubles(struct dtp_dp *dp, double *v, int n, struct dtp_err *err)
 {
 	int rc = MPI_Allreduce(MPI_IN_PLACE, v, n, MPI_DOUBLE, MPI_SUM, dp->stage_comm);
 
-	return rc == MPI_SUCCESS ? 0 : mpi_failed(err, rc, "MPI_Allreduce over the replicas");
+	return rc == MPI_SUCCESS ? 0 : dtp_dp_mpi_failed(err, rc, "MPI_Allreduce over the replicas");
 }
 
 int dtp_dp_buckets(struct dtp_dp *dp, const struct dtp_model_spec *spec, int first, int last,
@@ -334,7 +300,12 @@ int dtp_dp_unit_done(struct dtp_dp *dp, int unit, float *grads, size_t n, struct
 		if (dp->sharded && (bk->buf != dp->grads + bk->off || bk->n != bk->len))
 			return dtp_errf_runtime(err, -EINVAL, "units %d..%d's gradients are not where the shard expects them",
 						bk->lo, bk->hi - 1);
-		if (dp->sharded && !dp->overlap)
+		if (dp->shm) {
+			int r = dtp_dp_shm_reduce(dp, bk, err);
+
+			if (r)
+				return r;
+		} else if (dp->sharded && !dp->overlap)
 			rc = ring_reduce_scatter(dp, bk);
 		else if (dp->sharded)
 			rc = MPI_Ireduce_scatter(MPI_IN_PLACE, bk->buf, bk->cnt, MPI_FLOAT, MPI_SUM,
@@ -346,12 +317,12 @@ int dtp_dp_unit_done(struct dtp_dp *dp, int unit, float *grads, size_t n, struct
 			rc = MPI_Iallreduce(MPI_IN_PLACE, bk->buf, (int)bk->n, MPI_FLOAT, MPI_SUM,
 					    dp->stage_comm, &dp->reqs[dp->n_req++]);
 		if (rc != MPI_SUCCESS)
-			return mpi_failed(err, rc, "the sum of a gradient bucket over the replicas");
+			return dtp_dp_mpi_failed(err, rc, "the sum of a gradient bucket over the replicas");
 		dp->n_started++;
 	} else if (dp->n_req) {
 		rc = MPI_Testall(dp->n_req, dp->reqs, &done, MPI_STATUSES_IGNORE);
 		if (rc != MPI_SUCCESS)
-			return mpi_failed(err, rc, "the gradient sum over the replicas");
+			return dtp_dp_mpi_failed(err, rc, "the gradient sum over the replicas");
 	}
 	dp->t_call[i] = (double)(dtp_now_ns() - t0) * 1e-9;
 	return 0;
@@ -367,13 +338,13 @@ int dtp_dp_wait(struct dtp_dp *dp, struct dtp_err *err)
 	dp->t_call[dp->n_units] = (double)(dtp_now_ns() - t0) * 1e-9;
 	dp->n_req = dp->n_started = 0;
 	if (rc != MPI_SUCCESS)
-		return mpi_failed(err, rc, "the gradient sum over the replicas");
+		return dtp_dp_mpi_failed(err, rc, "the gradient sum over the replicas");
 	if (started != dp->nb)
 		return dtp_errf_runtime(err, -EPROTO, "%d of the stage's %d gradient buckets were summed this step",
 					started, dp->nb);
 	/* an in-place MPI_Ireduce_scatter leaves this replica's part at the
 	 * bucket's start: move it to its place */
-	for (int i = 0; dp->sharded && dp->overlap && i < dp->nb; i++) {
+	for (int i = 0; dp->sharded && dp->overlap && !dp->shm && i < dp->nb; i++) {
 		struct dp_bucket *bk = &dp->b[i];
 		int me = dp->replica;
 
@@ -387,7 +358,7 @@ int dtp_dp_wait(struct dtp_dp *dp, struct dtp_err *err)
 	if (dp->measure) {
 		rc = MPI_Allreduce(dp->t_call, dp->t_min, n, MPI_DOUBLE, MPI_MIN, dp->stage_comm);
 		if (rc != MPI_SUCCESS)
-			return mpi_failed(err, rc, "MPI_Allreduce of the gradient sums' times");
+			return dtp_dp_mpi_failed(err, rc, "MPI_Allreduce of the gradient sums' times");
 		for (int i = 0; i < n; i++)
 			t->own_s += dp->t_min[i];
 		t->partner_s = t->mpi_s - t->own_s;
@@ -440,7 +411,7 @@ int dtp_dp_bare_allreduce(struct dtp_dp *dp, float *buf, size_t n, int reps, dou
 
 		rc = MPI_Allreduce(MPI_IN_PLACE, buf, (int)n, MPI_FLOAT, MPI_SUM, dp->stage_comm);
 		if (rc != MPI_SUCCESS)
-			return mpi_failed(err, rc, "the bare MPI_Allreduce");
+			return dtp_dp_mpi_failed(err, rc, "the bare MPI_Allreduce");
 		t[i] = MPI_Wtime() - t0;
 	}
 	qsort(t, (size_t)reps, sizeof(double), cmp_double);
@@ -471,10 +442,9 @@ static size_t nearest_cut(const struct dtp_dp *dp, const struct dp_bucket *bk, s
 	return best;
 }
 
-int dtp_dp_shard(struct dtp_dp *dp, float *params, float *grads, struct dtp_err *err)
+int dtp_dp_cut_parts(struct dtp_dp *dp, size_t *biggest, struct dtp_err *err)
 {
 	int R = dp->replicas, ns = 0;
-	size_t biggest = 0;
 
 	free(dp->counts);
 	free(dp->spans);
@@ -482,6 +452,7 @@ int dtp_dp_shard(struct dtp_dp *dp, float *params, float *grads, struct dtp_err 
 	dp->spans = calloc((size_t)dp->nb, sizeof(*dp->spans));
 	if (!dp->counts || !dp->spans)
 		return dtp_errf_runtime(err, -ENOMEM, "out of memory for the optimizer shards");
+	*biggest = 0;
 	/* the buckets come last unit first; the spans go up */
 	for (int i = dp->nb - 1; i >= 0; i--) {
 		struct dp_bucket *bk = &dp->b[i];
@@ -500,6 +471,7 @@ int dtp_dp_shard(struct dtp_dp *dp, float *params, float *grads, struct dtp_err 
 			bk->disp[r] = (int)(at - bk->off);
 			bk->cnt[r] = (int)(cut - at);
 			at = cut;
+			*biggest = (size_t)bk->cnt[r] > *biggest ? (size_t)bk->cnt[r] : *biggest;
 		}
 		if (bk->cnt[dp->replica])
 			dp->spans[ns++] = (struct dtp_param_span){
@@ -507,11 +479,17 @@ int dtp_dp_shard(struct dtp_dp *dp, float *params, float *grads, struct dtp_err 
 				.n = (size_t)bk->cnt[dp->replica] };
 	}
 	dp->n_spans = ns;
+	return 0;
+}
+
+int dtp_dp_shard(struct dtp_dp *dp, float *params, float *grads, struct dtp_err *err)
+{
+	size_t biggest;
+	int r = dtp_dp_cut_parts(dp, &biggest, err);
+
+	if (r)
+		return r;
 	free(dp->ring_buf);
-	dp->ring_buf = NULL;
-	for (int i = 0; i < dp->nb; i++)
-		for (int r = 0; r < R; r++)
-			biggest = (size_t)dp->b[i].cnt[r] > biggest ? (size_t)dp->b[i].cnt[r] : biggest;
 	dp->ring_buf = malloc((biggest ? biggest : 1) * sizeof(float));
 	if (!dp->ring_buf)
 		return dtp_errf_runtime(err, -ENOMEM, "out of memory for a gradient part of %zu floats",
@@ -520,6 +498,40 @@ int dtp_dp_shard(struct dtp_dp *dp, float *params, float *grads, struct dtp_err 
 	dp->grads = grads;
 	dp->sharded = 1;
 	return 0;
+}
+
+int dtp_dp_node_arrays(struct dtp_dp *dp, size_t floats, int share_params, float **params,
+		       float **grads, struct dtp_err *err)
+{
+	size_t biggest;
+	int r;
+
+	*params = *grads = NULL;
+	if (dp->replicas < 2 || dp->shm)
+		return 0;
+	if (!dp->nb)
+		return dtp_errf_runtime(err, -EINVAL, "node-shared arrays before the gradient buckets");
+	if ((r = dtp_dp_shm_open(dp, floats, share_params, params, grads, err)) || !dp->shm)
+		return r;
+	/* the parts each replica sums (sharded: cut again by dtp_dp_shard, the
+	 * same); the shared path makes no nonblocking call */
+	dp->overlap = 0;
+	return dtp_dp_cut_parts(dp, &biggest, err);
+}
+
+int dtp_dp_node_arrays_ready(struct dtp_dp *dp, struct dtp_err *err)
+{
+	return dtp_dp_shm_ready(dp, err);
+}
+
+int dtp_dp_node_shared(const struct dtp_dp *dp)
+{
+	return dp->shm != NULL;
+}
+
+int dtp_dp_grads_free(struct dtp_dp *dp, struct dtp_err *err)
+{
+	return dp->shm ? dtp_dp_shm_grads_free(dp, err) : 0;
 }
 
 int dtp_dp_sharded(const struct dtp_dp *dp)
@@ -550,16 +562,19 @@ static int allgather_parts(struct dtp_dp *dp, float *arr)
 int dtp_dp_gather_params(struct dtp_dp *dp, struct dtp_err *err)
 {
 	uint64_t t0 = dtp_now_ns();
-	int rc = allgather_parts(dp, dp->params);
+	int rc = dp->shm ? MPI_SUCCESS : allgather_parts(dp, dp->params);
+	int r = dp->shm ? dtp_dp_shm_gather(dp, err) : 0;
 	double t = (double)(dtp_now_ns() - t0) * 1e-9, t_min = t;
 	struct dtp_dp_times *k;
 
+	if (r)
+		return r;
 	if (rc != MPI_SUCCESS)
-		return mpi_failed(err, rc, "the all-gather of the updated parameters over the replicas");
+		return dtp_dp_mpi_failed(err, rc, "the all-gather of the updated parameters over the replicas");
 	if (dp->measure) {
 		rc = MPI_Allreduce(&t, &t_min, 1, MPI_DOUBLE, MPI_MIN, dp->stage_comm);
 		if (rc != MPI_SUCCESS)
-			return mpi_failed(err, rc, "MPI_Allreduce of the all-gather's times");
+			return dtp_dp_mpi_failed(err, rc, "MPI_Allreduce of the all-gather's times");
 	}
 	if (dp->steps == 0)
 		return 0;
@@ -582,7 +597,7 @@ int dtp_dp_gather_state(struct dtp_dp *dp, float *state, size_t n_params, int n_
 		int rc = allgather_parts(dp, state + (size_t)a * n_params);
 
 		if (rc != MPI_SUCCESS)
-			return mpi_failed(err, rc, "the all-gather of the optimizer state for a checkpoint");
+			return dtp_dp_mpi_failed(err, rc, "the all-gather of the optimizer state for a checkpoint");
 	}
 	return 0;
 }
@@ -619,7 +634,7 @@ int dtp_dp_bare_rs_ag(struct dtp_dp *dp, float *buf, size_t n, int reps, double 
 	}
 	free(cnt);
 	if (rc != MPI_SUCCESS)
-		return mpi_failed(err, rc, "the bare MPI_Reduce_scatter / MPI_Allgatherv");
+		return dtp_dp_mpi_failed(err, rc, "the bare MPI_Reduce_scatter / MPI_Allgatherv");
 	qsort(trs, (size_t)reps, sizeof(double), cmp_double);
 	qsort(tag, (size_t)reps, sizeof(double), cmp_double);
 	*rs_seconds = trs[reps / 2];

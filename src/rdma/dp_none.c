@@ -61,6 +61,17 @@ int dtp_dp_bare_allreduce(struct dtp_dp *dp, float *buf, size_t n, int reps, dou
 			  struct dtp_err *err) { return none(err); }
 int dtp_dp_shard(struct dtp_dp *dp, float *params, float *grads, struct dtp_err *err) { return none(err); }
 int dtp_dp_sharded(const struct dtp_dp *dp) { (void)dp; return 0; }
+int dtp_dp_node_arrays(struct dtp_dp *dp, size_t floats, int share_params, float **params,
+		       float **grads, struct dtp_err *err)
+{
+	(void)floats;
+	(void)share_params;
+	*params = *grads = NULL;
+	return none(err);
+}
+int dtp_dp_node_arrays_ready(struct dtp_dp *dp, struct dtp_err *err) { return none(err); }
+int dtp_dp_node_shared(const struct dtp_dp *dp) { (void)dp; return 0; }
+int dtp_dp_grads_free(struct dtp_dp *dp, struct dtp_err *err) { return none(err); }
 int dtp_dp_shard_spans(const struct dtp_dp *dp, const struct dtp_param_span **spans)
 {
 	(void)dp;

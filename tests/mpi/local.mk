@@ -4,9 +4,9 @@
 # srun --mpi=pmix run across two network-namespace nodes is in tests/slurm.
 # Replicas of interleaved stages: tests/mpi/interleaved.sh.
 if DTP_HAVE_MPI
-INTEGRATION_TESTS += tests/mpi/replicas.sh tests/mpi/shard.sh tests/mpi/failure.sh tests/mpi/preempt.sh \
+INTEGRATION_TESTS += tests/mpi/replicas.sh tests/mpi/shard.sh tests/mpi/shm_reduce.sh tests/mpi/failure.sh tests/mpi/preempt.sh \
 	tests/mpi/interleaved.sh
 endif
 EXTRA_DIST += tests/mpi/lib.sh
-dist_check_SCRIPTS += tests/mpi/replicas.sh tests/mpi/shard.sh tests/mpi/failure.sh tests/mpi/preempt.sh \
+dist_check_SCRIPTS += tests/mpi/replicas.sh tests/mpi/shard.sh tests/mpi/shm_reduce.sh tests/mpi/failure.sh tests/mpi/preempt.sh \
 	tests/mpi/interleaved.sh
