@@ -17,6 +17,7 @@
 #include "partition-schedules.h"
 #include "partition-share.h"
 #include "partition-chunks.h"
+#include "partition-replay.h"
 
 static double mib(size_t b)
 {
@@ -116,14 +117,14 @@ static void step_extra(const struct dtp_plan *plan, const struct dtp_profile *pr
 int dtp_partition_report(FILE *f, const struct dtp_plan *plan, const struct dtp_profile *prof,
 			 const struct dtp_chain_unit *chain, const struct dtp_partition_opts *po,
 			 const struct dtp_share *sh, double base_rss, const struct dtp_measured *m,
-			 struct dtp_err *err)
+			 const struct dtp_replayed *rp, struct dtp_err *err)
 {
 	const double *measured_fwd = m && m->have_compute ? m->fwd_ms : NULL;
 	const double *measured_bwd = m && m->have_compute ? m->bwd_ms : NULL;
 	double arenas[DTP_MAX_STAGES], own[DTP_MAX_STAGES], rss[DTP_MAX_STAGES];
 	int K = plan->num_stages, M = plan->micro_batches, r;
 	double total = 0, slowest = 0, mtotal = 0, mslow = 0, xfer = 0;
-	double fwd[DTP_MAX_STAGES], measured[DTP_MAX_STAGES];
+	double fwd[DTP_MAX_STAGES], measured[DTP_MAX_STAGES], units_own[DTP_MAX_STAGES];
 	double bin[DTP_MAX_STAGES], bw[DTP_MAX_STAGES];
 	struct dtp_stage_mem sm[DTP_MAX_STAGES];
 	struct dtp_share none;
@@ -135,7 +136,23 @@ int dtp_partition_report(FILE *f, const struct dtp_plan *plan, const struct dtp_
 	 * each stage's at its speed */
 	dtp_tool_stage_times(plan, prof, fwd, bin, bw);
 	for (int s = 0; s < K; s++) {
+		units_own[s] = fwd[s] + bin[s] + bw[s];
+		if (rp) {
+			/* the stage as its schedule runs it; a whole backward shared
+			 * between B and W as the profile shares it */
+			double b = bin[s] + bw[s], frac = b > 0 ? bin[s] / b : 0.5;
+
+			fwd[s] = rp->fwd[s];
+			if (rp->bwd_w[s] > 0) {
+				bin[s] = rp->bwd[s];
+				bw[s] = rp->bwd_w[s];
+			} else {
+				bin[s] = rp->bwd[s] * frac;
+				bw[s] = rp->bwd[s] * (1 - frac);
+			}
+		}
 		if (po->speed && po->speed[s] > 0) {
+			units_own[s] /= po->speed[s];
 			fwd[s] /= po->speed[s];
 			bin[s] /= po->speed[s];
 			bw[s] /= po->speed[s];
@@ -182,7 +199,10 @@ int dtp_partition_report(FILE *f, const struct dtp_plan *plan, const struct dtp_
 	}
 	for (int s = 0; s < K; s++)
 		rss[s] = stage_rss(&sm[s], base_rss);
-	fprintf(f, "%5s %-9s %12s %10s %12s %7s %11s %11s %10s %9s", "stage", "units", "compute_ms",
+	fprintf(f, "%5s %-9s %12s", "stage", "units", "compute_ms");
+	if (rp)
+		fprintf(f, " %10s", "replay_ms");
+	fprintf(f, " %10s %12s %7s %11s %11s %10s %9s",
 		"traced_ms", "time_ms", "share", "memory_MiB", "arenas_MiB", "links_MiB", "rss_MiB");
 	if (measured_fwd)
 		fprintf(f, " %12s %7s %8s", "measured_ms", "share", "/pred");
@@ -196,8 +216,10 @@ int dtp_partition_report(FILE *f, const struct dtp_plan *plan, const struct dtp_
 		c = dtp_stage_cost(chain, prof->n_units, plan->stages[s].first_unit,
 				   plan->stages[s].last_unit, s, po);
 		snprintf(units, sizeof(units), "%d-%d", c.first, c.last - 1);
-		fprintf(f, "%5d %-9s %12.3f %10.3f %12.3f %6.1f%% %11.1f %11.1f %10.1f %9.1f", s, units,
-			own[s] * 1e3, traced, c.time * 1e3, total > 0 ? 100 * c.time / total : 0.0,
+		fprintf(f, "%5d %-9s %12.3f", s, units, units_own[s] * 1e3);
+		if (rp)
+			fprintf(f, " %10.3f", own[s] * 1e3);
+		fprintf(f, " %10.3f %12.3f %6.1f%% %11.1f %11.1f %10.1f %9.1f", traced, c.time * 1e3, total > 0 ? 100 * c.time / total : 0.0,
 			mib(c.mem), arenas[s] / (1 << 20), (double)sm[s].links / (1 << 20),
 			rss[s] / (1 << 20));
 		if (measured_fwd)
@@ -322,7 +344,8 @@ int dtp_tool_cmd_report(struct dtp_tool_opts *o, struct dtp_err *err)
 	struct dtp_stage_where where[DTP_MAX_STAGES];
 	double speed[DTP_MAX_STAGES], bytes[DTP_MAX_STAGES], base_rss;
 	struct dtp_share sh;
-	int r;
+	struct dtp_replayed rp;
+	int r, replayed = 0;
 
 	/* the program and its libraries, as a stage process maps them: this
 	 * process's resident set before it reads or profiles anything (the
@@ -400,8 +423,20 @@ int dtp_tool_cmd_report(struct dtp_tool_opts *o, struct dtp_err *err)
 			printf(" %d: x%.2f", s, speed[s]);
 		printf("\n");
 	}
+	/* a measured profile: each stage's compute also replayed as its
+	 * schedule runs it, which the prediction takes */
+	if (p.measured) {
+		for (int s = 0; s < plan->num_stages && !r; s++)
+			r = dtp_tool_replay_stage(plan, s, o->reps, &rp.fwd[s], &rp.bwd[s],
+						  &rp.bwd_w[s], err);
+		if (r)
+			goto out_free_chain;
+		replayed = 1;
+		printf("# replay_ms: each stage's own ops replayed in its schedule's order on "
+		       "this machine (median of %d steps), which traced_ms builds on\n", o->reps);
+	}
 	r = dtp_partition_report(stdout, plan, &p, chain, &po, &sh, base_rss,
-				 o->trace || o->metrics ? &meas : NULL, err);
+				 o->trace || o->metrics ? &meas : NULL, replayed ? &rp : NULL, err);
 	if (!r)
 		dtp_tool_print_placement(stdout, plan, where);
 	if (!r && o->svg)
