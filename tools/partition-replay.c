@@ -5,9 +5,12 @@
 #include "tools/partition-replay.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "partition/place.h"
 #include "pipeline/pipeline.h"
 
 /* what the executor keeps for a stage (setup.c's arena) */
@@ -251,10 +254,34 @@ static int cmp_double(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-int dtp_tool_replay_stage(const struct dtp_plan *plan, int s, int reps, double *fwd,
-			  double *bwd_in, double *bwd_w, struct dtp_err *err)
+/* Pin this thread to cpulist's CPUs (*old: its affinity before); 1 when
+ * pinned, 0 when there is nothing to pin to, or -EINVAL. */
+static int pin(const char *cpulist, cpu_set_t *old, struct dtp_err *err)
 {
-	int K = plan->num_stages, M = plan->micro_batches, r;
+	int pus[CPU_SETSIZE], n;
+	cpu_set_t set;
+
+	if (!cpulist || !cpulist[0])
+		return 0;
+	n = dtp_cpulist_pus(cpulist, pus, CPU_SETSIZE);
+	if (n < 1)
+		return dtp_errf_input(err, -EINVAL, "replay: cores '%s' is not a cpulist", cpulist);
+	CPU_ZERO(&set);
+	for (int i = 0; i < n && i < CPU_SETSIZE; i++)
+		if (pus[i] < CPU_SETSIZE)
+			CPU_SET(pus[i], &set);
+	if (pthread_getaffinity_np(pthread_self(), sizeof(*old), old) ||
+	    pthread_setaffinity_np(pthread_self(), sizeof(set), &set))
+		return dtp_errf_input(err, -EINVAL, "replay: cannot run on cores %s (this process "
+				      "may not use them): is the plan for this machine?", cpulist);
+	return 1;
+}
+
+int dtp_tool_replay_stage(const struct dtp_plan *plan, int s, const char *cpulist, int reps,
+			  double *fwd, double *bwd_in, double *bwd_w, struct dtp_err *err)
+{
+	int K = plan->num_stages, M = plan->micro_batches, r, pinned;
+	cpu_set_t old;
 	int slots[DTP_MAX_STAGES], wslots[DTP_MAX_STAGES];
 	struct dtp_schedule sc;
 	struct replay R;
@@ -269,9 +296,12 @@ int dtp_tool_replay_stage(const struct dtp_plan *plan, int s, int reps, double *
 		r = dtp_schedule_wstash_slots(plan->schedule, K, M, wslots, err);
 	if (r)
 		return r;
+	pinned = pin(cpulist, &old, err);
+	if (pinned < 0)
+		return pinned;
 	r = dtp_schedule_build(plan->schedule, s, K, M, &sc, err);
 	if (r)
-		return r;
+		goto out_unpin;
 	t = calloc(3 * (size_t)reps, sizeof(double));
 	if (!t) {
 		r = dtp_errf_runtime(err, -ENOMEM, "out of memory replaying stage %d", s);
@@ -302,5 +332,8 @@ out_t:
 	free(t);
 out_sched:
 	dtp_schedule_free(&sc);
+out_unpin:
+	if (pinned)
+		pthread_setaffinity_np(pthread_self(), sizeof(old), &old);
 	return r;
 }

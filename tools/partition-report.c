@@ -427,13 +427,14 @@ int dtp_tool_cmd_report(struct dtp_tool_opts *o, struct dtp_err *err)
 	 * schedule runs it, which the prediction takes */
 	if (p.measured) {
 		for (int s = 0; s < plan->num_stages && !r; s++)
-			r = dtp_tool_replay_stage(plan, s, o->reps, &rp.fwd[s], &rp.bwd[s],
-						  &rp.bwd_w[s], err);
+			r = dtp_tool_replay_stage(plan, s, o->topos->n ? NULL : where[s].cores,
+						  o->reps, &rp.fwd[s], &rp.bwd[s], &rp.bwd_w[s], err);
 		if (r)
 			goto out_free_chain;
 		replayed = 1;
-		printf("# replay_ms: each stage's own ops replayed in its schedule's order on "
-		       "this machine (median of %d steps), which traced_ms builds on\n", o->reps);
+		printf("# replay_ms: each stage's own ops replayed in its schedule's order%s "
+		       "(median of %d steps), which traced_ms builds on\n",
+		       o->topos->n ? " on this machine" : " on its own cores", o->reps);
 	}
 	r = dtp_partition_report(stdout, plan, &p, chain, &po, &sh, base_rss,
 				 o->trace || o->metrics ? &meas : NULL, replayed ? &rp : NULL, err);

@@ -7,6 +7,8 @@
 #include "config.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <sched.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -59,7 +61,7 @@ static void check_plan(const char *text, int split, int last_fwd_free)
 
 	for (int s = 0; s < p->num_stages; s++) {
 		double f = -1, b = -1, w = -1;
-		int r = dtp_tool_replay_stage(p, s, 2, &f, &b, &w, &err);
+		int r = dtp_tool_replay_stage(p, s, s % 2 ? "0" : NULL, 2, &f, &b, &w, &err);
 
 		if (r)
 			fail_msg("stage %d: %s", s, err.msg);
@@ -101,6 +103,23 @@ static void test_mlp_split(void **state)
 		   "[stage.0]\nunits = 0-2\n", 0, 0);
 }
 
+/* pinned to the stage's cores for the replay, the thread's affinity as before after */
+static void test_affinity_restored(void **state)
+{
+	struct dtp_plan *p = load(MLP "[train]\nmicro_batch = 4\nmicro_batches = 2\n"
+				  "[stage.0]\nunits = 0-2\n");
+	struct dtp_err err = { 0 };
+	cpu_set_t before, after;
+	double f, b, w;
+
+	(void)state;
+	assert_int_equal(pthread_getaffinity_np(pthread_self(), sizeof(before), &before), 0);
+	assert_int_equal(dtp_tool_replay_stage(p, 0, "0", 1, &f, &b, &w, &err), 0);
+	assert_int_equal(pthread_getaffinity_np(pthread_self(), sizeof(after), &after), 0);
+	assert_true(CPU_EQUAL(&before, &after));
+	free(p);
+}
+
 static void test_refused(void **state)
 {
 	struct dtp_plan *p = load(MLP "[train]\nmicro_batch = 4\nmicro_batches = 2\n"
@@ -109,9 +128,14 @@ static void test_refused(void **state)
 	double f, b, w;
 
 	(void)state;
-	assert_int_equal(dtp_tool_replay_stage(p, 2, 1, &f, &b, &w, &err), -EINVAL);
+	assert_int_equal(dtp_tool_replay_stage(p, 2, NULL, 1, &f, &b, &w, &err), -EINVAL);
 	assert_non_null(strstr(err.msg, "stage 2 of 2"));
-	assert_int_equal(dtp_tool_replay_stage(p, 0, 0, &f, &b, &w, &err), -EINVAL);
+	assert_int_equal(dtp_tool_replay_stage(p, 0, NULL, 0, &f, &b, &w, &err), -EINVAL);
+	assert_int_equal(dtp_tool_replay_stage(p, 0, "0-x", 1, &f, &b, &w, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "not a cpulist"));
+	/* a CPU this process may not use (no machine here has 4000) */
+	assert_int_equal(dtp_tool_replay_stage(p, 0, "4000", 1, &f, &b, &w, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "cannot run on cores 4000"));
 	free(p);
 }
 
@@ -121,6 +145,7 @@ int main(void)
 		cmocka_unit_test(test_gpt_1f1b),
 		cmocka_unit_test(test_gpt_gpipe_recompute),
 		cmocka_unit_test(test_mlp_split),
+		cmocka_unit_test(test_affinity_restored),
 		cmocka_unit_test(test_refused),
 	};
 
