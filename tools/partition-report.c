@@ -232,6 +232,15 @@ int dtp_partition_report(FILE *f, const struct dtp_plan *plan, const struct dtp_
 		fprintf(f, "%s\n", plan->mem_cap_bytes && c.mem > plan->mem_cap_bytes ? "  over mem_cap" : "");
 	}
 	fprintf(f, "slowest stage %.3f ms per micro-batch; M = %d, K = %d\n", slowest * 1e3, M, K);
+	if (measured_fwd) {
+		/* per op kind, so that a miss can be told apart: the forward op's
+		 * span and the backward's (with its recompute), predicted / measured */
+		fprintf(f, "per op, traced ms predicted / measured:");
+		for (int s = 0; s < K; s++)
+			fprintf(f, " %d: F %.3f / %.3f, B %.3f / %.3f;", s, shared.fwd_span[s] * 1e3,
+				measured_fwd[s], shared.bwd_span[s] * 1e3, measured_bwd[s]);
+		fprintf(f, "\n");
+	}
 	fprintf(f, "per-step work (ms; optimizer + zeroing before the ops, norm after):");
 	for (int s = 0; s < K; s++)
 		fprintf(f, " %d: %.3f + %.3f", s, ex.pre[s] * 1e3, ex.post[s] * 1e3);
