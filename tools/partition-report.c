@@ -257,6 +257,25 @@ int dtp_partition_report(FILE *f, const struct dtp_plan *plan, const struct dtp_
 			fprintf(f, " %d: %.3f", s, ex.share_pen[s]);
 		fprintf(f, "\n");
 	}
+	if (sh->n_groups < K) {
+		/* whether a core-sharing stage's miss is in how long its mates
+		 * compute beside it (the schedule's timing) or in what sharing
+		 * costs while they do */
+		fprintf(f, "core-mates computing at once (ms per micro-batch, predicted%s):",
+			m && m->have_overlap ? " / measured in the trace's last step" : "");
+		for (int s = 0; s < K; s++) {
+			int mates = 0;
+
+			for (int o = 0; o < K; o++)
+				mates += o != s && sh->group[o] == sh->group[s];
+			if (!mates)
+				continue;
+			fprintf(f, " %d: %.3f", s, shared.overlap[s] * 1e3);
+			if (m && m->have_overlap)
+				fprintf(f, " / %.3f", m->overlap_ms[s]);
+		}
+		fprintf(f, "\n");
+	}
 	fprintf(f, "%s step with the per-step work and the end-of-step exchange%s: %.3f ms, "
 		"bubble %.1f%%\n", dtp_schedule_name(plan->schedule),
 		sh->n_groups < K ? ", the cores shared" : "", shared.step_time * 1e3,
@@ -343,6 +362,37 @@ static int report_share(const struct dtp_tool_opts *o, const struct dtp_plan *pl
 	return r < 0 ? r : 0;
 }
 
+/* The trace's last step: how long each core-sharing stage's mates computed
+ * during its ops (dtp_share_overlap); none when no stage shares or the trace
+ * has no steps (it was read as a trace already: dtp_trace_read_compute) */
+static int trace_overlap(const char *trace, const struct dtp_plan *plan,
+			 const struct dtp_share *sh, struct dtp_measured *meas, struct dtp_err *err)
+{
+	enum { MAX_EVENTS = 1 << 16 };
+	struct dtp_trace_event *ev = calloc(MAX_EVENTS, sizeof(*ev));
+	int n = 0, r;
+
+	if (sh->n_groups == plan->num_stages) {
+		free(ev);
+		return 0;
+	}
+	if (!ev)
+		return dtp_errf_runtime(err, -ENOMEM, "out of memory");
+	r = dtp_trace_read_step(trace, plan->num_stages, ev, MAX_EVENTS, &n, err);
+	if (r == -EINVAL || r == -E2BIG) {   /* no steps to read, or too many events */
+		dtp_err_clear(err);
+		r = n = 0;
+	}
+	if (r == 0 && n > 0) {
+		dtp_share_overlap(sh, plan->num_stages, plan->micro_batches, ev, n, meas->overlap_ms);
+		for (int s = 0; s < plan->num_stages; s++)
+			meas->overlap_ms[s] *= 1e3;
+		meas->have_overlap = 1;
+	}
+	free(ev);
+	return r;
+}
+
 int dtp_tool_cmd_report(struct dtp_tool_opts *o, struct dtp_err *err)
 {
 	struct dtp_chain_unit *chain = NULL;
@@ -421,6 +471,8 @@ int dtp_tool_cmd_report(struct dtp_tool_opts *o, struct dtp_err *err)
 		r = dtp_place_plan(o->topos, plan, bytes, where, err);
 	if (!r)
 		r = report_share(o, plan, where, &sh, err);
+	if (!r && o->trace)
+		r = trace_overlap(o->trace, plan, &sh, &meas, err);
 	if (r)
 		goto out_free_chain;
 	printf("# %s: %d stages, micro-batch %d, M = %d, %s%s\n", o->plan, plan->num_stages,

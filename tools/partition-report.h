@@ -16,6 +16,8 @@ struct dtp_measured {
 	double fwd_ms[DTP_MAX_STAGES], bwd_ms[DTP_MAX_STAGES];   /* per micro-batch */
 	int have_split;                      /* bin_ms, bw_ms: the trace's B and W */
 	double bin_ms[DTP_MAX_STAGES], bw_ms[DTP_MAX_STAGES];
+	int have_overlap;                    /* overlap_ms from the trace's last step */
+	double overlap_ms[DTP_MAX_STAGES];   /* per micro-batch: core-mates computing at once */
 	int have_rss;                        /* peak_rss from metrics */
 	double peak_rss[DTP_MAX_STAGES];     /* bytes */
 };
