@@ -219,7 +219,8 @@ int dtp_partition_report(FILE *f, const struct dtp_plan *plan, const struct dtp_
 		fprintf(f, "%5d %-9s %12.3f", s, units, units_own[s] * 1e3);
 		if (rp)
 			fprintf(f, " %10.3f", own[s] * 1e3);
-		fprintf(f, " %10.3f %12.3f %6.1f%% %11.1f %11.1f %10.1f %9.1f", traced, c.time * 1e3, total > 0 ? 100 * c.time / total : 0.0,
+		fprintf(f, " %10.3f %12.3f %6.1f%% %11.1f %11.1f %10.1f %9.1f", traced, c.time * 1e3,
+			total > 0 ? 100 * c.time / total : 0.0,
 			mib(c.mem), arenas[s] / (1 << 20), (double)sm[s].links / (1 << 20),
 			rss[s] / (1 << 20));
 		if (measured_fwd)
@@ -369,13 +370,12 @@ static int trace_overlap(const char *trace, const struct dtp_plan *plan,
 			 const struct dtp_share *sh, struct dtp_measured *meas, struct dtp_err *err)
 {
 	enum { MAX_EVENTS = 1 << 16 };
-	struct dtp_trace_event *ev = calloc(MAX_EVENTS, sizeof(*ev));
+	struct dtp_trace_event *ev;
 	int n = 0, r;
 
-	if (sh->n_groups == plan->num_stages) {
-		free(ev);
+	if (sh->n_groups == plan->num_stages)
 		return 0;
-	}
+	ev = calloc(MAX_EVENTS, sizeof(*ev));
 	if (!ev)
 		return dtp_errf_runtime(err, -ENOMEM, "out of memory");
 	r = dtp_trace_read_step(trace, plan->num_stages, ev, MAX_EVENTS, &n, err);
