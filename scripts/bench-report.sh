@@ -11,15 +11,21 @@
 # For docs/benchmarks.md; every /pred should lie within 0.9-1.1.
 # Usage: scripts/bench-report.sh [BUILDDIR]   (default: build)
 # Environment: STEPS (20), THREADS (1), PLANS (examples/gpt-text.ini
-# examples/gpt-large.ini).
+# examples/gpt-large.ini), KEEP (a folder: keep each plan's run, trace,
+# metrics and report there, for a look at the spans op by op).
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 B=$(cd "${1:-$top/build}" && pwd)
 STEPS=${STEPS:-20}
 THREADS=${THREADS:-1}
 PLANS=${PLANS:-examples/gpt-text.ini examples/gpt-large.ini}
-W=$(mktemp -d "${TMPDIR:-/tmp}/dtp-bench-report.XXXXXX")
-trap 'rm -rf "$W"' EXIT
+if [ -n "${KEEP:-}" ]; then
+	mkdir -p "$KEEP"
+	W=$(cd "$KEEP" && pwd)
+else
+	W=$(mktemp -d "${TMPDIR:-/tmp}/dtp-bench-report.XXXXXX")
+	trap 'rm -rf "$W"' EXIT
+fi
 PORT=$(( 10000 + ($$ % 20000) ))
 
 # byte-level text: this machine's licence texts and dtpipe's docs, repeated

@@ -271,7 +271,7 @@ int dtp_tool_cmd_plan(struct dtp_tool_opts *o, const struct dtp_model_spec *spec
 			r = dtp_tool_report_chunks(o->output ? stdout : stderr, plan, &p, NULL, err);
 		else
 			r = dtp_partition_report(o->output ? stdout : stderr, plan, &p, chain, &po,
-						 NULL, base_rss, NULL, err);
+						 NULL, base_rss, NULL, NULL, err);
 		if (!r)
 			dtp_tool_print_placement(o->output ? stdout : stderr, plan, where);
 	}

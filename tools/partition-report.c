@@ -17,6 +17,7 @@
 #include "partition-schedules.h"
 #include "partition-share.h"
 #include "partition-chunks.h"
+#include "partition-replay.h"
 
 static double mib(size_t b)
 {
@@ -116,14 +117,14 @@ static void step_extra(const struct dtp_plan *plan, const struct dtp_profile *pr
 int dtp_partition_report(FILE *f, const struct dtp_plan *plan, const struct dtp_profile *prof,
 			 const struct dtp_chain_unit *chain, const struct dtp_partition_opts *po,
 			 const struct dtp_share *sh, double base_rss, const struct dtp_measured *m,
-			 struct dtp_err *err)
+			 const struct dtp_replayed *rp, struct dtp_err *err)
 {
 	const double *measured_fwd = m && m->have_compute ? m->fwd_ms : NULL;
 	const double *measured_bwd = m && m->have_compute ? m->bwd_ms : NULL;
 	double arenas[DTP_MAX_STAGES], own[DTP_MAX_STAGES], rss[DTP_MAX_STAGES];
 	int K = plan->num_stages, M = plan->micro_batches, r;
 	double total = 0, slowest = 0, mtotal = 0, mslow = 0, xfer = 0;
-	double fwd[DTP_MAX_STAGES], measured[DTP_MAX_STAGES];
+	double fwd[DTP_MAX_STAGES], measured[DTP_MAX_STAGES], units_own[DTP_MAX_STAGES];
 	double bin[DTP_MAX_STAGES], bw[DTP_MAX_STAGES];
 	struct dtp_stage_mem sm[DTP_MAX_STAGES];
 	struct dtp_share none;
@@ -135,7 +136,23 @@ int dtp_partition_report(FILE *f, const struct dtp_plan *plan, const struct dtp_
 	 * each stage's at its speed */
 	dtp_tool_stage_times(plan, prof, fwd, bin, bw);
 	for (int s = 0; s < K; s++) {
+		units_own[s] = fwd[s] + bin[s] + bw[s];
+		if (rp) {
+			/* the stage as its schedule runs it; a whole backward shared
+			 * between B and W as the profile shares it */
+			double b = bin[s] + bw[s], frac = b > 0 ? bin[s] / b : 0.5;
+
+			fwd[s] = rp->fwd[s];
+			if (rp->bwd_w[s] > 0) {
+				bin[s] = rp->bwd[s];
+				bw[s] = rp->bwd_w[s];
+			} else {
+				bin[s] = rp->bwd[s] * frac;
+				bw[s] = rp->bwd[s] * (1 - frac);
+			}
+		}
 		if (po->speed && po->speed[s] > 0) {
+			units_own[s] /= po->speed[s];
 			fwd[s] /= po->speed[s];
 			bin[s] /= po->speed[s];
 			bw[s] /= po->speed[s];
@@ -182,7 +199,10 @@ int dtp_partition_report(FILE *f, const struct dtp_plan *plan, const struct dtp_
 	}
 	for (int s = 0; s < K; s++)
 		rss[s] = stage_rss(&sm[s], base_rss);
-	fprintf(f, "%5s %-9s %12s %10s %12s %7s %11s %11s %10s %9s", "stage", "units", "compute_ms",
+	fprintf(f, "%5s %-9s %12s", "stage", "units", "compute_ms");
+	if (rp)
+		fprintf(f, " %10s", "replay_ms");
+	fprintf(f, " %10s %12s %7s %11s %11s %10s %9s",
 		"traced_ms", "time_ms", "share", "memory_MiB", "arenas_MiB", "links_MiB", "rss_MiB");
 	if (measured_fwd)
 		fprintf(f, " %12s %7s %8s", "measured_ms", "share", "/pred");
@@ -196,8 +216,11 @@ int dtp_partition_report(FILE *f, const struct dtp_plan *plan, const struct dtp_
 		c = dtp_stage_cost(chain, prof->n_units, plan->stages[s].first_unit,
 				   plan->stages[s].last_unit, s, po);
 		snprintf(units, sizeof(units), "%d-%d", c.first, c.last - 1);
-		fprintf(f, "%5d %-9s %12.3f %10.3f %12.3f %6.1f%% %11.1f %11.1f %10.1f %9.1f", s, units,
-			own[s] * 1e3, traced, c.time * 1e3, total > 0 ? 100 * c.time / total : 0.0,
+		fprintf(f, "%5d %-9s %12.3f", s, units, units_own[s] * 1e3);
+		if (rp)
+			fprintf(f, " %10.3f", own[s] * 1e3);
+		fprintf(f, " %10.3f %12.3f %6.1f%% %11.1f %11.1f %10.1f %9.1f", traced, c.time * 1e3,
+			total > 0 ? 100 * c.time / total : 0.0,
 			mib(c.mem), arenas[s] / (1 << 20), (double)sm[s].links / (1 << 20),
 			rss[s] / (1 << 20));
 		if (measured_fwd)
@@ -210,6 +233,15 @@ int dtp_partition_report(FILE *f, const struct dtp_plan *plan, const struct dtp_
 		fprintf(f, "%s\n", plan->mem_cap_bytes && c.mem > plan->mem_cap_bytes ? "  over mem_cap" : "");
 	}
 	fprintf(f, "slowest stage %.3f ms per micro-batch; M = %d, K = %d\n", slowest * 1e3, M, K);
+	if (measured_fwd) {
+		/* per op kind, so that a miss can be told apart: the forward op's
+		 * span and the backward's (with its recompute), predicted / measured */
+		fprintf(f, "per op, traced ms predicted / measured:");
+		for (int s = 0; s < K; s++)
+			fprintf(f, " %d: F %.3f / %.3f, B %.3f / %.3f;", s, shared.fwd_span[s] * 1e3,
+				measured_fwd[s], shared.bwd_span[s] * 1e3, measured_bwd[s]);
+		fprintf(f, "\n");
+	}
 	fprintf(f, "per-step work (ms; optimizer + zeroing before the ops, norm after):");
 	for (int s = 0; s < K; s++)
 		fprintf(f, " %d: %.3f + %.3f", s, ex.pre[s] * 1e3, ex.post[s] * 1e3);
@@ -224,6 +256,25 @@ int dtp_partition_report(FILE *f, const struct dtp_plan *plan, const struct dtp_
 		fprintf(f, "; sharing a core, beyond the turns x:");
 		for (int s = 0; s < K; s++)
 			fprintf(f, " %d: %.3f", s, ex.share_pen[s]);
+		fprintf(f, "\n");
+	}
+	if (sh->n_groups < K) {
+		/* whether a core-sharing stage's miss is in how long its mates
+		 * compute beside it (the schedule's timing) or in what sharing
+		 * costs while they do */
+		fprintf(f, "core-mates computing at once (ms per micro-batch, predicted%s):",
+			m && m->have_overlap ? " / measured in the trace's last step" : "");
+		for (int s = 0; s < K; s++) {
+			int mates = 0;
+
+			for (int o = 0; o < K; o++)
+				mates += o != s && sh->group[o] == sh->group[s];
+			if (!mates)
+				continue;
+			fprintf(f, " %d: %.3f", s, shared.overlap[s] * 1e3);
+			if (m && m->have_overlap)
+				fprintf(f, " / %.3f", m->overlap_ms[s]);
+		}
 		fprintf(f, "\n");
 	}
 	fprintf(f, "%s step with the per-step work and the end-of-step exchange%s: %.3f ms, "
@@ -312,6 +363,36 @@ static int report_share(const struct dtp_tool_opts *o, const struct dtp_plan *pl
 	return r < 0 ? r : 0;
 }
 
+/* The trace's last step: how long each core-sharing stage's mates computed
+ * during its ops (dtp_share_overlap); none when no stage shares or the trace
+ * has no steps (it was read as a trace already: dtp_trace_read_compute) */
+static int trace_overlap(const char *trace, const struct dtp_plan *plan,
+			 const struct dtp_share *sh, struct dtp_measured *meas, struct dtp_err *err)
+{
+	enum { MAX_EVENTS = 1 << 16 };
+	struct dtp_trace_event *ev;
+	int n = 0, r;
+
+	if (sh->n_groups == plan->num_stages)
+		return 0;
+	ev = calloc(MAX_EVENTS, sizeof(*ev));
+	if (!ev)
+		return dtp_errf_runtime(err, -ENOMEM, "out of memory");
+	r = dtp_trace_read_step(trace, plan->num_stages, ev, MAX_EVENTS, &n, err);
+	if (r == -EINVAL || r == -E2BIG) {   /* no steps to read, or too many events */
+		dtp_err_clear(err);
+		r = n = 0;
+	}
+	if (r == 0 && n > 0) {
+		dtp_share_overlap(sh, plan->num_stages, plan->micro_batches, ev, n, meas->overlap_ms);
+		for (int s = 0; s < plan->num_stages; s++)
+			meas->overlap_ms[s] *= 1e3;
+		meas->have_overlap = 1;
+	}
+	free(ev);
+	return r;
+}
+
 int dtp_tool_cmd_report(struct dtp_tool_opts *o, struct dtp_err *err)
 {
 	struct dtp_chain_unit *chain = NULL;
@@ -322,7 +403,8 @@ int dtp_tool_cmd_report(struct dtp_tool_opts *o, struct dtp_err *err)
 	struct dtp_stage_where where[DTP_MAX_STAGES];
 	double speed[DTP_MAX_STAGES], bytes[DTP_MAX_STAGES], base_rss;
 	struct dtp_share sh;
-	int r;
+	struct dtp_replayed rp;
+	int r, replayed = 0;
 
 	/* the program and its libraries, as a stage process maps them: this
 	 * process's resident set before it reads or profiles anything (the
@@ -389,6 +471,8 @@ int dtp_tool_cmd_report(struct dtp_tool_opts *o, struct dtp_err *err)
 		r = dtp_place_plan(o->topos, plan, bytes, where, err);
 	if (!r)
 		r = report_share(o, plan, where, &sh, err);
+	if (!r && o->trace)
+		r = trace_overlap(o->trace, plan, &sh, &meas, err);
 	if (r)
 		goto out_free_chain;
 	printf("# %s: %d stages, micro-batch %d, M = %d, %s%s\n", o->plan, plan->num_stages,
@@ -400,8 +484,21 @@ int dtp_tool_cmd_report(struct dtp_tool_opts *o, struct dtp_err *err)
 			printf(" %d: x%.2f", s, speed[s]);
 		printf("\n");
 	}
+	/* a measured profile: each stage's compute also replayed as its
+	 * schedule runs it, which the prediction takes */
+	if (p.measured) {
+		for (int s = 0; s < plan->num_stages && !r; s++)
+			r = dtp_tool_replay_stage(plan, s, o->topos->n ? NULL : where[s].cores,
+						  o->reps, &rp.fwd[s], &rp.bwd[s], &rp.bwd_w[s], err);
+		if (r)
+			goto out_free_chain;
+		replayed = 1;
+		printf("# replay_ms: each stage's own ops replayed in its schedule's order%s "
+		       "(median of %d steps), which traced_ms builds on\n",
+		       o->topos->n ? " on this machine" : " on its own cores", o->reps);
+	}
 	r = dtp_partition_report(stdout, plan, &p, chain, &po, &sh, base_rss,
-				 o->trace || o->metrics ? &meas : NULL, err);
+				 o->trace || o->metrics ? &meas : NULL, replayed ? &rp : NULL, err);
 	if (!r)
 		dtp_tool_print_placement(stdout, plan, where);
 	if (!r && o->svg)

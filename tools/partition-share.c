@@ -90,7 +90,7 @@ struct sim {
 	double start[DTP_MAX_STAGES];    /* its start */
 	double wake[DTP_MAX_STAGES];     /* waiting for a message that arrives then */
 	double own[DTP_MAX_STAGES];      /* compute done, own seconds */
-	double fspan[DTP_MAX_STAGES], bspan[DTP_MAX_STAGES];
+	double fspan[DTP_MAX_STAGES], bspan[DTP_MAX_STAGES], overlap[DTP_MAX_STAGES];
 	int nf[DTP_MAX_STAGES];
 	struct link *up, *down;          /* K each: s -> s+1, s+1 -> s */
 };
@@ -275,6 +275,12 @@ static double run_time(const struct sim *S, int s)
 	return op_time(S, s, S->kind[s]);
 }
 
+/* a schedule's op, not the per-step work */
+static int is_op(int kind)
+{
+	return kind != KIND_PRE && kind != KIND_POST;
+}
+
 static int run(struct sim *S, struct dtp_err *err)
 {
 	double rate[DTP_MAX_STAGES];
@@ -304,6 +310,14 @@ static int run(struct sim *S, struct dtp_err *err)
 			return 0;
 		if (next == INFINITY)
 			return dtp_errf_runtime(err, -EDEADLK, "share: the op lists cannot finish");
+		for (int s = 0; s < S->K; s++)   /* core-mates in an op at once */
+			if (S->left[s] >= 0 && is_op(S->kind[s]))
+				for (int o = 0; o < S->K; o++)
+					if (o != s && S->left[o] >= 0 && is_op(S->kind[o]) &&
+					    S->sh->group[o] == S->sh->group[s]) {
+						S->overlap[s] += next - S->t;
+						break;
+					}
 		for (int s = 0; s < S->K; s++) {
 			int kind = S->kind[s];
 
@@ -372,6 +386,7 @@ int dtp_share_simulate_step(enum dtp_schedule_kind kind, int K, int M, const dou
 			own += S.own[s];
 			out->fwd_span[s] = S.nf[s] ? S.fspan[s] / S.nf[s] : 0;
 			out->bwd_span[s] = S.nf[s] ? S.bspan[s] / S.nf[s] : 0;
+			out->overlap[s] = S.overlap[s] / M;
 		}
 		out->bubble = S.t > 0 ? 1 - own / (K * S.t) : 0;
 	}
@@ -379,4 +394,60 @@ int dtp_share_simulate_step(enum dtp_schedule_kind kind, int K, int M, const dou
 		dtp_schedule_free(&sch[s]);
 	free(S.up);
 	return r;
+}
+
+static int compute_span(int kind)
+{
+	static const char *const names[] = { "fwd", "bwd", "recompute", "bwd_b", "bwd_w" };
+	const char *n = dtp_trace_span_name(kind);
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (strcmp(n, names[i]) == 0)
+			return 1;
+	return 0;
+}
+
+void dtp_share_overlap(const struct dtp_share *sh, int K, int M,
+		       const struct dtp_trace_event *ev, int n, double *overlap)
+{
+	for (int s = 0; s < K; s++)
+		overlap[s] = 0;
+	for (int i = 0; i < n; i++) {
+		int s = ev[i].stage;
+		/* the union of the core-mates' spans over this one: they do not
+		 * overlap each other on one stage, but two mates may */
+		double covered = 0, from = ev[i].t0;
+
+		if (s < 0 || s >= K || !compute_span(ev[i].kind))
+			continue;
+		for (;;) {
+			/* the earliest-starting mate span that covers `from` or
+			 * starts after it, within this span */
+			double best0 = INFINITY, best1 = 0;
+
+			for (int j = 0; j < n; j++) {
+				int o = ev[j].stage;
+				double a, b;
+
+				if (o == s || o < 0 || o >= K || sh->group[o] != sh->group[s] ||
+				    !compute_span(ev[j].kind))
+					continue;
+				a = ev[j].t0 > from ? ev[j].t0 : from;
+				b = ev[j].t1 < ev[i].t1 ? ev[j].t1 : ev[i].t1;
+				if (b > a && a < best0) {
+					best0 = a;
+					best1 = b;
+				} else if (b > a && a == best0 && b > best1) {
+					best1 = b;
+				}
+			}
+			if (best0 == INFINITY)
+				break;
+			covered += best1 - best0;
+			from = best1;
+		}
+		overlap[s] += covered;
+	}
+	for (int s = 0; s < K; s++)
+		overlap[s] /= M;
 }

@@ -52,6 +52,9 @@ struct dtp_share_result {
 	double bubble;                    /* 1 - own compute / (K x step) */
 	double fwd_span[DTP_MAX_STAGES];  /* mean wall span of a forward (s) */
 	double bwd_span[DTP_MAX_STAGES];  /* of the backward per micro-batch (B + W) */
+	double overlap[DTP_MAX_STAGES];   /* per micro-batch: wall seconds of the stage's
+					   * ops during which a stage of its group runs
+					   * an op too (dtp_share_overlap measures it) */
 };
 
 /* Event-driven run of the schedule's K op lists (kind, M micro-batches) with
@@ -72,5 +75,12 @@ int dtp_share_simulate_step(enum dtp_schedule_kind kind, int K, int M, const dou
 			    const double *bwd_in, const double *bwd_w, double xfer,
 			    const struct dtp_share *sh, const struct dtp_share_extra *ex,
 			    struct dtp_share_result *out, struct dtp_err *err);
+
+/* The same overlap as a trace measured it: events of one step (n of them,
+ * dtp_trace_read_step's; names from dtp_trace_span_name, compute spans only:
+ * fwd, bwd, recompute, bwd_b, bwd_w), M micro-batches; overlap[s] per
+ * micro-batch, 0 for a stage alone in its group. */
+void dtp_share_overlap(const struct dtp_share *sh, int K, int M,
+		       const struct dtp_trace_event *ev, int n, double *overlap);
 
 #endif

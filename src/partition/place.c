@@ -143,6 +143,22 @@ int dtp_cpulist_count(const char *cpulist)
 	return n;
 }
 
+int dtp_cpulist_pus(const char *cpulist, int *pus, int max)
+{
+	hwloc_bitmap_t set = parse_list(cpulist);
+	int n = 0, pu;
+
+	if (!set)
+		return -EINVAL;
+	hwloc_bitmap_foreach_begin(pu, set)
+		if (n < max)
+			pus[n] = pu;
+		n++;
+	hwloc_bitmap_foreach_end();
+	hwloc_bitmap_free(set);
+	return n;
+}
+
 /* parse cpulist and check that every PU is on this machine */
 static int machine_set(struct dtp_topo *t, const char *cpulist, hwloc_bitmap_t *out,
 		       struct dtp_err *err)

@@ -30,6 +30,9 @@ int dtp_place_split(const struct dtp_topo *t, int n, char (*lists)[DTP_CPULIST_M
 
 /* Number of PUs in a cpulist, or -EINVAL. */
 int dtp_cpulist_count(const char *cpulist);
+/* The PUs' OS indices of a cpulist in pus (the first max of them); returns
+ * their number (which may exceed max) or -EINVAL. */
+int dtp_cpulist_pus(const char *cpulist, int *pus, int max);
 
 /* What stage `stage` of plan p should use on this machine: the plan's cores,
  * or its share of dtp_place_split over the stages of the plan on the same host

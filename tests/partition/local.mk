@@ -26,6 +26,13 @@ tests_partition_test_cluster_LDADD = $(CMOCKA_TEST_LIBS)
 tests_partition_test_share_SOURCES = tests/partition/test_share.c tools/partition-share.c
 tests_partition_test_share_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_partition_test_share_LDADD = $(CMOCKA_TEST_LIBS)
+# the report's replay of a stage's op list (tools/partition-replay.c)
+UNIT_TESTS += tests/partition/test_replay
+check_PROGRAMS += tests/partition/test_replay
+tests_partition_test_replay_SOURCES = tests/partition/test_replay.c tools/partition-replay.c \
+	tools/partition-replay.h
+tests_partition_test_replay_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_partition_test_replay_LDADD = $(CMOCKA_TEST_LIBS)
 INTEGRATION_TESTS += tests/partition/test_tool.sh
 dist_check_SCRIPTS += tests/partition/test_tool.sh
 EXTRA_DIST += tests/partition/topo

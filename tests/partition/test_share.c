@@ -93,6 +93,52 @@ static void test_two_cores_four_stages(void **state)
 	assert_true(r.step_time > alone.step_time + 1e-6);
 	assert_true(r.step_time >= sum / 2 - 1e-9);
 	assert_true(r.step_time < sum);
+	/* processor sharing: an op advances at half speed while its mate runs
+	 * one too, so its stage's spans exceed its compute by half the time
+	 * they overlap; alone, nothing overlaps */
+	for (int s = 0; s < 4; s++) {
+		double own = fwd[s] + bin[s] + bw[s];
+
+		assert_true(r.overlap[s] > 0);
+		assert_true(fabs(r.fwd_span[s] + r.bwd_span[s] - own - r.overlap[s] / 2) < 1e-9);
+		assert_true(alone.overlap[s] == 0);
+	}
+}
+
+/* the kind whose trace name is `name` */
+static int span_kind(const char *name)
+{
+	for (int k = 0; k < 64; k++)
+		if (strcmp(dtp_trace_span_name(k), name) == 0)
+			return k;
+	fail_msg("no span kind %s", name);
+	return -1;
+}
+
+/* the overlap a trace shows: stage 0 [0, 4] beside its mate's [1, 2] and
+ * [3, 6] (2 s), the mate the same; stage 1 on a core of its own none; a
+ * send is not compute; per micro-batch (M = 2) */
+static void test_overlap_from_a_trace(void **state)
+{
+	static const char cores[3][128] = { "0", "1", "0" };
+	int F = span_kind("fwd"), B = span_kind("bwd"), S = span_kind("send");
+	const struct dtp_trace_event ev[] = {
+		{ .stage = 0, .kind = F, .t0 = 0, .t1 = 4 },
+		{ .stage = 2, .kind = F, .t0 = 1, .t1 = 2 },
+		{ .stage = 2, .kind = B, .t0 = 3, .t1 = 6 },
+		{ .stage = 0, .kind = S, .t0 = 4, .t1 = 6 },
+		{ .stage = 1, .kind = B, .t0 = 0, .t1 = 10 },
+	};
+	struct dtp_err err = { 0 };
+	struct dtp_share sh;
+	double ov[3];
+
+	(void)state;
+	assert_int_equal(dtp_share_from_cores(&sh, 3, cores, NULL, &err), 1);
+	dtp_share_overlap(&sh, 3, 2, ev, 5, ov);
+	assert_true(fabs(ov[0] - 1.0) < 1e-12);
+	assert_true(fabs(ov[2] - 1.0) < 1e-12);
+	assert_true(ov[1] == 0);
 }
 
 /* two threads' worth of cores for two one-thread stages: no one waits */
@@ -244,6 +290,7 @@ int main(void)
 		cmocka_unit_test(test_alone_is_the_simulator),
 		cmocka_unit_test(test_one_core_runs_the_sum),
 		cmocka_unit_test(test_two_cores_four_stages),
+		cmocka_unit_test(test_overlap_from_a_trace),
 		cmocka_unit_test(test_enough_cores_do_not_share),
 		cmocka_unit_test(test_step_extra_adds_once),
 		cmocka_unit_test(test_step_work_shares_the_core),

@@ -94,6 +94,20 @@ grep -E -q '^ +0 0-1 .* 3\.000 +66\.7%' "$T/out" || { fail "measured stage 0"; c
 grep -E -q '^ +1 2-2 .* 1\.500 +33\.3%' "$T/out" || { fail "measured stage 1"; cat "$T/out"; }
 # the schedule simulator on the measured stages (closed form (M+K-1) x slowest: 9 ms)
 grep -E -q '^  gpipe +7\.500 .*<- the plan' "$T/out" || { fail "measured gpipe step"; cat "$T/out"; }
+# a measured profile: each stage's ops replayed (replay_ms, on its cores), and
+# the measured spans per op kind beside the predicted ones (stage 0's forward
+# 1 ms, its backward 2 ms)
+expect 0 "$B" report --plan "$T/mlp.ini" --trace "$T/trace.json" --reps 1
+grep -q '^# replay_ms: .* on its own cores' "$T/out" || { fail "report: no replay line"; cat "$T/out"; }
+grep -E -q '^stage +units +compute_ms +replay_ms +traced_ms' "$T/out" ||
+	{ fail "report: no replay_ms column"; cat "$T/out"; }
+grep -E -q '^per op, traced ms predicted / measured: 0: F [0-9.]+ / 1\.000, B [0-9.]+ / 2\.000;' \
+	"$T/out" || { fail "report: per op kind"; cat "$T/out"; }
+# two stages on one core: how long each computes beside the other, predicted
+sed 's/^units = \(.*\)$/units = \1\ncores = 0/' "$T/mlp.ini" >"$T/mlp1core.ini"
+expect 0 "$B" report --plan "$T/mlp1core.ini" --trace "$T/trace.json" --static
+grep -E -q '^core-mates computing at once \(ms per micro-batch, predicted\): 0: [0-9.]+ 1: [0-9.]+$' \
+	"$T/out" || { fail "report: core-mates overlap"; cat "$T/out"; }
 # the plan's schedule, not always GPipe: 1F1B overlaps stage 1's backward with stage 0's forward
 sed 's/^micro_batches = 2$/micro_batches = 2\nschedule = 1f1b/' "$T/mlp.ini" >"$T/mlp1f1b.ini"
 expect 0 "$B" report --plan "$T/mlp1f1b.ini" --trace "$T/trace.json" --static
