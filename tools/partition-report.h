@@ -16,6 +16,8 @@ struct dtp_measured {
 	double fwd_ms[DTP_MAX_STAGES], bwd_ms[DTP_MAX_STAGES];   /* per micro-batch */
 	int have_split;                      /* bin_ms, bw_ms: the trace's B and W */
 	double bin_ms[DTP_MAX_STAGES], bw_ms[DTP_MAX_STAGES];
+	int have_work;                       /* pre_ms, post_ms: the trace's optim spans */
+	double pre_ms[DTP_MAX_STAGES], post_ms[DTP_MAX_STAGES];   /* per step */
 	int have_rss;                        /* peak_rss from metrics */
 	double peak_rss[DTP_MAX_STAGES];     /* bytes */
 };
