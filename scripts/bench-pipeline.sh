@@ -244,9 +244,13 @@ LAYERS=8
 sched_model "gpt L=8 (units 0-4 | 5-9; interleaved 0-2, 5-6 | 3-4, 7-9)" 0-4 5-9 "0-2, 5-6" "3-4, 7-9"
 # what splitting the backward costs stage 1 (units 3-5) in one process:
 # F + B + W per micro-batch with W right after B and one micro-batch late
-# (zb-h1's stage 1), beside the whole backward (fp32 whatever PRECISION)
+# (zb-h1's stage 1), beside the whole backward (fp32 whatever PRECISION);
+# alone, then beside units 0-2 computing on the other core as stage 0 does
+# in a K = 2 run (two processes sharing the caches and memory)
 OPENBLAS_NUM_THREADS=1 "$B/tools/dtpipe-bench-split" --units 3-5 --micro-batch "$MB" --M 8 \
 	--reps "${SPLIT_REPS:-10}" | sed 's/^/  split cost: /'
+OPENBLAS_NUM_THREADS=1 "$B/tools/dtpipe-bench-split" --units 3-5 --beside 0-2 --micro-batch "$MB" \
+	--M 8 --reps "${SPLIT_REPS:-10}" | sed 's/^/  split cost: /'
 SCHED=gpipe LAYERS=4
 fi
 
