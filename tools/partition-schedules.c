@@ -45,8 +45,8 @@ int dtp_tool_print_steps_plus(FILE *f, const char *what, const struct dtp_plan *
 		else
 			fprintf(f, "%s%-8s %12.3f %7.1f%% %15.1f%s%s%s%s\n", what,
 				dtp_schedule_name(o->kind), (o->sim.step_time + add) * 1e3,
-				100 * (1 - ((1 - o->sim.bubble) * o->sim.step_time + work) /
-					   (o->sim.step_time + add)),
+				100 * (add > 0 ? 1 - ((1 - o->sim.bubble) * o->sim.step_time + work) /
+							 (o->sim.step_time + add) : o->sim.bubble),
 				(double)o->mem / (1 << 20), o->excluded ? "  (" : "", o->excluded ? o->excluded : "",
 				o->excluded ? ")" : "", mark);
 	}
