@@ -505,6 +505,26 @@ static void test_zbh1_k2_fills_the_lighter_stage(void **state)
 			assert_true(fabs(r.step_time - least) < 1e-9);
 		}
 	}
+	/* K = 3, 4 with the last stage the heavier: its work after the
+	 * first forwards of the K - 1 stages before it (ZB-H1's memory does
+	 * not reach that bound where an earlier stage is the heavier:
+	 * zb-h2's longer warm-up does, for more stash) */
+	for (int K = 3; K <= 4; K++) {
+		for (int M = K; M <= 32; M++) {
+			for (int i = 0; i <= 6; i++) {
+				double d = 0.05 * i, f[4] = { 1, 1, 1, 1 }, least = K - 1 + 3 * M * (1 + d);
+				struct dtp_sim_result r;
+
+				f[K - 1] = 1 + d;
+				assert_int_equal(dtp_schedule_predict_split(DTP_SCHEDULE_ZBH1, K, M, f, f,
+									    f, 0, &r, &err), 0);
+				if (fabs(r.step_time - least) > 1e-9)
+					print_error("zb-h1 K=%d M=%d d=%+.2f: step %.4f, least %.4f\n",
+						    K, M, d, r.step_time, least);
+				assert_true(fabs(r.step_time - least) < 1e-9);
+			}
+		}
+	}
 }
 
 int main(void)
