@@ -10,7 +10,13 @@
  * follows the same one, after one untimed pass of each, and each line gives the mean per micro-batch of
  * F + B + W over the repetitions and its excess over the whole backward.
  *
- *   dtpipe-bench-split [--spec SPEC] [--units A-B] [--micro-batch N] [--M N] [--reps N]
+ *   dtpipe-bench-split [--spec SPEC] [--units A-B] [--beside A-B] [--order NAME]
+ *                      [--micro-batch N] [--M N] [--reps N]
+ *
+ * --order NAME runs that order alone (its untimed pass and its reps), for a
+ * cache simulator or a profiler to see one order's memory traffic: e.g.
+ * valgrind --tool=cachegrind --cache-sim=yes (perf's hardware counters are
+ * not there on every VM).
  *
  * Defaults: scripts/bench-pipeline.sh's gpt (L=4, C=256, T=128, V=256),
  * units 3-5 (its stage 1 at K = 2), micro-batch 2, M = 8, 10 repetitions.
@@ -179,7 +185,7 @@ int main(int argc, char **argv)
 	struct dtp_model_spec spec;
 	struct dtp_err err = { 0 };
 	double secs[ORDER_N] = { 0 };
-	int last = 5, reps = 10, r = 0, bfirst = -1, blast = -1, quit[2] = { -1, -1 };
+	int last = 5, reps = 10, r = 0, bfirst = -1, blast = -1, quit[2] = { -1, -1 }, only = -1;
 	pid_t child = -1;
 
 	for (int i = 1; i < argc; i++) {
@@ -191,7 +197,12 @@ int main(int argc, char **argv)
 			r = sscanf(v, "%d-%d", &b.first, &last) == 2 ? 0 : -EINVAL;
 		else if (!strcmp(argv[i], "--beside") && i + 1 < argc)
 			r = sscanf(v, "%d-%d", &bfirst, &blast) == 2 ? 0 : -EINVAL;
-		else if (!strcmp(argv[i], "--micro-batch") && i + 1 < argc)
+		else if (!strcmp(argv[i], "--order") && i + 1 < argc) {
+			r = -EINVAL;
+			for (int k = 0; k < ORDER_N; k++)
+				if (!strcmp(v, order_names[k]))
+					only = k, r = 0;
+		} else if (!strcmp(argv[i], "--micro-batch") && i + 1 < argc)
 			r = parse_int(v, 1, 4096, &b.B);
 		else if (!strcmp(argv[i], "--M") && i + 1 < argc)
 			r = parse_int(v, 2, 1024, &b.M);
@@ -200,7 +211,7 @@ int main(int argc, char **argv)
 		else
 			r = -EINVAL;
 		if (r) {
-			fprintf(stderr, "dtpipe-bench-split: bad argument %s %s\nusage: dtpipe-bench-split [--spec SPEC] [--units A-B] [--beside A-B] [--micro-batch N] [--M N>=2] [--reps N]\n",
+			fprintf(stderr, "dtpipe-bench-split: bad argument %s %s\nusage: dtpipe-bench-split [--spec SPEC] [--units A-B] [--beside A-B] [--order whole|adjacent|lagged] [--micro-batch N] [--M N>=2] [--reps N]\n",
 				argv[i], v);
 			return 2;
 		}
@@ -249,12 +260,15 @@ int main(int argc, char **argv)
 	}
 	/* one untimed pass of each order: the buffers' first touch */
 	for (int k = 0; k < ORDER_N && r == 0; k++)
-		for (int m = 0; m < b.M && r == 0; m++)
+		for (int m = 0; m < b.M && r == 0 && (only < 0 || k == only); m++)
 			r = run_one(&b, k, m);
 	for (int rep = 0; rep < reps && r == 0; rep++) {
 		for (int k = 0; k < ORDER_N && r == 0; k++) {
 			int order = (k + rep) % ORDER_N;
 			uint64_t t0 = dtp_now_ns();
+
+			if (only >= 0 && order != only)
+				continue;
 
 			for (int m = 0; m < b.M && r == 0; m++)
 				r = run_one(&b, order, m);
@@ -266,13 +280,17 @@ int main(int argc, char **argv)
 		goto out_free;
 	}
 	for (int k = 0; k < ORDER_N; k++) {
-		char beside[32] = "none";
+		char beside[32] = "none", vs[32] = "-";   /* one order alone: nothing beside it */
 
+		if (only >= 0 && k != only)
+			continue;
 		if (bfirst >= 0)
 			snprintf(beside, sizeof(beside), "%d-%d", bfirst, blast);
-		printf("order=%s units=%d-%d beside=%s micro_batch=%d M=%d reps=%d ms_per_micro=%.3f vs_whole=%+.1f%%\n",
+		if (only < 0)
+			snprintf(vs, sizeof(vs), "%+.1f%%", 100.0 * (secs[k] / secs[ORDER_WHOLE] - 1));
+		printf("order=%s units=%d-%d beside=%s micro_batch=%d M=%d reps=%d ms_per_micro=%.3f vs_whole=%s\n",
 		       order_names[k], b.first, last, beside, b.B, b.M, reps,
-		       secs[k] / reps / b.M * 1e3, 100.0 * (secs[k] / secs[ORDER_WHOLE] - 1));
+		       secs[k] / reps / b.M * 1e3, vs);
 	}
 out_free:
 	free_all(&b);
