@@ -11,19 +11,22 @@
 #     and where a step's time goes (a traced run: compute, receive and send
 #     waits, the step's control messages, data, and what no span covers);
 #  3. schedules at K = 2, M = 8: gpipe, 1f1b, zb-h1, zb-h2, interleaved and
-#     auto, the median measured step of REPS runs each beside the schedule
-#     simulator's step on that run's measured stage compute, B and W apart
-#     where the run split them (dtpipe-partition report --trace), and the
-#     measured bubble beside the simulated one and the ideal formula
-#     ((K-1)/(M+K-1); zb-h1 and zb-h2 with F = B = W: (K-1)/(3M+K-1);
-#     interleaved 1F1B with v = 2 chunks per stage, units 0-1, 3 | 2, 4-5:
-#     (K-1)/(vM+K-1)); auto's row names its pick; the measured bubble is
-#     1 - the stages' mean compute (fwd, bwd, bwd_b, bwd_w, recompute and the
-#     optimizer, each run's own) / step; where 1f1b's and zb-h1's idle goes
-#     (their traces, per stage); then auto's step against the best fixed
-#     schedule's, zb-h1's bubble over 1f1b's, and zb-h1's step set against
-#     1f1b's compute (its idle plus what splitting the backward costs), and
-#     that cost on stage 1's units alone (dtpipe-bench-split);
+#     auto, interleaved rep by rep (REPS reps, default 5), on the gpt above
+#     (units 0-2 | 3-5: stage 1 holds the head, ~4% more FLOPs) and on one
+#     of 8 blocks (0-4 | 5-9: the head ~2%); per schedule the median
+#     measured step beside the schedule simulator's on that run's measured
+#     stage compute and per-step work (B and W apart where the run split
+#     them; dtpipe-partition report --trace), and the measured bubble beside
+#     the simulated one and the ideal formula ((K-1)/(M+K-1); zb-h1 and
+#     zb-h2 with F = B = W: (K-1)/(3M+K-1); interleaved 1F1B with v = 2
+#     chunks per stage: (K-1)/(vM+K-1)); auto's row names its pick; the
+#     measured bubble is 1 - the stages' mean compute (fwd, bwd, bwd_b,
+#     bwd_w, recompute and the optimizer, each run's own) / step; then
+#     auto's step against the best fixed schedule's of the same rep and
+#     zb-h1's bubble over 1f1b's of the same rep (medians of the per-rep
+#     ratios), zb-h1's step set against 1f1b's compute, where 1f1b's and
+#     zb-h1's idle goes (their traces, per stage), and what the split costs
+#     stage 1's units alone (dtpipe-bench-split);
 #  4. peak RSS per stage with and without recompute for M = 4, 8, 16.
 # Usage: scripts/bench-pipeline.sh [BUILDDIR]   (default: build)
 #   PARTS="speedup schedules rss" (the default: all) runs only those parts
@@ -57,7 +60,7 @@ plan() {
 	shift 3
 	PORT=$((PORT + 8))
 	{
-		printf '[model]\nspec = gpt:layers=4,dim=256,heads=4,seq=128,vocab=256\n'
+		printf '[model]\nspec = gpt:layers=%d,dim=256,heads=4,seq=128,vocab=256\n' "${LAYERS:-4}"
 		printf '[train]\nmicro_batch = %d\nmicro_batches = %d\nschedule = %s\n' "$MB" "$m" "${SCHED:-gpipe}"
 		[ "${SCHED:-gpipe}" = interleaved ] && printf 'virtual_stages = 2\n'
 		printf 'recompute = %s\noptimizer = adamw\nlr = 3e-4\nsteps = %d\nlog_every = 1\n' "$rc" "$STEPS"
@@ -250,24 +253,32 @@ else
 fi
 fi
 
-REPS=${REPS:-3}
-if part schedules; then
-echo "== schedules: 2 stages x 1 thread, M=8, $STEPS steps, median of $REPS runs each (load: $(cut -d' ' -f1-3 /proc/loadavg))"
-printf '%-11s %10s %10s %8s %9s %9s %9s\n' schedule step_s sim_s sim_err bubble sim_bub ideal_bub
-: >"$W/steps"
-for SCHED in gpipe 1f1b zb-h1 zb-h2 interleaved auto; do
-	if [ $SCHED = interleaved ]; then plan "$W/s.ini" 8 no "0-1, 3" "2, 4-5"
-	else plan "$W/s.ini" 8 no 0-2 3-5; fi
-	: >"$W/runs"
-	r=0
-	while [ $r -lt "$REPS" ]; do
+REPS=${REPS:-5}
+# sched_model WHAT UNITS0 UNITS1 CHUNKS0 CHUNKS1 (LAYERS set): the six
+# schedules interleaved rep by rep (rep r starts r places further along the
+# list, so no schedule always runs first or after the same one), REPS reps;
+# per schedule the medians; auto against the best fixed schedule of the
+# same rep and zb-h1's bubble over 1f1b's of the same rep, medians of those
+# per-rep ratios
+sched_model() {
+what=$1 u0=$2 u1=$3 c0=$4 c1=$5
+echo "== schedules on $what: 2 stages x 1 thread, M=8, $STEPS steps, $REPS reps interleaved (load: $(cut -d' ' -f1-3 /proc/loadavg))"
+: >"$W/runs"
+r=0
+while [ $r -lt "$REPS" ]; do
+	set -- gpipe 1f1b zb-h1 zb-h2 interleaved auto
+	i=0
+	while [ $i -lt $((r % 6)) ]; do x=$1; shift; set -- "$@" "$x"; i=$((i + 1)); done
+	for SCHED in "$@"; do
+		if [ "$SCHED" = interleaved ]; then plan "$W/s.ini" 8 no "$c0" "$c1"
+		else plan "$W/s.ini" 8 no "$u0" "$u1"; fi
 		"$DTPIPE" --plan "$W/s.ini" --threads 1 --quiet --metrics "$W/s.json" --trace "$W/s.trace" \
 			>/dev/null 2>"$W/why"
 		# auto: the schedule dtpipe picked ("schedule auto: zb-h1, the shortest ...")
 		pick=$SCHED
 		[ "$SCHED" = auto ] && pick=$(sed -n 's/^dtpipe: schedule auto: \([a-z0-9-]*\),.*/\1/p' "$W/why")
-		set -- $(summ "$W/s.json" 2 8)
-		# the simulator on this run's measured stage compute, no transfers
+		# the simulator on this run's measured stage compute and per-step
+		# work (its last table for the schedule), no transfers
 		sim=$("$B/tools/dtpipe-partition" report --plan "$W/s.ini" --trace "$W/s.trace" --static |
 			awk -v k="$pick" '$1 == k { v = $2 } END { print v / 1000 }')
 		# an interleaved run reports its 4 chunks: stage k = chunks k and k + 2
@@ -278,51 +289,79 @@ s = [l for l in L if 'step' in l][1:]
 t = st.median(l['step_time'] for l in s)
 c = [st.median(sum(x['compute'] for j, x in enumerate(l['stages']) if j % 2 == k) for l in s)
      for k in range(2)]
-print('%.4f' % (1 - sum(c) / (2 * t)))")
-		echo "$1 $sim $bub" >>"$W/runs"
-		r=$((r + 1))
+print('%.4f %.4f' % (t, 1 - sum(c) / (2 * t)))")
+		echo "$r $SCHED $pick $bub $sim" >>"$W/runs"
+		case $SCHED in 1f1b|zb-h1) cp "$W/s.trace" "$W/$SCHED.trace" ;; esac
 	done
-	# where 1f1b's and zb-h1's idle goes (the last run's trace)
-	case $SCHED in 1f1b|zb-h1) $PY "$W/where.py" "$W/s.trace" 2 "a $SCHED step" ;; esac
-	$PY - "$W/runs" "$SCHED" "$pick" "$W/steps" <<'PY'
-import sys, statistics as st
-rows = [list(map(float, l.split())) for l in open(sys.argv[1])]
-name, pick, K, M = sys.argv[2], sys.argv[3], 2, 8
-t, sim, bub = (st.median(r[i] for r in rows) for i in range(3))
-ideal = (K - 1) / ((3 * M if pick.startswith("zb-") else 2 * M if pick == "interleaved" else M)
-                  + K - 1)
-simbub = 1 - (t * (1 - bub)) / sim if sim > 0 else float("nan")
-label = name if name == pick else "%s=%s" % (name, pick)
-print("%-11s %10.4f %10.4f %7.1f%% %8.1f%% %8.1f%% %8.1f%%" % (
-    label, t, sim, 100 * (t / sim - 1), 100 * bub, 100 * simbub, 100 * ideal))
-open(sys.argv[4], "a").write("%s %s %.6f %.6f\n" % (name, pick, t, bub))
-PY
+	r=$((r + 1))
 done
-$PY - "$W/steps" <<'PY'
-import sys
-rows = {l.split()[0]: l.split()[1:] for l in open(sys.argv[1])}
-fixed = {k: float(v[1]) for k, v in rows.items() if k != "auto"}
-best = min(fixed, key=fixed.get)
-auto = float(rows["auto"][1])
-print("auto (%s) against the best fixed schedule (%s): %+.1f%% (target <= +3%%)" % (
-    rows["auto"][0], best, 100 * (auto / fixed[best] - 1)))
-b1, bz = float(rows["1f1b"][2]), float(rows["zb-h1"][2])
-print("zb-h1's measured bubble / 1f1b's: %.2fx (target <= 0.5x)" % (bz / b1 if b1 > 0 else float("nan")))
-# the bubble above is each schedule's idle over its own compute; zb-h1's
-# compute is larger (B and W apart cost more than the whole backward), so
-# set its step against 1f1b's compute too: its idle plus what the split adds
-t1, tz = float(rows["1f1b"][1]), float(rows["zb-h1"][1])
-c1, cz = t1 * (1 - b1), tz * (1 - bz)
-hz = 1 - c1 / tz
-print("zb-h1's compute %+.1f%% of 1f1b's; its step less 1f1b's compute: %.1f%%, %.2fx 1f1b's bubble" % (
-    100 * (cz / c1 - 1), 100 * hz, hz / b1 if b1 > 0 else float("nan")))
+printf '%-11s %10s %10s %8s %9s %9s %9s\n' schedule step_s sim_s sim_err bubble sim_bub ideal_bub
+$PY - "$W/runs" <<'PY'
+import sys, statistics as st, collections
+K, M = 2, 8
+runs = collections.defaultdict(dict)   # rep -> schedule -> (pick, t, bub, sim)
+for l in open(sys.argv[1]):
+    r, name, pick, t, bub, sim = l.split()
+    runs[int(r)][name] = (pick, float(t), float(bub), float(sim))
+names = ["gpipe", "1f1b", "zb-h1", "zb-h2", "interleaved", "auto"]
+for name in names:
+    rows = [runs[r][name] for r in sorted(runs)]
+    picks = sorted(set(x[0] for x in rows))
+    pick = picks[0] if len(picks) == 1 else "/".join(picks)
+    t, bub, sim = (st.median(x[i] for x in rows) for i in (1, 2, 3))
+    ideal = (K - 1) / ((3 * M if pick.startswith("zb-") else 2 * M if pick == "interleaved" else M)
+                      + K - 1)
+    simbub = 1 - (t * (1 - bub)) / sim if sim > 0 else float("nan")
+    err = st.median(x[1] / x[3] - 1 for x in rows if x[3] > 0)
+    label = name if name == pick else "%s=%s" % (name, pick)
+    print("%-11s %10.4f %10.4f %7.1f%% %8.1f%% %8.1f%% %8.1f%%" % (
+        label, t, sim, 100 * err, 100 * bub, 100 * simbub, 100 * ideal))
+fixed = [n for n in names if n != "auto"]
+rel, best = [], collections.Counter()
+for r in sorted(runs):
+    b = min(fixed, key=lambda n: runs[r][n][1])
+    best[b] += 1
+    rel.append(runs[r]["auto"][1] / runs[r][b][1] - 1)
+print("auto against the best fixed schedule of the same rep (%s): median %+.1f%%, reps %s (target <= +3%%)" % (
+    ", ".join("%s %dx" % kv for kv in best.most_common()), 100 * st.median(rel),
+    " ".join("%+.1f%%" % (100 * x) for x in rel)))
+ratio = [runs[r]["zb-h1"][2] / runs[r]["1f1b"][2] for r in sorted(runs) if runs[r]["1f1b"][2] > 0]
+print("zb-h1's measured bubble / 1f1b's of the same rep: median %.2fx, reps %s (target <= 0.5x)" % (
+    st.median(ratio), " ".join("%.2f" % x for x in ratio)))
+# the bubble above is each schedule's idle over its own compute; set zb-h1's
+# step against 1f1b's compute too: its idle plus what the split adds
+cz, hz = [], []
+for r in sorted(runs):
+    (_, t1, b1, _), (_, tz, bz, _) = runs[r]["1f1b"], runs[r]["zb-h1"]
+    c1, c = t1 * (1 - b1), tz * (1 - bz)
+    cz.append(c / c1 - 1)
+    hz.append((1 - c1 / tz) / b1 if b1 > 0 else float("nan"))
+print("zb-h1's compute %+.1f%% of 1f1b's (median of reps); its step less 1f1b's compute: %.2fx 1f1b's bubble" % (
+    100 * st.median(cz), st.median(hz)))
 PY
+# where 1f1b's and zb-h1's idle goes (the last rep's traces)
+$PY "$W/where.py" "$W/1f1b.trace" 2 "a 1f1b step"
+$PY "$W/where.py" "$W/zb-h1.trace" 2 "a zb-h1 step"
+}
+
+if part schedules; then
+# the gpt of the issue's figures (units 0 embedding, 1-4 blocks, 5 the
+# head): stage 1 holds the head, about 4% more FLOPs than stage 0
+LAYERS=4
+sched_model "gpt L=4 (units 0-2 | 3-5; interleaved 0-1, 3 | 2, 4-5)" 0-2 3-5 "0-1, 3" "2, 4-5"
+# eight blocks: the head a smaller share of stage 1 (about 2%)
+LAYERS=8
+sched_model "gpt L=8 (units 0-4 | 5-9; interleaved 0-2, 5-6 | 3-4, 7-9)" 0-4 5-9 "0-2, 5-6" "3-4, 7-9"
 # what splitting the backward costs stage 1 (units 3-5) in one process:
 # F + B + W per micro-batch with W right after B and one micro-batch late
-# (zb-h1's stage 1), beside the whole backward (fp32 whatever PRECISION)
+# (zb-h1's stage 1), beside the whole backward (fp32 whatever PRECISION);
+# alone, then beside units 0-2 computing on the other core as stage 0 does
+# in a K = 2 run (two processes sharing the caches and memory)
 OPENBLAS_NUM_THREADS=1 "$B/tools/dtpipe-bench-split" --units 3-5 --micro-batch "$MB" --M 8 \
 	--reps "${SPLIT_REPS:-10}" | sed 's/^/  split cost: /'
-SCHED=gpipe
+OPENBLAS_NUM_THREADS=1 "$B/tools/dtpipe-bench-split" --units 3-5 --beside 0-2 --micro-batch "$MB" \
+	--M 8 --reps "${SPLIT_REPS:-10}" | sed 's/^/  split cost: /'
+SCHED=gpipe LAYERS=4
 fi
 
 part rss || exit 0

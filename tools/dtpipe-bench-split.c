@@ -10,17 +10,35 @@
  * follows the same one, after one untimed pass of each, and each line gives the mean per micro-batch of
  * F + B + W over the repetitions and its excess over the whole backward.
  *
- *   dtpipe-bench-split [--spec SPEC] [--units A-B] [--micro-batch N] [--M N] [--reps N]
+ *   dtpipe-bench-split [--spec SPEC] [--units A-B] [--beside A-B] [--order NAME]
+ *                      [--micro-batch N] [--M N] [--reps N]
+ *
+ * --order NAME runs that order alone (its untimed pass and its reps), for a
+ * cache simulator or a profiler to see one order's memory traffic: e.g.
+ * valgrind --tool=cachegrind --cache-sim=yes (perf's hardware counters are
+ * not there on every VM).
  *
  * Defaults: scripts/bench-pipeline.sh's gpt (L=4, C=256, T=128, V=256),
  * units 3-5 (its stage 1 at K = 2), micro-batch 2, M = 8, 10 repetitions.
- * Output: one key=value line per order. */
+ * Output: one key=value line per order.
+ *
+ * --beside A-B runs, in a second process on the other core, units A-B of
+ * the same model (F and the whole backward per micro-batch, over and
+ * over) for as long as the timed orders run, this process on core 0 and
+ * that one on core 1: a pipeline stage's compute beside its neighbour's,
+ * as a K = 2 run has them (on a machine whose two cores share their
+ * caches and memory, an order that re-reads more from memory may cost
+ * more there than alone). */
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "base/base.h"
 #include "model/model.h"
@@ -116,6 +134,50 @@ static void free_all(struct bench *b)
 	free(b->ws[1]);
 }
 
+/* this process onto core `core` (nothing where the machine has fewer) */
+static void pin_to(int core)
+{
+	cpu_set_t set;
+
+	if (sysconf(_SC_NPROCESSORS_ONLN) <= core)
+		return;
+	CPU_ZERO(&set);
+	CPU_SET(core, &set);
+	if (sched_setaffinity(0, sizeof(set), &set))
+		perror("dtpipe-bench-split: pinning to a core");
+}
+
+/* the neighbour (--beside): units [first, last] on core 1, F and the whole
+ * backward per micro-batch until `quit` reads end-of-file (the parent's
+ * end closed); never returns */
+static void neighbour(const struct dtp_model_spec *spec, int first, int last, int B, int M,
+		      int quit)
+{
+	struct bench n = { .first = first, .B = B, .M = M };
+	struct dtp_err err = { 0 };
+	char c;
+	int r = 0;
+
+	pin_to(1);
+	if (dtp_stage_model_create(spec, first, last + 1, B, 12, &n.m, &err)) {
+		fprintf(stderr, "dtpipe-bench-split: --beside: %s\n", err.msg);
+		_exit(1);
+	}
+	if (alloc_all(&n, spec)) {
+		fprintf(stderr, "dtpipe-bench-split: --beside: out of memory\n");
+		_exit(1);
+	}
+	fcntl(quit, F_SETFL, O_NONBLOCK);
+	for (int m = 0; r == 0; m = (m + 1) % M) {
+		r = run_one(&n, ORDER_WHOLE, m);
+		if (read(quit, &c, 1) == 0)
+			break;
+	}
+	free_all(&n);
+	dtp_stage_model_destroy(n.m);
+	_exit(r ? 1 : 0);
+}
+
 int main(int argc, char **argv)
 {
 	const char *spec_text = "gpt:layers=4,dim=256,heads=4,seq=128,vocab=256";
@@ -123,7 +185,8 @@ int main(int argc, char **argv)
 	struct dtp_model_spec spec;
 	struct dtp_err err = { 0 };
 	double secs[ORDER_N] = { 0 };
-	int last = 5, reps = 10, r = 0;
+	int last = 5, reps = 10, r = 0, bfirst = -1, blast = -1, quit[2] = { -1, -1 }, only = -1;
+	pid_t child = -1;
 
 	for (int i = 1; i < argc; i++) {
 		const char *v = i + 1 < argc ? argv[i + 1] : "";
@@ -132,7 +195,14 @@ int main(int argc, char **argv)
 			spec_text = v;
 		else if (!strcmp(argv[i], "--units") && i + 1 < argc)
 			r = sscanf(v, "%d-%d", &b.first, &last) == 2 ? 0 : -EINVAL;
-		else if (!strcmp(argv[i], "--micro-batch") && i + 1 < argc)
+		else if (!strcmp(argv[i], "--beside") && i + 1 < argc)
+			r = sscanf(v, "%d-%d", &bfirst, &blast) == 2 ? 0 : -EINVAL;
+		else if (!strcmp(argv[i], "--order") && i + 1 < argc) {
+			r = -EINVAL;
+			for (int k = 0; k < ORDER_N; k++)
+				if (!strcmp(v, order_names[k]))
+					only = k, r = 0;
+		} else if (!strcmp(argv[i], "--micro-batch") && i + 1 < argc)
 			r = parse_int(v, 1, 4096, &b.B);
 		else if (!strcmp(argv[i], "--M") && i + 1 < argc)
 			r = parse_int(v, 2, 1024, &b.M);
@@ -141,7 +211,7 @@ int main(int argc, char **argv)
 		else
 			r = -EINVAL;
 		if (r) {
-			fprintf(stderr, "dtpipe-bench-split: bad argument %s %s\nusage: dtpipe-bench-split [--spec SPEC] [--units A-B] [--micro-batch N] [--M N>=2] [--reps N]\n",
+			fprintf(stderr, "dtpipe-bench-split: bad argument %s %s\nusage: dtpipe-bench-split [--spec SPEC] [--units A-B] [--beside A-B] [--order whole|adjacent|lagged] [--micro-batch N] [--M N>=2] [--reps N]\n",
 				argv[i], v);
 			return 2;
 		}
@@ -156,6 +226,29 @@ int main(int argc, char **argv)
 			last, dtp_model_num_units(&spec) - 1);
 		return 2;
 	}
+	if (bfirst >= 0 && (blast < bfirst || blast >= dtp_model_num_units(&spec))) {
+		fprintf(stderr, "dtpipe-bench-split: --beside %d-%d: the model has units 0-%d\n",
+			bfirst, blast, dtp_model_num_units(&spec) - 1);
+		return 2;
+	}
+	if (bfirst >= 0) {
+		if (pipe(quit)) {
+			perror("dtpipe-bench-split: pipe");
+			return 1;
+		}
+		fflush(NULL);
+		child = fork();
+		if (child < 0) {
+			perror("dtpipe-bench-split: fork");
+			return 1;
+		}
+		if (child == 0) {
+			close(quit[1]);
+			neighbour(&spec, bfirst, blast, b.B, b.M, quit[0]);
+		}
+		close(quit[0]);
+		pin_to(0);
+	}
 	if (dtp_stage_model_create(&spec, b.first, last + 1, b.B, 11, &b.m, &err)) {
 		fprintf(stderr, "dtpipe-bench-split: %s\n", err.msg);
 		return 1;
@@ -167,12 +260,15 @@ int main(int argc, char **argv)
 	}
 	/* one untimed pass of each order: the buffers' first touch */
 	for (int k = 0; k < ORDER_N && r == 0; k++)
-		for (int m = 0; m < b.M && r == 0; m++)
+		for (int m = 0; m < b.M && r == 0 && (only < 0 || k == only); m++)
 			r = run_one(&b, k, m);
 	for (int rep = 0; rep < reps && r == 0; rep++) {
 		for (int k = 0; k < ORDER_N && r == 0; k++) {
 			int order = (k + rep) % ORDER_N;
 			uint64_t t0 = dtp_now_ns();
+
+			if (only >= 0 && order != only)
+				continue;
 
 			for (int m = 0; m < b.M && r == 0; m++)
 				r = run_one(&b, order, m);
@@ -183,12 +279,28 @@ int main(int argc, char **argv)
 		fprintf(stderr, "dtpipe-bench-split: the model refused micro-batch size %d (%d)\n", b.B, r);
 		goto out_free;
 	}
-	for (int k = 0; k < ORDER_N; k++)
-		printf("order=%s units=%d-%d micro_batch=%d M=%d reps=%d ms_per_micro=%.3f vs_whole=%+.1f%%\n",
-		       order_names[k], b.first, last, b.B, b.M, reps,
-		       secs[k] / reps / b.M * 1e3, 100.0 * (secs[k] / secs[ORDER_WHOLE] - 1));
+	for (int k = 0; k < ORDER_N; k++) {
+		char beside[32] = "none", vs[32] = "-";   /* one order alone: nothing beside it */
+
+		if (only >= 0 && k != only)
+			continue;
+		if (bfirst >= 0)
+			snprintf(beside, sizeof(beside), "%d-%d", bfirst, blast);
+		if (only < 0)
+			snprintf(vs, sizeof(vs), "%+.1f%%", 100.0 * (secs[k] / secs[ORDER_WHOLE] - 1));
+		printf("order=%s units=%d-%d beside=%s micro_batch=%d M=%d reps=%d ms_per_micro=%.3f vs_whole=%s\n",
+		       order_names[k], b.first, last, beside, b.B, b.M, reps,
+		       secs[k] / reps / b.M * 1e3, vs);
+	}
 out_free:
 	free_all(&b);
 	dtp_stage_model_destroy(b.m);
+	if (child > 0) {
+		int status;
+
+		close(quit[1]);   /* the neighbour reads end-of-file and stops */
+		if (waitpid(child, &status, 0) == child && (!WIFEXITED(status) || WEXITSTATUS(status)))
+			r = r ? r : 1;
+	}
 	return r ? 1 : 0;
 }

@@ -9,6 +9,8 @@
 #include <errno.h>
 #include <stdlib.h>
 
+#include "partition/cluster.h"
+
 enum { N_CHUNKS = DTP_MAX_STAGES * DTP_MAX_VIRTUAL_STAGES };
 
 int dtp_tool_split_chunks(struct dtp_plan *plan, int v, const struct dtp_chain_unit *chain,
@@ -116,6 +118,47 @@ static int traced_times(const struct dtp_plan *plan, const char *trace, double *
 	return r;
 }
 
+/* the same two steps with the trace's own per-step work (zeroing and the
+ * optimizer step before the ops, the norm's sums after them) on the
+ * critical path, as dtp_step_overhead puts it: stage s's first input comes
+ * after the chunk-0 forwards of the stages before it, its last backward
+ * ends their chunk-0 backwards before stage 0's (the exchange's hops, a few
+ * microseconds on shm, left out); nothing when the trace has no such spans */
+static int traced_step_work(FILE *f, const struct dtp_plan *plan, const char *trace,
+			    const double *cf, const double *cbi, const double *cbw,
+			    const struct dtp_sim_result *il, const struct dtp_sim_result *one,
+			    struct dtp_err *err)
+{
+	double pre_ms[DTP_MAX_STAGES], post_ms[DTP_MAX_STAGES], pre[DTP_MAX_STAGES];
+	double post[DTP_MAX_STAGES], f0[DTP_MAX_STAGES], b0[DTP_MAX_STAGES];
+	double hop[DTP_MAX_STAGES] = { 0 }, ctrl, work, add, mean = 0;
+	int K = plan->num_stages, v = dtp_plan_chunks(plan);
+	int r = dtp_trace_read_step_work(trace, K, pre_ms, post_ms, err);
+	const struct dtp_sim_result *sims[2] = { il, one };
+	const char *names[2] = { "interleaved", "1f1b" };
+
+	if (r <= 0)
+		return r;
+	fprintf(f, "measured per-step work (ms; before the ops + after them):");
+	for (int s = 0; s < K; s++) {
+		pre[s] = pre_ms[s] * 1e-3;
+		post[s] = post_ms[s] * 1e-3;
+		f0[s] = cf[s * v];
+		b0[s] = cbi[s * v] + cbw[s * v];
+		mean += (pre[s] + post[s]) / K;
+		fprintf(f, " %d: %.3f + %.3f", s, pre_ms[s], post_ms[s]);
+	}
+	add = dtp_step_overhead(K, f0, b0, 0, pre, post, hop, 0, &ctrl, &work);
+	fprintf(f, "\nwith the trace's per-step work (%.3f ms per step on the critical path):\n",
+		add * 1e3);
+	fprintf(f, "  %-11s %12s %8s\n", "schedule", "step_ms", "bubble");
+	for (int i = 0; i < 2; i++)
+		fprintf(f, "  %-11s %12.3f %7.1f%%\n", names[i], (sims[i]->step_time + add) * 1e3,
+			100 * (1 - ((1 - sims[i]->bubble) * sims[i]->step_time + mean) /
+				   (sims[i]->step_time + add)));
+	return 0;
+}
+
 int dtp_tool_report_chunks(FILE *f, const struct dtp_plan *plan, const struct dtp_profile *prof,
 			   const char *trace, struct dtp_err *err)
 {
@@ -180,5 +223,5 @@ int dtp_tool_report_chunks(FILE *f, const struct dtp_plan *plan, const struct dt
 		il.step_time * 1e3, 100 * il.bubble, 100.0 * (K - 1) / ((double)v * M + K - 1), v);
 	fprintf(f, "  %-11s %12.3f %7.1f%% %11.1f%%  (the same stage times; one range per stage)\n",
 		"1f1b", one.step_time * 1e3, 100 * one.bubble, 100.0 * (K - 1) / (M + K - 1));
-	return 0;
+	return trace ? traced_step_work(f, plan, trace, cf, cbi, cbw, &il, &one, err) : 0;
 }

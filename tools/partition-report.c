@@ -336,7 +336,30 @@ int dtp_partition_report(FILE *f, const struct dtp_plan *plan, const struct dtp_
 	}
 	fprintf(f, "measured compute, no transfers (simulated, every schedule%s):\n",
 		m->have_split ? "; B and W as measured" : "; B and W half the backward each");
-	return dtp_tool_print_steps(f, "  ", plan, fwd, bin, bw, 0, err);
+	r = dtp_tool_print_steps(f, "  ", plan, fwd, bin, bw, 0, err);
+	if (r || !m->have_work)
+		return r;
+	{
+		/* the trace's own per-step work (zeroing and the optimizer step
+		 * before the ops, the norm's sums after them) on the critical
+		 * path as the planned step has it, with the exchange's hops */
+		double b[DTP_MAX_STAGES], hop[DTP_MAX_STAGES], pre[DTP_MAX_STAGES];
+		double post[DTP_MAX_STAGES], ctrl, work, add, mean = 0;
+
+		fprintf(f, "measured per-step work (ms; before the ops + after them):");
+		for (int s = 0; s < K; s++) {
+			b[s] = bin[s] + bw[s];
+			hop[s] = ex.hop;
+			pre[s] = m->pre_ms[s] * 1e-3;
+			post[s] = m->post_ms[s] * 1e-3;
+			mean += (pre[s] + post[s]) / K;
+			fprintf(f, " %d: %.3f + %.3f", s, m->pre_ms[s], m->post_ms[s]);
+		}
+		add = dtp_step_overhead(K, fwd, b, 0, pre, post, hop, 0, &ctrl, &work);
+		fprintf(f, "\nmeasured compute and per-step work, no transfers (simulated, every "
+			"schedule; %.3f ms per step on the critical path):\n", add * 1e3);
+		return dtp_tool_print_steps_plus(f, "  ", plan, fwd, bin, bw, 0, add, mean, err);
+	}
 }
 
 /* Stages that share cores on this machine, as placement puts them (the
@@ -428,6 +451,11 @@ int dtp_tool_cmd_report(struct dtp_tool_opts *o, struct dtp_err *err)
 		if (r < 0)
 			goto out_free_plan;
 		meas.have_split = r;
+		r = dtp_trace_read_step_work(o->trace, plan->num_stages, meas.pre_ms, meas.post_ms,
+					     err);
+		if (r < 0)
+			goto out_free_plan;
+		meas.have_work = r;
 		r = 0;
 	}
 	if (o->metrics) {

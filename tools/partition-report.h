@@ -18,6 +18,8 @@ struct dtp_measured {
 	double bin_ms[DTP_MAX_STAGES], bw_ms[DTP_MAX_STAGES];
 	int have_overlap;                    /* overlap_ms from the trace's last step */
 	double overlap_ms[DTP_MAX_STAGES];   /* per micro-batch: core-mates computing at once */
+	int have_work;                       /* pre_ms, post_ms: the trace's optim spans */
+	double pre_ms[DTP_MAX_STAGES], post_ms[DTP_MAX_STAGES];   /* per step */
 	int have_rss;                        /* peak_rss from metrics */
 	double peak_rss[DTP_MAX_STAGES];     /* bytes */
 };

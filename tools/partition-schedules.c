@@ -15,6 +15,13 @@
 int dtp_tool_print_steps(FILE *f, const char *what, const struct dtp_plan *plan, const double *fwd,
 		       const double *bwd_in, const double *bwd_w, double xfer, struct dtp_err *err)
 {
+	return dtp_tool_print_steps_plus(f, what, plan, fwd, bwd_in, bwd_w, xfer, 0, 0, err);
+}
+
+int dtp_tool_print_steps_plus(FILE *f, const char *what, const struct dtp_plan *plan,
+			      const double *fwd, const double *bwd_in, const double *bwd_w,
+			      double xfer, double add, double work, struct dtp_err *err)
+{
 	struct dtp_schedule_choice c;
 	int r = dtp_schedule_choose(plan, fwd, bwd_in, bwd_w, xfer, &c, err);
 
@@ -37,7 +44,9 @@ int dtp_tool_print_steps(FILE *f, const char *what, const struct dtp_plan *plan,
 				"-", "-", o->excluded);
 		else
 			fprintf(f, "%s%-8s %12.3f %7.1f%% %15.1f%s%s%s%s\n", what,
-				dtp_schedule_name(o->kind), o->sim.step_time * 1e3, 100 * o->sim.bubble,
+				dtp_schedule_name(o->kind), (o->sim.step_time + add) * 1e3,
+				100 * (add > 0 ? 1 - ((1 - o->sim.bubble) * o->sim.step_time + work) /
+							 (o->sim.step_time + add) : o->sim.bubble),
 				(double)o->mem / (1 << 20), o->excluded ? "  (" : "", o->excluded ? o->excluded : "",
 				o->excluded ? ")" : "", mark);
 	}

@@ -18,6 +18,12 @@ void dtp_tool_stage_times(const struct dtp_plan *plan, const struct dtp_profile 
 int dtp_tool_print_steps(FILE *f, const char *what, const struct dtp_plan *plan,
 			 const double *fwd, const double *bwd_in, const double *bwd_w, double xfer,
 			 struct dtp_err *err);
+/* the same with `add` seconds of per-step work and exchange on every
+ * step's critical path, and `work` seconds of per-step work on the mean
+ * stage (busy, not idle, in the bubble) */
+int dtp_tool_print_steps_plus(FILE *f, const char *what, const struct dtp_plan *plan,
+			      const double *fwd, const double *bwd_in, const double *bwd_w,
+			      double xfer, double add, double work, struct dtp_err *err);
 /* schedule = auto: replace it by the simulator's pick on the profile's times
  * (the FLOPs for a static profile) and print why to f; else nothing */
 int dtp_tool_resolve_auto(FILE *f, struct dtp_plan *plan, const struct dtp_profile *prof,

@@ -339,6 +339,16 @@ int dtp_trace_read_compute(const char *path, int stages, double *fwd_ms, double 
 int dtp_trace_read_split(const char *path, int stages, double *bin_ms, double *bw_ms,
 			 struct dtp_err *err);
 
+/* The same trace's per-step work outside the op lists, per stage in ms
+ * (medians over the training steps after the first, or the one step):
+ * pre_ms the "optim" spans before the step's ops (zeroing the gradients) and
+ * after its end-of-step exchange (the optimizer step), which the next
+ * step's ops wait for; post_ms those between the stage's last compute span
+ * and the exchange (the gradient norm's sums). 1 when the trace has optim
+ * spans, 0 (pre_ms, post_ms untouched) when it has none; errors as above. */
+int dtp_trace_read_step_work(const char *path, int stages, double *pre_ms, double *post_ms,
+			     struct dtp_err *err);
+
 /* One event of a trace's step, for timelines (dtpipe-partition --svg). */
 struct dtp_trace_event {
 	int stage, micro;

@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <jansson.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* an event's span kind: its category ("fwd", ...), which an interleaved
@@ -214,6 +215,129 @@ int dtp_trace_read_step(const char *path, int K, struct dtp_trace_event *evs, in
 		evs[k].t1 -= start;
 	}
 	*n_out = n;
+out_decref:
+	json_decref(root);
+	return r;
+}
+
+/* the median of v[0..n) (n > 0), sorting v */
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+static double median_of(double *v, int n)
+{
+	qsort(v, (size_t)n, sizeof(*v), cmp_double);
+	return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+static int is_compute(int kind)
+{
+	return kind == DTP_SPAN_FWD || kind == DTP_SPAN_BWD || kind == DTP_SPAN_RECOMPUTE ||
+	       kind == DTP_SPAN_BWD_IN || kind == DTP_SPAN_BWD_W;
+}
+
+/* one span of a training step on a stage of the trace: 0 and the fields, or
+ * -1 to skip the event */
+static int step_span(json_t *ev, int K, int *kind, int *s, long *step, double *t0, double *t1)
+{
+	const char *ph = json_string_value(json_object_get(ev, "ph"));
+	const char *name = span_kind_of(ev);
+	json_t *jstep = json_object_get(json_object_get(ev, "args"), "step");
+	json_t *pid = json_object_get(ev, "pid");
+
+	if (!ph || strcmp(ph, "X") || !name || !json_is_integer(jstep) || !json_is_integer(pid) ||
+	    (*kind = span_kind(name)) < 0)
+		return -1;
+	*s = (int)json_integer_value(pid);
+	*step = (long)json_integer_value(jstep);
+	if (*s < 0 || *s >= K || *step < 0)   /* evaluation steps are negative */
+		return -1;
+	*t0 = json_number_value(json_object_get(ev, "ts"));
+	*t1 = *t0 + json_number_value(json_object_get(ev, "dur"));
+	return 0;
+}
+
+int dtp_trace_read_step_work(const char *path, int K, double *pre_ms, double *post_ms,
+			     struct dtp_err *err)
+{
+	json_error_t je;
+	json_t *root = json_load_file(path, 0, &je), *events, *ev;
+	double *tc = NULL, *ts = NULL, *pre = NULL, *post = NULL, t0, t1;
+	long steps = 0, step;
+	int r = 0, any = 0, kind, s;
+	size_t i;
+
+	if (!root)
+		return dtp_errf_input(err, -EINVAL, "%s:%d: not a Chrome trace (JSON): %s", path, je.line,
+				      je.text);
+	events = json_is_array(root) ? root : json_object_get(root, "traceEvents");
+	if (!json_is_array(events) || K < 1 || K > DTP_MAX_STAGES) {
+		r = dtp_errf_input(err, -EINVAL, "%s: no trace events of 1..%d stages (write it with dtpipe --trace)",
+				   path, DTP_MAX_STAGES);
+		goto out_decref;
+	}
+	json_array_foreach(events, i, ev)
+		if (step_span(ev, K, &kind, &s, &step, &t0, &t1) == 0 && step >= steps)
+			steps = step + 1;
+	if (steps == 0)
+		goto out_decref;
+	tc = calloc((size_t)K * (size_t)steps, sizeof(*tc));
+	ts = calloc((size_t)K * (size_t)steps, sizeof(*ts));
+	pre = calloc((size_t)K * (size_t)steps, sizeof(*pre));
+	post = calloc((size_t)K * (size_t)steps, sizeof(*post));
+	if (!tc || !ts || !pre || !post) {
+		r = dtp_errf_runtime(err, -ENOMEM, "%s: out of memory for %ld steps", path, steps);
+		goto out_free;
+	}
+	/* per stage and step: where its last compute span ends (tc), then the
+	 * first exchange ("sync") that starts after it (ts) */
+	for (int pass = 0; pass < 3; pass++) {
+		json_array_foreach(events, i, ev) {
+			size_t at;
+
+			if (step_span(ev, K, &kind, &s, &step, &t0, &t1))
+				continue;
+			at = (size_t)step * (size_t)K + (size_t)s;
+			if (pass == 0 && is_compute(kind) && t1 > tc[at])
+				tc[at] = t1;
+			else if (pass == 1 && kind == DTP_SPAN_SYNC && t0 >= tc[at] &&
+				 (ts[at] == 0 || t0 < ts[at]))
+				ts[at] = t0;
+			else if (pass == 2 && kind == DTP_SPAN_OPTIM) {
+				/* between the last compute and the exchange: the
+				 * norm's sums; else before the ops (zeroing) or
+				 * after the exchange (the optimizer step) */
+				int after = tc[at] > 0 && t0 >= tc[at] && (ts[at] == 0 || t0 < ts[at]);
+
+				(after ? post : pre)[at] += (t1 - t0) * 1e-3;
+				any = 1;
+			}
+		}
+	}
+	if (!any)
+		goto out_free;
+	/* medians over the steps after the first (it warms up), all of them
+	 * where the trace holds one */
+	for (s = 0; s < K; s++) {
+		long first = steps > 1, n = 0;
+
+		for (step = first; step < steps; step++, n++) {
+			tc[n] = pre[(size_t)step * (size_t)K + (size_t)s];
+			ts[n] = post[(size_t)step * (size_t)K + (size_t)s];
+		}
+		pre_ms[s] = median_of(tc, (int)n);
+		post_ms[s] = median_of(ts, (int)n);
+	}
+	r = 1;
+out_free:
+	free(tc);
+	free(ts);
+	free(pre);
+	free(post);
 out_decref:
 	json_decref(root);
 	return r;

@@ -55,6 +55,11 @@ echo "ok: the start-up line says 2 stages (2 chunks each), interleaved"
 	--static >"$WORK/out" 2>&1 || { cat "$WORK/out"; echo "FAIL: report --trace"; exit 1; }
 grep -q "simulated on the trace's measured compute" "$WORK/out" &&
 	grep -E -q '^  interleaved +[0-9.]+ ' "$WORK/out" || { cat "$WORK/out"; echo "FAIL: report --trace lines"; exit 1; }
+# and with the run's own per-step work (its optim spans): a longer step
+ops=$(awk '/^simulated on the trace/ { t = 1 } t && $1 == "interleaved" { print $2; exit }' "$WORK/out")
+all=$(awk '/^with the trace.s per-step work/ { t = 1 } t && $1 == "interleaved" { print $2; exit }' "$WORK/out")
+awk -v a="$ops" -v b="$all" 'BEGIN { exit !(a > 0 && b > a) }' ||
+	{ cat "$WORK/out"; echo "FAIL: the traced step with its per-step work ($all ms) over the ops' ($ops ms)"; exit 1; }
 echo "ok: report simulates the traced run"
 
 # checkpoints across the schedules: 3 steps + resume 3 == 6 steps

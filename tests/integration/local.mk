@@ -36,6 +36,8 @@ INTEGRATION_TESTS += tests/integration/fp32_matmul.sh
 dist_check_SCRIPTS += tests/integration/fp32_matmul.sh
 # dtpipe-bench-model's references on the step's thread count
 INTEGRATION_TESTS += tests/integration/bench-model-threads.sh
+INTEGRATION_TESTS += tests/integration/bench-split.sh
+dist_check_SCRIPTS += tests/integration/bench-split.sh
 dist_check_SCRIPTS += tests/integration/bench-model-threads.sh
 # layout-free checkpoints: resumed under another layout, bit for bit
 INTEGRATION_TESTS += tests/integration/relayout.sh

@@ -108,6 +108,46 @@ sed 's/^units = \(.*\)$/units = \1\ncores = 0/' "$T/mlp.ini" >"$T/mlp1core.ini"
 expect 0 "$B" report --plan "$T/mlp1core.ini" --trace "$T/trace.json" --static
 grep -E -q '^core-mates computing at once \(ms per micro-batch, predicted\): 0: [0-9.]+ 1: [0-9.]+$' \
 	"$T/out" || { fail "report: core-mates overlap"; cat "$T/out"; }
+# the trace's per-step work beside the ops: per stage, the optim spans
+# before the ops and after the exchange (stage 0: 0.2 + 0.3 ms, stage 1:
+# 0.5 + 1.0) and between the last compute and the exchange (0.1, 0.2), the
+# median over the steps after the first (step 0's 5 ms is the warm-up's).
+# On the critical path: stage 0's 0.5 (stage 1's 1.5 ends within stage 0's
+# first forward of 1 ms) and stage 0's 0.1 after its last backward, so the
+# gpipe step of 7.5 ms becomes 8.1 plus the exchange's hops (microseconds)
+stepwork() {  # stepwork STEP T0 ZERO0 OPT0 ZERO1 OPT1
+	st=$1 t=$2
+	cat <<EV
+ {"name": "optim", "ph": "X", "pid": 0, "ts": $t, "dur": $3, "args": {"step": $st, "micro": 0}},
+ {"name": "optim", "ph": "X", "pid": 1, "ts": $t, "dur": $5, "args": {"step": $st, "micro": 0}},
+ {"name": "fwd", "ph": "X", "pid": 0, "ts": $((t + 2000)), "dur": 1000, "args": {"step": $st, "micro": 0}},
+ {"name": "fwd", "ph": "X", "pid": 0, "ts": $((t + 3000)), "dur": 1000, "args": {"step": $st, "micro": 1}},
+ {"name": "fwd", "ph": "X", "pid": 1, "ts": $((t + 3000)), "dur": 500, "args": {"step": $st, "micro": 0}},
+ {"name": "fwd", "ph": "X", "pid": 1, "ts": $((t + 4000)), "dur": 500, "args": {"step": $st, "micro": 1}},
+ {"name": "bwd", "ph": "X", "pid": 1, "ts": $((t + 4500)), "dur": 1000, "args": {"step": $st, "micro": 0}},
+ {"name": "bwd", "ph": "X", "pid": 1, "ts": $((t + 5500)), "dur": 1000, "args": {"step": $st, "micro": 1}},
+ {"name": "bwd", "ph": "X", "pid": 0, "ts": $((t + 5500)), "dur": 2000, "args": {"step": $st, "micro": 0}},
+ {"name": "bwd", "ph": "X", "pid": 0, "ts": $((t + 7500)), "dur": 2000, "args": {"step": $st, "micro": 1}},
+ {"name": "optim", "ph": "X", "pid": 0, "ts": $((t + 9500)), "dur": 100, "args": {"step": $st, "micro": 0}},
+ {"name": "optim", "ph": "X", "pid": 1, "ts": $((t + 6500)), "dur": 200, "args": {"step": $st, "micro": 0}},
+ {"name": "sync", "ph": "X", "pid": 0, "ts": $((t + 9600)), "dur": 100, "args": {"step": $st, "micro": 0}},
+ {"name": "sync", "ph": "X", "pid": 1, "ts": $((t + 6700)), "dur": 3000, "args": {"step": $st, "micro": 0}},
+ {"name": "optim", "ph": "X", "pid": 0, "ts": $((t + 9700)), "dur": $4, "args": {"step": $st, "micro": 0}},
+ {"name": "optim", "ph": "X", "pid": 1, "ts": $((t + 9700)), "dur": $6, "args": {"step": $st, "micro": 0}},
+EV
+}
+{
+	echo '{"traceEvents": ['
+	stepwork 0 0 5000 5000 5000 5000
+	stepwork 1 20000 200 300 500 1000
+	echo ' {"name": "step", "ph": "i", "pid": 0, "ts": 40000}]}'
+} >"$T/work.json"
+expect 0 "$B" report --plan "$T/mlp.ini" --trace "$T/work.json" --static
+grep -q 'measured per-step work (ms; before the ops + after them): 0: 0.500 + 0.100 1: 1.500 + 0.200' "$T/out" ||
+	{ fail "the trace's per-step work"; cat "$T/out"; }
+grep -E -q '^  gpipe +7\.500 .*<- the plan' "$T/out" || { fail "ops-only gpipe step"; cat "$T/out"; }
+grep -E -q '^  gpipe +8\.1[0-9][0-9] .*<- the plan' "$T/out" ||
+	{ fail "gpipe step with the per-step work"; cat "$T/out"; }
 # the plan's schedule, not always GPipe: 1F1B overlaps stage 1's backward with stage 0's forward
 sed 's/^micro_batches = 2$/micro_batches = 2\nschedule = 1f1b/' "$T/mlp.ini" >"$T/mlp1f1b.ini"
 expect 0 "$B" report --plan "$T/mlp1f1b.ini" --trace "$T/trace.json" --static

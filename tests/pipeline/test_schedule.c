@@ -475,11 +475,64 @@ static void test_every_schedule_all(void **state)
 	}
 }
 
+/* ZB-H1 at K = 2 places its Ws where they fill idle time, never where
+ * they lengthen the busier stage: F = B = W = 1 on stage 0 and 1 + d on
+ * stage 1. With stage 1 the heavier (d >= 0) the step is its least
+ * possible, stage 1's work after stage 0's first forward: 1 + 3M(1 + d)
+ * (stage 1's last two Ws cover stage 0's last B and W). With stage 0 the
+ * heavier, stage 0's work and its one unavoidable wait: for the first
+ * gradient, stage 1's F and B of micro-batch 0, less stage 0's second
+ * forward: 3M + 2(1 + d) - 1. */
+static void test_zbh1_k2_fills_the_lighter_stage(void **state)
+{
+	struct dtp_err err = { 0 };
+
+	(void)state;
+	for (int M = 2; M <= 32; M++) {
+		for (int i = -6; i <= 6; i++) {
+			double d = 0.05 * i, f[2] = { 1, 1 + d }, least;
+			struct dtp_sim_result r;
+
+			assert_int_equal(dtp_schedule_predict_split(DTP_SCHEDULE_ZBH1, 2, M, f, f, f, 0,
+								    &r, &err), 0);
+			if (d >= 0)
+				least = 1 + 3 * M * (1 + d);
+			else
+				least = 3 * M + 2 * (1 + d) - 1;
+			if (fabs(r.step_time - least) > 1e-9)
+				print_error("zb-h1 K=2 M=%d d=%+.2f: step %.4f, least %.4f\n", M, d,
+					    r.step_time, least);
+			assert_true(fabs(r.step_time - least) < 1e-9);
+		}
+	}
+	/* K = 3, 4 with the last stage the heavier: its work after the
+	 * first forwards of the K - 1 stages before it (ZB-H1's memory does
+	 * not reach that bound where an earlier stage is the heavier:
+	 * zb-h2's longer warm-up does, for more stash) */
+	for (int K = 3; K <= 4; K++) {
+		for (int M = K; M <= 32; M++) {
+			for (int i = 0; i <= 6; i++) {
+				double d = 0.05 * i, f[4] = { 1, 1, 1, 1 }, least = K - 1 + 3 * M * (1 + d);
+				struct dtp_sim_result r;
+
+				f[K - 1] = 1 + d;
+				assert_int_equal(dtp_schedule_predict_split(DTP_SCHEDULE_ZBH1, K, M, f, f,
+									    f, 0, &r, &err), 0);
+				if (fabs(r.step_time - least) > 1e-9)
+					print_error("zb-h1 K=%d M=%d d=%+.2f: step %.4f, least %.4f\n",
+						    K, M, d, r.step_time, least);
+				assert_true(fabs(r.step_time - least) < 1e-9);
+			}
+		}
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_every_schedule_all),
 		cmocka_unit_test(test_zbh1_all),
+		cmocka_unit_test(test_zbh1_k2_fills_the_lighter_stage),
 		cmocka_unit_test(test_each_micro_once_in_order),
 		cmocka_unit_test(test_no_deadlock),
 		cmocka_unit_test(test_check_catches_broken_lists),
