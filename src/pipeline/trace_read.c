@@ -147,25 +147,37 @@ static int span_kind(const char *name)
 	return -1;
 }
 
+/* the trace at PATH and its events of K stages: *root held (json_decref it)
+ * on 0, nothing held on an error */
+static int load_events(const char *path, int K, json_t **root, json_t **events,
+		       struct dtp_err *err)
+{
+	json_error_t je;
+
+	*root = json_load_file(path, 0, &je);
+	if (!*root)
+		return dtp_errf_input(err, -EINVAL, "%s:%d: not a Chrome trace (JSON): %s", path, je.line,
+				      je.text);
+	*events = json_is_array(*root) ? *root : json_object_get(*root, "traceEvents");
+	if (!json_is_array(*events) || K < 1 || K > DTP_MAX_STAGES) {
+		json_decref(*root);
+		return dtp_errf_input(err, -EINVAL, "%s: no trace events of 1..%d stages (write it with dtpipe --trace)",
+				      path, DTP_MAX_STAGES);
+	}
+	return 0;
+}
+
 int dtp_trace_read_step(const char *path, int K, struct dtp_trace_event *evs, int max,
 			int *n_out, struct dtp_err *err)
 {
-	json_error_t je;
-	json_t *root = json_load_file(path, 0, &je), *events, *ev;
+	json_t *root, *events, *ev;
 	long last = -1;
 	double start = -1;
 	int n = 0, r = 0;
 	size_t i;
 
-	if (!root)
-		return dtp_errf_input(err, -EINVAL, "%s:%d: not a Chrome trace (JSON): %s", path, je.line,
-				      je.text);
-	events = json_is_array(root) ? root : json_object_get(root, "traceEvents");
-	if (!json_is_array(events) || K < 1 || K > DTP_MAX_STAGES) {
-		r = dtp_errf_input(err, -EINVAL, "%s: no trace events of 1..%d stages (write it with dtpipe --trace)",
-				   path, DTP_MAX_STAGES);
-		goto out_decref;
-	}
+	if ((r = load_events(path, K, &root, &events, err)))
+		return r;
 	/* the last training step with a forward (evaluation steps are negative) */
 	for (int pass = 0; pass < 2; pass++) {
 		json_array_foreach(events, i, ev) {
@@ -264,22 +276,14 @@ static int step_span(json_t *ev, int K, int *kind, int *s, long *step, double *t
 int dtp_trace_read_step_work(const char *path, int K, double *pre_ms, double *post_ms,
 			     struct dtp_err *err)
 {
-	json_error_t je;
-	json_t *root = json_load_file(path, 0, &je), *events, *ev;
+	json_t *root, *events, *ev;
 	double *tc = NULL, *ts = NULL, *pre = NULL, *post = NULL, t0, t1;
 	long steps = 0, step;
 	int r = 0, any = 0, kind, s;
 	size_t i;
 
-	if (!root)
-		return dtp_errf_input(err, -EINVAL, "%s:%d: not a Chrome trace (JSON): %s", path, je.line,
-				      je.text);
-	events = json_is_array(root) ? root : json_object_get(root, "traceEvents");
-	if (!json_is_array(events) || K < 1 || K > DTP_MAX_STAGES) {
-		r = dtp_errf_input(err, -EINVAL, "%s: no trace events of 1..%d stages (write it with dtpipe --trace)",
-				   path, DTP_MAX_STAGES);
-		goto out_decref;
-	}
+	if ((r = load_events(path, K, &root, &events, err)))
+		return r;
 	json_array_foreach(events, i, ev)
 		if (step_span(ev, K, &kind, &s, &step, &t0, &t1) == 0 && step >= steps)
 			steps = step + 1;
