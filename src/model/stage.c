@@ -446,13 +446,35 @@ static int prepare_units(struct dtp_bf16_mm *mx, const struct dtp_model_spec *sp
 	return rc;
 }
 
+/* the bytes a matmul engine made by CREATE_DRY (bf16's or fp32's) would hold
+ * for units [first, last) at max_batch, on the threads dtp_stage_model_create
+ * would give it */
+static int dry_engine_bytes(const struct dtp_model_spec *spec, int first, int last,
+			    int max_batch, size_t n_params,
+			    int (*create_dry)(int, int, size_t, int, struct dtp_bf16_mm **,
+					      struct dtp_err *),
+			    size_t *bytes, struct dtp_err *err)
+{
+	struct dtp_bf16_mm *dry;
+	int nw = pool_size(spec, 0);
+	int rc = create_dry(nw, nw > 1 ? nw : dtp_blas_threads(), n_params,
+			    max_batch * (spec->kind == DTP_MODEL_GPT ? spec->seq_len : 1), &dry, err);
+
+	if (rc < 0)
+		return rc;
+	rc = prepare_units(dry, spec, first, last, err);
+	if (rc == 0)
+		*bytes = dtp_bf16_mm_bytes(dry);
+	dtp_bf16_mm_destroy(dry);
+	return rc;
+}
+
 int dtp_stage_model_precision_bytes(const struct dtp_model_spec *spec, int first, int last,
 				    int max_batch, enum dtp_precision p, size_t *bytes,
 				    struct dtp_err *err)
 {
-	struct dtp_bf16_mm *dry;
 	size_t np = 0;
-	int rc, nw;
+	int rc;
 
 	*bytes = 0;
 	if (p == DTP_PRECISION_FP32)
@@ -469,18 +491,8 @@ int dtp_stage_model_precision_bytes(const struct dtp_model_spec *spec, int first
 		dtp_unit_describe(spec, g, &info);
 		np += info.n_params;
 	}
-	/* the threads dtp_stage_model_create would give it */
-	nw = pool_size(spec, 0);
-	rc = dtp_bf16_mm_create_dry(nw, nw > 1 ? nw : dtp_blas_threads(), np,
-				    max_batch * (spec->kind == DTP_MODEL_GPT ? spec->seq_len : 1),
-				    &dry, err);
-	if (rc < 0)
-		return rc;
-	rc = prepare_units(dry, spec, first, last, err);
-	if (rc == 0)
-		*bytes = dtp_bf16_mm_bytes(dry);
-	dtp_bf16_mm_destroy(dry);
-	return rc;
+	return dry_engine_bytes(spec, first, last, max_batch, np, dtp_bf16_mm_create_dry, bytes,
+				err);
 }
 
 size_t dtp_stage_model_precision_held(const struct dtp_stage_model *m)
@@ -492,8 +504,7 @@ int dtp_stage_model_fp32_matmul_bytes(const struct dtp_model_spec *spec, int fir
 				      int max_batch, enum dtp_precision p,
 				      enum dtp_fp32_matmul b, size_t *bytes, struct dtp_err *err)
 {
-	struct dtp_bf16_mm *dry;
-	int rc, nw;
+	int rc;
 
 	*bytes = 0;
 	if (p != DTP_PRECISION_FP32 || b == DTP_FP32_MATMUL_OPENBLAS)
@@ -504,17 +515,7 @@ int dtp_stage_model_fp32_matmul_bytes(const struct dtp_model_spec *spec, int fir
 	if (first < 0 || last > dtp_model_num_units(spec) || first >= last || max_batch < 1)
 		return dtp_errf_input(err, -EINVAL, "stage unit range [%d, %d) or batch %d out of range",
 				      first, last, max_batch);
-	nw = pool_size(spec, 0);
-	rc = dtp_f32_mm_create_dry(nw, nw > 1 ? nw : dtp_blas_threads(), 0,
-				   max_batch * (spec->kind == DTP_MODEL_GPT ? spec->seq_len : 1),
-				   &dry, err);
-	if (rc < 0)
-		return rc;
-	rc = prepare_units(dry, spec, first, last, err);
-	if (rc == 0)
-		*bytes = dtp_bf16_mm_bytes(dry);
-	dtp_bf16_mm_destroy(dry);
-	return rc;
+	return dry_engine_bytes(spec, first, last, max_batch, 0, dtp_f32_mm_create_dry, bytes, err);
 }
 
 /* fp32_matmul = onednn: one oneDNN fp32 engine with the primitives of every
