@@ -446,6 +446,56 @@ out_free:
 	dtp_topo_map_free(&map);
 }
 
+/* each allowed core's speed now (src/base/cpuprobe.h): alone, then all at
+ * once; a core well below the fastest is shared by the host, and a stage
+ * placed on it runs that much slower (a warning: the job still runs) */
+static void cores_section(struct ce *c)
+{
+	int cpus[DTP_CPU_PROBE_MAX], n = dtp_cpu_allowed(cpus, DTP_CPU_PROBE_MAX), rc;
+	double *alone, *together, full = 0, secs;
+
+	/* 0.2 s a core, at most 2 s in all for the cores in turn */
+	secs = n > 10 ? 2.0 / n : 0.2;
+	printf("== cores (an FMA loop, %.2f s on each core alone, then on all at once; "
+	       "GFLOP/s)\n", secs);
+	if (n < 1) {
+		say(c, 0, "cannot read this process's CPUs: %s", strerror(n < 0 ? -n : EINVAL));
+		return;
+	}
+	alone = calloc(2 * (size_t)n, sizeof(double));
+	if (!alone) {
+		say(c, 0, "out of memory for the core probe");
+		return;
+	}
+	together = alone + n;
+	rc = dtp_cpu_rates(cpus, n, secs, 0, alone);
+	if (!rc)
+		rc = dtp_cpu_rates(cpus, n, 0.2, 1, together);
+	if (rc) {
+		say(c, 0, "core probe failed: %s", strerror(-rc));
+		goto out_free;
+	}
+	for (int i = 0; i < n; i++) {
+		full = alone[i] > full ? alone[i] : full;
+		full = together[i] > full ? together[i] : full;
+	}
+	for (int i = 0; i < n; i++)
+		printf("  cpu %d: alone %.1f, with the others busy %.1f\n", cpus[i], alone[i],
+		       together[i]);
+	for (int i = 0; i < n; i++) {
+		double lo = alone[i] < together[i] ? alone[i] : together[i];
+
+		if (lo < DTP_CORE_SLOW * full)
+			say(c, 0, "cpu %d runs at %.2fx of the fastest core%s: another process here or, "
+				  "on a virtual machine, the host (another tenant, or this VM's other vCPU "
+				  "on the same physical core) takes part of it; a stage placed there runs "
+				  "that much slower, and timings taken there measure that, not the job",
+			    cpus[i], lo / full, together[i] < alone[i] ? " while the others are busy" : "");
+	}
+out_free:
+	free(alone);
+}
+
 static void blas_section(struct ce *c)
 {
 	char w[512];
@@ -488,6 +538,7 @@ int dtp_check_env(const char *plan_path, const char *topology)
 	memlock_section(&c);
 	launcher_section(&c);
 	blas_section(&c);
+	cores_section(&c);
 	printf("== result: %d problem%s, %d warning%s: %s\n", c.problems, c.problems == 1 ? "" : "s",
 	       c.warnings, c.warnings == 1 ? "" : "s",
 	       c.bad_plan ? "fix the plan (exit status 2)" :

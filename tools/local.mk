@@ -8,3 +8,4 @@ include tools/dtpipe-partition.mk
 include tools/dtpipe-export.mk
 include tools/bench-ckpt.mk
 include tools/bench-split.mk
+include tools/bench-cores.mk

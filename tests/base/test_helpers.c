@@ -1,11 +1,13 @@
 /* Unit tests for the small shared helpers of src/base: little-endian
  * packing (base/bytes.h), deadlines in milliseconds (base/clock.h), futex
- * waits and the CPU pause (base/sync.h), whole-buffer writes (base/fdio.h). */
+ * waits and the CPU pause (base/sync.h), whole-buffer writes (base/fdio.h), the per-core speed probe
+ * (base/cpuprobe.h). */
 #include "config.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -164,6 +166,44 @@ static void test_parse(void **state)
 	assert_int_equal(dtp_parse_word("adam", words, 2), -1);
 }
 
+/* cpuprobe.h: the allowed CPUs as sched_getaffinity gives them; a rate for
+ * each, in turn and all at once; bad arguments and a CPU outside the set
+ * refused */
+static void test_cpu_probe(void **state)
+{
+	int cpus[DTP_CPU_PROBE_MAX], n = dtp_cpu_allowed(cpus, DTP_CPU_PROBE_MAX), outside = -1;
+	double rates[DTP_CPU_PROBE_MAX];
+	cpu_set_t set;
+
+	(void)state;
+	assert_int_equal(sched_getaffinity(0, sizeof(set), &set), 0);
+	assert_int_equal(n, CPU_COUNT(&set));
+	for (int i = 0; i < n; i++) {
+		assert_true(CPU_ISSET(cpus[i], &set));
+		if (i)
+			assert_true(cpus[i] > cpus[i - 1]);
+	}
+	assert_int_equal(dtp_cpu_allowed(cpus, 1), 1);
+	n = dtp_cpu_allowed(cpus, DTP_CPU_PROBE_MAX);
+	for (int together = 0; together <= 1; together++) {
+		for (int i = 0; i < n; i++)
+			rates[i] = -1;
+		assert_int_equal(dtp_cpu_rates(cpus, n, 0.02, together, rates), 0);
+		for (int i = 0; i < n; i++)
+			assert_true(rates[i] > 0);
+	}
+	assert_int_equal(dtp_cpu_rates(cpus, 0, 0.02, 0, rates), -EINVAL);
+	assert_int_equal(dtp_cpu_rates(cpus, 1, 0, 0, rates), -EINVAL);
+	assert_int_equal(dtp_cpu_rates((int[]){ -1 }, 1, 0.02, 0, rates), -EINVAL);
+	for (int c = 0; c < CPU_SETSIZE && outside < 0; c++)
+		if (!CPU_ISSET(c, &set))
+			outside = c;
+	if (outside >= 0) {
+		assert_int_equal(dtp_cpu_rates(&outside, 1, 0.02, 0, rates), -EINVAL);
+		assert_int_equal(dtp_cpu_rates(&outside, 1, 0.02, 1, rates), -EINVAL);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -172,6 +212,7 @@ int main(void)
 		cmocka_unit_test(test_futex_wait_and_wake),
 		cmocka_unit_test(test_write_all),
 		cmocka_unit_test(test_parse),
+		cmocka_unit_test(test_cpu_probe),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
