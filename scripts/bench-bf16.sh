@@ -13,7 +13,9 @@
 #   env: CASES (default "mlp gpt gpt2s"), THREADS (default "1 2"), RUNS (default 3),
 #        STEPS (default 10), GPT2S_STEPS (default 2), PIPELINE (default 1)
 # Run it on a quiet machine; each cell is the median over RUNS of each run's
-# best step. Every reference runs on the step's thread count. PIPELINE=1
+# best step. Each (case, threads, precision) block is a round taken while
+# every core runs at full speed (scripts/bench-lib.sh), tried up to
+# TRIES (default 3) times until it is clean at both ends. Every reference runs on the step's thread count. PIPELINE=1
 # then runs the pipeline figures in bf16 (PRECISION=bf16 PARTS=speedup
 # scripts/bench-pipeline.sh: K = 2 speed-up and overhead against the ideal
 # GPipe step; targets >= 1.6x and <= 5%).
@@ -28,27 +30,39 @@ STEPS=${STEPS:-10}
 GPT2S_STEPS=${GPT2S_STEPS:-2}
 PIPELINE=${PIPELINE:-1}
 [ -x "$BENCH" ] || { echo "bench-bf16.sh: build $BENCH first" >&2; exit 2; }
-OUT=$(mktemp)
-trap 'rm -f "$OUT"' EXIT
+W=$(mktemp -d "${TMPDIR:-/tmp}/dtp-bench-bf16.XXXXXX")
+OUT=$W/out
+: >"$OUT"
+trap 'rm -rf "$W"' EXIT
+. "$SRCDIR/scripts/bench-lib.sh"
+bench_cores_init "$BUILDDIR" "$W"
+TRIES=${TRIES:-3}
+# block CASE THREADS PRECISION: dtpipe, then PyTorch 1.13 beside it (bf16:
+# its CPU autocast), to $W/blk
+block() {
+	env -u OPENBLAS_CORETYPE OPENBLAS_NUM_THREADS="$2" "$BENCH" --case "$1" \
+		--precision "$3" --fp32-matmul both --steps "$STEPS" \
+		--gpt2s-steps "$GPT2S_STEPS" >"$W/blk"
+	env -u OPENBLAS_CORETYPE OMP_WAIT_POLICY=passive /usr/bin/python3 \
+		"$SRCDIR/scripts/bench_model_torch.py" --case "$1" --threads "$2" \
+		--precision "$3" --steps "$STEPS" --gpt2s-steps "$GPT2S_STEPS" \
+		>>"$W/blk" 2>/dev/null || echo "bench-bf16.sh: PyTorch $1 $3 skipped" >&2
+}
 run=1
 while [ "$run" -le "$RUNS" ]; do
 	for c in $CASES; do
 		for th in $THREADS; do
 			for p in fp32 bf16; do
-				env -u OPENBLAS_CORETYPE OPENBLAS_NUM_THREADS="$th" "$BENCH" --case "$c" \
-					--precision "$p" --fp32-matmul both --steps "$STEPS" \
-					--gpt2s-steps "$GPT2S_STEPS" >>"$OUT"
-				# PyTorch 1.13 beside it (bf16: its CPU autocast)
-				env -u OPENBLAS_CORETYPE OMP_WAIT_POLICY=passive /usr/bin/python3 \
-					"$SRCDIR/scripts/bench_model_torch.py" --case "$c" --threads "$th" \
-					--precision "$p" --steps "$STEPS" --gpt2s-steps "$GPT2S_STEPS" \
-					>>"$OUT" 2>/dev/null || echo "bench-bf16.sh: PyTorch $c $p skipped" >&2
+				clean_try "$TRIES" "run $run $c $th thread(s) $p" block "$c" "$th" "$p"
+				cat "$W/blk" >>"$OUT"
 			done
 		done
 	done
 	run=$((run + 1))
 done
 echo "# load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "# cores: $(clean_note)"
+cores_log
 echo "# raw lines"
 cat "$OUT"
 echo

@@ -5,7 +5,9 @@
 # oversubscribed: two ranks per core), mlp 784-1024-1024-1024-10, SGD with
 # momentum, global batch 256 in micro-batches of 32 (M = 256 / 32 / R), shm,
 # one BLAS thread per rank. Each layout runs REPS times (interleaved); the
-# figure is the median over runs of each run's median step (steps 4..).
+# figure is the median over runs of each run's median step (steps 4..),
+# over the runs during which every core ran at full speed (each run waits
+# for a quiet core probe and is probed again after: scripts/bench-lib.sh).
 # The network model of this machine's shm comes from the same runs: the bare
 # MPI_Allreduce of the mlp's gradients that the R = 2, K = 1 runs time at
 # their end (a ring of 2: bytes / bw + 2 x latency, latency taken as 1 us).
@@ -23,6 +25,8 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 B=$(cd "${1:-$top/build}" && pwd)
 W=$(mktemp -d "${TMPDIR:-/tmp}/dtp-bench-cluster-here.XXXXXX")
 trap 'rm -rf "$W"' EXIT
+. "$top/scripts/bench-lib.sh"
+bench_cores_init "$B" "$W"
 STEPS=${STEPS:-30}
 REPS=${REPS:-3}
 CORES=${CORES:-$(nproc)}
@@ -61,28 +65,30 @@ med() { python3 -c 'import statistics, sys; print("%.5f" % statistics.median(flo
 
 echo "== mlp $WIDTHS, global batch $GLOBAL (micro-batch $MB), $STEPS steps x $REPS runs;" \
      "$CORES cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
-t21= t12= t22= bare=
 for rep in $(seq "$REPS"); do
+	round_begin "run $rep"
 	for rk in "2 1" "1 2" "2 2"; do
 		set -- $rk
 		plan "$W/p$1$2.ini" "$1" "$2"
 		"$B/tools/dtpipe" --plan "$W/p$1$2.ini" --threads 1 --quiet --metrics "$W/m$1$2.json" \
 			> "$W/o$1$2.txt" 2>&1 || { echo "R=$1 K=$2: the run failed"; cat "$W/o$1$2.txt"; exit 1; }
-		t=$(median_step "$W/m$1$2.json")
-		eval "t$1$2=\"\$t$1$2 $t\""
+		median_step "$W/m$1$2.json" >>"$W/t$1$2"
 	done
 	b=$(sed -n 's/.*bare MPI_Allreduce of the same .*: \([0-9.]*\) ms$/\1/p' "$W/o21.txt" | head -1)
-	bare="$bare $b"
-	echo "run $rep: 2x1 $(echo $t21 | awk '{print $NF}') s, 1x2 $(echo $t12 | awk '{print $NF}') s," \
-	     "2x2 $(echo $t22 | awk '{print $NF}') s per step; bare all-reduce $b ms"
+	echo "$b" >>"$W/bare"
+	round_end "run $rep"
+	echo "run $rep: 2x1 $(tail -n 1 "$W/t21") s, 1x2 $(tail -n 1 "$W/t12") s," \
+	     "2x2 $(tail -n 1 "$W/t22") s per step; bare all-reduce $b ms; cores clean $ROUND_CLEAN"
 done
+echo "== $(clean_note)"
+cores_log
 
 # the shm model: the gradients' bytes (the profile's parameters x 4) over
 # the bare all-reduce, less two latencies
 OPENBLAS_NUM_THREADS=1 "$B/tools/dtpipe-partition" profile --model "mlp:$WIDTHS" --batch "$MB" \
 	--reps 3 > "$W/profile"
 bytes=$(awk '$1 == "all" { print $2 * 4 }' "$W/profile")
-bms=$(med $bare)
+bms=$(med $(clean_lines "$W/bare"))
 gbs=$(python3 -c "print('%.2f' % ($bytes / (($bms - 0.002) * 1e-3) / 1e9))")
 echo "shm model: bare MPI_Allreduce of $bytes bytes over 2 ranks, median $bms ms: $gbs GB/s, 1 us"
 
@@ -99,7 +105,7 @@ printf '%-7s %4s %6s %13s %8s %13s %11s %11s %8s %13s %7s\n' layout M speed pred
 	allreduce_ms exposed_ms perstep_ms ctrl_ms measured_ms /pred
 for rk in "2 1" "1 2" "2 2"; do
 	set -- $rk
-	eval "m=\$(med \$t$1$2)"
+	m=$(med $(clean_lines "$W/t$1$2"))
 	# rank R K M per_node speed step pipe bubble allred exposed samples/s mem
 	# perstep ctrl
 	row=$(awk -v R="$1" -v K="$2" '$2 == R && $3 == K && NF == 15' "$W/plan.txt")

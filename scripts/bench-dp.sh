@@ -19,7 +19,9 @@
 #     MPI path instead of the node-shared sums (shm_reduce = no), and the
 #     unsharded step.
 # Each configuration runs REPS times, interleaved; medians are printed, with
-# the machine's load average. The whole benchmark runs once per OpenBLAS
+# the machine's load average. Each rep waits for every core to run at full
+# speed and is read again after (scripts/bench-lib.sh); the medians are over
+# the reps clean at both ends. The whole benchmark runs once per OpenBLAS
 # kernel in KERNELS (default "env default": OPENBLAS_CORETYPE as the
 # environment sets it, then unset, OpenBLAS's own choice for this CPU; "env"
 # is left out when the environment sets none), dtpipe and PyTorch with the
@@ -44,6 +46,8 @@ DTPIPE=$B/tools/dtpipe
 PY=/usr/bin/python3
 W=$(mktemp -d "${TMPDIR:-/tmp}/dtp-bench-dp.XXXXXX")
 trap 'rm -rf "$W"' EXIT
+. "$top/scripts/bench-lib.sh"
+bench_cores_init "$B" "$W"
 STEPS=${STEPS:-40}
 OVERLAP=${OVERLAP:-no}   # [parallel] overlap of the R = 2 runs
 BUCKET=${BUCKET:-}       # [parallel] bucket_size of the R = 2 runs (empty: the default)
@@ -113,8 +117,10 @@ r2() {
 	sed -n 's/.*reduce-scatter + all-gather own time \([0-9.]*\) ms\/step (all-gather \([0-9.]*\) ms); bare .*: \([0-9.]*\) ms (\([0-9.]*\) + \([0-9.]*\)); own \/ bare collectives \([0-9.]*\)x$/\1 \2 \3 \4 \5 \6/p' \
 		"$W/r2.out" >> "$W/$1.shard"
 }
-# col FILE N: column N of FILE, one word per value
-col() { awk -v c="$2" '{print $c}' "$1"; }
+# col FILE N: column N of FILE's clean reps, one word per value
+col() { clean_lines "$1" | awk -v c="$2" '{print $c}'; }
+# vals FILE: FILE's clean reps' values
+vals() { clean_lines "$1"; }
 last() { tail -n 1 "$1" | awk -v c="${2:-1}" '{print $c}'; }
 # variants of the R = 2 run, interleaved with the others: the MPI path
 # (shm_reduce = no: the ring reduce-scatter and MPI_Allgatherv, as on
@@ -129,11 +135,12 @@ VARIANTS=${VARIANTS-"shm_reduce=no shard_optimizer=no"}
 
 echo "== mlp $WIDTHS, global batch $GLOBAL, $STEPS steps x $REPS runs (machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg))"
 echo "== OpenBLAS kernel: $KERNEL (dtpipe and PyTorch alike)"
-r1= c1= tone= tddp=
 for rep in $(seq "$REPS"); do
+	round_begin "rep $rep"
 	plan "$W/r1.ini" 1 128 2
 	cpu "$DTPIPE" --plan "$W/r1.ini" --threads 1 --quiet --metrics "$W/r1.json" >/dev/null
-	r1="$r1 $(median_step "$W/r1.json")" c1="$c1 $(cat "$W/cpu")"
+	median_step "$W/r1.json" >>"$W/r1.step"
+	cat "$W/cpu" >>"$W/r1.cpu"
 	r2 main
 	v=0
 	for var in $VARIANTS; do
@@ -148,12 +155,15 @@ for rep in $(seq "$REPS"); do
 	done
 	if $PY -c 'import torch' 2>/dev/null; then
 		tj=$($PY "$top/scripts/bench_ddp_torch.py" "$WIDTHS" "$GLOBAL" "$STEPS" 2>/dev/null | tail -n 1)
-		tone="$tone $(echo "$tj" | $PY -c 'import json,sys; print(json.load(sys.stdin)["one_process_s"])')"
-		tddp="$tddp $(echo "$tj" | $PY -c 'import json,sys; print(json.load(sys.stdin)["ddp2_s"])')"
+		echo "$tj" | $PY -c 'import json,sys; print(json.load(sys.stdin)["one_process_s"])' >>"$W/tone"
+		echo "$tj" | $PY -c 'import json,sys; print(json.load(sys.stdin)["ddp2_s"])' >>"$W/tddp"
 	fi
-	echo "run $rep: dtpipe R=1 $(echo $r1 | awk '{print $NF}') s/step, R=2 $(last "$W/main.step") s/step (gradient sum's own time / bare all-reduce $(last "$W/main.own" 2)x); torch 1 process $(echo $tone | awk '{print $NF}'), DDP $(echo $tddp | awk '{print $NF}') s/step"
+	round_end "rep $rep"
+	echo "run $rep: dtpipe R=1 $(last "$W/r1.step") s/step, R=2 $(last "$W/main.step") s/step (gradient sum's own time / bare all-reduce $(last "$W/main.own" 2)x); torch 1 process $(last "$W/tone" 2>/dev/null), DDP $(last "$W/tddp" 2>/dev/null) s/step; cores clean $(last "$W/clean")"
 done
-t1=$(med $r1) t2=$(med $(cat "$W/main.step"))
+echo "== $(clean_note)"
+cores_log
+t1=$(med $(vals "$W/r1.step")) t2=$(med $(vals "$W/main.step"))
 echo "dtpipe R=1 K=1, 1 core : $t1 s/step, $($PY -c "print('%.0f' % ($GLOBAL/$t1))") samples/s"
 echo "dtpipe R=2 K=1, 1 core each ($(cat "$W/main.path") path): $t2 s/step, $($PY -c "print('%.0f' % ($GLOBAL/$t2))") samples/s, speed-up $($PY -c "print('%.2f' % ($t1/$t2))")x (target >= 1.75x)"
 m=$(med $(col "$W/main.sum" 1)) wt=$(med $(col "$W/main.sum" 2)) br=$(med $(col "$W/main.sum" 3))
@@ -169,17 +179,17 @@ if [ -s "$W/main.shard" ]; then
 	echo "sharded optimizer ($(cat "$W/main.path") path): reduce-scatter + all-gather own time $(med $(col "$W/main.shard" 1)) ms/step (all-gather $(med $(col "$W/main.shard" 2)) ms); bare MPI_Reduce_scatter + MPI_Allgatherv of the same bytes $(med $(col "$W/main.shard" 3)) ms ($(med $(col "$W/main.shard" 4)) + $(med $(col "$W/main.shard" 5))); own / bare collectives $(med $(col "$W/main.shard" 6))x (median of the runs' own ratios; target <= 1.1x); own / bare all-reduce $(med $(col "$W/main.own" 2))x"
 fi
 [ ! -s "$W/main.waits" ] || echo "wait for the slower replica by replica: replica 0 $(med $(col "$W/main.waits" 1)) ms/step, replica 1 $(med $(col "$W/main.waits" 2)) ms/step (the one that waits less is the late one)"
-echo "CPU seconds per run ($STEPS steps, user + system, all ranks): R=1 $(med $c1), R=2 $(med $(cat "$W/main.cpu"))"
+echo "CPU seconds per run ($STEPS steps, user + system, all ranks): R=1 $(med $(vals "$W/r1.cpu")), R=2 $(med $(vals "$W/main.cpu"))"
 v=0
 for var in $VARIANTS; do
 	v=$((v + 1))
-	tv=$(med $(cat "$W/v$v.step"))
+	tv=$(med $(vals "$W/v$v.step"))
 	sh=
 	[ ! -s "$W/v$v.shard" ] || sh="; sharded: own / bare reduce-scatter + all-gather $(med $(col "$W/v$v.shard" 6))x (bare $(med $(col "$W/v$v.shard" 3)) ms)"
-	echo "variant R=2 with $var ($(cat "$W/v$v.path") path): $tv s/step, speed-up $($PY -c "print('%.2f' % ($t1/$tv))")x, speed vs the default R=2 $($PY -c "print('%.2f' % ($t2/$tv))")x, $(cat "$W/v$v.buckets"); gradient sum $(med $(col "$W/v$v.sum" 1)) ms in MPI calls, own time $(med $(col "$W/v$v.own" 1)) ms, bare all-reduce $(med $(col "$W/v$v.sum" 3)) ms, own / bare $(med $(col "$W/v$v.own" 2))x$sh; CPU seconds $(med $(cat "$W/v$v.cpu"))"
+	echo "variant R=2 with $var ($(cat "$W/v$v.path") path): $tv s/step, speed-up $($PY -c "print('%.2f' % ($t1/$tv))")x, speed vs the default R=2 $($PY -c "print('%.2f' % ($t2/$tv))")x, $(cat "$W/v$v.buckets"); gradient sum $(med $(col "$W/v$v.sum" 1)) ms in MPI calls, own time $(med $(col "$W/v$v.own" 1)) ms, bare all-reduce $(med $(col "$W/v$v.sum" 3)) ms, own / bare $(med $(col "$W/v$v.own" 2))x$sh; CPU seconds $(med $(vals "$W/v$v.cpu"))"
 done
-if [ -n "$tddp" ]; then
-	to=$(med $tone) td=$(med $tddp)
+if [ -s "$W/tddp" ]; then
+	to=$(med $(vals "$W/tone")) td=$(med $(vals "$W/tddp"))
 	echo "PyTorch 1.13 one process x 1 thread: $to s/step, $($PY -c "print('%.0f' % ($GLOBAL/$to))") samples/s"
 	echo "PyTorch 1.13 DDP gloo 2 x 1 thread: $td s/step, $($PY -c "print('%.0f' % ($GLOBAL/$td))") samples/s ($($PY -c "print('%.2f' % ($to/$td))")x its one process)"
 	echo "dtpipe R=2 vs DDP samples/s: $($PY -c "print('%.2f' % ($td/$t2))")x (target >= 2x)"

@@ -28,6 +28,9 @@
 #     zb-h1's idle goes (their traces, per stage), and what the split costs
 #     stage 1's units alone (dtpipe-bench-split);
 #  4. peak RSS per stage with and without recompute for M = 4, 8, 16.
+# Parts 1 and 3 take their rounds only while every core runs at full speed
+# (scripts/bench-lib.sh: each round waits for a quiet core probe and is
+# probed again after; the figures come from the rounds clean at both ends).
 # Usage: scripts/bench-pipeline.sh [BUILDDIR]   (default: build)
 #   PARTS="speedup schedules rss" (the default: all) runs only those parts
 #   PRECISION=bf16 runs every dtpipe job in bf16 (plan key precision; the
@@ -39,6 +42,8 @@ DTPIPE=$B/tools/dtpipe
 PY=/usr/bin/python3
 W=$(mktemp -d "${TMPDIR:-/tmp}/dtp-bench.XXXXXX")
 trap 'rm -rf "$W"' EXIT
+. "$top/scripts/bench-lib.sh"
+bench_cores_init "$B" "$W"
 MB=${MB:-2}          # sequences per micro-batch
 STEPS=${STEPS:-6}
 PORT=$(( 10000 + ($$ % 20000) ))   # below the ephemeral range (32768-)
@@ -180,8 +185,10 @@ plan "$W/k1b.ini" 8 no 0-5
 # and memory bandwidth)
 SPEEDUP_REPS=${SPEEDUP_REPS:-3}
 : >"$W/rounds"
+rounds_reset
 r=0
 while [ $r -lt "$SPEEDUP_REPS" ]; do
+	round_begin "speed-up round $((r + 1))"
 	"$DTPIPE" --plan "$W/k1.ini" --threads 1 --quiet --metrics "$W/k1.json" >/dev/null
 	$PY "$W/watch.py" "$W/k2.threads" "$DTPIPE" --plan "$W/k2.ini" --threads 1 --quiet \
 		--metrics "$W/k2.json" --trace "$W/k2.trace.$r"
@@ -206,16 +213,19 @@ s = [l for l in s if "step" in l][1:]
 print(" ".join("%.4f" % st.median(l["stages"][k]["compute"] for l in s) for k in range(2)))
 PY
 )
+	round_end "speed-up round $((r + 1))"
 	echo "$t1 $c1 $t2 $c2 $ideal2 $over2 $tc0 $tc1 $sc $(cut -d' ' -f1 /proc/loadavg)" >>"$W/rounds"
 	r=$((r + 1))
 done
-# the median round's figures (by speed-up) for the lines below; every
+# the median clean round's figures (by speed-up) for the lines below; every
 # round in the table after them
-set -- $($PY - "$W/rounds" <<'PY'
+set -- $($PY - "$W/rounds" "$W/clean" <<'PY'
 import sys, statistics as st
 R = [list(map(float, l.split())) for l in open(sys.argv[1])]
+ok = [l.strip() == "1" for l in open(sys.argv[2])]
+pool = [i for i in range(len(R)) if ok[i]] or list(range(len(R)))
 # the round whose speed-up is the median one
-i = sorted(range(len(R)), key=lambda i: R[i][0] / R[i][2])[(len(R) - 1) // 2]
+i = sorted(pool, key=lambda i: R[i][0] / R[i][2])[(len(pool) - 1) // 2]
 r = R[i]
 print("%.4f %.4f %.4f %.4f %.1f %d" % (r[0], r[2], r[3], r[4], r[5], i))
 PY
@@ -224,20 +234,23 @@ t1=$1 t2=$2 c2=$3 ideal2=$4 over2=$5 mid=$6
 echo "dtpipe 1 stage x 1 thread : $t1 s/step"
 echo "dtpipe 2 stages x 1 thread: $t2 s/step  speed-up $($PY -c "print('%.2f' % ($t1/$t2))")x (ideal 1.78x)"
 echo "  efficiency: slowest stage compute $c2 s/step, ideal GPipe step $ideal2 s, overhead $over2% (targets: speed-up >= 1.6x, overhead <= 5%)"
-echo "  (the round with the median speed-up of $SPEEDUP_REPS; each round below, in order run)"
+echo "  (the clean round with the median speed-up; each round below, in order run; $(clean_note))"
 # where the K = 2 step goes, per round: the stages' compute against the
 # 1-stage job's (inflation > 1: the stages' cores ran slower than one core
 # alone did), the co-run probe, the speed-up the probe allows, and the
 # overhead beyond compute (the GPipe bubble is in the ideal step)
-$PY - "$W/rounds" <<'PY'
+$PY - "$W/rounds" "$W/clean" <<'PY'
 import sys
-print("  round load  1-stage s  2-stage s  speed-up  overhead  stage compute s (0, 1)  compute / 1-stage's  co-run 1-stage s  alone/co-run  speed-up co-run allows")
+ok = [l.strip() for l in open(sys.argv[2])]
+print("  round clean load  1-stage s  2-stage s  speed-up  overhead  stage compute s (0, 1)  compute / 1-stage's  co-run 1-stage s  alone/co-run  speed-up co-run allows")
 for i, l in enumerate(open(sys.argv[1])):
     t1, c1, t2, c2, ideal, over, tc0, tc1, s0, s1, load = map(float, l.split())
     tc = (tc0 + tc1) / 2
-    print("  %5d %4.1f %10.4f %10.4f %8.2fx %8.1f%%  %9.4f %9.4f  %19.2f  %16.4f  %12.2f  %21.2fx" % (
-        i + 1, load, t1, t2, t1 / t2, over, s0, s1, (s0 + s1) / c1, tc, t1 / tc, 1.78 * t1 / tc))
+    print("  %5d %5s %4.1f %10.4f %10.4f %8.2fx %8.1f%%  %9.4f %9.4f  %19.2f  %16.4f  %12.2f  %21.2fx" % (
+        i + 1, "yes" if ok[i] == "1" else "no", load, t1, t2, t1 / t2, over, s0, s1, (s0 + s1) / c1,
+        tc, t1 / tc, 1.78 * t1 / tc))
 PY
+cores_log
 cat "$W/k2.threads"   # the last round's 2-stage job, sampled while it ran
 # the median round's trace, spans by kind
 $PY "$W/where.py" "$W/k2.trace.$mid" 2 "a K = 2 step (round $((mid + 1)), the median one)"
@@ -264,8 +277,10 @@ sched_model() {
 what=$1 u0=$2 u1=$3 c0=$4 c1=$5
 echo "== schedules on $what: 2 stages x 1 thread, M=8, $STEPS steps, $REPS reps interleaved (load: $(cut -d' ' -f1-3 /proc/loadavg))"
 : >"$W/runs"
+rounds_reset
 r=0
 while [ $r -lt "$REPS" ]; do
+	round_begin "$what rep $((r + 1))"
 	set -- gpipe 1f1b zb-h1 zb-h2 interleaved auto
 	i=0
 	while [ $i -lt $((r % 6)) ]; do x=$1; shift; set -- "$@" "$x"; i=$((i + 1)); done
@@ -293,16 +308,21 @@ print('%.4f %.4f' % (t, 1 - sum(c) / (2 * t)))")
 		echo "$r $SCHED $pick $bub $sim" >>"$W/runs"
 		case $SCHED in 1f1b|zb-h1) cp "$W/s.trace" "$W/$SCHED.trace" ;; esac
 	done
+	round_end "$what rep $((r + 1))"
 	r=$((r + 1))
 done
+echo "  $(clean_note)"
+cores_log
 printf '%-11s %10s %10s %8s %9s %9s %9s\n' schedule step_s sim_s sim_err bubble sim_bub ideal_bub
-$PY - "$W/runs" <<'PY'
+$PY - "$W/runs" "$W/clean" <<'PY'
 import sys, statistics as st, collections
 K, M = 2, 8
+ok = [l.strip() == "1" for l in open(sys.argv[2])]
 runs = collections.defaultdict(dict)   # rep -> schedule -> (pick, t, bub, sim)
 for l in open(sys.argv[1]):
     r, name, pick, t, bub, sim = l.split()
-    runs[int(r)][name] = (pick, float(t), float(bub), float(sim))
+    if ok[int(r)] or not any(ok):      # the clean reps (all when none is)
+        runs[int(r)][name] = (pick, float(t), float(bub), float(sim))
 names = ["gpipe", "1f1b", "zb-h1", "zb-h2", "interleaved", "auto"]
 for name in names:
     rows = [runs[r][name] for r in sorted(runs)]

@@ -8,7 +8,9 @@
 # the units on this machine first (OpenBLAS on THREADS threads, as the stages
 # run) with --busy: each unit also beside a busy core and sharing its CPU,
 # and each unit's per-step work, which the report's step simulation places.
-# For docs/benchmarks.md; every /pred should lie within 0.9-1.1.
+# For docs/benchmarks.md; every /pred should lie within 0.9-1.1. Each plan's
+# run and report is a round taken while every core runs at full speed
+# (scripts/bench-lib.sh), tried up to TRIES (default 3) times until clean.
 # Usage: scripts/bench-report.sh [BUILDDIR]   (default: build)
 # Environment: STEPS (20), THREADS (1), PLANS (examples/gpt-text.ini
 # examples/gpt-large.ini), KEEP (a folder: keep each plan's run, trace,
@@ -27,6 +29,9 @@ else
 	trap 'rm -rf "$W"' EXIT
 fi
 PORT=$(( 10000 + ($$ % 20000) ))
+. "$top/scripts/bench-lib.sh"
+bench_cores_init "$B" "$W"
+TRIES=${TRIES:-3}
 
 # byte-level text: this machine's licence texts and dtpipe's docs, repeated
 i=0
@@ -35,16 +40,26 @@ while [ $i -lt 8 ]; do cat /usr/share/common-licenses/* "$top"/docs/*.md; i=$((i
 
 echo "== $STEPS steps, $THREADS thread(s) per stage (machine: $(nproc) cores," \
      "load $(cut -d' ' -f1 /proc/loadavg))"
-for plan in $PLANS; do
-	name=$(basename "$plan" .ini)
+# one_plan PLAN NAME: the traced run and the report, to $W/NAME.out
+one_plan() {
 	PORT=$((PORT + 16))
 	sed -e "s/^steps = .*/steps = $STEPS/" -e "s|^train = .*|train = $W/text|" \
 		-e "/^test = /d" -e "/^base_port = /d" -e "s/^warmup_steps = .*/warmup_steps = 0/" \
-		-e "s/^\[transport\]\$/[transport]\nbase_port = $PORT/" "$top/$plan" > "$W/$name.ini"
-	"$B/tools/dtpipe" --plan "$W/$name.ini" --threads "$THREADS" --quiet \
-		--trace "$W/$name.trace" --metrics "$W/$name.json" > "$W/$name.run" 2>&1 ||
-		{ echo "$name: the run failed"; cat "$W/$name.run"; continue; }
-	echo "-- $plan"
-	OPENBLAS_NUM_THREADS=$THREADS "$B/tools/dtpipe-partition" report --plan "$W/$name.ini" \
-		--trace "$W/$name.trace" --metrics "$W/$name.json" --reps 7 --threads "$THREADS" --busy | sed -n '1,/^measured:/p'
+		-e "s/^\[transport\]\$/[transport]\nbase_port = $PORT/" "$top/$1" > "$W/$2.ini"
+	if ! "$B/tools/dtpipe" --plan "$W/$2.ini" --threads "$THREADS" --quiet \
+		--trace "$W/$2.trace" --metrics "$W/$2.json" > "$W/$2.run" 2>&1; then
+		{ echo "$2: the run failed"; cat "$W/$2.run"; } > "$W/$2.out"
+		return 0
+	fi
+	OPENBLAS_NUM_THREADS=$THREADS "$B/tools/dtpipe-partition" report --plan "$W/$2.ini" \
+		--trace "$W/$2.trace" --metrics "$W/$2.json" --reps 7 --threads "$THREADS" --busy |
+		sed -n '1,/^measured:/p' > "$W/$2.out"
+}
+for plan in $PLANS; do
+	name=$(basename "$plan" .ini)
+	rounds_reset
+	clean_try "$TRIES" "$name" one_plan "$plan" "$name"
+	echo "-- $plan ($(clean_note))"
+	cores_log
+	cat "$W/$name.out"
 done
