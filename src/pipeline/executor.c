@@ -1,6 +1,6 @@
 /* The stage executor: runs this stage's op list for one training step, then
- * the gradient-norm gather along the chain and the optimizer step; and the
- * forward-only evaluation. Receives are posted ahead (as soon as their buffer
+ * the gradient-norm gather along the chain and the optimizer step (the
+ * forward-only evaluation is evaluate.c). Receives are posted ahead (as soon as their buffer
  * is free) so that transfers overlap compute; sends are waited for only when
  * their buffer is needed again. Nothing is allocated here. */
 #include "config.h"
@@ -10,7 +10,7 @@
 #include <math.h>
 #include <string.h>
 
-static struct dtp_tag mktag(uint32_t step, int micro, int kind)
+struct dtp_tag dtp_stage_tag(uint32_t step, int micro, int kind)
 {
 	struct dtp_tag t = { .step = step, .micro = (uint16_t)micro, .kind = (uint16_t)kind };
 
@@ -105,28 +105,28 @@ static int xbuf_ready(struct dtp_stage *st, struct dtp_link *l, struct dtp_xbuf 
 /* bf16: activations and gradients cross the links as bf16 (half the fp32
  * bytes), packed in place before a send and widened in place after a receive
  * (exact: the model rounded them to bf16 at the unit boundary, model.h) */
-static size_t wire_div(const struct dtp_stage *st)
+size_t dtp_stage_wire_div(const struct dtp_stage *st)
 {
 	return st->plan->precision == DTP_PRECISION_BF16 ? 2 : 1;
 }
 
-static void wire_pack(const struct dtp_stage *st, void *buf, size_t fp32_bytes)
+void dtp_stage_wire_pack(const struct dtp_stage *st, void *buf, size_t fp32_bytes)
 {
-	if (wire_div(st) == 2)
+	if (dtp_stage_wire_div(st) == 2)
 		dtp_bf16_pack(buf, fp32_bytes / sizeof(float));
 }
 
-static void wire_unpack(const struct dtp_stage *st, void *buf, size_t fp32_bytes)
+void dtp_stage_wire_unpack(const struct dtp_stage *st, void *buf, size_t fp32_bytes)
 {
-	if (wire_div(st) == 2)
+	if (dtp_stage_wire_div(st) == 2)
 		dtp_bf16_unpack(buf, fp32_bytes / sizeof(float));
 }
 
 static int post_act_recv(struct dtp_stage *st, long step, int m, struct dtp_err *err)
 {
 	struct dtp_slot *sl = &st->slots[m % st->n_slots];
-	struct dtp_tag tag = mktag((uint32_t)step, m, DTP_MSG_ACT);
-	int r = dtp_link_irecv(st->prev, &tag, sl->in, st->in_bytes / wire_div(st), st->prev_mr,
+	struct dtp_tag tag = dtp_stage_tag((uint32_t)step, m, DTP_MSG_ACT);
+	int r = dtp_link_irecv(st->prev, &tag, sl->in, st->in_bytes / dtp_stage_wire_div(st), st->prev_mr,
 			       &sl->recv, err);
 
 	if (r)
@@ -138,8 +138,8 @@ static int post_act_recv(struct dtp_stage *st, long step, int m, struct dtp_err 
 static int post_grad_recv(struct dtp_stage *st, long step, int m, struct dtp_err *err)
 {
 	struct dtp_xbuf *x = &st->grad_in[m & 1];
-	struct dtp_tag tag = mktag((uint32_t)step, m, DTP_MSG_GRAD);
-	int r = dtp_link_irecv(st->next, &tag, x->buf, st->out_bytes / wire_div(st), st->next_mr,
+	struct dtp_tag tag = dtp_stage_tag((uint32_t)step, m, DTP_MSG_GRAD);
+	int r = dtp_link_irecv(st->next, &tag, x->buf, st->out_bytes / dtp_stage_wire_div(st), st->next_mr,
 			       &x->req, err);
 
 	if (r)
@@ -153,12 +153,12 @@ static int post_grad_recv(struct dtp_stage *st, long step, int m, struct dtp_err
 static int post_send(struct dtp_stage *st, struct dtp_xbuf *x, int fwd, long step, int m,
 		     struct dtp_err *err)
 {
-	struct dtp_tag tag = mktag((uint32_t)step, m, fwd ? DTP_MSG_ACT : DTP_MSG_GRAD);
+	struct dtp_tag tag = dtp_stage_tag((uint32_t)step, m, fwd ? DTP_MSG_ACT : DTP_MSG_GRAD);
 	size_t bytes = fwd ? st->out_bytes : st->in_bytes;
 	int r;
 
-	wire_pack(st, x->buf, bytes);
-	r = dtp_link_isend(fwd ? st->next : st->prev, &tag, x->buf, bytes / wire_div(st),
+	dtp_stage_wire_pack(st, x->buf, bytes);
+	r = dtp_link_isend(fwd ? st->next : st->prev, &tag, x->buf, bytes / dtp_stage_wire_div(st),
 			   fwd ? st->next_mr : st->prev_mr, &x->req, err);
 	if (r)
 		return post_failed(st, r, fwd ? "send activation" : "send gradient", m, step,
@@ -178,7 +178,7 @@ static double span_end(struct dtp_stage *st, int kind, long step, int m, uint64_
 }
 
 /* the loss of one micro-batch on the last stage: logits -> dlogits in place */
-static int loss_of(struct dtp_stage *st, float *logits, const int32_t *tgt, int n, float scale,
+int dtp_stage_loss(struct dtp_stage *st, float *logits, const int32_t *tgt, int n, float scale,
 		   double *sum, int *correct, struct dtp_err *err)
 {
 	int N = n * (int)st->tgt_elems;
@@ -192,8 +192,8 @@ static int loss_of(struct dtp_stage *st, float *logits, const int32_t *tgt, int 
 }
 
 /* dtp_stage_forward fails only on input it cannot take: say which */
-static int forward(struct dtp_stage *st, const void *in, void *out, void *save, int n, int m,
-		   struct dtp_err *err)
+int dtp_stage_forward_checked(struct dtp_stage *st, const void *in, void *out, void *save,
+			      int n, int m, struct dtp_err *err)
 {
 	int r = dtp_stage_forward(st->model, in, out, save, n);
 
@@ -207,8 +207,8 @@ static int forward(struct dtp_stage *st, const void *in, void *out, void *save, 
 	return 0;
 }
 
-static int fetch(struct dtp_stage *st, struct dtp_loader *l, int n, void *in, int32_t *tgt,
-		 long step, int m, struct dtp_err *err)
+int dtp_stage_fetch(struct dtp_stage *st, struct dtp_loader *l, int n, void *in, int32_t *tgt,
+		    long step, int m, struct dtp_err *err)
 {
 	uint64_t t0 = dtp_now_ns();
 	int got = dtp_loader_next(l, n, in, tgt, err);
@@ -260,7 +260,7 @@ static int op_fwd(struct dtp_stage *st, long step, int m, float scale, struct dt
 
 		r = m == 0 ? skip_others(st, l, 1, step, m, err) : 0;
 		if (r == 0)
-			r = fetch(st, l, st->B, st->is_first ? sl->in : NULL,
+			r = dtp_stage_fetch(st, l, st->B, st->is_first ? sl->in : NULL,
 				  st->is_last ? sl->tgt : NULL, step, m, err);
 		if (r == 0 && m == st->M - 1)
 			r = skip_others(st, l, 0, step, m, err);
@@ -278,9 +278,9 @@ static int op_fwd(struct dtp_stage *st, long step, int m, float scale, struct dt
 		out = st->act_out[m & 1].buf;
 	}
 	t0 = dtp_now_ns();
-	r = forward(st, sl->in, out, save, st->B, m, err);
+	r = dtp_stage_forward_checked(st, sl->in, out, save, st->B, m, err);
 	if (r == 0 && st->is_last)
-		r = loss_of(st, out, sl->tgt, st->B, scale, &st->loss_sum, NULL, err);
+		r = dtp_stage_loss(st, out, sl->tgt, st->B, scale, &st->loss_sum, NULL, err);
 	span_end(st, DTP_SPAN_FWD, step, m, t0, &st->t_compute);
 	return r;
 }
@@ -367,9 +367,9 @@ static int op_bwd(struct dtp_stage *st, long step, int m, float scale, struct dt
 		return r;
 	if (st->recompute) {
 		t0 = dtp_now_ns();
-		r = forward(st, sl->in, st->scratch_out, st->scratch_save, st->B, m, err);
+		r = dtp_stage_forward_checked(st, sl->in, st->scratch_out, st->scratch_save, st->B, m, err);
 		if (r == 0 && st->is_last)
-			r = loss_of(st, st->scratch_out, sl->tgt, st->B, scale, &st->loss_sum, NULL, err);
+			r = dtp_stage_loss(st, st->scratch_out, sl->tgt, st->B, scale, &st->loss_sum, NULL, err);
 		span_end(st, DTP_SPAN_RECOMPUTE, step, m, t0, &st->t_compute);
 		if (r)
 			return r;
@@ -452,7 +452,7 @@ static int run_op(struct dtp_stage *st, const struct dtp_op *op, long step, floa
 		r = wait_req(st, st->prev, &st->slots[m % st->n_slots].recv, DTP_SPAN_RECV, step,
 			     m, err);
 		if (r == 0)
-			wire_unpack(st, st->slots[m % st->n_slots].in, st->in_bytes);
+			dtp_stage_wire_unpack(st, st->slots[m % st->n_slots].in, st->in_bytes);
 		return r;
 	case DTP_OP_FWD:
 		return op_fwd(st, step, m, scale, err);
@@ -465,7 +465,7 @@ static int run_op(struct dtp_stage *st, const struct dtp_op *op, long step, floa
 						st->s, m);
 		r = wait_req(st, st->next, &x->req, DTP_SPAN_RECV, step, m, err);
 		if (r == 0)
-			wire_unpack(st, x->buf, st->out_bytes);
+			dtp_stage_wire_unpack(st, x->buf, st->out_bytes);
 		return r;
 	case DTP_OP_BWD:
 		return op_bwd(st, step, m, scale, err);
@@ -618,89 +618,4 @@ int dtp_stage_train_step(struct dtp_stage *st, long step, double *loss, double *
 	if (r)
 		return r;
 	return dtp_stage_step_apply(st, step, &down, loss, gnorm, stage_times, err);
-}
-
-/* Forward the whole test set once (the loaders stop at the epoch end). */
-int dtp_stage_evaluate(struct dtp_stage *st, int64_t *correct, int64_t *count,
-		       double *loss_sum, struct dtp_err *err)
-{
-	struct dtp_slot *sl = &st->slots[0];
-	size_t in_per = st->in_bytes / (size_t)st->B, out_per = st->out_bytes / (size_t)st->B;
-	void *save = st->recompute ? st->scratch_save : sl->save;
-	void *out = st->is_last ? (st->recompute ? st->scratch_out : (void *)sl->logits) :
-				  st->act_out[0].buf;
-	struct dtp_ctrl_eval msg = { 0 };
-	double sum = 0;
-	int64_t hits = 0, seen = 0;
-	long nb;
-	int r, n;
-
-	if (st->is_first) {
-		msg.batches = (long)((st->test_samples + (uint64_t)st->B - 1) / (uint64_t)st->B);
-		if (msg.batches > DTP_CTRL_EVAL_MAX_BATCHES)
-			return dtp_errf_input(err, -EINVAL,
-					      "%s: %ld test batches of %d, at most %ld supported: use a smaller test set or larger micro-batches",
-					      st->plan->test_path, msg.batches, st->B,
-					      DTP_CTRL_EVAL_MAX_BATCHES);
-	}
-	r = dtp_ctrl_eval_pass(st, &msg, err);
-	if (r)
-		return r;
-	nb = msg.batches;
-	for (long b = 0; b < nb; b++) {
-		uint32_t tstep = dtp_ctrl_eval_batch_tag(b);
-		struct dtp_tag tag = mktag(tstep, (int)(b & 0xffff), DTP_MSG_ACT);
-		struct dtp_req req;
-		int c = 0;
-
-		if (st->is_first) {
-			n = dtp_loader_next(st->test_in, st->B, sl->in, st->is_last ? sl->tgt : NULL, err);
-			if (n <= 0)
-				return n < 0 ? n : dtp_errf_runtime(err, -EIO, "stage 0: the test set ended early");
-		} else {
-			r = dtp_link_irecv(st->prev, &tag, sl->in, st->in_bytes / wire_div(st),
-					   st->prev_mr, &req, err);
-			if (r == 0)
-				r = dtp_stage_wait(st, st->prev, &req, DTP_SPAN_RECV, tstep, 0, err);
-			else
-				r = dtp_stage_link_failed(r, st->s - 1, err);
-			if (r) {
-				dtp_err_prefix(err, "stage %d, evaluation batch %ld: ", st->s, b);
-				return r;
-			}
-			n = (int)(req.len / (in_per / wire_div(st)));
-			if (n < 1 || n > st->B || req.len != (size_t)n * in_per / wire_div(st))
-				return dtp_errf_runtime(err, -EPROTO, "stage %d: evaluation batch of %zu bytes",
-							st->s, req.len);
-			wire_unpack(st, sl->in, (size_t)n * in_per);
-		}
-		r = forward(st, sl->in, out, save, n, (int)b, err);
-		if (r)
-			return r;
-		if (!st->is_last) {
-			wire_pack(st, out, (size_t)n * out_per);
-			r = dtp_link_isend(st->next, &tag, out, (size_t)n * out_per / wire_div(st),
-					   st->next_mr, &req, err);
-			if (r == 0)
-				r = dtp_stage_wait(st, st->next, &req, DTP_SPAN_SEND, tstep, 0, err);
-			else
-				r = dtp_stage_link_failed(r, st->s + 1, err);
-			if (r) {
-				dtp_err_prefix(err, "stage %d, evaluation batch %ld: ", st->s, b);
-				return r;
-			}
-			continue;
-		}
-		if (!st->is_first && (r = fetch(st, st->test_tgt, n, NULL, sl->tgt, tstep, 0, err)))
-			return r;
-		r = loss_of(st, out, sl->tgt, n, 1.0f, &sum, &c, err);
-		if (r)
-			return r;
-		hits += c;
-		seen += n * (int64_t)st->tgt_elems;
-	}
-	*correct = hits;
-	*count = seen;
-	*loss_sum = sum;
-	return 0;
 }

@@ -9,6 +9,7 @@ src_pipeline_libdtp_pipeline_a_SOURCES = \
 	src/pipeline/datacheck.c \
 	src/pipeline/nonfinite.c \
 	src/pipeline/executor.c \
+	src/pipeline/evaluate.c \
 	src/pipeline/liveness.c \
 	src/pipeline/ctrl.h src/pipeline/ctrl.c \
 	src/pipeline/ckpt_run.h src/pipeline/ckpt_run.c src/pipeline/ckpt_bg.c \

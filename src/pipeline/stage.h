@@ -131,7 +131,7 @@ int dtp_stage_step_op(struct dtp_stage *st, const struct dtp_op *op, long step,
 int dtp_stage_step_drain(struct dtp_stage *st, long step, struct dtp_err *err);
 int dtp_stage_step_apply(struct dtp_stage *st, long step, const struct dtp_ctrl_down *down,
 			 double *loss, double *gnorm, double *stage_times, struct dtp_err *err);
-/* Forward the test set; last stage: *correct, *count, *loss_sum */
+/* Forward the test set (evaluate.c); last stage: *correct, *count, *loss_sum */
 int dtp_stage_evaluate(struct dtp_stage *st, int64_t *correct, int64_t *count,
 		       double *loss_sum, struct dtp_err *err);
 /* wait for a request on link l, counting the time as waiting (trace span
@@ -140,6 +140,21 @@ int dtp_stage_wait(struct dtp_stage *st, struct dtp_link *l, struct dtp_req *req
 		   long step, int m, struct dtp_err *err);
 /* a transport refused to post (r < 0): the link to `peer` has failed */
 int dtp_stage_link_failed(int r, int peer, struct dtp_err *err);
+/* the shared steps of training and evaluation (executor.c): a message's
+ * tag; the wire's divisor of fp32 bytes (2 in bf16) and the in-place packing
+ * before a send and widening after a receive; the forward with its input
+ * errors said; n samples from a loader (data span at (step, m)); the loss of
+ * one micro-batch on the last stage (logits -> dlogits in place) */
+struct dtp_tag dtp_stage_tag(uint32_t step, int micro, int kind);
+size_t dtp_stage_wire_div(const struct dtp_stage *st);
+void dtp_stage_wire_pack(const struct dtp_stage *st, void *buf, size_t fp32_bytes);
+void dtp_stage_wire_unpack(const struct dtp_stage *st, void *buf, size_t fp32_bytes);
+int dtp_stage_forward_checked(struct dtp_stage *st, const void *in, void *out, void *save,
+			      int n, int m, struct dtp_err *err);
+int dtp_stage_fetch(struct dtp_stage *st, struct dtp_loader *l, int n, void *in, int32_t *tgt,
+		    long step, int m, struct dtp_err *err);
+int dtp_stage_loss(struct dtp_stage *st, float *logits, const int32_t *tgt, int n, float scale,
+		   double *sum, int *correct, struct dtp_err *err);
 
 /* ---- liveness.c: heartbeats with the neighbours, and when silence or a
  * standstill is a failure */
