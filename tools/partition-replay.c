@@ -247,13 +247,6 @@ static int replay_step(struct replay *R, const struct dtp_schedule *sc, double *
 	return 0;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
-}
-
 /* Pin this thread to cpulist's CPUs (*old: its affinity before); 1 when
  * pinned, 0 when there is nothing to pin to, or -EINVAL. */
 static int pin(const char *cpulist, cpu_set_t *old, struct dtp_err *err)
@@ -322,7 +315,7 @@ int dtp_tool_replay_stage(const struct dtp_plan *plan, int s, const char *cpulis
 		goto out_replay;
 	}
 	for (int k = 0; k < 3; k++)
-		qsort(t + (size_t)k * reps, (size_t)reps, sizeof(double), cmp_double);
+		dtp_sort_doubles(t + (size_t)k * reps, (size_t)reps);
 	*fwd = t[reps / 2];
 	*bwd_in = t[reps + reps / 2];
 	*bwd_w = t[2 * reps + reps / 2];

@@ -1,7 +1,7 @@
 /* dtpipe base: the few helpers every module shares (errors for people, logging,
  * the counter-based PRNG, aligned memory and arenas, the monotonic clock,
  * little-endian packing, spin/futex waits, whole-buffer I/O, option values,
- * the stop signals' handler, the per-core speed probe).
+ * the stop signals' handler, the per-core speed probe, sorting and medians of timings).
  * Nothing here knows about models, data, transports or schedules. */
 #ifndef DTP_BASE_H
 #define DTP_BASE_H
@@ -18,5 +18,6 @@
 #include "base/parse.h"
 #include "base/preempt.h"
 #include "base/cpuprobe.h"
+#include "base/stats.h"
 
 #endif

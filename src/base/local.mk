@@ -14,4 +14,5 @@ src_base_libdtp_base_a_SOURCES = \
 	src/base/crc32c.h src/base/crc32c.c \
 	src/base/durable.h src/base/durable.c \
 	src/base/preempt.h src/base/preempt.c \
-	src/base/cpuprobe.h src/base/cpuprobe.c
+	src/base/cpuprobe.h src/base/cpuprobe.c \
+	src/base/stats.h

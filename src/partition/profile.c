@@ -56,13 +56,6 @@ int dtp_profile_static(const struct dtp_model_spec *spec, int batch, struct dtp_
 	return 0;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
-}
-
 /* deterministic inputs in [-0.5, 0.5) */
 static void fill(float *x, size_t n, uint32_t salt)
 {
@@ -321,7 +314,7 @@ static int time_reps(struct unit_run *ur, int reps, unsigned char *evict_buf, st
 		for (int j = 0; j < 5; j++) {
 			double *x = t + (size_t)(k * 5 + j) * reps;
 
-			qsort(x, (size_t)reps, sizeof(double), cmp_double);
+			dtp_sort_doubles(x, (size_t)reps);
 			med[k][j] = x[reps / 2];
 		}
 	free(t);

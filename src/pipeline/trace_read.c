@@ -232,20 +232,6 @@ out_decref:
 	return r;
 }
 
-/* the median of v[0..n) (n > 0), sorting v */
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
-}
-
-static double median_of(double *v, int n)
-{
-	qsort(v, (size_t)n, sizeof(*v), cmp_double);
-	return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
 static int is_compute(int kind)
 {
 	return kind == DTP_SPAN_FWD || kind == DTP_SPAN_BWD || kind == DTP_SPAN_RECOMPUTE ||
@@ -333,8 +319,8 @@ int dtp_trace_read_step_work(const char *path, int K, double *pre_ms, double *po
 			tc[n] = pre[(size_t)step * (size_t)K + (size_t)s];
 			ts[n] = post[(size_t)step * (size_t)K + (size_t)s];
 		}
-		pre_ms[s] = median_of(tc, (int)n);
-		post_ms[s] = median_of(ts, (int)n);
+		pre_ms[s] = dtp_median_doubles(tc, (size_t)n);
+		post_ms[s] = dtp_median_doubles(ts, (size_t)n);
 	}
 	r = 1;
 out_free:

@@ -13,7 +13,8 @@ src_rdma_libdtp_rdma_a_SOURCES = \
 # (MPI_CFLAGS is empty without MPI)
 src_rdma_libdtp_rdma_a_CPPFLAGS = $(AM_CPPFLAGS) $(MPI_CFLAGS)
 if DTP_HAVE_MPI
-src_rdma_libdtp_rdma_a_SOURCES += src/rdma/dp_mpi.h src/rdma/dp_mpi.c src/rdma/dp_shm.c
+src_rdma_libdtp_rdma_a_SOURCES += src/rdma/dp_mpi.h src/rdma/dp_mpi.c src/rdma/dp_mpi_shard.c \
+	src/rdma/dp_shm.c
 else
 src_rdma_libdtp_rdma_a_SOURCES += src/rdma/dp_none.c
 endif
