@@ -98,21 +98,12 @@ check_model gpt
 SPEC="mlp:12-96-96-96-4" DATA="$WORK/rec"
 OPTIM='optimizer = sgd\nlr = 0.1\nmomentum = 0.9\nclip_norm = 0.5\nweight_decay = 0.01'
 plan stop 2 4 interleaved "0, 2" "1, 3"
-rank_pid() {   # the pid of world rank $1 of the job started from $WORK/stop.ini
-	for p in $(pgrep -x dtpipe); do
-		c=$(cat "/proc/$p/cmdline" 2>/dev/null | tr '\0' ' ') || true
-		case "$c" in *"$WORK/stop.ini"*) ;; *) continue ;; esac
-		e=$(cat "/proc/$p/environ" 2>/dev/null | tr '\0' '\n') || true
-		printf '%s\n' "$e" | grep -qx "OMPI_COMM_WORLD_RANK=$1" && { echo "$p"; return; }
-	done
-	return 0
-}
 DTP_TEST_HANG_AT_STEP=6 DTP_TEST_HANG_MS=6000 \
 "$DTPIPE" --plan "$WORK/stop.ini" --threads 1 --steps 10 --quiet --checkpoint-dir "$WORK/ck-stop" \
 	--dump "$WORK/part" >"$WORK/out" 2>&1 &
 JOB=$!
 wait_losses "$WORK/part" 6
-pid=$(rank_pid 3)
+pid=$(rank_pid "$WORK/stop.ini" 3)
 [ -n "$pid" ] || { cat "$WORK/out"; echo "FAIL: rank 3 (replica 1, stage 1) not found"; exit 1; }
 kill -USR1 "$pid"
 wait_exit $JOB "the interleaved replicated job after SIGUSR1 to rank 3"

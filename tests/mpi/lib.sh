@@ -25,3 +25,15 @@ same() {
 	cmp "$WORK/$1/all.params" "$WORK/$2/all.params" &&
 		cmp "$WORK/$1/losses" "$WORK/$2/losses" || { echo "FAIL: $3"; exit 1; }
 }
+
+# rank_pid PLAN RANK: the pid of world rank RANK of the job started from
+# PLAN (a process may end between pgrep and the reads: then nothing)
+rank_pid() {
+	for p in $(pgrep -x dtpipe); do
+		c=$(cat "/proc/$p/cmdline" 2>/dev/null | tr '\0' ' ') || true
+		case "$c" in *"$1"*) ;; *) continue ;; esac
+		e=$(cat "/proc/$p/environ" 2>/dev/null | tr '\0' '\n') || true
+		printf '%s\n' "$e" | grep -qx "OMPI_COMM_WORLD_RANK=$2" && { echo "$p"; return; }
+	done
+	return 0
+}

@@ -18,18 +18,6 @@ timeout 300 "$DTPIPE" --plan "$WORK/plan.ini" --threads 1 --steps $STEPS --quiet
 	--dump "$WORK/ref" >"$WORK/out" 2>&1 || { cat "$WORK/out"; echo "FAIL: the reference run"; exit 1; }
 concat_params "$WORK/ref" 2
 
-# the pid of world rank $1 of the job started from $WORK/plan.ini
-# (a process may end between pgrep and the reads)
-rank_pid() {
-	for p in $(pgrep -x dtpipe); do
-		c=$(cat "/proc/$p/cmdline" 2>/dev/null | tr '\0' ' ') || true
-		case "$c" in *"$WORK/plan.ini"*) ;; *) continue ;; esac
-		e=$(cat "/proc/$p/environ" 2>/dev/null | tr '\0' '\n') || true
-		printf '%s\n' "$e" | grep -qx "OMPI_COMM_WORLD_RANK=$1" && { echo "$p"; return; }
-	done
-	return 0
-}
-
 # every rank spins for 8 s at the start of step 20 (the failure-detection
 # test hook), so the signal lands while step 20 runs however fast the machine
 DTP_TEST_HANG_AT_STEP=20 DTP_TEST_HANG_MS=8000 \
@@ -37,7 +25,7 @@ DTP_TEST_HANG_AT_STEP=20 DTP_TEST_HANG_MS=8000 \
 	--dump "$WORK/part" >"$WORK/out" 2>&1 &
 JOB=$!
 wait_losses "$WORK/part" 20
-pid=$(rank_pid 3)
+pid=$(rank_pid "$WORK/plan.ini" 3)
 [ -n "$pid" ] || { cat "$WORK/out"; echo "FAIL: rank 3 (replica 1, stage 1) not found"; exit 1; }
 kill -USR1 "$pid"
 wait_exit $JOB "the replicated job after SIGUSR1 to rank 3"
