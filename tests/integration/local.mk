@@ -38,6 +38,8 @@ dist_check_SCRIPTS += tests/integration/fp32_matmul.sh
 INTEGRATION_TESTS += tests/integration/bench-model-threads.sh
 INTEGRATION_TESTS += tests/integration/bench-split.sh
 dist_check_SCRIPTS += tests/integration/bench-split.sh
+INTEGRATION_TESTS += tests/integration/bench-cores.sh
+dist_check_SCRIPTS += tests/integration/bench-cores.sh
 dist_check_SCRIPTS += tests/integration/bench-model-threads.sh
 # layout-free checkpoints: resumed under another layout, bit for bit
 INTEGRATION_TESTS += tests/integration/relayout.sh
