@@ -68,15 +68,7 @@ cat "$OUT"
 echo
 echo "# medians over $RUNS run(s); GFLOP/s = matmul FLOPs / best step (attention's T x T"
 echo "# scores counted in full); limit = the best reference of the precision"
-awk '
-function kv(k,   i, a) { for (i = 1; i <= NF; i++) { split($i, a, "="); if (a[1] == k) return a[2] } return "" }
-function med(v,   a, n, i, j, t) {
-	n = split(v, a, " ")
-	if (n == 0) return 0
-	for (i = 2; i <= n; i++) { t = a[i] + 0; for (j = i - 1; j >= 1 && a[j] + 0 > t; j--) a[j + 1] = a[j]; a[j + 1] = t }
-	return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
-}
-function add(arr, k, x) { arr[k] = (k in arr) ? arr[k] " " x : x }
+awk "$(cat "$SRCDIR/scripts/bench-lib.awk")"'
 /^case=/ && kv("core") ~ /^torch/ {
 	add(tms, kv("case") "@" kv("threads") SUBSEP kv("precision"), kv("step_ms_best")); next
 }

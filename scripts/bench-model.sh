@@ -54,16 +54,7 @@ cat "$OUT"
 echo
 echo "# table: medians over $RUNS run(s) (throughput: samples/s for mlp, tokens/s for gpt;"
 echo "# GFLOP/s = matmul FLOPs / best step; model/sgemm = median of the per-run ratios)"
-awk '
-function kv(k,   i, a) { for (i = 1; i <= NF; i++) { split($i, a, "="); if (a[1] == k) return a[2] } return "" }
-# v: space-separated numbers -> median
-function med(v,   a, n, i, j, t) {
-	n = split(v, a, " ")
-	if (n == 0) return 0
-	for (i = 2; i <= n; i++) { t = a[i] + 0; for (j = i - 1; j >= 1 && a[j] + 0 > t; j--) a[j + 1] = a[j]; a[j + 1] = t }
-	return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
-}
-function add(arr, k, x) { arr[k] = (k in arr) ? arr[k] " " x : x }
+awk "$(cat "$SRCDIR/scripts/bench-lib.awk")"'
 {
 	who = $1; core = kv("coretype"); c = kv("case"); th = kv("threads")
 	tp = kv("samples_per_s"); if (tp == "") tp = kv("tokens_per_s")
