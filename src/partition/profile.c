@@ -50,10 +50,47 @@ int dtp_profile_static(const struct dtp_model_spec *spec, int batch, struct dtp_
 		c->param_bytes = info.n_params * sizeof(float);
 		c->in_bytes = (size_t)batch * info.in_elems * in_size;
 		c->out_bytes = (size_t)batch * info.out_elems * sizeof(float);
+		c->link_bytes = c->out_bytes;
 		c->save_bytes = (size_t)batch * info.save_floats * sizeof(float);
 		c->fwd_flops = (double)batch * info.fwd_flops;
 	}
 	*out = p;
+	return 0;
+}
+
+size_t dtp_wire_bytes(enum dtp_precision prec, size_t fp32_bytes)
+{
+	return prec == DTP_PRECISION_BF16 ? fp32_bytes / 2 : fp32_bytes;
+}
+
+int dtp_profile_set_precision(struct dtp_profile *p, enum dtp_precision prec,
+			      enum dtp_fp32_matmul fb, struct dtp_err *err)
+{
+	int r = dtp_precision_check(prec, err);
+
+	if (!r)
+		r = dtp_fp32_matmul_check(fb, err);
+	for (int u = 0; u < p->n_units && !r; u++) {
+		struct dtp_unit_cost *c = &p->units[u];
+		size_t pb = 0, fx = 0;
+
+		r = dtp_stage_model_precision_bytes(&p->spec, u, u + 1, p->batch, prec, &pb, err);
+		if (!r)
+			r = dtp_stage_model_fp32_matmul_bytes(&p->spec, u, u + 1, p->batch, prec, fb,
+							      &fx, err);
+		c->link_bytes = dtp_wire_bytes(prec, c->out_bytes);
+		/* bf16: the parameters' bf16 copy (dtp_bf16_mm_bytes) is the
+		 * unit's own; the rest is sized by the stage's largest unit */
+		c->prec_bytes = prec == DTP_PRECISION_BF16 ?
+				dtp_align_up(c->params * sizeof(uint16_t), DTP_CACHELINE) : 0;
+		if (c->prec_bytes > pb)
+			c->prec_bytes = pb;
+		c->prec_shared_bytes = pb - c->prec_bytes + fx;
+	}
+	if (r)
+		return r;
+	p->precision = prec;
+	p->fp32_matmul = fb;
 	return 0;
 }
 
@@ -93,8 +130,10 @@ static void unit_run_destroy(struct unit_run *ur)
 	dtp_stage_model_destroy(ur->m);
 }
 
+/* the unit as a stage of the job builds it: its precision and fp32 matmul
+ * backend set before the optimizer (src/pipeline/setup.c) */
 static int unit_run_create(const struct dtp_model_spec *spec, int u, int batch,
-			   enum dtp_optim_kind kind, struct unit_run *ur, struct dtp_err *err)
+			   const struct dtp_profile_opts *o, struct unit_run *ur, struct dtp_err *err)
 {
 	struct dtp_optim_config oc;
 	int r;
@@ -105,7 +144,12 @@ static int unit_run_create(const struct dtp_model_spec *spec, int u, int batch,
 	r = dtp_stage_model_create(spec, u, u + 1, batch, 1, &ur->m, err);
 	if (r)
 		return r;
-	dtp_optim_config_default(&oc, kind);
+	r = dtp_stage_model_set_precision(ur->m, o->precision, err);
+	if (!r)
+		r = dtp_stage_model_set_fp32_matmul(ur->m, o->fp32_matmul, err);
+	if (r)
+		goto out_destroy;
+	dtp_optim_config_default(&oc, o->optim);
 	r = dtp_optim_create(&oc, ur->m, &ur->optim, err);
 	if (r)
 		goto out_destroy;
@@ -354,7 +398,7 @@ static int time_unit(const struct dtp_model_spec *spec, int u, int batch,
 	int r, a = 0, bc = 0, pinned = 0, started = 0;
 
 	*busy_done = 0;
-	r = unit_run_create(spec, u, batch, o->optim, &ur, err);
+	r = unit_run_create(spec, u, batch, o, &ur, err);
 	if (r)
 		return r;
 	/* the stage model's own figures are what a stage allocates */
@@ -369,7 +413,7 @@ static int time_unit(const struct dtp_model_spec *spec, int u, int batch,
 		}
 		b->cpu = bc;
 		b->self = a;
-		r = unit_run_create(spec, u, batch, o->optim, &b->ur, err);
+		r = unit_run_create(spec, u, batch, o, &b->ur, err);
 		if (r)
 			goto out_free_busy;
 		CPU_ZERO(&one);
@@ -413,6 +457,11 @@ int dtp_profile_measure(const struct dtp_model_spec *spec, int batch,
 	r = dtp_profile_static(spec, batch, &p, err);
 	if (r)
 		return r;
+	r = dtp_profile_set_precision(&p, o->precision, o->fp32_matmul, err);
+	if (r) {
+		dtp_profile_free(&p);
+		return r;
+	}
 	p.optim = o->optim;
 	evict_buf = dtp_alloc_aligned(EVICT_BYTES, DTP_PAGE);
 	if (!evict_buf) {

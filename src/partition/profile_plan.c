@@ -20,10 +20,20 @@ int dtp_profile_chain(const struct dtp_profile *p, enum dtp_optim_kind optim, in
 		const struct dtp_unit_cost *uc = &p->units[u];
 
 		c[u].time = uc->fwd_s * (recompute ? 2 : 1) + uc->bwd_s;
-		c[u].state_mem = uc->param_bytes * mult;
+		c[u].state_mem = uc->param_bytes * mult + uc->prec_bytes;
+		c[u].shared_mem = uc->prec_shared_bytes;
+		/* units of one name are of one kind: the first of that name's
+		 * index (a gpt's blocks share the attention's scratch, which its
+		 * head does not have) */
+		c[u].kind = u < DTP_CHAIN_KINDS ? u : DTP_CHAIN_KINDS - 1;
+		for (int v = 0; v < u; v++)
+			if (!strcmp(p->units[v].name, uc->name)) {
+				c[u].kind = c[v].kind;
+				break;
+			}
 		c[u].save_mem = uc->save_bytes;
 		c[u].in_mem = uc->in_bytes;
-		c[u].cut_bytes = 2 * uc->out_bytes;
+		c[u].cut_bytes = 2 * uc->link_bytes;
 	}
 	*out = c;
 	return 0;
@@ -62,6 +72,10 @@ int dtp_plan_resplit(const struct dtp_plan *in, int K, const int *stash_slots,
 	r = dtp_profile_static(&in->model, in->micro_batch, &prof, err);
 	if (r)
 		return r;
+	/* the plan's precision: its memory under mem_cap */
+	r = dtp_profile_set_precision(&prof, in->precision, in->fp32_matmul, err);
+	if (r)
+		goto free_profile;
 	if (K > prof.n_units) {
 		r = dtp_errf_input(err, -EINVAL, "cannot split %d units over %d stages: give at most %d",
 				   prof.n_units, K, prof.n_units);
