@@ -35,6 +35,8 @@ static int plan_skeleton(const struct dtp_tool_opts *o, const struct dtp_model_s
 	plan->schedule = o->schedule;
 	plan->recompute = o->recompute;
 	dtp_optim_config_default(&plan->optim, o->optim);
+	plan->precision = o->precision;
+	plan->fp32_matmul = o->fp32_matmul;
 	plan->mem_cap_bytes = o->mem_cap;
 	plan->num_stages = o->stages;
 	for (int i = 0; i < m->n; i++)
