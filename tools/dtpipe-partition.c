@@ -268,6 +268,7 @@ static int parse_opts(int argc, char **argv, struct dtp_tool_opts *o)
 					c == 'Q' ? "precision" : "fp32-matmul", err.msg);
 				return DTP_EXIT_BADINPUT;
 			}
+			o->precision_given = 1;
 			break;
 		}
 		case 'H': {
@@ -434,6 +435,13 @@ int main(int argc, char **argv)
 	}
 	if (optind + 1 < argc)
 		return bad("unexpected argument '%s'", argv[optind + 1]);
+	/* the plan says what it runs in: one home for it */
+	if (o.precision_given && (strcmp(cmd, "report") == 0 || o.from)) {
+		dtp_topo_map_free(&topos);
+		return bad("%s takes the plan's [train] precision and [model] fp32_matmul: "
+			   "--precision and --fp32-matmul are for profile and plan --model",
+			   strcmp(cmd, "report") == 0 ? "report" : "plan --from");
+	}
 	if (strcmp(cmd, "report") == 0) {
 		r = dtp_tool_cmd_report(&o, &err);
 	} else if (strcmp(cmd, "plan") == 0 && o.from) {

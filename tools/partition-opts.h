@@ -25,6 +25,7 @@ struct dtp_tool_opts {
 	enum dtp_optim_kind optim;
 	enum dtp_precision precision;     /* --precision (report: the plan's) */
 	enum dtp_fp32_matmul fp32_matmul; /* --fp32-matmul (report: the plan's) */
+	int precision_given;              /* --precision or --fp32-matmul was given */
 	enum dtp_schedule_kind schedule;
 	size_t mem_cap;
 	double bandwidth;   /* bytes/s */

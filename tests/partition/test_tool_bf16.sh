@@ -66,6 +66,11 @@ grep -q '^# .*bf.ini: 2 stages, micro-batch 2, M = 2, gpipe, bf16$' "$T/out" ||
 	{ fail "report: not in bf16"; cat "$T/out"; }
 expect 0 "$B" report --plan "$T/bf.ini" --static
 has ", bf16$"
+# the plan says what it runs in: report and plan --from refuse another
+expect 2 "$B" report --plan "$T/bf.ini" --static --precision fp32
+has "report takes the plan's \[train\] precision"
+expect 2 "$B" plan --from "$T/bf.ini" --stages 3 --fp32-matmul onednn
+has "plan --from takes the plan's"
 
 # --fp32-matmul onednn written as [model] fp32_matmul; a cluster plan in bf16
 expect 0 "$B" plan --model mlp:32-64-64-8 --stages 2 --batch 4 --static --fp32-matmul onednn \
