@@ -269,6 +269,8 @@ int dtp_tool_cmd_plan(struct dtp_tool_opts *o, const struct dtp_model_spec *spec
 	if (!r) {
 		/* the summary goes where it does not mix with a plan on stdout */
 		fflush(stdout);
+		fprintf(o->output ? stdout : stderr, "# split on a %s profile in %s\n",
+			p.measured ? "measured" : "static (FLOPs)", dtp_tool_precision_name(&p));
 		if (chunks > 1)
 			r = dtp_tool_report_chunks(o->output ? stdout : stderr, plan, &p, NULL, err);
 		else
