@@ -16,9 +16,11 @@
 
 static const char usage[] =
 	"usage: dtpipe-partition profile --model SPEC [--batch B] [--reps N] [--static]\n"
-	"                        [--optimizer sgd|adamw] [--busy]\n"
+	"                        [--optimizer sgd|adamw] [--busy] [--precision fp32|bf16]\n"
+	"                        [--fp32-matmul openblas|onednn]\n"
 	"       dtpipe-partition plan --model SPEC --stages K [--batch B] [--micro-batches M]\n"
 	"                        [--optimizer sgd|adamw] [--schedule gpipe|1f1b|zb-h1|zb-h2|interleaved|auto]\n"
+	"                        [--precision fp32|bf16] [--fp32-matmul openblas|onednn]\n"
 	"                        [--virtual-stages V] [--recompute]\n"
 	"                        [--mem-cap SIZE] [--bandwidth GB/s] [--reps N] [--static]\n"
 	"                        [--topology [HOST=]FILE.xml[,...]] [--split minmax|layers|params]\n"
@@ -61,7 +63,14 @@ static const char usage[] =
 	"                 (schedule interleaved; --schedule interleaved alone takes V = 2)\n"
 	"\n"
 	"  --model SPEC   mlp:784-1024-10 or gpt:L=4,C=128,H=4,T=64,V=256\n"
-	"  --static       estimate times from FLOPs (10 GFLOP/s) instead of measuring\n"
+	"  --precision    fp32 (default) or bf16: profile the units as a run in that\n"
+	"                 precision builds them (bf16: matmuls on oneDNN, bf16 on the\n"
+	"                 links), and plan writes [train] precision; report takes the plan's\n"
+	"  --fp32-matmul  openblas (default) or onednn: the fp32 linear matmuls' backend\n"
+	"                 (no effect in bf16); plan writes [model] fp32_matmul\n"
+	"  --static       estimate times from FLOPs (10 GFLOP/s) instead of measuring; the\n"
+	"                 FLOPs count matmuls only, so --precision changes their bytes\n"
+	"                 (links, memory), not the times' ratios\n"
 	"  --flops G      --static at G GFLOP/s (e.g. a rate measured with profile)\n"
 	"  --topology     plan for nodes described by 'lstopo --of xml' files instead of\n"
 	"                 this machine: FILE.xml for every host, or HOST=FILE.xml,... to\n"
@@ -74,7 +83,8 @@ static const char usage[] =
 	"  --no-shard-optimizer  predict and write [parallel] shard_optimizer = no (default:\n"
 	"                 yes, ZeRO-1: each replica reduce-scatters the gradients, steps\n"
 	"                 1/R of the optimizer and norm, then all-gathers the parameters)\n"
-	"  --no-zero-grads  predict without the zeroing pass (as bf16 runs; fp32 zeroes)\n"
+	"  --no-zero-grads  predict without the zeroing pass (the profile times it as\n"
+	"                 --precision runs it: bf16 zeroes the embedding's gradients only)\n"
 	"  --busy         also time every unit while another core runs the same unit\n"
 	"                 (memory bandwidth and cache shared): the calibration of the\n"
 	"                 slowdown when every core computes; needs 2 CPUs\n"
@@ -140,6 +150,8 @@ static int parse_opts(int argc, char **argv, struct dtp_tool_opts *o)
 		{ "shard-optimizer", no_argument, NULL, 'Z' },
 		{ "no-shard-optimizer", no_argument, NULL, 'X' },
 		{ "no-zero-grads", no_argument, NULL, 'z' },
+		{ "precision", required_argument, NULL, 'Q' },
+		{ "fp32-matmul", required_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -241,6 +253,24 @@ static int parse_opts(int argc, char **argv, struct dtp_tool_opts *o)
 		case 'Z': o->cluster.co.shard_optimizer = 1; break;
 		case 'X': o->cluster.co.shard_optimizer = 0; break;
 		case 'z': o->cluster.co.no_zero_grads = 1; break;
+		case 'Q':
+		case 'q': {
+			struct dtp_err err = { 0 };
+			int r = c == 'Q' ? dtp_precision_parse(optarg, &o->precision, &err) :
+					   dtp_fp32_matmul_parse(optarg, &o->fp32_matmul, &err);
+
+			/* and whether this build can run it: dtpipe's message */
+			if (!r)
+				r = c == 'Q' ? dtp_precision_check(o->precision, &err) :
+					       dtp_fp32_matmul_check(o->fp32_matmul, &err);
+			if (r) {
+				fprintf(stderr, "dtpipe-partition: error: --%s: %s\n",
+					c == 'Q' ? "precision" : "fp32-matmul", err.msg);
+				return DTP_EXIT_BADINPUT;
+			}
+			o->precision_given = 1;
+			break;
+		}
 		case 'H': {
 			struct dtp_err err = { 0 };
 
@@ -296,15 +326,29 @@ int dtp_tool_get_profile(const struct dtp_model_spec *spec, const struct dtp_too
 	int r;
 
 	if (!o->is_static) {
-		struct dtp_profile_opts po = { .reps = o->reps, .optim = o->optim, .busy = o->busy };
+		struct dtp_profile_opts po = { .reps = o->reps, .optim = o->optim, .busy = o->busy,
+					       .precision = o->precision,
+					       .fp32_matmul = o->fp32_matmul };
 
 		return dtp_profile_measure(spec, o->batch, &po, p, err);
 	}
 	r = dtp_profile_static(spec, o->batch, p, err);
 	if (r)
 		return r;
+	r = dtp_profile_set_precision(p, o->precision, o->fp32_matmul, err);
+	if (r) {
+		dtp_profile_free(p);
+		return r;
+	}
 	dtp_profile_time_from_flops(p, o->flops > 0 ? o->flops : DTP_STATIC_FLOPS);
 	return 0;
+}
+
+const char *dtp_tool_precision_name(const struct dtp_profile *p)
+{
+	if (p->precision == DTP_PRECISION_FP32 && p->fp32_matmul == DTP_FP32_MATMUL_ONEDNN)
+		return "fp32, linear matmuls on oneDNN";
+	return dtp_precision_name(p->precision);
 }
 
 static double mib(size_t b)
@@ -321,13 +365,14 @@ static int cmd_profile(const struct dtp_tool_opts *o, const struct dtp_model_spe
 
 	if (r)
 		return r;
-	printf("# %s profile, micro-batch %d%s; per-step work of %s%s\n", o->model, o->batch,
-	       o->is_static ? " (static: from FLOPs; no per-step work)" : "",
+	printf("# %s profile, micro-batch %d, %s%s; per-step work of %s%s\n", o->model, o->batch,
+	       dtp_tool_precision_name(&p),
+	       o->is_static ? " (static: from FLOPs, whatever the precision; no per-step work)" : "",
 	       o->optim == DTP_OPTIM_ADAMW ? "adamw" : "sgd",
 	       p.busy_measured ? "; busy: beside a core running the same unit" : "");
-	printf("%4s %-12s %12s %10s %10s %10s %10s %10s %8s %9s %9s %9s", "unit", "name", "params",
-	       "fwd_ms", "bwd_ms", "in_MiB", "out_MiB", "save_MiB", "GFLOP/s", "optim_ms",
-	       "norm_ms", "zero_ms");
+	printf("%4s %-12s %12s %10s %10s %10s %10s %10s %10s %8s %9s %9s %9s", "unit", "name",
+	       "params", "fwd_ms", "bwd_ms", "in_MiB", "out_MiB", "link_MiB", "save_MiB", "GFLOP/s",
+	       "optim_ms", "norm_ms", "zero_ms");
 	if (p.busy_measured)
 		printf(" %11s %11s %13s", "fwd_busy_ms", "bwd_busy_ms", "optim_busy_ms");
 	printf("\n");
@@ -335,9 +380,9 @@ static int cmd_profile(const struct dtp_tool_opts *o, const struct dtp_model_spe
 		const struct dtp_unit_cost *c = &p.units[u];
 		double t = c->fwd_s + c->bwd_s;
 
-		printf("%4d %-12s %12zu %10.3f %10.3f %10.3f %10.3f %10.3f %8.2f %9.3f %9.3f %9.3f", u,
-		       c->name, c->params, c->fwd_s * 1e3, c->bwd_s * 1e3, mib(c->in_bytes),
-		       mib(c->out_bytes), mib(c->save_bytes),
+		printf("%4d %-12s %12zu %10.3f %10.3f %10.3f %10.3f %10.3f %10.3f %8.2f %9.3f %9.3f "
+		       "%9.3f", u, c->name, c->params, c->fwd_s * 1e3, c->bwd_s * 1e3, mib(c->in_bytes),
+		       mib(c->out_bytes), mib(c->link_bytes), mib(c->save_bytes),
 		       t > 0 ? 3 * c->fwd_flops / t * 1e-9 : 0.0, c->step.optim_s * 1e3,
 		       c->step.norm_s * 1e3, c->step.zero_s * 1e3);
 		if (p.busy_measured)
@@ -351,9 +396,9 @@ static int cmd_profile(const struct dtp_tool_opts *o, const struct dtp_model_spe
 		tz += c->step.zero_s;
 		bf += c->fwd_busy_s + c->bwd_busy_s;
 	}
-	printf("%4s %-12s %12zu %10.3f %10.3f %10s %10s %10s %8s %9.3f %9.3f %9.3f\n", "all", "",
-	       dtp_model_num_params(spec), tf * 1e3, tb * 1e3, "", "", "", "", to * 1e3, tn * 1e3,
-	       tz * 1e3);
+	printf("%4s %-12s %12zu %10.3f %10.3f %10s %10s %10s %10s %8s %9.3f %9.3f %9.3f\n", "all",
+	       "", dtp_model_num_params(spec), tf * 1e3, tb * 1e3, "", "", "", "", "", to * 1e3,
+	       tn * 1e3, tz * 1e3);
 	if (p.busy_measured && tf + tb > 0)
 		printf("# beside a busy core: forward + backward x%.3f; sharing a CPU with the same "
 		       "unit: x%.3f of twice alone\n", bf / (tf + tb),
@@ -390,6 +435,13 @@ int main(int argc, char **argv)
 	}
 	if (optind + 1 < argc)
 		return bad("unexpected argument '%s'", argv[optind + 1]);
+	/* the plan says what it runs in: one home for it */
+	if (o.precision_given && (strcmp(cmd, "report") == 0 || o.from)) {
+		dtp_topo_map_free(&topos);
+		return bad("%s takes the plan's [train] precision and [model] fp32_matmul: "
+			   "--precision and --fp32-matmul are for profile and plan --model",
+			   strcmp(cmd, "report") == 0 ? "report" : "plan --from");
+	}
 	if (strcmp(cmd, "report") == 0) {
 		r = dtp_tool_cmd_report(&o, &err);
 	} else if (strcmp(cmd, "plan") == 0 && o.from) {

@@ -133,6 +133,8 @@ int dtp_cluster_cmd(const struct dtp_cluster_args *a, const struct dtp_model_spe
 	plan->num_stages = l[0].K;
 	plan->replicas = l[0].R;
 	plan->shard_optimizer = a->co.shard_optimizer;
+	plan->precision = p->precision;      /* what the profile's units ran in */
+	plan->fp32_matmul = p->fp32_matmul;
 	for (int s = 0; s < l[0].K; s++) {
 		plan->stages[s].first_unit = l[0].bounds[s];
 		plan->stages[s].last_unit = l[0].bounds[s + 1];
@@ -156,11 +158,12 @@ int dtp_cluster_cmd(const struct dtp_cluster_args *a, const struct dtp_model_spe
 	}
 	fflush(stdout);
 	fprintf(info, "# %d nodes x %d cores, network %s (%.1f GB/s, %.1f us), global batch %ld "
-		"(micro-batch %d), %s%s; compute from a %s one-core profile%s scaled linearly "
+		"(micro-batch %d), %s%s; compute from a %s one-core profile in %s%s scaled linearly "
 		"with cores\n", a->co.nodes, a->co.cores_per_node, a->co.net.name, a->co.net.bw * 1e-9,
 		a->co.net.lat * 1e6, a->co.global_batch, a->co.micro_batch,
 		dtp_schedule_name(a->schedule), a->co.recompute ? ", recompute" : "",
 		a->is_static ? "static (from FLOPs, no per-step work)" : "measured",
+		dtp_precision_name(p->precision),
 		a->co.busy && p->busy_measured ? " (beside a busy core)" : "");
 	if (a->co.busy && p->busy_measured) {
 		double own = 0, busy = 0;

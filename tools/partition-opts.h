@@ -23,6 +23,9 @@ struct dtp_tool_opts {
 	int threads;        /* report --threads: BLAS threads per stage; 0: its cores */
 	int virtual_stages; /* --virtual-stages; 0: not given */
 	enum dtp_optim_kind optim;
+	enum dtp_precision precision;     /* --precision (report: the plan's) */
+	enum dtp_fp32_matmul fp32_matmul; /* --fp32-matmul (report: the plan's) */
+	int precision_given;              /* --precision or --fp32-matmul was given */
 	enum dtp_schedule_kind schedule;
 	size_t mem_cap;
 	double bandwidth;   /* bytes/s */
@@ -32,9 +35,13 @@ struct dtp_tool_opts {
 	struct dtp_cluster_args cluster;   /* --nodes (nodes 0: not asked for) */
 };
 
-/* the profile the options ask for: measured, or from FLOPs (--static, --flops) */
+/* the profile the options ask for: measured, or from FLOPs (--static,
+ * --flops), in --precision on --fp32-matmul (a static one: its bytes) */
 int dtp_tool_get_profile(const struct dtp_model_spec *spec, const struct dtp_tool_opts *o,
 			 struct dtp_profile *p, struct dtp_err *err);
+/* what a profile's units were built in, for its headings: "fp32", "bf16",
+ * "fp32, linear matmuls on oneDNN" */
+const char *dtp_tool_precision_name(const struct dtp_profile *p);
 
 /* plan: --stages K on this machine or --topology, --nodes for a cluster */
 int dtp_tool_cmd_plan(struct dtp_tool_opts *o, const struct dtp_model_spec *spec,

@@ -35,6 +35,8 @@ static int plan_skeleton(const struct dtp_tool_opts *o, const struct dtp_model_s
 	plan->schedule = o->schedule;
 	plan->recompute = o->recompute;
 	dtp_optim_config_default(&plan->optim, o->optim);
+	plan->precision = o->precision;
+	plan->fp32_matmul = o->fp32_matmul;
 	plan->mem_cap_bytes = o->mem_cap;
 	plan->num_stages = o->stages;
 	for (int i = 0; i < m->n; i++)
@@ -267,6 +269,8 @@ int dtp_tool_cmd_plan(struct dtp_tool_opts *o, const struct dtp_model_spec *spec
 	if (!r) {
 		/* the summary goes where it does not mix with a plan on stdout */
 		fflush(stdout);
+		fprintf(o->output ? stdout : stderr, "# split on a %s profile in %s\n",
+			p.measured ? "measured" : "static (FLOPs)", dtp_tool_precision_name(&p));
 		if (chunks > 1)
 			r = dtp_tool_report_chunks(o->output ? stdout : stderr, plan, &p, NULL, err);
 		else

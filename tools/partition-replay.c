@@ -96,7 +96,10 @@ static int replay_create(const struct dtp_plan *p, int s, int n_slots, int n_wsl
 	r = dtp_stage_model_create(spec, first, last, R->B, p->seed, &R->m, err);
 	if (r)
 		return r;
+	/* as the stage sets itself up (src/pipeline/setup.c) */
 	r = dtp_stage_model_set_precision(R->m, p->precision, err);
+	if (!r)
+		r = dtp_stage_model_set_fp32_matmul(R->m, p->fp32_matmul, err);
 	if (r)
 		goto out_free;
 	dtp_optim_config_default(&oc, p->optim.kind);

@@ -75,7 +75,7 @@ static double stage_rss(const struct dtp_stage_mem *m, double base)
 
 /* The step's per-step work, exchange and busy-core slowdown for the report's
  * simulation: each stage's from its units' profile (as the code runs the
- * plan: zeroing but in bf16, the plan's sharding), at its speed; the
+ * plan: in its precision, the plan's sharding), at its speed; the
  * slowdowns only when the profile measured them (--busy). */
 static void step_extra(const struct dtp_plan *plan, const struct dtp_profile *prof,
 		       const struct dtp_partition_opts *po, struct dtp_share_extra *ex)
@@ -86,9 +86,10 @@ static void step_extra(const struct dtp_plan *plan, const struct dtp_profile *pr
 	/* [parallel] shard_optimizer with replicas: 1/R of the optimizer and norm */
 	if (plan->replicas > 1 && plan->shard_optimizer)
 		wo.shard = wb.shard = plan->replicas;
-	/* bf16 does not zero its weight gradients (micro-batch 0's W writes) */
-	if (plan->precision == DTP_PRECISION_BF16)
-		wo.zero_grads = wb.zero_grads = 0;
+	/* zeroing as the plan's precision does it: the profile timed
+	 * dtp_stage_zero_grads on units built in it (bf16 and fp32 on oneDNN
+	 * mark their matmuls' gradients fresh instead of zeroing them; the
+	 * embedding's are zeroed in every precision) */
 	dtp_share_extra_none(ex);
 	ex->hop = dtp_network_shm().lat;
 	for (int s = 0; s < plan->num_stages; s++) {
@@ -168,11 +169,12 @@ int dtp_partition_report(FILE *f, const struct dtp_plan *plan, const struct dtp_
 		for (int u = c.first; u < c.last; u++) {
 			const struct dtp_unit_cost *uc = &prof->units[u];
 
-			/* one activation (or gradient) over the slowest cut (transfers
-			 * do not scale with the stage's speed) */
+			/* one activation (or gradient) over the slowest cut, as the
+			 * link carries it (bf16 in bf16; transfers do not scale with
+			 * the stage's speed) */
 			if (po->bandwidth > 0 && u + 1 == c.last && s + 1 < K &&
-			    (double)uc->out_bytes / po->bandwidth > xfer)
-				xfer = (double)uc->out_bytes / po->bandwidth;
+			    (double)uc->link_bytes / po->bandwidth > xfer)
+				xfer = (double)uc->link_bytes / po->bandwidth;
 		}
 		if (measured_fwd) {
 			measured[s] = measured_fwd[s] + measured_bwd[s];
@@ -466,6 +468,10 @@ int dtp_tool_cmd_report(struct dtp_tool_opts *o, struct dtp_err *err)
 	}
 	o->batch = plan->micro_batch;
 	o->optim = plan->optim.kind;   /* the per-step work of the plan's optimizer */
+	/* the units in the plan's precision (a run's --precision overrides it
+	 * there, not here: report on the plan that will run) */
+	o->precision = plan->precision;
+	o->fp32_matmul = plan->fp32_matmul;
 	r = dtp_tool_get_profile(&plan->model, o, &p, err);
 	if (r)
 		goto out_free_plan;
@@ -476,9 +482,10 @@ int dtp_tool_cmd_report(struct dtp_tool_opts *o, struct dtp_err *err)
 	if (r)
 		goto out_free_chain;
 	if (dtp_plan_chunks(plan) > 1) {   /* interleaved: partition-chunks.c */
-		printf("# %s: %d stages x %d chunks, micro-batch %d, M = %d, %s\n", o->plan,
+		printf("# %s: %d stages x %d chunks, micro-batch %d, M = %d, %s, %s\n", o->plan,
 		       plan->num_stages, dtp_plan_chunks(plan), plan->micro_batch,
-		       plan->micro_batches, dtp_schedule_name(plan->schedule));
+		       plan->micro_batches, dtp_schedule_name(plan->schedule),
+		       dtp_tool_precision_name(&p));
 		r = dtp_tool_report_chunks(stdout, plan, &p, o->trace, err);
 		if (!r && o->svg)
 			r = dtp_tool_write_svg(o->svg, o->trace, plan, &p, err);
@@ -503,9 +510,9 @@ int dtp_tool_cmd_report(struct dtp_tool_opts *o, struct dtp_err *err)
 		r = trace_overlap(o->trace, plan, &sh, &meas, err);
 	if (r)
 		goto out_free_chain;
-	printf("# %s: %d stages, micro-batch %d, M = %d, %s%s\n", o->plan, plan->num_stages,
+	printf("# %s: %d stages, micro-batch %d, M = %d, %s%s, %s\n", o->plan, plan->num_stages,
 	       plan->micro_batch, plan->micro_batches, dtp_schedule_name(plan->schedule),
-	       plan->recompute ? ", recompute" : "");
+	       plan->recompute ? ", recompute" : "", dtp_tool_precision_name(&p));
 	if (po.speed) {
 		printf("# stages with more cores compute faster (times the smallest stage's speed):");
 		for (int s = 0; s < plan->num_stages; s++)

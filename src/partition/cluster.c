@@ -198,7 +198,7 @@ static int evaluate(const struct dtp_profile *p, const struct dtp_chain_unit *ch
 			l->mem_max = c.mem;
 		if (s + 1 < K) {
 			const struct dtp_network *lk = cross[s] ? &o->net : &o->shm;
-			double t = (double)p->units[l->bounds[s + 1] - 1].out_bytes / lk->bw + lk->lat;
+			double t = (double)p->units[l->bounds[s + 1] - 1].link_bytes / lk->bw + lk->lat;
 
 			if (t > l->xfer)
 				l->xfer = t;

@@ -8,5 +8,5 @@ src_partition_libdtp_partition_a_SOURCES = \
 	src/partition/nic_place.h src/partition/nic_place.c \
 	src/partition/baseline.h src/partition/baseline.c \
 	src/partition/partition.h src/partition/partition.c \
-	src/partition/profile.h src/partition/profile.c \
+	src/partition/profile.h src/partition/profile.c src/partition/profile_plan.c \
 	src/partition/cluster.h src/partition/cluster.c

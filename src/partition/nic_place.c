@@ -9,6 +9,7 @@
 
 #include "partition/cluster.h"
 #include "partition/place_int.h"
+#include "partition/profile.h"
 
 static int is_loopback(const char *h)
 {
@@ -58,7 +59,8 @@ int dtp_plan_link_bytes(const struct dtp_plan *p, double *link_bytes, struct dtp
 		if (r)
 			return dtp_errf_input(err, r, "unit %d of the model cannot be described",
 					      p->stages[s].last_unit - 1);
-		link_bytes[s] = 2.0 * (double)info.out_elems * sizeof(float) * p->micro_batch *
+		link_bytes[s] = 2.0 * (double)dtp_wire_bytes(p->precision, info.out_elems *
+							     sizeof(float)) * p->micro_batch *
 				p->micro_batches;
 	}
 	return 0;

@@ -32,9 +32,10 @@ struct dtp_stage_where {
 void dtp_place_off_node_bytes(const struct dtp_plan *p, const double *link_bytes,
 			      double *off_node);
 
-/* Bytes per step over the link after each stage (K - 1 entries): the float32
- * activation forward and its gradient back, micro_batch samples, for each of
- * the plan's micro-batches (from the model's unit sizes, nothing measured). */
+/* Bytes per step over the link after each stage (K - 1 entries): the
+ * activation forward and its gradient back (float32, bf16 in a bf16 plan),
+ * micro_batch samples, for each of the plan's micro-batches (from the model's
+ * unit sizes, nothing measured). */
 int dtp_plan_link_bytes(const struct dtp_plan *p, double *link_bytes, struct dtp_err *err);
 
 /* Place n stages (in stage order) on one node of topology t, off_node[i]

@@ -10,14 +10,20 @@ struct dtp_stage_cost dtp_stage_cost(const struct dtp_chain_unit *u, int n, int 
 				     const struct dtp_partition_opts *o)
 {
 	struct dtp_stage_cost c = { .first = a, .last = b };
-	size_t state = 0, save = 0, slots;
+	size_t state = 0, save = 0, shared[DTP_CHAIN_KINDS] = { 0 }, slots;
 	double t = 0;
 
 	for (int i = a; i < b; i++) {
+		size_t *sh = &shared[(unsigned)u[i].kind % DTP_CHAIN_KINDS];
+
 		t += u[i].time;
 		state += u[i].state_mem;
 		save += u[i].save_mem;
+		if (u[i].shared_mem > *sh)
+			*sh = u[i].shared_mem;
 	}
+	for (int k = 0; k < DTP_CHAIN_KINDS; k++)
+		state += shared[k];
 	if (o->speed && o->speed[s] > 0)
 		t /= o->speed[s];
 	c.compute = t;

@@ -6,12 +6,14 @@
  * Cost model of stage s holding units [a, b) (all per micro-batch):
  *   time(s) = sum_u time[u] / speed[s] + (a > 0 ? cut_bytes[a-1] : 0) / bandwidth
  *                           + (b < n ? cut_bytes[b-1] : 0) / bandwidth
- *   mem(s)  = sum_u state_mem[u] + slots(s) * (in_mem[a] + sum_u save_mem[u])
+ *   mem(s)  = sum_u state_mem[u] + sum over the stage's unit kinds k of
+ *             max_{u of kind k} shared_mem[u]
+ *             + slots(s) * (in_mem[a] + sum_u save_mem[u])
  * where slots(s) = micro-batches stage s keeps in flight, given by the caller
  * (the pipeline computes them from the schedule that will run:
  * dtp_schedule_stash_slots; partition does not depend on pipeline); with
  * recompute only the stage input is kept per slot and the saves of one
- * micro-batch: sum state + slots * in_mem[a] + sum save. */
+ * micro-batch: sum state + shared + slots * in_mem[a] + sum save. */
 #ifndef DTP_PARTITION_PARTITION_H
 #define DTP_PARTITION_PARTITION_H
 
@@ -20,9 +22,15 @@
 #include "base/base.h"
 #include "partition/plan.h"
 
+/* kinds of units whose shared_mem a stage counts apart (more: they share) */
+#define DTP_CHAIN_KINDS 8
+
 struct dtp_chain_unit {
 	double time;          /* seconds per micro-batch, forward + backward */
 	size_t state_mem;     /* parameters, gradients and optimizer state, bytes */
+	size_t shared_mem;    /* scratch units of one kind share: a stage holds the
+			       * largest of each kind's among its units */
+	int kind;             /* units of one kind have the same; 0 .. DTP_CHAIN_KINDS - 1 */
 	size_t save_mem;      /* what forward keeps for backward, bytes per micro-batch */
 	size_t in_mem;        /* this unit's input, bytes per micro-batch */
 	size_t cut_bytes;     /* bytes crossing a cut after this unit per micro-batch

@@ -1,4 +1,5 @@
-/* Per-unit cost profile, measured on this machine with the real kernels. */
+/* Per-unit cost profile, measured on this machine with the real kernels
+ * (the glue to the partitioner and plans: profile_plan.c). */
 #include "config.h"
 #include "partition/profile.h"
 
@@ -49,10 +50,47 @@ int dtp_profile_static(const struct dtp_model_spec *spec, int batch, struct dtp_
 		c->param_bytes = info.n_params * sizeof(float);
 		c->in_bytes = (size_t)batch * info.in_elems * in_size;
 		c->out_bytes = (size_t)batch * info.out_elems * sizeof(float);
+		c->link_bytes = c->out_bytes;
 		c->save_bytes = (size_t)batch * info.save_floats * sizeof(float);
 		c->fwd_flops = (double)batch * info.fwd_flops;
 	}
 	*out = p;
+	return 0;
+}
+
+size_t dtp_wire_bytes(enum dtp_precision prec, size_t fp32_bytes)
+{
+	return prec == DTP_PRECISION_BF16 ? fp32_bytes / 2 : fp32_bytes;
+}
+
+int dtp_profile_set_precision(struct dtp_profile *p, enum dtp_precision prec,
+			      enum dtp_fp32_matmul fb, struct dtp_err *err)
+{
+	int r = dtp_precision_check(prec, err);
+
+	if (!r)
+		r = dtp_fp32_matmul_check(fb, err);
+	for (int u = 0; u < p->n_units && !r; u++) {
+		struct dtp_unit_cost *c = &p->units[u];
+		size_t pb = 0, fx = 0;
+
+		r = dtp_stage_model_precision_bytes(&p->spec, u, u + 1, p->batch, prec, &pb, err);
+		if (!r)
+			r = dtp_stage_model_fp32_matmul_bytes(&p->spec, u, u + 1, p->batch, prec, fb,
+							      &fx, err);
+		c->link_bytes = dtp_wire_bytes(prec, c->out_bytes);
+		/* bf16: the parameters' bf16 copy (dtp_bf16_mm_bytes) is the
+		 * unit's own; the rest is sized by the stage's largest unit */
+		c->prec_bytes = prec == DTP_PRECISION_BF16 ?
+				dtp_align_up(c->params * sizeof(uint16_t), DTP_CACHELINE) : 0;
+		if (c->prec_bytes > pb)
+			c->prec_bytes = pb;
+		c->prec_shared_bytes = pb - c->prec_bytes + fx;
+	}
+	if (r)
+		return r;
+	p->precision = prec;
+	p->fp32_matmul = fb;
 	return 0;
 }
 
@@ -85,8 +123,10 @@ static void unit_run_destroy(struct unit_run *ur)
 	dtp_stage_model_destroy(ur->m);
 }
 
+/* the unit as a stage of the job builds it: its precision and fp32 matmul
+ * backend set before the optimizer (src/pipeline/setup.c) */
 static int unit_run_create(const struct dtp_model_spec *spec, int u, int batch,
-			   enum dtp_optim_kind kind, struct unit_run *ur, struct dtp_err *err)
+			   const struct dtp_profile_opts *o, struct unit_run *ur, struct dtp_err *err)
 {
 	struct dtp_optim_config oc;
 	int r;
@@ -97,7 +137,12 @@ static int unit_run_create(const struct dtp_model_spec *spec, int u, int batch,
 	r = dtp_stage_model_create(spec, u, u + 1, batch, 1, &ur->m, err);
 	if (r)
 		return r;
-	dtp_optim_config_default(&oc, kind);
+	r = dtp_stage_model_set_precision(ur->m, o->precision, err);
+	if (!r)
+		r = dtp_stage_model_set_fp32_matmul(ur->m, o->fp32_matmul, err);
+	if (r)
+		goto out_destroy;
+	dtp_optim_config_default(&oc, o->optim);
 	r = dtp_optim_create(&oc, ur->m, &ur->optim, err);
 	if (r)
 		goto out_destroy;
@@ -346,7 +391,7 @@ static int time_unit(const struct dtp_model_spec *spec, int u, int batch,
 	int r, a = 0, bc = 0, pinned = 0, started = 0;
 
 	*busy_done = 0;
-	r = unit_run_create(spec, u, batch, o->optim, &ur, err);
+	r = unit_run_create(spec, u, batch, o, &ur, err);
 	if (r)
 		return r;
 	/* the stage model's own figures are what a stage allocates */
@@ -361,7 +406,7 @@ static int time_unit(const struct dtp_model_spec *spec, int u, int batch,
 		}
 		b->cpu = bc;
 		b->self = a;
-		r = unit_run_create(spec, u, batch, o->optim, &b->ur, err);
+		r = unit_run_create(spec, u, batch, o, &b->ur, err);
 		if (r)
 			goto out_free_busy;
 		CPU_ZERO(&one);
@@ -405,6 +450,11 @@ int dtp_profile_measure(const struct dtp_model_spec *spec, int batch,
 	r = dtp_profile_static(spec, batch, &p, err);
 	if (r)
 		return r;
+	r = dtp_profile_set_precision(&p, o->precision, o->fp32_matmul, err);
+	if (r) {
+		dtp_profile_free(&p);
+		return r;
+	}
 	p.optim = o->optim;
 	evict_buf = dtp_alloc_aligned(EVICT_BYTES, DTP_PAGE);
 	if (!evict_buf) {
@@ -474,89 +524,4 @@ void dtp_profile_free(struct dtp_profile *p)
 	free(p->units);
 	p->units = NULL;
 	p->n_units = 0;
-}
-
-int dtp_profile_chain(const struct dtp_profile *p, enum dtp_optim_kind optim, int recompute,
-		      struct dtp_chain_unit **out, struct dtp_err *err)
-{
-	struct dtp_chain_unit *c = calloc((size_t)p->n_units, sizeof(*c));
-	size_t mult = 2 + (size_t)dtp_optim_state_mult(optim);
-
-	if (!c)
-		return dtp_errf_runtime(err, -ENOMEM, "out of memory");
-	for (int u = 0; u < p->n_units; u++) {
-		const struct dtp_unit_cost *uc = &p->units[u];
-
-		c[u].time = uc->fwd_s * (recompute ? 2 : 1) + uc->bwd_s;
-		c[u].state_mem = uc->param_bytes * mult;
-		c[u].save_mem = uc->save_bytes;
-		c[u].in_mem = uc->in_bytes;
-		c[u].cut_bytes = 2 * uc->out_bytes;
-	}
-	*out = c;
-	return 0;
-}
-
-void dtp_plan_partition_opts(const struct dtp_plan *p, double bandwidth,
-			     struct dtp_partition_opts *o)
-{
-	memset(o, 0, sizeof(*o));
-	o->stages = p->num_stages;
-	o->bandwidth = bandwidth;
-	o->mem_cap = p->mem_cap_bytes;
-	o->recompute = p->recompute;
-}
-
-void dtp_profile_time_from_flops(struct dtp_profile *p, double flops_per_s)
-{
-	for (int u = 0; u < p->n_units; u++) {
-		p->units[u].fwd_s = p->units[u].fwd_flops / flops_per_s;
-		p->units[u].bwd_s = 2 * p->units[u].fwd_s;
-	}
-}
-
-int dtp_plan_resplit(const struct dtp_plan *in, int K, const int *stash_slots,
-		     const char *const *cores, struct dtp_plan *out, struct dtp_err *err)
-{
-	struct dtp_chain_unit *chain = NULL;
-	struct dtp_partition_opts po;
-	struct dtp_profile prof;
-	int bounds[DTP_MAX_STAGES + 1], r;
-	double slowest;
-
-	if (K < 1 || K > DTP_MAX_STAGES)
-		return dtp_errf_input(err, -EINVAL, "cannot split a plan over %d stages: give 1 to %d",
-				      K, DTP_MAX_STAGES);
-	r = dtp_profile_static(&in->model, in->micro_batch, &prof, err);
-	if (r)
-		return r;
-	if (K > prof.n_units) {
-		r = dtp_errf_input(err, -EINVAL, "cannot split %d units over %d stages: give at most %d",
-				   prof.n_units, K, prof.n_units);
-		goto free_profile;
-	}
-	dtp_profile_time_from_flops(&prof, DTP_STATIC_FLOPS);
-	r = dtp_profile_chain(&prof, in->optim.kind, in->recompute, &chain, err);
-	if (r)
-		goto free_profile;
-	*out = *in;
-	out->num_stages = K;
-	dtp_plan_partition_opts(out, 0, &po);
-	memcpy(po.stash_slots, stash_slots, sizeof(int) * (size_t)K);
-	r = dtp_partition_chain(chain, prof.n_units, &po, bounds, &slowest, err);
-	if (r)
-		goto free_chain;
-	memset(out->stages, 0, sizeof(out->stages));
-	for (int s = 0; s < K; s++) {
-		out->stages[s].first_unit = bounds[s];
-		out->stages[s].last_unit = bounds[s + 1];
-		if (cores && cores[s])
-			snprintf(out->stages[s].cores, sizeof(out->stages[s].cores), "%s", cores[s]);
-	}
-	r = dtp_plan_validate(out, err);
-free_chain:
-	free(chain);
-free_profile:
-	dtp_profile_free(&prof);
-	return r;
 }

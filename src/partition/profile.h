@@ -1,6 +1,7 @@
 /* Cost profile of a model's units on this machine: forward and backward time
- * per micro-batch (each unit built alone with dtp_stage_model_create and timed
- * with dtp_stage_forward/backward), and the bytes each unit holds and sends.
+ * per micro-batch (each unit built alone with dtp_stage_model_create, in the
+ * job's precision and fp32 matmul backend, and timed with
+ * dtp_stage_forward/backward), and the bytes each unit holds and sends.
  * Also the glue from a profile to the partitioner and to a plan. */
 #ifndef DTP_PARTITION_PROFILE_H
 #define DTP_PARTITION_PROFILE_H
@@ -42,7 +43,15 @@ struct dtp_unit_cost {
 	size_t params;            /* floats */
 	size_t param_bytes;       /* parameters */
 	size_t in_bytes;          /* unit input per micro-batch */
-	size_t out_bytes;         /* unit output per micro-batch (what a cut after it sends) */
+	size_t out_bytes;         /* unit output per micro-batch (fp32, as a stage holds it) */
+	size_t link_bytes;        /* what a cut after it sends per micro-batch: out_bytes,
+				   * half of them in bf16 (the links carry bf16) */
+	/* what the precision adds to the unit's memory (0 in fp32 on OpenBLAS):
+	 * its own (the bf16 copy of its parameters), and scratch a stage's
+	 * units share (the activation and gradient copies, output tiles, oneDNN
+	 * scratchpads, the attention's): a stage holds at most the largest of
+	 * each kind of unit (dtp_profile_chain) */
+	size_t prec_bytes, prec_shared_bytes;
 	size_t save_bytes;        /* kept by forward for backward, per micro-batch */
 	double fwd_flops;         /* per micro-batch */
 };
@@ -54,6 +63,8 @@ struct dtp_profile {
 	int measured;             /* 0: times are zero (static profile) */
 	int busy_measured;        /* 1: the _busy and _shared figures were measured */
 	enum dtp_optim_kind optim;    /* the optimizer the step times are of */
+	enum dtp_precision precision; /* what the units were built in (dtp_profile_set_precision) */
+	enum dtp_fp32_matmul fp32_matmul;
 	struct dtp_unit_cost *units;
 };
 
@@ -65,19 +76,39 @@ struct dtp_profile_opts {
 				   * the same unit, and sharing its CPU with it (needs
 				   * two CPUs in this process's affinity; quietly
 				   * skipped with one) */
+	enum dtp_precision precision;     /* the units' precision (0: fp32) */
+	enum dtp_fp32_matmul fp32_matmul; /* their fp32 matmul backend (0: openblas) */
 };
 
-/* Sizes only (no timing): fills units from dtp_unit_describe. */
+/* Sizes only (no timing): fills units from dtp_unit_describe, in fp32 on
+ * OpenBLAS (dtp_profile_set_precision for another). */
 int dtp_profile_static(const struct dtp_model_spec *spec, int batch, struct dtp_profile *out,
 		       struct dtp_err *err);
+/* The profile's bytes in precision prec with fp32 matmul backend fb (its
+ * precision and fp32_matmul set): each unit's link_bytes (bf16 halves what
+ * crosses a cut), and prec_bytes and prec_shared_bytes: of
+ * dtp_stage_model_precision_bytes and dtp_stage_model_fp32_matmul_bytes of
+ * the unit alone, the bf16 copy of its parameters is its own, the rest
+ * scratch. Times are left alone: dtp_profile_measure times the units in
+ * the precision; a static profile's FLOPs count the matmuls only, so a
+ * precision changes their rate, not their ratios. 0, or -ENOTSUP with what
+ * to do where this build cannot run prec or fb. */
+int dtp_profile_set_precision(struct dtp_profile *p, enum dtp_precision prec,
+			      enum dtp_fp32_matmul fb, struct dtp_err *err);
+/* The bytes on a link for an activation (or gradient) of fp32_bytes in
+ * precision prec: bf16 halves them (the executor's wire format) */
+size_t dtp_wire_bytes(enum dtp_precision prec, size_t fp32_bytes);
 /* Sizes and timings: o->reps timed forward+backward passes per unit after
  * one warm-up (median taken), and as many of its per-step work (optimizer
  * step of o->optim, sum of squares, zeroing). With o->busy and two CPUs
  * allowed, the calling thread is pinned to the first and a helper thread on
  * the second runs the same unit in a loop while every figure is timed again
  * (the _busy ones), then on the first CPU too (pass_shared_s); the
- * thread's affinity is restored after. Runs on the
- * calling thread (OpenBLAS threads as configured). */
+ * thread's affinity is restored after. Each unit is built in o->precision
+ * on o->fp32_matmul (dtp_stage_model_set_precision and _set_fp32_matmul,
+ * as a stage sets itself up), and the bytes are theirs
+ * (dtp_profile_set_precision). Runs on the calling thread (OpenBLAS threads
+ * as configured). */
 int dtp_profile_measure(const struct dtp_model_spec *spec, int batch,
 			const struct dtp_profile_opts *o, struct dtp_profile *out,
 			struct dtp_err *err);
@@ -116,7 +147,8 @@ int dtp_optim_state_mult(enum dtp_optim_kind kind);
 
 /* Chain for the partitioner (n_units entries): time = fwd + bwd (+ fwd again
  * with recompute), state = param bytes x (2 + state_mult) (parameters,
- * gradients, optimizer state), cut = out x 2
+ * gradients, optimizer state) + prec_bytes, shared = prec_shared_bytes
+ * (kind: units of one name are of one kind), cut = link_bytes x 2
  * (activation forward, its gradient back). */
 int dtp_profile_chain(const struct dtp_profile *p, enum dtp_optim_kind optim, int recompute,
 		      struct dtp_chain_unit **out, struct dtp_err *err);

@@ -45,3 +45,6 @@ tests_partition_test_plan_chunks_LDADD = $(CMOCKA_TEST_LIBS)
 # dtpipe-partition plan/report with --schedule interleaved --virtual-stages
 INTEGRATION_TESTS += tests/partition/test_tool_chunks.sh
 dist_check_SCRIPTS += tests/partition/test_tool_chunks.sh
+# dtpipe-partition in the job's precision (--precision, --fp32-matmul)
+INTEGRATION_TESTS += tests/partition/test_tool_bf16.sh
+dist_check_SCRIPTS += tests/partition/test_tool_bf16.sh

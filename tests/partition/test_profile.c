@@ -149,6 +149,78 @@ static void test_step_work(void **state)
 	assert_true(fabs(dtp_profile_share_penalty(&p, 0, 3) - 1.5) < 1e-12);
 }
 
+/* a profile in bf16: the links carry half the bytes, and a stage's chain
+ * memory holds what the precision adds to it as a stage built in it will
+ * (dtp_stage_model_precision_bytes of the stage); fp32 on oneDNN adds its
+ * scratchpads, nothing to the links. Without oneDNN both are refused. */
+static void test_precision_bytes(void **state)
+{
+	struct dtp_model_spec s = spec_of("gpt:L=3,C=64,H=4,T=32,V=512");
+	const int slots[DTP_MAX_STAGES] = { 1, 1, 1, 1, 1, 1 };
+	struct dtp_partition_opts po = { .stages = 5 };
+	struct dtp_profile p32, p;
+	struct dtp_chain_unit *c32, *c;
+	struct dtp_err err = { 0 };
+	int r;
+
+	(void)state;
+	memcpy(po.stash_slots, slots, sizeof(slots));
+	assert_int_equal(dtp_profile_static(&s, 2, &p32, &err), 0);
+	assert_int_equal(dtp_profile_static(&s, 2, &p, &err), 0);
+	r = dtp_profile_set_precision(&p, DTP_PRECISION_BF16, DTP_FP32_MATMUL_OPENBLAS, &err);
+#ifndef DTP_HAVE_ONEDNN
+	assert_int_equal(r, -ENOTSUP);
+	assert_non_null(strstr(err.msg, "libdnnl-dev"));
+	dtp_profile_free(&p);
+	dtp_profile_free(&p32);
+	return;
+#endif
+	assert_int_equal(r, 0);
+	assert_int_equal(p.precision, DTP_PRECISION_BF16);
+	assert_int_equal(dtp_profile_chain(&p32, DTP_OPTIM_ADAMW, 0, &c32, &err), 0);
+	assert_int_equal(dtp_profile_chain(&p, DTP_OPTIM_ADAMW, 0, &c, &err), 0);
+	for (int u = 0; u < p.n_units; u++) {
+		assert_int_equal(p32.units[u].link_bytes, p32.units[u].out_bytes);
+		assert_int_equal(2 * p.units[u].link_bytes, p.units[u].out_bytes);
+		assert_int_equal(c[u].cut_bytes * 2, c32[u].cut_bytes);
+		assert_int_equal(p.units[u].in_bytes, p32.units[u].in_bytes);
+	}
+	for (int a = 0; a < p.n_units; a++)
+		for (int b = a + 1; b <= p.n_units; b++) {
+			size_t want;
+			struct dtp_stage_cost k = dtp_stage_cost(c, p.n_units, a, b, 0, &po);
+			struct dtp_stage_cost k32 = dtp_stage_cost(c32, p.n_units, a, b, 0, &po);
+
+			assert_int_equal(dtp_stage_model_precision_bytes(&s, a, b, 2,
+									 DTP_PRECISION_BF16, &want,
+									 &err), 0);
+			/* never under what the stage holds (a plan under mem_cap
+			 * fits it): exact for units of one kind, over by the
+			 * scratch another kind could share (the head's copies
+			 * beside the blocks': a third here) */
+			assert_true(k.mem - k32.mem >= want);
+			assert_true(k.mem - k32.mem <= want + want / 2);
+			if (b < p.n_units)
+				assert_true(k.mem - k32.mem == want);
+		}
+	free(c);
+	dtp_profile_free(&p);
+	/* fp32 on oneDNN: its scratchpads, the links as fp32's */
+	assert_int_equal(dtp_profile_static(&s, 2, &p, &err), 0);
+	assert_int_equal(dtp_profile_set_precision(&p, DTP_PRECISION_FP32, DTP_FP32_MATMUL_ONEDNN,
+						   &err), 0);
+	assert_int_equal(dtp_profile_chain(&p, DTP_OPTIM_ADAMW, 0, &c, &err), 0);
+	for (int u = 0; u < p.n_units; u++) {
+		assert_int_equal(p.units[u].link_bytes, p32.units[u].link_bytes);
+		assert_int_equal(p.units[u].prec_bytes, 0);
+		assert_int_equal(c[u].state_mem, c32[u].state_mem);
+	}
+	free(c);
+	free(c32);
+	dtp_profile_free(&p);
+	dtp_profile_free(&p32);
+}
+
 /* a plan split again over K stages: the same model and settings, contiguous
  * units covering the model, the min-max split, cores as given, hosts cleared */
 static void test_resplit(void **state)
@@ -196,6 +268,7 @@ int main(void)
 		cmocka_unit_test(test_measure_gpt),
 		cmocka_unit_test(test_step_work),
 		cmocka_unit_test(test_resplit),
+		cmocka_unit_test(test_precision_bytes),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
