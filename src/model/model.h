@@ -96,6 +96,10 @@ int dtp_precision_parse(const char *text, enum dtp_precision *out, struct dtp_er
 const char *dtp_precision_name(enum dtp_precision p);
 /* 0 if this build can run p, else -ENOTSUP with what to do (bf16 without oneDNN) */
 int dtp_precision_check(enum dtp_precision p, struct dtp_err *err);
+/* The bytes on a stage link for an activation or gradient of fp32_bytes in
+ * precision p: bf16 halves them (what crosses a cut is exactly bf16, above);
+ * the executor's wire format and every prediction of link traffic */
+size_t dtp_precision_wire_bytes(enum dtp_precision p, size_t fp32_bytes);
 
 /* The fp32 matmul backend of a stage's linear layers (precision = fp32):
  *   openblas: cblas_sgemm (the default, and the portable path).

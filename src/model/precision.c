@@ -24,6 +24,11 @@ const char *dtp_precision_name(enum dtp_precision p)
 	return p == DTP_PRECISION_BF16 ? "bf16" : "fp32";
 }
 
+size_t dtp_precision_wire_bytes(enum dtp_precision p, size_t fp32_bytes)
+{
+	return p == DTP_PRECISION_BF16 ? fp32_bytes / 2 : fp32_bytes;
+}
+
 int dtp_precision_check(enum dtp_precision p, struct dtp_err *err)
 {
 #ifndef DTP_HAVE_ONEDNN

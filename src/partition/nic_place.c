@@ -59,7 +59,7 @@ int dtp_plan_link_bytes(const struct dtp_plan *p, double *link_bytes, struct dtp
 		if (r)
 			return dtp_errf_input(err, r, "unit %d of the model cannot be described",
 					      p->stages[s].last_unit - 1);
-		link_bytes[s] = 2.0 * (double)dtp_wire_bytes(p->precision, info.out_elems *
+		link_bytes[s] = 2.0 * (double)dtp_precision_wire_bytes(p->precision, info.out_elems *
 							     sizeof(float)) * p->micro_batch *
 				p->micro_batches;
 	}

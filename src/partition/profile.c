@@ -58,11 +58,6 @@ int dtp_profile_static(const struct dtp_model_spec *spec, int batch, struct dtp_
 	return 0;
 }
 
-size_t dtp_wire_bytes(enum dtp_precision prec, size_t fp32_bytes)
-{
-	return prec == DTP_PRECISION_BF16 ? fp32_bytes / 2 : fp32_bytes;
-}
-
 int dtp_profile_set_precision(struct dtp_profile *p, enum dtp_precision prec,
 			      enum dtp_fp32_matmul fb, struct dtp_err *err)
 {
@@ -78,7 +73,7 @@ int dtp_profile_set_precision(struct dtp_profile *p, enum dtp_precision prec,
 		if (!r)
 			r = dtp_stage_model_fp32_matmul_bytes(&p->spec, u, u + 1, p->batch, prec, fb,
 							      &fx, err);
-		c->link_bytes = dtp_wire_bytes(prec, c->out_bytes);
+		c->link_bytes = dtp_precision_wire_bytes(prec, c->out_bytes);
 		/* bf16: the parameters' bf16 copy (dtp_bf16_mm_bytes) is the
 		 * unit's own; the rest is sized by the stage's largest unit */
 		c->prec_bytes = prec == DTP_PRECISION_BF16 ?

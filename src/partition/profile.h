@@ -95,9 +95,6 @@ int dtp_profile_static(const struct dtp_model_spec *spec, int batch, struct dtp_
  * to do where this build cannot run prec or fb. */
 int dtp_profile_set_precision(struct dtp_profile *p, enum dtp_precision prec,
 			      enum dtp_fp32_matmul fb, struct dtp_err *err);
-/* The bytes on a link for an activation (or gradient) of fp32_bytes in
- * precision prec: bf16 halves them (the executor's wire format) */
-size_t dtp_wire_bytes(enum dtp_precision prec, size_t fp32_bytes);
 /* Sizes and timings: o->reps timed forward+backward passes per unit after
  * one warm-up (median taken), and as many of its per-step work (optimizer
  * step of o->optim, sum of squares, zeroing). With o->busy and two CPUs

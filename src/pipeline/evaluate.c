@@ -43,7 +43,7 @@ int dtp_stage_evaluate(struct dtp_stage *st, int64_t *correct, int64_t *count,
 			if (n <= 0)
 				return n < 0 ? n : dtp_errf_runtime(err, -EIO, "stage 0: the test set ended early");
 		} else {
-			r = dtp_link_irecv(st->prev, &tag, sl->in, st->in_bytes / dtp_stage_wire_div(st),
+			r = dtp_link_irecv(st->prev, &tag, sl->in, dtp_stage_wire_bytes(st, st->in_bytes),
 					   st->prev_mr, &req, err);
 			if (r == 0)
 				r = dtp_stage_wait(st, st->prev, &req, DTP_SPAN_RECV, tstep, 0, err);
@@ -53,8 +53,8 @@ int dtp_stage_evaluate(struct dtp_stage *st, int64_t *correct, int64_t *count,
 				dtp_err_prefix(err, "stage %d, evaluation batch %ld: ", st->s, b);
 				return r;
 			}
-			n = (int)(req.len / (in_per / dtp_stage_wire_div(st)));
-			if (n < 1 || n > st->B || req.len != (size_t)n * in_per / dtp_stage_wire_div(st))
+			n = (int)(req.len / dtp_stage_wire_bytes(st, in_per));
+			if (n < 1 || n > st->B || req.len != dtp_stage_wire_bytes(st, (size_t)n * in_per))
 				return dtp_errf_runtime(err, -EPROTO, "stage %d: evaluation batch of %zu bytes",
 							st->s, req.len);
 			dtp_stage_wire_unpack(st, sl->in, (size_t)n * in_per);
@@ -64,7 +64,7 @@ int dtp_stage_evaluate(struct dtp_stage *st, int64_t *correct, int64_t *count,
 			return r;
 		if (!st->is_last) {
 			dtp_stage_wire_pack(st, out, (size_t)n * out_per);
-			r = dtp_link_isend(st->next, &tag, out, (size_t)n * out_per / dtp_stage_wire_div(st),
+			r = dtp_link_isend(st->next, &tag, out, dtp_stage_wire_bytes(st, (size_t)n * out_per),
 					   st->next_mr, &req, err);
 			if (r == 0)
 				r = dtp_stage_wait(st, st->next, &req, DTP_SPAN_SEND, tstep, 0, err);

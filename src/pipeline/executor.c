@@ -105,20 +105,20 @@ static int xbuf_ready(struct dtp_stage *st, struct dtp_link *l, struct dtp_xbuf 
 /* bf16: activations and gradients cross the links as bf16 (half the fp32
  * bytes), packed in place before a send and widened in place after a receive
  * (exact: the model rounded them to bf16 at the unit boundary, model.h) */
-size_t dtp_stage_wire_div(const struct dtp_stage *st)
+size_t dtp_stage_wire_bytes(const struct dtp_stage *st, size_t fp32_bytes)
 {
-	return st->plan->precision == DTP_PRECISION_BF16 ? 2 : 1;
+	return dtp_precision_wire_bytes(st->plan->precision, fp32_bytes);
 }
 
 void dtp_stage_wire_pack(const struct dtp_stage *st, void *buf, size_t fp32_bytes)
 {
-	if (dtp_stage_wire_div(st) == 2)
+	if (st->plan->precision == DTP_PRECISION_BF16)
 		dtp_bf16_pack(buf, fp32_bytes / sizeof(float));
 }
 
 void dtp_stage_wire_unpack(const struct dtp_stage *st, void *buf, size_t fp32_bytes)
 {
-	if (dtp_stage_wire_div(st) == 2)
+	if (st->plan->precision == DTP_PRECISION_BF16)
 		dtp_bf16_unpack(buf, fp32_bytes / sizeof(float));
 }
 
@@ -126,7 +126,7 @@ static int post_act_recv(struct dtp_stage *st, long step, int m, struct dtp_err 
 {
 	struct dtp_slot *sl = &st->slots[m % st->n_slots];
 	struct dtp_tag tag = dtp_stage_tag((uint32_t)step, m, DTP_MSG_ACT);
-	int r = dtp_link_irecv(st->prev, &tag, sl->in, st->in_bytes / dtp_stage_wire_div(st), st->prev_mr,
+	int r = dtp_link_irecv(st->prev, &tag, sl->in, dtp_stage_wire_bytes(st, st->in_bytes), st->prev_mr,
 			       &sl->recv, err);
 
 	if (r)
@@ -139,8 +139,8 @@ static int post_grad_recv(struct dtp_stage *st, long step, int m, struct dtp_err
 {
 	struct dtp_xbuf *x = &st->grad_in[m & 1];
 	struct dtp_tag tag = dtp_stage_tag((uint32_t)step, m, DTP_MSG_GRAD);
-	int r = dtp_link_irecv(st->next, &tag, x->buf, st->out_bytes / dtp_stage_wire_div(st), st->next_mr,
-			       &x->req, err);
+	int r = dtp_link_irecv(st->next, &tag, x->buf, dtp_stage_wire_bytes(st, st->out_bytes),
+			       st->next_mr, &x->req, err);
 
 	if (r)
 		return post_failed(st, r, "post the receive of gradient", m, step, st->s + 1, err);
@@ -158,7 +158,7 @@ static int post_send(struct dtp_stage *st, struct dtp_xbuf *x, int fwd, long ste
 	int r;
 
 	dtp_stage_wire_pack(st, x->buf, bytes);
-	r = dtp_link_isend(fwd ? st->next : st->prev, &tag, x->buf, bytes / dtp_stage_wire_div(st),
+	r = dtp_link_isend(fwd ? st->next : st->prev, &tag, x->buf, dtp_stage_wire_bytes(st, bytes),
 			   fwd ? st->next_mr : st->prev_mr, &x->req, err);
 	if (r)
 		return post_failed(st, r, fwd ? "send activation" : "send gradient", m, step,

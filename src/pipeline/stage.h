@@ -141,12 +141,12 @@ int dtp_stage_wait(struct dtp_stage *st, struct dtp_link *l, struct dtp_req *req
 /* a transport refused to post (r < 0): the link to `peer` has failed */
 int dtp_stage_link_failed(int r, int peer, struct dtp_err *err);
 /* the shared steps of training and evaluation (executor.c): a message's
- * tag; the wire's divisor of fp32 bytes (2 in bf16) and the in-place packing
+ * tag; the wire's bytes for fp32_bytes (dtp_precision_wire_bytes) and the in-place packing
  * before a send and widening after a receive; the forward with its input
  * errors said; n samples from a loader (data span at (step, m)); the loss of
  * one micro-batch on the last stage (logits -> dlogits in place) */
 struct dtp_tag dtp_stage_tag(uint32_t step, int micro, int kind);
-size_t dtp_stage_wire_div(const struct dtp_stage *st);
+size_t dtp_stage_wire_bytes(const struct dtp_stage *st, size_t fp32_bytes);
 void dtp_stage_wire_pack(const struct dtp_stage *st, void *buf, size_t fp32_bytes);
 void dtp_stage_wire_unpack(const struct dtp_stage *st, void *buf, size_t fp32_bytes);
 int dtp_stage_forward_checked(struct dtp_stage *st, const void *in, void *out, void *save,
