@@ -110,10 +110,11 @@ int dtp_bf16_linear_forward_rows(struct dtp_bf16_mm *e, float *out, const float 
  * db (OC) += d's column sums, d in bf16 for both matmuls, in (N,IC)
  * converted in the same pool region; then dw (OC,IC) += d^T in (acc 0: =),
  * din (N,IC) = d w (skipped when din is NULL). The same values as the
- * separate ReLU backward, column sums and conversions (the same bits). */
+ * separate ReLU backward, column sums and conversions (the same bits).
+ * round: dout rounded to bf16 in the same pass (dtp_relu_colsum_bf16_cols). */
 void dtp_bf16_linear_backward_fused(struct dtp_bf16_mm *e, float *din, float *dw, float *db,
 				    const float *dout, const float *relu_out, const float *in,
-				    const float *w, int N, int IC, int OC, int acc);
+				    const float *w, int N, int IC, int OC, int acc, int round);
 /* A producer fused with its conversion to bf16: fill(ctx, tile, r0, r1)
  * writes rows [r0, r1) of an fp32 (N, W) tensor into tile ((r1 - r0) x W,
  * at most 64 rows), and each tile is converted into dst16 (N, W) while it

@@ -246,7 +246,7 @@ struct prep_job {
 	float *db;
 	const float *dout, *relu_out;
 	struct cvt_job in;      /* in -> a16, zero rows to max_rows */
-	int N, OC;
+	int N, OC, round;
 };
 
 /* a participant's columns of the output gradient (ReLU backward, column
@@ -260,7 +260,7 @@ static void prep_share(void *v, int w, int nw)
 	dtp_pool_share((size_t)j->OC, 16, w, nw, &lo, &hi);
 	if (hi > lo) {
 		dtp_relu_colsum_bf16_cols(j->e->d16, j->db, j->dout, j->relu_out, j->N, j->OC,
-					  (int)lo, (int)hi);
+					  (int)lo, (int)hi, j->round);
 		for (int n = j->N; n < j->e->max_rows; n++)
 			memset(j->e->d16 + (size_t)n * j->OC + lo, 0, (hi - lo) * sizeof(uint16_t));
 	}
@@ -269,11 +269,12 @@ static void prep_share(void *v, int w, int nw)
 
 void dtp_bf16_linear_backward_fused(struct dtp_bf16_mm *e, float *din, float *dw, float *db,
 				    const float *dout, const float *relu_out, const float *in,
-				    const float *w, int N, int IC, int OC, int acc)
+				    const float *w, int N, int IC, int OC, int acc, int round)
 {
 	size_t miss = (size_t)(e->max_rows - N);
 	struct prep_job j = { .e = e, .db = db, .dout = dout, .relu_out = relu_out,
-			      .in = { e->a16, in, (size_t)N * IC, miss * IC }, .N = N, .OC = OC };
+			      .in = { e->a16, in, (size_t)N * IC, miss * IC }, .N = N, .OC = OC,
+			      .round = round };
 
 	dtp_pool_run(e->pool, prep_share, &j);
 	run(e, K_BWDW, IC, OC, acc, e->d16, e->a16, dw, e->max_rows);

@@ -44,10 +44,13 @@ void dtp_colsum_add_cols(float *db, const float *d, int N, int OC, int c0, int c
  * backward of dout (out > 0 ? dout : 0; out NULL: d = dout), db += d's
  * column sums (rows added in order: dtp_colsum_add_cols's bits), d16 (N,OC)
  * = bf16(d): the ReLU backward, the bias gradient and the output gradient's
- * conversion in one read of dout, d never stored in fp32 */
+ * conversion in one read of dout, d never stored in fp32. round: dout is
+ * rounded to bf16 first, here, a chunk at a time (the ReLU's mask and the
+ * rounding commute: bf16(0) is 0), instead of a pass of its own over it:
+ * the same values, so the same bits. */
 #define RELU_COLSUM_CHUNK 256
 DTP_VEC_CLONES
-static void relu_colsum_row(float *t, float *db, const float *g, const float *o, int k)
+static void relu_mask_row(float *t, const float *g, const float *o, int k)
 {
 	if (o)
 		for (int j = 0; j < k; j++)
@@ -55,12 +58,17 @@ static void relu_colsum_row(float *t, float *db, const float *g, const float *o,
 	else
 		for (int j = 0; j < k; j++)
 			t[j] = g[j];
+}
+
+DTP_VEC_CLONES
+static void colsum_row(float *db, const float *t, int k)
+{
 	for (int j = 0; j < k; j++)
 		db[j] += t[j];
 }
 
 void dtp_relu_colsum_bf16_cols(uint16_t *d16, float *db, const float *dout, const float *out,
-			       int N, int OC, int c0, int c1)
+			       int N, int OC, int c0, int c1, int round)
 {
 	float t[RELU_COLSUM_CHUNK];
 
@@ -69,7 +77,10 @@ void dtp_relu_colsum_bf16_cols(uint16_t *d16, float *db, const float *dout, cons
 			int k = c1 - a < RELU_COLSUM_CHUNK ? c1 - a : RELU_COLSUM_CHUNK;
 			size_t r = (size_t)n * OC + (size_t)a;
 
-			relu_colsum_row(t, db + a, dout + r, out ? out + r : NULL, k);
+			relu_mask_row(t, dout + r, out ? out + r : NULL, k);
+			if (round)
+				dtp_bf16_round(t, (size_t)k);
+			colsum_row(db + a, t, k);
 			dtp_bf16_from_f32(d16 + r, t, (size_t)k);
 		}
 }
@@ -254,11 +265,11 @@ void dtp_linear_acc_mx(struct dtp_pool *pool, struct dtp_bf16_mm *mx, float *out
 void dtp_linear_backward_whole_mx(struct dtp_pool *pool, struct dtp_bf16_mm *mx, float *din,
 				  float *d, float *dw, float *db, const float *dout,
 				  const float *relu_out, const float *in, const float *w, int N,
-				  int IC, int OC, int acc)
+				  int IC, int OC, int acc, int round)
 {
 	if (mx) {
 		dtp_bf16_linear_backward_fused(mx, din, dw, db, dout, relu_out, in, w, N, IC, OC,
-					       acc);
+					       acc, round);
 		return;
 	}
 	if (relu_out)
