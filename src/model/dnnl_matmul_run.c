@@ -203,6 +203,8 @@ struct fwd_job {
 	float *out;
 	int IC, OC;
 	dtp_bf16_rows_fn *post;
+	dtp_bf16_keep_fn *keep;
+	uint16_t *out16;        /* keep's bf16 rows: d16, a16 after the region */
 };
 
 /* participant w's rows of the full-size primitive's split, start to end */
@@ -225,19 +227,25 @@ static void fwd_share(void *v, int w, int nw)
 	dtp_mm_exec(j->e, w, p, a, j->w16, c);
 	if (j->post)
 		j->post(c, nr * (size_t)j->OC);
+	if (j->keep)
+		j->keep(c, j->out16 + r0 * (size_t)j->OC, nr * (size_t)j->OC);
 }
 
 int dtp_bf16_linear_forward_rows(struct dtp_bf16_mm *e, float *out, const float *in,
 				 const float *w, const float *b, int N, int IC, int OC,
-				 dtp_bf16_rows_fn *post)
+				 dtp_bf16_rows_fn *post, dtp_bf16_keep_fn *keep)
 {
 	struct fwd_job j = { .e = e, .x = dtp_mm_find(e, K_FWD, IC, OC, b != NULL, 0), .in = in,
 			     .b = b, .w16 = w16_of(e, w), .out = out, .IC = IC, .OC = OC,
-			     .post = post };
+			     .post = post, .keep = keep, .out16 = e->d16 };
 
 	if (N != e->max_rows || !j.x)
 		return 0;
 	dtp_pool_run(e->pool, fwd_share, &j);
+	if (keep) {     /* the output's bf16 is the next input: a16 (input16) */
+		e->d16 = e->a16;
+		e->a16 = j.out16;
+	}
 	return 1;
 }
 

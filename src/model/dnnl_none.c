@@ -65,7 +65,7 @@ void dtp_bf16_linear_backward(struct dtp_bf16_mm *e, float *din, float *dw,
 			      int IC, int OC, int acc) { (void)e; }
 int dtp_bf16_linear_forward_rows(struct dtp_bf16_mm *e, float *out, const float *in,
 				 const float *w, const float *b, int N, int IC, int OC,
-				 dtp_bf16_rows_fn *post) { (void)e; return 0; }
+				 dtp_bf16_rows_fn *post, dtp_bf16_keep_fn *keep) { (void)e; return 0; }
 void dtp_bf16_linear_backward_fused(struct dtp_bf16_mm *e, float *din, float *dw, float *db,
 				    const float *dout, const float *relu_out, const float *in,
 				    const float *w, int N, int IC, int OC, int acc,
