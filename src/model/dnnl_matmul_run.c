@@ -153,8 +153,8 @@ static void tile_share(void *v, int w, int nw)
 	}
 }
 
-static void run(struct dtp_bf16_mm *e, int kind, int ic, int oc, int sum, const uint16_t *a,
-		const uint16_t *b, float *c, int rows)
+static struct run_job run_job(struct dtp_bf16_mm *e, int kind, int ic, int oc, int sum,
+			      const uint16_t *a, const uint16_t *b, float *c, int rows)
 {
 	struct run_job j = { .e = e, .x = dtp_mm_find(e, kind, ic, oc, sum, 0),
 			     .t = dtp_mm_find(e, kind, ic, oc, sum, 1), .a = a, .b = b, .c = c,
@@ -165,7 +165,45 @@ static void run(struct dtp_bf16_mm *e, int kind, int ic, int oc, int sum, const 
 		abort();
 	}
 	j.g = dtp_mm_geom_of(kind, ic, oc, e->max_rows);
+	return j;
+}
+
+static void run(struct dtp_bf16_mm *e, int kind, int ic, int oc, int sum, const uint16_t *a,
+		const uint16_t *b, float *c, int rows)
+{
+	struct run_job j = run_job(e, kind, ic, oc, sum, a, b, c, rows);
+
 	dtp_pool_run(e->pool, kind != K_BWDW && rows < e->max_rows ? tile_share : run_share, &j);
+}
+
+/* two independent full-size matmuls (a layer's weight and input
+ * gradients: the same operands read, different outputs written) in one
+ * region, each participant its part of the first, then of the second: no
+ * wait between them, and the participants' times even out over the two */
+static void run2_share(void *v, int w, int nw)
+{
+	const struct run_job *j = v;
+
+	run_share((void *)&j[0], w, nw);
+	run_share((void *)&j[1], w, nw);
+}
+
+/* dw (OC,IC) (+)= d16^T a16 and din (N,IC) = d16 w16 (run's K_BWDW then
+ * K_BWDD; din NULL: only the first) */
+static void run_grads(struct dtp_bf16_mm *e, int IC, int OC, int acc, float *dw, float *din,
+		      const uint16_t *w16, int N)
+{
+	struct run_job j[2];
+
+	if (!din || N < e->max_rows) {
+		run(e, K_BWDW, IC, OC, acc, e->d16, e->a16, dw, e->max_rows);
+		if (din)
+			run(e, K_BWDD, IC, OC, 0, e->d16, w16, din, N);
+		return;
+	}
+	j[0] = run_job(e, K_BWDW, IC, OC, acc, e->d16, e->a16, dw, e->max_rows);
+	j[1] = run_job(e, K_BWDD, IC, OC, 0, e->d16, w16, din, N);
+	dtp_pool_run(e->pool, run2_share, j);
 }
 
 
@@ -285,9 +323,7 @@ void dtp_bf16_linear_backward_fused(struct dtp_bf16_mm *e, float *din, float *dw
 			      .round = round };
 
 	dtp_pool_run(e->pool, prep_share, &j);
-	run(e, K_BWDW, IC, OC, acc, e->d16, e->a16, dw, e->max_rows);
-	if (din)
-		run(e, K_BWDD, IC, OC, 0, e->d16, w16_of(e, w), din, N);
+	run_grads(e, IC, OC, acc, dw, din, w16_of(e, w), N);
 }
 
 /* in16 (N,IC) as the matmuls' A: in place when N is the planned row count;
