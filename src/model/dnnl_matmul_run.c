@@ -176,34 +176,49 @@ static void run(struct dtp_bf16_mm *e, int kind, int ic, int oc, int sum, const 
 	dtp_pool_run(e->pool, kind != K_BWDW && rows < e->max_rows ? tile_share : run_share, &j);
 }
 
-/* two independent full-size matmuls (a layer's weight and input
- * gradients: the same operands read, different outputs written) in one
- * region, each participant its part of the first, then of the second: no
- * wait between them, and the participants' times even out over the two */
-static void run2_share(void *v, int w, int nw)
-{
-	const struct run_job *j = v;
+/* a linear's gradients with a full batch: the weight gradient's matmul
+ * and the input gradient's (the same operands read, different outputs
+ * written) in one region, each participant its part of the first, then of
+ * the second: no wait between them, and the participants' times even out
+ * over the two. db (or NULL): each participant first adds the column sums
+ * of d16 for the columns its part of the weight gradient covers (its rows
+ * of dw), from d16 it is about to read anyway. */
+struct grads_job {
+	struct run_job mm[2];   /* K_BWDW, then K_BWDD (n_mm 2) */
+	int n_mm, N, OC;
+	float *db;
+	const uint16_t *d16;
+};
 
-	run_share((void *)&j[0], w, nw);
-	run_share((void *)&j[1], w, nw);
+static void grads_share(void *v, int w, int nw)
+{
+	const struct grads_job *g = v;
+	const struct dtp_mm_part *p = &g->mm[0].x->part[w];
+
+	if (g->db && p->m1 > p->m0)
+		dtp_colsum16_add_cols(g->db, g->d16, g->N, g->OC, p->m0, p->m1);
+	for (int i = 0; i < g->n_mm; i++)
+		run_share((void *)&g->mm[i], w, nw);
 }
 
 /* dw (OC,IC) (+)= d16^T a16 and din (N,IC) = d16 w16 (run's K_BWDW then
- * K_BWDD; din NULL: only the first) */
+ * K_BWDD; din NULL: only the first); db (N == max_rows only, or NULL):
+ * += d16's column sums */
 static void run_grads(struct dtp_bf16_mm *e, int IC, int OC, int acc, float *dw, float *din,
-		      const uint16_t *w16, int N)
+		      float *db, const uint16_t *w16, int N)
 {
-	struct run_job j[2];
+	struct grads_job g = { .n_mm = din ? 2 : 1, .N = N, .OC = OC, .db = db, .d16 = e->d16 };
 
-	if (!din || N < e->max_rows) {
+	if (N < e->max_rows) {
 		run(e, K_BWDW, IC, OC, acc, e->d16, e->a16, dw, e->max_rows);
 		if (din)
 			run(e, K_BWDD, IC, OC, 0, e->d16, w16, din, N);
 		return;
 	}
-	j[0] = run_job(e, K_BWDW, IC, OC, acc, e->d16, e->a16, dw, e->max_rows);
-	j[1] = run_job(e, K_BWDD, IC, OC, 0, e->d16, w16, din, N);
-	dtp_pool_run(e->pool, run2_share, j);
+	g.mm[0] = run_job(e, K_BWDW, IC, OC, acc, e->d16, e->a16, dw, e->max_rows);
+	if (din)
+		g.mm[1] = run_job(e, K_BWDD, IC, OC, 0, e->d16, w16, din, N);
+	dtp_pool_run(e->pool, grads_share, &g);
 }
 
 
@@ -313,6 +328,22 @@ static void prep_share(void *v, int w, int nw)
 	cvt_share((void *)&j->in, w, nw);
 }
 
+/* the same by rows (round, full batch): a participant's rows of d16 from
+ * its rows of dout and relu_out (the rows it computed as the layer above's
+ * input gradient, and as this layer's output in the forward: in its own
+ * cache), no column sums (run_grads adds them from d16), then its share of
+ * the input's conversion */
+static void prep_rows_share(void *v, int w, int nw)
+{
+	const struct prep_job *j = v;
+	size_t lo, hi;
+
+	dtp_pool_share((size_t)j->N, 1, w, nw, &lo, &hi);
+	if (hi > lo)
+		dtp_relu_bf16_rows(j->e->d16, j->dout, j->relu_out, j->OC, (int)lo, (int)hi);
+	cvt_share((void *)&j->in, w, nw);
+}
+
 void dtp_bf16_linear_backward_fused(struct dtp_bf16_mm *e, float *din, float *dw, float *db,
 				    const float *dout, const float *relu_out, const float *in,
 				    const float *w, int N, int IC, int OC, int acc, int round)
@@ -322,8 +353,15 @@ void dtp_bf16_linear_backward_fused(struct dtp_bf16_mm *e, float *din, float *dw
 			      .in = { e->a16, in, (size_t)N * IC, miss * IC }, .N = N, .OC = OC,
 			      .round = round };
 
+	/* rounded dout (so d16 holds d exactly) and a full batch: d16 by rows,
+	 * the column sums beside the weight gradient's matmul */
+	if (round && N == e->max_rows) {
+		dtp_pool_run(e->pool, prep_rows_share, &j);
+		run_grads(e, IC, OC, acc, dw, din, db, w16_of(e, w), N);
+		return;
+	}
 	dtp_pool_run(e->pool, prep_share, &j);
-	run_grads(e, IC, OC, acc, dw, din, w16_of(e, w), N);
+	run_grads(e, IC, OC, acc, dw, din, NULL, w16_of(e, w), N);
 }
 
 /* in16 (N,IC) as the matmuls' A: in place when N is the planned row count;

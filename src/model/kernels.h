@@ -59,6 +59,12 @@ void dtp_linear_backward_whole_mx(struct dtp_pool *pool, struct dtp_bf16_mm *mx,
 				  float *d, float *dw, float *db, const float *dout,
 				  const float *relu_out, const float *in, const float *w, int N,
 				  int IC, int OC, int acc, int round);
+/* the fused pass split the other way (dtp_bf16_linear_backward_fused, round):
+ * rows [r0, r1) of d16 without the sums, then the sums of columns [c0, c1)
+ * from d16 (exact: d16 holds the rounded values the sums add) */
+void dtp_relu_bf16_rows(uint16_t *d16, const float *dout, const float *out, int OC, int r0,
+			int r1);
+void dtp_colsum16_add_cols(float *db, const uint16_t *d16, int N, int OC, int c0, int c1);
 /* the fused pass's columns [c0, c1) (dtp_bf16_linear_backward_fused) */
 void dtp_relu_colsum_bf16_cols(uint16_t *d16, float *db, const float *dout, const float *out,
 			       int N, int OC, int c0, int c1, int round);

@@ -85,6 +85,45 @@ void dtp_relu_colsum_bf16_cols(uint16_t *d16, float *db, const float *dout, cons
 		}
 }
 
+/* dout (N,OC), out (N,OC) or NULL -> d16 rows [r0, r1) = bf16(the ReLU
+ * backward of dout): dtp_relu_colsum_bf16_cols's d16 by rows, without the
+ * column sums (dtp_colsum16_add_cols adds them from d16 when that holds d
+ * exactly: dout rounded to bf16, the `round` case) */
+void dtp_relu_bf16_rows(uint16_t *d16, const float *dout, const float *out, int OC, int r0,
+			int r1)
+{
+	float t[RELU_COLSUM_CHUNK];
+
+	for (int n = r0; n < r1; n++)
+		for (int a = 0; a < OC; a += RELU_COLSUM_CHUNK) {
+			int k = OC - a < RELU_COLSUM_CHUNK ? OC - a : RELU_COLSUM_CHUNK;
+			size_t r = (size_t)n * OC + (size_t)a;
+
+			relu_mask_row(t, dout + r, out ? out + r : NULL, k);
+			dtp_bf16_from_f32(d16 + r, t, (size_t)k);
+		}
+}
+
+/* d16 (N,OC) bf16 -> db columns [c0, c1) += column sums of its values
+ * (exact in fp32), rows added in order: dtp_colsum_add_cols's bits */
+DTP_VEC_CLONES
+static void colsum16_row(float *db, const uint16_t *d, int k)
+{
+	for (int j = 0; j < k; j++) {
+		uint32_t u = (uint32_t)d[j] << 16;
+		float x;
+
+		memcpy(&x, &u, sizeof(x));
+		db[j] += x;
+	}
+}
+
+void dtp_colsum16_add_cols(float *db, const uint16_t *d16, int N, int OC, int c0, int c1)
+{
+	for (int n = 0; n < N; n++)
+		colsum16_row(db + c0, d16 + (size_t)n * OC + c0, c1 - c0);
+}
+
 /* d (N,OC) -> db (OC) += column sums */
 void dtp_colsum_add(float *db, const float *d, int N, int OC)
 {
