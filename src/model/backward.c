@@ -172,9 +172,20 @@ static void unit_weight(struct dtp_stage_model *m, int i, const void *in, const 
  * unit_weight, on one conversion of the output gradient to bf16 where the
  * two halves made one each, and that conversion, the ReLU backward and the
  * column sums in one pass over dy (the same values rounded the same way:
- * the same bits). fp32 has no conversion to save and keeps the two calls. */
-static void unit_linear_whole(struct dtp_stage_model *m, int i, const void *in,
-			      const struct unit_wg *w, float *dx, int B)
+ * the same bits). fp32 has no conversion to save and keeps the two calls.
+ * In bf16, dy_raw: the unit above left dy unrounded (its input gradient,
+ * the boundary dtp_stage_round_bf16 rounds), and this unit's pass over dy
+ * rounds it on the way; this unit does the same for its own dx when the unit
+ * below is a linear one that takes this path (whole_raw_dx), which saves a
+ * pass over dx and a pool region per unit: the same values, so the same
+ * bits. Returns whether dx was left unrounded. */
+static int whole_raw_dx(const struct dtp_stage_model *m, int i)
+{
+	return m->mx && i > 0 && m->units[i - 1].kind == DTP_UNIT_LINEAR;
+}
+
+static int unit_linear_whole(struct dtp_stage_model *m, int i, const void *in,
+			     const struct unit_wg *w, float *dx, int B, int dy_raw)
 {
 	struct dtp_unit_rt *u = &m->units[i];
 	const float *x = i == 0 ? in : m->bufs[i - 1].out;
@@ -186,7 +197,9 @@ static void unit_linear_whole(struct dtp_stage_model *m, int i, const void *in,
 	if (m->mx) {   /* bf16: ReLU, bias sums and dy's rounding in one pass */
 		dtp_linear_backward_whole_mx(m->pool, m->mx, dx, w->d, gp, gp + nw, w->dy,
 					     u->relu ? m->bufs[i].out : NULL, x, p, B, u->in_dim,
-					     u->out_dim, acc);
+					     u->out_dim, acc, dy_raw);
+		if (whole_raw_dx(m, i))
+			return 1;
 	} else {       /* fp32, OpenBLAS or oneDNN (m->fx) */
 		if (u->relu)
 			dtp_par_relu_backward(m->pool, w->d, w->dy, m->bufs[i].out,
@@ -195,6 +208,7 @@ static void unit_linear_whole(struct dtp_stage_model *m, int i, const void *in,
 				       u->relu ? w->d : w->dy, x, p, B, u->in_dim, u->out_dim, acc);
 	}
 	dtp_stage_round_bf16(m, dx, (size_t)B * u->in_dim);
+	return 0;
 }
 
 /* where unit i's input gradient goes in the whole backward: the next unit
@@ -220,6 +234,7 @@ int dtp_stage_backward_each(struct dtp_stage_model *m, const void *in, const voi
 			    void *arg)
 {
 	const float *g = dout;
+	int g_raw = 0;          /* g left unrounded for unit_linear_whole */
 
 	if (B < 1 || B > m->max_batch)
 		return -EINVAL;
@@ -235,10 +250,11 @@ int dtp_stage_backward_each(struct dtp_stage_model *m, const void *in, const voi
 						 .dres1 = m->bsc.dres1, .dqkv = m->bsc.dqkv,
 						 .dln1 = m->bsc.dln1 };
 		if (u->kind == DTP_UNIT_LINEAR && m->mx) {
-			unit_linear_whole(m, i, in, &w, dx, B);
+			g_raw = unit_linear_whole(m, i, in, &w, dx, B, g_raw);
 		} else {
 			unit_input(m, i, in, &w, dx, B);
 			unit_weight(m, i, in, &w, B);
+			g_raw = 0;
 		}
 		if (done)
 			done(arg, u->global, m->grads + u->poff, u->np);

@@ -99,21 +99,28 @@ void dtp_bf16_linear_backward(struct dtp_bf16_mm *e, float *din, float *dw,
  * region: each participant converts its rows of the input, puts the bias in
  * its rows of out, runs its part of the full-size matmul and post-processes
  * those rows (every step row-local: the same bits as the separate passes).
+ * keep (or NULL): keep(rows, rows16, n) post-processes out's rows and writes
+ * their bf16 into the engine's other copy buffer, which then becomes
+ * dtp_bf16_mm_input16 (the next linear's input, its ReLU and its conversion
+ * in the same region: the input's buffer is not written while another
+ * participant may still read its rows of it, whatever IC and OC are).
  * Returns 0, doing nothing, unless N is the planned row count (the caller
  * then takes the separate calls). */
 typedef void dtp_bf16_rows_fn(float *x, size_t n);
+typedef void dtp_bf16_keep_fn(float *x, uint16_t *x16, size_t n);
 int dtp_bf16_linear_forward_rows(struct dtp_bf16_mm *e, float *out, const float *in,
 				 const float *w, const float *b, int N, int IC, int OC,
-				 dtp_bf16_rows_fn *post);
+				 dtp_bf16_rows_fn *post, dtp_bf16_keep_fn *keep);
 /* B and W of a linear unit, the output gradient prepared in one pass:
  * dout (N,OC), relu_out (N,OC) or NULL -> d = the ReLU backward of dout,
  * db (OC) += d's column sums, d in bf16 for both matmuls, in (N,IC)
  * converted in the same pool region; then dw (OC,IC) += d^T in (acc 0: =),
  * din (N,IC) = d w (skipped when din is NULL). The same values as the
- * separate ReLU backward, column sums and conversions (the same bits). */
+ * separate ReLU backward, column sums and conversions (the same bits).
+ * round: dout rounded to bf16 in the same pass (dtp_relu_colsum_bf16_cols). */
 void dtp_bf16_linear_backward_fused(struct dtp_bf16_mm *e, float *din, float *dw, float *db,
 				    const float *dout, const float *relu_out, const float *in,
-				    const float *w, int N, int IC, int OC, int acc);
+				    const float *w, int N, int IC, int OC, int acc, int round);
 /* A producer fused with its conversion to bf16: fill(ctx, tile, r0, r1)
  * writes rows [r0, r1) of an fp32 (N, W) tensor into tile ((r1 - r0) x W,
  * at most 64 rows), and each tile is converted into dst16 (N, W) while it

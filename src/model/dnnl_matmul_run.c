@@ -153,8 +153,8 @@ static void tile_share(void *v, int w, int nw)
 	}
 }
 
-static void run(struct dtp_bf16_mm *e, int kind, int ic, int oc, int sum, const uint16_t *a,
-		const uint16_t *b, float *c, int rows)
+static struct run_job run_job(struct dtp_bf16_mm *e, int kind, int ic, int oc, int sum,
+			      const uint16_t *a, const uint16_t *b, float *c, int rows)
 {
 	struct run_job j = { .e = e, .x = dtp_mm_find(e, kind, ic, oc, sum, 0),
 			     .t = dtp_mm_find(e, kind, ic, oc, sum, 1), .a = a, .b = b, .c = c,
@@ -165,7 +165,60 @@ static void run(struct dtp_bf16_mm *e, int kind, int ic, int oc, int sum, const 
 		abort();
 	}
 	j.g = dtp_mm_geom_of(kind, ic, oc, e->max_rows);
+	return j;
+}
+
+static void run(struct dtp_bf16_mm *e, int kind, int ic, int oc, int sum, const uint16_t *a,
+		const uint16_t *b, float *c, int rows)
+{
+	struct run_job j = run_job(e, kind, ic, oc, sum, a, b, c, rows);
+
 	dtp_pool_run(e->pool, kind != K_BWDW && rows < e->max_rows ? tile_share : run_share, &j);
+}
+
+/* a linear's gradients with a full batch: the weight gradient's matmul
+ * and the input gradient's (the same operands read, different outputs
+ * written) in one region, each participant its part of the first, then of
+ * the second: no wait between them, and the participants' times even out
+ * over the two. db (or NULL): each participant first adds the column sums
+ * of d16 for the columns its part of the weight gradient covers (its rows
+ * of dw), from d16 it is about to read anyway. */
+struct grads_job {
+	struct run_job mm[2];   /* K_BWDW, then K_BWDD (n_mm 2) */
+	int n_mm, N, OC;
+	float *db;
+	const uint16_t *d16;
+};
+
+static void grads_share(void *v, int w, int nw)
+{
+	const struct grads_job *g = v;
+	const struct dtp_mm_part *p = &g->mm[0].x->part[w];
+
+	if (g->db && p->m1 > p->m0)
+		dtp_colsum16_add_cols(g->db, g->d16, g->N, g->OC, p->m0, p->m1);
+	for (int i = 0; i < g->n_mm; i++)
+		run_share((void *)&g->mm[i], w, nw);
+}
+
+/* dw (OC,IC) (+)= d16^T a16 and din (N,IC) = d16 w16 (run's K_BWDW then
+ * K_BWDD; din NULL: only the first); db (N == max_rows only, or NULL):
+ * += d16's column sums */
+static void run_grads(struct dtp_bf16_mm *e, int IC, int OC, int acc, float *dw, float *din,
+		      float *db, const uint16_t *w16, int N)
+{
+	struct grads_job g = { .n_mm = din ? 2 : 1, .N = N, .OC = OC, .db = db, .d16 = e->d16 };
+
+	if (N < e->max_rows) {
+		run(e, K_BWDW, IC, OC, acc, e->d16, e->a16, dw, e->max_rows);
+		if (din)
+			run(e, K_BWDD, IC, OC, 0, e->d16, w16, din, N);
+		return;
+	}
+	g.mm[0] = run_job(e, K_BWDW, IC, OC, acc, e->d16, e->a16, dw, e->max_rows);
+	if (din)
+		g.mm[1] = run_job(e, K_BWDD, IC, OC, 0, e->d16, w16, din, N);
+	dtp_pool_run(e->pool, grads_share, &g);
 }
 
 
@@ -203,6 +256,8 @@ struct fwd_job {
 	float *out;
 	int IC, OC;
 	dtp_bf16_rows_fn *post;
+	dtp_bf16_keep_fn *keep;
+	uint16_t *out16;        /* keep's bf16 rows: d16, a16 after the region */
 };
 
 /* participant w's rows of the full-size primitive's split, start to end */
@@ -225,19 +280,25 @@ static void fwd_share(void *v, int w, int nw)
 	dtp_mm_exec(j->e, w, p, a, j->w16, c);
 	if (j->post)
 		j->post(c, nr * (size_t)j->OC);
+	if (j->keep)
+		j->keep(c, j->out16 + r0 * (size_t)j->OC, nr * (size_t)j->OC);
 }
 
 int dtp_bf16_linear_forward_rows(struct dtp_bf16_mm *e, float *out, const float *in,
 				 const float *w, const float *b, int N, int IC, int OC,
-				 dtp_bf16_rows_fn *post)
+				 dtp_bf16_rows_fn *post, dtp_bf16_keep_fn *keep)
 {
 	struct fwd_job j = { .e = e, .x = dtp_mm_find(e, K_FWD, IC, OC, b != NULL, 0), .in = in,
 			     .b = b, .w16 = w16_of(e, w), .out = out, .IC = IC, .OC = OC,
-			     .post = post };
+			     .post = post, .keep = keep, .out16 = e->d16 };
 
 	if (N != e->max_rows || !j.x)
 		return 0;
 	dtp_pool_run(e->pool, fwd_share, &j);
+	if (keep) {     /* the output's bf16 is the next input: a16 (input16) */
+		e->d16 = e->a16;
+		e->a16 = j.out16;
+	}
 	return 1;
 }
 
@@ -246,7 +307,7 @@ struct prep_job {
 	float *db;
 	const float *dout, *relu_out;
 	struct cvt_job in;      /* in -> a16, zero rows to max_rows */
-	int N, OC;
+	int N, OC, round;
 };
 
 /* a participant's columns of the output gradient (ReLU backward, column
@@ -260,25 +321,47 @@ static void prep_share(void *v, int w, int nw)
 	dtp_pool_share((size_t)j->OC, 16, w, nw, &lo, &hi);
 	if (hi > lo) {
 		dtp_relu_colsum_bf16_cols(j->e->d16, j->db, j->dout, j->relu_out, j->N, j->OC,
-					  (int)lo, (int)hi);
+					  (int)lo, (int)hi, j->round);
 		for (int n = j->N; n < j->e->max_rows; n++)
 			memset(j->e->d16 + (size_t)n * j->OC + lo, 0, (hi - lo) * sizeof(uint16_t));
 	}
 	cvt_share((void *)&j->in, w, nw);
 }
 
+/* the same by rows (round, full batch): a participant's rows of d16 from
+ * its rows of dout and relu_out (the rows it computed as the layer above's
+ * input gradient, and as this layer's output in the forward: in its own
+ * cache), no column sums (run_grads adds them from d16), then its share of
+ * the input's conversion */
+static void prep_rows_share(void *v, int w, int nw)
+{
+	const struct prep_job *j = v;
+	size_t lo, hi;
+
+	dtp_pool_share((size_t)j->N, 1, w, nw, &lo, &hi);
+	if (hi > lo)
+		dtp_relu_bf16_rows(j->e->d16, j->dout, j->relu_out, j->OC, (int)lo, (int)hi);
+	cvt_share((void *)&j->in, w, nw);
+}
+
 void dtp_bf16_linear_backward_fused(struct dtp_bf16_mm *e, float *din, float *dw, float *db,
 				    const float *dout, const float *relu_out, const float *in,
-				    const float *w, int N, int IC, int OC, int acc)
+				    const float *w, int N, int IC, int OC, int acc, int round)
 {
 	size_t miss = (size_t)(e->max_rows - N);
 	struct prep_job j = { .e = e, .db = db, .dout = dout, .relu_out = relu_out,
-			      .in = { e->a16, in, (size_t)N * IC, miss * IC }, .N = N, .OC = OC };
+			      .in = { e->a16, in, (size_t)N * IC, miss * IC }, .N = N, .OC = OC,
+			      .round = round };
 
+	/* rounded dout (so d16 holds d exactly) and a full batch: d16 by rows,
+	 * the column sums beside the weight gradient's matmul */
+	if (round && N == e->max_rows) {
+		dtp_pool_run(e->pool, prep_rows_share, &j);
+		run_grads(e, IC, OC, acc, dw, din, db, w16_of(e, w), N);
+		return;
+	}
 	dtp_pool_run(e->pool, prep_share, &j);
-	run(e, K_BWDW, IC, OC, acc, e->d16, e->a16, dw, e->max_rows);
-	if (din)
-		run(e, K_BWDD, IC, OC, 0, e->d16, w16_of(e, w), din, N);
+	run_grads(e, IC, OC, acc, dw, din, NULL, w16_of(e, w), N);
 }
 
 /* in16 (N,IC) as the matmuls' A: in place when N is the planned row count;

@@ -65,10 +65,11 @@ void dtp_bf16_linear_backward(struct dtp_bf16_mm *e, float *din, float *dw,
 			      int IC, int OC, int acc) { (void)e; }
 int dtp_bf16_linear_forward_rows(struct dtp_bf16_mm *e, float *out, const float *in,
 				 const float *w, const float *b, int N, int IC, int OC,
-				 dtp_bf16_rows_fn *post) { (void)e; return 0; }
+				 dtp_bf16_rows_fn *post, dtp_bf16_keep_fn *keep) { (void)e; return 0; }
 void dtp_bf16_linear_backward_fused(struct dtp_bf16_mm *e, float *din, float *dw, float *db,
 				    const float *dout, const float *relu_out, const float *in,
-				    const float *w, int N, int IC, int OC, int acc) { (void)e; }
+				    const float *w, int N, int IC, int OC, int acc,
+				    int round) { (void)e; }
 const char *dtp_bf16_mm_impl(const struct dtp_bf16_mm *e, int IC, int OC) { return "none"; }
 void dtp_bf16_mm_produce(struct dtp_bf16_mm *e, uint16_t *dst16, int N, int W,
 			 dtp_bf16_fill_fn *fill, void *ctx) { (void)e; }

@@ -52,14 +52,22 @@ void dtp_linear_backward_mx(struct dtp_pool *pool, struct dtp_bf16_mm *mx, float
  * w (OC,IC) -> din (N,IC) = (NULL: skipped), dw (OC,IC) += (acc 0: =),
  * db (OC) +=. Without mx, d (N,OC) takes the ReLU backward of dout; with
  * mx (bf16) the ReLU backward, the column sums and the conversion to bf16
- * are one pass over dout (dtp_bf16_linear_backward_fused) and d is unused */
+ * are one pass over dout (dtp_bf16_linear_backward_fused) and d is unused;
+ * round (bf16 only): dout is taken as rounded to bf16 first (the unit
+ * above left its input gradient unrounded for this pass to round) */
 void dtp_linear_backward_whole_mx(struct dtp_pool *pool, struct dtp_bf16_mm *mx, float *din,
 				  float *d, float *dw, float *db, const float *dout,
 				  const float *relu_out, const float *in, const float *w, int N,
-				  int IC, int OC, int acc);
+				  int IC, int OC, int acc, int round);
+/* the fused pass split the other way (dtp_bf16_linear_backward_fused, round):
+ * rows [r0, r1) of d16 without the sums, then the sums of columns [c0, c1)
+ * from d16 (exact: d16 holds the rounded values the sums add) */
+void dtp_relu_bf16_rows(uint16_t *d16, const float *dout, const float *out, int OC, int r0,
+			int r1);
+void dtp_colsum16_add_cols(float *db, const uint16_t *d16, int N, int OC, int c0, int c1);
 /* the fused pass's columns [c0, c1) (dtp_bf16_linear_backward_fused) */
 void dtp_relu_colsum_bf16_cols(uint16_t *d16, float *db, const float *dout, const float *out,
-			       int N, int OC, int c0, int c1);
+			       int N, int OC, int c0, int c1, int round);
 /* bf16: dout (N,OC), in16 (N,IC) (the forward's bf16 copy) -> dw += (acc 0: =),
  * db += */
 void dtp_linear_wgrad16(struct dtp_pool *pool, struct dtp_bf16_mm *mx, float *dw, float *db,

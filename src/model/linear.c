@@ -44,10 +44,13 @@ void dtp_colsum_add_cols(float *db, const float *d, int N, int OC, int c0, int c
  * backward of dout (out > 0 ? dout : 0; out NULL: d = dout), db += d's
  * column sums (rows added in order: dtp_colsum_add_cols's bits), d16 (N,OC)
  * = bf16(d): the ReLU backward, the bias gradient and the output gradient's
- * conversion in one read of dout, d never stored in fp32 */
+ * conversion in one read of dout, d never stored in fp32. round: dout is
+ * rounded to bf16 first, here, a chunk at a time (the ReLU's mask and the
+ * rounding commute: bf16(0) is 0), instead of a pass of its own over it:
+ * the same values, so the same bits. */
 #define RELU_COLSUM_CHUNK 256
 DTP_VEC_CLONES
-static void relu_colsum_row(float *t, float *db, const float *g, const float *o, int k)
+static void relu_mask_row(float *t, const float *g, const float *o, int k)
 {
 	if (o)
 		for (int j = 0; j < k; j++)
@@ -55,12 +58,17 @@ static void relu_colsum_row(float *t, float *db, const float *g, const float *o,
 	else
 		for (int j = 0; j < k; j++)
 			t[j] = g[j];
+}
+
+DTP_VEC_CLONES
+static void colsum_row(float *db, const float *t, int k)
+{
 	for (int j = 0; j < k; j++)
 		db[j] += t[j];
 }
 
 void dtp_relu_colsum_bf16_cols(uint16_t *d16, float *db, const float *dout, const float *out,
-			       int N, int OC, int c0, int c1)
+			       int N, int OC, int c0, int c1, int round)
 {
 	float t[RELU_COLSUM_CHUNK];
 
@@ -69,9 +77,51 @@ void dtp_relu_colsum_bf16_cols(uint16_t *d16, float *db, const float *dout, cons
 			int k = c1 - a < RELU_COLSUM_CHUNK ? c1 - a : RELU_COLSUM_CHUNK;
 			size_t r = (size_t)n * OC + (size_t)a;
 
-			relu_colsum_row(t, db + a, dout + r, out ? out + r : NULL, k);
+			relu_mask_row(t, dout + r, out ? out + r : NULL, k);
+			if (round)
+				dtp_bf16_round(t, (size_t)k);
+			colsum_row(db + a, t, k);
 			dtp_bf16_from_f32(d16 + r, t, (size_t)k);
 		}
+}
+
+/* dout (N,OC), out (N,OC) or NULL -> d16 rows [r0, r1) = bf16(the ReLU
+ * backward of dout): dtp_relu_colsum_bf16_cols's d16 by rows, without the
+ * column sums (dtp_colsum16_add_cols adds them from d16 when that holds d
+ * exactly: dout rounded to bf16, the `round` case) */
+void dtp_relu_bf16_rows(uint16_t *d16, const float *dout, const float *out, int OC, int r0,
+			int r1)
+{
+	float t[RELU_COLSUM_CHUNK];
+
+	for (int n = r0; n < r1; n++)
+		for (int a = 0; a < OC; a += RELU_COLSUM_CHUNK) {
+			int k = OC - a < RELU_COLSUM_CHUNK ? OC - a : RELU_COLSUM_CHUNK;
+			size_t r = (size_t)n * OC + (size_t)a;
+
+			relu_mask_row(t, dout + r, out ? out + r : NULL, k);
+			dtp_bf16_from_f32(d16 + r, t, (size_t)k);
+		}
+}
+
+/* d16 (N,OC) bf16 -> db columns [c0, c1) += column sums of its values
+ * (exact in fp32), rows added in order: dtp_colsum_add_cols's bits */
+DTP_VEC_CLONES
+static void colsum16_row(float *db, const uint16_t *d, int k)
+{
+	for (int j = 0; j < k; j++) {
+		uint32_t u = (uint32_t)d[j] << 16;
+		float x;
+
+		memcpy(&x, &u, sizeof(x));
+		db[j] += x;
+	}
+}
+
+void dtp_colsum16_add_cols(float *db, const uint16_t *d16, int N, int OC, int c0, int c1)
+{
+	for (int n = 0; n < N; n++)
+		colsum16_row(db + c0, d16 + (size_t)n * OC + c0, c1 - c0);
 }
 
 /* d (N,OC) -> db (OC) += column sums */
@@ -163,7 +213,8 @@ void dtp_linear_forward_mx(struct dtp_pool *pool, struct dtp_bf16_mm *mx, float 
 		forward32(pool, mx, out, in, w, b, N, IC, OC, relu);
 		return;
 	}
-	if (dtp_bf16_linear_forward_rows(mx, out, in, w, b, N, IC, OC, relu ? relu_round : NULL))
+	if (dtp_bf16_linear_forward_rows(mx, out, in, w, b, N, IC, OC, relu ? relu_round : NULL,
+					 NULL))
 		return;
 	if (b)
 		dtp_par_add_rows(pool, out, NULL, b, N, OC);
@@ -175,6 +226,17 @@ void dtp_linear_forward_mx(struct dtp_pool *pool, struct dtp_bf16_mm *mx, float 
 /* x (n) = bf16(max(0, x)) as relu_round, and x16 (n) its bf16 bits: the
  * same rounding (to_f32 of from_f32 is dtp_bf16_round), a chunk at a time
  * while it is in L1 */
+static void relu_keep(float *x, uint16_t *x16, size_t n)
+{
+	for (size_t i = 0; i < n; i += RELU_ROUND_CHUNK) {
+		size_t k = n - i < RELU_ROUND_CHUNK ? n - i : RELU_ROUND_CHUNK;
+
+		dtp_relu_forward(x + i, k);
+		dtp_bf16_from_f32(x16 + i, x + i, k);
+		dtp_bf16_to_f32(x + i, x16 + i, k);
+	}
+}
+
 struct relu_keep_job {
 	float *x;
 	uint16_t *x16;
@@ -187,13 +249,7 @@ static void relu_keep_share(void *v, int w, int nw)
 	size_t lo, hi;
 
 	dtp_pool_share(j->n, 64, w, nw, &lo, &hi);
-	for (size_t i = lo; i < hi; i += RELU_ROUND_CHUNK) {
-		size_t k = hi - i < RELU_ROUND_CHUNK ? hi - i : RELU_ROUND_CHUNK;
-
-		dtp_relu_forward(j->x + i, k);
-		dtp_bf16_from_f32(j->x16 + i, j->x + i, k);
-		dtp_bf16_to_f32(j->x + i, j->x16 + i, k);
-	}
+	relu_keep(j->x + lo, j->x16 + lo, hi - lo);
 }
 
 void dtp_linear_forward_chain(struct dtp_pool *pool, struct dtp_bf16_mm *mx, float *out,
@@ -205,14 +261,9 @@ void dtp_linear_forward_chain(struct dtp_pool *pool, struct dtp_bf16_mm *mx, flo
 		return;
 	}
 	if (dtp_bf16_linear_forward_rows(mx, out, in_kept ? NULL : in, w, b, N, IC, OC,
-					 relu && !keep ? relu_round : NULL)) {
-		if (relu && keep) {
-			struct relu_keep_job j = { out, dtp_bf16_mm_input16(mx), (size_t)N * OC };
-
-			dtp_pool_run(pool, relu_keep_share, &j);
-		}
+					 relu && !keep ? relu_round : NULL,
+					 relu && keep ? relu_keep : NULL))
 		return;
-	}
 	if (b)
 		dtp_par_add_rows(pool, out, NULL, b, N, OC);
 	if (in_kept)
@@ -254,11 +305,11 @@ void dtp_linear_acc_mx(struct dtp_pool *pool, struct dtp_bf16_mm *mx, float *out
 void dtp_linear_backward_whole_mx(struct dtp_pool *pool, struct dtp_bf16_mm *mx, float *din,
 				  float *d, float *dw, float *db, const float *dout,
 				  const float *relu_out, const float *in, const float *w, int N,
-				  int IC, int OC, int acc)
+				  int IC, int OC, int acc, int round)
 {
 	if (mx) {
 		dtp_bf16_linear_backward_fused(mx, din, dw, db, dout, relu_out, in, w, N, IC, OC,
-					       acc);
+					       acc, round);
 		return;
 	}
 	if (relu_out)
