@@ -151,6 +151,8 @@ static void gelu_fill(void *v, float *tile, int r0, int r1)
 static void fwd16(struct dtp_pool *pool, struct dtp_bf16_mm *mx, float *out,
 		  const uint16_t *in16, const float *w, const float *b, int N, int IC, int OC)
 {
+	if (b && dtp_bf16_linear_forward16_bias(mx, out, in16, w, b, N, IC, OC))
+		return;         /* the bias in the matmul: no pass to put it in C */
 	if (b)
 		dtp_par_add_rows(pool, out, NULL, b, N, OC);
 	dtp_bf16_linear_forward16(mx, out, in16, w, N, IC, OC, 1);

@@ -74,6 +74,10 @@ size_t dtp_bf16_mm_bytes(const struct dtp_bf16_mm *e);
  * share them. */
 int dtp_bf16_mm_prepare(struct dtp_bf16_mm *e, int IC, int OC, int fwd_sum,
 			struct dtp_err *err);
+/* Set-up, bf16 engine: the forward of a layer IC -> OC with its bias added
+ * by oneDNN, C not read (dtp_bf16_linear_forward16_bias); a no-op on an
+ * fp32 engine. After dtp_bf16_mm_prepare of the same shape. */
+int dtp_bf16_mm_prepare_bias16(struct dtp_bf16_mm *e, int IC, int OC, struct dtp_err *err);
 /* Set-up: the causal attention of sequences of T positions, width C, H heads
  * in bf16 too (dnnl_attention.h), on this engine's threads; one shape per
  * stage. Its bytes count in dtp_bf16_mm_bytes. */
@@ -128,6 +132,13 @@ void dtp_bf16_mm_produce(struct dtp_bf16_mm *e, uint16_t *dst16, int N, int W,
  * once); din is not computed (dw only) by the second */
 void dtp_bf16_linear_forward16(struct dtp_bf16_mm *e, float *out, const uint16_t *in16,
 			       const float *w, int N, int IC, int OC, int sum);
+/* in16 (N,IC) bf16, w (OC,IC) inside params, b (OC) -> out (N,OC) = in16 w^T
+ * + b, the bias added by oneDNN to each fp32 sum (the bits of the bias put
+ * in C first and a sum post-op: one fp32 add of the same two values), C
+ * not read; 1 when done, 0 when N is not the planned row count or the
+ * shape was not prepared (dtp_bf16_mm_prepare_bias16) */
+int dtp_bf16_linear_forward16_bias(struct dtp_bf16_mm *e, float *out, const uint16_t *in16,
+				   const float *w, const float *b, int N, int IC, int OC);
 void dtp_bf16_linear_wgrad16(struct dtp_bf16_mm *e, float *dw, const float *dout,
 			     const uint16_t *in16, int N, int IC, int OC, int acc);
 /* the engine's bf16 input copy (rows x the widest layer prepared): a

@@ -302,6 +302,38 @@ void dtp_bf16_linear_forward16(struct dtp_bf16_mm *e, float *out, const uint16_t
 	run(e, K_FWD, IC, OC, sum, rows16(e, in16, N, IC), w16_of(e, w), out, N);
 }
 
+struct bias_job {
+	struct dtp_bf16_mm *e;
+	struct dtp_mm_shape *x;
+	const uint16_t *a, *b;
+	const float *bias;
+	float *c;
+	int IC, OC;
+};
+
+static void bias_share(void *v, int w, int nw)
+{
+	const struct bias_job *j = v;
+	struct dtp_mm_part *p = &j->x->part[w];
+
+	(void)nw;
+	if (p->m1 > p->m0)
+		dtp_mm_exec_bias(j->e, w, p, j->a + (size_t)p->m0 * j->IC, j->b, j->bias,
+				 j->c + (size_t)p->m0 * j->OC);
+}
+
+int dtp_bf16_linear_forward16_bias(struct dtp_bf16_mm *e, float *out, const uint16_t *in16,
+				   const float *w, const float *b, int N, int IC, int OC)
+{
+	struct bias_job j = { .e = e, .x = dtp_mm_find(e, K_FWDB, IC, OC, 0, 0), .a = in16,
+			      .b = w16_of(e, w), .bias = b, .c = out, .IC = IC, .OC = OC };
+
+	if (N != e->max_rows || !j.x || e->f32)
+		return 0;
+	dtp_pool_run(e->pool, bias_share, &j);
+	return 1;
+}
+
 void dtp_bf16_linear_wgrad16(struct dtp_bf16_mm *e, float *dw, const float *dout,
 			     const uint16_t *in16, int N, int IC, int OC, int acc)
 {
