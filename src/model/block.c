@@ -129,7 +129,11 @@ static void run_attn(struct dtp_pool *pool, dtp_pool_fn *fn, struct attn_job *j)
 /* ---- bf16 (an engine with the attention): ln1, atty, ln2 and fchg are read
  * by matmuls only (the forward's and the backward's weight gradients), so
  * their save slots hold them in bf16 (the first half of each fp32 slot),
- * converted once, as they are produced, and read twice */
+ * converted once, as they are produced, and read twice. So is qkv, read by
+ * the attention's matmuls only: its slot holds the attention's bf16 copy,
+ * (B,3,H,T,hs) head by head (dtp_bf16_attn_forward_keep), which the
+ * backward reads in place of a second conversion; the fp32 qkv passes
+ * through fch's slot, not written until fc's forward. */
 static uint16_t *half(float *p)
 {
 	return (uint16_t *)(void *)p;
@@ -171,8 +175,9 @@ void dtp_block_forward(struct dtp_pool *pool, struct dtp_bf16_mm *mx, float *y, 
 
 		dtp_layernorm_forward16(mx, half(s->ln1), s->mean1, s->rstd1, x, p->ln1w, p->ln1b,
 					N, C);
-		fwd16(pool, mx, s->qkv, half(s->ln1), p->qkvw, p->qkvb, N, C, 3 * C);
-		dtp_bf16_attn_forward(dtp_bf16_mm_attention(mx), half(s->atty), s->att, s->qkv, B);
+		fwd16(pool, mx, s->fch, half(s->ln1), p->qkvw, p->qkvb, N, C, 3 * C);
+		dtp_bf16_attn_forward_keep(dtp_bf16_mm_attention(mx), half(s->atty), s->att,
+					   half(s->qkv), s->fch, B);
 		dtp_par_add_rows(pool, s->res1, x, p->projb, N, C);
 		fwd16(pool, mx, s->res1, half(s->atty), p->projw, NULL, N, C, C);
 		dtp_layernorm_forward16(mx, half(s->ln2), s->mean2, s->rstd2, s->res1, p->ln2w,
@@ -223,8 +228,8 @@ void dtp_block_backward_input(struct dtp_pool *pool, struct dtp_bf16_mm *mx, flo
 	dtp_linear_backward_mx(pool, mx, sc->datty, NULL, NULL, wg->dres1, NULL, p->projw, N, C, C,
 			       1);
 	if (dtp_bf16_mm_attention(mx))
-		dtp_bf16_attn_backward(dtp_bf16_mm_attention(mx), wg->dqkv, sc->datty, s->qkv,
-				       s->att, B);
+		dtp_bf16_attn_backward16(dtp_bf16_mm_attention(mx), wg->dqkv, sc->datty,
+					 half(s->qkv), s->att, B);
 	else
 		run_attn(pool, par_attn_bwd, &j);
 	dtp_linear_backward_mx(pool, mx, wg->dln1, NULL, NULL, wg->dqkv, NULL, p->qkvw, N, C,

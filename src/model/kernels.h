@@ -159,7 +159,7 @@ struct dtp_block_params {
 /* What forward keeps for backward, per micro-batch of B sequences. */
 struct dtp_block_save {
 	float *ln1, *mean1, *rstd1;  /* (N,C), (N), (N) */
-	float *qkv;                  /* (N,3C) */
+	float *qkv;                  /* (N,3C); bf16: (B,3,H,T,hs) bf16 (block.c) */
 	float *att;                  /* (B,H,T,T) */
 	float *atty;                 /* (N,C) */
 	float *res1;                 /* (N,C) */
