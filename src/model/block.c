@@ -205,6 +205,64 @@ void dtp_block_forward(struct dtp_pool *pool, struct dtp_bf16_mm *mx, float *y, 
 	dtp_linear_acc_mx(pool, mx, y, s->fchg, p->fcprojw, N, 4 * C, C);
 }
 
+/* ---- bf16's B: each output gradient a matmul reads is converted where it
+ * is produced (GELU backward, ln2's backward, the attention), a chunk at a
+ * time while it is in cache, into the engine's gradient copy the input
+ * gradient's matmul reads (dtp_bf16_mm_produce_grad); the fp32 values stay
+ * in wg for W's bias sums. The same values: the same bits. */
+struct gelu_bwd_fill {
+	const float *in;
+	int W;
+};
+
+static void gelu_bwd_fill(void *v, float *tile, int r0, int r1)
+{
+	const struct gelu_bwd_fill *f = v;
+
+	dtp_gelu_backward(tile, tile, f->in + (size_t)r0 * f->W, (size_t)(r1 - r0) * f->W);
+}
+
+struct ln_bwd_fill {
+	float *din;
+	const float *dres, *dout, *in, *mean, *rstd, *w;
+	int C;
+};
+
+static void ln_bwd_fill(void *v, float *tile, int r0, int r1)
+{
+	const struct ln_bwd_fill *f = v;
+
+	(void)tile;     /* din's rows [r0, r1) */
+	dtp_layernorm_backward_rows(f->din, f->dres, f->dout, f->in, f->mean, f->rstd, f->w, r0,
+				    r1, f->C);
+}
+
+static void backward_input16(struct dtp_pool *pool, struct dtp_bf16_mm *mx, float *dx,
+			     const struct dtp_block_wgrad *wg, const float *x,
+			     const struct dtp_block_params *p, const struct dtp_block_save *s,
+			     const struct dtp_block_scratch *sc, int B, int T, int C)
+{
+	int N = B * T;
+	struct gelu_bwd_fill gf = { s->fch, 4 * C };
+	struct ln_bwd_fill lf = { wg->dres1, wg->dy, wg->dln2, s->res1, s->mean2, s->rstd2,
+				  p->ln2w, C };
+
+	/* MLP branch: dfch = gelu'(fch) * (dy fcprojw), then dln2 = dfch fcw */
+	dtp_linear_backward_mx(pool, mx, wg->dfch, NULL, NULL, wg->dy, NULL, p->fcprojw, N, 4 * C,
+			       C, 1);
+	dtp_bf16_mm_produce_grad(mx, wg->dfch, N, 4 * C, gelu_bwd_fill, &gf);
+	dtp_bf16_linear_dgrad16(mx, wg->dln2, p->fcw, N, C, 4 * C);
+	/* dres1 = dy + d(ln2 input); the attention branch */
+	dtp_bf16_mm_produce_grad(mx, wg->dres1, N, C, ln_bwd_fill, &lf);
+	dtp_bf16_linear_dgrad16(mx, sc->datty, p->projw, N, C, C);
+	dtp_bf16_attn_backward16(dtp_bf16_mm_attention(mx), wg->dqkv, dtp_bf16_mm_grad16(mx),
+				 sc->datty, half(s->qkv), s->att, B);
+	dtp_bf16_linear_dgrad16(mx, wg->dln1, p->qkvw, N, C, 3 * C);
+	/* dx = dres1 + d(ln1 input) */
+	dtp_par_layernorm_backward(pool, dx, wg->dres1, NULL, NULL, wg->dln1, x, s->mean1,
+				   s->rstd1, p->ln1w, N, C);
+}
+
 /* B: wg->dy (B,T,C) -> dx (B,T,C), and the output gradients W reads into wg */
 void dtp_block_backward_input(struct dtp_pool *pool, struct dtp_bf16_mm *mx, float *dx,
 			      const struct dtp_block_wgrad *wg, const float *x,
@@ -215,6 +273,10 @@ void dtp_block_backward_input(struct dtp_pool *pool, struct dtp_bf16_mm *mx, flo
 	struct attn_job j = { .out = wg->dqkv, .scratch = sc->datt, .dout = sc->datty,
 			      .qkv = s->qkv, .att = s->att, .B = B, .T = T, .C = C, .H = H };
 
+	if (dtp_bf16_mm_attention(mx)) {
+		backward_input16(pool, mx, dx, wg, x, p, s, sc, B, T, C);
+		return;
+	}
 	/* MLP branch */
 	dtp_linear_backward_mx(pool, mx, wg->dfch, NULL, NULL, wg->dy, NULL, p->fcprojw, N, 4 * C,
 			       C, 1);
@@ -227,11 +289,7 @@ void dtp_block_backward_input(struct dtp_pool *pool, struct dtp_bf16_mm *mx, flo
 	/* attention branch */
 	dtp_linear_backward_mx(pool, mx, sc->datty, NULL, NULL, wg->dres1, NULL, p->projw, N, C, C,
 			       1);
-	if (dtp_bf16_mm_attention(mx))
-		dtp_bf16_attn_backward16(dtp_bf16_mm_attention(mx), wg->dqkv, sc->datty,
-					 half(s->qkv), s->att, B);
-	else
-		run_attn(pool, par_attn_bwd, &j);
+	run_attn(pool, par_attn_bwd, &j);
 	dtp_linear_backward_mx(pool, mx, wg->dln1, NULL, NULL, wg->dqkv, NULL, p->qkvw, N, C,
 			       3 * C, 1);
 	/* dx = dres1 + d(ln1 input) */
@@ -248,17 +306,19 @@ void dtp_block_backward_weight(struct dtp_pool *pool, struct dtp_bf16_mm *mx,
 {
 	int N = B * T;
 
-	if (dtp_bf16_mm_attention(mx)) {    /* bf16: the forward's copies (see above) */
-		dtp_linear_wgrad16(pool, mx, g->fcprojw, g->fcprojb, wg->dy, half(s->fchg), N,
-				   4 * C, C, acc);
-		dtp_linear_wgrad16(pool, mx, g->fcw, g->fcb, wg->dfch, half(s->ln2), N, C, 4 * C,
-				   acc);
+	/* bf16: the forward's copies (see above); each output gradient's bias
+	 * sums and conversion in one pass */
+	if (dtp_bf16_mm_attention(mx)) {
+		dtp_bf16_linear_wgrad16_db(mx, g->fcprojw, g->fcprojb, wg->dy, half(s->fchg), N,
+					   4 * C, C, acc);
+		dtp_bf16_linear_wgrad16_db(mx, g->fcw, g->fcb, wg->dfch, half(s->ln2), N, C, 4 * C,
+					   acc);
 		dtp_par_layernorm_backward(pool, NULL, NULL, g->ln2w, g->ln2b, wg->dln2, s->res1,
 					   s->mean2, s->rstd2, NULL, N, C);
-		dtp_linear_wgrad16(pool, mx, g->projw, g->projb, wg->dres1, half(s->atty), N, C, C,
-				   acc);
-		dtp_linear_wgrad16(pool, mx, g->qkvw, g->qkvb, wg->dqkv, half(s->ln1), N, C, 3 * C,
-				   acc);
+		dtp_bf16_linear_wgrad16_db(mx, g->projw, g->projb, wg->dres1, half(s->atty), N, C,
+					   C, acc);
+		dtp_bf16_linear_wgrad16_db(mx, g->qkvw, g->qkvb, wg->dqkv, half(s->ln1), N, C,
+					   3 * C, acc);
 		dtp_par_layernorm_backward(pool, NULL, NULL, g->ln1w, g->ln1b, wg->dln1, x, s->mean1,
 					   s->rstd1, NULL, N, C);
 		return;

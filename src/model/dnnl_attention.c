@@ -361,7 +361,7 @@ static void scatter16(const struct dtp_bf16_attn *a, uint16_t *dst16, int ld, co
 struct attn_job {
 	struct dtp_bf16_attn *a;
 	float *out, *att;
-	uint16_t *out16, *qkv16;
+	uint16_t *out16, *qkv16, *dqkv16;
 	const float *dy, *qkv, *att_in;
 	const uint16_t *qkv16_in;
 	int B;
@@ -431,6 +431,8 @@ static void bwd_share(void *v, int w, int nw)
 		scatter(a, dqkv, (int)ld, 0, p->o32);
 		exec(p, P_TN, p->p16, q16, p->o32);             /* dk = dpre^T q */
 		scatter(a, dqkv, (int)ld, a->C, p->o32);
+		if (j->dqkv16)  /* the sequence's rows, while they are in cache */
+			dtp_bf16_from_f32(j->dqkv16 + b * a->T * ld, dqkv, a->T * ld);
 	}
 }
 
@@ -457,11 +459,11 @@ void dtp_bf16_attn_backward(struct dtp_bf16_attn *a, float *dqkv, const float *d
 	dtp_pool_run(a->pool, bwd_share, &j);
 }
 
-void dtp_bf16_attn_backward16(struct dtp_bf16_attn *a, float *dqkv, const float *dy,
-			      const uint16_t *qkv16, const float *att, int B)
+void dtp_bf16_attn_backward16(struct dtp_bf16_attn *a, float *dqkv, uint16_t *dqkv16,
+			      const float *dy, const uint16_t *qkv16, const float *att, int B)
 {
-	struct attn_job j = { .a = a, .out = dqkv, .dy = dy, .qkv16_in = qkv16, .att_in = att,
-			      .B = B };
+	struct attn_job j = { .a = a, .out = dqkv, .dqkv16 = dqkv16, .dy = dy, .qkv16_in = qkv16,
+			      .att_in = att, .B = B };
 
 	dtp_pool_run(a->pool, bwd_share, &j);
 }
@@ -493,10 +495,10 @@ void dtp_bf16_attn_forward_keep(struct dtp_bf16_attn *a, uint16_t *y16, float *a
 {
 	(void)a; (void)y16; (void)att; (void)qkv16; (void)qkv; (void)B;
 }
-void dtp_bf16_attn_backward16(struct dtp_bf16_attn *a, float *dqkv, const float *dy,
-			      const uint16_t *qkv16, const float *att, int B)
+void dtp_bf16_attn_backward16(struct dtp_bf16_attn *a, float *dqkv, uint16_t *dqkv16,
+			      const float *dy, const uint16_t *qkv16, const float *att, int B)
 {
-	(void)a; (void)dqkv; (void)dy; (void)qkv16; (void)att; (void)B;
+	(void)a; (void)dqkv; (void)dqkv16; (void)dy; (void)qkv16; (void)att; (void)B;
 }
 
 #endif

@@ -141,6 +141,21 @@ int dtp_bf16_linear_forward16_bias(struct dtp_bf16_mm *e, float *out, const uint
 				   const float *w, const float *b, int N, int IC, int OC);
 void dtp_bf16_linear_wgrad16(struct dtp_bf16_mm *e, float *dw, const float *dout,
 			     const uint16_t *in16, int N, int IC, int OC, int acc);
+/* The backward's output gradients converted where they are produced:
+ * _produce_grad runs fill(ctx, dst + r0 W, r0, r1) over rows of dst (N,W)
+ * fp32 (kept: W's bias gradient reads it) and converts each chunk into the
+ * engine's bf16 gradient copy (dtp_bf16_mm_grad16, (N,W)) while it is in
+ * cache; _dgrad16 is dtp_bf16_linear_backward's din = dout w on that copy
+ * (no conversion). _wgrad16_db is dtp_bf16_linear_wgrad16 with db (OC) +=
+ * dout's column sums (NULL: none) in the pass that converts dout. The same
+ * values as the separate passes (the same bits). */
+uint16_t *dtp_bf16_mm_grad16(struct dtp_bf16_mm *e);
+void dtp_bf16_mm_produce_grad(struct dtp_bf16_mm *e, float *dst, int N, int W,
+			      dtp_bf16_fill_fn *fill, void *ctx);
+void dtp_bf16_linear_dgrad16(struct dtp_bf16_mm *e, float *din, const float *w, int N, int IC,
+			     int OC);
+void dtp_bf16_linear_wgrad16_db(struct dtp_bf16_mm *e, float *dw, float *db, const float *dout,
+				const uint16_t *in16, int N, int IC, int OC, int acc);
 /* the engine's bf16 input copy (rows x the widest layer prepared): a
  * producer may leave the next linear's input there (N,IC) and pass it to
  * dtp_bf16_linear_forward16 as in16, which reads it in place */
