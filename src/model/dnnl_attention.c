@@ -337,16 +337,18 @@ static void gather(const struct dtp_bf16_attn *a, uint16_t *dst, const float *sr
 		dtp_bf16_from_f32_2d(dst + h * T * hs, hs, src + off + h * hs, (size_t)ld, T, hs);
 }
 
-/* o32 (H,T,hs) -> dst (T, ld), head h at columns off + h*hs */
-static void scatter(const struct dtp_bf16_attn *a, float *dst, int ld, int off,
+/* o32 (H,T,hs) -> dst (T, ld), head h at columns off + h*hs, and its bf16
+ * into dst16 (T, ld) the same way (NULL: not) */
+static void scatter(const struct dtp_bf16_attn *a, float *dst, uint16_t *dst16, int ld, int off,
 		    const float *o32)
 {
-	size_t hs = (size_t)a->hs;
+	size_t hs = (size_t)a->hs, T = (size_t)a->T, c;
 
-	for (int h = 0; h < a->H; h++)
-		for (int t = 0; t < a->T; t++)
-			memcpy(dst + (size_t)t * ld + off + h * hs,
-			       o32 + ((size_t)h * a->T + t) * hs, hs * sizeof(float));
+	for (int h = 0; h < a->H; h++) {
+		c = off + h * hs;
+		dtp_f32_copy_2d(dst + c, (size_t)ld, dst16 ? dst16 + c : NULL, (size_t)ld,
+				o32 + h * T * hs, hs, T, hs);
+	}
 }
 
 /* o32 (H,T,hs) -> dst16 (T, ld) bf16, head h at columns h*hs */
@@ -406,6 +408,7 @@ static void bwd_share(void *v, int w, int nw)
 		const float *att = j->att_in + b * a->H * TT;
 		float *dqkv = j->out + b * a->T * ld;
 		const uint16_t *q16 = p->q16, *k16 = p->k16, *v16 = p->v16;
+		uint16_t *d16 = j->dqkv16 ? j->dqkv16 + b * a->T * ld : NULL;
 
 		if (j->qkv16_in) {      /* the forward's copy */
 			q16 = j->qkv16_in + b * 3 * TC;
@@ -422,17 +425,15 @@ static void bwd_share(void *v, int w, int nw)
 		dtp_bf16_from_f32(p->p16, att, a->H * TT);
 		exec(p, P_NT, p->g16, v16, p->d32);             /* datt = dy v^T */
 		exec(p, P_TN, p->p16, p->g16, p->o32);          /* dv = att^T dy */
-		scatter(a, dqkv, (int)ld, 2 * a->C, p->o32);
+		scatter(a, dqkv, d16, (int)ld, 2 * a->C, p->o32);
 		for (int h = 0; h < a->H; h++)
 			dtp_attention_softmax_backward(p->d32 + h * TT, att + h * TT, a->T,
 						       a->scale);
 		dtp_bf16_from_f32(p->p16, p->d32, a->H * TT);
 		exec(p, P_NN, p->p16, k16, p->o32);             /* dq = dpre k */
-		scatter(a, dqkv, (int)ld, 0, p->o32);
+		scatter(a, dqkv, d16, (int)ld, 0, p->o32);
 		exec(p, P_TN, p->p16, q16, p->o32);             /* dk = dpre^T q */
-		scatter(a, dqkv, (int)ld, a->C, p->o32);
-		if (j->dqkv16)  /* the sequence's rows, while they are in cache */
-			dtp_bf16_from_f32(j->dqkv16 + b * a->T * ld, dqkv, a->T * ld);
+		scatter(a, dqkv, d16, (int)ld, a->C, p->o32);
 	}
 }
 

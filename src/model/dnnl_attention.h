@@ -38,8 +38,8 @@ void dtp_bf16_attn_backward(struct dtp_bf16_attn *a, float *dqkv, const float *d
  * _keep leaves it in qkv16 (B,3,H,T,hs) (sequence b's q heads, then its k
  * heads, then its v heads, each (T,hs)) for _backward16 to read in place of
  * qkv (the same values: the same bits as the pair above); _backward16 also
- * converts each sequence's rows of dqkv into dqkv16 (B,T,3C) bf16 as it
- * finishes them (NULL: not) */
+ * writes dqkv's bf16 into dqkv16 (B,T,3C) as it scatters each head's
+ * gradients (NULL: not) */
 void dtp_bf16_attn_forward_keep(struct dtp_bf16_attn *a, uint16_t *y16, float *att,
 				uint16_t *qkv16, const float *qkv, int B);
 void dtp_bf16_attn_backward16(struct dtp_bf16_attn *a, float *dqkv, uint16_t *dqkv16,
