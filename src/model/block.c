@@ -173,18 +173,18 @@ void dtp_block_forward(struct dtp_pool *pool, struct dtp_bf16_mm *mx, float *y, 
 	if (dtp_bf16_mm_attention(mx)) {    /* bf16 (see above) */
 		struct gelu_fill gf = { s->fch, 4 * C };
 
-		dtp_layernorm_forward16(mx, half(s->ln1), s->mean1, s->rstd1, x, p->ln1w, p->ln1b,
-					N, C);
+		/* ln1, and res1 = x + projb in the same pass over x */
+		dtp_layernorm_forward16_res(mx, half(s->ln1), s->mean1, s->rstd1, x, p->ln1w,
+					    p->ln1b, s->res1, p->projb, N, C);
 		fwd16(pool, mx, s->fch, half(s->ln1), p->qkvw, p->qkvb, N, C, 3 * C);
 		dtp_bf16_attn_forward_keep(dtp_bf16_mm_attention(mx), half(s->atty), s->att,
 					   half(s->qkv), s->fch, B);
-		dtp_par_add_rows(pool, s->res1, x, p->projb, N, C);
 		fwd16(pool, mx, s->res1, half(s->atty), p->projw, NULL, N, C, C);
-		dtp_layernorm_forward16(mx, half(s->ln2), s->mean2, s->rstd2, s->res1, p->ln2w,
-					p->ln2b, N, C);
+		/* ln2, and y = res1 + fcprojb in the same pass over res1 */
+		dtp_layernorm_forward16_res(mx, half(s->ln2), s->mean2, s->rstd2, s->res1, p->ln2w,
+					    p->ln2b, y, p->fcprojb, N, C);
 		fwd16(pool, mx, s->fch, half(s->ln2), p->fcw, p->fcb, N, C, 4 * C);
 		dtp_bf16_mm_produce(mx, half(s->fchg), N, 4 * C, gelu_fill, &gf);
-		dtp_par_add_rows(pool, y, s->res1, p->fcprojb, N, C);
 		fwd16(pool, mx, y, half(s->fchg), p->fcprojw, NULL, N, 4 * C, C);
 		return;
 	}
@@ -237,6 +237,27 @@ static void ln_bwd_fill(void *v, float *tile, int r0, int r1)
 				    r1, f->C);
 }
 
+/* where B leaves the bf16 copies of dfch and dqkv: the engine's gradient
+ * copy, overwritten by the next; or, when W follows at once (wg->kept16)
+ * and N is the planned row count, kept for W: dfch's in the engine's input
+ * copy (unused by the block's B: its matmul inputs are the save slot's),
+ * dqkv's in the gradient copy after dres1's (N*C + N*3C <= its rows x 4C) */
+struct kept16 {
+	uint16_t *dres1, *dfch, *dqkv;
+	int keep;
+};
+
+static void kept16_of(struct dtp_bf16_mm *mx, const struct dtp_block_wgrad *wg, int N, int C,
+		      struct kept16 *k)
+{
+	uint16_t *g16 = dtp_bf16_mm_grad16(mx);
+
+	k->keep = wg->kept16 && dtp_bf16_mm_full(mx, N);
+	k->dres1 = g16;
+	k->dfch = k->keep ? dtp_bf16_mm_input16(mx) : g16;
+	k->dqkv = k->keep ? g16 + (size_t)N * C : g16;
+}
+
 static void backward_input16(struct dtp_pool *pool, struct dtp_bf16_mm *mx, float *dx,
 			     const struct dtp_block_wgrad *wg, const float *x,
 			     const struct dtp_block_params *p, const struct dtp_block_save *s,
@@ -246,18 +267,20 @@ static void backward_input16(struct dtp_pool *pool, struct dtp_bf16_mm *mx, floa
 	struct gelu_bwd_fill gf = { s->fch, 4 * C };
 	struct ln_bwd_fill lf = { wg->dres1, wg->dy, wg->dln2, s->res1, s->mean2, s->rstd2,
 				  p->ln2w, C };
+	struct kept16 k;
 
+	kept16_of(mx, wg, N, C, &k);
 	/* MLP branch: dfch = gelu'(fch) * (dy fcprojw), then dln2 = dfch fcw */
 	dtp_linear_backward_mx(pool, mx, wg->dfch, NULL, NULL, wg->dy, NULL, p->fcprojw, N, 4 * C,
 			       C, 1);
-	dtp_bf16_mm_produce_grad(mx, wg->dfch, N, 4 * C, gelu_bwd_fill, &gf);
-	dtp_bf16_linear_dgrad16(mx, wg->dln2, p->fcw, N, C, 4 * C);
+	dtp_bf16_mm_produce_grad(mx, wg->dfch, k.dfch, N, 4 * C, gelu_bwd_fill, &gf);
+	dtp_bf16_linear_dgrad16(mx, wg->dln2, k.dfch, p->fcw, N, C, 4 * C);
 	/* dres1 = dy + d(ln2 input); the attention branch */
-	dtp_bf16_mm_produce_grad(mx, wg->dres1, N, C, ln_bwd_fill, &lf);
-	dtp_bf16_linear_dgrad16(mx, sc->datty, p->projw, N, C, C);
-	dtp_bf16_attn_backward16(dtp_bf16_mm_attention(mx), wg->dqkv, dtp_bf16_mm_grad16(mx),
-				 sc->datty, half(s->qkv), s->att, B);
-	dtp_bf16_linear_dgrad16(mx, wg->dln1, p->qkvw, N, C, 3 * C);
+	dtp_bf16_mm_produce_grad(mx, wg->dres1, k.dres1, N, C, ln_bwd_fill, &lf);
+	dtp_bf16_linear_dgrad16(mx, sc->datty, k.dres1, p->projw, N, C, C);
+	dtp_bf16_attn_backward16(dtp_bf16_mm_attention(mx), wg->dqkv, k.dqkv, sc->datty,
+				 half(s->qkv), s->att, B);
+	dtp_bf16_linear_dgrad16(mx, wg->dln1, k.dqkv, p->qkvw, N, C, 3 * C);
 	/* dx = dres1 + d(ln1 input) */
 	dtp_par_layernorm_backward(pool, dx, wg->dres1, NULL, NULL, wg->dln1, x, s->mean1,
 				   s->rstd1, p->ln1w, N, C);
@@ -306,19 +329,34 @@ void dtp_block_backward_weight(struct dtp_pool *pool, struct dtp_bf16_mm *mx,
 {
 	int N = B * T;
 
-	/* bf16: the forward's copies (see above); each output gradient's bias
-	 * sums and conversion in one pass */
+	/* bf16: the forward's copies (see above); B's copies of the output
+	 * gradients when it kept them (qkv's and proj's first: fcproj's
+	 * conversion of dy overwrites them), else each one's bias sums and
+	 * conversion in one pass */
 	if (dtp_bf16_mm_attention(mx)) {
-		dtp_bf16_linear_wgrad16_db(mx, g->fcprojw, g->fcprojb, wg->dy, half(s->fchg), N,
-					   4 * C, C, acc);
-		dtp_bf16_linear_wgrad16_db(mx, g->fcw, g->fcb, wg->dfch, half(s->ln2), N, C, 4 * C,
-					   acc);
+		struct kept16 k;
+
+		kept16_of(mx, wg, N, C, &k);
+		if (k.keep) {
+			dtp_bf16_linear_wgrad16_db(mx, g->qkvw, g->qkvb, wg->dqkv, k.dqkv,
+						   half(s->ln1), N, C, 3 * C, acc);
+			dtp_bf16_linear_wgrad16_db(mx, g->projw, g->projb, wg->dres1, k.dres1,
+						   half(s->atty), N, C, C, acc);
+			dtp_bf16_linear_wgrad16_db(mx, g->fcw, g->fcb, wg->dfch, k.dfch,
+						   half(s->ln2), N, C, 4 * C, acc);
+		}
+		dtp_bf16_linear_wgrad16_db(mx, g->fcprojw, g->fcprojb, wg->dy, NULL, half(s->fchg),
+					   N, 4 * C, C, acc);
+		if (!k.keep) {
+			dtp_bf16_linear_wgrad16_db(mx, g->fcw, g->fcb, wg->dfch, NULL, half(s->ln2),
+						   N, C, 4 * C, acc);
+			dtp_bf16_linear_wgrad16_db(mx, g->projw, g->projb, wg->dres1, NULL,
+						   half(s->atty), N, C, C, acc);
+			dtp_bf16_linear_wgrad16_db(mx, g->qkvw, g->qkvb, wg->dqkv, NULL,
+						   half(s->ln1), N, C, 3 * C, acc);
+		}
 		dtp_par_layernorm_backward(pool, NULL, NULL, g->ln2w, g->ln2b, wg->dln2, s->res1,
 					   s->mean2, s->rstd2, NULL, N, C);
-		dtp_bf16_linear_wgrad16_db(mx, g->projw, g->projb, wg->dres1, half(s->atty), N, C,
-					   C, acc);
-		dtp_bf16_linear_wgrad16_db(mx, g->qkvw, g->qkvb, wg->dqkv, half(s->ln1), N, C,
-					   3 * C, acc);
 		dtp_par_layernorm_backward(pool, NULL, NULL, g->ln1w, g->ln1b, wg->dln1, x, s->mean1,
 					   s->rstd1, NULL, N, C);
 		return;
@@ -345,7 +383,8 @@ void dtp_block_backward(struct dtp_pool *pool, struct dtp_bf16_mm *mx, float *dx
 			int B, int T, int C, int H)
 {
 	struct dtp_block_wgrad wg = { .dy = dy, .dfch = sc->dfch, .dln2 = sc->dln,
-				      .dres1 = sc->dres1, .dqkv = sc->dqkv, .dln1 = sc->dln1 };
+				      .dres1 = sc->dres1, .dqkv = sc->dqkv, .dln1 = sc->dln1,
+				      .kept16 = 1 };
 
 	dtp_block_backward_input(pool, mx, dx, &wg, x, p, s, sc, B, T, C, H);
 	dtp_block_backward_weight(pool, mx, g, &wg, x, s, B, T, C, 1);

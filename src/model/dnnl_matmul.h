@@ -143,19 +143,25 @@ void dtp_bf16_linear_wgrad16(struct dtp_bf16_mm *e, float *dw, const float *dout
 			     const uint16_t *in16, int N, int IC, int OC, int acc);
 /* The backward's output gradients converted where they are produced:
  * _produce_grad runs fill(ctx, dst + r0 W, r0, r1) over rows of dst (N,W)
- * fp32 (kept: W's bias gradient reads it) and converts each chunk into the
- * engine's bf16 gradient copy (dtp_bf16_mm_grad16, (N,W)) while it is in
- * cache; _dgrad16 is dtp_bf16_linear_backward's din = dout w on that copy
- * (no conversion). _wgrad16_db is dtp_bf16_linear_wgrad16 with db (OC) +=
- * dout's column sums (NULL: none) in the pass that converts dout. The same
- * values as the separate passes (the same bits). */
+ * fp32 (kept: W's bias gradient reads it) and converts each chunk into
+ * dst16 (N,W) bf16 while it is in cache (the engine's gradient copy,
+ * dtp_bf16_mm_grad16, or another buffer of the engine's rows x its widest
+ * layer: its input copy, or the gradient copy past another gradient);
+ * _dgrad16 is dtp_bf16_linear_backward's din = dout w on such a copy d16
+ * (ragged: rows after N zeroed there). _wgrad16_db is
+ * dtp_bf16_linear_wgrad16 with db (OC) += dout's column sums (NULL: none),
+ * reading dout16 (a copy made by B, when N is the planned row count) or
+ * else converting dout in the pass that sums it. The same values as the
+ * separate passes (the same bits). _full: 1 when N is the planned count. */
 uint16_t *dtp_bf16_mm_grad16(struct dtp_bf16_mm *e);
-void dtp_bf16_mm_produce_grad(struct dtp_bf16_mm *e, float *dst, int N, int W,
+int dtp_bf16_mm_full(const struct dtp_bf16_mm *e, int N);
+void dtp_bf16_mm_produce_grad(struct dtp_bf16_mm *e, float *dst, uint16_t *dst16, int N, int W,
 			      dtp_bf16_fill_fn *fill, void *ctx);
-void dtp_bf16_linear_dgrad16(struct dtp_bf16_mm *e, float *din, const float *w, int N, int IC,
-			     int OC);
+void dtp_bf16_linear_dgrad16(struct dtp_bf16_mm *e, float *din, uint16_t *d16, const float *w,
+			     int N, int IC, int OC);
 void dtp_bf16_linear_wgrad16_db(struct dtp_bf16_mm *e, float *dw, float *db, const float *dout,
-				const uint16_t *in16, int N, int IC, int OC, int acc);
+				const uint16_t *dout16, const uint16_t *in16, int N, int IC,
+				int OC, int acc);
 /* the engine's bf16 input copy (rows x the widest layer prepared): a
  * producer may leave the next linear's input there (N,IC) and pass it to
  * dtp_bf16_linear_forward16 as in16, which reads it in place */

@@ -396,6 +396,7 @@ static size_t chunk_rows(size_t W)
 struct grad_job {
 	struct dtp_bf16_mm *e;
 	float *dst;
+	uint16_t *dst16;
 	int N, W;
 	dtp_bf16_fill_fn *fill;
 	void *ctx;
@@ -411,14 +412,19 @@ static void produce_grad_share(void *v, int w, int nw)
 		size_t r1 = hi - r0 < cr ? hi : r0 + cr;
 
 		j->fill(j->ctx, j->dst + r0 * W, (int)r0, (int)r1);
-		dtp_bf16_from_f32(j->e->d16 + r0 * W, j->dst + r0 * W, (r1 - r0) * W);
+		dtp_bf16_from_f32(j->dst16 + r0 * W, j->dst + r0 * W, (r1 - r0) * W);
 	}
 }
 
-void dtp_bf16_mm_produce_grad(struct dtp_bf16_mm *e, float *dst, int N, int W,
+int dtp_bf16_mm_full(const struct dtp_bf16_mm *e, int N)
+{
+	return N == e->max_rows;
+}
+
+void dtp_bf16_mm_produce_grad(struct dtp_bf16_mm *e, float *dst, uint16_t *dst16, int N, int W,
 			      dtp_bf16_fill_fn *fill, void *ctx)
 {
-	struct grad_job j = { e, dst, N, W, fill, ctx };
+	struct grad_job j = { e, dst, dst16, N, W, fill, ctx };
 
 	if (W > e->maxdim) {
 		fprintf(stderr, "dtpipe: bf16 gradient of width %d, engine prepared for %d\n", W,
@@ -428,14 +434,14 @@ void dtp_bf16_mm_produce_grad(struct dtp_bf16_mm *e, float *dst, int N, int W,
 	dtp_pool_run(e->pool, produce_grad_share, &j);
 }
 
-void dtp_bf16_linear_dgrad16(struct dtp_bf16_mm *e, float *din, const float *w, int N, int IC,
-			     int OC)
+void dtp_bf16_linear_dgrad16(struct dtp_bf16_mm *e, float *din, uint16_t *d16, const float *w,
+			     int N, int IC, int OC)
 {
 	size_t n = (size_t)N * OC, cap = (size_t)e->cap_rows * OC;
 
 	if (N < e->max_rows)    /* ragged: zero rows after it, as convert() pads */
-		memset(e->d16 + n, 0, (cap - n) * sizeof(uint16_t));
-	run(e, K_BWDD, IC, OC, 0, e->d16, w16_of(e, w), din, N);
+		memset(d16 + n, 0, (cap - n) * sizeof(uint16_t));
+	run(e, K_BWDD, IC, OC, 0, d16, w16_of(e, w), din, N);
 }
 
 struct colsum16_job {
@@ -471,11 +477,18 @@ static void colsum16_share(void *v, int w, int nw)
 }
 
 void dtp_bf16_linear_wgrad16_db(struct dtp_bf16_mm *e, float *dw, float *db, const float *dout,
-				const uint16_t *in16, int N, int IC, int OC, int acc)
+				const uint16_t *dout16, const uint16_t *in16, int N, int IC,
+				int OC, int acc)
 {
 	struct colsum16_job j = { e, db, dout, N, OC };
 
-	dtp_pool_run(e->pool, colsum16_share, &j);
-	run(e, K_BWDW, IC, OC, acc, e->d16, rows16(e, in16, N, IC), dw, e->max_rows);
+	if (dout16 && N == e->max_rows) {       /* converted already: the sums alone */
+		if (db)
+			dtp_par_colsum_add(e->pool, db, dout, N, OC);
+	} else {
+		dtp_pool_run(e->pool, colsum16_share, &j);
+		dout16 = e->d16;
+	}
+	run(e, K_BWDW, IC, OC, acc, dout16, rows16(e, in16, N, IC), dw, e->max_rows);
 }
 #endif

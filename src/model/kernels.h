@@ -186,6 +186,9 @@ struct dtp_block_wgrad {
 	float *dres1;      /* (N,C): proj's output gradient */
 	float *dqkv;       /* (N,3C): qkv's output gradient */
 	float *dln1;       /* (N,C): ln1's output gradient */
+	int kept16;        /* bf16: W runs right after B (the whole backward), so
+			    * B's bf16 copies of the gradients are still in the
+			    * engine for W to read (block.c) */
 };
 struct dtp_pool;
 size_t dtp_block_num_params(int C);
