@@ -248,7 +248,7 @@ int dtp_stage_backward_each(struct dtp_stage_model *m, const void *in, const voi
 
 		w.bw = (struct dtp_block_wgrad){ .dy = g, .dfch = m->bsc.dfch, .dln2 = m->bsc.dln,
 						 .dres1 = m->bsc.dres1, .dqkv = m->bsc.dqkv,
-						 .dln1 = m->bsc.dln1 };
+						 .dln1 = m->bsc.dln1, .kept16 = 1 };
 		if (u->kind == DTP_UNIT_LINEAR && m->mx) {
 			g_raw = unit_linear_whole(m, i, in, &w, dx, B, g_raw);
 		} else {

@@ -15,7 +15,8 @@
 int dtp_bf16_native(void)
 {
 #ifdef DTP_BF16_X86
-	return __builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("avx512bw");
+	return __builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("avx512bw") &&
+	       __builtin_cpu_supports("avx512vl");
 #else
 	return 0;
 #endif
@@ -81,6 +82,56 @@ static size_t from_f32_avx512(uint16_t *dst, const float *src, size_t n)
 	return i;
 }
 
+/* rows of cols floats at a stride of sld -> rows of cols bf16 at dld: 32 a
+ * vcvtne2ps2bf16, the tail 16 a masked vcvtneps2bf16 (the same rounding) */
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
+static void from_f32_2d_avx512(uint16_t *dst, size_t dld, const float *src, size_t sld,
+			       size_t rows, size_t cols)
+{
+	for (size_t r = 0; r < rows; r++) {
+		const float *s = src + r * sld;
+		uint16_t *d = dst + r * dld;
+		size_t i = 0;
+
+		for (; i + 32 <= cols; i += 32) {
+			__m512 lo = _mm512_loadu_ps(s + i), hi = _mm512_loadu_ps(s + i + 16);
+
+			_mm512_storeu_si512((void *)(d + i), (__m512i)_mm512_cvtne2ps_pbh(hi, lo));
+		}
+		for (; i < cols; i += 16) {
+			size_t k = cols - i < 16 ? cols - i : 16;
+			__mmask16 m = (__mmask16)((1u << k) - 1u);
+			__m256bh h = _mm512_cvtneps_pbh(_mm512_maskz_loadu_ps(m, s + i));
+
+			_mm256_mask_storeu_epi16((void *)(d + i), m, (__m256i)h);
+		}
+	}
+}
+
+/* rows of cols floats at sld -> dst (rows at dld), and their bf16 into
+ * dst16 (rows at d16ld) when it is not NULL */
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
+static void copy_2d_avx512(float *dst, size_t dld, uint16_t *dst16, size_t d16ld,
+			   const float *src, size_t sld, size_t rows, size_t cols)
+{
+	for (size_t r = 0; r < rows; r++) {
+		const float *s = src + r * sld;
+		float *d = dst + r * dld;
+		uint16_t *h = dst16 ? dst16 + r * d16ld : NULL;
+
+		for (size_t i = 0; i < cols; i += 16) {
+			size_t k = cols - i < 16 ? cols - i : 16;
+			__mmask16 m = (__mmask16)((1u << k) - 1u);
+			__m512 x = _mm512_maskz_loadu_ps(m, s + i);
+
+			_mm512_mask_storeu_ps(d + i, m, x);
+			if (h)
+				_mm256_mask_storeu_epi16((void *)(h + i), m,
+							 (__m256i)_mm512_cvtneps_pbh(x));
+		}
+	}
+}
+
 /* the same, widened back to fp32 in place: bf16 bits in the top halves */
 __attribute__((target("avx512f,avx512bw,avx512bf16")))
 static size_t round_avx512(float *x, size_t n)
@@ -112,6 +163,35 @@ void dtp_bf16_from_f32(uint16_t *dst, const float *src, size_t n)
 		i = from_f32_avx512(dst, src, n);
 #endif
 	dtp_bf16_from_f32_portable(dst + i, src + i, n - i);
+}
+
+void dtp_bf16_from_f32_2d(uint16_t *dst, size_t dld, const float *src, size_t sld,
+			  size_t rows, size_t cols)
+{
+#ifdef DTP_BF16_X86
+	if (dtp_bf16_native()) {
+		from_f32_2d_avx512(dst, dld, src, sld, rows, cols);
+		return;
+	}
+#endif
+	for (size_t r = 0; r < rows; r++)
+		dtp_bf16_from_f32_portable(dst + r * dld, src + r * sld, cols);
+}
+
+void dtp_f32_copy_2d(float *dst, size_t dld, uint16_t *dst16, size_t d16ld, const float *src,
+		     size_t sld, size_t rows, size_t cols)
+{
+#ifdef DTP_BF16_X86
+	if (dtp_bf16_native()) {
+		copy_2d_avx512(dst, dld, dst16, d16ld, src, sld, rows, cols);
+		return;
+	}
+#endif
+	for (size_t r = 0; r < rows; r++) {
+		memcpy(dst + r * dld, src + r * sld, cols * sizeof(float));
+		if (dst16)
+			dtp_bf16_from_f32_portable(dst16 + r * d16ld, src + r * sld, cols);
+	}
 }
 
 void dtp_bf16_round(float *x, size_t n)

@@ -41,6 +41,14 @@ static inline float dtp_f32_of_bf16(uint16_t h)
 
 /* src (n) fp32 -> dst (n) bf16; AVX512_BF16 where the CPU has it */
 void dtp_bf16_from_f32(uint16_t *dst, const float *src, size_t n);
+/* src (rows, cols at a row stride of sld) fp32 -> dst (rows, cols at a row
+ * stride of dld) bf16: dtp_bf16_from_f32 row by row, in one call */
+void dtp_bf16_from_f32_2d(uint16_t *dst, size_t dld, const float *src, size_t sld,
+			  size_t rows, size_t cols);
+/* src (rows, cols at sld) fp32 -> dst (rows at dld), copied, and dst16
+ * (rows at d16ld; NULL: none) = its bf16 (dtp_bf16_from_f32's bits) */
+void dtp_f32_copy_2d(float *dst, size_t dld, uint16_t *dst16, size_t d16ld, const float *src,
+		     size_t sld, size_t rows, size_t cols);
 /* src (n) bf16 -> dst (n) fp32 (exact) */
 void dtp_bf16_to_f32(float *dst, const uint16_t *src, size_t n);
 /* x (n) = the fp32 value of bf16(x): x rounded to bf16's precision in place

@@ -129,7 +129,11 @@ static void run_attn(struct dtp_pool *pool, dtp_pool_fn *fn, struct attn_job *j)
 /* ---- bf16 (an engine with the attention): ln1, atty, ln2 and fchg are read
  * by matmuls only (the forward's and the backward's weight gradients), so
  * their save slots hold them in bf16 (the first half of each fp32 slot),
- * converted once, as they are produced, and read twice */
+ * converted once, as they are produced, and read twice. So is qkv, read by
+ * the attention's matmuls only: its slot holds the attention's bf16 copy,
+ * (B,3,H,T,hs) head by head (dtp_bf16_attn_forward_keep), which the
+ * backward reads in place of a second conversion; the fp32 qkv passes
+ * through fch's slot, not written until fc's forward. */
 static uint16_t *half(float *p)
 {
 	return (uint16_t *)(void *)p;
@@ -151,6 +155,8 @@ static void gelu_fill(void *v, float *tile, int r0, int r1)
 static void fwd16(struct dtp_pool *pool, struct dtp_bf16_mm *mx, float *out,
 		  const uint16_t *in16, const float *w, const float *b, int N, int IC, int OC)
 {
+	if (b && dtp_bf16_linear_forward16_bias(mx, out, in16, w, b, N, IC, OC))
+		return;         /* the bias in the matmul: no pass to put it in C */
 	if (b)
 		dtp_par_add_rows(pool, out, NULL, b, N, OC);
 	dtp_bf16_linear_forward16(mx, out, in16, w, N, IC, OC, 1);
@@ -167,17 +173,18 @@ void dtp_block_forward(struct dtp_pool *pool, struct dtp_bf16_mm *mx, float *y, 
 	if (dtp_bf16_mm_attention(mx)) {    /* bf16 (see above) */
 		struct gelu_fill gf = { s->fch, 4 * C };
 
-		dtp_layernorm_forward16(mx, half(s->ln1), s->mean1, s->rstd1, x, p->ln1w, p->ln1b,
-					N, C);
-		fwd16(pool, mx, s->qkv, half(s->ln1), p->qkvw, p->qkvb, N, C, 3 * C);
-		dtp_bf16_attn_forward(dtp_bf16_mm_attention(mx), half(s->atty), s->att, s->qkv, B);
-		dtp_par_add_rows(pool, s->res1, x, p->projb, N, C);
+		/* ln1, and res1 = x + projb in the same pass over x */
+		dtp_layernorm_forward16_res(mx, half(s->ln1), s->mean1, s->rstd1, x, p->ln1w,
+					    p->ln1b, s->res1, p->projb, N, C);
+		fwd16(pool, mx, s->fch, half(s->ln1), p->qkvw, p->qkvb, N, C, 3 * C);
+		dtp_bf16_attn_forward_keep(dtp_bf16_mm_attention(mx), half(s->atty), s->att,
+					   half(s->qkv), s->fch, B);
 		fwd16(pool, mx, s->res1, half(s->atty), p->projw, NULL, N, C, C);
-		dtp_layernorm_forward16(mx, half(s->ln2), s->mean2, s->rstd2, s->res1, p->ln2w,
-					p->ln2b, N, C);
+		/* ln2, and y = res1 + fcprojb in the same pass over res1 */
+		dtp_layernorm_forward16_res(mx, half(s->ln2), s->mean2, s->rstd2, s->res1, p->ln2w,
+					    p->ln2b, y, p->fcprojb, N, C);
 		fwd16(pool, mx, s->fch, half(s->ln2), p->fcw, p->fcb, N, C, 4 * C);
 		dtp_bf16_mm_produce(mx, half(s->fchg), N, 4 * C, gelu_fill, &gf);
-		dtp_par_add_rows(pool, y, s->res1, p->fcprojb, N, C);
 		fwd16(pool, mx, y, half(s->fchg), p->fcprojw, NULL, N, 4 * C, C);
 		return;
 	}
@@ -198,6 +205,87 @@ void dtp_block_forward(struct dtp_pool *pool, struct dtp_bf16_mm *mx, float *y, 
 	dtp_linear_acc_mx(pool, mx, y, s->fchg, p->fcprojw, N, 4 * C, C);
 }
 
+/* ---- bf16's B: each output gradient a matmul reads is converted where it
+ * is produced (GELU backward, ln2's backward, the attention), a chunk at a
+ * time while it is in cache, into the engine's gradient copy the input
+ * gradient's matmul reads (dtp_bf16_mm_produce_grad); the fp32 values stay
+ * in wg for W's bias sums. The same values: the same bits. */
+struct gelu_bwd_fill {
+	const float *in;
+	int W;
+};
+
+static void gelu_bwd_fill(void *v, float *tile, int r0, int r1)
+{
+	const struct gelu_bwd_fill *f = v;
+
+	dtp_gelu_backward(tile, tile, f->in + (size_t)r0 * f->W, (size_t)(r1 - r0) * f->W);
+}
+
+struct ln_bwd_fill {
+	float *din;
+	const float *dres, *dout, *in, *mean, *rstd, *w;
+	int C;
+};
+
+static void ln_bwd_fill(void *v, float *tile, int r0, int r1)
+{
+	const struct ln_bwd_fill *f = v;
+
+	(void)tile;     /* din's rows [r0, r1) */
+	dtp_layernorm_backward_rows(f->din, f->dres, f->dout, f->in, f->mean, f->rstd, f->w, r0,
+				    r1, f->C);
+}
+
+/* where B leaves the bf16 copies of dfch and dqkv: the engine's gradient
+ * copy, overwritten by the next; or, when W follows at once (wg->kept16)
+ * and N is the planned row count, kept for W: dfch's in the engine's input
+ * copy (unused by the block's B: its matmul inputs are the save slot's),
+ * dqkv's in the gradient copy after dres1's (N*C + N*3C <= its rows x 4C) */
+struct kept16 {
+	uint16_t *dres1, *dfch, *dqkv;
+	int keep;
+};
+
+static void kept16_of(struct dtp_bf16_mm *mx, const struct dtp_block_wgrad *wg, int N, int C,
+		      struct kept16 *k)
+{
+	uint16_t *g16 = dtp_bf16_mm_grad16(mx);
+
+	k->keep = wg->kept16 && dtp_bf16_mm_full(mx, N);
+	k->dres1 = g16;
+	k->dfch = k->keep ? dtp_bf16_mm_input16(mx) : g16;
+	k->dqkv = k->keep ? g16 + (size_t)N * C : g16;
+}
+
+static void backward_input16(struct dtp_pool *pool, struct dtp_bf16_mm *mx, float *dx,
+			     const struct dtp_block_wgrad *wg, const float *x,
+			     const struct dtp_block_params *p, const struct dtp_block_save *s,
+			     const struct dtp_block_scratch *sc, int B, int T, int C)
+{
+	int N = B * T;
+	struct gelu_bwd_fill gf = { s->fch, 4 * C };
+	struct ln_bwd_fill lf = { wg->dres1, wg->dy, wg->dln2, s->res1, s->mean2, s->rstd2,
+				  p->ln2w, C };
+	struct kept16 k;
+
+	kept16_of(mx, wg, N, C, &k);
+	/* MLP branch: dfch = gelu'(fch) * (dy fcprojw), then dln2 = dfch fcw */
+	dtp_linear_backward_mx(pool, mx, wg->dfch, NULL, NULL, wg->dy, NULL, p->fcprojw, N, 4 * C,
+			       C, 1);
+	dtp_bf16_mm_produce_grad(mx, wg->dfch, k.dfch, N, 4 * C, gelu_bwd_fill, &gf);
+	dtp_bf16_linear_dgrad16(mx, wg->dln2, k.dfch, p->fcw, N, C, 4 * C);
+	/* dres1 = dy + d(ln2 input); the attention branch */
+	dtp_bf16_mm_produce_grad(mx, wg->dres1, k.dres1, N, C, ln_bwd_fill, &lf);
+	dtp_bf16_linear_dgrad16(mx, sc->datty, k.dres1, p->projw, N, C, C);
+	dtp_bf16_attn_backward16(dtp_bf16_mm_attention(mx), wg->dqkv, k.dqkv, sc->datty,
+				 half(s->qkv), s->att, B);
+	dtp_bf16_linear_dgrad16(mx, wg->dln1, k.dqkv, p->qkvw, N, C, 3 * C);
+	/* dx = dres1 + d(ln1 input) */
+	dtp_par_layernorm_backward(pool, dx, wg->dres1, NULL, NULL, wg->dln1, x, s->mean1,
+				   s->rstd1, p->ln1w, N, C);
+}
+
 /* B: wg->dy (B,T,C) -> dx (B,T,C), and the output gradients W reads into wg */
 void dtp_block_backward_input(struct dtp_pool *pool, struct dtp_bf16_mm *mx, float *dx,
 			      const struct dtp_block_wgrad *wg, const float *x,
@@ -208,6 +296,10 @@ void dtp_block_backward_input(struct dtp_pool *pool, struct dtp_bf16_mm *mx, flo
 	struct attn_job j = { .out = wg->dqkv, .scratch = sc->datt, .dout = sc->datty,
 			      .qkv = s->qkv, .att = s->att, .B = B, .T = T, .C = C, .H = H };
 
+	if (dtp_bf16_mm_attention(mx)) {
+		backward_input16(pool, mx, dx, wg, x, p, s, sc, B, T, C);
+		return;
+	}
 	/* MLP branch */
 	dtp_linear_backward_mx(pool, mx, wg->dfch, NULL, NULL, wg->dy, NULL, p->fcprojw, N, 4 * C,
 			       C, 1);
@@ -220,11 +312,7 @@ void dtp_block_backward_input(struct dtp_pool *pool, struct dtp_bf16_mm *mx, flo
 	/* attention branch */
 	dtp_linear_backward_mx(pool, mx, sc->datty, NULL, NULL, wg->dres1, NULL, p->projw, N, C, C,
 			       1);
-	if (dtp_bf16_mm_attention(mx))
-		dtp_bf16_attn_backward(dtp_bf16_mm_attention(mx), wg->dqkv, sc->datty, s->qkv,
-				       s->att, B);
-	else
-		run_attn(pool, par_attn_bwd, &j);
+	run_attn(pool, par_attn_bwd, &j);
 	dtp_linear_backward_mx(pool, mx, wg->dln1, NULL, NULL, wg->dqkv, NULL, p->qkvw, N, C,
 			       3 * C, 1);
 	/* dx = dres1 + d(ln1 input) */
@@ -241,17 +329,34 @@ void dtp_block_backward_weight(struct dtp_pool *pool, struct dtp_bf16_mm *mx,
 {
 	int N = B * T;
 
-	if (dtp_bf16_mm_attention(mx)) {    /* bf16: the forward's copies (see above) */
-		dtp_linear_wgrad16(pool, mx, g->fcprojw, g->fcprojb, wg->dy, half(s->fchg), N,
-				   4 * C, C, acc);
-		dtp_linear_wgrad16(pool, mx, g->fcw, g->fcb, wg->dfch, half(s->ln2), N, C, 4 * C,
-				   acc);
+	/* bf16: the forward's copies (see above); B's copies of the output
+	 * gradients when it kept them (qkv's and proj's first: fcproj's
+	 * conversion of dy overwrites them), else each one's bias sums and
+	 * conversion in one pass */
+	if (dtp_bf16_mm_attention(mx)) {
+		struct kept16 k;
+
+		kept16_of(mx, wg, N, C, &k);
+		if (k.keep) {
+			dtp_bf16_linear_wgrad16_db(mx, g->qkvw, g->qkvb, wg->dqkv, k.dqkv,
+						   half(s->ln1), N, C, 3 * C, acc);
+			dtp_bf16_linear_wgrad16_db(mx, g->projw, g->projb, wg->dres1, k.dres1,
+						   half(s->atty), N, C, C, acc);
+			dtp_bf16_linear_wgrad16_db(mx, g->fcw, g->fcb, wg->dfch, k.dfch,
+						   half(s->ln2), N, C, 4 * C, acc);
+		}
+		dtp_bf16_linear_wgrad16_db(mx, g->fcprojw, g->fcprojb, wg->dy, NULL, half(s->fchg),
+					   N, 4 * C, C, acc);
+		if (!k.keep) {
+			dtp_bf16_linear_wgrad16_db(mx, g->fcw, g->fcb, wg->dfch, NULL, half(s->ln2),
+						   N, C, 4 * C, acc);
+			dtp_bf16_linear_wgrad16_db(mx, g->projw, g->projb, wg->dres1, NULL,
+						   half(s->atty), N, C, C, acc);
+			dtp_bf16_linear_wgrad16_db(mx, g->qkvw, g->qkvb, wg->dqkv, NULL,
+						   half(s->ln1), N, C, 3 * C, acc);
+		}
 		dtp_par_layernorm_backward(pool, NULL, NULL, g->ln2w, g->ln2b, wg->dln2, s->res1,
 					   s->mean2, s->rstd2, NULL, N, C);
-		dtp_linear_wgrad16(pool, mx, g->projw, g->projb, wg->dres1, half(s->atty), N, C, C,
-				   acc);
-		dtp_linear_wgrad16(pool, mx, g->qkvw, g->qkvb, wg->dqkv, half(s->ln1), N, C, 3 * C,
-				   acc);
 		dtp_par_layernorm_backward(pool, NULL, NULL, g->ln1w, g->ln1b, wg->dln1, x, s->mean1,
 					   s->rstd1, NULL, N, C);
 		return;
@@ -278,7 +383,8 @@ void dtp_block_backward(struct dtp_pool *pool, struct dtp_bf16_mm *mx, float *dx
 			int B, int T, int C, int H)
 {
 	struct dtp_block_wgrad wg = { .dy = dy, .dfch = sc->dfch, .dln2 = sc->dln,
-				      .dres1 = sc->dres1, .dqkv = sc->dqkv, .dln1 = sc->dln1 };
+				      .dres1 = sc->dres1, .dqkv = sc->dqkv, .dln1 = sc->dln1,
+				      .kept16 = 1 };
 
 	dtp_block_backward_input(pool, mx, dx, &wg, x, p, s, sc, B, T, C, H);
 	dtp_block_backward_weight(pool, mx, g, &wg, x, s, B, T, C, 1);

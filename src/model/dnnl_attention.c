@@ -331,52 +331,41 @@ static void exec(struct apart *p, int k, const uint16_t *x, const uint16_t *y, f
 static void gather(const struct dtp_bf16_attn *a, uint16_t *dst, const float *src, int ld,
 		   int off)
 {
-	size_t hs = (size_t)a->hs;
+	size_t hs = (size_t)a->hs, T = (size_t)a->T;
 
 	for (int h = 0; h < a->H; h++)
-		for (int t = 0; t < a->T; t++)
-			dtp_bf16_from_f32(dst + ((size_t)h * a->T + t) * hs,
-					  src + (size_t)t * ld + off + h * hs, hs);
+		dtp_bf16_from_f32_2d(dst + h * T * hs, hs, src + off + h * hs, (size_t)ld, T, hs);
 }
 
-/* o32 (H,T,hs) -> dst (T, ld), head h at columns off + h*hs */
-static void scatter(const struct dtp_bf16_attn *a, float *dst, int ld, int off,
+/* o32 (H,T,hs) -> dst (T, ld), head h at columns off + h*hs, and its bf16
+ * into dst16 (T, ld) the same way (NULL: not) */
+static void scatter(const struct dtp_bf16_attn *a, float *dst, uint16_t *dst16, int ld, int off,
 		    const float *o32)
 {
-	size_t hs = (size_t)a->hs;
+	size_t hs = (size_t)a->hs, T = (size_t)a->T, c;
 
-	for (int h = 0; h < a->H; h++)
-		for (int t = 0; t < a->T; t++)
-			memcpy(dst + (size_t)t * ld + off + h * hs,
-			       o32 + ((size_t)h * a->T + t) * hs, hs * sizeof(float));
+	for (int h = 0; h < a->H; h++) {
+		c = off + h * hs;
+		dtp_f32_copy_2d(dst + c, (size_t)ld, dst16 ? dst16 + c : NULL, (size_t)ld,
+				o32 + h * T * hs, hs, T, hs);
+	}
 }
 
 /* o32 (H,T,hs) -> dst16 (T, ld) bf16, head h at columns h*hs */
 static void scatter16(const struct dtp_bf16_attn *a, uint16_t *dst16, int ld, const float *o32)
 {
-	size_t hs = (size_t)a->hs;
+	size_t hs = (size_t)a->hs, T = (size_t)a->T;
 
 	for (int h = 0; h < a->H; h++)
-		for (int t = 0; t < a->T; t++)
-			dtp_bf16_from_f32(dst16 + (size_t)t * ld + h * hs,
-					  o32 + ((size_t)h * a->T + t) * hs, hs);
-}
-
-/* sequence qkv (T, 3C) -> the participant's q16, k16, v16 (H,T,hs) */
-static void gather_qkv(const struct dtp_bf16_attn *a, struct apart *p, const float *qkv)
-{
-	int ld = 3 * a->C;
-
-	gather(a, p->q16, qkv, ld, 0);
-	gather(a, p->k16, qkv, ld, a->C);
-	gather(a, p->v16, qkv, ld, 2 * a->C);
+		dtp_bf16_from_f32_2d(dst16 + h * hs, (size_t)ld, o32 + h * T * hs, hs, T, hs);
 }
 
 struct attn_job {
 	struct dtp_bf16_attn *a;
 	float *out, *att;
-	uint16_t *out16;
+	uint16_t *out16, *qkv16, *dqkv16;
 	const float *dy, *qkv, *att_in;
+	const uint16_t *qkv16_in;
 	int B;
 };
 
@@ -385,20 +374,25 @@ static void fwd_share(void *v, int w, int nw)
 	const struct attn_job *j = v;
 	struct dtp_bf16_attn *a = j->a;
 	struct apart *p = &a->part[w];
-	size_t lo, hi, TT = (size_t)a->T * a->T, ld = 3 * (size_t)a->C;
+	size_t lo, hi, TT = (size_t)a->T * a->T, ld = 3 * (size_t)a->C, TC = (size_t)a->T * a->C;
 
 	dtp_pool_share((size_t)j->B, 1, w, nw, &lo, &hi);
 	for (size_t b = lo; b < hi; b++) {
 		const float *qkv = j->qkv + b * a->T * ld;
 		float *att = j->att + b * a->H * TT;
+		/* the sequence's q, k, v: kept for the backward, or the participant's */
+		uint16_t *q16 = j->qkv16 ? j->qkv16 + b * 3 * TC : p->q16;
+		uint16_t *k16 = j->qkv16 ? q16 + TC : p->k16, *v16 = j->qkv16 ? q16 + 2 * TC : p->v16;
 
-		gather_qkv(a, p, qkv);
-		exec(p, P_NT, p->q16, p->k16, att);             /* raw scores */
+		gather(a, q16, qkv, (int)ld, 0);
+		gather(a, k16, qkv, (int)ld, a->C);
+		gather(a, v16, qkv, (int)ld, 2 * a->C);
+		exec(p, P_NT, q16, k16, att);                   /* raw scores */
 		for (int h = 0; h < a->H; h++)
 			dtp_attention_softmax(att + h * TT, a->T, a->scale);
 		dtp_bf16_from_f32(p->p16, att, a->H * TT);
-		exec(p, P_NN, p->p16, p->v16, p->o32);          /* att v */
-		scatter16(a, j->out16 + b * a->T * a->C, a->C, p->o32);
+		exec(p, P_NN, p->p16, v16, p->o32);             /* att v */
+		scatter16(a, j->out16 + b * TC, a->C, p->o32);
 	}
 }
 
@@ -407,35 +401,53 @@ static void bwd_share(void *v, int w, int nw)
 	const struct attn_job *j = v;
 	struct dtp_bf16_attn *a = j->a;
 	struct apart *p = &a->part[w];
-	size_t lo, hi, TT = (size_t)a->T * a->T, ld = 3 * (size_t)a->C;
+	size_t lo, hi, TT = (size_t)a->T * a->T, ld = 3 * (size_t)a->C, TC = (size_t)a->T * a->C;
 
 	dtp_pool_share((size_t)j->B, 1, w, nw, &lo, &hi);
 	for (size_t b = lo; b < hi; b++) {
-		const float *qkv = j->qkv + b * a->T * ld;
 		const float *att = j->att_in + b * a->H * TT;
 		float *dqkv = j->out + b * a->T * ld;
+		const uint16_t *q16 = p->q16, *k16 = p->k16, *v16 = p->v16;
+		uint16_t *d16 = j->dqkv16 ? j->dqkv16 + b * a->T * ld : NULL;
 
-		gather_qkv(a, p, qkv);
-		gather(a, p->g16, j->dy + b * a->T * a->C, a->C, 0);
+		if (j->qkv16_in) {      /* the forward's copy */
+			q16 = j->qkv16_in + b * 3 * TC;
+			k16 = q16 + TC;
+			v16 = q16 + 2 * TC;
+		} else {
+			const float *qkv = j->qkv + b * a->T * ld;
+
+			gather(a, p->q16, qkv, (int)ld, 0);
+			gather(a, p->k16, qkv, (int)ld, a->C);
+			gather(a, p->v16, qkv, (int)ld, 2 * a->C);
+		}
+		gather(a, p->g16, j->dy + b * TC, a->C, 0);
 		dtp_bf16_from_f32(p->p16, att, a->H * TT);
-		exec(p, P_NT, p->g16, p->v16, p->d32);          /* datt = dy v^T */
+		exec(p, P_NT, p->g16, v16, p->d32);             /* datt = dy v^T */
 		exec(p, P_TN, p->p16, p->g16, p->o32);          /* dv = att^T dy */
-		scatter(a, dqkv, (int)ld, 2 * a->C, p->o32);
+		scatter(a, dqkv, d16, (int)ld, 2 * a->C, p->o32);
 		for (int h = 0; h < a->H; h++)
 			dtp_attention_softmax_backward(p->d32 + h * TT, att + h * TT, a->T,
 						       a->scale);
 		dtp_bf16_from_f32(p->p16, p->d32, a->H * TT);
-		exec(p, P_NN, p->p16, p->k16, p->o32);          /* dq = dpre k */
-		scatter(a, dqkv, (int)ld, 0, p->o32);
-		exec(p, P_TN, p->p16, p->q16, p->o32);          /* dk = dpre^T q */
-		scatter(a, dqkv, (int)ld, a->C, p->o32);
+		exec(p, P_NN, p->p16, k16, p->o32);             /* dq = dpre k */
+		scatter(a, dqkv, d16, (int)ld, 0, p->o32);
+		exec(p, P_TN, p->p16, q16, p->o32);             /* dk = dpre^T q */
+		scatter(a, dqkv, d16, (int)ld, a->C, p->o32);
 	}
 }
 
 void dtp_bf16_attn_forward(struct dtp_bf16_attn *a, uint16_t *y16, float *att,
 			   const float *qkv, int B)
 {
-	struct attn_job j = { .a = a, .out16 = y16, .att = att, .qkv = qkv, .B = B };
+	dtp_bf16_attn_forward_keep(a, y16, att, NULL, qkv, B);
+}
+
+void dtp_bf16_attn_forward_keep(struct dtp_bf16_attn *a, uint16_t *y16, float *att,
+				uint16_t *qkv16, const float *qkv, int B)
+{
+	struct attn_job j = { .a = a, .out16 = y16, .att = att, .qkv16 = qkv16, .qkv = qkv,
+			      .B = B };
 
 	dtp_pool_run(a->pool, fwd_share, &j);
 }
@@ -444,6 +456,15 @@ void dtp_bf16_attn_backward(struct dtp_bf16_attn *a, float *dqkv, const float *d
 			    const float *qkv, const float *att, int B)
 {
 	struct attn_job j = { .a = a, .out = dqkv, .dy = dy, .qkv = qkv, .att_in = att, .B = B };
+
+	dtp_pool_run(a->pool, bwd_share, &j);
+}
+
+void dtp_bf16_attn_backward16(struct dtp_bf16_attn *a, float *dqkv, uint16_t *dqkv16,
+			      const float *dy, const uint16_t *qkv16, const float *att, int B)
+{
+	struct attn_job j = { .a = a, .out = dqkv, .dqkv16 = dqkv16, .dy = dy, .qkv16_in = qkv16,
+			      .att_in = att, .B = B };
 
 	dtp_pool_run(a->pool, bwd_share, &j);
 }
@@ -469,6 +490,16 @@ void dtp_bf16_attn_backward(struct dtp_bf16_attn *a, float *dqkv, const float *d
 			    const float *qkv, const float *att, int B)
 {
 	(void)a; (void)dqkv; (void)dy; (void)qkv; (void)att; (void)B;
+}
+void dtp_bf16_attn_forward_keep(struct dtp_bf16_attn *a, uint16_t *y16, float *att,
+				uint16_t *qkv16, const float *qkv, int B)
+{
+	(void)a; (void)y16; (void)att; (void)qkv16; (void)qkv; (void)B;
+}
+void dtp_bf16_attn_backward16(struct dtp_bf16_attn *a, float *dqkv, uint16_t *dqkv16,
+			      const float *dy, const uint16_t *qkv16, const float *att, int B)
+{
+	(void)a; (void)dqkv; (void)dqkv16; (void)dy; (void)qkv16; (void)att; (void)B;
 }
 
 #endif

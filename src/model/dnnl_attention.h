@@ -34,5 +34,15 @@ void dtp_bf16_attn_forward(struct dtp_bf16_attn *a, uint16_t *y16, float *att,
 /* dy (B,T,C), qkv (B,T,3C), att (B,H,T,T) -> dqkv (B,T,3C) (=) */
 void dtp_bf16_attn_backward(struct dtp_bf16_attn *a, float *dqkv, const float *dy,
 			    const float *qkv, const float *att, int B);
+/* the same two keeping the bf16 copy of q, k and v the forward makes:
+ * _keep leaves it in qkv16 (B,3,H,T,hs) (sequence b's q heads, then its k
+ * heads, then its v heads, each (T,hs)) for _backward16 to read in place of
+ * qkv (the same values: the same bits as the pair above); _backward16 also
+ * writes dqkv's bf16 into dqkv16 (B,T,3C) as it scatters each head's
+ * gradients (NULL: not) */
+void dtp_bf16_attn_forward_keep(struct dtp_bf16_attn *a, uint16_t *y16, float *att,
+				uint16_t *qkv16, const float *qkv, int B);
+void dtp_bf16_attn_backward16(struct dtp_bf16_attn *a, float *dqkv, uint16_t *dqkv16,
+			      const float *dy, const uint16_t *qkv16, const float *att, int B);
 
 #endif

@@ -74,6 +74,10 @@ size_t dtp_bf16_mm_bytes(const struct dtp_bf16_mm *e);
  * share them. */
 int dtp_bf16_mm_prepare(struct dtp_bf16_mm *e, int IC, int OC, int fwd_sum,
 			struct dtp_err *err);
+/* Set-up, bf16 engine: the forward of a layer IC -> OC with its bias added
+ * by oneDNN, C not read (dtp_bf16_linear_forward16_bias); a no-op on an
+ * fp32 engine. After dtp_bf16_mm_prepare of the same shape. */
+int dtp_bf16_mm_prepare_bias16(struct dtp_bf16_mm *e, int IC, int OC, struct dtp_err *err);
 /* Set-up: the causal attention of sequences of T positions, width C, H heads
  * in bf16 too (dnnl_attention.h), on this engine's threads; one shape per
  * stage. Its bytes count in dtp_bf16_mm_bytes. */
@@ -135,8 +139,36 @@ void dtp_bf16_mm_produce(struct dtp_bf16_mm *e, uint16_t *dst16, int N, int W,
  * once); din is not computed (dw only) by the second */
 void dtp_bf16_linear_forward16(struct dtp_bf16_mm *e, float *out, const uint16_t *in16,
 			       const float *w, int N, int IC, int OC, int sum);
+/* in16 (N,IC) bf16, w (OC,IC) inside params, b (OC) -> out (N,OC) = in16 w^T
+ * + b, the bias added by oneDNN to each fp32 sum (the bits of the bias put
+ * in C first and a sum post-op: one fp32 add of the same two values), C
+ * not read; 1 when done, 0 when N is not the planned row count or the
+ * shape was not prepared (dtp_bf16_mm_prepare_bias16) */
+int dtp_bf16_linear_forward16_bias(struct dtp_bf16_mm *e, float *out, const uint16_t *in16,
+				   const float *w, const float *b, int N, int IC, int OC);
 void dtp_bf16_linear_wgrad16(struct dtp_bf16_mm *e, float *dw, const float *dout,
 			     const uint16_t *in16, int N, int IC, int OC, int acc);
+/* The backward's output gradients converted where they are produced:
+ * _produce_grad runs fill(ctx, dst + r0 W, r0, r1) over rows of dst (N,W)
+ * fp32 (kept: W's bias gradient reads it) and converts each chunk into
+ * dst16 (N,W) bf16 while it is in cache (the engine's gradient copy,
+ * dtp_bf16_mm_grad16, or another buffer of the engine's rows x its widest
+ * layer: its input copy, or the gradient copy past another gradient);
+ * _dgrad16 is dtp_bf16_linear_backward's din = dout w on such a copy d16
+ * (ragged: rows after N zeroed there). _wgrad16_db is
+ * dtp_bf16_linear_wgrad16 with db (OC) += dout's column sums (NULL: none),
+ * reading dout16 (a copy made by B, when N is the planned row count) or
+ * else converting dout in the pass that sums it. The same values as the
+ * separate passes (the same bits). _full: 1 when N is the planned count. */
+uint16_t *dtp_bf16_mm_grad16(struct dtp_bf16_mm *e);
+int dtp_bf16_mm_full(const struct dtp_bf16_mm *e, int N);
+void dtp_bf16_mm_produce_grad(struct dtp_bf16_mm *e, float *dst, uint16_t *dst16, int N, int W,
+			      dtp_bf16_fill_fn *fill, void *ctx);
+void dtp_bf16_linear_dgrad16(struct dtp_bf16_mm *e, float *din, uint16_t *d16, const float *w,
+			     int N, int IC, int OC);
+void dtp_bf16_linear_wgrad16_db(struct dtp_bf16_mm *e, float *dw, float *db, const float *dout,
+				const uint16_t *dout16, const uint16_t *in16, int N, int IC,
+				int OC, int acc);
 /* the engine's bf16 input copy (rows x the widest layer prepared): a
  * producer may leave the next linear's input there (N,IC) and pass it to
  * dtp_bf16_linear_forward16 as in16, which reads it in place */

@@ -385,6 +385,38 @@ void dtp_bf16_linear_forward16(struct dtp_bf16_mm *e, float *out, const uint16_t
 	run(e, K_FWD, IC, OC, sum, rows16(e, in16, N, IC), w16_of(e, w), out, N);
 }
 
+struct bias_job {
+	struct dtp_bf16_mm *e;
+	struct dtp_mm_shape *x;
+	const uint16_t *a, *b;
+	const float *bias;
+	float *c;
+	int IC, OC;
+};
+
+static void bias_share(void *v, int w, int nw)
+{
+	const struct bias_job *j = v;
+	struct dtp_mm_part *p = &j->x->part[w];
+
+	(void)nw;
+	if (p->m1 > p->m0)
+		dtp_mm_exec_bias(j->e, w, p, j->a + (size_t)p->m0 * j->IC, j->b, j->bias,
+				 j->c + (size_t)p->m0 * j->OC);
+}
+
+int dtp_bf16_linear_forward16_bias(struct dtp_bf16_mm *e, float *out, const uint16_t *in16,
+				   const float *w, const float *b, int N, int IC, int OC)
+{
+	struct bias_job j = { .e = e, .x = dtp_mm_find(e, K_FWDB, IC, OC, 0, 0), .a = in16,
+			      .b = w16_of(e, w), .bias = b, .c = out, .IC = IC, .OC = OC };
+
+	if (N != e->max_rows || !j.x || e->f32)
+		return 0;
+	dtp_pool_run(e->pool, bias_share, &j);
+	return 1;
+}
+
 void dtp_bf16_linear_wgrad16(struct dtp_bf16_mm *e, float *dw, const float *dout,
 			     const uint16_t *in16, int N, int IC, int OC, int acc)
 {
@@ -428,5 +460,118 @@ void dtp_bf16_mm_produce(struct dtp_bf16_mm *e, uint16_t *dst16, int N, int W,
 		abort();
 	}
 	dtp_pool_run(e->pool, produce_share, &j);
+}
+
+/* ------------------------------- output gradients converted where produced
+ * (the backward's halves: B's input-gradient matmul reads the bf16 copy a
+ * producer left in d16; W converts while it sums the bias gradient) */
+uint16_t *dtp_bf16_mm_grad16(struct dtp_bf16_mm *e)
+{
+	return e->d16;
+}
+
+/* rows of a W-wide chunk: about 32 KiB of fp32, in L1 when converted */
+static size_t chunk_rows(size_t W)
+{
+	return W >= 8192 ? 1 : 8192 / W;
+}
+
+struct grad_job {
+	struct dtp_bf16_mm *e;
+	float *dst;
+	uint16_t *dst16;
+	int N, W;
+	dtp_bf16_fill_fn *fill;
+	void *ctx;
+};
+
+static void produce_grad_share(void *v, int w, int nw)
+{
+	const struct grad_job *j = v;
+	size_t lo, hi, W = (size_t)j->W, cr = chunk_rows(W);
+
+	dtp_pool_share((size_t)j->N, TILE, w, nw, &lo, &hi);
+	for (size_t r0 = lo; r0 < hi; r0 += cr) {
+		size_t r1 = hi - r0 < cr ? hi : r0 + cr;
+
+		j->fill(j->ctx, j->dst + r0 * W, (int)r0, (int)r1);
+		dtp_bf16_from_f32(j->dst16 + r0 * W, j->dst + r0 * W, (r1 - r0) * W);
+	}
+}
+
+int dtp_bf16_mm_full(const struct dtp_bf16_mm *e, int N)
+{
+	return N == e->max_rows;
+}
+
+void dtp_bf16_mm_produce_grad(struct dtp_bf16_mm *e, float *dst, uint16_t *dst16, int N, int W,
+			      dtp_bf16_fill_fn *fill, void *ctx)
+{
+	struct grad_job j = { e, dst, dst16, N, W, fill, ctx };
+
+	if (W > e->maxdim) {
+		fprintf(stderr, "dtpipe: bf16 gradient of width %d, engine prepared for %d\n", W,
+			e->maxdim);
+		abort();
+	}
+	dtp_pool_run(e->pool, produce_grad_share, &j);
+}
+
+void dtp_bf16_linear_dgrad16(struct dtp_bf16_mm *e, float *din, uint16_t *d16, const float *w,
+			     int N, int IC, int OC)
+{
+	size_t n = (size_t)N * OC, cap = (size_t)e->cap_rows * OC;
+
+	if (N < e->max_rows)    /* ragged: zero rows after it, as convert() pads */
+		memset(d16 + n, 0, (cap - n) * sizeof(uint16_t));
+	run(e, K_BWDD, IC, OC, 0, d16, w16_of(e, w), din, N);
+}
+
+struct colsum16_job {
+	struct dtp_bf16_mm *e;
+	float *db;
+	const float *dout;
+	int N, OC;
+};
+
+/* a participant's columns of dout: db += their sums (rows in order, as
+ * dtp_colsum_add_cols: the same bits) and their bf16 copy into d16, a chunk
+ * of rows at a time while it is in L1; rows to max_rows zeroed */
+static void colsum16_share(void *v, int w, int nw)
+{
+	const struct colsum16_job *j = v;
+	size_t lo, hi, OC = (size_t)j->OC, cr;
+	uint16_t *d16 = j->e->d16;
+
+	dtp_pool_share(OC, 16, w, nw, &lo, &hi);
+	if (hi <= lo)
+		return;
+	cr = chunk_rows(hi - lo);
+	for (size_t r0 = 0; r0 < (size_t)j->N; r0 += cr) {
+		size_t nr = (size_t)j->N - r0 < cr ? (size_t)j->N - r0 : cr;
+		const float *d = j->dout + r0 * OC;
+
+		if (j->db)
+			dtp_colsum_add_cols(j->db, d, (int)nr, (int)OC, (int)lo, (int)hi);
+		dtp_bf16_from_f32_2d(d16 + r0 * OC + lo, OC, d + lo, OC, nr, hi - lo);
+	}
+	for (int n = j->N; n < j->e->max_rows; n++)
+		memset(d16 + (size_t)n * OC + lo, 0, (hi - lo) * sizeof(uint16_t));
+}
+
+void dtp_bf16_linear_wgrad16_db(struct dtp_bf16_mm *e, float *dw, float *db, const float *dout,
+				const uint16_t *dout16, const uint16_t *in16, int N, int IC,
+				int OC, int acc)
+{
+	struct colsum16_job j = { e, db, dout, N, OC };
+
+	if (dout16 && N == e->max_rows) {       /* converted already: the sums alone */
+		if (db)
+			dtp_par_colsum_add(e->pool, db, dout, N, OC);
+	} else {
+		dtp_pool_run(e->pool, colsum16_share, &j);
+		dout16 = e->d16;
+	}
+	run(e, K_BWDW, IC, OC, acc, dout16, rows16(e, in16, N, IC), dw, e->max_rows);
 }
 #endif

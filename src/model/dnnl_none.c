@@ -33,6 +33,20 @@ int dtp_f32_mm_create_dry(int nw, int nthr, size_t n_params, int max_rows,
 int dtp_mm_is_f32(const struct dtp_bf16_mm *e) { return 0; }
 int dtp_f32_mm_prepare_bias(struct dtp_bf16_mm *e, int IC, int OC, int relu,
 			    struct dtp_err *err) { return -ENOTSUP; }
+uint16_t *dtp_bf16_mm_grad16(struct dtp_bf16_mm *e) { return NULL; }
+int dtp_bf16_mm_full(const struct dtp_bf16_mm *e, int N) { return 0; }
+void dtp_bf16_mm_produce_grad(struct dtp_bf16_mm *e, float *dst, uint16_t *dst16, int N, int W,
+			      dtp_bf16_fill_fn *fill, void *ctx) { (void)e; }
+void dtp_bf16_linear_dgrad16(struct dtp_bf16_mm *e, float *din, uint16_t *d16, const float *w,
+			     int N, int IC, int OC) { (void)e; }
+void dtp_bf16_linear_wgrad16_db(struct dtp_bf16_mm *e, float *dw, float *db, const float *dout,
+				const uint16_t *dout16, const uint16_t *in16, int N, int IC,
+				int OC, int acc) { (void)e; }
+int dtp_bf16_mm_prepare_bias16(struct dtp_bf16_mm *e, int IC, int OC, struct dtp_err *err)
+{ return -ENOTSUP; }
+int dtp_bf16_linear_forward16_bias(struct dtp_bf16_mm *e, float *out, const uint16_t *in16,
+				   const float *w, const float *b, int N, int IC, int OC)
+{ return 0; }
 int dtp_f32_linear_forward_bias(struct dtp_bf16_mm *e, float *out, const float *in,
 				const float *w, const float *b, int N, int IC, int OC,
 				int relu) { return 0; }

@@ -167,7 +167,7 @@ struct dtp_block_params {
 /* What forward keeps for backward, per micro-batch of B sequences. */
 struct dtp_block_save {
 	float *ln1, *mean1, *rstd1;  /* (N,C), (N), (N) */
-	float *qkv;                  /* (N,3C) */
+	float *qkv;                  /* (N,3C); bf16: (B,3,H,T,hs) bf16 (block.c) */
 	float *att;                  /* (B,H,T,T) */
 	float *atty;                 /* (N,C) */
 	float *res1;                 /* (N,C) */
@@ -194,6 +194,9 @@ struct dtp_block_wgrad {
 	float *dres1;      /* (N,C): proj's output gradient */
 	float *dqkv;       /* (N,3C): qkv's output gradient */
 	float *dln1;       /* (N,C): ln1's output gradient */
+	int kept16;        /* bf16: W runs right after B (the whole backward), so
+			    * B's bf16 copies of the gradients are still in the
+			    * engine for W to read (block.c) */
 };
 struct dtp_pool;
 size_t dtp_block_num_params(int C);

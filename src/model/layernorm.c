@@ -135,24 +135,43 @@ void dtp_layernorm_backward(float *din, const float *dres, float *dw, float *db,
 
 /* ---- bf16: the output converted as it is produced, a tile at a time */
 struct ln_fill {
-	float *mean, *rstd;
-	const float *in, *w, *b;
+	float *mean, *rstd, *res;
+	const float *in, *w, *b, *rb;
 	int C;
 };
+
+/* o (n) = x + b, elementwise (dtp_par_add_rows's sums) */
+DTP_VEC_CLONES
+static void add_vec(float *o, const float *x, const float *b, int n)
+{
+	for (int i = 0; i < n; i++)
+		o[i] = x[i] + b[i];
+}
 
 static void ln_fill(void *v, float *tile, int r0, int r1)
 {
 	const struct ln_fill *f = v;
+	size_t C = (size_t)f->C;
 
-	dtp_layernorm_forward(tile, f->mean + r0, f->rstd + r0, f->in + (size_t)r0 * f->C, f->w,
-			      f->b, r1 - r0, f->C);
+	dtp_layernorm_forward(tile, f->mean + r0, f->rstd + r0, f->in + r0 * C, f->w, f->b,
+			      r1 - r0, f->C);
+	if (f->res)     /* the rows just read, still in cache */
+		for (size_t r = (size_t)r0; r < (size_t)r1; r++)
+			add_vec(f->res + r * C, f->in + r * C, f->rb, f->C);
 }
 
 /* in (N,C), the layer norm's parameters -> out16 (N,C) bf16, mean, rstd (N) */
 void dtp_layernorm_forward16(struct dtp_bf16_mm *mx, uint16_t *out16, float *mean, float *rstd,
 			     const float *in, const float *w, const float *b, int N, int C)
 {
-	struct ln_fill f = { mean, rstd, in, w, b, C };
+	dtp_layernorm_forward16_res(mx, out16, mean, rstd, in, w, b, NULL, NULL, N, C);
+}
+
+void dtp_layernorm_forward16_res(struct dtp_bf16_mm *mx, uint16_t *out16, float *mean,
+				 float *rstd, const float *in, const float *w, const float *b,
+				 float *res, const float *rb, int N, int C)
+{
+	struct ln_fill f = { mean, rstd, res, in, w, b, rb, C };
 
 	dtp_bf16_mm_produce(mx, out16, N, C, ln_fill, &f);
 }

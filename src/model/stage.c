@@ -430,12 +430,16 @@ static int prepare_units(struct dtp_bf16_mm *mx, const struct dtp_model_spec *sp
 			rc = dtp_bf16_mm_prepare(mx, C, 3 * C, 1, err);
 			if (!rc)
 				rc = dtp_f32_mm_prepare_bias(mx, C, 3 * C, 0, err);
+			if (!rc)        /* bf16: qkv's and fc's bias in the matmul */
+				rc = dtp_bf16_mm_prepare_bias16(mx, C, 3 * C, err);
 			if (!rc)
 				rc = dtp_bf16_mm_prepare(mx, C, C, 1, err);
 			if (!rc)
 				rc = dtp_bf16_mm_prepare(mx, C, 4 * C, 1, err);
 			if (!rc)
 				rc = dtp_f32_mm_prepare_bias(mx, C, 4 * C, 0, err);
+			if (!rc)
+				rc = dtp_bf16_mm_prepare_bias16(mx, C, 4 * C, err);
 			if (!rc)
 				rc = dtp_bf16_mm_prepare(mx, 4 * C, C, 1, err);
 			if (!rc && !dtp_mm_is_f32(mx))  /* fp32: OpenBLAS's */
