@@ -76,6 +76,12 @@ void dtp_linear_wgrad16(struct dtp_pool *pool, struct dtp_bf16_mm *mx, float *dw
  * is produced, dtp_bf16_mm_produce), mean, rstd (N) */
 void dtp_layernorm_forward16(struct dtp_bf16_mm *mx, uint16_t *out16, float *mean, float *rstd,
 			     const float *in, const float *w, const float *b, int N, int C);
+/* the same, and with res non-NULL also res (N,C) = in + rb (rb (C)) for
+ * each tile of rows just normalized: a residual add folded into the layer
+ * norm's pass over in */
+void dtp_layernorm_forward16_res(struct dtp_bf16_mm *mx, uint16_t *out16, float *mean,
+				 float *rstd, const float *in, const float *w, const float *b,
+				 float *res, const float *rb, int N, int C);
 /* out (N,OC) += in (N,IC) w^T (w (OC,IC)): a linear layer onto a residual */
 void dtp_linear_acc_mx(struct dtp_pool *pool, struct dtp_bf16_mm *mx, float *out,
 		       const float *in, const float *w, int N, int IC, int OC);
