@@ -19,6 +19,14 @@ static const char *span_kind_of(json_t *ev)
 	return cat ? cat : json_string_value(json_object_get(ev, "name"));
 }
 
+/* an event's training step (args.step), or -1 without one */
+static long event_step(json_t *ev)
+{
+	json_t *st = json_object_get(json_object_get(ev, "args"), "step");
+
+	return json_is_integer(st) ? (long)json_integer_value(st) : -1;
+}
+
 /* per stage: the sums of the compute spans' durations (us) and counts */
 struct compute_sums {
 	double f[DTP_MAX_STAGES], b[DTP_MAX_STAGES], bin[DTP_MAX_STAGES], bw[DTP_MAX_STAGES];
@@ -32,6 +40,7 @@ static int read_sums(const char *path, int K, struct compute_sums *c, struct dtp
 	const char *bin = dtp_span_name(DTP_SPAN_BWD_IN), *bw = dtp_span_name(DTP_SPAN_BWD_W);
 	json_error_t je;
 	json_t *root = json_load_file(path, 0, &je), *events, *ev;
+	long last = -1;
 	int r = 0;
 	size_t i;
 
@@ -49,6 +58,12 @@ static int read_sums(const char *path, int K, struct compute_sums *c, struct dtp
 			     "with \"traceEvents\" (write it with dtpipe --trace)", path);
 		goto out_decref;
 	}
+	/* the first step warms up (first touches, oneDNN's kernels, cold
+	 * caches): left out when later steps are there, as the metrics'
+	 * figures leave it out */
+	json_array_foreach(events, i, ev)
+		if (event_step(ev) > last)
+			last = event_step(ev);
 	json_array_foreach(events, i, ev) {
 		const char *ph = json_string_value(json_object_get(ev, "ph"));
 		const char *name = span_kind_of(ev);
@@ -56,6 +71,8 @@ static int read_sums(const char *path, int K, struct compute_sums *c, struct dtp
 		int s, is_fwd, is_bin, is_bw;
 
 		if (!ph || strcmp(ph, "X") || !name || !json_is_integer(pid) || !json_is_number(dur))
+			continue;
+		if (last > 0 && event_step(ev) < 1)
 			continue;
 		s = (int)json_integer_value(pid);
 		is_fwd = strcmp(name, fwd) == 0;

@@ -416,6 +416,42 @@ static void test_trace_split(void **state)
 	unlink(path);
 }
 
+/* the first step warms up: left out when later steps are there, kept when
+ * it is the only one */
+static void test_trace_warmup(void **state)
+{
+	char path[] = "/tmp/dtp-warm-XXXXXX";
+	struct dtp_err err = { 0 };
+	double fwd[1], bwd[1];
+	static const char json[] =
+		"{\"traceEvents\": ["
+		"{\"ph\":\"X\",\"name\":\"fwd\",\"pid\":0,\"dur\":90,\"args\":{\"step\":0}},"
+		"{\"ph\":\"X\",\"name\":\"bwd\",\"pid\":0,\"dur\":300,\"args\":{\"step\":0}},"
+		"{\"ph\":\"X\",\"name\":\"fwd\",\"pid\":0,\"dur\":10,\"args\":{\"step\":1}},"
+		"{\"ph\":\"X\",\"name\":\"bwd\",\"pid\":0,\"dur\":20,\"args\":{\"step\":1}},"
+		"{\"ph\":\"X\",\"name\":\"fwd\",\"pid\":0,\"dur\":30,\"args\":{\"step\":2}},"
+		"{\"ph\":\"X\",\"name\":\"bwd\",\"pid\":0,\"dur\":40,\"args\":{\"step\":2}}]}";
+	int fd = mkstemp(path);
+	size_t cut;
+
+	(void)state;
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, json, sizeof(json) - 1), (ssize_t)(sizeof(json) - 1));
+	close(fd);
+	assert_int_equal(dtp_trace_read_compute(path, 1, fwd, bwd, &err), 0);
+	assert_true(fabs(fwd[0] - 0.020) < 1e-12 && fabs(bwd[0] - 0.030) < 1e-12);
+	/* step 0 alone: it is all there is */
+	fd = open(path, O_WRONLY | O_TRUNC);
+	assert_true(fd >= 0);
+	cut = (size_t)(strstr(json, ",{\"ph\":\"X\",\"name\":\"fwd\",\"pid\":0,\"dur\":10") - json);
+	assert_int_equal(write(fd, json, cut), (ssize_t)cut);
+	assert_int_equal(write(fd, "]}", 2), 2);
+	close(fd);
+	assert_int_equal(dtp_trace_read_compute(path, 1, fwd, bwd, &err), 0);
+	assert_true(fabs(fwd[0] - 0.090) < 1e-12 && fabs(bwd[0] - 0.300) < 1e-12);
+	unlink(path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -426,6 +462,7 @@ int main(void)
 		cmocka_unit_test(test_link_prediction),
 		cmocka_unit_test(test_trace_merge),
 		cmocka_unit_test(test_trace_split),
+		cmocka_unit_test(test_trace_warmup),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
