@@ -208,6 +208,8 @@ int dtp_partition_report(FILE *f, const struct dtp_plan *plan, const struct dtp_
 		"traced_ms", "time_ms", "share", "memory_MiB", "arenas_MiB", "links_MiB", "rss_MiB");
 	if (measured_fwd)
 		fprintf(f, " %12s %7s %8s", "measured_ms", "share", "/pred");
+	if (m && m->have_cpu)
+		fprintf(f, " %8s %8s", "cpu_ms", "/pred");
 	if (m && m->have_rss)
 		fprintf(f, " %12s %8s", "peak_rss_MiB", "/pred");
 	fprintf(f, "\n");
@@ -229,6 +231,12 @@ int dtp_partition_report(FILE *f, const struct dtp_plan *plan, const struct dtp_
 			fprintf(f, " %12.3f %6.1f%% %8.2f", measured[s],
 				mtotal > 0 ? 100 * measured[s] / mtotal : 0.0,
 				traced > 0 ? measured[s] / traced : 0.0);
+		if (m && m->have_cpu) {
+			/* the stage's CPU time per busy thread against its ops alone */
+			double cpu = m->cpu_ms[s] / sh->threads[s];
+
+			fprintf(f, " %8.3f %8.2f", cpu, own[s] > 0 ? cpu / (own[s] * 1e3) : 0.0);
+		}
 		if (m && m->have_rss)
 			fprintf(f, " %12.1f %8.2f", m->peak_rss[s] / (1 << 20),
 				rss[s] > 0 ? m->peak_rss[s] / rss[s] : 0.0);
@@ -453,6 +461,10 @@ int dtp_tool_cmd_report(struct dtp_tool_opts *o, struct dtp_err *err)
 		if (r < 0)
 			goto out_free_plan;
 		meas.have_split = r;
+		r = dtp_trace_read_cpu(o->trace, plan->num_stages, meas.cpu_ms, err);
+		if (r < 0)
+			goto out_free_plan;
+		meas.have_cpu = r;
 		r = dtp_trace_read_step_work(o->trace, plan->num_stages, meas.pre_ms, meas.post_ms,
 					     err);
 		if (r < 0)

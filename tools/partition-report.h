@@ -14,6 +14,8 @@
 struct dtp_measured {
 	int have_compute;                    /* fwd_ms, bwd_ms from a trace */
 	double fwd_ms[DTP_MAX_STAGES], bwd_ms[DTP_MAX_STAGES];   /* per micro-batch */
+	int have_cpu;                        /* cpu_ms: CPU time over the compute spans */
+	double cpu_ms[DTP_MAX_STAGES];       /* per micro-batch, the process's (every thread) */
 	int have_split;                      /* bin_ms, bw_ms: the trace's B and W */
 	double bin_ms[DTP_MAX_STAGES], bw_ms[DTP_MAX_STAGES];
 	int have_overlap;                    /* overlap_ms from the trace's last step */
@@ -40,7 +42,9 @@ int dtp_metrics_read_peak_rss(const char *path, int K, double *rss, struct dtp_e
  * as --trace will show it, time, share, the partitioner's memory, the
  * stage's predicted arenas and resident set), the simulated step; with m,
  * the measured compute and peak RSS beside, each as a ratio to its
- * prediction. sh: the stages that share cores (NULL: none share); base_rss:
+ * prediction: the compute as the trace's spans last (against the spans the
+ * sharing of cores predicts) and as CPU time per busy thread (against the
+ * stage's ops alone). sh: the stages that share cores (NULL: none share); base_rss:
  * what a stage process holds besides its arenas (bytes: the program, its
  * libraries and OpenBLAS's buffers, dtp_tool_process_rss). rp: the stages'
  * compute replayed as the schedule runs it, which the prediction then uses

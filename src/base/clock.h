@@ -13,6 +13,16 @@ static inline uint64_t dtp_now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+/* CPU time of the whole process (every thread), for what a span computed
+ * apart from the time another process took its core */
+static inline uint64_t dtp_cpu_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
 static inline double dtp_now(void)
 {
 	return (double)dtp_now_ns() * 1e-9;

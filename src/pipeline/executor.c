@@ -167,12 +167,24 @@ static int post_send(struct dtp_stage *st, struct dtp_xbuf *x, int fwd, long ste
 	return 0;
 }
 
+/* a span's start: its wall time, and with a trace the process's CPU time
+ * (what span_end records beside the span: a stage that shares its core
+ * computes for less than the span lasts) */
+static uint64_t span_begin(struct dtp_stage *st)
+{
+	if (st->trace)
+		st->span_cpu0 = dtp_cpu_ns();
+	return dtp_now_ns();
+}
+
+/* a span begun by span_begin at t0 */
 static double span_end(struct dtp_stage *st, int kind, long step, int m, uint64_t t0,
 		       double *acc)
 {
 	uint64_t t1 = dtp_now_ns();
 
-	dtp_trace_span(st->trace, kind, step, m, t0, t1);
+	if (st->trace)
+		dtp_trace_span_cpu(st->trace, kind, step, m, t0, t1, dtp_cpu_ns() - st->span_cpu0);
 	*acc += (double)(t1 - t0) * 1e-9;
 	return 0;
 }
@@ -210,7 +222,7 @@ int dtp_stage_forward_checked(struct dtp_stage *st, const void *in, void *out, v
 int dtp_stage_fetch(struct dtp_stage *st, struct dtp_loader *l, int n, void *in, int32_t *tgt,
 		    long step, int m, struct dtp_err *err)
 {
-	uint64_t t0 = dtp_now_ns();
+	uint64_t t0 = span_begin(st);
 	int got = dtp_loader_next(l, n, in, tgt, err);
 
 	span_end(st, DTP_SPAN_DATA, step, m, t0, &st->t_data);
@@ -237,7 +249,7 @@ static int skip_others(struct dtp_stage *st, struct dtp_loader *l, int before, l
 
 	if (n == 0)
 		return 0;
-	t0 = dtp_now_ns();
+	t0 = span_begin(st);
 	got = dtp_loader_next(l, n, NULL, NULL, err);
 	span_end(st, DTP_SPAN_DATA, step, m, t0, &st->t_data);
 	if (got < 0)
@@ -277,7 +289,7 @@ static int op_fwd(struct dtp_stage *st, long step, int m, float scale, struct dt
 			return r;
 		out = st->act_out[m & 1].buf;
 	}
-	t0 = dtp_now_ns();
+	t0 = span_begin(st);
 	r = dtp_stage_forward_checked(st, sl->in, out, save, st->B, m, err);
 	if (r == 0 && st->is_last)
 		r = dtp_stage_loss(st, out, sl->tgt, st->B, scale, &st->loss_sum, NULL, err);
@@ -366,7 +378,7 @@ static int op_bwd(struct dtp_stage *st, long step, int m, float scale, struct dt
 	if ((r = din_of(st, step, m, &din, err)))
 		return r;
 	if (st->recompute) {
-		t0 = dtp_now_ns();
+		t0 = span_begin(st);
 		r = dtp_stage_forward_checked(st, sl->in, st->scratch_out, st->scratch_save, st->B, m, err);
 		if (r == 0 && st->is_last)
 			r = dtp_stage_loss(st, st->scratch_out, sl->tgt, st->B, scale, &st->loss_sum, NULL, err);
@@ -379,7 +391,7 @@ static int op_bwd(struct dtp_stage *st, long step, int m, float scale, struct dt
 		dout = st->recompute ? st->scratch_out : sl->logits;
 	else
 		dout = st->grad_in[m & 1].buf;
-	t0 = dtp_now_ns();
+	t0 = span_begin(st);
 	if (st->dp && m == st->M - 1)
 		r = dtp_stage_backward_each(st->model, sl->in, save, dout, din, st->B, unit_done, st);
 	else
@@ -406,7 +418,7 @@ static int op_bwd_in(struct dtp_stage *st, long step, int m, struct dtp_err *err
 
 	if ((r = din_of(st, step, m, &din, err)))
 		return r;
-	t0 = dtp_now_ns();
+	t0 = span_begin(st);
 	r = dtp_stage_backward_input(st->model, sl->in, sl->save, dout, din,
 				     st->wslots[m % st->n_wslots], st->B);
 	span_end(st, DTP_SPAN_BWD_IN, step, m, t0, &st->t_compute);
@@ -422,7 +434,7 @@ static int op_bwd_in(struct dtp_stage *st, long step, int m, struct dtp_err *err
 static int op_bwd_w(struct dtp_stage *st, long step, int m, struct dtp_err *err)
 {
 	struct dtp_slot *sl = &st->slots[m % st->n_slots];
-	uint64_t t0 = dtp_now_ns();
+	uint64_t t0 = span_begin(st);
 	/* with replicas, the last micro-batch's W starts each unit's gradient sum */
 	int r = st->dp && m == st->M - 1 ?
 		dtp_stage_backward_weight_each(st->model, sl->in, sl->save,
@@ -498,7 +510,7 @@ int dtp_stage_step_begin(struct dtp_stage *st, long step, struct dtp_err *err)
 		dtp_err_prefix(err, "stage %d, step %ld: ", st->s, step);
 		return r;
 	}
-	t0 = dtp_now_ns();
+	t0 = span_begin(st);
 	dtp_stage_zero_grads(st->model);
 	span_end(st, DTP_SPAN_OPTIM, step, 0, t0, &st->t_compute);
 	if (!st->is_first) {
@@ -526,7 +538,7 @@ int dtp_stage_step_op(struct dtp_stage *st, const struct dtp_op *op, long step,
  * the sum is exact and the same on every replica, whatever the shards) */
 static int unit_sumsq(struct dtp_stage *st, long step, struct dtp_err *err)
 {
-	uint64_t t0 = dtp_now_ns();
+	uint64_t t0 = span_begin(st);
 	int r = 0;
 
 	dtp_optim_block_sumsq(st->optim, st->sumsq_blocks);
@@ -557,7 +569,7 @@ static int gather_params(struct dtp_stage *st, long step, struct dtp_err *err)
 			       st->s, step, st->R);
 		return r;
 	}
-	t0 = dtp_now_ns();
+	t0 = span_begin(st);
 	dtp_optim_shard_gathered(st->optim);
 	span_end(st, DTP_SPAN_OPTIM, step, 0, t0, &st->t_compute);
 	return 0;
@@ -591,7 +603,7 @@ int dtp_stage_step_apply(struct dtp_stage *st, long step, const struct dtp_ctrl_
 	st->ckpt_due = down->ckpt_due;
 	if (st->skipped && (r = dtp_nonfinite_act(st, step, down->verdict, *loss, *gnorm, err)))
 		return r;
-	t0 = dtp_now_ns();
+	t0 = span_begin(st);
 	if (!st->skipped)
 		dtp_optim_step(st->optim, step, (float)down->clip);
 	span_end(st, DTP_SPAN_OPTIM, step, 0, t0, &st->t_compute);

@@ -331,6 +331,12 @@ int dtp_trace_merge(const char *path, int stages, struct dtp_err *err);
  * that is not such a trace, a stage out of range or one without forwards. */
 int dtp_trace_read_compute(const char *path, int stages, double *fwd_ms, double *bwd_ms,
 			   struct dtp_err *err);
+/* The same trace's CPU time over each stage's compute spans (the process's,
+ * every thread: args.cpu_us), per micro-batch in ms as dtp_trace_read_compute
+ * counts them: what the stage computed, without the time a process sharing
+ * its core took. 1 when every compute span has it, 0 when not (cpu_ms
+ * untouched), -EINVAL as dtp_trace_read_compute. */
+int dtp_trace_read_cpu(const char *path, int stages, double *cpu_ms, struct dtp_err *err);
 /* The same trace's B ("bwd_b") and W ("bwd_w") per micro-batch in ms: each
  * stage's backward per micro-batch (as dtp_trace_read_compute's) shared as
  * its B and W spans share their sum (half each on a stage that ran only

@@ -108,6 +108,7 @@ struct dtp_stage {
 	struct dtp_stage *const *siblings;
 	int n_siblings;
 	struct dtp_trace *trace;   /* may be NULL */
+	uint64_t span_cpu0;        /* with a trace: the process's CPU time at span_begin */
 	size_t mem_bytes;      /* predicted: every arena this stage allocates */
 	struct dtp_ckpt_bg *ckpt_bg;   /* background checkpoint writer, or NULL */
 	uint64_t ckpt_last_ns;  /* when the last checkpoint (or training) started */
@@ -245,6 +246,9 @@ int dtp_trace_open(const char *path, int stage, size_t max_spans, struct dtp_tra
 		   struct dtp_err *err);
 static inline void dtp_trace_span(struct dtp_trace *t, int kind, long step, int micro,
 				  uint64_t t0, uint64_t t1);
+/* the same, with the process's CPU time over the span (ns) */
+static inline void dtp_trace_span_cpu(struct dtp_trace *t, int kind, long step, int micro,
+				      uint64_t t0, uint64_t t1, uint64_t cpu);
 /* writes PATH.stage-N and frees t */
 int dtp_trace_close(struct dtp_trace *t, struct dtp_err *err);
 /* frees t, writing nothing (a run that failed leaves no part behind) */
@@ -252,6 +256,7 @@ void dtp_trace_discard(struct dtp_trace *t);
 
 struct dtp_span {
 	uint64_t t0, t1;
+	uint64_t cpu;    /* the process's CPU time over the span, ns; UINT64_MAX: not taken */
 	int32_t step;
 	int16_t micro;
 	int8_t kind;
@@ -284,10 +289,20 @@ static inline void dtp_trace_span(struct dtp_trace *t, int kind, long step, int 
 	}
 	sp = &t->spans[t->n++];
 	sp->t0 = t0, sp->t1 = t1;
+	sp->cpu = UINT64_MAX;
 	sp->step = (int32_t)step;
 	sp->micro = (int16_t)micro;
 	sp->kind = (int8_t)kind;
 	sp->chunk = (int8_t)t->chunk;
+}
+static inline void dtp_trace_span_cpu(struct dtp_trace *t, int kind, long step, int micro,
+				      uint64_t t0, uint64_t t1, uint64_t cpu)
+{
+	size_t n = t ? t->n : 0;
+
+	dtp_trace_span(t, kind, step, micro, t0, t1);
+	if (t && t->n > n)
+		t->spans[n].cpu = cpu;
 }
 
 #endif

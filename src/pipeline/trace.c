@@ -1,7 +1,8 @@
 /* Chrome trace-event output (Perfetto): each stage records spans into a buffer
- * allocated at start-up, writes them as one event per line to PATH.stage-N at
- * the end, and dtp_trace_merge joins the parts into PATH with one track
- * (pid) per stage. */
+ * allocated at start-up (compute spans with the process's CPU time over them,
+ * args.cpu_us), writes them as one event per line to PATH.stage-N at the end,
+ * and dtp_trace_merge joins the parts into PATH with one track (pid) per
+ * stage. */
 #include "config.h"
 #include "pipeline/stage.h"
 
@@ -102,6 +103,8 @@ int dtp_trace_close(struct dtp_trace *t, struct dtp_err *err)
 			(int)sp->micro);
 		if (sp->chunk >= 0)
 			fprintf(f, ",\"chunk\":%d", (int)sp->chunk);
+		if (sp->cpu != UINT64_MAX)
+			fprintf(f, ",\"cpu_us\":%.3f", (double)sp->cpu * 1e-3);
 		fputs("}}\n", f);
 	}
 	if (fclose(f) != 0)

@@ -27,10 +27,13 @@ static long event_step(json_t *ev)
 	return json_is_integer(st) ? (long)json_integer_value(st) : -1;
 }
 
-/* per stage: the sums of the compute spans' durations (us) and counts */
+/* per stage: the sums of the compute spans' durations (us) and counts, and
+ * of the CPU time over them (us) with the count of spans that had it */
 struct compute_sums {
 	double f[DTP_MAX_STAGES], b[DTP_MAX_STAGES], bin[DTP_MAX_STAGES], bw[DTP_MAX_STAGES];
 	int nf[DTP_MAX_STAGES], nrec[DTP_MAX_STAGES], nbin[DTP_MAX_STAGES], nbw[DTP_MAX_STAGES];
+	double cpu[DTP_MAX_STAGES];
+	int ncpu[DTP_MAX_STAGES], nspans[DTP_MAX_STAGES];
 };
 
 static int read_sums(const char *path, int K, struct compute_sums *c, struct dtp_err *err)
@@ -68,6 +71,7 @@ static int read_sums(const char *path, int K, struct compute_sums *c, struct dtp
 		const char *ph = json_string_value(json_object_get(ev, "ph"));
 		const char *name = span_kind_of(ev);
 		json_t *pid = json_object_get(ev, "pid"), *dur = json_object_get(ev, "dur");
+		json_t *cpu = json_object_get(json_object_get(ev, "args"), "cpu_us");
 		int s, is_fwd, is_bin, is_bw;
 
 		if (!ph || strcmp(ph, "X") || !name || !json_is_integer(pid) || !json_is_number(dur))
@@ -84,6 +88,11 @@ static int read_sums(const char *path, int K, struct compute_sums *c, struct dtp
 			r = dtp_errf_input(err, -EINVAL, "%s: event %zu is for stage %d but the plan has %d "
 				     "stages: is this the trace of this plan?", path, i, s, K);
 			goto out_decref;
+		}
+		c->nspans[s]++;
+		if (json_is_number(cpu)) {
+			c->cpu[s] += json_number_value(cpu);
+			c->ncpu[s]++;
 		}
 		if (is_fwd) {
 			c->f[s] += json_number_value(dur);
@@ -129,6 +138,21 @@ int dtp_trace_read_compute(const char *path, int K, double *fwd_ms, double *bwd_
 		bwd_ms[s] = c.b[s] / n * 1e-3;
 	}
 	return 0;
+}
+
+int dtp_trace_read_cpu(const char *path, int K, double *cpu_ms, struct dtp_err *err)
+{
+	struct compute_sums c;
+	int r = read_sums(path, K, &c, err);
+
+	if (r)
+		return r;
+	for (int s = 0; s < K; s++)
+		if (c.ncpu[s] != c.nspans[s])
+			return 0;   /* a trace from before cpu_us, or not dtpipe's */
+	for (int s = 0; s < K; s++)
+		cpu_ms[s] = c.cpu[s] / (c.nf[s] ? c.nf[s] : c.nrec[s]) * 1e-3;
+	return 1;
 }
 
 int dtp_trace_read_split(const char *path, int K, double *bin_ms, double *bw_ms,

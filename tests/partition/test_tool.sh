@@ -197,6 +197,24 @@ grep -E -q '^ +0 0-1 .* 3\.000 +66\.7% +[0-9.]+ +100\.0 +[0-9.]+$' "$T/out" ||
 grep -E -q '^ +1 2-2 .* 1\.500 +33\.3% +[0-9.]+ +50\.0 +[0-9.]+$' "$T/out" ||
 	{ fail "report: stage 1 measured and RSS"; cat "$T/out"; }
 printf '{"event":"end","peak_rss":[1]}\n' >"$T/m1.json"
+# CPU time over the compute spans (args.cpu_us, as dtpipe writes them): per
+# micro-batch, per busy thread, beside the stage's ops alone (stage 0 had
+# its core 80% of the time: 2.4 ms of CPU in 3 ms of spans; stage 1 1.4 ms
+# in 1.5, its recompute 0.8 of 1)
+sed -e 's/"dur": 1000}/"dur": 1000, "args": {"cpu_us": 800}}/' \
+	-e 's/"dur": 2000}/"dur": 2000, "args": {"cpu_us": 1600}}/' \
+	-e 's/"dur": 500}/"dur": 500, "args": {"cpu_us": 500}}/' "$T/trace.json" >"$T/cpu.json"
+expect 0 "$B" report --plan "$T/mlp.ini" --trace "$T/cpu.json" --static
+grep -E -q '^stage .* measured_ms +share +/pred +cpu_ms +/pred$' "$T/out" ||
+	{ fail "report: no cpu_ms column"; cat "$T/out"; }
+grep -E -q '^ +0 0-1 .* 3\.000 +66\.7% +[0-9.]+ +2\.400 +[0-9.]+$' "$T/out" ||
+	{ fail "report: stage 0 cpu_ms"; cat "$T/out"; }
+grep -E -q '^ +1 2-2 .* 1\.500 +33\.3% +[0-9.]+ +1\.400 +[0-9.]+$' "$T/out" ||
+	{ fail "report: stage 1 cpu_ms"; cat "$T/out"; }
+# one compute span without it: no column (a trace from before cpu_us)
+sed '0,/"cpu_us": 800/s/, "args": {"cpu_us": 800}//' "$T/cpu.json" >"$T/cpu1.json"
+expect 0 "$B" report --plan "$T/mlp.ini" --trace "$T/cpu1.json" --static
+! grep -q 'cpu_ms' "$T/out" || { fail "report: cpu_ms from a partial trace"; cat "$T/out"; }
 expect 2 "$B" report --plan "$T/mlp.ini" --metrics "$T/m1.json" --static
 grep -q 'peak RSS of 1 stages, the plan has 2' "$T/out" || { fail "metrics stage count"; cat "$T/out"; }
 # a plan that recomputes: its last stage runs each forward inside "recompute"
