@@ -1,16 +1,21 @@
 #!/bin/sh
-# Partition baselines side by side (for docs/benchmarks.md; not measured yet): the
+# Partition baselines side by side (docs/benchmarks.md, "Baselines"): the
 # measured step time of dtpipe's min-max plan against the splits users get
 # elsewhere, for the same model, K and M, in the same run:
 #   layers  equal layers per stage (Megatron-LM's default)
 #   params  equal parameter counts (DeepSpeed's partition_method=parameters)
 # on a gpt whose units are uneven: a large vocabulary makes the head outweigh
-# several blocks. Each plan is written by dtpipe-partition plan --split, then
-# trained for STEPS steps; the median step (the first is a warm-up) is printed
-# beside the prediction, with dtpipe's speed-up over each baseline.
+# several blocks. Each plan is written once by dtpipe-partition plan --split;
+# then REPS rounds (default 3) each train the three plans for STEPS steps, one
+# after the other, every round taken while all cores run at full speed
+# (scripts/bench-lib.sh). Per plan: the median over the clean rounds of each
+# round's median step (the first step is a warm-up), beside the prediction,
+# and dtpipe's speed-up over each baseline (the median of the rounds' own
+# ratios).
 # Usage: scripts/bench-partition.sh [BUILDDIR]   (default: build)
-# Environment: MODEL (gpt spec), K, M, MB (micro-batch), STEPS, THREADS (per
-# stage), PROFILE (--static for FLOP-based times instead of measuring).
+# Environment: MODEL (gpt spec), K, M, MB (micro-batch), STEPS, REPS, THREADS
+# (per stage), PROFILE (--static for FLOP-based times instead of measuring),
+# QUIET_WAIT, QUIET_TOL (scripts/bench-lib.sh).
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 B=$(cd "${1:-$top/build}" && pwd)
@@ -22,6 +27,7 @@ K=${K:-3}
 M=${M:-8}
 MB=${MB:-2}
 STEPS=${STEPS:-8}
+REPS=${REPS:-3}
 THREADS=${THREADS:-1}
 PROFILE=${PROFILE:-}
 PORT=$(( 10000 + ($$ % 20000) ))   # below the ephemeral range (32768-)
@@ -41,8 +47,11 @@ print("%.4f" % st.median(l["step_time"] for l in steps))
 PY
 }
 
-echo "== $MODEL, K=$K, M=$M x micro-batch $MB, $STEPS steps, $THREADS thread(s) per stage" \
-     "(machine: $(nproc) cores, load $(cut -d' ' -f1 /proc/loadavg))"
+. "$top/scripts/bench-lib.sh"
+bench_cores_init "$B" "$W"
+
+echo "== $MODEL, K=$K, M=$M x micro-batch $MB, $STEPS steps x $REPS rounds, $THREADS thread(s)" \
+     "per stage (machine: $(nproc) cores, load $(cut -d' ' -f1 /proc/loadavg))"
 for split in minmax layers params; do
 	# shellcheck disable=SC2086
 	"$B/tools/dtpipe-partition" plan --model "$MODEL" --stages "$K" --batch "$MB" \
@@ -53,15 +62,41 @@ for split in minmax layers params; do
 		-e "s/^base_port = .*/base_port = $PORT/" -e "s|^train = .*|train = $W/text|" \
 		-e 's/^loader_budget = .*/loader_budget = 16777216/' -e 's/^kind = auto$/kind = shm/' \
 		"$W/$split.ini"
-	"$B/tools/dtpipe" --plan "$W/$split.ini" --threads "$THREADS" --quiet \
-		--metrics "$W/$split.json" > /dev/null
-	eval "t_$split=\$(median_step \"\$W/\$split.json\")"
-	units=$(grep '^units' "$W/$split.ini" | sed 's/units = //' | tr '\n' ' ')
-	pred=$(sed -n 's/^predicted: [a-z0-9]* step \([0-9.]*\) ms.*/\1/p' "$W/$split.predicted")
-	eval "t=\$t_$split"
-	printf '%-7s units %-24s predicted %8s ms/step  measured %8.1f ms/step\n' "$split" \
-		"$units" "$pred" "$($PY -c "print($t * 1e3)")"
 done
-echo "dtpipe min-max vs equal layers: $($PY -c "print('%.2f' % ($t_layers / $t_minmax))")x," \
-     "vs equal parameters: $($PY -c "print('%.2f' % ($t_params / $t_minmax))")x" \
-     "(target: >= 1.0 everywhere, >= 1.2 where the units are uneven)"
+rounds_reset
+: > "$W/rounds"
+rep=1
+while [ "$rep" -le "$REPS" ]; do
+	round_begin "round $rep"
+	line=$rep
+	for split in minmax layers params; do
+		"$B/tools/dtpipe" --plan "$W/$split.ini" --threads "$THREADS" --quiet \
+			--metrics "$W/$split.json" > /dev/null
+		line="$line $(median_step "$W/$split.json")"
+	done
+	round_end "round $rep"
+	echo "$line" >> "$W/rounds"
+	echo "round $line (s/step: minmax layers params)"
+	rep=$((rep + 1))
+done
+echo "  ($(clean_note))"
+cores_log
+clean_lines "$W/rounds" > "$W/use"
+for split in minmax layers params; do
+	case $split in minmax) c=2 ;; layers) c=3 ;; params) c=4 ;; esac
+	t=$($PY -c "import sys, statistics as st; print('%.1f' % (1e3 * st.median(float(l.split()[$c - 1]) for l in open(sys.argv[1]))))" "$W/use")
+	units=$(grep '^units' "$W/$split.ini" | sed 's/units = //' | tr '\n' ' ')
+	pred=$(sed -n 's/^[a-z0-9-]* step with .*: \([0-9.]*\) ms, bubble.*/\1/p' "$W/$split.predicted")
+	printf '%-7s units %-24s predicted %8s ms/step  measured %8s ms/step\n' "$split" \
+		"$units" "$pred" "$t"
+done
+$PY - "$W/use" <<'PY'
+import sys, statistics as st
+R = [[float(x) for x in l.split()[1:]] for l in open(sys.argv[1])]
+l = [r[1] / r[0] for r in R]
+p = [r[2] / r[0] for r in R]
+f = lambda v: " ".join("%.2f" % x for x in v)
+print("dtpipe min-max vs equal layers: %.2fx (rounds %s), vs equal parameters: %.2fx "
+      "(rounds %s) (target: >= 1.0 everywhere, >= 1.2 where the units are uneven)"
+      % (st.median(l), f(l), st.median(p), f(p)))
+PY
