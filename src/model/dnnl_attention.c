@@ -389,8 +389,7 @@ static void fwd_share(void *v, int w, int nw)
 		gather(a, v16, qkv, (int)ld, 2 * a->C);
 		exec(p, P_NT, q16, k16, att);                   /* raw scores */
 		for (int h = 0; h < a->H; h++)
-			dtp_attention_softmax(att + h * TT, a->T, a->scale);
-		dtp_bf16_from_f32(p->p16, att, a->H * TT);
+			dtp_attention_softmax(att + h * TT, p->p16 + h * TT, a->T, a->scale);
 		exec(p, P_NN, p->p16, v16, p->o32);             /* att v */
 		scatter16(a, j->out16 + b * TC, a->C, p->o32);
 	}
@@ -427,9 +426,8 @@ static void bwd_share(void *v, int w, int nw)
 		exec(p, P_TN, p->p16, p->g16, p->o32);          /* dv = att^T dy */
 		scatter(a, dqkv, d16, (int)ld, 2 * a->C, p->o32);
 		for (int h = 0; h < a->H; h++)
-			dtp_attention_softmax_backward(p->d32 + h * TT, att + h * TT, a->T,
-						       a->scale);
-		dtp_bf16_from_f32(p->p16, p->d32, a->H * TT);
+			dtp_attention_softmax_backward(p->d32 + h * TT, p->p16 + h * TT,
+						       att + h * TT, a->T, a->scale);
 		exec(p, P_NN, p->p16, k16, p->o32);             /* dq = dpre k */
 		scatter(a, dqkv, d16, (int)ld, 0, p->o32);
 		exec(p, P_TN, p->p16, q16, p->o32);             /* dk = dpre^T q */

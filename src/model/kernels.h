@@ -149,9 +149,12 @@ void dtp_attention_backward(float *dqkv, float *scratch, const float *dy, const 
 			    const float *att, int B, int T, int C, int H);
 /* the causal softmax of one head, a (T,T) in place, of scale * the scores;
  * and its backward, d (T,T) in place = scale * d(scores) (scale 1: exact,
- * no multiply). One home for both precisions' attention. */
-void dtp_attention_softmax(float *a, int T, float scale);
-void dtp_attention_softmax_backward(float *d, const float *a, int T, float scale);
+ * no multiply). One home for both precisions' attention. a16 / d16 (T,T),
+ * or NULL: the result's bf16 too, a row at a time while it is in L1 (bf16's
+ * attention: its matmuls read that copy). */
+void dtp_attention_softmax(float *a, uint16_t *a16, int T, float scale);
+void dtp_attention_softmax_backward(float *d, uint16_t *d16, const float *a, int T,
+				    float scale);
 /* the same for the (batch, head) pairs p0 <= b*H + h < p1 only (a thread's share) */
 void dtp_attention_forward_pairs(float *y, float *att, const float *qkv, int B, int T,
 				 int C, int H, int p0, int p1);
