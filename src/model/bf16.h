@@ -30,6 +30,18 @@ static inline uint16_t dtp_bf16_of(float x)
 	return (uint16_t)(u >> 16);
 }
 
+/* the bf16 bits of the fp32 bits u: dtp_bf16_of in a branch-free form, so
+ * that a loop calling it vectorizes (the same bits as the AVX512_BF16
+ * conversion, whatever the CPU takes) */
+static inline uint32_t dtp_bf16_bits(uint32_t u)
+{
+	uint32_t e = u & 0x7f800000u, r = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
+	uint32_t special = (u >> 16) | ((u & 0x007fffffu) ? 0x40u : 0u);
+
+	r = e == 0x7f800000u ? special : r;
+	return e == 0 ? (u >> 16) & 0x8000u : r;
+}
+
 static inline float dtp_f32_of_bf16(uint16_t h)
 {
 	uint32_t u = (uint32_t)h << 16;
