@@ -4,6 +4,7 @@
  * x86-64-v3) and which gives the same bits (bf16.h). */
 #include "config.h"
 #include "model/bf16.h"
+#include "model/kernels.h"
 #include "model/model.h"
 #include "model/vecmath.h"
 
@@ -131,6 +132,25 @@ static void copy_2d_avx512(float *dst, size_t dld, uint16_t *dst16, size_t d16ld
 	}
 }
 
+/* x (n) = bf16(max(0, x)) widened back, x16 (n) its bf16 bits, in one pass:
+ * max(x, 0) gives 0 for a NaN or -0 (its second operand), as x > 0 ? x : 0 */
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
+static size_t relu_keep_avx512(float *x, uint16_t *x16, size_t n)
+{
+	const __m512 zero = _mm512_setzero_ps();
+	size_t i = 0;
+
+	for (; i + 16 <= n; i += 16) {
+		__m512 v = _mm512_max_ps(_mm512_loadu_ps(x + i), zero);
+		__m256i h = (__m256i)_mm512_cvtneps_pbh(v);
+
+		_mm256_storeu_si256((void *)(x16 + i), h);
+		_mm512_storeu_si512((void *)(x + i),
+				    _mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+	}
+	return i;
+}
+
 /* the same, widened back to fp32 in place: bf16 bits in the top halves */
 __attribute__((target("avx512f,avx512bw,avx512bf16")))
 static size_t round_avx512(float *x, size_t n)
@@ -190,6 +210,21 @@ void dtp_f32_copy_2d(float *dst, size_t dld, uint16_t *dst16, size_t d16ld, cons
 		memcpy(dst + r * dld, src + r * sld, cols * sizeof(float));
 		if (dst16)
 			dtp_bf16_from_f32_portable(dst16 + r * d16ld, src + r * sld, cols);
+	}
+}
+
+void dtp_bf16_relu_keep(float *x, uint16_t *x16, size_t n)
+{
+	size_t i = 0;
+
+#ifdef DTP_BF16_X86
+	if (dtp_bf16_native())
+		i = relu_keep_avx512(x, x16, n);
+#endif
+	if (i < n) {
+		dtp_relu_forward(x + i, n - i);
+		dtp_bf16_from_f32(x16 + i, x + i, n - i);
+		dtp_bf16_to_f32(x + i, x16 + i, n - i);
 	}
 }
 

@@ -66,6 +66,9 @@ void dtp_bf16_to_f32(float *dst, const uint16_t *src, size_t n);
 /* x (n) = the fp32 value of bf16(x): x rounded to bf16's precision in place
  * (what crosses a unit boundary in bf16 mode) */
 void dtp_bf16_round(float *x, size_t n);
+/* x (n) = bf16(max(0, x)) in fp32 and x16 (n) its bf16 bits: the ReLU,
+ * dtp_bf16_from_f32 and dtp_bf16_to_f32 in one pass (the same bits) */
+void dtp_bf16_relu_keep(float *x, uint16_t *x16, size_t n);
 /* the portable paths alone (the tests compare them with the dispatched ones) */
 void dtp_bf16_from_f32_portable(uint16_t *dst, const float *src, size_t n);
 void dtp_bf16_round_portable(float *x, size_t n);
