@@ -133,14 +133,18 @@ static void run_attn(struct dtp_pool *pool, dtp_pool_fn *fn, struct attn_job *j)
  * the attention's matmuls only: its slot holds the attention's bf16 copy,
  * (B,3,H,T,hs) head by head (dtp_bf16_attn_forward_keep), which the
  * backward reads in place of a second conversion; the fp32 qkv passes
- * through fch's slot, not written until fc's forward. */
+ * through fch's slot, not written until fc's forward.
+ * In both precisions fch's slot ends the forward holding gelu'(fch), not
+ * fch: the GELU's forward leaves there the factor its backward multiplies
+ * by (dtp_gelu_forward_keep), computed from the exp the forward takes
+ * anyway (the backward's own exp and divide were its largest cost). */
 static uint16_t *half(float *p)
 {
 	return (uint16_t *)(void *)p;
 }
 
 struct gelu_fill {
-	const float *in;
+	float *in;      /* fch: gelu'(fch) once the fill has run */
 	int W;
 };
 
@@ -148,7 +152,7 @@ static void gelu_fill(void *v, float *tile, int r0, int r1)
 {
 	const struct gelu_fill *f = v;
 
-	dtp_gelu_forward(tile, f->in + (size_t)r0 * f->W, (size_t)(r1 - r0) * f->W);
+	dtp_gelu_forward_keep(tile, f->in + (size_t)r0 * f->W, (size_t)(r1 - r0) * f->W);
 }
 
 /* out (N,OC) = b + in16 w^T (b NULL: += in16 w^T) */
@@ -197,9 +201,9 @@ void dtp_block_forward(struct dtp_pool *pool, struct dtp_bf16_mm *mx, float *y, 
 	dtp_linear_acc_mx(pool, mx, s->res1, s->atty, p->projw, N, C, C);
 	dtp_par_layernorm_forward(pool, s->ln2, s->mean2, s->rstd2, s->res1, p->ln2w, p->ln2b,
 				  N, C);
-	/* fch = ln2 fcw^T + fcb; fchg = gelu(fch) */
+	/* fch = ln2 fcw^T + fcb; fchg = gelu(fch), fch's slot = gelu'(fch) */
 	dtp_linear_forward_mx(pool, mx, s->fch, s->ln2, p->fcw, p->fcb, N, C, 4 * C, 0);
-	dtp_par_gelu_forward(pool, s->fchg, s->fch, (size_t)N * 4 * C);
+	dtp_par_gelu_forward_keep(pool, s->fchg, s->fch, (size_t)N * 4 * C);
 	/* y = res1 + fcprojb + fchg fcprojw^T */
 	dtp_par_add_rows(pool, y, s->res1, p->fcprojb, N, C);
 	dtp_linear_acc_mx(pool, mx, y, s->fchg, p->fcprojw, N, 4 * C, C);
@@ -211,7 +215,7 @@ void dtp_block_forward(struct dtp_pool *pool, struct dtp_bf16_mm *mx, float *y, 
  * gradient's matmul reads (dtp_bf16_mm_produce_grad); the fp32 values stay
  * in wg for W's bias sums. The same values: the same bits. */
 struct gelu_bwd_fill {
-	const float *in;
+	const float *gp;        /* gelu'(fch), left by the forward */
 	int W;
 };
 
@@ -219,7 +223,7 @@ static void gelu_bwd_fill(void *v, float *tile, int r0, int r1)
 {
 	const struct gelu_bwd_fill *f = v;
 
-	dtp_gelu_backward(tile, tile, f->in + (size_t)r0 * f->W, (size_t)(r1 - r0) * f->W);
+	dtp_gelu_backward_kept(tile, tile, f->gp + (size_t)r0 * f->W, (size_t)(r1 - r0) * f->W);
 }
 
 struct ln_bwd_fill {
@@ -270,7 +274,8 @@ static void backward_input16(struct dtp_pool *pool, struct dtp_bf16_mm *mx, floa
 	struct kept16 k;
 
 	kept16_of(mx, wg, N, C, &k);
-	/* MLP branch: dfch = gelu'(fch) * (dy fcprojw), then dln2 = dfch fcw */
+	/* MLP branch: dfch = gelu'(fch) * (dy fcprojw), then dln2 = dfch fcw
+	 * (gelu'(fch) in fch's slot) */
 	dtp_linear_backward_mx(pool, mx, wg->dfch, NULL, NULL, wg->dy, NULL, p->fcprojw, N, 4 * C,
 			       C, 1);
 	dtp_bf16_mm_produce_grad(mx, wg->dfch, k.dfch, N, 4 * C, gelu_bwd_fill, &gf);
@@ -303,7 +308,7 @@ void dtp_block_backward_input(struct dtp_pool *pool, struct dtp_bf16_mm *mx, flo
 	/* MLP branch */
 	dtp_linear_backward_mx(pool, mx, wg->dfch, NULL, NULL, wg->dy, NULL, p->fcprojw, N, 4 * C,
 			       C, 1);
-	dtp_par_gelu_backward(pool, wg->dfch, wg->dfch, s->fch, (size_t)N * 4 * C);
+	dtp_par_gelu_backward_kept(pool, wg->dfch, wg->dfch, s->fch, (size_t)N * 4 * C);
 	dtp_linear_backward_mx(pool, mx, wg->dln2, NULL, NULL, wg->dfch, NULL, p->fcw, N, C,
 			       4 * C, 1);
 	/* dres1 = dy + d(ln2 input) */

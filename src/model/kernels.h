@@ -100,6 +100,12 @@ void dtp_relu_backward(float *d, const float *dout, const float *out, size_t n);
 void dtp_gelu_forward(float *out, const float *in, size_t n);
 /* in (n), dout (n) -> d (n) = dout * gelu'(in); d may alias dout */
 void dtp_gelu_backward(float *d, const float *dout, const float *in, size_t n);
+/* The pair the blocks run: the forward leaves gelu'(x) in place of x (the
+ * one exp serving both), and the backward multiplies by it (d may alias
+ * dout): the bits of the pair above, without the backward's exp and
+ * divide. x (n) -> out (n) = gelu(x), x (n) = gelu'(x). */
+void dtp_gelu_forward_keep(float *out, float *x, size_t n);
+void dtp_gelu_backward_kept(float *d, const float *dout, const float *gp, size_t n);
 /* The two forms the calls above dispatch to: the portable loops (AVX2 or
  * SSE2 clones, DTP_VEC_CLONES) and the AVX-512 kernels (vec_avx512.c; only
  * where dtp_vec_avx512() says so). They agree to a few ulp
@@ -107,6 +113,8 @@ void dtp_gelu_backward(float *d, const float *dout, const float *in, size_t n);
 void dtp_gelu_forward_portable(float *out, const float *in, size_t n);
 void dtp_gelu_backward_portable(float *d, const float *dout, const float *in, size_t n);
 void dtp_gelu_forward_avx512(float *out, const float *in, size_t n);
+void dtp_gelu_forward_keep_portable(float *out, float *x, size_t n);
+void dtp_gelu_forward_keep_avx512(float *out, float *x, size_t n);
 void dtp_gelu_backward_avx512(float *d, const float *dout, const float *in, size_t n);
 /* 1 when the CPU runs the AVX-512 kernels above (AVX-512F) */
 int dtp_vec_avx512(void);
@@ -280,6 +288,9 @@ void dtp_par_layernorm_backward(struct dtp_pool *pool, float *din, const float *
 				const float *mean, const float *rstd, const float *w, int N,
 				int C);
 void dtp_par_gelu_forward(struct dtp_pool *pool, float *out, const float *in, size_t n);
+void dtp_par_gelu_forward_keep(struct dtp_pool *pool, float *out, float *x, size_t n);
+void dtp_par_gelu_backward_kept(struct dtp_pool *pool, float *d, const float *dout,
+				const float *gp, size_t n);
 void dtp_par_gelu_backward(struct dtp_pool *pool, float *d, const float *dout,
 			   const float *in, size_t n);
 /* d (n) = dout * (out > 0) (ReLU backward); d may alias dout */
