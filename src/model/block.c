@@ -216,29 +216,59 @@ void dtp_block_forward(struct dtp_pool *pool, struct dtp_bf16_mm *mx, float *y, 
  * in wg for W's bias sums. The same values: the same bits. */
 struct gelu_bwd_fill {
 	const float *gp;        /* gelu'(fch), left by the forward */
+	float *db;              /* fc's bias gradient (wg->sums) or NULL */
 	int W;
 };
 
+/* with db, the fills run on one participant, their rows in order: each
+ * chunk's column sums added as it is produced are W's sums, bit for bit */
 static void gelu_bwd_fill(void *v, float *tile, int r0, int r1)
 {
 	const struct gelu_bwd_fill *f = v;
 
 	dtp_gelu_backward_kept(tile, tile, f->gp + (size_t)r0 * f->W, (size_t)(r1 - r0) * f->W);
+	if (f->db)
+		dtp_colsum_add_cols(f->db, tile, r1 - r0, f->W, 0, f->W);
 }
 
 struct ln_bwd_fill {
 	float *din;
 	const float *dres, *dout, *in, *mean, *rstd, *w;
+	float *dbp, *lnw, *lnb; /* wg->sums: proj's bias, ln's gradients; or NULL */
 	int C;
 };
 
 static void ln_bwd_fill(void *v, float *tile, int r0, int r1)
 {
 	const struct ln_bwd_fill *f = v;
+	size_t o = (size_t)r0 * f->C;
 
 	(void)tile;     /* din's rows [r0, r1) */
 	dtp_layernorm_backward_rows(f->din, f->dres, f->dout, f->in, f->mean, f->rstd, f->w, r0,
 				    r1, f->C);
+	if (f->dbp) {
+		dtp_colsum_add_cols(f->dbp, f->din + o, r1 - r0, f->C, 0, f->C);
+		dtp_layernorm_backward_cols(f->lnw, f->lnb, f->dout + o, f->in + o, f->mean + r0,
+					    f->rstd + r0, r1 - r0, f->C, 0, f->C);
+	}
+}
+
+/* wg->sums' ln1 pass: dx rows as dtp_par_layernorm_backward's, and ln1's
+ * gradients added a chunk of rows at a time while it is in cache (one
+ * participant, rows in order: W's bits) */
+static void ln1_backward_sums(float *dx, const struct dtp_block_wgrad *wg, const float *x,
+			      const struct dtp_block_params *p, const struct dtp_block_save *s,
+			      int N, int C)
+{
+	for (int r0 = 0; r0 < N; r0 += 32) {
+		int r1 = N - r0 < 32 ? N : r0 + 32;
+		size_t o = (size_t)r0 * C;
+
+		dtp_layernorm_backward_rows(dx, wg->dres1, wg->dln1, x, s->mean1, s->rstd1,
+					    p->ln1w, r0, r1, C);
+		dtp_layernorm_backward_cols(wg->sums->ln1w, wg->sums->ln1b, wg->dln1 + o, x + o,
+					    s->mean1 + r0, s->rstd1 + r0, r1 - r0, C, 0, C);
+	}
 }
 
 /* where B leaves the bf16 copies of dfch and dqkv: the engine's gradient
@@ -249,6 +279,7 @@ static void ln_bwd_fill(void *v, float *tile, int r0, int r1)
 struct kept16 {
 	uint16_t *dres1, *dfch, *dqkv;
 	int keep;
+	const struct dtp_block_params *sums;    /* wg->sums when kept, else NULL */
 };
 
 static void kept16_of(struct dtp_bf16_mm *mx, const struct dtp_block_wgrad *wg, int N, int C,
@@ -257,6 +288,7 @@ static void kept16_of(struct dtp_bf16_mm *mx, const struct dtp_block_wgrad *wg, 
 	uint16_t *g16 = dtp_bf16_mm_grad16(mx);
 
 	k->keep = wg->kept16 && dtp_bf16_mm_full(mx, N);
+	k->sums = k->keep ? wg->sums : NULL;
 	k->dres1 = g16;
 	k->dfch = k->keep ? dtp_bf16_mm_input16(mx) : g16;
 	k->dqkv = k->keep ? g16 + (size_t)N * C : g16;
@@ -268,12 +300,15 @@ static void backward_input16(struct dtp_pool *pool, struct dtp_bf16_mm *mx, floa
 			     const struct dtp_block_scratch *sc, int B, int T, int C)
 {
 	int N = B * T;
-	struct gelu_bwd_fill gf = { s->fch, 4 * C };
-	struct ln_bwd_fill lf = { wg->dres1, wg->dy, wg->dln2, s->res1, s->mean2, s->rstd2,
-				  p->ln2w, C };
 	struct kept16 k;
 
 	kept16_of(mx, wg, N, C, &k);
+
+	struct gelu_bwd_fill gf = { s->fch, k.sums ? k.sums->fcb : NULL, 4 * C };
+	struct ln_bwd_fill lf = { wg->dres1, wg->dy, wg->dln2, s->res1, s->mean2, s->rstd2,
+				  p->ln2w, k.sums ? k.sums->projb : NULL,
+				  k.sums ? k.sums->ln2w : NULL, k.sums ? k.sums->ln2b : NULL, C };
+
 	/* MLP branch: dfch = gelu'(fch) * (dy fcprojw), then dln2 = dfch fcw
 	 * (gelu'(fch) in fch's slot) */
 	dtp_linear_backward_mx(pool, mx, wg->dfch, NULL, NULL, wg->dy, NULL, p->fcprojw, N, 4 * C,
@@ -287,8 +322,11 @@ static void backward_input16(struct dtp_pool *pool, struct dtp_bf16_mm *mx, floa
 				 half(s->qkv), s->att, B);
 	dtp_bf16_linear_dgrad16(mx, wg->dln1, k.dqkv, p->qkvw, N, C, 3 * C);
 	/* dx = dres1 + d(ln1 input) */
-	dtp_par_layernorm_backward(pool, dx, wg->dres1, NULL, NULL, wg->dln1, x, s->mean1,
-				   s->rstd1, p->ln1w, N, C);
+	if (k.sums)
+		ln1_backward_sums(dx, wg, x, p, s, N, C);
+	else
+		dtp_par_layernorm_backward(pool, dx, wg->dres1, NULL, NULL, wg->dln1, x, s->mean1,
+					   s->rstd1, p->ln1w, N, C);
 }
 
 /* B: wg->dy (B,T,C) -> dx (B,T,C), and the output gradients W reads into wg */
@@ -342,13 +380,13 @@ void dtp_block_backward_weight(struct dtp_pool *pool, struct dtp_bf16_mm *mx,
 		struct kept16 k;
 
 		kept16_of(mx, wg, N, C, &k);
-		if (k.keep) {
+		if (k.keep) {   /* with k.sums, B added proj's and fc's bias sums */
 			dtp_bf16_linear_wgrad16_db(mx, g->qkvw, g->qkvb, wg->dqkv, k.dqkv,
 						   half(s->ln1), N, C, 3 * C, acc);
-			dtp_bf16_linear_wgrad16_db(mx, g->projw, g->projb, wg->dres1, k.dres1,
-						   half(s->atty), N, C, C, acc);
-			dtp_bf16_linear_wgrad16_db(mx, g->fcw, g->fcb, wg->dfch, k.dfch,
-						   half(s->ln2), N, C, 4 * C, acc);
+			dtp_bf16_linear_wgrad16_db(mx, g->projw, k.sums ? NULL : g->projb,
+						   wg->dres1, k.dres1, half(s->atty), N, C, C, acc);
+			dtp_bf16_linear_wgrad16_db(mx, g->fcw, k.sums ? NULL : g->fcb, wg->dfch,
+						   k.dfch, half(s->ln2), N, C, 4 * C, acc);
 		}
 		dtp_bf16_linear_wgrad16_db(mx, g->fcprojw, g->fcprojb, wg->dy, NULL, half(s->fchg),
 					   N, 4 * C, C, acc);
@@ -360,6 +398,8 @@ void dtp_block_backward_weight(struct dtp_pool *pool, struct dtp_bf16_mm *mx,
 			dtp_bf16_linear_wgrad16_db(mx, g->qkvw, g->qkvb, wg->dqkv, NULL,
 						   half(s->ln1), N, C, 3 * C, acc);
 		}
+		if (k.sums)     /* and both layer norms' */
+			return;
 		dtp_par_layernorm_backward(pool, NULL, NULL, g->ln2w, g->ln2b, wg->dln2, s->res1,
 					   s->mean2, s->rstd2, NULL, N, C);
 		dtp_par_layernorm_backward(pool, NULL, NULL, g->ln1w, g->ln1b, wg->dln1, x, s->mean1,

@@ -214,6 +214,14 @@ struct dtp_block_wgrad {
 	int kept16;        /* bf16: W runs right after B (the whole backward), so
 			    * B's bf16 copies of the gradients are still in the
 			    * engine for W to read (block.c) */
+	const struct dtp_block_params *sums;
+			   /* bf16, kept16 and one participant (or NULL): the
+			    * parameter gradients into which B adds fc's and
+			    * proj's bias sums and both layer norms' gradients
+			    * while it produces their output gradients, the rows
+			    * in order (W's bits, without W's passes over them);
+			    * W then leaves those out. Their vectors are zeroed
+			    * before B when the step's first W would have. */
 };
 struct dtp_pool;
 size_t dtp_block_num_params(int C);
