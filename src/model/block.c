@@ -318,8 +318,12 @@ static void backward_input16(struct dtp_pool *pool, struct dtp_bf16_mm *mx, floa
 	/* dres1 = dy + d(ln2 input); the attention branch */
 	dtp_bf16_mm_produce_grad(mx, wg->dres1, k.dres1, N, C, ln_bwd_fill, &lf);
 	dtp_bf16_linear_dgrad16(mx, sc->datty, k.dres1, p->projw, N, C, C);
-	dtp_bf16_attn_backward16(dtp_bf16_mm_attention(mx), wg->dqkv, k.dqkv, sc->datty,
-				 half(s->qkv), s->att, B);
+	if (k.sums)     /* qkv's bias sums in the scatter; no fp32 dqkv */
+		dtp_bf16_attn_backward16_sums(dtp_bf16_mm_attention(mx), k.sums->qkvb, k.dqkv,
+					      sc->datty, half(s->qkv), s->att, B);
+	else
+		dtp_bf16_attn_backward16(dtp_bf16_mm_attention(mx), wg->dqkv, k.dqkv, sc->datty,
+					 half(s->qkv), s->att, B);
 	dtp_bf16_linear_dgrad16(mx, wg->dln1, k.dqkv, p->qkvw, N, C, 3 * C);
 	/* dx = dres1 + d(ln1 input) */
 	if (k.sums)
@@ -380,9 +384,9 @@ void dtp_block_backward_weight(struct dtp_pool *pool, struct dtp_bf16_mm *mx,
 		struct kept16 k;
 
 		kept16_of(mx, wg, N, C, &k);
-		if (k.keep) {   /* with k.sums, B added proj's and fc's bias sums */
-			dtp_bf16_linear_wgrad16_db(mx, g->qkvw, g->qkvb, wg->dqkv, k.dqkv,
-						   half(s->ln1), N, C, 3 * C, acc);
+		if (k.keep) {   /* with k.sums, B added qkv's, proj's and fc's bias sums */
+			dtp_bf16_linear_wgrad16_db(mx, g->qkvw, k.sums ? NULL : g->qkvb, wg->dqkv,
+						   k.dqkv, half(s->ln1), N, C, 3 * C, acc);
 			dtp_bf16_linear_wgrad16_db(mx, g->projw, k.sums ? NULL : g->projb,
 						   wg->dres1, k.dres1, half(s->atty), N, C, C, acc);
 			dtp_bf16_linear_wgrad16_db(mx, g->fcw, k.sums ? NULL : g->fcb, wg->dfch,

@@ -216,8 +216,8 @@ struct dtp_block_wgrad {
 			    * engine for W to read (block.c) */
 	const struct dtp_block_params *sums;
 			   /* bf16, kept16 and one participant (or NULL): the
-			    * parameter gradients into which B adds fc's and
-			    * proj's bias sums and both layer norms' gradients
+			    * parameter gradients into which B adds qkv's, fc's
+			    * and proj's bias sums and both layer norms' gradients
 			    * while it produces their output gradients, the rows
 			    * in order (W's bits, without W's passes over them);
 			    * W then leaves those out. Their vectors are zeroed
