@@ -253,21 +253,38 @@ static void ln_bwd_fill(void *v, float *tile, int r0, int r1)
 	}
 }
 
-/* wg->sums' ln1 pass: dx rows as dtp_par_layernorm_backward's, and ln1's
- * gradients added a chunk of rows at a time while it is in cache (one
+/* wg->sums' layer-norm passes: din (N,C) rows = dres + the backward of
+ * dout through the norm of in (w), as dtp_par_layernorm_backward's, and
+ * the norm's gradients gw, gb (C) += (and db (C) += din's column sums,
+ * unless NULL) a chunk of rows at a time while it is in cache (one
  * participant, rows in order: W's bits) */
-static void ln1_backward_sums(float *dx, const struct dtp_block_wgrad *wg, const float *x,
-			      const struct dtp_block_params *p, const struct dtp_block_save *s,
-			      int N, int C)
+static void ln_backward_sums(float *din, const float *dres, const float *dout, const float *in,
+			     const float *mean, const float *rstd, const float *w, float *gw,
+			     float *gb, float *db, int N, int C)
 {
 	for (int r0 = 0; r0 < N; r0 += 32) {
 		int r1 = N - r0 < 32 ? N : r0 + 32;
 		size_t o = (size_t)r0 * C;
 
-		dtp_layernorm_backward_rows(dx, wg->dres1, wg->dln1, x, s->mean1, s->rstd1,
-					    p->ln1w, r0, r1, C);
-		dtp_layernorm_backward_cols(wg->sums->ln1w, wg->sums->ln1b, wg->dln1 + o, x + o,
-					    s->mean1 + r0, s->rstd1 + r0, r1 - r0, C, 0, C);
+		dtp_layernorm_backward_rows(din, dres, dout, in, mean, rstd, w, r0, r1, C);
+		if (db)
+			dtp_colsum_add_cols(db, din + o, r1 - r0, C, 0, C);
+		dtp_layernorm_backward_cols(gw, gb, dout + o, in + o, mean + r0, rstd + r0, r1 - r0,
+					    C, 0, C);
+	}
+}
+
+/* the same for the GELU backward: d (n rows of W) = dout * gp, db (W) +=
+ * its column sums, 8 rows (32 KiB of a 4C-wide layer of C = 256) at a time */
+static void gelu_backward_sums(float *d, const float *dout, const float *gp, float *db, int N,
+			       int W)
+{
+	for (int r0 = 0; r0 < N; r0 += 8) {
+		int r1 = N - r0 < 8 ? N : r0 + 8;
+		size_t o = (size_t)r0 * W;
+
+		dtp_gelu_backward_kept(d + o, dout + o, gp + o, (size_t)(r1 - r0) * W);
+		dtp_colsum_add_cols(db, d + o, r1 - r0, W, 0, W);
 	}
 }
 
@@ -327,7 +344,8 @@ static void backward_input16(struct dtp_pool *pool, struct dtp_bf16_mm *mx, floa
 	dtp_bf16_linear_dgrad16(mx, wg->dln1, k.dqkv, p->qkvw, N, C, 3 * C);
 	/* dx = dres1 + d(ln1 input) */
 	if (k.sums)
-		ln1_backward_sums(dx, wg, x, p, s, N, C);
+		ln_backward_sums(dx, wg->dres1, wg->dln1, x, s->mean1, s->rstd1, p->ln1w,
+				 k.sums->ln1w, k.sums->ln1b, NULL, N, C);
 	else
 		dtp_par_layernorm_backward(pool, dx, wg->dres1, NULL, NULL, wg->dln1, x, s->mean1,
 					   s->rstd1, p->ln1w, N, C);
@@ -347,24 +365,35 @@ void dtp_block_backward_input(struct dtp_pool *pool, struct dtp_bf16_mm *mx, flo
 		backward_input16(pool, mx, dx, wg, x, p, s, sc, B, T, C);
 		return;
 	}
-	/* MLP branch */
+	/* MLP branch (wg->sums: fc's bias sums as dfch is made) */
 	dtp_linear_backward_mx(pool, mx, wg->dfch, NULL, NULL, wg->dy, NULL, p->fcprojw, N, 4 * C,
 			       C, 1);
-	dtp_par_gelu_backward_kept(pool, wg->dfch, wg->dfch, s->fch, (size_t)N * 4 * C);
+	if (wg->sums)
+		gelu_backward_sums(wg->dfch, wg->dfch, s->fch, wg->sums->fcb, N, 4 * C);
+	else
+		dtp_par_gelu_backward_kept(pool, wg->dfch, wg->dfch, s->fch, (size_t)N * 4 * C);
 	dtp_linear_backward_mx(pool, mx, wg->dln2, NULL, NULL, wg->dfch, NULL, p->fcw, N, C,
 			       4 * C, 1);
-	/* dres1 = dy + d(ln2 input) */
-	dtp_par_layernorm_backward(pool, wg->dres1, wg->dy, NULL, NULL, wg->dln2, s->res1,
-				   s->mean2, s->rstd2, p->ln2w, N, C);
+	/* dres1 = dy + d(ln2 input) (wg->sums: proj's bias sums, ln2's gradients) */
+	if (wg->sums)
+		ln_backward_sums(wg->dres1, wg->dy, wg->dln2, s->res1, s->mean2, s->rstd2, p->ln2w,
+				 wg->sums->ln2w, wg->sums->ln2b, wg->sums->projb, N, C);
+	else
+		dtp_par_layernorm_backward(pool, wg->dres1, wg->dy, NULL, NULL, wg->dln2, s->res1,
+					   s->mean2, s->rstd2, p->ln2w, N, C);
 	/* attention branch */
 	dtp_linear_backward_mx(pool, mx, sc->datty, NULL, NULL, wg->dres1, NULL, p->projw, N, C, C,
 			       1);
 	run_attn(pool, par_attn_bwd, &j);
 	dtp_linear_backward_mx(pool, mx, wg->dln1, NULL, NULL, wg->dqkv, NULL, p->qkvw, N, C,
 			       3 * C, 1);
-	/* dx = dres1 + d(ln1 input) */
-	dtp_par_layernorm_backward(pool, dx, wg->dres1, NULL, NULL, wg->dln1, x, s->mean1,
-				   s->rstd1, p->ln1w, N, C);
+	/* dx = dres1 + d(ln1 input) (wg->sums: ln1's gradients) */
+	if (wg->sums)
+		ln_backward_sums(dx, wg->dres1, wg->dln1, x, s->mean1, s->rstd1, p->ln1w,
+				 wg->sums->ln1w, wg->sums->ln1b, NULL, N, C);
+	else
+		dtp_par_layernorm_backward(pool, dx, wg->dres1, NULL, NULL, wg->dln1, x, s->mean1,
+					   s->rstd1, p->ln1w, N, C);
 }
 
 /* W: parameter gradients into g (+=; acc 0: the matrices =) from the output
@@ -410,18 +439,21 @@ void dtp_block_backward_weight(struct dtp_pool *pool, struct dtp_bf16_mm *mx,
 					   s->rstd1, NULL, N, C);
 		return;
 	}
+	/* wg->sums: B added fc's and proj's bias sums and both layer norms' */
 	dtp_linear_backward_mx(pool, mx, NULL, g->fcprojw, g->fcprojb, wg->dy, s->fchg, NULL, N,
 			       4 * C, C, acc);
-	dtp_linear_backward_mx(pool, mx, NULL, g->fcw, g->fcb, wg->dfch, s->ln2, NULL, N, C, 4 * C,
-			       acc);
-	dtp_par_layernorm_backward(pool, NULL, NULL, g->ln2w, g->ln2b, wg->dln2, s->res1, s->mean2,
-				   s->rstd2, NULL, N, C);
-	dtp_linear_backward_mx(pool, mx, NULL, g->projw, g->projb, wg->dres1, s->atty, NULL, N, C,
-			       C, acc);
+	dtp_linear_backward_mx(pool, mx, NULL, g->fcw, wg->sums ? NULL : g->fcb, wg->dfch, s->ln2,
+			       NULL, N, C, 4 * C, acc);
+	if (!wg->sums)
+		dtp_par_layernorm_backward(pool, NULL, NULL, g->ln2w, g->ln2b, wg->dln2, s->res1,
+					   s->mean2, s->rstd2, NULL, N, C);
+	dtp_linear_backward_mx(pool, mx, NULL, g->projw, wg->sums ? NULL : g->projb, wg->dres1,
+			       s->atty, NULL, N, C, C, acc);
 	dtp_linear_backward_mx(pool, mx, NULL, g->qkvw, g->qkvb, wg->dqkv, s->ln1, NULL, N, C,
 			       3 * C, acc);
-	dtp_par_layernorm_backward(pool, NULL, NULL, g->ln1w, g->ln1b, wg->dln1, x, s->mean1,
-				   s->rstd1, NULL, N, C);
+	if (!wg->sums)
+		dtp_par_layernorm_backward(pool, NULL, NULL, g->ln1w, g->ln1b, wg->dln1, x,
+					   s->mean1, s->rstd1, NULL, N, C);
 }
 
 /* dy (B,T,C) -> dx (B,T,C); parameter grads into g (+=): B then W, with the

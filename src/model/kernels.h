@@ -215,13 +215,15 @@ struct dtp_block_wgrad {
 			    * B's bf16 copies of the gradients are still in the
 			    * engine for W to read (block.c) */
 	const struct dtp_block_params *sums;
-			   /* bf16, kept16 and one participant (or NULL): the
-			    * parameter gradients into which B adds qkv's, fc's
-			    * and proj's bias sums and both layer norms' gradients
-			    * while it produces their output gradients, the rows
-			    * in order (W's bits, without W's passes over them);
-			    * W then leaves those out. Their vectors are zeroed
-			    * before B when the step's first W would have. */
+			   /* W right after B (the whole backward) on one
+			    * participant (or NULL): the parameter gradients
+			    * into which B adds fc's and proj's bias sums (bf16:
+			    * qkv's too) and both layer norms' gradients while it
+			    * produces their output gradients, the rows in order
+			    * (W's bits, without W's passes over them); W then
+			    * leaves those out. Their vectors are zeroed before B
+			    * when the step's first W would have. bf16 takes it
+			    * only with a full batch (kept16's copies) */
 };
 struct dtp_pool;
 size_t dtp_block_num_params(int C);
