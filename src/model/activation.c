@@ -47,8 +47,14 @@ void dtp_gelu_forward_portable(float *out, const float *in, size_t n)
 		out[i] = gelu1(in[i]);
 }
 
-/* in (n), dout (n) -> d (n) = dout * gelu'(in), with s = sigmoid(2u):
- * tanh(u) = 2s - 1 and 1 - tanh(u)^2 = 4 s (1 - s) */
+/* gelu'(x) from s = sigmoid(2u): tanh(u) = 2s - 1 and 1 - tanh(u)^2 =
+ * 4 s (1 - s) */
+static inline float gelu_grad1(float x, float s)
+{
+	return s + 2.0f * x * s * (1.0f - s) * GELU_K * (1.0f + 3.0f * GELU_A * x * x);
+}
+
+/* in (n), dout (n) -> d (n) = dout * gelu'(in) */
 DTP_VEC_CLONES
 void dtp_gelu_backward_portable(float *d, const float *dout, const float *in, size_t n)
 {
@@ -56,10 +62,33 @@ void dtp_gelu_backward_portable(float *d, const float *dout, const float *in, si
 		float x = in[i];
 		float u = GELU_K * (x + GELU_A * x * x * x);
 		float s = 1.0f / (1.0f + dtp_vexpf(-2.0f * u));
-		float g = s + 2.0f * x * s * (1.0f - s) * GELU_K * (1.0f + 3.0f * GELU_A * x * x);
 
-		d[i] = dout[i] * g;
+		d[i] = dout[i] * gelu_grad1(x, s);
 	}
+}
+
+/* x (n) -> out (n) = gelu(x) (gelu1's bits), x (n) = gelu'(x) in place
+ * (the factor dtp_gelu_backward_portable multiplies by), from one exp */
+DTP_VEC_CLONES
+void dtp_gelu_forward_keep_portable(float *out, float *x, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		float xi = x[i];
+		float u = GELU_K * (xi + GELU_A * xi * xi * xi);
+		float den = 1.0f + dtp_vexpf(-2.0f * u);
+
+		out[i] = xi / den;
+		x[i] = gelu_grad1(xi, 1.0f / den);
+	}
+}
+
+/* dout (n), gp (n) = gelu'(x) (dtp_gelu_forward_keep's) -> d (n) = dout * gp:
+ * dtp_gelu_backward's product, its factor computed in the forward */
+DTP_VEC_CLONES
+void dtp_gelu_backward_kept(float *d, const float *dout, const float *gp, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		d[i] = dout[i] * gp[i];
 }
 
 void dtp_gelu_forward(float *out, const float *in, size_t n)
@@ -68,6 +97,14 @@ void dtp_gelu_forward(float *out, const float *in, size_t n)
 		dtp_gelu_forward_avx512(out, in, n);
 	else
 		dtp_gelu_forward_portable(out, in, n);
+}
+
+void dtp_gelu_forward_keep(float *out, float *x, size_t n)
+{
+	if (dtp_vec_avx512())
+		dtp_gelu_forward_keep_avx512(out, x, n);
+	else
+		dtp_gelu_forward_keep_portable(out, x, n);
 }
 
 void dtp_gelu_backward(float *d, const float *dout, const float *in, size_t n)

@@ -5,14 +5,17 @@
 #include "config.h"
 #include "model/kernels.h"
 #include "model/vecmath.h"
+#include "model/bf16.h"
 
 #include <cblas.h>
 #include <math.h>
 
 /* a (T,T) raw scores -> in place, row i: softmax of scale * a[i][0..i],
- * zeros above the diagonal (scale 1: no multiply, the scores came scaled) */
+ * zeros above the diagonal (scale 1: no multiply, the scores came scaled);
+ * a16 (T,T) (or NULL): each row's bf16, converted while the row is in L1
+ * (the same bits as a conversion pass over a afterwards) */
 DTP_VEC_CLONES
-void dtp_attention_softmax(float *a, int T, float scale)
+void dtp_attention_softmax(float *a, uint16_t *a16, int T, float scale)
 {
 	for (int i = 0; i < T; i++) {
 		float *r = a + (size_t)i * T;
@@ -30,14 +33,17 @@ void dtp_attention_softmax(float *a, int T, float scale)
 			r[j] *= inv;
 		for (int j = i + 1; j < T; j++)
 			r[j] = 0.0f;
+		if (a16)
+			dtp_bf16_from_f32(a16 + (size_t)i * T, r, (size_t)T);
 	}
 }
 
 /* d (T,T) output gradient of the softmax a (T,T) -> in place, the scores'
  * gradient times scale: scale * a * (d - sum_j(a * d)) per row, zero above
- * the diagonal (scale 1: no multiply) */
+ * the diagonal (scale 1: no multiply); d16 (T,T) (or NULL): each row's
+ * bf16, as dtp_attention_softmax's a16 */
 DTP_VEC_CLONES
-void dtp_attention_softmax_backward(float *d, const float *a, int T, float scale)
+void dtp_attention_softmax_backward(float *d, uint16_t *d16, const float *a, int T, float scale)
 {
 	for (int i = 0; i < T; i++) {
 		const float *ar = a + (size_t)i * T;
@@ -51,6 +57,8 @@ void dtp_attention_softmax_backward(float *d, const float *a, int T, float scale
 				dr[j] *= scale;
 		for (int j = i + 1; j < T; j++)
 			dr[j] = 0.0f;
+		if (d16)
+			dtp_bf16_from_f32(d16 + (size_t)i * T, dr, (size_t)T);
 	}
 }
 
@@ -73,7 +81,7 @@ void dtp_attention_forward_pairs(float *y, float *att, const float *qkv, int B, 
 		/* scores (T,T) = scale * q k^T */
 		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hs,
 			    scale, q, ld, k, ld, 0.0f, a, T);
-		dtp_attention_softmax(a, T, 1.0f);
+		dtp_attention_softmax(a, NULL, T, 1.0f);
 		/* y_h (T,hs) = att v */
 		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hs, T,
 			    1.0f, a, T, v, ld, 0.0f, y + (size_t)b * T * C + (size_t)h * hs, C);
@@ -113,7 +121,7 @@ void dtp_attention_backward_pairs(float *dqkv, float *scratch, const float *dy,
 		cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, hs, T,
 			    1.0f, a, T, g, C, 0.0f, dv, ld);
 		/* softmax backward, in place: dpre = att * (datt - sum(att * datt)) */
-		dtp_attention_softmax_backward(d, a, T, 1.0f);
+		dtp_attention_softmax_backward(d, NULL, a, T, 1.0f);
 		/* dq = scale dpre k; dk = scale dpre^T q */
 		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hs, T,
 			    scale, d, T, k, ld, 0.0f, dq, ld);

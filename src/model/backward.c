@@ -14,6 +14,7 @@
  * gradient). */
 #include "config.h"
 #include "model/stage.h"
+#include "model/pool.h"
 
 #include <errno.h>
 #include <string.h>
@@ -131,16 +132,19 @@ static int unit_acc(struct dtp_stage_model *m, struct dtp_unit_rt *u)
 }
 
 /* W of unit i: parameter gradients += (the step's first: =) from *w and the
- * save slot */
+ * save slot; acc: unit_acc's answer when the caller took it before B (< 0:
+ * take it here) */
 static void unit_weight(struct dtp_stage_model *m, int i, const void *in, const struct unit_wg *w,
-			int B)
+			int B, int acc)
 {
 	int T = dtp_stage_seq(m), C = m->spec.dim, V = m->spec.vocab;
 	struct dtp_unit_rt *u = &m->units[i];
 	const struct dtp_unit_buf *b = &m->bufs[i];
 	const float *x = i == 0 ? in : m->bufs[i - 1].out;
 	float *gp = m->grads + u->poff;
-	int acc = u->kind == DTP_UNIT_EMBED ? 1 : unit_acc(m, u);
+
+	if (acc < 0)
+		acc = u->kind == DTP_UNIT_EMBED ? 1 : unit_acc(m, u);
 
 	switch (u->kind) {
 	case DTP_UNIT_LINEAR: {
@@ -252,8 +256,19 @@ int dtp_stage_backward_each(struct dtp_stage_model *m, const void *in, const voi
 		if (u->kind == DTP_UNIT_LINEAR && m->mx) {
 			g_raw = unit_linear_whole(m, i, in, &w, dx, B, g_raw);
 		} else {
+			struct dtp_block_params bg;
+			int acc = -1;
+
+			/* on one thread: B adds the block's vector gradients as it
+			 * goes (kernels.h, dtp_block_wgrad), onto vectors zeroed
+			 * first when this is the step's first W */
+			if (u->kind == DTP_UNIT_BLOCK && dtp_pool_size(m->pool) <= 1) {
+				acc = unit_acc(m, &m->units[i]);
+				dtp_block_params_map(&bg, m->grads + u->poff, m->spec.dim);
+				w.bw.sums = &bg;
+			}
 			unit_input(m, i, in, &w, dx, B);
-			unit_weight(m, i, in, &w, B);
+			unit_weight(m, i, in, &w, B, acc);
 			g_raw = 0;
 		}
 		if (done)
@@ -310,7 +325,7 @@ int dtp_stage_backward_weight_each(struct dtp_stage_model *m, const void *in, co
 		const struct dtp_unit_rt *u = &m->units[i];
 
 		wlayout(&m->spec, m->first, m->last, B, (float *)(uintptr_t)wsave, i, &w);
-		unit_weight(m, i, in, &w, B);
+		unit_weight(m, i, in, &w, B, -1);
 		if (done)
 			done(arg, u->global, m->grads + u->poff, u->np);
 	}

@@ -4,6 +4,7 @@
  * x86-64-v3) and which gives the same bits (bf16.h). */
 #include "config.h"
 #include "model/bf16.h"
+#include "model/kernels.h"
 #include "model/model.h"
 #include "model/vecmath.h"
 
@@ -22,17 +23,6 @@ int dtp_bf16_native(void)
 #endif
 }
 
-/* the bf16 bits of the fp32 bits u: a branch-free form of dtp_bf16_of, so
- * the loops calling it vectorize */
-static inline uint32_t bf16_bits(uint32_t u)
-{
-	uint32_t e = u & 0x7f800000u, r = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
-	uint32_t special = (u >> 16) | ((u & 0x007fffffu) ? 0x40u : 0u);
-
-	r = e == 0x7f800000u ? special : r;
-	return e == 0 ? (u >> 16) & 0x8000u : r;
-}
-
 DTP_VEC_CLONES
 void dtp_bf16_from_f32_portable(uint16_t *dst, const float *src, size_t n)
 {
@@ -40,7 +30,7 @@ void dtp_bf16_from_f32_portable(uint16_t *dst, const float *src, size_t n)
 		uint32_t u;
 
 		memcpy(&u, &src[i], sizeof(u));
-		dst[i] = (uint16_t)bf16_bits(u);
+		dst[i] = (uint16_t)dtp_bf16_bits(u);
 	}
 }
 
@@ -51,7 +41,7 @@ void dtp_bf16_round_portable(float *x, size_t n)
 		uint32_t u;
 
 		memcpy(&u, &x[i], sizeof(u));
-		u = bf16_bits(u) << 16;
+		u = dtp_bf16_bits(u) << 16;
 		memcpy(&x[i], &u, sizeof(u));
 	}
 }
@@ -109,7 +99,9 @@ static void from_f32_2d_avx512(uint16_t *dst, size_t dld, const float *src, size
 }
 
 /* rows of cols floats at sld -> dst (rows at dld), and their bf16 into
- * dst16 (rows at d16ld) when it is not NULL */
+ * dst16 (rows at d16ld) when it is not NULL: 16 at a time, only the tail
+ * through a mask (a masked store is slow on AMD's cores: the attention's
+ * scatter ran at half speed with every store masked) */
 __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
 static void copy_2d_avx512(float *dst, size_t dld, uint16_t *dst16, size_t d16ld,
 			   const float *src, size_t sld, size_t rows, size_t cols)
@@ -118,8 +110,16 @@ static void copy_2d_avx512(float *dst, size_t dld, uint16_t *dst16, size_t d16ld
 		const float *s = src + r * sld;
 		float *d = dst + r * dld;
 		uint16_t *h = dst16 ? dst16 + r * d16ld : NULL;
+		size_t i = 0;
 
-		for (size_t i = 0; i < cols; i += 16) {
+		for (; i + 16 <= cols; i += 16) {
+			__m512 x = _mm512_loadu_ps(s + i);
+
+			_mm512_storeu_ps(d + i, x);
+			if (h)
+				_mm256_storeu_si256((void *)(h + i), (__m256i)_mm512_cvtneps_pbh(x));
+		}
+		for (; i < cols; i += 16) {
 			size_t k = cols - i < 16 ? cols - i : 16;
 			__mmask16 m = (__mmask16)((1u << k) - 1u);
 			__m512 x = _mm512_maskz_loadu_ps(m, s + i);
@@ -130,6 +130,25 @@ static void copy_2d_avx512(float *dst, size_t dld, uint16_t *dst16, size_t d16ld
 							 (__m256i)_mm512_cvtneps_pbh(x));
 		}
 	}
+}
+
+/* x (n) = bf16(max(0, x)) widened back, x16 (n) its bf16 bits, in one pass:
+ * max(x, 0) gives 0 for a NaN or -0 (its second operand), as x > 0 ? x : 0 */
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
+static size_t relu_keep_avx512(float *x, uint16_t *x16, size_t n)
+{
+	const __m512 zero = _mm512_setzero_ps();
+	size_t i = 0;
+
+	for (; i + 16 <= n; i += 16) {
+		__m512 v = _mm512_max_ps(_mm512_loadu_ps(x + i), zero);
+		__m256i h = (__m256i)_mm512_cvtneps_pbh(v);
+
+		_mm256_storeu_si256((void *)(x16 + i), h);
+		_mm512_storeu_si512((void *)(x + i),
+				    _mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+	}
+	return i;
 }
 
 /* the same, widened back to fp32 in place: bf16 bits in the top halves */
@@ -191,6 +210,21 @@ void dtp_f32_copy_2d(float *dst, size_t dld, uint16_t *dst16, size_t d16ld, cons
 		memcpy(dst + r * dld, src + r * sld, cols * sizeof(float));
 		if (dst16)
 			dtp_bf16_from_f32_portable(dst16 + r * d16ld, src + r * sld, cols);
+	}
+}
+
+void dtp_bf16_relu_keep(float *x, uint16_t *x16, size_t n)
+{
+	size_t i = 0;
+
+#ifdef DTP_BF16_X86
+	if (dtp_bf16_native())
+		i = relu_keep_avx512(x, x16, n);
+#endif
+	if (i < n) {
+		dtp_relu_forward(x + i, n - i);
+		dtp_bf16_from_f32(x16 + i, x + i, n - i);
+		dtp_bf16_to_f32(x + i, x16 + i, n - i);
 	}
 }
 

@@ -30,6 +30,18 @@ static inline uint16_t dtp_bf16_of(float x)
 	return (uint16_t)(u >> 16);
 }
 
+/* the bf16 bits of the fp32 bits u: dtp_bf16_of in a branch-free form, so
+ * that a loop calling it vectorizes (the same bits as the AVX512_BF16
+ * conversion, whatever the CPU takes) */
+static inline uint32_t dtp_bf16_bits(uint32_t u)
+{
+	uint32_t e = u & 0x7f800000u, r = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
+	uint32_t special = (u >> 16) | ((u & 0x007fffffu) ? 0x40u : 0u);
+
+	r = e == 0x7f800000u ? special : r;
+	return e == 0 ? (u >> 16) & 0x8000u : r;
+}
+
 static inline float dtp_f32_of_bf16(uint16_t h)
 {
 	uint32_t u = (uint32_t)h << 16;
@@ -54,6 +66,9 @@ void dtp_bf16_to_f32(float *dst, const uint16_t *src, size_t n);
 /* x (n) = the fp32 value of bf16(x): x rounded to bf16's precision in place
  * (what crosses a unit boundary in bf16 mode) */
 void dtp_bf16_round(float *x, size_t n);
+/* x (n) = bf16(max(0, x)) in fp32 and x16 (n) its bf16 bits: the ReLU,
+ * dtp_bf16_from_f32 and dtp_bf16_to_f32 in one pass (the same bits) */
+void dtp_bf16_relu_keep(float *x, uint16_t *x16, size_t n);
 /* the portable paths alone (the tests compare them with the dispatched ones) */
 void dtp_bf16_from_f32_portable(uint16_t *dst, const float *src, size_t n);
 void dtp_bf16_round_portable(float *x, size_t n);

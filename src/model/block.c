@@ -133,14 +133,18 @@ static void run_attn(struct dtp_pool *pool, dtp_pool_fn *fn, struct attn_job *j)
  * the attention's matmuls only: its slot holds the attention's bf16 copy,
  * (B,3,H,T,hs) head by head (dtp_bf16_attn_forward_keep), which the
  * backward reads in place of a second conversion; the fp32 qkv passes
- * through fch's slot, not written until fc's forward. */
+ * through fch's slot, not written until fc's forward.
+ * In both precisions fch's slot ends the forward holding gelu'(fch), not
+ * fch: the GELU's forward leaves there the factor its backward multiplies
+ * by (dtp_gelu_forward_keep), computed from the exp the forward takes
+ * anyway (the backward's own exp and divide were its largest cost). */
 static uint16_t *half(float *p)
 {
 	return (uint16_t *)(void *)p;
 }
 
 struct gelu_fill {
-	const float *in;
+	float *in;      /* fch: gelu'(fch) once the fill has run */
 	int W;
 };
 
@@ -148,7 +152,7 @@ static void gelu_fill(void *v, float *tile, int r0, int r1)
 {
 	const struct gelu_fill *f = v;
 
-	dtp_gelu_forward(tile, f->in + (size_t)r0 * f->W, (size_t)(r1 - r0) * f->W);
+	dtp_gelu_forward_keep(tile, f->in + (size_t)r0 * f->W, (size_t)(r1 - r0) * f->W);
 }
 
 /* out (N,OC) = b + in16 w^T (b NULL: += in16 w^T) */
@@ -197,9 +201,9 @@ void dtp_block_forward(struct dtp_pool *pool, struct dtp_bf16_mm *mx, float *y, 
 	dtp_linear_acc_mx(pool, mx, s->res1, s->atty, p->projw, N, C, C);
 	dtp_par_layernorm_forward(pool, s->ln2, s->mean2, s->rstd2, s->res1, p->ln2w, p->ln2b,
 				  N, C);
-	/* fch = ln2 fcw^T + fcb; fchg = gelu(fch) */
+	/* fch = ln2 fcw^T + fcb; fchg = gelu(fch), fch's slot = gelu'(fch) */
 	dtp_linear_forward_mx(pool, mx, s->fch, s->ln2, p->fcw, p->fcb, N, C, 4 * C, 0);
-	dtp_par_gelu_forward(pool, s->fchg, s->fch, (size_t)N * 4 * C);
+	dtp_par_gelu_forward_keep(pool, s->fchg, s->fch, (size_t)N * 4 * C);
 	/* y = res1 + fcprojb + fchg fcprojw^T */
 	dtp_par_add_rows(pool, y, s->res1, p->fcprojb, N, C);
 	dtp_linear_acc_mx(pool, mx, y, s->fchg, p->fcprojw, N, 4 * C, C);
@@ -211,30 +215,77 @@ void dtp_block_forward(struct dtp_pool *pool, struct dtp_bf16_mm *mx, float *y, 
  * gradient's matmul reads (dtp_bf16_mm_produce_grad); the fp32 values stay
  * in wg for W's bias sums. The same values: the same bits. */
 struct gelu_bwd_fill {
-	const float *in;
+	const float *gp;        /* gelu'(fch), left by the forward */
+	float *db;              /* fc's bias gradient (wg->sums) or NULL */
 	int W;
 };
 
+/* with db, the fills run on one participant, their rows in order: each
+ * chunk's column sums added as it is produced are W's sums, bit for bit */
 static void gelu_bwd_fill(void *v, float *tile, int r0, int r1)
 {
 	const struct gelu_bwd_fill *f = v;
 
-	dtp_gelu_backward(tile, tile, f->in + (size_t)r0 * f->W, (size_t)(r1 - r0) * f->W);
+	dtp_gelu_backward_kept(tile, tile, f->gp + (size_t)r0 * f->W, (size_t)(r1 - r0) * f->W);
+	if (f->db)
+		dtp_colsum_add_cols(f->db, tile, r1 - r0, f->W, 0, f->W);
 }
 
 struct ln_bwd_fill {
 	float *din;
 	const float *dres, *dout, *in, *mean, *rstd, *w;
+	float *dbp, *lnw, *lnb; /* wg->sums: proj's bias, ln's gradients; or NULL */
 	int C;
 };
 
 static void ln_bwd_fill(void *v, float *tile, int r0, int r1)
 {
 	const struct ln_bwd_fill *f = v;
+	size_t o = (size_t)r0 * f->C;
 
 	(void)tile;     /* din's rows [r0, r1) */
 	dtp_layernorm_backward_rows(f->din, f->dres, f->dout, f->in, f->mean, f->rstd, f->w, r0,
 				    r1, f->C);
+	if (f->dbp) {
+		dtp_colsum_add_cols(f->dbp, f->din + o, r1 - r0, f->C, 0, f->C);
+		dtp_layernorm_backward_cols(f->lnw, f->lnb, f->dout + o, f->in + o, f->mean + r0,
+					    f->rstd + r0, r1 - r0, f->C, 0, f->C);
+	}
+}
+
+/* wg->sums' layer-norm passes: din (N,C) rows = dres + the backward of
+ * dout through the norm of in (w), as dtp_par_layernorm_backward's, and
+ * the norm's gradients gw, gb (C) += (and db (C) += din's column sums,
+ * unless NULL) a chunk of rows at a time while it is in cache (one
+ * participant, rows in order: W's bits) */
+static void ln_backward_sums(float *din, const float *dres, const float *dout, const float *in,
+			     const float *mean, const float *rstd, const float *w, float *gw,
+			     float *gb, float *db, int N, int C)
+{
+	for (int r0 = 0; r0 < N; r0 += 32) {
+		int r1 = N - r0 < 32 ? N : r0 + 32;
+		size_t o = (size_t)r0 * C;
+
+		dtp_layernorm_backward_rows(din, dres, dout, in, mean, rstd, w, r0, r1, C);
+		if (db)
+			dtp_colsum_add_cols(db, din + o, r1 - r0, C, 0, C);
+		dtp_layernorm_backward_cols(gw, gb, dout + o, in + o, mean + r0, rstd + r0, r1 - r0,
+					    C, 0, C);
+	}
+}
+
+/* the same for the GELU backward: d (n rows of W) = dout * gp, db (W) +=
+ * its column sums, 8 rows (32 KiB of a 4C-wide layer of C = 256) at a time */
+static void gelu_backward_sums(float *d, const float *dout, const float *gp, float *db, int N,
+			       int W)
+{
+	for (int r0 = 0; r0 < N; r0 += 8) {
+		int r1 = N - r0 < 8 ? N : r0 + 8;
+		size_t o = (size_t)r0 * W;
+
+		dtp_gelu_backward_kept(d + o, dout + o, gp + o, (size_t)(r1 - r0) * W);
+		dtp_colsum_add_cols(db, d + o, r1 - r0, W, 0, W);
+	}
 }
 
 /* where B leaves the bf16 copies of dfch and dqkv: the engine's gradient
@@ -245,6 +296,7 @@ static void ln_bwd_fill(void *v, float *tile, int r0, int r1)
 struct kept16 {
 	uint16_t *dres1, *dfch, *dqkv;
 	int keep;
+	const struct dtp_block_params *sums;    /* wg->sums when kept, else NULL */
 };
 
 static void kept16_of(struct dtp_bf16_mm *mx, const struct dtp_block_wgrad *wg, int N, int C,
@@ -253,6 +305,7 @@ static void kept16_of(struct dtp_bf16_mm *mx, const struct dtp_block_wgrad *wg, 
 	uint16_t *g16 = dtp_bf16_mm_grad16(mx);
 
 	k->keep = wg->kept16 && dtp_bf16_mm_full(mx, N);
+	k->sums = k->keep ? wg->sums : NULL;
 	k->dres1 = g16;
 	k->dfch = k->keep ? dtp_bf16_mm_input16(mx) : g16;
 	k->dqkv = k->keep ? g16 + (size_t)N * C : g16;
@@ -264,13 +317,17 @@ static void backward_input16(struct dtp_pool *pool, struct dtp_bf16_mm *mx, floa
 			     const struct dtp_block_scratch *sc, int B, int T, int C)
 {
 	int N = B * T;
-	struct gelu_bwd_fill gf = { s->fch, 4 * C };
-	struct ln_bwd_fill lf = { wg->dres1, wg->dy, wg->dln2, s->res1, s->mean2, s->rstd2,
-				  p->ln2w, C };
 	struct kept16 k;
 
 	kept16_of(mx, wg, N, C, &k);
-	/* MLP branch: dfch = gelu'(fch) * (dy fcprojw), then dln2 = dfch fcw */
+
+	struct gelu_bwd_fill gf = { s->fch, k.sums ? k.sums->fcb : NULL, 4 * C };
+	struct ln_bwd_fill lf = { wg->dres1, wg->dy, wg->dln2, s->res1, s->mean2, s->rstd2,
+				  p->ln2w, k.sums ? k.sums->projb : NULL,
+				  k.sums ? k.sums->ln2w : NULL, k.sums ? k.sums->ln2b : NULL, C };
+
+	/* MLP branch: dfch = gelu'(fch) * (dy fcprojw), then dln2 = dfch fcw
+	 * (gelu'(fch) in fch's slot) */
 	dtp_linear_backward_mx(pool, mx, wg->dfch, NULL, NULL, wg->dy, NULL, p->fcprojw, N, 4 * C,
 			       C, 1);
 	dtp_bf16_mm_produce_grad(mx, wg->dfch, k.dfch, N, 4 * C, gelu_bwd_fill, &gf);
@@ -278,12 +335,20 @@ static void backward_input16(struct dtp_pool *pool, struct dtp_bf16_mm *mx, floa
 	/* dres1 = dy + d(ln2 input); the attention branch */
 	dtp_bf16_mm_produce_grad(mx, wg->dres1, k.dres1, N, C, ln_bwd_fill, &lf);
 	dtp_bf16_linear_dgrad16(mx, sc->datty, k.dres1, p->projw, N, C, C);
-	dtp_bf16_attn_backward16(dtp_bf16_mm_attention(mx), wg->dqkv, k.dqkv, sc->datty,
-				 half(s->qkv), s->att, B);
+	if (k.sums)     /* qkv's bias sums in the scatter; no fp32 dqkv */
+		dtp_bf16_attn_backward16_sums(dtp_bf16_mm_attention(mx), k.sums->qkvb, k.dqkv,
+					      sc->datty, half(s->qkv), s->att, B);
+	else
+		dtp_bf16_attn_backward16(dtp_bf16_mm_attention(mx), wg->dqkv, k.dqkv, sc->datty,
+					 half(s->qkv), s->att, B);
 	dtp_bf16_linear_dgrad16(mx, wg->dln1, k.dqkv, p->qkvw, N, C, 3 * C);
 	/* dx = dres1 + d(ln1 input) */
-	dtp_par_layernorm_backward(pool, dx, wg->dres1, NULL, NULL, wg->dln1, x, s->mean1,
-				   s->rstd1, p->ln1w, N, C);
+	if (k.sums)
+		ln_backward_sums(dx, wg->dres1, wg->dln1, x, s->mean1, s->rstd1, p->ln1w,
+				 k.sums->ln1w, k.sums->ln1b, NULL, N, C);
+	else
+		dtp_par_layernorm_backward(pool, dx, wg->dres1, NULL, NULL, wg->dln1, x, s->mean1,
+					   s->rstd1, p->ln1w, N, C);
 }
 
 /* B: wg->dy (B,T,C) -> dx (B,T,C), and the output gradients W reads into wg */
@@ -300,24 +365,35 @@ void dtp_block_backward_input(struct dtp_pool *pool, struct dtp_bf16_mm *mx, flo
 		backward_input16(pool, mx, dx, wg, x, p, s, sc, B, T, C);
 		return;
 	}
-	/* MLP branch */
+	/* MLP branch (wg->sums: fc's bias sums as dfch is made) */
 	dtp_linear_backward_mx(pool, mx, wg->dfch, NULL, NULL, wg->dy, NULL, p->fcprojw, N, 4 * C,
 			       C, 1);
-	dtp_par_gelu_backward(pool, wg->dfch, wg->dfch, s->fch, (size_t)N * 4 * C);
+	if (wg->sums)
+		gelu_backward_sums(wg->dfch, wg->dfch, s->fch, wg->sums->fcb, N, 4 * C);
+	else
+		dtp_par_gelu_backward_kept(pool, wg->dfch, wg->dfch, s->fch, (size_t)N * 4 * C);
 	dtp_linear_backward_mx(pool, mx, wg->dln2, NULL, NULL, wg->dfch, NULL, p->fcw, N, C,
 			       4 * C, 1);
-	/* dres1 = dy + d(ln2 input) */
-	dtp_par_layernorm_backward(pool, wg->dres1, wg->dy, NULL, NULL, wg->dln2, s->res1,
-				   s->mean2, s->rstd2, p->ln2w, N, C);
+	/* dres1 = dy + d(ln2 input) (wg->sums: proj's bias sums, ln2's gradients) */
+	if (wg->sums)
+		ln_backward_sums(wg->dres1, wg->dy, wg->dln2, s->res1, s->mean2, s->rstd2, p->ln2w,
+				 wg->sums->ln2w, wg->sums->ln2b, wg->sums->projb, N, C);
+	else
+		dtp_par_layernorm_backward(pool, wg->dres1, wg->dy, NULL, NULL, wg->dln2, s->res1,
+					   s->mean2, s->rstd2, p->ln2w, N, C);
 	/* attention branch */
 	dtp_linear_backward_mx(pool, mx, sc->datty, NULL, NULL, wg->dres1, NULL, p->projw, N, C, C,
 			       1);
 	run_attn(pool, par_attn_bwd, &j);
 	dtp_linear_backward_mx(pool, mx, wg->dln1, NULL, NULL, wg->dqkv, NULL, p->qkvw, N, C,
 			       3 * C, 1);
-	/* dx = dres1 + d(ln1 input) */
-	dtp_par_layernorm_backward(pool, dx, wg->dres1, NULL, NULL, wg->dln1, x, s->mean1,
-				   s->rstd1, p->ln1w, N, C);
+	/* dx = dres1 + d(ln1 input) (wg->sums: ln1's gradients) */
+	if (wg->sums)
+		ln_backward_sums(dx, wg->dres1, wg->dln1, x, s->mean1, s->rstd1, p->ln1w,
+				 wg->sums->ln1w, wg->sums->ln1b, NULL, N, C);
+	else
+		dtp_par_layernorm_backward(pool, dx, wg->dres1, NULL, NULL, wg->dln1, x, s->mean1,
+					   s->rstd1, p->ln1w, N, C);
 }
 
 /* W: parameter gradients into g (+=; acc 0: the matrices =) from the output
@@ -337,13 +413,13 @@ void dtp_block_backward_weight(struct dtp_pool *pool, struct dtp_bf16_mm *mx,
 		struct kept16 k;
 
 		kept16_of(mx, wg, N, C, &k);
-		if (k.keep) {
-			dtp_bf16_linear_wgrad16_db(mx, g->qkvw, g->qkvb, wg->dqkv, k.dqkv,
-						   half(s->ln1), N, C, 3 * C, acc);
-			dtp_bf16_linear_wgrad16_db(mx, g->projw, g->projb, wg->dres1, k.dres1,
-						   half(s->atty), N, C, C, acc);
-			dtp_bf16_linear_wgrad16_db(mx, g->fcw, g->fcb, wg->dfch, k.dfch,
-						   half(s->ln2), N, C, 4 * C, acc);
+		if (k.keep) {   /* with k.sums, B added qkv's, proj's and fc's bias sums */
+			dtp_bf16_linear_wgrad16_db(mx, g->qkvw, k.sums ? NULL : g->qkvb, wg->dqkv,
+						   k.dqkv, half(s->ln1), N, C, 3 * C, acc);
+			dtp_bf16_linear_wgrad16_db(mx, g->projw, k.sums ? NULL : g->projb,
+						   wg->dres1, k.dres1, half(s->atty), N, C, C, acc);
+			dtp_bf16_linear_wgrad16_db(mx, g->fcw, k.sums ? NULL : g->fcb, wg->dfch,
+						   k.dfch, half(s->ln2), N, C, 4 * C, acc);
 		}
 		dtp_bf16_linear_wgrad16_db(mx, g->fcprojw, g->fcprojb, wg->dy, NULL, half(s->fchg),
 					   N, 4 * C, C, acc);
@@ -355,24 +431,29 @@ void dtp_block_backward_weight(struct dtp_pool *pool, struct dtp_bf16_mm *mx,
 			dtp_bf16_linear_wgrad16_db(mx, g->qkvw, g->qkvb, wg->dqkv, NULL,
 						   half(s->ln1), N, C, 3 * C, acc);
 		}
+		if (k.sums)     /* and both layer norms' */
+			return;
 		dtp_par_layernorm_backward(pool, NULL, NULL, g->ln2w, g->ln2b, wg->dln2, s->res1,
 					   s->mean2, s->rstd2, NULL, N, C);
 		dtp_par_layernorm_backward(pool, NULL, NULL, g->ln1w, g->ln1b, wg->dln1, x, s->mean1,
 					   s->rstd1, NULL, N, C);
 		return;
 	}
+	/* wg->sums: B added fc's and proj's bias sums and both layer norms' */
 	dtp_linear_backward_mx(pool, mx, NULL, g->fcprojw, g->fcprojb, wg->dy, s->fchg, NULL, N,
 			       4 * C, C, acc);
-	dtp_linear_backward_mx(pool, mx, NULL, g->fcw, g->fcb, wg->dfch, s->ln2, NULL, N, C, 4 * C,
-			       acc);
-	dtp_par_layernorm_backward(pool, NULL, NULL, g->ln2w, g->ln2b, wg->dln2, s->res1, s->mean2,
-				   s->rstd2, NULL, N, C);
-	dtp_linear_backward_mx(pool, mx, NULL, g->projw, g->projb, wg->dres1, s->atty, NULL, N, C,
-			       C, acc);
+	dtp_linear_backward_mx(pool, mx, NULL, g->fcw, wg->sums ? NULL : g->fcb, wg->dfch, s->ln2,
+			       NULL, N, C, 4 * C, acc);
+	if (!wg->sums)
+		dtp_par_layernorm_backward(pool, NULL, NULL, g->ln2w, g->ln2b, wg->dln2, s->res1,
+					   s->mean2, s->rstd2, NULL, N, C);
+	dtp_linear_backward_mx(pool, mx, NULL, g->projw, wg->sums ? NULL : g->projb, wg->dres1,
+			       s->atty, NULL, N, C, C, acc);
 	dtp_linear_backward_mx(pool, mx, NULL, g->qkvw, g->qkvb, wg->dqkv, s->ln1, NULL, N, C,
 			       3 * C, acc);
-	dtp_par_layernorm_backward(pool, NULL, NULL, g->ln1w, g->ln1b, wg->dln1, x, s->mean1,
-				   s->rstd1, NULL, N, C);
+	if (!wg->sums)
+		dtp_par_layernorm_backward(pool, NULL, NULL, g->ln1w, g->ln1b, wg->dln1, x,
+					   s->mean1, s->rstd1, NULL, N, C);
 }
 
 /* dy (B,T,C) -> dx (B,T,C); parameter grads into g (+=): B then W, with the

@@ -44,5 +44,10 @@ void dtp_bf16_attn_forward_keep(struct dtp_bf16_attn *a, uint16_t *y16, float *a
 				uint16_t *qkv16, const float *qkv, int B);
 void dtp_bf16_attn_backward16(struct dtp_bf16_attn *a, float *dqkv, uint16_t *dqkv16,
 			      const float *dy, const uint16_t *qkv16, const float *att, int B);
+/* _backward16 when dqkv in fp32 was wanted only for its column sums (the
+ * qkv bias gradient): db (3C) += them, the rows in order (dtp_colsum_add_cols's
+ * bits), dqkv16 written, no fp32 dqkv; an engine of one participant only */
+void dtp_bf16_attn_backward16_sums(struct dtp_bf16_attn *a, float *db, uint16_t *dqkv16,
+				   const float *dy, const uint16_t *qkv16, const float *att, int B);
 
 #endif

@@ -274,10 +274,14 @@ static void fwd_share(void *v, int w, int nw)
 		return;
 	if (j->in)
 		dtp_bf16_from_f32(a, j->in + r0 * (size_t)j->IC, nr * (size_t)j->IC);
-	if (j->b)
-		for (size_t r = 0; r < nr; r++)
-			memcpy(c + r * (size_t)j->OC, j->b, (size_t)j->OC * sizeof(float));
-	dtp_mm_exec(j->e, w, p, a, j->w16, c);
+	if (j->b && j->x->kind == K_FWDB) {     /* the bias added by oneDNN */
+		dtp_mm_exec_bias(j->e, w, p, a, j->w16, j->b, c);
+	} else {
+		if (j->b)
+			for (size_t r = 0; r < nr; r++)
+				memcpy(c + r * (size_t)j->OC, j->b, (size_t)j->OC * sizeof(float));
+		dtp_mm_exec(j->e, w, p, a, j->w16, c);
+	}
 	if (j->post)
 		j->post(c, nr * (size_t)j->OC);
 	if (j->keep)
@@ -291,7 +295,12 @@ int dtp_bf16_linear_forward_rows(struct dtp_bf16_mm *e, float *out, const float 
 	struct fwd_job j = { .e = e, .x = dtp_mm_find(e, K_FWD, IC, OC, b != NULL, 0), .in = in,
 			     .b = b, .w16 = w16_of(e, w), .out = out, .IC = IC, .OC = OC,
 			     .post = post, .keep = keep, .out16 = e->d16 };
+	/* with a bias, its primitive where one was prepared (the bits of the
+	 * bias put in C and a sum post-op, without that pass over C) */
+	struct dtp_mm_shape *xb = b && !e->f32 ? dtp_mm_find(e, K_FWDB, IC, OC, 0, 0) : NULL;
 
+	if (xb)
+		j.x = xb;
 	if (N != e->max_rows || !j.x)
 		return 0;
 	dtp_pool_run(e->pool, fwd_share, &j);

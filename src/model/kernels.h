@@ -100,6 +100,12 @@ void dtp_relu_backward(float *d, const float *dout, const float *out, size_t n);
 void dtp_gelu_forward(float *out, const float *in, size_t n);
 /* in (n), dout (n) -> d (n) = dout * gelu'(in); d may alias dout */
 void dtp_gelu_backward(float *d, const float *dout, const float *in, size_t n);
+/* The pair the blocks run: the forward leaves gelu'(x) in place of x (the
+ * one exp serving both), and the backward multiplies by it (d may alias
+ * dout): the bits of the pair above, without the backward's exp and
+ * divide. x (n) -> out (n) = gelu(x), x (n) = gelu'(x). */
+void dtp_gelu_forward_keep(float *out, float *x, size_t n);
+void dtp_gelu_backward_kept(float *d, const float *dout, const float *gp, size_t n);
 /* The two forms the calls above dispatch to: the portable loops (AVX2 or
  * SSE2 clones, DTP_VEC_CLONES) and the AVX-512 kernels (vec_avx512.c; only
  * where dtp_vec_avx512() says so). They agree to a few ulp
@@ -107,6 +113,8 @@ void dtp_gelu_backward(float *d, const float *dout, const float *in, size_t n);
 void dtp_gelu_forward_portable(float *out, const float *in, size_t n);
 void dtp_gelu_backward_portable(float *d, const float *dout, const float *in, size_t n);
 void dtp_gelu_forward_avx512(float *out, const float *in, size_t n);
+void dtp_gelu_forward_keep_portable(float *out, float *x, size_t n);
+void dtp_gelu_forward_keep_avx512(float *out, float *x, size_t n);
 void dtp_gelu_backward_avx512(float *d, const float *dout, const float *in, size_t n);
 /* 1 when the CPU runs the AVX-512 kernels above (AVX-512F) */
 int dtp_vec_avx512(void);
@@ -149,9 +157,12 @@ void dtp_attention_backward(float *dqkv, float *scratch, const float *dy, const 
 			    const float *att, int B, int T, int C, int H);
 /* the causal softmax of one head, a (T,T) in place, of scale * the scores;
  * and its backward, d (T,T) in place = scale * d(scores) (scale 1: exact,
- * no multiply). One home for both precisions' attention. */
-void dtp_attention_softmax(float *a, int T, float scale);
-void dtp_attention_softmax_backward(float *d, const float *a, int T, float scale);
+ * no multiply). One home for both precisions' attention. a16 / d16 (T,T),
+ * or NULL: the result's bf16 too, a row at a time while it is in L1 (bf16's
+ * attention: its matmuls read that copy). */
+void dtp_attention_softmax(float *a, uint16_t *a16, int T, float scale);
+void dtp_attention_softmax_backward(float *d, uint16_t *d16, const float *a, int T,
+				    float scale);
 /* the same for the (batch, head) pairs p0 <= b*H + h < p1 only (a thread's share) */
 void dtp_attention_forward_pairs(float *y, float *att, const float *qkv, int B, int T,
 				 int C, int H, int p0, int p1);
@@ -203,6 +214,16 @@ struct dtp_block_wgrad {
 	int kept16;        /* bf16: W runs right after B (the whole backward), so
 			    * B's bf16 copies of the gradients are still in the
 			    * engine for W to read (block.c) */
+	const struct dtp_block_params *sums;
+			   /* W right after B (the whole backward) on one
+			    * participant (or NULL): the parameter gradients
+			    * into which B adds fc's and proj's bias sums (bf16:
+			    * qkv's too) and both layer norms' gradients while it
+			    * produces their output gradients, the rows in order
+			    * (W's bits, without W's passes over them); W then
+			    * leaves those out. Their vectors are zeroed before B
+			    * when the step's first W would have. bf16 takes it
+			    * only with a full batch (kept16's copies) */
 };
 struct dtp_pool;
 size_t dtp_block_num_params(int C);
@@ -277,6 +298,9 @@ void dtp_par_layernorm_backward(struct dtp_pool *pool, float *din, const float *
 				const float *mean, const float *rstd, const float *w, int N,
 				int C);
 void dtp_par_gelu_forward(struct dtp_pool *pool, float *out, const float *in, size_t n);
+void dtp_par_gelu_forward_keep(struct dtp_pool *pool, float *out, float *x, size_t n);
+void dtp_par_gelu_backward_kept(struct dtp_pool *pool, float *d, const float *dout,
+				const float *gp, size_t n);
 void dtp_par_gelu_backward(struct dtp_pool *pool, float *d, const float *dout,
 			   const float *in, size_t n);
 /* d (n) = dout * (out > 0) (ReLU backward); d may alias dout */

@@ -223,20 +223,6 @@ void dtp_linear_forward_mx(struct dtp_pool *pool, struct dtp_bf16_mm *mx, float 
 		dtp_par_each(pool, out, (size_t)N * OC, relu_round);
 }
 
-/* x (n) = bf16(max(0, x)) as relu_round, and x16 (n) its bf16 bits: the
- * same rounding (to_f32 of from_f32 is dtp_bf16_round), a chunk at a time
- * while it is in L1 */
-static void relu_keep(float *x, uint16_t *x16, size_t n)
-{
-	for (size_t i = 0; i < n; i += RELU_ROUND_CHUNK) {
-		size_t k = n - i < RELU_ROUND_CHUNK ? n - i : RELU_ROUND_CHUNK;
-
-		dtp_relu_forward(x + i, k);
-		dtp_bf16_from_f32(x16 + i, x + i, k);
-		dtp_bf16_to_f32(x + i, x16 + i, k);
-	}
-}
-
 struct relu_keep_job {
 	float *x;
 	uint16_t *x16;
@@ -249,7 +235,7 @@ static void relu_keep_share(void *v, int w, int nw)
 	size_t lo, hi;
 
 	dtp_pool_share(j->n, 64, w, nw, &lo, &hi);
-	relu_keep(j->x + lo, j->x16 + lo, hi - lo);
+	dtp_bf16_relu_keep(j->x + lo, j->x16 + lo, hi - lo);
 }
 
 void dtp_linear_forward_chain(struct dtp_pool *pool, struct dtp_bf16_mm *mx, float *out,
@@ -262,7 +248,7 @@ void dtp_linear_forward_chain(struct dtp_pool *pool, struct dtp_bf16_mm *mx, flo
 	}
 	if (dtp_bf16_linear_forward_rows(mx, out, in_kept ? NULL : in, w, b, N, IC, OC,
 					 relu && !keep ? relu_round : NULL,
-					 relu && keep ? relu_keep : NULL))
+					 relu && keep ? dtp_bf16_relu_keep : NULL))
 		return;
 	if (b)
 		dtp_par_add_rows(pool, out, NULL, b, N, OC);

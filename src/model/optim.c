@@ -249,10 +249,32 @@ float *dtp_optim_state(struct dtp_optim *o, size_t *n_floats)
  * vector clones (DTP_VEC_CLONES); a separate adamw_range stayed at SSE2. */
 #define OPTIM_INLINE static inline __attribute__((always_inline))
 
-/* p, g, buf (n): buf = mom*buf + (g*mult + wd*p); p -= lr*buf */
-OPTIM_INLINE void sgd_range(float *p, const float *g, float *buf, size_t n, float lr, float mom,
-		      float wd, float mult)
+/* p's new value's bf16 into w16[i] (bf16: the weights' copy refreshed in
+ * the update's own pass, dtp_bf16_from_f32's bits) */
+OPTIM_INLINE void put16(uint16_t *w16, size_t i, float x)
 {
+	uint32_t u;
+
+	memcpy(&u, &x, sizeof(u));
+	w16[i] = (uint16_t)dtp_bf16_bits(u);
+}
+
+/* p, g, buf (n): buf = mom*buf + (g*mult + wd*p); p -= lr*buf; w16 (n, or
+ * NULL): bf16(p). Each loop is written out twice (with and without w16) so
+ * that both stay branch-free and vectorize. */
+OPTIM_INLINE void sgd_range(float *p, const float *g, float *buf, uint16_t *w16, size_t n,
+			    float lr, float mom, float wd, float mult)
+{
+	if (w16) {
+		for (size_t i = 0; i < n; i++) {
+			float d = g[i] * mult + wd * p[i];
+
+			buf[i] = mom * buf[i] + d;
+			p[i] -= lr * buf[i];
+			put16(w16, i, p[i]);
+		}
+		return;
+	}
 	for (size_t i = 0; i < n; i++) {
 		float d = g[i] * mult + wd * p[i];
 
@@ -261,10 +283,25 @@ OPTIM_INLINE void sgd_range(float *p, const float *g, float *buf, size_t n, floa
 	}
 }
 
-/* p, g, mo, v (n): AdamW with bias corrections c1 = 1/(1-b1^t), c2 = 1/(1-b2^t) */
-OPTIM_INLINE void adamw_range(float *p, const float *g, float *mo, float *v, size_t n, float lr,
-			float b1, float b2, float eps, float wd, float mult, float c1, float c2)
+/* p, g, mo, v (n): AdamW with bias corrections c1 = 1/(1-b1^t), c2 = 1/(1-b2^t);
+ * w16 as sgd_range's */
+OPTIM_INLINE void adamw_range(float *p, const float *g, float *mo, float *v, uint16_t *w16,
+			      size_t n, float lr, float b1, float b2, float eps, float wd,
+			      float mult, float c1, float c2)
 {
+	if (w16) {
+		for (size_t i = 0; i < n; i++) {
+			float gi = g[i] * mult;
+			float mi = b1 * mo[i] + (1.0f - b1) * gi;
+			float vi = b2 * v[i] + (1.0f - b2) * gi * gi;
+
+			mo[i] = mi;
+			v[i] = vi;
+			p[i] -= lr * ((mi * c1) / (sqrtf(vi * c2) + eps) + wd * p[i]);
+			put16(w16, i, p[i]);
+		}
+		return;
+	}
 	for (size_t i = 0; i < n; i++) {
 		float gi = g[i] * mult;
 		float mi = b1 * mo[i] + (1.0f - b1) * gi;
@@ -283,8 +320,9 @@ struct optim_job {
 };
 
 /* participant w's share of every range, in 64-float runs (elementwise, so
- * the same bits whatever the split); in bf16, each block of updated weights
- * is converted to bf16 while it is still in cache */
+ * the same bits whatever the split); in bf16, each updated weight is
+ * converted to bf16 in the same loop (a second pass over each block, even
+ * from L1, cost about half as much as the update itself) */
 #define OPTIM_BLOCK 4096
 DTP_VEC_CLONES
 static void optim_share(void *v, int w, int nw)
@@ -305,15 +343,15 @@ static void optim_share(void *v, int w, int nw)
 			size_t k = hi - b < OPTIM_BLOCK ? hi - b : OPTIM_BLOCK;
 
 			off = q->off + b;
+			uint16_t *w16 = j->w16 ? j->w16 + off : NULL;
+
 			if (c->kind == DTP_OPTIM_SGD)
-				sgd_range(p + off, g + off, o->state + off, k, j->lr,
+				sgd_range(p + off, g + off, o->state + off, w16, k, j->lr,
 					  c->momentum, wd, j->mult);
 			else
 				adamw_range(p + off, g + off, o->state + off,
-					    o->state + n + off, k, j->lr, c->beta1, c->beta2,
-					    c->eps, wd, j->mult, j->c1, j->c2);
-			if (j->w16)
-				dtp_bf16_from_f32(j->w16 + off, p + off, k);
+					    o->state + n + off, w16, k, j->lr, c->beta1,
+					    c->beta2, c->eps, wd, j->mult, j->c1, j->c2);
 		}
 	}
 }

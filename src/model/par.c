@@ -116,7 +116,7 @@ void dtp_par_sgemm(struct dtp_pool *pool, int ta, int tb, int M, int N, int K, f
 
 /* ------------------------------------------------- elementwise and rows */
 struct par_job {
-	float *out, *mean, *rstd, *dw, *db;
+	float *out, *mean, *rstd, *dw, *db, *x;
 	const float *in, *dout, *res, *w, *b, *mean_in, *rstd_in;
 	size_t n;
 	int N, C;
@@ -188,6 +188,24 @@ static void gelu_fwd_share(void *v, int w, int nw)
 	dtp_gelu_forward(j->out + lo, j->in + lo, hi - lo);
 }
 
+static void gelu_fwd_keep_share(void *v, int w, int nw)
+{
+	const struct par_job *j = v;
+	size_t lo, hi;
+
+	dtp_pool_share(j->n, 64, w, nw, &lo, &hi);
+	dtp_gelu_forward_keep(j->out + lo, j->x + lo, hi - lo);
+}
+
+static void gelu_bwd_kept_share(void *v, int w, int nw)
+{
+	const struct par_job *j = v;
+	size_t lo, hi;
+
+	dtp_pool_share(j->n, 64, w, nw, &lo, &hi);
+	dtp_gelu_backward_kept(j->out + lo, j->dout + lo, j->in + lo, hi - lo);
+}
+
 static void gelu_bwd_share(void *v, int w, int nw)
 {
 	const struct par_job *j = v;
@@ -219,6 +237,21 @@ void dtp_par_gelu_forward(struct dtp_pool *pool, float *out, const float *in, si
 	struct par_job j = { .out = out, .in = in, .n = n };
 
 	dtp_pool_run(pool, gelu_fwd_share, &j);
+}
+
+void dtp_par_gelu_forward_keep(struct dtp_pool *pool, float *out, float *x, size_t n)
+{
+	struct par_job j = { .out = out, .x = x, .n = n };
+
+	dtp_pool_run(pool, gelu_fwd_keep_share, &j);
+}
+
+void dtp_par_gelu_backward_kept(struct dtp_pool *pool, float *d, const float *dout,
+				const float *gp, size_t n)
+{
+	struct par_job j = { .out = d, .dout = dout, .in = gp, .n = n };
+
+	dtp_pool_run(pool, gelu_bwd_kept_share, &j);
 }
 
 void dtp_par_gelu_backward(struct dtp_pool *pool, float *d, const float *dout,

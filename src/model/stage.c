@@ -423,6 +423,8 @@ static int prepare_units(struct dtp_bf16_mm *mx, const struct dtp_model_spec *sp
 			rc = dtp_bf16_mm_prepare(mx, u.in_dim, u.out_dim, 1, err);
 			if (!rc)        /* fp32: its bias and ReLU in the matmul */
 				rc = dtp_f32_mm_prepare_bias(mx, u.in_dim, u.out_dim, u.relu, err);
+			if (!rc)        /* bf16: its bias in the matmul */
+				rc = dtp_bf16_mm_prepare_bias16(mx, u.in_dim, u.out_dim, err);
 		}
 		else if (u.kind == DTP_UNIT_HEAD)
 			rc = dtp_bf16_mm_prepare(mx, C, u.out_dim, 0, err);

@@ -101,20 +101,48 @@ AVX512 void dtp_gelu_forward_avx512(float *out, const float *in, size_t n)
 	}
 }
 
-/* in (n), dout (n) -> d (n) = dout (s + 2 x s (1 - s) K (1 + 3 A x^2)); d may
- * alias dout */
-/* dout (s + 2 x s (1 - s) K (1 + 3 A x^2)), x, dout (16), s = 1 / den */
-AVX512 static inline __m512 dgelu16(__m512 g, __m512 x)
+/* gelu'(x) = s + 2 x s (1 - s) K (1 + 3 A x^2), x (16), s = 1 / den */
+AVX512 static inline __m512 gelu_grad16(__m512 x, __m512 s)
 {
 	const __m512 one = _mm512_set1_ps(1.0f);
-	__m512 s = _mm512_div_ps(one, gelu_den16(x));
 	__m512 t = _mm512_mul_ps(_mm512_mul_ps(_mm512_add_ps(x, x), s), _mm512_sub_ps(one, s));
 	__m512 q = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_set1_ps(3.0f * GELU_A), x), x, one);
 
 	t = _mm512_mul_ps(t, _mm512_set1_ps(GELU_K));
-	return _mm512_mul_ps(g, _mm512_fmadd_ps(t, q, s));
+	return _mm512_fmadd_ps(t, q, s);
 }
 
+/* dout gelu'(x), x, dout (16) */
+AVX512 static inline __m512 dgelu16(__m512 g, __m512 x)
+{
+	__m512 s = _mm512_div_ps(_mm512_set1_ps(1.0f), gelu_den16(x));
+
+	return _mm512_mul_ps(g, gelu_grad16(x, s));
+}
+
+/* x (n) -> out (n) = gelu(x) (gelu16's bits), x (n) = gelu'(x) in place
+ * (dgelu16's factor): one exp for both */
+AVX512 void dtp_gelu_forward_keep_avx512(float *out, float *x, size_t n)
+{
+	const __m512 one = _mm512_set1_ps(1.0f);
+	size_t i = 0;
+
+	for (; i + 16 <= n; i += 16) {
+		__m512 v = _mm512_loadu_ps(x + i), den = gelu_den16(v);
+
+		_mm512_storeu_ps(out + i, _mm512_div_ps(v, den));
+		_mm512_storeu_ps(x + i, gelu_grad16(v, _mm512_div_ps(one, den)));
+	}
+	if (i < n) {
+		__mmask16 k = tail_mask(n, i);
+		__m512 v = _mm512_maskz_loadu_ps(k, x + i), den = gelu_den16(v);
+
+		_mm512_mask_storeu_ps(out + i, k, _mm512_div_ps(v, den));
+		_mm512_mask_storeu_ps(x + i, k, gelu_grad16(v, _mm512_div_ps(one, den)));
+	}
+}
+
+/* in (n), dout (n) -> d (n) = dout gelu'(in); d may alias dout */
 AVX512 void dtp_gelu_backward_avx512(float *d, const float *dout, const float *in, size_t n)
 {
 	size_t i = 0;
@@ -137,5 +165,10 @@ void dtp_gelu_forward_avx512(float *out, const float *in, size_t n)
 void dtp_gelu_backward_avx512(float *d, const float *dout, const float *in, size_t n)
 {
 	dtp_gelu_backward_portable(d, dout, in, n);
+}
+
+void dtp_gelu_forward_keep_avx512(float *out, float *x, size_t n)
+{
+	dtp_gelu_forward_keep_portable(out, x, n);
 }
 #endif

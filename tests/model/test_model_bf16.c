@@ -124,6 +124,39 @@ static void test_convert_paths_agree(void **state)
 	free(x); free(r1); free(r2); free(back); free(h1); free(h2);
 }
 
+/* the fused ReLU + conversion (a linear's output kept as the next input):
+ * x > 0 ? x : 0, then bf16, on random bits (NaN, -0, denormals, inf) and
+ * the whole array and every length to 100 (the vector tail) */
+static void test_relu_keep(void **state)
+{
+	size_t n = 1 << 14;
+	float *x = malloc(n * sizeof(float)), *y = malloc(n * sizeof(float));
+	uint16_t *h = malloc(n * sizeof(uint16_t));
+	struct dtp_rng r;
+
+	(void)state;
+	assert_true(x && y && h);
+	dtp_rng_init(&r, 9, 3);
+	for (size_t i = 0; i < n; i++)
+		x[i] = of_bits(dtp_rng_u32(&r));
+	x[0] = -0.0f;
+	x[1] = of_bits(0x7fc00001u);    /* NaN */
+	x[2] = of_bits(0x00000001u);    /* denormal */
+	for (size_t len = 0; len <= 100; len++) {
+		size_t m = len ? len : n;       /* 0: the whole array */
+
+		memcpy(y, x, m * sizeof(float));
+		dtp_bf16_relu_keep(y, h, m);
+		for (size_t i = 0; i < m; i++) {
+			uint16_t want = dtp_bf16_of(x[i] > 0.0f ? x[i] : 0.0f);
+
+			assert_int_equal(h[i], want);
+			assert_int_equal(bits(y[i]), (uint32_t)want << 16);
+		}
+	}
+	free(x); free(y); free(h);
+}
+
 /* the links' in-place form: bf16 values of rounded floats pack to half the
  * bytes and widen back to the same floats, any length */
 static void test_pack_unpack(void **state)
@@ -519,6 +552,7 @@ int main(void)
 		cmocka_unit_test(test_convert_known),
 		cmocka_unit_test(test_convert_paths_agree),
 		cmocka_unit_test(test_pack_unpack),
+		cmocka_unit_test(test_relu_keep),
 		cmocka_unit_test(test_precision_names),
 #ifndef DTP_HAVE_ONEDNN
 		cmocka_unit_test(test_refused_without_onednn),

@@ -215,6 +215,56 @@ static void test_gelu_avx512(void **state)
 	free(in); free(g); free(p); free(v); free(v2);
 }
 
+/* the blocks' pair (dtp_gelu_forward_keep, dtp_gelu_backward_kept) gives
+ * the bits of dtp_gelu_forward and dtp_gelu_backward on each path (the
+ * portable loop, the AVX-512 kernel, the dispatched call), over the whole
+ * input range (NaN and the clamp included) and every tail length */
+static void check_keep(void (*fwd)(float *, const float *, size_t),
+		       void (*bwd)(float *, const float *, const float *, size_t),
+		       void (*keep)(float *, float *, size_t), const float *in, const float *g,
+		       int n)
+{
+	float *a = malloc((size_t)n * sizeof(float)), *b = malloc((size_t)n * sizeof(float));
+	float *gp = malloc((size_t)n * sizeof(float));
+
+	assert_true(a && b && gp);
+	fwd(a, in, (size_t)n);
+	memcpy(gp, in, (size_t)n * sizeof(float));
+	keep(b, gp, (size_t)n);
+	assert_memory_equal(a, b, (size_t)n * sizeof(float));
+	bwd(a, g, in, (size_t)n);
+	dtp_gelu_backward_kept(b, g, gp, (size_t)n);
+	assert_memory_equal(a, b, (size_t)n * sizeof(float));
+	free(a); free(b); free(gp);
+}
+
+static void test_gelu_keep(void **state)
+{
+	enum { N = 20011 };
+	float *in = malloc(N * sizeof(float)), *g = malloc(N * sizeof(float));
+
+	(void)state;
+	assert_true(in && g);
+	for (int i = 0; i < N; i++) {
+		in[i] = vec_input(i, N);
+		g[i] = 0.5f + (float)(i % 7) * 0.25f;
+	}
+	for (int n = 1; n <= 40; n++)
+		check_keep(dtp_gelu_forward_portable, dtp_gelu_backward_portable,
+			   dtp_gelu_forward_keep_portable, in + 1000, g, n);
+	check_keep(dtp_gelu_forward_portable, dtp_gelu_backward_portable,
+		   dtp_gelu_forward_keep_portable, in, g, N);
+	check_keep(dtp_gelu_forward, dtp_gelu_backward, dtp_gelu_forward_keep, in, g, N);
+	if (dtp_vec_avx512()) {
+		for (int n = 1; n <= 40; n++)
+			check_keep(dtp_gelu_forward_avx512, dtp_gelu_backward_avx512,
+				   dtp_gelu_forward_keep_avx512, in + 1000, g, n);
+		check_keep(dtp_gelu_forward_avx512, dtp_gelu_backward_avx512,
+			   dtp_gelu_forward_keep_avx512, in, g, N);
+	}
+	free(in); free(g);
+}
+
 /* C (M,N) from an sgemm A (M,K) B^T, B (N,K), with C prefilled by fill() */
 static void run_sgemm(float *c, const float *A, const float *Bm, const float *bias, float beta,
 		      int M, int N, int K)
@@ -271,6 +321,7 @@ int main(void)
 		cmocka_unit_test(test_reductions),
 		cmocka_unit_test(test_gelu),
 		cmocka_unit_test(test_gelu_avx512),
+		cmocka_unit_test(test_gelu_keep),
 		cmocka_unit_test(test_sgemm_beta),
 	};
 
