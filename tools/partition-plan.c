@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/cpuprobe.h"
 #include "base/proc.h"
 #include "partition/baseline.h"
 #include "partition/partition.h"
@@ -114,6 +115,28 @@ int dtp_tool_stage_speeds(const struct dtp_tool_opts *o, const struct dtp_plan *
 	return 1;
 }
 
+/* The BLAS threads the profile times each unit with: the cores of the
+ * plan's smallest stage, the basis dtp_tool_stage_speeds scales the others
+ * from (each stage runs as many threads as it has cores), at most the CPUs
+ * this process may use; or a negative errno */
+static int profile_threads(const struct dtp_tool_opts *o, const struct dtp_plan *plan,
+			   struct dtp_err *err)
+{
+	struct dtp_stage_where where[DTP_MAX_STAGES];
+	int cpus[1024], least = 0, n, r;
+
+	r = dtp_place_plan(o->topos, plan, NULL, where, err);
+	if (r)
+		return r;
+	for (int s = 0; s < plan->num_stages; s++)
+		if (!least || where[s].n_cores < least)
+			least = where[s].n_cores;
+	n = dtp_cpu_allowed(cpus, 1024);
+	if (n > 0 && least > n)
+		least = n;
+	return least > 0 ? least : 1;
+}
+
 /* units from the split, then cores and NICs by traffic; notes[s] say why */
 static int plan_place(const struct dtp_tool_opts *o, const int *bounds, struct dtp_plan *plan,
 		      struct dtp_stage_where *where, char (*notes)[sizeof(where->why) + 64],
@@ -206,7 +229,7 @@ int dtp_tool_cmd_plan(struct dtp_tool_opts *o, const struct dtp_model_spec *spec
 	struct dtp_partition_opts po;
 	struct dtp_profile p;
 	struct dtp_plan *plan;
-	int bounds[DTP_MAX_STAGES + 1], r;
+	int bounds[DTP_MAX_STAGES + 1], threads, r;
 	struct dtp_stage_where where[DTP_MAX_STAGES];
 	double speed[DTP_MAX_STAGES];
 	char notes[DTP_MAX_STAGES][sizeof(where->why) + 64];
@@ -231,6 +254,12 @@ int dtp_tool_cmd_plan(struct dtp_tool_opts *o, const struct dtp_model_spec *spec
 	r = plan_skeleton(o, spec, plan, err);
 	if (r)
 		goto out_free_plan;
+	/* time the units as the stages will run them, not on every CPU here */
+	r = profile_threads(o, plan, err);
+	if (r < 0)
+		goto out_free_plan;
+	threads = r;
+	dtp_blas_set_threads(threads);
 	r = dtp_tool_get_profile(spec, o, &p, err);
 	if (r)
 		goto out_free_plan;
@@ -269,8 +298,12 @@ int dtp_tool_cmd_plan(struct dtp_tool_opts *o, const struct dtp_model_spec *spec
 	if (!r) {
 		/* the summary goes where it does not mix with a plan on stdout */
 		fflush(stdout);
-		fprintf(o->output ? stdout : stderr, "# split on a %s profile in %s\n",
+		fprintf(o->output ? stdout : stderr, "# split on a %s profile in %s",
 			p.measured ? "measured" : "static (FLOPs)", dtp_tool_precision_name(&p));
+		if (p.measured)
+			fprintf(o->output ? stdout : stderr, ", each unit on %d BLAS thread%s "
+				"(the smallest stage's cores)", threads, threads == 1 ? "" : "s");
+		fprintf(o->output ? stdout : stderr, "\n");
 		if (chunks > 1)
 			r = dtp_tool_report_chunks(o->output ? stdout : stderr, plan, &p, NULL, err);
 		else

@@ -13,6 +13,27 @@ grep -q 'usage: dtpipe-partition profile' "$T/out" || fail "--help has no usage"
 expect 0 "$B" profile --model gpt:L=2,C=32,H=2,T=16,V=64 --batch 2 --reps 1
 [ "$(grep -c -E '^ +[0-9]+ (embed|block|lnf)' "$T/out")" = 4 ] || { fail "profile rows"; cat "$T/out"; }
 
+# a measured plan times each unit on the threads its smallest stage will
+# run (its cores, at most this machine's CPUs), not on every CPU here
+for k in 1 2; do
+	expect 0 "$B" plan --model gpt:L=2,C=32,H=2,T=16,V=64 --stages $k --batch 2 --reps 1 \
+		-o "$T/thr$k.ini"
+	least=$(sed -n 's/^cores = //p' "$T/thr$k.ini" | python3 -c '
+import sys
+def n(l):
+    c = 0
+    for part in l.split(","):
+        a, _, b = part.partition("-")
+        c += int(b or a) - int(a) + 1
+    return c
+print(min(n(l.strip()) for l in sys.stdin))')
+	cpus=$(nproc)
+	[ "$least" -gt "$cpus" ] && least=$cpus
+	want="each unit on $least BLAS thread"
+	grep -q "^# split on a measured profile in fp32, $want" "$T/out" ||
+		{ fail "plan K=$k: not timed on $least thread(s)"; cat "$T/out"; }
+done
+
 # a plan written to a file: 3 stages, loads back, whole model covered
 expect 0 "$B" plan --model gpt:L=4,C=64,H=4,T=32,V=256 --stages 3 --batch 4 --static \
 	--micro-batches 6 -o "$T/p.ini"

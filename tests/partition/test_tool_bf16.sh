@@ -49,7 +49,7 @@ has ", fp32, linear matmuls on oneDNN; per-step work"
 expect 0 "$B" plan --model gpt:L=2,C=32,H=2,T=16,V=64 --stages 2 --batch 2 --micro-batches 2 \
 	--reps 1 --precision bf16 -o "$T/bf.ini"
 grep -q '^precision = bf16$' "$T/bf.ini" || { fail "plan: no precision = bf16"; cat "$T/bf.ini"; }
-has "^# split on a measured profile in bf16$"
+has "^# split on a measured profile in bf16, each unit on [0-9]* BLAS thread"
 grep -q '^fp32_matmul' "$T/bf.ini" && fail "plan: fp32_matmul written without --fp32-matmul"
 "${DTP_BUILDDIR:-.}/tests/integration/mkdata" tokens "$T/tok" 600 80 16 7 >/dev/null ||
 	fail "mkdata tokens"
