@@ -259,58 +259,60 @@ OPTIM_INLINE void put16(uint16_t *w16, size_t i, float x)
 	w16[i] = (uint16_t)dtp_bf16_bits(u);
 }
 
-/* p, g, buf (n): buf = mom*buf + (g*mult + wd*p); p -= lr*buf; w16 (n, or
- * NULL): bf16(p). Each loop is written out twice (with and without w16) so
- * that both stay branch-free and vectorize. */
+/* one element of SGD: buf = mom*buf + (g*mult + wd*p); p -= lr*buf */
+OPTIM_INLINE void sgd_one(float *p, const float *g, float *buf, size_t i, float lr, float mom,
+			  float wd, float mult)
+{
+	float d = g[i] * mult + wd * p[i];
+
+	buf[i] = mom * buf[i] + d;
+	p[i] -= lr * buf[i];
+}
+
+/* p, g, buf (n): sgd_one on each; w16 (n, or NULL): bf16(p). The loop is
+ * written out twice (with and without w16) so that both stay branch-free
+ * and vectorize. */
 OPTIM_INLINE void sgd_range(float *p, const float *g, float *buf, uint16_t *w16, size_t n,
 			    float lr, float mom, float wd, float mult)
 {
 	if (w16) {
 		for (size_t i = 0; i < n; i++) {
-			float d = g[i] * mult + wd * p[i];
-
-			buf[i] = mom * buf[i] + d;
-			p[i] -= lr * buf[i];
+			sgd_one(p, g, buf, i, lr, mom, wd, mult);
 			put16(w16, i, p[i]);
 		}
 		return;
 	}
-	for (size_t i = 0; i < n; i++) {
-		float d = g[i] * mult + wd * p[i];
-
-		buf[i] = mom * buf[i] + d;
-		p[i] -= lr * buf[i];
-	}
+	for (size_t i = 0; i < n; i++)
+		sgd_one(p, g, buf, i, lr, mom, wd, mult);
 }
 
-/* p, g, mo, v (n): AdamW with bias corrections c1 = 1/(1-b1^t), c2 = 1/(1-b2^t);
- * w16 as sgd_range's */
+/* one element of AdamW with bias corrections c1 = 1/(1-b1^t), c2 = 1/(1-b2^t) */
+OPTIM_INLINE void adamw_one(float *p, const float *g, float *mo, float *v, size_t i, float lr,
+			    float b1, float b2, float eps, float wd, float mult, float c1, float c2)
+{
+	float gi = g[i] * mult;
+	float mi = b1 * mo[i] + (1.0f - b1) * gi;
+	float vi = b2 * v[i] + (1.0f - b2) * gi * gi;
+
+	mo[i] = mi;
+	v[i] = vi;
+	p[i] -= lr * ((mi * c1) / (sqrtf(vi * c2) + eps) + wd * p[i]);
+}
+
+/* p, g, mo, v (n): adamw_one on each; w16 as sgd_range's */
 OPTIM_INLINE void adamw_range(float *p, const float *g, float *mo, float *v, uint16_t *w16,
 			      size_t n, float lr, float b1, float b2, float eps, float wd,
 			      float mult, float c1, float c2)
 {
 	if (w16) {
 		for (size_t i = 0; i < n; i++) {
-			float gi = g[i] * mult;
-			float mi = b1 * mo[i] + (1.0f - b1) * gi;
-			float vi = b2 * v[i] + (1.0f - b2) * gi * gi;
-
-			mo[i] = mi;
-			v[i] = vi;
-			p[i] -= lr * ((mi * c1) / (sqrtf(vi * c2) + eps) + wd * p[i]);
+			adamw_one(p, g, mo, v, i, lr, b1, b2, eps, wd, mult, c1, c2);
 			put16(w16, i, p[i]);
 		}
 		return;
 	}
-	for (size_t i = 0; i < n; i++) {
-		float gi = g[i] * mult;
-		float mi = b1 * mo[i] + (1.0f - b1) * gi;
-		float vi = b2 * v[i] + (1.0f - b2) * gi * gi;
-
-		mo[i] = mi;
-		v[i] = vi;
-		p[i] -= lr * ((mi * c1) / (sqrtf(vi * c2) + eps) + wd * p[i]);
-	}
+	for (size_t i = 0; i < n; i++)
+		adamw_one(p, g, mo, v, i, lr, b1, b2, eps, wd, mult, c1, c2);
 }
 
 struct optim_job {
