@@ -325,9 +325,11 @@ int dtp_trace_merge(const char *path, int stages, struct dtp_err *err);
 
 /* Read a trace written by dtp_trace_merge (or any Chrome trace with the
  * same event names): per stage s < stages (pid s), the forward ("fwd") and
- * backward ("bwd" plus "recompute", or its halves "bwd_b" and "bwd_w") compute per micro-batch in ms, the sums
- * divided by the number of forward events, over the steps after the first
- * (the warm-up) when the trace has later steps. -EINVAL with the path on a file
+ * backward ("bwd" plus "recompute", or its halves "bwd_b" and "bwd_w")
+ * compute per micro-batch in ms: each step's sums divided by its forward
+ * events, the median over the steps after the first (the warm-up) when the
+ * trace has later steps (a step the host slowed moves it no more than it
+ * moves the metrics' median step time). -EINVAL with the path on a file
  * that is not such a trace, a stage out of range or one without forwards. */
 int dtp_trace_read_compute(const char *path, int stages, double *fwd_ms, double *bwd_ms,
 			   struct dtp_err *err);

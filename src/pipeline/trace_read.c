@@ -27,14 +27,31 @@ static long event_step(json_t *ev)
 	return json_is_integer(st) ? (long)json_integer_value(st) : -1;
 }
 
-/* per stage: the sums of the compute spans' durations (us) and counts, and
- * of the CPU time over them (us) with the count of spans that had it */
-struct compute_sums {
-	double f[DTP_MAX_STAGES], b[DTP_MAX_STAGES], bin[DTP_MAX_STAGES], bw[DTP_MAX_STAGES];
-	int nf[DTP_MAX_STAGES], nrec[DTP_MAX_STAGES], nbin[DTP_MAX_STAGES], nbw[DTP_MAX_STAGES];
-	double cpu[DTP_MAX_STAGES];
-	int ncpu[DTP_MAX_STAGES], nspans[DTP_MAX_STAGES];
+/* one stage's compute spans in one step: the sums of their durations (us)
+ * and counts, and of the CPU time over them (us) with the count of spans
+ * that had it */
+struct step_sums {
+	double f, b, bin, bw, cpu;
+	int nf, nrec, nbin, nbw, ncpu, nspans;
 };
+
+/* a trace's compute spans, stage by stage and step by step: cell
+ * [step * K + s] for the steps 0..steps-1 (a trace without steps: one);
+ * `first` is the first step the figures take (1 when the trace has later
+ * steps: the first warms up, as the metrics' figures leave it out) */
+struct compute_sums {
+	int K;
+	long steps, first;
+	struct step_sums *cell;
+	struct step_sums total[DTP_MAX_STAGES];   /* over the steps taken */
+};
+
+static void sums_add(struct step_sums *t, const struct step_sums *c)
+{
+	t->f += c->f, t->b += c->b, t->bin += c->bin, t->bw += c->bw, t->cpu += c->cpu;
+	t->nf += c->nf, t->nrec += c->nrec, t->nbin += c->nbin, t->nbw += c->nbw;
+	t->ncpu += c->ncpu, t->nspans += c->nspans;
+}
 
 static int read_sums(const char *path, int K, struct compute_sums *c, struct dtp_err *err)
 {
@@ -61,22 +78,30 @@ static int read_sums(const char *path, int K, struct compute_sums *c, struct dtp
 			     "with \"traceEvents\" (write it with dtpipe --trace)", path);
 		goto out_decref;
 	}
-	/* the first step warms up (first touches, oneDNN's kernels, cold
-	 * caches): left out when later steps are there, as the metrics'
-	 * figures leave it out */
 	json_array_foreach(events, i, ev)
 		if (event_step(ev) > last)
 			last = event_step(ev);
+	c->K = K;
+	c->steps = last > 0 ? last + 1 : 1;
+	c->first = last > 0;
+	c->cell = calloc((size_t)c->steps * (size_t)K, sizeof(*c->cell));
+	if (!c->cell) {
+		r = dtp_errf_runtime(err, -ENOMEM, "%s: out of memory for %ld steps of %d stages", path,
+				     c->steps, K);
+		goto out_decref;
+	}
 	json_array_foreach(events, i, ev) {
 		const char *ph = json_string_value(json_object_get(ev, "ph"));
 		const char *name = span_kind_of(ev);
 		json_t *pid = json_object_get(ev, "pid"), *dur = json_object_get(ev, "dur");
 		json_t *cpu = json_object_get(json_object_get(ev, "args"), "cpu_us");
+		long step = event_step(ev);
+		struct step_sums *x;
 		int s, is_fwd, is_bin, is_bw;
 
 		if (!ph || strcmp(ph, "X") || !name || !json_is_integer(pid) || !json_is_number(dur))
 			continue;
-		if (last > 0 && event_step(ev) < 1)
+		if (last > 0 && step < 1)
 			continue;
 		s = (int)json_integer_value(pid);
 		is_fwd = strcmp(name, fwd) == 0;
@@ -87,38 +112,83 @@ static int read_sums(const char *path, int K, struct compute_sums *c, struct dtp
 		if (s < 0 || s >= K) {
 			r = dtp_errf_input(err, -EINVAL, "%s: event %zu is for stage %d but the plan has %d "
 				     "stages: is this the trace of this plan?", path, i, s, K);
-			goto out_decref;
+			goto out_free;
 		}
-		c->nspans[s]++;
+		x = &c->cell[(size_t)(step < 0 ? 0 : step) * (size_t)K + (size_t)s];
+		x->nspans++;
 		if (json_is_number(cpu)) {
-			c->cpu[s] += json_number_value(cpu);
-			c->ncpu[s]++;
+			x->cpu += json_number_value(cpu);
+			x->ncpu++;
 		}
 		if (is_fwd) {
-			c->f[s] += json_number_value(dur);
-			c->nf[s]++;
+			x->f += json_number_value(dur);
+			x->nf++;
 			continue;
 		}
-		c->b[s] += json_number_value(dur);
-		c->nrec[s] += strcmp(name, rec) == 0;
+		x->b += json_number_value(dur);
+		x->nrec += strcmp(name, rec) == 0;
 		if (is_bin) {
-			c->bin[s] += json_number_value(dur);
-			c->nbin[s]++;
+			x->bin += json_number_value(dur);
+			x->nbin++;
 		} else if (is_bw) {
-			c->bw[s] += json_number_value(dur);
-			c->nbw[s]++;
+			x->bw += json_number_value(dur);
+			x->nbw++;
 		}
 	}
+	for (long step = c->first; step < c->steps; step++)
+		for (int s = 0; s < K; s++)
+			sums_add(&c->total[s], &c->cell[(size_t)step * (size_t)K + (size_t)s]);
 	for (int s = 0; s < K; s++) {
-		if (!c->nf[s] && !c->nrec[s]) {
+		if (!c->total[s].nf && !c->total[s].nrec) {
 			r = dtp_errf_input(err, -EINVAL, "%s: no \"%s\" or \"%s\" events for stage %d (pid %d)",
 				     path, fwd, rec, s, s);
-			goto out_decref;
+			goto out_free;
 		}
 	}
+	goto out_decref;
+out_free:
+	free(c->cell);
+	c->cell = NULL;
 out_decref:
 	json_decref(root);
 	return r;
+}
+
+/* a stage's micro-batches in a step: its forwards; a last stage that
+ * recomputes runs its forward inside each "recompute" span and has no "fwd" */
+static int micro_of(const struct step_sums *x)
+{
+	return x->nf ? x->nf : x->nrec;
+}
+
+enum sum_field { SUM_F, SUM_B, SUM_CPU };
+
+/* stage s's FIELD per micro-batch in ms: the median over the steps taken of
+ * each step's sum over its micro-batches, so that a step the host slowed
+ * (a core running at half speed for some ms, which no reading before or
+ * after sees) moves it no more than it moves the metrics' median step time */
+static double per_micro_ms(const struct compute_sums *c, int s, enum sum_field field)
+{
+	double v[64], *buf = v, med;
+	size_t n = 0;
+
+	if (c->steps - c->first > (long)(sizeof(v) / sizeof(v[0])))
+		buf = malloc((size_t)(c->steps - c->first) * sizeof(*buf));
+	if (!buf) {    /* out of memory: the mean over the steps */
+		const struct step_sums *t = &c->total[s];
+
+		return (field == SUM_F ? t->f : field == SUM_B ? t->b : t->cpu) / micro_of(t) * 1e-3;
+	}
+	for (long step = c->first; step < c->steps; step++) {
+		const struct step_sums *x = &c->cell[(size_t)step * (size_t)c->K + (size_t)s];
+
+		if (micro_of(x) > 0)
+			buf[n++] = (field == SUM_F ? x->f : field == SUM_B ? x->b : x->cpu) / micro_of(x);
+	}
+	med = dtp_median_doubles(buf, n) * 1e-3;
+	if (buf != v)
+		free(buf);
+	return med;
 }
 
 int dtp_trace_read_compute(const char *path, int K, double *fwd_ms, double *bwd_ms,
@@ -130,13 +200,10 @@ int dtp_trace_read_compute(const char *path, int K, double *fwd_ms, double *bwd_
 	if (r)
 		return r;
 	for (int s = 0; s < K; s++) {
-		/* micro-batches: the forwards; a last stage that recomputes runs
-		 * its forward inside each "recompute" span and has no "fwd" */
-		int n = c.nf[s] ? c.nf[s] : c.nrec[s];
-
-		fwd_ms[s] = c.f[s] / n * 1e-3;
-		bwd_ms[s] = c.b[s] / n * 1e-3;
+		fwd_ms[s] = per_micro_ms(&c, s, SUM_F);
+		bwd_ms[s] = per_micro_ms(&c, s, SUM_B);
 	}
+	free(c.cell);
 	return 0;
 }
 
@@ -148,10 +215,13 @@ int dtp_trace_read_cpu(const char *path, int K, double *cpu_ms, struct dtp_err *
 	if (r)
 		return r;
 	for (int s = 0; s < K; s++)
-		if (c.ncpu[s] != c.nspans[s])
+		if (c.total[s].ncpu != c.total[s].nspans) {
+			free(c.cell);
 			return 0;   /* a trace from before cpu_us, or not dtpipe's */
+		}
 	for (int s = 0; s < K; s++)
-		cpu_ms[s] = c.cpu[s] / (c.nf[s] ? c.nf[s] : c.nrec[s]) * 1e-3;
+		cpu_ms[s] = per_micro_ms(&c, s, SUM_CPU);
+	free(c.cell);
 	return 1;
 }
 
@@ -164,19 +234,21 @@ int dtp_trace_read_split(const char *path, int K, double *bin_ms, double *bw_ms,
 	if (r)
 		return r;
 	for (int s = 0; s < K; s++)
-		r |= c.nbin[s] > 0 && c.nbw[s] > 0;
-	if (!r)
-		return 0;
-	for (int s = 0; s < K; s++) {
-		/* the backward per micro-batch, shared as the stage's own B and W
-		 * spans share it (half each where it ran whole only) */
-		int n = c.nf[s] ? c.nf[s] : c.nrec[s];
-		double split = c.bin[s] + c.bw[s], frac = split > 0 ? c.bin[s] / split : 0.5;
+		r |= c.total[s].nbin > 0 && c.total[s].nbw > 0;
+	if (r)
+		for (int s = 0; s < K; s++) {
+			/* the backward per micro-batch, shared as the stage's own
+			 * B and W spans share it over the whole trace (half each
+			 * where it ran whole only) */
+			const struct step_sums *t = &c.total[s];
+			double split = t->bin + t->bw, frac = split > 0 ? t->bin / split : 0.5;
+			double b = per_micro_ms(&c, s, SUM_B);
 
-		bin_ms[s] = c.b[s] / n * frac * 1e-3;
-		bw_ms[s] = c.b[s] / n * (1 - frac) * 1e-3;
-	}
-	return 1;
+			bin_ms[s] = b * frac;
+			bw_ms[s] = b * (1 - frac);
+		}
+	free(c.cell);
+	return r;
 }
 
 /* the span kind named `name`, or -1 */

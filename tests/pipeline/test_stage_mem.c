@@ -373,6 +373,18 @@ static void test_trace_merge(void **state)
 }
 
 /* a split schedule's trace: B and W per micro-batch each from its own spans */
+/* path's contents: text[0..n), then tail (NULL: nothing) */
+static void put_file(const char *path, const char *text, size_t n, const char *tail)
+{
+	int fd = open(path, O_WRONLY | O_TRUNC);
+
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, text, n), (ssize_t)n);
+	if (tail)
+		assert_int_equal(write(fd, tail, strlen(tail)), (ssize_t)strlen(tail));
+	close(fd);
+}
+
 static void test_trace_split(void **state)
 {
 	char path[] = "/tmp/dtp-split-XXXXXX";
@@ -393,8 +405,8 @@ static void test_trace_split(void **state)
 
 	(void)state;
 	assert_true(fd >= 0);
-	assert_int_equal(write(fd, json, sizeof(json) - 1), (ssize_t)(sizeof(json) - 1));
 	close(fd);
+	put_file(path, json, sizeof(json) - 1, NULL);
 	/* stage 0: 50 us of backward per micro-batch, B a fifth of it; stage
 	 * 1 ran its backward whole: half each */
 	assert_int_equal(dtp_trace_read_split(path, 2, bin, bw, &err), 1);
@@ -402,13 +414,9 @@ static void test_trace_split(void **state)
 	assert_true(fabs(bin[1] - 0.020) < 1e-12 && fabs(bw[1] - 0.020) < 1e-12);
 	assert_int_equal(dtp_trace_read_split(path, 1, bin, bw, &err), -EINVAL);
 	assert_non_null(strstr(err.msg, "stage 1 but the plan has 1"));
-	fd = open(path, O_WRONLY | O_TRUNC);
-	assert_true(fd >= 0);
 	/* stage 1 dropped: the whole backward per forward is B + W */
 	cut = (size_t)(strstr(json, ",{\"ph\":\"X\",\"name\":\"fwd\",\"pid\":1") - json);
-	assert_int_equal(write(fd, json, cut), (ssize_t)cut);
-	assert_int_equal(write(fd, "]}", 2), 2);
-	close(fd);
+	put_file(path, json, cut, "]}");
 	assert_int_equal(dtp_trace_read_split(path, 1, bin, bw, &err), 1);
 	assert_true(fabs(bin[0] - 0.010) < 1e-12 && fabs(bw[0] - 0.040) < 1e-12);
 	assert_int_equal(dtp_trace_read_compute(path, 1, fwd, bwd, &err), 0);
@@ -436,19 +444,51 @@ static void test_trace_warmup(void **state)
 
 	(void)state;
 	assert_true(fd >= 0);
-	assert_int_equal(write(fd, json, sizeof(json) - 1), (ssize_t)(sizeof(json) - 1));
 	close(fd);
+	put_file(path, json, sizeof(json) - 1, NULL);
 	assert_int_equal(dtp_trace_read_compute(path, 1, fwd, bwd, &err), 0);
 	assert_true(fabs(fwd[0] - 0.020) < 1e-12 && fabs(bwd[0] - 0.030) < 1e-12);
 	/* step 0 alone: it is all there is */
-	fd = open(path, O_WRONLY | O_TRUNC);
-	assert_true(fd >= 0);
 	cut = (size_t)(strstr(json, ",{\"ph\":\"X\",\"name\":\"fwd\",\"pid\":0,\"dur\":10") - json);
-	assert_int_equal(write(fd, json, cut), (ssize_t)cut);
-	assert_int_equal(write(fd, "]}", 2), 2);
-	close(fd);
+	put_file(path, json, cut, "]}");
 	assert_int_equal(dtp_trace_read_compute(path, 1, fwd, bwd, &err), 0);
 	assert_true(fabs(fwd[0] - 0.090) < 1e-12 && fabs(bwd[0] - 0.300) < 1e-12);
+	unlink(path);
+}
+
+/* per micro-batch, the median over the steps of each step's sums: a step
+ * the host slowed (step 2, ten times the others) does not move it, as it
+ * moved the mean; a step's sums divide by its own micro-batches */
+static void test_trace_median(void **state)
+{
+	char path[] = "/tmp/dtp-median-XXXXXX";
+	struct dtp_err err = { 0 };
+	double fwd[1], bwd[1], cpu[1], bin[1] = { -1 }, bw[1] = { -1 };
+#define EV(name, dur, cpu, step) \
+	"{\"ph\":\"X\",\"name\":\"" name "\",\"pid\":0,\"dur\":" #dur \
+	",\"args\":{\"step\":" #step ",\"cpu_us\":" #cpu "}}"
+	static const char json[] = "{\"traceEvents\": ["
+		EV("fwd", 90, 90, 0) "," EV("bwd", 300, 300, 0) ","
+		EV("fwd", 10, 9, 1) "," EV("bwd", 20, 19, 1) ","
+		EV("fwd", 100, 95, 2) "," EV("bwd", 200, 190, 2) ","
+		EV("fwd", 6, 6, 3) "," EV("fwd", 8, 8, 3) ","
+		EV("bwd", 24, 24, 3) "," EV("bwd", 26, 26, 3) "]}";
+#undef EV
+	int fd = mkstemp(path);
+
+	(void)state;
+	assert_true(fd >= 0);
+	close(fd);
+	put_file(path, json, sizeof(json) - 1, NULL);
+	/* per step and micro-batch: fwd 10, 100, 7; bwd 20, 200, 25; CPU 28,
+	 * 285, 32 */
+	assert_int_equal(dtp_trace_read_compute(path, 1, fwd, bwd, &err), 0);
+	assert_true(fabs(fwd[0] - 0.010) < 1e-12 && fabs(bwd[0] - 0.025) < 1e-12);
+	assert_int_equal(dtp_trace_read_cpu(path, 1, cpu, &err), 1);
+	assert_true(fabs(cpu[0] - 0.032) < 1e-12);
+	/* no B and W spans: the split leaves its outputs alone */
+	assert_int_equal(dtp_trace_read_split(path, 1, bin, bw, &err), 0);
+	assert_true(bin[0] == -1 && bw[0] == -1);
 	unlink(path);
 }
 
@@ -463,6 +503,7 @@ int main(void)
 		cmocka_unit_test(test_trace_merge),
 		cmocka_unit_test(test_trace_split),
 		cmocka_unit_test(test_trace_warmup),
+		cmocka_unit_test(test_trace_median),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
