@@ -2,19 +2,51 @@
 #include "base/mem.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 
+void *dtp_map_huge(size_t len)
+{
+	size_t head, tail;
+	char *p, *a;
+
+	if (len < DTP_HUGE_PAGE) {
+		p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		return p == MAP_FAILED ? NULL : p;
+	}
+	/* map a huge page more than asked, keep the aligned part */
+	p = mmap(NULL, len + DTP_HUGE_PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1,
+		 0);
+	if (p == MAP_FAILED)
+		return NULL;
+	a = (char *)dtp_align_up((uintptr_t)p, DTP_HUGE_PAGE);
+	head = (size_t)(a - p);
+	tail = DTP_HUGE_PAGE - head;
+	if (head)
+		munmap(p, head);
+	if (tail)
+		munmap(a + len, tail);
+	(void)madvise(a, len, MADV_HUGEPAGE);
+	return a;
+}
+
 void *dtp_alloc_aligned(size_t bytes, size_t align)
 {
 	void *p = NULL;
+	size_t len;
 
 	if (bytes == 0)
 		bytes = 1;
-	if (posix_memalign(&p, align, dtp_align_up(bytes, align)) != 0)
+	if (bytes >= DTP_HUGE_PAGE && align < DTP_HUGE_PAGE)
+		align = DTP_HUGE_PAGE;   /* see dtp_map_huge */
+	len = dtp_align_up(bytes, align);
+	if (posix_memalign(&p, align, len) != 0)
 		return NULL;
+	if (len >= DTP_HUGE_PAGE)
+		(void)madvise(p, len, MADV_HUGEPAGE);
 	memset(p, 0, bytes);
 	return p;
 }
@@ -27,9 +59,12 @@ void dtp_free(void *p)
 int dtp_arena_init(struct dtp_arena *a, size_t bytes)
 {
 	size_t size = dtp_align_up(bytes ? bytes : 1, DTP_PAGE);
-	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	void *p;
 
-	if (p == MAP_FAILED)
+	if (size >= DTP_HUGE_PAGE)
+		size = dtp_align_up(size, DTP_HUGE_PAGE);
+	p = dtp_map_huge(size);
+	if (!p)
 		return -ENOMEM;
 	a->base = p;
 	a->size = size;

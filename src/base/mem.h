@@ -8,8 +8,11 @@
 
 #define DTP_CACHELINE 64
 #define DTP_PAGE 4096
+#define DTP_HUGE_PAGE ((size_t)2 << 20)   /* x86-64's transparent huge page */
 
-/* zeroed, `align` a power of two >= sizeof(void *); free with dtp_free */
+/* zeroed, `align` a power of two >= sizeof(void *); free with dtp_free.
+ * A block of DTP_HUGE_PAGE or more starts on a huge page and is advised for
+ * transparent huge pages, as dtp_map_huge's. */
 void *dtp_alloc_aligned(size_t bytes, size_t align);
 void dtp_free(void *p);
 
@@ -19,7 +22,19 @@ struct dtp_arena {
 	size_t used;   /* bytes handed out */
 };
 
-/* Map `bytes` (rounded up to pages), zeroed, page-aligned. 0 or -ENOMEM. */
+/* An anonymous mapping of len bytes (a multiple of DTP_PAGE), zero, not
+ * touched: from DTP_HUGE_PAGE up it starts on a huge page boundary and is
+ * advised for transparent huge pages (MADV_HUGEPAGE; a hint: with THP off or
+ * no huge page free the pages are 4 KiB). The weights, gradients, optimizer
+ * state and activations are streamed every step: on 4 KiB pages each pass
+ * over tens of MiB walks thousands of page-table entries, which under a
+ * shadow-paging hypervisor (this project's CI VMs: PVM) made a stage's
+ * optimizer step 10x slower than its neighbours' on some steps. NULL when
+ * mmap fails; munmap(p, len) frees it. */
+void *dtp_map_huge(size_t len);
+
+/* Map `bytes` (rounded up to pages; from DTP_HUGE_PAGE up, to huge pages),
+ * zeroed, page-aligned, as dtp_map_huge. 0 or -ENOMEM. */
 int dtp_arena_init(struct dtp_arena *a, size_t bytes);
 /* Take `bytes` aligned to `align` (power of two); NULL when the arena is full. */
 void *dtp_arena_take(struct dtp_arena *a, size_t bytes, size_t align);

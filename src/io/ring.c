@@ -20,35 +20,14 @@ static uint64_t align_down(uint64_t x)
 	return x & ~(uint64_t)(DTP_IO_ALIGN - 1);
 }
 
-#define DTP_HUGE_BYTES ((size_t)2 << 20)
-
 void *dtp_io_alloc(size_t bytes)
 {
-	size_t len = dtp_align_up(bytes ? bytes : 1, DTP_IO_ALIGN), head, tail;
-	uint8_t *p, *a;
+	size_t len = dtp_align_up(bytes ? bytes : 1, DTP_IO_ALIGN);
+	void *p = dtp_map_huge(len);
 
-	if (len < DTP_HUGE_BYTES) {
-		p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-		if (p == MAP_FAILED)
-			return NULL;
+	if (p)
 		memset(p, 0, len);   /* fault it in now, not on the read path */
-		return p;
-	}
-	/* map a huge page more than asked, keep the 2 MiB-aligned part */
-	p = mmap(NULL, len + DTP_HUGE_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (p == MAP_FAILED)
-		return NULL;
-	a = (uint8_t *)dtp_align_up((uintptr_t)p, DTP_HUGE_BYTES);
-	head = (size_t)(a - p);
-	tail = DTP_HUGE_BYTES - head;
-	if (head)
-		munmap(p, head);
-	if (tail)
-		munmap(a + len, tail);
-	/* a hint: without THP (never, or no huge page free) the pages are 4 KiB */
-	(void)madvise(a, len, MADV_HUGEPAGE);
-	memset(a, 0, len);   /* fault it in now, not on the read path */
-	return a;
+	return p;
 }
 
 void dtp_io_free(void *p, size_t bytes)

@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <cmocka.h>
 
 #include "base/base.h"
@@ -102,6 +103,42 @@ static void test_arena(void **state)
 	assert_null(a.base);
 }
 
+/* regions of a huge page or more start on one and span whole ones (the
+ * MADV_HUGEPAGE advice itself is a hint THP may not take); zeroed, writable
+ * to the last byte; smaller ones as before */
+static void test_huge_regions(void **state)
+{
+	size_t big = 3 * DTP_HUGE_PAGE + 12345;
+	struct dtp_arena a;
+	char *p, *q;
+
+	(void)state;
+	assert_int_equal(dtp_arena_init(&a, big), 0);
+	assert_int_equal((uintptr_t)a.base % DTP_HUGE_PAGE, 0);
+	assert_true(a.size >= big && a.size % DTP_HUGE_PAGE == 0);
+	p = dtp_arena_take(&a, big, 64);
+	assert_non_null(p);
+	assert_true(p[0] == 0 && p[big - 1] == 0);
+	memset(p, 0x5a, big);
+	dtp_arena_release(&a);
+	p = dtp_alloc_aligned(big, DTP_CACHELINE);
+	assert_non_null(p);
+	assert_int_equal((uintptr_t)p % DTP_HUGE_PAGE, 0);
+	for (size_t i = 0; i < big; i += 4096)
+		assert_int_equal(p[i], 0);
+	memset(p, 0x5a, big);
+	dtp_free(p);
+	q = dtp_map_huge(DTP_HUGE_PAGE);
+	assert_non_null(q);
+	assert_int_equal((uintptr_t)q % DTP_HUGE_PAGE, 0);
+	q[DTP_HUGE_PAGE - 1] = 1;
+	munmap(q, DTP_HUGE_PAGE);
+	p = dtp_alloc_aligned(1000, DTP_CACHELINE);
+	assert_non_null(p);
+	assert_int_equal((uintptr_t)p % DTP_CACHELINE, 0);
+	dtp_free(p);
+}
+
 static void test_errf_and_exit_codes(void **state)
 {
 	struct dtp_err e;
@@ -193,6 +230,7 @@ int main(void)
 		cmocka_unit_test(test_uniform_and_normal_moments),
 		cmocka_unit_test(test_below_is_in_range),
 		cmocka_unit_test(test_arena),
+		cmocka_unit_test(test_huge_regions),
 		cmocka_unit_test(test_errf_and_exit_codes),
 		cmocka_unit_test(test_err_class_decides_exit_status),
 		cmocka_unit_test(test_exit_status_of_class),
