@@ -425,6 +425,40 @@ static int trace_overlap(const char *trace, const struct dtp_plan *plan,
 	free(ev);
 	return r;
 }
+/* Each stage's replay (dtp_tool_replay_stage), `reps` rounds with one step
+ * of every stage per round, the stages in turn, and per stage the median
+ * over the rounds: a host that slows a core for some seconds then slows one
+ * round of every stage, not every step of one stage (one stage's seven
+ * steps in a row once read 1.31x its units' profile). Each round's replay
+ * makes its stage anew (a warm-up step, then the timed one), so that only
+ * one stage's state is ever held. pinned: on each stage's placed cores. */
+static int replay_rounds(const struct dtp_plan *plan, const struct dtp_stage_where *where,
+			 int pinned, int reps, struct dtp_replayed *rp, struct dtp_err *err)
+{
+	int K = plan->num_stages, r = 0;
+	double *t = calloc(3 * (size_t)K * (size_t)reps, sizeof(double));
+
+	if (!t)
+		return dtp_errf_runtime(err, -ENOMEM, "out of memory for %d replays", K * reps);
+	/* t[(k * K + s) * reps + i]: kind k (forward, B, W) of stage s, round i */
+	for (int i = 0; i < reps && !r; i++)
+		for (int s = 0; s < K && !r; s++) {
+			double one[3];
+
+			r = dtp_tool_replay_stage(plan, s, pinned ? where[s].cores : NULL, 1, &one[0],
+						  &one[1], &one[2], err);
+			for (int k = 0; k < 3 && !r; k++)
+				t[((size_t)k * K + s) * reps + i] = one[k];
+		}
+	for (int s = 0; s < K && !r; s++) {
+		rp->fwd[s] = dtp_median_doubles(t + ((size_t)0 * K + s) * reps, (size_t)reps);
+		rp->bwd[s] = dtp_median_doubles(t + ((size_t)1 * K + s) * reps, (size_t)reps);
+		rp->bwd_w[s] = dtp_median_doubles(t + ((size_t)2 * K + s) * reps, (size_t)reps);
+	}
+	free(t);
+	return r;
+}
+
 
 int dtp_tool_cmd_report(struct dtp_tool_opts *o, struct dtp_err *err)
 {
@@ -534,14 +568,12 @@ int dtp_tool_cmd_report(struct dtp_tool_opts *o, struct dtp_err *err)
 	/* a measured profile: each stage's compute also replayed as its
 	 * schedule runs it, which the prediction takes */
 	if (p.measured) {
-		for (int s = 0; s < plan->num_stages && !r; s++)
-			r = dtp_tool_replay_stage(plan, s, o->topos->n ? NULL : where[s].cores,
-						  o->reps, &rp.fwd[s], &rp.bwd[s], &rp.bwd_w[s], err);
+		r = replay_rounds(plan, where, o->topos->n ? 0 : 1, o->reps, &rp, err);
 		if (r)
 			goto out_free_chain;
 		replayed = 1;
 		printf("# replay_ms: each stage's own ops replayed in its schedule's order%s "
-		       "(median of %d steps), which traced_ms builds on\n",
+		       "(median of %d steps, the stages in turn), which traced_ms builds on\n",
 		       o->topos->n ? " on this machine" : " on its own cores", o->reps);
 	}
 	r = dtp_partition_report(stdout, plan, &p, chain, &po, &sh, base_rss,
