@@ -29,7 +29,8 @@ void *dtp_map_huge(size_t len)
 		munmap(p, head);
 	if (tail)
 		munmap(a + len, tail);
-	(void)madvise(a, len, MADV_HUGEPAGE);
+	if (len <= DTP_HUGE_MAX)
+		(void)madvise(a, len, MADV_HUGEPAGE);
 	return a;
 }
 
@@ -45,8 +46,8 @@ void *dtp_alloc_aligned(size_t bytes, size_t align)
 	len = dtp_align_up(bytes, align);
 	if (posix_memalign(&p, align, len) != 0)
 		return NULL;
-	if (len >= DTP_HUGE_PAGE)
-		(void)madvise(p, len, MADV_HUGEPAGE);
+	if (len >= DTP_HUGE_PAGE && len <= DTP_HUGE_MAX)
+		(void)madvise(p, len, MADV_HUGEPAGE);   /* see dtp_map_huge */
 	memset(p, 0, bytes);
 	return p;
 }

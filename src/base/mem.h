@@ -9,6 +9,7 @@
 #define DTP_CACHELINE 64
 #define DTP_PAGE 4096
 #define DTP_HUGE_PAGE ((size_t)2 << 20)   /* x86-64's transparent huge page */
+#define DTP_HUGE_MAX ((size_t)64 << 20)   /* the largest region advised for them */
 
 /* zeroed, `align` a power of two >= sizeof(void *); free with dtp_free.
  * A block of DTP_HUGE_PAGE or more starts on a huge page and is advised for
@@ -24,13 +25,19 @@ struct dtp_arena {
 
 /* An anonymous mapping of len bytes (a multiple of DTP_PAGE), zero, not
  * touched: from DTP_HUGE_PAGE up it starts on a huge page boundary and is
- * advised for transparent huge pages (MADV_HUGEPAGE; a hint: with THP off or
- * no huge page free the pages are 4 KiB). The weights, gradients, optimizer
- * state and activations are streamed every step: on 4 KiB pages each pass
- * over tens of MiB walks thousands of page-table entries, which under a
- * shadow-paging hypervisor (this project's CI VMs: PVM) made a stage's
- * optimizer step 10x slower than its neighbours' on some steps. NULL when
- * mmap fails; munmap(p, len) frees it. */
+ * advised for transparent huge pages up to DTP_HUGE_MAX (MADV_HUGEPAGE; a
+ * hint: with THP off or no huge page free the pages are 4 KiB). Measured on
+ * this project's VMs (a shadow-paging hypervisor, PVM; docs/benchmarks.md,
+ * "Page walks under the hypervisor"): a stage's tens of MiB of weights,
+ * gradients and optimizer moments on 4 KiB pages made the first and last
+ * stages' optimizer step 10x slower than their neighbours' on most steps,
+ * and huge pages (their regions 4-34 MiB) fixed it; but a 1-stage
+ * GPT-2-small in bf16 ran 25-33% slower per step with its one 198 MiB
+ * region on huge pages (the rest over 256 MiB on 4 KiB ones), and as fast
+ * as before without. Why is not understood; regions above DTP_HUGE_MAX,
+ * between the two, keep small pages (a pass that streams them loses little
+ * to page walks on bare metal). NULL when mmap fails; munmap(p, len) frees
+ * it. */
 void *dtp_map_huge(size_t len);
 
 /* Map `bytes` (rounded up to pages; from DTP_HUGE_PAGE up, to huge pages),
