@@ -425,6 +425,7 @@ static int trace_overlap(const char *trace, const struct dtp_plan *plan,
 	free(ev);
 	return r;
 }
+
 /* Each stage's replay (dtp_tool_replay_stage), `reps` rounds with one step
  * of every stage per round, the stages in turn, and per stage the median
  * over the rounds: a host that slows a core for some seconds then slows one

@@ -8,6 +8,14 @@
 #include <string.h>
 #include <sys/mman.h>
 
+/* the transparent-huge-page advice for len bytes at p (a huge page
+ * boundary): only from DTP_HUGE_PAGE up to DTP_HUGE_MAX (see mem.h) */
+static void advise_huge(void *p, size_t len)
+{
+	if (len >= DTP_HUGE_PAGE && len <= DTP_HUGE_MAX)
+		(void)madvise(p, len, MADV_HUGEPAGE);
+}
+
 void *dtp_map_huge(size_t len)
 {
 	size_t head, tail;
@@ -29,8 +37,7 @@ void *dtp_map_huge(size_t len)
 		munmap(p, head);
 	if (tail)
 		munmap(a + len, tail);
-	if (len <= DTP_HUGE_MAX)
-		(void)madvise(a, len, MADV_HUGEPAGE);
+	advise_huge(a, len);
 	return a;
 }
 
@@ -46,8 +53,7 @@ void *dtp_alloc_aligned(size_t bytes, size_t align)
 	len = dtp_align_up(bytes, align);
 	if (posix_memalign(&p, align, len) != 0)
 		return NULL;
-	if (len >= DTP_HUGE_PAGE && len <= DTP_HUGE_MAX)
-		(void)madvise(p, len, MADV_HUGEPAGE);   /* see dtp_map_huge */
+	advise_huge(p, len);
 	memset(p, 0, bytes);
 	return p;
 }

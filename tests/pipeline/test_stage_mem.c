@@ -385,6 +385,16 @@ static void put_file(const char *path, const char *text, size_t n, const char *t
 	close(fd);
 }
 
+/* path (a mkstemp template, filled in) holding text[0..n) */
+static void temp_file(char *path, const char *text, size_t n)
+{
+	int fd = mkstemp(path);
+
+	assert_true(fd >= 0);
+	close(fd);
+	put_file(path, text, n, NULL);
+}
+
 static void test_trace_split(void **state)
 {
 	char path[] = "/tmp/dtp-split-XXXXXX";
@@ -400,13 +410,10 @@ static void test_trace_split(void **state)
 		"{\"ph\":\"X\",\"name\":\"bwd_w\",\"pid\":0,\"dur\":30},"
 		"{\"ph\":\"X\",\"name\":\"fwd\",\"pid\":1,\"dur\":20},"
 		"{\"ph\":\"X\",\"name\":\"bwd\",\"pid\":1,\"dur\":40}]}";
-	int fd = mkstemp(path);
 	size_t cut;
 
 	(void)state;
-	assert_true(fd >= 0);
-	close(fd);
-	put_file(path, json, sizeof(json) - 1, NULL);
+	temp_file(path, json, sizeof(json) - 1);
 	/* stage 0: 50 us of backward per micro-batch, B a fifth of it; stage
 	 * 1 ran its backward whole: half each */
 	assert_int_equal(dtp_trace_read_split(path, 2, bin, bw, &err), 1);
@@ -439,13 +446,10 @@ static void test_trace_warmup(void **state)
 		"{\"ph\":\"X\",\"name\":\"bwd\",\"pid\":0,\"dur\":20,\"args\":{\"step\":1}},"
 		"{\"ph\":\"X\",\"name\":\"fwd\",\"pid\":0,\"dur\":30,\"args\":{\"step\":2}},"
 		"{\"ph\":\"X\",\"name\":\"bwd\",\"pid\":0,\"dur\":40,\"args\":{\"step\":2}}]}";
-	int fd = mkstemp(path);
 	size_t cut;
 
 	(void)state;
-	assert_true(fd >= 0);
-	close(fd);
-	put_file(path, json, sizeof(json) - 1, NULL);
+	temp_file(path, json, sizeof(json) - 1);
 	assert_int_equal(dtp_trace_read_compute(path, 1, fwd, bwd, &err), 0);
 	assert_true(fabs(fwd[0] - 0.020) < 1e-12 && fabs(bwd[0] - 0.030) < 1e-12);
 	/* step 0 alone: it is all there is */
@@ -474,12 +478,8 @@ static void test_trace_median(void **state)
 		EV("fwd", 6, 6, 3) "," EV("fwd", 8, 8, 3) ","
 		EV("bwd", 24, 24, 3) "," EV("bwd", 26, 26, 3) "]}";
 #undef EV
-	int fd = mkstemp(path);
-
 	(void)state;
-	assert_true(fd >= 0);
-	close(fd);
-	put_file(path, json, sizeof(json) - 1, NULL);
+	temp_file(path, json, sizeof(json) - 1);
 	/* per step and micro-batch: fwd 10, 100, 7; bwd 20, 200, 25; CPU 28,
 	 * 285, 32 */
 	assert_int_equal(dtp_trace_read_compute(path, 1, fwd, bwd, &err), 0);
