@@ -41,6 +41,13 @@ void *dtp_map_huge(size_t len)
 	return a;
 }
 
+size_t dtp_mapped_bytes(size_t bytes)
+{
+	size_t size = dtp_align_up(bytes ? bytes : 1, DTP_PAGE);
+
+	return size >= DTP_HUGE_PAGE ? dtp_align_up(size, DTP_HUGE_PAGE) : size;
+}
+
 void *dtp_alloc_aligned(size_t bytes, size_t align)
 {
 	void *p = NULL;
@@ -50,7 +57,7 @@ void *dtp_alloc_aligned(size_t bytes, size_t align)
 		bytes = 1;
 	if (bytes >= DTP_HUGE_PAGE && align < DTP_HUGE_PAGE)
 		align = DTP_HUGE_PAGE;   /* see dtp_map_huge */
-	len = dtp_align_up(bytes, align);
+	len = dtp_align_up(bytes, align);   /* from DTP_HUGE_PAGE up: dtp_mapped_bytes */
 	if (posix_memalign(&p, align, len) != 0)
 		return NULL;
 	advise_huge(p, len);
@@ -65,12 +72,9 @@ void dtp_free(void *p)
 
 int dtp_arena_init(struct dtp_arena *a, size_t bytes)
 {
-	size_t size = dtp_align_up(bytes ? bytes : 1, DTP_PAGE);
-	void *p;
+	size_t size = dtp_mapped_bytes(bytes);
+	void *p = dtp_map_huge(size);
 
-	if (size >= DTP_HUGE_PAGE)
-		size = dtp_align_up(size, DTP_HUGE_PAGE);
-	p = dtp_map_huge(size);
 	if (!p)
 		return -ENOMEM;
 	a->base = p;

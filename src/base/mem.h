@@ -17,6 +17,12 @@
 void *dtp_alloc_aligned(size_t bytes, size_t align);
 void dtp_free(void *p);
 
+/* The bytes a region of `bytes` from dtp_arena_init or dtp_alloc_aligned
+ * maps: whole pages, and from DTP_HUGE_PAGE up whole huge pages. Once
+ * touched on transparent huge pages a region is resident to its last huge
+ * page, so a memory prediction counts this, not `bytes`. */
+size_t dtp_mapped_bytes(size_t bytes);
+
 struct dtp_arena {
 	char *base;
 	size_t size;   /* bytes mapped */

@@ -195,10 +195,11 @@ size_t dtp_stage_model_unit_offset(const struct dtp_stage_model *m, int unit);
 size_t dtp_stage_model_in_bytes(const struct dtp_stage_model *m, int B);
 size_t dtp_stage_model_out_bytes(const struct dtp_stage_model *m, int B);
 size_t dtp_stage_model_save_bytes(const struct dtp_stage_model *m, int B);
-/* Bytes of backward scratch dtp_stage_model_create maps for units [first,
- * last) at max_batch beside the parameters and gradients (the worker pool's
- * size as it would choose it); 0 for a bad range. For memory predictions
- * made before the model exists. */
+/* Bytes dtp_stage_model_create maps for units [first, last) at max_batch
+ * beside the parameters and gradients: the backward scratch (the worker
+ * pool's size as it would choose it) and the arena's rounding to pages
+ * (dtp_mapped_bytes: on huge pages, resident once touched); 0 for a bad
+ * range. For memory predictions made before the model exists. */
 size_t dtp_stage_model_scratch_bytes(const struct dtp_model_spec *spec, int first, int last,
 				     int max_batch);
 

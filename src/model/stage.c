@@ -233,11 +233,13 @@ size_t dtp_stage_model_scratch_bytes(const struct dtp_model_spec *spec, int firs
 				     int max_batch)
 {
 	struct scratch_layout l;
+	size_t pg;
 
 	if (first < 0 || last > dtp_model_num_units(spec) || first >= last || max_batch < 1)
 		return 0;
 	scratch_layout(spec, first, last, max_batch, pool_size(spec, 0), &l);
-	return (2 * l.ping + l.dpre + l.dln + l.scratch) * sizeof(float);
+	pg = 2 * dtp_stage_model_array_floats(spec, first, last) * sizeof(float);
+	return dtp_mapped_bytes(pg + (2 * l.ping + l.dpre + l.dln + l.scratch) * sizeof(float)) - pg;
 }
 
 size_t dtp_stage_model_array_floats(const struct dtp_model_spec *spec, int first, int last)

@@ -66,6 +66,19 @@ static void plan_arena(const struct dtp_plan *p, int K, int first, int last, int
 	a->total = dtp_align_up(t, DTP_PAGE);
 }
 
+/* what a chunk's buffer arena of `bytes` maps (alloc_arena): the file a
+ * shm link shares with its peer is on small pages; a private arena (one
+ * stage) or a tcp or verbs link's is rounded as dtp_mapped_bytes */
+static size_t buffer_arena_bytes(const struct dtp_plan *p, int s, int is_first, int is_last,
+				 size_t bytes)
+{
+	int K = p->num_stages, owner = ((is_last ? s - 1 : s + 1) + K) % K;
+
+	if (!(is_first && is_last) && dtp_plan_link_is_shm(p, s, owner))
+		return bytes;
+	return dtp_mapped_bytes(bytes);
+}
+
 /* one chunk's share (units first..last-1, n_slots and n_wslots stash slots):
  * parameters, gradients, optimizer state, stash and buffers, model scratch */
 static int chunk_mem(const struct dtp_plan *p, int s, int first, int last, int is_first,
@@ -102,11 +115,11 @@ static int chunk_mem(const struct dtp_plan *p, int s, int first, int last, int i
 		   dtp_model_num_units(&p->model), &a);
 	m->params += np * sizeof(float);
 	m->grads += np * sizeof(float);
-	m->optim += (p->optim.kind == DTP_OPTIM_ADAMW ? 2 : 1) * np * sizeof(float);
+	m->optim += dtp_mapped_bytes((p->optim.kind == DTP_OPTIM_ADAMW ? 2 : 1) * np * sizeof(float));
 	/* the background writer's snapshot of these units (ckpt_bg.c) */
 	m->ckpt_snapshot += dtp_ckpt_bg_bytes(p, np);
 	m->stash += a.stash;
-	m->buffers += a.total - a.stash;
+	m->buffers += buffer_arena_bytes(p, s, is_first, is_last, a.total) - a.stash;
 	/* the model's own backward scratch, as the model will map it */
 	m->model_scratch += dtp_stage_model_scratch_bytes(&p->model, first, last, B);
 	/* and what its precision adds (bf16 copies, oneDNN scratchpads) */

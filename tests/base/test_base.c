@@ -116,6 +116,11 @@ static void test_huge_regions(void **state)
 	assert_int_equal(dtp_arena_init(&a, big), 0);
 	assert_int_equal((uintptr_t)a.base % DTP_HUGE_PAGE, 0);
 	assert_true(a.size >= big && a.size % DTP_HUGE_PAGE == 0);
+	assert_int_equal(a.size, dtp_mapped_bytes(big));
+	assert_int_equal(dtp_mapped_bytes(0), DTP_PAGE);
+	assert_int_equal(dtp_mapped_bytes(DTP_HUGE_PAGE - 1), DTP_HUGE_PAGE);
+	assert_int_equal(dtp_mapped_bytes(DTP_HUGE_PAGE - DTP_PAGE - 1), DTP_HUGE_PAGE - DTP_PAGE);
+	assert_int_equal(dtp_mapped_bytes(DTP_HUGE_PAGE + 1), 2 * DTP_HUGE_PAGE);
 	p = dtp_arena_take(&a, big, 64);
 	assert_non_null(p);
 	assert_true(p[0] == 0 && p[big - 1] == 0);
