@@ -1,4 +1,6 @@
 # tests for model
+# the scaffolding test_model_bf16 and test_model_fp32dnn share
+MODEL_FIXTURE = tests/model/model_fixture.h tests/model/model_fixture.c
 UNIT_TESTS += tests/model/test_model_grad tests/model/test_model_core
 check_PROGRAMS += tests/model/test_model_grad tests/model/test_model_core
 tests_model_test_model_grad_SOURCES = tests/model/test_model_grad.c
@@ -24,7 +26,7 @@ tests_model_test_model_matmuls_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_model_test_model_matmuls_LDADD = $(CMOCKA_TEST_LIBS) -ldl
 UNIT_TESTS += tests/model/test_model_bf16
 check_PROGRAMS += tests/model/test_model_bf16
-tests_model_test_model_bf16_SOURCES = tests/model/test_model_bf16.c
+tests_model_test_model_bf16_SOURCES = tests/model/test_model_bf16.c $(MODEL_FIXTURE)
 tests_model_test_model_bf16_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_model_test_model_bf16_LDADD = $(CMOCKA_TEST_LIBS)
 UNIT_TESTS += tests/model/test_model_bf16_attn
@@ -54,7 +56,7 @@ tests_model_test_model_fresh_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_model_test_model_fresh_LDADD = $(CMOCKA_TEST_LIBS)
 UNIT_TESTS += tests/model/test_model_fp32dnn
 check_PROGRAMS += tests/model/test_model_fp32dnn
-tests_model_test_model_fp32dnn_SOURCES = tests/model/test_model_fp32dnn.c
+tests_model_test_model_fp32dnn_SOURCES = tests/model/test_model_fp32dnn.c $(MODEL_FIXTURE)
 tests_model_test_model_fp32dnn_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_model_test_model_fp32dnn_LDADD = $(CMOCKA_TEST_LIBS)
 UNIT_TESTS += tests/model/test_model_arrays

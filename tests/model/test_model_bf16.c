@@ -39,7 +39,7 @@
 #include "model/bf16.h"
 #include "model/stage.h"
 
-#include <cblas.h>
+#include "model_fixture.h"
 
 static uint32_t bits(float x)
 {
@@ -205,127 +205,31 @@ static void test_precision_names(void **state)
 /* built without oneDNN: bf16 is refused at set-up with what to do */
 static void test_refused_without_onednn(void **state)
 {
-	struct dtp_model_spec s;
-	struct dtp_stage_model *m;
 	struct dtp_err err;
 
 	(void)state;
-	assert_int_equal(dtp_model_spec_parse("mlp:8-4-3", &s, &err), 0);
-	assert_int_equal(dtp_stage_model_create(&s, 0, 2, 2, 1, &m, &err), 0);
-	assert_int_equal(dtp_stage_model_set_precision(m, DTP_PRECISION_BF16, &err), -ENOTSUP);
-	assert_non_null(strstr(err.msg, "libdnnl-dev"));
+	dtp_test_refused(DTP_TEST_BF16);
 	assert_int_equal(dtp_precision_check(DTP_PRECISION_BF16, &err), -ENOTSUP);
-	dtp_stage_model_destroy(m);
 }
 #else
-
-/* threads of the stage models made next (the gpt's pool; OpenBLAS's count,
- * which oneDNN then takes, for the mlp) */
-static int g_threads = 1;
-
-/* a stage model of units [first, last) in precision p */
-static struct dtp_stage_model *make(const struct dtp_model_spec *s, int first, int last,
-				    int B, enum dtp_precision p)
-{
-	struct dtp_stage_model *m;
-	struct dtp_err err;
-	int nb = openblas_get_num_threads();
-
-	openblas_set_num_threads(g_threads);
-	assert_int_equal(dtp_stage_model_create_nw(s, first, last, B, 11, g_threads, &m, &err),
-			 0);
-	openblas_set_num_threads(nb);
-	if (dtp_stage_model_set_precision(m, p, &err))
-		fail_msg("set_precision: %s", err.msg);
-	assert_int_equal(dtp_stage_model_precision(m), p);
-	return m;
-}
-
-struct data {
-	void *in;
-	int32_t *t;
-	int N, V;
-	size_t inb, outb;
-};
-
-static void make_data(const struct dtp_model_spec *s, struct dtp_stage_model *m, int B,
-		      uint64_t seed, struct data *d)
-{
-	struct dtp_rng r;
-
-	d->inb = dtp_stage_model_in_bytes(m, B);
-	d->outb = dtp_stage_model_out_bytes(m, B);
-	d->V = s->kind == DTP_MODEL_GPT ? s->vocab : s->widths[s->n_widths - 1];
-	d->N = (int)(d->outb / sizeof(float)) / d->V;
-	d->in = malloc(d->inb);
-	d->t = malloc((size_t)d->N * sizeof(int32_t));
-	assert_true(d->in && d->t);
-	dtp_rng_init(&r, seed, 3);
-	for (size_t i = 0; i < d->inb / 4; i++)
-		if (s->kind == DTP_MODEL_GPT)
-			((int32_t *)d->in)[i] = (int32_t)dtp_rng_below(&r, (uint64_t)d->V);
-		else
-			((float *)d->in)[i] = dtp_rng_normal(&r);
-	for (int i = 0; i < d->N; i++)
-		d->t[i] = (int32_t)dtp_rng_below(&r, (uint64_t)d->V);
-}
-
-/* loss of one forward; with grads: zeroed, then one backward's */
-static double step(struct dtp_stage_model *m, const struct data *d, int B, int grads,
-		   float *din)
-{
-	float *out = malloc(d->outb);
-	void *save = malloc(dtp_stage_model_save_bytes(m, B));
-	double L;
-
-	assert_true(out && save);
-	assert_int_equal(dtp_stage_forward(m, d->in, out, save, B), 0);
-	L = dtp_xent(out, d->t, d->N, d->V, out, 1.0f / d->N, NULL) / d->N;
-	if (grads) {
-		dtp_stage_zero_grads(m);
-		assert_int_equal(dtp_stage_backward(m, d->in, save, out, din, B), 0);
-	}
-	free(out);
-	free(save);
-	return L;
-}
 
 /* bf16 gradients against fp32 ones, unit by unit, and a directional
  * finite difference of the bf16 loss */
 static void check_grads(const char *text, int B, double tol)
 {
 	struct dtp_model_spec s;
-	struct dtp_err err;
-	struct data d;
+	struct dtp_test_data d;
+	int n = dtp_test_spec(text, &s);
+	struct dtp_stage_model *m32 = dtp_test_stage(&s, 0, n, B, DTP_TEST_FP32);
+	struct dtp_stage_model *m16 = dtp_test_stage(&s, 0, n, B, DTP_TEST_BF16);
 
-	assert_int_equal(dtp_model_spec_parse(text, &s, &err), 0);
-	int n = dtp_model_num_units(&s);
-	struct dtp_stage_model *m32 = make(&s, 0, n, B, DTP_PRECISION_FP32);
-	struct dtp_stage_model *m16 = make(&s, 0, n, B, DTP_PRECISION_BF16);
-
-	make_data(&s, m16, B, 1, &d);
-	double l32 = step(m32, &d, B, 1, NULL), l16 = step(m16, &d, B, 1, NULL);
-	const float *g32 = dtp_stage_model_grads(m32), *g16 = dtp_stage_model_grads(m16);
-	double worst = 0.0;
+	dtp_test_data_make(&s, m16, B, 1, &d);
+	double l32 = dtp_test_step(m32, &d, B, 1, NULL), l16 = dtp_test_step(m16, &d, B, 1, NULL);
+	const float *g16 = dtp_stage_model_grads(m16);
 
 	assert_true(fabs(l16 - l32) <= 2e-2 * fabs(l32));
-	for (int u = 0; u < n; u++) {
-		size_t off = dtp_stage_model_unit_offset(m32, u), np;
-		struct dtp_unit_info info;
-		double e = 0.0, r = 0.0;
+	double worst = dtp_test_worst_unit(&s, m16, m32, tol, text, "bf16");
 
-		dtp_unit_describe(&s, u, &info);
-		np = info.n_params;
-		for (size_t j = off; j < off + np; j++) {
-			e += ((double)g16[j] - g32[j]) * ((double)g16[j] - g32[j]);
-			r += (double)g32[j] * g32[j];
-		}
-		assert_true(r > 0.0);
-		worst = fmax(worst, sqrt(e / r));
-		if (sqrt(e / r) > tol)
-			fail_msg("%s unit %d: bf16 gradient off by %.3g relative", text, u,
-				 sqrt(e / r));
-	}
 	/* directional derivative along v = g + noise (a random direction alone
 	 * is nearly orthogonal to g, and g . v drowns in bf16's noise), |v| =
 	 * |p| / 1024: steps far above bf16's resolution, the loss's curvature over
@@ -359,18 +263,19 @@ static void check_grads(const char *text, int B, double tol)
 	for (size_t j = 0; j < np; j++)
 		p[j] = keep[j] + v[j];
 	p = dtp_stage_model_params(m16);
-	double lp = step(m16, &d, B, 0, NULL);
+	double lp = dtp_test_step(m16, &d, B, 0, NULL);
 
 	for (size_t j = 0; j < np; j++)
 		p[j] = keep[j] - v[j];
 	dtp_stage_params_changed(m16);
-	double lm = step(m16, &d, B, 0, NULL), fd = (lp - lm) / 2.0;
+	double lm = dtp_test_step(m16, &d, B, 0, NULL), fd = (lp - lm) / 2.0;
 
 	printf("%s: loss fp32 %.6f bf16 %.6f, worst unit gradient error %.4f, "
 	       "directional %.5g vs fd %.5g\n", text, l32, l16, worst, gv, fd);
 	assert_true(fabs(fd - gv) <= 0.05 * fabs(gv));
 	memcpy(p, keep, np * sizeof(float));
-	free(keep); free(v); free(d.in); free(d.t);
+	free(keep); free(v);
+	dtp_test_data_free(&d);
 	dtp_stage_model_destroy(m16);
 	dtp_stage_model_destroy(m32);
 }
@@ -396,66 +301,15 @@ static void assert_bf16_exact(const float *x, size_t n)
 }
 
 /* [0,n) against [0,k) + [k,n) in bf16, two micro-batches accumulating, the
- * boundary tensors through separate buffers as over a link */
+ * boundary tensors through separate buffers as over a link, each an exact
+ * bf16 value */
 static void check_split(const char *text, int k, int B)
 {
-	struct dtp_model_spec s;
-	struct dtp_err err;
-	struct data d;
+	static const struct dtp_test_split bf16 = {
+		.setting = DTP_TEST_BF16, .boundary = assert_bf16_exact,
+	};
 
-	assert_int_equal(dtp_model_spec_parse(text, &s, &err), 0);
-	int n = dtp_model_num_units(&s);
-	struct dtp_stage_model *w = make(&s, 0, n, B, DTP_PRECISION_BF16);
-	struct dtp_stage_model *a = make(&s, 0, k, B, DTP_PRECISION_BF16);
-	struct dtp_stage_model *b = make(&s, k, n, B, DTP_PRECISION_BF16);
-
-	make_data(&s, w, B, 2, &d);
-	size_t midb = dtp_stage_model_out_bytes(a, B);
-	float *lw = malloc(d.outb), *lb = malloc(d.outb), *mid = malloc(midb);
-	float *dmid = malloc(midb), *dinw = malloc(d.inb), *dina = malloc(d.inb);
-	void *sw = malloc(dtp_stage_model_save_bytes(w, B));
-	void *sa = malloc(dtp_stage_model_save_bytes(a, B));
-	void *sb = malloc(dtp_stage_model_save_bytes(b, B));
-
-	assert_true(lw && lb && mid && dmid && dinw && dina && sw && sa && sb);
-	for (int mb = 0; mb < 2; mb++) {
-		float *din_w = s.kind == DTP_MODEL_MLP ? dinw : NULL;
-		float *din_a = s.kind == DTP_MODEL_MLP ? dina : NULL;
-
-		assert_int_equal(dtp_stage_forward(w, d.in, lw, sw, B), 0);
-		dtp_xent(lw, d.t, d.N, d.V, lw, 1.0f / d.N, NULL);
-		assert_int_equal(dtp_stage_backward(w, d.in, sw, lw, din_w, B), 0);
-		assert_int_equal(dtp_stage_forward(a, d.in, mid, sa, B), 0);
-		assert_bf16_exact(mid, midb / sizeof(float));
-		assert_int_equal(dtp_stage_forward(b, mid, lb, sb, B), 0);
-		dtp_xent(lb, d.t, d.N, d.V, lb, 1.0f / d.N, NULL);
-		assert_memory_equal(lw, lb, d.outb);
-		assert_int_equal(dtp_stage_backward(b, mid, sb, lb, dmid, B), 0);
-		assert_bf16_exact(dmid, midb / sizeof(float));
-		assert_int_equal(dtp_stage_backward(a, d.in, sa, dmid, din_a, B), 0);
-		if (din_w) {
-			assert_memory_equal(dinw, dina, d.inb);
-			assert_bf16_exact(dinw, d.inb / sizeof(float));
-		}
-		if (s.kind == DTP_MODEL_MLP)
-			((float *)d.in)[0] += 1.0f;
-		else
-			((int32_t *)d.in)[0] = (((int32_t *)d.in)[0] + 1) % d.V;
-	}
-	for (int u = 0; u < n; u++) {
-		struct dtp_stage_model *p = u < k ? a : b;
-		struct dtp_unit_info info;
-
-		dtp_unit_describe(&s, u, &info);
-		assert_memory_equal(dtp_stage_model_grads(w) + dtp_stage_model_unit_offset(w, u),
-				    dtp_stage_model_grads(p) + dtp_stage_model_unit_offset(p, u),
-				    info.n_params * sizeof(float));
-	}
-	free(lw); free(lb); free(mid); free(dmid); free(dinw); free(dina);
-	free(sw); free(sa); free(sb); free(d.in); free(d.t);
-	dtp_stage_model_destroy(b);
-	dtp_stage_model_destroy(a);
-	dtp_stage_model_destroy(w);
+	dtp_test_check_split(text, k, B, &bf16);
 }
 
 static void test_split_bit_identical(void **state)
@@ -468,11 +322,11 @@ static void test_split_bit_identical(void **state)
 	check_split("gpt:L=3,C=32,H=4,T=8,V=19", 4, 2);
 	/* two threads: the gpt's pool shares every matmul's rows, the mlp runs
 	 * oneDNN on two OpenMP threads; a split stays bit-identical */
-	g_threads = 2;
+	dtp_test_threads = 2;
 	check_split("mlp:48-64-40-33-10", 2, 5);
 	check_split("gpt:L=3,C=32,H=4,T=8,V=19", 2, 2);
 	check_split("gpt:L=2,C=64,H=4,T=64,V=19", 1, 4);
-	g_threads = 1;
+	dtp_test_threads = 1;
 }
 
 /* an optimizer step, and a write through dtp_stage_model_params, reach the
@@ -483,32 +337,32 @@ static void test_weights_follow(void **state)
 	struct dtp_optim_config c;
 	struct dtp_optim *o;
 	struct dtp_err err;
-	struct data d;
+	struct dtp_test_data d;
 	int B = 4;
 
 	(void)state;
 	assert_int_equal(dtp_model_spec_parse("gpt:L=1,C=16,H=2,T=4,V=11", &s, &err), 0);
-	struct dtp_stage_model *m = make(&s, 0, 3, B, DTP_PRECISION_BF16);
-	struct dtp_stage_model *f = make(&s, 0, 3, B, DTP_PRECISION_BF16);
+	struct dtp_stage_model *m = dtp_test_stage(&s, 0, 3, B, DTP_TEST_BF16);
+	struct dtp_stage_model *f = dtp_test_stage(&s, 0, 3, B, DTP_TEST_BF16);
 	size_t np = dtp_stage_model_num_params(m);
 
-	make_data(&s, m, B, 4, &d);
+	dtp_test_data_make(&s, m, B, 4, &d);
 	dtp_optim_config_default(&c, DTP_OPTIM_ADAMW);
 	c.lr = 1e-2f;
 	assert_int_equal(dtp_optim_create(&c, m, &o, &err), 0);
-	double l0 = step(m, &d, B, 1, NULL);
+	double l0 = dtp_test_step(m, &d, B, 1, NULL);
 	dtp_optim_step(o, 0, 1.0f);
-	double l1 = step(m, &d, B, 0, NULL);
+	double l1 = dtp_test_step(m, &d, B, 0, NULL);
 
 	memcpy(dtp_stage_model_params(f), dtp_stage_model_params(m), np * sizeof(float));
-	double lf = step(f, &d, B, 0, NULL);
+	double lf = dtp_test_step(f, &d, B, 0, NULL);
 
 	assert_true(l1 < l0);
 	assert_memory_equal(&l1, &lf, sizeof(l1));
 	dtp_stage_model_params(m)[0] += 0.5f;
-	assert_true(step(m, &d, B, 0, NULL) != l1);
+	assert_true(dtp_test_step(m, &d, B, 0, NULL) != l1);
 	dtp_optim_destroy(o);
-	free(d.in); free(d.t);
+	dtp_test_data_free(&d);
 	dtp_stage_model_destroy(f);
 	dtp_stage_model_destroy(m);
 }
@@ -518,20 +372,21 @@ static void test_small_batch(void **state)
 {
 	struct dtp_model_spec s;
 	struct dtp_err err;
-	struct data d;
+	struct dtp_test_data d;
 
 	(void)state;
 	assert_int_equal(dtp_model_spec_parse("mlp:70-130-10", &s, &err), 0);
-	struct dtp_stage_model *m16 = make(&s, 0, 2, 150, DTP_PRECISION_BF16);
-	struct dtp_stage_model *m32 = make(&s, 0, 2, 150, DTP_PRECISION_FP32);
+	struct dtp_stage_model *m16 = dtp_test_stage(&s, 0, 2, 150, DTP_TEST_BF16);
+	struct dtp_stage_model *m32 = dtp_test_stage(&s, 0, 2, 150, DTP_TEST_FP32);
 
 	for (int B = 1; B <= 150; B += 37) {
 		float *din16 = malloc(dtp_stage_model_in_bytes(m16, B));
 		float *din32 = malloc(dtp_stage_model_in_bytes(m16, B));
 		double e = 0.0, r = 0.0;
 
-		make_data(&s, m16, B, (uint64_t)B, &d);
-		double l16 = step(m16, &d, B, 1, din16), l32 = step(m32, &d, B, 1, din32);
+		dtp_test_data_make(&s, m16, B, (uint64_t)B, &d);
+		double l16 = dtp_test_step(m16, &d, B, 1, din16);
+		double l32 = dtp_test_step(m32, &d, B, 1, din32);
 
 		assert_true(fabs(l16 - l32) <= 2e-2 * fabs(l32));
 		for (size_t i = 0; i < d.inb / sizeof(float); i++) {
@@ -539,7 +394,8 @@ static void test_small_batch(void **state)
 			r += (double)din32[i] * din32[i];
 		}
 		assert_true(sqrt(e / r) < 5e-2);
-		free(din16); free(din32); free(d.in); free(d.t);
+		free(din16); free(din32);
+		dtp_test_data_free(&d);
 	}
 	dtp_stage_model_destroy(m32);
 	dtp_stage_model_destroy(m16);
