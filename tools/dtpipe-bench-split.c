@@ -87,7 +87,10 @@ static int run_one(struct bench *b, int order, int m)
 }
 
 /* the buffers of M micro-batches: inputs (tokens below the vocabulary on
- * the first unit, else small floats), save areas, two W stashes */
+ * the first unit, else small floats), save areas, two W stashes; each on
+ * a cache line (and from 2 MiB up on huge pages) as a stage's arena carves
+ * them: malloc's 16-byte offset left every matmul operand in a W stash
+ * across cache lines, which the pipeline's never is */
 static int alloc_all(struct bench *b, const struct dtp_model_spec *spec)
 {
 	size_t inb = dtp_stage_model_in_bytes(b->m, b->B), outb = dtp_stage_model_out_bytes(b->m, b->B);
@@ -95,16 +98,16 @@ static int alloc_all(struct bench *b, const struct dtp_model_spec *spec)
 
 	b->in = calloc((size_t)b->M, sizeof(*b->in));
 	b->save = calloc((size_t)b->M, sizeof(*b->save));
-	b->out = malloc(outb);
-	b->dout = malloc(outb);
-	b->din = malloc(inb);
-	b->ws[0] = malloc(wb);
-	b->ws[1] = malloc(wb);
+	b->out = dtp_alloc_aligned(outb, DTP_CACHELINE);
+	b->dout = dtp_alloc_aligned(outb, DTP_CACHELINE);
+	b->din = dtp_alloc_aligned(inb, DTP_CACHELINE);
+	b->ws[0] = dtp_alloc_aligned(wb, DTP_CACHELINE);
+	b->ws[1] = dtp_alloc_aligned(wb, DTP_CACHELINE);
 	if (!b->in || !b->save || !b->out || !b->dout || !b->din || !b->ws[0] || !b->ws[1])
 		return -ENOMEM;
 	for (int k = 0; k < b->M; k++) {
-		b->in[k] = malloc(inb);
-		b->save[k] = malloc(sb);
+		b->in[k] = dtp_alloc_aligned(inb, DTP_CACHELINE);
+		b->save[k] = dtp_alloc_aligned(sb, DTP_CACHELINE);
 		if (!b->in[k] || !b->save[k])
 			return -ENOMEM;
 		for (size_t i = 0; i < inb / 4; i++) {
@@ -122,16 +125,16 @@ static int alloc_all(struct bench *b, const struct dtp_model_spec *spec)
 static void free_all(struct bench *b)
 {
 	for (int k = 0; b->in && k < b->M; k++)
-		free(b->in[k]);
+		dtp_free(b->in[k]);
 	for (int k = 0; b->save && k < b->M; k++)
-		free(b->save[k]);
+		dtp_free(b->save[k]);
 	free(b->in);
 	free(b->save);
-	free(b->out);
-	free(b->dout);
-	free(b->din);
-	free(b->ws[0]);
-	free(b->ws[1]);
+	dtp_free(b->out);
+	dtp_free(b->dout);
+	dtp_free(b->din);
+	dtp_free(b->ws[0]);
+	dtp_free(b->ws[1]);
 }
 
 /* this process onto core `core` (nothing where the machine has fewer) */
