@@ -56,6 +56,14 @@ int dtp_tool_cmd_report(struct dtp_tool_opts *o, struct dtp_err *err);
  * 0 when they are all alike, or a negative errno. */
 int dtp_tool_stage_speeds(const struct dtp_tool_opts *o, const struct dtp_plan *plan,
 			  double *speed, struct dtp_err *err);
+/* The BLAS threads stage w runs, as dtpipe runs it: report --threads, else
+ * its cores; at most the CPUs this process may use */
+int dtp_tool_stage_threads(const struct dtp_tool_opts *o, const struct dtp_stage_where *w);
+/* The BLAS threads a profile times each unit with: the smallest stage's
+ * dtp_tool_stage_threads, the basis dtp_tool_stage_speeds scales the others
+ * from; or a negative errno */
+int dtp_tool_profile_threads(const struct dtp_tool_opts *o, const struct dtp_plan *plan,
+			     struct dtp_err *err);
 /* one line per stage: where it runs and why */
 void dtp_tool_print_placement(FILE *f, const struct dtp_plan *plan,
 			      const struct dtp_stage_where *w);

@@ -115,25 +115,31 @@ int dtp_tool_stage_speeds(const struct dtp_tool_opts *o, const struct dtp_plan *
 	return 1;
 }
 
-/* The BLAS threads the profile times each unit with: the cores of the
- * plan's smallest stage, the basis dtp_tool_stage_speeds scales the others
- * from (each stage runs as many threads as it has cores), at most the CPUs
- * this process may use; or a negative errno */
-static int profile_threads(const struct dtp_tool_opts *o, const struct dtp_plan *plan,
-			   struct dtp_err *err)
+int dtp_tool_stage_threads(const struct dtp_tool_opts *o, const struct dtp_stage_where *w)
+{
+	int cpus[1024], n = dtp_cpu_allowed(cpus, 1024);
+	int t = o->threads > 0 ? o->threads : w->n_cores;
+
+	if (n > 0 && t > n)
+		t = n;
+	return t > 0 ? t : 1;
+}
+
+int dtp_tool_profile_threads(const struct dtp_tool_opts *o, const struct dtp_plan *plan,
+			     struct dtp_err *err)
 {
 	struct dtp_stage_where where[DTP_MAX_STAGES];
-	int cpus[1024], least = 0, n, r;
+	int least = 0, r;
 
 	r = dtp_place_plan(o->topos, plan, NULL, where, err);
 	if (r)
 		return r;
-	for (int s = 0; s < plan->num_stages; s++)
-		if (!least || where[s].n_cores < least)
-			least = where[s].n_cores;
-	n = dtp_cpu_allowed(cpus, 1024);
-	if (n > 0 && least > n)
-		least = n;
+	for (int s = 0; s < plan->num_stages; s++) {
+		int t = dtp_tool_stage_threads(o, &where[s]);
+
+		if (!least || t < least)
+			least = t;
+	}
 	return least > 0 ? least : 1;
 }
 
@@ -255,7 +261,7 @@ int dtp_tool_cmd_plan(struct dtp_tool_opts *o, const struct dtp_model_spec *spec
 	if (r)
 		goto out_free_plan;
 	/* time the units as the stages will run them, not on every CPU here */
-	r = profile_threads(o, plan, err);
+	r = dtp_tool_profile_threads(o, plan, err);
 	if (r < 0)
 		goto out_free_plan;
 	threads = r;

@@ -433,10 +433,11 @@ static int trace_overlap(const char *trace, const struct dtp_plan *plan,
  * steps in a row once read 1.31x its units' profile). Each round's replay
  * makes its stage anew (a warm-up step, then the timed one), so that only
  * one stage's state is ever held. pinned: on each stage's placed cores. */
-static int replay_rounds(const struct dtp_plan *plan, const struct dtp_stage_where *where,
-			 int pinned, int reps, struct dtp_replayed *rp, struct dtp_err *err)
+static int replay_rounds(const struct dtp_tool_opts *o, const struct dtp_plan *plan,
+			 const struct dtp_stage_where *where, int pinned, int reps,
+			 struct dtp_replayed *rp, struct dtp_err *err)
 {
-	int K = plan->num_stages, r = 0;
+	int K = plan->num_stages, r = 0, saved = dtp_blas_threads();
 	double *t = calloc(3 * (size_t)K * (size_t)reps, sizeof(double));
 
 	if (!t)
@@ -446,6 +447,8 @@ static int replay_rounds(const struct dtp_plan *plan, const struct dtp_stage_whe
 		for (int s = 0; s < K && !r; s++) {
 			double one[3];
 
+			/* the stage's threads, as its model sizes its pool by them */
+			dtp_blas_set_threads(dtp_tool_stage_threads(o, &where[s]));
 			r = dtp_tool_replay_stage(plan, s, pinned ? where[s].cores : NULL, 1, &one[0],
 						  &one[1], &one[2], err);
 			for (int k = 0; k < 3 && !r; k++)
@@ -457,6 +460,7 @@ static int replay_rounds(const struct dtp_plan *plan, const struct dtp_stage_whe
 		rp->bwd_w[s] = dtp_median_doubles(t + ((size_t)2 * K + s) * reps, (size_t)reps);
 	}
 	free(t);
+	dtp_blas_set_threads(saved);
 	return r;
 }
 
@@ -472,7 +476,7 @@ int dtp_tool_cmd_report(struct dtp_tool_opts *o, struct dtp_err *err)
 	double speed[DTP_MAX_STAGES], bytes[DTP_MAX_STAGES], base_rss;
 	struct dtp_share sh;
 	struct dtp_replayed rp;
-	int r, replayed = 0;
+	int r, replayed = 0, threads = 0;
 
 	/* the program and its libraries, as a stage process maps them: this
 	 * process's resident set before it reads or profiles anything (the
@@ -519,6 +523,14 @@ int dtp_tool_cmd_report(struct dtp_tool_opts *o, struct dtp_err *err)
 	 * there, not here: report on the plan that will run) */
 	o->precision = plan->precision;
 	o->fp32_matmul = plan->fp32_matmul;
+	/* time the units as the stages will run them, as plan does */
+	if (!o->is_static) {
+		r = dtp_tool_profile_threads(o, plan, err);
+		if (r < 0)
+			goto out_free_plan;
+		threads = r;
+		dtp_blas_set_threads(threads);
+	}
 	r = dtp_tool_get_profile(&plan->model, o, &p, err);
 	if (r)
 		goto out_free_plan;
@@ -560,6 +572,9 @@ int dtp_tool_cmd_report(struct dtp_tool_opts *o, struct dtp_err *err)
 	printf("# %s: %d stages, micro-batch %d, M = %d, %s%s, %s\n", o->plan, plan->num_stages,
 	       plan->micro_batch, plan->micro_batches, dtp_schedule_name(plan->schedule),
 	       plan->recompute ? ", recompute" : "", dtp_tool_precision_name(&p));
+	if (p.measured)
+		printf("# measured profile: each unit on %d BLAS thread%s (%s)\n", threads,
+		       threads == 1 ? "" : "s", o->threads > 0 ? "--threads" : "the smallest stage's cores");
 	if (po.speed) {
 		printf("# stages with more cores compute faster (times the smallest stage's speed):");
 		for (int s = 0; s < plan->num_stages; s++)
@@ -569,7 +584,7 @@ int dtp_tool_cmd_report(struct dtp_tool_opts *o, struct dtp_err *err)
 	/* a measured profile: each stage's compute also replayed as its
 	 * schedule runs it, which the prediction takes */
 	if (p.measured) {
-		r = replay_rounds(plan, where, o->topos->n ? 0 : 1, o->reps, &rp, err);
+		r = replay_rounds(o, plan, where, o->topos->n ? 0 : 1, o->reps, &rp, err);
 		if (r)
 			goto out_free_chain;
 		replayed = 1;

@@ -124,6 +124,18 @@ grep -E -q '^stage +units +compute_ms +replay_ms +traced_ms' "$T/out" ||
 	{ fail "report: no replay_ms column"; cat "$T/out"; }
 grep -E -q '^per op, traced ms predicted / measured: 0: F [0-9.]+ / 1\.000, B [0-9.]+ / 2\.000;' \
 	"$T/out" || { fail "report: per op kind"; cat "$T/out"; }
+# the profile times the units on the smallest stage's cores, as plan does,
+# not on OpenBLAS's default of every CPU (--threads: that many, at most the
+# CPUs here)
+sed 's/^units = 0-1$/units = 0-1\ncores = 0/' "$T/mlp.ini" >"$T/mlpcores.ini"
+expect 0 "$B" report --plan "$T/mlpcores.ini" --reps 1
+grep -q "^# measured profile: each unit on 1 BLAS thread (the smallest stage's cores)$" "$T/out" ||
+	{ fail "report: profile not on the smallest stage's cores"; cat "$T/out"; }
+nthr=2
+[ "$(nproc)" -lt 2 ] && nthr=1
+expect 0 "$B" report --plan "$T/mlpcores.ini" --reps 1 --threads 2
+grep -q "^# measured profile: each unit on $nthr BLAS threads* (--threads)$" "$T/out" ||
+	{ fail "report --threads 2: profile not on $nthr threads"; cat "$T/out"; }
 # two stages on one core: how long each computes beside the other, predicted
 sed 's/^units = \(.*\)$/units = \1\ncores = 0/' "$T/mlp.ini" >"$T/mlp1core.ini"
 expect 0 "$B" report --plan "$T/mlp1core.ini" --trace "$T/trace.json" --static
