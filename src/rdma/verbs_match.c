@@ -117,7 +117,9 @@ static void send_nack(struct dtp_vq *q, struct dtp_req *r, const struct dtp_vmsg
 			 r->tag.step, r->tag.micro, r->tag.kind, r->len, DTP_VEAGER_MAX);
 	dtp_vq_req_done(q, r, 0);
 	if (adv) {
-		dtp_vq_post_ctrl(q, DTP_VWR_NACK, q->snext, dtp_vq_ctrl_nack(q, q->snext), &nack);
+		if (!dtp_vq_post_ctrl(q, DTP_VWR_NACK, q->snext, dtp_vq_ctrl_nack(q, q->snext),
+				      &nack))
+			q->nnack_posted++;
 	} else {
 		nack.flags = DTP_VMSG_F_EAGER;
 		if (!dtp_vq_post_staged(q, &nack, NULL, 0))
@@ -179,6 +181,9 @@ void dtp_vq_kick_send(struct dtp_vq *q)
 			if (tag_eq(&r->tag, &a.tag) && r->len <= a.len &&
 			    q->sslot[q->snext % (uint32_t)q->slots])
 				return;          /* its slot's WRITE completes first */
+			if ((!tag_eq(&r->tag, &a.tag) || r->len > a.len) &&
+			    q->nnack_posted - q->nnack_done >= (uint32_t)q->slots)
+				return;          /* a NACK send completes first */
 			sadv_pop(q);
 			dtp_req_pop(&q->spend_head, &q->spend_tail);
 			if (!tag_eq(&r->tag, &a.tag) || r->len > a.len)

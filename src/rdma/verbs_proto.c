@@ -435,7 +435,11 @@ void dtp_vq_handle_wc(struct dtp_vq *q, const struct ibv_wc *wc)
 		q->nadv_done++;
 		dtp_vq_kick_recv(q);
 		break;
-	default:           /* NACK sends: nothing to do */
+	case DTP_VWR_NACK:               /* its buffer and send queue entry are free */
+		q->nnack_done++;
+		dtp_vq_kick_send(q);
+		break;
+	default:
 		break;
 	}
 	dtp_vq_return_credits(q);

@@ -146,6 +146,9 @@ struct dtp_vq {
 	uint32_t nadv_posted;    /* ADVs posted (their send buffer) */
 	uint32_t nadv_done;      /* ADV sends completed: at most `slots` in flight, however
 				  * fast the peer's WRITEs come back (send queue, buffers) */
+	uint32_t nnack_posted;   /* ADV NACKs posted (their send buffer: seq % slots) */
+	uint32_t nnack_done;     /* ADV NACK sends completed: at most `slots` in flight,
+				  * whatever the peer advertises (the send queue's share) */
 	struct dtp_req **sslot;  /* [slots] the isend whose WRITE is in flight, by seq %
 				  * slots; an advertisement waits until its slot is free */
 	struct dtp_req *spend_head, *spend_tail;   /* isends not yet on the wire */
