@@ -198,10 +198,12 @@ size_t dtp_stage_model_save_bytes(const struct dtp_stage_model *m, int B);
 /* Bytes dtp_stage_model_create maps for units [first, last) at max_batch
  * beside the parameters and gradients: the backward scratch (the worker
  * pool's size as it would choose it) and the arena's rounding to pages
- * (dtp_mapped_bytes: on huge pages, resident once touched); 0 for a bad
- * range. For memory predictions made before the model exists. */
+ * (dtp_mapped_bytes: on huge pages, resident once touched); arrays_given:
+ * what dtp_stage_model_create_in maps when given the two arrays (the
+ * scratch alone, rounded alone). 0 for a bad range. For memory predictions
+ * made before the model exists. */
 size_t dtp_stage_model_scratch_bytes(const struct dtp_model_spec *spec, int first, int last,
-				     int max_batch);
+				     int max_batch, int arrays_given);
 
 /* Forward B <= max_batch samples through units [first, last): reads `in`,
  * writes `out`, keeps what backward needs in `save` (save_bytes(B) bytes).

@@ -230,7 +230,7 @@ static void scratch_layout(const struct dtp_model_spec *spec, int first, int las
 }
 
 size_t dtp_stage_model_scratch_bytes(const struct dtp_model_spec *spec, int first, int last,
-				     int max_batch)
+				     int max_batch, int arrays_given)
 {
 	struct scratch_layout l;
 	size_t pg;
@@ -238,7 +238,8 @@ size_t dtp_stage_model_scratch_bytes(const struct dtp_model_spec *spec, int firs
 	if (first < 0 || last > dtp_model_num_units(spec) || first >= last || max_batch < 1)
 		return 0;
 	scratch_layout(spec, first, last, max_batch, pool_size(spec, 0), &l);
-	pg = 2 * dtp_stage_model_array_floats(spec, first, last) * sizeof(float);
+	/* the arena holds the arrays unless they are given (create_at) */
+	pg = arrays_given ? 0 : 2 * dtp_stage_model_array_floats(spec, first, last) * sizeof(float);
 	return dtp_mapped_bytes(pg + (2 * l.ping + l.dpre + l.dln + l.scratch) * sizeof(float)) - pg;
 }
 

@@ -87,7 +87,7 @@ static int chunk_mem(const struct dtp_plan *p, int s, int first, int last, int i
 {
 	struct dtp_unit_info ui;
 	struct arena_plan a;
-	size_t np = 0, in_e = 0, out_e = 0, save_e = 0, save_pad = 0, tgt_e, prec = 0;
+	size_t np = 0, in_e = 0, out_e = 0, save_e = 0, save_pad = 0, tgt_e, prec = 0, scratch;
 	int B = p->micro_batch, r;
 
 	for (int u = first; u < last; u++) {
@@ -120,8 +120,17 @@ static int chunk_mem(const struct dtp_plan *p, int s, int first, int last, int i
 	m->ckpt_snapshot += dtp_ckpt_bg_bytes(p, np);
 	m->stash += a.stash;
 	m->buffers += buffer_arena_bytes(p, s, is_first, is_last, a.total) - a.stash;
-	/* the model's own backward scratch, as the model will map it */
-	m->model_scratch += dtp_stage_model_scratch_bytes(&p->model, first, last, B);
+	/* the model's own backward scratch, as the model will map it: in its
+	 * arena beside the arrays, or alone when replicas on one node share
+	 * them (rdma/dp.h; whether they do is known only at start-up, so the
+	 * larger of the two) */
+	scratch = dtp_stage_model_scratch_bytes(&p->model, first, last, B, 0);
+	if (p->replicas > 1 && p->shm_reduce) {
+		size_t alone = dtp_stage_model_scratch_bytes(&p->model, first, last, B, 1);
+
+		scratch = alone > scratch ? alone : scratch;
+	}
+	m->model_scratch += scratch;
 	/* and what its precision adds (bf16 copies, oneDNN scratchpads) */
 	r = dtp_stage_model_precision_bytes(&p->model, first, last, B, p->precision, &prec, err);
 	m->precision += prec;

@@ -413,7 +413,8 @@ static void test_blas_threads_owner(void **state)
 /* the scratch a memory prediction asks for (dtp_stage_model_scratch_bytes)
  * is what the model maps beside its parameters and gradients (its arena's
  * pages, which hold everything it uses), for any pool size the model picks
- * from OpenBLAS's thread count */
+ * from OpenBLAS's thread count; and, given the two arrays (replicas sharing
+ * them on a node), what it maps then */
 static void test_scratch_bytes(void **state)
 {
 	static const struct { const char *spec; int first, last; } cases[] = {
@@ -435,7 +436,7 @@ static void test_scratch_bytes(void **state)
 
 			assert_int_equal(dtp_model_spec_parse(cases[i].spec, &spec, &err), 0);
 			/* predicted before the model exists, as dtp_stage_mem_predict does */
-			want = dtp_stage_model_scratch_bytes(&spec, cases[i].first, cases[i].last, 3);
+			want = dtp_stage_model_scratch_bytes(&spec, cases[i].first, cases[i].last, 3, 0);
 			assert_int_equal(dtp_stage_model_create(&spec, cases[i].first, cases[i].last, 3,
 								1, &m, &err), 0);
 			want += 2 * dtp_align_up(m->n_params, 16) * sizeof(float);
@@ -443,6 +444,21 @@ static void test_scratch_bytes(void **state)
 			assert_true(m->arena.used <= want);
 			assert_true(m->arena.used + (want >= DTP_HUGE_PAGE ? DTP_HUGE_PAGE : DTP_PAGE) > want);
 			dtp_stage_model_destroy(m);
+
+			size_t nf = dtp_stage_model_array_floats(&spec, cases[i].first, cases[i].last);
+			float *pa = dtp_alloc_aligned(nf * sizeof(float), DTP_CACHELINE);
+			float *ga = dtp_alloc_aligned(nf * sizeof(float), DTP_CACHELINE);
+
+			assert_non_null(pa);
+			assert_non_null(ga);
+			want = dtp_stage_model_scratch_bytes(&spec, cases[i].first, cases[i].last, 3, 1);
+			assert_int_equal(dtp_stage_model_create_in(&spec, cases[i].first, cases[i].last,
+								   3, 1, pa, ga, &m, &err), 0);
+			assert_int_equal(m->arena.size, want);
+			assert_true(m->arena.used <= want);
+			dtp_stage_model_destroy(m);
+			dtp_free(pa);
+			dtp_free(ga);
 		}
 	}
 	dtp_blas_set_threads(nb);
