@@ -44,12 +44,17 @@ assert (0, "fwd") in names and (1, "fwd") in names and (2, "fwd") not in names
 assert (1, "recv") in names and (1, "send") in names
 # 1F1B with 3 micro-batches: 5 steps x 3 = 15 fwd spans per stage
 assert sum(1 for e in t if e.get("name") == "fwd" and e["pid"] == 0) == 15
-# every compute span carries the process's CPU time over it: positive, and
-# never more than the span's length times the process's threads (cores)
+# every compute span carries the process's CPU time over it, positive; a
+# delta, not a running total: the typical span's is at most its length times
+# the process's threads (cores). Not every span's: the kernel adds the other
+# threads' CPU time to the process's clock when they are next scheduled, so
+# a span of a microsecond can read 157 us (seen in CI); the median cannot.
 comp = [e for e in t if e["ph"] == "X" and e.get("cat", e["name"]) in
         ("fwd", "bwd", "recompute", "optim")]
-assert comp and all(0 < e["args"]["cpu_us"] <= e["dur"] * 8 + 50 for e in comp), \
-    [e for e in comp if not 0 < e["args"].get("cpu_us", -1) <= e["dur"] * 8 + 50][:3]
+assert comp and all(e["args"]["cpu_us"] > 0 for e in comp), \
+    [e for e in comp if not e["args"].get("cpu_us", -1) > 0][:3]
+ratio = sorted(e["args"]["cpu_us"] / max(e["dur"], 1e-3) for e in comp)
+assert ratio[len(ratio) // 2] <= 8, ratio[len(ratio) // 2]
 assert all("cpu_us" not in e.get("args", {}) for e in t if e.get("cat", e["name"]) == "recv")
 print("ok: metrics and trace parse and hold what they should")
 PY
