@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -325,6 +326,8 @@ int dtp_args_parse(int argc, char **argv, struct dtp_launch_args *a)
 }
 
 #define PLAN_STREAM_MAX (1 << 20)
+/* how long a pipe may wait for its writer to open it and write, seconds */
+#define PLAN_FIFO_WAIT_S 5
 
 int dtp_args_plan_once(struct dtp_launch_args *a, int argc, char **argv, char *arg, size_t len,
 		       struct dtp_err *err)
@@ -349,6 +352,15 @@ int dtp_args_plan_once(struct dtp_launch_args *a, int argc, char **argv, char *a
 		return dtp_errf_input(err, -errno, "--plan %s: cannot open the plan: %s", path,
 				      strerror(errno));
 	}
+	/* a pipe's writer may start beside us and open it after we do (a read
+	 * then would see no writer yet, and EOF): wait a while for its first
+	 * bytes, or its end */
+	if (S_ISFIFO(st.st_mode)) {
+		struct pollfd pf = { .fd = fd, .events = POLLIN };
+
+		while (poll(&pf, 1, PLAN_FIFO_WAIT_S * 1000) < 0 && errno == EINTR)
+			;
+	}
 	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
 	text = malloc(PLAN_STREAM_MAX);
 	if (!text) {
@@ -358,12 +370,22 @@ int dtp_args_plan_once(struct dtp_launch_args *a, int argc, char **argv, char *a
 	while (got < PLAN_STREAM_MAX && (n = read(fd, text + got, PLAN_STREAM_MAX - got)) > 0)
 		got += (size_t)n;
 	close(fd);
-	if (got == 0 || got == PLAN_STREAM_MAX) {
+	if (got == PLAN_STREAM_MAX) {
 		free(text);
 		return dtp_errf_input(err, -EINVAL,
-				      "--plan %s: %s: give the plan file (an INI file, docs/plan-format.md)",
-				      path, got ? "a stream of 1 MiB or more is no plan" :
-				      "empty (nothing was written to it)");
+				      "--plan %s: a stream of 1 MiB or more is no plan: give the plan "
+				      "file (an INI file, docs/plan-format.md)", path);
+	}
+	if (got == 0) {
+		free(text);
+		if (S_ISFIFO(st.st_mode))
+			return dtp_errf_input(err, -EINVAL,
+					      "--plan %s: empty (nothing was written to it within %d s): "
+					      "give the plan file (an INI file, docs/plan-format.md)",
+					      path, PLAN_FIFO_WAIT_S);
+		return dtp_errf_input(err, -EINVAL,
+				      "--plan %s: empty (nothing was written to it): give the plan "
+				      "file (an INI file, docs/plan-format.md)", path);
 	}
 	/* inherited by the stages (no MFD_CLOEXEC) */
 	mfd = memfd_create("dtpipe-plan", 0);

@@ -136,6 +136,10 @@ expect plan-fifo-nobody-writes 2 "empty" -- "$run1" --plan "$IN/plan.fifo"
 ( cat "$P" > "$IN/plan.fifo" ) &
 expect plan-through-a-pipe 0 "test accuracy" -- "$run1" --plan "$IN/plan.fifo"
 wait
+# a writer that opens the pipe after dtpipe does (dtpipe waits up to 5 s)
+( sleep 1; cat "$P" > "$IN/plan.fifo" ) &
+expect plan-pipe-writer-late 0 "test accuracy" -- "$run1" --plan "$IN/plan.fifo"
+wait
 ( cat "$P" > "$IN/plan.fifo" ) &
 expect plan-pipe-as-option-value 0 "test accuracy" -- "$run1" "--plan=$IN/plan.fifo"
 wait
