@@ -42,7 +42,7 @@ static const struct dtp_transport_ops *ops = &dtp_verbs_ops;
 struct opts {
 	char host[256];
 	int port;
-	int sync[2];                  /* a pipe from stage 1 to stage 0 (run_pair) */
+	int sync[2];                  /* a pipe between the children (run_pair) */
 };
 
 static void cfg_for(struct dtp_link_config *c, const struct opts *o, int stage, int port_off)
@@ -338,10 +338,16 @@ static int refused(const struct opts *o, int stage, int port_off)
 		CHECK(rc == -EPROTO, "stranger: open gave %d (%s), want -EPROTO", rc, err.msg);
 		CHECK(strstr(err.msg, "refused") && strstr(err.msg, "job key"), "reason: %s", err.msg);
 		printf("stranger: %s\n", err.msg);
+		CHECK(write(o->sync[1], "k", 1) == 1, "cannot tell stage 1");
 		return 0;
 	}
-	if (stage == 1)
-		usleep(1500 * 1000);          /* after the stranger */
+	if (stage == 1) {       /* after the stranger was refused (TMO: a hang guard only) */
+		struct pollfd pf = { .fd = o->sync[0], .events = POLLIN };
+		char k;
+
+		CHECK(poll(&pf, 1, TMO) == 1 && read(o->sync[0], &k, 1) == 1,
+		      "no word from the stranger in %d ms", TMO);
+	}
 	if (open_link(&c, &l))
 		return 1;
 	ops->close(l);
