@@ -68,9 +68,11 @@ check_model mlp "mlp:12-24-24-24-4" "$WORK/rec" \
 check_model gpt "gpt:layers=2,dim=16,heads=2,seq=8,vocab=32" "$WORK/tok" \
 	'optimizer = adamw\nlr = 0.01\nclip_norm = 1.0\nweight_decay = 0.1\nwarmup_steps = 2'
 
-# stage 1 in bf16, stage 0 in fp32: refused at the handshake
+# stage 1 in bf16, stage 0 in fp32: refused at the handshake (stage 0 then
+# listens for the right peer until the connect timeout: long enough for a
+# slow start of stage 1, short enough not to hold the test)
 write_plan "$WORK/mix.ini" "mlp:12-24-4" "$WORK/rec" gpipe no tcp 'lr = 0.1' 0 1
-sed -i 's/^connect_timeout_ms = .*/connect_timeout_ms = 3000/' "$WORK/mix.ini"
+sed -i "s/^connect_timeout_ms = .*/connect_timeout_ms = 8000/" "$WORK/mix.ini"
 "$DTPIPE" --plan "$WORK/mix.ini" --stage 0 --threads 1 --no-bind --quiet >"$WORK/s0.out" 2>&1 &
 s0=$!
 rc1=0

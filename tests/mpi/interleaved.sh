@@ -100,6 +100,7 @@ OPTIM='optimizer = sgd\nlr = 0.1\nmomentum = 0.9\nclip_norm = 0.5\nweight_decay 
 plan stop 2 4 interleaved "0, 2" "1, 3"
 DTP_TEST_HANG_AT_STEP=6 DTP_TEST_HANG_MS=6000 \
 "$DTPIPE" --plan "$WORK/stop.ini" --threads 1 --steps 10 --quiet --checkpoint-dir "$WORK/ck-stop" \
+	--hang-timeout-ms 60000 \
 	--dump "$WORK/part" >"$WORK/out" 2>&1 &
 JOB=$!
 wait_losses "$WORK/part" 6
