@@ -37,7 +37,7 @@ plan=$(awk -v seed="$SEED" 'BEGIN {
 	out = ""
 	for (i = 1; i <= n; i++) {
 		if (i == at) out = out " restart:" int(rand() * 4)
-		out = out " " k[i] ":" (i == 1 ? 5 : 1) + int(rand() * 6)
+		out = out " " k[i] ":" (i == 1 ? 6 : 1) + int(rand() * 6)
 	}
 	if (at == 5) out = out " restart:" int(rand() * 4)
 	print out }')

@@ -43,11 +43,11 @@ cut() {
 	sed -i -e '/^\[stage\.0\]/a host = 10.79.0.1' -e '/^\[stage\.1\]/a host = 10.79.0.2' \
 		"$WORK/$name.ini"
 	ip netns exec "${NS}a" "$DTPIPE" --plan "$WORK/$name.ini" --stage 0 --threads 1 --no-bind \
-		--quiet --steps 1000000 --heartbeat-ms 100 --peer-timeout-ms 2000 \
+		--quiet --steps 1000000 --heartbeat-ms 100 --peer-timeout-ms 4000 \
 		>"$WORK/$name.0.out" 2>&1 &
 	a=$!
 	ip netns exec "${NS}b" "$DTPIPE" --plan "$WORK/$name.ini" --stage 1 --threads 1 --no-bind \
-		--quiet --steps 1000000 --heartbeat-ms 100 --peer-timeout-ms 2000 --dump "$WORK/$name.d" \
+		--quiet --steps 1000000 --heartbeat-ms 100 --peer-timeout-ms 4000 --dump "$WORK/$name.d" \
 		>"$WORK/$name.1.out" 2>&1 &
 	b=$!
 	PIDS="$a $b"
