@@ -529,11 +529,21 @@ static int free_port(const char *host)
 	return port;
 }
 
+/* CASE_LIMIT_S, or DTP_TEST_CASE_LIMIT_S when it is a number of seconds */
+static int case_limit_s(void)
+{
+	const char *v = getenv("DTP_TEST_CASE_LIMIT_S");
+	char *end;
+	long n = v ? strtol(v, &end, 10) : 0;
+
+	return v && *v && !*end && n > 0 && n < 86400 ? (int)n : CASE_LIMIT_S;
+}
+
 /* run one case in two children; 0 when both exit 0 within the limit */
 static int run_case(const struct env *base, const struct tcase *tc)
 {
 	pid_t pid[2];
-	int status[2] = { -1, -1 }, left = 2;
+	int status[2] = { -1, -1 }, left = 2, limit = case_limit_s();
 	struct env e = *base;
 	time_t t0 = time(NULL);
 
@@ -545,7 +555,7 @@ static int run_case(const struct env *base, const struct tcase *tc)
 	for (int s = 0; s < 2; s++) {
 		pid[s] = fork();
 		if (pid[s] == 0) {
-			alarm(CASE_LIMIT_S + 5);
+			alarm((unsigned)limit + 5);
 			e.stage = s;
 			_exit(tc->fn(&e) ? 1 : 0);
 		}
@@ -559,9 +569,9 @@ static int run_case(const struct env *base, const struct tcase *tc)
 		pid_t p = waitpid(-1, &st, WNOHANG);
 
 		if (p == 0) {
-			if (time(NULL) - t0 > CASE_LIMIT_S) {
+			if (time(NULL) - t0 > limit) {
 				fprintf(stderr, "  %s: over %d s, killing both stages\n", tc->name,
-					CASE_LIMIT_S);
+					limit);
 				for (int s = 0; s < 2; s++)
 					if (status[s] == -1)
 						kill(pid[s], SIGKILL);

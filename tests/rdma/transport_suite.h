@@ -10,6 +10,8 @@
 
 #include "rdma/transport.h"
 
+/* a case's hang guard, seconds (DTP_TEST_CASE_LIMIT_S overrides: an emulated
+ * RDMA device on a busy machine may need more) */
 #define CASE_LIMIT_S 40
 #define MAX_MSG (16u << 20)
 

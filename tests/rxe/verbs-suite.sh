@@ -28,12 +28,14 @@ trap 'rm -rf "$JOB"' EXIT
 cp "$LINK" "$JOB/"
 [ -x "$SUITE" ] && cp "$SUITE" "$JOB/"
 # every timeout below is a hang guard only: the VM is emulated (TCG) and the
-# machine may be busy; the transport suite once needed over 60 s
-bash "$VM" -t 600 "$JOB" '
+# machine may be busy; the transport suite once needed over 60 s (and a case
+# gets 120 s, not the 40 s it gets on a real device)
+bash "$VM" -t 900 "$JOB" '
   rc=0
+  export DTP_TEST_CASE_LIMIT_S=120
   timeout 200 ./test_verbs_link || rc=1
   if [ -x ./test_transport ]; then
-    timeout 250 ./test_transport --transport verbs --host $RXE_IP || rc=1
+    timeout 480 ./test_transport --transport verbs --host $RXE_IP || rc=1
     # the shared suite through the eager path: per side 3 rounds x 7 tensors
     # of <= 1 KiB (eager) and 3 x 6 larger ones (WRITE), counted by the link
     DTP_VERBS_STATS=1 timeout 100 ./test_transport --transport verbs --host $RXE_IP \

@@ -76,12 +76,13 @@ echo "ok: srun -n3 on a 2-stage plan: exit $rc, task 2 says: stage 2 (from SLURM
 
 # 3. a stage killed mid-run. VICTIM=N in the task's environment: once the last
 # stage has logged 3 steps (every link is up), task N SIGKILLs itself (the
-# shell execs dtpipe, so $$ is dtpipe).
+# shell execs dtpipe, so $$ is dtpipe; the loop ends with it, and the
+# surrounding timeout 120 guards a hang).
 cat > victim.sh <<'EOF'
 #!/bin/sh
 if [ "$SLURM_PROCID" = "$VICTIM" ]; then
-	(i=0; while [ "$(cat "$DUMP/losses" 2>/dev/null | wc -l)" -lt 3 ] && [ $i -lt 300 ]; do
-		sleep 0.1; i=$((i + 1)); done; kill -9 $$) >/dev/null 2>&1 &
+	(while [ "$(cat "$DUMP/losses" 2>/dev/null | wc -l)" -lt 3 ] && kill -0 $$ 2>/dev/null; do
+		sleep 0.1; done; kill -9 $$) >/dev/null 2>&1 &
 fi
 exec "$@"
 EOF
