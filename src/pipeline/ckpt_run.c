@@ -151,8 +151,16 @@ void dtp_stage_test_hold(const struct dtp_stage *st, const char *point, long ste
 	f = fopen(said, "w");
 	if (f)
 		fclose(f);
-	while (access(path, F_OK) == 0)
-		usleep(10000);
+	for (int told = 0; access(path, F_OK) == 0; usleep(10000)) {
+		if (told || !dtp_preempt_requested())
+			continue;
+		/* a stop signal reached this held stage: say so once */
+		snprintf(said, sizeof(said), "%s.stop.stage-%d", path, st->s);
+		f = fopen(said, "w");
+		if (f)
+			fclose(f);
+		told = 1;
+	}
 }
 
 /* The second half of a checkpoint, on every stage at a step boundary: this

@@ -90,8 +90,10 @@ int dtp_stage_ckpt_load(struct dtp_stage *st, const char *dir, long step, struct
  * written its part of a checkpoint (the checkpoint not finished), "resume"
  * once a resumed stage has loaded its units (before its first step). When
  * PATH.POINT holds a number N, only a checkpoint (or resume) of step >= N
- * holds, so a test can let the earlier ones complete. Unset, it costs one
- * getenv. */
+ * holds, so a test can let the earlier ones complete. A held stage that a
+ * stop signal reaches (base/preempt.h) creates PATH.POINT.stop.stage-N, so a
+ * test knows the signal arrived before it lets the stage go. Unset, it costs
+ * one getenv. */
 void dtp_stage_test_hold(const struct dtp_stage *st, const char *point, long step);
 
 #endif

@@ -60,14 +60,23 @@ steps_in() { grep -c 'step [0-9]*/[0-9]* | loss' "$1" 2>/dev/null; }
 # the test hook DTP_TEST_HOLD (src/pipeline/ckpt_run.h), until the signal
 # has been sent: the stop never races the end of the run.
 export DTP_TEST_HOLD=$WORK/hold
-hold() { echo 5 > hold.ckpt; rm -f hold.ckpt.stage-*; }
-# signalled PATTERN FILE: wait for FILE to show that the signal went out, then
-# a second more for it to arrive (a hang guard, not a timing check: a late
-# signal still stops the run, only later)
+hold() { echo 5 > hold.ckpt; rm -f hold.ckpt.stage-* hold.ckpt.stop.stage-*; }
+# signalled PATTERN FILE: wait for FILE to show that the signal went out, and
+# for the hold hook of every held stage to say it arrived (hang guards of 60
+# and 120 s, not timings)
 signalled() {
 	local i
 	for i in $(seq 600); do grep -q "$1" "$2" && break; sleep 0.1; done
-	sleep 1
+	stops_seen "$2"
+}
+# stops_seen FILE: the 4 held stages have each seen the stop signal
+stops_seen() {
+	local i
+	for i in $(seq 1200); do
+		[ "$(ls hold.ckpt.stop.stage-* 2>/dev/null | wc -l)" = 4 ] && return 0
+		sleep 0.1
+	done
+	cat "$1"; fail "the stop signal did not reach the 4 held stages in 120 s"
 }
 held() {  # held FILE WHAT: every stage waits in the hook (hang guard 120 s)
 	local i
@@ -150,7 +159,10 @@ printf '#!/bin/sh\nexec "%s" "$@" --threads 1\n' "$DTPIPE" > bin/dtpipe
 chmod +x bin/dtpipe
 sbatch_held 3 "$DTP_SRCDIR/examples/preempt.sbatch" "examples/preempt.sbatch"
 "${SLURM_CLIENT[@]}" scancel --signal=USR1 --batch "$jid"
-sleep 2; rm -f hold.ckpt
+# let the stages go once the signal has reached every one (the hold hook
+# says so), however slowly Slurm, the script's trap and srun pass it on
+stops_seen t3.out
+rm -f hold.ckpt
 # the requeued job waits for its begin time (Slurm delays a requeued job's
 # start); start it sooner, but not in the second of the requeue: slurmd
 # refuses a credential of the same job issued before the second its old one
