@@ -69,23 +69,20 @@ signalled() {
 	for i in $(seq 600); do grep -q "$1" "$2" && break; sleep 0.1; done
 	stops_seen "$2"
 }
+# four_stages PREFIX FILE WHY: the hold hook has made PREFIX.stage-N for all
+# 4 stages (hang guard 120 s), else FILE is shown and the test fails with WHY
+four_stages() {
+	local i
+	for i in $(seq 1200); do
+		[ "$(ls "$1".stage-* 2>/dev/null | wc -l)" = 4 ] && return 0
+		sleep 0.1
+	done
+	cat "$2"; fail "$3"
+}
 # stops_seen FILE: the 4 held stages have each seen the stop signal
-stops_seen() {
-	local i
-	for i in $(seq 1200); do
-		[ "$(ls hold.ckpt.stop.stage-* 2>/dev/null | wc -l)" = 4 ] && return 0
-		sleep 0.1
-	done
-	cat "$1"; fail "the stop signal did not reach the 4 held stages in 120 s"
-}
-held() {  # held FILE WHAT: every stage waits in the hook (hang guard 120 s)
-	local i
-	for i in $(seq 1200); do
-		[ "$(ls hold.ckpt.stage-* 2>/dev/null | wc -l)" = 4 ] && return 0
-		sleep 0.1
-	done
-	cat "$1"; fail "$2: the stages did not reach step 5 in 120 s"
-}
+stops_seen() { four_stages hold.ckpt.stop "$1" "the stop signal did not reach the 4 held stages in 120 s"; }
+# held FILE WHAT: every stage waits in the hook
+held() { four_stages hold.ckpt "$1" "$2: the stages did not reach step 5 in 120 s"; }
 # stopped_ok FILE RC WHAT: exit 75, no abort, a checkpoint written (the last stage says which)
 stopped_ok() {
 	[ "$2" = 75 ] || { cat "$1"; fail "$3: exit $2, want 75 (stopped, resumable)"; }
