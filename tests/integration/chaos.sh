@@ -18,7 +18,7 @@
 
 SEED=${DTP_CHAOS_SEED:-$(od -An -N4 -tu4 /dev/urandom | tr -d ' ')}
 echo "chaos seed $SEED (DTP_CHAOS_SEED=$SEED repeats this run)"
-STEPS=160
+STEPS=400
 EVERY=4
 
 "$MKDATA" records "$WORK/rec" 2000 40 12 4 7
