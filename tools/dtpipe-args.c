@@ -370,22 +370,18 @@ int dtp_args_plan_once(struct dtp_launch_args *a, int argc, char **argv, char *a
 	while (got < PLAN_STREAM_MAX && (n = read(fd, text + got, PLAN_STREAM_MAX - got)) > 0)
 		got += (size_t)n;
 	close(fd);
-	if (got == PLAN_STREAM_MAX) {
+	if (got == 0 || got == PLAN_STREAM_MAX) {
+		char why[64] = "a stream of 1 MiB or more is no plan";
+
 		free(text);
+		if (got == 0 && S_ISFIFO(st.st_mode))
+			snprintf(why, sizeof(why), "empty (nothing was written to it within %d s)",
+				 PLAN_FIFO_WAIT_S);
+		else if (got == 0)
+			snprintf(why, sizeof(why), "empty (nothing was written to it)");
 		return dtp_errf_input(err, -EINVAL,
-				      "--plan %s: a stream of 1 MiB or more is no plan: give the plan "
-				      "file (an INI file, docs/plan-format.md)", path);
-	}
-	if (got == 0) {
-		free(text);
-		if (S_ISFIFO(st.st_mode))
-			return dtp_errf_input(err, -EINVAL,
-					      "--plan %s: empty (nothing was written to it within %d s): "
-					      "give the plan file (an INI file, docs/plan-format.md)",
-					      path, PLAN_FIFO_WAIT_S);
-		return dtp_errf_input(err, -EINVAL,
-				      "--plan %s: empty (nothing was written to it): give the plan "
-				      "file (an INI file, docs/plan-format.md)", path);
+				      "--plan %s: %s: give the plan file (an INI file, docs/plan-format.md)",
+				      path, why);
 	}
 	/* inherited by the stages (no MFD_CLOEXEC) */
 	mfd = memfd_create("dtpipe-plan", 0);

@@ -129,11 +129,24 @@ int dtp_stage_ckpt_write_part(const struct dtp_stage *st, const char *dir, long 
 	return dtp_ckpt_part_commit(part, err);
 }
 
+/* the hold hook's word to the test: the empty file PATH.WHATstage-N */
+static void hold_say(const char *path, const char *what, int s)
+{
+	char said[DTP_PLAN_PATH_MAX + 16];
+	FILE *f;
+
+	snprintf(said, sizeof(said), "%s.%sstage-%d", path, what, s);
+	f = fopen(said, "w");
+	if (f)
+		fclose(f);
+}
+
 void dtp_stage_test_hold(const struct dtp_stage *st, const char *point, long step)
 {
 	const char *hold = getenv("DTP_TEST_HOLD");
-	char path[DTP_PLAN_PATH_MAX], said[DTP_PLAN_PATH_MAX + 16];
+	char path[DTP_PLAN_PATH_MAX];
 	long from = 0;
+	int told = 0;
 	FILE *f;
 
 	if (!hold)
@@ -147,19 +160,13 @@ void dtp_stage_test_hold(const struct dtp_stage *st, const char *point, long ste
 	fclose(f);
 	if (step < from)
 		return;
-	snprintf(said, sizeof(said), "%s.stage-%d", path, st->s);
-	f = fopen(said, "w");
-	if (f)
-		fclose(f);
-	for (int told = 0; access(path, F_OK) == 0; usleep(10000)) {
-		if (told || !dtp_preempt_requested())
-			continue;
-		/* a stop signal reached this held stage: say so once */
-		snprintf(said, sizeof(said), "%s.stop.stage-%d", path, st->s);
-		f = fopen(said, "w");
-		if (f)
-			fclose(f);
-		told = 1;
+	hold_say(path, "", st->s);
+	while (access(path, F_OK) == 0) {
+		if (!told && dtp_preempt_requested()) {
+			hold_say(path, "stop.", st->s);     /* a stop signal reached it */
+			told = 1;
+		}
+		usleep(10000);
 	}
 }
 

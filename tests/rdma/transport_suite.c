@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/parse.h"
 #include "rdma/transport.h"
 #include "transport_suite.h"
 
@@ -533,10 +534,9 @@ static int free_port(const char *host)
 static int case_limit_s(void)
 {
 	const char *v = getenv("DTP_TEST_CASE_LIMIT_S");
-	char *end;
-	long n = v ? strtol(v, &end, 10) : 0;
+	long n;
 
-	return v && *v && !*end && n > 0 && n < 86400 ? (int)n : CASE_LIMIT_S;
+	return v && dtp_parse_long(v, 1, 86399, &n) == 0 ? (int)n : CASE_LIMIT_S;
 }
 
 /* run one case in two children; 0 when both exit 0 within the limit */
