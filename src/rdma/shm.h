@@ -34,11 +34,8 @@
 					  (a quarter of the L3): smaller tensors stay
 					  in cache for the reader (docs/benchmarks.md,
 					  "Transport") */
-#define SHM_EAGER_MAX (SHM_RING / 2)   /* a send up to this size whose receive is
-					  not advertised yet takes the ring at once
-					  (two fit); a larger one waits ... */
-#define SHM_ADVERT_WAIT_NS 1000000u    /* ... this long for its advert, then takes
-					  the ring (eager) */
+#define SHM_ADVERT_WAIT_NS 1000000u    /* then a send stops waiting for its
+					  advert and takes the ring (eager) */
 #define SHM_NO_SLOT UINT32_MAX         /* advertised receive not in shared memory */
 /* the shared copy: a placed tensor of at least DTP_STREAM_SLEEP_RX bytes
  * whose source is shared memory too is cut into chunks that the sender and
