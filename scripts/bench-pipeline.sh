@@ -122,6 +122,20 @@ for p in range(K):
     idle = st.median((win[s][1] - win[s][0] - sum(sums[(p, s, k)] for k in compute)) / 1e3
                      for s in steps)
     print("  %5d " % p + " ".join("%7.2f" % med[k] for k in kinds) + "  %8.2f %8.2f" % (other, idle))
+# the last stage's gap before a forward whose activation the stage before had
+# finished 0.1 ms or more before (the time taking a tensor already sent costs)
+done = {(e["args"]["step"], e["args"]["micro"]): e["ts"] + e["dur"] for e in ev
+        if e["pid"] == K - 2 and e["name"] == "fwd"}
+gaps, prev = [], {}
+for e in sorted((e for e in ev if e["pid"] == K - 1 and e.get("cat") in compute),
+                key=lambda e: e["ts"]):
+    s, m = e["args"]["step"], e["args"]["micro"]
+    if e["name"] == "fwd" and m > 0 and s in prev and done.get((s, m), 1e30) <= prev[s] - 100:
+        gaps.append(e["ts"] - prev[s])
+    prev[s] = e["ts"] + e["dur"]
+if gaps:
+    print("  stage %d's gap before a forward whose activation was sent: median %.3f ms over %d" % (
+        K - 1, st.median(gaps) / 1e3, len(gaps)))
 PY
 
 # watch.py OUT CMD...: runs CMD and, while it runs, samples each stage
