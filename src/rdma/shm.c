@@ -405,5 +405,5 @@ const struct dtp_transport_ops dtp_shm_ops = {
 
 size_t dtp_shm_link_resident_bytes(void)
 {
-	return SHM_DATA_OFF + (size_t)SHM_RING;
+	return SHM_DATA_OFF + 2 * (size_t)SHM_RING;
 }

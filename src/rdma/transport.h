@@ -135,8 +135,9 @@ extern const struct dtp_transport_ops dtp_tcp_ops;
 extern const struct dtp_transport_ops dtp_shm_ops;
 /* Bytes a shm link holds resident in each of its two processes besides the
  * buffers they share (those are the peer's arena, dtp_link_alloc): the
- * control and small-message area and one ring, as the pipeline's transfers
- * touch them. For the memory prediction (dtp_stage_link_mem, pipeline.h). */
+ * control and small-message area and both rings (each process writes one
+ * and reads the other, and a run's transfers come round each whole ring).
+ * For the memory prediction (dtp_stage_link_mem, pipeline.h). */
 size_t dtp_shm_link_resident_bytes(void);
 #ifdef DTP_HAVE_VERBS
 extern const struct dtp_transport_ops dtp_verbs_ops;
