@@ -282,6 +282,7 @@ static const struct dtp_stream_io shm_io = {
 	.fast_send = dtp_shm_fast_send,
 	.fast_recv = dtp_shm_fast_recv,
 	.fast_max = SHM_FAST_MAX,
+	.eager_max = SHM_EAGER_MAX,
 };
 
 static int shm_open_link(const struct dtp_link_config *cfg, struct dtp_link **out,

@@ -11,7 +11,7 @@
 #include "rdma/stream.h"
 
 #define SHM_MAGIC 0x344d4844u          /* "DHM4": layout 4 (regions, adverts, jobs, slots) */
-#define SHM_RING (4u << 20)            /* bytes per direction, a power of two */
+#define SHM_RING (1u << 20)            /* bytes per direction, a power of two */
 #define SHM_CHUNK (256u << 10)         /* publish progress every chunk */
 #define SHM_PAUSE_NS 2000u             /* spin with pause, then ... */
 #define SHM_SPIN_NS 50000u             /* ... spin with sched_yield, then sleep */
@@ -34,8 +34,11 @@
 					  (a quarter of the L3): smaller tensors stay
 					  in cache for the reader (docs/benchmarks.md,
 					  "Transport") */
-#define SHM_ADVERT_WAIT_NS 1000000u    /* then a send stops waiting for its
-					  advert and takes the ring (eager) */
+#define SHM_EAGER_MAX (SHM_RING / 2)   /* a send up to this size whose receive is
+					  not advertised yet takes the ring at once
+					  (two fit); a larger one waits ... */
+#define SHM_ADVERT_WAIT_NS 1000000u    /* ... this long for its advert, then takes
+					  the ring (eager) */
 #define SHM_NO_SLOT UINT32_MAX         /* advertised receive not in shared memory */
 /* the shared copy: a placed tensor of at least DTP_STREAM_SLEEP_RX bytes
  * whose source is shared memory too is cut into chunks that the sender and

@@ -219,9 +219,12 @@ int dtp_shm_help(void *ctx, uint32_t seq, void *buf, size_t cap)
 }
 
 /* io->place: route the seq-th send. Small ones go through the ring at once;
- * larger ones wait for the receiver's advertisement and are copied straight
- * into its buffer when it lies in memory we can map (with the receiver's
- * help when the source is shared memory too and the tensor is large). */
+ * larger ones that the receiver has advertised are copied straight into its
+ * buffer when it lies in memory we can map (with the receiver's help when
+ * the source is shared memory too and the tensor is large). One not
+ * advertised yet takes the ring at once up to SHM_EAGER_MAX: waiting for the
+ * advertisement would leave the copy to a progress thread woken on a core
+ * that computes, and the receiver waiting for that wake-up. */
 int dtp_shm_place(void *ctx, uint32_t seq, const void *buf, size_t len, struct dtp_mr *mr)
 {
 	struct dtp_shm_link *t = ctx;
@@ -235,11 +238,12 @@ int dtp_shm_place(void *ctx, uint32_t seq, const void *buf, size_t len, struct d
 		if (atomic_load_explicit(&a->seq1, memory_order_acquire) != seq + 1) {
 			uint64_t now = dtp_now_ns(), since = atomic_load(&t->advert_since);
 
-			/* no shared buffer on the other side: no point waiting; and
-			 * not forever: a peer that receives only after its own sends
-			 * complete still finds them in the ring, as before */
+			/* no shared buffer on the other side: no point waiting; a
+			 * tensor that fits the ring beside another: not worth
+			 * waiting; and not forever: a peer that receives only after
+			 * its own sends complete still finds them in the ring */
 			if (!atomic_load_explicit(&t->ctrl->routed[!t->me].regions,
-						  memory_order_relaxed) ||
+						  memory_order_relaxed) || len <= SHM_EAGER_MAX ||
 			    (since && now - since >= SHM_ADVERT_WAIT_NS))
 				goto out_routed;
 			if (!since)

@@ -166,7 +166,7 @@ void dtp_stream_pop_recv(struct dtp_stream *s)
 	s->rx_hdr_got = 0;
 	s->rx_off = 0;
 	s->rx_seq++;
-	if (THREAD_HELPS(r))
+	if (thread_helps(s, r))
 		s->big_rx--;
 	stream_complete(r, 0);
 }
@@ -212,7 +212,7 @@ void dtp_stream_advertise(struct dtp_stream *s)
 
 		if (rc < 0)
 			return;
-		if (rc == 1 && THREAD_HELPS(r))
+		if (rc == 1 && thread_helps(s, r))
 			s->big_rx--;
 		ADVERTISED(r) = rc == 1 ? 1 : 2;
 		s->rx_advertised++;

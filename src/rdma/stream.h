@@ -59,6 +59,11 @@ struct dtp_stream_io {
 			 size_t cap, size_t max_msg, const char *peer, size_t *len,
 			 struct dtp_err *err);
 	size_t fast_max;
+	/* Optional: receives up to this many bytes never need the progress
+	 * thread's help: their sender writes them whole into the transport's
+	 * buffer without waiting for the receiver (shm: SHM_EAGER_MAX), so the
+	 * caller's wait reads them. 0: unknown, every large receive is helped. */
+	size_t eager_max;
 };
 
 /* A placed frame (the payload is already in the receiver's advertised

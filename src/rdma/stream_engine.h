@@ -45,9 +45,14 @@ static inline void stream_unlock(struct dtp_stream *s)
 #define CAP(r) ((r)->priv[1])
 #define IS_RECV(r) ((r)->priv[2])
 #define ADVERTISED(r) ((r)->priv[3])   /* 0 not yet, 1 into shared memory, 2 not */
-/* a receive the progress thread helps with: large, and not one the peer
- * writes straight into its buffer (which needs nobody's help) */
-#define THREAD_HELPS(r) (CAP(r) >= DTP_STREAM_BIG_RX && ADVERTISED(r) != 1)
+/* a receive the progress thread helps with: large, not one the peer writes
+ * straight into its buffer (which needs nobody's help), and not one the
+ * transport buffers whole (io->eager_max): waking the thread for that costs
+ * the receiver's core two context switches and reads nothing sooner */
+static inline int thread_helps(const struct dtp_stream *s, const struct dtp_req *r)
+{
+	return CAP(r) >= DTP_STREAM_BIG_RX && ADVERTISED(r) != 1 && CAP(r) > s->io->eager_max;
+}
 
 /* state last, released: the lock-free wait/test read it without the lock */
 static inline void stream_complete(struct dtp_req *r, int status)

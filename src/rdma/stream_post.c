@@ -129,7 +129,7 @@ static int stream_irecv(struct dtp_stream *s, const struct dtp_tag *tag, void *b
 	} else {
 		s->rx_posted++;
 		dtp_req_push(&s->rq, &s->rq_tail, req);
-		if (THREAD_HELPS(req))
+		if (thread_helps(s, req))
 			s->big_rx++;
 		dtp_stream_advertise(s);
 		dtp_stream_maybe_kick(s);

@@ -175,32 +175,34 @@ int case_alloc_second_link(struct env *e)
 }
 
 /* The peer has shared receive buffers but has not posted yet: sends still
- * complete on their own (through the ring on shm, after a bounded wait for
- * the advertisement), so a stage may wait for its sends before receiving.
+ * complete on their own (through the ring on shm: at once up to half the
+ * ring, after a bounded wait for the advertisement above that; both fit the
+ * 1 MiB ring together), so a stage may wait for its sends before receiving.
  * The receives then find the tensors, into shared memory. */
 int case_eager_beside_shared(struct env *e)
 {
-	enum { SZ = 1 << 20, N = 2 };
+	enum { N = 2 };
+	static const size_t sz[N] = { 640u << 10, 256u << 10 }, off[N] = { 0, 640u << 10 };
 	struct dtp_link_config c;
 	struct dtp_link *l;
 	struct dtp_mr *mr;
 	struct dtp_req req[N];
 	struct dtp_err err = { 0 };
-	char *buf, *scratch = malloc(SZ);
+	char *buf, *scratch = malloc(sz[0]);
 
 	cfg_for(e, &c);
 	if (!scratch || open_link(e, &c, &l))
 		return 1;
-	CHECK(dtp_link_alloc(l, (size_t)N * SZ, (void **)&buf, &mr, &err) == 0, "alloc: %s",
-	      err.msg);
+	CHECK(dtp_link_alloc(l, off[N - 1] + sz[N - 1], (void **)&buf, &mr, &err) == 0,
+	      "alloc: %s", err.msg);
 	signal_peer(e);   /* both have published a shared buffer */
 	CHECK(wait_peer(e, 20000) == 0, "no word from the peer");
 	if (e->stage == 0) {
 		for (int i = 0; i < N; i++) {
 			struct dtp_tag t = { 9, (uint16_t)i, DTP_MSG_ACT };
 
-			fill(buf + (size_t)i * SZ, SZ, 900 + (uint64_t)i);
-			CHECK(dtp_link_isend(l, &t, buf + (size_t)i * SZ, SZ, mr, &req[i], &err) == 0,
+			fill(buf + off[i], sz[i], 900 + (uint64_t)i);
+			CHECK(dtp_link_isend(l, &t, buf + off[i], sz[i], mr, &req[i], &err) == 0,
 			      "isend %d", i);
 			/* tcp and shm are eager: a send completes before the peer posts
 			 * its receive. verbs writes into receiver-advertised slots, so
@@ -219,10 +221,10 @@ int case_eager_beside_shared(struct env *e)
 		for (int i = 0; i < N; i++) {
 			struct dtp_tag t = { 9, (uint16_t)i, DTP_MSG_ACT };
 
-			CHECK(dtp_link_irecv(l, &t, buf + (size_t)i * SZ, SZ, mr, &req[i], &err) == 0,
+			CHECK(dtp_link_irecv(l, &t, buf + off[i], sz[i], mr, &req[i], &err) == 0,
 			      "irecv %d", i);
 			CHECK(dtp_link_wait(l, &req[i], 20000, &err) == 0, "recv %d: %s", i, err.msg);
-			CHECK(same(buf + (size_t)i * SZ, SZ, 900 + (uint64_t)i, scratch),
+			CHECK(same(buf + off[i], sz[i], 900 + (uint64_t)i, scratch),
 			      "recv %d: content differs", i);
 		}
 		signal_peer(e);
