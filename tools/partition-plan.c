@@ -229,6 +229,82 @@ static int write_plan(const struct dtp_tool_opts *o, const struct dtp_plan *plan
 	return r;
 }
 
+/* --schedule auto without --virtual-stages chooses the layout too: one range
+ * of units per stage (bounds, already cut) against interleaved over v = 2,
+ * 3, ... chunks per stage (each cut min-max, while K x v chunks fit the
+ * units and M is a multiple of K), each layout with its schedule = auto
+ * pick simulated on the profile's times; the shortest predicted step wins
+ * (a tie: fewer chunks), said on f. Returns the chunks per stage of the
+ * winner (plan and bounds cut for it) or a negative errno. */
+static int auto_layout(FILE *f, struct dtp_plan *plan, const struct dtp_profile *p,
+		       const struct dtp_chain_unit *chain, const struct dtp_partition_opts *po,
+		       int *bounds, struct dtp_err *err)
+{
+	int K = plan->num_stages, best_v = 1, qb[DTP_MAX_STAGES + 1], r;
+	struct dtp_schedule_choice c;
+	double best = 0, step = 0;
+	char said[384];
+	size_t len = 0;
+	struct dtp_plan *q = malloc(sizeof(*q));
+
+	if (!q)
+		return dtp_errf_runtime(err, -ENOMEM, "out of memory");
+	*q = *plan;
+	for (int s = 0; s < K; s++) {
+		q->stages[s].first_unit = bounds[s];
+		q->stages[s].last_unit = bounds[s + 1];
+	}
+	r = dtp_tool_auto_choice(q, p, &c, &best, err);
+	if (r)
+		goto out_free;
+	len += (size_t)snprintf(said, sizeof(said), "one range per stage: %s %.4g ms",
+				dtp_schedule_name(c.kind), best * 1e3);
+	if (K > 1 && plan->micro_batches % K)
+		len += (size_t)snprintf(said + len, sizeof(said) - len,
+					"; chunks: M = %d is not a multiple of K = %d", plan->micro_batches, K);
+	else if (K > 1 && 2 * K > p->n_units)
+		len += (size_t)snprintf(said + len, sizeof(said) - len,
+					"; chunks: %d units are fewer than 2 per stage", p->n_units);
+	for (int v = 2; v <= DTP_MAX_VIRTUAL_STAGES && K * v <= p->n_units && K * v <= DTP_MAX_STAGES &&
+			plan->micro_batches % K == 0 && K > 1; v++) {
+		*q = *plan;
+		r = dtp_tool_split_chunks(q, v, chain, p->n_units, po, qb, err);
+		if (r == 0)
+			r = dtp_tool_auto_choice(q, p, &c, &step, err);
+		if (r == -ENOSPC || r == -EINVAL) {   /* over mem_cap, or the chunks do not fit */
+			if (len < sizeof(said))
+				len += (size_t)snprintf(said + len, sizeof(said) - len,
+							"; %d chunks: does not fit (%s)", v, err->msg);
+			dtp_err_clear(err);
+			continue;
+		}
+		if (r)
+			goto out_free;
+		if (len < sizeof(said))
+			len += (size_t)snprintf(said + len, sizeof(said) - len, "; %d chunks: %.4g ms",
+						v, step * 1e3);
+		if (step < best * (1 - 1e-6)) {
+			best = step;
+			best_v = v;
+		}
+	}
+	r = 0;
+	if (best_v > 1)
+		r = dtp_tool_split_chunks(plan, best_v, chain, p->n_units, po, bounds, err);
+	if (r)
+		goto out_free;
+	if (best_v > 1)
+		fprintf(f, "layout auto: %d chunks per stage (interleaved), the shortest predicted step (%s)\n",
+			best_v, said);
+	else
+		fprintf(f, "layout auto: one range of units per stage, the shortest predicted step (%s)\n",
+			said);
+	r = best_v;
+out_free:
+	free(q);
+	return r;
+}
+
 int dtp_tool_cmd_plan(struct dtp_tool_opts *o, const struct dtp_model_spec *spec, struct dtp_err *err)
 {
 	struct dtp_chain_unit *chain = NULL;
@@ -290,6 +366,14 @@ int dtp_tool_cmd_plan(struct dtp_tool_opts *o, const struct dtp_model_spec *spec
 		r = dtp_tool_split_chunks(plan, chunks, chain, p.n_units, &po, bounds, err);
 	else
 		r = split(o, spec, &p, chain, &po, bounds, err);
+	if (r == 0 && o->schedule == DTP_SCHEDULE_AUTO && !o->virtual_stages &&
+	    o->split == DTP_TOOL_SPLIT_MINMAX) {
+		r = auto_layout(o->output ? stdout : stderr, plan, &p, chain, &po, bounds, err);
+		if (r > 0) {
+			chunks = r;
+			r = 0;
+		}
+	}
 	if (r)
 		goto out_free_chain;
 	r = plan_place(o, bounds, plan, where, notes, err);

@@ -77,23 +77,36 @@ void dtp_tool_stage_times(const struct dtp_plan *plan, const struct dtp_profile 
 	}
 }
 
+int dtp_tool_auto_choice(const struct dtp_plan *plan, const struct dtp_profile *prof,
+			 struct dtp_schedule_choice *c, double *step, struct dtp_err *err)
+{
+	double fwd[DTP_MAX_STAGES], bin[DTP_MAX_STAGES], bw[DTP_MAX_STAGES];
+	int r = 0;
+
+	dtp_tool_stage_times(plan, prof, fwd, bin, bw);
+	if (!prof->measured)
+		r = dtp_schedule_stage_flops(plan, fwd, bin, bw, err);
+	if (r == 0)
+		r = dtp_schedule_choose(plan, fwd, bin, bw, 0.0, c, err);
+	if (r)
+		return r;
+	for (int i = 0; i < DTP_SCHEDULE_CHOICES; i++)
+		if (c->options[i].kind == c->kind && !c->options[i].excluded)
+			*step = c->options[i].sim.step_time;
+	return 0;
+}
+
 /* schedule = auto: the simulator's pick on the profile's times, said why */
 int dtp_tool_resolve_auto(FILE *f, struct dtp_plan *plan, const struct dtp_profile *prof,
 			struct dtp_err *err)
 {
-	double fwd[DTP_MAX_STAGES], bin[DTP_MAX_STAGES], bw[DTP_MAX_STAGES];
 	struct dtp_schedule_choice c;
+	double step = 0;
 	int r;
 
 	if (plan->schedule != DTP_SCHEDULE_AUTO)
 		return 0;
-	dtp_tool_stage_times(plan, prof, fwd, bin, bw);
-	if (!prof->measured)
-		r = dtp_schedule_stage_flops(plan, fwd, bin, bw, err);
-	else
-		r = 0;
-	if (r == 0)
-		r = dtp_schedule_choose(plan, fwd, bin, bw, 0.0, &c, err);
+	r = dtp_tool_auto_choice(plan, prof, &c, &step, err);
 	if (r)
 		return r;
 	plan->schedule = c.kind;

@@ -24,6 +24,11 @@ int dtp_tool_print_steps(FILE *f, const char *what, const struct dtp_plan *plan,
 int dtp_tool_print_steps_plus(FILE *f, const char *what, const struct dtp_plan *plan,
 			      const double *fwd, const double *bwd_in, const double *bwd_w,
 			      double xfer, double add, double work, struct dtp_err *err);
+/* schedule = auto's pick for plan (its units as they are) on the profile's
+ * times (the FLOPs for a static profile), and the pick's predicted step in
+ * seconds; -ENOSPC (bad input) when no schedule fits mem_cap */
+int dtp_tool_auto_choice(const struct dtp_plan *plan, const struct dtp_profile *prof,
+			 struct dtp_schedule_choice *c, double *step, struct dtp_err *err);
 /* schedule = auto: replace it by the simulator's pick on the profile's times
  * (the FLOPs for a static profile) and print why to f; else nothing */
 int dtp_tool_resolve_auto(FILE *f, struct dtp_plan *plan, const struct dtp_profile *prof,

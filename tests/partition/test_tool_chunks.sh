@@ -3,7 +3,8 @@
 # --virtual-stages 2 writes K x 2 chunks tiling the model in the interleaved
 # order, report simulates the plan's schedule (a smaller bubble than 1f1b on
 # the same stage times) and draws it, schedule = auto picks interleaved for
-# a chunked plan, and bad input exits 2 naming the fix.
+# a chunked plan, plan --schedule auto picks the layout, and bad input exits
+# 2 naming the fix.
 set -u
 B=${DTP_BUILDDIR:-.}/tools/dtpipe-partition
 . "${DTP_SRCDIR:-.}/tests/lib-tool.sh"
@@ -34,6 +35,25 @@ sed 's/^schedule = interleaved$/schedule = auto/' "$T/il.ini" >"$T/auto.ini"
 expect 0 "$B" report --plan "$T/auto.ini" --static
 grep -q 'schedule auto: interleaved, the one schedule for 2 chunks per stage' "$T/out" ||
 	{ fail "auto over chunks"; cat "$T/out"; }
+
+# plan --schedule auto chooses the layout too: with recompute (no zb-h1 or
+# zb-h2) interleaved over 2 chunks beats 1f1b's one range per stage on the
+# FLOPs (65.4 against 75.3 ms here), so the plan gets chunks; without it
+# zb-h1 on one range wins (2262 against 2305 ms); M not a multiple of K
+# leaves one range, said why
+expect 0 "$B" plan --model $GPT --stages 3 --batch 4 --static --micro-batches 6 \
+	--schedule auto --recompute -o "$T/la.ini"
+has 'layout auto: 2 chunks per stage (interleaved), the shortest predicted step (one range per stage: 1f1b '
+grep -q '^schedule = interleaved$' "$T/la.ini" && grep -q '^virtual_stages = 2$' "$T/la.ini" ||
+	{ fail "auto layout: no chunks in the plan"; cat "$T/la.ini"; }
+expect 0 "$B" report --plan "$T/la.ini" --static
+expect 0 "$B" plan --model gpt:L=4,C=256,H=4,T=128,V=256 --stages 2 --batch 2 --static \
+	--micro-batches 8 --schedule auto -o "$T/lb.ini"
+has 'layout auto: one range of units per stage, the shortest predicted step (one range per stage: zb-h1 [0-9.]* ms; 2 chunks: '
+grep -q '^schedule = zb-h1$' "$T/lb.ini" && ! grep -q '^virtual_stages' "$T/lb.ini" ||
+	{ fail "auto layout: one range"; cat "$T/lb.ini"; }
+expect 0 "$B" plan --model $GPT --stages 3 --batch 4 --static --micro-batches 4 --schedule auto
+has 'chunks: M = 4 is not a multiple of K = 3'
 
 # bad input: M not a multiple of K, chunks under 1f1b, a broken tiling
 expect 2 "$B" plan --model $GPT --stages 3 --static --micro-batches 4 --schedule interleaved
