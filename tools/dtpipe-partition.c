@@ -370,21 +370,22 @@ static int cmd_profile(const struct dtp_tool_opts *o, const struct dtp_model_spe
 	       o->is_static ? " (static: from FLOPs, whatever the precision; no per-step work)" : "",
 	       o->optim == DTP_OPTIM_ADAMW ? "adamw" : "sgd",
 	       p.busy_measured ? "; busy: beside a core running the same unit" : "");
-	printf("%4s %-12s %12s %10s %10s %10s %10s %10s %10s %8s %9s %9s %9s", "unit", "name",
+	printf("%4s %-12s %12s %10s %10s %10s %10s %10s %10s %8s %9s %9s %9s %7s", "unit", "name",
 	       "params", "fwd_ms", "bwd_ms", "in_MiB", "out_MiB", "link_MiB", "save_MiB", "GFLOP/s",
-	       "optim_ms", "norm_ms", "zero_ms");
+	       "optim_ms", "norm_ms", "zero_ms", "B/bwd");
 	if (p.busy_measured)
 		printf(" %11s %11s %13s", "fwd_busy_ms", "bwd_busy_ms", "optim_busy_ms");
 	printf("\n");
 	for (int u = 0; u < p.n_units; u++) {
 		const struct dtp_unit_cost *c = &p.units[u];
-		double t = c->fwd_s + c->bwd_s;
+		double t = c->fwd_s + c->bwd_s, hb, hw;
 
+		dtp_unit_bwd_halves(c, &hb, &hw);
 		printf("%4d %-12s %12zu %10.3f %10.3f %10.3f %10.3f %10.3f %10.3f %8.2f %9.3f %9.3f "
-		       "%9.3f", u, c->name, c->params, c->fwd_s * 1e3, c->bwd_s * 1e3, mib(c->in_bytes),
-		       mib(c->out_bytes), mib(c->link_bytes), mib(c->save_bytes),
+		       "%9.3f %7.2f", u, c->name, c->params, c->fwd_s * 1e3, c->bwd_s * 1e3,
+		       mib(c->in_bytes), mib(c->out_bytes), mib(c->link_bytes), mib(c->save_bytes),
 		       t > 0 ? 3 * c->fwd_flops / t * 1e-9 : 0.0, c->step.optim_s * 1e3,
-		       c->step.norm_s * 1e3, c->step.zero_s * 1e3);
+		       c->step.norm_s * 1e3, c->step.zero_s * 1e3, c->bwd_s > 0 ? hb / c->bwd_s : 0.5);
 		if (p.busy_measured)
 			printf(" %11.3f %11.3f %13.3f", c->fwd_busy_s * 1e3, c->bwd_busy_s * 1e3,
 			       c->step_busy.optim_s * 1e3);

@@ -54,7 +54,8 @@ int dtp_tool_print_steps_plus(FILE *f, const char *what, const struct dtp_plan *
 }
 
 /* per stage: forward, B and W seconds per micro-batch from the profile (B
- * and W: half the backward each, B plus the recomputed forward); a last
+ * and W: the backward's halves, dtp_unit_bwd_halves; B plus the recomputed
+ * forward); a last
  * stage that recomputes runs its forward (and the loss) in the backward
  * only, its forward op being free (the executor's op_fwd) */
 void dtp_tool_stage_times(const struct dtp_plan *plan, const struct dtp_profile *prof,
@@ -68,10 +69,12 @@ void dtp_tool_stage_times(const struct dtp_plan *plan, const struct dtp_profile 
 			dtp_plan_chunk_units(plan, s, c, &a, &b);
 			for (int u = a; u < b; u++) {
 				const struct dtp_unit_cost *uc = &prof->units[u];
+				double hb, hw;
 
+				dtp_unit_bwd_halves(uc, &hb, &hw);
 				fwd[s] += once ? 0 : uc->fwd_s;
-				bwd_in[s] += uc->bwd_s * 0.5 + (plan->recompute ? uc->fwd_s : 0);
-				bwd_w[s] += uc->bwd_s * 0.5;
+				bwd_in[s] += hb + (plan->recompute ? uc->fwd_s : 0);
+				bwd_w[s] += hw;
 			}
 		}
 	}

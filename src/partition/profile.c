@@ -100,14 +100,15 @@ static void fill(float *x, size_t n, uint32_t salt)
 struct unit_run {
 	struct dtp_stage_model *m;
 	struct dtp_optim *optim;
-	size_t in_b, out_b, save_b;
-	void *in, *save;
+	size_t in_b, out_b, save_b, wsave_b;
+	void *in, *save, *wsave;
 	float *out, *dout, *din;
 	int u, batch;
 };
 
 static void unit_run_destroy(struct unit_run *ur)
 {
+	dtp_free(ur->wsave);
 	dtp_free(ur->din);
 	dtp_free(ur->save);
 	dtp_free(ur->dout);
@@ -144,13 +145,15 @@ static int unit_run_create(const struct dtp_model_spec *spec, int u, int batch,
 	ur->in_b = dtp_stage_model_in_bytes(ur->m, batch);
 	ur->out_b = dtp_stage_model_out_bytes(ur->m, batch);
 	ur->save_b = dtp_stage_model_save_bytes(ur->m, batch);
+	ur->wsave_b = dtp_stage_model_wsave_bytes(ur->m, batch);
 	ur->in = dtp_alloc_aligned(ur->in_b + DTP_CACHELINE, DTP_PAGE);
 	ur->out = dtp_alloc_aligned(ur->out_b + DTP_CACHELINE, DTP_PAGE);
 	ur->dout = dtp_alloc_aligned(ur->out_b + DTP_CACHELINE, DTP_PAGE);
 	ur->save = dtp_alloc_aligned(ur->save_b + DTP_CACHELINE, DTP_PAGE);
+	ur->wsave = dtp_alloc_aligned(ur->wsave_b + DTP_CACHELINE, DTP_PAGE);
 	if (u > 0)
 		ur->din = dtp_alloc_aligned(ur->in_b + DTP_CACHELINE, DTP_PAGE);
-	if (!ur->in || !ur->out || !ur->dout || !ur->save || (u > 0 && !ur->din)) {
+	if (!ur->in || !ur->out || !ur->dout || !ur->save || !ur->wsave || (u > 0 && !ur->din)) {
 		r = dtp_errf_runtime(err, -ENOMEM, "out of memory profiling unit %d", u);
 		goto out_destroy;
 	}
@@ -194,11 +197,13 @@ static void evict(unsigned char *buf)
 
 /* One timed pass: t[0] forward, t[1] backward, t[2] zeroing, t[3] sum of
  * squares, t[4] optimizer step (each piece of per-step work after evict_buf,
- * when given, was written over). */
+ * when given, was written over), t[5] and t[6] the same backward again in
+ * its two halves, B and W (a zero-bubble schedule's; the gradients it adds
+ * a second time are only timed). */
 static int unit_run_once(struct unit_run *ur, unsigned char *evict_buf, double *t,
 			 struct dtp_err *err)
 {
-	uint64_t t0, t1, t2, t3, t3b, t4, t4b, t5;
+	uint64_t t0, t1, t2, t3, t3i, t3w, t3b, t4, t4b, t5;
 	double sumsq;
 	int r;
 
@@ -211,6 +216,13 @@ static int unit_run_once(struct unit_run *ur, unsigned char *evict_buf, double *
 	if (!r)
 		r = dtp_stage_backward(ur->m, ur->in, ur->save, ur->dout, ur->din, ur->batch);
 	t3 = dtp_now_ns();
+	if (!r)
+		r = dtp_stage_backward_input(ur->m, ur->in, ur->save, ur->dout, ur->din, ur->wsave,
+					     ur->batch);
+	t3i = dtp_now_ns();
+	if (!r)
+		r = dtp_stage_backward_weight(ur->m, ur->in, ur->save, ur->wsave, ur->batch);
+	t3w = dtp_now_ns();
 	if (r)
 		return dtp_errf_runtime(err, r, "unit %d failed to run with %d samples", ur->u,
 					ur->batch);
@@ -228,6 +240,8 @@ static int unit_run_once(struct unit_run *ur, unsigned char *evict_buf, double *
 	t[2] = (double)(t1 - t0) * 1e-9;
 	t[3] = (double)(t4 - t3b) * 1e-9;
 	t[4] = (double)(t5 - t4b) * 1e-9;
+	t[5] = (double)(t3i - t3) * 1e-9;
+	t[6] = (double)(t3w - t3i) * 1e-9;
 	return 0;
 }
 
@@ -318,8 +332,9 @@ static int shared_window(struct unit_run *ur, double *pass, struct dtp_err *err)
 static int time_reps(struct unit_run *ur, int reps, unsigned char *evict_buf, struct busy *b,
 		     struct dtp_unit_cost *c, struct dtp_err *err)
 {
+	enum { N = 7 };   /* unit_run_once's figures */
 	int sets = b ? 3 : 1, r = 0;
-	double *t = calloc(15 * (size_t)reps, sizeof(double)), one[5], med[3][5];
+	double *t = calloc(3 * N * (size_t)reps, sizeof(double)), one[N], med[3][N];
 
 	if (!t)
 		return dtp_errf_runtime(err, -ENOMEM, "out of memory profiling unit %d", ur->u);
@@ -344,15 +359,15 @@ static int time_reps(struct unit_run *ur, int reps, unsigned char *evict_buf, st
 			memset(one, 0, sizeof(one));
 			r = k == 2 ? shared_window(ur, &one[0], err) :
 				     unit_run_once(ur, evict_buf, one, err);
-			for (int j = 0; j < 5 && i >= 0 && !r; j++)
-				t[(size_t)(k * 5 + j) * reps + i] = one[j];
+			for (int j = 0; j < N && i >= 0 && !r; j++)
+				t[(size_t)(k * N + j) * reps + i] = one[j];
 		}
 	}
 	if (b)
 		atomic_store(&b->run, 0);
 	for (int k = 0; k < sets && !r; k++)
-		for (int j = 0; j < 5; j++) {
-			double *x = t + (size_t)(k * 5 + j) * reps;
+		for (int j = 0; j < N; j++) {
+			double *x = t + (size_t)(k * N + j) * reps;
 
 			dtp_sort_doubles(x, (size_t)reps);
 			med[k][j] = x[reps / 2];
@@ -366,6 +381,8 @@ static int time_reps(struct unit_run *ur, int reps, unsigned char *evict_buf, st
 	}
 	c->fwd_s = med[0][0];
 	c->bwd_s = med[0][1];
+	c->bwd_in_s = med[0][5];
+	c->bwd_w_s = med[0][6];
 	c->step = (struct dtp_step_times){ .zero_s = med[0][2], .norm_s = med[0][3],
 					   .optim_s = med[0][4] };
 	c->fwd_busy_s = med[1][0];
@@ -490,6 +507,14 @@ double dtp_profile_share_penalty(const struct dtp_profile *p, int first, int las
 double dtp_unit_fwd_s(const struct dtp_unit_cost *c, int busy)
 {
 	return busy ? c->fwd_busy_s : c->fwd_s;
+}
+
+void dtp_unit_bwd_halves(const struct dtp_unit_cost *c, double *b, double *w)
+{
+	double apart = c->bwd_in_s + c->bwd_w_s;
+
+	*b = apart > 0 ? c->bwd_s * c->bwd_in_s / apart : c->bwd_s * 0.5;
+	*w = c->bwd_s - *b;
 }
 
 double dtp_unit_bwd_s(const struct dtp_unit_cost *c, int busy)

@@ -28,6 +28,9 @@ struct dtp_step_times {
 struct dtp_unit_cost {
 	char name[32];
 	double fwd_s, bwd_s;      /* median seconds per micro-batch of `batch` samples */
+	/* the backward's two halves timed apart, B (input gradient) and W
+	 * (weight gradient), medians; 0 when not measured (a static profile) */
+	double bwd_in_s, bwd_w_s;
 	struct dtp_step_times step;   /* per step, alone on its core */
 	/* the same beside busy cores: measured while another core runs the same
 	 * unit (memory bandwidth and last-level cache shared, as the stages of
@@ -138,6 +141,10 @@ double dtp_profile_share_penalty(const struct dtp_profile *p, int first, int las
 /* A unit's forward and backward (busy: beside busy cores). */
 double dtp_unit_fwd_s(const struct dtp_unit_cost *c, int busy);
 double dtp_unit_bwd_s(const struct dtp_unit_cost *c, int busy);
+/* The whole backward (bwd_s) shared out as B and W in the ratio the halves
+ * took timed apart, half each when they were not: the schedules' B + W is
+ * the measured whole (the split's own cost left out). */
+void dtp_unit_bwd_halves(const struct dtp_unit_cost *c, double *b, double *w);
 
 /* Optimizer state per parameter: 1 (SGD momentum) or 2 (AdamW m and v). */
 int dtp_optim_state_mult(enum dtp_optim_kind kind);
