@@ -19,12 +19,22 @@
 #     them; dtpipe-partition report --trace), and the measured bubble beside
 #     the simulated one and the ideal formula ((K-1)/(M+K-1); zb-h1 and
 #     zb-h2 with F = B = W: (K-1)/(3M+K-1); interleaved 1F1B with v = 2
-#     chunks per stage: (K-1)/(vM+K-1)); auto's row names its pick; the
-#     measured bubble is 1 - the stages' mean compute (fwd, bwd, bwd_b,
-#     bwd_w, recompute and the optimizer, each run's own) / step; then
-#     auto's step against the best fixed schedule's of the same rep and
-#     zb-h1's bubble over 1f1b's of the same rep (medians of the per-rep
-#     ratios), zb-h1's step set against 1f1b's compute, where 1f1b's and
+#     chunks per stage: (K-1)/(vM+K-1)); auto's row names its pick, and
+#     the planned row runs what dtpipe-partition plan --schedule auto
+#     writes from its profile (the layout too: one range per stage or
+#     interleaved chunks, and the schedule); the
+#     measured bubble is the schedule's: 1 - the slowest stage's compute
+#     (fwd, bwd, bwd_b, bwd_w, recompute and the optimizer, each run's own)
+#     / step, the step beyond M x the slowest stage's work (Megatron-LM's
+#     bubble time over the ideal step, and the Zero Bubble paper's bubble
+#     rate, whose cost is the largest stage's; on equal stages the same as
+#     the stages' idle); beside it the stages' idle, 1 - their mean compute
+#     / step (dtpipe's progress line), which adds what the partition leaves
+#     unequal; then auto's step against the best fixed schedule's of the
+#     same rep (and the planned row's) and zb-h1's bubble over 1f1b's of
+#     the same rep (medians of the per-rep ratios), on both measures,
+#     zb-h1's step set against 1f1b's
+#     compute (the split's cost counted as bubble), where 1f1b's and
 #     zb-h1's idle goes (their traces, per stage), and what the split costs
 #     stage 1's units alone (dtpipe-bench-split);
 #  4. peak RSS per stage with and without recompute for M = 4, 8, 16.
@@ -67,7 +77,7 @@ plan() {
 	{
 		printf '[model]\nspec = gpt:layers=%d,dim=256,heads=4,seq=128,vocab=256\n' "${LAYERS:-4}"
 		printf '[train]\nmicro_batch = %d\nmicro_batches = %d\nschedule = %s\n' "$MB" "$m" "${SCHED:-gpipe}"
-		[ "${SCHED:-gpipe}" = interleaved ] && printf 'virtual_stages = 2\n'
+		[ "${SCHED:-gpipe}" = interleaved ] && printf 'virtual_stages = %d\n' "${VSTAGES:-2}"
 		printf 'recompute = %s\noptimizer = adamw\nlr = 3e-4\nsteps = %d\nlog_every = 1\n' "$rc" "$STEPS"
 		printf 'precision = %s\n' "$PRECISION"
 		printf '[data]\ntrain = %s/text\nloader_budget = 16M\n' "$W"
@@ -290,16 +300,31 @@ REPS=${REPS:-5}
 sched_model() {
 what=$1 u0=$2 u1=$3 c0=$4 c1=$5
 echo "== schedules on $what: 2 stages x 1 thread, M=8, $STEPS steps, $REPS reps interleaved (load: $(cut -d' ' -f1-3 /proc/loadavg))"
+# the planned row: the layout and schedule dtpipe-partition plan --schedule
+# auto writes from its profile of this machine (one thread per unit)
+"$B/tools/dtpipe-partition" plan --model "gpt:L=$LAYERS,C=256,H=4,T=128,V=256" --stages 2 \
+	--batch "$MB" --micro-batches 8 --schedule auto --threads 1 --precision "$PRECISION" \
+	-o "$W/pa.ini" >"$W/pa.out"
+pa_sched=$(sed -n 's/^schedule = //p' "$W/pa.ini")
+pa_v=$(sed -n 's/^virtual_stages = //p' "$W/pa.ini")
+pa_u0=$(sed -n 's/^units = //p' "$W/pa.ini" | sed -n 1p)
+pa_u1=$(sed -n 's/^units = //p' "$W/pa.ini" | sed -n 2p)
+echo "  planned: $(grep '^layout auto:' "$W/pa.out")"
+echo "  planned: $pa_sched, units $pa_u0 | $pa_u1"
 : >"$W/runs"
 rounds_reset
 r=0
 while [ $r -lt "$REPS" ]; do
 	round_begin "$what rep $((r + 1))"
-	set -- gpipe 1f1b zb-h1 zb-h2 interleaved auto
+	set -- gpipe 1f1b zb-h1 zb-h2 interleaved auto planned
 	i=0
-	while [ $i -lt $((r % 6)) ]; do x=$1; shift; set -- "$@" "$x"; i=$((i + 1)); done
-	for SCHED in "$@"; do
-		if [ "$SCHED" = interleaved ]; then plan "$W/s.ini" 8 no "$c0" "$c1"
+	while [ $i -lt $((r % 7)) ]; do x=$1; shift; set -- "$@" "$x"; i=$((i + 1)); done
+	for row in "$@"; do
+		SCHED=$row VSTAGES=2
+		if [ "$row" = planned ]; then
+			SCHED=$pa_sched VSTAGES=${pa_v:-2}
+			plan "$W/s.ini" 8 no "$pa_u0" "$pa_u1"
+		elif [ "$row" = interleaved ]; then plan "$W/s.ini" 8 no "$c0" "$c1"
 		else plan "$W/s.ini" 8 no "$u0" "$u1"; fi
 		"$DTPIPE" --plan "$W/s.ini" --threads 1 --quiet --metrics "$W/s.json" --trace "$W/s.trace" \
 			>/dev/null 2>"$W/why"
@@ -318,39 +343,42 @@ s = [l for l in L if 'step' in l][1:]
 t = st.median(l['step_time'] for l in s)
 c = [st.median(sum(x['compute'] for j, x in enumerate(l['stages']) if j % 2 == k) for l in s)
      for k in range(2)]
-print('%.4f %.4f' % (t, 1 - sum(c) / (2 * t)))")
-		echo "$r $SCHED $pick $bub $sim" >>"$W/runs"
-		case $SCHED in 1f1b|zb-h1) cp "$W/s.trace" "$W/$SCHED.trace" ;; esac
+print('%.4f %.4f %.4f' % (t, 1 - sum(c) / (2 * t), 1 - max(c) / t))")
+		echo "$r $row $pick $bub $sim" >>"$W/runs"
+		case $row in 1f1b|zb-h1) cp "$W/s.trace" "$W/$row.trace" ;; esac
 	done
 	round_end "$what rep $((r + 1))"
 	r=$((r + 1))
 done
 echo "  $(clean_note)"
 cores_log
-printf '%-11s %10s %10s %8s %9s %9s %9s\n' schedule step_s sim_s sim_err bubble sim_bub ideal_bub
+printf '%-11s %10s %10s %8s %9s %9s %9s %9s %9s\n' schedule step_s sim_s sim_err bubble sim_bub ideal_bub idle sim_idle
 $PY - "$W/runs" "$W/clean" <<'PY'
 import sys, statistics as st, collections
 K, M = 2, 8
 ok = [l.strip() == "1" for l in open(sys.argv[2])]
-runs = collections.defaultdict(dict)   # rep -> schedule -> (pick, t, bub, sim)
+# rep -> schedule -> (pick, t, the stages' idle, sim, the schedule's bubble)
+runs = collections.defaultdict(dict)
 for l in open(sys.argv[1]):
-    r, name, pick, t, bub, sim = l.split()
+    r, name, pick, t, idle, bub, sim = l.split()
     if ok[int(r)] or not any(ok):      # the clean reps (all when none is)
-        runs[int(r)][name] = (pick, float(t), float(bub), float(sim))
-names = ["gpipe", "1f1b", "zb-h1", "zb-h2", "interleaved", "auto"]
+        runs[int(r)][name] = (pick, float(t), float(idle), float(sim), float(bub))
+names = ["gpipe", "1f1b", "zb-h1", "zb-h2", "interleaved", "auto", "planned"]
 for name in names:
     rows = [runs[r][name] for r in sorted(runs)]
     picks = sorted(set(x[0] for x in rows))
     pick = picks[0] if len(picks) == 1 else "/".join(picks)
-    t, bub, sim = (st.median(x[i] for x in rows) for i in (1, 2, 3))
+    t, idle, sim, bub = (st.median(x[i] for x in rows) for i in (1, 2, 3, 4))
     ideal = (K - 1) / ((3 * M if pick.startswith("zb-") else 2 * M if pick == "interleaved" else M)
                       + K - 1)
+    # the simulator's step on the same compute: its bubble and idle
     simbub = 1 - (t * (1 - bub)) / sim if sim > 0 else float("nan")
+    simidle = 1 - (t * (1 - idle)) / sim if sim > 0 else float("nan")
     err = st.median(x[1] / x[3] - 1 for x in rows if x[3] > 0)
     label = name if name == pick else "%s=%s" % (name, pick)
-    print("%-11s %10.4f %10.4f %7.1f%% %8.1f%% %8.1f%% %8.1f%%" % (
-        label, t, sim, 100 * err, 100 * bub, 100 * simbub, 100 * ideal))
-fixed = [n for n in names if n != "auto"]
+    print("%-11s %10.4f %10.4f %7.1f%% %8.1f%% %8.1f%% %8.1f%% %8.1f%% %8.1f%%" % (
+        label, t, sim, 100 * err, 100 * bub, 100 * simbub, 100 * ideal, 100 * idle, 100 * simidle))
+fixed = [n for n in names if n not in ("auto", "planned")]
 rel, best = [], collections.Counter()
 for r in sorted(runs):
     b = min(fixed, key=lambda n: runs[r][n][1])
@@ -359,19 +387,33 @@ for r in sorted(runs):
 print("auto against the best fixed schedule of the same rep (%s): median %+.1f%%, reps %s (target <= +3%%)" % (
     ", ".join("%s %dx" % kv for kv in best.most_common()), 100 * st.median(rel),
     " ".join("%+.1f%%" % (100 * x) for x in rel)))
-ratio = [runs[r]["zb-h1"][2] / runs[r]["1f1b"][2] for r in sorted(runs) if runs[r]["1f1b"][2] > 0]
-print("zb-h1's measured bubble / 1f1b's of the same rep: median %.2fx, reps %s (target <= 0.5x)" % (
-    st.median(ratio), " ".join("%.2f" % x for x in ratio)))
-# the bubble above is each schedule's idle over its own compute; set zb-h1's
-# step against 1f1b's compute too: its idle plus what the split adds
-cz, hz = [], []
+# interleaved runs on another layout of the units (chunks); auto chooses
+# among the schedules of the plan it is given
+same = [runs[r]["auto"][1] / min(runs[r][n][1] for n in fixed if n != "interleaved") - 1
+        for r in sorted(runs)]
+print("  against the best of those on auto's own layout (gpipe, 1f1b, zb-h1, zb-h2): median %+.1f%%, reps %s" % (
+    100 * st.median(same), " ".join("%+.1f%%" % (100 * x) for x in same)))
+planned = [runs[r]["planned"][1] / min(runs[r][n][1] for n in fixed) - 1 for r in sorted(runs)]
+print("planned (dtpipe-partition plan --schedule auto: its layout and pick) against the best fixed schedule of the same rep: median %+.1f%%, reps %s (target <= +3%%)" % (
+    100 * st.median(planned), " ".join("%+.1f%%" % (100 * x) for x in planned)))
+for i, what in ((4, "bubble (the slowest stage's idle)"),
+                (2, "stages' idle (the unequal stages' part included)")):
+    ratio = [runs[r]["zb-h1"][i] / runs[r]["1f1b"][i] for r in sorted(runs) if runs[r]["1f1b"][i] > 0]
+    print("zb-h1's measured %s / 1f1b's of the same rep: median %.2fx, reps %s%s" % (
+        what, st.median(ratio), " ".join("%.2f" % x for x in ratio),
+        " (target <= 0.5x)" if i == 4 else ""))
+# each measure above is a schedule's idle over its own compute; set zb-h1's
+# step against 1f1b's compute too (t - t(1 - b): the part of a step beyond
+# that compute), so that what splitting the backward adds counts as bubble
+cz, hz, hi = [], [], []
 for r in sorted(runs):
-    (_, t1, b1, _), (_, tz, bz, _) = runs[r]["1f1b"], runs[r]["zb-h1"]
-    c1, c = t1 * (1 - b1), tz * (1 - bz)
+    (_, t1, i1, _, b1), (_, tz, iz, _, _) = runs[r]["1f1b"], runs[r]["zb-h1"]
+    c1, c = t1 * (1 - i1), tz * (1 - iz)
     cz.append(c / c1 - 1)
-    hz.append((1 - c1 / tz) / b1 if b1 > 0 else float("nan"))
-print("zb-h1's compute %+.1f%% of 1f1b's (median of reps); its step less 1f1b's compute: %.2fx 1f1b's bubble" % (
-    100 * st.median(cz), st.median(hz)))
+    hi.append((1 - c1 / tz) / i1 if i1 > 0 else float("nan"))
+    hz.append((tz - t1 * (1 - b1)) / (t1 * b1) if b1 > 0 else float("nan"))
+print("zb-h1's compute %+.1f%% of 1f1b's (median of reps); its step less 1f1b's slowest-stage compute: %.2fx 1f1b's bubble (less its mean compute: %.2fx 1f1b's idle)" % (
+    100 * st.median(cz), st.median(hz), st.median(hi)))
 PY
 # where 1f1b's and zb-h1's idle goes (the last rep's traces)
 $PY "$W/where.py" "$W/1f1b.trace" 2 "a 1f1b step"
