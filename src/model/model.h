@@ -69,8 +69,16 @@ struct dtp_unit_info {
 	size_t out_elems;              /* per sample (float32) */
 	size_t save_floats;            /* per sample: what forward keeps for backward */
 	double fwd_flops;              /* per sample, approximate (2*m*n*k per matmul) */
+	/* per sample, the part of fwd_flops in matmuls without weights (the
+	 * attention's scores and their product with v) */
+	double noweight_flops;
 };
 int dtp_unit_describe(const struct dtp_model_spec *spec, int unit, struct dtp_unit_info *out);
+/* A unit's backward FLOPs per sample in its two halves (2 x fwd_flops in
+ * all): W, the weight gradient, is one matmul per weighted forward matmul;
+ * B, the input gradient, one per weighted matmul and two per weightless
+ * one (the gradients of both its operands). */
+void dtp_unit_bwd_flops(const struct dtp_unit_info *u, double *b, double *w);
 /* total parameters of the whole model, in floats */
 size_t dtp_model_num_params(const struct dtp_model_spec *spec);
 

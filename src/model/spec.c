@@ -270,8 +270,8 @@ int dtp_unit_describe(const struct dtp_model_spec *s, int unit, struct dtp_unit_
 			snprintf(u.name, sizeof(u.name), "block");
 			u.n_params = dtp_block_num_params((int)C);
 			u.save_floats = 16 * T * C + 4 * T + H * T * T;
-			u.fwd_flops = 24.0 * (double)T * (double)C * (double)C +
-				      4.0 * (double)T * (double)T * (double)C;
+			u.noweight_flops = 4.0 * (double)T * (double)T * (double)C;
+			u.fwd_flops = 24.0 * (double)T * (double)C * (double)C + u.noweight_flops;
 		} else {
 			snprintf(u.name, sizeof(u.name), "lnf+head");
 			u.n_params = 2 * C + V * C;
@@ -282,6 +282,12 @@ int dtp_unit_describe(const struct dtp_model_spec *s, int unit, struct dtp_unit_
 	}
 	*out = u;
 	return 0;
+}
+
+void dtp_unit_bwd_flops(const struct dtp_unit_info *u, double *b, double *w)
+{
+	*b = u->fwd_flops + u->noweight_flops;
+	*w = u->fwd_flops - u->noweight_flops;
 }
 
 size_t dtp_model_num_params(const struct dtp_model_spec *s)

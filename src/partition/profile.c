@@ -53,6 +53,9 @@ int dtp_profile_static(const struct dtp_model_spec *spec, int batch, struct dtp_
 		c->link_bytes = c->out_bytes;
 		c->save_bytes = (size_t)batch * info.save_floats * sizeof(float);
 		c->fwd_flops = (double)batch * info.fwd_flops;
+		dtp_unit_bwd_flops(&info, &c->bwd_in_flops, &c->bwd_w_flops);
+		c->bwd_in_flops *= batch;
+		c->bwd_w_flops *= batch;
 	}
 	*out = p;
 	return 0;

@@ -29,7 +29,7 @@ struct dtp_unit_cost {
 	char name[32];
 	double fwd_s, bwd_s;      /* median seconds per micro-batch of `batch` samples */
 	/* the backward's two halves timed apart, B (input gradient) and W
-	 * (weight gradient), medians; 0 when not measured (a static profile) */
+	 * (weight gradient), medians (a static profile: from their FLOPs) */
 	double bwd_in_s, bwd_w_s;
 	struct dtp_step_times step;   /* per step, alone on its core */
 	/* the same beside busy cores: measured while another core runs the same
@@ -57,6 +57,7 @@ struct dtp_unit_cost {
 	size_t prec_bytes, prec_shared_bytes;
 	size_t save_bytes;        /* kept by forward for backward, per micro-batch */
 	double fwd_flops;         /* per micro-batch */
+	double bwd_in_flops, bwd_w_flops;   /* the backward's halves (dtp_unit_bwd_flops) */
 };
 
 struct dtp_profile {

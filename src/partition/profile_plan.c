@@ -53,7 +53,9 @@ void dtp_profile_time_from_flops(struct dtp_profile *p, double flops_per_s)
 {
 	for (int u = 0; u < p->n_units; u++) {
 		p->units[u].fwd_s = p->units[u].fwd_flops / flops_per_s;
-		p->units[u].bwd_s = 2 * p->units[u].fwd_s;
+		p->units[u].bwd_in_s = p->units[u].bwd_in_flops / flops_per_s;
+		p->units[u].bwd_w_s = p->units[u].bwd_w_flops / flops_per_s;
+		p->units[u].bwd_s = p->units[u].bwd_in_s + p->units[u].bwd_w_s;
 	}
 }
 

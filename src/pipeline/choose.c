@@ -42,7 +42,7 @@ int dtp_schedule_choose(const struct dtp_plan *p, const double *fwd, const doubl
 {
 	struct dtp_schedule_choice c;
 	size_t len = 0;
-	int best = -1, r;
+	int best = -1, fast = -1, r;
 
 	if (dtp_plan_chunks(p) > 1)   /* interleaved or nothing: choose_interleaved.c */
 		return dtp_schedule_choose_chunked(p, fwd, bwd_in, bwd_w, xfer, out, err);
@@ -65,17 +65,28 @@ int dtp_schedule_choose(const struct dtp_plan *p, const double *fwd, const doubl
 			o->excluded = "over mem_cap";
 			continue;
 		}
-		/* shorter by more than a part in 10^6; else the earlier (less memory) */
-		if (best < 0 || o->sim.step_time < c.options[best].sim.step_time * (1 - 1e-6))
-			best = i;
+		if (fast < 0 || o->sim.step_time < c.options[fast].sim.step_time)
+			fast = i;
 	}
+	/* the first (the least memory) within DTP_SCHEDULE_TIE of the shortest */
+	for (int i = 0; i < DTP_SCHEDULE_CHOICES && fast >= 0 && best < 0; i++)
+		if (!c.options[i].excluded &&
+		    c.options[i].sim.step_time <= c.options[fast].sim.step_time * (1 + DTP_SCHEDULE_TIE))
+			best = i;
 	if (best < 0)
 		return dtp_errf_input(err, -ENOSPC,
 				      "schedule = auto: no schedule fits mem_cap = %zu bytes (1f1b needs %zu per stage at most): raise mem_cap, recompute, or use more stages",
 				      p->mem_cap_bytes, c.options[0].mem);
 	c.kind = candidates[best];
-	len += (size_t)snprintf(c.why + len, sizeof(c.why) - len,
-				"schedule auto: %s, the shortest predicted step (", dtp_schedule_name(c.kind));
+	if (c.options[best].sim.step_time <= c.options[fast].sim.step_time * (1 + 1e-6))
+		len += (size_t)snprintf(c.why + len, sizeof(c.why) - len,
+					"schedule auto: %s, the shortest predicted step (",
+					dtp_schedule_name(c.kind));
+	else
+		len += (size_t)snprintf(c.why + len, sizeof(c.why) - len,
+					"schedule auto: %s, within %.0f%% of the shortest predicted step (%s's) with less memory (",
+					dtp_schedule_name(c.kind), 100 * DTP_SCHEDULE_TIE,
+					dtp_schedule_name(c.options[fast].kind));
 	for (int i = 0; i < DTP_SCHEDULE_CHOICES && len < sizeof(c.why); i++) {
 		const struct dtp_schedule_option *o = &c.options[i];
 
@@ -102,20 +113,25 @@ int dtp_schedule_stage_flops(const struct dtp_plan *p, double *fwd, double *bwd_
 	int r;
 
 	for (int s = 0; s < p->num_stages; s++) {
-		fwd[s] = 0;
+		fwd[s] = bwd_in[s] = bwd_w[s] = 0;
 		for (int c = 0, a, b; c < dtp_plan_chunks(p); c++) {   /* all of its chunks */
 			dtp_plan_chunk_units(p, s, c, &a, &b);
 			for (int u = a; u < b; u++) {
+				double fb, fw;
+
 				r = dtp_unit_describe(&p->model, u, &ui);
 				if (r)
 					return dtp_errf_input(err, r, "stage %d: cannot describe unit %d", s, u);
+				dtp_unit_bwd_flops(&ui, &fb, &fw);
 				fwd[s] += ui.fwd_flops * p->micro_batch;
+				bwd_in[s] += fb * p->micro_batch;
+				bwd_w[s] += fw * p->micro_batch;
 			}
 		}
 		/* seconds at a nominal 10 GFLOP/s; only the ratios matter */
 		fwd[s] *= 1e-10;
-		bwd_in[s] = fwd[s] + (p->recompute ? fwd[s] : 0);
-		bwd_w[s] = fwd[s];
+		bwd_in[s] = bwd_in[s] * 1e-10 + (p->recompute ? fwd[s] : 0);
+		bwd_w[s] *= 1e-10;
 	}
 	return 0;
 }

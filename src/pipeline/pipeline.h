@@ -179,6 +179,13 @@ int dtp_schedule_predict_split(enum dtp_schedule_kind kind, int stages, int micr
 /* ------------------------------------------------------ schedule = auto */
 
 #define DTP_SCHEDULE_CHOICES 4   /* 1f1b, zb-h1, zb-h2, gpipe */
+/* Predicted steps within this fraction of the shortest are ties for
+ * schedule = auto, and a tie goes to the schedule that holds less (or the
+ * layout with fewer chunks): the simulator's error against measured steps
+ * is a few percent, and the schedules that stash more run further over
+ * their predictions (zb-h2 on the gpt L = 8 of docs/benchmarks.md: +4 to +9%
+ * where zb-h1 read +2.5 to +5%). */
+#define DTP_SCHEDULE_TIE 0.01
 
 struct dtp_schedule_option {
 	enum dtp_schedule_kind kind;
@@ -196,7 +203,8 @@ struct dtp_schedule_choice {
 /* Simulate every fixed schedule on per-stage F, B and W times (seconds;
  * B includes a recomputed forward), drop those over the plan's mem_cap
  * (dtp_stage_mem_predict) or that cannot recompute, and pick the shortest
- * step (a tie goes to 1f1b, then zb-h1, then zb-h2). -ENOSPC (bad input) when none
+ * step (a tie, within DTP_SCHEDULE_TIE, goes to 1f1b, then zb-h1, then
+ * zb-h2). -ENOSPC (bad input) when none
  * fits. p->schedule is ignored. */
 int dtp_schedule_choose(const struct dtp_plan *p, const double *fwd, const double *bwd_in,
 			const double *bwd_w, double xfer, struct dtp_schedule_choice *out,
@@ -213,9 +221,10 @@ int dtp_schedule_split_chunk_times(const struct dtp_plan *p, const double *stage
 int dtp_schedule_choose_chunked(const struct dtp_plan *p, const double *fwd, const double *bwd_in,
 				const double *bwd_w, double xfer, struct dtp_schedule_choice *out,
 				struct dtp_err *err);
-/* Per-stage F, B and W times from the model's FLOPs alone (B = W = F, B
- * plus F with recompute): the same on every process, for choosing before
- * anything is measured. */
+/* Per-stage F, B and W times from the model's FLOPs alone (B and W as
+ * dtp_unit_bwd_flops splits the backward: B = W = F but for the attention's
+ * weightless matmuls, all in B; B plus F with recompute): the same on every
+ * process, for choosing before anything is measured. */
 int dtp_schedule_stage_flops(const struct dtp_plan *p, double *fwd, double *bwd_in,
 			     double *bwd_w, struct dtp_err *err);
 /* schedule = auto: replace it by dtp_schedule_choose's pick on the FLOP

@@ -52,9 +52,19 @@ static void test_spec_parse_forms(void **state)
 	assert_int_equal(dtp_unit_describe(&s, 1, &u), 0);
 	assert_string_equal(u.name, "block");
 	assert_int_equal(u.n_params, 12 * 16 + 13 * 4);
+	/* T = 3, C = 4: 24 T C^2 weighted, 4 T^2 C weightless (q k^T, att v);
+	 * B has two matmuls per weightless one, W none */
+	double fb, fw;
+
+	assert_true(u.fwd_flops == 24.0 * 3 * 16 + 4.0 * 9 * 4);
+	assert_true(u.noweight_flops == 4.0 * 9 * 4);
+	dtp_unit_bwd_flops(&u, &fb, &fw);
+	assert_true(fb == 24.0 * 3 * 16 + 2 * 4.0 * 9 * 4 && fw == 24.0 * 3 * 16);
 	assert_int_equal(dtp_unit_describe(&s, 2, &u), 0);
 	assert_string_equal(u.name, "lnf+head");
 	assert_int_equal(u.out_elems, 3 * 9);
+	dtp_unit_bwd_flops(&u, &fb, &fw);   /* weights only: B = W = F */
+	assert_true(fb == u.fwd_flops && fw == u.fwd_flops);
 	assert_int_equal(dtp_unit_describe(&s, 3, &u), -EINVAL);
 }
 

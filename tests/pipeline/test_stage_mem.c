@@ -161,6 +161,15 @@ static void test_choose(void **state)
 	assert_int_equal(c.kind, DTP_SCHEDULE_ZBH2);
 	assert_true(fabs(c.options[2].sim.step_time - 27.9) < 1e-9);
 	assert_non_null(strstr(c.why, "zb-h2, the shortest"));
+	/* zb-h2 shorter by less than DTP_SCHEDULE_TIE (27.06 against 27.24): a
+	 * tie, which goes to zb-h1, holding less; by more (27.15 against 27.6):
+	 * zb-h2 */
+	assert_int_equal(dtp_schedule_choose(p, f, b, w, 0.02, &c, &err), 0);
+	assert_int_equal(c.kind, DTP_SCHEDULE_ZBH1);
+	assert_true(c.options[2].sim.step_time < c.options[1].sim.step_time);
+	assert_non_null(strstr(c.why, "zb-h1, within 1% of the shortest predicted step (zb-h2's)"));
+	assert_int_equal(dtp_schedule_choose(p, f, b, w, 0.05, &c, &err), 0);
+	assert_int_equal(c.kind, DTP_SCHEDULE_ZBH2);
 	/* a cap between zb-h1's and zb-h2's largest stage: zb-h1, zb-h2 named over it */
 	p->mem_cap_bytes = (c.options[1].mem + c.options[2].mem) / 2;
 	assert_int_equal(dtp_schedule_choose(p, f, b, w, 0.3, &c, &err), 0);
