@@ -234,7 +234,7 @@ static int write_plan(const struct dtp_tool_opts *o, const struct dtp_plan *plan
  * that (a message each way per chunk, each op's turn in the executor,
  * the chunks' parameters out of cache between them) it leaves out: on the
  * gpt of docs/benchmarks.md (L = 8, K = 2, M = 8) 4 chunks were predicted
- * 1% shorter than 2 and ran 4% longer. 2 chunks ran as predicted. */
+ * 4% shorter than 2 and ran 4% longer. 2 chunks ran as predicted. */
 #define AUTO_MAX_CHUNKS 2
 
 /* --schedule auto without --virtual-stages chooses the layout too: one range
