@@ -31,7 +31,8 @@
 #     the stages' idle); beside it the stages' idle, 1 - their mean compute
 #     / step (dtpipe's progress line), which adds what the partition leaves
 #     unequal; then auto's step against the best fixed schedule's of the
-#     same rep (and the planned row's) and zb-h1's bubble over 1f1b's of
+#     same rep (and the planned row's; and the median step of the schedule
+#     each picked against the best row's) and zb-h1's bubble over 1f1b's of
 #     the same rep (medians of the per-rep ratios), on both measures,
 #     zb-h1's step set against 1f1b's
 #     compute (the split's cost counted as bubble), where 1f1b's and
@@ -393,6 +394,17 @@ same = [runs[r]["auto"][1] / min(runs[r][n][1] for n in fixed if n != "interleav
         for r in sorted(runs)]
 print("  against the best of those on auto's own layout (gpipe, 1f1b, zb-h1, zb-h2): median %+.1f%%, reps %s" % (
     100 * st.median(same), " ".join("%+.1f%%" % (100 * x) for x in same)))
+# the choice apart from its run: the schedule auto picked, its own fixed row's
+# median step against the best fixed row's (a run of the same plan moves by
+# a few percent on a busy host, and the best of six runs of a rep is the
+# luckiest of them)
+med = {n: st.median(runs[r][n][1] for r in sorted(runs)) for n in fixed}
+bestm = min(fixed, key=lambda n: med[n])
+for row in ("auto", "planned"):
+    picks = sorted(set(runs[r][row][0] for r in sorted(runs)))
+    if len(picks) == 1 and picks[0] in med:
+        print("  %s's pick, %s: its row's median step %+.1f%% of the best row's (%s)" % (
+            row, picks[0], 100 * (med[picks[0]] / med[bestm] - 1), bestm))
 planned = [runs[r]["planned"][1] / min(runs[r][n][1] for n in fixed) - 1 for r in sorted(runs)]
 print("planned (dtpipe-partition plan --schedule auto: its layout and pick) against the best fixed schedule of the same rep: median %+.1f%%, reps %s (target <= +3%%)" % (
     100 * st.median(planned), " ".join("%+.1f%%" % (100 * x) for x in planned)))
