@@ -66,15 +66,23 @@ static void plan_arena(const struct dtp_plan *p, int K, int first, int last, int
 	a->total = dtp_align_up(t, DTP_PAGE);
 }
 
+/* Which link a stage's buffer arena comes from (alloc_arena maps it, the
+ * memory prediction sizes it): the next stage's when there is one, else the
+ * previous one's; +1, -1, or 0 for a 1-stage run (a private arena). */
+static int arena_link_side(int is_first, int is_last)
+{
+	return !is_last ? 1 : !is_first ? -1 : 0;
+}
+
 /* what a chunk's buffer arena of `bytes` maps (alloc_arena): the file a
  * shm link shares with its peer is on small pages; a private arena (one
  * stage) or a tcp or verbs link's is rounded as dtp_mapped_bytes */
 static size_t buffer_arena_bytes(const struct dtp_plan *p, int s, int is_first, int is_last,
 				 size_t bytes)
 {
-	int K = p->num_stages, owner = ((is_last ? s - 1 : s + 1) + K) % K;
+	int K = p->num_stages, side = arena_link_side(is_first, is_last);
 
-	if (!(is_first && is_last) && dtp_plan_link_is_shm(p, s, owner))
+	if (side && dtp_plan_link_is_shm(p, s, (s + side + K) % K))
 		return bytes;
 	return dtp_mapped_bytes(bytes);
 }
@@ -369,8 +377,9 @@ static int carve_arena(struct dtp_stage *st, const struct arena_plan *ap, struct
  * a 1-stage run maps it privately. */
 static int alloc_arena(struct dtp_stage *st, size_t bytes, struct dtp_err *err)
 {
-	struct dtp_link *owner = st->next ? st->next : st->prev;
-	struct dtp_link *other = owner == st->next ? st->prev : NULL;
+	int side = arena_link_side(!st->prev, !st->next);
+	struct dtp_link *owner = side > 0 ? st->next : side < 0 ? st->prev : NULL;
+	struct dtp_link *other = side > 0 ? st->prev : NULL;
 	void *buf;
 	int r;
 
