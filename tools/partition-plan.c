@@ -242,8 +242,9 @@ static int write_plan(const struct dtp_tool_opts *o, const struct dtp_plan *plan
  * .. AUTO_MAX_CHUNKS chunks per stage (each cut min-max, while K x v chunks
  * fit the units and M is a multiple of K), each layout with its schedule =
  * auto pick simulated on the profile's times; the shortest predicted step
- * wins (a tie, within DTP_SCHEDULE_TIE: fewer chunks), said on f. Returns the chunks per stage of
- * the winner (plan and bounds cut for it) or a negative errno. */
+ * wins (a tie, within DTP_SCHEDULE_TIE: fewer chunks), said on f. Returns
+ * the chunks per stage of the winner (plan and bounds cut for it) or a
+ * negative errno. */
 static int auto_layout(FILE *f, struct dtp_plan *plan, const struct dtp_profile *p,
 		       const struct dtp_chain_unit *chain, const struct dtp_partition_opts *po,
 		       int *bounds, struct dtp_err *err)

@@ -55,9 +55,8 @@ int dtp_tool_print_steps_plus(FILE *f, const char *what, const struct dtp_plan *
 
 /* per stage: forward, B and W seconds per micro-batch from the profile (B
  * and W: the backward's halves, dtp_unit_bwd_halves; B plus the recomputed
- * forward); a last
- * stage that recomputes runs its forward (and the loss) in the backward
- * only, its forward op being free (the executor's op_fwd) */
+ * forward); a last stage that recomputes runs its forward (and the loss) in
+ * the backward only, its forward op being free (the executor's op_fwd) */
 void dtp_tool_stage_times(const struct dtp_plan *plan, const struct dtp_profile *prof,
 			double *fwd, double *bwd_in, double *bwd_w)
 {
