@@ -30,9 +30,11 @@
 #     rate, whose cost is the largest stage's; on equal stages the same as
 #     the stages' idle); beside it the stages' idle, 1 - their mean compute
 #     / step (dtpipe's progress line), which adds what the partition leaves
-#     unequal; then auto's step against the best fixed schedule's of the
-#     same rep (and the planned row's; and the median step of the schedule
-#     each picked against the best row's) and zb-h1's bubble over 1f1b's of
+#     unequal; then auto's step against the best fixed schedule's (the
+#     lowest median step), run against run in the same reps (and the
+#     planned row's; against the fastest fixed run of each rep too; and the
+#     median step of the schedule each picked against the best row's) and
+#     zb-h1's bubble over 1f1b's of
 #     the same rep (medians of the per-rep ratios), on both measures,
 #     zb-h1's step set against 1f1b's
 #     compute (the split's cost counted as bubble), where 1f1b's and
@@ -292,12 +294,13 @@ fi
 fi
 
 REPS=${REPS:-5}
-# sched_model WHAT UNITS0 UNITS1 CHUNKS0 CHUNKS1 (LAYERS set): the six
-# schedules interleaved rep by rep (rep r starts r places further along the
-# list, so no schedule always runs first or after the same one), REPS reps;
-# per schedule the medians; auto against the best fixed schedule of the
-# same rep and zb-h1's bubble over 1f1b's of the same rep, medians of those
-# per-rep ratios
+# sched_model WHAT UNITS0 UNITS1 CHUNKS0 CHUNKS1 (LAYERS set): the seven
+# rows interleaved rep by rep, each rep in its own shuffled order (seeded by
+# the rep, so a pass can be repeated; a rotation of one list would keep every
+# row after the same neighbour), REPS reps; per schedule the medians; auto
+# against the best fixed schedule (the lowest median step) run by run in the
+# same reps, and zb-h1's bubble over 1f1b's of the same rep, medians of
+# those per-rep ratios
 sched_model() {
 what=$1 u0=$2 u1=$3 c0=$4 c1=$5
 echo "== schedules on $what: 2 stages x 1 thread, M=8, $STEPS steps, $REPS reps interleaved (load: $(cut -d' ' -f1-3 /proc/loadavg))"
@@ -317,9 +320,8 @@ rounds_reset
 r=0
 while [ $r -lt "$REPS" ]; do
 	round_begin "$what rep $((r + 1))"
-	set -- gpipe 1f1b zb-h1 zb-h2 interleaved auto planned
-	i=0
-	while [ $i -lt $((r % 7)) ]; do x=$1; shift; set -- "$@" "$x"; i=$((i + 1)); done
+	set -- $($PY -c "import random; l = 'gpipe 1f1b zb-h1 zb-h2 interleaved auto planned'.split(); random.Random($r).shuffle(l); print(*l)")
+	echo "  rep $((r + 1)) order: $*"
 	for row in "$@"; do
 		SCHED=$row VSTAGES=2
 		if [ "$row" = planned ]; then
@@ -380,12 +382,24 @@ for name in names:
     print("%-11s %10.4f %10.4f %7.1f%% %8.1f%% %8.1f%% %8.1f%% %8.1f%% %8.1f%%" % (
         label, t, sim, 100 * err, 100 * bub, 100 * simbub, 100 * ideal, 100 * idle, 100 * simidle))
 fixed = [n for n in names if n not in ("auto", "planned")]
+# the target: auto's step against the best fixed schedule's, the schedule
+# with the lowest median step (the one a user would have fixed), run
+# against run in the same reps: the median of those paired ratios
+med = {n: st.median(runs[r][n][1] for r in sorted(runs)) for n in fixed}
+bestm = min(fixed, key=lambda n: med[n])
+for row in ("auto", "planned"):
+    rel = [runs[r][row][1] / runs[r][bestm][1] - 1 for r in sorted(runs)]
+    print("%s against the best fixed schedule (%s, the lowest median step), rep by rep: median %+.1f%%, reps %s (target <= +3%%)" % (
+        row, bestm, 100 * st.median(rel), " ".join("%+.1f%%" % (100 * x) for x in rel)))
+# against the fastest run of each rep instead: the luckiest of five fixed
+# schedules' runs, whichever it was (a run moves by 3-4% on a busy host, so
+# this reads high even when auto picks the best schedule)
 rel, best = [], collections.Counter()
 for r in sorted(runs):
     b = min(fixed, key=lambda n: runs[r][n][1])
     best[b] += 1
     rel.append(runs[r]["auto"][1] / runs[r][b][1] - 1)
-print("auto against the best fixed schedule of the same rep (%s): median %+.1f%%, reps %s (target <= +3%%)" % (
+print("  auto against the fastest fixed run of each rep (%s): median %+.1f%%, reps %s" % (
     ", ".join("%s %dx" % kv for kv in best.most_common()), 100 * st.median(rel),
     " ".join("%+.1f%%" % (100 * x) for x in rel)))
 # interleaved runs on another layout of the units (chunks); auto chooses
@@ -394,19 +408,15 @@ same = [runs[r]["auto"][1] / min(runs[r][n][1] for n in fixed if n != "interleav
         for r in sorted(runs)]
 print("  against the best of those on auto's own layout (gpipe, 1f1b, zb-h1, zb-h2): median %+.1f%%, reps %s" % (
     100 * st.median(same), " ".join("%+.1f%%" % (100 * x) for x in same)))
-# the choice apart from its run: the schedule auto picked, its own fixed row's
-# median step against the best fixed row's (a run of the same plan moves by
-# a few percent on a busy host, and the best of six runs of a rep is the
-# luckiest of them)
-med = {n: st.median(runs[r][n][1] for r in sorted(runs)) for n in fixed}
-bestm = min(fixed, key=lambda n: med[n])
+# the choice apart from its run: the schedule auto picked, its own fixed
+# row's median step against the best fixed row's
 for row in ("auto", "planned"):
     picks = sorted(set(runs[r][row][0] for r in sorted(runs)))
     if len(picks) == 1 and picks[0] in med:
         print("  %s's pick, %s: its row's median step %+.1f%% of the best row's (%s)" % (
             row, picks[0], 100 * (med[picks[0]] / med[bestm] - 1), bestm))
 planned = [runs[r]["planned"][1] / min(runs[r][n][1] for n in fixed) - 1 for r in sorted(runs)]
-print("planned (dtpipe-partition plan --schedule auto: its layout and pick) against the best fixed schedule of the same rep: median %+.1f%%, reps %s (target <= +3%%)" % (
+print("  planned (dtpipe-partition plan --schedule auto: its layout and pick) against the fastest fixed run of each rep: median %+.1f%%, reps %s" % (
     100 * st.median(planned), " ".join("%+.1f%%" % (100 * x) for x in planned)))
 for i, what in ((4, "bubble (the slowest stage's idle)"),
                 (2, "stages' idle (the unequal stages' part included)")):
