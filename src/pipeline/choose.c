@@ -36,16 +36,18 @@ static int mem_of(const struct dtp_plan *p, enum dtp_schedule_kind k, size_t *mo
 	return 0;
 }
 
-int dtp_schedule_choose(const struct dtp_plan *p, const double *fwd, const double *bwd_in,
-			const double *bwd_w, double xfer, struct dtp_schedule_choice *out,
-			struct dtp_err *err)
+/* nominal: the times are FLOPs at a nominal rate (dtp_schedule_stage_flops),
+ * so why gives each step relative to the shortest, not in ms */
+static int choose(const struct dtp_plan *p, const double *fwd, const double *bwd_in,
+		  const double *bwd_w, double xfer, int nominal, struct dtp_schedule_choice *out,
+		  struct dtp_err *err)
 {
 	struct dtp_schedule_choice c;
 	size_t len = 0;
 	int best = -1, fast = -1, r;
 
 	if (dtp_plan_chunks(p) > 1)   /* interleaved or nothing: choose_interleaved.c */
-		return dtp_schedule_choose_chunked(p, fwd, bwd_in, bwd_w, xfer, out, err);
+		return dtp_schedule_choose_chunked(p, fwd, bwd_in, bwd_w, xfer, nominal, out, err);
 	memset(&c, 0, sizeof(c));
 	for (int i = 0; i < DTP_SCHEDULE_CHOICES; i++) {
 		struct dtp_schedule_option *o = &c.options[i];
@@ -87,23 +89,39 @@ int dtp_schedule_choose(const struct dtp_plan *p, const double *fwd, const doubl
 					"schedule auto: %s, within %.0f%% of the shortest predicted step (%s's) with less memory (",
 					dtp_schedule_name(c.kind), 100 * DTP_SCHEDULE_TIE,
 					dtp_schedule_name(c.options[fast].kind));
+	if (nominal && len < sizeof(c.why))
+		len += (size_t)snprintf(c.why + len, sizeof(c.why) - len, "steps relative to %s's: ",
+					dtp_schedule_name(c.options[fast].kind));
 	for (int i = 0; i < DTP_SCHEDULE_CHOICES && len < sizeof(c.why); i++) {
 		const struct dtp_schedule_option *o = &c.options[i];
+		const char *sep = i ? "; " : "", *name = dtp_schedule_name(o->kind);
+		double mib = (double)o->mem / (1 << 20);
 
 		if (o->excluded)
-			len += (size_t)snprintf(c.why + len, sizeof(c.why) - len, "%s%s %s",
-						i ? "; " : "", dtp_schedule_name(o->kind), o->excluded);
+			len += (size_t)snprintf(c.why + len, sizeof(c.why) - len, "%s%s %s", sep, name,
+						o->excluded);
+		else if (nominal)
+			len += (size_t)snprintf(c.why + len, sizeof(c.why) - len,
+						"%s%s %.2fx, bubble %.0f%%, %.1f MiB", sep, name,
+						o->sim.step_time / c.options[fast].sim.step_time,
+						100 * o->sim.bubble, mib);
 		else
 			len += (size_t)snprintf(c.why + len, sizeof(c.why) - len,
-						"%s%s %.3g ms, bubble %.0f%%, %.1f MiB", i ? "; " : "",
-						dtp_schedule_name(o->kind), o->sim.step_time * 1e3,
-						100 * o->sim.bubble, (double)o->mem / (1 << 20));
+						"%s%s %.3g ms, bubble %.0f%%, %.1f MiB", sep, name,
+						o->sim.step_time * 1e3, 100 * o->sim.bubble, mib);
 	}
 	if (len < sizeof(c.why))
 		snprintf(c.why + len, sizeof(c.why) - len, ")%s",
 			 p->mem_cap_bytes ? ", within mem_cap" : "");
 	*out = c;
 	return 0;
+}
+
+int dtp_schedule_choose(const struct dtp_plan *p, const double *fwd, const double *bwd_in,
+			const double *bwd_w, double xfer, struct dtp_schedule_choice *out,
+			struct dtp_err *err)
+{
+	return choose(p, fwd, bwd_in, bwd_w, xfer, 0, out, err);
 }
 
 int dtp_schedule_stage_flops(const struct dtp_plan *p, double *fwd, double *bwd_in,
@@ -149,7 +167,7 @@ int dtp_plan_resolve_schedule(struct dtp_plan *p, char *why, size_t why_len,
 		return 0;
 	r = dtp_schedule_stage_flops(p, f, bi, bw, err);
 	if (r == 0)
-		r = dtp_schedule_choose(p, f, bi, bw, 0.0, &c, err);
+		r = choose(p, f, bi, bw, 0.0, 1, &c, err);
 	if (r)
 		return r;
 	p->schedule = c.kind;

@@ -42,8 +42,8 @@ int dtp_schedule_split_chunk_times(const struct dtp_plan *p, const double *stage
 }
 
 int dtp_schedule_choose_chunked(const struct dtp_plan *p, const double *fwd, const double *bwd_in,
-				const double *bwd_w, double xfer, struct dtp_schedule_choice *out,
-				struct dtp_err *err)
+				const double *bwd_w, double xfer, int nominal,
+				struct dtp_schedule_choice *out, struct dtp_err *err)
 {
 	enum { N = DTP_MAX_STAGES * DTP_MAX_VIRTUAL_STAGES };
 	static const enum dtp_schedule_kind others[] = { DTP_SCHEDULE_1F1B, DTP_SCHEDULE_ZBH1 };
@@ -81,9 +81,13 @@ int dtp_schedule_choose_chunked(const struct dtp_plan *p, const double *fwd, con
 				      "schedule = auto: interleaved, the one schedule of a plan with %d chunks per stage, needs %zu bytes on its largest stage, over mem_cap = %zu: raise mem_cap, or plan one range per stage",
 				      v, o->mem, p->mem_cap_bytes);
 	c.kind = o->kind;
+	char ms[32] = "";
+
+	if (!nominal)   /* FLOPs at a nominal rate: no step in ms to give */
+		snprintf(ms, sizeof(ms), "%.3g ms, ", o->sim.step_time * 1e3);
 	snprintf(c.why, sizeof(c.why),
-		 "schedule auto: interleaved, the one schedule for %d chunks per stage (%.3g ms, bubble %.0f%%, %.1f MiB; 1f1b and zb-h1 need one range of units per stage)%s",
-		 v, o->sim.step_time * 1e3, 100 * o->sim.bubble, (double)o->mem / (1 << 20),
+		 "schedule auto: interleaved, the one schedule for %d chunks per stage (%sbubble %.0f%%, %.1f MiB; 1f1b and zb-h1 need one range of units per stage)%s",
+		 v, ms, 100 * o->sim.bubble, (double)o->mem / (1 << 20),
 		 p->mem_cap_bytes ? ", within mem_cap" : "");
 	*out = c;
 	return 0;

@@ -217,10 +217,11 @@ int dtp_schedule_split_chunk_times(const struct dtp_plan *p, const double *stage
 				   struct dtp_err *err);
 /* dtp_schedule_choose of a chunked plan (dtp_schedule_choose calls it):
  * interleaved, simulated on the chunks' times, the fixed schedules
- * excluded; -ENOSPC over mem_cap */
+ * excluded; -ENOSPC over mem_cap. nominal: the times are FLOPs at a nominal
+ * rate, and why gives no step in ms. */
 int dtp_schedule_choose_chunked(const struct dtp_plan *p, const double *fwd, const double *bwd_in,
-				const double *bwd_w, double xfer, struct dtp_schedule_choice *out,
-				struct dtp_err *err);
+				const double *bwd_w, double xfer, int nominal,
+				struct dtp_schedule_choice *out, struct dtp_err *err);
 /* Per-stage F, B and W times from the model's FLOPs alone (B and W as
  * dtp_unit_bwd_flops splits the backward: B = W = F but for the attention's
  * weightless matmuls, all in B; B plus F with recompute): the same on every
@@ -229,7 +230,8 @@ int dtp_schedule_stage_flops(const struct dtp_plan *p, double *fwd, double *bwd_
 			     double *bwd_w, struct dtp_err *err);
 /* schedule = auto: replace it by dtp_schedule_choose's pick on the FLOP
  * times (every stage process of a job picks the same) and write why into
- * why (one line; "" when the plan named its schedule). */
+ * why (one line, each step relative to the shortest, as FLOPs say nothing
+ * of seconds; "" when the plan named its schedule). */
 int dtp_plan_resolve_schedule(struct dtp_plan *p, char *why, size_t why_len,
 			      struct dtp_err *err);
 

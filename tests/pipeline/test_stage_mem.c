@@ -196,6 +196,20 @@ static void test_choose(void **state)
 	assert_int_not_equal(p->schedule, DTP_SCHEDULE_AUTO);
 	assert_non_null(strstr(why, "schedule auto: "));
 	assert_non_null(strstr(why, dtp_schedule_name(p->schedule)));
+	/* FLOPs say nothing of seconds: each step relative to the shortest */
+	assert_non_null(strstr(why, "steps relative to "));
+	assert_non_null(strstr(why, " 1.00x, bubble "));
+	assert_null(strstr(why, " ms"));
+	/* a chunked plan's auto: interleaved, and no step in ms either */
+	assert_int_equal(dtp_plan_parse_string(
+		"[model]\nkind = mlp\nwidths = 32-32-32-32-10\n"
+		"[train]\nmicro_batch = 4\nmicro_batches = 4\nschedule = auto\n"
+		"virtual_stages = 2\n[stage.0]\nunits = 0, 2\n[stage.1]\nunits = 1, 3\n",
+		"auto.ini", p, &err), 0);
+	assert_int_equal(dtp_plan_resolve_schedule(p, why, sizeof(why), &err), 0);
+	assert_int_equal(p->schedule, DTP_SCHEDULE_INTERLEAVED);
+	assert_non_null(strstr(why, "one schedule for 2 chunks per stage (bubble "));
+	assert_null(strstr(why, " ms"));
 	free(p);
 }
 
