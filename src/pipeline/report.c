@@ -89,12 +89,27 @@ static void draw_bar(struct dtp_report *r, long step, double loss)
 	r->bar_drawn = 1;
 }
 
+/* Of a step of dt seconds on K stages that computed busy seconds in all,
+ * most on the busiest: the share of the stages' time not computing (the
+ * bubble), or, with unequal set, its part that the stages' unequal work
+ * makes, (most - busy / K) / dt: what a schedule cannot take, and what
+ * rebalancing the stages (dtpipe-partition) can. */
+static double idle_share(double busy, double most, int K, double dt, int unequal)
+{
+	double v;
+
+	if (dt <= 0)
+		return 0;
+	v = unequal ? (most - busy / K) / dt : 1.0 - busy / (K * dt);
+	return v < 0 ? 0 : v > 1 ? 1 : v;
+}
+
 void dtp_report_step(struct dtp_report *r, long step, double loss, double gnorm,
 		     const double *t)
 {
 	const struct dtp_stage *st = r->st;
 	uint64_t now = dtp_now_ns();
-	double dt = (double)(now - r->t_last) * 1e-9, busy = 0;
+	double dt = (double)(now - r->t_last) * 1e-9, busy = 0, most = 0;
 	char split[16 * DTP_MAX_STAGES];
 	size_t len = 0;
 	int K = st->K;
@@ -106,14 +121,12 @@ void dtp_report_step(struct dtp_report *r, long step, double loss, double gnorm,
 	r->steps_timed++;
 	for (int k = 0; k < K; k++) {
 		busy += t[2 * k];
+		most = t[2 * k] > most ? t[2 * k] : most;
 		if (len < sizeof(split) - 32)
 			len += (size_t)snprintf(split + len, sizeof(split) - len, " s%d %.1f/%.1f", k,
 						t[2 * k] * 1e3, t[2 * k + 1] * 1e3);
 	}
-	double bubble = dt > 0 ? 1.0 - busy / (K * dt) : 0;
-
-	if (bubble < 0)
-		bubble = 0;
+	double bubble = idle_share(busy, most, K, dt, 0), imbalance = idle_share(busy, most, K, dt, 1);
 	if (r->metrics) {
 		json_t *o = json_object(), *stages = json_array();
 
@@ -135,6 +148,7 @@ void dtp_report_step(struct dtp_report *r, long step, double loss, double gnorm,
 		json_object_set_new(o, r->st->plan->model.kind == DTP_MODEL_GPT ? "tokens_per_s" : "samples_per_s",
 				    json_real(dt > 0 ? r->units_per_step / dt : 0));
 		json_object_set_new(o, "bubble", json_real(bubble));
+		json_object_set_new(o, "imbalance", json_real(imbalance));
 		json_object_set_new(o, "stages", stages);
 		json_dumpf(o, r->metrics, JSON_COMPACT);
 		fputc('\n', r->metrics);
@@ -148,24 +162,24 @@ void dtp_report_step(struct dtp_report *r, long step, double loss, double gnorm,
 	for (int k = 0; k < 2 * K; k++)
 		r->acc_t[k] += t[k];
 	if ((step + 1) % r->log_every == 0 || step + 1 == r->total || step == r->start) {
-		double n = (double)r->acc_n, adt = r->acc_dt / n, abusy = 0;
+		double n = (double)r->acc_n, adt = r->acc_dt / n, abusy = 0, amost = 0;
 
 		len = 0;
 		for (int k = 0; k < K; k++) {
 			abusy += r->acc_t[2 * k] / n;
+			amost = r->acc_t[2 * k] / n > amost ? r->acc_t[2 * k] / n : amost;
 			if (len < sizeof(split) - 32)
 				len += (size_t)snprintf(split + len, sizeof(split) - len, " s%d %.1f/%.1f",
 							k, r->acc_t[2 * k] / n * 1e3,
 							r->acc_t[2 * k + 1] / n * 1e3);
 		}
-		bubble = adt > 0 ? 1.0 - abusy / (K * adt) : 0;
-		if (bubble < 0)
-			bubble = 0;
+		bubble = idle_share(abusy, amost, K, adt, 0);
+		imbalance = idle_share(abusy, amost, K, adt, 1);
 		if (r->bar_drawn)
 			printf("\r\033[K");
-		printf("step %ld/%ld | loss %.4f | %.0f %s/s | %.1f ms/step | bubble %.1f%% | compute/wait ms:%s\n",
+		printf("step %ld/%ld | loss %.4f | %.0f %s/s | %.1f ms/step | bubble %.1f%% (imbalance %.1f%%) | compute/wait ms:%s\n",
 		       step + 1, r->total, loss, adt > 0 ? r->units_per_step / adt : 0, r->unit_name,
-		       adt * 1e3, bubble * 100, split);
+		       adt * 1e3, bubble * 100, imbalance * 100, split);
 		r->bar_drawn = 0;
 		r->acc_dt = 0;
 		r->acc_n = 0;

@@ -9,7 +9,7 @@
 write_plan "$WORK/p.ini" "mlp:12-24-24-24-4" "$WORK/rec" 1f1b yes verbs 'lr = 0.05' 0-1 2 3
 "$DTPIPE" --plan "$WORK/p.ini" --threads 1 --transport shm --metrics "$WORK/m.jsonl" --trace "$WORK/t.json" \
 	>"$WORK/out" 2>&1 || { cat "$WORK/out"; echo "FAIL: run"; exit 1; }
-grep -q '^\[stage 2\] step 5/5 | loss [0-9.]* | [0-9]* samples/s | [0-9.]* ms/step | bubble [0-9.]*% | compute/wait ms: s0 [0-9.]*/[0-9.]* s1 [0-9.]*/[0-9.]* s2 ' "$WORK/out" ||
+grep -q '^\[stage 2\] step 5/5 | loss [0-9.]* | [0-9]* samples/s | [0-9.]* ms/step | bubble [0-9.]*% (imbalance [0-9.]*%) | compute/wait ms: s0 [0-9.]*/[0-9.]* s1 [0-9.]*/[0-9.]* s2 ' "$WORK/out" ||
 	{ cat "$WORK/out"; echo "FAIL: no step line"; exit 1; }
 grep -q '^\[stage 2\] test accuracy: [0-9.]*% (\([0-9]*\)/30)' "$WORK/out" ||
 	{ cat "$WORK/out"; echo "FAIL: no test accuracy over the 30 test samples"; exit 1; }
@@ -26,6 +26,10 @@ steps = [l for l in lines if "step" in l]
 assert [l["step"] for l in steps] == [1, 2, 3, 4, 5], steps
 for l in steps:
     assert len(l["stages"]) == 3 and l["step_time"] > 0 and 0 <= l["bubble"] < 1, l
+    # the stages' unequal work: (the busiest's compute - their mean) / step
+    c = [x["compute"] for x in l["stages"]]
+    want = min(1.0, max(0.0, (max(c) - sum(c) / 3) / l["step_time"]))
+    assert abs(l["imbalance"] - want) < 1e-9, l
     assert l["samples_per_s"] > 0 and l["loss"] > 0
 ev = [l for l in lines if l.get("event") == "eval"]
 assert len(ev) == 1 and ev[0]["count"] == 30, ev
