@@ -72,8 +72,7 @@ out_free:
 	return r;
 }
 
-/* per chunk (s * v + c) from the profile: F, and B and W as the backward's
- * halves (dtp_unit_bwd_halves; B plus the recomputed forward) */
+/* per chunk (s * v + c) from the profile: F, B and W (dtp_unit_add_times) */
 static void chunk_times(const struct dtp_plan *plan, const struct dtp_profile *prof, double *fwd,
 			double *bwd_in, double *bwd_w)
 {
@@ -85,14 +84,9 @@ static void chunk_times(const struct dtp_plan *plan, const struct dtp_profile *p
 
 			fwd[i] = bwd_in[i] = bwd_w[i] = 0;
 			dtp_plan_chunk_units(plan, s, c, &a, &b);
-			for (int u = a; u < b; u++) {
-				double hb, hw;
-
-				dtp_unit_bwd_halves(&prof->units[u], &hb, &hw);
-				fwd[i] += prof->units[u].fwd_s;
-				bwd_in[i] += hb + (plan->recompute ? prof->units[u].fwd_s : 0);
-				bwd_w[i] += hw;
-			}
+			for (int u = a; u < b; u++)
+				dtp_unit_add_times(&prof->units[u], plan->recompute, &fwd[i], &bwd_in[i],
+						   &bwd_w[i]);
 		}
 	}
 }

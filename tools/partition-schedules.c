@@ -53,28 +53,23 @@ int dtp_tool_print_steps_plus(FILE *f, const char *what, const struct dtp_plan *
 	return 0;
 }
 
-/* per stage: forward, B and W seconds per micro-batch from the profile (B
- * and W: the backward's halves, dtp_unit_bwd_halves; B plus the recomputed
- * forward); a last stage that recomputes runs its forward (and the loss) in
- * the backward only, its forward op being free (the executor's op_fwd) */
+/* per stage: forward, B and W seconds per micro-batch from the profile
+ * (dtp_unit_add_times); a last stage that recomputes runs its forward (and
+ * the loss) in the backward only, its forward op being free (the
+ * executor's op_fwd) */
 void dtp_tool_stage_times(const struct dtp_plan *plan, const struct dtp_profile *prof,
 			double *fwd, double *bwd_in, double *bwd_w)
 {
 	for (int s = 0; s < plan->num_stages; s++) {
 		int once = plan->recompute && s == plan->num_stages - 1;
+		double free_fwd = 0;
 
 		fwd[s] = bwd_in[s] = bwd_w[s] = 0;
 		for (int c = 0, a, b; c < dtp_plan_chunks(plan); c++) {   /* all of its chunks */
 			dtp_plan_chunk_units(plan, s, c, &a, &b);
-			for (int u = a; u < b; u++) {
-				const struct dtp_unit_cost *uc = &prof->units[u];
-				double hb, hw;
-
-				dtp_unit_bwd_halves(uc, &hb, &hw);
-				fwd[s] += once ? 0 : uc->fwd_s;
-				bwd_in[s] += hb + (plan->recompute ? uc->fwd_s : 0);
-				bwd_w[s] += hw;
-			}
+			for (int u = a; u < b; u++)
+				dtp_unit_add_times(&prof->units[u], plan->recompute,
+						   once ? &free_fwd : &fwd[s], &bwd_in[s], &bwd_w[s]);
 		}
 	}
 }

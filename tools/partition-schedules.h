@@ -8,10 +8,9 @@
 #include "partition/profile.h"
 #include "pipeline/pipeline.h"
 
-/* per stage: forward, B and W seconds per micro-batch from the profile (B
- * and W: the backward's halves as timed apart, B plus the recomputed
- * forward; a last
- * stage that recomputes forwards in its backward only) */
+/* per stage: forward, B and W seconds per micro-batch from the profile
+ * (dtp_unit_add_times; a last stage that recomputes forwards in its
+ * backward only) */
 void dtp_tool_stage_times(const struct dtp_plan *plan, const struct dtp_profile *prof,
 			  double *fwd, double *bwd_in, double *bwd_w);
 /* every schedule's simulated step, bubble and largest stage memory, one line

@@ -520,6 +520,17 @@ void dtp_unit_bwd_halves(const struct dtp_unit_cost *c, double *b, double *w)
 	*w = c->bwd_s - *b;
 }
 
+void dtp_unit_add_times(const struct dtp_unit_cost *c, int recompute, double *f, double *b,
+			double *w)
+{
+	double hb, hw;
+
+	dtp_unit_bwd_halves(c, &hb, &hw);
+	*f += c->fwd_s;
+	*b += hb + (recompute ? c->fwd_s : 0);
+	*w += hw;
+}
+
 double dtp_unit_bwd_s(const struct dtp_unit_cost *c, int busy)
 {
 	return busy ? c->bwd_busy_s : c->bwd_s;

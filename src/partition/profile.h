@@ -146,6 +146,11 @@ double dtp_unit_bwd_s(const struct dtp_unit_cost *c, int busy);
  * took timed apart, half each when they were not: the schedules' B + W is
  * the measured whole (the split's own cost left out). */
 void dtp_unit_bwd_halves(const struct dtp_unit_cost *c, double *b, double *w);
+/* Add a unit's forward to *f, its B (dtp_unit_bwd_halves; plus the
+ * recomputed forward under recompute) to *b and its W to *w: one unit's
+ * share of a schedule's per-micro-batch F, B and W. */
+void dtp_unit_add_times(const struct dtp_unit_cost *c, int recompute, double *f, double *b,
+			double *w);
 
 /* Optimizer state per parameter: 1 (SGD momentum) or 2 (AdamW m and v). */
 int dtp_optim_state_mult(enum dtp_optim_kind kind);
