@@ -104,14 +104,34 @@ static double idle_share(double busy, double most, int K, double dt, int unequal
 	return v < 0 ? 0 : v > 1 ? 1 : v;
 }
 
+/* The stages' compute and wait seconds t[2k], t[2k + 1] summed over n
+ * steps: per step, their compute in all (*busy) and the busiest's (*most),
+ * and, given split, " s0 C/W s1 C/W ..." in ms into it (cap bytes). */
+static void per_stage(const double *t, int K, double n, double *busy, double *most, char *split,
+		      size_t cap)
+{
+	size_t len = 0;
+
+	*busy = *most = 0;
+	if (split)
+		split[0] = '\0';
+	for (int k = 0; k < K; k++) {
+		double c = t[2 * k] / n;
+
+		*busy += c;
+		*most = c > *most ? c : *most;
+		if (split && len < cap - 32)
+			len += (size_t)snprintf(split + len, cap - len, " s%d %.1f/%.1f", k, c * 1e3,
+						t[2 * k + 1] / n * 1e3);
+	}
+}
+
 void dtp_report_step(struct dtp_report *r, long step, double loss, double gnorm,
 		     const double *t)
 {
 	const struct dtp_stage *st = r->st;
 	uint64_t now = dtp_now_ns();
-	double dt = (double)(now - r->t_last) * 1e-9, busy = 0, most = 0;
-	char split[16 * DTP_MAX_STAGES];
-	size_t len = 0;
+	double dt = (double)(now - r->t_last) * 1e-9, busy, most;
 	int K = st->K;
 
 	r->t_last = now;
@@ -119,13 +139,7 @@ void dtp_report_step(struct dtp_report *r, long step, double loss, double gnorm,
 		return;
 	r->sum_step_time += dt;
 	r->steps_timed++;
-	for (int k = 0; k < K; k++) {
-		busy += t[2 * k];
-		most = t[2 * k] > most ? t[2 * k] : most;
-		if (len < sizeof(split) - 32)
-			len += (size_t)snprintf(split + len, sizeof(split) - len, " s%d %.1f/%.1f", k,
-						t[2 * k] * 1e3, t[2 * k + 1] * 1e3);
-	}
+	per_stage(t, K, 1.0, &busy, &most, NULL, 0);
 	double bubble = idle_share(busy, most, K, dt, 0), imbalance = idle_share(busy, most, K, dt, 1);
 	if (r->metrics) {
 		json_t *o = json_object(), *stages = json_array();
@@ -162,17 +176,10 @@ void dtp_report_step(struct dtp_report *r, long step, double loss, double gnorm,
 	for (int k = 0; k < 2 * K; k++)
 		r->acc_t[k] += t[k];
 	if ((step + 1) % r->log_every == 0 || step + 1 == r->total || step == r->start) {
-		double n = (double)r->acc_n, adt = r->acc_dt / n, abusy = 0, amost = 0;
+		double adt = r->acc_dt / r->acc_n, abusy, amost;
+		char split[16 * DTP_MAX_STAGES];
 
-		len = 0;
-		for (int k = 0; k < K; k++) {
-			abusy += r->acc_t[2 * k] / n;
-			amost = r->acc_t[2 * k] / n > amost ? r->acc_t[2 * k] / n : amost;
-			if (len < sizeof(split) - 32)
-				len += (size_t)snprintf(split + len, sizeof(split) - len, " s%d %.1f/%.1f",
-							k, r->acc_t[2 * k] / n * 1e3,
-							r->acc_t[2 * k + 1] / n * 1e3);
-		}
+		per_stage(r->acc_t, K, (double)r->acc_n, &abusy, &amost, split, sizeof(split));
 		bubble = idle_share(abusy, amost, K, adt, 0);
 		imbalance = idle_share(abusy, amost, K, adt, 1);
 		if (r->bar_drawn)
