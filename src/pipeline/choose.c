@@ -95,20 +95,21 @@ static int choose(const struct dtp_plan *p, const double *fwd, const double *bwd
 	for (int i = 0; i < DTP_SCHEDULE_CHOICES && len < sizeof(c.why); i++) {
 		const struct dtp_schedule_option *o = &c.options[i];
 		const char *sep = i ? "; " : "", *name = dtp_schedule_name(o->kind);
-		double mib = (double)o->mem / (1 << 20);
+		char step[32];
 
-		if (o->excluded)
+		if (o->excluded) {
 			len += (size_t)snprintf(c.why + len, sizeof(c.why) - len, "%s%s %s", sep, name,
 						o->excluded);
-		else if (nominal)
-			len += (size_t)snprintf(c.why + len, sizeof(c.why) - len,
-						"%s%s %.2fx, bubble %.0f%%, %.1f MiB", sep, name,
-						o->sim.step_time / c.options[fast].sim.step_time,
-						100 * o->sim.bubble, mib);
+			continue;
+		}
+		if (nominal)
+			snprintf(step, sizeof(step), "%.2fx",
+				 o->sim.step_time / c.options[fast].sim.step_time);
 		else
-			len += (size_t)snprintf(c.why + len, sizeof(c.why) - len,
-						"%s%s %.3g ms, bubble %.0f%%, %.1f MiB", sep, name,
-						o->sim.step_time * 1e3, 100 * o->sim.bubble, mib);
+			snprintf(step, sizeof(step), "%.3g ms", o->sim.step_time * 1e3);
+		len += (size_t)snprintf(c.why + len, sizeof(c.why) - len,
+					"%s%s %s, bubble %.0f%%, %.1f MiB", sep, name, step,
+					100 * o->sim.bubble, (double)o->mem / (1 << 20));
 	}
 	if (len < sizeof(c.why))
 		snprintf(c.why + len, sizeof(c.why) - len, ")%s",
