@@ -67,10 +67,11 @@ void dtp_gelu_backward_portable(float *d, const float *dout, const float *in, si
 	}
 }
 
-/* x (n) -> out (n) = gelu(x) (gelu1's bits), x (n) = gelu'(x) in place
- * (the factor dtp_gelu_backward_portable multiplies by), from one exp */
+/* x (n) -> out (n) = gelu(x) (gelu1's bits), gp (n) = gelu'(x) (the
+ * factor dtp_gelu_backward_portable multiplies by), from one exp; x may
+ * alias out or gp */
 DTP_VEC_CLONES
-void dtp_gelu_forward_keep_portable(float *out, float *x, size_t n)
+void dtp_gelu_forward_keep_portable(float *out, float *gp, const float *x, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
 		float xi = x[i];
@@ -78,7 +79,7 @@ void dtp_gelu_forward_keep_portable(float *out, float *x, size_t n)
 		float den = 1.0f + dtp_vexpf(-2.0f * u);
 
 		out[i] = xi / den;
-		x[i] = gelu_grad1(xi, 1.0f / den);
+		gp[i] = gelu_grad1(xi, 1.0f / den);
 	}
 }
 
@@ -99,12 +100,12 @@ void dtp_gelu_forward(float *out, const float *in, size_t n)
 		dtp_gelu_forward_portable(out, in, n);
 }
 
-void dtp_gelu_forward_keep(float *out, float *x, size_t n)
+void dtp_gelu_forward_keep(float *out, float *gp, const float *x, size_t n)
 {
 	if (dtp_vec_avx512())
-		dtp_gelu_forward_keep_avx512(out, x, n);
+		dtp_gelu_forward_keep_avx512(out, gp, x, n);
 	else
-		dtp_gelu_forward_keep_portable(out, x, n);
+		dtp_gelu_forward_keep_portable(out, gp, x, n);
 }
 
 void dtp_gelu_backward(float *d, const float *dout, const float *in, size_t n)

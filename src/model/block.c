@@ -151,8 +151,31 @@ struct gelu_fill {
 static void gelu_fill(void *v, float *tile, int r0, int r1)
 {
 	const struct gelu_fill *f = v;
+	float *in = f->in + (size_t)r0 * f->W;
 
-	dtp_gelu_forward_keep(tile, f->in + (size_t)r0 * f->W, (size_t)(r1 - r0) * f->W);
+	dtp_gelu_forward_keep(tile, in, in, (size_t)(r1 - r0) * f->W);
+}
+
+/* the same on a tile of fc's output (dtp_bf16_linear_forward16_produce):
+ * the tile becomes gelu(fch), fch's slot gets gelu'(fch) */
+static void gelu_post(void *v, float *tile, int r0, int r1)
+{
+	const struct gelu_fill *f = v;
+
+	dtp_gelu_forward_keep(tile, f->in + (size_t)r0 * f->W, tile, (size_t)(r1 - r0) * f->W);
+}
+
+struct qkv_post {
+	const struct dtp_bf16_attn *a;
+	uint16_t *qkv16;
+};
+
+/* a tile of qkv's output into the attention's bf16 copy, by head */
+static void qkv_post(void *v, float *tile, int r0, int r1)
+{
+	const struct qkv_post *q = v;
+
+	dtp_bf16_attn_keep_rows(q->a, q->qkv16, tile, r0, r1);
 }
 
 /* out (N,OC) = b + in16 w^T (b NULL: += in16 w^T) */
@@ -176,19 +199,31 @@ void dtp_block_forward(struct dtp_pool *pool, struct dtp_bf16_mm *mx, float *y, 
 
 	if (dtp_bf16_mm_attention(mx)) {    /* bf16 (see above) */
 		struct gelu_fill gf = { s->fch, 4 * C };
+		struct qkv_post qp = { dtp_bf16_mm_attention(mx), half(s->qkv) };
 
 		/* ln1, and res1 = x + projb in the same pass over x */
 		dtp_layernorm_forward16_res(mx, half(s->ln1), s->mean1, s->rstd1, x, p->ln1w,
 					    p->ln1b, s->res1, p->projb, N, C);
-		fwd16(pool, mx, s->fch, half(s->ln1), p->qkvw, p->qkvb, N, C, 3 * C);
-		dtp_bf16_attn_forward_keep(dtp_bf16_mm_attention(mx), half(s->atty), s->att,
-					   half(s->qkv), s->fch, B);
+		/* qkv and fc: their fp32 outputs only in the engine's tiles, where
+		 * the shapes allow (a full micro-batch) */
+		if (dtp_bf16_linear_forward16_produce(mx, NULL, half(s->ln1), p->qkvw, p->qkvb, N, C,
+						      3 * C, qkv_post, &qp)) {
+			dtp_bf16_attn_forward_keep(dtp_bf16_mm_attention(mx), half(s->atty), s->att,
+						   half(s->qkv), NULL, B);
+		} else {
+			fwd16(pool, mx, s->fch, half(s->ln1), p->qkvw, p->qkvb, N, C, 3 * C);
+			dtp_bf16_attn_forward_keep(dtp_bf16_mm_attention(mx), half(s->atty), s->att,
+						   half(s->qkv), s->fch, B);
+		}
 		fwd16(pool, mx, s->res1, half(s->atty), p->projw, NULL, N, C, C);
 		/* ln2, and y = res1 + fcprojb in the same pass over res1 */
 		dtp_layernorm_forward16_res(mx, half(s->ln2), s->mean2, s->rstd2, s->res1, p->ln2w,
 					    p->ln2b, y, p->fcprojb, N, C);
-		fwd16(pool, mx, s->fch, half(s->ln2), p->fcw, p->fcb, N, C, 4 * C);
-		dtp_bf16_mm_produce(mx, half(s->fchg), N, 4 * C, gelu_fill, &gf);
+		if (!dtp_bf16_linear_forward16_produce(mx, half(s->fchg), half(s->ln2), p->fcw, p->fcb,
+						       N, C, 4 * C, gelu_post, &gf)) {
+			fwd16(pool, mx, s->fch, half(s->ln2), p->fcw, p->fcb, N, C, 4 * C);
+			dtp_bf16_mm_produce(mx, half(s->fchg), N, 4 * C, gelu_fill, &gf);
+		}
 		fwd16(pool, mx, y, half(s->fchg), p->fcprojw, NULL, N, 4 * C, C);
 		return;
 	}

@@ -393,15 +393,17 @@ static void fwd_share(void *v, int w, int nw)
 
 	dtp_pool_share((size_t)j->B, 1, w, nw, &lo, &hi);
 	for (size_t b = lo; b < hi; b++) {
-		const float *qkv = j->qkv + b * a->T * ld;
+		const float *qkv = j->qkv ? j->qkv + b * a->T * ld : NULL;
 		float *att = j->att + b * a->H * TT;
 		/* the sequence's q, k, v: kept for the backward, or the participant's */
 		uint16_t *q16 = j->qkv16 ? j->qkv16 + b * 3 * TC : p->q16;
 		uint16_t *k16 = j->qkv16 ? q16 + TC : p->k16, *v16 = j->qkv16 ? q16 + 2 * TC : p->v16;
 
-		gather(a, q16, qkv, (int)ld, 0);
-		gather(a, k16, qkv, (int)ld, a->C);
-		gather(a, v16, qkv, (int)ld, 2 * a->C);
+		if (j->qkv) {   /* else qkv16 holds them (dtp_bf16_attn_keep_rows) */
+			gather(a, q16, qkv, (int)ld, 0);
+			gather(a, k16, qkv, (int)ld, a->C);
+			gather(a, v16, qkv, (int)ld, 2 * a->C);
+		}
 		exec(p, P_NT, q16, k16, att);                   /* raw scores */
 		for (int h = 0; h < a->H; h++)
 			dtp_attention_softmax(att + h * TT, p->p16 + h * TT, a->T, a->scale);
@@ -474,6 +476,23 @@ void dtp_bf16_attn_forward_keep(struct dtp_bf16_attn *a, uint16_t *y16, float *a
 	dtp_pool_run(a->pool, fwd_share, &j);
 }
 
+void dtp_bf16_attn_keep_rows(const struct dtp_bf16_attn *a, uint16_t *qkv16, const float *qkv,
+			     int r0, int r1)
+{
+	size_t T = (size_t)a->T, C = (size_t)a->C, hs = (size_t)a->hs, ld = 3 * C;
+
+	for (int r = r0; r < r1;) {     /* the rows of one sequence at a time */
+		size_t b = (size_t)r / T, t = (size_t)r % T;
+		size_t nr = T - t < (size_t)(r1 - r) ? T - t : (size_t)(r1 - r);
+		const float *src = qkv + (size_t)(r - r0) * ld;
+		uint16_t *seq = qkv16 + b * 3 * T * C + t * hs;
+
+		for (size_t g = 0; g < 3 * (size_t)a->H; g++)  /* q heads, k heads, v heads */
+			dtp_bf16_from_f32_2d(seq + g * T * hs, hs, src + g * hs, ld, nr, hs);
+		r += (int)nr;
+	}
+}
+
 void dtp_bf16_attn_backward(struct dtp_bf16_attn *a, float *dqkv, const float *dy,
 			    const float *qkv, const float *att, int B)
 {
@@ -521,6 +540,23 @@ int dtp_bf16_attn_fits(const struct dtp_bf16_attn *a, int T, int C, int H)
 size_t dtp_bf16_attn_bytes(const struct dtp_bf16_attn *a) { (void)a; return 0; }
 void dtp_bf16_attn_forward(struct dtp_bf16_attn *a, uint16_t *y16, float *att,
 			   const float *qkv, int B) { (void)a; (void)y16; (void)att; (void)qkv; (void)B; }
+void dtp_bf16_attn_keep_rows(const struct dtp_bf16_attn *a, uint16_t *qkv16, const float *qkv,
+			     int r0, int r1)
+{
+	size_t T = (size_t)a->T, C = (size_t)a->C, hs = (size_t)a->hs, ld = 3 * C;
+
+	for (int r = r0; r < r1;) {     /* the rows of one sequence at a time */
+		size_t b = (size_t)r / T, t = (size_t)r % T;
+		size_t nr = T - t < (size_t)(r1 - r) ? T - t : (size_t)(r1 - r);
+		const float *src = qkv + (size_t)(r - r0) * ld;
+		uint16_t *seq = qkv16 + b * 3 * T * C + t * hs;
+
+		for (size_t g = 0; g < 3 * (size_t)a->H; g++)  /* q heads, k heads, v heads */
+			dtp_bf16_from_f32_2d(seq + g * T * hs, hs, src + g * hs, ld, nr, hs);
+		r += (int)nr;
+	}
+}
+
 void dtp_bf16_attn_backward(struct dtp_bf16_attn *a, float *dqkv, const float *dy,
 			    const float *qkv, const float *att, int B)
 {
@@ -530,6 +566,11 @@ void dtp_bf16_attn_forward_keep(struct dtp_bf16_attn *a, uint16_t *y16, float *a
 				uint16_t *qkv16, const float *qkv, int B)
 {
 	(void)a; (void)y16; (void)att; (void)qkv16; (void)qkv; (void)B;
+}
+void dtp_bf16_attn_keep_rows(const struct dtp_bf16_attn *a, uint16_t *qkv16, const float *qkv,
+			     int r0, int r1)
+{
+	(void)a; (void)qkv16; (void)qkv; (void)r0; (void)r1;
 }
 void dtp_bf16_attn_backward16(struct dtp_bf16_attn *a, float *dqkv, uint16_t *dqkv16,
 			      const float *dy, const uint16_t *qkv16, const float *att, int B)

@@ -42,6 +42,13 @@ void dtp_bf16_attn_backward(struct dtp_bf16_attn *a, float *dqkv, const float *d
  * gradients (NULL: not) */
 void dtp_bf16_attn_forward_keep(struct dtp_bf16_attn *a, uint16_t *y16, float *att,
 				uint16_t *qkv16, const float *qkv, int B);
+/* rows [r0, r1) of qkv (B*T,3C) (global rows b*T + t, at qkv: r1 - r0
+ * rows of 3C) converted into their places in qkv16 (B,3,H,T,hs), as
+ * _forward_keep lays it out: the qkv linear's output tiles, converted while
+ * in cache. Once every row is there, _forward_keep with qkv NULL reads
+ * qkv16 as it is (the same values: the same bits). */
+void dtp_bf16_attn_keep_rows(const struct dtp_bf16_attn *a, uint16_t *qkv16, const float *qkv,
+			     int r0, int r1);
 void dtp_bf16_attn_backward16(struct dtp_bf16_attn *a, float *dqkv, uint16_t *dqkv16,
 			      const float *dy, const uint16_t *qkv16, const float *att, int B);
 /* _backward16 when dqkv in fp32 was wanted only for its column sums (the

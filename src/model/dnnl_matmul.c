@@ -422,11 +422,15 @@ int dtp_f32_mm_prepare_bias(struct dtp_bf16_mm *e, int IC, int OC, int relu,
 	return add_mm(e, relu ? K_FWDBR : K_FWDB, IC, OC, 0, 0, err);
 }
 
-int dtp_bf16_mm_prepare_bias16(struct dtp_bf16_mm *e, int IC, int OC, struct dtp_err *err)
+int dtp_bf16_mm_prepare_bias16(struct dtp_bf16_mm *e, int IC, int OC, int tiles,
+			       struct dtp_err *err)
 {
+	int rc;
+
 	if (e->f32)
 		return 0;
-	return add_mm(e, K_FWDB, IC, OC, 0, 0, err);
+	rc = add_mm(e, K_FWDB, IC, OC, 0, 0, err);
+	return rc < 0 || !tiles ? rc : add_mm(e, K_FWDB, IC, OC, 0, 1, err);
 }
 
 int dtp_bf16_mm_prepare_attention(struct dtp_bf16_mm *e, int T, int C, int H,

@@ -75,9 +75,11 @@ size_t dtp_bf16_mm_bytes(const struct dtp_bf16_mm *e);
 int dtp_bf16_mm_prepare(struct dtp_bf16_mm *e, int IC, int OC, int fwd_sum,
 			struct dtp_err *err);
 /* Set-up, bf16 engine: the forward of a layer IC -> OC with its bias added
- * by oneDNN, C not read (dtp_bf16_linear_forward16_bias); a no-op on an
+ * by oneDNN, C not read (dtp_bf16_linear_forward16_bias), and with tiles
+ * its TILE-row form too (dtp_bf16_linear_forward16_produce); a no-op on an
  * fp32 engine. After dtp_bf16_mm_prepare of the same shape. */
-int dtp_bf16_mm_prepare_bias16(struct dtp_bf16_mm *e, int IC, int OC, struct dtp_err *err);
+int dtp_bf16_mm_prepare_bias16(struct dtp_bf16_mm *e, int IC, int OC, int tiles,
+			       struct dtp_err *err);
 /* Set-up: the causal attention of sequences of T positions, width C, H heads
  * in bf16 too (dnnl_attention.h), on this engine's threads; one shape per
  * stage. Its bytes count in dtp_bf16_mm_bytes. */
@@ -134,6 +136,18 @@ void dtp_bf16_linear_backward_fused(struct dtp_bf16_mm *e, float *din, float *dw
 typedef void dtp_bf16_fill_fn(void *ctx, float *tile, int r0, int r1);
 void dtp_bf16_mm_produce(struct dtp_bf16_mm *e, uint16_t *dst16, int N, int W,
 			 dtp_bf16_fill_fn *fill, void *ctx);
+/* A linear's forward fused with its output's consumer: in16 (N,IC) bf16, w
+ * (OC,IC) inside params, b (OC) -> for each TILE rows [r0, r1), in16 w^T +
+ * b (oneDNN's bias, dtp_bf16_linear_forward16_bias's bits) into the
+ * participant's output tile, post(ctx, tile, r0, r1) on it (it may rewrite
+ * the tile in place), then the tile's bf16 into dst16 (N,OC) (NULL: none):
+ * for an output only post and matmuls read, whose fp32 never reaches
+ * memory. 1 when done; 0, doing nothing, when N is not the planned row
+ * count or not whole tiles, or the shape was not prepared
+ * (dtp_bf16_mm_prepare_bias16). */
+int dtp_bf16_linear_forward16_produce(struct dtp_bf16_mm *e, uint16_t *dst16,
+				      const uint16_t *in16, const float *w, const float *b,
+				      int N, int IC, int OC, dtp_bf16_fill_fn *post, void *ctx);
 /* the same as the two above with the input already in bf16, in16 (N,IC)
  * (a forward's copy kept for the backward's weight gradient: converted
  * once); din is not computed (dw only) by the second */

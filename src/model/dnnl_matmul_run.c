@@ -471,6 +471,49 @@ void dtp_bf16_mm_produce(struct dtp_bf16_mm *e, uint16_t *dst16, int N, int W,
 	dtp_pool_run(e->pool, produce_share, &j);
 }
 
+struct fwd_produce_job {
+	struct dtp_bf16_mm *e;
+	struct dtp_mm_shape *x;         /* K_FWDB, TILE rows */
+	const uint16_t *in16, *w16;
+	const float *b;
+	uint16_t *dst16;
+	int N, IC, OC;
+	dtp_bf16_fill_fn *post;
+	void *ctx;
+};
+
+/* a participant's rows, TILE at a time: the matmul into its output tile,
+ * post on the tile, the tile's bf16 */
+static void fwd_produce_share(void *v, int w, int nw)
+{
+	const struct fwd_produce_job *j = v;
+	float *tile = j->e->c32[w];
+	size_t lo, hi;
+
+	dtp_pool_share((size_t)j->N, TILE, w, nw, &lo, &hi);
+	for (size_t r0 = lo; r0 < hi; r0 += TILE) {
+		dtp_mm_exec_bias(j->e, w, &j->x->part[w], j->in16 + r0 * (size_t)j->IC, j->w16, j->b,
+				 tile);
+		j->post(j->ctx, tile, (int)r0, (int)r0 + TILE);
+		if (j->dst16)
+			dtp_bf16_from_f32(j->dst16 + r0 * (size_t)j->OC, tile, (size_t)TILE * j->OC);
+	}
+}
+
+int dtp_bf16_linear_forward16_produce(struct dtp_bf16_mm *e, uint16_t *dst16,
+				      const uint16_t *in16, const float *w, const float *b,
+				      int N, int IC, int OC, dtp_bf16_fill_fn *post, void *ctx)
+{
+	struct fwd_produce_job j = { .e = e, .x = dtp_mm_find(e, K_FWDB, IC, OC, 0, 1),
+				     .in16 = in16, .w16 = w16_of(e, w), .b = b, .dst16 = dst16,
+				     .N = N, .IC = IC, .OC = OC, .post = post, .ctx = ctx };
+
+	if (e->f32 || !j.x || N != e->max_rows || N % TILE || OC > e->maxdim)
+		return 0;
+	dtp_pool_run(e->pool, fwd_produce_share, &j);
+	return 1;
+}
+
 /* ------------------------------- output gradients converted where produced
  * (the backward's halves: B's input-gradient matmul reads the bf16 copy a
  * producer left in d16; W converts while it sums the bias gradient) */

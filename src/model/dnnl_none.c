@@ -42,10 +42,15 @@ void dtp_bf16_linear_dgrad16(struct dtp_bf16_mm *e, float *din, uint16_t *d16, c
 void dtp_bf16_linear_wgrad16_db(struct dtp_bf16_mm *e, float *dw, float *db, const float *dout,
 				const uint16_t *dout16, const uint16_t *in16, int N, int IC,
 				int OC, int acc) { (void)e; }
-int dtp_bf16_mm_prepare_bias16(struct dtp_bf16_mm *e, int IC, int OC, struct dtp_err *err)
+int dtp_bf16_mm_prepare_bias16(struct dtp_bf16_mm *e, int IC, int OC, int tiles,
+			       struct dtp_err *err)
 { return -ENOTSUP; }
 int dtp_bf16_linear_forward16_bias(struct dtp_bf16_mm *e, float *out, const uint16_t *in16,
 				   const float *w, const float *b, int N, int IC, int OC)
+{ return 0; }
+int dtp_bf16_linear_forward16_produce(struct dtp_bf16_mm *e, uint16_t *dst16,
+				      const uint16_t *in16, const float *w, const float *b,
+				      int N, int IC, int OC, dtp_bf16_fill_fn *post, void *ctx)
 { return 0; }
 int dtp_f32_linear_forward_bias(struct dtp_bf16_mm *e, float *out, const float *in,
 				const float *w, const float *b, int N, int IC, int OC,

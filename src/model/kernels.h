@@ -100,11 +100,12 @@ void dtp_relu_backward(float *d, const float *dout, const float *out, size_t n);
 void dtp_gelu_forward(float *out, const float *in, size_t n);
 /* in (n), dout (n) -> d (n) = dout * gelu'(in); d may alias dout */
 void dtp_gelu_backward(float *d, const float *dout, const float *in, size_t n);
-/* The pair the blocks run: the forward leaves gelu'(x) in place of x (the
- * one exp serving both), and the backward multiplies by it (d may alias
- * dout): the bits of the pair above, without the backward's exp and
- * divide. x (n) -> out (n) = gelu(x), x (n) = gelu'(x). */
-void dtp_gelu_forward_keep(float *out, float *x, size_t n);
+/* The pair the blocks run: the forward leaves gelu'(x) for the backward
+ * (the one exp serving both), and the backward multiplies by it (d may
+ * alias dout): the bits of the pair above, without the backward's exp and
+ * divide. x (n) -> out (n) = gelu(x), gp (n) = gelu'(x); x may alias out
+ * or gp (each vector is read before either is written). */
+void dtp_gelu_forward_keep(float *out, float *gp, const float *x, size_t n);
 void dtp_gelu_backward_kept(float *d, const float *dout, const float *gp, size_t n);
 /* The two forms the calls above dispatch to: the portable loops (AVX2 or
  * SSE2 clones, DTP_VEC_CLONES) and the AVX-512 kernels (vec_avx512.c; only
@@ -113,8 +114,8 @@ void dtp_gelu_backward_kept(float *d, const float *dout, const float *gp, size_t
 void dtp_gelu_forward_portable(float *out, const float *in, size_t n);
 void dtp_gelu_backward_portable(float *d, const float *dout, const float *in, size_t n);
 void dtp_gelu_forward_avx512(float *out, const float *in, size_t n);
-void dtp_gelu_forward_keep_portable(float *out, float *x, size_t n);
-void dtp_gelu_forward_keep_avx512(float *out, float *x, size_t n);
+void dtp_gelu_forward_keep_portable(float *out, float *gp, const float *x, size_t n);
+void dtp_gelu_forward_keep_avx512(float *out, float *gp, const float *x, size_t n);
 void dtp_gelu_backward_avx512(float *d, const float *dout, const float *in, size_t n);
 /* 1 when the CPU runs the AVX-512 kernels above (AVX-512F) */
 int dtp_vec_avx512(void);

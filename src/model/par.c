@@ -194,7 +194,7 @@ static void gelu_fwd_keep_share(void *v, int w, int nw)
 	size_t lo, hi;
 
 	dtp_pool_share(j->n, 64, w, nw, &lo, &hi);
-	dtp_gelu_forward_keep(j->out + lo, j->x + lo, hi - lo);
+	dtp_gelu_forward_keep(j->out + lo, j->x + lo, j->x + lo, hi - lo);
 }
 
 static void gelu_bwd_kept_share(void *v, int w, int nw)

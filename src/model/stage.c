@@ -427,7 +427,7 @@ static int prepare_units(struct dtp_bf16_mm *mx, const struct dtp_model_spec *sp
 			if (!rc)        /* fp32: its bias and ReLU in the matmul */
 				rc = dtp_f32_mm_prepare_bias(mx, u.in_dim, u.out_dim, u.relu, err);
 			if (!rc)        /* bf16: its bias in the matmul */
-				rc = dtp_bf16_mm_prepare_bias16(mx, u.in_dim, u.out_dim, err);
+				rc = dtp_bf16_mm_prepare_bias16(mx, u.in_dim, u.out_dim, 0, err);
 		}
 		else if (u.kind == DTP_UNIT_HEAD)
 			rc = dtp_bf16_mm_prepare(mx, C, u.out_dim, 0, err);
@@ -435,8 +435,8 @@ static int prepare_units(struct dtp_bf16_mm *mx, const struct dtp_model_spec *sp
 			rc = dtp_bf16_mm_prepare(mx, C, 3 * C, 1, err);
 			if (!rc)
 				rc = dtp_f32_mm_prepare_bias(mx, C, 3 * C, 0, err);
-			if (!rc)        /* bf16: qkv's and fc's bias in the matmul */
-				rc = dtp_bf16_mm_prepare_bias16(mx, C, 3 * C, err);
+			if (!rc)        /* bf16: qkv's and fc's bias in the matmul, by tiles */
+				rc = dtp_bf16_mm_prepare_bias16(mx, C, 3 * C, 1, err);
 			if (!rc)
 				rc = dtp_bf16_mm_prepare(mx, C, C, 1, err);
 			if (!rc)
@@ -444,7 +444,7 @@ static int prepare_units(struct dtp_bf16_mm *mx, const struct dtp_model_spec *sp
 			if (!rc)
 				rc = dtp_f32_mm_prepare_bias(mx, C, 4 * C, 0, err);
 			if (!rc)
-				rc = dtp_bf16_mm_prepare_bias16(mx, C, 4 * C, err);
+				rc = dtp_bf16_mm_prepare_bias16(mx, C, 4 * C, 1, err);
 			if (!rc)
 				rc = dtp_bf16_mm_prepare(mx, 4 * C, C, 1, err);
 			if (!rc && !dtp_mm_is_f32(mx))  /* fp32: OpenBLAS's */

@@ -120,9 +120,9 @@ AVX512 static inline __m512 dgelu16(__m512 g, __m512 x)
 	return _mm512_mul_ps(g, gelu_grad16(x, s));
 }
 
-/* x (n) -> out (n) = gelu(x) (gelu16's bits), x (n) = gelu'(x) in place
- * (dgelu16's factor): one exp for both */
-AVX512 void dtp_gelu_forward_keep_avx512(float *out, float *x, size_t n)
+/* x (n) -> out (n) = gelu(x) (gelu16's bits), gp (n) = gelu'(x)
+ * (dgelu16's factor): one exp for both; x may alias out or gp */
+AVX512 void dtp_gelu_forward_keep_avx512(float *out, float *gp, const float *x, size_t n)
 {
 	const __m512 one = _mm512_set1_ps(1.0f);
 	size_t i = 0;
@@ -131,14 +131,14 @@ AVX512 void dtp_gelu_forward_keep_avx512(float *out, float *x, size_t n)
 		__m512 v = _mm512_loadu_ps(x + i), den = gelu_den16(v);
 
 		_mm512_storeu_ps(out + i, _mm512_div_ps(v, den));
-		_mm512_storeu_ps(x + i, gelu_grad16(v, _mm512_div_ps(one, den)));
+		_mm512_storeu_ps(gp + i, gelu_grad16(v, _mm512_div_ps(one, den)));
 	}
 	if (i < n) {
 		__mmask16 k = tail_mask(n, i);
 		__m512 v = _mm512_maskz_loadu_ps(k, x + i), den = gelu_den16(v);
 
 		_mm512_mask_storeu_ps(out + i, k, _mm512_div_ps(v, den));
-		_mm512_mask_storeu_ps(x + i, k, gelu_grad16(v, _mm512_div_ps(one, den)));
+		_mm512_mask_storeu_ps(gp + i, k, gelu_grad16(v, _mm512_div_ps(one, den)));
 	}
 }
 
@@ -167,8 +167,8 @@ void dtp_gelu_backward_avx512(float *d, const float *dout, const float *in, size
 	dtp_gelu_backward_portable(d, dout, in, n);
 }
 
-void dtp_gelu_forward_keep_avx512(float *out, float *x, size_t n)
+void dtp_gelu_forward_keep_avx512(float *out, float *gp, const float *x, size_t n)
 {
-	dtp_gelu_forward_keep_portable(out, x, n);
+	dtp_gelu_forward_keep_portable(out, gp, x, n);
 }
 #endif

@@ -221,21 +221,25 @@ static void test_gelu_avx512(void **state)
  * input range (NaN and the clamp included) and every tail length */
 static void check_keep(void (*fwd)(float *, const float *, size_t),
 		       void (*bwd)(float *, const float *, const float *, size_t),
-		       void (*keep)(float *, float *, size_t), const float *in, const float *g,
+		       void (*keep)(float *, float *, const float *, size_t), const float *in, const float *g,
 		       int n)
 {
 	float *a = malloc((size_t)n * sizeof(float)), *b = malloc((size_t)n * sizeof(float));
-	float *gp = malloc((size_t)n * sizeof(float));
+	float *gp = malloc((size_t)n * sizeof(float)), *gp2 = malloc((size_t)n * sizeof(float));
 
-	assert_true(a && b && gp);
+	assert_true(a && b && gp && gp2);
 	fwd(a, in, (size_t)n);
 	memcpy(gp, in, (size_t)n * sizeof(float));
-	keep(b, gp, (size_t)n);
+	keep(b, gp, gp, (size_t)n);     /* gelu'(x) in place of x */
 	assert_memory_equal(a, b, (size_t)n * sizeof(float));
+	memcpy(b, in, (size_t)n * sizeof(float));
+	keep(b, gp2, b, (size_t)n);     /* gelu(x) in place of x, gelu'(x) apart */
+	assert_memory_equal(a, b, (size_t)n * sizeof(float));
+	assert_memory_equal(gp, gp2, (size_t)n * sizeof(float));
 	bwd(a, g, in, (size_t)n);
 	dtp_gelu_backward_kept(b, g, gp, (size_t)n);
 	assert_memory_equal(a, b, (size_t)n * sizeof(float));
-	free(a); free(b); free(gp);
+	free(a); free(b); free(gp); free(gp2);
 }
 
 static void test_gelu_keep(void **state)
