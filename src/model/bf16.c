@@ -56,6 +56,18 @@ void dtp_bf16_to_f32(float *dst, const uint16_t *src, size_t n)
 	}
 }
 
+DTP_VEC_CLONES
+void dtp_bf16_mul(float *d, const float *x, const uint16_t *y16, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		uint32_t u = (uint32_t)y16[i] << 16;
+		float y;
+
+		memcpy(&y, &u, sizeof(y));
+		d[i] = x[i] * y;
+	}
+}
+
 #ifdef DTP_BF16_X86
 /* 32 floats per vcvtne2ps2bf16 (the second operand fills the low half) */
 __attribute__((target("avx512f,avx512bw,avx512bf16")))

@@ -63,6 +63,9 @@ void dtp_f32_copy_2d(float *dst, size_t dld, uint16_t *dst16, size_t d16ld, cons
 		     size_t sld, size_t rows, size_t cols);
 /* src (n) bf16 -> dst (n) fp32 (exact) */
 void dtp_bf16_to_f32(float *dst, const uint16_t *src, size_t n);
+/* d (n) = x (n) * the fp32 value of y16 (n) (exact widening, one fp32
+ * multiply); d may alias x */
+void dtp_bf16_mul(float *d, const float *x, const uint16_t *y16, size_t n);
 /* x (n) = the fp32 value of bf16(x): x rounded to bf16's precision in place
  * (what crosses a unit boundary in bf16 mode) */
 void dtp_bf16_round(float *x, size_t n);

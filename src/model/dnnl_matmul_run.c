@@ -551,6 +551,53 @@ static void produce_grad_share(void *v, int w, int nw)
 	}
 }
 
+struct dgrad_produce_job {
+	struct dtp_bf16_mm *e;
+	struct dtp_mm_shape *x;         /* K_BWDD, TILE rows */
+	const uint16_t *d16, *w16;
+	float *dst;
+	uint16_t *dst16;
+	int N, IC;
+	dtp_bf16_fill_fn *post;
+	void *ctx;
+};
+
+/* a participant's rows, TILE at a time: din's rows into its output tile,
+ * post on them, then their fp32 into dst (if kept) and bf16 into dst16 */
+static void dgrad_produce_share(void *v, int w, int nw)
+{
+	const struct dgrad_produce_job *j = v;
+	float *tile = j->e->c32[w];
+	size_t lo, hi, IC = (size_t)j->IC, OC = (size_t)j->x->oc;
+
+	dtp_pool_share((size_t)j->N, TILE, w, nw, &lo, &hi);
+	for (size_t r0 = lo; r0 < hi; r0 += TILE) {
+		dtp_mm_exec(j->e, w, &j->x->part[w], j->d16 + r0 * OC, j->w16, tile);
+		j->post(j->ctx, tile, (int)r0, (int)r0 + TILE);
+		if (j->dst)
+			memcpy(j->dst + r0 * IC, tile, TILE * IC * sizeof(float));
+		dtp_bf16_from_f32(j->dst16 + r0 * IC, tile, TILE * IC);
+	}
+}
+
+int dtp_bf16_linear_dgrad_produce(struct dtp_bf16_mm *e, float *dst, uint16_t *dst16,
+				  const float *dout, const float *w, int N, int IC, int OC,
+				  dtp_bf16_fill_fn *post, void *ctx)
+{
+	/* dout's bf16 in whichever copy buffer dst16 is not */
+	uint16_t *d16 = dst16 == e->d16 ? e->a16 : e->d16;
+	struct dgrad_produce_job j = { .e = e, .x = dtp_mm_find(e, K_BWDD, IC, OC, 0, 1),
+				       .d16 = d16, .w16 = w16_of(e, w), .dst = dst,
+				       .dst16 = dst16, .N = N, .IC = IC, .post = post,
+				       .ctx = ctx };
+
+	if (e->f32 || !j.x || N != e->max_rows || N % TILE || IC > e->maxdim)
+		return 0;
+	convert(e, d16, dout, (size_t)N * OC, 0);
+	dtp_pool_run(e->pool, dgrad_produce_share, &j);
+	return 1;
+}
+
 int dtp_bf16_mm_full(const struct dtp_bf16_mm *e, int N)
 {
 	return N == e->max_rows;

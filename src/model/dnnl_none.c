@@ -52,6 +52,10 @@ int dtp_bf16_linear_forward16_produce(struct dtp_bf16_mm *e, uint16_t *dst16,
 				      const uint16_t *in16, const float *w, const float *b,
 				      int N, int IC, int OC, dtp_bf16_fill_fn *post, void *ctx)
 { return 0; }
+int dtp_bf16_linear_dgrad_produce(struct dtp_bf16_mm *e, float *dst, uint16_t *dst16,
+				  const float *dout, const float *w, int N, int IC, int OC,
+				  dtp_bf16_fill_fn *post, void *ctx)
+{ return 0; }
 int dtp_f32_linear_forward_bias(struct dtp_bf16_mm *e, float *out, const float *in,
 				const float *w, const float *b, int N, int IC, int OC,
 				int relu) { return 0; }
