@@ -178,6 +178,15 @@ static void gelu_post(void *v, float *tile, int r0, int r1)
 	}
 }
 
+/* fp32 on oneDNN (dtp_f32_linear_forward_post): fch's rows, made in
+ * fchg's, become gelu(fch) there; fch's slot gets gelu'(fch) */
+static void gelu32_post(void *v, float *rows, int r0, int r1)
+{
+	const struct gelu_fill *f = v;
+
+	dtp_gelu_forward_keep(rows, f->in + (size_t)r0 * f->W, rows, (size_t)(r1 - r0) * f->W);
+}
+
 struct qkv_post {
 	const struct dtp_bf16_attn *a;
 	uint16_t *qkv16;
@@ -243,6 +252,8 @@ void dtp_block_forward(struct dtp_pool *pool, struct dtp_bf16_mm *mx, float *y, 
 		fwd16(pool, mx, y, half(s->fchg), p->fcprojw, NULL, N, 4 * C, C);
 		return;
 	}
+	struct gelu_fill gf32 = { s->fch, 4 * C };
+
 	dtp_par_layernorm_forward(pool, s->ln1, s->mean1, s->rstd1, x, p->ln1w, p->ln1b, N, C);
 	dtp_linear_forward_mx(pool, mx, s->qkv, s->ln1, p->qkvw, p->qkvb, N, C, 3 * C, 0);
 	run_attn(pool, par_attn_fwd, &j);
@@ -252,9 +263,14 @@ void dtp_block_forward(struct dtp_pool *pool, struct dtp_bf16_mm *mx, float *y, 
 	dtp_linear_acc_mx(pool, mx, s->res1, s->atty, p->projw, N, C, C);
 	dtp_par_layernorm_forward(pool, s->ln2, s->mean2, s->rstd2, s->res1, p->ln2w, p->ln2b,
 				  N, C);
-	/* fch = ln2 fcw^T + fcb; fchg = gelu(fch), fch's slot = gelu'(fch) */
-	dtp_linear_forward_mx(pool, mx, s->fch, s->ln2, p->fcw, p->fcb, N, C, 4 * C, 0);
-	dtp_par_gelu_forward_keep(pool, s->fchg, s->fch, (size_t)N * 4 * C);
+	/* fch = ln2 fcw^T + fcb; fchg = gelu(fch), fch's slot = gelu'(fch):
+	 * on oneDNN by tiles, fch's rows made in fchg's and the GELU run on
+	 * them in cache (fch itself never stored) */
+	if (!dtp_f32_linear_forward_post(mx, s->fchg, s->ln2, p->fcw, p->fcb, N, C, 4 * C,
+					 gelu32_post, &gf32)) {
+		dtp_linear_forward_mx(pool, mx, s->fch, s->ln2, p->fcw, p->fcb, N, C, 4 * C, 0);
+		dtp_par_gelu_forward_keep(pool, s->fchg, s->fch, (size_t)N * 4 * C);
+	}
 	/* y = res1 + fcprojb + fchg fcprojw^T */
 	dtp_par_add_rows(pool, y, s->res1, p->fcprojb, N, C);
 	dtp_linear_acc_mx(pool, mx, y, s->fchg, p->fcprojw, N, 4 * C, C);
@@ -339,6 +355,26 @@ static void gelu_backward_sums(float *d, const float *dout, const float *gp, flo
 	}
 }
 
+struct gelu32_bwd {
+	const float *gp;        /* gelu'(fch), left by the forward */
+	float *db;              /* fc's bias gradient (wg->sums) or NULL */
+	int W;
+};
+
+/* fp32 on oneDNN (dtp_f32_linear_dgrad_post): dfch's rows = gelu'(fch) *
+ * their matmul's, and with db their column sums (wg->sums: one thread,
+ * rows in order, gelu_backward_sums' bits) */
+static void gelu32_bwd_post(void *v, float *rows, int r0, int r1)
+{
+	const struct gelu32_bwd *f = v;
+	const float *gp = f->gp + (size_t)r0 * f->W;
+
+	if (f->db)
+		gelu_backward_sums(rows, rows, gp, f->db, r1 - r0, f->W);
+	else
+		dtp_gelu_backward_kept(rows, rows, gp, (size_t)(r1 - r0) * f->W);
+}
+
 /* where B leaves the bf16 copies of dfch and dqkv: the engine's gradient
  * copy, overwritten by the next; or, when W follows at once (wg->kept16)
  * and N is the planned row count, kept for W: dfch's in the engine's input
@@ -419,13 +455,20 @@ void dtp_block_backward_input(struct dtp_pool *pool, struct dtp_bf16_mm *mx, flo
 		backward_input16(pool, mx, dx, wg, x, p, s, sc, B, T, C);
 		return;
 	}
-	/* MLP branch (wg->sums: fc's bias sums as dfch is made) */
-	dtp_linear_backward_mx(pool, mx, wg->dfch, NULL, NULL, wg->dy, NULL, p->fcprojw, N, 4 * C,
-			       C, 1);
-	if (wg->sums)
-		gelu_backward_sums(wg->dfch, wg->dfch, s->fch, wg->sums->fcb, N, 4 * C);
-	else
-		dtp_par_gelu_backward_kept(pool, wg->dfch, wg->dfch, s->fch, (size_t)N * 4 * C);
+	/* MLP branch (wg->sums: fc's bias sums as dfch is made); on oneDNN the
+	 * GELU's backward on each tile of dfch as its matmul makes it */
+	struct gelu32_bwd gb = { s->fch, wg->sums ? wg->sums->fcb : NULL, 4 * C };
+
+	if (!dtp_f32_linear_dgrad_post(mx, wg->dfch, wg->dy, p->fcprojw, N, 4 * C, C,
+				       gelu32_bwd_post, &gb)) {
+		dtp_linear_backward_mx(pool, mx, wg->dfch, NULL, NULL, wg->dy, NULL, p->fcprojw, N,
+				       4 * C, C, 1);
+		if (wg->sums)
+			gelu_backward_sums(wg->dfch, wg->dfch, s->fch, wg->sums->fcb, N, 4 * C);
+		else
+			dtp_par_gelu_backward_kept(pool, wg->dfch, wg->dfch, s->fch,
+						   (size_t)N * 4 * C);
+	}
 	dtp_linear_backward_mx(pool, mx, wg->dln2, NULL, NULL, wg->dfch, NULL, p->fcw, N, C,
 			       4 * C, 1);
 	/* dres1 = dy + d(ln2 input) (wg->sums: proj's bias sums, ln2's gradients) */

@@ -422,6 +422,20 @@ int dtp_f32_mm_prepare_bias(struct dtp_bf16_mm *e, int IC, int OC, int relu,
 	return add_mm(e, relu ? K_FWDBR : K_FWDB, IC, OC, 0, 0, err);
 }
 
+int dtp_f32_mm_prepare_tiles(struct dtp_bf16_mm *e, int IC, int OC, int fwd, int dgrad,
+			     struct dtp_err *err)
+{
+	int rc = 0;
+
+	if (!e->f32)
+		return 0;
+	if (fwd)
+		rc = add_mm(e, K_FWDB, IC, OC, 0, 1, err);
+	if (!rc && dgrad)
+		rc = add_mm(e, K_BWDD, IC, OC, 0, 1, err);
+	return rc;
+}
+
 int dtp_bf16_mm_prepare_bias16(struct dtp_bf16_mm *e, int IC, int OC, int tiles,
 			       struct dtp_err *err)
 {

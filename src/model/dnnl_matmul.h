@@ -14,6 +14,10 @@
 
 struct dtp_pool;
 struct dtp_bf16_mm;
+/* work on rows [r0, r1) of an (N, W) fp32 tensor whose rows are at tile
+ * ((r1 - r0) x W, at most TILE = 64 rows): a producer fills them, a
+ * consumer reads or rewrites them while they are in cache */
+typedef void dtp_mm_tile_fn(void *ctx, float *tile, int r0, int r1);
 
 /* An engine for a stage whose parameters are params (n_params floats), whose
  * linear layers see at most max_rows rows. Threads: with a pool (size >= 2)
@@ -37,6 +41,11 @@ int dtp_f32_mm_create_dry(int nw, int nthr, size_t n_params, int max_rows,
  * engine. After dtp_bf16_mm_prepare of the same shape. */
 int dtp_f32_mm_prepare_bias(struct dtp_bf16_mm *e, int IC, int OC, int relu,
 			    struct dtp_err *err);
+/* Set-up, fp32 engine: the TILE-row forms of a layer's forward with its
+ * bias (fwd: dtp_f32_linear_forward_post) and of its input gradient
+ * (dgrad: dtp_f32_linear_dgrad_post); a no-op on a bf16 engine. */
+int dtp_f32_mm_prepare_tiles(struct dtp_bf16_mm *e, int IC, int OC, int fwd, int dgrad,
+			     struct dtp_err *err);
 /* 1 for an fp32 engine, 0 for a bf16 one or NULL */
 int dtp_mm_is_f32(const struct dtp_bf16_mm *e);
 /* fp32 engine (dnnl_matmul_f32.c), each 1 when done and 0 when N is not the
@@ -51,6 +60,19 @@ int dtp_f32_linear_forward(struct dtp_bf16_mm *e, float *out, const float *in, c
  * when N is not the planned row count or that primitive was not prepared */
 int dtp_f32_linear_forward_bias(struct dtp_bf16_mm *e, float *out, const float *in,
 				const float *w, const float *b, int N, int IC, int OC, int relu);
+/* fp32 engine, a layer's output consumed as it is made: out (N,OC) = in
+ * w^T + b (dtp_f32_linear_forward_bias's values), TILE rows at a time,
+ * each tile's rows then passed to post(ctx, out + r0 OC, r0, r1) while they
+ * are in cache (post may rewrite them); and the same for din (N,IC) = dout
+ * w. 1 when done; 0, doing nothing, when e is NULL or a bf16 engine, N is
+ * not the planned row count or not whole tiles, or the tiles were not
+ * prepared (dtp_f32_mm_prepare_tiles). */
+int dtp_f32_linear_forward_post(struct dtp_bf16_mm *e, float *out, const float *in,
+				const float *w, const float *b, int N, int IC, int OC,
+				dtp_mm_tile_fn *post, void *ctx);
+int dtp_f32_linear_dgrad_post(struct dtp_bf16_mm *e, float *din, const float *dout,
+			      const float *w, int N, int IC, int OC, dtp_mm_tile_fn *post,
+			      void *ctx);
 int dtp_f32_linear_wgrad(struct dtp_bf16_mm *e, float *dw, float *db, const float *dout,
 			 const float *in, int N, int IC, int OC, int acc);
 int dtp_f32_linear_dgrad(struct dtp_bf16_mm *e, float *din, const float *dout, const float *w,
@@ -133,9 +155,8 @@ void dtp_bf16_linear_backward_fused(struct dtp_bf16_mm *e, float *din, float *dw
  * is in cache; rows are shared over the engine's pool. W is at most the
  * widest layer prepared. For a tensor only matmuls read (a layer norm's or
  * GELU's output): the fp32 values never reach memory. */
-typedef void dtp_bf16_fill_fn(void *ctx, float *tile, int r0, int r1);
 void dtp_bf16_mm_produce(struct dtp_bf16_mm *e, uint16_t *dst16, int N, int W,
-			 dtp_bf16_fill_fn *fill, void *ctx);
+			 dtp_mm_tile_fn *fill, void *ctx);
 /* A linear's forward fused with its output's consumer: in16 (N,IC) bf16, w
  * (OC,IC) inside params, b (OC) -> for each TILE rows [r0, r1), in16 w^T +
  * b (oneDNN's bias, dtp_bf16_linear_forward16_bias's bits) into the
@@ -147,7 +168,7 @@ void dtp_bf16_mm_produce(struct dtp_bf16_mm *e, uint16_t *dst16, int N, int W,
  * (dtp_bf16_mm_prepare_bias16). */
 int dtp_bf16_linear_forward16_produce(struct dtp_bf16_mm *e, uint16_t *dst16,
 				      const uint16_t *in16, const float *w, const float *b,
-				      int N, int IC, int OC, dtp_bf16_fill_fn *post, void *ctx);
+				      int N, int IC, int OC, dtp_mm_tile_fn *post, void *ctx);
 /* the same as the two above with the input already in bf16, in16 (N,IC)
  * (a forward's copy kept for the backward's weight gradient: converted
  * once); din is not computed (dw only) by the second */
@@ -177,7 +198,7 @@ void dtp_bf16_linear_wgrad16(struct dtp_bf16_mm *e, float *dw, const float *dout
 uint16_t *dtp_bf16_mm_grad16(struct dtp_bf16_mm *e);
 int dtp_bf16_mm_full(const struct dtp_bf16_mm *e, int N);
 void dtp_bf16_mm_produce_grad(struct dtp_bf16_mm *e, float *dst, uint16_t *dst16, int N, int W,
-			      dtp_bf16_fill_fn *fill, void *ctx);
+			      dtp_mm_tile_fn *fill, void *ctx);
 /* The same fused with the input gradient's matmul that produces it:
  * dout (N,OC) fp32, w (OC,IC) inside params -> for each TILE rows [r0, r1)
  * of din = dout w into the participant's output tile, post(ctx, tile, r0,
@@ -187,7 +208,7 @@ void dtp_bf16_mm_produce_grad(struct dtp_bf16_mm *e, float *dst, uint16_t *dst16
  * count or not whole tiles. */
 int dtp_bf16_linear_dgrad_produce(struct dtp_bf16_mm *e, float *dst, uint16_t *dst16,
 				  const float *dout, const float *w, int N, int IC, int OC,
-				  dtp_bf16_fill_fn *post, void *ctx);
+				  dtp_mm_tile_fn *post, void *ctx);
 void dtp_bf16_linear_dgrad16(struct dtp_bf16_mm *e, float *din, uint16_t *d16, const float *w,
 			     int N, int IC, int OC);
 void dtp_bf16_linear_wgrad16_db(struct dtp_bf16_mm *e, float *dw, float *db, const float *dout,

@@ -439,7 +439,7 @@ struct produce_job {
 	struct dtp_bf16_mm *e;
 	uint16_t *dst;
 	int N, W;
-	dtp_bf16_fill_fn *fill;
+	dtp_mm_tile_fn *fill;
 	void *ctx;
 };
 
@@ -459,7 +459,7 @@ static void produce_share(void *v, int w, int nw)
 }
 
 void dtp_bf16_mm_produce(struct dtp_bf16_mm *e, uint16_t *dst16, int N, int W,
-			 dtp_bf16_fill_fn *fill, void *ctx)
+			 dtp_mm_tile_fn *fill, void *ctx)
 {
 	struct produce_job j = { e, dst16, N, W, fill, ctx };
 
@@ -478,7 +478,7 @@ struct fwd_produce_job {
 	const float *b;
 	uint16_t *dst16;
 	int N, IC, OC;
-	dtp_bf16_fill_fn *post;
+	dtp_mm_tile_fn *post;
 	void *ctx;
 };
 
@@ -502,7 +502,7 @@ static void fwd_produce_share(void *v, int w, int nw)
 
 int dtp_bf16_linear_forward16_produce(struct dtp_bf16_mm *e, uint16_t *dst16,
 				      const uint16_t *in16, const float *w, const float *b,
-				      int N, int IC, int OC, dtp_bf16_fill_fn *post, void *ctx)
+				      int N, int IC, int OC, dtp_mm_tile_fn *post, void *ctx)
 {
 	struct fwd_produce_job j = { .e = e, .x = dtp_mm_find(e, K_FWDB, IC, OC, 0, 1),
 				     .in16 = in16, .w16 = w16_of(e, w), .b = b, .dst16 = dst16,
@@ -533,7 +533,7 @@ struct grad_job {
 	float *dst;
 	uint16_t *dst16;
 	int N, W;
-	dtp_bf16_fill_fn *fill;
+	dtp_mm_tile_fn *fill;
 	void *ctx;
 };
 
@@ -558,7 +558,7 @@ struct dgrad_produce_job {
 	float *dst;
 	uint16_t *dst16;
 	int N, IC;
-	dtp_bf16_fill_fn *post;
+	dtp_mm_tile_fn *post;
 	void *ctx;
 };
 
@@ -582,7 +582,7 @@ static void dgrad_produce_share(void *v, int w, int nw)
 
 int dtp_bf16_linear_dgrad_produce(struct dtp_bf16_mm *e, float *dst, uint16_t *dst16,
 				  const float *dout, const float *w, int N, int IC, int OC,
-				  dtp_bf16_fill_fn *post, void *ctx)
+				  dtp_mm_tile_fn *post, void *ctx)
 {
 	/* dout's bf16 in whichever copy buffer dst16 is not */
 	uint16_t *d16 = dst16 == e->d16 ? e->a16 : e->d16;
@@ -604,7 +604,7 @@ int dtp_bf16_mm_full(const struct dtp_bf16_mm *e, int N)
 }
 
 void dtp_bf16_mm_produce_grad(struct dtp_bf16_mm *e, float *dst, uint16_t *dst16, int N, int W,
-			      dtp_bf16_fill_fn *fill, void *ctx)
+			      dtp_mm_tile_fn *fill, void *ctx)
 {
 	struct grad_job j = { e, dst, dst16, N, W, fill, ctx };
 

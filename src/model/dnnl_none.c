@@ -36,7 +36,7 @@ int dtp_f32_mm_prepare_bias(struct dtp_bf16_mm *e, int IC, int OC, int relu,
 uint16_t *dtp_bf16_mm_grad16(struct dtp_bf16_mm *e) { return NULL; }
 int dtp_bf16_mm_full(const struct dtp_bf16_mm *e, int N) { return 0; }
 void dtp_bf16_mm_produce_grad(struct dtp_bf16_mm *e, float *dst, uint16_t *dst16, int N, int W,
-			      dtp_bf16_fill_fn *fill, void *ctx) { (void)e; }
+			      dtp_mm_tile_fn *fill, void *ctx) { (void)e; }
 void dtp_bf16_linear_dgrad16(struct dtp_bf16_mm *e, float *din, uint16_t *d16, const float *w,
 			     int N, int IC, int OC) { (void)e; }
 void dtp_bf16_linear_wgrad16_db(struct dtp_bf16_mm *e, float *dw, float *db, const float *dout,
@@ -50,12 +50,21 @@ int dtp_bf16_linear_forward16_bias(struct dtp_bf16_mm *e, float *out, const uint
 { return 0; }
 int dtp_bf16_linear_forward16_produce(struct dtp_bf16_mm *e, uint16_t *dst16,
 				      const uint16_t *in16, const float *w, const float *b,
-				      int N, int IC, int OC, dtp_bf16_fill_fn *post, void *ctx)
+				      int N, int IC, int OC, dtp_mm_tile_fn *post, void *ctx)
 { return 0; }
 int dtp_bf16_linear_dgrad_produce(struct dtp_bf16_mm *e, float *dst, uint16_t *dst16,
 				  const float *dout, const float *w, int N, int IC, int OC,
-				  dtp_bf16_fill_fn *post, void *ctx)
+				  dtp_mm_tile_fn *post, void *ctx)
 { return 0; }
+int dtp_f32_mm_prepare_tiles(struct dtp_bf16_mm *e, int IC, int OC, int fwd, int dgrad,
+			     struct dtp_err *err)
+{ return -ENOTSUP; }
+int dtp_f32_linear_forward_post(struct dtp_bf16_mm *e, float *out, const float *in,
+				const float *w, const float *b, int N, int IC, int OC,
+				dtp_mm_tile_fn *post, void *ctx) { return 0; }
+int dtp_f32_linear_dgrad_post(struct dtp_bf16_mm *e, float *din, const float *dout,
+			      const float *w, int N, int IC, int OC, dtp_mm_tile_fn *post,
+			      void *ctx) { return 0; }
 int dtp_f32_linear_forward_bias(struct dtp_bf16_mm *e, float *out, const float *in,
 				const float *w, const float *b, int N, int IC, int OC,
 				int relu) { return 0; }
@@ -95,7 +104,7 @@ void dtp_bf16_linear_backward_fused(struct dtp_bf16_mm *e, float *din, float *dw
 				    int round) { (void)e; }
 const char *dtp_bf16_mm_impl(const struct dtp_bf16_mm *e, int IC, int OC) { return "none"; }
 void dtp_bf16_mm_produce(struct dtp_bf16_mm *e, uint16_t *dst16, int N, int W,
-			 dtp_bf16_fill_fn *fill, void *ctx) { (void)e; }
+			 dtp_mm_tile_fn *fill, void *ctx) { (void)e; }
 void dtp_bf16_linear_forward16(struct dtp_bf16_mm *e, float *out, const uint16_t *in16,
 			       const float *w, int N, int IC, int OC, int sum) { (void)e; }
 void dtp_bf16_linear_wgrad16(struct dtp_bf16_mm *e, float *dw, const float *dout,
