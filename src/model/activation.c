@@ -4,6 +4,7 @@
  * same on every stage of a machine), these loops being the portable form and
  * the tests' reference. */
 #include "config.h"
+#include "model/bf16.h"
 #include "model/kernels.h"
 #include "model/vecmath.h"
 
@@ -106,6 +107,23 @@ void dtp_gelu_forward_keep(float *out, float *gp, const float *x, size_t n)
 		dtp_gelu_forward_keep_avx512(out, gp, x, n);
 	else
 		dtp_gelu_forward_keep_portable(out, gp, x, n);
+}
+
+void dtp_gelu_forward_keep16(uint16_t *y16, uint16_t *gp16, const float *x, size_t n)
+{
+	float y[256], g[256];
+	size_t i = 0, k;
+
+	if (dtp_vec_avx512() && dtp_bf16_native())
+		i = dtp_gelu_forward_keep16_avx512(y16, gp16, x, n);
+	/* the rest (a tail, or all of it without those instructions): through
+	 * fp32, 256 values at a time */
+	for (; i < n; i += k) {
+		k = n - i < 256 ? n - i : 256;
+		dtp_gelu_forward_keep(y, g, x + i, k);
+		dtp_bf16_from_f32(y16 + i, y, k);
+		dtp_bf16_from_f32(gp16 + i, g, k);
+	}
 }
 
 void dtp_gelu_backward(float *d, const float *dout, const float *in, size_t n)

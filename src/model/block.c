@@ -151,6 +151,7 @@ static uint16_t *half(float *p)
 struct gelu_fill {
 	float *in;      /* fch: gelu'(fch) once the fill has run */
 	int W;
+	uint16_t *out16;        /* gelu_post: fchg's bf16 */
 };
 
 static void gelu_fill(void *v, float *tile, int r0, int r1)
@@ -162,20 +163,13 @@ static void gelu_fill(void *v, float *tile, int r0, int r1)
 }
 
 /* the same on a tile of fc's output (dtp_bf16_linear_forward16_produce):
- * the tile becomes gelu(fch), fch's slot gets gelu'(fch) in bf16 */
+ * gelu(fch) and gelu'(fch) straight to bf16, into fchg's slot and fch's */
 static void gelu_post(void *v, float *tile, int r0, int r1)
 {
 	const struct gelu_fill *f = v;
-	uint16_t *gp16 = half(f->in) + (size_t)r0 * f->W;
-	size_t n = (size_t)(r1 - r0) * f->W;
-	float gp[1024];
+	size_t o = (size_t)r0 * f->W;
 
-	for (size_t o = 0; o < n; o += 1024) {
-		size_t k = n - o < 1024 ? n - o : 1024;
-
-		dtp_gelu_forward_keep(tile + o, gp, tile + o, k);
-		dtp_bf16_from_f32(gp16 + o, gp, k);
-	}
+	dtp_gelu_forward_keep16(f->out16 + o, half(f->in) + o, tile, (size_t)(r1 - r0) * f->W);
 }
 
 /* fp32 on oneDNN (dtp_f32_linear_forward_post): fch's rows, made in
@@ -220,7 +214,7 @@ void dtp_block_forward(struct dtp_pool *pool, struct dtp_bf16_mm *mx, float *y, 
 			      .B = B, .T = T, .C = C, .H = H };
 
 	if (dtp_bf16_mm_attention(mx)) {    /* bf16 (see above) */
-		struct gelu_fill gf = { s->fch, 4 * C };
+		struct gelu_fill gf = { s->fch, 4 * C, half(s->fchg) };
 		struct qkv_post qp = { dtp_bf16_mm_attention(mx), half(s->qkv) };
 
 		/* ln1, and res1 = x + projb in the same pass over x */
@@ -241,8 +235,8 @@ void dtp_block_forward(struct dtp_pool *pool, struct dtp_bf16_mm *mx, float *y, 
 		/* ln2, and y = res1 + fcprojb in the same pass over res1 */
 		dtp_layernorm_forward16_res(mx, half(s->ln2), s->mean2, s->rstd2, s->res1, p->ln2w,
 					    p->ln2b, y, p->fcprojb, N, C);
-		if (!dtp_bf16_linear_forward16_produce(mx, half(s->fchg), half(s->ln2), p->fcw, p->fcb,
-						       N, C, 4 * C, gelu_post, &gf)) {
+		if (!dtp_bf16_linear_forward16_produce(mx, NULL, half(s->ln2), p->fcw, p->fcb, N, C,
+						       4 * C, gelu_post, &gf)) {
 			fwd16(pool, mx, s->fch, half(s->ln2), p->fcw, p->fcb, N, C, 4 * C);
 			dtp_bf16_mm_produce(mx, half(s->fchg), N, 4 * C, gelu_fill, &gf);
 			/* gelu'(fch) to bf16 in place: one pass, in order (each
@@ -252,7 +246,7 @@ void dtp_block_forward(struct dtp_pool *pool, struct dtp_bf16_mm *mx, float *y, 
 		fwd16(pool, mx, y, half(s->fchg), p->fcprojw, NULL, N, 4 * C, C);
 		return;
 	}
-	struct gelu_fill gf32 = { s->fch, 4 * C };
+	struct gelu_fill gf32 = { s->fch, 4 * C, NULL };
 
 	dtp_par_layernorm_forward(pool, s->ln1, s->mean1, s->rstd1, x, p->ln1w, p->ln1b, N, C);
 	dtp_linear_forward_mx(pool, mx, s->qkv, s->ln1, p->qkvw, p->qkvb, N, C, 3 * C, 0);

@@ -107,6 +107,10 @@ void dtp_gelu_backward(float *d, const float *dout, const float *in, size_t n);
  * or gp (each vector is read before either is written). */
 void dtp_gelu_forward_keep(float *out, float *gp, const float *x, size_t n);
 void dtp_gelu_backward_kept(float *d, const float *dout, const float *gp, size_t n);
+/* bf16's form of the forward: x (n) -> y16 (n) = bf16(gelu(x)), gp16 (n) =
+ * bf16(gelu'(x)), the bits of dtp_gelu_forward_keep then dtp_bf16_from_f32,
+ * in one pass (no fp32 output stored) */
+void dtp_gelu_forward_keep16(uint16_t *y16, uint16_t *gp16, const float *x, size_t n);
 /* The two forms the calls above dispatch to: the portable loops (AVX2 or
  * SSE2 clones, DTP_VEC_CLONES) and the AVX-512 kernels (vec_avx512.c; only
  * where dtp_vec_avx512() says so). They agree to a few ulp
@@ -116,6 +120,9 @@ void dtp_gelu_backward_portable(float *d, const float *dout, const float *in, si
 void dtp_gelu_forward_avx512(float *out, const float *in, size_t n);
 void dtp_gelu_forward_keep_portable(float *out, float *gp, const float *x, size_t n);
 void dtp_gelu_forward_keep_avx512(float *out, float *gp, const float *x, size_t n);
+/* the whole vectors of dtp_gelu_forward_keep16 (AVX512_BF16 too: only where
+ * dtp_bf16_native() says so); returns how many it did */
+size_t dtp_gelu_forward_keep16_avx512(uint16_t *y16, uint16_t *gp16, const float *x, size_t n);
 void dtp_gelu_backward_avx512(float *d, const float *dout, const float *in, size_t n);
 /* 1 when the CPU runs the AVX-512 kernels above (AVX-512F) */
 int dtp_vec_avx512(void);

@@ -142,6 +142,26 @@ AVX512 void dtp_gelu_forward_keep_avx512(float *out, float *gp, const float *x, 
 	}
 }
 
+/* x (n) -> y16 (n), gp16 (n): the bf16 (round to nearest even, as
+ * dtp_bf16_from_f32) of dtp_gelu_forward_keep_avx512's two values, whole
+ * vectors of 16 only; returns how many it did (a multiple of 16) */
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
+size_t dtp_gelu_forward_keep16_avx512(uint16_t *y16, uint16_t *gp16, const float *x, size_t n)
+{
+	const __m512 one = _mm512_set1_ps(1.0f);
+	size_t i = 0;
+
+	for (; i + 16 <= n; i += 16) {
+		__m512 v = _mm512_loadu_ps(x + i), den = gelu_den16(v);
+		__m256bh y = _mm512_cvtneps_pbh(_mm512_div_ps(v, den));
+		__m256bh g = _mm512_cvtneps_pbh(gelu_grad16(v, _mm512_div_ps(one, den)));
+
+		_mm256_storeu_si256((__m256i *)(void *)(y16 + i), (__m256i)y);
+		_mm256_storeu_si256((__m256i *)(void *)(gp16 + i), (__m256i)g);
+	}
+	return i;
+}
+
 /* in (n), dout (n) -> d (n) = dout gelu'(in); d may alias dout */
 AVX512 void dtp_gelu_backward_avx512(float *d, const float *dout, const float *in, size_t n)
 {
@@ -170,5 +190,11 @@ void dtp_gelu_backward_avx512(float *d, const float *dout, const float *in, size
 void dtp_gelu_forward_keep_avx512(float *out, float *gp, const float *x, size_t n)
 {
 	dtp_gelu_forward_keep_portable(out, gp, x, n);
+}
+
+size_t dtp_gelu_forward_keep16_avx512(uint16_t *y16, uint16_t *gp16, const float *x, size_t n)
+{
+	(void)y16; (void)gp16; (void)x; (void)n;
+	return 0;
 }
 #endif

@@ -28,6 +28,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "model/bf16.h"
 #include "model/kernels.h"
 #include "model/model.h"
 #include "model/vecmath.h"
@@ -269,6 +270,33 @@ static void test_gelu_keep(void **state)
 	free(in); free(g);
 }
 
+/* bf16's GELU forward (dtp_gelu_forward_keep16) gives the bits of the fp32
+ * pair rounded by dtp_bf16_from_f32, vectors and every tail length */
+static void test_gelu_keep16(void **state)
+{
+	enum { N = 20011 };
+	float *in = malloc(N * sizeof(float)), *y = malloc(N * sizeof(float));
+	float *g = malloc(N * sizeof(float));
+	uint16_t *y16 = malloc(N * 2), *g16 = malloc(N * 2), *r16 = malloc(N * 2);
+	uint16_t *q16 = malloc(N * 2);
+
+	(void)state;
+	assert_true(in && y && g && y16 && g16 && r16 && q16);
+	for (int i = 0; i < N; i++)
+		in[i] = vec_input(i, N);
+	for (int n = 1; n <= N; n = n < 80 ? n + 1 : n * 3 + 7) {
+		int m = n > N ? N : n;
+
+		dtp_gelu_forward_keep(y, g, in, (size_t)m);
+		dtp_bf16_from_f32(r16, y, (size_t)m);
+		dtp_bf16_from_f32(q16, g, (size_t)m);
+		dtp_gelu_forward_keep16(y16, g16, in, (size_t)m);
+		assert_memory_equal(y16, r16, (size_t)m * 2);
+		assert_memory_equal(g16, q16, (size_t)m * 2);
+	}
+	free(in); free(y); free(g); free(y16); free(g16); free(r16); free(q16);
+}
+
 /* C (M,N) from an sgemm A (M,K) B^T, B (N,K), with C prefilled by fill() */
 static void run_sgemm(float *c, const float *A, const float *Bm, const float *bias, float beta,
 		      int M, int N, int K)
@@ -326,6 +354,7 @@ int main(void)
 		cmocka_unit_test(test_gelu),
 		cmocka_unit_test(test_gelu_avx512),
 		cmocka_unit_test(test_gelu_keep),
+		cmocka_unit_test(test_gelu_keep16),
 		cmocka_unit_test(test_sgemm_beta),
 	};
 
