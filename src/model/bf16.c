@@ -68,6 +68,22 @@ void dtp_bf16_mul(float *d, const float *x, const uint16_t *y16, size_t n)
 	}
 }
 
+DTP_VEC_CLONES
+static void mul_keep_portable(float *d, uint16_t *d16, const float *x, const uint16_t *y16,
+			      size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		uint32_t u = (uint32_t)y16[i] << 16;
+		float y, p;
+
+		memcpy(&y, &u, sizeof(y));
+		p = x[i] * y;
+		d[i] = p;
+		memcpy(&u, &p, sizeof(u));
+		d16[i] = (uint16_t)dtp_bf16_bits(u);
+	}
+}
+
 #ifdef DTP_BF16_X86
 /* 32 floats per vcvtne2ps2bf16 (the second operand fills the low half) */
 __attribute__((target("avx512f,avx512bw,avx512bf16")))
@@ -184,6 +200,38 @@ static size_t round_avx512(float *x, size_t n)
 	return i;
 }
 #endif
+
+#ifdef DTP_BF16_X86
+/* 16 products a vector: y16 widened by a shift, the product stored and
+ * its bf16 (vcvtneps2bf16) */
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
+static size_t mul_keep_avx512(float *d, uint16_t *d16, const float *x, const uint16_t *y16,
+			      size_t n)
+{
+	size_t i = 0;
+
+	for (; i + 16 <= n; i += 16) {
+		__m512i w = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const void *)(y16 + i)));
+		__m512 p = _mm512_mul_ps(_mm512_loadu_ps(x + i),
+					 _mm512_castsi512_ps(_mm512_slli_epi32(w, 16)));
+
+		_mm512_storeu_ps(d + i, p);
+		_mm256_storeu_si256((void *)(d16 + i), (__m256i)_mm512_cvtneps_pbh(p));
+	}
+	return i;
+}
+#endif
+
+void dtp_bf16_mul_keep(float *d, uint16_t *d16, const float *x, const uint16_t *y16, size_t n)
+{
+	size_t i = 0;
+
+#ifdef DTP_BF16_X86
+	if (dtp_bf16_native())
+		i = mul_keep_avx512(d, d16, x, y16, n);
+#endif
+	mul_keep_portable(d + i, d16 + i, x + i, y16 + i, n - i);
+}
 
 void dtp_bf16_from_f32(uint16_t *dst, const float *src, size_t n)
 {

@@ -66,6 +66,9 @@ void dtp_bf16_to_f32(float *dst, const uint16_t *src, size_t n);
 /* d (n) = x (n) * the fp32 value of y16 (n) (exact widening, one fp32
  * multiply); d may alias x */
 void dtp_bf16_mul(float *d, const float *x, const uint16_t *y16, size_t n);
+/* the same with the product's bf16 (dtp_bf16_from_f32's bits) into d16 (n)
+ * in the same pass */
+void dtp_bf16_mul_keep(float *d, uint16_t *d16, const float *x, const uint16_t *y16, size_t n);
 /* x (n) = the fp32 value of bf16(x): x rounded to bf16's precision in place
  * (what crosses a unit boundary in bf16 mode) */
 void dtp_bf16_round(float *x, size_t n);

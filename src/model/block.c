@@ -279,6 +279,7 @@ struct gelu_bwd_fill {
 	const uint16_t *gp;     /* gelu'(fch) in bf16, left by the forward */
 	float *db;              /* fc's bias gradient (wg->sums) or NULL */
 	int W;
+	uint16_t *d16;          /* gelu_bwd_post: dfch's bf16 */
 };
 
 /* with db, the fills run on one participant, their rows in order: each
@@ -288,6 +289,18 @@ static void gelu_bwd_fill(void *v, float *tile, int r0, int r1)
 	const struct gelu_bwd_fill *f = v;
 
 	dtp_bf16_mul(tile, tile, f->gp + (size_t)r0 * f->W, (size_t)(r1 - r0) * f->W);
+	if (f->db)
+		dtp_colsum_add_cols(f->db, tile, r1 - r0, f->W, 0, f->W);
+}
+
+/* the same on a tile of the matmul's rows (dtp_bf16_linear_dgrad_produce),
+ * their bf16 written in the same pass as the product */
+static void gelu_bwd_post(void *v, float *tile, int r0, int r1)
+{
+	const struct gelu_bwd_fill *f = v;
+	size_t o = (size_t)r0 * f->W;
+
+	dtp_bf16_mul_keep(tile, f->d16 + o, tile, f->gp + o, (size_t)(r1 - r0) * f->W);
 	if (f->db)
 		dtp_colsum_add_cols(f->db, tile, r1 - r0, f->W, 0, f->W);
 }
@@ -402,15 +415,15 @@ static void backward_input16(struct dtp_pool *pool, struct dtp_bf16_mm *mx, floa
 
 	kept16_of(mx, wg, N, C, &k);
 
-	struct gelu_bwd_fill gf = { half(s->fch), k.sums ? k.sums->fcb : NULL, 4 * C };
+	struct gelu_bwd_fill gf = { half(s->fch), k.sums ? k.sums->fcb : NULL, 4 * C, k.dfch };
 	struct ln_bwd_fill lf = { wg->dres1, wg->dy, wg->dln2, s->res1, s->mean2, s->rstd2,
 				  p->ln2w, k.sums ? k.sums->projb : NULL,
 				  k.sums ? k.sums->ln2w : NULL, k.sums ? k.sums->ln2b : NULL, C };
 
 	/* MLP branch: dfch = gelu'(fch) * (dy fcprojw), then dln2 = dfch fcw
 	 * (gelu'(fch) in fch's slot) */
-	if (!dtp_bf16_linear_dgrad_produce(mx, k.sums ? NULL : wg->dfch, k.dfch, wg->dy, p->fcprojw,
-					   N, 4 * C, C, gelu_bwd_fill, &gf)) {
+	if (!dtp_bf16_linear_dgrad_produce(mx, k.sums ? NULL : wg->dfch, k.dfch, NULL, wg->dy,
+					   p->fcprojw, N, 4 * C, C, gelu_bwd_post, &gf)) {
 		dtp_linear_backward_mx(pool, mx, wg->dfch, NULL, NULL, wg->dy, NULL, p->fcprojw, N,
 				       4 * C, C, 1);
 		dtp_bf16_mm_produce_grad(mx, wg->dfch, k.dfch, N, 4 * C, gelu_bwd_fill, &gf);

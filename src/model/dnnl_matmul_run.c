@@ -557,7 +557,7 @@ struct dgrad_produce_job {
 	const uint16_t *d16, *w16;
 	float *dst;
 	uint16_t *dst16;
-	int N, IC;
+	int N, IC, conv;
 	dtp_mm_tile_fn *post;
 	void *ctx;
 };
@@ -576,20 +576,21 @@ static void dgrad_produce_share(void *v, int w, int nw)
 		j->post(j->ctx, tile, (int)r0, (int)r0 + TILE);
 		if (j->dst)
 			memcpy(j->dst + r0 * IC, tile, TILE * IC * sizeof(float));
-		dtp_bf16_from_f32(j->dst16 + r0 * IC, tile, TILE * IC);
+		if (j->conv)
+			dtp_bf16_from_f32(j->dst16 + r0 * IC, tile, TILE * IC);
 	}
 }
 
 int dtp_bf16_linear_dgrad_produce(struct dtp_bf16_mm *e, float *dst, uint16_t *dst16,
-				  const float *dout, const float *w, int N, int IC, int OC,
-				  dtp_mm_tile_fn *post, void *ctx)
+				  uint16_t *conv16, const float *dout, const float *w, int N,
+				  int IC, int OC, dtp_mm_tile_fn *post, void *ctx)
 {
 	/* dout's bf16 in whichever copy buffer dst16 is not */
 	uint16_t *d16 = dst16 == e->d16 ? e->a16 : e->d16;
 	struct dgrad_produce_job j = { .e = e, .x = dtp_mm_find(e, K_BWDD, IC, OC, 0, 1),
 				       .d16 = d16, .w16 = w16_of(e, w), .dst = dst,
-				       .dst16 = dst16, .N = N, .IC = IC, .post = post,
-				       .ctx = ctx };
+				       .dst16 = conv16, .N = N, .IC = IC, .conv = conv16 != NULL,
+				       .post = post, .ctx = ctx };
 
 	if (e->f32 || !j.x || N != e->max_rows || N % TILE || IC > e->maxdim)
 		return 0;

@@ -297,6 +297,36 @@ static void test_gelu_keep16(void **state)
 	free(in); free(y); free(g); free(y16); free(g16); free(r16); free(q16);
 }
 
+/* the GELU backward's product with its bf16 (dtp_bf16_mul_keep) gives the
+ * bits of dtp_bf16_mul then dtp_bf16_from_f32, in place too, every tail */
+static void test_mul_keep(void **state)
+{
+	enum { N = 5003 };
+	float *x = malloc(N * sizeof(float)), *d = malloc(N * sizeof(float));
+	float *r = malloc(N * sizeof(float));
+	uint16_t *y16 = malloc(N * 2), *d16 = malloc(N * 2), *r16 = malloc(N * 2);
+
+	(void)state;
+	assert_true(x && d && r && y16 && d16 && r16);
+	for (int i = 0; i < N; i++)
+		x[i] = vec_input(i, N);
+	dtp_bf16_from_f32(y16, x + 1, N - 1);   /* a bf16 factor per element */
+	y16[N - 1] = 0x3f80;                    /* 1.0 */
+	for (int n = 1; n <= N; n = n < 70 ? n + 1 : n * 4 + 3) {
+		int m = n > N ? N : n;
+
+		dtp_bf16_mul(r, x, y16, (size_t)m);
+		dtp_bf16_from_f32(r16, r, (size_t)m);
+		dtp_bf16_mul_keep(d, d16, x, y16, (size_t)m);
+		assert_memory_equal(d, r, (size_t)m * sizeof(float));
+		assert_memory_equal(d16, r16, (size_t)m * 2);
+		memcpy(d, x, (size_t)m * sizeof(float));
+		dtp_bf16_mul_keep(d, d16, d, y16, (size_t)m);   /* in place */
+		assert_memory_equal(d, r, (size_t)m * sizeof(float));
+	}
+	free(x); free(d); free(r); free(y16); free(d16); free(r16);
+}
+
 /* C (M,N) from an sgemm A (M,K) B^T, B (N,K), with C prefilled by fill() */
 static void run_sgemm(float *c, const float *A, const float *Bm, const float *bias, float beta,
 		      int M, int N, int K)
@@ -355,6 +385,7 @@ int main(void)
 		cmocka_unit_test(test_gelu_avx512),
 		cmocka_unit_test(test_gelu_keep),
 		cmocka_unit_test(test_gelu_keep16),
+		cmocka_unit_test(test_mul_keep),
 		cmocka_unit_test(test_sgemm_beta),
 	};
 
