@@ -556,14 +556,14 @@ struct dgrad_produce_job {
 	struct dtp_mm_shape *x;         /* K_BWDD, TILE rows */
 	const uint16_t *d16, *w16;
 	float *dst;
-	uint16_t *dst16;
-	int N, IC, conv;
+	uint16_t *conv16;       /* NULL: post wrote the bf16 */
+	int N, IC;
 	dtp_mm_tile_fn *post;
 	void *ctx;
 };
 
 /* a participant's rows, TILE at a time: din's rows into its output tile,
- * post on them, then their fp32 into dst (if kept) and bf16 into dst16 */
+ * post on them, then their fp32 into dst (if kept) and bf16 into conv16 */
 static void dgrad_produce_share(void *v, int w, int nw)
 {
 	const struct dgrad_produce_job *j = v;
@@ -576,8 +576,8 @@ static void dgrad_produce_share(void *v, int w, int nw)
 		j->post(j->ctx, tile, (int)r0, (int)r0 + TILE);
 		if (j->dst)
 			memcpy(j->dst + r0 * IC, tile, TILE * IC * sizeof(float));
-		if (j->conv)
-			dtp_bf16_from_f32(j->dst16 + r0 * IC, tile, TILE * IC);
+		if (j->conv16)
+			dtp_bf16_from_f32(j->conv16 + r0 * IC, tile, TILE * IC);
 	}
 }
 
@@ -589,8 +589,8 @@ int dtp_bf16_linear_dgrad_produce(struct dtp_bf16_mm *e, float *dst, uint16_t *d
 	uint16_t *d16 = dst16 == e->d16 ? e->a16 : e->d16;
 	struct dgrad_produce_job j = { .e = e, .x = dtp_mm_find(e, K_BWDD, IC, OC, 0, 1),
 				       .d16 = d16, .w16 = w16_of(e, w), .dst = dst,
-				       .dst16 = conv16, .N = N, .IC = IC, .conv = conv16 != NULL,
-				       .post = post, .ctx = ctx };
+				       .conv16 = conv16, .N = N, .IC = IC, .post = post,
+				       .ctx = ctx };
 
 	if (e->f32 || !j.x || N != e->max_rows || N % TILE || IC > e->maxdim)
 		return 0;
