@@ -540,23 +540,6 @@ int dtp_bf16_attn_fits(const struct dtp_bf16_attn *a, int T, int C, int H)
 size_t dtp_bf16_attn_bytes(const struct dtp_bf16_attn *a) { (void)a; return 0; }
 void dtp_bf16_attn_forward(struct dtp_bf16_attn *a, uint16_t *y16, float *att,
 			   const float *qkv, int B) { (void)a; (void)y16; (void)att; (void)qkv; (void)B; }
-void dtp_bf16_attn_keep_rows(const struct dtp_bf16_attn *a, uint16_t *qkv16, const float *qkv,
-			     int r0, int r1)
-{
-	size_t T = (size_t)a->T, C = (size_t)a->C, hs = (size_t)a->hs, ld = 3 * C;
-
-	for (int r = r0; r < r1;) {     /* the rows of one sequence at a time */
-		size_t b = (size_t)r / T, t = (size_t)r % T;
-		size_t nr = T - t < (size_t)(r1 - r) ? T - t : (size_t)(r1 - r);
-		const float *src = qkv + (size_t)(r - r0) * ld;
-		uint16_t *seq = qkv16 + b * 3 * T * C + t * hs;
-
-		for (size_t g = 0; g < 3 * (size_t)a->H; g++)  /* q heads, k heads, v heads */
-			dtp_bf16_from_f32_2d(seq + g * T * hs, hs, src + g * hs, ld, nr, hs);
-		r += (int)nr;
-	}
-}
-
 void dtp_bf16_attn_backward(struct dtp_bf16_attn *a, float *dqkv, const float *dy,
 			    const float *qkv, const float *att, int B)
 {
