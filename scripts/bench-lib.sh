@@ -12,6 +12,11 @@
 # which every core reaches QUIET_TOL (default 0.93) of it, runs, and is read
 # again: a round is clean when both readings are. Figures are then taken over
 # the clean rounds (over all of them, said loudly, when none is clean).
+# The best rates are kept across runs in CORES_STATE (default
+# BUILDDIR/cores.state, one "cpu rate" line per CPU): a run that starts while
+# the host already holds every core at half speed is judged against the
+# speed seen before, not against itself. Delete it after changing the probe
+# or moving the build to another machine.
 #
 #   bench_cores_init BUILDDIR WORKDIR   once, before the first round
 #   rounds_reset                        a new series of rounds (a new part)
@@ -26,6 +31,7 @@
 bench_cores_init() {
 	CORES_BIN=$1/tools/dtpipe-bench-cores
 	CORES_DIR=$2
+	CORES_STATE=${CORES_STATE:-$1/cores.state}
 	QUIET_WAIT=${QUIET_WAIT:-300}
 	QUIET_TOL=${QUIET_TOL:-0.93}
 	[ -x "$CORES_BIN" ] || make -C "$1" tools/dtpipe-bench-cores >/dev/null
@@ -37,7 +43,7 @@ bench_cores_init() {
 # cores_reading LABEL WAIT: one probe (waiting up to WAIT s for quiet);
 # 0 when quiet
 cores_reading() {
-	_r=$("$CORES_BIN" --state "$CORES_DIR/cores.state" --tolerance "$QUIET_TOL" \
+	_r=$("$CORES_BIN" --state "$CORES_STATE" --tolerance "$QUIET_TOL" \
 		--wait-quiet "$2" 2>/dev/null) && _q=0 || _q=$?
 	echo "$1: $_r" >>"$CORES_DIR/cores.log"
 	return $_q

@@ -8,31 +8,38 @@
 
 #include "base/clock.h"
 
-/* 8 independent vectors of 16 floats: enough chains to keep two FMA pipes
- * busy at a 4-cycle latency, all in registers */
+/* 12 independent vectors of 16 floats, each its own variable so that it
+ * stays in a register: enough chains to keep two FMA pipes busy at a
+ * 4-cycle latency. (An array of chains was compiled to a load, an FMA and
+ * a store per chain and step: its rate was the store-to-load forwarding
+ * latency's, which a neighbour on the core's FMA pipes barely moves.) */
 typedef float probe_v16 __attribute__((vector_size(64)));
-#define PROBE_CHAINS 8
-#define PROBE_ITERS 100000L   /* one timed block: ~1.5 ms on a 3 GHz AVX-512 core */
+#define PROBE_ITERS 100000L   /* one timed block: ~1 ms on a 3 GHz AVX-512 core */
 
-/* shapes: PROBE_CHAINS x 16 floats, iters FMA rounds; returns the sum so
- * that the compiler keeps the work */
+/* iters rounds of 12 x 16 FMAs x = x m + c; returns the sum so that the
+ * compiler keeps the work (m and c come from the caller at run time, so it
+ * cannot fold the loop either) */
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 12
 __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #endif
-static float fma_block(long iters)
+static float fma_block(long iters, float mf, float cf)
 {
-	probe_v16 a[PROBE_CHAINS];
-	const probe_v16 m = (probe_v16){ 0 } + 0.9999999f, c = (probe_v16){ 0 } + 1e-7f;
+	const probe_v16 m = (probe_v16){ 0 } + mf, c = (probe_v16){ 0 } + cf;
+	const probe_v16 one = (probe_v16){ 0 } + 1.0f;
+	probe_v16 a0 = one, a1 = one + 1e-3f, a2 = one + 2e-3f, a3 = one + 3e-3f;
+	probe_v16 a4 = one + 4e-3f, a5 = one + 5e-3f, a6 = one + 6e-3f, a7 = one + 7e-3f;
+	probe_v16 a8 = one + 8e-3f, a9 = one + 9e-3f, a10 = one + 1e-2f, a11 = one + 1.1e-2f;
+	probe_v16 t;
 	float s = 0;
 
-	for (int j = 0; j < PROBE_CHAINS; j++)
-		a[j] = (probe_v16){ 0 } + 1.0f + (float)j * 1e-3f;
-	for (long k = 0; k < iters; k++)
-		for (int j = 0; j < PROBE_CHAINS; j++)
-			a[j] = a[j] * m + c;
-	for (int j = 0; j < PROBE_CHAINS; j++)
-		for (int i = 0; i < 16; i++)
-			s += a[j][i];
+	for (long k = 0; k < iters; k++) {
+		a0 = a0 * m + c; a1 = a1 * m + c; a2 = a2 * m + c; a3 = a3 * m + c;
+		a4 = a4 * m + c; a5 = a5 * m + c; a6 = a6 * m + c; a7 = a7 * m + c;
+		a8 = a8 * m + c; a9 = a9 * m + c; a10 = a10 * m + c; a11 = a11 * m + c;
+	}
+	t = ((a0 + a1) + (a2 + a3)) + ((a4 + a5) + (a6 + a7)) + ((a8 + a9) + (a10 + a11));
+	for (int i = 0; i < 16; i++)
+		s += t[i];
 	return s;
 }
 
@@ -50,6 +57,8 @@ static void *probe_main(void *arg)
 	cpu_set_t set;
 	double t0, t;
 	long blocks = 0;
+	volatile float vm = 0.9999999f, vc = 1e-7f;     /* read at run time */
+	float mf = vm, cf = vc;
 
 	CPU_ZERO(&set);
 	CPU_SET(p->cpu, &set);
@@ -60,11 +69,11 @@ static void *probe_main(void *arg)
 	sched_yield();  /* let the scheduler move us onto that CPU */
 	t0 = dtp_now();
 	do {
-		p->sink = fma_block(PROBE_ITERS);
+		p->sink = fma_block(PROBE_ITERS, mf, cf);
 		blocks++;
 		t = dtp_now() - t0;
 	} while (t < p->secs);
-	p->rate = (double)blocks * PROBE_ITERS * PROBE_CHAINS * 16 * 2 / t * 1e-9;
+	p->rate = (double)blocks * PROBE_ITERS * 12 * 16 * 2 / t * 1e-9;
 	p->rc = 0;
 	return NULL;
 }
