@@ -6,8 +6,11 @@
 #      run, verbs tests in the Soft-RoCE VM, dtpipe under a private Slurm);
 #   2. a second tree with AddressSanitizer + UndefinedBehaviorSanitizer running
 #      the unit tests (LeakSanitizer's suppressions: tests/lsan.supp);
-#   3. the fuzz targets for a short while (once scripts/fuzz.sh exists);
-#   4. `make distcheck`: the tarball configures with -Werror, builds, runs its
+#   3. a third tree configured --without-onednn (the portable build a site
+#      without libdnnl gets) running the unit tests: it compiles with -Werror
+#      and refuses precision = bf16 and fp32_matmul = onednn with a clear error;
+#   4. the fuzz targets for a short while (once scripts/fuzz.sh exists);
+#   5. `make distcheck`: the tarball configures with -Werror, builds, runs its
 #      unit tests (not the integration suite again), installs and uninstalls.
 # Both trees are configured again whenever what they need changed (see
 # scripts/setup.sh). Ends with one line "N passed, N failed" and a non-zero
@@ -63,6 +66,15 @@ else
 	failed_phases+=("sanitizers (set-up)")
 fi
 count build-asan/test-suite.log
+
+phase "unit tests of a build without oneDNN (configure --without-onednn)"
+rm -f build-nodnn/test-suite.log
+if "$top/scripts/setup.sh" --werror --dir build-nodnn -- --without-onednn; then
+	make -C build-nodnn -j"$jobs" check-unit || failed_phases+=("without oneDNN")
+else
+	failed_phases+=("without oneDNN (set-up)")
+fi
+count build-nodnn/test-suite.log
 
 # ---- fuzz smoke phase: each libFuzzer target for a short while. Runs as soon
 # ---- as scripts/fuzz.sh exists; a failing (or non-executable) script fails check.sh.
