@@ -402,6 +402,25 @@ static void test_small_batch(void **state)
 	}
 	dtp_stage_model_destroy(m32);
 	dtp_stage_model_destroy(m16);
+
+	/* a gpt planned for 4 sequences of 32 (N = 128: whole 64-row tiles, the
+	 * block's tiled producers) run on 1 to 4 (below 4: the ragged calls):
+	 * every unit's gradients near fp32's at each size */
+	int n = dtp_test_spec("gpt:L=2,C=32,H=4,T=32,V=19", &s);
+
+	m16 = dtp_test_stage(&s, 0, n, 4, DTP_TEST_BF16);
+	m32 = dtp_test_stage(&s, 0, n, 4, DTP_TEST_FP32);
+	for (int B = 1; B <= 4; B++) {
+		dtp_test_data_make(&s, m16, B, (uint64_t)B + 7, &d);
+		double l16 = dtp_test_step(m16, &d, B, 1, NULL);
+		double l32 = dtp_test_step(m32, &d, B, 1, NULL);
+
+		assert_true(fabs(l16 - l32) <= 2e-2 * fabs(l32));
+		dtp_test_worst_unit(&s, m16, m32, 5e-2, "gpt small batch", "bf16");
+		dtp_test_data_free(&d);
+	}
+	dtp_stage_model_destroy(m32);
+	dtp_stage_model_destroy(m16);
 }
 #endif
 
