@@ -15,10 +15,11 @@
 # The best rates are kept across runs in CORES_STATE (default
 # BUILDDIR/cores.state, one "cpu rate" line per CPU): a run that starts while
 # the host already holds every core at half speed is judged against the
-# speed seen before, not against itself. Delete it after changing the probe
-# or moving the build to another machine.
+# speed seen before, not against itself. A state read on another CPU model
+# is ignored (the file names it); delete it after changing the probe.
 #
-#   bench_cores_init BUILDDIR WORKDIR   once, before the first round
+#   bench_cores_init BUILDDIR WORKDIR   once, before the first round (prints
+#                                       the CPU model as a "# cpu:" line)
 #   rounds_reset                        a new series of rounds (a new part)
 #   round_begin LABEL                   before a round (waits for quiet)
 #   round_end LABEL                     after it: one line to WORKDIR/clean
@@ -38,6 +39,9 @@ bench_cores_init() {
 	: >"$CORES_DIR/clean"
 	: >"$CORES_DIR/cores.log"
 	ROUND_OK=0
+	# the CPU model beside every figure: a Zen 4 core runs the same AVX-512
+	# code at about half a Zen 5 core's rate (src/base/cpuid.h)
+	echo "# cpu: $("$CORES_BIN" --ident)"
 }
 
 # cores_reading LABEL WAIT: one probe (waiting up to WAIT s for quiet);

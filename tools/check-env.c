@@ -496,6 +496,17 @@ out_free:
 	free(alone);
 }
 
+/* the CPU's model: the same ISA flags run at different rates on different
+ * cores (src/base/cpuid.h), so benchmark figures name it */
+static void cpu_section(void)
+{
+	struct dtp_cpu_ident id;
+	char line[256];
+
+	dtp_cpu_ident(&id);
+	printf("== CPU\n  %s\n", dtp_cpu_ident_str(&id, line, sizeof(line)));
+}
+
 static void blas_section(struct ce *c)
 {
 	char w[512];
@@ -537,6 +548,7 @@ int dtp_check_env(const char *plan_path, const char *topology)
 	rdma_problems(&c);
 	memlock_section(&c);
 	launcher_section(&c);
+	cpu_section();
 	blas_section(&c);
 	cores_section(&c);
 	printf("== result: %d problem%s, %d warning%s: %s\n", c.problems, c.problems == 1 ? "" : "s",

@@ -8,14 +8,18 @@
  * at full speed.
  *
  *   dtpipe-bench-cores [--secs S] [--state FILE] [--tolerance T] [--wait-quiet MAX_S]
+ *   dtpipe-bench-cores --ident
  *
  * Full speed is the best rate any core has reached: in this call, or in any
  * earlier call that shares --state FILE (the best reading per core is kept
- * there, so that cores slowed alike are caught too). A reading is quiet when
+ * there, so that cores slowed alike are caught too; the file names the CPU
+ * model it was read on, and a file from another model is ignored and
+ * rewritten: a Zen 4 core's AVX-512 rate is half a Zen 5 core's). A reading is quiet when
  * every core, alone and together, reaches T (default 0.93) of that.
  * --wait-quiet MAX_S reads again every 2 s until one is quiet or MAX_S
  * seconds have passed. Output: one key=value line (stdout); exit 0 when the
- * last reading was quiet, 3 when not, 2 on bad arguments. */
+ * last reading was quiet, 3 when not, 2 on bad arguments. --ident prints
+ * the CPU (src/base/cpuid.h) and exits. */
 #include "config.h"
 
 #include <errno.h>
@@ -37,15 +41,24 @@ struct reading {
 	double slowest;                  /* min over CPUs and modes of rate / full */
 };
 
-/* state file: one "cpu rate" line per CPU, the best reading seen */
+/* state file: "model KEY" (dtp_cpu_ident_key), then one "cpu rate" line per
+ * CPU, the best reading seen on that model */
 static void state_load(const char *path, struct reading *r)
 {
 	FILE *f = path ? fopen(path, "r") : NULL;
+	char key[64], mine[64];
+	struct dtp_cpu_ident id;
 	int cpu;
 	double rate;
 
 	if (!f)
 		return;
+	dtp_cpu_ident(&id);
+	dtp_cpu_ident_key(&id, mine, sizeof(mine));
+	if (fscanf(f, "model %63s", key) != 1 || strcmp(key, mine)) {
+		fclose(f);
+		return;
+	}
 	while (fscanf(f, "%d %lf", &cpu, &rate) == 2)
 		for (int i = 0; i < r->n; i++)
 			if (r->cpus[i] == cpu && rate > r->best[i])
@@ -55,7 +68,8 @@ static void state_load(const char *path, struct reading *r)
 
 static int state_save(const char *path, const struct reading *r)
 {
-	char tmp[4096];
+	char tmp[4096], key[64];
+	struct dtp_cpu_ident id;
 	FILE *f;
 
 	if (!path)
@@ -65,6 +79,8 @@ static int state_save(const char *path, const struct reading *r)
 	f = fopen(tmp, "w");
 	if (!f)
 		return -errno;
+	dtp_cpu_ident(&id);
+	fprintf(f, "model %s\n", dtp_cpu_ident_key(&id, key, sizeof(key)));
 	for (int i = 0; i < r->n; i++)
 		fprintf(f, "%d %.3f\n", r->cpus[i], r->best[i]);
 	if (fclose(f) || rename(tmp, path))
@@ -128,6 +144,7 @@ static void usage(FILE *f)
 {
 	fprintf(f, "usage: dtpipe-bench-cores [--secs S] [--state FILE] [--tolerance T] "
 		   "[--wait-quiet MAX_S]\n"
+		   "       dtpipe-bench-cores --ident   (print the CPU and exit)\n"
 		   "  times a register-only FMA loop on each allowed CPU, in turn and all at "
 		   "once;\n"
 		   "  quiet (exit 0) when every core reaches T (default 0.93) of the best rate "
@@ -157,7 +174,15 @@ int main(int argc, char **argv)
 			wait_max = strtod(argv[++i], &end);
 		else if (!strcmp(argv[i], "--state") && i + 1 < argc)
 			state = argv[++i];
-		else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+		else if (!strcmp(argv[i], "--ident")) {
+			struct dtp_cpu_ident id;
+			char line[256];
+
+			dtp_cpu_ident(&id);
+			printf("%s\n", dtp_cpu_ident_str(&id, line, sizeof(line)));
+			free(r);
+			return DTP_EXIT_OK;
+		} else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
 			usage(stdout);
 			free(r);
 			return DTP_EXIT_OK;

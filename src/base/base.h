@@ -18,6 +18,7 @@
 #include "base/parse.h"
 #include "base/preempt.h"
 #include "base/cpuprobe.h"
+#include "base/cpuid.h"
 #include "base/stats.h"
 
 #endif

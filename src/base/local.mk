@@ -15,4 +15,5 @@ src_base_libdtp_base_a_SOURCES = \
 	src/base/durable.h src/base/durable.c \
 	src/base/preempt.h src/base/preempt.c \
 	src/base/cpuprobe.h src/base/cpuprobe.c \
+	src/base/cpuid.h src/base/cpuid.c \
 	src/base/stats.h

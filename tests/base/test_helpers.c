@@ -14,6 +14,7 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -166,6 +167,45 @@ static void test_parse(void **state)
 	assert_int_equal(dtp_parse_word("adam", words, 2), -1);
 }
 
+/* cpuid.h: the family and model /proc/cpuinfo gives, the ISA flags gcc's
+ * own detection gives, a key without spaces */
+static void test_cpu_ident(void **state)
+{
+	struct dtp_cpu_ident id;
+	char line[256], key[64], want[64], buf[256];
+	int fam = -1, mod = -1;
+	FILE *f;
+
+	(void)state;
+	dtp_cpu_ident(&id);
+	dtp_cpu_ident_str(&id, line, sizeof(line));
+	dtp_cpu_ident_key(&id, key, sizeof(key));
+	assert_null(strchr(key, ' '));
+	assert_true(line[0] != 0);
+#if defined(__x86_64__) && defined(__GNUC__)
+	assert_true(id.vendor[0] != 0);
+	f = fopen("/proc/cpuinfo", "r");
+	assert_non_null(f);
+	while (fgets(buf, sizeof(buf), f) && (fam < 0 || mod < 0)) {
+		if (fam < 0 && sscanf(buf, "cpu family : %d", &fam) == 1)
+			continue;
+		if (mod < 0)
+			sscanf(buf, "model : %d", &mod);
+	}
+	fclose(f);
+	assert_int_equal(id.family, fam);
+	assert_int_equal(id.model, mod);
+	assert_int_equal(id.avx512, !!__builtin_cpu_supports("avx512f"));
+	assert_int_equal(id.bf16, !!__builtin_cpu_supports("avx512bf16"));
+	snprintf(want, sizeof(want), " family %d model %d", fam, mod);
+	assert_non_null(strstr(line, want));
+	snprintf(want, sizeof(want), "%s-%d-%d", id.vendor, fam, mod);
+	assert_string_equal(key, want);
+#else
+	(void)f, (void)fam, (void)mod, (void)buf, (void)want;
+#endif
+}
+
 /* cpuprobe.h: the allowed CPUs as sched_getaffinity gives them; a rate for
  * each, in turn and all at once; bad arguments and a CPU outside the set
  * refused */
@@ -212,6 +252,7 @@ int main(void)
 		cmocka_unit_test(test_futex_wait_and_wake),
 		cmocka_unit_test(test_write_all),
 		cmocka_unit_test(test_parse),
+		cmocka_unit_test(test_cpu_ident),
 		cmocka_unit_test(test_cpu_probe),
 	};
 

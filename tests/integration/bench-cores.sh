@@ -2,7 +2,8 @@
 # dtpipe-bench-cores: one key=value line with a rate per allowed CPU, alone
 # and together; exit 0 (quiet) or 3 (not), never anything else for a good
 # call, whatever the load; --state keeps a best rate per CPU that only grows;
-# --wait-quiet gives up after its bound; bad arguments exit 2 naming them.
+# --wait-quiet gives up after its bound; a state read on another CPU model
+# is ignored; --ident names the CPU; bad arguments exit 2 naming them.
 # (Whether a reading is quiet depends on the machine: not asserted.)
 . "$DTP_SRCDIR/tests/integration/lib.sh"
 
@@ -28,16 +29,38 @@ echo "ok: a rate per CPU, exit $rc with quiet=$q"
 rc=0
 "$BENCH" --secs 0.05 --state "$WORK/state" >"$WORK/out" 2>/dev/null || rc=$?
 [ $rc = 0 ] || [ $rc = 3 ] || { echo "FAIL: --state: exit $rc"; exit 1; }
-[ "$(grep -c . "$WORK/state")" = "$N" ] || { cat "$WORK/state"; echo "FAIL: not a line per CPU"; exit 1; }
-cp "$WORK/state" "$WORK/state.1"
+model=$(sed -n '1s/^model \([^ ]*\)$/\1/p' "$WORK/state")
+[ -n "$model" ] || { cat "$WORK/state"; echo "FAIL: the state does not start with its CPU model"; exit 1; }
+[ "$(grep -c '^[0-9]' "$WORK/state")" = "$N" ] || { cat "$WORK/state"; echo "FAIL: not a line per CPU"; exit 1; }
+grep '^[0-9]' "$WORK/state" >"$WORK/state.1"
 # a best rate far above any core's: every reading against it is slow, and
 # the file keeps it
-awk '{ print $1, 1e6 }' "$WORK/state.1" >"$WORK/state"
+{ echo "model $model"; awk '{ print $1, 1e6 }' "$WORK/state.1"; } >"$WORK/state"
 rc=0
 "$BENCH" --secs 0.05 --state "$WORK/state" >"$WORK/out" 2>/dev/null || rc=$?
 [ $rc = 3 ] && grep -q ' quiet=0 ' "$WORK/out" || { cat "$WORK/out"; echo "FAIL: exit $rc against a best rate no core reaches"; exit 1; }
-awk '$2 != 1000000.000 { exit 1 }' "$WORK/state" || { cat "$WORK/state"; echo "FAIL: the best rate was not kept"; exit 1; }
+awk '/^[0-9]/ && $2 != 1000000.000 { exit 1 }' "$WORK/state" || { cat "$WORK/state"; echo "FAIL: the best rate was not kept"; exit 1; }
 echo "ok: --state keeps the best rate per CPU"
+
+# the same rates read on another CPU model (or by a build before the model
+# line) say nothing about this one: ignored, and the file rewritten
+for head in "model NotThisCPU-0-0" ""; do
+	{ [ -z "$head" ] || echo "$head"; awk '{ print $1, 1e6 }' "$WORK/state.1"; } >"$WORK/state.x"
+	"$BENCH" --secs 0.05 --state "$WORK/state.x" >"$WORK/out" 2>/dev/null || true
+	grep -q "^model $model\$" "$WORK/state.x" && ! grep -q ' 1000000' "$WORK/state.x" ||
+		{ cat "$WORK/state.x"; echo "FAIL: a state from '${head:-no model}' was used"; exit 1; }
+	full=$(sed 's/.* full=\([0-9.]*\) .*/\1/' "$WORK/out")
+	awk -v f="$full" 'BEGIN { exit !(f < 1e5) }' || { cat "$WORK/out"; echo "FAIL: full speed taken from another model's state"; exit 1; }
+done
+echo "ok: a state from another CPU model is ignored"
+
+# --ident: one line naming the CPU
+"$BENCH" --ident >"$WORK/out" || { echo "FAIL: --ident exit"; exit 1; }
+[ "$(wc -l <"$WORK/out")" = 1 ] && grep -q . "$WORK/out" || { cat "$WORK/out"; echo "FAIL: --ident is not one line"; exit 1; }
+if [ "$(uname -m)" = x86_64 ]; then
+	grep -q ' family [0-9]* model [0-9]*' "$WORK/out" || { cat "$WORK/out"; echo "FAIL: --ident names no family and model"; exit 1; }
+fi
+echo "ok: --ident: $(cat "$WORK/out")"
 
 # --wait-quiet gives up after its bound (about 2 s here: one more reading)
 start=$(date +%s)

@@ -21,7 +21,7 @@ rdma=0
 plan "$T/good.ini" shm
 expect 0 "$B" --check-env --plan "$T/good.ini"
 for s in '== plan' '== RDMA devices' '== topology (hwloc)' '== stages of' \
-	'== locked memory (RLIMIT_MEMLOCK' '== MPI and Slurm' '== OpenBLAS' '== cores' '== result: 0 problems'; do
+	'== locked memory (RLIMIT_MEMLOCK' '== MPI and Slurm' '== CPU' '== OpenBLAS' '== cores' '== result: 0 problems'; do
 	has "$s"
 done
 has 'mpirun: '
