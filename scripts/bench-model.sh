@@ -49,6 +49,8 @@ for th in $THREADS; do
 done
 run=$((run + 1))
 done
+[ -x "$BUILDDIR/tools/dtpipe-bench-cores" ] || make -C "$BUILDDIR" tools/dtpipe-bench-cores >/dev/null
+echo "# cpu: $("$BUILDDIR/tools/dtpipe-bench-cores" --ident)"
 echo "# raw lines"
 cat "$OUT"
 echo
