@@ -337,6 +337,17 @@ static void gather(const struct dtp_bf16_attn *a, uint16_t *dst, const float *sr
 		dtp_bf16_from_f32_2d(dst + h * T * hs, hs, src + off + h * hs, (size_t)ld, T, hs);
 }
 
+/* a sequence's qkv rows (T, 3C) -> its q, k and v, each (H,T,hs) bf16 */
+static void gather_qkv(const struct dtp_bf16_attn *a, uint16_t *q16, uint16_t *k16,
+		       uint16_t *v16, const float *qkv)
+{
+	int ld = 3 * a->C;
+
+	gather(a, q16, qkv, ld, 0);
+	gather(a, k16, qkv, ld, a->C);
+	gather(a, v16, qkv, ld, 2 * a->C);
+}
+
 /* o32 (H,T,hs) -> dst (T, ld), head h at columns off + h*hs, and its bf16
  * into dst16 (T, ld) the same way (NULL: not) */
 static void scatter(const struct dtp_bf16_attn *a, float *dst, uint16_t *dst16, int ld, int off,
@@ -399,11 +410,8 @@ static void fwd_share(void *v, int w, int nw)
 		uint16_t *q16 = j->qkv16 ? j->qkv16 + b * 3 * TC : p->q16;
 		uint16_t *k16 = j->qkv16 ? q16 + TC : p->k16, *v16 = j->qkv16 ? q16 + 2 * TC : p->v16;
 
-		if (j->qkv) {   /* else qkv16 holds them (dtp_bf16_attn_keep_rows) */
-			gather(a, q16, qkv, (int)ld, 0);
-			gather(a, k16, qkv, (int)ld, a->C);
-			gather(a, v16, qkv, (int)ld, 2 * a->C);
-		}
+		if (j->qkv)     /* else qkv16 holds them (dtp_bf16_attn_keep_rows) */
+			gather_qkv(a, q16, k16, v16, qkv);
 		exec(p, P_NT, q16, k16, att);                   /* raw scores */
 		for (int h = 0; h < a->H; h++)
 			dtp_attention_softmax(att + h * TT, p->p16 + h * TT, a->T, a->scale);
@@ -431,11 +439,7 @@ static void bwd_share(void *v, int w, int nw)
 			k16 = q16 + TC;
 			v16 = q16 + 2 * TC;
 		} else {
-			const float *qkv = j->qkv + b * a->T * ld;
-
-			gather(a, p->q16, qkv, (int)ld, 0);
-			gather(a, p->k16, qkv, (int)ld, a->C);
-			gather(a, p->v16, qkv, (int)ld, 2 * a->C);
+			gather_qkv(a, p->q16, p->k16, p->v16, j->qkv + b * a->T * ld);
 		}
 		gather(a, p->g16, j->dy + b * TC, a->C, 0);
 		dtp_bf16_from_f32(p->p16, att, a->H * TT);

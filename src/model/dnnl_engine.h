@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "base/base.h"
+#include "model/dnnl_matmul.h"
 
 #define TILE 64
 #define MAX_PARTS 64
@@ -80,6 +81,29 @@ void dtp_mm_exec(struct dtp_bf16_mm *e, int w, struct dtp_mm_part *p, const void
 /* the same with a bias (K_FWDB, K_FWDBR) */
 void dtp_mm_exec_bias(struct dtp_bf16_mm *e, int w, struct dtp_mm_part *p, const void *a,
 		      const void *b, const float *bias, float *c);
+
+/* A matmul run by TILE-row tiles, each consumed while it is in cache: a
+ * participant computes its rows a tile at a time into c (at the tile's rows)
+ * or, c NULL, into its own output tile (e->c32[w]), calls post on the tile,
+ * then copies its fp32 into keep32 and its bf16 into keep16 (each unless
+ * NULL). A's elements are bf16, or fp32 in the fp32 engine. */
+struct dtp_mm_tiles {
+	struct dtp_bf16_mm *e;
+	const void *a, *b;
+	const float *bias;              /* K_FWDB's, or NULL */
+	float *c, *keep32;
+	uint16_t *keep16;
+	int N;                          /* rows: the planned count, whole tiles */
+	dtp_mm_tile_fn *post;
+	void *ctx;
+	struct dtp_mm_shape *x;         /* set by dtp_mm_run_tiles */
+	struct dtp_mm_geom g;
+};
+
+/* t over the tile primitive of kind for ic -> oc; 0 (nothing run) when
+ * there is none, t->N is not the planned count of whole tiles, or an own
+ * tile is narrower than the output; 1 when run */
+int dtp_mm_run_tiles(struct dtp_mm_tiles *t, int kind, int ic, int oc);
 
 #endif
 #endif

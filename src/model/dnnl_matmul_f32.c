@@ -78,48 +78,16 @@ int dtp_f32_linear_forward_bias(struct dtp_bf16_mm *e, float *out, const float *
 	return 1;
 }
 
-struct post_job {
-	struct dtp_bf16_mm *e;
-	struct dtp_mm_shape *x;         /* TILE rows */
-	struct dtp_mm_geom g;
-	const float *a, *b, *bias;
-	float *c;
-	int N;
-	dtp_mm_tile_fn *post;
-	void *ctx;
-};
-
-/* a participant's rows, TILE at a time: the matmul, then post on its rows */
-static void post_share(void *v, int w, int nw)
-{
-	const struct post_job *j = v;
-	size_t lo, hi;
-
-	dtp_pool_share((size_t)j->N, TILE, w, nw, &lo, &hi);
-	for (size_t r0 = lo; r0 < hi; r0 += TILE) {
-		float *c = j->c + r0 * (size_t)j->g.ldc;
-
-		dtp_mm_exec_bias(j->e, w, &j->x->part[w], j->a + r0 * (size_t)j->g.arow, j->b,
-				 j->bias, c);
-		j->post(j->ctx, c, (int)r0, (int)r0 + TILE);
-	}
-}
-
+/* the matmul into C by tiles, post on each (dtp_mm_run_tiles); 0 when
+ * not run (the caller runs OpenBLAS) */
 static int post_run(struct dtp_bf16_mm *e, int kind, int ic, int oc, const float *a,
 		    const float *b, const float *bias, float *c, int N, dtp_mm_tile_fn *post,
 		    void *ctx)
 {
-	struct post_job j = { .e = e, .a = a, .b = b, .bias = bias, .c = c, .N = N,
-			      .post = post, .ctx = ctx };
+	struct dtp_mm_tiles t = { .e = e, .a = a, .b = b, .bias = bias, .c = c, .N = N,
+				  .post = post, .ctx = ctx };
 
-	if (!e || !e->f32 || N != e->max_rows || N % TILE)
-		return 0;
-	j.x = dtp_mm_find(e, kind, ic, oc, 0, 1);
-	if (!j.x)
-		return 0;
-	j.g = dtp_mm_geom_of(kind, ic, oc, N);
-	dtp_pool_run(e->pool, post_share, &j);
-	return 1;
+	return e && e->f32 && dtp_mm_run_tiles(&t, kind, ic, oc);
 }
 
 int dtp_f32_linear_forward_post(struct dtp_bf16_mm *e, float *out, const float *in,

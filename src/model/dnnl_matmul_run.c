@@ -471,47 +471,49 @@ void dtp_bf16_mm_produce(struct dtp_bf16_mm *e, uint16_t *dst16, int N, int W,
 	dtp_pool_run(e->pool, produce_share, &j);
 }
 
-struct fwd_produce_job {
-	struct dtp_bf16_mm *e;
-	struct dtp_mm_shape *x;         /* K_FWDB, TILE rows */
-	const uint16_t *in16, *w16;
-	const float *b;
-	uint16_t *dst16;
-	int N, IC, OC;
-	dtp_mm_tile_fn *post;
-	void *ctx;
-};
-
-/* a participant's rows, TILE at a time: the matmul into its output tile,
- * post on the tile, the tile's bf16 */
-static void fwd_produce_share(void *v, int w, int nw)
+/* -------------------------------------- a matmul by tiles (dnnl_engine.h) */
+static void tiles_share(void *v, int w, int nw)
 {
-	const struct fwd_produce_job *j = v;
-	float *tile = j->e->c32[w];
-	size_t lo, hi;
+	const struct dtp_mm_tiles *t = v;
+	size_t lo, hi, W = (size_t)t->g.ldc;
+	size_t arow = (size_t)t->g.arow * (t->e->f32 ? sizeof(float) : sizeof(uint16_t));
 
-	dtp_pool_share((size_t)j->N, TILE, w, nw, &lo, &hi);
+	dtp_pool_share((size_t)t->N, TILE, w, nw, &lo, &hi);
 	for (size_t r0 = lo; r0 < hi; r0 += TILE) {
-		dtp_mm_exec_bias(j->e, w, &j->x->part[w], j->in16 + r0 * (size_t)j->IC, j->w16, j->b,
-				 tile);
-		j->post(j->ctx, tile, (int)r0, (int)r0 + TILE);
-		if (j->dst16)
-			dtp_bf16_from_f32(j->dst16 + r0 * (size_t)j->OC, tile, (size_t)TILE * j->OC);
+		float *c = t->c ? t->c + r0 * W : t->e->c32[w];
+
+		dtp_mm_exec_bias(t->e, w, &t->x->part[w], (const char *)t->a + r0 * arow, t->b,
+				 t->bias, c);
+		t->post(t->ctx, c, (int)r0, (int)r0 + TILE);
+		if (t->keep32)
+			memcpy(t->keep32 + r0 * W, c, TILE * W * sizeof(float));
+		if (t->keep16)
+			dtp_bf16_from_f32(t->keep16 + r0 * W, c, TILE * W);
 	}
+}
+
+int dtp_mm_run_tiles(struct dtp_mm_tiles *t, int kind, int ic, int oc)
+{
+	struct dtp_bf16_mm *e = t->e;
+
+	t->x = dtp_mm_find(e, kind, ic, oc, 0, 1);
+	if (!t->x || t->N != e->max_rows || t->N % TILE)
+		return 0;
+	t->g = dtp_mm_geom_of(kind, ic, oc, t->N);
+	if (!t->c && t->g.ldc > e->maxdim)
+		return 0;
+	dtp_pool_run(e->pool, tiles_share, t);
+	return 1;
 }
 
 int dtp_bf16_linear_forward16_produce(struct dtp_bf16_mm *e, uint16_t *dst16,
 				      const uint16_t *in16, const float *w, const float *b,
 				      int N, int IC, int OC, dtp_mm_tile_fn *post, void *ctx)
 {
-	struct fwd_produce_job j = { .e = e, .x = dtp_mm_find(e, K_FWDB, IC, OC, 0, 1),
-				     .in16 = in16, .w16 = w16_of(e, w), .b = b, .dst16 = dst16,
-				     .N = N, .IC = IC, .OC = OC, .post = post, .ctx = ctx };
+	struct dtp_mm_tiles t = { .e = e, .a = in16, .b = w16_of(e, w), .bias = b,
+				  .keep16 = dst16, .N = N, .post = post, .ctx = ctx };
 
-	if (e->f32 || !j.x || N != e->max_rows || N % TILE || OC > e->maxdim)
-		return 0;
-	dtp_pool_run(e->pool, fwd_produce_share, &j);
-	return 1;
+	return !e->f32 && dtp_mm_run_tiles(&t, K_FWDB, IC, OC);
 }
 
 /* ------------------------------- output gradients converted where produced
@@ -551,52 +553,21 @@ static void produce_grad_share(void *v, int w, int nw)
 	}
 }
 
-struct dgrad_produce_job {
-	struct dtp_bf16_mm *e;
-	struct dtp_mm_shape *x;         /* K_BWDD, TILE rows */
-	const uint16_t *d16, *w16;
-	float *dst;
-	uint16_t *conv16;       /* NULL: post wrote the bf16 */
-	int N, IC;
-	dtp_mm_tile_fn *post;
-	void *ctx;
-};
-
-/* a participant's rows, TILE at a time: din's rows into its output tile,
- * post on them, then their fp32 into dst (if kept) and bf16 into conv16 */
-static void dgrad_produce_share(void *v, int w, int nw)
-{
-	const struct dgrad_produce_job *j = v;
-	float *tile = j->e->c32[w];
-	size_t lo, hi, IC = (size_t)j->IC, OC = (size_t)j->x->oc;
-
-	dtp_pool_share((size_t)j->N, TILE, w, nw, &lo, &hi);
-	for (size_t r0 = lo; r0 < hi; r0 += TILE) {
-		dtp_mm_exec(j->e, w, &j->x->part[w], j->d16 + r0 * OC, j->w16, tile);
-		j->post(j->ctx, tile, (int)r0, (int)r0 + TILE);
-		if (j->dst)
-			memcpy(j->dst + r0 * IC, tile, TILE * IC * sizeof(float));
-		if (j->conv16)
-			dtp_bf16_from_f32(j->conv16 + r0 * IC, tile, TILE * IC);
-	}
-}
-
 int dtp_bf16_linear_dgrad_produce(struct dtp_bf16_mm *e, float *dst, uint16_t *dst16,
 				  uint16_t *conv16, const float *dout, const float *w, int N,
 				  int IC, int OC, dtp_mm_tile_fn *post, void *ctx)
 {
 	/* dout's bf16 in whichever copy buffer dst16 is not */
 	uint16_t *d16 = dst16 == e->d16 ? e->a16 : e->d16;
-	struct dgrad_produce_job j = { .e = e, .x = dtp_mm_find(e, K_BWDD, IC, OC, 0, 1),
-				       .d16 = d16, .w16 = w16_of(e, w), .dst = dst,
-				       .conv16 = conv16, .N = N, .IC = IC, .post = post,
-				       .ctx = ctx };
+	struct dtp_mm_tiles t = { .e = e, .a = d16, .b = w16_of(e, w), .keep32 = dst,
+				  .keep16 = conv16, .N = N, .post = post, .ctx = ctx };
 
-	if (e->f32 || !j.x || N != e->max_rows || N % TILE || IC > e->maxdim)
+	/* the same checks as dtp_mm_run_tiles, before dout is converted */
+	if (e->f32 || !dtp_mm_find(e, K_BWDD, IC, OC, 0, 1) || N != e->max_rows || N % TILE ||
+	    IC > e->maxdim)
 		return 0;
 	convert(e, d16, dout, (size_t)N * OC, 0);
-	dtp_pool_run(e->pool, dgrad_produce_share, &j);
-	return 1;
+	return dtp_mm_run_tiles(&t, K_BWDD, IC, OC);
 }
 
 int dtp_bf16_mm_full(const struct dtp_bf16_mm *e, int N)
