@@ -370,6 +370,13 @@ static int cmd_profile(const struct dtp_tool_opts *o, const struct dtp_model_spe
 	       o->is_static ? " (static: from FLOPs, whatever the precision; no per-step work)" : "",
 	       o->optim == DTP_OPTIM_ADAMW ? "adamw" : "sgd",
 	       p.busy_measured ? "; busy: beside a core running the same unit" : "");
+	if (!o->is_static) {    /* the times are this core's (src/base/cpuid.h) */
+		struct dtp_cpu_ident id;
+		char cpu[256];
+
+		dtp_cpu_ident(&id);
+		printf("# measured on %s\n", dtp_cpu_ident_str(&id, cpu, sizeof(cpu)));
+	}
 	printf("%4s %-12s %12s %10s %10s %10s %10s %10s %10s %8s %9s %9s %9s %7s", "unit", "name",
 	       "params", "fwd_ms", "bwd_ms", "in_MiB", "out_MiB", "link_MiB", "save_MiB", "GFLOP/s",
 	       "optim_ms", "norm_ms", "zero_ms", "B/bwd");

@@ -99,6 +99,17 @@ const char *dtp_cpu_ident_str(const struct dtp_cpu_ident *id, char *buf, size_t 
 	return buf;
 }
 
+const char *dtp_cpu_ident_short(const struct dtp_cpu_ident *id, char *buf, size_t len)
+{
+	if (!id->vendor[0])
+		snprintf(buf, len, "unknown CPU");
+	else
+		snprintf(buf, len, "%s (%s family %d model %d)",
+			 id->core[0] ? id->core : id->brand[0] ? id->brand : "CPU", id->vendor,
+			 id->family, id->model);
+	return buf;
+}
+
 const char *dtp_cpu_ident_key(const struct dtp_cpu_ident *id, char *buf, size_t len)
 {
 	snprintf(buf, len, "%s-%d-%d", id->vendor[0] ? id->vendor : "unknown", id->family, id->model);

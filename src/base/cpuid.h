@@ -27,6 +27,10 @@ void dtp_cpu_ident(struct dtp_cpu_ident *id);
  * AVX-512 on 256-bit datapaths, AVX512_BF16)"; returns buf */
 const char *dtp_cpu_ident_str(const struct dtp_cpu_ident *id, char *buf, size_t len);
 
+/* the core and its numbers, for a start-up line, e.g. "Zen 4 (AuthenticAMD
+ * family 25 model 17)", or the brand where the core is not known; returns buf */
+const char *dtp_cpu_ident_short(const struct dtp_cpu_ident *id, char *buf, size_t len);
+
 /* a short token without spaces that changes when the CPU does, e.g.
  * "AuthenticAMD-25-17" (for state files keyed by machine); returns buf */
 const char *dtp_cpu_ident_key(const struct dtp_cpu_ident *id, char *buf, size_t len);

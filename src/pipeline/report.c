@@ -58,16 +58,21 @@ int dtp_report_open(struct dtp_report *r, const struct dtp_stage *st,
 	snprintf(replicas, sizeof(replicas), "%d replicas x ", st->R);
 	if (procs != st->K)
 		snprintf(chunks, sizeof(chunks), " (%d chunks each)", st->K / procs);
+	struct dtp_cpu_ident id;
+	char cpu[160];
+
+	dtp_cpu_ident(&id);
+	dtp_cpu_ident_short(&id, cpu, sizeof(cpu));
 	if (!o->quiet)
 		printf("training %ld steps (from step %ld): %s%d stages%s, %s schedule%s, M=%d x %d %s, "
-		       "%s%s, OpenBLAS %s kernel\n",
+		       "%s%s, OpenBLAS %s kernel, %s\n",
 		       total - start, start, st->R > 1 ? replicas : "", procs, chunks,
 		       dtp_schedule_name(sched),
 		       st->recompute ? " with recompute" : "", st->M, st->B,
 		       p->model.kind == DTP_MODEL_GPT ? "sequences" : "samples",
 		       dtp_precision_name(p->precision),
 		       p->precision == DTP_PRECISION_FP32 && p->fp32_matmul == DTP_FP32_MATMUL_ONEDNN ?
-		       " (linear matmuls on oneDNN)" : "", dtp_blas_core());
+		       " (linear matmuls on oneDNN)" : "", dtp_blas_core(), cpu);
 	char warn[256];
 
 	if (dtp_blas_core_warning(warn, sizeof(warn)))

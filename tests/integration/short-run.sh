@@ -43,6 +43,11 @@ sed -i "s/^base_port = .*/base_port = $PORT/" "$WORK/p.ini"
 "$DTPIPE" --plan "$WORK/p.ini" --steps 8 --threads 1 --checkpoint-dir "$WORK/ck" --resume >"$WORK/out" 2>&1 ||
 	fail "resuming a short run with --steps 8"
 grep -q 'training 4 steps (from step 4)' "$WORK/out" || fail "did not resume at step 4"
+# the start-up line names the kernel and the CPU model (src/base/cpuid.h)
+if [ "$(uname -m)" = x86_64 ]; then
+	grep -q 'training .*, OpenBLAS [A-Za-z0-9]* kernel, .* family [0-9]* model [0-9]*)$' "$WORK/out" ||
+		fail "the start-up line names no CPU model"
+fi
 
 # the plan file alone contradicts itself: refused at load, exit 2
 write_plan "$WORK/bad.ini" "mlp:12-16-4" "$WORK/rec" gpipe no tcp \

@@ -12,6 +12,12 @@ grep -q 'usage: dtpipe-partition profile' "$T/out" || fail "--help has no usage"
 # measured profile of a small gpt: 4 units, a row each
 expect 0 "$B" profile --model gpt:L=2,C=32,H=2,T=16,V=64 --batch 2 --reps 1
 [ "$(grep -c -E '^ +[0-9]+ (embed|block|lnf)' "$T/out")" = 4 ] || { fail "profile rows"; cat "$T/out"; }
+# its times are this CPU model's: the header names it
+grep -q '^# measured on .' "$T/out" || { fail "the profile names no CPU"; cat "$T/out"; }
+if [ "$(uname -m)" = x86_64 ]; then
+	grep -q '^# measured on .* family [0-9]* model [0-9]*' "$T/out" ||
+		{ fail "the profile's CPU has no family and model"; cat "$T/out"; }
+fi
 
 # a measured plan times each unit on the threads its smallest stage will
 # run (its cores, at most this machine's CPUs), not on every CPU here
