@@ -422,7 +422,7 @@ static void backward_input16(struct dtp_pool *pool, struct dtp_bf16_mm *mx, floa
 
 	/* MLP branch: dfch = gelu'(fch) * (dy fcprojw), then dln2 = dfch fcw
 	 * (gelu'(fch) in fch's slot) */
-	if (!dtp_bf16_linear_dgrad_produce(mx, k.sums ? NULL : wg->dfch, k.dfch, NULL, wg->dy,
+	if (!dtp_bf16_linear_dgrad_produce(mx, k.sums ? NULL : wg->dfch, k.dfch, wg->dy,
 					   p->fcprojw, N, 4 * C, C, gelu_bwd_post, &gf)) {
 		dtp_linear_backward_mx(pool, mx, wg->dfch, NULL, NULL, wg->dy, NULL, p->fcprojw, N,
 				       4 * C, C, 1);

@@ -96,13 +96,17 @@ struct dtp_mm_tiles {
 	int N;                          /* rows: the planned count, whole tiles */
 	dtp_mm_tile_fn *post;
 	void *ctx;
-	struct dtp_mm_shape *x;         /* set by dtp_mm_run_tiles */
+	struct dtp_mm_shape *x;         /* set by dtp_mm_tiles_fit */
 	struct dtp_mm_geom g;
 };
 
-/* t over the tile primitive of kind for ic -> oc; 0 (nothing run) when
- * there is none, t->N is not the planned count of whole tiles, or an own
- * tile is narrower than the output; 1 when run */
+/* t's primitive and geometry: the tile primitive of kind for ic -> oc; 1
+ * when t can run, 0 when there is none, t->N is not the planned count of
+ * whole tiles, or an own tile is narrower than the output */
+int dtp_mm_tiles_fit(struct dtp_mm_tiles *t, int kind, int ic, int oc);
+/* run t (after dtp_mm_tiles_fit said 1) */
+void dtp_mm_tiles_run(struct dtp_mm_tiles *t);
+/* both: 1 when run, 0 (nothing run) when it does not fit */
 int dtp_mm_run_tiles(struct dtp_mm_tiles *t, int kind, int ic, int oc);
 
 #endif

@@ -202,14 +202,13 @@ void dtp_bf16_mm_produce_grad(struct dtp_bf16_mm *e, float *dst, uint16_t *dst16
 /* The same fused with the input gradient's matmul that produces it:
  * dout (N,OC) fp32, w (OC,IC) inside params -> for each TILE rows [r0, r1)
  * of din = dout w into the participant's output tile, post(ctx, tile, r0,
- * r1) on it, then its fp32 into dst (N,IC) (NULL: not kept) and its bf16
- * into conv16 (N,IC) (NULL: post writes the bf16 itself). dst16 is where
- * the bf16 lands (conv16, or post's target), either engine copy buffer:
- * dout's bf16 goes to the other. 1 when done; 0, doing nothing, when N is
- * not the planned row count or not whole tiles. */
+ * r1) on it (post writes the tile's bf16 where it belongs), then its fp32
+ * into dst (N,IC) (NULL: not kept). dst16 is the engine copy buffer post
+ * writes the bf16 into: dout's bf16 goes to the other. 1 when done; 0,
+ * doing nothing, when N is not the planned row count or not whole tiles. */
 int dtp_bf16_linear_dgrad_produce(struct dtp_bf16_mm *e, float *dst, uint16_t *dst16,
-				  uint16_t *conv16, const float *dout, const float *w, int N,
-				  int IC, int OC, dtp_mm_tile_fn *post, void *ctx);
+				  const float *dout, const float *w, int N, int IC, int OC,
+				  dtp_mm_tile_fn *post, void *ctx);
 void dtp_bf16_linear_dgrad16(struct dtp_bf16_mm *e, float *din, uint16_t *d16, const float *w,
 			     int N, int IC, int OC);
 void dtp_bf16_linear_wgrad16_db(struct dtp_bf16_mm *e, float *dw, float *db, const float *dout,

@@ -492,7 +492,7 @@ static void tiles_share(void *v, int w, int nw)
 	}
 }
 
-int dtp_mm_run_tiles(struct dtp_mm_tiles *t, int kind, int ic, int oc)
+int dtp_mm_tiles_fit(struct dtp_mm_tiles *t, int kind, int ic, int oc)
 {
 	struct dtp_bf16_mm *e = t->e;
 
@@ -500,9 +500,19 @@ int dtp_mm_run_tiles(struct dtp_mm_tiles *t, int kind, int ic, int oc)
 	if (!t->x || t->N != e->max_rows || t->N % TILE)
 		return 0;
 	t->g = dtp_mm_geom_of(kind, ic, oc, t->N);
-	if (!t->c && t->g.ldc > e->maxdim)
+	return t->c || t->g.ldc <= e->maxdim;
+}
+
+void dtp_mm_tiles_run(struct dtp_mm_tiles *t)
+{
+	dtp_pool_run(t->e->pool, tiles_share, t);
+}
+
+int dtp_mm_run_tiles(struct dtp_mm_tiles *t, int kind, int ic, int oc)
+{
+	if (!dtp_mm_tiles_fit(t, kind, ic, oc))
 		return 0;
-	dtp_pool_run(e->pool, tiles_share, t);
+	dtp_mm_tiles_run(t);
 	return 1;
 }
 
@@ -554,20 +564,19 @@ static void produce_grad_share(void *v, int w, int nw)
 }
 
 int dtp_bf16_linear_dgrad_produce(struct dtp_bf16_mm *e, float *dst, uint16_t *dst16,
-				  uint16_t *conv16, const float *dout, const float *w, int N,
-				  int IC, int OC, dtp_mm_tile_fn *post, void *ctx)
+				  const float *dout, const float *w, int N, int IC, int OC,
+				  dtp_mm_tile_fn *post, void *ctx)
 {
 	/* dout's bf16 in whichever copy buffer dst16 is not */
 	uint16_t *d16 = dst16 == e->d16 ? e->a16 : e->d16;
-	struct dtp_mm_tiles t = { .e = e, .a = d16, .b = w16_of(e, w), .keep32 = dst,
-				  .keep16 = conv16, .N = N, .post = post, .ctx = ctx };
+	struct dtp_mm_tiles t = { .e = e, .a = d16, .b = w16_of(e, w), .keep32 = dst, .N = N,
+				  .post = post, .ctx = ctx };
 
-	/* the same checks as dtp_mm_run_tiles, before dout is converted */
-	if (e->f32 || !dtp_mm_find(e, K_BWDD, IC, OC, 0, 1) || N != e->max_rows || N % TILE ||
-	    IC > e->maxdim)
+	if (e->f32 || !dtp_mm_tiles_fit(&t, K_BWDD, IC, OC))
 		return 0;
 	convert(e, d16, dout, (size_t)N * OC, 0);
-	return dtp_mm_run_tiles(&t, K_BWDD, IC, OC);
+	dtp_mm_tiles_run(&t);
+	return 1;
 }
 
 int dtp_bf16_mm_full(const struct dtp_bf16_mm *e, int N)

@@ -53,8 +53,8 @@ int dtp_bf16_linear_forward16_produce(struct dtp_bf16_mm *e, uint16_t *dst16,
 				      int N, int IC, int OC, dtp_mm_tile_fn *post, void *ctx)
 { return 0; }
 int dtp_bf16_linear_dgrad_produce(struct dtp_bf16_mm *e, float *dst, uint16_t *dst16,
-				  uint16_t *conv16, const float *dout, const float *w, int N,
-				  int IC, int OC, dtp_mm_tile_fn *post, void *ctx)
+				  const float *dout, const float *w, int N, int IC, int OC,
+				  dtp_mm_tile_fn *post, void *ctx)
 { return 0; }
 int dtp_f32_mm_prepare_tiles(struct dtp_bf16_mm *e, int IC, int OC, int fwd, int dgrad,
 			     struct dtp_err *err)
