@@ -18,8 +18,9 @@
 # speed seen before, not against itself. A state read on another CPU model
 # is ignored (the file names it); delete it after changing the probe.
 #
+#   cpu_line BUILDDIR                   the CPU model as a "# cpu:" line
 #   bench_cores_init BUILDDIR WORKDIR   once, before the first round (prints
-#                                       the CPU model as a "# cpu:" line)
+#                                       cpu_line)
 #   rounds_reset                        a new series of rounds (a new part)
 #   round_begin LABEL                   before a round (waits for quiet)
 #   round_end LABEL                     after it: one line to WORKDIR/clean
@@ -29,19 +30,24 @@
 #   clean_note                          "N of M rounds clean" for a header
 # Every reading goes to WORKDIR/cores.log (printed by cores_log).
 
+# cpu_line BUILDDIR: the CPU model as a "# cpu:" line, for beside every
+# figure: a Zen 4 core runs the same AVX-512 code at about half a Zen 5
+# core's rate (src/base/cpuid.h)
+cpu_line() {
+	[ -x "$1/tools/dtpipe-bench-cores" ] || make -C "$1" tools/dtpipe-bench-cores >/dev/null
+	echo "# cpu: $("$1/tools/dtpipe-bench-cores" --ident)"
+}
+
 bench_cores_init() {
 	CORES_BIN=$1/tools/dtpipe-bench-cores
 	CORES_DIR=$2
 	CORES_STATE=${CORES_STATE:-$1/cores.state}
 	QUIET_WAIT=${QUIET_WAIT:-300}
 	QUIET_TOL=${QUIET_TOL:-0.93}
-	[ -x "$CORES_BIN" ] || make -C "$1" tools/dtpipe-bench-cores >/dev/null
 	: >"$CORES_DIR/clean"
 	: >"$CORES_DIR/cores.log"
 	ROUND_OK=0
-	# the CPU model beside every figure: a Zen 4 core runs the same AVX-512
-	# code at about half a Zen 5 core's rate (src/base/cpuid.h)
-	echo "# cpu: $("$CORES_BIN" --ident)"
+	cpu_line "$1"
 }
 
 # cores_reading LABEL WAIT: one probe (waiting up to WAIT s for quiet);

@@ -49,8 +49,8 @@ for th in $THREADS; do
 done
 run=$((run + 1))
 done
-[ -x "$BUILDDIR/tools/dtpipe-bench-cores" ] || make -C "$BUILDDIR" tools/dtpipe-bench-cores >/dev/null
-echo "# cpu: $("$BUILDDIR/tools/dtpipe-bench-cores" --ident)"
+. "$SRCDIR/scripts/bench-lib.sh"
+cpu_line "$BUILDDIR"
 echo "# raw lines"
 cat "$OUT"
 echo

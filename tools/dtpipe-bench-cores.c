@@ -43,19 +43,16 @@ struct reading {
 
 /* state file: "model KEY" (dtp_cpu_ident_key), then one "cpu rate" line per
  * CPU, the best reading seen on that model */
-static void state_load(const char *path, struct reading *r)
+static void state_load(const char *path, const char *model, struct reading *r)
 {
 	FILE *f = path ? fopen(path, "r") : NULL;
-	char key[64], mine[64];
-	struct dtp_cpu_ident id;
+	char key[64];
 	int cpu;
 	double rate;
 
 	if (!f)
 		return;
-	dtp_cpu_ident(&id);
-	dtp_cpu_ident_key(&id, mine, sizeof(mine));
-	if (fscanf(f, "model %63s", key) != 1 || strcmp(key, mine)) {
+	if (fscanf(f, "model %63s", key) != 1 || strcmp(key, model)) {
 		fclose(f);
 		return;
 	}
@@ -66,10 +63,9 @@ static void state_load(const char *path, struct reading *r)
 	fclose(f);
 }
 
-static int state_save(const char *path, const struct reading *r)
+static int state_save(const char *path, const char *model, const struct reading *r)
 {
-	char tmp[4096], key[64];
-	struct dtp_cpu_ident id;
+	char tmp[4096];
 	FILE *f;
 
 	if (!path)
@@ -79,8 +75,7 @@ static int state_save(const char *path, const struct reading *r)
 	f = fopen(tmp, "w");
 	if (!f)
 		return -errno;
-	dtp_cpu_ident(&id);
-	fprintf(f, "model %s\n", dtp_cpu_ident_key(&id, key, sizeof(key)));
+	fprintf(f, "model %s\n", model);
 	for (int i = 0; i < r->n; i++)
 		fprintf(f, "%d %.3f\n", r->cpus[i], r->best[i]);
 	if (fclose(f) || rename(tmp, path))
@@ -88,7 +83,8 @@ static int state_save(const char *path, const struct reading *r)
 	return 0;
 }
 
-static int read_once(struct reading *r, double secs, const char *state)
+/* model: this CPU's dtp_cpu_ident_key, which the state file must name */
+static int read_once(struct reading *r, double secs, const char *state, const char *model)
 {
 	int rc = dtp_cpu_rates(r->cpus, r->n, secs, 0, r->alone);
 
@@ -105,7 +101,7 @@ static int read_once(struct reading *r, double secs, const char *state)
 		if (r->together[i] > r->best[i])
 			r->best[i] = r->together[i];
 	}
-	state_load(state, r);
+	state_load(state, model, r);
 	r->full = 0;
 	for (int i = 0; i < r->n; i++)
 		if (r->best[i] > r->full)
@@ -119,7 +115,7 @@ static int read_once(struct reading *r, double secs, const char *state)
 		if (t < r->slowest)
 			r->slowest = t;
 	}
-	return state_save(state, r);
+	return state_save(state, model, r);
 }
 
 static void print_list(FILE *f, const char *key, const double *v, int n)
@@ -158,6 +154,11 @@ int main(int argc, char **argv)
 	const char *state = NULL;
 	double secs = 0.25, tol = 0.93, wait_max = 0, t0 = dtp_now();
 	int quiet, rc;
+	struct dtp_cpu_ident id;
+	char model[64];
+
+	dtp_cpu_ident(&id);
+	dtp_cpu_ident_key(&id, model, sizeof(model));
 
 	if (!r) {
 		fprintf(stderr, "dtpipe-bench-cores: out of memory\n");
@@ -175,10 +176,8 @@ int main(int argc, char **argv)
 		else if (!strcmp(argv[i], "--state") && i + 1 < argc)
 			state = argv[++i];
 		else if (!strcmp(argv[i], "--ident")) {
-			struct dtp_cpu_ident id;
 			char line[256];
 
-			dtp_cpu_ident(&id);
 			printf("%s\n", dtp_cpu_ident_str(&id, line, sizeof(line)));
 			free(r);
 			return DTP_EXIT_OK;
@@ -214,7 +213,7 @@ int main(int argc, char **argv)
 		return DTP_EXIT_FAIL;
 	}
 	for (;;) {
-		rc = read_once(r, secs, state);
+		rc = read_once(r, secs, state, model);
 		if (rc) {
 			fprintf(stderr, "dtpipe-bench-cores: probe failed: %s\n", strerror(-rc));
 			free(r);
