@@ -259,10 +259,10 @@ int dtp_stage_backward_each(struct dtp_stage_model *m, const void *in, const voi
 			struct dtp_block_params bg;
 			int acc = -1;
 
-			/* on one thread: B adds the block's vector gradients as it
-			 * goes (kernels.h, dtp_block_wgrad), onto vectors zeroed
+			/* B adds the block's vector gradients as it goes
+			 * (kernels.h, dtp_block_wgrad), onto vectors zeroed
 			 * first when this is the step's first W */
-			if (u->kind == DTP_UNIT_BLOCK && dtp_pool_size(m->pool) <= 1) {
+			if (u->kind == DTP_UNIT_BLOCK) {
 				acc = unit_acc(m, &m->units[i]);
 				dtp_block_params_map(&bg, m->grads + u->poff, m->spec.dim);
 				w.bw.sums = &bg;

@@ -73,6 +73,7 @@ size_t dtp_block_scratch_map(struct dtp_block_scratch *s, float *base, int B, in
 	s->dfch = dtp_carve(base, &cur, 4 * n * c);
 	s->dln1 = dtp_carve(base, &cur, n * c);
 	s->datt = dtp_carve(base, &cur, (size_t)nw * T * T);
+	s->part = dtp_carve(base, &cur, (n + DTP_SUM_ROWS - 1) / DTP_SUM_ROWS * 4 * c);
 	return cur;
 }
 
@@ -277,20 +278,21 @@ void dtp_block_forward(struct dtp_pool *pool, struct dtp_bf16_mm *mx, float *y, 
  * in wg for W's bias sums. The same values: the same bits. */
 struct gelu_bwd_fill {
 	const uint16_t *gp;     /* gelu'(fch) in bf16, left by the forward */
-	float *db;              /* fc's bias gradient (wg->sums) or NULL */
+	float *part;            /* wg->sums: fc's bias sums' block partials, or NULL */
+	size_t ldp;             /* part's rows apart (sc->part's: 4C) */
 	int W;
 	uint16_t *d16;          /* gelu_bwd_post: dfch's bf16 */
 };
 
-/* with db, the fills run on one participant, their rows in order: each
- * chunk's column sums added as it is produced are W's sums, bit for bit */
+/* with part, each chunk's column sums as it is produced (colsum.c: folded
+ * after the region, W's bits on any split) */
 static void gelu_bwd_fill(void *v, float *tile, int r0, int r1)
 {
 	const struct gelu_bwd_fill *f = v;
 
 	dtp_bf16_mul(tile, tile, f->gp + (size_t)r0 * f->W, (size_t)(r1 - r0) * f->W);
-	if (f->db)
-		dtp_colsum_add_cols(f->db, tile, r1 - r0, f->W, 0, f->W);
+	if (f->part)
+		dtp_colsum_part_rows(f->part, f->ldp, tile, f->W, r0, r1, f->W);
 }
 
 /* the same on a tile of the matmul's rows (dtp_bf16_linear_dgrad_produce),
@@ -301,85 +303,106 @@ static void gelu_bwd_post(void *v, float *tile, int r0, int r1)
 	size_t o = (size_t)r0 * f->W;
 
 	dtp_bf16_mul_keep(tile, f->d16 + o, tile, f->gp + o, (size_t)(r1 - r0) * f->W);
-	if (f->db)
-		dtp_colsum_add_cols(f->db, tile, r1 - r0, f->W, 0, f->W);
+	if (f->part)
+		dtp_colsum_part_rows(f->part, f->ldp, tile, f->W, r0, r1, f->W);
 }
 
+/* a layer norm's backward: din (N,C) rows = dres + the backward of dout
+ * through the norm of in (w), as dtp_par_layernorm_backward's; with part
+ * (wg->sums), the norm's gradients' block partials at part + C (w) and
+ * + 2C (b), and with db also din's column sums' at part (proj's bias) */
 struct ln_bwd_fill {
 	float *din;
 	const float *dres, *dout, *in, *mean, *rstd, *w;
-	float *dbp, *lnw, *lnb; /* wg->sums: proj's bias, ln's gradients; or NULL */
-	int C;
+	float *part;
+	size_t ldp;
+	int db, C;
 };
+
+static void ln_bwd_rows(void *v, int r0, int r1)
+{
+	const struct ln_bwd_fill *f = v;
+	size_t o = (size_t)r0 * f->C, ld = f->ldp;
+
+	dtp_layernorm_backward_rows(f->din, f->dres, f->dout, f->in, f->mean, f->rstd, f->w, r0,
+				    r1, f->C);
+	if (!f->part)
+		return;
+	if (f->db)
+		dtp_colsum_part_rows(f->part, ld, f->din + o, f->C, r0, r1, f->C);
+	dtp_layernorm_part_rows(f->part + f->C, f->part + 2 * f->C, ld, f->dout + o, f->in + o,
+				f->mean + r0, f->rstd + r0, r0, r1, f->C);
+}
 
 static void ln_bwd_fill(void *v, float *tile, int r0, int r1)
 {
-	const struct ln_bwd_fill *f = v;
-	size_t o = (size_t)r0 * f->C;
-
 	(void)tile;     /* din's rows [r0, r1) */
-	dtp_layernorm_backward_rows(f->din, f->dres, f->dout, f->in, f->mean, f->rstd, f->w, r0,
-				    r1, f->C);
-	if (f->dbp) {
-		dtp_colsum_add_cols(f->dbp, f->din + o, r1 - r0, f->C, 0, f->C);
-		dtp_layernorm_backward_cols(f->lnw, f->lnb, f->dout + o, f->in + o, f->mean + r0,
-					    f->rstd + r0, r1 - r0, f->C, 0, f->C);
-	}
+	ln_bwd_rows(v, r0, r1);
 }
 
-/* wg->sums' layer-norm passes: din (N,C) rows = dres + the backward of
- * dout through the norm of in (w), as dtp_par_layernorm_backward's, and
- * the norm's gradients gw, gb (C) += (and db (C) += din's column sums,
- * unless NULL) a chunk of rows at a time while it is in cache (one
- * participant, rows in order: W's bits) */
-static void ln_backward_sums(float *din, const float *dres, const float *dout, const float *in,
-			     const float *mean, const float *rstd, const float *w, float *gw,
-			     float *gb, float *db, int N, int C)
+/* ln_bwd_rows' partials folded onto the norm's gradients gw, gb (and db) */
+static void ln_fold(const struct ln_bwd_fill *f, float *gw, float *gb, float *db, int N)
 {
-	for (int r0 = 0; r0 < N; r0 += 32) {
-		int r1 = N - r0 < 32 ? N : r0 + 32;
-		size_t o = (size_t)r0 * C;
+	size_t ld = f->ldp;
 
-		dtp_layernorm_backward_rows(din, dres, dout, in, mean, rstd, w, r0, r1, C);
-		if (db)
-			dtp_colsum_add_cols(db, din + o, r1 - r0, C, 0, C);
-		dtp_layernorm_backward_cols(gw, gb, dout + o, in + o, mean + r0, rstd + r0, r1 - r0,
-					    C, 0, C);
-	}
+	if (db)
+		dtp_colsum_fold(db, f->part, ld, N, f->C);
+	dtp_colsum_fold(gw, f->part + f->C, ld, N, f->C);
+	dtp_colsum_fold(gb, f->part + 2 * f->C, ld, N, f->C);
 }
 
-/* the same for the GELU backward: d (n rows of W) = dout * gp, db (W) +=
- * its column sums, 8 rows (32 KiB of a 4C-wide layer of C = 256) at a time */
-static void gelu_backward_sums(float *d, const float *dout, const float *gp, float *db, int N,
-			       int W)
+/* wg->sums' layer-norm pass on its own: the rows on the pool, 32 at a time
+ * while in cache, then the partials folded */
+static void ln_backward_sums(struct dtp_pool *pool, float *part, float *din, const float *dres,
+			     const float *dout, const float *in, const float *mean,
+			     const float *rstd, const float *w, float *gw, float *gb, float *db,
+			     int N, int C)
 {
-	for (int r0 = 0; r0 < N; r0 += 8) {
-		int r1 = N - r0 < 8 ? N : r0 + 8;
-		size_t o = (size_t)r0 * W;
+	struct ln_bwd_fill f = { din, dres, dout, in, mean, rstd, w, part, 4 * (size_t)C,
+				 db != NULL, C };
 
-		dtp_gelu_backward_kept(d + o, dout + o, gp + o, (size_t)(r1 - r0) * W);
-		dtp_colsum_add_cols(db, d + o, r1 - r0, W, 0, W);
-	}
+	dtp_par_rows(pool, N, 32, ln_bwd_rows, &f);
+	ln_fold(&f, gw, gb, db, N);
 }
 
 struct gelu32_bwd {
 	const float *gp;        /* gelu'(fch), left by the forward */
-	float *db;              /* fc's bias gradient (wg->sums) or NULL */
-	int W;
+	float *d;
+	const float *dout;
+	float *part;            /* wg->sums: fc's bias sums' block partials, or NULL */
+	int W;                  /* 4C: part's rows are W apart */
 };
 
-/* fp32 on oneDNN (dtp_f32_linear_dgrad_post): dfch's rows = gelu'(fch) *
- * their matmul's, and with db their column sums (wg->sums: one thread,
- * rows in order, gelu_backward_sums' bits) */
-static void gelu32_bwd_post(void *v, float *rows, int r0, int r1)
+/* fp32: rows [r0, r1) of d = gelu'(fch) * dout's (d, dout at row r0), with
+ * part their column sums' block partials, 8 rows (32 KiB of a 4C-wide
+ * layer of C = 256) at a time */
+static void gelu32_chunks(const struct gelu32_bwd *f, float *d, const float *dout, int r0,
+			  int r1)
+{
+	for (int a = r0; a < r1; a += 8) {
+		int b = r1 - a < 8 ? r1 : a + 8;
+		size_t o = (size_t)(a - r0) * f->W;
+
+		dtp_gelu_backward_kept(d + o, dout + o, f->gp + (size_t)a * f->W,
+				       (size_t)(b - a) * f->W);
+		if (f->part)
+			dtp_colsum_part_rows(f->part, (size_t)f->W, d + o, f->W, a, b, f->W);
+	}
+}
+
+static void gelu32_bwd_rows(void *v, int r0, int r1)
 {
 	const struct gelu32_bwd *f = v;
-	const float *gp = f->gp + (size_t)r0 * f->W;
+	size_t o = (size_t)r0 * f->W;
 
-	if (f->db)
-		gelu_backward_sums(rows, rows, gp, f->db, r1 - r0, f->W);
-	else
-		dtp_gelu_backward_kept(rows, rows, gp, (size_t)(r1 - r0) * f->W);
+	gelu32_chunks(f, f->d + o, f->dout + o, r0, r1);
+}
+
+/* fp32 on oneDNN (dtp_f32_linear_dgrad_post): dfch's rows = gelu'(fch) *
+ * their matmul's, in place on the tile */
+static void gelu32_bwd_post(void *v, float *rows, int r0, int r1)
+{
+	gelu32_chunks(v, rows, rows, r0, r1);
 }
 
 /* where B leaves the bf16 copies of dfch and dqkv: the engine's gradient
@@ -391,15 +414,18 @@ struct kept16 {
 	uint16_t *dres1, *dfch, *dqkv;
 	int keep;
 	const struct dtp_block_params *sums;    /* wg->sums when kept, else NULL */
+	int qkvb;       /* sums, and B adds qkv's bias sums in the attention (a
+			 * sequence is whole blocks of colsum.c's); else W does */
 };
 
-static void kept16_of(struct dtp_bf16_mm *mx, const struct dtp_block_wgrad *wg, int N, int C,
-		      struct kept16 *k)
+static void kept16_of(struct dtp_bf16_mm *mx, const struct dtp_block_wgrad *wg, int N, int T,
+		      int C, struct kept16 *k)
 {
 	uint16_t *g16 = dtp_bf16_mm_grad16(mx);
 
 	k->keep = wg->kept16 && dtp_bf16_mm_full(mx, N);
 	k->sums = k->keep ? wg->sums : NULL;
+	k->qkvb = k->sums && T % DTP_SUM_ROWS == 0;
 	k->dres1 = g16;
 	k->dfch = k->keep ? dtp_bf16_mm_input16(mx) : g16;
 	k->dqkv = k->keep ? g16 + (size_t)N * C : g16;
@@ -413,12 +439,13 @@ static void backward_input16(struct dtp_pool *pool, struct dtp_bf16_mm *mx, floa
 	int N = B * T;
 	struct kept16 k;
 
-	kept16_of(mx, wg, N, C, &k);
+	kept16_of(mx, wg, N, T, C, &k);
 
-	struct gelu_bwd_fill gf = { half(s->fch), k.sums ? k.sums->fcb : NULL, 4 * C, k.dfch };
+	float *part = k.sums ? sc->part : NULL;
+	size_t ldp = 4 * (size_t)C;
+	struct gelu_bwd_fill gf = { half(s->fch), part, ldp, 4 * C, k.dfch };
 	struct ln_bwd_fill lf = { wg->dres1, wg->dy, wg->dln2, s->res1, s->mean2, s->rstd2,
-				  p->ln2w, k.sums ? k.sums->projb : NULL,
-				  k.sums ? k.sums->ln2w : NULL, k.sums ? k.sums->ln2b : NULL, C };
+				  p->ln2w, part, ldp, 1, C };
 
 	/* MLP branch: dfch = gelu'(fch) * (dy fcprojw), then dln2 = dfch fcw
 	 * (gelu'(fch) in fch's slot) */
@@ -428,21 +455,27 @@ static void backward_input16(struct dtp_pool *pool, struct dtp_bf16_mm *mx, floa
 				       4 * C, C, 1);
 		dtp_bf16_mm_produce_grad(mx, wg->dfch, k.dfch, N, 4 * C, gelu_bwd_fill, &gf);
 	}
+	if (k.sums)
+		dtp_colsum_fold(k.sums->fcb, part, ldp, N, 4 * C);
 	dtp_bf16_linear_dgrad16(mx, wg->dln2, k.dfch, p->fcw, N, C, 4 * C);
 	/* dres1 = dy + d(ln2 input); the attention branch */
 	dtp_bf16_mm_produce_grad(mx, wg->dres1, k.dres1, N, C, ln_bwd_fill, &lf);
+	if (k.sums)
+		ln_fold(&lf, k.sums->ln2w, k.sums->ln2b, k.sums->projb, N);
 	dtp_bf16_linear_dgrad16(mx, sc->datty, k.dres1, p->projw, N, C, C);
-	if (k.sums)     /* qkv's bias sums in the scatter; no fp32 dqkv */
-		dtp_bf16_attn_backward16_sums(dtp_bf16_mm_attention(mx), k.sums->qkvb, k.dqkv,
+	if (k.qkvb) {   /* qkv's bias sums in the scatter; no fp32 dqkv */
+		dtp_bf16_attn_backward16_sums(dtp_bf16_mm_attention(mx), part, ldp, k.dqkv,
 					      sc->datty, half(s->qkv), s->att, B);
-	else
+		dtp_colsum_fold(k.sums->qkvb, part, ldp, N, 3 * C);
+	} else {
 		dtp_bf16_attn_backward16(dtp_bf16_mm_attention(mx), wg->dqkv, k.dqkv, sc->datty,
 					 half(s->qkv), s->att, B);
+	}
 	dtp_bf16_linear_dgrad16(mx, wg->dln1, k.dqkv, p->qkvw, N, C, 3 * C);
 	/* dx = dres1 + d(ln1 input) */
 	if (k.sums)
-		ln_backward_sums(dx, wg->dres1, wg->dln1, x, s->mean1, s->rstd1, p->ln1w,
-				 k.sums->ln1w, k.sums->ln1b, NULL, N, C);
+		ln_backward_sums(pool, part, dx, wg->dres1, wg->dln1, x, s->mean1, s->rstd1,
+				 p->ln1w, k.sums->ln1w, k.sums->ln1b, NULL, N, C);
 	else
 		dtp_par_layernorm_backward(pool, dx, wg->dres1, NULL, NULL, wg->dln1, x, s->mean1,
 					   s->rstd1, p->ln1w, N, C);
@@ -464,24 +497,28 @@ void dtp_block_backward_input(struct dtp_pool *pool, struct dtp_bf16_mm *mx, flo
 	}
 	/* MLP branch (wg->sums: fc's bias sums as dfch is made); on oneDNN the
 	 * GELU's backward on each tile of dfch as its matmul makes it */
-	struct gelu32_bwd gb = { s->fch, wg->sums ? wg->sums->fcb : NULL, 4 * C };
+	float *part = wg->sums ? sc->part : NULL;
+	struct gelu32_bwd gb = { s->fch, wg->dfch, wg->dfch, part, 4 * C };
 
 	if (!dtp_f32_linear_dgrad_post(mx, wg->dfch, wg->dy, p->fcprojw, N, 4 * C, C,
 				       gelu32_bwd_post, &gb)) {
 		dtp_linear_backward_mx(pool, mx, wg->dfch, NULL, NULL, wg->dy, NULL, p->fcprojw, N,
 				       4 * C, C, 1);
-		if (wg->sums)
-			gelu_backward_sums(wg->dfch, wg->dfch, s->fch, wg->sums->fcb, N, 4 * C);
+		if (part)
+			dtp_par_rows(pool, N, 64, gelu32_bwd_rows, &gb);
 		else
 			dtp_par_gelu_backward_kept(pool, wg->dfch, wg->dfch, s->fch,
 						   (size_t)N * 4 * C);
 	}
+	if (part)
+		dtp_colsum_fold(wg->sums->fcb, part, 4 * (size_t)C, N, 4 * C);
 	dtp_linear_backward_mx(pool, mx, wg->dln2, NULL, NULL, wg->dfch, NULL, p->fcw, N, C,
 			       4 * C, 1);
 	/* dres1 = dy + d(ln2 input) (wg->sums: proj's bias sums, ln2's gradients) */
 	if (wg->sums)
-		ln_backward_sums(wg->dres1, wg->dy, wg->dln2, s->res1, s->mean2, s->rstd2, p->ln2w,
-				 wg->sums->ln2w, wg->sums->ln2b, wg->sums->projb, N, C);
+		ln_backward_sums(pool, part, wg->dres1, wg->dy, wg->dln2, s->res1, s->mean2,
+				 s->rstd2, p->ln2w, wg->sums->ln2w, wg->sums->ln2b,
+				 wg->sums->projb, N, C);
 	else
 		dtp_par_layernorm_backward(pool, wg->dres1, wg->dy, NULL, NULL, wg->dln2, s->res1,
 					   s->mean2, s->rstd2, p->ln2w, N, C);
@@ -493,8 +530,8 @@ void dtp_block_backward_input(struct dtp_pool *pool, struct dtp_bf16_mm *mx, flo
 			       3 * C, 1);
 	/* dx = dres1 + d(ln1 input) (wg->sums: ln1's gradients) */
 	if (wg->sums)
-		ln_backward_sums(dx, wg->dres1, wg->dln1, x, s->mean1, s->rstd1, p->ln1w,
-				 wg->sums->ln1w, wg->sums->ln1b, NULL, N, C);
+		ln_backward_sums(pool, part, dx, wg->dres1, wg->dln1, x, s->mean1, s->rstd1,
+				 p->ln1w, wg->sums->ln1w, wg->sums->ln1b, NULL, N, C);
 	else
 		dtp_par_layernorm_backward(pool, dx, wg->dres1, NULL, NULL, wg->dln1, x, s->mean1,
 					   s->rstd1, p->ln1w, N, C);
@@ -516,9 +553,10 @@ void dtp_block_backward_weight(struct dtp_pool *pool, struct dtp_bf16_mm *mx,
 	if (dtp_bf16_mm_attention(mx)) {
 		struct kept16 k;
 
-		kept16_of(mx, wg, N, C, &k);
-		if (k.keep) {   /* with k.sums, B added qkv's, proj's and fc's bias sums */
-			dtp_bf16_linear_wgrad16_db(mx, g->qkvw, k.sums ? NULL : g->qkvb, wg->dqkv,
+		kept16_of(mx, wg, N, T, C, &k);
+		if (k.keep) {   /* with k.sums, B added proj's and fc's bias sums
+				 * (and with k.qkvb, qkv's) */
+			dtp_bf16_linear_wgrad16_db(mx, g->qkvw, k.qkvb ? NULL : g->qkvb, wg->dqkv,
 						   k.dqkv, half(s->ln1), N, C, 3 * C, acc);
 			dtp_bf16_linear_wgrad16_db(mx, g->projw, k.sums ? NULL : g->projb,
 						   wg->dres1, k.dres1, half(s->atty), N, C, C, acc);

@@ -371,24 +371,28 @@ static void scatter16(const struct dtp_bf16_attn *a, uint16_t *dst16, int ld, co
 		dtp_bf16_from_f32_2d(dst16 + h * hs, (size_t)ld, o32 + h * T * hs, hs, T, hs);
 }
 
-/* o32 (H,T,hs) -> dst16 (T, ld) bf16, head h at columns off + h*hs, and
- * db (at those columns) += its column sums, rows in order: in place of
- * scatter() when the fp32 gradient was wanted for its sums alone */
-static void scatter_sums(const struct dtp_bf16_attn *a, uint16_t *dst16, float *db, int ld,
-			 int off, const float *o32)
+/* o32 (H,T,hs) of sequence b -> dst16 (T, ld) bf16, head h at columns
+ * off + h*hs, and its column sums as block partials of those columns
+ * (dtp_colsum_part_rows: T is whole blocks, so a sequence owns its blocks):
+ * in place of scatter() when the fp32 gradient was wanted for its sums */
+static void scatter_sums(const struct dtp_bf16_attn *a, uint16_t *dst16, float *part,
+			 size_t ldp, int ld, int off, size_t b, const float *o32)
 {
 	size_t hs = (size_t)a->hs, T = (size_t)a->T, c;
+	int r0 = (int)(b * T);
 
 	for (int h = 0; h < a->H; h++) {
 		c = off + h * hs;
-		dtp_colsum_add_cols(db + c, o32 + h * T * hs, (int)T, (int)hs, 0, (int)hs);
+		dtp_colsum_part_rows(part + c, ldp, o32 + h * T * hs, hs, r0, r0 + (int)T,
+				     (int)hs);
 		dtp_bf16_from_f32_2d(dst16 + c, (size_t)ld, o32 + h * T * hs, hs, T, hs);
 	}
 }
 
 struct attn_job {
 	struct dtp_bf16_attn *a;
-	float *out, *att, *db;
+	float *out, *att, *part;      /* part: scatter_sums' partials, or NULL */
+	size_t ldp;
 	uint16_t *out16, *qkv16, *dqkv16;
 	const float *dy, *qkv, *att_in;
 	const uint16_t *qkv16_in;
@@ -445,21 +449,21 @@ static void bwd_share(void *v, int w, int nw)
 		dtp_bf16_from_f32(p->p16, att, a->H * TT);
 		exec(p, P_NT, p->g16, v16, p->d32);             /* datt = dy v^T */
 		exec(p, P_TN, p->p16, p->g16, p->o32);          /* dv = att^T dy */
-		if (j->db)
-			scatter_sums(a, d16, j->db, (int)ld, 2 * a->C, p->o32);
+		if (j->part)
+			scatter_sums(a, d16, j->part, j->ldp, (int)ld, 2 * a->C, b, p->o32);
 		else
 			scatter(a, dqkv, d16, (int)ld, 2 * a->C, p->o32);
 		for (int h = 0; h < a->H; h++)
 			dtp_attention_softmax_backward(p->d32 + h * TT, p->p16 + h * TT,
 						       att + h * TT, a->T, a->scale);
 		exec(p, P_NN, p->p16, k16, p->o32);             /* dq = dpre k */
-		if (j->db)
-			scatter_sums(a, d16, j->db, (int)ld, 0, p->o32);
+		if (j->part)
+			scatter_sums(a, d16, j->part, j->ldp, (int)ld, 0, b, p->o32);
 		else
 			scatter(a, dqkv, d16, (int)ld, 0, p->o32);
 		exec(p, P_TN, p->p16, q16, p->o32);             /* dk = dpre^T q */
-		if (j->db)
-			scatter_sums(a, d16, j->db, (int)ld, a->C, p->o32);
+		if (j->part)
+			scatter_sums(a, d16, j->part, j->ldp, (int)ld, a->C, b, p->o32);
 		else
 			scatter(a, dqkv, d16, (int)ld, a->C, p->o32);
 	}
@@ -514,14 +518,15 @@ void dtp_bf16_attn_backward16(struct dtp_bf16_attn *a, float *dqkv, uint16_t *dq
 	dtp_pool_run(a->pool, bwd_share, &j);
 }
 
-void dtp_bf16_attn_backward16_sums(struct dtp_bf16_attn *a, float *db, uint16_t *dqkv16,
-				   const float *dy, const uint16_t *qkv16, const float *att, int B)
+void dtp_bf16_attn_backward16_sums(struct dtp_bf16_attn *a, float *part, size_t ldp,
+				   uint16_t *dqkv16, const float *dy, const uint16_t *qkv16,
+				   const float *att, int B)
 {
-	struct attn_job j = { .a = a, .db = db, .dqkv16 = dqkv16, .dy = dy, .qkv16_in = qkv16,
-			      .att_in = att, .B = B };
+	struct attn_job j = { .a = a, .part = part, .ldp = ldp, .dqkv16 = dqkv16, .dy = dy,
+			      .qkv16_in = qkv16, .att_in = att, .B = B };
 
-	if (a->nw > 1) {        /* the sums' order would follow the split */
-		fprintf(stderr, "dtpipe: attention bias sums asked of %d participants\n", a->nw);
+	if (a->T % DTP_SUM_ROWS) {      /* a block would span two sequences */
+		fprintf(stderr, "dtpipe: attention bias sums asked for T = %d\n", a->T);
 		abort();
 	}
 	dtp_pool_run(a->pool, bwd_share, &j);
@@ -564,10 +569,11 @@ void dtp_bf16_attn_backward16(struct dtp_bf16_attn *a, float *dqkv, uint16_t *dq
 {
 	(void)a; (void)dqkv; (void)dqkv16; (void)dy; (void)qkv16; (void)att; (void)B;
 }
-void dtp_bf16_attn_backward16_sums(struct dtp_bf16_attn *a, float *db, uint16_t *dqkv16,
-				   const float *dy, const uint16_t *qkv16, const float *att, int B)
+void dtp_bf16_attn_backward16_sums(struct dtp_bf16_attn *a, float *part, size_t ldp,
+				   uint16_t *dqkv16, const float *dy, const uint16_t *qkv16,
+				   const float *att, int B)
 {
-	(void)a; (void)db; (void)dqkv16; (void)dy; (void)qkv16; (void)att; (void)B;
+	(void)a; (void)part; (void)ldp; (void)dqkv16; (void)dy; (void)qkv16; (void)att; (void)B;
 }
 
 #endif

@@ -52,9 +52,12 @@ void dtp_bf16_attn_keep_rows(const struct dtp_bf16_attn *a, uint16_t *qkv16, con
 void dtp_bf16_attn_backward16(struct dtp_bf16_attn *a, float *dqkv, uint16_t *dqkv16,
 			      const float *dy, const uint16_t *qkv16, const float *att, int B);
 /* _backward16 when dqkv in fp32 was wanted only for its column sums (the
- * qkv bias gradient): db (3C) += them, the rows in order (dtp_colsum_add_cols's
- * bits), dqkv16 written, no fp32 dqkv; an engine of one participant only */
-void dtp_bf16_attn_backward16_sums(struct dtp_bf16_attn *a, float *db, uint16_t *dqkv16,
-				   const float *dy, const uint16_t *qkv16, const float *att, int B);
+ * qkv bias gradient): their block partials into part (ldp apart; columns
+ * 0..3C), as dtp_colsum_part_rows leaves them for dtp_colsum_fold, dqkv16
+ * written, no fp32 dqkv; T a multiple of DTP_SUM_ROWS (a sequence's rows
+ * are whole blocks) */
+void dtp_bf16_attn_backward16_sums(struct dtp_bf16_attn *a, float *part, size_t ldp,
+				   uint16_t *dqkv16, const float *dy, const uint16_t *qkv16,
+				   const float *att, int B);
 
 #endif

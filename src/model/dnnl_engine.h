@@ -16,7 +16,7 @@
 #include "base/base.h"
 #include "model/dnnl_matmul.h"
 
-#define TILE 64
+#define TILE 64         /* whole blocks of colsum.c's sums (dnnl_matmul_run.c) */
 #define MAX_PARTS 64
 #define MAX_MM 64
 

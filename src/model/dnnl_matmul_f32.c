@@ -35,7 +35,7 @@ static void f32_share(void *v, int w, int nw)
 		dtp_mm_exec_bias(j->e, w, p, j->a + (size_t)p->m0 * j->g.arow, j->b, j->bias,
 				 j->c + (size_t)p->m0 * j->g.ldc);
 	/* the weight gradient's rows [m0, m1) are output columns: their bias
-	 * sums in the same region (rows added in order: the split's bits) */
+	 * sums in the same region (colsum.c's blocks: the split's bits) */
 	if (j->db && p->m1 > p->m0)
 		dtp_colsum_add_cols(j->db, j->a, j->n, j->g.M, p->m0, p->m1);
 }

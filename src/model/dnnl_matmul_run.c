@@ -435,6 +435,10 @@ void dtp_bf16_linear_wgrad16(struct dtp_bf16_mm *e, float *dw, const float *dout
 	run(e, K_BWDW, IC, OC, acc, e->d16, rows16(e, in16, N, IC), dw, e->max_rows);
 }
 
+/* the row shares below are whole blocks of colsum.c's sums, which B's
+ * producers add as block partials (block.c) */
+_Static_assert(TILE % DTP_SUM_ROWS == 0, "a tile is whole blocks of a column sum");
+
 struct produce_job {
 	struct dtp_bf16_mm *e;
 	uint16_t *dst;
@@ -614,26 +618,31 @@ struct colsum16_job {
 	int N, OC;
 };
 
-/* a participant's columns of dout: db += their sums (rows in order, as
- * dtp_colsum_add_cols: the same bits) and their bf16 copy into d16, a chunk
- * of rows at a time while it is in L1; rows to max_rows zeroed */
+/* a participant's columns of dout: db += their sums (colsum.c's blocks,
+ * one block at a time) and their bf16 copy into d16, a chunk of a block's
+ * rows at a time while it is in L1; rows to max_rows zeroed */
 static void colsum16_share(void *v, int w, int nw)
 {
 	const struct colsum16_job *j = v;
-	size_t lo, hi, OC = (size_t)j->OC, cr;
+	size_t lo, hi, OC = (size_t)j->OC, N = (size_t)j->N, cr;
 	uint16_t *d16 = j->e->d16;
 
 	dtp_pool_share(OC, 16, w, nw, &lo, &hi);
 	if (hi <= lo)
 		return;
 	cr = chunk_rows(hi - lo);
-	for (size_t r0 = 0; r0 < (size_t)j->N; r0 += cr) {
-		size_t nr = (size_t)j->N - r0 < cr ? (size_t)j->N - r0 : cr;
-		const float *d = j->dout + r0 * OC;
+	for (size_t b0 = 0; b0 < N; b0 += DTP_SUM_ROWS) {
+		size_t b1 = N - b0 < DTP_SUM_ROWS ? N : b0 + DTP_SUM_ROWS;
 
 		if (j->db)
-			dtp_colsum_add_cols(j->db, d, (int)nr, (int)OC, (int)lo, (int)hi);
-		dtp_bf16_from_f32_2d(d16 + r0 * OC + lo, OC, d + lo, OC, nr, hi - lo);
+			dtp_colsum_add_cols(j->db, j->dout + b0 * OC, (int)(b1 - b0), (int)OC,
+					    (int)lo, (int)hi);
+		for (size_t r0 = b0; r0 < b1; r0 += cr) {
+			size_t nr = b1 - r0 < cr ? b1 - r0 : cr;
+
+			dtp_bf16_from_f32_2d(d16 + r0 * OC + lo, OC, j->dout + r0 * OC + lo, OC,
+					     nr, hi - lo);
+		}
 	}
 	for (int n = j->N; n < j->e->max_rows; n++)
 		memset(d16 + (size_t)n * OC + lo, 0, (hi - lo) * sizeof(uint16_t));

@@ -87,9 +87,27 @@ void dtp_linear_acc_mx(struct dtp_pool *pool, struct dtp_bf16_mm *mx, float *out
 		       const float *in, const float *w, int N, int IC, int OC);
 /* b (OC) -> out (N,OC): b copied into every row (a bias before a beta = 1 sgemm) */
 void dtp_bias_rows(float *out, const float *b, int N, int OC);
+
+/* ------------------------------------------------------------- colsum.c */
+/* A column sum (bias and layer-norm gradients) takes the rows in blocks of
+ * DTP_SUM_ROWS: each block summed from zero, rows in order, then the blocks
+ * added onto the gradient in order. Any split of the rows at block
+ * boundaries or of the columns gives the same bits (colsum.c). */
+#define DTP_SUM_ROWS 64
+/* y (n) += x (n) */
+void dtp_row_add(float *y, const float *x, int n);
 /* db (OC) += sum of rows of d (N,OC) (columns [c0, c1) only: _cols) */
 void dtp_colsum_add(float *db, const float *d, int N, int OC);
 void dtp_colsum_add_cols(float *db, const float *d, int N, int OC, int c0, int c1);
+/* block partials: rows [r0, r1) (global row numbers; d points at row r0,
+ * rows ldd apart) of W columns into part, block b's sum at part + b*ldp
+ * (a block's first row starts it from zero). The caller owns every block
+ * it touches whole, its rows in order, as the pool's TILE-aligned shares do;
+ * dtp_colsum_fold then adds blocks [0, ceil(N/DTP_SUM_ROWS)) onto db (W):
+ * dtp_colsum_add_cols's bits */
+void dtp_colsum_part_rows(float *part, size_t ldp, const float *d, size_t ldd, int r0, int r1,
+			  int W);
+void dtp_colsum_fold(float *db, const float *part, size_t ldp, int N, int W);
 
 /* --------------------------------------------------------- activation.c */
 /* x (n) = max(0, x) in place */
@@ -144,6 +162,12 @@ void dtp_layernorm_backward_rows(float *din, const float *dres, const float *dou
 void dtp_layernorm_backward_cols(float *dw, float *db, const float *dout, const float *in,
 				 const float *mean, const float *rstd, int N, int C, int c0,
 				 int c1);
+/* the norm's gradients as block partials (dtp_colsum_part_rows' terms):
+ * rows [r0, r1) (dout, in, mean, rstd point at row r0) into pw, pb, block
+ * b's at + b*ldp; dtp_colsum_fold onto dw, db gives _cols' bits */
+void dtp_layernorm_part_rows(float *pw, float *pb, size_t ldp, const float *dout,
+			     const float *in, const float *mean, const float *rstd, int r0, int r1,
+			     int C);
 
 /* ---------------------------------------------------------- embedding.c */
 /* tokens (B,T) in [0,V), wte (V,C), wpe (T,C) -> out (B,T,C) */
@@ -208,6 +232,8 @@ struct dtp_block_scratch {
 	float *dfch;    /* (N,4C) */
 	float *dln1;    /* (N,C): ln1's output gradient, kept apart from dln for W */
 	float *datt;    /* (nw,T,T): one (T,T) per pool participant */
+	float *part;    /* (ceil(N/DTP_SUM_ROWS),4C): block partials of the
+			 * column sums B adds (wg->sums; colsum.c) */
 };
 /* What the weight-gradient half (W) of a block's backward reads besides the
  * save slot: the gradients at the outputs of its parameterised operations,
@@ -223,15 +249,16 @@ struct dtp_block_wgrad {
 			    * B's bf16 copies of the gradients are still in the
 			    * engine for W to read (block.c) */
 	const struct dtp_block_params *sums;
-			   /* W right after B (the whole backward) on one
-			    * participant (or NULL): the parameter gradients
-			    * into which B adds fc's and proj's bias sums (bf16:
-			    * qkv's too) and both layer norms' gradients while it
-			    * produces their output gradients, the rows in order
-			    * (W's bits, without W's passes over them); W then
-			    * leaves those out. Their vectors are zeroed before B
-			    * when the step's first W would have. bf16 takes it
-			    * only with a full batch (kept16's copies) */
+			   /* W right after B (the whole backward) (or NULL):
+			    * the parameter gradients into which B adds fc's and
+			    * proj's bias sums (bf16: qkv's too when T is whole
+			    * blocks of DTP_SUM_ROWS) and both layer norms'
+			    * gradients while it produces their output gradients,
+			    * by colsum.c's blocks on any split (W's bits,
+			    * without W's passes over them); W then leaves those
+			    * out. Their vectors are zeroed before B when the
+			    * step's first W would have. bf16 takes it only with
+			    * a full batch (kept16's copies) */
 };
 struct dtp_pool;
 size_t dtp_block_num_params(int C);
@@ -317,6 +344,11 @@ void dtp_par_relu_backward(struct dtp_pool *pool, float *d, const float *dout,
 /* out (N,C) = x + b in every row (x NULL: b); out may alias x */
 void dtp_par_add_rows(struct dtp_pool *pool, float *out, const float *x, const float *b,
 		      int N, int C);
+/* fn (ctx, r0, r1) over rows [0, N), chunk rows at a time, each
+ * participant's share whole blocks of colsum.c's (DTP_SUM_ROWS-aligned) and
+ * its chunks in order: what dtp_colsum_part_rows needs */
+typedef void dtp_rows_fn(void *ctx, int r0, int r1);
+void dtp_par_rows(struct dtp_pool *pool, int N, int chunk, dtp_rows_fn *fn, void *ctx);
 void dtp_par_colsum_add(struct dtp_pool *pool, float *db, const float *d, int N, int OC);
 void dtp_par_embedding_backward(struct dtp_pool *pool, float *dwte, float *dwpe,
 				const float *dout, const int32_t *tokens, int B, int T, int C);

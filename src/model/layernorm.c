@@ -103,24 +103,61 @@ void dtp_layernorm_backward_rows(float *din, const float *dres, const float *dou
 	}
 }
 
-/* dout (N,C), in (N,C), mean, rstd (N) -> dw, db columns [c0, c1) +=, the
- * rows added in order (a column's sum never depends on the split) */
+/* one row's terms of the norm's gradients: tw (k) += g * xh, tb (k) += g,
+ * xh = (x - m) s */
 DTP_VEC_CLONES
+static void ln_cols_row(float *tw, float *tb, const float *g, const float *x, float m, float s,
+			int k)
+{
+	for (int i = 0; i < k; i++) {
+		float xh = (x[i] - m) * s;
+
+		tb[i] += g[i];
+		tw[i] += g[i] * xh;
+	}
+}
+
+#define STRIP 256
+
+/* dout (N,C), in (N,C), mean, rstd (N) -> dw, db columns [c0, c1) +=, by
+ * colsum.c's blocks (a column's sum never depends on the split) */
 void dtp_layernorm_backward_cols(float *dw, float *db, const float *dout, const float *in,
 				 const float *mean, const float *rstd, int N, int C, int c0,
 				 int c1)
 {
-	for (int n = 0; n < N; n++) {
-		const float *x = in + (size_t)n * C;
-		const float *g = dout + (size_t)n * C;
-		float m = mean[n], s = rstd[n];
+	float tw[STRIP], tb[STRIP];
 
-		for (int i = c0; i < c1; i++) {
-			float xh = (x[i] - m) * s;
+	for (int a = c0; a < c1; a += STRIP) {
+		int k = c1 - a < STRIP ? c1 - a : STRIP;
 
-			db[i] += g[i];
-			dw[i] += g[i] * xh;
+		for (int b0 = 0; b0 < N; b0 += DTP_SUM_ROWS) {
+			int b1 = N - b0 < DTP_SUM_ROWS ? N : b0 + DTP_SUM_ROWS;
+
+			memset(tw, 0, (size_t)k * sizeof(float));
+			memset(tb, 0, (size_t)k * sizeof(float));
+			for (int n = b0; n < b1; n++) {
+				size_t o = (size_t)n * C + (size_t)a;
+
+				ln_cols_row(tw, tb, dout + o, in + o, mean[n], rstd[n], k);
+			}
+			dtp_row_add(dw + a, tw, k);
+			dtp_row_add(db + a, tb, k);
 		}
+	}
+}
+
+void dtp_layernorm_part_rows(float *pw, float *pb, size_t ldp, const float *dout,
+			     const float *in, const float *mean, const float *rstd, int r0, int r1,
+			     int C)
+{
+	for (int r = r0; r < r1; r++) {
+		size_t b = (size_t)(r / DTP_SUM_ROWS) * ldp, o = (size_t)(r - r0) * C;
+
+		if (r % DTP_SUM_ROWS == 0) {
+			memset(pw + b, 0, (size_t)C * sizeof(float));
+			memset(pb + b, 0, (size_t)C * sizeof(float));
+		}
+		ln_cols_row(pw + b, pb + b, dout + o, in + o, mean[r - r0], rstd[r - r0], C);
 	}
 }
 

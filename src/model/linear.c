@@ -27,22 +27,9 @@ void dtp_linear_forward(struct dtp_pool *pool, float *out, const float *in, cons
 		dtp_par_each(pool, out, (size_t)N * OC, dtp_relu_forward);
 }
 
-/* d (N,OC) -> db columns [c0, c1) += column sums, rows added in order (adds
- * only, so the AVX2 clone gives the baseline's bits) */
-DTP_VEC_CLONES
-void dtp_colsum_add_cols(float *db, const float *d, int N, int OC, int c0, int c1)
-{
-	for (int n = 0; n < N; n++) {
-		const float *r = d + (size_t)n * OC;
-
-		for (int j = c0; j < c1; j++)
-			db[j] += r[j];
-	}
-}
-
 /* dout (N,OC), out (N,OC) or NULL -> over columns [c0, c1): d = the ReLU
  * backward of dout (out > 0 ? dout : 0; out NULL: d = dout), db += d's
- * column sums (rows added in order: dtp_colsum_add_cols's bits), d16 (N,OC)
+ * column sums (colsum.c's blocks: dtp_colsum_add_cols's bits), d16 (N,OC)
  * = bf16(d): the ReLU backward, the bias gradient and the output gradient's
  * conversion in one read of dout, d never stored in fp32. round: dout is
  * rounded to bf16 first, here, a chunk at a time (the ReLU's mask and the
@@ -60,29 +47,30 @@ static void relu_mask_row(float *t, const float *g, const float *o, int k)
 			t[j] = g[j];
 }
 
-DTP_VEC_CLONES
-static void colsum_row(float *db, const float *t, int k)
-{
-	for (int j = 0; j < k; j++)
-		db[j] += t[j];
-}
-
 void dtp_relu_colsum_bf16_cols(uint16_t *d16, float *db, const float *dout, const float *out,
 			       int N, int OC, int c0, int c1, int round)
 {
-	float t[RELU_COLSUM_CHUNK];
+	float t[RELU_COLSUM_CHUNK], s[RELU_COLSUM_CHUNK];
 
-	for (int n = 0; n < N; n++)
-		for (int a = c0; a < c1; a += RELU_COLSUM_CHUNK) {
-			int k = c1 - a < RELU_COLSUM_CHUNK ? c1 - a : RELU_COLSUM_CHUNK;
-			size_t r = (size_t)n * OC + (size_t)a;
+	for (int a = c0; a < c1; a += RELU_COLSUM_CHUNK) {
+		int k = c1 - a < RELU_COLSUM_CHUNK ? c1 - a : RELU_COLSUM_CHUNK;
 
-			relu_mask_row(t, dout + r, out ? out + r : NULL, k);
-			if (round)
-				dtp_bf16_round(t, (size_t)k);
-			colsum_row(db + a, t, k);
-			dtp_bf16_from_f32(d16 + r, t, (size_t)k);
+		for (int b0 = 0; b0 < N; b0 += DTP_SUM_ROWS) {
+			int b1 = N - b0 < DTP_SUM_ROWS ? N : b0 + DTP_SUM_ROWS;
+
+			memset(s, 0, (size_t)k * sizeof(float));
+			for (int n = b0; n < b1; n++) {
+				size_t r = (size_t)n * OC + (size_t)a;
+
+				relu_mask_row(t, dout + r, out ? out + r : NULL, k);
+				if (round)
+					dtp_bf16_round(t, (size_t)k);
+				dtp_row_add(s, t, k);
+				dtp_bf16_from_f32(d16 + r, t, (size_t)k);
+			}
+			dtp_row_add(db + a, s, k);      /* colsum.c's block order */
 		}
+	}
 }
 
 /* dout (N,OC), out (N,OC) or NULL -> d16 rows [r0, r1) = bf16(the ReLU
@@ -102,32 +90,6 @@ void dtp_relu_bf16_rows(uint16_t *d16, const float *dout, const float *out, int 
 			relu_mask_row(t, dout + r, out ? out + r : NULL, k);
 			dtp_bf16_from_f32(d16 + r, t, (size_t)k);
 		}
-}
-
-/* d16 (N,OC) bf16 -> db columns [c0, c1) += column sums of its values
- * (exact in fp32), rows added in order: dtp_colsum_add_cols's bits */
-DTP_VEC_CLONES
-static void colsum16_row(float *db, const uint16_t *d, int k)
-{
-	for (int j = 0; j < k; j++) {
-		uint32_t u = (uint32_t)d[j] << 16;
-		float x;
-
-		memcpy(&x, &u, sizeof(x));
-		db[j] += x;
-	}
-}
-
-void dtp_colsum16_add_cols(float *db, const uint16_t *d16, int N, int OC, int c0, int c1)
-{
-	for (int n = 0; n < N; n++)
-		colsum16_row(db + c0, d16 + (size_t)n * OC + c0, c1 - c0);
-}
-
-/* d (N,OC) -> db (OC) += column sums */
-void dtp_colsum_add(float *db, const float *d, int N, int OC)
-{
-	dtp_colsum_add_cols(db, d, N, OC, 0, OC);
 }
 
 /* dout (N,OC), in (N,IC), w (OC,IC) -> dw (OC,IC) += (acc 0: =), db (OC) +=,

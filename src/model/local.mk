@@ -8,6 +8,7 @@ src_model_libdtp_model_a_SOURCES = \
 	src/model/pool.c \
 	src/model/par.c \
 	src/model/linear.c \
+	src/model/colsum.c \
 	src/model/activation.c \
 	src/model/vec_avx512.c \
 	src/model/layernorm.c \

@@ -291,6 +291,32 @@ void dtp_par_add_rows(struct dtp_pool *pool, float *out, const float *x, const f
 	dtp_pool_run(pool, add_rows_share, &j);
 }
 
+struct rows_job {
+	dtp_rows_fn *fn;
+	void *ctx;
+	int N, chunk;
+};
+
+static void rows_share(void *v, int w, int nw)
+{
+	const struct rows_job *j = v;
+	size_t lo, hi;
+
+	dtp_pool_share((size_t)j->N, DTP_SUM_ROWS, w, nw, &lo, &hi);
+	for (size_t r0 = lo; r0 < hi; r0 += (size_t)j->chunk) {
+		size_t r1 = hi - r0 < (size_t)j->chunk ? hi : r0 + (size_t)j->chunk;
+
+		j->fn(j->ctx, (int)r0, (int)r1);
+	}
+}
+
+void dtp_par_rows(struct dtp_pool *pool, int N, int chunk, dtp_rows_fn *fn, void *ctx)
+{
+	struct rows_job j = { fn, ctx, N, chunk };
+
+	dtp_pool_run(pool, rows_share, &j);
+}
+
 static void colsum_share(void *v, int w, int nw)
 {
 	const struct par_job *j = v;

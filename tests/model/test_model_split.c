@@ -177,6 +177,11 @@ static void test_split_pool(void **state)
 	check("gpt:L=2,C=24,H=3,T=7,V=11", 1, 4, 3, 2, DTP_PRECISION_FP32);
 	check("gpt:L=1,C=64,H=2,T=32,V=50", 0, 3, 2, 2, DTP_PRECISION_FP32);
 	check("gpt:L=1,C=64,H=2,T=32,V=50", 0, 3, 2, 3, DTP_PRECISION_FP32);
+	/* N = 200 rows: three whole blocks of the column sums and a part, the
+	 * sequences (T = 40) across them; B adds the block's sums on the pool's
+	 * shares, W by columns */
+	check("gpt:L=1,C=64,H=2,T=40,V=50", 0, 3, 5, 2, DTP_PRECISION_FP32);
+	check("gpt:L=1,C=64,H=2,T=40,V=50", 1, 2, 5, 3, DTP_PRECISION_FP32);
 }
 
 static void test_split_bf16(void **state)
@@ -197,6 +202,13 @@ static void test_split_bf16(void **state)
 	check("mlp:40-600-300-7", 1, 3, 5, 3, DTP_PRECISION_BF16);
 	check("gpt:L=2,C=32,H=4,T=9,V=21", 0, 4, 3, 1, DTP_PRECISION_BF16);
 	check("gpt:L=2,C=32,H=4,T=9,V=21", 1, 4, 3, 2, DTP_PRECISION_BF16);
+	/* the column sums over several blocks: T = 64 (the attention adds
+	 * qkv's bias sums, a sequence a block) on 1, 2 and 3 participants, and
+	 * T = 40 (W adds them: a block spans two sequences) */
+	check("gpt:L=1,C=64,H=4,T=64,V=19", 0, 3, 3, 1, DTP_PRECISION_BF16);
+	check("gpt:L=1,C=64,H=4,T=64,V=19", 0, 3, 3, 2, DTP_PRECISION_BF16);
+	check("gpt:L=1,C=64,H=4,T=64,V=19", 1, 2, 3, 3, DTP_PRECISION_BF16);
+	check("gpt:L=1,C=64,H=2,T=40,V=50", 0, 3, 5, 2, DTP_PRECISION_BF16);
 }
 
 int main(void)

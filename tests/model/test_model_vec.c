@@ -327,6 +327,142 @@ static void test_mul_keep(void **state)
 	free(x); free(d); free(r); free(y16); free(d16); free(r16);
 }
 
+/* colsum.c's column sum: the rows in blocks of DTP_SUM_ROWS, each summed
+ * from zero, the blocks added in order. dtp_colsum_add_cols against that
+ * definition written out; any column split of it, block partials produced
+ * in chunks that do not line up with the blocks on any split at block
+ * boundaries then folded, the bf16 form and the ReLU pass all give its bits;
+ * the layer norm's two sums likewise (and against the formula in double) */
+/* finite values of a few magnitudes, both signs */
+static float colsum_input(size_t i)
+{
+	return (float)((int)((i * 7919) % 2001) - 1000) / 37.0f * (float)(1 + i % 7);
+}
+
+static void colsum_def(float *db, const float *d, int N, int OC)
+{
+	float *t = malloc((size_t)OC * sizeof(float));
+
+	assert_non_null(t);
+	for (int b0 = 0; b0 < N; b0 += DTP_SUM_ROWS) {
+		for (int j = 0; j < OC; j++)
+			t[j] = 0.0f;
+		for (int n = b0; n < N && n < b0 + DTP_SUM_ROWS; n++)
+			for (int j = 0; j < OC; j++)
+				t[j] += d[(size_t)n * OC + j];
+		for (int j = 0; j < OC; j++)
+			db[j] += t[j];
+	}
+	free(t);
+}
+
+/* the rows [0, N) as shares split at block boundaries (share rows apart,
+ * a multiple of DTP_SUM_ROWS), each share's rows in chunks of ch */
+static void part_shares(float *part, size_t ldp, const float *d, int N, int OC, int share,
+			int ch)
+{
+	for (int s0 = 0; s0 < N; s0 += share)
+		for (int r0 = s0; r0 < N && r0 < s0 + share; r0 += ch) {
+			int r1 = r0 + ch;
+
+			r1 = r1 > s0 + share ? s0 + share : r1;
+			r1 = r1 > N ? N : r1;
+			dtp_colsum_part_rows(part, ldp, d + (size_t)r0 * OC, (size_t)OC, r0, r1, OC);
+		}
+}
+
+static void test_colsum_blocks(void **state)
+{
+	static const int Ns[] = { 1, 63, 64, 65, 200, 256 }, OCs[] = { 5, 300, 600 };
+	enum { MAXN = 256, MAXOC = 600 };
+	float *d = malloc((size_t)MAXN * MAXOC * sizeof(float)), *in = malloc(sizeof(float) * MAXN * MAXOC);
+	float *part = malloc((size_t)(MAXN / DTP_SUM_ROWS + 1) * 2 * MAXOC * sizeof(float));
+	float *want = malloc(MAXOC * sizeof(float)), *got = malloc(MAXOC * sizeof(float));
+	float *w2 = malloc(MAXOC * sizeof(float)), *g2 = malloc(MAXOC * sizeof(float));
+	float mean[MAXN], rstd[MAXN];
+	uint16_t *d16 = malloc((size_t)MAXN * MAXOC * 2);
+
+	(void)state;
+	assert_true(d && in && part && want && got && w2 && g2 && d16);
+	for (size_t i = 0; i < (size_t)MAXN * MAXOC; i++) {
+		d[i] = colsum_input(i);
+		in[i] = colsum_input(i * 13 + 5);
+	}
+	for (int n = 0; n < MAXN; n++) {
+		mean[n] = 0.01f * (float)(n % 11);
+		rstd[n] = 1.0f + 0.03f * (float)(n % 5);
+	}
+	for (size_t a = 0; a < sizeof(Ns) / sizeof(Ns[0]); a++)
+		for (size_t b = 0; b < sizeof(OCs) / sizeof(OCs[0]); b++) {
+			int N = Ns[a], OC = OCs[b];
+			size_t ldp = 2 * (size_t)OC;    /* partial rows wider than OC */
+
+			for (int j = 0; j < OC; j++)
+				want[j] = got[j] = 0.25f * (float)j;
+			colsum_def(want, d, N, OC);
+			dtp_colsum_add_cols(got, d, N, OC, 0, OC);
+			assert_memory_equal(got, want, (size_t)OC * sizeof(float));
+			/* a column split */
+			for (int j = 0; j < OC; j++)
+				got[j] = 0.25f * (float)j;
+			dtp_colsum_add_cols(got, d, N, OC, 0, OC / 3);
+			dtp_colsum_add_cols(got, d, N, OC, OC / 3, OC);
+			assert_memory_equal(got, want, (size_t)OC * sizeof(float));
+			/* partials on shares of 64 and 128 rows in chunks of 7 and 64 */
+			for (int share = DTP_SUM_ROWS; share <= 2 * DTP_SUM_ROWS; share *= 2)
+				for (int ch = 7; ch <= 64; ch += 57) {
+					for (int j = 0; j < OC; j++)
+						got[j] = 0.25f * (float)j;
+					part_shares(part, ldp, d, N, OC, share, ch);
+					dtp_colsum_fold(got, part, ldp, N, OC);
+					assert_memory_equal(got, want, (size_t)OC * sizeof(float));
+				}
+			/* bf16 values: from the bf16 copy, and the ReLU pass */
+			dtp_bf16_from_f32(d16, d, (size_t)N * OC);
+			dtp_bf16_to_f32(in, d16, (size_t)N * OC);
+			for (int j = 0; j < OC; j++)
+				want[j] = got[j] = w2[j] = 0.25f * (float)j;
+			colsum_def(want, in, N, OC);
+			dtp_colsum16_add_cols(got, d16, N, OC, 0, OC);
+			assert_memory_equal(got, want, (size_t)OC * sizeof(float));
+			dtp_relu_colsum_bf16_cols(d16, w2, d, NULL, N, OC, 0, OC, 1);
+			assert_memory_equal(w2, want, (size_t)OC * sizeof(float));
+			/* the layer norm's gradients (in back to its own values) */
+			for (size_t i = 0; i < (size_t)N * OC; i++)
+				in[i] = colsum_input(i * 13 + 5);
+			for (int j = 0; j < OC; j++)
+				want[j] = w2[j] = got[j] = g2[j] = 0.5f;
+			dtp_layernorm_backward_cols(want, w2, d, in, mean, rstd, N, OC, 0, OC);
+			/* chunks of 24 rows, cut at each share of 64 */
+			for (int r0 = 0, r1; r0 < N; r0 = r1) {
+				int edge = (r0 / DTP_SUM_ROWS + 1) * DTP_SUM_ROWS;
+
+				r1 = r0 + 24 < edge ? r0 + 24 : edge;
+				r1 = r1 < N ? r1 : N;
+				dtp_layernorm_part_rows(part, part + OC, ldp, d + (size_t)r0 * OC,
+							in + (size_t)r0 * OC, mean + r0, rstd + r0, r0, r1,
+							OC);
+			}
+			dtp_colsum_fold(got, part, ldp, N, OC);
+			dtp_colsum_fold(g2, part + OC, ldp, N, OC);
+			assert_memory_equal(got, want, (size_t)OC * sizeof(float));
+			assert_memory_equal(g2, w2, (size_t)OC * sizeof(float));
+			for (int j = 0; j < OC; j++) {
+				double sw = 0.5, sb = 0.5;
+
+				for (int n = 0; n < N; n++) {
+					double g = d[(size_t)n * OC + j];
+
+					sw += g * ((in[(size_t)n * OC + j] - mean[n]) * rstd[n]);
+					sb += g;
+				}
+				assert_true(fabs(want[j] - sw) <= 1e-4 * (1.0 + fabs(sw)) * N);
+				assert_true(fabs(w2[j] - sb) <= 1e-4 * (1.0 + fabs(sb)) * N);
+			}
+		}
+	free(d); free(in); free(part); free(want); free(got); free(w2); free(g2); free(d16);
+}
+
 /* C (M,N) from an sgemm A (M,K) B^T, B (N,K), with C prefilled by fill() */
 static void run_sgemm(float *c, const float *A, const float *Bm, const float *bias, float beta,
 		      int M, int N, int K)
@@ -386,6 +522,7 @@ int main(void)
 		cmocka_unit_test(test_gelu_keep),
 		cmocka_unit_test(test_gelu_keep16),
 		cmocka_unit_test(test_mul_keep),
+		cmocka_unit_test(test_colsum_blocks),
 		cmocka_unit_test(test_sgemm_beta),
 	};
 
