@@ -13,8 +13,6 @@
 
 #include <string.h>
 
-#define STRIP 256       /* columns a block sum holds on the stack */
-
 /* y (n) += x (n) */
 DTP_VEC_CLONES
 void dtp_row_add(float *y, const float *x, int n)
@@ -36,43 +34,43 @@ static void row_add16(float *y, const uint16_t *x, int n)
 	}
 }
 
-/* d (N,OC) -> db columns [c0, c1) += column sums (adds only, so the AVX2
- * clone gives the baseline's bits) */
-void dtp_colsum_add_cols(float *db, const float *d, int N, int OC, int c0, int c1)
+/* d (N,OC) in fp32, or d16 (N,OC) in bf16 when d is NULL -> db columns
+ * [c0, c1) += column sums, a strip of columns at a time (adds only, so the
+ * AVX2 clone gives the baseline's bits) */
+static void colsum_cols(float *db, const float *d, const uint16_t *d16, int N, int OC, int c0,
+			int c1)
 {
-	float t[STRIP];
+	float t[DTP_SUM_STRIP];
 
-	for (int a = c0; a < c1; a += STRIP) {
-		int k = c1 - a < STRIP ? c1 - a : STRIP;
+	for (int a = c0; a < c1; a += DTP_SUM_STRIP) {
+		int k = c1 - a < DTP_SUM_STRIP ? c1 - a : DTP_SUM_STRIP;
 
 		for (int b0 = 0; b0 < N; b0 += DTP_SUM_ROWS) {
 			int b1 = N - b0 < DTP_SUM_ROWS ? N : b0 + DTP_SUM_ROWS;
 
 			memset(t, 0, (size_t)k * sizeof(float));
-			for (int n = b0; n < b1; n++)
-				dtp_row_add(t, d + (size_t)n * OC + a, k);
+			for (int n = b0; n < b1; n++) {
+				size_t o = (size_t)n * OC + (size_t)a;
+
+				if (d)
+					dtp_row_add(t, d + o, k);
+				else
+					row_add16(t, d16 + o, k);
+			}
 			dtp_row_add(db + a, t, k);
 		}
 	}
 }
 
-/* d16 (N,OC) bf16 -> db columns [c0, c1) += column sums of its values */
+void dtp_colsum_add_cols(float *db, const float *d, int N, int OC, int c0, int c1)
+{
+	colsum_cols(db, d, NULL, N, OC, c0, c1);
+}
+
+/* d16's values are exact in fp32: the fp32 sums' bits */
 void dtp_colsum16_add_cols(float *db, const uint16_t *d16, int N, int OC, int c0, int c1)
 {
-	float t[STRIP];
-
-	for (int a = c0; a < c1; a += STRIP) {
-		int k = c1 - a < STRIP ? c1 - a : STRIP;
-
-		for (int b0 = 0; b0 < N; b0 += DTP_SUM_ROWS) {
-			int b1 = N - b0 < DTP_SUM_ROWS ? N : b0 + DTP_SUM_ROWS;
-
-			memset(t, 0, (size_t)k * sizeof(float));
-			for (int n = b0; n < b1; n++)
-				row_add16(t, d16 + (size_t)n * OC + a, k);
-			dtp_row_add(db + a, t, k);
-		}
-	}
+	colsum_cols(db, NULL, d16, N, OC, c0, c1);
 }
 
 void dtp_colsum_add(float *db, const float *d, int N, int OC)

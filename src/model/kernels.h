@@ -94,6 +94,8 @@ void dtp_bias_rows(float *out, const float *b, int N, int OC);
  * added onto the gradient in order. Any split of the rows at block
  * boundaries or of the columns gives the same bits (colsum.c). */
 #define DTP_SUM_ROWS 64
+/* columns a column pass holds in one block's sum, on the stack */
+#define DTP_SUM_STRIP 256
 /* y (n) += x (n) */
 void dtp_row_add(float *y, const float *x, int n);
 /* db (OC) += sum of rows of d (N,OC) (columns [c0, c1) only: _cols) */

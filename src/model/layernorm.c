@@ -117,18 +117,16 @@ static void ln_cols_row(float *tw, float *tb, const float *g, const float *x, fl
 	}
 }
 
-#define STRIP 256
-
 /* dout (N,C), in (N,C), mean, rstd (N) -> dw, db columns [c0, c1) +=, by
  * colsum.c's blocks (a column's sum never depends on the split) */
 void dtp_layernorm_backward_cols(float *dw, float *db, const float *dout, const float *in,
 				 const float *mean, const float *rstd, int N, int C, int c0,
 				 int c1)
 {
-	float tw[STRIP], tb[STRIP];
+	float tw[DTP_SUM_STRIP], tb[DTP_SUM_STRIP];
 
-	for (int a = c0; a < c1; a += STRIP) {
-		int k = c1 - a < STRIP ? c1 - a : STRIP;
+	for (int a = c0; a < c1; a += DTP_SUM_STRIP) {
+		int k = c1 - a < DTP_SUM_STRIP ? c1 - a : DTP_SUM_STRIP;
 
 		for (int b0 = 0; b0 < N; b0 += DTP_SUM_ROWS) {
 			int b1 = N - b0 < DTP_SUM_ROWS ? N : b0 + DTP_SUM_ROWS;
