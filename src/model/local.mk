@@ -14,7 +14,9 @@ src_model_libdtp_model_a_SOURCES = \
 	src/model/layernorm.c \
 	src/model/embedding.c \
 	src/model/attention.c \
+	src/model/block_shared.h \
 	src/model/block.c \
+	src/model/block_backward.c \
 	src/model/head.c \
 	src/model/xent.c \
 	src/model/spec.c \
