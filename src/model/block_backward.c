@@ -116,23 +116,21 @@ static void ln_backward_sums(struct dtp_pool *pool, float *part, float *din, con
 
 struct gelu32_bwd {
 	const float *gp;        /* gelu'(fch), left by the forward */
-	float *d;
-	const float *dout;
+	float *d;               /* dfch: its matmul's rows, made gelu'(fch) * them */
 	float *part;            /* wg->sums: fc's bias sums' block partials, or NULL */
 	int W;                  /* 4C: part's rows are W apart */
 };
 
-/* fp32: rows [r0, r1) of d = gelu'(fch) * dout's (d, dout at row r0), with
- * part their column sums' block partials, 8 rows (32 KiB of a 4C-wide
- * layer of C = 256) at a time */
-static void gelu32_chunks(const struct gelu32_bwd *f, float *d, const float *dout, int r0,
-			  int r1)
+/* fp32: rows [r0, r1) of d (d at row r0) = gelu'(fch) * themselves, in
+ * place, with part their column sums' block partials, 8 rows (32 KiB of a
+ * 4C-wide layer of C = 256) at a time */
+static void gelu32_chunks(const struct gelu32_bwd *f, float *d, int r0, int r1)
 {
 	for (int a = r0; a < r1; a += 8) {
 		int b = r1 - a < 8 ? r1 : a + 8;
 		size_t o = (size_t)(a - r0) * f->W;
 
-		dtp_gelu_backward_kept(d + o, dout + o, f->gp + (size_t)a * f->W,
+		dtp_gelu_backward_kept(d + o, d + o, f->gp + (size_t)a * f->W,
 				       (size_t)(b - a) * f->W);
 		if (f->part)
 			dtp_colsum_part_rows(f->part, (size_t)f->W, d + o, f->W, a, b, f->W);
@@ -142,16 +140,15 @@ static void gelu32_chunks(const struct gelu32_bwd *f, float *d, const float *dou
 static void gelu32_bwd_rows(void *v, int r0, int r1)
 {
 	const struct gelu32_bwd *f = v;
-	size_t o = (size_t)r0 * f->W;
 
-	gelu32_chunks(f, f->d + o, f->dout + o, r0, r1);
+	gelu32_chunks(f, f->d + (size_t)r0 * f->W, r0, r1);
 }
 
 /* fp32 on oneDNN (dtp_f32_linear_dgrad_post): dfch's rows = gelu'(fch) *
  * their matmul's, in place on the tile */
 static void gelu32_bwd_post(void *v, float *rows, int r0, int r1)
 {
-	gelu32_chunks(v, rows, rows, r0, r1);
+	gelu32_chunks(v, rows, r0, r1);
 }
 
 /* where B leaves the bf16 copies of dfch and dqkv: the engine's gradient
@@ -247,7 +244,7 @@ void dtp_block_backward_input(struct dtp_pool *pool, struct dtp_bf16_mm *mx, flo
 	/* MLP branch (wg->sums: fc's bias sums as dfch is made); on oneDNN the
 	 * GELU's backward on each tile of dfch as its matmul makes it */
 	float *part = wg->sums ? sc->part : NULL;
-	struct gelu32_bwd gb = { s->fch, wg->dfch, wg->dfch, part, 4 * C };
+	struct gelu32_bwd gb = { s->fch, wg->dfch, part, 4 * C };
 
 	if (!dtp_f32_linear_dgrad_post(mx, wg->dfch, wg->dy, p->fcprojw, N, 4 * C, C,
 				       gelu32_bwd_post, &gb)) {
@@ -274,7 +271,7 @@ void dtp_block_backward_input(struct dtp_pool *pool, struct dtp_bf16_mm *mx, flo
 	/* attention branch */
 	dtp_linear_backward_mx(pool, mx, sc->datty, NULL, NULL, wg->dres1, NULL, p->projw, N, C, C,
 			       1);
-	dtp_run_attn(pool, par_attn_bwd, &j);
+	dtp_pool_run(pool, par_attn_bwd, &j);   /* block_shared.h */
 	dtp_linear_backward_mx(pool, mx, wg->dln1, NULL, NULL, wg->dqkv, NULL, p->qkvw, N, C,
 			       3 * C, 1);
 	/* dx = dres1 + d(ln1 input) (wg->sums: ln1's gradients) */

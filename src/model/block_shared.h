@@ -5,26 +5,18 @@
 
 #include <stdint.h>
 
-#include "model/pool.h"
-
-/* ---- the attention's pool shares: whole (b, h) pairs per participant */
+/* ---- the attention's pool shares: whole (b, h) pairs per participant,
+ * run by dtp_pool_run alone. The per-pair sgemms (128x128x64 for the small
+ * gpt) are over OpenBLAS's threading threshold: with OPENBLAS_NUM_THREADS=2
+ * each call would split across OpenBLAS's own threads, which gains nothing
+ * at this size and, called from every pool participant at once,
+ * oversubscribes the cores (measured slower than serial). A stage model
+ * with a pool keeps OpenBLAS on one thread for its lifetime (par.c). */
 struct dtp_attn_job {
 	float *out, *scratch, *attw;
 	const float *dout, *qkv, *att;
 	int B, T, C, H;
 };
-
-/* The attention's per-pair sgemms (128x128x64 for the small gpt) are over
- * OpenBLAS's threading threshold: with OPENBLAS_NUM_THREADS=2 each call
- * would split across OpenBLAS's own threads, which gains nothing at this
- * size and, called from every pool participant at once, oversubscribes the
- * cores (measured slower than serial). A stage model with a pool keeps
- * OpenBLAS on one thread for its lifetime (par.c), so the pool shares the
- * pairs alone: fn is the forward's or backward's share of the (b, h) pairs */
-static inline void dtp_run_attn(struct dtp_pool *pool, dtp_pool_fn *fn, struct dtp_attn_job *j)
-{
-	dtp_pool_run(pool, fn, j);
-}
 
 /* ---- bf16 (an engine with the attention): ln1, atty, ln2 and fchg are read
  * by matmuls only (the forward's and the backward's weight gradients), so
