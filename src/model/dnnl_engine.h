@@ -1,7 +1,8 @@
 /* The bf16 matmul engine's insides (dnnl_matmul.h), shared by its files
  * and by nothing else: dnnl_matmul.c (set-up: the engine, its buffers and
- * every primitive, made once per shape), dnnl_matmul_run.c (the calls the
- * units make: conversions and matmuls on the pool), dnnl_reference.c (the
+ * every primitive, made once per shape), dnnl_matmul_run.c (execution:
+ * conversions and matmuls on the pool), dnnl_matmul_run16.c (the calls on
+ * bf16 operands and the producers), dnnl_reference.c (the
  * benchmarks' oneDNN reference). Internal to src/model; only with oneDNN. */
 #ifndef DTP_MODEL_DNNL_ENGINE_H
 #define DTP_MODEL_DNNL_ENGINE_H
@@ -81,6 +82,16 @@ void dtp_mm_exec(struct dtp_bf16_mm *e, int w, struct dtp_mm_part *p, const void
 /* the same with a bias (K_FWDB, K_FWDBR) */
 void dtp_mm_exec_bias(struct dtp_bf16_mm *e, int w, struct dtp_mm_part *p, const void *a,
 		      const void *b, const float *bias, float *c);
+/* dst (n + pad) = src (n)'s bf16, then pad zeros, shared over the pool */
+void dtp_mm_convert(struct dtp_bf16_mm *e, uint16_t *dst, const float *src, size_t n,
+		    size_t pad);
+/* the bf16 copy of parameter w (a pointer into e->params) */
+const uint16_t *dtp_mm_w16_of(const struct dtp_bf16_mm *e, const float *w);
+/* C (+)= A B for rows rows of the prepared shape (kind, ic -> oc, sum) on
+ * the pool: the full-size primitive's row shares, or, fewer rows than
+ * planned (not K_BWDW), its tile primitive by TILE rows; no shape: abort */
+void dtp_mm_run(struct dtp_bf16_mm *e, int kind, int ic, int oc, int sum, const uint16_t *a,
+		const uint16_t *b, float *c, int rows);
 
 /* A matmul run by TILE-row tiles, each consumed while it is in cache: a
  * participant computes its rows a tile at a time into c (at the tile's rows)

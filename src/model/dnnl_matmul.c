@@ -40,7 +40,7 @@
  * dnnl_matmul_f32.c runs it.
  *
  * This file is the set-up (the engine, its buffers, the primitive of every
- * shape); dnnl_matmul_run.c runs them, dnnl_reference.c times oneDNN alone
+ * shape); dnnl_matmul_run.c and dnnl_matmul_run16.c run them, dnnl_reference.c times oneDNN alone
  * for the benchmarks, dnnl_none.c stands in without oneDNN; dnnl_engine.h
  * is what they share. */
 #include "config.h"

@@ -1,7 +1,10 @@
-/* The bf16 engine's calls (dnnl_matmul.h): the conversions to bf16, the
- * linear layers' matmuls shared over the pool (whole row shares, or 64-row
- * tiles for a micro-batch below the planned size), and producers fused with
- * their conversion. Every primitive was made at set-up (dnnl_matmul.c). */
+/* The bf16 engine's execution (dnnl_matmul.h, dnnl_engine.h): the
+ * conversions to bf16, a primitive's run, the matmuls shared over the pool
+ * (whole row shares, or 64-row tiles for a micro-batch below the planned
+ * size) and by tiles consumed in cache, and the linear layers' calls that
+ * convert their fp32 operands first (the mlp's path). The calls on bf16
+ * operands and the producers are dnnl_matmul_run16.c's. Every primitive was
+ * made at set-up (dnnl_matmul.c). */
 #include "config.h"
 #include "model/dnnl_matmul.h"
 
@@ -39,7 +42,7 @@ static void cvt_share(void *v, int w, int nw)
 	}
 }
 
-static void convert(struct dtp_bf16_mm *e, uint16_t *dst, const float *src, size_t n, size_t pad)
+void dtp_mm_convert(struct dtp_bf16_mm *e, uint16_t *dst, const float *src, size_t n, size_t pad)
 {
 	struct cvt_job j = { dst, src, n, pad };
 
@@ -48,7 +51,7 @@ static void convert(struct dtp_bf16_mm *e, uint16_t *dst, const float *src, size
 
 void dtp_bf16_mm_load_weights(struct dtp_bf16_mm *e)
 {
-	convert(e, e->w16, e->params, e->np, 0);
+	dtp_mm_convert(e, e->w16, e->params, e->np, 0);
 }
 
 uint16_t *dtp_bf16_mm_weights(struct dtp_bf16_mm *e)
@@ -61,7 +64,7 @@ uint16_t *dtp_bf16_mm_input16(struct dtp_bf16_mm *e)
 	return e->a16;
 }
 
-static const uint16_t *w16_of(const struct dtp_bf16_mm *e, const float *w)
+const uint16_t *dtp_mm_w16_of(const struct dtp_bf16_mm *e, const float *w)
 {
 	return e->w16 + (w - e->params);
 }
@@ -168,7 +171,7 @@ static struct run_job run_job(struct dtp_bf16_mm *e, int kind, int ic, int oc, i
 	return j;
 }
 
-static void run(struct dtp_bf16_mm *e, int kind, int ic, int oc, int sum, const uint16_t *a,
+void dtp_mm_run(struct dtp_bf16_mm *e, int kind, int ic, int oc, int sum, const uint16_t *a,
 		const uint16_t *b, float *c, int rows)
 {
 	struct run_job j = run_job(e, kind, ic, oc, sum, a, b, c, rows);
@@ -210,9 +213,9 @@ static void run_grads(struct dtp_bf16_mm *e, int IC, int OC, int acc, float *dw,
 	struct grads_job g = { .n_mm = din ? 2 : 1, .N = N, .OC = OC, .db = db, .d16 = e->d16 };
 
 	if (N < e->max_rows) {
-		run(e, K_BWDW, IC, OC, acc, e->d16, e->a16, dw, e->max_rows);
+		dtp_mm_run(e, K_BWDW, IC, OC, acc, e->d16, e->a16, dw, e->max_rows);
 		if (din)
-			run(e, K_BWDD, IC, OC, 0, e->d16, w16, din, N);
+			dtp_mm_run(e, K_BWDD, IC, OC, 0, e->d16, w16, din, N);
 		return;
 	}
 	g.mm[0] = run_job(e, K_BWDW, IC, OC, acc, e->d16, e->a16, dw, e->max_rows);
@@ -228,8 +231,8 @@ void dtp_bf16_linear_forward(struct dtp_bf16_mm *e, float *out, const float *in,
 	/* ragged: zero the last tile's missing rows */
 	size_t pad = N < e->max_rows ? (dtp_align_up((size_t)N, TILE) - (size_t)N) * IC : 0;
 
-	convert(e, e->a16, in, (size_t)N * IC, pad);
-	run(e, K_FWD, IC, OC, sum, e->a16, w16_of(e, w), out, N);
+	dtp_mm_convert(e, e->a16, in, (size_t)N * IC, pad);
+	dtp_mm_run(e, K_FWD, IC, OC, sum, e->a16, dtp_mm_w16_of(e, w), out, N);
 }
 
 void dtp_bf16_linear_backward(struct dtp_bf16_mm *e, float *din, float *dw,
@@ -239,13 +242,13 @@ void dtp_bf16_linear_backward(struct dtp_bf16_mm *e, float *din, float *dw,
 	/* ragged: zero rows up to max_rows (the weight gradient's K) */
 	size_t miss = (size_t)(e->max_rows - N);
 
-	convert(e, e->d16, dout, (size_t)N * OC, miss * OC);
+	dtp_mm_convert(e, e->d16, dout, (size_t)N * OC, miss * OC);
 	if (dw) {
-		convert(e, e->a16, in, (size_t)N * IC, miss * IC);
-		run(e, K_BWDW, IC, OC, acc, e->d16, e->a16, dw, e->max_rows);
+		dtp_mm_convert(e, e->a16, in, (size_t)N * IC, miss * IC);
+		dtp_mm_run(e, K_BWDW, IC, OC, acc, e->d16, e->a16, dw, e->max_rows);
 	}
 	if (din)
-		run(e, K_BWDD, IC, OC, 0, e->d16, w16_of(e, w), din, N);
+		dtp_mm_run(e, K_BWDD, IC, OC, 0, e->d16, dtp_mm_w16_of(e, w), din, N);
 }
 
 struct fwd_job {
@@ -293,7 +296,7 @@ int dtp_bf16_linear_forward_rows(struct dtp_bf16_mm *e, float *out, const float 
 				 dtp_bf16_rows_fn *post, dtp_bf16_keep_fn *keep)
 {
 	struct fwd_job j = { .e = e, .x = dtp_mm_find(e, K_FWD, IC, OC, b != NULL, 0), .in = in,
-			     .b = b, .w16 = w16_of(e, w), .out = out, .IC = IC, .OC = OC,
+			     .b = b, .w16 = dtp_mm_w16_of(e, w), .out = out, .IC = IC, .OC = OC,
 			     .post = post, .keep = keep, .out16 = e->d16 };
 	/* with a bias, its primitive where one was prepared (the bits of the
 	 * bias put in C and a sum post-op, without that pass over C) */
@@ -366,113 +369,11 @@ void dtp_bf16_linear_backward_fused(struct dtp_bf16_mm *e, float *din, float *dw
 	 * the column sums beside the weight gradient's matmul */
 	if (round && N == e->max_rows) {
 		dtp_pool_run(e->pool, prep_rows_share, &j);
-		run_grads(e, IC, OC, acc, dw, din, db, w16_of(e, w), N);
+		run_grads(e, IC, OC, acc, dw, din, db, dtp_mm_w16_of(e, w), N);
 		return;
 	}
 	dtp_pool_run(e->pool, prep_share, &j);
-	run_grads(e, IC, OC, acc, dw, din, NULL, w16_of(e, w), N);
-}
-
-/* in16 (N,IC) as the matmuls' A: in place when N is the planned row count;
- * a ragged call copies it into a16 (unless it is there:
- * dtp_bf16_mm_input16), zero rows after it (see the top) */
-static const uint16_t *rows16(struct dtp_bf16_mm *e, const uint16_t *in16, int N, int IC)
-{
-	size_t n = (size_t)N * IC, cap = (size_t)e->cap_rows * IC;
-
-	if (N == e->max_rows)
-		return in16;
-	if (in16 != e->a16)
-		memcpy(e->a16, in16, n * sizeof(uint16_t));
-	memset(e->a16 + n, 0, (cap - n) * sizeof(uint16_t));
-	return e->a16;
-}
-
-void dtp_bf16_linear_forward16(struct dtp_bf16_mm *e, float *out, const uint16_t *in16,
-			       const float *w, int N, int IC, int OC, int sum)
-{
-	run(e, K_FWD, IC, OC, sum, rows16(e, in16, N, IC), w16_of(e, w), out, N);
-}
-
-struct bias_job {
-	struct dtp_bf16_mm *e;
-	struct dtp_mm_shape *x;
-	const uint16_t *a, *b;
-	const float *bias;
-	float *c;
-	int IC, OC;
-};
-
-static void bias_share(void *v, int w, int nw)
-{
-	const struct bias_job *j = v;
-	struct dtp_mm_part *p = &j->x->part[w];
-
-	(void)nw;
-	if (p->m1 > p->m0)
-		dtp_mm_exec_bias(j->e, w, p, j->a + (size_t)p->m0 * j->IC, j->b, j->bias,
-				 j->c + (size_t)p->m0 * j->OC);
-}
-
-int dtp_bf16_linear_forward16_bias(struct dtp_bf16_mm *e, float *out, const uint16_t *in16,
-				   const float *w, const float *b, int N, int IC, int OC)
-{
-	struct bias_job j = { .e = e, .x = dtp_mm_find(e, K_FWDB, IC, OC, 0, 0), .a = in16,
-			      .b = w16_of(e, w), .bias = b, .c = out, .IC = IC, .OC = OC };
-
-	if (N != e->max_rows || !j.x || e->f32)
-		return 0;
-	dtp_pool_run(e->pool, bias_share, &j);
-	return 1;
-}
-
-void dtp_bf16_linear_wgrad16(struct dtp_bf16_mm *e, float *dw, const float *dout,
-			     const uint16_t *in16, int N, int IC, int OC, int acc)
-{
-	size_t miss = (size_t)(e->max_rows - N);
-
-	convert(e, e->d16, dout, (size_t)N * OC, miss * OC);
-	run(e, K_BWDW, IC, OC, acc, e->d16, rows16(e, in16, N, IC), dw, e->max_rows);
-}
-
-/* the row shares below are whole blocks of colsum.c's sums, which B's
- * producers add as block partials (block.c) */
-_Static_assert(TILE % DTP_SUM_ROWS == 0, "a tile is whole blocks of a column sum");
-
-struct produce_job {
-	struct dtp_bf16_mm *e;
-	uint16_t *dst;
-	int N, W;
-	dtp_mm_tile_fn *fill;
-	void *ctx;
-};
-
-/* a participant's rows, TILE at a time through its own output tile */
-static void produce_share(void *v, int w, int nw)
-{
-	const struct produce_job *j = v;
-	size_t lo, hi;
-
-	dtp_pool_share((size_t)j->N, TILE, w, nw, &lo, &hi);
-	for (size_t r0 = lo; r0 < hi; r0 += TILE) {
-		size_t r1 = hi - r0 < TILE ? hi : r0 + TILE;
-
-		j->fill(j->ctx, j->e->c32[w], (int)r0, (int)r1);
-		dtp_bf16_from_f32(j->dst + r0 * j->W, j->e->c32[w], (r1 - r0) * j->W);
-	}
-}
-
-void dtp_bf16_mm_produce(struct dtp_bf16_mm *e, uint16_t *dst16, int N, int W,
-			 dtp_mm_tile_fn *fill, void *ctx)
-{
-	struct produce_job j = { e, dst16, N, W, fill, ctx };
-
-	if (W > e->maxdim) {
-		fprintf(stderr, "dtpipe: bf16 tile of width %d, engine prepared for %d\n", W,
-			e->maxdim);
-		abort();
-	}
-	dtp_pool_run(e->pool, produce_share, &j);
+	run_grads(e, IC, OC, acc, dw, din, NULL, dtp_mm_w16_of(e, w), N);
 }
 
 /* -------------------------------------- a matmul by tiles (dnnl_engine.h) */
@@ -518,149 +419,5 @@ int dtp_mm_run_tiles(struct dtp_mm_tiles *t, int kind, int ic, int oc)
 		return 0;
 	dtp_mm_tiles_run(t);
 	return 1;
-}
-
-int dtp_bf16_linear_forward16_produce(struct dtp_bf16_mm *e, uint16_t *dst16,
-				      const uint16_t *in16, const float *w, const float *b,
-				      int N, int IC, int OC, dtp_mm_tile_fn *post, void *ctx)
-{
-	struct dtp_mm_tiles t = { .e = e, .a = in16, .b = w16_of(e, w), .bias = b,
-				  .keep16 = dst16, .N = N, .post = post, .ctx = ctx };
-
-	return !e->f32 && dtp_mm_run_tiles(&t, K_FWDB, IC, OC);
-}
-
-/* ------------------------------- output gradients converted where produced
- * (the backward's halves: B's input-gradient matmul reads the bf16 copy a
- * producer left in d16; W converts while it sums the bias gradient) */
-uint16_t *dtp_bf16_mm_grad16(struct dtp_bf16_mm *e)
-{
-	return e->d16;
-}
-
-/* rows of a W-wide chunk: about 32 KiB of fp32, in L1 when converted */
-static size_t chunk_rows(size_t W)
-{
-	return W >= 8192 ? 1 : 8192 / W;
-}
-
-struct grad_job {
-	struct dtp_bf16_mm *e;
-	float *dst;
-	uint16_t *dst16;
-	int N, W;
-	dtp_mm_tile_fn *fill;
-	void *ctx;
-};
-
-static void produce_grad_share(void *v, int w, int nw)
-{
-	const struct grad_job *j = v;
-	size_t lo, hi, W = (size_t)j->W, cr = chunk_rows(W);
-
-	dtp_pool_share((size_t)j->N, TILE, w, nw, &lo, &hi);
-	for (size_t r0 = lo; r0 < hi; r0 += cr) {
-		size_t r1 = hi - r0 < cr ? hi : r0 + cr;
-
-		j->fill(j->ctx, j->dst + r0 * W, (int)r0, (int)r1);
-		dtp_bf16_from_f32(j->dst16 + r0 * W, j->dst + r0 * W, (r1 - r0) * W);
-	}
-}
-
-int dtp_bf16_linear_dgrad_produce(struct dtp_bf16_mm *e, float *dst, uint16_t *dst16,
-				  const float *dout, const float *w, int N, int IC, int OC,
-				  dtp_mm_tile_fn *post, void *ctx)
-{
-	/* dout's bf16 in whichever copy buffer dst16 is not */
-	uint16_t *d16 = dst16 == e->d16 ? e->a16 : e->d16;
-	struct dtp_mm_tiles t = { .e = e, .a = d16, .b = w16_of(e, w), .keep32 = dst, .N = N,
-				  .post = post, .ctx = ctx };
-
-	if (e->f32 || !dtp_mm_tiles_fit(&t, K_BWDD, IC, OC))
-		return 0;
-	convert(e, d16, dout, (size_t)N * OC, 0);
-	dtp_mm_tiles_run(&t);
-	return 1;
-}
-
-int dtp_bf16_mm_full(const struct dtp_bf16_mm *e, int N)
-{
-	return N == e->max_rows;
-}
-
-void dtp_bf16_mm_produce_grad(struct dtp_bf16_mm *e, float *dst, uint16_t *dst16, int N, int W,
-			      dtp_mm_tile_fn *fill, void *ctx)
-{
-	struct grad_job j = { e, dst, dst16, N, W, fill, ctx };
-
-	if (W > e->maxdim) {
-		fprintf(stderr, "dtpipe: bf16 gradient of width %d, engine prepared for %d\n", W,
-			e->maxdim);
-		abort();
-	}
-	dtp_pool_run(e->pool, produce_grad_share, &j);
-}
-
-void dtp_bf16_linear_dgrad16(struct dtp_bf16_mm *e, float *din, uint16_t *d16, const float *w,
-			     int N, int IC, int OC)
-{
-	size_t n = (size_t)N * OC, cap = (size_t)e->cap_rows * OC;
-
-	if (N < e->max_rows)    /* ragged: zero rows after it, as convert() pads */
-		memset(d16 + n, 0, (cap - n) * sizeof(uint16_t));
-	run(e, K_BWDD, IC, OC, 0, d16, w16_of(e, w), din, N);
-}
-
-struct colsum16_job {
-	struct dtp_bf16_mm *e;
-	float *db;
-	const float *dout;
-	int N, OC;
-};
-
-/* a participant's columns of dout: db += their sums (colsum.c's blocks,
- * one block at a time) and their bf16 copy into d16, a chunk of a block's
- * rows at a time while it is in L1; rows to max_rows zeroed */
-static void colsum16_share(void *v, int w, int nw)
-{
-	const struct colsum16_job *j = v;
-	size_t lo, hi, OC = (size_t)j->OC, N = (size_t)j->N, cr;
-	uint16_t *d16 = j->e->d16;
-
-	dtp_pool_share(OC, 16, w, nw, &lo, &hi);
-	if (hi <= lo)
-		return;
-	cr = chunk_rows(hi - lo);
-	for (size_t b0 = 0; b0 < N; b0 += DTP_SUM_ROWS) {
-		size_t b1 = N - b0 < DTP_SUM_ROWS ? N : b0 + DTP_SUM_ROWS;
-
-		if (j->db)
-			dtp_colsum_add_cols(j->db, j->dout + b0 * OC, (int)(b1 - b0), (int)OC,
-					    (int)lo, (int)hi);
-		for (size_t r0 = b0; r0 < b1; r0 += cr) {
-			size_t nr = b1 - r0 < cr ? b1 - r0 : cr;
-
-			dtp_bf16_from_f32_2d(d16 + r0 * OC + lo, OC, j->dout + r0 * OC + lo, OC,
-					     nr, hi - lo);
-		}
-	}
-	for (int n = j->N; n < j->e->max_rows; n++)
-		memset(d16 + (size_t)n * OC + lo, 0, (hi - lo) * sizeof(uint16_t));
-}
-
-void dtp_bf16_linear_wgrad16_db(struct dtp_bf16_mm *e, float *dw, float *db, const float *dout,
-				const uint16_t *dout16, const uint16_t *in16, int N, int IC,
-				int OC, int acc)
-{
-	struct colsum16_job j = { e, db, dout, N, OC };
-
-	if (dout16 && N == e->max_rows) {       /* converted already: the sums alone */
-		if (db)
-			dtp_par_colsum_add(e->pool, db, dout, N, OC);
-	} else {
-		dtp_pool_run(e->pool, colsum16_share, &j);
-		dout16 = e->d16;
-	}
-	run(e, K_BWDW, IC, OC, acc, dout16, rows16(e, in16, N, IC), dw, e->max_rows);
 }
 #endif

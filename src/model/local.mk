@@ -22,6 +22,7 @@ src_model_libdtp_model_a_SOURCES = \
 	src/model/spec.c \
 	src/model/init.c \
 	src/model/stage.c \
+	src/model/stage_engine.c \
 	src/model/backward.c \
 	src/model/optim.c \
 	src/model/matmuls.c \
@@ -34,6 +35,7 @@ src_model_libdtp_model_a_SOURCES = \
 	src/model/dnnl_engine.h \
 	src/model/dnnl_matmul.c \
 	src/model/dnnl_matmul_run.c \
+	src/model/dnnl_matmul_run16.c \
 	src/model/dnnl_matmul_f32.c \
 	src/model/dnnl_reference.c \
 	src/model/dnnl_none.c \

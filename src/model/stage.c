@@ -176,15 +176,13 @@ int dtp_stage_model_create(const struct dtp_model_spec *spec, int first, int las
 	return dtp_stage_model_create_nw(spec, first, last, max_batch, seed, 0, out, err);
 }
 
-/* the pool's size for nw as dtp_stage_model_create_nw takes it */
-static int pool_size(const struct dtp_model_spec *spec, int nw)
+int dtp_stage_pool_size(int nw)
 {
 	if (nw <= 0)
 		nw = dtp_blas_threads();
 	/* every model: the matmuls, conversions, activations and the optimizer
 	 * (the mlp's too: without a pool its elementwise work ran on one of the
 	 * stage's threads while oneDNN or OpenBLAS used all of them) */
-	(void)spec;
 	if (nw < 1)
 		nw = 1;
 	return nw > 64 ? 64 : nw;
@@ -237,7 +235,7 @@ size_t dtp_stage_model_scratch_bytes(const struct dtp_model_spec *spec, int firs
 
 	if (first < 0 || last > dtp_model_num_units(spec) || first >= last || max_batch < 1)
 		return 0;
-	scratch_layout(spec, first, last, max_batch, pool_size(spec, 0), &l);
+	scratch_layout(spec, first, last, max_batch, dtp_stage_pool_size(0), &l);
 	/* the arena holds the arrays unless they are given (create_at) */
 	pg = arrays_given ? 0 : 2 * dtp_stage_model_array_floats(spec, first, last) * sizeof(float);
 	return dtp_mapped_bytes(pg + (2 * l.ping + l.dpre + l.dln + l.scratch) * sizeof(float)) - pg;
@@ -302,7 +300,7 @@ static int create_at(const struct dtp_model_spec *spec, int first, int last, int
 				      "use 0 <= first < last <= %d", first, last, n, n);
 	if (max_batch < 1)
 		return dtp_errf_input(err, -EINVAL, "max_batch %d: it must be at least 1", max_batch);
-	nw = pool_size(spec, nw);
+	nw = dtp_stage_pool_size(nw);
 	/* the stage's threads: its pool's, else OpenBLAS's (read before a pool
 	 * takes OpenBLAS to one thread) */
 	int nthr = nw > 1 ? nw : dtp_blas_threads();
@@ -401,192 +399,6 @@ void dtp_stage_model_destroy(struct dtp_stage_model *m)
 	free(m);
 }
 
-enum dtp_precision dtp_stage_model_precision(const struct dtp_stage_model *m)
-{
-	return m->prec;
-}
-
-int dtp_stage_model_threads(const struct dtp_stage_model *m)
-{
-	return m->nthr;
-}
-
-/* the matmuls of units [first, last) of spec, prepared on mx (bf16 or fp32):
- * one list for the real engine and the dry one of the memory prediction */
-static int prepare_units(struct dtp_bf16_mm *mx, const struct dtp_model_spec *spec, int first,
-			 int last, struct dtp_err *err)
-{
-	int rc = 0, C = spec->dim;
-
-	for (int g = first; g < last && rc == 0; g++) {
-		struct dtp_unit_rt u = { 0 };
-
-		dtp_unit_rt_of(spec, g, &u);
-		if (u.kind == DTP_UNIT_LINEAR) {
-			rc = dtp_bf16_mm_prepare(mx, u.in_dim, u.out_dim, 1, err);
-			if (!rc)        /* fp32: its bias and ReLU in the matmul */
-				rc = dtp_f32_mm_prepare_bias(mx, u.in_dim, u.out_dim, u.relu, err);
-			if (!rc)        /* bf16: its bias in the matmul */
-				rc = dtp_bf16_mm_prepare_bias16(mx, u.in_dim, u.out_dim, 0, err);
-		}
-		else if (u.kind == DTP_UNIT_HEAD)
-			rc = dtp_bf16_mm_prepare(mx, C, u.out_dim, 0, err);
-		else if (u.kind == DTP_UNIT_BLOCK) {
-			rc = dtp_bf16_mm_prepare(mx, C, 3 * C, 1, err);
-			if (!rc)
-				rc = dtp_f32_mm_prepare_bias(mx, C, 3 * C, 0, err);
-			if (!rc)        /* bf16: qkv's and fc's bias in the matmul, by tiles */
-				rc = dtp_bf16_mm_prepare_bias16(mx, C, 3 * C, 1, err);
-			if (!rc)
-				rc = dtp_bf16_mm_prepare(mx, C, C, 1, err);
-			if (!rc)
-				rc = dtp_bf16_mm_prepare(mx, C, 4 * C, 1, err);
-			if (!rc)
-				rc = dtp_f32_mm_prepare_bias(mx, C, 4 * C, 0, err);
-			if (!rc)
-				rc = dtp_bf16_mm_prepare_bias16(mx, C, 4 * C, 1, err);
-			if (!rc)
-				rc = dtp_bf16_mm_prepare(mx, 4 * C, C, 1, err);
-			if (!rc)        /* fp32: fc and the GELU, by tiles both ways */
-				rc = dtp_f32_mm_prepare_tiles(mx, C, 4 * C, 1, 0, err);
-			if (!rc)
-				rc = dtp_f32_mm_prepare_tiles(mx, 4 * C, C, 0, 1, err);
-			if (!rc && !dtp_mm_is_f32(mx))  /* fp32: OpenBLAS's */
-				rc = dtp_bf16_mm_prepare_attention(mx, spec->seq_len, C, spec->heads,
-								   err);
-		}
-	}
-	return rc;
-}
-
-/* the bytes a matmul engine made by CREATE_DRY (bf16's or fp32's) would hold
- * for units [first, last) at max_batch, on the threads dtp_stage_model_create
- * would give it */
-static int dry_engine_bytes(const struct dtp_model_spec *spec, int first, int last,
-			    int max_batch, size_t n_params,
-			    int (*create_dry)(int, int, size_t, int, struct dtp_bf16_mm **,
-					      struct dtp_err *),
-			    size_t *bytes, struct dtp_err *err)
-{
-	struct dtp_bf16_mm *dry;
-	int nw = pool_size(spec, 0);
-	int rc = create_dry(nw, nw > 1 ? nw : dtp_blas_threads(), n_params,
-			    max_batch * (spec->kind == DTP_MODEL_GPT ? spec->seq_len : 1), &dry, err);
-
-	if (rc < 0)
-		return rc;
-	rc = prepare_units(dry, spec, first, last, err);
-	if (rc == 0)
-		*bytes = dtp_bf16_mm_bytes(dry);
-	dtp_bf16_mm_destroy(dry);
-	return rc;
-}
-
-int dtp_stage_model_precision_bytes(const struct dtp_model_spec *spec, int first, int last,
-				    int max_batch, enum dtp_precision p, size_t *bytes,
-				    struct dtp_err *err)
-{
-	size_t np = 0;
-	int rc;
-
-	*bytes = 0;
-	if (p == DTP_PRECISION_FP32)
-		return 0;
-	rc = dtp_precision_check(p, err);
-	if (rc < 0)
-		return rc;
-	if (first < 0 || last > dtp_model_num_units(spec) || first >= last || max_batch < 1)
-		return dtp_errf_input(err, -EINVAL, "stage unit range [%d, %d) or batch %d out of range",
-				      first, last, max_batch);
-	for (int g = first; g < last; g++) {
-		struct dtp_unit_info info;
-
-		dtp_unit_describe(spec, g, &info);
-		np += info.n_params;
-	}
-	return dry_engine_bytes(spec, first, last, max_batch, np, dtp_bf16_mm_create_dry, bytes,
-				err);
-}
-
-size_t dtp_stage_model_precision_held(const struct dtp_stage_model *m)
-{
-	return m->mx ? dtp_bf16_mm_bytes(m->mx) : m->fx ? dtp_bf16_mm_bytes(m->fx) : 0;
-}
-
-int dtp_stage_model_fp32_matmul_bytes(const struct dtp_model_spec *spec, int first, int last,
-				      int max_batch, enum dtp_precision p,
-				      enum dtp_fp32_matmul b, size_t *bytes, struct dtp_err *err)
-{
-	int rc;
-
-	*bytes = 0;
-	if (p != DTP_PRECISION_FP32 || b == DTP_FP32_MATMUL_OPENBLAS)
-		return 0;
-	rc = dtp_fp32_matmul_check(b, err);
-	if (rc < 0)
-		return rc;
-	if (first < 0 || last > dtp_model_num_units(spec) || first >= last || max_batch < 1)
-		return dtp_errf_input(err, -EINVAL, "stage unit range [%d, %d) or batch %d out of range",
-				      first, last, max_batch);
-	return dry_engine_bytes(spec, first, last, max_batch, 0, dtp_f32_mm_create_dry, bytes, err);
-}
-
-/* fp32_matmul = onednn: one oneDNN fp32 engine with the primitives of every
- * linear layer of the stage, on the stage's threads as bf16's */
-int dtp_stage_model_set_fp32_matmul(struct dtp_stage_model *m, enum dtp_fp32_matmul b,
-				    struct dtp_err *err)
-{
-	int rc = dtp_fp32_matmul_check(b, err), rows = m->max_batch * dtp_stage_seq(m);
-
-	if (rc < 0 || b == m->fp32mm)
-		return rc;
-	if (b == DTP_FP32_MATMUL_OPENBLAS || m->fx)
-		return dtp_errf_runtime(err, -EINVAL, "a stage model's fp32 matmul backend is set "
-					"once, at set-up");
-	m->fp32mm = b;
-	if (m->prec != DTP_PRECISION_FP32)      /* bf16's matmuls are oneDNN's anyway */
-		return 0;
-	rc = dtp_f32_mm_create(m->pool, m->nthr, m->params, m->n_params, rows, &m->fx, err);
-	if (rc == 0)
-		rc = prepare_units(m->fx, &m->spec, m->first, m->last, err);
-	if (rc < 0) {
-		dtp_bf16_mm_destroy(m->fx);
-		m->fx = NULL;
-		m->fp32mm = DTP_FP32_MATMUL_OPENBLAS;
-	}
-	return rc;
-}
-
-enum dtp_fp32_matmul dtp_stage_model_fp32_matmul(const struct dtp_stage_model *m)
-{
-	return m->fp32mm;
-}
-
-/* bf16: one oneDNN engine with the primitives of every linear layer of the
- * stage; its threads are the stage's (the pool's participants, or OpenBLAS's
- * count when there is no pool: the count the fp32 path's sgemms use) */
-int dtp_stage_model_set_precision(struct dtp_stage_model *m, enum dtp_precision p,
-				  struct dtp_err *err)
-{
-	int rc = dtp_precision_check(p, err), rows = m->max_batch * dtp_stage_seq(m);
-
-	if (rc < 0 || p == m->prec)
-		return rc;
-	if (p == DTP_PRECISION_FP32 || m->mx || m->fx)
-		return dtp_errf_runtime(err, -EINVAL, "a stage model's precision is set once, at set-up "
-					"(before its fp32 matmul backend)");
-	rc = dtp_bf16_mm_create(m->pool, m->nthr, m->params, m->n_params, rows, &m->mx, err);
-	if (rc == 0)
-		rc = prepare_units(m->mx, &m->spec, m->first, m->last, err);
-	if (rc < 0) {
-		dtp_bf16_mm_destroy(m->mx);
-		m->mx = NULL;
-		return rc;
-	}
-	m->prec = p;
-	m->w16_stale = 1;
-	return 0;
-}
 
 /* bf16: a tensor leaving a unit (its output, or its input gradient) is
  * rounded to bf16 (elementwise: the same bits whatever the pool's split) */

@@ -1,4 +1,5 @@
-/* Internal layout of a stage model, shared by stage.c, init.c and optim.c. */
+/* Internal layout of a stage model, shared by stage.c, stage_engine.c,
+ * init.c and optim.c. */
 #ifndef DTP_MODEL_STAGE_H
 #define DTP_MODEL_STAGE_H
 
@@ -68,6 +69,9 @@ int dtp_stage_model_create_nw(const struct dtp_model_spec *spec, int first, int 
 			      int max_batch, uint64_t seed, int nw,
 			      struct dtp_stage_model **out, struct dtp_err *err);
 
+/* the pool's size for nw as dtp_stage_model_create_nw takes it (0:
+ * dtp_blas_threads(); at most 64) */
+int dtp_stage_pool_size(int nw);
 /* unit g's kind, widths and ReLU (not its parameter offset or count) */
 void dtp_unit_rt_of(const struct dtp_model_spec *spec, int g, struct dtp_unit_rt *u);
 /* rows per sample: the gpt's sequence length, 1 for the mlp */
