@@ -1,171 +1,15 @@
 /* The stage executor: runs this stage's op list for one training step, then
  * the gradient-norm gather along the chain and the optimizer step (the
- * forward-only evaluation is evaluate.c). Receives are posted ahead (as soon as their buffer
- * is free) so that transfers overlap compute; sends are waited for only when
- * their buffer is needed again. Nothing is allocated here. */
+ * forward-only evaluation is evaluate.c, the transfers transfer.c).
+ * Receives are posted ahead (as soon as their buffer is free) so that
+ * transfers overlap compute; sends are waited for only when their buffer is
+ * needed again. Nothing is allocated here. */
 #include "config.h"
 #include "pipeline/ctrl.h"
 
 #include <errno.h>
 #include <math.h>
 #include <string.h>
-
-struct dtp_tag dtp_stage_tag(uint32_t step, int micro, int kind)
-{
-	struct dtp_tag t = { .step = step, .micro = (uint16_t)micro, .kind = (uint16_t)kind };
-
-	return t;
-}
-
-/* A transport refused to post a send or receive: the link has failed, almost
- * always because the peer went away; name it and the cause. */
-int dtp_stage_link_failed(int r, int peer, struct dtp_err *err)
-{
-	const char *why = r == -ECONNRESET || r == -EPIPE ?
-		" (that stage stopped or died; see its own message)" : "";
-
-	/* the transport said why in err; name the peer in front */
-	if (err && err->msg[0])
-		dtp_err_prefix(err, "the link to peer stage %d has failed%s: ", peer, why);
-	else
-		dtp_errf_runtime(err, r, "the link to peer stage %d has failed (%s)%s", peer, strerror(-r), why);
-	return r;
-}
-
-static int post_failed(struct dtp_stage *st, int r, const char *what, int m, long step, int peer,
-		       struct dtp_err *err)
-{
-	dtp_stage_link_failed(r, peer, err);
-	dtp_err_prefix(err, "stage %d, step %ld, micro-batch %d: cannot %s: ", st->s, step, m, what);
-	return r;
-}
-
-/* Wait for a request, counting the time as waiting. */
-int dtp_stage_wait(struct dtp_stage *st, struct dtp_link *l, struct dtp_req *req, int span,
-		   long step, int m, struct dtp_err *err)
-{
-	uint64_t t0 = dtp_now_ns(), t1;
-	int peer = l == st->prev ? st->s - 1 : st->s + 1, r;
-
-	/* wait in slices of one heartbeat interval; between them, is the peer
-	 * still alive and working? (liveness.c) */
-	dtp_stage_blocked_on(st, peer);
-	for (;;) {
-		struct dtp_err slice;
-
-		slice.code = 0;
-		slice.msg[0] = '\0';
-		r = dtp_link_wait(l, req, st->hb ? st->heartbeat_ms : -1, &slice);
-		if (r != -ETIMEDOUT || !st->hb) {
-			if (r && slice.msg[0])
-				dtp_err_copy(err, &slice);
-			else if (r)
-				dtp_errf_runtime(err, r, "waiting on stage %d: %s", peer, strerror(-r));
-			break;
-		}
-		r = dtp_stage_liveness_check(st, peer, err);
-		if (r)
-			break;
-	}
-	dtp_stage_blocked_on(st, -1);
-	t1 = dtp_now_ns();
-	st->t_wait += (double)(t1 - t0) * 1e-9;
-	dtp_trace_span(st->trace, span, step, m, t0, t1);
-	if (r == 0 && req->status < 0)
-		r = dtp_errf_runtime(err, req->status, "request failed with status %d", req->status);
-	return r;
-}
-
-/* m < 0: the step's last sends, waited for after its last op */
-static int wait_req(struct dtp_stage *st, struct dtp_link *l, struct dtp_req *req, int span,
-		    long step, int m, struct dtp_err *err)
-{
-	int r = dtp_stage_wait(st, l, req, span, step, m, err);
-
-	if (r && m >= 0)
-		dtp_err_prefix(err, "stage %d, step %ld, micro-batch %d: ", st->s, step, m);
-	else if (r)
-		dtp_err_prefix(err, "stage %d, step %ld: while finishing the step's sends: ", st->s,
-			       step);
-	return r;
-}
-
-static int xbuf_ready(struct dtp_stage *st, struct dtp_link *l, struct dtp_xbuf *x, long step,
-		      int m, struct dtp_err *err)
-{
-	int r;
-
-	if (!x->pending)
-		return 0;
-	r = wait_req(st, l, &x->req, DTP_SPAN_SEND, step, m, err);
-	x->pending = 0;
-	return r;
-}
-
-/* bf16: activations and gradients cross the links as bf16 (half the fp32
- * bytes), packed in place before a send and widened in place after a receive
- * (exact: the model rounded them to bf16 at the unit boundary, model.h) */
-size_t dtp_stage_wire_bytes(const struct dtp_stage *st, size_t fp32_bytes)
-{
-	return dtp_precision_wire_bytes(st->plan->precision, fp32_bytes);
-}
-
-void dtp_stage_wire_pack(const struct dtp_stage *st, void *buf, size_t fp32_bytes)
-{
-	if (st->plan->precision == DTP_PRECISION_BF16)
-		dtp_bf16_pack(buf, fp32_bytes / sizeof(float));
-}
-
-void dtp_stage_wire_unpack(const struct dtp_stage *st, void *buf, size_t fp32_bytes)
-{
-	if (st->plan->precision == DTP_PRECISION_BF16)
-		dtp_bf16_unpack(buf, fp32_bytes / sizeof(float));
-}
-
-static int post_act_recv(struct dtp_stage *st, long step, int m, struct dtp_err *err)
-{
-	struct dtp_slot *sl = &st->slots[m % st->n_slots];
-	struct dtp_tag tag = dtp_stage_tag((uint32_t)step, m, DTP_MSG_ACT);
-	int r = dtp_link_irecv(st->prev, &tag, sl->in, dtp_stage_wire_bytes(st, st->in_bytes), st->prev_mr,
-			       &sl->recv, err);
-
-	if (r)
-		return post_failed(st, r, "post the receive of activation", m, step, st->s - 1, err);
-	sl->recv_posted = 1;
-	return 0;
-}
-
-static int post_grad_recv(struct dtp_stage *st, long step, int m, struct dtp_err *err)
-{
-	struct dtp_xbuf *x = &st->grad_in[m & 1];
-	struct dtp_tag tag = dtp_stage_tag((uint32_t)step, m, DTP_MSG_GRAD);
-	int r = dtp_link_irecv(st->next, &tag, x->buf, dtp_stage_wire_bytes(st, st->out_bytes),
-			       st->next_mr, &x->req, err);
-
-	if (r)
-		return post_failed(st, r, "post the receive of gradient", m, step, st->s + 1, err);
-	x->pending = 1;
-	return 0;
-}
-
-/* Post the send of x: an activation to the next stage (fwd), else a gradient
- * to the previous one; packed for the wire first. */
-static int post_send(struct dtp_stage *st, struct dtp_xbuf *x, int fwd, long step, int m,
-		     struct dtp_err *err)
-{
-	struct dtp_tag tag = dtp_stage_tag((uint32_t)step, m, fwd ? DTP_MSG_ACT : DTP_MSG_GRAD);
-	size_t bytes = fwd ? st->out_bytes : st->in_bytes;
-	int r;
-
-	dtp_stage_wire_pack(st, x->buf, bytes);
-	r = dtp_link_isend(fwd ? st->next : st->prev, &tag, x->buf, dtp_stage_wire_bytes(st, bytes),
-			   fwd ? st->next_mr : st->prev_mr, &x->req, err);
-	if (r)
-		return post_failed(st, r, fwd ? "send activation" : "send gradient", m, step,
-				   fwd ? st->s + 1 : st->s - 1, err);
-	x->pending = 1;
-	return 0;
-}
 
 /* a span's start: its wall time, and with a trace the process's CPU time
  * (what span_end records beside the span: a stage that shares its core
@@ -284,7 +128,7 @@ static int op_fwd(struct dtp_stage *st, long step, int m, float scale, struct dt
 			return 0;   /* forward, loss and backward all happen in BWD m */
 		out = sl->logits;
 	} else {
-		r = xbuf_ready(st, st->next, &st->act_out[m & 1], step, m, err);
+		r = dtp_stage_xbuf_ready(st, st->next, &st->act_out[m & 1], step, m, err);
 		if (r)
 			return r;
 		out = st->act_out[m & 1].buf;
@@ -306,7 +150,7 @@ static int din_of(struct dtp_stage *st, long step, int m, float **din, struct dt
 	*din = NULL;
 	if (st->is_first)
 		return 0;
-	r = xbuf_ready(st, st->prev, &st->grad_out[m & 1], step, m, err);
+	r = dtp_stage_xbuf_ready(st, st->prev, &st->grad_out[m & 1], step, m, err);
 	if (r == 0)
 		*din = st->grad_out[m & 1].buf;
 	return r;
@@ -318,7 +162,7 @@ static int free_grad_in(struct dtp_stage *st, long step, int m, struct dtp_err *
 	if (st->is_last)
 		return 0;
 	st->grad_in[m & 1].pending = 0;
-	return m + 2 < st->M ? post_grad_recv(st, step, m + 2, err) : 0;
+	return m + 2 < st->M ? dtp_stage_post_grad_recv(st, step, m + 2, err) : 0;
 }
 
 /* m's stash slot is free (after its backward, or its W): post the receive
@@ -328,7 +172,7 @@ static int free_slot(struct dtp_stage *st, long step, int m, struct dtp_err *err
 	if (st->is_first)
 		return 0;
 	st->slots[m % st->n_slots].recv_posted = 0;
-	return m + st->n_slots < st->M ? post_act_recv(st, step, m + st->n_slots, err) : 0;
+	return m + st->n_slots < st->M ? dtp_stage_post_act_recv(st, step, m + st->n_slots, err) : 0;
 }
 
 /* A unit's gradient is complete after the last micro-batch's backward
@@ -461,28 +305,28 @@ static int run_op(struct dtp_stage *st, const struct dtp_op *op, long step, floa
 		if (!st->slots[m % st->n_slots].recv_posted)
 			return dtp_errf_runtime(err, -EPROTO, "stage %d: activation %d has no posted receive",
 						st->s, m);
-		r = wait_req(st, st->prev, &st->slots[m % st->n_slots].recv, DTP_SPAN_RECV, step,
-			     m, err);
+		r = dtp_stage_wait_op(st, st->prev, &st->slots[m % st->n_slots].recv, DTP_SPAN_RECV,
+				      step, m, err);
 		if (r == 0)
 			dtp_stage_wire_unpack(st, st->slots[m % st->n_slots].in, st->in_bytes);
 		return r;
 	case DTP_OP_FWD:
 		return op_fwd(st, step, m, scale, err);
 	case DTP_OP_SEND_ACT:
-		return post_send(st, &st->act_out[m & 1], 1, step, m, err);
+		return dtp_stage_post_send(st, &st->act_out[m & 1], 1, step, m, err);
 	case DTP_OP_RECV_GRAD:
 		x = &st->grad_in[m & 1];
 		if (!x->pending)
 			return dtp_errf_runtime(err, -EPROTO, "stage %d: gradient %d has no posted receive",
 						st->s, m);
-		r = wait_req(st, st->next, &x->req, DTP_SPAN_RECV, step, m, err);
+		r = dtp_stage_wait_op(st, st->next, &x->req, DTP_SPAN_RECV, step, m, err);
 		if (r == 0)
 			dtp_stage_wire_unpack(st, x->buf, st->out_bytes);
 		return r;
 	case DTP_OP_BWD:
 		return op_bwd(st, step, m, scale, err);
 	case DTP_OP_SEND_GRAD:
-		return post_send(st, &st->grad_out[m & 1], 0, step, m, err);
+		return dtp_stage_post_send(st, &st->grad_out[m & 1], 0, step, m, err);
 	case DTP_OP_BWD_IN:
 		return op_bwd_in(st, step, m, err);
 	case DTP_OP_BWD_W:
@@ -515,12 +359,12 @@ int dtp_stage_step_begin(struct dtp_stage *st, long step, struct dtp_err *err)
 	span_end(st, DTP_SPAN_OPTIM, step, 0, t0, &st->t_compute);
 	if (!st->is_first) {
 		for (int m = 0; m < st->n_slots && m < st->M; m++)
-			if ((r = post_act_recv(st, step, m, err)))
+			if ((r = dtp_stage_post_act_recv(st, step, m, err)))
 				return r;
 	}
 	if (!st->is_last) {
 		for (int m = 0; m < 2 && m < st->M; m++)
-			if ((r = post_grad_recv(st, step, m, err)))
+			if ((r = dtp_stage_post_grad_recv(st, step, m, err)))
 				return r;
 	}
 	return 0;
@@ -580,9 +424,11 @@ int dtp_stage_step_drain(struct dtp_stage *st, long step, struct dtp_err *err)
 	int r;
 
 	for (int i = 0; i < 2; i++) {
-		if (!st->is_last && (r = xbuf_ready(st, st->next, &st->act_out[i], step, -1, err)))
+		if (!st->is_last &&
+		    (r = dtp_stage_xbuf_ready(st, st->next, &st->act_out[i], step, -1, err)))
 			return r;
-		if (!st->is_first && (r = xbuf_ready(st, st->prev, &st->grad_out[i], step, -1, err)))
+		if (!st->is_first &&
+		    (r = dtp_stage_xbuf_ready(st, st->prev, &st->grad_out[i], step, -1, err)))
 			return r;
 	}
 	if (st->dp && (r = finish_reduce(st, step, err)))

@@ -5,10 +5,10 @@ src_pipeline_libdtp_pipeline_a_SOURCES = \
 	src/pipeline/choose.c src/pipeline/choose_interleaved.c \
 	src/pipeline/simulate.c \
 	src/pipeline/stage.h \
-	src/pipeline/setup.c src/pipeline/link_mem.c \
+	src/pipeline/setup.c src/pipeline/arena.c src/pipeline/link_mem.c \
 	src/pipeline/datacheck.c \
 	src/pipeline/nonfinite.c \
-	src/pipeline/executor.c \
+	src/pipeline/executor.c src/pipeline/transfer.c \
 	src/pipeline/evaluate.c \
 	src/pipeline/liveness.c \
 	src/pipeline/ctrl.h src/pipeline/ctrl.c \

@@ -135,21 +135,37 @@ int dtp_stage_step_apply(struct dtp_stage *st, long step, const struct dtp_ctrl_
 /* Forward the test set (evaluate.c); last stage: *correct, *count, *loss_sum */
 int dtp_stage_evaluate(struct dtp_stage *st, int64_t *correct, int64_t *count,
 		       double *loss_sum, struct dtp_err *err);
-/* wait for a request on link l, counting the time as waiting (trace span
- * `span` at (step, m)); the caller prefixes the error with its context */
+/* ---- transfer.c: wait for a request on link l, counting the time as
+ * waiting (trace span `span` at (step, m)); the caller prefixes the error
+ * with its context */
 int dtp_stage_wait(struct dtp_stage *st, struct dtp_link *l, struct dtp_req *req, int span,
 		   long step, int m, struct dtp_err *err);
+/* the same with the step's context prefixed (m < 0: the step's last sends) */
+int dtp_stage_wait_op(struct dtp_stage *st, struct dtp_link *l, struct dtp_req *req, int span,
+		      long step, int m, struct dtp_err *err);
 /* a transport refused to post (r < 0): the link to `peer` has failed */
 int dtp_stage_link_failed(int r, int peer, struct dtp_err *err);
-/* the shared steps of training and evaluation (executor.c): a message's
- * tag; the wire's bytes for fp32_bytes (dtp_precision_wire_bytes) and the in-place packing
- * before a send and widening after a receive; the forward with its input
- * errors said; n samples from a loader (data span at (step, m)); the loss of
- * one micro-batch on the last stage (logits -> dlogits in place) */
+/* a message's tag; the wire's bytes for fp32_bytes
+ * (dtp_precision_wire_bytes) and the in-place packing before a send and
+ * widening after a receive */
 struct dtp_tag dtp_stage_tag(uint32_t step, int micro, int kind);
 size_t dtp_stage_wire_bytes(const struct dtp_stage *st, size_t fp32_bytes);
 void dtp_stage_wire_pack(const struct dtp_stage *st, void *buf, size_t fp32_bytes);
 void dtp_stage_wire_unpack(const struct dtp_stage *st, void *buf, size_t fp32_bytes);
+/* micro-batch m's activation receive into its stash slot, its gradient
+ * receive into grad_in[m & 1]; the send of x (fwd: an activation to the
+ * next stage, else a gradient to the previous one), packed first; waiting
+ * for x's send (if pending) before x is written again */
+int dtp_stage_post_act_recv(struct dtp_stage *st, long step, int m, struct dtp_err *err);
+int dtp_stage_post_grad_recv(struct dtp_stage *st, long step, int m, struct dtp_err *err);
+int dtp_stage_post_send(struct dtp_stage *st, struct dtp_xbuf *x, int fwd, long step, int m,
+			struct dtp_err *err);
+int dtp_stage_xbuf_ready(struct dtp_stage *st, struct dtp_link *l, struct dtp_xbuf *x, long step,
+			 int m, struct dtp_err *err);
+/* the shared steps of training and evaluation (executor.c): the forward
+ * with its input errors said; n samples from a loader (data span at (step,
+ * m)); the loss of one micro-batch on the last stage (logits -> dlogits in
+ * place) */
 int dtp_stage_forward_checked(struct dtp_stage *st, const void *in, void *out, void *save,
 			      int n, int m, struct dtp_err *err);
 int dtp_stage_fetch(struct dtp_stage *st, struct dtp_loader *l, int n, void *in, int32_t *tgt,
@@ -187,8 +203,6 @@ void dtp_stage_test_hang(const struct dtp_stage *st, long step);
 
 /* ---- run.c: the pieces of a stage's run that run_interleaved.c shares */
 struct dtp_ctrl_start;
-/* chunk c's buffer arena (stash and buffers) of stage s, arena[c] for c < v */
-int dtp_stage_chunk_arenas(const struct dtp_plan *p, int s, size_t *arena, struct dtp_err *err);
 int dtp_run_check_mem_cap(const struct dtp_plan *p, int s, struct dtp_stage_mem *m,
 			  struct dtp_err *err);
 int dtp_run_check_peak_rss(const struct dtp_plan *p, long step, struct dtp_err *err);
@@ -214,6 +228,29 @@ int dtp_run_gather_state(struct dtp_stage *st, struct dtp_err *err);
 /* ---- run_interleaved.c: dtp_stage_run of a stage with v > 1 chunks */
 int dtp_stage_run_interleaved(const struct dtp_plan *plan, const struct dtp_stage_opts *o,
 			      struct dtp_err *err);
+
+/* ---- arena.c: the plan of a chunk's buffer arena (first, last: the chunk
+ * starts or ends the pipeline: stage 0, stage K-1; interleaved: chunk 0 of
+ * stage 0, chunk v-1 of stage K-1; K: the stages of the chain its control
+ * vectors run along, K x v interleaved); at start-up the arena mapped (from
+ * the next link, else the previous one, else privately; registered on the
+ * other), its buffers cut out, and undone */
+struct dtp_arena_plan {
+	size_t in_b, out_b, save_b, tgt_b, ctrl_up_n, ctrl_down_n;
+	size_t wsave_b;        /* split schedules: one W stash slot */
+	int n_slots, n_wslots;
+	size_t stash;          /* the stash slots' and W stash slots' share of total */
+	size_t total;
+};
+void dtp_arena_plan_of(const struct dtp_plan *p, int K, int first, int last, int n_slots,
+		       int n_wslots, size_t in_b, size_t out_b, size_t save_b, size_t wsave_b,
+		       size_t tgt_elems, int total_units, struct dtp_arena_plan *a);
+int dtp_stage_alloc_arena(struct dtp_stage *st, size_t bytes, struct dtp_err *err);
+int dtp_stage_carve_arena(struct dtp_stage *st, const struct dtp_arena_plan *a,
+			  struct dtp_err *err);
+void dtp_stage_free_arena(struct dtp_stage *st);
+/* chunk c's buffer arena (stash and buffers) of stage s, arena[c] for c < v */
+int dtp_stage_chunk_arenas(const struct dtp_plan *p, int s, size_t *arena, struct dtp_err *err);
 
 /* ---- setup.c */
 int dtp_stage_open(const struct dtp_plan *plan, const struct dtp_stage_opts *o,
