@@ -3,8 +3,9 @@
 # precisions, 1 and 2 threads, OpenBLAS's default kernel for this CPU
 # (OPENBLAS_CORETYPE unset), beside its reference rows measured in the same
 # run on exactly the model's matmul shapes: OpenBLAS sgemm, oneDNN matmul
-# fp32 and oneDNN matmul bf16 (bf16 operands, fp32 accumulation). The best
-# reference of a precision is the machine's limit for it. fp32 runs on both
+# fp32 and oneDNN matmul bf16 (bf16 operands, fp32 accumulation), and on 2
+# threads oneDNN on one thread times 2 (every core at the one-core rate). The
+# best reference of a precision is the machine's limit for it. fp32 runs on both
 # fp32 matmul backends in the same run (--fp32-matmul both: OpenBLAS, the
 # default, then oneDNN's fp32 matmul for the linear layers), beside the same
 # references; the bf16 speed-up is against the default (OpenBLAS) fp32 step.
@@ -67,7 +68,8 @@ echo "# raw lines"
 cat "$OUT"
 echo
 echo "# medians over $RUNS run(s); GFLOP/s = matmul FLOPs / best step (attention's T x T"
-echo "# scores counted in full); limit = the best reference of the precision"
+echo "# scores counted in full); limit = the best reference of the precision, on"
+echo "# n > 1 threads also n x oneDNN's one-thread rate (every core at the one-core rate)"
 awk "$(cat "$SRCDIR/scripts/bench-lib.awk")"'
 /^case=/ && kv("core") ~ /^torch/ {
 	add(tms, kv("case") "@" kv("threads") SUBSEP kv("precision"), kv("step_ms_best")); next
@@ -79,14 +81,15 @@ awk "$(cat "$SRCDIR/scripts/bench-lib.awk")"'
 	add(ms, k SUBSEP p, kv("step_ms_best")); add(g, k SUBSEP p, kv("model_gflops"))
 	add(sg, k SUBSEP p, kv("sgemm_gflops")); add(f32, k SUBSEP p, kv("onednn_f32_gflops"))
 	add(b16, k SUBSEP p, kv("onednn_bf16_gflops")); add(rl, k SUBSEP p, kv("ratio_limit"))
+	add(lim, k SUBSEP p, kv("limit_gflops"))
 }
 END {
-	printf "| case | threads | OpenBLAS kernel | sgemm | oneDNN fp32 | oneDNN bf16 | fp32 step ms (OpenBLAS) | fp32 GFLOP/s (OpenBLAS) | fp32 / limit (OpenBLAS) | fp32 step ms (oneDNN) | fp32 GFLOP/s (oneDNN) | fp32 / limit (oneDNN) | bf16 step ms | bf16 GFLOP/s | bf16 / limit | bf16 speed-up (over OpenBLAS fp32) | PyTorch fp32 ms | PyTorch bf16 autocast ms |\n"
-	printf "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n"
+	printf "| case | threads | OpenBLAS kernel | sgemm | oneDNN fp32 | oneDNN bf16 | fp32 limit | bf16 limit | fp32 step ms (OpenBLAS) | fp32 GFLOP/s (OpenBLAS) | fp32 / limit (OpenBLAS) | fp32 step ms (oneDNN) | fp32 GFLOP/s (oneDNN) | fp32 / limit (oneDNN) | bf16 step ms | bf16 GFLOP/s | bf16 / limit | bf16 speed-up (over OpenBLAS fp32) | PyTorch fp32 ms | PyTorch bf16 autocast ms |\n"
+	printf "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n"
 	for (i = 1; i <= n; i++) {
 		k = order[i]; split(k, q, "@")
 		a = med(ms[k, "fp32"]); b = med(ms[k, "bf16"])
-		printf "| %s | %s | %s | %.1f | %.1f | %.1f | %.1f | %.1f | %.2f | %.1f | %.1f | %.2f | %.1f | %.1f | %.2f | %.2fx | %.1f | %.1f |\n", q[1], q[2], core[k], med(sg[k, "fp32"] " " sg[k, "bf16"]), med(f32[k, "fp32"] " " f32[k, "bf16"]), med(b16[k, "fp32"] " " b16[k, "bf16"]), a, med(g[k, "fp32"]), med(rl[k, "fp32"]), med(ms[k, "fp32dnn"]), med(g[k, "fp32dnn"]), med(rl[k, "fp32dnn"]), b, med(g[k, "bf16"]), med(rl[k, "bf16"]), (b > 0 ? a / b : 0), med(tms[k, "fp32"]), med(tms[k, "bf16"])
+		printf "| %s | %s | %s | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %.2f | %.1f | %.1f | %.2f | %.1f | %.1f | %.2f | %.2fx | %.1f | %.1f |\n", q[1], q[2], core[k], med(sg[k, "fp32"] " " sg[k, "bf16"]), med(f32[k, "fp32"] " " f32[k, "bf16"]), med(b16[k, "fp32"] " " b16[k, "bf16"]), med(lim[k, "fp32"] " " lim[k, "fp32dnn"]), med(lim[k, "bf16"]), a, med(g[k, "fp32"]), med(rl[k, "fp32"]), med(ms[k, "fp32dnn"]), med(g[k, "fp32dnn"]), med(rl[k, "fp32dnn"]), b, med(g[k, "bf16"]), med(rl[k, "bf16"]), (b > 0 ? a / b : 0), med(tms[k, "fp32"]), med(tms[k, "bf16"])
 	}
 }' "$OUT"
 if [ "$PIPELINE" = 1 ]; then

@@ -7,7 +7,9 @@
  * writes them, at beta 1 in fp32, as the fp32 step adds them onto its
  * zeroed gradients): the best reference of
  * a precision is the machine's limit for it (limit_gflops; ratio_limit =
- * model / limit). Threads: OPENBLAS_NUM_THREADS, read once through
+ * model / limit). On n > 1 threads oneDNN is also timed on one thread and
+ * scaled by n (scaled_f32_gflops, scaled_bf16_gflops: every core at the
+ * one-core rate), a reference too. Threads: OPENBLAS_NUM_THREADS, read once through
  * src/model/par.c (dtp_blas_threads), the count the stage model takes for
  * its step; every reference runs on that many threads (OpenBLAS's, and
  * oneDNN's OpenMP team). The references are timed before the model exists:
@@ -206,6 +208,23 @@ out_destroy_model:
 	return rc;
 }
 
+/* the shortest of three reference times (0 or less: none) */
+static double fastest(double a, double b, double c)
+{
+	double t = 0.0, v[3] = { a, b, c };
+
+	for (int i = 0; i < 3; i++)
+		if (v[i] > 0 && (t == 0.0 || v[i] < t))
+			t = v[i];
+	return t;
+}
+
+/* flops in t seconds as GFLOP/s (0 without a time) */
+static double gflops(double flops, double t)
+{
+	return t > 0 ? flops / t * 1e-9 : 0.0;
+}
+
 /* fbs: the fp32 matmul backends to time (both: one line each, beside the
  * same references) */
 static int run_case(const struct bench_case *bc, int steps, enum dtp_precision prec,
@@ -238,8 +257,15 @@ static int run_case(const struct bench_case *bc, int steps, enum dtp_precision p
 	 * the best of `steps`, and on a shared machine a best-of-fewer reference
 	 * is more often disturbed, which showed as model/sgemm ratios above 1 */
 	int reps = steps < 3 ? 3 : steps;
+	/* on n > 1 threads, also oneDNN on one thread, its time divided by n:
+	 * every core at the one-core rate, which no n-thread run can beat. An
+	 * n-thread reference can fall below it (its OpenMP team forks and joins
+	 * on every call and splits small shapes), and a model that splits its
+	 * rows its own way then read above 1 against it. */
+	int scale = refs && nthr > 1;
 	double t_mm = refs ? time_sgemm(mm, nmm, reps) : 0.0;
 	double t_f32 = refs ? time_dnnl(mm, nmm, DTP_PRECISION_FP32, nthr, reps) : 0.0;
+	double t_f32_1 = scale ? time_dnnl(mm, nmm, DTP_PRECISION_FP32, 1, reps) / nthr : 0.0;
 	/* the bf16 reference times what a bf16 step runs: one micro-batch, whose
 	 * weight gradients it writes (beta 0, no sum post-op); the fp32 model
 	 * adds onto its zeroed gradients (the list's beta 1) */
@@ -247,6 +273,7 @@ static int run_case(const struct bench_case *bc, int steps, enum dtp_precision p
 		if (mm[i].wgrad)
 			mm[i].beta = 0.0f;
 	double t_b16 = refs ? time_dnnl(mm, nmm, DTP_PRECISION_BF16, nthr, reps) : 0.0;
+	double t_b16_1 = scale ? time_dnnl(mm, nmm, DTP_PRECISION_BF16, 1, reps) / nthr : 0.0;
 
 	free(mm);
 	for (int b = 0; b < nfb; b++) {
@@ -263,22 +290,22 @@ static int run_case(const struct bench_case *bc, int steps, enum dtp_precision p
 		int gpt = spec.kind == DTP_MODEL_GPT;
 		double per_step = gpt ? (double)B * spec.seq_len : (double)B;
 		/* the machine's limit for this precision: its best reference */
-		double t_lim = prec == DTP_PRECISION_BF16 ? t_b16 :
-			       t_f32 > 0 && t_f32 < t_mm ? t_f32 : t_mm;
+		double t_lim = prec == DTP_PRECISION_BF16 ? fastest(t_b16, t_b16_1, 0.0) :
+			       fastest(t_mm, t_f32, t_f32_1);
 
 		printf("case=%s precision=%s fp32_matmul=%s threads=%d core=%s B=%d steps=%d "
 		       "step_ms_mean=%.2f step_ms_best=%.2f %s=%.0f model_gflops=%.1f "
 		       "sgemm_gflops=%.1f ratio=%.3f onednn_f32_gflops=%.1f "
-		       "onednn_bf16_gflops=%.1f limit_gflops=%.1f ratio_limit=%.3f "
-		       "loss_first=%.4f loss_last=%.4f\n",
+		       "onednn_bf16_gflops=%.1f scaled_f32_gflops=%.1f scaled_bf16_gflops=%.1f "
+		       "limit_gflops=%.1f ratio_limit=%.3f loss_first=%.4f loss_last=%.4f\n",
 		       bc->name, dtp_precision_name(prec),
 		       prec == DTP_PRECISION_FP32 ? dtp_fp32_matmul_name(fbs[b]) : "none", nthr,
 		       dtp_blas_core(), B, steps, f.mean * 1e3, f.best * 1e3,
 		       gpt ? "tokens_per_s" : "samples_per_s", per_step / f.best,
-		       flops / f.best * 1e-9, t_mm > 0 ? flops / t_mm * 1e-9 : 0.0, t_mm / f.best,
-		       t_f32 > 0 ? flops / t_f32 * 1e-9 : 0.0, t_b16 > 0 ? flops / t_b16 * 1e-9 : 0.0,
-		       t_lim > 0 ? flops / t_lim * 1e-9 : 0.0, t_lim > 0 ? t_lim / f.best : 0.0,
-		       f.loss0, f.loss);
+		       flops / f.best * 1e-9, gflops(flops, t_mm), t_mm / f.best,
+		       gflops(flops, t_f32), gflops(flops, t_b16), gflops(flops, t_f32_1),
+		       gflops(flops, t_b16_1), gflops(flops, t_lim),
+		       t_lim > 0 ? t_lim / f.best : 0.0, f.loss0, f.loss);
 		fflush(stdout);
 	}
 	rc = 0;
