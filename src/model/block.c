@@ -203,7 +203,10 @@ void dtp_block_forward(struct dtp_pool *pool, struct dtp_bf16_mm *mx, float *y, 
 
 	dtp_par_layernorm_forward(pool, s->ln1, s->mean1, s->rstd1, x, p->ln1w, p->ln1b, N, C);
 	dtp_linear_forward_mx(pool, mx, s->qkv, s->ln1, p->qkvw, p->qkvb, N, C, 3 * C, 0);
-	dtp_pool_run(pool, par_attn_fwd, &j);   /* block_shared.h */
+	if (dtp_f32_mm_attention(mx))   /* fp32_matmul = onednn */
+		dtp_f32_attn_forward(dtp_f32_mm_attention(mx), s->atty, s->att, s->qkv, B);
+	else
+		dtp_pool_run(pool, par_attn_fwd, &j);   /* block_shared.h */
 	/* res1 = x + projb + atty projw^T (the residual and the bias in C first,
 	 * then a beta = 1 sgemm, see dtp_linear_forward) */
 	dtp_par_add_rows(pool, s->res1, x, p->projb, N, C);

@@ -271,7 +271,11 @@ void dtp_block_backward_input(struct dtp_pool *pool, struct dtp_bf16_mm *mx, flo
 	/* attention branch */
 	dtp_linear_backward_mx(pool, mx, sc->datty, NULL, NULL, wg->dres1, NULL, p->projw, N, C, C,
 			       1);
-	dtp_pool_run(pool, par_attn_bwd, &j);   /* block_shared.h */
+	if (dtp_f32_mm_attention(mx))   /* fp32_matmul = onednn */
+		dtp_f32_attn_backward(dtp_f32_mm_attention(mx), wg->dqkv, sc->datty, s->qkv, s->att,
+				      B);
+	else
+		dtp_pool_run(pool, par_attn_bwd, &j);   /* block_shared.h */
 	dtp_linear_backward_mx(pool, mx, wg->dln1, NULL, NULL, wg->dqkv, NULL, p->qkvw, N, C,
 			       3 * C, 1);
 	/* dx = dres1 + d(ln1 input) (wg->sums: ln1's gradients) */

@@ -19,46 +19,27 @@
  * primitives (planned for one thread, on omp_set_num_threads(1)) with its
  * own stream, memory objects, buffers and scratchpad. A sequence's result
  * is the same whichever participant computes it, so any pool size gives the
- * same bits. Every primitive is created here, at set-up. */
+ * same bits. Every primitive is created here, at set-up.
+ *
+ * An fp32 engine's attention (fp32_matmul = onednn) is the same three
+ * primitives on fp32 operands: q, k, v and dy copied per head, the
+ * probabilities and the score gradient read in place (the saved att, the
+ * participant's d32), the outputs scattered back as they are.
+ *
+ * This file is the set-up; dnnl_attention_run.c runs the calls, and
+ * dnnl_attention_engine.h is what the two share. */
 #include "config.h"
 #include "model/dnnl_attention.h"
-#include "model/bf16.h"
-#include "model/kernels.h"
-#include "model/model.h"
-#include "model/pool.h"
 
 #include <errno.h>
 #include <math.h>
-#include <stdint.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #ifdef DTP_HAVE_ONEDNN
-#include <oneapi/dnnl/dnnl.h>
+#include "model/dnnl_attention_engine.h"
+
 #include <omp.h>
-
-enum { P_NT, P_NN, P_TN, N_PRIM };
-
-struct apart {                  /* one participant */
-	dnnl_stream_t stream;
-	dnnl_primitive_t prim[N_PRIM];
-	dnnl_memory_t a[N_PRIM], b[N_PRIM], c[N_PRIM], sp[N_PRIM];
-	uint16_t *q16, *k16, *v16, *g16; /* (H,T,hs) each */
-	uint16_t *p16;                  /* (H,T,T) */
-	float *d32;                     /* (H,T,T) */
-	float *o32;                     /* (H,T,hs) */
-	void *sp_buf;
-	size_t sp_cap;
-};
-
-struct dtp_bf16_attn {
-	dnnl_engine_t eng;
-	struct dtp_pool *pool;
-	int nw, T, C, H, hs, dry;
-	float scale;
-	struct apart *part;
-};
 
 /* one home for the per-participant buffer sizes (bytes) */
 static size_t head_bytes(const struct dtp_bf16_attn *a, size_t es)
@@ -78,16 +59,16 @@ size_t dtp_bf16_attn_bytes(const struct dtp_bf16_attn *a)
 	if (!a)
 		return 0;
 	for (int w = 0; w < a->nw; w++)
-		b += 4 * head_bytes(a, 2) + score_bytes(a, 2) + score_bytes(a, 4) +
-		     head_bytes(a, 4) + dtp_align_up(a->part[w].sp_cap, 64);
+		b += 4 * head_bytes(a, a->f32 ? 4 : 2) + (a->f32 ? 0 : score_bytes(a, 2)) +
+		     score_bytes(a, 4) + head_bytes(a, 4) + dtp_align_up(a->part[w].sp_cap, 64);
 	return b;
 }
 
 static int fail(struct dtp_err *err, dnnl_status_t st, const char *what)
 {
 	return dtp_errf_runtime(err, st == dnnl_out_of_memory ? -ENOMEM : -ENOTSUP,
-				"oneDNN: %s failed (status %d) for the bf16 attention: run with "
-				"precision = fp32", what, (int)st);
+				"oneDNN: %s failed (status %d) for the attention: run with "
+				"precision = fp32 and fp32_matmul = openblas", what, (int)st);
 }
 
 /* the dims and strides of primitive k's A, B, C (3-d: heads, rows, cols) */
@@ -107,7 +88,7 @@ static void geom(const struct dtp_bf16_attn *a, int k, dnnl_dims_t d[3], dnnl_di
 		}
 }
 
-static int make_prim(struct dtp_bf16_attn *a, struct apart *p, int k, struct dtp_err *err)
+static int make_prim(struct dtp_bf16_attn *a, struct dtp_attn_part *p, int k, struct dtp_err *err)
 {
 	dnnl_memory_desc_t md[3], zmd;
 	const dnnl_memory_desc_t *smd;
@@ -122,8 +103,8 @@ static int make_prim(struct dtp_bf16_attn *a, struct apart *p, int k, struct dtp
 	geom(a, k, d, s);
 	memset(&zmd, 0, sizeof(zmd));
 	for (int i = 0; i < 3 && st == dnnl_success; i++)
-		st = dnnl_memory_desc_init_by_strides(&md[i], 3, d[i], i < 2 ? dnnl_bf16 : dnnl_f32,
-						      s[i]);
+		st = dnnl_memory_desc_init_by_strides(&md[i], 3, d[i],
+						      i < 2 && !a->f32 ? dnnl_bf16 : dnnl_f32, s[i]);
 	if (st == dnnl_success)
 		st = dnnl_matmul_desc_init(&desc, &md[0], &md[1], &zmd, &md[2]);
 	if (st == dnnl_success)
@@ -137,8 +118,9 @@ static int make_prim(struct dtp_bf16_attn *a, struct apart *p, int k, struct dtp
 	omp_set_num_threads(1);     /* planned for one thread (see the top) */
 	st = dnnl_primitive_desc_create(&pd, &desc, attr, a->eng, NULL);
 	if (st != dnnl_success) {
-		rc = dtp_errf_input(err, -ENOTSUP, "oneDNN has no bf16 matmul for %d heads of %d x %d "
-				    "on this CPU (status %d): run with precision = fp32", a->H, a->T,
+		rc = dtp_errf_input(err, -ENOTSUP, "oneDNN has no %s matmul for %d heads of %d x %d "
+				    "on this CPU (status %d): run with precision = fp32 and "
+				    "fp32_matmul = openblas", a->f32 ? "fp32" : "bf16", a->H, a->T,
 				    a->hs, (int)st);
 		goto out_attr;
 	}
@@ -188,24 +170,33 @@ static void *zalloc(size_t bytes)
 	return p;
 }
 
-static int part_init(struct dtp_bf16_attn *a, struct apart *p, struct dtp_err *err)
+static int part_init(struct dtp_bf16_attn *a, struct dtp_attn_part *p, struct dtp_err *err)
 {
 	dnnl_status_t st;
-	int rc;
+	int rc, ok;
 
 	if (!a->dry) {
 		st = dnnl_stream_create(&p->stream, a->eng, dnnl_stream_default_flags);
 		if (st != dnnl_success)
 			return fail(err, st, "creating a stream");
-		p->q16 = zalloc(head_bytes(a, 2));
-		p->k16 = zalloc(head_bytes(a, 2));
-		p->v16 = zalloc(head_bytes(a, 2));
-		p->g16 = zalloc(head_bytes(a, 2));
-		p->p16 = zalloc(score_bytes(a, 2));
+		if (a->f32) {
+			p->q32 = zalloc(head_bytes(a, 4));
+			p->k32 = zalloc(head_bytes(a, 4));
+			p->v32 = zalloc(head_bytes(a, 4));
+			p->g32 = zalloc(head_bytes(a, 4));
+			ok = p->q32 && p->k32 && p->v32 && p->g32;
+		} else {
+			p->q16 = zalloc(head_bytes(a, 2));
+			p->k16 = zalloc(head_bytes(a, 2));
+			p->v16 = zalloc(head_bytes(a, 2));
+			p->g16 = zalloc(head_bytes(a, 2));
+			p->p16 = zalloc(score_bytes(a, 2));
+			ok = p->q16 && p->k16 && p->v16 && p->g16 && p->p16;
+		}
 		p->d32 = zalloc(score_bytes(a, 4));
 		p->o32 = zalloc(head_bytes(a, 4));
-		if (!p->q16 || !p->k16 || !p->v16 || !p->g16 || !p->p16 || !p->d32 || !p->o32)
-			return dtp_errf_runtime(err, -ENOMEM, "out of memory for the bf16 attention's "
+		if (!ok || !p->d32 || !p->o32)
+			return dtp_errf_runtime(err, -ENOMEM, "out of memory for the attention's "
 						"buffers (%zu bytes per thread)",
 						dtp_bf16_attn_bytes(a) / (size_t)a->nw);
 	}
@@ -217,7 +208,7 @@ static int part_init(struct dtp_bf16_attn *a, struct apart *p, struct dtp_err *e
 	return 0;
 }
 
-static void part_free(struct apart *p)
+static void part_free(struct dtp_attn_part *p)
 {
 	for (int k = 0; k < N_PRIM; k++) {
 		if (p->prim[k])
@@ -238,6 +229,10 @@ static void part_free(struct apart *p)
 	free(p->v16);
 	free(p->g16);
 	free(p->p16);
+	free(p->q32);
+	free(p->k32);
+	free(p->v32);
+	free(p->g32);
 	free(p->d32);
 	free(p->o32);
 	free(p->sp_buf);
@@ -255,7 +250,7 @@ void dtp_bf16_attn_destroy(struct dtp_bf16_attn *a)
 	free(a);
 }
 
-int dtp_bf16_attn_create(struct dtp_pool *pool, int nw, int T, int C, int H, int dry,
+int dtp_bf16_attn_create(struct dtp_pool *pool, int nw, int T, int C, int H, int dry, int f32,
 			 struct dtp_bf16_attn **out, struct dtp_err *err)
 {
 	struct dtp_bf16_attn *a;
@@ -269,7 +264,7 @@ int dtp_bf16_attn_create(struct dtp_pool *pool, int nw, int T, int C, int H, int
 	if (!a)
 		return dtp_errf_runtime(err, -ENOMEM, "out of memory creating the bf16 attention");
 	*a = (struct dtp_bf16_attn){ .pool = pool, .nw = nw < 1 ? 1 : nw, .T = T, .C = C,
-				     .H = H, .hs = C / H, .dry = dry,
+				     .H = H, .hs = C / H, .dry = dry, .f32 = f32,
 				     .scale = 1.0f / sqrtf((float)(C / H)) };
 	a->part = calloc((size_t)a->nw, sizeof(*a->part));
 	if (!a->part) {
@@ -298,282 +293,4 @@ int dtp_bf16_attn_fits(const struct dtp_bf16_attn *a, int T, int C, int H)
 {
 	return a && a->T == T && a->C == C && a->H == H;
 }
-
-/* ------------------------------------------------------------- execution */
-static void exec(struct apart *p, int k, const uint16_t *x, const uint16_t *y, float *c)
-{
-	dnnl_exec_arg_t args[4] = {
-		{ DNNL_ARG_SRC, p->a[k] }, { DNNL_ARG_WEIGHTS, p->b[k] }, { DNNL_ARG_DST, p->c[k] },
-		{ DNNL_ARG_SCRATCHPAD, p->sp[k] },
-	};
-	dnnl_status_t st;
-
-	omp_set_num_threads(1);
-	st = dnnl_memory_set_data_handle(p->a[k], (void *)(uintptr_t)x);
-	if (st == dnnl_success)
-		st = dnnl_memory_set_data_handle(p->b[k], (void *)(uintptr_t)y);
-	if (st == dnnl_success)
-		st = dnnl_memory_set_data_handle(p->c[k], c);
-	if (st == dnnl_success && p->sp[k])
-		st = dnnl_memory_set_data_handle(p->sp[k], p->sp_buf);
-	if (st == dnnl_success)
-		st = dnnl_primitive_execute(p->prim[k], p->stream, p->sp[k] ? 4 : 3, args);
-	if (st == dnnl_success)
-		st = dnnl_stream_wait(p->stream);
-	if (st != dnnl_success) {
-		/* every shape and buffer was fixed at set-up: a broken invariant */
-		fprintf(stderr, "dtpipe: oneDNN bf16 attention matmul failed (status %d)\n", (int)st);
-		abort();
-	}
-}
-
-/* src (T, ld) fp32, head h at columns off + h*hs -> dst (H,T,hs) bf16 */
-static void gather(const struct dtp_bf16_attn *a, uint16_t *dst, const float *src, int ld,
-		   int off)
-{
-	size_t hs = (size_t)a->hs, T = (size_t)a->T;
-
-	for (int h = 0; h < a->H; h++)
-		dtp_bf16_from_f32_2d(dst + h * T * hs, hs, src + off + h * hs, (size_t)ld, T, hs);
-}
-
-/* a sequence's qkv rows (T, 3C) -> its q, k and v, each (H,T,hs) bf16 */
-static void gather_qkv(const struct dtp_bf16_attn *a, uint16_t *q16, uint16_t *k16,
-		       uint16_t *v16, const float *qkv)
-{
-	int ld = 3 * a->C;
-
-	gather(a, q16, qkv, ld, 0);
-	gather(a, k16, qkv, ld, a->C);
-	gather(a, v16, qkv, ld, 2 * a->C);
-}
-
-/* o32 (H,T,hs) -> dst (T, ld), head h at columns off + h*hs, and its bf16
- * into dst16 (T, ld) the same way (NULL: not) */
-static void scatter(const struct dtp_bf16_attn *a, float *dst, uint16_t *dst16, int ld, int off,
-		    const float *o32)
-{
-	size_t hs = (size_t)a->hs, T = (size_t)a->T, c;
-
-	for (int h = 0; h < a->H; h++) {
-		c = off + h * hs;
-		dtp_f32_copy_2d(dst + c, (size_t)ld, dst16 ? dst16 + c : NULL, (size_t)ld,
-				o32 + h * T * hs, hs, T, hs);
-	}
-}
-
-/* o32 (H,T,hs) -> dst16 (T, ld) bf16, head h at columns h*hs */
-static void scatter16(const struct dtp_bf16_attn *a, uint16_t *dst16, int ld, const float *o32)
-{
-	size_t hs = (size_t)a->hs, T = (size_t)a->T;
-
-	for (int h = 0; h < a->H; h++)
-		dtp_bf16_from_f32_2d(dst16 + h * hs, (size_t)ld, o32 + h * T * hs, hs, T, hs);
-}
-
-/* o32 (H,T,hs) of sequence b -> dst16 (T, ld) bf16, head h at columns
- * off + h*hs, and its column sums as block partials of those columns
- * (dtp_colsum_part_rows: T is whole blocks, so a sequence owns its blocks):
- * in place of scatter() when the fp32 gradient was wanted for its sums */
-static void scatter_sums(const struct dtp_bf16_attn *a, uint16_t *dst16, float *part,
-			 size_t ldp, int ld, int off, size_t b, const float *o32)
-{
-	size_t hs = (size_t)a->hs, T = (size_t)a->T, c;
-	int r0 = (int)(b * T);
-
-	for (int h = 0; h < a->H; h++) {
-		c = off + h * hs;
-		dtp_colsum_part_rows(part + c, ldp, o32 + h * T * hs, hs, r0, r0 + (int)T,
-				     (int)hs);
-		dtp_bf16_from_f32_2d(dst16 + c, (size_t)ld, o32 + h * T * hs, hs, T, hs);
-	}
-}
-
-struct attn_job {
-	struct dtp_bf16_attn *a;
-	float *out, *att, *part;      /* part: scatter_sums' partials, or NULL */
-	size_t ldp;
-	uint16_t *out16, *qkv16, *dqkv16;
-	const float *dy, *qkv, *att_in;
-	const uint16_t *qkv16_in;
-	int B;
-};
-
-static void fwd_share(void *v, int w, int nw)
-{
-	const struct attn_job *j = v;
-	struct dtp_bf16_attn *a = j->a;
-	struct apart *p = &a->part[w];
-	size_t lo, hi, TT = (size_t)a->T * a->T, ld = 3 * (size_t)a->C, TC = (size_t)a->T * a->C;
-
-	dtp_pool_share((size_t)j->B, 1, w, nw, &lo, &hi);
-	for (size_t b = lo; b < hi; b++) {
-		const float *qkv = j->qkv ? j->qkv + b * a->T * ld : NULL;
-		float *att = j->att + b * a->H * TT;
-		/* the sequence's q, k, v: kept for the backward, or the participant's */
-		uint16_t *q16 = j->qkv16 ? j->qkv16 + b * 3 * TC : p->q16;
-		uint16_t *k16 = j->qkv16 ? q16 + TC : p->k16, *v16 = j->qkv16 ? q16 + 2 * TC : p->v16;
-
-		if (j->qkv)     /* else qkv16 holds them (dtp_bf16_attn_keep_rows) */
-			gather_qkv(a, q16, k16, v16, qkv);
-		exec(p, P_NT, q16, k16, att);                   /* raw scores */
-		for (int h = 0; h < a->H; h++)
-			dtp_attention_softmax(att + h * TT, p->p16 + h * TT, a->T, a->scale);
-		exec(p, P_NN, p->p16, v16, p->o32);             /* att v */
-		scatter16(a, j->out16 + b * TC, a->C, p->o32);
-	}
-}
-
-static void bwd_share(void *v, int w, int nw)
-{
-	const struct attn_job *j = v;
-	struct dtp_bf16_attn *a = j->a;
-	struct apart *p = &a->part[w];
-	size_t lo, hi, TT = (size_t)a->T * a->T, ld = 3 * (size_t)a->C, TC = (size_t)a->T * a->C;
-
-	dtp_pool_share((size_t)j->B, 1, w, nw, &lo, &hi);
-	for (size_t b = lo; b < hi; b++) {
-		const float *att = j->att_in + b * a->H * TT;
-		float *dqkv = j->out + b * a->T * ld;
-		const uint16_t *q16 = p->q16, *k16 = p->k16, *v16 = p->v16;
-		uint16_t *d16 = j->dqkv16 ? j->dqkv16 + b * a->T * ld : NULL;
-
-		if (j->qkv16_in) {      /* the forward's copy */
-			q16 = j->qkv16_in + b * 3 * TC;
-			k16 = q16 + TC;
-			v16 = q16 + 2 * TC;
-		} else {
-			gather_qkv(a, p->q16, p->k16, p->v16, j->qkv + b * a->T * ld);
-		}
-		gather(a, p->g16, j->dy + b * TC, a->C, 0);
-		dtp_bf16_from_f32(p->p16, att, a->H * TT);
-		exec(p, P_NT, p->g16, v16, p->d32);             /* datt = dy v^T */
-		exec(p, P_TN, p->p16, p->g16, p->o32);          /* dv = att^T dy */
-		if (j->part)
-			scatter_sums(a, d16, j->part, j->ldp, (int)ld, 2 * a->C, b, p->o32);
-		else
-			scatter(a, dqkv, d16, (int)ld, 2 * a->C, p->o32);
-		for (int h = 0; h < a->H; h++)
-			dtp_attention_softmax_backward(p->d32 + h * TT, p->p16 + h * TT,
-						       att + h * TT, a->T, a->scale);
-		exec(p, P_NN, p->p16, k16, p->o32);             /* dq = dpre k */
-		if (j->part)
-			scatter_sums(a, d16, j->part, j->ldp, (int)ld, 0, b, p->o32);
-		else
-			scatter(a, dqkv, d16, (int)ld, 0, p->o32);
-		exec(p, P_TN, p->p16, q16, p->o32);             /* dk = dpre^T q */
-		if (j->part)
-			scatter_sums(a, d16, j->part, j->ldp, (int)ld, a->C, b, p->o32);
-		else
-			scatter(a, dqkv, d16, (int)ld, a->C, p->o32);
-	}
-}
-
-void dtp_bf16_attn_forward(struct dtp_bf16_attn *a, uint16_t *y16, float *att,
-			   const float *qkv, int B)
-{
-	dtp_bf16_attn_forward_keep(a, y16, att, NULL, qkv, B);
-}
-
-void dtp_bf16_attn_forward_keep(struct dtp_bf16_attn *a, uint16_t *y16, float *att,
-				uint16_t *qkv16, const float *qkv, int B)
-{
-	struct attn_job j = { .a = a, .out16 = y16, .att = att, .qkv16 = qkv16, .qkv = qkv,
-			      .B = B };
-
-	dtp_pool_run(a->pool, fwd_share, &j);
-}
-
-void dtp_bf16_attn_keep_rows(const struct dtp_bf16_attn *a, uint16_t *qkv16, const float *qkv,
-			     int r0, int r1)
-{
-	size_t T = (size_t)a->T, C = (size_t)a->C, hs = (size_t)a->hs, ld = 3 * C;
-
-	for (int r = r0; r < r1;) {     /* the rows of one sequence at a time */
-		size_t b = (size_t)r / T, t = (size_t)r % T;
-		size_t nr = T - t < (size_t)(r1 - r) ? T - t : (size_t)(r1 - r);
-		const float *src = qkv + (size_t)(r - r0) * ld;
-		uint16_t *seq = qkv16 + b * 3 * T * C + t * hs;
-
-		for (size_t g = 0; g < 3 * (size_t)a->H; g++)  /* q heads, k heads, v heads */
-			dtp_bf16_from_f32_2d(seq + g * T * hs, hs, src + g * hs, ld, nr, hs);
-		r += (int)nr;
-	}
-}
-
-void dtp_bf16_attn_backward(struct dtp_bf16_attn *a, float *dqkv, const float *dy,
-			    const float *qkv, const float *att, int B)
-{
-	struct attn_job j = { .a = a, .out = dqkv, .dy = dy, .qkv = qkv, .att_in = att, .B = B };
-
-	dtp_pool_run(a->pool, bwd_share, &j);
-}
-
-void dtp_bf16_attn_backward16(struct dtp_bf16_attn *a, float *dqkv, uint16_t *dqkv16,
-			      const float *dy, const uint16_t *qkv16, const float *att, int B)
-{
-	struct attn_job j = { .a = a, .out = dqkv, .dqkv16 = dqkv16, .dy = dy, .qkv16_in = qkv16,
-			      .att_in = att, .B = B };
-
-	dtp_pool_run(a->pool, bwd_share, &j);
-}
-
-void dtp_bf16_attn_backward16_sums(struct dtp_bf16_attn *a, float *part, size_t ldp,
-				   uint16_t *dqkv16, const float *dy, const uint16_t *qkv16,
-				   const float *att, int B)
-{
-	struct attn_job j = { .a = a, .part = part, .ldp = ldp, .dqkv16 = dqkv16, .dy = dy,
-			      .qkv16_in = qkv16, .att_in = att, .B = B };
-
-	if (a->T % DTP_SUM_ROWS) {      /* a block would span two sequences */
-		fprintf(stderr, "dtpipe: attention bias sums asked for T = %d\n", a->T);
-		abort();
-	}
-	dtp_pool_run(a->pool, bwd_share, &j);
-}
-
-#else /* !DTP_HAVE_ONEDNN: never created (dtp_bf16_mm_create refuses first) */
-
-int dtp_bf16_attn_create(struct dtp_pool *pool, int nw, int T, int C, int H, int dry,
-			 struct dtp_bf16_attn **out, struct dtp_err *err)
-{
-	(void)pool; (void)nw; (void)T; (void)C; (void)H; (void)dry; (void)out;
-	return dtp_precision_check(DTP_PRECISION_BF16, err);
-}
-void dtp_bf16_attn_destroy(struct dtp_bf16_attn *a) { (void)a; }
-int dtp_bf16_attn_fits(const struct dtp_bf16_attn *a, int T, int C, int H)
-{
-	(void)a; (void)T; (void)C; (void)H;
-	return 0;
-}
-size_t dtp_bf16_attn_bytes(const struct dtp_bf16_attn *a) { (void)a; return 0; }
-void dtp_bf16_attn_forward(struct dtp_bf16_attn *a, uint16_t *y16, float *att,
-			   const float *qkv, int B) { (void)a; (void)y16; (void)att; (void)qkv; (void)B; }
-void dtp_bf16_attn_backward(struct dtp_bf16_attn *a, float *dqkv, const float *dy,
-			    const float *qkv, const float *att, int B)
-{
-	(void)a; (void)dqkv; (void)dy; (void)qkv; (void)att; (void)B;
-}
-void dtp_bf16_attn_forward_keep(struct dtp_bf16_attn *a, uint16_t *y16, float *att,
-				uint16_t *qkv16, const float *qkv, int B)
-{
-	(void)a; (void)y16; (void)att; (void)qkv16; (void)qkv; (void)B;
-}
-void dtp_bf16_attn_keep_rows(const struct dtp_bf16_attn *a, uint16_t *qkv16, const float *qkv,
-			     int r0, int r1)
-{
-	(void)a; (void)qkv16; (void)qkv; (void)r0; (void)r1;
-}
-void dtp_bf16_attn_backward16(struct dtp_bf16_attn *a, float *dqkv, uint16_t *dqkv16,
-			      const float *dy, const uint16_t *qkv16, const float *att, int B)
-{
-	(void)a; (void)dqkv; (void)dqkv16; (void)dy; (void)qkv16; (void)att; (void)B;
-}
-void dtp_bf16_attn_backward16_sums(struct dtp_bf16_attn *a, float *part, size_t ldp,
-				   uint16_t *dqkv16, const float *dy, const uint16_t *qkv16,
-				   const float *att, int B)
-{
-	(void)a; (void)part; (void)ldp; (void)dqkv16; (void)dy; (void)qkv16; (void)att; (void)B;
-}
-
 #endif

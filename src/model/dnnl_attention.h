@@ -2,7 +2,9 @@
  * batched matmul primitives over a sequence's heads, bf16 operands, fp32
  * accumulation and output; softmax and its backward stay fp32
  * (attention.c). Made at stage set-up by the linear layers' engine
- * (dtp_bf16_mm_prepare_attention), which owns it. Internal to src/model. */
+ * (dtp_bf16_mm_prepare_attention), which owns it; an fp32 engine's
+ * (fp32_matmul = onednn) makes the same on fp32 operands
+ * (dtp_f32_attn_forward, _backward). Internal to src/model. */
 #ifndef DTP_MODEL_DNNL_ATTENTION_H
 #define DTP_MODEL_DNNL_ATTENTION_H
 
@@ -17,15 +19,17 @@ struct dtp_bf16_attn;
 /* An engine for sequences of T positions, width C, H heads, for nw
  * participants: the pool's (pool may be NULL with nw 1). dry: plan the
  * primitives for their scratchpads and allocate nothing (the memory
- * prediction). 0 or -errno with a message. */
-int dtp_bf16_attn_create(struct dtp_pool *pool, int nw, int T, int C, int H, int dry,
+ * prediction). f32: fp32 operands (the dtp_f32_attn_ calls only), else
+ * bf16 (the dtp_bf16_attn_ calls). 0 or -errno with a message. */
+int dtp_bf16_attn_create(struct dtp_pool *pool, int nw, int T, int C, int H, int dry, int f32,
 			 struct dtp_bf16_attn **out, struct dtp_err *err);
 void dtp_bf16_attn_destroy(struct dtp_bf16_attn *a);
 /* 1 when a was made for (T, C, H) */
 int dtp_bf16_attn_fits(const struct dtp_bf16_attn *a, int T, int C, int H);
 /* bytes it holds (dry: would hold): per participant, the bf16 copies of one
- * sequence's q, k, v, output gradient and probabilities, an fp32 score
- * gradient and output tile, and oneDNN's scratchpad */
+ * sequence's q, k, v, output gradient and probabilities (fp32: the fp32
+ * copies of the first four), an fp32 score gradient and output tile, and
+ * oneDNN's scratchpad */
 size_t dtp_bf16_attn_bytes(const struct dtp_bf16_attn *a);
 /* qkv (B,T,3C) -> att (B,H,T,T) softmax probabilities, y16 (B,T,C) in
  * bf16 (what the projection's matmuls read); any B (one sequence at a time) */
@@ -59,5 +63,14 @@ void dtp_bf16_attn_backward16(struct dtp_bf16_attn *a, float *dqkv, uint16_t *dq
 void dtp_bf16_attn_backward16_sums(struct dtp_bf16_attn *a, float *part, size_t ldp,
 				   uint16_t *dqkv16, const float *dy, const uint16_t *qkv16,
 				   const float *att, int B);
+/* fp32 (an engine made with f32): qkv (B,T,3C) -> att (B,H,T,T) softmax
+ * probabilities, y (B,T,C); and dy (B,T,C), qkv, att -> dqkv (B,T,3C) (=);
+ * any B (one sequence at a time). dtp_attention_forward's and _backward's
+ * values in another summation order (oneDNN's), the scale applied in the
+ * softmax and its backward. */
+void dtp_f32_attn_forward(struct dtp_bf16_attn *a, float *y, float *att, const float *qkv,
+			  int B);
+void dtp_f32_attn_backward(struct dtp_bf16_attn *a, float *dqkv, const float *dy,
+			   const float *qkv, const float *att, int B);
 
 #endif

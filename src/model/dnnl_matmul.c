@@ -456,12 +456,17 @@ int dtp_bf16_mm_prepare_attention(struct dtp_bf16_mm *e, int T, int C, int H,
 		return dtp_errf_input(err, -EINVAL, "a stage's blocks have one attention shape; "
 				      "this one asks for a second (%d positions, width %d, %d heads)",
 				      T, C, H);
-	return dtp_bf16_attn_create(e->pool, e->nw, T, C, H, e->dry, &e->attn, err);
+	return dtp_bf16_attn_create(e->pool, e->nw, T, C, H, e->dry, e->f32, &e->attn, err);
 }
 
 struct dtp_bf16_attn *dtp_bf16_mm_attention(const struct dtp_bf16_mm *e)
 {
-	return e ? e->attn : NULL;
+	return e && !e->f32 ? e->attn : NULL;
+}
+
+struct dtp_bf16_attn *dtp_f32_mm_attention(const struct dtp_bf16_mm *e)
+{
+	return e && e->f32 ? e->attn : NULL;
 }
 
 void dtp_bf16_mm_destroy(struct dtp_bf16_mm *e)

@@ -103,12 +103,14 @@ int dtp_bf16_mm_prepare(struct dtp_bf16_mm *e, int IC, int OC, int fwd_sum,
 int dtp_bf16_mm_prepare_bias16(struct dtp_bf16_mm *e, int IC, int OC, int tiles,
 			       struct dtp_err *err);
 /* Set-up: the causal attention of sequences of T positions, width C, H heads
- * in bf16 too (dnnl_attention.h), on this engine's threads; one shape per
- * stage. Its bytes count in dtp_bf16_mm_bytes. */
+ * in bf16 too (dnnl_attention.h; an fp32 engine's in fp32), on this engine's
+ * threads; one shape per stage. Its bytes count in dtp_bf16_mm_bytes. */
 int dtp_bf16_mm_prepare_attention(struct dtp_bf16_mm *e, int T, int C, int H,
 				  struct dtp_err *err);
-/* that attention engine, or NULL when none was prepared */
+/* that attention engine of a bf16 engine, and of an fp32 one; NULL when
+ * none was prepared or the engine is of the other kind */
 struct dtp_bf16_attn *dtp_bf16_mm_attention(const struct dtp_bf16_mm *e);
+struct dtp_bf16_attn *dtp_f32_mm_attention(const struct dtp_bf16_mm *e);
 /* The bf16 copy of every parameter, from params (after they changed) */
 void dtp_bf16_mm_load_weights(struct dtp_bf16_mm *e);
 /* that copy (n_params values), for an optimizer refreshing it as it updates */

@@ -3,6 +3,7 @@
  * is ever called. */
 #include "config.h"
 #include "model/dnnl_matmul.h"
+#include "model/dnnl_attention.h"
 #include "model/model.h"
 
 #include <errno.h>
@@ -87,6 +88,7 @@ int dtp_bf16_mm_prepare_attention(struct dtp_bf16_mm *e, int T, int C, int H,
 	return -ENOTSUP;
 }
 struct dtp_bf16_attn *dtp_bf16_mm_attention(const struct dtp_bf16_mm *e) { return NULL; }
+struct dtp_bf16_attn *dtp_f32_mm_attention(const struct dtp_bf16_mm *e) { return NULL; }
 void dtp_bf16_mm_load_weights(struct dtp_bf16_mm *e) { (void)e; }
 uint16_t *dtp_bf16_mm_weights(struct dtp_bf16_mm *e) { return NULL; }
 uint16_t *dtp_bf16_mm_input16(struct dtp_bf16_mm *e) { return NULL; }
@@ -113,6 +115,61 @@ double dtp_dnnl_matmul_time(const struct dtp_matmul *mm, enum dtp_precision p, i
 			    int reps, char *impl, size_t impl_len, struct dtp_err *err)
 {
 	return (double)dtp_errf_input(err, -ENOTSUP, "built without oneDNN: no oneDNN reference");
+}
+
+
+/* the attention (dnnl_attention.h): never created (dtp_bf16_mm_create
+ * refuses first) */
+
+int dtp_bf16_attn_create(struct dtp_pool *pool, int nw, int T, int C, int H, int dry, int f32,
+			 struct dtp_bf16_attn **out, struct dtp_err *err)
+{
+	(void)pool; (void)nw; (void)T; (void)C; (void)H; (void)dry; (void)f32; (void)out;
+	return dtp_precision_check(DTP_PRECISION_BF16, err);
+}
+void dtp_bf16_attn_destroy(struct dtp_bf16_attn *a) { (void)a; }
+int dtp_bf16_attn_fits(const struct dtp_bf16_attn *a, int T, int C, int H)
+{
+	(void)a; (void)T; (void)C; (void)H;
+	return 0;
+}
+size_t dtp_bf16_attn_bytes(const struct dtp_bf16_attn *a) { (void)a; return 0; }
+void dtp_bf16_attn_forward(struct dtp_bf16_attn *a, uint16_t *y16, float *att,
+			   const float *qkv, int B) { (void)a; (void)y16; (void)att; (void)qkv; (void)B; }
+void dtp_bf16_attn_backward(struct dtp_bf16_attn *a, float *dqkv, const float *dy,
+			    const float *qkv, const float *att, int B)
+{
+	(void)a; (void)dqkv; (void)dy; (void)qkv; (void)att; (void)B;
+}
+void dtp_bf16_attn_forward_keep(struct dtp_bf16_attn *a, uint16_t *y16, float *att,
+				uint16_t *qkv16, const float *qkv, int B)
+{
+	(void)a; (void)y16; (void)att; (void)qkv16; (void)qkv; (void)B;
+}
+void dtp_bf16_attn_keep_rows(const struct dtp_bf16_attn *a, uint16_t *qkv16, const float *qkv,
+			     int r0, int r1)
+{
+	(void)a; (void)qkv16; (void)qkv; (void)r0; (void)r1;
+}
+void dtp_bf16_attn_backward16(struct dtp_bf16_attn *a, float *dqkv, uint16_t *dqkv16,
+			      const float *dy, const uint16_t *qkv16, const float *att, int B)
+{
+	(void)a; (void)dqkv; (void)dqkv16; (void)dy; (void)qkv16; (void)att; (void)B;
+}
+void dtp_bf16_attn_backward16_sums(struct dtp_bf16_attn *a, float *part, size_t ldp,
+				   uint16_t *dqkv16, const float *dy, const uint16_t *qkv16,
+				   const float *att, int B)
+{
+	(void)a; (void)part; (void)ldp; (void)dqkv16; (void)dy; (void)qkv16; (void)att; (void)B;
+}
+void dtp_f32_attn_forward(struct dtp_bf16_attn *a, float *y, float *att, const float *qkv, int B)
+{
+	(void)a; (void)y; (void)att; (void)qkv; (void)B;
+}
+void dtp_f32_attn_backward(struct dtp_bf16_attn *a, float *dqkv, const float *dy,
+			   const float *qkv, const float *att, int B)
+{
+	(void)a; (void)dqkv; (void)dy; (void)qkv; (void)att; (void)B;
 }
 
 #endif

@@ -279,9 +279,10 @@ size_t dtp_block_scratch_map(struct dtp_block_scratch *s, float *base, int B, in
 void dtp_block_forward(struct dtp_pool *pool, struct dtp_bf16_mm *mx, float *y, const float *x, const struct dtp_block_params *p,
 		       const struct dtp_block_save *s, int B, int T, int C, int H);
 /* dy (B,T,C) -> dx (B,T,C) (=, may not alias dy); grads into g (+=).
- * mx (NULL: fp32): the bf16 engine for the qkv, projection and MLP matmuls
- * and, when it has one (dtp_bf16_mm_attention), the attention's per-head
- * matmuls (batched over heads, dnnl_attention.c). It is _input then
+ * mx (NULL: fp32 on OpenBLAS): the bf16 or fp32 engine for the qkv,
+ * projection and MLP matmuls and, when it has one (dtp_bf16_mm_attention,
+ * dtp_f32_mm_attention), the attention's per-head matmuls (batched over
+ * heads, dnnl_attention.c). It is _input then
  * _weight with the wgrad buffers in sc. */
 void dtp_block_backward(struct dtp_pool *pool, struct dtp_bf16_mm *mx, float *dx, const struct dtp_block_params *g, const float *dy,
 			const float *x, const struct dtp_block_params *p,

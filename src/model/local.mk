@@ -40,7 +40,9 @@ src_model_libdtp_model_a_SOURCES = \
 	src/model/dnnl_reference.c \
 	src/model/dnnl_none.c \
 	src/model/dnnl_attention.h \
-	src/model/dnnl_attention.c
+	src/model/dnnl_attention_engine.h \
+	src/model/dnnl_attention.c \
+	src/model/dnnl_attention_run.c
 # gcc 12 at -O2 only vectorizes loops whose trip count is a known multiple of
 # the vector width ("very-cheap" cost model); the elementwise kernels here have
 # run-time lengths. An explicit -f option wins over the -O level whatever the

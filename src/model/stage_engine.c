@@ -60,7 +60,7 @@ static int prepare_units(struct dtp_bf16_mm *mx, const struct dtp_model_spec *sp
 				rc = dtp_f32_mm_prepare_tiles(mx, C, 4 * C, 1, 0, err);
 			if (!rc)
 				rc = dtp_f32_mm_prepare_tiles(mx, 4 * C, C, 0, 1, err);
-			if (!rc && !dtp_mm_is_f32(mx))  /* fp32: OpenBLAS's */
+			if (!rc)        /* the attention's per-head matmuls */
 				rc = dtp_bf16_mm_prepare_attention(mx, spec->seq_len, C, spec->heads,
 								   err);
 		}

@@ -6,7 +6,11 @@
  *    above the diagonal);
  *  - backward: d(qkv) within the same kind of bound;
  *  - a pool of 2 gives the bits of the serial engine, and a batch of fewer
- *    sequences than planned gives the bits of those sequences in a full one.
+ *    sequences than planned gives the bits of those sequences in a full one;
+ *  - an fp32 engine's attention (fp32_matmul = onednn): the fp32
+ *    attention's values in another summation order (relative 1e-5 over a
+ *    tensor; a wrong stride, transpose or scale is off by O(1)), the same
+ *    pool and batch bits as above.
  * Without oneDNN there is nothing to test (bf16 is refused at set-up,
  * test_model_bf16). */
 #include "config.h"
@@ -73,6 +77,26 @@ static void run_bf16(struct run *r, int nw, const float *qkv, const float *dy, i
 	dtp_bf16_attn_backward(dtp_bf16_mm_attention(r->mx), r->dqkv, dy, qkv, r->att, nb);
 }
 
+static void run_f32(struct run *r, int nw, const float *qkv, const float *dy, int nb)
+{
+	struct dtp_err err;
+	float w = 0.0f;
+
+	memset(r, 0, sizeof(*r));
+	if (nw > 1)
+		assert_int_equal(dtp_pool_create(nw, &r->pool), 0);
+	assert_int_equal(dtp_f32_mm_create(r->pool, nw, &w, 1, B * T, &r->mx, &err), 0);
+	assert_int_equal(dtp_bf16_mm_prepare_attention(r->mx, T, C, H, &err), 0);
+	assert_null(dtp_bf16_mm_attention(r->mx));     /* not a bf16 one */
+	assert_non_null(dtp_f32_mm_attention(r->mx));
+	r->att = calloc((size_t)B * H * T * T, sizeof(float));
+	r->y = calloc((size_t)B * T * C, sizeof(float));
+	r->dqkv = calloc((size_t)B * T * 3 * C, sizeof(float));
+	assert_true(r->att && r->y && r->dqkv);
+	dtp_f32_attn_forward(dtp_f32_mm_attention(r->mx), r->y, r->att, qkv, nb);
+	dtp_f32_attn_backward(dtp_f32_mm_attention(r->mx), r->dqkv, dy, qkv, r->att, nb);
+}
+
 static void run_free(struct run *r)
 {
 	dtp_bf16_mm_destroy(r->mx);
@@ -83,27 +107,58 @@ static void run_free(struct run *r)
 	free(r->dqkv);
 }
 
+/* random qkv and dy, and the fp32 attention's (OpenBLAS) outputs on them */
+struct ref {
+	float *qkv, *dy, *att, *y, *dqkv, *scratch;
+};
+
+enum { NQ = B * T * 3 * C, NY = B * T * C, NA = B * H * T * T };
+
+static void ref_make(struct ref *f, uint64_t seed)
+{
+	struct dtp_rng g;
+
+	f->qkv = malloc(NQ * sizeof(float));
+	f->dy = malloc(NY * sizeof(float));
+	f->att = malloc(NA * sizeof(float));
+	f->y = malloc(NY * sizeof(float));
+	f->dqkv = malloc(NQ * sizeof(float));
+	f->scratch = malloc((size_t)T * T * sizeof(float));
+	assert_true(f->qkv && f->dy && f->att && f->y && f->dqkv && f->scratch);
+	dtp_rng_init(&g, seed, seed);
+	for (size_t i = 0; i < NQ; i++)
+		f->qkv[i] = dtp_rng_normal(&g);
+	for (size_t i = 0; i < NY; i++)
+		f->dy[i] = dtp_rng_normal(&g);
+	dtp_attention_forward(f->y, f->att, f->qkv, B, T, C, H);
+	dtp_attention_backward(f->dqkv, f->scratch, f->dy, f->qkv, f->att, B, T, C, H);
+}
+
+static void ref_free(struct ref *f)
+{
+	free(f->qkv); free(f->dy); free(f->att); free(f->y); free(f->dqkv); free(f->scratch);
+}
+
+/* x's first nb sequences hold s's bits (the output in bf16 for bf16) */
+static void same_bits(const struct run *x, const struct run *s, int nb, int bf16)
+{
+	assert_memory_equal(x->att, s->att, (size_t)NA / B * nb * sizeof(float));
+	if (bf16)
+		assert_memory_equal(x->y16, s->y16, (size_t)NY / B * nb * sizeof(uint16_t));
+	else
+		assert_memory_equal(x->y, s->y, (size_t)NY / B * nb * sizeof(float));
+	assert_memory_equal(x->dqkv, s->dqkv, (size_t)NQ / B * nb * sizeof(float));
+}
+
 static void test_attention_bf16(void **state)
 {
-	size_t nq = (size_t)B * T * 3 * C, ny = (size_t)B * T * C, na = (size_t)B * H * T * T;
-	float *qkv = malloc(nq * sizeof(float)), *dy = malloc(ny * sizeof(float));
-	float *att = malloc(na * sizeof(float)), *y = malloc(ny * sizeof(float));
-	float *dqkv = malloc(nq * sizeof(float)), *scratch = malloc((size_t)T * T * sizeof(float));
-	struct dtp_rng g;
+	struct ref f;
 	struct run s, p, part;
 
 	(void)state;
-	assert_true(qkv && dy && att && y && dqkv && scratch);
-	dtp_rng_init(&g, 5, 5);
-	for (size_t i = 0; i < nq; i++)
-		qkv[i] = dtp_rng_normal(&g);
-	for (size_t i = 0; i < ny; i++)
-		dy[i] = dtp_rng_normal(&g);
-	dtp_attention_forward(y, att, qkv, B, T, C, H);
-	dtp_attention_backward(dqkv, scratch, dy, qkv, att, B, T, C, H);
-
-	run_bf16(&s, 1, qkv, dy, B);
-	double ea = rel(s.att, att, na), ey = rel(s.y, y, ny), ed = rel(s.dqkv, dqkv, nq);
+	ref_make(&f, 5);
+	run_bf16(&s, 1, f.qkv, f.dy, B);
+	double ea = rel(s.att, f.att, NA), ey = rel(s.y, f.y, NY), ed = rel(s.dqkv, f.dqkv, NQ);
 
 	print_message("bf16 attention vs fp32: probabilities %.4f, output %.4f, d(qkv) %.4f "
 		      "relative\n", ea, ey, ed);
@@ -121,20 +176,40 @@ static void test_attention_bf16(void **state)
 		}
 		assert_true(fabs(sum - 1.0) < 1e-5);
 	}
-	/* a pool of 2: the serial engine's bits */
-	run_bf16(&p, 2, qkv, dy, B);
-	assert_memory_equal(p.att, s.att, na * sizeof(float));
-	assert_memory_equal(p.y16, s.y16, ny * sizeof(uint16_t));
-	assert_memory_equal(p.dqkv, s.dqkv, nq * sizeof(float));
-	/* fewer sequences than planned: those sequences' bits */
-	run_bf16(&part, 1, qkv, dy, B - 1);
-	assert_memory_equal(part.att, s.att, na / B * (B - 1) * sizeof(float));
-	assert_memory_equal(part.y16, s.y16, ny / B * (B - 1) * sizeof(uint16_t));
-	assert_memory_equal(part.dqkv, s.dqkv, nq / B * (B - 1) * sizeof(float));
+	/* a pool of 2: the serial engine's bits; fewer sequences: theirs */
+	run_bf16(&p, 2, f.qkv, f.dy, B);
+	same_bits(&p, &s, B, 1);
+	run_bf16(&part, 1, f.qkv, f.dy, B - 1);
+	same_bits(&part, &s, B - 1, 1);
 	run_free(&s);
 	run_free(&p);
 	run_free(&part);
-	free(qkv); free(dy); free(att); free(y); free(dqkv); free(scratch);
+	ref_free(&f);
+}
+
+static void test_attention_f32(void **state)
+{
+	struct ref f;
+	struct run s, p, part;
+
+	(void)state;
+	ref_make(&f, 6);
+	run_f32(&s, 1, f.qkv, f.dy, B);
+	double ea = rel(s.att, f.att, NA), ey = rel(s.y, f.y, NY), ed = rel(s.dqkv, f.dqkv, NQ);
+
+	print_message("fp32 attention on oneDNN vs OpenBLAS: probabilities %.2e, output %.2e, "
+		      "d(qkv) %.2e relative\n", ea, ey, ed);
+	assert_true(ea < 1e-5);
+	assert_true(ey < 1e-5);
+	assert_true(ed < 1e-5);
+	run_f32(&p, 2, f.qkv, f.dy, B);
+	same_bits(&p, &s, B, 0);
+	run_f32(&part, 1, f.qkv, f.dy, B - 1);
+	same_bits(&part, &s, B - 1, 0);
+	run_free(&s);
+	run_free(&p);
+	run_free(&part);
+	ref_free(&f);
 }
 
 static void test_skip(void **state)
@@ -148,6 +223,7 @@ int main(void)
 	struct dtp_err err;
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_attention_bf16),
+		cmocka_unit_test(test_attention_f32),
 	};
 	const struct CMUnitTest none[] = {
 		cmocka_unit_test(test_skip),
