@@ -66,7 +66,7 @@ void dtp_args_usage(FILE *f)
 "                           predicted arenas exceed it, stop when peak RSS does\n"
 "      --threads N          OpenBLAS threads per stage (default: the stage's cores)\n"
 "      --precision P        fp32 or bf16 (default: the plan's [train] precision)\n"
-"      --fp32-matmul B      fp32 linear matmuls on openblas or onednn (default: the\n"
+"      --fp32-matmul B      fp32 matmuls on openblas or onednn (default: the\n"
 "                           plan's [model] fp32_matmul, else openblas)\n"
 "      --data DIR           datasets DIR/train and DIR/test (overrides the plan)\n"
 "      --heartbeat-ms N     beat to each neighbour stage every N ms (default: the\n"

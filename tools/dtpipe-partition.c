@@ -66,7 +66,7 @@ static const char usage[] =
 	"  --precision    fp32 (default) or bf16: profile the units as a run in that\n"
 	"                 precision builds them (bf16: matmuls on oneDNN, bf16 on the\n"
 	"                 links), and plan writes [train] precision; report takes the plan's\n"
-	"  --fp32-matmul  openblas (default) or onednn: the fp32 linear matmuls' backend\n"
+	"  --fp32-matmul  openblas (default) or onednn: the fp32 matmuls' backend\n"
 	"                 (no effect in bf16); plan writes [model] fp32_matmul\n"
 	"  --static       estimate times from FLOPs (10 GFLOP/s) instead of measuring; the\n"
 	"                 FLOPs count matmuls only, so --precision changes their bytes\n"
@@ -347,7 +347,7 @@ int dtp_tool_get_profile(const struct dtp_model_spec *spec, const struct dtp_too
 const char *dtp_tool_precision_name(const struct dtp_profile *p)
 {
 	if (p->precision == DTP_PRECISION_FP32 && p->fp32_matmul == DTP_FP32_MATMUL_ONEDNN)
-		return "fp32, linear matmuls on oneDNN";
+		return "fp32, matmuls on oneDNN";
 	return dtp_precision_name(p->precision);
 }
 

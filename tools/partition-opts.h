@@ -40,7 +40,7 @@ struct dtp_tool_opts {
 int dtp_tool_get_profile(const struct dtp_model_spec *spec, const struct dtp_tool_opts *o,
 			 struct dtp_profile *p, struct dtp_err *err);
 /* what a profile's units were built in, for its headings: "fp32", "bf16",
- * "fp32, linear matmuls on oneDNN" */
+ * "fp32, matmuls on oneDNN" */
 const char *dtp_tool_precision_name(const struct dtp_profile *p);
 
 /* plan: --stages K on this machine or --topology, --nodes for a cluster */

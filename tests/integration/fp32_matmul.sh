@@ -1,5 +1,5 @@
 #!/bin/sh
-# [model] fp32_matmul = onednn (the fp32 linear matmuls on oneDNN's fp32
+# [model] fp32_matmul = onednn (the fp32 matmuls on oneDNN's fp32
 # primitives): with one thread per stage, 2- and 3-stage runs give losses and
 # weights bit-identical to the 1-stage run on the same backend, for the mlp
 # and the gpt; --fp32-matmul onednn on the command line equals the plan key;

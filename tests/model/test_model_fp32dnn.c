@@ -1,4 +1,4 @@
-/* fp32_matmul = onednn (model.h): an fp32 stage's linear matmuls on oneDNN's
+/* fp32_matmul = onednn (model.h): an fp32 stage's matmuls on oneDNN's
  * fp32 matmul primitives.
  *  - the setting's names, and its refusal without oneDNN;
  *  - gradients: the same fp32 arithmetic in another summation order, so a

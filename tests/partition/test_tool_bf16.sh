@@ -42,7 +42,7 @@ expect 0 "$B" profile --model "$GPT" --batch 4 --static --precision bf16
 has "bf16 (static: from FLOPs, whatever the precision"
 [ "$(link 1)" = "0.250 0.125" ] || fail "static bf16 link bytes: $(link 1)"
 expect 0 "$B" profile --model mlp:32-64-8 --batch 4 --reps 1 --fp32-matmul onednn
-has ", fp32, linear matmuls on oneDNN; per-step work"
+has ", fp32, matmuls on oneDNN; per-step work"
 
 # plan in bf16: the key written, the plan trains with dtpipe (its data from
 # mkdata), its replan and its report in bf16
@@ -78,7 +78,7 @@ expect 0 "$B" plan --model mlp:32-64-64-8 --stages 2 --batch 4 --static --fp32-m
 	-o "$T/dnn.ini"
 grep -q '^fp32_matmul = onednn$' "$T/dnn.ini" || { fail "plan: no fp32_matmul = onednn"; cat "$T/dnn.ini"; }
 expect 0 "$B" report --plan "$T/dnn.ini" --static
-has ", fp32, linear matmuls on oneDNN$"
+has ", fp32, matmuls on oneDNN$"
 expect 0 "$B" plan --model gpt:L=4,C=64,H=4,T=32,V=256 --batch 4 --static --nodes 2 \
 	--cores-per-node 4 --precision bf16 -o "$T/cl.ini"
 grep -q '^precision = bf16$' "$T/cl.ini" || { fail "cluster plan: no precision = bf16"; cat "$T/cl.ini"; }
