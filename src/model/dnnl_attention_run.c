@@ -39,7 +39,7 @@ static void exec(struct dtp_attn_part *p, int k, const void *x, const void *y, f
 		st = dnnl_stream_wait(p->stream);
 	if (st != dnnl_success) {
 		/* every shape and buffer was fixed at set-up: a broken invariant */
-		fprintf(stderr, "dtpipe: oneDNN bf16 attention matmul failed (status %d)\n", (int)st);
+		fprintf(stderr, "dtpipe: oneDNN attention matmul failed (status %d)\n", (int)st);
 		abort();
 	}
 }
@@ -198,6 +198,17 @@ static void gather32(const struct dtp_bf16_attn *a, float *dst, const float *src
 				hs);
 }
 
+/* fp32: a sequence's qkv rows (T, 3C) -> the participant's q, k and v */
+static void gather_qkv32(const struct dtp_bf16_attn *a, struct dtp_attn_part *p,
+			 const float *qkv)
+{
+	int ld = 3 * a->C;
+
+	gather32(a, p->q32, qkv, ld, 0);
+	gather32(a, p->k32, qkv, ld, a->C);
+	gather32(a, p->v32, qkv, ld, 2 * a->C);
+}
+
 /* fp32: sequence b's forward; the probabilities are the saved att, in place */
 static void fwd32_seq(const struct attn_job *j, struct dtp_attn_part *p, size_t b)
 {
@@ -206,9 +217,7 @@ static void fwd32_seq(const struct attn_job *j, struct dtp_attn_part *p, size_t 
 	const float *qkv = j->qkv + b * a->T * ld;
 	float *att = j->att + b * a->H * TT;
 
-	gather32(a, p->q32, qkv, (int)ld, 0);
-	gather32(a, p->k32, qkv, (int)ld, a->C);
-	gather32(a, p->v32, qkv, (int)ld, 2 * a->C);
+	gather_qkv32(a, p, qkv);
 	exec(p, P_NT, p->q32, p->k32, att);             /* raw scores */
 	for (int h = 0; h < a->H; h++)
 		dtp_attention_softmax(att + h * TT, NULL, a->T, a->scale);
@@ -224,9 +233,7 @@ static void bwd32_seq(const struct attn_job *j, struct dtp_attn_part *p, size_t 
 	const float *qkv = j->qkv + b * a->T * ld, *att = j->att_in + b * a->H * TT;
 	float *dqkv = j->out + b * a->T * ld;
 
-	gather32(a, p->q32, qkv, (int)ld, 0);
-	gather32(a, p->k32, qkv, (int)ld, a->C);
-	gather32(a, p->v32, qkv, (int)ld, 2 * a->C);
+	gather_qkv32(a, p, qkv);
 	gather32(a, p->g32, j->dy + b * TC, a->C, 0);
 	exec(p, P_NT, p->g32, p->v32, p->d32);          /* datt = dy v^T */
 	exec(p, P_TN, att, p->g32, p->o32);             /* dv = att^T dy */
@@ -242,18 +249,18 @@ static void bwd32_seq(const struct attn_job *j, struct dtp_attn_part *p, size_t 
 
 void dtp_f32_attn_forward(struct dtp_bf16_attn *a, float *y, float *att, const float *qkv, int B)
 {
-	struct attn_job j = { .a = a, .out = y, .att = att, .qkv = qkv, .B = B };
+	struct attn_job j = { .a = a, .out = y, .att = att, .qkv = qkv, .B = B,
+			      .seq = fwd32_seq };
 
-	j.seq = fwd32_seq;
 	dtp_pool_run(a->pool, seq_share, &j);
 }
 
 void dtp_f32_attn_backward(struct dtp_bf16_attn *a, float *dqkv, const float *dy,
 			   const float *qkv, const float *att, int B)
 {
-	struct attn_job j = { .a = a, .out = dqkv, .dy = dy, .qkv = qkv, .att_in = att, .B = B };
+	struct attn_job j = { .a = a, .out = dqkv, .dy = dy, .qkv = qkv, .att_in = att, .B = B,
+			      .seq = bwd32_seq };
 
-	j.seq = bwd32_seq;
 	dtp_pool_run(a->pool, seq_share, &j);
 }
 
@@ -267,9 +274,8 @@ void dtp_bf16_attn_forward_keep(struct dtp_bf16_attn *a, uint16_t *y16, float *a
 				uint16_t *qkv16, const float *qkv, int B)
 {
 	struct attn_job j = { .a = a, .out16 = y16, .att = att, .qkv16 = qkv16, .qkv = qkv,
-			      .B = B };
+			      .B = B, .seq = fwd_seq };
 
-	j.seq = fwd_seq;
 	dtp_pool_run(a->pool, seq_share, &j);
 }
 
@@ -293,9 +299,9 @@ void dtp_bf16_attn_keep_rows(const struct dtp_bf16_attn *a, uint16_t *qkv16, con
 void dtp_bf16_attn_backward(struct dtp_bf16_attn *a, float *dqkv, const float *dy,
 			    const float *qkv, const float *att, int B)
 {
-	struct attn_job j = { .a = a, .out = dqkv, .dy = dy, .qkv = qkv, .att_in = att, .B = B };
+	struct attn_job j = { .a = a, .out = dqkv, .dy = dy, .qkv = qkv, .att_in = att, .B = B,
+			      .seq = bwd_seq };
 
-	j.seq = bwd_seq;
 	dtp_pool_run(a->pool, seq_share, &j);
 }
 
@@ -303,9 +309,8 @@ void dtp_bf16_attn_backward16(struct dtp_bf16_attn *a, float *dqkv, uint16_t *dq
 			      const float *dy, const uint16_t *qkv16, const float *att, int B)
 {
 	struct attn_job j = { .a = a, .out = dqkv, .dqkv16 = dqkv16, .dy = dy, .qkv16_in = qkv16,
-			      .att_in = att, .B = B };
+			      .att_in = att, .B = B, .seq = bwd_seq };
 
-	j.seq = bwd_seq;
 	dtp_pool_run(a->pool, seq_share, &j);
 }
 
@@ -314,13 +319,12 @@ void dtp_bf16_attn_backward16_sums(struct dtp_bf16_attn *a, float *part, size_t 
 				   const float *att, int B)
 {
 	struct attn_job j = { .a = a, .part = part, .ldp = ldp, .dqkv16 = dqkv16, .dy = dy,
-			      .qkv16_in = qkv16, .att_in = att, .B = B };
+			      .qkv16_in = qkv16, .att_in = att, .B = B, .seq = bwd_seq };
 
 	if (a->T % DTP_SUM_ROWS) {      /* a block would span two sequences */
 		fprintf(stderr, "dtpipe: attention bias sums asked for T = %d\n", a->T);
 		abort();
 	}
-	j.seq = bwd_seq;
 	dtp_pool_run(a->pool, seq_share, &j);
 }
 #endif

@@ -68,6 +68,16 @@ static int prepare_units(struct dtp_bf16_mm *mx, const struct dtp_model_spec *sp
 	return rc;
 }
 
+/* units [first, last) of spec at max_batch, as the predictions take them */
+static int check_range(const struct dtp_model_spec *spec, int first, int last, int max_batch,
+		       struct dtp_err *err)
+{
+	if (first < 0 || last > dtp_model_num_units(spec) || first >= last || max_batch < 1)
+		return dtp_errf_input(err, -EINVAL, "stage unit range [%d, %d) or batch %d out of range",
+				      first, last, max_batch);
+	return 0;
+}
+
 /* the bytes a matmul engine made by CREATE_DRY (bf16's or fp32's) would hold
  * for units [first, last) at max_batch, on the threads dtp_stage_model_create
  * would give it */
@@ -104,9 +114,9 @@ int dtp_stage_model_precision_bytes(const struct dtp_model_spec *spec, int first
 	rc = dtp_precision_check(p, err);
 	if (rc < 0)
 		return rc;
-	if (first < 0 || last > dtp_model_num_units(spec) || first >= last || max_batch < 1)
-		return dtp_errf_input(err, -EINVAL, "stage unit range [%d, %d) or batch %d out of range",
-				      first, last, max_batch);
+	rc = check_range(spec, first, last, max_batch, err);
+	if (rc < 0)
+		return rc;
 	for (int g = first; g < last; g++) {
 		struct dtp_unit_info info;
 
@@ -134,9 +144,9 @@ int dtp_stage_model_fp32_matmul_bytes(const struct dtp_model_spec *spec, int fir
 	rc = dtp_fp32_matmul_check(b, err);
 	if (rc < 0)
 		return rc;
-	if (first < 0 || last > dtp_model_num_units(spec) || first >= last || max_batch < 1)
-		return dtp_errf_input(err, -EINVAL, "stage unit range [%d, %d) or batch %d out of range",
-				      first, last, max_batch);
+	rc = check_range(spec, first, last, max_batch, err);
+	if (rc < 0)
+		return rc;
 	return dry_engine_bytes(spec, first, last, max_batch, 0, dtp_f32_mm_create_dry, bytes, err);
 }
 
