@@ -4,7 +4,7 @@
 # (OPENBLAS_CORETYPE unset), beside its reference rows measured in the same
 # run on exactly the model's matmul shapes: OpenBLAS sgemm, oneDNN matmul
 # fp32 and oneDNN matmul bf16 (bf16 operands, fp32 accumulation), and on 2
-# threads oneDNN on one thread times 2 (every core at the one-core rate). The
+# threads oneDNN's one-thread matmul on both cores at once. The
 # best reference of a precision is the machine's limit for it. fp32 runs on both
 # fp32 matmul backends in the same run (--fp32-matmul both: OpenBLAS, the
 # default, then oneDNN's fp32 matmul for the linear layers), beside the same
@@ -69,7 +69,8 @@ cat "$OUT"
 echo
 echo "# medians over $RUNS run(s); GFLOP/s = matmul FLOPs / best step (attention's T x T"
 echo "# scores counted in full); limit = the best reference of the precision, on"
-echo "# n > 1 threads also n x oneDNN's one-thread rate (every core at the one-core rate)"
+echo "# n > 1 threads also oneDNN's one-thread matmul run n times at once, one per core"
+echo "# (concurrent_*); scaled_* / ratio_scaled in the raw lines: n x the idle one-core rate"
 awk "$(cat "$SRCDIR/scripts/bench-lib.awk")"'
 /^case=/ && kv("core") ~ /^torch/ {
 	add(tms, kv("case") "@" kv("threads") SUBSEP kv("precision"), kv("step_ms_best")); next

@@ -7,9 +7,14 @@
  * writes them, at beta 1 in fp32, as the fp32 step adds them onto its
  * zeroed gradients): the best reference of
  * a precision is the machine's limit for it (limit_gflops; ratio_limit =
- * model / limit). On n > 1 threads oneDNN is also timed on one thread and
- * scaled by n (scaled_f32_gflops, scaled_bf16_gflops: every core at the
- * one-core rate), a reference too. Threads: OPENBLAS_NUM_THREADS, read once through
+ * model / limit). On n > 1 threads oneDNN is also timed on one thread, n
+ * copies at once, one per thread, each shape started together
+ * (concurrent_f32_gflops, concurrent_bf16_gflops: every core running
+ * oneDNN's one-core matmul while the others do, a reference), and alone,
+ * its rate times n (scaled_f32_gflops, scaled_bf16_gflops, ratio_scaled:
+ * every core at the idle one-core rate, shown beside the limit but not
+ * counted in it: no run of n cores is measured there, and all cores busy
+ * share the caches, the memory and the clock). Threads: OPENBLAS_NUM_THREADS, read once through
  * src/model/par.c (dtp_blas_threads), the count the stage model takes for
  * its step; every reference runs on that many threads (OpenBLAS's, and
  * oneDNN's OpenMP team). The references are timed before the model exists:
@@ -28,6 +33,7 @@
 
 #include <cblas.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -116,6 +122,81 @@ static double time_dnnl(const struct dtp_matmul *mm, int n, enum dtp_precision p
 		sum += t;
 	}
 	return sum;
+}
+
+/* one of n threads of time_dnnl_concurrent */
+struct conc_arg {
+	const struct dtp_matmul *mm;
+	int n, reps;
+	enum dtp_precision p;
+	pthread_barrier_t *start;
+	double *t;              /* its best time of each shape (negative: failed) */
+	struct dtp_err err;     /* why, when one failed */
+};
+
+static void *conc_main(void *v)
+{
+	struct conc_arg *a = v;
+
+	for (int i = 0; i < a->n; i++) {
+		pthread_barrier_wait(a->start);         /* every thread on shape i */
+		a->t[i] = dtp_dnnl_matmul_time(&a->mm[i], a->p, 1, a->reps, NULL, 0, &a->err);
+	}
+	return NULL;
+}
+
+/* oneDNN's matmul on the list in precision p on one thread, nthr copies at
+ * once: seconds per pass at their combined rate (each shape's slowest copy
+ * over nthr), or a negative errno */
+static double time_dnnl_concurrent(const struct dtp_matmul *mm, int n, enum dtp_precision p,
+				   int nthr, int reps)
+{
+	struct conc_arg *a = calloc((size_t)nthr, sizeof(*a));
+	pthread_t *th = calloc((size_t)nthr, sizeof(*th));
+	double *t = calloc((size_t)nthr * (size_t)n, sizeof(*t));
+	pthread_barrier_t start;
+	double sum = 0;
+	int started = 0, rc = 0;
+
+	if (!a || !th || !t || pthread_barrier_init(&start, NULL, (unsigned)nthr)) {
+		fprintf(stderr, "dtpipe-bench-model: out of memory for the concurrent reference\n");
+		rc = -ENOMEM;
+		goto out_free;
+	}
+	for (int k = 0; k < nthr; k++) {
+		a[k] = (struct conc_arg){ .mm = mm, .n = n, .reps = reps, .p = p, .start = &start,
+					  .t = t + (size_t)k * n };
+		if (pthread_create(&th[k], NULL, conc_main, &a[k]))
+			break;
+		started++;
+	}
+	if (started < nthr) {
+		/* a barrier of nthr would wait for ever: nothing to do but exit */
+		fprintf(stderr, "dtpipe-bench-model: cannot start %d reference threads\n", nthr);
+		exit(1);
+	}
+	for (int k = 0; k < nthr; k++)
+		pthread_join(th[k], NULL);
+	pthread_barrier_destroy(&start);
+	for (int i = 0; i < n && rc == 0; i++) {
+		double slow = 0;
+
+		for (int k = 0; k < nthr; k++) {
+			if (t[(size_t)k * n + i] < 0) {
+				fprintf(stderr, "dtpipe-bench-model: oneDNN %s concurrent reference: %s\n",
+					dtp_precision_name(p), a[k].err.msg);
+				rc = (int)t[(size_t)k * n + i];
+				break;
+			}
+			slow = t[(size_t)k * n + i] > slow ? t[(size_t)k * n + i] : slow;
+		}
+		sum += slow;
+	}
+out_free:
+	free(t);
+	free(th);
+	free(a);
+	return rc < 0 ? (double)rc : sum / nthr;
 }
 
 struct step_fig {
@@ -257,15 +338,18 @@ static int run_case(const struct bench_case *bc, int steps, enum dtp_precision p
 	 * the best of `steps`, and on a shared machine a best-of-fewer reference
 	 * is more often disturbed, which showed as model/sgemm ratios above 1 */
 	int reps = steps < 3 ? 3 : steps;
-	/* on n > 1 threads, also oneDNN on one thread, its time divided by n:
-	 * every core at the one-core rate, which no n-thread run can beat. An
-	 * n-thread reference can fall below it (its OpenMP team forks and joins
-	 * on every call and splits small shapes), and a model that splits its
-	 * rows its own way then read above 1 against it. */
+	/* on n > 1 threads, also oneDNN on one thread, n copies at once: the
+	 * way oneDNN's own matmul uses n cores best. An n-thread reference can
+	 * fall below it (its OpenMP team forks and joins on every call and
+	 * splits small shapes), and a model that splits its rows its own way
+	 * then read above 1 against it. And one copy alone, its time divided
+	 * by n: the idle one-core rate on every core (shown, not a limit). */
 	int scale = refs && nthr > 1;
 	double t_mm = refs ? time_sgemm(mm, nmm, reps) : 0.0;
 	double t_f32 = refs ? time_dnnl(mm, nmm, DTP_PRECISION_FP32, nthr, reps) : 0.0;
 	double t_f32_1 = scale ? time_dnnl(mm, nmm, DTP_PRECISION_FP32, 1, reps) / nthr : 0.0;
+	double t_f32_c = scale ? time_dnnl_concurrent(mm, nmm, DTP_PRECISION_FP32, nthr, reps) :
+				 0.0;
 	/* the bf16 reference times what a bf16 step runs: one micro-batch, whose
 	 * weight gradients it writes (beta 0, no sum post-op); the fp32 model
 	 * adds onto its zeroed gradients (the list's beta 1) */
@@ -274,6 +358,8 @@ static int run_case(const struct bench_case *bc, int steps, enum dtp_precision p
 			mm[i].beta = 0.0f;
 	double t_b16 = refs ? time_dnnl(mm, nmm, DTP_PRECISION_BF16, nthr, reps) : 0.0;
 	double t_b16_1 = scale ? time_dnnl(mm, nmm, DTP_PRECISION_BF16, 1, reps) / nthr : 0.0;
+	double t_b16_c = scale ? time_dnnl_concurrent(mm, nmm, DTP_PRECISION_BF16, nthr, reps) :
+				 0.0;
 
 	free(mm);
 	for (int b = 0; b < nfb; b++) {
@@ -290,22 +376,26 @@ static int run_case(const struct bench_case *bc, int steps, enum dtp_precision p
 		int gpt = spec.kind == DTP_MODEL_GPT;
 		double per_step = gpt ? (double)B * spec.seq_len : (double)B;
 		/* the machine's limit for this precision: its best reference */
-		double t_lim = prec == DTP_PRECISION_BF16 ? fastest(t_b16, t_b16_1, 0.0) :
-			       fastest(t_mm, t_f32, t_f32_1);
+		double t_lim = prec == DTP_PRECISION_BF16 ? fastest(t_b16, t_b16_c, 0.0) :
+			       fastest(t_mm, t_f32, t_f32_c);
+		double t_idle = prec == DTP_PRECISION_BF16 ? t_b16_1 : t_f32_1;
 
 		printf("case=%s precision=%s fp32_matmul=%s threads=%d core=%s B=%d steps=%d "
 		       "step_ms_mean=%.2f step_ms_best=%.2f %s=%.0f model_gflops=%.1f "
 		       "sgemm_gflops=%.1f ratio=%.3f onednn_f32_gflops=%.1f "
-		       "onednn_bf16_gflops=%.1f scaled_f32_gflops=%.1f scaled_bf16_gflops=%.1f "
-		       "limit_gflops=%.1f ratio_limit=%.3f loss_first=%.4f loss_last=%.4f\n",
+		       "onednn_bf16_gflops=%.1f concurrent_f32_gflops=%.1f "
+		       "concurrent_bf16_gflops=%.1f scaled_f32_gflops=%.1f scaled_bf16_gflops=%.1f "
+		       "limit_gflops=%.1f ratio_limit=%.3f ratio_scaled=%.3f loss_first=%.4f "
+		       "loss_last=%.4f\n",
 		       bc->name, dtp_precision_name(prec),
 		       prec == DTP_PRECISION_FP32 ? dtp_fp32_matmul_name(fbs[b]) : "none", nthr,
 		       dtp_blas_core(), B, steps, f.mean * 1e3, f.best * 1e3,
 		       gpt ? "tokens_per_s" : "samples_per_s", per_step / f.best,
 		       flops / f.best * 1e-9, gflops(flops, t_mm), t_mm / f.best,
-		       gflops(flops, t_f32), gflops(flops, t_b16), gflops(flops, t_f32_1),
-		       gflops(flops, t_b16_1), gflops(flops, t_lim),
-		       t_lim > 0 ? t_lim / f.best : 0.0, f.loss0, f.loss);
+		       gflops(flops, t_f32), gflops(flops, t_b16), gflops(flops, t_f32_c),
+		       gflops(flops, t_b16_c), gflops(flops, t_f32_1), gflops(flops, t_b16_1),
+		       gflops(flops, t_lim), t_lim > 0 ? t_lim / f.best : 0.0,
+		       t_idle > 0 ? t_idle / f.best : 0.0, f.loss0, f.loss);
 		fflush(stdout);
 	}
 	rc = 0;
