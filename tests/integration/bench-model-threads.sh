@@ -27,11 +27,9 @@ if grep -q '^#define DTP_HAVE_ONEDNN 1' "$DTP_BUILDDIR/config.h"; then
 		OPENBLAS_NUM_THREADS=2 "$BENCH" --case mlp --steps 1 --precision "$p" \
 			>"$WORK/out" 2>"$WORK/err" ||
 			{ cat "$WORK/err"; echo "FAIL: $p with references did not run"; exit 1; }
-		awk -v p="$p" '
-		function kv(k,   i, f) {
-			for (i = 1; i <= NF; i++) { split($i, f, "="); if (f[1] == k) return f[2] }
-			print "FAIL: no " k " in: " $0; bad = 1
-		}
+		# kv(): scripts/bench-lib.awk's ("" for a missing key, which fails
+		# the checks below as a figure of 0 would)
+		awk -v p="$p" "$(cat "$DTP_SRCDIR/scripts/bench-lib.awk")"'
 		/^case=mlp/ {
 			n++
 			c = kv("concurrent_" (p == "fp32" ? "f32" : "bf16") "_gflops")
