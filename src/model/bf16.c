@@ -100,64 +100,85 @@ static size_t from_f32_avx512(uint16_t *dst, const float *src, size_t n)
 	return i;
 }
 
-/* rows of cols floats at a stride of sld -> rows of cols bf16 at dld: 32 a
- * vcvtne2ps2bf16, the tail 16 a masked vcvtneps2bf16 (the same rounding) */
+/* one row: cols floats -> cols bf16: 32 a vcvtne2ps2bf16, the tail 16 a
+ * masked vcvtneps2bf16 (the same rounding) */
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
+static inline void from_f32_row_avx512(uint16_t *d, const float *s, size_t cols)
+{
+	size_t i = 0;
+
+	for (; i + 32 <= cols; i += 32) {
+		__m512 lo = _mm512_loadu_ps(s + i), hi = _mm512_loadu_ps(s + i + 16);
+
+		_mm512_storeu_si512((void *)(d + i), (__m512i)_mm512_cvtne2ps_pbh(hi, lo));
+	}
+	for (; i < cols; i += 16) {
+		size_t k = cols - i < 16 ? cols - i : 16;
+		__mmask16 m = (__mmask16)((1u << k) - 1u);
+		__m256bh h = _mm512_cvtneps_pbh(_mm512_maskz_loadu_ps(m, s + i));
+
+		_mm256_mask_storeu_epi16((void *)(d + i), m, (__m256i)h);
+	}
+}
+
+/* rows of cols floats at a stride of sld -> rows of cols bf16 at dld */
 __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
 static void from_f32_2d_avx512(uint16_t *dst, size_t dld, const float *src, size_t sld,
 			       size_t rows, size_t cols)
 {
-	for (size_t r = 0; r < rows; r++) {
-		const float *s = src + r * sld;
-		uint16_t *d = dst + r * dld;
-		size_t i = 0;
+	for (size_t r = 0; r < rows; r++)
+		from_f32_row_avx512(dst + r * dld, src + r * sld, cols);
+}
 
-		for (; i + 32 <= cols; i += 32) {
-			__m512 lo = _mm512_loadu_ps(s + i), hi = _mm512_loadu_ps(s + i + 16);
+/* the groups' rows, a row of every group in turn (see bf16.h) */
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
+static void from_f32_groups_avx512(uint16_t *dst, const float *src, const struct dtp_groups *g)
+{
+	for (size_t r = 0; r < g->rows; r++)
+		for (size_t k = 0; k < g->n; k++)
+			from_f32_row_avx512(dst + k * g->dg + r * g->dld,
+					    src + k * g->sg + r * g->sld, g->cols);
+}
 
-			_mm512_storeu_si512((void *)(d + i), (__m512i)_mm512_cvtne2ps_pbh(hi, lo));
-		}
-		for (; i < cols; i += 16) {
-			size_t k = cols - i < 16 ? cols - i : 16;
-			__mmask16 m = (__mmask16)((1u << k) - 1u);
-			__m256bh h = _mm512_cvtneps_pbh(_mm512_maskz_loadu_ps(m, s + i));
+/* one row: cols floats copied to d, and their bf16 into h when it is not
+ * NULL: 16 at a time, only the tail through a mask (a masked store is slow
+ * on AMD's cores: the attention's scatter ran at half speed with every store
+ * masked) */
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
+static inline void copy_row_avx512(float *d, uint16_t *h, const float *s, size_t cols)
+{
+	size_t i = 0;
 
-			_mm256_mask_storeu_epi16((void *)(d + i), m, (__m256i)h);
-		}
+	for (; i + 16 <= cols; i += 16) {
+		__m512 x = _mm512_loadu_ps(s + i);
+
+		_mm512_storeu_ps(d + i, x);
+		if (h)
+			_mm256_storeu_si256((void *)(h + i), (__m256i)_mm512_cvtneps_pbh(x));
+	}
+	for (; i < cols; i += 16) {
+		size_t k = cols - i < 16 ? cols - i : 16;
+		__mmask16 m = (__mmask16)((1u << k) - 1u);
+		__m512 x = _mm512_maskz_loadu_ps(m, s + i);
+
+		_mm512_mask_storeu_ps(d + i, m, x);
+		if (h)
+			_mm256_mask_storeu_epi16((void *)(h + i), m, (__m256i)_mm512_cvtneps_pbh(x));
 	}
 }
 
-/* rows of cols floats at sld -> dst (rows at dld), and their bf16 into
- * dst16 (rows at d16ld) when it is not NULL: 16 at a time, only the tail
- * through a mask (a masked store is slow on AMD's cores: the attention's
- * scatter ran at half speed with every store masked) */
+/* the groups' rows, a row of every group in turn (see bf16.h) */
 __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
-static void copy_2d_avx512(float *dst, size_t dld, uint16_t *dst16, size_t d16ld,
-			   const float *src, size_t sld, size_t rows, size_t cols)
+static void copy_groups_avx512(float *dst, uint16_t *dst16, const float *src,
+			       const struct dtp_groups *g)
 {
-	for (size_t r = 0; r < rows; r++) {
-		const float *s = src + r * sld;
-		float *d = dst + r * dld;
-		uint16_t *h = dst16 ? dst16 + r * d16ld : NULL;
-		size_t i = 0;
+	for (size_t r = 0; r < g->rows; r++)
+		for (size_t k = 0; k < g->n; k++) {
+			size_t d = k * g->dg + r * g->dld;
 
-		for (; i + 16 <= cols; i += 16) {
-			__m512 x = _mm512_loadu_ps(s + i);
-
-			_mm512_storeu_ps(d + i, x);
-			if (h)
-				_mm256_storeu_si256((void *)(h + i), (__m256i)_mm512_cvtneps_pbh(x));
+			copy_row_avx512(dst + d, dst16 ? dst16 + d : NULL,
+					src + k * g->sg + r * g->sld, g->cols);
 		}
-		for (; i < cols; i += 16) {
-			size_t k = cols - i < 16 ? cols - i : 16;
-			__mmask16 m = (__mmask16)((1u << k) - 1u);
-			__m512 x = _mm512_maskz_loadu_ps(m, s + i);
-
-			_mm512_mask_storeu_ps(d + i, m, x);
-			if (h)
-				_mm256_mask_storeu_epi16((void *)(h + i), m,
-							 (__m256i)_mm512_cvtneps_pbh(x));
-		}
-	}
 }
 
 /* x (n) = bf16(max(0, x)) widened back, x16 (n) its bf16 bits, in one pass:
@@ -257,20 +278,38 @@ void dtp_bf16_from_f32_2d(uint16_t *dst, size_t dld, const float *src, size_t sl
 		dtp_bf16_from_f32_portable(dst + r * dld, src + r * sld, cols);
 }
 
-void dtp_f32_copy_2d(float *dst, size_t dld, uint16_t *dst16, size_t d16ld, const float *src,
-		     size_t sld, size_t rows, size_t cols)
+void dtp_bf16_from_f32_groups(uint16_t *dst, const float *src, const struct dtp_groups *g)
 {
 #ifdef DTP_BF16_X86
 	if (dtp_bf16_native()) {
-		copy_2d_avx512(dst, dld, dst16, d16ld, src, sld, rows, cols);
+		from_f32_groups_avx512(dst, src, g);
 		return;
 	}
 #endif
-	for (size_t r = 0; r < rows; r++) {
-		memcpy(dst + r * dld, src + r * sld, cols * sizeof(float));
-		if (dst16)
-			dtp_bf16_from_f32_portable(dst16 + r * d16ld, src + r * sld, cols);
+	for (size_t r = 0; r < g->rows; r++)
+		for (size_t k = 0; k < g->n; k++)
+			dtp_bf16_from_f32_portable(dst + k * g->dg + r * g->dld,
+						   src + k * g->sg + r * g->sld, g->cols);
+}
+
+void dtp_f32_copy_groups(float *dst, uint16_t *dst16, const float *src,
+			 const struct dtp_groups *g)
+{
+#ifdef DTP_BF16_X86
+	if (dtp_bf16_native()) {
+		copy_groups_avx512(dst, dst16, src, g);
+		return;
 	}
+#endif
+	for (size_t r = 0; r < g->rows; r++)
+		for (size_t k = 0; k < g->n; k++) {
+			size_t d = k * g->dg + r * g->dld;
+			const float *s = src + k * g->sg + r * g->sld;
+
+			memcpy(dst + d, s, g->cols * sizeof(float));
+			if (dst16)
+				dtp_bf16_from_f32_portable(dst16 + d, s, g->cols);
+		}
 }
 
 void dtp_bf16_relu_keep(float *x, uint16_t *x16, size_t n)

@@ -47,6 +47,12 @@ static size_t head_bytes(const struct dtp_bf16_attn *a, size_t es)
 	return dtp_align_up((size_t)a->T * a->C * es, 64);
 }
 
+/* q, k and v in one block, (3H,T,hs): one gather fills all three */
+static size_t qkv_bytes(const struct dtp_bf16_attn *a, size_t es)
+{
+	return dtp_align_up(3 * (size_t)a->T * a->C * es, 64);
+}
+
 static size_t score_bytes(const struct dtp_bf16_attn *a, size_t es)
 {
 	return dtp_align_up((size_t)a->H * a->T * a->T * es, 64);
@@ -59,7 +65,7 @@ size_t dtp_bf16_attn_bytes(const struct dtp_bf16_attn *a)
 	if (!a)
 		return 0;
 	for (int w = 0; w < a->nw; w++)
-		b += 4 * head_bytes(a, a->f32 ? 4 : 2) + (a->f32 ? 0 : score_bytes(a, 2)) +
+		b += qkv_bytes(a, a->f32 ? 4 : 2) + head_bytes(a, a->f32 ? 4 : 2) + (a->f32 ? 0 : score_bytes(a, 2)) +
 		     score_bytes(a, 4) + head_bytes(a, 4) + dtp_align_up(a->part[w].sp_cap, 64);
 	return b;
 }
@@ -180,18 +186,22 @@ static int part_init(struct dtp_bf16_attn *a, struct dtp_attn_part *p, struct dt
 		if (st != dnnl_success)
 			return fail(err, st, "creating a stream");
 		if (a->f32) {
-			p->q32 = zalloc(head_bytes(a, 4));
-			p->k32 = zalloc(head_bytes(a, 4));
-			p->v32 = zalloc(head_bytes(a, 4));
+			p->q32 = zalloc(qkv_bytes(a, 4));
 			p->g32 = zalloc(head_bytes(a, 4));
-			ok = p->q32 && p->k32 && p->v32 && p->g32;
+			ok = p->q32 && p->g32;
+			if (ok) {
+				p->k32 = p->q32 + (size_t)a->T * a->C;
+				p->v32 = p->k32 + (size_t)a->T * a->C;
+			}
 		} else {
-			p->q16 = zalloc(head_bytes(a, 2));
-			p->k16 = zalloc(head_bytes(a, 2));
-			p->v16 = zalloc(head_bytes(a, 2));
+			p->q16 = zalloc(qkv_bytes(a, 2));
 			p->g16 = zalloc(head_bytes(a, 2));
 			p->p16 = zalloc(score_bytes(a, 2));
-			ok = p->q16 && p->k16 && p->v16 && p->g16 && p->p16;
+			ok = p->q16 && p->g16 && p->p16;
+			if (p->q16) {
+				p->k16 = p->q16 + (size_t)a->T * a->C;
+				p->v16 = p->k16 + (size_t)a->T * a->C;
+			}
 		}
 		p->d32 = zalloc(score_bytes(a, 4));
 		p->o32 = zalloc(head_bytes(a, 4));
@@ -224,14 +234,10 @@ static void part_free(struct dtp_attn_part *p)
 	}
 	if (p->stream)
 		dnnl_stream_destroy(p->stream);
-	free(p->q16);
-	free(p->k16);
-	free(p->v16);
+	free(p->q16);   /* and k16, v16 in it */
 	free(p->g16);
 	free(p->p16);
-	free(p->q32);
-	free(p->k32);
-	free(p->v32);
+	free(p->q32);   /* and k32, v32 in it */
 	free(p->g32);
 	free(p->d32);
 	free(p->o32);

@@ -21,7 +21,8 @@ struct dtp_attn_part {           /* one participant */
 	dnnl_stream_t stream;
 	dnnl_primitive_t prim[N_PRIM];
 	dnnl_memory_t a[N_PRIM], b[N_PRIM], c[N_PRIM], sp[N_PRIM];
-	uint16_t *q16, *k16, *v16, *g16; /* (H,T,hs) each; fp32: q32.. */
+	uint16_t *q16, *k16, *v16, *g16; /* (H,T,hs) each, q k v in one
+					 * block (3H,T,hs); fp32: q32.. */
 	uint16_t *p16;                  /* (H,T,T); fp32: none */
 	float *q32, *k32, *v32, *g32;
 	float *d32;                     /* (H,T,T) */

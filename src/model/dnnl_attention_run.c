@@ -44,25 +44,28 @@ static void exec(struct dtp_attn_part *p, int k, const void *x, const void *y, f
 	}
 }
 
-/* src (T, ld) fp32, head h at columns off + h*hs -> dst (H,T,hs) bf16 */
-static void gather(const struct dtp_bf16_attn *a, uint16_t *dst, const float *src, int ld,
-		   int off)
+/* n heads of a sequence's rows (T, ld), head h at columns h*hs of src, <->
+ * their dense blocks (n,T,hs): to_heads 1, the gather; 0, the scatter */
+static struct dtp_groups heads(const struct dtp_bf16_attn *a, size_t n, size_t ld, int to_heads)
 {
-	size_t hs = (size_t)a->hs, T = (size_t)a->T;
+	size_t T = (size_t)a->T, hs = (size_t)a->hs;
+	struct dtp_groups g = { .n = n, .rows = T, .cols = hs };
 
-	for (int h = 0; h < a->H; h++)
-		dtp_bf16_from_f32_2d(dst + h * T * hs, hs, src + off + h * hs, (size_t)ld, T, hs);
+	if (to_heads) {
+		g.sld = ld, g.sg = hs, g.dld = hs, g.dg = T * hs;
+	} else {
+		g.sld = hs, g.sg = T * hs, g.dld = ld, g.dg = hs;
+	}
+	return g;
 }
 
-/* a sequence's qkv rows (T, 3C) -> its q, k and v, each (H,T,hs) bf16 */
-static void gather_qkv(const struct dtp_bf16_attn *a, uint16_t *q16, uint16_t *k16,
-		       uint16_t *v16, const float *qkv)
+/* a sequence's qkv rows (T, 3C) fp32 -> its q, k, v (3H,T,hs) bf16, in one
+ * block (q16: k16 and v16 follow it) */
+static void gather_qkv(const struct dtp_bf16_attn *a, uint16_t *q16, const float *qkv)
 {
-	int ld = 3 * a->C;
+	struct dtp_groups g = heads(a, 3 * (size_t)a->H, 3 * (size_t)a->C, 1);
 
-	gather(a, q16, qkv, ld, 0);
-	gather(a, k16, qkv, ld, a->C);
-	gather(a, v16, qkv, ld, 2 * a->C);
+	dtp_bf16_from_f32_groups(q16, qkv, &g);
 }
 
 /* o32 (H,T,hs) -> dst (T, ld), head h at columns off + h*hs, and its bf16
@@ -70,22 +73,18 @@ static void gather_qkv(const struct dtp_bf16_attn *a, uint16_t *q16, uint16_t *k
 static void scatter(const struct dtp_bf16_attn *a, float *dst, uint16_t *dst16, int ld, int off,
 		    const float *o32)
 {
-	size_t hs = (size_t)a->hs, T = (size_t)a->T, c;
+	struct dtp_groups g = heads(a, (size_t)a->H, (size_t)ld, 0);
 
-	for (int h = 0; h < a->H; h++) {
-		c = off + h * hs;
-		dtp_f32_copy_2d(dst + c, (size_t)ld, dst16 ? dst16 + c : NULL, (size_t)ld,
-				o32 + h * T * hs, hs, T, hs);
-	}
+	dtp_f32_copy_groups(dst + off, dst16 ? dst16 + off : NULL, o32, &g);
 }
 
-/* o32 (H,T,hs) -> dst16 (T, ld) bf16, head h at columns h*hs */
-static void scatter16(const struct dtp_bf16_attn *a, uint16_t *dst16, int ld, const float *o32)
+/* o32 (H,T,hs) -> dst16 (T, ld) bf16, head h at columns off + h*hs */
+static void scatter16(const struct dtp_bf16_attn *a, uint16_t *dst16, int ld, int off,
+		      const float *o32)
 {
-	size_t hs = (size_t)a->hs, T = (size_t)a->T;
+	struct dtp_groups g = heads(a, (size_t)a->H, (size_t)ld, 0);
 
-	for (int h = 0; h < a->H; h++)
-		dtp_bf16_from_f32_2d(dst16 + h * hs, (size_t)ld, o32 + h * T * hs, hs, T, hs);
+	dtp_bf16_from_f32_groups(dst16 + off, o32, &g);
 }
 
 /* o32 (H,T,hs) of sequence b -> dst16 (T, ld) bf16, head h at columns
@@ -95,15 +94,13 @@ static void scatter16(const struct dtp_bf16_attn *a, uint16_t *dst16, int ld, co
 static void scatter_sums(const struct dtp_bf16_attn *a, uint16_t *dst16, float *part,
 			 size_t ldp, int ld, int off, size_t b, const float *o32)
 {
-	size_t hs = (size_t)a->hs, T = (size_t)a->T, c;
+	size_t hs = (size_t)a->hs, T = (size_t)a->T;
 	int r0 = (int)(b * T);
 
-	for (int h = 0; h < a->H; h++) {
-		c = off + h * hs;
-		dtp_colsum_part_rows(part + c, ldp, o32 + h * T * hs, hs, r0, r0 + (int)T,
-				     (int)hs);
-		dtp_bf16_from_f32_2d(dst16 + c, (size_t)ld, o32 + h * T * hs, hs, T, hs);
-	}
+	for (int h = 0; h < a->H; h++)
+		dtp_colsum_part_rows(part + off + h * hs, ldp, o32 + h * T * hs, hs, r0,
+				     r0 + (int)T, (int)hs);
+	scatter16(a, dst16, ld, off, o32);
 }
 
 struct attn_job {
@@ -140,12 +137,12 @@ static void fwd_seq(const struct attn_job *j, struct dtp_attn_part *p, size_t b)
 	uint16_t *k16 = j->qkv16 ? q16 + TC : p->k16, *v16 = j->qkv16 ? q16 + 2 * TC : p->v16;
 
 	if (j->qkv)     /* else qkv16 holds them (dtp_bf16_attn_keep_rows) */
-		gather_qkv(a, q16, k16, v16, qkv);
+		gather_qkv(a, q16, qkv);
 	exec(p, P_NT, q16, k16, att);                   /* raw scores */
 	for (int h = 0; h < a->H; h++)
 		dtp_attention_softmax(att + h * TT, p->p16 + h * TT, a->T, a->scale);
 	exec(p, P_NN, p->p16, v16, p->o32);             /* att v */
-	scatter16(a, j->out16 + b * TC, a->C, p->o32);
+	scatter16(a, j->out16 + b * TC, a->C, 0, p->o32);
 }
 
 static void bwd_seq(const struct attn_job *j, struct dtp_attn_part *p, size_t b)
@@ -162,9 +159,11 @@ static void bwd_seq(const struct attn_job *j, struct dtp_attn_part *p, size_t b)
 		k16 = q16 + TC;
 		v16 = q16 + 2 * TC;
 	} else {
-		gather_qkv(a, p->q16, p->k16, p->v16, j->qkv + b * a->T * ld);
+		gather_qkv(a, p->q16, j->qkv + b * a->T * ld);
 	}
-	gather(a, p->g16, j->dy + b * TC, a->C, 0);
+	struct dtp_groups gy = heads(a, (size_t)a->H, (size_t)a->C, 1);
+
+	dtp_bf16_from_f32_groups(p->g16, j->dy + b * TC, &gy);
 	dtp_bf16_from_f32(p->p16, att, a->H * TT);
 	exec(p, P_NT, p->g16, v16, p->d32);             /* datt = dy v^T */
 	exec(p, P_TN, p->p16, p->g16, p->o32);          /* dv = att^T dy */
@@ -187,26 +186,14 @@ static void bwd_seq(const struct attn_job *j, struct dtp_attn_part *p, size_t b)
 		scatter(a, dqkv, d16, (int)ld, a->C, p->o32);
 }
 
-/* fp32: src (T, ld), head h at columns off + h*hs -> dst (H,T,hs) */
-static void gather32(const struct dtp_bf16_attn *a, float *dst, const float *src, int ld,
-		     int off)
+/* fp32: n heads of src (T, ld) -> dst (n,T,hs): q, k and v of a
+ * sequence's qkv rows (n = 3H, the participant's q32 block), or its dy */
+static void gather32(const struct dtp_bf16_attn *a, float *dst, const float *src, size_t n,
+		     size_t ld)
 {
-	size_t hs = (size_t)a->hs, T = (size_t)a->T;
+	struct dtp_groups g = heads(a, n, ld, 1);
 
-	for (int h = 0; h < a->H; h++)
-		dtp_f32_copy_2d(dst + h * T * hs, hs, NULL, 0, src + off + h * hs, (size_t)ld, T,
-				hs);
-}
-
-/* fp32: a sequence's qkv rows (T, 3C) -> the participant's q, k and v */
-static void gather_qkv32(const struct dtp_bf16_attn *a, struct dtp_attn_part *p,
-			 const float *qkv)
-{
-	int ld = 3 * a->C;
-
-	gather32(a, p->q32, qkv, ld, 0);
-	gather32(a, p->k32, qkv, ld, a->C);
-	gather32(a, p->v32, qkv, ld, 2 * a->C);
+	dtp_f32_copy_groups(dst, NULL, src, &g);
 }
 
 /* fp32: sequence b's forward; the probabilities are the saved att, in place */
@@ -217,7 +204,7 @@ static void fwd32_seq(const struct attn_job *j, struct dtp_attn_part *p, size_t 
 	const float *qkv = j->qkv + b * a->T * ld;
 	float *att = j->att + b * a->H * TT;
 
-	gather_qkv32(a, p, qkv);
+	gather32(a, p->q32, qkv, 3 * (size_t)a->H, ld);
 	exec(p, P_NT, p->q32, p->k32, att);             /* raw scores */
 	for (int h = 0; h < a->H; h++)
 		dtp_attention_softmax(att + h * TT, NULL, a->T, a->scale);
@@ -233,8 +220,8 @@ static void bwd32_seq(const struct attn_job *j, struct dtp_attn_part *p, size_t 
 	const float *qkv = j->qkv + b * a->T * ld, *att = j->att_in + b * a->H * TT;
 	float *dqkv = j->out + b * a->T * ld;
 
-	gather_qkv32(a, p, qkv);
-	gather32(a, p->g32, j->dy + b * TC, a->C, 0);
+	gather32(a, p->q32, qkv, 3 * (size_t)a->H, ld);
+	gather32(a, p->g32, j->dy + b * TC, (size_t)a->H, (size_t)a->C);
 	exec(p, P_NT, p->g32, p->v32, p->d32);          /* datt = dy v^T */
 	exec(p, P_TN, att, p->g32, p->o32);             /* dv = att^T dy */
 	scatter(a, dqkv, NULL, (int)ld, 2 * a->C, p->o32);
@@ -289,9 +276,11 @@ void dtp_bf16_attn_keep_rows(const struct dtp_bf16_attn *a, uint16_t *qkv16, con
 		size_t nr = T - t < (size_t)(r1 - r) ? T - t : (size_t)(r1 - r);
 		const float *src = qkv + (size_t)(r - r0) * ld;
 		uint16_t *seq = qkv16 + b * 3 * T * C + t * hs;
+		/* q heads, k heads, v heads */
+		struct dtp_groups g = { .n = 3 * (size_t)a->H, .rows = nr, .cols = hs,
+					.sld = ld, .sg = hs, .dld = hs, .dg = T * hs };
 
-		for (size_t g = 0; g < 3 * (size_t)a->H; g++)  /* q heads, k heads, v heads */
-			dtp_bf16_from_f32_2d(seq + g * T * hs, hs, src + g * hs, ld, nr, hs);
+		dtp_bf16_from_f32_groups(seq, src, &g);
 		r += (int)nr;
 	}
 }

@@ -16,6 +16,8 @@
  *    term. A wrong transpose or missing term is off by O(1). A directional
  *    finite difference with a step large against bf16's resolution checks
  *    the bf16 gradient against the bf16 loss itself;
+ *  - the group copies (the attention's gathers and scatters): every element
+ *    where the definition puts it, in both directions, with vector tails;
  *  - the unit-boundary semantics: a K-stage split is bit-identical to the
  *    whole model in bf16, and a unit's output and input gradient are exact
  *    bf16 values;
@@ -155,6 +157,70 @@ static void test_relu_keep(void **state)
 		}
 	}
 	free(x); free(y); free(h);
+}
+
+/* the attention's gathers and scatters (bf16.h's dtp_groups): n groups of
+ * (rows, cols), both directions (a few columns of every row <-> dense
+ * blocks), widths with and without a vector tail; every destination
+ * element checked against the definition, and nothing outside the groups
+ * written (the pad stays its marker) */
+static void test_groups(void **state)
+{
+	const size_t widths[] = { 1, 15, 16, 17, 33, 64 };
+	const size_t n = 5, rows = 7, pad = 3;
+	struct dtp_rng r;
+
+	(void)state;
+	dtp_rng_init(&r, 4, 2);
+	for (size_t w = 0; w < sizeof(widths) / sizeof(widths[0]); w++) {
+		size_t cols = widths[w], ld = n * cols + pad, dense = rows * cols;
+		size_t wide = rows * ld, sz = wide > n * dense ? wide : n * dense;
+		float *src = malloc(sz * sizeof(float)), *dst = malloc(sz * sizeof(float));
+		uint16_t *d16 = malloc(sz * sizeof(uint16_t)), *h = malloc(sz * sizeof(uint16_t));
+
+		assert_true(src && dst && d16 && h);
+		for (size_t i = 0; i < sz; i++)
+			src[i] = dtp_rng_normal(&r);
+		for (int to_dense = 0; to_dense < 2; to_dense++) {
+			struct dtp_groups g = { .n = n, .rows = rows, .cols = cols };
+
+			if (to_dense) {
+				g.sld = ld, g.sg = cols, g.dld = cols, g.dg = dense;
+			} else {
+				g.sld = cols, g.sg = dense, g.dld = ld, g.dg = cols;
+			}
+			for (size_t i = 0; i < sz; i++) {
+				dst[i] = -7.0f;
+				d16[i] = h[i] = 0xdeadu;
+			}
+			dtp_f32_copy_groups(dst, d16, src, &g);
+			dtp_bf16_from_f32_groups(h, src, &g);
+			for (size_t k = 0; k < n; k++)
+				for (size_t i = 0; i < rows; i++)
+					for (size_t c = 0; c < cols; c++) {
+						size_t d = k * g.dg + i * g.dld + c;
+						float x = src[k * g.sg + i * g.sld + c];
+
+						assert_int_equal(bits(dst[d]), bits(x));
+						assert_int_equal(d16[d], dtp_bf16_of(x));
+						assert_int_equal(h[d], dtp_bf16_of(x));
+						dst[d] = -7.0f;         /* seen */
+						d16[d] = h[d] = 0xdeadu;
+					}
+			for (size_t i = 0; i < sz; i++) {
+				assert_int_equal(bits(dst[i]), bits(-7.0f));
+				assert_int_equal(d16[i], 0xdeadu);
+				assert_int_equal(h[i], 0xdeadu);
+			}
+			dtp_f32_copy_groups(dst, NULL, src, &g);        /* no bf16 wanted */
+			for (size_t k = 0; k < n; k++)
+				for (size_t i = 0; i < rows; i++)
+					assert_memory_equal(dst + k * g.dg + i * g.dld,
+							    src + k * g.sg + i * g.sld,
+							    cols * sizeof(float));
+		}
+		free(src); free(dst); free(d16); free(h);
+	}
 }
 
 /* the links' in-place form: bf16 values of rounded floats pack to half the
@@ -430,6 +496,7 @@ int main(void)
 		cmocka_unit_test(test_convert_known),
 		cmocka_unit_test(test_convert_paths_agree),
 		cmocka_unit_test(test_pack_unpack),
+		cmocka_unit_test(test_groups),
 		cmocka_unit_test(test_relu_keep),
 		cmocka_unit_test(test_precision_names),
 #ifndef DTP_HAVE_ONEDNN
