@@ -227,6 +227,14 @@ static void backward_input16(struct dtp_pool *pool, struct dtp_bf16_mm *mx, floa
 					   s->rstd1, p->ln1w, N, C);
 }
 
+/* fp32 with the attention on oneDNN and wg->sums: B adds qkv's bias sums
+ * as the attention makes dqkv (a sequence is whole blocks of colsum.c's),
+ * and W leaves them out */
+static int f32_qkvb_in_b(struct dtp_bf16_mm *mx, const struct dtp_block_wgrad *wg, int T)
+{
+	return wg->sums && dtp_f32_mm_attention(mx) && T % DTP_SUM_ROWS == 0;
+}
+
 /* B: wg->dy (B,T,C) -> dx (B,T,C), and the output gradients W reads into wg */
 void dtp_block_backward_input(struct dtp_pool *pool, struct dtp_bf16_mm *mx, float *dx,
 			      const struct dtp_block_wgrad *wg, const float *x,
@@ -271,11 +279,16 @@ void dtp_block_backward_input(struct dtp_pool *pool, struct dtp_bf16_mm *mx, flo
 	/* attention branch */
 	dtp_linear_backward_mx(pool, mx, sc->datty, NULL, NULL, wg->dres1, NULL, p->projw, N, C, C,
 			       1);
-	if (dtp_f32_mm_attention(mx))   /* fp32_matmul = onednn */
+	if (f32_qkvb_in_b(mx, wg, T)) {
+		dtp_f32_attn_backward_sums(dtp_f32_mm_attention(mx), wg->dqkv, part, 4 * (size_t)C,
+					   sc->datty, s->qkv, s->att, B);
+		dtp_colsum_fold(wg->sums->qkvb, part, 4 * (size_t)C, N, 3 * C);
+	} else if (dtp_f32_mm_attention(mx)) {  /* fp32_matmul = onednn */
 		dtp_f32_attn_backward(dtp_f32_mm_attention(mx), wg->dqkv, sc->datty, s->qkv, s->att,
 				      B);
-	else
+	} else {
 		dtp_pool_run(pool, par_attn_bwd, &j);   /* block_shared.h */
+	}
 	dtp_linear_backward_mx(pool, mx, wg->dln1, NULL, NULL, wg->dqkv, NULL, p->qkvw, N, C,
 			       3 * C, 1);
 	/* dx = dres1 + d(ln1 input) (wg->sums: ln1's gradients) */
@@ -342,8 +355,8 @@ void dtp_block_backward_weight(struct dtp_pool *pool, struct dtp_bf16_mm *mx,
 					   s->mean2, s->rstd2, NULL, N, C);
 	dtp_linear_backward_mx(pool, mx, NULL, g->projw, wg->sums ? NULL : g->projb, wg->dres1,
 			       s->atty, NULL, N, C, C, acc);
-	dtp_linear_backward_mx(pool, mx, NULL, g->qkvw, g->qkvb, wg->dqkv, s->ln1, NULL, N, C,
-			       3 * C, acc);
+	dtp_linear_backward_mx(pool, mx, NULL, g->qkvw, f32_qkvb_in_b(mx, wg, T) ? NULL : g->qkvb,
+			       wg->dqkv, s->ln1, NULL, N, C, 3 * C, acc);
 	if (!wg->sums)
 		dtp_par_layernorm_backward(pool, NULL, NULL, g->ln1w, g->ln1b, wg->dln1, x,
 					   s->mean1, s->rstd1, NULL, N, C);

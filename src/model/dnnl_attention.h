@@ -72,5 +72,11 @@ void dtp_f32_attn_forward(struct dtp_bf16_attn *a, float *y, float *att, const f
 			  int B);
 void dtp_f32_attn_backward(struct dtp_bf16_attn *a, float *dqkv, const float *dy,
 			   const float *qkv, const float *att, int B);
+/* the same, and part (ceil(N/DTP_SUM_ROWS) rows at ldp; NULL: not) = dqkv's
+ * column sums as colsum.c's block partials, made from each head's gradient
+ * while it is in cache (dtp_colsum_fold adds them up: the bits of a column
+ * sum over dqkv); T must be whole blocks of DTP_SUM_ROWS */
+void dtp_f32_attn_backward_sums(struct dtp_bf16_attn *a, float *dqkv, float *part, size_t ldp,
+				const float *dy, const float *qkv, const float *att, int B);
 
 #endif

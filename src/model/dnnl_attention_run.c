@@ -87,12 +87,12 @@ static void scatter16(const struct dtp_bf16_attn *a, uint16_t *dst16, int ld, in
 	dtp_bf16_from_f32_groups(dst16 + off, o32, &g);
 }
 
-/* o32 (H,T,hs) of sequence b -> dst16 (T, ld) bf16, head h at columns
- * off + h*hs, and its column sums as block partials of those columns
- * (dtp_colsum_part_rows: T is whole blocks, so a sequence owns its blocks):
- * in place of scatter() when the fp32 gradient was wanted for its sums */
-static void scatter_sums(const struct dtp_bf16_attn *a, uint16_t *dst16, float *part,
-			 size_t ldp, int ld, int off, size_t b, const float *o32)
+/* o32 (H,T,hs) of sequence b, head h for columns off + h*hs of a (N, ld)
+ * gradient: its column sums as block partials of those columns
+ * (dtp_colsum_part_rows: T is whole blocks, so a sequence owns its blocks),
+ * from o32 while it is in cache, in place of a pass over the gradient */
+static void head_sums(const struct dtp_bf16_attn *a, float *part, size_t ldp, int off, size_t b,
+		      const float *o32)
 {
 	size_t hs = (size_t)a->hs, T = (size_t)a->T;
 	int r0 = (int)(b * T);
@@ -100,6 +100,14 @@ static void scatter_sums(const struct dtp_bf16_attn *a, uint16_t *dst16, float *
 	for (int h = 0; h < a->H; h++)
 		dtp_colsum_part_rows(part + off + h * hs, ldp, o32 + h * T * hs, hs, r0,
 				     r0 + (int)T, (int)hs);
+}
+
+/* scatter16() and head_sums(): in place of scatter() when the fp32
+ * gradient was wanted for its sums */
+static void scatter_sums(const struct dtp_bf16_attn *a, uint16_t *dst16, float *part,
+			 size_t ldp, int ld, int off, size_t b, const float *o32)
+{
+	head_sums(a, part, ldp, off, b, o32);
 	scatter16(a, dst16, ld, off, o32);
 }
 
@@ -212,6 +220,15 @@ static void fwd32_seq(const struct attn_job *j, struct dtp_attn_part *p, size_t 
 	scatter(a, j->out + b * TC, NULL, a->C, 0, p->o32);
 }
 
+/* fp32: o32 (H,T,hs) -> sequence b's columns off.. of dqkv, and their
+ * column sums when the job wants them */
+static void scatter32(const struct attn_job *j, float *dqkv, int off, size_t b, const float *o32)
+{
+	scatter(j->a, dqkv, NULL, 3 * j->a->C, off, o32);
+	if (j->part)
+		head_sums(j->a, j->part, j->ldp, off, b, o32);
+}
+
 /* fp32: sequence b's backward; the score gradient in d32, in place */
 static void bwd32_seq(const struct attn_job *j, struct dtp_attn_part *p, size_t b)
 {
@@ -224,14 +241,14 @@ static void bwd32_seq(const struct attn_job *j, struct dtp_attn_part *p, size_t 
 	gather32(a, p->g32, j->dy + b * TC, (size_t)a->H, (size_t)a->C);
 	exec(p, P_NT, p->g32, p->v32, p->d32);          /* datt = dy v^T */
 	exec(p, P_TN, att, p->g32, p->o32);             /* dv = att^T dy */
-	scatter(a, dqkv, NULL, (int)ld, 2 * a->C, p->o32);
+	scatter32(j, dqkv, 2 * a->C, b, p->o32);
 	for (int h = 0; h < a->H; h++)
 		dtp_attention_softmax_backward(p->d32 + h * TT, NULL, att + h * TT, a->T,
 					       a->scale);
 	exec(p, P_NN, p->d32, p->k32, p->o32);          /* dq = dpre k */
-	scatter(a, dqkv, NULL, (int)ld, 0, p->o32);
+	scatter32(j, dqkv, 0, b, p->o32);
 	exec(p, P_TN, p->d32, p->q32, p->o32);          /* dk = dpre^T q */
-	scatter(a, dqkv, NULL, (int)ld, a->C, p->o32);
+	scatter32(j, dqkv, a->C, b, p->o32);
 }
 
 void dtp_f32_attn_forward(struct dtp_bf16_attn *a, float *y, float *att, const float *qkv, int B)
@@ -245,9 +262,26 @@ void dtp_f32_attn_forward(struct dtp_bf16_attn *a, float *y, float *att, const f
 void dtp_f32_attn_backward(struct dtp_bf16_attn *a, float *dqkv, const float *dy,
 			   const float *qkv, const float *att, int B)
 {
-	struct attn_job j = { .a = a, .out = dqkv, .dy = dy, .qkv = qkv, .att_in = att, .B = B,
-			      .seq = bwd32_seq };
+	dtp_f32_attn_backward_sums(a, dqkv, NULL, 0, dy, qkv, att, B);
+}
 
+/* a block would span two sequences: a caller's broken invariant */
+static void sums_fit(const struct dtp_bf16_attn *a)
+{
+	if (a->T % DTP_SUM_ROWS) {
+		fprintf(stderr, "dtpipe: attention bias sums asked for T = %d\n", a->T);
+		abort();
+	}
+}
+
+void dtp_f32_attn_backward_sums(struct dtp_bf16_attn *a, float *dqkv, float *part, size_t ldp,
+				const float *dy, const float *qkv, const float *att, int B)
+{
+	struct attn_job j = { .a = a, .out = dqkv, .part = part, .ldp = ldp, .dy = dy, .qkv = qkv,
+			      .att_in = att, .B = B, .seq = bwd32_seq };
+
+	if (part)
+		sums_fit(a);
 	dtp_pool_run(a->pool, seq_share, &j);
 }
 
@@ -310,10 +344,7 @@ void dtp_bf16_attn_backward16_sums(struct dtp_bf16_attn *a, float *part, size_t 
 	struct attn_job j = { .a = a, .part = part, .ldp = ldp, .dqkv16 = dqkv16, .dy = dy,
 			      .qkv16_in = qkv16, .att_in = att, .B = B, .seq = bwd_seq };
 
-	if (a->T % DTP_SUM_ROWS) {      /* a block would span two sequences */
-		fprintf(stderr, "dtpipe: attention bias sums asked for T = %d\n", a->T);
-		abort();
-	}
+	sums_fit(a);
 	dtp_pool_run(a->pool, seq_share, &j);
 }
 #endif

@@ -253,8 +253,9 @@ struct dtp_block_wgrad {
 	const struct dtp_block_params *sums;
 			   /* W right after B (the whole backward) (or NULL):
 			    * the parameter gradients into which B adds fc's and
-			    * proj's bias sums (bf16: qkv's too when T is whole
-			    * blocks of DTP_SUM_ROWS) and both layer norms'
+			    * proj's bias sums (qkv's too when T is whole
+			    * blocks of DTP_SUM_ROWS, in bf16 or with the fp32
+			    * attention on oneDNN) and both layer norms'
 			    * gradients while it produces their output gradients,
 			    * by colsum.c's blocks on any split (W's bits,
 			    * without W's passes over them); W then leaves those

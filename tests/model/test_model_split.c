@@ -1,6 +1,7 @@
 /* Unit tests for the backward split into B (input gradient) and W (weight
  * gradient): for mlp and gpt stages (first, middle, last), serially and with
- * a worker pool, in fp32 and (with oneDNN) bf16, the B of every micro-batch
+ * a worker pool, in fp32 (on OpenBLAS and, with oneDNN, on oneDNN) and
+ * (with oneDNN) bf16, the B of every micro-batch
  * followed later by the W of every micro-batch in order gives bit for bit
  * the input gradients and accumulated parameter gradients of the whole
  * backward run per micro-batch; and the gradients are not zero. */
@@ -20,6 +21,9 @@
 
 #define NM 3   /* micro-batches */
 
+/* the stage's arithmetic: fp32 on OpenBLAS, fp32 on oneDNN, bf16 */
+enum mode { FP32, FP32_DNN, BF16 };
+
 struct mb {
 	void *in, *save, *wsave;
 	float *dout, *din;
@@ -31,15 +35,18 @@ struct mb {
  * it back here, under a live pool, ran the pool's sgemms on OpenBLAS threads
  * too, and the Haswell kernel's sums depend on that count. */
 static struct dtp_stage_model *make(const struct dtp_model_spec *s, int first, int last,
-				    int B, int nw, enum dtp_precision p)
+				    int B, int nw, enum mode p)
 {
 	struct dtp_stage_model *m;
 	struct dtp_err err;
 
 	openblas_set_num_threads(nw);
 	assert_int_equal(dtp_stage_model_create_nw(s, first, last, B, 11, nw, &m, &err), 0);
-	if (dtp_stage_model_set_precision(m, p, &err))
+	if (dtp_stage_model_set_precision(m, p == BF16 ? DTP_PRECISION_BF16 : DTP_PRECISION_FP32,
+					  &err))
 		fail_msg("set_precision: %s", err.msg);
+	if (p == FP32_DNN && dtp_stage_model_set_fp32_matmul(m, DTP_FP32_MATMUL_ONEDNN, &err))
+		fail_msg("set_fp32_matmul: %s", err.msg);
 	return m;
 }
 
@@ -83,7 +90,7 @@ static void drop(struct mb *mb)
  * B of each, then W of each (every W after every B, as deferred as a
  * schedule can make it). Returns the gradients (malloc'd); din in mb. */
 static float *run(const struct dtp_model_spec *s, int first, int last, int B, int nw,
-		  enum dtp_precision p, int split, struct mb *mb, size_t *np)
+		  enum mode p, int split, struct mb *mb, size_t *np)
 {
 	int nb = openblas_get_num_threads();
 	struct dtp_stage_model *m = make(s, first, last, B, nw, p);
@@ -119,7 +126,7 @@ static float *run(const struct dtp_model_spec *s, int first, int last, int B, in
 	return g;
 }
 
-static void check(const char *text, int first, int last, int B, int nw, enum dtp_precision p)
+static void check(const char *text, int first, int last, int B, int nw, enum mode p)
 {
 	struct dtp_model_spec s;
 	struct dtp_err err;
@@ -143,7 +150,7 @@ static void check(const char *text, int first, int last, int B, int nw, enum dtp
 	assert_true(nonzero > (int)(na / 2));
 	{
 		int nthr = openblas_get_num_threads();
-		struct dtp_stage_model *m = make(&s, first, last, B, 1, DTP_PRECISION_FP32);
+		struct dtp_stage_model *m = make(&s, first, last, B, 1, FP32);
 
 		inb = dtp_stage_model_in_bytes(m, B);
 		dtp_stage_model_destroy(m);
@@ -161,27 +168,27 @@ static void test_split_fp32(void **state)
 {
 	(void)state;
 	/* mlp: first stage (no input gradient), middle, last (no ReLU on the last) */
-	check("mlp:12-16-10-7", 0, 2, 4, 1, DTP_PRECISION_FP32);
-	check("mlp:12-16-10-7", 1, 3, 4, 1, DTP_PRECISION_FP32);
-	check("mlp:12-16-10-7", 0, 3, 4, 1, DTP_PRECISION_FP32);
+	check("mlp:12-16-10-7", 0, 2, 4, 1, FP32);
+	check("mlp:12-16-10-7", 1, 3, 4, 1, FP32);
+	check("mlp:12-16-10-7", 0, 3, 4, 1, FP32);
 	/* gpt: embedding + block, blocks, block + head, the whole model */
-	check("gpt:L=2,C=32,H=4,T=9,V=21", 0, 2, 3, 1, DTP_PRECISION_FP32);
-	check("gpt:L=2,C=32,H=4,T=9,V=21", 1, 3, 3, 1, DTP_PRECISION_FP32);
-	check("gpt:L=2,C=32,H=4,T=9,V=21", 2, 4, 3, 1, DTP_PRECISION_FP32);
-	check("gpt:L=2,C=32,H=4,T=9,V=21", 0, 4, 3, 1, DTP_PRECISION_FP32);
+	check("gpt:L=2,C=32,H=4,T=9,V=21", 0, 2, 3, 1, FP32);
+	check("gpt:L=2,C=32,H=4,T=9,V=21", 1, 3, 3, 1, FP32);
+	check("gpt:L=2,C=32,H=4,T=9,V=21", 2, 4, 3, 1, FP32);
+	check("gpt:L=2,C=32,H=4,T=9,V=21", 0, 4, 3, 1, FP32);
 }
 
 static void test_split_pool(void **state)
 {
 	(void)state;
-	check("gpt:L=2,C=24,H=3,T=7,V=11", 1, 4, 3, 2, DTP_PRECISION_FP32);
-	check("gpt:L=1,C=64,H=2,T=32,V=50", 0, 3, 2, 2, DTP_PRECISION_FP32);
-	check("gpt:L=1,C=64,H=2,T=32,V=50", 0, 3, 2, 3, DTP_PRECISION_FP32);
+	check("gpt:L=2,C=24,H=3,T=7,V=11", 1, 4, 3, 2, FP32);
+	check("gpt:L=1,C=64,H=2,T=32,V=50", 0, 3, 2, 2, FP32);
+	check("gpt:L=1,C=64,H=2,T=32,V=50", 0, 3, 2, 3, FP32);
 	/* N = 200 rows: three whole blocks of the column sums and a part, the
 	 * sequences (T = 40) across them; B adds the block's sums on the pool's
 	 * shares, W by columns */
-	check("gpt:L=1,C=64,H=2,T=40,V=50", 0, 3, 5, 2, DTP_PRECISION_FP32);
-	check("gpt:L=1,C=64,H=2,T=40,V=50", 1, 2, 5, 3, DTP_PRECISION_FP32);
+	check("gpt:L=1,C=64,H=2,T=40,V=50", 0, 3, 5, 2, FP32);
+	check("gpt:L=1,C=64,H=2,T=40,V=50", 1, 2, 5, 3, FP32);
 }
 
 static void test_split_bf16(void **state)
@@ -193,22 +200,41 @@ static void test_split_bf16(void **state)
 		skip();
 		return;
 	}
-	check("mlp:12-16-10-7", 1, 3, 4, 1, DTP_PRECISION_BF16);
+	check("mlp:12-16-10-7", 1, 3, 4, 1, BF16);
 	/* the whole backward's one pass over dy (ReLU backward, column sums,
 	 * bf16) in column strips over the pool, wider than its 256-column
 	 * chunks, against the split backward's separate passes */
-	check("mlp:40-600-300-7", 0, 3, 5, 1, DTP_PRECISION_BF16);
-	check("mlp:40-600-300-7", 0, 3, 5, 2, DTP_PRECISION_BF16);
-	check("mlp:40-600-300-7", 1, 3, 5, 3, DTP_PRECISION_BF16);
-	check("gpt:L=2,C=32,H=4,T=9,V=21", 0, 4, 3, 1, DTP_PRECISION_BF16);
-	check("gpt:L=2,C=32,H=4,T=9,V=21", 1, 4, 3, 2, DTP_PRECISION_BF16);
+	check("mlp:40-600-300-7", 0, 3, 5, 1, BF16);
+	check("mlp:40-600-300-7", 0, 3, 5, 2, BF16);
+	check("mlp:40-600-300-7", 1, 3, 5, 3, BF16);
+	check("gpt:L=2,C=32,H=4,T=9,V=21", 0, 4, 3, 1, BF16);
+	check("gpt:L=2,C=32,H=4,T=9,V=21", 1, 4, 3, 2, BF16);
 	/* the column sums over several blocks: T = 64 (the attention adds
 	 * qkv's bias sums, a sequence a block) on 1, 2 and 3 participants, and
 	 * T = 40 (W adds them: a block spans two sequences) */
-	check("gpt:L=1,C=64,H=4,T=64,V=19", 0, 3, 3, 1, DTP_PRECISION_BF16);
-	check("gpt:L=1,C=64,H=4,T=64,V=19", 0, 3, 3, 2, DTP_PRECISION_BF16);
-	check("gpt:L=1,C=64,H=4,T=64,V=19", 1, 2, 3, 3, DTP_PRECISION_BF16);
-	check("gpt:L=1,C=64,H=2,T=40,V=50", 0, 3, 5, 2, DTP_PRECISION_BF16);
+	check("gpt:L=1,C=64,H=4,T=64,V=19", 0, 3, 3, 1, BF16);
+	check("gpt:L=1,C=64,H=4,T=64,V=19", 0, 3, 3, 2, BF16);
+	check("gpt:L=1,C=64,H=4,T=64,V=19", 1, 2, 3, 3, BF16);
+	check("gpt:L=1,C=64,H=2,T=40,V=50", 0, 3, 5, 2, BF16);
+}
+
+static void test_split_fp32_onednn(void **state)
+{
+	struct dtp_err err;
+
+	(void)state;
+	if (dtp_fp32_matmul_check(DTP_FP32_MATMUL_ONEDNN, &err)) {      /* no oneDNN */
+		skip();
+		return;
+	}
+	check("mlp:40-600-300-7", 0, 3, 5, 2, FP32_DNN);
+	check("gpt:L=2,C=32,H=4,T=9,V=21", 1, 4, 3, 2, FP32_DNN);
+	/* T = 64: the attention adds qkv's bias sums as it makes dqkv, a
+	 * sequence a block, on 1, 2 and 3 participants; T = 40: W adds them */
+	check("gpt:L=1,C=64,H=4,T=64,V=19", 0, 3, 3, 1, FP32_DNN);
+	check("gpt:L=1,C=64,H=4,T=64,V=19", 0, 3, 3, 2, FP32_DNN);
+	check("gpt:L=1,C=64,H=4,T=64,V=19", 1, 2, 3, 3, FP32_DNN);
+	check("gpt:L=1,C=64,H=2,T=40,V=50", 0, 3, 5, 2, FP32_DNN);
 }
 
 int main(void)
@@ -217,6 +243,7 @@ int main(void)
 		cmocka_unit_test(test_split_fp32),
 		cmocka_unit_test(test_split_pool),
 		cmocka_unit_test(test_split_bf16),
+		cmocka_unit_test(test_split_fp32_onednn),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
