@@ -201,18 +201,21 @@ void dtp_block_forward(struct dtp_pool *pool, struct dtp_bf16_mm *mx, float *y, 
 	}
 	struct gelu_fill gf32 = { s->fch, 4 * C, NULL };
 
-	dtp_par_layernorm_forward(pool, s->ln1, s->mean1, s->rstd1, x, p->ln1w, p->ln1b, N, C);
+	/* ln1, and res1 = x + projb in the same pass over x */
+	dtp_par_layernorm_forward_res(pool, s->ln1, s->mean1, s->rstd1, x, p->ln1w, p->ln1b,
+				      s->res1, p->projb, N, C);
 	dtp_linear_forward_mx(pool, mx, s->qkv, s->ln1, p->qkvw, p->qkvb, N, C, 3 * C, 0);
 	if (dtp_f32_mm_attention(mx))   /* fp32_matmul = onednn */
 		dtp_f32_attn_forward(dtp_f32_mm_attention(mx), s->atty, s->att, s->qkv, B);
 	else
 		dtp_pool_run(pool, par_attn_fwd, &j);   /* block_shared.h */
 	/* res1 = x + projb + atty projw^T (the residual and the bias in C first,
-	 * then a beta = 1 sgemm, see dtp_linear_forward) */
-	dtp_par_add_rows(pool, s->res1, x, p->projb, N, C);
+	 * then a beta = 1 sgemm, see dtp_linear_forward); ln2, and y = res1 +
+	 * fcprojb in the same pass over res1 (nothing reads x or y until the
+	 * end) */
 	dtp_linear_acc_mx(pool, mx, s->res1, s->atty, p->projw, N, C, C);
-	dtp_par_layernorm_forward(pool, s->ln2, s->mean2, s->rstd2, s->res1, p->ln2w, p->ln2b,
-				  N, C);
+	dtp_par_layernorm_forward_res(pool, s->ln2, s->mean2, s->rstd2, s->res1, p->ln2w,
+				      p->ln2b, y, p->fcprojb, N, C);
 	/* fch = ln2 fcw^T + fcb; fchg = gelu(fch), fch's slot = gelu'(fch):
 	 * on oneDNN by tiles, fch's rows made in fchg's and the GELU run on
 	 * them in cache (fch itself never stored) */
@@ -222,7 +225,6 @@ void dtp_block_forward(struct dtp_pool *pool, struct dtp_bf16_mm *mx, float *y, 
 		dtp_par_gelu_forward_keep(pool, s->fchg, s->fch, (size_t)N * 4 * C);
 	}
 	/* y = res1 + fcprojb + fchg fcprojw^T */
-	dtp_par_add_rows(pool, y, s->res1, p->fcprojb, N, C);
 	dtp_linear_acc_mx(pool, mx, y, s->fchg, p->fcprojw, N, 4 * C, C);
 }
 

@@ -151,6 +151,12 @@ int dtp_vec_avx512(void);
 /* in (N,C), w (C), b (C) -> out (N,C), mean (N), rstd (N); eps 1e-5 */
 void dtp_layernorm_forward(float *out, float *mean, float *rstd, const float *in,
 			   const float *w, const float *b, int N, int C);
+/* the same, and res (N,C) = in + rb (C) (the residual plus the next bias)
+ * from the rows just normalised, a few at a time while they are in cache
+ * (res NULL: not) */
+void dtp_layernorm_forward_res(float *out, float *mean, float *rstd, const float *in,
+			       const float *w, const float *b, float *res, const float *rb, int N,
+			       int C);
 /* dout (N,C), in (N,C), mean, rstd (N), w (C), dres (N,C) or NULL (zeros) ->
  * din (N,C) = dres + d(in) (din may alias dres), dw (C) +=, db (C) +=.
  * Two passes: rows (din) and columns (dw, db, rows summed in order), which a
@@ -331,6 +337,10 @@ void dtp_par_sgemm(struct dtp_pool *pool, int ta, int tb, int M, int N, int K, f
 		   int ldc);
 void dtp_par_layernorm_forward(struct dtp_pool *pool, float *out, float *mean, float *rstd,
 			       const float *in, const float *w, const float *b, int N, int C);
+/* with dtp_layernorm_forward_res's residual (res NULL: not) */
+void dtp_par_layernorm_forward_res(struct dtp_pool *pool, float *out, float *mean, float *rstd,
+				   const float *in, const float *w, const float *b, float *res,
+				   const float *rb, int N, int C);
 /* din NULL skips the row pass (B), dw NULL the column pass (W) */
 void dtp_par_layernorm_backward(struct dtp_pool *pool, float *din, const float *dres,
 				float *dw, float *db, const float *dout, const float *in,

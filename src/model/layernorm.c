@@ -50,6 +50,32 @@ void dtp_layernorm_forward(float *out, float *mean, float *rstd, const float *in
 	}
 }
 
+/* o (n) = x + b, elementwise (dtp_par_add_rows's sums) */
+DTP_VEC_CLONES
+static void add_vec(float *o, const float *x, const float *b, int n)
+{
+	for (int i = 0; i < n; i++)
+		o[i] = x[i] + b[i];
+}
+
+/* rows of a layer norm's input at a time: 16 rows of C = 256 are 16 KiB,
+ * still in L1 when the residual pass reads them again */
+#define LN_RES_ROWS 16
+
+void dtp_layernorm_forward_res(float *out, float *mean, float *rstd, const float *in,
+			       const float *w, const float *b, float *res, const float *rb, int N,
+			       int C)
+{
+	for (int r0 = 0; r0 < N; r0 += LN_RES_ROWS) {
+		int nr = N - r0 < LN_RES_ROWS ? N - r0 : LN_RES_ROWS;
+		size_t o = (size_t)r0 * C;
+
+		dtp_layernorm_forward(out + o, mean + r0, rstd + r0, in + o, w, b, nr, C);
+		for (int r = 0; res && r < nr; r++)
+			add_vec(res + o + (size_t)r * C, in + o + (size_t)r * C, rb, C);
+	}
+}
+
 /* dout (N,C), in (N,C), mean, rstd (N), w (C), dres (N,C) or NULL (zeros)
  * -> din rows [n0, n1) = dres + d(loss)/d(in) (din may alias dres) */
 DTP_VEC_CLONES
@@ -175,24 +201,13 @@ struct ln_fill {
 	int C;
 };
 
-/* o (n) = x + b, elementwise (dtp_par_add_rows's sums) */
-DTP_VEC_CLONES
-static void add_vec(float *o, const float *x, const float *b, int n)
-{
-	for (int i = 0; i < n; i++)
-		o[i] = x[i] + b[i];
-}
-
 static void ln_fill(void *v, float *tile, int r0, int r1)
 {
 	const struct ln_fill *f = v;
 	size_t C = (size_t)f->C;
 
-	dtp_layernorm_forward(tile, f->mean + r0, f->rstd + r0, f->in + r0 * C, f->w, f->b,
-			      r1 - r0, f->C);
-	if (f->res)     /* the rows just read, still in cache */
-		for (size_t r = (size_t)r0; r < (size_t)r1; r++)
-			add_vec(f->res + r * C, f->in + r * C, f->rb, f->C);
+	dtp_layernorm_forward_res(tile, f->mean + r0, f->rstd + r0, f->in + r0 * C, f->w, f->b,
+				  f->res ? f->res + r0 * C : NULL, f->rb, r1 - r0, f->C);
 }
 
 /* in (N,C), the layer norm's parameters -> out16 (N,C) bf16, mean, rstd (N) */

@@ -116,8 +116,8 @@ void dtp_par_sgemm(struct dtp_pool *pool, int ta, int tb, int M, int N, int K, f
 
 /* ------------------------------------------------- elementwise and rows */
 struct par_job {
-	float *out, *mean, *rstd, *dw, *db, *x;
-	const float *in, *dout, *res, *w, *b, *mean_in, *rstd_in;
+	float *out, *mean, *rstd, *dw, *db, *x, *res_out;
+	const float *in, *dout, *res, *w, *b, *mean_in, *rstd_in, *rb;
 	size_t n;
 	int N, C;
 };
@@ -129,15 +129,24 @@ static void ln_fwd_share(void *v, int w, int nw)
 
 	dtp_pool_share((size_t)j->N, 1, w, nw, &lo, &hi);
 	if (hi > lo)
-		dtp_layernorm_forward(j->out + lo * c, j->mean + lo, j->rstd + lo,
-				      j->in + lo * c, j->w, j->b, (int)(hi - lo), j->C);
+		dtp_layernorm_forward_res(j->out + lo * c, j->mean + lo, j->rstd + lo,
+					  j->in + lo * c, j->w, j->b,
+					  j->res_out ? j->res_out + lo * c : NULL, j->rb,
+					  (int)(hi - lo), j->C);
 }
 
 void dtp_par_layernorm_forward(struct dtp_pool *pool, float *out, float *mean, float *rstd,
 			       const float *in, const float *w, const float *b, int N, int C)
 {
+	dtp_par_layernorm_forward_res(pool, out, mean, rstd, in, w, b, NULL, NULL, N, C);
+}
+
+void dtp_par_layernorm_forward_res(struct dtp_pool *pool, float *out, float *mean, float *rstd,
+				   const float *in, const float *w, const float *b, float *res,
+				   const float *rb, int N, int C)
+{
 	struct par_job j = { .out = out, .mean = mean, .rstd = rstd, .in = in, .w = w,
-			     .b = b, .N = N, .C = C };
+			     .b = b, .res_out = res, .rb = rb, .N = N, .C = C };
 
 	dtp_pool_run(pool, ln_fwd_share, &j);
 }
