@@ -121,15 +121,6 @@ static inline void from_f32_row_avx512(uint16_t *d, const float *s, size_t cols)
 	}
 }
 
-/* rows of cols floats at a stride of sld -> rows of cols bf16 at dld */
-__attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
-static void from_f32_2d_avx512(uint16_t *dst, size_t dld, const float *src, size_t sld,
-			       size_t rows, size_t cols)
-{
-	for (size_t r = 0; r < rows; r++)
-		from_f32_row_avx512(dst + r * dld, src + r * sld, cols);
-}
-
 /* the groups' rows, a row of every group in turn (see bf16.h) */
 __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
 static void from_f32_groups_avx512(uint16_t *dst, const float *src, const struct dtp_groups *g)
@@ -268,14 +259,9 @@ void dtp_bf16_from_f32(uint16_t *dst, const float *src, size_t n)
 void dtp_bf16_from_f32_2d(uint16_t *dst, size_t dld, const float *src, size_t sld,
 			  size_t rows, size_t cols)
 {
-#ifdef DTP_BF16_X86
-	if (dtp_bf16_native()) {
-		from_f32_2d_avx512(dst, dld, src, sld, rows, cols);
-		return;
-	}
-#endif
-	for (size_t r = 0; r < rows; r++)
-		dtp_bf16_from_f32_portable(dst + r * dld, src + r * sld, cols);
+	struct dtp_groups g = { .n = 1, .rows = rows, .cols = cols, .sld = sld, .dld = dld };
+
+	dtp_bf16_from_f32_groups(dst, src, &g);
 }
 
 void dtp_bf16_from_f32_groups(uint16_t *dst, const float *src, const struct dtp_groups *g)

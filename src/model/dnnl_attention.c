@@ -60,12 +60,13 @@ static size_t score_bytes(const struct dtp_bf16_attn *a, size_t es)
 
 size_t dtp_bf16_attn_bytes(const struct dtp_bf16_attn *a)
 {
-	size_t b = 0;
+	size_t b = 0, es;
 
 	if (!a)
 		return 0;
+	es = a->f32 ? 4 : 2;    /* q, k, v and g's elements */
 	for (int w = 0; w < a->nw; w++)
-		b += qkv_bytes(a, a->f32 ? 4 : 2) + head_bytes(a, a->f32 ? 4 : 2) + (a->f32 ? 0 : score_bytes(a, 2)) +
+		b += qkv_bytes(a, es) + head_bytes(a, es) + (a->f32 ? 0 : score_bytes(a, 2)) +
 		     score_bytes(a, 4) + head_bytes(a, 4) + dtp_align_up(a->part[w].sp_cap, 64);
 	return b;
 }
