@@ -191,6 +191,19 @@ static void test_split_pool(void **state)
 	check("gpt:L=1,C=64,H=2,T=40,V=50", 1, 2, 5, 3, FP32);
 }
 
+/* the engines' cases (bf16, fp32 on oneDNN): a gpt on a pool, and the
+ * column sums over several blocks: T = 64 (the attention adds qkv's bias
+ * sums as it makes dqkv, a sequence a block) on 1, 2 and 3 participants,
+ * and T = 40 (W adds them: a block spans two sequences) */
+static void check_sums(enum mode p)
+{
+	check("gpt:L=2,C=32,H=4,T=9,V=21", 1, 4, 3, 2, p);
+	check("gpt:L=1,C=64,H=4,T=64,V=19", 0, 3, 3, 1, p);
+	check("gpt:L=1,C=64,H=4,T=64,V=19", 0, 3, 3, 2, p);
+	check("gpt:L=1,C=64,H=4,T=64,V=19", 1, 2, 3, 3, p);
+	check("gpt:L=1,C=64,H=2,T=40,V=50", 0, 3, 5, 2, p);
+}
+
 static void test_split_bf16(void **state)
 {
 	struct dtp_err err;
@@ -208,14 +221,7 @@ static void test_split_bf16(void **state)
 	check("mlp:40-600-300-7", 0, 3, 5, 2, BF16);
 	check("mlp:40-600-300-7", 1, 3, 5, 3, BF16);
 	check("gpt:L=2,C=32,H=4,T=9,V=21", 0, 4, 3, 1, BF16);
-	check("gpt:L=2,C=32,H=4,T=9,V=21", 1, 4, 3, 2, BF16);
-	/* the column sums over several blocks: T = 64 (the attention adds
-	 * qkv's bias sums, a sequence a block) on 1, 2 and 3 participants, and
-	 * T = 40 (W adds them: a block spans two sequences) */
-	check("gpt:L=1,C=64,H=4,T=64,V=19", 0, 3, 3, 1, BF16);
-	check("gpt:L=1,C=64,H=4,T=64,V=19", 0, 3, 3, 2, BF16);
-	check("gpt:L=1,C=64,H=4,T=64,V=19", 1, 2, 3, 3, BF16);
-	check("gpt:L=1,C=64,H=2,T=40,V=50", 0, 3, 5, 2, BF16);
+	check_sums(BF16);
 }
 
 static void test_split_fp32_onednn(void **state)
@@ -228,13 +234,7 @@ static void test_split_fp32_onednn(void **state)
 		return;
 	}
 	check("mlp:40-600-300-7", 0, 3, 5, 2, FP32_DNN);
-	check("gpt:L=2,C=32,H=4,T=9,V=21", 1, 4, 3, 2, FP32_DNN);
-	/* T = 64: the attention adds qkv's bias sums as it makes dqkv, a
-	 * sequence a block, on 1, 2 and 3 participants; T = 40: W adds them */
-	check("gpt:L=1,C=64,H=4,T=64,V=19", 0, 3, 3, 1, FP32_DNN);
-	check("gpt:L=1,C=64,H=4,T=64,V=19", 0, 3, 3, 2, FP32_DNN);
-	check("gpt:L=1,C=64,H=4,T=64,V=19", 1, 2, 3, 3, FP32_DNN);
-	check("gpt:L=1,C=64,H=2,T=40,V=50", 0, 3, 5, 2, FP32_DNN);
+	check_sums(FP32_DNN);
 }
 
 int main(void)
