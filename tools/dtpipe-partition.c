@@ -2,7 +2,7 @@
  * pipeline (exact min-max split), and report a plan's predicted balance beside
  * what a dtpipe trace measured. See docs/man/dtpipe-partition.1. This file:
  * the options, the profile command and main; plan: partition-plan.c, report:
- * partition-report.c. */
+ * partition-report-cmd.c (gathering) and partition-report.c (the table). */
 #include "config.h"
 #include "tools/partition-opts.h"
 

@@ -2,7 +2,7 @@
 bin_PROGRAMS += tools/dtpipe-partition
 tools_dtpipe_partition_SOURCES = tools/dtpipe-partition.c tools/partition-cluster.c \
 	tools/partition-opts.h tools/partition-plan.c \
-	tools/partition-report.c tools/partition-report.h \
+	tools/partition-report.c tools/partition-report.h tools/partition-report-cmd.c \
 	tools/partition-cluster.h tools/partition-schedules.c \
 	tools/partition-schedules.h tools/partition-share.c tools/partition-share.h \
 	tools/timeline-svg.c tools/timeline-svg.h \
