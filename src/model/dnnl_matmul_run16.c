@@ -84,42 +84,58 @@ void dtp_bf16_linear_wgrad16(struct dtp_bf16_mm *e, float *dw, const float *dout
  * producers add as block partials (block.c) */
 _Static_assert(TILE % DTP_SUM_ROWS == 0, "a tile is whole blocks of a column sum");
 
+/* rows of a W-wide chunk: about 32 KiB of fp32, in L1 when converted */
+static size_t chunk_rows(size_t W)
+{
+	return W >= 8192 ? 1 : 8192 / W;
+}
+
 struct produce_job {
 	struct dtp_bf16_mm *e;
-	uint16_t *dst;
+	float *dst;             /* the fp32 values (NULL: not kept) */
+	uint16_t *dst16;        /* their bf16 */
 	int N, W;
 	dtp_mm_tile_fn *fill;
 	void *ctx;
 };
 
-/* a participant's rows, TILE at a time through its own output tile */
+/* a participant's rows (whole TILEs), a chunk at a time: filled into dst, or
+ * TILE rows at a time into the participant's own output tile when dst is
+ * NULL, then converted into dst16 */
 static void produce_share(void *v, int w, int nw)
 {
 	const struct produce_job *j = v;
-	size_t lo, hi;
+	size_t lo, hi, W = (size_t)j->W, step = j->dst ? chunk_rows(W) : TILE;
 
 	dtp_pool_share((size_t)j->N, TILE, w, nw, &lo, &hi);
-	for (size_t r0 = lo; r0 < hi; r0 += TILE) {
-		size_t r1 = hi - r0 < TILE ? hi : r0 + TILE;
+	for (size_t r0 = lo; r0 < hi; r0 += step) {
+		size_t r1 = hi - r0 < step ? hi : r0 + step;
+		float *f = j->dst ? j->dst + r0 * W : j->e->c32[w];
 
-		j->fill(j->ctx, j->e->c32[w], (int)r0, (int)r1);
-		dtp_bf16_from_f32(j->dst + r0 * j->W, j->e->c32[w], (r1 - r0) * j->W);
+		j->fill(j->ctx, f, (int)r0, (int)r1);
+		dtp_bf16_from_f32(j->dst16 + r0 * W, f, (r1 - r0) * W);
 	}
 }
 
-void dtp_bf16_mm_produce(struct dtp_bf16_mm *e, uint16_t *dst16, int N, int W,
-			 dtp_mm_tile_fn *fill, void *ctx)
+/* what (for the message): the rows' name */
+static void produce(struct dtp_bf16_mm *e, float *dst, uint16_t *dst16, int N, int W,
+		    dtp_mm_tile_fn *fill, void *ctx, const char *what)
 {
-	struct produce_job j = { e, dst16, N, W, fill, ctx };
+	struct produce_job j = { e, dst, dst16, N, W, fill, ctx };
 
 	if (W > e->maxdim) {
-		fprintf(stderr, "dtpipe: bf16 tile of width %d, engine prepared for %d\n", W,
+		fprintf(stderr, "dtpipe: bf16 %s of width %d, engine prepared for %d\n", what, W,
 			e->maxdim);
 		abort();
 	}
 	dtp_pool_run(e->pool, produce_share, &j);
 }
 
+void dtp_bf16_mm_produce(struct dtp_bf16_mm *e, uint16_t *dst16, int N, int W,
+			 dtp_mm_tile_fn *fill, void *ctx)
+{
+	produce(e, NULL, dst16, N, W, fill, ctx, "tile");
+}
 
 int dtp_bf16_linear_forward16_produce(struct dtp_bf16_mm *e, uint16_t *dst16,
 				      const uint16_t *in16, const float *w, const float *b,
@@ -137,35 +153,6 @@ int dtp_bf16_linear_forward16_produce(struct dtp_bf16_mm *e, uint16_t *dst16,
 uint16_t *dtp_bf16_mm_grad16(struct dtp_bf16_mm *e)
 {
 	return e->d16;
-}
-
-/* rows of a W-wide chunk: about 32 KiB of fp32, in L1 when converted */
-static size_t chunk_rows(size_t W)
-{
-	return W >= 8192 ? 1 : 8192 / W;
-}
-
-struct grad_job {
-	struct dtp_bf16_mm *e;
-	float *dst;
-	uint16_t *dst16;
-	int N, W;
-	dtp_mm_tile_fn *fill;
-	void *ctx;
-};
-
-static void produce_grad_share(void *v, int w, int nw)
-{
-	const struct grad_job *j = v;
-	size_t lo, hi, W = (size_t)j->W, cr = chunk_rows(W);
-
-	dtp_pool_share((size_t)j->N, TILE, w, nw, &lo, &hi);
-	for (size_t r0 = lo; r0 < hi; r0 += cr) {
-		size_t r1 = hi - r0 < cr ? hi : r0 + cr;
-
-		j->fill(j->ctx, j->dst + r0 * W, (int)r0, (int)r1);
-		dtp_bf16_from_f32(j->dst16 + r0 * W, j->dst + r0 * W, (r1 - r0) * W);
-	}
 }
 
 int dtp_bf16_linear_dgrad_produce(struct dtp_bf16_mm *e, float *dst, uint16_t *dst16,
@@ -192,14 +179,7 @@ int dtp_bf16_mm_full(const struct dtp_bf16_mm *e, int N)
 void dtp_bf16_mm_produce_grad(struct dtp_bf16_mm *e, float *dst, uint16_t *dst16, int N, int W,
 			      dtp_mm_tile_fn *fill, void *ctx)
 {
-	struct grad_job j = { e, dst, dst16, N, W, fill, ctx };
-
-	if (W > e->maxdim) {
-		fprintf(stderr, "dtpipe: bf16 gradient of width %d, engine prepared for %d\n", W,
-			e->maxdim);
-		abort();
-	}
-	dtp_pool_run(e->pool, produce_grad_share, &j);
+	produce(e, dst, dst16, N, W, fill, ctx, "gradient");
 }
 
 void dtp_bf16_linear_dgrad16(struct dtp_bf16_mm *e, float *din, uint16_t *d16, const float *w,
