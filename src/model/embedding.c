@@ -1,8 +1,10 @@
 /* Token + position embedding. */
 #include "config.h"
 #include "model/kernels.h"
+#include "model/vecmath.h"
 
 /* tokens (B,T), wte (V,C), wpe (T,C) -> out (B,T,C) */
+DTP_VEC_CLONES
 void dtp_embedding_forward(float *out, const int32_t *tokens, const float *wte,
 			   const float *wpe, int B, int T, int C)
 {
@@ -18,7 +20,9 @@ void dtp_embedding_forward(float *out, const int32_t *tokens, const float *wte,
 }
 
 /* dout (B,T,C) -> columns [c0, c1) of dwte (V,C) +=, dwpe (T,C) +=, rows in
- * (b,t) order (a column's sums never depend on the split) */
+ * (b,t) order (a column's sums never depend on the split; each element's
+ * additions are in that order at any vector width) */
+DTP_VEC_CLONES
 void dtp_embedding_backward_cols(float *dwte, float *dwpe, const float *dout,
 				 const int32_t *tokens, int B, int T, int C, int c0, int c1)
 {
