@@ -7,16 +7,35 @@ dtp_model_matmuls (matmuls only; full T x T attention scores).
 usage: bench_model_torch.py [--case mlp|gpt|gpt2s|all] [--steps N]
                             [--gpt2s-steps N] [--threads N]
 With 2 threads set OMP_WAIT_POLICY=passive (scripts/bench-model.sh does):
-otherwise torch's OpenMP threads spin against OpenBLAS's."""
+otherwise torch's OpenMP threads spin against OpenBLAS's.
+
+torch's fp32 linear layers call Debian's OpenBLAS (pthreads), whose thread
+count torch.set_num_threads does not set: without OPENBLAS_NUM_THREADS a
+"1-thread" run multiplied on every core. The script sets
+OPENBLAS_NUM_THREADS to --threads before torch loads OpenBLAS."""
 import argparse
 import math
 import os
 import sys
 import time
 
-import torch
-import torch.nn as nn
-import torch.nn.functional as F
+
+def parse_args():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--case", default="all")
+    ap.add_argument("--steps", type=int, default=10)
+    ap.add_argument("--gpt2s-steps", type=int, default=2)
+    ap.add_argument("--threads", type=int,
+                    default=int(os.environ.get("OPENBLAS_NUM_THREADS", "1")))
+    ap.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
+    return ap.parse_args()
+
+
+ARGS = parse_args()
+os.environ["OPENBLAS_NUM_THREADS"] = str(ARGS.threads)
+import torch  # noqa: E402 (after OPENBLAS_NUM_THREADS)
+import torch.nn as nn  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
 
 
 class Block(nn.Module):
@@ -132,14 +151,7 @@ def run(name, c, steps, bf16=False):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--case", default="all")
-    ap.add_argument("--steps", type=int, default=10)
-    ap.add_argument("--gpt2s-steps", type=int, default=2)
-    ap.add_argument("--threads", type=int,
-                    default=int(os.environ.get("OPENBLAS_NUM_THREADS", "1")))
-    ap.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
-    a = ap.parse_args()
+    a = ARGS
     torch.set_num_threads(a.threads)
     names = list(CASES) if a.case == "all" else [a.case]
     for n in names:

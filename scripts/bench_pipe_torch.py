@@ -3,11 +3,16 @@
 (pre-norm blocks, GELU MLP, byte vocabulary) trained on CPU for a few steps,
 once as one module on 1 thread and once as torch.distributed.pipeline.sync.Pipe
 with 2 partitions and `chunks` micro-batches. Prints one JSON line with the
-median step times. Usage: bench_pipe_torch.py L C H T V B M STEPS"""
+median step times. Usage: bench_pipe_torch.py L C H T V B M STEPS
+
+Every thread of it is one thread: torch's linear layers call Debian's
+OpenBLAS (pthreads), whose thread count torch.set_num_threads does not set,
+so OPENBLAS_NUM_THREADS=1 before torch loads it, unless the user set it."""
 import json, os, sys, tempfile, time
 
-import torch
-import torch.nn as nn
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+import torch  # noqa: E402 (after OPENBLAS_NUM_THREADS)
+import torch.nn as nn  # noqa: E402
 
 L, C, H, T, V, B, M, STEPS = (int(a) for a in sys.argv[1:9])
 torch.set_num_threads(1)
@@ -87,4 +92,5 @@ pipe = Pipe(nn.Sequential(nn.Sequential(*units()[:half]), nn.Sequential(*units()
 t_pipe = bench(pipe, lambda x: pipe(x).local_value())
 rpc.shutdown()
 print(json.dumps({"torch": torch.__version__, "one_stage_s": t_one, "pipe2_s": t_pipe,
-                  "tokens_per_step": B * M * T}))
+                  "tokens_per_step": B * M * T,
+                  "openblas_num_threads": os.environ["OPENBLAS_NUM_THREADS"]}))
