@@ -1,7 +1,7 @@
 /* dtpipe-partition's commands and what they share: the options (parsed in
  * dtpipe-partition.c: a new option is a field here and a case there), the
  * profile they ask for, and the plan (partition-plan.c) and report
- * (partition-report.c) commands. */
+ * (partition-report-cmd.c) commands. */
 #ifndef DTP_TOOLS_PARTITION_OPTS_H
 #define DTP_TOOLS_PARTITION_OPTS_H
 

@@ -325,7 +325,7 @@ int dtp_tool_cmd_plan(struct dtp_tool_opts *o, const struct dtp_model_spec *spec
 	double speed[DTP_MAX_STAGES];
 	char notes[DTP_MAX_STAGES][sizeof(where->why) + 64];
 	const char *note_ptr[DTP_MAX_STAGES];
-	/* the program and its libraries, before the profile (partition-report.c) */
+	/* the program and its libraries, before the profile (partition-report-cmd.c) */
 	double base_rss = (double)dtp_rss();
 	int chunks = o->virtual_stages ? o->virtual_stages :
 		     o->schedule == DTP_SCHEDULE_INTERLEAVED ? 2 : 1;

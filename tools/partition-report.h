@@ -1,6 +1,6 @@
 /* dtpipe-partition's per-stage report (partition-report.c): the prediction
  * for a plan, and beside it what a run measured (dtpipe --trace for the
- * compute, --metrics for the peak RSS). */
+ * compute, --metrics for the peak RSS, read by partition-report-cmd.c). */
 #ifndef DTP_TOOLS_PARTITION_REPORT_H
 #define DTP_TOOLS_PARTITION_REPORT_H
 
