@@ -319,6 +319,14 @@ float dtp_optim_lr_at(const struct dtp_optim *o, long step);
  * grad_mult (the clip factor times any loss scaling), at schedule step `step`.
  * Does not zero the gradients. */
 void dtp_optim_step(struct dtp_optim *o, long step, float grad_mult);
+/* The benchmarks' reference for dtp_optim_step's memory traffic: the same
+ * pass over the same arrays on the same threads (parameters, gradients and
+ * state read, parameters and state written, the bf16 copy written when the
+ * step would refresh it), with no arithmetic and every value left as it
+ * was. `zero` must be 0 (taken at run time, so the compiler keeps every
+ * load and store); right after a backward it sees the cache the step
+ * would. */
+void dtp_optim_stream(struct dtp_optim *o, uint32_t zero);
 /* optimizer state (momentum, or Adam m then v) for checkpoints */
 float *dtp_optim_state(struct dtp_optim *o, size_t *n_floats);
 

@@ -315,10 +315,71 @@ OPTIM_INLINE void adamw_range(float *p, const float *g, float *mo, float *v, uin
 		adamw_one(p, g, mo, v, i, lr, b1, b2, eps, wd, mult, c1, c2);
 }
 
+/* x[i] |= b: x[i] as it was when b is 0 */
+OPTIM_INLINE void or_bits(float *x, size_t i, uint32_t b)
+{
+	uint32_t u;
+
+	memcpy(&u, &x[i], sizeof(u));
+	u |= b;
+	memcpy(&x[i], &u, sizeof(u));
+}
+
+/* g[i]'s bits masked by zero (0 at run time) */
+OPTIM_INLINE uint32_t masked(const float *g, size_t i, uint32_t zero)
+{
+	uint32_t u;
+
+	memcpy(&u, &g[i], sizeof(u));
+	return u & zero;
+}
+
+/* The benchmarks' memory reference (dtp_optim_stream): p, g and the state
+ * (s0, and s1 for AdamW) of a range read, p and the state written, and w16
+ * (when given) rewritten, as the update does, but every value left as it
+ * was: each is or-ed with bits of g masked by `zero`, 0 at run time but
+ * unknown to the compiler, so no load or store is elided. (w16 is read to
+ * be rewritten: a store to a line the core does not hold reads it in
+ * anyway.) One branch-free loop per case, as sgd_range's, so each
+ * vectorizes. */
+OPTIM_INLINE void stream_range(float *p, const float *g, float *s0, float *s1,
+			       uint16_t *w16, size_t n, uint32_t zero)
+{
+	if (s1 && w16) {
+		for (size_t i = 0; i < n; i++) {
+			uint32_t b = masked(g, i, zero);
+
+			or_bits(p, i, b), or_bits(s0, i, b), or_bits(s1, i, b);
+			w16[i] |= (uint16_t)b;
+		}
+	} else if (s1) {
+		for (size_t i = 0; i < n; i++) {
+			uint32_t b = masked(g, i, zero);
+
+			or_bits(p, i, b), or_bits(s0, i, b), or_bits(s1, i, b);
+		}
+	} else if (w16) {
+		for (size_t i = 0; i < n; i++) {
+			uint32_t b = masked(g, i, zero);
+
+			or_bits(p, i, b), or_bits(s0, i, b);
+			w16[i] |= (uint16_t)b;
+		}
+	} else {
+		for (size_t i = 0; i < n; i++) {
+			uint32_t b = masked(g, i, zero);
+
+			or_bits(p, i, b), or_bits(s0, i, b);
+		}
+	}
+}
+
 struct optim_job {
 	const struct dtp_optim *o;
 	uint16_t *w16;          /* bf16: the weights' bf16 copy, refreshed in the same pass */
 	float lr, mult, c1, c2;
+	int stream;             /* dtp_optim_stream: the streams alone */
+	uint32_t zero;          /* its mask: 0 */
 };
 
 /* participant w's share of every range, in 64-float runs (elementwise, so
@@ -347,7 +408,11 @@ static void optim_share(void *v, int w, int nw)
 			off = q->off + b;
 			uint16_t *w16 = j->w16 ? j->w16 + off : NULL;
 
-			if (c->kind == DTP_OPTIM_SGD)
+			if (j->stream)
+				stream_range(p + off, g + off, o->state + off,
+					     c->kind == DTP_OPTIM_ADAMW ? o->state + n + off : NULL,
+					     w16, k, j->zero);
+			else if (c->kind == DTP_OPTIM_SGD)
 				sgd_range(p + off, g + off, o->state + off, w16, k, j->lr,
 					  c->momentum, wd, j->mult);
 			else
@@ -379,6 +444,14 @@ void dtp_optim_step(struct dtp_optim *o, long step, float grad_mult)
 	o->m->w16_stale = !fresh;
 	/* sharded: the rest of the copy once the rest of the weights are here */
 	o->w16_due = o->sharded && fresh;
+}
+
+void dtp_optim_stream(struct dtp_optim *o, uint32_t zero)
+{
+	struct optim_job j = { .o = o, .stream = 1, .zero = zero };
+
+	j.w16 = o->m->mx && !o->m->w16_stale ? dtp_bf16_mm_weights(o->m->mx) : NULL;
+	dtp_pool_run(o->m->pool, optim_share, &j);
 }
 
 /* ------------------------------------------------------------ sharded step */
