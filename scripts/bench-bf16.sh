@@ -83,6 +83,8 @@ awk "$(cat "$SRCDIR/scripts/bench-lib.awk")"'
 	add(sg, k SUBSEP p, kv("sgemm_gflops")); add(f32, k SUBSEP p, kv("onednn_f32_gflops"))
 	add(b16, k SUBSEP p, kv("onednn_bf16_gflops")); add(rl, k SUBSEP p, kv("ratio_limit"))
 	add(lim, k SUBSEP p, kv("limit_gflops"))
+	add(om, k SUBSEP p, kv("optim_ms_mean")); add(sm, k SUBSEP p, kv("stream_ms_mean"))
+	add(ro, k SUBSEP p, kv("ratio_optim_stream"))
 }
 END {
 	printf "| case | threads | OpenBLAS kernel | sgemm | oneDNN fp32 | oneDNN bf16 | fp32 limit | bf16 limit | fp32 step ms (OpenBLAS) | fp32 GFLOP/s (OpenBLAS) | fp32 / limit (OpenBLAS) | fp32 step ms (oneDNN) | fp32 GFLOP/s (oneDNN) | fp32 / limit (oneDNN) | bf16 step ms | bf16 GFLOP/s | bf16 / limit | bf16 speed-up (over OpenBLAS fp32) | PyTorch fp32 ms | PyTorch bf16 autocast ms |\n"
@@ -91,6 +93,18 @@ END {
 		k = order[i]; split(k, q, "@")
 		a = med(ms[k, "fp32"]); b = med(ms[k, "bf16"])
 		printf "| %s | %s | %s | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %.2f | %.1f | %.1f | %.2f | %.1f | %.1f | %.2f | %.2fx | %.1f | %.1f |\n", q[1], q[2], core[k], med(sg[k, "fp32"] " " sg[k, "bf16"]), med(f32[k, "fp32"] " " f32[k, "bf16"]), med(b16[k, "fp32"] " " b16[k, "bf16"]), med(lim[k, "fp32"] " " lim[k, "fp32dnn"]), med(lim[k, "bf16"]), a, med(g[k, "fp32"]), med(rl[k, "fp32"]), med(ms[k, "fp32dnn"]), med(g[k, "fp32dnn"]), med(rl[k, "fp32dnn"]), b, med(g[k, "bf16"]), med(rl[k, "bf16"]), (b > 0 ? a / b : 0), med(tms[k, "fp32"]), med(tms[k, "bf16"])
+	}
+	# the optimizer step beside its memory reference (dtp_optim_stream: the
+	# same bytes in the same cache state, no arithmetic); ratio 1: it costs
+	# only its memory traffic
+	printf "\n| case | threads | precision | optimizer ms | memory reference ms | reference / optimizer |\n"
+	printf "|---|---|---|---|---|---|\n"
+	for (i = 1; i <= n; i++) {
+		k = order[i]; split(k, q, "@")
+		for (j = 1; j <= 3; j++) {
+			p = j == 1 ? "fp32" : j == 2 ? "fp32dnn" : "bf16"
+			printf "| %s | %s | %s | %.3f | %.3f | %.2f |\n", q[1], q[2], p == "fp32dnn" ? "fp32 (oneDNN)" : p, med(om[k, p]), med(sm[k, p]), med(ro[k, p])
+		}
 	}
 }' "$OUT"
 if [ "$PIPELINE" = 1 ]; then

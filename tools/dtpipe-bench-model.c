@@ -24,6 +24,13 @@
  * model's matmul backend (openblas, onednn, or both: a line for each, beside
  * the same references; fp32_matmul= in the line).
  *
+ * The optimizer's step is timed on its own too (optim_ms_mean), beside the
+ * machine's limit for its memory traffic: as many steps again with
+ * dtp_optim_stream in its place, the same arrays read and written in the
+ * same cache state (right after a backward) with no arithmetic
+ * (stream_ms_mean; ratio_optim_stream = stream / optim, 1 when the update
+ * costs only its bytes). Without references these steps are not run.
+ *
  *   dtpipe-bench-model [--case mlp|gpt|gpt2s|all] [--steps N] [--gpt2s-steps N]
  *                      [--precision fp32|bf16] [--fp32-matmul openblas|onednn|both]
  *                      [--no-reference]
@@ -201,14 +208,51 @@ out_free:
 
 struct step_fig {
 	double best, mean, loss0, loss;
+	double optim, stream;   /* means: the optimizer's step, its memory reference */
 	int nthr;
 };
 
+/* the time of steps training steps (after one warm-up step, not timed):
+ * the whole step's sum and best, and the optimizer's sum; stream: the
+ * optimizer's memory reference (dtp_optim_stream) in place of its step,
+ * so the parameters do not change; zero: 0, read at run time (its mask) */
+static void run_steps(struct dtp_stage_model *m, struct dtp_optim *o, void *in, void *out,
+		      void *save, const int32_t *tg, int B, int N, int V, int steps, int stream,
+		      volatile uint32_t *zero, struct step_fig *f, double *t_sum, double *t_opt)
+{
+	*t_sum = *t_opt = 0.0;
+	for (int s = 0; s <= steps; s++) {   /* step 0 warms up, not timed */
+		double t0 = dtp_now(), t1;
+
+		dtp_stage_zero_grads(m);
+		dtp_stage_forward(m, in, out, save, B);
+		f->loss = dtp_xent(out, tg, N, V, out, 1.0f / N, NULL) / N;
+		dtp_stage_backward(m, in, save, out, NULL, B);
+		t1 = dtp_now();
+		if (stream)
+			dtp_optim_stream(o, *zero);
+		else
+			dtp_optim_step(o, s, 1.0f);
+		double t = dtp_now() - t0;
+
+		if (s == 0 && !stream)
+			f->loss0 = f->loss;
+		if (s == 0)
+			continue;
+		*t_sum += t;
+		*t_opt += dtp_now() - t1;
+		if (!stream)
+			f->best = t < f->best ? t : f->best;
+	}
+}
+
 /* best and mean of `steps` timed training steps (after one warm-up step) of
- * the 1-stage model of spec, in precision prec with fp32 matmul backend fb */
+ * the 1-stage model of spec, in precision prec with fp32 matmul backend fb;
+ * refs: then as many steps again with the optimizer's memory reference in
+ * place of its step (f->stream) */
 static int time_steps(const struct bench_case *bc, const struct dtp_model_spec *spec, int steps,
-		      enum dtp_precision prec, enum dtp_fp32_matmul fb, struct step_fig *f,
-		      struct dtp_err *err)
+		      enum dtp_precision prec, enum dtp_fp32_matmul fb, int refs,
+		      struct step_fig *f, struct dtp_err *err)
 {
 	struct dtp_stage_model *m;
 	struct dtp_optim_config oc;
@@ -254,28 +298,20 @@ static int time_steps(const struct bench_case *bc, const struct dtp_model_spec *
 	for (int i = 0; i < N; i++)
 		tg[i] = (int32_t)dtp_rng_below(&r, (uint64_t)V);
 
-	double t_sum = 0, loss = 0;
+	volatile uint32_t zero = 0;
+	double t_sum, t_opt, t_dummy;
 
 	f->best = 1e30;
-	for (int s = 0; s <= steps; s++) {   /* step 0 warms up, not timed */
-		double t0 = dtp_now();
-
-		dtp_stage_zero_grads(m);
-		dtp_stage_forward(m, in, out, save, B);
-		loss = dtp_xent(out, tg, N, V, out, 1.0f / N, NULL) / N;
-		dtp_stage_backward(m, in, save, out, NULL, B);
-		dtp_optim_step(o, s, 1.0f);
-		double t = dtp_now() - t0;
-
-		if (s == 0)
-			f->loss0 = loss;
-		else {
-			t_sum += t;
-			f->best = t < f->best ? t : f->best;
-		}
-	}
-	f->loss = loss;
+	run_steps(m, o, in, out, save, tg, B, N, V, steps, 0, &zero, f, &t_sum, &t_opt);
 	f->mean = t_sum / steps;
+	f->optim = t_opt / steps;
+	double loss = f->loss;
+
+	if (refs) {
+		run_steps(m, o, in, out, save, tg, B, N, V, steps, 1, &zero, f, &t_dummy, &t_opt);
+		f->stream = t_opt / steps;
+		f->loss = loss;
+	}
 	f->nthr = dtp_stage_model_threads(m);
 	rc = 0;
 out_free:
@@ -365,7 +401,7 @@ static int run_case(const struct bench_case *bc, int steps, enum dtp_precision p
 	for (int b = 0; b < nfb; b++) {
 		struct step_fig f = { 0 };
 
-		rc = time_steps(bc, &spec, steps, prec, fbs[b], &f, &err);
+		rc = time_steps(bc, &spec, steps, prec, fbs[b], refs, &f, &err);
 		if (rc < 0)
 			goto out_err;
 		if (f.nthr != nthr) {
@@ -386,7 +422,8 @@ static int run_case(const struct bench_case *bc, int steps, enum dtp_precision p
 		       "onednn_bf16_gflops=%.1f concurrent_f32_gflops=%.1f "
 		       "concurrent_bf16_gflops=%.1f scaled_f32_gflops=%.1f scaled_bf16_gflops=%.1f "
 		       "limit_gflops=%.1f ratio_limit=%.3f ratio_scaled=%.3f loss_first=%.4f "
-		       "loss_last=%.4f\n",
+		       "loss_last=%.4f optim_ms_mean=%.3f stream_ms_mean=%.3f "
+		       "ratio_optim_stream=%.3f\n",
 		       bc->name, dtp_precision_name(prec),
 		       prec == DTP_PRECISION_FP32 ? dtp_fp32_matmul_name(fbs[b]) : "none", nthr,
 		       dtp_blas_core(), B, steps, f.mean * 1e3, f.best * 1e3,
@@ -395,7 +432,8 @@ static int run_case(const struct bench_case *bc, int steps, enum dtp_precision p
 		       gflops(flops, t_f32), gflops(flops, t_b16), gflops(flops, t_f32_c),
 		       gflops(flops, t_b16_c), gflops(flops, t_f32_1), gflops(flops, t_b16_1),
 		       gflops(flops, t_lim), t_lim > 0 ? t_lim / f.best : 0.0,
-		       t_idle > 0 ? t_idle / f.best : 0.0, f.loss0, f.loss);
+		       t_idle > 0 ? t_idle / f.best : 0.0, f.loss0, f.loss, f.optim * 1e3,
+		       f.stream * 1e3, f.stream > 0 ? f.stream / f.optim : 0.0);
 		fflush(stdout);
 	}
 	rc = 0;

@@ -21,7 +21,8 @@ done
 # with its references on 2 threads (oneDNN built in): the concurrent
 # reference (one-thread oneDNN on both cores at once) is measured, and the
 # limit is the best of the precision's measured references, not the idle
-# one-core rate doubled (scaled_*, shown only)
+# one-core rate doubled (scaled_*, shown only); and the optimizer's step
+# is timed beside its memory reference (dtp_optim_stream)
 if grep -q '^#define DTP_HAVE_ONEDNN 1' "$DTP_BUILDDIR/config.h"; then
 	for p in fp32 bf16; do
 		OPENBLAS_NUM_THREADS=2 "$BENCH" --case mlp --steps 1 --precision "$p" \
@@ -36,6 +37,11 @@ if grep -q '^#define DTP_HAVE_ONEDNN 1' "$DTP_BUILDDIR/config.h"; then
 			if (c <= 0) { print "FAIL: " p ": no concurrent reference: " $0; bad = 1 }
 			if (kv("scaled_" (p == "fp32" ? "f32" : "bf16") "_gflops") <= 0) {
 				print "FAIL: " p ": no scaled figure: " $0; bad = 1
+			}
+			# the optimizer timed beside its memory reference
+			if (kv("optim_ms_mean") <= 0 || kv("stream_ms_mean") <= 0 ||
+			    kv("ratio_optim_stream") <= 0) {
+				print "FAIL: " p ": no optimizer time or memory reference: " $0; bad = 1
 			}
 			best = c
 			if (p == "fp32") {
