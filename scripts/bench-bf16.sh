@@ -84,7 +84,7 @@ awk "$(cat "$SRCDIR/scripts/bench-lib.awk")"'
 	add(b16, k SUBSEP p, kv("onednn_bf16_gflops")); add(rl, k SUBSEP p, kv("ratio_limit"))
 	add(lim, k SUBSEP p, kv("limit_gflops"))
 	add(om, k SUBSEP p, kv("optim_ms_mean")); add(sm, k SUBSEP p, kv("stream_ms_mean"))
-	add(ro, k SUBSEP p, kv("ratio_optim_stream"))
+	add(ro, k SUBSEP p, kv("ratio_optim_stream")); add(rlu, k SUBSEP p, kv("ratio_limit_update"))
 }
 END {
 	printf "| case | threads | OpenBLAS kernel | sgemm | oneDNN fp32 | oneDNN bf16 | fp32 limit | bf16 limit | fp32 step ms (OpenBLAS) | fp32 GFLOP/s (OpenBLAS) | fp32 / limit (OpenBLAS) | fp32 step ms (oneDNN) | fp32 GFLOP/s (oneDNN) | fp32 / limit (oneDNN) | bf16 step ms | bf16 GFLOP/s | bf16 / limit | bf16 speed-up (over OpenBLAS fp32) | PyTorch fp32 ms | PyTorch bf16 autocast ms |\n"
@@ -96,14 +96,15 @@ END {
 	}
 	# the optimizer step beside its memory reference (dtp_optim_stream: the
 	# same bytes in the same cache state, no arithmetic); ratio 1: it costs
-	# only its memory traffic
-	printf "\n| case | threads | precision | optimizer ms | memory reference ms | reference / optimizer |\n"
-	printf "|---|---|---|---|---|---|\n"
+	# only its memory traffic. Last column: the step against its matmuls at
+	# the limit plus that reference (ratio_limit_update)
+	printf "\n| case | threads | precision | optimizer ms | memory reference ms | reference / optimizer | (limit + reference) / step |\n"
+	printf "|---|---|---|---|---|---|---|\n"
 	for (i = 1; i <= n; i++) {
 		k = order[i]; split(k, q, "@")
 		for (j = 1; j <= 3; j++) {
 			p = j == 1 ? "fp32" : j == 2 ? "fp32dnn" : "bf16"
-			printf "| %s | %s | %s | %.3f | %.3f | %.2f |\n", q[1], q[2], p == "fp32dnn" ? "fp32 (oneDNN)" : p, med(om[k, p]), med(sm[k, p]), med(ro[k, p])
+			printf "| %s | %s | %s | %.3f | %.3f | %.2f | %.2f |\n", q[1], q[2], p == "fp32dnn" ? "fp32 (oneDNN)" : p, med(om[k, p]), med(sm[k, p]), med(ro[k, p]), med(rlu[k, p])
 		}
 	}
 }' "$OUT"

@@ -29,7 +29,11 @@
  * dtp_optim_stream in its place, the same arrays read and written in the
  * same cache state (right after a backward) with no arithmetic
  * (stream_ms_mean; ratio_optim_stream = stream / optim, 1 when the update
- * costs only its bytes). Without references these steps are not run.
+ * costs only its bytes). A step can not beat its matmuls at the limit's rate
+ * plus its update at the memory's: ratio_limit_update = (limit time +
+ * stream) / step, the step against that sum (the rest of its elementwise
+ * work, memory-bound too, counted in neither). Without references these
+ * steps are not run.
  *
  *   dtpipe-bench-model [--case mlp|gpt|gpt2s|all] [--steps N] [--gpt2s-steps N]
  *                      [--precision fp32|bf16] [--fp32-matmul openblas|onednn|both]
@@ -423,7 +427,7 @@ static int run_case(const struct bench_case *bc, int steps, enum dtp_precision p
 		       "concurrent_bf16_gflops=%.1f scaled_f32_gflops=%.1f scaled_bf16_gflops=%.1f "
 		       "limit_gflops=%.1f ratio_limit=%.3f ratio_scaled=%.3f loss_first=%.4f "
 		       "loss_last=%.4f optim_ms_mean=%.3f stream_ms_mean=%.3f "
-		       "ratio_optim_stream=%.3f\n",
+		       "ratio_optim_stream=%.3f ratio_limit_update=%.3f\n",
 		       bc->name, dtp_precision_name(prec),
 		       prec == DTP_PRECISION_FP32 ? dtp_fp32_matmul_name(fbs[b]) : "none", nthr,
 		       dtp_blas_core(), B, steps, f.mean * 1e3, f.best * 1e3,
@@ -433,7 +437,8 @@ static int run_case(const struct bench_case *bc, int steps, enum dtp_precision p
 		       gflops(flops, t_b16_c), gflops(flops, t_f32_1), gflops(flops, t_b16_1),
 		       gflops(flops, t_lim), t_lim > 0 ? t_lim / f.best : 0.0,
 		       t_idle > 0 ? t_idle / f.best : 0.0, f.loss0, f.loss, f.optim * 1e3,
-		       f.stream * 1e3, f.stream > 0 ? f.stream / f.optim : 0.0);
+		       f.stream * 1e3, f.stream > 0 ? f.stream / f.optim : 0.0,
+		       t_lim > 0 && f.stream > 0 ? (t_lim + f.stream) / f.best : 0.0);
 		fflush(stdout);
 	}
 	rc = 0;

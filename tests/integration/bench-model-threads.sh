@@ -40,7 +40,8 @@ if grep -q '^#define DTP_HAVE_ONEDNN 1' "$DTP_BUILDDIR/config.h"; then
 			}
 			# the optimizer timed beside its memory reference
 			if (kv("optim_ms_mean") <= 0 || kv("stream_ms_mean") <= 0 ||
-			    kv("ratio_optim_stream") <= 0) {
+			    kv("ratio_optim_stream") <= 0 || kv("ratio_limit_update") <= 0 ||
+			    kv("ratio_limit_update") <= kv("ratio_limit")) {
 				print "FAIL: " p ": no optimizer time or memory reference: " $0; bad = 1
 			}
 			best = c
