@@ -423,6 +423,14 @@ static void optim_share(void *v, int w, int nw)
 	}
 }
 
+/* bf16: the weights' bf16 copy when it is fresh, for the update to refresh
+ * as it goes; NULL when there is none or it is stale (the next forward
+ * converts it) */
+static uint16_t *w16_fresh(const struct dtp_optim *o)
+{
+	return o->m->mx && !o->m->w16_stale ? dtp_bf16_mm_weights(o->m->mx) : NULL;
+}
+
 void dtp_optim_step(struct dtp_optim *o, long step, float grad_mult)
 {
 	const struct dtp_optim_config *c = &o->c;
@@ -436,9 +444,9 @@ void dtp_optim_step(struct dtp_optim *o, long step, float grad_mult)
 		j.c2 = (float)(1.0 / (1.0 - pow((double)c->beta2, t)));
 	}
 	/* the bf16 copy stays fresh if it was (every updated range is converted) */
-	int fresh = o->m->mx && !o->m->w16_stale;
+	j.w16 = w16_fresh(o);
+	int fresh = j.w16 != NULL;
 
-	j.w16 = fresh ? dtp_bf16_mm_weights(o->m->mx) : NULL;
 	dtp_stage_grads_settle(o->m);   /* a unit with no backward this step: zeros */
 	dtp_pool_run(o->m->pool, optim_share, &j);
 	o->m->w16_stale = !fresh;
@@ -448,9 +456,8 @@ void dtp_optim_step(struct dtp_optim *o, long step, float grad_mult)
 
 void dtp_optim_stream(struct dtp_optim *o, uint32_t zero)
 {
-	struct optim_job j = { .o = o, .stream = 1, .zero = zero };
+	struct optim_job j = { .o = o, .w16 = w16_fresh(o), .stream = 1, .zero = zero };
 
-	j.w16 = o->m->mx && !o->m->w16_stale ? dtp_bf16_mm_weights(o->m->mx) : NULL;
 	dtp_pool_run(o->m->pool, optim_share, &j);
 }
 
