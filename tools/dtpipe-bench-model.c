@@ -216,37 +216,42 @@ struct step_fig {
 	int nthr;
 };
 
-/* the time of steps training steps (after one warm-up step, not timed):
- * the whole step's sum and best, and the optimizer's sum; stream: the
- * optimizer's memory reference (dtp_optim_stream) in place of its step,
- * so the parameters do not change; zero: 0, read at run time (its mask) */
+/* what run_steps measured: the steps' time (sum and best), the optimizer's
+ * (sum), and the loss of the first (warm-up) and last step */
+struct step_times {
+	double sum, best, opt, loss0, loss;
+};
+
+/* steps training steps after one warm-up step (not timed); stream: the
+ * optimizer's memory reference (dtp_optim_stream) in place of its step, so
+ * the parameters do not change */
 static void run_steps(struct dtp_stage_model *m, struct dtp_optim *o, void *in, void *out,
 		      void *save, const int32_t *tg, int B, int N, int V, int steps, int stream,
-		      volatile uint32_t *zero, struct step_fig *f, double *t_sum, double *t_opt)
+		      struct step_times *t)
 {
-	*t_sum = *t_opt = 0.0;
-	for (int s = 0; s <= steps; s++) {   /* step 0 warms up, not timed */
-		double t0 = dtp_now(), t1;
+	volatile uint32_t zero = 0;     /* the stream's mask, read at run time */
+
+	*t = (struct step_times){ .best = 1e30 };
+	for (int s = 0; s <= steps; s++) {
+		double t0 = dtp_now(), t1, t2;
 
 		dtp_stage_zero_grads(m);
 		dtp_stage_forward(m, in, out, save, B);
-		f->loss = dtp_xent(out, tg, N, V, out, 1.0f / N, NULL) / N;
+		t->loss = dtp_xent(out, tg, N, V, out, 1.0f / N, NULL) / N;
 		dtp_stage_backward(m, in, save, out, NULL, B);
 		t1 = dtp_now();
 		if (stream)
-			dtp_optim_stream(o, *zero);
+			dtp_optim_stream(o, zero);
 		else
 			dtp_optim_step(o, s, 1.0f);
-		double t = dtp_now() - t0;
-
-		if (s == 0 && !stream)
-			f->loss0 = f->loss;
-		if (s == 0)
+		t2 = dtp_now();
+		if (s == 0) {
+			t->loss0 = t->loss;
 			continue;
-		*t_sum += t;
-		*t_opt += dtp_now() - t1;
-		if (!stream)
-			f->best = t < f->best ? t : f->best;
+		}
+		t->sum += t2 - t0;
+		t->opt += t2 - t1;
+		t->best = t2 - t0 < t->best ? t2 - t0 : t->best;
 	}
 }
 
@@ -302,19 +307,17 @@ static int time_steps(const struct bench_case *bc, const struct dtp_model_spec *
 	for (int i = 0; i < N; i++)
 		tg[i] = (int32_t)dtp_rng_below(&r, (uint64_t)V);
 
-	volatile uint32_t zero = 0;
-	double t_sum, t_opt, t_dummy;
+	struct step_times st;
 
-	f->best = 1e30;
-	run_steps(m, o, in, out, save, tg, B, N, V, steps, 0, &zero, f, &t_sum, &t_opt);
-	f->mean = t_sum / steps;
-	f->optim = t_opt / steps;
-	double loss = f->loss;
-
+	run_steps(m, o, in, out, save, tg, B, N, V, steps, 0, &st);
+	f->best = st.best;
+	f->mean = st.sum / steps;
+	f->optim = st.opt / steps;
+	f->loss0 = st.loss0;
+	f->loss = st.loss;
 	if (refs) {
-		run_steps(m, o, in, out, save, tg, B, N, V, steps, 1, &zero, f, &t_dummy, &t_opt);
-		f->stream = t_opt / steps;
-		f->loss = loss;
+		run_steps(m, o, in, out, save, tg, B, N, V, steps, 1, &st);
+		f->stream = st.opt / steps;
 	}
 	f->nthr = dtp_stage_model_threads(m);
 	rc = 0;
